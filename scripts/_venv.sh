@@ -1,0 +1,18 @@
+# Sourced by scripts/demo and scripts/test: create .venv once and install cwsync (idempotent).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+STAMP="$VENV/.installed-$(cat "$ROOT/pyproject.toml" | python3 -c 'import hashlib,sys;print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:16])')"
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "==> creating virtual environment in .venv" >&2
+  python3 -m venv "$VENV"
+fi
+if [ ! -f "$STAMP" ]; then
+  echo "==> installing cwsync and its dependencies" >&2
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
+  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[dev]" >&2
+  rm -f "$VENV"/.installed-*
+  touch "$STAMP"
+fi
+export PATH="$VENV/bin:$PATH"
+cd "$ROOT"

@@ -1,0 +1,3 @@
+from cwsync.cli.app import main
+
+main()

@@ -1,0 +1,73 @@
+"""`cwsync doctor`: check a ConnectWise Manage connection (CW-2)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import typer
+from pydantic import ValidationError as PydanticValidationError
+from rich.console import Console
+
+from cwsync.connectors.connectwise import ConnectWiseSettings
+from cwsync.connectors.http import ConfigurationError
+from cwsync.diagnostics.connectwise import CheckResult, DoctorReport, ExitCode, run_doctor
+
+console = Console()
+_MARKS = {"ok": "[green]✔[/green]", "fail": "[red]✘[/red]", "skipped": "[dim]–[/dim]"}
+
+
+def render_check(result: CheckResult) -> None:
+    """Print one checklist line (and how to fix it)."""
+    console.print(f" {_MARKS[result.status]} {result.name}  [dim]{result.detail}[/dim]")
+    if result.fix:
+        console.print(f"     [yellow]fix:[/yellow] {result.fix}")
+
+
+def settings_from_options(
+    site: str, company: str, public_key: str, private_key: str, client_id: str
+) -> ConnectWiseSettings:
+    """Build validated settings or exit 2 with a message naming the field."""
+    try:
+        return ConnectWiseSettings(
+            site=site, company_id=company, public_key=public_key, private_key=private_key, client_id=client_id
+        )
+    except PydanticValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        console.print(f"[red]invalid ConnectWise settings:[/red] {problems}")
+        raise typer.Exit(ExitCode.BAD_SETTINGS) from exc
+    except ConfigurationError as exc:
+        console.print(f"[red]invalid ConnectWise settings:[/red] {exc.message}")
+        raise typer.Exit(ExitCode.BAD_SETTINGS) from exc
+
+
+def print_report(report: DoctorReport, *, as_json: bool) -> None:
+    """The summary line, or the whole report as JSON."""
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return
+    failed = sum(1 for c in report.checks if c.status == "fail")
+    if report.ok:
+        console.print(f"[green]All {len(report.checks)} checks passed.[/green]")
+    else:
+        console.print(f"[red]{failed} check(s) failed[/red] (exit code {int(report.exit_code)}).")
+
+
+def doctor(
+    site: str = typer.Option(..., envvar="CWSYNC_CW_SITE", help="Site host, e.g. na.myconnectwise.net."),
+    company: str = typer.Option(..., envvar="CWSYNC_CW_COMPANY", help="Company ID used to log in."),
+    public_key: str = typer.Option(..., envvar="CWSYNC_CW_PUBLIC_KEY", help="API member public key."),
+    private_key: str = typer.Option(
+        ..., envvar="CWSYNC_CW_PRIVATE_KEY", help="API member private key (prefer the env var)."
+    ),
+    client_id: str = typer.Option(..., envvar="CWSYNC_CW_CLIENT_ID", help="clientId from developer.connectwise.com."),
+    read_only: bool = typer.Option(False, "--read-only", help="Skip the add/edit permission probes."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Check a ConnectWise Manage connection and every permission cwsync needs."""
+    settings = settings_from_options(site, company, public_key, private_key, client_id)
+    if not as_json:
+        console.print(f"Checking ConnectWise Manage at [bold]{settings.site}[/bold], company {settings.company_id}")
+    report = asyncio.run(run_doctor(settings, check_writes=not read_only, on_check=None if as_json else render_check))
+    print_report(report, as_json=as_json)
+    raise typer.Exit(int(report.exit_code))

@@ -1,0 +1,96 @@
+"""`cwsync sandbox ...`: serve the local ConnectWise Manage emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cwsync.sandbox.connectwise.app import SandboxSettings, build_sandbox, check_deny_spec, create_app
+from cwsync.sandbox.connectwise.faults import FaultSettings
+from cwsync.sandbox.server import base_url_of, bind, make_server
+
+app = typer.Typer(no_args_is_help=True, help="A local, faithful ConnectWise Manage emulator with generated MSP data.")
+console = Console()
+DEFAULTS = SandboxSettings()
+
+
+def credentials_table(settings: SandboxSettings, api_root: str) -> Table:
+    """The values a client needs, as a table."""
+    table = Table(title="ConnectWise Manage sandbox", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for label, value in (
+        ("site", settings.base_url),
+        ("company id", settings.company_id),
+        ("public key", settings.public_key),
+        ("private key", settings.private_key),
+        ("clientId", settings.client_id),
+        ("API root", api_root),
+    ):
+        table.add_row(label, value)
+    return table
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8710, help="Port to listen on (0 picks a free one)."),
+    records: int = typer.Option(DEFAULTS.records, min=0, help="Approximate number of generated records."),
+    seed: int = typer.Option(DEFAULTS.seed, help="Seed of the data generator: same seed, same data."),
+    company_id: str = typer.Option(DEFAULTS.company_id, help="Company id to log in with."),
+    public_key: str = typer.Option(DEFAULTS.public_key, help="API member public key."),
+    private_key: str = typer.Option(DEFAULTS.private_key, help="API member private key."),
+    client_id: str = typer.Option(DEFAULTS.client_id, help="clientId the sandbox accepts."),
+    deny: list[str] = typer.Option(
+        [],
+        help="Deny a module/entity to the API member, e.g. 'configurations', 'Procurement:write'. Repeatable.",
+    ),
+    latency_ms: float = typer.Option(0, help="Fault: added latency per request (ms)."),
+    rate_limit_share: float = typer.Option(0, help="Fault: share of requests answered 429 with Retry-After."),
+    error_share: float = typer.Option(0, help="Fault: share of requests answered 500/502/503."),
+    drop_share: float = typer.Option(0, help="Fault: share of connections dropped before processing."),
+    lost_response_share: float = typer.Option(0, help="Fault: share of responses lost after processing."),
+    slow_ms: float = typer.Option(0, help="Fault: trickle each response body over this many ms."),
+) -> None:
+    """Serve the ConnectWise Manage emulator and print the credentials to use."""
+    try:
+        for spec in deny:
+            check_deny_spec(spec)
+        faults = FaultSettings(
+            latency_ms=latency_ms,
+            rate_limit_share=rate_limit_share,
+            error_share=error_share,
+            drop_share=drop_share,
+            lost_response_share=lost_response_share,
+            slow_ms=slow_ms,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        console.print(f"[red]cannot listen on {host}:{port}: {exc.strerror or exc}[/red] (try --port 0)")
+        raise typer.Exit(3) from exc
+    settings = SandboxSettings(
+        company_id=company_id,
+        public_key=public_key,
+        private_key=private_key,
+        client_id=client_id,
+        base_url=base_url_of(sock),
+        seed=seed,
+        records=records,
+        deny=deny,
+        faults=faults,
+    )
+    with console.status("generating data"):
+        box = build_sandbox(settings)
+    console.print(credentials_table(settings, box.api_root))
+    counts = box.store.dataset.describe()
+    console.print(f"{sum(counts.values()):,} records; admin at {settings.base_url}/_sandbox; Ctrl+C stops.")
+    server = make_server(create_app(box), log_level="info")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(server.serve(sockets=[sock]))
