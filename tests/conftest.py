@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+import structlog
 
 from cwsync.sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
 from cwsync.sandbox.server import RunningSandbox, running_sandbox
@@ -22,6 +23,13 @@ def auth_headers(settings: SandboxSettings, *, private_key: str | None = None) -
         "clientId": settings.client_id,
         "Accept": "application/vnd.connectwise.com+json; version=2025.8",
     }
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    """Tests that run the CLI configure structlog; put the defaults back afterwards."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -364,7 +364,9 @@ def test_decimal_and_negative_numbers(text: str, expected: bool) -> None:
     assert holds(text, record) is expected
 
 
-@pytest.mark.parametrize("value", [None, True, 1, 1.5, float("nan"), Decimal("NaN"), "x", [], {}, [1, "a"], object()])
+@pytest.mark.parametrize(
+    "value", [None, True, 1, 1.5, float("nan"), Decimal("NaN"), Decimal("sNaN"), "x", [], {}, [1, "a"], object()]
+)
 @pytest.mark.parametrize(
     "text",
     ["v = 1", "v < 1.5", 'v = "x"', 'v > "a"', "v = true", "v >= [2026-01-01]", 'v like "x*"', "v in (1, 'x')"],
@@ -473,6 +475,12 @@ def test_child_conditions_with_or_and_nested_paths() -> None:
     assert not matches_child(parse_conditions(f"communicationItems/type/id = 1 and ({either})"), CONTACT)
 
 
+def test_child_conditions_paths_differing_only_in_case_name_one_array() -> None:
+    """Paths into the same array spelt in different case still need one element to satisfy all parts."""
+    cond = parse_conditions('CommunicationItems/value like "555*" and communicationitems/communicationType = "Email"')
+    assert not matches_child(cond, CONTACT)
+
+
 def test_child_conditions_without_elements_are_false() -> None:
     """A record whose array is missing, null or empty has no element to satisfy the condition."""
     cond = parse_conditions("communicationItems/value = null")
@@ -558,6 +566,12 @@ def test_sort_key_is_total_over_mixed_types() -> None:
     values: list[Any] = ["b", 2, None, True, 1.5, Decimal("1.7"), [1], {"a": 1}, "A"]
     ordered = [r["v"] for r in sorted(({"v": v} for v in values), key=lambda r: sort_key(r, "v"))]
     assert ordered == [None, True, 1.5, Decimal("1.7"), 2, "A", "b", [1], {"a": 1}]
+
+
+def test_sort_key_tolerates_nan() -> None:
+    """NaN numbers (even a signalling Decimal NaN) still get a sort key instead of raising."""
+    keys = [sort_key({"v": v}, "v") for v in (float("nan"), Decimal("sNaN"), 1)]
+    assert sorted(keys)[0] == keys[2]
 
 
 def test_sort_key_nested_paths_and_metadata() -> None:

@@ -12,7 +12,6 @@ from tests.conftest import BASE, auth_headers
 from cwsync.sandbox.connectwise.app import Sandbox, create_app
 
 
-
 async def test_companyinfo_returns_codebase_with_string_iscloud(sandbox: Sandbox) -> None:
     """§1: /login/companyinfo/{company} returns Codebase ending in '/' and IsCloud as a string."""
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(sandbox)), base_url=BASE) as c:

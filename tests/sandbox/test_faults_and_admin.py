@@ -11,7 +11,6 @@ from cwsync.sandbox.connectwise.faults import FaultSettings
 from cwsync.sandbox.server import RunningSandbox
 
 
-
 async def test_rate_limit_429_has_retry_after_and_its_own_body(raw: httpx.AsyncClient, sandbox: Sandbox) -> None:
     """§3: a 429 carries Retry-After and the different {error, message} body."""
     sandbox.faults.update(FaultSettings(rate_limit_share=1.0, retry_after=7))

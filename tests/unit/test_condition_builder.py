@@ -241,12 +241,15 @@ def test_rendered_conditions_parse_in_the_emulator() -> None:
 
 
 # --- round trip: builder -> text -> emulator parser == a plain Python predicate
+#
+# Each example draws a few records first, then a condition whose literals are often taken from those
+# records (shifted in case, time zone or into wildcard patterns), so that edge cases such as equality,
+# escaping and offsets actually decide outcomes instead of being drowned by random misses.
 
 Predicate = Callable[[dict[str, Any]], bool]
 Case = tuple[Condition, Predicate]
 
 _ALPHABET = "aAß*%[]\"'\\ "  # small, so equal values are common; every character the escaping touches
-_LIKE_ALPHABET = _ALPHABET.replace("*", "").replace("%", "")
 _ORDERING: dict[str, Callable[[Any, Any], bool]] = {
     "=": operator.eq,
     "!=": operator.ne,
@@ -263,11 +266,11 @@ _BUILD: dict[str, Callable[[F, Value], Condition]] = {
     ">": lambda f, v: f > v,
     ">=": lambda f, v: f >= v,
 }
-_WINDOW = (datetime(2026, 1, 1, 6), datetime(2026, 1, 1, 18))  # narrow, so offsets decide comparisons
+_WINDOW = (datetime(2026, 1, 1, 6), datetime(2026, 1, 1, 18))
 _ZONES = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
+_STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
-texts = st.text(alphabet=_ALPHABET, max_size=2)
-record_times = st.datetimes(*_WINDOW).map(lambda d: d.replace(microsecond=0, tzinfo=UTC))
+texts = st.text(alphabet=_ALPHABET, max_size=3)
 records = st.fixed_dictionaries(
     {
         "count": st.none() | st.integers(-2, 2),
@@ -276,7 +279,7 @@ records = st.fixed_dictionaries(
         "company": st.none() | st.fixed_dictionaries({}, optional={"id": st.integers(0, 2)}),
         "types": st.lists(st.fixed_dictionaries({"name": st.none() | texts}), max_size=3),
         "_info": st.fixed_dictionaries(
-            {}, optional={"lastUpdated": record_times.map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ"))}
+            {}, optional={"lastUpdated": st.datetimes(*_WINDOW).map(lambda d: d.strftime(_STAMP))}
         ),
     },
     optional={"name": texts},  # a missing key must behave as null
@@ -289,14 +292,32 @@ def field_value(record: dict[str, Any], path: str) -> Any:
         company = record.get("company")
         return company.get("id") if company else None
     if path == "lastUpdated":
-        text = record.get("_info", {}).get("lastUpdated")
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) if text else None
+        text = record["_info"].get("lastUpdated")
+        return datetime.strptime(text, _STAMP).replace(tzinfo=UTC) if text else None
+    if path == "types/name":
+        return [element["name"] for element in record["types"]]
     return record.get(path)
 
 
-def like_matches(value: str, chunks: list[str]) -> bool:
-    """Whole-value match of value against chunks joined by wildcards, case-folded, found left to right."""
-    folded, parts = value.casefold(), [chunk.casefold() for chunk in chunks]
+def seen(sample: list[dict[str, Any]], path: str) -> list[Any]:
+    """The non-null values of path across the sample, flattened."""
+    values: list[Any] = []
+    for record in sample:
+        value = field_value(record, path)
+        values.extend(value if isinstance(value, list) else [value])
+    return [value for value in values if value is not None]
+
+
+def pick(draw: st.DrawFn, fresh: st.SearchStrategy[Any], known: list[Any]) -> Any:
+    """Half the time a value already in the sample, otherwise a fresh one."""
+    if known and draw(st.booleans()):
+        return draw(st.sampled_from(known))
+    return draw(fresh)
+
+
+def like_matches(value: str, pattern: str) -> bool:
+    """Whole-value, case-folded match of value against pattern with * and % as wildcards."""
+    folded, parts = value.casefold(), pattern.casefold().replace("%", "*").split("*")
     if len(parts) == 1:
         return folded == parts[0]
     first, *middle, last = parts
@@ -312,89 +333,85 @@ def like_matches(value: str, chunks: list[str]) -> bool:
     return True
 
 
-def scalar_case(path: str, op: str, literal: Value, convert: Callable[[Any], Any]) -> Case:
-    """A comparison on a scalar field: false on null, else the Python operator on converted values."""
-
-    def predicate(record: dict[str, Any]) -> bool:
-        value = field_value(record, path)
-        return value is not None and _ORDERING[op](convert(value), convert(literal))
-
-    return _BUILD[op](F(path), literal), predicate
-
-
 def fold(value: Any) -> Any:
     return value.casefold() if isinstance(value, str) else value
 
 
 def as_instant(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value
-    return datetime.combine(value, time(), UTC)
+    return value if isinstance(value, datetime) else datetime.combine(value, time(), UTC)
 
 
-@st.composite
-def ordering_cases(draw: st.DrawFn) -> Case:
-    """=, !=, <, <=, >, >= on strings, ints, floats vs Decimals, company/id and datetimes or dates."""
+def any_value(record: dict[str, Any], path: str, test: Callable[[Any], bool]) -> bool:
+    """The comparison holds for the value, or for any element when the path walks through a list."""
+    value = field_value(record, path)
+    return any(test(v) for v in (value if isinstance(value, list) else [value]))
+
+
+def ordering_case(draw: st.DrawFn, sample: list[dict[str, Any]]) -> Case:
+    """=, !=, <, <=, >, >= on strings, ints, floats against Decimals, company/id and datetimes or dates."""
     op = draw(st.sampled_from(sorted(_ORDERING)))
-    path, literal, convert = draw(
-        st.sampled_from(
-            [
-                ("name", texts, fold),
-                ("count", st.integers(-2, 2), float),
-                ("amount", st.decimals(-1, 1, places=1), float),
-                ("company/id", st.integers(0, 2), float),
-                ("lastUpdated", st.datetimes(*_WINDOW, timezones=st.sampled_from(_ZONES)), as_instant),
-                ("lastUpdated", st.dates(_WINDOW[0].date(), _WINDOW[1].date()), as_instant),
-            ]
-        )
-    )
-    return scalar_case(path, op, draw(literal), convert)
+    path = draw(st.sampled_from(["name", "types/name", "count", "amount", "company/id", "lastUpdated"]))
+    known = seen(sample, path)
+    if path in ("name", "types/name"):
+        literal: Value = pick(draw, texts, known)
+        literal = literal.swapcase() if draw(st.booleans()) else literal
+    elif path == "amount":
+        literal = Decimal(str(pick(draw, st.decimals(-1, 1, places=1).map(float), known)))
+    elif path == "lastUpdated":
+        instant = pick(draw, st.datetimes(*_WINDOW, timezones=st.just(UTC)), known)
+        literal = instant.astimezone(draw(st.sampled_from(_ZONES)))
+        literal = literal.date() if draw(st.integers(0, 4)) == 0 else literal
+    else:
+        literal = pick(draw, st.integers(-2, 2), known)
+    convert: Callable[[Any], Any] = {"lastUpdated": as_instant, "amount": float}.get(path, fold)
+
+    def predicate(record: dict[str, Any]) -> bool:
+        return any_value(record, path, lambda v: v is not None and _ORDERING[op](convert(v), convert(literal)))
+
+    return _BUILD[op](F(path), literal), predicate
 
 
-@st.composite
-def equality_cases(draw: st.DrawFn) -> Case:
-    """Booleans and null checks, which only support = and !=."""
-    path = draw(st.sampled_from(["name", "count", "amount", "flag", "company/id", "lastUpdated"]))
-    if draw(st.booleans()):
+def equality_case(draw: st.DrawFn, sample: list[dict[str, Any]]) -> Case:
+    """Booleans with = and !=, and null checks on every field."""
+    path = draw(st.sampled_from(["name", "types/name", "count", "amount", "flag", "company/id", "lastUpdated"]))
+    choice = draw(st.sampled_from(["flag", "null", "not null"]))
+    if choice == "flag":
         op, flag = draw(st.sampled_from(["=", "!="])), draw(st.booleans())
-        return scalar_case("flag", op, flag, lambda v: v)
-    if draw(st.booleans()):
-        return F(path).is_null(), lambda r: field_value(r, path) is None
-    return F(path).is_not_null(), lambda r: field_value(r, path) is not None
+        return _BUILD[op](F("flag"), flag), lambda r: r["flag"] is not None and _ORDERING[op](r["flag"], flag)
+    if choice == "null":
+        return F(path).is_null(), lambda r: any_value(r, path, lambda v: v is None)
+    return F(path).is_not_null(), lambda r: any_value(r, path, lambda v: v is not None)
 
 
-@st.composite
-def text_cases(draw: st.DrawFn) -> Case:
-    """contains/like and their negations on name, and on types/name where any element may match."""
+def text_case(draw: st.DrawFn, sample: list[dict[str, Any]]) -> Case:
+    """contains/like and their negations on name and on types/name; null never matches."""
     path = draw(st.sampled_from(["name", "types/name"]))
-    kind = draw(st.sampled_from(["contains", "not_contains", "like", "not_like"]))
-    if kind.endswith("like"):
-        chunks = draw(st.lists(st.text(alphabet=_LIKE_ALPHABET, max_size=2), min_size=1, max_size=3))
-        literal = "*".join(chunks)
+    method = draw(st.sampled_from(["contains", "not_contains", "like", "not_like"]))
+    base = pick(draw, texts, seen(sample, path))
+    base = base.swapcase() if draw(st.booleans()) else base
+    if method.endswith("like"):
+        keep = draw(st.lists(st.booleans(), min_size=len(base) + 2, max_size=len(base) + 2))
+        literal = "".join(char if kept else "*" for char, kept in zip(f"*{base}*", keep, strict=True))
 
         def test(value: str) -> bool:
-            return like_matches(value, chunks)
+            return like_matches(value, literal)
     else:
-        literal = draw(texts)
+        start, stop = sorted(draw(st.lists(st.integers(0, len(base)), min_size=2, max_size=2)))
+        literal = base[start:stop]
 
         def test(value: str) -> bool:
             return literal.casefold() in value.casefold()
 
-    negate = kind.startswith("not")
-    condition = getattr(F(path), kind)(literal)
-
-    def predicate(record: dict[str, Any]) -> bool:
-        values = [t.get("name") for t in record.get("types", [])] if path == "types/name" else [record.get(path)]
-        return any(v is not None and test(v) != negate for v in values)
-
-    return condition, predicate
+    negate = method.startswith("not")
+    condition = getattr(F(path), method)(literal)
+    return condition, lambda r: any_value(r, path, lambda v: v is not None and test(v) != negate)
 
 
-@st.composite
-def membership_cases(draw: st.DrawFn) -> Case:
-    """in/not in over ints on count and strings on name; not in is false on null."""
-    path, values = draw(st.sampled_from([("count", st.integers(-2, 2)), ("name", texts)]))
-    literals = draw(st.lists(values, min_size=1, max_size=4))
+def membership_case(draw: st.DrawFn, sample: list[dict[str, Any]]) -> Case:
+    """in/not in over ints on count and over strings on name; neither holds on null."""
+    path, fresh = draw(st.sampled_from([("count", st.integers(-2, 2)), ("name", texts)]))
+    known = seen(sample, path)
+    literals = [pick(draw, fresh, known) for _ in range(draw(st.integers(1, 3)))]
     folded = {fold(v) for v in literals}
     negate = draw(st.booleans())
     condition = F(path).not_in(literals) if negate else F(path).in_(literals)
@@ -406,23 +423,28 @@ def membership_cases(draw: st.DrawFn) -> Case:
     return condition, predicate
 
 
-def combine(pair: tuple[Case, Case, bool]) -> Case:
-    """Join two cases with and/or, in both the builder and the predicate."""
-    (left, left_test), (right, right_test), conjunction = pair
-    if conjunction:
+def draw_case(draw: st.DrawFn, sample: list[dict[str, Any]], depth: int) -> Case:
+    """A leaf comparison, or two sub-cases joined with and/or in both builder and predicate."""
+    if depth == 0 or draw(st.booleans()):
+        family = draw(st.sampled_from([ordering_case, equality_case, text_case, membership_case]))
+        return family(draw, sample)
+    (left, left_test), (right, right_test) = draw_case(draw, sample, depth - 1), draw_case(draw, sample, depth - 1)
+    if draw(st.booleans()):
         return left & right, lambda r: left_test(r) and right_test(r)
     return left | right, lambda r: left_test(r) or right_test(r)
 
 
-leaves = ordering_cases() | equality_cases() | text_cases() | membership_cases()
-conditions = st.recursive(leaves, lambda inner: st.tuples(inner, inner, st.booleans()).map(combine), max_leaves=6)
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[Case, list[dict[str, Any]]]:
+    sample = draw(st.lists(records, min_size=1, max_size=6))
+    return draw_case(draw, sample, depth=draw(st.integers(0, 2))), sample
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=conditions, sample=st.lists(records, min_size=1, max_size=10))
-def test_round_trip_matches_python_predicate(case: Case, sample: list[dict[str, Any]]) -> None:
+@given(scenario=scenarios())
+def test_round_trip_matches_python_predicate(scenario: tuple[Case, list[dict[str, Any]]]) -> None:
     """Builder text parsed and evaluated by the emulator agrees with a plain Python predicate on random records."""
-    condition, predicate = case
+    (condition, predicate), sample = scenario
     parsed = parse_conditions(str(condition))
     for record in sample:
         assert parsed.matches(record) is predicate(record), (str(condition), record)

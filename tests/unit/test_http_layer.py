@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 
 import httpx
 import pytest
@@ -36,7 +36,7 @@ from cwsync.connectors.http import (
 )
 
 URL = "https://api.example.com/v1/things"
-Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
+Handler = Callable[[httpx.Request], httpx.Response] | Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
 
 
 def simple_errors(response: httpx.Response) -> CwsyncApiError:
@@ -158,7 +158,8 @@ async def test_transport_error_is_mapped_with_a_clean_url() -> None:
         await api.send("GET", "https://user:s3cret@api.example.com/v1/things")
     assert caught.value.url == URL
     assert caught.value.reached_server is True
-    assert "s3cret" not in str(caught.value) and "s3cret" not in repr(caught.value)
+    assert "s3cret" not in str(caught.value)
+    assert "s3cret" not in repr(caught.value)
     assert isinstance(caught.value, RetriableError)
 
 
@@ -204,7 +205,8 @@ async def test_unsupported_scheme_is_a_configuration_error() -> None:
     api, sleep = make_api(handler)
     with pytest.raises(ConfigurationError):
         await api.send("GET", "ftp://api.example.com/x")
-    assert len(seen) == 1 and sleep.delays == []
+    assert len(seen) == 1
+    assert sleep.delays == []
 
 
 async def test_retry_is_logged_as_an_event_without_credentials() -> None:
@@ -215,7 +217,7 @@ async def test_retry_is_logged_as_an_event_without_credentials() -> None:
         await api.send("GET", URL, headers={"Authorization": "Basic c2VjcmV0"})
     retries = [entry for entry in logs if entry["event"] == "http.retry"]
     assert len(retries) == 1
-    assert retries[0] | {"attempt": 1, "delay": 0.25, "status": 503} == retries[0]
+    assert {k: retries[0][k] for k in ("attempt", "delay", "status")} == {"attempt": 1, "delay": 0.25, "status": 503}
     assert "c2VjcmV0" not in repr(logs)
 
 
@@ -260,11 +262,14 @@ def test_request_limits_reject_nonsense() -> None:
 def test_error_tree_groups_errors_by_what_to_do() -> None:
     """Each error class sits under fatal, retriable or record-level."""
     assert issubclass(ConfigurationError, FatalError)
-    assert issubclass(AuthenticationError, FatalError) and issubclass(PermissionDeniedError, FatalError)
+    assert issubclass(AuthenticationError, FatalError)
+    assert issubclass(PermissionDeniedError, FatalError)
     assert issubclass(PaginationLoopError, FatalError)
-    assert issubclass(RateLimitedError, RetriableError) and issubclass(ServerError, RetriableError)
+    assert issubclass(RateLimitedError, RetriableError)
+    assert issubclass(ServerError, RetriableError)
     assert issubclass(TransportError, RetriableError)
-    assert issubclass(ValidationError, RecordError) and issubclass(NotFoundError, RecordError)
+    assert issubclass(ValidationError, RecordError)
+    assert issubclass(NotFoundError, RecordError)
     assert issubclass(ConflictError, RecordError)
     assert all(issubclass(k, CwsyncApiError) for k in (FatalError, RetriableError, RecordError))
 

@@ -144,5 +144,5 @@ def test_parse_retry_after_reads_seconds_and_dates(header: str | None, expected:
 @pytest.mark.parametrize("kwargs", [{"attempts": 0}, {"base": 0}, {"base": 5.0, "cap": 1.0}])
 def test_policy_rejects_nonsense(kwargs: dict[str, float]) -> None:
     """A policy that could never run (no attempts, zero base, cap below base) is refused at construction."""
-    with pytest.raises(ValueError, match="attempts|base"):
+    with pytest.raises(ValueError, match=r"attempts|base"):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from cwsync.cli import doctor as doctor_cli
 from cwsync.cli import sandbox as sandbox_cli
+from cwsync.logs import configure_logging
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -16,6 +17,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(sandbox_cli.app, name="sandbox")
+
+
+@app.callback()
+def _root(
+    log_level: str = typer.Option(
+        "warning", envvar="CWSYNC_LOG_LEVEL", help="Events to show on stderr: debug, info, warning, error."
+    ),
+) -> None:
+    """cwsync: sync ConnectWise Manage with the tools an MSP runs on."""
+    try:
+        configure_logging(log_level)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--log-level") from exc
+
+
 app.command("doctor")(doctor_cli.doctor)
 console = Console()
 

@@ -230,18 +230,18 @@ async def _entity_checks(
     client: ConnectWiseClient, entities: tuple[EntityAccess, ...], check_writes: bool, record: Progress
 ) -> None:
     for entity in entities:
-        record(await _probe(entity, "Inquire", lambda e=entity: client.list_page(e.path, fields="id", page_size=1)))
+        record(await _probe(entity, "Inquire", client.list_page(entity.path, fields="id", page_size=1)))
         if check_writes and entity.add:
-            record(await _probe(entity, "Add", lambda e=entity: client.request("POST", e.path, json=[])))
+            record(await _probe(entity, "Add", client.request("POST", entity.path, json=[])))
         if check_writes and entity.edit:
-            record(await _probe(entity, "Edit", lambda e=entity: client.request("PATCH", f"{e.path}/0", json=_NO_OP)))
+            record(await _probe(entity, "Edit", client.request("PATCH", f"{entity.path}/0", json=_NO_OP)))
 
 
-async def _probe(entity: EntityAccess, level: str, call: Callable[[], Awaitable[object]]) -> CheckResult:
+async def _probe(entity: EntityAccess, level: str, call: Awaitable[object]) -> CheckResult:
     name = f"{entity.label}: {level.lower()}"
     endpoint = f"/{entity.path}"
     try:
-        await call()
+        await call
     except PermissionDeniedError as exc:
         return CheckResult(
             name,

@@ -224,29 +224,22 @@ class ConnectWiseClient:
         Raises:
             CwsyncApiError: the subclass for what went wrong.
         """
-        codebase = await self._current_codebase()
         send_headers = self._headers(json is not None, headers)
-        try:
+
+        async def send(codebase: str) -> httpx.Response:
+            url = self._url(codebase, path)
             return await self._api.send(
-                method,
-                self._url(codebase, path),
-                params=params,
-                json=json,
-                headers=send_headers,
-                retry_unsafe=retry_unsafe,
+                method, url, params=params, json=json, headers=send_headers, retry_unsafe=retry_unsafe
             )
+
+        codebase = await self._current_codebase()
+        try:
+            return await send(codebase)
         except NotFoundError as exc:
             if exc.code not in (CANNOT_ROUTE, None) or not await self._codebase_moved(codebase):
                 raise
-            self._log.info("cw.codebase_changed", old=codebase, new=self._codebase)
-        return await self._api.send(
-            method,
-            self._url(await self._current_codebase(), path),
-            params=params,
-            json=json,
-            headers=send_headers,
-            retry_unsafe=retry_unsafe,
-        )
+        self._log.info("cw.codebase_changed", old=codebase, new=self._codebase)
+        return await send(await self._current_codebase())
 
     def _url(self, codebase: str, path: str) -> str:
         return f"{self._address.origin}/{codebase}apis/3.0/{path.strip().lstrip('/')}"
@@ -418,6 +411,7 @@ class ConnectWiseClient:
             CwsyncApiError: anything else (a `RetriableError` when every attempt failed and nothing was found).
         """
         lookup = _lookup_for(path, body, match)
+        await self._current_codebase()  # a discovery failure is not an ambiguous create: nothing was POSTed yet
         loop = retrying(
             self._api.retry,
             sleep=self._api.sleep,
@@ -469,9 +463,7 @@ class ConnectWiseClient:
             self._log.info("cw.create_resolved", path=_path(path), record_id=rows[0].get("id"))
         return rows[0] if rows else None
 
-    async def patch(
-        self, path: str, record_id: int | str, ops: Sequence[Mapping[str, Any]] | Sequence[PatchOp]
-    ) -> Record:
+    async def patch(self, path: str, record_id: int | str, ops: Sequence[Mapping[str, Any] | PatchOp]) -> Record:
         """Apply JSON-patch operations (`add`/`replace`/`remove`) to one record and return it."""
         body = [op.as_json() if isinstance(op, PatchOp) else _patch_op(op) for op in ops]
         if not body:

@@ -95,8 +95,9 @@ def _valid_host(host: str) -> bool:
 
 
 def _bad_site(site: object, reason: str) -> ConfigurationError:
+    shown = re.sub(r"(?<=://)[^/@]*@|^[^/@]*@", "***@", site) if isinstance(site, str) else site
     return ConfigurationError(
-        f"{site!r} is not a valid ConnectWise site: {reason}",
+        f"{shown!r} is not a valid ConnectWise site: {reason}",
         hint=f"Give the host you log in at, {_EXAMPLES}.",
     )
 

@@ -194,7 +194,7 @@ def create_app(sandbox: Sandbox | None = None) -> Starlette:
     ]
     app = Starlette(routes=routes)
     app.state.sandbox = box
-    app.add_middleware(FaultMiddleware, state=box.faults, applies_to=("/login/",))  # type: ignore[arg-type]
+    app.add_middleware(FaultMiddleware, state=box.faults, applies_to=("/login/",))
     return app
 
 

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -115,9 +115,9 @@ class CallbackDispatcher:
                 entries.append(entry)
         return entries
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         try:
-            task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+            task = asyncio.get_running_loop().create_task(coro)
         except RuntimeError:  # no loop (a synchronous admin call): nothing can be delivered
             return
         self._tasks.add(task)

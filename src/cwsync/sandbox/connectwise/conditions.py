@@ -27,6 +27,7 @@ it is unknown and our client never sends it.
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -312,8 +313,13 @@ def _text_number(text: str) -> int | Decimal | None:
     return Decimal(text) if "." in text else int(text)
 
 
+def _is_nan(value: Any) -> bool:
+    # Decimal("sNaN") raises on any comparison, so test with is_nan() rather than value != value.
+    return (isinstance(value, float) and math.isnan(value)) or (isinstance(value, Decimal) and value.is_nan())
+
+
 def _number_sign(value: Any, exact: int | Decimal, approx: float) -> int | None:
-    if value != value:  # NaN
+    if _is_nan(value):
         return None
     # A JSON 1.1 arrives as a float; compare it with float(1.1), not the exact Decimal.
     return _sign(value, approx if isinstance(value, float) else exact)
@@ -458,7 +464,11 @@ def _membership_test(op: str, literals: tuple[Any, ...]) -> _Test:
         return found
 
     def excluded(value: Any) -> bool:
-        # SQL: NOT IN is true only if every comparison is a definite "not equal".
+        if ints is not None and type(value) is int:
+            return value not in ints
+        if strs is not None and type(value) is str:
+            return value.casefold() not in strs
+        # SQL: NOT IN is true only if every comparison is a definite "not equal" (so never on null).
         signs = [compare(value) for compare in comparers]
         return all(sign is not None and sign != 0 for sign in signs)
 
@@ -560,9 +570,9 @@ class Condition:
     _element_root: _Node | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        names = {compare.segments[0] for compare in _comparisons(self.root) if compare.segments}
-        single = len(names) == 1
-        object.__setattr__(self, "_array", next(iter(names)) if single else None)
+        firsts = {compare.segments[0][1]: compare.segments[0] for compare in _comparisons(self.root)}
+        single = len(firsts) == 1
+        object.__setattr__(self, "_array", next(iter(firsts.values())) if single else None)
         object.__setattr__(self, "_element_root", self.root.strip_first() if single else None)
 
     def matches(self, record: Mapping[str, Any]) -> bool:
@@ -800,7 +810,7 @@ def _value_key(value: Any) -> tuple[Any, ...]:
         return (0,)
     if isinstance(value, bool):
         return (1, value)
-    if _is_number(value) and value == value:
+    if _is_number(value) and not _is_nan(value):
         return (2, value)
     if isinstance(value, str):
         return (3, value.casefold(), value)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from hashlib import blake2b
 from itertools import accumulate
 from math import gcd
@@ -184,8 +185,9 @@ _INDUSTRIES: tuple[tuple[str, str, str], ...] = (
     ("Landscaping", "Landscape", "Professional Services"),
 )
 
-_MARKETS: tuple[str, ...] = tuple(dict.fromkeys(m for _, _, m in _INDUSTRIES))
+_MARKETS: tuple[str, ...] = (*dict.fromkeys(m for _, _, m in _INDUSTRIES), "Technology")
 _MARKET_IDS: tuple[int, ...] = tuple(_MARKETS.index(m) + 1 for _, _, m in _INDUSTRIES)
+_TECH_MARKET = len(_MARKETS)
 _SUFFIXES: tuple[tuple[str, str], ...] = (("", "com"), (" LLC", "net"), (" Inc.", "co"), (" Ltd.", "us"))
 
 _VENDORS: tuple[tuple[str, str, str], ...] = (
@@ -291,6 +293,12 @@ _STAFF_TITLES: tuple[str, ...] = (
 # Lookup tables (fixed rows; an override above the table size adds numbered copies nothing refers to)
 # ---------------------------------------------------------------------------------------------------------------
 
+_MANUFACTURERS: tuple[str, ...] = (
+    "Dell", "HP Inc.", "Hewlett Packard Enterprise", "Lenovo", "Apple", "Cisco", "Cisco Meraki", "Fortinet",
+    "SonicWall", "WatchGuard", "Ubiquiti", "Aruba", "Brother", "Xerox", "APC", "Eaton", "Synology", "Datto",
+    "Microsoft", "Yealink", "Poly", "Samsung", "Logitech", "Jabra", "Adobe", "SentinelOne", "Huntress", "KnowBe4",
+    "VMware",
+)  # fmt: skip
 _LOOKUPS: Mapping[str, tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]] = {
     "company_types": (
         ("name", "defaultFlag", "vendorFlag", "serviceAlertFlag"),
@@ -410,18 +418,7 @@ _LOOKUPS: Mapping[str, tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]] = {
             ("Miscellaneous", False, False),
         ),
     ),
-    "manufacturers": (
-        ("name", "inactiveFlag"),
-        tuple(
-            (n, n == "Xerox")
-            for n in (
-                "Dell", "HP Inc.", "Hewlett Packard Enterprise", "Lenovo", "Apple", "Cisco", "Cisco Meraki",
-                "Fortinet", "SonicWall", "WatchGuard", "Ubiquiti", "Aruba", "Brother", "Xerox", "APC", "Eaton",
-                "Synology", "Datto", "Microsoft", "Yealink", "Poly", "Samsung", "Logitech", "Jabra", "Adobe",
-                "SentinelOne", "Huntress", "KnowBe4", "VMware",
-            )  # fmt: skip
-        ),
-    ),
+    "manufacturers": (("name", "inactiveFlag"), tuple((n, n == "Xerox") for n in _MANUFACTURERS)),
     "product_types": (
         ("name", "inactiveFlag", "typeXref", "defaultFlag"),
         (
@@ -520,12 +517,9 @@ _BOARDS: tuple[tuple[str, bool, tuple[_Status, ...]], ...] = (
         ),
     ),
 )
-_BOARD_OPEN: tuple[tuple[int, ...], ...] = tuple(
-    tuple(i for i, s in enumerate(st) if not s[1]) for _, _, st in _BOARDS
-)
-_BOARD_CLOSED: tuple[tuple[int, ...], ...] = tuple(
-    tuple(i for i, s in enumerate(st) if s[1]) for _, _, st in _BOARDS
-)
+_BOARD_OPEN: tuple[tuple[int, ...], ...] = tuple(tuple(i for i, s in enumerate(st) if not s[1]) for _, _, st in _BOARDS)
+_BOARD_CLOSED: tuple[tuple[int, ...], ...] = tuple(tuple(i for i, s in enumerate(st) if s[1]) for _, _, st in _BOARDS)
+_ALERTS = 1  # board index of Alerts
 _BOARD_PICK: tuple[int, ...] = (0,) * 52 + (1,) * 28 + (2,) * 5 + (3,) * 3 + (4,) * 7 + (5,) * 5  # board index
 
 # Constant references that are not entities of this data set: (id, name[, ...]).
@@ -592,73 +586,37 @@ _ROLE_TYPES: Mapping[str, tuple[int, ...]] = {
 _SERVER, _WORKSTATION, _LAPTOP, _FIREWALL, _SWITCH, _AP, _PRINTER, _M365 = 1, 2, 3, 4, 5, 6, 7, 8
 _BACKUP, _UPS, _NAS, _PHONE, _MOBILE, _VM, _DOMAIN, _CIRCUIT, _SSL, _LEGACY = range(9, 19)
 
+
+def _models(spec: str) -> tuple[tuple[int, str], ...]:
+    """``"Maker:model|Maker:model"`` -> ((manufacturer id, model number), ...)."""
+    return tuple((_M[maker], model) for maker, model in (item.split(":", 1) for item in spec.split("|")))
+
+
 # Per type: (name code, models as (manufacturer id, model number), warranty years, endpoint)
 _KINDS: Mapping[int, tuple[str, tuple[tuple[int, str], ...], tuple[int, ...], bool]] = {
-    _SERVER: (
-        "SRV",
-        ((_M["Dell"], "PowerEdge R650"), (_M["Dell"], "PowerEdge T350"), (_M["Hewlett Packard Enterprise"],
-         "ProLiant DL380 Gen10"), (_M["Lenovo"], "ThinkSystem SR630 V2")),
-        (3, 5),
-        False,
-    ),  # fmt: skip
-    _WORKSTATION: (
-        "WS",
-        ((_M["Dell"], "OptiPlex 7010 Micro"), (_M["Dell"], "OptiPlex 7090"), (_M["HP Inc."], "EliteDesk 800 G6"),
-         (_M["HP Inc."], "ProDesk 400 G9"), (_M["Lenovo"], "ThinkCentre M70q Gen 3")),
-        (1, 3),
-        True,
-    ),  # fmt: skip
-    _LAPTOP: (
-        "LT",
-        ((_M["Dell"], "Latitude 5440"), (_M["Dell"], "Latitude 7440"), (_M["HP Inc."], "EliteBook 840 G9"),
-         (_M["Lenovo"], "ThinkPad T14 Gen 3"), (_M["Lenovo"], "ThinkPad X1 Carbon Gen 11"),
-         (_M["Apple"], "MacBook Pro 14 (M3)")),
-        (1, 3),
-        True,
-    ),  # fmt: skip
-    _FIREWALL: (
-        "FW",
-        ((_M["Fortinet"], "FortiGate 60F"), (_M["Fortinet"], "FortiGate 100F"), (_M["SonicWall"], "TZ470"),
-         (_M["WatchGuard"], "Firebox T45"), (_M["Cisco Meraki"], "MX68")),
-        (1, 3, 5),
-        False,
-    ),  # fmt: skip
-    _SWITCH: (
-        "SW",
-        ((_M["Cisco"], "Catalyst 9200L-24P-4G"), (_M["Cisco Meraki"], "MS120-24P"),
-         (_M["Ubiquiti"], "USW-Pro-24-PoE"), (_M["Aruba"], "2930F-24G-PoE+")),
-        (3, 5),
-        False,
-    ),  # fmt: skip
-    _AP: (
-        "AP",
-        ((_M["Ubiquiti"], "U6-Pro"), (_M["Cisco Meraki"], "MR36"), (_M["Aruba"], "AP-515")),
-        (1, 3),
-        False,
-    ),
-    _PRINTER: (
-        "PRN",
-        ((_M["HP Inc."], "LaserJet Pro M404dn"), (_M["Brother"], "HL-L8360CDW"), (_M["Xerox"], "VersaLink C405")),
-        (1,),
-        False,
-    ),
-    _M365: ("M365", ((_M["Microsoft"], ""),), (1,), False),
-    _BACKUP: (
-        "BDR",
-        ((_M["Datto"], "SIRIS S5-4"), (_M["Datto"], "ALTO 4"), (_M["Synology"], "RS1221+")),
-        (3, 5),
-        False,
-    ),
-    _UPS: ("UPS", ((_M["APC"], "SMT1500RM2U"), (_M["APC"], "BX1500M"), (_M["Eaton"], "5PX1500RT")), (2, 3), False),
-    _NAS: ("NAS", ((_M["Synology"], "DS920+"), (_M["Synology"], "RS1221+")), (2, 3), False),
-    _PHONE: ("PH", ((_M["Yealink"], "SIP-T54W"), (_M["Poly"], "VVX 450")), (1,), True),
-    _MOBILE: ("MOB", ((_M["Apple"], "iPhone 15"), (_M["Samsung"], "Galaxy S24")), (1,), True),
-    _VM: ("VM", ((_M["VMware"], "Virtual Platform"), (_M["Microsoft"], "Hyper-V Virtual Machine")), (1,), False),
+    _SERVER: ("SRV", _models("Dell:PowerEdge R650|Dell:PowerEdge T350|Hewlett Packard Enterprise:ProLiant DL380 Gen10"
+                             "|Lenovo:ThinkSystem SR630 V2"), (3, 5), False),
+    _WORKSTATION: ("WS", _models("Dell:OptiPlex 7010 Micro|Dell:OptiPlex 7090|HP Inc.:EliteDesk 800 G6"
+                                 "|HP Inc.:ProDesk 400 G9|Lenovo:ThinkCentre M70q Gen 3"), (1, 3), True),
+    _LAPTOP: ("LT", _models("Dell:Latitude 5440|Dell:Latitude 7440|HP Inc.:EliteBook 840 G9|Lenovo:ThinkPad T14 Gen 3"
+                            "|Lenovo:ThinkPad X1 Carbon Gen 11|Apple:MacBook Pro 14 (M3)"), (1, 3), True),
+    _FIREWALL: ("FW", _models("Fortinet:FortiGate 60F|Fortinet:FortiGate 100F|SonicWall:TZ470|WatchGuard:Firebox T45"
+                              "|Cisco Meraki:MX68"), (1, 3, 5), False),
+    _SWITCH: ("SW", _models("Cisco:Catalyst 9200L-24P-4G|Cisco Meraki:MS120-24P|Ubiquiti:USW-Pro-24-PoE"
+                            "|Aruba:2930F-24G-PoE+"), (3, 5), False),
+    _AP: ("AP", _models("Ubiquiti:U6-Pro|Cisco Meraki:MR36|Aruba:AP-515"), (1, 3), False),
+    _PRINTER: ("PRN", _models("HP Inc.:LaserJet Pro M404dn|Brother:HL-L8360CDW|Xerox:VersaLink C405"), (1,), False),
+    _M365: ("M365", _models("Microsoft:"), (1,), False),
+    _BACKUP: ("BDR", _models("Datto:SIRIS S5-4|Datto:ALTO 4|Synology:RS1221+"), (3, 5), False),
+    _UPS: ("UPS", _models("APC:SMT1500RM2U|APC:BX1500M|Eaton:5PX1500RT"), (2, 3), False),
+    _NAS: ("NAS", _models("Synology:DS920+|Synology:RS1221+"), (2, 3), False),
+    _PHONE: ("PH", _models("Yealink:SIP-T54W|Poly:VVX 450"), (1,), True),
+    _MOBILE: ("MOB", _models("Apple:iPhone 15|Samsung:Galaxy S24"), (1,), True),
+    _VM: ("VM", _models("VMware:Virtual Platform|Microsoft:Hyper-V Virtual Machine"), (1,), False),
     _DOMAIN: ("DNS", ((0, ""),), (1,), False),
     _CIRCUIT: ("ISP", ((0, ""),), (1,), False),
     _SSL: ("SSL", ((0, ""),), (1,), False),
-    _LEGACY: ("OLD", ((_M["Dell"], "PowerEdge R720"), (_M["Hewlett Packard Enterprise"], "ProLiant ML350 G6")),
-              (3,), False),
+    _LEGACY: ("OLD", _models("Dell:PowerEdge R720|Hewlett Packard Enterprise:ProLiant ML350 G6"), (3,), False),
 }  # fmt: skip
 # A company's first configurations are its infrastructure; the rest are end-user devices.
 _INFRA: tuple[tuple[int, str], ...] = (
@@ -679,6 +637,9 @@ _INFRA: tuple[tuple[int, str], ...] = (
     (_SSL, ""),
     (_NAS, "NAS01"),
     (_LEGACY, "SQL01"),
+)
+_SERVER_ORDINALS: tuple[int, ...] = tuple(
+    i for i, (kind, _) in enumerate(_INFRA) if kind in (_SERVER, _VM, _LEGACY, _BACKUP)
 )
 _ENDPOINT_PICK: tuple[int, ...] = (
     (_WORKSTATION,) * 42 + (_LAPTOP,) * 38 + (_PHONE,) * 8 + (_MOBILE,) * 5 + (_PRINTER,) * 4 + (_AP,) * 3
@@ -731,7 +692,6 @@ _OS_DESKTOP: tuple[tuple[str, str], ...] = (
 _OS_MAC: tuple[tuple[str, str], ...] = (("macOS Sonoma", "14.6.1"), ("macOS Sequoia", "15.1"))
 _CPU: tuple[str, ...] = ("2.40 GHz", "2.60 GHz", "2.90 GHz", "3.10 GHz", "3.40 GHz")
 _RAM: tuple[str, ...] = ("8 GB", "16 GB", "16 GB", "32 GB", "64 GB")
-_POLICIES: tuple[str, ...] = ("Servers - Critical", "Workstations - Standard", "Network - Standard", "")
 _ISPS: tuple[str, ...] = ("Comcast Business 300/30", "Lumen Fiber 500/500", "Zayo DIA 1G", "Spectrum Business 600/35")
 
 # Catalog: (identifier, description, category index, subcategory ordinal, product type id, manufacturer,
@@ -799,10 +759,30 @@ _CATALOG: tuple[tuple[str, str, int, int, int, str, str, float, float], ...] = (
     ("FEE-TRIP", "Trip Charge", 5, 1, 5, "", "NonInventory", 75.0, 0.0),
 )  # fmt: skip
 
+_CUSTOMER_BLURBS: Mapping[str, str] = {
+    "Inventory": "Includes manufacturer warranty.",
+    "NonInventory": "Licensed per term; renews automatically.",
+    "Service": "Billed per the current rate sheet.",
+    "Agreement": "Billed monthly under your managed services agreement.",
+}
+
+# Custom field definitions: id -> (caption, type, entryMethod, connectWiseId).
+_CUSTOM_FIELDS: Mapping[int, tuple[str, str, str, str]] = {
+    1: ("Tier", "Text", "List", "6f1d2c40-8a51-4e0b-9c2d-1b7e3a900001"),
+    2: ("Onboarded", "Date", "Date", "6f1d2c40-8a51-4e0b-9c2d-1b7e3a900002"),
+    3: ("Documentation URL", "Hyperlink", "EntryField", "6f1d2c40-8a51-4e0b-9c2d-1b7e3a900003"),
+    10: ("RMM Agent Installed", "Checkbox", "EntryField", "6f1d2c40-8a51-4e0b-9c2d-1b7e3a900010"),
+    11: ("Monitoring Policy", "Text", "List", "6f1d2c40-8a51-4e0b-9c2d-1b7e3a900011"),
+}
+
 _OPPORTUNITY_NAMES: tuple[str, ...] = (
     "Server refresh", "Microsoft 365 migration", "Firewall upgrade", "Managed Services - Gold",
     "Laptop refresh", "Backup and DR", "Wi-Fi upgrade", "Security bundle", "VoIP phone system",
     "New office build-out", "Co-managed IT", "Compliance assessment", "Azure migration", "Network redesign",
+)  # fmt: skip
+_OPPORTUNITY_NOTES: tuple[str, ...] = (
+    "Budget approved for Q1.", "Waiting on board approval.", "Competing with incumbent MSP.",
+    "Client asked for a phased rollout.", "Needs to align with lease renewal.",
 )  # fmt: skip
 _OPPORTUNITY_SOURCES: tuple[str, ...] = ("Referral", "Website", "Existing Client", "Trade Show", "Cold Call", "Vendor")
 
@@ -1007,23 +987,35 @@ class _Draw:
         self._round = 0
         self._bits = int.from_bytes(blake2b(key, digest_size=64).digest(), "little")
 
+    def _refill(self) -> None:
+        self._round += 1
+        digest = blake2b(self._key + b"#" + str(self._round).encode(), digest_size=64).digest()
+        self._bits = int.from_bytes(digest, "little")
+
+    # below, pick and chance repeat the same three lines: they run ~25 times per record, and a nested call
+    # would cost a tenth of the record's time.
     def below(self, n: int) -> int:
         """An integer in ``[0, n)``."""
         if self._bits < _LOW_BITS:
-            self._round += 1
-            digest = blake2b(self._key + b"#" + str(self._round).encode(), digest_size=64).digest()
-            self._bits = int.from_bytes(digest, "little")
+            self._refill()
         self._bits, rest = divmod(self._bits, n)
         return rest
 
     def pick(self, seq: Sequence[Any]) -> Any:
-        return seq[self.below(len(seq))]
+        if self._bits < _LOW_BITS:
+            self._refill()
+        self._bits, rest = divmod(self._bits, len(seq))
+        return seq[rest]
 
-    def chance(self, percent: float) -> bool:
-        return self.below(10_000) < percent * 100
+    def chance(self, percent: int) -> bool:
+        """True with ``percent`` % probability."""
+        if self._bits < _LOW_BITS:
+            self._refill()
+        self._bits, rest = divmod(self._bits, 100)
+        return rest < percent
 
     def guid(self) -> str:
-        h = f"{self.below(1 << 128):032x}"
+        h = f"{self.below(1 << 64):016x}{self.below(1 << 64):016x}"
         return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}"
 
 
@@ -1046,10 +1038,11 @@ class _Fanout:
     """Spreads ``children`` consecutive ids over ``parents`` (ids from 1), with no stored table.
 
     Every parent gets ``minimum`` children (less if there are too few); the rest are shared in proportion to a
-    periodic weight pattern, so the cumulative count ``end(p)`` is a closed formula and ``parent`` a bisection.
+    periodic weight pattern, so the cumulative count ``end(p)`` is a closed formula and ``locate`` a bisection.
+    The last parent located is remembered (one tuple, replaced atomically), as callers stream ids in order.
     """
 
-    __slots__ = ("_extra", "_min", "_period", "_prefix", "_sum", "_total", "children", "parents")
+    __slots__ = ("_extra", "_last", "_min", "_period", "_prefix", "_sum", "_total", "children", "parents")
 
     def __init__(self, parents: int, children: int, weights: Sequence[int], minimum: int = 0) -> None:
         self.parents, self.children = parents, children
@@ -1058,6 +1051,7 @@ class _Fanout:
         self._use(weights)
         if self._sum == 0:
             self._use((1,))
+        self._last = (0, range(0))
 
     def _use(self, weights: Sequence[int]) -> None:
         self._period = len(weights)
@@ -1073,10 +1067,25 @@ class _Fanout:
         """How many children parents ``1..p`` have together."""
         return self._min * p + self._extra * self._cumulative(p) // self._sum
 
-    def ids(self, p: int) -> range:
-        return range(self.end(p - 1) + 1, self.end(p) + 1)
+    def span(self, p: int) -> range:
+        """The ids of parent ``p``'s children."""
+        last = self._last
+        if last[0] == p:
+            return last[1]
+        found = range(self.end(p - 1) + 1, self.end(p) + 1)
+        self._last = (p, found)
+        return found
 
-    def parent(self, c: int) -> int:
+    def locate(self, c: int) -> tuple[int, range]:
+        """(parent of child ``c``, the ids of that parent's children)."""
+        last = self._last
+        if c in last[1]:
+            return last
+        p = self._parent(c)
+        self._last = found = (p, range(self.end(p - 1) + 1, self.end(p) + 1))
+        return found
+
+    def _parent(self, c: int) -> int:
         lo, hi = 1, self.parents
         if hi > 64:  # narrow to a window around the linear guess; the check keeps it exact
             guess = c * self.parents // self.children
@@ -1099,9 +1108,7 @@ class _Clock:
         at = (anchor if anchor.tzinfo else anchor.replace(tzinfo=UTC)).astimezone(UTC)
         start = at.date() - timedelta(days=_DAYS_BACK)
         self.now = _DAYS_BACK * _DAY + at.hour * 3600 + at.minute * 60 + at.second
-        self._days = tuple(
-            (start + timedelta(days=i)).isoformat() + "T" for i in range(_DAYS_BACK + _DAYS_AHEAD)
-        )
+        self._days = tuple((start + timedelta(days=i)).isoformat() + "T" for i in range(_DAYS_BACK + _DAYS_AHEAD))
 
     def ts(self, t: int) -> str:
         day, rest = divmod(t, _DAY)
@@ -1112,6 +1119,10 @@ class _Clock:
         return self._days[t // _DAY] + "00:00:00Z"
 
 
+_City = tuple[str, int, str, str, str, str]
+_Address = tuple[_City, str, str, str]
+
+
 class _Company(NamedTuple):
     name: str
     identifier: str
@@ -1119,7 +1130,7 @@ class _Company(NamedTuple):
     domain: str
     role: str
     size: int
-    industry: int
+    market: int
 
 
 class _Ticket(NamedTuple):
@@ -1129,6 +1140,7 @@ class _Ticket(NamedTuple):
     board: int  # board index in _BOARDS
     company: int
     contact: int  # 0 if none
+    site: int  # 0 if none
     summary: str
 
 
@@ -1142,6 +1154,7 @@ class _Opportunity(NamedTuple):
 
 class _CatalogItem(NamedTuple):
     draw: _Draw
+    item_id: int
     row: tuple[str, str, int, int, int, str, str, float, float]
     identifier: str
     description: str
@@ -1190,8 +1203,11 @@ class Dataset:
         self._setup_people(rng)
         self._setup_children()
         self._catalog_perm = _Affine(len(_CATALOG), rng)
-        self._serial_perm = _Affine(36**7, rng)
+        self._serial_perm = _Affine(len(_B36) ** 7, rng)
         self._mac_perm = _Affine(1 << 24, rng)
+        # Streams touch the same few companies and members over and over; their identities are pure.
+        self._co = lru_cache(maxsize=256)(self._company)
+        self._ident = lru_cache(maxsize=256)(self._member_ident)
         self._builders = {e: getattr(self, "_" + e) for e in ENTITIES if e not in _LOOKUPS}
 
     # --- public API ---------------------------------------------------------------------------------------
@@ -1221,14 +1237,15 @@ class Dataset:
         parent = self.CHILD_PARENTS[entity]
         if not 1 <= parent_id <= self._counts[parent]:
             raise IndexError(f"{parent} id {parent_id} is outside 1..{self._counts[parent]}")
-        return list(self._fanouts[entity].ids(parent_id))
+        return list(self._fanouts[entity].span(parent_id))
 
     def parent_id(self, entity: str, record_id: int) -> int:
         """The parent id of a child record (a site's company, a note's ticket, ...)."""
-        fanout = self._fanouts[self.CHILD_PARENTS[entity] and entity]
+        self.CHILD_PARENTS[entity]  # KeyError for an entity that is not a child
+        fanout = self._fanouts[entity]
         if not 1 <= record_id <= fanout.children:
             raise IndexError(f"{entity} id {record_id} is outside 1..{fanout.children}")
-        return fanout.parent(record_id)
+        return fanout.locate(record_id)[0]
 
     # --- setup --------------------------------------------------------------------------------------------
 
@@ -1245,7 +1262,7 @@ class Dataset:
             sum(1 for q in self._profiles[:i] if q[0] == p[0]) for i, p in enumerate(self._profiles)
         )
         self._role_count = {r: sum(1 for p in self._profiles if p[0] == r) for r, _ in self._profiles}
-        self._customer_slots = tuple(i for i, (_, s) in enumerate(self._profiles) for _ in range(s) if i)
+        self._customer_slots = tuple(i for i, (_, s) in enumerate(self._profiles) for _ in range(s))
         self._prospect_slots = tuple(i for i, (r, _) in enumerate(self._profiles) if "prospect" in r)
         self._vendor_slots = tuple(i for i, (r, _) in enumerate(self._profiles) if r == "vendor")
         self._name_perm = _Affine(len(_PLACES) * len(_INDUSTRIES) * len(_SUFFIXES), rng)
@@ -1291,9 +1308,9 @@ class Dataset:
         ts = self._clock.ts
         return {
             "lastUpdated": ts(updated),
-            "updatedBy": self._member_ident(self._any_member(d))[0],
+            "updatedBy": self._ident(self._any_member(d))[0],
             "dateEntered": ts(entered),
-            "enteredBy": self._member_ident(self._any_member(d))[0],
+            "enteredBy": self._ident(self._any_member(d))[0],
         }
 
     def _ref(self, entity: str, ref_id: int, name: str, href_key: str) -> Record:
@@ -1306,16 +1323,19 @@ class Dataset:
     def _const_ref(self, path: str, ref_id: int, name: str, href_key: str) -> Record:
         return {"id": ref_id, "name": name, "_info": {href_key: f"{self._base}{path}/{ref_id}"}}
 
-    def _custom(self, field_id: int, caption: str, kind: str, method: str, value: Any) -> Record:
+    @staticmethod
+    def _custom(field_id: int, value: Any) -> Record:
+        """A CustomFieldValue; ``value`` is left out when empty, as the API does."""
+        caption, kind, method, cw_id = _CUSTOM_FIELDS[field_id]
         item: Record = {
             "id": field_id,
             "caption": caption,
             "type": kind,
             "entryMethod": method,
             "numberOfDecimals": 0,
-            "connectWiseId": f"0c5e{field_id:04x}-7d1a-4b6e-9f3c-5a1e2d{field_id:06x}",
+            "connectWiseId": cw_id,
         }
-        if value not in ("", None):
+        if value != "":
             item["value"] = value
         return item
 
@@ -1327,14 +1347,14 @@ class Dataset:
         role, size = self._profiles[slot]
         if cid == 1:
             name, ident, domain = self._msp
-            return _Company(name, ident, ident[:4], domain, "owner", size, 37)
+            return _Company(name, ident, ident[:4], domain, "owner", size, _TECH_MARKET)
         if role in ("vendor", "partner"):
             pool = _VENDORS if role == "vendor" else _PARTNERS
             n = block * self._role_count[role] + self._role_ordinal[slot]
             name, base, domain = pool[n % len(pool)]
             if n >= len(pool):
                 name, domain = f"{name} ({n // len(pool) + 1})", f"{n // len(pool) + 1}{domain}"
-            return _Company(name, f"{base}{cid}", base[:4].upper(), domain, role, size, 36)
+            return _Company(name, f"{base}{cid}", base[:4].upper(), domain, role, size, _TECH_MARKET)
         return self._customer_company(cid, role, size)
 
     def _customer_company(self, cid: int, role: str, size: int) -> _Company:
@@ -1349,10 +1369,10 @@ class Dataset:
         initials = "".join(w[0] for w in f"{place} {phrase}".split() if w[0].isalpha())
         code = initials if len(initials) >= 3 else (compact[:3] + word[0]).upper()
         domain = f"{compact.lower()}{word.lower()}{lap or ''}.{_SUFFIXES[suffix][1]}"
-        return _Company(name, ident, code, domain, role, size, industry_i)
+        return _Company(name, ident, code, domain, role, size, _MARKET_IDS[industry_i])
 
     def _company_ref(self, cid: int) -> Record:
-        co = self._company(cid)
+        co = self._co(cid)
         return {
             "id": cid,
             "identifier": co.identifier,
@@ -1366,26 +1386,36 @@ class Dataset:
             return fallback
         blocks = -(-self._counts["companies"] // self._period)
         for _ in range(6):
-            cid = d.below(blocks) * self._period + d.pick(slots) + 1
+            cid = d.below(blocks) * self._period + slots[d.below(len(slots))] + 1
             if 1 < cid <= self._counts["companies"]:
                 return cid
         return fallback
 
-    def _address(self, d: _Draw, city_i: int | None = None) -> tuple[tuple[str, int, str, str, str, str], str, str]:
+    def _address(self, d: _Draw, city_i: int | None = None) -> _Address:
+        """(city row, addressLine1, addressLine2 or "", zip)."""
         city = _CITIES[d.below(len(_CITIES)) if city_i is None else city_i]
         line1 = f"{100 + d.below(9800)} {d.pick(_STREETS)}"
         line2 = f"Suite {100 * (1 + d.below(6)) + d.below(20)}" if d.chance(30) else ""
-        return city, line1, line2
+        return city, line1, line2, f"{city[4]}{d.below(100):02d}"
+
+    def _company_address(self, cid: int) -> _Address:
+        """The company's address: the first draws of its stream, replayed (its Main site shares it)."""
+        return self._address(self._draw("companies", cid), 0 if cid == 1 else None)
+
+    def _country_ref(self) -> Record:
+        href = f"{self._base}/company/countries/1"
+        return {"id": 1, "identifier": "US", "name": "United States", "_info": {"country_href": href}}
 
     def _phone(self, d: _Draw, area: str) -> str:
         return f"{area}{200 + d.below(790)}{d.below(10000):04d}"
 
     def _companies(self, cid: int) -> Record:
-        co = self._company(cid)
+        co = self._co(cid)
         d = self._draw("companies", cid)
-        city, line1, line2 = self._address(d, 0 if cid == 1 else None)
+        city, line1, line2, zip_code = self._address(d, 0 if cid == 1 else None)  # see _company_address
         entered, updated = self._when(d, cid, "companies", 10)
-        sites, contacts = self._fanouts["sites"].ids(cid), self._fanouts["contacts"].ids(cid)
+        sites, contacts = self._fanouts["sites"].span(cid), self._fanouts["contacts"].span(cid)
+        territory = 1 + d.below(2)
         rec: Record = {
             "id": cid,
             "identifier": co.identifier,
@@ -1395,14 +1425,12 @@ class Dataset:
             "addressLine1": line1,
             "city": city[0],
             "state": city[2],
-            "zip": f"{city[4]}{d.below(100):02d}",
-            "country": {"id": 1, "identifier": "US", "name": "United States",
-                        "_info": {"country_href": f"{self._base}/company/countries/1"}},
+            "zip": zip_code,
+            "country": self._country_ref(),
             "phoneNumber": self._phone(d, city[5]),
             "website": f"www.{co.domain}",
-            "territory": self._const_ref("/system/locations", 1 + d.below(2), "", "location_href"),
-            "market": self._const_ref("/company/marketDescriptions", _MARKET_IDS[co.industry % 40] if cid > 1
-                                      else len(_MARKETS), "", "market_href"),
+            "territory": self._const_ref("/system/locations", territory, _LOCATIONS[territory - 1], "location_href"),
+            "market": self._const_ref("/company/marketDescriptions", co.market, _MARKETS[co.market - 1], "market_href"),
             "defaultContact": self._contact_ref(contacts[0]) if contacts else None,
             "site": self._site_ref(cid, sites[0]) if sites else None,
             "leadFlag": co.role == "prospect",
@@ -1412,9 +1440,7 @@ class Dataset:
             "mobileGuid": d.guid(),
             "isVendorFlag": co.role == "vendor",
             "deletedFlag": False,
-        }  # fmt: skip
-        rec["territory"]["name"] = _LOCATIONS[rec["territory"]["id"] - 1]
-        rec["market"]["name"] = (_MARKETS[rec["market"]["id"] - 1] if cid > 1 else "Technology")
+        }
         if line2:
             rec["addressLine2"] = line2
         if d.chance(25):
@@ -1451,13 +1477,13 @@ class Dataset:
         return _ROLE_TYPES[role]
 
     def _maybe_delete(self, d: _Draw, rec: Record, role: str, entered: int, updated: int) -> int:
-        odds = {"former": 35.0, "prospect": 15.0}.get(role, 0.0)
+        odds = {"former": 35, "prospect": 15}.get(role, 0)
         if not d.chance(odds):
             return updated
         deleted = entered + d.below(self._clock.now - entered)
         rec["deletedFlag"] = True
         rec["dateDeleted"] = self._clock.ts(deleted)
-        rec["deletedBy"] = self._member_ident(self._any_member(d))[0]
+        rec["deletedBy"] = self._ident(self._any_member(d))[0]
         return max(updated, deleted)
 
     def _company_custom(self, d: _Draw, role: str, entered: int) -> list[Record]:
@@ -1466,9 +1492,9 @@ class Dataset:
         onboarded = self._clock.date(entered + d.below(60) * _DAY) if customer and d.chance(85) else ""
         docs = f"https://docs.example-msp.com/org/{d.below(900000) + 100000}" if customer and d.chance(60) else ""
         return [
-            self._custom(1, "Tier", "Text", "List", tier),
-            self._custom(2, "Onboarded", "Date", "Date", onboarded),
-            self._custom(3, "Documentation URL", "Hyperlink", "EntryField", docs),
+            self._custom(1, tier),
+            self._custom(2, onboarded),
+            self._custom(3, docs),
         ]
 
     def _company_info(self, d: _Draw, cid: int, entered: int, updated: int) -> Record:
@@ -1501,31 +1527,29 @@ class Dataset:
         return name if ordinal <= len(_SITE_NAMES) else f"{name} {ordinal}"
 
     def _site_ref(self, cid: int, sid: int) -> Record:
-        ordinal = sid - self._fanouts["sites"].end(cid - 1) - 1
+        ordinal = sid - self._fanouts["sites"].span(cid).start
         href = f"{self._base}/company/companies/{cid}/sites/{sid}"
         return {"id": sid, "name": self._site_name(cid, ordinal), "_info": {"site_href": href}}
 
     def _sites(self, sid: int) -> Record:
-        cid = self._fanouts["sites"].parent(sid)
-        ordinal = sid - self._fanouts["sites"].end(cid - 1) - 1
-        if ordinal == 0:  # the Main site is the company's own address
-            d = self._draw("companies", cid)
-            city, line1, line2 = self._address(d, 0 if cid == 1 else None)
-            d = self._draw("sites", sid)
-        else:
-            d = self._draw("sites", sid)
-            city, line1, line2 = self._address(d)
+        cid, ids = self._fanouts["sites"].locate(sid)
+        ordinal = sid - ids.start
+        d = self._draw("sites", sid)
+        city, line1, line2, zip_code = self._company_address(cid) if ordinal == 0 else self._address(d)
         entered, updated = self._when(d, sid, "sites", 10)
         rec: Record = {
             "id": sid,
             "name": self._site_name(cid, ordinal),
             "addressLine1": line1,
             "city": city[0],
-            "stateReference": {"id": city[1], "identifier": city[2], "name": city[3],
-                               "_info": {"state_href": f"{self._base}/company/states/{city[1]}"}},
-            "zip": f"{city[4]}{d.below(100):02d}",
-            "country": {"id": 1, "name": "United States",
-                        "_info": {"country_href": f"{self._base}/company/countries/1"}},
+            "stateReference": {
+                "id": city[1],
+                "identifier": city[2],
+                "name": city[3],
+                "_info": {"state_href": f"{self._base}/company/states/{city[1]}"},
+            },
+            "zip": zip_code,
+            "country": self._country_ref(),
             "phoneNumber": self._phone(d, city[5]),
             "primaryAddressFlag": ordinal == 0,
             "defaultShippingFlag": ordinal == 0,
@@ -1536,7 +1560,7 @@ class Dataset:
             "mobileGuid": d.guid(),
             "company": self._company_ref(cid),
             "customFields": [],
-        }  # fmt: skip
+        }
         if line2:
             rec["addressLine2"] = line2
         rec["_info"] = self._stamp(d, entered, updated)
@@ -1554,27 +1578,28 @@ class Dataset:
 
     def _company_contact(self, d: _Draw, cid: int, default_bias: int = 40) -> int:
         """A contact of company ``cid`` (0 if it has none), often its default contact."""
-        ids = self._fanouts["contacts"].ids(cid)
+        ids = self._fanouts["contacts"].span(cid)
         if not ids:
             return 0
         return ids[0] if d.chance(default_bias) else ids[d.below(len(ids))]
 
     def _company_site(self, d: _Draw, cid: int) -> int:
-        ids = self._fanouts["sites"].ids(cid)
+        ids = self._fanouts["sites"].span(cid)
         if not ids:
             return 0
         return ids[0] if d.chance(80) else ids[d.below(len(ids))]
 
     def _contacts(self, ct: int) -> Record:
-        cid = self._fanouts["contacts"].parent(ct)
-        is_default = ct == self._fanouts["contacts"].end(cid - 1) + 1
+        cid, ids = self._fanouts["contacts"].locate(ct)
+        is_default = ct == ids.start
         first, last = self._contact_name(ct)
-        co = self._company(cid)
+        co = self._co(cid)
         d = self._draw("contacts", ct)
         entered, updated = self._when(d, ct, "contacts", 8)
-        area = _CITIES[d.below(len(_CITIES))][5]
+        area = self._company_address(cid)[0][5]
         items = self._communication_items(d, ct, first, last, co.domain, area)
         phone = next((i for i in items if i["communicationType"] == "Phone"), None)
+        kind = 1 if is_default else 2 + d.below(3)
         rec: Record = {
             "id": ct,
             "firstName": first,
@@ -1589,11 +1614,9 @@ class Dataset:
             "gender": d.pick(("Female", "Male")),
             "mobileGuid": d.guid(),
             "communicationItems": items,
-            "types": [self._const_ref("/company/contacts/types", 1 if is_default else 2 + d.below(3),
-                                      "", "type_href")],
+            "types": [self._const_ref("/company/contacts/types", kind, _CONTACT_TYPES[kind - 1], "type_href")],
             "customFields": [],
-        }  # fmt: skip
-        rec["types"][0]["name"] = _CONTACT_TYPES[rec["types"][0]["id"] - 1]
+        }
         sid = self._company_site(d, cid)
         if sid:
             rec["site"] = self._site_ref(cid, sid)
@@ -1606,9 +1629,7 @@ class Dataset:
         rec["_info"] = info
         return rec
 
-    def _communication_items(
-        self, d: _Draw, ct: int, first: str, last: str, domain: str, area: str
-    ) -> list[Record]:
+    def _communication_items(self, d: _Draw, ct: int, first: str, last: str, domain: str, area: str) -> list[Record]:
         items: list[Record] = []
         roll = d.below(100)
         if roll >= 5:  # a few contacts have no e-mail at all
@@ -1648,7 +1669,7 @@ class Dataset:
         return f"{first[0]}{last}".lower() + (str(lap + 1) if lap else ""), first, last
 
     def _member_ref(self, mid: int) -> Record:
-        ident, first, last = self._member_ident(mid)
+        ident, first, last = self._ident(mid)
         return {
             "id": mid,
             "identifier": ident,
@@ -1664,21 +1685,23 @@ class Dataset:
         """A member whose role slot is in ``slots`` (falls back to member 2, the owner)."""
         n = self._counts["members"]
         for _ in range(4):
-            mid = 3 + d.below(-(-(n - 2) // len(_MEMBER_ROLES)) or 1) * len(_MEMBER_ROLES) + d.pick(slots)
+            mid = 3 + d.below(-(-(n - 2) // len(_MEMBER_ROLES)) or 1) * len(_MEMBER_ROLES) + slots[d.below(len(slots))]
             if mid <= n:
                 return mid
         return 2
 
     def _members(self, mid: int) -> Record:
-        ident, first, last = self._member_ident(mid)
+        ident, first, last = self._ident(mid)
         d = self._draw("members", mid)
         entered, updated = self._when(d, mid, "members", 9)
         api = mid == 1
         title, dept, security, _ = (
-            ("API Integration", 4, 6, 0) if api
-            else ("CEO", 4, 1, 0) if mid == 2
+            ("API Integration", 4, 6, 0)
+            if api
+            else ("CEO", 4, 1, 0)
+            if mid == 2
             else _MEMBER_ROLES[(mid - 3) % len(_MEMBER_ROLES)]
-        )  # fmt: skip
+        )
         msp_domain = self._msp[2]
         rec: Record = {"id": mid, "identifier": ident, "firstName": first}
         if last:  # API members come back without lastName (api-notes §5.8)
@@ -1709,16 +1732,23 @@ class Dataset:
 
     # --- configurations -------------------------------------------------------------------------------------
 
-    def _config_kind(self, d: _Draw, ordinal: int) -> tuple[int, str]:
+    @staticmethod
+    def _config_kind(d: _Draw, ordinal: int) -> tuple[int, str]:
+        """(type id, fixed name label); must stay the first draw of a configuration's stream."""
         if ordinal < len(_INFRA):
             return _INFRA[ordinal]
         return d.pick(_ENDPOINT_PICK), ""
 
     def _serial(self, cfg: int, maker: int, model: str) -> str:
+        """A serial in the maker's style; unique because the 7-character code is a permutation of the id."""
         x = self._serial_perm(cfg)
-        code = _B36_PAIRS[x % 1156] + _B36_PAIRS[x // 1156 % 1156] + _B36_PAIRS[x // 1336336 % 1156] + _B36[
-            x // 1544804416 % 34
-        ]
+        pairs = len(_B36_PAIRS)
+        code = (
+            _B36_PAIRS[x % pairs]
+            + _B36_PAIRS[x // pairs % pairs]
+            + _B36_PAIRS[x // pairs**2 % pairs]
+            + _B36[x // pairs**3 % len(_B36)]
+        )
         if maker == _M["Cisco Meraki"]:
             return f"Q2{code[:2]}-{code[2:6]}-{code[6]}K9P"
         if maker == _M["Fortinet"]:
@@ -1732,30 +1762,31 @@ class Dataset:
         return f"{_MAC_OUI.get(maker, '00:50:56')}:{h[:2]}:{h[2:4]}:{h[4:]}"
 
     def _configurations(self, cfg: int) -> Record:
-        fan = self._fanouts["configurations"]
-        cid = fan.parent(cfg)
-        ordinal = cfg - fan.end(cid - 1) - 1
-        co = self._company(cid)
+        cid, ids = self._fanouts["configurations"].locate(cfg)
+        ordinal = cfg - ids.start
+        co = self._co(cid)
         d = self._draw("configurations", cfg)
         type_id, label = self._config_kind(d, ordinal)
         code, models, warranty, endpoint = _KINDS[type_id]
         maker, model = d.pick(models)
         status = d.pick(_STATUS_PICK) if ordinal else 1
         entered, updated = self._when(d, cfg, "configurations", 6)
-        if d.chance(50):  # RMM sync touches live devices often
+        if d.chance(50):  # the RMM integration touches live devices often
             updated = max(updated, self._clock.now - 1 - d.below(7 * _DAY))
         purchased = entered - d.below(60) * _DAY
+        warranty_end = purchased + d.pick(warranty) * _YEAR
         rec: Record = {
             "id": cfg,
             "name": self._config_name(co, type_id, code, label, ordinal, cfg),
             "type": self._lookup_ref("configuration_types", type_id, "type_href"),
             "status": self._lookup_ref("configuration_statuses", status, "status_href"),
             "company": self._company_ref(cid),
-            "activeFlag": status in (1, 4, 5, 6),
+            "activeFlag": not _LOOKUPS["configuration_statuses"][1][status - 1][1],
             "billFlag": type_id not in (_DOMAIN, _SSL, _CIRCUIT),
             "purchaseDate": self._clock.date(purchased),
             "installationDate": self._clock.date(min(entered, purchased + (3 + d.below(18)) * _DAY)),
-            "warrantyExpirationDate": self._clock.date(purchased + d.pick(warranty) * _YEAR),
+            "warrantyExpirationDate": self._clock.date(warranty_end),
+            "needsRenewalFlag": warranty_end < self._clock.now + 60 * _DAY,
             "questions": [],
         }
         if maker:
@@ -1763,23 +1794,20 @@ class Dataset:
             rec["modelNumber"] = model
             if type_id != _M365:
                 rec["serialNumber"] = self._serial(cfg, maker, model)
-                rec["tagNumber"] = f"{co.code}-{cfg:05d}" if d.chance(40) else ""
-        self._config_details(d, rec, cid, co, type_id, endpoint, cfg, maker)
-        rec["needsRenewalFlag"] = rec["warrantyExpirationDate"] < self._clock.date(self._clock.now + 60 * _DAY)
-        if d.chance(30):
-            vendor = self._pick_company(d, self._vendor_slots, 0)
-            if vendor:
-                rec["vendor"] = self._company_ref(vendor)
+            if d.chance(40):
+                rec["tagNumber"] = f"{co.code}-{cfg:05d}"
+        self._config_details(d, rec, co, (cid, cfg, type_id, maker), endpoint)
+        vendor = self._pick_company(d, self._vendor_slots, 0) if d.chance(30) else 0
+        if vendor:
+            rec["vendor"] = self._company_ref(vendor)
         rec["customFields"] = self._config_custom(d, type_id)
         rec["_info"] = self._stamp(d, entered, updated)
         if d.chance(20):
             rec["_info"]["updatedBy"] = "Automate"
-        self._drop_empty(rec, ("tagNumber",))
-        if not rec.get("tagNumber"):
-            rec.pop("tagNumber", None)
         return rec
 
-    def _config_name(self, co: _Company, type_id: int, code: str, label: str, ordinal: int, cfg: int) -> str:
+    @staticmethod
+    def _config_name(co: _Company, type_id: int, code: str, label: str, ordinal: int, cfg: int) -> str:
         if type_id == _M365:
             return f"{co.name} - Microsoft 365"[:100]
         if type_id == _DOMAIN:
@@ -1793,87 +1821,104 @@ class Dataset:
         return f"{co.code}-{code}-{ordinal + 1:04d}"
 
     def _config_details(
-        self, d: _Draw, rec: Record, cid: int, co: _Company, type_id: int, endpoint: bool, cfg: int, maker: int
+        self, d: _Draw, rec: Record, co: _Company, ids: tuple[int, int, int, int], endpoint: bool
     ) -> None:
+        cid, cfg, type_id, maker = ids
         sid = self._company_site(d, cid)
         if sid:
             rec["site"] = self._site_ref(cid, sid)
-        if endpoint:
-            ct = self._company_contact(d, cid, 10)
-            if ct:
-                rec["contact"] = self._contact_ref(ct)
-                first, last = self._contact_name(ct)
-                if type_id == _MOBILE:
-                    rec["name"] = f"{first} {last}'s {rec['modelNumber'].split()[0]}"
-                elif type_id in (_WORKSTATION, _LAPTOP):
-                    rec["lastLoginName"] = f"{co.code}\\{first[0]}{last}".lower()
+        ct = self._company_contact(d, cid, 10) if endpoint else 0
+        if ct:
+            rec["contact"] = self._contact_ref(ct)
+            first, last = self._contact_name(ct)
+            if type_id == _MOBILE:
+                rec["name"] = f"{first} {last}'s {rec['modelNumber'].split()[0]}"
+            elif type_id in (_WORKSTATION, _LAPTOP):
+                rec["lastLoginName"] = f"{co.code}\\{first[0]}{last}".lower()
         if type_id == _M365:
             rec["deviceIdentifier"] = d.guid()
             rec["managementLink"] = "https://admin.microsoft.com"
-            return
-        if type_id in (_DOMAIN, _SSL, _CIRCUIT):
-            return
+        elif type_id not in (_DOMAIN, _SSL, _CIRCUIT):
+            self._network(d, rec, cid, cfg, type_id, maker)
+
+    def _network(self, d: _Draw, rec: Record, cid: int, cfg: int, type_id: int, maker: int) -> None:
         subnet = f"10.{cid // 256 % 256}.{cid % 256}."
-        fixed = type_id not in (_WORKSTATION, _LAPTOP, _PHONE, _MOBILE)
-        rec["ipAddress"] = subnet + str(1 + d.below(40) if fixed else 100 + d.below(150))
+        dhcp = type_id in (_WORKSTATION, _LAPTOP, _PHONE, _MOBILE)
+        rec["ipAddress"] = subnet + str(100 + d.below(150) if dhcp else 2 + d.below(40))
         rec["defaultGateway"] = subnet + "1"
         rec["macAddress"] = self._mac(cfg, maker)
         if type_id in (_SERVER, _WORKSTATION, _LAPTOP, _VM, _LEGACY):
             self._computer(d, rec, type_id, maker)
-        if type_id == _BACKUP:
+        elif type_id == _BACKUP:
             rec["backupSuccesses"] = 20 + d.below(10)
             rec["backupFailed"] = d.below(3)
             rec["backupIncomplete"] = d.below(2)
             rec["backupRestores"] = d.below(2)
-            rec["backupServerName"] = f"{co.code}-BDR01"
+            rec["backupServerName"] = rec["name"]
             rec["backupBillableSpaceGb"] = float(200 + d.below(4000))
+            rec["lastBackupDate"] = self._clock.ts(self._clock.now - 1 - d.below(_DAY))
 
     def _computer(self, d: _Draw, rec: Record, type_id: int, maker: int) -> None:
         server = type_id in (_SERVER, _VM, _LEGACY)
         os_type, os_info = d.pick(_OS_SERVER if server else _OS_MAC if maker == _M["Apple"] else _OS_DESKTOP)
         if type_id == _LEGACY:
             os_type, os_info = "Microsoft Windows Server 2012 R2 Standard", "6.3.9600"
+        size = (480, 960, 1920)[d.below(3)] if server else (256, 512)[d.below(2)]
         rec["osType"] = os_type
         rec["osInfo"] = os_info
         rec["cpuSpeed"] = d.pick(_CPU)
         rec["ram"] = d.pick(_RAM[2:] if server else _RAM)
-        size = (480, 960, 1920)[d.below(3)] if server else (256, 512)[d.below(2)]
         rec["localHardDrives"] = f"C: {size} GB ({size * (20 + d.below(70)) // 100} GB free)"
         rec["showRemoteFlag"] = True
         rec["showAutomateFlag"] = True
 
     def _config_custom(self, d: _Draw, type_id: int) -> list[Record]:
         agent = type_id in (_SERVER, _WORKSTATION, _LAPTOP, _VM, _LEGACY)
-        policy = (
-            _POLICIES[0] if type_id in (_SERVER, _VM, _LEGACY)
-            else _POLICIES[1] if agent
-            else _POLICIES[2] if type_id in (_FIREWALL, _SWITCH, _AP)
-            else ""
-        )  # fmt: skip
+        if type_id in (_SERVER, _VM, _LEGACY):
+            policy = "Servers - Critical"
+        elif agent:
+            policy = "Workstations - Standard"
+        else:
+            policy = "Network - Standard" if type_id in (_FIREWALL, _SWITCH, _AP) else ""
         return [
-            self._custom(10, "RMM Agent Installed", "Checkbox", "EntryField", agent and d.chance(96)),
-            self._custom(11, "Monitoring Policy", "Text", "List", policy),
+            self._custom(10, agent and d.chance(96)),
+            self._custom(11, policy),
         ]
+
+    def _device_name(self, d: _Draw, cid: int, server: bool) -> str:
+        """The name of one of the company's real configurations (a server, or a workstation or laptop)."""
+        co = self._co(cid)
+        ids = self._fanouts["configurations"].span(cid)
+        if server:
+            ordinals = [o for o in _SERVER_ORDINALS if o < len(ids)]
+            return f"{co.code}-{_INFRA[d.pick(ordinals)][1]}" if ordinals else f"{co.code}-DC01"
+        if len(ids) > len(_INFRA):
+            ordinal = len(_INFRA) + d.below(len(ids) - len(_INFRA))
+            type_id, _ = self._config_kind(self._draw("configurations", ids[ordinal]), ordinal)
+            if type_id in (_WORKSTATION, _LAPTOP):
+                return self._config_name(co, type_id, _KINDS[type_id][0], "", ordinal, ids[ordinal])
+        return f"{co.code}-WS-{1 + d.below(40):04d}"
 
     # --- agreements -----------------------------------------------------------------------------------------
 
     def _agreements(self, aid: int) -> Record:
         d = self._draw("agreements", aid)
         cid = self._pick_company(d, self._customer_slots)
-        type_id = 1 + d.below(len(_LOOKUPS["agreement_types"][1]))
-        type_name = _LOOKUPS["agreement_types"][1][type_id - 1][0]
+        types = _LOOKUPS["agreement_types"][1]
+        type_id = 1 + d.below(len(types))
         entered, updated = self._when(d, aid, "agreements", 7)
-        start = entered - entered % _DAY + d.below(20) * _DAY
-        users = max(1, len(self._fanouts["contacts"].ids(cid)))
+        start = entered - entered % _DAY
+        users = len(self._fanouts["contacts"].span(cid))
         rec: Record = {
             "id": aid,
-            "name": type_name if d.chance(70) else f"{type_name} ({self._company(cid).code})",
+            "name": types[type_id - 1][0] if d.chance(70) else f"{types[type_id - 1][0]} ({self._co(cid).code})",
             "type": self._lookup_ref("agreement_types", type_id, "type_href"),
             "company": self._company_ref(cid),
             "startDate": self._clock.date(start),
-            "applicationUnits": _LOOKUPS["agreement_types"][1][type_id - 1][4],
+            "applicationUnits": types[type_id - 1][4],
+            "applicationUnlimitedFlag": types[type_id - 1][5],
             "billingCycle": self._const_ref("/finance/billingCycles", 1, "Monthly", "billingCycle_href"),
-            "billAmount": round(users * (35.0 + d.below(14) * 10.0), 2),
+            "billAmount": round(max(1, users) * (35.0 + d.below(14) * 10.0), 2),
             "taxable": False,
             "billTime": d.pick(("Billable", "DoNotBill", "NoCharge")),
             "billExpenses": "Billable",
@@ -1887,27 +1932,26 @@ class Dataset:
         if sid:
             rec["site"] = self._site_ref(cid, sid)
         updated = self._agreement_term(d, rec, start, updated)
-        rec["_info"] = self._stamp(d, entered, max(updated, entered))
+        rec["_info"] = self._stamp(d, entered, updated)
         return rec
 
     def _agreement_term(self, d: _Draw, rec: Record, start: int, updated: int) -> int:
+        """Sets status, end and cancel fields; returns lastUpdated (not before a cancellation)."""
         now, roll = self._clock.now, d.below(100)
-        rec["cancelledFlag"] = False
-        rec["noEndingDateFlag"] = False
+        rec.update(cancelledFlag=False, noEndingDateFlag=False)
         if roll < 12 and start < now - _DAY:
             cancelled = start + d.below(now - start)
             rec.update(agreementStatus="Cancelled", cancelledFlag=True, dateCancelled=self._clock.ts(cancelled))
             rec["reasonCancelled"] = d.pick(("Switched providers", "Business closed", "Budget", "Merged"))
             rec["endDate"] = self._clock.date(cancelled)
             return max(updated, cancelled)
-        years = 1 + d.below(3)
-        end = start + years * _YEAR
+        end = start + (1 + d.below(3)) * _YEAR
         if roll < 24 and end < now:
             rec["agreementStatus"] = "Expired"
         else:
             rec["agreementStatus"] = "Active"
             while end < now:
-                end += _YEAR  # renewed
+                end += _YEAR  # renewed each year
             rec["noEndingDateFlag"] = roll > 70
         if not rec["noEndingDateFlag"]:
             rec["endDate"] = self._clock.date(end)
@@ -1916,26 +1960,31 @@ class Dataset:
     # --- opportunities and forecasts ------------------------------------------------------------------------
 
     def _opportunity(self, oid: int) -> _Opportunity:
+        """The parts of an opportunity that its forecast items also need."""
         d = self._draw("opportunities", oid)
         entered, _ = self._when(d, oid, "opportunities", 3)
         prospect = d.chance(30)
         cid = self._pick_company(d, self._prospect_slots if prospect else self._customer_slots)
-        age = self._clock.now - entered
         roll = d.below(100)
-        if age > 120 * _DAY:
+        if self._clock.now - entered > 120 * _DAY:
             status = 2 if roll < 45 else 3 if roll < 85 else 4
         else:
             status = 1 if roll < 80 else 5 if roll < 90 else 2
-        name = f"{self._company(cid).code} - {d.pick(_OPPORTUNITY_NAMES)}"
+        name = f"{self._co(cid).code} - {d.pick(_OPPORTUNITY_NAMES)}"
         return _Opportunity(d, entered, name, status, cid)
+
+    def _probability_ref(self, pid: int) -> Record:
+        name = str(_LOOKUPS["sales_probabilities"][1][(pid - 1) % 7][0])
+        return self._ref("sales_probabilities", pid, name, "probability_href")
 
     def _opportunities(self, oid: int) -> Record:
         opp = self._opportunity(oid)
         d, cid, status = opp.draw, opp.company, opp.status
-        closed = status in (2, 3, 4)
+        closed = _LOOKUPS["opportunity_statuses"][1][status - 1][3]
         stage = 6 if closed else 1 + d.below(5)
         probability = (7 if status == 2 else 1) if closed else _LOOKUPS["opportunity_stages"][1][stage - 1][1]
         expected = opp.entered + (30 + d.below(90)) * _DAY
+        rep = self._member_ref(self._member_in(d, _SALES_SLOTS))
         rec: Record = {
             "id": oid,
             "name": opp.name,
@@ -1943,16 +1992,15 @@ class Dataset:
             "type": self._lookup_ref("opportunity_types", 1 + d.below(6), "type_href"),
             "stage": self._lookup_ref("opportunity_stages", stage, "stage_href"),
             "status": self._lookup_ref("opportunity_statuses", status, "status_href"),
-            "probability": self._ref("sales_probabilities", probability,
-                                     str(_LOOKUPS["sales_probabilities"][1][probability - 1][0]), "probability_href"),
-            "notes": d.pick(("Budget approved for Q1.", "Waiting on board approval.", "Competing with incumbent MSP.",
-                             "Client asked for a phased rollout.", "")),
+            "probability": self._probability_ref(probability),
             "source": d.pick(_OPPORTUNITY_SOURCES),
-            "primarySalesRep": self._member_ref(self._member_in(d, _SALES_SLOTS)),
+            "primarySalesRep": rep,
             "company": self._company_ref(cid),
             "dateBecameLead": self._clock.ts(opp.entered),
             "customFields": [],
-        }  # fmt: skip
+        }
+        if d.chance(70):
+            rec["notes"] = d.pick(_OPPORTUNITY_NOTES)
         ct = self._company_contact(d, cid, 85)
         if ct:
             rec["contact"] = self._contact_ref(ct)
@@ -1961,44 +2009,40 @@ class Dataset:
             rec["site"] = self._site_ref(cid, sid)
         updated = opp.entered + d.below(max(1, self._clock.now - opp.entered))
         if closed:
-            closed_at = min(self._clock.now - 1, expected + d.below(30) * _DAY - 15 * _DAY)
-            closed_at = max(closed_at, opp.entered)
+            closed_at = max(opp.entered, min(self._clock.now - 1, expected + (d.below(30) - 15) * _DAY))
             rec["closedDate"] = self._clock.ts(closed_at)
-            rec["closedBy"] = rec["primarySalesRep"]["identifier"]
+            rec["closedBy"] = rep["identifier"]
             updated = max(updated, closed_at)
         rec["pipelineChangeDate"] = self._clock.ts(updated)
-        if not rec["notes"]:
-            del rec["notes"]
         rec["_info"] = self._stamp(d, opp.entered, updated)
         return rec
 
     def _catalog_item(self, item: int) -> _CatalogItem:
+        """A catalog item's template row, identifier and prices (forecast items embed them)."""
         lap, slot = divmod(item - 1, len(_CATALOG))
         row = _CATALOG[self._catalog_perm(slot)]
         d = self._draw("catalog_items", item)
-        factor = 100 + d.below(9) - 4 if lap else 100
-        ident = row[0] if not lap else f"{row[0]}-R{lap + 1}"
-        desc = row[1] if not lap else f"{row[1]} (rev {lap + 1})"
-        return _CatalogItem(d, row, ident, desc[:60], round(row[7] * factor / 100, 2), round(row[8] * factor / 100, 2))
+        factor = (96 + d.below(9)) / 100 if lap else 1.0
+        ident = f"{row[0]}-R{lap + 1}" if lap else row[0]
+        desc = f"{row[1]} (rev {lap + 1})" if lap else row[1]
+        return _CatalogItem(d, item, row, ident, desc[:60], round(row[7] * factor, 2), round(row[8] * factor, 2))
 
     def _forecast_items(self, fid: int) -> Record:
-        oid = self._fanouts["forecast_items"].parent(fid)
-        ordinal = fid - self._fanouts["forecast_items"].end(oid - 1) - 1
+        oid, ids = self._fanouts["forecast_items"].locate(fid)
         opp = self._opportunity(oid)
         d = self._draw("forecast_items", fid)
         qty = float(d.pick((1, 1, 1, 2, 3, 5, 10, 12, 25)))
         rec: Record = {"id": fid, "opportunity": self._ref("opportunities", oid, opp.name, "opportunity_href")}
+        price, cost, pclass, desc = 150.0, 55.0, "Service", "Professional services"
         if self._counts["catalog_items"]:
             cat = self._catalog_item(1 + d.below(self._counts["catalog_items"]))
             price, cost, pclass, desc = cat.price, cat.cost, cat.row[6], cat.description
             rec["catalogItem"] = {
-                "id": cat.draw and int(cat.draw._key.rsplit(b":", 1)[1]),
+                "id": cat.item_id,
                 "identifier": cat.identifier,
                 "serializedFlag": pclass == "Inventory",
-                "_info": {"catalog_href": self._href["catalog_items"] + cat.draw._key.rsplit(b":", 1)[1].decode()},
+                "_info": {"catalog_href": self._href["catalog_items"] + str(cat.item_id)},
             }
-        else:
-            price, cost, pclass, desc = 150.0, 55.0, "Service", "Professional services"
         revenue, total_cost = round(price * qty, 2), round(cost * qty, 2)
         rec.update(
             forecastDescription=desc,
@@ -2014,17 +2058,16 @@ class Dataset:
             linkFlag=False,
             forecastType="Service" if pclass in ("Service", "Agreement") else "Product",
             recurringFlag=pclass == "Agreement",
-            sequenceNumber=ordinal + 1,
+            sequenceNumber=fid - ids.start + 1,
             subNumber=0,
             taxableFlag=pclass == "Inventory",
         )
         if pclass == "Agreement":
-            rec["recurringRevenue"], rec["recurringCost"] = revenue, total_cost
-            rec["billCycle"] = {"id": 1, "name": "Monthly"}
+            rec.update(recurringRevenue=revenue, recurringCost=total_cost, billCycle={"id": 1, "name": "Monthly"})
             rec["cycles"] = 12
-        href = f"{self._base}/sales/opportunities/{oid}/forecast/{fid}"
         updated = opp.entered + d.below(max(1, self._clock.now - opp.entered))
-        rec["_info"] = self._stamp(d, opp.entered, updated) | {"forecast_href": href}
+        rec["_info"] = self._stamp(d, opp.entered, updated)
+        rec["_info"]["opportunity_href"] = self._href["opportunities"] + str(oid)
         return rec
 
     # --- catalog --------------------------------------------------------------------------------------------
@@ -2032,7 +2075,7 @@ class Dataset:
     def _catalog_items(self, item: int) -> Record:
         cat = self._catalog_item(item)
         d, row = cat.draw, cat.row
-        category = row[2] + 1
+        category, pclass = row[2] + 1, row[6]
         entered, updated = self._when(d, item, "catalog_items", 8)
         rec: Record = {
             "id": item,
@@ -2041,46 +2084,36 @@ class Dataset:
             "inactiveFlag": d.chance(7),
             "subcategory": self._subcategory_ref(category, row[3]),
             "type": self._lookup_ref("product_types", row[4], "type_href"),
-            "productClass": row[6],
-            "serializedFlag": row[6] == "Inventory" and row[5] not in ("Logitech", "Jabra"),
+            "productClass": pclass,
+            "serializedFlag": pclass == "Inventory" and row[5] not in ("Logitech", "Jabra"),
             "unitOfMeasure": self._const_ref("/procurement/unitOfMeasures", 1, "Each", "uom_href"),
             "price": cat.price,
             "cost": cat.cost,
             "priceAttribute": "FixedFee",
-            "taxableFlag": row[6] == "Inventory",
-            "dropShipFlag": row[6] == "Inventory" and d.chance(30),
+            "taxableFlag": pclass == "Inventory",
+            "dropShipFlag": pclass == "Inventory" and d.chance(30),
             "specialOrderFlag": False,
-            "customerDescription": f"{cat.description}. {self._customer_blurb(row[6])}",
+            "customerDescription": f"{cat.description}. {_CUSTOMER_BLURBS[pclass]}",
             "category": self._lookup_ref("product_categories", category, "category_href"),
-            "recurringFlag": row[6] == "Agreement" or "(monthly)" in row[1],
+            "recurringFlag": pclass == "Agreement" or "(monthly)" in row[1],
             "billableOption": "Billable",
             "customFields": [],
         }
         if row[5]:
             rec["manufacturer"] = self._lookup_ref("manufacturers", _M[row[5]], "manufacturer_href")
             rec["manufacturerPartNumber"] = row[0].split("-", 1)[1]
-        if row[6] in ("Inventory", "NonInventory"):
+        if pclass in ("Inventory", "NonInventory"):
             vendor = self._pick_company(d, self._vendor_slots, 0)
             if vendor:
                 rec["vendor"] = self._company_ref(vendor)
-            rec["vendorSku"] = f"{d.below(90_000_000) + 10_000_000}"
+            rec["vendorSku"] = str(10_000_000 + d.below(90_000_000))
         if rec["recurringFlag"]:
-            rec.update(recurringRevenue=cat.price, recurringCost=cat.cost, recurringBillCycle={"id": 1, "name": "Monthly"})
+            rec.update(recurringRevenue=cat.price, recurringCost=cat.cost, recurringCycleType="Monthly")
         rec["_info"] = self._stamp(d, entered, updated)
         return rec
 
-    @staticmethod
-    def _customer_blurb(product_class: str) -> str:
-        return {
-            "Inventory": "Includes manufacturer warranty.",
-            "NonInventory": "Licensed per term; renews automatically.",
-            "Service": "Billed per the current rate sheet.",
-            "Agreement": "Billed monthly under your managed services agreement.",
-        }.get(product_class, "")
-
     def _subcategory_ref(self, category: int, ordinal: int) -> Record:
-        ids = self._fanouts["product_subcategories"].ids(category)
-        sub = ids[min(ordinal, len(ids) - 1)]
+        sub = self._fanouts["product_subcategories"].span(category).start + ordinal
         return self._ref("product_subcategories", sub, _SUBCATEGORIES[category - 1][ordinal], "subcategory_href")
 
     # --- lookup tables and their children -------------------------------------------------------------------
@@ -2092,48 +2125,50 @@ class Dataset:
         if lap and isinstance(rec[fields[0]], str):
             rec[fields[0]] = f"{rec[fields[0]]} ({lap + 1})"
         if entity == "opportunity_stages":
-            rec["probability"] = self._lookup_ref("sales_probabilities", rec["probability"], "probability_href")
-            rec["probability"]["name"] = str(_LOOKUPS["sales_probabilities"][1][rec["probability"]["id"] - 1][0])
+            rec["probability"] = self._probability_ref(rec["probability"])
         elif entity == "agreement_types":
             rec["billingCycle"] = self._const_ref("/finance/billingCycles", 1, "Monthly", "billingCycle_href")
         elif entity == "company_statuses" and rec["notifyFlag"]:
             rec["notificationMessage"] = f"Company is {rec['name']} - check with Accounting before doing work."
         elif entity == "company_types" and rec["serviceAlertFlag"]:
             rec["serviceAlertMessage"] = "Former customer: confirm billing before doing work."
-        elif entity == "opportunity_statuses":
-            rec["enteredBy"], rec["dateEntered"] = "jadmin", self._clock.ts(self._clock.now - 9 * _YEAR)
         rec["_info"] = self._fixed_stamp(entity, rid)
+        if entity == "opportunity_statuses":
+            rec["enteredBy"], rec["dateEntered"] = rec["_info"]["enteredBy"], rec["_info"]["dateEntered"]
         return rec
 
     def _fixed_stamp(self, entity: str, rid: int) -> Record:
+        """``_info`` for set-up data: entered when the MSP went live, edited now and then since."""
         d = self._draw(entity, rid)
         entered = self._clock.now - 9 * _YEAR + d.below(30 * _DAY)
         return self._stamp(d, entered, entered + d.below(6 * _YEAR))
 
     def _product_subcategories(self, sid: int) -> Record:
-        fan = self._fanouts["product_subcategories"]
-        category = fan.parent(sid)
-        ordinal = sid - fan.end(category - 1) - 1
+        category, ids = self._fanouts["product_subcategories"].locate(sid)
+        ordinal = sid - ids.start
         names = _SUBCATEGORIES[(category - 1) % len(_SUBCATEGORIES)]
-        name = names[ordinal] if ordinal < len(names) else f"Other {ordinal + 1}"
         return {
             "id": sid,
-            "name": name,
+            "name": names[ordinal] if ordinal < len(names) else f"Other {ordinal + 1}",
             "inactiveFlag": False,
             "defaultFlag": ordinal == 0,
             "category": self._lookup_ref("product_categories", category, "category_href"),
             "_info": self._fixed_stamp("product_subcategories", sid),
         }
 
-    def _boards(self, bid: int) -> Record:
+    @staticmethod
+    def _board_name(bid: int) -> str:
         lap, slot = divmod(bid - 1, len(_BOARDS))
-        name, project, _ = _BOARDS[slot]
-        rec: Record = {
+        return f"{_BOARDS[slot][0]} ({lap + 1})" if lap else _BOARDS[slot][0]
+
+    def _boards(self, bid: int) -> Record:
+        project = _BOARDS[(bid - 1) % len(_BOARDS)][1]
+        dept = 2 if project else 1
+        return {
             "id": bid,
-            "name": name if not lap else f"{name} ({lap + 1})",
+            "name": self._board_name(bid),
             "location": self._const_ref("/system/locations", 1, _LOCATIONS[0], "location_href"),
-            "department": self._const_ref("/system/departments", 2 if project else 1,
-                                          _DEPARTMENTS[1 if project else 0], "department_href"),
+            "department": self._const_ref("/system/departments", dept, _DEPARTMENTS[dept - 1], "department_href"),
             "inactiveFlag": False,
             "projectFlag": project,
             "showDependenciesFlag": project,
@@ -2145,31 +2180,30 @@ class Dataset:
             "billExpense": "Billable",
             "billProduct": "Billable",
             "autoAssignNewTicketsFlag": False,
-        }  # fmt: skip
-        rec["_info"] = self._fixed_stamp("boards", bid)
-        return rec
+            "_info": self._fixed_stamp("boards", bid),
+        }
 
-    def _board_status(self, board: int, ordinal: int) -> _Status:
+    @staticmethod
+    def _board_status(board: int, ordinal: int) -> _Status:
         statuses = _BOARDS[(board - 1) % len(_BOARDS)][2]
         if ordinal < len(statuses):
             return statuses[ordinal]
         return f"Custom Status {ordinal + 1}", False, "NoEscalation", True
 
     def _status_ref(self, board: int, ordinal: int) -> Record:
-        sid = self._fanouts["board_statuses"].end(board - 1) + 1 + ordinal
+        sid = self._fanouts["board_statuses"].span(board).start + ordinal
         href = f"{self._base}/service/boards/{board}/statuses/{sid}"
-        return {"id": sid, "name": self._board_status(board, ordinal)[0], "sort": ordinal, "_info": {"status_href": href}}
+        name = self._board_status(board, ordinal)[0]
+        return {"id": sid, "name": name, "sort": ordinal, "_info": {"status_href": href}}
 
     def _board_statuses(self, sid: int) -> Record:
-        fan = self._fanouts["board_statuses"]
-        board = fan.parent(sid)
-        ordinal = sid - fan.end(board - 1) - 1
+        board, ids = self._fanouts["board_statuses"].locate(sid)
+        ordinal = sid - ids.start
         name, closed, escalation, display = self._board_status(board, ordinal)
-        board_name = self._boards(board)["name"]
         return {
             "id": sid,
             "name": name,
-            "board": self._ref("boards", board, board_name, "board_href"),
+            "board": self._ref("boards", board, self._board_name(board), "board_href"),
             "sortOrder": ordinal,
             "displayOnBoard": display,
             "inactive": False,
@@ -2187,80 +2221,75 @@ class Dataset:
     # --- tickets and notes ----------------------------------------------------------------------------------
 
     def _ticket(self, tid: int) -> _Ticket:
-        """The parts of a ticket that notes, time and schedule entries also need."""
+        """The parts of a ticket that its notes and time and schedule entries also need."""
         d = self._draw("tickets", tid)
         entered, _ = self._when(d, tid, "tickets", 3)
         board = d.pick(_BOARD_PICK)
-        cid = 1 if board == 1 and d.chance(4) else self._pick_company(d, self._customer_slots)
+        cid = 1 if board == _ALERTS and d.chance(4) else self._pick_company(d, self._customer_slots)
         ct = self._company_contact(d, cid, 30)
+        sid = self._company_site(d, cid)
         age = self._clock.now - entered
-        closed = d.chance(96 if age > 21 * _DAY else 55 if age > 2 * _DAY else 25)
         closed_at = 0
-        if closed:
+        if d.chance(96 if age > 21 * _DAY else 55 if age > 2 * _DAY else 25):
             spent = (15 + d.below(240)) * 60 if d.chance(60) else d.below(min(age, 20 * _DAY))
             closed_at = min(self._clock.now - 1, entered + max(spent, 60))
         template = d.pick(_SUMMARIES[board])
-        summary = self._summary(d, template, cid, ct)
-        return _Ticket(d, entered, closed_at, board, cid, ct, summary)
-
-    def _summary(self, d: _Draw, template: str, cid: int, ct: int) -> str:
-        co = self._company(cid)
         first = self._contact_name(ct)[0] if ct else "user"
-        device = f"{co.code}-{d.pick(('WS', 'LT'))}-{1 + d.below(60):04d}"
-        if "{d}" in template and "[" in template:
-            device = f"{co.code}-{d.pick(('DC01', 'FS01', 'BDR01', 'APP01'))}"
-        site = "Main"
-        return template.format(f=first, c=co.name, d=device, s=site)[:100]
+        site = "main office" if not sid or sid == self._fanouts["sites"].span(cid).start else "branch office"
+        device = self._device_name(d, cid, "[" in template) if "{d}" in template else ""
+        summary = template.format(f=first, c=self._co(cid).name, d=device, s=site)[:100]
+        return _Ticket(d, entered, closed_at, board, cid, ct, sid, summary)
 
     def _tickets(self, tid: int) -> Record:
         t = self._ticket(tid)
-        d, now, ts = t.draw, self._clock.now, self._clock.ts
+        d, now = t.draw, self._clock.now
         board = t.board + 1
-        open_status = d.pick(_BOARD_OPEN[t.board])
-        ordinal = d.pick(_BOARD_CLOSED[t.board]) if t.closed_at else open_status
-        priority = _PRIORITIES[d.pick((0, 1, 1, 2, 2, 2, 2, 2, 3, 3) if t.board != 1 else (0, 1, 1, 2, 2, 4))]
+        ordinal = d.pick(_BOARD_CLOSED[t.board] if t.closed_at else _BOARD_OPEN[t.board])
+        priority = _PRIORITIES[d.pick((0, 1, 1, 2, 2, 4) if t.board == _ALERTS else (0, 1, 1, 2, 2, 2, 2, 2, 3, 3))]
+        source = 4 if t.board == _ALERTS else 1 + d.below(3)
         rec: Record = {
             "id": tid,
             "summary": t.summary,
             "recordType": "ServiceTicket",
-            "board": self._ref("boards", board, _BOARDS[t.board][0], "board_href"),
+            "board": self._ref("boards", board, self._board_name(board), "board_href"),
             "status": self._status_ref(board, ordinal),
             "company": self._company_ref(t.company),
-            "priority": {"id": priority[0], "name": priority[1], "sort": priority[2], "level": priority[3],
-                         "_info": {"priority_href": f"{self._base}/service/priorities/{priority[0]}"}},
-            "source": self._const_ref("/service/sources", 4 if t.board == 1 else 1 + d.below(3),
-                                      "", "source_href"),
+            "priority": {
+                "id": priority[0],
+                "name": priority[1],
+                "sort": priority[2],
+                "level": priority[3],
+                "_info": {"priority_href": f"{self._base}/service/priorities/{priority[0]}"},
+            },
+            "source": self._const_ref("/service/sources", source, _SOURCES[source - 1], "source_href"),
             "severity": d.pick(("Low", "Medium", "Medium", "High")),
             "impact": d.pick(("Low", "Medium", "Medium", "High")),
             "closedFlag": bool(t.closed_at),
             "customerUpdatedFlag": not t.closed_at and d.chance(10),
             "mobileGuid": d.guid(),
             "customFields": [],
-        }  # fmt: skip
-        rec["source"]["name"] = _SOURCES[rec["source"]["id"] - 1]
+        }
         self._ticket_people(d, rec, t)
         updated = max(t.closed_at, t.opened + d.below(max(1, (t.closed_at or now) - t.opened)))
         if t.closed_at:
-            rec["closedDate"] = ts(t.closed_at)
-            rec["closedBy"] = rec.get("owner", self._member_ref(self._any_member(d)))["identifier"]
-            rec["actualHours"] = round(0.25 * (1 + d.below(16)), 2)
-            rec["dateResolved"] = rec["closedDate"]
-        if t.board in (2, 3):
+            closer = rec["owner"] if "owner" in rec else self._member_ref(self._any_member(d))
+            rec["closedDate"] = rec["dateResolved"] = self._clock.ts(t.closed_at)
+            rec["closedBy"] = closer["identifier"]
+            rec["actualHours"] = 0.25 * (1 + d.below(16))
+        if t.board in (2, 3):  # projects and onboarding carry a budget
             rec["budgetHours"] = float(4 * (1 + d.below(20)))
-        rec["_info"] = self._ticket_info(d, tid, t.opened, max(updated, t.opened))
+        rec["_info"] = self._ticket_info(d, tid, t.opened, updated)
         return rec
 
     def _ticket_people(self, d: _Draw, rec: Record, t: _Ticket) -> None:
-        cid = t.company
-        sid = self._company_site(d, cid)
-        if sid:
-            rec["site"] = self._site_ref(cid, sid)
+        if t.site:
+            rec["site"] = self._site_ref(t.company, t.site)
             rec["siteName"] = rec["site"]["name"]
         if t.contact:
             first, last = self._contact_name(t.contact)
             rec["contact"] = self._contact_ref(t.contact)
             rec["contactName"] = f"{first} {last}"
-            rec["contactEmailAddress"] = f"{first}.{last}@{self._company(cid).domain}".lower()
+            rec["contactEmailAddress"] = f"{first}.{last}@{self._co(t.company).domain}".lower()
         if t.closed_at or d.chance(70):
             rec["owner"] = self._member_ref(self._member_in(d, _TECH_SLOTS))
 
@@ -2279,29 +2308,19 @@ class Dataset:
         return info
 
     def _ticket_notes(self, nid: int) -> Record:
-        fan = self._fanouts["ticket_notes"]
-        tid = fan.parent(nid)
-        first_id = fan.end(tid - 1) + 1
-        ordinal, total = nid - first_id, fan.end(tid) - first_id + 1
+        tid, ids = self._fanouts["ticket_notes"].locate(nid)
+        ordinal, total = nid - ids.start, len(ids)
         t = self._ticket(tid)
         d = self._draw("ticket_notes", nid)
-        first = self._contact_name(t.contact)[0] if t.contact else "the user"
         end = t.closed_at or self._clock.now - 1
-        created = t.opened + (end - t.opened) * ordinal // max(1, total) + d.below(600)
-        created = min(created, end)
-        resolution = bool(t.closed_at) and total > 1 and ordinal == total - 1
+        created = min(end, t.opened + (end - t.opened) * ordinal // total + d.below(600))
         detail = ordinal == 0
+        resolution = bool(t.closed_at) and ordinal == total - 1 and not detail
         internal = not detail and not resolution
-        if detail:
-            text = d.pick(_NOTE_OPEN).format(f=first, x=t.summary)
-        elif resolution:
-            text = d.pick(_NOTE_RESOLVE).format(f=first)
-        else:
-            text = d.pick(_NOTE_WORK).format(f=first)
         rec: Record = {
             "id": nid,
             "ticketId": tid,
-            "text": text,
+            "text": self._note_text(d, t, detail, resolution),
             "detailDescriptionFlag": detail,
             "internalAnalysisFlag": internal,
             "resolutionFlag": resolution,
@@ -2312,37 +2331,42 @@ class Dataset:
             "internalFlag": internal,
             "externalFlag": not internal,
         }
-        if detail and t.contact and t.board != 1:
+        if detail and t.contact and t.board != _ALERTS:
             rec["contact"] = self._contact_ref(t.contact)
-            rec["createdBy"] = "Email Connector" if d.chance(60) else "Portal"
+            rec["createdBy"] = d.pick(("Email Connector", "Portal", "Email Connector"))
         else:
-            mid = self._member_in(d, _TECH_SLOTS)
-            rec["member"] = self._member_ref(mid)
+            rec["member"] = self._member_ref(self._member_in(d, _TECH_SLOTS))
             rec["createdBy"] = rec["member"]["identifier"]
-        info = self._stamp(d, created, created + d.below(max(1, min(3600, self._clock.now - created))))
-        info["ticket_href"] = f"{self._base}/service/tickets/{tid}"
-        rec["_info"] = info
+        rec["_info"] = self._stamp(d, created, created + d.below(min(3600, self._clock.now - created)))
+        rec["_info"]["ticket_href"] = self._href["tickets"] + str(tid)
         return rec
+
+    def _note_text(self, d: _Draw, t: _Ticket, detail: bool, resolution: bool) -> str:
+        first = self._contact_name(t.contact)[0] if t.contact else "the user"
+        if detail:
+            return str(d.pick(_NOTE_OPEN)).format(f=first, x=t.summary)
+        return str(d.pick(_NOTE_RESOLVE if resolution else _NOTE_WORK)).format(f=first)
 
     # --- time and schedule ----------------------------------------------------------------------------------
 
-    def _work_window(self, d: _Draw, t: _Ticket) -> tuple[int, int]:
-        minutes = 15 * (1 + d.below(12))
-        latest = (t.closed_at or self._clock.now - 1) - minutes * 60
-        start = t.opened + d.below(max(1, latest - t.opened)) if latest > t.opened else latest
-        start -= start % 60
-        return start, start + minutes * 60
+    def _work_window(self, d: _Draw, t: _Ticket, grain: int) -> tuple[int, int]:
+        """A (start, end) on the ticket while it was open, on a ``grain``-second grid, before the anchor."""
+        now = self._clock.now
+        start = t.opened + d.below(max(1, (t.closed_at or now - 1) - t.opened))
+        start = max(t.opened, start - start % grain)
+        end = min(start + 900 * (1 + d.below(12)), now - 1)
+        return start, max(start, end - end % grain)
 
     def _time_entries(self, eid: int) -> Record:
         d = self._draw("time_entries", eid)
         tid = 1 + d.below(self._counts["tickets"])
         t = self._ticket(tid)
-        start, end = self._work_window(d, t)
+        start, end = self._work_window(d, t, 60)
         hours = round((end - start) / 3600, 2)
         mid = self._member_in(d, _TECH_SLOTS)
         billable = d.pick(("Billable", "Billable", "DoNotBill", "NoCharge"))
         work_type = 2 if d.chance(20) else 1
-        ts = self._clock.ts
+        entered = min(end + d.below(3600), self._clock.now - 1)
         rec: Record = {
             "id": eid,
             "company": self._company_ref(t.company),
@@ -2351,8 +2375,8 @@ class Dataset:
             "member": self._member_ref(mid),
             "workType": self._const_ref("/time/workTypes", work_type, _WORK_TYPES[work_type - 1], "workType_href"),
             "workRole": self._const_ref("/time/workRoles", 1, _WORK_ROLES[0], "workRole_href"),
-            "timeStart": ts(start),
-            "timeEnd": ts(end),
+            "timeStart": self._clock.ts(start),
+            "timeEnd": self._clock.ts(end),
             "hoursDeduct": 0.0,
             "actualHours": hours,
             "billableOption": billable,
@@ -2367,12 +2391,10 @@ class Dataset:
             "hourlyRate": 150.0 if billable == "Billable" else 0.0,
             "status": "Billed" if t.closed_at and d.chance(70) else "Open",
             "ticket": {"id": tid, "summary": t.summary, "_info": {"ticket_href": self._href["tickets"] + str(tid)}},
-            "enteredBy": self._member_ident(mid)[0],
-            "dateEntered": ts(min(end + d.below(3600), self._clock.now - 1)),
+            "enteredBy": self._ident(mid)[0],
+            "dateEntered": self._clock.ts(entered),
             "customFields": [],
         }
-        entered = min(end + d.below(3600), self._clock.now - 1)
-        rec["dateEntered"] = ts(entered)
         rec["_info"] = self._stamp(d, entered, entered + d.below(max(1, self._clock.now - entered)))
         rec["_info"]["enteredBy"] = rec["enteredBy"]
         return rec
@@ -2381,23 +2403,19 @@ class Dataset:
         d = self._draw("schedule_entries", eid)
         tid = 1 + d.below(self._counts["tickets"])
         t = self._ticket(tid)
-        start, end = self._work_window(d, t)
-        start -= start % 900
-        end = start + max(900, (end - start) // 900 * 900)
-        if end >= self._clock.now:
-            start, end = start - 3600, end - 3600
+        start, end = self._work_window(d, t, 900)
         where = 1 if d.chance(30) else 2
+        entered = max(t.opened, start - d.below(3 * _DAY))
         rec: Record = {
             "id": eid,
             "objectId": tid,
-            "name": f"{self._company(t.company).name} / {t.summary}"[:250],
+            "name": f"{self._co(t.company).name} / {t.summary}",
             "member": self._member_ref(self._member_in(d, _TECH_SLOTS)),
             "where": self._const_ref("/service/locations", where, _SERVICE_LOCATIONS[where - 1], "where_href"),
             "dateStart": self._clock.ts(start),
             "dateEnd": self._clock.ts(end),
             "status": self._const_ref("/schedule/statuses", 2, "Firm", "status_href"),
             "type": {"id": 4, "identifier": "S", "_info": {"type_href": f"{self._base}/schedule/types/4"}},
-            "span": None,
             "doneFlag": bool(t.closed_at) or d.chance(60),
             "acknowledgedFlag": d.chance(80),
             "ownerFlag": False,
@@ -2406,11 +2424,14 @@ class Dataset:
             "addMemberToProjectFlag": False,
             "hours": round((end - start) / 3600, 2),
         }
-        del rec["span"]
-        entered = max(t.opened, start - d.below(3 * _DAY))
-        entered = min(entered, start)
         rec["_info"] = self._stamp(d, entered, entered + d.below(max(1, self._clock.now - entered)))
         return rec
+
+
+def _pattern_total(weights: Sequence[int], n: int) -> int:
+    """The sum of a periodic weight pattern over its first ``n`` positions."""
+    blocks, rest = divmod(n, len(weights))
+    return blocks * sum(weights) + sum(weights[:rest])
 
 
 def _resolve_counts(records: int, overrides: Mapping[str, int]) -> dict[str, int]:
@@ -2422,17 +2443,15 @@ def _resolve_counts(records: int, overrides: Mapping[str, int]) -> dict[str, int
         raise ValueError("records and counts must not be negative")
     sized = {e: round(records * share) for e, share in _SHARES.items()}
     fixed = {e: len(rows) for e, (_, rows) in _LOOKUPS.items()} | {"boards": len(_BOARDS)}
-    counts = {e: max(overrides.get(e, sized.get(e, fixed.get(e, 0))), fixed.get(e, 0)) for e in ENTITIES}
+    counts = {e: max(overrides.get(e, sized.get(e, 0)), fixed.get(e, 0)) for e in ENTITIES}
     counts["companies"] = max(counts["companies"], 3)
     counts["members"] = max(counts["members"], 2)
     counts["sites"] = max(counts["sites"], counts["companies"])
     counts["contacts"] = max(counts["contacts"], counts["companies"])
-    statuses = _Fanout(counts["boards"], 0, tuple(len(b[2]) for b in _BOARDS))._cumulative(counts["boards"])
-    subs = _Fanout(counts["product_categories"], 0, tuple(len(s) for s in _SUBCATEGORIES))
+    statuses = _pattern_total([len(b[2]) for b in _BOARDS], counts["boards"])
     counts["board_statuses"] = max(overrides.get("board_statuses", 0), statuses)
-    counts["product_subcategories"] = max(
-        overrides.get("product_subcategories", 0), subs._cumulative(counts["product_categories"])
-    )
+    subcategories = _pattern_total([len(s) for s in _SUBCATEGORIES], counts["product_categories"])
+    counts["product_subcategories"] = max(overrides.get("product_subcategories", 0), subcategories)
     if counts["tickets"] == 0:
         counts.update(ticket_notes=0, time_entries=0, schedule_entries=0)
     if counts["opportunities"] == 0:

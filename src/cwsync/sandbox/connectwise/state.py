@@ -127,7 +127,8 @@ class Store:
         if record is None or resource.parent_field is None:
             return None
         value = record.get(resource.parent_field)
-        return value.get("id") if isinstance(value, Mapping) else value  # type: ignore[no-any-return]
+        found = value.get("id") if isinstance(value, Mapping) else value
+        return found if isinstance(found, int) else None
 
     # -- writing -----------------------------------------------------------------------------------------------
 
