@@ -7,7 +7,6 @@ import socket
 
 import httpx
 import pytest
-from tests.conftest import BASE
 from typer.testing import CliRunner
 
 from cwsync.cli.app import app
@@ -15,6 +14,7 @@ from cwsync.connectors.connectwise import ConnectWiseSettings
 from cwsync.diagnostics.connectwise import ExitCode, run_doctor
 from cwsync.sandbox.connectwise.app import Sandbox, create_app
 from cwsync.sandbox.server import RunningSandbox
+from tests.conftest import BASE
 
 runner = CliRunner()
 

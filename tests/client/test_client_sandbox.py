@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from tests.conftest import BASE
 
 from cwsync.connectors.connectwise import (
     AmbiguousWriteError,
@@ -23,6 +22,7 @@ from cwsync.connectors.http import RetryPolicy
 from cwsync.sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
 from cwsync.sandbox.connectwise.faults import FaultSettings
 from cwsync.sandbox.server import RunningSandbox, running_sandbox
+from tests.conftest import BASE
 
 
 async def _no_sleep(_: float) -> None:

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from tests.conftest import BASE, auth_headers
 
 from cwsync.sandbox.connectwise.app import Sandbox, create_app
 from cwsync.sandbox.connectwise.callbacks import level_matches, sign
+from tests.conftest import BASE, auth_headers
 
 
 class Receiver:

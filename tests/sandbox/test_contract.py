@@ -7,9 +7,9 @@ import re
 
 import httpx
 import pytest
-from tests.conftest import BASE, auth_headers
 
 from cwsync.sandbox.connectwise.app import Sandbox, create_app
+from tests.conftest import BASE, auth_headers
 
 
 async def test_companyinfo_returns_codebase_with_string_iscloud(sandbox: Sandbox) -> None:

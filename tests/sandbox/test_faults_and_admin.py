@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from tests.conftest import BASE, auth_headers
 
 from cwsync.sandbox.connectwise.app import Sandbox, create_app
 from cwsync.sandbox.connectwise.faults import FaultSettings
 from cwsync.sandbox.server import RunningSandbox
+from tests.conftest import BASE, auth_headers
 
 
 async def test_rate_limit_429_has_retry_after_and_its_own_body(raw: httpx.AsyncClient, sandbox: Sandbox) -> None:
