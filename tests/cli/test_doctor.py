@@ -156,3 +156,16 @@ async def test_run_doctor_in_process(sandbox: Sandbox) -> None:
     assert report.ok
     assert seen == [c.name for c in report.checks]
     assert seen[:4] == ["Host reachable", "Company known", "API keys valid", "clientId accepted"]
+
+
+async def test_host_that_is_not_connectwise() -> None:
+    """A web server that is not ConnectWise fails 'Host reachable' (exit 3) and says so."""
+    from starlette.applications import Starlette
+
+    settings = ConnectWiseSettings(site=BASE, company_id="c", public_key="p", private_key="k", client_id="x")
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=Starlette()))
+    report = await run_doctor(settings, http=http)
+    assert report.exit_code == ExitCode.UNREACHABLE
+    assert report.checks[0].status == "fail"
+    assert "ConnectWise" in report.checks[0].detail
+    assert [c.status for c in report.checks[1:]] == ["skipped"] * 4

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
+from cwsync.connectors.connectwise.discovery import NOT_CONNECTWISE
 from cwsync.connectors.http import (
     AuthenticationError,
     ConfigurationError,
@@ -169,6 +170,9 @@ async def _connection_checks(client: ConnectWiseClient, settings: ConnectWiseSet
         )
         raise _Stop(ExitCode.UNREACHABLE) from exc
     except ConfigurationError as exc:
+        if exc.code == NOT_CONNECTWISE:
+            record(CheckResult("Host reachable", "fail", exc.message, fix=exc.hint))
+            raise _Stop(ExitCode.UNREACHABLE) from exc
         record(CheckResult("Host reachable", "ok", f"{host} answered"))
         record(
             CheckResult(

@@ -40,6 +40,10 @@ class CompanyInfo(BaseModel):
         return f"{name}/"
 
 
+UNKNOWN_COMPANY = "UnknownCompany"
+NOT_CONNECTWISE = "NotConnectWise"
+
+
 async def discover_company(api: HttpApi, address: SiteAddress, company_id: str, *, client_id: str) -> CompanyInfo:
     """Ask the site which codebase serves `company_id`.
 
@@ -63,6 +67,7 @@ async def discover_company(api: HttpApi, address: SiteAddress, company_id: str, 
     if data is None:
         raise ConfigurationError(
             f"ConnectWise does not know company {company_id!r} on host {where}: check the company ID you log in with",
+            code=UNKNOWN_COMPANY,
             method="GET",
             url=redact_url(url),
             hint="Use the company ID you type on the ConnectWise login screen (not the company name).",
@@ -76,6 +81,7 @@ async def discover_company(api: HttpApi, address: SiteAddress, company_id: str, 
 def _not_connectwise(where: str, status: int | None, url: str) -> ConfigurationError:
     return ConfigurationError(
         f"{where} did not answer codebase discovery like a ConnectWise Manage site",
+        code=NOT_CONNECTWISE,
         status=status,
         method="GET",
         url=url,
