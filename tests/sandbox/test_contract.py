@@ -313,3 +313,31 @@ async def test_response_headers(raw: httpx.AsyncClient) -> None:
     r = await raw.get("system/info")
     assert r.headers["x-cw-request-id"]
     assert r.headers["content-type"].startswith("application/json")
+
+
+async def test_custom_field_conditions(raw: httpx.AsyncClient) -> None:
+    """§2.1: customFieldConditions filter on custom field caption and value."""
+    rows = (await raw.get("company/companies", params={"pageSize": 1000})).json()
+    tagged = [
+        (row["id"], field["caption"], field["value"])
+        for row in rows
+        for field in row.get("customFields", [])
+        if "value" in field and isinstance(field["value"], str)
+    ]
+    assert tagged, "the generator gives some companies a text custom field"
+    record_id, caption, value = tagged[0]
+    cfc = f'caption = "{caption}" AND value = "{value}"'
+    found = (await raw.get("company/companies", params={"customFieldConditions": cfc, "pageSize": 1000})).json()
+    assert record_id in [row["id"] for row in found]
+    assert all(any(f["caption"] == caption and f.get("value") == value for f in row["customFields"]) for row in found)
+
+
+async def test_like_with_wildcard(raw: httpx.AsyncClient) -> None:
+    """§2.2: like with * matches prefixes, case-insensitively."""
+    first = (await raw.get("company/companies/2")).json()["name"]
+    prefix = first[:3].upper()
+    rows = (
+        await raw.get("company/companies", params={"conditions": f'name like "{prefix}*"', "pageSize": 1000})
+    ).json()
+    assert 2 in [row["id"] for row in rows]
+    assert all(row["name"].lower().startswith(prefix.lower()) for row in rows)

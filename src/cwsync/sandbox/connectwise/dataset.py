@@ -666,6 +666,8 @@ _SERIAL_PREFIX: Mapping[int, str] = {
     _M["VMware"]: "VMW",
     _M["Microsoft"]: "MSV",
 }
+_MERAKI, _FORTINET, _APPLE = _M["Cisco Meraki"], _M["Fortinet"], _M["Apple"]
+_MAC_SERIALS = (_M["SonicWall"], _M["Ubiquiti"])  # these makers use the MAC as the serial
 _MAC_OUI: Mapping[int, str] = {
     _M["SonicWall"]: "2C:B8:ED",
     _M["Ubiquiti"]: "F4:E2:C6",
@@ -1199,6 +1201,10 @@ class Dataset:
         rng = random.Random(f"cwsync-dataset:{seed}")
         self._keys = {e: f"{seed}:{e}:".encode() for e in ENTITIES}
         self._href = {e: f"{self._base}{p}/" for e, p in _PATHS.items() if "{}" not in p}
+        self._lookup_refs = {
+            e: tuple((str(row[0]), f"{self._href[e]}{i}") for i, row in enumerate(rows, 1))
+            for e, (_, rows) in _LOOKUPS.items()
+        }
         self._setup_companies(rng)
         self._setup_people(rng)
         self._setup_children()
@@ -1317,8 +1323,9 @@ class Dataset:
         return {"id": ref_id, "name": name, "_info": {href_key: self._href[entity] + str(ref_id)}}
 
     def _lookup_ref(self, entity: str, ref_id: int, href_key: str) -> Record:
-        rows = _LOOKUPS[entity][1]
-        return self._ref(entity, ref_id, rows[(ref_id - 1) % len(rows)][0], href_key)
+        """A reference to a row of a fixed lookup table (only template rows are ever referenced)."""
+        name, href = self._lookup_refs[entity][ref_id - 1]
+        return {"id": ref_id, "name": name, "_info": {href_key: href}}
 
     def _const_ref(self, path: str, ref_id: int, name: str, href_key: str) -> Record:
         return {"id": ref_id, "name": name, "_info": {href_key: f"{self._base}{path}/{ref_id}"}}
@@ -1749,11 +1756,11 @@ class Dataset:
             + _B36_PAIRS[x // pairs**2 % pairs]
             + _B36[x // pairs**3 % len(_B36)]
         )
-        if maker == _M["Cisco Meraki"]:
+        if maker == _MERAKI:
             return f"Q2{code[:2]}-{code[2:6]}-{code[6]}K9P"
-        if maker == _M["Fortinet"]:
+        if maker == _FORTINET:
             return f"FGT{model.split()[-1]}TK{code}"
-        if maker in (_M["SonicWall"], _M["Ubiquiti"]):
+        if maker in _MAC_SERIALS:
             return self._mac(cfg, maker).replace(":", "")
         return _SERIAL_PREFIX.get(maker, "ZZ") + code
 
@@ -1860,7 +1867,7 @@ class Dataset:
 
     def _computer(self, d: _Draw, rec: Record, type_id: int, maker: int) -> None:
         server = type_id in (_SERVER, _VM, _LEGACY)
-        os_type, os_info = d.pick(_OS_SERVER if server else _OS_MAC if maker == _M["Apple"] else _OS_DESKTOP)
+        os_type, os_info = d.pick(_OS_SERVER if server else _OS_MAC if maker == _APPLE else _OS_DESKTOP)
         if type_id == _LEGACY:
             os_type, os_info = "Microsoft Windows Server 2012 R2 Standard", "6.3.9600"
         size = (480, 960, 1920)[d.below(3)] if server else (256, 512)[d.below(2)]

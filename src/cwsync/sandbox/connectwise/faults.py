@@ -116,9 +116,9 @@ class FaultMiddleware:
         self.applies_to = applies_to
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (
-            "/apis/3.0" not in scope["path"] and not scope["path"].startswith(self.applies_to)
-        ):
+        path = scope.get("path", "")
+        faulted = "/apis/3.0" in path or path.startswith(self.applies_to)
+        if scope["type"] != "http" or not faulted:
             await self.app(scope, receive, send)
             return
         state, settings = self.state, self.state.settings
