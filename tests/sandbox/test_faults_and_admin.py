@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from cwsync.sandbox.connectwise.app import Sandbox, create_app
-from cwsync.sandbox.connectwise.faults import FaultSettings
+from cwsync.sandbox.faults import FaultSettings
 from cwsync.sandbox.server import RunningSandbox
 from tests.conftest import BASE, auth_headers
 

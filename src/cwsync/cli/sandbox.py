@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cwsync.sandbox.connectwise.app import SandboxSettings, build_sandbox, check_deny_spec, create_app
-from cwsync.sandbox.connectwise.faults import FaultSettings
+from cwsync.sandbox.faults import FaultSettings
 from cwsync.sandbox.server import base_url_of, bind, make_server
 
 app = typer.Typer(no_args_is_help=True, help="A local, faithful ConnectWise Manage emulator with generated MSP data.")

@@ -14,7 +14,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from cwsync.sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
-from cwsync.sandbox.connectwise.faults import quiet_dropped_connections
+from cwsync.sandbox.faults import quiet_dropped_connections
 
 
 @dataclass

@@ -36,9 +36,9 @@ from cwsync.sandbox.connectwise.conditions import (
     sort_key,
 )
 from cwsync.sandbox.connectwise.dataset import Dataset
-from cwsync.sandbox.connectwise.faults import FaultMiddleware, FaultSettings, FaultState
 from cwsync.sandbox.connectwise.resources import Resource, Route, route
 from cwsync.sandbox.connectwise.state import ApiRefusal, Store, field_error, invalid, not_found
+from cwsync.sandbox.faults import ErrorBodies, FaultMiddleware, FaultSettings, FaultState
 
 JSON_TYPE = "application/json; charset=utf-8"
 ALWAYS_VALID_FIELDS = frozenset({"id", "_info", "lastupdated", "dateentered", "updatedby", "enteredby"})
@@ -168,6 +168,19 @@ def _unauthorized(message: str, code: str = "Unauthorized") -> ApiRefusal:
     return ApiRefusal(401, {"code": code, "message": message, "errors": None})
 
 
+CW_ERROR_BODIES = ErrorBodies(
+    too_many=lambda seconds: {
+        "error": "ConnectWiseAPI",
+        "message": f"Too many requests. Please try again in {seconds} seconds.",
+    },
+    server_error=lambda status: {"code": "InternalServerError", "message": "An error occurred.", "errors": None},
+)
+
+
+def _faulted(path: str) -> bool:
+    return "/apis/3.0/" in path or path.startswith("/login/")
+
+
 # -- the app -----------------------------------------------------------------------------------------------------
 
 
@@ -194,7 +207,7 @@ def create_app(sandbox: Sandbox | None = None) -> Starlette:
     ]
     app = Starlette(routes=routes)
     app.state.sandbox = box
-    app.add_middleware(FaultMiddleware, state=box.faults, applies_to=("/login/",))
+    app.add_middleware(FaultMiddleware, state=box.faults, applies_to=_faulted, bodies=CW_ERROR_BODIES)
     return app
 
 

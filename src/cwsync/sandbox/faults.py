@@ -1,7 +1,9 @@
 """Faults on demand: latency, 429s, 5xx, dropped connections and slow bodies, changeable while running.
 
 The fault layer is ASGI middleware in front of the API routes only (the admin endpoints under `/_sandbox` stay
-healthy, so a test can always turn faults off again). Draws come from a seeded RNG, so a run is repeatable.
+healthy, so a test can always turn faults off again). Draws come from a seeded RNG, so a run is repeatable. Every
+emulator uses it, each with its own error bodies (`ErrorBodies`), since a 429 from ConnectWise and one from HubSpot
+do not look alike.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import logging
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -107,18 +110,34 @@ def quiet_dropped_connections() -> None:
     logging.getLogger("uvicorn.error").addFilter(_DropFilter())
 
 
-class FaultMiddleware:
-    """Applies `FaultState` to requests whose path is under an API prefix."""
+@dataclass(frozen=True)
+class ErrorBodies:
+    """How an emulated API words a 429 and a 5xx (and which extra headers a 429 carries)."""
 
-    def __init__(self, app: ASGIApp, state: FaultState, *, applies_to: tuple[str, ...]) -> None:
+    too_many: Callable[[int], dict[str, Any]]
+    server_error: Callable[[int], dict[str, Any]]
+    too_many_headers: Callable[[int], list[tuple[bytes, bytes]]] = lambda retry_after: [
+        (b"retry-after", str(retry_after).encode())
+    ]
+
+
+class FaultMiddleware:
+    """Applies `FaultState` to requests whose path (below the mount point) `applies_to` accepts."""
+
+    def __init__(
+        self, app: ASGIApp, state: FaultState, *, applies_to: Callable[[str], bool], bodies: ErrorBodies
+    ) -> None:
         self.app = app
         self.state = state
         self.applies_to = applies_to
+        self.bodies = bodies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        faulted = "/apis/3.0" in path or path.startswith(self.applies_to)
-        if scope["type"] != "http" or not faulted:
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        if scope["type"] != "http" or not self.applies_to(path):
             await self.app(scope, receive, send)
             return
         state, settings = self.state, self.state.settings
@@ -126,17 +145,19 @@ class FaultMiddleware:
         if settings.latency_ms:
             state.counters.latency += 1
             await asyncio.sleep(settings.latency_ms / 1000)
-        if state.throttled(asyncio.get_running_loop().time()):
-            state.counters.throttled += 1
-            await _too_many(send, settings.retry_after)
-            return
-        if state.draw(settings.rate_limit_share):
-            state.counters.rate_limited += 1
-            await _too_many(send, settings.retry_after)
+        throttled = state.throttled(asyncio.get_running_loop().time())
+        if throttled or state.draw(settings.rate_limit_share):
+            if throttled:
+                state.counters.throttled += 1
+            else:
+                state.counters.rate_limited += 1
+            retry_after = settings.retry_after
+            await _respond(send, 429, self.bodies.too_many(retry_after), self.bodies.too_many_headers(retry_after))
             return
         if state.draw(settings.error_share):
             state.counters.errors += 1
-            await _server_error(send, state.rng.choice(settings.error_statuses or [500]))
+            status = state.rng.choice(settings.error_statuses or [500])
+            await _respond(send, status, self.bodies.server_error(status), [])
             return
         if state.draw(settings.drop_share):
             state.counters.dropped += 1
@@ -145,19 +166,6 @@ class FaultMiddleware:
         if lose:
             state.counters.lost_responses += 1
         await self.app(scope, receive, _Shaper(send, lose=lose, slow_ms=settings.slow_ms))
-
-
-async def _too_many(send: Send, retry_after: int) -> None:
-    body = {
-        "error": "ConnectWiseAPI",
-        "message": f"Too many requests. Please try again in {retry_after} seconds.",
-    }
-    await _respond(send, 429, body, [(b"retry-after", str(retry_after).encode())])
-
-
-async def _server_error(send: Send, status: int) -> None:
-    body = {"code": "InternalServerError", "message": "An error occurred on the server.", "errors": None}
-    await _respond(send, status, body, [])
 
 
 async def _respond(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
