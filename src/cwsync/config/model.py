@@ -1,0 +1,216 @@
+"""The configuration file, as one pydantic model (PL-1).
+
+One YAML file holds connections (secrets may come from `${ENV_VARS}`), the sync integrations with their objects,
+field mapping changes on top of the documented defaults, value maps, filters and schedules. `load_config` (in
+`loader.py`) turns it into a `Config`; every error names the file, line and field.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Direction(StrEnum):
+    """Which way a value flows between ConnectWise (left) and the other system (right)."""
+
+    TO_RIGHT = "->"
+    TO_LEFT = "<-"
+    BOTH = "<->"
+
+    @classmethod
+    def parse(cls, text: str) -> Direction:
+        """Accept the arrows and the words used in the docs (`connectwise-to-hubspot`, `two-way`, ...)."""
+        words = {
+            "->": cls.TO_RIGHT,
+            "<-": cls.TO_LEFT,
+            "<->": cls.BOTH,
+            "two-way": cls.BOTH,
+            "both": cls.BOTH,
+            "connectwise-to-hubspot": cls.TO_RIGHT,
+            "hubspot-to-connectwise": cls.TO_LEFT,
+            "connectwise-to-other": cls.TO_RIGHT,
+            "to-right": cls.TO_RIGHT,
+            "to-left": cls.TO_LEFT,
+        }
+        key = text.strip().lower()
+        if key not in words:
+            raise ValueError(f"unknown direction {text!r}: use ->, <-, <-> (or connectwise-to-hubspot, two-way, ...)")
+        return words[key]
+
+    def allows(self, towards: Direction) -> bool:
+        """Whether values may flow towards `towards` (TO_RIGHT or TO_LEFT)."""
+        return self is Direction.BOTH or self is towards
+
+    def narrowed(self, by: Direction) -> Direction:
+        """The direction a field may flow when its object flows only `by` (object direction caps field direction)."""
+        if by is Direction.BOTH:
+            return self
+        if self is Direction.BOTH or self is by:
+            return by
+        raise ValueError("field direction contradicts the object direction")
+
+
+class ConflictPolicy(StrEnum):
+    """How a field changed on both sides since the last sync is resolved."""
+
+    CONNECTWISE_WINS = "connectwise-wins"
+    OTHER_WINS = "other-wins"
+    NEWEST_WINS = "newest-wins"
+
+    @classmethod
+    def parse(cls, text: str) -> ConflictPolicy:
+        """`hubspot-wins`/`hudu-wins` are spelled as the product is named; they all mean the other side wins."""
+        key = text.strip().lower()
+        if key.endswith("-wins") and key not in (cls.CONNECTWISE_WINS, cls.NEWEST_WINS):
+            return cls.OTHER_WINS
+        return cls(key)
+
+
+class ConnectWiseConnection(_Model):
+    """ConnectWise Manage credentials (see docs/connectwise.md)."""
+
+    site: str
+    company_id: str
+    public_key: str
+    private_key: SecretStr
+    client_id: str
+    api_version: str = "2025.8"
+    max_concurrency: int = Field(8, ge=1, le=64)
+    requests_per_minute: int | None = Field(900, ge=1)
+
+
+class HubSpotConnection(_Model):
+    """HubSpot private-app (or project app) token and where to reach the API."""
+
+    token: SecretStr
+    base_url: str = "https://api.hubapi.com"
+    api_version: str = "v3"
+    requests_per_10s: int = Field(190, ge=1)
+
+
+class Connections(_Model):
+    """Every external system the engine talks to."""
+
+    connectwise: ConnectWiseConnection
+    hubspot: HubSpotConnection | None = None
+
+
+class FieldChange(_Model):
+    """A mapping added on top of the defaults: a ConnectWise field and the other side's field."""
+
+    connectwise: str = Field(min_length=1)
+    other: str = Field(min_length=1, alias="hubspot")
+    direction: str = "<->"
+    type: str | None = None
+    other_type: str | None = None
+    value_map: dict[str, str] | None = None
+    transform: str | None = None
+
+    @field_validator("direction")
+    @classmethod
+    def _direction(cls, value: str) -> str:
+        return Direction.parse(value).value
+
+
+class FieldsConfig(_Model):
+    """Changes to an object's default field mappings."""
+
+    add: list[FieldChange] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list)
+    direction: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("direction")
+    @classmethod
+    def _directions(cls, value: dict[str, str]) -> dict[str, str]:
+        return {name: Direction.parse(text).value for name, text in value.items()}
+
+
+FilterOp = Literal["eq", "ne", "in", "not_in", "contains", "not_contains", "exists", "not_exists", "gt", "lt"]
+
+
+class FilterRule(_Model):
+    """Only records that pass every rule of their side sync (HS-7)."""
+
+    field: str = Field(min_length=1)
+    op: FilterOp = "eq"
+    value: Any = None
+
+
+class FiltersConfig(_Model):
+    """Filters per side; the object's standard filters always apply too."""
+
+    connectwise: list[FilterRule] = Field(default_factory=list)
+    other: list[FilterRule] = Field(default_factory=list, alias="hubspot")
+
+
+class ObjectSync(_Model):
+    """One object pair of an integration (e.g. ConnectWise companies ↔ HubSpot companies)."""
+
+    enabled: bool = True
+    direction: str = "<->"
+    match: list[str] | None = None
+    fields: FieldsConfig = Field(default_factory=FieldsConfig)
+    value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
+    filters: FiltersConfig = Field(default_factory=FiltersConfig)
+    conflict_policy: str | None = None
+
+    @field_validator("direction")
+    @classmethod
+    def _direction(cls, value: str) -> str:
+        return Direction.parse(value).value
+
+    @field_validator("conflict_policy")
+    @classmethod
+    def _policy(cls, value: str | None) -> str | None:
+        return None if value is None else ConflictPolicy.parse(value).value
+
+
+class Schedule(_Model):
+    """How often the scheduler runs the integration."""
+
+    incremental_minutes: float = Field(5, gt=0)
+    full_hours: float = Field(24, gt=0)
+
+
+HubSpotObject = Literal["companies", "contacts", "deals"]
+
+
+def _every_object() -> dict[HubSpotObject, ObjectSync]:
+    return {"companies": ObjectSync(), "contacts": ObjectSync(), "deals": ObjectSync()}
+
+
+class HubSpotSync(_Model):
+    """Two-way CRM sync with HubSpot (HS-1..11)."""
+
+    enabled: bool = True
+    conflict_policy: str = "connectwise-wins"
+    schedule: Schedule = Field(default_factory=Schedule)
+    objects: dict[HubSpotObject, ObjectSync] = Field(default_factory=lambda: _every_object())
+
+    @field_validator("conflict_policy")
+    @classmethod
+    def _policy(cls, value: str) -> str:
+        return ConflictPolicy.parse(value).value
+
+
+class Syncs(_Model):
+    """Every integration that can be switched on."""
+
+    hubspot: HubSpotSync | None = None
+
+
+class Config(_Model):
+    """The whole configuration file."""
+
+    version: Literal[1] = 1
+    tenant: str = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    store: str = "sqlite:///cwsync.db"
+    connections: Connections
+    syncs: Syncs = Field(default_factory=Syncs)

@@ -1,0 +1,182 @@
+"""Field mappings of an object pair: declared once, checked when the configuration loads (HS-2..4). Pure.
+
+The *left* side is always ConnectWise; the *right* side is the other system. A record of either side is first
+flattened by its connector's shape (e.g. `communicationItems` → `email`, `phone`), then *projected*: every mapped
+field's value brought to its canonical form, keyed by the mapping's name. Plans compare projections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cwsync.config.model import Direction, FieldChange, ObjectSync
+from cwsync.core.values import FieldType, canonical, type_problem
+
+Transform = Callable[[str], str]
+
+TRANSFORMS: dict[str, Transform] = {
+    "strip": str.strip,
+    "lower": str.lower,
+    "upper": str.upper,
+    "title": str.title,
+    "digits": lambda text: "".join(ch for ch in text if ch.isdigit() or ch == "+"),
+}
+
+
+class MappingError(ValueError):
+    """A mapping that cannot work; the message names the field pair."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMap:
+    """One mapped field: ConnectWise path ↔ the other side's field, its direction, types and value map."""
+
+    name: str
+    left: str
+    right: str
+    direction: Direction = Direction.BOTH
+    left_type: FieldType = FieldType.TEXT
+    right_type: FieldType = FieldType.TEXT
+    value_map: Mapping[str, str] | None = None
+    transform: str | None = None
+    required_right: bool = False
+    required_left: bool = False
+
+    def check(self) -> None:
+        """Raise MappingError if the types cannot map (HS-4) or the transform is unknown."""
+        problem = type_problem(self.left_type, self.right_type, has_value_map=bool(self.value_map))
+        if problem:
+            raise MappingError(
+                f"{self.left} ({self.left_type.value}) → {self.right} ({self.right_type.value}): {problem}"
+            )
+        if self.transform and self.transform not in TRANSFORMS:
+            known = ", ".join(sorted(TRANSFORMS))
+            raise MappingError(f"{self.left} → {self.right}: unknown transform {self.transform!r} (known: {known})")
+
+    def from_left(self, value: Any) -> str | None:
+        """A left value in canonical (right-side) form."""
+        text = canonical(self.left_type, value)
+        if text is not None and self.value_map is not None:
+            text = _lookup(self.value_map, text)
+        if text is not None and self.transform:
+            text = TRANSFORMS[self.transform](text)
+        return canonical(self.right_type, text)
+
+    def from_right(self, value: Any) -> str | None:
+        """A right value in canonical form."""
+        return canonical(self.right_type, value)
+
+    def to_left(self, value: str | None) -> str | None:
+        """A canonical value in the left side's vocabulary (value map inverted), still as text."""
+        if value is None or self.value_map is None:
+            return value
+        inverse = {v.lower(): k for k, v in self.value_map.items()}
+        return inverse.get(value.lower(), value)
+
+
+def _lookup(value_map: Mapping[str, str], text: str) -> str:
+    lowered = {k.lower(): v for k, v in value_map.items()}
+    return lowered.get(text.lower(), value_map.get("*", text))
+
+
+@dataclass(frozen=True)
+class ObjectMapping:
+    """All mapped fields of an object pair, the match keys, and the object's direction."""
+
+    pair: str
+    left_object: str
+    right_object: str
+    fields: tuple[FieldMap, ...]
+    match: tuple[str, ...]
+    direction: Direction = Direction.BOTH
+    references: Mapping[str, str] = field(default_factory=dict)  # field name -> pair name of the parent
+
+    def by_name(self) -> dict[str, FieldMap]:
+        """Fields keyed by name."""
+        return {f.name: f for f in self.fields}
+
+    def project_left(self, flat: Mapping[str, Any]) -> dict[str, str | None]:
+        """The canonical projection of a flattened left record."""
+        return {f.name: f.from_left(flat.get(f.left)) for f in self.fields}
+
+    def project_right(self, flat: Mapping[str, Any]) -> dict[str, str | None]:
+        """The canonical projection of a flattened right record."""
+        return {f.name: f.from_right(flat.get(f.right)) for f in self.fields}
+
+
+def build_mapping(
+    *,
+    pair: str,
+    left_object: str,
+    right_object: str,
+    defaults: Iterable[FieldMap],
+    match: tuple[str, ...],
+    config: ObjectSync,
+    references: Mapping[str, str] | None = None,
+) -> ObjectMapping:
+    """Defaults plus the configured changes (add, remove, direction, value maps), type-checked.
+
+    Raises:
+        MappingError: a change names an unknown field, a direction contradicts the object's, or types clash.
+    """
+    object_direction = Direction(config.direction)
+    fields = {f.name: f for f in defaults}
+    for name in config.fields.remove:
+        _known(fields, name, pair, "remove")
+        del fields[name]
+    for change in config.fields.add:
+        added = _added(change)
+        fields[added.name] = added
+    for name, text in config.fields.direction.items():
+        _known(fields, name, pair, "direction")
+        fields[name] = replace(fields[name], direction=Direction(text))
+    for name, value_map in config.value_maps.items():
+        _known(fields, name, pair, "value_maps")
+        fields[name] = replace(fields[name], value_map=dict(value_map))
+    explicit = {c.other for c in config.fields.add} | set(config.fields.direction)
+    checked = tuple(
+        _narrow(f, object_direction, pair)
+        for f in fields.values()
+        if f.name in explicit or f.direction.allows(object_direction) or object_direction is Direction.BOTH
+    )
+    for f in checked:
+        f.check()
+    keys = tuple(config.match) if config.match else match
+    for key in keys:
+        _known({f.name: f for f in checked}, key, pair, "match")
+    return ObjectMapping(pair, left_object, right_object, checked, keys, object_direction, dict(references or {}))
+
+
+def _added(change: FieldChange) -> FieldMap:
+    try:
+        left_type = FieldType(change.type or "text")
+        right_type = FieldType(change.other_type or change.type or "text")
+    except ValueError as exc:
+        known = ", ".join(t.value for t in FieldType)
+        raise MappingError(f"{change.connectwise} → {change.other}: {exc} (types: {known})") from exc
+    return FieldMap(
+        name=change.other,
+        left=change.connectwise,
+        right=change.other,
+        direction=Direction(change.direction),
+        left_type=left_type,
+        right_type=right_type,
+        value_map=change.value_map,
+        transform=change.transform,
+    )
+
+
+def _known(fields: Mapping[str, FieldMap], name: str, pair: str, where: str) -> None:
+    if name not in fields:
+        raise MappingError(f"{pair}: {where} names {name!r}, which is not a mapped field (mapped: {', '.join(fields)})")
+
+
+def _narrow(f: FieldMap, object_direction: Direction, pair: str) -> FieldMap:
+    try:
+        return replace(f, direction=f.direction.narrowed(object_direction))
+    except ValueError as exc:
+        raise MappingError(
+            f"{pair}: field {f.name!r} flows {f.direction.value} but the object flows {object_direction.value}"
+        ) from exc
