@@ -154,7 +154,7 @@ class ObjectSync(_Model):
     """One object pair of an integration (e.g. ConnectWise companies ↔ HubSpot companies)."""
 
     enabled: bool = True
-    direction: str = "<->"
+    direction: str | None = None
     match: list[str] | None = None
     fields: FieldsConfig = Field(default_factory=FieldsConfig)
     value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
@@ -163,8 +163,8 @@ class ObjectSync(_Model):
 
     @field_validator("direction")
     @classmethod
-    def _direction(cls, value: str) -> str:
-        return Direction.parse(value).value
+    def _direction(cls, value: str | None) -> str | None:
+        return None if value is None else Direction.parse(value).value
 
     @field_validator("conflict_policy")
     @classmethod

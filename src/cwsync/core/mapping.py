@@ -22,7 +22,14 @@ TRANSFORMS: dict[str, Transform] = {
     "upper": str.upper,
     "title": str.title,
     "digits": lambda text: "".join(ch for ch in text if ch.isdigit() or ch == "+"),
+    "domain": lambda text: _domain(text),
 }
+
+
+def _domain(text: str) -> str:
+    """`https://www.Acme.com/about` → `acme.com` (a website as HubSpot's company domain)."""
+    host = text.strip().lower().split("://", 1)[-1].split("/", 1)[0]
+    return host[4:] if host.startswith("www.") else host
 
 
 class MappingError(ValueError):
@@ -56,13 +63,29 @@ class FieldMap:
             raise MappingError(f"{self.left} → {self.right}: unknown transform {self.transform!r} (known: {known})")
 
     def from_left(self, value: Any) -> str | None:
-        """A left value in canonical (right-side) form."""
+        """A left value in canonical (right-side) form.
+
+        A list (e.g. a company's several types) maps through the value map in the map's order, so the first
+        listed key the record has wins (SB-2); without a value map its items are joined with `;`.
+        """
+        if isinstance(value, list | tuple):
+            value = self._pick(value)
         text = canonical(self.left_type, value)
         if text is not None and self.value_map is not None:
             text = _lookup(self.value_map, text)
         if text is not None and self.transform:
             text = TRANSFORMS[self.transform](text)
         return canonical(self.right_type, text)
+
+    def _pick(self, items: list[Any] | tuple[Any, ...]) -> str | None:
+        texts = [str(item) for item in items if item is not None]
+        if self.value_map is None:
+            return ";".join(texts) or None
+        present = {text.lower() for text in texts}
+        for key in self.value_map:
+            if key.lower() in present:
+                return key
+        return texts[0] if texts else None
 
     def from_right(self, value: Any) -> str | None:
         """A right value in canonical form."""
@@ -115,13 +138,14 @@ def build_mapping(
     match: tuple[str, ...],
     config: ObjectSync,
     references: Mapping[str, str] | None = None,
+    default_direction: Direction = Direction.BOTH,
 ) -> ObjectMapping:
     """Defaults plus the configured changes (add, remove, direction, value maps), type-checked.
 
     Raises:
         MappingError: a change names an unknown field, a direction contradicts the object's, or types clash.
     """
-    object_direction = Direction(config.direction)
+    object_direction = Direction(config.direction) if config.direction else default_direction
     fields = {f.name: f for f in defaults}
     for name in config.fields.remove:
         _known(fields, name, pair, "remove")

@@ -1,0 +1,1 @@
+"""Two-way CRM sync between ConnectWise Manage and HubSpot (HS-1..11)."""

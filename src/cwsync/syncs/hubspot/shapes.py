@@ -1,0 +1,199 @@
+"""ConnectWise and HubSpot record shapes ↔ the flat fields the mappings speak. Pure functions.
+
+ConnectWise nests: `communicationItems` hold e-mails and phones, references are `{id, name}` objects, a company
+has a list of `types`. HubSpot is flat: every property a string. Reading flattens both; writing turns canonical
+values back into a ConnectWise body or JSON-patch operations, or HubSpot properties.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from cwsync.core.mapping import ObjectMapping
+
+_MOBILE_TYPES = {"cell", "mobile"}
+
+
+def _ref_name(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        name = value.get("name") or value.get("identifier") or value.get("description")
+        return str(name) if name is not None else None
+    return None
+
+
+def _ref_id(value: Any) -> str | None:
+    if isinstance(value, Mapping) and value.get("id") is not None:
+        return str(value["id"])
+    return None
+
+
+def _items(record: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
+    items = record.get("communicationItems") or []
+    return [i for i in items if isinstance(i, Mapping) and str(i.get("communicationType", "")).lower() == kind]
+
+
+def _first(items: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    defaults = [i for i in items if i.get("defaultFlag")]
+    chosen = defaults or items
+    return chosen[0] if chosen else None
+
+
+def _phones(record: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
+    phones = _items(record, "phone")
+    mobiles = [p for p in phones if str(_ref_name(p.get("type")) or "").lower() in _MOBILE_TYPES]
+    others = [p for p in phones if p not in mobiles]
+    return _first(others), _first(mobiles)
+
+
+def flatten_company(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A ConnectWise company as flat fields."""
+    flat = {k: record.get(k) for k in ("identifier", "name", "phoneNumber", "website", "addressLine1", "city", "state")}
+    flat.update(
+        id=str(record["id"]),
+        zip=record.get("zip"),
+        country=_ref_name(record.get("country")),
+        types=[_ref_name(t) for t in record.get("types") or [] if _ref_name(t)],
+        status=_ref_name(record.get("status")),
+        deletedFlag=bool(record.get("deletedFlag")),
+    )
+    return flat
+
+
+def flatten_contact(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A ConnectWise contact as flat fields (default e-mail, office phone, mobile, company id)."""
+    email = _first(_items(record, "email"))
+    phone, mobile = _phones(record)
+    return {
+        "id": str(record["id"]),
+        "firstName": record.get("firstName"),
+        "lastName": record.get("lastName"),
+        "title": record.get("title"),
+        "email": email.get("value") if email else None,
+        "phone": phone.get("value") if phone else None,
+        "mobile": mobile.get("value") if mobile else None,
+        "company": _ref_id(record.get("company")),
+        "inactiveFlag": bool(record.get("inactiveFlag")),
+    }
+
+
+def flatten_opportunity(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A ConnectWise opportunity as flat fields."""
+    return {
+        "id": str(record["id"]),
+        "name": record.get("name"),
+        "expectedCloseDate": record.get("expectedCloseDate"),
+        "status": _ref_name(record.get("status")),
+        "notes": record.get("notes"),
+        "company": _ref_id(record.get("company")),
+        "contact": _ref_id(record.get("contact")),
+        "pipeline": "default",
+    }
+
+
+FLATTENERS = {"companies": flatten_company, "contacts": flatten_contact, "deals": flatten_opportunity}
+
+
+def flatten_hubspot(record: Mapping[str, Any], references: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+    """A HubSpot object as flat fields: its properties, its id, and resolved references (left ids)."""
+    flat: dict[str, Any] = dict(record.get("properties") or {})
+    flat["id"] = str(record["id"])
+    flat.update(references or {})
+    return flat
+
+
+# -- writing -------------------------------------------------------------------------------------------------------
+
+
+def hubspot_properties(mapping: ObjectMapping, values: Mapping[str, str | None]) -> dict[str, str]:
+    """HubSpot properties for canonical values (references excluded: they become associations)."""
+    fields = mapping.by_name()
+    return {
+        fields[name].right: "" if value is None else value
+        for name, value in values.items()
+        if name in fields and name not in mapping.references
+    }
+
+
+def connectwise_body(
+    pair: str, mapping: ObjectMapping, values: Mapping[str, str | None], right_id: str
+) -> dict[str, Any]:
+    """The POST body creating a ConnectWise record from canonical values."""
+    fields = mapping.by_name()
+    plain = {fields[n].left: fields[n].to_left(v) for n, v in values.items() if n in fields and v is not None}
+    body: dict[str, Any]
+    if pair == "companies":
+        body = {k: v for k, v in plain.items() if k in _COMPANY_PLAIN}
+        body["identifier"] = company_identifier(str(plain.get("name") or "Company"), right_id)
+        return body
+    if pair == "contacts":
+        body = {k: v for k, v in plain.items() if k in ("firstName", "lastName", "title")}
+        company = plain.get("company")
+        if company:
+            body["company"] = {"id": int(company)}
+        body["communicationItems"] = _communication_items([], plain)
+        return body
+    raise ValueError(f"cwsync does not create ConnectWise {pair}")
+
+
+_COMPANY_PLAIN = ("name", "phoneNumber", "website", "addressLine1", "city", "state", "zip")
+
+
+def connectwise_patch(
+    pair: str, mapping: ObjectMapping, values: Mapping[str, str | None], current: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """JSON-patch operations updating a ConnectWise record (communication items replaced whole, as CW requires)."""
+    fields = mapping.by_name()
+    plain = {fields[n].left: fields[n].to_left(v) for n, v in values.items() if n in fields}
+    ops: list[dict[str, Any]] = []
+    comm = {k: plain.pop(k) for k in ("email", "phone", "mobile") if k in plain}
+    if comm:
+        items = _communication_items(list((current or {}).get("communicationItems") or []), comm)
+        ops.append({"op": "replace", "path": "communicationItems", "value": items})
+    for key in ("company", "contact"):
+        if key in plain:
+            value = plain.pop(key)
+            ops.append({"op": "replace", "path": key, "value": {"id": int(value)} if value else None})
+    for key, value in plain.items():
+        if key in ("id", "identifier", "types", "country", "status", "pipeline"):
+            continue
+        ops.append({"op": "replace", "path": key, "value": value})
+    return ops
+
+
+def _communication_items(items: list[Mapping[str, Any]], values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The whole communicationItems array with the default e-mail, phone and mobile set to `values`."""
+    out = [dict(i) for i in items]
+    for key, kind, type_name in (
+        ("email", "Email", "Email"),
+        ("phone", "Phone", "Direct"),
+        ("mobile", "Phone", "Cell"),
+    ):
+        if key not in values:
+            continue
+        target = _slot(out, key)
+        value = values[key]
+        if target is not None and value:
+            target["value"] = value
+        elif target is not None:
+            out.remove(target)
+        elif value:
+            entry = {"type": {"name": type_name}, "value": value, "communicationType": kind, "defaultFlag": True}
+            out.append(entry)
+    return out
+
+
+def _slot(items: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
+    if key == "email":
+        found = _first(_items({"communicationItems": items}, "email"))
+    else:
+        phone, mobile = _phones({"communicationItems": items})
+        found = phone if key == "phone" else mobile
+    return next((i for i in items if i is found), None)
+
+
+def company_identifier(name: str, right_id: str) -> str:
+    """A ConnectWise company identifier (≤ 30 chars, no spaces) for a company created from HubSpot."""
+    stem = re.sub(r"[^A-Za-z0-9]", "", name)[:22] or "Company"
+    return f"{stem}{right_id[-6:]}"
