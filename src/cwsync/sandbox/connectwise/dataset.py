@@ -7,8 +7,8 @@ Field names, reference shapes, ``_info`` and custom fields follow ``shared/refer
 
 How it is built:
 
-- Randomness: ``blake2b(f"{seed}:{entity}:{id}")`` read as a 512-bit integer and consumed by mixed-radix division
-  (:class:`_Draw`). Stable across processes and Python versions (no builtin ``hash``).
+- Randomness: ``shake_256(f"{seed}:{entity}:{id}")`` read as little-endian 64-bit words, one per draw
+  (:class:`_Draw`). Stable across processes, platforms and Python versions (no builtin ``hash``).
 - Parent/child spreads (sites, contacts and configurations per company, notes per ticket, forecast items per
   opportunity, statuses per board): :class:`_Fanout`. One parent's children have consecutive ids, and the
   cumulative count is a closed formula over a periodic weight pattern, so ``child_ids``/``parent_id`` need no scan.
@@ -26,10 +26,12 @@ an open opportunity's ``expectedCloseDate``) may lie after it, as they do in a l
 from __future__ import annotations
 
 import random
+import struct
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from hashlib import blake2b
+from hashlib import shake_256
 from itertools import accumulate
 from math import gcd
 from typing import Any, ClassVar, NamedTuple
@@ -69,20 +71,21 @@ ENTITIES: tuple[str, ...] = (
     "time_entries",
 )
 
-# Share of `records` per sized entity; lookup tables are fixed. Sums to 1.0.
+# Share of `records` per sized entity; lookup tables are fixed. Sums to 1.0. Notes outnumber tickets so that
+# every ticket has its initial description note, as in a live instance.
 _SHARES: Mapping[str, float] = {
     "companies": 0.035,
     "sites": 0.045,
-    "contacts": 0.14,
+    "contacts": 0.12,
     "configurations": 0.40,
     "agreements": 0.02,
     "opportunities": 0.03,
     "forecast_items": 0.045,
     "catalog_items": 0.015,
-    "tickets": 0.15,
-    "ticket_notes": 0.06,
+    "tickets": 0.11,
+    "ticket_notes": 0.125,
     "time_entries": 0.035,
-    "schedule_entries": 0.02,
+    "schedule_entries": 0.015,
     "members": 0.005,
 }
 
@@ -283,9 +286,10 @@ _LEAD_TITLES: tuple[str, ...] = (
     "Owner", "Office Manager", "Practice Administrator", "President", "CEO", "Operations Manager",
     "Managing Partner", "Controller",
 )  # fmt: skip
+_VENDOR_TITLES: tuple[str, ...] = ("Account Manager", "Inside Sales Representative", "Partner Manager")
 _STAFF_TITLES: tuple[str, ...] = (
     "Receptionist", "Office Assistant", "Accountant", "Bookkeeper", "Sales Associate", "Project Manager",
-    "Paralegal", "Hygienist", "Nurse", "Estimator", "Dispatcher", "Marketing Coordinator", "HR Manager",
+    "Office Coordinator", "Estimator", "Dispatcher", "Marketing Coordinator", "HR Manager",
     "Analyst", "Associate", "Technician", "Administrative Assistant", "Billing Specialist", "Designer",
 )  # fmt: skip
 
@@ -811,10 +815,11 @@ _SUMMARIES: tuple[tuple[str, ...], ...] = (
     ("Quote: laptops for {c}", "Order: replacement UPS batteries", "Quote: switch upgrade at {s}"),
 )  # fmt: skip
 _NOTE_OPEN: tuple[str, ...] = (
-    "Reported by {f}: {x}. Issue started this morning and is affecting work.",
-    "{x}. {f} called in; please advise.",
-    "Automated alert: {x}.",
+    "Reported by {f}: {x}. Started this morning and is affecting work.",
+    "{f} called in: {x}. Please call back when someone is available.",
+    "From {f} via the portal: {x}. Not urgent, but please look today.",
 )
+_NOTE_ALERT = "Automated alert from RMM: {x}. Monitor threshold exceeded; see the agent's monitor history."
 _NOTE_WORK: tuple[str, ...] = (
     "Connected remotely and reviewed event logs. Gathering more information.",
     "Called {f}, left voicemail. Will follow up this afternoon.",
@@ -968,8 +973,10 @@ _FIELDS: Mapping[str, frozenset[str]] = {
 # Small machinery: randomness, permutations, parent/child spreads, time strings
 # ---------------------------------------------------------------------------------------------------------------
 
-_LOW_BITS = 1 << 64
+_WORDS = 32  # 64-bit words per digest; most records need fewer draws
+_unpack_words = struct.Struct(f"<{_WORDS}Q").unpack
 _DAY = 86_400
+_WORKDAY_START = 14 * 3600
 _YEAR = 365 * _DAY
 _DAYS_BACK = 12 * 366
 _DAYS_AHEAD = 8 * 366
@@ -980,44 +987,53 @@ _B36_PAIRS: tuple[str, ...] = tuple(a + b for a in _B36 for b in _B36)
 
 
 class _Draw:
-    """A stream of deterministic random integers for one record, from blake2b of its key."""
+    """A stream of deterministic random words for one record: SHAKE-256 of its key, read 64 bits at a time.
 
-    __slots__ = ("_bits", "_key", "_round")
+    Each draw is one word modulo ``n`` (bias below 2**-32 for the small ``n`` used here). A record that needs
+    more than ``_WORDS`` draws reads on into a longer digest of the same key.
+    """
+
+    __slots__ = ("_i", "_key", "_words")
 
     def __init__(self, key: bytes) -> None:
         self._key = key
-        self._round = 0
-        self._bits = int.from_bytes(blake2b(key, digest_size=64).digest(), "little")
+        self._i = 0
+        self._words: tuple[int, ...] = _unpack_words(shake_256(key).digest(_WORDS * 8))
 
-    def _refill(self) -> None:
-        self._round += 1
-        digest = blake2b(self._key + b"#" + str(self._round).encode(), digest_size=64).digest()
-        self._bits = int.from_bytes(digest, "little")
+    def _next(self) -> int:
+        i = self._i
+        if i >= len(self._words):
+            more = shake_256(self._key).digest(i * 8 + _WORDS * 8)[i * 8 :]
+            self._words = self._words + _unpack_words(more)
+        self._i = i + 1
+        return self._words[i]
 
-    # below, pick and chance repeat the same three lines: they run ~25 times per record, and a nested call
-    # would cost a tenth of the record's time.
+    # below, pick and chance inline the fast path of _next: they run ~30 times per record.
     def below(self, n: int) -> int:
         """An integer in ``[0, n)``."""
-        if self._bits < _LOW_BITS:
-            self._refill()
-        self._bits, rest = divmod(self._bits, n)
-        return rest
+        i = self._i
+        if i < _WORDS:
+            self._i = i + 1
+            return self._words[i] % n
+        return self._next() % n
 
     def pick(self, seq: Sequence[Any]) -> Any:
-        if self._bits < _LOW_BITS:
-            self._refill()
-        self._bits, rest = divmod(self._bits, len(seq))
-        return seq[rest]
+        i = self._i
+        if i < _WORDS:
+            self._i = i + 1
+            return seq[self._words[i] % len(seq)]
+        return seq[self._next() % len(seq)]
 
     def chance(self, percent: int) -> bool:
         """True with ``percent`` % probability."""
-        if self._bits < _LOW_BITS:
-            self._refill()
-        self._bits, rest = divmod(self._bits, 100)
-        return rest < percent
+        i = self._i
+        if i < _WORDS:
+            self._i = i + 1
+            return self._words[i] % 100 < percent
+        return self._next() % 100 < percent
 
     def guid(self) -> str:
-        h = f"{self.below(1 << 64):016x}{self.below(1 << 64):016x}"
+        h = f"{self._next():016x}{self._next():016x}"
         return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}"
 
 
@@ -1040,20 +1056,38 @@ class _Fanout:
     """Spreads ``children`` consecutive ids over ``parents`` (ids from 1), with no stored table.
 
     Every parent gets ``minimum`` children (less if there are too few); the rest are shared in proportion to a
-    periodic weight pattern, so the cumulative count ``end(p)`` is a closed formula and ``locate`` a bisection.
+    periodic weight pattern, so the cumulative count ``end(p)`` is a closed formula and ``locate`` inverts it.
     The last parent located is remembered (one tuple, replaced atomically), as callers stream ids in order.
     """
 
-    __slots__ = ("_extra", "_last", "_min", "_period", "_prefix", "_sum", "_total", "children", "parents")
+    __slots__ = (
+        "_extra",
+        "_in_block",
+        "_last",
+        "_min",
+        "_per_block",
+        "_period",
+        "_prefix",
+        "_sum",
+        "_total",
+        "children",
+        "parents",
+    )
 
     def __init__(self, parents: int, children: int, weights: Sequence[int], minimum: int = 0) -> None:
         self.parents, self.children = parents, children
+        self._sum: int = 0
         self._min = min(minimum, children // parents) if parents else 0
         self._extra = children - self._min * parents
         self._use(weights)
         if self._sum == 0:
             self._use((1,))
+        self._sum = self._sum or 1  # no parents at all: every end() is 0
         self._last = (0, range(0))
+        # end() without the floor, within one period of parents, for _parent's first guess
+        share = self._extra / self._sum
+        self._in_block = tuple(self._min * r + share * self._prefix[r] for r in range(1, self._period + 1))
+        self._per_block = self._in_block[-1] or 1.0
 
     def _use(self, weights: Sequence[int]) -> None:
         self._period = len(weights)
@@ -1088,19 +1122,15 @@ class _Fanout:
         return found
 
     def _parent(self, c: int) -> int:
-        lo, hi = 1, self.parents
-        if hi > 64:  # narrow to a window around the linear guess; the check keeps it exact
-            guess = c * self.parents // self.children
-            a, b = max(1, guess - 2 * self._period - 2), min(hi, guess + 2 * self._period + 2)
-            if self.end(a - 1) < c <= self.end(b):
-                lo, hi = a, b
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self.end(mid) >= c:
-                hi = mid
-            else:
-                lo = mid + 1
-        return lo
+        """The smallest ``p`` with ``end(p) >= c``: invert the formula without its rounding, then step."""
+        blocks, rest = divmod(c - 1, self._per_block)
+        p = int(blocks) * self._period + bisect_right(self._in_block, rest) + 1
+        p = min(max(p, 1), self.parents)
+        while self.end(p) < c:
+            p += 1
+        while p > 1 and self.end(p - 1) >= c:
+            p -= 1
+        return p
 
 
 class _Clock:
@@ -1152,6 +1182,8 @@ class _Opportunity(NamedTuple):
     name: str
     status: int
     company: int
+    stage: int
+    probability: int  # sales_probabilities id
 
 
 class _CatalogItem(NamedTuple):
@@ -1304,11 +1336,15 @@ class Dataset:
         now = self._clock.now
         span = int(years * _YEAR)
         step = max(1, span // self._counts[entity])
-        entered = now - span + (record_id - 1) * step + d.below(step)
-        entered = min(entered, now - 60)
+        entered = self._office_hours(now - span + (record_id - 1) * step + d.below(step))
         if d.chance(35):
             return entered, max(entered, now - 1 - d.below(30 * _DAY))
         return entered, entered + d.below(now - entered)
+
+    def _office_hours(self, t: int) -> int:
+        """``t`` moved into the MSP's working day (08:00-18:00 Mountain, 14:00-24:00 UTC), before the anchor."""
+        day_start = t - t % _DAY
+        return min(day_start + _WORKDAY_START + (t - day_start) * 10 // 24, self._clock.now - 60)
 
     def _stamp(self, d: _Draw, entered: int, updated: int) -> Record:
         ts = self._clock.ts
@@ -1438,11 +1474,10 @@ class Dataset:
             "website": f"www.{co.domain}",
             "territory": self._const_ref("/system/locations", territory, _LOCATIONS[territory - 1], "location_href"),
             "market": self._const_ref("/company/marketDescriptions", co.market, _MARKETS[co.market - 1], "market_href"),
-            "defaultContact": self._contact_ref(contacts[0]) if contacts else None,
-            "site": self._site_ref(cid, sites[0]) if sites else None,
+            "defaultContact": self._contact_ref(contacts[0]),  # every company has a contact and a site
+            "site": self._site_ref(cid, sites[0]),
             "leadFlag": co.role == "prospect",
             "unsubscribeFlag": False,
-            "numberOfEmployees": max(1, co.size * 3 + d.below(co.size * 2 + 3)),
             "dateAcquired": self._clock.date(entered),
             "mobileGuid": d.guid(),
             "isVendorFlag": co.role == "vendor",
@@ -1452,19 +1487,14 @@ class Dataset:
             rec["addressLine2"] = line2
         if d.chance(25):
             rec["faxNumber"] = self._phone(d, city[5])
+        if co.size:
+            rec["numberOfEmployees"] = co.size * 3 + d.below(co.size * 2 + 3)
         if co.role.startswith("customer"):
             rec["accountNumber"] = f"{10000 + cid}"
-        self._drop_empty(rec, ("defaultContact", "site"))
         updated = self._maybe_delete(d, rec, co.role, entered, updated)
         rec["customFields"] = self._company_custom(d, co.role, entered)
         rec["_info"] = self._company_info(d, cid, entered, updated)
         return rec
-
-    @staticmethod
-    def _drop_empty(rec: Record, keys: tuple[str, ...]) -> None:
-        for key in keys:
-            if rec.get(key) is None:
-                rec.pop(key, None)
 
     def _company_status(self, d: _Draw, role: str) -> int:
         pct = d.below(100)
@@ -1494,8 +1524,8 @@ class Dataset:
         return max(updated, deleted)
 
     def _company_custom(self, d: _Draw, role: str, entered: int) -> list[Record]:
-        customer = role.startswith("customer") or role == "owner"
-        tier = d.pick(("Gold", "Silver", "Silver", "Bronze", "Bronze", "")) if customer and role != "owner" else ""
+        customer = role.startswith("customer")
+        tier = d.pick(("Gold", "Silver", "Silver", "Bronze", "Bronze", "")) if customer else ""
         onboarded = self._clock.date(entered + d.below(60) * _DAY) if customer and d.chance(85) else ""
         docs = f"https://docs.example-msp.com/org/{d.below(900000) + 100000}" if customer and d.chance(60) else ""
         return [
@@ -1612,13 +1642,14 @@ class Dataset:
             "firstName": first,
             "lastName": last,
             "company": self._company_ref(cid),
-            "title": d.pick(_LEAD_TITLES) if is_default else d.pick(_STAFF_TITLES),
+            "title": d.pick(
+                _VENDOR_TITLES if co.role in ("vendor", "partner") else _LEAD_TITLES if is_default else _STAFF_TITLES
+            ),
             "inactiveFlag": not is_default and d.chance(6),
             "defaultFlag": is_default,
             "defaultBillingFlag": is_default and d.chance(60),
             "disablePortalLoginFlag": d.chance(70),
             "unsubscribeFlag": d.chance(4),
-            "gender": d.pick(("Female", "Male")),
             "mobileGuid": d.guid(),
             "communicationItems": items,
             "types": [self._const_ref("/company/contacts/types", kind, _CONTACT_TYPES[kind - 1], "type_href")],
@@ -1780,8 +1811,6 @@ class Dataset:
         entered, updated = self._when(d, cfg, "configurations", 6)
         if d.chance(50):  # the RMM integration touches live devices often
             updated = max(updated, self._clock.now - 1 - d.below(7 * _DAY))
-        purchased = entered - d.below(60) * _DAY
-        warranty_end = purchased + d.pick(warranty) * _YEAR
         rec: Record = {
             "id": cfg,
             "name": self._config_name(co, type_id, code, label, ordinal, cfg),
@@ -1790,28 +1819,40 @@ class Dataset:
             "company": self._company_ref(cid),
             "activeFlag": not _LOOKUPS["configuration_statuses"][1][status - 1][1],
             "billFlag": type_id not in (_DOMAIN, _SSL, _CIRCUIT),
-            "purchaseDate": self._clock.date(purchased),
-            "installationDate": self._clock.date(min(entered, purchased + (3 + d.below(18)) * _DAY)),
-            "warrantyExpirationDate": self._clock.date(warranty_end),
-            "needsRenewalFlag": warranty_end < self._clock.now + 60 * _DAY,
             "questions": [],
         }
         if maker:
             rec["manufacturer"] = self._lookup_ref("manufacturers", maker, "manufacturer_href")
+        if model:  # hardware
             rec["modelNumber"] = model
-            if type_id != _M365:
-                rec["serialNumber"] = self._serial(cfg, maker, model)
+            rec["serialNumber"] = self._serial(cfg, maker, model)
             if d.chance(40):
                 rec["tagNumber"] = f"{co.code}-{cfg:05d}"
+            vendor = self._pick_company(d, self._vendor_slots, 0) if d.chance(30) else 0
+            if vendor:
+                rec["vendor"] = self._company_ref(vendor)
+        self._config_dates(d, rec, type_id, entered, warranty)
         self._config_details(d, rec, co, (cid, cfg, type_id, maker), endpoint)
-        vendor = self._pick_company(d, self._vendor_slots, 0) if d.chance(30) else 0
-        if vendor:
-            rec["vendor"] = self._company_ref(vendor)
         rec["customFields"] = self._config_custom(d, type_id)
         rec["_info"] = self._stamp(d, entered, updated)
         if d.chance(20):
             rec["_info"]["updatedBy"] = "Automate"
         return rec
+
+    def _config_dates(self, d: _Draw, rec: Record, type_id: int, entered: int, warranty: tuple[int, ...]) -> None:
+        """Purchase, install and warranty dates for hardware; the next renewal for domains and certificates."""
+        now, date = self._clock.now, self._clock.date
+        if type_id in (_DOMAIN, _SSL):
+            renewal = entered + -(-(now - entered) // _YEAR) * _YEAR
+        elif "modelNumber" in rec:
+            purchased = entered - d.below(60) * _DAY
+            renewal = purchased + d.pick(warranty) * _YEAR
+            rec["purchaseDate"] = date(purchased)
+            rec["installationDate"] = date(min(entered, purchased + (3 + d.below(18)) * _DAY))
+        else:
+            return
+        rec["warrantyExpirationDate"] = date(renewal)
+        rec["needsRenewalFlag"] = renewal < now + 60 * _DAY
 
     @staticmethod
     def _config_name(co: _Company, type_id: int, code: str, label: str, ordinal: int, cfg: int) -> str:
@@ -1888,7 +1929,7 @@ class Dataset:
         else:
             policy = "Network - Standard" if type_id in (_FIREWALL, _SWITCH, _AP) else ""
         return [
-            self._custom(10, agent and d.chance(96)),
+            self._custom(10, d.chance(96) if agent else ""),
             self._custom(11, policy),
         ]
 
@@ -1977,8 +2018,11 @@ class Dataset:
             status = 2 if roll < 45 else 3 if roll < 85 else 4
         else:
             status = 1 if roll < 80 else 5 if roll < 90 else 2
-        name = f"{self._co(cid).code} - {d.pick(_OPPORTUNITY_NAMES)}"
-        return _Opportunity(d, entered, name, status, cid)
+        closed = _LOOKUPS["opportunity_statuses"][1][status - 1][3]
+        stage = 6 if closed else 1 + d.below(5)
+        probability = (7 if status == 2 else 1) if closed else _LOOKUPS["opportunity_stages"][1][stage - 1][1]
+        name = f"{d.pick(_OPPORTUNITY_NAMES)} - {self._co(cid).name}"[:100]
+        return _Opportunity(d, entered, name, status, cid, stage, probability)
 
     def _probability_ref(self, pid: int) -> Record:
         name = str(_LOOKUPS["sales_probabilities"][1][(pid - 1) % 7][0])
@@ -1988,8 +2032,6 @@ class Dataset:
         opp = self._opportunity(oid)
         d, cid, status = opp.draw, opp.company, opp.status
         closed = _LOOKUPS["opportunity_statuses"][1][status - 1][3]
-        stage = 6 if closed else 1 + d.below(5)
-        probability = (7 if status == 2 else 1) if closed else _LOOKUPS["opportunity_stages"][1][stage - 1][1]
         expected = opp.entered + (30 + d.below(90)) * _DAY
         rep = self._member_ref(self._member_in(d, _SALES_SLOTS))
         rec: Record = {
@@ -1997,9 +2039,9 @@ class Dataset:
             "name": opp.name,
             "expectedCloseDate": self._clock.date(expected),
             "type": self._lookup_ref("opportunity_types", 1 + d.below(6), "type_href"),
-            "stage": self._lookup_ref("opportunity_stages", stage, "stage_href"),
+            "stage": self._lookup_ref("opportunity_stages", opp.stage, "stage_href"),
             "status": self._lookup_ref("opportunity_statuses", status, "status_href"),
-            "probability": self._probability_ref(probability),
+            "probability": self._probability_ref(opp.probability),
             "source": d.pick(_OPPORTUNITY_SOURCES),
             "primarySalesRep": rep,
             "company": self._company_ref(cid),
@@ -2014,13 +2056,14 @@ class Dataset:
         sid = self._company_site(d, cid)
         if sid:
             rec["site"] = self._site_ref(cid, sid)
-        updated = opp.entered + d.below(max(1, self._clock.now - opp.entered))
+        now = self._clock.now
+        moved = opp.entered + d.below(max(1, now - opp.entered))
         if closed:
-            closed_at = max(opp.entered, min(self._clock.now - 1, expected + (d.below(30) - 15) * _DAY))
-            rec["closedDate"] = self._clock.ts(closed_at)
+            moved = max(opp.entered, min(now - 1, expected + (d.below(30) - 15) * _DAY))
+            rec["closedDate"] = self._clock.ts(moved)
             rec["closedBy"] = rep["identifier"]
-            updated = max(updated, closed_at)
-        rec["pipelineChangeDate"] = self._clock.ts(updated)
+        updated = min(now - 1, moved + d.below(3 * _DAY))
+        rec["pipelineChangeDate"] = self._clock.ts(moved)
         rec["_info"] = self._stamp(d, opp.entered, updated)
         return rec
 
@@ -2060,7 +2103,7 @@ class Dataset:
             revenue=revenue,
             cost=total_cost,
             margin=round(revenue - total_cost, 2),
-            percentage=float(d.pick((10, 25, 50, 75, 90))),
+            percentage=float(_LOOKUPS["sales_probabilities"][1][opp.probability - 1][0]),
             includeFlag=True,
             linkFlag=False,
             forecastType="Service" if pclass in ("Service", "Agreement") else "Product",
@@ -2351,7 +2394,7 @@ class Dataset:
     def _note_text(self, d: _Draw, t: _Ticket, detail: bool, resolution: bool) -> str:
         first = self._contact_name(t.contact)[0] if t.contact else "the user"
         if detail:
-            return str(d.pick(_NOTE_OPEN)).format(f=first, x=t.summary)
+            return str(_NOTE_ALERT if t.board == _ALERTS else d.pick(_NOTE_OPEN)).format(f=first, x=t.summary)
         return str(d.pick(_NOTE_RESOLVE if resolution else _NOTE_WORK)).format(f=first)
 
     # --- time and schedule ----------------------------------------------------------------------------------
@@ -2359,7 +2402,7 @@ class Dataset:
     def _work_window(self, d: _Draw, t: _Ticket, grain: int) -> tuple[int, int]:
         """A (start, end) on the ticket while it was open, on a ``grain``-second grid, before the anchor."""
         now = self._clock.now
-        start = t.opened + d.below(max(1, (t.closed_at or now - 1) - t.opened))
+        start = self._office_hours(t.opened + d.below(max(1, (t.closed_at or now - 1) - t.opened)))
         start = max(t.opened, start - start % grain)
         end = min(start + 900 * (1 + d.below(12)), now - 1)
         return start, max(start, end - end % grain)
