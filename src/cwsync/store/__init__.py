@@ -1,0 +1,48 @@
+"""The store (PL-5): links, cursors, runs and run items in SQLite (default) or PostgreSQL, schema by Alembic.
+
+::
+
+    store = await Store.open("sqlite:///cwsync.db")          # or postgresql://user@host/db; migrates to head
+    async with store.transaction() as tx:                     # all or nothing
+        await tx.upsert_links(links)
+        await tx.add_run_items(items)
+        await tx.set_cursor("default", "companies", "left", watermark)
+    await store.close()
+
+Only plain records (`Link`, `RunRecord`, `RunItem`, `Counts`) cross this boundary, never ORM rows.
+"""
+
+from cwsync.store.records import (
+    Action,
+    Counts,
+    Direction,
+    ItemStatus,
+    LastWriter,
+    Link,
+    RunItem,
+    RunKind,
+    RunRecord,
+    RunStatus,
+    Side,
+    Trigger,
+)
+from cwsync.store.store import RunNotFoundError, Store, Tx, async_url
+
+__all__ = [
+    "Action",
+    "Counts",
+    "Direction",
+    "ItemStatus",
+    "LastWriter",
+    "Link",
+    "RunItem",
+    "RunKind",
+    "RunNotFoundError",
+    "RunRecord",
+    "RunStatus",
+    "Side",
+    "Store",
+    "Trigger",
+    "Tx",
+    "async_url",
+]

@@ -1,0 +1,550 @@
+"""The async store: SQLite by default, PostgreSQL by URL, schema by Alembic.
+
+Reads go through `Store`; every write that must land together goes through one `Tx` (`Store.transaction()`), so a
+crash or an exception leaves the database as it was before the batch (links, cursors and run items alike).
+
+SQLite is tuned for one process with many coroutines and the odd second process: WAL (readers never block the
+writer), foreign keys on, a busy timeout, and write transactions opened with `BEGIN IMMEDIATE` so two writers queue
+on the lock instead of failing half-way with "database is locked".
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Select,
+    String,
+    Table,
+    delete,
+    event,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import insert as sa_insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL, Connection, Row, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from cwsync.store.models import CursorRow, LinkRow, RunItemRow, RunRow
+from cwsync.store.records import Counts, Link, RunItem, RunKind, RunRecord, RunStatus, Side, Trigger
+
+__all__ = ["RunNotFoundError", "Store", "Tx", "alembic_config", "async_url", "create_engine"]
+
+IN_CHUNK = 500  # ids per IN (...) list: far below SQLite's and asyncpg's bind-parameter limits
+SQLITE_BUSY_MS = 30_000
+MIGRATION_LOCK_KEY = 0x63777379_6E630001  # PostgreSQL advisory lock: one migrator at a time across processes
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+LINKS: Table = LinkRow.__table__  # type: ignore[assignment]
+CURSORS: Table = CursorRow.__table__  # type: ignore[assignment]
+RUNS: Table = RunRow.__table__  # type: ignore[assignment]
+RUN_ITEMS: Table = RunItemRow.__table__  # type: ignore[assignment]
+
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+T = TypeVar("T")
+
+
+class RunNotFoundError(LookupError):
+    """No run has this id (in this database)."""
+
+
+# --- engine -----------------------------------------------------------------------------------------------------
+
+
+def async_url(url: str | URL) -> URL:
+    """The async-driver form of a user-friendly URL: `sqlite:///x.db` → aiosqlite, `postgresql://` → asyncpg.
+
+    Raises `ValueError` for other databases and for in-memory SQLite (each pooled connection would see its own
+    empty database; use a file, e.g. under a temporary directory).
+    """
+    parsed = make_url(url)
+    driver = _ASYNC_DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise ValueError(
+            f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:///path.db or postgresql://user@host/db"
+        )
+    if driver.startswith("sqlite") and parsed.database in (None, "", ":memory:"):
+        raise ValueError("in-memory SQLite is not supported: give a file path, e.g. sqlite:///cwsync.db")
+    return parsed.set(drivername=driver)
+
+
+def create_engine(url: URL) -> AsyncEngine:
+    """An async engine for an `async_url`; SQLite gets WAL, foreign keys, a busy timeout and explicit BEGINs."""
+    if url.get_backend_name() != "sqlite":
+        return create_async_engine(url, pool_pre_ping=True)
+    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
+    event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+    event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take BEGIN away from the sqlite3 driver (it skips it before DDL and SELECT); `_sqlite_on_begin` emits it.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (f"busy_timeout={SQLITE_BUSY_MS}", "journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # Writers ask for IMMEDIATE: the write lock is taken (or waited for) up front, never upgraded mid-transaction.
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def alembic_config(connection: Connection | None = None, *, url: str | None = None) -> Config:
+    """An Alembic config for the store's migrations, built in code (no alembic.ini).
+
+    `connection` is used as is (the migration runs inside its transaction); otherwise `url` is connected to.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade_to_head(connection: Connection) -> None:
+    command.upgrade(alembic_config(connection), "head")
+
+
+def _chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- rows ↔ records ---------------------------------------------------------------------------------------------
+
+
+def _link_of(row: Row[Any]) -> Link:
+    return Link(
+        link_id=row.id,
+        tenant=row.tenant,
+        pair=row.pair,
+        left_id=row.left_id,
+        right_id=row.right_id,
+        match_key=row.match_key,
+        left_values=row.left_values,
+        right_values=row.right_values,
+        left_hash=row.left_hash,
+        right_hash=row.right_hash,
+        last_writer=row.last_writer,
+        created_at=row.created_at,
+        synced_at=row.synced_at,
+    )
+
+
+def _link_values(link: Link, now: datetime) -> dict[str, Any]:
+    return {
+        "tenant": link.tenant,
+        "pair": link.pair,
+        "left_id": link.left_id,
+        "right_id": link.right_id,
+        "match_key": link.match_key,
+        "left_values": link.left_values,
+        "right_values": link.right_values,
+        "left_hash": link.left_hash,
+        "right_hash": link.right_hash,
+        "last_writer": link.last_writer,
+        "created_at": link.created_at or now,
+        "synced_at": link.synced_at or now,
+    }
+
+
+def _run_of(row: Row[Any]) -> RunRecord:
+    return RunRecord(
+        run_id=row.id,
+        tenant=row.tenant,
+        pairs=tuple(row.pairs),
+        kind=row.kind,
+        trigger=row.trigger,
+        status=row.status,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        counts=Counts.from_dict(row.counts),
+        error=row.error,
+    )
+
+
+def _item_of(row: Row[Any]) -> RunItem:
+    return RunItem(
+        item_id=row.id,
+        run_id=row.run_id,
+        tenant=row.tenant,
+        pair=row.pair,
+        direction=row.direction,
+        action=row.action,
+        status=row.status,
+        left_id=row.left_id,
+        right_id=row.right_id,
+        reason=row.reason,
+        diff=row.diff,
+        source_values=row.source_values,
+        remote_status=row.remote_status,
+        remote_response=row.remote_response,
+        created_at=row.created_at,
+    )
+
+
+def _item_values(item: RunItem, now: datetime) -> dict[str, Any]:
+    return {
+        "run_id": item.run_id,
+        "tenant": item.tenant,
+        "pair": item.pair,
+        "direction": item.direction,
+        "action": item.action,
+        "status": item.status,
+        "left_id": item.left_id,
+        "right_id": item.right_id,
+        "reason": item.reason,
+        "diff": item.diff,
+        "source_values": item.source_values,
+        "remote_status": item.remote_status,
+        "remote_response": item.remote_response,
+        "created_at": item.created_at or now,
+    }
+
+
+def _unique_links(links: Sequence[Link]) -> list[Link]:
+    """The batch keyed by left id (a later link for the same left id wins); one left id per right id."""
+    by_left = {(link.tenant, link.pair, link.left_id): link for link in links}
+    by_right: dict[tuple[str, str, str], str] = {}
+    for link in by_left.values():
+        owner = by_right.setdefault((link.tenant, link.pair, link.right_id), link.left_id)
+        if owner != link.left_id:
+            raise ValueError(
+                f"right id {link.right_id!r} of pair {link.pair!r} given to left ids {owner!r} and "
+                f"{link.left_id!r} in one batch"
+            )
+    return list(by_left.values())
+
+
+# --- the store --------------------------------------------------------------------------------------------------
+
+
+class Store:
+    """The state of cwsync: links, cursors, runs and their per-record items.
+
+    Open with `await Store.open(url)`; close with `await store.close()` (or `async with await Store.open(url)`).
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        """Wrap an engine from `create_engine`; prefer `Store.open`, which also migrates."""
+        self._engine = engine
+
+    @classmethod
+    async def open(cls, url: str, *, migrate: bool = True) -> Self:
+        """Connect to `url` (`sqlite:///path.db`, `postgresql://...`) and, by default, migrate to the newest schema.
+
+        Migrating is idempotent and safe when several processes open the same database at once.
+        """
+        engine_url = async_url(url)
+        if engine_url.get_backend_name() == "sqlite" and engine_url.database:
+            Path(engine_url.database).parent.mkdir(parents=True, exist_ok=True)
+        store = cls(create_engine(engine_url))
+        if migrate:
+            try:
+                await store.migrate()
+            except BaseException:
+                await store.close()
+                raise
+        return store
+
+    async def migrate(self) -> None:
+        """Run `alembic upgrade head` on this database, one migrator at a time."""
+        async with self._connect(write=True) as conn, conn.begin():
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            await conn.run_sync(_upgrade_to_head)
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self._engine.dispose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def dialect(self) -> str:
+        """`"sqlite"` or `"postgresql"`."""
+        return self._engine.dialect.name
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """One unit of work: everything done through the `Tx` commits together, or (on an exception) not at all."""
+        async with self._connect(write=True) as conn, conn.begin():
+            tx = Tx(conn)
+            try:
+                yield tx
+            finally:
+                tx.end()
+
+    @contextlib.asynccontextmanager
+    async def _connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+        async with self._engine.connect() as conn:
+            if write:
+                await conn.execution_options(sqlite_begin="IMMEDIATE")
+            yield conn
+
+    async def _all(self, statement: Select[Any]) -> list[Row[Any]]:
+        async with self._connect() as conn:
+            return list((await conn.execute(statement)).all())
+
+    # --- links --------------------------------------------------------------------------------------------------
+
+    async def links_by_left(self, tenant: str, pair: str, left_ids: Iterable[str]) -> dict[str, Link]:
+        """The links of these left ids, keyed by left id (ids without a link are absent)."""
+        links = await self._links_where(tenant, pair, LINKS.c.left_id, left_ids)
+        return {link.left_id: link for link in links}
+
+    async def links_by_right(self, tenant: str, pair: str, right_ids: Iterable[str]) -> dict[str, Link]:
+        """The links of these right ids, keyed by right id (ids without a link are absent)."""
+        links = await self._links_where(tenant, pair, LINKS.c.right_id, right_ids)
+        return {link.right_id: link for link in links}
+
+    async def _links_where(self, tenant: str, pair: str, column: ColumnElement[Any], ids: Iterable[str]) -> list[Link]:
+        found: list[Link] = []
+        base = select(LINKS).where(LINKS.c.tenant == tenant, LINKS.c.pair == pair)
+        async with self._connect() as conn:
+            for chunk in _chunks(sorted(set(ids))):
+                result = await conn.execute(base.where(column.in_(chunk)))
+                found.extend(_link_of(row) for row in result)
+        return found
+
+    async def link_count(self, tenant: str, pair: str) -> int:
+        """How many links the pair has."""
+        statement = select(func.count()).select_from(LINKS).where(LINKS.c.tenant == tenant, LINKS.c.pair == pair)
+        async with self._connect() as conn:
+            return int((await conn.execute(statement)).scalar_one())
+
+    async def iter_links(self, tenant: str, pair: str, *, batch: int = 1000) -> AsyncIterator[list[Link]]:
+        """Every link of the pair, `batch` at a time in id order (keyset paging: bounded memory, no long reads)."""
+        after = 0
+        while True:
+            rows = await self._all(
+                select(LINKS)
+                .where(LINKS.c.tenant == tenant, LINKS.c.pair == pair, LINKS.c.id > after)
+                .order_by(LINKS.c.id)
+                .limit(batch)
+            )
+            if not rows:
+                return
+            yield [_link_of(row) for row in rows]
+            after = rows[-1].id
+
+    # --- cursors ------------------------------------------------------------------------------------------------
+
+    async def cursor(self, tenant: str, pair: str, side: Side) -> str | None:
+        """The side's stored watermark, or None before the first completed run."""
+        statement = select(CURSORS.c.value).where(
+            CURSORS.c.tenant == tenant, CURSORS.c.pair == pair, CURSORS.c.side == side
+        )
+        async with self._connect() as conn:
+            value: str | None = (await conn.execute(statement)).scalar_one_or_none()
+            return value
+
+    # --- runs ---------------------------------------------------------------------------------------------------
+
+    async def start_run(self, tenant: str, *, pairs: Sequence[str], kind: RunKind, trigger: Trigger) -> int:
+        """Record a run as started ("running", zero counts); returns its id."""
+        statement = (
+            sa_insert(RUNS)
+            .values(
+                tenant=tenant,
+                pairs=list(pairs),
+                kind=kind,
+                trigger=trigger,
+                status="running",
+                started_at=_now(),
+                counts=Counts().as_dict(),
+            )
+            .returning(RUNS.c.id)
+        )
+        async with self._connect(write=True) as conn, conn.begin():
+            return int((await conn.execute(statement)).scalar_one())
+
+    async def finish_run(self, run_id: int, *, status: RunStatus, counts: Counts, error: str | None = None) -> None:
+        """Record how a run ended; raises `RunNotFoundError` for an unknown id, `ValueError` for status "running"."""
+        if status == "running":
+            raise ValueError("finish_run needs a final status: succeeded, failed or interrupted")
+        statement = (
+            update(RUNS)
+            .where(RUNS.c.id == run_id)
+            .values(status=status, counts=counts.as_dict(), error=error, finished_at=_now())
+        )
+        async with self._connect(write=True) as conn, conn.begin():
+            if (await conn.execute(statement)).rowcount == 0:
+                raise RunNotFoundError(f"no run with id {run_id}")
+
+    async def run(self, run_id: int) -> RunRecord | None:
+        """The run with this id, or None."""
+        rows = await self._all(select(RUNS).where(RUNS.c.id == run_id))
+        return _run_of(rows[0]) if rows else None
+
+    async def runs(self, tenant: str, *, limit: int = 20, pair: str | None = None) -> list[RunRecord]:
+        """The tenant's latest runs, newest first; with `pair`, only runs that covered it."""
+        statement = select(RUNS).where(RUNS.c.tenant == tenant).order_by(RUNS.c.id.desc()).limit(limit)
+        if pair is not None:
+            statement = statement.where(self._run_covers(pair))
+        return [_run_of(row) for row in await self._all(statement)]
+
+    def _run_covers(self, pair: str) -> ColumnElement[bool]:
+        if self.dialect == "postgresql":
+            return RUNS.c.pairs.bool_op("@>")(func.jsonb_build_array(literal(pair, String)))
+        members = func.json_each(RUNS.c.pairs).table_valued("value")
+        return exists(select(1).select_from(members).where(members.c.value == pair))
+
+    async def interrupted_runs(self, tenant: str) -> list[RunRecord]:
+        """Runs still marked "running": a process that crashed or was killed left them behind (oldest first)."""
+        statement = select(RUNS).where(RUNS.c.tenant == tenant, RUNS.c.status == "running").order_by(RUNS.c.id)
+        return [_run_of(row) for row in await self._all(statement)]
+
+    # --- run items ----------------------------------------------------------------------------------------------
+
+    async def run_items(
+        self, run_id: int, *, action: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[RunItem]:
+        """A page of a run's items in the order they were recorded, optionally only one action."""
+        statement = select(RUN_ITEMS).where(RUN_ITEMS.c.run_id == run_id)
+        if action is not None:
+            statement = statement.where(RUN_ITEMS.c.action == action)
+        statement = statement.order_by(RUN_ITEMS.c.id).limit(limit).offset(offset)
+        return [_item_of(row) for row in await self._all(statement)]
+
+    async def items_for_record(
+        self, tenant: str, pair: str, *, left_id: str | None = None, right_id: str | None = None, limit: int = 20
+    ) -> list[RunItem]:
+        """The latest items about a record (by left id, right id, or either), newest first — for `explain`."""
+        matches = [
+            col == value
+            for col, value in ((RUN_ITEMS.c.left_id, left_id), (RUN_ITEMS.c.right_id, right_id))
+            if value is not None
+        ]
+        if not matches:
+            raise ValueError("items_for_record needs left_id or right_id")
+        statement = (
+            select(RUN_ITEMS)
+            .where(RUN_ITEMS.c.tenant == tenant, RUN_ITEMS.c.pair == pair, or_(*matches))
+            .order_by(RUN_ITEMS.c.id.desc())
+            .limit(limit)
+        )
+        return [_item_of(row) for row in await self._all(statement)]
+
+
+class Tx:
+    """The writes of one unit of work; get one from `Store.transaction()` and use it only inside that block."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self._closed = False
+
+    def end(self) -> None:
+        """Refuse further writes (called by `Store.transaction` when its block exits)."""
+        self._closed = True
+
+    async def _execute(self, statement: Any, params: Any = None) -> Any:
+        if self._closed:
+            raise RuntimeError("this transaction is over: write inside the `async with store.transaction()` block")
+        return await self._conn.execute(statement, params)
+
+    def _insert(self, table: Table) -> Insert:
+        is_pg = self._conn.dialect.name == "postgresql"
+        return pg_insert(table) if is_pg else sqlite_insert(table)
+
+    async def upsert_links(self, links: Sequence[Link]) -> None:
+        """Insert links, or update them by (tenant, pair, left id), keeping `created_at` of existing ones.
+
+        A link whose right id changed simply moves. A right id that another left id held is taken over: that older
+        link is removed (a right record is linked to one left record at most). Raises `ValueError` when the batch
+        itself gives one right id to two left ids.
+        """
+        batch = _unique_links(links)
+        if not batch:
+            return
+        await self._release_right_ids(batch)
+        now = _now()
+        await self._execute(self._link_upsert(), [_link_values(link, now) for link in batch])
+
+    def _link_upsert(self) -> Insert:
+        statement: Any = self._insert(LINKS)
+        keys = ("tenant", "pair", "left_id")
+        kept = {"id", "created_at", *keys}
+        changes = {col.name: statement.excluded[col.name] for col in LINKS.c if col.name not in kept}
+        upsert: Insert = statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+        return upsert
+
+    async def _release_right_ids(self, batch: Sequence[Link]) -> None:
+        """Delete the links that hold a right id this batch gives to a different left id."""
+        wanted = {(link.tenant, link.pair, link.right_id): link.left_id for link in batch}
+        stale: list[int] = []
+        for chunk in _chunks(sorted(wanted)):
+            rows = await self._execute(self._holders_of(chunk))
+            stale.extend(row.id for row in rows if wanted[(row.tenant, row.pair, row.right_id)] != row.left_id)
+        for ids in _chunks(stale):
+            await self._execute(delete(LINKS).where(LINKS.c.id.in_(ids)))
+
+    @staticmethod
+    def _holders_of(keys: Sequence[tuple[str, str, str]]) -> Select[Any]:
+        columns = (LINKS.c.id, LINKS.c.tenant, LINKS.c.pair, LINKS.c.left_id, LINKS.c.right_id)
+        scopes = {(tenant, pair) for tenant, pair, _ in keys}
+        right_ids = {right_id for _, _, right_id in keys}
+        # Over-selects across scopes when one batch mixes pairs; the caller filters exactly.
+        return select(*columns).where(
+            LINKS.c.tenant.in_({t for t, _ in scopes}),
+            LINKS.c.pair.in_({p for _, p in scopes}),
+            LINKS.c.right_id.in_(right_ids),
+        )
+
+    async def delete_links(self, tenant: str, pair: str, left_ids: Iterable[str]) -> None:
+        """Remove the links of these left ids (unknown ids are ignored)."""
+        for chunk in _chunks(sorted(set(left_ids))):
+            await self._execute(
+                delete(LINKS).where(LINKS.c.tenant == tenant, LINKS.c.pair == pair, LINKS.c.left_id.in_(chunk))
+            )
+
+    async def set_cursor(self, tenant: str, pair: str, side: Side, value: str) -> None:
+        """Store the side's watermark (it becomes visible when the transaction commits)."""
+        statement: Any = self._insert(CURSORS)
+        statement = statement.values(tenant=tenant, pair=pair, side=side, value=value, updated_at=_now())
+        statement = statement.on_conflict_do_update(
+            index_elements=["tenant", "pair", "side"],
+            set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+        )
+        await self._execute(statement)
+
+    async def add_run_items(self, items: Sequence[RunItem]) -> None:
+        """Record run items in bulk (one executemany); their run must exist."""
+        if items:
+            now = _now()
+            await self._execute(sa_insert(RUN_ITEMS), [_item_values(item, now) for item in items])
