@@ -9,6 +9,7 @@ from rich.console import Console
 
 from cwsync.cli import doctor as doctor_cli
 from cwsync.cli import sandbox as sandbox_cli
+from cwsync.cli import sync as sync_cli
 from cwsync.logs import configure_logging
 
 app = typer.Typer(
@@ -17,6 +18,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(sandbox_cli.app, name="sandbox")
+app.add_typer(sync_cli.hubspot_app, name="hubspot")
+for _name in ("init", "plan", "sync", "status", "history", "explain"):
+    app.command(_name)(getattr(sync_cli, _name))
 
 
 @app.callback()

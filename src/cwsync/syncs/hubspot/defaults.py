@@ -15,9 +15,14 @@ from cwsync.core.values import FieldType as T
 
 TO_RIGHT = Direction.TO_RIGHT
 
-# ConnectWise company types, most important first (SB-2): a company that is both gets the first one mapped.
+# ConnectWise company types → HubSpot, most important first (SB-2): a company with several types gets the first
+# one listed here. HubSpot's `type` has no "customer" option, so being a customer is its lifecycle stage.
+COMPANY_LIFECYCLE_MAP = {
+    "Customer": "customer",
+    "Prospect": "lead",
+    "*": "other",
+}
 COMPANY_TYPE_MAP = {
-    "Customer": "CUSTOMER",
     "Partner": "PARTNER",
     "Reseller": "RESELLER",
     "Vendor": "VENDOR",
@@ -69,10 +74,11 @@ COMPANY_FIELDS = (
     FieldMap("zip", "zip", "zip"),
     FieldMap("country", "country", "country", TO_RIGHT),
     FieldMap("type", "types", "type", TO_RIGHT, T.TEXT, T.ENUM, value_map=COMPANY_TYPE_MAP),
+    FieldMap("lifecyclestage", "types", "lifecyclestage", TO_RIGHT, T.TEXT, T.ENUM, value_map=COMPANY_LIFECYCLE_MAP),
 )
 
 CONTACT_FIELDS = (
-    FieldMap("email", "email", "email", left_type=T.EMAIL, right_type=T.EMAIL),
+    FieldMap("email", "email", "email", left_type=T.EMAIL, right_type=T.EMAIL, required_right=True),
     FieldMap("connectwise_contact_id", "id", "connectwise_contact_id", TO_RIGHT, T.NUMBER, T.NUMBER),
     FieldMap("firstname", "firstName", "firstname", required_left=True),
     FieldMap("lastname", "lastName", "lastname"),

@@ -106,13 +106,18 @@ def flatten_hubspot(record: Mapping[str, Any], references: Mapping[str, str | No
 # -- writing -------------------------------------------------------------------------------------------------------
 
 
-def hubspot_properties(mapping: ObjectMapping, values: Mapping[str, str | None]) -> dict[str, str]:
-    """HubSpot properties for canonical values (references excluded: they become associations)."""
+def hubspot_properties(
+    mapping: ObjectMapping, values: Mapping[str, str | None], *, create: bool = False
+) -> dict[str, str]:
+    """HubSpot properties for canonical values (references excluded: they become associations).
+
+    On update an empty value clears the property (`""`); on create it is simply left out.
+    """
     fields = mapping.by_name()
     return {
         fields[name].right: "" if value is None else value
         for name, value in values.items()
-        if name in fields and name not in mapping.references
+        if name in fields and name not in mapping.references and not (create and value is None)
     }
 
 

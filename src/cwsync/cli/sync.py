@@ -1,0 +1,396 @@
+"""`cwsync init | plan | sync | status | history | explain` (PL-2, BY-1, BY-2)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cwsync.config import Config, ConfigError, load_config
+from cwsync.config.template import render_template
+from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
+from cwsync.connectors.http import CwsyncApiError
+from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
+from cwsync.core.mapping import MappingError
+from cwsync.store import Store
+from cwsync.syncs.hubspot.run import HubSpotSync, RunReport, mappings
+
+console = Console()
+T = TypeVar("T")
+
+CONFIG = typer.Option(Path("cwsync.yaml"), "--config", "-c", envvar="CWSYNC_CONFIG", help="The configuration file.")
+JSON = typer.Option(False, "--json", help="Machine-readable output.")
+
+
+def init(
+    path: Path = typer.Argument(Path("cwsync.yaml"), help="Where to write the configuration."),
+    sandbox: bool = typer.Option(False, "--sandbox", help="Point it at the local sandbox (ready to run)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a commented starting configuration."""
+    if path.exists() and not force:
+        console.print(f"[red]{path} exists[/red]: use --force to overwrite it")
+        raise typer.Exit(1)
+    values: dict[str, str] = {}
+    if sandbox:
+        from cwsync.sandbox.connectwise.app import SandboxSettings
+        from cwsync.sandbox.hubspot import HubSpotSandboxSettings
+
+        s, h = SandboxSettings(), HubSpotSandboxSettings()
+        values = {
+            "cw_site": s.base_url,
+            "cw_company": s.company_id,
+            "cw_public": s.public_key,
+            "cw_private_default": f":-{s.private_key}",
+            "cw_client": s.client_id,
+            "hs_token_default": f":-{h.token}",
+            "hs_base": f"{s.base_url}/hubspot",
+        }
+    path.write_text(render_template(**values), encoding="utf-8")
+    console.print(f"wrote {path}" + (" (for `cwsync sandbox serve`)" if sandbox else ": fill in the placeholders"))
+
+
+def load(path: Path) -> Config:
+    """The configuration with its mappings checked, or exit 2 naming file, line and field."""
+    try:
+        config = load_config(path)
+        mappings(config)
+    except ConfigError as exc:
+        console.print(f"[red]configuration error[/red]\n{exc}")
+        raise typer.Exit(2) from exc
+    except MappingError as exc:
+        console.print(f"[red]mapping error[/red] in {path}: {exc}")
+        raise typer.Exit(2) from exc
+    return config
+
+
+@dataclass
+class Context:
+    """Open connections for one command."""
+
+    config: Config
+    store: Store
+    cw: ConnectWiseClient
+    hs: HubSpotClient
+
+
+@asynccontextmanager
+async def opened(config: Config) -> AsyncIterator[Context]:
+    """Store and clients for a configuration, closed afterwards."""
+    c = config.connections.connectwise
+    cw_settings = ConnectWiseSettings(
+        site=c.site,
+        company_id=c.company_id,
+        public_key=c.public_key,
+        private_key=c.private_key,
+        client_id=c.client_id,
+        api_version=c.api_version,
+        max_concurrency=c.max_concurrency,
+        requests_per_minute=c.requests_per_minute,
+    )
+    h = config.connections.hubspot
+    if h is None:
+        raise ConfigError("<config>", [])
+    hs_settings = HubSpotSettings(
+        token=h.token, base_url=h.base_url, api_version=h.api_version, requests_per_10s=h.requests_per_10s
+    )
+    store = await Store.open(config.store)
+    try:
+        async with ConnectWiseClient(cw_settings) as cw, HubSpotClient(hs_settings) as hs:
+            yield Context(config, store, cw, hs)
+    finally:
+        await store.close()
+
+
+def run_async(work: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine; API faults become a clear message and exit 1, never a traceback."""
+    try:
+        return asyncio.run(work())  # type: ignore[arg-type]
+    except CwsyncApiError as exc:
+        console.print(f"[red]{type(exc).__name__}[/red]: {exc}")
+        if exc.hint:
+            console.print(f"[yellow]fix:[/yellow] {exc.hint}")
+        raise typer.Exit(1) from exc
+
+
+def _sync(config_path: Path, *, dry_run: bool, full: bool, objects: list[str], as_json: bool) -> RunReport:
+    config = load(config_path)
+
+    async def work() -> RunReport:
+        async with opened(config) as ctx:
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=console,
+                disable=as_json,
+                transient=True,
+            ) as bar:
+                tasks: dict[str, Any] = {}
+
+                def progress(pair: str, n: int) -> None:
+                    if pair not in tasks:
+                        tasks[pair] = bar.add_task(pair, total=None)
+                    bar.advance(tasks[pair], n)
+                    bar.update(tasks[pair], description=f"{pair}: {int(bar.tasks[tasks[pair]].completed)} records")
+
+                engine = HubSpotSync(config, ctx.store, ctx.cw, ctx.hs, progress=progress)
+                return await engine.run(dry_run=dry_run, full=full, objects=objects or None)
+
+    return run_async(work)
+
+
+def plan(
+    config: Path = CONFIG,
+    objects: list[str] = typer.Option([], "--object", "-o", help="Only these objects (companies, contacts, deals)."),
+    full: bool = typer.Option(False, "--full", help="Consider every record, not just changes since the last run."),
+    show: int = typer.Option(50, "--show", help="How many planned records to list."),
+    as_json: bool = JSON,
+) -> None:
+    """Show what a sync would do, record by record, and write nothing (BY-1)."""
+    report = _sync(config, dry_run=True, full=full, objects=objects, as_json=as_json)
+    _print_report(report, as_json=as_json, show=show)
+
+
+def sync(
+    config: Path = CONFIG,
+    objects: list[str] = typer.Option([], "--object", "-o", help="Only these objects (companies, contacts, deals)."),
+    full: bool = typer.Option(False, "--full", help="Every record, not just changes since the last run."),
+    as_json: bool = JSON,
+) -> None:
+    """Sync: plan every changed record, apply the plan, record every decision."""
+    report = _sync(config, dry_run=False, full=full, objects=objects, as_json=as_json)
+    _print_report(report, as_json=as_json, show=0)
+
+
+def _print_report(report: RunReport, *, as_json: bool, show: int) -> None:
+    if as_json:
+        data = {
+            "run_id": report.run_id,
+            "dry_run": report.dry_run,
+            "counts": report.counts.as_dict(),
+            "pairs": {
+                p.pair: {
+                    "counts": p.counts.as_dict(),
+                    "items": [_item_json(i) for i in p.items if i.action.value != "unchanged"][: show or None],
+                }
+                for p in report.pairs
+            },
+        }
+        print(json.dumps(data, indent=2, default=str))
+        return
+    table = Table(title=("Plan (nothing written)" if report.dry_run else f"Run {report.run_id}"))
+    for column in ("object", "created", "updated", "linked", "unchanged", "skipped", "failed", "conflicts"):
+        table.add_column(column, justify="right" if column != "object" else "left")
+    for p in report.pairs:
+        c = p.counts
+        table.add_row(
+            p.pair, *(str(v) for v in (c.created, c.updated, c.linked, c.unchanged, c.skipped, c.failed, c.conflicts))
+        )
+    console.print(table)
+    listed = [i for p in report.pairs for i in p.items if i.action.value != "unchanged"][:show]
+    for item in listed:
+        ids = f"cw {item.left_id or '-'} ↔ hs {item.right_id or '-'}"
+        console.print(f" [bold]{item.action.value:>7}[/bold] {item.pair:<9} {ids}: {item.reason}")
+        for name, (old, new) in list(item.diff.items())[:6]:
+            console.print(f"          {name}: {old!r} → {new!r}")
+
+
+def _item_json(item: Any) -> dict[str, Any]:
+    return {
+        "action": item.action.value,
+        "left_id": item.left_id,
+        "right_id": item.right_id,
+        "reason": item.reason,
+        "diff": {k: list(v) for k, v in item.diff.items()},
+        "conflicts": [c.field for c in item.conflicts],
+    }
+
+
+def history(config: Path = CONFIG, limit: int = typer.Option(10, help="How many runs."), as_json: bool = JSON) -> None:
+    """The latest runs and their counts (PL-4)."""
+    cfg = load(config)
+
+    async def work() -> list[Any]:
+        store = await Store.open(cfg.store)
+        try:
+            return await store.runs(cfg.tenant, limit=limit)
+        finally:
+            await store.close()
+
+    runs = run_async(work)
+    if as_json:
+        print(json.dumps([_run_json(r) for r in runs], indent=2, default=str))
+        return
+    table = Table(title="Runs")
+    for column in ("run", "kind", "status", "started", "objects", "counts"):
+        table.add_column(column)
+    for r in runs:
+        counts = ", ".join(f"{k} {v}" for k, v in r.counts.as_dict().items() if v)
+        table.add_row(
+            str(r.run_id), r.kind, r.status, r.started_at.strftime("%Y-%m-%d %H:%M:%S"), ",".join(r.pairs), counts
+        )
+    console.print(table)
+
+
+def status(config: Path = CONFIG, as_json: bool = JSON) -> None:
+    """Links and cursors per object, and the last run."""
+    cfg = load(config)
+
+    async def work() -> dict[str, Any]:
+        store = await Store.open(cfg.store)
+        try:
+            pairs = {}
+            for pair in mappings(cfg):
+                pairs[pair] = {
+                    "links": await store.link_count(cfg.tenant, pair),
+                    "connectwise_cursor": await store.cursor(cfg.tenant, pair, "left"),
+                    "hubspot_cursor": await store.cursor(cfg.tenant, pair, "right"),
+                }
+            last = await store.runs(cfg.tenant, limit=1)
+            return {"objects": pairs, "last_run": _run_json(last[0]) if last else None}
+        finally:
+            await store.close()
+
+    data = run_async(work)
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+        return
+    table = Table(title="Sync status")
+    for column in ("object", "linked records", "ConnectWise cursor", "HubSpot cursor"):
+        table.add_column(column)
+    for pair, info in data["objects"].items():
+        table.add_row(pair, str(info["links"]), info["connectwise_cursor"] or "-", info["hubspot_cursor"] or "-")
+    console.print(table)
+    if data["last_run"]:
+        r = data["last_run"]
+        console.print(f"last run {r['run_id']}: {r['kind']} {r['status']} at {r['started_at']}")
+
+
+def explain(
+    system: str = typer.Argument(..., help="connectwise or hubspot"),
+    obj: str = typer.Argument(..., metavar="OBJECT", help="companies, contacts or deals"),
+    record_id: str = typer.Argument(..., metavar="ID"),
+    config: Path = CONFIG,
+    as_json: bool = JSON,
+) -> None:
+    """Why did this record (not) sync? Its link and every decision recorded for it (BY-2)."""
+    cfg = load(config)
+    if system not in ("connectwise", "hubspot"):
+        raise typer.BadParameter("system must be connectwise or hubspot", param_hint="SYSTEM")
+
+    async def work() -> dict[str, Any]:
+        store = await Store.open(cfg.store)
+        try:
+            side = {"left_id": record_id} if system == "connectwise" else {"right_id": record_id}
+            items = await store.items_for_record(cfg.tenant, obj, limit=20, **side)
+            links = await (store.links_by_left if system == "connectwise" else store.links_by_right)(
+                cfg.tenant, obj, [record_id]
+            )
+            link = links.get(record_id)
+            return {
+                "link": None
+                if link is None
+                else {
+                    "connectwise_id": link.left_id,
+                    "hubspot_id": link.right_id,
+                    "match_key": link.match_key,
+                    "synced_at": link.synced_at,
+                    "connectwise_values": link.left_values,
+                    "hubspot_values": link.right_values,
+                },
+                "decisions": [
+                    {
+                        "run": i.run_id,
+                        "at": i.created_at,
+                        "action": i.action,
+                        "status": i.status,
+                        "reason": i.reason,
+                        "diff": i.diff,
+                        "source_values": i.source_values,
+                        "remote_status": i.remote_status,
+                        "remote_response": i.remote_response,
+                    }
+                    for i in items
+                ],
+            }
+        finally:
+            await store.close()
+
+    data = run_async(work)
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+        return
+    link = data["link"]
+    if link:
+        how = f"matched on {link['match_key']}" if link["match_key"] else "created by cwsync"
+        console.print(
+            f"linked: ConnectWise {link['connectwise_id']} ↔ HubSpot {link['hubspot_id']} ({how}),"
+            f" last synced {link['synced_at']}"
+        )
+    else:
+        console.print(f"not linked: {system} {obj} {record_id} has no counterpart yet")
+    if not data["decisions"]:
+        console.print(
+            "no decision recorded for it: it has not changed since it was synced, or never matched the filters' scope"
+        )
+    for d in data["decisions"]:
+        console.print(f" run {d['run']} {d['at']}: [bold]{d['action']}[/bold] ({d['status']}) {d['reason']}")
+        for name, (old, new) in list(d["diff"].items())[:8]:
+            console.print(f"     {name}: {old!r} → {new!r}")
+        if d["remote_response"]:
+            console.print(f"     remote answer: {d['remote_status']} {d['remote_response']}")
+
+
+def _run_json(r: Any) -> dict[str, Any]:
+    return {
+        "run_id": r.run_id,
+        "kind": r.kind,
+        "trigger": r.trigger,
+        "status": r.status,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "objects": list(r.pairs),
+        "counts": r.counts.as_dict(),
+        "error": r.error,
+    }
+
+
+hubspot_app = typer.Typer(no_args_is_help=True, help="HubSpot integration helpers.")
+
+
+@hubspot_app.command("create-properties")
+def create_properties_command(
+    config: Path = CONFIG,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only list what is missing."),
+    as_json: bool = JSON,
+) -> None:
+    """Create the custom HubSpot properties the mappings need (HS-5). ConnectWise fields are never created."""
+    from cwsync.syncs.hubspot.properties import create_properties, missing_properties
+
+    cfg = load(config)
+
+    async def work() -> dict[str, list[str]]:
+        async with opened(cfg) as ctx:
+            missing = await missing_properties(ctx.hs, mappings(cfg))
+            names = [f"{p.object_type}.{p.name}" for p in missing]
+            created = [] if dry_run else await create_properties(ctx.hs, missing)
+            return {"missing": names, "created": created}
+
+    result = run_async(work)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    if not result["missing"]:
+        console.print("every property cwsync needs exists in HubSpot")
+    for name in result["missing"]:
+        console.print(f" {'created' if name in result['created'] else 'missing'}: {name}")

@@ -1,0 +1,76 @@
+"""HubSpot custom properties cwsync needs (HS-5): find the missing ones and create them. Never ConnectWise fields."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from cwsync.connectors.hubspot import HubSpotClient
+from cwsync.core.mapping import ObjectMapping
+from cwsync.core.values import FieldType
+from cwsync.syncs.hubspot.defaults import CUSTOM_PROPERTIES, GROUP, CustomProperty
+
+# HubSpot (type, fieldType) for a mapped field type.
+_HUBSPOT_TYPES = {
+    FieldType.TEXT: ("string", "text"),
+    FieldType.EMAIL: ("string", "text"),
+    FieldType.PHONE: ("string", "phonenumber"),
+    FieldType.NUMBER: ("number", "number"),
+    FieldType.BOOLEAN: ("bool", "booleancheckbox"),
+    FieldType.DATE: ("date", "date"),
+    FieldType.DATETIME: ("datetime", "date"),
+    FieldType.ENUM: ("enumeration", "select"),
+}
+
+
+def wanted_properties(mappings: Mapping[str, ObjectMapping]) -> list[CustomProperty]:
+    """cwsync's own properties plus one per mapped HubSpot field, for the enabled pairs."""
+    wanted = [p for p in CUSTOM_PROPERTIES if p.object_type in {m.right_object for m in mappings.values()}]
+    names = {(p.object_type, p.name) for p in wanted}
+    for mapping in mappings.values():
+        for f in mapping.fields:
+            if f.name in mapping.references or (mapping.right_object, f.right) in names:
+                continue
+            kind, field_type = _HUBSPOT_TYPES.get(f.right_type, ("string", "text"))
+            label = f.right.replace("_", " ").title()
+            wanted.append(CustomProperty(mapping.right_object, f.right, label, kind, field_type))
+            names.add((mapping.right_object, f.right))
+    return wanted
+
+
+async def missing_properties(hs: HubSpotClient, mappings: Mapping[str, ObjectMapping]) -> list[CustomProperty]:
+    """The wanted properties HubSpot does not have yet."""
+    existing: dict[str, set[str]] = {}
+    missing = []
+    for prop in wanted_properties(mappings):
+        if prop.object_type not in existing:
+            existing[prop.object_type] = {p["name"] for p in await hs.properties(prop.object_type)}
+        if prop.name not in existing[prop.object_type]:
+            missing.append(prop)
+    return missing
+
+
+async def create_properties(
+    hs: HubSpotClient, props: list[CustomProperty], options: Mapping[tuple[str, str], list[str]] | None = None
+) -> list[str]:
+    """Create properties (and cwsync's property group where needed); returns `object.name` of each created."""
+    created = []
+    groups: dict[str, set[str]] = {}
+    for prop in props:
+        if prop.object_type not in groups:
+            groups[prop.object_type] = {g["name"] for g in await hs.property_groups(prop.object_type)}
+            if GROUP[0] not in groups[prop.object_type]:
+                await hs.create_property_group(prop.object_type, name=GROUP[0], label=GROUP[1])
+        choices = (options or {}).get((prop.object_type, prop.name))
+        await hs.create_property(
+            prop.object_type,
+            name=prop.name,
+            label=prop.label,
+            type=prop.type,
+            field_type=prop.field_type,
+            group_name=GROUP[0],
+            options=[{"label": c, "value": c, "hidden": False, "displayOrder": i} for i, c in enumerate(choices or [])]
+            or None,
+            has_unique_value=prop.unique,
+        )
+        created.append(f"{prop.object_type}.{prop.name}")
+    return created

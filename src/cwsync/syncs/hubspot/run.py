@@ -1,0 +1,557 @@
+"""Running the HubSpot integration: read changes → plan → apply → record, pair by pair, parents first.
+
+Per pair: the HubSpot side's changes since its cursor are read first (they are few in an incremental run), then
+ConnectWise's changes page by page; each page is planned with `core.plan.plan_pair`, applied in batches, and its
+links and run items committed in one transaction. What is left of HubSpot's changes is planned the same way.
+Cursors move only at the end of a completed pair, to the newest change seen, capped by the run's start: a run
+killed at any point and run again re-reads from the old cursor, and matching + links make the replay converge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import structlog
+
+from cwsync.config.model import Config, ConflictPolicy, FilterRule, ObjectSync
+from cwsync.connectors.connectwise import ConnectWiseClient
+from cwsync.connectors.http import CwsyncApiError, FatalError
+from cwsync.connectors.hubspot import HubSpotClient
+from cwsync.core.filters import failing_rule
+from cwsync.core.mapping import ObjectMapping, build_mapping
+from cwsync.core.plan import Action, LinkBase, PairInput, PlanItem, Side, Snapshot, Write, match_values, plan_pair
+from cwsync.store import Counts, Link, RunItem, Store
+from cwsync.syncs.hubspot import shapes
+from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
+from cwsync.syncs.hubspot.properties import create_properties, missing_properties
+from cwsync.syncs.hubspot.sides import ConnectWiseSide, HubSpotSide, Raw, right_properties
+
+log = structlog.get_logger("cwsync.sync")
+
+PAGE = 200
+
+
+@dataclass
+class PairReport:
+    """What happened to one pair in a run."""
+
+    pair: str
+    counts: Counts = field(default_factory=Counts)
+    items: list[PlanItem] = field(default_factory=list)
+
+
+@dataclass
+class RunReport:
+    """The outcome of a run (or a dry run)."""
+
+    run_id: int | None
+    dry_run: bool
+    pairs: list[PairReport] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def counts(self) -> Counts:
+        """Counts over every pair."""
+        total = Counts()
+        for pair in self.pairs:
+            for name, value in pair.counts.as_dict().items():
+                setattr(total, name, getattr(total, name) + value)
+        return total
+
+
+Progress = Callable[[str, int], None]
+
+
+def mappings(config: Config) -> dict[str, ObjectMapping]:
+    """The enabled pairs' mappings, parents first (raises MappingError on a bad mapping)."""
+    sync = config.syncs.hubspot
+    if sync is None or not sync.enabled:
+        return {}
+    out = {}
+    for pair in ORDER:
+        object_config = sync.objects.get(pair)  # type: ignore[call-overload]
+        if object_config is None or not object_config.enabled:
+            continue
+        d = OBJECTS[pair]
+        out[pair] = build_mapping(
+            pair=pair,
+            left_object=d.left_object,
+            right_object=d.right_object,
+            defaults=d.fields,
+            match=d.match,
+            config=object_config,
+            references=d.references,
+            default_direction=d.default_direction,
+        )
+    return out
+
+
+class HubSpotSync:
+    """One run of the HubSpot integration."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        cw: ConnectWiseClient,
+        hs: HubSpotClient,
+        *,
+        progress: Progress | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.tenant = config.tenant
+        self.store = store
+        self.cw = cw
+        self.hs = hs
+        self.progress = progress or (lambda pair, n: None)
+        self.now = now
+        self.mappings = mappings(config)
+        self.missing_properties: set[tuple[str, str]] = set()
+        sync = config.syncs.hubspot
+        self.policy = ConflictPolicy(sync.conflict_policy) if sync else ConflictPolicy.CONNECTWISE_WINS
+
+    async def run(
+        self, *, dry_run: bool = False, full: bool = False, objects: Sequence[str] | None = None, trigger: str = "cli"
+    ) -> RunReport:
+        """Sync every enabled pair (or `objects`), parents first; a dry run plans and writes nothing."""
+        pairs = [p for p in self.mappings if not objects or p in objects]
+        kind = "plan" if dry_run else ("full" if full else "incremental")
+        await self._ensure_properties(dry_run=dry_run)
+        run_id = await self.store.start_run(self.tenant, pairs=pairs, kind=kind, trigger=trigger)  # type: ignore[arg-type]
+        report = RunReport(run_id=run_id, dry_run=dry_run)
+        try:
+            for pair in pairs:
+                report.pairs.append(await _PairRun(self, pair, run_id, dry_run=dry_run, full=full).run())
+        except (FatalError, CwsyncApiError) as exc:
+            report.error = str(exc)
+            await self.store.finish_run(run_id, status="failed", counts=report.counts, error=str(exc))
+            raise
+        await self.store.finish_run(run_id, status="succeeded", counts=report.counts)
+        return report
+
+    async def _ensure_properties(self, *, dry_run: bool) -> None:
+        """Create the HubSpot properties cwsync needs (not in a dry run: there they are only noted as missing)."""
+        missing = await missing_properties(self.hs, self.mappings)
+        if dry_run:
+            self.missing_properties = {(p.object_type, p.name) for p in missing}
+            return
+        if missing:
+            created = await create_properties(self.hs, missing)
+            log.info("hs.properties_created", properties=created)
+        self.missing_properties = set()
+
+
+def projection_hash(values: Mapping[str, Any]) -> str:
+    """A stable hash of a projection (stored with links)."""
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+class _PairRun:
+    def __init__(self, sync: HubSpotSync, pair: str, run_id: int, *, dry_run: bool, full: bool) -> None:
+        self.s = sync
+        self.pair = pair
+        self.run_id = run_id
+        self.dry_run = dry_run
+        self.full = full
+        self.mapping = sync.mappings[pair]
+        d = OBJECTS[pair]
+        self.left = ConnectWiseSide(sync.cw, pair, d.left_object)
+        self.right = HubSpotSide(sync.hs, pair, d.right_object, right_properties(self.mapping))
+        self.right.missing = {name for obj, name in sync.missing_properties if obj == d.right_object}
+        sync_config = sync.config.syncs.hubspot
+        self.object_config: ObjectSync = sync_config.objects[pair] if sync_config else ObjectSync()  # type: ignore[index]
+        self.policy = ConflictPolicy(self.object_config.conflict_policy or sync.policy)
+        self.report = PairReport(pair)
+        self.started = sync.now()
+        self.newest = {Side.LEFT: None, Side.RIGHT: None}  # type: dict[Side, datetime | None]
+
+    async def run(self) -> PairReport:
+        left_since = None if self.full else await self._cursor(Side.LEFT)
+        right_since = None if self.full else await self._cursor(Side.RIGHT)
+        rights: dict[str, tuple[Snapshot, Raw]] = {}
+        async for page in self.right.changed(right_since):
+            for snap, raw in await self._right_snapshots(page):
+                rights[snap.id] = (snap, raw)
+        async for page in self.left.changed(left_since):
+            await self._left_page(page, rights)
+        remaining = list(rights.values())
+        for start in range(0, len(remaining), PAGE):
+            await self._right_page(remaining[start : start + PAGE])
+        if not self.dry_run:
+            await self._advance_cursors()
+        return self.report
+
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    async def _cursor(self, side: Side) -> datetime | None:
+        value = await self.s.store.cursor(self.s.tenant, self.pair, side.value)
+        return datetime.fromisoformat(value) if value else None
+
+    def _seen(self, side: Side, moment: datetime | None) -> None:
+        if moment is not None:
+            moment = min(moment, self.started)
+            current = self.newest[side]
+            self.newest[side] = moment if current is None else max(current, moment)
+
+    def _left_snapshot(self, raw: Raw) -> Snapshot:
+        flat = self.left.flatten(raw)
+        updated = self.left.updated_at(raw)
+        self._seen(Side.LEFT, updated)
+        values = self.mapping.project_left(flat)
+        return Snapshot(str(raw["id"]), values, flat, updated, self._left_skip(flat))
+
+    def _left_skip(self, flat: Mapping[str, Any]) -> str | None:
+        if self.pair == "companies" and flat.get("deletedFlag"):
+            return "deleted in ConnectWise"
+        if self.pair == "contacts" and flat.get("inactiveFlag"):
+            return "inactive in ConnectWise"
+        if self.pair == "contacts" and not flat.get("company"):
+            return "has no company in ConnectWise: contacts sync with their company (HS-8)"
+        return failing_rule(self.object_config.filters.connectwise, flat)
+
+    async def _right_snapshots(self, page: Sequence[Raw]) -> list[tuple[Snapshot, Raw]]:
+        refs = await self._right_references([str(r["id"]) for r in page])
+        out = []
+        for raw in page:
+            flat = shapes.flatten_hubspot(raw, refs.get(str(raw["id"]), {}))
+            updated = self.right.updated_at(raw)
+            self._seen(Side.RIGHT, updated)
+            skip = _rule_skip(self.object_config.filters.other, flat)
+            out.append((Snapshot(str(raw["id"]), self.mapping.project_right(flat), flat, updated, skip), raw))
+        return out
+
+    async def _right_references(self, ids: list[str]) -> dict[str, dict[str, str | None]]:
+        """For each object, its references (company, contact) as ConnectWise ids (or `right:<id>`)."""
+        out: dict[str, dict[str, str | None]] = {i: {} for i in ids}
+        for name, parent_pair in self.mapping.references.items():
+            associated = await self.right.associations(OBJECTS[parent_pair].right_object, ids)
+            parent_ids = {p for targets in associated.values() for p in targets[:1]}
+            links = await self.s.store.links_by_right(self.s.tenant, parent_pair, parent_ids)
+            for object_id in ids:
+                targets = associated.get(object_id) or []
+                target = targets[0] if targets else None
+                link = links.get(target) if target else None
+                out[object_id][name] = link.left_id if link else (f"right:{target}" if target else None)
+        return out
+
+    # -- planning and applying pages ---------------------------------------------------------------------------
+
+    async def _left_page(self, page: Sequence[Raw], rights: dict[str, tuple[Snapshot, Raw]]) -> None:
+        raws = {str(r["id"]): r for r in page}
+        lefts = [self._left_snapshot(r) for r in page]
+        links = await self._links(Side.LEFT, [s.id for s in lefts])
+        linked_rights = [rights.pop(link.right_id)[0] for link in links.values() if link.right_id in rights]
+        unlinked = [s for s in lefts if s.id not in links and not s.skip_reason]
+        matches = await self._matches(Side.LEFT, unlinked, rights)
+        items = plan_pair(
+            PairInput(
+                mapping=self.mapping,
+                policy=self.policy,
+                left=lefts,
+                right=linked_rights,
+                links_by_left={k: _base(v) for k, v in links.items()},
+                links_by_right={v.right_id: _base(v) for v in links.values()},
+                right_matches=matches,
+                parents=await self._parents(lefts),
+            )
+        )
+        for key_snap in matches.values():
+            rights.pop(key_snap.id, None)
+        await self._apply(items, raws)
+
+    async def _right_page(self, page: Sequence[tuple[Snapshot, Raw]]) -> None:
+        snaps = [snap for snap, _ in page]
+        links = await self._links(Side.RIGHT, [s.id for s in snaps])
+        unlinked = [s for s in snaps if s.id not in links and not s.skip_reason]
+        matches = await self._matches(Side.RIGHT, unlinked, {})
+        items = plan_pair(
+            PairInput(
+                mapping=self.mapping,
+                policy=self.policy,
+                left=[],
+                right=snaps,
+                links_by_left={v.left_id: _base(v) for v in links.values()},
+                links_by_right={k: _base(v) for k, v in links.items()},
+                left_matches=matches,
+                parents=await self._parents([]),
+            )
+        )
+        await self._apply(items, {})
+
+    async def _links(self, side: Side, ids: list[str]) -> dict[str, Link]:
+        if side is Side.LEFT:
+            return await self.s.store.links_by_left(self.s.tenant, self.pair, ids)
+        return await self.s.store.links_by_right(self.s.tenant, self.pair, ids)
+
+    async def _matches(
+        self, side: Side, unlinked: Sequence[Snapshot], pending: Mapping[str, tuple[Snapshot, Raw]]
+    ) -> dict[tuple[str, str], Snapshot]:
+        """Counterparts of unlinked records found by match key: among this run's changes, else by lookup."""
+        out: dict[tuple[str, str], Snapshot] = {}
+        wanted: dict[str, set[str]] = {}
+        for snap in unlinked:
+            for key, value in match_values(self.mapping, snap.values):
+                wanted.setdefault(key, set()).add(value)
+        index = {kv: snap for snap, _ in pending.values() for kv in match_values(self.mapping, snap.values)}
+        for key, values in wanted.items():
+            missing = []
+            for value in sorted(values):
+                if (key, value) in index:
+                    out[(key, value)] = index[(key, value)]
+                else:
+                    missing.append(value)
+            found = await self._lookup(side.other, key, missing)
+            out.update({(key, value): snap for value, snap in found.items()})
+        return out
+
+    async def _lookup(self, side: Side, key: str, values: list[str]) -> dict[str, Snapshot]:
+        if side is Side.RIGHT:
+            raws = await self.right.find(key, values)
+            pairs = await self._right_snapshots(list(raws.values()))
+            by_id = {snap.id: snap for snap, _ in pairs}
+            return {value: by_id[str(raw["id"])] for value, raw in raws.items()}
+        raws = await self.left.find(key, values)
+        return {value: self._left_snapshot(raw) for value, raw in raws.items()}
+
+    async def _parents(self, lefts: Sequence[Snapshot]) -> dict[str, dict[str, str]]:
+        """For each reference field: ConnectWise parent id → HubSpot parent id, for the parents named here."""
+        out: dict[str, dict[str, str]] = {}
+        for name, parent_pair in self.mapping.references.items():
+            ids = {str(s.values.get(name)) for s in lefts if s.values.get(name)}
+            links = await self.s.store.links_by_left(self.s.tenant, parent_pair, ids)
+            out[name] = {left_id: link.right_id for left_id, link in links.items()}
+        return out
+
+    async def _apply(self, items: list[PlanItem], raws: Mapping[str, Raw]) -> None:
+        self.report.items.extend(items)
+        if self.dry_run:
+            for item in items:
+                self.report.counts.add(item.action.value)
+                if item.conflicts:
+                    self.report.counts.conflicts += 1
+            return
+        results = await _Applier(self, raws).apply(items)
+        await self._record(results)
+        self.s.progress(self.pair, len(items))
+
+    async def _record(self, results: list[_Result]) -> None:
+        links, run_items = [], []
+        for result in results:
+            item = result.item
+            action = "fail" if result.error else item.action.value
+            self.report.counts.add(action)  # type: ignore[arg-type]
+            if item.conflicts and not result.error:
+                self.report.counts.conflicts += 1
+            if result.link is not None:
+                links.append(result.link)
+            if action != "unchanged":
+                run_items.append(self._run_item(result, action))
+        async with self.s.store.transaction() as tx:
+            await tx.upsert_links(links)
+            await tx.add_run_items(run_items)
+
+    def _run_item(self, result: _Result, action: str) -> RunItem:
+        item = result.item
+        to_left = any(w.side is Side.LEFT for w in item.writes)
+        return RunItem(
+            run_id=self.run_id,
+            tenant=self.s.tenant,
+            pair=self.pair,
+            direction="right_to_left" if to_left else "left_to_right",
+            action=action,  # type: ignore[arg-type]
+            status="failed" if result.error else ("applied" if item.writes or result.link else "planned"),
+            left_id=result.left_id,
+            right_id=result.right_id,
+            reason=result.error or item.reason,
+            diff={k: list(v) for k, v in item.diff.items()},
+            source_values=dict(item.source_values),
+            remote_status=result.remote_status,
+            remote_response=result.remote_response,
+        )
+
+    async def _advance_cursors(self) -> None:
+        async with self.s.store.transaction() as tx:
+            for side in (Side.LEFT, Side.RIGHT):
+                moment = self.newest[side]
+                if moment is not None:
+                    await tx.set_cursor(self.s.tenant, self.pair, _STORE_SIDE[side], moment.isoformat())
+
+
+_STORE_SIDE: dict[Side, Literal["left", "right"]] = {Side.LEFT: "left", Side.RIGHT: "right"}
+
+
+def _rule_skip(rules: Iterable[FilterRule], flat: Mapping[str, Any]) -> str | None:
+    return failing_rule(rules, flat)
+
+
+def _base(link: Link) -> LinkBase:
+    return LinkBase(link.left_id, link.right_id, link.left_values, link.right_values)
+
+
+@dataclass
+class _Result:
+    item: PlanItem
+    left_id: str | None
+    right_id: str | None
+    link: Link | None = None
+    error: str | None = None
+    remote_status: int | None = None
+    remote_response: Any = None
+
+
+class _Applier:
+    """Carries out a page's writes: HubSpot in batches, ConnectWise one by one under the client's cap."""
+
+    def __init__(self, run: _PairRun, raws: Mapping[str, Raw]) -> None:
+        self.run = run
+        self.raws = raws
+        self.mapping = run.mapping
+
+    async def apply(self, items: list[PlanItem]) -> list[_Result]:
+        results = [_Result(item, item.left_id, item.right_id) for item in items]
+        await self._right_creates([r for r in results if _write(r.item, Side.RIGHT, Action.CREATE)])
+        await self._right_updates([r for r in results if _write(r.item, Side.RIGHT, Action.UPDATE)])
+        for result in results:
+            if _write(result.item, Side.LEFT, Action.CREATE) or _write(result.item, Side.LEFT, Action.UPDATE):
+                await self._left_write(result)
+        for result in results:
+            if result.item.action is not Action.SKIP and not result.error and result.left_id and result.right_id:
+                result.link = self._link(result)
+        return results
+
+    def _link(self, result: _Result) -> Link:
+        item = result.item
+        left_values = dict(item.left_values or {})
+        right_values = dict(item.right_values or {})
+        writers = {w.side for w in item.writes}
+        return Link(
+            tenant=self.run.s.tenant,
+            pair=self.run.pair,
+            left_id=str(result.left_id),
+            right_id=str(result.right_id),
+            match_key=item.match_key,
+            left_values=left_values,
+            right_values=right_values,
+            left_hash=projection_hash(left_values),
+            right_hash=projection_hash(right_values),
+            last_writer="both" if len(writers) == 2 else ("left" if Side.LEFT in writers else "right"),
+        )
+
+    async def _right_creates(self, results: list[_Result]) -> None:
+        if not results:
+            return
+        inputs = []
+        for result in results:
+            write = _write(result.item, Side.RIGHT, Action.CREATE)
+            assert write is not None
+            inputs.append({"properties": shapes.hubspot_properties(self.mapping, write.values, create=True)})
+        match_property = self.mapping.by_name()[self.mapping.match[0]].right if self.mapping.match else None
+        batch = await self.run.s.hs.batch_create(self.run.right.object_type, inputs, match_property=match_property)
+        for index, result in enumerate(results):
+            error = batch.error_for(index)
+            if error is not None:
+                _fail(result, error)
+            elif index in batch.by_index:
+                result.right_id = str(batch.by_index[index]["id"])
+            else:
+                _fail(
+                    result, "created, but HubSpot's answer could not be attributed: the next run links it by match key"
+                )
+        await self._associate([r for r in results if not r.error])
+
+    async def _right_updates(self, results: list[_Result]) -> None:
+        if not results:
+            return
+        inputs = []
+        for result in results:
+            write = _write(result.item, Side.RIGHT, Action.UPDATE)
+            assert write is not None
+            inputs.append({"id": write.record_id, "properties": shapes.hubspot_properties(self.mapping, write.values)})
+        batch = await self.run.s.hs.batch_update(self.run.right.object_type, inputs)
+        for index, result in enumerate(results):
+            error = batch.error_for(index)
+            if error is not None:
+                _fail(result, error)
+        await self._associate([r for r in results if not r.error])
+
+    async def _associate(self, results: list[_Result]) -> None:
+        """Associations for reference fields written to HubSpot (contact → company, deal → company/contact)."""
+        for name, parent_pair in self.mapping.references.items():
+            pairs = []
+            parents = await self.run._parents([Snapshot("x", {name: _written(r, name)}) for r in results])
+            known = parents.get(name, {})
+            for result in results:
+                value = _written(result, name)
+                if value and value in known and result.right_id:
+                    pairs.append((result.right_id, known[value]))
+            if pairs:
+                to_type = OBJECTS[parent_pair].right_object
+                await self.run.s.hs.batch_associate_default(self.run.right.object_type, to_type, pairs)
+
+    async def _left_write(self, result: _Result) -> None:
+        item = result.item
+        side = self.run.left
+        try:
+            if (write := _write(item, Side.LEFT, Action.CREATE)) is not None:
+                body = shapes.connectwise_body(self.run.pair, self.mapping, write.values, str(item.right_id))
+                created = await side.create(body)
+                result.left_id = str(created["id"])
+                await self._backfill(result, created)
+            elif (write := _write(item, Side.LEFT, Action.UPDATE)) is not None:
+                current = self.raws.get(str(item.left_id))
+                if current is None and any(k in write.values for k in ("email", "phone", "mobilephone")):
+                    current = await side.get(str(item.left_id))
+                ops = shapes.connectwise_patch(self.run.pair, self.mapping, write.values, current)
+                if ops:
+                    await side.patch(str(item.left_id), ops)
+        except CwsyncApiError as exc:
+            if isinstance(exc, FatalError):
+                raise
+            _fail(result, exc)
+
+    async def _backfill(self, result: _Result, created: Raw) -> None:
+        """After creating in ConnectWise, send HubSpot the fields only ConnectWise knows (its ids)."""
+        projection = self.mapping.project_left(self.run.left.flatten(created))
+        right_values = dict(result.item.right_values or {})
+        updates = {
+            f.name: projection.get(f.name)
+            for f in self.mapping.fields
+            if f.direction.allows(Side.RIGHT.towards)
+            and projection.get(f.name) != right_values.get(f.name)
+            and f.name not in self.mapping.references
+        }
+        result.item = _with_values(result.item, projection, {**right_values, **updates})
+        if updates and result.right_id:
+            properties = shapes.hubspot_properties(self.mapping, updates)
+            await self.run.s.hs.batch_update(
+                self.run.right.object_type, [{"id": result.right_id, "properties": properties}]
+            )
+
+
+def _with_values(item: PlanItem, left: Mapping[str, str | None], right: Mapping[str, str | None]) -> PlanItem:
+    from dataclasses import replace
+
+    return replace(item, left_values=dict(left), right_values=dict(right))
+
+
+def _write(item: PlanItem, side: Side, action: Action) -> Write | None:
+    return next((w for w in item.writes if w.side is side and w.action is action), None)
+
+
+def _written(result: _Result, name: str) -> str | None:
+    for write in result.item.writes:
+        if write.side is Side.RIGHT and name in write.values:
+            return write.values[name]
+    return None
+
+
+def _fail(result: _Result, error: Any) -> None:
+    result.error = getattr(error, "message", None) or str(error)
+    result.remote_status = getattr(error, "status", None)
+    result.remote_response = {"code": getattr(error, "code", None), "message": result.error}

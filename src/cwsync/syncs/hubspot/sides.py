@@ -1,0 +1,160 @@
+"""The two sides of the HubSpot integration as the engine reads and writes them.
+
+`ConnectWiseSide` and `HubSpotSide` give the runner the same small surface: stream changed records, look records
+up by match key, and apply writes in batches — so the runner holds the sync logic and no API details.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cwsync.connectors.connectwise import ConnectWiseClient
+from cwsync.connectors.connectwise.conditions import F, any_of
+from cwsync.connectors.hubspot import HubSpotClient
+from cwsync.core.mapping import ObjectMapping
+from cwsync.syncs.hubspot import shapes
+
+OVERLAP = timedelta(seconds=5)
+"""Incremental reads start this long before the watermark (timestamps have second granularity)."""
+
+Raw = dict[str, Any]
+
+
+def parse_moment(text: Any) -> datetime | None:
+    """An ISO timestamp (or epoch millis) as an aware datetime, or None."""
+    if text in (None, ""):
+        return None
+    if isinstance(text, int | float) or (isinstance(text, str) and text.isdigit()):
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    try:
+        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass
+class ConnectWiseSide:
+    """ConnectWise records of one pair (companies, contacts or opportunities)."""
+
+    client: ConnectWiseClient
+    pair: str
+    path: str
+
+    async def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
+        """Pages of records changed since `since` (all records when None)."""
+        conditions = None if since is None else F("lastUpdated") >= (since - OVERLAP).replace(microsecond=0)
+        async for page in self.client.stream(self.path, conditions=conditions):
+            yield page
+
+    def flatten(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Flat fields of a record."""
+        return shapes.FLATTENERS[self.pair](raw)
+
+    @staticmethod
+    def updated_at(raw: Mapping[str, Any]) -> datetime | None:
+        """When the record last changed."""
+        return parse_moment((raw.get("_info") or {}).get("lastUpdated"))
+
+    async def find(self, key: str, values: Sequence[str]) -> dict[str, Raw]:
+        """Records whose match key has one of `values` (lower-cased value → record)."""
+        if not values:
+            return {}
+        found: dict[str, Raw] = {}
+        for chunk in _chunks(list(values), 40):
+            async for page in self._search(key, chunk):
+                for raw in page:
+                    value = self.flatten(raw).get(_LEFT_KEYS[self.pair].get(key, key))
+                    if value:
+                        found.setdefault(str(value).lower(), raw)
+        return found
+
+    def _search(self, key: str, values: list[str]) -> AsyncIterator[list[Raw]]:
+        if self.pair == "contacts" and key == "email":
+            cond = any_of(*(F("communicationItems/value") == v for v in values))
+            return self.client.stream(self.path, child_conditions=cond)
+        left_key = _LEFT_KEYS[self.pair].get(key, key)
+        return self.client.stream(self.path, conditions=F(left_key).in_(values))
+
+    async def get(self, record_id: str) -> Raw:
+        """One record by id."""
+        return await self.client.get(self.path, int(record_id))
+
+    async def create(self, body: Mapping[str, Any]) -> Raw:
+        """Create a record (safe to retry: companies are looked up by identifier after a lost answer)."""
+        return await self.client.create(self.path, body)
+
+    async def patch(self, record_id: str, ops: list[dict[str, Any]]) -> Raw:
+        """Apply JSON-patch operations to a record."""
+        return await self.client.patch(self.path, int(record_id), ops)
+
+
+_LEFT_KEYS = {
+    "companies": {"connectwise_company_id": "identifier"},
+    "contacts": {"email": "email"},
+    "deals": {"connectwise_opportunity_id": "id"},
+}
+
+
+@dataclass
+class HubSpotSide:
+    """HubSpot objects of one pair."""
+
+    client: HubSpotClient
+    pair: str
+    object_type: str
+    properties: tuple[str, ...]
+    missing: set[str] = field(default_factory=set)
+    """Properties HubSpot lacks (a dry run before `create-properties`): not read, not matched on."""
+
+    async def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
+        """Pages of objects modified since `since` (all objects when None)."""
+        if since is None:
+            async for page in self.client.stream(self.object_type, properties=self._readable()):
+                yield page
+            return
+        moment = since - OVERLAP
+        async for page in self.client.search_modified_since(self.object_type, moment, properties=self._readable()):
+            yield page
+
+    def _readable(self) -> list[str]:
+        return [p for p in self.properties if p not in self.missing]
+
+    @staticmethod
+    def updated_at(raw: Mapping[str, Any]) -> datetime | None:
+        """When the object last changed."""
+        props = raw.get("properties") or {}
+        return parse_moment(raw.get("updatedAt") or props.get("hs_lastmodifieddate") or props.get("lastmodifieddate"))
+
+    async def find(self, key: str, values: Sequence[str]) -> dict[str, Raw]:
+        """Objects whose (unique) property `key` has one of `values`, by batch read with idProperty."""
+        if not values or key in self.missing:
+            return {}
+        props = sorted({*self.properties, key} - self.missing)
+        rows = await self.client.batch_read(self.object_type, list(values), properties=props, id_property=key)
+        found: dict[str, Raw] = {}
+        for raw in rows:
+            value = (raw.get("properties") or {}).get(key)
+            if value:
+                found.setdefault(str(value).lower(), raw)
+        return found
+
+    async def associations(self, to_type: str, ids: Iterable[str]) -> dict[str, list[str]]:
+        """Associated object ids (e.g. a contact's companies)."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        return await self.client.batch_read_associations(self.object_type, to_type, ids)
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def right_properties(mapping: ObjectMapping) -> tuple[str, ...]:
+    """The HubSpot properties a pair reads."""
+    return tuple(sorted({f.right for f in mapping.fields if f.name not in mapping.references}))

@@ -1,0 +1,290 @@
+"""End to end on both sandboxes: first sync, no-op re-sync, changes each way, conflicts, matching, dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cwsync.config.model import Config
+from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
+from cwsync.connectors.http import RetryPolicy
+from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
+from cwsync.sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
+from cwsync.sandbox.hubspot import HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
+from cwsync.store import Store
+from cwsync.syncs.hubspot.run import HubSpotSync, RunReport
+
+CW_BASE = "http://cw.test"
+HS_BASE = "http://hs.test"
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+@dataclass
+class World:
+    """Both sandboxes, clients on them, a store, and a way to run the sync."""
+
+    cw_box: Sandbox
+    hs_box: Any
+    cw: ConnectWiseClient
+    hs: HubSpotClient
+    hs_raw: httpx.AsyncClient
+    store: Store
+    config: Config
+
+    async def sync(self, **kw: Any) -> RunReport:
+        """One run of the HubSpot integration."""
+        return await HubSpotSync(self.config, self.store, self.cw, self.hs).run(**kw)
+
+    async def hs_all(self, object_type: str) -> list[dict[str, Any]]:
+        """Every HubSpot object of a type (through the client)."""
+        return [r async for page in self.hs.stream(object_type, properties=_PROPS[object_type]) for r in page]
+
+    async def hs_change(self, object_type: str, object_id: str, properties: dict[str, str]) -> None:
+        """A change made by a HubSpot user (not by cwsync)."""
+        r = await self.hs_raw.patch(f"/_sandbox/objects/{object_type}/{object_id}", json={"properties": properties})
+        assert r.status_code == 200, r.text
+
+
+_PROPS = {
+    "companies": ["name", "connectwise_company_id", "type", "lifecyclestage", "phone", "domain"],
+    "contacts": ["email", "firstname", "lastname", "phone", "connectwise_contact_id"],
+    "deals": ["dealname", "connectwise_opportunity_id", "dealstage"],
+}
+
+
+def make_config(tmp_path: Path, box: Sandbox, **hubspot_sync: Any) -> Config:
+    """A configuration pointing at the two sandboxes."""
+    s = box.settings
+    return Config.model_validate(
+        {
+            "store": f"sqlite:///{tmp_path / 'cwsync.db'}",
+            "connections": {
+                "connectwise": {
+                    "site": CW_BASE,
+                    "company_id": s.company_id,
+                    "public_key": s.public_key,
+                    "private_key": s.private_key,
+                    "client_id": s.client_id,
+                    "requests_per_minute": None,
+                },
+                "hubspot": {"token": HubSpotSandboxSettings().token, "base_url": HS_BASE},
+            },
+            "syncs": {"hubspot": hubspot_sync},
+        }
+    )
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    """A 300-record ConnectWise sandbox, an empty HubSpot sandbox, SQLite store."""
+    cw_box = build_sandbox(SandboxSettings(base_url=CW_BASE, records=300, seed=3))
+    hs_box = build_hubspot_sandbox(HubSpotSandboxSettings(base_url=HS_BASE, rate_limit_per_10s=100_000))
+    config = make_config(tmp_path, cw_box)
+    s = config.connections.connectwise
+    cw = ConnectWiseClient(
+        ConnectWiseSettings(
+            site=s.site,
+            company_id=s.company_id,
+            public_key=s.public_key,
+            private_key=s.private_key,
+            client_id=s.client_id,
+            requests_per_minute=None,
+        ),
+        http=httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(cw_box))),
+        sleep=_no_sleep,
+    )
+    hs_app = create_hubspot_app(hs_box)
+    hs = HubSpotClient(
+        HubSpotSettings(token=HubSpotSandboxSettings().token, base_url=HS_BASE, requests_per_10s=100_000),
+        http=httpx.AsyncClient(transport=httpx.ASGITransport(app=hs_app)),
+        sleep=_no_sleep,
+        retry=RetryPolicy(attempts=3, base=0.01, cap=0.02),
+    )
+    hs_raw = httpx.AsyncClient(transport=httpx.ASGITransport(app=hs_app), base_url=HS_BASE)
+    store = await Store.open(config.store)
+    try:
+        yield World(cw_box, hs_box, cw, hs, hs_raw, store, config)
+    finally:
+        await store.close()
+        await cw.aclose()
+        await hs.aclose()
+        await hs_raw.aclose()
+
+
+def _expected_companies(box: Sandbox) -> dict[str, dict[str, Any]]:
+    out = {}
+    for i in box.store.ids("companies"):
+        record = box.store.get("companies", i)
+        assert record is not None
+        if not record.get("deletedFlag"):
+            out[record["identifier"]] = record
+    return out
+
+
+def _expected_contacts(box: Sandbox, companies: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    company_ids = {c["id"] for c in companies.values()}
+    out = {}
+    for i in box.store.ids("contacts"):
+        c = box.store.get("contacts", i)
+        assert c is not None
+        email = next((x["value"] for x in c.get("communicationItems", []) if x["communicationType"] == "Email"), None)
+        if c.get("inactiveFlag") or not c.get("company") or c["company"]["id"] not in company_ids or not email:
+            continue
+        out.setdefault(email.lower(), c)
+    return out
+
+
+async def test_first_sync_creates_exactly_the_expected_records(world: World) -> None:
+    """A first sync creates one HubSpot company per live CW company, contacts with their company association."""
+    report = await world.sync()
+    companies = _expected_companies(world.cw_box)
+    hs_companies = await world.hs_all("companies")
+    assert sorted(c["properties"]["connectwise_company_id"] for c in hs_companies) == sorted(companies)
+    contacts = _expected_contacts(world.cw_box, companies)
+    hs_contacts = await world.hs_all("contacts")
+    assert sorted(c["properties"]["email"] for c in hs_contacts) == sorted(contacts)
+    by_identifier = {c["properties"]["connectwise_company_id"]: c["id"] for c in hs_companies}
+    sample = [c for c in hs_contacts][:5]
+    associations = await world.hs.batch_read_associations("contacts", "companies", [c["id"] for c in sample])
+    for contact in sample:
+        cw_contact = contacts[contact["properties"]["email"]]
+        cw_company = world.cw_box.store.get("companies", cw_contact["company"]["id"])
+        assert cw_company is not None
+        assert associations[contact["id"]] == [by_identifier[cw_company["identifier"]]]
+    assert report.counts.created == len(hs_companies) + len(hs_contacts) + len(await world.hs_all("deals"))
+    assert report.counts.failed == 0
+
+
+async def test_second_sync_writes_nothing(world: World) -> None:
+    """Running the sync again creates and updates nothing (echoes of our own writes are suppressed)."""
+    await world.sync()
+    before = [(c["id"], c.get("updatedAt")) for c in await world.hs_all("contacts")]
+    report = await world.sync()
+    assert (report.counts.created, report.counts.updated, report.counts.failed) == (0, 0, 0)
+    assert [(c["id"], c.get("updatedAt")) for c in await world.hs_all("contacts")] == before
+
+
+async def test_connectwise_change_reaches_hubspot(world: World) -> None:
+    """A phone changed in ConnectWise arrives in HubSpot on the next (incremental) run."""
+    await world.sync()
+    contact = next(iter(_expected_contacts(world.cw_box, _expected_companies(world.cw_box)).values()))
+    items = [dict(i) for i in contact["communicationItems"]]
+    phone = next(i for i in items if i["communicationType"] == "Phone")
+    phone["value"] = "+1 555 867 5309"
+    await world.cw.patch(
+        "company/contacts", contact["id"], [{"op": "replace", "path": "communicationItems", "value": items}]
+    )
+    report = await world.sync()
+    assert report.counts.updated >= 1
+    email = next(i["value"] for i in items if i["communicationType"] == "Email").lower()
+    [hs_contact] = [c for c in await world.hs_all("contacts") if c["properties"]["email"] == email]
+    assert "8675309" in hs_contact["properties"]["phone"].replace(" ", "")
+
+
+async def test_hubspot_change_reaches_connectwise(world: World) -> None:
+    """A job title changed in HubSpot arrives in ConnectWise."""
+    await world.sync()
+    hs_contact = (await world.hs_all("contacts"))[0]
+    await world.hs_change("contacts", hs_contact["id"], {"jobtitle": "Chief Coffee Officer"})
+    await world.sync()
+    [cw_contact] = [
+        c
+        async for page in world.cw.stream("company/contacts")
+        for c in page
+        if any(i["value"].lower() == hs_contact["properties"]["email"] for i in c.get("communicationItems", []))
+    ]
+    assert cw_contact["title"] == "Chief Coffee Officer"
+
+
+async def test_conflict_resolves_by_policy_and_is_recorded(world: World) -> None:
+    """The same field changed on both sides: ConnectWise wins by default, and the conflict is counted and logged."""
+    await world.sync()
+    hs_contact = (await world.hs_all("contacts"))[0]
+    email = hs_contact["properties"]["email"]
+    [cw_id] = [
+        c["id"]
+        async for page in world.cw.stream("company/contacts")
+        for c in page
+        if any(i["value"].lower() == email for i in c.get("communicationItems", []))
+    ]
+    await world.cw.patch("company/contacts", cw_id, [{"op": "replace", "path": "firstName", "value": "FromCW"}])
+    await world.hs_change("contacts", hs_contact["id"], {"firstname": "FromHS"})
+    report = await world.sync()
+    assert report.counts.conflicts == 1
+    [after] = [c for c in await world.hs_all("contacts") if c["id"] == hs_contact["id"]]
+    assert after["properties"]["firstname"] == "FromCW"
+    items = await world.store.items_for_record(world.config.tenant, "contacts", left_id=str(cw_id))
+    assert "conflict on firstname" in items[0].reason
+
+
+async def test_existing_hubspot_contact_is_matched_not_duplicated(world: World) -> None:
+    """A HubSpot contact that already has a ConnectWise contact's e-mail is linked, not created again."""
+    contact = next(iter(_expected_contacts(world.cw_box, _expected_companies(world.cw_box)).items()))
+    email = contact[0]
+    created = await world.hs.create("contacts", {"email": email.upper(), "firstname": "Pre-existing"})
+    await world.sync()
+    matching = [c for c in await world.hs_all("contacts") if c["properties"]["email"].lower() == email]
+    assert [c["id"] for c in matching] == [created["id"]]
+
+
+async def test_contact_without_company_is_reported_with_reason(world: World) -> None:
+    """A ConnectWise contact with no company is skipped, and the run log says why."""
+    made = await world.cw.create(
+        "company/contacts",
+        {
+            "firstName": "Lone",
+            "lastName": "Wolf",
+            "communicationItems": [
+                {
+                    "type": {"id": 1, "name": "Email"},
+                    "value": "lone@wolf.example",
+                    "communicationType": "Email",
+                    "defaultFlag": True,
+                }
+            ],
+        },
+    )
+    await world.sync()
+    items = await world.store.items_for_record(world.config.tenant, "contacts", left_id=str(made["id"]))
+    assert items[0].action == "skip"
+    assert "no company" in items[0].reason
+
+
+async def test_company_with_several_types_gets_the_mapped_one(world: World) -> None:
+    """A ConnectWise company that is Prospect and Customer becomes a HubSpot customer."""
+    made = await world.cw.create(
+        "company/companies",
+        {
+            "identifier": "TwoTypes1",
+            "name": "Two Types Ltd",
+            "types": [{"id": _type_id(world, "Prospect")}, {"id": _type_id(world, "Customer")}],
+        },
+    )
+    assert len(made["types"]) == 2
+    await world.sync()
+    [company] = [c for c in await world.hs_all("companies") if c["properties"]["connectwise_company_id"] == "TwoTypes1"]
+    assert company["properties"]["lifecyclestage"] == "customer"
+
+
+def _type_id(world: World, name: str) -> int:
+    for i in world.cw_box.store.ids("company_types"):
+        record = world.cw_box.store.get("company_types", i)
+        if record and record["name"] == name:
+            return int(record["id"])
+    raise AssertionError(f"no company type {name}")
+
+
+async def test_dry_run_writes_nothing(world: World) -> None:
+    """`plan` lists the creates and writes nothing anywhere."""
+    report = await world.sync(dry_run=True)
+    assert report.counts.created > 0
+    assert await world.hs_all("companies") == []
+    assert await world.store.link_count(world.config.tenant, "companies") == 0
