@@ -9,16 +9,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cwsync.sandbox.connectwise.app import SandboxSettings, build_sandbox, check_deny_spec, create_app
+from cwsync.sandbox.connectwise.app import SandboxSettings, check_deny_spec
 from cwsync.sandbox.faults import FaultSettings
-from cwsync.sandbox.server import base_url_of, bind, make_server
+from cwsync.sandbox.hubspot import HubSpotSandboxSettings
+from cwsync.sandbox.server import HUBSPOT_PREFIX, base_url_of, bind, build_all, make_server
 
 app = typer.Typer(no_args_is_help=True, help="A local, faithful ConnectWise Manage emulator with generated MSP data.")
 console = Console()
 DEFAULTS = SandboxSettings()
 
 
-def credentials_table(settings: SandboxSettings, api_root: str) -> Table:
+def credentials_table(settings: SandboxSettings, api_root: str, hubspot_token: str | None = None) -> Table:
     """The values a client needs, as a table."""
     table = Table(title="ConnectWise Manage sandbox", show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -32,6 +33,9 @@ def credentials_table(settings: SandboxSettings, api_root: str) -> Table:
         ("API root", api_root),
     ):
         table.add_row(label, value)
+    if hubspot_token:
+        table.add_row("HubSpot base URL", settings.base_url + HUBSPOT_PREFIX)
+        table.add_row("HubSpot token", hubspot_token)
     return table
 
 
@@ -55,6 +59,8 @@ def serve(
     drop_share: float = typer.Option(0, help="Fault: share of connections dropped before processing."),
     lost_response_share: float = typer.Option(0, help="Fault: share of responses lost after processing."),
     slow_ms: float = typer.Option(0, help="Fault: trickle each response body over this many ms."),
+    hubspot_contacts: int = typer.Option(0, min=0, help="Contacts already in the HubSpot sandbox (pre-existing)."),
+    hubspot_rate_limit: int = typer.Option(190, min=1, help="HubSpot requests per 10 s per token."),
 ) -> None:
     """Serve the ConnectWise Manage emulator and print the credentials to use."""
     try:
@@ -86,11 +92,15 @@ def serve(
         deny=deny,
         faults=faults,
     )
+    hs_settings = HubSpotSandboxSettings(contacts=hubspot_contacts, seed=seed, rate_limit_per_10s=hubspot_rate_limit)
     with console.status("generating data"):
-        box = build_sandbox(settings)
-    console.print(credentials_table(settings, box.api_root))
+        box, hs_box, app = build_all(settings, hs_settings)
+    console.print(credentials_table(settings, box.api_root, hs_box.settings.token))
     counts = box.store.dataset.describe()
-    console.print(f"{sum(counts.values()):,} records; admin at {settings.base_url}/_sandbox; Ctrl+C stops.")
-    server = make_server(create_app(box), log_level="info")
+    console.print(
+        f"{sum(counts.values()):,} ConnectWise records; admin at {settings.base_url}/_sandbox"
+        f" and {settings.base_url}{HUBSPOT_PREFIX}/_sandbox; Ctrl+C stops."
+    )
+    server = make_server(app, log_level="info")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(server.serve(sockets=[sock]))

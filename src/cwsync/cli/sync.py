@@ -34,6 +34,8 @@ JSON = typer.Option(False, "--json", help="Machine-readable output.")
 def init(
     path: Path = typer.Argument(Path("cwsync.yaml"), help="Where to write the configuration."),
     sandbox: bool = typer.Option(False, "--sandbox", help="Point it at the local sandbox (ready to run)."),
+    sandbox_url: str = typer.Option("http://127.0.0.1:8710", help="Where `cwsync sandbox serve` listens."),
+    store: str = typer.Option("sqlite:///cwsync.db", help="Store URL (SQLite file or postgresql://...)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write a commented starting configuration."""
@@ -46,16 +48,17 @@ def init(
         from cwsync.sandbox.hubspot import HubSpotSandboxSettings
 
         s, h = SandboxSettings(), HubSpotSandboxSettings()
+        base = sandbox_url.rstrip("/")
         values = {
-            "cw_site": s.base_url,
+            "cw_site": base,
             "cw_company": s.company_id,
             "cw_public": s.public_key,
             "cw_private_default": f":-{s.private_key}",
             "cw_client": s.client_id,
             "hs_token_default": f":-{h.token}",
-            "hs_base": f"{s.base_url}/hubspot",
+            "hs_base": f"{base}/hubspot",
         }
-    path.write_text(render_template(**values), encoding="utf-8")
+    path.write_text(render_template(store=store, **values), encoding="utf-8")
     console.print(f"wrote {path}" + (" (for `cwsync sandbox serve`)" if sandbox else ": fill in the placeholders"))
 
 

@@ -12,9 +12,13 @@ from dataclasses import dataclass
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from cwsync.sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
 from cwsync.sandbox.faults import quiet_dropped_connections
+from cwsync.sandbox.hubspot import HubSpotSandbox, HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
+
+HUBSPOT_PREFIX = "/hubspot"
 
 
 @dataclass
@@ -24,6 +28,29 @@ class RunningSandbox:
     base_url: str
     sandbox: Sandbox
     app: Starlette
+    hubspot: HubSpotSandbox | None = None
+
+    @property
+    def hubspot_url(self) -> str:
+        """The HubSpot emulator's base URL (what a HubSpot client takes as `base_url`)."""
+        return self.base_url + HUBSPOT_PREFIX
+
+
+def combined_app(cw: Sandbox, hubspot: HubSpotSandbox) -> Starlette:
+    """Every emulator in one app: HubSpot under `/hubspot`, ConnectWise Manage at the root."""
+    return Starlette(routes=[Mount(HUBSPOT_PREFIX, app=create_hubspot_app(hubspot)), Mount("", app=create_app(cw))])
+
+
+def build_all(
+    settings: SandboxSettings, hubspot: HubSpotSandboxSettings | None = None
+) -> tuple[Sandbox, HubSpotSandbox, Starlette]:
+    """Both emulators for a base URL, and the app serving them."""
+    cw_box = build_sandbox(settings)
+    hs_settings = (hubspot or HubSpotSandboxSettings()).model_copy(
+        update={"base_url": settings.base_url.rstrip("/") + HUBSPOT_PREFIX}
+    )
+    hs_box = build_hubspot_sandbox(hs_settings)
+    return cw_box, hs_box, combined_app(cw_box, hs_box)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -52,14 +79,17 @@ def make_server(app: Starlette, *, log_level: str = "warning") -> uvicorn.Server
 
 @contextmanager
 def running_sandbox(
-    settings: SandboxSettings | None = None, *, host: str = "127.0.0.1", port: int = 0
+    settings: SandboxSettings | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    hubspot: HubSpotSandboxSettings | None = None,
 ) -> Iterator[RunningSandbox]:
-    """Serve a ConnectWise sandbox on loopback in a background thread for the duration of the block."""
+    """Serve the sandboxes (ConnectWise at the root, HubSpot under /hubspot) on loopback, in a background thread."""
     sock = bind(host, port)
     base_url = base_url_of(sock)
     settings = (settings or SandboxSettings()).model_copy(update={"base_url": base_url})
-    box = build_sandbox(settings)
-    app = create_app(box)
+    box, hs_box, app = build_all(settings, hubspot)
     server = make_server(app)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
@@ -69,7 +99,7 @@ def running_sandbox(
             raise RuntimeError("the sandbox server did not start")
         time.sleep(0.01)
     try:
-        yield RunningSandbox(base_url=base_url, sandbox=box, app=app)
+        yield RunningSandbox(base_url=base_url, sandbox=box, app=app, hubspot=hs_box)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

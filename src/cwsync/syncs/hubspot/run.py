@@ -113,6 +113,8 @@ class HubSpotSync:
         self.now = now
         self.mappings = mappings(config)
         self.missing_properties: set[tuple[str, str]] = set()
+        self.planned_creates: dict[str, set[str]] = {}
+        """In a dry run: the ConnectWise ids each pair would create on HubSpot (parents of later pairs)."""
         sync = config.syncs.hubspot
         self.policy = ConflictPolicy(sync.conflict_policy) if sync else ConflictPolicy.CONNECTWISE_WINS
 
@@ -325,12 +327,15 @@ class _PairRun:
         for name, parent_pair in self.mapping.references.items():
             ids = {str(s.values.get(name)) for s in lefts if s.values.get(name)}
             links = await self.s.store.links_by_left(self.s.tenant, parent_pair, ids)
-            out[name] = {left_id: link.right_id for left_id, link in links.items()}
+            planned = {i: f"planned:{i}" for i in ids & self.s.planned_creates.get(parent_pair, set())}
+            out[name] = planned | {left_id: link.right_id for left_id, link in links.items()}
         return out
 
     async def _apply(self, items: list[PlanItem], raws: Mapping[str, Raw]) -> None:
         self.report.items.extend(items)
         if self.dry_run:
+            created = self.s.planned_creates.setdefault(self.pair, set())
+            created.update(i.left_id for i in items if i.action is Action.CREATE and i.left_id)
             for item in items:
                 self.report.counts.add(item.action.value)
                 if item.conflicts:
