@@ -124,6 +124,7 @@ class HubSpotSync:
         """Sync every enabled pair (or `objects`), parents first; a dry run plans and writes nothing."""
         pairs = [p for p in self.mappings if not objects or p in objects]
         kind = "plan" if dry_run else ("full" if full else "incremental")
+        await self._close_interrupted()
         await self._ensure_properties(dry_run=dry_run)
         run_id = await self.store.start_run(self.tenant, pairs=pairs, kind=kind, trigger=trigger)  # type: ignore[arg-type]
         report = RunReport(run_id=run_id, dry_run=dry_run)
@@ -136,6 +137,12 @@ class HubSpotSync:
             raise
         await self.store.finish_run(run_id, status="succeeded", counts=report.counts)
         return report
+
+    async def _close_interrupted(self) -> None:
+        """Runs a killed process left "running" are marked interrupted (their committed work stands)."""
+        for stale in await self.store.interrupted_runs(self.tenant):
+            log.warning("sync.run_interrupted", run_id=stale.run_id, started_at=str(stale.started_at))
+            await self.store.finish_run(stale.run_id, status="interrupted", counts=stale.counts)
 
     async def _ensure_properties(self, *, dry_run: bool) -> None:
         """Create the HubSpot properties cwsync needs (not in a dry run: there they are only noted as missing)."""

@@ -1,0 +1,393 @@
+"""Benchmark: the first HubSpot sync of a large ConnectWise instance, and the no-op re-sync after it (issue 3).
+
+Both emulators run in a child process (so the engine's CPU time is its own), with `--latency-ms` added to every
+API request and HubSpot's default rate limit (`--rate` requests per 10 s). The engine (`HubSpotSync`, its two
+clients and a SQLite store) runs here. Every HTTP request is counted through httpx event hooks, by side (ConnectWise
+or HubSpot), object type and kind of call.
+
+Baseline: the lower bound the rate limit sets, from the same run: the fewest HubSpot calls that can carry what the
+run wrote (one batch create per 100 records created, one batch association per 100 associations made, per object
+type and association), at `rate` calls per 10 s. Target: first-sync wall time within 10% of it. Also reported: API
+calls per record, engine CPU per record, and the no-op re-sync's calls per object type (target O(1)) and time.
+
+    .venv/bin/python benchmarks/first_sync_hubspot.py                  # 10k companies, 50k contacts, 5k deals
+    .venv/bin/python benchmarks/first_sync_hubspot.py --scale 0.02     # a quick try at 2% of that
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+BATCH = 100
+"""HubSpot's inputs per batch request."""
+
+CW_TYPES = {"company/companies": "companies", "company/contacts": "contacts", "sales/opportunities": "deals"}
+HS_PREFIX = "/hubspot"
+ASSOCIATIONS = (("contacts", "companies"), ("deals", "companies"), ("deals", "contacts"))
+"""The associations the sync writes (reference fields: contact → company, deal → company and contact)."""
+
+
+# -- the child: both emulators, served over loopback ------------------------------------------------------------
+
+
+def serve(spec: dict[str, Any]) -> None:
+    """Serve both emulators; print their addresses, then answer `stats` lines on stdin until it closes."""
+    from cwsync.sandbox.connectwise.app import SandboxSettings
+    from cwsync.sandbox.faults import FaultSettings
+    from cwsync.sandbox.hubspot import HubSpotSandboxSettings
+    from cwsync.sandbox.server import running_sandbox
+
+    faults = FaultSettings(latency_ms=spec["latency_ms"])
+    settings = SandboxSettings(records=0, counts=spec["counts"], seed=spec["seed"], faults=faults)
+    hubspot = HubSpotSandboxSettings(rate_limit_per_10s=spec["rate"], faults=faults)
+    with running_sandbox(settings, hubspot=hubspot) as running:
+        assert running.hubspot is not None
+        s = running.sandbox.settings
+        hello = {
+            "site": running.base_url,
+            "hubspot_url": running.hubspot_url,
+            "token": running.hubspot.settings.token,
+            "company_id": s.company_id,
+            "public_key": s.public_key,
+            "private_key": s.private_key,
+            "client_id": s.client_id,
+            "cw_live": {e: running.sandbox.store.live_count(e) for e in ("companies", "contacts", "opportunities")},
+        }
+        print(json.dumps(hello), flush=True)
+        for line in sys.stdin:
+            if line.strip() == "stats":
+                state = running.hubspot.state
+                usage = resource.getrusage(resource.RUSAGE_SELF)
+                stats = {
+                    "cpu": usage.ru_utime + usage.ru_stime,
+                    "hs_live": {t: c["live"] for t, c in state.counts().items()},
+                    "hs_associations": {
+                        f"{a}>{b}": sum(1 for (t, _), targets in state.links.items() if t == a and targets.get(b))
+                        for a, b in ASSOCIATIONS
+                    },
+                }
+                print(json.dumps(stats), flush=True)
+
+
+class Sandbox:
+    """The child process serving the emulators."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", json.dumps(spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.hello: dict[str, Any] = self._read()
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the sandbox process exited ({self.proc.wait()})")
+        return json.loads(line)  # type: ignore[no-any-return]
+
+    def stats(self) -> dict[str, Any]:
+        """The child's CPU time so far and what HubSpot holds."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("stats\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        """Close its stdin (it exits), and end it if it does not."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# -- counting requests ----------------------------------------------------------------------------------------------
+
+_HS_OBJECTS = re.compile(r"/crm/v3/objects/(?P<type>[a-z_]+)(?P<rest>/.*)?$")
+_HS_ASSOC = re.compile(r"/crm/v4/associations/(?P<type>[a-z_]+)/(?P<to>[a-z_]+)/batch/(?P<op>.+)$")
+_HS_PROPS = re.compile(r"/crm/v3/properties/(?P<type>[a-z_]+)")
+_CW_API = re.compile(r"/apis/3\.0/(?P<path>.*)$")
+
+
+def classify(request: httpx.Request) -> tuple[str, str, str]:
+    """(side, object type, kind of call) of a request."""
+    path, method = request.url.path, request.method
+    if path.startswith(HS_PREFIX):
+        path = path[len(HS_PREFIX) :]
+        if m := _HS_ASSOC.search(path):
+            op = "associate" if m["op"].startswith("associate") else f"{m['op']} associations"
+            return "hubspot", m["type"], f"{op} → {m['to']}"
+        if m := _HS_OBJECTS.search(path):
+            rest = m["rest"] or ""
+            if rest.startswith("/batch/"):
+                return "hubspot", m["type"], f"batch {rest[len('/batch/') :]}"
+            if rest == "/search":
+                return "hubspot", m["type"], "search"
+            return "hubspot", m["type"], ("list" if method == "GET" else "create one") if not rest else f"{method} one"
+        if m := _HS_PROPS.search(path):
+            return "hubspot", m["type"], "properties"
+        return "hubspot", "other", f"{method} {path}"
+    if m := _CW_API.search(path):
+        resource_path = re.sub(r"/\d+", "/{id}", m["path"])
+        entity = re.sub(r"/\{id\}.*$", "", resource_path)
+        kind = {"GET": "read", "POST": "create", "PATCH": "patch", "PUT": "put"}.get(method, method)
+        return "connectwise", CW_TYPES.get(entity, entity), kind if resource_path == entity else f"{kind} one"
+    return "connectwise", "other", f"{method} {path}"
+
+
+@dataclass
+class Meter:
+    """Requests counted by (side, type, kind), responses by status, and time spent waiting for answers."""
+
+    calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
+    http_seconds: Counter[str] = field(default_factory=Counter)
+    paced_seconds: float = 0.0
+    started: dict[int, float] = field(default_factory=dict)
+
+    async def on_request(self, request: httpx.Request) -> None:
+        self.calls[classify(request)] += 1
+        self.started[id(request)] = time.perf_counter()
+
+    async def on_response(self, response: httpx.Response) -> None:
+        side = classify(response.request)[0]
+        self.statuses[(side, response.status_code)] += 1
+        began = self.started.pop(id(response.request), None)
+        if began is not None:
+            self.http_seconds[side] += time.perf_counter() - began
+
+    async def sleep(self, seconds: float) -> None:
+        """The HubSpot client's sleep: pacing waits (and retry back-offs) are summed."""
+        self.paced_seconds += max(seconds, 0.0)
+        await asyncio.sleep(seconds)
+
+    def http(self) -> httpx.AsyncClient:
+        """An httpx client whose requests this meter counts."""
+        hooks = {"request": [self.on_request], "response": [self.on_response]}
+        return httpx.AsyncClient(timeout=120, event_hooks=hooks)  # type: ignore[dict-item]
+
+    def snapshot(self) -> Meter:
+        """A copy of the counters (to diff phases)."""
+        return Meter(Counter(self.calls), Counter(self.statuses), Counter(self.http_seconds), self.paced_seconds)
+
+    def since(self, before: Meter) -> Meter:
+        """What was counted after `before`."""
+        return Meter(
+            self.calls - before.calls,
+            self.statuses - before.statuses,
+            self.http_seconds - before.http_seconds,
+            self.paced_seconds - before.paced_seconds,
+        )
+
+    def total(self, side: str, object_type: str | None = None) -> int:
+        return sum(n for (s, t, _), n in self.calls.items() if s == side and object_type in (None, t))
+
+
+# -- the engine run ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    """One run of the engine, as measured."""
+
+    name: str
+    wall: float
+    cpu: float
+    sandbox_cpu: float
+    meter: Meter
+    counts: dict[str, dict[str, int]]
+    after: dict[str, Any]
+
+
+async def run(hello: dict[str, Any], sandbox: Sandbox, rate: int, workdir: Path) -> list[Phase]:
+    """A first (full) sync, then a no-op incremental re-sync, each measured."""
+    from cwsync.config.model import Config
+    from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
+    from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
+    from cwsync.store import Store
+    from cwsync.syncs.hubspot.run import HubSpotSync
+
+    cw_settings = {k: hello[k] for k in ("site", "company_id", "public_key", "private_key", "client_id")}
+    store_url = f"sqlite:///{workdir / 'b.db'}"
+    config = Config.model_validate(
+        {
+            "store": store_url,
+            "connections": {
+                "connectwise": {**cw_settings, "requests_per_minute": None},
+                "hubspot": {"token": hello["token"], "base_url": hello["hubspot_url"]},
+            },
+            "syncs": {"hubspot": {}},
+        }
+    )
+    meter = Meter()
+    store = await Store.open(store_url)
+    cw_http, hs_http = meter.http(), meter.http()
+    cw = ConnectWiseClient(ConnectWiseSettings(**cw_settings, requests_per_minute=None), http=cw_http)
+    hs = HubSpotClient(
+        HubSpotSettings(token=hello["token"], base_url=hello["hubspot_url"], requests_per_10s=rate),
+        http=hs_http,
+        sleep=meter.sleep,
+    )
+    phases = []
+    try:
+        for name, full in (("first sync (full)", True), ("no-op re-sync (incremental)", False)):
+            before, sandbox_before = meter.snapshot(), sandbox.stats()["cpu"]
+            cpu, wall = time.process_time(), time.perf_counter()
+            report = await HubSpotSync(config, store, cw, hs).run(full=full)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            after = sandbox.stats()
+            counts = {p.pair: p.counts.as_dict() for p in report.pairs}
+            phases.append(Phase(name, wall, cpu, after["cpu"] - sandbox_before, meter.since(before), counts, after))
+    finally:
+        await cw_http.aclose()  # the clients do not close an httpx client they were given
+        await hs_http.aclose()
+        await store.close()
+    return phases
+
+
+# -- the report -------------------------------------------------------------------------------------------------
+
+
+def lower_bound(phase: Phase, rate: int) -> tuple[int, dict[str, int]]:
+    """The fewest HubSpot calls that carry what the run wrote: creates and associations, 100 per batch."""
+    parts: dict[str, int] = {}
+    for pair, counts in phase.counts.items():
+        parts[f"{pair} batch create"] = math.ceil(counts.get("created", 0) / BATCH)
+    for key, made in phase.after["hs_associations"].items():
+        a, b = key.split(">")
+        parts[f"{a} associate → {b}"] = math.ceil(made / BATCH)
+    return sum(parts.values()), parts
+
+
+def print_calls(meter: Meter) -> None:
+    print(f"    {'side':<12} {'type':<10} {'kind':<28} {'calls':>8}")
+    for (side, object_type, kind), n in sorted(meter.calls.items()):
+        print(f"    {side:<12} {object_type:<10} {kind:<28} {n:>8,}")
+    errors = {f"{s} {code}": n for (s, code), n in meter.statuses.items() if code >= 400}
+    print(f"    error responses: {errors or 'none'}")
+
+
+def print_report(args: argparse.Namespace, sizes: dict[str, int], hello: dict[str, Any], phases: list[Phase]) -> None:
+    first, noop = phases
+    rate = args.rate
+    per_s = rate / 10
+    print(
+        f"ConnectWise: {sizes['companies']:,} companies, {sizes['contacts']:,} contacts, {sizes['deals']:,} deals "
+        f"(live: {hello['cw_live']}); latency {args.latency_ms:g} ms per request on both sides; "
+        f"HubSpot limit {rate} requests / 10 s"
+    )
+    for phase in phases:
+        totals = {k: sum(c.get(k, 0) for c in phase.counts.values()) for k in ("created", "updated", "linked")}
+        other = {
+            k: sum(c.get(k, 0) for c in phase.counts.values()) for k in ("skipped", "failed", "unchanged", "conflicts")
+        }
+        print(f"\n== {phase.name}: {phase.wall:.1f} s wall")
+        print(f"  outcome: {totals} {other}")
+        print(f"  per pair: {phase.counts}")
+        print(f"  HubSpot now holds {phase.after['hs_live']}, associations {phase.after['hs_associations']}")
+        print_calls(phase.meter)
+        hs, cw = phase.meter.total("hubspot"), phase.meter.total("connectwise")
+        m = phase.meter
+        rest = phase.wall - m.http_seconds["hubspot"] - m.http_seconds["connectwise"] - m.paced_seconds
+        print(
+            f"  wall split (the engine is sequential): HubSpot HTTP {m.http_seconds['hubspot']:.1f} s "
+            f"({hs:,} calls, {1000 * m.http_seconds['hubspot'] / max(hs, 1):.0f} ms each), "
+            f"ConnectWise HTTP {m.http_seconds['connectwise']:.1f} s ({cw:,} calls), "
+            f"pacing waits {m.paced_seconds:.1f} s, the rest (engine, store) {rest:.1f} s"
+        )
+        print(
+            f"  CPU: engine process {phase.cpu:.1f} s ({100 * phase.cpu / phase.wall:.0f}% of wall), "
+            f"sandbox process {phase.sandbox_cpu:.1f} s"
+        )
+
+    synced = sum(c.get("created", 0) + c.get("linked", 0) + c.get("updated", 0) for c in first.counts.values())
+    read = sum(hello["cw_live"].values())
+    minimal, parts = lower_bound(first, rate)
+    bound = minimal / per_s
+    hs_calls, cw_calls = first.meter.total("hubspot"), first.meter.total("connectwise")
+    print("\n== first sync against the rate limit")
+    print(
+        f"  lower bound: {minimal:,} HubSpot calls = creates at {BATCH}/batch + associations at {BATCH}/batch "
+        f"for what this run wrote ({parts}), at {rate}/10 s = {bound:.1f} s"
+    )
+    print(
+        f"  (with a sliding window the first {rate} calls go at once: the strict floor is "
+        f"{max(0, math.ceil(minimal / rate) - 1) * 10:.0f} s; the bound above is calls / {per_s:g} per s)"
+    )
+    print(
+        f"  wall {first.wall:.1f} s / lower bound {bound:.1f} s = {first.wall / max(bound, 1e-9):.2f} (target <= 1.10)"
+    )
+    print(
+        f"  HubSpot calls made {hs_calls:,} = {hs_calls / max(minimal, 1):.2f}x the minimum; at the rate limit "
+        f"they alone need {hs_calls / per_s:.1f} s (wall / that = {first.wall / max(hs_calls / per_s, 1e-9):.2f})"
+    )
+    print(
+        f"  API calls per record synced ({synced:,}): HubSpot {hs_calls / max(synced, 1):.4f}, "
+        f"ConnectWise {cw_calls / max(synced, 1):.4f} ({read:,} ConnectWise records read)"
+    )
+    print(
+        f"  engine CPU per record synced: {1e6 * first.cpu / max(synced, 1):.0f} µs "
+        f"(sandbox, separate process: {1e6 * first.sandbox_cpu / max(synced, 1):.0f} µs)"
+    )
+    print(f"  engine peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print("\n== no-op re-sync")
+    for object_type in ("companies", "contacts", "deals"):
+        print(
+            f"  {object_type:<10} HubSpot calls {noop.meter.total('hubspot', object_type):>6,}   "
+            f"ConnectWise calls {noop.meter.total('connectwise', object_type):>6,}   (target: O(1))"
+        )
+    print(
+        f"  total {noop.meter.total('hubspot'):,} HubSpot + {noop.meter.total('connectwise'):,} ConnectWise calls, "
+        f"{noop.wall:.1f} s wall, {noop.cpu:.1f} s engine CPU; "
+        f"writes: {sum(c.get('created', 0) + c.get('updated', 0) for c in noop.counts.values())}"
+    )
+
+
+def main() -> None:
+    """Parse arguments; run as the parent (engine and report) or as the child (`--serve`, the emulators)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--companies", type=int, default=10_000)
+    parser.add_argument("--contacts", type=int, default=50_000)
+    parser.add_argument("--deals", type=int, default=5_000)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply the three sizes (e.g. 0.02 to try it)")
+    parser.add_argument("--latency-ms", type=float, default=50)
+    parser.add_argument("--rate", type=int, default=190, help="HubSpot requests per 10 s (emulator and client)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(json.loads(args.serve))
+        return
+    sizes = {k: max(3, round(getattr(args, k) * args.scale)) for k in ("companies", "contacts", "deals")}
+    counts = {"companies": sizes["companies"], "contacts": sizes["contacts"], "opportunities": sizes["deals"]}
+    sandbox = Sandbox({"counts": counts, "seed": args.seed, "latency_ms": args.latency_ms, "rate": args.rate})
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            phases = asyncio.run(run(sandbox.hello, sandbox, args.rate, Path(tmp)))
+    finally:
+        sandbox.close()
+    print_report(args, sizes, sandbox.hello, phases)
+
+
+if __name__ == "__main__":
+    main()
