@@ -288,3 +288,23 @@ async def test_dry_run_writes_nothing(world: World) -> None:
     assert report.counts.created > 0
     assert await world.hs_all("companies") == []
     assert await world.store.link_count(world.config.tenant, "companies") == 0
+
+
+async def test_replay_one_record(world: World) -> None:
+    """`sync --record connectwise:contacts:ID` reads and applies that record only, leaving cursors alone (BY-2)."""
+    from cwsync.syncs.hubspot.run import RecordRef
+
+    await world.sync()
+    cursor = await world.store.cursor(world.config.tenant, "contacts", "left")
+    contact = next(iter(_expected_contacts(world.cw_box, _expected_companies(world.cw_box)).values()))
+    await world.cw.patch("company/contacts", contact["id"], [{"op": "replace", "path": "title", "value": "Replayed"}])
+    report = await world.sync(record=RecordRef("connectwise", "contacts", str(contact["id"])))
+    assert report.counts.updated == 1
+    assert sum(p.counts.total for p in report.pairs) == 1
+    assert await world.store.cursor(world.config.tenant, "contacts", "left") == cursor
+    [run] = await world.store.runs(world.config.tenant, limit=1)
+    assert run.kind == "record"
+    email = next(i["value"] for i in contact["communicationItems"] if i["communicationType"] == "Email").lower()
+    [hs_contact] = [c for c in await world.hs_all("contacts") if c["properties"]["email"] == email]
+    got = await world.hs.get("contacts", hs_contact["id"], properties=["jobtitle"])
+    assert got["properties"]["jobtitle"] == "Replayed"

@@ -22,7 +22,7 @@ from cwsync.connectors.http import CwsyncApiError
 from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
 from cwsync.core.mapping import MappingError
 from cwsync.store import Store
-from cwsync.syncs.hubspot.run import HubSpotSync, RunReport, mappings
+from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef, RunReport, mappings
 
 console = Console()
 T = TypeVar("T")
@@ -125,8 +125,16 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
         raise typer.Exit(1) from exc
 
 
-def _sync(config_path: Path, *, dry_run: bool, full: bool, objects: list[str], as_json: bool) -> RunReport:
+def _sync(
+    config_path: Path, *, dry_run: bool, full: bool, objects: list[str], as_json: bool, record: str | None = None
+) -> RunReport:
     config = load(config_path)
+    try:
+        ref = RecordRef.parse(record) if record else None
+        if ref is not None and ref.pair not in mappings(config):
+            raise ValueError(f"{ref.pair} is not an enabled object (enabled: {', '.join(mappings(config))})")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--record") from exc
 
     async def work() -> RunReport:
         async with opened(config) as ctx:
@@ -147,7 +155,7 @@ def _sync(config_path: Path, *, dry_run: bool, full: bool, objects: list[str], a
                     bar.update(tasks[pair], description=f"{pair}: {int(bar.tasks[tasks[pair]].completed)} records")
 
                 engine = HubSpotSync(config, ctx.store, ctx.cw, ctx.hs, progress=progress)
-                return await engine.run(dry_run=dry_run, full=full, objects=objects or None)
+                return await engine.run(dry_run=dry_run, full=full, objects=objects or None, record=ref)
 
     return run_async(work)
 
@@ -168,10 +176,13 @@ def sync(
     config: Path = CONFIG,
     objects: list[str] = typer.Option([], "--object", "-o", help="Only these objects (companies, contacts, deals)."),
     full: bool = typer.Option(False, "--full", help="Every record, not just changes since the last run."),
+    record: str | None = typer.Option(
+        None, "--record", help="Replay one record now: SYSTEM:OBJECT:ID, e.g. connectwise:contacts:123."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Sync: plan every changed record, apply the plan, record every decision."""
-    report = _sync(config, dry_run=False, full=full, objects=objects, as_json=as_json)
+    report = _sync(config, dry_run=False, full=full, objects=objects, as_json=as_json, record=record)
     _print_report(report, as_json=as_json, show=0)
 
 

@@ -67,6 +67,23 @@ class RunReport:
 Progress = Callable[[str, int], None]
 
 
+@dataclass(frozen=True)
+class RecordRef:
+    """One record to replay: `connectwise:contacts:123` or `hubspot:contacts:456`."""
+
+    system: str
+    pair: str
+    record_id: str
+
+    @classmethod
+    def parse(cls, text: str) -> RecordRef:
+        """Parse `SYSTEM:OBJECT:ID`; ValueError with the expected form otherwise."""
+        parts = text.split(":")
+        if len(parts) != 3 or parts[0] not in ("connectwise", "hubspot") or not parts[2]:
+            raise ValueError(f"{text!r}: expected SYSTEM:OBJECT:ID, e.g. connectwise:contacts:123 or hubspot:deals:456")
+        return cls(parts[0], parts[1], parts[2])
+
+
 def mappings(config: Config) -> dict[str, ObjectMapping]:
     """The enabled pairs' mappings, parents first (raises MappingError on a bad mapping)."""
     sync = config.syncs.hubspot
@@ -119,18 +136,32 @@ class HubSpotSync:
         self.policy = ConflictPolicy(sync.conflict_policy) if sync else ConflictPolicy.CONNECTWISE_WINS
 
     async def run(
-        self, *, dry_run: bool = False, full: bool = False, objects: Sequence[str] | None = None, trigger: str = "cli"
+        self,
+        *,
+        dry_run: bool = False,
+        full: bool = False,
+        objects: Sequence[str] | None = None,
+        trigger: str = "cli",
+        record: RecordRef | None = None,
     ) -> RunReport:
-        """Sync every enabled pair (or `objects`), parents first; a dry run plans and writes nothing."""
+        """Sync every enabled pair (or `objects`), parents first; a dry run plans and writes nothing.
+
+        With `record`, only that one record is read, planned and applied (BY-2 replay); cursors stay where they are.
+        """
+        if record is not None:
+            if record.pair not in self.mappings:
+                raise ValueError(f"{record.pair} is not an enabled object (enabled: {', '.join(self.mappings)})")
+            objects = [record.pair]
         pairs = [p for p in self.mappings if not objects or p in objects]
-        kind = "plan" if dry_run else ("full" if full else "incremental")
+        kind = "plan" if dry_run else ("record" if record else ("full" if full else "incremental"))
         await self._close_interrupted()
         await self._ensure_properties(dry_run=dry_run)
         run_id = await self.store.start_run(self.tenant, pairs=pairs, kind=kind, trigger=trigger)  # type: ignore[arg-type]
         report = RunReport(run_id=run_id, dry_run=dry_run)
         try:
             for pair in pairs:
-                report.pairs.append(await _PairRun(self, pair, run_id, dry_run=dry_run, full=full).run())
+                pair_run = _PairRun(self, pair, run_id, dry_run=dry_run, full=full)
+                report.pairs.append(await (pair_run.replay(record) if record else pair_run.run()))
         except (FatalError, CwsyncApiError) as exc:
             report.error = str(exc)
             await self.store.finish_run(run_id, status="failed", counts=report.counts, error=str(exc))
@@ -194,6 +225,24 @@ class _PairRun:
             await self._right_page(remaining[start : start + PAGE])
         if not self.dry_run:
             await self._advance_cursors()
+        return self.report
+
+    async def replay(self, record: RecordRef) -> PairReport:
+        """Read, plan and apply one record (and its counterpart, if linked), now."""
+        if record.system == "connectwise":
+            raw = await self.left.get(record.record_id)
+            links = await self._links(Side.LEFT, [record.record_id])
+            rights: dict[str, tuple[Snapshot, Raw]] = {}
+            if record.record_id in links:
+                other = await self.s.hs.get(
+                    self.right.object_type, links[record.record_id].right_id, properties=self.right.readable_properties()
+                )
+                for snap, right_raw in await self._right_snapshots([other]):
+                    rights[snap.id] = (snap, right_raw)
+            await self._left_page([raw], rights)
+        else:
+            raw = await self.s.hs.get(self.right.object_type, record.record_id, properties=self.right.readable_properties())
+            await self._right_page(await self._right_snapshots([raw]))
         return self.report
 
     # -- reading -----------------------------------------------------------------------------------------------

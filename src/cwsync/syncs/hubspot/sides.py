@@ -113,14 +113,14 @@ class HubSpotSide:
     async def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
         """Pages of objects modified since `since` (all objects when None)."""
         if since is None:
-            async for page in self.client.stream(self.object_type, properties=self._readable()):
+            async for page in self.client.stream(self.object_type, properties=self.readable_properties()):
                 yield page
             return
         moment = since - OVERLAP
-        async for page in self.client.search_modified_since(self.object_type, moment, properties=self._readable()):
+        async for page in self.client.search_modified_since(self.object_type, moment, properties=self.readable_properties()):
             yield page
 
-    def _readable(self) -> list[str]:
+    def readable_properties(self) -> list[str]:
         return [p for p in self.properties if p not in self.missing]
 
     @staticmethod
