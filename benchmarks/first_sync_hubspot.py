@@ -22,11 +22,15 @@ import json
 import math
 import re
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,15 +51,16 @@ ASSOCIATIONS = (("contacts", "companies"), ("deals", "companies"), ("deals", "co
 
 def serve(spec: dict[str, Any]) -> None:
     """Serve both emulators; print their addresses, then answer `stats` lines on stdin until it closes."""
+    from cwsync.logs import configure_logging
     from cwsync.sandbox.connectwise.app import SandboxSettings
     from cwsync.sandbox.faults import FaultSettings
     from cwsync.sandbox.hubspot import HubSpotSandboxSettings
-    from cwsync.sandbox.server import running_sandbox
 
+    configure_logging("warning")
     faults = FaultSettings(latency_ms=spec["latency_ms"])
     settings = SandboxSettings(records=0, counts=spec["counts"], seed=spec["seed"], faults=faults)
     hubspot = HubSpotSandboxSettings(rate_limit_per_10s=spec["rate"], faults=faults)
-    with running_sandbox(settings, hubspot=hubspot) as running:
+    with _serving(settings, hubspot, stock_socket=spec["stock_socket"]) as running:
         assert running.hubspot is not None
         s = running.sandbox.settings
         hello = {
@@ -82,6 +87,42 @@ def serve(spec: dict[str, Any]) -> None:
                     },
                 }
                 print(json.dumps(stats), flush=True)
+
+
+@contextmanager
+def _serving(settings: Any, hubspot: Any, *, stock_socket: bool) -> Iterator[Any]:
+    """`running_sandbox`, or (by default) the same served from a socket whose connections get TCP_NODELAY.
+
+    `cwsync.sandbox.server.bind` opens its socket with protocol 0, and asyncio sets TCP_NODELAY only on sockets
+    whose `proto` is IPPROTO_TCP: the emulator's connections then keep Nagle's algorithm, and every response after
+    the first on a keep-alive connection has its body held ~40 ms for the client's delayed ACK. That is an artifact
+    of the emulator, not latency the issue asks for, so by default the socket is opened here with IPPROTO_TCP.
+    """
+    from cwsync.sandbox.server import RunningSandbox, base_url_of, build_all, make_server, running_sandbox
+
+    if stock_socket:
+        with running_sandbox(settings, hubspot=hubspot) as running:
+            yield running
+        return
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)
+    base_url = base_url_of(sock)
+    box, hs_box, app = build_all(settings.model_copy(update={"base_url": base_url}), hubspot)
+    server = make_server(app)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the sandbox server did not start")
+        time.sleep(0.01)
+    try:
+        yield RunningSandbox(base_url=base_url, sandbox=box, app=app, hubspot=hs_box)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
 
 
 class Sandbox:
@@ -373,6 +414,11 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50)
     parser.add_argument("--rate", type=int, default=190, help="HubSpot requests per 10 s (emulator and client)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--stock-socket",
+        action="store_true",
+        help="serve through running_sandbox as it is (its connections lack TCP_NODELAY: ~40 ms per response)",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -380,7 +426,11 @@ def main() -> None:
         return
     sizes = {k: max(3, round(getattr(args, k) * args.scale)) for k in ("companies", "contacts", "deals")}
     counts = {"companies": sizes["companies"], "contacts": sizes["contacts"], "opportunities": sizes["deals"]}
-    sandbox = Sandbox({"counts": counts, "seed": args.seed, "latency_ms": args.latency_ms, "rate": args.rate})
+    from cwsync.logs import configure_logging
+
+    configure_logging("warning")  # the CLI's default: per-request debug events would cost the engine CPU
+    spec = {"counts": counts, "seed": args.seed, "latency_ms": args.latency_ms, "rate": args.rate}
+    sandbox = Sandbox({**spec, "stock_socket": args.stock_socket})
     try:
         with tempfile.TemporaryDirectory() as tmp:
             phases = asyncio.run(run(sandbox.hello, sandbox, args.rate, Path(tmp)))

@@ -234,14 +234,12 @@ class _PairRun:
             links = await self._links(Side.LEFT, [record.record_id])
             rights: dict[str, tuple[Snapshot, Raw]] = {}
             if record.record_id in links:
-                other = await self.s.hs.get(
-                    self.right.object_type, links[record.record_id].right_id, properties=self.right.readable_properties()
-                )
+                other = await self.right.get(links[record.record_id].right_id)
                 for snap, right_raw in await self._right_snapshots([other]):
                     rights[snap.id] = (snap, right_raw)
             await self._left_page([raw], rights)
         else:
-            raw = await self.s.hs.get(self.right.object_type, record.record_id, properties=self.right.readable_properties())
+            raw = await self.right.get(record.record_id)
             await self._right_page(await self._right_snapshots([raw]))
         return self.report
 

@@ -116,9 +116,13 @@ class HubSpotSide:
             async for page in self.client.stream(self.object_type, properties=self.readable_properties()):
                 yield page
             return
-        moment = since - OVERLAP
-        async for page in self.client.search_modified_since(self.object_type, moment, properties=self.readable_properties()):
+        props = self.readable_properties()
+        async for page in self.client.search_modified_since(self.object_type, since - OVERLAP, properties=props):
             yield page
+
+    async def get(self, object_id: str) -> Raw:
+        """One object by id, with the properties the pair reads."""
+        return await self.client.get(self.object_type, object_id, properties=self.readable_properties())
 
     def readable_properties(self) -> list[str]:
         return [p for p in self.properties if p not in self.missing]
