@@ -291,7 +291,7 @@ async def run(hello: dict[str, Any], sandbox: Sandbox, rate: int, workdir: Path)
     )
     phases = []
     try:
-        for name, full in (("first sync (full)", True), ("no-op re-sync (incremental)", False)):
+        for name, full in (("first sync (full)", True), ("no-op re-sync 1", False), ("no-op re-sync 2", False)):
             before, sandbox_before = meter.snapshot(), sandbox.stats()["cpu"]
             cpu, wall = time.process_time(), time.perf_counter()
             report = await HubSpotSync(config, store, cw, hs).run(full=full)
@@ -329,7 +329,7 @@ def print_calls(meter: Meter) -> None:
 
 
 def print_report(args: argparse.Namespace, sizes: dict[str, int], hello: dict[str, Any], phases: list[Phase]) -> None:
-    first, noop = phases
+    first = phases[0]
     rate = args.rate
     per_s = rate / 10
     print(
@@ -391,17 +391,18 @@ def print_report(args: argparse.Namespace, sizes: dict[str, int], hello: dict[st
         f"(sandbox, separate process: {1e6 * first.sandbox_cpu / max(synced, 1):.0f} µs)"
     )
     print(f"  engine peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-    print("\n== no-op re-sync")
-    for object_type in ("companies", "contacts", "deals"):
+    for noop in phases[1:]:
+        print(f"\n== {noop.name} (incremental; target: O(1) calls per object type)")
+        for object_type in ("companies", "contacts", "deals"):
+            print(
+                f"  {object_type:<10} HubSpot calls {noop.meter.total('hubspot', object_type):>6,}   "
+                f"ConnectWise calls {noop.meter.total('connectwise', object_type):>6,}"
+            )
         print(
-            f"  {object_type:<10} HubSpot calls {noop.meter.total('hubspot', object_type):>6,}   "
-            f"ConnectWise calls {noop.meter.total('connectwise', object_type):>6,}   (target: O(1))"
+            f"  total {noop.meter.total('hubspot'):,} HubSpot + {noop.meter.total('connectwise'):,} ConnectWise "
+            f"calls, {noop.wall:.1f} s wall, {noop.cpu:.1f} s engine CPU; "
+            f"writes: {sum(c.get('created', 0) + c.get('updated', 0) for c in noop.counts.values())}"
         )
-    print(
-        f"  total {noop.meter.total('hubspot'):,} HubSpot + {noop.meter.total('connectwise'):,} ConnectWise calls, "
-        f"{noop.wall:.1f} s wall, {noop.cpu:.1f} s engine CPU; "
-        f"writes: {sum(c.get('created', 0) + c.get('updated', 0) for c in noop.counts.values())}"
-    )
 
 
 def main() -> None:
