@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -202,8 +203,9 @@ def _print_report(report: RunReport, *, as_json: bool, show: int) -> None:
         }
         print(json.dumps(data, indent=2, default=str))
         return
-    table = Table(title=("Plan (nothing written)" if report.dry_run else f"Run {report.run_id}"))
-    for column in ("object", "created", "updated", "linked", "unchanged", "skipped", "failed", "conflicts"):
+    title = "Plan (nothing written)" if report.dry_run else f"Run {report.run_id}"
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", padding=(0, 1), pad_edge=False)
+    for column in ("object", "created", "updated", "linked", "same", "skipped", "failed", "conflicts"):
         table.add_column(column, justify="right" if column != "object" else "left")
     for p in report.pairs:
         c = p.counts

@@ -1,0 +1,125 @@
+"""`cwsync demo`: the sandboxes, the doctor's checklist, a first HubSpot sync, and a change arriving."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from cwsync.cli import doctor as doctor_cli
+from cwsync.cli import sandbox as sandbox_cli
+from cwsync.cli.sync import Context, _print_report, opened
+from cwsync.config import load_config
+from cwsync.config.template import render_template
+from cwsync.connectors.connectwise import ConnectWiseSettings
+from cwsync.connectors.connectwise.conditions import F
+from cwsync.diagnostics.connectwise import DoctorReport, ExitCode, run_doctor
+from cwsync.sandbox.connectwise.app import SandboxSettings
+from cwsync.sandbox.server import RunningSandbox, running_sandbox
+from cwsync.syncs.hubspot.run import HubSpotSync
+
+console = Console()
+NEW_PHONE = "+1 555 010 4242"
+
+
+def demo(
+    records: int = typer.Option(2000, min=10, help="Approximate number of generated ConnectWise records."),
+    seed: int = typer.Option(1, help="Seed of the data generator."),
+    sync: bool = typer.Option(True, "--sync/--no-sync", help="Also run a first HubSpot sync and show a change arrive."),
+    as_json: bool = typer.Option(False, "--json", help="Print the doctor report as JSON (and skip the sync tour)."),
+) -> None:
+    """Start the sandboxes with a generated MSP, check the connection, sync to HubSpot, and show a change arrive."""
+    with running_sandbox(SandboxSettings(records=records, seed=seed)) as running:
+        s = running.sandbox.settings
+        if not as_json:
+            token = running.hubspot.settings.token if running.hubspot else None
+            console.print(sandbox_cli.credentials_table(s, running.sandbox.api_root, token))
+        report = asyncio.run(_doctor(running, as_json=as_json))
+        doctor_cli.print_report(report, as_json=as_json)
+        if report.ok and sync and not as_json:
+            with tempfile.TemporaryDirectory() as folder:
+                asyncio.run(_sync_tour(running, Path(folder)))
+    raise typer.Exit(int(report.exit_code))
+
+
+async def _doctor(running: RunningSandbox, *, as_json: bool) -> DoctorReport:
+    s = running.sandbox.settings
+    settings = ConnectWiseSettings(
+        site=running.base_url,
+        company_id=s.company_id,
+        public_key=s.public_key,
+        private_key=s.private_key,
+        client_id=s.client_id,
+    )
+    return await run_doctor(settings, on_check=None if as_json else doctor_cli.render_check)
+
+
+async def _sync_tour(running: RunningSandbox, folder: Path) -> None:
+    s = running.sandbox.settings
+    token = running.hubspot.settings.token if running.hubspot else ""
+    path = folder / "cwsync.yaml"
+    path.write_text(
+        render_template(
+            store=f"sqlite:///{folder / 'cwsync.db'}",
+            cw_site=running.base_url,
+            cw_company=s.company_id,
+            cw_public=s.public_key,
+            cw_private_default=f":-{s.private_key}",
+            cw_client=s.client_id,
+            hs_token_default=f":-{token}",
+            hs_base=running.hubspot_url,
+        ),
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    console.rule("First sync: ConnectWise → HubSpot")
+    async with opened(config) as ctx:
+        with console.status("syncing companies, contacts and deals"):
+            started = time.perf_counter()
+            report = await HubSpotSync(config, ctx.store, ctx.cw, ctx.hs).run()
+        _print_report(report, as_json=False, show=0)
+        console.print(f"first sync took {time.perf_counter() - started:.1f} s")
+        await _change_arrives(ctx)
+
+
+async def _pick_contact(ctx: Context) -> dict[str, Any]:
+    """An active contact with a company and an e-mail (so it was synced)."""
+    async for page in ctx.cw.stream("company/contacts", conditions=F("inactiveFlag") == False, page_size=50):  # noqa: E712
+        for contact in page:
+            items = contact.get("communicationItems", [])
+            if contact.get("company") and any(i.get("communicationType") == "Email" for i in items):
+                return contact
+    raise typer.Exit(int(ExitCode.UNEXPECTED))
+
+
+async def _change_arrives(ctx: Context) -> None:
+    """Change a contact's phone in ConnectWise and show it in HubSpot after the next (incremental) sync."""
+    contact = await _pick_contact(ctx)
+    items = [dict(i) for i in contact["communicationItems"]]
+    phone = next((i for i in items if i.get("communicationType") == "Phone"), None)
+    if phone is None:
+        phone = {"type": {"name": "Direct"}, "communicationType": "Phone", "defaultFlag": True}
+        items.append(phone)
+    phone["value"] = NEW_PHONE
+    console.rule("A change in ConnectWise")
+    name = f"{contact.get('firstName', '')} {contact.get('lastName', '')}".strip()
+    console.print(f"contact {contact['id']} ({name}): phone → {NEW_PHONE}")
+    ops = [{"op": "replace", "path": "communicationItems", "value": items}]
+    await ctx.cw.patch("company/contacts", contact["id"], ops)
+    started = time.perf_counter()
+    await HubSpotSync(ctx.config, ctx.store, ctx.cw, ctx.hs).run()
+    links = await ctx.store.links_by_left(ctx.config.tenant, "contacts", [str(contact["id"])])
+    link = links.get(str(contact["id"]))
+    if link is None:
+        console.print("[red]the contact was not linked[/red]")
+        raise typer.Exit(int(ExitCode.UNEXPECTED))
+    got = await ctx.hs.get("contacts", link.right_id, properties=["phone"])
+    console.print(
+        f"HubSpot contact {link.right_id} phone: [bold]{got['properties'].get('phone')}[/bold]"
+        f" — arrived {time.perf_counter() - started:.2f} s after the change (incremental sync)"
+    )
