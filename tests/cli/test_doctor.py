@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import httpx
 import pytest
@@ -138,10 +139,11 @@ def test_bad_site_exit_2(served: RunningSandbox, site: str) -> None:
 
 
 def test_missing_option_is_a_usage_error() -> None:
-    """Without settings, doctor says which option is missing."""
+    """Without settings, doctor says which options are missing."""
     result = runner.invoke(app, ["doctor"], env={})
     assert result.exit_code == 2
     assert "--site" in result.output
+    assert "--config" in result.output
 
 
 async def test_run_doctor_in_process(sandbox: Sandbox) -> None:
@@ -169,3 +171,28 @@ async def test_host_that_is_not_connectwise() -> None:
     assert report.checks[0].status == "fail"
     assert "ConnectWise" in report.checks[0].detail
     assert [c.status for c in report.checks[1:]] == ["skipped"] * 4
+
+
+def test_doctor_from_config_checks_hubspot_too(served: RunningSandbox, tmp_path: Path) -> None:
+    """With --config, doctor checks ConnectWise and the HubSpot token and scopes; a scope-less token fails (exit 7)."""
+    config = tmp_path / "cwsync.yaml"
+    runner.invoke(app, ["init", str(config), "--sandbox", "--sandbox-url", served.base_url])
+    result = runner.invoke(app, ["doctor", "--config", str(config), "--json"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0, result.stdout
+    assert [c["name"] for c in report["checks"]][-2:] == ["HubSpot token valid", "HubSpot scopes"]
+    assert served.hubspot is not None
+    token = served.hubspot.settings.token
+    served.hubspot.tokens[token] = ["crm.objects.companies.read"]
+    result = runner.invoke(app, ["doctor", "--config", str(config)])
+    assert result.exit_code == ExitCode.MISSING_PERMISSION
+    assert "crm.objects.contacts.read" in result.stdout
+
+
+def test_doctor_from_a_bad_config_names_the_line(tmp_path: Path) -> None:
+    """A broken configuration given to doctor is reported with file and line, exit 2."""
+    config = tmp_path / "cwsync.yaml"
+    config.write_text("version: 1\nconnections:\n  connectwise:\n    site: x\n")
+    result = runner.invoke(app, ["doctor", "--config", str(config)])
+    assert result.exit_code == ExitCode.BAD_SETTINGS
+    assert f"{config}:3" in result.stdout

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
+from typing import Any
 
 import typer
 from pydantic import ValidationError as PydanticValidationError
 from rich.console import Console
 
+from cwsync.config import ConfigError, load_config
 from cwsync.connectors.connectwise import ConnectWiseSettings
 from cwsync.connectors.http import ConfigurationError
-from cwsync.diagnostics.connectwise import CheckResult, DoctorReport, ExitCode, run_doctor
+from cwsync.connectors.hubspot import HubSpotSettings
+from cwsync.diagnostics.connectwise import CheckResult, DoctorReport, ExitCode, check_hubspot, run_doctor
 
 console = Console()
 _MARKS = {"ok": "[green]✔[/green]", "fail": "[red]✘[/red]", "skipped": "[dim]–[/dim]"}
@@ -54,20 +58,59 @@ def print_report(report: DoctorReport, *, as_json: bool) -> None:
 
 
 def doctor(
-    site: str = typer.Option(..., envvar="CWSYNC_CW_SITE", help="Site host, e.g. na.myconnectwise.net."),
-    company: str = typer.Option(..., envvar="CWSYNC_CW_COMPANY", help="Company ID used to log in."),
-    public_key: str = typer.Option(..., envvar="CWSYNC_CW_PUBLIC_KEY", help="API member public key."),
-    private_key: str = typer.Option(
-        ..., envvar="CWSYNC_CW_PRIVATE_KEY", help="API member private key (prefer the env var)."
+    config: Path | None = typer.Option(
+        None, "--config", "-c", envvar="CWSYNC_CONFIG", help="Take the connections from this configuration file."
     ),
-    client_id: str = typer.Option(..., envvar="CWSYNC_CW_CLIENT_ID", help="clientId from developer.connectwise.com."),
+    site: str | None = typer.Option(None, envvar="CWSYNC_CW_SITE", help="Site host, e.g. na.myconnectwise.net."),
+    company: str | None = typer.Option(None, envvar="CWSYNC_CW_COMPANY", help="Company ID used to log in."),
+    public_key: str | None = typer.Option(None, envvar="CWSYNC_CW_PUBLIC_KEY", help="API member public key."),
+    private_key: str | None = typer.Option(
+        None, envvar="CWSYNC_CW_PRIVATE_KEY", help="API member private key (prefer the env var)."
+    ),
+    client_id: str | None = typer.Option(
+        None, envvar="CWSYNC_CW_CLIENT_ID", help="clientId from developer.connectwise.com."
+    ),
     read_only: bool = typer.Option(False, "--read-only", help="Skip the add/edit permission probes."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Check a ConnectWise Manage connection and every permission cwsync needs."""
-    settings = settings_from_options(site, company, public_key, private_key, client_id)
+    """Check the ConnectWise Manage connection and every permission cwsync needs (and HubSpot's, from a config)."""
+    hubspot: HubSpotSettings | None = None
+    if config is not None:
+        settings, hubspot = settings_from_config(config)
+    else:
+        given = {"--site": site, "--company": company, "--public-key": public_key, "--private-key": private_key}
+        given["--client-id"] = client_id
+        missing = [name for name, value in given.items() if not value]
+        if missing:
+            console.print(f"[red]missing:[/red] {', '.join(missing)} (or their CWSYNC_CW_* variables, or --config)")
+            raise typer.Exit(ExitCode.BAD_SETTINGS)
+        settings = settings_from_options(str(site), str(company), str(public_key), str(private_key), str(client_id))
     if not as_json:
         console.print(f"Checking ConnectWise Manage at [bold]{settings.site}[/bold], company {settings.company_id}")
-    report = asyncio.run(run_doctor(settings, check_writes=not read_only, on_check=None if as_json else render_check))
+    render = None if as_json else render_check
+    report = asyncio.run(_run(settings, hubspot, check_writes=not read_only, render=render))
     print_report(report, as_json=as_json)
     raise typer.Exit(int(report.exit_code))
+
+
+async def _run(
+    settings: ConnectWiseSettings, hubspot: HubSpotSettings | None, *, check_writes: bool, render: Any
+) -> DoctorReport:
+    report = await run_doctor(settings, check_writes=check_writes, on_check=render)
+    if hubspot is not None:
+        report.add_hubspot(await check_hubspot(hubspot, on_check=render))
+    return report
+
+
+def settings_from_config(path: Path) -> tuple[ConnectWiseSettings, HubSpotSettings | None]:
+    """Both connections from a configuration file, or exit 2 naming file, line and field."""
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        console.print(f"[red]configuration error[/red]\n{exc}")
+        raise typer.Exit(ExitCode.BAD_SETTINGS) from exc
+    c = config.connections.connectwise
+    settings = settings_from_options(c.site, c.company_id, c.public_key, c.private_key.get_secret_value(), c.client_id)
+    h = config.connections.hubspot
+    hubspot = None if h is None else HubSpotSettings(token=h.token, base_url=h.base_url, api_version=h.api_version)
+    return settings, hubspot

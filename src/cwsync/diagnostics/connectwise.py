@@ -30,6 +30,7 @@ from cwsync.connectors.http import (
     TransportError,
     ValidationError,
 )
+from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
 
 
 class ExitCode(IntEnum):
@@ -100,6 +101,15 @@ class DoctorReport:
     def ok(self) -> bool:
         """True when every check passed."""
         return self.exit_code is ExitCode.OK
+
+    def add_hubspot(self, results: list[CheckResult]) -> None:
+        """Append HubSpot's checks; a failure sets the matching exit code unless one is set already."""
+        self.checks.extend(results)
+        failed = [r for r in results if r.status == "fail"]
+        if failed and self.exit_code is ExitCode.OK:
+            self.exit_code = (
+                ExitCode.BAD_KEYS if failed[0].name == "HubSpot token valid" else ExitCode.MISSING_PERMISSION
+            )
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready form (`--json`)."""
@@ -263,3 +273,33 @@ async def _probe(entity: EntityAccess, level: str, call: Awaitable[object]) -> C
     except CwsyncApiError as exc:
         return CheckResult(name, "fail", f"{exc.status} from {endpoint}: {exc.message}", endpoint=endpoint)
     return CheckResult(name, "ok", f"{entity.module} > {entity.permission}", endpoint=endpoint)
+
+
+async def check_hubspot(
+    settings: HubSpotSettings, *, http: httpx.AsyncClient | None = None, on_check: Progress | None = None
+) -> list[CheckResult]:
+    """HubSpot's part of the checklist: the token is accepted and has the scopes the sync needs."""
+    results: list[CheckResult] = []
+
+    def record(result: CheckResult) -> None:
+        results.append(result)
+        if on_check:
+            on_check(result)
+
+    async with HubSpotClient(settings, http=http) as hs:
+        try:
+            await hs.check_access()
+        except AuthenticationError as exc:
+            fix = "Copy the token of the private app again: Settings → Integrations → Private apps → (app) → Auth."
+            record(CheckResult("HubSpot token valid", "fail", exc.message, fix=fix, http_status=exc.status))
+            return results
+        except PermissionDeniedError as exc:
+            record(CheckResult("HubSpot token valid", "ok", "the token was accepted"))
+            record(CheckResult("HubSpot scopes", "fail", exc.message, fix=exc.hint, http_status=exc.status))
+            return results
+        except CwsyncApiError as exc:
+            record(CheckResult("HubSpot token valid", "fail", f"HubSpot did not answer: {exc.message}", fix=exc.hint))
+            return results
+    record(CheckResult("HubSpot token valid", "ok", "the token was accepted"))
+    record(CheckResult("HubSpot scopes", "ok", "companies, contacts and deals can be read"))
+    return results
