@@ -308,3 +308,51 @@ async def test_replay_one_record(world: World) -> None:
     [hs_contact] = [c for c in await world.hs_all("contacts") if c["properties"]["email"] == email]
     got = await world.hs.get("contacts", hs_contact["id"], properties=["jobtitle"])
     assert got["properties"]["jobtitle"] == "Replayed"
+
+
+async def test_custom_field_maps_to_custom_property_both_ways(tmp_path: Path, world: World) -> None:
+    """A ConnectWise custom field mapped to a HubSpot property (created for it) syncs both ways (HS-3, HS-5)."""
+    world.config = make_config(
+        tmp_path,
+        world.cw_box,
+        objects={
+            "companies": {
+                "fields": {
+                    "add": [
+                        {"connectwise": "customFields/Tier", "hubspot": "cw_tier"},
+                        {"connectwise": "customFields/Onboarded", "hubspot": "cw_onboarded", "type": "date"},
+                    ]
+                }
+            }
+        },
+    )
+    await world.sync()
+    company = next(
+        c
+        for c in _expected_companies(world.cw_box).values()
+        if any(f["caption"] == "Tier" and f.get("value") for f in c.get("customFields", []))
+    )
+    tier = next(f["value"] for f in company["customFields"] if f["caption"] == "Tier")
+    [hs_company] = [
+        c
+        async for page in world.hs.stream("companies", properties=["connectwise_company_id", "cw_tier"])
+        for c in page
+        if c["properties"]["connectwise_company_id"] == company["identifier"]
+    ]
+    assert hs_company["properties"]["cw_tier"] == tier
+    await world.hs_change("companies", hs_company["id"], {"cw_tier": "Platinum"})
+    await world.sync()
+    after = await world.cw.get("company/companies", company["id"])
+    assert next(f["value"] for f in after["customFields"] if f["caption"] == "Tier") == "Platinum"
+    assert len(after["customFields"]) == len(company["customFields"])
+
+
+def test_two_way_deals_are_refused_at_load(tmp_path: Path) -> None:
+    """Deals may only flow ConnectWise → HubSpot for now; anything else is refused when the config loads."""
+    from cwsync.core.mapping import MappingError
+    from cwsync.syncs.hubspot.run import mappings
+
+    box = build_sandbox(SandboxSettings(base_url=CW_BASE, records=50))
+    config = make_config(tmp_path, box, objects={"deals": {"direction": "two-way"}})
+    with pytest.raises(MappingError, match="deals: only connectwise-to-hubspot"):
+        mappings(config)

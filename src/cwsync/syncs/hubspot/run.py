@@ -23,7 +23,7 @@ from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.http import CwsyncApiError, FatalError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.filters import failing_rule
-from cwsync.core.mapping import ObjectMapping, build_mapping
+from cwsync.core.mapping import MappingError, ObjectMapping, build_mapping
 from cwsync.core.plan import Action, LinkBase, PairInput, PlanItem, Side, Snapshot, Write, match_values, plan_pair
 from cwsync.store import Counts, Link, RunItem, Store
 from cwsync.syncs.hubspot import shapes
@@ -95,7 +95,7 @@ def mappings(config: Config) -> dict[str, ObjectMapping]:
         if object_config is None or not object_config.enabled:
             continue
         d = OBJECTS[pair]
-        out[pair] = build_mapping(
+        built = build_mapping(
             pair=pair,
             left_object=d.left_object,
             right_object=d.right_object,
@@ -105,6 +105,12 @@ def mappings(config: Config) -> dict[str, ObjectMapping]:
             references=d.references,
             default_direction=d.default_direction,
         )
+        if pair == "deals" and built.direction.allows(Side.LEFT.towards):
+            raise MappingError(
+                "deals: only connectwise-to-hubspot is supported (creating ConnectWise opportunities from HubSpot"
+                " deals needs a sales rep and a contact cwsync cannot choose yet)"
+            )
+        out[pair] = built
     return out
 
 
@@ -564,7 +570,7 @@ class _Applier:
                 await self._backfill(result, created)
             elif (write := _write(item, Side.LEFT, Action.UPDATE)) is not None:
                 current = self.raws.get(str(item.left_id))
-                if current is None and any(k in write.values for k in ("email", "phone", "mobilephone")):
+                if current is None and shapes.needs_current(write.values, self.mapping):
                     current = await side.get(str(item.left_id))
                 ops = shapes.connectwise_patch(self.run.pair, self.mapping, write.values, current)
                 if ops:
@@ -572,6 +578,8 @@ class _Applier:
         except CwsyncApiError as exc:
             if isinstance(exc, FatalError):
                 raise
+            _fail(result, exc)
+        except ValueError as exc:  # a value ConnectWise cannot take (no such custom field, ...): this record only
             _fail(result, exc)
 
     async def _backfill(self, result: _Result, created: Raw) -> None:

@@ -47,6 +47,19 @@ def _phones(record: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, Mappin
     return _first(others), _first(mobiles)
 
 
+CUSTOM = "customFields/"
+"""Custom fields flatten to `customFields/<caption>` (map them with `fields.add`: `connectwise: customFields/Tier`)."""
+
+
+def custom_fields(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's custom fields as `customFields/<caption>` → value (None when empty: ConnectWise omits `value`)."""
+    out = {}
+    for item in record.get("customFields") or []:
+        if isinstance(item, Mapping) and item.get("caption"):
+            out[f"{CUSTOM}{item['caption']}"] = item.get("value")
+    return out
+
+
 def flatten_company(record: Mapping[str, Any]) -> dict[str, Any]:
     """A ConnectWise company as flat fields."""
     flat = {k: record.get(k) for k in ("identifier", "name", "phoneNumber", "website", "addressLine1", "city", "state")}
@@ -58,6 +71,7 @@ def flatten_company(record: Mapping[str, Any]) -> dict[str, Any]:
         status=_ref_name(record.get("status")),
         deletedFlag=bool(record.get("deletedFlag")),
     )
+    flat.update(custom_fields(record))
     return flat
 
 
@@ -65,7 +79,7 @@ def flatten_contact(record: Mapping[str, Any]) -> dict[str, Any]:
     """A ConnectWise contact as flat fields (default e-mail, office phone, mobile, company id)."""
     email = _first(_items(record, "email"))
     phone, mobile = _phones(record)
-    return {
+    return custom_fields(record) | {
         "id": str(record["id"]),
         "firstName": record.get("firstName"),
         "lastName": record.get("lastName"),
@@ -80,7 +94,7 @@ def flatten_contact(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def flatten_opportunity(record: Mapping[str, Any]) -> dict[str, Any]:
     """A ConnectWise opportunity as flat fields."""
-    return {
+    return custom_fields(record) | {
         "id": str(record["id"]),
         "name": record.get("name"),
         "expectedCloseDate": record.get("expectedCloseDate"),
@@ -156,6 +170,9 @@ def connectwise_patch(
     if comm:
         items = _communication_items(list((current or {}).get("communicationItems") or []), comm)
         ops.append({"op": "replace", "path": "communicationItems", "value": items})
+    custom = {k[len(CUSTOM) :]: plain.pop(k) for k in list(plain) if k.startswith(CUSTOM)}
+    if custom:
+        ops.append({"op": "replace", "path": "customFields", "value": _custom_values(current, custom)})
     for key in ("company", "contact"):
         if key in plain:
             value = plain.pop(key)
@@ -165,6 +182,28 @@ def connectwise_patch(
             continue
         ops.append({"op": "replace", "path": key, "value": value})
     return ops
+
+
+def _custom_values(current: Mapping[str, Any] | None, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The whole customFields array with some values changed (ConnectWise cannot patch one element)."""
+    items = [dict(i) for i in (current or {}).get("customFields") or []]
+    by_caption = {str(i.get("caption")): i for i in items}
+    for caption, value in values.items():
+        item = by_caption.get(caption)
+        if item is None:
+            raise ValueError(f"ConnectWise has no custom field {caption!r} on this record")
+        if value is None:
+            item.pop("value", None)
+        else:
+            item["value"] = value
+    return items
+
+
+def needs_current(values: Mapping[str, Any], mapping: ObjectMapping) -> bool:
+    """Whether writing these values needs the record as it is now (arrays ConnectWise replaces whole)."""
+    fields = mapping.by_name()
+    lefts = [fields[name].left for name in values if name in fields]
+    return any(left in ("email", "phone", "mobile") or left.startswith(CUSTOM) for left in lefts)
 
 
 def _communication_items(items: list[Mapping[str, Any]], values: Mapping[str, Any]) -> list[dict[str, Any]]:
