@@ -360,6 +360,8 @@ class _PairRun:
         for snap in unlinked:
             for key, value in match_values(self.mapping, snap.values):
                 wanted.setdefault(key, set()).add(value)
+        if not wanted:
+            return out
         index = {kv: snap for snap, _ in pending.values() for kv in match_values(self.mapping, snap.values)}
         for key, values in wanted.items():
             missing = []
