@@ -11,8 +11,8 @@ import asyncio
 import base64
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType, TracebackType
-from typing import Any, Literal, Self
+from types import MappingProxyType
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -38,6 +38,7 @@ from cwsync.connectors.http import (
     next_link,
     redact_url,
 )
+from cwsync.connectors.http.lifecycle import OwnsHttp
 from cwsync.connectors.http.retry import retrying
 
 __all__ = ["Conditions", "ConnectWiseClient", "Fields", "PatchOp", "replace_ops"]
@@ -112,7 +113,7 @@ def _field_list(fields: Fields | None) -> list[str]:
     return [name.strip() for name in items if name.strip()]
 
 
-class ConnectWiseClient:
+class ConnectWiseClient(OwnsHttp):
     """An async client for one ConnectWise Manage site; use it as `async with ConnectWiseClient(...) as cw:`.
 
     Args:
@@ -153,19 +154,6 @@ class ConnectWiseClient:
 
     def __repr__(self) -> str:
         return f"ConnectWiseClient(site={self._address.origin!r}, company_id={self.settings.company_id!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this object created it."""
-        if self._owns_http:
-            await self._http.aclose()
 
     # -- discovery --------------------------------------------------------------------------------------------
 

@@ -19,8 +19,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import count
-from types import MappingProxyType, TracebackType
-from typing import Any, Self
+from types import MappingProxyType
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -47,6 +47,7 @@ from cwsync.connectors.http import (
     compute_delay,
     redact_url,
 )
+from cwsync.connectors.http.lifecycle import OwnsHttp
 from cwsync.connectors.hubspot.errors import (
     CORRELATION_HEADER,
     AmbiguousBatchWriteError,
@@ -221,7 +222,7 @@ class _SearchPass:
     hit_cap: bool = False
 
 
-class HubSpotClient:
+class HubSpotClient(OwnsHttp):
     """An async client for one HubSpot account; use it as `async with HubSpotClient(...) as hs:`.
 
     Args:
@@ -259,19 +260,6 @@ class HubSpotClient:
 
     def __repr__(self) -> str:
         return f"HubSpotClient(base_url={self.settings.base_url!r}, api_version={self.settings.api_version!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this object created it."""
-        if self._owns_http:
-            await self._http.aclose()
 
     @property
     def pacer(self) -> HubSpotPacer:
