@@ -224,3 +224,13 @@ def test_build_mapping_applies_config_and_refuses_bad_types() -> None:
     )
     with pytest.raises(ValueError, match=r"dateEntered .date. → employees .number."):
         build_mapping(pair="contacts", left_object="c", right_object="c", defaults=FIELDS, match=("email",), config=bad)
+
+
+def test_field_that_never_writes_empty_keeps_the_other_value() -> None:
+    """A field with write_empty=False leaves the other side alone when its own value is empty."""
+    fields = (*FIELDS, FieldMap("owner", "rep", "owner", Direction.TO_RIGHT, write_empty=False))
+    left = snap("L1", **{**BASE, "owner": None})
+    right = snap("H9", **{**BASE, "owner": "77"})
+    [item] = plan(mapping=mapping(fields=fields), left=[left], right_matches={("email", "a@x.com"): right})
+    assert not item.writes
+    assert "owner" in item.reason

@@ -356,3 +356,21 @@ def test_two_way_deals_are_refused_at_load(tmp_path: Path) -> None:
     config = make_config(tmp_path, box, objects={"deals": {"direction": "two-way"}})
     with pytest.raises(MappingError, match="deals: only connectwise-to-hubspot"):
         mappings(config)
+
+
+async def test_deal_owner_maps_member_to_owner_by_email(world: World) -> None:
+    """A deal's owner is the HubSpot owner whose e-mail is the sales rep's (value map built per run)."""
+    opportunity = world.cw_box.store.get("opportunities", 1)
+    assert opportunity is not None
+    member = world.cw_box.store.get("members", opportunity["primarySalesRep"]["id"])
+    assert member is not None
+    owner = world.hs_box.state.owners[0]
+    owner["email"] = member["primaryEmail"]
+    await world.sync()
+    [deal] = [
+        d
+        async for page in world.hs.stream("deals", properties=["connectwise_opportunity_id", "hubspot_owner_id"])
+        for d in page
+        if d["properties"]["connectwise_opportunity_id"] == "1"
+    ]
+    assert deal["properties"]["hubspot_owner_id"] == str(owner["id"])

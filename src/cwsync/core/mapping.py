@@ -50,6 +50,8 @@ class FieldMap:
     transform: str | None = None
     required_right: bool = False
     required_left: bool = False
+    write_empty: bool = True
+    """False: an empty value never overwrites the other side (e.g. an owner cwsync cannot map)."""
 
     def check(self) -> None:
         """Raise MappingError if the types cannot map (HS-4) or the transform is unknown."""

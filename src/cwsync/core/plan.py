@@ -389,7 +389,8 @@ def _winner(policy: ConflictPolicy, newest: Side | None, f: FieldMap) -> Side:
 
 def _route(out: _Merge, f: FieldMap, winner: Side, left: str | None, right: str | None) -> None:
     target = winner.other
-    if not f.direction.allows(target.towards):
+    value = left if target is Side.RIGHT else right
+    if not f.direction.allows(target.towards) or (value is None and not f.write_empty):
         out.ignored.append(f.name)
         return
     if target is Side.RIGHT:

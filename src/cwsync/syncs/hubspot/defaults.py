@@ -95,6 +95,10 @@ DEAL_FIELDS = (
     FieldMap("dealstage", "status", "dealstage", TO_RIGHT, T.TEXT, T.ENUM, value_map=OPPORTUNITY_STAGE_MAP),
     FieldMap("pipeline", "pipeline", "pipeline", TO_RIGHT),
     FieldMap("description", "notes", "description"),
+    # The value map is built each run: ConnectWise member id → HubSpot owner id, by e-mail (see run.owner_map).
+    FieldMap(
+        "hubspot_owner_id", "primarySalesRep", "hubspot_owner_id", TO_RIGHT, value_map={"*": ""}, write_empty=False
+    ),
     FieldMap("company", "company", "company", TO_RIGHT, T.REFERENCE, T.REFERENCE),
     FieldMap("contact", "contact", "contact", TO_RIGHT, T.REFERENCE, T.REFERENCE),
 )

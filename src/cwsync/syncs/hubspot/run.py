@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -162,6 +162,7 @@ class HubSpotSync:
         kind = "plan" if dry_run else ("record" if record else ("full" if full else "incremental"))
         await self._close_interrupted()
         await self._ensure_properties(dry_run=dry_run)
+        await self._map_owners()
         run_id = await self.store.start_run(self.tenant, pairs=pairs, kind=kind, trigger=trigger)  # type: ignore[arg-type]
         report = RunReport(run_id=run_id, dry_run=dry_run)
         try:
@@ -174,6 +175,17 @@ class HubSpotSync:
             raise
         await self.store.finish_run(run_id, status="succeeded", counts=report.counts)
         return report
+
+    async def _map_owners(self) -> None:
+        """Give the owner field its value map for this run: members and HubSpot owners with the same e-mail."""
+        mapping = self.mappings.get("deals")
+        if mapping is None or "hubspot_owner_id" not in mapping.by_name():
+            return
+        owners = await owner_map(self.cw, self.hs)
+        configured = mapping.by_name()["hubspot_owner_id"].value_map or {}
+        value_map = {**owners, **{k: v for k, v in configured.items() if k != "*"}, "*": configured.get("*", "")}
+        fields = tuple(replace(f, value_map=value_map) if f.name == "hubspot_owner_id" else f for f in mapping.fields)
+        self.mappings["deals"] = replace(mapping, fields=fields)
 
     async def _close_interrupted(self) -> None:
         """Runs a killed process left "running" are marked interrupted (their committed work stands)."""
@@ -191,6 +203,18 @@ class HubSpotSync:
             created = await create_properties(self.hs, missing)
             log.info("hs.properties_created", properties=created)
         self.missing_properties = set()
+
+
+async def owner_map(cw: ConnectWiseClient, hs: HubSpotClient) -> dict[str, str]:
+    """ConnectWise member id → HubSpot owner id, for members whose e-mail is a HubSpot owner's."""
+    owners = {str(o.get("email", "")).lower(): str(o["id"]) for o in await hs.owners() if o.get("email")}
+    out = {}
+    async for page in cw.stream("system/members", fields="id,primaryEmail"):
+        for member in page:
+            owner = owners.get(str(member.get("primaryEmail") or "").lower())
+            if owner:
+                out[str(member["id"])] = owner
+    return out
 
 
 def projection_hash(values: Mapping[str, Any]) -> str:

@@ -102,6 +102,7 @@ def flatten_opportunity(record: Mapping[str, Any]) -> dict[str, Any]:
         "notes": record.get("notes"),
         "company": _ref_id(record.get("company")),
         "contact": _ref_id(record.get("contact")),
+        "primarySalesRep": _ref_id(record.get("primarySalesRep")),
         "pipeline": "default",
     }
 

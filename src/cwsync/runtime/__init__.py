@@ -1,0 +1,1 @@
+"""What runs around the sync engine: callback registration (`callbacks`) and webhook intake (`intake`)."""
