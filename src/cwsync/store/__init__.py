@@ -9,16 +9,22 @@
         await tx.set_cursor("default", "companies", "left", watermark)
     await store.close()
 
-Only plain records (`Link`, `RunRecord`, `RunItem`, `Counts`) cross this boundary, never ORM rows.
+Only plain records (`Link`, `RunRecord`, `RunItem`, `Counts`, `NewJob`, `JobRecord`) cross this boundary, never ORM
+rows. `JobStore(store)` holds the durable job queue of the in-process runner (`cwsync.store.jobs`).
 """
 
+from cwsync.store.jobs import JobNotRunningError, JobStore
 from cwsync.store.records import (
     Action,
     Counts,
     Direction,
     ItemStatus,
+    JobKind,
+    JobRecord,
+    JobStatus,
     LastWriter,
     Link,
+    NewJob,
     RunItem,
     RunKind,
     RunRecord,
@@ -33,8 +39,14 @@ __all__ = [
     "Counts",
     "Direction",
     "ItemStatus",
+    "JobKind",
+    "JobNotRunningError",
+    "JobRecord",
+    "JobStatus",
+    "JobStore",
     "LastWriter",
     "Link",
+    "NewJob",
     "RunItem",
     "RunKind",
     "RunNotFoundError",

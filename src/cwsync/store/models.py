@@ -23,11 +23,12 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "ConnectionRow", "CursorRow", "LinkRow", "RunItemRow", "RunRow", "UTCDateTime"]
+__all__ = ["Base", "ConnectionRow", "CursorRow", "JobRow", "LinkRow", "RunItemRow", "RunRow", "UTCDateTime"]
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -166,3 +167,38 @@ class ConnectionRow(Base):
     secret_blob: Mapped[bytes] = mapped_column(LargeBinary)
     public_config: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
+
+
+class JobRow(Base):
+    """A job of the in-process queue (the distributed runner keeps its own tables)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_status_id", "status", "id"),
+        # At most one *queued* job per queueing key: enqueue coalesces into it (ON CONFLICT DO NOTHING).
+        Index(
+            "uq_jobs_queueing_key_queued",
+            "queueing_key",
+            unique=True,
+            sqlite_where=text("status = 'queued'"),
+            postgresql_where=text("status = 'queued'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    pair: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    record: Mapped[str | None] = mapped_column(String(255))
+    queueing_key: Mapped[str | None] = mapped_column(String(512))
+    lock_key: Mapped[str] = mapped_column(String(512))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    run_after: Mapped[datetime]
+    payload: Mapped[dict[str, Any]]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    worker: Mapped[str | None] = mapped_column(String(255))
+    heartbeat_at: Mapped[datetime | None]

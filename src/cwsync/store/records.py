@@ -15,8 +15,12 @@ __all__ = [
     "Counts",
     "Direction",
     "ItemStatus",
+    "JobKind",
+    "JobRecord",
+    "JobStatus",
     "LastWriter",
     "Link",
+    "NewJob",
     "RunItem",
     "RunKind",
     "RunRecord",
@@ -33,6 +37,8 @@ ItemStatus = Literal["planned", "applied", "failed"]
 RunKind = Literal["full", "incremental", "record", "plan"]
 Trigger = Literal["cli", "schedule", "callback", "webhook", "api"]
 RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
+JobKind = Literal["incremental", "full", "record", "reconcile"]
+JobStatus = Literal["queued", "running", "done", "failed"]
 
 JsonDict = dict[str, Any]
 
@@ -165,3 +171,52 @@ class RunItem:
 
     def __post_init__(self) -> None:
         _require_aware(created_at=self.created_at)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewJob:
+    """A job to put in the queue; `run_after=None` means "as soon as possible".
+
+    `lock_key`: jobs whose keys conflict never run at once (see `cwsync.store.jobs`). `queueing_key`: at most one
+    queued job per key, so a second enqueue while the first still waits is absorbed by it.
+    """
+
+    tenant: str
+    pair: str
+    kind: JobKind
+    lock_key: str
+    record: str | None = None
+    queueing_key: str | None = None
+    run_after: datetime | None = None
+    payload: JsonDict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require_aware(run_after=self.run_after)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobRecord:
+    """A job as the queue holds it.
+
+    `attempts` counts the attempts that ended without success (failed, or abandoned by a worker that stopped
+    heart-beating), so the attempt under way is `attempts + 1`. `worker` and `heartbeat_at` belong to the latest
+    claim; `error` is the latest failure's message.
+    """
+
+    job_id: int
+    tenant: str
+    pair: str
+    kind: JobKind
+    record: str | None
+    queueing_key: str | None
+    lock_key: str
+    status: JobStatus
+    attempts: int
+    run_after: datetime
+    payload: JsonDict
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    worker: str | None
+    heartbeat_at: datetime | None
