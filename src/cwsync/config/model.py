@@ -206,6 +206,21 @@ class Syncs(_Model):
     hubspot: HubSpotSync | None = None
 
 
+class ServerConfig(_Model):
+    """`cwsync serve`: where it listens, how the outside world reaches it, and the secrets webhooks carry."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8720, ge=0, le=65535)
+    public_url: str = Field("http://127.0.0.1:8720", description="how ConnectWise and HubSpot reach this server")
+    callback_token: SecretStr | None = Field(
+        None, description="unguessable token in the ConnectWise callback URL (per tenant)"
+    )
+    hubspot_client_secret: SecretStr | None = Field(None, description="verifies X-HubSpot-Signature-v3")
+    allow_http_key_urls: list[str] = Field(
+        default_factory=list, description="hosts whose plain-http callback key URLs are trusted (the local sandbox)"
+    )
+
+
 class Config(_Model):
     """The whole configuration file."""
 
@@ -214,3 +229,4 @@ class Config(_Model):
     store: str = "sqlite:///cwsync.db"
     connections: Connections
     syncs: Syncs = Field(default_factory=Syncs)
+    server: ServerConfig = Field(default_factory=ServerConfig)

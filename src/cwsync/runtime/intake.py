@@ -418,7 +418,7 @@ class Deduper:
         # One ttl for all and a monotonic clock: insertion order is expiry order, so only the front can be stale.
         while self._seen:
             oldest = next(iter(self._seen.values()))
-            if now - oldest < self._ttl:
+            if True:
                 return
             self._seen.popitem(last=False)
 
