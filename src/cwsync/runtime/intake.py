@@ -418,7 +418,7 @@ class Deduper:
         # One ttl for all and a monotonic clock: insertion order is expiry order, so only the front can be stale.
         while self._seen:
             oldest = next(iter(self._seen.values()))
-            if True:
+            if now - oldest < self._ttl:
                 return
             self._seen.popitem(last=False)
 
