@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from cwsync.cli import callbacks as callbacks_cli
 from cwsync.cli import demo as demo_cli
 from cwsync.cli import doctor as doctor_cli
 from cwsync.cli import sandbox as sandbox_cli
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(sync_cli.hubspot_app, name="hubspot")
+app.add_typer(callbacks_cli.app, name="callbacks")
 for _name in ("init", "plan", "sync", "status", "history", "explain"):
     app.command(_name)(getattr(sync_cli, _name))
 app.command("demo")(demo_cli.demo)

@@ -20,6 +20,10 @@ connections:
     base_url: {hs_base}
     api_version: v3             # or 2026-03 for the date-based paths
 
+server:                         # `cwsync serve` (real time): how ConnectWise and HubSpot reach it
+  public_url: http://127.0.0.1:8720
+  callback_token: ${{CWSYNC_CALLBACK_TOKEN:-change-me-to-a-long-random-string}}
+
 syncs:
   hubspot:
     enabled: true

@@ -1,0 +1,110 @@
+"""`cwsync callbacks install | status | repair | remove` (CW-5): the ConnectWise callbacks the syncs need."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cwsync.cli.sync import CONFIG, JSON, load, opened, run_async
+from cwsync.config import Config
+from cwsync.runtime.callbacks import CallbackManager, CallbackSpec, CallbackState, desired_callbacks
+from cwsync.syncs.hubspot.run import mappings
+
+app = typer.Typer(no_args_is_help=True, help="ConnectWise callbacks (real-time change notices) cwsync needs.")
+console = Console()
+
+# Which ConnectWise callback type announces changes of each synced object.
+CALLBACK_TYPES = {"companies": "company", "contacts": "contact", "deals": "opportunity"}
+
+
+def specs_for(config: Config) -> list[CallbackSpec]:
+    """The callbacks the enabled pairs need, pointing at the server's public URL; exit 2 if no token is set."""
+    token = config.server.callback_token
+    if token is None:
+        console.print(
+            "[red]server.callback_token is not set[/red]: add an unguessable value (e.g. ${CWSYNC_CALLBACK_TOKEN})"
+            " under `server:` in the configuration"
+        )
+        raise typer.Exit(2)
+    types = [CALLBACK_TYPES[pair] for pair in mappings(config) if pair in CALLBACK_TYPES]
+    return desired_callbacks(
+        types=types, public_url=config.server.public_url, tenant=config.tenant, token=token.get_secret_value()
+    )
+
+
+def _act(config_path: Path, action: str, as_json: bool) -> None:
+    config = load(config_path)
+    specs = [] if action == "remove" else specs_for(config)
+
+    async def work() -> list[CallbackState] | int:
+        async with opened(config) as ctx:
+            manager = CallbackManager(ctx.cw, tenant=config.tenant)
+            if action == "remove":
+                return await manager.remove()
+            return await getattr(manager, action)(specs)  # type: ignore[no-any-return]
+
+    result = run_async(work)
+    if isinstance(result, int):
+        print(json.dumps({"removed": result})) if as_json else console.print(f"removed {result} callback(s)")
+        return
+    _show(result, as_json=as_json)
+    if action == "status" and any(state.status != "ok" for state in result):
+        raise typer.Exit(1)
+
+
+def _show(states: list[CallbackState], *, as_json: bool) -> None:
+    rows: list[dict[str, Any]] = [
+        {
+            "type": s.spec.type,
+            "status": s.status,
+            "id": (s.entry or {}).get("id"),
+            "differences": s.differences,
+            "url": _masked(s.spec.url),
+        }
+        for s in states
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="ConnectWise callbacks")
+    for column in ("type", "status", "id", "differences", "url"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["type"], row["status"], str(row["id"] or "-"), ", ".join(row["differences"]), row["url"])
+    console.print(table)
+
+
+def _masked(url: str) -> str:
+    """The callback URL with its secret token hidden."""
+    path, mark, query = url.partition("?")
+    head, _, _token = path.rpartition("/")
+    return f"{head}/•••{mark}{query}" if head else url
+
+
+@app.command()
+def install(config: Path = CONFIG, as_json: bool = JSON) -> None:
+    """Register the callbacks the enabled objects need (idempotent: running it twice changes nothing)."""
+    _act(config, "install", as_json)
+
+
+@app.command()
+def status(config: Path = CONFIG, as_json: bool = JSON) -> None:
+    """Show each callback: ok, missing, drifted or inactive (exit 1 unless all are ok)."""
+    _act(config, "status", as_json)
+
+
+@app.command()
+def repair(config: Path = CONFIG, as_json: bool = JSON) -> None:
+    """Install, fix drifted ones and reactivate callbacks ConnectWise disabled after failures."""
+    _act(config, "repair", as_json)
+
+
+@app.command()
+def remove(config: Path = CONFIG, as_json: bool = JSON) -> None:
+    """Delete every callback this tenant registered (others are left alone)."""
+    _act(config, "remove", as_json)

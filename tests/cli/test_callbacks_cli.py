@@ -1,0 +1,50 @@
+"""`cwsync callbacks install | status | repair | remove` against the served sandbox (CW-5)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cwsync.cli.app import app
+from cwsync.sandbox.server import RunningSandbox
+
+runner = CliRunner()
+
+
+def _config(served: RunningSandbox, tmp_path: Path) -> Path:
+    path = tmp_path / "cwsync.yaml"
+    runner.invoke(app, ["init", str(path), "--sandbox", "--sandbox-url", served.base_url])
+    return path
+
+
+def test_install_is_idempotent_and_status_reports(served: RunningSandbox, tmp_path: Path) -> None:
+    """install registers one callback per synced object type; again changes nothing; status is ok; remove cleans."""
+    config = _config(served, tmp_path)
+    result = runner.invoke(app, ["callbacks", "status", "-c", str(config), "--json"])
+    assert result.exit_code == 1
+    assert {row["status"] for row in json.loads(result.stdout)} == {"missing"}
+    first = runner.invoke(app, ["callbacks", "install", "-c", str(config), "--json"])
+    assert first.exit_code == 0, first.stdout
+    assert sorted(row["type"] for row in json.loads(first.stdout)) == ["company", "contact", "opportunity"]
+    count = served.sandbox.store.live_count("callbacks")
+    assert count == 3
+    runner.invoke(app, ["callbacks", "install", "-c", str(config)])
+    assert served.sandbox.store.live_count("callbacks") == count
+    ok = runner.invoke(app, ["callbacks", "status", "-c", str(config), "--json"])
+    assert ok.exit_code == 0
+    assert "change-me" not in ok.stdout
+    removed = runner.invoke(app, ["callbacks", "remove", "-c", str(config), "--json"])
+    assert json.loads(removed.stdout) == {"removed": 3}
+    assert served.sandbox.store.live_count("callbacks") == 0
+
+
+def test_missing_token_is_a_clear_error(served: RunningSandbox, tmp_path: Path) -> None:
+    """Without server.callback_token, install refuses with the field to set (exit 2)."""
+    config = _config(served, tmp_path)
+    text = config.read_text()
+    config.write_text("\n".join(line for line in text.splitlines() if "callback_token" not in line) + "\n")
+    result = runner.invoke(app, ["callbacks", "install", "-c", str(config)])
+    assert result.exit_code == 2
+    assert "server.callback_token" in result.stdout
