@@ -20,7 +20,7 @@ app = typer.Typer(
 app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(sync_cli.hubspot_app, name="hubspot")
 app.add_typer(callbacks_cli.app, name="callbacks")
-for _name in ("init", "plan", "sync", "status", "history", "explain"):
+for _name in ("init", "plan", "sync", "status", "history", "explain", "serve"):
     app.command(_name)(getattr(sync_cli, _name))
 app.command("demo")(demo_cli.demo)
 

@@ -10,9 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cwsync.cli.sync import CONFIG, JSON, load, opened, run_async
+from cwsync.cli.sync import CONFIG, JSON, load, run_async
 from cwsync.config import Config
 from cwsync.runtime.callbacks import CallbackManager, CallbackSpec, CallbackState, desired_callbacks
+from cwsync.syncs.hubspot.context import opened
 from cwsync.syncs.hubspot.run import mappings
 
 app = typer.Typer(no_args_is_help=True, help="ConnectWise callbacks (real-time change notices) cwsync needs.")
@@ -25,7 +26,7 @@ CALLBACK_TYPES = {"companies": "company", "contacts": "contact", "deals": "oppor
 def specs_for(config: Config) -> list[CallbackSpec]:
     """The callbacks the enabled pairs need, pointing at the server's public URL; exit 2 if no token is set."""
     token = config.server.callback_token
-    if token is None:
+    if token is None or not token.get_secret_value():
         console.print(
             "[red]server.callback_token is not set[/red]: add an unguessable value (e.g. ${CWSYNC_CALLBACK_TOKEN})"
             " under `server:` in the configuration"

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from cwsync.cli import doctor as doctor_cli
 from cwsync.cli import sandbox as sandbox_cli
-from cwsync.cli.sync import Context, _print_report, opened
+from cwsync.cli.sync import _print_report
 from cwsync.config import load_config
 from cwsync.config.template import render_template
 from cwsync.connectors.connectwise import ConnectWiseSettings
@@ -21,6 +21,7 @@ from cwsync.connectors.connectwise.conditions import F
 from cwsync.diagnostics.connectwise import DoctorReport, ExitCode, run_doctor
 from cwsync.sandbox.connectwise.app import SandboxSettings
 from cwsync.sandbox.server import RunningSandbox, running_sandbox
+from cwsync.syncs.hubspot.context import Context, opened
 from cwsync.syncs.hubspot.run import HubSpotSync
 
 console = Console()

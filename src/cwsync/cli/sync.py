@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,11 +16,10 @@ from rich.table import Table
 
 from cwsync.config import Config, ConfigError, load_config
 from cwsync.config.template import render_template
-from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.http import CwsyncApiError
-from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
 from cwsync.core.mapping import MappingError
 from cwsync.store import Store
+from cwsync.syncs.hubspot.context import opened
 from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef, RunReport, mappings
 
 console = Console()
@@ -37,6 +34,7 @@ def init(
     sandbox: bool = typer.Option(False, "--sandbox", help="Point it at the local sandbox (ready to run)."),
     sandbox_url: str = typer.Option("http://127.0.0.1:8710", help="Where `cwsync sandbox serve` listens."),
     store: str = typer.Option("sqlite:///cwsync.db", help="Store URL (SQLite file or postgresql://...)."),
+    server_port: int = typer.Option(8720, help="The port `cwsync serve` listens on."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write a commented starting configuration."""
@@ -58,7 +56,12 @@ def init(
             "cw_client": s.client_id,
             "hs_token_default": f":-{h.token}",
             "hs_base": f"{base}/hubspot",
+            "callback_default": ":-sandbox-callback-token-0001",
+            "api_default": ":-sandbox-api-token-0001",
+            "hs_secret_default": f":-{h.client_secret}",
+            "http_key_urls": base,
         }
+    values["server_port"] = str(server_port)
     path.write_text(render_template(store=store, **values), encoding="utf-8")
     console.print(f"wrote {path}" + (" (for `cwsync sandbox serve`)" if sandbox else ": fill in the placeholders"))
 
@@ -75,44 +78,6 @@ def load(path: Path) -> Config:
         console.print(f"[red]mapping error[/red] in {path}: {exc}")
         raise typer.Exit(2) from exc
     return config
-
-
-@dataclass
-class Context:
-    """Open connections for one command."""
-
-    config: Config
-    store: Store
-    cw: ConnectWiseClient
-    hs: HubSpotClient
-
-
-@asynccontextmanager
-async def opened(config: Config) -> AsyncIterator[Context]:
-    """Store and clients for a configuration, closed afterwards."""
-    c = config.connections.connectwise
-    cw_settings = ConnectWiseSettings(
-        site=c.site,
-        company_id=c.company_id,
-        public_key=c.public_key,
-        private_key=c.private_key,
-        client_id=c.client_id,
-        api_version=c.api_version,
-        max_concurrency=c.max_concurrency,
-        requests_per_minute=c.requests_per_minute,
-    )
-    h = config.connections.hubspot
-    if h is None:
-        raise ConfigError("<config>", [])
-    hs_settings = HubSpotSettings(
-        token=h.token, base_url=h.base_url, api_version=h.api_version, requests_per_10s=h.requests_per_10s
-    )
-    store = await Store.open(config.store)
-    try:
-        async with ConnectWiseClient(cw_settings) as cw, HubSpotClient(hs_settings) as hs:
-            yield Context(config, store, cw, hs)
-    finally:
-        await store.close()
 
 
 def run_async(work: Callable[[], Awaitable[T]]) -> T:
@@ -410,3 +375,21 @@ def create_properties_command(
         console.print("every property cwsync needs exists in HubSpot")
     for name in result["missing"]:
         console.print(f" {'created' if name in result['created'] else 'missing'}: {name}")
+
+
+def serve(
+    config: Path = CONFIG,
+    schedule: bool = typer.Option(True, "--schedule/--no-schedule", help="Run the scheduled incremental/full syncs."),
+) -> None:
+    """Serve webhooks (ConnectWise callbacks, HubSpot), the job runner, the scheduler and the REST API."""
+    from cwsync.server.run import serve as run_server
+
+    cfg = load(config)
+    s = cfg.server
+    console.print(f"cwsync serving on http://{s.host}:{s.port} (public URL {s.public_url}); API docs at /docs")
+    if s.api_token is None or not s.api_token.get_secret_value():
+        console.print("[yellow]server.api_token is not set: the REST API refuses every request[/yellow]")
+    try:
+        run_async(lambda: run_server(cfg, schedule=schedule))
+    except KeyboardInterrupt:
+        console.print("stopped")

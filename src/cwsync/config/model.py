@@ -216,6 +216,7 @@ class ServerConfig(_Model):
         None, description="unguessable token in the ConnectWise callback URL (per tenant)"
     )
     hubspot_client_secret: SecretStr | None = Field(None, description="verifies X-HubSpot-Signature-v3")
+    api_token: SecretStr | None = Field(None, description="Bearer token the REST API requires (none set: API closed)")
     allow_http_key_urls: list[str] = Field(
         default_factory=list, description="hosts whose plain-http callback key URLs are trusted (the local sandbox)"
     )

@@ -21,8 +21,12 @@ connections:
     api_version: v3             # or 2026-03 for the date-based paths
 
 server:                         # `cwsync serve` (real time): how ConnectWise and HubSpot reach it
-  public_url: http://127.0.0.1:8720
-  callback_token: ${{CWSYNC_CALLBACK_TOKEN:-change-me-to-a-long-random-string}}
+  port: {server_port}
+  public_url: http://127.0.0.1:{server_port}
+  callback_token: ${{CWSYNC_CALLBACK_TOKEN{callback_default}}}
+  api_token: ${{CWSYNC_API_TOKEN{api_default}}}
+  hubspot_client_secret: ${{CWSYNC_HUBSPOT_CLIENT_SECRET{hs_secret_default}}}
+  allow_http_key_urls: [{http_key_urls}]     # only for the local sandbox (real ConnectWise serves keys over https)
 
 syncs:
   hubspot:
@@ -56,6 +60,11 @@ PLACEHOLDERS = {
     "cw_client": "your-client-id",
     "hs_token_default": "",
     "hs_base": "https://api.hubapi.com",
+    "server_port": "8720",
+    "callback_default": ":-",
+    "api_default": ":-",
+    "hs_secret_default": ":-",
+    "http_key_urls": "",
 }
 
 

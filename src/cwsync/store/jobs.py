@@ -33,7 +33,8 @@ the abandoned attempt.
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast, get_args
 
@@ -55,7 +56,7 @@ T = TypeVar("T")
 JOBS: Table = JobRow.__table__  # type: ignore[assignment]
 CLAIM_LOCK_KEY = 0x63777379_6E630002  # PostgreSQL advisory lock held by one claim at a time
 SCAN_PAGE = 200  # due jobs read per round trip while looking for a claimable one
-WRITE_TRIES = 3
+WRITE_TRIES = 3  # tries of a requeue that races an enqueue for the same queueing key (see `_write`)
 STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
 
 
@@ -151,7 +152,7 @@ class JobStore:
             insert: Any = pg_insert(JOBS) if conn.dialect.name == "postgresql" else sqlite_insert(JOBS)
             statement = (
                 insert.values(values)
-                .on_conflict_do_nothing(index_elements=["queueing_key"], index_where=JOBS.c.status == "queued")
+                .on_conflict_do_nothing(index_elements=["queueing_key"], index_where=text("status = 'queued'"))
                 .returning(JOBS.c.id)
             )
             return cast(int | None, (await conn.execute(statement)).scalar_one_or_none())
@@ -166,17 +167,16 @@ class JobStore:
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
             running = select(JOBS.c.lock_key).where(JOBS.c.status == "running")
             held = _HeldLocks(list((await conn.execute(running)).scalars()))
-            async for job_id, lock_key in self._due(conn, now):
-                if held.conflicts(lock_key):
+            async with contextlib.aclosing(self._due(conn, now)) as due:
+                async for job_id, lock_key in due:
+                    row = None if held.conflicts(lock_key) else await self._take(conn, job_id, worker, now)
+                    if row is not None:
+                        return _job_of(row)
                     held.add(lock_key)  # it keeps its place: younger jobs that conflict with it wait behind it
-                    continue
-                row = await self._take(conn, job_id, worker, now)
-                if row is not None:
-                    return _job_of(row)
         return None
 
     @staticmethod
-    async def _due(conn: AsyncConnection, now: datetime) -> AsyncIterator[tuple[int, str]]:
+    async def _due(conn: AsyncConnection, now: datetime) -> AsyncGenerator[tuple[int, str], None]:
         """(id, lock key) of the due queued jobs, oldest first, a page at a time."""
         after = 0
         while True:
@@ -211,12 +211,15 @@ class JobStore:
         )
         return (await conn.execute(statement)).one_or_none()
 
-    async def heartbeat(self, *, worker: str, now: datetime | None = None) -> int:
-        """Stamp the running jobs of `worker` as alive; returns how many it holds."""
-        statement = (
-            update(JOBS).where(JOBS.c.status == "running", JOBS.c.worker == worker).values(heartbeat_at=now or _now())
-        )
-        return await self._update(statement)
+    async def heartbeat(self, job_ids: Collection[int], *, worker: str, now: datetime | None = None) -> int:
+        """Stamp these running jobs of `worker` as alive; returns how many it still holds.
+
+        The caller names the jobs it is really working on, so a job it lost track of is not kept alive.
+        """
+        if not job_ids:
+            return 0
+        where = (JOBS.c.id.in_(sorted(job_ids)), JOBS.c.status == "running", JOBS.c.worker == worker)
+        return await self._update(update(JOBS).where(*where).values(heartbeat_at=now or _now()))
 
     async def complete(self, job_id: int, *, worker: str | None = None, now: datetime | None = None) -> None:
         """Mark a running job done (only if `worker` still holds it, when given).

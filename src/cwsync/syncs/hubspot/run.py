@@ -136,6 +136,7 @@ class HubSpotSync:
         self.now = now
         self.mappings = mappings(config)
         self.missing_properties: set[tuple[str, str]] = set()
+        self.prepared = False
         self.planned_creates: dict[str, set[str]] = {}
         """In a dry run: the ConnectWise ids each pair would create on HubSpot (parents of later pairs)."""
         sync = config.syncs.hubspot
@@ -160,9 +161,8 @@ class HubSpotSync:
             objects = [record.pair]
         pairs = [p for p in self.mappings if not objects or p in objects]
         kind = "plan" if dry_run else ("record" if record else ("full" if full else "incremental"))
-        await self._close_interrupted()
-        await self._ensure_properties(dry_run=dry_run)
-        await self._map_owners()
+        if not self.prepared or dry_run:
+            await self.prepare(dry_run=dry_run, close_interrupted=True)
         run_id = await self.store.start_run(self.tenant, pairs=pairs, kind=kind, trigger=trigger)  # type: ignore[arg-type]
         report = RunReport(run_id=run_id, dry_run=dry_run)
         try:
@@ -175,6 +175,15 @@ class HubSpotSync:
             raise
         await self.store.finish_run(run_id, status="succeeded", counts=report.counts)
         return report
+
+    async def prepare(self, *, dry_run: bool = False, close_interrupted: bool = True) -> None:
+        """Once per process (or per CLI run): close runs a killed process left, create missing HubSpot
+        properties, and map owners. A long-lived server calls it at start (and again to refresh owners)."""
+        if close_interrupted:
+            await self._close_interrupted()
+        await self._ensure_properties(dry_run=dry_run)
+        await self._map_owners()
+        self.prepared = not dry_run
 
     async def _map_owners(self) -> None:
         """Give the owner field its value map for this run: members and HubSpot owners with the same e-mail."""

@@ -1,0 +1,317 @@
+"""Jobs: what to run (`JobSpec`), the queue interface (`JobQueue`) and the embedded runner (`InProcessRunner`).
+
+::
+
+    runner = InProcessRunner(JobStore(store), handler, workers=4)
+    await runner.start()                 # also requeues jobs a dead process left running
+    await runner.enqueue(JobSpec(tenant="acme", pair="companies", kind="record",
+                                 record="connectwise:companies:42", queueing_key="cb:acme:companies:42"))
+    await runner.stop()                  # running jobs finish, queued ones stay queued for the next start
+
+The runner keeps its jobs in the store (`cwsync.store.jobs`), so they survive a restart; the lock and coalescing
+rules are written down there. A handler that raises fails its attempt; the retry policy turns the number of failed
+attempts into a delay before the next one, or None to give up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+
+from cwsync.store import JobKind, JobNotRunningError, JobRecord, JobStore, NewJob
+
+__all__ = [
+    "DEFAULT_RETRY",
+    "Clock",
+    "Handler",
+    "InProcessRunner",
+    "JobQueue",
+    "JobSpec",
+    "RetryPolicy",
+    "backoff",
+    "default_worker_id",
+    "utc_now",
+]
+
+Handler = Callable[[JobRecord], Awaitable[None]]
+RetryPolicy = Callable[[int], float | None]
+Clock = Callable[[], datetime]
+
+log = structlog.get_logger("cwsync.jobs")
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC (the default clock)."""
+    return datetime.now(UTC)
+
+
+def default_worker_id() -> str:
+    """`host:pid:random`: names this runner in `jobs.worker`, unique even for two runners in one process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def backoff(*, base: float = 5.0, factor: float = 4.0, cap: float = 900.0, max_attempts: int = 5) -> RetryPolicy:
+    """A retry policy: `base * factor**(failed - 1)` seconds, at most `cap`; None (give up) after `max_attempts`.
+
+    The defaults retry after 5 s, 20 s, 80 s, 320 s and fail the job at the fifth failure. There is no jitter:
+    claims come one at a time out of one table, so retries of many jobs do not stampede the way many clients do.
+    """
+
+    def policy(failed: int) -> float | None:
+        if failed >= max_attempts:
+            return None
+        return float(min(cap, base * factor ** (failed - 1)))
+
+    return policy
+
+
+DEFAULT_RETRY = backoff()
+IDLE_POLL = 0.02  # seconds between looks of `wait_idle`
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobSpec:
+    """A job to run: which pair of which tenant, what kind, optionally one record.
+
+    `lock_key` defaults to `tenant:pair:record`, or `tenant:pair:*` (the whole pair) without a record.
+    `queueing_key`: while a job with this key waits, enqueueing another is a no-op (a storm of callbacks about
+    one record becomes one job). `run_after=None` means now.
+    """
+
+    tenant: str
+    pair: str
+    kind: JobKind
+    record: str | None = None
+    queueing_key: str | None = None
+    lock_key: str | None = None
+    run_after: datetime | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def effective_lock_key(self) -> str:
+        """The lock key the job runs under (the given one, or the default)."""
+        return self.lock_key or f"{self.tenant}:{self.pair}:{self.record or '*'}"
+
+    def to_new_job(self) -> NewJob:
+        """The store's form of this job."""
+        return NewJob(
+            tenant=self.tenant,
+            pair=self.pair,
+            kind=self.kind,
+            record=self.record,
+            queueing_key=self.queueing_key,
+            lock_key=self.effective_lock_key,
+            run_after=self.run_after,
+            payload=self.payload,
+        )
+
+
+class JobQueue(Protocol):
+    """Where triggers (scheduler, callbacks, webhooks, CLI, API) put jobs, and what runs them.
+
+    `InProcessRunner` is the embedded implementation. One on procrastinate (PostgreSQL, the scale-out engine) would
+    defer a task per job kind with:
+
+    - `lock=` the job's lock: procrastinate runs jobs sharing a lock one at a time, in order. Its locks are exact
+      strings, without the `*` wildcard of `cwsync.store.jobs`, so it would lock whole pairs (`tenant:pair`) —
+      coarser (record jobs of one pair no longer overlap) but never less safe;
+    - `queueing_lock=spec.queueing_key`: deferring while such a job waits raises `AlreadyEnqueued`, which
+      `enqueue` turns into None;
+    - `schedule_at=spec.run_after`, its retry strategy for the retry policy, its stalled-job recovery for
+      `requeue_stale`, and periodic tasks in place of `Scheduler` (they run once per period however many workers);
+    - `start`/`stop` running and stopping its worker.
+    """
+
+    async def enqueue(self, spec: JobSpec) -> int | None:
+        """Queue a job; its id, or None when a waiting job with the same queueing key absorbed it."""
+        ...
+
+    async def start(self) -> None:
+        """Start running jobs."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop taking jobs; the running ones finish first."""
+        ...
+
+
+class InProcessRunner:
+    """N asyncio workers taking jobs from the store, for the embedded (one process, SQLite) mode.
+
+    Several runners on one PostgreSQL database are safe too (claims are atomic), which the tests rely on.
+    Workers are woken at once by `enqueue` and when a job finishes (it may release a lock); otherwise they look
+    every `poll_interval` seconds (for jobs from other processes and delayed ones coming due). Every
+    `stale_after / 3` seconds the runner stamps its running jobs as alive and requeues those of runners that
+    stopped stamping for `stale_after` seconds — at start too, which is how a restart resumes a crashed process's
+    jobs.
+    """
+
+    def __init__(
+        self,
+        jobs: JobStore,
+        handler: Handler,
+        *,
+        workers: int = 4,
+        poll_interval: float = 0.2,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        clock: Clock = utc_now,
+        worker_id: str | None = None,
+        stale_after: float = 30.0,
+    ) -> None:
+        """Run `handler` for each job of `jobs`; nothing happens until `start`."""
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self._jobs = jobs
+        self._handler = handler
+        self._workers = workers
+        self._poll_interval = poll_interval
+        self._retry = retry
+        self._clock = clock
+        self.worker_id = worker_id or default_worker_id()
+        self._stale_after = timedelta(seconds=stale_after)
+        self._wakes: list[asyncio.Event] = []
+        self._stopping = asyncio.Event()  # workers: take no more jobs
+        self._halted = asyncio.Event()  # heartbeat: every worker is done
+        self._settled = asyncio.Event()  # a job of this runner ended (for `wait_idle`)
+        self._active: set[int] = set()  # ids of the jobs whose handlers run now (the ones the heartbeat stamps)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._log = log.bind(worker=self.worker_id)
+
+    @property
+    def running(self) -> bool:
+        """True between `start` and `stop`."""
+        return bool(self._tasks)
+
+    async def enqueue(self, spec: JobSpec) -> int | None:
+        """Queue a job (works before `start` too); its id, or None when coalesced into a waiting job."""
+        job_id = await self._jobs.enqueue(spec.to_new_job(), now=self._clock())
+        if job_id is None:
+            self._log.debug("job.coalesced", queueing_key=spec.queueing_key, pair=spec.pair, kind=spec.kind)
+        self.wake()
+        return job_id
+
+    def wake(self) -> None:
+        """Make idle workers look for a job now (e.g. after moving an injected clock forward)."""
+        for event in self._wakes:
+            event.set()
+
+    async def start(self) -> None:
+        """Requeue jobs abandoned by dead runners, then start the workers and the heartbeat."""
+        if self._tasks:
+            raise RuntimeError("runner already started")
+        self._stopping.clear()
+        self._halted.clear()
+        await self._recover()
+        self._wakes = [asyncio.Event() for _ in range(self._workers)]
+        self._tasks = [
+            asyncio.create_task(self._work(wake), name=f"jobs-worker-{n}") for n, wake in enumerate(self._wakes)
+        ]
+        self._heartbeat = asyncio.create_task(self._keep_alive(), name="jobs-heartbeat")
+        self._log.info("jobs.runner_started", workers=self._workers)
+
+    async def stop(self) -> None:
+        """Take no more jobs, let running handlers finish, and return; queued jobs stay queued."""
+        if not self._tasks:
+            return
+        self._stopping.set()
+        self.wake()
+        tasks, self._tasks = self._tasks, []
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            self._halted.set()  # the heartbeat ran until the last handler returned, so no job looked abandoned
+            if self._heartbeat is not None:
+                await self._heartbeat
+                self._heartbeat = None
+        self._log.info("jobs.runner_stopped")
+
+    async def wait_idle(self, timeout: float) -> None:  # noqa: ASYNC109 - a deadline that is part of the contract
+        """Return once no job is running or queued and due (by the runner's clock); `TimeoutError` after `timeout`.
+
+        Meant for tests and one-shot commands: it looks at the store, so it sees other runners' jobs too.
+        """
+        async with asyncio.timeout(timeout):
+            while await self._jobs.outstanding(now=self._clock()) > 0:
+                self._settled.clear()
+                with contextlib.suppress(TimeoutError):  # a local job ending sets it; others' jobs are polled for
+                    await asyncio.wait_for(self._settled.wait(), IDLE_POLL)
+
+    # --- workers ------------------------------------------------------------------------------------------------
+
+    async def _work(self, wake: asyncio.Event) -> None:
+        while not self._stopping.is_set():
+            wake.clear()  # before claiming: an enqueue from here on sets it again, so no wake-up is lost
+            job = await self._claim()
+            if job is not None:
+                await self._run(job)
+                self._settled.set()
+                self.wake()  # its lock is free now: a job waiting on it may start
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self._poll_interval)
+
+    async def _claim(self) -> JobRecord | None:
+        try:
+            return await self._jobs.claim(worker=self.worker_id, now=self._clock())
+        except Exception as exc:  # the database hiccuped: look again at the next poll, do not lose the worker
+            self._log.warning("job.claim_failed", error=repr(exc))
+            return None
+
+    async def _run(self, job: JobRecord) -> None:
+        attempt = job.attempts + 1
+        bound = self._log.bind(job_id=job.job_id, kind=job.kind, tenant=job.tenant, pair=job.pair, attempt=attempt)
+        self._active.add(job.job_id)
+        try:
+            bound.info("job.started", record=job.record)
+            try:
+                await self._handler(job)
+            except Exception as exc:
+                await self._failed(job, exc, bound)
+            else:
+                await self._jobs.complete(job.job_id, worker=self.worker_id, now=self._clock())
+                bound.info("job.done")
+        except JobNotRunningError:
+            bound.warning("job.lost", reason="requeued while running (missed heartbeats)")
+        except Exception as exc:  # recording the outcome failed: no more heartbeats, so it is recovered as stale
+            bound.error("job.unrecorded", error=repr(exc))
+        finally:
+            self._active.discard(job.job_id)
+
+    async def _failed(self, job: JobRecord, exc: Exception, bound: Any) -> None:
+        delay = self._retry(job.attempts + 1)
+        retry_at = None if delay is None else self._clock() + timedelta(seconds=delay)
+        error = f"{type(exc).__name__}: {exc}"
+        await self._jobs.fail(job.job_id, error, retry_at=retry_at, worker=self.worker_id, now=self._clock())
+        bound.warning("job.failed", error=error, retry_in=delay, gave_up=delay is None)
+
+    # --- liveness -----------------------------------------------------------------------------------------------
+
+    async def _keep_alive(self) -> None:
+        period = self._stale_after.total_seconds() / 3
+        while not self._halted.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._halted.wait(), period)
+            if self._halted.is_set():
+                return
+            try:
+                await self._jobs.heartbeat(self._active, worker=self.worker_id, now=self._clock())
+                await self._recover()
+            except Exception as exc:
+                self._log.warning("jobs.heartbeat_failed", error=repr(exc))
+
+    async def _recover(self) -> None:
+        now = self._clock()
+        requeued = await self._jobs.requeue_stale(older_than=now - self._stale_after, now=now)
+        if requeued:
+            self._log.warning("jobs.requeued_stale", job_ids=requeued)
+            self.wake()

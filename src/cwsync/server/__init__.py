@@ -1,0 +1,1 @@
+"""`cwsync serve`: webhooks, jobs, scheduler and REST API in one process."""

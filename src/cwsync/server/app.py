@@ -1,0 +1,330 @@
+"""`cwsync serve`: webhook receivers, the job runner, the scheduler and a REST API in one FastAPI process (PL-3).
+
+Callbacks and webhooks are hints (architecture rule 6): each is authenticated, de-duplicated, turned into a
+record job (coalesced per record) and answered at once; the job re-reads the record and syncs it with the same
+engine `cwsync sync --record` uses. The scheduler's incremental and full runs stay on as the backstop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+import structlog
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+
+from cwsync.config import Config
+from cwsync.connectors.connectwise import ConnectWiseClient
+from cwsync.connectors.hubspot import HubSpotClient
+from cwsync.runtime.intake import (
+    CLOUD_KEY_HOSTS,
+    Deduper,
+    IntakeError,
+    SigningKeys,
+    allow_origins,
+    callback_keys,
+    connectwise_cloud,
+    verify_connectwise,
+    verify_hubspot_v3,
+)
+from cwsync.runtime.jobs import InProcessRunner, JobSpec
+from cwsync.runtime.scheduler import Schedule, Scheduler
+from cwsync.store import Store
+from cwsync.store.jobs import JobStore
+from cwsync.store.records import JobRecord
+from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef, mappings
+
+log = structlog.get_logger("cwsync.server")
+
+CW_TYPES = {"company": "companies", "contact": "contacts", "opportunity": "deals"}
+HS_TYPES = {"company": "companies", "contact": "contacts", "deal": "deals"}
+
+__all__ = ["CLOUD_KEY_HOSTS", "Server", "create_app"]
+
+
+@dataclass
+class Server:
+    """Everything `cwsync serve` runs, wired together; `start`/`stop` bracket its life."""
+
+    config: Config
+    store: Store
+    cw: ConnectWiseClient
+    hs: HubSpotClient
+    key_http: httpx.AsyncClient
+    workers: int = 4
+    engine: HubSpotSync = field(init=False)
+    jobs: JobStore = field(init=False)
+    runner: InProcessRunner = field(init=False)
+    keys: SigningKeys = field(init=False)
+    deduper: Deduper = field(default_factory=Deduper)
+    scheduler: Scheduler | None = None
+    _scheduler_task: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.engine = HubSpotSync(self.config, self.store, self.cw, self.hs)
+        self.jobs = JobStore(self.store)
+        self.runner = InProcessRunner(self.jobs, self.handle, workers=self.workers)
+        allowed = self.config.server.allow_http_key_urls
+        rule = connectwise_cloud if not allowed else _either(connectwise_cloud, allow_origins(*allowed))
+        self.keys = SigningKeys(http=self.key_http, allowed_hosts=rule)
+
+    async def start(self, *, schedule: bool = True) -> None:
+        """Prepare the engine (close interrupted runs, HubSpot properties, owners), start jobs and the scheduler."""
+        await self.engine.prepare(close_interrupted=True)
+        await self.runner.start()
+        if schedule:
+            self.scheduler = Scheduler(self.runner, self.schedules())
+            self._scheduler_task = asyncio.create_task(self.scheduler.run())
+
+    async def stop(self) -> None:
+        """Stop the scheduler, let running jobs finish, leave queued ones for the next start."""
+        if self._scheduler_task is not None:
+            self._scheduler_task.cancel()
+            await asyncio.gather(self._scheduler_task, return_exceptions=True)
+        await self.runner.stop()
+
+    def schedules(self) -> list[Schedule]:
+        """Incremental and full runs per enabled pair, from the configuration."""
+        sync = self.config.syncs.hubspot
+        if sync is None:
+            return []
+        out = []
+        for pair in mappings(self.config):
+            out.append(
+                Schedule(
+                    tenant=self.config.tenant,
+                    pair=pair,
+                    kind="incremental",
+                    every_seconds=sync.schedule.incremental_minutes * 60,
+                )
+            )
+            out.append(
+                Schedule(
+                    tenant=self.config.tenant, pair=pair, kind="full", every_seconds=sync.schedule.full_hours * 3600
+                )
+            )
+        return out
+
+    async def handle(self, job: JobRecord) -> None:
+        """Run one job with the engine."""
+        trigger = str(job.payload.get("trigger", "schedule"))
+        if job.kind == "record" and job.record:
+            await self.engine.run(record=RecordRef.parse(job.record), trigger=trigger)
+        elif job.kind in ("incremental", "full"):
+            await self.engine.run(objects=[job.pair], full=job.kind == "full", trigger=trigger)
+
+    async def record_job(self, system: str, pair: str, record_id: str, trigger: str) -> int | None:
+        """Queue a sync of one record (coalesced with one already waiting)."""
+        ref = f"{system}:{pair}:{record_id}"
+        spec = JobSpec(
+            tenant=self.config.tenant,
+            pair=pair,
+            kind="record",
+            record=ref,
+            queueing_key=f"record:{self.config.tenant}:{ref}",
+            payload={"trigger": trigger},
+        )
+        return await self.runner.enqueue(spec)
+
+
+def _either(*rules: Any) -> Any:
+    return lambda origin: any(rule(origin) for rule in rules)
+
+
+def create_app(server: Server, *, manage_lifecycle: bool = False) -> FastAPI:
+    """The FastAPI app; with `manage_lifecycle` it starts and stops `server` itself (uvicorn's lifespan)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await server.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await server.stop()
+
+    app = FastAPI(title="cwsync", version="0.1.0", lifespan=lifespan)
+    _hooks(app, server)
+    _api(app, server)
+    return app
+
+
+def _hooks(app: FastAPI, server: Server) -> None:
+    config = server.config
+
+    @app.post("/hooks/connectwise/{tenant}/{token}", include_in_schema=False)
+    async def connectwise_callback(tenant: str, token: str, request: Request) -> Response:
+        expected = config.server.callback_token.get_secret_value() if config.server.callback_token else ""
+        if tenant != config.tenant or not expected or not hmac.compare_digest(token, expected):
+            log.warning("intake.refused", source="connectwise", reason="unknown tenant or token")
+            raise HTTPException(404)
+        body = await request.body()
+        try:
+            event = await verify_connectwise(body, request.headers.get("x-content-signature"), server.keys)
+        except IntakeError as exc:
+            return JSONResponse({"error": exc.reason}, status_code=exc.status)
+        company = config.connections.connectwise.company_id
+        if event.company_id and event.company_id.lower() != company.lower():
+            log.warning("intake.refused", source="connectwise", reason="other company", company=event.company_id)
+            return JSONResponse({"error": "callback for another company"}, status_code=401)
+        pair = CW_TYPES.get(event.type)
+        if pair is None or pair not in server.engine.mappings or server.deduper.seen(*callback_keys(event)):
+            return Response(status_code=204)
+        await server.record_job("connectwise", pair, str(event.record_id), "callback")
+        return Response(status_code=204)
+
+    @app.post("/hooks/hubspot", include_in_schema=False)
+    async def hubspot_webhook(request: Request) -> Response:
+        secret = config.server.hubspot_client_secret
+        if secret is None or not secret.get_secret_value():
+            raise HTTPException(404)
+        body = await request.body()
+        try:
+            events = verify_hubspot_v3(
+                method="POST",
+                uri=str(request.url),
+                body=body,
+                timestamp=request.headers.get("x-hubspot-request-timestamp"),
+                signature=request.headers.get("x-hubspot-signature-v3"),
+                client_secret=secret.get_secret_value(),
+                now_ms=int(time.time() * 1000),
+            )
+        except IntakeError as exc:
+            return JSONResponse({"error": exc.reason}, status_code=exc.status)
+        for event in events:
+            kind = str(event.get("subscriptionType", "")).split(".", 1)[0]
+            pair = HS_TYPES.get(kind)
+            object_id = event.get("objectId")
+            if pair is None or pair not in server.engine.mappings or object_id is None:
+                continue
+            if server.deduper.seen(f"hs:{event.get('eventId')}", f"hs:{pair}:{object_id}:{event.get('occurredAt')}"):
+                continue
+            await server.record_job("hubspot", pair, str(object_id), "webhook")
+        return Response(status_code=204)
+
+
+def _api(app: FastAPI, server: Server) -> None:
+    config = server.config
+
+    def authorized(authorization: str | None = Header(default=None)) -> None:
+        token = config.server.api_token.get_secret_value() if config.server.api_token else ""
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not token or not hmac.compare_digest(given, token):
+            raise HTTPException(401, "a valid API token is required (Authorization: Bearer <server.api_token>)")
+
+    guard = [Depends(authorized)]
+
+    @app.get("/api/health")
+    async def health() -> dict[str, Any]:
+        """Liveness (no token needed)."""
+        return {"ok": True, "runner": server.runner.running}
+
+    @app.get("/api/pairs", dependencies=guard)
+    async def pairs() -> dict[str, Any]:
+        """Enabled objects with their links and cursors."""
+        out = {}
+        for pair in server.engine.mappings:
+            out[pair] = {
+                "links": await server.store.link_count(config.tenant, pair),
+                "connectwise_cursor": await server.store.cursor(config.tenant, pair, "left"),
+                "hubspot_cursor": await server.store.cursor(config.tenant, pair, "right"),
+            }
+        return out
+
+    @app.get("/api/runs", dependencies=guard)
+    async def runs(limit: int = 20) -> list[dict[str, Any]]:
+        """The latest runs."""
+        return [_run(r) for r in await server.store.runs(config.tenant, limit=min(max(limit, 1), 200))]
+
+    @app.get("/api/runs/{run_id}", dependencies=guard)
+    async def run_detail(run_id: int, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+        """One run and its per-record decisions (paged)."""
+        run = await server.store.run(run_id)
+        if run is None or run.tenant != config.tenant:
+            raise HTTPException(404, "no such run")
+        items = await server.store.run_items(run_id, limit=min(max(limit, 1), 1000), offset=max(offset, 0))
+        return {**_run(run), "items": [_item(i) for i in items]}
+
+    @app.get("/api/records/{system}/{obj}/{record_id}", dependencies=guard)
+    async def explain(system: str, obj: str, record_id: str) -> dict[str, Any]:
+        """Why did this record (not) sync: its link and its recorded decisions."""
+        side = _side(system)
+        if side == "left":
+            items = await server.store.items_for_record(config.tenant, obj, left_id=record_id)
+        else:
+            items = await server.store.items_for_record(config.tenant, obj, right_id=record_id)
+        finder = server.store.links_by_left if side == "left" else server.store.links_by_right
+        link = (await finder(config.tenant, obj, [record_id])).get(record_id)
+        return {
+            "link": None if link is None else {"connectwise_id": link.left_id, "hubspot_id": link.right_id},
+            "decisions": [_item(i) for i in items],
+        }
+
+    @app.post("/api/records/{system}/{obj}/{record_id}/replay", dependencies=guard, status_code=202)
+    async def replay(system: str, obj: str, record_id: str) -> dict[str, Any]:
+        """Queue a sync of one record now (BY-2)."""
+        _side(system)
+        if obj not in server.engine.mappings:
+            raise HTTPException(404, f"{obj} is not an enabled object")
+        return {"job": await server.record_job(system, obj, record_id, "api")}
+
+    @app.post("/api/sync", dependencies=guard, status_code=202)
+    async def trigger(full: bool = False, objects: str | None = None) -> dict[str, Any]:
+        """Queue an incremental (or full) run of some or every enabled object."""
+        wanted = [o for o in (objects.split(",") if objects else server.engine.mappings) if o in server.engine.mappings]
+        kind: Literal["full", "incremental"] = "full" if full else "incremental"
+        jobs = [
+            await server.runner.enqueue(
+                JobSpec(
+                    tenant=config.tenant,
+                    pair=pair,
+                    kind=kind,
+                    queueing_key=f"api:{config.tenant}:{pair}:{kind}",
+                    payload={"trigger": "api"},
+                )
+            )
+            for pair in wanted
+        ]
+        return {"jobs": jobs}
+
+
+def _side(system: str) -> str:
+    if system not in ("connectwise", "hubspot"):
+        raise HTTPException(404, "system is connectwise or hubspot")
+    return "left" if system == "connectwise" else "right"
+
+
+def _run(r: Any) -> dict[str, Any]:
+    return {
+        "run_id": r.run_id,
+        "kind": r.kind,
+        "trigger": r.trigger,
+        "status": r.status,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "objects": list(r.pairs),
+        "counts": r.counts.as_dict(),
+        "error": r.error,
+    }
+
+
+def _item(i: Any) -> dict[str, Any]:
+    return {
+        "run": i.run_id,
+        "at": i.created_at,
+        "action": i.action,
+        "status": i.status,
+        "connectwise_id": i.left_id,
+        "hubspot_id": i.right_id,
+        "reason": i.reason,
+        "diff": i.diff,
+        "remote_status": i.remote_status,
+    }

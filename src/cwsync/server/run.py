@@ -1,0 +1,25 @@
+"""Serving `cwsync serve` with uvicorn: open the store and clients, start the server, stop cleanly on Ctrl+C."""
+
+from __future__ import annotations
+
+import httpx
+import uvicorn
+
+from cwsync.config import Config
+from cwsync.server.app import Server, create_app
+from cwsync.syncs.hubspot.context import opened
+
+
+async def serve(config: Config, *, schedule: bool = True, log_level: str = "info") -> None:
+    """Run the server until interrupted (webhooks, jobs, scheduler, REST API)."""
+    async with opened(config) as ctx, httpx.AsyncClient(timeout=10, follow_redirects=False) as key_http:
+        server = Server(config, ctx.store, ctx.cw, ctx.hs, key_http)
+        await server.start(schedule=schedule)
+        try:
+            app = create_app(server)
+            settings = uvicorn.Config(
+                app, host=config.server.host, port=config.server.port, log_level=log_level, lifespan="off"
+            )
+            await uvicorn.Server(settings).serve()
+        finally:
+            await server.stop()

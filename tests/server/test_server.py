@@ -1,0 +1,229 @@
+"""`cwsync serve` in-process: callbacks and webhooks become record jobs that sync within the request's wake (no
+polling), bad requests change nothing, and the REST API is behind its token."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cwsync.config.model import Config
+from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
+from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
+from cwsync.runtime.callbacks import CallbackManager, desired_callbacks
+from cwsync.runtime.intake import connectwise_signature
+from cwsync.sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
+from cwsync.sandbox.hubspot import HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
+from cwsync.server.app import Server
+from cwsync.server.app import create_app as create_server_app
+from cwsync.store import Store
+
+CW, HS, ME = "http://cw.test", "http://hs.test", "http://cwsync.test"
+TOKEN, API = "callback-token-123", "api-token-456"
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+@dataclass
+class System:
+    """Both emulators, the server, and plain HTTP clients to poke them."""
+
+    cw_box: Sandbox
+    hs_box: Any
+    server: Server
+    app: httpx.AsyncClient
+    hs_admin: httpx.AsyncClient
+
+
+@pytest.fixture
+async def system(tmp_path: Path) -> AsyncIterator[System]:
+    """Emulators wired to the server in-process, first sync done, callbacks installed."""
+    cw_box = build_sandbox(SandboxSettings(base_url=CW, records=200, seed=4))
+    hs_box = build_hubspot_sandbox(HubSpotSandboxSettings(base_url=HS, rate_limit_per_10s=100_000))
+    s = cw_box.settings
+    config = Config.model_validate(
+        {
+            "store": f"sqlite:///{tmp_path / 's.db'}",
+            "connections": {
+                "connectwise": {
+                    "site": CW,
+                    "company_id": s.company_id,
+                    "public_key": s.public_key,
+                    "private_key": s.private_key,
+                    "client_id": s.client_id,
+                    "requests_per_minute": None,
+                },
+                "hubspot": {"token": hs_box.settings.token, "base_url": HS},
+            },
+            "syncs": {"hubspot": {}},
+            "server": {
+                "public_url": ME,
+                "callback_token": TOKEN,
+                "api_token": API,
+                "hubspot_client_secret": hs_box.settings.client_secret,
+                "allow_http_key_urls": [CW],
+            },
+        }
+    )
+    cw_app, hs_app = create_app(cw_box), create_hubspot_app(hs_box)
+    cw = ConnectWiseClient(
+        ConnectWiseSettings(
+            site=CW,
+            company_id=s.company_id,
+            public_key=s.public_key,
+            private_key=s.private_key,
+            client_id=s.client_id,
+            requests_per_minute=None,
+        ),
+        http=httpx.AsyncClient(transport=httpx.ASGITransport(app=cw_app)),
+        sleep=_no_sleep,
+    )
+    hs = HubSpotClient(
+        HubSpotSettings(token=hs_box.settings.token, base_url=HS, requests_per_10s=100_000),
+        http=httpx.AsyncClient(transport=httpx.ASGITransport(app=hs_app)),
+        sleep=_no_sleep,
+    )
+    store = await Store.open(config.store)
+    key_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=cw_app))
+    server = Server(config, store, cw, hs, key_http, workers=2)
+    server_app = create_server_app(server)
+    app = httpx.AsyncClient(transport=httpx.ASGITransport(app=server_app), base_url=ME)
+    cw_box.callbacks.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=server_app))
+    hs_box.webhooks.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=server_app))
+    hs_admin = httpx.AsyncClient(transport=httpx.ASGITransport(app=hs_app), base_url=HS)
+    await server.start(schedule=False)
+    await server.engine.run()
+    specs = desired_callbacks(types=["company", "contact", "opportunity"], public_url=ME, tenant="default", token=TOKEN)
+    await CallbackManager(cw, tenant="default").install(specs)
+    try:
+        yield System(cw_box, hs_box, server, app, hs_admin)
+    finally:
+        await server.stop()
+        for client in (app, hs_admin, key_http, cw_box.callbacks.http, hs_box.webhooks.http):
+            await client.aclose()
+        await cw.aclose()
+        await hs.aclose()
+        await store.close()
+
+
+async def _synced_contact(system: System) -> tuple[dict[str, Any], str]:
+    """A ConnectWise contact that is linked, with its HubSpot id."""
+    for link_page in [await system.server.store.links_by_left("default", "contacts", [str(i) for i in range(1, 60)])]:
+        for left_id, link in sorted(link_page.items(), key=lambda kv: int(kv[0])):
+            record = await system.server.cw.get("company/contacts", int(left_id))
+            return record, link.right_id
+    raise AssertionError("no linked contact")
+
+
+async def test_connectwise_callback_syncs_the_record_without_polling(system: System) -> None:
+    """A change in ConnectWise → signed callback → record job → HubSpot updated; no scheduled run involved."""
+    contact, hs_id = await _synced_contact(system)
+    await system.server.cw.patch(
+        "company/contacts", contact["id"], [{"op": "replace", "path": "title", "value": "CTO"}]
+    )
+    await system.cw_box.callbacks.drain()
+    assert [d.status for d in system.cw_box.callbacks.deliveries][-1] == 204
+    await system.server.runner.wait_idle(timeout=20)
+    got = await system.server.hs.get("contacts", hs_id, properties=["jobtitle"])
+    assert got["properties"]["jobtitle"] == "CTO"
+    [run] = await system.server.store.runs("default", limit=1)
+    assert (run.kind, run.trigger) == ("record", "callback")
+
+
+async def test_hubspot_webhook_syncs_back_to_connectwise(system: System) -> None:
+    """A change made in HubSpot → signed webhook → record job → ConnectWise updated."""
+    contact, hs_id = await _synced_contact(system)
+    r = await system.hs_admin.put(
+        "/_sandbox/webhooks/subscription",
+        json={"target_url": f"{ME}/hooks/hubspot", "event_types": ["contact.propertyChange"]},
+    )
+    assert r.status_code == 200, r.text
+    r = await system.hs_admin.patch(
+        f"/_sandbox/objects/contacts/{hs_id}", json={"properties": {"lastname": "Webhooked"}}
+    )
+    assert r.status_code == 200, r.text
+    await system.hs_box.webhooks.drain()
+    await system.server.runner.wait_idle(timeout=20)
+    after = await system.server.cw.get("company/contacts", contact["id"])
+    assert after["lastName"] == "Webhooked"
+
+
+async def _signed_callback(system: System, record_id: int, message_id: str = "m-1") -> tuple[bytes, str]:
+    box = system.cw_box
+    body = json.dumps(
+        {
+            "MessageId": message_id,
+            "Action": "updated",
+            "Type": "contact",
+            "ID": record_id,
+            "CompanyId": box.settings.company_id,
+            "Entity": json.dumps({"id": record_id}),
+            "Metadata": {"key_url": box.callbacks.key_url},
+        }
+    ).encode()
+    return body, connectwise_signature(body, box.callbacks.signing_key)
+
+
+async def test_bad_requests_are_refused_and_queue_nothing(system: System) -> None:
+    """Wrong token → 404; bad or missing signature → 401; malformed → 400; nothing is queued."""
+    before = await system.server.jobs.counts()
+    body, signature = await _signed_callback(system, 3)
+    url = f"/hooks/connectwise/default/{TOKEN}?id=3"
+    assert (
+        await system.app.post(
+            "/hooks/connectwise/default/wrong?id=3", content=body, headers={"x-content-signature": signature}
+        )
+    ).status_code == 404
+    assert (
+        await system.app.post(url, content=body + b" ", headers={"x-content-signature": signature})
+    ).status_code == 401
+    assert (await system.app.post(url, content=body)).status_code == 401
+    bad = b"not json"
+    assert (
+        await system.app.post(
+            url,
+            content=bad,
+            headers={"x-content-signature": connectwise_signature(bad, system.cw_box.callbacks.signing_key)},
+        )
+    ).status_code == 400
+    r = await system.app.post(
+        "/hooks/hubspot", content=b"[]", headers={"x-hubspot-signature-v3": "nope", "x-hubspot-request-timestamp": "1"}
+    )
+    assert r.status_code == 401
+    assert await system.server.jobs.counts() == before
+
+
+async def test_duplicate_callbacks_make_one_job(system: System) -> None:
+    """The same callback delivered twice (same MessageId) queues one job."""
+    body, signature = await _signed_callback(system, 4, "dup-1")
+    url = f"/hooks/connectwise/default/{TOKEN}?id=4"
+    first = await system.app.post(url, content=body, headers={"x-content-signature": signature})
+    second = await system.app.post(url, content=body, headers={"x-content-signature": signature})
+    assert (first.status_code, second.status_code) == (204, 204)
+    await system.server.runner.wait_idle(timeout=20)
+    runs = [r for r in await system.server.store.runs("default", limit=10) if r.trigger == "callback"]
+    assert len(runs) == 1
+
+
+async def test_api_requires_its_token(system: System) -> None:
+    """/api/* needs the bearer token (health does not); with it, runs list and a sync can be queued."""
+    assert (await system.app.get("/api/health")).status_code == 200
+    assert (await system.app.get("/api/runs")).status_code == 401
+    assert (await system.app.get("/api/runs", headers={"Authorization": "Bearer wrong"})).status_code == 401
+    auth = {"Authorization": f"Bearer {API}"}
+    runs = (await system.app.get("/api/runs", headers=auth)).json()
+    assert runs[0]["kind"] == "incremental"
+    detail = (await system.app.get(f"/api/runs/{runs[0]['run_id']}", headers=auth)).json()
+    assert detail["items"]
+    queued = await system.app.post("/api/sync", params={"objects": "companies"}, headers=auth)
+    assert queued.status_code == 202
+    assert len(queued.json()["jobs"]) == 1
+    assert (await system.app.get("/openapi.json")).json()["info"]["title"] == "cwsync"
+    await system.server.runner.wait_idle(timeout=20)
