@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,7 +202,7 @@ class Meter:
 
     calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
-    http_seconds: Counter[str] = field(default_factory=Counter)
+    http_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("hubspot", "connectwise"), 0.0))
     paced_seconds: float = 0.0
     started: dict[int, float] = field(default_factory=dict)
 
@@ -211,6 +211,7 @@ class Meter:
         self.started[id(request)] = time.perf_counter()
 
     async def on_response(self, response: httpx.Response) -> None:
+        await response.aread()  # the body too: the time is request sent → response read
         side = classify(response.request)[0]
         self.statuses[(side, response.status_code)] += 1
         began = self.started.pop(id(response.request), None)
@@ -224,19 +225,19 @@ class Meter:
 
     def http(self) -> httpx.AsyncClient:
         """An httpx client whose requests this meter counts."""
-        hooks = {"request": [self.on_request], "response": [self.on_response]}
-        return httpx.AsyncClient(timeout=120, event_hooks=hooks)  # type: ignore[dict-item]
+        hooks: dict[str, list[Callable[..., Any]]] = {"request": [self.on_request], "response": [self.on_response]}
+        return httpx.AsyncClient(timeout=120, event_hooks=hooks)
 
     def snapshot(self) -> Meter:
         """A copy of the counters (to diff phases)."""
-        return Meter(Counter(self.calls), Counter(self.statuses), Counter(self.http_seconds), self.paced_seconds)
+        return Meter(Counter(self.calls), Counter(self.statuses), dict(self.http_seconds), self.paced_seconds)
 
     def since(self, before: Meter) -> Meter:
         """What was counted after `before`."""
         return Meter(
             self.calls - before.calls,
             self.statuses - before.statuses,
-            self.http_seconds - before.http_seconds,
+            {side: seconds - before.http_seconds[side] for side, seconds in self.http_seconds.items()},
             self.paced_seconds - before.paced_seconds,
         )
 
@@ -321,9 +322,9 @@ def lower_bound(phase: Phase, rate: int) -> tuple[int, dict[str, int]]:
 
 
 def print_calls(meter: Meter) -> None:
-    print(f"    {'side':<12} {'type':<10} {'kind':<28} {'calls':>8}")
+    print(f"    {'side':<12} {'type':<16} {'kind':<32} {'calls':>7}")
     for (side, object_type, kind), n in sorted(meter.calls.items()):
-        print(f"    {side:<12} {object_type:<10} {kind:<28} {n:>8,}")
+        print(f"    {side:<12} {object_type:<16} {kind:<32} {n:>7,}")
     errors = {f"{s} {code}": n for (s, code), n in meter.statuses.items() if code >= 400}
     print(f"    error responses: {errors or 'none'}")
 

@@ -249,6 +249,8 @@ class _PairRun:
         self.report = PairReport(pair)
         self.started = sync.now()
         self.newest = {Side.LEFT: None, Side.RIGHT: None}  # type: dict[Side, datetime | None]
+        self.right_complete = False
+        self.right_read_done = False
 
     async def run(self) -> PairReport:
         left_since = None if self.full else await self._cursor(Side.LEFT)
@@ -257,6 +259,8 @@ class _PairRun:
         async for page in self.right.changed(right_since):
             for snap, raw in await self._right_snapshots(page):
                 rights[snap.id] = (snap, raw)
+        self.right_complete = right_since is None
+        self.right_read_done = True
         async for page in self.left.changed(left_since):
             await self._left_page(page, rights)
         remaining = list(rights.values())
@@ -403,6 +407,8 @@ class _PairRun:
                     out[(key, value)] = index[(key, value)]
                 else:
                     missing.append(value)
+            if side.other is Side.RIGHT and self.right_complete:
+                continue  # a full run read every HubSpot object already: a lookup cannot find more
             found = await self._lookup(side.other, key, missing)
             out.update({(key, value): snap for value, snap in found.items()})
         return out
@@ -476,6 +482,10 @@ class _PairRun:
         )
 
     async def _advance_cursors(self) -> None:
+        # Each side's watermark is the newest change seen (in that side's clock, capped by the run's start). When
+        # HubSpot had nothing to read (a first sync into an empty portal), it was read up to the run's start.
+        if self.right_read_done and self.newest[Side.RIGHT] is None:
+            self.newest[Side.RIGHT] = self.started
         async with self.s.store.transaction() as tx:
             for side in (Side.LEFT, Side.RIGHT):
                 moment = self.newest[side]
