@@ -613,7 +613,8 @@ class HubSpotClient(OwnsHttp):
                 object_type, chunk, lambda part: self._send_chunk(op, part), match_property
             )
 
-        return await self._run_batch(op, items, inputs, run)
+        # Without a match property a lost answer cannot be resolved, so nothing more is sent while one is in doubt.
+        return await self._run_batch(op, items, inputs, run, serial=match_property is None)
 
     async def batch_update(self, object_type: str, inputs: Sequence[Mapping[str, Any]]) -> BatchResult:
         """Update records (`inputs` = `[{"id": ..., "idProperty"?: ..., "properties": {...}}]`), 100 per request."""
@@ -644,19 +645,36 @@ class HubSpotClient(OwnsHttp):
         items: list[_Item],
         inputs: Sequence[Mapping[str, Any]],
         run: Callable[[list[_Item]], Awaitable[_Outcome]] | None = None,
+        *,
+        serial: bool = False,
     ) -> BatchResult:
-        """Send `items` chunk by chunk and gather one `BatchResult`; a retriable failure stops the rest."""
+        """Send `items` in chunks, up to `max_concurrency` chunks at a time (one with `serial`), into one result.
+
+        Chunks go out in windows so the account's rate limit (not the round trip) sets the pace; a retriable
+        failure stops the chunks after its window, and an ambiguous write reports the unsent ones.
+        """
         result, chunks = BatchResult(), _chunks(items)
-        for position, chunk in enumerate(chunks):
-            try:
-                outcome = await self._run_chunk(op, chunk, run, budget=[2 * len(chunk).bit_length() + 2])
-            except AmbiguousBatchWriteError as exc:
-                unsent = [item.index for later in chunks[position + 1 :] for item in later]
-                raise exc.with_details(completed=result, unsent=unsent) from exc.__cause__
-            _record(result, outcome, inputs)
-            if outcome.abort is not None:
-                rest = [item for later in chunks[position + 1 :] for item in later]
-                _record(result, _Outcome(errors={item.index: outcome.abort for item in rest}), inputs)
+        width = 1 if serial else max(1, self.settings.max_concurrency)
+        for start in range(0, len(chunks), width):
+            window = chunks[start : start + width]
+            outcomes = await asyncio.gather(
+                *(self._run_chunk(op, chunk, run, budget=[2 * len(chunk).bit_length() + 2]) for chunk in window),
+                return_exceptions=True,
+            )
+            ambiguous = next((o for o in outcomes if isinstance(o, AmbiguousBatchWriteError)), None)
+            failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+            for outcome in outcomes:
+                if not isinstance(outcome, BaseException):
+                    _record(result, outcome, inputs)
+            if ambiguous is not None:
+                unsent = [item.index for later in chunks[start + width :] for item in later]
+                raise ambiguous.with_details(completed=result, unsent=unsent) from ambiguous.__cause__
+            if failure is not None:
+                raise failure
+            abort = next((o.abort for o in outcomes if isinstance(o, _Outcome) and o.abort is not None), None)
+            if abort is not None:
+                rest = [item for later in chunks[start + width :] for item in later]
+                _record(result, _Outcome(errors={item.index: abort for item in rest}), inputs)
                 break
         if result.errors:
             self._log.warning("hs.batch_partial", op=op.name, failed=len(result.errors), ok=len(result.by_index))
