@@ -20,6 +20,7 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cwsync.store import Counts, Link, RunItem, RunNotFoundError, Store, async_url
 from cwsync.store.models import Base, ConnectionRow, CursorRow, LinkRow
-from cwsync.store.store import create_engine
+from cwsync.store.store import alembic_config, create_engine
 
 PG_ADMIN_URL = os.environ.get("CWSYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 T, P = "default", "companies"
@@ -179,7 +180,8 @@ async def test_open_migrates_fresh_database_and_reopen_is_idempotent(fresh_url: 
             if conn.dialect.name == "sqlite":
                 assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
         await engine.dispose()
-        assert versions == ["0001"]
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        assert versions == [head]
     finally:
         await again.close()
 
