@@ -227,3 +227,42 @@ async def test_api_requires_its_token(system: System) -> None:
     assert len(queued.json()["jobs"]) == 1
     assert (await system.app.get("/openapi.json")).json()["info"]["title"] == "cwsync"
     await system.server.runner.wait_idle(timeout=20)
+
+
+async def test_lost_callback_is_healed_by_the_next_cycle(system: System) -> None:
+    """A callback that never arrives is healed by the next incremental run (the scheduler's job)."""
+    contact, hs_id = await _synced_contact(system)
+
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("the network ate it", request=request)
+
+    system.cw_box.callbacks.http = httpx.AsyncClient(transport=httpx.MockTransport(unreachable))
+    ops = [{"op": "replace", "path": "title", "value": "Healed"}]
+    await system.server.cw.patch("company/contacts", contact["id"], ops)
+    await system.cw_box.callbacks.drain()
+    assert system.cw_box.callbacks.deliveries[-1].status is None
+    auth = {"Authorization": f"Bearer {API}"}
+    assert (await system.app.post("/api/sync", params={"objects": "contacts"}, headers=auth)).status_code == 202
+    await system.server.runner.wait_idle(timeout=30)
+    got = await system.server.hs.get("contacts", hs_id, properties=["jobtitle"])
+    assert got["properties"]["jobtitle"] == "Healed"
+
+
+async def test_out_of_order_and_duplicate_callbacks_end_in_the_latest_state(system: System) -> None:
+    """Callbacks are hints: two changes, their callbacks replayed out of order and twice, end in the latest value."""
+    contact, hs_id = await _synced_contact(system)
+    for title in ("First", "Second"):
+        ops = [{"op": "replace", "path": "title", "value": title}]
+        await system.server.cw.patch("company/contacts", contact["id"], ops)
+    await system.cw_box.callbacks.drain()
+    for message_id in ("late-2", "late-1", "late-2"):
+        body, signature = await _signed_callback(system, int(contact["id"]), message_id)
+        r = await system.app.post(
+            f"/hooks/connectwise/default/{TOKEN}?id={contact['id']}",
+            content=body,
+            headers={"x-content-signature": signature},
+        )
+        assert r.status_code == 204
+    await system.server.runner.wait_idle(timeout=30)
+    got = await system.server.hs.get("contacts", hs_id, properties=["jobtitle"])
+    assert got["properties"]["jobtitle"] == "Second"
