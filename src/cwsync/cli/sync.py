@@ -18,7 +18,7 @@ from cwsync.config import Config, ConfigError, load_config
 from cwsync.config.template import render_template
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.core.mapping import MappingError
-from cwsync.store import Store
+from cwsync.store import RunRecord, Store
 from cwsync.syncs.hubspot.context import opened
 from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef, RunReport, mappings
 
@@ -332,18 +332,8 @@ def explain(
             console.print(f"     remote answer: {d['remote_status']} {d['remote_response']}")
 
 
-def _run_json(r: Any) -> dict[str, Any]:
-    return {
-        "run_id": r.run_id,
-        "kind": r.kind,
-        "trigger": r.trigger,
-        "status": r.status,
-        "started_at": r.started_at,
-        "finished_at": r.finished_at,
-        "objects": list(r.pairs),
-        "counts": r.counts.as_dict(),
-        "error": r.error,
-    }
+def _run_json(r: RunRecord) -> dict[str, Any]:
+    return r.summary()
 
 
 hubspot_app = typer.Typer(no_args_is_help=True, help="HubSpot integration helpers.")

@@ -36,7 +36,7 @@ from cwsync.runtime.intake import (
 )
 from cwsync.runtime.jobs import InProcessRunner, JobSpec
 from cwsync.runtime.scheduler import Schedule, Scheduler
-from cwsync.store import Store
+from cwsync.store import RunRecord, Store
 from cwsync.store.jobs import JobStore
 from cwsync.store.records import JobRecord
 from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef, mappings
@@ -302,18 +302,8 @@ def _side(system: str) -> str:
     return "left" if system == "connectwise" else "right"
 
 
-def _run(r: Any) -> dict[str, Any]:
-    return {
-        "run_id": r.run_id,
-        "kind": r.kind,
-        "trigger": r.trigger,
-        "status": r.status,
-        "started_at": r.started_at,
-        "finished_at": r.finished_at,
-        "objects": list(r.pairs),
-        "counts": r.counts.as_dict(),
-        "error": r.error,
-    }
+def _run(r: RunRecord) -> dict[str, Any]:
+    return r.summary()
 
 
 def _item(i: Any) -> dict[str, Any]:

@@ -145,6 +145,20 @@ class RunRecord:
     counts: Counts
     error: str | None = None
 
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready form (CLI `--json` and the REST API)."""
+        return {
+            "run_id": self.run_id,
+            "kind": self.kind,
+            "trigger": self.trigger,
+            "status": self.status,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "objects": list(self.pairs),
+            "counts": self.counts.as_dict(),
+            "error": self.error,
+        }
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunItem:
