@@ -9,12 +9,13 @@ killed at any point and run again re-reads from the old cursor, and matching + l
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import structlog
 
@@ -32,6 +33,7 @@ from cwsync.syncs.hubspot.properties import create_properties, missing_propertie
 from cwsync.syncs.hubspot.sides import ConnectWiseSide, HubSpotSide, Raw, right_properties
 
 log = structlog.get_logger("cwsync.sync")
+T = TypeVar("T")
 
 PAGE = 200
 
@@ -226,6 +228,28 @@ async def owner_map(cw: ConnectWiseClient, hs: HubSpotClient) -> dict[str, str]:
     return out
 
 
+async def prefetched(pages: AsyncIterator[T]) -> AsyncIterator[T]:
+    """Yield `pages` while the next one is already being read (one page ahead, so memory stays bounded).
+
+    The ConnectWise read of page k+1 overlaps the HubSpot writes of page k; reading early is harmless because the
+    cursor never moves past the run's start.
+    """
+    iterator = aiter(pages)
+    pending: asyncio.Task[T] | None = asyncio.ensure_future(anext(iterator))
+    try:
+        while pending is not None:
+            try:
+                page = await pending
+            except StopAsyncIteration:
+                return
+            pending = asyncio.ensure_future(anext(iterator))
+            yield page
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
+
+
 def projection_hash(values: Mapping[str, Any]) -> str:
     """A stable hash of a projection (stored with links)."""
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:32]
@@ -261,7 +285,7 @@ class _PairRun:
                 rights[snap.id] = (snap, raw)
         self.right_complete = right_since is None
         self.right_read_done = True
-        async for page in self.left.changed(left_since):
+        async for page in prefetched(self.left.changed(left_since)):
             await self._left_page(page, rights)
         remaining = list(rights.values())
         for start in range(0, len(remaining), PAGE):
