@@ -374,3 +374,39 @@ async def test_deal_owner_maps_member_to_owner_by_email(world: World) -> None:
         if d["properties"]["connectwise_opportunity_id"] == "1"
     ]
     assert deal["properties"]["hubspot_owner_id"] == str(owner["id"])
+
+
+async def test_deleted_company_is_archived_in_hubspot(world: World) -> None:
+    """A company deleted in ConnectWise (soft: deletedFlag) is archived in HubSpot and its link dropped (CW-6)."""
+    await world.sync()
+    company = next(iter(_expected_companies(world.cw_box).values()))
+    links = await world.store.links_by_left(world.config.tenant, "companies", [str(company["id"])])
+    hs_id = links[str(company["id"])].right_id
+    await world.cw.delete("company/companies", company["id"])
+    report = await world.sync()
+    assert report.counts.deleted == 1
+    remaining = [c["id"] for c in await world.hs_all("companies")]
+    assert hs_id not in remaining
+    assert await world.store.links_by_left(world.config.tenant, "companies", [str(company["id"])]) == {}
+
+
+async def test_deleted_contact_replay_archives_and_ignore_policy_keeps(tmp_path: Path, world: World) -> None:
+    """A hard-deleted contact (404 on re-read, as after a `deleted` callback) is archived; `ignore` keeps it."""
+    from cwsync.syncs.hubspot.run import RecordRef
+
+    await world.sync()
+    contact = next(iter(_expected_contacts(world.cw_box, _expected_companies(world.cw_box)).values()))
+    cid = str(contact["id"])
+    hs_id = (await world.store.links_by_left(world.config.tenant, "contacts", [cid]))[cid].right_id
+    await world.cw.delete("company/contacts", contact["id"])
+    report = await world.sync(record=RecordRef("connectwise", "contacts", cid))
+    assert report.counts.deleted == 1
+    assert hs_id not in [c["id"] for c in await world.hs_all("contacts")]
+    other = list(_expected_contacts(world.cw_box, _expected_companies(world.cw_box)).values())[1]
+    oid = str(other["id"])
+    other_hs = (await world.store.links_by_left(world.config.tenant, "contacts", [oid]))[oid].right_id
+    world.config = make_config(tmp_path, world.cw_box, objects={"contacts": {"on_delete": "ignore"}})
+    await world.cw.delete("company/contacts", other["id"])
+    report = await world.sync(record=RecordRef("connectwise", "contacts", oid))
+    assert report.counts.deleted == 0
+    assert other_hs in [c["id"] for c in await world.hs_all("contacts")]

@@ -160,6 +160,9 @@ class ObjectSync(_Model):
     value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
     filters: FiltersConfig = Field(default_factory=FiltersConfig)
     conflict_policy: str | None = None
+    on_delete: Literal["archive", "ignore"] = Field(
+        "archive", description="when the ConnectWise record is deleted: archive its counterpart, or leave it"
+    )
 
     @field_validator("direction")
     @classmethod

@@ -21,7 +21,7 @@ import structlog
 
 from cwsync.config.model import Config, ConflictPolicy, FilterRule, ObjectSync
 from cwsync.connectors.connectwise import ConnectWiseClient
-from cwsync.connectors.http import CwsyncApiError, FatalError
+from cwsync.connectors.http import CwsyncApiError, FatalError, NotFoundError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.filters import failing_rule
 from cwsync.core.mapping import MappingError, ObjectMapping, build_mapping
@@ -33,6 +33,7 @@ from cwsync.syncs.hubspot.properties import create_properties, missing_propertie
 from cwsync.syncs.hubspot.sides import ConnectWiseSide, HubSpotSide, Raw, right_properties
 
 log = structlog.get_logger("cwsync.sync")
+DELETED_IN_CW = "deleted in ConnectWise"
 T = TypeVar("T")
 
 PAGE = 200
@@ -297,8 +298,12 @@ class _PairRun:
     async def replay(self, record: RecordRef) -> PairReport:
         """Read, plan and apply one record (and its counterpart, if linked), now."""
         if record.system == "connectwise":
-            raw = await self.left.get(record.record_id)
             links = await self._links(Side.LEFT, [record.record_id])
+            try:
+                raw = await self.left.get(record.record_id)
+            except NotFoundError:
+                await self._deleted_left([record.record_id], links, "deleted in ConnectWise (not found)")
+                return self.report
             rights: dict[str, tuple[Snapshot, Raw]] = {}
             if record.record_id in links:
                 other = await self.right.get(links[record.record_id].right_id)
@@ -331,7 +336,7 @@ class _PairRun:
 
     def _left_skip(self, flat: Mapping[str, Any]) -> str | None:
         if self.pair == "companies" and flat.get("deletedFlag"):
-            return "deleted in ConnectWise"
+            return DELETED_IN_CW
         if self.pair == "contacts" and flat.get("inactiveFlag"):
             return "inactive in ConnectWise"
         if self.pair == "contacts" and not flat.get("company"):
@@ -369,6 +374,13 @@ class _PairRun:
         raws = {str(r["id"]): r for r in page}
         lefts = [self._left_snapshot(r) for r in page]
         links = await self._links(Side.LEFT, [s.id for s in lefts])
+        gone = [s.id for s in lefts if s.id in links and s.skip_reason == DELETED_IN_CW]
+        if gone:
+            await self._deleted_left(gone, links, DELETED_IN_CW)
+            for left_id in gone:
+                rights.pop(links[left_id].right_id, None)
+            lefts = [s for s in lefts if s.id not in gone]
+            links = {k: v for k, v in links.items() if k not in gone}
         linked_rights = [rights.pop(link.right_id)[0] for link in links.values() if link.right_id in rights]
         unlinked = [s for s in lefts if s.id not in links and not s.skip_reason]
         matches = await self._matches(Side.LEFT, unlinked, rights)
@@ -407,6 +419,40 @@ class _PairRun:
         )
         await self._apply(items, {})
 
+    async def _deleted_left(self, left_ids: list[str], links: Mapping[str, Link], reason: str) -> None:
+        """A ConnectWise record is gone (or soft-deleted): apply the pair's policy to its counterpart (CW-6)."""
+        linked = [links[i] for i in left_ids if i in links]
+        archive = self.object_config.on_delete == "archive"
+        items = []
+        for link in linked:
+            action = "delete" if archive else "skip"
+            why = (
+                f"{reason}: HubSpot {self.right.object_type} archived" if archive else f"{reason}: on_delete is ignore"
+            )
+            self.report.counts.add(action)  # type: ignore[arg-type]
+            items.append(
+                RunItem(
+                    run_id=self.run_id,
+                    tenant=self.s.tenant,
+                    pair=self.pair,
+                    direction="left_to_right",
+                    action=action,  # type: ignore[arg-type]
+                    status="planned" if self.dry_run else "applied",
+                    left_id=link.left_id,
+                    right_id=link.right_id,
+                    reason=why,
+                    source_values=dict(link.left_values),
+                )
+            )
+        if self.dry_run or not linked:
+            return
+        if archive:
+            await self.s.hs.batch_archive(self.right.object_type, [link.right_id for link in linked])
+        async with self.s.store.transaction() as tx:
+            if archive:
+                await tx.delete_links(self.s.tenant, self.pair, [link.left_id for link in linked])
+            await tx.add_run_items(items)
+
     async def _links(self, side: Side, ids: list[str]) -> dict[str, Link]:
         if side is Side.LEFT:
             return await self.s.store.links_by_left(self.s.tenant, self.pair, ids)
@@ -444,7 +490,8 @@ class _PairRun:
             by_id = {snap.id: snap for snap, _ in pairs}
             return {value: by_id[str(raw["id"])] for value, raw in raws.items()}
         raws = await self.left.find(key, values)
-        return {value: self._left_snapshot(raw) for value, raw in raws.items()}
+        found = {value: self._left_snapshot(raw) for value, raw in raws.items()}
+        return {value: snap for value, snap in found.items() if snap.skip_reason != DELETED_IN_CW}
 
     async def _parents(self, lefts: Sequence[Snapshot]) -> dict[str, dict[str, str]]:
         """For each reference field: ConnectWise parent id → HubSpot parent id, for the parents named here."""
