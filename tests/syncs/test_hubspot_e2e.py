@@ -410,3 +410,22 @@ async def test_deleted_contact_replay_archives_and_ignore_policy_keeps(tmp_path:
     report = await world.sync(record=RecordRef("connectwise", "contacts", oid))
     assert report.counts.deleted == 0
     assert other_hs in [c["id"] for c in await world.hs_all("contacts")]
+
+
+async def test_full_run_reconciles_silent_deletions_with_a_guard(world: World) -> None:
+    """A contact deleted with no callback is archived by the next full run; a mass disappearance stops the run."""
+    from cwsync.syncs.hubspot.run import MassDeleteError
+
+    await world.sync()
+    contacts = list(_expected_contacts(world.cw_box, _expected_companies(world.cw_box)).values())
+    world.cw_box.store.overlay.setdefault("contacts", {})[contacts[0]["id"]] = None  # gone, no callback
+    report = await world.sync(full=True)
+    assert report.counts.deleted == 1
+    before = len(await world.hs_all("contacts"))
+    for contact in contacts[1:]:
+        world.cw_box.store.overlay["contacts"][contact["id"]] = None
+    with pytest.raises(MassDeleteError, match="nothing was archived"):
+        await world.sync(full=True)
+    assert len(await world.hs_all("contacts")) == before
+    [run] = await world.store.runs(world.config.tenant, limit=1)
+    assert run.status == "failed"

@@ -194,6 +194,7 @@ class HubSpotSync(_Model):
 
     enabled: bool = True
     conflict_policy: str = "connectwise-wins"
+    mass_delete_share: float = Field(0.9, gt=0, le=1, description="a full run archiving more than this share stops")
     schedule: Schedule = Field(default_factory=Schedule)
     objects: dict[HubSpotObject, ObjectSync] = Field(default_factory=lambda: _every_object())
 

@@ -117,6 +117,10 @@ def mappings(config: Config) -> dict[str, ObjectMapping]:
     return out
 
 
+class MassDeleteError(CwsyncApiError):
+    """A reconciliation would archive too many records at once: stop and ask (a fatal error for the run)."""
+
+
 class HubSpotSync:
     """One run of the HubSpot integration."""
 
@@ -144,6 +148,7 @@ class HubSpotSync:
         """In a dry run: the ConnectWise ids each pair would create on HubSpot (parents of later pairs)."""
         sync = config.syncs.hubspot
         self.policy = ConflictPolicy(sync.conflict_policy) if sync else ConflictPolicy.CONNECTWISE_WINS
+        self.mass_delete_share = sync.mass_delete_share if sync else 0.9
 
     async def run(
         self,
@@ -286,8 +291,12 @@ class _PairRun:
                 rights[snap.id] = (snap, raw)
         self.right_complete = right_since is None
         self.right_read_done = True
+        seen_left: set[str] = set()
         async for page in prefetched(self.left.changed(left_since)):
+            seen_left.update(str(r["id"]) for r in page)
             await self._left_page(page, rights)
+        if left_since is None:
+            await self._reconcile(seen_left, rights)
         remaining = list(rights.values())
         for start in range(0, len(remaining), PAGE):
             await self._right_page(remaining[start : start + PAGE])
@@ -418,6 +427,29 @@ class _PairRun:
             )
         )
         await self._apply(items, {})
+
+    async def _reconcile(self, seen_left: set[str], rights: dict[str, tuple[Snapshot, Raw]]) -> None:
+        """After reading every ConnectWise record: linked ones that were not there were deleted (no callback seen).
+
+        A guard stops the run instead when that would archive more than `mass_delete_share` of the links.
+        """
+        missing: dict[str, Link] = {}
+        total = 0
+        async for batch in self.s.store.iter_links(self.s.tenant, self.pair):
+            total += len(batch)
+            missing.update({link.left_id: link for link in batch if link.left_id not in seen_left})
+        if not missing:
+            return
+        share = self.s.mass_delete_share
+        if total >= 10 and len(missing) > share * total:
+            raise MassDeleteError(
+                f"{self.pair}: {len(missing)} of {total} linked ConnectWise records are gone; more than"
+                f" {share:.0%} looks like a broken read or a permission change, not deletions, so nothing was archived."
+                " Check `cwsync doctor`; if the deletions are real, raise syncs.hubspot.mass_delete_share."
+            )
+        await self._deleted_left(list(missing), missing, "not found in ConnectWise (reconciliation)")
+        for link in missing.values():
+            rights.pop(link.right_id, None)
 
     async def _deleted_left(self, left_ids: list[str], links: Mapping[str, Link], reason: str) -> None:
         """A ConnectWise record is gone (or soft-deleted): apply the pair's policy to its counterpart (CW-6)."""
