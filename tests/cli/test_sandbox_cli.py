@@ -86,7 +86,9 @@ def test_serve_port_in_use_is_a_clear_error() -> None:
 
 def test_demo_runs_doctor_against_the_sandbox() -> None:
     """`cwsync demo` (the README's main job) prints the credentials and a passing checklist."""
-    result = CliRunner().invoke(app, ["demo", "--records", "200"])
+    result = CliRunner().invoke(app, ["demo", "--records", "200", "--once"])
     assert result.exit_code == 0, result.output
     assert DEFAULTS.company_id in result.output
     assert "checks passed" in result.output
+    assert "arrived" in result.output
+    assert "not arrived" not in result.output

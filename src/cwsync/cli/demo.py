@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import typer
+import uvicorn
 from rich.console import Console
 
 from cwsync.cli import doctor as doctor_cli
 from cwsync.cli import sandbox as sandbox_cli
+from cwsync.cli.callbacks import specs_for
 from cwsync.cli.sync import _print_report
 from cwsync.config import load_config
 from cwsync.config.template import render_template
 from cwsync.connectors.connectwise import ConnectWiseSettings
 from cwsync.connectors.connectwise.conditions import F
 from cwsync.diagnostics.connectwise import DoctorReport, ExitCode, run_doctor
+from cwsync.runtime.callbacks import CallbackManager
 from cwsync.sandbox.connectwise.app import SandboxSettings
 from cwsync.sandbox.server import RunningSandbox, running_sandbox
+from cwsync.server.app import Server, create_app
 from cwsync.syncs.hubspot.context import Context, opened
 from cwsync.syncs.hubspot.run import HubSpotSync
 
@@ -32,6 +39,7 @@ def demo(
     records: int = typer.Option(2000, min=10, help="Approximate number of generated ConnectWise records."),
     seed: int = typer.Option(1, help="Seed of the data generator."),
     sync: bool = typer.Option(True, "--sync/--no-sync", help="Also run a first HubSpot sync and show a change arrive."),
+    once: bool = typer.Option(False, "--once", help="Exit after the tour instead of serving until Ctrl+C."),
     as_json: bool = typer.Option(False, "--json", help="Print the doctor report as JSON (and skip the sync tour)."),
 ) -> None:
     """Start the sandboxes with a generated MSP, check the connection, sync to HubSpot, and show a change arrive."""
@@ -43,8 +51,8 @@ def demo(
         report = asyncio.run(_doctor(running, as_json=as_json))
         doctor_cli.print_report(report, as_json=as_json)
         if report.ok and sync and not as_json:
-            with tempfile.TemporaryDirectory() as folder:
-                asyncio.run(_sync_tour(running, Path(folder)))
+            with tempfile.TemporaryDirectory() as folder, contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(_sync_tour(running, Path(folder), once=once))
     raise typer.Exit(int(report.exit_code))
 
 
@@ -60,9 +68,11 @@ async def _doctor(running: RunningSandbox, *, as_json: bool) -> DoctorReport:
     return await run_doctor(settings, on_check=None if as_json else doctor_cli.render_check)
 
 
-async def _sync_tour(running: RunningSandbox, folder: Path) -> None:
+async def _sync_tour(running: RunningSandbox, folder: Path, *, once: bool) -> None:
     s = running.sandbox.settings
-    token = running.hubspot.settings.token if running.hubspot else ""
+    hs = running.hubspot
+    token = hs.settings.token if hs else ""
+    port = _free_port()
     path = folder / "cwsync.yaml"
     path.write_text(
         render_template(
@@ -74,6 +84,11 @@ async def _sync_tour(running: RunningSandbox, folder: Path) -> None:
             cw_client=s.client_id,
             hs_token_default=f":-{token}",
             hs_base=running.hubspot_url,
+            server_port=str(port),
+            callback_default=":-demo-callback-token",
+            api_default=":-demo-api-token",
+            hs_secret_default=f":-{hs.settings.client_secret if hs else ''}",
+            http_key_urls=running.base_url,
         ),
         encoding="utf-8",
     )
@@ -85,7 +100,7 @@ async def _sync_tour(running: RunningSandbox, folder: Path) -> None:
             report = await HubSpotSync(config, ctx.store, ctx.cw, ctx.hs).run()
         _print_report(report, as_json=False, show=0)
         console.print(f"first sync took {time.perf_counter() - started:.1f} s")
-        await _change_arrives(ctx)
+        await _real_time(ctx, running, port, once=once)
 
 
 async def _pick_contact(ctx: Context) -> dict[str, Any]:
@@ -98,8 +113,39 @@ async def _pick_contact(ctx: Context) -> dict[str, Any]:
     raise typer.Exit(int(ExitCode.UNEXPECTED))
 
 
+async def _real_time(ctx: Context, running: RunningSandbox, port: int, *, once: bool) -> None:
+    """Serve, register the ConnectWise callbacks, change a contact, and time its arrival in HubSpot."""
+    config = ctx.config
+    async with httpx.AsyncClient(timeout=10) as key_http:
+        server = Server(config, ctx.store, ctx.cw, ctx.hs, key_http)
+        await server.start()
+        uvi = uvicorn.Server(uvicorn.Config(create_app(server), port=port, log_level="warning", lifespan="off"))
+        serving = asyncio.create_task(uvi.serve())
+        try:
+            specs = specs_for(config)
+            await CallbackManager(ctx.cw, tenant=config.tenant).install(specs)
+            console.rule("Real time: cwsync serve + ConnectWise callbacks")
+            await _change_arrives(ctx)
+            if not once:
+                console.print(
+                    f"serving: cwsync at http://127.0.0.1:{port} (API token demo-api-token, OpenAPI at /openapi.json),"
+                    f" ConnectWise and HubSpot sandboxes at {running.base_url}; Ctrl+C stops"
+                )
+                await serving
+        finally:
+            uvi.should_exit = True
+            await asyncio.gather(serving, return_exceptions=True)
+            await server.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 async def _change_arrives(ctx: Context) -> None:
-    """Change a contact's phone in ConnectWise and show it in HubSpot after the next (incremental) sync."""
+    """Change a contact's phone in ConnectWise; the callback brings it to HubSpot; print how long it took."""
     contact = await _pick_contact(ctx)
     items = [dict(i) for i in contact["communicationItems"]]
     phone = next((i for i in items if i.get("communicationType") == "Phone"), None)
@@ -107,20 +153,27 @@ async def _change_arrives(ctx: Context) -> None:
         phone = {"type": {"name": "Direct"}, "communicationType": "Phone", "defaultFlag": True}
         items.append(phone)
     phone["value"] = NEW_PHONE
-    console.rule("A change in ConnectWise")
-    name = f"{contact.get('firstName', '')} {contact.get('lastName', '')}".strip()
-    console.print(f"contact {contact['id']} ({name}): phone → {NEW_PHONE}")
-    ops = [{"op": "replace", "path": "communicationItems", "value": items}]
-    await ctx.cw.patch("company/contacts", contact["id"], ops)
-    started = time.perf_counter()
-    await HubSpotSync(ctx.config, ctx.store, ctx.cw, ctx.hs).run()
     links = await ctx.store.links_by_left(ctx.config.tenant, "contacts", [str(contact["id"])])
     link = links.get(str(contact["id"]))
     if link is None:
         console.print("[red]the contact was not linked[/red]")
         raise typer.Exit(int(ExitCode.UNEXPECTED))
-    got = await ctx.hs.get("contacts", link.right_id, properties=["phone"])
+    name = f"{contact.get('firstName', '')} {contact.get('lastName', '')}".strip()
+    console.print(f"ConnectWise contact {contact['id']} ({name}): phone → {NEW_PHONE}")
+    started = time.perf_counter()
+    ops = [{"op": "replace", "path": "communicationItems", "value": items}]
+    await ctx.cw.patch("company/contacts", contact["id"], ops)
+    deadline = started + 30
+    while True:
+        got = await ctx.hs.get("contacts", link.right_id, properties=["phone"])
+        if got["properties"].get("phone") == NEW_PHONE or time.perf_counter() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    arrived = got["properties"].get("phone") == NEW_PHONE
+    colour = "green" if arrived else "red"
     console.print(
-        f"HubSpot contact {link.right_id} phone: [bold]{got['properties'].get('phone')}[/bold]"
-        f" — arrived {time.perf_counter() - started:.2f} s after the change (incremental sync)"
+        f"HubSpot contact {link.right_id} phone: [bold]{got['properties'].get('phone')}[/bold] —"
+        f" [{colour}]{'arrived' if arrived else 'not arrived'} {elapsed:.2f} s after the change[/{colour}]"
+        " (callback → cwsync serve → record job)"
     )
