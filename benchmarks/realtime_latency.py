@@ -40,6 +40,7 @@ import httpx
 import uvicorn
 
 from cwsync.cli.callbacks import specs_for
+from cwsync.cli.sandbox import sandbox_config_values
 from cwsync.config import load_config
 from cwsync.config.template import render_template
 from cwsync.logs import configure_logging
@@ -364,29 +365,12 @@ def _print_burst(b: dict[str, Any]) -> None:
 
 
 async def run(running: RunningSandbox, folder: Path, args: argparse.Namespace) -> None:
-    s = running.sandbox.settings
     hs = running.hubspot
     assert hs is not None
     port = _free_port()
     path = folder / "cwsync.yaml"
-    path.write_text(
-        render_template(
-            store=f"sqlite:///{folder / 'cwsync.db'}",
-            cw_site=running.base_url,
-            cw_company=s.company_id,
-            cw_public=s.public_key,
-            cw_private_default=f":-{s.private_key}",
-            cw_client=s.client_id,
-            hs_token_default=f":-{hs.settings.token}",
-            hs_base=running.hubspot_url,
-            server_port=str(port),
-            callback_default=":-bench-callback-token",
-            api_default=":-bench-api-token",
-            hs_secret_default=f":-{hs.settings.client_secret}",
-            http_key_urls=running.base_url,
-        ),
-        encoding="utf-8",
-    )
+    values = sandbox_config_values(running.base_url, server_port=port)
+    path.write_text(render_template(store=f"sqlite:///{folder / 'cwsync.db'}", **values), encoding="utf-8")
     config = load_config(path)
     async with opened(config) as ctx:
         started = time.perf_counter()

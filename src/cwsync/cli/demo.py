@@ -69,29 +69,10 @@ async def _doctor(running: RunningSandbox, *, as_json: bool) -> DoctorReport:
 
 
 async def _sync_tour(running: RunningSandbox, folder: Path, *, once: bool) -> None:
-    s = running.sandbox.settings
-    hs = running.hubspot
-    token = hs.settings.token if hs else ""
     port = _free_port()
     path = folder / "cwsync.yaml"
-    path.write_text(
-        render_template(
-            store=f"sqlite:///{folder / 'cwsync.db'}",
-            cw_site=running.base_url,
-            cw_company=s.company_id,
-            cw_public=s.public_key,
-            cw_private_default=f":-{s.private_key}",
-            cw_client=s.client_id,
-            hs_token_default=f":-{token}",
-            hs_base=running.hubspot_url,
-            server_port=str(port),
-            callback_default=":-demo-callback-token",
-            api_default=":-demo-api-token",
-            hs_secret_default=f":-{hs.settings.client_secret if hs else ''}",
-            http_key_urls=running.base_url,
-        ),
-        encoding="utf-8",
-    )
+    values = sandbox_cli.sandbox_config_values(running.base_url, server_port=port)
+    path.write_text(render_template(store=f"sqlite:///{folder / 'cwsync.db'}", **values), encoding="utf-8")
     config = load_config(path)
     console.rule("First sync: ConnectWise → HubSpot")
     async with opened(config) as ctx:
@@ -128,8 +109,9 @@ async def _real_time(ctx: Context, running: RunningSandbox, port: int, *, once: 
             await _change_arrives(ctx)
             if not once:
                 console.print(
-                    f"serving: cwsync at http://127.0.0.1:{port} (API token demo-api-token, OpenAPI at /openapi.json),"
-                    f" ConnectWise and HubSpot sandboxes at {running.base_url}; Ctrl+C stops"
+                    f"serving: cwsync at http://127.0.0.1:{port} (API token {sandbox_cli.SANDBOX_API_TOKEN},"
+                    f" OpenAPI at /openapi.json), ConnectWise and HubSpot sandboxes at {running.base_url};"
+                    " Ctrl+C stops"
                 )
                 await serving
         finally:

@@ -19,6 +19,30 @@ console = Console()
 DEFAULTS = SandboxSettings()
 
 
+SANDBOX_CALLBACK_TOKEN = "sandbox-callback-token-0001"
+SANDBOX_API_TOKEN = "sandbox-api-token-0001"
+
+
+def sandbox_config_values(base_url: str, *, server_port: int = 8720) -> dict[str, str]:
+    """Values for `render_template` that point a configuration at sandboxes served at `base_url` (default keys)."""
+    cw, hs = SandboxSettings(), HubSpotSandboxSettings()
+    base = base_url.rstrip("/")
+    return {
+        "cw_site": base,
+        "cw_company": cw.company_id,
+        "cw_public": cw.public_key,
+        "cw_private_default": f":-{cw.private_key}",
+        "cw_client": cw.client_id,
+        "hs_token_default": f":-{hs.token}",
+        "hs_base": base + HUBSPOT_PREFIX,
+        "server_port": str(server_port),
+        "callback_default": f":-{SANDBOX_CALLBACK_TOKEN}",
+        "api_default": f":-{SANDBOX_API_TOKEN}",
+        "hs_secret_default": f":-{hs.client_secret}",
+        "http_key_urls": base,
+    }
+
+
 def credentials_table(settings: SandboxSettings, api_root: str, hubspot_token: str | None = None) -> Table:
     """The values a client needs, as a table."""
     table = Table(title="ConnectWise Manage sandbox", show_header=False, title_justify="left")

@@ -41,27 +41,11 @@ def init(
     if path.exists() and not force:
         console.print(f"[red]{path} exists[/red]: use --force to overwrite it")
         raise typer.Exit(1)
-    values: dict[str, str] = {}
+    values: dict[str, str] = {"server_port": str(server_port)}
     if sandbox:
-        from cwsync.sandbox.connectwise.app import SandboxSettings
-        from cwsync.sandbox.hubspot import HubSpotSandboxSettings
+        from cwsync.cli.sandbox import sandbox_config_values
 
-        s, h = SandboxSettings(), HubSpotSandboxSettings()
-        base = sandbox_url.rstrip("/")
-        values = {
-            "cw_site": base,
-            "cw_company": s.company_id,
-            "cw_public": s.public_key,
-            "cw_private_default": f":-{s.private_key}",
-            "cw_client": s.client_id,
-            "hs_token_default": f":-{h.token}",
-            "hs_base": f"{base}/hubspot",
-            "callback_default": ":-sandbox-callback-token-0001",
-            "api_default": ":-sandbox-api-token-0001",
-            "hs_secret_default": f":-{h.client_secret}",
-            "http_key_urls": base,
-        }
-    values["server_port"] = str(server_port)
+        values = sandbox_config_values(sandbox_url, server_port=server_port)
     path.write_text(render_template(store=store, **values), encoding="utf-8")
     console.print(f"wrote {path}" + (" (for `cwsync sandbox serve`)" if sandbox else ": fill in the placeholders"))
 
