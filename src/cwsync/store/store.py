@@ -10,6 +10,7 @@ on the lock instead of failing half-way with "database is locked".
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -259,6 +260,7 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         """Wrap an engine from `create_engine`; prefer `Store.open`, which also migrates."""
         self._engine = engine
+        self._sqlite_writer = asyncio.Lock()
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Self:
@@ -312,6 +314,13 @@ class Store:
 
     @contextlib.asynccontextmanager
     async def _connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+        if write and self.dialect == "sqlite":
+            # SQLite has one writer at a time anyway: queue this process's writers here, before they take a pooled
+            # connection, instead of letting them pile up on the file lock (busy timeouts, pool exhaustion).
+            async with self._sqlite_writer, self._engine.connect() as conn:
+                await conn.execution_options(sqlite_begin="IMMEDIATE")
+                yield conn
+            return
         async with self._engine.connect() as conn:
             if write:
                 await conn.execution_options(sqlite_begin="IMMEDIATE")
