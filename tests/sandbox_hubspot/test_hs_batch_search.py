@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +9,7 @@ import httpx
 import pytest
 
 from cwsync.sandbox.hubspot import HubSpotSandbox, HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
+from tests.sandbox_hubspot.conftest import assert_error
 
 BASE = "http://hubspot.test"
 SEARCH = "/crm/v3/objects/deals/search"
@@ -32,25 +31,6 @@ def box() -> HubSpotSandbox:
     box = build_hubspot_sandbox(HubSpotSandboxSettings(base_url=BASE, seed=5, rate_limit_per_10s=10_000))
     box.limits.clock = Clock()
     return box
-
-
-@pytest.fixture
-async def hs(box: HubSpotSandbox) -> AsyncIterator[httpx.AsyncClient]:
-    """An authenticated client on the app, in-process."""
-    transport = httpx.ASGITransport(app=create_hubspot_app(box))
-    headers = {"Authorization": f"Bearer {box.settings.token}"}
-    async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers) as client:
-        yield client
-
-
-def assert_error(response: httpx.Response, status: int, category: str) -> dict[str, Any]:
-    """The response is a HubSpot error with this status and category (and a uuid correlationId)."""
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["status"] == "error"
-    assert body["category"] == category
-    uuid.UUID(body["correlationId"])
-    return body
 
 
 async def make(hs: httpx.AsyncClient, object_type: str, *items: dict[str, Any]) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,15 +22,6 @@ ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 def box() -> HubSpotSandbox:
     """A small seeded portal: 6 companies, 14 contacts, 5 deals."""
     return build_hubspot_sandbox(HubSpotSandboxSettings(base_url=BASE, companies=6, contacts=14, deals=5, seed=3))
-
-
-@pytest.fixture
-async def hs(box: HubSpotSandbox) -> AsyncIterator[httpx.AsyncClient]:
-    """An authenticated client on the app, in-process."""
-    transport = httpx.ASGITransport(app=create_hubspot_app(box))
-    headers = {"Authorization": f"Bearer {box.settings.token}"}
-    async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers) as client:
-        yield client
 
 
 def assert_error(response: httpx.Response, status: int, category: str) -> dict[str, Any]:

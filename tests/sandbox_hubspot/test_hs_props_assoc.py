@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from cwsync.sandbox.hubspot import HubSpotSandbox, HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
+from cwsync.sandbox.hubspot import HubSpotSandbox, HubSpotSandboxSettings, build_hubspot_sandbox
+from tests.sandbox_hubspot.conftest import assert_error
 
 BASE = "http://hubspot.test"
 
@@ -18,25 +17,6 @@ BASE = "http://hubspot.test"
 def box() -> HubSpotSandbox:
     """An empty portal with six owners."""
     return build_hubspot_sandbox(HubSpotSandboxSettings(base_url=BASE, seed=9, owners=6))
-
-
-@pytest.fixture
-async def hs(box: HubSpotSandbox) -> AsyncIterator[httpx.AsyncClient]:
-    """An authenticated client on the app, in-process."""
-    transport = httpx.ASGITransport(app=create_hubspot_app(box))
-    headers = {"Authorization": f"Bearer {box.settings.token}"}
-    async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers) as client:
-        yield client
-
-
-def assert_error(response: httpx.Response, status: int, category: str) -> dict[str, Any]:
-    """The response is a HubSpot error with this status and category (and a uuid correlationId)."""
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["status"] == "error"
-    assert body["category"] == category
-    uuid.UUID(body["correlationId"])
-    return body
 
 
 async def create(hs: httpx.AsyncClient, object_type: str, body: dict[str, Any]) -> str:

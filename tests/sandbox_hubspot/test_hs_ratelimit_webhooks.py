@@ -10,7 +10,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -83,15 +83,6 @@ def box(receiver: Receiver, sleeps: list[float]) -> HubSpotSandbox:
 
     box.webhooks.sleep = no_sleep
     return box
-
-
-@pytest.fixture
-async def hs(box: HubSpotSandbox) -> AsyncIterator[httpx.AsyncClient]:
-    """An authenticated client on the app, in-process."""
-    transport = httpx.ASGITransport(app=create_hubspot_app(box))
-    headers = {"Authorization": f"Bearer {box.settings.token}"}
-    async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers) as client:
-        yield client
 
 
 def tick(box: HubSpotSandbox, seconds: float) -> None:
