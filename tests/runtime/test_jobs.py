@@ -426,3 +426,61 @@ async def test_two_runners_on_one_database_never_double_run_a_job(db_url: str, j
     assert runs == Counter(dict.fromkeys(expected, 1))
     assert workers_seen == {"one", "two"}
     assert (await jobs.counts())["done"] == len(expected)
+
+
+# --- batches ------------------------------------------------------------------------------------------------------
+
+
+async def test_record_jobs_arriving_during_a_batch_form_the_next_batch(jobs: JobStore) -> None:
+    """While a pair's batch runs, its new record jobs wait (even with idle workers) and then run together."""
+    batches: list[list[str | None]] = []
+    singles: list[str] = []
+    release = asyncio.Event()
+    entered = asyncio.Event()
+    single_ran = asyncio.Event()
+
+    async def batch_handler(claimed: list[JobRecord]) -> None:
+        batches.append([j.record for j in claimed])
+        entered.set()
+        if len(batches) == 1:
+            async with asyncio.timeout(WAIT):
+                await release.wait()
+
+    async def handler(job: JobRecord) -> None:
+        singles.append(job.kind)
+        single_ran.set()
+
+    runner = InProcessRunner(jobs, handler, workers=4, batch_handler=batch_handler, batch_size=50)
+    async with started(runner):
+        await runner.enqueue(spec("r0"))
+        async with asyncio.timeout(WAIT):
+            await entered.wait()
+        for n in range(1, 6):
+            await runner.enqueue(spec(f"r{n}"))
+        await runner.enqueue(spec(pair="contacts"))  # another pair's pair-wide job is not held up
+        async with asyncio.timeout(WAIT):
+            await single_ran.wait()
+        assert len(batches) == 1  # three idle workers, five waiting record jobs: none started a batch
+        release.set()
+        await runner.wait_idle(WAIT)
+    assert batches == [["r0"], ["r1", "r2", "r3", "r4", "r5"]]
+    assert singles == ["incremental"]
+    assert (await jobs.counts())["done"] == 7
+
+
+async def test_a_failed_batch_fails_each_of_its_jobs_for_a_retry(jobs: JobStore) -> None:
+    """A batch handler that raises fails every job of the batch; each is retried on its own schedule."""
+    clock = FakeClock()
+
+    async def batch_handler(claimed: list[JobRecord]) -> None:
+        raise RuntimeError("HubSpot is down")
+
+    runner = InProcessRunner(jobs, nothing, workers=1, clock=clock, batch_handler=batch_handler, retry=backoff())
+    ids = [await runner.enqueue(spec(f"r{n}")) for n in range(3)]
+    async with started(runner):
+        await runner.wait_idle(WAIT)
+    for job_id in ids:
+        assert job_id is not None
+        job = await fetch(jobs, job_id)
+        assert (job.status, job.attempts, job.error) == ("queued", 1, "RuntimeError: HubSpot is down")
+        assert job.run_after == T0 + timedelta(seconds=5)

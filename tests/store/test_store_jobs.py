@@ -352,3 +352,55 @@ def test_migration_0002_downgrades_to_0001_and_back(db_url: str) -> None:
     assert "jobs" not in tables()
     command.upgrade(config, "head")
     assert "jobs" in tables()
+
+
+# --- batches of record jobs ---------------------------------------------------------------------------------------
+
+
+async def test_claim_batch_takes_the_waiting_record_jobs_of_one_pair_in_queue_order(jobs: JobStore) -> None:
+    """The oldest claimable record job comes with the next record jobs of its tenant and pair, up to the limit."""
+    a1 = await put(jobs, new_job("cw:companies:1"))
+    b1 = await put(jobs, new_job("cw:contacts:1", pair="contacts"))
+    a2 = await put(jobs, new_job("cw:companies:2"))
+    other_tenant = await put(jobs, new_job("cw:companies:3", tenant="zeta"))
+    a3 = await put(jobs, new_job("cw:companies:4"))
+    a4 = await put(jobs, new_job("cw:companies:5"))
+
+    first = await jobs.claim_batch(worker="w1", now=T0, limit=3)
+    assert [j.job_id for j in first] == [a1, a2, a3]
+    assert {(await fetch(jobs, i)).status for i in (a1, a2, a3)} == {"running"}
+    second = await jobs.claim_batch(worker="w1", now=T0, limit=3)
+    assert [j.job_id for j in second] == [b1]  # the next oldest is another pair: its own batch
+    third = await jobs.claim_batch(worker="w1", now=T0, limit=3)
+    assert [j.job_id for j in third] == [other_tenant]
+    assert [j.job_id for j in await jobs.claim_batch(worker="w1", now=T0, limit=3)] == [a4]
+    assert await jobs.claim_batch(worker="w1", now=T0, limit=3) == []
+
+
+async def test_claim_batch_passes_over_busy_pairs_and_keeps_pair_jobs_alone(jobs: JobStore) -> None:
+    """A busy pair's record jobs are left for later; a pair-wide job runs alone and blocks younger record jobs."""
+    r1 = await put(jobs, new_job("cw:companies:1"))
+    contacts = await put(jobs, new_job("cw:contacts:9", pair="contacts"))
+    whole = await put(jobs, new_job(None))  # acme:companies:* (incremental)
+    r2 = await put(jobs, new_job("cw:companies:2"))
+
+    busy = await jobs.claim_batch(worker="w1", now=T0, limit=10, busy={"acme:companies"})
+    assert [j.job_id for j in busy] == [contacts]
+    batch = await jobs.claim_batch(worker="w1", now=T0, limit=10)
+    assert [j.job_id for j in batch] == [r1]  # r2 waits behind the pair-wide job queued before it
+    assert await jobs.claim_batch(worker="w1", now=T0, limit=10) == []  # the pair-wide job waits for r1
+    await jobs.complete(r1, worker="w1", now=T0)
+    assert [j.job_id for j in await jobs.claim_batch(worker="w1", now=T0, limit=10)] == [whole]
+    await jobs.complete(whole, worker="w1", now=T0)
+    assert [j.job_id for j in await jobs.claim_batch(worker="w1", now=T0, limit=10)] == [r2]
+
+
+async def test_claim_batch_skips_record_jobs_whose_lock_is_held(jobs: JobStore) -> None:
+    """A record already running is not taken again in a batch; the others of its pair are."""
+    first = await put(jobs, new_job("cw:companies:1"))
+    assert [j.job_id for j in await jobs.claim_batch(worker="w1", now=T0, limit=10)] == [first]
+    again = await put(jobs, new_job("cw:companies:1"))
+    other = await put(jobs, new_job("cw:companies:2"))
+    assert [j.job_id for j in await jobs.claim_batch(worker="w2", now=T0, limit=10)] == [other]
+    await jobs.complete(first, worker="w1", now=T0)
+    assert [j.job_id for j in await jobs.claim_batch(worker="w2", now=T0, limit=10)] == [again]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ class World:
     hs_raw: httpx.AsyncClient
     store: Store
     config: Config
+    calls: Counter[str] = field(default_factory=Counter)
+    """Requests made by the engine's clients, by host (`cw.test`, `hs.test`)."""
 
     async def sync(self, **kw: Any) -> RunReport:
         """One run of the HubSpot integration."""
@@ -89,6 +92,12 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     hs_box = build_hubspot_sandbox(HubSpotSandboxSettings(base_url=HS_BASE, rate_limit_per_10s=100_000))
     config = make_config(tmp_path, cw_box)
     s = config.connections.connectwise
+    calls: Counter[str] = Counter()
+
+    async def count(request: httpx.Request) -> None:
+        calls[request.url.host] += 1
+
+    hooks: Any = {"request": [count]}
     cw = ConnectWiseClient(
         ConnectWiseSettings(
             site=s.site,
@@ -98,20 +107,20 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             client_id=s.client_id,
             requests_per_minute=None,
         ),
-        http=httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(cw_box))),
+        http=httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(cw_box)), event_hooks=hooks),
         sleep=_no_sleep,
     )
     hs_app = create_hubspot_app(hs_box)
     hs = HubSpotClient(
         HubSpotSettings(token=HubSpotSandboxSettings().token, base_url=HS_BASE, requests_per_10s=100_000),
-        http=httpx.AsyncClient(transport=httpx.ASGITransport(app=hs_app)),
+        http=httpx.AsyncClient(transport=httpx.ASGITransport(app=hs_app), event_hooks=hooks),
         sleep=_no_sleep,
         retry=RetryPolicy(attempts=3, base=0.01, cap=0.02),
     )
     hs_raw = httpx.AsyncClient(transport=httpx.ASGITransport(app=hs_app), base_url=HS_BASE)
     store = await Store.open(config.store)
     try:
-        yield World(cw_box, hs_box, cw, hs, hs_raw, store, config)
+        yield World(cw_box, hs_box, cw, hs, hs_raw, store, config, calls)
     finally:
         await store.close()
         await cw.aclose()
@@ -308,6 +317,44 @@ async def test_replay_one_record(world: World) -> None:
     [hs_contact] = [c for c in await world.hs_all("contacts") if c["properties"]["email"] == email]
     got = await world.hs.get("contacts", hs_contact["id"], properties=["jobtitle"])
     assert got["properties"]["jobtitle"] == "Replayed"
+
+
+async def test_replay_many_records_as_one_batch(world: World) -> None:
+    """Twenty changed contacts, a deleted one and a HubSpot-side change replay in one run with a few calls."""
+    from cwsync.syncs.hubspot.run import RecordRef
+
+    await world.sync()
+    contacts = list(_expected_contacts(world.cw_box, _expected_companies(world.cw_box)).values())[:22]
+    changed, deleted, hs_side = contacts[:20], contacts[20], contacts[21]
+    for n, contact in enumerate(changed):
+        ops = [{"op": "replace", "path": "title", "value": f"Batch {n}"}]
+        await world.cw.patch("company/contacts", contact["id"], ops)
+    await world.cw.delete("company/contacts", deleted["id"])
+    ids = [str(c["id"]) for c in contacts]
+    links = await world.store.links_by_left(world.config.tenant, "contacts", ids)
+    await world.hs_change("contacts", links[str(hs_side["id"])].right_id, {"jobtitle": "From HubSpot"})
+    refs = [RecordRef("connectwise", "contacts", str(c["id"])) for c in [*changed, deleted]]
+    refs.append(RecordRef("hubspot", "contacts", links[str(hs_side["id"])].right_id))
+    refs.append(RecordRef("hubspot", "contacts", "999999999"))  # archived or unknown: left alone
+    engine = HubSpotSync(world.config, world.store, world.cw, world.hs)
+    await engine.prepare()  # once per process (properties, owners), as `cwsync serve` does at start
+    world.calls.clear()
+    report = await engine.run(records=refs, trigger="callback")
+
+    assert (report.counts.updated, report.counts.deleted, report.counts.failed) == (21, 1, 0)
+    assert world.calls["cw.test"] <= 2  # one read of the 21 contacts (+ the write back of the HubSpot change)
+    assert world.calls["hs.test"] <= 6  # read, associations, update, archive; the HubSpot side: read + associations
+    titles = {
+        c["id"]: c["properties"].get("jobtitle")
+        for c in await world.hs.batch_read(
+            "contacts", [links[str(c["id"])].right_id for c in changed], properties=["jobtitle"]
+        )
+    }
+    assert sorted(titles.values()) == sorted(f"Batch {n}" for n in range(20))
+    assert (await world.cw.get("company/contacts", hs_side["id"]))["title"] == "From HubSpot"
+    assert links[str(deleted["id"])].right_id not in [c["id"] for c in await world.hs_all("contacts")]
+    [run] = await world.store.runs(world.config.tenant, limit=1)
+    assert (run.kind, run.trigger) == ("record", "callback")
 
 
 async def test_custom_field_maps_to_custom_property_both_ways(tmp_path: Path, world: World) -> None:

@@ -31,6 +31,7 @@ from cwsync.store import JobKind, JobNotRunningError, JobRecord, JobStore, NewJo
 
 __all__ = [
     "DEFAULT_RETRY",
+    "BatchHandler",
     "Clock",
     "Handler",
     "InProcessRunner",
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 Handler = Callable[[JobRecord], Awaitable[None]]
+BatchHandler = Callable[[list[JobRecord]], Awaitable[None]]
 RetryPolicy = Callable[[int], float | None]
 Clock = Callable[[], datetime]
 
@@ -153,6 +155,12 @@ class InProcessRunner:
     `stale_after / 3` seconds the runner stamps its running jobs as alive and requeues those of runners that
     stopped stamping for `stale_after` seconds — at start too, which is how a restart resumes a crashed process's
     jobs.
+
+    With a `batch_handler`, record jobs run in batches: a worker claiming a record job takes up to `batch_size`
+    waiting record jobs of the same pair with it and hands them to `batch_handler` together, and while a pair has
+    a batch running no other worker of this runner starts one for it — the jobs that arrive meanwhile wait and
+    form the next batch. Under load the batches grow instead of the calls, which is what keeps a stream of
+    callbacks inside an API's rate limit. A batch succeeds or fails (and is retried) as a whole.
     """
 
     def __init__(
@@ -166,12 +174,20 @@ class InProcessRunner:
         clock: Clock = utc_now,
         worker_id: str | None = None,
         stale_after: float = 30.0,
+        batch_handler: BatchHandler | None = None,
+        batch_size: int = 100,
     ) -> None:
-        """Run `handler` for each job of `jobs`; nothing happens until `start`."""
+        """Run `handler` for each job of `jobs` (record jobs in batches with `batch_handler`); nothing happens
+        until `start`."""
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self._jobs = jobs
         self._handler = handler
+        self._batch_handler = batch_handler
+        self._batch_size = batch_size
+        self._batching: set[str] = set()  # `tenant:pair` groups with a record batch running in this runner
         self._workers = workers
         self._poll_interval = poll_interval
         self._retry = retry
@@ -251,21 +267,62 @@ class InProcessRunner:
     async def _work(self, wake: asyncio.Event) -> None:
         while not self._stopping.is_set():
             wake.clear()  # before claiming: an enqueue from here on sets it again, so no wake-up is lost
-            job = await self._claim()
-            if job is not None:
-                await self._run(job)
+            claimed = await self._claim()
+            if claimed:
+                if self._batch_handler is not None and claimed[0].kind == "record":
+                    await self._run_batch(claimed, self._batch_handler)
+                else:
+                    await self._run(claimed[0])
                 self._settled.set()
                 self.wake()  # its lock is free now: a job waiting on it may start
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), self._poll_interval)
 
-    async def _claim(self) -> JobRecord | None:
+    async def _claim(self) -> list[JobRecord]:
         try:
-            return await self._jobs.claim(worker=self.worker_id, now=self._clock())
+            if self._batch_handler is None:
+                job = await self._jobs.claim(worker=self.worker_id, now=self._clock())
+                return [job] if job is not None else []
+            return await self._jobs.claim_batch(
+                worker=self.worker_id, now=self._clock(), limit=self._batch_size, busy=set(self._batching)
+            )
         except Exception as exc:  # the database hiccuped: look again at the next poll, do not lose the worker
             self._log.warning("job.claim_failed", error=repr(exc))
-            return None
+            return []
+
+    async def _run_batch(self, jobs: list[JobRecord], handler: BatchHandler) -> None:
+        group = f"{jobs[0].tenant}:{jobs[0].pair}"
+        ids = [job.job_id for job in jobs]
+        bound = self._log.bind(kind="record", tenant=jobs[0].tenant, pair=jobs[0].pair, job_ids=ids)
+        self._batching.add(group)
+        self._active.update(ids)
+        try:
+            bound.info("job.batch_started", size=len(jobs))
+            try:
+                await handler(jobs)
+            except Exception as exc:
+                for job in jobs:
+                    await self._settle(job, exc, bound.bind(job_id=job.job_id, attempt=job.attempts + 1))
+            else:
+                for job in jobs:
+                    await self._settle(job, None, bound.bind(job_id=job.job_id))
+                bound.info("job.batch_done", size=len(jobs))
+        finally:
+            self._batching.discard(group)
+            self._active.difference_update(ids)
+
+    async def _settle(self, job: JobRecord, exc: Exception | None, bound: Any) -> None:
+        """Record one job's outcome; a job lost meanwhile (requeued as stale) or a store error is logged."""
+        try:
+            if exc is None:
+                await self._jobs.complete(job.job_id, worker=self.worker_id, now=self._clock())
+            else:
+                await self._failed(job, exc, bound)
+        except JobNotRunningError:
+            bound.warning("job.lost", reason="requeued while running (missed heartbeats)")
+        except Exception as store_exc:  # no more heartbeats for it, so it is recovered as stale
+            bound.error("job.unrecorded", error=repr(store_exc))
 
     async def _run(self, job: JobRecord) -> None:
         attempt = job.attempts + 1

@@ -70,7 +70,7 @@ class Server:
     def __post_init__(self) -> None:
         self.engine = HubSpotSync(self.config, self.store, self.cw, self.hs)
         self.jobs = JobStore(self.store)
-        self.runner = InProcessRunner(self.jobs, self.handle, workers=self.workers)
+        self.runner = InProcessRunner(self.jobs, self.handle, workers=self.workers, batch_handler=self.handle_records)
         allowed = self.config.server.allow_http_key_urls
         rule = connectwise_cloud if not allowed else _either(connectwise_cloud, allow_origins(*allowed))
         self.keys = SigningKeys(http=self.key_http, allowed_hosts=rule)
@@ -119,6 +119,12 @@ class Server:
             await self.engine.run(record=RecordRef.parse(job.record), trigger=trigger)
         elif job.kind in ("incremental", "full"):
             await self.engine.run(objects=[job.pair], full=job.kind == "full", trigger=trigger)
+
+    async def handle_records(self, jobs: list[JobRecord]) -> None:
+        """Run a batch of record jobs (callbacks and webhooks of one pair) as one engine run."""
+        refs = [RecordRef.parse(job.record) for job in jobs if job.record]
+        triggers = [str(job.payload.get("trigger", "callback")) for job in jobs]
+        await self.engine.run(records=refs, trigger=max(set(triggers), key=triggers.count))  # the most common
 
     async def record_job(self, system: str, pair: str, record_id: str, trigger: str) -> int | None:
         """Queue a sync of one record (coalesced with one already waiting)."""

@@ -162,34 +162,61 @@ class JobStore:
 
         Claimable: queued, `run_after <= now`, and no conflicting lock among running jobs or older due queued jobs.
         """
+        claimed = await self.claim_batch(worker=worker, now=now, limit=1)
+        return claimed[0] if claimed else None
+
+    async def claim_batch(
+        self, *, worker: str, now: datetime, limit: int, busy: Collection[str] = ()
+    ) -> builtins.list[JobRecord]:
+        """Claim the oldest claimable job and, when it is a record job, up to `limit - 1` more of its pair.
+
+        The companions are the next claimable `record` jobs of the same tenant and pair, in queue order, so a pair's
+        waiting record jobs run as one batch (one read and one write per side instead of one per record). `busy`
+        names `tenant:pair` groups whose record jobs the caller is already running as a batch: their record jobs are
+        passed over (they keep their place and form the next batch). An empty list when nothing may start now.
+        """
+        taken: builtins.list[JobRecord] = []
         async with self._store._connect(write=True) as conn, conn.begin():
             if conn.dialect.name == "postgresql":
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
             running = select(JOBS.c.lock_key).where(JOBS.c.status == "running")
             held = _HeldLocks(list((await conn.execute(running)).scalars()))
+            group: str | None = None
             async with contextlib.aclosing(self._due(conn, now)) as due:
-                async for job_id, lock_key in due:
-                    row = None if held.conflicts(lock_key) else await self._take(conn, job_id, worker, now)
-                    if row is not None:
-                        return _job_of(row)
-                    held.add(lock_key)  # it keeps its place: younger jobs that conflict with it wait behind it
-        return None
+                async for job_id, lock_key, kind, job_group in due:
+                    if len(taken) >= limit:
+                        break
+                    eligible = not held.conflicts(lock_key) and (
+                        job_group == group and kind == "record"
+                        if group is not None
+                        else not (kind == "record" and job_group in busy)
+                    )
+                    row = await self._take(conn, job_id, worker, now) if eligible else None
+                    held.add(lock_key)  # taken, or keeping its place: younger conflicting jobs wait behind it
+                    if row is None:
+                        continue
+                    taken.append(_job_of(row))
+                    if kind != "record":
+                        break
+                    group = job_group
+        return taken
 
     @staticmethod
-    async def _due(conn: AsyncConnection, now: datetime) -> AsyncGenerator[tuple[int, str], None]:
-        """(id, lock key) of the due queued jobs, oldest first, a page at a time."""
+    async def _due(conn: AsyncConnection, now: datetime) -> AsyncGenerator[tuple[int, str, str, str], None]:
+        """(id, lock key, kind, `tenant:pair`) of the due queued jobs, oldest first, a page at a time."""
         after = 0
+        columns = (JOBS.c.id, JOBS.c.lock_key, JOBS.c.kind, JOBS.c.tenant, JOBS.c.pair)
         while True:
             page = (
                 await conn.execute(
-                    select(JOBS.c.id, JOBS.c.lock_key)
+                    select(*columns)
                     .where(JOBS.c.status == "queued", JOBS.c.run_after <= now, JOBS.c.id > after)
                     .order_by(JOBS.c.id)
                     .limit(SCAN_PAGE)
                 )
             ).all()
-            for job_id, lock_key in page:
-                yield job_id, lock_key
+            for job_id, lock_key, kind, tenant, pair in page:
+                yield job_id, lock_key, kind, f"{tenant}:{pair}"
             if len(page) < SCAN_PAGE:
                 return
             after = page[-1][0]

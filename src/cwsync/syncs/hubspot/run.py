@@ -21,7 +21,7 @@ import structlog
 
 from cwsync.config.model import Config, ConflictPolicy, FilterRule, ObjectSync
 from cwsync.connectors.connectwise import ConnectWiseClient
-from cwsync.connectors.http import CwsyncApiError, FatalError, NotFoundError
+from cwsync.connectors.http import CwsyncApiError, FatalError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.filters import failing_rule
 from cwsync.core.mapping import MappingError, ObjectMapping, build_mapping
@@ -158,17 +158,21 @@ class HubSpotSync:
         objects: Sequence[str] | None = None,
         trigger: str = "cli",
         record: RecordRef | None = None,
+        records: Sequence[RecordRef] = (),
     ) -> RunReport:
         """Sync every enabled pair (or `objects`), parents first; a dry run plans and writes nothing.
 
-        With `record`, only that one record is read, planned and applied (BY-2 replay); cursors stay where they are.
+        With `record` (or several `records`), only those records are read, planned and applied, in one batch per
+        pair (BY-2 replay, and the real-time record jobs); cursors stay where they are.
         """
-        if record is not None:
-            if record.pair not in self.mappings:
-                raise ValueError(f"{record.pair} is not an enabled object (enabled: {', '.join(self.mappings)})")
-            objects = [record.pair]
+        refs = [*records, *([record] if record is not None else [])]
+        for ref in refs:
+            if ref.pair not in self.mappings:
+                raise ValueError(f"{ref.pair} is not an enabled object (enabled: {', '.join(self.mappings)})")
+        if refs:
+            objects = [ref.pair for ref in refs]
         pairs = [p for p in self.mappings if not objects or p in objects]
-        kind = "plan" if dry_run else ("record" if record else ("full" if full else "incremental"))
+        kind = "plan" if dry_run else ("record" if refs else ("full" if full else "incremental"))
         if not self.prepared or dry_run:
             await self.prepare(dry_run=dry_run, close_interrupted=True)
         run_id = await self.store.start_run(self.tenant, pairs=pairs, kind=kind, trigger=trigger)  # type: ignore[arg-type]
@@ -176,7 +180,8 @@ class HubSpotSync:
         try:
             for pair in pairs:
                 pair_run = _PairRun(self, pair, run_id, dry_run=dry_run, full=full)
-                report.pairs.append(await (pair_run.replay(record) if record else pair_run.run()))
+                mine = [ref for ref in refs if ref.pair == pair]
+                report.pairs.append(await (pair_run.replay(mine) if refs else pair_run.run()))
         except (FatalError, CwsyncApiError) as exc:
             report.error = str(exc)
             await self.store.finish_run(run_id, status="failed", counts=report.counts, error=str(exc))
@@ -304,24 +309,39 @@ class _PairRun:
             await self._advance_cursors()
         return self.report
 
-    async def replay(self, record: RecordRef) -> PairReport:
-        """Read, plan and apply one record (and its counterpart, if linked), now."""
-        if record.system == "connectwise":
-            links = await self._links(Side.LEFT, [record.record_id])
-            try:
-                raw = await self.left.get(record.record_id)
-            except NotFoundError:
-                await self._deleted_left([record.record_id], links, "deleted in ConnectWise (not found)")
-                return self.report
+    async def replay(self, refs: Sequence[RecordRef]) -> PairReport:
+        """Read, plan and apply these records (and their linked counterparts) now, as one batch.
+
+        ConnectWise records are read in one call per 100 ids, their HubSpot counterparts in one batch read; a
+        ConnectWise id that is not found was deleted (CW-6). HubSpot records whose counterpart is in the same batch
+        are planned with it (read once); a HubSpot id not found was archived there and is left alone.
+        """
+        left_ids = list(dict.fromkeys(r.record_id for r in refs if r.system == "connectwise"))
+        right_ids = list(dict.fromkeys(r.record_id for r in refs if r.system != "connectwise"))
+        handled: set[str] = set()
+        if left_ids:
+            links = await self._links(Side.LEFT, left_ids)
+            raws = await self.left.get_many(left_ids)
+            found = {str(raw["id"]) for raw in raws}
+            gone = [i for i in left_ids if i not in found]
+            if gone:
+                await self._deleted_left(gone, links, "deleted in ConnectWise (not found)")
             rights: dict[str, tuple[Snapshot, Raw]] = {}
-            if record.record_id in links:
-                other = await self.right.get(links[record.record_id].right_id)
-                for snap, right_raw in await self._right_snapshots([other]):
+            linked = [links[i].right_id for i in left_ids if i in found and i in links]
+            if linked:
+                for snap, right_raw in await self._right_snapshots(await self.right.get_many(linked)):
                     rights[snap.id] = (snap, right_raw)
-            await self._left_page([raw], rights)
-        else:
-            raw = await self.right.get(record.record_id)
-            await self._right_page(await self._right_snapshots([raw]))
+            handled.update(linked)
+            if raws:
+                await self._left_page(raws, rights)
+        wanted = [i for i in right_ids if i not in handled]
+        if wanted:
+            raws = await self.right.get_many(wanted)
+            if len(raws) < len(wanted):
+                missing = set(wanted) - {str(raw["id"]) for raw in raws}
+                log.info("sync.replay_not_found", pair=self.pair, system="hubspot", ids=sorted(missing))
+            if raws:
+                await self._right_page(await self._right_snapshots(raws))
         return self.report
 
     # -- reading -----------------------------------------------------------------------------------------------

@@ -83,6 +83,14 @@ class ConnectWiseSide:
         """One record by id."""
         return await self.client.get(self.path, int(record_id))
 
+    async def get_many(self, record_ids: Sequence[str]) -> list[Raw]:
+        """The records with these ids that exist (one call per 100 ids); a missing id is simply absent."""
+        out: list[Raw] = []
+        for chunk in _chunks(list(record_ids), 100):
+            async for page in self.client.stream(self.path, conditions=F("id").in_([int(i) for i in chunk])):
+                out.extend(page)
+        return out
+
     async def create(self, body: Mapping[str, Any]) -> Raw:
         """Create a record (safe to retry: companies are looked up by identifier after a lost answer)."""
         return await self.client.create(self.path, body)
@@ -123,6 +131,12 @@ class HubSpotSide:
     async def get(self, object_id: str) -> Raw:
         """One object by id, with the properties the pair reads."""
         return await self.client.get(self.object_type, object_id, properties=self.readable_properties())
+
+    async def get_many(self, object_ids: Sequence[str]) -> list[Raw]:
+        """The objects with these ids that exist (batch reads of 100); an archived or unknown id is absent."""
+        if not object_ids:
+            return []
+        return await self.client.batch_read(self.object_type, list(object_ids), properties=self.readable_properties())
 
     def readable_properties(self) -> list[str]:
         return [p for p in self.properties if p not in self.missing]
