@@ -12,7 +12,8 @@ from rich.table import Table
 from cwsync.sandbox.connectwise.app import SandboxSettings, check_deny_spec
 from cwsync.sandbox.faults import FaultSettings
 from cwsync.sandbox.hubspot import HubSpotSandboxSettings
-from cwsync.sandbox.server import HUBSPOT_PREFIX, base_url_of, bind, build_all, make_server
+from cwsync.sandbox.hudu import SANDBOX_HUDU_API_KEY
+from cwsync.sandbox.server import HUBSPOT_PREFIX, HUDU_PREFIX, base_url_of, bind, build_all, make_server
 
 app = typer.Typer(no_args_is_help=True, help="A local, faithful ConnectWise Manage emulator with generated MSP data.")
 console = Console()
@@ -43,7 +44,9 @@ def sandbox_config_values(base_url: str, *, server_port: int = 8720) -> dict[str
     }
 
 
-def credentials_table(settings: SandboxSettings, api_root: str, hubspot_token: str | None = None) -> Table:
+def credentials_table(
+    settings: SandboxSettings, api_root: str, hubspot_token: str | None = None, hudu_api_key: str | None = None
+) -> Table:
     """The values a client needs, as a table."""
     table = Table(title="ConnectWise Manage sandbox", show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -60,6 +63,9 @@ def credentials_table(settings: SandboxSettings, api_root: str, hubspot_token: s
     if hubspot_token:
         table.add_row("HubSpot base URL", settings.base_url + HUBSPOT_PREFIX)
         table.add_row("HubSpot token", hubspot_token)
+    if hudu_api_key:
+        table.add_row("Hudu base URL", settings.base_url + HUDU_PREFIX)
+        table.add_row("Hudu API key", hudu_api_key)
     return table
 
 
@@ -119,11 +125,11 @@ def serve(
     hs_settings = HubSpotSandboxSettings(contacts=hubspot_contacts, seed=seed, rate_limit_per_10s=hubspot_rate_limit)
     with console.status("generating data"):
         box, hs_box, app = build_all(settings, hs_settings)
-    console.print(credentials_table(settings, box.api_root, hs_box.settings.token))
+    console.print(credentials_table(settings, box.api_root, hs_box.settings.token, SANDBOX_HUDU_API_KEY))
     counts = box.store.dataset.describe()
     console.print(
         f"{sum(counts.values()):,} ConnectWise records; admin at {settings.base_url}/_sandbox"
-        f" and {settings.base_url}{HUBSPOT_PREFIX}/_sandbox; Ctrl+C stops."
+        f", {settings.base_url}{HUBSPOT_PREFIX}/_sandbox and {settings.base_url}{HUDU_PREFIX}/_sandbox; Ctrl+C stops."
     )
     server = make_server(app, log_level="info")
     with contextlib.suppress(KeyboardInterrupt):

@@ -17,8 +17,10 @@ from starlette.routing import Mount
 from cwsync.sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
 from cwsync.sandbox.faults import quiet_dropped_connections
 from cwsync.sandbox.hubspot import HubSpotSandbox, HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
+from cwsync.sandbox.hudu import HuduSandbox, HuduSandboxSettings, build_hudu_sandbox, create_hudu_app
 
 HUBSPOT_PREFIX = "/hubspot"
+HUDU_PREFIX = "/hudu"
 
 
 @dataclass
@@ -29,28 +31,54 @@ class RunningSandbox:
     sandbox: Sandbox
     app: Starlette
     hubspot: HubSpotSandbox | None = None
+    hudu: HuduSandbox | None = None
 
     @property
     def hubspot_url(self) -> str:
         """The HubSpot emulator's base URL (what a HubSpot client takes as `base_url`)."""
         return self.base_url + HUBSPOT_PREFIX
 
+    @property
+    def hudu_url(self) -> str:
+        """The Hudu emulator's instance URL (what a Hudu client takes as `base_url`; the API is below `/api/v1`)."""
+        return self.base_url + HUDU_PREFIX
 
-def combined_app(cw: Sandbox, hubspot: HubSpotSandbox) -> Starlette:
-    """Every emulator in one app: HubSpot under `/hubspot`, ConnectWise Manage at the root."""
-    return Starlette(routes=[Mount(HUBSPOT_PREFIX, app=create_hubspot_app(hubspot)), Mount("", app=create_app(cw))])
+
+def combined_app(cw: Sandbox, hubspot: HubSpotSandbox, hudu: HuduSandbox | None = None) -> Starlette:
+    """Every emulator in one app: HubSpot under `/hubspot`, Hudu under `/hudu`, ConnectWise Manage at the root.
+
+    The Hudu sandbox is also kept as `app.state.hudu` (a default one is made when none is given).
+    """
+    hudu_box = hudu or build_hudu_sandbox()
+    app = Starlette(
+        routes=[
+            Mount(HUBSPOT_PREFIX, app=create_hubspot_app(hubspot)),
+            Mount(HUDU_PREFIX, app=create_hudu_app(hudu_box)),
+            Mount("", app=create_app(cw)),
+        ]
+    )
+    app.state.hudu = hudu_box
+    return app
 
 
 def build_all(
-    settings: SandboxSettings, hubspot: HubSpotSandboxSettings | None = None
+    settings: SandboxSettings,
+    hubspot: HubSpotSandboxSettings | None = None,
+    hudu: HuduSandboxSettings | None = None,
 ) -> tuple[Sandbox, HubSpotSandbox, Starlette]:
-    """Both emulators for a base URL, and the app serving them."""
+    """Every emulator for a base URL, and the app serving them (the Hudu sandbox is `hudu_of(app)`)."""
     cw_box = build_sandbox(settings)
-    hs_settings = (hubspot or HubSpotSandboxSettings()).model_copy(
-        update={"base_url": settings.base_url.rstrip("/") + HUBSPOT_PREFIX}
-    )
+    base = settings.base_url.rstrip("/")
+    hs_settings = (hubspot or HubSpotSandboxSettings()).model_copy(update={"base_url": base + HUBSPOT_PREFIX})
     hs_box = build_hubspot_sandbox(hs_settings)
-    return cw_box, hs_box, combined_app(cw_box, hs_box)
+    hudu_box = build_hudu_sandbox((hudu or HuduSandboxSettings()).model_copy(update={"base_url": base + HUDU_PREFIX}))
+    return cw_box, hs_box, combined_app(cw_box, hs_box, hudu_box)
+
+
+def hudu_of(app: Starlette) -> HuduSandbox:
+    """The Hudu sandbox an app from `combined_app`/`build_all` serves."""
+    box: HuduSandbox = app.state.hudu
+    return box
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -86,12 +114,14 @@ def running_sandbox(
     host: str = "127.0.0.1",
     port: int = 0,
     hubspot: HubSpotSandboxSettings | None = None,
+    hudu: HuduSandboxSettings | None = None,
 ) -> Iterator[RunningSandbox]:
-    """Serve the sandboxes (ConnectWise at the root, HubSpot under /hubspot) on loopback, in a background thread."""
+    """Serve the sandboxes (ConnectWise at the root, HubSpot under /hubspot, Hudu under /hudu) on loopback, in a
+    background thread."""
     sock = bind(host, port)
     base_url = base_url_of(sock)
     settings = (settings or SandboxSettings()).model_copy(update={"base_url": base_url})
-    box, hs_box, app = build_all(settings, hubspot)
+    box, hs_box, app = build_all(settings, hubspot, hudu)
     server = make_server(app)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
@@ -101,7 +131,7 @@ def running_sandbox(
             raise RuntimeError("the sandbox server did not start")
         time.sleep(0.01)
     try:
-        yield RunningSandbox(base_url=base_url, sandbox=box, app=app, hubspot=hs_box)
+        yield RunningSandbox(base_url=base_url, sandbox=box, app=app, hubspot=hs_box, hudu=hudu_of(app))
     finally:
         server.should_exit = True
         thread.join(timeout=10)
