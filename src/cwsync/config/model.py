@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from cwsync.changes.config import ChangesConfig
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -208,6 +210,7 @@ class Syncs(_Model):
     """Every integration that can be switched on."""
 
     hubspot: HubSpotSync | None = None
+    changes: ChangesConfig | None = None
 
 
 class ServerConfig(_Model):

@@ -1,0 +1,219 @@
+"""Change records and their processed events in the store (SQLite or PostgreSQL).
+
+::
+
+    changes = ChangeStore(store, tenant="default")
+    record = await changes.get("CHG-1")
+    seen = await changes.event("CHG-1", "evt-7")        # None, or its status, payload hash, journal, result
+    if await changes.begin_event("CHG-1", "evt-7", kind="scheduled", payload_hash=h):
+        await changes.journal("CHG-1", "evt-7", "plan", 4711)   # after each write, so a retry skips it
+        await changes.finish_event(record_after, expected_version=record.version, event_id="evt-7", result=r)
+
+An event is `applying` from `begin_event` until `finish_*` commits the change's new state together with the event's
+result, in one transaction. A change row is only updated if its `version` is the one the event was planned on, so
+two events of one change can never both apply against the same state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from cwsync.changes.errors import ChangeRefused
+from cwsync.changes.models import ChangeData, ChangeRecord
+from cwsync.changes.tables import CHANGE_EVENTS, CHANGES
+from cwsync.store import Store
+
+__all__ = ["ChangeStore", "StoredEvent"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A processed (or half-processed) event."""
+
+    event_id: str
+    kind: str
+    status: str
+    payload_hash: str
+    journal: dict[str, Any]
+    result: Any | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class ChangeStore:
+    """The `changes` and `change_events` tables of one tenant."""
+
+    def __init__(self, store: Store, *, tenant: str) -> None:
+        self._store = store
+        self.tenant = tenant
+
+    async def get(self, change_id: str) -> ChangeRecord | None:
+        """The change, or None if it was never linked."""
+        statement = select(CHANGES).where(CHANGES.c.tenant == self.tenant, CHANGES.c.change_id == change_id)
+        async with self._store._connect() as conn:
+            row = (await conn.execute(statement)).first()
+        if row is None:
+            return None
+        return ChangeRecord(
+            change_id=row.change_id,
+            company=row.company,
+            cw_company_id=row.cw_company_id,
+            ticket_id=row.ticket_id,
+            board=row.board,
+            state=row.state,
+            version=row.version,
+            data=ChangeData.model_validate(row.data),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    async def by_ticket(self, ticket_id: int) -> list[str]:
+        """The change ids linked to a ticket."""
+        statement = select(CHANGES.c.change_id).where(CHANGES.c.tenant == self.tenant, CHANGES.c.ticket_id == ticket_id)
+        async with self._store._connect() as conn:
+            return list((await conn.execute(statement)).scalars())
+
+    async def event(self, change_id: str, event_id: str) -> StoredEvent | None:
+        """One event of a change, if it was ever begun."""
+        statement = select(CHANGE_EVENTS).where(*self._event_key(change_id, event_id))
+        async with self._store._connect() as conn:
+            row = (await conn.execute(statement)).first()
+        return None if row is None else _event_of(row)
+
+    async def events(self, change_id: str) -> list[StoredEvent]:
+        """Every event of a change, oldest first."""
+        statement = (
+            select(CHANGE_EVENTS)
+            .where(CHANGE_EVENTS.c.tenant == self.tenant, CHANGE_EVENTS.c.change_id == change_id)
+            .order_by(CHANGE_EVENTS.c.id)
+        )
+        async with self._store._connect() as conn:
+            return [_event_of(row) for row in (await conn.execute(statement)).all()]
+
+    async def begin_event(self, change_id: str, event_id: str, *, kind: str, payload_hash: str) -> bool:
+        """Record that an event starts applying; False when a row for it exists already (another delivery)."""
+        values: dict[str, Any] = {
+            "tenant": self.tenant,
+            "change_id": change_id,
+            "event_id": event_id,
+            "kind": kind,
+            "payload_hash": payload_hash,
+            "status": "applying",
+            "journal": {},
+            "result": None,
+            "error": None,
+            "created_at": _now(),
+            "finished_at": None,
+        }
+        try:
+            async with self._store._connect(write=True) as conn, conn.begin():
+                await conn.execute(CHANGE_EVENTS.insert().values(values))
+        except IntegrityError:
+            return False
+        return True
+
+    async def journal(self, change_id: str, event_id: str, key: str, record_id: int | None) -> None:
+        """Remember that the write `key` of an applying event is done (and the record it made)."""
+        where = self._event_key(change_id, event_id)
+        async with self._store._connect(write=True) as conn, conn.begin():
+            current = (await conn.execute(select(CHANGE_EVENTS.c.journal).where(*where))).scalar_one()
+            await conn.execute(update(CHANGE_EVENTS).where(*where).values(journal={**current, key: record_id}))
+
+    async def fail_event(self, change_id: str, event_id: str, error: str) -> None:
+        """Note why an applying event stopped (it stays `applying`: the next delivery resumes it)."""
+        where = self._event_key(change_id, event_id)
+        async with self._store._connect(write=True) as conn, conn.begin():
+            await conn.execute(update(CHANGE_EVENTS).where(*where).values(error=error[:4000]))
+
+    async def finish_link(self, record: ChangeRecord, *, event_id: str, result: Any) -> None:
+        """Create the change row and mark its `created` event applied, together.
+
+        Raises:
+            ChangeRefused: `already_linked`, when the change was linked meanwhile by another event.
+        """
+        now = _now()
+        values: dict[str, Any] = {
+            "tenant": self.tenant,
+            "change_id": record.change_id,
+            "company": record.company,
+            "cw_company_id": record.cw_company_id,
+            "ticket_id": record.ticket_id,
+            "board": record.board,
+            "state": record.state,
+            "version": 1,
+            "data": record.data.model_dump(mode="json"),
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            async with self._store._connect(write=True) as conn, conn.begin():
+                await conn.execute(CHANGES.insert().values(values))
+                await self._applied(conn, record.change_id, event_id, result, now)
+        except IntegrityError as exc:
+            raise ChangeRefused("already_linked", f"change {record.change_id} was linked meanwhile") from exc
+
+    async def finish_event(self, record: ChangeRecord, *, expected_version: int, event_id: str, result: Any) -> None:
+        """Store the change's new state and the event's result, together.
+
+        Raises:
+            ChangeRefused: `busy`, when another event of the change was applied meanwhile (nothing is stored).
+        """
+        now = _now()
+        statement = (
+            update(CHANGES)
+            .where(
+                CHANGES.c.tenant == self.tenant,
+                CHANGES.c.change_id == record.change_id,
+                CHANGES.c.version == expected_version,
+            )
+            .values(
+                state=record.state,
+                board=record.board,
+                data=record.data.model_dump(mode="json"),
+                version=expected_version + 1,
+                updated_at=now,
+            )
+        )
+        async with self._store._connect(write=True) as conn, conn.begin():
+            if (await conn.execute(statement)).rowcount != 1:
+                raise ChangeRefused("busy", f"another event of change {record.change_id} was applied meanwhile")
+            await self._applied(conn, record.change_id, event_id, result, now)
+
+    async def _applied(self, conn: Any, change_id: str, event_id: str, result: Any, now: datetime) -> None:
+        statement = (
+            update(CHANGE_EVENTS)
+            .where(*self._event_key(change_id, event_id))
+            .values(status="applied", result=result, error=None, finished_at=now)
+        )
+        await conn.execute(statement)
+
+    def _event_key(self, change_id: str, event_id: str) -> tuple[Any, ...]:
+        return (
+            CHANGE_EVENTS.c.tenant == self.tenant,
+            CHANGE_EVENTS.c.change_id == change_id,
+            CHANGE_EVENTS.c.event_id == event_id,
+        )
+
+
+def _event_of(row: Any) -> StoredEvent:
+    return StoredEvent(
+        event_id=row.event_id,
+        kind=row.kind,
+        status=row.status,
+        payload_hash=row.payload_hash,
+        journal=dict(row.journal or {}),
+        result=row.result,
+        error=row.error,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+    )

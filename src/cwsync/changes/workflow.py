@@ -1,0 +1,394 @@
+"""The change workflow: search tickets, link a change, apply its events to ConnectWise (CB-2, CB-4 … CB-6).
+
+::
+
+    workflow = await ChangeWorkflow.start(client=cw, store=store, config=config.changes, tenant=config.tenant)
+    tickets = await workflow.search_tickets("acme", "firewall")
+    await workflow.link(LinkRequest(change_id="CHG-1", company="acme", ticket_id=tickets[0].id, creator=...))
+    event = ScheduledEvent(kind="scheduled", event_id="e2", start=..., end=..., plan=...)
+    result = await workflow.apply("CHG-1", event)
+    preview = await workflow.apply("CHG-1", event, plan=True)   # what it would write; nothing is written
+
+Every event is read (ticket, members), planned by the pure core (`cwsync.changes.core`), then applied write by
+write. Each finished write is journaled in the store, so an event interrupted half-way resumes where it stopped when
+it is delivered again; creates carry a lookup (`match=`) so a lost response never duplicates a note or an entry. An
+event already applied is answered from the store (`replayed`), with nothing written. Events of one change are
+applied one at a time, in the order the state machine allows; anything else is refused (`ChangeRefused`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, ConfigDict
+
+from cwsync.changes.config import ChangesConfig
+from cwsync.changes.core import Member, Plan, Step, people_to_look_up, plan_event, plan_link
+from cwsync.changes.errors import ChangeRefused
+from cwsync.changes.models import (
+    ChangeEvent,
+    ChangeRecord,
+    EventResult,
+    LinkRequest,
+    TicketSummary,
+    Write,
+)
+from cwsync.changes.setup import Setup, validate_statuses
+from cwsync.changes.store import ChangeStore, StoredEvent
+from cwsync.connectors.connectwise import ConnectWiseClient, CwsyncApiError, NotFoundError
+from cwsync.connectors.connectwise.conditions import Condition, F, all_of, any_of
+from cwsync.store import Store
+
+__all__ = ["ChangeView", "ChangeWorkflow"]
+
+log = structlog.get_logger("cwsync.changes")
+
+TICKET_FIELDS = "id,summary,board,status,company,closedFlag"
+MEMBER_FIELDS = "id,identifier,firstName,lastName,primaryEmail,inactiveFlag"
+_EMAILS_PER_LOOKUP = 50
+
+
+class ChangeView(BaseModel):
+    """A change as stored, with its events and its ticket as ConnectWise shows it now."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    change: ChangeRecord
+    ticket: TicketSummary | None
+
+
+class ChangeWorkflow:
+    """Change management driving ConnectWise tickets; build it with `start` (which validates the setup)."""
+
+    def __init__(
+        self,
+        *,
+        client: ConnectWiseClient,
+        store: Store,
+        setup: Setup,
+        tenant: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.client = client
+        self.setup = setup
+        self.changes = ChangeStore(store, tenant=tenant)
+        self._clock = clock
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @classmethod
+    async def start(
+        cls, *, client: ConnectWiseClient, store: Store, config: ChangesConfig, tenant: str
+    ) -> ChangeWorkflow:
+        """Validate `config` against ConnectWise and return a workflow.
+
+        Raises:
+            SetupError: an unknown board, status or company (the message lists the valid names).
+        """
+        setup = await validate_statuses(client, config)
+        return cls(client=client, store=store, setup=setup, tenant=tenant)
+
+    # -- search and show -----------------------------------------------------------------------------------------
+
+    async def search_tickets(
+        self, company: str, query: str, *, limit: int = 25, include_closed: bool = False
+    ) -> list[TicketSummary]:
+        """Tickets of a mapped company on its allowed boards, by number or summary (CB-2).
+
+        Raises:
+            ChangeRefused: `unknown_company`.
+        """
+        ref = self._company(company)
+        text = query.strip().lstrip("#").strip()
+        found: list[Condition] = [F("summary").contains(text)] if text else []
+        if text.isdigit():
+            found.append(F("id") == int(text))
+        parts = [F("company/id") == ref.id, F("board/name").in_(self.setup.allowed_boards(company))]
+        parts += [any_of(*found)] if found else []
+        parts += [] if include_closed else [F("closedFlag") == False]  # noqa: E712 (builds a condition)
+        rows = await self.client.list_page(
+            "service/tickets", conditions=all_of(*parts), fields=TICKET_FIELDS, order_by="id desc", page_size=limit
+        )
+        return [_ticket_summary(row) for row in rows]
+
+    async def show(self, change_id: str) -> ChangeView:
+        """A change, its events and its ticket now.
+
+        Raises:
+            ChangeRefused: `unknown_change`.
+        """
+        change = await self._change(change_id)
+        change.events = [_event_summary(e) for e in await self.changes.events(change_id)]
+        try:
+            ticket: TicketSummary | None = _ticket_summary(await self._ticket(change.ticket_id))
+        except ChangeRefused:
+            ticket = None
+        return ChangeView(change=change, ticket=ticket)
+
+    # -- link ----------------------------------------------------------------------------------------------------
+
+    async def link(self, request: LinkRequest, *, plan: bool = False) -> EventResult:
+        """Create the change record and link it to its ticket (the `created` event); `plan` writes nothing.
+
+        Raises:
+            ChangeRefused: unknown company, ticket not found or on another company or board, already linked to
+                another ticket, or an event id reused with other content.
+        """
+        change_id, event_id = request.change_id, request.the_event_id
+        async with self._lock(change_id):
+            digest = _digest(request)
+            stored = await self.changes.event(change_id, event_id)
+            if stored is not None and stored.status == "applied":
+                return _replayed(stored, digest, event_id)
+            existing = await self.changes.get(change_id)
+            if existing is not None:
+                raise ChangeRefused(
+                    "already_linked", f"change {change_id} is already linked to ticket {existing.ticket_id}"
+                )
+            ref = self._company(request.company)
+            ticket = await self._ticket(request.ticket_id)
+            board = self._check_ticket(request.company, ticket)
+            record = ChangeRecord(
+                change_id=change_id,
+                company=request.company,
+                cw_company_id=ref.id,
+                ticket_id=request.ticket_id,
+                board=board,
+                state="linked",
+            )
+            members = await self._members(people_to_look_up(request, record.data))
+            planned = plan_link(request, record, setup=self.setup, ticket=ticket, members=members)
+            if plan:
+                return _result(
+                    planned, change_id, record.ticket_id, [s.as_write("planned", None) for s in planned.steps]
+                )
+            journal = await self._begin(change_id, event_id, "created", digest, stored)
+            writes = await self._apply(planned, change_id, event_id, journal, resuming=stored is not None)
+            result = _result(planned, change_id, record.ticket_id, writes, applied=True)
+            record.data = planned.data
+            await self.changes.finish_link(record, event_id=event_id, result=result.model_dump(mode="json"))
+            log.info("changes.linked", change_id=change_id, ticket_id=record.ticket_id, writes=len(writes))
+            return result
+
+    # -- events --------------------------------------------------------------------------------------------------
+
+    async def apply(self, change_id: str, event: ChangeEvent, *, plan: bool = False) -> EventResult:
+        """Apply one event of a linked change to its ticket; `plan` returns the writes without making them.
+
+        Raises:
+            ChangeRefused: unknown change, out of order, event id reused with other content, a time entry for
+                someone who is not a member, or another event of the change applied meanwhile.
+        """
+        async with self._lock(change_id):
+            digest = _digest(event)
+            stored = await self.changes.event(change_id, event.event_id)
+            if stored is not None and stored.status == "applied":
+                return _replayed(stored, digest, event.event_id)
+            change = await self._change(change_id)
+            ticket = await self._ticket(change.ticket_id)
+            members = await self._members(people_to_look_up(event, change.data))
+            planned = plan_event(event, change, setup=self.setup, ticket=ticket, members=members, now=self._clock())
+            if plan:
+                return _result(
+                    planned, change_id, change.ticket_id, [s.as_write("planned", None) for s in planned.steps]
+                )
+            journal = await self._begin(change_id, event.event_id, event.kind, digest, stored)
+            writes = await self._apply(planned, change_id, event.event_id, journal, resuming=stored is not None)
+            result = _result(planned, change_id, change.ticket_id, writes, applied=True)
+            after = change.model_copy(update={"state": planned.state_after, "data": planned.data})
+            after.board = _name(ticket.get("board")) or change.board
+            await self.changes.finish_event(
+                after, expected_version=change.version, event_id=event.event_id, result=result.model_dump(mode="json")
+            )
+            log.info("changes.event_applied", change_id=change_id, kind=event.kind, writes=len(writes))
+            return result
+
+    # -- applying ------------------------------------------------------------------------------------------------
+
+    async def _begin(
+        self, change_id: str, event_id: str, kind: str, digest: str, stored: StoredEvent | None
+    ) -> dict[str, Any]:
+        """Mark the event applying (or pick up an interrupted attempt); returns the journal of finished writes."""
+        if stored is not None:
+            if stored.payload_hash != digest:
+                raise _reused(event_id)
+            log.info("changes.event_resumed", change_id=change_id, event_id=event_id, done=len(stored.journal))
+            return dict(stored.journal)
+        if not await self.changes.begin_event(change_id, event_id, kind=kind, payload_hash=digest):
+            raise ChangeRefused("busy", f"event {event_id} is being applied by another delivery; send it again later")
+        return {}
+
+    async def _apply(
+        self, planned: Plan, change_id: str, event_id: str, journal: dict[str, Any], *, resuming: bool
+    ) -> list[Write]:
+        writes: list[Write] = []
+        for step in planned.steps:
+            if step.key in journal:
+                writes.append(step.as_write("already_done", journal[step.key]))
+            else:
+                try:
+                    record_id, outcome = await self._write(step, resuming=resuming)
+                except CwsyncApiError as exc:
+                    await self.changes.fail_event(change_id, event_id, f"{step.key}: {exc}")
+                    raise
+                await self.changes.journal(change_id, event_id, step.key, record_id)
+                writes.append(step.as_write(outcome, record_id))
+            _remember(planned, step, writes[-1].record_id)
+        return writes
+
+    async def _write(self, step: Step, *, resuming: bool) -> tuple[int | None, Any]:
+        if step.method == "PATCH":
+            assert step.record_id is not None
+            record = await self.client.patch(step.path, step.record_id, step.body)
+            return _id(record), "written"
+        if resuming and step.match:
+            # The first attempt may have created it and died before journaling: look before creating again.
+            found = await self.client.list_page(step.path, conditions=step.match, fields="id", page_size=1)
+            if found:
+                return _id(found[0]), "already_done"
+        return _id(await self.client.create(step.path, step.body, match=step.match)), "written"
+
+    # -- reads ---------------------------------------------------------------------------------------------------
+
+    async def _change(self, change_id: str) -> ChangeRecord:
+        change = await self.changes.get(change_id)
+        if change is None:
+            raise ChangeRefused("unknown_change", f"change {change_id} is not linked to a ticket (link it first)")
+        return change
+
+    async def _ticket(self, ticket_id: int) -> dict[str, Any]:
+        try:
+            return await self.client.get("service/tickets", ticket_id, fields=TICKET_FIELDS)
+        except NotFoundError as exc:
+            raise ChangeRefused("ticket_not_found", f"ConnectWise has no ticket {ticket_id}") from exc
+
+    def _company(self, company: str) -> Any:
+        ref = self.setup.companies.get(company)
+        if ref is None:
+            known = ", ".join(sorted(self.setup.companies)) or "(none)"
+            raise ChangeRefused("unknown_company", f"company {company!r} is not mapped (mapped: {known})")
+        return ref
+
+    def _check_ticket(self, company: str, ticket: dict[str, Any]) -> str:
+        ref, board = self._company(company), _name(ticket.get("board"))
+        ticket_company = ticket.get("company") or {}
+        if ticket_company.get("id") != ref.id:
+            raise ChangeRefused(
+                "company_mismatch",
+                f"ticket {ticket.get('id')} belongs to {_name(ticket_company) or 'another company'}, "
+                f"not to {ref.name} ({ref.identifier}), the company {company!r} maps to",
+            )
+        allowed = self.setup.allowed_boards(company)
+        if board not in allowed:
+            raise ChangeRefused(
+                "board_not_allowed",
+                f"ticket {ticket.get('id')} is on board {board!r}; changes of {company!r} may only link tickets "
+                f"on {', '.join(repr(b) for b in allowed)}",
+            )
+        return board
+
+    async def _members(self, emails: Sequence[str]) -> dict[str, Member | None]:
+        found: dict[str, Member | None] = dict.fromkeys(emails)
+        for start in range(0, len(emails), _EMAILS_PER_LOOKUP):
+            chunk = list(emails[start : start + _EMAILS_PER_LOOKUP])
+            rows = await self.client.list_page(
+                "system/members", conditions=F("primaryEmail").in_(chunk), fields=MEMBER_FIELDS, page_size=1000
+            )
+            for row in (r for r in rows if not r.get("inactiveFlag")):
+                email = str(row.get("primaryEmail") or "").lower()
+                if email in found and found[email] is None:
+                    name = f"{row.get('firstName') or ''} {row.get('lastName') or ''}".strip()
+                    found[email] = Member(int(row["id"]), str(row.get("identifier", "")), name or email)
+        return found
+
+    def _lock(self, change_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(change_id, asyncio.Lock())
+
+
+# -- helpers ----------------------------------------------------------------------------------------------------
+
+
+def _digest(value: BaseModel) -> str:
+    text = json.dumps(value.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _reused(event_id: str) -> ChangeRefused:
+    return ChangeRefused(
+        "event_id_reused", f"event {event_id} was already received with other content: give a new event id"
+    )
+
+
+def _replayed(stored: StoredEvent, digest: str, event_id: str) -> EventResult:
+    if stored.payload_hash != digest:
+        raise _reused(event_id)
+    return EventResult.model_validate(stored.result).model_copy(update={"replayed": True})
+
+
+def _result(
+    planned: Plan, change_id: str, ticket_id: int, writes: list[Write], *, applied: bool = False
+) -> EventResult:
+    return EventResult(
+        change_id=change_id,
+        event_id=planned.event_id,
+        kind=planned.kind,
+        ticket_id=ticket_id,
+        state_before=planned.state_before,
+        state_after=planned.state_after,
+        applied=applied,
+        writes=writes,
+        unmatched=planned.unmatched,
+        warnings=planned.warnings,
+    )
+
+
+def _remember(planned: Plan, step: Step, record_id: int | None) -> None:
+    if step.remember is None or record_id is None:
+        return
+    data = planned.data
+    if step.remember == "plan_note":
+        data.plan_note_id = record_id
+    elif step.remember == "time_entry" and record_id not in data.time_entry_ids:
+        data.time_entry_ids.append(record_id)
+    elif step.remember.startswith("resource:"):
+        resource = data.resources.get(step.remember.removeprefix("resource:"))
+        if resource is not None:
+            resource.entry_id = record_id
+
+
+def _id(record: dict[str, Any]) -> int | None:
+    value = record.get("id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _name(ref: Any) -> str:
+    return str(ref.get("name", "")) if isinstance(ref, dict) else ""
+
+
+def _ticket_summary(row: dict[str, Any]) -> TicketSummary:
+    return TicketSummary(
+        id=int(row["id"]),
+        summary=str(row.get("summary", "")),
+        board=_name(row.get("board")) or None,
+        status=_name(row.get("status")) or None,
+        company=_name(row.get("company")) or None,
+        closed=bool(row.get("closedFlag")),
+    )
+
+
+def _event_summary(event: StoredEvent) -> dict[str, Any]:
+    result = event.result if isinstance(event.result, dict) else {}
+    return {
+        "event_id": event.event_id,
+        "kind": event.kind,
+        "status": event.status,
+        "received_at": event.created_at.isoformat(),
+        "applied_at": event.finished_at.isoformat() if event.finished_at else None,
+        "writes": len(result.get("writes", [])),
+        "error": event.error,
+    }
