@@ -1,0 +1,159 @@
+"""REST API of the change workflow (CB-2, CB-4 … CB-6), under `/api/changes`, behind the API bearer token.
+
+::
+
+    GET  /api/changes/tickets?company=acme&q=firewall     ticket search (by number or summary, allowed boards only)
+    POST /api/changes/link[?plan=true]                    LinkRequest → EventResult (the `created` event)
+    POST /api/changes/{change_id}/events[?plan=true]      an event ({"kind": "scheduled", "event_id": ...})
+    GET  /api/changes/{change_id}                         the change, its events, its ticket now
+
+The `changes:` configuration is checked against ConnectWise (`validate_statuses`) before the first request is
+served; a configuration that does not match answers 503 listing every problem, so no event is taken before it is
+fixed. Refusals answer with `{"error": code, "reason": ...}`: 404 unknown change/company/ticket, 409 out of order /
+already linked / event id reused / busy, 422 board or company not allowed, or a time entry for a non-member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+
+from cwsync.changes.errors import ChangeRefused, SetupError
+from cwsync.changes.models import ChangeEvent, EventResult, LinkRequest, TicketSummary
+from cwsync.changes.workflow import ChangeView, ChangeWorkflow
+from cwsync.connectors.http import CwsyncApiError
+
+if TYPE_CHECKING:
+    from cwsync.server.app import Server
+
+__all__ = ["REFUSAL_STATUS", "add_change_routes", "changes_workflow"]
+
+T = TypeVar("T")
+
+REFUSAL_STATUS: dict[str, int] = {
+    "unknown_change": 404,
+    "unknown_company": 404,
+    "ticket_not_found": 404,
+    "out_of_order": 409,
+    "already_linked": 409,
+    "event_id_reused": 409,
+    "busy": 409,
+    "board_not_allowed": 422,
+    "company_mismatch": 422,
+    "unknown_member": 422,
+}
+
+
+class _Workflow:
+    """The server's change workflow, started (and its setup validated) once, on first use."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.workflow: ChangeWorkflow | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> ChangeWorkflow:
+        config = self.server.config.syncs.changes
+        if config is None or not config.enabled:
+            raise HTTPException(404, "change management is not configured (syncs.changes)")
+        async with self._lock:
+            if self.workflow is None:
+                self.workflow = await ChangeWorkflow.start(
+                    client=self.server.cw, store=self.server.store, config=config, tenant=self.server.config.tenant
+                )
+        return self.workflow
+
+
+async def changes_workflow(app: FastAPI) -> ChangeWorkflow:
+    """The app's change workflow (validating the setup on first use): e.g. at server start.
+
+    Raises:
+        SetupError: the `changes:` configuration does not match ConnectWise.
+    """
+    holder: _Workflow = app.state.changes
+    return await holder.get()
+
+
+def add_change_routes(app: FastAPI, server: Server) -> None:
+    """Add the `/api/changes` routes to the server's app."""
+    holder = _Workflow(server)
+    app.state.changes = holder
+
+    def authorized(authorization: str | None = Header(default=None)) -> None:
+        api_token = server.config.server.api_token
+        token = api_token.get_secret_value() if api_token else ""
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not token or not hmac.compare_digest(given, token):
+            raise HTTPException(401, "a valid API token is required (Authorization: Bearer <server.api_token>)")
+
+    guard = [Depends(authorized)]
+    _handlers(app)
+
+    @app.get("/api/changes/tickets", dependencies=guard, tags=["changes"])
+    async def search_tickets(
+        company: str,
+        q: str = "",
+        limit: Annotated[int, Query(ge=1, le=100)] = 25,
+        include_closed: bool = False,
+    ) -> list[TicketSummary]:
+        """Tickets of a mapped company on its allowed boards, by number or summary."""
+        workflow = await _call(holder.get())
+        return await _call(workflow.search_tickets(company, q, limit=limit, include_closed=include_closed))
+
+    @app.post("/api/changes/link", dependencies=guard, tags=["changes"])
+    async def link(request: LinkRequest, plan: bool = False) -> EventResult:
+        """Create a change and link it to a ticket (status, note, resources); `plan=true` writes nothing."""
+        workflow = await _call(holder.get())
+        return await _call(workflow.link(request, plan=plan))
+
+    @app.post("/api/changes/{change_id}/events", dependencies=guard, tags=["changes"])
+    async def change_event(change_id: str, event: Annotated[ChangeEvent, Body()], plan: bool = False) -> EventResult:
+        """Apply one lifecycle event (idempotent by event_id, refused when out of order)."""
+        workflow = await _call(holder.get())
+        return await _call(workflow.apply(change_id, event, plan=plan))
+
+    @app.get("/api/changes/{change_id}", dependencies=guard, tags=["changes"])
+    async def show(change_id: str) -> ChangeView:
+        """The change, its processed events and its ticket as ConnectWise shows it now."""
+        workflow = await _call(holder.get())
+        return await _call(workflow.show(change_id))
+
+
+def _handlers(app: FastAPI) -> None:
+    async def refused(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ChangeRefused)
+        return JSONResponse({"error": exc.code, "reason": exc.reason}, status_code=REFUSAL_STATUS.get(exc.code, 409))
+
+    async def setup_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, SetupError)
+        body: dict[str, Any] = {"error": "setup", "reason": str(exc), "problems": exc.problems}
+        return JSONResponse(body, status_code=503)
+
+    async def upstream(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, _Upstream)
+        body = {"error": "connectwise", "reason": str(exc.cause), "hint": exc.cause.hint}
+        return JSONResponse(body, status_code=502)
+
+    app.add_exception_handler(ChangeRefused, refused)
+    app.add_exception_handler(SetupError, setup_error)
+    app.add_exception_handler(_Upstream, upstream)
+
+
+class _Upstream(Exception):
+    """A ConnectWise error met while serving a change route (answered 502; other routes keep their own handling)."""
+
+    def __init__(self, cause: CwsyncApiError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+async def _call(work: Awaitable[T]) -> T:
+    try:
+        return await work
+    except CwsyncApiError as exc:
+        raise _Upstream(exc) from exc
