@@ -334,6 +334,17 @@ async def burst_phase(
     }
 
 
+async def _batches(server: Server, *, since: int) -> dict[str, Any]:
+    """How the record jobs were batched: engine runs of kind `record` after run `since`, and their sizes."""
+    runs = [r for r in await server.store.runs(server.config.tenant, limit=100_000) if r.run_id > since]
+    sizes = [r.counts.total for r in runs if r.kind == "record"]
+    return {
+        "batches": len(sizes),
+        "batch_mean": statistics.fmean(sizes) if sizes else 0.0,
+        "batch_max": max(sizes, default=0),
+    }
+
+
 def _print_latency(r: dict[str, Any]) -> None:
     print(
         f"\n== latency: {r['changes']} changes at {r['rate_asked']:g}/s (sent at {r['rate_sent']:.1f}/s),"
@@ -344,6 +355,10 @@ def _print_latency(r: dict[str, Any]) -> None:
     print(
         f"latency p50 {r['p50']:.3f} s  p95 {r['p95']:.3f} s  p99 {r['p99']:.3f} s  max {r['max']:.3f} s"
         f"  mean {r['mean']:.3f} s"
+    )
+    print(
+        f"record batches {r['batches']} (records per batch: mean {r['batch_mean']:.1f}, max {r['batch_max']});"
+        f" HubSpot calls ≈ 3 per batch"
     )
     print(f"p99 / target ({TARGET_P99:g} s): {r['p99'] / TARGET_P99:.2f}")
 
@@ -400,12 +415,15 @@ async def run(running: RunningSandbox, folder: Path, args: argparse.Namespace) -
                 seq = 1
                 for rate in args.rate:
                     if args.changes:
+                        before = await server.store.runs(config.tenant, limit=1)
                         result, seq = await latency_phase(
                             running, contacts, changes=args.changes, rate=rate, seq0=seq, wait=args.wait
                         )
-                        _print_latency(result)
+                        result["run_id_before"] = before[0].run_id if before else 0
                         with contextlib.suppress(TimeoutError):
                             await server.runner.wait_idle(timeout=args.wait)
+                        result |= await _batches(server, since=result["run_id_before"])
+                        _print_latency(result)
                         if args.settle:
                             await asyncio.sleep(args.settle)
                 if args.burst:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +267,39 @@ async def test_out_of_order_and_duplicate_callbacks_end_in_the_latest_state(syst
     await system.server.runner.wait_idle(timeout=30)
     got = await system.server.hs.get("contacts", hs_id, properties=["jobtitle"])
     assert got["properties"]["jobtitle"] == "Second"
+
+
+async def test_a_restart_mid_queue_resumes_the_jobs(system: System) -> None:
+    """Jobs left queued by a stopped server, and one a crashed process was running, run after a restart."""
+    links = await system.server.store.links_by_left("default", "contacts", [str(i) for i in range(1, 80)])
+    (first, hs_first), (second, hs_second) = sorted(links.items(), key=lambda kv: int(kv[0]))[:2]
+    hs_ids = [hs_first.right_id, hs_second.right_id]
+    await system.server.runner.stop()  # the process stops taking jobs; callbacks still queue them
+    for left_id, title in ((first, "Resumed A"), (second, "Resumed B")):
+        await system.server.cw.patch(
+            "company/contacts", int(left_id), [{"op": "replace", "path": "title", "value": title}]
+        )
+    await system.cw_box.callbacks.drain()
+    assert [d.status for d in system.cw_box.callbacks.deliveries][-2:] == [204, 204]
+    assert (await system.server.jobs.counts())["queued"] == 2
+    # ... and a process that claimed one of them died without finishing it (its heartbeat stopped 5 minutes ago).
+    dead = "dead-host:1:abc"
+    crashed = await system.server.jobs.claim(worker=dead, now=datetime.now(UTC))
+    assert crashed is not None
+    await system.server.jobs.heartbeat([crashed.job_id], worker=dead, now=datetime.now(UTC) - timedelta(minutes=5))
+    got = await system.server.hs.batch_read("contacts", hs_ids, properties=["jobtitle"])
+    assert {c["properties"].get("jobtitle") for c in got}.isdisjoint({"Resumed A", "Resumed B"})
+
+    s = system.server
+    restarted = Server(s.config, s.store, s.cw, s.hs, s.key_http, workers=2)
+    await restarted.start(schedule=False)
+    try:
+        await restarted.runner.wait_idle(timeout=30)
+    finally:
+        await restarted.stop()
+    got = await s.hs.batch_read("contacts", hs_ids, properties=["jobtitle"])
+    assert sorted(c["properties"]["jobtitle"] for c in got) == ["Resumed A", "Resumed B"]
+    job = await s.jobs.get(crashed.job_id)
+    assert job is not None
+    assert (job.status, job.attempts) == ("done", 1)  # the abandoned attempt counts
+    assert (await s.jobs.counts())["queued"] == 0

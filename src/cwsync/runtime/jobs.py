@@ -305,20 +305,22 @@ class InProcessRunner:
                 for job in jobs:
                     await self._settle(job, exc, bound.bind(job_id=job.job_id, attempt=job.attempts + 1))
             else:
-                for job in jobs:
-                    await self._settle(job, None, bound.bind(job_id=job.job_id))
-                bound.info("job.batch_done", size=len(jobs))
+                try:
+                    lost = await self._jobs.complete_many(ids, worker=self.worker_id, now=self._clock())
+                except Exception as store_exc:  # no more heartbeats for them, so they are recovered as stale
+                    bound.error("job.unrecorded", error=repr(store_exc))
+                else:
+                    if lost:
+                        bound.warning("job.lost", lost=lost, reason="requeued while running (missed heartbeats)")
+                    bound.info("job.batch_done", size=len(jobs))
         finally:
             self._batching.discard(group)
             self._active.difference_update(ids)
 
-    async def _settle(self, job: JobRecord, exc: Exception | None, bound: Any) -> None:
-        """Record one job's outcome; a job lost meanwhile (requeued as stale) or a store error is logged."""
+    async def _settle(self, job: JobRecord, exc: Exception, bound: Any) -> None:
+        """Record one job's failure; a job lost meanwhile (requeued as stale) or a store error is logged."""
         try:
-            if exc is None:
-                await self._jobs.complete(job.job_id, worker=self.worker_id, now=self._clock())
-            else:
-                await self._failed(job, exc, bound)
+            await self._failed(job, exc, bound)
         except JobNotRunningError:
             bound.warning("job.lost", reason="requeued while running (missed heartbeats)")
         except Exception as store_exc:  # no more heartbeats for it, so it is recovered as stale

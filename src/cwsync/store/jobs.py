@@ -262,6 +262,20 @@ class JobStore:
             if (await conn.execute(statement)).rowcount == 0:
                 raise JobNotRunningError(f"job {job_id} is not running{f' under {worker}' if worker else ''}")
 
+    async def complete_many(
+        self, job_ids: Collection[int], *, worker: str | None = None, now: datetime | None = None
+    ) -> builtins.list[int]:
+        """Mark running jobs done in one transaction (a batch); returns the ids that were not running (lost)."""
+        if not job_ids:
+            return []
+        where = [JOBS.c.id.in_(sorted(job_ids)), JOBS.c.status == "running"]
+        if worker is not None:
+            where.append(JOBS.c.worker == worker)
+        statement = update(JOBS).where(*where).values(status="done", finished_at=now or _now(), error=None)
+        async with self._store._connect(write=True) as conn, conn.begin():
+            done = {row.id for row in await conn.execute(statement.returning(JOBS.c.id))}
+        return [job_id for job_id in job_ids if job_id not in done]
+
     async def fail(
         self,
         job_id: int,
