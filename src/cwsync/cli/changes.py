@@ -1,0 +1,308 @@
+"""`cwsync changes search | link | event | show`: the change workflow from the command line (CB-2, CB-4 … CB-6).
+
+Every command checks the `changes:` configuration against ConnectWise first (unknown boards, statuses or companies
+are refused with the valid names listed). Exit codes: 0 done, 1 refused or ConnectWise failed (nothing half-done
+is hidden: the message says what), 2 the configuration or the arguments are wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from cwsync.changes.config import ChangesConfig
+from cwsync.changes.errors import ChangeRefused, SetupError
+from cwsync.changes.models import ChangeEvent, EventResult, LinkRequest
+from cwsync.changes.workflow import ChangeWorkflow
+from cwsync.cli.sync import run_async
+from cwsync.config import Config, ConfigError, load_config
+from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
+from cwsync.store import Store
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Change management → ConnectWise tickets: search tickets, link changes, send lifecycle events.",
+)
+console = Console()
+errors = Console(stderr=True)
+T = TypeVar("T")
+
+CONFIG = typer.Option(Path("cwsync.yaml"), "--config", "-c", envvar="CWSYNC_CONFIG", help="The configuration file.")
+JSON = typer.Option(False, "--json", help="Machine-readable output.")
+DRY_RUN = typer.Option(False, "--dry-run", help="Show the writes it would make; write nothing.")
+FILE = typer.Option(None, "--file", "-f", help="The request as a JSON file ('-' reads stdin); options override it.")
+EVENTS: TypeAdapter[ChangeEvent] = TypeAdapter(ChangeEvent)  # type: ignore[arg-type]  # an Annotated union
+_NAMED = re.compile(r"^\s*(?P<name>[^<]*?)\s*<(?P<email>[^>]+)>\s*$")
+
+
+# -- commands -----------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def search(
+    company: str = typer.Argument(..., help="The change tool's company key (a key of changes.companies)."),
+    query: str = typer.Argument("", help="A ticket number (#123 or 123) or words of its summary."),
+    limit: int = typer.Option(25, min=1, max=100, help="How many tickets to list."),
+    include_closed: bool = typer.Option(False, "--include-closed", help="Closed tickets too."),
+    config: Path = CONFIG,
+    as_json: bool = JSON,
+) -> None:
+    """Find tickets of a company on its allowed boards, by number or summary."""
+    tickets = _run(config, lambda wf: wf.search_tickets(company, query, limit=limit, include_closed=include_closed))
+    if as_json:
+        _echo([t.model_dump(mode="json") for t in tickets])
+        return
+    table = Table("ticket", "summary", "board", "status", "company")
+    for t in tickets:
+        table.add_row(f"#{t.id}", t.summary, t.board or "", t.status or "", t.company or "")
+    console.print(table if tickets else "no tickets found")
+
+
+@app.command()
+def link(
+    change_id: str | None = typer.Option(None, "--change-id", help="The change's id in the change tool."),
+    company: str | None = typer.Option(None, "--company", help="The change tool's company key."),
+    ticket: int | None = typer.Option(None, "--ticket", help="The ConnectWise ticket number."),
+    title: str | None = typer.Option(None, "--title"),
+    description: str | None = typer.Option(None, "--description"),
+    url: str | None = typer.Option(None, "--url", help="Link to the change in the change tool."),
+    creator: str | None = typer.Option(None, "--creator", help="E-mail, or 'Name <email>'."),
+    technical_approver: str | None = typer.Option(None, "--technical-approver"),
+    operational_approver: str | None = typer.Option(None, "--operational-approver"),
+    committee: list[str] = typer.Option([], "--committee", help="A vCAB member (repeat for each)."),
+    event_id: str | None = typer.Option(None, "--event-id", help="De-duplication id (default: <change-id>:created)."),
+    file: str | None = FILE,
+    dry_run: bool = DRY_RUN,
+    config: Path = CONFIG,
+    as_json: bool = JSON,
+) -> None:
+    """Link a change to a ticket: status, internal note, resources (creator, approvers, vCAB)."""
+    values = _read(file) | _given(
+        change_id=change_id,
+        company=company,
+        ticket_id=ticket,
+        title=title,
+        description=description,
+        url=url,
+        creator=_person(creator),
+        technical_approver=_person(technical_approver),
+        operational_approver=_person(operational_approver),
+        committee=[_person(p) for p in committee] or None,
+        event_id=event_id,
+    )
+    request = _validated(lambda: LinkRequest.model_validate(values))
+    result = _run(config, lambda wf: wf.link(request, plan=dry_run))
+    _print_result(result, as_json=as_json)
+
+
+@app.command()
+def event(
+    change_id: str = typer.Argument(..., help="The change's id."),
+    kind: str | None = typer.Argument(
+        None,
+        help="technical_approval, operational_approval, fully_approved, scheduled, implementation_started, "
+        "completed, failed, cancelled or time_entry.",
+    ),
+    event_id: str | None = typer.Option(None, "--event-id", help="De-duplication id: the same id is applied once."),
+    at: str | None = typer.Option(None, "--at", help="When it happened (ISO 8601 with a timezone)."),
+    approver: str | None = typer.Option(None, "--approver", help="E-mail or 'Name <email>'."),
+    comment: str | None = typer.Option(None, "--comment"),
+    committee: list[str] = typer.Option([], "--committee", help="A vCAB member (repeat for each)."),
+    start: str | None = typer.Option(None, "--start", help="Window or time entry start (with a timezone)."),
+    end: str | None = typer.Option(None, "--end", help="Window or time entry end (with a timezone)."),
+    plan: str | None = typer.Option(None, "--plan", help="The implementation plan ('@file' reads a file)."),
+    engineer: list[str] = typer.Option([], "--engineer", help="An engineer for the window (repeat for each)."),
+    implementer: str | None = typer.Option(None, "--implementer"),
+    results: str | None = typer.Option(None, "--results"),
+    test_results: str | None = typer.Option(None, "--test-results"),
+    reason: str | None = typer.Option(None, "--reason"),
+    rollback_notes: str | None = typer.Option(None, "--rollback-notes"),
+    member: str | None = typer.Option(None, "--member", help="Time entry: the member's e-mail."),
+    notes: str | None = typer.Option(None, "--notes", help="Time entry: the work done."),
+    file: str | None = FILE,
+    dry_run: bool = DRY_RUN,
+    config: Path = CONFIG,
+    as_json: bool = JSON,
+) -> None:
+    """Apply one lifecycle event of a linked change to its ticket."""
+    values = _read(file) | _given(
+        kind=kind,
+        event_id=event_id,
+        at=at,
+        approver=_person(approver),
+        comment=comment,
+        committee=[_person(p) for p in committee] or None,
+        start=start,
+        end=end,
+        plan=_text(plan),
+        engineers=[_person(p) for p in engineer] or None,
+        implementer=_person(implementer),
+        results=results,
+        test_results=test_results,
+        reason=reason,
+        rollback_notes=rollback_notes,
+        member=_person(member),
+        notes=notes,
+    )
+    parsed = _validated(lambda: EVENTS.validate_python(values))
+    result = _run(config, lambda wf: wf.apply(change_id, parsed, plan=dry_run))
+    _print_result(result, as_json=as_json)
+
+
+@app.command()
+def show(
+    change_id: str = typer.Argument(..., help="The change's id."),
+    config: Path = CONFIG,
+    as_json: bool = JSON,
+) -> None:
+    """A change, its processed events and its ticket as ConnectWise shows it now."""
+    view = _run(config, lambda wf: wf.show(change_id))
+    if as_json:
+        _echo(view.model_dump(mode="json"))
+        return
+    change = view.change
+    console.print(f"change [bold]{change.change_id}[/bold] ({change.company}): {change.state}")
+    if view.ticket:
+        t = view.ticket
+        console.print(f"ticket #{t.id} {t.summary!r} on {t.board}, status {t.status}")
+    table = Table("event", "kind", "status", "writes", "received")
+    for e in change.events:
+        table.add_row(e["event_id"], e["kind"], e["status"], str(e["writes"]), e["received_at"])
+    console.print(table)
+    for resource in change.data.resources.values():
+        who = resource.member_identifier or "not a ConnectWise member"
+        console.print(f"resource {resource.email} ({', '.join(resource.roles)}): {who}")
+
+
+# -- plumbing -----------------------------------------------------------------------------------------------------
+
+
+def _run(config_path: Path, work: Callable[[ChangeWorkflow], Awaitable[T]]) -> T:
+    """Open the workflow for a configuration and run `work`; refusals and setup errors exit with a message."""
+    config = _load(config_path)
+    changes = config.syncs.changes
+    if changes is None or not changes.enabled:
+        _fail(2, f"{config_path}: no `syncs.changes` section (see docs/changes.md)")
+
+    async def run() -> T:
+        async with _opened(config, changes) as workflow:
+            return await work(workflow)
+
+    try:
+        return run_async(run)
+    except SetupError as exc:
+        _fail(2, str(exc))
+    except ChangeRefused as exc:
+        _fail(1, f"refused ({exc.code}): {exc.reason}")
+
+
+@asynccontextmanager
+async def _opened(config: Config, changes: ChangesConfig) -> AsyncIterator[ChangeWorkflow]:
+    c = config.connections.connectwise
+    settings = ConnectWiseSettings(
+        site=c.site,
+        company_id=c.company_id,
+        public_key=c.public_key,
+        private_key=c.private_key,
+        client_id=c.client_id,
+        api_version=c.api_version,
+        max_concurrency=c.max_concurrency,
+        requests_per_minute=c.requests_per_minute,
+    )
+    store = await Store.open(config.store)
+    try:
+        async with ConnectWiseClient(settings) as cw:
+            yield await ChangeWorkflow.start(client=cw, store=store, config=changes, tenant=config.tenant)
+    finally:
+        await store.close()
+
+
+def _load(path: Path) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        _fail(2, f"configuration error\n{exc}")
+
+
+def _fail(code: int, message: str) -> NoReturn:
+    errors.print(message, style="red", highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _validated(build: Callable[[], T]) -> T:
+    try:
+        return build()
+    except ValidationError as exc:
+        lines = [f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}" for e in exc.errors()]
+        _fail(2, "invalid request:\n" + "\n".join(lines))
+
+
+def _read(file: str | None) -> dict[str, Any]:
+    if file is None:
+        return {}
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+        data = json.loads(text)
+    except (OSError, ValueError) as exc:
+        _fail(2, f"cannot read {file}: {exc}")
+    if not isinstance(data, dict):
+        _fail(2, f"{file} must hold a JSON object")
+    return data
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _person(text: str | None) -> dict[str, str] | None:
+    if text is None:
+        return None
+    named = _NAMED.match(text)
+    if named:
+        return {"email": named["email"].strip(), "name": named["name"]} if named["name"] else {"email": named["email"]}
+    return {"email": text.strip()}
+
+
+def _text(value: str | None) -> str | None:
+    if value is None or not value.startswith("@"):
+        return value
+    try:
+        return Path(value[1:]).read_text(encoding="utf-8")
+    except OSError as exc:
+        _fail(2, f"cannot read {value[1:]}: {exc.strerror or exc}")
+
+
+def _echo(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2))
+
+
+def _print_result(result: EventResult, *, as_json: bool) -> None:
+    if as_json:
+        _echo(_dump(result))
+        return
+    verb = "would write" if not result.applied else "wrote"
+    head = f"{result.kind} ({result.event_id}) on change {result.change_id}, ticket #{result.ticket_id}"
+    replayed = " (replayed: already applied, nothing written)" if result.replayed else ""
+    console.print(f"{head}: {result.state_before or '-'} -> {result.state_after}{replayed}", markup=False)
+    for w in result.writes:
+        console.print(f"  {verb if w.outcome != 'already_done' else 'already done'}: {w.summary}", markup=False)
+    for p in result.unmatched:
+        console.print(f"  not a ConnectWise member: {p.email} ({', '.join(p.roles)})", markup=False)
+    for warning in result.warnings:
+        console.print(f"  [yellow]warning[/yellow]: {warning}")
+    if not result.writes:
+        console.print("  nothing to write")
+
+
+def _dump(model: BaseModel) -> Any:
+    return model.model_dump(mode="json")
