@@ -1,0 +1,92 @@
+"""The change records and events in the store, on SQLite and PostgreSQL (skipped without it, required in CI)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from cwsync.changes.errors import ChangeRefused
+from cwsync.changes.models import ChangeRecord, Resource
+from cwsync.changes.store import ChangeStore
+from cwsync.store import Store
+from tests.store.test_store import fresh_postgres_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A migrated store on a fresh database of each backend."""
+    if request.param == "sqlite":
+        opened = await Store.open(f"sqlite:///{tmp_path / 'changes.db'}")
+        yield opened
+        await opened.close()
+        return
+    async with fresh_postgres_database() as url:
+        opened = await Store.open(url)
+        yield opened
+        await opened.close()
+
+
+def record(**overrides: object) -> ChangeRecord:
+    """A linked change."""
+    values: dict[str, object] = {
+        "change_id": "CHG-1",
+        "company": "acme",
+        "cw_company_id": 5,
+        "ticket_id": 42,
+        "board": "Help Desk",
+        "state": "linked",
+    }
+    return ChangeRecord.model_validate(values | overrides)
+
+
+async def test_link_event_journal_and_finish_round_trip(store: Store) -> None:
+    """A link creates the change with its data; an event's journal and result are kept; versions advance."""
+    changes = ChangeStore(store, tenant="t1")
+    assert await changes.begin_event("CHG-1", "CHG-1:created", kind="created", payload_hash="h0")
+    linked = record()
+    linked.data.resources["a@x.example"] = Resource(email="a@x.example", roles=["creator"], member_id=7, entry_id=9)
+    await changes.finish_link(linked, event_id="CHG-1:created", result={"writes": [1, 2]})
+    stored = await changes.get("CHG-1")
+    assert stored is not None
+    assert (stored.state, stored.version, stored.ticket_id) == ("linked", 1, 42)
+    assert stored.data.resources["a@x.example"].entry_id == 9
+    assert await changes.by_ticket(42) == ["CHG-1"]
+
+    assert await changes.begin_event("CHG-1", "e1", kind="fully_approved", payload_hash="h1")
+    assert not await changes.begin_event("CHG-1", "e1", kind="fully_approved", payload_hash="h1")
+    await changes.journal("CHG-1", "e1", "status:fully_approved", 42)
+    await changes.journal("CHG-1", "e1", "note", 1001)
+    half = await changes.event("CHG-1", "e1")
+    assert half is not None
+    assert (half.status, half.journal) == ("applying", {"status:fully_approved": 42, "note": 1001})
+    await changes.finish_event(
+        stored.model_copy(update={"state": "approved"}), expected_version=1, event_id="e1", result={"ok": True}
+    )
+    done = await changes.event("CHG-1", "e1")
+    assert done is not None
+    assert (done.status, done.result) == ("applied", {"ok": True})
+    assert done.finished_at is not None
+    after = await changes.get("CHG-1")
+    assert after is not None
+    assert (after.state, after.version) == ("approved", 2)
+    assert [e.event_id for e in await changes.events("CHG-1")] == ["CHG-1:created", "e1"]
+
+
+async def test_a_stale_version_is_refused_and_tenants_are_apart(store: Store) -> None:
+    """Finishing on an outdated version is refused (busy); another tenant neither sees nor clashes."""
+    changes, other = ChangeStore(store, tenant="t1"), ChangeStore(store, tenant="t2")
+    await changes.begin_event("CHG-1", "c", kind="created", payload_hash="h")
+    await changes.finish_link(record(), event_id="c", result={})
+    await changes.begin_event("CHG-1", "e1", kind="cancelled", payload_hash="h")
+    with pytest.raises(ChangeRefused) as refused:
+        await changes.finish_event(record(state="cancelled"), expected_version=0, event_id="e1", result={})
+    assert refused.value.code == "busy"
+    assert (await changes.get("CHG-1")).state == "linked"  # type: ignore[union-attr]
+    assert await other.get("CHG-1") is None
+    await other.begin_event("CHG-1", "c", kind="created", payload_hash="h")
+    await other.finish_link(record(ticket_id=7), event_id="c", result={})
+    with pytest.raises(ChangeRefused) as twice:
+        await changes.finish_link(record(), event_id="c", result={})
+    assert twice.value.code == "already_linked"
