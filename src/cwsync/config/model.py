@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from cwsync.changes.config import ChangesConfig
+from cwsync.syncs.hudu.config import HuduConnection, HuduSync
 
 
 class _Model(BaseModel):
@@ -102,6 +103,7 @@ class Connections(_Model):
 
     connectwise: ConnectWiseConnection
     hubspot: HubSpotConnection | None = None
+    hudu: HuduConnection | None = None
 
 
 class FieldChange(_Model):
@@ -211,6 +213,7 @@ class Syncs(_Model):
 
     hubspot: HubSpotSync | None = None
     changes: ChangesConfig | None = None
+    hudu: HuduSync | None = None
 
 
 class ServerConfig(_Model):

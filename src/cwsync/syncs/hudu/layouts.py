@@ -1,0 +1,63 @@
+"""Resolving the configured layout names against Hudu's asset layouts (checked at connection test and at start)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cwsync.connectors.hudu import HuduClient
+from cwsync.syncs.hudu.config import DataType, HuduSync
+from cwsync.syncs.hudu.plan import LayoutInfo
+from cwsync.syncs.hudu.shapes import DEFAULT_LAYOUT_FIELDS
+
+__all__ = ["LayoutError", "layout_needs", "resolve_layouts"]
+
+
+class LayoutError(Exception):
+    """Configured layouts that Hudu lacks (or has inactive); the message lists the valid names."""
+
+    def __init__(self, missing: Sequence[str], valid: Sequence[str]) -> None:
+        self.missing = list(missing)
+        self.valid = list(valid)
+        names = ", ".join(repr(n) for n in self.missing)
+        choices = ", ".join(repr(n) for n in self.valid) or "none"
+        super().__init__(
+            f"asset layout(s) {names} do not exist or are not active in Hudu. Valid layouts: {choices}. "
+            "Fix syncs.hudu.layouts, create the layout in Hudu (Admin → Asset Layouts), "
+            "or set syncs.hudu.create_missing_layouts: true"
+        )
+
+
+def layout_needs(sync: HuduSync) -> dict[str, DataType]:
+    """Each layout name the enabled data types use → the data type whose default fields it would be created with."""
+    types = set(sync.data_types())
+    needs: dict[str, DataType] = {}
+    for kind, name in (("contacts", sync.layouts.contacts), ("sites", sync.layouts.locations)):
+        if kind in types:
+            needs.setdefault(name, kind)
+    if "configurations" in types:
+        for name in (sync.layouts.configurations, *(r.layout for r in sync.layouts.sort_rules)):
+            needs.setdefault(name, "configurations")
+    if "agreements" in types:
+        needs.setdefault(sync.layouts.agreements, "agreements")
+    return needs
+
+
+async def resolve_layouts(hudu: HuduClient, sync: HuduSync, *, create_missing: bool) -> dict[str, LayoutInfo]:
+    """The layouts the sync uses, by lowercase name (one `GET /asset_layouts`).
+
+    Raises:
+        LayoutError: some are missing (and `create_missing` is off).
+    """
+    active = {str(r["name"]).strip().lower(): r for r in await hudu.list_asset_layouts() if r.get("active", True)}
+    needs = layout_needs(sync)
+    missing = [name for name in needs if name.strip().lower() not in active]
+    if missing and not create_missing:
+        raise LayoutError(missing, sorted(str(r["name"]) for r in active.values()))
+    for name in missing:
+        active[name.strip().lower()] = await hudu.create_asset_layout(name, DEFAULT_LAYOUT_FIELDS[needs[name]])
+    return {key: LayoutInfo.of(record) for key, record in active.items() if _used(key, needs)}
+
+
+def _used(key: str, needs: Mapping[str, Any]) -> bool:
+    return key in {name.strip().lower() for name in needs}

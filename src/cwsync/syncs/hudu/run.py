@@ -1,0 +1,538 @@
+"""Running the ConnectWise → Hudu sync: test the connection, companies first, then each matched company's records.
+
+Per run: the connection test (Hudu `api_info`, the layouts the configuration names, ConnectWise `system/info`);
+companies (ConnectWise stream, Hudu's company list once, the stored match decisions and links); then per data type
+(sites, contacts, configurations, agreements) the records of matched companies, read from ConnectWise page by page
+(`company/id in (...)`), planned (`plan.py`, pure), applied (one Hudu write per created or changed record, none for an
+unchanged one) and recorded — links and run items of a page in one transaction. Hudu assets are never read one by
+one: the comparison is against the projection stored in each link; `match_assets_on_serial` reads the assets of a
+company once, and only when that company has something to create.
+
+A first run with no match decisions syncs nothing but proposes matches (staged first sync): decide with
+`cwsync hudu match`, then run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import structlog
+
+from cwsync.config.model import Config
+from cwsync.connectors.connectwise import ConnectWiseClient
+from cwsync.connectors.connectwise.conditions import F
+from cwsync.connectors.http import CwsyncApiError, FatalError
+from cwsync.connectors.hudu import HuduClient
+from cwsync.store import Counts, Link, RunItem, Store, Trigger
+from cwsync.syncs.hudu.config import DATA_TYPES, DataType
+from cwsync.syncs.hudu.decisions import (
+    COMPANIES_PAIR,
+    company_link_values,
+    load_decisions,
+    save_decisions,
+)
+from cwsync.syncs.hudu.layouts import LayoutError, resolve_layouts
+from cwsync.syncs.hudu.matching import Decision, Suggestion, suggest
+from cwsync.syncs.hudu.plan import AssetPlan, CompanyPlan, LayoutInfo, plan_asset, plan_company
+from cwsync.syncs.hudu.shapes import (
+    Source,
+    agreement_source,
+    company_details,
+    company_type_names,
+    configuration_source,
+    contact_source,
+    projection_hash,
+    site_source,
+)
+
+__all__ = ["HuduRunReport", "HuduSyncEngine", "LayoutError", "TypeReport", "pair_name"]
+
+log = structlog.get_logger("cwsync.hudu.sync")
+T = TypeVar("T")
+Progress = Callable[[str, int], None]
+Record = dict[str, Any]
+
+CHUNK = 100
+"""Company ids per `company/id in (...)` condition (keeps the URL short)."""
+COMPANY_FIELDS = (
+    "id,identifier,name,types,status,deletedFlag,addressLine1,addressLine2,city,state,zip,country,phoneNumber,website"
+)
+PATHS: dict[DataType, str] = {
+    "contacts": "company/contacts",
+    "configurations": "company/configurations",
+    "agreements": "finance/agreements",
+}
+
+
+def pair_name(kind: DataType) -> str:
+    """The store pair of a data type: `hudu:configurations`."""
+    return f"hudu:{kind}"
+
+
+@dataclass
+class TypeReport:
+    """What happened to one data type in a run."""
+
+    kind: DataType
+    counts: Counts = field(default_factory=Counts)
+    items: list[AssetPlan | CompanyPlan] = field(default_factory=list)
+
+    @property
+    def pair(self) -> str:
+        """The store pair."""
+        return pair_name(self.kind)
+
+
+@dataclass
+class HuduRunReport:
+    """The outcome of a run (or a plan)."""
+
+    run_id: int | None
+    dry_run: bool
+    types: list[TypeReport] = field(default_factory=list)
+    awaiting_decision: int = 0
+    error: str | None = None
+
+    @property
+    def counts(self) -> Counts:
+        """Counts over every data type."""
+        total = Counts()
+        for report in self.types:
+            for name, value in report.counts.as_dict().items():
+                setattr(total, name, getattr(total, name) + value)
+        return total
+
+
+@dataclass
+class _Outcome:
+    """One applied plan: its final action, the Hudu record written, and the remote status of a failure."""
+
+    plan: AssetPlan | CompanyPlan
+    record: Record | None = None
+    error: CwsyncApiError | None = None
+
+
+class HuduSyncEngine:
+    """The Hudu integration for one configuration, over a store and the two clients (the CLI and server share it)."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        cw: ConnectWiseClient,
+        hudu: HuduClient,
+        *,
+        progress: Progress | None = None,
+        today: datetime | None = None,
+    ) -> None:
+        sync = config.syncs.hudu
+        if sync is None:
+            raise ValueError("syncs.hudu is not configured")
+        self.config, self.sync, self.store, self.cw, self.hudu = config, sync, store, cw, hudu
+        self.tenant = config.tenant
+        self._progress = progress or (lambda _pair, _n: None)
+        self._today = today
+        self._gate = asyncio.Semaphore(hudu.settings.max_concurrency)
+
+    # -- connection test ---------------------------------------------------------------------------------------
+
+    async def test(self, *, create_missing: bool = False) -> dict[str, Any]:
+        """Prove both connections and resolve the configured layouts.
+
+        Raises:
+            CwsyncApiError: a connection failed (the error says how to fix it).
+            LayoutError: a configured layout is missing in Hudu (the message lists the valid ones).
+        """
+        info = await self.hudu.test_connection()
+        cw_info = await self.cw.system_info()
+        layouts = await resolve_layouts(self.hudu, self.sync, create_missing=create_missing)
+        return {
+            "hudu_version": info.get("version"),
+            "connectwise_version": cw_info.get("version"),
+            "layouts": {info.name: info.layout_id for info in layouts.values()},
+        }
+
+    # -- matching --------------------------------------------------------------------------------------------------
+
+    async def companies(self) -> list[Record]:
+        """The ConnectWise companies the sync considers (not deleted; skipped types are left out)."""
+        out: list[Record] = []
+        live = F("deletedFlag") == False  # noqa: E712 - builds a condition
+        async for page in self.cw.stream("company/companies", conditions=live, fields=COMPANY_FIELDS):
+            out.extend(c for c in page if self.sync.skips_company_type(company_type_names(c)) is None)
+        return out
+
+    async def hudu_companies(self) -> dict[int, Record]:
+        """Every active Hudu company, by id."""
+        return {int(c["id"]): c async for page in self.hudu.stream_companies() for c in page}
+
+    async def suggestions(self) -> list[Suggestion]:
+        """A match suggestion (or the decision taken) for every ConnectWise company."""
+        companies, hudu = await asyncio.gather(self.companies(), self.hudu_companies())
+        return suggest(companies, hudu.values(), await load_decisions(self.store, self.tenant))
+
+    async def decide(self, decisions: Sequence[Decision]) -> list[Decision]:
+        """Store match decisions (validated against Hudu's companies)."""
+        return await save_decisions(self.store, self.tenant, decisions, await self.hudu_companies())
+
+    async def auto_match(self) -> list[Decision]:
+        """Decide every undecided company that has exactly one exact suggestion (identifier or normalised name)."""
+        chosen: list[Decision] = []
+        for s in await self.suggestions():
+            best = s.best_exact
+            if s.decision is None and best is not None and best.hudu_id not in {d.hudu_id for d in chosen}:
+                chosen.append(Decision(s.cw_id, "match", best.hudu_id, by="auto"))
+        return await self.decide(chosen) if chosen else []
+
+    # -- the run ---------------------------------------------------------------------------------------------------
+
+    async def run(
+        self, *, only: Iterable[DataType] | None = None, dry_run: bool = False, trigger: Trigger = "cli"
+    ) -> HuduRunReport:
+        """Sync (or with `dry_run` only plan) the enabled data types, or `only` some of them (companies always
+        come first: their links decide what else is imported).
+
+        Raises:
+            CwsyncApiError: a fatal error (authentication, permission) stopped the run; it is recorded as failed.
+            LayoutError: a configured layout is missing.
+        """
+        kinds = self._kinds(only)
+        layouts = await resolve_layouts(
+            self.hudu, self.sync, create_missing=self.sync.create_missing_layouts and not dry_run
+        )
+        report = HuduRunReport(run_id=None, dry_run=dry_run)
+        if not dry_run:
+            pairs = [pair_name(k) for k in kinds]
+            report.run_id = await self.store.start_run(self.tenant, pairs=pairs, kind="full", trigger=trigger)
+        try:
+            await self._run(report, kinds, layouts)
+        except (CwsyncApiError, asyncio.CancelledError) as exc:
+            await self._finish(report, "failed", str(exc) or type(exc).__name__)
+            raise
+        await self._finish(report, "succeeded", None)
+        return report
+
+    def _kinds(self, only: Iterable[DataType] | None) -> list[DataType]:
+        enabled = self.sync.data_types()
+        wanted = set(only) if only else set(enabled)
+        unknown = wanted - set(DATA_TYPES)
+        if unknown:
+            raise ValueError(f"unknown data type(s) {sorted(unknown)}: use {', '.join(DATA_TYPES)}")
+        return [k for k in enabled if k in wanted]
+
+    async def _finish(self, report: HuduRunReport, status: Any, error: str | None) -> None:
+        report.error = error
+        if report.run_id is not None:
+            await self.store.finish_run(report.run_id, status=status, counts=report.counts, error=error)
+        log.info("hudu.run_finished", run_id=report.run_id, status=status, counts=report.counts.as_dict())
+
+    async def _run(self, report: HuduRunReport, kinds: list[DataType], layouts: dict[str, LayoutInfo]) -> None:
+        companies = await self._sync_companies(report, "companies" in kinds)
+        for kind in kinds:
+            if kind != "companies":
+                await self._sync_assets(report, kind, companies, layouts)
+
+    # -- companies ---------------------------------------------------------------------------------------------------
+
+    async def _sync_companies(self, report: HuduRunReport, write: bool) -> dict[int, int]:
+        """Plan (and apply) companies; returns ConnectWise company id → Hudu company id for the linked ones."""
+        companies, hudu = await asyncio.gather(self.companies(), self.hudu_companies())
+        decisions = await load_decisions(self.store, self.tenant)
+        links = await self.store.links_by_left(self.tenant, COMPANIES_PAIR, [str(c["id"]) for c in companies])
+        plans = [self._plan_company(c, decisions.get(int(c["id"])), links, hudu) for c in companies]
+        report.awaiting_decision = sum(1 for c in companies if int(c["id"]) not in decisions)
+        if write:
+            type_report = TypeReport("companies")
+            report.types.append(type_report)
+            outcomes = await self._apply(plans, self._write_company, dry_run=report.dry_run)
+            await self._record(type_report, outcomes, links, report)
+            hudu.update({int(o.record["id"]): o.record for o in outcomes if o.record and o.record.get("id")})
+            links = await self.store.links_by_left(self.tenant, COMPANIES_PAIR, [str(c["id"]) for c in companies])
+        linked = {int(cw_id): int(link.right_id) for cw_id, link in links.items() if int(link.right_id) in hudu}
+        return linked
+
+    def _plan_company(
+        self, company: Record, decision: Decision | None, links: Mapping[str, Link], hudu: Mapping[int, Record]
+    ) -> CompanyPlan:
+        cw_id = str(company["id"])
+        link = links.get(cw_id)
+        return plan_company(
+            cw_id,
+            company_details(company),
+            decision=decision.kind if decision else None,
+            link=link,
+            hudu_company=hudu.get(int(link.right_id)) if link else None,
+            update_details=self.sync.update_company_details,
+            skipped_type=self.sync.skips_company_type(company_type_names(company)),
+        )
+
+    async def _write_company(self, plan: AssetPlan | CompanyPlan) -> Record | None:
+        assert isinstance(plan, CompanyPlan)
+        if plan.action == "create":
+            return await self.hudu.create_company(plan.details)
+        if plan.action == "update" and plan.hudu_id is not None:
+            return await self.hudu.update_company(plan.hudu_id, plan.details)
+        return None
+
+    # -- assets ------------------------------------------------------------------------------------------------------
+
+    async def _sync_assets(
+        self, report: HuduRunReport, kind: DataType, companies: dict[int, int], layouts: dict[str, LayoutInfo]
+    ) -> None:
+        type_report = TypeReport(kind)
+        report.types.append(type_report)
+        pair = pair_name(kind)
+        sites = await self._site_assets() if kind in ("contacts", "configurations") else {}
+        serials = _SerialIndex(self.hudu, self.store, self.tenant, pair) if self.sync.match_assets_on_serial else None
+        async for sources in self._sources(kind, companies):
+            links = await self.store.links_by_left(self.tenant, pair, [s.cw_id for s in sources])
+            plans = [self._plan_asset(s, links.get(s.cw_id), companies, layouts, sites) for s in sources]
+            if serials is not None:
+                plans = await self._adopt_by_serial(plans, sources, serials, layouts, sites)
+            outcomes = await self._apply(plans, self._write_asset, dry_run=report.dry_run)
+            await self._record(type_report, outcomes, links, report)
+            self._progress(pair, len(sources))
+
+    async def _site_assets(self) -> dict[int, int]:
+        """ConnectWise site id → its location asset id (for the `Location` asset tag of contacts and devices)."""
+        out: dict[int, int] = {}
+        async for batch in self.store.iter_links(self.tenant, pair_name("sites")):
+            out.update({int(link.left_id): int(link.right_id) for link in batch})
+        return out
+
+    def _plan_asset(
+        self,
+        source: Source,
+        link: Link | None,
+        companies: Mapping[int, int],
+        layouts: Mapping[str, LayoutInfo],
+        sites: Mapping[int, int],
+        serial_match: Record | None = None,
+    ) -> AssetPlan:
+        site_asset = sites.get(source.site_id) if source.site_id is not None else None
+        extra = {"Location": [site_asset]} if site_asset is not None else {}
+        serial_layout = None
+        if serial_match is not None:
+            serial_layout = next(
+                (i for i in layouts.values() if i.layout_id == serial_match.get("asset_layout_id")),
+                LayoutInfo(int(serial_match["asset_layout_id"]), str(serial_match.get("asset_type") or ""), {}),
+            )
+        plan = plan_asset(
+            source,
+            link=link,
+            company_id=companies.get(source.cw_company_id),
+            layout=layouts.get(source.layout.strip().lower()),
+            extra=extra,
+            rename=self.sync.auto_update_asset_names,
+            serial_match=serial_match,
+            serial_layout=serial_layout,
+        )
+        if plan.action == "skip" and link is not None and source.kind == "agreements" and source.skip:
+            plan.action, plan.hudu_id = "delete", int(link.right_id)
+            plan.company_id = int(link.left_values.get("company", 0)) or None
+            plan.reason = f"{source.skip}: archive its asset"
+        return plan
+
+    async def _adopt_by_serial(
+        self,
+        plans: list[AssetPlan],
+        sources: Sequence[Source],
+        serials: _SerialIndex,
+        layouts: Mapping[str, LayoutInfo],
+        sites: Mapping[int, int],
+    ) -> list[AssetPlan]:
+        by_id = {s.cw_id: s for s in sources}
+        out = []
+        for plan in plans:
+            source = by_id[plan.cw_id]
+            serial = source.builtins.get("primary_serial")
+            if plan.action == "create" and plan.retire is None and serial and plan.company_id is not None:
+                asset = await serials.take(plan.company_id, serial)
+                if asset is not None:
+                    companies = {source.cw_company_id: plan.company_id}
+                    plan = self._plan_asset(source, None, companies, layouts, sites, serial_match=asset)
+            out.append(plan)
+        return out
+
+    async def _sources(self, kind: DataType, companies: Mapping[int, int]) -> AsyncIterator[list[Source]]:
+        """The ConnectWise records of matched companies, as sources, a page at a time."""
+        ids = sorted(companies)
+        if kind == "sites":
+            for chunk in _chunks(ids, 8):
+                pages = await asyncio.gather(*(self._company_sites(cid) for cid in chunk))
+                sources = [s for page in pages for s in page]
+                if sources:
+                    yield sources
+            return
+        for chunk in _chunks(ids, CHUNK):
+            async for page in self.cw.stream(PATHS[kind], conditions=F("company/id").in_(chunk)):
+                yield [self._source(kind, record) for record in page]
+
+    async def _company_sites(self, company_id: int) -> list[Source]:
+        path = f"company/companies/{company_id}/sites"
+        return [site_source(s, company_id, self.sync) async for page in self.cw.stream(path) for s in page]
+
+    def _source(self, kind: DataType, record: Record) -> Source:
+        if kind == "contacts":
+            return contact_source(record, self.sync)
+        if kind == "configurations":
+            return configuration_source(record, self.sync)
+        return agreement_source(record, self.sync, self._today)
+
+    async def _write_asset(self, plan: AssetPlan | CompanyPlan) -> Record | None:
+        assert isinstance(plan, AssetPlan)
+        if plan.company_id is None:
+            return None
+        if plan.action == "create":
+            assert plan.layout_id is not None
+            record = await self.hudu.create_asset(
+                plan.company_id,
+                name=plan.name,
+                asset_layout_id=plan.layout_id,
+                fields=plan.builtins,
+                custom_fields=plan.custom,
+            )
+            if plan.retire is not None:
+                await self.hudu.archive_asset(*plan.retire)
+            return record
+        assert plan.hudu_id is not None
+        if plan.action == "delete":
+            return await self.hudu.archive_asset(plan.company_id, plan.hudu_id)
+        if plan.action == "link" and not plan.diff:
+            return {"id": plan.hudu_id}
+        fields = dict(plan.builtins) | ({"name": plan.name} if "name" in plan.diff else {})
+        return await self.hudu.update_asset(plan.company_id, plan.hudu_id, fields=fields, custom_fields=plan.custom)
+
+    # -- apply and record --------------------------------------------------------------------------------------------
+
+    async def _apply(
+        self,
+        plans: Sequence[AssetPlan | CompanyPlan],
+        write: Callable[[AssetPlan | CompanyPlan], Awaitable[Record | None]],
+        *,
+        dry_run: bool,
+    ) -> list[_Outcome]:
+        """Write what the plans say (up to the client's concurrency at once); record-level errors are kept."""
+
+        async def one(plan: AssetPlan | CompanyPlan) -> _Outcome:
+            if dry_run or not plan.writes:
+                return _Outcome(plan)
+            async with self._gate:
+                try:
+                    return _Outcome(plan, await write(plan))
+                except FatalError:
+                    raise
+                except CwsyncApiError as exc:
+                    log.warning("hudu.record_failed", cw_id=plan.cw_id, action=plan.action, error=str(exc))
+                    return _Outcome(plan, error=exc)
+
+        return list(await asyncio.gather(*(one(p) for p in plans)))
+
+    async def _record(
+        self, type_report: TypeReport, outcomes: list[_Outcome], links: Mapping[str, Link], report: HuduRunReport
+    ) -> None:
+        new_links: list[Link] = []
+        dropped: list[str] = []
+        items: list[RunItem] = []
+        for outcome in outcomes:
+            plan = outcome.plan
+            action = "fail" if outcome.error is not None else plan.action
+            type_report.counts.add(action)
+            if plan.action != "unchanged" or outcome.error is not None:
+                type_report.items.append(plan)
+            if report.dry_run:
+                continue
+            link = self._link_after(type_report.kind, outcome, links.get(plan.cw_id))
+            if link is not None:
+                new_links.append(link)
+            if plan.action == "delete" and outcome.error is None:
+                dropped.append(plan.cw_id)
+            if action != "unchanged":
+                items.append(self._item(report, type_report.kind, outcome, action))
+        if report.dry_run:
+            return
+        async with self.store.transaction() as tx:
+            await tx.upsert_links(new_links)
+            await tx.delete_links(self.tenant, pair_name(type_report.kind), dropped)
+            await tx.add_run_items(items)
+
+    def _link_after(self, kind: DataType, outcome: _Outcome, old: Link | None) -> Link | None:
+        """The link to store after a plan was applied (None: keep what is stored)."""
+        plan = outcome.plan
+        if outcome.error is not None or plan.action not in ("create", "update", "link", "unchanged"):
+            return None
+        projection = plan.projection
+        if plan.action == "unchanged" and old is not None and old.left_hash == projection_hash(projection):
+            return None
+        record = outcome.record or {}
+        right_id = str(record.get("id") or plan.hudu_id or "")
+        if not right_id:
+            return None
+        if isinstance(plan, CompanyPlan):
+            right_values = company_link_values(record) if record else dict(old.right_values) if old else {}
+        else:
+            right_values = {"url": record.get("url")} if record.get("url") else dict(old.right_values) if old else {}
+        return Link(
+            tenant=self.tenant,
+            pair=pair_name(kind),
+            left_id=plan.cw_id,
+            right_id=right_id,
+            match_key=plan.match_key or (old.match_key if old else None),
+            left_values=projection,
+            right_values=right_values,
+            left_hash=projection_hash(projection),
+            last_writer="left",
+            synced_at=datetime.now(UTC),
+        )
+
+    def _item(self, report: HuduRunReport, kind: DataType, outcome: _Outcome, action: Any) -> RunItem:
+        plan, error = outcome.plan, outcome.error
+        right = (outcome.record or {}).get("id") or plan.hudu_id
+        assert report.run_id is not None
+        return RunItem(
+            run_id=report.run_id,
+            tenant=self.tenant,
+            pair=pair_name(kind),
+            direction="left_to_right",
+            action=action,
+            status="failed" if error is not None else "applied",
+            left_id=plan.cw_id,
+            right_id=None if right is None else str(right),
+            reason=plan.reason if error is None else f"{plan.reason}; failed: {error}",
+            diff=plan.diff,
+            source_values=plan.projection,
+            remote_status=error.status if error is not None else None,
+            remote_response=None if error is None else {"error": str(error)},
+        )
+
+
+class _SerialIndex:
+    """Unlinked Hudu assets of a company by primary serial, read once per company (`GET /companies/{id}/assets`)."""
+
+    def __init__(self, hudu: HuduClient, store: Store, tenant: str, pair: str) -> None:
+        self.hudu, self.store, self.tenant, self.pair = hudu, store, tenant, pair
+        self._by_company: dict[int, dict[str, Record]] = {}
+
+    async def take(self, company_id: int, serial: str) -> Record | None:
+        """The unlinked asset with this serial (removed from the index: one asset is adopted once)."""
+        if company_id not in self._by_company:
+            self._by_company[company_id] = await self._load(company_id)
+        return self._by_company[company_id].pop(serial.strip().lower(), None)
+
+    async def _load(self, company_id: int) -> dict[str, Record]:
+        assets = [a async for page in self.hudu.stream_company_assets(company_id) for a in page]
+        linked = await self.store.links_by_right(self.tenant, self.pair, [str(a["id"]) for a in assets])
+        return {
+            str(a["primary_serial"]).strip().lower(): a
+            for a in assets
+            if a.get("primary_serial") and str(a["id"]) not in linked
+        }
+
+
+def _chunks(ids: Sequence[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])

@@ -1,0 +1,96 @@
+"""End to end on the ConnectWise and Hudu sandboxes, in-process: staged first sync, what a matched company gets,
+no-op re-syncs, renames, company details, serial matching."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from cwsync.sandbox.connectwise.app import Sandbox
+from cwsync.syncs.hudu.shapes import active_agreement
+from tests.syncs_hudu.conftest import SKIPPED_TYPES, SORT_RULES, World, cw_record
+
+
+def _configurations(box: Sandbox, company_id: int) -> list[dict[str, Any]]:
+    out = []
+    for i in box.store.ids("configurations"):
+        record = cw_record(box, "configurations", i)
+        if record["company"]["id"] == company_id:
+            out.append(record)
+    return out
+
+
+def _expected_layout(type_name: str) -> str:
+    for rule in SORT_RULES:
+        if type_name in rule["types"]:
+            return str(rule["layout"])
+    return "Configurations"
+
+
+def _cw_children(box: Sandbox, entity: str, company_id: int) -> list[dict[str, Any]]:
+    records = (cw_record(box, entity, i) for i in box.store.ids(entity))
+    return [r for r in records if (r.get("company") or {}).get("id") == company_id]
+
+
+async def test_without_decisions_nothing_is_imported(world: World) -> None:
+    """A first sync with no match decisions creates nothing in Hudu and says how many companies await one."""
+    before = world.hudu_box.state.counts()
+    report = await world.sync()
+    assert world.hudu_box.state.counts()["assets"] == before["assets"]
+    assert world.hudu_box.state.counts()["companies"] == before["companies"]
+    assert report.awaiting_decision > 0
+    assert report.counts.created == 0
+    companies = next(t for t in report.types if t.kind == "companies")
+    assert companies.counts.skipped == report.awaiting_decision
+
+
+async def test_matched_company_gets_everything_in_the_right_layouts(world: World) -> None:
+    """A company created from ConnectWise gets its locations, contacts, configurations by sort rule and agreements."""
+    cw_id = 2
+    seeded = set(world.hudu_box.state.companies)
+    await world.match(cw_id)  # create new
+    report = await world.sync()
+    assert report.error is None
+    company = cw_record(world.cw_box, "companies", cw_id)
+    hudu_id = world.hudu_company_id(company["name"])
+    assets = world.assets(hudu_id)
+    by_layout = Counter(a["asset_type"] for a in assets)
+
+    configurations = _configurations(world.cw_box, cw_id)
+    expected = Counter(
+        _expected_layout(c["type"]["name"]) for c in configurations if c["type"]["name"] not in SKIPPED_TYPES
+    )
+    assert expected["Configurations"] > 0, expected  # the data exercises the default layout
+    assert len(expected) > 1, expected  # ... and at least one sort rule
+    for layout, n in expected.items():
+        assert by_layout[layout] == n, (layout, by_layout)
+    names = {a["name"] for a in assets}
+    skipped = [c for c in configurations if c["type"]["name"] in SKIPPED_TYPES]
+    assert skipped
+    assert not any(c["name"] in names for c in skipped)
+
+    contacts = [c for c in _cw_children(world.cw_box, "contacts", cw_id) if not c.get("inactiveFlag")]
+    assert by_layout["People"] == len(contacts) > 0
+    sites = [cw_record(world.cw_box, "sites", i) for i in world.cw_box.store.ids("sites")]
+    own_sites = [s for s in sites if s["company"]["id"] == cw_id and not s.get("inactiveFlag")]
+    assert by_layout["Locations"] == len(own_sites) > 0
+    agreements = _cw_children(world.cw_box, "agreements", cw_id)
+    assert by_layout["Agreements"] == sum(1 for a in agreements if active_agreement(a) is None) > 0
+    assert set(by_layout) == {"People", "Locations", "Agreements", *expected}
+
+    # Nothing was created for any other company.
+    created = {c["id"] for c in world.hudu_box.state.companies.values()} - seeded
+    assert created == {hudu_id}
+
+
+async def test_resync_writes_nothing(world: World) -> None:
+    """Once synced, a re-sync makes no write to Hudu and plans everything unchanged."""
+    await world.match(2)
+    await world.match(3)
+    first = await world.sync()
+    assert first.counts.created > 10
+    world.calls.clear()
+    again = await world.sync()
+    assert world.writes == 0, world.calls
+    assert again.counts.created == again.counts.updated == again.counts.failed == 0
+    assert again.counts.unchanged == first.counts.created + first.counts.updated + first.counts.linked
