@@ -9,6 +9,7 @@ from cwsync.cli import callbacks as callbacks_cli
 from cwsync.cli import changes as changes_cli
 from cwsync.cli import demo as demo_cli
 from cwsync.cli import doctor as doctor_cli
+from cwsync.cli import hudu as hudu_cli
 from cwsync.cli import sandbox as sandbox_cli
 from cwsync.cli import sync as sync_cli
 from cwsync.logs import configure_logging
@@ -22,6 +23,7 @@ app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(sync_cli.hubspot_app, name="hubspot")
 app.add_typer(callbacks_cli.app, name="callbacks")
 app.add_typer(changes_cli.app, name="changes")
+app.add_typer(hudu_cli.app, name="hudu")
 for _name in ("init", "plan", "sync", "status", "history", "explain", "serve"):
     app.command(_name)(getattr(sync_cli, _name))
 app.command("demo")(demo_cli.demo)

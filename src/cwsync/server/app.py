@@ -37,6 +37,7 @@ from cwsync.runtime.intake import (
 from cwsync.runtime.jobs import InProcessRunner, JobSpec
 from cwsync.runtime.scheduler import Schedule, Scheduler
 from cwsync.server.changes_api import add_change_routes
+from cwsync.server.hudu_api import add_hudu_routes
 from cwsync.store import RunRecord, Store
 from cwsync.store.jobs import JobStore
 from cwsync.store.records import JobRecord
@@ -162,6 +163,7 @@ def create_app(server: Server, *, manage_lifecycle: bool = False) -> FastAPI:
     _hooks(app, server)
     _api(app, server)
     add_change_routes(app, server)
+    add_hudu_routes(app, server)
     return app
 
 

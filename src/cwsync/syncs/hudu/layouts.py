@@ -43,8 +43,11 @@ def layout_needs(sync: HuduSync) -> dict[str, DataType]:
     return needs
 
 
-async def resolve_layouts(hudu: HuduClient, sync: HuduSync, *, create_missing: bool) -> dict[str, LayoutInfo]:
-    """The layouts the sync uses, by lowercase name (one `GET /asset_layouts`).
+async def resolve_layouts(
+    hudu: HuduClient, sync: HuduSync, *, create_missing: bool, dry_run: bool = False
+) -> dict[str, LayoutInfo]:
+    """The layouts the sync uses, by lowercase name (one `GET /asset_layouts`); missing ones are created with
+    `create_missing` (or, in a `dry_run`, stand-ins are planned with).
 
     Raises:
         LayoutError: some are missing (and `create_missing` is off).
@@ -55,7 +58,11 @@ async def resolve_layouts(hudu: HuduClient, sync: HuduSync, *, create_missing: b
     if missing and not create_missing:
         raise LayoutError(missing, sorted(str(r["name"]) for r in active.values()))
     for name in missing:
-        active[name.strip().lower()] = await hudu.create_asset_layout(name, DEFAULT_LAYOUT_FIELDS[needs[name]])
+        fields = DEFAULT_LAYOUT_FIELDS[needs[name]]
+        if dry_run:  # planned as if created: id 0, cwsync's default fields
+            active[name.strip().lower()] = {"id": 0, "name": name, "fields": fields}
+        else:
+            active[name.strip().lower()] = await hudu.create_asset_layout(name, fields)
     return {key: LayoutInfo.of(record) for key, record in active.items() if _used(key, needs)}
 
 

@@ -106,6 +106,32 @@ class HuduRunReport:
                 setattr(total, name, getattr(total, name) + value)
         return total
 
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready form (CLI `--json`, REST API)."""
+        return {
+            "run_id": self.run_id,
+            "dry_run": self.dry_run,
+            "awaiting_decision": self.awaiting_decision,
+            "error": self.error,
+            "counts": self.counts.as_dict(),
+            "types": {
+                t.kind: {
+                    "counts": t.counts.as_dict(),
+                    "items": [
+                        {
+                            "action": i.action,
+                            "connectwise_id": i.cw_id,
+                            "hudu_id": i.hudu_id,
+                            "reason": i.reason,
+                            "diff": i.diff,
+                        }
+                        for i in t.items
+                    ],
+                }
+                for t in self.types
+            },
+        }
+
 
 @dataclass
 class _Outcome:
@@ -202,7 +228,7 @@ class HuduSyncEngine:
         """
         kinds = self._kinds(only)
         layouts = await resolve_layouts(
-            self.hudu, self.sync, create_missing=self.sync.create_missing_layouts and not dry_run
+            self.hudu, self.sync, create_missing=self.sync.create_missing_layouts, dry_run=dry_run
         )
         report = HuduRunReport(run_id=None, dry_run=dry_run)
         if not dry_run:

@@ -1,0 +1,213 @@
+"""`cwsync hudu test | match | sync`: the ConnectWise → Hudu documentation sync (HU-1 … HU-5).
+
+Exit codes: 0 done, 1 a remote or setup problem (the message says how to fix it), 2 a configuration problem.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from cwsync.cli.sync import CONFIG, JSON, load, run_async
+from cwsync.config import Config, ConfigError
+from cwsync.syncs.hudu.config import DATA_TYPES, DataType
+from cwsync.syncs.hudu.context import hudu_sync_config, opened
+from cwsync.syncs.hudu.layouts import LayoutError
+from cwsync.syncs.hudu.matching import Decision, Suggestion
+from cwsync.syncs.hudu.run import HuduRunReport, HuduSyncEngine
+
+__all__ = ["app"]
+
+console = Console()
+T = TypeVar("T")
+app = typer.Typer(no_args_is_help=True, help="ConnectWise → Hudu IT documentation: test, match companies, sync.")
+
+
+def _load(path: Path) -> Config:
+    config = load(path)
+    try:
+        hudu_sync_config(config)
+    except ConfigError as exc:
+        console.print(f"[red]configuration error[/red]\n{exc}")
+        raise typer.Exit(2) from exc
+    return config
+
+
+def _with_engine(config: Config, work: Callable[[HuduSyncEngine], Awaitable[T]]) -> T:
+    """Open the store and both clients, run `work`; expected failures become a message and an exit code."""
+
+    async def run() -> T:
+        async with opened(config) as ctx:
+            return await work(HuduSyncEngine(config, ctx.store, ctx.cw, ctx.hudu))
+
+    try:
+        return run_async(run)
+    except ConfigError as exc:
+        console.print(f"[red]configuration error[/red]\n{exc}")
+        raise typer.Exit(2) from exc
+    except LayoutError as exc:
+        console.print(f"[red]layout error[/red]: {exc}")
+        raise typer.Exit(1) from exc
+
+
+@app.command("test")
+def check_connection(
+    config: Path = CONFIG,
+    create_layouts: bool = typer.Option(False, "--create-layouts", help="Create missing layouts with default fields."),
+    as_json: bool = JSON,
+) -> None:
+    """Test both connections and check that every configured asset layout exists in Hudu."""
+    cfg = _load(config)
+    result = _with_engine(cfg, lambda engine: engine.test(create_missing=create_layouts))
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    console.print(f"[green]connection successful[/green]: Hudu {result['hudu_version']}, ConnectWise ok")
+    for name, layout_id in result["layouts"].items():
+        console.print(f"  layout {name!r} (id {layout_id})")
+
+
+def _parse_set(values: list[str]) -> list[Decision]:
+    decisions = []
+    for text in values:
+        cw_id, _, choice = text.partition("=")
+        try:
+            key = int(cw_id)
+            if choice in ("create", "unmatched"):
+                decisions.append(Decision(key, choice, None))  # type: ignore[arg-type]
+            else:
+                decisions.append(Decision(key, "match", int(choice)))
+        except ValueError as exc:
+            message = f"{text!r}: expected CW_ID=HUDU_ID, CW_ID=create or CW_ID=unmatched"
+            raise typer.BadParameter(message, param_hint="--set") from exc
+    return decisions
+
+
+@app.command("match")
+def match(
+    config: Path = CONFIG,
+    auto: bool = typer.Option(False, "--auto", help="Accept every exact suggestion (identifier or same name)."),
+    decide: list[str] = typer.Option([], "--set", help="Decide one: CW_ID=HUDU_ID, CW_ID=create, CW_ID=unmatched."),
+    as_json: bool = typer.Option(False, "--json", help="Print suggestions and decisions; ask nothing."),
+) -> None:
+    """Match ConnectWise companies to Hudu companies (or create them, or leave them out): HU-2."""
+    cfg = _load(config)
+    given = _parse_set(decide)
+    if auto or given:
+
+        async def apply(engine: HuduSyncEngine) -> list[Decision]:
+            done = await engine.decide(given) if given else []
+            return done + (await engine.auto_match() if auto else [])
+
+        try:
+            decided = _with_engine(cfg, apply)
+        except ValueError as exc:
+            console.print(f"[red]refused[/red]: {exc}")
+            raise typer.Exit(1) from exc
+        if not as_json:
+            for d in decided:
+                console.print(f" {d.cw_id}: {d.kind}" + (f" → Hudu {d.hudu_id}" if d.hudu_id else ""))
+            console.print(f"{len(decided)} decision(s) stored")
+    suggestions = _with_engine(cfg, lambda engine: engine.suggestions())
+    if as_json:
+        print(json.dumps([s.as_json() for s in suggestions], indent=2))
+        return
+    if auto or given:
+        _print_pending(suggestions)
+        return
+    chosen = _ask(suggestions)
+    if chosen:
+        _with_engine(cfg, lambda engine: engine.decide(chosen))
+    console.print(f"{len(chosen)} decision(s) stored; run `cwsync hudu sync` to import the matched companies")
+
+
+def _print_pending(suggestions: list[Suggestion]) -> None:
+    pending = [s for s in suggestions if s.decision is None]
+    console.print(f"{len(pending)} compan{'y' if len(pending) == 1 else 'ies'} still without a decision")
+
+
+def _ask(suggestions: list[Suggestion]) -> list[Decision]:
+    """One prompt per undecided company: the suggestion, create, unmatched, a Hudu id, or skip for now."""
+    chosen: list[Decision] = []
+    taken: set[int] = set()
+    for s in suggestions:
+        if s.decision is not None:
+            continue
+        best = next((c for c in s.candidates if c.hudu_id not in taken), None)
+        console.print(f"\n[bold]{s.cw_name}[/bold] (ConnectWise {s.cw_id}, {s.cw_identifier})")
+        for c in s.candidates[:5]:
+            console.print(f"   Hudu {c.hudu_id}: {c.name} ({c.reason}, {c.score:.2f})")
+        hint = f"[m]atch Hudu {best.hudu_id}, " if best else ""
+        answer = typer.prompt(f"  {hint}[c]reate, [u]nmatched, a Hudu id, [s]kip, [q]uit", default="s")
+        answer = answer.strip().lower()
+        if answer == "q":
+            break
+        decision = _answer(s, answer, best.hudu_id if best else None)
+        if decision is not None:
+            chosen.append(decision)
+            taken.update([decision.hudu_id] if decision.hudu_id else [])
+    return chosen
+
+
+def _answer(s: Suggestion, answer: str, best: int | None) -> Decision | None:
+    if answer == "m" and best is not None:
+        return Decision(s.cw_id, "match", best)
+    if answer == "c":
+        return Decision(s.cw_id, "create")
+    if answer == "u":
+        return Decision(s.cw_id, "unmatched")
+    if answer.isdigit():
+        return Decision(s.cw_id, "match", int(answer))
+    return None
+
+
+@app.command("sync")
+def sync(
+    config: Path = CONFIG,
+    only: list[str] = typer.Option([], "--only", help=f"Only these data types ({', '.join(DATA_TYPES)})."),
+    plan: bool = typer.Option(False, "--plan", help="Show what would change; write nothing."),
+    show: int = typer.Option(30, "--show", help="How many planned records to list."),
+    as_json: bool = JSON,
+) -> None:
+    """Sync: companies first, then the matched companies' sites, contacts, configurations and agreements."""
+    cfg = _load(config)
+    unknown = [o for o in only if o not in DATA_TYPES]
+    if unknown:
+        raise typer.BadParameter(f"{', '.join(unknown)}: use {', '.join(DATA_TYPES)}", param_hint="--only")
+    kinds: list[DataType] = [o for o in DATA_TYPES if o in only]
+    report = _with_engine(cfg, lambda engine: engine.run(only=kinds or None, dry_run=plan))
+    _print_report(report, as_json=as_json, show=show if plan else 0)
+
+
+def _print_report(report: HuduRunReport, *, as_json: bool, show: int) -> None:
+    if as_json:
+        print(json.dumps(report.as_json(), indent=2, default=str))
+        return
+    title = "Plan (nothing written)" if report.dry_run else f"Run {report.run_id}"
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", padding=(0, 1), pad_edge=False)
+    for column in ("data type", "created", "updated", "linked", "same", "skipped", "archived", "failed"):
+        table.add_column(column, justify="left" if column == "data type" else "right")
+    for t in report.types:
+        c = t.counts
+        values = (c.created, c.updated, c.linked, c.unchanged, c.skipped, c.deleted, c.failed)
+        table.add_row(t.kind, *(str(v) for v in values))
+    console.print(table)
+    if report.awaiting_decision:
+        console.print(
+            f"[yellow]{report.awaiting_decision} ConnectWise companies have no match decision[/yellow]:"
+            " nothing of them is imported until `cwsync hudu match` decides"
+        )
+    listed = [(t.kind, i) for t in report.types for i in t.items][:show]
+    for kind, item in listed:
+        console.print(
+            f" [bold]{item.action:>7}[/bold] {kind:<14} cw {item.cw_id} → hudu {item.hudu_id or '-'}: {item.reason}"
+        )
+        for name, (old, new) in list(item.diff.items())[:6]:
+            console.print(f"          {name}: {old!r} → {new!r}")
