@@ -466,6 +466,8 @@ class HuduSyncEngine:
         items: list[RunItem] = []
         for outcome in outcomes:
             plan = outcome.plan
+            if plan.hudu_id is None and outcome.record and outcome.record.get("id"):
+                plan.hudu_id = int(outcome.record["id"])
             action = "fail" if outcome.error is not None else plan.action
             type_report.counts.add(action)
             if plan.action != "unchanged" or outcome.error is not None:
