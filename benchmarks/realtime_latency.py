@@ -1,21 +1,22 @@
 """Benchmark: a ConnectWise change reaching HubSpot through the callback path (issue 4).
 
-One process, the wiring of `cwsync demo --once`: both emulators served on loopback in a thread
-(`running_sandbox`), a rendered configuration, a first `HubSpotSync`, then `Server` + `create_app` under uvicorn in
-this asyncio loop with the ConnectWise callbacks installed (`CallbackManager`). Then, with `--latency-ms` added to
-every API request of both emulators and HubSpot's rate limit at its default (190 requests / 10 s):
+Both emulators run in a child process (served over loopback, sockets with TCP_NODELAY), so the emulators' own CPU
+does not compete with cwsync for one interpreter: the benchmark's process is cwsync — a first `HubSpotSync`, then
+`Server` + `create_app` under uvicorn (scheduler off, so only callbacks make jobs) with the ConnectWise callbacks
+installed by `CallbackManager` — plus the load generator. After the first sync both emulators add `--latency-ms`
+(20) to every API request; HubSpot's rate limit stays at its default (190 requests / 10 s).
 
 1. Latency: `--changes` PATCHes of linked contacts' `title` through the ConnectWise API, paced at `--rate` per
-   second. A change has arrived once HubSpot's `jobtitle` of that contact carries it or a later change of the same
-   contact (the emulator's state is read directly, every 5 ms, so polling costs no API call). Latency runs from the
-   PATCH response to that moment. Target: p99 < 1 s.
-2. Burst: the sandbox's own callbacks are switched off; 70% of `--burst` distinct changes are made in the sandbox
-   store, each followed by a signed callback POSTed straight to the server, plus 30% duplicates (the same MessageId
-   again). Reported: callbacks accepted per second, jobs created, time until the runner is idle, and whether every
-   changed contact's HubSpot value equals ConnectWise's last value with no duplicate HubSpot contacts.
+   second. The child stamps (wall clock) every HubSpot `jobtitle` change as it is committed; a change has arrived
+   once that contact's `jobtitle` carries it or a later change of the same contact (a batched job brings the latest
+   value). Latency runs from the PATCH response to that stamp. Target: p99 < 1 s.
+2. Burst: the emulator's own callbacks are switched off; 70% of `--burst` distinct changes are made in the
+   emulator's store, and for each a signed callback is POSTed straight to the server, plus 30% duplicates (the same
+   MessageId again). Reported: callbacks accepted per second, jobs created, time until the runner is idle, and
+   whether every changed contact's HubSpot value equals ConnectWise's last value with no duplicate HubSpot contacts.
 
     .venv/bin/python benchmarks/realtime_latency.py                          # 1,000 changes at 50/s, burst 5,000
-    .venv/bin/python benchmarks/realtime_latency.py --changes 100 --burst 500
+    .venv/bin/python benchmarks/realtime_latency.py --changes 200 --burst 600 --records 2000 --settle 2
     .venv/bin/python benchmarks/realtime_latency.py --rate 15 --burst 0
 """
 
@@ -23,57 +24,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
 import random
+import resource
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
 
-from cwsync.cli.callbacks import specs_for
-from cwsync.cli.sandbox import sandbox_config_values
-from cwsync.config import load_config
-from cwsync.config.template import render_template
-from cwsync.logs import configure_logging
-from cwsync.runtime.callbacks import CallbackManager
-from cwsync.runtime.intake import connectwise_signature
-from cwsync.sandbox.connectwise.app import SandboxSettings
-from cwsync.sandbox.connectwise.resources import BY_ENTITY
-from cwsync.sandbox.faults import FaultSettings
-from cwsync.sandbox.server import RunningSandbox, running_sandbox
-from cwsync.server.app import Server, create_app
-from cwsync.syncs.hubspot.context import Context, opened
-from cwsync.syncs.hubspot.run import HubSpotSync
-
 TARGET_P99 = 1.0
-POLL = 0.005
 PREFIX = "rt"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _cw_headers(running: RunningSandbox) -> dict[str, str]:
-    s = running.sandbox.settings
-    user = f"{s.company_id}+{s.public_key}:{s.private_key}"
-    return {
-        "Authorization": "Basic " + base64.b64encode(user.encode()).decode(),
-        "clientId": s.client_id,
-        "Accept": "application/vnd.connectwise.com+json; version=2025.8",
-        "Content-Type": "application/json",
-    }
+POLL = 0.05  # seconds between asking the child for new arrivals
 
 
 def _seq(value: str | None) -> int:
@@ -94,69 +67,198 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[rank]
 
 
-@dataclass
-class Tracker:
-    """Changes waiting to show up in HubSpot, per HubSpot contact id; polled from the emulator's state."""
+# -- the child: both emulators, served over loopback, answering commands on stdin ---------------------------------
 
-    running: RunningSandbox
-    waiting: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
-    latencies: list[float] = field(default_factory=list)
-    empty: asyncio.Event = field(default_factory=asyncio.Event)
+
+@contextmanager
+def _serving(records: int, seed: int) -> Iterator[Any]:
+    """Both emulators served from a socket opened with IPPROTO_TCP (so its connections get TCP_NODELAY)."""
+    from cwsync.sandbox.connectwise.app import SandboxSettings
+    from cwsync.sandbox.server import RunningSandbox, base_url_of, bind, build_all, make_server
+
+    sock = bind("127.0.0.1", 0)
+    base_url = base_url_of(sock)
+    box, hs_box, app = build_all(SandboxSettings(base_url=base_url, records=records, seed=seed))
+    server = make_server(app)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the sandbox server did not start")
+        time.sleep(0.01)
+    try:
+        yield RunningSandbox(base_url=base_url, sandbox=box, app=app, hubspot=hs_box)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def serve(spec: dict[str, Any]) -> None:
+    """The child: serve both emulators, print their address, then answer one JSON command per stdin line."""
+    from cwsync.logs import configure_logging
+    from cwsync.sandbox.connectwise.resources import BY_ENTITY
+    from cwsync.sandbox.faults import FaultSettings
+    from cwsync.sandbox.hubspot.state import Change
+
+    configure_logging("warning")
+    with _serving(spec["records"], spec["seed"]) as running:
+        box, hs = running.sandbox, running.hubspot
+        assert hs is not None
+        arrivals: list[tuple[int, str, float]] = []
+        lock = threading.Lock()
+
+        def stamp(change: Change) -> None:  # runs in the server thread as HubSpot commits each change
+            title = change.properties.get("jobtitle")
+            if change.object_type == "contacts" and title is not None:
+                with lock:
+                    arrivals.append((change.object_id, title, time.time()))
+
+        hs.state.listeners.append(stamp)
+        box.callbacks.http = httpx.AsyncClient(timeout=5)  # one client for every callback, as a real sender keeps
+        print(json.dumps({"base_url": running.base_url}), flush=True)
+        for line in sys.stdin:
+            cmd = json.loads(line)
+            out: dict[str, Any] = {}
+            if cmd["cmd"] == "latency":
+                faults = FaultSettings(latency_ms=cmd["ms"])
+                box.faults.update(faults)
+                hs.faults.update(faults)
+            elif cmd["cmd"] == "arrivals":
+                with lock:
+                    out["arrivals"], arrivals[:] = list(arrivals), []
+            elif cmd["cmd"] == "callbacks_off":
+                box.store.listeners.remove(box.callbacks.on_change)
+                out["signing_key"], out["key_url"] = box.callbacks.signing_key, box.callbacks.key_url
+                out["company_id"] = box.settings.company_id
+            elif cmd["cmd"] == "callbacks_on":
+                box.store.listeners.append(box.callbacks.on_change)
+            elif cmd["cmd"] == "patch":
+                contacts = BY_ENTITY["contacts"]
+                ops = [{"op": "replace", "path": "title", "value": cmd["title"]}]
+                out["record"] = box.store.patch(contacts, cmd["id"], ops, member="bench")
+            elif cmd["cmd"] == "check":
+                records = hs.state.records["contacts"]
+                out["wrong"] = [
+                    [cw_id, want, got]
+                    for cw_id, hs_id in cmd["pairs"]
+                    if (want := (box.store.get("contacts", cw_id) or {}).get("title"))
+                    != (got := (records.get(hs_id) or {}).get("jobtitle"))
+                ]
+                emails = Counter((p.get("email") or "").lower() for p in records.values() if p.get("email"))
+                out["hs_contacts"] = len(records)
+                out["duplicate_emails"] = sum(1 for c in emails.values() if c > 1)
+                out["live_hs_ids"] = sorted(records)
+            elif cmd["cmd"] == "stats":
+                usage = resource.getrusage(resource.RUSAGE_SELF)
+                out["cpu"] = usage.ru_utime + usage.ru_stime
+            print(json.dumps(out), flush=True)
+
+
+class Child:
+    """The child process serving the emulators, and its command channel."""
+
+    def __init__(self, records: int, seed: int) -> None:
+        spec = json.dumps({"records": records, "seed": seed})
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", spec], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.base_url: str = self._read()["base_url"]
+        self._lock = threading.Lock()
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the sandbox process exited ({self.proc.wait()})")
+        return json.loads(line)  # type: ignore[no-any-return]
+
+    def call(self, cmd: str, **kw: Any) -> dict[str, Any]:
+        """Send one command and read its answer (from any thread; one at a time)."""
+        assert self.proc.stdin is not None
+        with self._lock:
+            self.proc.stdin.write(json.dumps({"cmd": cmd, **kw}) + "\n")
+            self.proc.stdin.flush()
+            return self._read()
+
+    async def acall(self, cmd: str, **kw: Any) -> dict[str, Any]:
+        """`call` without blocking the event loop."""
+        return await asyncio.to_thread(self.call, cmd, **kw)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# -- the parent: cwsync and the load ---------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Tracker:
+    """Changes waiting to show up in HubSpot, per HubSpot contact id; fed by the child's commit stamps."""
+
+    def __init__(self, child: Child) -> None:
+        self.child = child
+        self.waiting: dict[int, list[tuple[int, float]]] = {}
+        self.latest: dict[int, tuple[int, float]] = {}  # HubSpot id → newest change seen there, and when
+        self.latencies: list[float] = []
 
     def add(self, hs_id: int, seq: int, at: float) -> None:
+        seen = self.latest.get(hs_id)
+        if seen is not None and seen[0] >= seq:  # already there (a stamp that came before the PATCH answer)
+            self.latencies.append(max(0.0, seen[1] - at))
+            return
         self.waiting.setdefault(hs_id, []).append((seq, at))
 
-    def poll_once(self) -> None:
-        records = self.running.hubspot.state.records["contacts"]  # type: ignore[union-attr]
-        now = time.perf_counter()
-        for hs_id in list(self.waiting):
-            props = records.get(hs_id)
-            current = _seq(props.get("jobtitle") if props else None)
-            pending = self.waiting[hs_id]
-            left = [(seq, at) for seq, at in pending if seq > current]
-            self.latencies.extend(now - at for seq, at in pending if seq <= current)
+    async def poll(self) -> None:
+        for hs_id, title, at in (await self.child.acall("arrivals"))["arrivals"]:
+            seq = _seq(title)
+            if seq > self.latest.get(hs_id, (-1, 0.0))[0]:
+                self.latest[hs_id] = (seq, at)
+            pending = self.waiting.get(hs_id)
+            if not pending:
+                continue
+            done = [(s, sent) for s, sent in pending if s <= seq]
+            self.latencies.extend(max(0.0, at - sent) for _, sent in done)
+            left = [(s, sent) for s, sent in pending if s > seq]
             if left:
                 self.waiting[hs_id] = left
             else:
                 del self.waiting[hs_id]
-        if not self.waiting:
-            self.empty.set()
-
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self.poll_once()
-            await asyncio.sleep(POLL)
 
     @property
     def outstanding(self) -> int:
         return sum(len(v) for v in self.waiting.values())
 
 
-async def _linked_contacts(ctx: Context, running: RunningSandbox) -> list[tuple[int, int]]:
-    """(ConnectWise id, HubSpot id) of every linked contact that is live on both sides."""
-    cw_ids = [str(i) for i in running.sandbox.store.ids("contacts")]
-    out: list[tuple[int, int]] = []
-    records = running.hubspot.state.records["contacts"]  # type: ignore[union-attr]
-    for start in range(0, len(cw_ids), 500):
-        links = await ctx.store.links_by_left(ctx.config.tenant, "contacts", cw_ids[start : start + 500])
-        for left, link in links.items():
-            if int(link.right_id) in records:
-                out.append((int(left), int(link.right_id)))
-    return out
-
-
 async def latency_phase(
-    running: RunningSandbox, contacts: list[tuple[int, int]], *, changes: int, rate: float, seq0: int, wait: float
+    child: Child,
+    api_root: str,
+    headers: dict[str, str],
+    contacts: list[tuple[int, int]],
+    *,
+    changes: int,
+    rate: float,
+    seq0: int,
+    wait: float,
 ) -> tuple[dict[str, Any], int]:
-    tracker = Tracker(running)
-    stop = asyncio.Event()
-    poller = asyncio.create_task(tracker.run(stop))
+    tracker = Tracker(child)
+    await tracker.poll()  # forget stamps from before this phase
+    tracker.latest.clear()
     errors: Counter[str] = Counter()
     patch_times: list[float] = []
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(
-        base_url=running.sandbox.api_root + "/", headers=_cw_headers(running), timeout=30, limits=limits
-    ) as cw:
+    async with httpx.AsyncClient(base_url=api_root + "/", headers=headers, timeout=30, limits=limits) as cw:
 
         async def change(n: int) -> None:
             cw_id, hs_id = contacts[n % len(contacts)]
@@ -168,12 +270,11 @@ async def latency_phase(
             except httpx.HTTPError as exc:
                 errors[type(exc).__name__] += 1
                 return
-            done = time.perf_counter()
             if r.status_code != 200:
                 errors[str(r.status_code)] += 1
                 return
-            patch_times.append(done - sent)
-            tracker.add(hs_id, seq, done)
+            patch_times.append(time.perf_counter() - sent)
+            tracker.add(hs_id, seq, time.time())
 
         started = time.perf_counter()
         tasks = []
@@ -182,15 +283,15 @@ async def latency_phase(
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(change(n)))
+            if n % 25 == 0:
+                await tracker.poll()
         sent_for = time.perf_counter() - started
         await asyncio.gather(*tasks)
         deadline = time.perf_counter() + wait
-        tracker.empty.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(tracker.empty.wait(), max(0.0, deadline - time.perf_counter()))
-        tracker.poll_once()
-        stop.set()
-        await poller
+        while tracker.outstanding and time.perf_counter() < deadline:
+            await tracker.poll()
+            await asyncio.sleep(POLL)
+        await tracker.poll()
         total = time.perf_counter() - started
     lat = tracker.latencies
     result = {
@@ -214,9 +315,8 @@ async def latency_phase(
 
 
 async def burst_phase(
-    running: RunningSandbox,
-    ctx: Context,
-    server: Server,
+    child: Child,
+    server: Any,
     port: int,
     contacts: list[tuple[int, int]],
     *,
@@ -226,12 +326,9 @@ async def burst_phase(
     concurrency: int,
     wait: float,
 ) -> dict[str, Any]:
-    box = running.sandbox
-    hs_state = running.hubspot.state  # type: ignore[union-attr]
-    resource = BY_ENTITY["contacts"]
-    # Only our POSTs reach the server: the sandbox's own dispatcher stops listening to its store.
-    box.store.listeners.remove(box.callbacks.on_change)
-    await box.callbacks.drain()
+    from cwsync.runtime.intake import connectwise_signature
+
+    signing = await child.acall("callbacks_off")  # only our POSTs reach the server from here on
     distinct = round(burst * (1 - dup_share))
     duplicates = burst - distinct
     rng = random.Random(4)
@@ -242,9 +339,9 @@ async def burst_phase(
     events: list[tuple[str, int]] = [("new", i) for i in range(distinct)]
     for _ in range(duplicates):
         events.insert(rng.randrange(1, len(events) + 1), ("dup", -1))
-    token = ctx.config.server.callback_token.get_secret_value()  # type: ignore[union-attr]
-    url = f"http://127.0.0.1:{port}/hooks/connectwise/{ctx.config.tenant}/{token}?id="
-    hs_before = len(hs_state.records["contacts"])
+    token = server.config.server.callback_token.get_secret_value()
+    url = f"http://127.0.0.1:{port}/hooks/connectwise/{server.config.tenant}/{token}?id="
+    hs_before = (await child.acall("check", pairs=[]))["hs_contacts"]
     jobs_before = sum((await server.jobs.counts()).values())
     statuses: Counter[str] = Counter()
     sent: list[tuple[int, bytes, str]] = []
@@ -272,8 +369,7 @@ async def burst_phase(
             if kind == "new":
                 cw_id = order[i % len(order)]
                 seq = seq0 + i
-                ops = [{"op": "replace", "path": "title", "value": f"{PREFIX} {seq}"}]
-                record = box.store.patch(resource, cw_id, ops, member="bench")
+                record = (await child.acall("patch", id=cw_id, title=f"{PREFIX} {seq}"))["record"]
                 changed.add(cw_id)
                 body = json.dumps(
                     {
@@ -281,12 +377,12 @@ async def burst_phase(
                         "Action": "updated",
                         "Type": "contact",
                         "ID": cw_id,
-                        "CompanyId": box.settings.company_id,
+                        "CompanyId": signing["company_id"],
                         "Entity": json.dumps(record),
-                        "Metadata": {"key_url": box.callbacks.key_url},
+                        "Metadata": {"key_url": signing["key_url"]},
                     }
                 ).encode()
-                item = (cw_id, body, connectwise_signature(body, box.callbacks.signing_key))
+                item = (cw_id, body, connectwise_signature(body, signing["signing_key"]))
                 sent.append(item)
             else:
                 item = sent[rng.randrange(len(sent))] if sent else None
@@ -305,14 +401,8 @@ async def burst_phase(
     idle_in = time.perf_counter() - started
     jobs_after = await server.jobs.counts()
     # Final correctness: HubSpot holds ConnectWise's last value for every changed contact; no contact was added.
-    wrong = []
-    for cw_id in changed:
-        want = (box.store.get("contacts", cw_id) or {}).get("title")
-        got = (hs_state.records["contacts"].get(hs_of[cw_id]) or {}).get("jobtitle")
-        if want != got:
-            wrong.append((cw_id, want, got))
-    emails = Counter((p.get("email") or "").lower() for p in hs_state.records["contacts"].values() if p.get("email"))
-    box.store.listeners.append(box.callbacks.on_change)
+    check = await child.acall("check", pairs=[[cw_id, hs_of[cw_id]] for cw_id in sorted(changed)])
+    await child.acall("callbacks_on")
     return {
         "callbacks": len(tasks),
         "distinct": distinct,
@@ -326,15 +416,15 @@ async def burst_phase(
         "job_statuses": {k: v for k, v in jobs_after.items() if v},
         "idle_s": idle_in,
         "idle_error": idle_error,
-        "wrong": len(wrong),
-        "wrong_examples": wrong[:5],
+        "wrong": len(check["wrong"]),
+        "wrong_examples": check["wrong"][:5],
         "hs_contacts_before": hs_before,
-        "hs_contacts_after": len(hs_state.records["contacts"]),
-        "duplicate_emails": sum(1 for c in emails.values() if c > 1),
+        "hs_contacts_after": check["hs_contacts"],
+        "duplicate_emails": check["duplicate_emails"],
     }
 
 
-async def _batches(server: Server, *, since: int) -> dict[str, Any]:
+async def _batches(server: Any, *, since: int) -> dict[str, Any]:
     """How the record jobs were batched: engine runs of kind `record` after run `since`, and their sizes."""
     runs = [r for r in await server.store.runs(server.config.tenant, limit=100_000) if r.run_id > since]
     sizes = [r.counts.total for r in runs if r.kind == "record"]
@@ -356,10 +446,8 @@ def _print_latency(r: dict[str, Any]) -> None:
         f"latency p50 {r['p50']:.3f} s  p95 {r['p95']:.3f} s  p99 {r['p99']:.3f} s  max {r['max']:.3f} s"
         f"  mean {r['mean']:.3f} s"
     )
-    print(
-        f"record batches {r['batches']} (records per batch: mean {r['batch_mean']:.1f}, max {r['batch_max']});"
-        f" HubSpot calls ≈ 3 per batch"
-    )
+    print(f"record batches {r['batches']} (records per batch: mean {r['batch_mean']:.1f}, max {r['batch_max']})")
+    print(f"cwsync CPU {r['cpu_engine']:.1f} s, emulators' CPU {r['cpu_child']:.1f} s over the phase")
     print(f"p99 / target ({TARGET_P99:g} s): {r['p99'] / TARGET_P99:.2f}")
 
 
@@ -379,27 +467,51 @@ def _print_burst(b: dict[str, Any]) -> None:
     )
 
 
-async def run(running: RunningSandbox, folder: Path, args: argparse.Namespace) -> None:
-    hs = running.hubspot
-    assert hs is not None
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def run(child: Child, folder: Path, args: argparse.Namespace) -> None:
+    import base64
+
+    from cwsync.cli.callbacks import specs_for
+    from cwsync.cli.sandbox import sandbox_config_values
+    from cwsync.config import load_config
+    from cwsync.config.template import render_template
+    from cwsync.runtime.callbacks import CallbackManager
+    from cwsync.server.app import Server, create_app
+    from cwsync.syncs.hubspot.context import opened
+    from cwsync.syncs.hubspot.run import HubSpotSync
+
     port = _free_port()
     path = folder / "cwsync.yaml"
-    values = sandbox_config_values(running.base_url, server_port=port)
+    values = sandbox_config_values(child.base_url, server_port=port)
     path.write_text(render_template(store=f"sqlite:///{folder / 'cwsync.db'}", **values), encoding="utf-8")
     config = load_config(path)
+    cw_conf = config.connections.connectwise
+    user = f"{cw_conf.company_id}+{cw_conf.public_key}:{cw_conf.private_key.get_secret_value()}"
+    headers = {
+        "Authorization": "Basic " + base64.b64encode(user.encode()).decode(),
+        "clientId": cw_conf.client_id,
+        "Accept": "application/vnd.connectwise.com+json; version=2025.8",
+        "Content-Type": "application/json",
+    }
     async with opened(config) as ctx:
         started = time.perf_counter()
         await HubSpotSync(config, ctx.store, ctx.cw, ctx.hs).run()
         print(f"first sync: {time.perf_counter() - started:.1f} s")
-        contacts = await _linked_contacts(ctx, running)
+        live = set((await child.acall("check", pairs=[]))["live_hs_ids"])
+        contacts = [
+            (int(link.left_id), int(link.right_id))
+            async for batch in ctx.store.iter_links(config.tenant, "contacts")
+            for link in batch
+            if int(link.right_id) in live
+        ]
         print(f"linked contacts: {len(contacts)}")
         random.Random(1).shuffle(contacts)
-        if args.shared_callback_client:
-            # The emulator's dispatcher opens a new httpx client (and SSL context) per callback unless given one.
-            running.sandbox.callbacks.http = httpx.AsyncClient(timeout=5)
-        faults = FaultSettings(latency_ms=args.latency_ms)
-        running.sandbox.faults.update(faults)
-        hs.faults.update(faults)
+        api_root = f"{child.base_url}/{(await ctx.cw.company_info()).codebase}apis/3.0"
+        await child.acall("latency", ms=args.latency_ms)
         if args.settle:
             print(f"letting HubSpot's 10 s rate window empty ({args.settle:g} s)")
             await asyncio.sleep(args.settle)
@@ -416,20 +528,28 @@ async def run(running: RunningSandbox, folder: Path, args: argparse.Namespace) -
                 for rate in args.rate:
                     if args.changes:
                         before = await server.store.runs(config.tenant, limit=1)
+                        cpu0, child0 = _cpu(), (await child.acall("stats"))["cpu"]
                         result, seq = await latency_phase(
-                            running, contacts, changes=args.changes, rate=rate, seq0=seq, wait=args.wait
+                            child,
+                            api_root,
+                            headers,
+                            contacts,
+                            changes=args.changes,
+                            rate=rate,
+                            seq0=seq,
+                            wait=args.wait,
                         )
-                        result["run_id_before"] = before[0].run_id if before else 0
+                        result["cpu_engine"] = _cpu() - cpu0
+                        result["cpu_child"] = (await child.acall("stats"))["cpu"] - child0
                         with contextlib.suppress(TimeoutError):
                             await server.runner.wait_idle(timeout=args.wait)
-                        result |= await _batches(server, since=result["run_id_before"])
+                        result |= await _batches(server, since=before[0].run_id if before else 0)
                         _print_latency(result)
                         if args.settle:
                             await asyncio.sleep(args.settle)
                 if args.burst:
                     b = await burst_phase(
-                        running,
-                        ctx,
+                        child,
                         server,
                         port,
                         contacts,
@@ -447,6 +567,9 @@ async def run(running: RunningSandbox, folder: Path, args: argparse.Namespace) -
 
 
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        serve(json.loads(sys.argv[2]))
+        return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--records", type=int, default=4000, help="approximate ConnectWise records generated")
     p.add_argument("--changes", type=int, default=1000, help="changes in the latency phase (0 skips it)")
@@ -459,17 +582,17 @@ def main() -> None:
     p.add_argument("--burst-wait", type=float, default=1800.0, help="longest wait for the runner to go idle (s)")
     p.add_argument("--settle", type=float, default=10.0, help="pause after the first sync and between phases (s)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument(
-        "--shared-callback-client",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="give the ConnectWise emulator's callback dispatcher one httpx client (else one per callback)",
-    )
+    p.add_argument("--log-level", default="warning", help="engine events on stderr (info shows each record batch)")
     args = p.parse_args()
-    configure_logging("warning")
-    settings = SandboxSettings(records=args.records, seed=args.seed)
-    with running_sandbox(settings) as running, tempfile.TemporaryDirectory() as folder:
-        asyncio.run(run(running, Path(folder), args))
+    from cwsync.logs import configure_logging
+
+    configure_logging(args.log_level)
+    child = Child(args.records, args.seed)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            asyncio.run(run(child, Path(folder), args))
+    finally:
+        child.close()
 
 
 if __name__ == "__main__":

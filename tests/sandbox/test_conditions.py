@@ -679,3 +679,22 @@ def test_error_carries_the_parameter_name() -> None:
         parse_conditions("value = ", param="customFieldConditions")
     assert caught.value.param == "customFieldConditions"
     assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("text", "ids"),
+    [
+        ("id = 7", {7}),
+        ("id in (3, 1, 2)", {1, 2, 3}),
+        ("id in (1, 2, 3) and name like 'A%'", {1, 2, 3}),
+        ("id in (1, 2, 3) and id in (2, 3, 4)", {2, 3}),
+        ("id in (1, 2) or name = 'x'", None),
+        ("id > 5", None),
+        ("company/id = 3", None),
+        ("name = 'x'", None),
+    ],
+)
+def test_id_set_names_the_ids_a_condition_is_limited_to(text: str, ids: set[int] | None) -> None:
+    """Lists answer `id = n` / `id in (...)` by lookup (as an index would); anything else scans."""
+    found = parse_conditions(text).id_set()
+    assert (set(found) if found is not None else None) == ids

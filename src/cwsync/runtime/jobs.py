@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -213,6 +214,8 @@ class InProcessRunner:
         job_id = await self._jobs.enqueue(spec.to_new_job(), now=self._clock())
         if job_id is None:
             self._log.debug("job.coalesced", queueing_key=spec.queueing_key, pair=spec.pair, kind=spec.kind)
+        elif spec.kind == "record" and f"{spec.tenant}:{spec.pair}" in self._batching:
+            return job_id  # the worker running this pair's batch takes it with the next one: waking others is futile
         self.wake()
         return job_id
 
@@ -285,7 +288,12 @@ class InProcessRunner:
                 job = await self._jobs.claim(worker=self.worker_id, now=self._clock())
                 return [job] if job is not None else []
             return await self._jobs.claim_batch(
-                worker=self.worker_id, now=self._clock(), limit=self._batch_size, busy=set(self._batching)
+                # the live set, not a copy: it is read inside the claim's transaction, after any claim that
+                # was ahead of this one has started its batch (claims queue on the store's write lock)
+                worker=self.worker_id,
+                now=self._clock(),
+                limit=self._batch_size,
+                busy=self._batching,
             )
         except Exception as exc:  # the database hiccuped: look again at the next poll, do not lose the worker
             self._log.warning("job.claim_failed", error=repr(exc))
@@ -297,6 +305,7 @@ class InProcessRunner:
         bound = self._log.bind(kind="record", tenant=jobs[0].tenant, pair=jobs[0].pair, job_ids=ids)
         self._batching.add(group)
         self._active.update(ids)
+        started = time.perf_counter()
         try:
             bound.info("job.batch_started", size=len(jobs))
             try:
@@ -312,7 +321,8 @@ class InProcessRunner:
                 else:
                     if lost:
                         bound.warning("job.lost", lost=lost, reason="requeued while running (missed heartbeats)")
-                    bound.info("job.batch_done", size=len(jobs))
+                    elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+                    bound.info("job.batch_done", size=len(jobs), elapsed_ms=elapsed_ms)
         finally:
             self._batching.discard(group)
             self._active.difference_update(ids)

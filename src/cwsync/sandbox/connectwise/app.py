@@ -545,7 +545,12 @@ class _Query:
 
     def matching(self, store: Store, entity: str, *, after: int, parent_id: int | None) -> Iterator[dict[str, Any]]:
         predicate = self._predicate()
-        for record_id in store.ids(entity, after=after, parent_id=parent_id):
+        by_id = self.conditions is not None and parent_id is None  # child lists scan their parent's few ids anyway
+        wanted = self.conditions.id_set() if by_id and self.conditions is not None else None
+        candidates = store.ids(entity, after=after, parent_id=parent_id) if wanted is None else sorted(wanted)
+        for record_id in candidates:
+            if wanted is not None and record_id <= after:
+                continue
             record = store.get(entity, record_id)
             if record is not None and predicate(record):
                 yield record

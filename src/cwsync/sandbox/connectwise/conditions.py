@@ -583,6 +583,27 @@ class Condition:
         """The lower-cased first path segments referenced, for validation by the caller."""
         return self.root.first_segments()
 
+    def id_set(self) -> frozenset[int] | None:
+        """The record ids the condition is limited to (`id = 7`, `id in (1, 2)`, ANDed with anything), or None.
+
+        Lets a list answer such a query by looking the ids up instead of scanning (as the real API's index does);
+        the whole condition is still evaluated on each record found.
+        """
+        return _ids_of(self.root)
+
+
+def _ids_of(node: _Node) -> frozenset[int] | None:
+    if isinstance(node, _Compare):
+        if node.path.lower() != "id" or node.op not in ("=", "in"):
+            return None
+        values = node.operand if node.op == "in" else (node.operand,)
+        ids = [int(v) for v in values if _is_number(v) and not isinstance(v, bool) and int(v) == v]
+        return frozenset(ids) if len(ids) == len(values) else None
+    if isinstance(node, _And):
+        found = [part_ids for part in node.parts if (part_ids := _ids_of(part)) is not None]
+        return frozenset.intersection(*found) if found else None
+    return None
+
 
 def _comparisons(node: _Node) -> Iterable[_Compare]:
     if isinstance(node, _Compare):

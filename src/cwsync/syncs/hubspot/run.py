@@ -37,6 +37,8 @@ DELETED_IN_CW = "deleted in ConnectWise"
 T = TypeVar("T")
 
 PAGE = 200
+HUBSPOT_BATCH = 100  # inputs per HubSpot batch call
+HOLD_LIMIT = 2_000  # planned items held back at most, waiting to fill HubSpot batches
 
 
 @dataclass
@@ -286,8 +288,17 @@ class _PairRun:
         self.newest = {Side.LEFT: None, Side.RIGHT: None}  # type: dict[Side, datetime | None]
         self.right_complete = False
         self.right_read_done = False
+        self._held: list[PlanItem] = []  # planned, not applied yet (see `_apply`)
+        self._held_raws: dict[str, Raw] = {}
+        self._applying: asyncio.Task[None] | None = None
 
     async def run(self) -> PairReport:
+        try:
+            return await self._run()
+        finally:
+            await self._abandon()
+
+    async def _run(self) -> PairReport:
         left_since = None if self.full else await self._cursor(Side.LEFT)
         right_since = None if self.full else await self._cursor(Side.RIGHT)
         rights: dict[str, tuple[Snapshot, Raw]] = {}
@@ -300,16 +311,26 @@ class _PairRun:
         async for page in prefetched(self.left.changed(left_since)):
             seen_left.update(str(r["id"]) for r in page)
             await self._left_page(page, rights)
+        await self._flush()
         if left_since is None:
             await self._reconcile(seen_left, rights)
         remaining = list(rights.values())
         for start in range(0, len(remaining), PAGE):
             await self._right_page(remaining[start : start + PAGE])
+        await self._flush()
         if not self.dry_run:
             await self._advance_cursors()
         return self.report
 
     async def replay(self, refs: Sequence[RecordRef]) -> PairReport:
+        try:
+            await self._replay(refs)
+            await self._flush()
+            return self.report
+        finally:
+            await self._abandon()
+
+    async def _replay(self, refs: Sequence[RecordRef]) -> None:
         """Read, plan and apply these records (and their linked counterparts) now, as one batch.
 
         ConnectWise records are read in one call per 100 ids, their HubSpot counterparts in one batch read; a
@@ -321,16 +342,22 @@ class _PairRun:
         handled: set[str] = set()
         if left_ids:
             links = await self._links(Side.LEFT, left_ids)
-            raws = await self.left.get_many(left_ids)
+            linked = [links[i].right_id for i in left_ids if i in links]
+            # The three reads need only ids the store already has: one round trip instead of three in a row.
+            raws, right_raws, references = await asyncio.gather(
+                self.left.get_many(left_ids), self.right.get_many(linked), self._right_references(linked)
+            )
             found = {str(raw["id"]) for raw in raws}
             gone = [i for i in left_ids if i not in found]
             if gone:
                 await self._deleted_left(gone, links, "deleted in ConnectWise (not found)")
-            rights: dict[str, tuple[Snapshot, Raw]] = {}
-            linked = [links[i].right_id for i in left_ids if i in found and i in links]
-            if linked:
-                for snap, right_raw in await self._right_snapshots(await self.right.get_many(linked)):
-                    rights[snap.id] = (snap, right_raw)
+            alive = {links[i].right_id for i in found if i in links}
+            rights = {
+                snap.id: (snap, right_raw)
+                for snap, right_raw in self._right_snapshots_of(
+                    [r for r in right_raws if str(r["id"]) in alive], references
+                )
+            }
             handled.update(linked)
             if raws:
                 await self._left_page(raws, rights)
@@ -342,7 +369,6 @@ class _PairRun:
                 log.info("sync.replay_not_found", pair=self.pair, system="hubspot", ids=sorted(missing))
             if raws:
                 await self._right_page(await self._right_snapshots(raws))
-        return self.report
 
     # -- reading -----------------------------------------------------------------------------------------------
 
@@ -373,7 +399,11 @@ class _PairRun:
         return failing_rule(self.object_config.filters.connectwise, flat)
 
     async def _right_snapshots(self, page: Sequence[Raw]) -> list[tuple[Snapshot, Raw]]:
-        refs = await self._right_references([str(r["id"]) for r in page])
+        return self._right_snapshots_of(page, await self._right_references([str(r["id"]) for r in page]))
+
+    def _right_snapshots_of(
+        self, page: Sequence[Raw], refs: Mapping[str, Mapping[str, str | None]]
+    ) -> list[tuple[Snapshot, Raw]]:
         out = []
         for raw in page:
             flat = shapes.flatten_hubspot(raw, refs.get(str(raw["id"]), {}))
@@ -565,9 +595,58 @@ class _PairRun:
                 if item.conflicts:
                     self.report.counts.conflicts += 1
             return
+        self._held.extend(items)
+        self._held_raws.update(raws)
+        ready = self._ready()
+        if ready:
+            await self._launch(ready)
+
+    def _ready(self, *, final: bool = False) -> list[PlanItem]:
+        """The held items to apply now: all of them at the end (or past `HOLD_LIMIT`), else the longest prefix
+        holding a whole number of HubSpot create batches — a page's remainder waits to fill the next page's
+        batches instead of going out as a partial batch on every page."""
+        if final or len(self._held) >= HOLD_LIMIT:
+            cut = len(self._held)
+        else:
+            creates = [n for n, item in enumerate(self._held) if _write(item, Side.RIGHT, Action.CREATE)]
+            full = len(creates) // HUBSPOT_BATCH * HUBSPOT_BATCH
+            cut = creates[full - 1] + 1 if full else 0
+        ready, self._held = self._held[:cut], self._held[cut:]
+        return ready
+
+    async def _launch(self, items: list[PlanItem]) -> None:
+        """Apply `items` in the background, after the previous batch: the next page is read and planned while
+        these writes are in flight (one batch in flight at a time, so memory and ordering stay bounded)."""
+        await self._settle()
+        keys = {str(i.left_id) for i in items if i.left_id}
+        raws = {k: self._held_raws.pop(k) for k in keys if k in self._held_raws}
+        self._applying = asyncio.create_task(self._apply_now(items, raws))
+
+    async def _apply_now(self, items: list[PlanItem], raws: Mapping[str, Raw]) -> None:
         results = await _Applier(self, raws).apply(items)
         await self._record(results)
         self.s.progress(self.pair, len(items))
+
+    async def _settle(self) -> None:
+        """Wait for the batch in flight (its error, if any, is raised here)."""
+        task, self._applying = self._applying, None
+        if task is not None:
+            await task
+
+    async def _flush(self) -> None:
+        """Apply everything held back and wait for it."""
+        ready = self._ready(final=True)
+        if ready and not self.dry_run:
+            await self._launch(ready)
+        await self._settle()
+
+    async def _abandon(self) -> None:
+        """On the way out after an error: stop a batch still in flight (a rerun re-plans what it did not record)."""
+        task, self._applying = self._applying, None
+        if task is not None and not task.done():
+            task.cancel()
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _record(self, results: list[_Result]) -> None:
         links, run_items = [], []
