@@ -143,3 +143,19 @@ def test_an_unknown_status_is_refused_when_the_config_is_loaded(cli: Cli, served
     assert "'Scheduled'" in result.output
     assert "'Waiting on Client'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_serve_refuses_to_start_with_an_unknown_status(cli: Cli, served_cw: RunningSandbox) -> None:
+    """`cwsync serve` checks the change setup at start: exit 2 with the valid names, before serving anything."""
+    bad = write_config(
+        cli.config.parent / "bad.yaml",
+        served_cw,
+        cli.config.parent / "bad.db",
+        statuses=HELP_DESK | {"completed": "Done-ish"},
+    )
+    result = runner.invoke(app, ["serve", "--no-schedule", "--config", str(bad)])
+    assert result.exit_code == 2, result.output
+    output = " ".join(result.output.split())  # Rich wraps long lines
+    assert "status 'Done-ish' (for completed) is not a status of this board" in output
+    assert "'Completed'" in output
+    assert "Traceback" not in output

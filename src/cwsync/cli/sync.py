@@ -363,7 +363,12 @@ def serve(
     console.print(f"cwsync serving on http://{s.host}:{s.port} (public URL {s.public_url}); API docs at /docs")
     if s.api_token is None or not s.api_token.get_secret_value():
         console.print("[yellow]server.api_token is not set: the REST API refuses every request[/yellow]")
+    from cwsync.changes.errors import SetupError
+
     try:
         run_async(lambda: run_server(cfg, schedule=schedule))
     except KeyboardInterrupt:
         console.print("stopped")
+    except SetupError as exc:
+        console.print(f"[red]{config}: syncs.changes[/red]: {exc}")
+        raise typer.Exit(2) from exc

@@ -58,10 +58,11 @@ class Server:
     config: Config
     store: Store
     cw: ConnectWiseClient
-    hs: HubSpotClient
+    hs: HubSpotClient | None
     key_http: httpx.AsyncClient
     workers: int = 4
-    engine: HubSpotSync = field(init=False)
+    engine: HubSpotSync | None = field(init=False)
+    """The HubSpot sync, when the configuration has one (the server may run only change management or Hudu)."""
     jobs: JobStore = field(init=False)
     runner: InProcessRunner = field(init=False)
     keys: SigningKeys = field(init=False)
@@ -70,7 +71,9 @@ class Server:
     _scheduler_task: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
-        self.engine = HubSpotSync(self.config, self.store, self.cw, self.hs)
+        hubspot = self.config.syncs.hubspot
+        enabled = self.hs is not None and hubspot is not None and hubspot.enabled
+        self.engine = HubSpotSync(self.config, self.store, self.cw, self.hs) if enabled and self.hs else None
         self.jobs = JobStore(self.store)
         self.runner = InProcessRunner(self.jobs, self.handle, workers=self.workers, batch_handler=self.handle_records)
         allowed = self.config.server.allow_http_key_urls
@@ -79,7 +82,8 @@ class Server:
 
     async def start(self, *, schedule: bool = True) -> None:
         """Prepare the engine (close interrupted runs, HubSpot properties, owners), start jobs and the scheduler."""
-        await self.engine.prepare(close_interrupted=True)
+        if self.engine is not None:
+            await self.engine.prepare(close_interrupted=True)
         await self.runner.start()
         if schedule:
             self.scheduler = Scheduler(self.runner, self.schedules())
@@ -114,19 +118,29 @@ class Server:
             )
         return out
 
+    @property
+    def mappings(self) -> dict[str, Any]:
+        """The HubSpot sync's enabled objects (none without a HubSpot sync)."""
+        return self.engine.mappings if self.engine is not None else {}
+
+    def _hubspot(self) -> HubSpotSync:
+        if self.engine is None:
+            raise RuntimeError("this job needs the HubSpot sync, which is not configured (syncs.hubspot)")
+        return self.engine
+
     async def handle(self, job: JobRecord) -> None:
         """Run one job with the engine."""
         trigger = str(job.payload.get("trigger", "schedule"))
         if job.kind == "record" and job.record:
-            await self.engine.run(record=RecordRef.parse(job.record), trigger=trigger)
+            await self._hubspot().run(record=RecordRef.parse(job.record), trigger=trigger)
         elif job.kind in ("incremental", "full"):
-            await self.engine.run(objects=[job.pair], full=job.kind == "full", trigger=trigger)
+            await self._hubspot().run(objects=[job.pair], full=job.kind == "full", trigger=trigger)
 
     async def handle_records(self, jobs: list[JobRecord]) -> None:
         """Run a batch of record jobs (callbacks and webhooks of one pair) as one engine run."""
         refs = [RecordRef.parse(job.record) for job in jobs if job.record]
         triggers = [str(job.payload.get("trigger", "callback")) for job in jobs]
-        await self.engine.run(records=refs, trigger=max(set(triggers), key=triggers.count))  # the most common
+        await self._hubspot().run(records=refs, trigger=max(set(triggers), key=triggers.count))  # the most common
 
     async def record_job(self, system: str, pair: str, record_id: str, trigger: str) -> int | None:
         """Queue a sync of one record (coalesced with one already waiting)."""
@@ -186,7 +200,7 @@ def _hooks(app: FastAPI, server: Server) -> None:
             log.warning("intake.refused", source="connectwise", reason="other company", company=event.company_id)
             return JSONResponse({"error": "callback for another company"}, status_code=401)
         pair = CW_TYPES.get(event.type)
-        if pair is None or pair not in server.engine.mappings or server.deduper.seen(*callback_keys(event)):
+        if pair is None or pair not in server.mappings or server.deduper.seen(*callback_keys(event)):
             return Response(status_code=204)
         await server.record_job("connectwise", pair, str(event.record_id), "callback")
         return Response(status_code=204)
@@ -213,7 +227,7 @@ def _hooks(app: FastAPI, server: Server) -> None:
             kind = str(event.get("subscriptionType", "")).split(".", 1)[0]
             pair = HS_TYPES.get(kind)
             object_id = event.get("objectId")
-            if pair is None or pair not in server.engine.mappings or object_id is None:
+            if pair is None or pair not in server.mappings or object_id is None:
                 continue
             if server.deduper.seen(f"hs:{event.get('eventId')}", f"hs:{pair}:{object_id}:{event.get('occurredAt')}"):
                 continue
@@ -241,7 +255,7 @@ def _api(app: FastAPI, server: Server) -> None:
     async def pairs() -> dict[str, Any]:
         """Enabled objects with their links and cursors."""
         out = {}
-        for pair in server.engine.mappings:
+        for pair in server.mappings:
             out[pair] = {
                 "links": await server.store.link_count(config.tenant, pair),
                 "connectwise_cursor": await server.store.cursor(config.tenant, pair, "left"),
@@ -282,14 +296,14 @@ def _api(app: FastAPI, server: Server) -> None:
     async def replay(system: str, obj: str, record_id: str) -> dict[str, Any]:
         """Queue a sync of one record now (BY-2)."""
         _side(system)
-        if obj not in server.engine.mappings:
+        if obj not in server.mappings:
             raise HTTPException(404, f"{obj} is not an enabled object")
         return {"job": await server.record_job(system, obj, record_id, "api")}
 
     @app.post("/api/sync", dependencies=guard, status_code=202)
     async def trigger(full: bool = False, objects: str | None = None) -> dict[str, Any]:
         """Queue an incremental (or full) run of some or every enabled object."""
-        wanted = [o for o in (objects.split(",") if objects else server.engine.mappings) if o in server.engine.mappings]
+        wanted = [o for o in (objects.split(",") if objects else server.mappings) if o in server.mappings]
         kind: Literal["full", "incremental"] = "full" if full else "incremental"
         jobs = [
             await server.runner.enqueue(

@@ -7,16 +7,24 @@ import uvicorn
 
 from cwsync.config import Config
 from cwsync.server.app import Server, create_app
+from cwsync.server.changes_api import changes_workflow
 from cwsync.syncs.hubspot.context import opened
 
 
 async def serve(config: Config, *, schedule: bool = True, log_level: str = "info") -> None:
     """Run the server until interrupted (webhooks, jobs, scheduler, REST API)."""
-    async with opened(config) as ctx, httpx.AsyncClient(timeout=10, follow_redirects=False) as key_http:
-        server = Server(config, ctx.store, ctx.cw, ctx.hs, key_http)
+    hubspot = config.syncs.hubspot
+    async with (
+        opened(config, require_hubspot=hubspot is not None and hubspot.enabled) as ctx,
+        httpx.AsyncClient(timeout=10, follow_redirects=False) as key_http,
+    ):
+        server = Server(config, ctx.store, ctx.cw, ctx.hubspot, key_http)
         await server.start(schedule=schedule)
         try:
             app = create_app(server)
+            changes = config.syncs.changes
+            if changes is not None and changes.enabled:
+                await changes_workflow(app)  # its statuses and boards are checked now, not at the first event
             settings = uvicorn.Config(
                 app, host=config.server.host, port=config.server.port, log_level=log_level, lifespan="off"
             )
