@@ -340,3 +340,39 @@ def test_next_link_reads_rel_next() -> None:
     assert next_link(httpx.Response(200, headers={"link": link})) == "https://x/things?page=3"
     assert next_link(httpx.Response(200, headers={"link": '<https://x/t?page=1>; rel="first"'})) is None
     assert next_link(httpx.Response(200)) is None
+
+
+async def test_before_send_runs_inside_the_concurrency_slot_for_every_attempt() -> None:
+    """A pacer hook runs when a request is about to leave: after a slot is free, and again for a retry."""
+    events: list[str] = []
+    release = asyncio.Event()
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        n = request.url.params["n"]
+        events.append(f"send {n}")
+        if n == "0":
+            await release.wait()
+        if n == "1" and events.count("send 1") == 1:
+            return httpx.Response(503)
+        return OK
+
+    async def before_send() -> None:
+        events.append("book")
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    api = HttpApi(
+        client,
+        error_from_response=simple_errors,
+        retry=RetryPolicy(jitter=False),
+        limits=RequestLimits(max_concurrency=1, requests_per_minute=None),
+        sleep=SleepRecorder(),
+        before_send=before_send,
+    )
+    first = asyncio.create_task(api.send("GET", URL, params={"n": "0"}))
+    second = asyncio.create_task(api.send("GET", URL, params={"n": "1"}))
+    for _ in range(20):  # let the second request queue behind the cap
+        await asyncio.sleep(0)
+    assert events == ["book", "send 0"]  # not booked while it waits for the slot
+    release.set()
+    await asyncio.gather(first, second)
+    assert events == ["book", "send 0", "book", "send 1", "book", "send 1"]

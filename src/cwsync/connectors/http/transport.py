@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random as _random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -47,8 +47,13 @@ class HttpApi:
         sleep: Sleep = asyncio.sleep,
         random: Callable[[], float] = _random.random,
         name: str = "http",
+        before_send: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
+        """`before_send` runs before each attempt, inside its concurrency slot: a pacer that books the start time
+        there books when the request really leaves (booked before the slot, requests queued behind the cap would
+        leave later than booked and could crowd the server's window)."""
         self.client = client
+        self._before_send = before_send
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
         self.random = random
@@ -106,6 +111,8 @@ class HttpApi:
         extra: dict[str, Any] = {} if self._timeout is None else {"timeout": self._timeout}
         started = time.monotonic()
         async with self._throttle.slot():
+            if self._before_send is not None:
+                await self._before_send()
             try:
                 response = await self.client.request(method, url, params=params, json=json, headers=headers, **extra)
             except httpx.HTTPError as exc:

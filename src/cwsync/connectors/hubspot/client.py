@@ -272,9 +272,8 @@ class HubSpotClient(OwnsHttp):
         """One executor per limit: its retries wait for the pacer too, and its errors feed the pacer."""
         settings = self.settings
 
-        async def retry_sleep(seconds: float) -> None:
-            await self._sleep(seconds)
-            await self._pacer.wait_turn(kind)  # a retried attempt is a request like any other
+        async def wait_turn() -> float:  # every attempt, retries too, once it holds a concurrency slot
+            return await self._pacer.wait_turn(kind)
 
         def errors(response: httpx.Response) -> CwsyncApiError:
             error = error_from_response(response)
@@ -292,8 +291,9 @@ class HubSpotClient(OwnsHttp):
             retry=self._retry,
             limits=RequestLimits(max_concurrency=concurrency, requests_per_minute=None),
             timeout=settings.timeout,
-            sleep=retry_sleep,
+            sleep=self._sleep,
             name=f"hubspot-{kind}",
+            before_send=wait_turn,
         )
 
     async def request(
@@ -311,7 +311,6 @@ class HubSpotClient(OwnsHttp):
         Raises:
             CwsyncApiError: the subclass for what went wrong (`cwsync.connectors.hubspot.errors`).
         """
-        await self._pacer.wait_turn(kind)
         url = f"{self.settings.base_url}/{path.lstrip('/')}"
         response = await self._apis[kind].send(
             method, url, params=params, json=json, headers=self._headers(), retry_unsafe=retry_unsafe
