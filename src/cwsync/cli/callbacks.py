@@ -15,6 +15,7 @@ from cwsync.config import Config
 from cwsync.runtime.callbacks import CallbackManager, CallbackSpec, CallbackState, desired_callbacks
 from cwsync.syncs.hubspot.context import opened
 from cwsync.syncs.hubspot.run import mappings
+from cwsync.syncs.hudu.config import CALLBACK_DATA_TYPES
 
 app = typer.Typer(no_args_is_help=True, help="ConnectWise callbacks (real-time change notices) cwsync needs.")
 console = Console()
@@ -33,6 +34,9 @@ def specs_for(config: Config) -> list[CallbackSpec]:
         )
         raise typer.Exit(2)
     types = [CALLBACK_TYPES[pair] for pair in mappings(config) if pair in CALLBACK_TYPES]
+    hudu = config.syncs.hudu
+    if hudu is not None and hudu.enabled:  # a change re-syncs its data type into Hudu (`cwsync serve`)
+        types += [t for t, kind in CALLBACK_DATA_TYPES.items() if kind not in hudu.skip and t not in types]
     return desired_callbacks(
         types=types, public_url=config.server.public_url, tenant=config.tenant, token=token.get_secret_value()
     )
@@ -43,7 +47,7 @@ def _act(config_path: Path, action: str, as_json: bool) -> None:
     specs = [] if action == "remove" else specs_for(config)
 
     async def work() -> list[CallbackState] | int:
-        async with opened(config) as ctx:
+        async with opened(config, require_hubspot=False) as ctx:
             manager = CallbackManager(ctx.cw, tenant=config.tenant)
             if action == "remove":
                 return await manager.remove()

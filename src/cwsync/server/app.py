@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -23,6 +24,7 @@ from fastapi.responses import JSONResponse
 from cwsync.config import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.hubspot import HubSpotClient
+from cwsync.connectors.hudu import HuduClient
 from cwsync.runtime.intake import (
     CLOUD_KEY_HOSTS,
     Deduper,
@@ -42,10 +44,15 @@ from cwsync.store import RunRecord, Store
 from cwsync.store.jobs import JobStore
 from cwsync.store.records import JobRecord
 from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef, mappings
+from cwsync.syncs.hudu.config import CALLBACK_DATA_TYPES, DataType
+from cwsync.syncs.hudu.context import hudu_settings
+from cwsync.syncs.hudu.run import HuduSyncEngine
 
 log = structlog.get_logger("cwsync.server")
 
 CW_TYPES = {"company": "companies", "contact": "contacts", "opportunity": "deals"}
+HUDU_PAIR = "hudu"
+HUDU_TYPES = CALLBACK_DATA_TYPES
 HS_TYPES = {"company": "companies", "contact": "contacts", "deal": "deals"}
 
 __all__ = ["CLOUD_KEY_HOSTS", "Server", "create_app"]
@@ -68,6 +75,10 @@ class Server:
     keys: SigningKeys = field(init=False)
     deduper: Deduper = field(default_factory=Deduper)
     scheduler: Scheduler | None = None
+    hudu_debounce: float = 5.0
+    """Seconds a callback's Hudu re-sync waits, so a burst of changes to one data type becomes one run."""
+    hudu_client: Callable[[], HuduClient] | None = None
+    """Opens a Hudu client per Hudu run (the default builds one from `connections.hudu`; tests swap it)."""
     _scheduler_task: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
@@ -76,6 +87,8 @@ class Server:
         self.engine = HubSpotSync(self.config, self.store, self.cw, self.hs) if enabled and self.hs else None
         self.jobs = JobStore(self.store)
         self.runner = InProcessRunner(self.jobs, self.handle, workers=self.workers, batch_handler=self.handle_records)
+        if self.hudu_client is None:
+            self.hudu_client = lambda: HuduClient(hudu_settings(self.config))
         allowed = self.config.server.allow_http_key_urls
         rule = connectwise_cloud if not allowed else _either(connectwise_cloud, allow_origins(*allowed))
         self.keys = SigningKeys(http=self.key_http, allowed_hosts=rule)
@@ -96,12 +109,22 @@ class Server:
             await asyncio.gather(self._scheduler_task, return_exceptions=True)
         await self.runner.stop()
 
+    @property
+    def hudu_enabled(self) -> bool:
+        """Whether the configuration has an enabled Hudu sync."""
+        hudu = self.config.syncs.hudu
+        return hudu is not None and hudu.enabled
+
     def schedules(self) -> list[Schedule]:
-        """Incremental and full runs per enabled pair, from the configuration."""
+        """Incremental and full runs per enabled pair, and the Hudu re-sync, from the configuration."""
+        out = []
+        hudu = self.config.syncs.hudu
+        if hudu is not None and hudu.enabled:
+            every = hudu.schedule.every_hours * 3600
+            out.append(Schedule(tenant=self.config.tenant, pair=HUDU_PAIR, kind="full", every_seconds=every))
         sync = self.config.syncs.hubspot
         if sync is None:
-            return []
-        out = []
+            return out
         for pair in mappings(self.config):
             out.append(
                 Schedule(
@@ -131,7 +154,9 @@ class Server:
     async def handle(self, job: JobRecord) -> None:
         """Run one job with the engine."""
         trigger = str(job.payload.get("trigger", "schedule"))
-        if job.kind == "record" and job.record:
+        if job.pair == HUDU_PAIR:
+            await self.run_hudu(job.payload.get("only"), trigger)
+        elif job.kind == "record" and job.record:
             await self._hubspot().run(record=RecordRef.parse(job.record), trigger=trigger)
         elif job.kind in ("incremental", "full"):
             await self._hubspot().run(objects=[job.pair], full=job.kind == "full", trigger=trigger)
@@ -141,6 +166,26 @@ class Server:
         refs = [RecordRef.parse(job.record) for job in jobs if job.record]
         triggers = [str(job.payload.get("trigger", "callback")) for job in jobs]
         await self._hubspot().run(records=refs, trigger=max(set(triggers), key=triggers.count))  # the most common
+
+    async def run_hudu(self, only: list[DataType] | None, trigger: str) -> None:
+        """One Hudu sync (of some data types), with a fresh Hudu client."""
+        assert self.hudu_client is not None
+        async with self.hudu_client() as client:
+            engine = HuduSyncEngine(self.config, self.store, self.cw, client)
+            await engine.run(only=only, trigger=trigger if trigger in ("schedule", "callback", "api") else "schedule")  # type: ignore[arg-type]
+
+    async def hudu_job(self, data_type: DataType) -> int | None:
+        """Queue a Hudu re-sync of one data type, a few seconds out (coalesced with one already waiting)."""
+        tenant = self.config.tenant
+        spec = JobSpec(
+            tenant=tenant,
+            pair=HUDU_PAIR,
+            kind="incremental",
+            queueing_key=f"hudu:{tenant}:{data_type}",
+            run_after=datetime.now(UTC) + timedelta(seconds=self.hudu_debounce),
+            payload={"trigger": "callback", "only": [data_type]},
+        )
+        return await self.runner.enqueue(spec)
 
     async def record_job(self, system: str, pair: str, record_id: str, trigger: str) -> int | None:
         """Queue a sync of one record (coalesced with one already waiting)."""
@@ -199,10 +244,14 @@ def _hooks(app: FastAPI, server: Server) -> None:
         if event.company_id and event.company_id.lower() != company.lower():
             log.warning("intake.refused", source="connectwise", reason="other company", company=event.company_id)
             return JSONResponse({"error": "callback for another company"}, status_code=401)
-        pair = CW_TYPES.get(event.type)
-        if pair is None or pair not in server.mappings or server.deduper.seen(*callback_keys(event)):
+        pair = CW_TYPES.get(event.type) if CW_TYPES.get(event.type) in server.mappings else None
+        hudu_type = HUDU_TYPES.get(event.type) if server.hudu_enabled else None
+        if (pair is None and hudu_type is None) or server.deduper.seen(*callback_keys(event)):
             return Response(status_code=204)
-        await server.record_job("connectwise", pair, str(event.record_id), "callback")
+        if pair is not None:
+            await server.record_job("connectwise", pair, str(event.record_id), "callback")
+        if hudu_type is not None:
+            await server.hudu_job(hudu_type)
         return Response(status_code=204)
 
     @app.post("/hooks/hubspot", include_in_schema=False)

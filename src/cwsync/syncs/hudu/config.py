@@ -37,6 +37,14 @@ DataType = Literal["companies", "contacts", "sites", "configurations", "agreemen
 DATA_TYPES: tuple[DataType, ...] = ("companies", "sites", "contacts", "configurations", "agreements")
 """Every data type, in the order a run syncs them (sites first: contacts and configurations point at them)."""
 
+CALLBACK_DATA_TYPES: dict[str, DataType] = {
+    "company": "companies",
+    "contact": "contacts",
+    "configuration": "configurations",
+    "agreement": "agreements",
+}
+"""ConnectWise callback types that re-sync a data type into Hudu (sites have no callback: the schedule brings them)."""
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

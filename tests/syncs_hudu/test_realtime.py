@@ -1,0 +1,75 @@
+"""The Hudu sync under `cwsync serve`: a ConnectWise change reaches Hudu through its callback, and the schedule."""
+
+from __future__ import annotations
+
+import httpx
+
+from cwsync.config.model import ServerConfig
+from cwsync.connectors.connectwise import replace_ops
+from cwsync.connectors.hudu import HuduClient
+from cwsync.runtime.callbacks import CallbackManager, desired_callbacks
+from cwsync.sandbox.connectwise.app import create_app as create_cw_app
+from cwsync.sandbox.hudu import create_hudu_app
+from cwsync.server.app import HUDU_PAIR, Server, create_app
+from cwsync.syncs.hudu.context import hudu_settings
+from tests.syncs_hudu.conftest import World, cw_record, no_sleep
+
+ME, TOKEN = "http://cwsync.test", "callback-token-hudu-1"
+
+
+def _server(world: World) -> tuple[Server, httpx.AsyncClient]:
+    """`cwsync serve` for a Hudu-only configuration (no HubSpot), wired to both emulators in-process."""
+    server_config = ServerConfig(
+        public_url=ME,
+        callback_token=TOKEN,
+        api_token="api-token-456",
+        allow_http_key_urls=[world.cw_box.settings.base_url],
+    )
+    world.config = world.config.model_copy(update={"server": server_config})
+    key_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_cw_app(world.cw_box)))
+    server = Server(world.config, world.store, world.cw, None, key_http, workers=2, hudu_debounce=0)
+    hudu_app = create_hudu_app(world.hudu_box)
+
+    def hudu_client() -> HuduClient:
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=hudu_app))
+        return HuduClient(hudu_settings(world.config), http=http, sleep=no_sleep)
+
+    server.hudu_client = hudu_client
+    return server, key_http
+
+
+async def test_a_configuration_change_reaches_hudu_through_its_callback(world: World) -> None:
+    """A changed configuration → signed callback → Hudu re-sync job of configurations → the asset is updated."""
+    await world.match(7)
+    await world.sync()
+    server, key_http = _server(world)
+    assert server.engine is None  # no HubSpot sync configured: the server runs the Hudu side alone
+    assert [(s.pair, s.kind) for s in server.schedules()] == [(HUDU_PAIR, "full")]
+    assert server.schedules()[0].every_seconds == 3 * 3600
+    app = create_app(server)
+    world.cw_box.callbacks.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
+    specs = desired_callbacks(types=["configuration"], public_url=ME, tenant=world.config.tenant, token=TOKEN)
+    await CallbackManager(world.cw, tenant=world.config.tenant).install(specs)
+    await server.start(schedule=False)
+    try:
+        hudu_id = world.hudu_company_id(cw_record(world.cw_box, "companies", 7)["name"])
+        names = {a["name"] for a in world.assets(hudu_id)}
+        config = next(
+            record
+            for i in world.cw_box.store.ids("configurations")
+            if (record := cw_record(world.cw_box, "configurations", i))["company"]["id"] == 7
+            and record["name"] in names
+            and record["type"]["name"] in ("Managed Server", "Legacy Server", "Virtual Machine", "Firewall", "Switch")
+        )
+        await world.cw.patch("company/configurations", config["id"], replace_ops({"ipAddress": "10.77.0.9"}))
+        await world.cw_box.callbacks.drain()
+        assert [d.status for d in world.cw_box.callbacks.deliveries][-1] == 204
+        await server.runner.wait_idle(timeout=30)
+    finally:
+        await server.stop()
+        await world.cw_box.callbacks.http.aclose()
+        await key_http.aclose()
+    [asset] = [a for a in world.assets(hudu_id) if a["name"] == config["name"]]
+    assert next(f["value"] for f in asset["fields"] if f["label"] == "IP Address") == "10.77.0.9"
+    [run] = await world.store.runs(world.config.tenant, limit=1)
+    assert (run.trigger, run.status) == ("callback", "succeeded")
