@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,10 @@ def make_config(tmp_path: Path, box: Sandbox, **hubspot_sync: Any) -> Config:
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     """A 300-record ConnectWise sandbox, an empty HubSpot sandbox, SQLite store."""
     cw_box = build_sandbox(SandboxSettings(base_url=CW_BASE, records=300, seed=3))
-    hs_box = build_hubspot_sandbox(HubSpotSandboxSettings(base_url=HS_BASE, rate_limit_per_10s=100_000))
+    # The clients never wait (no sleeps in tests), so the emulator's limits are lifted rather than paced against.
+    hs_box = build_hubspot_sandbox(
+        HubSpotSandboxSettings(base_url=HS_BASE, rate_limit_per_10s=100_000, search_per_second=100_000)
+    )
     config = make_config(tmp_path, cw_box)
     s = config.connections.connectwise
     calls: Counter[str] = Counter()
@@ -476,3 +480,38 @@ async def test_full_run_reconciles_silent_deletions_with_a_guard(world: World) -
     assert len(await world.hs_all("contacts")) == before
     [run] = await world.store.runs(world.config.tenant, limit=1)
     assert run.status == "failed"
+
+
+async def test_no_op_resyncs_make_one_call_per_object_type(world: World) -> None:
+    """A run with nothing to do makes one read per side and object type — the first one after the first sync too:
+    it reads back what the first sync wrote (a HubSpot change made meanwhile must not be lost), but those objects
+    carry the stamp cwsync stored when it wrote them, so their associations are not read."""
+    await world.sync()
+    engine = HubSpotSync(world.config, world.store, world.cw, world.hs)
+    await engine.prepare()
+    started = world.hs_box.state.now()
+
+    def minutes_later(m: int) -> None:  # HubSpot's clock moves on between runs, as between scheduled cycles
+        world.hs_box.state.now = lambda: started + timedelta(minutes=m)
+
+    minutes_later(5)
+    world.calls.clear()
+    readback = await engine.run()
+    assert (readback.counts.created, readback.counts.updated, readback.counts.failed) == (0, 0, 0)
+    readback_calls = world.calls["hs.test"]
+    for m in (10, 15):
+        minutes_later(m)
+        world.calls.clear()
+        report = await engine.run()
+        assert (report.counts.created, report.counts.updated, report.counts.failed) == (0, 0, 0)
+        assert world.calls == {"hs.test": 3, "cw.test": 3}, world.calls  # one search / one read per object type
+    assert readback_calls == 3  # the objects come back in one search page each; stamped, so no association reads
+    # ... and a change made after that is still seen
+    contact = next(iter(_expected_contacts(world.cw_box, _expected_companies(world.cw_box)).values()))
+    hs_id = (await world.store.links_by_left(world.config.tenant, "contacts", [str(contact["id"])]))[
+        str(contact["id"])
+    ].right_id
+    await world.hs_change("contacts", hs_id, {"jobtitle": "Seen after the no-op runs"})
+    report = await engine.run()
+    assert report.counts.updated == 1
+    assert (await world.cw.get("company/contacts", contact["id"]))["title"] == "Seen after the no-op runs"

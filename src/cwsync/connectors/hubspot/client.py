@@ -11,13 +11,14 @@ Paths come from `HubSpotSettings.paths`, so `api_version="2026-03"` switches eve
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import random
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import count
 from types import MappingProxyType
 from typing import Any
@@ -257,6 +258,9 @@ class HubSpotClient(OwnsHttp):
         )
         self._apis: dict[Kind, HttpApi] = {"general": self._api_for("general"), "search": self._api_for("search")}
         self._log = structlog.get_logger("cwsync.hubspot").bind(base_url=settings.base_url)
+        self.server_time: datetime | None = None
+        """HubSpot's clock (the `Date` header) at its latest successful response: the engine's read marks use
+        HubSpot's clock, never the local one."""
 
     def __repr__(self) -> str:
         return f"HubSpotClient(base_url={self.settings.base_url!r}, api_version={self.settings.api_version!r})"
@@ -316,6 +320,8 @@ class HubSpotClient(OwnsHttp):
             method, url, params=params, json=json, headers=self._headers(), retry_unsafe=retry_unsafe
         )
         self._pacer.observe(kind, response.headers)
+        dates = [d for d in map(_server_date, response.headers.get_list("date")) if d is not None]
+        self.server_time = dates[-1] if dates else self.server_time  # one `Date` (a proxy may add a second: the last)
         return response
 
     def _headers(self) -> dict[str, str]:
@@ -961,6 +967,17 @@ def _option(position: int, option: Mapping[str, Any]) -> Record:
         raise ValueError(f"option {position} needs a label and a value, got {dict(option)!r}")
     # displayOrder is required by the 2026-03 API and harmless in v3.
     return {"hidden": False, "displayOrder": position, **option}
+
+
+def _server_date(text: str | None) -> datetime | None:
+    """An HTTP `Date` header as an aware datetime (None when absent or unreadable)."""
+    if not text:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _type(object_type: str) -> str:

@@ -19,6 +19,7 @@ body (A5).
 
 from __future__ import annotations
 
+import email.utils
 import json
 import re
 import uuid
@@ -433,6 +434,9 @@ class _Api:
             response = _json(exc.body(correlation_id), exc.status)
         response.headers.update(headers)
         response.headers["X-HubSpot-Correlation-Id"] = correlation_id
+        # HubSpot's clock, in the emulator's own time (so a test's clock moves both it and `updatedAt`); a server
+        # would add one too, but an in-process transport has none.
+        response.headers["Date"] = email.utils.format_datetime(self.state.now().astimezone(UTC), usegmt=True)
         return response
 
     async def _handle(self, request: Request, path: str, headers: dict[str, str]) -> Response:

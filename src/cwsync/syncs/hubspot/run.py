@@ -37,6 +37,10 @@ DELETED_IN_CW = "deleted in ConnectWise"
 T = TypeVar("T")
 
 PAGE = 200
+STAMP = "@hs_updated_at"
+"""Kept in a link's HubSpot values: the object's last modification when cwsync last wrote or read it. An object
+read again with the same stamp is unchanged since (typically cwsync's own write coming back), so its associations
+need no read: the link's values stand for it."""
 HUBSPOT_BATCH = 100  # inputs per HubSpot batch call
 HOLD_LIMIT = 2_000  # planned items held back at most, waiting to fill HubSpot batches
 
@@ -288,6 +292,7 @@ class _PairRun:
         self.newest = {Side.LEFT: None, Side.RIGHT: None}  # type: dict[Side, datetime | None]
         self.right_complete = False
         self.right_read_done = False
+        self.right_stamps: dict[str, str] = {}  # HubSpot id → `STAMP` of the object as read in this run
         self._held: list[PlanItem] = []  # planned, not applied yet (see `_apply`)
         self._held_raws: dict[str, Raw] = {}
         self._applying: asyncio.Task[None] | None = None
@@ -399,13 +404,29 @@ class _PairRun:
         return failing_rule(self.object_config.filters.connectwise, flat)
 
     async def _right_snapshots(self, page: Sequence[Raw]) -> list[tuple[Snapshot, Raw]]:
-        return self._right_snapshots_of(page, await self._right_references([str(r["id"]) for r in page]))
+        """Snapshots of HubSpot objects; their references are read, except for objects unchanged since cwsync last
+        saw them (same `STAMP`), whose references are the link's."""
+        ids = [str(r["id"]) for r in page]
+        unchanged: dict[str, Link] = {}
+        if self.mapping.references:
+            links = await self.s.store.links_by_right(self.s.tenant, self.pair, ids)
+            for raw in page:
+                link = links.get(str(raw["id"]))
+                if link is not None and link.right_values.get(STAMP) == self.right.stamp(raw):
+                    unchanged[link.right_id] = link
+        refs = await self._right_references([i for i in ids if i not in unchanged])
+        for right_id, link in unchanged.items():
+            refs[right_id] = {name: link.right_values.get(name) for name in self.mapping.references}
+        return self._right_snapshots_of(page, refs)
 
     def _right_snapshots_of(
         self, page: Sequence[Raw], refs: Mapping[str, Mapping[str, str | None]]
     ) -> list[tuple[Snapshot, Raw]]:
         out = []
         for raw in page:
+            stamp = self.right.stamp(raw)
+            if stamp is not None:
+                self.right_stamps[str(raw["id"])] = stamp
             flat = shapes.flatten_hubspot(raw, refs.get(str(raw["id"]), {}))
             updated = self.right.updated_at(raw)
             self._seen(Side.RIGHT, updated)
@@ -684,9 +705,13 @@ class _PairRun:
         )
 
     async def _advance_cursors(self) -> None:
-        # Each side's watermark is the newest change seen (in that side's clock, capped by the run's start). When
-        # HubSpot had nothing to read (a first sync into an empty portal), it was read up to the run's start.
-        if self.right_read_done and self.newest[Side.RIGHT] is None:
+        # Each side's watermark is the newest change seen (in that side's clock, capped by the run's start). HubSpot's
+        # is better known: its `Date` when it answered this run's read, less the overlap (`HubSpotSide.read_mark`) —
+        # everything changed before it was read, even when nothing was — so a run with nothing to do moves it on and
+        # the next one reads (almost) nothing. Without a `Date`, an empty read counts as read up to the run's start.
+        if self.right_read_done and self.right.read_mark is not None:
+            self.newest[Side.RIGHT] = self.right.read_mark
+        elif self.right_read_done and self.newest[Side.RIGHT] is None:
             self.newest[Side.RIGHT] = self.started
         async with self.s.store.transaction() as tx:
             for side in (Side.LEFT, Side.RIGHT):
@@ -715,6 +740,7 @@ class _Result:
     error: str | None = None
     remote_status: int | None = None
     remote_response: Any = None
+    right_stamp: str | None = None  # the HubSpot object's `STAMP` after cwsync wrote it
 
 
 class _Applier:
@@ -741,6 +767,12 @@ class _Applier:
         item = result.item
         left_values = dict(item.left_values or {})
         right_values = dict(item.right_values or {})
+        wrote_right = any(w.side is Side.RIGHT for w in item.writes)
+        stamp = result.right_stamp if wrote_right else self.run.right_stamps.get(str(result.right_id))
+        if stamp is not None:
+            right_values[STAMP] = stamp
+        elif wrote_right:
+            right_values.pop(STAMP, None)  # written, but HubSpot did not say when: the next read is a full one
         writers = {w.side for w in item.writes}
         return Link(
             tenant=self.run.s.tenant,
@@ -771,6 +803,7 @@ class _Applier:
                 _fail(result, error)
             elif index in batch.by_index:
                 result.right_id = str(batch.by_index[index]["id"])
+                result.right_stamp = self.run.right.stamp(batch.by_index[index])
             else:
                 _fail(
                     result, "created, but HubSpot's answer could not be attributed: the next run links it by match key"
@@ -790,6 +823,8 @@ class _Applier:
             error = batch.error_for(index)
             if error is not None:
                 _fail(result, error)
+            elif index in batch.by_index:
+                result.right_stamp = self.run.right.stamp(batch.by_index[index])
         await self._associate([r for r in results if not r.error])
 
     async def _associate(self, results: list[_Result]) -> None:

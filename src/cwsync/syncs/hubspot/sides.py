@@ -117,16 +117,28 @@ class HubSpotSide:
     properties: tuple[str, ...]
     missing: set[str] = field(default_factory=set)
     """Properties HubSpot lacks (a dry run before `create-properties`): not read, not matched on."""
+    read_mark: datetime | None = None
 
     async def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
-        """Pages of objects modified since `since` (all objects when None)."""
-        if since is None:
-            async for page in self.client.stream(self.object_type, properties=self.readable_properties()):
-                yield page
-            return
+        """Pages of objects modified since `since` (all objects when None).
+
+        Sets `read_mark`: HubSpot's clock when it answered the read's first request, less `OVERLAP` (search is
+        eventually consistent) — every change before it has been read. None when HubSpot sent no `Date`.
+        """
+        self.read_mark = None
         props = self.readable_properties()
-        async for page in self.client.search_modified_since(self.object_type, since - OVERLAP, properties=props):
+        if since is None:
+            pages = self.client.stream(self.object_type, properties=props)
+        else:
+            pages = self.client.search_modified_since(self.object_type, since - OVERLAP, properties=props)
+        async for page in pages:
+            self._mark()
             yield page
+        self._mark()
+
+    def _mark(self) -> None:
+        if self.read_mark is None and self.client.server_time is not None:
+            self.read_mark = self.client.server_time - OVERLAP
 
     async def get(self, object_id: str) -> Raw:
         """One object by id, with the properties the pair reads."""
@@ -140,6 +152,12 @@ class HubSpotSide:
 
     def readable_properties(self) -> list[str]:
         return [p for p in self.properties if p not in self.missing]
+
+    @staticmethod
+    def stamp(raw: Mapping[str, Any]) -> str | None:
+        """The object's last modification as a canonical string (what links keep to recognise an unchanged object)."""
+        moment = HubSpotSide.updated_at(raw)
+        return moment.isoformat() if moment is not None else None
 
     @staticmethod
     def updated_at(raw: Mapping[str, Any]) -> datetime | None:
