@@ -15,6 +15,12 @@
         completed: Completed
       board_statuses:                     # per board, overriding the default event by event
         Projects: {completed: Completed}
+      devices:                            # CB-7: ConnectWise configurations -> the device inventory
+        types:                            # configuration type -> device type; only mapped types import
+          Managed Server: Server
+          Firewall: Firewall
+        companies: mapped                 # mapped: only the companies above; all: every company
+        schedule: {incremental_minutes: 60, full_hours: 24}
 
 Board and status names are checked against ConnectWise by `cwsync.changes.setup.validate_statuses` when the workflow
 starts (CLI and server), so an unknown name is refused before any event fires. This module does no I/O and imports
@@ -31,6 +37,8 @@ __all__ = [
     "LIFECYCLE_EVENTS",
     "ChangeCompany",
     "ChangesConfig",
+    "DeviceSchedule",
+    "DevicesConfig",
     "LifecycleEvent",
     "NoteOptions",
     "StatusMap",
@@ -109,8 +117,39 @@ class TimeOptions(_Model):
     work_type: str | None = Field(None, description="work type name (ConnectWise default when unset)")
 
 
+class DeviceSchedule(_Model):
+    """How often devices are synced: an incremental run (by `lastUpdated`) and a full run (also finds deletions)."""
+
+    incremental_minutes: float = Field(60, gt=0)
+    full_hours: float = Field(24, gt=0)
+
+
+class DevicesConfig(_Model):
+    """ConnectWise configurations → the device inventory (CB-7): which types import, as what, from which companies."""
+
+    enabled: bool = True
+    types: dict[str, str] = Field(
+        min_length=1, description="ConnectWise configuration type name -> device type; only mapped types import"
+    )
+    companies: Literal["all", "mapped"] = Field(
+        "all", description="mapped: only configurations of the companies in changes.companies"
+    )
+    overlap_seconds: int = Field(
+        300, ge=0, le=86_400, description="an incremental run re-reads this much before its cursor (clock skew)"
+    )
+    schedule: DeviceSchedule = Field(default_factory=DeviceSchedule)
+
+    @field_validator("types")
+    @classmethod
+    def _types(cls, value: dict[str, str]) -> dict[str, str]:
+        blank = [key for key, device_type in value.items() if not key.strip() or not device_type.strip()]
+        if blank:
+            raise ValueError(f"give a configuration type and a device type for every entry (blank: {blank!r})")
+        return {key.strip(): device_type.strip() for key, device_type in value.items()}
+
+
 class ChangesConfig(_Model):
-    """Change management → ConnectWise tickets (CB-1 … CB-6)."""
+    """Change management → ConnectWise tickets (CB-1 … CB-7)."""
 
     enabled: bool = True
     companies: dict[str, ChangeCompany] = Field(min_length=1)
@@ -125,6 +164,7 @@ class ChangesConfig(_Model):
     require_approval: bool = Field(True, description="a change must be fully approved before it is scheduled")
     notes: NoteOptions = Field(default_factory=NoteOptions)
     time: TimeOptions = Field(default_factory=TimeOptions)
+    devices: DevicesConfig | None = Field(None, description="configuration -> device sync (CB-7)")
 
     @model_validator(mode="after")
     def _boards_in_scope(self) -> ChangesConfig:

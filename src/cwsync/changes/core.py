@@ -7,7 +7,7 @@ the state after, what to remember, and who could not be matched. The workflow ap
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -94,6 +94,7 @@ class Plan:
     steps: list[Step] = field(default_factory=list)
     unmatched: list[UnmatchedPerson] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)
 
 
 # -- ordering ---------------------------------------------------------------------------------------------------
@@ -338,13 +339,18 @@ def plan_link(
     setup: Setup,
     ticket: Mapping[str, Any],
     members: Mapping[str, Member | None],
+    devices: Sequence[str] = (),
 ) -> Plan:
-    """The writes of linking a change to its ticket (`created`): status, note, resources."""
+    """The writes of linking a change to its ticket (`created`): status, note, resources.
+
+    `devices`: the hostnames of the devices the change's text mentions (listed in the note).
+    """
     change.data.title, change.data.url = request.title, _change_url(setup, request)
     plan = Plan("created", request.the_event_id, None, "linked", change.data.model_copy(deep=True))
+    plan.devices = list(devices)
     build = _Builder(setup, change, request.the_event_id, ticket, members, plan)
     build.status("created")
-    build.note("note", _link_text(request, change, setup, plan.data.url))
+    build.note("note", _link_text(request, change, setup, plan.data.url, plan.devices))
     people: list[tuple[Person, str]] = [(p, "creator") for p in [request.creator] if p]
     people += [(p, "technical_approver") for p in [request.technical_approver] if p]
     people += [(p, "operational_approver") for p in [request.operational_approver] if p]
@@ -361,14 +367,16 @@ def plan_event(
     ticket: Mapping[str, Any],
     members: Mapping[str, Member | None],
     now: datetime,
+    devices: Sequence[str] = (),
 ) -> Plan:
-    """The writes of one event on a linked change.
+    """The writes of one event on a linked change (`devices`: hostnames its text mentions, listed in its note).
 
     Raises:
         ChangeRefused: the event is out of order, or a time entry names someone who is not a member.
     """
     after = check_order(event.kind, change.state, require_approval=setup.config.require_approval)
     plan = Plan(event.kind, event.event_id, change.state, after, change.data.model_copy(deep=True))
+    plan.devices = list(devices)
     build = _Builder(setup, change, event.event_id, ticket, members, plan)
     at = cw_time(event.at or now)
     _PLANNERS[event.kind](build, event, at)
@@ -409,7 +417,8 @@ def _scheduled(build: _Builder, event: ChangeEvent, at: str) -> None:
     build.people([(p, "engineer") for p in event.engineers])  # new ones are created in the window
     if not any(r.member_id for r in build.plan.data.resources.values()):
         build.plan.warnings.append("no resource of this change is a ConnectWise member: no schedule entry was made")
-    text = f"Implementation plan - change {build.change.change_id}\nWindow: {start} - {end}\n\n{event.plan}"
+    text = f"Implementation plan - change {build.change.change_id}\nWindow: {start} - {end}"
+    text += "".join(f"\n{line}" for line in _devices_line(build.plan.devices)) + f"\n\n{event.plan}"
     note_id = build.plan.data.plan_note_id
     if note_id is None:
         build.note("plan", text, description=True)
@@ -518,7 +527,13 @@ def _change_url(setup: Setup, request: LinkRequest) -> str | None:
     return template.replace("{change_id}", request.change_id) if template else None
 
 
-def _link_text(request: LinkRequest, change: ChangeRecord, setup: Setup, url: str | None) -> str:
+def _devices_line(devices: Sequence[str]) -> list[str]:
+    return [f"Devices: {', '.join(devices)}"] if devices else []
+
+
+def _link_text(
+    request: LinkRequest, change: ChangeRecord, setup: Setup, url: str | None, devices: Sequence[str] = ()
+) -> str:
     company = setup.companies[request.company]
     lines = [f"Change {request.change_id} linked to this ticket" + (f": {request.title}" if request.title else "")]
     lines += [f"Link: {url}"] if url else []
@@ -532,6 +547,7 @@ def _link_text(request: LinkRequest, change: ChangeRecord, setup: Setup, url: st
             lines.append(f"{label}: {person.shown}")
     if request.committee:
         lines.append("vCAB: " + ", ".join(p.shown for p in request.committee))
+    lines += _devices_line(devices)
     if request.description:
         lines += ["", request.description]
     return "\n".join(lines)

@@ -27,6 +27,9 @@ RefusalCode = Literal[
     "event_id_reused",
     "busy",
     "unknown_member",
+    "unknown_device",
+    "ambiguous_device",
+    "devices_not_configured",
 ]
 
 

@@ -1,8 +1,8 @@
 """Checking the `changes:` configuration against ConnectWise, once, before any event (CB-1, CB-3).
 
-`validate_statuses` reads the boards in scope, their statuses and the mapped companies, and returns a `Setup`
-holding the ids the workflow writes with. Any name ConnectWise does not know is refused then, with the valid names
-listed, never when an event fires.
+`validate_statuses` reads the boards in scope, their statuses, the mapped companies and (with `devices:`) the
+configuration types, and returns a `Setup` holding the ids the workflow writes with. Any name ConnectWise does not
+know is refused then, with the valid names listed, never when an event fires.
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ async def validate_statuses(client: ConnectWiseClient, config: ChangesConfig) ->
         names[board] = [s.name for s in available]
         statuses[board] = _mapped_statuses(config, board, available, problems)
     companies = {key: await _company(client, key, company.connectwise, problems) for key, company in _items(config)}
+    if config.devices is not None and config.devices.enabled:
+        await _configuration_types(client, list(config.devices.types), problems)
     if problems:
         raise SetupError(problems)
     return Setup(
@@ -83,6 +85,16 @@ async def validate_statuses(client: ConnectWiseClient, config: ChangesConfig) ->
         companies={key: ref for key, ref in companies.items() if ref is not None},
         schedule_type=_schedule_type(config.schedule_type),
     )
+
+
+async def _configuration_types(client: ConnectWiseClient, wanted: list[str], problems: list[str]) -> None:
+    rows = [r async for r in client.stream_records("company/configurations/types", fields="id,name,inactiveFlag")]
+    names = [str(r.get("name", "")) for r in rows]
+    for name in wanted:
+        if name not in names:
+            problems.append(
+                f"devices: configuration type {name!r} is not a ConnectWise configuration type; types: {_list(names)}"
+            )
 
 
 def _items(config: ChangesConfig) -> list[tuple[str, Any]]:

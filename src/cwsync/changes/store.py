@@ -16,6 +16,7 @@ two events of one change can never both apply against the same state.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,8 +24,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from cwsync.changes.device_store import link_devices
 from cwsync.changes.errors import ChangeRefused
-from cwsync.changes.models import ChangeData, ChangeRecord
+from cwsync.changes.models import ChangeData, ChangeRecord, Device
 from cwsync.changes.tables import CHANGE_EVENTS, CHANGES
 from cwsync.store import Store
 
@@ -135,8 +137,10 @@ class ChangeStore:
         async with self._store._connect(write=True) as conn, conn.begin():
             await conn.execute(update(CHANGE_EVENTS).where(*where).values(error=error[:4000]))
 
-    async def finish_link(self, record: ChangeRecord, *, event_id: str, result: Any) -> None:
-        """Create the change row and mark its `created` event applied, together.
+    async def finish_link(
+        self, record: ChangeRecord, *, event_id: str, result: Any, devices: Sequence[Device] = ()
+    ) -> None:
+        """Create the change row, link the devices it mentions and mark its `created` event applied, together.
 
         Raises:
             ChangeRefused: `already_linked`, when the change was linked meanwhile by another event.
@@ -158,12 +162,21 @@ class ChangeStore:
         try:
             async with self._store._connect(write=True) as conn, conn.begin():
                 await conn.execute(CHANGES.insert().values(values))
+                await link_devices(conn, self.tenant, record.change_id, event_id, devices)
                 await self._applied(conn, record.change_id, event_id, result, now)
         except IntegrityError as exc:
             raise ChangeRefused("already_linked", f"change {record.change_id} was linked meanwhile") from exc
 
-    async def finish_event(self, record: ChangeRecord, *, expected_version: int, event_id: str, result: Any) -> None:
-        """Store the change's new state and the event's result, together.
+    async def finish_event(
+        self,
+        record: ChangeRecord,
+        *,
+        expected_version: int,
+        event_id: str,
+        result: Any,
+        devices: Sequence[Device] = (),
+    ) -> None:
+        """Store the change's new state, the devices the event mentions and the event's result, together.
 
         Raises:
             ChangeRefused: `busy`, when another event of the change was applied meanwhile (nothing is stored).
@@ -187,6 +200,7 @@ class ChangeStore:
         async with self._store._connect(write=True) as conn, conn.begin():
             if (await conn.execute(statement)).rowcount != 1:
                 raise ChangeRefused("busy", f"another event of change {record.change_id} was applied meanwhile")
+            await link_devices(conn, self.tenant, record.change_id, event_id, devices)
             await self._applied(conn, record.change_id, event_id, result, now)
 
     async def _applied(self, conn: Any, change_id: str, event_id: str, result: Any, now: datetime) -> None:

@@ -1,4 +1,4 @@
-"""The change workflow's tables, declared on the store's `Base` (their schema is migration `0003_changes`).
+"""The change workflow's tables, declared on the store's `Base` (migrations `0003_changes` and `0004_devices`).
 
 Importing this module registers the tables in `cwsync.store.models.Base.metadata`; the migration imports it too, so
 the store's "models describe the migrated schema" check sees them whenever the store has been migrated.
@@ -14,7 +14,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from cwsync.store.models import Base, BigIntId, NullableJson
 
-__all__ = ["CHANGES", "CHANGE_EVENTS", "ChangeEventRow", "ChangeRow"]
+__all__ = [
+    "CHANGES",
+    "CHANGE_DEVICES",
+    "CHANGE_EVENTS",
+    "DEVICES",
+    "ChangeDeviceRow",
+    "ChangeEventRow",
+    "ChangeRow",
+    "DeviceRow",
+]
 
 
 class ChangeRow(Base):
@@ -62,5 +71,49 @@ class ChangeEventRow(Base):
     finished_at: Mapped[datetime | None]
 
 
+class DeviceRow(Base):
+    """A ConnectWise configuration of a mapped type, held as a device (CB-7); `hostname` is its name lower-cased."""
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        UniqueConstraint("tenant", "cw_id", name="uq_devices_tenant_cw_id"),
+        Index("ix_devices_tenant_hostname", "tenant", "hostname"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    cw_id: Mapped[int] = mapped_column(BigInteger)
+    hostname: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    device_type: Mapped[str] = mapped_column(String(100))
+    cw_type: Mapped[str] = mapped_column(String(100))
+    company_id: Mapped[int | None] = mapped_column(BigInteger)
+    company: Mapped[str | None] = mapped_column(String(255))
+    serial: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str | None] = mapped_column(String(100))
+    cw_last_updated: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class ChangeDeviceRow(Base):
+    """A device mentioned (`@hostname`) in a change's text."""
+
+    __tablename__ = "change_devices"
+    __table_args__ = (
+        UniqueConstraint("tenant", "change_id", "cw_id", name="uq_change_devices_tenant_change_id_cw_id"),
+        Index("ix_change_devices_tenant_cw_id", "tenant", "cw_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    change_id: Mapped[str] = mapped_column(String(100))
+    cw_id: Mapped[int] = mapped_column(BigInteger)
+    hostname: Mapped[str] = mapped_column(String(255))
+    event_id: Mapped[str] = mapped_column(String(200))
+    linked_at: Mapped[datetime]
+
+
 CHANGES: Table = ChangeRow.__table__  # type: ignore[assignment]
 CHANGE_EVENTS: Table = ChangeEventRow.__table__  # type: ignore[assignment]
+DEVICES: Table = DeviceRow.__table__  # type: ignore[assignment]
+CHANGE_DEVICES: Table = ChangeDeviceRow.__table__  # type: ignore[assignment]

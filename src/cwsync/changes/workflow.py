@@ -22,20 +22,25 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from cwsync.changes.config import ChangesConfig
 from cwsync.changes.core import Member, Plan, Step, people_to_look_up, plan_event, plan_link
+from cwsync.changes.device_store import DeviceStore
+from cwsync.changes.devices import DeviceSync, mentions
 from cwsync.changes.errors import ChangeRefused
 from cwsync.changes.models import (
     ChangeEvent,
     ChangeRecord,
+    Device,
     EventResult,
     LinkRequest,
+    ScheduledEvent,
     TicketSummary,
     Write,
 )
@@ -61,6 +66,7 @@ class ChangeView(BaseModel):
 
     change: ChangeRecord
     ticket: TicketSummary | None
+    devices: list[Device] = Field(default_factory=list, description="the devices the change's text mentions")
 
 
 class ChangeWorkflow:
@@ -78,6 +84,8 @@ class ChangeWorkflow:
         self.client = client
         self.setup = setup
         self.changes = ChangeStore(store, tenant=tenant)
+        self.devices = DeviceStore(store, tenant=tenant)
+        self.device_sync = _device_sync(client, store, setup, tenant)
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -128,7 +136,7 @@ class ChangeWorkflow:
             ticket: TicketSummary | None = _ticket_summary(await self._ticket(change.ticket_id))
         except ChangeRefused:
             ticket = None
-        return ChangeView(change=change, ticket=ticket)
+        return ChangeView(change=change, ticket=ticket, devices=await self.devices.of_change(change_id))
 
     # -- link ----------------------------------------------------------------------------------------------------
 
@@ -162,16 +170,20 @@ class ChangeWorkflow:
                 state="linked",
             )
             members = await self._members(people_to_look_up(request, record.data))
-            planned = plan_link(request, record, setup=self.setup, ticket=ticket, members=members)
+            found = await self._mentioned(ref.id, request.title, request.description)
+            hostnames = [d.hostname for d in found.devices]
+            planned = plan_link(request, record, setup=self.setup, ticket=ticket, members=members, devices=hostnames)
+            planned.warnings.extend(found.warnings)
             if plan:
-                return _result(
-                    planned, change_id, record.ticket_id, [s.as_write("planned", None) for s in planned.steps]
-                )
+                writes = [s.as_write("planned", None) for s in planned.steps]
+                return found.on(_result(planned, change_id, record.ticket_id, writes))
             journal = await self._begin(change_id, event_id, "created", digest, stored)
             writes = await self._apply(planned, change_id, event_id, journal, resuming=stored is not None)
-            result = _result(planned, change_id, record.ticket_id, writes, applied=True)
+            result = found.on(_result(planned, change_id, record.ticket_id, writes, applied=True))
             record.data = planned.data
-            await self.changes.finish_link(record, event_id=event_id, result=result.model_dump(mode="json"))
+            await self.changes.finish_link(
+                record, event_id=event_id, result=result.model_dump(mode="json"), devices=found.devices
+            )
             log.info("changes.linked", change_id=change_id, ticket_id=record.ticket_id, writes=len(writes))
             return result
 
@@ -192,18 +204,26 @@ class ChangeWorkflow:
             change = await self._change(change_id)
             ticket = await self._ticket(change.ticket_id)
             members = await self._members(people_to_look_up(event, change.data))
-            planned = plan_event(event, change, setup=self.setup, ticket=ticket, members=members, now=self._clock())
+            found = await self._mentioned(change.cw_company_id, *_texts(event))
+            hostnames = [d.hostname for d in found.devices]
+            planned = plan_event(
+                event, change, setup=self.setup, ticket=ticket, members=members, now=self._clock(), devices=hostnames
+            )
+            planned.warnings.extend(found.warnings)
             if plan:
-                return _result(
-                    planned, change_id, change.ticket_id, [s.as_write("planned", None) for s in planned.steps]
-                )
+                writes = [s.as_write("planned", None) for s in planned.steps]
+                return found.on(_result(planned, change_id, change.ticket_id, writes))
             journal = await self._begin(change_id, event.event_id, event.kind, digest, stored)
             writes = await self._apply(planned, change_id, event.event_id, journal, resuming=stored is not None)
-            result = _result(planned, change_id, change.ticket_id, writes, applied=True)
+            result = found.on(_result(planned, change_id, change.ticket_id, writes, applied=True))
             after = change.model_copy(update={"state": planned.state_after, "data": planned.data})
             after.board = _name(ticket.get("board")) or change.board
             await self.changes.finish_event(
-                after, expected_version=change.version, event_id=event.event_id, result=result.model_dump(mode="json")
+                after,
+                expected_version=change.version,
+                event_id=event.event_id,
+                result=result.model_dump(mode="json"),
+                devices=found.devices,
             )
             log.info("changes.event_applied", change_id=change_id, kind=event.kind, writes=len(writes))
             return result
@@ -306,8 +326,58 @@ class ChangeWorkflow:
                     found[email] = Member(int(row["id"]), str(row.get("identifier", "")), name or email)
         return found
 
+    async def _mentioned(self, company_id: int, *texts: str | None) -> _Mentions:
+        """The devices of the change's company that `@hostname`s in the texts name; the others as warnings."""
+        names = mentions(*texts) if self.device_sync is not None else []
+        if not names:
+            return _Mentions()
+        known = await self.devices.by_hostnames(names)
+        found = _Mentions()
+        for name in names:
+            same = [d for d in known if d.hostname == name]
+            own = [d for d in same if d.company_id == company_id]
+            if own:
+                found.devices.extend(own)
+                continue
+            found.unknown.append(name)
+            elsewhere = sorted({d.company or str(d.company_id) for d in same})
+            found.warnings.append(
+                f"@{name}: a device of {', '.join(elsewhere)}, not of this change's company (not linked)"
+                if elsewhere
+                else f"@{name}: no device with this hostname (not linked; is it synced? `cwsync changes devices sync`)"
+            )
+        return found
+
     def _lock(self, change_id: str) -> asyncio.Lock:
         return self._locks.setdefault(change_id, asyncio.Lock())
+
+
+@dataclass
+class _Mentions:
+    """The devices an event's text mentions, the @names that match none, and why."""
+
+    devices: list[Device] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def on(self, result: EventResult) -> EventResult:
+        """The result listing these devices and unknown names."""
+        hostnames = list(dict.fromkeys(d.hostname for d in self.devices))
+        return result.model_copy(update={"devices": hostnames, "unknown_devices": self.unknown})
+
+
+def _texts(event: ChangeEvent) -> list[str | None]:
+    """The text of an event that may mention devices (the implementation plan)."""
+    return [event.plan] if isinstance(event, ScheduledEvent) else []
+
+
+def _device_sync(client: ConnectWiseClient, store: Store, setup: Setup, tenant: str) -> DeviceSync | None:
+    """The device sync of this setup (None without `devices:`); `companies: mapped` scopes it to mapped companies."""
+    config = setup.config.devices
+    if config is None or not config.enabled:
+        return None
+    scope = [ref.id for ref in setup.companies.values()] if config.companies == "mapped" else None
+    return DeviceSync(client=client, store=store, config=config, tenant=tenant, company_ids=scope)
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------

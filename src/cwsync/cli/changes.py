@@ -1,4 +1,4 @@
-"""`cwsync changes search | link | event | show`: the change workflow from the command line (CB-2, CB-4 … CB-6).
+"""`cwsync changes search | link | event | show | devices`: the change workflow from the command line (CB-2 … CB-7).
 
 Every command checks the `changes:` configuration against ConnectWise first (unknown boards, statuses or companies
 are refused with the valid names listed). Exit codes: 0 done, 1 refused or ConnectWise failed (nothing half-done
@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cwsync.changes.config import ChangesConfig
+from cwsync.changes.devices import device_view, sync_of
 from cwsync.changes.errors import ChangeRefused, SetupError
 from cwsync.changes.models import ChangeEvent, EventResult, LinkRequest
 from cwsync.changes.workflow import ChangeWorkflow
@@ -33,6 +34,10 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Change management → ConnectWise tickets: search tickets, link changes, send lifecycle events.",
 )
+devices_app = typer.Typer(
+    no_args_is_help=True, help="The device inventory: ConnectWise configurations of mapped types (CB-7)."
+)
+app.add_typer(devices_app, name="devices")
 console = Console()
 errors = Console(stderr=True)
 T = TypeVar("T")
@@ -182,6 +187,72 @@ def show(
     for resource in change.data.resources.values():
         who = resource.member_identifier or "not a ConnectWise member"
         console.print(f"resource {resource.email} ({', '.join(resource.roles)}): {who}")
+    if view.devices:
+        console.print("devices: " + ", ".join(f"{d.name} ({d.device_type})" for d in view.devices), markup=False)
+
+
+# -- devices ------------------------------------------------------------------------------------------------------
+
+
+@devices_app.command("sync")
+def devices_sync(
+    full: bool = typer.Option(False, "--full", help="Read every configuration (and remove devices gone since)."),
+    config: Path = CONFIG,
+    as_json: bool = JSON,
+) -> None:
+    """Sync ConnectWise configurations of mapped types into the device inventory (incremental unless --full)."""
+    report = _run(config, lambda wf: sync_of(wf.device_sync).run(full=full, trigger="cli"))
+    if as_json:
+        _echo(_dump(report))
+        return
+    since = f" since {report.since}" if report.since else ""
+    console.print(
+        f"device sync ({report.kind}{since}), run {report.run_id}: {report.read} configurations read", markup=False
+    )
+    console.print(
+        f"  created {report.created}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"skipped {report.skipped}, removed {report.deleted}",
+        markup=False,
+    )
+    for cw_type, n in report.skipped_types.items():
+        console.print(f"  skipped {n}: {cw_type} (not mapped)", markup=False)
+
+
+@devices_app.command("list")
+def devices_list(
+    hostname: str | None = typer.Option(None, "--hostname", help="Hostnames containing this (any case)."),
+    company: str | None = typer.Option(None, "--company", help="ConnectWise company identifier or id."),
+    limit: int = typer.Option(100, min=1, max=1000),
+    config: Path = CONFIG,
+    as_json: bool = JSON,
+) -> None:
+    """List devices of the inventory."""
+    found = _run(config, lambda wf: wf.devices.find(hostname=hostname, company=company, limit=limit))
+    if as_json:
+        _echo([_dump(d) for d in found])
+        return
+    table = Table("hostname", "device type", "ConnectWise type", "company", "serial", "status")
+    for d in found:
+        table.add_row(d.name, d.device_type, d.cw_type, d.company or "", d.serial or "", d.status or "")
+    console.print(table if found else "no devices found")
+
+
+@devices_app.command("show")
+def devices_show(
+    hostname: str = typer.Argument(..., help="The device's hostname (its ConnectWise configuration name)."),
+    company: str | None = typer.Option(None, "--company", help="When companies share the hostname."),
+    config: Path = CONFIG,
+    as_json: bool = JSON,
+) -> None:
+    """One device by hostname, and the changes that mention it."""
+    view = _run(config, lambda wf: device_view(wf.devices, hostname, company=company))
+    if as_json:
+        _echo(_dump(view))
+        return
+    d = view.device
+    console.print(f"{d.name}: {d.device_type} (ConnectWise {d.cw_type} #{d.cw_id})", markup=False)
+    console.print(f"  company {d.company}, serial {d.serial or '-'}, status {d.status or '-'}", markup=False)
+    console.print(f"  changes: {', '.join(view.changes) or '(none)'}", markup=False)
 
 
 # -- plumbing -----------------------------------------------------------------------------------------------------
@@ -298,6 +369,8 @@ def _print_result(result: EventResult, *, as_json: bool) -> None:
         console.print(f"  {verb if w.outcome != 'already_done' else 'already done'}: {w.summary}", markup=False)
     for p in result.unmatched:
         console.print(f"  not a ConnectWise member: {p.email} ({', '.join(p.roles)})", markup=False)
+    if result.devices:
+        console.print(f"  devices: {', '.join(result.devices)}", markup=False)
     for warning in result.warnings:
         console.print(f"  [yellow]warning[/yellow]: {warning}")
     if not result.writes:

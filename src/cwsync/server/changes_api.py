@@ -5,12 +5,16 @@
     GET  /api/changes/tickets?company=acme&q=firewall     ticket search (by number or summary, allowed boards only)
     POST /api/changes/link[?plan=true]                    LinkRequest → EventResult (the `created` event)
     POST /api/changes/{change_id}/events[?plan=true]      an event ({"kind": "scheduled", "event_id": ...})
-    GET  /api/changes/{change_id}                         the change, its events, its ticket now
+    GET  /api/changes/{change_id}                         the change, its events, its ticket now, its devices
+    GET  /api/devices?hostname=fw&company=ACME            devices (hostname contains, company identifier or id)
+    GET  /api/devices/{hostname}[?company=ACME]           one device (exact hostname, any case) and its changes
+    POST /api/devices/sync[?full=true]                    a device sync run (CB-7) → its counts
 
 The `changes:` configuration is checked against ConnectWise (`validate_statuses`) before the first request is
 served; a configuration that does not match answers 503 listing every problem, so no event is taken before it is
 fixed. Refusals answer with `{"error": code, "reason": ...}`: 404 unknown change/company/ticket, 409 out of order /
-already linked / event id reused / busy, 422 board or company not allowed, or a time entry for a non-member.
+already linked / event id reused / busy, 422 board or company not allowed, or a time entry for a non-member;
+404 unknown device or device sync not configured, 409 a hostname several companies share (give `company`).
 """
 
 from __future__ import annotations
@@ -23,8 +27,17 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
+from cwsync.changes.devices import device_view, sync_of
 from cwsync.changes.errors import ChangeRefused, SetupError
-from cwsync.changes.models import ChangeEvent, EventResult, LinkRequest, TicketSummary
+from cwsync.changes.models import (
+    ChangeEvent,
+    Device,
+    DeviceSyncReport,
+    DeviceView,
+    EventResult,
+    LinkRequest,
+    TicketSummary,
+)
 from cwsync.changes.workflow import ChangeView, ChangeWorkflow
 from cwsync.connectors.http import CwsyncApiError
 
@@ -46,6 +59,9 @@ REFUSAL_STATUS: dict[str, int] = {
     "board_not_allowed": 422,
     "company_mismatch": 422,
     "unknown_member": 422,
+    "unknown_device": 404,
+    "ambiguous_device": 409,
+    "devices_not_configured": 404,
 }
 
 
@@ -122,6 +138,33 @@ def add_change_routes(app: FastAPI, server: Server) -> None:
         """The change, its processed events and its ticket as ConnectWise shows it now."""
         workflow = await _call(holder.get())
         return await _call(workflow.show(change_id))
+
+    _device_routes(app, holder, guard)
+
+
+def _device_routes(app: FastAPI, holder: _Workflow, guard: list[Any]) -> None:
+    @app.get("/api/devices", dependencies=guard, tags=["devices"])
+    async def devices(
+        hostname: str | None = None,
+        company: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> list[Device]:
+        """Devices whose hostname contains `hostname`, of `company` (identifier or id), by hostname."""
+        workflow = await _call(holder.get())
+        return await workflow.devices.find(hostname=hostname, company=company, limit=limit, offset=offset)
+
+    @app.post("/api/devices/sync", dependencies=guard, tags=["devices"])
+    async def sync_devices(full: bool = False) -> DeviceSyncReport:
+        """Sync ConnectWise configurations of mapped types into the inventory (incremental unless `full`)."""
+        workflow = await _call(holder.get())
+        return await _call(sync_of(workflow.device_sync).run(full=full, trigger="api"))
+
+    @app.get("/api/devices/{hostname}", dependencies=guard, tags=["devices"])
+    async def device(hostname: str, company: str | None = None) -> DeviceView:
+        """One device by exact hostname (any case) and the changes that mention it."""
+        workflow = await _call(holder.get())
+        return await device_view(workflow.devices, hostname, company=company)
 
 
 def _handlers(app: FastAPI) -> None:

@@ -1,0 +1,221 @@
+"""The device inventory in the store (CB-7): devices by ConnectWise configuration id, and the devices of a change.
+
+::
+
+    devices = DeviceStore(store, tenant="default")
+    await devices.apply_page(page_plan)                 # one transaction: inserts and updates of one page
+    await devices.find(hostname="fw", company="ACME")   # hostname contains "fw"
+    await devices.by_hostname("lls-fw01")               # exact (every company)
+    await devices.of_change("CHG-1")                    # the devices a change mentions
+
+The links of a change to its devices are written by `ChangeStore` together with the event that mentions them
+(`link_devices`, inside the event's transaction), so a change never shows devices of an event that did not apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from cwsync.changes.models import Device
+from cwsync.changes.tables import CHANGE_DEVICES, DEVICES
+from cwsync.store import Store
+
+__all__ = ["DEVICE_FIELDS", "DeviceStore", "PagePlan", "link_devices"]
+
+DEVICE_FIELDS = (
+    "hostname",
+    "name",
+    "device_type",
+    "cw_type",
+    "company_id",
+    "company",
+    "serial",
+    "status",
+    "cw_last_updated",
+)
+"""The stored values of a device that a sync compares (besides its configuration id)."""
+_IN_CHUNK = 500
+
+
+@dataclass
+class PagePlan:
+    """What one page of configurations changes in the inventory (pure data, from `cwsync.changes.devices`)."""
+
+    creates: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    unchanged: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    removals: list[int] = field(default_factory=list)
+
+
+class DeviceStore:
+    """The `devices` and `change_devices` tables of one tenant."""
+
+    def __init__(self, store: Store, *, tenant: str) -> None:
+        self._store = store
+        self.tenant = tenant
+
+    async def existing(self, cw_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The stored values (`DEVICE_FIELDS` and the row id) of these configurations, by configuration id."""
+        columns = [DEVICES.c.id, DEVICES.c.cw_id, *(DEVICES.c[name] for name in DEVICE_FIELDS)]
+        found: dict[int, dict[str, Any]] = {}
+        async with self._store._connect() as conn:
+            for start in range(0, len(cw_ids), _IN_CHUNK):
+                chunk = cw_ids[start : start + _IN_CHUNK]
+                statement = select(*columns).where(DEVICES.c.tenant == self.tenant, DEVICES.c.cw_id.in_(chunk))
+                for row in await conn.execute(statement):
+                    found[row.cw_id] = dict(row._mapping)
+        return found
+
+    async def apply_page(self, plan: PagePlan) -> None:
+        """Insert the page's new devices, update its changed ones and remove the skipped ones, in one transaction."""
+        if not plan.creates and not plan.updates and not plan.removals:
+            return
+        now = datetime.now(UTC)
+        async with self._store._connect(write=True) as conn, conn.begin():
+            if plan.creates:
+                rows = [{"tenant": self.tenant, **values, "updated_at": now} for values in plan.creates]
+                await conn.execute(DEVICES.insert(), rows)
+            if plan.updates:
+                statement = (
+                    update(DEVICES)
+                    .where(DEVICES.c.id == bindparam("row_id"))
+                    .values({name: bindparam(f"new_{name}") for name in (*DEVICE_FIELDS, "updated_at")})
+                )
+                rows = [_update_params(values, now) for values in plan.updates]
+                await conn.execute(statement, rows)
+            if plan.removals:
+                where = (DEVICES.c.tenant == self.tenant, DEVICES.c.cw_id.in_(plan.removals))
+                await conn.execute(delete(DEVICES).where(*where))
+
+    async def cw_ids(self) -> set[int]:
+        """Every configuration id held."""
+        statement = select(DEVICES.c.cw_id).where(DEVICES.c.tenant == self.tenant)
+        async with self._store._connect() as conn:
+            return set((await conn.execute(statement)).scalars())
+
+    async def delete(self, cw_ids: Iterable[int]) -> int:
+        """Remove these devices (configurations gone from ConnectWise or out of scope); returns how many."""
+        ids, removed = sorted(set(cw_ids)), 0
+        async with self._store._connect(write=True) as conn, conn.begin():
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                where = (DEVICES.c.tenant == self.tenant, DEVICES.c.cw_id.in_(chunk))
+                removed += (await conn.execute(delete(DEVICES).where(*where))).rowcount
+        return removed
+
+    async def find(
+        self, *, hostname: str | None = None, company: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[Device]:
+        """Devices whose hostname contains `hostname` (any case), of `company` (identifier or id), by hostname."""
+        statement = select(DEVICES).where(DEVICES.c.tenant == self.tenant)
+        if hostname:
+            pattern = "%" + _escape(hostname.strip().lower()) + "%"
+            statement = statement.where(DEVICES.c.hostname.like(pattern, escape="\\"))
+        if company:
+            statement = statement.where(_company_is(company))
+        statement = statement.order_by(DEVICES.c.hostname, DEVICES.c.cw_id).limit(limit).offset(offset)
+        return await self._devices(statement)
+
+    async def by_hostname(self, hostname: str, *, company_id: int | None = None) -> list[Device]:
+        """The devices with exactly this hostname (any case), optionally of one ConnectWise company."""
+        statement = select(DEVICES).where(DEVICES.c.tenant == self.tenant, DEVICES.c.hostname == hostname.lower())
+        if company_id is not None:
+            statement = statement.where(DEVICES.c.company_id == company_id)
+        return await self._devices(statement.order_by(DEVICES.c.cw_id))
+
+    async def by_hostnames(self, hostnames: Sequence[str]) -> list[Device]:
+        """The devices with any of these hostnames (lower-cased), every company."""
+        wanted = sorted({h.lower() for h in hostnames})
+        if not wanted:
+            return []
+        statement = select(DEVICES).where(DEVICES.c.tenant == self.tenant, DEVICES.c.hostname.in_(wanted))
+        return await self._devices(statement.order_by(DEVICES.c.cw_id))
+
+    async def count(self) -> int:
+        """How many devices are held."""
+        statement = select(func.count()).select_from(DEVICES).where(DEVICES.c.tenant == self.tenant)
+        async with self._store._connect() as conn:
+            return int((await conn.execute(statement)).scalar_one())
+
+    async def of_change(self, change_id: str) -> list[Device]:
+        """The devices a change mentions, by hostname (a device removed since is left out)."""
+        joined = DEVICES.join(
+            CHANGE_DEVICES, (CHANGE_DEVICES.c.tenant == DEVICES.c.tenant) & (CHANGE_DEVICES.c.cw_id == DEVICES.c.cw_id)
+        )
+        statement = (
+            select(DEVICES)
+            .select_from(joined)
+            .where(CHANGE_DEVICES.c.tenant == self.tenant, CHANGE_DEVICES.c.change_id == change_id)
+            .order_by(DEVICES.c.hostname)
+        )
+        return await self._devices(statement)
+
+    async def changes_of(self, cw_id: int) -> list[str]:
+        """The changes that mention a device, oldest link first."""
+        statement = (
+            select(CHANGE_DEVICES.c.change_id)
+            .where(CHANGE_DEVICES.c.tenant == self.tenant, CHANGE_DEVICES.c.cw_id == cw_id)
+            .order_by(CHANGE_DEVICES.c.id)
+        )
+        async with self._store._connect() as conn:
+            return list((await conn.execute(statement)).scalars())
+
+    async def _devices(self, statement: Any) -> list[Device]:
+        async with self._store._connect() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [_device_of(row) for row in rows]
+
+
+async def link_devices(conn: Any, tenant: str, change_id: str, event_id: str, devices: Sequence[Device]) -> None:
+    """Link a change to devices inside the caller's transaction (a device linked already stays as it was)."""
+    if not devices:
+        return
+    now = datetime.now(UTC)
+    rows = [
+        {"tenant": tenant, "change_id": change_id, "cw_id": d.cw_id, "hostname": d.hostname, "event_id": event_id}
+        | {"linked_at": now}
+        for d in devices
+    ]
+    insert: Any = pg_insert(CHANGE_DEVICES) if conn.dialect.name == "postgresql" else sqlite_insert(CHANGE_DEVICES)
+    await conn.execute(insert.on_conflict_do_nothing(index_elements=["tenant", "change_id", "cw_id"]), rows)
+
+
+def _update_params(values: dict[str, Any], now: datetime) -> dict[str, Any]:
+    # An UPDATE's bind names may not be its column names: prefix them.
+    params = {f"new_{name}": values[name] for name in DEVICE_FIELDS}
+    return params | {"new_updated_at": now, "row_id": values["row_id"]}
+
+
+def _company_is(company: str) -> Any:
+    text = company.strip()
+    if text.isdigit():
+        return DEVICES.c.company_id == int(text)
+    return func.lower(DEVICES.c.company) == text.lower()
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _device_of(row: Any) -> Device:
+    return Device(
+        cw_id=row.cw_id,
+        hostname=row.hostname,
+        name=row.name,
+        device_type=row.device_type,
+        cw_type=row.cw_type,
+        company_id=row.company_id,
+        company=row.company,
+        serial=row.serial,
+        status=row.status,
+        cw_last_updated=row.cw_last_updated,
+        updated_at=row.updated_at,
+    )
