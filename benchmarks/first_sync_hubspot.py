@@ -261,8 +261,8 @@ class Phase:
     after: dict[str, Any]
 
 
-async def run(hello: dict[str, Any], sandbox: Sandbox, rate: int, workdir: Path) -> list[Phase]:
-    """A first (full) sync, then a no-op incremental re-sync, each measured."""
+async def run(hello: dict[str, Any], sandbox: Sandbox, rate: int, workdir: Path, pause: float = 0) -> list[Phase]:
+    """A first (full) sync, then two no-op incremental re-syncs `pause` seconds apart, each measured."""
     from cwsync.config.model import Config
     from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
     from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
@@ -293,6 +293,8 @@ async def run(hello: dict[str, Any], sandbox: Sandbox, rate: int, workdir: Path)
     phases = []
     try:
         for name, full in (("first sync (full)", True), ("no-op re-sync 1", False), ("no-op re-sync 2", False)):
+            if not full and pause:
+                await asyncio.sleep(pause)  # the scheduler's cycle: runs are minutes apart, not back to back
             before, sandbox_before = meter.snapshot(), sandbox.stats()["cpu"]
             cpu, wall = time.process_time(), time.perf_counter()
             report = await HubSpotSync(config, store, cw, hs).run(full=full)
@@ -417,6 +419,12 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=190, help="HubSpot requests per 10 s (emulator and client)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--pause",
+        type=float,
+        default=15.0,
+        help="seconds between the runs (a scheduler runs them minutes apart; HubSpot's read overlaps 10 s back)",
+    )
+    parser.add_argument(
         "--stock-socket",
         action="store_true",
         help="serve through running_sandbox as it is (its connections lack TCP_NODELAY: ~40 ms per response)",
@@ -435,7 +443,7 @@ def main() -> None:
     sandbox = Sandbox({**spec, "stock_socket": args.stock_socket})
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            phases = asyncio.run(run(sandbox.hello, sandbox, args.rate, Path(tmp)))
+            phases = asyncio.run(run(sandbox.hello, sandbox, args.rate, Path(tmp), args.pause))
     finally:
         sandbox.close()
     print_report(args, sizes, sandbox.hello, phases)
