@@ -7,11 +7,12 @@
     report = await sync.run(full=True)     # every configuration; devices gone from ConnectWise are removed
 
 A run streams configurations (only the fields a device needs, 1,000 per page, and only the mapped companies'
-when `companies: mapped`), plans each page with the pure `plan_page` (create / update / unchanged / skipped for an
-unmapped type) and applies it in one transaction. The cursor (the newest `lastUpdated` read, never later than the
-run's start) is stored when the run has finished, so a crash re-reads, and a re-read is harmless: an unchanged
-configuration is not written. An incremental run re-reads `overlap_seconds` before the cursor. When the type mapping
-or the company scope changes, the next run is a full one by itself.
+when `companies: mapped`; the next page is fetched while the current one is stored), plans each page with the
+pure `plan_page` (create / update / unchanged / skipped for an unmapped type) and applies it in one transaction. The
+cursor (the newest `lastUpdated` read, never later than the run's start) is stored when the run has finished, so a
+crash re-reads, and a re-read is harmless: an unchanged configuration is not written. An incremental run re-reads
+`overlap_seconds` before the cursor. When the type mapping or the company scope changes, the next run is a full one
+by itself. A full run also removes the devices whose configurations are gone.
 
 `mentions` finds `@hostname` in text (an e-mail address is not a mention).
 """
@@ -19,10 +20,11 @@ or the company scope changes, the next run is a full one by itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +43,7 @@ __all__ = ["CONFIG_FIELDS", "PAIR", "DeviceSync", "device_view", "mentions", "pl
 
 log = structlog.get_logger("cwsync.changes.devices")
 
+Record = dict[str, Any]
 PAIR = "devices"
 """The pair name of device runs and of their cursor in the store."""
 CONFIG_FIELDS = "id,name,type/name,company/id,company/identifier,serialNumber,status/name,_info/lastUpdated"
@@ -232,7 +235,7 @@ class DeviceSync:
             fields=CONFIG_FIELDS,
             page_size=self.page_size,
         )
-        async for rows in stream:
+        async for rows in _read_ahead(stream):
             ids = [int(row["id"]) for row in rows]
             plan = plan_page(rows, await self.devices.existing(ids), self.config.types)
             await self.devices.apply_page(plan)
@@ -256,6 +259,37 @@ class DeviceSync:
                 await tx.set_cursor(self.tenant, PAIR, "left", json.dumps({"since": newest.isoformat(), "key": key}))
             await tx.add_run_items(state.skip_items(self.tenant))
         await self.store.finish_run(state.run_id, status="succeeded", counts=state.counts())
+
+
+class _Failed:
+    """An exception of the read-ahead task, handed to the consumer."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+async def _read_ahead(pages: AsyncIterator[list[Record]]) -> AsyncIterator[list[Record]]:
+    """The pages, the next one fetched while the caller stores the current one (at most one page ahead)."""
+    queue: asyncio.Queue[list[Record] | _Failed | None] = asyncio.Queue(maxsize=1)
+
+    async def fetch() -> None:
+        try:
+            async for page in pages:
+                await queue.put(page)
+            await queue.put(None)
+        except Exception as exc:  # handed over: the consumer raises it
+            await queue.put(_Failed(exc))
+
+    task = asyncio.create_task(fetch())
+    try:
+        while (item := await queue.get()) is not None:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class _RunState:

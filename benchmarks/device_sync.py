@@ -1,0 +1,259 @@
+"""Benchmark: device sync (CB-7) of N configurations from the ConnectWise emulator, and the no-op re-syncs.
+
+The emulator runs in a child process (so this process's CPU is cwsync's own), with `--latency-ms` added to every
+request. This process runs, against the same configurations, in this order:
+
+- **baseline**: a bare httpx loop doing the same forward-only paging (`pageSize=1000`, `pageId`, the same `fields=`),
+  nothing else — the floor of reading N configurations;
+- **first sync**: `DeviceSync.run()` into an empty SQLite store (plan each page, one transaction per page);
+- **no-op re-syncs**: an incremental run (nothing changed since the cursor) and a full run (all unchanged).
+
+    .venv/bin/python benchmarks/device_sync.py                       # 50k configurations, 20 ms latency
+    .venv/bin/python benchmarks/device_sync.py --configurations 5000 --latency-ms 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+PAGE = 1000
+FIELDS = "id,name,type/name,company/id,company/identifier,serialNumber,status/name,_info/lastUpdated"
+TYPES = {
+    "Managed Server": "Server",
+    "Managed Workstation": "Workstation",
+    "Laptop": "Laptop",
+    "Firewall": "Firewall",
+    "Switch": "Network Switch",
+    "Wireless AP": "Access Point",
+    "Virtual Machine": "Server",
+}
+
+
+# -- the child: the emulator over loopback -------------------------------------------------------------------------
+
+
+def serve(spec: dict[str, Any]) -> None:
+    """Serve the ConnectWise emulator; print its address and credentials, then wait for stdin to close."""
+    from cwsync.logs import configure_logging
+    from cwsync.sandbox.connectwise.app import SandboxSettings
+    from cwsync.sandbox.faults import FaultSettings
+
+    configure_logging("warning")
+    faults = FaultSettings(latency_ms=spec["latency_ms"])
+    settings = SandboxSettings(records=100, counts={"configurations": spec["configurations"]}, faults=faults)
+    with serving(settings) as (base_url, box):
+        s = box.settings
+        hello = {
+            "site": base_url,
+            "api_root": box.api_root,
+            "company_id": s.company_id,
+            "public_key": s.public_key,
+            "private_key": s.private_key,
+            "client_id": s.client_id,
+        }
+        print(json.dumps(hello), flush=True)
+        for _ in sys.stdin:
+            pass
+
+
+@contextmanager
+def serving(settings: Any) -> Iterator[tuple[str, Any]]:
+    """The emulator served from a socket opened with IPPROTO_TCP, so its connections get TCP_NODELAY.
+
+    (`cwsync.sandbox.server.bind` opens protocol 0: asyncio then leaves Nagle on and each keep-alive response waits
+    ~40 ms for a delayed ACK — an emulator artifact, see benchmarks/README.md, first_sync_hubspot.)
+    """
+    from cwsync.sandbox.server import base_url_of, build_all, make_server
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)
+    base_url = base_url_of(sock)
+    box, _, app = build_all(settings.model_copy(update={"base_url": base_url}), None, None)
+    server = make_server(app)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the sandbox server did not start")
+        time.sleep(0.01)
+    try:
+        yield base_url, box
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+class Child:
+    """The child process serving the emulator (`script --serve <spec>`)."""
+
+    def __init__(self, spec: dict[str, Any], script: str = __file__) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, script, "--serve", json.dumps(spec)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the sandbox process exited ({self.proc.wait()})")
+        self.hello: dict[str, Any] = json.loads(line)
+
+    def close(self) -> None:
+        """Close its stdin (it exits), and end it if it does not."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# -- measurements -------------------------------------------------------------------------------------------------
+
+
+class Counter:
+    """Requests sent through an httpx client (event hook)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    async def hook(self, _: httpx.Request) -> None:
+        self.requests += 1
+
+
+def _auth(hello: dict[str, Any]) -> dict[str, str]:
+    user = f"{hello['company_id']}+{hello['public_key']}:{hello['private_key']}"
+    return {
+        "Authorization": "Basic " + base64.b64encode(user.encode()).decode(),
+        "clientId": hello["client_id"],
+        "Accept": "application/vnd.connectwise.com+json; version=2025.8",
+        "pagination-type": "forward-only",
+    }
+
+
+async def bare(hello: dict[str, Any]) -> dict[str, Any]:
+    """The baseline: a plain httpx forward-only page loop over the same configurations and fields."""
+    url, headers = f"{hello['api_root']}/company/configurations", _auth(hello)
+    total, page_id, calls = 0, 0, 0
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=120) as client:
+        while True:
+            params: dict[str, Any] = {"pageSize": PAGE, "pageId": page_id, "fields": FIELDS}
+            response = await client.get(url, params=params, headers=headers)
+            calls += 1
+            response.raise_for_status()
+            rows = response.json()
+            total += len(rows)
+            if len(rows) < PAGE:
+                break
+            page_id = rows[-1]["id"]
+    return {"records": total, "seconds": time.perf_counter() - started, "calls": calls}
+
+
+async def product(hello: dict[str, Any], workdir: Path) -> list[dict[str, Any]]:
+    """DeviceSync: a first (full) run into an empty store, an incremental and a full no-op re-sync."""
+    from cwsync.changes.config import DevicesConfig
+    from cwsync.changes.devices import DeviceSync
+    from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
+    from cwsync.store import Store
+
+    settings = ConnectWiseSettings(
+        site=hello["site"],
+        company_id=hello["company_id"],
+        public_key=hello["public_key"],
+        private_key=hello["private_key"],
+        client_id=hello["client_id"],
+        requests_per_minute=None,
+    )
+    counter = Counter()
+    store = await Store.open(f"sqlite:///{workdir / 'devices.db'}")
+    phases = []
+    try:
+        http = httpx.AsyncClient(timeout=120, event_hooks={"request": [counter.hook]})
+        async with http, ConnectWiseClient(settings, http=http) as cw:
+            await cw.company_info()  # discovery is not part of a run
+            sync = DeviceSync(client=cw, store=store, config=DevicesConfig(types=TYPES), tenant="bench")
+            for name, full in (
+                ("first sync", False),
+                ("no-op re-sync (incremental)", False),
+                ("no-op re-sync (full)", True),
+            ):
+                before, cpu, started = counter.requests, time.process_time(), time.perf_counter()
+                report = await sync.run(full=full)
+                phases.append(
+                    {
+                        "phase": name,
+                        "seconds": time.perf_counter() - started,
+                        "cpu": time.process_time() - cpu,
+                        "calls": counter.requests - before,
+                        "report": report.model_dump(),
+                    }
+                )
+    finally:
+        await store.close()
+    return phases
+
+
+def main() -> None:
+    """Parse arguments; run as the parent (report) or as the child (the emulator)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configurations", type=int, default=50_000)
+    parser.add_argument("--latency-ms", type=float, default=20)
+    parser.add_argument("--serve")
+    args = parser.parse_args()
+    if args.serve:
+        serve(json.loads(args.serve))
+        return
+    from cwsync.logs import configure_logging
+
+    configure_logging("warning")
+    child = Child({"configurations": args.configurations, "latency_ms": args.latency_ms})
+    try:
+        baseline = asyncio.run(bare(child.hello))
+        with tempfile.TemporaryDirectory() as tmp:
+            phases = asyncio.run(product(child.hello, Path(tmp)))
+    finally:
+        child.close()
+    report(args, baseline, phases)
+
+
+def report(args: argparse.Namespace, baseline: dict[str, Any], phases: list[dict[str, Any]]) -> None:
+    """Print the figures."""
+    n = baseline["records"]
+    print(f"{args.configurations} configurations, {args.latency_ms:g} ms latency per request, pages of {PAGE}")
+    base = f"{baseline['seconds']:.2f} s, {n / baseline['seconds']:.0f} records/s, {baseline['calls']} calls"
+    print(f"baseline (bare httpx paging): {base}")
+    print(f"{'phase':<30} {'wall s':>8} {'rec/s':>8} {'calls':>6} {'calls/rec':>9} {'cpu s':>6}  counts")
+    for p in phases:
+        r = p["report"]
+        rate = r["read"] / p["seconds"] if r["read"] else 0
+        per = p["calls"] / r["read"] if r["read"] else float("nan")
+        counts = f"created {r['created']} updated {r['updated']} unchanged {r['unchanged']} skipped {r['skipped']}"
+        print(
+            f"{p['phase']:<30} {p['seconds']:>8.2f} {rate:>8.0f} {p['calls']:>6} {per:>9.4f} {p['cpu']:>6.2f}  {counts}"
+        )
+    first = phases[0]
+    print(f"first sync wall / baseline wall: {first['seconds'] / baseline['seconds']:.2f}")
+    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
