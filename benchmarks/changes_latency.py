@@ -1,0 +1,253 @@
+"""Benchmark: change event → ConnectWise updated, through the REST API, with API latency on every ConnectWise call.
+
+The ConnectWise emulator runs in a child process with `--latency-ms` added to every request, so this process is
+cwsync only: the `cwsync serve` app (in-process over `httpx.ASGITransport`), its ConnectWise client and a SQLite
+store. Setup (not measured): a member-less change per ticket, each linked through the API. Then every change gets
+`fully_approved`, `scheduled`, `implementation_started`, `completed` (4 × `--changes` events, in lifecycle order
+per change). Each of these events needs, at least, a status PATCH and one note POST on the ticket.
+
+Latency of an event: from sending `POST /api/changes/{id}/events` to its answer (every ConnectWise write done and
+the store committed). **Baseline**, measured in the same run, interleaved with the events: the bare httpx round
+trip of those two minimal writes (PATCH a ticket's status to the event's status, POST a note) on a twin ticket.
+
+    .venv/bin/python benchmarks/changes_latency.py                        # 50 changes, 200 events, 20 ms
+    .venv/bin/python benchmarks/changes_latency.py --changes 50 --latency-ms 20 --concurrency 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))  # the sibling benchmark: its emulator child and helpers
+
+from device_sync import Child, Counter, _auth
+
+API_TOKEN = "bench-token"
+ME = "http://cwsync.bench"
+STATUSES = {
+    "created": "Assigned",
+    "fully_approved": "Waiting on Client",
+    "scheduled": "Scheduled",
+    "implementation_started": "In Progress",
+    "completed": "Completed",
+}
+
+
+def serve(spec: dict[str, Any]) -> None:
+    """The child: the seed-7 emulator (companies, boards, statuses) with latency, until stdin closes."""
+    from cwsync.logs import configure_logging
+    from cwsync.sandbox.connectwise.app import SandboxSettings
+    from cwsync.sandbox.faults import FaultSettings
+    from device_sync import serving
+
+    configure_logging("warning")
+    settings = SandboxSettings(records=600, seed=7, faults=FaultSettings(latency_ms=spec["latency_ms"]))
+    with serving(settings) as (base_url, box):
+        s = box.settings
+        hello = {"site": base_url, "api_root": box.api_root, "company_id": s.company_id}
+        hello |= {"public_key": s.public_key, "private_key": s.private_key, "client_id": s.client_id}
+        print(json.dumps(hello), flush=True)
+        for _ in sys.stdin:
+            pass
+
+
+# -- setup --------------------------------------------------------------------------------------------------------
+
+
+async def make_tickets(http: httpx.AsyncClient, n: int) -> tuple[list[int], dict[str, int]]:
+    """`n` Help Desk tickets of company 5 (status New), and the board's status ids by name."""
+    boards = (await http.get("service/boards", params={"pageSize": 1000})).json()
+    board = next(b for b in boards if b["name"] == "Help Desk")
+    rows = (await http.get(f"service/boards/{board['id']}/statuses", params={"pageSize": 1000})).json()
+    statuses = {r["name"]: r["id"] for r in rows}
+    tickets = []
+    for i in range(n):
+        body = {"summary": f"Bench change {i}", "company": {"id": 5}, "board": {"id": board["id"]}}
+        body |= {"status": {"id": statuses["New"]}, "closedFlag": False}
+        created = await http.post("service/tickets", json=body)
+        created.raise_for_status()
+        tickets.append(created.json()["id"])
+    return tickets, statuses
+
+
+def config(hello: dict[str, Any], store: str) -> Any:
+    """The cwsync configuration: change management on Help Desk, no time entries (two writes per event)."""
+    from cwsync.config.model import Config
+
+    return Config.model_validate(
+        {
+            "store": store,
+            "connections": {
+                "connectwise": {k: hello[k] for k in ("company_id", "public_key", "private_key", "client_id")}
+                | {"site": hello["site"], "requests_per_minute": None}
+            },
+            "syncs": {
+                "changes": {
+                    "companies": {"lighthouse": {"connectwise": 5}},
+                    "boards": ["Help Desk"],
+                    "statuses": STATUSES,
+                    "time": {"log_implementation": False},
+                }
+            },
+            "server": {"api_token": API_TOKEN, "public_url": ME},
+        }
+    )
+
+
+def events_of(change: str) -> list[dict[str, Any]]:
+    """The four events of a change, in lifecycle order."""
+    start = datetime(2026, 12, 1, 22, tzinfo=UTC)
+    return [
+        {"kind": "fully_approved", "event_id": f"{change}:a", "comment": "CAB approved"},
+        {
+            "kind": "scheduled",
+            "event_id": f"{change}:s",
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=2)).isoformat(),
+            "plan": "1. Back up the config\n2. Upgrade\n3. Test",
+        },
+        {"kind": "implementation_started", "event_id": f"{change}:i", "implementer": {"email": "eng@msp.example"}},
+        {"kind": "completed", "event_id": f"{change}:c", "results": "Upgraded, tests passed"},
+    ]
+
+
+# -- the run ------------------------------------------------------------------------------------------------------
+
+
+async def run(hello: dict[str, Any], args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Link the changes, then send their events (measuring each) interleaved with baseline write pairs."""
+    from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
+    from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
+    from cwsync.server.app import Server, create_app
+    from cwsync.store import Store
+
+    bare = httpx.AsyncClient(base_url=hello["api_root"] + "/", headers=_auth(hello), timeout=60)
+    tickets, statuses = await make_tickets(bare, args.changes)
+    baseline_tickets, _ = await make_tickets(bare, args.changes)  # their own: the events' status PATCHes stay due
+    cfg = config(hello, f"sqlite:///{workdir / 'changes.db'}")
+    c = cfg.connections.connectwise
+    settings = ConnectWiseSettings(
+        site=c.site,
+        company_id=c.company_id,
+        public_key=c.public_key,
+        private_key=c.private_key,
+        client_id=c.client_id,
+        requests_per_minute=None,
+    )
+    counter = Counter()
+    cw_http = httpx.AsyncClient(timeout=60, event_hooks={"request": [counter.hook]})
+    store = await Store.open(cfg.store)
+    hs = HubSpotClient(HubSpotSettings(token="unused", base_url="http://hs.invalid"))
+    key_http = httpx.AsyncClient()
+    try:
+        async with cw_http, ConnectWiseClient(settings, http=cw_http) as cw:
+            server = Server(cfg, store, cw, hs, key_http)
+            headers = {"Authorization": f"Bearer {API_TOKEN}"}
+            transport = httpx.ASGITransport(app=create_app(server))
+            async with httpx.AsyncClient(transport=transport, base_url=ME, headers=headers, timeout=60) as api:
+                for i, ticket in enumerate(tickets):
+                    body = {"change_id": f"CHG-{i}", "company": "lighthouse", "ticket_id": ticket, "title": "Bench"}
+                    (await api.post("/api/changes/link", json=body)).raise_for_status()
+                before = counter.requests
+                measured = await _events(
+                    api, bare, list(zip(tickets, baseline_tickets, strict=True)), statuses, args.concurrency
+                )
+                measured["cw_calls"] = counter.requests - before
+    finally:
+        await store.close()
+        await key_http.aclose()
+        await hs.aclose()
+        await bare.aclose()
+    return measured
+
+
+async def _events(
+    api: httpx.AsyncClient,
+    bare: httpx.AsyncClient,
+    tickets: list[tuple[int, int]],
+    statuses: dict[str, int],
+    concurrency: int,
+) -> dict[str, Any]:
+    product: list[float] = []
+    baseline: list[float] = []
+    gate = asyncio.Semaphore(concurrency)
+
+    async def chain(i: int, ticket: int, baseline_ticket: int) -> None:
+        for event in events_of(f"CHG-{i}"):
+            async with gate:
+                baseline.append(await _bare_pair(bare, baseline_ticket, statuses[STATUSES[event["kind"]]]))
+                started = time.perf_counter()
+                answer = await api.post(f"/api/changes/CHG-{i}/events", json=event)
+                product.append(time.perf_counter() - started)
+                if answer.status_code != 200:
+                    raise RuntimeError(f"{event['event_id']}: {answer.status_code} {answer.text}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(chain(i, t, b) for i, (t, b) in enumerate(tickets)))
+    return {"product": product, "baseline": baseline, "wall": time.perf_counter() - started}
+
+
+async def _bare_pair(http: httpx.AsyncClient, ticket: int, status_id: int) -> float:
+    """The minimal writes of an event, bare: PATCH the ticket's status, POST one internal note."""
+    started = time.perf_counter()
+    patch = [{"op": "replace", "path": "status", "value": {"id": status_id}}]
+    (await http.patch(f"service/tickets/{ticket}", json=patch)).raise_for_status()
+    note = {"text": "baseline note", "internalAnalysisFlag": True, "detailDescriptionFlag": False}
+    (await http.post(f"service/tickets/{ticket}/notes", json=note)).raise_for_status()
+    return time.perf_counter() - started
+
+
+def pct(values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank), in milliseconds."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(p / 100 * len(ordered)) - 1))] * 1000
+
+
+def main() -> None:
+    """Parse arguments; run as the parent (report) or as the child (the emulator)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--changes", type=int, default=50)
+    parser.add_argument("--latency-ms", type=float, default=20)
+    parser.add_argument("--concurrency", type=int, default=1, help="events in flight at once (different changes)")
+    parser.add_argument("--serve")
+    args = parser.parse_args()
+    if args.serve:
+        serve(json.loads(args.serve))
+        return
+    from cwsync.logs import configure_logging
+
+    configure_logging("warning")
+    child = Child({"latency_ms": args.latency_ms}, script=__file__)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            m = asyncio.run(run(child.hello, args, Path(tmp)))
+    finally:
+        child.close()
+    n = len(m["product"])
+    print(
+        f"{n} events on {args.changes} changes, {args.latency_ms:g} ms per ConnectWise request, "
+        f"concurrency {args.concurrency}"
+    )
+    print(f"{'':<34} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8}")
+    for name, values in (("event -> ConnectWise updated", m["product"]), ("baseline PATCH + note POST", m["baseline"])):
+        mean = statistics.fmean(values) * 1000
+        print(f"{name:<34} {pct(values, 50):>8.1f} {pct(values, 95):>8.1f} {mean:>8.1f}")
+    ratio50 = pct(m["product"], 50) / pct(m["baseline"], 50)
+    ratio95 = pct(m["product"], 95) / pct(m["baseline"], 95)
+    print(f"ratio event / baseline: p50 {ratio50:.2f}, p95 {ratio95:.2f}")
+    print(f"ConnectWise calls per event: {m['cw_calls'] / n:.2f}; wall {m['wall']:.1f} s (baseline pairs included)")
+
+
+if __name__ == "__main__":
+    main()
