@@ -1,0 +1,97 @@
+"""Catalog → HubSpot products end to end on both sandboxes (SB-1, SB-3, SB-4, SB-6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.catalog.conftest import World
+
+
+def _catalog(world: World) -> dict[str, dict[str, Any]]:
+    return {str(i["identifier"]): i for i in world.cw_all("catalog_items")}
+
+
+async def test_catalog_arrives_with_mappings_and_defaults(world: World) -> None:
+    """Active items arrive with mapped category/type, unmapped ones get the defaults, inactive ones are not created."""
+    report = await world.engine().run()
+    catalog = _catalog(world)
+    products = world.products()
+    active = {k for k, v in catalog.items() if not v.get("inactiveFlag")}
+    assert set(products) == active
+    assert report.counts.created == len(active)
+    for sku, item in catalog.items():
+        if sku not in products:
+            continue
+        p = products[sku]
+        assert p["name"] == item["description"]
+        assert float(p["price"]) == item["price"]
+        assert float(p["hs_cost_of_goods_sold"]) == item["cost"]
+        category = item["category"]["name"]
+        expected = category if category in ("Hardware", "Software", "Services") else "Other products"
+        assert p["connectwise_category"] == expected
+        ptype = {"Hardware": "Physical", "Software": "Digital", "Service": "Service"}.get(item["type"]["name"], "Other")
+        assert p["connectwise_product_type"] == ptype
+    assert {p["connectwise_category"] for p in products.values()} >= {"Hardware", "Other products"}
+
+
+async def test_inactive_products_follow_the_status_mapping_and_say_why(world: World) -> None:
+    """An item made inactive is archived in HubSpot and its run item says why; mapped to skip, it is left alone."""
+    await world.engine().run()
+    sku, item = next((k, v) for k, v in _catalog(world).items() if not v.get("inactiveFlag"))
+    await world.cw.patch("procurement/catalog", item["id"], [{"op": "replace", "path": "inactiveFlag", "value": True}])
+    report = await world.engine().run()
+    assert report.counts.deleted == 1
+    assert sku not in world.products()
+    assert sku in world.archived_products()
+    items = await world.store.items_for_record(world.config.tenant, "catalog:products", left_id=str(item["id"]))
+    assert items[0].action == "delete"
+    assert "Inactive" in items[0].reason
+    assert "archive" in items[0].reason
+    explained = await world.engine().explain(sku)
+    assert any("inactive" in r for r in explained["reasons"])
+
+
+async def test_rerun_is_a_no_op_and_mapping_changes_apply_to_future_syncs(world: World) -> None:
+    """A second incremental run writes nothing; a changed mapping rewrites products on the next full sync."""
+    await world.engine().run()
+    before = world.writes("hs.test")
+    report = await world.engine().run()
+    assert world.writes("hs.test") == before
+    assert report.counts.created == report.counts.updated == 0
+    changed = await world.engine(categories={"Hardware": "Devices"}).run(full=True)
+    assert changed.counts.updated > 0
+    hardware = [p for p in world.products().values() if p["connectwise_category"] == "Devices"]
+    assert hardware
+
+
+async def test_batches_are_full(world: World) -> None:
+    """Creates go out 100 per call: 1 or 2 calls for ~110 products, across pages."""
+    report = await world.engine().run()
+    assert report.hubspot_calls == -(-report.counts.created // 100)
+
+
+async def test_plan_writes_nothing(world: World) -> None:
+    """A dry run plans creates but writes nothing to HubSpot or the store."""
+    report = await world.engine().run(dry_run=True)
+    assert report.counts.created > 0
+    assert world.products() == {}
+    assert await world.store.link_count(world.config.tenant, "catalog:products") == 0
+
+
+async def test_callback_sync_of_one_product(world: World) -> None:
+    """`sync_products([id])` (a productcatalog callback) brings one changed product over at once."""
+    await world.engine().run()
+    sku, item = next((k, v) for k, v in _catalog(world).items() if not v.get("inactiveFlag"))
+    await world.cw.patch("procurement/catalog", item["id"], [{"op": "replace", "path": "price", "value": 4321.5}])
+    report = await world.engine().sync_products([item["id"]])
+    assert report.counts.updated == 1
+    assert world.products()[sku]["price"] == "4321.50"
+
+
+async def test_explain_unknown_and_unmapped(world: World) -> None:
+    """`explain` says when a product is not in the catalog, and when a default category was used."""
+    missing = await world.engine().explain("NO-SUCH-SKU")
+    assert "not in the ConnectWise catalog" in missing["reasons"][0]
+    sku = next(k for k, v in _catalog(world).items() if v["category"]["name"] == "Cloud Services")
+    explained = await world.engine().explain(sku)
+    assert any("unmapped" in r and "Other products" in r for r in explained["reasons"])

@@ -1,0 +1,138 @@
+"""Quote → ConnectWise opportunity end to end (SB-5, SB-6): lines, shipping, totals, idempotency, refusals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cwsync.syncs.catalog.quotes import Quote, QuoteRefused
+from tests.catalog.conftest import World
+
+
+def company_with_contact(world: World) -> tuple[dict[str, Any], str]:
+    """A live company and the e-mail of one of its contacts."""
+    companies = {c["id"]: c for c in world.cw_all("companies") if not c.get("deletedFlag")}
+    for contact in world.cw_all("contacts"):
+        cid = (contact.get("company") or {}).get("id")
+        emails = [i["value"] for i in contact.get("communicationItems") or [] if i.get("communicationType") == "Email"]
+        if cid in companies and emails:
+            return companies[cid], emails[0]
+    raise AssertionError("the sandbox has no company with a contact e-mail")
+
+
+def products(world: World, n: int = 3) -> list[dict[str, Any]]:
+    """`n` active catalog items other than shipping."""
+    items = [i for i in world.cw_all("catalog_items") if not i.get("inactiveFlag") and i["identifier"] != "SHIP-GROUND"]
+    return items[:n]
+
+
+def make_quote(world: World, **overrides: Any) -> Quote:
+    """An approved quote: three lines and 25.00 shipping for a real company and contact."""
+    company, email = company_with_contact(world)
+    lines = [
+        {"product": p["identifier"], "quantity": q, "price": p["price"], "cost": p["cost"]}
+        for p, q in zip(products(world), (1, 2, 5), strict=True)
+    ]
+    body: dict[str, Any] = {
+        "external_id": "Q-1001",
+        "company": company["identifier"],
+        "contact": email,
+        "lines": lines,
+        "shipping": 25.0,
+    }
+    body.update(overrides)
+    return Quote.model_validate(body)
+
+
+def forecast(world: World, opportunity_id: int) -> list[dict[str, Any]]:
+    """The forecast items of an opportunity, as ConnectWise holds them."""
+    return [f for f in world.cw_all("forecast_items") if (f.get("opportunity") or {}).get("id") == opportunity_id]
+
+
+async def test_approved_quote_becomes_one_opportunity_with_four_lines(world: World) -> None:
+    """Three lines and shipping make one opportunity with four forecast items and the right totals."""
+    quote = make_quote(world)
+    before = len(world.cw_all("opportunities"))
+    plan = await world.quotes().submit(quote)
+    assert len(world.cw_all("opportunities")) == before + 1
+    assert plan.opportunity_id is not None
+    opportunity = world.cw_box.store.get("opportunities", plan.opportunity_id)
+    assert opportunity is not None
+    assert opportunity["status"]["name"] == "Won"
+    items = forecast(world, plan.opportunity_id)
+    assert len(items) == 4
+    expected = round(sum(line.price * line.quantity for line in quote.lines) + 25.0, 2)
+    assert round(sum(i["revenue"] for i in items), 2) == expected == plan.totals["revenue"]
+    shipping = [i for i in items if i["catalogItem"]["identifier"] == "SHIP-GROUND"]
+    assert len(shipping) == 1
+    assert shipping[0]["revenue"] == 25.0
+
+
+async def test_approving_again_changes_nothing_then_updates_in_place(world: World) -> None:
+    """The same quote again writes nothing; a changed line is replaced on the same opportunity."""
+    quote = make_quote(world)
+    first = await world.quotes().submit(quote)
+    opportunities = len(world.cw_all("opportunities"))
+    writes = world.writes()
+    again = await world.quotes().submit(quote)
+    assert again.action == "unchanged"
+    assert world.writes() == writes
+    lines = [quote.lines[0].model_copy(update={"quantity": 7}), *quote.lines[1:]]
+    changed = await world.quotes().submit(quote.model_copy(update={"lines": lines}))
+    assert changed.action == "update"
+    assert changed.opportunity_id == first.opportunity_id
+    assert world.writes() == writes + 1  # one PUT of the changed line
+    assert len(world.cw_all("opportunities")) == opportunities
+    assert first.opportunity_id is not None
+    items = forecast(world, first.opportunity_id)
+    assert len(items) == 4
+    assert sorted(i["quantity"] for i in items) == [1.0, 2.0, 5.0, 7.0]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"company": "NoSuchCompany"}, "unknown_company"),
+        ({"contact": "nobody@nowhere.invalid"}, "unknown_contact"),
+        ({"lines": [{"product": "NO-SUCH-SKU", "quantity": 1, "price": 10}]}, "unknown_product"),
+        ({"status": "sent"}, "not_approved"),
+    ],
+)
+async def test_refusals_write_nothing_and_say_why(world: World, overrides: dict[str, Any], code: str) -> None:
+    """An unknown company/contact/product or an unapproved quote is refused, recorded, and nothing is written."""
+    quote = make_quote(world, **overrides)
+    with pytest.raises(QuoteRefused) as refused:
+        await world.quotes().submit(quote)
+    assert refused.value.code == code
+    assert world.writes() == 0
+    explained = await world.quotes().explain(quote.external_id)
+    assert explained["answer"].startswith(f"refused: {code}")
+    runs = await world.store.runs(world.config.tenant, pair="quotes")
+    assert runs
+    assert runs[0].counts.skipped == 1
+
+
+async def test_plan_writes_nothing(world: World) -> None:
+    """A dry run shows the opportunity and its four lines and writes nothing anywhere."""
+    plan = await world.quotes().submit(make_quote(world), plan_only=True)
+    assert plan.action == "create"
+    assert len(plan.lines) == 4
+    assert plan.as_json()["opportunity"]["name"] == "Quote Q-1001"
+    assert world.writes() == 0
+    assert await world.store.runs(world.config.tenant) == []
+
+
+async def test_multi_type_company_gets_the_priority_type(world: World) -> None:
+    """A company that is Prospect and Customer is carried as Customer (SB-2, the seeds' example)."""
+    types = {t["name"]: t["id"] for t in world.cw_all("company_types")}
+    company, email = company_with_contact(world)
+    await world.cw.patch(
+        "company/companies",
+        company["id"],
+        [{"op": "replace", "path": "types", "value": [{"id": types["Prospect"]}, {"id": types["Customer"]}]}],
+    )
+    plan = await world.quotes().submit(make_quote(world, company=company["id"], contact=email), plan_only=True)
+    assert plan.company["type"] == "Customer"
+    flipped = await world.quotes(company_type_priority=["Prospect", "Customer"]).plan(make_quote(world))
+    assert flipped.company["type"] == "Prospect"
