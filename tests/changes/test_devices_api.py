@@ -88,3 +88,27 @@ async def test_sync_without_a_device_section_is_refused(world: World) -> None:
         assert refused.status_code == 404
         assert refused.json()["error"] == "devices_not_configured"
         assert "devices:" in refused.json()["reason"]
+
+
+async def test_serve_schedules_device_syncs_and_runs_them_as_jobs(world: World) -> None:
+    """With a `devices` section, `cwsync serve` schedules incremental and full device runs; a queued one syncs."""
+    from cwsync.runtime.jobs import JobSpec
+    from cwsync.server.app import DEVICES_PAIR
+
+    key_http = httpx.AsyncClient()
+    config = server_config(world, devices={"types": TYPES, "schedule": {"incremental_minutes": 30, "full_hours": 12}})
+    server = Server(config, world.store, world.cw, None, key_http)
+    schedules = {(s.pair, s.kind): s.every_seconds for s in server.schedules()}
+    assert schedules == {(DEVICES_PAIR, "incremental"): 1800, (DEVICES_PAIR, "full"): 12 * 3600}
+    await server.start(schedule=False)
+    try:
+        spec = JobSpec(tenant=config.tenant, pair=DEVICES_PAIR, kind="full", payload={"trigger": "schedule"})
+        await server.runner.enqueue(spec)
+        await server.runner.wait_idle(timeout=30)
+    finally:
+        await server.stop()
+        await key_http.aclose()
+    [run] = await world.store.runs(config.tenant, limit=1)
+    assert (run.trigger, run.status, run.kind) == ("schedule", "succeeded", "full")
+    assert run.counts.created > 0
+    assert (await server.jobs.counts())["done"] == 1

@@ -21,6 +21,8 @@ import structlog
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
+from cwsync.changes.devices import sync_of
+from cwsync.changes.workflow import ChangeWorkflow
 from cwsync.config import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.hubspot import HubSpotClient
@@ -40,6 +42,7 @@ from cwsync.runtime.jobs import InProcessRunner, JobSpec
 from cwsync.runtime.scheduler import Schedule, Scheduler
 from cwsync.server.changes_api import add_change_routes
 from cwsync.server.hudu_api import add_hudu_routes
+from cwsync.server.quotes_api import add_quote_routes
 from cwsync.store import RunRecord, Store
 from cwsync.store.jobs import JobStore
 from cwsync.store.records import JobRecord
@@ -52,6 +55,7 @@ log = structlog.get_logger("cwsync.server")
 
 CW_TYPES = {"company": "companies", "contact": "contacts", "opportunity": "deals"}
 HUDU_PAIR = "hudu"
+DEVICES_PAIR = "devices"
 HUDU_TYPES = CALLBACK_DATA_TYPES
 HS_TYPES = {"company": "companies", "contact": "contacts", "deal": "deals"}
 
@@ -118,10 +122,18 @@ class Server:
     def schedules(self) -> list[Schedule]:
         """Incremental and full runs per enabled pair, and the Hudu re-sync, from the configuration."""
         out = []
+        tenant = self.config.tenant
         hudu = self.config.syncs.hudu
         if hudu is not None and hudu.enabled:
             every = hudu.schedule.every_hours * 3600
-            out.append(Schedule(tenant=self.config.tenant, pair=HUDU_PAIR, kind="full", every_seconds=every))
+            out.append(Schedule(tenant=tenant, pair=HUDU_PAIR, kind="full", every_seconds=every))
+        changes = self.config.syncs.changes
+        devices = changes.devices if changes is not None and changes.enabled else None
+        if devices is not None and devices.enabled:
+            every = devices.schedule.incremental_minutes * 60
+            out.append(Schedule(tenant=tenant, pair=DEVICES_PAIR, kind="incremental", every_seconds=every))
+            every = devices.schedule.full_hours * 3600
+            out.append(Schedule(tenant=tenant, pair=DEVICES_PAIR, kind="full", every_seconds=every))
         sync = self.config.syncs.hubspot
         if sync is None:
             return out
@@ -156,6 +168,8 @@ class Server:
         trigger = str(job.payload.get("trigger", "schedule"))
         if job.pair == HUDU_PAIR:
             await self.run_hudu(job.payload.get("only"), trigger)
+        elif job.pair == DEVICES_PAIR:
+            await self.run_devices(full=job.kind == "full")
         elif job.kind == "record" and job.record:
             await self._hubspot().run(record=RecordRef.parse(job.record), trigger=trigger)
         elif job.kind in ("incremental", "full"):
@@ -173,6 +187,16 @@ class Server:
         async with self.hudu_client() as client:
             engine = HuduSyncEngine(self.config, self.store, self.cw, client)
             await engine.run(only=only, trigger=trigger if trigger in ("schedule", "callback", "api") else "schedule")  # type: ignore[arg-type]
+
+    async def run_devices(self, *, full: bool) -> None:
+        """One scheduled device sync (CB-7): the change setup is checked, then configurations are read."""
+        changes = self.config.syncs.changes
+        if changes is None:
+            raise RuntimeError("device sync needs syncs.changes.devices")
+        workflow = await ChangeWorkflow.start(
+            client=self.cw, store=self.store, config=changes, tenant=self.config.tenant
+        )
+        await sync_of(workflow.device_sync).run(full=full, trigger="schedule")
 
     async def hudu_job(self, data_type: DataType) -> int | None:
         """Queue a Hudu re-sync of one data type, a few seconds out (coalesced with one already waiting)."""
@@ -223,6 +247,7 @@ def create_app(server: Server, *, manage_lifecycle: bool = False) -> FastAPI:
     _api(app, server)
     add_change_routes(app, server)
     add_hudu_routes(app, server)
+    add_quote_routes(app, server)
     return app
 
 

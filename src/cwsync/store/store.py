@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,8 +107,22 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     for pragma in (f"busy_timeout={SQLITE_BUSY_MS}", "journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
-        cursor.execute(f"PRAGMA {pragma}")
+        _pragma(cursor, pragma)
     cursor.close()
+
+
+def _pragma(cursor: Any, pragma: str) -> None:
+    # Turning a fresh file to WAL needs an exclusive lock, and SQLite may answer "database is locked" at once,
+    # without its busy handler, while another connection is opening the same file: try again for a while.
+    deadline = time.monotonic() + SQLITE_BUSY_MS / 1000
+    while True:
+        try:
+            cursor.execute(f"PRAGMA {pragma}")
+            return
+        except Exception as exc:  # the driver's OperationalError (sqlite3's, or aiosqlite's adaptation of it)
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)  # a connect-time wait, rare (two openers of one fresh file), so a blocking one
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
