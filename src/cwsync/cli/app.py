@@ -6,6 +6,7 @@ import typer
 from rich.console import Console
 
 from cwsync.cli import callbacks as callbacks_cli
+from cwsync.cli import catalog as catalog_cli
 from cwsync.cli import changes as changes_cli
 from cwsync.cli import demo as demo_cli
 from cwsync.cli import doctor as doctor_cli
@@ -24,6 +25,8 @@ app.add_typer(sync_cli.hubspot_app, name="hubspot")
 app.add_typer(callbacks_cli.app, name="callbacks")
 app.add_typer(changes_cli.app, name="changes")
 app.add_typer(hudu_cli.app, name="hudu")
+app.add_typer(catalog_cli.catalog_app, name="catalog")
+app.add_typer(catalog_cli.quotes_app, name="quotes")
 for _name in ("init", "plan", "sync", "status", "history", "explain", "serve"):
     app.command(_name)(getattr(sync_cli, _name))
 app.command("demo")(demo_cli.demo)

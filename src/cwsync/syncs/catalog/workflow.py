@@ -69,9 +69,22 @@ class QuoteWorkflow:
             raise QuoteRefused(
                 "not_approved", f"the quote is {quote.status}: only approved quotes become opportunities"
             )
-        (company, contact), catalog, status_id, rep = await asyncio.gather(
-            self._company_and_contact(quote), self._catalog(quote), self._status_id(quote), self._sales_rep()
+        found = await asyncio.gather(
+            self._company_and_contact(quote),
+            self._catalog(quote),
+            self._status_id(quote),
+            self._sales_rep(),
+            return_exceptions=True,
         )
+        for outcome in found:  # the first problem in a fixed order: company, contact, products, status, sales rep
+            if isinstance(outcome, BaseException):
+                raise outcome
+        pair, catalog, status_id, rep = found
+        assert not isinstance(pair, BaseException)
+        assert not isinstance(catalog, BaseException)
+        assert not isinstance(status_id, BaseException)
+        assert not isinstance(rep, BaseException)
+        company, contact = pair
         lines = self._lines(quote, catalog)
         link = (await self.store.links_by_left(self.tenant, QUOTES_PAIR, [quote.external_id])).get(quote.external_id)
         opportunity = {

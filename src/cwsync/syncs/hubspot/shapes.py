@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cwsync.core.mapping import ObjectMapping
+from cwsync.syncs.catalog.priority import order_types
 
 _MOBILE_TYPES = {"cell", "mobile"}
 
@@ -67,10 +68,12 @@ def flatten_company(record: Mapping[str, Any]) -> dict[str, Any]:
         id=str(record["id"]),
         zip=record.get("zip"),
         country=_ref_name(record.get("country")),
-        types=[_ref_name(t) for t in record.get("types") or [] if _ref_name(t)],
+        types=order_types(str(_ref_name(t)) for t in record.get("types") or [] if _ref_name(t)),
         status=_ref_name(record.get("status")),
         deletedFlag=bool(record.get("deletedFlag")),
     )
+    # SB-2: the one type the company is carried as (highest in the default priority), for `fields.add` mappings.
+    flat["company_type"] = flat["types"][0] if flat["types"] else None
     flat.update(custom_fields(record))
     return flat
 

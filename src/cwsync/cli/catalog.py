@@ -1,0 +1,180 @@
+"""`cwsync catalog sync | explain` and `cwsync quotes submit | show | explain | from-hubspot` (SB-1 … SB-6).
+
+Exit codes: 0 done, 1 a remote problem or a refused quote (the message says why; nothing was written), 2 a
+configuration problem.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from cwsync.cli.sync import CONFIG, JSON, load, run_async
+from cwsync.config import Config
+from cwsync.syncs.catalog.engine import CatalogEngine, CatalogReport
+from cwsync.syncs.catalog.quotes import Quote, QuotePlan, QuoteRefused
+from cwsync.syncs.catalog.workflow import QuoteWorkflow
+from cwsync.syncs.hubspot.context import opened
+
+__all__ = ["catalog_app", "quotes_app"]
+
+console = Console()
+T = TypeVar("T")
+catalog_app = typer.Typer(no_args_is_help=True, help="ConnectWise product catalog → HubSpot products.")
+quotes_app = typer.Typer(no_args_is_help=True, help="Approved quotes → ConnectWise opportunities.")
+
+
+def _load(path: Path) -> Config:
+    config = load(path)
+    if config.syncs.catalog is None or not config.syncs.catalog.enabled:
+        console.print("[red]configuration error[/red]\nsyncs.catalog: the catalog sync is not configured or off")
+        raise typer.Exit(2)
+    return config
+
+
+def _catalog(config: Config, work: Callable[[CatalogEngine], Awaitable[T]]) -> T:
+    async def run() -> T:
+        async with opened(config) as ctx:
+            return await work(CatalogEngine(config, ctx.store, ctx.cw, ctx.hs))
+
+    return run_async(run)
+
+
+def _quotes(config: Config, work: Callable[[QuoteWorkflow], Awaitable[T]]) -> T:
+    async def run() -> T:
+        async with opened(config, require_hubspot=False) as ctx:
+            return await work(QuoteWorkflow(config, ctx.store, ctx.cw, ctx.hubspot))
+
+    try:
+        return run_async(run)
+    except QuoteRefused as refused:
+        console.print(f"[red]refused[/red] ({refused.code}): {refused.reason}")
+        console.print("nothing was written to ConnectWise")
+        raise typer.Exit(1) from refused
+
+
+@catalog_app.command("sync")
+def catalog_sync(
+    config: Path = CONFIG,
+    full: bool = typer.Option(False, "--full", help="Every catalog item, not only those changed since the last run."),
+    plan: bool = typer.Option(False, "--plan", help="Dry run: show what would change, write nothing."),
+    as_json: bool = JSON,
+) -> None:
+    """Sync the ConnectWise procurement catalog to HubSpot products."""
+    cfg = _load(config)
+    report = _catalog(cfg, lambda engine: engine.run(full=full, dry_run=plan))
+    if as_json:
+        print(json.dumps(report.as_json(), indent=2, default=str))
+        return
+    _print_report(report)
+
+
+def _print_report(report: CatalogReport) -> None:
+    what = "plan" if report.dry_run else f"run {report.run_id}"
+    counts = ", ".join(f"{k} {v}" for k, v in report.counts.as_dict().items() if v)
+    console.print(f"catalog {what} ({'full' if report.full else 'incremental'}): {counts or 'nothing to do'}")
+    table = Table(box=box.SIMPLE)
+    for column in ("action", "identifier", "hubspot id", "why"):
+        table.add_column(column)
+    for item in report.items[:50]:
+        table.add_row(item.action, item.identifier, item.hubspot_id or "", "; ".join([item.reason, *item.notes]))
+    if report.items:
+        console.print(table)
+    if len(report.items) > 50:
+        console.print(f"... and {len(report.items) - 50} more (use --json)")
+
+
+@catalog_app.command("explain")
+def catalog_explain(identifier: str, config: Path = CONFIG, as_json: bool = JSON) -> None:
+    """Why a product is (not) in HubSpot: not in the catalog, no access, inactive, category unmapped."""
+    cfg = _load(config)
+    answer = _catalog(cfg, lambda engine: engine.explain(identifier))
+    _print_answer(answer, as_json)
+
+
+def _print_answer(answer: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(answer, indent=2, default=str))
+        return
+    for reason in answer.get("reasons") or [answer.get("answer")]:
+        console.print(f"- {reason}")
+    for item in answer.get("history") or []:
+        console.print(f"  run {item['run_id']}: {item['action']} ({item['status']}) {item['reason']}")
+
+
+def _read_quote(path: Path) -> Quote:
+    try:
+        return Quote.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValidationError) as exc:
+        console.print(f"[red]not a quote document[/red] ({path}): {exc}")
+        raise typer.Exit(2) from exc
+
+
+@quotes_app.command("submit")
+def quotes_submit(
+    file: Path = typer.Argument(..., help="A quote document (JSON)."),
+    config: Path = CONFIG,
+    plan: bool = typer.Option(False, "--plan", help="Dry run: show the opportunity and lines, write nothing."),
+    as_json: bool = JSON,
+) -> None:
+    """Turn an approved quote into a ConnectWise opportunity (again: updates the same one)."""
+    cfg = _load(config)
+    quote = _read_quote(file)
+    result = _quotes(cfg, lambda workflow: workflow.submit(quote, plan_only=plan, trigger="cli"))
+    _print_plan(result, plan, as_json)
+
+
+@quotes_app.command("from-hubspot")
+def quotes_from_hubspot(
+    deal_id: str,
+    config: Path = CONFIG,
+    plan: bool = typer.Option(False, "--plan", help="Dry run."),
+    as_json: bool = JSON,
+) -> None:
+    """Turn a HubSpot deal (in the configured stage, with line items) into its ConnectWise opportunity."""
+    cfg = _load(config)
+    result = _quotes(cfg, lambda workflow: workflow.submit_deal(deal_id, plan_only=plan, trigger="cli"))
+    _print_plan(result, plan, as_json)
+
+
+def _print_plan(plan: QuotePlan, dry_run: bool, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(plan.as_json(), indent=2, default=str))
+        return
+    verb = "would" if dry_run else "did"
+    target = f"opportunity {plan.opportunity_id}" if plan.opportunity_id else "a new opportunity"
+    console.print(f"quote {plan.external_id}: {verb} {plan.action} {target} ({plan.opportunity['name']})")
+    company, contact = plan.company, plan.contact
+    console.print(f"  company {company['identifier']} ({company['type']}), contact {contact['name']}")
+    table = Table(box=box.SIMPLE)
+    for column in ("#", "product", "qty", "price", "cost", "total", "change"):
+        table.add_column(column)
+    ops = {c.position: c.op for c in plan.changes}
+    for line in plan.lines:
+        row = (line.position, line.product, line.quantity, line.price, line.cost, line.revenue, ops.get(line.position))
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+    totals = plan.totals
+    console.print(f"  total {totals['revenue']:.2f}, cost {totals['cost']:.2f}, margin {totals['margin']:.2f}")
+
+
+@quotes_app.command("show")
+def quotes_show(external_id: str, config: Path = CONFIG) -> None:
+    """The opportunity a quote became, its lines and history (JSON)."""
+    cfg = _load(config)
+    print(json.dumps(_quotes(cfg, lambda workflow: workflow.show(external_id)), indent=2, default=str))
+
+
+@quotes_app.command("explain")
+def quotes_explain(external_id: str, config: Path = CONFIG, as_json: bool = JSON) -> None:
+    """Why a quote did (not) become an opportunity (the stored refusal reason)."""
+    cfg = _load(config)
+    _print_answer(_quotes(cfg, lambda workflow: workflow.explain(external_id)), as_json)

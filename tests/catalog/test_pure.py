@@ -1,0 +1,125 @@
+"""The pure parts: company-type priority, product projection and plan, quote plan diff, config checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from cwsync.store import Link
+from cwsync.syncs.catalog.config import CatalogSync
+from cwsync.syncs.catalog.priority import order_types, pick_company_type
+from cwsync.syncs.catalog.products import plan_product, project_product
+from cwsync.syncs.catalog.quotes import PlannedLine, Quote, plan_quote
+from cwsync.syncs.hubspot.shapes import flatten_company
+
+SYNC = CatalogSync(categories={"Hardware": "Devices"}, default_category="Misc", product_types={"Hardware": "HW"})
+
+
+def item(**overrides: Any) -> dict[str, Any]:
+    """A catalog item as ConnectWise returns it."""
+    record: dict[str, Any] = {
+        "id": 7,
+        "identifier": "DELL-1",
+        "description": "Dell box",
+        "inactiveFlag": False,
+        "category": {"id": 1, "name": "Hardware"},
+        "subcategory": {"id": 1, "name": "Desktops"},
+        "type": {"id": 1, "name": "Hardware"},
+        "price": 100,
+        "cost": 80.5,
+    }
+    record.update(overrides)
+    return record
+
+
+def test_customer_over_prospect_by_default_and_configurable() -> None:
+    """Customer beats Prospect with the default list; the configured order decides otherwise."""
+    assert pick_company_type(["Prospect", "Customer"]) == "Customer"
+    assert pick_company_type(["Prospect", "Customer"], ["Prospect", "Customer"]) == "Prospect"
+    assert pick_company_type([]) is None
+    assert order_types(["Zeta", "Vendor", "customer"]) == ["customer", "Vendor", "Zeta"]
+
+
+def test_hubspot_flattening_carries_the_priority_type() -> None:
+    """The HubSpot sync's flattened company names its priority type (`company_type`) and lists types by priority."""
+    flat = flatten_company({"id": 3, "name": "Acme", "types": [{"name": "Prospect"}, {"name": "Customer"}]})
+    assert flat["company_type"] == "Customer"
+    assert flat["types"] == ["Customer", "Prospect"]
+
+
+def test_mapped_and_default_values() -> None:
+    """Mapped category and type are used; an unmapped category gets the default and a note."""
+    mapped = project_product(item(), SYNC)
+    assert mapped.properties["connectwise_category"] == "Devices"
+    assert mapped.properties["connectwise_product_type"] == "HW"
+    assert mapped.properties["hs_cost_of_goods_sold"] == "80.50"
+    unmapped = project_product(item(category={"name": "Cloud"}, type={"name": "Fee"}), SYNC)
+    assert unmapped.properties["connectwise_category"] == "Misc"
+    assert unmapped.properties["connectwise_product_type"] == "Other"
+    assert any("category 'Cloud' unmapped" in n for n in unmapped.notes)
+
+
+def test_custom_status_and_terms() -> None:
+    """A custom status from a custom field maps to a custom HubSpot value; a monthly term maps to P1M."""
+    sync = CatalogSync(status_field="Lifecycle", product_statuses={"Active": "active", "EOL": "End of life"})
+    projected = project_product(
+        item(customFields=[{"caption": "Lifecycle", "value": "EOL"}], recurringFlag=True, recurringCycleType="Monthly"),
+        sync,
+    )
+    assert projected.target == "End of life"
+    assert projected.properties["connectwise_product_status"] == "End of life"
+    assert projected.properties["hs_recurring_billing_period"] == "P1M"
+
+
+def test_product_plans() -> None:
+    """New → create; same → unchanged; inactive and linked → archive (delete); inactive, never synced → skip."""
+    assert plan_product(item(), SYNC, None).action == "create"
+    created = plan_product(item(), SYNC, None)
+    link = Link(tenant="t", pair="catalog:products", left_id="7", right_id="55", left_values=created.projection)
+    assert plan_product(item(), SYNC, link).action == "unchanged"
+    assert plan_product(item(price=120), SYNC, link).diff == {"price": ["100.00", "120.00"]}
+    archived = plan_product(item(inactiveFlag=True), SYNC, link)
+    assert archived.action == "delete"
+    assert archived.hubspot_id == "55"
+    skipped = plan_product(item(inactiveFlag=True), SYNC, None)
+    assert skipped.action == "skip"
+    assert "not in HubSpot" in skipped.reason
+
+
+def _line(position: int, quantity: float) -> PlannedLine:
+    return PlannedLine(position, f"P{position}", position, "x", quantity, 10.0, 5.0, "Product")
+
+
+def test_quote_plan_diffs_lines_against_what_was_stored() -> None:
+    """Unchanged lines are kept, a changed one replaced, a new one added, a dropped one removed."""
+    quote = Quote(external_id="Q", company=1, contact="a@b.c", lines=[{"product": "P1", "quantity": 1, "price": 1}])
+    kw: dict[str, Any] = {"opportunity": {"name": "Q"}, "status_id": 2, "company": {}, "contact": {}}
+    stored = {
+        "opportunity": {"name": "Q"},
+        "lines": [
+            {"position": 1, "forecast_id": 11, "hash": _line(1, 1).digest(2)},
+            {"position": 2, "forecast_id": 12, "hash": _line(2, 1).digest(2)},
+            {"position": 4, "forecast_id": 14, "hash": "old"},
+        ],
+    }
+    plan = plan_quote(quote, lines=[_line(1, 1), _line(2, 3), _line(3, 1)], stored=stored, opportunity_id=9, **kw)
+    assert [(c.op, c.position, c.forecast_id) for c in plan.changes] == [
+        ("keep", 1, 11),
+        ("replace", 2, 12),
+        ("add", 3, None),
+        ("remove", 4, 14),
+    ]
+    assert plan.action == "update"
+    assert plan.totals == {"revenue": 50.0, "cost": 25.0, "margin": 25.0}
+    same = plan_quote(
+        quote, lines=[_line(1, 1), _line(2, 1)], stored={**stored, "lines": stored["lines"][:2]}, opportunity_id=9, **kw
+    )
+    assert same.action == "unchanged"
+
+
+def test_config_refuses_a_type_listed_twice() -> None:
+    """`company_type_priority` naming a type twice is a configuration error."""
+    with pytest.raises(ValidationError, match="twice"):
+        CatalogSync(company_type_priority=["Customer", "customer"])
