@@ -23,7 +23,7 @@ import structlog
 from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
-from cwsync.connectors.http import CwsyncApiError, NotFoundError, PermissionDeniedError
+from cwsync.connectors.http import CwsyncApiError, PermissionDeniedError
 from cwsync.connectors.hubspot import BatchResult, HubSpotClient
 from cwsync.store import Action, Counts, Link, RunItem, Store, Trigger
 from cwsync.syncs.catalog.config import CatalogSync
@@ -375,7 +375,3 @@ class _Batcher:
             remote_status=error.status if error is not None else None,
             remote_response=None if error is None else {"error": str(error)},
         )
-
-
-def _is_missing(exc: BaseException) -> bool:
-    return isinstance(exc, NotFoundError)

@@ -1,0 +1,294 @@
+"""Benchmark: the product catalog to HubSpot against the rate-limit bound, and quote → opportunity latency (issue 6).
+
+Both emulators run in a child process (so the measured process is cwsync only), with `--latency-ms` added to every
+API request and HubSpot's default rate limit (`--rate` requests per 10 s, emulator and client).
+
+1. Catalog: a full `CatalogEngine.run()` of a `--products`-item ConnectWise catalog into an empty HubSpot portal.
+   Bound: the HubSpot calls the run needed ÷ (rate / 10 s); target wall ≤ 1.10 × bound. Also: calls per product.
+2. Quotes: `--quotes` approved quotes (three lines and shipping each) submitted one after the other through
+   `QuoteWorkflow.submit`. Baseline, measured in the same run against the same emulator: the bare httpx round trips of
+   the minimal writes (the opportunity POST, then the four forecast POSTs at once, as cwsync sends them). Reported:
+   p50/p95 of both and the ratio.
+
+    .venv/bin/python benchmarks/catalog_quotes.py                       # 20k products, 100 quotes, 20 ms
+    .venv/bin/python benchmarks/catalog_quotes.py --products 2000 --quotes 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+# -- the child: both emulators, served over loopback ------------------------------------------------------------
+
+
+def serve(spec: dict[str, Any]) -> None:
+    """Serve both emulators; print their addresses, then wait until stdin closes."""
+    from cwsync.logs import configure_logging
+    from cwsync.sandbox.connectwise.app import SandboxSettings
+    from cwsync.sandbox.faults import FaultSettings
+    from cwsync.sandbox.hubspot import HubSpotSandboxSettings
+    from cwsync.sandbox.server import running_sandbox
+
+    configure_logging("warning")
+    faults = FaultSettings(latency_ms=spec["latency_ms"])
+    counts = {"catalog_items": spec["products"], "companies": 60, "contacts": 300, "opportunities": 20}
+    settings = SandboxSettings(records=0, counts=counts, seed=spec["seed"], faults=faults)
+    hubspot = HubSpotSandboxSettings(rate_limit_per_10s=spec["rate"], faults=faults)
+    with running_sandbox(settings, hubspot=hubspot) as running:
+        assert running.hubspot is not None
+        s = running.sandbox.settings
+        hello = {
+            "site": running.base_url,
+            "hubspot_url": running.hubspot_url,
+            "token": running.hubspot.settings.token,
+            "company_id": s.company_id,
+            "public_key": s.public_key,
+            "private_key": s.private_key,
+            "client_id": s.client_id,
+        }
+        print(json.dumps(hello), flush=True)
+        for _ in sys.stdin:
+            pass
+
+
+class Child:
+    """The child process serving the emulators."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", json.dumps(spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the sandbox process exited ({self.proc.wait()})")
+        self.hello: dict[str, Any] = json.loads(line)
+
+    def close(self) -> None:
+        """Close its stdin (it exits), and end it if it does not."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# -- the parent: cwsync ---------------------------------------------------------------------------------------------
+
+
+def make_config(hello: dict[str, Any], workdir: Path, rate: int) -> Any:
+    """A configuration for the served emulators."""
+    from cwsync.config.model import Config
+
+    return Config.model_validate(
+        {
+            "store": f"sqlite:///{workdir / 'cwsync.db'}",
+            "connections": {
+                "connectwise": {
+                    "site": hello["site"],
+                    "company_id": hello["company_id"],
+                    "public_key": hello["public_key"],
+                    "private_key": hello["private_key"],
+                    "client_id": hello["client_id"],
+                    "requests_per_minute": None,
+                },
+                "hubspot": {"token": hello["token"], "base_url": hello["hubspot_url"], "requests_per_10s": rate},
+            },
+            "syncs": {"catalog": {"shipping_product": "SHIP-GROUND", "categories": {"Hardware": "Hardware"}}},
+        }
+    )
+
+
+class Meter:
+    """Requests by host (httpx event hook)."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    async def hook(self, request: httpx.Request) -> None:
+        side = "hubspot" if request.url.path.startswith("/hubspot") else "connectwise"
+        self.calls[side] += 1
+
+
+async def bench_catalog(config: Any, rate: int) -> dict[str, Any]:
+    """One full catalog run; its wall time against the HubSpot rate-limit bound."""
+    from cwsync.connectors.connectwise import ConnectWiseClient
+    from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
+    from cwsync.store import Store
+    from cwsync.syncs.catalog.engine import CatalogEngine
+    from cwsync.syncs.hudu.context import connectwise_settings
+
+    meter = Meter()
+    h = config.connections.hubspot
+    hs_settings = HubSpotSettings(token=h.token, base_url=h.base_url, requests_per_10s=h.requests_per_10s)
+    store = await Store.open(config.store)
+    hooks: Any = {"request": [meter.hook]}
+    async with (
+        ConnectWiseClient(connectwise_settings(config), http=httpx.AsyncClient(event_hooks=hooks, timeout=60)) as cw,
+        HubSpotClient(hs_settings, http=httpx.AsyncClient(event_hooks=hooks, timeout=60)) as hs,
+    ):
+        started, cpu = time.perf_counter(), time.process_time()
+        report = await CatalogEngine(config, store, cw, hs).run(full=True)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    await store.close()
+    hs_calls = meter.calls["hubspot"]
+    bound = hs_calls / (rate / 10)
+    products = sum(report.counts.as_dict().values())
+    return {
+        "products": products,
+        "counts": report.counts.as_dict(),
+        "hubspot_calls": hs_calls,
+        "connectwise_calls": meter.calls["connectwise"],
+        "batch_calls": report.hubspot_calls,
+        "wall": wall,
+        "cpu": cpu,
+        "bound": bound,
+        "ratio": wall / bound,
+        "calls_per_product": hs_calls / max(1, products),
+    }
+
+
+async def _quote_inputs(cw: Any) -> tuple[Any, str, list[dict[str, Any]]]:
+    """A company with a contact e-mail, and three active catalog items."""
+    contacts = await cw.list_page("company/contacts", page_size=200)
+    for contact in contacts:
+        emails = [i["value"] for i in contact.get("communicationItems") or [] if i.get("communicationType") == "Email"]
+        if contact.get("company") and emails:
+            company = await cw.get("company/companies", contact["company"]["id"])
+            if not company.get("deletedFlag"):
+                break
+    else:
+        raise RuntimeError("no company with a contact e-mail")
+    items = [i for i in await cw.list_page("procurement/catalog", page_size=50) if not i.get("inactiveFlag")][:3]
+    return company, emails[0], items
+
+
+async def bench_quotes(config: Any, quotes: int) -> dict[str, Any]:
+    """`quotes` submits through the workflow, and the bare round trips of their minimal writes."""
+    from cwsync.connectors.connectwise import ConnectWiseClient
+    from cwsync.store import Store
+    from cwsync.syncs.catalog.quotes import Quote
+    from cwsync.syncs.catalog.workflow import QuoteWorkflow
+    from cwsync.syncs.hudu.context import connectwise_settings
+
+    store = await Store.open(config.store)
+    cwsync_ms: list[float] = []
+    async with ConnectWiseClient(connectwise_settings(config)) as cw:
+        company, email, items = await _quote_inputs(cw)
+        workflow = QuoteWorkflow(config, store, cw)
+        lines = [{"product": i["identifier"], "quantity": n + 1, "price": i["price"]} for n, i in enumerate(items)]
+        for n in range(quotes):
+            quote = Quote(
+                external_id=f"BENCH-{n}", company=company["identifier"], contact=email, lines=lines, shipping=25.0
+            )
+            started = time.perf_counter()
+            plan = await workflow.submit(quote)
+            cwsync_ms.append((time.perf_counter() - started) * 1000)
+            assert plan.action == "create"
+        body = dict(plan.opportunity)
+        forecast = [line.body(plan.status_id) for line in plan.lines]
+        codebase = (await cw.company_info()).codebase
+        root = cw._url(codebase, "").rstrip("/")
+        headers = cw._headers(True, None)
+    await store.close()
+    baseline_ms = await _baseline(root, headers, body, forecast, quotes)
+    return {"cwsync": cwsync_ms, "baseline": baseline_ms}
+
+
+async def _baseline(
+    root: str, headers: dict[str, str], body: dict[str, Any], forecast: list[dict[str, Any]], n: int
+) -> list[float]:
+    out: list[float] = []
+    async with httpx.AsyncClient(headers=headers, timeout=60) as http:
+        for _ in range(n):
+            started = time.perf_counter()
+            made = await http.post(f"{root}/sales/opportunities", json=body)
+            made.raise_for_status()
+            path = f"{root}/sales/opportunities/{made.json()['id']}/forecast"
+            for answer in await asyncio.gather(*(http.post(path, json=f) for f in forecast)):
+                answer.raise_for_status()
+            out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def _pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def report(args: argparse.Namespace, catalog: dict[str, Any], quotes: dict[str, Any]) -> None:
+    """Print the figures."""
+    print(f"catalog: {args.products:,} ConnectWise catalog items, HubSpot {args.rate}/10 s, {args.latency_ms:g} ms")
+    print(f"  counts {catalog['counts']}")
+    print(
+        f"  {catalog['hubspot_calls']} HubSpot calls ({catalog['batch_calls']} batch writes), "
+        f"{catalog['connectwise_calls']} ConnectWise calls; {catalog['calls_per_product']:.4f} HubSpot calls/product"
+    )
+    print(
+        f"  wall {catalog['wall']:.1f} s vs bound {catalog['bound']:.1f} s (calls ÷ {args.rate / 10:g}/s): "
+        f"ratio {catalog['ratio']:.3f} (target ≤ 1.10); engine CPU {catalog['cpu']:.1f} s"
+    )
+    c, b = quotes["cwsync"], quotes["baseline"]
+    print(
+        f"quotes: {len(c)} approved quotes (3 lines + shipping → 4 forecast items), {args.latency_ms:g} ms, "
+        f"{args.quote_catalog} catalog items"
+    )
+    print(f"  cwsync   p50 {_pct(c, 50):.1f} ms  p95 {_pct(c, 95):.1f} ms")
+    print(f"  baseline p50 {_pct(b, 50):.1f} ms  p95 {_pct(b, 95):.1f} ms  (bare POST opportunity + 4 forecast POSTs)")
+    print(f"  ratio    p50 {_pct(c, 50) / _pct(b, 50):.2f}  p95 {_pct(c, 95) / _pct(b, 95):.2f}")
+
+
+def main() -> None:
+    """Parse arguments; run as the parent (cwsync and report) or as the child (`--serve`, the emulators)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--products", type=int, default=20_000)
+    parser.add_argument("--quotes", type=int, default=100)
+    parser.add_argument("--quote-catalog", type=int, default=500, help="catalog size of the quote phase's emulator")
+    parser.add_argument("--latency-ms", type=float, default=20)
+    parser.add_argument("--rate", type=int, default=190, help="HubSpot requests per 10 s (emulator and client)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(json.loads(args.serve))
+        return
+    from cwsync.logs import configure_logging
+
+    configure_logging("warning")
+    spec = {"seed": args.seed, "latency_ms": args.latency_ms, "rate": args.rate}
+    child = Child({**spec, "products": args.products})
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            catalog = asyncio.run(bench_catalog(make_config(child.hello, Path(tmp), args.rate), args.rate))
+    finally:
+        child.close()
+    # Quotes run against their own emulator with a `--quote-catalog`-item catalog: the emulator filters
+    # `identifier in (...)` by scanning every generated item (ConnectWise itself answers from an index), which at
+    # 20k items would measure the emulator, not cwsync.
+    child = Child({**spec, "products": args.quote_catalog})
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            quotes = asyncio.run(bench_quotes(make_config(child.hello, Path(tmp), args.rate), args.quotes))
+    finally:
+        child.close()
+    report(args, catalog, quotes)
+
+
+if __name__ == "__main__":
+    main()
