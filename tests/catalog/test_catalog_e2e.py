@@ -95,3 +95,30 @@ async def test_explain_unknown_and_unmapped(world: World) -> None:
     sku = next(k for k, v in _catalog(world).items() if v["category"]["name"] == "Cloud Services")
     explained = await world.engine().explain(sku)
     assert any("unmapped" in r and "Other products" in r for r in explained["reasons"])
+
+
+async def test_no_access_to_the_catalog_is_explained(world: World) -> None:
+    """Without Product Catalog access the run fails (recorded) and `explain` says which permission to grant."""
+    import pytest
+
+    from cwsync.connectors.http import PermissionDeniedError
+
+    for member in world.cw_box.members.values():
+        member.deny.append("catalog_items:read")
+    with pytest.raises(PermissionDeniedError):
+        await world.engine().run()
+    runs = await world.store.runs(world.config.tenant, pair="catalog:products")
+    assert runs[0].status == "failed"
+    explained = await world.engine().explain("DELL-OPT7010")
+    assert explained["reasons"][0].startswith("no access")
+    assert "Product Catalog" in explained["reasons"][0]
+
+
+async def test_deleted_item_is_archived_on_callback(world: World) -> None:
+    """A catalog item deleted in ConnectWise is archived in HubSpot when its callback syncs it."""
+    await world.engine().run()
+    sku, item = next((k, v) for k, v in _catalog(world).items() if not v.get("inactiveFlag"))
+    await world.cw.delete("procurement/catalog", item["id"])
+    report = await world.engine().sync_products([item["id"]])
+    assert report.counts.deleted == 1
+    assert sku in world.archived_products()

@@ -136,3 +136,17 @@ async def test_multi_type_company_gets_the_priority_type(world: World) -> None:
     assert plan.company["type"] == "Customer"
     flipped = await world.quotes(company_type_priority=["Prospect", "Customer"]).plan(make_quote(world))
     assert flipped.company["type"] == "Prospect"
+
+
+async def test_concurrent_approvals_make_one_opportunity(world: World) -> None:
+    """The same quote approved twice at once still yields one opportunity with four lines."""
+    import asyncio
+
+    quote = make_quote(world)
+    before = len(world.cw_all("opportunities"))
+    workflow = world.quotes()
+    first, second = await asyncio.gather(workflow.submit(quote), workflow.submit(quote))
+    assert len(world.cw_all("opportunities")) == before + 1
+    assert first.opportunity_id == second.opportunity_id
+    assert first.opportunity_id is not None
+    assert len(forecast(world, first.opportunity_id)) == 4

@@ -39,14 +39,13 @@ T = TypeVar("T")
 REFUSAL_STATUS: dict[str, int] = {"not_approved": 409, "unknown_quote": 404, "no_hubspot": 404}
 
 
-def _workflow(server: Server) -> QuoteWorkflow:
+def _configured(server: Server) -> None:
     if server.config.syncs.catalog is None or not server.config.syncs.catalog.enabled:
         raise HTTPException(404, "quotes and the catalog sync are not configured (syncs.catalog)")
-    return QuoteWorkflow(server.config, server.store, server.cw, server.hs)
 
 
 def _engine(server: Server) -> CatalogEngine:
-    _workflow(server)
+    _configured(server)
     if server.hs is None:
         raise HTTPException(404, "the catalog sync needs connections.hubspot")
     return CatalogEngine(server.config, server.store, server.cw, server.hs)
@@ -64,6 +63,14 @@ def add_quote_routes(app: FastAPI, server: Server) -> None:
 
     guard = [Depends(authorized)]
     _handlers(app)
+    held: list[QuoteWorkflow] = []
+
+    def _workflow(_: Server) -> QuoteWorkflow:
+        """The server's one workflow (its status/member lookups and per-quote locks are shared by requests)."""
+        _configured(server)
+        if not held:
+            held.append(QuoteWorkflow(server.config, server.store, server.cw, server.hs))
+        return held[0]
 
     @app.post("/api/quotes", dependencies=guard, tags=["quotes"])
     async def submit_quote(quote: Annotated[Quote, Body()], plan: bool = False) -> dict[str, Any]:

@@ -56,6 +56,7 @@ class QuoteWorkflow:
         self.tenant = config.tenant
         self._statuses: dict[str, int] | None = None
         self._rep: dict[str, Any] | None = None
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     # -- entry points --------------------------------------------------------------------------------------------
 
@@ -121,14 +122,28 @@ class QuoteWorkflow:
             CwsyncApiError: ConnectWise failed mid-way; what was written is kept in the link, so submitting the same
                 quote again completes it.
         """
+        if plan_only:
+            return await self.plan(quote)
+        # One submit of a quote at a time (per process): two approvals racing must not both create an opportunity.
+        key = quote.external_id
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                return await self._submit(quote, trigger)
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    async def _submit(self, quote: Quote, trigger: Trigger) -> QuotePlan:
         try:
             plan = await self.plan(quote)
         except QuoteRefused as refused:
-            if not plan_only:
-                await self._record(quote.external_id, None, refused=refused, trigger=trigger, source=quote)
+            await self._record(quote.external_id, None, refused=refused, trigger=trigger, source=quote)
             raise
-        if plan_only:
-            return plan
         await self._apply(plan)
         await self._record(quote.external_id, plan, refused=None, trigger=trigger, source=quote)
         log.info("quote.applied", external_id=quote.external_id, action=plan.action, opportunity=plan.opportunity_id)
