@@ -37,6 +37,9 @@ def specs_for(config: Config) -> list[CallbackSpec]:
     hudu = config.syncs.hudu
     if hudu is not None and hudu.enabled:  # a change re-syncs its data type into Hudu (`cwsync serve`)
         types += [t for t, kind in CALLBACK_DATA_TYPES.items() if kind not in hudu.skip and t not in types]
+    catalog = config.syncs.catalog
+    if catalog is not None and catalog.enabled:  # a product change re-syncs the catalog into HubSpot
+        types.append("productcatalog")
     return desired_callbacks(
         types=types, public_url=config.server.public_url, tenant=config.tenant, token=token.get_secret_value()
     )

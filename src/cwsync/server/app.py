@@ -46,6 +46,7 @@ from cwsync.server.quotes_api import add_quote_routes
 from cwsync.store import RunRecord, Store
 from cwsync.store.jobs import JobStore
 from cwsync.store.records import JobRecord
+from cwsync.syncs.catalog.engine import CatalogEngine
 from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef, mappings
 from cwsync.syncs.hudu.config import CALLBACK_DATA_TYPES, DataType
 from cwsync.syncs.hudu.context import hudu_settings
@@ -56,6 +57,7 @@ log = structlog.get_logger("cwsync.server")
 CW_TYPES = {"company": "companies", "contact": "contacts", "opportunity": "deals"}
 HUDU_PAIR = "hudu"
 DEVICES_PAIR = "devices"
+CATALOG_PAIR = "catalog"
 HUDU_TYPES = CALLBACK_DATA_TYPES
 HS_TYPES = {"company": "companies", "contact": "contacts", "deal": "deals"}
 
@@ -80,7 +82,7 @@ class Server:
     deduper: Deduper = field(default_factory=Deduper)
     scheduler: Scheduler | None = None
     hudu_debounce: float = 5.0
-    """Seconds a callback's Hudu re-sync waits, so a burst of changes to one data type becomes one run."""
+    """Seconds a callback's Hudu (or catalog) re-sync waits, so a burst of changes becomes one run."""
     hudu_client: Callable[[], HuduClient] | None = None
     """Opens a Hudu client per Hudu run (the default builds one from `connections.hudu`; tests swap it)."""
     _scheduler_task: asyncio.Task[None] | None = None
@@ -127,6 +129,10 @@ class Server:
         if hudu is not None and hudu.enabled:
             every = hudu.schedule.every_hours * 3600
             out.append(Schedule(tenant=tenant, pair=HUDU_PAIR, kind="full", every_seconds=every))
+        catalog = self.config.syncs.catalog
+        if catalog is not None and catalog.enabled and self.hs is not None:
+            every = catalog.schedule.every_minutes * 60
+            out.append(Schedule(tenant=tenant, pair=CATALOG_PAIR, kind="incremental", every_seconds=every))
         changes = self.config.syncs.changes
         devices = changes.devices if changes is not None and changes.enabled else None
         if devices is not None and devices.enabled:
@@ -170,6 +176,11 @@ class Server:
             await self.run_hudu(job.payload.get("only"), trigger)
         elif job.pair == DEVICES_PAIR:
             await self.run_devices(full=job.kind == "full")
+        elif job.pair == CATALOG_PAIR:
+            if self.hs is None:
+                raise RuntimeError("the catalog sync needs a HubSpot connection (connections.hubspot)")
+            engine = CatalogEngine(self.config, self.store, self.cw, self.hs)
+            await engine.run(full=job.kind == "full", trigger="callback" if trigger == "callback" else "schedule")
         elif job.kind == "record" and job.record:
             await self._hubspot().run(record=RecordRef.parse(job.record), trigger=trigger)
         elif job.kind in ("incremental", "full"):
@@ -197,6 +208,25 @@ class Server:
             client=self.cw, store=self.store, config=changes, tenant=self.config.tenant
         )
         await sync_of(workflow.device_sync).run(full=full, trigger="schedule")
+
+    @property
+    def catalog_enabled(self) -> bool:
+        """Whether the configuration has an enabled catalog sync (and a HubSpot client to sync into)."""
+        catalog = self.config.syncs.catalog
+        return catalog is not None and catalog.enabled and self.hs is not None
+
+    async def catalog_job(self) -> int | None:
+        """Queue an incremental catalog run a few seconds out (a `productcatalog` callback; coalesced)."""
+        tenant = self.config.tenant
+        spec = JobSpec(
+            tenant=tenant,
+            pair=CATALOG_PAIR,
+            kind="incremental",
+            queueing_key=f"catalog:{tenant}:callback",
+            run_after=datetime.now(UTC) + timedelta(seconds=self.hudu_debounce),
+            payload={"trigger": "callback"},
+        )
+        return await self.runner.enqueue(spec)
 
     async def hudu_job(self, data_type: DataType) -> int | None:
         """Queue a Hudu re-sync of one data type, a few seconds out (coalesced with one already waiting)."""
@@ -271,8 +301,11 @@ def _hooks(app: FastAPI, server: Server) -> None:
             return JSONResponse({"error": "callback for another company"}, status_code=401)
         pair = CW_TYPES.get(event.type) if CW_TYPES.get(event.type) in server.mappings else None
         hudu_type = HUDU_TYPES.get(event.type) if server.hudu_enabled else None
-        if (pair is None and hudu_type is None) or server.deduper.seen(*callback_keys(event)):
+        catalog = event.type == "productcatalog" and server.catalog_enabled
+        if (pair is None and hudu_type is None and not catalog) or server.deduper.seen(*callback_keys(event)):
             return Response(status_code=204)
+        if catalog:
+            await server.catalog_job()
         if pair is not None:
             await server.record_job("connectwise", pair, str(event.record_id), "callback")
         if hudu_type is not None:

@@ -13,9 +13,10 @@ from cwsync.syncs.hubspot.context import opened
 
 async def serve(config: Config, *, schedule: bool = True, log_level: str = "info") -> None:
     """Run the server until interrupted (webhooks, jobs, scheduler, REST API)."""
-    hubspot = config.syncs.hubspot
+    hubspot, catalog = config.syncs.hubspot, config.syncs.catalog
+    needs_hubspot = (hubspot is not None and hubspot.enabled) or (catalog is not None and catalog.enabled)
     async with (
-        opened(config, require_hubspot=hubspot is not None and hubspot.enabled) as ctx,
+        opened(config, require_hubspot=needs_hubspot) as ctx,
         httpx.AsyncClient(timeout=10, follow_redirects=False) as key_http,
     ):
         server = Server(config, ctx.store, ctx.cw, ctx.hubspot, key_http)

@@ -387,6 +387,22 @@ class Store:
             yield [_link_of(row) for row in rows]
             after = rows[-1].id
 
+    async def iter_link_ids(self, tenant: str, pair: str, *, batch: int = 5000) -> AsyncIterator[list[tuple[str, str]]]:
+        """(left id, right id) of every link of the pair, `batch` at a time: `iter_links` without the values (a
+        reconciliation compares ids only, and decoding every link's values would be most of its cost)."""
+        after = 0
+        while True:
+            rows = await self._all(
+                select(LINKS.c.id, LINKS.c.left_id, LINKS.c.right_id)
+                .where(LINKS.c.tenant == tenant, LINKS.c.pair == pair, LINKS.c.id > after)
+                .order_by(LINKS.c.id)
+                .limit(batch)
+            )
+            if not rows:
+                return
+            yield [(row.left_id, row.right_id) for row in rows]
+            after = rows[-1].id
+
     # --- cursors ------------------------------------------------------------------------------------------------
 
     async def cursor(self, tenant: str, pair: str, side: Side) -> str | None:

@@ -43,6 +43,9 @@ read again with the same stamp is unchanged since (typically cwsync's own write 
 need no read: the link's values stand for it."""
 HUBSPOT_BATCH = 100  # inputs per HubSpot batch call
 HOLD_LIMIT = 2_000  # planned items held back at most, waiting to fill HubSpot batches
+APPLYING = 2
+"""Batches of writes in flight at once: with two, one batch's last round trips (its creates finishing before its
+associations can go) overlap the next one's first, so the rate limiter always has a request waiting."""
 
 
 @dataclass
@@ -295,7 +298,7 @@ class _PairRun:
         self.right_stamps: dict[str, str] = {}  # HubSpot id → `STAMP` of the object as read in this run
         self._held: list[PlanItem] = []  # planned, not applied yet (see `_apply`)
         self._held_raws: dict[str, Raw] = {}
-        self._applying: asyncio.Task[None] | None = None
+        self._applying: list[asyncio.Task[None]] = []  # oldest first, at most `APPLYING` of them
 
     async def run(self) -> PairReport:
         try:
@@ -504,21 +507,22 @@ class _PairRun:
 
         A guard stops the run instead when that would archive more than `mass_delete_share` of the links.
         """
-        missing: dict[str, Link] = {}
+        gone: list[str] = []
         total = 0
-        async for batch in self.s.store.iter_links(self.s.tenant, self.pair):
+        async for batch in self.s.store.iter_link_ids(self.s.tenant, self.pair):
             total += len(batch)
-            missing.update({link.left_id: link for link in batch if link.left_id not in seen_left})
-        if not missing:
+            gone.extend(left_id for left_id, _ in batch if left_id not in seen_left)
+        if not gone:
             return
         share = self.s.mass_delete_share
-        if total >= 10 and len(missing) > share * total:
+        if total >= 10 and len(gone) > share * total:
             raise MassDeleteError(
-                f"{self.pair}: {len(missing)} of {total} linked ConnectWise records are gone; more than"
+                f"{self.pair}: {len(gone)} of {total} linked ConnectWise records are gone; more than"
                 f" {share:.0%} looks like a broken read or a permission change, not deletions, so nothing was archived."
                 " Check `cwsync doctor`; if the deletions are real, raise syncs.hubspot.mass_delete_share."
             )
-        await self._deleted_left(list(missing), missing, "not found in ConnectWise (reconciliation)")
+        missing = await self._links(Side.LEFT, gone)
+        await self._deleted_left(gone, missing, "not found in ConnectWise (reconciliation)")
         for link in missing.values():
             rights.pop(link.right_id, None)
 
@@ -636,12 +640,13 @@ class _PairRun:
         return ready
 
     async def _launch(self, items: list[PlanItem]) -> None:
-        """Apply `items` in the background, after the previous batch: the next page is read and planned while
-        these writes are in flight (one batch in flight at a time, so memory and ordering stay bounded)."""
-        await self._settle()
+        """Apply `items` in the background: the next page is read and planned while these writes are in flight
+        (at most `APPLYING` batches at once, so memory stays bounded; each batch holds distinct records)."""
+        while len(self._applying) >= APPLYING:
+            await self._applying.pop(0)
         keys = {str(i.left_id) for i in items if i.left_id}
         raws = {k: self._held_raws.pop(k) for k in keys if k in self._held_raws}
-        self._applying = asyncio.create_task(self._apply_now(items, raws))
+        self._applying.append(asyncio.create_task(self._apply_now(items, raws)))
 
     async def _apply_now(self, items: list[PlanItem], raws: Mapping[str, Raw]) -> None:
         results = await _Applier(self, raws).apply(items)
@@ -649,10 +654,9 @@ class _PairRun:
         self.s.progress(self.pair, len(items))
 
     async def _settle(self) -> None:
-        """Wait for the batch in flight (its error, if any, is raised here)."""
-        task, self._applying = self._applying, None
-        if task is not None:
-            await task
+        """Wait for the batches in flight (the first error, if any, is raised here)."""
+        while self._applying:
+            await self._applying.pop(0)
 
     async def _flush(self) -> None:
         """Apply everything held back and wait for it."""
@@ -662,12 +666,12 @@ class _PairRun:
         await self._settle()
 
     async def _abandon(self) -> None:
-        """On the way out after an error: stop a batch still in flight (a rerun re-plans what it did not record)."""
-        task, self._applying = self._applying, None
-        if task is not None and not task.done():
-            task.cancel()
-        if task is not None:
-            await asyncio.gather(task, return_exceptions=True)
+        """On the way out after an error: stop batches still in flight (a rerun re-plans what they did not record)."""
+        tasks, self._applying = self._applying, []
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _record(self, results: list[_Result]) -> None:
         links, run_items = [], []
