@@ -115,3 +115,52 @@ async def test_hubspot_deal_in_another_stage_is_refused(world: World) -> None:
     assert world.writes() == writes
     explained: dict[str, Any] = await world.quotes().explain(f"hubspot-deal-{deal_id}")
     assert "not_approved" in explained["answer"]
+
+
+async def test_a_deal_entering_the_quote_stage_becomes_an_opportunity_through_the_webhook(world: World) -> None:
+    """A signed HubSpot `deal.propertyChange` to the configured stage queues the quote workflow for that deal."""
+    import json
+    import time
+
+    from cwsync.config.model import ServerConfig
+    from cwsync.sandbox.hubspot.webhooks import sign_v3
+
+    await HubSpotSync(world.config, world.store, world.cw, world.hs).run()
+    lines: list[tuple[str, float, float]] = [(p["identifier"], 1.0, p["price"]) for p in products(world)]
+    deal_id = await _deal(world, "closedwon", [*lines, ("SHIP-GROUND", 1.0, 12.0)])
+    secret = "webhook-secret-1"
+    server_config = ServerConfig(public_url="http://cwsync.test", api_token=API_TOKEN, hubspot_client_secret=secret)
+    config = world.config.model_copy(update={"server": server_config})
+    server = Server(config, world.store, world.cw, world.hs, httpx.AsyncClient())
+    events = [
+        {
+            "eventId": 91,
+            "subscriptionType": "deal.propertyChange",
+            "objectId": int(deal_id),
+            "propertyName": "dealstage",
+            "propertyValue": "closedwon",
+            "occurredAt": int(time.time() * 1000),
+        }
+    ]
+    body = json.dumps(events).encode()
+    stamp = str(int(time.time() * 1000))
+    url = "http://cwsync.test/hooks/hubspot"
+    headers = {
+        "content-type": "application/json",
+        "x-hubspot-request-timestamp": stamp,
+        "x-hubspot-signature-v3": sign_v3(secret, "POST", url, body, stamp),
+    }
+    await server.start(schedule=False)
+    try:
+        transport = httpx.ASGITransport(app=create_app(server))
+        async with httpx.AsyncClient(transport=transport, base_url="http://cwsync.test") as http:
+            answer = await http.post("/hooks/hubspot", content=body, headers=headers)
+        assert answer.status_code == 204, answer.text
+        await server.runner.wait_idle(timeout=30)
+    finally:
+        await server.stop()
+        await server.key_http.aclose()
+    [link] = (await world.store.links_by_left(config.tenant, "quotes", [f"hubspot-deal-{deal_id}"])).values()
+    assert len(forecast(world, int(link.right_id))) == len(lines) + 1
+    [run] = await world.store.runs(config.tenant, limit=1)
+    assert run.trigger == "webhook"

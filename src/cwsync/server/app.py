@@ -47,6 +47,8 @@ from cwsync.store import RunRecord, Store
 from cwsync.store.jobs import JobStore
 from cwsync.store.records import JobRecord
 from cwsync.syncs.catalog.engine import CatalogEngine
+from cwsync.syncs.catalog.quotes import QuoteRefused
+from cwsync.syncs.catalog.workflow import QuoteWorkflow
 from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef, mappings
 from cwsync.syncs.hudu.config import CALLBACK_DATA_TYPES, DataType
 from cwsync.syncs.hudu.context import hudu_settings
@@ -58,6 +60,7 @@ CW_TYPES = {"company": "companies", "contact": "contacts", "opportunity": "deals
 HUDU_PAIR = "hudu"
 DEVICES_PAIR = "devices"
 CATALOG_PAIR = "catalog"
+QUOTES_PAIR = "quotes"
 HUDU_TYPES = CALLBACK_DATA_TYPES
 HS_TYPES = {"company": "companies", "contact": "contacts", "deal": "deals"}
 
@@ -84,6 +87,7 @@ class Server:
     hudu_debounce: float = 5.0
     """Seconds a callback's Hudu (or catalog) re-sync waits, so a burst of changes becomes one run."""
     hudu_client: Callable[[], HuduClient] | None = None
+    _quotes: QuoteWorkflow | None = None
     """Opens a Hudu client per Hudu run (the default builds one from `connections.hudu`; tests swap it)."""
     _scheduler_task: asyncio.Task[None] | None = None
 
@@ -176,6 +180,8 @@ class Server:
             await self.run_hudu(job.payload.get("only"), trigger)
         elif job.pair == DEVICES_PAIR:
             await self.run_devices(full=job.kind == "full")
+        elif job.pair == QUOTES_PAIR:
+            await self.run_quote(str(job.payload["deal_id"]))
         elif job.pair == CATALOG_PAIR:
             if self.hs is None:
                 raise RuntimeError("the catalog sync needs a HubSpot connection (connections.hubspot)")
@@ -214,6 +220,44 @@ class Server:
         """Whether the configuration has an enabled catalog sync (and a HubSpot client to sync into)."""
         catalog = self.config.syncs.catalog
         return catalog is not None and catalog.enabled and self.hs is not None
+
+    def quote_workflow(self) -> QuoteWorkflow:
+        """The server's one quote workflow (shared by the API and webhook jobs: its per-quote locks must be one)."""
+        if self._quotes is None:
+            self._quotes = QuoteWorkflow(self.config, self.store, self.cw, self.hs)
+        return self._quotes
+
+    def is_quote_stage(self, event: dict[str, Any]) -> bool:
+        """Whether a HubSpot webhook event is a deal entering the stage that submits it as a quote (SB-5)."""
+        catalog = self.config.syncs.catalog
+        return (
+            self.catalog_enabled
+            and catalog is not None
+            and event.get("subscriptionType") == "deal.propertyChange"
+            and event.get("propertyName") == "dealstage"
+            and str(event.get("propertyValue")) == catalog.quote_deal_stage
+        )
+
+    async def quote_job(self, deal_id: str) -> int | None:
+        """Queue the quote → opportunity workflow for a HubSpot deal (one job per deal at a time, coalesced)."""
+        tenant = self.config.tenant
+        spec = JobSpec(
+            tenant=tenant,
+            pair=QUOTES_PAIR,
+            kind="incremental",
+            queueing_key=f"quote:{tenant}:{deal_id}",
+            lock_key=f"{tenant}:{QUOTES_PAIR}:deal:{deal_id}",
+            payload={"trigger": "webhook", "deal_id": deal_id},
+        )
+        return await self.runner.enqueue(spec)
+
+    async def run_quote(self, deal_id: str) -> None:
+        """Submit a HubSpot deal as a quote; a refusal (unknown product, ...) is recorded with its reason, not
+        retried (the deal has to change first)."""
+        try:
+            await self.quote_workflow().submit_deal(deal_id, trigger="webhook")
+        except QuoteRefused as refused:
+            log.warning("quote.refused", deal_id=deal_id, reason=str(refused))
 
     async def catalog_job(self) -> int | None:
         """Queue an incremental catalog run a few seconds out (a `productcatalog` callback; coalesced)."""
@@ -334,11 +378,15 @@ def _hooks(app: FastAPI, server: Server) -> None:
             kind = str(event.get("subscriptionType", "")).split(".", 1)[0]
             pair = HS_TYPES.get(kind)
             object_id = event.get("objectId")
-            if pair is None or pair not in server.mappings or object_id is None:
+            quote = server.is_quote_stage(event)
+            if pair is None or (pair not in server.mappings and not quote) or object_id is None:
                 continue
             if server.deduper.seen(f"hs:{event.get('eventId')}", f"hs:{pair}:{object_id}:{event.get('occurredAt')}"):
                 continue
-            await server.record_job("hubspot", pair, str(object_id), "webhook")
+            if pair in server.mappings:
+                await server.record_job("hubspot", pair, str(object_id), "webhook")
+            if quote:
+                await server.quote_job(str(object_id))
         return Response(status_code=204)
 
 

@@ -63,14 +63,11 @@ def add_quote_routes(app: FastAPI, server: Server) -> None:
 
     guard = [Depends(authorized)]
     _handlers(app)
-    held: list[QuoteWorkflow] = []
 
     def _workflow(_: Server) -> QuoteWorkflow:
         """The server's one workflow (its status/member lookups and per-quote locks are shared by requests)."""
         _configured(server)
-        if not held:
-            held.append(QuoteWorkflow(server.config, server.store, server.cw, server.hs))
-        return held[0]
+        return server.quote_workflow()
 
     @app.post("/api/quotes", dependencies=guard, tags=["quotes"])
     async def submit_quote(quote: Annotated[Quote, Body()], plan: bool = False) -> dict[str, Any]:
