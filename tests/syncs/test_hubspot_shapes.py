@@ -105,3 +105,11 @@ def test_company_identifier_is_valid() -> None:
     assert len(identifier) <= 30
     assert " " not in identifier
     assert identifier.endswith("456789")
+
+
+def test_the_configured_type_priority_orders_a_company_s_types() -> None:
+    """With `company_type_priority` [Prospect, Customer] a Customer+Prospect company is carried as a Prospect."""
+    record = {"id": 3, "name": "Acme", "types": [{"id": 1, "name": "Customer"}, {"id": 2, "name": "Prospect"}]}
+    assert flatten_company(record)["company_type"] == "Customer"
+    flat = flatten_company(record, priority=["Prospect", "Customer"])
+    assert (flat["types"], flat["company_type"]) == (["Prospect", "Customer"], "Prospect")

@@ -284,7 +284,9 @@ class _PairRun:
         self.full = full
         self.mapping = sync.mappings[pair]
         d = OBJECTS[pair]
-        self.left = ConnectWiseSide(sync.cw, pair, d.left_object)
+        catalog = sync.config.syncs.catalog
+        priority = tuple(catalog.company_type_priority) if catalog is not None else None
+        self.left = ConnectWiseSide(sync.cw, pair, d.left_object, priority)
         self.right = HubSpotSide(sync.hs, pair, d.right_object, right_properties(self.mapping))
         self.right.missing = {name for obj, name in sync.missing_properties if obj == d.right_object}
         sync_config = sync.config.syncs.hubspot

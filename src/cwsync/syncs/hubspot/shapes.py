@@ -8,7 +8,7 @@ values back into a ConnectWise body or JSON-patch operations, or HubSpot propert
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cwsync.core.mapping import ObjectMapping
@@ -61,18 +61,21 @@ def custom_fields(record: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def flatten_company(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A ConnectWise company as flat fields."""
+def flatten_company(record: Mapping[str, Any], *, priority: Sequence[str] | None = None) -> dict[str, Any]:
+    """A ConnectWise company as flat fields; `types` most important first (`priority`, else the default: SB-2)."""
     flat = {k: record.get(k) for k in ("identifier", "name", "phoneNumber", "website", "addressLine1", "city", "state")}
     flat.update(
         id=str(record["id"]),
         zip=record.get("zip"),
         country=_ref_name(record.get("country")),
-        types=order_types(str(_ref_name(t)) for t in record.get("types") or [] if _ref_name(t)),
+        types=order_types(
+            (str(_ref_name(t)) for t in record.get("types") or [] if _ref_name(t)),
+            *([priority] if priority is not None else []),
+        ),
         status=_ref_name(record.get("status")),
         deletedFlag=bool(record.get("deletedFlag")),
     )
-    # SB-2: the one type the company is carried as (highest in the default priority), for `fields.add` mappings.
+    # SB-2: the one type the company is carried as (the highest in the priority), for `fields.add` mappings.
     flat["company_type"] = flat["types"][0] if flat["types"] else None
     flat.update(custom_fields(record))
     return flat

@@ -43,6 +43,8 @@ class ConnectWiseSide:
     client: ConnectWiseClient
     pair: str
     path: str
+    type_priority: tuple[str, ...] | None = None
+    """Company types, most important first (SB-2; `syncs.catalog.company_type_priority`), None for the default."""
 
     async def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
         """Pages of records changed since `since` (all records when None)."""
@@ -52,6 +54,8 @@ class ConnectWiseSide:
 
     def flatten(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Flat fields of a record."""
+        if self.pair == "companies" and self.type_priority is not None:
+            return shapes.flatten_company(raw, priority=self.type_priority)
         return shapes.FLATTENERS[self.pair](raw)
 
     @staticmethod
