@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import httpx
 import structlog
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from cwsync.changes.devices import sync_of
@@ -40,6 +40,7 @@ from cwsync.runtime.intake import (
 )
 from cwsync.runtime.jobs import InProcessRunner, JobSpec
 from cwsync.runtime.scheduler import Schedule, Scheduler
+from cwsync.server.auth import api_guard
 from cwsync.server.changes_api import add_change_routes
 from cwsync.server.hudu_api import add_hudu_routes
 from cwsync.server.quotes_api import add_quote_routes
@@ -393,13 +394,7 @@ def _hooks(app: FastAPI, server: Server) -> None:
 def _api(app: FastAPI, server: Server) -> None:
     config = server.config
 
-    def authorized(authorization: str | None = Header(default=None)) -> None:
-        token = config.server.api_token.get_secret_value() if config.server.api_token else ""
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not token or not hmac.compare_digest(given, token):
-            raise HTTPException(401, "a valid API token is required (Authorization: Bearer <server.api_token>)")
-
-    guard = [Depends(authorized)]
+    guard = api_guard(config)
 
     @app.get("/api/health")
     async def health() -> dict[str, Any]:

@@ -20,11 +20,10 @@ already linked / event id reused / busy, 422 board or company not allowed, or a 
 from __future__ import annotations
 
 import asyncio
-import hmac
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from cwsync.changes.devices import device_view, sync_of
@@ -40,6 +39,7 @@ from cwsync.changes.models import (
 )
 from cwsync.changes.workflow import ChangeView, ChangeWorkflow
 from cwsync.connectors.http import CwsyncApiError
+from cwsync.server.auth import api_guard
 
 if TYPE_CHECKING:
     from cwsync.server.app import Server
@@ -100,14 +100,7 @@ def add_change_routes(app: FastAPI, server: Server) -> None:
     holder = _Workflow(server)
     app.state.changes = holder
 
-    def authorized(authorization: str | None = Header(default=None)) -> None:
-        api_token = server.config.server.api_token
-        token = api_token.get_secret_value() if api_token else ""
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not token or not hmac.compare_digest(given, token):
-            raise HTTPException(401, "a valid API token is required (Authorization: Bearer <server.api_token>)")
-
-    guard = [Depends(authorized)]
+    guard = api_guard(server.config)
     _handlers(app)
 
     @app.get("/api/changes/tickets", dependencies=guard, tags=["changes"])

@@ -15,19 +15,19 @@ ConnectWise client are the server's.
 from __future__ import annotations
 
 import asyncio
-import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urljoin
 
-from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi import FastAPI, HTTPException
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
 from cwsync.config import ConfigError
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.connectors.hudu import HuduClient
+from cwsync.server.auth import api_guard
 from cwsync.syncs.hudu.config import DATA_TYPES, DataType
 from cwsync.syncs.hudu.context import hudu_settings
 from cwsync.syncs.hudu.decisions import COMPANIES_PAIR
@@ -110,14 +110,7 @@ def add_hudu_routes(app: FastAPI, server: Server) -> None:
     hudu = HuduApi(server)
     app.state.hudu = hudu
 
-    def authorized(authorization: str | None = Header(default=None)) -> None:
-        api_token = server.config.server.api_token
-        token = api_token.get_secret_value() if api_token else ""
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not token or not hmac.compare_digest(given, token):
-            raise HTTPException(401, "a valid API token is required (Authorization: Bearer <server.api_token>)")
-
-    guard = [Depends(authorized)]
+    guard = api_guard(server.config)
 
     @app.get("/api/hudu/match", dependencies=guard, tags=["hudu"])
     async def suggestions() -> list[dict[str, Any]]:

@@ -17,14 +17,14 @@ Refusals answer `{"error": code, "reason": ...}` and nothing is written: 409 `no
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from fastapi import Body, Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Body, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from cwsync.connectors.http import CwsyncApiError
+from cwsync.server.auth import api_guard
 from cwsync.syncs.catalog.engine import CatalogEngine
 from cwsync.syncs.catalog.quotes import Quote, QuoteRefused
 from cwsync.syncs.catalog.workflow import QuoteWorkflow
@@ -54,14 +54,7 @@ def _engine(server: Server) -> CatalogEngine:
 def add_quote_routes(app: FastAPI, server: Server) -> None:
     """Add the `/api/quotes` and `/api/catalog` routes to the server's app."""
 
-    def authorized(authorization: str | None = Header(default=None)) -> None:
-        api_token = server.config.server.api_token
-        token = api_token.get_secret_value() if api_token else ""
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not token or not hmac.compare_digest(given, token):
-            raise HTTPException(401, "a valid API token is required (Authorization: Bearer <server.api_token>)")
-
-    guard = [Depends(authorized)]
+    guard = api_guard(server.config)
     _handlers(app)
 
     def _workflow(_: Server) -> QuoteWorkflow:
