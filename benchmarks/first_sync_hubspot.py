@@ -22,15 +22,12 @@ import json
 import math
 import re
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +57,9 @@ def serve(spec: dict[str, Any]) -> None:
     faults = FaultSettings(latency_ms=spec["latency_ms"])
     settings = SandboxSettings(records=0, counts=spec["counts"], seed=spec["seed"], faults=faults)
     hubspot = HubSpotSandboxSettings(rate_limit_per_10s=spec["rate"], faults=faults)
-    with _serving(settings, hubspot, stock_socket=spec["stock_socket"]) as running:
+    from cwsync.sandbox.server import running_sandbox
+
+    with running_sandbox(settings, hubspot=hubspot) as running:  # its socket gets TCP_NODELAY (IPPROTO_TCP)
         assert running.hubspot is not None
         s = running.sandbox.settings
         hello = {
@@ -87,42 +86,6 @@ def serve(spec: dict[str, Any]) -> None:
                     },
                 }
                 print(json.dumps(stats), flush=True)
-
-
-@contextmanager
-def _serving(settings: Any, hubspot: Any, *, stock_socket: bool) -> Iterator[Any]:
-    """`running_sandbox`, or (by default) the same served from a socket whose connections get TCP_NODELAY.
-
-    `cwsync.sandbox.server.bind` opens its socket with protocol 0, and asyncio sets TCP_NODELAY only on sockets
-    whose `proto` is IPPROTO_TCP: the emulator's connections then keep Nagle's algorithm, and every response after
-    the first on a keep-alive connection has its body held ~40 ms for the client's delayed ACK. That is an artifact
-    of the emulator, not latency the issue asks for, so by default the socket is opened here with IPPROTO_TCP.
-    """
-    from cwsync.sandbox.server import RunningSandbox, base_url_of, build_all, make_server, running_sandbox
-
-    if stock_socket:
-        with running_sandbox(settings, hubspot=hubspot) as running:
-            yield running
-        return
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(2048)
-    base_url = base_url_of(sock)
-    box, hs_box, app = build_all(settings.model_copy(update={"base_url": base_url}), hubspot)
-    server = make_server(app)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the sandbox server did not start")
-        time.sleep(0.01)
-    try:
-        yield RunningSandbox(base_url=base_url, sandbox=box, app=app, hubspot=hs_box)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 class Sandbox:
@@ -424,11 +387,6 @@ def main() -> None:
         default=15.0,
         help="seconds between the runs (a scheduler runs them minutes apart; HubSpot's read overlaps 10 s back)",
     )
-    parser.add_argument(
-        "--stock-socket",
-        action="store_true",
-        help="serve through running_sandbox as it is (its connections lack TCP_NODELAY: ~40 ms per response)",
-    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -440,7 +398,7 @@ def main() -> None:
 
     configure_logging("warning")  # the CLI's default: per-request debug events would cost the engine CPU
     spec = {"counts": counts, "seed": args.seed, "latency_ms": args.latency_ms, "rate": args.rate}
-    sandbox = Sandbox({**spec, "stock_socket": args.stock_socket})
+    sandbox = Sandbox(spec)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             phases = asyncio.run(run(sandbox.hello, sandbox, args.rate, Path(tmp), args.pause))

@@ -36,8 +36,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,30 +68,6 @@ def _pct(values: list[float], q: float) -> float:
 # -- the child: both emulators, served over loopback, answering commands on stdin ---------------------------------
 
 
-@contextmanager
-def _serving(records: int, seed: int) -> Iterator[Any]:
-    """Both emulators served from a socket opened with IPPROTO_TCP (so its connections get TCP_NODELAY)."""
-    from cwsync.sandbox.connectwise.app import SandboxSettings
-    from cwsync.sandbox.server import RunningSandbox, base_url_of, bind, build_all, make_server
-
-    sock = bind("127.0.0.1", 0)
-    base_url = base_url_of(sock)
-    box, hs_box, app = build_all(SandboxSettings(base_url=base_url, records=records, seed=seed))
-    server = make_server(app)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the sandbox server did not start")
-        time.sleep(0.01)
-    try:
-        yield RunningSandbox(base_url=base_url, sandbox=box, app=app, hubspot=hs_box)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
 def serve(spec: dict[str, Any]) -> None:
     """The child: serve both emulators, print their address, then answer one JSON command per stdin line."""
     from cwsync.logs import configure_logging
@@ -102,7 +76,10 @@ def serve(spec: dict[str, Any]) -> None:
     from cwsync.sandbox.hubspot.state import Change
 
     configure_logging("warning")
-    with _serving(spec["records"], spec["seed"]) as running:
+    from cwsync.sandbox.connectwise.app import SandboxSettings
+    from cwsync.sandbox.server import running_sandbox
+
+    with running_sandbox(SandboxSettings(records=spec["records"], seed=spec["seed"])) as running:
         box, hs = running.sandbox, running.hubspot
         assert hs is not None
         arrivals: list[tuple[int, str, float]] = []
