@@ -370,7 +370,7 @@ class _PairRun:
             }
             handled.update(linked)
             if raws:
-                await self._left_page(raws, rights)
+                await self._left_page(raws, rights, links)
         wanted = [i for i in right_ids if i not in handled]
         if wanted:
             raws = await self.right.get_many(wanted)
@@ -455,10 +455,16 @@ class _PairRun:
 
     # -- planning and applying pages ---------------------------------------------------------------------------
 
-    async def _left_page(self, page: Sequence[Raw], rights: dict[str, tuple[Snapshot, Raw]]) -> None:
+    async def _left_page(
+        self, page: Sequence[Raw], rights: dict[str, tuple[Snapshot, Raw]], known: Mapping[str, Link] | None = None
+    ) -> None:
+        """Plan and apply a page of ConnectWise records; `known`: their links, when the caller has read them."""
         raws = {str(r["id"]): r for r in page}
         lefts = [self._left_snapshot(r) for r in page]
-        links = await self._links(Side.LEFT, [s.id for s in lefts])
+        if known is None:
+            links = await self._links(Side.LEFT, [s.id for s in lefts])
+        else:
+            links = {s.id: known[s.id] for s in lefts if s.id in known}
         gone = [s.id for s in lefts if s.id in links and s.skip_reason == DELETED_IN_CW]
         if gone:
             await self._deleted_left(gone, links, DELETED_IN_CW)
