@@ -23,7 +23,7 @@ async def test_a_product_change_reaches_hubspot_through_its_callback(world: Worl
     )
     config = world.config.model_copy(update={"server": server_config})
     key_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_cw_app(world.cw_box)))
-    server = Server(config, world.store, world.cw, world.hs, key_http, workers=2, hudu_debounce=0)
+    server = Server(config, world.store, world.cw, world.hs, key_http, workers=2, callback_debounce=0)
     assert (CATALOG_PAIR, "incremental") in [(s.pair, s.kind) for s in server.schedules()]
     world.cw_box.callbacks.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(server)))
     specs = desired_callbacks(types=["productcatalog"], public_url=ME, tenant=config.tenant, token=TOKEN)

@@ -27,7 +27,7 @@ def _server(world: World) -> tuple[Server, httpx.AsyncClient]:
     )
     world.config = world.config.model_copy(update={"server": server_config})
     key_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_cw_app(world.cw_box)))
-    server = Server(world.config, world.store, world.cw, None, key_http, workers=2, hudu_debounce=0)
+    server = Server(world.config, world.store, world.cw, None, key_http, workers=2, callback_debounce=0)
     hudu_app = create_hudu_app(world.hudu_box)
 
     def hudu_client() -> HuduClient:

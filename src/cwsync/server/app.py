@@ -85,7 +85,7 @@ class Server:
     keys: SigningKeys = field(init=False)
     deduper: Deduper = field(default_factory=Deduper)
     scheduler: Scheduler | None = None
-    hudu_debounce: float = 5.0
+    callback_debounce: float = 5.0
     """Seconds a callback's Hudu (or catalog) re-sync waits, so a burst of changes becomes one run."""
     hudu_client: Callable[[], HuduClient] | None = None
     _quotes: QuoteWorkflow | None = None
@@ -268,7 +268,7 @@ class Server:
             pair=CATALOG_PAIR,
             kind="incremental",
             queueing_key=f"catalog:{tenant}:callback",
-            run_after=datetime.now(UTC) + timedelta(seconds=self.hudu_debounce),
+            run_after=datetime.now(UTC) + timedelta(seconds=self.callback_debounce),
             payload={"trigger": "callback"},
         )
         return await self.runner.enqueue(spec)
@@ -281,7 +281,7 @@ class Server:
             pair=HUDU_PAIR,
             kind="incremental",
             queueing_key=f"hudu:{tenant}:{data_type}",
-            run_after=datetime.now(UTC) + timedelta(seconds=self.hudu_debounce),
+            run_after=datetime.now(UTC) + timedelta(seconds=self.callback_debounce),
             payload={"trigger": "callback", "only": [data_type]},
         )
         return await self.runner.enqueue(spec)
