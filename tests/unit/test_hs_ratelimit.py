@@ -79,6 +79,40 @@ async def test_concurrent_callers_cannot_overbook() -> None:
     assert max(slots) - min(slots) == pytest.approx(2.0)
 
 
+async def test_a_late_wake_up_is_counted_when_it_really_started() -> None:
+    """A sleeper the event loop wakes late starts later than booked; the window counts its real start, so the
+    starts after it still never put more than `limit` in any period (as the server counts them)."""
+    clock = FakeClock()
+    late = iter([0.9])
+
+    async def oversleeping(seconds: float) -> None:
+        await clock.sleep(seconds + next(late, 0.0))  # the first sleep ends 0.9 s late: a blocked event loop
+
+    pacer = SlidingWindow(2, 1.0, clock=clock, sleep=oversleeping)
+    starts = []
+    for _ in range(6):
+        await pacer.acquire()
+        starts.append(clock())
+    assert starts[2] == pytest.approx(1001.9)  # booked for 1001.0
+    assert most_in_any_window(starts, 1.0) == 2
+
+
+async def test_a_request_counts_until_a_period_after_its_answer() -> None:
+    """The server counts a request somewhere between its start and its answer: a slow answer keeps it in the
+    window longer, so the next start that would need its place waits for it."""
+    clock = FakeClock()
+    pacer = SlidingWindow(2, 1.0, clock=clock, sleep=clock.sleep)
+    first, _ = await pacer.take()
+    await pacer.take()
+    clock.now += 0.5  # the first request's answer arrives half a second later
+    pacer.finish(first)
+    starts = []
+    for _ in range(2):
+        start, _ = await pacer.take()
+        starts.append(start)
+    assert starts == [pytest.approx(1001.0), pytest.approx(1001.5)]  # not 1001.0 twice
+
+
 async def test_margin_widens_the_window() -> None:
     """A margin makes the (limit+1)-th start wait a period plus the margin."""
     clock = FakeClock()
@@ -224,7 +258,7 @@ async def test_client_slows_down_when_the_server_says_the_window_is_spent() -> N
     assert clock.sleeps == []
     await client.get("contacts", 1)
     await client.get("contacts", 1)
-    assert clock.sleeps == [pytest.approx(10.2)]  # the interval plus the general window's jitter margin
+    assert clock.sleeps == [pytest.approx(10.05)]  # the interval plus the general window's margin
 
 
 async def test_client_burst_stays_inside_the_configured_budget() -> None:

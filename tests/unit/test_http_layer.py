@@ -376,3 +376,35 @@ async def test_before_send_runs_inside_the_concurrency_slot_for_every_attempt() 
     release.set()
     await asyncio.gather(first, second)
     assert events == ["book", "send 0", "book", "send 1", "book", "send 1"]
+
+
+async def test_what_before_send_returns_is_called_once_the_answer_or_the_failure_is_in() -> None:
+    """A pacer counts a request until its answer: the callable `before_send` returns runs after each attempt, the
+    failed ones (an error status, a refused connection) included."""
+    events: list[str] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        n = request.url.params["n"]
+        events.append(f"answer {n}")
+        if n == "refused":
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(404) if n == "missing" else OK
+
+    async def before_send() -> Callable[[], None]:
+        events.append("book")
+        return lambda: events.append("done")
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    api = HttpApi(
+        client,
+        error_from_response=simple_errors,
+        retry=RetryPolicy(attempts=1, jitter=False),
+        sleep=SleepRecorder(),
+        before_send=before_send,
+    )
+    await api.send("GET", URL, params={"n": "ok"})
+    with pytest.raises(CwsyncApiError):
+        await api.send("GET", URL, params={"n": "missing"})
+    with pytest.raises(CwsyncApiError):
+        await api.send("GET", URL, params={"n": "refused"})
+    assert events == [step for n in ("ok", "missing", "refused") for step in ("book", f"answer {n}", "done")]

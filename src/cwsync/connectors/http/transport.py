@@ -51,7 +51,8 @@ class HttpApi:
     ) -> None:
         """`before_send` runs before each attempt, inside its concurrency slot: a pacer that books the start time
         there books when the request really leaves (booked before the slot, requests queued behind the cap would
-        leave later than booked and could crowd the server's window)."""
+        leave later than booked and could crowd the server's window). When it returns a callable, that is called
+        once the attempt has its answer (or failed), e.g. to count the request from then on."""
         self.client = client
         self._before_send = before_send
         self.retry = retry or RetryPolicy()
@@ -111,12 +112,14 @@ class HttpApi:
         extra: dict[str, Any] = {} if self._timeout is None else {"timeout": self._timeout}
         started = time.monotonic()
         async with self._throttle.slot():
-            if self._before_send is not None:
-                await self._before_send()
+            answered = await self._before_send() if self._before_send is not None else None
             try:
                 response = await self.client.request(method, url, params=params, json=json, headers=headers, **extra)
             except httpx.HTTPError as exc:
                 raise transport_error(exc, method, url) from exc
+            finally:
+                if callable(answered):
+                    answered()
         self._log.debug(
             "http.response",
             method=method,

@@ -276,8 +276,8 @@ class HubSpotClient(OwnsHttp):
         """One executor per limit: its retries wait for the pacer too, and its errors feed the pacer."""
         settings = self.settings
 
-        async def wait_turn() -> float:  # every attempt, retries too, once it holds a concurrency slot
-            return await self._pacer.wait_turn(kind)
+        async def wait_turn() -> Callable[[], None]:  # every attempt, retries too, once it holds a concurrency slot
+            return await self._pacer.turn(kind)  # HttpApi calls what this returns when the answer arrives
 
         def errors(response: httpx.Response) -> CwsyncApiError:
             error = error_from_response(response)

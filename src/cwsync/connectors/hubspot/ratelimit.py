@@ -16,6 +16,7 @@ synchronously before it sleeps, so concurrent tasks on one event loop cannot ove
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -111,12 +112,45 @@ class SlidingWindow:
 
     async def acquire(self) -> float:
         """Wait for (and take) the next free start; returns the seconds waited."""
+        _, wait = await self.take()
+        return wait
+
+    async def take(self) -> tuple[float, float]:
+        """Wait for (and take) the next free start; returns (the start as counted, the seconds waited).
+
+        Pass the start to `finish` when the answer arrives: the server counts the request at some moment between
+        its start and its answer, which only the answer bounds.
+        """
         now = self._clock()
-        wait = self._book(now) - now
+        slot = self._book(now)
+        wait = slot - now
         if wait > 0:
             _LOG.debug("hs.rate_wait", limiter=self.name, wait=round(wait, 3), limit=self.limit)
             await self._sleep(wait)
-        return max(wait, 0.0)
+            # A busy event loop wakes a sleeper late: count the start when it really happens, or late starts
+            # followed a period later by punctual ones overfill the server's window.
+            slot = self._move(slot, self._clock())
+        return slot, max(wait, 0.0)
+
+    def finish(self, start: float) -> None:
+        """The request that started at `start` has its answer: it counts until a period after now.
+
+        The server stamps a request when it handles it, which may be well after it left here (a busy server, a slow
+        network, the event loop); counted from its answer, a request is never forgotten here before the server
+        forgets it, so the window stays true without a wide safety margin.
+        """
+        self._move(start, self._clock())
+
+    def _move(self, start: float, moment: float) -> float:
+        """Move one counted start to `moment` (only ever later); returns what it counts as now."""
+        if moment <= start:
+            return start
+        index = bisect.bisect_left(self._starts, start)
+        if index < len(self._starts) and self._starts[index] == start:
+            del self._starts[index]
+            bisect.insort(self._starts, moment)
+            return moment
+        return start  # already forgotten (the window rolled past it): nothing to move
 
     def hold(self, seconds: float) -> None:
         """Start nothing for `seconds` from now (after a 429)."""
@@ -185,7 +219,7 @@ class HubSpotPacer:
             10.0,
             clock=clock,
             sleep=sleep,
-            margin=0.2,
+            margin=0.05,
             name="general",
             burst=0.25,
         )
@@ -198,6 +232,12 @@ class HubSpotPacer:
     async def wait_turn(self, kind: Kind) -> float:
         """Wait until a request of this kind may start; returns the seconds waited."""
         return await self.window(kind).acquire()
+
+    async def turn(self, kind: Kind) -> Callable[[], None]:
+        """Wait until a request of this kind may start; call what it returns when its answer (or error) arrives."""
+        window = self.window(kind)
+        start, _ = await window.take()
+        return lambda: window.finish(start)
 
     def observe(self, kind: Kind, headers: Mapping[str, str]) -> None:
         """Feed one response's rate-limit headers (search responses have none)."""
