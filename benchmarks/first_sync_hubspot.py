@@ -168,14 +168,25 @@ class Meter:
     http_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("hubspot", "connectwise"), 0.0))
     paced_seconds: float = 0.0
     started: dict[int, float] = field(default_factory=dict)
+    timeline: list[tuple[float, str, str, str]] = field(default_factory=list)
+    """(perf_counter at send, side, type, kind) of every request: where the run waited."""
+
+    in_flight: int = 0
+    """HubSpot requests sent and not answered yet (sampled by `Monitor`)."""
+    pacing: int = 0
+    """HubSpot requests waiting for the pacer right now."""
 
     async def on_request(self, request: httpx.Request) -> None:
-        self.calls[classify(request)] += 1
-        self.started[id(request)] = time.perf_counter()
+        kind = classify(request)
+        self.calls[kind] += 1
+        self.in_flight += kind[0] == "hubspot"
+        self.started[id(request)] = now = time.perf_counter()
+        self.timeline.append((now, *kind))
 
     async def on_response(self, response: httpx.Response) -> None:
         await response.aread()  # the body too: the time is request sent → response read
         side = classify(response.request)[0]
+        self.in_flight -= side == "hubspot"
         self.statuses[(side, response.status_code)] += 1
         began = self.started.pop(id(response.request), None)
         if began is not None:
@@ -184,7 +195,11 @@ class Meter:
     async def sleep(self, seconds: float) -> None:
         """The HubSpot client's sleep: pacing waits (and retry back-offs) are summed."""
         self.paced_seconds += max(seconds, 0.0)
-        await asyncio.sleep(seconds)
+        self.pacing += 1
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self.pacing -= 1
 
     def http(self) -> httpx.AsyncClient:
         """An httpx client whose requests this meter counts."""
@@ -193,7 +208,14 @@ class Meter:
 
     def snapshot(self) -> Meter:
         """A copy of the counters (to diff phases)."""
-        return Meter(Counter(self.calls), Counter(self.statuses), dict(self.http_seconds), self.paced_seconds)
+        return Meter(
+            Counter(self.calls),
+            Counter(self.statuses),
+            dict(self.http_seconds),
+            self.paced_seconds,
+            {},
+            list(self.timeline),
+        )
 
     def since(self, before: Meter) -> Meter:
         """What was counted after `before`."""
@@ -202,10 +224,53 @@ class Meter:
             self.statuses - before.statuses,
             {side: seconds - before.http_seconds[side] for side, seconds in self.http_seconds.items()},
             self.paced_seconds - before.paced_seconds,
+            {},
+            self.timeline[len(before.timeline) :],
         )
 
     def total(self, side: str, object_type: str | None = None) -> int:
         return sum(n for (s, t, _), n in self.calls.items() if s == side and object_type in (None, t))
+
+
+class Monitor:
+    """Samples the engine's event loop every `TICK` s during a run: how late the sample wakes (the loop was busy),
+    and whether HubSpot work was waiting (requests in flight or held by the pacer) or not (the engine had none)."""
+
+    TICK = 0.05
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+        self.samples: list[tuple[float, float, int, int]] = []  # (time, lag, in flight, pacing)
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Monitor:
+        self._task = asyncio.create_task(self._sample())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _sample(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(self.TICK)
+            now = time.perf_counter()
+            self.samples.append((now, now - before - self.TICK, self.meter.in_flight, self.meter.pacing))
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "no samples"
+        lags = [lag for _, lag, _, _ in self.samples]
+        idle = sum(1 for _, _, flying, pacing in self.samples if flying == 0 and pacing == 0)
+        paced = sum(1 for _, _, _, pacing in self.samples if pacing)
+        n = len(self.samples)
+        return (
+            f"event loop late by > 50 ms in {sum(lag > 0.05 for lag in lags)} of {n} samples (longest "
+            f"{1000 * max(lags):.0f} ms, {sum(lags):.1f} s in all); HubSpot: nothing in flight or waiting in "
+            f"{100 * idle / n:.0f}% of samples, requests held by the pacer in {100 * paced / n:.0f}%"
+        )
 
 
 # -- the engine run ---------------------------------------------------------------------------------------------
@@ -222,10 +287,16 @@ class Phase:
     meter: Meter
     counts: dict[str, dict[str, int]]
     after: dict[str, Any]
+    began: float = 0.0
+    """perf_counter at the run's start (the timeline's zero)."""
+    loop: str = ""
+    """What the `Monitor` saw."""
 
 
-async def run(hello: dict[str, Any], sandbox: Sandbox, rate: int, workdir: Path, pause: float = 0) -> list[Phase]:
-    """A first (full) sync, then two no-op incremental re-syncs `pause` seconds apart, each measured."""
+async def run(
+    hello: dict[str, Any], sandbox: Sandbox, rate: int, workdir: Path, pause: float = 0, resyncs: int = 2
+) -> list[Phase]:
+    """A first (full) sync, then `resyncs` no-op incremental re-syncs `pause` seconds apart, each measured."""
     from cwsync.config.model import Config
     from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
     from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
@@ -255,16 +326,20 @@ async def run(hello: dict[str, Any], sandbox: Sandbox, rate: int, workdir: Path,
     )
     phases = []
     try:
-        for name, full in (("first sync (full)", True), ("no-op re-sync 1", False), ("no-op re-sync 2", False)):
+        runs = [("first sync (full)", True), *((f"no-op re-sync {n}", False) for n in range(1, resyncs + 1))]
+        for name, full in runs:
             if not full and pause:
                 await asyncio.sleep(pause)  # the scheduler's cycle: runs are minutes apart, not back to back
             before, sandbox_before = meter.snapshot(), sandbox.stats()["cpu"]
-            cpu, wall = time.process_time(), time.perf_counter()
-            report = await HubSpotSync(config, store, cw, hs).run(full=full)
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            cpu, began = time.process_time(), time.perf_counter()
+            async with Monitor(meter) as monitor:
+                report = await HubSpotSync(config, store, cw, hs).run(full=full)
+            wall, cpu = time.perf_counter() - began, time.process_time() - cpu
             after = sandbox.stats()
             counts = {p.pair: p.counts.as_dict() for p in report.pairs}
-            phases.append(Phase(name, wall, cpu, after["cpu"] - sandbox_before, meter.since(before), counts, after))
+            sandbox_cpu = after["cpu"] - sandbox_before
+            phase = Phase(name, wall, cpu, sandbox_cpu, meter.since(before), counts, after, began, monitor.summary())
+            phases.append(phase)
     finally:
         await cw_http.aclose()  # the clients do not close an httpx client they were given
         await hs_http.aclose()
@@ -292,6 +367,41 @@ def print_calls(meter: Meter) -> None:
         print(f"    {side:<12} {object_type:<16} {kind:<32} {n:>7,}")
     errors = {f"{s} {code}": n for (s, code), n in meter.statuses.items() if code >= 400}
     print(f"    error responses: {errors or 'none'}")
+
+
+def print_timeline(phase: Phase, per_s: float) -> None:
+    """Where the first sync's HubSpot budget went unused: each object type's first and last write, and the gaps.
+
+    A second in which fewer than `per_s` HubSpot calls were sent is budget lost for good (the pacer allows at most a
+    quarter of the window's budget in any quarter of it, so idle time is not made up later).
+    """
+    hubspot = [
+        (t - phase.began, object_type, kind) for t, side, object_type, kind in phase.meter.timeline if side == "hubspot"
+    ]
+    if not hubspot:
+        return
+    writes = [(t, o) for t, o, kind in hubspot if kind.startswith(("batch create", "associate"))]
+    print("  timeline (seconds from the start): HubSpot writes per object type, first → last")
+    for object_type in ("companies", "contacts", "deals"):
+        mine = [t for t, o in writes if o == object_type]
+        if mine:
+            print(f"    {object_type:<10} {mine[0]:6.1f} → {mine[-1]:6.1f}  ({len(mine):,} write calls)")
+    seconds = math.ceil(phase.wall)
+    per_second = Counter(int(t) for t, _, _ in hubspot)
+    lost = {s: per_s - per_second.get(s, 0) for s in range(seconds) if per_second.get(s, 0) < per_s - 1}
+    print(
+        f"  seconds with under {per_s - 1:g} HubSpot calls sent: {len(lost)} of {seconds}, "
+        f"{sum(lost.values()) / per_s:.1f} s of budget unused"
+    )
+    spans: list[tuple[int, int, float]] = []
+    for s, missing in sorted(lost.items()):
+        if spans and spans[-1][1] == s - 1:
+            a, _, m = spans[-1]
+            spans[-1] = (a, s, m + missing)
+        else:
+            spans.append((s, s, missing))
+    worst = sorted(spans, key=lambda span: -span[2])[:8]
+    print("    worst spans: " + ", ".join(f"{a}–{b + 1} s ({m / per_s:.1f} s lost)" for a, b, m in sorted(worst)))
 
 
 def print_report(args: argparse.Namespace, sizes: dict[str, int], hello: dict[str, Any], phases: list[Phase]) -> None:
@@ -357,6 +467,8 @@ def print_report(args: argparse.Namespace, sizes: dict[str, int], hello: dict[st
         f"(sandbox, separate process: {1e6 * first.sandbox_cpu / max(synced, 1):.0f} µs)"
     )
     print(f"  engine peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print_timeline(first, per_s)
+    print(f"  {first.loop}")
     for noop in phases[1:]:
         print(f"\n== {noop.name} (incremental; target: O(1) calls per object type)")
         for object_type in ("companies", "contacts", "deals"):
@@ -387,6 +499,8 @@ def main() -> None:
         default=15.0,
         help="seconds between the runs (a scheduler runs them minutes apart; HubSpot's read overlaps 10 s back)",
     )
+    parser.add_argument("--resyncs", type=int, default=2, help="no-op re-syncs after the first sync (0: first only)")
+    parser.add_argument("--timeline", type=Path, help="write the first sync's requests (time, side, type, kind) here")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -401,10 +515,14 @@ def main() -> None:
     sandbox = Sandbox(spec)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            phases = asyncio.run(run(sandbox.hello, sandbox, args.rate, Path(tmp), args.pause))
+            phases = asyncio.run(run(sandbox.hello, sandbox, args.rate, Path(tmp), args.pause, args.resyncs))
     finally:
         sandbox.close()
     print_report(args, sizes, sandbox.hello, phases)
+    if args.timeline:
+        first = phases[0]
+        rows = [(round(t - first.began, 4), side, kind, what) for t, side, kind, what in first.meter.timeline]
+        args.timeline.write_text(json.dumps(rows))
 
 
 if __name__ == "__main__":

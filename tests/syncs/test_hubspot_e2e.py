@@ -482,6 +482,28 @@ async def test_full_run_reconciles_silent_deletions_with_a_guard(world: World) -
     assert run.status == "failed"
 
 
+async def test_a_full_run_reads_every_link_only_when_one_may_be_gone(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reconciliation compares the store's link count with the linked records the run read: equal, no link scan;
+    one more link than records (its ConnectWise record vanished), the scan finds it and archives its object."""
+    await world.sync()
+    scans: list[str] = []
+    real_scan = world.store.iter_link_ids
+
+    def counting_scan(tenant: str, pair: str, **kwargs: Any) -> Any:
+        scans.append(pair)
+        return real_scan(tenant, pair, **kwargs)
+
+    monkeypatch.setattr(world.store, "iter_link_ids", counting_scan)
+    report = await world.sync(full=True)
+    assert (report.counts.deleted, scans) == (0, [])
+    contact = next(iter(_expected_contacts(world.cw_box, _expected_companies(world.cw_box)).values()))
+    world.cw_box.store.overlay.setdefault("contacts", {})[contact["id"]] = None  # gone, no callback
+    report = await world.sync(full=True)
+    assert (report.counts.deleted, scans) == (1, ["contacts"])
+
+
 async def test_no_op_resyncs_make_one_call_per_object_type(world: World) -> None:
     """A run with nothing to do makes one read per side and object type — the first one after the first sync too:
     it reads back what the first sync wrote (a HubSpot change made meanwhile must not be lost), but those objects

@@ -522,19 +522,20 @@ class Tx:
         is_pg = self._conn.dialect.name == "postgresql"
         return pg_insert(table) if is_pg else sqlite_insert(table)
 
-    async def upsert_links(self, links: Sequence[Link]) -> None:
+    async def upsert_links(self, links: Sequence[Link]) -> int:
         """Insert links, or update them by (tenant, pair, left id), keeping `created_at` of existing ones.
 
         A link whose right id changed simply moves. A right id that another left id held is taken over: that older
-        link is removed (a right record is linked to one left record at most). Raises `ValueError` when the batch
-        itself gives one right id to two left ids.
+        link is removed (a right record is linked to one left record at most); returns how many were removed.
+        Raises `ValueError` when the batch itself gives one right id to two left ids.
         """
         batch = _unique_links(links)
         if not batch:
-            return
-        await self._release_right_ids(batch)
+            return 0
+        released = await self._release_right_ids(batch)
         now = _now()
         await self._execute(self._link_upsert(), [_link_values(link, now) for link in batch])
+        return released
 
     def _link_upsert(self) -> Insert:
         statement: Any = self._insert(LINKS)
@@ -544,8 +545,8 @@ class Tx:
         upsert: Insert = statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
         return upsert
 
-    async def _release_right_ids(self, batch: Sequence[Link]) -> None:
-        """Delete the links that hold a right id this batch gives to a different left id."""
+    async def _release_right_ids(self, batch: Sequence[Link]) -> int:
+        """Delete the links that hold a right id this batch gives to a different left id; returns how many."""
         wanted = {(link.tenant, link.pair, link.right_id): link.left_id for link in batch}
         stale: list[int] = []
         for chunk in _chunks(sorted(wanted)):
@@ -553,6 +554,7 @@ class Tx:
             stale.extend(row.id for row in rows if wanted[(row.tenant, row.pair, row.right_id)] != row.left_id)
         for ids in _chunks(stale):
             await self._execute(delete(LINKS).where(LINKS.c.id.in_(ids)))
+        return len(stale)
 
     @staticmethod
     def _holders_of(keys: Sequence[tuple[str, str, str]]) -> Select[Any]:

@@ -221,7 +221,7 @@ class HubSpotPacer:
             sleep=sleep,
             margin=0.05,
             name="general",
-            burst=0.25,
+            burst=0.5,
         )
         self.search = SlidingWindow(search_per_second, 1.0, clock=clock, sleep=sleep, margin=0.05, name="search")
 

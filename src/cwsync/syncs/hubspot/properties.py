@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from cwsync.connectors.hubspot import HubSpotClient
@@ -38,28 +39,26 @@ def wanted_properties(mappings: Mapping[str, ObjectMapping]) -> list[CustomPrope
 
 
 async def missing_properties(hs: HubSpotClient, mappings: Mapping[str, ObjectMapping]) -> list[CustomProperty]:
-    """The wanted properties HubSpot does not have yet."""
-    existing: dict[str, set[str]] = {}
-    missing = []
-    for prop in wanted_properties(mappings):
-        if prop.object_type not in existing:
-            existing[prop.object_type] = {p["name"] for p in await hs.properties(prop.object_type)}
-        if prop.name not in existing[prop.object_type]:
-            missing.append(prop)
-    return missing
+    """The wanted properties HubSpot does not have yet (each object type's properties read at the same time)."""
+    wanted = wanted_properties(mappings)
+    types = list(dict.fromkeys(p.object_type for p in wanted))
+    read = await asyncio.gather(*(hs.properties(object_type) for object_type in types))
+    existing = {object_type: {p["name"] for p in props} for object_type, props in zip(types, read, strict=True)}
+    return [prop for prop in wanted if prop.name not in existing[prop.object_type]]
 
 
 async def create_properties(
     hs: HubSpotClient, props: list[CustomProperty], options: Mapping[tuple[str, str], list[str]] | None = None
 ) -> list[str]:
-    """Create properties (and cwsync's property group where needed); returns `object.name` of each created."""
-    created = []
-    groups: dict[str, set[str]] = {}
+    """Create properties (and cwsync's property group where needed); returns `object.name` of each created.
+
+    Object types go at the same time, and so do one type's properties once its group exists.
+    """
+    by_type: dict[str, list[CustomProperty]] = {}
     for prop in props:
-        if prop.object_type not in groups:
-            groups[prop.object_type] = {g["name"] for g in await hs.property_groups(prop.object_type)}
-            if GROUP[0] not in groups[prop.object_type]:
-                await hs.create_property_group(prop.object_type, name=GROUP[0], label=GROUP[1])
+        by_type.setdefault(prop.object_type, []).append(prop)
+
+    async def create_one(prop: CustomProperty) -> None:
         choices = (options or {}).get((prop.object_type, prop.name))
         await hs.create_property(
             prop.object_type,
@@ -72,5 +71,11 @@ async def create_properties(
             or None,
             has_unique_value=prop.unique,
         )
-        created.append(f"{prop.object_type}.{prop.name}")
-    return created
+
+    async def create_for(object_type: str, mine: list[CustomProperty]) -> None:
+        if GROUP[0] not in {g["name"] for g in await hs.property_groups(object_type)}:
+            await hs.create_property_group(object_type, name=GROUP[0], label=GROUP[1])
+        await asyncio.gather(*(create_one(prop) for prop in mine))
+
+    await asyncio.gather(*(create_for(object_type, mine) for object_type, mine in by_type.items()))
+    return [f"{prop.object_type}.{prop.name}" for prop in props]

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import structlog
 
@@ -182,19 +183,29 @@ class HubSpotSync:
             objects = [ref.pair for ref in refs]
         pairs = [p for p in self.mappings if not objects or p in objects]
         kind = "plan" if dry_run else ("record" if refs else ("full" if full else "incremental"))
-        if not self.prepared or dry_run:
-            await self.prepare(dry_run=dry_run, close_interrupted=True)
+        preparing = not self.prepared or dry_run
+        if preparing:
+            await self._close_interrupted()
         run_id = await self.store.start_run(self.tenant, pairs=pairs, kind=kind, trigger=trigger)  # type: ignore[arg-type]
         report = RunReport(run_id=run_id, dry_run=dry_run)
+        runs = [_PairRun(self, pair, run_id, dry_run=dry_run, full=full) for pair in pairs]
+        for pair_run, next_up in itertools.pairwise(runs):
+            pair_run.next_up = next_up  # its ConnectWise read starts once this pair has read its own
         try:
-            for pair in pairs:
-                pair_run = _PairRun(self, pair, run_id, dry_run=dry_run, full=full)
-                mine = [ref for ref in refs if ref.pair == pair]
+            if runs and not refs:
+                runs[0].read_ahead()  # ConnectWise's first page is read while HubSpot is prepared
+            if preparing:
+                await self.prepare(dry_run=dry_run, close_interrupted=False)
+            for pair_run in runs:
+                mine = [ref for ref in refs if ref.pair == pair_run.pair]
                 report.pairs.append(await (pair_run.replay(mine) if refs else pair_run.run()))
         except (FatalError, CwsyncApiError) as exc:
             report.error = str(exc)
             await self.store.finish_run(run_id, status="failed", counts=report.counts, error=str(exc))
             raise
+        finally:
+            for pair_run in runs:
+                await pair_run.close_reader()
         await self.store.finish_run(run_id, status="succeeded", counts=report.counts)
         return report
 
@@ -203,8 +214,7 @@ class HubSpotSync:
         properties, and map owners. A long-lived server calls it at start (and again to refresh owners)."""
         if close_interrupted:
             await self._close_interrupted()
-        await self._ensure_properties(dry_run=dry_run)
-        await self._map_owners()
+        await asyncio.gather(self._ensure_properties(dry_run=dry_run), self._map_owners())
         self.prepared = not dry_run
 
     async def _map_owners(self) -> None:
@@ -248,26 +258,42 @@ async def owner_map(cw: ConnectWiseClient, hs: HubSpotClient) -> dict[str, str]:
     return out
 
 
-async def prefetched(pages: AsyncIterator[T]) -> AsyncIterator[T]:
-    """Yield `pages` while the next one is already being read (one page ahead, so memory stays bounded).
+class ReadAhead(Generic[T]):
+    """Pages of `pages`, each read while the previous one is used: the read starts as soon as this is made.
 
-    The ConnectWise read of page k+1 overlaps the HubSpot writes of page k; reading early is harmless because the
-    cursor never moves past the run's start.
+    One page ahead, so memory stays bounded. The ConnectWise read of page k+1 overlaps the HubSpot writes of page k,
+    and a pair's first page is read while the pair before it finishes; reading early is harmless because a cursor
+    never moves past its pair's start. `close()` stops a read still under way.
     """
-    iterator = aiter(pages)
-    pending: asyncio.Task[T] | None = asyncio.ensure_future(anext(iterator))
-    try:
-        while pending is not None:
-            try:
-                page = await pending
-            except StopAsyncIteration:
-                return
-            pending = asyncio.ensure_future(anext(iterator))
-            yield page
-    finally:
+
+    def __init__(self, pages: AsyncIterator[T]) -> None:
+        self._pages = pages
+        self._pending: asyncio.Future[T] | None = asyncio.ensure_future(anext(pages))
+
+    def __aiter__(self) -> ReadAhead[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._pending is None:
+            raise StopAsyncIteration
+        try:
+            page = await self._pending
+        except StopAsyncIteration:
+            self._pending = None
+            raise
+        self._pending = asyncio.ensure_future(anext(self._pages))
+        return page
+
+    async def close(self) -> None:
+        """Stop reading (a page under way is dropped)."""
+        pending, self._pending = self._pending, None
         if pending is not None and not pending.done():
             pending.cancel()
+        if pending is not None:
             await asyncio.gather(pending, return_exceptions=True)
+        close = getattr(self._pages, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def projection_hash(values: Mapping[str, Any]) -> str:
@@ -282,13 +308,11 @@ class _PairRun:
         self.run_id = run_id
         self.dry_run = dry_run
         self.full = full
-        self.mapping = sync.mappings[pair]
         d = OBJECTS[pair]
         catalog = sync.config.syncs.catalog
         priority = tuple(catalog.company_type_priority) if catalog is not None else None
         self.left = ConnectWiseSide(sync.cw, pair, d.left_object, priority)
         self.right = HubSpotSide(sync.hs, pair, d.right_object, right_properties(self.mapping))
-        self.right.missing = {name for obj, name in sync.missing_properties if obj == d.right_object}
         sync_config = sync.config.syncs.hubspot
         self.object_config: ObjectSync = sync_config.objects[pair] if sync_config else ObjectSync()  # type: ignore[index]
         self.policy = ConflictPolicy(self.object_config.conflict_policy or sync.policy)
@@ -301,6 +325,39 @@ class _PairRun:
         self._held: list[PlanItem] = []  # planned, not applied yet (see `_apply`)
         self._held_raws: dict[str, Raw] = {}
         self._applying: list[asyncio.Task[None]] = []  # oldest first, at most `APPLYING` of them
+        self._reader: ReadAhead[list[Raw]] | None = None
+        self._linked: set[str] = set()
+        """ConnectWise ids read in this run that have a link (found, or written by it): when the store holds just
+        as many links, none is of a record ConnectWise no longer has, and reconciliation need not read them all."""
+        self._released = 0  # links the store removed because their HubSpot id went to another record
+        self.left_since: datetime | None = None
+        self.next_up: _PairRun | None = None
+        """The pair that runs after this one: its ConnectWise read starts when this one's ends."""
+
+    @property
+    def mapping(self) -> ObjectMapping:
+        """The pair's mapping as prepared (the owner field's value map is filled in by `prepare`)."""
+        return self.s.mappings[self.pair]
+
+    def read_ahead(self) -> None:
+        """Start reading this pair's ConnectWise changes now (from its cursor), ahead of its run."""
+        if self._reader is None:
+            self._reader = ReadAhead(self._left_changes())
+
+    async def _left_changes(self) -> AsyncIterator[list[Raw]]:
+        self.left_since = None if self.full else await self._cursor(Side.LEFT)
+        async for page in self.left.changed(self.left_since):
+            yield page
+
+    async def close_reader(self) -> None:
+        """Stop a ConnectWise read still under way (after an error, or a pair that never ran)."""
+        if self._reader is not None:
+            await self._reader.close()
+
+    def _take_missing(self) -> None:
+        """HubSpot properties a dry run found missing are left out of reads (they do not exist yet)."""
+        missing = self.s.missing_properties
+        self.right.missing = {name for obj, name in missing if obj == self.right.object_type}
 
     async def run(self) -> PairReport:
         try:
@@ -309,7 +366,9 @@ class _PairRun:
             await self._abandon()
 
     async def _run(self) -> PairReport:
-        left_since = None if self.full else await self._cursor(Side.LEFT)
+        self._take_missing()
+        self.read_ahead()
+        assert self._reader is not None
         right_since = None if self.full else await self._cursor(Side.RIGHT)
         rights: dict[str, tuple[Snapshot, Raw]] = {}
         async for page in self.right.changed(right_since):
@@ -318,11 +377,13 @@ class _PairRun:
         self.right_complete = right_since is None
         self.right_read_done = True
         seen_left: set[str] = set()
-        async for page in prefetched(self.left.changed(left_since)):
+        async for page in self._reader:
             seen_left.update(str(r["id"]) for r in page)
             await self._left_page(page, rights)
+        if self.next_up is not None:
+            self.next_up.read_ahead()  # while this pair's last writes are in flight
         await self._flush()
-        if left_since is None:
+        if self.left_since is None:
             await self._reconcile(seen_left, rights)
         remaining = list(rights.values())
         for start in range(0, len(remaining), PAGE):
@@ -333,6 +394,7 @@ class _PairRun:
         return self.report
 
     async def replay(self, refs: Sequence[RecordRef]) -> PairReport:
+        self._take_missing()
         try:
             await self._replay(refs)
             await self._flush()
@@ -465,6 +527,7 @@ class _PairRun:
             links = await self._links(Side.LEFT, [s.id for s in lefts])
         else:
             links = {s.id: known[s.id] for s in lefts if s.id in known}
+        self._linked.update(links)
         gone = [s.id for s in lefts if s.id in links and s.skip_reason == DELETED_IN_CW]
         if gone:
             await self._deleted_left(gone, links, DELETED_IN_CW)
@@ -515,6 +578,8 @@ class _PairRun:
 
         A guard stops the run instead when that would archive more than `mass_delete_share` of the links.
         """
+        if not self._released and await self.s.store.link_count(self.s.tenant, self.pair) == len(self._linked):
+            return  # every link is one of the records just read (the common case: no full scan of the links)
         gone: list[str] = []
         total = 0
         async for batch in self.s.store.iter_link_ids(self.s.tenant, self.pair):
@@ -567,6 +632,8 @@ class _PairRun:
             if archive:
                 await tx.delete_links(self.s.tenant, self.pair, [link.left_id for link in linked])
             await tx.add_run_items(items)
+        if archive:
+            self._linked.difference_update(link.left_id for link in linked)
 
     async def _links(self, side: Side, ids: list[str]) -> dict[str, Link]:
         if side is Side.LEFT:
@@ -694,8 +761,9 @@ class _PairRun:
             if action != "unchanged":
                 run_items.append(self._run_item(result, action))
         async with self.s.store.transaction() as tx:
-            await tx.upsert_links(links)
+            self._released += await tx.upsert_links(links)
             await tx.add_run_items(run_items)
+        self._linked.update(link.left_id for link in links)
 
     def _run_item(self, result: _Result, action: str) -> RunItem:
         item = result.item
