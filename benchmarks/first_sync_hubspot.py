@@ -300,8 +300,11 @@ async def run(
     from cwsync.config.model import Config
     from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
     from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
+    from cwsync.runtime.memory import tune_gc
     from cwsync.store import Store
     from cwsync.syncs.hubspot.run import HubSpotSync
+
+    tune_gc()  # as the CLI does before any command (the engine's modules are loaded now)
 
     cw_settings = {k: hello[k] for k in ("site", "company_id", "public_key", "private_key", "client_id")}
     store_url = f"sqlite:///{workdir / 'b.db'}"

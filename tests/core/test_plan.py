@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
 
 from cwsync.config.model import ConflictPolicy, Direction, ObjectSync
 from cwsync.core.mapping import FieldMap, ObjectMapping, build_mapping
-from cwsync.core.plan import Action, LinkBase, PairInput, Side, Snapshot, match_values, plan_pair
+from cwsync.core.plan import (
+    Action,
+    LinkBase,
+    PairInput,
+    Side,
+    Snapshot,
+    match_values,
+    plan_pair,
+    plan_pair_cooperatively,
+)
 from cwsync.core.values import FieldType
 
 FIELDS = (
@@ -234,3 +244,35 @@ def test_field_that_never_writes_empty_keeps_the_other_value() -> None:
     [item] = plan(mapping=mapping(fields=fields), left=[left], right_matches={("email", "a@x.com"): right})
     assert not item.writes
     assert "owner" in item.reason
+
+
+async def test_cooperative_planning_gives_the_same_plan_and_lets_other_tasks_run() -> None:
+    """Planned in steps, a page gives exactly `plan_pair`'s items (duplicate match keys across steps included),
+    and a task waiting on the event loop runs between the steps."""
+    lefts = [snap(f"L{n}", **{**BASE, "email": f"p{n % 250}@x.com"}) for n in range(300)]  # 50 duplicates
+    rights = [snap(f"H{n}", **{**BASE, "email": f"h{n}@x.com"}) for n in range(30)]
+    data = PairInput(
+        mapping=mapping(),
+        policy=ConflictPolicy.CONNECTWISE_WINS,
+        left=lefts,
+        right=rights,
+        links_by_left={},
+        links_by_right={},
+        parents=PARENTS,
+    )
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    items = await plan_pair_cooperatively(data, every=50)
+    task.cancel()
+    assert items == plan_pair(data)
+    assert sum(item.action is Action.SKIP for item in items) == 50  # the same match key is not created twice
+    assert ticks - before >= 300 // 50  # the ticker ran between the steps

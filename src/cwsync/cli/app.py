@@ -14,6 +14,7 @@ from cwsync.cli import hudu as hudu_cli
 from cwsync.cli import sandbox as sandbox_cli
 from cwsync.cli import sync as sync_cli
 from cwsync.logs import configure_logging
+from cwsync.runtime.memory import tune_gc
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -43,6 +44,7 @@ def _root(
         configure_logging(log_level)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--log-level") from exc
+    tune_gc()  # the modules are loaded: keep them out of full collections (see cwsync.runtime.memory)
 
 
 app.command("doctor")(doctor_cli.doctor)

@@ -146,6 +146,7 @@ def _print_report(report: RunReport, *, as_json: bool, show: int) -> None:
                 p.pair: {
                     "counts": p.counts.as_dict(),
                     "items": [_item_json(i) for i in p.items if i.action.value != "unchanged"][: show or None],
+                    "items_omitted": p.items_omitted,  # a sync lists its first items; all are in `cwsync history`
                 }
                 for p in report.pairs
             },

@@ -11,7 +11,8 @@ what suppresses echoes of the engine's own writes (HS-10). The same planner serv
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -143,6 +144,15 @@ def plan_pair(data: PairInput) -> list[PlanItem]:
     return _Planner(data).run()
 
 
+async def plan_pair_cooperatively(data: PairInput, every: int = 100) -> list[PlanItem]:
+    """`plan_pair`, handing the event loop back after every `every` records: a page of a thousand records takes
+    a few hundred milliseconds to plan, and requests due meanwhile (a rate limiter's slots) should not wait for it."""
+    planner = _Planner(data)
+    for _ in planner.steps(every):
+        await asyncio.sleep(0)
+    return planner.items
+
+
 class _Planner:
     def __init__(self, data: PairInput) -> None:
         self.data = data
@@ -152,16 +162,34 @@ class _Planner:
         self.done_left: set[str] = set()
         self.done_right: set[str] = set()
         self.claimed: dict[tuple[str, str], str] = {}
+        fields = data.mapping.fields
+        self.towards = {
+            side: tuple(f.name for f in fields if f.direction.allows(side.towards)) for side in (Side.LEFT, Side.RIGHT)
+        }
+        """Per target side: the fields a create there carries."""
+        self.required = {side: tuple(f.name for f in fields if _required(f, side)) for side in (Side.LEFT, Side.RIGHT)}
 
     def run(self) -> list[PlanItem]:
+        for _ in self.steps(len(self.data.left) + len(self.data.right) + 1):
+            pass
+        return self.items
+
+    def steps(self, every: int) -> Iterator[None]:
+        """Plan every record, pausing (yielding) after each `every` of them."""
         rights = {r.id: r for r in self.data.right}
         lefts = {r.id: r for r in self.data.left}
+        planned = 0
         for record in self.data.left:
             self._plan_record(record, Side.LEFT, rights)
+            planned += 1
+            if planned % every == 0:
+                yield
         for record in self.data.right:
             if record.id not in self.done_right:
                 self._plan_record(record, Side.RIGHT, lefts)
-        return self.items
+            planned += 1
+            if planned % every == 0:
+                yield
 
     def _plan_record(self, record: Snapshot, side: Side, others: Mapping[str, Snapshot]) -> None:
         links = self.data.links_by_left if side is Side.LEFT else self.data.links_by_right
@@ -272,8 +300,8 @@ class _Planner:
             reason = f"not created on the {target.value}: the pair flows {self.m.direction.value}"
             self._add(_skip(self.m.pair, record, side, reason))
             return
-        values = {f.name: record.values.get(f.name) for f in self.m.fields if f.direction.allows(target.towards)}
-        missing = [f.name for f in self.m.fields if _required(f, target) and not values.get(f.name)]
+        values = {name: record.values.get(name) for name in self.towards[target]}
+        missing = [name for name in self.required[target] if not values.get(name)]
         if missing:
             self._add(_skip(self.m.pair, record, side, f"cannot create: missing {', '.join(missing)}"))
             return

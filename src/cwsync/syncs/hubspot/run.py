@@ -26,7 +26,17 @@ from cwsync.connectors.http import CwsyncApiError, FatalError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.filters import failing_rule
 from cwsync.core.mapping import MappingError, ObjectMapping, build_mapping
-from cwsync.core.plan import Action, LinkBase, PairInput, PlanItem, Side, Snapshot, Write, match_values, plan_pair
+from cwsync.core.plan import (
+    Action,
+    LinkBase,
+    PairInput,
+    PlanItem,
+    Side,
+    Snapshot,
+    Write,
+    match_values,
+    plan_pair_cooperatively,
+)
 from cwsync.store import Counts, Link, RunItem, Store
 from cwsync.syncs.hubspot import shapes
 from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
@@ -44,6 +54,12 @@ read again with the same stamp is unchanged since (typically cwsync's own write 
 need no read: the link's values stand for it."""
 HUBSPOT_BATCH = 100  # inputs per HubSpot batch call
 HOLD_LIMIT = 2_000  # planned items held back at most, waiting to fill HubSpot batches
+KEPT_ITEMS = 1_000
+"""Items a sync's report keeps in memory per pair (see `PairReport`)."""
+YIELD_EVERY = 100
+"""Long loops over a page's records hand the event loop back this often (every few milliseconds): a page takes
+a few hundred milliseconds of CPU, and a rate limiter's slot or an answer due meanwhile would otherwise wait for all
+of it (measured on the first sync: the pacer's slots ran late, and what a slot misses is not made up)."""
 APPLYING = 2
 """Batches of writes in flight at once: with two, one batch's last round trips (its creates finishing before its
 associations can go) overlap the next one's first, so the rate limiter always has a request waiting."""
@@ -51,11 +67,31 @@ associations can go) overlap the next one's first, so the rate limiter always ha
 
 @dataclass
 class PairReport:
-    """What happened to one pair in a run."""
+    """What happened to one pair in a run.
+
+    A dry run keeps every planned item (it is what `cwsync plan` shows). A sync keeps its first `KEPT_ITEMS` items
+    other than "unchanged" and counts the rest in `items_omitted`: every decision is in the store's run items
+    (`cwsync history`, `cwsync explain`), and a first sync of 60,000 records held in memory made the garbage
+    collector's full passes take hundreds of milliseconds each.
+    """
 
     pair: str
     counts: Counts = field(default_factory=Counts)
     items: list[PlanItem] = field(default_factory=list)
+    items_omitted: int = 0
+
+    def keep(self, items: Iterable[PlanItem], *, everything: bool) -> None:
+        """Keep `items` (all of them, or within the limit of a sync)."""
+        if everything:
+            self.items.extend(items)
+            return
+        for item in items:
+            if item.action is Action.UNCHANGED:
+                continue
+            if len(self.items) < KEPT_ITEMS:
+                self.items.append(item)
+            else:
+                self.items_omitted += 1
 
 
 @dataclass
@@ -522,7 +558,11 @@ class _PairRun:
     ) -> None:
         """Plan and apply a page of ConnectWise records; `known`: their links, when the caller has read them."""
         raws = {str(r["id"]): r for r in page}
-        lefts = [self._left_snapshot(r) for r in page]
+        lefts = []
+        for n, raw in enumerate(page, 1):
+            lefts.append(self._left_snapshot(raw))
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let requests due meanwhile go (see `YIELD_EVERY`)
         if known is None:
             links = await self._links(Side.LEFT, [s.id for s in lefts])
         else:
@@ -538,7 +578,7 @@ class _PairRun:
         linked_rights = [rights.pop(link.right_id)[0] for link in links.values() if link.right_id in rights]
         unlinked = [s for s in lefts if s.id not in links and not s.skip_reason]
         matches = await self._matches(Side.LEFT, unlinked, rights)
-        items = plan_pair(
+        items = await plan_pair_cooperatively(
             PairInput(
                 mapping=self.mapping,
                 policy=self.policy,
@@ -559,7 +599,7 @@ class _PairRun:
         links = await self._links(Side.RIGHT, [s.id for s in snaps])
         unlinked = [s for s in snaps if s.id not in links and not s.skip_reason]
         matches = await self._matches(Side.RIGHT, unlinked, {})
-        items = plan_pair(
+        items = await plan_pair_cooperatively(
             PairInput(
                 mapping=self.mapping,
                 policy=self.policy,
@@ -686,7 +726,7 @@ class _PairRun:
         return out
 
     async def _apply(self, items: list[PlanItem], raws: Mapping[str, Raw]) -> None:
-        self.report.items.extend(items)
+        self.report.keep(items, everything=self.dry_run)
         if self.dry_run:
             created = self.s.planned_creates.setdefault(self.pair, set())
             created.update(i.left_id for i in items if i.action is Action.CREATE and i.left_id)
@@ -750,7 +790,9 @@ class _PairRun:
 
     async def _record(self, results: list[_Result]) -> None:
         links, run_items = [], []
-        for result in results:
+        for n, result in enumerate(results, 1):
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
             item = result.item
             action = "fail" if result.error else item.action.value
             self.report.counts.add(action)  # type: ignore[arg-type]
@@ -838,9 +880,11 @@ class _Applier:
         for result in results:
             if _write(result.item, Side.LEFT, Action.CREATE) or _write(result.item, Side.LEFT, Action.UPDATE):
                 await self._left_write(result)
-        for result in results:
+        for n, result in enumerate(results, 1):
             if result.item.action is not Action.SKIP and not result.error and result.left_id and result.right_id:
                 result.link = self._link(result)
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
         return results
 
     def _link(self, result: _Result) -> Link:
