@@ -223,6 +223,10 @@ async def test_api_requires_its_token(system: System) -> None:
     assert runs[0]["kind"] == "incremental"
     detail = (await system.app.get(f"/api/runs/{runs[0]['run_id']}", headers=auth)).json()
     assert detail["items"]
+    item = next(i for i in detail["items"] if i["connectwise_id"] and i["hubspot_id"])
+    explained = await system.app.get(f"/api/records/hubspot/{item['pair']}/{item['hubspot_id']}", headers=auth)
+    assert explained.json()["link"]["connectwise_id"] == item["connectwise_id"]  # `cwsync explain`, over HTTP
+    assert (await system.app.get("/api/records/salesforce/companies/1", headers=auth)).status_code == 404
     queued = await system.app.post("/api/sync", params={"objects": "companies"}, headers=auth)
     assert queued.status_code == 202
     assert len(queued.json()["jobs"]) == 1

@@ -125,7 +125,13 @@ def test_match_plan_sync_resync_explain(served: RunningSandbox, config: Path) ->
     cw_id = created["connectwise_id"]
     code, out = cli("explain", "connectwise", "hudu:configurations", cw_id, "-c", str(config), "--json")
     explained = json.loads(out)
-    assert explained["link"]["hubspot_id"] == str(created["hudu_id"])  # `explain` labels the right side "hubspot"
+    assert (explained["counterpart"], explained["link"]["hudu_id"]) == ("hudu", str(created["hudu_id"]))
     assert explained["decisions"][-1]["action"] == "create"
+    code, out = cli("explain", "hudu", "configurations", str(created["hudu_id"]), "-c", str(config))  # by Hudu id
+    assert code == 0, out
+    assert f"linked: ConnectWise {cw_id} ↔ Hudu {created['hudu_id']}" in out
+    code, out = cli("explain", "hubspot", "hudu:configurations", cw_id, "-c", str(config))
+    assert code == 2
+    assert "synced with Hudu" in " ".join(out.split()), out
     code, out = cli("history", "-c", str(config), "--json")
     assert "hudu:configurations" in json.loads(out)[0]["objects"]

@@ -19,6 +19,7 @@ from cwsync.config.template import render_template
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.core.mapping import MappingError
 from cwsync.store import RunRecord, Store
+from cwsync.syncs import systems
 from cwsync.syncs.hubspot.context import opened
 from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef, RunReport, mappings
 
@@ -243,52 +244,27 @@ def status(config: Path = CONFIG, as_json: bool = JSON) -> None:
 
 
 def explain(
-    system: str = typer.Argument(..., help="connectwise or hubspot"),
-    obj: str = typer.Argument(..., metavar="OBJECT", help="companies, contacts or deals"),
+    system: str = typer.Argument(..., help="connectwise, hubspot or hudu"),
+    obj: str = typer.Argument(
+        ...,
+        metavar="OBJECT",
+        help="companies, contacts or deals (HubSpot); hudu:companies, hudu:configurations, ... (Hudu).",
+    ),
     record_id: str = typer.Argument(..., metavar="ID"),
     config: Path = CONFIG,
     as_json: bool = JSON,
 ) -> None:
     """Why did this record (not) sync? Its link and every decision recorded for it (BY-2)."""
     cfg = load(config)
-    if system not in ("connectwise", "hubspot"):
-        raise typer.BadParameter("system must be connectwise or hubspot", param_hint="SYSTEM")
+    try:
+        named = systems.resolve(system, obj)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="SYSTEM") from exc
 
     async def work() -> dict[str, Any]:
         store = await Store.open(cfg.store)
         try:
-            side = {"left_id": record_id} if system == "connectwise" else {"right_id": record_id}
-            items = await store.items_for_record(cfg.tenant, obj, limit=20, **side)
-            links = await (store.links_by_left if system == "connectwise" else store.links_by_right)(
-                cfg.tenant, obj, [record_id]
-            )
-            link = links.get(record_id)
-            return {
-                "link": None
-                if link is None
-                else {
-                    "connectwise_id": link.left_id,
-                    "hubspot_id": link.right_id,
-                    "match_key": link.match_key,
-                    "synced_at": link.synced_at,
-                    "connectwise_values": link.left_values,
-                    "hubspot_values": link.right_values,
-                },
-                "decisions": [
-                    {
-                        "run": i.run_id,
-                        "at": i.created_at,
-                        "action": i.action,
-                        "status": i.status,
-                        "reason": i.reason,
-                        "diff": i.diff,
-                        "source_values": i.source_values,
-                        "remote_status": i.remote_status,
-                        "remote_response": i.remote_response,
-                    }
-                    for i in items
-                ],
-            }
+            return await systems.explain_record(store, cfg.tenant, named, record_id)
         finally:
             await store.close()
 
@@ -297,14 +273,15 @@ def explain(
         print(json.dumps(data, indent=2, default=str))
         return
     link = data["link"]
+    other = systems.LABELS[named.counterpart]
     if link:
         how = f"matched on {link['match_key']}" if link["match_key"] else "created by cwsync"
         console.print(
-            f"linked: ConnectWise {link['connectwise_id']} ↔ HubSpot {link['hubspot_id']} ({how}),"
+            f"linked: ConnectWise {link['connectwise_id']} ↔ {other} {link[f'{named.counterpart}_id']} ({how}),"
             f" last synced {link['synced_at']}"
         )
     else:
-        console.print(f"not linked: {system} {obj} {record_id} has no counterpart yet")
+        console.print(f"not linked: {system} {named.pair} {record_id} has no counterpart yet")
     if not data["decisions"]:
         console.print(
             "no decision recorded for it: it has not changed since it was synced, or never matched the filters' scope"

@@ -47,6 +47,7 @@ from cwsync.server.quotes_api import add_quote_routes
 from cwsync.store import RunRecord, Store
 from cwsync.store.jobs import JobStore
 from cwsync.store.records import JobRecord
+from cwsync.syncs import systems
 from cwsync.syncs.catalog.engine import CatalogEngine
 from cwsync.syncs.catalog.quotes import QuoteRefused
 from cwsync.syncs.catalog.workflow import QuoteWorkflow
@@ -429,18 +430,12 @@ def _api(app: FastAPI, server: Server) -> None:
 
     @app.get("/api/records/{system}/{obj}/{record_id}", dependencies=guard)
     async def explain(system: str, obj: str, record_id: str) -> dict[str, Any]:
-        """Why did this record (not) sync: its link and its recorded decisions."""
-        side = _side(system)
-        if side == "left":
-            items = await server.store.items_for_record(config.tenant, obj, left_id=record_id)
-        else:
-            items = await server.store.items_for_record(config.tenant, obj, right_id=record_id)
-        finder = server.store.links_by_left if side == "left" else server.store.links_by_right
-        link = (await finder(config.tenant, obj, [record_id])).get(record_id)
-        return {
-            "link": None if link is None else {"connectwise_id": link.left_id, "hubspot_id": link.right_id},
-            "decisions": [_item(i) for i in items],
-        }
+        """Why did this record (not) sync: its link and its recorded decisions (`cwsync explain` over HTTP)."""
+        try:
+            named = systems.resolve(system, obj)
+        except ValueError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return await systems.explain_record(server.store, config.tenant, named, record_id)
 
     @app.post("/api/records/{system}/{obj}/{record_id}/replay", dependencies=guard, status_code=202)
     async def replay(system: str, obj: str, record_id: str) -> dict[str, Any]:
@@ -484,6 +479,7 @@ def _item(i: Any) -> dict[str, Any]:
     return {
         "run": i.run_id,
         "at": i.created_at,
+        "pair": i.pair,
         "action": i.action,
         "status": i.status,
         "connectwise_id": i.left_id,
