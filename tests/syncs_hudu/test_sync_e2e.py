@@ -83,6 +83,22 @@ async def test_matched_company_gets_everything_in_the_right_layouts(world: World
     assert created == {hudu_id}
 
 
+async def test_a_plan_shows_the_records_of_companies_it_would_create(world: World) -> None:
+    """A dry run plans the locations, contacts, configurations and agreements of a company it would create (the
+    company is not in Hudu yet), writes nothing, and plans exactly what the sync then creates."""
+    await world.match(2)  # create new
+    world.calls.clear()
+    plan = await world.sync(dry_run=True)
+    assert world.writes == 0, world.calls
+    planned = {t.kind: t.counts.created for t in plan.types}
+    assert planned["companies"] == 1
+    assert all(planned[kind] > 0 for kind in ("sites", "contacts", "configurations", "agreements")), planned
+    contacts = next(t for t in plan.types if t.kind == "contacts")
+    assert all("in the company this run creates" in i.reason for i in contacts.items if i.action == "create")
+    done = await world.sync()
+    assert {t.kind: t.counts.created for t in done.types} == planned
+
+
 async def test_resync_writes_nothing(world: World) -> None:
     """Once synced, a re-sync makes no write to Hudu and plans everything unchanged."""
     await world.match(2)

@@ -68,6 +68,10 @@ PATHS: dict[DataType, str] = {
 }
 
 
+PLANNED = 0
+"""Hudu company ids at or below this stand for companies a plan (dry run) would create."""
+
+
 def pair_name(kind: DataType) -> str:
     """The store pair of a data type: `hudu:configurations`."""
     return f"hudu:{kind}"
@@ -279,6 +283,10 @@ class HuduSyncEngine:
             hudu.update({int(o.record["id"]): o.record for o in outcomes if o.record and o.record.get("id")})
             links = await self.store.links_by_left(self.tenant, COMPANIES_PAIR, [str(c["id"]) for c in companies])
         linked = {int(cw_id): int(link.right_id) for cw_id, link in links.items() if int(link.right_id) in hudu}
+        if write and report.dry_run:
+            # A plan shows what the sync would put in the companies it would create too: their records are planned
+            # against a stand-in id (minus the ConnectWise id) that no write ever sees.
+            linked.update({int(p.cw_id): PLANNED - int(p.cw_id) for p in plans if p.action == "create"})
         return linked
 
     def _plan_company(
@@ -357,6 +365,8 @@ class HuduSyncEngine:
             serial_match=serial_match,
             serial_layout=serial_layout,
         )
+        if plan.company_id is not None and plan.company_id <= PLANNED:
+            plan.reason = f"{plan.reason} (in the company this run creates)"
         if plan.action == "skip" and link is not None and source.kind == "agreements" and source.skip:
             plan.action, plan.hudu_id = "delete", int(link.right_id)
             plan.company_id = int(link.left_values.get("company", 0)) or None
@@ -376,10 +386,11 @@ class HuduSyncEngine:
         for plan in plans:
             source = by_id[plan.cw_id]
             serial = source.builtins.get("primary_serial")
-            if plan.action == "create" and plan.retire is None and serial and plan.company_id is not None:
-                asset = await serials.take(plan.company_id, serial)
+            company_id = plan.company_id if plan.company_id is not None and plan.company_id > PLANNED else None
+            if plan.action == "create" and plan.retire is None and serial and company_id is not None:
+                asset = await serials.take(company_id, serial)
                 if asset is not None:
-                    companies = {source.cw_company_id: plan.company_id}
+                    companies = {source.cw_company_id: company_id}
                     plan = self._plan_asset(source, None, companies, layouts, sites, serial_match=asset)
             out.append(plan)
         return out
