@@ -99,6 +99,34 @@ async def test_a_plan_shows_the_records_of_companies_it_would_create(world: Worl
     assert {t.kind: t.counts.created for t in done.types} == planned
 
 
+async def test_an_asset_deleted_in_hudu_comes_back_on_the_next_resync_but_an_archived_one_stays(world: World) -> None:
+    """As Hudu's own integrations: a deleted card reappears on the next re-sync; an archived one is left archived.
+    A callback's quick re-sync (no verification) trusts its links and writes nothing."""
+    await world.match(2)
+    await world.sync()
+    hudu_id = world.hudu_company_id(cw_record(world.cw_box, "companies", 2)["name"])
+    people = sorted((a for a in world.assets(hudu_id) if a["asset_type"] == "People"), key=lambda a: a["id"])
+    deleted, archived = people[0], people[1]
+    world.hudu_box.state.delete_asset(hudu_id, deleted["id"])
+    world.hudu_box.state.set_asset_archived(hudu_id, archived["id"], True)
+
+    world.calls.clear()
+    quick = await world.sync(verify=False)
+    assert (quick.counts.created, world.writes) == (0, 0)
+
+    again = await world.sync()
+    contacts = next(t for t in again.types if t.kind == "contacts")
+    assert contacts.counts.created == 1
+    [item] = [i for i in contacts.items if i.action == "create"]
+    assert item.reason.startswith("its asset was deleted in Hudu")
+    names = [a["name"] for a in world.assets(hudu_id) if a["asset_type"] == "People" and not a["archived"]]
+    assert deleted["name"] in names
+    assert archived["name"] not in names  # still archived, not duplicated
+    assert world.hudu_box.state.assets[archived["id"]]["archived"]
+    settled = await world.sync()
+    assert settled.counts.created == settled.counts.updated == 0
+
+
 async def test_resync_writes_nothing(world: World) -> None:
     """Once synced, a re-sync makes no write to Hudu and plans everything unchanged."""
     await world.match(2)

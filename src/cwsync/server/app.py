@@ -205,7 +205,9 @@ class Server:
         assert self.hudu_client is not None
         async with self.hudu_client() as client:
             engine = HuduSyncEngine(self.config, self.store, self.cw, client)
-            await engine.run(only=only, trigger=trigger if trigger in ("schedule", "callback", "api") else "schedule")  # type: ignore[arg-type]
+            known = trigger if trigger in ("schedule", "callback", "api") else "schedule"
+            # A callback's re-sync trusts the links; the scheduled one also re-creates assets deleted in Hudu.
+            await engine.run(only=only, trigger=known, verify=trigger != "callback")  # type: ignore[arg-type]
 
     async def run_devices(self, *, full: bool) -> None:
         """One scheduled device sync (CB-7): the change setup is checked, then configurations are read."""

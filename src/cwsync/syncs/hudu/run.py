@@ -221,10 +221,20 @@ class HuduSyncEngine:
     # -- the run ---------------------------------------------------------------------------------------------------
 
     async def run(
-        self, *, only: Iterable[DataType] | None = None, dry_run: bool = False, trigger: Trigger = "cli"
+        self,
+        *,
+        only: Iterable[DataType] | None = None,
+        dry_run: bool = False,
+        trigger: Trigger = "cli",
+        verify: bool = True,
     ) -> HuduRunReport:
         """Sync (or with `dry_run` only plan) the enabled data types, or `only` some of them (companies always
         come first: their links decide what else is imported).
+
+        With `verify`, the run first lists the assets of the layouts it writes (archived ones too: one read per 100
+        assets) and re-creates those deleted in Hudu since they were synced, as Hudu's own integrations do on their
+        next re-sync; an archived asset is left archived. Without it (the debounced runs a ConnectWise callback
+        starts), only the store's links are trusted and Hudu is read for nothing.
 
         Raises:
             CwsyncApiError: a fatal error (authentication, permission) stopped the run; it is recorded as failed.
@@ -239,7 +249,7 @@ class HuduSyncEngine:
             pairs = [pair_name(k) for k in kinds]
             report.run_id = await self.store.start_run(self.tenant, pairs=pairs, kind="full", trigger=trigger)
         try:
-            await self._run(report, kinds, layouts)
+            await self._run(report, kinds, layouts, verify=verify)
         except (CwsyncApiError, asyncio.CancelledError) as exc:
             await self._finish(report, "failed", str(exc) or type(exc).__name__)
             raise
@@ -260,11 +270,25 @@ class HuduSyncEngine:
             await self.store.finish_run(report.run_id, status=status, counts=report.counts, error=error)
         log.info("hudu.run_finished", run_id=report.run_id, status=status, counts=report.counts.as_dict())
 
-    async def _run(self, report: HuduRunReport, kinds: list[DataType], layouts: dict[str, LayoutInfo]) -> None:
+    async def _run(
+        self, report: HuduRunReport, kinds: list[DataType], layouts: dict[str, LayoutInfo], *, verify: bool
+    ) -> None:
+        assets = [kind for kind in kinds if kind != "companies"]
+        existing = await self._existing_assets(layouts) if verify and assets else None
         companies = await self._sync_companies(report, "companies" in kinds)
-        for kind in kinds:
-            if kind != "companies":
-                await self._sync_assets(report, kind, companies, layouts)
+        for kind in assets:
+            await self._sync_assets(report, kind, companies, layouts, existing)
+
+    async def _existing_assets(self, layouts: Mapping[str, LayoutInfo]) -> set[int]:
+        """Ids of the assets (archived ones too) of the layouts the sync writes to."""
+        layout_ids = sorted({info.layout_id for info in layouts.values() if info.layout_id > 0})
+
+        async def ids(layout_id: int, archived: bool) -> list[int]:
+            pages = self.hudu.stream_assets(asset_layout_id=layout_id, archived=archived)
+            return [int(asset["id"]) async for page in pages for asset in page]
+
+        found = await asyncio.gather(*(ids(layout_id, flag) for layout_id in layout_ids for flag in (False, True)))
+        return {asset_id for chunk in found for asset_id in chunk}
 
     # -- companies ---------------------------------------------------------------------------------------------------
 
@@ -315,7 +339,12 @@ class HuduSyncEngine:
     # -- assets ------------------------------------------------------------------------------------------------------
 
     async def _sync_assets(
-        self, report: HuduRunReport, kind: DataType, companies: dict[int, int], layouts: dict[str, LayoutInfo]
+        self,
+        report: HuduRunReport,
+        kind: DataType,
+        companies: dict[int, int],
+        layouts: dict[str, LayoutInfo],
+        existing: set[int] | None = None,
     ) -> None:
         type_report = TypeReport(kind)
         report.types.append(type_report)
@@ -324,7 +353,14 @@ class HuduSyncEngine:
         serials = _SerialIndex(self.hudu, self.store, self.tenant, pair) if self.sync.match_assets_on_serial else None
         async for sources in self._sources(kind, companies):
             links = await self.store.links_by_left(self.tenant, pair, [s.cw_id for s in sources])
+            gone: set[str] = set()
+            if existing is not None:  # linked to an asset deleted in Hudu: planned (and recorded) as never synced
+                gone = {cw_id for cw_id, link in links.items() if int(link.right_id) not in existing}
+                links = {cw_id: link for cw_id, link in links.items() if cw_id not in gone}
             plans = [self._plan_asset(s, links.get(s.cw_id), companies, layouts, sites) for s in sources]
+            for plan in plans:
+                if plan.cw_id in gone and plan.action in ("create", "link"):
+                    plan.reason = f"its asset was deleted in Hudu: {plan.reason}"
             if serials is not None:
                 plans = await self._adopt_by_serial(plans, sources, serials, layouts, sites)
             outcomes = await self._apply(plans, self._write_asset, dry_run=report.dry_run)
