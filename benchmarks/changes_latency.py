@@ -135,7 +135,7 @@ async def run(hello: dict[str, Any], args: argparse.Namespace, workdir: Path) ->
     bare = httpx.AsyncClient(base_url=hello["api_root"] + "/", headers=_auth(hello), timeout=60)
     tickets, statuses = await make_tickets(bare, args.changes)
     baseline_tickets, _ = await make_tickets(bare, args.changes)  # their own: the events' status PATCHes stay due
-    cfg = config(hello, f"sqlite:///{workdir / 'changes.db'}")
+    cfg = config(hello, args.store or f"sqlite:///{workdir / 'changes.db'}")
     c = cfg.connections.connectwise
     settings = ConnectWiseSettings(
         site=c.site,
@@ -220,6 +220,9 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=50)
     parser.add_argument("--latency-ms", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=1, help="events in flight at once (different changes)")
+    parser.add_argument(
+        "--store", help="the store's URL (default: a new SQLite file; e.g. an empty PostgreSQL database)"
+    )
     parser.add_argument("--serve")
     args = parser.parse_args()
     if args.serve:
