@@ -17,10 +17,16 @@ from __future__ import annotations
 import gc
 
 YOUNG_THRESHOLD = 10_000
+_frozen = False
 
 
 def tune_gc() -> None:
-    """Freeze what is alive now and raise the young generation's threshold (idempotent)."""
-    gc.freeze()
+    """Freeze what is alive now (once per process, after a collection, so no garbage is frozen with it) and raise
+    the young generation's threshold. Calling it again changes nothing."""
+    global _frozen
+    if not _frozen:
+        gc.collect()
+        gc.freeze()
+        _frozen = True
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
