@@ -162,5 +162,8 @@ if __name__ == "__main__":
     parser.add_argument("--records", type=int, default=16000, help="ConnectWise sandbox size (records of all kinds)")
     parser.add_argument("--rate", type=int, default=None, help="Hudu requests per minute (default: ~2.5 min of work)")
     args = parser.parse_args()
+    from cwsync.logs import configure_logging
+
+    configure_logging("warning")  # the CLI's default: per-request debug events would flood the output
     asyncio.run(main(args.companies, args.records, args.rate))
     sys.exit(0)
