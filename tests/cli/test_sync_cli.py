@@ -86,3 +86,25 @@ def test_bad_config_names_file_line_and_field(tmp_path: Path) -> None:
     code, out = cli("plan", "-c", str(config))
     assert code == 2
     assert f"{config}:3: bogus: unknown field" in out.replace("\n", "")
+
+
+def test_a_wrong_hubspot_token_is_a_clear_error_and_a_failed_run(served_small: RunningSandbox, tmp_path: Path) -> None:
+    """HubSpot refuses the token while the engine prepares (the first ConnectWise page is already being read): the
+    command exits 1 naming HubSpot and the fix (once), shows no traceback, and history records the run as failed."""
+    config = tmp_path / "cwsync.yaml"
+    store = f"sqlite:///{tmp_path / 'c.db'}"
+    cli("init", str(config), "--sandbox", "--sandbox-url", served_small.base_url, "--store", store)
+    assert served_small.hubspot is not None
+    text = config.read_text()
+    token = served_small.hubspot.settings.token
+    assert token in text
+    config.write_text(text.replace(token, "pat-na1-wrong"))
+    result = runner.invoke(app, ["sync", "-c", str(config)])
+    assert result.exit_code == 1, result.output
+    assert "HubSpot" in result.output
+    assert "Traceback" not in result.output
+    assert " ".join(result.output.split()).count("Check the private app token") == 1  # the fix, said once
+    code, out = cli("history", "-c", str(config), "--json")
+    assert code == 0, out
+    [run] = json.loads(out)
+    assert run["status"] == "failed"

@@ -70,7 +70,7 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(work())  # type: ignore[arg-type]
     except CwsyncApiError as exc:
-        console.print(f"[red]{type(exc).__name__}[/red]: {exc}")
+        console.print(f"[red]{type(exc).__name__}[/red]: {exc.summary}")  # the hint once, as the fix
         if exc.hint:
             console.print(f"[yellow]fix:[/yellow] {exc.hint}")
         raise typer.Exit(1) from exc

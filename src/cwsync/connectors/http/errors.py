@@ -76,6 +76,11 @@ class CwsyncApiError(Exception):
         self.attempts = 1
 
     def __str__(self) -> str:
+        return f"{self.summary}. {self.hint}" if self.hint else self.summary
+
+    @property
+    def summary(self) -> str:
+        """What went wrong, where, and the details (status, code, field, request id), without the hint."""
         details = [f"HTTP {self.status}" if self.status is not None else None, self.code]
         details += [f"field {self.field}" if self.field else None]
         details += [f"request id {self.request_id}" if self.request_id else None]
@@ -83,9 +88,7 @@ class CwsyncApiError(Exception):
         if self.method and self.url:
             text = f"{self.method} {self.url}: {text}"
         shown = ", ".join(d for d in details if d)
-        if shown:
-            text = f"{text} ({shown})"
-        return f"{text}. {self.hint}" if self.hint else text
+        return f"{text} ({shown})" if shown else text
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r}, status={self.status!r}, code={self.code!r})"
