@@ -203,7 +203,7 @@ async def test_daily_429_does_not_hold_the_window() -> None:
     pacer = HubSpotPacer(requests_per_10s=10, search_per_second=5, clock=clock, sleep=clock.sleep)
     with capture_logs() as logs:
         pacer.rate_limited("general", None, "DAILY")
-    await pacer.wait_turn("general")
+    await pacer.turn("general")
     assert clock.sleeps == []
     assert logs[0]["event"] == "hs.rate_limited"
 
@@ -214,12 +214,12 @@ async def test_search_has_its_own_window() -> None:
     pacer = HubSpotPacer(requests_per_10s=100, search_per_second=5, clock=clock, sleep=clock.sleep)
     starts = []
     for _ in range(12):
-        await pacer.wait_turn("search")
+        await pacer.turn("search")
         starts.append(clock())
     assert most_in_any_window(starts, 1.0) == 5
     before = len(clock.sleeps)
     for _ in range(3):
-        await pacer.wait_turn("general")
+        await pacer.turn("general")
     assert len(clock.sleeps) == before
 
 

@@ -276,7 +276,7 @@ class HubSpotClient(OwnsHttp):
         """One executor per limit: its retries wait for the pacer too, and its errors feed the pacer."""
         settings = self.settings
 
-        async def wait_turn() -> Callable[[], None]:  # every attempt, retries too, once it holds a concurrency slot
+        async def take_turn() -> Callable[[], None]:  # every attempt, retries too, once it holds a concurrency slot
             return await self._pacer.turn(kind)  # HttpApi calls what this returns when the answer arrives
 
         def errors(response: httpx.Response) -> CwsyncApiError:
@@ -297,7 +297,7 @@ class HubSpotClient(OwnsHttp):
             timeout=settings.timeout,
             sleep=self._sleep,
             name=f"hubspot-{kind}",
-            before_send=wait_turn,
+            before_send=take_turn,
         )
 
     async def request(

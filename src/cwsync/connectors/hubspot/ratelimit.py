@@ -229,10 +229,6 @@ class HubSpotPacer:
         """The window a request of this kind counts against."""
         return self.search if kind == "search" else self.general
 
-    async def wait_turn(self, kind: Kind) -> float:
-        """Wait until a request of this kind may start; returns the seconds waited."""
-        return await self.window(kind).acquire()
-
     async def turn(self, kind: Kind) -> Callable[[], None]:
         """Wait until a request of this kind may start; call what it returns when its answer (or error) arrives."""
         window = self.window(kind)
