@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench_child import Child, credentials
 
 # -- the child: both emulators, served over loopback ------------------------------------------------------------
 
@@ -48,46 +49,10 @@ def serve(spec: dict[str, Any]) -> None:
     hubspot = HubSpotSandboxSettings(rate_limit_per_10s=spec["rate"], faults=faults)
     with running_sandbox(settings, hubspot=hubspot) as running:
         assert running.hubspot is not None
-        s = running.sandbox.settings
-        hello = {
-            "site": running.base_url,
-            "hubspot_url": running.hubspot_url,
-            "token": running.hubspot.settings.token,
-            "company_id": s.company_id,
-            "public_key": s.public_key,
-            "private_key": s.private_key,
-            "client_id": s.client_id,
-        }
+        hello = credentials(running)
         print(json.dumps(hello), flush=True)
         for _ in sys.stdin:
             pass
-
-
-class Child:
-    """The child process serving the emulators."""
-
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", json.dumps(spec)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the sandbox process exited ({self.proc.wait()})")
-        self.hello: dict[str, Any] = json.loads(line)
-
-    def close(self) -> None:
-        """Close its stdin (it exits), and end it if it does not."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 # -- the parent: cwsync ---------------------------------------------------------------------------------------------
@@ -272,7 +237,7 @@ def main() -> None:
 
     configure_logging("warning")
     spec = {"seed": args.seed, "latency_ms": args.latency_ms, "rate": args.rate}
-    child = Child({**spec, "products": args.products})
+    child = Child({**spec, "products": args.products}, __file__)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             catalog = asyncio.run(bench_catalog(make_config(child.hello, Path(tmp), args.rate), args.rate))
@@ -281,7 +246,7 @@ def main() -> None:
     # Quotes run against their own emulator with a `--quote-catalog`-item catalog: the emulator filters
     # `identifier in (...)` by scanning every generated item (ConnectWise itself answers from an index), which at
     # 20k items would measure the emulator, not cwsync.
-    child = Child({**spec, "products": args.quote_catalog})
+    child = Child({**spec, "products": args.quote_catalog}, __file__)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             quotes = asyncio.run(bench_quotes(make_config(child.hello, Path(tmp), args.rate), args.quotes))

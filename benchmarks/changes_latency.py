@@ -31,7 +31,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))  # the sibling benchmark: its emulator child and helpers
 
-from device_sync import Child, Counter, _auth
+from bench_child import Child
+from device_sync import Counter, _auth
 
 API_TOKEN = "bench-token"
 ME = "http://cwsync.bench"
@@ -231,7 +232,7 @@ def main() -> None:
     from cwsync.logs import configure_logging
 
     configure_logging("warning")
-    child = Child({"latency_ms": args.latency_ms}, script=__file__)
+    child = Child({"latency_ms": args.latency_ms}, __file__)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             m = asyncio.run(run(child.hello, args, Path(tmp)))

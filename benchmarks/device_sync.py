@@ -20,7 +20,6 @@ import base64
 import json
 import resource
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench_child import Child
 
 PAGE = 1000
 FIELDS = "id,name,type/name,company/id,company/identifier,serialNumber,status/name,_info/lastUpdated"
@@ -100,30 +101,6 @@ def serving(settings: Any) -> Iterator[tuple[str, Any]]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
-
-
-class Child:
-    """The child process serving the emulator (`script --serve <spec>`)."""
-
-    def __init__(self, spec: dict[str, Any], script: str = __file__) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, script, "--serve", json.dumps(spec)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the sandbox process exited ({self.proc.wait()})")
-        self.hello: dict[str, Any] = json.loads(line)
-
-    def close(self) -> None:
-        """Close its stdin (it exits), and end it if it does not."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 # -- measurements -------------------------------------------------------------------------------------------------
@@ -225,7 +202,7 @@ def main() -> None:
     from cwsync.logs import configure_logging
 
     configure_logging("warning")
-    child = Child({"configurations": args.configurations, "latency_ms": args.latency_ms})
+    child = Child({"configurations": args.configurations, "latency_ms": args.latency_ms}, __file__)
     try:
         baseline = asyncio.run(bare(child.hello))
         with tempfile.TemporaryDirectory() as tmp:

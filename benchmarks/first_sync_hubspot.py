@@ -22,7 +22,6 @@ import json
 import math
 import re
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench_child import Child, credentials
 
 BATCH = 100
 """HubSpot's inputs per batch request."""
@@ -61,15 +62,7 @@ def serve(spec: dict[str, Any]) -> None:
 
     with running_sandbox(settings, hubspot=hubspot) as running:  # its socket gets TCP_NODELAY (IPPROTO_TCP)
         assert running.hubspot is not None
-        s = running.sandbox.settings
-        hello = {
-            "site": running.base_url,
-            "hubspot_url": running.hubspot_url,
-            "token": running.hubspot.settings.token,
-            "company_id": s.company_id,
-            "public_key": s.public_key,
-            "private_key": s.private_key,
-            "client_id": s.client_id,
+        hello = credentials(running) | {
             "cw_live": {e: running.sandbox.store.live_count(e) for e in ("companies", "contacts", "opportunities")},
         }
         print(json.dumps(hello), flush=True)
@@ -88,41 +81,15 @@ def serve(spec: dict[str, Any]) -> None:
                 print(json.dumps(stats), flush=True)
 
 
-class Sandbox:
-    """The child process serving the emulators."""
+class Sandbox(Child):
+    """The child process serving the emulators; `stats` reads its CPU time and what HubSpot holds."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", json.dumps(spec)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.hello: dict[str, Any] = self._read()
-
-    def _read(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the sandbox process exited ({self.proc.wait()})")
-        return json.loads(line)  # type: ignore[no-any-return]
+        super().__init__(spec, __file__)
 
     def stats(self) -> dict[str, Any]:
         """The child's CPU time so far and what HubSpot holds."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.write("stats\n")
-        self.proc.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        """Close its stdin (it exits), and end it if it does not."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        return self.ask("stats")
 
 
 # -- counting requests ----------------------------------------------------------------------------------------------

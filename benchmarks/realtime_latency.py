@@ -30,7 +30,6 @@ import random
 import resource
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,6 +40,8 @@ from typing import Any
 
 import httpx
 import uvicorn
+
+import bench_child
 
 TARGET_P99 = 1.0
 PREFIX = "rt"
@@ -132,44 +133,20 @@ def serve(spec: dict[str, Any]) -> None:
             print(json.dumps(out), flush=True)
 
 
-class Child:
+class Child(bench_child.Child):
     """The child process serving the emulators, and its command channel."""
 
     def __init__(self, records: int, seed: int) -> None:
-        spec = json.dumps({"records": records, "seed": seed})
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", spec], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        self.base_url: str = self._read()["base_url"]
-        self._lock = threading.Lock()
-
-    def _read(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the sandbox process exited ({self.proc.wait()})")
-        return json.loads(line)  # type: ignore[no-any-return]
+        super().__init__({"records": records, "seed": seed}, __file__)
+        self.base_url: str = self.hello["base_url"]
 
     def call(self, cmd: str, **kw: Any) -> dict[str, Any]:
         """Send one command and read its answer (from any thread; one at a time)."""
-        assert self.proc.stdin is not None
-        with self._lock:
-            self.proc.stdin.write(json.dumps({"cmd": cmd, **kw}) + "\n")
-            self.proc.stdin.flush()
-            return self._read()
+        return self.ask(json.dumps({"cmd": cmd, **kw}))
 
     async def acall(self, cmd: str, **kw: Any) -> dict[str, Any]:
         """`call` without blocking the event loop."""
         return await asyncio.to_thread(self.call, cmd, **kw)
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 # -- the parent: cwsync and the load ---------------------------------------------------------------------------
