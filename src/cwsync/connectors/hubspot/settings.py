@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
 from cwsync.connectors.http import RequestLimits
+from cwsync.connectors.http.checks import present_secret, usable_base_url
 
 __all__ = ["HubSpotPaths", "HubSpotSettings"]
 
@@ -81,24 +81,12 @@ class HubSpotSettings(BaseModel):
     @field_validator("token")
     @classmethod
     def _token_present(cls, value: SecretStr) -> SecretStr:
-        text = value.get_secret_value()
-        if not text.strip() or any(ch.isspace() for ch in text):
-            raise ValueError("token is the private app's access token and cannot be empty or contain spaces")
-        return value
+        return present_secret(value, "token is the private app's access token and cannot be empty or contain spaces")
 
     @field_validator("base_url")
     @classmethod
     def _base_url_usable(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018 - raises on a bad port
-        except ValueError as exc:
-            raise ValueError(f"base_url {value!r} is not a URL ({exc})") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"base_url must be an http(s) URL such as https://api.hubapi.com, not {value!r}")
-        if parts.username or parts.password or parts.query or parts.fragment:
-            raise ValueError("base_url must not carry a user name, password, query or fragment")
-        return value.rstrip("/")
+        return usable_base_url(value, "https://api.hubapi.com")
 
     @field_validator("api_version")
     @classmethod

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+
+from cwsync.connectors.http.checks import present_secret, usable_base_url
 
 __all__ = ["API_PATH", "HuduSettings"]
 
@@ -33,24 +33,12 @@ class HuduSettings(BaseModel):
     @field_validator("api_key")
     @classmethod
     def _key_present(cls, value: SecretStr) -> SecretStr:
-        text = value.get_secret_value()
-        if not text.strip() or any(ch.isspace() for ch in text):
-            raise ValueError("api_key is the Hudu API key and cannot be empty or contain spaces")
-        return value
+        return present_secret(value, "api_key is the Hudu API key and cannot be empty or contain spaces")
 
     @field_validator("base_url")
     @classmethod
     def _base_url_usable(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018 - raises on a bad port
-        except ValueError as exc:
-            raise ValueError(f"base_url {value!r} is not a URL ({exc})") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"base_url must be an http(s) URL such as https://acme.huducloud.com, not {value!r}")
-        if parts.username or parts.password or parts.query or parts.fragment:
-            raise ValueError("base_url must not carry a user name, password, query or fragment")
-        trimmed = value.rstrip("/")
+        trimmed = usable_base_url(value, "https://acme.huducloud.com")
         return trimmed[: -len(API_PATH)] if trimmed.endswith(API_PATH) else trimmed
 
     @field_validator("timeout", "rate_limit_pause")
