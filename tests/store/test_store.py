@@ -615,3 +615,25 @@ def test_counts_add_refuses_unknown_actions() -> None:
         Counts().add("explode")  # type: ignore[arg-type]
     assert Counts.from_dict({"created": 3, "future": 9}) == Counts(created=3)
     assert Counts.from_dict(None).total == 0
+
+
+async def test_journal_entries_are_upserted_by_step_read_by_key_and_cleared(store: Store) -> None:
+    """An intent becomes done with its record id; clearing a key removes its steps only; scopes are apart."""
+    from cwsync.store import JournalEntry
+
+    def entry(key: str, step: str, **kw: Any) -> JournalEntry:
+        return JournalEntry(tenant="t", scope="hudu:contacts", key=key, step=step, **kw)
+
+    assert not await store.has_journal("t", "hudu:contacts")
+    async with store.transaction() as tx:
+        await tx.write_journal([entry("1", "create", data={"company": 5}), entry("2", "create")])
+        await tx.write_journal([JournalEntry(tenant="t", scope="other", key="1", step="create")])
+    async with store.transaction() as tx:
+        await tx.write_journal([entry("1", "create", status="done", record_id="77")])
+    found = await store.journal("t", "hudu:contacts", ["1"])
+    assert [(e.key, e.status, e.record_id, e.data) for e in found] == [("1", "done", "77", {})]
+    assert await store.has_journal("t", "hudu:contacts")
+    async with store.transaction() as tx:
+        await tx.clear_journal("t", "hudu:contacts", ["1", "2"])
+    assert await store.journal("t", "hudu:contacts") == []
+    assert [e.key for e in await store.journal("t", "other")] == ["1"]

@@ -28,7 +28,17 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "ConnectionRow", "CursorRow", "JobRow", "LinkRow", "RunItemRow", "RunRow", "UTCDateTime"]
+__all__ = [
+    "Base",
+    "ConnectionRow",
+    "CursorRow",
+    "JobRow",
+    "JournalRow",
+    "LinkRow",
+    "RunItemRow",
+    "RunRow",
+    "UTCDateTime",
+]
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -202,6 +212,23 @@ class JobRow(Base):
     finished_at: Mapped[datetime | None]
     worker: Mapped[str | None] = mapped_column(String(255))
     heartbeat_at: Mapped[datetime | None]
+
+
+class JournalRow(Base):
+    """An intent or a finished step of a run or workflow, per (scope, key, step): see migration 0005."""
+
+    __tablename__ = "journal"
+    __table_args__ = (UniqueConstraint("tenant", "scope", "key", "step", name="uq_journal_tenant_scope_key_step"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str] = mapped_column(String(255))
+    step: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[str | None] = mapped_column(String(255))
+    data: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
 
 
 # Tables that live with their workflow register on `Base` when imported; import them here so `Base.metadata` always

@@ -18,6 +18,8 @@ __all__ = [
     "JobKind",
     "JobRecord",
     "JobStatus",
+    "JournalEntry",
+    "JournalStatus",
     "LastWriter",
     "Link",
     "NewJob",
@@ -39,6 +41,7 @@ Trigger = Literal["cli", "schedule", "callback", "webhook", "api"]
 RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
 JobKind = Literal["incremental", "full", "record", "reconcile"]
 JobStatus = Literal["queued", "running", "done", "failed"]
+JournalStatus = Literal["intent", "done"]
 
 JsonDict = dict[str, Any]
 
@@ -234,3 +237,21 @@ class JobRecord:
     finished_at: datetime | None
     worker: str | None
     heartbeat_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JournalEntry:
+    """One step of a record's writes: `intent` before the write is sent, `done` (with the id it made) after.
+
+    `scope` is a pair (`hudu:configurations`) or a workflow (`quotes`); `key` the record it is about (a ConnectWise
+    id, an external quote id); `step` what is written (`create`, `opportunity`, `line:3`).
+    """
+
+    tenant: str
+    scope: str
+    key: str
+    step: str
+    status: JournalStatus = "intent"
+    record_id: str | None = None
+    data: JsonDict = field(default_factory=dict)
+    updated_at: datetime | None = None

@@ -42,8 +42,18 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection, Row, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from cwsync.store.models import CursorRow, LinkRow, RunItemRow, RunRow
-from cwsync.store.records import Counts, Link, RunItem, RunKind, RunRecord, RunStatus, Side, Trigger
+from cwsync.store.models import CursorRow, JournalRow, LinkRow, RunItemRow, RunRow
+from cwsync.store.records import (
+    Counts,
+    JournalEntry,
+    Link,
+    RunItem,
+    RunKind,
+    RunRecord,
+    RunStatus,
+    Side,
+    Trigger,
+)
 
 __all__ = ["RunNotFoundError", "Store", "Tx", "alembic_config", "async_url", "create_engine"]
 
@@ -56,6 +66,7 @@ LINKS: Table = LinkRow.__table__  # type: ignore[assignment]
 CURSORS: Table = CursorRow.__table__  # type: ignore[assignment]
 RUNS: Table = RunRow.__table__  # type: ignore[assignment]
 RUN_ITEMS: Table = RunItemRow.__table__  # type: ignore[assignment]
+JOURNAL: Table = JournalRow.__table__  # type: ignore[assignment]
 
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -195,6 +206,19 @@ def _link_values(link: Link, now: datetime) -> dict[str, Any]:
         "created_at": link.created_at or now,
         "synced_at": link.synced_at or now,
     }
+
+
+def _entry_of(row: Row[Any]) -> JournalEntry:
+    return JournalEntry(
+        tenant=row.tenant,
+        scope=row.scope,
+        key=row.key,
+        step=row.step,
+        status=row.status,
+        record_id=row.record_id,
+        data=row.data,
+        updated_at=row.updated_at,
+    )
 
 
 def _run_of(row: Row[Any]) -> RunRecord:
@@ -405,6 +429,23 @@ class Store:
             yield [(row.left_id, row.right_id) for row in rows]
             after = rows[-1].id
 
+    # --- journal ------------------------------------------------------------------------------------------------
+
+    async def journal(self, tenant: str, scope: str, keys: Iterable[str] | None = None) -> list[JournalEntry]:
+        """The journal entries of a scope (of these keys only, when given), oldest first."""
+        base = select(JOURNAL).where(JOURNAL.c.tenant == tenant, JOURNAL.c.scope == scope).order_by(JOURNAL.c.id)
+        if keys is None:
+            return [_entry_of(row) for row in await self._all(base)]
+        out: list[JournalEntry] = []
+        for chunk in _chunks(sorted(set(keys))):
+            out.extend(_entry_of(row) for row in await self._all(base.where(JOURNAL.c.key.in_(chunk))))
+        return out
+
+    async def has_journal(self, tenant: str, scope: str) -> bool:
+        """Whether any entry of the scope is left (a cheap check before reading them)."""
+        statement = select(JOURNAL.c.id).where(JOURNAL.c.tenant == tenant, JOURNAL.c.scope == scope).limit(1)
+        return bool(await self._all(statement))
+
     # --- cursors ------------------------------------------------------------------------------------------------
 
     async def cursor(self, tenant: str, pair: str, side: Side) -> str | None:
@@ -592,3 +633,33 @@ class Tx:
         if items:
             now = _now()
             await self._execute(sa_insert(RUN_ITEMS), [_item_values(item, now) for item in items])
+
+    async def write_journal(self, entries: Sequence[JournalEntry]) -> None:
+        """Insert or replace journal entries by (tenant, scope, key, step)."""
+        if not entries:
+            return
+        now = _now()
+        rows = {
+            (e.tenant, e.scope, e.key, e.step): {
+                "tenant": e.tenant,
+                "scope": e.scope,
+                "key": e.key,
+                "step": e.step,
+                "status": e.status,
+                "record_id": e.record_id,
+                "data": e.data,
+                "updated_at": now,
+            }
+            for e in entries
+        }
+        statement: Any = self._insert(JOURNAL)
+        keys = ["tenant", "scope", "key", "step"]
+        changes = {name: statement.excluded[name] for name in ("status", "record_id", "data", "updated_at")}
+        await self._execute(statement.on_conflict_do_update(index_elements=keys, set_=changes), list(rows.values()))
+
+    async def clear_journal(self, tenant: str, scope: str, keys: Iterable[str]) -> None:
+        """Remove every entry of these keys (their writes are recorded elsewhere now: links, run items)."""
+        for chunk in _chunks(sorted(set(keys))):
+            await self._execute(
+                delete(JOURNAL).where(JOURNAL.c.tenant == tenant, JOURNAL.c.scope == scope, JOURNAL.c.key.in_(chunk))
+            )
