@@ -138,6 +138,12 @@ class DevicesConfig(_Model):
         300, ge=0, le=86_400, description="an incremental run re-reads this much before its cursor (clock skew)"
     )
     schedule: DeviceSchedule = Field(default_factory=DeviceSchedule)
+    mass_delete_share: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="a full run that would remove more than this share of the devices stops instead (a broken read)",
+    )
 
     @field_validator("types")
     @classmethod

@@ -20,11 +20,10 @@ by itself. A full run also removes the devices whose configurations are gone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,8 +35,12 @@ from cwsync.changes.errors import ChangeRefused
 from cwsync.changes.models import DeviceSyncReport, DeviceView
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import Condition, F, all_of
+from cwsync.engine.guard import check_mass_delete
+from cwsync.engine.reading import ReadAhead, last_updated
+from cwsync.engine.record import Recorder
+from cwsync.engine.runs import recorded_run
 from cwsync.store import Store
-from cwsync.store.records import Counts, RunItem, RunKind, RunStatus, Trigger
+from cwsync.store.records import Counts, RunItem, RunKind, Trigger
 
 __all__ = ["CONFIG_FIELDS", "PAIR", "DeviceSync", "device_view", "mentions", "plan_page", "project", "sync_of"]
 
@@ -111,19 +114,6 @@ def plan_page(
         else:
             plan.unchanged += 1
     return plan
-
-
-def last_updated(raw: Mapping[str, Any]) -> datetime | None:
-    """A record's `_info.lastUpdated` as an aware datetime (None when absent or unreadable)."""
-    info = raw.get("_info")
-    text = info.get("lastUpdated") if isinstance(info, Mapping) else None
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def scope_key(types: Mapping[str, str], company_ids: Sequence[int] | None) -> str:
@@ -213,16 +203,20 @@ class DeviceSync:
             key = scope_key(self.config.types, self.company_ids)
             since = _since(await self.store.cursor(self.tenant, PAIR, "left"), key)
             kind: RunKind = "full" if full or since is None else "incremental"
-            run_id = await self.store.start_run(self.tenant, pairs=[PAIR], kind=kind, trigger=trigger)
-            state = _RunState(run_id=run_id, kind="full" if kind == "full" else "incremental")
-            try:
+            state: _RunState | None = None
+            scope = recorded_run(
+                self.store,
+                self.tenant,
+                pairs=[PAIR],
+                kind=kind,
+                trigger=trigger,
+                counts=lambda: state.counts() if state is not None else Counts(),
+            )
+            async with scope as run:
+                assert run.run_id is not None
+                state = _RunState(run_id=run.run_id, kind="full" if kind == "full" else "incremental")
                 await self._pages(state, None if kind == "full" else since)
                 await self._finish(state, key, started, since)
-            except BaseException as exc:
-                status: RunStatus = "failed" if isinstance(exc, Exception) else "interrupted"
-                await self.store.finish_run(run_id, status=status, counts=state.counts(), error=repr(exc)[:4000])
-                log.warning("devices.sync_failed", run_id=run_id, error=repr(exc))
-                raise
             log.info("devices.synced", **state.report().model_dump(exclude={"skipped_types"}))
             return state.report()
 
@@ -235,7 +229,7 @@ class DeviceSync:
             fields=CONFIG_FIELDS,
             page_size=self.page_size,
         )
-        async for rows in _read_ahead(stream):
+        async for rows in ReadAhead(stream):
             ids = [int(row["id"]) for row in rows]
             plan = plan_page(rows, await self.devices.existing(ids), self.config.types)
             await self.devices.apply_page(plan)
@@ -251,45 +245,16 @@ class DeviceSync:
 
     async def _finish(self, state: _RunState, key: str, started: datetime, since: datetime | None) -> None:
         if state.kind == "full":
-            gone = await self.devices.cw_ids() - state.seen
+            held = await self.devices.cw_ids()
+            gone = held - state.seen
+            share, setting = self.config.mass_delete_share, "syncs.changes.devices.mass_delete_share"
+            check_mass_delete(PAIR, len(gone), len(held), share, setting=setting, what="removed")
             state.deleted += await self.devices.delete(gone)
         newest = min(state.newest, started) if state.newest else (started if state.kind == "full" else since)
         async with self.store.transaction() as tx:
             if newest is not None:
                 await tx.set_cursor(self.tenant, PAIR, "left", json.dumps({"since": newest.isoformat(), "key": key}))
-            await tx.add_run_items(state.skip_items(self.tenant))
-        await self.store.finish_run(state.run_id, status="succeeded", counts=state.counts())
-
-
-class _Failed:
-    """An exception of the read-ahead task, handed to the consumer."""
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-async def _read_ahead(pages: AsyncIterator[list[Record]]) -> AsyncIterator[list[Record]]:
-    """The pages, the next one fetched while the caller stores the current one (at most one page ahead)."""
-    queue: asyncio.Queue[list[Record] | _Failed | None] = asyncio.Queue(maxsize=1)
-
-    async def fetch() -> None:
-        try:
-            async for page in pages:
-                await queue.put(page)
-            await queue.put(None)
-        except Exception as exc:  # handed over: the consumer raises it
-            await queue.put(_Failed(exc))
-
-    task = asyncio.create_task(fetch())
-    try:
-        while (item := await queue.get()) is not None:
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+            await tx.add_run_items(state.skip_items(Recorder(self.store, self.tenant, PAIR, state.run_id)))
 
 
 class _RunState:
@@ -327,15 +292,10 @@ class _RunState:
             deleted=self.deleted,
         )
 
-    def skip_items(self, tenant: str) -> list[RunItem]:
+    def skip_items(self, recorder: Recorder) -> list[RunItem]:
         return [
-            RunItem(
-                run_id=self.run_id,
-                tenant=tenant,
-                pair=PAIR,
-                direction="left_to_right",
-                action="skip",
-                status="applied",
+            recorder.item(
+                "skip",
                 reason=_skip_reason(reason, n),
                 source_values={"type" if reason != NO_NAME else "problem": reason, "count": n},
             )

@@ -27,6 +27,7 @@ from cwsync.config import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.connectors.hudu import HuduClient
+from cwsync.engine.runs import close_interrupted
 from cwsync.runtime.intake import (
     CLOUD_KEY_HOSTS,
     Deduper,
@@ -106,9 +107,11 @@ class Server:
         self.keys = SigningKeys(http=self.key_http, allowed_hosts=rule)
 
     async def start(self, *, schedule: bool = True) -> None:
-        """Prepare the engine (close interrupted runs, HubSpot properties, owners), start jobs and the scheduler."""
+        """Close the runs a killed process left "running" (whatever is configured), prepare the HubSpot engine
+        (properties, owners), start jobs and the scheduler."""
+        await close_interrupted(self.store, self.config.tenant, force=True)
         if self.engine is not None:
-            await self.engine.prepare(close_interrupted=True)
+            await self.engine.prepare(close_interrupted=False)
         await self.runner.start()
         if schedule:
             self.scheduler = Scheduler(self.runner, self.schedules())

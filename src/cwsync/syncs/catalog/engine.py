@@ -13,7 +13,7 @@ run item saying why.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,9 @@ from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
 from cwsync.connectors.http import CwsyncApiError, PermissionDeniedError
 from cwsync.connectors.hubspot import BatchResult, HubSpotClient
+from cwsync.engine.reading import chunks, last_updated
+from cwsync.engine.record import Recorder
+from cwsync.engine.runs import recorded_run
 from cwsync.store import Action, Counts, Link, RunItem, Store, Trigger
 from cwsync.syncs.catalog.config import CatalogSync
 from cwsync.syncs.catalog.products import (
@@ -33,11 +36,10 @@ from cwsync.syncs.catalog.products import (
     ProductPlan,
     plan_product,
     project_product,
-    projection_hash,
 )
 from cwsync.syncs.hubspot.properties import create_properties
 
-__all__ = ["BATCH", "CATALOG_PATH", "CatalogEngine", "CatalogReport", "catalog_sync_config", "last_updated"]
+__all__ = ["BATCH", "CATALOG_PATH", "CatalogEngine", "CatalogReport", "catalog_sync_config"]
 
 log = structlog.get_logger("cwsync.catalog.sync")
 Record = dict[str, Any]
@@ -54,19 +56,6 @@ def catalog_sync_config(config: Config) -> CatalogSync:
     if sync is None or not sync.enabled:
         raise ValueError("the catalog sync is not configured or off: add `syncs: {catalog: {...}}`")
     return sync
-
-
-def last_updated(item: Mapping[str, Any]) -> datetime | None:
-    """A record's `_info.lastUpdated` as an aware datetime."""
-    info = item.get("_info")
-    text = info.get("lastUpdated") if isinstance(info, Mapping) else None
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -163,24 +152,31 @@ class CatalogEngine:
     async def _run(
         self, report: CatalogReport, kind: Any, trigger: Trigger, body: Callable[[_Batcher], Awaitable[None]]
     ) -> None:
-        if not report.dry_run:
-            report.run_id = await self.store.start_run(self.tenant, pairs=[PRODUCTS_PAIR], kind=kind, trigger=trigger)
-        batcher = _Batcher(self, report)
+        scope = recorded_run(
+            self.store,
+            self.tenant,
+            pairs=[PRODUCTS_PAIR],
+            kind=kind,
+            trigger=trigger,
+            counts=lambda: report.counts,
+            record=not report.dry_run,
+        )
         try:
-            report.properties_created = await self.ensure_properties(dry_run=report.dry_run)
-            await body(batcher)
-            await batcher.drain()
-        except (CwsyncApiError, asyncio.CancelledError) as exc:
-            await batcher.abandon()
-            await self._finish(report, "failed", str(exc) or type(exc).__name__)
-            raise
-        await self._finish(report, "succeeded", None)
-
-    async def _finish(self, report: CatalogReport, status: Any, error: str | None) -> None:
-        report.error = error
-        if report.run_id is not None:
-            await self.store.finish_run(report.run_id, status=status, counts=report.counts, error=error)
-        log.info("catalog.run_finished", run_id=report.run_id, status=status, counts=report.counts.as_dict())
+            async with scope as run:
+                report.run_id = run.run_id
+                recorder = Recorder(self.store, self.tenant, PRODUCTS_PAIR, run.run_id, dry_run=report.dry_run)
+                batcher = _Batcher(self, report, recorder)
+                try:
+                    report.properties_created = await self.ensure_properties(dry_run=report.dry_run)
+                    if not report.dry_run and await self.store.has_journal(self.tenant, PRODUCTS_PAIR):
+                        batcher.recovering = True
+                    await body(batcher)
+                    await batcher.drain()
+                except BaseException:
+                    await batcher.abandon()
+                    raise
+        finally:
+            report.error = run.error
 
     async def ensure_properties(self, *, dry_run: bool = False) -> list[str]:
         """Create the custom product properties HubSpot lacks (once per engine); returns `products.name` created."""
@@ -194,8 +190,30 @@ class CatalogEngine:
 
     async def _plan_page(self, page: Sequence[Record], batcher: _Batcher) -> None:
         links = await self.store.links_by_left(self.tenant, PRODUCTS_PAIR, [str(i["id"]) for i in page])
-        for item in page:
-            await batcher.add(plan_product(item, self.sync, links.get(str(item["id"]))))
+        plans = [plan_product(item, self.sync, links.get(str(item["id"]))) for item in page]
+        if batcher.recovering:
+            await self._adopt_created(batcher.recorder, plans)
+        for plan in plans:
+            await batcher.add(plan)
+
+    async def _adopt_created(self, recorder: Recorder, plans: Sequence[ProductPlan]) -> None:
+        """Products an earlier run created but never recorded (an intent is left: its answer was lost, or the
+        process was killed) are found in HubSpot by `connectwise_catalog_id` and updated instead of created twice."""
+        pending = await recorder.pending([p.cw_id for p in plans if p.action == "create"])
+        wanted = [p for p in plans if p.action == "create" and p.cw_id in pending]
+        found: dict[str, str] = {}
+        for chunk in chunks([p.cw_id for p in wanted], BATCH):
+            group = {"filters": [{"propertyName": "connectwise_catalog_id", "operator": "IN", "values": chunk}]}
+            props = ["connectwise_catalog_id"]
+            async for rows in self.hs.search("products", filter_groups=[group], properties=props):
+                for row in rows:
+                    cw_id = str((row.get("properties") or {}).get("connectwise_catalog_id") or "")
+                    found.setdefault(cw_id, str(row["id"]))
+        for plan in wanted:
+            if plan.cw_id in found:
+                plan.action, plan.hubspot_id = "update", found[plan.cw_id]
+                plan.reason = f"created in HubSpot by an earlier run that did not record it (product {plan.hubspot_id})"
+                plan.diff = {k: [None, v] for k, v in plan.properties.items()}
 
     # -- troubleshooting (SB-6) ----------------------------------------------------------------------------------
 
@@ -247,8 +265,10 @@ def _held(link: Link | None) -> str:
 class _Batcher:
     """Gathers the writes of a run across pages into full batches of 100, several in flight, and records them."""
 
-    def __init__(self, engine: CatalogEngine, report: CatalogReport) -> None:
-        self.engine, self.report = engine, report
+    def __init__(self, engine: CatalogEngine, report: CatalogReport, recorder: Recorder) -> None:
+        self.engine, self.report, self.recorder = engine, report, recorder
+        self.recovering = False
+        """An earlier run left creates it never recorded: look those up before creating (`_adopt_created`)."""
         self.pending: dict[str, list[ProductPlan]] = {"create": [], "update": [], "delete": []}
         self.quiet: list[ProductPlan] = []
         self.tasks: set[asyncio.Task[None]] = set()
@@ -271,6 +291,12 @@ class _Batcher:
 
     async def _launch(self, action: str, plans: list[ProductPlan]) -> None:
         await self.gate.acquire()  # back-pressure: at most max_concurrency batches in flight
+        if action == "create":
+            try:
+                await self.recorder.intend({p.cw_id: {"sku": p.identifier} for p in plans})
+            except BaseException:
+                self.gate.release()
+                raise
         task = asyncio.create_task(self._flush(action, plans))
         self.tasks.add(task)
         task.add_done_callback(self._done)
@@ -319,6 +345,7 @@ class _Batcher:
     async def _record(self, plans: list[ProductPlan], result: BatchResult | None) -> None:
         links: list[Link] = []
         items: list[RunItem] = []
+        settled: list[str] = []
         for n, plan in enumerate(plans):
             error = result.error_for(n) if result is not None else None
             record = result.by_index.get(n) if result is not None else None
@@ -333,45 +360,28 @@ class _Batcher:
                 continue
             if action is None and plan.action in ("create", "update", "delete") and plan.hubspot_id:
                 links.append(self._link(plan))
+                if result is not None and plan.action in ("create", "update"):
+                    settled.append(plan.cw_id)
             if plan.action != "unchanged" or action:
                 items.append(self._item(plan, action, error))
-        if self.report.dry_run or not (links or items):
-            return
-        async with self.engine.store.transaction() as tx:
-            await tx.upsert_links(links)
-            await tx.add_run_items(items)
+        await self.recorder.commit(links=links, items=items, settled=settled)
 
     def _link(self, plan: ProductPlan) -> Link:
-        projection = plan.projection
-        return Link(
-            tenant=self.engine.tenant,
-            pair=PRODUCTS_PAIR,
-            left_id=plan.cw_id,
-            right_id=str(plan.hubspot_id),
-            match_key=plan.identifier or None,
-            left_values=projection,
-            left_hash=projection_hash(projection),
-            last_writer="left",
-            synced_at=datetime.now(UTC),
+        return self.recorder.link(
+            plan.cw_id, str(plan.hubspot_id), match_key=plan.identifier or None, left_values=plan.projection
         )
 
     def _item(self, plan: ProductPlan, failed: str | None, error: CwsyncApiError | None) -> RunItem:
-        assert self.report.run_id is not None
         reason = "; ".join([plan.reason, *plan.notes])
         if failed:
             reason += f"; failed: {error or 'HubSpot did not return the created product'}"
-        return RunItem(
-            run_id=self.report.run_id,
-            tenant=self.engine.tenant,
-            pair=PRODUCTS_PAIR,
-            direction="left_to_right",
-            action="fail" if failed else plan.action,
+        return self.recorder.item(
+            "fail" if failed else plan.action,
             status="failed" if failed else "applied",
             left_id=plan.cw_id,
             right_id=plan.hubspot_id,
             reason=reason,
             diff=plan.diff,
             source_values=plan.projection,
-            remote_status=error.status if error is not None else None,
-            remote_response=None if error is None else {"error": str(error)},
+            error=error,
         )

@@ -6,8 +6,6 @@ pair `catalog:products` keeps the last projection written, so a re-sync compares
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -25,7 +23,6 @@ __all__ = [
     "plan_product",
     "product_status",
     "project_product",
-    "projection_hash",
 ]
 
 PRODUCTS_PAIR = "catalog:products"
@@ -119,12 +116,6 @@ def _money(value: Any) -> str:
         return f"{float(value):.2f}"
     except (TypeError, ValueError):
         return ""
-
-
-def projection_hash(values: Mapping[str, Any]) -> str:
-    """A stable hash of a projection (what a link keeps to tell changed from unchanged)."""
-    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass

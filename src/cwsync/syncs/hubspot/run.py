@@ -10,13 +10,11 @@ killed at any point and run again re-reads from the old cursor, and matching + l
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
-import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 import structlog
 
@@ -37,15 +35,21 @@ from cwsync.core.plan import (
     match_values,
     plan_pair_cooperatively,
 )
+from cwsync.engine.guard import MassDeleteError, check_mass_delete
+from cwsync.engine.reading import ReadAhead, Watermark
+from cwsync.engine.record import Recorder
+from cwsync.engine.runs import close_interrupted as close_interrupted_runs
+from cwsync.engine.runs import recorded_run
 from cwsync.store import Counts, Link, RunItem, Store
 from cwsync.syncs.hubspot import shapes
 from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
 from cwsync.syncs.hubspot.properties import create_properties, missing_properties
 from cwsync.syncs.hubspot.sides import ConnectWiseSide, HubSpotSide, Raw, right_properties
 
+__all__ = ["HubSpotSync", "MassDeleteError", "PairReport", "ReadAhead", "RecordRef", "RunReport", "mappings"]
+
 log = structlog.get_logger("cwsync.sync")
 DELETED_IN_CW = "deleted in ConnectWise"
-T = TypeVar("T")
 
 PAGE = 200
 STAMP = "@hs_updated_at"
@@ -163,10 +167,6 @@ def mappings(config: Config) -> dict[str, ObjectMapping]:
     return out
 
 
-class MassDeleteError(CwsyncApiError):
-    """A reconciliation would archive too many records at once: stop and ask (a fatal error for the run)."""
-
-
 class HubSpotSync:
     """One run of the HubSpot integration."""
 
@@ -220,36 +220,42 @@ class HubSpotSync:
         pairs = [p for p in self.mappings if not objects or p in objects]
         kind = "plan" if dry_run else ("record" if refs else ("full" if full else "incremental"))
         preparing = not self.prepared or dry_run
-        if preparing:
-            await self._close_interrupted()
-        run_id = await self.store.start_run(self.tenant, pairs=pairs, kind=kind, trigger=trigger)  # type: ignore[arg-type]
-        report = RunReport(run_id=run_id, dry_run=dry_run)
-        runs = [_PairRun(self, pair, run_id, dry_run=dry_run, full=full) for pair in pairs]
-        for pair_run, next_up in itertools.pairwise(runs):
-            pair_run.next_up = next_up  # its ConnectWise read starts once this pair has read its own
-        try:
-            if runs and not refs:
-                runs[0].read_ahead()  # ConnectWise's first page is read while HubSpot is prepared
-            if preparing:
-                await self.prepare(dry_run=dry_run, close_interrupted=False)
-            for pair_run in runs:
-                mine = [ref for ref in refs if ref.pair == pair_run.pair]
-                report.pairs.append(await (pair_run.replay(mine) if refs else pair_run.run()))
-        except (FatalError, CwsyncApiError) as exc:
-            report.error = str(exc)
-            await self.store.finish_run(run_id, status="failed", counts=report.counts, error=str(exc))
-            raise
-        finally:
-            for pair_run in runs:
-                await pair_run.close_reader()
-        await self.store.finish_run(run_id, status="succeeded", counts=report.counts)
+        report = RunReport(run_id=None, dry_run=dry_run)
+        scope = recorded_run(
+            self.store,
+            self.tenant,
+            pairs=pairs,
+            kind=kind,  # type: ignore[arg-type]
+            trigger=trigger,  # type: ignore[arg-type]
+            counts=lambda: report.counts,
+        )
+        async with scope as run:
+            assert run.run_id is not None
+            report.run_id = run.run_id
+            runs = [_PairRun(self, pair, run.run_id, dry_run=dry_run, full=full) for pair in pairs]
+            for pair_run, next_up in itertools.pairwise(runs):
+                pair_run.next_up = next_up  # its ConnectWise read starts once this pair has read its own
+            try:
+                if runs and not refs:
+                    runs[0].read_ahead()  # ConnectWise's first page is read while HubSpot is prepared
+                if preparing:
+                    await self.prepare(dry_run=dry_run, close_interrupted=False)
+                for pair_run in runs:
+                    mine = [ref for ref in refs if ref.pair == pair_run.pair]
+                    report.pairs.append(await (pair_run.replay(mine) if refs else pair_run.run()))
+            except (FatalError, CwsyncApiError) as exc:
+                report.error = str(exc)
+                raise
+            finally:
+                for pair_run in runs:
+                    await pair_run.close_reader()
         return report
 
     async def prepare(self, *, dry_run: bool = False, close_interrupted: bool = True) -> None:
         """Once per process (or per CLI run): close runs a killed process left, create missing HubSpot
         properties, and map owners. A long-lived server calls it at start (and again to refresh owners)."""
         if close_interrupted:
-            await self._close_interrupted()
+            await close_interrupted_runs(self.store, self.tenant, force=True)
         await asyncio.gather(self._ensure_properties(dry_run=dry_run), self._map_owners())
         self.prepared = not dry_run
 
@@ -263,12 +269,6 @@ class HubSpotSync:
         value_map = {**owners, **{k: v for k, v in configured.items() if k != "*"}, "*": configured.get("*", "")}
         fields = tuple(replace(f, value_map=value_map) if f.name == "hubspot_owner_id" else f for f in mapping.fields)
         self.mappings["deals"] = replace(mapping, fields=fields)
-
-    async def _close_interrupted(self) -> None:
-        """Runs a killed process left "running" are marked interrupted (their committed work stands)."""
-        for stale in await self.store.interrupted_runs(self.tenant):
-            log.warning("sync.run_interrupted", run_id=stale.run_id, started_at=str(stale.started_at))
-            await self.store.finish_run(stale.run_id, status="interrupted", counts=stale.counts)
 
     async def _ensure_properties(self, *, dry_run: bool) -> None:
         """Create the HubSpot properties cwsync needs (not in a dry run: there they are only noted as missing)."""
@@ -294,49 +294,6 @@ async def owner_map(cw: ConnectWiseClient, hs: HubSpotClient) -> dict[str, str]:
     return out
 
 
-class ReadAhead(Generic[T]):
-    """Pages of `pages`, each read while the previous one is used: the read starts as soon as this is made.
-
-    One page ahead, so memory stays bounded. The ConnectWise read of page k+1 overlaps the HubSpot writes of page k,
-    and a pair's first page is read while the pair before it finishes; reading early is harmless because a cursor
-    never moves past its pair's start. `close()` stops a read still under way.
-    """
-
-    def __init__(self, pages: AsyncIterator[T]) -> None:
-        self._pages = pages
-        self._pending: asyncio.Future[T] | None = asyncio.ensure_future(anext(pages))
-
-    def __aiter__(self) -> ReadAhead[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        if self._pending is None:
-            raise StopAsyncIteration
-        try:
-            page = await self._pending
-        except StopAsyncIteration:
-            self._pending = None
-            raise
-        self._pending = asyncio.ensure_future(anext(self._pages))
-        return page
-
-    async def close(self) -> None:
-        """Stop reading (a page under way is dropped)."""
-        pending, self._pending = self._pending, None
-        if pending is not None and not pending.done():
-            pending.cancel()
-        if pending is not None:
-            await asyncio.gather(pending, return_exceptions=True)
-        close = getattr(self._pages, "aclose", None)
-        if close is not None:
-            await close()
-
-
-def projection_hash(values: Mapping[str, Any]) -> str:
-    """A stable hash of a projection (stored with links)."""
-    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:32]
-
-
 class _PairRun:
     def __init__(self, sync: HubSpotSync, pair: str, run_id: int, *, dry_run: bool, full: bool) -> None:
         self.s = sync
@@ -354,7 +311,8 @@ class _PairRun:
         self.policy = ConflictPolicy(self.object_config.conflict_policy or sync.policy)
         self.report = PairReport(pair)
         self.started = sync.now()
-        self.newest = {Side.LEFT: None, Side.RIGHT: None}  # type: dict[Side, datetime | None]
+        self.newest = {side: Watermark(self.started) for side in (Side.LEFT, Side.RIGHT)}
+        self.recorder = Recorder(sync.store, sync.tenant, pair, run_id, dry_run=dry_run)
         self.right_complete = False
         self.right_read_done = False
         self.right_stamps: dict[str, str] = {}  # HubSpot id → `STAMP` of the object as read in this run
@@ -485,10 +443,7 @@ class _PairRun:
         return datetime.fromisoformat(value) if value else None
 
     def _seen(self, side: Side, moment: datetime | None) -> None:
-        if moment is not None:
-            moment = min(moment, self.started)
-            current = self.newest[side]
-            self.newest[side] = moment if current is None else max(current, moment)
+        self.newest[side].seen(moment)
 
     def _left_snapshot(self, raw: Raw) -> Snapshot:
         flat = self.left.flatten(raw)
@@ -627,13 +582,9 @@ class _PairRun:
             gone.extend(left_id for left_id, _ in batch if left_id not in seen_left)
         if not gone:
             return
-        share = self.s.mass_delete_share
-        if total >= 10 and len(gone) > share * total:
-            raise MassDeleteError(
-                f"{self.pair}: {len(gone)} of {total} linked ConnectWise records are gone; more than"
-                f" {share:.0%} looks like a broken read or a permission change, not deletions, so nothing was archived."
-                " Check `cwsync doctor`; if the deletions are real, raise syncs.hubspot.mass_delete_share."
-            )
+        check_mass_delete(
+            self.pair, len(gone), total, self.s.mass_delete_share, setting="syncs.hubspot.mass_delete_share"
+        )
         missing = await self._links(Side.LEFT, gone)
         await self._deleted_left(gone, missing, "not found in ConnectWise (reconciliation)")
         for link in missing.values():
@@ -651,27 +602,21 @@ class _PairRun:
             )
             self.report.counts.add(action)  # type: ignore[arg-type]
             items.append(
-                RunItem(
-                    run_id=self.run_id,
-                    tenant=self.s.tenant,
-                    pair=self.pair,
-                    direction="left_to_right",
-                    action=action,  # type: ignore[arg-type]
+                self.recorder.item(
+                    action,  # type: ignore[arg-type]
                     status="planned" if self.dry_run else "applied",
                     left_id=link.left_id,
                     right_id=link.right_id,
                     reason=why,
-                    source_values=dict(link.left_values),
+                    source_values=link.left_values,
                 )
             )
         if self.dry_run or not linked:
             return
         if archive:
             await self.s.hs.batch_archive(self.right.object_type, [link.right_id for link in linked])
-        async with self.s.store.transaction() as tx:
-            if archive:
-                await tx.delete_links(self.s.tenant, self.pair, [link.left_id for link in linked])
-            await tx.add_run_items(items)
+        dropped = [link.left_id for link in linked] if archive else []
+        await self.recorder.commit(items=items, dropped=dropped)
         if archive:
             self._linked.difference_update(link.left_id for link in linked)
 
@@ -802,26 +747,21 @@ class _PairRun:
                 links.append(result.link)
             if action != "unchanged":
                 run_items.append(self._run_item(result, action))
-        async with self.s.store.transaction() as tx:
-            self._released += await tx.upsert_links(links)
-            await tx.add_run_items(run_items)
+        self._released += await self.recorder.commit(links=links, items=run_items)
         self._linked.update(link.left_id for link in links)
 
     def _run_item(self, result: _Result, action: str) -> RunItem:
         item = result.item
         to_left = any(w.side is Side.LEFT for w in item.writes)
-        return RunItem(
-            run_id=self.run_id,
-            tenant=self.s.tenant,
-            pair=self.pair,
+        return self.recorder.item(
+            action,  # type: ignore[arg-type]
             direction="right_to_left" if to_left else "left_to_right",
-            action=action,  # type: ignore[arg-type]
             status="failed" if result.error else ("applied" if item.writes or result.link else "planned"),
             left_id=result.left_id,
             right_id=result.right_id,
             reason=result.error or item.reason,
-            diff={k: list(v) for k, v in item.diff.items()},
-            source_values=dict(item.source_values),
+            diff=item.diff,
+            source_values=item.source_values,
             remote_status=result.remote_status,
             remote_response=result.remote_response,
         )
@@ -832,12 +772,12 @@ class _PairRun:
         # everything changed before it was read, even when nothing was — so a run with nothing to do moves it on and
         # the next one reads (almost) nothing. Without a `Date`, an empty read counts as read up to the run's start.
         if self.right_read_done and self.right.read_mark is not None:
-            self.newest[Side.RIGHT] = self.right.read_mark
-        elif self.right_read_done and self.newest[Side.RIGHT] is None:
-            self.newest[Side.RIGHT] = self.started
+            self.newest[Side.RIGHT].newest = self.right.read_mark
+        elif self.right_read_done and self.newest[Side.RIGHT].newest is None:
+            self.newest[Side.RIGHT].newest = self.started
         async with self.s.store.transaction() as tx:
             for side in (Side.LEFT, Side.RIGHT):
-                moment = self.newest[side]
+                moment = self.newest[side].newest
                 if moment is not None:
                     await tx.set_cursor(self.s.tenant, self.pair, _STORE_SIDE[side], moment.isoformat())
 
@@ -898,16 +838,12 @@ class _Applier:
         elif wrote_right:
             right_values.pop(STAMP, None)  # written, but HubSpot did not say when: the next read is a full one
         writers = {w.side for w in item.writes}
-        return Link(
-            tenant=self.run.s.tenant,
-            pair=self.run.pair,
-            left_id=str(result.left_id),
-            right_id=str(result.right_id),
+        return self.run.recorder.link(
+            str(result.left_id),
+            str(result.right_id),
             match_key=item.match_key,
             left_values=left_values,
             right_values=right_values,
-            left_hash=projection_hash(left_values),
-            right_hash=projection_hash(right_values),
             last_writer="both" if len(writers) == 2 else ("left" if Side.LEFT in writers else "right"),
         )
 

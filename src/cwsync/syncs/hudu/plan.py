@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cwsync.connectors.hudu import label_key
+from cwsync.engine.record import projection_hash
 from cwsync.store import Link
 from cwsync.syncs.hudu.config import DataType
-from cwsync.syncs.hudu.shapes import Source, asset_values, projection_hash
+from cwsync.syncs.hudu.shapes import Source, asset_values
 
-__all__ = ["AssetPlan", "CompanyPlan", "LayoutInfo", "plan_asset", "plan_company"]
+__all__ = ["AssetPlan", "CompanyPlan", "LayoutInfo", "adopt_created", "plan_asset", "plan_company"]
 
 PlanAction = Literal["create", "update", "link", "skip", "unchanged", "fail", "delete"]
 SERIAL_MATCH = "primary_serial"
@@ -179,6 +180,17 @@ def _link_by_serial(
         projection=projection,
         match_key=SERIAL_MATCH,
     )
+
+
+def adopt_created(
+    source: Source, company_id: int, asset: Mapping[str, Any], layout: LayoutInfo, extra: Mapping[str, Any] | None
+) -> AssetPlan:
+    """Link an asset an earlier run created but never recorded (its answer was lost, or the process was killed):
+    found in the company by layout and name, it is linked (and brought up to date) instead of created again."""
+    plan = _link_by_serial(source, company_id, asset, layout, extra or {}, rename=True)
+    plan.match_key = "created"
+    plan.reason = f"created in Hudu by an earlier run that did not record it (asset {asset['id']}): linked"
+    return plan
 
 
 def _update(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import structlog
@@ -27,6 +27,9 @@ from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
 from cwsync.connectors.http import CwsyncApiError, FatalError
 from cwsync.connectors.hudu import HuduClient
+from cwsync.engine.reading import chunks
+from cwsync.engine.record import Recorder, projection_hash
+from cwsync.engine.runs import recorded_run
 from cwsync.store import Counts, Link, RunItem, Store, Trigger
 from cwsync.syncs.hudu.config import DATA_TYPES, DataType
 from cwsync.syncs.hudu.decisions import (
@@ -37,7 +40,7 @@ from cwsync.syncs.hudu.decisions import (
 )
 from cwsync.syncs.hudu.layouts import LayoutError, resolve_layouts
 from cwsync.syncs.hudu.matching import Decision, Suggestion, suggest
-from cwsync.syncs.hudu.plan import AssetPlan, CompanyPlan, LayoutInfo, plan_asset, plan_company
+from cwsync.syncs.hudu.plan import AssetPlan, CompanyPlan, LayoutInfo, adopt_created, plan_asset, plan_company
 from cwsync.syncs.hudu.shapes import (
     Source,
     agreement_source,
@@ -45,7 +48,6 @@ from cwsync.syncs.hudu.shapes import (
     company_type_names,
     configuration_source,
     contact_source,
-    projection_hash,
     site_source,
 )
 
@@ -245,15 +247,22 @@ class HuduSyncEngine:
             self.hudu, self.sync, create_missing=self.sync.create_missing_layouts, dry_run=dry_run
         )
         report = HuduRunReport(run_id=None, dry_run=dry_run)
-        if not dry_run:
-            pairs = [pair_name(k) for k in kinds]
-            report.run_id = await self.store.start_run(self.tenant, pairs=pairs, kind="full", trigger=trigger)
+        pairs = [pair_name(k) for k in kinds]
+        scope = recorded_run(
+            self.store,
+            self.tenant,
+            pairs=pairs,
+            kind="full",
+            trigger=trigger,
+            counts=lambda: report.counts,
+            record=not dry_run,
+        )
         try:
-            await self._run(report, kinds, layouts, verify=verify)
-        except (CwsyncApiError, asyncio.CancelledError) as exc:
-            await self._finish(report, "failed", str(exc) or type(exc).__name__)
-            raise
-        await self._finish(report, "succeeded", None)
+            async with scope as run:
+                report.run_id = run.run_id
+                await self._run(report, kinds, layouts, verify=verify)
+        finally:
+            report.error = run.error
         return report
 
     def _kinds(self, only: Iterable[DataType] | None) -> list[DataType]:
@@ -263,12 +272,6 @@ class HuduSyncEngine:
         if unknown:
             raise ValueError(f"unknown data type(s) {sorted(unknown)}: use {', '.join(DATA_TYPES)}")
         return [k for k in enabled if k in wanted]
-
-    async def _finish(self, report: HuduRunReport, status: Any, error: str | None) -> None:
-        report.error = error
-        if report.run_id is not None:
-            await self.store.finish_run(report.run_id, status=status, counts=report.counts, error=error)
-        log.info("hudu.run_finished", run_id=report.run_id, status=status, counts=report.counts.as_dict())
 
     async def _run(
         self, report: HuduRunReport, kinds: list[DataType], layouts: dict[str, LayoutInfo], *, verify: bool
@@ -302,8 +305,13 @@ class HuduSyncEngine:
         if write:
             type_report = TypeReport("companies")
             report.types.append(type_report)
+            recorder = self._recorder(report, COMPANIES_PAIR)
+            adopted = await self._adopt_companies(recorder, plans, links, hudu)
+            await recorder.intend({p.cw_id: {"name": p.details.get("name")} for p in plans if p.action == "create"})
             outcomes = await self._apply(plans, self._write_company, dry_run=report.dry_run)
-            await self._record(type_report, outcomes, links, report)
+            for outcome in outcomes:
+                outcome.record = outcome.record or adopted.get(outcome.plan.cw_id)
+            await self._record(type_report, outcomes, links, recorder)
             hudu.update({int(o.record["id"]): o.record for o in outcomes if o.record and o.record.get("id")})
             links = await self.store.links_by_left(self.tenant, COMPANIES_PAIR, [str(c["id"]) for c in companies])
         linked = {int(cw_id): int(link.right_id) for cw_id, link in links.items() if int(link.right_id) in hudu}
@@ -312,6 +320,38 @@ class HuduSyncEngine:
             # against a stand-in id (minus the ConnectWise id) that no write ever sees.
             linked.update({int(p.cw_id): PLANNED - int(p.cw_id) for p in plans if p.action == "create"})
         return linked
+
+    def _recorder(self, report: HuduRunReport, pair: str) -> Recorder:
+        return Recorder(self.store, self.tenant, pair, report.run_id, dry_run=report.dry_run)
+
+    async def _adopt_companies(
+        self,
+        recorder: Recorder,
+        plans: Sequence[CompanyPlan],
+        links: Mapping[str, Link],
+        hudu: Mapping[int, Record],
+    ) -> dict[str, Record]:
+        """Companies an earlier run created in Hudu but never recorded (an intent is left): found by name among the
+        Hudu companies no link holds, they are linked instead of created again. Returns cw id → Hudu company."""
+        creates = [p for p in plans if p.action == "create"]
+        if not creates or recorder.dry_run or not await self.store.has_journal(self.tenant, COMPANIES_PAIR):
+            return {}
+        pending = await recorder.pending([p.cw_id for p in creates])
+        held = {link.right_id for link in links.values()}
+        held |= set((await self.store.links_by_right(self.tenant, COMPANIES_PAIR, [str(i) for i in hudu])).keys())
+        by_name = {str(c.get("name") or "").strip().lower(): c for i, c in hudu.items() if str(i) not in held}
+        adopted: dict[str, Record] = {}
+        for plan in creates:
+            if plan.cw_id not in pending:
+                continue
+            found = by_name.pop(str(plan.details.get("name") or "").strip().lower(), None)
+            if found is not None:
+                plan.action, plan.hudu_id, plan.match_key = "link", int(found["id"]), "created"
+                plan.reason = (
+                    f"created in Hudu by an earlier run that did not record it (company {found['id']}): linked"
+                )
+                adopted[plan.cw_id] = found
+        return adopted
 
     def _plan_company(
         self, company: Record, decision: Decision | None, links: Mapping[str, Link], hudu: Mapping[int, Record]
@@ -351,6 +391,10 @@ class HuduSyncEngine:
         pair = pair_name(kind)
         sites = await self._site_assets() if kind in ("contacts", "configurations") else {}
         serials = _SerialIndex(self.hudu, self.store, self.tenant, pair) if self.sync.match_assets_on_serial else None
+        recorder = self._recorder(report, pair)
+        created = None
+        if not report.dry_run and await self.store.has_journal(self.tenant, pair):
+            created = _SerialIndex(self.hudu, self.store, self.tenant, pair, by_name=True)
         async for sources in self._sources(kind, companies):
             links = await self.store.links_by_left(self.tenant, pair, [s.cw_id for s in sources])
             gone: set[str] = set()
@@ -361,10 +405,13 @@ class HuduSyncEngine:
             for plan in plans:
                 if plan.cw_id in gone and plan.action in ("create", "link"):
                     plan.reason = f"its asset was deleted in Hudu: {plan.reason}"
+            if created is not None:
+                plans = await self._adopt_created(recorder, plans, sources, created, layouts, sites)
             if serials is not None:
                 plans = await self._adopt_by_serial(plans, sources, serials, layouts, sites)
+            await recorder.intend({p.cw_id: _asset_intent(p) for p in plans if p.action == "create"})
             outcomes = await self._apply(plans, self._write_asset, dry_run=report.dry_run)
-            await self._record(type_report, outcomes, links, report)
+            await self._record(type_report, outcomes, links, recorder)
             self._progress(pair, len(sources))
 
     async def _site_assets(self) -> dict[int, int]:
@@ -409,6 +456,38 @@ class HuduSyncEngine:
             plan.reason = f"{source.skip}: archive its asset"
         return plan
 
+    async def _adopt_created(
+        self,
+        recorder: Recorder,
+        plans: list[AssetPlan],
+        sources: Sequence[Source],
+        created: _SerialIndex,
+        layouts: Mapping[str, LayoutInfo],
+        sites: Mapping[int, int],
+    ) -> list[AssetPlan]:
+        """Assets an earlier run created but never recorded (an intent is left; its answer was lost or the process
+        was killed) are looked up in their company by layout and name, and linked instead of created twice."""
+        pending = await recorder.pending([p.cw_id for p in plans if p.action == "create"])
+        if not pending:
+            return plans
+        by_id = {s.cw_id: s for s in sources}
+        out = []
+        for plan in plans:
+            source = by_id[plan.cw_id]
+            company_id = plan.company_id if plan.company_id is not None and plan.company_id > PLANNED else None
+            if plan.cw_id in pending and plan.action == "create" and company_id is not None:
+                asset = await created.take(company_id, _name_key(plan.layout_id, plan.name))
+                if asset is not None:
+                    layout = next((i for i in layouts.values() if i.layout_id == plan.layout_id), None)
+                    if layout is not None:
+                        site_asset = sites.get(source.site_id) if source.site_id is not None else None
+                        extra = {"Location": [site_asset]} if site_asset is not None else {}
+                        adopted = adopt_created(source, company_id, asset, layout, extra)
+                        adopted.retire = plan.retire
+                        plan = adopted
+            out.append(plan)
+        return out
+
     async def _adopt_by_serial(
         self,
         plans: list[AssetPlan],
@@ -435,13 +514,13 @@ class HuduSyncEngine:
         """The ConnectWise records of matched companies, as sources, a page at a time."""
         ids = sorted(companies)
         if kind == "sites":
-            for chunk in _chunks(ids, 8):
+            for chunk in chunks(ids, 8):
                 pages = await asyncio.gather(*(self._company_sites(cid) for cid in chunk))
                 sources = [s for page in pages for s in page]
                 if sources:
                     yield sources
             return
-        for chunk in _chunks(ids, CHUNK):
+        for chunk in chunks(ids, CHUNK):
             async for page in self.cw.stream(PATHS[kind], conditions=F("company/id").in_(chunk)):
                 yield [self._source(kind, record) for record in page]
 
@@ -475,6 +554,8 @@ class HuduSyncEngine:
         assert plan.hudu_id is not None
         if plan.action == "delete":
             return await self.hudu.archive_asset(plan.company_id, plan.hudu_id)
+        if plan.action == "link" and plan.retire is not None:
+            await self.hudu.archive_asset(*plan.retire)
         if plan.action == "link" and not plan.diff:
             return {"id": plan.hudu_id}
         fields = dict(plan.builtins) | ({"name": plan.name} if "name" in plan.diff else {})
@@ -506,11 +587,12 @@ class HuduSyncEngine:
         return list(await asyncio.gather(*(one(p) for p in plans)))
 
     async def _record(
-        self, type_report: TypeReport, outcomes: list[_Outcome], links: Mapping[str, Link], report: HuduRunReport
+        self, type_report: TypeReport, outcomes: list[_Outcome], links: Mapping[str, Link], recorder: Recorder
     ) -> None:
         new_links: list[Link] = []
         dropped: list[str] = []
         items: list[RunItem] = []
+        settled: list[str] = []
         for outcome in outcomes:
             plan = outcome.plan
             if plan.hudu_id is None and outcome.record and outcome.record.get("id"):
@@ -519,23 +601,20 @@ class HuduSyncEngine:
             type_report.counts.add(action)
             if plan.action != "unchanged" or outcome.error is not None:
                 type_report.items.append(plan)
-            if report.dry_run:
+            if recorder.dry_run:
                 continue
-            link = self._link_after(type_report.kind, outcome, links.get(plan.cw_id))
+            link = self._link_after(recorder, outcome, links.get(plan.cw_id))
             if link is not None:
                 new_links.append(link)
+            if plan.action in ("create", "link") and outcome.error is None:
+                settled.append(plan.cw_id)
             if plan.action == "delete" and outcome.error is None:
                 dropped.append(plan.cw_id)
             if action != "unchanged":
-                items.append(self._item(report, type_report.kind, outcome, action))
-        if report.dry_run:
-            return
-        async with self.store.transaction() as tx:
-            await tx.upsert_links(new_links)
-            await tx.delete_links(self.tenant, pair_name(type_report.kind), dropped)
-            await tx.add_run_items(items)
+                items.append(self._item(recorder, outcome, action))
+        await recorder.commit(links=new_links, items=items, dropped=dropped, settled=settled)
 
-    def _link_after(self, kind: DataType, outcome: _Outcome, old: Link | None) -> Link | None:
+    def _link_after(self, recorder: Recorder, outcome: _Outcome, old: Link | None) -> Link | None:
         """The link to store after a plan was applied (None: keep what is stored)."""
         plan = outcome.plan
         if outcome.error is not None or plan.action not in ("create", "update", "link", "unchanged"):
@@ -551,63 +630,60 @@ class HuduSyncEngine:
             right_values = company_link_values(record) if record else dict(old.right_values) if old else {}
         else:
             right_values = {"url": record.get("url")} if record.get("url") else dict(old.right_values) if old else {}
-        return Link(
-            tenant=self.tenant,
-            pair=pair_name(kind),
-            left_id=plan.cw_id,
-            right_id=right_id,
+        return recorder.link(
+            plan.cw_id,
+            right_id,
             match_key=plan.match_key or (old.match_key if old else None),
             left_values=projection,
             right_values=right_values,
-            left_hash=projection_hash(projection),
-            last_writer="left",
-            synced_at=datetime.now(UTC),
         )
 
-    def _item(self, report: HuduRunReport, kind: DataType, outcome: _Outcome, action: Any) -> RunItem:
+    def _item(self, recorder: Recorder, outcome: _Outcome, action: Any) -> RunItem:
         plan, error = outcome.plan, outcome.error
         right = (outcome.record or {}).get("id") or plan.hudu_id
-        assert report.run_id is not None
-        return RunItem(
-            run_id=report.run_id,
-            tenant=self.tenant,
-            pair=pair_name(kind),
-            direction="left_to_right",
-            action=action,
-            status="failed" if error is not None else "applied",
+        return recorder.item(
+            action,
             left_id=plan.cw_id,
             right_id=None if right is None else str(right),
             reason=plan.reason if error is None else f"{plan.reason}; failed: {error}",
             diff=plan.diff,
             source_values=plan.projection,
-            remote_status=error.status if error is not None else None,
-            remote_response=None if error is None else {"error": str(error)},
+            error=error,
         )
 
 
 class _SerialIndex:
-    """Unlinked Hudu assets of a company by primary serial, read once per company (`GET /companies/{id}/assets`)."""
+    """Unlinked Hudu assets of a company by primary serial (or, `by_name`, by layout and name), read once per
+    company (`GET /companies/{id}/assets`)."""
 
-    def __init__(self, hudu: HuduClient, store: Store, tenant: str, pair: str) -> None:
-        self.hudu, self.store, self.tenant, self.pair = hudu, store, tenant, pair
+    def __init__(self, hudu: HuduClient, store: Store, tenant: str, pair: str, *, by_name: bool = False) -> None:
+        self.hudu, self.store, self.tenant, self.pair, self.by_name = hudu, store, tenant, pair, by_name
         self._by_company: dict[int, dict[str, Record]] = {}
 
-    async def take(self, company_id: int, serial: str) -> Record | None:
-        """The unlinked asset with this serial (removed from the index: one asset is adopted once)."""
+    async def take(self, company_id: int, key: str) -> Record | None:
+        """The unlinked asset with this serial (or `_name_key`), removed from the index: one asset is adopted once."""
         if company_id not in self._by_company:
             self._by_company[company_id] = await self._load(company_id)
-        return self._by_company[company_id].pop(serial.strip().lower(), None)
+        return self._by_company[company_id].pop(key.strip().lower(), None)
 
     async def _load(self, company_id: int) -> dict[str, Record]:
         assets = [a async for page in self.hudu.stream_company_assets(company_id) for a in page]
         linked = await self.store.links_by_right(self.tenant, self.pair, [str(a["id"]) for a in assets])
-        return {
-            str(a["primary_serial"]).strip().lower(): a
-            for a in assets
-            if a.get("primary_serial") and str(a["id"]) not in linked
-        }
+        out: dict[str, Record] = {}
+        for a in assets:
+            if str(a["id"]) in linked or a.get("archived"):
+                continue
+            if self.by_name:
+                out.setdefault(_name_key(a.get("asset_layout_id"), a.get("name")), a)
+            elif a.get("primary_serial"):
+                out.setdefault(str(a["primary_serial"]).strip().lower(), a)
+        return out
 
 
-def _chunks(ids: Sequence[int], size: int) -> Iterable[list[int]]:
-    for start in range(0, len(ids), size):
-        yield list(ids[start : start + size])
+def _name_key(layout_id: Any, name: Any) -> str:
+    return f"{layout_id}:{str(name or '').strip().lower()}"
+
+
+def _asset_intent(plan: AssetPlan) -> dict[str, Any]:
+    """What finds an asset a create may have made: its company, layout and name."""
+    return {"company": plan.company_id, "layout": plan.layout_id, "name": plan.name}

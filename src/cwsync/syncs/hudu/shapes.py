@@ -8,8 +8,6 @@ forms (B3): dates `YYYY/MM/DD`, check boxes `"true"`/`"false"`, numbers as strin
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +27,6 @@ __all__ = [
     "company_type_names",
     "configuration_source",
     "contact_source",
-    "projection_hash",
     "site_source",
 ]
 
@@ -311,9 +308,3 @@ def asset_values(source: Source, layout_labels: Mapping[str, str], extra: Mappin
         if own is not None and value is not None:
             out[own] = value
     return out
-
-
-def projection_hash(values: Mapping[str, Any]) -> str:
-    """A stable hash of a projection (sorted keys, compact JSON)."""
-    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]

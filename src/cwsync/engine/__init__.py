@@ -1,0 +1,8 @@
+"""The one engine: what every integration's runs share (run lifecycle, recording, reading, guards).
+
+- `runs`: a run's lifecycle in the store (start, finish, closing runs a killed process left "running").
+- `record`: links and run items, built in one place with one projection hash, recorded in one transaction, and the
+  journal of intents that makes creates idempotent across lost answers and killed runs.
+- `reading`: read-ahead of pages, ConnectWise `lastUpdated`, per-side watermarks capped by the run's start.
+- `guard`: the mass-delete breaker.
+"""

@@ -1,0 +1,94 @@
+"""Reading pages: one page ahead, ConnectWise's `lastUpdated`, and per-side watermarks capped by the run's start."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+__all__ = ["ReadAhead", "Watermark", "chunks", "last_updated", "parse_moment"]
+
+T = TypeVar("T")
+
+
+class ReadAhead(Generic[T]):
+    """Pages of `pages`, each read while the previous one is used: the read starts as soon as this is made.
+
+    One page ahead, so memory stays bounded. The ConnectWise read of page k+1 overlaps the writes of page k, and a
+    pair's first page can be read while the pair before it finishes; reading early is harmless because a cursor
+    never moves past its pair's start. `close()` stops a read still under way.
+    """
+
+    def __init__(self, pages: AsyncIterator[T]) -> None:
+        self._pages = pages
+        self._pending: asyncio.Future[T] | None = asyncio.ensure_future(anext(pages))
+
+    def __aiter__(self) -> ReadAhead[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._pending is None:
+            raise StopAsyncIteration
+        try:
+            page = await self._pending
+        except StopAsyncIteration:
+            self._pending = None
+            raise
+        except BaseException:
+            self._pending = None
+            raise
+        self._pending = asyncio.ensure_future(anext(self._pages))
+        return page
+
+    async def close(self) -> None:
+        """Stop reading (a page under way is dropped)."""
+        pending, self._pending = self._pending, None
+        if pending is not None and not pending.done():
+            pending.cancel()
+        if pending is not None:
+            await asyncio.gather(pending, return_exceptions=True)
+        close = getattr(self._pages, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    """`items` in lists of at most `size`, in order."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def parse_moment(text: Any) -> datetime | None:
+    """An ISO-8601 moment (`Z` or an offset; naive is taken as UTC) as an aware datetime, or None."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def last_updated(record: Mapping[str, Any]) -> datetime | None:
+    """A ConnectWise record's `_info.lastUpdated` as an aware datetime (None when absent or unreadable)."""
+    info = record.get("_info")
+    return parse_moment(info.get("lastUpdated")) if isinstance(info, Mapping) else None
+
+
+class Watermark:
+    """The newest change a run has seen on one side, never later than the run's start.
+
+    A cursor moves to it only after the run completed, so a killed run re-reads from the old cursor; capping by the
+    start keeps a change made during the run (with an earlier stamp than others read) from being skipped.
+    """
+
+    def __init__(self, started: datetime, current: datetime | None = None) -> None:
+        self.started = started
+        self.newest = current
+
+    def seen(self, moment: datetime | None) -> None:
+        """Count a change made at `moment`."""
+        if moment is not None:
+            moment = min(moment, self.started)
+            self.newest = moment if self.newest is None else max(self.newest, moment)

@@ -1,0 +1,143 @@
+"""Links and run items, built in one place with one projection hash, and recorded together.
+
+A `Recorder` is made per pair and run. `link(...)` and `item(...)` fill in what every link and item of the pair
+shares (tenant, pair, run, both hashes); `commit(...)` writes a batch's links, dropped links, run items and the
+clearing of its journal entries in one transaction, so a crash leaves none of it or all of it.
+
+Creates in a system without an idempotency key go through the journal: `intend(keys)` notes them (one small
+transaction) before the writes are sent, and `commit(..., settled=keys)` clears them with the links. An intent left
+over means the record may exist there already (the answer was lost, or the process was killed): the next run
+looks it up (`pending`) before it creates it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from cwsync.store import Action, Direction, ItemStatus, JournalEntry, LastWriter, Link, RunItem, Store
+
+__all__ = ["Recorder", "projection_hash"]
+
+CREATE_STEP = "create"
+
+
+def projection_hash(values: Mapping[str, Any]) -> str:
+    """A stable hash of a projection (sorted keys, compact JSON): links keep it to tell changed from unchanged."""
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class Recorder:
+    """Records one pair's outcomes in one run (nothing at all in a dry run)."""
+
+    def __init__(self, store: Store, tenant: str, pair: str, run_id: int | None, *, dry_run: bool = False) -> None:
+        self.store, self.tenant, self.pair, self.run_id, self.dry_run = store, tenant, pair, run_id, dry_run
+
+    def link(
+        self,
+        left_id: str,
+        right_id: str,
+        *,
+        left_values: Mapping[str, Any],
+        right_values: Mapping[str, Any] | None = None,
+        match_key: str | None = None,
+        last_writer: LastWriter | None = "left",
+    ) -> Link:
+        """The link of a pair of records after this run, with both projections and their hashes."""
+        right = dict(right_values or {})
+        return Link(
+            tenant=self.tenant,
+            pair=self.pair,
+            left_id=str(left_id),
+            right_id=str(right_id),
+            match_key=match_key,
+            left_values=dict(left_values),
+            right_values=right,
+            left_hash=projection_hash(left_values),
+            right_hash=projection_hash(right) if right else "",
+            last_writer=last_writer,
+            synced_at=datetime.now(UTC),
+        )
+
+    def item(
+        self,
+        action: Action,
+        *,
+        status: ItemStatus = "applied",
+        left_id: str | None = None,
+        right_id: str | None = None,
+        reason: str = "",
+        direction: Direction = "left_to_right",
+        diff: Mapping[str, Any] | None = None,
+        source_values: Mapping[str, Any] | None = None,
+        error: Exception | str | None = None,
+        remote_status: int | None = None,
+        remote_response: Any = None,
+    ) -> RunItem:
+        """A run item of this pair's run; with `error`, a failed one whose answer keeps the error."""
+        assert self.run_id is not None, "a dry run records no run items"
+        if error is not None:
+            status = "failed"
+            remote_status = remote_status if remote_status is not None else getattr(error, "status", None)
+            if remote_response is None:
+                remote_response = {"error": str(error)}
+        return RunItem(
+            run_id=self.run_id,
+            tenant=self.tenant,
+            pair=self.pair,
+            direction=direction,
+            action=action,
+            status=status,
+            left_id=None if left_id is None else str(left_id),
+            right_id=None if right_id is None else str(right_id),
+            reason=reason,
+            diff={k: list(v) for k, v in (diff or {}).items()},
+            source_values=dict(source_values or {}),
+            remote_status=remote_status,
+            remote_response=remote_response,
+        )
+
+    async def commit(
+        self,
+        *,
+        links: Sequence[Link] = (),
+        items: Sequence[RunItem] = (),
+        dropped: Iterable[str] = (),
+        settled: Iterable[str] = (),
+    ) -> int:
+        """Write a batch's outcome in one transaction: links, links of `dropped` left ids removed, run items, and
+        the journal entries of `settled` keys cleared. Returns the links the store released (their right id went
+        to another left id)."""
+        dropped, settled = list(dropped), list(settled)
+        if self.dry_run or not (links or items or dropped or settled):
+            return 0
+        async with self.store.transaction() as tx:
+            released = await tx.upsert_links(links)
+            if dropped:
+                await tx.delete_links(self.tenant, self.pair, dropped)
+            await tx.add_run_items(items)
+            if settled:
+                await tx.clear_journal(self.tenant, self.pair, settled)
+        return released
+
+    # -- the journal of creates ---------------------------------------------------------------------------------
+
+    async def intend(self, intents: Mapping[str, Mapping[str, Any]]) -> None:
+        """Note, before sending them, the creates about to be made: left id → what finds the record afterwards."""
+        if self.dry_run or not intents:
+            return
+        entries = [
+            JournalEntry(tenant=self.tenant, scope=self.pair, key=str(key), step=CREATE_STEP, data=dict(data))
+            for key, data in intents.items()
+        ]
+        async with self.store.transaction() as tx:
+            await tx.write_journal(entries)
+
+    async def pending(self, keys: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Creates noted by an earlier attempt and never recorded (of these left ids, when given): left id → data."""
+        entries = await self.store.journal(self.tenant, self.pair, None if keys is None else list(keys))
+        return {e.key: dict(e.data) for e in entries if e.step == CREATE_STEP and e.status == "intent"}
