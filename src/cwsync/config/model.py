@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from cwsync.changes.config import ChangesConfig
+from cwsync.config.mirror import MirrorSync
 from cwsync.syncs.catalog.config import CatalogSync
 from cwsync.syncs.hudu.config import HuduConnection, HuduSync
 
@@ -216,6 +217,7 @@ class Syncs(_Model):
     changes: ChangesConfig | None = None
     hudu: HuduSync | None = None
     catalog: CatalogSync | None = None
+    mirror: MirrorSync | None = None
 
 
 class ServerConfig(_Model):

@@ -42,6 +42,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection, Row, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from cwsync.store import mirror
 from cwsync.store.models import CursorRow, JournalRow, LinkRow, RunItemRow, RunRow
 from cwsync.store.records import (
     Counts,
@@ -446,6 +447,14 @@ class Store:
         statement = select(JOURNAL.c.id).where(JOURNAL.c.tenant == tenant, JOURNAL.c.scope == scope).limit(1)
         return bool(await self._all(statement))
 
+    async def mirror_ids(self, table: str, tenant: str, ids: Iterable[str]) -> set[str]:
+        """The ids among `ids` that have a row in the mirror table `table` (`cw_companies`, ...)."""
+        found: set[str] = set()
+        for chunk in _chunks(sorted(set(ids))):
+            rows = await self._all(mirror.existing_ids(mirror.mirror_table(table), tenant, chunk))
+            found.update(str(row.id) for row in rows)
+        return found
+
     # --- cursors ------------------------------------------------------------------------------------------------
 
     async def cursor(self, tenant: str, pair: str, side: Side) -> str | None:
@@ -663,3 +672,17 @@ class Tx:
             await self._execute(
                 delete(JOURNAL).where(JOURNAL.c.tenant == tenant, JOURNAL.c.scope == scope, JOURNAL.c.key.in_(chunk))
             )
+
+    async def mirror_upsert(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert or replace rows of a mirror table by (tenant, id) (see `cwsync.store.mirror.row_values`)."""
+        if not rows:
+            return
+        target = mirror.mirror_table(table)
+        statement: Any = self._insert(target)
+        changes = {c.name: statement.excluded[c.name] for c in target.c if c.name not in ("tenant", "id")}
+        await self._execute(statement.on_conflict_do_update(index_elements=["tenant", "id"], set_=changes), rows)
+
+    async def mirror_delete(self, table: str, tenant: str, ids: Iterable[str]) -> None:
+        """Delete the rows of these ids from a mirror table."""
+        for chunk in _chunks(sorted(set(ids))):
+            await self._execute(mirror.delete_rows(mirror.mirror_table(table), tenant, chunk))

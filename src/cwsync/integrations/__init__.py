@@ -1,0 +1,1 @@
+"""Integrations written on the engine contract (`cwsync.engine.pair`): each is its shapes, defaults and adapters."""
