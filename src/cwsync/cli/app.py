@@ -11,6 +11,7 @@ from cwsync.cli import changes as changes_cli
 from cwsync.cli import demo as demo_cli
 from cwsync.cli import doctor as doctor_cli
 from cwsync.cli import hudu as hudu_cli
+from cwsync.cli import mirror as mirror_cli
 from cwsync.cli import sandbox as sandbox_cli
 from cwsync.cli import sync as sync_cli
 from cwsync.logs import configure_logging
@@ -28,6 +29,7 @@ app.add_typer(changes_cli.app, name="changes")
 app.add_typer(hudu_cli.app, name="hudu")
 app.add_typer(catalog_cli.catalog_app, name="catalog")
 app.add_typer(catalog_cli.quotes_app, name="quotes")
+app.add_typer(mirror_cli.app, name="mirror")
 for _name in ("init", "plan", "sync", "status", "history", "explain", "serve"):
     app.command(_name)(getattr(sync_cli, _name))
 app.command("demo")(demo_cli.demo)

@@ -21,8 +21,6 @@ import structlog
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
-from cwsync.changes.devices import sync_of
-from cwsync.changes.workflow import ChangeWorkflow
 from cwsync.config import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.hubspot import HubSpotClient
@@ -45,21 +43,20 @@ from cwsync.server.auth import api_guard
 from cwsync.server.changes_api import add_change_routes
 from cwsync.server.hudu_api import add_hudu_routes
 from cwsync.server.quotes_api import add_quote_routes
+from cwsync.server.registry import REGISTRY, Integration
 from cwsync.store import RunRecord, Store
 from cwsync.store.jobs import JobStore
 from cwsync.store.records import JobRecord
 from cwsync.syncs import systems
-from cwsync.syncs.catalog.engine import CatalogEngine
 from cwsync.syncs.catalog.quotes import QuoteRefused
 from cwsync.syncs.catalog.workflow import QuoteWorkflow
-from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef, mappings
+from cwsync.syncs.hubspot.run import HubSpotSync
 from cwsync.syncs.hudu.config import CALLBACK_DATA_TYPES, DataType
 from cwsync.syncs.hudu.context import hudu_settings
 from cwsync.syncs.hudu.run import HuduSyncEngine
 
 log = structlog.get_logger("cwsync.server")
 
-CW_TYPES = {"company": "companies", "contact": "contacts", "opportunity": "deals"}
 HUDU_PAIR = "hudu"
 DEVICES_PAIR = "devices"
 CATALOG_PAIR = "catalog"
@@ -131,42 +128,19 @@ class Server:
         return hudu is not None and hudu.enabled
 
     def schedules(self) -> list[Schedule]:
-        """Incremental and full runs per enabled pair, and the Hudu re-sync, from the configuration."""
-        out = []
-        tenant = self.config.tenant
-        hudu = self.config.syncs.hudu
-        if hudu is not None and hudu.enabled:
-            every = hudu.schedule.every_hours * 3600
-            out.append(Schedule(tenant=tenant, pair=HUDU_PAIR, kind="full", every_seconds=every))
-        catalog = self.config.syncs.catalog
-        if catalog is not None and catalog.enabled and self.hs is not None:
-            every = catalog.schedule.every_minutes * 60
-            out.append(Schedule(tenant=tenant, pair=CATALOG_PAIR, kind="incremental", every_seconds=every))
-        changes = self.config.syncs.changes
-        devices = changes.devices if changes is not None and changes.enabled else None
-        if devices is not None and devices.enabled:
-            every = devices.schedule.incremental_minutes * 60
-            out.append(Schedule(tenant=tenant, pair=DEVICES_PAIR, kind="incremental", every_seconds=every))
-            every = devices.schedule.full_hours * 3600
-            out.append(Schedule(tenant=tenant, pair=DEVICES_PAIR, kind="full", every_seconds=every))
-        sync = self.config.syncs.hubspot
-        if sync is None:
-            return out
-        for pair in mappings(self.config):
-            out.append(
-                Schedule(
-                    tenant=self.config.tenant,
-                    pair=pair,
-                    kind="incremental",
-                    every_seconds=sync.schedule.incremental_minutes * 60,
-                )
-            )
-            out.append(
-                Schedule(
-                    tenant=self.config.tenant, pair=pair, kind="full", every_seconds=sync.schedule.full_hours * 3600
-                )
-            )
-        return out
+        """Every enabled integration's periodic runs (from the registry)."""
+        return [schedule for entry in self.integrations() for schedule in entry.schedules(self)]
+
+    def integrations(self) -> list[Integration]:
+        """The registry's integrations this configuration switches on."""
+        return [entry for entry in REGISTRY if entry.enabled(self)]
+
+    def owner(self, pair: str) -> Integration:
+        """The integration a job of `pair` belongs to."""
+        for entry in self.integrations():
+            if entry.owns(self, pair):
+                return entry
+        raise RuntimeError(f"no enabled integration runs jobs of {pair!r} (check syncs in the configuration)")
 
     @property
     def mappings(self) -> dict[str, Any]:
@@ -179,29 +153,13 @@ class Server:
         return self.engine
 
     async def handle(self, job: JobRecord) -> None:
-        """Run one job with the engine."""
-        trigger = str(job.payload.get("trigger", "schedule"))
-        if job.pair == HUDU_PAIR:
-            await self.run_hudu(job.payload.get("only"), trigger)
-        elif job.pair == DEVICES_PAIR:
-            await self.run_devices(full=job.kind == "full")
-        elif job.pair == QUOTES_PAIR:
-            await self.run_quote(str(job.payload["deal_id"]))
-        elif job.pair == CATALOG_PAIR:
-            if self.hs is None:
-                raise RuntimeError("the catalog sync needs a HubSpot connection (connections.hubspot)")
-            engine = CatalogEngine(self.config, self.store, self.cw, self.hs)
-            await engine.run(full=job.kind == "full", trigger="callback" if trigger == "callback" else "schedule")
-        elif job.kind == "record" and job.record:
-            await self._hubspot().run(record=RecordRef.parse(job.record), trigger=trigger)
-        elif job.kind in ("incremental", "full"):
-            await self._hubspot().run(objects=[job.pair], full=job.kind == "full", trigger=trigger)
+        """Run one job with the integration that owns its pair."""
+        await self.owner(job.pair).run_job(self, job)
 
     async def handle_records(self, jobs: list[JobRecord]) -> None:
-        """Run a batch of record jobs (callbacks and webhooks of one pair) as one engine run."""
-        refs = [RecordRef.parse(job.record) for job in jobs if job.record]
-        triggers = [str(job.payload.get("trigger", "callback")) for job in jobs]
-        await self._hubspot().run(records=refs, trigger=max(set(triggers), key=triggers.count))  # the most common
+        """Run a batch of record jobs (callbacks and webhooks of one pair) as one run of its integration."""
+        if jobs:
+            await self.owner(jobs[0].pair).run_records(self, jobs)
 
     async def run_hudu(self, only: list[DataType] | None, trigger: str) -> None:
         """One Hudu sync (of some data types), with a fresh Hudu client."""
@@ -211,16 +169,6 @@ class Server:
             known = trigger if trigger in ("schedule", "callback", "api") else "schedule"
             # A callback's re-sync trusts the links; the scheduled one also re-creates assets deleted in Hudu.
             await engine.run(only=only, trigger=known, verify=trigger != "callback")  # type: ignore[arg-type]
-
-    async def run_devices(self, *, full: bool) -> None:
-        """One scheduled device sync (CB-7): the change setup is checked, then configurations are read."""
-        changes = self.config.syncs.changes
-        if changes is None:
-            raise RuntimeError("device sync needs syncs.changes.devices")
-        workflow = await ChangeWorkflow.start(
-            client=self.cw, store=self.store, config=changes, tenant=self.config.tenant
-        )
-        await sync_of(workflow.device_sync).run(full=full, trigger="schedule")
 
     @property
     def catalog_enabled(self) -> bool:
@@ -350,17 +298,10 @@ def _hooks(app: FastAPI, server: Server) -> None:
         if event.company_id and event.company_id.lower() != company.lower():
             log.warning("intake.refused", source="connectwise", reason="other company", company=event.company_id)
             return JSONResponse({"error": "callback for another company"}, status_code=401)
-        pair = CW_TYPES.get(event.type) if CW_TYPES.get(event.type) in server.mappings else None
-        hudu_type = HUDU_TYPES.get(event.type) if server.hudu_enabled else None
-        catalog = event.type == "productcatalog" and server.catalog_enabled
-        if (pair is None and hudu_type is None and not catalog) or server.deduper.seen(*callback_keys(event)):
+        if server.deduper.seen(*callback_keys(event)):
             return Response(status_code=204)
-        if catalog:
-            await server.catalog_job()
-        if pair is not None:
-            await server.record_job("connectwise", pair, str(event.record_id), "callback")
-        if hudu_type is not None:
-            await server.hudu_job(hudu_type)
+        for entry in server.integrations():
+            await entry.on_callback(server, event)
         return Response(status_code=204)
 
     @app.post("/hooks/hubspot", include_in_schema=False)

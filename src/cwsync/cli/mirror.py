@@ -1,0 +1,135 @@
+"""`cwsync mirror sync | tables`: ConnectWise → SQL tables in the store's database (see docs/mirror.md).
+
+Exit codes: 0 done, 1 a remote problem (or the mass-delete guard stopped the run: nothing was deleted), 2 a
+configuration problem.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from cwsync.cli.sync import CONFIG, JSON, load, run_async
+from cwsync.config import Config
+
+__all__ = ["app"]
+
+console = Console()
+app = typer.Typer(no_args_is_help=True, help="ConnectWise → SQL tables (cw_companies, cw_tickets, ...) in the store.")
+
+
+def _load(path: Path) -> Config:
+    config = load(path)
+    if config.syncs.mirror is None or not config.syncs.mirror.enabled:
+        console.print("[red]configuration error[/red]\nsyncs.mirror: the SQL mirror is not configured or off")
+        raise typer.Exit(2)
+    return config
+
+
+@app.command("sync")
+def sync(
+    config_path: Path = CONFIG,
+    full: bool = typer.Option(False, "--full", help="Read everything (and remove rows deleted in ConnectWise)."),
+    plan: bool = typer.Option(False, "--plan", help="Say what would be written; write nothing."),
+    record: list[str] = typer.Option(
+        [], "--record", help="Only these records, as OBJECT:ID (e.g. tickets:512); repeatable."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Bring the mirror tables up to date: changes since the last run (or everything with --full)."""
+    config = _load(config_path)
+    mirror = config.syncs.mirror
+    assert mirror is not None
+    records: dict[str, list[str]] = {}
+    for ref in record:
+        kind, _, record_id = ref.partition(":")
+        if kind not in mirror.objects or not record_id.isdigit():
+            enabled = ", ".join(mirror.objects)
+            raise typer.BadParameter(f"{ref!r}: expected OBJECT:ID with OBJECT one of {enabled}", param_hint="--record")
+        records.setdefault(f"mirror:{kind}", []).append(record_id)
+
+    async def work() -> Any:
+        from cwsync.connectors.connectwise import ConnectWiseClient
+        from cwsync.engine.engine import Engine
+        from cwsync.integrations.mirror import mirror_pairs
+        from cwsync.store import Store
+        from cwsync.syncs.hudu.context import connectwise_settings
+
+        store = await Store.open(config.store)
+        try:
+            async with ConnectWiseClient(connectwise_settings(config)) as cw:
+                pairs = mirror_pairs(mirror, cw, store, config.tenant)
+                if records:
+                    pairs = [p for p in pairs if p.name in records]
+                with console.status("mirroring ConnectWise…", spinner="dots") if not as_json else _Quiet():
+                    return await Engine(store, config.tenant).run(
+                        pairs, dry_run=plan, full=full, records=records or None, trigger="cli"
+                    )
+        finally:
+            await store.close()
+
+    outcome = run_async(work)
+    if as_json:
+        print(json.dumps(outcome.as_json(), default=str))
+        return
+    table = Table(box=box.SIMPLE, title="plan (nothing written)" if plan else f"run {outcome.run_id}")
+    for column in ("object", "read", "created", "updated", "unchanged", "deleted", "failed"):
+        table.add_column(column, justify="left" if column == "object" else "right")
+    for pair in outcome.pairs:
+        c = pair.counts
+        row = (pair.pair, pair.read, c.created, c.updated, c.unchanged, c.deleted, c.failed)
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+    failed = [i for p in outcome.pairs for i in p.items if i["action"] == "fail"][:10]
+    for item in failed:
+        console.print(f"[red]failed[/red] {item['connectwise_id']}: {item['reason']}")
+
+
+@app.command("tables")
+def tables(config_path: Path = CONFIG, as_json: bool = JSON) -> None:
+    """The mirror tables, their row counts and columns (query them with any SQL client)."""
+    config = _load(config_path)
+
+    async def work() -> dict[str, Any]:
+        from sqlalchemy import func, select
+
+        from cwsync.store import Store
+        from cwsync.store.mirror import MIRROR_COLUMNS, mirror_table
+
+        store = await Store.open(config.store)
+        try:
+            out: dict[str, Any] = {}
+            async with store._connect() as conn:
+                for name, columns in MIRROR_COLUMNS.items():
+                    table = mirror_table(name)
+                    count = (await conn.execute(select(func.count()).where(table.c.tenant == config.tenant))).scalar()
+                    out[name] = {"rows": int(count or 0), "columns": ["id", *columns, "last_updated", "raw"]}
+            return out
+        finally:
+            await store.close()
+
+    found = run_async(work)
+    if as_json:
+        print(json.dumps(found))
+        return
+    table = Table(box=box.SIMPLE)
+    for column in ("table", "rows", "columns"):
+        table.add_column(column)
+    for name, info in found.items():
+        table.add_row(name, str(info["rows"]), ", ".join(info["columns"]))
+    console.print(table)
+    console.print(f"store: {config.store}   (rows of tenant {config.tenant!r})")
+
+
+class _Quiet:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,297 @@
+"""The registry of integrations the server runs: schedules, callback types and jobs come from it.
+
+Each entry says which job pairs it owns, what it schedules, which ConnectWise callbacks it turns into jobs, and
+how it runs a job (or a batch of record jobs). `Server` iterates `REGISTRY` and names no integration itself, so
+adding an integration to `serve` is one entry here (see ARCHITECTURE.md, "Adding an integration").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from cwsync.changes.devices import sync_of
+from cwsync.changes.workflow import ChangeWorkflow
+from cwsync.engine.engine import Engine
+from cwsync.integrations.mirror import mirror_pairs, pair_name
+from cwsync.runtime.intake import CallbackEvent
+from cwsync.runtime.jobs import JobSpec
+from cwsync.runtime.scheduler import Schedule
+from cwsync.store.records import JobRecord
+from cwsync.syncs.catalog.engine import CatalogEngine
+from cwsync.syncs.hubspot.run import RecordRef, mappings
+from cwsync.syncs.hudu.config import CALLBACK_DATA_TYPES
+
+if TYPE_CHECKING:
+    from cwsync.server.app import Server
+
+__all__ = ["REGISTRY", "Integration"]
+
+CW_TYPES = {"company": "companies", "contact": "contacts", "opportunity": "deals"}
+
+
+class Integration(Protocol):
+    """What the server needs of an integration."""
+
+    name: str
+
+    def enabled(self, server: Server) -> bool:
+        """Whether the configuration switches it on (with what it needs connected)."""
+        ...
+
+    def owns(self, server: Server, pair: str) -> bool:
+        """Whether a job of `pair` is this integration's."""
+        ...
+
+    def schedules(self, server: Server) -> list[Schedule]:
+        """Its periodic runs (the backstop for lost callbacks)."""
+        ...
+
+    async def on_callback(self, server: Server, event: CallbackEvent) -> bool:
+        """Queue what a ConnectWise callback asks of it; True when it queued something."""
+        ...
+
+    async def run_job(self, server: Server, job: JobRecord) -> None:
+        """Run one job."""
+        ...
+
+    async def run_records(self, server: Server, jobs: Sequence[JobRecord]) -> None:
+        """Run a batch of record jobs of one pair as one run."""
+        ...
+
+
+def _trigger(job: JobRecord, default: str = "schedule") -> Any:
+    trigger = str(job.payload.get("trigger", default))
+    return trigger if trigger in ("cli", "schedule", "callback", "webhook", "api") else default
+
+
+def _every(tenant: str, pair: str, incremental_s: float | None, full_s: float | None) -> list[Schedule]:
+    out = []
+    if incremental_s:
+        out.append(Schedule(tenant=tenant, pair=pair, kind="incremental", every_seconds=incremental_s))
+    if full_s:
+        out.append(Schedule(tenant=tenant, pair=pair, kind="full", every_seconds=full_s))
+    return out
+
+
+class _Base:
+    name: str
+
+    def owns(self, server: Server, pair: str) -> bool:
+        return pair == self.name
+
+    def schedules(self, server: Server) -> list[Schedule]:
+        return []
+
+    async def on_callback(self, server: Server, event: CallbackEvent) -> bool:
+        return False
+
+    async def run_records(self, server: Server, jobs: Sequence[JobRecord]) -> None:
+        for job in jobs:
+            await self.run_job(server, job)
+
+    async def run_job(self, server: Server, job: JobRecord) -> None:
+        raise NotImplementedError
+
+
+class HuduEntry(_Base):
+    """ConnectWise → Hudu: a re-sync every few hours; a callback re-syncs its data type (debounced)."""
+
+    name = "hudu"
+
+    def enabled(self, server: Server) -> bool:
+        hudu = server.config.syncs.hudu
+        return hudu is not None and hudu.enabled
+
+    def schedules(self, server: Server) -> list[Schedule]:
+        hudu = server.config.syncs.hudu
+        assert hudu is not None
+        return _every(server.config.tenant, self.name, None, hudu.schedule.every_hours * 3600)
+
+    async def on_callback(self, server: Server, event: CallbackEvent) -> bool:
+        data_type = CALLBACK_DATA_TYPES.get(event.type)
+        if data_type is None:
+            return False
+        await server.hudu_job(data_type)
+        return True
+
+    async def run_job(self, server: Server, job: JobRecord) -> None:
+        await server.run_hudu(job.payload.get("only"), str(job.payload.get("trigger", "schedule")))
+
+
+class CatalogEntry(_Base):
+    """The catalog → HubSpot products: scheduled incremental runs; a `productcatalog` callback runs one soon."""
+
+    name = "catalog"
+
+    def enabled(self, server: Server) -> bool:
+        return server.catalog_enabled
+
+    def schedules(self, server: Server) -> list[Schedule]:
+        catalog = server.config.syncs.catalog
+        assert catalog is not None
+        return _every(server.config.tenant, self.name, catalog.schedule.every_minutes * 60, None)
+
+    async def on_callback(self, server: Server, event: CallbackEvent) -> bool:
+        if event.type != "productcatalog":
+            return False
+        await server.catalog_job()
+        return True
+
+    async def run_job(self, server: Server, job: JobRecord) -> None:
+        if server.hs is None:
+            raise RuntimeError("the catalog sync needs a HubSpot connection (connections.hubspot)")
+        engine = CatalogEngine(server.config, server.store, server.cw, server.hs)
+        await engine.run(full=job.kind == "full", trigger=_trigger(job) if _trigger(job) == "callback" else "schedule")
+
+
+class DevicesEntry(_Base):
+    """ConnectWise configurations → the device inventory: incremental and full runs on a schedule."""
+
+    name = "devices"
+
+    def enabled(self, server: Server) -> bool:
+        changes = server.config.syncs.changes
+        devices = changes.devices if changes is not None and changes.enabled else None
+        return devices is not None and devices.enabled
+
+    def schedules(self, server: Server) -> list[Schedule]:
+        changes = server.config.syncs.changes
+        assert changes is not None
+        assert changes.devices is not None
+        schedule = changes.devices.schedule
+        return _every(server.config.tenant, self.name, schedule.incremental_minutes * 60, schedule.full_hours * 3600)
+
+    async def run_job(self, server: Server, job: JobRecord) -> None:
+        changes = server.config.syncs.changes
+        if changes is None:
+            raise RuntimeError("device sync needs syncs.changes.devices")
+        workflow = await ChangeWorkflow.start(
+            client=server.cw, store=server.store, config=changes, tenant=server.config.tenant
+        )
+        await sync_of(workflow.device_sync).run(full=job.kind == "full", trigger="schedule")
+
+
+class QuotesEntry(_Base):
+    """Quote → opportunity: a HubSpot deal entering the quote stage (its webhook queues the job)."""
+
+    name = "quotes"
+
+    def enabled(self, server: Server) -> bool:
+        return server.catalog_enabled
+
+    async def run_job(self, server: Server, job: JobRecord) -> None:
+        await server.run_quote(str(job.payload["deal_id"]))
+
+
+class MirrorEntry(_Base):
+    """ConnectWise → SQL tables: scheduled runs of every object; a callback re-reads its record."""
+
+    name = "mirror"
+    TYPES: ClassVar[dict[str, str]] = {
+        "company": "companies",
+        "contact": "contacts",
+        "configuration": "configurations",
+        "opportunity": "opportunities",
+        "ticket": "tickets",
+    }
+
+    def enabled(self, server: Server) -> bool:
+        mirror = server.config.syncs.mirror
+        return mirror is not None and mirror.enabled
+
+    def owns(self, server: Server, pair: str) -> bool:
+        return pair == self.name or pair.startswith(f"{self.name}:")
+
+    def schedules(self, server: Server) -> list[Schedule]:
+        mirror = server.config.syncs.mirror
+        assert mirror is not None
+        schedule = mirror.schedule
+        return _every(server.config.tenant, self.name, schedule.incremental_minutes * 60, schedule.full_hours * 3600)
+
+    async def on_callback(self, server: Server, event: CallbackEvent) -> bool:
+        mirror = server.config.syncs.mirror
+        kind = self.TYPES.get(event.type)
+        if mirror is None or kind is None or kind not in mirror.objects:
+            return False
+        tenant, pair = server.config.tenant, pair_name(kind)
+        spec = JobSpec(
+            tenant=tenant,
+            pair=pair,
+            kind="record",
+            record=str(event.record_id),
+            queueing_key=f"record:{tenant}:{pair}:{event.record_id}",
+            payload={"trigger": "callback"},
+        )
+        await server.runner.enqueue(spec)
+        return True
+
+    def _engine_pairs(self, server: Server) -> Any:
+        mirror = server.config.syncs.mirror
+        assert mirror is not None
+        return mirror_pairs(mirror, server.cw, server.store, server.config.tenant)
+
+    async def run_job(self, server: Server, job: JobRecord) -> None:
+        if job.kind == "record":
+            await self.run_records(server, [job])
+            return
+        engine = Engine(server.store, server.config.tenant)
+        await engine.run(self._engine_pairs(server), full=job.kind == "full", trigger=_trigger(job))
+
+    async def run_records(self, server: Server, jobs: Sequence[JobRecord]) -> None:
+        pairs = [p for p in self._engine_pairs(server) if any(p.name == job.pair for job in jobs)]
+        records = {p.name: [str(job.record) for job in jobs if job.pair == p.name and job.record] for p in pairs}
+        engine = Engine(server.store, server.config.tenant)
+        await engine.run(pairs, records=records, trigger=_trigger(jobs[0], "callback"))
+
+
+class HubSpotEntry(_Base):
+    """Two-way HubSpot: incremental and full runs per object; callbacks and webhooks become record jobs."""
+
+    name = "hubspot"
+
+    def enabled(self, server: Server) -> bool:
+        return server.engine is not None
+
+    def owns(self, server: Server, pair: str) -> bool:
+        return pair in server.mappings
+
+    def schedules(self, server: Server) -> list[Schedule]:
+        sync = server.config.syncs.hubspot
+        assert sync is not None
+        out: list[Schedule] = []
+        for pair in mappings(server.config):
+            incremental, full = sync.schedule.incremental_minutes * 60, sync.schedule.full_hours * 3600
+            out += _every(server.config.tenant, pair, incremental, full)
+        return out
+
+    async def on_callback(self, server: Server, event: CallbackEvent) -> bool:
+        pair = CW_TYPES.get(event.type)
+        if pair is None or pair not in server.mappings:
+            return False
+        await server.record_job("connectwise", pair, str(event.record_id), "callback")
+        return True
+
+    async def run_job(self, server: Server, job: JobRecord) -> None:
+        engine = server._hubspot()
+        trigger = str(job.payload.get("trigger", "schedule"))
+        if job.kind == "record" and job.record:
+            await engine.run(record=RecordRef.parse(job.record), trigger=trigger)
+        elif job.kind in ("incremental", "full"):
+            await engine.run(objects=[job.pair], full=job.kind == "full", trigger=trigger)
+
+    async def run_records(self, server: Server, jobs: Sequence[JobRecord]) -> None:
+        refs = [RecordRef.parse(job.record) for job in jobs if job.record]
+        triggers = [str(job.payload.get("trigger", "callback")) for job in jobs]
+        await server._hubspot().run(records=refs, trigger=max(set(triggers), key=triggers.count))  # the most common
+
+
+REGISTRY: tuple[Integration, ...] = (
+    HubSpotEntry(),
+    HuduEntry(),
+    CatalogEntry(),
+    DevicesEntry(),
+    QuotesEntry(),
+    MirrorEntry(),
+)
+"""Every integration `serve` knows, in the order their schedules are listed."""
