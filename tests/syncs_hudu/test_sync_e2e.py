@@ -138,3 +138,23 @@ async def test_resync_writes_nothing(world: World) -> None:
     assert world.writes == 0, world.calls
     assert again.counts.created == again.counts.updated == again.counts.failed == 0
     assert again.counts.unchanged == first.counts.created + first.counts.updated + first.counts.linked
+
+
+async def test_an_incremental_resync_reads_only_what_changed_and_a_new_match_reads_its_company(world: World) -> None:
+    """After a full sync, an incremental one plans only the contact changed in ConnectWise (nothing else is read
+    as a record), and matching another company makes the next incremental run read that type in full."""
+    await world.match(2)
+    await world.sync()
+    [contact, *_] = _cw_children(world.cw_box, "contacts", 2)
+    await world.cw.patch("company/contacts", contact["id"], [{"op": "replace", "path": "title", "value": "CFO"}])
+    again = await world.sync(full=False, only=["contacts"])
+    [contacts] = [t for t in again.types if t.kind == "contacts"]
+    assert (contacts.counts.updated, contacts.counts.unchanged, contacts.counts.created) == (1, 0, 0)
+    assert (await world.store.runs(world.config.tenant, limit=1))[0].kind == "incremental"
+    quiet = await world.sync(full=False, only=["contacts"])
+    assert [t.counts.total for t in quiet.types if t.kind == "contacts"] == [1]  # the 5 s overlap re-reads it
+    await world.match(3)
+    widened = await world.sync(full=False, only=["companies", "contacts"])  # the company is created, then its contacts
+    [contacts] = [t for t in widened.types if t.kind == "contacts"]
+    assert contacts.counts.created == len(_cw_children(world.cw_box, "contacts", 3))
+    assert contacts.counts.unchanged >= len(_cw_children(world.cw_box, "contacts", 2)) - 1

@@ -174,6 +174,9 @@ def sync(
     only: list[str] = typer.Option([], "--only", help=f"Only these data types ({', '.join(DATA_TYPES)})."),
     plan: bool = typer.Option(False, "--plan", help="Show what would change; write nothing."),
     show: int = typer.Option(30, "--show", help="How many planned records to list."),
+    incremental: bool = typer.Option(
+        False, "--incremental", help="Read only what changed in ConnectWise since the last run (a callback's re-sync)."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Sync: companies first, then the matched companies' sites, contacts, configurations and agreements."""
@@ -182,7 +185,7 @@ def sync(
     if unknown:
         raise typer.BadParameter(f"{', '.join(unknown)}: use {', '.join(DATA_TYPES)}", param_hint="--only")
     kinds: list[DataType] = [o for o in DATA_TYPES if o in only]
-    report = _with_engine(cfg, lambda engine: engine.run(only=kinds or None, dry_run=plan))
+    report = _with_engine(cfg, lambda engine: engine.run(only=kinds or None, dry_run=plan, full=not incremental))
     _print_report(report, as_json=as_json, show=show if plan else 0)
 
 

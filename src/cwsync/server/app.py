@@ -167,8 +167,10 @@ class Server:
         async with self.hudu_client() as client:
             engine = HuduSyncEngine(self.config, self.store, self.cw, client)
             known = trigger if trigger in ("schedule", "callback", "api") else "schedule"
-            # A callback's re-sync trusts the links; the scheduled one also re-creates assets deleted in Hudu.
-            await engine.run(only=only, trigger=known, verify=trigger != "callback")  # type: ignore[arg-type]
+            # A callback's re-sync trusts the links and reads what changed since the cursor; the scheduled one reads
+            # everything and also re-creates assets deleted in Hudu.
+            callback = trigger == "callback"
+            await engine.run(only=only, trigger=known, verify=not callback, full=not callback)  # type: ignore[arg-type]
 
     @property
     def catalog_enabled(self) -> bool:

@@ -15,9 +15,11 @@ A first run with no match decisions syncs nothing but proposes matches (staged f
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
@@ -27,7 +29,7 @@ from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
 from cwsync.connectors.http import CwsyncApiError, FatalError
 from cwsync.connectors.hudu import HuduClient
-from cwsync.engine.reading import chunks
+from cwsync.engine.reading import Watermark, chunks, last_updated
 from cwsync.engine.record import Recorder, projection_hash
 from cwsync.engine.runs import recorded_run
 from cwsync.store import Counts, Link, RunItem, Store, Trigger
@@ -70,6 +72,8 @@ PATHS: dict[DataType, str] = {
 }
 
 
+OVERLAP = timedelta(seconds=5)
+"""An incremental read starts this long before the cursor (clock skew between ConnectWise's servers)."""
 PLANNED = 0
 """Hudu company ids at or below this stand for companies a plan (dry run) would create."""
 
@@ -229,6 +233,7 @@ class HuduSyncEngine:
         dry_run: bool = False,
         trigger: Trigger = "cli",
         verify: bool = True,
+        full: bool = True,
     ) -> HuduRunReport:
         """Sync (or with `dry_run` only plan) the enabled data types, or `only` some of them (companies always
         come first: their links decide what else is imported).
@@ -237,6 +242,11 @@ class HuduSyncEngine:
         assets) and re-creates those deleted in Hudu since they were synced, as Hudu's own integrations do on their
         next re-sync; an archived asset is left archived. Without it (the debounced runs a ConnectWise callback
         starts), only the store's links are trusted and Hudu is read for nothing.
+
+        Without `full` the run is incremental: contacts, configurations and agreements changed in ConnectWise
+        since that data type's cursor (`lastUpdated`, 5 s of overlap) are read, instead of every record of the
+        matched companies. A data type is read in full anyway on its first run, and when the matched companies or
+        the sync's options changed since its cursor was set (the scheduled re-sync every few hours is a full one).
 
         Raises:
             CwsyncApiError: a fatal error (authentication, permission) stopped the run; it is recorded as failed.
@@ -252,7 +262,7 @@ class HuduSyncEngine:
             self.store,
             self.tenant,
             pairs=pairs,
-            kind="full",
+            kind="full" if full else "incremental",
             trigger=trigger,
             counts=lambda: report.counts,
             record=not dry_run,
@@ -260,7 +270,7 @@ class HuduSyncEngine:
         try:
             async with scope as run:
                 report.run_id = run.run_id
-                await self._run(report, kinds, layouts, verify=verify)
+                await self._run(report, kinds, layouts, verify=verify, full=full)
         finally:
             report.error = run.error
         return report
@@ -274,13 +284,19 @@ class HuduSyncEngine:
         return [k for k in enabled if k in wanted]
 
     async def _run(
-        self, report: HuduRunReport, kinds: list[DataType], layouts: dict[str, LayoutInfo], *, verify: bool
+        self,
+        report: HuduRunReport,
+        kinds: list[DataType],
+        layouts: dict[str, LayoutInfo],
+        *,
+        verify: bool,
+        full: bool = True,
     ) -> None:
         assets = [kind for kind in kinds if kind != "companies"]
         existing = await self._existing_assets(layouts) if verify and assets else None
         companies = await self._sync_companies(report, "companies" in kinds)
         for kind in assets:
-            await self._sync_assets(report, kind, companies, layouts, existing)
+            await self._sync_assets(report, kind, companies, layouts, existing, full=full)
 
     async def _existing_assets(self, layouts: Mapping[str, LayoutInfo]) -> set[int]:
         """Ids of the assets (archived ones too) of the layouts the sync writes to."""
@@ -385,17 +401,23 @@ class HuduSyncEngine:
         companies: dict[int, int],
         layouts: dict[str, LayoutInfo],
         existing: set[int] | None = None,
+        *,
+        full: bool = True,
     ) -> None:
         type_report = TypeReport(kind)
         report.types.append(type_report)
         pair = pair_name(kind)
+        started = datetime.now(UTC)
+        scope = self._scope_key(companies)
+        since = None if full or kind == "sites" else await self._since(pair, scope)
+        watermark = Watermark(started)
         sites = await self._site_assets() if kind in ("contacts", "configurations") else {}
         serials = _SerialIndex(self.hudu, self.store, self.tenant, pair) if self.sync.match_assets_on_serial else None
         recorder = self._recorder(report, pair)
         created = None
         if not report.dry_run and await self.store.has_journal(self.tenant, pair):
             created = _SerialIndex(self.hudu, self.store, self.tenant, pair, by_name=True)
-        async for sources in self._sources(kind, companies):
+        async for sources in self._sources(kind, companies, since, watermark):
             links = await self.store.links_by_left(self.tenant, pair, [s.cw_id for s in sources])
             gone: set[str] = set()
             if existing is not None:  # linked to an asset deleted in Hudu: planned (and recorded) as never synced
@@ -413,6 +435,28 @@ class HuduSyncEngine:
             outcomes = await self._apply(plans, self._write_asset, dry_run=report.dry_run)
             await self._record(type_report, outcomes, links, recorder)
             self._progress(pair, len(sources))
+        if not report.dry_run and kind != "sites" and type_report.counts.failed == 0:
+            moment = watermark.newest or (started if since is None else None)
+            if moment is not None:  # a failed record keeps the cursor where it was: the next run reads it again
+                value = json.dumps({"since": moment.isoformat(), "key": scope})
+                async with self.store.transaction() as tx:
+                    await tx.set_cursor(self.tenant, pair, "left", value)
+
+    def _scope_key(self, companies: Mapping[int, int]) -> str:
+        """A digest of what decides a data type's records: the matched companies and the sync's options. When it
+        changes, the cursor no longer covers what is in Hudu and the next run of that type is a full one."""
+        text = json.dumps({"companies": sorted(companies.items()), "sync": self.sync.model_dump(mode="json")})
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    async def _since(self, pair: str, scope: str) -> datetime | None:
+        """Where an incremental read of `pair` starts (None: read it in full)."""
+        stored = await self.store.cursor(self.tenant, pair, "left")
+        try:
+            data = json.loads(stored) if stored else {}
+            moment = datetime.fromisoformat(data["since"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        return moment - OVERLAP if data.get("key") == scope else None
 
     async def _site_assets(self) -> dict[int, int]:
         """ConnectWise site id → its location asset id (for the `Location` asset tag of contacts and devices)."""
@@ -510,8 +554,14 @@ class HuduSyncEngine:
             out.append(plan)
         return out
 
-    async def _sources(self, kind: DataType, companies: Mapping[int, int]) -> AsyncIterator[list[Source]]:
-        """The ConnectWise records of matched companies, as sources, a page at a time."""
+    async def _sources(
+        self,
+        kind: DataType,
+        companies: Mapping[int, int],
+        since: datetime | None = None,
+        watermark: Watermark | None = None,
+    ) -> AsyncIterator[list[Source]]:
+        """The ConnectWise records of matched companies (changed since `since`, when given), a page at a time."""
         ids = sorted(companies)
         if kind == "sites":
             for chunk in chunks(ids, 8):
@@ -521,7 +571,13 @@ class HuduSyncEngine:
                     yield sources
             return
         for chunk in chunks(ids, CHUNK):
-            async for page in self.cw.stream(PATHS[kind], conditions=F("company/id").in_(chunk)):
+            conditions = F("company/id").in_(chunk)
+            if since is not None:
+                conditions = conditions & (F("lastUpdated") >= since)
+            async for page in self.cw.stream(PATHS[kind], conditions=conditions):
+                if watermark is not None:
+                    for record in page:
+                        watermark.seen(last_updated(record))
                 yield [self._source(kind, record) for record in page]
 
     async def _company_sites(self, company_id: int) -> list[Source]:
