@@ -9,8 +9,8 @@ import pytest
 
 from cwsync.changes.errors import ChangeRefused
 from cwsync.changes.models import ChangeRecord, Resource
-from cwsync.changes.store import ChangeStore
-from cwsync.store import Store
+from cwsync.changes.store import ChangeStore, journal_scope
+from cwsync.store import JournalEntry, Store
 from tests.store.test_store import fresh_postgres_database
 
 
@@ -42,7 +42,7 @@ def record(**overrides: object) -> ChangeRecord:
 
 
 async def test_link_event_journal_and_finish_round_trip(store: Store) -> None:
-    """A link creates the change with its data; an event's journal and result are kept; versions advance."""
+    """A link creates the change with its data; an event's journal is read back, then cleared as it finishes."""
     changes = ChangeStore(store, tenant="t1")
     assert await changes.begin_event("CHG-1", "CHG-1:created", kind="created", payload_hash="h0")
     linked = record()
@@ -56,17 +56,28 @@ async def test_link_event_journal_and_finish_round_trip(store: Store) -> None:
 
     assert await changes.begin_event("CHG-1", "e1", kind="fully_approved", payload_hash="h1")
     assert not await changes.begin_event("CHG-1", "e1", kind="fully_approved", payload_hash="h1")
-    await changes.journal("CHG-1", "e1", "status:fully_approved", 42)
-    await changes.journal("CHG-1", "e1", "note", 1001)
+    async with store.transaction() as tx:
+        scope = journal_scope("CHG-1")
+        await tx.write_journal(
+            [
+                JournalEntry(
+                    tenant="t1", scope=scope, key="e1", step="status:fully_approved", status="done", record_id="42"
+                ),
+                JournalEntry(tenant="t1", scope=scope, key="e1", step="note", status="done", record_id="1001"),
+                JournalEntry(tenant="t1", scope=scope, key="e1", step="resource:a@x.example"),
+            ]
+        )
     half = await changes.event("CHG-1", "e1")
     assert half is not None
-    assert (half.status, half.journal) == ("applying", {"status:fully_approved": 42, "note": 1001})
+    assert half.status == "applying"
+    assert await changes.done_steps("CHG-1", "e1") == {"status:fully_approved": 42, "note": 1001}
     await changes.finish_event(
         stored.model_copy(update={"state": "approved"}), expected_version=1, event_id="e1", result={"ok": True}
     )
     done = await changes.event("CHG-1", "e1")
     assert done is not None
     assert (done.status, done.result) == ("applied", {"ok": True})
+    assert await store.journal("t1", journal_scope("CHG-1")) == []
     assert done.finished_at is not None
     after = await changes.get("CHG-1")
     assert after is not None

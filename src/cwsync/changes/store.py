@@ -4,19 +4,21 @@
 
     changes = ChangeStore(store, tenant="default")
     record = await changes.get("CHG-1")
-    seen = await changes.event("CHG-1", "evt-7")        # None, or its status, payload hash, journal, result
+    seen = await changes.event("CHG-1", "evt-7")        # None, or its status, payload hash, result
     if await changes.begin_event("CHG-1", "evt-7", kind="scheduled", payload_hash=h):
-        await changes.journal("CHG-1", "evt-7", "plan", 4711)   # after each write, so a retry skips it
+        ...                                             # its writes: steps journaled under journal_scope("CHG-1")
         await changes.finish_event(record_after, expected_version=record.version, event_id="evt-7", result=r)
 
 An event is `applying` from `begin_event` until `finish_*` commits the change's new state together with the event's
 result, in one transaction. A change row is only updated if its `version` is the one the event was planned on, so
-two events of one change can never both apply against the same state.
+two events of one change can never both apply against the same state. The writes of an applying event are journaled
+by the workflows' step runner in the store's journal (scope `changes:<change id>`, key the event id); `finish_*`
+clears that journal in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,9 +30,17 @@ from cwsync.changes.device_store import link_devices
 from cwsync.changes.errors import ChangeRefused
 from cwsync.changes.models import ChangeData, ChangeRecord, Device
 from cwsync.changes.tables import CHANGE_EVENTS, CHANGES
-from cwsync.store import Store
+from cwsync.store import Store, Tx
 
-__all__ = ["ChangeStore", "StoredEvent"]
+__all__ = ["ChangeStore", "StoredEvent", "journal_scope"]
+
+Within = Callable[[Tx], Awaitable[None]]
+"""More writes to commit with a finished event (its run's items)."""
+
+
+def journal_scope(change_id: str) -> str:
+    """The journal scope of a change's events (the key is the event id)."""
+    return f"changes:{change_id}"
 
 
 def _now() -> datetime:
@@ -45,7 +55,6 @@ class StoredEvent:
     kind: str
     status: str
     payload_hash: str
-    journal: dict[str, Any]
     result: Any | None
     error: str | None
     created_at: datetime
@@ -111,7 +120,7 @@ class ChangeStore:
             "kind": kind,
             "payload_hash": payload_hash,
             "status": "applying",
-            "journal": {},
+            "journal": {},  # unused since the store's journal holds the steps (migration 0005)
             "result": None,
             "error": None,
             "created_at": _now(),
@@ -124,12 +133,10 @@ class ChangeStore:
             return False
         return True
 
-    async def journal(self, change_id: str, event_id: str, key: str, record_id: int | None) -> None:
-        """Remember that the write `key` of an applying event is done (and the record it made)."""
-        where = self._event_key(change_id, event_id)
-        async with self._store._connect(write=True) as conn, conn.begin():
-            current = (await conn.execute(select(CHANGE_EVENTS.c.journal).where(*where))).scalar_one()
-            await conn.execute(update(CHANGE_EVENTS).where(*where).values(journal={**current, key: record_id}))
+    async def done_steps(self, change_id: str, event_id: str) -> dict[str, int | None]:
+        """The writes of an event journaled as done, with their record ids (empty once the event is finished)."""
+        entries = await self._store.journal(self.tenant, journal_scope(change_id), [event_id])
+        return {e.step: None if e.record_id is None else int(e.record_id) for e in entries if e.status == "done"}
 
     async def fail_event(self, change_id: str, event_id: str, error: str) -> None:
         """Note why an applying event stopped (it stays `applying`: the next delivery resumes it)."""
@@ -138,7 +145,13 @@ class ChangeStore:
             await conn.execute(update(CHANGE_EVENTS).where(*where).values(error=error[:4000]))
 
     async def finish_link(
-        self, record: ChangeRecord, *, event_id: str, result: Any, devices: Sequence[Device] = ()
+        self,
+        record: ChangeRecord,
+        *,
+        event_id: str,
+        result: Any,
+        devices: Sequence[Device] = (),
+        within: Within | None = None,
     ) -> None:
         """Create the change row, link the devices it mentions and mark its `created` event applied, together.
 
@@ -163,7 +176,7 @@ class ChangeStore:
             async with self._store._connect(write=True) as conn, conn.begin():
                 await conn.execute(CHANGES.insert().values(values))
                 await link_devices(conn, self.tenant, record.change_id, event_id, devices)
-                await self._applied(conn, record.change_id, event_id, result, now)
+                await self._applied(conn, record.change_id, event_id, result, now, within)
         except IntegrityError as exc:
             raise ChangeRefused("already_linked", f"change {record.change_id} was linked meanwhile") from exc
 
@@ -175,6 +188,7 @@ class ChangeStore:
         event_id: str,
         result: Any,
         devices: Sequence[Device] = (),
+        within: Within | None = None,
     ) -> None:
         """Store the change's new state, the devices the event mentions and the event's result, together.
 
@@ -201,15 +215,22 @@ class ChangeStore:
             if (await conn.execute(statement)).rowcount != 1:
                 raise ChangeRefused("busy", f"another event of change {record.change_id} was applied meanwhile")
             await link_devices(conn, self.tenant, record.change_id, event_id, devices)
-            await self._applied(conn, record.change_id, event_id, result, now)
+            await self._applied(conn, record.change_id, event_id, result, now, within)
 
-    async def _applied(self, conn: Any, change_id: str, event_id: str, result: Any, now: datetime) -> None:
+    async def _applied(
+        self, conn: Any, change_id: str, event_id: str, result: Any, now: datetime, within: Within | None
+    ) -> None:
         statement = (
             update(CHANGE_EVENTS)
             .where(*self._event_key(change_id, event_id))
             .values(status="applied", result=result, error=None, finished_at=now)
         )
         await conn.execute(statement)
+        tx = Tx(conn)
+        await tx.clear_journal(self.tenant, journal_scope(change_id), [event_id])
+        if within is not None:
+            await within(tx)
+        tx.end()
 
     def _event_key(self, change_id: str, event_id: str) -> tuple[Any, ...]:
         return (
@@ -225,7 +246,6 @@ def _event_of(row: Any) -> StoredEvent:
         kind=row.kind,
         status=row.status,
         payload_hash=row.payload_hash,
-        journal=dict(row.journal or {}),
         result=row.result,
         error=row.error,
         created_at=row.created_at,

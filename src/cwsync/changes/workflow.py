@@ -10,9 +10,12 @@
     preview = await workflow.apply("CHG-1", event, plan=True)   # what it would write; nothing is written
 
 Every event is read (ticket, members), planned by the pure core (`cwsync.changes.core`), then applied write by
-write. Each finished write is journaled in the store, so an event interrupted half-way resumes where it stopped when
-it is delivered again; creates carry a lookup (`match=`) so a lost response never duplicates a note or an entry. An
-event already applied is answered from the store (`replayed`), with nothing written. Events of one change are
+write through the workflows' journaled step runner (`cwsync.workflows.steps`; scope `changes:<change id>`, key the
+event id): each write is journaled as it completes, so an event interrupted half-way resumes where it stopped when it
+is delivered again, and every create carries a lookup (the marker in a note's text or a time entry's internal notes,
+a schedule entry's ticket, member and name) that is tried before it is sent again, so a lost answer never duplicates
+a note or an entry. Each delivery that writes is a run of pair `changes` (`cwsync history`). An event already
+applied is answered from the store (`replayed`), with nothing written. Events of one change are
 applied one at a time, in the order the state machine allows; anything else is refused (`ChangeRefused`).
 """
 
@@ -21,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,10 +49,13 @@ from cwsync.changes.models import (
     Write,
 )
 from cwsync.changes.setup import Setup, validate_statuses
-from cwsync.changes.store import ChangeStore, StoredEvent
+from cwsync.changes.store import ChangeStore, StoredEvent, journal_scope
 from cwsync.connectors.connectwise import ConnectWiseClient, CwsyncApiError, NotFoundError
 from cwsync.connectors.connectwise.conditions import Condition, F, all_of, any_of
-from cwsync.store import Store
+from cwsync.store import Store, Trigger
+from cwsync.store.records import Action
+from cwsync.workflows import Step as RunnerStep
+from cwsync.workflows import StepRunner, WorkflowRun, workflow_run
 
 __all__ = ["ChangeView", "ChangeWorkflow"]
 
@@ -57,6 +64,8 @@ log = structlog.get_logger("cwsync.changes")
 TICKET_FIELDS = "id,summary,board,status,company,closedFlag"
 MEMBER_FIELDS = "id,identifier,firstName,lastName,primaryEmail,inactiveFlag"
 _EMAILS_PER_LOOKUP = 50
+PAIR = "changes"
+"""The runs' pair: left id = change id, right id = ticket id."""
 
 
 class ChangeView(BaseModel):
@@ -82,6 +91,8 @@ class ChangeWorkflow:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.client = client
+        self.store = store
+        self.tenant = tenant
         self.setup = setup
         self.changes = ChangeStore(store, tenant=tenant)
         self.devices = DeviceStore(store, tenant=tenant)
@@ -140,7 +151,7 @@ class ChangeWorkflow:
 
     # -- link ----------------------------------------------------------------------------------------------------
 
-    async def link(self, request: LinkRequest, *, plan: bool = False) -> EventResult:
+    async def link(self, request: LinkRequest, *, plan: bool = False, trigger: Trigger = "api") -> EventResult:
         """Create the change record and link it to its ticket (the `created` event); `plan` writes nothing.
 
         Raises:
@@ -177,19 +188,27 @@ class ChangeWorkflow:
             if plan:
                 writes = [s.as_write("planned", None) for s in planned.steps]
                 return found.on(_result(planned, change_id, record.ticket_id, writes))
-            journal = await self._begin(change_id, event_id, "created", digest, stored)
-            writes = await self._apply(planned, change_id, event_id, journal, resuming=stored is not None)
-            result = found.on(_result(planned, change_id, record.ticket_id, writes, applied=True))
-            record.data = planned.data
-            await self.changes.finish_link(
-                record, event_id=event_id, result=result.model_dump(mode="json"), devices=found.devices
-            )
+            async with self._run(trigger, planned, change_id, record.ticket_id) as run:
+                await self._begin(change_id, event_id, "created", digest, stored)
+                writes = await self._apply(planned, change_id, event_id, run, resuming=stored is not None)
+                result = found.on(_result(planned, change_id, record.ticket_id, writes, applied=True))
+                record.data = planned.data
+                _applied(run, planned, change_id, record.ticket_id, writes, action="create")
+                await self.changes.finish_link(
+                    record,
+                    event_id=event_id,
+                    result=result.model_dump(mode="json"),
+                    devices=found.devices,
+                    within=run.write_items,
+                )
             log.info("changes.linked", change_id=change_id, ticket_id=record.ticket_id, writes=len(writes))
             return result
 
     # -- events --------------------------------------------------------------------------------------------------
 
-    async def apply(self, change_id: str, event: ChangeEvent, *, plan: bool = False) -> EventResult:
+    async def apply(
+        self, change_id: str, event: ChangeEvent, *, plan: bool = False, trigger: Trigger = "api"
+    ) -> EventResult:
         """Apply one event of a linked change to its ticket; `plan` returns the writes without making them.
 
         Raises:
@@ -213,65 +232,90 @@ class ChangeWorkflow:
             if plan:
                 writes = [s.as_write("planned", None) for s in planned.steps]
                 return found.on(_result(planned, change_id, change.ticket_id, writes))
-            journal = await self._begin(change_id, event.event_id, event.kind, digest, stored)
-            writes = await self._apply(planned, change_id, event.event_id, journal, resuming=stored is not None)
-            result = found.on(_result(planned, change_id, change.ticket_id, writes, applied=True))
-            after = change.model_copy(update={"state": planned.state_after, "data": planned.data})
-            after.board = _name(ticket.get("board")) or change.board
-            await self.changes.finish_event(
-                after,
-                expected_version=change.version,
-                event_id=event.event_id,
-                result=result.model_dump(mode="json"),
-                devices=found.devices,
-            )
+            async with self._run(trigger, planned, change_id, change.ticket_id) as run:
+                await self._begin(change_id, event.event_id, event.kind, digest, stored)
+                writes = await self._apply(planned, change_id, event.event_id, run, resuming=stored is not None)
+                result = found.on(_result(planned, change_id, change.ticket_id, writes, applied=True))
+                after = change.model_copy(update={"state": planned.state_after, "data": planned.data})
+                after.board = _name(ticket.get("board")) or change.board
+                _applied(run, planned, change_id, change.ticket_id, writes, action="update")
+                await self.changes.finish_event(
+                    after,
+                    expected_version=change.version,
+                    event_id=event.event_id,
+                    result=result.model_dump(mode="json"),
+                    devices=found.devices,
+                    within=run.write_items,
+                )
             log.info("changes.event_applied", change_id=change_id, kind=event.kind, writes=len(writes))
             return result
 
     # -- applying ------------------------------------------------------------------------------------------------
 
-    async def _begin(
-        self, change_id: str, event_id: str, kind: str, digest: str, stored: StoredEvent | None
-    ) -> dict[str, Any]:
-        """Mark the event applying (or pick up an interrupted attempt); returns the journal of finished writes."""
+    @asynccontextmanager
+    async def _run(self, trigger: Trigger, planned: Plan, change_id: str, ticket_id: int) -> AsyncIterator[WorkflowRun]:
+        """The run of one delivery that writes: a refusal or a failure mid-way is its item, and is raised."""
+        async with workflow_run(
+            self.store, tenant=self.tenant, pair=PAIR, trigger=trigger, refusals=(ChangeRefused,)
+        ) as run:
+            what = f"{planned.kind} event {planned.event_id}"
+            try:
+                yield run
+            except ChangeRefused as refused:
+                reason = f"{what} refused: {refused.code}: {refused.reason}"
+                run.item(action="skip", status="failed", left_id=change_id, right_id=str(ticket_id), reason=reason)
+                raise
+            except CwsyncApiError as exc:
+                reason = f"{what} stopped ({exc.message}): delivering it again resumes it"
+                run.item(action="fail", status="failed", left_id=change_id, right_id=str(ticket_id), reason=reason)
+                raise
+
+    async def _begin(self, change_id: str, event_id: str, kind: str, digest: str, stored: StoredEvent | None) -> None:
+        """Mark the event applying, or pick up an interrupted attempt (its journal says what was done)."""
         if stored is not None:
             if stored.payload_hash != digest:
                 raise _reused(event_id)
-            log.info("changes.event_resumed", change_id=change_id, event_id=event_id, done=len(stored.journal))
-            return dict(stored.journal)
+            log.info("changes.event_resumed", change_id=change_id, event_id=event_id, error=stored.error)
+            return
         if not await self.changes.begin_event(change_id, event_id, kind=kind, payload_hash=digest):
             raise ChangeRefused("busy", f"event {event_id} is being applied by another delivery; send it again later")
-        return {}
 
     async def _apply(
-        self, planned: Plan, change_id: str, event_id: str, journal: dict[str, Any], *, resuming: bool
+        self, planned: Plan, change_id: str, event_id: str, run: WorkflowRun, *, resuming: bool
     ) -> list[Write]:
+        """Apply the plan's steps through the step runner; a resumed event looks each create up before sending it."""
+        scope, client = journal_scope(change_id), self.client
+        if resuming:
+            runner = await StepRunner.load(
+                client, self.store, tenant=self.tenant, scope=scope, key=event_id, attempted=True
+            )
+        else:
+            runner = StepRunner(client, self.store, tenant=self.tenant, scope=scope, key=event_id)
+        try:
+            results = await runner.run_all([self._step(step) for step in planned.steps])
+        except CwsyncApiError as exc:
+            await self.changes.fail_event(change_id, event_id, f"{runner.failed_step}: {exc}")
+            raise
         writes: list[Write] = []
-        for step in planned.steps:
-            if step.key in journal:
-                writes.append(step.as_write("already_done", journal[step.key]))
-            else:
-                try:
-                    record_id, outcome = await self._write(step, resuming=resuming)
-                except CwsyncApiError as exc:
-                    await self.changes.fail_event(change_id, event_id, f"{step.key}: {exc}")
-                    raise
-                await self.changes.journal(change_id, event_id, step.key, record_id)
-                writes.append(step.as_write(outcome, record_id))
+        for step, done in zip(planned.steps, results, strict=True):
+            writes.append(step.as_write("written" if done.outcome == "written" else "already_done", done.record_id))
             _remember(planned, step, writes[-1].record_id)
         return writes
 
-    async def _write(self, step: Step, *, resuming: bool) -> tuple[int | None, Any]:
+    def _step(self, step: Step) -> RunnerStep:
+        """A planned write as a step of the runner: a PATCH is an update, a POST a create found by its `match`."""
         if step.method == "PATCH":
             assert step.record_id is not None
-            record = await self.client.patch(step.path, step.record_id, step.body)
-            return _id(record), "written"
-        if resuming and step.match:
-            # The first attempt may have created it and died before journaling: look before creating again.
-            found = await self.client.list_page(step.path, conditions=step.match, fields="id", page_size=1)
-            if found:
-                return _id(found[0]), "already_done"
-        return _id(await self.client.create(step.path, step.body, match=step.match)), "written"
+            return RunnerStep(step.key, "update", step.path, step.body, record_id=step.record_id)
+        match, client = step.match, self.client
+
+        async def find() -> int | None:
+            if match is None:
+                return None
+            rows = await client.list_page(step.path, conditions=match, fields="id", order_by="id", page_size=1)
+            return _id(rows[0]) if rows else None
+
+        return RunnerStep(step.key, "create", step.path, step.body, find=find, match=match)
 
     # -- reads ---------------------------------------------------------------------------------------------------
 
@@ -414,6 +458,19 @@ def _result(
         writes=writes,
         unmatched=planned.unmatched,
         warnings=planned.warnings,
+    )
+
+
+def _applied(
+    run: WorkflowRun, planned: Plan, change_id: str, ticket_id: int, writes: list[Write], *, action: Action
+) -> None:
+    written = sum(1 for w in writes if w.outcome == "written")
+    reason = f"{planned.kind} event {planned.event_id}: {written} write(s) on ticket {ticket_id}"
+    if written < len(writes):
+        reason += f", {len(writes) - written} already done"
+    source = {"event_id": planned.event_id, "kind": planned.kind, "state_after": planned.state_after}
+    run.item(
+        action=action, status="applied", left_id=change_id, right_id=str(ticket_id), reason=reason, source_values=source
     )
 
 

@@ -107,7 +107,7 @@ def link(
         event_id=event_id,
     )
     request = _validated(lambda: LinkRequest.model_validate(values))
-    result = _run(config, lambda wf: wf.link(request, plan=dry_run))
+    result = _run(config, lambda wf: wf.link(request, plan=dry_run, trigger="cli"))
     _print_result(result, as_json=as_json)
 
 
@@ -161,7 +161,7 @@ def event(
         notes=notes,
     )
     parsed = _validated(lambda: EVENTS.validate_python(values))
-    result = _run(config, lambda wf: wf.apply(change_id, parsed, plan=dry_run))
+    result = _run(config, lambda wf: wf.apply(change_id, parsed, plan=dry_run, trigger="cli"))
     _print_result(result, as_json=as_json)
 
 

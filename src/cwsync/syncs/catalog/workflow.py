@@ -4,16 +4,21 @@ One workflow, two entry points: `submit(quote)` (REST `POST /api/quotes`, `cwsyn
 `submit_deal(deal_id)` (a HubSpot deal in the configured stage with line items). Steps: refuse a quote that is not
 approved; resolve its company, contact and products in ConnectWise (concurrently: one round trip); plan (pure,
 `quotes.plan_quote`) against the link of pair `quotes` (left id = external quote id, right id = opportunity id,
-values = the opportunity and each line's forecast id and hash); write: the opportunity (once, ever, per external id),
-then the forecast items to add/replace/remove. Refusals write nothing in ConnectWise and are kept as run items of
-pair `quotes`, so `cwsync history` and `cwsync quotes explain` show why a quote did not become an opportunity.
+values = the opportunity and each line's forecast id and hash) and the journal of an attempt that did not finish;
+write: the opportunity (once, ever, per external id), then the forecast items to add/replace/remove, each a journaled
+step (`cwsync.workflows.steps`, scope `quotes`, key the external id) whose result is kept as it completes. An
+attempt that failed or lost an answer is completed by submitting the quote again: the opportunity is found by the
+marker in its notes (`(cwsync: quote <external id>)`), a line by its position, catalog item, description and
+quantity. Refusals write nothing in ConnectWise and are kept as run items of pair `quotes`, so `cwsync history` and
+`cwsync quotes explain` show why a quote did not become an opportunity.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -21,10 +26,10 @@ import structlog
 from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.client import replace_ops
-from cwsync.connectors.connectwise.conditions import F
-from cwsync.connectors.http import NotFoundError
+from cwsync.connectors.connectwise.conditions import Condition, F, all_of
+from cwsync.connectors.http import CwsyncApiError, NotFoundError
 from cwsync.connectors.hubspot import HubSpotClient
-from cwsync.store import Counts, Link, RunItem, Store, Trigger
+from cwsync.store import JournalEntry, Link, Store, Trigger
 from cwsync.syncs.catalog.config import lookup
 from cwsync.syncs.catalog.engine import CATALOG_PATH, catalog_sync_config
 from cwsync.syncs.catalog.priority import company_type_names, pick_company_type
@@ -39,12 +44,15 @@ from cwsync.syncs.catalog.quotes import (
     QuoteRefused,
     plan_quote,
 )
+from cwsync.workflows import Step, StepRunner, WorkflowRun, workflow_run
 
 __all__ = ["QuoteWorkflow"]
 
 log = structlog.get_logger("cwsync.quotes")
 Record = dict[str, Any]
 OPPORTUNITIES = "sales/opportunities"
+QUOTES_SCOPE = "quotes"
+"""Journal scope of the quote workflow (key: the external quote id)."""
 HUBSPOT_COMPANIES_PAIR, HUBSPOT_CONTACTS_PAIR = "companies", "contacts"
 
 
@@ -61,11 +69,14 @@ class QuoteWorkflow:
     # -- entry points --------------------------------------------------------------------------------------------
 
     async def plan(self, quote: Quote) -> QuotePlan:
-        """What submitting the quote would write; nothing is written.
+        """What submitting the quote would write (what an unfinished attempt wrote counts as written); no writes.
 
         Raises:
             QuoteRefused: not approved, unknown company / contact / product, no shipping product.
         """
+        return (await self._plan(quote))[0]
+
+    async def _plan(self, quote: Quote) -> tuple[QuotePlan, list[JournalEntry]]:
         if quote.status not in APPROVED:
             raise QuoteRefused(
                 "not_approved", f"the quote is {quote.status}: only approved quotes become opportunities"
@@ -88,13 +99,15 @@ class QuoteWorkflow:
         company, contact = pair
         lines = self._lines(quote, catalog)
         link = (await self.store.links_by_left(self.tenant, QUOTES_PAIR, [quote.external_id])).get(quote.external_id)
+        entries = await self.store.journal(self.tenant, QUOTES_SCOPE, [quote.external_id])
+        stored, opportunity_id = _written(link, entries)
         opportunity = {
             "name": quote.name or f"Quote {quote.external_id}",
             "company": {"id": int(company["id"])},
             "contact": {"id": int(contact["id"])},
             "status": {"id": status_id},
             "primarySalesRep": {"id": int(rep["id"])},
-            "notes": quote.notes or f"From quote {quote.external_id} (cwsync)",
+            "notes": f"{quote.notes or f'From quote {quote.external_id}'}\n\n{_marker(quote.external_id)}",
         }
         company_view = {
             "id": int(company["id"]),
@@ -103,16 +116,19 @@ class QuoteWorkflow:
             "type": pick_company_type(company_type_names(company), self.sync.company_type_priority),
         }
         contact_view = {"id": int(contact["id"]), "name": _person(contact)}
-        return plan_quote(
+        plan = plan_quote(
             quote,
             opportunity=opportunity,
             lines=lines,
             status_id=status_id,
             company=company_view,
             contact=contact_view,
-            stored=link.left_values if link else None,
-            opportunity_id=int(link.right_id) if link else None,
+            stored=stored,
+            opportunity_id=opportunity_id,
         )
+        if link is None:
+            plan.action = "create"  # an unfinished first attempt is still the quote's opportunity being created
+        return plan, entries
 
     async def submit(self, quote: Quote, *, plan_only: bool = False, trigger: Trigger = "api") -> QuotePlan:
         """Turn an approved quote into its opportunity (or, with `plan_only`, say what would be written).
@@ -139,15 +155,32 @@ class QuoteWorkflow:
                 self._locks[key] = (lock, users - 1)
 
     async def _submit(self, quote: Quote, trigger: Trigger) -> QuotePlan:
-        try:
-            plan = await self.plan(quote)
-        except QuoteRefused as refused:
-            await self._record(quote.external_id, None, refused=refused, trigger=trigger, source=quote)
-            raise
-        await self._apply(plan)
-        await self._record(quote.external_id, plan, refused=None, trigger=trigger, source=quote)
+        async with self._run(trigger) as run:
+            try:
+                plan, entries = await self._plan(quote)
+            except QuoteRefused as refused:
+                _refused(run, quote.external_id, refused, source=quote)
+                raise
+            try:
+                await self._apply(plan, entries, run, source=quote)
+            except CwsyncApiError as exc:
+                reason = f"not finished ({exc.message}): submitting the quote again completes it"
+                right_id = str(plan.opportunity_id) if plan.opportunity_id else None
+                source = quote.model_dump(mode="json")
+                run.item(
+                    action="fail",
+                    status="failed",
+                    left_id=quote.external_id,
+                    right_id=right_id,
+                    reason=reason,
+                    source_values=source,
+                )
+                raise
         log.info("quote.applied", external_id=quote.external_id, action=plan.action, opportunity=plan.opportunity_id)
         return plan
+
+    def _run(self, trigger: Trigger) -> AbstractAsyncContextManager[WorkflowRun]:
+        return workflow_run(self.store, tenant=self.tenant, pair=QUOTES_PAIR, trigger=trigger, refusals=(QuoteRefused,))
 
     async def show(self, external_id: str) -> dict[str, Any]:
         """The opportunity a quote became (with its lines) and the latest decisions about it.
@@ -175,7 +208,9 @@ class QuoteWorkflow:
         """Why a quote did (not) become an opportunity: its latest recorded decision, in words."""
         shown = await self.show(external_id)
         latest = shown["history"][0] if shown["history"] else None
-        if latest is not None and latest["status"] == "failed":
+        if latest is not None and latest["action"] == "fail":
+            answer = f"{latest['reason']} (what was written is kept)"
+        elif latest is not None and latest["status"] == "failed":
             answer = f"refused: {latest['reason']} (nothing was written to ConnectWise)"
         elif shown["opportunity_id"] is not None:
             answer = f"became ConnectWise opportunity {shown['opportunity_id']} with {len(shown['lines'])} line(s)"
@@ -225,7 +260,8 @@ class QuoteWorkflow:
             quote = await self.quote_from_deal(deal_id)
         except QuoteRefused as refused:
             if not plan_only:
-                await self._record(f"hubspot-deal-{deal_id}", None, refused=refused, trigger=trigger, source=None)
+                async with self._run(trigger) as run:
+                    _refused(run, f"hubspot-deal-{deal_id}", refused, source=None)
             raise
         return await self.submit(quote, plan_only=plan_only, trigger=trigger)
 
@@ -371,88 +407,166 @@ class QuoteWorkflow:
 
     # -- writing and recording -----------------------------------------------------------------------------------
 
-    async def _apply(self, plan: QuotePlan) -> None:
-        if plan.action == "unchanged":
-            return
-        if plan.opportunity_id is None:
-            created = await self.cw.create(OPPORTUNITIES, plan.opportunity)
-            plan.opportunity_id = int(created["id"])
-            await self._save(plan, [])  # the opportunity is never created twice, even if the lines fail
-        elif plan.opportunity_changes:
-            await self.cw.patch(OPPORTUNITIES, plan.opportunity_id, replace_ops(plan.opportunity_changes))
-        path = f"{OPPORTUNITIES}/{plan.opportunity_id}/forecast"
+    async def _apply(self, plan: QuotePlan, entries: list[JournalEntry], run: WorkflowRun, *, source: Quote) -> None:
+        """Write the plan step by step (each result journaled as it completes), then keep it in the link."""
+        runner = StepRunner(
+            self.cw, self.store, tenant=self.tenant, scope=QUOTES_SCOPE, key=plan.external_id, entries=entries
+        )
         by_position = {line.position: line for line in plan.lines}
-        results = await asyncio.gather(*(self._line(path, change, by_position, plan) for change in plan.changes))
-        await self._save(plan, [r for r in results if r is not None])
-
-    async def _line(
-        self, path: str, change: LineChange, lines: Mapping[int, PlannedLine], plan: QuotePlan
-    ) -> dict[str, Any] | None:
-        if change.op == "remove":
-            assert change.forecast_id is not None
-            await self.cw.delete(path, change.forecast_id)
-            return None
-        line = lines[change.position]
-        if change.op == "keep":
-            forecast_id = change.forecast_id
-        elif change.op == "replace":
-            assert change.forecast_id is not None
-            forecast_id = int((await self.cw.put(path, change.forecast_id, line.body(plan.status_id)))["id"])
-        else:
-            forecast_id = int((await self.cw.create(path, line.body(plan.status_id)))["id"])
-        return {"position": line.position, "forecast_id": forecast_id, "hash": line.digest(plan.status_id)}
-
-    async def _save(self, plan: QuotePlan, lines: list[dict[str, Any]]) -> None:
-        values = {"opportunity": plan.opportunity, "lines": lines, "totals": plan.totals}
-        link = Link(
-            tenant=self.tenant,
-            pair=QUOTES_PAIR,
+        done: dict[str, int | None] = {}
+        if plan.action != "unchanged" or entries:
+            if plan.opportunity_id is None:
+                [made] = await runner.run_all([self._opportunity_step(plan)])
+                assert made.record_id is not None
+                plan.opportunity_id = made.record_id
+            elif plan.opportunity_changes:
+                await runner.run_all([self._opportunity_step(plan)])
+            path = f"{OPPORTUNITIES}/{plan.opportunity_id}/forecast"
+            steps = [self._line_step(path, c, by_position, plan) for c in plan.changes if c.op != "keep"]
+            done = {r.key: r.record_id for r in await runner.run_all(steps, concurrently=True)}
+        reason = f"opportunity {plan.opportunity_id}: " + ", ".join(f"{c.op} line {c.position}" for c in plan.changes)
+        run.item(
+            action=plan.action,
+            status="applied",
             left_id=plan.external_id,
             right_id=str(plan.opportunity_id),
-            match_key="external_id",
-            left_values=values,
-            left_hash=plan.digest,
-            last_writer="left",
-            synced_at=datetime.now(UTC),
-        )
-        async with self.store.transaction() as tx:
-            await tx.upsert_links([link])
-
-    async def _record(
-        self,
-        external_id: str,
-        plan: QuotePlan | None,
-        *,
-        refused: QuoteRefused | None,
-        trigger: Trigger,
-        source: Quote | None,
-    ) -> None:
-        run_id = await self.store.start_run(self.tenant, pairs=[QUOTES_PAIR], kind="record", trigger=trigger)
-        action: Any = "skip" if plan is None else plan.action
-        counts = Counts()
-        counts.add(action)
-        if refused is not None:
-            reason = f"{refused.code}: {refused.reason}"
-        else:
-            assert plan is not None
-            reason = f"opportunity {plan.opportunity_id}: " + ", ".join(
-                f"{c.op} line {c.position}" for c in plan.changes
-            )
-        item = RunItem(
-            run_id=run_id,
-            tenant=self.tenant,
-            pair=QUOTES_PAIR,
-            direction="left_to_right",
-            action=action,
-            status="failed" if refused else "applied",
-            left_id=external_id,
-            right_id=str(plan.opportunity_id) if plan and plan.opportunity_id else None,
             reason=reason,
-            source_values=source.model_dump(mode="json") if source else {},
+            source_values=source.model_dump(mode="json"),
         )
-        async with self.store.transaction() as tx:
-            await tx.add_run_items([item])
-        await self.store.finish_run(run_id, status="succeeded", counts=counts, error=None)
+        if plan.action == "unchanged" and not entries:
+            return
+        lines = []
+        for change in plan.changes:
+            if change.op == "remove":
+                continue
+            line = by_position[change.position]
+            forecast_id = change.forecast_id if change.op == "keep" else done[f"line:{change.position}"]
+            lines.append({"position": line.position, "forecast_id": forecast_id, "hash": line.digest(plan.status_id)})
+        await self._save(plan, lines, runner, run)
+
+    def _opportunity_step(self, plan: QuotePlan) -> Step:
+        data = {"opportunity": plan.opportunity}
+        if plan.opportunity_id is not None:
+            changes = replace_ops(plan.opportunity_changes or {})
+            return Step(
+                "opportunity", "update", OPPORTUNITIES, changes, record_id=plan.opportunity_id, data=data, intent=True
+            )
+        wanted = _opportunity_lookup(plan)
+
+        async def find() -> int | None:
+            rows = await self.cw.list_page(OPPORTUNITIES, conditions=wanted, fields="id", order_by="id", page_size=1)
+            return int(rows[0]["id"]) if rows else None
+
+        return Step("opportunity", "create", OPPORTUNITIES, plan.opportunity, find=find, match=wanted, data=data)
+
+    def _line_step(self, path: str, change: LineChange, lines: Mapping[int, PlannedLine], plan: QuotePlan) -> Step:
+        if change.op == "remove":
+            assert change.forecast_id is not None
+            return Step(f"remove:{change.position}", "delete", path, record_id=change.forecast_id)
+        line = lines[change.position]
+        body, digest = line.body(plan.status_id), line.digest(plan.status_id)
+        key, data = f"line:{change.position}", {"hash": digest}
+        if change.op == "replace":
+            assert change.forecast_id is not None
+            return Step(
+                key,
+                "update",
+                path,
+                body,
+                record_id=change.forecast_id,
+                method="PUT",
+                digest=digest,
+                data=data,
+                id_of=_line_id,
+                intent=True,  # `_written` reads a begun replace back: the line is there, its content unknown
+            )
+
+        async def find() -> int | None:
+            return next((int(i["id"]) for i in await self._forecast_items(path) if _same_line(i, body)), None)
+
+        return Step(key, "create", path, body, find=find, digest=digest, data=data, id_of=_line_id)
+
+    async def _forecast_items(self, path: str) -> list[Record]:
+        """The forecast items of an opportunity (the lines an earlier attempt may have made)."""
+        return [item async for item in self.cw.stream_records(path)]
+
+    async def _save(self, plan: QuotePlan, lines: list[dict[str, Any]], runner: StepRunner, run: WorkflowRun) -> None:
+        values = {"opportunity": plan.opportunity, "lines": lines, "totals": plan.totals}
+        opportunity = str(plan.opportunity_id)
+        link = run.recorder.link(plan.external_id, opportunity, match_key="external_id", left_values=values)
+        link = replace(link, left_hash=plan.digest)  # the quote's digest: what the next submit compares
+        async with self.store.transaction() as tx:  # the link, the journal gone and the run's item: together
+            await tx.upsert_links([link])
+            await runner.clear(tx)
+            await run.write_items(tx)
+
+
+def _refused(run: WorkflowRun, external_id: str, refused: QuoteRefused, *, source: Quote | None) -> None:
+    reason = f"{refused.code}: {refused.reason}"
+    values = source.model_dump(mode="json") if source else {}
+    run.item(action="skip", status="failed", left_id=external_id, reason=reason, source_values=values)
+
+
+def _marker(external_id: str) -> str:
+    """What the opportunity's notes carry so that a lost create can be found: `(cwsync: quote <external id>)`."""
+    return f"(cwsync: quote {external_id})"
+
+
+def _opportunity_lookup(plan: QuotePlan) -> Condition:
+    """The opportunity of a quote in ConnectWise: its company, and the quote's marker in its notes."""
+    return all_of(F("company/id") == int(plan.company["id"]), F("notes").contains(_marker(plan.external_id)))
+
+
+def _line_id(answer: Record) -> int | None:
+    """The forecast item's id in the answer to a forecast POST or PUT: the one place that reads it.
+
+    The sandbox answers with the item. By the spec the answer may be the whole `Forecast` (`forecastItems` and
+    totals) instead; when that is confirmed, this is what changes (pick the item by `sequenceNumber`).
+    """
+    value = answer.get("id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _same_line(item: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+    """Whether a forecast item is the line `body` describes (position, catalog item, description, quantity)."""
+    catalog = item.get("catalogItem") or {}
+    return (
+        item.get("sequenceNumber") == body["sequenceNumber"]
+        and catalog.get("id") == body["catalogItem"]["id"]
+        and item.get("forecastDescription") == body["forecastDescription"]
+        and float(item.get("quantity") or 0) == float(body["quantity"])
+    )
+
+
+def _written(link: Link | None, entries: list[JournalEntry]) -> tuple[dict[str, Any] | None, int | None]:
+    """What is written for a quote: the link's values, with the journal of an unfinished attempt laid over them.
+
+    A step that finished counts as written (a created opportunity, a created or replaced line, a removed line); an
+    update or delete that was begun counts as not yet written (its record is known, its content is not), so it is
+    planned again; a create that was begun is left to the runner, which looks its record up before creating it.
+    """
+    stored = dict(link.left_values) if link else None
+    opportunity_id = int(link.right_id) if link else None
+    if not entries:
+        return stored, opportunity_id
+    stored = stored or {}
+    lines = {int(entry["position"]): dict(entry) for entry in stored.get("lines") or []}
+    removed: set[int] = set()
+    for entry in entries:
+        if entry.record_id is None:
+            continue
+        done, step = entry.status == "done", entry.step
+        if step == "opportunity":
+            opportunity_id = int(entry.record_id)
+            stored["opportunity"] = entry.data.get("opportunity") if done else {}
+        elif step.startswith("line:"):
+            position = int(step.removeprefix("line:"))
+            hashed = entry.data.get("hash") if done else None
+            lines[position] = {"position": position, "forecast_id": int(entry.record_id), "hash": hashed}
+        elif step.startswith("remove:") and done:
+            removed.add(int(entry.record_id))
+    stored["lines"] = [line for _, line in sorted(lines.items()) if line["forecast_id"] not in removed]
+    return (stored if opportunity_id is not None else None), opportunity_id
 
 
 def _planned(position: int, line: QuoteLine, item: Record, *, shipping: bool = False) -> PlannedLine:

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from cwsync.engine.record import Recorder
 from cwsync.store import Link, Store
 from cwsync.syncs.hudu.matching import Decision
 
@@ -79,25 +80,26 @@ async def save_decisions(
         if d.hudu_id is not None and d.hudu_id not in hudu_companies:
             raise ValueError(f"Hudu company {d.hudu_id} does not exist (or is archived)")
     existing = await store.links_by_left(tenant, COMPANIES_PAIR, [str(d.cw_id) for d in stamped])
+    decisions_pair = Recorder(store, tenant, DECISIONS_PAIR, None)
+    companies_pair = Recorder(store, tenant, COMPANIES_PAIR, None)
     decision_links = [
-        Link(
-            tenant=tenant,
-            pair=DECISIONS_PAIR,
-            left_id=str(d.cw_id),
-            right_id=f"{d.kind}:{d.cw_id}",
+        decisions_pair.link(
+            str(d.cw_id),
+            f"{d.kind}:{d.cw_id}",
             match_key=d.kind,
             left_values={"kind": d.kind, "hudu_id": d.hudu_id, "by": d.by, "at": d.at},
+            last_writer=None,
         )
         for d in stamped
     ]
     company_links = [
-        Link(
-            tenant=tenant,
-            pair=COMPANIES_PAIR,
-            left_id=str(d.cw_id),
-            right_id=str(d.hudu_id),
+        companies_pair.link(
+            str(d.cw_id),
+            str(d.hudu_id),
             match_key=f"decision:{d.by}",
+            left_values={},
             right_values=company_link_values(hudu_companies[d.hudu_id]),
+            last_writer=None,
         )
         for d in stamped
         if d.hudu_id is not None and _moves(existing.get(str(d.cw_id)), d.hudu_id)
