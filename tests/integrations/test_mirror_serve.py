@@ -94,3 +94,34 @@ async def test_the_mirror_is_scheduled_and_a_ticket_callback_updates_its_row(
         ("record", "callback", "succeeded"),
         ("full", "schedule", "succeeded"),
     ]
+
+
+async def test_the_api_replays_one_mirrored_record_and_refuses_an_unknown_object(
+    world: tuple[Config, Sandbox, ConnectWiseClient, Store],
+) -> None:
+    config, box, cw, store = world
+    key_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_cw_app(box)))
+    server = Server(config, store, cw, None, key_http, workers=1, callback_debounce=0)
+    api = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(server)),
+        base_url="http://cwsync.test",
+        headers={"Authorization": "Bearer api-token-456"},
+    )
+    await server.start(schedule=False)
+    try:
+        ticket = next(iter([t async for t in cw.stream_records("service/tickets")]))
+        answer = await api.post(f"/api/records/connectwise/mirror:tickets/{ticket['id']}/replay")
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["job"] is not None
+        await server.runner.wait_idle(timeout=30)
+        unknown = await api.post("/api/records/connectwise/mirror:contacts/1/replay")  # not a configured object
+        assert unknown.status_code == 404
+    finally:
+        await server.stop()
+        await api.aclose()
+        await key_http.aclose()
+    async with store._connect() as conn:
+        row = (await conn.execute(text("SELECT summary FROM cw_tickets WHERE id = :i"), {"i": ticket["id"]})).one()
+    assert row.summary == ticket["summary"]
+    [run] = await store.runs(config.tenant, limit=1)
+    assert (run.kind, run.trigger, run.pairs) == ("record", "api", ("mirror:tickets",))

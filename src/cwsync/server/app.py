@@ -387,11 +387,12 @@ def _api(app: FastAPI, server: Server) -> None:
 
     @app.post("/api/records/{system}/{obj}/{record_id}/replay", dependencies=guard, status_code=202)
     async def replay(system: str, obj: str, record_id: str) -> dict[str, Any]:
-        """Queue a sync of one record now (BY-2)."""
-        _side(system)
-        if obj not in server.mappings:
-            raise HTTPException(404, f"{obj} is not an enabled object")
-        return {"job": await server.record_job(system, obj, record_id, "api")}
+        """Queue a sync of one record now (BY-2): a HubSpot object (`connectwise|hubspot`, `companies`, ...), a
+        catalog product (`connectwise`, `products`) or a mirrored object (`connectwise`, `mirror:tickets`, ...)."""
+        for entry in server.integrations():
+            if entry.replayable(server, system, obj):
+                return {"job": await entry.replay(server, system, obj, record_id)}
+        raise HTTPException(404, f"{system} {obj} is not an enabled object that can be replayed")
 
     @app.post("/api/sync", dependencies=guard, status_code=202)
     async def trigger(full: bool = False, objects: str | None = None) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from cwsync.runtime.jobs import JobSpec
 from cwsync.runtime.scheduler import Schedule
 from cwsync.store.records import JobRecord
 from cwsync.syncs.catalog.engine import CatalogEngine
+from cwsync.syncs.catalog.products import PRODUCTS_PAIR
 from cwsync.syncs.hubspot.run import RecordRef, mappings
 from cwsync.syncs.hudu.config import CALLBACK_DATA_TYPES
 
@@ -59,6 +60,14 @@ class Integration(Protocol):
         """Run a batch of record jobs of one pair as one run."""
         ...
 
+    def replayable(self, server: Server, system: str, obj: str) -> bool:
+        """Whether `POST /api/records/{system}/{obj}/{id}/replay` is this integration's."""
+        ...
+
+    async def replay(self, server: Server, system: str, obj: str, record_id: str) -> int | None:
+        """Queue a sync of one record now (BY-2); returns the job id (None: coalesced into a waiting one)."""
+        ...
+
 
 def _trigger(job: JobRecord, default: str = "schedule") -> Any:
     trigger = str(job.payload.get("trigger", default))
@@ -92,6 +101,24 @@ class _Base:
 
     async def run_job(self, server: Server, job: JobRecord) -> None:
         raise NotImplementedError
+
+    def replayable(self, server: Server, system: str, obj: str) -> bool:
+        return False
+
+    async def replay(self, server: Server, system: str, obj: str, record_id: str) -> int | None:
+        raise NotImplementedError
+
+
+def _record_job(server: Server, pair: str, record: str, trigger: str) -> JobSpec:
+    tenant = server.config.tenant
+    return JobSpec(
+        tenant=tenant,
+        pair=pair,
+        kind="record",
+        record=record,
+        queueing_key=f"record:{tenant}:{pair}:{record}",
+        payload={"trigger": trigger},
+    )
 
 
 class HuduEntry(_Base):
@@ -138,11 +165,30 @@ class CatalogEntry(_Base):
         await server.catalog_job()
         return True
 
+    def owns(self, server: Server, pair: str) -> bool:
+        return pair in (self.name, PRODUCTS_PAIR)
+
     async def run_job(self, server: Server, job: JobRecord) -> None:
+        if job.kind == "record":
+            await self.run_records(server, [job])
+            return
+        engine = self._engine(server)
+        await engine.run(full=job.kind == "full", trigger=_trigger(job) if _trigger(job) == "callback" else "schedule")
+
+    async def run_records(self, server: Server, jobs: Sequence[JobRecord]) -> None:
+        ids = [int(job.record) for job in jobs if job.record and job.record.isdigit()]
+        await self._engine(server).sync_products(ids, trigger=_trigger(jobs[0], "api"))
+
+    def _engine(self, server: Server) -> CatalogEngine:
         if server.hs is None:
             raise RuntimeError("the catalog sync needs a HubSpot connection (connections.hubspot)")
-        engine = CatalogEngine(server.config, server.store, server.cw, server.hs)
-        await engine.run(full=job.kind == "full", trigger=_trigger(job) if _trigger(job) == "callback" else "schedule")
+        return CatalogEngine(server.config, server.store, server.cw, server.hs)
+
+    def replayable(self, server: Server, system: str, obj: str) -> bool:
+        return system == "connectwise" and obj in ("products", PRODUCTS_PAIR)
+
+    async def replay(self, server: Server, system: str, obj: str, record_id: str) -> int | None:
+        return await server.runner.enqueue(_record_job(server, PRODUCTS_PAIR, record_id, "api"))
 
 
 class DevicesEntry(_Base):
@@ -214,17 +260,16 @@ class MirrorEntry(_Base):
         kind = self.TYPES.get(event.type)
         if mirror is None or kind is None or kind not in mirror.objects:
             return False
-        tenant, pair = server.config.tenant, pair_name(kind)
-        spec = JobSpec(
-            tenant=tenant,
-            pair=pair,
-            kind="record",
-            record=str(event.record_id),
-            queueing_key=f"record:{tenant}:{pair}:{event.record_id}",
-            payload={"trigger": "callback"},
-        )
-        await server.runner.enqueue(spec)
+        await server.runner.enqueue(_record_job(server, pair_name(kind), str(event.record_id), "callback"))
         return True
+
+    def replayable(self, server: Server, system: str, obj: str) -> bool:
+        mirror = server.config.syncs.mirror
+        kinds = [pair_name(kind) for kind in (mirror.objects if mirror else [])]
+        return system == "connectwise" and obj in kinds
+
+    async def replay(self, server: Server, system: str, obj: str, record_id: str) -> int | None:
+        return await server.runner.enqueue(_record_job(server, obj, record_id, "api"))
 
     def _engine_pairs(self, server: Server) -> Any:
         mirror = server.config.syncs.mirror
@@ -279,6 +324,12 @@ class HubSpotEntry(_Base):
             await engine.run(record=RecordRef.parse(job.record), trigger=trigger)
         elif job.kind in ("incremental", "full"):
             await engine.run(objects=[job.pair], full=job.kind == "full", trigger=trigger)
+
+    def replayable(self, server: Server, system: str, obj: str) -> bool:
+        return system in ("connectwise", "hubspot") and obj in server.mappings
+
+    async def replay(self, server: Server, system: str, obj: str, record_id: str) -> int | None:
+        return await server.record_job(system, obj, record_id, "api")
 
     async def run_records(self, server: Server, jobs: Sequence[JobRecord]) -> None:
         refs = [RecordRef.parse(job.record) for job in jobs if job.record]
