@@ -42,3 +42,31 @@ async def test_a_product_change_reaches_hubspot_through_its_callback(world: Worl
     assert world.products()[str(item["identifier"])]["price"] == "777.25"
     [run] = await world.store.runs(config.tenant, limit=1)
     assert (run.trigger, run.status) == ("callback", "succeeded")
+
+
+async def test_the_api_replays_one_catalog_product(world: World) -> None:
+    """`POST /api/records/connectwise/products/{id}/replay`: the changed product reaches HubSpot at once."""
+    await world.engine().run()
+    item = next(i for i in world.cw_all("catalog_items") if not i.get("inactiveFlag"))
+    server_config = ServerConfig(public_url=ME, api_token="api-token-456")
+    config = world.config.model_copy(update={"server": server_config})
+    key_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_cw_app(world.cw_box)))
+    server = Server(config, world.store, world.cw, world.hs, key_http, workers=1, callback_debounce=0)
+    api = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(server)),
+        base_url=ME,
+        headers={"Authorization": "Bearer api-token-456"},
+    )
+    await server.start(schedule=False)
+    try:
+        await world.cw.patch("procurement/catalog", item["id"], [{"op": "replace", "path": "price", "value": 12.5}])
+        answer = await api.post(f"/api/records/connectwise/products/{item['id']}/replay")
+        assert answer.status_code == 202, answer.text
+        await server.runner.wait_idle(timeout=30)
+    finally:
+        await server.stop()
+        await api.aclose()
+        await key_http.aclose()
+    assert world.products()[str(item["identifier"])]["price"] == "12.50"
+    [run] = await world.store.runs(config.tenant, limit=1)
+    assert (run.kind, run.trigger, run.status) == ("record", "api", "succeeded")
