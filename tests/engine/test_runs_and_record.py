@@ -1,0 +1,135 @@
+"""The engine's shared parts: one run lifecycle, the recorder and its journal, watermarks, the mass-delete guard."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from cwsync.connectors.http import CwsyncApiError
+from cwsync.engine.guard import MassDeleteError, check_mass_delete
+from cwsync.engine.reading import ReadAhead, Watermark, last_updated, parse_moment
+from cwsync.engine.record import Recorder, projection_hash
+from cwsync.engine.runs import close_interrupted, recorded_run
+from cwsync.store import Counts, Store
+
+T = "t1"
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(f"sqlite:///{tmp_path / 'engine.db'}")
+    yield opened
+    await opened.close()
+
+
+async def test_a_run_succeeds_or_fails_once_with_its_counts_and_error(store: Store) -> None:
+    counts = Counts(created=3)
+    async with recorded_run(store, T, pairs=["p"], kind="full", trigger="cli", counts=lambda: counts) as run:
+        assert run.run_id is not None
+    ok = await store.run(run.run_id)
+    assert ok is not None
+    assert (ok.status, ok.counts.created, ok.error) == ("succeeded", 3, None)
+    with pytest.raises(CwsyncApiError):
+        async with recorded_run(store, T, pairs=["p"], kind="full", trigger="cli", counts=Counts) as failed:
+            raise CwsyncApiError("HubSpot said no", status=403)
+    bad = await store.run(failed.run_id or 0)
+    assert bad is not None
+    assert (bad.status, bad.error) == ("failed", "HubSpot said no (HTTP 403)")
+    assert failed.error == bad.error
+
+
+async def test_a_cancelled_run_is_recorded_failed_and_a_dry_run_records_nothing(store: Store) -> None:
+    started = asyncio.Event()
+
+    async def work() -> None:
+        async with recorded_run(store, T, pairs=["p"], kind="full", trigger="cli", counts=Counts):
+            started.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(work())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    [run] = await store.runs(T)
+    assert (run.status, run.error) == ("failed", "CancelledError")
+    async with recorded_run(store, T, pairs=["p"], kind="plan", trigger="cli", counts=Counts, record=False) as dry:
+        assert dry.run_id is None
+    assert len(await store.runs(T)) == 1
+
+
+async def test_runs_a_killed_process_left_are_closed_once_per_store(store: Store, tmp_path: Path) -> None:
+    """A run left `running` (by another process: another Store object) is closed by the next run's start; the
+    process's own runs in progress are not closed by its later runs."""
+    other = await Store.open(f"sqlite:///{tmp_path / 'engine.db'}")
+    stale = await other.start_run(T, pairs=["p"], kind="full", trigger="schedule")
+    await other.close()
+    async with recorded_run(store, T, pairs=["p"], kind="full", trigger="cli", counts=Counts) as outer:
+        async with recorded_run(store, T, pairs=["q"], kind="record", trigger="api", counts=Counts):
+            pass
+        mine = await store.run(outer.run_id or 0)
+        assert mine is not None
+        assert mine.status == "running"  # not closed by the inner run of the same process
+    closed = await store.run(stale)
+    assert closed is not None
+    assert closed.status == "interrupted"
+    assert await close_interrupted(store, T) == []  # done once; `force` does it again
+    assert await close_interrupted(store, T, force=True) == []
+
+
+async def test_the_recorder_builds_links_with_one_hash_and_settles_intents_with_them(store: Store) -> None:
+    recorder = Recorder(store, T, "mirror:tickets", None)
+    await recorder.intend({"7": {"company": 1}, "8": {}})
+    assert await recorder.pending(["7"]) == {"7": {"company": 1}}
+    link = recorder.link("7", "70", left_values={"b": 2, "a": 1}, right_values={"x": None})
+    assert link.left_hash == projection_hash({"a": 1, "b": 2})
+    assert link.right_hash == projection_hash({"x": None})
+    await recorder.commit(links=[link], settled=["7"])
+    assert set(await recorder.pending()) == {"8"}
+    assert (await store.links_by_left(T, "mirror:tickets", ["7"]))["7"].right_id == "70"
+    dry = Recorder(store, T, "mirror:tickets", None, dry_run=True)
+    await dry.intend({"9": {}})
+    assert await dry.commit(links=[recorder.link("9", "90", left_values={})]) == 0
+    assert "9" not in await recorder.pending()
+
+
+def test_a_watermark_never_passes_the_run_start() -> None:
+    start = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    mark = Watermark(start)
+    mark.seen(None)
+    assert mark.newest is None
+    mark.seen(start - timedelta(hours=1))
+    mark.seen(start + timedelta(hours=1))  # a clock ahead of ours: capped
+    mark.seen(start - timedelta(hours=2))
+    assert mark.newest == start
+    assert last_updated({"_info": {"lastUpdated": "2026-11-30T10:00:00Z"}}) == datetime(2026, 11, 30, 10, tzinfo=UTC)
+    assert parse_moment("not a date") is None
+    assert parse_moment("2026-11-30T10:00:00") == datetime(2026, 11, 30, 10, tzinfo=UTC)
+
+
+def test_the_mass_delete_guard_names_the_setting_and_leaves_small_tables_alone() -> None:
+    check_mass_delete("p", 9, 9, 0.9, setting="x.share")  # under 10 linked records: not guarded
+    check_mass_delete("p", 9, 10, 0.9, setting="x.share")  # 90% is not more than 90%
+    with pytest.raises(MassDeleteError, match=r"10 of 10 .*raise x\.share"):
+        check_mass_delete("p", 10, 10, 0.9, setting="x.share")
+
+
+async def test_read_ahead_reads_the_next_page_while_the_current_one_is_used() -> None:
+    reads: list[int] = []
+
+    async def pages() -> AsyncIterator[int]:
+        for n in range(3):
+            reads.append(n)
+            yield n
+
+    ahead = ReadAhead(pages())
+    first = await anext(ahead)
+    await asyncio.sleep(0)
+    assert first == 0
+    assert reads == [0, 1]  # page 1 was asked for as soon as page 0 was handed over
+    assert [page async for page in ahead] == [1, 2]
+    await ahead.close()
