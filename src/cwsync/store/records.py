@@ -6,6 +6,7 @@ the store are always timezone-aware UTC; a `None` timestamp going in means "now"
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
@@ -125,6 +126,15 @@ class Counts:
     def as_dict(self) -> dict[str, int]:
         """The counters as a plain dict (how the store keeps them)."""
         return asdict(self)
+
+    @classmethod
+    def sum(cls, many: Iterable[Counts]) -> Counts:
+        """The counts of several pairs (or data types) added up."""
+        total = cls()
+        for counts in many:
+            for name, value in counts.as_dict().items():
+                setattr(total, name, getattr(total, name) + value)
+        return total
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Counts:

@@ -110,11 +110,7 @@ class RunReport:
     @property
     def counts(self) -> Counts:
         """Counts over every pair."""
-        total = Counts()
-        for pair in self.pairs:
-            for name, value in pair.counts.as_dict().items():
-                setattr(total, name, getattr(total, name) + value)
-        return total
+        return Counts.sum(pair.counts for pair in self.pairs)
 
 
 Progress = Callable[[str, int], None]

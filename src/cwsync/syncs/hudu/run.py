@@ -110,11 +110,7 @@ class HuduRunReport:
     @property
     def counts(self) -> Counts:
         """Counts over every data type."""
-        total = Counts()
-        for report in self.types:
-            for name, value in report.counts.as_dict().items():
-                setattr(total, name, getattr(total, name) + value)
-        return total
+        return Counts.sum(report.counts for report in self.types)
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready form (CLI `--json`, REST API)."""
