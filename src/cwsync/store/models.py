@@ -202,8 +202,3 @@ class JobRow(Base):
     finished_at: Mapped[datetime | None]
     worker: Mapped[str | None] = mapped_column(String(255))
     heartbeat_at: Mapped[datetime | None]
-
-
-# Tables that live with their workflow register on `Base` when imported; import them here so `Base.metadata` always
-# describes every migrated table (the check in tests/store compares them).
-import cwsync.changes.tables  # noqa: E402,F401
