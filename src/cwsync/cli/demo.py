@@ -8,26 +8,20 @@ import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import typer
-import uvicorn
 from rich.console import Console
 
 from cwsync.cli import doctor as doctor_cli
 from cwsync.cli import sandbox as sandbox_cli
 from cwsync.cli.callbacks import specs_for
 from cwsync.cli.sync import _print_report
-from cwsync.config import load_config
-from cwsync.config.template import render_template
-from cwsync.connectors.connectwise import ConnectWiseSettings
-from cwsync.connectors.connectwise.conditions import F
-from cwsync.diagnostics.connectwise import DoctorReport, ExitCode, run_doctor
-from cwsync.runtime.callbacks import CallbackManager
-from cwsync.server.app import Server, create_app
-from cwsync.syncs.hubspot.context import Context, opened
-from cwsync.syncs.hubspot.run import HubSpotSync
+
+if TYPE_CHECKING:
+    from cwsync.connectors.connectwise import ConnectWiseSettings
+    from cwsync.diagnostics.connectwise import DoctorReport
+    from cwsync.syncs.hubspot.context import Context
 
 console = Console()
 NEW_PHONE = "+1 555 010 4242"
@@ -41,6 +35,8 @@ def demo(
     as_json: bool = typer.Option(False, "--json", help="Print the doctor report as JSON (and skip the sync tour)."),
 ) -> None:
     """Start the sandboxes with a generated MSP, check the connection, sync to HubSpot, and show a change arrive."""
+    from cwsync.connectors.connectwise import ConnectWiseSettings
+    from cwsync.runtime.memory import tune_gc
     from cwsync_sandbox.connectwise.app import SandboxSettings
     from cwsync_sandbox.server import running_sandbox
 
@@ -56,6 +52,7 @@ def demo(
             private_key=s.private_key,
             client_id=s.client_id,
         )
+        tune_gc()  # see cwsync.runtime.memory
         report = asyncio.run(_doctor(settings, as_json=as_json))
         doctor_cli.print_report(report, as_json=as_json)
         if report.ok and sync and not as_json:
@@ -65,11 +62,18 @@ def demo(
 
 
 async def _doctor(settings: ConnectWiseSettings, *, as_json: bool) -> DoctorReport:
+    from cwsync.diagnostics.connectwise import run_doctor
+
     return await run_doctor(settings, on_check=None if as_json else doctor_cli.render_check)
 
 
 async def _sync_tour(base_url: str, folder: Path, *, once: bool) -> None:
     """`base_url`: where the sandboxes are served."""
+    from cwsync.config import load_config
+    from cwsync.config.template import render_template
+    from cwsync.syncs.hubspot.context import opened
+    from cwsync.syncs.hubspot.run import HubSpotSync
+
     port = _free_port()
     path = folder / "cwsync.yaml"
     values = sandbox_cli.sandbox_config_values(base_url, server_port=port)
@@ -87,6 +91,9 @@ async def _sync_tour(base_url: str, folder: Path, *, once: bool) -> None:
 
 async def _pick_contact(ctx: Context) -> dict[str, Any]:
     """An active contact with a company and an e-mail (so it was synced)."""
+    from cwsync.connectors.connectwise.conditions import F
+    from cwsync.diagnostics.connectwise import ExitCode
+
     async for page in ctx.cw.stream("company/contacts", conditions=F("inactiveFlag") == False, page_size=50):  # noqa: E712
         for contact in page:
             items = contact.get("communicationItems", [])
@@ -97,6 +104,12 @@ async def _pick_contact(ctx: Context) -> dict[str, Any]:
 
 async def _real_time(ctx: Context, base_url: str, port: int, *, once: bool) -> None:
     """Serve, register the ConnectWise callbacks, change a contact, and time its arrival in HubSpot."""
+    import httpx
+    import uvicorn
+
+    from cwsync.runtime.callbacks import CallbackManager
+    from cwsync.server.app import Server, create_app
+
     config = ctx.config
     async with httpx.AsyncClient(timeout=10) as key_http:
         server = Server(config, ctx.store, ctx.cw, ctx.hs, key_http)
@@ -129,6 +142,8 @@ def _free_port() -> int:
 
 async def _change_arrives(ctx: Context) -> None:
     """Change a contact's phone in ConnectWise; the callback brings it to HubSpot; print how long it took."""
+    from cwsync.diagnostics.connectwise import ExitCode
+
     contact = await _pick_contact(ctx)
     items = [dict(i) for i in contact["communicationItems"]]
     phone = next((i for i in items if i.get("communicationType") == "Phone"), None)

@@ -124,6 +124,7 @@ def serve(
     hubspot_rate_limit: int = typer.Option(190, min=1, help="HubSpot requests per 10 s per token."),
 ) -> None:
     """Serve the ConnectWise Manage emulator and print the credentials to use."""
+    from cwsync.runtime.memory import tune_gc
     from cwsync_sandbox.connectwise.app import SandboxSettings, check_deny_spec
     from cwsync_sandbox.faults import FaultSettings
     from cwsync_sandbox.hubspot import HubSpotSandboxSettings
@@ -170,4 +171,5 @@ def serve(
     )
     server = make_server(app, log_level="info")
     with contextlib.suppress(KeyboardInterrupt):
+        tune_gc()  # see cwsync.runtime.memory
         asyncio.run(server.serve(sockets=[sock]))

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from cwsync.changes.devices import sync_of
 from cwsync.changes.workflow import ChangeWorkflow
 from cwsync.config import Config
+from cwsync.config.hudu import CALLBACK_DATA_TYPES, DataType
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.connectors.hudu import HuduClient
@@ -52,7 +53,6 @@ from cwsync.syncs.catalog.engine import CatalogEngine
 from cwsync.syncs.catalog.quotes import QuoteRefused
 from cwsync.syncs.catalog.workflow import QuoteWorkflow
 from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef, mappings
-from cwsync.syncs.hudu.config import CALLBACK_DATA_TYPES, DataType
 from cwsync.syncs.hudu.context import hudu_settings
 from cwsync.syncs.hudu.run import HuduSyncEngine
 
