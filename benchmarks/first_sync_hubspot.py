@@ -271,7 +271,7 @@ async def run(
     from cwsync.store import Store
     from cwsync.syncs.hubspot.run import HubSpotSync
 
-    tune_gc()  # as the CLI does before any command (the engine's modules are loaded now)
+    tune_gc()  # as the CLI does when a command starts its work (the engine's modules are loaded now)
 
     cw_settings = {k: hello[k] for k in ("site", "company_id", "public_key", "private_key", "client_id")}
     store_url = f"sqlite:///{workdir / 'b.db'}"
