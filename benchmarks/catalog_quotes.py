@@ -37,10 +37,10 @@ from bench_child import Child, credentials
 def serve(spec: dict[str, Any]) -> None:
     """Serve both emulators; print their addresses, then wait until stdin closes."""
     from cwsync.logs import configure_logging
-    from cwsync.sandbox.connectwise.app import SandboxSettings
-    from cwsync.sandbox.faults import FaultSettings
-    from cwsync.sandbox.hubspot import HubSpotSandboxSettings
-    from cwsync.sandbox.server import running_sandbox
+    from cwsync_sandbox.connectwise.app import SandboxSettings
+    from cwsync_sandbox.faults import FaultSettings
+    from cwsync_sandbox.hubspot import HubSpotSandboxSettings
+    from cwsync_sandbox.server import running_sandbox
 
     configure_logging("warning")
     faults = FaultSettings(latency_ms=spec["latency_ms"])

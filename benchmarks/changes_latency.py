@@ -48,8 +48,8 @@ STATUSES = {
 def serve(spec: dict[str, Any]) -> None:
     """The child: the seed-7 emulator (companies, boards, statuses) with latency, until stdin closes."""
     from cwsync.logs import configure_logging
-    from cwsync.sandbox.connectwise.app import SandboxSettings
-    from cwsync.sandbox.faults import FaultSettings
+    from cwsync_sandbox.connectwise.app import SandboxSettings
+    from cwsync_sandbox.faults import FaultSettings
     from device_sync import serving
 
     configure_logging("warning")

@@ -52,8 +52,8 @@ TYPES = {
 def serve(spec: dict[str, Any]) -> None:
     """Serve the ConnectWise emulator; print its address and credentials, then wait for stdin to close."""
     from cwsync.logs import configure_logging
-    from cwsync.sandbox.connectwise.app import SandboxSettings
-    from cwsync.sandbox.faults import FaultSettings
+    from cwsync_sandbox.connectwise.app import SandboxSettings
+    from cwsync_sandbox.faults import FaultSettings
 
     configure_logging("warning")
     faults = FaultSettings(latency_ms=spec["latency_ms"])
@@ -77,10 +77,10 @@ def serve(spec: dict[str, Any]) -> None:
 def serving(settings: Any) -> Iterator[tuple[str, Any]]:
     """The emulator served from a socket opened with IPPROTO_TCP, so its connections get TCP_NODELAY.
 
-    (`cwsync.sandbox.server.bind` opens protocol 0: asyncio then leaves Nagle on and each keep-alive response waits
+    (`cwsync_sandbox.server.bind` opens protocol 0: asyncio then leaves Nagle on and each keep-alive response waits
     ~40 ms for a delayed ACK — an emulator artifact, see benchmarks/README.md, first_sync_hubspot.)
     """
-    from cwsync.sandbox.server import base_url_of, build_all, make_server
+    from cwsync_sandbox.server import base_url_of, build_all, make_server
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

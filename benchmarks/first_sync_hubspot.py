@@ -50,15 +50,15 @@ ASSOCIATIONS = (("contacts", "companies"), ("deals", "companies"), ("deals", "co
 def serve(spec: dict[str, Any]) -> None:
     """Serve both emulators; print their addresses, then answer `stats` lines on stdin until it closes."""
     from cwsync.logs import configure_logging
-    from cwsync.sandbox.connectwise.app import SandboxSettings
-    from cwsync.sandbox.faults import FaultSettings
-    from cwsync.sandbox.hubspot import HubSpotSandboxSettings
+    from cwsync_sandbox.connectwise.app import SandboxSettings
+    from cwsync_sandbox.faults import FaultSettings
+    from cwsync_sandbox.hubspot import HubSpotSandboxSettings
 
     configure_logging("warning")
     faults = FaultSettings(latency_ms=spec["latency_ms"])
     settings = SandboxSettings(records=0, counts=spec["counts"], seed=spec["seed"], faults=faults)
     hubspot = HubSpotSandboxSettings(rate_limit_per_10s=spec["rate"], faults=faults)
-    from cwsync.sandbox.server import running_sandbox
+    from cwsync_sandbox.server import running_sandbox
 
     with running_sandbox(settings, hubspot=hubspot) as running:  # its socket gets TCP_NODELAY (IPPROTO_TCP)
         assert running.hubspot is not None
@@ -271,7 +271,7 @@ async def run(
     from cwsync.store import Store
     from cwsync.syncs.hubspot.run import HubSpotSync
 
-    tune_gc()  # as the CLI does before any command (the engine's modules are loaded now)
+    tune_gc()  # as the CLI does when a command starts its work (the engine's modules are loaded now)
 
     cw_settings = {k: hello[k] for k in ("site", "company_id", "public_key", "private_key", "client_id")}
     store_url = f"sqlite:///{workdir / 'b.db'}"

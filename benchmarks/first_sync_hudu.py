@@ -29,12 +29,12 @@ import httpx
 from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.hudu import HuduClient
-from cwsync.sandbox.connectwise.app import SandboxSettings, build_sandbox, create_app
-from cwsync.sandbox.hudu import HuduSandboxSettings, build_hudu_sandbox, create_hudu_app
 from cwsync.store import Store
 from cwsync.syncs.hudu.context import connectwise_settings, hudu_settings
 from cwsync.syncs.hudu.matching import Decision
 from cwsync.syncs.hudu.run import HuduRunReport, HuduSyncEngine
+from cwsync_sandbox.connectwise.app import SandboxSettings, build_sandbox, create_app
+from cwsync_sandbox.hudu import HuduSandboxSettings, build_hudu_sandbox, create_hudu_app
 
 CW, HUDU = "http://cw.bench", "http://hudu.bench"
 RULES = [

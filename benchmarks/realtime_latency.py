@@ -72,13 +72,13 @@ def _pct(values: list[float], q: float) -> float:
 def serve(spec: dict[str, Any]) -> None:
     """The child: serve both emulators, print their address, then answer one JSON command per stdin line."""
     from cwsync.logs import configure_logging
-    from cwsync.sandbox.connectwise.resources import BY_ENTITY
-    from cwsync.sandbox.faults import FaultSettings
-    from cwsync.sandbox.hubspot.state import Change
+    from cwsync_sandbox.connectwise.resources import BY_ENTITY
+    from cwsync_sandbox.faults import FaultSettings
+    from cwsync_sandbox.hubspot.state import Change
 
     configure_logging("warning")
-    from cwsync.sandbox.connectwise.app import SandboxSettings
-    from cwsync.sandbox.server import running_sandbox
+    from cwsync_sandbox.connectwise.app import SandboxSettings
+    from cwsync_sandbox.server import running_sandbox
 
     with running_sandbox(SandboxSettings(records=spec["records"], seed=spec["seed"])) as running:
         box, hs = running.sandbox, running.hubspot

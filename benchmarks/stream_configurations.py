@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 
-from cwsync.sandbox.connectwise.app import SandboxSettings
-from cwsync.sandbox.server import running_sandbox
+from cwsync_sandbox.connectwise.app import SandboxSettings
+from cwsync_sandbox.server import running_sandbox
 
 PAGE = 1000
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 import structlog
 
-from cwsync.sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
-from cwsync.sandbox.server import RunningSandbox, running_sandbox
+from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
+from cwsync_sandbox.server import RunningSandbox, running_sandbox
 
 BASE = "http://sandbox.test"
 

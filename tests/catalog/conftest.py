@@ -15,11 +15,11 @@ from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.http import RetryPolicy
 from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
-from cwsync.sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
-from cwsync.sandbox.hubspot import HubSpotSandbox, HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
 from cwsync.store import Store
 from cwsync.syncs.catalog.engine import CatalogEngine
 from cwsync.syncs.catalog.workflow import QuoteWorkflow
+from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
+from cwsync_sandbox.hubspot import HubSpotSandbox, HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
 
 CW_BASE = "http://cw.test"
 HS_BASE = "http://hs.test"

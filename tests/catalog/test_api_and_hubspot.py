@@ -123,7 +123,7 @@ async def test_a_deal_entering_the_quote_stage_becomes_an_opportunity_through_th
     import time
 
     from cwsync.config.model import ServerConfig
-    from cwsync.sandbox.hubspot.webhooks import sign_v3
+    from cwsync_sandbox.hubspot.webhooks import sign_v3
 
     await HubSpotSync(world.config, world.store, world.cw, world.hs).run()
     lines: list[tuple[str, float, float]] = [(p["identifier"], 1.0, p["price"]) for p in products(world)]

@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cwsync.cli.app import app
-from cwsync.sandbox.connectwise.app import SandboxSettings
-from cwsync.sandbox.hubspot import HubSpotSandboxSettings
-from cwsync.sandbox.server import RunningSandbox, running_sandbox
+from cwsync_sandbox.connectwise.app import SandboxSettings
+from cwsync_sandbox.hubspot import HubSpotSandboxSettings
+from cwsync_sandbox.server import RunningSandbox, running_sandbox
 from tests.catalog.conftest import CATALOG_SECTION
 
 pytestmark = pytest.mark.loopback

@@ -7,8 +7,8 @@ import httpx
 
 from cwsync.config.model import ServerConfig
 from cwsync.runtime.callbacks import CallbackManager, desired_callbacks
-from cwsync.sandbox.connectwise.app import create_app as create_cw_app
 from cwsync.server.app import CATALOG_PAIR, Server, create_app
+from cwsync_sandbox.connectwise.app import create_app as create_cw_app
 from tests.catalog.conftest import CW_BASE, World
 
 ME, TOKEN = "http://cwsync.test", "callback-token-catalog-1"

@@ -14,9 +14,9 @@ from cwsync.changes.workflow import ChangeWorkflow
 from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.connectwise.conditions import F
 from cwsync.connectors.http import RetryPolicy
-from cwsync.sandbox.connectwise.app import Sandbox, SandboxSettings
-from cwsync.sandbox.server import RunningSandbox, running_sandbox
 from cwsync.store import Store
+from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings
+from cwsync_sandbox.server import RunningSandbox, running_sandbox
 
 COMPANY = "LighthouseLegal5"  # company 5 of the seed-7 sandbox
 OTHER_COMPANY = "MesaRealty8"

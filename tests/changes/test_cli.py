@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cwsync.cli.app import app
-from cwsync.sandbox.server import RunningSandbox
+from cwsync_sandbox.server import RunningSandbox
 from tests.changes.conftest import HELP_DESK, changes_config
 from tests.conftest import auth_headers
 

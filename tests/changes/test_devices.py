@@ -20,8 +20,8 @@ from cwsync.changes.models import FullyApprovedEvent, LinkRequest, ScheduledEven
 from cwsync.changes.workflow import ChangeWorkflow
 from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.http import RetryPolicy
-from cwsync.sandbox.server import RunningSandbox
 from cwsync.store import Store
+from cwsync_sandbox.server import RunningSandbox
 from tests.changes.conftest import World, changes_config
 
 TYPES = {"Managed Server": "Server", "Firewall": "Firewall", "Switch": "Network Switch"}

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from cwsync.cli.app import app
-from cwsync.sandbox.server import RunningSandbox
+from cwsync_sandbox.server import RunningSandbox
 
 runner = CliRunner()
 

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from cwsync.cli.app import app
 from cwsync.connectors.connectwise import ConnectWiseSettings
 from cwsync.diagnostics.connectwise import ExitCode, run_doctor
-from cwsync.sandbox.connectwise.app import Sandbox, create_app
-from cwsync.sandbox.server import RunningSandbox
+from cwsync_sandbox.connectwise.app import Sandbox, create_app
+from cwsync_sandbox.server import RunningSandbox
 from tests.conftest import BASE
 
 runner = CliRunner()

@@ -13,11 +13,19 @@ from contextlib import contextmanager
 import httpx
 from typer.testing import CliRunner
 
+from cwsync.cli import sandbox as sandbox_cli
 from cwsync.cli.app import app
-from cwsync.sandbox.connectwise.app import SandboxSettings
+from cwsync_sandbox.connectwise.app import SandboxSettings
 from tests.conftest import auth_headers
 
 DEFAULTS = SandboxSettings()
+
+
+def test_serve_options_default_to_the_emulators_settings() -> None:
+    """The CLI spells the emulator's defaults out (it imports the emulator lazily): they must stay the same."""
+    names = [n for n in vars(type(sandbox_cli.DEFAULTS)) if not n.startswith("_")]
+    assert sorted(names) == ["client_id", "company_id", "private_key", "public_key", "records", "seed"]
+    assert {n: getattr(sandbox_cli.DEFAULTS, n) for n in names} == {n: getattr(DEFAULTS, n) for n in names}
 
 
 @contextmanager

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cwsync.cli.app import app
-from cwsync.sandbox.connectwise.app import SandboxSettings
-from cwsync.sandbox.server import RunningSandbox, running_sandbox
+from cwsync_sandbox.connectwise.app import SandboxSettings
+from cwsync_sandbox.server import RunningSandbox, running_sandbox
 
 runner = CliRunner()
 

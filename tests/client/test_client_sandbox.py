@@ -19,9 +19,9 @@ from cwsync.connectors.connectwise import (
 )
 from cwsync.connectors.connectwise.conditions import F
 from cwsync.connectors.http import RetryPolicy
-from cwsync.sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
-from cwsync.sandbox.faults import FaultSettings
-from cwsync.sandbox.server import RunningSandbox, running_sandbox
+from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
+from cwsync_sandbox.faults import FaultSettings
+from cwsync_sandbox.server import RunningSandbox, running_sandbox
 from tests.conftest import BASE
 
 

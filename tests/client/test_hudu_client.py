@@ -22,10 +22,10 @@ from cwsync.connectors.hudu import (
     custom_fields_body,
     field_values,
 )
-from cwsync.sandbox.connectwise.app import SandboxSettings
-from cwsync.sandbox.faults import FaultSettings
-from cwsync.sandbox.hudu import HuduSandbox, HuduSandboxSettings
-from cwsync.sandbox.server import RunningSandbox, running_sandbox
+from cwsync_sandbox.connectwise.app import SandboxSettings
+from cwsync_sandbox.faults import FaultSettings
+from cwsync_sandbox.hudu import HuduSandbox, HuduSandboxSettings
+from cwsync_sandbox.server import RunningSandbox, running_sandbox
 
 pytestmark = pytest.mark.loopback
 

@@ -20,9 +20,9 @@ from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.engine.engine import Engine
 from cwsync.engine.guard import MassDeleteError
 from cwsync.integrations.mirror import mirror_pairs, pair_name
-from cwsync.sandbox.connectwise.app import SandboxSettings
-from cwsync.sandbox.server import RunningSandbox, running_sandbox
 from cwsync.store import JournalEntry, Store
+from cwsync_sandbox.connectwise.app import SandboxSettings
+from cwsync_sandbox.server import RunningSandbox, running_sandbox
 from tests.changes.conftest import client_for
 
 T = "default"

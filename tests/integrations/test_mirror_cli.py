@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cwsync.sandbox.connectwise.app import SandboxSettings
-from cwsync.sandbox.server import RunningSandbox, running_sandbox
+from cwsync_sandbox.connectwise.app import SandboxSettings
+from cwsync_sandbox.server import RunningSandbox, running_sandbox
 
 
 @pytest.fixture

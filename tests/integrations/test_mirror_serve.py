@@ -13,11 +13,11 @@ from cwsync.config import Config
 from cwsync.connectors.connectwise import ConnectWiseClient, replace_ops
 from cwsync.runtime.callbacks import CallbackManager, desired_callbacks
 from cwsync.runtime.jobs import JobSpec
-from cwsync.sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox
-from cwsync.sandbox.connectwise.app import create_app as create_cw_app
 from cwsync.server.app import Server, create_app
 from cwsync.store import Store
 from cwsync.syncs.hudu.context import connectwise_settings
+from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox
+from cwsync_sandbox.connectwise.app import create_app as create_cw_app
 from tests.syncs_hudu.conftest import no_sleep
 
 ME, TOKEN, CW_BASE = "http://cwsync.test", "callback-token-mirror-1", "http://cw.mirror.test"

@@ -11,8 +11,8 @@ import pytest
 
 from cwsync.connectors.connectwise import ConnectWiseClient, PermissionDeniedError
 from cwsync.runtime.callbacks import CallbackManager, CallbackSpec, desired_callbacks
-from cwsync.sandbox.connectwise.app import Sandbox
-from cwsync.sandbox.connectwise.state import Change
+from cwsync_sandbox.connectwise.app import Sandbox
+from cwsync_sandbox.connectwise.state import Change
 from tests.client.test_client_sandbox import client_for
 
 PUBLIC_URL = "https://cwsync.example/"

@@ -25,8 +25,8 @@ from cwsync.runtime.intake import (
     verify_connectwise,
     verify_hubspot_v3,
 )
-from cwsync.sandbox.connectwise.app import Sandbox, create_app
-from cwsync.sandbox.hubspot.webhooks import sign_v3
+from cwsync_sandbox.connectwise.app import Sandbox, create_app
+from cwsync_sandbox.hubspot.webhooks import sign_v3
 
 HOOK = "http://receiver.test/hooks/connectwise/t/tok?id="
 SANDBOX_ORIGIN = "http://sandbox.test"

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from cwsync.sandbox.connectwise.app import Sandbox, create_app
-from cwsync.sandbox.connectwise.callbacks import level_matches, sign
+from cwsync_sandbox.connectwise.app import Sandbox, create_app
+from cwsync_sandbox.connectwise.callbacks import level_matches, sign
 from tests.conftest import BASE, auth_headers
 
 
@@ -198,7 +198,7 @@ async def test_delivery_over_real_http(served: Any) -> None:
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from cwsync.sandbox.server import base_url_of, bind, make_server
+    from cwsync_sandbox.server import base_url_of, bind, make_server
 
     got: list[bytes] = []
     arrived = asyncio.Event()

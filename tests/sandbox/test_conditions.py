@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cwsync.sandbox.connectwise.conditions import (
+from cwsync_sandbox.connectwise.conditions import (
     ConditionError,
     matches_child,
     matches_custom_fields,

@@ -8,7 +8,7 @@ import re
 import httpx
 import pytest
 
-from cwsync.sandbox.connectwise.app import Sandbox, create_app
+from cwsync_sandbox.connectwise.app import Sandbox, create_app
 from tests.conftest import BASE, auth_headers
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from cwsync.sandbox.connectwise.dataset import ENTITIES, Dataset
+from cwsync_sandbox.connectwise.dataset import ENTITIES, Dataset
 
 BASE = "https://sandbox.local/v4_6_release/apis/3.0"
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
@@ -137,7 +137,7 @@ def test_same_seed_gives_same_data() -> None:
 def test_same_data_in_another_process() -> None:
     """Records do not depend on the process (string hash randomisation, import order)."""
     script = (
-        "import json; from cwsync.sandbox.connectwise.dataset import Dataset; ds = Dataset(seed=3, records=1500); "
+        "import json; from cwsync_sandbox.connectwise.dataset import Dataset; ds = Dataset(seed=3, records=1500); "
         "print(json.dumps([ds.record(e, 5) for e in ('companies', 'contacts', 'configurations', 'tickets')]))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

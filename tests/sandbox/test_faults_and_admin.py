@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from cwsync.sandbox.connectwise.app import Sandbox, create_app
-from cwsync.sandbox.faults import FaultSettings
-from cwsync.sandbox.server import RunningSandbox
+from cwsync_sandbox.connectwise.app import Sandbox, create_app
+from cwsync_sandbox.faults import FaultSettings
+from cwsync_sandbox.server import RunningSandbox
 from tests.conftest import BASE, auth_headers
 
 

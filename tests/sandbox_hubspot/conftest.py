@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cwsync.sandbox.hubspot import HubSpotSandbox, create_hubspot_app
+from cwsync_sandbox.hubspot import HubSpotSandbox, create_hubspot_app
 
 BASE = "http://hubspot.test"
 

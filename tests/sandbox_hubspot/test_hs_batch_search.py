@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cwsync.sandbox.hubspot import HubSpotSandbox, HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
+from cwsync_sandbox.hubspot import HubSpotSandbox, HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
 from tests.sandbox_hubspot.conftest import assert_error
 
 BASE = "http://hubspot.test"

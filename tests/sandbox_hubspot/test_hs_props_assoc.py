@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cwsync.sandbox.hubspot import HubSpotSandbox, HubSpotSandboxSettings, build_hubspot_sandbox
+from cwsync_sandbox.hubspot import HubSpotSandbox, HubSpotSandboxSettings, build_hubspot_sandbox
 from tests.sandbox_hubspot.conftest import assert_error
 
 BASE = "http://hubspot.test"

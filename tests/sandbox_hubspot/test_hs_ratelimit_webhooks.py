@@ -21,9 +21,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cwsync.sandbox.hubspot import HubSpotSandbox, HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
-from cwsync.sandbox.hubspot.webhooks import sign_v1
-from cwsync.sandbox.server import base_url_of, bind, make_server
+from cwsync_sandbox.hubspot import HubSpotSandbox, HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
+from cwsync_sandbox.hubspot.webhooks import sign_v1
+from cwsync_sandbox.server import base_url_of, bind, make_server
 
 BASE = "http://hubspot.test"
 HOOK = "https://hooks.example/hubspot?tenant=1"

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cwsync.sandbox.hudu import HuduSandbox, HuduSandboxSettings, build_hudu_sandbox, create_hudu_app
+from cwsync_sandbox.hudu import HuduSandbox, HuduSandboxSettings, build_hudu_sandbox, create_hudu_app
 
 BASE = "http://hudu.test"
 API = BASE + "/api/v1"

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from cwsync.sandbox.hudu import HuduSandbox, HuduSandboxSettings, build_hudu_sandbox, create_hudu_app
+from cwsync_sandbox.hudu import HuduSandbox, HuduSandboxSettings, build_hudu_sandbox, create_hudu_app
 from tests.sandbox_hudu.conftest import API, assert_error, layout_id
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from cwsync.sandbox.hudu import HuduSandbox, create_hudu_app
+from cwsync_sandbox.hudu import HuduSandbox, create_hudu_app
 from tests.sandbox_hudu.conftest import API, assert_error
 
 

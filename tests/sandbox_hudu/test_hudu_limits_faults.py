@@ -6,8 +6,8 @@ import time
 
 import httpx
 
-from cwsync.sandbox.faults import DroppedConnection
-from cwsync.sandbox.hudu import HuduSandbox
+from cwsync_sandbox.faults import DroppedConnection
+from cwsync_sandbox.hudu import HuduSandbox
 from tests.sandbox_hudu.conftest import FakeClock
 
 

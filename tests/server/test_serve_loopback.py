@@ -14,8 +14,8 @@ import httpx
 from typer.testing import CliRunner
 
 from cwsync.cli.app import app
-from cwsync.sandbox.connectwise.app import SandboxSettings
-from cwsync.sandbox.server import running_sandbox
+from cwsync_sandbox.connectwise.app import SandboxSettings
+from cwsync_sandbox.server import running_sandbox
 
 runner = CliRunner()
 

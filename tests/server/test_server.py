@@ -18,11 +18,11 @@ from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
 from cwsync.runtime.callbacks import CallbackManager, desired_callbacks
 from cwsync.runtime.intake import connectwise_signature
-from cwsync.sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
-from cwsync.sandbox.hubspot import HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
 from cwsync.server.app import Server
 from cwsync.server.app import create_app as create_server_app
 from cwsync.store import Store
+from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
+from cwsync_sandbox.hubspot import HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
 
 CW, HS, ME = "http://cw.test", "http://hs.test", "http://cwsync.test"
 TOKEN, API = "callback-token-123", "api-token-456"

@@ -16,10 +16,10 @@ from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.http import RetryPolicy
 from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
-from cwsync.sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
-from cwsync.sandbox.hubspot import HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
 from cwsync.store import Store
 from cwsync.syncs.hubspot.run import HubSpotSync, RunReport
+from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
+from cwsync_sandbox.hubspot import HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
 
 CW_BASE = "http://cw.test"
 HS_BASE = "http://hs.test"

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
-from cwsync.sandbox.hubspot import HubSpotSandboxSettings
+from cwsync_sandbox.hubspot import HubSpotSandboxSettings
 from tests.cli.test_sandbox_cli import serving
 
 SANDBOX_ARGS = ("--records", "1500", "--seed", "11", "--latency-ms", "40")

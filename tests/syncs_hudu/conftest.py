@@ -15,12 +15,12 @@ from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.http import RetryPolicy
 from cwsync.connectors.hudu import HuduClient
-from cwsync.sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
-from cwsync.sandbox.hudu import HuduSandbox, HuduSandboxSettings, build_hudu_sandbox, create_hudu_app
 from cwsync.store import Store
 from cwsync.syncs.hudu.context import connectwise_settings, hudu_settings
 from cwsync.syncs.hudu.matching import Decision
 from cwsync.syncs.hudu.run import HuduRunReport, HuduSyncEngine
+from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
+from cwsync_sandbox.hudu import HuduSandbox, HuduSandboxSettings, build_hudu_sandbox, create_hudu_app
 
 CW_BASE = "http://cw.test"
 HUDU_BASE = "http://hudu.test"

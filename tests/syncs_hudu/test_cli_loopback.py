@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cwsync.cli.app import app
-from cwsync.sandbox.connectwise.app import SandboxSettings
-from cwsync.sandbox.hudu import HuduSandboxSettings
-from cwsync.sandbox.server import RunningSandbox, running_sandbox
+from cwsync_sandbox.connectwise.app import SandboxSettings
+from cwsync_sandbox.hudu import HuduSandboxSettings
+from cwsync_sandbox.server import RunningSandbox, running_sandbox
 from tests.syncs_hudu.conftest import hudu_sync_section
 
 pytestmark = pytest.mark.loopback

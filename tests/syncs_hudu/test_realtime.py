@@ -8,10 +8,10 @@ from cwsync.config.model import ServerConfig
 from cwsync.connectors.connectwise import replace_ops
 from cwsync.connectors.hudu import HuduClient
 from cwsync.runtime.callbacks import CallbackManager, desired_callbacks
-from cwsync.sandbox.connectwise.app import create_app as create_cw_app
-from cwsync.sandbox.hudu import create_hudu_app
 from cwsync.server.app import HUDU_PAIR, Server, create_app
 from cwsync.syncs.hudu.context import hudu_settings
+from cwsync_sandbox.connectwise.app import create_app as create_cw_app
+from cwsync_sandbox.hudu import create_hudu_app
 from tests.syncs_hudu.conftest import World, cw_record, no_sleep
 
 ME, TOKEN = "http://cwsync.test", "callback-token-hudu-1"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from cwsync.sandbox.connectwise.app import Sandbox
 from cwsync.syncs.hudu.shapes import active_agreement
+from cwsync_sandbox.connectwise.app import Sandbox
 from tests.syncs_hudu.conftest import SKIPPED_TYPES, SORT_RULES, World, cw_record
 
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cwsync.connectors.connectwise.conditions import Condition, F, Value, all_of, any_of
-from cwsync.sandbox.connectwise.conditions import parse_conditions
+from cwsync_sandbox.connectwise.conditions import parse_conditions
 
 # --- rendering
 

@@ -24,11 +24,11 @@ from cwsync.changes.models import ChangeEvent, EventResult, LinkRequest, Person
 from cwsync.changes.workflow import ChangeWorkflow
 from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.http import CwsyncApiError, RetryPolicy
-from cwsync.sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
-from cwsync.sandbox.faults import DroppedConnection, FaultSettings
 from cwsync.store import Store
 from cwsync.syncs.catalog.quotes import Quote, QuotePlan
 from cwsync.syncs.catalog.workflow import QuoteWorkflow
+from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
+from cwsync_sandbox.faults import DroppedConnection, FaultSettings
 from tests.catalog.conftest import CW_BASE, make_config
 from tests.changes.conftest import PEOPLE, changes_config
 

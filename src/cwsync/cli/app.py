@@ -1,4 +1,8 @@
-"""The `cwsync` command line: Typer commands, Rich output, meaningful exit codes."""
+"""The `cwsync` command line: Typer commands, Rich output, meaningful exit codes.
+
+The command modules import the engines, the server, the clients, the store and the sandbox inside the commands, so
+building this tree (`cwsync --help`, a shell completion) loads none of them (`benchmarks/cli_startup.py`).
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,6 @@ from cwsync.cli import hudu as hudu_cli
 from cwsync.cli import mirror as mirror_cli
 from cwsync.cli import sandbox as sandbox_cli
 from cwsync.cli import sync as sync_cli
-from cwsync.logs import configure_logging
-from cwsync.runtime.memory import tune_gc
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -42,11 +44,12 @@ def _root(
     ),
 ) -> None:
     """cwsync: sync ConnectWise Manage with the tools an MSP runs on."""
+    from cwsync.logs import configure_logging
+
     try:
         configure_logging(log_level)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--log-level") from exc
-    tune_gc()  # the modules are loaded: keep them out of full collections (see cwsync.runtime.memory)
 
 
 app.command("doctor")(doctor_cli.doctor)

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
-from cwsync.config import Config
-from cwsync.runtime.callbacks import CallbackManager, CallbackSpec, CallbackState, desired_callbacks
-from cwsync.syncs.hubspot.context import opened
-from cwsync.syncs.hubspot.run import mappings
-from cwsync.syncs.hudu.config import CALLBACK_DATA_TYPES
+
+if TYPE_CHECKING:
+    from cwsync.config import Config
+    from cwsync.runtime.callbacks import CallbackSpec, CallbackState
 
 app = typer.Typer(no_args_is_help=True, help="ConnectWise callbacks (real-time change notices) cwsync needs.")
 console = Console()
@@ -26,6 +25,10 @@ CALLBACK_TYPES = {"companies": "company", "contacts": "contact", "deals": "oppor
 
 def specs_for(config: Config) -> list[CallbackSpec]:
     """The callbacks the enabled pairs need, pointing at the server's public URL; exit 2 if no token is set."""
+    from cwsync.config.hudu import CALLBACK_DATA_TYPES
+    from cwsync.runtime.callbacks import desired_callbacks
+    from cwsync.syncs.hubspot.run import mappings
+
     token = config.server.callback_token
     if token is None or not token.get_secret_value():
         console.print(
@@ -46,6 +49,9 @@ def specs_for(config: Config) -> list[CallbackSpec]:
 
 
 def _act(config_path: Path, action: str, as_json: bool) -> None:
+    from cwsync.runtime.callbacks import CallbackManager
+    from cwsync.syncs.hubspot.context import opened
+
     config = load(config_path)
     specs = [] if action == "remove" else specs_for(config)
 

@@ -9,20 +9,20 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
-from cwsync.config import Config
-from cwsync.syncs.catalog.engine import CatalogEngine, CatalogReport
-from cwsync.syncs.catalog.quotes import Quote, QuotePlan, QuoteRefused
-from cwsync.syncs.catalog.workflow import QuoteWorkflow
-from cwsync.syncs.hubspot.context import opened
+
+if TYPE_CHECKING:
+    from cwsync.config import Config
+    from cwsync.syncs.catalog.engine import CatalogEngine, CatalogReport
+    from cwsync.syncs.catalog.quotes import Quote, QuotePlan
+    from cwsync.syncs.catalog.workflow import QuoteWorkflow
 
 __all__ = ["catalog_app", "quotes_app"]
 
@@ -41,6 +41,9 @@ def _load(path: Path) -> Config:
 
 
 def _catalog(config: Config, work: Callable[[CatalogEngine], Awaitable[T]]) -> T:
+    from cwsync.syncs.catalog.engine import CatalogEngine
+    from cwsync.syncs.hubspot.context import opened
+
     async def run() -> T:
         async with opened(config) as ctx:
             return await work(CatalogEngine(config, ctx.store, ctx.cw, ctx.hs))
@@ -49,6 +52,10 @@ def _catalog(config: Config, work: Callable[[CatalogEngine], Awaitable[T]]) -> T
 
 
 def _quotes(config: Config, work: Callable[[QuoteWorkflow], Awaitable[T]]) -> T:
+    from cwsync.syncs.catalog.quotes import QuoteRefused
+    from cwsync.syncs.catalog.workflow import QuoteWorkflow
+    from cwsync.syncs.hubspot.context import opened
+
     async def run() -> T:
         async with opened(config, require_hubspot=False) as ctx:
             return await work(QuoteWorkflow(config, ctx.store, ctx.cw, ctx.hubspot))
@@ -111,6 +118,10 @@ def _print_answer(answer: dict[str, Any], as_json: bool) -> None:
 
 
 def _read_quote(path: Path) -> Quote:
+    from pydantic import ValidationError
+
+    from cwsync.syncs.catalog.quotes import Quote
+
     try:
         return Quote.model_validate_json(path.read_text(encoding="utf-8"))
     except (OSError, ValidationError) as exc:

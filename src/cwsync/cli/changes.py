@@ -7,28 +7,28 @@ is hidden: the message says what), 2 the configuration or the arguments are wron
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
-from pydantic import BaseModel, TypeAdapter, ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from cwsync.changes.config import ChangesConfig
-from cwsync.changes.devices import device_view, sync_of
-from cwsync.changes.errors import ChangeRefused, SetupError
-from cwsync.changes.models import ChangeEvent, EventResult, LinkRequest
-from cwsync.changes.workflow import ChangeWorkflow
 from cwsync.cli.sync import run_async
-from cwsync.config import Config, ConfigError, load_config
-from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
-from cwsync.store import Store
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, TypeAdapter
+
+    from cwsync.changes.models import ChangeEvent, EventResult
+    from cwsync.changes.workflow import ChangeWorkflow
+    from cwsync.config import Config
+    from cwsync.config.changes import ChangesConfig
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -46,9 +46,18 @@ CONFIG = typer.Option(Path("cwsync.yaml"), "--config", "-c", envvar="CWSYNC_CONF
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 DRY_RUN = typer.Option(False, "--dry-run", help="Show the writes it would make; write nothing.")
 FILE = typer.Option(None, "--file", "-f", help="The request as a JSON file ('-' reads stdin); options override it.")
-_EVENT_TYPE: Any = ChangeEvent  # an Annotated union: typed as Any so mypy (cached or not) takes it the same way
-EVENTS: TypeAdapter[ChangeEvent] = TypeAdapter(_EVENT_TYPE)
 _NAMED = re.compile(r"^\s*(?P<name>[^<]*?)\s*<(?P<email>[^>]+)>\s*$")
+
+
+@functools.cache
+def _events() -> TypeAdapter[ChangeEvent]:
+    """The validator of a lifecycle event (built on first use: pydantic stays out of `cwsync --help`)."""
+    from pydantic import TypeAdapter
+
+    from cwsync.changes.models import ChangeEvent
+
+    event_type: Any = ChangeEvent  # an Annotated union: typed as Any so mypy (cached or not) takes it the same way
+    return TypeAdapter(event_type)
 
 
 # -- commands -----------------------------------------------------------------------------------------------------
@@ -93,6 +102,8 @@ def link(
     as_json: bool = JSON,
 ) -> None:
     """Link a change to a ticket: status, internal note, resources (creator, approvers, vCAB)."""
+    from cwsync.changes.models import LinkRequest
+
     values = _read(file) | _given(
         change_id=change_id,
         company=company,
@@ -160,7 +171,7 @@ def event(
         member=_person(member),
         notes=notes,
     )
-    parsed = _validated(lambda: EVENTS.validate_python(values))
+    parsed = _validated(lambda: _events().validate_python(values))
     result = _run(config, lambda wf: wf.apply(change_id, parsed, plan=dry_run, trigger="cli"))
     _print_result(result, as_json=as_json)
 
@@ -202,6 +213,8 @@ def devices_sync(
     as_json: bool = JSON,
 ) -> None:
     """Sync ConnectWise configurations of mapped types into the device inventory (incremental unless --full)."""
+    from cwsync.changes.devices import sync_of
+
     report = _run(config, lambda wf: sync_of(wf.device_sync).run(full=full, trigger="cli"))
     if as_json:
         _echo(_dump(report))
@@ -246,6 +259,8 @@ def devices_show(
     as_json: bool = JSON,
 ) -> None:
     """One device by hostname, and the changes that mention it."""
+    from cwsync.changes.devices import device_view
+
     view = _run(config, lambda wf: device_view(wf.devices, hostname, company=company))
     if as_json:
         _echo(_dump(view))
@@ -261,6 +276,8 @@ def devices_show(
 
 def _run(config_path: Path, work: Callable[[ChangeWorkflow], Awaitable[T]]) -> T:
     """Open the workflow for a configuration and run `work`; refusals and setup errors exit with a message."""
+    from cwsync.changes.errors import ChangeRefused, SetupError
+
     config = _load(config_path)
     changes = config.syncs.changes
     if changes is None or not changes.enabled:
@@ -280,6 +297,10 @@ def _run(config_path: Path, work: Callable[[ChangeWorkflow], Awaitable[T]]) -> T
 
 @asynccontextmanager
 async def _opened(config: Config, changes: ChangesConfig) -> AsyncIterator[ChangeWorkflow]:
+    from cwsync.changes.workflow import ChangeWorkflow
+    from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
+    from cwsync.store import Store
+
     c = config.connections.connectwise
     settings = ConnectWiseSettings(
         site=c.site,
@@ -300,6 +321,8 @@ async def _opened(config: Config, changes: ChangesConfig) -> AsyncIterator[Chang
 
 
 def _load(path: Path) -> Config:
+    from cwsync.config import ConfigError, load_config
+
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -312,6 +335,8 @@ def _fail(code: int, message: str) -> NoReturn:
 
 
 def _validated(build: Callable[[], T]) -> T:
+    from pydantic import ValidationError
+
     try:
         return build()
     except ValidationError as exc:

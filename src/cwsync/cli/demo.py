@@ -8,28 +8,20 @@ import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import typer
-import uvicorn
 from rich.console import Console
 
 from cwsync.cli import doctor as doctor_cli
 from cwsync.cli import sandbox as sandbox_cli
 from cwsync.cli.callbacks import specs_for
 from cwsync.cli.sync import _print_report
-from cwsync.config import load_config
-from cwsync.config.template import render_template
-from cwsync.connectors.connectwise import ConnectWiseSettings
-from cwsync.connectors.connectwise.conditions import F
-from cwsync.diagnostics.connectwise import DoctorReport, ExitCode, run_doctor
-from cwsync.runtime.callbacks import CallbackManager
-from cwsync.sandbox.connectwise.app import SandboxSettings
-from cwsync.sandbox.server import RunningSandbox, running_sandbox
-from cwsync.server.app import Server, create_app
-from cwsync.syncs.hubspot.context import Context, opened
-from cwsync.syncs.hubspot.run import HubSpotSync
+
+if TYPE_CHECKING:
+    from cwsync.connectors.connectwise import ConnectWiseSettings
+    from cwsync.diagnostics.connectwise import DoctorReport
+    from cwsync.syncs.hubspot.context import Context
 
 console = Console()
 NEW_PHONE = "+1 555 010 4242"
@@ -43,35 +35,48 @@ def demo(
     as_json: bool = typer.Option(False, "--json", help="Print the doctor report as JSON (and skip the sync tour)."),
 ) -> None:
     """Start the sandboxes with a generated MSP, check the connection, sync to HubSpot, and show a change arrive."""
+    from cwsync.connectors.connectwise import ConnectWiseSettings
+    from cwsync.runtime.memory import tune_gc
+    from cwsync_sandbox.connectwise.app import SandboxSettings
+    from cwsync_sandbox.server import running_sandbox
+
     with running_sandbox(SandboxSettings(records=records, seed=seed)) as running:
         s = running.sandbox.settings
         if not as_json:
             token = running.hubspot.settings.token if running.hubspot else None
             console.print(sandbox_cli.credentials_table(s, running.sandbox.api_root, token))
-        report = asyncio.run(_doctor(running, as_json=as_json))
+        settings = ConnectWiseSettings(
+            site=running.base_url,
+            company_id=s.company_id,
+            public_key=s.public_key,
+            private_key=s.private_key,
+            client_id=s.client_id,
+        )
+        tune_gc()  # see cwsync.runtime.memory
+        report = asyncio.run(_doctor(settings, as_json=as_json))
         doctor_cli.print_report(report, as_json=as_json)
         if report.ok and sync and not as_json:
             with tempfile.TemporaryDirectory() as folder, contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(_sync_tour(running, Path(folder), once=once))
+                asyncio.run(_sync_tour(running.base_url, Path(folder), once=once))
     raise typer.Exit(int(report.exit_code))
 
 
-async def _doctor(running: RunningSandbox, *, as_json: bool) -> DoctorReport:
-    s = running.sandbox.settings
-    settings = ConnectWiseSettings(
-        site=running.base_url,
-        company_id=s.company_id,
-        public_key=s.public_key,
-        private_key=s.private_key,
-        client_id=s.client_id,
-    )
+async def _doctor(settings: ConnectWiseSettings, *, as_json: bool) -> DoctorReport:
+    from cwsync.diagnostics.connectwise import run_doctor
+
     return await run_doctor(settings, on_check=None if as_json else doctor_cli.render_check)
 
 
-async def _sync_tour(running: RunningSandbox, folder: Path, *, once: bool) -> None:
+async def _sync_tour(base_url: str, folder: Path, *, once: bool) -> None:
+    """`base_url`: where the sandboxes are served."""
+    from cwsync.config import load_config
+    from cwsync.config.template import render_template
+    from cwsync.syncs.hubspot.context import opened
+    from cwsync.syncs.hubspot.run import HubSpotSync
+
     port = _free_port()
     path = folder / "cwsync.yaml"
-    values = sandbox_cli.sandbox_config_values(running.base_url, server_port=port)
+    values = sandbox_cli.sandbox_config_values(base_url, server_port=port)
     path.write_text(render_template(store=f"sqlite:///{folder / 'cwsync.db'}", **values), encoding="utf-8")
     config = load_config(path)
     console.rule("First sync: ConnectWise → HubSpot")
@@ -81,11 +86,14 @@ async def _sync_tour(running: RunningSandbox, folder: Path, *, once: bool) -> No
             report = await HubSpotSync(config, ctx.store, ctx.cw, ctx.hs).run()
         _print_report(report, as_json=False, show=0)
         console.print(f"first sync took {time.perf_counter() - started:.1f} s")
-        await _real_time(ctx, running, port, once=once)
+        await _real_time(ctx, base_url, port, once=once)
 
 
 async def _pick_contact(ctx: Context) -> dict[str, Any]:
     """An active contact with a company and an e-mail (so it was synced)."""
+    from cwsync.connectors.connectwise.conditions import F
+    from cwsync.diagnostics.connectwise import ExitCode
+
     async for page in ctx.cw.stream("company/contacts", conditions=F("inactiveFlag") == False, page_size=50):  # noqa: E712
         for contact in page:
             items = contact.get("communicationItems", [])
@@ -94,8 +102,14 @@ async def _pick_contact(ctx: Context) -> dict[str, Any]:
     raise typer.Exit(int(ExitCode.UNEXPECTED))
 
 
-async def _real_time(ctx: Context, running: RunningSandbox, port: int, *, once: bool) -> None:
+async def _real_time(ctx: Context, base_url: str, port: int, *, once: bool) -> None:
     """Serve, register the ConnectWise callbacks, change a contact, and time its arrival in HubSpot."""
+    import httpx
+    import uvicorn
+
+    from cwsync.runtime.callbacks import CallbackManager
+    from cwsync.server.app import Server, create_app
+
     config = ctx.config
     async with httpx.AsyncClient(timeout=10) as key_http:
         server = Server(config, ctx.store, ctx.cw, ctx.hs, key_http)
@@ -110,7 +124,7 @@ async def _real_time(ctx: Context, running: RunningSandbox, port: int, *, once: 
             if not once:
                 console.print(
                     f"serving: cwsync at http://127.0.0.1:{port} (API token {sandbox_cli.SANDBOX_API_TOKEN},"
-                    f" OpenAPI at /openapi.json), ConnectWise and HubSpot sandboxes at {running.base_url};"
+                    f" OpenAPI at /openapi.json), ConnectWise and HubSpot sandboxes at {base_url};"
                     " Ctrl+C stops"
                 )
                 await serving
@@ -128,6 +142,8 @@ def _free_port() -> int:
 
 async def _change_arrives(ctx: Context) -> None:
     """Change a contact's phone in ConnectWise; the callback brings it to HubSpot; print how long it took."""
+    from cwsync.diagnostics.connectwise import ExitCode
+
     contact = await _pick_contact(ctx)
     items = [dict(i) for i in contact["communicationItems"]]
     phone = next((i for i in items if i.get("communicationType") == "Phone"), None)

@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import ValidationError as PydanticValidationError
 from rich.console import Console
 
-from cwsync.config import ConfigError, load_config
-from cwsync.connectors.connectwise import ConnectWiseSettings
-from cwsync.connectors.http import ConfigurationError
-from cwsync.connectors.hubspot import HubSpotSettings
-from cwsync.diagnostics.connectwise import CheckResult, DoctorReport, ExitCode, check_hubspot, run_doctor
+if TYPE_CHECKING:
+    from cwsync.connectors.connectwise import ConnectWiseSettings
+    from cwsync.connectors.hubspot import HubSpotSettings
+    from cwsync.diagnostics.connectwise import CheckResult, DoctorReport
 
 console = Console()
 _MARKS = {"ok": "[green]✔[/green]", "fail": "[red]✘[/red]", "skipped": "[dim]–[/dim]"}
@@ -32,6 +30,12 @@ def settings_from_options(
     site: str, company: str, public_key: str, private_key: str, client_id: str
 ) -> ConnectWiseSettings:
     """Build validated settings or exit 2 with a message naming the field."""
+    from pydantic import ValidationError as PydanticValidationError
+
+    from cwsync.connectors.connectwise import ConnectWiseSettings
+    from cwsync.connectors.http import ConfigurationError
+    from cwsync.diagnostics.connectwise import ExitCode
+
     try:
         return ConnectWiseSettings(
             site=site, company_id=company, public_key=public_key, private_key=private_key, client_id=client_id
@@ -74,6 +78,9 @@ def doctor(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Check the ConnectWise Manage connection and every permission cwsync needs (and HubSpot's, from a config)."""
+    from cwsync.diagnostics.connectwise import ExitCode
+    from cwsync.runtime.memory import tune_gc
+
     hubspot: HubSpotSettings | None = None
     if config is not None:
         settings, hubspot = settings_from_config(config)
@@ -88,6 +95,7 @@ def doctor(
     if not as_json:
         console.print(f"Checking ConnectWise Manage at [bold]{settings.site}[/bold], company {settings.company_id}")
     render = None if as_json else render_check
+    tune_gc()  # see cwsync.runtime.memory
     report = asyncio.run(_run(settings, hubspot, check_writes=not read_only, render=render))
     print_report(report, as_json=as_json)
     raise typer.Exit(int(report.exit_code))
@@ -96,6 +104,8 @@ def doctor(
 async def _run(
     settings: ConnectWiseSettings, hubspot: HubSpotSettings | None, *, check_writes: bool, render: Any
 ) -> DoctorReport:
+    from cwsync.diagnostics.connectwise import check_hubspot, run_doctor
+
     report = await run_doctor(settings, check_writes=check_writes, on_check=render)
     if hubspot is not None:
         report.add_hubspot(await check_hubspot(hubspot, on_check=render))
@@ -104,6 +114,10 @@ async def _run(
 
 def settings_from_config(path: Path) -> tuple[ConnectWiseSettings, HubSpotSettings | None]:
     """Both connections from a configuration file, or exit 2 naming file, line and field."""
+    from cwsync.config import ConfigError, load_config
+    from cwsync.connectors.hubspot import HubSpotSettings
+    from cwsync.diagnostics.connectwise import ExitCode
+
     try:
         config = load_config(path)
     except ConfigError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich import box
@@ -16,21 +16,27 @@ from rich.console import Console
 from rich.table import Table
 
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
-from cwsync.config import Config, ConfigError
-from cwsync.syncs.hudu.config import DATA_TYPES, DataType
-from cwsync.syncs.hudu.context import hudu_sync_config, opened
-from cwsync.syncs.hudu.layouts import LayoutError
-from cwsync.syncs.hudu.matching import Decision, Suggestion
-from cwsync.syncs.hudu.run import HuduRunReport, HuduSyncEngine
+
+if TYPE_CHECKING:
+    from cwsync.config import Config
+    from cwsync.config.hudu import DataType
+    from cwsync.syncs.hudu.matching import Decision, Suggestion
+    from cwsync.syncs.hudu.run import HuduRunReport, HuduSyncEngine
 
 __all__ = ["app"]
 
 console = Console()
 T = TypeVar("T")
 app = typer.Typer(no_args_is_help=True, help="ConnectWise → Hudu IT documentation: test, match companies, sync.")
+#: `cwsync.config.hudu.DATA_TYPES`, for the help text (the configuration is imported when a command runs; a test
+#: checks they agree).
+HELP_DATA_TYPES = ("companies", "sites", "contacts", "configurations", "agreements")
 
 
 def _load(path: Path) -> Config:
+    from cwsync.config import ConfigError
+    from cwsync.syncs.hudu.context import hudu_sync_config
+
     config = load(path)
     try:
         hudu_sync_config(config)
@@ -42,6 +48,10 @@ def _load(path: Path) -> Config:
 
 def _with_engine(config: Config, work: Callable[[HuduSyncEngine], Awaitable[T]]) -> T:
     """Open the store and both clients, run `work`; expected failures become a message and an exit code."""
+    from cwsync.config import ConfigError
+    from cwsync.syncs.hudu.context import opened
+    from cwsync.syncs.hudu.layouts import LayoutError
+    from cwsync.syncs.hudu.run import HuduSyncEngine
 
     async def run() -> T:
         async with opened(config) as ctx:
@@ -75,6 +85,8 @@ def check_connection(
 
 
 def _parse_set(values: list[str]) -> list[Decision]:
+    from cwsync.syncs.hudu.matching import Decision
+
     decisions = []
     for text in values:
         cw_id, _, choice = text.partition("=")
@@ -157,6 +169,8 @@ def _ask(suggestions: list[Suggestion]) -> list[Decision]:
 
 
 def _answer(s: Suggestion, answer: str, best: int | None) -> Decision | None:
+    from cwsync.syncs.hudu.matching import Decision
+
     if answer == "m" and best is not None:
         return Decision(s.cw_id, "match", best)
     if answer == "c":
@@ -171,7 +185,7 @@ def _answer(s: Suggestion, answer: str, best: int | None) -> Decision | None:
 @app.command("sync")
 def sync(
     config: Path = CONFIG,
-    only: list[str] = typer.Option([], "--only", help=f"Only these data types ({', '.join(DATA_TYPES)})."),
+    only: list[str] = typer.Option([], "--only", help=f"Only these data types ({', '.join(HELP_DATA_TYPES)})."),
     plan: bool = typer.Option(False, "--plan", help="Show what would change; write nothing."),
     show: int = typer.Option(30, "--show", help="How many planned records to list."),
     incremental: bool = typer.Option(
@@ -180,6 +194,8 @@ def sync(
     as_json: bool = JSON,
 ) -> None:
     """Sync: companies first, then the matched companies' sites, contacts, configurations and agreements."""
+    from cwsync.config.hudu import DATA_TYPES
+
     cfg = _load(config)
     unknown = [o for o in only if o not in DATA_TYPES]
     if unknown:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich import box
@@ -16,7 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
-from cwsync.config import Config
+
+if TYPE_CHECKING:
+    from cwsync.config import Config
 
 __all__ = ["app"]
 

@@ -1,31 +1,60 @@
-"""`cwsync sandbox ...`: serve the local ConnectWise Manage emulator."""
+"""`cwsync sandbox ...`: serve the local ConnectWise Manage emulator.
+
+The emulators (`cwsync_sandbox`) are imported inside the functions only: `cwsync --help` and the other commands never
+load them. The options' defaults are the emulator's (`SandboxSettings()`), spelled out here; a test checks they agree.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Protocol
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from cwsync.sandbox.connectwise.app import SandboxSettings, check_deny_spec
-from cwsync.sandbox.faults import FaultSettings
-from cwsync.sandbox.hubspot import HubSpotSandboxSettings
-from cwsync.sandbox.hudu import SANDBOX_HUDU_API_KEY
-from cwsync.sandbox.server import HUBSPOT_PREFIX, HUDU_PREFIX, base_url_of, bind, build_all, make_server
-
 app = typer.Typer(no_args_is_help=True, help="A local, faithful ConnectWise Manage emulator with generated MSP data.")
 console = Console()
-DEFAULTS = SandboxSettings()
 
 
+class Credentials(Protocol):
+    """What a client needs to log in to the ConnectWise emulator (its `SandboxSettings`)."""
+
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def company_id(self) -> str: ...
+    @property
+    def public_key(self) -> str: ...
+    @property
+    def private_key(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
+
+
+class _Defaults:
+    """`cwsync_sandbox.connectwise.app.SandboxSettings()`'s values (tests/cli/test_sandbox_cli.py compares them)."""
+
+    records = 2000
+    seed = 1
+    company_id = "cwsandbox"
+    public_key = "SbxPublicKey0001"
+    private_key = "SbxPrivateKey001"
+    client_id = "3f2c1b6e-0d4a-4c8e-9b1f-5a7d2e8c0f11"
+
+
+DEFAULTS = _Defaults()
 SANDBOX_CALLBACK_TOKEN = "sandbox-callback-token-0001"
 SANDBOX_API_TOKEN = "sandbox-api-token-0001"
 
 
 def sandbox_config_values(base_url: str, *, server_port: int = 8720) -> dict[str, str]:
     """Values for `render_template` that point a configuration at sandboxes served at `base_url` (default keys)."""
+    from cwsync_sandbox.connectwise.app import SandboxSettings
+    from cwsync_sandbox.hubspot import HubSpotSandboxSettings
+    from cwsync_sandbox.server import HUBSPOT_PREFIX
+
     cw, hs = SandboxSettings(), HubSpotSandboxSettings()
     base = base_url.rstrip("/")
     return {
@@ -45,9 +74,11 @@ def sandbox_config_values(base_url: str, *, server_port: int = 8720) -> dict[str
 
 
 def credentials_table(
-    settings: SandboxSettings, api_root: str, hubspot_token: str | None = None, hudu_api_key: str | None = None
+    settings: Credentials, api_root: str, hubspot_token: str | None = None, hudu_api_key: str | None = None
 ) -> Table:
     """The values a client needs, as a table."""
+    from cwsync_sandbox.server import HUBSPOT_PREFIX, HUDU_PREFIX
+
     table = Table(title="ConnectWise Manage sandbox", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
@@ -93,6 +124,13 @@ def serve(
     hubspot_rate_limit: int = typer.Option(190, min=1, help="HubSpot requests per 10 s per token."),
 ) -> None:
     """Serve the ConnectWise Manage emulator and print the credentials to use."""
+    from cwsync.runtime.memory import tune_gc
+    from cwsync_sandbox.connectwise.app import SandboxSettings, check_deny_spec
+    from cwsync_sandbox.faults import FaultSettings
+    from cwsync_sandbox.hubspot import HubSpotSandboxSettings
+    from cwsync_sandbox.hudu import SANDBOX_HUDU_API_KEY
+    from cwsync_sandbox.server import HUBSPOT_PREFIX, HUDU_PREFIX, base_url_of, bind, build_all, make_server
+
     try:
         for spec in deny:
             check_deny_spec(spec)
@@ -133,4 +171,5 @@ def serve(
     )
     server = make_server(app, log_level="info")
     with contextlib.suppress(KeyboardInterrupt):
+        tune_gc()  # see cwsync.runtime.memory
         asyncio.run(server.serve(sockets=[sock]))

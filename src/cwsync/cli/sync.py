@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich import box
@@ -14,14 +14,10 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cwsync.config import Config, ConfigError, load_config
-from cwsync.config.template import render_template
-from cwsync.connectors.http import CwsyncApiError
-from cwsync.core.mapping import MappingError
-from cwsync.store import RunRecord, Store
-from cwsync.syncs import systems
-from cwsync.syncs.hubspot.context import opened
-from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef, RunReport, mappings
+if TYPE_CHECKING:
+    from cwsync.config import Config
+    from cwsync.store import RunRecord
+    from cwsync.syncs.hubspot.run import RunReport
 
 console = Console()
 T = TypeVar("T")
@@ -39,6 +35,8 @@ def init(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write a commented starting configuration."""
+    from cwsync.config.template import render_template
+
     if path.exists() and not force:
         console.print(f"[red]{path} exists[/red]: use --force to overwrite it")
         raise typer.Exit(1)
@@ -53,6 +51,10 @@ def init(
 
 def load(path: Path) -> Config:
     """The configuration with its mappings checked, or exit 2 naming file, line and field."""
+    from cwsync.config import ConfigError, load_config
+    from cwsync.core.mapping import MappingError
+    from cwsync.syncs.hubspot.run import mappings
+
     try:
         config = load_config(path)
         mappings(config)
@@ -67,6 +69,10 @@ def load(path: Path) -> Config:
 
 def run_async(work: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine; API faults become a clear message and exit 1, never a traceback."""
+    from cwsync.connectors.http import CwsyncApiError
+    from cwsync.runtime.memory import tune_gc
+
+    tune_gc()  # the command's modules are loaded now: keep them out of full collections (see cwsync.runtime.memory)
     try:
         return asyncio.run(work())  # type: ignore[arg-type]
     except CwsyncApiError as exc:
@@ -79,6 +85,9 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
 def _sync(
     config_path: Path, *, dry_run: bool, full: bool, objects: list[str], as_json: bool, record: str | None = None
 ) -> RunReport:
+    from cwsync.syncs.hubspot.context import opened
+    from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef, mappings
+
     config = load(config_path)
     try:
         ref = RecordRef.parse(record) if record else None
@@ -185,6 +194,8 @@ def _item_json(item: Any) -> dict[str, Any]:
 
 def history(config: Path = CONFIG, limit: int = typer.Option(10, help="How many runs."), as_json: bool = JSON) -> None:
     """The latest runs and their counts (PL-4)."""
+    from cwsync.store import Store
+
     cfg = load(config)
 
     async def work() -> list[Any]:
@@ -211,6 +222,9 @@ def history(config: Path = CONFIG, limit: int = typer.Option(10, help="How many 
 
 def status(config: Path = CONFIG, as_json: bool = JSON) -> None:
     """Links and cursors per object, and the last run."""
+    from cwsync.store import Store
+    from cwsync.syncs.hubspot.run import mappings
+
     cfg = load(config)
 
     async def work() -> dict[str, Any]:
@@ -255,6 +269,9 @@ def explain(
     as_json: bool = JSON,
 ) -> None:
     """Why did this record (not) sync? Its link and every decision recorded for it (BY-2)."""
+    from cwsync.store import Store
+    from cwsync.syncs import systems
+
     cfg = load(config)
     try:
         named = systems.resolve(system, obj)
@@ -308,7 +325,9 @@ def create_properties_command(
     as_json: bool = JSON,
 ) -> None:
     """Create the custom HubSpot properties the mappings need (HS-5). ConnectWise fields are never created."""
+    from cwsync.syncs.hubspot.context import opened
     from cwsync.syncs.hubspot.properties import create_properties, missing_properties
+    from cwsync.syncs.hubspot.run import mappings
 
     cfg = load(config)
 

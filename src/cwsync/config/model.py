@@ -12,10 +12,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from cwsync.changes.config import ChangesConfig
+from cwsync.config.catalog import CatalogSync
+from cwsync.config.changes import ChangesConfig
+from cwsync.config.hudu import HuduConnection, HuduSync
 from cwsync.config.mirror import MirrorSync
-from cwsync.syncs.catalog.config import CatalogSync
-from cwsync.syncs.hudu.config import HuduConnection, HuduSync
 
 
 class _Model(BaseModel):

@@ -1,4 +1,5 @@
-"""Garbage-collector settings for the engine's process (the CLI applies them before any command runs).
+"""Garbage-collector settings for the engine's process (the CLI applies them as a command starts its work, in
+`cwsync.cli.sync.run_async`, once the modules the command imports are loaded).
 
 The engine allocates in page-sized bursts: a page of a thousand records becomes tens of thousands of dicts that
 live for a few hundred milliseconds. With CPython's default thresholds (a young collection every 700 allocations)

@@ -22,6 +22,7 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from cwsync.config import Config
+from cwsync.config.hudu import CALLBACK_DATA_TYPES, DataType
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.connectors.hudu import HuduClient
@@ -51,7 +52,6 @@ from cwsync.syncs import systems
 from cwsync.syncs.catalog.quotes import QuoteRefused
 from cwsync.syncs.catalog.workflow import QuoteWorkflow
 from cwsync.syncs.hubspot.run import HubSpotSync
-from cwsync.syncs.hudu.config import CALLBACK_DATA_TYPES, DataType
 from cwsync.syncs.hudu.context import hudu_settings
 from cwsync.syncs.hudu.run import HuduSyncEngine
 

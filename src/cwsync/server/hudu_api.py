@@ -25,10 +25,10 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
 from cwsync.config import ConfigError
+from cwsync.config.hudu import DATA_TYPES, DataType
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.connectors.hudu import HuduClient
 from cwsync.server.auth import api_guard
-from cwsync.syncs.hudu.config import DATA_TYPES, DataType
 from cwsync.syncs.hudu.context import hudu_settings
 from cwsync.syncs.hudu.decisions import COMPANIES_PAIR
 from cwsync.syncs.hudu.layouts import LayoutError

@@ -13,6 +13,7 @@ Only plain records (`Link`, `RunRecord`, `RunItem`, `Counts`, `NewJob`, `JobReco
 rows. `JobStore(store)` holds the durable job queue of the in-process runner (`cwsync.store.jobs`).
 """
 
+import cwsync.store.changes_tables  # noqa: F401  (registers the change tables on `Base`: its metadata is the schema)
 from cwsync.store.jobs import JobNotRunningError, JobStore
 from cwsync.store.records import (
     Action,

@@ -229,8 +229,3 @@ class JournalRow(Base):
     record_id: Mapped[str | None] = mapped_column(String(255))
     data: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
-
-
-# Tables that live with their workflow register on `Base` when imported; import them here so `Base.metadata` always
-# describes every migrated table (the check in tests/store compares them).
-import cwsync.changes.tables  # noqa: E402,F401

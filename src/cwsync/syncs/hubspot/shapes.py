@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cwsync.core.mapping import ObjectMapping
-from cwsync.syncs.catalog.priority import order_types
+from cwsync.core.priority import order_types
 
 _MOBILE_TYPES = {"cell", "mobile"}
 

@@ -13,10 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-# The store's models.py does not import the change tables (they live with the workflow, in `cwsync.changes`);
-# importing them here registers them in `Base.metadata` wherever the store has been migrated, so the check that the
-# models describe the migrated schema sees them. The schema below is still spelled out: a migration is frozen.
-import cwsync.changes.tables  # noqa: F401
+# The change tables are declared in `cwsync.store.changes_tables`; the schema below is spelled out all the same: a
+# migration is frozen.
 
 revision: str = "0003"
 down_revision: str | None = "0002"

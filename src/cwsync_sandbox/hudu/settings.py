@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cwsync.sandbox.faults import FaultSettings
+from cwsync_sandbox.faults import FaultSettings
 
 SANDBOX_HUDU_API_KEY = "hudu-sandbox-api-key-0000000000000001"
 """The API key a fresh Hudu emulator accepts (`x-api-key`)."""

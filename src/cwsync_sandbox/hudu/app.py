@@ -30,9 +30,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cwsync.sandbox.faults import ErrorBodies, FaultMiddleware, FaultSettings, FaultState
-from cwsync.sandbox.hudu.settings import TUNABLE_FIELDS, HuduSandboxSettings, RateLimiter
-from cwsync.sandbox.hudu.state import HuduError, HuduState, Record, not_found, unprocessable
+from cwsync_sandbox.faults import ErrorBodies, FaultMiddleware, FaultSettings, FaultState
+from cwsync_sandbox.hudu.settings import TUNABLE_FIELDS, HuduSandboxSettings, RateLimiter
+from cwsync_sandbox.hudu.state import HuduError, HuduState, Record, not_found, unprocessable
 
 JSON_TYPE = "application/json; charset=utf-8"
 API_PREFIX = "/api/v1"

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cwsync.sandbox.connectwise.dataset import Dataset
-from cwsync.sandbox.connectwise.resources import BY_ENTITY, Resource
+from cwsync_sandbox.connectwise.dataset import Dataset
+from cwsync_sandbox.connectwise.resources import BY_ENTITY, Resource
 
 _DELETED = None
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cwsync.sandbox.hubspot.state import CrmState, Found, to_ms, validation_error
+from cwsync_sandbox.hubspot.state import CrmState, Found, to_ms, validation_error
 
 OPERATORS = frozenset(
     {

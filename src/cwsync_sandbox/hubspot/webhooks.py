@@ -36,9 +36,9 @@ from urllib.parse import unquote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from cwsync.sandbox.hubspot.dataset import ASSOCIATION_TYPES, OBJECT_TYPES, SYSTEM_PROPERTIES, iso
-from cwsync.sandbox.hubspot.settings import HubSpotSandboxSettings
-from cwsync.sandbox.hubspot.state import API_SOURCE, Change
+from cwsync_sandbox.hubspot.dataset import ASSOCIATION_TYPES, OBJECT_TYPES, SYSTEM_PROPERTIES, iso
+from cwsync_sandbox.hubspot.settings import HubSpotSandboxSettings
+from cwsync_sandbox.hubspot.state import API_SOURCE, Change
 
 MAX_EVENTS = 100
 TIMEOUT_SECONDS = 5.0

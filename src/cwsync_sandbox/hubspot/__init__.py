@@ -5,7 +5,7 @@ The contract is `shared/reference/hubspot-hudu-api-notes.md` Part A; modules: `s
 `dataset` (what a new portal holds), `state` (records and write rules), `search`, `webhooks`, `app` (HTTP).
 """
 
-from cwsync.sandbox.hubspot.app import HubSpotSandbox, build_hubspot_sandbox, create_hubspot_app
-from cwsync.sandbox.hubspot.settings import HubSpotSandboxSettings
+from cwsync_sandbox.hubspot.app import HubSpotSandbox, build_hubspot_sandbox, create_hubspot_app
+from cwsync_sandbox.hubspot.settings import HubSpotSandboxSettings
 
 __all__ = ["HubSpotSandbox", "HubSpotSandboxSettings", "build_hubspot_sandbox", "create_hubspot_app"]

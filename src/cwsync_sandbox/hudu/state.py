@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from cwsync.sandbox.hudu import dataset
-from cwsync.sandbox.hudu.dataset import FIELD_TYPES, iso, label_key, loose_key, parameterize
+from cwsync_sandbox.hudu import dataset
+from cwsync_sandbox.hudu.dataset import FIELD_TYPES, iso, label_key, loose_key, parameterize
 
 Record = dict[str, Any]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cwsync.sandbox.faults import FaultSettings
+from cwsync_sandbox.faults import FaultSettings
 
 WINDOW_SECONDS = 10.0
 DAY_SECONDS = 86_400.0

@@ -14,10 +14,10 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from cwsync.sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
-from cwsync.sandbox.faults import quiet_dropped_connections
-from cwsync.sandbox.hubspot import HubSpotSandbox, HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
-from cwsync.sandbox.hudu import HuduSandbox, HuduSandboxSettings, build_hudu_sandbox, create_hudu_app
+from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
+from cwsync_sandbox.faults import quiet_dropped_connections
+from cwsync_sandbox.hubspot import HubSpotSandbox, HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
+from cwsync_sandbox.hudu import HuduSandbox, HuduSandboxSettings, build_hudu_sandbox, create_hudu_app
 
 HUBSPOT_PREFIX = "/hubspot"
 HUDU_PREFIX = "/hudu"

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cwsync.sandbox.hubspot import dataset
-from cwsync.sandbox.hubspot.dataset import (
+from cwsync_sandbox.hubspot import dataset
+from cwsync_sandbox.hubspot.dataset import (
     ASSOCIATION_TYPES,
     EXCLUSIVE_TYPES,
     OBJECT_TYPES,

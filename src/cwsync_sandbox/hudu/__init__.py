@@ -6,7 +6,7 @@ then at `/hudu/api/v1`). The contract is `shared/reference/hubspot-hudu-api-note
 (HTTP).
 """
 
-from cwsync.sandbox.hudu.app import HuduSandbox, build_hudu_sandbox, create_hudu_app
-from cwsync.sandbox.hudu.settings import SANDBOX_HUDU_API_KEY, HuduSandboxSettings
+from cwsync_sandbox.hudu.app import HuduSandbox, build_hudu_sandbox, create_hudu_app
+from cwsync_sandbox.hudu.settings import SANDBOX_HUDU_API_KEY, HuduSandboxSettings
 
 __all__ = ["SANDBOX_HUDU_API_KEY", "HuduSandbox", "HuduSandboxSettings", "build_hudu_sandbox", "create_hudu_app"]

@@ -35,12 +35,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cwsync.sandbox.faults import ErrorBodies, FaultMiddleware, FaultSettings, FaultState
-from cwsync.sandbox.hubspot import dataset
-from cwsync.sandbox.hubspot.dataset import ASSOCIATION_TYPES, OBJECT_TYPES, ObjectType, iso
-from cwsync.sandbox.hubspot.search import SearchCaps, parse_search, run_search
-from cwsync.sandbox.hubspot.settings import LIMIT_FIELDS, HubSpotSandboxSettings, RateLimiter
-from cwsync.sandbox.hubspot.state import (
+from cwsync_sandbox.faults import ErrorBodies, FaultMiddleware, FaultSettings, FaultState
+from cwsync_sandbox.hubspot import dataset
+from cwsync_sandbox.hubspot.dataset import ASSOCIATION_TYPES, OBJECT_TYPES, ObjectType, iso
+from cwsync_sandbox.hubspot.search import SearchCaps, parse_search, run_search
+from cwsync_sandbox.hubspot.settings import LIMIT_FIELDS, HubSpotSandboxSettings, RateLimiter
+from cwsync_sandbox.hubspot.state import (
     API_SOURCE,
     USER_SOURCE,
     CrmState,
@@ -49,7 +49,7 @@ from cwsync.sandbox.hubspot.state import (
     object_not_found,
     validation_error,
 )
-from cwsync.sandbox.hubspot.webhooks import WebhookDispatcher, WebhookSubscription
+from cwsync_sandbox.hubspot.webhooks import WebhookDispatcher, WebhookSubscription
 
 JSON_TYPE = "application/json;charset=utf-8"
 MAX_BATCH = 100

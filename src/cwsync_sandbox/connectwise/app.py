@@ -24,8 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route as StarletteRoute
 
-from cwsync.sandbox.connectwise.callbacks import CallbackDispatcher
-from cwsync.sandbox.connectwise.conditions import (
+from cwsync_sandbox.connectwise.callbacks import CallbackDispatcher
+from cwsync_sandbox.connectwise.conditions import (
     Condition,
     ConditionError,
     matches_child,
@@ -35,10 +35,10 @@ from cwsync.sandbox.connectwise.conditions import (
     project_fields,
     sort_key,
 )
-from cwsync.sandbox.connectwise.dataset import Dataset
-from cwsync.sandbox.connectwise.resources import Resource, Route, route
-from cwsync.sandbox.connectwise.state import ApiRefusal, Store, field_error, invalid, not_found
-from cwsync.sandbox.faults import ErrorBodies, FaultMiddleware, FaultSettings, FaultState
+from cwsync_sandbox.connectwise.dataset import Dataset
+from cwsync_sandbox.connectwise.resources import Resource, Route, route
+from cwsync_sandbox.connectwise.state import ApiRefusal, Store, field_error, invalid, not_found
+from cwsync_sandbox.faults import ErrorBodies, FaultMiddleware, FaultSettings, FaultState
 
 JSON_TYPE = "application/json; charset=utf-8"
 ALWAYS_VALID_FIELDS = frozenset({"id", "_info", "lastupdated", "dateentered", "updatedby", "enteredby"})

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from cwsync.sandbox.connectwise.state import Change, Store
+from cwsync_sandbox.connectwise.state import Change, Store
 
 RETRY_STATUSES = frozenset({404, 409, 419, 429})
 RETRY_DELAYS = (2.0, 4.0)

@@ -1,0 +1,147 @@
+"""Configuration of the ConnectWise → Hudu documentation sync (HU-1 … HU-5): `connections.hudu` and `syncs.hudu`.
+
+::
+
+    connections:
+      hudu: {base_url: https://acme.huducloud.com, api_key: "${HUDU_API_KEY}"}
+    syncs:
+      hudu:
+        skip: [agreements]                       # data types not to import
+        skip_company_types: [Prospect]
+        skip_configuration_types: [Domain Name]
+        layouts:
+          contacts: People
+          locations: Locations
+          configurations: Configurations       # the default layout: types no sort rule names
+          agreements: Agreements
+          sort_rules:                           # first matching rule wins
+            - {types: [Managed Workstation, Laptop], layout: Computer}
+        auto_update_asset_names: false
+        update_company_details: true
+        match_assets_on_serial: true
+        schedule: {every_hours: 3}
+
+Layout names are checked against Hudu when the sync connects (`cwsync hudu test`), not here: the file cannot know
+which layouts an instance has.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+__all__ = ["DATA_TYPES", "DataType", "HuduConnection", "HuduLayouts", "HuduSchedule", "HuduSync", "SortRule"]
+
+DataType = Literal["companies", "contacts", "sites", "configurations", "agreements"]
+DATA_TYPES: tuple[DataType, ...] = ("companies", "sites", "contacts", "configurations", "agreements")
+"""Every data type, in the order a run syncs them (sites first: contacts and configurations point at them)."""
+
+CALLBACK_DATA_TYPES: dict[str, DataType] = {
+    "company": "companies",
+    "contact": "contacts",
+    "configuration": "configurations",
+    "agreement": "agreements",
+}
+"""ConnectWise callback types that re-sync a data type into Hudu (sites have no callback: the schedule brings them)."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class HuduConnection(_Model):
+    """A Hudu instance and its API key (Admin → Basic Information → API Keys)."""
+
+    base_url: str = Field(min_length=1, description="the instance URL, e.g. https://acme.huducloud.com")
+    api_key: SecretStr
+    requests_per_minute: int = Field(280, ge=1, description="Hudu allows 300 a minute; keep a little headroom")
+    max_concurrency: int = Field(4, ge=1, le=32)
+    timeout: float = Field(30.0, gt=0)
+
+
+class SortRule(_Model):
+    """ConnectWise configuration types → the Hudu asset layout their configurations go into."""
+
+    types: list[str] = Field(min_length=1, alias="type")
+    layout: str = Field(min_length=1)
+
+    @field_validator("types", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    def covers(self, configuration_type: str) -> bool:
+        """Whether this rule names the type (case-insensitive)."""
+        wanted = configuration_type.strip().lower()
+        return any(t.strip().lower() == wanted for t in self.types)
+
+
+class HuduLayouts(_Model):
+    """Which asset layout each data type goes into (they must exist and be active in Hudu)."""
+
+    contacts: str = Field("People", min_length=1)
+    locations: str = Field("Locations", min_length=1)
+    configurations: str = Field("Configurations", min_length=1, description="default layout: types no rule names")
+    agreements: str = Field("Agreements", min_length=1)
+    sort_rules: list[SortRule] = Field(default_factory=list)
+
+    def for_configuration(self, configuration_type: str) -> str:
+        """The layout a configuration of this type goes into: the first rule naming it, else the default."""
+        for rule in self.sort_rules:
+            if rule.covers(configuration_type):
+                return rule.layout
+        return self.configurations
+
+    def names(self, types: set[DataType]) -> list[str]:
+        """Every layout name the enabled data types use, each once, in a stable order."""
+        wanted: list[str] = []
+        if "contacts" in types:
+            wanted.append(self.contacts)
+        if "sites" in types:
+            wanted.append(self.locations)
+        if "configurations" in types:
+            wanted.extend([self.configurations, *(rule.layout for rule in self.sort_rules)])
+        if "agreements" in types:
+            wanted.append(self.agreements)
+        return list(dict.fromkeys(wanted))
+
+
+class HuduSchedule(_Model):
+    """How often `cwsync serve` re-syncs (Hudu's own integrations: every 3 hours)."""
+
+    every_hours: float = Field(3, gt=0)
+
+
+class HuduSync(_Model):
+    """ConnectWise → Hudu IT documentation (one way; ConnectWise is the source)."""
+
+    enabled: bool = True
+    skip: list[DataType] = Field(default_factory=list, description="data types not to import")
+    skip_company_types: list[str] = Field(default_factory=list)
+    skip_configuration_types: list[str] = Field(default_factory=list)
+    layouts: HuduLayouts = Field(default_factory=HuduLayouts)
+    create_missing_layouts: bool = Field(False, description="create a missing layout with cwsync's default fields")
+    auto_update_asset_names: bool = Field(False, description="rename the Hudu asset when ConnectWise renames it")
+    update_company_details: bool = Field(True, description="false: never change a company's details in Hudu")
+    match_assets_on_serial: bool = Field(False, description="link a Hudu asset with the same primary serial")
+    schedule: HuduSchedule = Field(default_factory=HuduSchedule)
+
+    @model_validator(mode="after")
+    def _companies_needed(self) -> HuduSync:
+        if "companies" in self.skip and len(set(self.skip)) < len(DATA_TYPES):
+            raise ValueError("companies cannot be skipped while other data types sync: everything hangs off them")
+        return self
+
+    def data_types(self) -> list[DataType]:
+        """The enabled data types, in sync order."""
+        return [t for t in DATA_TYPES if t not in self.skip]
+
+    def skips_company_type(self, type_names: list[str]) -> str | None:
+        """The first of a company's types that is skipped, or None."""
+        skipped = {t.strip().lower() for t in self.skip_company_types}
+        return next((name for name in type_names if name.strip().lower() in skipped), None)
+
+    def skips_configuration_type(self, type_name: str) -> bool:
+        """Whether configurations of this type are left out."""
+        return type_name.strip().lower() in {t.strip().lower() for t in self.skip_configuration_types}
