@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cwsync.config.model import ConflictPolicy, Direction, ObjectSync
+from cwsync.config.model import ObjectSync
+from cwsync.config.vocabulary import ConflictPolicy, Direction
 from cwsync.core.mapping import FieldMap, ObjectMapping, build_mapping
 from cwsync.core.plan import (
     Action,

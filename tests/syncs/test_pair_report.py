@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cwsync.core.plan import Action, PlanItem
+from cwsync.config.vocabulary import Action
+from cwsync.core.plan import PlanItem
 from cwsync.syncs.hubspot import run
 from cwsync.syncs.hubspot.run import PairReport
 

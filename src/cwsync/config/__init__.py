@@ -1,17 +1,11 @@
 """The configuration file (PL-1): one pydantic model, loaded from YAML with file:line errors."""
 
 from cwsync.config.loader import ConfigError, ConfigProblem, load_config, parse_config
-from cwsync.config.model import (
-    Config,
-    ConflictPolicy,
-    ConnectWiseConnection,
-    Direction,
-    HubSpotConnection,
-    HubSpotSync,
-    ObjectSync,
-)
+from cwsync.config.model import Config, ConnectWiseConnection, HubSpotConnection, HubSpotSync, ObjectSync
+from cwsync.config.vocabulary import Action, ConflictPolicy, Direction, Side
 
 __all__ = [
+    "Action",
     "Config",
     "ConfigError",
     "ConfigProblem",
@@ -21,6 +15,7 @@ __all__ = [
     "HubSpotConnection",
     "HubSpotSync",
     "ObjectSync",
+    "Side",
     "load_config",
     "parse_config",
 ]

@@ -7,7 +7,6 @@ field mapping changes on top of the documented defaults, value maps, filters and
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -16,66 +15,11 @@ from cwsync.config.catalog import CatalogSync
 from cwsync.config.changes import ChangesConfig
 from cwsync.config.hudu import HuduConnection, HuduSync
 from cwsync.config.mirror import MirrorSync
+from cwsync.config.vocabulary import ConflictPolicy, Direction
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Direction(StrEnum):
-    """Which way a value flows between ConnectWise (left) and the other system (right)."""
-
-    TO_RIGHT = "->"
-    TO_LEFT = "<-"
-    BOTH = "<->"
-
-    @classmethod
-    def parse(cls, text: str) -> Direction:
-        """Accept the arrows and the words used in the docs (`connectwise-to-hubspot`, `two-way`, ...)."""
-        words = {
-            "->": cls.TO_RIGHT,
-            "<-": cls.TO_LEFT,
-            "<->": cls.BOTH,
-            "two-way": cls.BOTH,
-            "both": cls.BOTH,
-            "connectwise-to-hubspot": cls.TO_RIGHT,
-            "hubspot-to-connectwise": cls.TO_LEFT,
-            "connectwise-to-other": cls.TO_RIGHT,
-            "to-right": cls.TO_RIGHT,
-            "to-left": cls.TO_LEFT,
-        }
-        key = text.strip().lower()
-        if key not in words:
-            raise ValueError(f"unknown direction {text!r}: use ->, <-, <-> (or connectwise-to-hubspot, two-way, ...)")
-        return words[key]
-
-    def allows(self, towards: Direction) -> bool:
-        """Whether values may flow towards `towards` (TO_RIGHT or TO_LEFT)."""
-        return self is Direction.BOTH or self is towards
-
-    def narrowed(self, by: Direction) -> Direction:
-        """The direction a field may flow when its object flows only `by` (object direction caps field direction)."""
-        if by is Direction.BOTH:
-            return self
-        if self is Direction.BOTH or self is by:
-            return by
-        raise ValueError("field direction contradicts the object direction")
-
-
-class ConflictPolicy(StrEnum):
-    """How a field changed on both sides since the last sync is resolved."""
-
-    CONNECTWISE_WINS = "connectwise-wins"
-    OTHER_WINS = "other-wins"
-    NEWEST_WINS = "newest-wins"
-
-    @classmethod
-    def parse(cls, text: str) -> ConflictPolicy:
-        """`hubspot-wins`/`hudu-wins` are spelled as the product is named; they all mean the other side wins."""
-        key = text.strip().lower()
-        if key.endswith("-wins") and key not in (cls.CONNECTWISE_WINS, cls.NEWEST_WINS):
-            return cls.OTHER_WINS
-        return cls(key)
 
 
 class ConnectWiseConnection(_Model):

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cwsync.config.model import Direction, FieldChange, ObjectSync
+from cwsync.config.model import FieldChange, ObjectSync
+from cwsync.config.vocabulary import Direction
 from cwsync.core.values import FieldType, canonical, type_problem
 
 Transform = Callable[[str], str]

@@ -15,40 +15,12 @@ import asyncio
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 
-from cwsync.config.model import ConflictPolicy, Direction
+from cwsync.config.vocabulary import Action, ConflictPolicy, Direction, Side
 from cwsync.core.mapping import FieldMap, ObjectMapping
 from cwsync.core.values import compare_key, same
 
 Values = Mapping[str, str | None]
-
-
-class Action(StrEnum):
-    """What happens to a record."""
-
-    CREATE = "create"
-    UPDATE = "update"
-    LINK = "link"
-    SKIP = "skip"
-    UNCHANGED = "unchanged"
-
-
-class Side(StrEnum):
-    """ConnectWise is left, the other system right."""
-
-    LEFT = "left"
-    RIGHT = "right"
-
-    @property
-    def other(self) -> Side:
-        """The opposite side."""
-        return Side.RIGHT if self is Side.LEFT else Side.LEFT
-
-    @property
-    def towards(self) -> Direction:
-        """The direction values travel when written to this side."""
-        return Direction.TO_RIGHT if self is Side.RIGHT else Direction.TO_LEFT
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,9 @@ from typing import Any
 
 import structlog
 
-from cwsync.config.model import ConflictPolicy
+from cwsync.config.vocabulary import Action, ConflictPolicy, Side
 from cwsync.connectors.http import FatalError
-from cwsync.core.plan import Action, LinkBase, PairInput, PlanItem, Side, Snapshot, plan_pair_cooperatively
+from cwsync.core.plan import LinkBase, PairInput, PlanItem, Snapshot, plan_pair_cooperatively
 from cwsync.engine.guard import check_mass_delete
 from cwsync.engine.pair import Pair, Raw, Write, WriteResult
 from cwsync.engine.reading import ReadAhead, Watermark

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from cwsync.store import Action, Direction, ItemStatus, JournalEntry, LastWriter, Link, RunItem, Store
+from cwsync.store import Action, Flow, ItemStatus, JournalEntry, LastWriter, Link, RunItem, Store
 
 __all__ = ["Recorder", "projection_hash"]
 
@@ -71,7 +71,7 @@ class Recorder:
         left_id: str | None = None,
         right_id: str | None = None,
         reason: str = "",
-        direction: Direction = "left_to_right",
+        direction: Flow = "left_to_right",
         diff: Mapping[str, Any] | None = None,
         source_values: Mapping[str, Any] | None = None,
         error: Exception | str | None = None,

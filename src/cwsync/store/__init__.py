@@ -18,7 +18,7 @@ from cwsync.store.jobs import JobNotRunningError, JobStore
 from cwsync.store.records import (
     Action,
     Counts,
-    Direction,
+    Flow,
     ItemStatus,
     JobKind,
     JobRecord,
@@ -40,7 +40,7 @@ from cwsync.store.store import RunNotFoundError, Store, Tx, async_url
 __all__ = [
     "Action",
     "Counts",
-    "Direction",
+    "Flow",
     "ItemStatus",
     "JobKind",
     "JobNotRunningError",

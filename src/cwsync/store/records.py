@@ -11,10 +11,12 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
+from cwsync.config.vocabulary import ActionName, Flow, SideName
+
 __all__ = [
     "Action",
     "Counts",
-    "Direction",
+    "Flow",
     "ItemStatus",
     "JobKind",
     "JobRecord",
@@ -32,10 +34,9 @@ __all__ = [
     "Trigger",
 ]
 
-Side = Literal["left", "right"]
+Side = SideName
 LastWriter = Literal["left", "right", "both"]
-Direction = Literal["left_to_right", "right_to_left"]
-Action = Literal["create", "update", "link", "skip", "conflict", "unchanged", "delete", "fail"]
+Action = ActionName
 ItemStatus = Literal["planned", "applied", "failed"]
 RunKind = Literal["full", "incremental", "record", "plan"]
 Trigger = Literal["cli", "schedule", "callback", "webhook", "api"]
@@ -183,7 +184,7 @@ class RunItem:
     run_id: int
     tenant: str
     pair: str
-    direction: Direction
+    direction: Flow
     action: Action
     status: ItemStatus
     left_id: str | None = None

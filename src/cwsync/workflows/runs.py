@@ -24,7 +24,7 @@ import structlog
 from cwsync.engine.record import Recorder
 from cwsync.engine.runs import recorded_run
 from cwsync.store import Counts, RunItem, Store, Trigger, Tx
-from cwsync.store.records import Action, Direction, ItemStatus
+from cwsync.store.records import Action, Flow, ItemStatus
 
 __all__ = ["WorkflowRun", "workflow_run"]
 
@@ -49,7 +49,7 @@ class WorkflowRun:
         right_id: str | None = None,
         reason: str = "",
         source_values: dict[str, Any] | None = None,
-        direction: Direction = "left_to_right",
+        direction: Flow = "left_to_right",
     ) -> None:
         """Add one decision of the run (counted now, written with `write_items` or at the end)."""
         self.counts.add(action)

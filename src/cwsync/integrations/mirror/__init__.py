@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cwsync.config.mirror import MirrorObject, MirrorSync
-from cwsync.config.model import Direction
+from cwsync.config.vocabulary import Direction
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.core.mapping import FieldMap, ObjectMapping
 from cwsync.engine.pair import Pair, Raw, Write, WriteResult

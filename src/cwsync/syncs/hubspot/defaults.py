@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cwsync.config.model import Direction
+from cwsync.config.vocabulary import Direction
 from cwsync.core.mapping import FieldMap
 from cwsync.core.values import FieldType as T
 

@@ -18,18 +18,17 @@ from typing import Any, Literal
 
 import structlog
 
-from cwsync.config.model import Config, ConflictPolicy, FilterRule, ObjectSync
+from cwsync.config.model import Config, FilterRule, ObjectSync
+from cwsync.config.vocabulary import Action, ConflictPolicy, Side
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.http import CwsyncApiError, FatalError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.filters import failing_rule
 from cwsync.core.mapping import MappingError, ObjectMapping, build_mapping
 from cwsync.core.plan import (
-    Action,
     LinkBase,
     PairInput,
     PlanItem,
-    Side,
     Snapshot,
     Write,
     match_values,

@@ -1,0 +1,110 @@
+"""The one vocabulary of cwsync: sides, directions, actions and conflict policies, defined once.
+
+Every layer speaks these words (the configuration, the pure core, the store, the engine). The enums are what code
+uses; the store's records carry the same words as plain strings (`SideName`, `ActionName`: literal types, checked
+below to hold exactly the enums' values), because run items and links are read back from JSON and SQL as text.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal, get_args
+
+__all__ = ["Action", "ActionName", "ConflictPolicy", "Direction", "Flow", "Side", "SideName"]
+
+
+class Direction(StrEnum):
+    """Which way a value flows between ConnectWise (left) and the other system (right)."""
+
+    TO_RIGHT = "->"
+    TO_LEFT = "<-"
+    BOTH = "<->"
+
+    @classmethod
+    def parse(cls, text: str) -> Direction:
+        """Accept the arrows and the words used in the docs (`connectwise-to-hubspot`, `two-way`, ...)."""
+        words = {
+            "->": cls.TO_RIGHT,
+            "<-": cls.TO_LEFT,
+            "<->": cls.BOTH,
+            "two-way": cls.BOTH,
+            "both": cls.BOTH,
+            "connectwise-to-hubspot": cls.TO_RIGHT,
+            "hubspot-to-connectwise": cls.TO_LEFT,
+            "connectwise-to-other": cls.TO_RIGHT,
+            "to-right": cls.TO_RIGHT,
+            "to-left": cls.TO_LEFT,
+        }
+        key = text.strip().lower()
+        if key not in words:
+            raise ValueError(f"unknown direction {text!r}: use ->, <-, <-> (or connectwise-to-hubspot, two-way, ...)")
+        return words[key]
+
+    def allows(self, towards: Direction) -> bool:
+        """Whether values may flow towards `towards` (TO_RIGHT or TO_LEFT)."""
+        return self is Direction.BOTH or self is towards
+
+    def narrowed(self, by: Direction) -> Direction:
+        """The direction a field may flow when its object flows only `by` (object direction caps field direction)."""
+        if by is Direction.BOTH:
+            return self
+        if self is Direction.BOTH or self is by:
+            return by
+        raise ValueError("field direction contradicts the object direction")
+
+
+class ConflictPolicy(StrEnum):
+    """How a field changed on both sides since the last sync is resolved."""
+
+    CONNECTWISE_WINS = "connectwise-wins"
+    OTHER_WINS = "other-wins"
+    NEWEST_WINS = "newest-wins"
+
+    @classmethod
+    def parse(cls, text: str) -> ConflictPolicy:
+        """`hubspot-wins`/`hudu-wins` are spelled as the product is named; they all mean the other side wins."""
+        key = text.strip().lower()
+        if key.endswith("-wins") and key not in (cls.CONNECTWISE_WINS, cls.NEWEST_WINS):
+            return cls.OTHER_WINS
+        return cls(key)
+
+
+class Side(StrEnum):
+    """ConnectWise is left, the other system right."""
+
+    LEFT = "left"
+    RIGHT = "right"
+
+    @property
+    def other(self) -> Side:
+        """The opposite side."""
+        return Side.RIGHT if self is Side.LEFT else Side.LEFT
+
+    @property
+    def towards(self) -> Direction:
+        """The direction values travel when written to this side."""
+        return Direction.TO_RIGHT if self is Side.RIGHT else Direction.TO_LEFT
+
+
+class Action(StrEnum):
+    """What happens to a record: what the planner decides (the first five) and what a run records besides."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    LINK = "link"
+    SKIP = "skip"
+    UNCHANGED = "unchanged"
+    CONFLICT = "conflict"
+    DELETE = "delete"
+    FAIL = "fail"
+
+
+SideName = Literal["left", "right"]
+"""A `Side` as the store keeps it."""
+ActionName = Literal["create", "update", "link", "skip", "conflict", "unchanged", "delete", "fail"]
+"""An `Action` as the store keeps it."""
+Flow = Literal["left_to_right", "right_to_left"]
+"""Which way a run item's write went (towards the right: `Direction.TO_RIGHT`)."""
+
+assert set(get_args(SideName)) == {s.value for s in Side}
+assert set(get_args(ActionName)) == {a.value for a in Action}
