@@ -298,26 +298,10 @@ def _run(config_path: Path, work: Callable[[ChangeWorkflow], Awaitable[T]]) -> T
 @asynccontextmanager
 async def _opened(config: Config, changes: ChangesConfig) -> AsyncIterator[ChangeWorkflow]:
     from cwsync.changes.workflow import ChangeWorkflow
-    from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
-    from cwsync.store import Store
+    from cwsync.integrations.root import opened
 
-    c = config.connections.connectwise
-    settings = ConnectWiseSettings(
-        site=c.site,
-        company_id=c.company_id,
-        public_key=c.public_key,
-        private_key=c.private_key,
-        client_id=c.client_id,
-        api_version=c.api_version,
-        max_concurrency=c.max_concurrency,
-        requests_per_minute=c.requests_per_minute,
-    )
-    store = await Store.open(config.store)
-    try:
-        async with ConnectWiseClient(settings) as cw:
-            yield await ChangeWorkflow.start(client=cw, store=store, config=changes, tenant=config.tenant)
-    finally:
-        await store.close()
+    async with opened(config, hubspot="none") as ctx:
+        yield await ChangeWorkflow.start(client=ctx.cw, store=ctx.store, config=changes, tenant=config.tenant)
 
 
 def _load(path: Path) -> Config:

@@ -57,24 +57,18 @@ def sync(
         records.setdefault(f"mirror:{kind}", []).append(record_id)
 
     async def work() -> Any:
-        from cwsync.connectors.connectwise import ConnectWiseClient
         from cwsync.engine.engine import Engine
         from cwsync.integrations.mirror import mirror_pairs
-        from cwsync.store import Store
-        from cwsync.syncs.hudu.context import connectwise_settings
+        from cwsync.integrations.root import opened
 
-        store = await Store.open(config.store)
-        try:
-            async with ConnectWiseClient(connectwise_settings(config)) as cw:
-                pairs = mirror_pairs(mirror, cw, store, config.tenant)
-                if records:
-                    pairs = [p for p in pairs if p.name in records]
-                with console.status("mirroring ConnectWise…", spinner="dots") if not as_json else _Quiet():
-                    return await Engine(store, config.tenant).run(
-                        pairs, dry_run=plan, full=full, records=records or None, trigger="cli"
-                    )
-        finally:
-            await store.close()
+        async with opened(config, hubspot="none") as ctx:
+            pairs = mirror_pairs(mirror, ctx.cw, ctx.store, config.tenant)
+            if records:
+                pairs = [p for p in pairs if p.name in records]
+            with console.status("mirroring ConnectWise…", spinner="dots") if not as_json else _Quiet():
+                return await Engine(ctx.store, config.tenant).run(
+                    pairs, dry_run=plan, full=full, records=records or None, trigger="cli"
+                )
 
     outcome = run_async(work)
     if as_json:

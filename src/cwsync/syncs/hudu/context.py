@@ -7,8 +7,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from cwsync.config import Config, ConfigError, ConfigProblem
-from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
-from cwsync.connectors.hudu import HuduClient, HuduSettings
+from cwsync.connectors.connectwise import ConnectWiseClient
+from cwsync.connectors.hudu import HuduClient
+from cwsync.integrations import root
+from cwsync.integrations.root import connectwise_settings, hudu_settings
 from cwsync.store import Store
 from cwsync.syncs.hudu.config import HuduSync
 
@@ -33,45 +35,9 @@ def hudu_sync_config(config: Config) -> HuduSync:
     return sync
 
 
-def hudu_settings(config: Config) -> HuduSettings:
-    """Client settings from `connections.hudu` (a ConfigError when it is missing or unusable)."""
-    h = config.connections.hudu
-    if h is None:
-        raise ConfigError("<config>", [ConfigProblem(None, "connections.hudu", "the Hudu sync needs a connection")])
-    try:
-        return HuduSettings(
-            base_url=h.base_url,
-            api_key=h.api_key,
-            requests_per_minute=h.requests_per_minute,
-            max_concurrency=h.max_concurrency,
-            timeout=h.timeout,
-        )
-    except ValueError as exc:
-        raise ConfigError("<config>", [ConfigProblem(None, "connections.hudu", str(exc))]) from exc
-
-
-def connectwise_settings(config: Config) -> ConnectWiseSettings:
-    """Client settings from `connections.connectwise`."""
-    c = config.connections.connectwise
-    return ConnectWiseSettings(
-        site=c.site,
-        company_id=c.company_id,
-        public_key=c.public_key,
-        private_key=c.private_key,
-        client_id=c.client_id,
-        api_version=c.api_version,
-        max_concurrency=c.max_concurrency,
-        requests_per_minute=c.requests_per_minute,
-    )
-
-
 @asynccontextmanager
 async def opened(config: Config) -> AsyncIterator[HuduContext]:
-    """Store and clients for a configuration, closed afterwards."""
-    hudu_settings_ = hudu_settings(config)
-    store = await Store.open(config.store)
-    try:
-        async with ConnectWiseClient(connectwise_settings(config)) as cw, HuduClient(hudu_settings_) as hudu:
-            yield HuduContext(config, store, cw, hudu)
-    finally:
-        await store.close()
+    """Store and clients for a configuration (ConnectWise and Hudu), closed afterwards."""
+    async with root.opened(config, hubspot="none", hudu=True) as ctx:
+        assert ctx.hudu is not None
+        yield HuduContext(config, ctx.store, ctx.cw, ctx.hudu)
