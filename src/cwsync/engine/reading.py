@@ -86,9 +86,24 @@ class Watermark:
     def __init__(self, started: datetime, current: datetime | None = None) -> None:
         self.started = started
         self.newest = current
+        self.held: datetime | None = None
+        """The oldest change the next run must read again (see `hold`)."""
 
     def seen(self, moment: datetime | None) -> None:
         """Count a change made at `moment`."""
         if moment is not None:
             moment = min(moment, self.started)
             self.newest = moment if self.newest is None else max(self.newest, moment)
+
+    def hold(self, moment: datetime | None) -> None:
+        """A record changed at `moment` was not written (it failed, or waits for a parent that failed): the next
+        run must read it again, so the cursor does not move past `moment`."""
+        if moment is not None:
+            self.held = moment if self.held is None else min(self.held, moment)
+
+    @property
+    def cursor(self) -> datetime | None:
+        """Where the cursor moves after the run: the newest change seen, but not past a held one."""
+        if self.newest is None or self.held is None:
+            return self.newest
+        return min(self.newest, self.held)

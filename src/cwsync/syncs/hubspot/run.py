@@ -227,7 +227,8 @@ class HubSpotSync:
         async with scope as run:
             assert run.run_id is not None
             report.run_id = run.run_id
-            runs = [_PairRun(self, pair, run.run_id, dry_run=dry_run, full=full) for pair in pairs]
+            failing: set[str] = set()
+            runs = [_PairRun(self, pair, run.run_id, dry_run=dry_run, full=full, failing=failing) for pair in pairs]
             for pair_run, next_up in itertools.pairwise(runs):
                 pair_run.next_up = next_up  # its ConnectWise read starts once this pair has read its own
             try:
@@ -290,9 +291,14 @@ async def owner_map(cw: ConnectWiseClient, hs: HubSpotClient) -> dict[str, str]:
 
 
 class _PairRun:
-    def __init__(self, sync: HubSpotSync, pair: str, run_id: int, *, dry_run: bool, full: bool) -> None:
+    def __init__(
+        self, sync: HubSpotSync, pair: str, run_id: int, *, dry_run: bool, full: bool, failing: set[str] | None = None
+    ) -> None:
         self.s = sync
         self.pair = pair
+        self.failing = failing if failing is not None else set()
+        """The pairs of this run that failed a record so far (shared by the run's pairs)."""
+        self._keep_right_cursor = False
         self.run_id = run_id
         self.dry_run = dry_run
         self.full = full
@@ -542,7 +548,18 @@ class _PairRun:
         )
         for key_snap in matches.values():
             rights.pop(key_snap.id, None)
+        self._hold_waiting(items, lefts)
         await self._apply(items, raws)
+
+    def _hold_waiting(self, items: Sequence[PlanItem], lefts: Sequence[Snapshot]) -> None:
+        """ConnectWise records that wait for a parent whose pair failed records in this run are read again by the
+        next run (the parent is likely among the failures): the left cursor stays at or before them."""
+        if not self.failing & set(self.mapping.references.values()):
+            return
+        waiting = {i.left_id for i in items if i.action is Action.SKIP and i.reason.startswith("waits for ")}
+        for snap in lefts:
+            if snap.id in waiting:
+                self.newest[Side.LEFT].hold(snap.updated_at)
 
     async def _right_page(self, page: Sequence[tuple[Snapshot, Raw]]) -> None:
         snaps = [snap for snap, _ in page]
@@ -705,8 +722,24 @@ class _PairRun:
 
     async def _apply_now(self, items: list[PlanItem], raws: Mapping[str, Raw]) -> None:
         results = await _Applier(self, raws).apply(items)
+        self._hold_failed(results, raws)
         await self._record(results)
         self.s.progress(self.pair, len(items))
+
+    def _hold_failed(self, results: Sequence[_Result], raws: Mapping[str, Raw]) -> None:
+        """Records whose writes failed are read again by the next run, even an incremental one: the cursor of the
+        side they came from does not move past them (a HubSpot-side failure keeps the HubSpot cursor where it was).
+        """
+        for result in results:
+            if result.error is None:
+                continue
+            self.failing.add(self.pair)
+            if result.item.source is Side.RIGHT:
+                self._keep_right_cursor = True
+                continue
+            raw = raws.get(str(result.left_id))
+            moment = self.left.updated_at(raw) if raw is not None else None
+            self.newest[Side.LEFT].hold(moment or self.left_since or _EARLIEST)
 
     async def _settle(self) -> None:
         """Wait for the batches in flight (the first error, if any, is raised here)."""
@@ -772,12 +805,16 @@ class _PairRun:
             self.newest[Side.RIGHT].newest = self.started
         async with self.s.store.transaction() as tx:
             for side in (Side.LEFT, Side.RIGHT):
-                moment = self.newest[side].newest
+                moment = self.newest[side].cursor
+                if side is Side.RIGHT and self._keep_right_cursor:
+                    continue  # a HubSpot-side record failed: the cursor stays where it was
                 if moment is not None:
                     await tx.set_cursor(self.s.tenant, self.pair, _STORE_SIDE[side], moment.isoformat())
 
 
 _STORE_SIDE: dict[Side, Literal["left", "right"]] = {Side.LEFT: "left", Side.RIGHT: "right"}
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+"""A hold when the failed record's change time is unknown: the next run reads everything again."""
 
 
 def _rule_skip(rules: Iterable[FilterRule], flat: Mapping[str, Any]) -> str | None:

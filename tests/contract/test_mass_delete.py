@@ -1,0 +1,106 @@
+"""Most ConnectWise records vanish at once (a broken read, a permission change): a full run removes nothing.
+
+Pairs that reconcile deletions on a full run (HubSpot archives, the device table removes) stop with a
+MassDeleteError naming the setting that allows it; pairs that do not reconcile (Hudu, catalog: a record gone from
+ConnectWise leaves its asset or product alone, only a callback for that record archives it) archive nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.contract.pairs import CATALOG, DEVICES, HUBSPOT, HUDU, Pair
+from tests.contract.rig import World, world
+
+pytestmark = pytest.mark.loopback
+GONE = 0.95
+
+
+def vanish(w: World, entities: tuple[str, ...]) -> int:
+    """Delete 95% of the ConnectWise records of `entities` (no callback); how many."""
+    gone = 0
+    for entity in entities:
+        ids = w.cw_ids(entity)
+        doomed = ids[: int(len(ids) * GONE)]
+        w.delete_cw(entity, doomed)
+        gone += len(doomed)
+    return gone
+
+
+def hubspot_targets(w: World) -> tuple[int, int]:
+    """Live and archived HubSpot contacts."""
+    return len(w.hubspot.state.records["contacts"]), len(w.hubspot.state.archived["contacts"])
+
+
+def device_targets(w: World) -> tuple[int, int]:
+    """Devices held, and none archived (a device table removes)."""
+    return DEVICES.progress(w), 0
+
+
+GUARDED = [
+    pytest.param(
+        HUBSPOT, ("contacts",), ("sync", "--full"), "syncs.hubspot.mass_delete_share", hubspot_targets, id="hubspot"
+    ),
+    pytest.param(
+        DEVICES,
+        ("configurations",),
+        ("changes", "devices", "sync", "--full"),
+        "syncs.changes.devices.mass_delete_share",
+        device_targets,
+        id="devices",
+    ),
+]
+
+
+@pytest.mark.parametrize(("pair", "entities", "command", "setting", "targets"), GUARDED)
+def test_a_full_run_that_would_remove_most_records_stops_naming_the_setting(
+    pair: Pair,
+    entities: tuple[str, ...],
+    command: tuple[str, ...],
+    setting: str,
+    targets: Callable[[World], tuple[int, int]],
+    tmp_path: Path,
+) -> None:
+    """Exit 1 with MassDeleteError and the setting in the message; the target keeps every record; the run failed."""
+    with world(pair.data, tmp_path, pair.syncs) as w:
+        code, out = w.cli(*pair.command)
+        assert code == 0, out
+        before = targets(w)
+        assert before[0] >= 20
+        assert vanish(w, entities) > 0
+        code, out = w.cli(*command)
+        assert code == 1, out
+        text = " ".join(out.split())
+        assert "MassDeleteError" in text
+        assert setting in text
+        assert "Traceback" not in text
+        assert targets(w) == before
+        code, out = w.cli("history", "--json")
+        assert json.loads(out)[0]["status"] == "failed"
+
+
+UNRECONCILED = [
+    pytest.param(HUDU, ("contacts", "configurations"), id="hudu"),
+    pytest.param(CATALOG, ("catalog_items",), id="catalog"),
+]
+
+
+@pytest.mark.parametrize(("pair", "entities"), UNRECONCILED)
+def test_pairs_without_deletion_reconciliation_archive_nothing(
+    pair: Pair, entities: tuple[str, ...], tmp_path: Path
+) -> None:
+    """Hudu and catalog full runs do not reconcile deletions: most records vanishing archives nothing (no guard is
+    needed; a pair that starts reconciling must add `check_mass_delete`, and this test then fails)."""
+    with world(pair.data, tmp_path, pair.syncs) as w:
+        pair.prepare(w)
+        code, out = w.cli(*pair.command)
+        assert code == 0, out
+        before = pair.snapshot(w)
+        assert vanish(w, entities) > 0
+        code, out = w.cli(*pair.command, "--full") if pair is CATALOG else w.cli(*pair.command)
+        assert code == 0, out
+        assert pair.snapshot(w) == before
