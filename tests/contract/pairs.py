@@ -18,6 +18,8 @@ from typing import Any
 
 from cwsync.changes.devices import sync_of
 from cwsync.changes.workflow import ChangeWorkflow
+from cwsync.engine.engine import Engine
+from cwsync.integrations.mirror import mirror_pairs
 from cwsync.store import Store
 from cwsync.syncs.catalog.engine import CatalogEngine
 from cwsync.syncs.hubspot.run import HubSpotSync
@@ -305,6 +307,44 @@ class DevicePair(Pair):
             await store.close()
 
 
+# -- the SQL mirror ------------------------------------------------------------------------------------------------
+
+
+class MirrorPair(DevicePair):
+    """ConnectWise companies, contacts and tickets → the store's `cw_*` tables (`cwsync mirror sync`)."""
+
+    TABLES = ("cw_companies", "cw_contacts", "cw_tickets")
+
+    def progress(self, w: World) -> int:
+        counts = [self._rows(w, f"SELECT count(*) FROM {table}") for table in self.TABLES]
+        return sum(int(rows[0][0]) for rows in counts if rows)
+
+    def snapshot(self, w: World) -> Any:
+        out = {}
+        for table in self.TABLES:
+            columns = [c[1] for c in self._rows(w, f"PRAGMA table_info({table})")]
+            wanted = [c for c in columns if c not in ("tenant", "synced_at", "raw")]  # raw holds the sandbox URL
+            out[table] = sorted(self._rows(w, f"SELECT {', '.join(wanted)} FROM {table}"))
+        return out
+
+    def keys(self, w: World) -> Counter[Hashable]:
+        return Counter((table, row[0]) for table in self.TABLES for row in self._rows(w, f"SELECT id FROM {table}"))
+
+    def failures(self, report: dict[str, Any]) -> int:
+        return int(report["counts"]["failed"])
+
+    async def run_once(self, w: World) -> int:
+        mirror = w.config.syncs.mirror
+        assert mirror is not None
+        store = await Store.open(w.config.store)
+        try:
+            async with w.cw_client() as cw:
+                report = await Engine(store, w.config.tenant).run(mirror_pairs(mirror, cw, store, w.config.tenant))
+            return report.counts.failed
+        finally:
+            await store.close()
+
+
 HUBSPOT = HubSpotPair(
     "hubspot",
     Data(records=1500, seed=11),
@@ -338,4 +378,12 @@ DEVICES = DevicePair(
     "connectwise",
     slow={"connectwise": {"latency_ms": 150}},
 )
-PAIRS = (HUBSPOT, HUDU, CATALOG, DEVICES)
+MIRROR = MirrorPair(
+    "mirror",
+    Data(records=300, seed=5, counts={"tickets": 1500}),
+    {"mirror": {"objects": ["companies", "contacts", "tickets"], "batch": 100}},
+    ("mirror", "sync", "--json"),
+    "connectwise",
+    slow={"connectwise": {"latency_ms": 150}},
+)
+PAIRS = (HUBSPOT, HUDU, CATALOG, DEVICES, MIRROR)

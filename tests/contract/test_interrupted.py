@@ -14,7 +14,7 @@ import pytest
 
 from cwsync.server.app import Server
 from cwsync.store import Store
-from tests.contract.pairs import CATALOG, DEVICES, HUBSPOT, HUDU, Pair
+from tests.contract.pairs import CATALOG, DEVICES, HUBSPOT, HUDU, MIRROR, Pair
 from tests.contract.rig import World, world
 
 pytestmark = pytest.mark.loopback
@@ -49,6 +49,7 @@ RUNS = [
     pytest.param(HUDU, (), id="hudu-sync"),
     pytest.param(CATALOG, (), id="catalog-sync"),
     pytest.param(DEVICES, (), id="devices-sync"),
+    pytest.param(MIRROR, (), id="mirror-sync"),
 ]
 
 

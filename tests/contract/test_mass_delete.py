@@ -1,8 +1,9 @@
 """Most ConnectWise records vanish at once (a broken read, a permission change): a full run removes nothing.
 
-Pairs that reconcile deletions on a full run (HubSpot archives, the device table removes) stop with a
-MassDeleteError naming the setting that allows it; pairs that do not reconcile (Hudu, catalog: a record gone from
-ConnectWise leaves its asset or product alone, only a callback for that record archives it) archive nothing.
+Pairs that reconcile deletions on a full run (HubSpot archives, the device table and the mirror's tables remove)
+stop with a MassDeleteError naming the setting that allows it; pairs that do not reconcile (Hudu, catalog: a record
+gone from ConnectWise leaves its asset or product alone, only a callback for that record archives it) archive
+nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.contract.pairs import CATALOG, DEVICES, HUBSPOT, HUDU, Pair
+from tests.contract.pairs import CATALOG, DEVICES, HUBSPOT, HUDU, MIRROR, Pair
 from tests.contract.rig import World, world
 
 pytestmark = pytest.mark.loopback
@@ -41,6 +42,11 @@ def device_targets(w: World) -> tuple[int, int]:
     return DEVICES.progress(w), 0
 
 
+def mirror_targets(w: World) -> tuple[int, int]:
+    """Rows of the mirror's tables, and none archived (a table removes)."""
+    return MIRROR.progress(w), 0
+
+
 GUARDED = [
     pytest.param(
         HUBSPOT, ("contacts",), ("sync", "--full"), "syncs.hubspot.mass_delete_share", hubspot_targets, id="hubspot"
@@ -52,6 +58,14 @@ GUARDED = [
         "syncs.changes.devices.mass_delete_share",
         device_targets,
         id="devices",
+    ),
+    pytest.param(
+        MIRROR,
+        ("tickets",),
+        ("mirror", "sync", "--full"),
+        "syncs.mirror.mass_delete_share",
+        mirror_targets,
+        id="mirror",
     ),
 ]
 
