@@ -187,8 +187,13 @@ async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> 
         link = links.get(record_id)
         dead = link is not None and _tombstoned(pair, link)
         retire = pair.retire(flat)
-        if retire is not None:
-            decided.append(_retired(pair, record_id, values, notes, None if dead else link, retire, dead))
+        if retire is not None and link is not None and not dead:
+            write = Write("delete", record_id, link.right_id, dict(values))
+            why = f"{retire}: {pair.deleted_as} in {pair.target_label}"
+            decided.append(Decision("delete", record_id, link.right_id, why, notes, values=values, write=write))
+        elif retire is not None:
+            why = f"{retire} (already {pair.deleted_as})" if dead else f"{retire} (not in {pair.target_label})"
+            decided.append(Decision("skip", record_id, None, why, notes, values=values))
         else:
             skip = pair.skip(flat)
             snaps.append(Snapshot(record_id, values, flat, None, skip))
@@ -211,23 +216,6 @@ async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> 
     )
     decided.extend(_planned(pair, item, *extra[str(item.left_id)]) for item in items if item.left_id is not None)
     return decided
-
-
-def _retired(
-    pair: Pair,
-    record_id: str,
-    values: Mapping[str, Any],
-    notes: tuple[str, ...],
-    link: Link | None,
-    why: str,
-    dead: bool,
-) -> Decision:
-    if link is None:
-        held = f"already {pair.deleted_as}" if dead else f"not in {pair.target_label}"
-        return Decision("skip", record_id, None, f"{why} ({held})", notes, values=values)
-    reason = f"{why}: {pair.deleted_as} in {pair.target_label}"
-    write = Write("delete", record_id, link.right_id, dict(values))
-    return Decision("delete", record_id, link.right_id, reason, notes, values=values, write=write)
 
 
 def _planned(pair: Pair, item: PlanItem, raw: Raw, notes: tuple[str, ...], dead: bool) -> Decision:
@@ -461,7 +449,7 @@ class _PairRun:
                     left_id=d.left_id,
                     right_id=d.right_id,
                     reason=d.why,
-                    diff={} if d.action == "create" else d.diff,
+                    diff={} if d.action == "create" else d.diff,  # a create's values are its source values
                     source_values=d.values,
                     error=d.error,
                 )

@@ -200,7 +200,7 @@ class ProductPlan:
     def of(cls, decision: Decision) -> ProductPlan:
         """The engine's decision for an item."""
         reason = decision.reason if decision.error is None else f"{decision.reason}; failed: {decision.error}"
-        diff = {k: list(v) for k, v in decision.diff.items()}
+        diff = {} if decision.action == "create" else {k: list(v) for k, v in decision.diff.items()}
         identifier = str(decision.values.get("hs_sku") or "")
         return cls(decision.left_id, identifier, decision.action, reason, decision.right_id, diff, decision.notes)
 
