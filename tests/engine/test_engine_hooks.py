@@ -240,10 +240,16 @@ async def test_a_refused_write_fails_alone_and_keeps_its_intent(store: Store) ->
 
 
 async def test_a_link_without_right_values_and_with_empty_text_is_unchanged(store: Store) -> None:
-    """Links recorded by a one-way recorder before the engine: right values empty, empty text as ``."""
+    """Links recorded by a one-way recorder before the engine: right values empty, empty text as ``, a key that is
+    not mapped; a change then writes the mapped fields only."""
     source, target = ListSource(things(1)), MemoryTarget()
-    old = Link(tenant=T, pair=PAIR, left_id="1", right_id="r1", left_values={"name": "thing 1", "note": ""})
+    kept = {"name": "thing 1", "note": "", "state": "active"}
+    old = Link(tenant=T, pair=PAIR, left_id="1", right_id="r1", left_values=kept)
     async with store.transaction() as tx:
         await tx.upsert_links([old])
     outcome = await Engine(store, T).run([pair(source, target)], full=True)
     assert (outcome.counts.unchanged, target.calls) == (1, 0)
+    source.records["1"]["name"] = "renamed"
+    changed = await Engine(store, T).run([pair(source, target)], full=True)
+    assert changed.counts.updated == 1
+    assert target.rows["r1"] == {"name": "renamed", "note": None}

@@ -234,7 +234,8 @@ def _planned(pair: Pair, item: PlanItem, raw: Raw, notes: tuple[str, ...], dead:
     write = next((w for w in item.writes if w.side is Side.RIGHT), None)
     if write is None:
         return out
-    values = item.right_values or write.values
+    merged = item.right_values or write.values
+    values = out.right_values = {f.name: merged.get(f.name) for f in pair.mapping.fields}  # mapped fields only
     if write.action is Action.CREATE:
         out.write = Write("create", left_id, None, values, raw)
         if dead:
