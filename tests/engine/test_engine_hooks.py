@@ -253,3 +253,14 @@ async def test_a_link_without_right_values_and_with_empty_text_is_unchanged(stor
     changed = await Engine(store, T).run([pair(source, target)], full=True)
     assert changed.counts.updated == 1
     assert target.rows["r1"] == {"name": "renamed", "note": None}
+
+
+async def test_a_projection_hook_replaces_the_mappings(store: Store) -> None:
+    """An integration that computes canonical values itself hands them over as they are (the mapping is not run)."""
+    source, target = ListSource(things(1)), MemoryTarget()
+    shouted = pair(source, target, project=lambda flat: {"name": str(flat["name"]).upper(), "note": None})
+    await Engine(store, T).run([shouted])
+    assert target.rows["r1"] == {"name": "THING 1", "note": None}
+    link = await link_of(store, "1")
+    assert link is not None
+    assert link.left_values == {"name": "THING 1", "note": None}

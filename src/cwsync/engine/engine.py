@@ -179,10 +179,11 @@ async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> 
     snaps: list[Snapshot] = []
     planned: dict[str, Link] = {}
     extra: dict[str, tuple[Raw, tuple[str, ...], bool]] = {}
+    project = pair.project or pair.mapping.project_left
     for n, raw in enumerate(page, 1):
         flat = pair.flatten(raw)
         record_id = str(raw["id"])
-        values = pair.mapping.project_left(flat)
+        values = project(flat)
         notes = tuple(pair.notes(flat))
         link = links.get(record_id)
         dead = link is not None and _tombstoned(pair, link)

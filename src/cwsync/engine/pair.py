@@ -12,7 +12,8 @@
     )
     report = await Engine(store, tenant).run([pair], full=False)
 
-Hooks beyond the mapping, all optional: `skip` (a record left alone, linked or not), `retire` (a record whose
+Hooks beyond the mapping, all optional: `project` (the flat record's projection, when the integration computes
+it), `skip` (a record left alone, linked or not), `retire` (a record whose
 counterpart must go: deleted if linked, else skipped with the reason), `notes` (added to a record's reasons),
 `prepare` (once per run before the pair's writes, inside the run: custom properties, ...), and `tombstone` (a
 deleted counterpart keeps its link, marked, instead of losing it: a target that archives rather than deletes).
@@ -98,6 +99,9 @@ class Pair:
     source: Source
     target: Target
     flatten: Callable[[Raw], Mapping[str, Any]]
+    project: Callable[[Mapping[str, Any]], Mapping[str, str | None]] | None = None
+    """The projection of a flat record when the integration computes canonical values itself (no empty text:
+    None), keyed by the mapping's names; None: `mapping.project_left`."""
     skip: Callable[[Mapping[str, Any]], str | None] = lambda _flat: None
     """Why a record is left alone (filters, ...), from its flat form, linked or not; None: it syncs."""
     retire: Callable[[Mapping[str, Any]], str | None] = lambda _flat: None

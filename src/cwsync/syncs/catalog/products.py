@@ -149,8 +149,9 @@ def product_pair(
     in_flight: int = 1,
     prepare: Callable[[bool], Awaitable[None]] | None = None,
 ) -> Pair:
-    """The catalog as an engine pair: items projected by `project_product`, the status mapping as `skip` and
-    `retire`, its notes added to the reasons; 100 products per HubSpot call, a deletion archives the product."""
+    """The catalog as an engine pair: items projected by `project_product` (its text is the canonical form, empty
+    as None), the status mapping as `skip` and `retire`, its notes added to the reasons; 100 products per HubSpot
+    call, a deletion archives the product."""
 
     def flatten(item: Mapping[str, Any]) -> dict[str, Any]:
         projected = project_product(item, sync)
@@ -170,6 +171,7 @@ def product_pair(
         source=source,
         target=target,
         flatten=flatten,
+        project=lambda flat: {name: flat.get(name) or None for name in PRODUCT_FIELDS},  # already canonical text
         skip=ruled("skip"),
         retire=ruled("archive"),
         notes=lambda flat: flat["@notes"],
