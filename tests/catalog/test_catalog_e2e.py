@@ -122,3 +122,23 @@ async def test_deleted_item_is_archived_on_callback(world: World) -> None:
     report = await world.engine().sync_products([item["id"]])
     assert report.counts.deleted == 1
     assert sku in world.archived_products()
+
+
+async def test_a_product_created_by_a_killed_run_is_found_not_created_twice(world: World) -> None:
+    """An intent left over (the run died after HubSpot created the product, before its link was kept): the next
+    run finds the product by `connectwise_catalog_id` and updates it instead of creating a second one."""
+    from cwsync.store import JournalEntry
+
+    await world.engine().run()
+    sku, item = next((k, v) for k, v in _catalog(world).items() if not v.get("inactiveFlag"))
+    tenant, cw_id = world.config.tenant, str(item["id"])
+    async with world.store.transaction() as tx:
+        await tx.delete_links(tenant, "catalog:products", [cw_id])
+        await tx.write_journal([JournalEntry(tenant=tenant, scope="catalog:products", key=cw_id, step="create")])
+    before = len(world.products())
+    report = await world.engine().run(full=True)
+    assert (report.counts.created, report.counts.updated) == (0, 1)
+    assert len(world.products()) == before
+    link = (await world.store.links_by_left(tenant, "catalog:products", [cw_id]))[cw_id]
+    assert link.right_id == world.products()[sku]["id"]
+    assert not await world.store.has_journal(tenant, "catalog:products")

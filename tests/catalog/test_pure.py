@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from cwsync.engine.engine import Decision, decide
 from cwsync.store import Link
 from cwsync.syncs.catalog.config import CatalogSync
 from cwsync.syncs.catalog.priority import order_types, pick_company_type
-from cwsync.syncs.catalog.products import plan_product, project_product
+from cwsync.syncs.catalog.products import product_pair, project_product
 from cwsync.syncs.catalog.quotes import PlannedLine, Quote, plan_quote
 from cwsync.syncs.hubspot.shapes import flatten_company
 
@@ -73,19 +74,36 @@ def test_custom_status_and_terms() -> None:
     assert projected.properties["hs_recurring_billing_period"] == "P1M"
 
 
-def test_product_plans() -> None:
-    """New → create; same → unchanged; inactive and linked → archive (delete); inactive, never synced → skip."""
-    assert plan_product(item(), SYNC, None).action == "create"
-    created = plan_product(item(), SYNC, None)
-    link = Link(tenant="t", pair="catalog:products", left_id="7", right_id="55", left_values=created.projection)
-    assert plan_product(item(), SYNC, link).action == "unchanged"
-    assert plan_product(item(price=120), SYNC, link).diff == {"price": ["100.00", "120.00"]}
-    archived = plan_product(item(inactiveFlag=True), SYNC, link)
+async def plan_product(record: dict[str, Any], link: Link | None) -> Decision:
+    """The engine's decision for one item of the catalog pair against its link (no source or target is used)."""
+    pair = product_pair(SYNC, source=None, target=None)  # type: ignore[arg-type]
+    [decision] = await decide(pair, [record], {} if link is None else {str(record["id"]): link})
+    return decision
+
+
+async def test_product_plans() -> None:
+    """New → create; same → unchanged; inactive and linked → archive (delete); inactive, never synced → skip;
+    archived and active again → created again."""
+    created = await plan_product(item(), None)
+    assert created.action == "create"
+    link = Link(tenant="t", pair="catalog:products", left_id="7", right_id="55", left_values=dict(created.values))
+    assert (await plan_product(item(), link)).action == "unchanged"
+    kept = {k: "" if v is None else v for k, v in created.values.items() if k != "hs_recurring_billing_period"}
+    earlier = Link(
+        tenant="t", pair="catalog:products", left_id="7", right_id="55", left_values={**kept, "state": "active"}
+    )
+    assert (await plan_product(item(), earlier)).action == "unchanged"  # a link as the catalog's own engine kept it
+    assert (await plan_product(item(price=120), link)).diff == {"price": ("100.00", "120.00")}
+    archived = await plan_product(item(inactiveFlag=True), link)
     assert archived.action == "delete"
-    assert archived.hubspot_id == "55"
-    skipped = plan_product(item(inactiveFlag=True), SYNC, None)
+    assert archived.right_id == "55"
+    skipped = await plan_product(item(inactiveFlag=True), None)
     assert skipped.action == "skip"
     assert "not in HubSpot" in skipped.reason
+    tombstone = Link(tenant="t", pair="catalog:products", left_id="7", right_id="55", left_values={"state": "archived"})
+    assert (await plan_product(item(inactiveFlag=True), tombstone)).reason.endswith("(already archived)")
+    again = await plan_product(item(), tombstone)
+    assert (again.action, again.reason) == ("create", "reactivated: created again (HubSpot keeps the archived one)")
 
 
 def _line(position: int, quantity: float) -> PlannedLine:

@@ -1,10 +1,11 @@
 """The one read → plan → apply → record loop for one-way pairs (ConnectWise → a target).
 
 Per pair, in order: read the records changed since the pair's cursor (less its overlap; every record on a full run
-or the first one), a page at a time with the next page read ahead; flatten, project and skip (the pair's hooks);
-plan with `core.plan` against the stored links (the echo of an unchanged record plans nothing); note creates as
-intents, and first turn the intents an earlier attempt left into updates of what it made (`Target.find`); apply in
-batches of `Pair.batch`, `Pair.in_flight` at once; record links, run items and settled intents of a batch in one
+or the first one), a page at a time with the next page read ahead; flatten, project, skip and retire (the pair's
+hooks) and plan with `core.plan` against the stored links (`decide`: the echo of an unchanged record plans
+nothing); note creates as intents, and first turn the intents an earlier attempt left into updates of what it made
+(`Target.find`); apply in batches of `Pair.batch` writes of one kind (a page's remainder waits to fill the next
+page's batches), `Pair.in_flight` at once; record links, run items and settled intents of a batch in one
 transaction. A full read then reconciles deletions: linked records not read were deleted in ConnectWise (behind the
 mass-delete guard). The cursor moves at the end of a completed pair to the newest change seen, capped by the run's
 start, so a killed run re-reads from the old cursor and converges.
@@ -13,7 +14,7 @@ start, so a killed run re-reads from the old cursor and converges.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,10 +31,40 @@ from cwsync.engine.record import Recorder
 from cwsync.engine.runs import recorded_run
 from cwsync.store import Counts, Link, RunItem, RunKind, Store, Trigger
 
-__all__ = ["Engine", "PairOutcome", "RunOutcome"]
+__all__ = ["Decision", "Engine", "Observer", "PairOutcome", "RunOutcome", "decide"]
 
 log = structlog.get_logger("cwsync.engine")
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+"""A failed record whose change time is unknown holds the cursor here: the next run reads everything again."""
 KEPT_ITEMS = 1_000
+
+
+@dataclass(slots=True)
+class Decision:
+    """What becomes of one record: the action (`create`, `update`, `unchanged`, `skip`, `delete`; `fail` once a
+    write failed), why, the field differences, its projection, and the write it needs."""
+
+    action: str
+    left_id: str
+    right_id: str | None
+    reason: str
+    notes: tuple[str, ...] = ()
+    diff: Mapping[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    values: Mapping[str, Any] = field(default_factory=dict)
+    write: Write | None = None
+    right_values: Mapping[str, Any] | None = None
+    match_key: str | None = None
+    error: Exception | None = None
+
+    @property
+    def why(self) -> str:
+        """The reason with the notes and the failure, as run items keep it."""
+        text = "; ".join([self.reason, *self.notes])
+        return f"{text}; failed: {self.error}" if self.error is not None else text
+
+
+Observer = Callable[[str, Decision], None]
+"""Told of every decision once it is final (pair name, decision): a caller's own report."""
 
 
 @dataclass
@@ -45,6 +76,8 @@ class PairOutcome:
     items: list[dict[str, Any]] = field(default_factory=list)
     items_omitted: int = 0
     read: int = 0
+    calls: int = 0
+    """Requests the target made for this pair."""
 
     def keep(self, item: dict[str, Any]) -> None:
         if len(self.items) < KEPT_ITEMS:
@@ -79,6 +112,7 @@ class RunOutcome:
             "pairs": {
                 p.pair: {
                     "read": p.read,
+                    "calls": p.calls,
                     "counts": p.counts.as_dict(),
                     "items": p.items,
                     "items_omitted": p.items_omitted,
@@ -103,6 +137,7 @@ class Engine:
         full: bool = False,
         records: Mapping[str, Sequence[str]] | None = None,
         trigger: Trigger = "cli",
+        observe: Observer | None = None,
     ) -> RunOutcome:
         """Run `pairs` in order; with `records` (pair → ConnectWise ids) only those records (replay, callbacks).
 
@@ -124,7 +159,7 @@ class Engine:
             async with scope as run:
                 outcome.run_id = run.run_id
                 for pair in pairs:
-                    one = _PairRun(self, pair, run.run_id, dry_run=dry_run)
+                    one = _PairRun(self, pair, run.run_id, dry_run=dry_run, observe=observe)
                     outcome.pairs.append(one.outcome)
                     if records is not None:
                         await one.replay(records.get(pair.name, ()))
@@ -135,9 +170,91 @@ class Engine:
         return outcome
 
 
+async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> list[Decision]:
+    """The decisions for a page of records against their stored links (pure, apart from yielding to the loop).
+
+    A record `retire` names is deleted in the target when linked, else skipped; one `skip` names is left alone,
+    linked or not; a tombstoned link counts as none (the record is created again); the rest is planned by
+    `core.plan`, one way, ConnectWise winning.
+    """
+    decided: list[Decision] = []
+    snaps: list[Snapshot] = []
+    planned: dict[str, Link] = {}
+    extra: dict[str, tuple[Raw, tuple[str, ...], bool]] = {}
+    project = pair.project or pair.mapping.project_left
+    for n, raw in enumerate(page, 1):
+        flat = pair.flatten(raw)
+        record_id = str(raw["id"])
+        values = project(flat)
+        notes = tuple(pair.notes(flat))
+        link = links.get(record_id)
+        dead = link is not None and _tombstoned(pair, link)
+        retire = pair.retire(flat)
+        if retire is not None and link is not None and not dead:
+            write = Write("delete", record_id, link.right_id, dict(values))
+            why = f"{retire}: {pair.deleted_as} in {pair.target_label}"
+            decided.append(Decision("delete", record_id, link.right_id, why, notes, values=values, write=write))
+        elif retire is not None:
+            why = f"{retire} (already {pair.deleted_as})" if dead else f"{retire} (not in {pair.target_label})"
+            decided.append(Decision("skip", record_id, None, why, notes, values=values))
+        else:
+            skip = pair.skip(flat)
+            snaps.append(Snapshot(record_id, values, flat, None, skip))
+            extra[record_id] = (raw, notes, dead)
+            if link is not None and not dead and skip is None:
+                planned[record_id] = link
+        if n % pair.yield_every == 0:
+            await asyncio.sleep(0)
+    bases = {k: _base(v) for k, v in planned.items()}
+    items = await plan_pair_cooperatively(
+        PairInput(
+            mapping=pair.mapping,
+            policy=ConflictPolicy.CONNECTWISE_WINS,
+            left=snaps,
+            right=[],
+            links_by_left=bases,
+            links_by_right={v.right_id: v for v in bases.values()},
+        ),
+        every=pair.yield_every,
+    )
+    decided.extend(_planned(pair, item, *extra[str(item.left_id)]) for item in items if item.left_id is not None)
+    return decided
+
+
+def _planned(pair: Pair, item: PlanItem, raw: Raw, notes: tuple[str, ...], dead: bool) -> Decision:
+    left_id = str(item.left_id)
+    out = Decision(
+        item.action.value,
+        left_id,
+        item.right_id,
+        item.reason,
+        notes,
+        diff=item.diff,
+        values=item.source_values,
+        right_values=item.right_values,
+        match_key=item.match_key,
+    )
+    write = next((w for w in item.writes if w.side is Side.RIGHT), None)
+    if write is None:
+        return out
+    merged = item.right_values or write.values
+    values = out.right_values = {f.name: merged.get(f.name) for f in pair.mapping.fields}  # mapped fields only
+    if write.action is Action.CREATE:
+        out.write = Write("create", left_id, None, values, raw)
+        if dead:
+            out.reason = f"reactivated: created again ({pair.target_label} keeps the {pair.deleted_as} one)"
+        elif not pair.mapping.match:
+            out.reason = "new in ConnectWise: create"
+    else:
+        out.write = Write("update", left_id, write.record_id, values, raw)
+    return out
+
+
 class _PairRun:
-    def __init__(self, engine: Engine, pair: Pair, run_id: int | None, *, dry_run: bool) -> None:
-        self.e, self.pair, self.dry_run = engine, pair, dry_run
+    def __init__(
+        self, engine: Engine, pair: Pair, run_id: int | None, *, dry_run: bool, observe: Observer | None
+    ) -> None:
+        self.pair, self.dry_run, self.observe = pair, dry_run, observe
         self.store, self.tenant = engine.store, engine.tenant
         self.recorder = Recorder(engine.store, engine.tenant, pair.name, run_id, dry_run=dry_run)
         self.outcome = PairOutcome(pair.name)
@@ -147,29 +264,33 @@ class _PairRun:
         self._gate = asyncio.Semaphore(max(1, pair.in_flight))
         self._tasks: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
+        self._queues: dict[str, list[Decision]] = {"create": [], "update": [], "delete": []}
+        self._calls = pair.target.calls
 
     # -- the two ways in -----------------------------------------------------------------------------------------
 
     async def run(self, *, full: bool) -> None:
         cursor = None if full else await self.store.cursor(self.tenant, self.pair.name, "left")
         since = datetime.fromisoformat(cursor) - self.pair.overlap if cursor else None
-        self.recovering = not self.dry_run and await self.store.has_journal(self.tenant, self.pair.name)
         seen: set[str] = set()
         reader = ReadAhead(self.pair.source.changed(since))
         try:
+            await self._start()
             async for page in reader:
                 seen.update(str(raw["id"]) for raw in page)
                 await self._page(page)
             await self._drain()
+            if since is None and self.pair.reconcile:
+                await self._reconcile(seen)
+                await self._drain()
         except BaseException:
             await self._abandon()
             raise
         finally:
             await reader.close()
-        if since is None:
-            await self._reconcile(seen)
+            self.outcome.calls = self.pair.target.calls - self._calls
         if not self.dry_run:
-            moment = self.watermark.newest or (self.started if since is None else None)
+            moment = self.watermark.cursor or (self.started if since is None else None)
             if moment is not None:
                 async with self.store.transaction() as tx:
                     await tx.set_cursor(self.tenant, self.pair.name, "left", moment.isoformat())
@@ -178,95 +299,81 @@ class _PairRun:
         wanted = list(dict.fromkeys(str(i) for i in ids))
         if not wanted:
             return
-        self.recovering = not self.dry_run and await self.store.has_journal(self.tenant, self.pair.name)
-        raws = await self.pair.source.get_many(wanted)
         try:
+            await self._start()
+            raws = await self.pair.source.get_many(wanted)
             if raws:
                 await self._page(raws)
+            found = {str(raw["id"]) for raw in raws}
+            gone = [i for i in wanted if i not in found]
+            if gone:
+                links = await self.store.links_by_left(self.tenant, self.pair.name, gone)
+                await self._deleted(list(links.values()), "deleted in ConnectWise (not found)")
             await self._drain()
         except BaseException:
             await self._abandon()
             raise
-        found = {str(raw["id"]) for raw in raws}
-        gone = [i for i in wanted if i not in found]
-        if gone:
-            links = await self.store.links_by_left(self.tenant, self.pair.name, gone)
-            await self._deleted(list(links.values()), "deleted in ConnectWise (not found)")
+        finally:
+            self.outcome.calls = self.pair.target.calls - self._calls
+
+    async def _start(self) -> None:
+        if self.pair.prepare is not None:
+            await self.pair.prepare(self.dry_run)
+        self.recovering = not self.dry_run and await self.store.has_journal(self.tenant, self.pair.name)
 
     # -- a page ----------------------------------------------------------------------------------------------
 
     async def _page(self, page: Sequence[Raw]) -> None:
         self.outcome.read += len(page)
-        snaps: list[Snapshot] = []
-        raws: dict[str, Raw] = {}
-        for n, raw in enumerate(page, 1):
-            flat = self.pair.flatten(raw)
-            updated = self.pair.source.updated_at(raw)
-            self.watermark.seen(updated)
-            record_id = str(raw["id"])
-            raws[record_id] = raw
-            snaps.append(Snapshot(record_id, self.pair.mapping.project_left(flat), flat, updated, self.pair.skip(flat)))
-            if n % self.pair.yield_every == 0:
-                await asyncio.sleep(0)
-        links = await self.store.links_by_left(self.tenant, self.pair.name, [s.id for s in snaps])
-        items = await plan_pair_cooperatively(
-            PairInput(
-                mapping=self.pair.mapping,
-                policy=ConflictPolicy.CONNECTWISE_WINS,
-                left=snaps,
-                right=[],
-                links_by_left={k: _base(v) for k, v in links.items()},
-                links_by_right={v.right_id: _base(v) for v in links.values()},
-            ),
-            every=self.pair.yield_every,
-        )
-        writes = [w for w in (self._write(item, raws) for item in items) if w is not None]
+        for raw in page:
+            self.watermark.seen(self.pair.source.updated_at(raw))
+        links = await self.store.links_by_left(self.tenant, self.pair.name, [str(raw["id"]) for raw in page])
+        decisions = await decide(self.pair, page, links)
         if self.recovering:
-            writes = await self._adopt(writes)
-        quiet = [item for item in items if not any(w.side is Side.RIGHT for w in item.writes)]
-        await self._record_quiet(quiet)
-        for start in range(0, len(writes), self.pair.batch):
-            await self._launch(writes[start : start + self.pair.batch], {i.left_id: i for i in items if i.left_id})
+            await self._adopt(decisions)
+        await self._record([d for d in decisions if d.write is None])
+        for decision in decisions:
+            if decision.write is not None:
+                await self._queue(decision)
 
-    def _write(self, item: PlanItem, raws: Mapping[str, Raw]) -> Write | None:
-        write = next((w for w in item.writes if w.side is Side.RIGHT), None)
-        if write is None or item.left_id is None:
-            return None
-        values = dict(item.right_values or write.values)
-        raw = raws.get(item.left_id, {})
-        if write.action is Action.CREATE:
-            return Write("create", item.left_id, None, values, raw)
-        return Write("update", item.left_id, write.record_id, values, raw)
-
-    async def _adopt(self, writes: list[Write]) -> list[Write]:
+    async def _adopt(self, decisions: Sequence[Decision]) -> None:
         """Creates an earlier attempt noted and never recorded become updates of what the target already has."""
-        creates = [w for w in writes if w.action == "create"]
-        pending = await self.recorder.pending([w.left_id for w in creates])
+        creates = [d for d in decisions if d.write is not None and d.write.action == "create"]
+        pending = await self.recorder.pending([d.left_id for d in creates])
         if not pending:
-            return writes
-        found = await self.pair.target.find([w for w in creates if w.left_id in pending])
-        return [
-            Write("update", w.left_id, found[w.left_id], w.values, w.raw)
-            if w.action == "create" and w.left_id in found
-            else w
-            for w in writes
-        ]
+            return
+        found = await self.pair.target.find([d.write for d in creates if d.write and d.left_id in pending])
+        for d in creates:
+            if d.left_id in found and d.write is not None:
+                d.action, d.right_id = "update", found[d.left_id]
+                d.reason = f"created by an earlier attempt that did not record it ({d.right_id}): updated"
+                d.write = Write("update", d.left_id, d.right_id, d.write.values, d.write.raw)
 
     # -- applying ------------------------------------------------------------------------------------------------
 
-    async def _launch(self, writes: list[Write], items: Mapping[str, PlanItem]) -> None:
+    async def _queue(self, decision: Decision) -> None:
+        """A write waits for a full batch of its kind (creates, updates and deletes go out apart)."""
+        assert decision.write is not None
+        queue = self._queues[decision.write.action]
+        queue.append(decision)
+        if len(queue) >= self.pair.batch:
+            batch = queue[: self.pair.batch]
+            del queue[: self.pair.batch]
+            await self._launch(batch)
+
+    async def _launch(self, decisions: list[Decision]) -> None:
         if self._failure is not None:
             raise self._failure
         if self.dry_run:
-            await self._record([WriteResult(w) for w in writes], items)
+            await self._record(decisions)
             return
         await self._gate.acquire()
         try:
-            await self.recorder.intend({w.left_id: {} for w in writes if w.action == "create"})
+            await self.recorder.intend({d.left_id: {} for d in decisions if d.write and d.write.action == "create"})
         except BaseException:
             self._gate.release()
             raise
-        task = asyncio.create_task(self._apply(writes, items))
+        task = asyncio.create_task(self._apply(decisions))
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
@@ -276,11 +383,16 @@ class _PairRun:
         if not task.cancelled() and task.exception() is not None and self._failure is None:
             self._failure = task.exception()
 
-    async def _apply(self, writes: list[Write], items: Mapping[str, PlanItem]) -> None:
-        results = await self.pair.target.apply(writes)
-        await self._record(results, items)
+    async def _apply(self, decisions: list[Decision]) -> None:
+        results = await self.pair.target.apply([d.write for d in decisions if d.write is not None])
+        await self._record(decisions, {r.write.left_id: r for r in results})
 
     async def _drain(self) -> None:
+        for queue in self._queues.values():
+            while queue:
+                batch = queue[: self.pair.batch]
+                del queue[: self.pair.batch]
+                await self._launch(batch)
         while self._tasks:
             await asyncio.wait(set(self._tasks))
         if self._failure is not None:
@@ -294,70 +406,67 @@ class _PairRun:
 
     # -- recording -----------------------------------------------------------------------------------------------
 
-    async def _record(self, results: Sequence[WriteResult], items: Mapping[str, PlanItem]) -> None:
+    def _hold(self, d: Decision) -> None:
+        """A record whose write failed is read again by the next run, even an incremental one: the cursor does not
+        move past its change (past the run's start when its change time is unknown, so everything is read again)."""
+        raw = d.write.raw if d.write is not None else None
+        moment = self.pair.source.updated_at(raw) if raw else None
+        self.watermark.hold(moment or EARLIEST)
+
+    async def _record(self, decisions: Sequence[Decision], results: Mapping[str, WriteResult] | None = None) -> None:
+        """Count, report and record decisions (with the results of their writes, when they were sent)."""
         links: list[Link] = []
         run_items: list[RunItem] = []
         settled: list[str] = []
-        for result in results:
-            write, item = result.write, items[result.write.left_id]
-            if isinstance(result.error, FatalError):
-                raise result.error
-            adopted = write.action == "update" and item.action is Action.CREATE
-            action = "fail" if result.error is not None else ("update" if adopted else item.action.value)
-            self.outcome.counts.add(action)  # type: ignore[arg-type]
-            right_id = result.right_id or write.right_id
-            reason = item.reason
-            if adopted:
-                reason = f"created by an earlier attempt that did not record it ({right_id}): updated"
-            if result.error is not None:
-                reason = f"{reason}; failed: {result.error}"
-            self.outcome.keep(_entry(action, write.left_id, right_id, reason))
+        dropped: list[str] = []
+        for d in decisions:
+            result = results.get(d.left_id) if results is not None else None
+            if result is not None:
+                if isinstance(result.error, FatalError):
+                    raise result.error
+                d.right_id = result.right_id or d.right_id
+                d.error = result.error
+                if d.error is not None:
+                    d.action = "fail"
+                    self._hold(d)
+            self.outcome.counts.add(d.action)  # type: ignore[arg-type]
+            if self.observe is not None:
+                self.observe(self.pair.name, d)
+            if d.action == "unchanged":
+                continue
+            self.outcome.keep(_entry(d.action, d.left_id, d.right_id, d.why))
             if self.dry_run:
                 continue
-            if result.error is None and right_id:
-                links.append(self._link(item, right_id))
-                settled.append(write.left_id)
-            run_items.append(
-                self.recorder.item(
-                    action,  # type: ignore[arg-type]
-                    left_id=write.left_id,
-                    right_id=right_id,
-                    reason=reason,
-                    diff=item.diff,
-                    source_values=item.source_values,
-                    error=result.error,
-                )
-            )
-        await self.recorder.commit(links=links, items=run_items, settled=settled)
-
-    def _link(self, item: PlanItem, right_id: str) -> Link:
-        return self.recorder.link(
-            str(item.left_id),
-            right_id,
-            left_values=item.left_values or {},
-            right_values=item.right_values or {},
-            match_key=item.match_key,
-        )
-
-    async def _record_quiet(self, items: Sequence[PlanItem]) -> None:
-        """Decisions without a write: unchanged records are counted, skips (with their reason) recorded."""
-        run_items = []
-        for item in items:
-            self.outcome.counts.add(item.action.value)
-            if item.action is Action.UNCHANGED:
-                continue
-            self.outcome.keep(_entry(item.action.value, item.left_id, item.right_id, item.reason))
-            if not self.dry_run:
-                run_items.append(
-                    self.recorder.item(
-                        item.action.value,  # type: ignore[arg-type]
-                        left_id=item.left_id,
-                        right_id=item.right_id,
-                        reason=item.reason,
-                        source_values=item.source_values,
+            written = result is not None and d.error is None and d.right_id and d.write is not None
+            if written and d.action == "delete":
+                if self.pair.tombstone is None:
+                    dropped.append(d.left_id)
+                else:
+                    values = {**d.values, **self.pair.tombstone}
+                    links.append(self.recorder.link(d.left_id, str(d.right_id), left_values=values))
+            elif written:
+                links.append(
+                    self.recorder.link(
+                        d.left_id,
+                        str(d.right_id),
+                        left_values=d.values,
+                        right_values=_written(d),
+                        match_key=d.match_key,
                     )
                 )
-        await self.recorder.commit(items=run_items)
+                settled.append(d.left_id)
+            run_items.append(
+                self.recorder.item(
+                    d.action,  # type: ignore[arg-type]
+                    left_id=d.left_id,
+                    right_id=d.right_id,
+                    reason=d.why,
+                    diff={} if d.action == "create" else d.diff,  # a create's values are its source values
+                    source_values=d.values,
+                    error=d.error,
+                )
+            )
+        await self.recorder.commit(links=links, items=run_items, dropped=dropped, settled=settled)
 
     # -- deletions -----------------------------------------------------------------------------------------------
 
@@ -371,44 +480,50 @@ class _PairRun:
             gone.extend(left_id for left_id, _ in batch if left_id not in seen)
         if not gone:
             return
-        what = "deleted" if self.pair.on_delete == "delete" else "changed"
-        share, setting = self.pair.mass_delete_share, self.pair.mass_delete_setting
-        check_mass_delete(self.pair.name, len(gone), total, share, setting=setting, what=what)
-        links = await self.store.links_by_left(self.tenant, self.pair.name, gone)
-        await self._deleted(list(links.values()), "not found in ConnectWise (reconciliation)")
-
-    async def _deleted(self, links: Sequence[Link], reason: str) -> None:
+        links = [link for link in (await self.store.links_by_left(self.tenant, self.pair.name, gone)).values()]
+        links = [link for link in links if not _tombstoned(self.pair, link)]
         if not links:
             return
-        delete = self.pair.on_delete == "delete"
-        action = "delete" if delete else "skip"
-        why = f"{reason}: deleted in the target" if delete else f"{reason}: on_delete is ignore"
-        self.outcome.counts.add(action, len(links))  # type: ignore[arg-type]
-        for link in links:
-            self.outcome.keep(_entry(action, link.left_id, link.right_id, why))
-        if self.dry_run:
+        what = "deleted" if self.pair.on_delete == "delete" else "changed"
+        share, setting = self.pair.mass_delete_share, self.pair.mass_delete_setting
+        check_mass_delete(self.pair.name, len(links), total, share, setting=setting, what=what)
+        await self._deleted(links, "not found in ConnectWise (reconciliation)")
+
+    async def _deleted(self, links: Sequence[Link], reason: str) -> None:
+        """Records deleted in ConnectWise: their counterparts are deleted (queued), or left with a skip."""
+        links = [link for link in links if not _tombstoned(self.pair, link)]
+        if self.pair.on_delete == "delete":
+            why = f"{reason}: {self.pair.deleted_as} in {self.pair.target_label}"
+            for link in links:
+                write = Write("delete", link.left_id, link.right_id, dict(link.left_values))
+                await self._queue(
+                    Decision("delete", link.left_id, link.right_id, why, values=link.left_values, write=write)
+                )
             return
-        dropped: list[str] = []
-        if delete:
-            writes = [Write("delete", link.left_id, link.right_id, dict(link.left_values)) for link in links]
-            results = await self.pair.target.apply(writes)
-            dropped = [r.write.left_id for r in results if r.error is None]
-        items = [
-            self.recorder.item(
-                action,  # type: ignore[arg-type]
-                left_id=link.left_id,
-                right_id=link.right_id,
-                reason=why,
-                source_values=link.left_values,
-            )
-            for link in links
-        ]
-        await self.recorder.commit(items=items, dropped=dropped)
+        why = f"{reason}: on_delete is ignore"
+        await self._record(
+            [Decision("skip", link.left_id, link.right_id, why, values=link.left_values) for link in links]
+        )
 
 
 def _entry(action: str, left_id: str | None, right_id: str | None, reason: str) -> dict[str, Any]:
     return {"action": action, "connectwise_id": left_id, "target_id": right_id, "reason": reason}
 
 
+def _written(d: Decision) -> Mapping[str, Any]:
+    """The right values a link keeps: none when they are the left ones (one way, what was written; `_base`)."""
+    right = d.right_values or {}
+    return {} if right == d.values else right
+
+
+def _tombstoned(pair: Pair, link: Link) -> bool:
+    mark = pair.tombstone
+    return mark is not None and all(link.left_values.get(k) == v for k, v in mark.items())
+
+
 def _base(link: Link) -> LinkBase:
-    return LinkBase(link.left_id, link.right_id, link.left_values, link.right_values)
+    """A stored link as the planner's base. Canonical values have no empty text (`canonical("")` is None), and a
+    link recorded without right values (a one-way recorder) holds what was written as its left values."""
+    left = {k: None if v == "" else v for k, v in link.left_values.items()}
+    right = {k: None if v == "" else v for k, v in link.right_values.items()} if link.right_values else left
+    return LinkBase(link.left_id, link.right_id, left, right)

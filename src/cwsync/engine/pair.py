@@ -12,6 +12,12 @@
     )
     report = await Engine(store, tenant).run([pair], full=False)
 
+Hooks beyond the mapping, all optional: `project` (the flat record's projection, when the integration computes
+it), `skip` (a record left alone, linked or not), `retire` (a record whose
+counterpart must go: deleted if linked, else skipped with the reason), `notes` (added to a record's reasons),
+`prepare` (once per run before the pair's writes, inside the run: custom properties, ...), and `tombstone` (a
+deleted counterpart keeps its link, marked, instead of losing it: a target that archives rather than deletes).
+
 What the engine gives every pair (`engine.Engine`): the run's lifecycle, read-ahead, the page loop, planning through
 `core.plan`, links and run items, intents before creates and look-up of what a killed run created, batching and the
 in-flight cap, record-level failures apart from fatal ones, the cursor capped by the run's start, deletions on full
@@ -20,7 +26,7 @@ runs behind the mass-delete guard, and replay of chosen ids.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -71,6 +77,9 @@ class WriteResult:
 class Target(Protocol):
     """Where records go (a HubSpot object, Hudu assets, SQL tables, ...)."""
 
+    calls: int
+    """Requests (or transactions) the target has made, for reports."""
+
     async def find(self, writes: Sequence[Write]) -> dict[str, str]:
         """For creates an earlier attempt may have made (its answer lost, or the process killed): left id → the
         target's id of the record that attempt made, for the ones found."""
@@ -90,11 +99,30 @@ class Pair:
     source: Source
     target: Target
     flatten: Callable[[Raw], Mapping[str, Any]]
+    project: Callable[[Mapping[str, Any]], Mapping[str, str | None]] | None = None
+    """The projection of a flat record when the integration computes canonical values itself (no empty text:
+    None), keyed by the mapping's names; None: `mapping.project_left`."""
     skip: Callable[[Mapping[str, Any]], str | None] = lambda _flat: None
-    """Why a record is left out (filters, inactive, ...), from its flat form; None: it syncs."""
+    """Why a record is left alone (filters, ...), from its flat form, linked or not; None: it syncs."""
+    retire: Callable[[Mapping[str, Any]], str | None] = lambda _flat: None
+    """Why a record's counterpart must go (inactive, filtered out, ...): deleted when linked, else the record is
+    skipped with this reason; None: it syncs."""
+    notes: Callable[[Mapping[str, Any]], Sequence[str]] = lambda _flat: ()
+    """Remarks on a record (defaults used, values left out), added to the reason of whatever is decided for it."""
+    prepare: Callable[[bool], Awaitable[None]] | None = None
+    """Called with `dry_run` when the pair starts, inside the run and while its first page is read."""
     batch: int = 100
     in_flight: int = 1
     on_delete: Literal["ignore", "delete"] = "ignore"
+    """What a record deleted in ConnectWise (not found on replay or after a full read) does to its counterpart."""
+    reconcile: bool = True
+    """A full read looks for deletions (linked records not read); False: only a replay finds them."""
+    tombstone: Mapping[str, Any] | None = None
+    """Values a link keeps, over its last ones, once its counterpart is deleted, instead of the link being dropped:
+    such a link counts as unlinked (the record is created again if it comes back) and is not deleted twice."""
+    target_label: str = "the target"
+    deleted_as: str = "deleted"
+    """How reasons name the target and what a delete does there (`HubSpot`, `archived`)."""
     mass_delete_share: float = 0.9
     mass_delete_setting: str = "mass_delete_share"
     overlap: timedelta = timedelta(seconds=5)

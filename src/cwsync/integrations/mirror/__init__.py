@@ -162,6 +162,8 @@ class TableTarget:
 
     def __init__(self, store: Store, tenant: str, table: str) -> None:
         self.store, self.tenant, self.table = store, tenant, table
+        self.calls = 0
+        """Transactions written."""
 
     async def find(self, writes: Sequence[Write]) -> dict[str, str]:
         """Rows an earlier attempt wrote (the id is the ConnectWise id)."""
@@ -174,6 +176,7 @@ class TableTarget:
         deletes = [w.left_id for w in writes if w.action == "delete"]
         table = mirror_table(self.table)
         rows = [row_values(table, self.tenant, w.left_id, w.values, w.raw, last_updated(w.raw)) for w in upserts]
+        self.calls += 1
         async with self.store.transaction() as tx:
             await tx.mirror_upsert(self.table, rows)
             if deletes:

@@ -1,26 +1,32 @@
-"""Catalog items → HubSpot products, as pure data: the projection, the mapping notes, the per-product plan.
+"""Catalog items → HubSpot products as an engine pair: the projection, the mapping notes, the status rules.
 
-A product's projection is the HubSpot properties cwsync owns plus its `state` (`active`, `archived`); the link of
-pair `catalog:products` keeps the last projection written, so a re-sync compares against it and never reads HubSpot.
+A product's projection is the HubSpot properties cwsync owns; the link of pair `catalog:products` keeps the last
+projection written, so a re-sync compares against it and never reads HubSpot. The status mapping decides per item:
+synced (`active` or a custom status), `archive` (the `retire` hook: archived when in HubSpot, else skipped) or
+`skip` (left alone). An archived product's link stays, marked `state: archived` (the pair's tombstone), so the item
+is created again if it comes back and `explain` can say where it went.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from cwsync.store import Link
+from cwsync.config.vocabulary import Direction
+from cwsync.core.mapping import FieldMap, ObjectMapping
+from cwsync.engine.engine import Decision
+from cwsync.engine.pair import Pair, Source, Target
 from cwsync.syncs.catalog.config import STATUS_ACTIONS, CatalogSync, lookup
 from cwsync.syncs.hubspot.defaults import CustomProperty
 
 __all__ = [
     "PRODUCTS_PAIR",
+    "PRODUCT_FIELDS",
     "PRODUCT_PROPERTIES",
-    "ProductAction",
     "ProductPlan",
     "Projected",
-    "plan_product",
+    "product_pair",
     "product_status",
     "project_product",
 ]
@@ -38,7 +44,24 @@ PRODUCT_PROPERTIES = (
 )
 """Custom product properties the sync writes (created when missing, like the HubSpot sync's own)."""
 
-ProductAction = Literal["create", "update", "unchanged", "delete", "skip"]
+PRODUCT_FIELDS = (
+    "name",
+    "hs_sku",
+    "description",
+    "price",
+    "hs_cost_of_goods_sold",
+    *(p.name for p in PRODUCT_PROPERTIES),
+    "hs_recurring_billing_period",
+)
+"""The HubSpot product properties cwsync owns (the mapping, one way: `project_product` computes each)."""
+MAPPING = ObjectMapping(
+    PRODUCTS_PAIR,
+    "procurement/catalog",
+    "products",
+    tuple(FieldMap(name=p, left=p, right=p, direction=Direction.TO_RIGHT) for p in PRODUCT_FIELDS),
+    (),
+    Direction.TO_RIGHT,
+)
 
 
 def _ref_name(value: Any) -> str | None:
@@ -118,24 +141,70 @@ def _money(value: Any) -> str:
         return ""
 
 
+def product_pair(
+    sync: CatalogSync,
+    source: Source,
+    target: Target,
+    *,
+    in_flight: int = 1,
+    prepare: Callable[[bool], Awaitable[None]] | None = None,
+) -> Pair:
+    """The catalog as an engine pair: items projected by `project_product` (its text is the canonical form, empty
+    as None), the status mapping as `skip` and `retire`, its notes added to the reasons; 100 products per HubSpot
+    call, a deletion archives the product."""
+
+    def flatten(item: Mapping[str, Any]) -> dict[str, Any]:
+        projected = project_product(item, sync)
+        flat: dict[str, Any] = projected.properties  # made for this call: the extra keys cost no copy
+        flat.update({"@status": projected.status, "@target": projected.target, "@notes": projected.notes})
+        return flat
+
+    def ruled(action: str) -> Callable[[Mapping[str, Any]], str | None]:
+        def rule(flat: Mapping[str, Any]) -> str | None:
+            return f"status {flat['@status']!r} maps to {action}" if flat["@target"] == action else None
+
+        return rule
+
+    return Pair(
+        name=PRODUCTS_PAIR,
+        mapping=MAPPING,
+        source=source,
+        target=target,
+        flatten=flatten,
+        project=lambda flat: {name: flat.get(name) or None for name in PRODUCT_FIELDS},  # already canonical text
+        skip=ruled("skip"),
+        retire=ruled("archive"),
+        notes=lambda flat: flat["@notes"],
+        prepare=prepare,
+        batch=100,
+        in_flight=in_flight,
+        on_delete="delete",
+        reconcile=False,
+        tombstone={"state": "archived"},
+        target_label="HubSpot",
+        deleted_as="archived",
+    )
+
+
 @dataclass
 class ProductPlan:
-    """One catalog item's decision: what to do in HubSpot, why, and the field differences."""
+    """One catalog item's decision as reports show it: what to do in HubSpot, why, and the field differences."""
 
     cw_id: str
     identifier: str
-    action: ProductAction
+    action: str
     reason: str
-    properties: dict[str, str] = field(default_factory=dict)
-    state: str = "active"
     hubspot_id: str | None = None
     diff: dict[str, list[Any]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
-    @property
-    def projection(self) -> dict[str, Any]:
-        """What the link keeps once the plan is applied."""
-        return {**self.properties, "state": self.state}
+    @classmethod
+    def of(cls, decision: Decision) -> ProductPlan:
+        """The engine's decision for an item."""
+        reason = decision.reason if decision.error is None else f"{decision.reason}; failed: {decision.error}"
+        diff = {} if decision.action == "create" else {k: list(v) for k, v in decision.diff.items()}
+        identifier = str(decision.values.get("hs_sku") or "")
+        return cls(decision.left_id, identifier, decision.action, reason, decision.right_id, diff, decision.notes)
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready (CLI `--json`, the API)."""
@@ -148,28 +217,3 @@ class ProductPlan:
             "diff": self.diff,
             "notes": list(self.notes),
         }
-
-
-def plan_product(item: Mapping[str, Any], sync: CatalogSync, link: Link | None) -> ProductPlan:
-    """Create, update, leave, archive or skip one catalog item, against the link of the last sync (pure)."""
-    projected = project_product(item, sync)
-    cw_id, identifier = str(item["id"]), str(item.get("identifier") or "")
-    notes = projected.notes
-    archived = link is not None and link.left_values.get("state") == "archived"
-    hubspot_id = link.right_id if link is not None and not archived else None
-    if projected.target in ("archive", "skip"):
-        why = f"status {projected.status!r} maps to {projected.target}"
-        if projected.target == "archive" and hubspot_id is not None:
-            plan = ProductPlan(cw_id, identifier, "delete", f"{why}: archived in HubSpot", projected.properties)
-            plan.state, plan.hubspot_id, plan.notes = "archived", hubspot_id, notes
-            return plan
-        held = "already archived" if archived else "not in HubSpot"
-        return ProductPlan(cw_id, identifier, "skip", f"{why} ({held})", projected.properties, notes=notes)
-    if hubspot_id is None:
-        reason = "reactivated: created again (HubSpot keeps the archived one)" if archived else "new in the catalog"
-        return ProductPlan(cw_id, identifier, "create", reason, projected.properties, notes=notes)
-    before = {k: v for k, v in link.left_values.items() if k != "state"} if link else {}
-    diff = {k: [before.get(k), v] for k, v in projected.properties.items() if before.get(k) != v}
-    action: ProductAction = "update" if diff else "unchanged"
-    reason = "changed in ConnectWise or in the mappings" if diff else "as last synced"
-    return ProductPlan(cw_id, identifier, action, reason, projected.properties, "active", hubspot_id, diff, notes)

@@ -1,0 +1,300 @@
+"""The engine's generic hooks on a list source and an in-memory target over a real store (SQLite): retire,
+tombstones, notes, skip of linked records, prepare, batches of one kind filled across pages, reconciliation off,
+the target's call count, record-level failures, and links recorded before right values were kept."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cwsync.config.vocabulary import Direction
+from cwsync.core.mapping import FieldMap, ObjectMapping
+from cwsync.engine.engine import Decision, Engine
+from cwsync.engine.pair import Pair, Raw, Write, WriteResult
+from cwsync.store import Link, Store
+
+T, PAIR = "default", "test:things"
+MAPPING = ObjectMapping(
+    PAIR,
+    "things",
+    "things",
+    tuple(FieldMap(name=f, left=f, right=f, direction=Direction.TO_RIGHT) for f in ("name", "note")),
+    (),
+    Direction.TO_RIGHT,
+)
+
+
+class ListSource:
+    """Records in memory, read in pages of `page` records."""
+
+    def __init__(self, records: Sequence[Raw], page: int = 1000) -> None:
+        self.records = {str(r["id"]): dict(r) for r in records}
+        self.page = page
+
+    async def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
+        values = list(self.records.values())
+        for start in range(0, len(values), self.page):
+            yield values[start : start + self.page]
+
+    async def get_many(self, ids: Sequence[str]) -> list[Raw]:
+        return [self.records[i] for i in ids if i in self.records]
+
+    def updated_at(self, raw: Raw) -> datetime | None:
+        return None
+
+
+class MemoryTarget:
+    """Rows by target id; every `apply` is one call and remembers the kinds it carried."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.calls = 0
+        self.batches: list[tuple[str, ...]] = []
+        self.failing: set[str] = set()
+
+    async def find(self, writes: Sequence[Write]) -> dict[str, str]:
+        return {}
+
+    async def apply(self, writes: Sequence[Write]) -> list[WriteResult]:
+        self.calls += 1
+        self.batches.append(tuple(w.action for w in writes))
+        out = []
+        for w in writes:
+            if w.left_id in self.failing:
+                out.append(WriteResult(w, error=ValueError("refused")))
+                continue
+            right = w.right_id or f"r{w.left_id}"
+            if w.action == "delete":
+                self.rows.pop(right)
+            else:
+                self.rows[right] = dict(w.values)
+            out.append(WriteResult(w, right_id=right))
+        return out
+
+
+def things(n: int, **extra: Any) -> list[Raw]:
+    return [{"id": i, "name": f"thing {i}", "note": "", **extra} for i in range(1, n + 1)]
+
+
+def pair(source: ListSource, target: MemoryTarget, **kw: Any) -> Pair:
+    base = Pair(
+        name=PAIR,
+        mapping=MAPPING,
+        source=source,
+        target=target,
+        flatten=lambda raw: raw,
+        retire=lambda flat: "inactive" if flat.get("inactive") else None,
+        skip=lambda flat: "held" if flat.get("held") else None,
+        on_delete="delete",
+    )
+    return replace(base, **kw)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(f"sqlite:///{tmp_path / 'engine.db'}")
+    yield opened
+    await opened.close()
+
+
+async def link_of(store: Store, left_id: str) -> Link | None:
+    return (await store.links_by_left(T, PAIR, [left_id])).get(left_id)
+
+
+async def test_retire_deletes_a_linked_counterpart_and_skips_an_unlinked_record(store: Store) -> None:
+    source, target = ListSource(things(3)), MemoryTarget()
+    await Engine(store, T).run([pair(source, target)])
+    source.records["1"]["inactive"] = True
+    source.records["4"] = {"id": 4, "name": "never synced", "note": "", "inactive": True}
+    outcome = await Engine(store, T).run([pair(source, target)], full=True)
+    assert (outcome.counts.deleted, outcome.counts.skipped, outcome.counts.unchanged) == (1, 1, 2)
+    assert "r1" not in target.rows
+    assert await link_of(store, "1") is None
+    [skipped] = await store.items_for_record(T, PAIR, left_id="4")
+    assert skipped.reason == "inactive (not in the target)"
+    [deleted, _created] = await store.items_for_record(T, PAIR, left_id="1")
+    assert (deleted.action, deleted.reason) == ("delete", "inactive: deleted in the target")
+
+
+async def test_a_tombstone_keeps_the_link_deletes_once_and_creates_again(store: Store) -> None:
+    source, target = ListSource(things(2)), MemoryTarget()
+    marked = {"tombstone": {"state": "gone"}, "target_label": "Memory", "deleted_as": "archived"}
+    await Engine(store, T).run([pair(source, target, **marked)])
+    source.records["1"]["inactive"] = True
+    first = await Engine(store, T).run([pair(source, target, **marked)], full=True)
+    link = await link_of(store, "1")
+    assert first.counts.deleted == 1
+    assert link is not None
+    assert link.left_values["state"] == "gone"
+    assert link.right_id == "r1"
+    again = await Engine(store, T).run([pair(source, target, **marked)], full=True)
+    assert (again.counts.deleted, again.counts.skipped) == (0, 1)
+    assert again.pairs[0].items[0]["reason"] == "inactive (already archived)"
+    replay = await Engine(store, T).run([pair(source, target, **marked)], records={PAIR: ["1"]})
+    assert replay.counts.deleted == 0
+    del source.records["1"]["inactive"]
+    back = await Engine(store, T).run([pair(source, target, **marked)], full=True)
+    assert back.counts.created == 1
+    assert back.pairs[0].items[0]["reason"] == "reactivated: created again (Memory keeps the archived one)"
+    link = await link_of(store, "1")
+    assert link is not None
+    assert "state" not in link.left_values
+
+
+async def test_a_record_deleted_in_connectwise_keeps_a_tombstone_and_is_not_deleted_twice(store: Store) -> None:
+    source, target = ListSource(things(2)), MemoryTarget()
+    marked = {"tombstone": {"state": "gone"}}
+    await Engine(store, T).run([pair(source, target, **marked)])
+    del source.records["2"]
+    first = await Engine(store, T).run([pair(source, target, **marked)], records={PAIR: ["2"]})
+    second = await Engine(store, T).run([pair(source, target, **marked)], records={PAIR: ["2"]})
+    assert (first.counts.deleted, second.counts.deleted) == (1, 0)
+    assert first.pairs[0].items[0]["reason"] == "deleted in ConnectWise (not found): deleted in the target"
+    link = await link_of(store, "2")
+    assert link is not None
+    assert link.left_values == {"name": "thing 2", "note": None, "state": "gone"}
+
+
+async def test_notes_join_the_reasons_and_observers_see_every_decision(store: Store) -> None:
+    source, target = ListSource(things(2)), MemoryTarget()
+    seen: list[tuple[str, Decision]] = []
+    notes = pair(source, target, notes=lambda flat: [f"note on {flat['id']}"])
+    outcome = await Engine(store, T).run([notes], observe=lambda name, d: seen.append((name, d)))
+    assert [(name, d.action, d.notes) for name, d in seen] == [
+        (PAIR, "create", ("note on 1",)),
+        (PAIR, "create", ("note on 2",)),
+    ]
+    assert outcome.pairs[0].items[0]["reason"] == "new in ConnectWise: create; note on 1"
+    [item] = await store.items_for_record(T, PAIR, left_id="2")
+    assert item.reason == "new in ConnectWise: create; note on 2"
+
+
+async def test_skip_leaves_a_linked_record_alone(store: Store) -> None:
+    source, target = ListSource(things(1)), MemoryTarget()
+    await Engine(store, T).run([pair(source, target)])
+    source.records["1"].update(name="renamed", held=True)
+    outcome = await Engine(store, T).run([pair(source, target)], full=True)
+    assert (outcome.counts.skipped, outcome.counts.updated) == (1, 0)
+    assert target.rows["r1"]["name"] == "thing 1"
+
+
+async def test_batches_of_one_kind_fill_across_pages(store: Store) -> None:
+    source, target = ListSource(things(250), page=90), MemoryTarget()
+    outcome = await Engine(store, T).run([pair(source, target, batch=100, in_flight=3)])
+    assert sorted(len(b) for b in target.batches) == [50, 100, 100]
+    assert outcome.pairs[0].calls == target.calls == 3
+    for n in range(1, 121):
+        source.records[str(n)]["name"] = f"changed {n}"
+    for n in range(251, 331):
+        source.records[str(n)] = {"id": n, "name": f"thing {n}", "note": ""}
+    target.batches.clear()
+    await Engine(store, T).run([pair(source, target, batch=100)], full=True)
+    assert sorted((b[0], len(b)) for b in target.batches) == [("create", 80), ("update", 20), ("update", 100)]
+    assert all(len(set(b)) == 1 for b in target.batches)
+
+
+async def test_without_reconcile_only_a_replay_finds_a_deletion(store: Store) -> None:
+    source, target = ListSource(things(3)), MemoryTarget()
+    await Engine(store, T).run([pair(source, target, reconcile=False)])
+    del source.records["3"]
+    full = await Engine(store, T).run([pair(source, target, reconcile=False)], full=True)
+    assert full.counts.deleted == 0
+    assert "r3" in target.rows
+    replay = await Engine(store, T).run([pair(source, target, reconcile=False)], records={PAIR: ["3"]})
+    assert replay.counts.deleted == 1
+    assert "r3" not in target.rows
+
+
+async def test_prepare_runs_inside_the_run(store: Store) -> None:
+    source, target = ListSource(things(1)), MemoryTarget()
+    calls: list[bool] = []
+
+    async def prepare(dry_run: bool) -> None:
+        calls.append(dry_run)
+        if len(calls) == 3:
+            raise RuntimeError("no properties")
+
+    await Engine(store, T).run([pair(source, target, prepare=prepare)], dry_run=True)
+    await Engine(store, T).run([pair(source, target, prepare=prepare)])
+    with pytest.raises(RuntimeError, match="no properties"):
+        await Engine(store, T).run([pair(source, target, prepare=prepare)], full=True)
+    assert calls == [True, False, False]
+    assert [r.status for r in await store.runs(T)] == ["failed", "succeeded"]
+
+
+async def test_a_refused_write_fails_alone_and_keeps_its_intent(store: Store) -> None:
+    source, target = ListSource(things(3)), MemoryTarget()
+    target.failing.add("2")
+    outcome = await Engine(store, T).run([pair(source, target)])
+    assert (outcome.counts.created, outcome.counts.failed) == (2, 1)
+    [item] = await store.items_for_record(T, PAIR, left_id="2")
+    assert (item.action, item.status) == ("fail", "failed")
+    assert item.reason.endswith("failed: refused")
+    assert await link_of(store, "2") is None
+    assert await store.has_journal(T, PAIR)
+
+
+async def test_a_link_without_right_values_and_with_empty_text_is_unchanged(store: Store) -> None:
+    """Links recorded by a one-way recorder before the engine: right values empty, empty text as ``, a key that is
+    not mapped; a change then writes the mapped fields only."""
+    source, target = ListSource(things(1)), MemoryTarget()
+    kept = {"name": "thing 1", "note": "", "state": "active"}
+    old = Link(tenant=T, pair=PAIR, left_id="1", right_id="r1", left_values=kept)
+    async with store.transaction() as tx:
+        await tx.upsert_links([old])
+    outcome = await Engine(store, T).run([pair(source, target)], full=True)
+    assert (outcome.counts.unchanged, target.calls) == (1, 0)
+    source.records["1"]["name"] = "renamed"
+    changed = await Engine(store, T).run([pair(source, target)], full=True)
+    assert changed.counts.updated == 1
+    assert target.rows["r1"] == {"name": "renamed", "note": None}
+
+
+async def test_a_projection_hook_replaces_the_mappings(store: Store) -> None:
+    """An integration that computes canonical values itself hands them over as they are (the mapping is not run)."""
+    source, target = ListSource(things(1)), MemoryTarget()
+    shouted = pair(source, target, project=lambda flat: {"name": str(flat["name"]).upper(), "note": None})
+    await Engine(store, T).run([shouted])
+    assert target.rows["r1"] == {"name": "THING 1", "note": None}
+    link = await link_of(store, "1")
+    assert link is not None
+    assert link.left_values == {"name": "THING 1", "note": None}
+
+
+class StampedSource(ListSource):
+    """A source that filters by `lastUpdated` as ConnectWise does (each record carries `at`)."""
+
+    async def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
+        yield [r for r in self.records.values() if since is None or r["at"] >= since]
+
+    def updated_at(self, raw: Raw) -> datetime | None:
+        moment: datetime = raw["at"]
+        return moment
+
+
+async def test_a_failed_write_holds_the_cursor_so_the_next_incremental_run_reads_it_again(tmp_path: Path) -> None:
+    """Record 2 fails on the first run; the cursor stays at its change, so the incremental run writes it."""
+    from datetime import UTC, timedelta
+
+    store = await Store.open(f"sqlite:///{tmp_path / 'held.db'}")
+    try:
+        base = datetime(2026, 11, 1, tzinfo=UTC)
+        source = StampedSource([{**r, "at": base + timedelta(hours=int(r["id"]))} for r in things(3)])
+        target = MemoryTarget()
+        target.failing = {"2"}
+        first = await Engine(store, T).run([pair(source, target)])
+        assert (first.counts.created, first.counts.failed) == (2, 1)
+        cursor = await store.cursor(T, PAIR, "left")
+        assert cursor is not None
+        assert datetime.fromisoformat(cursor) == base + timedelta(hours=2)  # not hour 3: record 2 is read again
+        target.failing = set()
+        second = await Engine(store, T).run([pair(source, target)])
+        assert second.counts.created == 1
+        assert "r2" in target.rows
+    finally:
+        await store.close()
