@@ -75,3 +75,20 @@ def test_mirror_sync_without_the_section_says_what_to_add(tmp_path: Path, served
     assert result.returncode == 2
     assert "syncs.mirror" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_cwsync_plan_and_sync_run_the_mirror_when_it_is_configured(tmp_path: Path, served: RunningSandbox) -> None:
+    """With only `syncs.mirror`, `cwsync plan` shows what the mirror would write (writing nothing) and
+    `cwsync sync` runs it, as the other syncs."""
+    config = _config(tmp_path, served)
+    planned = _cwsync("plan", "-c", str(config), "--json")
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(planned.stdout)
+    assert plan["dry_run"] is True
+    assert plan["counts"]["created"] > 0
+    assert json.loads(_cwsync("mirror", "tables", "-c", str(config), "--json").stdout)["cw_tickets"]["rows"] == 0
+    synced = _cwsync("sync", "-c", str(config))
+    assert synced.returncode == 0, synced.stderr
+    assert "mirror run" in synced.stdout
+    tables = json.loads(_cwsync("mirror", "tables", "-c", str(config), "--json").stdout)
+    assert tables["cw_tickets"]["rows"] == plan["pairs"]["mirror:tickets"]["counts"]["created"]

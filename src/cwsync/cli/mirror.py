@@ -56,6 +56,17 @@ def sync(
             raise typer.BadParameter(f"{ref!r}: expected OBJECT:ID with OBJECT one of {enabled}", param_hint="--record")
         records.setdefault(f"mirror:{kind}", []).append(record_id)
 
+    outcome = run_mirror(config, full=full, plan=plan, records=records, as_json=as_json)
+    print_mirror(outcome, plan=plan, as_json=as_json)
+
+
+def run_mirror(
+    config: Config, *, full: bool, plan: bool, records: dict[str, list[str]] | None = None, as_json: bool = False
+) -> Any:
+    """One mirror run (or plan) of every configured object, or of `records` (pair → ConnectWise ids) only."""
+    mirror = config.syncs.mirror
+    assert mirror is not None
+
     async def work() -> Any:
         from cwsync.engine.engine import Engine
         from cwsync.integrations.mirror import mirror_pairs
@@ -70,11 +81,15 @@ def sync(
                     pairs, dry_run=plan, full=full, records=records or None, trigger="cli"
                 )
 
-    outcome = run_async(work)
+    return run_async(work)
+
+
+def print_mirror(outcome: Any, *, plan: bool, as_json: bool) -> None:
+    """A mirror run's counts per object (or its `--json` report), and its first failures."""
     if as_json:
         print(json.dumps(outcome.as_json(), default=str))
         return
-    table = Table(box=box.SIMPLE, title="plan (nothing written)" if plan else f"run {outcome.run_id}")
+    table = Table(box=box.SIMPLE, title="mirror plan (nothing written)" if plan else f"mirror run {outcome.run_id}")
     for column in ("object", "read", "created", "updated", "unchanged", "deleted", "failed"):
         table.add_column(column, justify="left" if column == "object" else "right")
     for pair in outcome.pairs:

@@ -128,8 +128,7 @@ def plan(
     as_json: bool = JSON,
 ) -> None:
     """Show what a sync would do, record by record, and write nothing (BY-1)."""
-    report = _sync(config, dry_run=True, full=full, objects=objects, as_json=as_json)
-    _print_report(report, as_json=as_json, show=show)
+    _every_sync(config, dry_run=True, full=full, objects=objects, as_json=as_json, show=show)
 
 
 def sync(
@@ -141,14 +140,43 @@ def sync(
     ),
     as_json: bool = JSON,
 ) -> None:
-    """Sync: plan every changed record, apply the plan, record every decision."""
-    report = _sync(config, dry_run=False, full=full, objects=objects, as_json=as_json, record=record)
-    _print_report(report, as_json=as_json, show=0)
+    """Sync: plan every changed record, apply the plan, record every decision.
+
+    Runs the HubSpot sync and, when `syncs.mirror` is configured, the SQL mirror after it (the other integrations
+    have their own commands: `cwsync hudu sync`, `cwsync catalog sync`, `cwsync changes devices sync`)."""
+    _every_sync(config, dry_run=False, full=full, objects=objects, as_json=as_json, record=record, show=0)
 
 
-def _print_report(report: RunReport, *, as_json: bool, show: int) -> None:
+def _every_sync(
+    config_path: Path,
+    *,
+    dry_run: bool,
+    full: bool,
+    objects: list[str],
+    as_json: bool,
+    show: int,
+    record: str | None = None,
+) -> None:
+    """The HubSpot sync (when configured) and the SQL mirror (when configured and no object or record is named)."""
+    config = load(config_path)
+    hubspot = config.syncs.hubspot is not None and config.syncs.hubspot.enabled
+    mirror = config.syncs.mirror is not None and config.syncs.mirror.enabled and not objects and not record
+    mirrored = None
+    if hubspot or not mirror:
+        report = _sync(config_path, dry_run=dry_run, full=full, objects=objects, as_json=as_json, record=record)
+    if mirror:
+        from cwsync.cli.mirror import print_mirror, run_mirror
+
+        mirrored = run_mirror(config, full=full, plan=dry_run, as_json=as_json)
+    if hubspot or not mirror:
+        _print_report(report, as_json=as_json, show=show, mirror=mirrored.as_json() if mirrored else None)
+    if mirrored is not None and not (as_json and (hubspot or not mirror)):
+        print_mirror(mirrored, plan=dry_run, as_json=as_json)
+
+
+def _print_report(report: RunReport, *, as_json: bool, show: int, mirror: dict[str, Any] | None = None) -> None:
     if as_json:
-        data = {
+        data: dict[str, Any] = {
             "run_id": report.run_id,
             "dry_run": report.dry_run,
             "counts": report.counts.as_dict(),
@@ -161,6 +189,8 @@ def _print_report(report: RunReport, *, as_json: bool, show: int) -> None:
                 for p in report.pairs
             },
         }
+        if mirror is not None:
+            data["mirror"] = mirror
         print(json.dumps(data, indent=2, default=str))
         return
     title = "Plan (nothing written)" if report.dry_run else f"Run {report.run_id}"
