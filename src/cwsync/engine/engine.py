@@ -25,7 +25,7 @@ from cwsync.config.vocabulary import Action, ConflictPolicy, Side
 from cwsync.connectors.http import FatalError
 from cwsync.core.plan import LinkBase, PairInput, PlanItem, Snapshot, plan_pair_cooperatively
 from cwsync.engine.guard import check_mass_delete
-from cwsync.engine.pair import Pair, Raw, Write, WriteResult
+from cwsync.engine.pair import KEPT_ITEMS, Pair, Raw, Write, WriteResult
 from cwsync.engine.reading import ReadAhead, Watermark
 from cwsync.engine.record import Recorder
 from cwsync.engine.runs import recorded_run
@@ -36,7 +36,6 @@ __all__ = ["Decision", "Engine", "Observer", "PairOutcome", "RunOutcome", "decid
 log = structlog.get_logger("cwsync.engine")
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 """A failed record whose change time is unknown holds the cursor here: the next run reads everything again."""
-KEPT_ITEMS = 1_000
 
 
 @dataclass(slots=True)

@@ -33,6 +33,14 @@ from typing import Any, Literal, Protocol
 
 from cwsync.core.mapping import ObjectMapping
 
+YIELD_EVERY = 100
+"""Long loops over a page's records hand the event loop back this often (every few milliseconds): a page takes
+a few hundred milliseconds of CPU, and a rate limiter's slot or an answer due meanwhile would otherwise wait for all
+of it (measured on the first HubSpot sync: the pacer's slots ran late, and what a slot misses is not made up)."""
+KEPT_ITEMS = 1_000
+"""Decisions other than "unchanged" a run's report keeps in memory per pair; every one is in the store's run items
+(`cwsync history`, `cwsync explain`), and 60,000 of them held in memory made the collector's full passes slow."""
+
 __all__ = ["Pair", "Raw", "Source", "Target", "Write", "WriteResult"]
 
 Raw = dict[str, Any]
@@ -127,4 +135,4 @@ class Pair:
     mass_delete_setting: str = "mass_delete_share"
     overlap: timedelta = timedelta(seconds=5)
     """An incremental read starts this long before the cursor (clock skew between ConnectWise's servers)."""
-    yield_every: int = 100
+    yield_every: int = YIELD_EVERY

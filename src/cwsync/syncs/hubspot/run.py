@@ -35,6 +35,7 @@ from cwsync.core.plan import (
     plan_pair_cooperatively,
 )
 from cwsync.engine.guard import MassDeleteError, check_mass_delete
+from cwsync.engine.pair import KEPT_ITEMS, YIELD_EVERY
 from cwsync.engine.reading import ReadAhead, Watermark
 from cwsync.engine.record import Recorder
 from cwsync.engine.runs import close_interrupted as close_interrupted_runs
@@ -57,12 +58,6 @@ read again with the same stamp is unchanged since (typically cwsync's own write 
 need no read: the link's values stand for it."""
 HUBSPOT_BATCH = 100  # inputs per HubSpot batch call
 HOLD_LIMIT = 2_000  # planned items held back at most, waiting to fill HubSpot batches
-KEPT_ITEMS = 1_000
-"""Items a sync's report keeps in memory per pair (see `PairReport`)."""
-YIELD_EVERY = 100
-"""Long loops over a page's records hand the event loop back this often (every few milliseconds): a page takes
-a few hundred milliseconds of CPU, and a rate limiter's slot or an answer due meanwhile would otherwise wait for all
-of it (measured on the first sync: the pacer's slots ran late, and what a slot misses is not made up)."""
 APPLYING = 2
 """Batches of writes in flight at once: with two, one batch's last round trips (its creates finishing before its
 associations can go) overlap the next one's first, so the rate limiter always has a request waiting."""
