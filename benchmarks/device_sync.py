@@ -147,8 +147,8 @@ async def bare(hello: dict[str, Any]) -> dict[str, Any]:
 
 async def product(hello: dict[str, Any], workdir: Path) -> list[dict[str, Any]]:
     """DeviceSync: a first (full) run into an empty store, an incremental and a full no-op re-sync."""
-    from cwsync.changes.config import DevicesConfig
     from cwsync.changes.devices import DeviceSync
+    from cwsync.config.changes import DevicesConfig
     from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
     from cwsync.store import Store
 

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from cwsync.config.catalog import CatalogSync
+from cwsync.core.priority import order_types, pick_company_type
 from cwsync.engine.engine import Decision, decide
 from cwsync.store import Link
-from cwsync.syncs.catalog.config import CatalogSync
-from cwsync.syncs.catalog.priority import order_types, pick_company_type
 from cwsync.syncs.catalog.products import product_pair, project_product
 from cwsync.syncs.catalog.quotes import PlannedLine, Quote, plan_quote
 from cwsync.syncs.hubspot.shapes import flatten_company

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from cwsync.changes.config import ChangesConfig
 from cwsync.changes.workflow import ChangeWorkflow
+from cwsync.config.changes import ChangesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.connectwise.conditions import F
 from cwsync.connectors.http import RetryPolicy

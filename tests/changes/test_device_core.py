@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from cwsync.changes.config import ChangesConfig
 from cwsync.changes.devices import mentions, plan_page, project, scope_key
+from cwsync.config.changes import ChangesConfig
 from tests.changes.conftest import changes_config
 
 TYPES = {"Managed Server": "Server"}

@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from cwsync.changes.config import ChangesConfig, DevicesConfig
 from cwsync.changes.devices import DeviceSync, device_view
 from cwsync.changes.errors import SetupError
 from cwsync.changes.models import FullyApprovedEvent, LinkRequest, ScheduledEvent
 from cwsync.changes.workflow import ChangeWorkflow
+from cwsync.config.changes import ChangesConfig, DevicesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.http import RetryPolicy
 from cwsync.store import Store

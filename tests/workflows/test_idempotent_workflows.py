@@ -19,9 +19,9 @@ import httpx
 import pytest
 from pydantic import TypeAdapter
 
-from cwsync.changes.config import ChangesConfig
 from cwsync.changes.models import ChangeEvent, EventResult, LinkRequest, Person
 from cwsync.changes.workflow import ChangeWorkflow
+from cwsync.config.changes import ChangesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.http import CwsyncApiError, RetryPolicy
 from cwsync.store import Store

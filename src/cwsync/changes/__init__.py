@@ -3,12 +3,13 @@
 A change-management tool (or a script, or a form) drives this through the REST API (`/api/changes/...`) or the CLI
 (`cwsync changes ...`); cwsync does the ConnectWise side:
 
-- `config`: the `changes:` section (companies, boards, status mapping per lifecycle event, notes, time entries);
+- `cwsync.config.changes`: the `changes:` section (companies, boards, status mapping per lifecycle event, notes, time
+  entries);
 - `setup`: that section checked against ConnectWise's real boards, statuses and companies (`validate_statuses`);
 - `models`: people, events, the change record and results (plain pydantic data);
 - `core`: which event may follow which state, and what each event writes (pure, no I/O);
-- `store` and `tables`: change records and processed events in the store (migration `0003_changes`);
+- `store` (over `cwsync.store.changes_tables`): change records and processed events (migration `0003_changes`);
 - `workflow`: `ChangeWorkflow`, which reads, plans and applies.
 
-This package's `__init__` imports nothing, because `cwsync.config.model` imports `cwsync.changes.config`.
+This package's `__init__` imports nothing, because `cwsync.config.model` imports `cwsync.config.changes`.
 """

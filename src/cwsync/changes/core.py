@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from cwsync.changes.config import LifecycleEvent
 from cwsync.changes.errors import ChangeRefused
 from cwsync.changes.models import (
     ROLE_LABELS,
@@ -36,6 +35,7 @@ from cwsync.changes.models import (
     Write,
 )
 from cwsync.changes.setup import Setup
+from cwsync.config.changes import LifecycleEvent
 from cwsync.connectors.connectwise.conditions import F, all_of
 
 __all__ = ["Member", "Plan", "Step", "allowed_states", "check_order", "cw_time", "plan_event", "plan_link"]

@@ -24,8 +24,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cwsync.changes.models import Device
-from cwsync.changes.tables import CHANGE_DEVICES, DEVICES
 from cwsync.store import Store
+from cwsync.store.changes_tables import CHANGE_DEVICES, DEVICES
 
 __all__ = ["DEVICE_FIELDS", "DeviceStore", "PagePlan", "link_devices"]
 

@@ -29,10 +29,10 @@ from typing import Any
 
 import structlog
 
-from cwsync.changes.config import DevicesConfig
 from cwsync.changes.device_store import DEVICE_FIELDS, DeviceStore, PagePlan
 from cwsync.changes.errors import ChangeRefused
 from cwsync.changes.models import DeviceSyncReport, DeviceView
+from cwsync.config.changes import DevicesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import Condition, F, all_of
 from cwsync.engine.guard import check_mass_delete

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cwsync.changes.config import LIFECYCLE_EVENTS, ChangesConfig, LifecycleEvent
 from cwsync.changes.errors import SetupError
+from cwsync.config.changes import LIFECYCLE_EVENTS, ChangesConfig, LifecycleEvent
 from cwsync.connectors.connectwise import ConnectWiseClient, NotFoundError
 from cwsync.connectors.connectwise.conditions import F
 

@@ -29,8 +29,8 @@ from sqlalchemy.exc import IntegrityError
 from cwsync.changes.device_store import link_devices
 from cwsync.changes.errors import ChangeRefused
 from cwsync.changes.models import ChangeData, ChangeRecord, Device
-from cwsync.changes.tables import CHANGE_EVENTS, CHANGES
 from cwsync.store import Store, Tx
+from cwsync.store.changes_tables import CHANGE_EVENTS, CHANGES
 
 __all__ = ["ChangeStore", "StoredEvent", "journal_scope"]
 

@@ -33,7 +33,6 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from cwsync.changes.config import ChangesConfig
 from cwsync.changes.core import Member, Plan, Step, people_to_look_up, plan_event, plan_link
 from cwsync.changes.device_store import DeviceStore
 from cwsync.changes.devices import DeviceSync, mentions
@@ -50,6 +49,7 @@ from cwsync.changes.models import (
 )
 from cwsync.changes.setup import Setup, validate_statuses
 from cwsync.changes.store import ChangeStore, StoredEvent, journal_scope
+from cwsync.config.changes import ChangesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient, CwsyncApiError, NotFoundError
 from cwsync.connectors.connectwise.conditions import Condition, F, all_of, any_of
 from cwsync.store import Store, Trigger

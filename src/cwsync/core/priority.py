@@ -2,7 +2,7 @@
 
 Pure functions over type names; the ordered list comes from `syncs.catalog.company_type_priority` (default
 `DEFAULT_COMPANY_TYPE_PRIORITY`: Customer over Prospect, as the seeds' example). In core because both the HubSpot sync
-(company shapes) and the catalog's quote workflow use it; `cwsync.syncs.catalog.priority` re-exports it.
+(company shapes) and the catalog's quote workflow use it; `cwsync.core.priority` re-exports it.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from cwsync.changes.devices import sync_of
 from cwsync.changes.workflow import ChangeWorkflow
+from cwsync.config.hudu import CALLBACK_DATA_TYPES
 from cwsync.engine.engine import Engine
 from cwsync.integrations.mirror import mirror_pairs, pair_name
 from cwsync.runtime.intake import CallbackEvent
@@ -21,7 +22,6 @@ from cwsync.store.records import JobRecord
 from cwsync.syncs.catalog.engine import CatalogEngine
 from cwsync.syncs.catalog.products import PRODUCTS_PAIR
 from cwsync.syncs.hubspot.run import RecordRef, mappings
-from cwsync.syncs.hudu.config import CALLBACK_DATA_TYPES
 
 if TYPE_CHECKING:
     from cwsync.server.app import Server

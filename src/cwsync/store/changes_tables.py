@@ -1,7 +1,7 @@
 """The change workflow's tables, declared on the store's `Base` (migrations `0003_changes` and `0004_devices`).
 
 `cwsync.store` imports this module, so the tables are in `cwsync.store.models.Base.metadata` whenever anything of the
-store is loaded (the store's "models describe the migrated schema" check compares them). `cwsync.changes.tables`
+store is loaded (the store's "models describe the migrated schema" check compares them). `cwsync.store.changes_tables`
 re-exports them for the workflow.
 """
 

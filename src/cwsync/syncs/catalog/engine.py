@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cwsync.config.catalog import CatalogSync
 from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
@@ -24,7 +25,6 @@ from cwsync.engine.pair import Pair
 from cwsync.integrations.connectwise import ConnectWiseSource
 from cwsync.integrations.hubspot import BATCH, HubSpotTarget
 from cwsync.store import Counts, Link, Store, Trigger
-from cwsync.syncs.catalog.config import CatalogSync
 from cwsync.syncs.catalog.products import PRODUCT_PROPERTIES, PRODUCTS_PAIR, ProductPlan, product_pair, project_product
 from cwsync.syncs.hubspot.properties import create_properties
 

@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cwsync.config.catalog import STATUS_ACTIONS, CatalogSync, lookup
 from cwsync.config.vocabulary import Direction
 from cwsync.core.mapping import FieldMap, ObjectMapping
 from cwsync.engine.engine import Decision
 from cwsync.engine.pair import Pair, Source, Target
-from cwsync.syncs.catalog.config import STATUS_ACTIONS, CatalogSync, lookup
 from cwsync.syncs.hubspot.defaults import CustomProperty
 
 __all__ = [

@@ -23,16 +23,16 @@ from typing import Any
 
 import structlog
 
+from cwsync.config.catalog import lookup
 from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.client import replace_ops
 from cwsync.connectors.connectwise.conditions import Condition, F, all_of
 from cwsync.connectors.http import CwsyncApiError, NotFoundError
 from cwsync.connectors.hubspot import HubSpotClient
+from cwsync.core.priority import company_type_names, pick_company_type
 from cwsync.store import JournalEntry, Link, Store, Trigger
-from cwsync.syncs.catalog.config import lookup
 from cwsync.syncs.catalog.engine import CATALOG_PATH, catalog_sync_config
-from cwsync.syncs.catalog.priority import company_type_names, pick_company_type
 from cwsync.syncs.catalog.quotes import (
     APPROVED,
     QUOTES_PAIR,

@@ -7,12 +7,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from cwsync.config import Config, ConfigError, ConfigProblem
+from cwsync.config.hudu import HuduSync
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.hudu import HuduClient
 from cwsync.integrations import root
 from cwsync.integrations.root import connectwise_settings, hudu_settings
 from cwsync.store import Store
-from cwsync.syncs.hudu.config import HuduSync
 
 __all__ = ["HuduContext", "connectwise_settings", "hudu_settings", "hudu_sync_config", "opened"]
 

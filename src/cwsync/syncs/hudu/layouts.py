@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cwsync.config.hudu import DataType, HuduSync
 from cwsync.connectors.hudu import HuduClient
-from cwsync.syncs.hudu.config import DataType, HuduSync
 from cwsync.syncs.hudu.plan import LayoutInfo
 from cwsync.syncs.hudu.shapes import DEFAULT_LAYOUT_FIELDS
 

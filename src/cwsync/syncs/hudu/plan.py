@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cwsync.config.hudu import DataType
 from cwsync.connectors.hudu import label_key
 from cwsync.engine.record import projection_hash
 from cwsync.store import Link
-from cwsync.syncs.hudu.config import DataType
 from cwsync.syncs.hudu.shapes import Source, asset_values
 
 __all__ = ["AssetPlan", "CompanyPlan", "LayoutInfo", "adopt_created", "plan_asset", "plan_company"]

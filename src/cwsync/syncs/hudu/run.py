@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from cwsync.config.hudu import DATA_TYPES, DataType
 from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
@@ -33,7 +34,6 @@ from cwsync.engine.reading import Watermark, chunks, last_updated
 from cwsync.engine.record import Recorder, projection_hash
 from cwsync.engine.runs import recorded_run
 from cwsync.store import Counts, Link, RunItem, Store, Trigger
-from cwsync.syncs.hudu.config import DATA_TYPES, DataType
 from cwsync.syncs.hudu.decisions import (
     COMPANIES_PAIR,
     company_link_values,

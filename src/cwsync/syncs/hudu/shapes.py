@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cwsync.config.hudu import DataType, HuduSync
 from cwsync.connectors.hudu import label_key
-from cwsync.syncs.hudu.config import DataType, HuduSync
 
 __all__ = [
     "DEFAULT_LAYOUT_FIELDS",
