@@ -11,5 +11,5 @@ A change-management tool (or a script, or a form) drives this through the REST A
 - `store` (over `cwsync.store.changes_tables`): change records and processed events (migration `0003_changes`);
 - `workflow`: `ChangeWorkflow`, which reads, plans and applies.
 
-This package's `__init__` imports nothing, because `cwsync.config.model` imports `cwsync.config.changes`.
+This package's `__init__` imports nothing, so importing one of its modules stays cheap.
 """
