@@ -29,10 +29,14 @@ from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
 from cwsync.connectors.http import CwsyncApiError, FatalError
 from cwsync.connectors.hudu import HuduClient
+from cwsync.engine.engine import Decision as EngineDecision
+from cwsync.engine.engine import Engine, RunOutcome
 from cwsync.engine.reading import Watermark, chunks, last_updated
 from cwsync.engine.record import Recorder, projection_hash
 from cwsync.engine.runs import recorded_run
+from cwsync.integrations.hudu import HuduAssetTarget
 from cwsync.store import Counts, Link, RunItem, Store, Trigger
+from cwsync.syncs.hudu.assets import ENGINE_TYPES, PLANNED, asset_pair
 from cwsync.syncs.hudu.config import DATA_TYPES, DataType
 from cwsync.syncs.hudu.decisions import (
     COMPANIES_PAIR,
@@ -74,13 +78,33 @@ PATHS: dict[DataType, str] = {
 
 OVERLAP = timedelta(seconds=5)
 """An incremental read starts this long before the cursor (clock skew between ConnectWise's servers)."""
-PLANNED = 0
-"""Hudu company ids at or below this stand for companies a plan (dry run) would create."""
 
 
 def pair_name(kind: DataType) -> str:
     """The store pair of a data type: `hudu:configurations`."""
     return f"hudu:{kind}"
+
+
+@dataclass(frozen=True, slots=True)
+class AssetItem:
+    """A decision of the engine for one record of an asset data type, as a report lists it."""
+
+    action: str
+    cw_id: str
+    hudu_id: int | None
+    reason: str
+    diff: dict[str, list[Any]]
+
+    @classmethod
+    def of(cls, decision: EngineDecision) -> AssetItem:
+        if decision.action == "create":
+            diff = {
+                k: [None, v] for k, v in decision.values.items() if v is not None and k not in ("company", "layout")
+            }
+        else:
+            diff = {k: list(change) for k, change in decision.diff.items()}
+        right = decision.right_id
+        return cls(decision.action, decision.left_id, int(right) if right else None, decision.why, diff)
 
 
 @dataclass
@@ -89,7 +113,7 @@ class TypeReport:
 
     kind: DataType
     counts: Counts = field(default_factory=Counts)
-    items: list[AssetPlan | CompanyPlan] = field(default_factory=list)
+    items: list[AssetPlan | CompanyPlan | AssetItem] = field(default_factory=list)
 
     @property
     def pair(self) -> str:
@@ -292,7 +316,52 @@ class HuduSyncEngine:
         existing = await self._existing_assets(layouts) if verify and assets else None
         companies = await self._sync_companies(report, "companies" in kinds)
         for kind in assets:
-            await self._sync_assets(report, kind, companies, layouts, existing, full=full)
+            if kind in ENGINE_TYPES:
+                await self._run_pair(report, kind, companies, layouts, existing, full=full)
+            else:
+                await self._sync_assets(report, kind, companies, layouts, existing, full=full)
+
+    async def _run_pair(
+        self,
+        report: HuduRunReport,
+        kind: DataType,
+        companies: dict[int, int],
+        layouts: dict[str, LayoutInfo],
+        existing: set[int] | None,
+        *,
+        full: bool,
+    ) -> None:
+        """One asset data type through `Engine.run` (within this run, after the companies step)."""
+        type_report = TypeReport(kind)
+        report.types.append(type_report)
+        pair = pair_name(kind)
+        sites = await self._site_assets() if kind in ("contacts", "configurations") else {}
+        target = HuduAssetTarget(self.hudu, self.store, self.tenant, pair)
+        engine_pair = asset_pair(
+            kind,
+            self.sync,
+            self.cw,
+            target,
+            companies=companies,
+            layouts=layouts,
+            sites=sites,
+            existing=existing,
+            scope=None if kind == "sites" else self._scope_key(companies),
+            in_flight=4,
+            today=self._today,
+        )
+
+        def observe(_pair: str, decision: EngineDecision) -> None:
+            type_report.counts.add(decision.action)  # type: ignore[arg-type]
+            if decision.action != "unchanged":
+                type_report.items.append(AssetItem.of(decision))
+            self._progress(pair, 1)
+
+        outcome = RunOutcome(run_id=report.run_id, dry_run=report.dry_run)
+        engine = Engine(self.store, self.tenant)
+        await engine.run_within(
+            report.run_id, [engine_pair], outcome, dry_run=report.dry_run, full=full or kind == "sites", observe=observe
+        )
 
     async def _existing_assets(self, layouts: Mapping[str, LayoutInfo]) -> set[int]:
         """Ids of the assets (archived ones too) of the layouts the sync writes to."""
