@@ -8,6 +8,7 @@ from typing import Any
 
 from cwsync.connectors.connectwise import replace_ops
 from cwsync.store import Link
+from cwsync.syncs.hudu.matching import Decision
 from cwsync.syncs.hudu.shapes import active_agreement
 from tests.syncs_hudu.conftest import World, cw_record
 
@@ -111,3 +112,39 @@ async def test_links_in_the_nested_form_of_earlier_versions_plan_unchanged(world
     again = await world.sync()
     assert world.writes == 0, world.calls
     assert again.counts.created == again.counts.updated == again.counts.deleted == 0
+
+
+async def test_an_asset_matched_on_serial_stays_in_the_layout_it_was_filed_in(world: World) -> None:
+    """The MSP filed the asset in another layout than the sort rule names: it is linked there, and re-syncs leave it
+    there (no re-create, no write) while a changed value is written to it in place."""
+    existing = world.hudu_box.state.create_company({"name": "Aspen (Hudu)"})
+    config = next(
+        c
+        for c in _children(world, "configurations", 7)
+        if c.get("serialNumber") and c["type"]["name"] in ("Managed Server", "Legacy Server", "Virtual Machine")
+    )
+    layouts = world.hudu_box.state.layouts
+    computer = next(i for i, layout in layouts.items() if layout["name"] == "Computer")
+    body = {"name": "filed-elsewhere", "asset_layout_id": computer, "primary_serial": config["serialNumber"]}
+    asset = world.hudu_box.state.create_asset(existing["id"], body)
+    engine = world.engine(match_assets_on_serial=True)
+    await engine.decide([Decision(7, "match", existing["id"])])
+    first = await engine.run(only=["companies", "configurations"])
+    assert first.counts.linked == 1
+    link = await _link(world, "hudu:configurations", config["id"])
+    assert link is not None
+    assert (link.right_id, link.match_key, link.left_values["layout"]) == (
+        str(asset["id"]),
+        "primary_serial",
+        str(computer),
+    )
+
+    world.calls.clear()
+    again = await engine.run(only=["companies", "configurations"])
+    assert (world.writes, again.counts.created) == (0, 0)
+    await world.cw.patch("company/configurations", config["id"], replace_ops({"ipAddress": "10.99.0.7"}))
+    world.calls.clear()
+    changed = await engine.run(only=["companies", "configurations"])
+    assert (changed.counts.updated, changed.counts.created, world.calls["PUT"], world.calls["POST"]) == (1, 0, 1, 0)
+    assert world.hudu_box.state.assets[asset["id"]]["asset_layout_id"] == computer
+    assert not world.hudu_box.state.assets[asset["id"]].get("archived")

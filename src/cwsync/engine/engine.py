@@ -222,10 +222,14 @@ async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> 
             skip = pair.skip(flat)
             usable = link is not None and not dead and lost is None and skip is None
             held: list[str] = []
-            if usable and link is not None and pair.frozen:
-                values, held = _hold_frozen(pair, values, link)
+            pins: tuple[str, ...] = ()
+            if usable and link is not None:
+                pins = tuple(pair.pinned(link))
+                values = {**values, **{k: _blank(link.left_values.get(k)) for k in pins if k in values}}
+                if pair.frozen:
+                    values, held = _hold_frozen(pair, values, link)
             snaps.append(Snapshot(record_id, values, flat, None, skip))
-            extra[record_id] = _Extra(raw, notes, dead, lost, tuple(held), link if usable else None)
+            extra[record_id] = _Extra(raw, notes, dead, lost, tuple(held), link if usable else None, bool(pins))
             if usable and link is not None:
                 planned[record_id] = link
         if n % pair.yield_every == 0:
@@ -256,6 +260,11 @@ class _Extra:
     lost: str | None
     held: tuple[str, ...]
     link: Link | None
+    pinned: bool
+
+
+def _blank(value: Any) -> Any:
+    return None if value == "" else value
 
 
 def _hold_frozen(pair: Pair, values: Mapping[str, str | None], link: Link) -> tuple[dict[str, str | None], list[str]]:
@@ -303,7 +312,7 @@ def _planned(pair: Pair, item: PlanItem, extra: _Extra) -> Decision:
         return out
     previous = extra.link.left_values if extra.link is not None else {}
     moved = [name for name in pair.mapping.by_name() if name in pair.moves and name in item.diff]
-    if moved and write.record_id is not None:
+    if moved and write.record_id is not None and not extra.pinned:
         out.action, out.right_id = "create", None
         out.write = Write("create", left_id, None, values, raw, previous=previous, replaces=write.record_id)
         out.reason = f"{' and '.join(moved)} changed: created anew, the old one ({write.record_id}) {pair.deleted_as}"
@@ -410,6 +419,10 @@ class _PairRun:
         decisions = await decide(self.pair, page, links)
         if self.recovering:
             await self._adopt(decisions)
+        if self.pair.adopt is not None:
+            creates = [d for d in decisions if d.write and d.write.action == "create" and d.write.replaces is None]
+            if creates:
+                await self.pair.adopt(creates)
         await self._record([d for d in decisions if d.write is None])
         for decision in decisions:
             if decision.write is not None:

@@ -19,7 +19,8 @@ counterpart must go: deleted if linked, else skipped with the reason), `notes` (
 deleted counterpart keeps its link, marked, instead of losing it: a target that archives rather than deletes),
 `stored` (links an earlier version recorded, in today's form), `lost` (a link whose counterpart the integration
 found gone: the record is created again), `frozen` (fields written on create only, unless the integration says
-otherwise), `moves` (fields whose change re-creates the counterpart) and `scope` (what the cursor is valid for).
+otherwise), `moves` (fields whose change re-creates the counterpart), `pinned` (fields a link keeps), `adopt`
+(creates matched to counterparts that exist already) and `scope` (what the cursor is valid for).
 
 What the engine gives every pair (`engine.Engine`): the run's lifecycle, read-ahead, the page loop, planning through
 `core.plan`, links and run items, intents before creates and look-up of what a killed run created, batching and the
@@ -29,7 +30,7 @@ runs behind the mass-delete guard, and replay of chosen ids.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -149,6 +150,13 @@ class Pair:
     moves: frozenset[str] = frozenset()
     """Fields whose change re-creates the counterpart (a create replacing the old one, noted as an intent first)
     instead of updating it."""
+    pinned: Callable[[Link], Collection[str]] = lambda _link: ()
+    """Fields a link keeps whatever the record says (a counterpart someone else placed, matched on a key): planned
+    with the link's values, and such a link is updated in place, never re-created (`moves`)."""
+    adopt: Callable[[Sequence[Any]], Awaitable[None]] | None = None
+    """Called with the creates of a page (engine `Decision`s of records no link holds), before their intents are
+    noted: it may turn some, in place, into `link` decisions of a counterpart that already exists (a match on a key
+    the target holds), with an `update` write whose `previous` are the counterpart's current values."""
     scope: str | None = None
     """A digest of what decides the pair's records: the cursor is kept with it, and one kept with another scope is
     not used (the next read is a full one). None: the cursor is a plain timestamp."""

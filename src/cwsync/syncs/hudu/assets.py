@@ -1,13 +1,16 @@
 """The Hudu asset data types as engine pairs: the records of matched companies → assets, planned by `Engine.run`.
 
-One pair per data type (`hudu:sites`, `hudu:contacts`, `hudu:agreements`), built per run from what the companies
-step and the layouts decided: ConnectWise company id → Hudu company id (a stand-in id at or below `PLANNED` for a
-company a dry run would create), the layouts by name, the site assets (`Location` asset tags) and, when the run
-verifies, the ids of the assets Hudu still has. The projection (`integrations.hudu.flat_asset`) is planned through
-a one-way `ObjectMapping`; the Hudu rules are the engine's hooks: inactive records are skipped (`skip`), inactive or
-expired agreements archived (`retire`), a rename is written only with `auto_update_asset_names` (`frozen`), a new
-company or layout re-creates the asset and archives the old one (`moves`), an asset deleted in Hudu is created again
-(`lost`), and an incremental read is valid only for the matched companies and options it was made with (`scope`).
+One pair per data type (`hudu:sites`, `hudu:contacts`, `hudu:configurations`, `hudu:agreements`), built per run
+from what the companies step and the layouts decided: ConnectWise company id → Hudu company id (a stand-in id at or
+below `PLANNED` for a company a dry run would create), the layouts by name (configurations by sort rules), the site
+assets (`Location` asset tags) and, when the run verifies, the ids of the assets Hudu still has. The projection
+(`integrations.hudu.flat_asset`) is planned through a one-way `ObjectMapping`; the Hudu rules are the engine's
+hooks: inactive records are skipped (`skip`), inactive or expired agreements archived (`retire`), a rename is written
+only with `auto_update_asset_names` (`frozen`), a new company or layout re-creates the asset and archives the old
+one (`moves`), an asset deleted in Hudu is created again (`lost`), `match_assets_on_serial` links an unlinked asset
+with the same serial instead of creating one (`adopt`) and leaves it in its layout (`pinned`), links of earlier
+versions are read in the flat form (`stored`), and an incremental read is valid only for the matched companies and
+options it was made with (`scope`). Assets a killed run created are found by layout and name (`HuduAssetTarget.find`).
 """
 
 from __future__ import annotations
@@ -21,19 +24,28 @@ from typing import Any
 from cwsync.config.vocabulary import Direction
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
+from cwsync.connectors.hudu import HuduClient
 from cwsync.core.mapping import FieldMap, ObjectMapping
-from cwsync.engine.pair import Pair, Raw
+from cwsync.engine.engine import Decision
+from cwsync.engine.pair import Pair, Raw, Write
 from cwsync.engine.reading import chunks, last_updated
 from cwsync.integrations.hudu import HuduAssetTarget, flat_asset
-from cwsync.store import Link
+from cwsync.store import Link, Store
 from cwsync.syncs.hudu.config import DataType, HuduSync
 from cwsync.syncs.hudu.plan import LayoutInfo
-from cwsync.syncs.hudu.shapes import Source, agreement_source, asset_values, contact_source, site_source
+from cwsync.syncs.hudu.shapes import (
+    Source,
+    agreement_source,
+    asset_values,
+    configuration_source,
+    contact_source,
+    site_source,
+)
 
-__all__ = ["ENGINE_TYPES", "PLANNED", "AssetSource", "asset_pair"]
+__all__ = ["PLANNED", "SERIAL_MATCH", "AssetSource", "asset_pair"]
 
-ENGINE_TYPES: tuple[DataType, ...] = ("sites", "contacts", "agreements")
-"""The data types `Engine.run` plans (configurations still run through `run.py`'s own loop)."""
+SERIAL_MATCH = "primary_serial"
+"""The match key of a link made by `match_assets_on_serial`: the asset stays in the layout the MSP filed it in."""
 PLANNED = 0
 """Hudu company ids at or below this stand for companies a plan (dry run) would create."""
 CHUNK = 100
@@ -47,6 +59,9 @@ BUILTINS: dict[DataType, tuple[str, ...]] = {
     "contacts": ("primary_mail",),
     "configurations": ("primary_serial", "primary_model", "primary_manufacturer"),
 }
+RENAME_OFF = "renamed in ConnectWise; auto_update_asset_names is off"
+PLACED = ("company", "layout")
+"""Where an asset is: a change re-creates it there (the old one archived), unless it was matched on its serial."""
 SITE_COMPANY = "_cwsync_company_id"
 """Where a site read from `company/companies/{id}/sites` keeps its company (a site record does not name it)."""
 
@@ -135,6 +150,7 @@ def asset_pair(
     existing: set[int] | None,
     scope: str | None,
     in_flight: int,
+    serials: SerialIndex | None = None,
     today: datetime | None = None,
 ) -> Pair:
     """The pair of one data type for this run (see the module's docstring)."""
@@ -146,6 +162,8 @@ def asset_pair(
             source = site_source(raw, int(raw[SITE_COMPANY]), sync)
         elif kind == "contacts":
             source = contact_source(raw, sync)
+        elif kind == "configurations":
+            source = configuration_source(raw, sync)
         else:
             source = agreement_source(raw, sync, today)
         return {"source": source}
@@ -158,13 +176,42 @@ def asset_pair(
         company, layout = place(source)
         if company is None or layout is None:
             return dict.fromkeys(names)
+        return shape(source, company, layout, source.name)
+
+    def shape(source: Source, company: int, layout: LayoutInfo, name: str) -> dict[str, str | None]:
         site_asset = sites.get(source.site_id) if source.site_id is not None else None
         extra = {"Location": [site_asset]} if site_asset is not None else {}
         builtins = {k: v for k, v in source.builtins.items() if v is not None}
-        values = flat_asset(
-            company, layout.layout_id, source.name, builtins, asset_values(source, layout.labels, extra)
-        )
+        values = flat_asset(company, layout.layout_id, name, builtins, asset_values(source, layout.labels, extra))
         return {n: values.get(n) for n in names}
+
+    async def adopt(creates: Sequence[Decision]) -> None:
+        """`match_assets_on_serial`: a create whose serial an unlinked asset of its company has links that asset
+        instead (in the layout it is in, keeping its name unless renaming is on), writing what differs."""
+        by_id = {info.layout_id: info for info in layouts.values()}
+        for decision in creates:
+            assert decision.write is not None
+            source: Source = flatten(decision.write.raw)["source"]
+            serial, company = source.builtins.get("primary_serial"), companies.get(source.cw_company_id)
+            if serials is None or not serial or company is None or company <= PLANNED:
+                continue
+            asset = await serials.take(company, serial)
+            if asset is None:
+                continue
+            layout_id = int(asset["asset_layout_id"])
+            layout = by_id.get(layout_id) or LayoutInfo(layout_id, str(asset.get("asset_type") or ""), {})
+            kept = str(asset.get("name") or "")
+            values = shape(source, company, layout, source.name if sync.auto_update_asset_names else kept)
+            custom = {str(f["label"]): f.get("value") for f in asset.get("fields") or [] if isinstance(f, Mapping)}
+            current = flat_asset(company, layout_id, kept, {k: asset.get(k) for k in source.builtins}, custom)
+            previous = {k: current.get(k) if v is not None else None for k, v in values.items()}
+            decision.action, decision.right_id, decision.match_key = "link", str(asset["id"]), SERIAL_MATCH
+            decision.reason = f"matched Hudu asset {asset['id']} on primary serial {serial!r}"
+            decision.values = decision.right_values = values
+            decision.diff = {k: (previous[k], v) for k, v in values.items() if previous[k] != v and k not in PLACED}
+            decision.write = Write(
+                "update", decision.left_id, decision.right_id, values, decision.write.raw, previous=previous
+            )
 
     def skip(flat: Mapping[str, Any]) -> str | None:
         source: Source = flat["source"]
@@ -207,10 +254,10 @@ def asset_pair(
         deleted_as="archived",
         stored=stored_asset_link,
         lost=lost,
-        frozen={}
-        if sync.auto_update_asset_names
-        else {"name": "renamed in ConnectWise; auto_update_asset_names is off"},
-        moves=frozenset({"company", "layout"}),
+        frozen={} if sync.auto_update_asset_names else {"name": RENAME_OFF},
+        moves=frozenset(PLACED),
+        pinned=lambda link: ("layout",) if link.match_key == SERIAL_MATCH else (),
+        adopt=adopt if serials is not None and kind == "configurations" else None,
         scope=scope,
     )
 
@@ -229,3 +276,27 @@ def stored_asset_link(link: Link) -> Link:
         dict(values.get("custom") or {}),
     )
     return replace(link, left_values=flat, right_values={})
+
+
+class SerialIndex:
+    """Unlinked Hudu assets of a company by primary serial, read once per company (`GET /companies/{id}/assets`),
+    and only for a company that has something to create."""
+
+    def __init__(self, hudu: HuduClient, store: Store, tenant: str, pair: str) -> None:
+        self.hudu, self.store, self.tenant, self.pair = hudu, store, tenant, pair
+        self._by_company: dict[int, dict[str, dict[str, Any]]] = {}
+
+    async def take(self, company_id: int, serial: str) -> dict[str, Any] | None:
+        """The unlinked asset with this serial, removed from the index: one asset is adopted once."""
+        if company_id not in self._by_company:
+            self._by_company[company_id] = await self._load(company_id)
+        return self._by_company[company_id].pop(serial.strip().lower(), None)
+
+    async def _load(self, company_id: int) -> dict[str, dict[str, Any]]:
+        assets = [a async for page in self.hudu.stream_company_assets(company_id) for a in page]
+        linked = await self.store.links_by_right(self.tenant, self.pair, [str(a["id"]) for a in assets])
+        out: dict[str, dict[str, Any]] = {}
+        for asset in assets:
+            if str(asset["id"]) not in linked and not asset.get("archived") and asset.get("primary_serial"):
+                out.setdefault(str(asset["primary_serial"]).strip().lower(), asset)
+        return out
