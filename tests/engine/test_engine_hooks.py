@@ -16,6 +16,7 @@ from cwsync.config.vocabulary import Direction
 from cwsync.core.mapping import FieldMap, ObjectMapping
 from cwsync.engine.engine import Decision, Engine, RunOutcome
 from cwsync.engine.pair import Pair, Raw, Write, WriteResult
+from cwsync.engine.record import Recorder
 from cwsync.engine.runs import recorded_run
 from cwsync.store import Link, Store
 
@@ -428,3 +429,32 @@ async def test_run_within_runs_pairs_inside_a_run_the_caller_opened(store: Store
     assert (recorded.run_id, recorded.counts.created) == (run.run_id, 2)
     [item] = await store.items_for_record(T, PAIR, left_id="2")
     assert item.run_id == run.run_id
+
+
+class FindingTarget(MovingTarget):
+    """A MovingTarget that finds what an earlier attempt made (`made`: left id → target id)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.made: dict[str, str] = {}
+
+    async def find(self, writes: Sequence[Write]) -> dict[str, str]:
+        return {w.left_id: self.made[w.left_id] for w in writes if w.left_id in self.made}
+
+
+async def test_a_re_create_an_earlier_attempt_made_is_adopted_and_still_replaces_the_old_one(store: Store) -> None:
+    source, target = ListSource(things(1)), FindingTarget()
+    moves = {"moves": frozenset({"note"})}
+    await Engine(store, T).run([pair(source, target, **moves)])
+    old = await link_of(store, "1")
+    assert old is not None
+    source.records["1"]["note"] = "elsewhere"
+    await Recorder(store, T, PAIR, None).intend({"1": {}})  # an attempt made it, then its answer was lost
+    target.rows["made"], target.made["1"] = {"name": "thing 1", "note": "elsewhere"}, "made"
+    outcome = await Engine(store, T).run([pair(source, target, **moves)], full=True)
+    assert (outcome.counts.updated, outcome.counts.created) == (1, 0)
+    assert target.replaced == [("1", old.right_id)]
+    link = await link_of(store, "1")
+    assert link is not None
+    assert link.right_id == "made"
+    assert not await store.has_journal(T, PAIR)

@@ -439,7 +439,8 @@ class _PairRun:
             if d.left_id in found and d.write is not None:
                 d.action, d.right_id = "update", found[d.left_id]
                 d.reason = f"created by an earlier attempt that did not record it ({d.right_id}): updated"
-                d.write = Write("update", d.left_id, d.right_id, d.write.values, d.write.raw)
+                old = d.write
+                d.write = Write("update", d.left_id, d.right_id, old.values, old.raw, replaces=old.replaces)
 
     # -- applying ------------------------------------------------------------------------------------------------
 
