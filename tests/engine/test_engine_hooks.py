@@ -14,8 +14,10 @@ import pytest
 
 from cwsync.config.vocabulary import Direction
 from cwsync.core.mapping import FieldMap, ObjectMapping
-from cwsync.engine.engine import Decision, Engine
+from cwsync.engine.engine import Decision, Engine, RunOutcome
 from cwsync.engine.pair import Pair, Raw, Write, WriteResult
+from cwsync.engine.record import Recorder
+from cwsync.engine.runs import recorded_run
 from cwsync.store import Link, Store
 
 T, PAIR = "default", "test:things"
@@ -298,3 +300,161 @@ async def test_a_failed_write_holds_the_cursor_so_the_next_incremental_run_reads
         assert "r2" in target.rows
     finally:
         await store.close()
+
+
+# -- frozen, moves, lost, stored, scope, run_within ----------------------------------------------------------------
+
+
+class MovingTarget(MemoryTarget):
+    """A MemoryTarget whose creates get fresh ids and that remembers the counterparts a create replaced."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.replaced: list[tuple[str, str]] = []
+        self.previous: dict[str, dict[str, Any]] = {}
+
+    async def apply(self, writes: Sequence[Write]) -> list[WriteResult]:
+        out = []
+        for w in writes:
+            self.previous[w.left_id] = dict(w.previous)
+            right = w.right_id or f"r{w.left_id}-{len(self.rows) + len(self.replaced)}"
+            self.rows[right] = dict(w.values)
+            if w.replaces is not None:
+                self.replaced.append((w.left_id, w.replaces))
+                self.rows.pop(w.replaces)
+            out.append(WriteResult(w, right_id=right))
+        return out
+
+
+async def test_a_frozen_field_is_written_on_create_only_and_a_change_of_it_alone_is_a_skip(store: Store) -> None:
+    source, target = ListSource(things(2)), MemoryTarget()
+    frozen = {"frozen": {"name": "renamed; renames are off"}}
+    await Engine(store, T).run([pair(source, target, **frozen)])
+    source.records["1"]["name"] = "renamed"
+    source.records["2"].update(name="renamed too", note="changed")
+    outcome = await Engine(store, T).run([pair(source, target, **frozen)], full=True)
+    assert (outcome.counts.skipped, outcome.counts.updated) == (1, 1)
+    [skipped] = [i for i in outcome.pairs[0].items if i["connectwise_id"] == "1"]
+    assert (skipped["action"], skipped["reason"]) == ("skip", "renamed; renames are off")
+    assert target.rows["r1"]["name"] == "thing 1"
+    assert target.rows["r2"] == {"name": "thing 2", "note": "changed"}  # the note only: the name stays
+    link = await link_of(store, "2")
+    assert link is not None
+    assert link.left_values["name"] == "thing 2"
+    thawed = await Engine(store, T).run([pair(source, target)], full=True)
+    assert thawed.counts.updated == 2
+    assert target.rows["r1"]["name"] == "renamed"
+
+
+async def test_a_change_of_a_moves_field_creates_anew_replacing_the_old_counterpart(store: Store) -> None:
+    source, target = ListSource(things(2)), MovingTarget()
+    moves = {"moves": frozenset({"note"})}
+    await Engine(store, T).run([pair(source, target, **moves)])
+    old = await link_of(store, "1")
+    assert old is not None
+    source.records["1"]["note"] = "elsewhere"
+    outcome = await Engine(store, T).run([pair(source, target, **moves)], full=True)
+    assert (outcome.counts.created, outcome.counts.unchanged) == (1, 1)
+    assert target.replaced == [("1", old.right_id)]
+    assert target.previous["1"] == {"name": "thing 1", "note": None}
+    new = await link_of(store, "1")
+    assert new is not None
+    assert new.right_id != old.right_id
+    assert new.right_id in target.rows
+    assert outcome.pairs[0].items[0]["reason"] == f"note changed: created anew, the old one ({old.right_id}) deleted"
+    source.records["2"]["name"] = "renamed"  # not a moves field: an update in place
+    again = await Engine(store, T).run([pair(source, target, **moves)], full=True)
+    assert (again.counts.updated, len(target.replaced)) == (1, 1)
+
+
+async def test_a_lost_counterpart_is_created_again_and_stored_links_are_planned_in_their_new_form(
+    store: Store,
+) -> None:
+    source, target = ListSource(things(3)), MemoryTarget()
+    await Engine(store, T).run([pair(source, target)])
+    target.rows.pop("r2")
+    lost = {"lost": lambda link: "gone from memory" if link.right_id not in target.rows else None}
+    outcome = await Engine(store, T).run([pair(source, target, **lost)], full=True)
+    assert (outcome.counts.created, outcome.counts.unchanged) == (1, 2)
+    assert outcome.pairs[0].items[0]["reason"] == "gone from memory: new in ConnectWise: create"
+    assert "r2" in target.rows
+
+    async with store.transaction() as tx:  # links an older version recorded in another form
+        old = await link_of(store, "3")
+        assert old is not None
+        await tx.upsert_links([replace(old, left_values={"old": {"name": "thing 3", "note": None}})])
+    as_new = {"stored": lambda link: replace(link, left_values=link.left_values.get("old") or link.left_values)}
+    settled = await Engine(store, T).run([pair(source, target, **as_new)], full=True)
+    assert (settled.counts.unchanged, target.calls) == (3, 2)
+    unread = await Engine(store, T).run([pair(source, target)], full=True)
+    assert unread.counts.updated == 1  # without the hook, the old form differs
+
+
+class SinceSource(ListSource):
+    """A ListSource that remembers where each read started."""
+
+    def __init__(self, records: Sequence[Raw]) -> None:
+        super().__init__(records)
+        self.reads: list[datetime | None] = []
+
+    def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
+        self.reads.append(since)
+        return super().changed(since)
+
+
+async def test_a_scoped_cursor_is_used_only_under_the_same_scope(store: Store) -> None:
+    source, target = SinceSource(things(2)), MemoryTarget()
+    await Engine(store, T).run([pair(source, target, scope="a")])
+    await Engine(store, T).run([pair(source, target, scope="a")])
+    await Engine(store, T).run([pair(source, target, scope="b")])
+    await Engine(store, T).run([pair(source, target, scope="b")])
+    first, same, other, again = source.reads
+    assert first is None
+    assert other is None
+    assert same is not None
+    assert again is not None
+    stored = await store.cursor(T, PAIR, "left")
+    assert stored is not None
+    assert '"key": "b"' in stored
+
+
+async def test_run_within_runs_pairs_inside_a_run_the_caller_opened(store: Store) -> None:
+    source, target = ListSource(things(2)), MemoryTarget()
+    outcome = RunOutcome(run_id=None, dry_run=False)
+    scope = recorded_run(store, T, pairs=[PAIR], kind="full", trigger="cli", counts=lambda: outcome.counts)
+    async with scope as run:
+        await Engine(store, T).run_within(run.run_id, [pair(source, target)], outcome, full=True)
+    assert [p.counts.created for p in outcome.pairs] == [2]
+    [recorded] = await store.runs(T, limit=5)  # the caller's run, none of the engine's own
+    assert (recorded.run_id, recorded.counts.created) == (run.run_id, 2)
+    [item] = await store.items_for_record(T, PAIR, left_id="2")
+    assert item.run_id == run.run_id
+
+
+class FindingTarget(MovingTarget):
+    """A MovingTarget that finds what an earlier attempt made (`made`: left id → target id)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.made: dict[str, str] = {}
+
+    async def find(self, writes: Sequence[Write]) -> dict[str, str]:
+        return {w.left_id: self.made[w.left_id] for w in writes if w.left_id in self.made}
+
+
+async def test_a_re_create_an_earlier_attempt_made_is_adopted_and_still_replaces_the_old_one(store: Store) -> None:
+    source, target = ListSource(things(1)), FindingTarget()
+    moves = {"moves": frozenset({"note"})}
+    await Engine(store, T).run([pair(source, target, **moves)])
+    old = await link_of(store, "1")
+    assert old is not None
+    source.records["1"]["note"] = "elsewhere"
+    await Recorder(store, T, PAIR, None).intend({"1": {}})  # an attempt made it, then its answer was lost
+    target.rows["made"], target.made["1"] = {"name": "thing 1", "note": "elsewhere"}, "made"
+    outcome = await Engine(store, T).run([pair(source, target, **moves)], full=True)
+    assert (outcome.counts.updated, outcome.counts.created) == (1, 0)
+    assert target.replaced == [("1", old.right_id)]
+    link = await link_of(store, "1")
+    assert link is not None
+    assert link.right_id == "made"
+    assert not await store.has_journal(T, PAIR)

@@ -14,6 +14,7 @@ start, so a killed run re-reads from the old cursor and converges.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -157,29 +158,46 @@ class Engine:
         try:
             async with scope as run:
                 outcome.run_id = run.run_id
-                for pair in pairs:
-                    one = _PairRun(self, pair, run.run_id, dry_run=dry_run, observe=observe)
-                    outcome.pairs.append(one.outcome)
-                    if records is not None:
-                        await one.replay(records.get(pair.name, ()))
-                    else:
-                        await one.run(full=full)
+                await self.run_within(
+                    run.run_id, pairs, outcome, dry_run=dry_run, full=full, records=records, observe=observe
+                )
         finally:
             outcome.error = run.error
         return outcome
+
+    async def run_within(
+        self,
+        run_id: int | None,
+        pairs: Sequence[Pair],
+        outcome: RunOutcome,
+        *,
+        dry_run: bool = False,
+        full: bool = False,
+        records: Mapping[str, Sequence[str]] | None = None,
+        observe: Observer | None = None,
+    ) -> None:
+        """Run `pairs` in order inside a run the caller opened (`recorded_run`: an integration with a parent step
+        of its own first), adding their outcomes to `outcome`."""
+        for pair in pairs:
+            one = _PairRun(self, pair, run_id, dry_run=dry_run, observe=observe)
+            outcome.pairs.append(one.outcome)
+            if records is not None:
+                await one.replay(records.get(pair.name, ()))
+            else:
+                await one.run(full=full)
 
 
 async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> list[Decision]:
     """The decisions for a page of records against their stored links (pure, apart from yielding to the loop).
 
     A record `retire` names is deleted in the target when linked, else skipped; one `skip` names is left alone,
-    linked or not; a tombstoned link counts as none (the record is created again); the rest is planned by
-    `core.plan`, one way, ConnectWise winning.
+    linked or not; a tombstoned or lost link counts as none (the record is created again); `frozen` fields of a
+    linked record keep the link's values; the rest is planned by `core.plan`, one way, ConnectWise winning.
     """
     decided: list[Decision] = []
     snaps: list[Snapshot] = []
     planned: dict[str, Link] = {}
-    extra: dict[str, tuple[Raw, tuple[str, ...], bool]] = {}
+    extra: dict[str, _Extra] = {}
     project = pair.project or pair.mapping.project_left
     for n, raw in enumerate(page, 1):
         flat = pair.flatten(raw)
@@ -187,10 +205,13 @@ async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> 
         values = project(flat)
         notes = tuple(pair.notes(flat))
         link = links.get(record_id)
+        if link is not None and pair.stored is not None:
+            link = pair.stored(link)
         dead = link is not None and _tombstoned(pair, link)
+        lost = pair.lost(link) if link is not None and not dead else None
         retire = pair.retire(flat)
-        if retire is not None and link is not None and not dead:
-            write = Write("delete", record_id, link.right_id, dict(values))
+        if retire is not None and link is not None and not dead and lost is None:
+            write = Write("delete", record_id, link.right_id, dict(values), previous=link.left_values)
             why = f"{retire}: {pair.deleted_as} in {pair.target_label}"
             decided.append(Decision("delete", record_id, link.right_id, why, notes, values=values, write=write))
         elif retire is not None:
@@ -198,9 +219,17 @@ async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> 
             decided.append(Decision("skip", record_id, None, why, notes, values=values))
         else:
             skip = pair.skip(flat)
+            usable = link is not None and not dead and lost is None and skip is None
+            held: list[str] = []
+            pins: tuple[str, ...] = ()
+            if usable and link is not None:
+                pins = tuple(pair.pinned(link))
+                values = {**values, **{k: _blank(link.left_values.get(k)) for k in pins if k in values}}
+                if pair.frozen:
+                    values, held = _hold_frozen(pair, values, link)
             snaps.append(Snapshot(record_id, values, flat, None, skip))
-            extra[record_id] = (raw, notes, dead)
-            if link is not None and not dead and skip is None:
+            extra[record_id] = _Extra(raw, notes, dead, lost, tuple(held), link if usable else None, bool(pins))
+            if usable and link is not None:
                 planned[record_id] = link
         if n % pair.yield_every == 0:
             await asyncio.sleep(0)
@@ -216,18 +245,49 @@ async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> 
         ),
         every=pair.yield_every,
     )
-    decided.extend(_planned(pair, item, *extra[str(item.left_id)]) for item in items if item.left_id is not None)
+    decided.extend(_planned(pair, item, extra[str(item.left_id)]) for item in items if item.left_id is not None)
     return decided
 
 
-def _planned(pair: Pair, item: PlanItem, raw: Raw, notes: tuple[str, ...], dead: bool) -> Decision:
+@dataclass(frozen=True, slots=True)
+class _Extra:
+    """What `decide` knows of a record beyond its snapshot."""
+
+    raw: Raw
+    notes: tuple[str, ...]
+    dead: bool
+    lost: str | None
+    held: tuple[str, ...]
+    link: Link | None
+    pinned: bool
+
+
+def _blank(value: Any) -> Any:
+    return None if value == "" else value
+
+
+def _hold_frozen(pair: Pair, values: Mapping[str, str | None], link: Link) -> tuple[dict[str, str | None], list[str]]:
+    """`values` with the link's values for the frozen fields that changed, and the names of those fields."""
+    out, held = dict(values), []
+    for name in pair.frozen:
+        if name in out and name in link.left_values:
+            kept = link.left_values[name]
+            kept = None if kept == "" else kept
+            if out[name] != kept:
+                out[name] = kept
+                held.append(name)
+    return out, held
+
+
+def _planned(pair: Pair, item: PlanItem, extra: _Extra) -> Decision:
     left_id = str(item.left_id)
+    raw, dead = extra.raw, extra.dead
     out = Decision(
         item.action.value,
         left_id,
         item.right_id,
         item.reason,
-        notes,
+        extra.notes,
         diff=item.diff,
         values=item.source_values,
         right_values=item.right_values,
@@ -235,6 +295,8 @@ def _planned(pair: Pair, item: PlanItem, raw: Raw, notes: tuple[str, ...], dead:
     )
     write = next((w for w in item.writes if w.side is Side.RIGHT), None)
     if write is None:
+        if extra.held and out.action == "unchanged":
+            out.action, out.reason = "skip", "; ".join(pair.frozen[name] for name in extra.held)
         return out
     merged = item.right_values or write.values
     values = out.right_values = {f.name: merged.get(f.name) for f in pair.mapping.fields}  # mapped fields only
@@ -244,8 +306,17 @@ def _planned(pair: Pair, item: PlanItem, raw: Raw, notes: tuple[str, ...], dead:
             out.reason = f"reactivated: created again ({pair.target_label} keeps the {pair.deleted_as} one)"
         elif not pair.mapping.match:
             out.reason = "new in ConnectWise: create"
+        if extra.lost is not None:
+            out.reason = f"{extra.lost}: {out.reason}"
+        return out
+    previous = extra.link.left_values if extra.link is not None else {}
+    moved = [name for name in pair.mapping.by_name() if name in pair.moves and name in item.diff]
+    if moved and write.record_id is not None and not extra.pinned:
+        out.action, out.right_id = "create", None
+        out.write = Write("create", left_id, None, values, raw, previous=previous, replaces=write.record_id)
+        out.reason = f"{' and '.join(moved)} changed: created anew, the old one ({write.record_id}) {pair.deleted_as}"
     else:
-        out.write = Write("update", left_id, write.record_id, values, raw)
+        out.write = Write("update", left_id, write.record_id, values, raw, previous=previous)
     return out
 
 
@@ -270,7 +341,7 @@ class _PairRun:
 
     async def run(self, *, full: bool) -> None:
         cursor = None if full else await self.store.cursor(self.tenant, self.pair.name, "left")
-        since = datetime.fromisoformat(cursor) - self.pair.overlap if cursor else None
+        since = self._since(cursor)
         seen: set[str] = set()
         reader = ReadAhead(self.pair.source.changed(since))
         try:
@@ -291,8 +362,25 @@ class _PairRun:
         if not self.dry_run:
             moment = self.watermark.cursor or (self.started if since is None else None)
             if moment is not None:
+                value = moment.isoformat()
+                if self.pair.scope is not None:
+                    value = json.dumps({"since": value, "key": self.pair.scope})
                 async with self.store.transaction() as tx:
-                    await tx.set_cursor(self.tenant, self.pair.name, "left", moment.isoformat())
+                    await tx.set_cursor(self.tenant, self.pair.name, "left", value)
+
+    def _since(self, cursor: str | None) -> datetime | None:
+        """Where an incremental read starts (None: read everything): the cursor less the overlap, unless it was
+        kept with another scope than the pair's."""
+        if not cursor:
+            return None
+        if self.pair.scope is None:
+            return datetime.fromisoformat(cursor) - self.pair.overlap
+        try:
+            data = json.loads(cursor)
+            moment = datetime.fromisoformat(data["since"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        return moment - self.pair.overlap if data.get("key") == self.pair.scope else None
 
     async def replay(self, ids: Iterable[str]) -> None:
         wanted = list(dict.fromkeys(str(i) for i in ids))
@@ -330,6 +418,10 @@ class _PairRun:
         decisions = await decide(self.pair, page, links)
         if self.recovering:
             await self._adopt(decisions)
+        if self.pair.adopt is not None:
+            creates = [d for d in decisions if d.write and d.write.action == "create" and d.write.replaces is None]
+            if creates:
+                await self.pair.adopt(creates)
         await self._record([d for d in decisions if d.write is None])
         for decision in decisions:
             if decision.write is not None:
@@ -346,7 +438,8 @@ class _PairRun:
             if d.left_id in found and d.write is not None:
                 d.action, d.right_id = "update", found[d.left_id]
                 d.reason = f"created by an earlier attempt that did not record it ({d.right_id}): updated"
-                d.write = Write("update", d.left_id, d.right_id, d.write.values, d.write.raw)
+                old = d.write
+                d.write = Write("update", d.left_id, d.right_id, old.values, old.raw, replaces=old.replaces)
 
     # -- applying ------------------------------------------------------------------------------------------------
 

@@ -16,7 +16,11 @@ Hooks beyond the mapping, all optional: `project` (the flat record's projection,
 it), `skip` (a record left alone, linked or not), `retire` (a record whose
 counterpart must go: deleted if linked, else skipped with the reason), `notes` (added to a record's reasons),
 `prepare` (once per run before the pair's writes, inside the run: custom properties, ...), and `tombstone` (a
-deleted counterpart keeps its link, marked, instead of losing it: a target that archives rather than deletes).
+deleted counterpart keeps its link, marked, instead of losing it: a target that archives rather than deletes),
+`stored` (links an earlier version recorded, in today's form), `lost` (a link whose counterpart the integration
+found gone: the record is created again), `frozen` (fields written on create only, unless the integration says
+otherwise), `moves` (fields whose change re-creates the counterpart), `pinned` (fields a link keeps), `adopt`
+(creates matched to counterparts that exist already) and `scope` (what the cursor is valid for).
 
 What the engine gives every pair (`engine.Engine`): the run's lifecycle, read-ahead, the page loop, planning through
 `core.plan`, links and run items, intents before creates and look-up of what a killed run created, batching and the
@@ -26,12 +30,13 @@ runs behind the mass-delete guard, and replay of chosen ids.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from cwsync.core.mapping import ObjectMapping
+from cwsync.store import Link
 
 YIELD_EVERY = 100
 """Long loops over a page's records hand the event loop back this often (every few milliseconds): a page takes
@@ -71,6 +76,12 @@ class Write:
     right_id: str | None
     values: Mapping[str, str | None]
     raw: Raw = field(default_factory=dict)
+    previous: Mapping[str, Any] = field(default_factory=dict)
+    """What the link holds (the values last written) for an update, a delete or a re-create; {} when unknown (an
+    update of what an earlier attempt created: every value is written)."""
+    replaces: str | None = None
+    """A create that replaces this counterpart (a `Pair.moves` field changed): the target deletes (archives) it once
+    the new one exists."""
 
 
 @dataclass(slots=True)
@@ -136,3 +147,24 @@ class Pair:
     overlap: timedelta = timedelta(seconds=5)
     """An incremental read starts this long before the cursor (clock skew between ConnectWise's servers)."""
     yield_every: int = YIELD_EVERY
+    stored: Callable[[Link], Link] | None = None
+    """A stored link in the form the pair plans against (links an earlier version recorded in another form)."""
+    lost: Callable[[Link], str | None] = lambda _link: None
+    """Why a linked record's counterpart is gone (deleted in the target, as the integration found before the run):
+    the link counts as none and the record is created again, the reason prefixed with this; None: it is there."""
+    frozen: Mapping[str, str] = field(default_factory=dict)
+    """Fields written on create and then kept as the link holds them (field → why a change is not written): a
+    linked record whose only change is in them is skipped with that reason."""
+    moves: frozenset[str] = frozenset()
+    """Fields whose change re-creates the counterpart (a create replacing the old one, noted as an intent first)
+    instead of updating it."""
+    pinned: Callable[[Link], Collection[str]] = lambda _link: ()
+    """Fields a link keeps whatever the record says (a counterpart someone else placed, matched on a key): planned
+    with the link's values, and such a link is updated in place, never re-created (`moves`)."""
+    adopt: Callable[[Sequence[Any]], Awaitable[None]] | None = None
+    """Called with the creates of a page (engine `Decision`s of records no link holds), before their intents are
+    noted: it may turn some, in place, into `link` decisions of a counterpart that already exists (a match on a key
+    the target holds), with an `update` write whose `previous` are the counterpart's current values."""
+    scope: str | None = None
+    """A digest of what decides the pair's records: the cursor is kept with it, and one kept with another scope is
+    not used (the next read is a full one). None: the cursor is a plain timestamp."""

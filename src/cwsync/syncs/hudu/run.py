@@ -1,12 +1,13 @@
 """Running the ConnectWise → Hudu sync: test the connection, companies first, then each matched company's records.
 
 Per run: the connection test (Hudu `api_info`, the layouts the configuration names, ConnectWise `system/info`);
-companies (ConnectWise stream, Hudu's company list once, the stored match decisions and links); then per data type
-(sites, contacts, configurations, agreements) the records of matched companies, read from ConnectWise page by page
-(`company/id in (...)`), planned (`plan.py`, pure), applied (one Hudu write per created or changed record, none for an
-unchanged one) and recorded — links and run items of a page in one transaction. Hudu assets are never read one by
-one: the comparison is against the projection stored in each link; `match_assets_on_serial` reads the assets of a
-company once, and only when that company has something to create.
+companies, the parent step (ConnectWise stream, Hudu's company list once, the stored match decisions and links,
+planned by `plan.plan_company`); then each data type (sites, contacts, configurations, agreements) as an engine pair
+(`assets.asset_pair`) run by `Engine.run_within` inside this run: the records of matched companies, read from
+ConnectWise page by page (`company/id in (...)`), planned by the engine against the links, written through
+`integrations.hudu.HuduAssetTarget` (one Hudu request per created or changed record, none for an unchanged one).
+Hudu assets are never read one by one: the comparison is against the projection stored in each link;
+`match_assets_on_serial` reads the assets of a company once, and only when that company has something to create.
 
 A first run with no match decisions syncs nothing but proposes matches (staged first sync): decide with
 `cwsync hudu match`, then run again.
@@ -17,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 
 import structlog
 
@@ -30,10 +31,13 @@ from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
 from cwsync.connectors.http import CwsyncApiError, FatalError
 from cwsync.connectors.hudu import HuduClient
-from cwsync.engine.reading import Watermark, chunks, last_updated
+from cwsync.engine.engine import Decision as EngineDecision
+from cwsync.engine.engine import Engine, RunOutcome
 from cwsync.engine.record import Recorder, projection_hash
 from cwsync.engine.runs import recorded_run
+from cwsync.integrations.hudu import HuduAssetTarget
 from cwsync.store import Counts, Link, RunItem, Store, Trigger
+from cwsync.syncs.hudu.assets import PLANNED, SerialIndex, asset_pair
 from cwsync.syncs.hudu.decisions import (
     COMPANIES_PAIR,
     company_link_values,
@@ -42,45 +46,48 @@ from cwsync.syncs.hudu.decisions import (
 )
 from cwsync.syncs.hudu.layouts import LayoutError, resolve_layouts
 from cwsync.syncs.hudu.matching import Decision, Suggestion, suggest
-from cwsync.syncs.hudu.plan import AssetPlan, CompanyPlan, LayoutInfo, adopt_created, plan_asset, plan_company
+from cwsync.syncs.hudu.plan import CompanyPlan, LayoutInfo, plan_company
 from cwsync.syncs.hudu.shapes import (
-    Source,
-    agreement_source,
     company_details,
     company_type_names,
-    configuration_source,
-    contact_source,
-    site_source,
 )
 
 __all__ = ["HuduRunReport", "HuduSyncEngine", "LayoutError", "TypeReport", "pair_name"]
 
 log = structlog.get_logger("cwsync.hudu.sync")
-T = TypeVar("T")
 Progress = Callable[[str, int], None]
 Record = dict[str, Any]
 
-CHUNK = 100
-"""Company ids per `company/id in (...)` condition (keeps the URL short)."""
 COMPANY_FIELDS = (
     "id,identifier,name,types,status,deletedFlag,addressLine1,addressLine2,city,state,zip,country,phoneNumber,website"
 )
-PATHS: dict[DataType, str] = {
-    "contacts": "company/contacts",
-    "configurations": "company/configurations",
-    "agreements": "finance/agreements",
-}
-
-
-OVERLAP = timedelta(seconds=5)
-"""An incremental read starts this long before the cursor (clock skew between ConnectWise's servers)."""
-PLANNED = 0
-"""Hudu company ids at or below this stand for companies a plan (dry run) would create."""
 
 
 def pair_name(kind: DataType) -> str:
     """The store pair of a data type: `hudu:configurations`."""
     return f"hudu:{kind}"
+
+
+@dataclass(frozen=True, slots=True)
+class AssetItem:
+    """A decision of the engine for one record of an asset data type, as a report lists it."""
+
+    action: str
+    cw_id: str
+    hudu_id: int | None
+    reason: str
+    diff: dict[str, list[Any]]
+
+    @classmethod
+    def of(cls, decision: EngineDecision) -> AssetItem:
+        if decision.action == "create":
+            diff = {
+                k: [None, v] for k, v in decision.values.items() if v is not None and k not in ("company", "layout")
+            }
+        else:
+            diff = {k: list(change) for k, change in decision.diff.items()}
+        right = decision.right_id
+        return cls(decision.action, decision.left_id, int(right) if right else None, decision.why, diff)
 
 
 @dataclass
@@ -89,7 +96,7 @@ class TypeReport:
 
     kind: DataType
     counts: Counts = field(default_factory=Counts)
-    items: list[AssetPlan | CompanyPlan] = field(default_factory=list)
+    items: list[CompanyPlan | AssetItem] = field(default_factory=list)
 
     @property
     def pair(self) -> str:
@@ -143,7 +150,7 @@ class HuduRunReport:
 class _Outcome:
     """One applied plan: its final action, the Hudu record written, and the remote status of a failure."""
 
-    plan: AssetPlan | CompanyPlan
+    plan: CompanyPlan
     record: Record | None = None
     error: CwsyncApiError | None = None
 
@@ -292,7 +299,51 @@ class HuduSyncEngine:
         existing = await self._existing_assets(layouts) if verify and assets else None
         companies = await self._sync_companies(report, "companies" in kinds)
         for kind in assets:
-            await self._sync_assets(report, kind, companies, layouts, existing, full=full)
+            await self._run_pair(report, kind, companies, layouts, existing, full=full)
+
+    async def _run_pair(
+        self,
+        report: HuduRunReport,
+        kind: DataType,
+        companies: dict[int, int],
+        layouts: dict[str, LayoutInfo],
+        existing: set[int] | None,
+        *,
+        full: bool,
+    ) -> None:
+        """One asset data type through `Engine.run` (within this run, after the companies step)."""
+        type_report = TypeReport(kind)
+        report.types.append(type_report)
+        pair = pair_name(kind)
+        sites = await self._site_assets() if kind in ("contacts", "configurations") else {}
+        target = HuduAssetTarget(self.hudu, self.store, self.tenant, pair)
+        serials = SerialIndex(self.hudu, self.store, self.tenant, pair) if self.sync.match_assets_on_serial else None
+        engine_pair = asset_pair(
+            kind,
+            self.sync,
+            self.cw,
+            target,
+            companies=companies,
+            layouts=layouts,
+            sites=sites,
+            existing=existing,
+            scope=None if kind == "sites" else self._scope_key(companies),
+            in_flight=4,
+            serials=serials,
+            today=self._today,
+        )
+
+        def observe(_pair: str, decision: EngineDecision) -> None:
+            type_report.counts.add(decision.action)  # type: ignore[arg-type]
+            if decision.action != "unchanged":
+                type_report.items.append(AssetItem.of(decision))
+            self._progress(pair, 1)
+
+        outcome = RunOutcome(run_id=report.run_id, dry_run=report.dry_run)
+        engine = Engine(self.store, self.tenant)
+        await engine.run_within(
+            report.run_id, [engine_pair], outcome, dry_run=report.dry_run, full=full or kind == "sites", observe=observe
+        )
 
     async def _existing_assets(self, layouts: Mapping[str, LayoutInfo]) -> set[int]:
         """Ids of the assets (archived ones too) of the layouts the sync writes to."""
@@ -380,8 +431,7 @@ class HuduSyncEngine:
             skipped_type=self.sync.skips_company_type(company_type_names(company)),
         )
 
-    async def _write_company(self, plan: AssetPlan | CompanyPlan) -> Record | None:
-        assert isinstance(plan, CompanyPlan)
+    async def _write_company(self, plan: CompanyPlan) -> Record | None:
         if plan.action == "create":
             return await self.hudu.create_company(plan.details)
         if plan.action == "update" and plan.hudu_id is not None:
@@ -390,69 +440,11 @@ class HuduSyncEngine:
 
     # -- assets ------------------------------------------------------------------------------------------------------
 
-    async def _sync_assets(
-        self,
-        report: HuduRunReport,
-        kind: DataType,
-        companies: dict[int, int],
-        layouts: dict[str, LayoutInfo],
-        existing: set[int] | None = None,
-        *,
-        full: bool = True,
-    ) -> None:
-        type_report = TypeReport(kind)
-        report.types.append(type_report)
-        pair = pair_name(kind)
-        started = datetime.now(UTC)
-        scope = self._scope_key(companies)
-        since = None if full or kind == "sites" else await self._since(pair, scope)
-        watermark = Watermark(started)
-        sites = await self._site_assets() if kind in ("contacts", "configurations") else {}
-        serials = _SerialIndex(self.hudu, self.store, self.tenant, pair) if self.sync.match_assets_on_serial else None
-        recorder = self._recorder(report, pair)
-        created = None
-        if not report.dry_run and await self.store.has_journal(self.tenant, pair):
-            created = _SerialIndex(self.hudu, self.store, self.tenant, pair, by_name=True)
-        async for sources in self._sources(kind, companies, since, watermark):
-            links = await self.store.links_by_left(self.tenant, pair, [s.cw_id for s in sources])
-            gone: set[str] = set()
-            if existing is not None:  # linked to an asset deleted in Hudu: planned (and recorded) as never synced
-                gone = {cw_id for cw_id, link in links.items() if int(link.right_id) not in existing}
-                links = {cw_id: link for cw_id, link in links.items() if cw_id not in gone}
-            plans = [self._plan_asset(s, links.get(s.cw_id), companies, layouts, sites) for s in sources]
-            for plan in plans:
-                if plan.cw_id in gone and plan.action in ("create", "link"):
-                    plan.reason = f"its asset was deleted in Hudu: {plan.reason}"
-            if created is not None:
-                plans = await self._adopt_created(recorder, plans, sources, created, layouts, sites)
-            if serials is not None:
-                plans = await self._adopt_by_serial(plans, sources, serials, layouts, sites)
-            await recorder.intend({p.cw_id: _asset_intent(p) for p in plans if p.action == "create"})
-            outcomes = await self._apply(plans, self._write_asset, dry_run=report.dry_run)
-            await self._record(type_report, outcomes, links, recorder)
-            self._progress(pair, len(sources))
-        if not report.dry_run and kind != "sites" and type_report.counts.failed == 0:
-            moment = watermark.newest or (started if since is None else None)
-            if moment is not None:  # a failed record keeps the cursor where it was: the next run reads it again
-                value = json.dumps({"since": moment.isoformat(), "key": scope})
-                async with self.store.transaction() as tx:
-                    await tx.set_cursor(self.tenant, pair, "left", value)
-
     def _scope_key(self, companies: Mapping[int, int]) -> str:
         """A digest of what decides a data type's records: the matched companies and the sync's options. When it
         changes, the cursor no longer covers what is in Hudu and the next run of that type is a full one."""
         text = json.dumps({"companies": sorted(companies.items()), "sync": self.sync.model_dump(mode="json")})
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    async def _since(self, pair: str, scope: str) -> datetime | None:
-        """Where an incremental read of `pair` starts (None: read it in full)."""
-        stored = await self.store.cursor(self.tenant, pair, "left")
-        try:
-            data = json.loads(stored) if stored else {}
-            moment = datetime.fromisoformat(data["since"])
-        except (ValueError, KeyError, TypeError):
-            return None
-        return moment - OVERLAP if data.get("key") == scope else None
 
     async def _site_assets(self) -> dict[int, int]:
         """ConnectWise site id → its location asset id (for the `Location` asset tag of contacts and devices)."""
@@ -461,170 +453,18 @@ class HuduSyncEngine:
             out.update({int(link.left_id): int(link.right_id) for link in batch})
         return out
 
-    def _plan_asset(
-        self,
-        source: Source,
-        link: Link | None,
-        companies: Mapping[int, int],
-        layouts: Mapping[str, LayoutInfo],
-        sites: Mapping[int, int],
-        serial_match: Record | None = None,
-    ) -> AssetPlan:
-        site_asset = sites.get(source.site_id) if source.site_id is not None else None
-        extra = {"Location": [site_asset]} if site_asset is not None else {}
-        serial_layout = None
-        if serial_match is not None:
-            serial_layout = next(
-                (i for i in layouts.values() if i.layout_id == serial_match.get("asset_layout_id")),
-                LayoutInfo(int(serial_match["asset_layout_id"]), str(serial_match.get("asset_type") or ""), {}),
-            )
-        plan = plan_asset(
-            source,
-            link=link,
-            company_id=companies.get(source.cw_company_id),
-            layout=layouts.get(source.layout.strip().lower()),
-            extra=extra,
-            rename=self.sync.auto_update_asset_names,
-            serial_match=serial_match,
-            serial_layout=serial_layout,
-        )
-        if plan.company_id is not None and plan.company_id <= PLANNED:
-            plan.reason = f"{plan.reason} (in the company this run creates)"
-        if plan.action == "skip" and link is not None and source.kind == "agreements" and source.skip:
-            plan.action, plan.hudu_id = "delete", int(link.right_id)
-            plan.company_id = int(link.left_values.get("company", 0)) or None
-            plan.reason = f"{source.skip}: archive its asset"
-        return plan
-
-    async def _adopt_created(
-        self,
-        recorder: Recorder,
-        plans: list[AssetPlan],
-        sources: Sequence[Source],
-        created: _SerialIndex,
-        layouts: Mapping[str, LayoutInfo],
-        sites: Mapping[int, int],
-    ) -> list[AssetPlan]:
-        """Assets an earlier run created but never recorded (an intent is left; its answer was lost or the process
-        was killed) are looked up in their company by layout and name, and linked instead of created twice."""
-        pending = await recorder.pending([p.cw_id for p in plans if p.action == "create"])
-        if not pending:
-            return plans
-        by_id = {s.cw_id: s for s in sources}
-        out = []
-        for plan in plans:
-            source = by_id[plan.cw_id]
-            company_id = plan.company_id if plan.company_id is not None and plan.company_id > PLANNED else None
-            if plan.cw_id in pending and plan.action == "create" and company_id is not None:
-                asset = await created.take(company_id, _name_key(plan.layout_id, plan.name))
-                if asset is not None:
-                    layout = next((i for i in layouts.values() if i.layout_id == plan.layout_id), None)
-                    if layout is not None:
-                        site_asset = sites.get(source.site_id) if source.site_id is not None else None
-                        extra = {"Location": [site_asset]} if site_asset is not None else {}
-                        adopted = adopt_created(source, company_id, asset, layout, extra)
-                        adopted.retire = plan.retire
-                        plan = adopted
-            out.append(plan)
-        return out
-
-    async def _adopt_by_serial(
-        self,
-        plans: list[AssetPlan],
-        sources: Sequence[Source],
-        serials: _SerialIndex,
-        layouts: Mapping[str, LayoutInfo],
-        sites: Mapping[int, int],
-    ) -> list[AssetPlan]:
-        by_id = {s.cw_id: s for s in sources}
-        out = []
-        for plan in plans:
-            source = by_id[plan.cw_id]
-            serial = source.builtins.get("primary_serial")
-            company_id = plan.company_id if plan.company_id is not None and plan.company_id > PLANNED else None
-            if plan.action == "create" and plan.retire is None and serial and company_id is not None:
-                asset = await serials.take(company_id, serial)
-                if asset is not None:
-                    companies = {source.cw_company_id: company_id}
-                    plan = self._plan_asset(source, None, companies, layouts, sites, serial_match=asset)
-            out.append(plan)
-        return out
-
-    async def _sources(
-        self,
-        kind: DataType,
-        companies: Mapping[int, int],
-        since: datetime | None = None,
-        watermark: Watermark | None = None,
-    ) -> AsyncIterator[list[Source]]:
-        """The ConnectWise records of matched companies (changed since `since`, when given), a page at a time."""
-        ids = sorted(companies)
-        if kind == "sites":
-            for chunk in chunks(ids, 8):
-                pages = await asyncio.gather(*(self._company_sites(cid) for cid in chunk))
-                sources = [s for page in pages for s in page]
-                if sources:
-                    yield sources
-            return
-        for chunk in chunks(ids, CHUNK):
-            conditions = F("company/id").in_(chunk)
-            if since is not None:
-                conditions = conditions & (F("lastUpdated") >= since)
-            async for page in self.cw.stream(PATHS[kind], conditions=conditions):
-                if watermark is not None:
-                    for record in page:
-                        watermark.seen(last_updated(record))
-                yield [self._source(kind, record) for record in page]
-
-    async def _company_sites(self, company_id: int) -> list[Source]:
-        path = f"company/companies/{company_id}/sites"
-        return [site_source(s, company_id, self.sync) async for page in self.cw.stream(path) for s in page]
-
-    def _source(self, kind: DataType, record: Record) -> Source:
-        if kind == "contacts":
-            return contact_source(record, self.sync)
-        if kind == "configurations":
-            return configuration_source(record, self.sync)
-        return agreement_source(record, self.sync, self._today)
-
-    async def _write_asset(self, plan: AssetPlan | CompanyPlan) -> Record | None:
-        assert isinstance(plan, AssetPlan)
-        if plan.company_id is None:
-            return None
-        if plan.action == "create":
-            assert plan.layout_id is not None
-            record = await self.hudu.create_asset(
-                plan.company_id,
-                name=plan.name,
-                asset_layout_id=plan.layout_id,
-                fields=plan.builtins,
-                custom_fields=plan.custom,
-            )
-            if plan.retire is not None:
-                await self.hudu.archive_asset(*plan.retire)
-            return record
-        assert plan.hudu_id is not None
-        if plan.action == "delete":
-            return await self.hudu.archive_asset(plan.company_id, plan.hudu_id)
-        if plan.action == "link" and plan.retire is not None:
-            await self.hudu.archive_asset(*plan.retire)
-        if plan.action == "link" and not plan.diff:
-            return {"id": plan.hudu_id}
-        fields = dict(plan.builtins) | ({"name": plan.name} if "name" in plan.diff else {})
-        return await self.hudu.update_asset(plan.company_id, plan.hudu_id, fields=fields, custom_fields=plan.custom)
-
     # -- apply and record --------------------------------------------------------------------------------------------
 
     async def _apply(
         self,
-        plans: Sequence[AssetPlan | CompanyPlan],
-        write: Callable[[AssetPlan | CompanyPlan], Awaitable[Record | None]],
+        plans: Sequence[CompanyPlan],
+        write: Callable[[CompanyPlan], Awaitable[Record | None]],
         *,
         dry_run: bool,
     ) -> list[_Outcome]:
         """Write what the plans say (up to the client's concurrency at once); record-level errors are kept."""
 
-        async def one(plan: AssetPlan | CompanyPlan) -> _Outcome:
+        async def one(plan: CompanyPlan) -> _Outcome:
             if dry_run or not plan.writes:
                 return _Outcome(plan)
             async with self._gate:
@@ -678,10 +518,7 @@ class HuduSyncEngine:
         right_id = str(record.get("id") or plan.hudu_id or "")
         if not right_id:
             return None
-        if isinstance(plan, CompanyPlan):
-            right_values = company_link_values(record) if record else dict(old.right_values) if old else {}
-        else:
-            right_values = {"url": record.get("url")} if record.get("url") else dict(old.right_values) if old else {}
+        right_values = company_link_values(record) if record else dict(old.right_values) if old else {}
         return recorder.link(
             plan.cw_id,
             right_id,
@@ -702,40 +539,3 @@ class HuduSyncEngine:
             source_values=plan.projection,
             error=error,
         )
-
-
-class _SerialIndex:
-    """Unlinked Hudu assets of a company by primary serial (or, `by_name`, by layout and name), read once per
-    company (`GET /companies/{id}/assets`)."""
-
-    def __init__(self, hudu: HuduClient, store: Store, tenant: str, pair: str, *, by_name: bool = False) -> None:
-        self.hudu, self.store, self.tenant, self.pair, self.by_name = hudu, store, tenant, pair, by_name
-        self._by_company: dict[int, dict[str, Record]] = {}
-
-    async def take(self, company_id: int, key: str) -> Record | None:
-        """The unlinked asset with this serial (or `_name_key`), removed from the index: one asset is adopted once."""
-        if company_id not in self._by_company:
-            self._by_company[company_id] = await self._load(company_id)
-        return self._by_company[company_id].pop(key.strip().lower(), None)
-
-    async def _load(self, company_id: int) -> dict[str, Record]:
-        assets = [a async for page in self.hudu.stream_company_assets(company_id) for a in page]
-        linked = await self.store.links_by_right(self.tenant, self.pair, [str(a["id"]) for a in assets])
-        out: dict[str, Record] = {}
-        for a in assets:
-            if str(a["id"]) in linked or a.get("archived"):
-                continue
-            if self.by_name:
-                out.setdefault(_name_key(a.get("asset_layout_id"), a.get("name")), a)
-            elif a.get("primary_serial"):
-                out.setdefault(str(a["primary_serial"]).strip().lower(), a)
-        return out
-
-
-def _name_key(layout_id: Any, name: Any) -> str:
-    return f"{layout_id}:{str(name or '').strip().lower()}"
-
-
-def _asset_intent(plan: AssetPlan) -> dict[str, Any]:
-    """What finds an asset a create may have made: its company, layout and name."""
-    return {"company": plan.company_id, "layout": plan.layout_id, "name": plan.name}
