@@ -271,8 +271,7 @@ def _hold_frozen(pair: Pair, values: Mapping[str, str | None], link: Link) -> tu
     out, held = dict(values), []
     for name in pair.frozen:
         if name in out and name in link.left_values:
-            kept = link.left_values[name]
-            kept = None if kept == "" else kept
+            kept = _blank(link.left_values[name])
             if out[name] != kept:
                 out[name] = kept
                 held.append(name)
