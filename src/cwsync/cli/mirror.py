@@ -7,6 +7,7 @@ configuration problem.
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +77,7 @@ def run_mirror(
             pairs = mirror_pairs(mirror, ctx.cw, ctx.store, config.tenant)
             if records:
                 pairs = [p for p in pairs if p.name in records]
-            with console.status("mirroring ConnectWise…", spinner="dots") if not as_json else _Quiet():
+            with console.status("mirroring ConnectWise…", spinner="dots") if not as_json else nullcontext():
                 return await Engine(ctx.store, config.tenant).run(
                     pairs, dry_run=plan, full=full, records=records or None, trigger="cli"
                 )
@@ -136,11 +137,3 @@ def tables(config_path: Path = CONFIG, as_json: bool = JSON) -> None:
         table.add_row(name, str(info["rows"]), ", ".join(info["columns"]))
     console.print(table)
     console.print(f"store: {config.store}   (rows of tenant {config.tenant!r})")
-
-
-class _Quiet:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None

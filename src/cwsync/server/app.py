@@ -22,7 +22,7 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from cwsync.config import Config
-from cwsync.config.hudu import CALLBACK_DATA_TYPES, DataType
+from cwsync.config.hudu import DataType
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.connectors.hudu import HuduClient
@@ -61,7 +61,6 @@ HUDU_PAIR = "hudu"
 DEVICES_PAIR = "devices"
 CATALOG_PAIR = "catalog"
 QUOTES_PAIR = "quotes"
-HUDU_TYPES = CALLBACK_DATA_TYPES
 HS_TYPES = {"company": "companies", "contact": "contacts", "deal": "deals"}
 
 __all__ = ["CLOUD_KEY_HOSTS", "Server", "create_app"]
@@ -120,12 +119,6 @@ class Server:
             self._scheduler_task.cancel()
             await asyncio.gather(self._scheduler_task, return_exceptions=True)
         await self.runner.stop()
-
-    @property
-    def hudu_enabled(self) -> bool:
-        """Whether the configuration has an enabled Hudu sync."""
-        hudu = self.config.syncs.hudu
-        return hudu is not None and hudu.enabled
 
     def schedules(self) -> list[Schedule]:
         """Every enabled integration's periodic runs (from the registry)."""
@@ -412,12 +405,6 @@ def _api(app: FastAPI, server: Server) -> None:
             for pair in wanted
         ]
         return {"jobs": jobs}
-
-
-def _side(system: str) -> str:
-    if system not in ("connectwise", "hubspot"):
-        raise HTTPException(404, "system is connectwise or hubspot")
-    return "left" if system == "connectwise" else "right"
 
 
 def _run(r: RunRecord) -> dict[str, Any]:
