@@ -89,3 +89,31 @@ def test_missing_file(tmp_path: Path) -> None:
     """A missing file is a ConfigError, not a traceback."""
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("spelling", "policy"),
+    [
+        ("connectwise-wins", "connectwise-wins"),
+        ("cw-wins", "connectwise-wins"),
+        ("CW_Wins", "connectwise-wins"),
+        ("hubspot-wins", "other-wins"),
+        ("hudu-wins", "other-wins"),
+        ("newest-wins", "newest-wins"),
+    ],
+)
+def test_conflict_policy_spellings(spelling: str, policy: str) -> None:
+    """The documented spellings and their aliases: `cw-wins` is ConnectWise winning, not the other side (#13.4)."""
+    config = parse_config(GOOD.replace("hubspot-wins", spelling), environ={"CW_PRIVATE": "x"})
+    assert config.syncs.hubspot is not None
+    assert config.syncs.hubspot.conflict_policy == policy
+
+
+@pytest.mark.parametrize("spelling", ["nobody-wins", "cw", "oldest-wins"])
+def test_unknown_conflict_policy_is_refused_with_the_valid_ones(spelling: str) -> None:
+    """Anything else is refused at its line, naming the valid spellings (it used to mean "HubSpot wins")."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(GOOD.replace("hubspot-wins", spelling), path="c.yaml", environ={"CW_PRIVATE": "x"})
+    message = str(info.value)
+    assert "c.yaml:14: syncs.hubspot.conflict_policy" in message
+    assert "connectwise-wins" in message and "newest-wins" in message

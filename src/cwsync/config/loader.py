@@ -135,4 +135,6 @@ def _problem(tree: Any, error: Mapping[str, Any]) -> ConfigProblem:
         message = "unknown field (check the spelling; see docs/configuration.md)"
     elif error["type"] == "missing":
         message = "required field is missing"
+    elif error["type"] == "value_error":
+        message = message.removeprefix("Value error, ")
     return ConfigProblem(_line_of(tree, loc), _dotted(loc), message)

@@ -62,11 +62,29 @@ class ConflictPolicy(StrEnum):
 
     @classmethod
     def parse(cls, text: str) -> ConflictPolicy:
-        """`hubspot-wins`/`hudu-wins` are spelled as the product is named; they all mean the other side wins."""
-        key = text.strip().lower()
-        if key.endswith("-wins") and key not in (cls.CONNECTWISE_WINS, cls.NEWEST_WINS):
-            return cls.OTHER_WINS
-        return cls(key)
+        """Exactly the documented spellings and their aliases (`cw-wins`, `hubspot-wins`, `hudu-wins`, ...);
+        anything else is refused with the valid ones named."""
+        key = str(text).strip().lower().replace("_", "-").replace(" ", "-")
+        policy = _POLICY_ALIASES.get(key)
+        if policy is None:
+            raise ValueError(f"unknown conflict policy {text!r}: use one of {', '.join(_POLICY_ALIASES)}")
+        return policy
+
+
+_POLICY_ALIASES: dict[str, ConflictPolicy] = {
+    "connectwise-wins": ConflictPolicy.CONNECTWISE_WINS,
+    "cw-wins": ConflictPolicy.CONNECTWISE_WINS,
+    "manage-wins": ConflictPolicy.CONNECTWISE_WINS,
+    "left-wins": ConflictPolicy.CONNECTWISE_WINS,
+    "hubspot-wins": ConflictPolicy.OTHER_WINS,
+    "hs-wins": ConflictPolicy.OTHER_WINS,
+    "hudu-wins": ConflictPolicy.OTHER_WINS,
+    "other-wins": ConflictPolicy.OTHER_WINS,
+    "right-wins": ConflictPolicy.OTHER_WINS,
+    "newest-wins": ConflictPolicy.NEWEST_WINS,
+    "latest-wins": ConflictPolicy.NEWEST_WINS,
+}
+"""What `conflict_policy` accepts: the product's names and the obvious short forms."""
 
 
 class Side(StrEnum):
