@@ -116,4 +116,5 @@ def test_unknown_conflict_policy_is_refused_with_the_valid_ones(spelling: str) -
         parse_config(GOOD.replace("hubspot-wins", spelling), path="c.yaml", environ={"CW_PRIVATE": "x"})
     message = str(info.value)
     assert "c.yaml:14: syncs.hubspot.conflict_policy" in message
-    assert "connectwise-wins" in message and "newest-wins" in message
+    assert "connectwise-wins" in message
+    assert "newest-wins" in message

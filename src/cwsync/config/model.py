@@ -113,6 +113,11 @@ class ObjectSync(_Model):
     on_delete: Literal["archive", "ignore"] = Field(
         "archive", description="when the ConnectWise record is deleted: archive its counterpart, or leave it"
     )
+    on_filtered: Literal["keep", "archive"] = Field(
+        "keep",
+        description="when a linked record stops passing the filters (or turns inactive): keep its counterpart and"
+        " stop syncing it, or archive the counterpart",
+    )
 
     @field_validator("direction")
     @classmethod

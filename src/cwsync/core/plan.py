@@ -22,6 +22,11 @@ from cwsync.core.values import compare_key, same
 
 Values = Mapping[str, str | None]
 
+EXCLUDED = "@excluded"
+"""Kept in a link's left values while its ConnectWise record is excluded (a filter, inactive): why. A change of the
+counterpart is then left alone too, even in a run that does not read the ConnectWise record (#13: filters hold for
+linked records both ways). The next read of the record decides again (a record back in the filter syncs)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
@@ -169,12 +174,31 @@ class _Planner:
         if link is not None:
             other_id = link.right_id if side is Side.LEFT else link.left_id
             other = others.get(other_id)
+            excluded = self._excluded(link, record, other, side)
+            if excluded is not None:
+                self.done_left.add(link.left_id)
+                self.done_right.add(link.right_id)
+                reason = f"{excluded}: its counterpart ({other_id}) is kept and no longer synced"
+                self._add(_skip(self.m.pair, record, side, reason, other_id))
+                return
             left, right = (record, other) if side is Side.LEFT else (other, record)
             self._linked(link, left, right, side)
         elif record.skip_reason:
             self._add(_skip(self.m.pair, record, side, record.skip_reason))
         else:
             self._unlinked(record, side)
+
+    @staticmethod
+    def _excluded(link: LinkBase, record: Snapshot, other: Snapshot | None, side: Side) -> str | None:
+        """Why a linked pair is left alone: one of its records is excluded (filters and standard filters decide
+        for linked records too), as read now or, for a ConnectWise record not read, as the link remembers."""
+        if record.skip_reason:
+            return record.skip_reason
+        if other is not None:
+            return other.skip_reason or None
+        if side is Side.RIGHT:
+            return link.left_values.get(EXCLUDED) or None
+        return None
 
     # -- linked pairs: three-way merge ---------------------------------------------------------------------------
 
@@ -241,6 +265,10 @@ class _Planner:
                 return
         for key in keys:
             candidate = matches.get(key)
+            if candidate is not None and candidate.skip_reason and candidate.id not in other_links:
+                reason = f"same {key[0]} as {side.other.value} record {candidate.id}, which is excluded"
+                self._add(_skip(self.m.pair, record, side, f"{reason} ({candidate.skip_reason}): left alone"))
+                return
             if candidate is not None and candidate.id not in other_links and not self._taken(candidate.id, side):
                 self._claim(keys, record.id)
                 self._link_new(record, candidate, side, key[0])
@@ -324,8 +352,8 @@ def _required(f: FieldMap, target: Side) -> bool:
     return f.required_right if target is Side.RIGHT else f.required_left
 
 
-def _skip(pair: str, record: Snapshot, side: Side, reason: str) -> PlanItem:
-    left_id, right_id = (record.id, None) if side is Side.LEFT else (None, record.id)
+def _skip(pair: str, record: Snapshot, side: Side, reason: str, other_id: str | None = None) -> PlanItem:
+    left_id, right_id = (record.id, other_id) if side is Side.LEFT else (other_id, record.id)
     return PlanItem(pair, Action.SKIP, left_id, right_id, reason, source=side, source_values=record.values)
 
 

@@ -14,7 +14,6 @@ start, so a killed run re-reads from the old cursor and converges.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +26,7 @@ from cwsync.connectors.http import FatalError
 from cwsync.core.plan import LinkBase, PairInput, PlanItem, Snapshot, plan_pair_cooperatively
 from cwsync.engine.guard import check_mass_delete
 from cwsync.engine.pair import KEPT_ITEMS, Pair, Raw, Write, WriteResult
-from cwsync.engine.reading import ReadAhead, Watermark
+from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_value
 from cwsync.engine.record import Recorder
 from cwsync.engine.runs import recorded_run
 from cwsync.store import Counts, Link, RunItem, RunKind, Store, Trigger
@@ -361,25 +360,14 @@ class _PairRun:
         if not self.dry_run:
             moment = self.watermark.cursor or (self.started if since is None else None)
             if moment is not None:
-                value = moment.isoformat()
-                if self.pair.scope is not None:
-                    value = json.dumps({"since": value, "key": self.pair.scope})
                 async with self.store.transaction() as tx:
-                    await tx.set_cursor(self.tenant, self.pair.name, "left", value)
+                    await tx.set_cursor(self.tenant, self.pair.name, "left", cursor_value(moment, self.pair.scope))
 
     def _since(self, cursor: str | None) -> datetime | None:
         """Where an incremental read starts (None: read everything): the cursor less the overlap, unless it was
         kept with another scope than the pair's."""
-        if not cursor:
-            return None
-        if self.pair.scope is None:
-            return datetime.fromisoformat(cursor) - self.pair.overlap
-        try:
-            data = json.loads(cursor)
-            moment = datetime.fromisoformat(data["since"])
-        except (ValueError, KeyError, TypeError):
-            return None
-        return moment - self.pair.overlap if data.get("key") == self.pair.scope else None
+        moment = cursor_moment(cursor, self.pair.scope)
+        return None if moment is None else moment - self.pair.overlap
 
     async def replay(self, ids: Iterable[str]) -> None:
         wanted = list(dict.fromkeys(str(i) for i in ids))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-__all__ = ["ReadAhead", "Watermark", "chunks", "last_updated", "parse_moment"]
+__all__ = ["ReadAhead", "Watermark", "chunks", "cursor_moment", "cursor_value", "last_updated", "parse_moment"]
 
 T = TypeVar("T")
 
@@ -68,6 +69,31 @@ def parse_moment(text: Any) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def cursor_value(moment: datetime, scope: str | None) -> str:
+    """A cursor as stored: the moment, kept with the scope it is valid for (a digest of what decides the records:
+    filters, ...) when there is one."""
+    value = moment.isoformat()
+    return value if scope is None else json.dumps({"since": value, "key": scope})
+
+
+def cursor_moment(value: str | None, scope: str | None) -> datetime | None:
+    """Where an incremental read may start, from a stored cursor: None (read everything) when there is none, or it
+    was kept with another scope (the filters changed: every record must be decided again)."""
+    if not value:
+        return None
+    if scope is None:
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    try:
+        data = json.loads(value)
+        moment = datetime.fromisoformat(data["since"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return moment if data.get("key") == scope else None
 
 
 def last_updated(record: Mapping[str, Any]) -> datetime | None:

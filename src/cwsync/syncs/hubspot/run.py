@@ -26,6 +26,7 @@ from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.filters import failing_rule
 from cwsync.core.mapping import MappingError, ObjectMapping, build_mapping
 from cwsync.core.plan import (
+    EXCLUDED,
     LinkBase,
     PairInput,
     PlanItem,
@@ -36,8 +37,8 @@ from cwsync.core.plan import (
 )
 from cwsync.engine.guard import MassDeleteError, check_mass_delete
 from cwsync.engine.pair import KEPT_ITEMS, YIELD_EVERY
-from cwsync.engine.reading import ReadAhead, Watermark
-from cwsync.engine.record import Recorder
+from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_value
+from cwsync.engine.record import Recorder, projection_hash
 from cwsync.engine.runs import close_interrupted as close_interrupted_runs
 from cwsync.engine.runs import recorded_run
 from cwsync.store import Counts, Link, RunItem, Store
@@ -305,6 +306,14 @@ class _PairRun:
         sync_config = sync.config.syncs.hubspot
         self.object_config: ObjectSync = sync_config.objects[pair] if sync_config else ObjectSync()  # type: ignore[index]
         self.policy = ConflictPolicy(self.object_config.conflict_policy or sync.policy)
+        filters, on_filtered = self.object_config.filters, self.object_config.on_filtered
+        self.scope = (
+            projection_hash({"filters": filters.model_dump(mode="json"), "on_filtered": on_filtered})
+            if filters.connectwise or filters.other or on_filtered != "keep"
+            else None
+        )
+        """What the cursors are valid for: changing the filters makes the next run read both sides in full, so
+        linked records the new filters exclude are found (and marked) even when they did not change."""
         self.report = PairReport(pair)
         self.started = sync.now()
         self.newest = {side: Watermark(self.started) for side in (Side.LEFT, Side.RIGHT)}
@@ -435,8 +444,7 @@ class _PairRun:
     # -- reading -----------------------------------------------------------------------------------------------
 
     async def _cursor(self, side: Side) -> datetime | None:
-        value = await self.s.store.cursor(self.s.tenant, self.pair, side.value)
-        return datetime.fromisoformat(value) if value else None
+        return cursor_moment(await self.s.store.cursor(self.s.tenant, self.pair, side.value), self.scope)
 
     def _seen(self, side: Side, moment: datetime | None) -> None:
         self.newest[side].seen(moment)
@@ -526,6 +534,12 @@ class _PairRun:
                 rights.pop(links[left_id].right_id, None)
             lefts = [s for s in lefts if s.id not in gone]
             links = {k: v for k, v in links.items() if k not in gone}
+        excluded = [s for s in lefts if s.id in links and s.skip_reason]
+        if excluded:
+            await self._excluded(excluded, links, rights)
+            if self.object_config.on_filtered == "archive":
+                lefts = [s for s in lefts if s not in excluded]
+                links = {k: v for k, v in links.items() if k not in {s.id for s in excluded}}
         linked_rights = [rights.pop(link.right_id)[0] for link in links.values() if link.right_id in rights]
         unlinked = [s for s in lefts if s.id not in links and not s.skip_reason]
         matches = await self._matches(Side.LEFT, unlinked, rights)
@@ -545,6 +559,30 @@ class _PairRun:
             rights.pop(key_snap.id, None)
         self._hold_waiting(items, lefts)
         await self._apply(items, raws)
+
+    async def _excluded(
+        self, lefts: Sequence[Snapshot], links: Mapping[str, Link], rights: dict[str, tuple[Snapshot, Raw]]
+    ) -> None:
+        """Linked ConnectWise records that filters (or the standard ones: inactive, no company) now exclude: their
+        counterparts are archived (`on_filtered: archive`), or kept and no longer synced (`keep`, the default) —
+        the link remembers why, so a HubSpot change to the counterpart is left alone too (`core.plan.EXCLUDED`)."""
+        if self.object_config.on_filtered == "archive":
+            by_reason: dict[str, list[str]] = {}
+            for snap in lefts:
+                by_reason.setdefault(str(snap.skip_reason), []).append(snap.id)
+            for reason, ids in by_reason.items():
+                await self._deleted_left(ids, links, reason, archive=True)
+                for left_id in ids:
+                    rights.pop(links[left_id].right_id, None)
+            return
+        marked = []
+        for snap in lefts:
+            link = links[snap.id]
+            if link.left_values.get(EXCLUDED) != snap.skip_reason:
+                values = {**link.left_values, EXCLUDED: snap.skip_reason}
+                marked.append(replace(link, left_values=values, synced_at=self.s.now()))
+        if marked and not self.dry_run:
+            await self.recorder.commit(links=marked)
 
     def _hold_waiting(self, items: Sequence[PlanItem], lefts: Sequence[Snapshot]) -> None:
         """ConnectWise records that wait for a parent whose pair failed records in this run are read again by the
@@ -597,10 +635,14 @@ class _PairRun:
         for link in missing.values():
             rights.pop(link.right_id, None)
 
-    async def _deleted_left(self, left_ids: list[str], links: Mapping[str, Link], reason: str) -> None:
-        """A ConnectWise record is gone (or soft-deleted): apply the pair's policy to its counterpart (CW-6)."""
+    async def _deleted_left(
+        self, left_ids: list[str], links: Mapping[str, Link], reason: str, *, archive: bool | None = None
+    ) -> None:
+        """A ConnectWise record is gone (or soft-deleted): apply the pair's policy to its counterpart (CW-6);
+        `archive` given: that policy instead (a record that left the filters, `on_filtered`)."""
         linked = [links[i] for i in left_ids if i in links]
-        archive = self.object_config.on_delete == "archive"
+        if archive is None:
+            archive = self.object_config.on_delete == "archive"
         items = []
         for link in linked:
             action = "delete" if archive else "skip"
@@ -638,9 +680,12 @@ class _PairRun:
         """Counterparts of unlinked records found by match key: among this run's changes, else by lookup."""
         out: dict[tuple[str, str], Snapshot] = {}
         wanted: dict[str, set[str]] = {}
+        spelled: dict[tuple[str, str], set[str]] = {}
+        """Each compared (lower-cased) value as the records spell it: a lookup by a unique property is exact."""
         for snap in unlinked:
             for key, value in match_values(self.mapping, snap.values):
                 wanted.setdefault(key, set()).add(value)
+                spelled.setdefault((key, value), set()).add(str(snap.values.get(key) or value))
         if not wanted:
             return out
         index = {kv: snap for snap, _ in pending.values() for kv in match_values(self.mapping, snap.values)}
@@ -653,7 +698,8 @@ class _PairRun:
                     missing.append(value)
             if side.other is Side.RIGHT and self.right_complete:
                 continue  # a full run read every HubSpot object already: a lookup cannot find more
-            found = await self._lookup(side.other, key, missing)
+            asked = sorted({spelling for value in missing for spelling in spelled[(key, value)]})
+            found = await self._lookup(side.other, key, asked)
             out.update({(key, value): snap for value, snap in found.items()})
         return out
 
@@ -804,7 +850,7 @@ class _PairRun:
                 if side is Side.RIGHT and self._keep_right_cursor:
                     continue  # a HubSpot-side record failed: the cursor stays where it was
                 if moment is not None:
-                    await tx.set_cursor(self.s.tenant, self.pair, _STORE_SIDE[side], moment.isoformat())
+                    await tx.set_cursor(self.s.tenant, self.pair, _STORE_SIDE[side], cursor_value(moment, self.scope))
 
 
 _STORE_SIDE: dict[Side, Literal["left", "right"]] = {Side.LEFT: "left", Side.RIGHT: "right"}

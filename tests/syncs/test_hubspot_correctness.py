@@ -1,0 +1,137 @@
+"""The HubSpot pairs keep the correctness contract where they used to break it (#13): filters hold for linked
+records both ways, the one-record path matches like a batch run, and a HubSpot-side deletion leaves no dangling link.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef
+from tests.syncs.test_hubspot_e2e import World, _expected_companies, make_config
+from tests.syncs.test_hubspot_e2e import world as world
+
+GOLD_ONLY = {"filters": {"connectwise": [{"field": "customFields/Tier", "op": "eq", "value": "Gold"}]}}
+
+
+def _tier(company: dict[str, Any]) -> str | None:
+    return next((f.get("value") for f in company.get("customFields", []) if f.get("caption") == "Tier"), None)
+
+
+def _companies_of_tier(world: World, tier: str) -> list[dict[str, Any]]:
+    return [c for c in _expected_companies(world.cw_box).values() if _tier(c) == tier]
+
+
+async def _hs_company(world: World, hs_id: str) -> dict[str, Any]:
+    return await world.hs.get("companies", hs_id, properties=["name", "phone", "connectwise_company_id"])
+
+
+async def _with_properties(world: World) -> None:
+    """cwsync's custom properties exist in HubSpot (as after `cwsync hubspot create-properties`)."""
+    await HubSpotSync(world.config, world.store, world.cw, world.hs).prepare()
+
+
+async def _link(world: World, pair: str, left_id: Any) -> Any:
+    return (await world.store.links_by_left(world.config.tenant, pair, [str(left_id)])).get(str(left_id))
+
+
+async def test_a_linked_company_that_leaves_the_filter_stops_syncing(tmp_path: Path, world: World) -> None:
+    """HS-7: a linked Silver company renamed after a Gold-only filter is configured is not updated in HubSpot (it
+    was); the run item says why, and the HubSpot company is kept (the default `on_filtered: keep`)."""
+    await world.sync()
+    silver = _companies_of_tier(world, "Silver")[0]
+    hs_id = (await _link(world, "companies", silver["id"])).right_id
+    world.config = make_config(tmp_path, world.cw_box, objects={"companies": GOLD_ONLY})
+    await world.cw.patch("company/companies", silver["id"], [{"op": "replace", "path": "name", "value": "Renamed"}])
+    report = await world.sync()
+    assert (await _hs_company(world, hs_id))["properties"]["name"] == silver["name"]
+    assert report.pairs[0].counts.updated == 0
+    [item] = await world.store.items_for_record(world.config.tenant, "companies", left_id=str(silver["id"]), limit=1)
+    assert item.action == "skip"
+    assert "filtered out: customFields/Tier" in item.reason
+    assert "kept" in item.reason
+
+
+async def test_a_hubspot_change_to_a_filtered_out_company_does_not_reach_connectwise(
+    tmp_path: Path, world: World
+) -> None:
+    """The filter holds the other way too: once a linked company is filtered out, a HubSpot user's change to its
+    counterpart is not written into ConnectWise (the filter changed, so the next run read ConnectWise in full)."""
+    await world.sync()
+    silver = _companies_of_tier(world, "Silver")[0]
+    hs_id = (await _link(world, "companies", silver["id"])).right_id
+    world.config = make_config(tmp_path, world.cw_box, objects={"companies": GOLD_ONLY})
+    await world.sync()
+    await world.hs_change("companies", hs_id, {"phone": "+1 555 000 1111"})
+    await world.sync()
+    after = world.cw_box.store.get("companies", silver["id"])
+    assert after is not None
+    assert after.get("phoneNumber") == silver.get("phoneNumber")
+    [item] = await world.store.items_for_record(world.config.tenant, "companies", right_id=hs_id, limit=1)
+    assert item.action == "skip"
+    assert "filtered out" in item.reason
+
+
+async def test_on_filtered_archive_archives_the_counterpart(tmp_path: Path, world: World) -> None:
+    """`on_filtered: archive`: the counterpart of a record that leaves the filter is archived and the link dropped."""
+    await world.sync()
+    silver = _companies_of_tier(world, "Silver")[0]
+    hs_id = (await _link(world, "companies", silver["id"])).right_id
+    world.config = make_config(tmp_path, world.cw_box, objects={"companies": {**GOLD_ONLY, "on_filtered": "archive"}})
+    report = await world.sync()
+    assert hs_id not in [c["id"] for c in await world.hs_all("companies")]
+    assert await _link(world, "companies", silver["id"]) is None
+    assert report.pairs[0].counts.deleted == len(_expected_companies(world.cw_box)) - 1
+    [item] = await world.store.items_for_record(world.config.tenant, "companies", left_id=str(silver["id"]), limit=1)
+    assert item.action == "delete"
+    assert "filtered out" in item.reason
+
+
+async def test_a_linked_contact_made_inactive_stops_syncing(world: World) -> None:
+    """A linked contact set inactive in ConnectWise keeps its HubSpot contact, which no longer follows it."""
+    await world.sync()
+    batch = await anext(aiter(world.store.iter_link_ids(world.config.tenant, "contacts")))
+    link = await _link(world, "contacts", batch[0][0])
+    await world.cw.patch(
+        "company/contacts",
+        int(link.left_id),
+        [{"op": "replace", "path": "inactiveFlag", "value": True}, {"op": "replace", "path": "title", "value": "Gone"}],
+    )
+    await world.sync()
+    got = await world.hs.get("contacts", link.right_id, properties=["jobtitle"])
+    assert got["properties"].get("jobtitle") != "Gone"
+    [item] = await world.store.items_for_record(world.config.tenant, "contacts", left_id=link.left_id, limit=1)
+    assert item.action == "skip"
+    assert "inactive" in item.reason
+
+
+async def test_companies_the_filter_excludes_are_never_linked_on_a_first_sync(tmp_path: Path, world: World) -> None:
+    """On a fresh store, a HubSpot company with the identifier of a filtered-out ConnectWise company is not linked
+    by the HubSpot-side pass, and its phone is not overwritten."""
+    silver = _companies_of_tier(world, "Silver")[0]
+    await _with_properties(world)
+    made = await world.hs.create(
+        "companies", {"name": "Pre-existing", "connectwise_company_id": silver["identifier"], "phone": "111"}
+    )
+    world.config = make_config(tmp_path, world.cw_box, objects={"companies": GOLD_ONLY})
+    await world.sync()
+    assert (await _hs_company(world, made["id"]))["properties"]["phone"] == "111"
+    assert await _link(world, "companies", silver["id"]) is None
+    assert await world.store.links_by_right(world.config.tenant, "companies", [made["id"]]) == {}
+    after = world.cw_box.store.get("companies", silver["id"])
+    assert after is not None
+    assert after["name"] == silver["name"]
+
+
+async def test_replay_links_a_company_that_exists_on_both_sides(world: World) -> None:
+    """HS-6: `sync --record connectwise:companies:N` links a company HubSpot already has (same identifier) instead
+    of failing to create a duplicate, as a batch run would."""
+    company = next(iter(_expected_companies(world.cw_box).values()))
+    await _with_properties(world)
+    made = await world.hs.create(
+        "companies", {"name": "Already there", "connectwise_company_id": company["identifier"]}
+    )
+    report = await world.sync(record=RecordRef("connectwise", "companies", str(company["id"])))
+    assert report.counts.failed == 0, report.pairs[0].items
+    assert (await _link(world, "companies", company["id"])).right_id == made["id"]
+    assert len([c for c in await world.hs_all("companies") if c["properties"]["connectwise_company_id"]]) == 1
