@@ -135,3 +135,64 @@ async def test_replay_links_a_company_that_exists_on_both_sides(world: World) ->
     assert report.counts.failed == 0, report.pairs[0].items
     assert (await _link(world, "companies", company["id"])).right_id == made["id"]
     assert len([c for c in await world.hs_all("companies") if c["properties"]["connectwise_company_id"]]) == 1
+
+
+async def _archived_contact(world: World) -> Any:
+    """A linked contact whose HubSpot counterpart a HubSpot user then deletes (archives)."""
+    await world.sync()
+    batch = await anext(aiter(world.store.iter_link_ids(world.config.tenant, "contacts")))
+    link = await _link(world, "contacts", batch[0][0])
+    await world.hs.archive("contacts", link.right_id)
+    return link
+
+
+async def _retitle(world: World, left_id: str, title: str) -> None:
+    await world.cw.patch("company/contacts", int(left_id), [{"op": "replace", "path": "title", "value": title}])
+
+
+async def test_a_contact_archived_in_hubspot_is_found_by_a_full_run_and_never_fails(world: World) -> None:
+    """CW-6 on the HubSpot side: a full run finds the archived counterpart (it said "same"), keeps the link marked
+    (`on_hubspot_delete: ignore`, the default), and later changes of the ConnectWise contact are skipped with the
+    reason instead of failing every run with "Could not get some CONTACT objects"."""
+    link = await _archived_contact(world)
+    await world.sync(full=True)
+    [item] = await world.store.items_for_record(world.config.tenant, "contacts", left_id=link.left_id, limit=1)
+    assert item.action == "skip"
+    assert "deleted in HubSpot" in item.reason
+    await _retitle(world, link.left_id, "Still here")
+    for _ in range(2):
+        report = await world.sync()
+        assert report.counts.failed == 0
+    [item] = await world.store.items_for_record(world.config.tenant, "contacts", left_id=link.left_id, limit=1)
+    assert item.action == "skip"
+    assert "not synced until it is restored" in item.reason
+    assert link.right_id not in [c["id"] for c in await world.hs_all("contacts")]
+
+
+async def test_an_update_that_finds_the_counterpart_gone_applies_the_policy(world: World) -> None:
+    """Without a full run in between: the update's "not found" applies the policy, once, and no run fails."""
+    link = await _archived_contact(world)
+    await _retitle(world, link.left_id, "Changed")
+    report = await world.sync()
+    assert report.counts.failed == 0
+    [item] = await world.store.items_for_record(world.config.tenant, "contacts", left_id=link.left_id, limit=1)
+    assert item.action == "skip"
+    assert "an update found it gone" in item.reason
+    await _retitle(world, link.left_id, "Changed again")
+    assert (await world.sync()).counts.failed == 0
+
+
+async def test_on_hubspot_delete_recreate_creates_the_contact_again(tmp_path: Path, world: World) -> None:
+    """`on_hubspot_delete: recreate`: the link is dropped, and the next full run creates the contact again."""
+    world.config = make_config(
+        tmp_path, world.cw_box, objects={"companies": {}, "contacts": {"on_hubspot_delete": "recreate"}}
+    )
+    link = await _archived_contact(world)
+    await world.sync(full=True)
+    assert await _link(world, "contacts", link.left_id) is None
+    report = await world.sync(full=True)
+    assert report.counts.failed == 0
+    again = await _link(world, "contacts", link.left_id)
+    assert again is not None
+    assert again.right_id != link.right_id
+    assert again.right_id in [c["id"] for c in await world.hs_all("contacts")]

@@ -113,6 +113,11 @@ class ObjectSync(_Model):
     on_delete: Literal["archive", "ignore"] = Field(
         "archive", description="when the ConnectWise record is deleted: archive its counterpart, or leave it"
     )
+    on_hubspot_delete: Literal["ignore", "recreate"] = Field(
+        "ignore",
+        description="when the counterpart of a linked record is deleted (archived) in HubSpot: leave the ConnectWise"
+        " record unsynced until the counterpart is restored, or drop the link so it is created again",
+    )
     on_filtered: Literal["keep", "archive"] = Field(
         "keep",
         description="when a linked record stops passing the filters (or turns inactive): keep its counterpart and"

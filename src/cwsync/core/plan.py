@@ -26,6 +26,10 @@ EXCLUDED = "@excluded"
 """Kept in a link's left values while its ConnectWise record is excluded (a filter, inactive): why. A change of the
 counterpart is then left alone too, even in a run that does not read the ConnectWise record (#13: filters hold for
 linked records both ways). The next read of the record decides again (a record back in the filter syncs)."""
+GONE = "@gone"
+"""Kept in a link's right values once its counterpart was found deleted on the right (and the pair's policy keeps
+the link): why. The record is then left alone instead of updating what is not there, until the counterpart is
+read again (restored)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +182,7 @@ class _Planner:
             if excluded is not None:
                 self.done_left.add(link.left_id)
                 self.done_right.add(link.right_id)
-                reason = f"{excluded}: its counterpart ({other_id}) is kept and no longer synced"
-                self._add(_skip(self.m.pair, record, side, reason, other_id))
+                self._add(_skip(self.m.pair, record, side, excluded, other_id))
                 return
             left, right = (record, other) if side is Side.LEFT else (other, record)
             self._linked(link, left, right, side)
@@ -192,12 +195,16 @@ class _Planner:
     def _excluded(link: LinkBase, record: Snapshot, other: Snapshot | None, side: Side) -> str | None:
         """Why a linked pair is left alone: one of its records is excluded (filters and standard filters decide
         for linked records too), as read now or, for a ConnectWise record not read, as the link remembers."""
+        other_id = link.right_id if side is Side.LEFT else link.left_id
+        kept = f": its counterpart ({other_id}) is kept and no longer synced"
         if record.skip_reason:
-            return record.skip_reason
+            return record.skip_reason + kept
         if other is not None:
-            return other.skip_reason or None
-        if side is Side.RIGHT:
-            return link.left_values.get(EXCLUDED) or None
+            return other.skip_reason + kept if other.skip_reason else None
+        if side is Side.RIGHT and link.left_values.get(EXCLUDED):
+            return f"{link.left_values[EXCLUDED]}{kept}"
+        if side is Side.LEFT and link.right_values.get(GONE):
+            return f"{link.right_values[GONE]}: not synced until it is restored there"
         return None
 
     # -- linked pairs: three-way merge ---------------------------------------------------------------------------

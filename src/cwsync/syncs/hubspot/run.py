@@ -21,12 +21,13 @@ import structlog
 from cwsync.config.model import Config, FilterRule, ObjectSync
 from cwsync.config.vocabulary import Action, ConflictPolicy, Side
 from cwsync.connectors.connectwise import ConnectWiseClient
-from cwsync.connectors.http import CwsyncApiError, FatalError
+from cwsync.connectors.http import CwsyncApiError, FatalError, NotFoundError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.filters import failing_rule
 from cwsync.core.mapping import MappingError, ObjectMapping, build_mapping
 from cwsync.core.plan import (
     EXCLUDED,
+    GONE,
     LinkBase,
     PairInput,
     PlanItem,
@@ -41,7 +42,7 @@ from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_va
 from cwsync.engine.record import Recorder, projection_hash
 from cwsync.engine.runs import close_interrupted as close_interrupted_runs
 from cwsync.engine.runs import recorded_run
-from cwsync.store import Counts, Link, RunItem, Store
+from cwsync.store import Counts, ItemStatus, Link, RunItem, Store
 from cwsync.syncs.hubspot import shapes
 from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
 from cwsync.syncs.hubspot.properties import create_properties, missing_properties
@@ -329,6 +330,12 @@ class _PairRun:
         """ConnectWise ids read in this run that have a link (found, or written by it): when the store holds just
         as many links, none is of a record ConnectWise no longer has, and reconciliation need not read them all."""
         self._released = 0  # links the store removed because their HubSpot id went to another record
+        self._right_seen: set[str] = set()
+        """On a full HubSpot read: every object read (a link to none of them or `created_right` is gone there)."""
+        self.created_right: set[str] = set()
+        self._right_confirmed: set[str] = set()
+        """ConnectWise ids whose link's counterpart this full HubSpot read found (or this run created): when the
+        store holds just as many links, none is gone in HubSpot and `_reconcile_right` need not read them all."""
         self.left_since: datetime | None = None
         self.next_up: _PairRun | None = None
         """The pair that runs after this one: its ConnectWise read starts when this one's ends."""
@@ -375,6 +382,7 @@ class _PairRun:
                 rights[snap.id] = (snap, raw)
         self.right_complete = right_since is None
         self.right_read_done = True
+        self._right_seen = set(rights) if self.right_complete else set()
         seen_left: set[str] = set()
         async for page in self._reader:
             seen_left.update(str(r["id"]) for r in page)
@@ -384,6 +392,8 @@ class _PairRun:
         await self._flush()
         if self.left_since is None:
             await self._reconcile(seen_left, rights)
+        if self.right_complete:
+            await self._reconcile_right()
         remaining = list(rights.values())
         for start in range(0, len(remaining), PAGE):
             await self._right_page(remaining[start : start + PAGE])
@@ -527,6 +537,10 @@ class _PairRun:
         else:
             links = {s.id: known[s.id] for s in lefts if s.id in known}
         self._linked.update(links)
+        if self.right_complete:
+            self._right_confirmed.update(
+                k for k, link in links.items() if link.right_id in self._right_seen or link.right_values.get(GONE)
+            )
         gone = [s.id for s in lefts if s.id in links and s.skip_reason == DELETED_IN_CW]
         if gone:
             await self._deleted_left(gone, links, DELETED_IN_CW)
@@ -634,6 +648,57 @@ class _PairRun:
         await self._deleted_left(gone, missing, "not found in ConnectWise (reconciliation)")
         for link in missing.values():
             rights.pop(link.right_id, None)
+
+    async def _reconcile_right(self) -> None:
+        """After reading every HubSpot object: links whose counterpart was not among them were deleted (archived)
+        in HubSpot; the pair's `on_hubspot_delete` applies (behind the mass-delete guard), so no dangling link is
+        left for a later update to fail on."""
+        count = await self.s.store.link_count(self.s.tenant, self.pair)
+        if not self._released and count == len(self._right_confirmed):
+            return  # every link's counterpart was read or made by this run (the common case: no scan of the links)
+        seen = self._right_seen | self.created_right
+        gone: list[str] = []
+        total = 0
+        async for batch in self.s.store.iter_link_ids(self.s.tenant, self.pair):
+            total += len(batch)
+            gone.extend(left_id for left_id, right_id in batch if right_id not in seen)
+        if not gone:
+            return
+        links = [link for link in (await self._links(Side.LEFT, gone)).values() if not link.right_values.get(GONE)]
+        if not links:
+            return
+        setting = "syncs.hubspot.mass_delete_share"
+        check_mass_delete(
+            self.pair, len(links), total, self.s.mass_delete_share, setting=setting, what="unlinked", side="HubSpot"
+        )
+        kept, dropped, items = [], [], []
+        for link in links:
+            marked, why = self.gone_link(link, "deleted in HubSpot (not found by a full read)")
+            self.report.counts.add("skip")
+            status: ItemStatus = "planned" if self.dry_run else "applied"
+            items.append(
+                self.recorder.item(
+                    "skip",
+                    status=status,
+                    left_id=link.left_id,
+                    right_id=link.right_id,
+                    reason=why,
+                    source_values=link.left_values,
+                )
+            )
+            if marked is None:
+                dropped.append(link.left_id)
+            else:
+                kept.append(marked)
+        await self.recorder.commit(links=kept, items=items, dropped=dropped)
+
+    def gone_link(self, link: Link, reason: str) -> tuple[Link | None, str]:
+        """A link whose HubSpot counterpart is deleted, under the pair's policy: marked (`ignore`: the record is left
+        alone until the counterpart is restored) or None (`recreate`: dropped, so the record is created again)."""
+        if self.object_config.on_hubspot_delete == "recreate":
+            return None, f"{reason}: link dropped, created again when it next syncs (on_hubspot_delete: recreate)"
+        marked = replace(link, right_values={**link.right_values, GONE: reason}, synced_at=self.s.now())
+        return marked, f"{reason}: no longer synced until it is restored there (on_hubspot_delete: ignore)"
 
     async def _deleted_left(
         self, left_ids: list[str], links: Mapping[str, Link], reason: str, *, archive: bool | None = None
@@ -803,10 +868,12 @@ class _PairRun:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _record(self, results: list[_Result]) -> None:
-        links, run_items = [], []
+        links, run_items, dropped = [], [], []
         for n, result in enumerate(results, 1):
             if n % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
+            if result.dropped and result.left_id:
+                dropped.append(result.left_id)
             item = result.item
             action = "fail" if result.error else item.action.value
             self.report.counts.add(action)  # type: ignore[arg-type]
@@ -816,8 +883,13 @@ class _PairRun:
                 links.append(result.link)
             if action != "unchanged":
                 run_items.append(self._run_item(result, action))
-        self._released += await self.recorder.commit(links=links, items=run_items)
+        self._released += await self.recorder.commit(links=links, items=run_items, dropped=dropped)
         self._linked.update(link.left_id for link in links)
+        self._linked.difference_update(dropped)
+        if self.right_complete:
+            seen = (self._right_seen, self.created_right)
+            self._right_confirmed.update(link.left_id for link in links if any(link.right_id in ids for ids in seen))
+            self._right_confirmed.difference_update(dropped)
 
     def _run_item(self, result: _Result, action: str) -> RunItem:
         item = result.item
@@ -876,6 +948,7 @@ class _Result:
     remote_status: int | None = None
     remote_response: Any = None
     right_stamp: str | None = None  # the HubSpot object's `STAMP` after cwsync wrote it
+    dropped: bool = False  # the link goes (its HubSpot counterpart was deleted, `on_hubspot_delete: recreate`)
 
 
 class _Applier:
@@ -937,6 +1010,7 @@ class _Applier:
             elif index in batch.by_index:
                 result.right_id = str(batch.by_index[index]["id"])
                 result.right_stamp = self.run.right.stamp(batch.by_index[index])
+                self.run.created_right.add(result.right_id)
             else:
                 _fail(
                     result, "created, but HubSpot's answer could not be attributed: the next run links it by match key"
@@ -952,13 +1026,31 @@ class _Applier:
             assert write is not None
             inputs.append({"id": write.record_id, "properties": shapes.hubspot_properties(self.mapping, write.values)})
         batch = await self.run.s.hs.batch_update(self.run.right.object_type, inputs)
+        gone: list[_Result] = []
         for index, result in enumerate(results):
             error = batch.error_for(index)
-            if error is not None:
+            if isinstance(error, NotFoundError):
+                gone.append(result)
+            elif error is not None:
                 _fail(result, error)
             elif index in batch.by_index:
                 result.right_stamp = self.run.right.stamp(batch.by_index[index])
-        await self._associate([r for r in results if not r.error])
+        if gone:
+            await self._gone(gone)
+        await self._associate([r for r in results if not r.error and r.item.action is not Action.SKIP])
+
+    async def _gone(self, results: list[_Result]) -> None:
+        """Updates HubSpot answered with "not found": the counterpart was deleted (archived) there since the link
+        was made. The pair's `on_hubspot_delete` applies instead of a failure that every later run would repeat."""
+        links = await self.run._links(Side.LEFT, [str(r.left_id) for r in results if r.left_id])
+        for result in results:
+            link = links.get(str(result.left_id))
+            if link is None:
+                _fail(result, "not found in HubSpot, and no longer linked")
+                continue
+            marked, why = self.run.gone_link(link, "deleted in HubSpot (an update found it gone)")
+            result.item = replace(result.item, action=Action.SKIP, reason=why, writes=())
+            result.link, result.dropped = marked, marked is None
 
     async def _associate(self, results: list[_Result]) -> None:
         """Associations for reference fields written to HubSpot (contact → company, deal → company/contact)."""
@@ -1017,8 +1109,6 @@ class _Applier:
 
 
 def _with_values(item: PlanItem, left: Mapping[str, str | None], right: Mapping[str, str | None]) -> PlanItem:
-    from dataclasses import replace
-
     return replace(item, left_values=dict(left), right_values=dict(right))
 
 
