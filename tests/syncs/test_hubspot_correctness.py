@@ -196,3 +196,58 @@ async def test_on_hubspot_delete_recreate_creates_the_contact_again(tmp_path: Pa
     assert again is not None
     assert again.right_id != link.right_id
     assert again.right_id in [c["id"] for c in await world.hs_all("contacts")]
+
+
+async def test_plan_equals_apply_on_a_first_sync_into_a_populated_hubspot(world: World) -> None:
+    """BY-1: on a fresh store against a HubSpot that already holds the companies (and some contacts), the dry run's
+    counts per pair equal what the real run then does: contacts and deals are planned against the companies the same
+    plan links (they used to "wait for" them)."""
+    await _with_properties(world)
+    companies = list(_expected_companies(world.cw_box).values())
+    for company in companies:
+        await world.hs.create("companies", {"name": company["name"], "connectwise_company_id": company["identifier"]})
+    plan = await world.sync(dry_run=True)
+    real = await world.sync()
+    assert real.counts.failed == 0
+
+    def counts(report: Any) -> dict[str, dict[str, int]]:
+        return {p.pair: {k: v for k, v in p.counts.as_dict().items() if k != "conflicts"} for p in report.pairs}
+
+    assert counts(plan) == counts(real)
+    assert counts(real)["companies"]["linked"] == len(companies)
+
+
+async def test_setup_writes_survive_lost_answers(world: World, monkeypatch: Any) -> None:
+    """#13.6: the answer of every property and property-group create is lost once (the write happened): the setup
+    looks each up before sending it again, so the sync goes on, with each property made exactly once."""
+    from cwsync.connectors.http import TransportError
+
+    lost: list[str] = []
+
+    def losing(name: str) -> None:
+        real = getattr(world.hs, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            made = await real(*args, **kwargs)
+            key = f"{name}:{args[0]}:{kwargs.get('name')}"
+            if key not in lost:
+                lost.append(key)
+                raise TransportError("POST …: connection closed before the answer (lost)")
+            return made
+
+        monkeypatch.setattr(world.hs, name, call)
+
+    losing("create_property")
+    losing("create_property_group")
+    report = await world.sync(full=True)
+    assert report.counts.failed == 0
+    assert len(lost) > 4
+    own = {
+        "companies": "connectwise_company_id",
+        "contacts": "connectwise_contact_id",
+        "deals": "connectwise_opportunity_id",
+    }
+    for object_type, name in own.items():
+        names = [p["name"] for p in await world.hs.properties(object_type)]
+        assert len(names) == len(set(names))
+        assert name in names

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
+from cwsync.connectors.http import AmbiguousWriteError, ConflictError, RetriableError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.mapping import ObjectMapping
 from cwsync.core.values import FieldType
@@ -60,6 +61,13 @@ async def create_properties(
 
     async def create_one(prop: CustomProperty) -> None:
         choices = (options or {}).get((prop.object_type, prop.name))
+
+        async def exists() -> bool:
+            return prop.name in {p["name"] for p in await hs.properties(prop.object_type)}
+
+        await _made(lambda: _create(prop, choices), exists)
+
+    async def _create(prop: CustomProperty, choices: list[str] | None) -> None:
         await hs.create_property(
             prop.object_type,
             name=prop.name,
@@ -73,9 +81,30 @@ async def create_properties(
         )
 
     async def create_for(object_type: str, mine: list[CustomProperty]) -> None:
-        if GROUP[0] not in {g["name"] for g in await hs.property_groups(object_type)}:
-            await hs.create_property_group(object_type, name=GROUP[0], label=GROUP[1])
+        async def exists() -> bool:
+            return GROUP[0] in {g["name"] for g in await hs.property_groups(object_type)}
+
+        if not await exists():
+            await _made(lambda: hs.create_property_group(object_type, name=GROUP[0], label=GROUP[1]), exists)
         await asyncio.gather(*(create_one(prop) for prop in mine))
 
     await asyncio.gather(*(create_for(object_type, mine) for object_type, mine in by_type.items()))
     return [f"{prop.object_type}.{prop.name}" for prop in props]
+
+
+SETUP_ATTEMPTS = 4
+
+
+async def _made(create: Callable[[], Awaitable[object]], exists: Callable[[], Awaitable[bool]]) -> None:
+    """A setup write that survives lost answers and faults: after a failed attempt, look up whether it was made
+    (the answer was lost, or a concurrent run made it: 409) before sending it again, up to `SETUP_ATTEMPTS` times.
+    A POST is not safe to resend blindly, so the HTTP layer does not; this is what makes it safe here."""
+    for attempt in range(1, SETUP_ATTEMPTS + 1):
+        try:
+            await create()
+            return
+        except (RetriableError, AmbiguousWriteError, ConflictError) as exc:
+            if await exists():
+                return
+            if attempt == SETUP_ATTEMPTS or isinstance(exc, ConflictError):
+                raise

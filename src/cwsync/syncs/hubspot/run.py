@@ -184,6 +184,9 @@ class HubSpotSync:
         self.prepared = False
         self.planned_creates: dict[str, set[str]] = {}
         """In a dry run: the ConnectWise ids each pair would create on HubSpot (parents of later pairs)."""
+        self.planned_links: dict[str, dict[str, str]] = {}
+        """In a dry run: ConnectWise id → HubSpot id of the records each pair would link (matched), which later
+        pairs' records are planned against as the real run would (plan equals apply, BY-1)."""
         sync = config.syncs.hubspot
         self.policy = ConflictPolicy(sync.conflict_policy) if sync else ConflictPolicy.CONNECTWISE_WINS
         self.mass_delete_share = sync.mass_delete_share if sync else 0.9
@@ -785,6 +788,8 @@ class _PairRun:
             ids = {str(s.values.get(name)) for s in lefts if s.values.get(name)}
             links = await self.s.store.links_by_left(self.s.tenant, parent_pair, ids)
             planned = {i: f"planned:{i}" for i in ids & self.s.planned_creates.get(parent_pair, set())}
+            matched = self.s.planned_links.get(parent_pair, {})
+            planned |= {i: matched[i] for i in ids if i in matched}
             out[name] = planned | {left_id: link.right_id for left_id, link in links.items()}
         return out
 
@@ -793,6 +798,10 @@ class _PairRun:
         if self.dry_run:
             created = self.s.planned_creates.setdefault(self.pair, set())
             created.update(i.left_id for i in items if i.action is Action.CREATE and i.left_id)
+            matched = self.s.planned_links.setdefault(self.pair, {})
+            matched.update(
+                {i.left_id: i.right_id for i in items if i.action is Action.LINK and i.left_id and i.right_id}
+            )
             for item in items:
                 self.report.counts.add(item.action.value)
                 if item.conflicts:
