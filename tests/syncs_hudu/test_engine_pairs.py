@@ -148,3 +148,30 @@ async def test_an_asset_matched_on_serial_stays_in_the_layout_it_was_filed_in(wo
     assert (changed.counts.updated, changed.counts.created, world.calls["PUT"], world.calls["POST"]) == (1, 0, 1, 0)
     assert world.hudu_box.state.assets[asset["id"]]["asset_layout_id"] == computer
     assert not world.hudu_box.state.assets[asset["id"]].get("archived")
+
+
+async def test_an_asset_matched_on_serial_in_a_configured_layout_keeps_its_data(world: World) -> None:
+    """#13.7: the sort rule files Managed Servers in Server, but the MSP's asset with the same serial is in the
+    (configured) Configurations layout. Run 1 links it; run 2, nothing changed, writes nothing: it is projected with
+    its own layout's labels (they used to be written empty: Configuration Type, Status and Installed On lost)."""
+    existing = world.hudu_box.state.create_company({"name": "Aspen (Hudu)"})
+    config = next(
+        c
+        for c in _children(world, "configurations", 7)
+        if c.get("serialNumber") and c["type"]["name"] in ("Managed Server", "Legacy Server", "Virtual Machine")
+    )
+    layouts = world.hudu_box.state.layouts
+    configurations = next(i for i, layout in layouts.items() if layout["name"] == "Configurations")
+    body = {"name": "filed-elsewhere", "asset_layout_id": configurations, "primary_serial": config["serialNumber"]}
+    asset = world.hudu_box.state.create_asset(existing["id"], body)
+    engine = world.engine(match_assets_on_serial=True)
+    await engine.decide([Decision(7, "match", existing["id"])])
+    first = await engine.run(only=["companies", "configurations"])
+    assert first.counts.linked == 1
+    filled = dict(world.hudu_box.state.assets[asset["id"]]["values"])
+    assert filled
+
+    world.calls.clear()
+    again = await engine.run(only=["companies", "configurations"])
+    assert (world.writes, again.counts.updated, again.counts.created) == (0, 0, 0)
+    assert world.hudu_box.state.assets[asset["id"]]["values"] == filled

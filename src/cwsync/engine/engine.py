@@ -223,6 +223,8 @@ async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> 
             pins: tuple[str, ...] = ()
             if usable and link is not None:
                 pins = tuple(pair.pinned(link))
+                if pins and pair.placed is not None:
+                    values = pair.placed(flat, link)
                 values = {**values, **{k: _blank(link.left_values.get(k)) for k in pins if k in values}}
                 if pair.frozen:
                     values, held = _hold_frozen(pair, values, link)

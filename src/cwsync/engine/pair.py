@@ -19,8 +19,9 @@ counterpart must go: deleted if linked, else skipped with the reason), `notes` (
 deleted counterpart keeps its link, marked, instead of losing it: a target that archives rather than deletes),
 `stored` (links an earlier version recorded, in today's form), `lost` (a link whose counterpart the integration
 found gone: the record is created again), `frozen` (fields written on create only, unless the integration says
-otherwise), `moves` (fields whose change re-creates the counterpart), `pinned` (fields a link keeps), `adopt`
-(creates matched to counterparts that exist already) and `scope` (what the cursor is valid for).
+otherwise), `moves` (fields whose change re-creates the counterpart), `pinned` (fields a link keeps), `placed`
+(the projection of a pinned link's record), `adopt` (creates matched to counterparts that exist already) and
+`scope` (what the cursor is valid for).
 
 What the engine gives every pair (`engine.Engine`): the run's lifecycle, read-ahead, the page loop, planning through
 `core.plan`, links and run items, intents before creates and look-up of what a killed run created, batching and the
@@ -161,6 +162,9 @@ class Pair:
     pinned: Callable[[Link], Collection[str]] = lambda _link: ()
     """Fields a link keeps whatever the record says (a counterpart someone else placed, matched on a key): planned
     with the link's values, and such a link is updated in place, never re-created (`moves`)."""
+    placed: Callable[[Mapping[str, Any], Link], Mapping[str, str | None]] | None = None
+    """The projection of a record whose link `pinned` fields (its counterpart stays where someone else placed it:
+    projected as that place wants, e.g. with the labels of the layout the asset is in); None: `project`."""
     adopt: Callable[[Sequence[Any]], Awaitable[None]] | None = None
     """Called with the creates of a page (engine `Decision`s of records no link holds), before their intents are
     noted: it may turn some, in place, into `link` decisions of a counterpart that already exists (a match on a key

@@ -8,7 +8,8 @@ assets (`Location` asset tags) and, when the run verifies, the ids of the assets
 hooks: inactive records are skipped (`skip`), inactive or expired agreements archived (`retire`), a rename is written
 only with `auto_update_asset_names` (`frozen`), a new company or layout re-creates the asset and archives the old
 one (`moves`), an asset deleted in Hudu is created again (`lost`), `match_assets_on_serial` links an unlinked asset
-with the same serial instead of creating one (`adopt`) and leaves it in its layout (`pinned`), links of earlier
+with the same serial instead of creating one (`adopt`) and leaves it in its layout, projected with that
+layout's labels (`pinned`, `placed`), links of earlier
 versions are read in the flat form (`stored`), and an incremental read is valid only for the matched companies and
 options it was made with (`scope`). Assets a killed run created are found by layout and name (`HuduAssetTarget.find`).
 """
@@ -213,6 +214,17 @@ def asset_pair(
                 "update", decision.left_id, decision.right_id, values, decision.write.raw, previous=previous
             )
 
+    def placed(flat: Mapping[str, Any], link: Link) -> Mapping[str, str | None]:
+        """A record linked on its serial is projected into the layout its asset is in (that layout's labels), not
+        the one its sort rule names: the labels of another layout would be written empty."""
+        source: Source = flat["source"]
+        company = companies.get(source.cw_company_id)
+        layout_id = int(link.left_values.get("layout") or 0)
+        layout = next((info for info in layouts.values() if info.layout_id == layout_id), None)
+        if company is None:
+            return project(flat)
+        return shape(source, company, layout or LayoutInfo(layout_id, "", {}), source.name)
+
     def skip(flat: Mapping[str, Any]) -> str | None:
         source: Source = flat["source"]
         company, layout = place(source)
@@ -257,6 +269,7 @@ def asset_pair(
         frozen={} if sync.auto_update_asset_names else {"name": RENAME_OFF},
         moves=frozenset(PLACED),
         pinned=lambda link: ("layout",) if link.match_key == SERIAL_MATCH else (),
+        placed=placed,
         adopt=adopt if serials is not None and kind == "configurations" else None,
         scope=scope,
     )
