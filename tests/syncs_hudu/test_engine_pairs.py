@@ -10,7 +10,7 @@ from cwsync.connectors.connectwise import replace_ops
 from cwsync.store import Link
 from cwsync.syncs.hudu.matching import Decision
 from cwsync.syncs.hudu.shapes import active_agreement
-from tests.syncs_hudu.conftest import World, cw_record
+from tests.syncs_hudu.conftest import World, cw_record, hudu_sync_section
 
 
 def _children(world: World, entity: str, company_id: int) -> list[dict[str, Any]]:
@@ -58,8 +58,9 @@ async def test_a_contact_that_moves_company_is_created_anew_there_and_the_old_as
     world.calls.clear()
     report = await world.sync(only=["contacts"])
     [contacts] = [t for t in report.types if t.kind == "contacts"]
-    assert (contacts.counts.created, contacts.counts.updated) == (1, 0)
-    assert (world.calls["POST"], world.calls["PUT"]) == (1, 1)  # the new asset, the old one's archive
+    # the new asset, and the old one's archive counted as such (it was "archived 0", #13.8)
+    assert (contacts.counts.created, contacts.counts.updated, contacts.counts.deleted) == (1, 0, 1)
+    assert (world.calls["POST"], world.calls["PUT"]) == (1, 1)
     new = await _link(world, "hudu:contacts", contact["id"])
     assert new is not None
     assert new.right_id != old.right_id
@@ -175,3 +176,21 @@ async def test_an_asset_matched_on_serial_in_a_configured_layout_keeps_its_data(
     again = await engine.run(only=["companies", "configurations"])
     assert (world.writes, again.counts.updated, again.counts.created) == (0, 0, 0)
     assert world.hudu_box.state.assets[asset["id"]]["values"] == filled
+
+
+async def test_a_company_of_a_skipped_type_is_a_visible_skip(world: World) -> None:
+    """#13.8: a company whose type `skip_company_types` names gets a run item saying so (`cwsync explain` answers
+    it), and a linked one whose type became skipped stops syncing its assets."""
+    await world.match(2)
+    await world.sync()
+    company = cw_record(world.cw_box, "companies", 2)
+    type_name = company["types"][0]["name"]
+    contact = next(c for c in _children(world, "contacts", 2) if not c.get("inactiveFlag"))
+    await world.cw.patch("company/contacts", contact["id"], replace_ops({"title": "After the skip"}))
+    world.calls.clear()
+    report = await world.engine(**hudu_sync_section(skip_company_types=[type_name])).run()
+    assert world.writes == 0
+    [item] = await world.store.items_for_record(world.config.tenant, "hudu:companies", left_id="2", limit=1)
+    assert item.action == "skip"
+    assert f"company type {type_name!r} is skipped" in item.reason
+    assert report.counts.skipped >= 1

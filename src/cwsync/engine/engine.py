@@ -510,6 +510,8 @@ class _PairRun:
                 if d.error is not None:
                     d.action = "fail"
                     self._hold(d)
+                elif d.write is not None and d.write.replaces is not None:
+                    self.outcome.counts.add("delete")  # the old counterpart of a move, deleted (archived) too
             self.outcome.counts.add(d.action)  # type: ignore[arg-type]
             if self.observe is not None:
                 self.observe(self.pair.name, d)

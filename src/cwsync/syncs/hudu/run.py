@@ -199,10 +199,14 @@ class HuduSyncEngine:
 
     async def companies(self) -> list[Record]:
         """The ConnectWise companies the sync considers (not deleted; skipped types are left out)."""
+        return [c for c in await self.live_companies() if self.sync.skips_company_type(company_type_names(c)) is None]
+
+    async def live_companies(self) -> list[Record]:
+        """Every ConnectWise company not deleted, skipped types too (a run records why it skips them)."""
         out: list[Record] = []
         live = F("deletedFlag") == False  # noqa: E712 - builds a condition
         async for page in self.cw.stream("company/companies", conditions=live, fields=COMPANY_FIELDS):
-            out.extend(c for c in page if self.sync.skips_company_type(company_type_names(c)) is None)
+            out.extend(page)
         return out
 
     async def hudu_companies(self) -> dict[int, Record]:
@@ -335,6 +339,9 @@ class HuduSyncEngine:
 
         def observe(_pair: str, decision: EngineDecision) -> None:
             type_report.counts.add(decision.action)  # type: ignore[arg-type]
+            moved = decision.write is not None and decision.write.replaces is not None
+            if moved and decision.action == "create" and not report.dry_run:
+                type_report.counts.add("delete")  # the old asset of a move, archived too
             if decision.action != "unchanged":
                 type_report.items.append(AssetItem.of(decision))
             self._progress(pair, 1)
@@ -360,10 +367,12 @@ class HuduSyncEngine:
 
     async def _sync_companies(self, report: HuduRunReport, write: bool) -> dict[int, int]:
         """Plan (and apply) companies; returns ConnectWise company id → Hudu company id for the linked ones."""
-        companies, hudu = await asyncio.gather(self.companies(), self.hudu_companies())
+        everyone, hudu = await asyncio.gather(self.live_companies(), self.hudu_companies())
+        skipped = {str(c["id"]) for c in everyone if self.sync.skips_company_type(company_type_names(c)) is not None}
+        companies = [c for c in everyone if str(c["id"]) not in skipped]
         decisions = await load_decisions(self.store, self.tenant)
         links = await self.store.links_by_left(self.tenant, COMPANIES_PAIR, [str(c["id"]) for c in companies])
-        plans = [self._plan_company(c, decisions.get(int(c["id"])), links, hudu) for c in companies]
+        plans = [self._plan_company(c, decisions.get(int(c["id"])), links, hudu) for c in everyone]
         report.awaiting_decision = sum(1 for c in companies if int(c["id"]) not in decisions)
         if write:
             type_report = TypeReport("companies")
