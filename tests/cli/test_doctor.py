@@ -180,7 +180,9 @@ def test_doctor_from_config_checks_hubspot_too(served: RunningSandbox, tmp_path:
     result = runner.invoke(app, ["doctor", "--config", str(config), "--json"])
     report = json.loads(result.stdout)
     assert result.exit_code == 0, result.stdout
-    assert [c["name"] for c in report["checks"]][-2:] == ["HubSpot token valid", "HubSpot scopes"]
+    names = [c["name"] for c in report["checks"]][-3:]
+    assert names == ["HubSpot token valid", "HubSpot scopes", "HubSpot mappings fit the schemas"]
+    assert report["checks"][-1]["status"] == "ok"
     assert served.hubspot is not None
     token = served.hubspot.settings.token
     served.hubspot.tokens[token] = ["crm.objects.companies.read"]
@@ -196,3 +198,21 @@ def test_doctor_from_a_bad_config_names_the_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["doctor", "--config", str(config)])
     assert result.exit_code == ExitCode.BAD_SETTINGS
     assert f"{config}:3" in result.stdout
+
+
+def test_doctor_finds_a_mapping_the_schemas_refuse(served: RunningSandbox, tmp_path: Path) -> None:
+    """#13.10: a date custom field mapped into a number property fails doctor's schema check, naming the line."""
+    config = tmp_path / "cwsync.yaml"
+    runner.invoke(app, ["init", str(config), "--sandbox", "--sandbox-url", served.base_url])
+    text = config.read_text(encoding="utf-8")
+    marker = "      companies:\n"
+    start = text.index(marker) + len(marker)
+    added = "        fields: {add: [{connectwise: customFields/Onboarded, hubspot: numberofemployees}]}\n"
+    config.write_text(text[:start] + added + text[start:], encoding="utf-8")
+    result = runner.invoke(app, ["doctor", "--config", str(config), "--json"])
+    report = json.loads(result.stdout)
+    [check] = [c for c in report["checks"] if c["name"] == "HubSpot mappings fit the schemas"]
+    assert check["status"] == "fail", check
+    assert "cannot store a date in a number property" in check["detail"]
+    assert f"{config}:" in check["detail"]
+    assert result.exit_code != 0

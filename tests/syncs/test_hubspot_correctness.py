@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef
 from tests.syncs.test_hubspot_e2e import World, _expected_companies, make_config
 from tests.syncs.test_hubspot_e2e import world as world
@@ -251,3 +253,94 @@ async def test_setup_writes_survive_lost_answers(world: World, monkeypatch: Any)
         names = [p["name"] for p in await world.hs.properties(object_type)]
         assert len(names) == len(set(names))
         assert name in names
+
+
+def _config_file(tmp_path: Path, world: World, companies: dict[str, Any]) -> Path:
+    """The fixture's configuration as a YAML file with these company settings (so errors can name lines)."""
+    import io
+
+    from ruamel.yaml import YAML
+
+    s = world.cw_box.settings
+    data = {
+        "store": f"sqlite:///{tmp_path / 'cwsync.db'}",
+        "connections": {
+            "connectwise": {
+                "site": "http://cw.test",
+                "company_id": s.company_id,
+                "public_key": s.public_key,
+                "private_key": s.private_key,
+                "client_id": s.client_id,
+                "requests_per_minute": None,
+            },
+            "hubspot": {
+                "token": world.config.connections.hubspot.token.get_secret_value(),
+                "base_url": "http://hs.test",
+            },  # type: ignore[union-attr]
+        },
+        "syncs": {"hubspot": {"objects": {"companies": companies, "contacts": {}, "deals": {}}}},
+    }
+    out = io.StringIO()
+    YAML().dump(data, out)
+    path = tmp_path / "cwsync.yaml"
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return path
+
+
+def _line_of(path: Path, text: str) -> int:
+    return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+@pytest.mark.parametrize(
+    ("companies", "at", "expected"),
+    [
+        (
+            {"fields": {"add": [{"connectwise": "customFields/Onboarded", "hubspot": "numberofemployees"}]}},
+            "customFields/Onboarded",
+            ["customFields/Onboarded (date)", "numberofemployees (number/number)", "cannot store a date"],
+        ),
+        (
+            {"fields": {"add": [{"connectwise": "status", "hubspot": "industry"}]}},
+            "connectwise: status",
+            ["industry (enumeration/select)", "add a value map (value_maps.industry)", "ACCOUNTING"],
+        ),
+        (
+            {"fields": {"add": [{"connectwise": "customFields/NoSuchCaption", "hubspot": "nosuch"}]}},
+            "customFields/NoSuchCaption",
+            ["no custom field captioned 'NoSuchCaption'", "captions: ", "Tier"],
+        ),
+        (
+            {"fields": {"add": [{"connectwise": "notARealField", "hubspot": "whatever"}]}},
+            "notARealField",
+            ["have no field 'notARealField'", "identifier"],
+        ),
+        (
+            {"filters": {"connectwise": [{"field": "nosuchfield", "op": "eq", "value": "x"}]}},
+            "nosuchfield",
+            ["filter: ConnectWise company/companies have no field 'nosuchfield'"],
+        ),
+        (
+            {"filters": {"connectwise": [{"field": "customFields/Teir", "op": "eq", "value": "Gold"}]}},
+            "customFields/Teir",
+            ["no custom field captioned 'Teir'", "did you mean 'Tier'?"],
+        ),
+    ],
+    ids=["date-into-number", "text-into-dropdown", "unknown-caption", "unknown-field", "unknown-filter", "typo"],
+)
+async def test_mappings_are_checked_against_the_real_schemas_before_any_write(
+    tmp_path: Path, world: World, companies: dict[str, Any], at: str, expected: list[str]
+) -> None:
+    """HS-4 (#13.10): a mapping or filter the schemas refuse stops the run at its start, naming the file, the line,
+    both types and the fix, and nothing is written (these used to load and then fail record by record, or filter
+    every record out in silence)."""
+    from cwsync.config import ConfigError, load_config
+
+    path = _config_file(tmp_path, world, companies)
+    world.config = load_config(path)
+    with pytest.raises(ConfigError) as info:
+        await world.sync()
+    message = str(info.value)
+    assert f"{path}:{_line_of(path, at)}: syncs.hubspot.objects.companies." in message
+    for part in expected:
+        assert part in message
+    assert await world.hs_all("companies") == []

@@ -82,8 +82,12 @@ def doctor(
     from cwsync.runtime.memory import tune_gc
 
     hubspot: HubSpotSettings | None = None
+    loaded: Any = None
     if config is not None:
         settings, hubspot = settings_from_config(config)
+        from cwsync.config import load_config
+
+        loaded = load_config(config)
     else:
         given = {"--site": site, "--company": company, "--public-key": public_key, "--private-key": private_key}
         given["--client-id"] = client_id
@@ -96,20 +100,64 @@ def doctor(
         console.print(f"Checking ConnectWise Manage at [bold]{settings.site}[/bold], company {settings.company_id}")
     render = None if as_json else render_check
     tune_gc()  # see cwsync.runtime.memory
-    report = asyncio.run(_run(settings, hubspot, check_writes=not read_only, render=render))
+    report = asyncio.run(_run(settings, hubspot, check_writes=not read_only, render=render, config=loaded))
     print_report(report, as_json=as_json)
     raise typer.Exit(int(report.exit_code))
 
 
 async def _run(
-    settings: ConnectWiseSettings, hubspot: HubSpotSettings | None, *, check_writes: bool, render: Any
+    settings: ConnectWiseSettings,
+    hubspot: HubSpotSettings | None,
+    *,
+    check_writes: bool,
+    render: Any,
+    config: Any = None,
 ) -> DoctorReport:
     from cwsync.diagnostics.connectwise import check_hubspot, run_doctor
 
     report = await run_doctor(settings, check_writes=check_writes, on_check=render)
     if hubspot is not None:
-        report.add_hubspot(await check_hubspot(hubspot, on_check=render))
+        checks = await check_hubspot(hubspot, on_check=render)
+        sync = config.syncs.hubspot if config is not None else None
+        if all(c.status == "ok" for c in checks) and sync is not None and sync.enabled:
+            checks.append(await check_mappings(config))
+            if render:
+                render(checks[-1])
+        report.add_hubspot(checks)
     return report
+
+
+async def check_mappings(config: Any) -> Any:
+    """The HubSpot mappings and filters against HubSpot's property definitions and ConnectWise's fields (#13.10):
+    what `sync` would refuse at its start, found by `doctor` first."""
+    from cwsync.config import problems_at
+    from cwsync.connectors.connectwise import ConnectWiseClient
+    from cwsync.connectors.http import CwsyncApiError
+    from cwsync.connectors.hubspot import HubSpotClient
+    from cwsync.core.mapping import MappingError
+    from cwsync.diagnostics.connectwise import CheckResult
+    from cwsync.integrations.root import connectwise_settings, hubspot_settings
+    from cwsync.syncs.hubspot.run import mappings
+    from cwsync.syncs.hubspot.schema import check_schemas
+
+    name = "HubSpot mappings fit the schemas"
+    try:
+        maps = mappings(config)
+        settings = hubspot_settings(config)
+        assert settings is not None
+        async with ConnectWiseClient(connectwise_settings(config)) as cw, HubSpotClient(settings) as hs:
+            types = list(dict.fromkeys(m.right_object for m in maps.values()))
+            definitions = dict(zip(types, await asyncio.gather(*(hs.properties(t) for t in types)), strict=True))
+            problems = await check_schemas(config, maps, cw, definitions)
+    except MappingError as exc:
+        return CheckResult(name, "fail", str(exc), fix="correct the mapping in the configuration file")
+    except CwsyncApiError as exc:
+        return CheckResult(name, "fail", f"could not read the schemas: {exc.message}", fix=exc.hint)
+    if not problems:
+        fields = sum(len(m.fields) for m in maps.values())
+        return CheckResult(name, "ok", f"{fields} mapped fields of {', '.join(maps)} fit HubSpot's properties")
+    error = problems_at(config, [(p.loc, p.message) for p in problems])
+    return CheckResult(name, "fail", str(error), fix="change the lines named (docs/configuration.md, type rules)")
 
 
 def settings_from_config(path: Path) -> tuple[ConnectWiseSettings, HubSpotSettings | None]:

@@ -69,12 +69,16 @@ def load(path: Path) -> Config:
 
 def run_async(work: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine; API faults become a clear message and exit 1, never a traceback."""
+    from cwsync.config import ConfigError
     from cwsync.connectors.http import CwsyncApiError
     from cwsync.runtime.memory import tune_gc
 
     tune_gc()  # the command's modules are loaded now: keep them out of full collections (see cwsync.runtime.memory)
     try:
         return asyncio.run(work())  # type: ignore[arg-type]
+    except ConfigError as exc:  # found once the systems were read: mappings the real schemas refuse
+        console.print(f"[red]configuration error[/red]\n{exc}")
+        raise typer.Exit(2) from exc
     except CwsyncApiError as exc:
         console.print(f"[red]{type(exc).__name__}[/red]: {exc.summary}")  # the hint once, as the fix
         if exc.hint:

@@ -1,6 +1,6 @@
 """The configuration file (PL-1): one pydantic model, loaded from YAML with file:line errors."""
 
-from cwsync.config.loader import ConfigError, ConfigProblem, load_config, parse_config
+from cwsync.config.loader import ConfigError, ConfigProblem, load_config, parse_config, problems_at
 from cwsync.config.model import Config, ConnectWiseConnection, HubSpotConnection, HubSpotSync, ObjectSync
 from cwsync.config.vocabulary import Action, ConflictPolicy, Direction, Side
 
@@ -18,4 +18,5 @@ __all__ = [
     "Side",
     "load_config",
     "parse_config",
+    "problems_at",
 ]

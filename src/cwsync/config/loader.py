@@ -56,7 +56,22 @@ def load_config(path: Path | str, *, environ: Mapping[str, str] | None = None) -
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(path, [ConfigProblem(None, "", f"cannot read the file: {exc.strerror or exc}")]) from exc
-    return parse_config(text, path=path, environ=os.environ if environ is None else environ)
+    config = parse_config(text, path=path, environ=os.environ if environ is None else environ)
+    config._source = str(path)
+    return config
+
+
+def problems_at(config: Config, found: list[tuple[tuple[Any, ...], str]]) -> ConfigError:
+    """Problems found after loading (a path into the configuration and a message each), as a `ConfigError` naming
+    the lines of the file the configuration came from."""
+    tree: Any = None
+    if config.source is not None:
+        try:
+            tree = YAML(typ="rt").load(Path(config.source).read_text(encoding="utf-8"))
+        except (OSError, MarkedYAMLError, ValueError):
+            tree = None
+    problems = [ConfigProblem(_line_of(tree, loc) if tree is not None else None, _dotted(loc), m) for loc, m in found]
+    return ConfigError(config.source or "<config>", problems)
 
 
 def parse_config(text: str, *, path: Path | str = "<config>", environ: Mapping[str, str]) -> Config:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
 from cwsync.config.catalog import CatalogSync
 from cwsync.config.changes import ChangesConfig
@@ -199,3 +199,10 @@ class Config(_Model):
     connections: Connections
     syncs: Syncs = Field(default_factory=Syncs)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    _source: str | None = PrivateAttr(default=None)
+    """The file it was loaded from (`load_config`): checks made later (schemas) name its lines too."""
+
+    @property
+    def source(self) -> str | None:
+        """The file the configuration was loaded from, if any."""
+        return self._source

@@ -41,7 +41,7 @@ syncs:
         #   remove: [domain]
         #   direction: {{phone: "->"}}
         #   add:
-        #     - {{connectwise: userDefinedField1, hubspot: cw_udf1, direction: "->"}}
+        #     - {{connectwise: customFields/Tier, hubspot: cw_tier, direction: "->"}}
         # filters:
         #   connectwise:
         #     - {{field: types, op: in, value: [Customer, Prospect]}}

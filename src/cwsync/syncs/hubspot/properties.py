@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from cwsync.connectors.http import AmbiguousWriteError, ConflictError, RetriableError
 from cwsync.connectors.hubspot import HubSpotClient
@@ -39,12 +40,18 @@ def wanted_properties(mappings: Mapping[str, ObjectMapping]) -> list[CustomPrope
     return wanted
 
 
-async def missing_properties(hs: HubSpotClient, mappings: Mapping[str, ObjectMapping]) -> list[CustomProperty]:
-    """The wanted properties HubSpot does not have yet (each object type's properties read at the same time)."""
+async def missing_properties(
+    hs: HubSpotClient,
+    mappings: Mapping[str, ObjectMapping],
+    definitions: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+) -> list[CustomProperty]:
+    """The wanted properties HubSpot does not have yet (each object type's properties read at the same time, unless
+    the caller read them: `definitions`)."""
     wanted = wanted_properties(mappings)
-    types = list(dict.fromkeys(p.object_type for p in wanted))
-    read = await asyncio.gather(*(hs.properties(object_type) for object_type in types))
-    existing = {object_type: {p["name"] for p in props} for object_type, props in zip(types, read, strict=True)}
+    types = [t for t in dict.fromkeys(p.object_type for p in wanted) if definitions is None or t not in definitions]
+    fetched = await asyncio.gather(*(hs.properties(object_type) for object_type in types))
+    read: dict[str, Sequence[Mapping[str, Any]]] = {**dict(zip(types, fetched, strict=True)), **(definitions or {})}
+    existing = {object_type: {p["name"] for p in props} for object_type, props in read.items()}
     return [prop for prop in wanted if prop.name not in existing[prop.object_type]]
 
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import structlog
 
+from cwsync.config import problems_at
 from cwsync.config.model import Config, FilterRule, ObjectSync
 from cwsync.config.vocabulary import Action, ConflictPolicy, Side
 from cwsync.connectors.connectwise import ConnectWiseClient
@@ -46,6 +47,7 @@ from cwsync.store import Counts, ItemStatus, Link, RunItem, Store
 from cwsync.syncs.hubspot import shapes
 from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
 from cwsync.syncs.hubspot.properties import create_properties, missing_properties
+from cwsync.syncs.hubspot.schema import check_schemas
 from cwsync.syncs.hubspot.sides import ConnectWiseSide, HubSpotSide, Raw, right_properties
 
 __all__ = ["HubSpotSync", "MassDeleteError", "PairReport", "ReadAhead", "RecordRef", "RunReport", "mappings"]
@@ -267,8 +269,16 @@ class HubSpotSync:
         self.mappings["deals"] = replace(mapping, fields=fields)
 
     async def _ensure_properties(self, *, dry_run: bool) -> None:
-        """Create the HubSpot properties cwsync needs (not in a dry run: there they are only noted as missing)."""
-        missing = await missing_properties(self.hs, self.mappings)
+        """Check the mappings against HubSpot's property definitions and ConnectWise's custom fields (a
+        `ConfigError` naming file and line before any record is touched), then create the HubSpot properties cwsync
+        needs (not in a dry run: there they are only noted as missing)."""
+        types = list(dict.fromkeys(m.right_object for m in self.mappings.values()))
+        read = await asyncio.gather(*(self.hs.properties(object_type) for object_type in types))
+        definitions = dict(zip(types, read, strict=True))
+        problems = await check_schemas(self.config, self.mappings, self.cw, definitions)
+        if problems:
+            raise problems_at(self.config, [(p.loc, p.message) for p in problems])
+        missing = await missing_properties(self.hs, self.mappings, definitions)
         if dry_run:
             self.missing_properties = {(p.object_type, p.name) for p in missing}
             return
