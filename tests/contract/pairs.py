@@ -14,7 +14,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from cwsync.changes.devices import sync_of
 from cwsync.changes.workflow import ChangeWorkflow
@@ -80,8 +80,15 @@ class Pair:
         """Failed records in a `--json` report of `command`."""
         return int(report["counts"]["failed"])
 
+    plans: ClassVar[bool] = True
+    """The pair has a dry run (`plan`); False: it only syncs (the device table)."""
+
     async def run_once(self, w: World) -> int:
         """One sync in this process (clients that retry without waiting); its failed records."""
+        return (await self.run_counts(w))["failed"]
+
+    async def run_counts(self, w: World, *, dry_run: bool = False) -> dict[str, int]:
+        """One sync (or its plan) in this process: its counts (`Counts.as_dict()`: created, updated, ...)."""
         raise NotImplementedError
 
 
@@ -138,12 +145,12 @@ class HubSpotPair(Pair):
             + [("deal", p.get("connectwise_opportunity_id")) for p in state.records["deals"].values()]
         )
 
-    async def run_once(self, w: World) -> int:
+    async def run_counts(self, w: World, *, dry_run: bool = False) -> dict[str, int]:
         store = await Store.open(w.config.store)
         try:
             async with w.cw_client() as cw, w.hubspot_client() as hs:
-                report = await HubSpotSync(w.config, store, cw, hs).run()
-            return report.counts.failed
+                report = await HubSpotSync(w.config, store, cw, hs).run(dry_run=dry_run)
+            return report.counts.as_dict()
         finally:
             await store.close()
 
@@ -205,12 +212,12 @@ class HuduPair(Pair):
             ]
         )
 
-    async def run_once(self, w: World) -> int:
+    async def run_counts(self, w: World, *, dry_run: bool = False) -> dict[str, int]:
         store = await Store.open(w.config.store)
         try:
             async with w.cw_client() as cw, w.hudu_client() as hudu:
-                report = await HuduSyncEngine(w.config, store, cw, hudu).run()
-            return report.counts.failed
+                report = await HuduSyncEngine(w.config, store, cw, hudu).run(dry_run=dry_run)
+            return report.counts.as_dict()
         finally:
             await store.close()
 
@@ -251,12 +258,12 @@ class CatalogPair(Pair):
     def keys(self, w: World) -> Counter[Hashable]:
         return Counter(p.get("connectwise_catalog_id") for p in w.hubspot.state.records["products"].values())
 
-    async def run_once(self, w: World) -> int:
+    async def run_counts(self, w: World, *, dry_run: bool = False) -> dict[str, int]:
         store = await Store.open(w.config.store)
         try:
             async with w.cw_client() as cw, w.hubspot_client() as hs:
-                report = await CatalogEngine(w.config, store, cw, hs).run()
-            return report.counts.failed
+                report = await CatalogEngine(w.config, store, cw, hs).run(dry_run=dry_run)
+            return report.counts.as_dict()
         finally:
             await store.close()
 
@@ -294,15 +301,18 @@ class DevicePair(Pair):
     def failures(self, report: dict[str, Any]) -> int:
         return 0  # a device run either completes or fails as a whole (exit code 1)
 
-    async def run_once(self, w: World) -> int:
+    plans: ClassVar[bool] = False
+
+    async def run_counts(self, w: World, *, dry_run: bool = False) -> dict[str, int]:
+        assert not dry_run, "the device sync has no dry run"
         changes = w.config.syncs.changes
         assert changes is not None
         store = await Store.open(w.config.store)
         try:
             async with w.cw_client() as cw:
                 workflow = await ChangeWorkflow.start(client=cw, store=store, config=changes, tenant=w.config.tenant)
-                await sync_of(workflow.device_sync).run(full=True)
-            return 0
+                r = await sync_of(workflow.device_sync).run(full=True)
+            return {"created": r.created, "updated": r.updated, "deleted": r.deleted, "failed": 0}
         finally:
             await store.close()
 
@@ -333,14 +343,17 @@ class MirrorPair(DevicePair):
     def failures(self, report: dict[str, Any]) -> int:
         return int(report["counts"]["failed"])
 
-    async def run_once(self, w: World) -> int:
+    plans: ClassVar[bool] = True
+
+    async def run_counts(self, w: World, *, dry_run: bool = False) -> dict[str, int]:
         mirror = w.config.syncs.mirror
         assert mirror is not None
         store = await Store.open(w.config.store)
         try:
             async with w.cw_client() as cw:
-                report = await Engine(store, w.config.tenant).run(mirror_pairs(mirror, cw, store, w.config.tenant))
-            return report.counts.failed
+                pairs = mirror_pairs(mirror, cw, store, w.config.tenant)
+                report = await Engine(store, w.config.tenant).run(pairs, dry_run=dry_run)
+            return report.counts.as_dict()
         finally:
             await store.close()
 
