@@ -120,3 +120,10 @@ def test_store_schemes_match_what_the_store_opens() -> None:
     from cwsync.store.store import _ASYNC_DRIVERS
 
     assert set(STORE_SCHEMES) == set(_ASYNC_DRIVERS)
+
+
+def test_block_mapping_used_as_a_key_is_a_config_error() -> None:
+    """Found by the fuzz suite: a `?` before a block mapping made ruamel raise TypeError (unhashable key)."""
+    from tests.config.test_config import GOOD
+
+    assert "mapping key must be a plain value" in str(_refused(GOOD[:353] + "?" + GOOD[353:]))

@@ -94,6 +94,9 @@ def parse_config(text: str, *, path: Path | str = "<config>", environ: Mapping[s
         raise ConfigError(path, [ConfigProblem(line, "", f"not valid YAML: {exc.problem}")]) from None
     except YAMLError as exc:  # e.g. a control character the reader refuses (it names the position itself)
         raise ConfigError(path, [ConfigProblem(None, "", f"not valid YAML: {exc}")]) from None
+    except TypeError:  # ruamel's round-trip constructor meets a mapping or list used as a mapping key
+        message = "not valid YAML: a mapping key must be a plain value, not a list or mapping"
+        raise ConfigError(path, [ConfigProblem(None, "", message)]) from None
     if not isinstance(tree, CommentedMap):
         raise ConfigError(path, [ConfigProblem(1, "", "the file must be a YAML mapping (key: value pairs)")])
     problems: list[ConfigProblem] = []
