@@ -180,7 +180,8 @@ def test_doctor_from_config_checks_hubspot_too(served: RunningSandbox, tmp_path:
     result = runner.invoke(app, ["doctor", "--config", str(config), "--json"])
     report = json.loads(result.stdout)
     assert result.exit_code == 0, result.stdout
-    assert [c["name"] for c in report["checks"]][-2:] == ["HubSpot token valid", "HubSpot scopes"]
+    names = [c["name"] for c in report["checks"]]
+    assert names[-3:] == ["HubSpot token valid", "HubSpot scopes", "Store reachable"]
     assert served.hubspot is not None
     token = served.hubspot.settings.token
     served.hubspot.tokens[token] = ["crm.objects.companies.read"]

@@ -82,8 +82,10 @@ def doctor(
     from cwsync.runtime.memory import tune_gc
 
     hubspot: HubSpotSettings | None = None
+    store: str | None = None
     if config is not None:
         settings, hubspot = settings_from_config(config)
+        store = _store_url(config)
     else:
         given = {"--site": site, "--company": company, "--public-key": public_key, "--private-key": private_key}
         given["--client-id"] = client_id
@@ -96,20 +98,40 @@ def doctor(
         console.print(f"Checking ConnectWise Manage at [bold]{settings.site}[/bold], company {settings.company_id}")
     render = None if as_json else render_check
     tune_gc()  # see cwsync.runtime.memory
-    report = asyncio.run(_run(settings, hubspot, check_writes=not read_only, render=render))
+    report = asyncio.run(_run(settings, hubspot, check_writes=not read_only, render=render, store=store))
     print_report(report, as_json=as_json)
     raise typer.Exit(int(report.exit_code))
 
 
 async def _run(
-    settings: ConnectWiseSettings, hubspot: HubSpotSettings | None, *, check_writes: bool, render: Any
+    settings: ConnectWiseSettings,
+    hubspot: HubSpotSettings | None,
+    *,
+    check_writes: bool,
+    render: Any,
+    store: str | None = None,
 ) -> DoctorReport:
-    from cwsync.diagnostics.connectwise import check_hubspot, run_doctor
+    from cwsync.diagnostics.connectwise import ExitCode, check_hubspot, run_doctor
 
     report = await run_doctor(settings, check_writes=check_writes, on_check=render)
     if hubspot is not None:
         report.add_hubspot(await check_hubspot(hubspot, on_check=render))
+    if store is not None:
+        from cwsync.diagnostics.store import check_store
+
+        result = await check_store(store)
+        report.checks.append(result)
+        if render is not None:
+            render(result)
+        if result.status == "fail" and report.exit_code is ExitCode.OK:
+            report.exit_code = ExitCode.UNREACHABLE
     return report
+
+
+def _store_url(path: Path) -> str:
+    from cwsync.config import load_config
+
+    return load_config(path).store  # already loaded once by settings_from_config: its errors are reported there
 
 
 def settings_from_config(path: Path) -> tuple[ConnectWiseSettings, HubSpotSettings | None]:

@@ -71,10 +71,15 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine; API faults become a clear message and exit 1, never a traceback."""
     from cwsync.connectors.http import CwsyncApiError
     from cwsync.runtime.memory import tune_gc
+    from cwsync.store import StoreUnavailableError
 
     tune_gc()  # the command's modules are loaded now: keep them out of full collections (see cwsync.runtime.memory)
     try:
         return asyncio.run(work())  # type: ignore[arg-type]
+    except StoreUnavailableError as exc:  # at start: an unreachable store is named with the fix, no traceback
+        console.print(f"[red]store unavailable[/red]: {exc}")
+        console.print(f"[yellow]fix:[/yellow] {exc.fix}")
+        raise typer.Exit(2) from exc
     except CwsyncApiError as exc:
         console.print(f"[red]{type(exc).__name__}[/red]: {exc.summary}")  # the hint once, as the fix
         if exc.hint:
