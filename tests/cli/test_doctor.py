@@ -180,9 +180,14 @@ def test_doctor_from_config_checks_hubspot_too(served: RunningSandbox, tmp_path:
     result = runner.invoke(app, ["doctor", "--config", str(config), "--json"])
     report = json.loads(result.stdout)
     assert result.exit_code == 0, result.stdout
-    names = [c["name"] for c in report["checks"]][-3:]
-    assert names == ["HubSpot token valid", "HubSpot scopes", "HubSpot mappings fit the schemas"]
-    assert report["checks"][-1]["status"] == "ok"
+    names = [c["name"] for c in report["checks"]]
+    assert names[-4:] == [
+        "HubSpot token valid",
+        "HubSpot scopes",
+        "HubSpot mappings fit the schemas",
+        "Store reachable",
+    ]
+    assert report["checks"][-2]["status"] == "ok"
     assert served.hubspot is not None
     token = served.hubspot.settings.token
     served.hubspot.tokens[token] = ["crm.objects.companies.read"]

@@ -249,9 +249,10 @@ async def test_unknown_key_id_is_refused(
     ],
 )
 async def test_unreadable_bodies(keys: SigningKeys, body: bytes, status: int, reason: str) -> None:
-    """Malformed JSON is 400; a body without Metadata.key_url cannot be authenticated: 401."""
+    """Malformed JSON is 400; a body without Metadata.key_url cannot be authenticated: 401 (the signature is
+    well-formed but wrong: one that is not the base64 of a SHA-256 digest is refused before the body is read)."""
     with pytest.raises(IntakeError) as exc:
-        await verify_connectwise(body, "c2lnbmF0dXJl", keys)
+        await verify_connectwise(body, base64.b64encode(bytes(32)).decode(), keys)
     _refused(exc, status, reason)
 
 

@@ -83,8 +83,10 @@ def doctor(
 
     hubspot: HubSpotSettings | None = None
     loaded: Any = None
+    store: str | None = None
     if config is not None:
         settings, hubspot = settings_from_config(config)
+        store = _store_url(config)
         from cwsync.config import load_config
 
         loaded = load_config(config)
@@ -100,7 +102,7 @@ def doctor(
         console.print(f"Checking ConnectWise Manage at [bold]{settings.site}[/bold], company {settings.company_id}")
     render = None if as_json else render_check
     tune_gc()  # see cwsync.runtime.memory
-    report = asyncio.run(_run(settings, hubspot, check_writes=not read_only, render=render, config=loaded))
+    report = asyncio.run(_run(settings, hubspot, check_writes=not read_only, render=render, store=store, config=loaded))
     print_report(report, as_json=as_json)
     raise typer.Exit(int(report.exit_code))
 
@@ -111,9 +113,10 @@ async def _run(
     *,
     check_writes: bool,
     render: Any,
+    store: str | None = None,
     config: Any = None,
 ) -> DoctorReport:
-    from cwsync.diagnostics.connectwise import check_hubspot, run_doctor
+    from cwsync.diagnostics.connectwise import ExitCode, check_hubspot, run_doctor
 
     report = await run_doctor(settings, check_writes=check_writes, on_check=render)
     if hubspot is not None:
@@ -124,6 +127,15 @@ async def _run(
             if render:
                 render(checks[-1])
         report.add_hubspot(checks)
+    if store is not None:
+        from cwsync.diagnostics.store import check_store
+
+        result = await check_store(store)
+        report.checks.append(result)
+        if render is not None:
+            render(result)
+        if result.status == "fail" and report.exit_code is ExitCode.OK:
+            report.exit_code = ExitCode.UNREACHABLE
     return report
 
 
@@ -158,6 +170,12 @@ async def check_mappings(config: Any) -> Any:
         return CheckResult(name, "ok", f"{fields} mapped fields of {', '.join(maps)} fit HubSpot's properties")
     error = problems_at(config, [(p.loc, p.message) for p in problems])
     return CheckResult(name, "fail", str(error), fix="change the lines named (docs/configuration.md, type rules)")
+
+
+def _store_url(path: Path) -> str:
+    from cwsync.config import load_config
+
+    return load_config(path).store  # already loaded once by settings_from_config: its errors are reported there
 
 
 def settings_from_config(path: Path) -> tuple[ConnectWiseSettings, HubSpotSettings | None]:

@@ -72,12 +72,17 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
     from cwsync.config import ConfigError
     from cwsync.connectors.http import CwsyncApiError
     from cwsync.runtime.memory import tune_gc
+    from cwsync.store import StoreUnavailableError
 
     tune_gc()  # the command's modules are loaded now: keep them out of full collections (see cwsync.runtime.memory)
     try:
         return asyncio.run(work())  # type: ignore[arg-type]
     except ConfigError as exc:  # found once the systems were read: mappings the real schemas refuse
         console.print(f"[red]configuration error[/red]\n{exc}")
+        raise typer.Exit(2) from exc
+    except StoreUnavailableError as exc:  # at start: an unreachable store is named with the fix, no traceback
+        console.print(f"[red]store unavailable[/red]: {exc}")
+        console.print(f"[yellow]fix:[/yellow] {exc.fix}")
         raise typer.Exit(2) from exc
     except CwsyncApiError as exc:
         console.print(f"[red]{type(exc).__name__}[/red]: {exc.summary}")  # the hint once, as the fix

@@ -1,4 +1,10 @@
-"""Loading the YAML configuration: `${ENV}` secrets, then validation, with errors that name file, line and field."""
+"""Loading the YAML configuration: `${ENV}` secrets, then validation, with errors that name file, line and field.
+
+The file is untrusted input as far as its shape goes (issue 20): it must be UTF-8, nest at most `MAX_DEPTH`
+levels, and expand to at most `MAX_NODES` values — YAML aliases (`*name`, `<<: *name`) work, but a file whose
+aliases expand past that bound (a "billion laughs") is refused, as is an alias that contains itself.
+Every refusal is a `ConfigError` naming file and line, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,19 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 
 from cwsync.config.model import Config
+
+MAX_DEPTH = 64
+"""Nesting levels (mappings and sequences) a configuration may have, aliases expanded."""
+
+MAX_NODES = 100_000
+"""Values (scalars, mappings, sequences) a configuration may expand to, aliases expanded."""
+
+MAX_BYTES = 4 * 1024 * 1024
+"""The largest configuration file read."""
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -53,9 +69,18 @@ def load_config(path: Path | str, *, environ: Mapping[str, str] | None = None) -
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_BYTES + 1)
     except OSError as exc:
         raise ConfigError(path, [ConfigProblem(None, "", f"cannot read the file: {exc.strerror or exc}")]) from exc
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(path, [ConfigProblem(None, "", f"the file is larger than {MAX_BYTES // 1024 // 1024} MiB")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        message = f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}): save the file as UTF-8"
+        raise ConfigError(path, [ConfigProblem(line, "", message)]) from None
     config = parse_config(text, path=path, environ=os.environ if environ is None else environ)
     config._source = str(path)
     return config
@@ -77,14 +102,24 @@ def problems_at(config: Config, found: list[tuple[tuple[Any, ...], str]]) -> Con
 def parse_config(text: str, *, path: Path | str = "<config>", environ: Mapping[str, str]) -> Config:
     """Validate configuration text (see `load_config`)."""
     try:
+        _check_nesting(text, path)
         tree = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise ConfigError(path, [ConfigProblem(line, "", f"not valid YAML: {exc.problem}")]) from exc
+        raise ConfigError(path, [ConfigProblem(line, "", f"not valid YAML: {exc.problem}")]) from None
+    except YAMLError as exc:  # e.g. a control character the reader refuses (it names the position itself)
+        raise ConfigError(path, [ConfigProblem(None, "", f"not valid YAML: {exc}")]) from None
+    except TypeError:  # ruamel's round-trip constructor meets a mapping or list used as a mapping key
+        message = "not valid YAML: a mapping key must be a plain value, not a list or mapping"
+        raise ConfigError(path, [ConfigProblem(None, "", message)]) from None
     if not isinstance(tree, CommentedMap):
         raise ConfigError(path, [ConfigProblem(1, "", "the file must be a YAML mapping (key: value pairs)")])
     problems: list[ConfigProblem] = []
-    data = _Interpolation(tree, environ, problems).value(tree, ())
+    try:
+        data = _Interpolation(tree, environ, problems).value(tree, ())
+    except _TooBig as exc:  # named at the key where the expansion starts (deeper lines are the aliased values')
+        where = exc.loc[:1]
+        raise ConfigError(path, [ConfigProblem(_line_of(tree, where), _dotted(where), exc.message)]) from None
     if problems:
         raise ConfigError(path, problems)
     try:
@@ -93,22 +128,56 @@ def parse_config(text: str, *, path: Path | str = "<config>", environ: Mapping[s
         raise ConfigError(path, [_problem(tree, err) for err in exc.errors()]) from exc
 
 
+def _check_nesting(text: str, path: Path | str) -> None:
+    """Refuse nesting deeper than `MAX_DEPTH` before the (recursive) composer sees it; the parser is iterative."""
+    depth = 0
+    for event in YAML(typ="rt").parse(text):
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else None
+                message = f"nested deeper than {MAX_DEPTH} levels"
+                raise ConfigError(path, [ConfigProblem(line, "", message)])
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+
+
+class _TooBig(Exception):
+    def __init__(self, loc: tuple[Any, ...], message: str) -> None:
+        self.loc = loc
+        self.message = message
+
+
 @dataclass
 class _Interpolation:
-    """Plain data with `${VAR}` / `${VAR:-default}` replaced; unset variables become problems with their line."""
+    """Plain data with `${VAR}` / `${VAR:-default}` replaced; unset variables become problems with their line.
+
+    Aliases are expanded here (the YAML tree shares them), so the depth and the number of values are bounded here.
+    """
 
     tree: CommentedMap
     environ: Mapping[str, str]
     problems: list[ConfigProblem]
+    nodes: int = 0
 
     def value(self, node: Any, loc: tuple[Any, ...]) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _TooBig(loc, f"the file expands to more than {MAX_NODES} values (YAML aliases repeated too often?)")
+        if len(loc) > MAX_DEPTH:
+            raise _TooBig(loc, f"nested deeper than {MAX_DEPTH} levels (a YAML alias that contains itself?)")
         if isinstance(node, Mapping):
-            return {key: self.value(item, (*loc, key)) for key, item in node.items()}
+            return {self._key(key, loc): self.value(item, (*loc, key)) for key, item in node.items()}
         if isinstance(node, list):
             return [self.value(item, (*loc, i)) for i, item in enumerate(node)]
         if isinstance(node, str):
             return _ENV.sub(lambda match: self._variable(match, loc), node)
         return node
+
+    def _key(self, key: Any, loc: tuple[Any, ...]) -> Any:
+        if isinstance(key, str | int | float | bool) or key is None:
+            return key
+        raise _TooBig(loc, "a mapping key must be a plain value, not a list or mapping")
 
     def _variable(self, match: re.Match[str], loc: tuple[Any, ...]) -> str:
         name, default = match.group(1), match.group(2)

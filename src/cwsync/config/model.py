@@ -174,6 +174,14 @@ class Syncs(_Model):
     mirror: MirrorSync | None = None
 
 
+class ServerLimits(_Model):
+    """What one request to `cwsync serve` may carry (docs/security.md); larger or deeper is refused with 413/400."""
+
+    webhook_body_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024, description="/hooks/* bodies")
+    api_body_bytes: int = Field(1024 * 1024, ge=1024, le=256 * 1024 * 1024, description="/api/* and other bodies")
+    json_depth: int = Field(64, ge=4, le=512, description="nesting levels of a JSON body")
+
+
 class ServerConfig(_Model):
     """`cwsync serve`: where it listens, how the outside world reaches it, and the secrets webhooks carry."""
 
@@ -187,6 +195,10 @@ class ServerConfig(_Model):
     api_token: SecretStr | None = Field(None, description="Bearer token the REST API requires (none set: API closed)")
     allow_http_key_urls: list[str] = Field(
         default_factory=list, description="hosts whose plain-http callback key URLs are trusted (the local sandbox)"
+    )
+    limits: ServerLimits = Field(default_factory=ServerLimits)
+    cors_origins: list[str] = Field(
+        default_factory=list, description="origins (scheme://host[:port]) browsers may call the API from; none: no CORS"
     )
 
 
@@ -206,3 +218,31 @@ class Config(_Model):
     def source(self) -> str | None:
         """The file the configuration was loaded from, if any."""
         return self._source
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        return check_store_url(value)
+
+
+STORE_SCHEMES = ("sqlite", "sqlite+aiosqlite", "postgresql", "postgres", "postgresql+asyncpg")
+"""The `store:` URL schemes the store opens (`cwsync.store.store` maps each to its async driver)."""
+
+_STORE_FORMS = "use sqlite:///path/to/cwsync.db or postgresql://user@host/database"
+
+
+def check_store_url(value: str) -> str:
+    """`value` when it is a store URL the store can open (scheme, and a file for SQLite); else ValueError saying
+    which forms work. Reachability is checked where the store is opened (`cwsync doctor`, start)."""
+    scheme, sep, rest = value.strip().partition("://")
+    if not sep or not scheme:
+        raise ValueError(f"not a database URL: {_STORE_FORMS}")
+    if scheme.lower() not in STORE_SCHEMES:
+        raise ValueError(f"unsupported database URL scheme {scheme!r}: {_STORE_FORMS}")
+    if scheme.lower().startswith("sqlite"):
+        path = rest.removeprefix("/").split("?", 1)[0]
+        if not path or path == ":memory:":
+            raise ValueError(f"SQLite needs a file (in-memory SQLite is not supported): {_STORE_FORMS}")
+    elif not rest.split("?", 1)[0].strip("/"):
+        raise ValueError(f"PostgreSQL needs a host or a database: {_STORE_FORMS}")
+    return value.strip()

@@ -22,14 +22,21 @@ more than the window in the *future* is refused too; `Entity` may be absent or n
 be fetched refuses the callback with 401 (ConnectWise does not retry a 401, and polling is the backstop).
 
 Events are logged as `intake.refused` with a reason; keys and signatures are never logged.
+
+Hostile input (issue 20): bodies are bounded by the server before they get here; a signature that is not the
+base64 of a SHA-256 digest is refused before the body is looked at; HubSpot bodies are parsed only once their
+signature matches; a ConnectWise body is parsed before (its `Metadata.key_url` names the key), but with
+`cwsync.core.safejson`'s limits (depth, finite numbers) and nothing in it is used until the signature matches.
+Record ids must be positive and fit ConnectWise's 32-bit ids (`record_id`); `hubspot_object_id` checks HubSpot's.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
-import json
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -39,6 +46,8 @@ from urllib.parse import unquote
 
 import httpx
 import structlog
+
+from cwsync.core import safejson
 
 __all__ = [
     "CLOUD_KEY_HOSTS",
@@ -50,6 +59,7 @@ __all__ = [
     "callback_keys",
     "connectwise_cloud",
     "connectwise_signature",
+    "hubspot_object_id",
     "hubspot_signature_v3",
     "parse_connectwise_callback",
     "verify_connectwise",
@@ -64,6 +74,14 @@ CLOUD_KEY_HOSTS = frozenset(
 
 KEY_FETCH_TIMEOUT = 5.0
 _MAX_CACHED_KEYS = 1024
+MAX_CW_ID = 2**31 - 1
+"""ConnectWise record ids are 32-bit (`recId`)."""
+MAX_HS_ID = 2**63 - 1
+"""HubSpot object ids are 64-bit."""
+WEBHOOK_JSON_DEPTH = 32
+"""Nesting a callback or webhook body may have (a ConnectWise record inline is about 5 levels deep)."""
+_TIMESTAMP = re.compile(r"[0-9]{1,16}")
+_DIGITS = re.compile(r"[0-9]{1,20}")
 
 _log = structlog.get_logger("cwsync.runtime.intake")
 
@@ -114,9 +132,9 @@ def parse_connectwise_callback(body: bytes) -> CallbackEvent:
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(body)
-    except ValueError:
-        raise _refuse(400, "body_not_json") from None
+        payload = safejson.loads(body, max_depth=WEBHOOK_JSON_DEPTH)
+    except safejson.JSONRefused as exc:
+        raise _refuse(400, "body_not_json", detail=exc.reason) from None
     if not isinstance(payload, dict):
         raise _refuse(400, "body_not_object")
     return payload
@@ -146,11 +164,24 @@ def _text(payload: dict[str, Any], name: str) -> str:
 
 
 def _record_id(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
+    number = _positive_id(value, MAX_CW_ID)
+    if number is None:
+        raise _refuse(400, "missing_id")  # absent, not an integer, or out of range
+    return number
+
+
+def _positive_id(value: Any, highest: int) -> int | None:
+    """An id given as a JSON integer or a string of ASCII digits, in 1..highest; else None."""
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= highest:
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    raise _refuse(400, "missing_id")
+    return None
+
+
+def hubspot_object_id(event: dict[str, Any]) -> int | None:
+    """A HubSpot event's `objectId` when it is a valid object id (a positive 64-bit integer), else None."""
+    return _positive_id(event.get("objectId"), MAX_HS_ID)
 
 
 def _entity(value: Any) -> dict[str, Any] | None:
@@ -159,8 +190,8 @@ def _entity(value: Any) -> dict[str, Any] | None:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except ValueError:
+            value = safejson.loads(value, max_depth=WEBHOOK_JSON_DEPTH)
+        except safejson.JSONRefused:
             raise _refuse(400, "entity_not_json") from None
     if not isinstance(value, dict):
         raise _refuse(400, "entity_not_object")
@@ -249,7 +280,7 @@ class SigningKeys:
     def _check_allowed(self, key_url: str) -> str:
         try:
             url = httpx.URL(key_url)
-        except (httpx.InvalidURL, TypeError):
+        except (httpx.InvalidURL, TypeError, ValueError):
             raise _refuse(401, "key_url_invalid") from None
         if url.userinfo or not url.host:
             raise _refuse(401, "key_url_invalid")
@@ -262,7 +293,7 @@ class SigningKeys:
         self.fetches += 1
         try:
             response = await self._http.get(key_url, follow_redirects=False, timeout=KEY_FETCH_TIMEOUT)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             raise _refuse(401, "signing_key_unavailable", key_origin=origin, error=type(exc).__name__) from None
         try:
             key = response.json()["signing_key"] if response.status_code == 200 else None
@@ -290,7 +321,9 @@ async def verify_connectwise(body: bytes, signature: str | None, keys: SigningKe
     """
     if not signature or not signature.strip():
         raise _refuse(401, "signature_missing")
-    payload = _json_object(body)
+    if not _is_sha256_signature(signature):
+        raise _refuse(401, "bad_signature")
+    payload = _json_object(body)  # bounded, only to find the key: nothing in it is used before the signature
     metadata = payload.get("Metadata")
     key_url = metadata.get("key_url") if isinstance(metadata, dict) else None
     if not isinstance(key_url, str) or not key_url:
@@ -305,7 +338,18 @@ async def verify_connectwise(body: bytes, signature: str | None, keys: SigningKe
 
 
 def _same_text(expected: str, given: str) -> bool:
-    return hmac.compare_digest(expected.encode("utf-8"), given.strip().encode("utf-8"))
+    return hmac.compare_digest(expected.encode("utf-8"), given.strip().encode("utf-8", errors="replace"))
+
+
+def _is_sha256_signature(signature: str) -> bool:
+    """Whether a signature header is the base64 of 32 bytes (what both ConnectWise and HubSpot send)."""
+    text = signature.strip()
+    if len(text) != 44 or not text.isascii():
+        return False
+    try:
+        return len(base64.b64decode(text, validate=True)) == 32
+    except (binascii.Error, ValueError):
+        return False
 
 
 # -- HubSpot ----------------------------------------------------------------------------------------------------
@@ -345,6 +389,8 @@ def verify_hubspot_v3(
         raise ValueError("the HubSpot client secret is empty")
     if not signature or not timestamp:
         raise _refuse(401, "signature_missing" if not signature else "timestamp_missing")
+    if not _is_sha256_signature(signature):
+        raise _refuse(401, "bad_signature")
     sent = _epoch_ms(timestamp)
     if now_ms - sent > window_ms:
         raise _refuse(401, "timestamp_too_old", age_ms=now_ms - sent)
@@ -362,16 +408,16 @@ def verify_hubspot_v3(
 
 def _epoch_ms(timestamp: str) -> int:
     text = timestamp.strip()
-    if not text.isdigit():
+    if not _TIMESTAMP.fullmatch(text):  # ASCII digits, at most 16 (epoch ms has 13): int() never sees 5,000
         raise _refuse(401, "bad_timestamp")
     return int(text)
 
 
 def _events(body: bytes) -> list[dict[str, Any]]:
     try:
-        events = json.loads(body)
-    except ValueError:
-        raise _refuse(400, "body_not_json") from None
+        events = safejson.loads(body, max_depth=WEBHOOK_JSON_DEPTH)
+    except safejson.JSONRefused as exc:
+        raise _refuse(400, "body_not_json", detail=exc.reason) from None
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         raise _refuse(400, "body_not_event_array")
     return events

@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import httpx
 import structlog
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from cwsync.config import Config
@@ -35,6 +35,7 @@ from cwsync.runtime.intake import (
     allow_origins,
     callback_keys,
     connectwise_cloud,
+    hubspot_object_id,
     verify_connectwise,
     verify_hubspot_v3,
 )
@@ -43,8 +44,10 @@ from cwsync.runtime.scheduler import Schedule, Scheduler
 from cwsync.server.auth import api_guard
 from cwsync.server.changes_api import add_change_routes
 from cwsync.server.hudu_api import add_hudu_routes
+from cwsync.server.limits import MAX_ID
 from cwsync.server.quotes_api import add_quote_routes
 from cwsync.server.registry import REGISTRY, Integration
+from cwsync.server.security import harden
 from cwsync.store import RunRecord, Store
 from cwsync.store.jobs import JobStore
 from cwsync.store.records import JobRecord
@@ -267,6 +270,7 @@ def create_app(server: Server, *, manage_lifecycle: bool = False) -> FastAPI:
                 await server.stop()
 
     app = FastAPI(title="cwsync", version="0.1.0", lifespan=lifespan)
+    harden(app, server.config)  # limits, safe JSON, security headers: before any route (docs/security.md)
     _hooks(app, server)
     _api(app, server)
     add_change_routes(app, server)
@@ -281,7 +285,8 @@ def _hooks(app: FastAPI, server: Server) -> None:
     @app.post("/hooks/connectwise/{tenant}/{token}", include_in_schema=False)
     async def connectwise_callback(tenant: str, token: str, request: Request) -> Response:
         expected = config.server.callback_token.get_secret_value() if config.server.callback_token else ""
-        if tenant != config.tenant or not expected or not hmac.compare_digest(token, expected):
+        given = token.encode("utf-8", errors="replace")
+        if tenant != config.tenant or not expected or not hmac.compare_digest(given, expected.encode("utf-8")):
             log.warning("intake.refused", source="connectwise", reason="unknown tenant or token")
             raise HTTPException(404)
         body = await request.body()
@@ -320,9 +325,12 @@ def _hooks(app: FastAPI, server: Server) -> None:
         for event in events:
             kind = str(event.get("subscriptionType", "")).split(".", 1)[0]
             pair = HS_TYPES.get(kind)
-            object_id = event.get("objectId")
             quote = server.is_quote_stage(event)
-            if pair is None or (pair not in server.mappings and not quote) or object_id is None:
+            if pair is None or (pair not in server.mappings and not quote):
+                continue
+            object_id = hubspot_object_id(event)
+            if object_id is None:  # a signed event can still name no object: queue nothing that cannot run
+                log.warning("intake.refused", source="hubspot", reason="bad_object_id")
                 continue
             if server.deduper.seen(f"hs:{event.get('eventId')}", f"hs:{pair}:{object_id}:{event.get('occurredAt')}"):
                 continue
@@ -361,12 +369,16 @@ def _api(app: FastAPI, server: Server) -> None:
         return [_run(r) for r in await server.store.runs(config.tenant, limit=min(max(limit, 1), 200))]
 
     @app.get("/api/runs/{run_id}", dependencies=guard)
-    async def run_detail(run_id: int, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    async def run_detail(
+        run_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+        limit: int = 100,
+        offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    ) -> dict[str, Any]:
         """One run and its per-record decisions (paged)."""
         run = await server.store.run(run_id)
         if run is None or run.tenant != config.tenant:
             raise HTTPException(404, "no such run")
-        items = await server.store.run_items(run_id, limit=min(max(limit, 1), 1000), offset=max(offset, 0))
+        items = await server.store.run_items(run_id, limit=min(max(limit, 1), 1000), offset=offset)
         return {**_run(run), "items": [_item(i) for i in items]}
 
     @app.get("/api/records/{system}/{obj}/{record_id}", dependencies=guard)

@@ -18,7 +18,8 @@ def api_guard(config: Config) -> list[Any]:
     def authorized(authorization: str | None = Header(default=None)) -> None:
         token = config.server.api_token.get_secret_value() if config.server.api_token else ""
         given = (authorization or "").removeprefix("Bearer ").strip()
-        if not token or not hmac.compare_digest(given, token):
+        # Compared as bytes: the header arrives as any bytes (Latin-1 decoded); compare_digest refuses non-ASCII str.
+        if not token or not hmac.compare_digest(given.encode("latin-1", errors="replace"), token.encode("utf-8")):
             raise HTTPException(401, "a valid API token is required (Authorization: Bearer <server.api_token>)")
 
     return [Depends(authorized)]

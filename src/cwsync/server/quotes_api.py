@@ -12,7 +12,8 @@
 
 Refusals answer `{"error": code, "reason": ...}` and nothing is written: 409 `not_approved`, 404 `unknown_quote`,
 422 for the rest (`unknown_company`, `unknown_contact`, `unknown_product`, `no_shipping_product`, ...). 404 when
-`syncs.catalog` is not configured; 502 with the remote error when ConnectWise or HubSpot fails.
+`syncs.catalog` is not configured or ConnectWise/HubSpot has no record the request names; 502 with the remote
+error when ConnectWise or HubSpot fails.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from fastapi import Body, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from cwsync.connectors.http import CwsyncApiError
+from cwsync.connectors.http import CwsyncApiError, NotFoundError
 from cwsync.server.auth import api_guard
 from cwsync.syncs.catalog.engine import CatalogEngine
 from cwsync.syncs.catalog.quotes import Quote, QuoteRefused
@@ -106,7 +107,8 @@ def _handlers(app: FastAPI) -> None:
     async def remote(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, _RemoteFailed)
         body = {"error": "remote", "reason": str(exc.cause), "hint": exc.cause.hint}
-        return JSONResponse(body, status_code=502)
+        # the record the request names does not exist there (a deal id, ...): the caller's mistake, not a failure
+        return JSONResponse(body, status_code=404 if isinstance(exc.cause, NotFoundError) else 502)
 
     app.add_exception_handler(QuoteRefused, refused)
     app.add_exception_handler(_RemoteFailed, remote)

@@ -35,7 +35,7 @@ from cwsync.store.records import (
     Side,
     Trigger,
 )
-from cwsync.store.store import RunNotFoundError, Store, Tx, async_url
+from cwsync.store.store import RunNotFoundError, Store, StoreUnavailableError, Tx, async_url
 
 __all__ = [
     "Action",
@@ -59,6 +59,7 @@ __all__ = [
     "RunStatus",
     "Side",
     "Store",
+    "StoreUnavailableError",
     "Trigger",
     "Tx",
     "async_url",

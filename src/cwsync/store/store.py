@@ -40,6 +40,7 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection, Row, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from cwsync.store import mirror
@@ -56,7 +57,23 @@ from cwsync.store.records import (
     Trigger,
 )
 
-__all__ = ["RunNotFoundError", "Store", "Tx", "alembic_config", "async_url", "create_engine"]
+__all__ = ["RunNotFoundError", "Store", "StoreUnavailableError", "Tx", "alembic_config", "async_url", "create_engine"]
+
+STORE_FIX = (
+    "check `store:` in the configuration: for PostgreSQL that the server runs, is reachable from here and accepts "
+    "this user and database (e.g. `psql <url>`); for SQLite that the file's folder is writable"
+)
+
+
+class StoreUnavailableError(Exception):
+    """The store cannot be opened (bad URL, server down, refused login, unwritable file); `fix` says what to do."""
+
+    def __init__(self, url: str, reason: str, fix: str = STORE_FIX) -> None:
+        super().__init__(f"cannot open the store {url}: {reason}")
+        self.url = url
+        self.reason = reason
+        self.fix = fix
+
 
 IN_CHUNK = 500  # ids per IN (...) list: far below SQLite's and asyncpg's bind-parameter limits
 SQLITE_BUSY_MS = 30_000
@@ -84,6 +101,13 @@ class RunNotFoundError(LookupError):
     """No run has this id (in this database)."""
 
 
+def _reason(exc: BaseException) -> str:
+    """The database's own words, without SQLAlchemy's boilerplate (and never the password: it is not in them)."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).split("\n", 1)[0].strip()
+    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
+
+
 # --- engine -----------------------------------------------------------------------------------------------------
 
 
@@ -106,8 +130,8 @@ def async_url(url: str | URL) -> URL:
 
 def create_engine(url: URL) -> AsyncEngine:
     """An async engine for an `async_url`; SQLite gets WAL, foreign keys, a busy timeout and explicit BEGINs."""
-    if url.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
+    if url.get_backend_name() != "sqlite":  # a server that does not answer fails the connect in 10 s, not 60
+        return create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": 10})
     engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
     event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
@@ -309,14 +333,27 @@ class Store:
         """Connect to `url` (`sqlite:///path.db`, `postgresql://...`) and, by default, migrate to the newest schema.
 
         Migrating is idempotent and safe when several processes open the same database at once.
+
+        Raises:
+            StoreUnavailableError: the URL is not one the store opens, or the database cannot be reached or written.
         """
-        engine_url = async_url(url)
-        if engine_url.get_backend_name() == "sqlite" and engine_url.database:
-            Path(engine_url.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            engine_url = async_url(url)
+        except ValueError as exc:  # also sqlalchemy's ArgumentError for a URL it cannot parse
+            raise StoreUnavailableError(url.split("://", 1)[0] + "://…", str(exc)) from None
+        shown = engine_url.render_as_string(hide_password=True)
+        try:
+            if engine_url.get_backend_name() == "sqlite" and engine_url.database:
+                Path(engine_url.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailableError(shown, exc.strerror or str(exc)) from None
         store = cls(create_engine(engine_url))
         if migrate:
             try:
                 await store.migrate()
+            except (OSError, TimeoutError, SQLAlchemyError) as exc:
+                await store.close()
+                raise StoreUnavailableError(shown, _reason(exc)) from None
             except BaseException:
                 await store.close()
                 raise
@@ -338,6 +375,19 @@ class Store:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    async def ping(self) -> None:
+        """Connect once and run `SELECT 1` (no schema needed).
+
+        Raises:
+            StoreUnavailableError: the database cannot be reached.
+        """
+        try:
+            async with self._engine.connect() as conn:
+                await conn.execute(select(1))
+        except (OSError, TimeoutError, SQLAlchemyError) as exc:
+            shown = self._engine.url.render_as_string(hide_password=True)
+            raise StoreUnavailableError(shown, _reason(exc)) from None
 
     @property
     def dialect(self) -> str:

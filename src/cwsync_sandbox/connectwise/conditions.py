@@ -641,11 +641,16 @@ def matches_custom_fields(cond: Condition, record: Mapping[str, Any]) -> bool:
 # --- parser
 
 
+MAX_NESTING = 100
+"""Parentheses and `not`s a condition may nest (deeper is a ConditionError, not a RecursionError)."""
+
+
 class _Parser:
     def __init__(self, text: str, param: str) -> None:
         self.param = param
         self.tokens = _tokenize(text, param)
         self.index = 0
+        self.depth = 0
 
     def peek(self) -> _Token:
         return self.tokens[self.index]
@@ -687,17 +692,26 @@ class _Parser:
 
     def parse_unary(self) -> _Node:
         token = self.peek()
-        if token.is_keyword("not"):
-            self.advance()
-            return _Not(self.parse_unary())
-        if token.kind == "(":
-            self.advance()
-            node = self.parse_or()
-            if self.peek().kind != ")":
-                self.fail(self.peek(), f"')' to close the '(' at position {token.pos}")
-            self.advance()
-            return node
+        if token.is_keyword("not") or token.kind == "(":
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                message = f"Condition nested deeper than {MAX_NESTING} levels at position {token.pos}"
+                raise ConditionError(message, param=self.param, position=token.pos)
+            try:
+                return self._nested(token)
+            finally:
+                self.depth -= 1
         return self.parse_comparison()
+
+    def _nested(self, token: _Token) -> _Node:
+        self.advance()
+        if token.is_keyword("not"):
+            return _Not(self.parse_unary())
+        node = self.parse_or()
+        if self.peek().kind != ")":
+            self.fail(self.peek(), f"')' to close the '(' at position {token.pos}")
+        self.advance()
+        return node
 
     def parse_comparison(self) -> _Compare:
         token = self.advance()

@@ -1,0 +1,110 @@
+"""JSON from untrusted bytes, bounded: depth, size, finite numbers, 64-bit integers (issue 20). Pure.
+
+`json.loads` recurses once per nesting level (a 100,000-deep body is a `RecursionError`), accepts `NaN`,
+`Infinity` and `1e999` (which no JSON encoder will write back), and turns 4,000-digit integers into Python ints
+that overflow SQLite. `loads` refuses all of these with `JSONRefused` (a `ValueError`) before they reach a caller::
+
+    payload = loads(body)                # bytes (UTF-8) or str
+    payload = loads(body, max_depth=32)  # tighter for a small, known shape
+
+The depth is measured by a linear scan of the text (strings skipped) before `json.loads` runs, so the parser is
+never handed something deeper than `max_depth`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+__all__ = ["MAX_DEPTH", "MAX_INT", "JSONRefused", "loads"]
+
+MAX_DEPTH = 64
+"""Nesting levels (objects and arrays) a document may have by default."""
+
+MAX_INT = 2**63 - 1
+"""The largest integer magnitude accepted (SQLite's and PostgreSQL's bigint)."""
+
+_MAX_NUMBER_TEXT = 40
+"""Digits a number may be written with (a finite double needs at most 17 significant digits plus an exponent)."""
+
+
+class JSONRefused(ValueError):
+    """The text is not JSON this engine takes; `reason` is a short code, `str()` says why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH, max_bytes: int | None = None) -> Any:
+    """Parse JSON text with limits.
+
+    Raises:
+        JSONRefused: `too_large` (over `max_bytes`), `not_utf8`, `too_deep` (over `max_depth`), `not_finite`
+            (`NaN`, `Infinity`, a float that overflows), `number_too_large`, or `not_json` (anything else).
+    """
+    if max_bytes is not None and len(data) > max_bytes:
+        raise JSONRefused("too_large", f"the JSON text is larger than {max_bytes} bytes")
+    if isinstance(data, bytes | bytearray):
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise JSONRefused("not_utf8", f"the JSON text is not valid UTF-8 (byte {exc.start})") from None
+    else:
+        text = data
+    depth = _depth(text)
+    if depth > max_depth:
+        raise JSONRefused("too_deep", f"the JSON text nests deeper than {max_depth} levels")
+    try:
+        return json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_int)
+    except JSONRefused:
+        raise
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, int digit limit; RecursionError cannot happen
+        raise JSONRefused("not_json", f"not valid JSON: {exc}") from None
+
+
+def _depth(text: str) -> int:
+    """The deepest nesting of `[`/`{` outside strings (an unbalanced text is left for the parser to refuse)."""
+    deepest = depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+            if depth < 0:  # invalid from here on: the parser stops at this character
+                return deepest
+    return deepest
+
+
+def _constant(name: str) -> Any:
+    raise JSONRefused("not_finite", f"{name} is not a JSON number")
+
+
+def _float(text: str) -> float:
+    if len(text) > _MAX_NUMBER_TEXT:
+        raise JSONRefused("number_too_large", f"the number {text[:20]}… has too many digits")
+    value = float(text)
+    if not math.isfinite(value):
+        raise JSONRefused("not_finite", f"the number {text} is out of range")
+    return value
+
+
+def _int(text: str) -> int:
+    if len(text) > _MAX_NUMBER_TEXT:
+        raise JSONRefused("number_too_large", f"the integer {text[:20]}… has too many digits")
+    value = int(text)
+    if abs(value) > MAX_INT:
+        raise JSONRefused("number_too_large", f"the integer {text} is out of range (at most ±{MAX_INT})")
+    return value
