@@ -233,7 +233,7 @@ async def test_post_201_get_put_patch_200_delete_204(raw: httpx.AsyncClient) -> 
 
 async def test_required_fields_give_validation_errors(raw: httpx.AsyncClient) -> None:
     """§3: a POST missing required fields → 400 InvalidObject with one error per field."""
-    r = await raw.post("company/companies", json={"name": "No identifier"})
+    r = await raw.post("company/companies", json={"name": "No identifier", "city": "Tampa"})
     assert r.status_code == 400
     body = r.json()
     assert body["code"] == "InvalidObject"
@@ -243,9 +243,24 @@ async def test_required_fields_give_validation_errors(raw: httpx.AsyncClient) ->
 async def test_duplicate_identifier_object_exists(raw: httpx.AsyncClient) -> None:
     """§3: a second company with the same identifier → 400 with errors[].code ObjectExists."""
     existing = (await raw.get("company/companies/2")).json()
-    r = await raw.post("company/companies", json={"identifier": existing["identifier"], "name": "Dup"})
+    r = await raw.post("company/companies", json={"identifier": existing["identifier"], "name": "Dup", "city": "Tampa"})
     assert r.status_code == 400
     assert r.json()["errors"][0]["code"] == "ObjectExists"
+
+
+async def test_company_needs_one_address_field(raw: httpx.AsyncClient) -> None:
+    """Company POST: at least one of addressLine1, addressLine2, city, state, zip, country (spec 2025.8)."""
+    r = await raw.post("company/companies", json={"identifier": "NoAddr1", "name": "No address"})
+    assert r.status_code == 400
+    [error] = r.json()["errors"]
+    assert (error["code"], error["field"]) == ("NullValue", "addressLine1")
+    assert "address" in error["message"]
+    for field in ("addressLine2", "zip"):
+        r = await raw.post("company/companies", json={"identifier": f"Addr{field}", "name": "A", field: "1"})
+        assert r.status_code == 201, r.text
+    r = await raw.post("company/companies", json={"identifier": "LongZip", "name": "Z", "zip": "1" * 13})
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["field"] == "zip"
 
 
 async def test_patch_add_remove_and_unknown_path(raw: httpx.AsyncClient) -> None:
@@ -341,3 +356,37 @@ async def test_like_with_wildcard(raw: httpx.AsyncClient) -> None:
     ).json()
     assert 2 in [row["id"] for row in rows]
     assert all(row["name"].lower().startswith(prefix.lower()) for row in rows)
+
+
+async def test_new_ticket_gets_the_boards_default_status_and_open_flag(raw: httpx.AsyncClient) -> None:
+    """A POSTed ticket gets its board's default status and `closedFlag: false`; a board and a status may be named."""
+    board = (await raw.get("service/boards/1")).json()
+    statuses = (await raw.get("service/boards/1/statuses", params={"pageSize": 100})).json()
+    [default] = [s for s in statuses if s["defaultFlag"]]
+    r = await raw.post(
+        "service/tickets", json={"summary": "By name", "company": {"id": 2}, "board": {"name": board["name"].upper()}}
+    )
+    assert r.status_code == 201, r.text
+    ticket = r.json()
+    assert ticket["board"]["id"] == 1
+    assert (ticket["status"]["id"], ticket["status"]["name"]) == (default["id"], default["name"])
+    assert ticket["closedFlag"] is False
+    listed = (await raw.get("service/tickets", params={"conditions": f"id={ticket['id']} and closedFlag=false"})).json()
+    assert [t["id"] for t in listed] == [ticket["id"]]
+    closed = next(s for s in statuses if s["closedStatus"])
+    r = await raw.post(
+        "service/tickets",
+        json={"summary": "Closed", "company": {"id": 2}, "board": {"id": 1}, "status": {"name": closed["name"]}},
+    )
+    assert r.status_code == 201, r.text
+    assert (r.json()["status"]["id"], r.json()["closedFlag"]) == (closed["id"], True)
+    r = await raw.post(
+        "service/tickets", json={"summary": "X", "company": {"id": 2}, "board": {"name": "No Such Board"}}
+    )
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["field"] == "board"
+    r = await raw.post(
+        "service/tickets", json={"summary": "X", "company": {"id": 2}, "board": {"id": 1}, "status": {"name": "Nope"}}
+    )
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["field"] == "status"

@@ -2158,7 +2158,15 @@ class Dataset:
                 rec["vendor"] = self._company_ref(vendor)
             rec["vendorSku"] = str(10_000_000 + d.below(90_000_000))
         if rec["recurringFlag"]:
-            rec.update(recurringRevenue=cat.price, recurringCost=cat.cost, recurringCycleType="Monthly")
+            # The billing period is the `recurringBillCycle` reference (BillingCycleReference, /finance/billingCycles);
+            # `recurringCycleType` is the year basis, ContractYear or CalendarYear (ai-connor/connectwise 2025.8
+            # model_catalog_item.go; the enum from pyconnectwise 0.6.1.2 CatalogItem).
+            rec.update(
+                recurringRevenue=cat.price,
+                recurringCost=cat.cost,
+                recurringBillCycle=self._const_ref("/finance/billingCycles", 1, "Monthly", "billingCycle_href"),
+                recurringCycleType="ContractYear",
+            )
         rec["_info"] = self._stamp(d, entered, updated)
         return rec
 
