@@ -390,3 +390,38 @@ async def test_new_ticket_gets_the_boards_default_status_and_open_flag(raw: http
     )
     assert r.status_code == 400
     assert r.json()["errors"][0]["field"] == "status"
+
+
+async def test_forecast_post_takes_and_answers_the_whole_forecast(raw: httpx.AsyncClient, sandbox: Sandbox) -> None:
+    """POST …/forecast: body and answer are a `Forecast` (`forecastItems`); items live at …/forecast/{id} (2025.8)."""
+    opportunity = next(sandbox.store.ids("opportunities"))
+    path = f"sales/opportunities/{opportunity}/forecast"
+    [before] = (await raw.get(path)).json()
+    assert before["id"] == opportunity
+    known = {i["id"] for i in before["forecastItems"]}
+    line = {"forecastDescription": "New line", "quantity": 2, "status": {"id": 1}, "forecastType": "Product"}
+    r = await raw.post(path, json={"forecastItems": [line]})
+    assert r.status_code == 201, r.text
+    forecast = r.json()
+    assert set(forecast) >= {"id", "forecastItems"}
+    [new] = [i for i in forecast["forecastItems"] if i["id"] not in known]
+    assert (new["forecastDescription"], new["opportunity"]["id"]) == ("New line", opportunity)
+    assert {i["id"] for i in forecast["forecastItems"]} == known | {new["id"]}
+    put = await raw.put(f"{path}/{new['id']}", json={**line, "quantity": 3})
+    assert (put.status_code, put.json()["id"], put.json()["quantity"]) == (200, new["id"], 3)
+    assert "forecastItems" not in put.json()
+    assert (await raw.get(f"{path}/{new['id']}")).json()["quantity"] == 3
+    assert (await raw.delete(f"{path}/{new['id']}")).status_code == 204
+    [after] = (await raw.get(path)).json()
+    assert {i["id"] for i in after["forecastItems"]} == known
+    r = await raw.post(path, json=line)  # a bare item is not a Forecast
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["field"] == "forecastItems"
+    bad = {**line, "forecastType": "Gadget"}
+    r = await raw.post(path, json={"forecastItems": [line, bad]})  # one refused item: none stored
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["field"] == "forecastType"
+    [again] = (await raw.get(path)).json()
+    assert {i["id"] for i in again["forecastItems"]} == known
+    assert (await raw.get(path, params={"page": 2})).json() == []
+    assert (await raw.post("sales/opportunities/999999/forecast", json={"forecastItems": [line]})).status_code == 404

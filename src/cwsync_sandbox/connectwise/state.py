@@ -159,6 +159,10 @@ class Store:
         self._emit(resource, "added", record, member)
         return copy.deepcopy(record)
 
+    def validate(self, resource: Resource, body: Mapping[str, Any]) -> None:
+        """Check a body as a create would, storing nothing (ApiRefusal if it would be refused)."""
+        self._validated(resource, copy.deepcopy(dict(body)))
+
     def replace(self, resource: Resource, record_id: int, body: Mapping[str, Any], *, member: str) -> dict[str, Any]:
         """PUT: the record becomes the body; fields not given are reset (to null/defaults)."""
         current = self._existing(resource, record_id)
