@@ -106,6 +106,20 @@ async def test_last_page_has_no_next(raw: httpx.AsyncClient) -> None:
     assert len(r.json()) == count - (last - 1) * 10
 
 
+async def test_link_urls_end_in_page_after_page_size(raw: httpx.AsyncClient) -> None:
+    """The Link URLs keep the filters and end `…pageSize=N&page=M` (page last, as ConnectWise sends them and
+    pyconnectwise's `page=(\\d+)>; rel=` parser needs); page 2 has first, prev, next and last."""
+    r = await raw.get("company/contacts", params={"page": 2, "pageSize": 10, "conditions": "id > 0"})
+    links = {rel: url for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', r.headers["link"])}
+    assert set(links) == {"first", "prev", "next", "last"}
+    for rel, number in (("first", 1), ("prev", 1), ("next", 3)):
+        assert links[rel].endswith(f"pageSize=10&page={number}")
+        assert "conditions=id+%3E+0" in links[rel]
+    assert re.search(r"pageSize=10&page=\d+$", links["last"])
+    one = await raw.get("company/contacts", params={"pageSize": 1000})
+    assert one.headers["link"].endswith('page=1>; rel="last"')  # one page: last only, no next
+
+
 @pytest.mark.parametrize("size", ["0", "1001", "5000", "abc"])
 async def test_page_size_out_of_range_is_the_real_400(raw: httpx.AsyncClient, size: str) -> None:
     """§2.1: pageSize outside 1..1000 → 400 InvalidObject/OutOfRange naming pageSize."""

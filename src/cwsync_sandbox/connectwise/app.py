@@ -707,14 +707,22 @@ def _url_with(request: Request, **changes: int) -> str:
 
 
 def _navigable_links(request: Request, page: int, size: int, total: int | None, got: int) -> str:
+    """The `Link` header of a navigable page, as ConnectWise lays it out: `first` and `prev` from page 2 on, `next`
+    while there is one, `last` whenever the total is known (DG "Pagination"). Each URL carries the request's
+    parameters with `pageSize` and then `page` last (`…&pageSize=50&page=2`, as in the DG example; clients such as
+    pyconnectwise read `page=(\\d+)>; rel=`). UNCONFIRMED: `last` on a result that fits one page."""
     last = max(1, -(-total // size)) if total is not None else None
+
+    def url(number: int) -> str:
+        return _url_with(request, pageSize=size, page=number)
+
     links = []
     if page > 1:
-        links.append(f'<{_url_with(request, page=1, pageSize=size)}>; rel="first"')
-        links.append(f'<{_url_with(request, page=page - 1, pageSize=size)}>; rel="prev"')
+        links.append(f'<{url(1)}>; rel="first"')
+        links.append(f'<{url(page - 1)}>; rel="prev"')
     has_next = page < last if last is not None else got == size
     if has_next:
-        links.append(f'<{_url_with(request, page=page + 1, pageSize=size)}>; rel="next"')
-        if last is not None:
-            links.append(f'<{_url_with(request, page=last, pageSize=size)}>; rel="last"')
+        links.append(f'<{url(page + 1)}>; rel="next"')
+    if last is not None:
+        links.append(f'<{url(last)}>; rel="last"')
     return ", ".join(links)
