@@ -8,9 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
-pytest.importorskip("hubspot")
-
 from hubspot import HubSpot
 from hubspot.crm.associations.v4 import BatchInputPublicDefaultAssociationMultiPost
 from hubspot.crm.associations.v4.models import BatchInputPublicFetchAssociationsBatchRequest

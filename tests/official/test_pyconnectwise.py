@@ -10,9 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
-pytest.importorskip("pyconnectwise")
-
 from pyconnectwise import ConnectWiseManageAPIClient
 from pyconnectwise.exceptions import AuthenticationFailedException, NotFoundException, ObjectExistsError
 from pyconnectwise.models.manage import Company
