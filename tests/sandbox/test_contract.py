@@ -439,3 +439,27 @@ async def test_forecast_post_takes_and_answers_the_whole_forecast(raw: httpx.Asy
     assert {i["id"] for i in again["forecastItems"]} == known
     assert (await raw.get(path, params={"page": 2})).json() == []
     assert (await raw.post("sales/opportunities/999999/forecast", json={"forecastItems": [line]})).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [("orderBy", "nmae asc"), ("orderBy", "name asc, idd desc"), ("fields", "id,nmae"), ("fields", "id,staus/name")],
+)
+async def test_unknown_names_in_order_by_and_fields_are_400(raw: httpx.AsyncClient, param: str, value: str) -> None:
+    """A typo in an orderBy or fields name is a 400 naming it (UNCONFIRMED, as for conditions), not a silent
+    unsorted or empty answer; sub-field paths and the always-valid names pass."""
+    r = await raw.get("company/companies", params={param: value})
+    assert r.status_code == 400
+    [error] = r.json()["errors"]
+    assert error["field"] == param
+    assert "Unknown field" in error["message"]
+    ok = await raw.get(
+        "company/companies", params={"orderBy": "status/name desc, id", "fields": "id,status/name,_info"}
+    )
+    assert ok.status_code == 200
+    if param == "fields":  # a single record and a create take `fields` too; a refused create writes nothing
+        assert (await raw.get("company/companies/2", params={param: value})).status_code == 400
+        before = (await raw.get("company/companies/count")).json()["count"]
+        body = {"identifier": "F1", "name": "F", "city": "T"}
+        assert (await raw.post("company/companies", params={param: value}, json=body)).status_code == 400
+        assert (await raw.get("company/companies/count")).json()["count"] == before

@@ -301,6 +301,7 @@ class _Api:
             if method == "GET":
                 return self._list(request, found)
             if method == "POST":
+                _fields({}, request, self.box.store.dataset, found.resource)  # a bad `fields` refuses before writing
                 body = await _body(request)
                 record = self.box.store.create(
                     found.resource,
@@ -308,7 +309,7 @@ class _Api:
                     member=member.identifier,
                     parent_id=found.parent_id,
                 )
-                return _json(_fields(record, request), 201)
+                return _json(_fields(record, request, self.box.store.dataset, found.resource), 201)
             raise _method_not_allowed(method)
         return await self._record(request, found, member)
 
@@ -318,7 +319,7 @@ class _Api:
             record = store.get(resource.entity, record_id)
             if record is None or not _belongs(resource, record, found.parent_id):
                 raise not_found(resource, record_id)
-            return _json(_fields(record, request))
+            return _json(_fields(record, request, store.dataset, resource))
         if request.method == "DELETE":
             store.delete(resource, record_id, member=member.identifier)
             return Response(status_code=204, headers={"x-cw-request-id": str(uuid.uuid4())})
@@ -329,7 +330,7 @@ class _Api:
             record = store.patch(resource, record_id, body, member=member.identifier)
         else:
             raise _method_not_allowed(request.method)
-        return _json(_fields(record, request))
+        return _json(_fields(record, request, store.dataset, resource))
 
     async def _forecast(self, request: Request, found: Route, member: ApiMember) -> Response:
         """`/sales/opportunities/{id}/forecast`: the opportunity's one `Forecast`, not a list of its items.
@@ -582,12 +583,15 @@ class _Query:
             raise _bad_param(exc.param, exc.message) from exc
         if conditions is not None:
             _check_known_fields(conditions, dataset, resource)
+        fields = params.get("fields") or None
+        _check_named_fields(dataset, resource, "orderBy", [path for path, _ in order_by])
+        _check_named_fields(dataset, resource, "fields", (fields or "").split(","))
         return cls(
             conditions=conditions,
             child=child,
             custom=custom,
             order_by=order_by,
-            fields=params.get("fields") or None,
+            fields=fields,
             page=_int_param(params, "page", 1, 1, None),
             page_size=_int_param(params, "pagesize", 25, 1, 1000),
             page_id=_int_param(params, "pageid", 0, 0, None),
@@ -632,6 +636,23 @@ def _check_known_fields(conditions: Condition, dataset: Dataset, resource: Resou
     unknown = sorted(name for name in conditions.fields() if name not in known and name not in ALWAYS_VALID_FIELDS)
     if unknown:
         raise _bad_param("conditions", f"Unknown field '{unknown[0]}' for {resource.label or resource.entity}.")
+
+
+def _check_named_fields(dataset: Dataset, resource: Resource, param: str, paths: list[str]) -> None:
+    """400 for a field `orderBy` or `fields` names that the record does not have (its first path segment).
+
+    ConnectWise's docs say what both take (DG "API Requests": field paths, sub-fields with `/`) but not what an
+    unknown name gets: refusing it like an unknown field in `conditions` (400 InvalidObject) is UNCONFIRMED; it is
+    what makes a typo visible instead of an unsorted or empty answer."""
+    try:
+        known = {name.lower() for name in dataset.field_names(resource.entity)}
+    except KeyError:
+        return
+    for path in paths:
+        name = path.strip().split("/", 1)[0].lower()
+        if name and name not in known and name not in ALWAYS_VALID_FIELDS:
+            label = resource.label or resource.entity
+            raise _bad_param(param, f"Unknown field '{path.strip()}' for {label}.")
 
 
 def _bad_param(param: str, message: str) -> ApiRefusal:
@@ -682,8 +703,10 @@ def _belongs(resource: Resource, record: Mapping[str, Any], parent_id: int | Non
     return (value.get("id") if isinstance(value, Mapping) else value) == parent_id
 
 
-def _fields(record: dict[str, Any], request: Request) -> dict[str, Any]:
+def _fields(record: dict[str, Any], request: Request, dataset: Dataset, resource: Resource) -> dict[str, Any]:
     fields = next((v for k, v in request.query_params.items() if k.lower() == "fields"), None)
+    if fields:
+        _check_named_fields(dataset, resource, "fields", fields.split(","))
     return project_fields(record, fields) if fields else record
 
 
