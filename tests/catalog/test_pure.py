@@ -66,12 +66,33 @@ def test_custom_status_and_terms() -> None:
     """A custom status from a custom field maps to a custom HubSpot value; a monthly term maps to P1M."""
     sync = CatalogSync(status_field="Lifecycle", product_statuses={"Active": "active", "EOL": "End of life"})
     projected = project_product(
-        item(customFields=[{"caption": "Lifecycle", "value": "EOL"}], recurringFlag=True, recurringCycleType="Monthly"),
+        item(
+            customFields=[{"caption": "Lifecycle", "value": "EOL"}],
+            recurringFlag=True,
+            recurringBillCycle={"id": 1, "name": "Monthly"},
+            recurringCycleType="ContractYear",
+        ),
         sync,
     )
     assert projected.target == "End of life"
     assert projected.properties["connectwise_product_status"] == "End of life"
     assert projected.properties["hs_recurring_billing_period"] == "P1M"
+
+
+def test_term_is_the_bill_cycle_not_the_cycle_type() -> None:
+    """The period comes from `recurringBillCycle`; `recurringCycleType` (ContractYear/CalendarYear) names none."""
+    sync = CatalogSync()
+    yearly = project_product(
+        item(recurringFlag=True, recurringBillCycle={"id": 4, "name": "Yearly"}, recurringCycleType="CalendarYear"),
+        sync,
+    )
+    assert yearly.properties["hs_recurring_billing_period"] == "P12M"
+    no_cycle = project_product(item(recurringFlag=True, recurringCycleType="ContractYear"), sync)
+    assert "hs_recurring_billing_period" not in no_cycle.properties
+    assert not any("ContractYear" in note for note in no_cycle.notes)
+    odd = project_product(item(recurringFlag=True, recurringBillCycle={"id": 9, "name": "Fortnightly"}), sync)
+    assert "hs_recurring_billing_period" not in odd.properties
+    assert any("'Fortnightly' unmapped" in note for note in odd.notes)
 
 
 async def plan_product(record: dict[str, Any], link: Link | None) -> Decision:

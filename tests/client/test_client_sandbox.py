@@ -81,7 +81,9 @@ async def test_stream_with_builder_conditions_and_fields(cw: ConnectWiseClient) 
 
 async def test_quotes_in_values_round_trip(cw: ConnectWiseClient) -> None:
     """A value with quotes and backslashes is escaped correctly by the builder."""
-    created = await cw.create("company/companies", {"identifier": "Quote1", "name": 'Bob "The" Builder \\ Sons'})
+    created = await cw.create(
+        "company/companies", {"identifier": "Quote1", "name": 'Bob "The" Builder \\ Sons', "city": "Tampa"}
+    )
     rows = await cw.list_page("company/companies", conditions=F("name") == 'Bob "The" Builder \\ Sons')
     assert [r["id"] for r in rows] == [created["id"]]
 
@@ -171,7 +173,8 @@ async def test_lost_create_responses_never_duplicate(sandbox: Sandbox) -> None:
     sandbox.faults.update(FaultSettings(lost_response_share=0.5, seed=3))
     async with client_for(sandbox) as cw:
         made = [
-            await cw.create("company/companies", {"identifier": f"Lost{i}", "name": f"Lost {i}"}) for i in range(20)
+            await cw.create("company/companies", {"identifier": f"Lost{i}", "name": f"Lost {i}", "city": "Tampa"})
+            for i in range(20)
         ]
     sandbox.faults.update(FaultSettings())
     assert sandbox.faults.counters.lost_responses > 0
@@ -231,6 +234,6 @@ async def test_loopback_read_write(served: RunningSandbox) -> None:
     async with ConnectWiseClient(settings_for(served.sandbox, site=served.base_url), sleep=_no_sleep) as cw:
         info = await cw.company_info()
         assert info.codebase == served.sandbox.codebase
-        company = await cw.create("company/companies", {"identifier": "LoopCo", "name": "Loop Co"})
+        company = await cw.create("company/companies", {"identifier": "LoopCo", "name": "Loop Co", "city": "Tampa"})
         assert (await cw.get("company/companies", company["id"]))["identifier"] == "LoopCo"
         assert await cw.count("company/companies", conditions=F("identifier") == "LoopCo") == 1

@@ -106,6 +106,20 @@ async def test_last_page_has_no_next(raw: httpx.AsyncClient) -> None:
     assert len(r.json()) == count - (last - 1) * 10
 
 
+async def test_link_urls_end_in_page_after_page_size(raw: httpx.AsyncClient) -> None:
+    """The Link URLs keep the filters and end `…pageSize=N&page=M` (page last, as ConnectWise sends them and
+    pyconnectwise's `page=(\\d+)>; rel=` parser needs); page 2 has first, prev, next and last."""
+    r = await raw.get("company/contacts", params={"page": 2, "pageSize": 10, "conditions": "id > 0"})
+    links = {rel: url for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', r.headers["link"])}
+    assert set(links) == {"first", "prev", "next", "last"}
+    for rel, number in (("first", 1), ("prev", 1), ("next", 3)):
+        assert links[rel].endswith(f"pageSize=10&page={number}")
+        assert "conditions=id+%3E+0" in links[rel]
+    assert re.search(r"pageSize=10&page=\d+$", links["last"])
+    one = await raw.get("company/contacts", params={"pageSize": 1000})
+    assert one.headers["link"].endswith('page=1>; rel="last"')  # one page: last only, no next
+
+
 @pytest.mark.parametrize("size", ["0", "1001", "5000", "abc"])
 async def test_page_size_out_of_range_is_the_real_400(raw: httpx.AsyncClient, size: str) -> None:
     """§2.1: pageSize outside 1..1000 → 400 InvalidObject/OutOfRange naming pageSize."""
@@ -233,7 +247,7 @@ async def test_post_201_get_put_patch_200_delete_204(raw: httpx.AsyncClient) -> 
 
 async def test_required_fields_give_validation_errors(raw: httpx.AsyncClient) -> None:
     """§3: a POST missing required fields → 400 InvalidObject with one error per field."""
-    r = await raw.post("company/companies", json={"name": "No identifier"})
+    r = await raw.post("company/companies", json={"name": "No identifier", "city": "Tampa"})
     assert r.status_code == 400
     body = r.json()
     assert body["code"] == "InvalidObject"
@@ -243,9 +257,24 @@ async def test_required_fields_give_validation_errors(raw: httpx.AsyncClient) ->
 async def test_duplicate_identifier_object_exists(raw: httpx.AsyncClient) -> None:
     """§3: a second company with the same identifier → 400 with errors[].code ObjectExists."""
     existing = (await raw.get("company/companies/2")).json()
-    r = await raw.post("company/companies", json={"identifier": existing["identifier"], "name": "Dup"})
+    r = await raw.post("company/companies", json={"identifier": existing["identifier"], "name": "Dup", "city": "Tampa"})
     assert r.status_code == 400
     assert r.json()["errors"][0]["code"] == "ObjectExists"
+
+
+async def test_company_needs_one_address_field(raw: httpx.AsyncClient) -> None:
+    """Company POST: at least one of addressLine1, addressLine2, city, state, zip, country (spec 2025.8)."""
+    r = await raw.post("company/companies", json={"identifier": "NoAddr1", "name": "No address"})
+    assert r.status_code == 400
+    [error] = r.json()["errors"]
+    assert (error["code"], error["field"]) == ("NullValue", "addressLine1")
+    assert "address" in error["message"]
+    for field in ("addressLine2", "zip"):
+        r = await raw.post("company/companies", json={"identifier": f"Addr{field}", "name": "A", field: "1"})
+        assert r.status_code == 201, r.text
+    r = await raw.post("company/companies", json={"identifier": "LongZip", "name": "Z", "zip": "1" * 13})
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["field"] == "zip"
 
 
 async def test_patch_add_remove_and_unknown_path(raw: httpx.AsyncClient) -> None:
@@ -341,3 +370,96 @@ async def test_like_with_wildcard(raw: httpx.AsyncClient) -> None:
     ).json()
     assert 2 in [row["id"] for row in rows]
     assert all(row["name"].lower().startswith(prefix.lower()) for row in rows)
+
+
+async def test_new_ticket_gets_the_boards_default_status_and_open_flag(raw: httpx.AsyncClient) -> None:
+    """A POSTed ticket gets its board's default status and `closedFlag: false`; a board and a status may be named."""
+    board = (await raw.get("service/boards/1")).json()
+    statuses = (await raw.get("service/boards/1/statuses", params={"pageSize": 100})).json()
+    [default] = [s for s in statuses if s["defaultFlag"]]
+    r = await raw.post(
+        "service/tickets", json={"summary": "By name", "company": {"id": 2}, "board": {"name": board["name"].upper()}}
+    )
+    assert r.status_code == 201, r.text
+    ticket = r.json()
+    assert ticket["board"]["id"] == 1
+    assert (ticket["status"]["id"], ticket["status"]["name"]) == (default["id"], default["name"])
+    assert ticket["closedFlag"] is False
+    listed = (await raw.get("service/tickets", params={"conditions": f"id={ticket['id']} and closedFlag=false"})).json()
+    assert [t["id"] for t in listed] == [ticket["id"]]
+    closed = next(s for s in statuses if s["closedStatus"])
+    r = await raw.post(
+        "service/tickets",
+        json={"summary": "Closed", "company": {"id": 2}, "board": {"id": 1}, "status": {"name": closed["name"]}},
+    )
+    assert r.status_code == 201, r.text
+    assert (r.json()["status"]["id"], r.json()["closedFlag"]) == (closed["id"], True)
+    r = await raw.post(
+        "service/tickets", json={"summary": "X", "company": {"id": 2}, "board": {"name": "No Such Board"}}
+    )
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["field"] == "board"
+    r = await raw.post(
+        "service/tickets", json={"summary": "X", "company": {"id": 2}, "board": {"id": 1}, "status": {"name": "Nope"}}
+    )
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["field"] == "status"
+
+
+async def test_forecast_post_takes_and_answers_the_whole_forecast(raw: httpx.AsyncClient, sandbox: Sandbox) -> None:
+    """POST …/forecast: body and answer are a `Forecast` (`forecastItems`); items live at …/forecast/{id} (2025.8)."""
+    opportunity = next(sandbox.store.ids("opportunities"))
+    path = f"sales/opportunities/{opportunity}/forecast"
+    [before] = (await raw.get(path)).json()
+    assert before["id"] == opportunity
+    known = {i["id"] for i in before["forecastItems"]}
+    line = {"forecastDescription": "New line", "quantity": 2, "status": {"id": 1}, "forecastType": "Product"}
+    r = await raw.post(path, json={"forecastItems": [line]})
+    assert r.status_code == 201, r.text
+    forecast = r.json()
+    assert set(forecast) >= {"id", "forecastItems"}
+    [new] = [i for i in forecast["forecastItems"] if i["id"] not in known]
+    assert (new["forecastDescription"], new["opportunity"]["id"]) == ("New line", opportunity)
+    assert {i["id"] for i in forecast["forecastItems"]} == known | {new["id"]}
+    put = await raw.put(f"{path}/{new['id']}", json={**line, "quantity": 3})
+    assert (put.status_code, put.json()["id"], put.json()["quantity"]) == (200, new["id"], 3)
+    assert "forecastItems" not in put.json()
+    assert (await raw.get(f"{path}/{new['id']}")).json()["quantity"] == 3
+    assert (await raw.delete(f"{path}/{new['id']}")).status_code == 204
+    [after] = (await raw.get(path)).json()
+    assert {i["id"] for i in after["forecastItems"]} == known
+    r = await raw.post(path, json=line)  # a bare item is not a Forecast
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["field"] == "forecastItems"
+    bad = {**line, "forecastType": "Gadget"}
+    r = await raw.post(path, json={"forecastItems": [line, bad]})  # one refused item: none stored
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["field"] == "forecastType"
+    [again] = (await raw.get(path)).json()
+    assert {i["id"] for i in again["forecastItems"]} == known
+    assert (await raw.get(path, params={"page": 2})).json() == []
+    assert (await raw.post("sales/opportunities/999999/forecast", json={"forecastItems": [line]})).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [("orderBy", "nmae asc"), ("orderBy", "name asc, idd desc"), ("fields", "id,nmae"), ("fields", "id,staus/name")],
+)
+async def test_unknown_names_in_order_by_and_fields_are_400(raw: httpx.AsyncClient, param: str, value: str) -> None:
+    """A typo in an orderBy or fields name is a 400 naming it (UNCONFIRMED, as for conditions), not a silent
+    unsorted or empty answer; sub-field paths and the always-valid names pass."""
+    r = await raw.get("company/companies", params={param: value})
+    assert r.status_code == 400
+    [error] = r.json()["errors"]
+    assert error["field"] == param
+    assert "Unknown field" in error["message"]
+    ok = await raw.get(
+        "company/companies", params={"orderBy": "status/name desc, id", "fields": "id,status/name,_info"}
+    )
+    assert ok.status_code == 200
+    if param == "fields":  # a single record and a create take `fields` too; a refused create writes nothing
+        assert (await raw.get("company/companies/2", params={param: value})).status_code == 400
+        before = (await raw.get("company/companies/count")).json()["count"]
+        body = {"identifier": "F1", "name": "F", "city": "T"}
+        assert (await raw.post("company/companies", params={param: value}, json=body)).status_code == 400
+        assert (await raw.get("company/companies/count")).json()["count"] == before

@@ -419,3 +419,44 @@ async def test_search_on_date_versioned_path(hs: httpx.AsyncClient, deals: list[
     legacy = (await hs.post(SEARCH, json=body)).json()
     dated = (await hs.post("/crm/objects/2026-03/deals/search", json=body)).json()
     assert dated == legacy
+
+
+async def test_batch_create_duplicate_of_an_existing_value_is_a_whole_batch_409(
+    box: HubSpotSandbox, hs: httpx.AsyncClient
+) -> None:
+    """HubSpot docs ("Error handling", multi-status errors): partial failures only with a unique objectWriteTraceId
+    per input. Without them, one input holding an existing unique value fails the whole batch: 409 CONFLICT naming
+    the holder, and nothing is created. With them, the batch is 207 and only that input fails."""
+    [holder] = await make(hs, "contacts", {"email": "taken@example.com"})
+    inputs = [{"properties": {"email": "fresh@example.com"}}, {"properties": {"email": "TAKEN@example.com"}}]
+    response = await hs.post("/crm/v3/objects/contacts/batch/create", json={"inputs": inputs})
+    body = assert_error(response, 409, "CONFLICT")
+    assert body["message"] == f"Contact already exists. Existing ID: {holder}"
+    assert box.state.counts()["contacts"]["live"] == 1
+    traced = [{**item, "objectWriteTraceId": f"t{i}"} for i, item in enumerate(inputs)]
+    response = await hs.post("/crm/v3/objects/contacts/batch/create", json={"inputs": traced})
+    assert response.status_code == 207
+    body = response.json()
+    assert {"status", "results", "startedAt", "completedAt", "requestedAt", "links", "numErrors", "errors"} <= set(body)
+    [error] = body["errors"]
+    assert {"status", "category", "message", "context", "errors", "links"} <= set(error)
+    assert (error["category"], error["context"]["objectWriteTraceId"]) == ("CONFLICT", ["t1"])
+    assert [r["properties"]["email"] for r in body["results"]] == ["fresh@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/crm/v3/objects/companies", {"associations": []}),
+        ("/crm/v3/objects/companies/batch/create", {"inputs": [{"properties": {"name": "A"}}, {}]}),
+        ("/crm/v3/objects/contacts/batch/upsert", {"inputs": [{"id": "a@example.com", "idProperty": "email"}]}),
+    ],
+)
+async def test_writes_without_properties_are_400(
+    box: HubSpotSandbox, hs: httpx.AsyncClient, path: str, body: dict[str, Any]
+) -> None:
+    """`properties` is required on create, update and batch inputs (an empty object is fine); nothing is written."""
+    assert_error(await hs.post(path, json=body), 400, "VALIDATION_ERROR")
+    assert box.state.counts()["companies"]["live"] == box.state.counts()["contacts"]["live"] == 0
+    ok = await hs.post("/crm/v3/objects/companies", json={"properties": {}})
+    assert ok.status_code == 201

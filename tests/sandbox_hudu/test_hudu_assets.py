@@ -31,8 +31,8 @@ async def test_custom_fields_round_trip(hudu: httpx.AsyncClient, box: HuduSandbo
         }
     }
     created = await hudu.post("companies/1/assets", json=body)
-    assert created.status_code == 200
-    asset = created.json()["asset"]
+    assert created.status_code == 201
+    asset = created.json()
     assert asset["asset_type"] == "Network Device"
     assert asset["company_name"] == "Acme Dental Group"
     assert _values(asset) == {
@@ -42,7 +42,7 @@ async def test_custom_fields_round_trip(hudu: httpx.AsyncClient, box: HuduSandbo
         "ConnectWise Configuration ID": 4321,
     }
     assert all({"id", "label", "value", "position", "field_type"} <= set(f) for f in asset["fields"])
-    fetched = (await hudu.get(f"companies/1/assets/{asset['id']}")).json()["asset"]
+    fetched = (await hudu.get(f"companies/1/assets/{asset['id']}")).json()
     assert fetched == asset
 
 
@@ -57,9 +57,9 @@ async def test_update_merges_custom_fields(hudu: httpx.AsyncClient, box: HuduSan
     computer = layout_id(box, "Computer")
     fields = [{"ip_address": "10.1.1.1"}, {"operating_system": "Windows 11 Pro"}, {"notes": "x"}]
     body = {"asset": {"name": "WS-9", "asset_layout_id": computer, "custom_fields": fields}}
-    asset = (await hudu.post("companies/2/assets", json=body)).json()["asset"]
+    asset = (await hudu.post("companies/2/assets", json=body)).json()
     change = {"asset": {"primary_model": "T14", "custom_fields": [{"ip_address": "10.1.1.2"}, {"notes": None}]}}
-    updated = (await hudu.put(f"companies/2/assets/{asset['id']}", json=change)).json()["asset"]
+    updated = (await hudu.put(f"companies/2/assets/{asset['id']}", json=change)).json()
     assert updated["primary_model"] == "T14"
     assert updated["name"] == "WS-9"
     assert _values(updated) == {"IP Address": "10.1.1.2", "Operating System": "Windows 11 Pro"}
@@ -68,7 +68,7 @@ async def test_update_merges_custom_fields(hudu: httpx.AsyncClient, box: HuduSan
 async def test_unknown_custom_field_ignored_unless_strict(hudu: httpx.AsyncClient, box: HuduSandbox) -> None:
     """A key that matches no layout field is dropped, or a 422 with `strict_custom_fields`."""
     body = {"asset": {"name": "X", "asset_layout_id": layout_id(box, "Server"), "custom_fields": [{"colour": "red"}]}}
-    assert (await hudu.post("companies/1/assets", json=body)).json()["asset"]["fields"] == []
+    assert (await hudu.post("companies/1/assets", json=body)).json()["fields"] == []
     box.tune({"strict_custom_fields": True})
     assert_error(await hudu.post("companies/1/assets", json=body), 422, "colour")
 
@@ -123,7 +123,7 @@ async def test_layouts_create_and_merge_fields(hudu: httpx.AsyncClient) -> None:
     """A layout is created with its fields; a PUT merges fields by id and refuses a duplicate label."""
     body = {"asset_layout": {"name": "Firewall", "icon": "fas fa-fire", "fields": [{"label": "WAN IP"}]}}
     created = await hudu.post("asset_layouts", json=body)
-    assert created.status_code == 200
+    assert created.status_code == 201
     layout = created.json()["asset_layout"]
     wan = layout["fields"][0]
     assert (wan["label"], wan["field_type"], layout["active"]) == ("WAN IP", "Text", True)
@@ -147,7 +147,7 @@ async def test_websites_are_bare_and_empty_list_is_wrapped(hudu: httpx.AsyncClie
     assert len(listed) == 3
     assert (await hudu.get("websites", params={"name": "https://none.example"})).json() == {"websites": []}
     created = await hudu.post("websites", json={"website": {"company_id": 4, "name": "https://fabrikam.example"}})
-    assert created.status_code == 200
+    assert created.status_code == 201
     site = created.json()
     assert (site["company_name"], site["object_type"]) == ("Fabrikam Manufacturing", "Website")
     assert (await hudu.get(f"websites/{site['id']}")).json()["name"] == "https://fabrikam.example"

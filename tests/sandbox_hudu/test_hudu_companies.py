@@ -99,10 +99,11 @@ async def test_updated_at_range_forms(hudu: httpx.AsyncClient, box: HuduSandbox)
 
 
 async def test_company_write_round_trip(hudu: httpx.AsyncClient) -> None:
-    """Create answers 200 `{"company": ...}` (observed), update changes only sent fields, delete answers 204."""
+    """Create answers 201 with a bare Company (Swagger v2.44.0), update changes only sent fields, delete is 204."""
     created = await hudu.post("companies", json={"company": {"name": "Woodgrove Bank", "city": "Boston"}})
-    assert created.status_code == 200
-    company = created.json()["company"]
+    assert created.status_code == 201
+    company = created.json()
+    assert "company" not in company
     assert (company["name"], company["city"], company["archived"]) == ("Woodgrove Bank", "Boston", False)
     updated = (await hudu.put(f"companies/{company['id']}", json={"company": {"id_number": "CW-19"}})).json()
     assert (updated["company"]["city"], updated["company"]["id_number"]) == ("Boston", "CW-19")
@@ -134,6 +135,17 @@ async def test_company_validation_errors(hudu: httpx.AsyncClient) -> None:
 
 async def test_unwrapped_bodies_follow_the_setting(hudu: httpx.AsyncClient, box: HuduSandbox) -> None:
     """A body without `{"company": ...}` is accepted by default and refused (422) when turned off (B10)."""
-    assert (await hudu.post("companies", json={"name": "Bare Co"})).json()["company"]["name"] == "Bare Co"
+    assert (await hudu.post("companies", json={"name": "Bare Co"})).json()["name"] == "Bare Co"
     box.tune({"accept_unwrapped": False})
     assert_error(await hudu.post("companies", json={"name": "Bare Two"}), 422, "company")
+
+
+async def test_observed_answers_are_200_and_wrapped(hudu: httpx.AsyncClient, box: HuduSandbox) -> None:
+    """`answers: observed` keeps what B1 reports real instances send: 200 `{"company": …}`, `{"asset": …}`."""
+    box.tune({"answers": "observed"})
+    created = await hudu.post("companies", json={"company": {"name": "Observed Co"}})
+    assert (created.status_code, created.json()["company"]["name"]) == (200, "Observed Co")
+    layout = (await hudu.get("asset_layouts")).json()["asset_layouts"][0]
+    body = {"asset": {"name": "A1", "asset_layout_id": layout["id"]}}
+    asset = await hudu.post(f"companies/{created.json()['company']['id']}/assets", json=body)
+    assert (asset.status_code, asset.json()["asset"]["name"]) == (200, "A1")

@@ -278,6 +278,7 @@ async def test_company_with_several_types_gets_the_mapped_one(world: World) -> N
         {
             "identifier": "TwoTypes1",
             "name": "Two Types Ltd",
+            "city": "Tampa",
             "types": [{"id": _type_id(world, "Prospect")}, {"id": _type_id(world, "Customer")}],
         },
     )
@@ -285,6 +286,28 @@ async def test_company_with_several_types_gets_the_mapped_one(world: World) -> N
     await world.sync()
     [company] = [c for c in await world.hs_all("companies") if c["properties"]["connectwise_company_id"] == "TwoTypes1"]
     assert company["properties"]["lifecyclestage"] == "customer"
+
+
+async def test_hubspot_company_without_address_fails_alone_with_the_reason(world: World) -> None:
+    """ConnectWise refuses a company with no address field: that HubSpot company is a failed item saying so (no
+    POST is sent for it), and one with a city in the same run is created."""
+    await world.sync()
+    bare = await world.hs.create("companies", {"name": "No Address Ltd"})
+    placed = await world.hs.create("companies", {"name": "Placed Ltd", "city": "Austin"})
+    report = await world.sync()
+    assert report.counts.failed == 1
+    [failed] = await world.store.items_for_record(world.config.tenant, "companies", right_id=bare["id"])
+    assert failed.status == "failed"
+    assert "at least one address field" in (failed.reason or "")
+    names = {
+        c["name"]: c
+        for c in (world.cw_box.store.get("companies", i) for i in world.cw_box.store.ids("companies"))
+        if c is not None
+    }
+    assert "No Address Ltd" not in names
+    assert names["Placed Ltd"]["city"] == "Austin"
+    [made] = await world.store.items_for_record(world.config.tenant, "companies", right_id=placed["id"])
+    assert made.status != "failed"
 
 
 def _type_id(world: World, name: str) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cwsync.config.model import ObjectSync
 from cwsync.core.mapping import build_mapping
 from cwsync.syncs.hubspot.defaults import OBJECTS
@@ -113,3 +115,12 @@ def test_the_configured_type_priority_orders_a_company_s_types() -> None:
     assert flatten_company(record)["company_type"] == "Customer"
     flat = flatten_company(record, priority=["Prospect", "Customer"])
     assert (flat["types"], flat["company_type"]) == (["Prospect", "Customer"], "Prospect")
+
+
+def test_company_body_needs_an_address_field() -> None:
+    """ConnectWise needs one address field on a company POST: none is a ValueError (a record-level failure)."""
+    with pytest.raises(ValueError, match="at least one address field"):
+        connectwise_body("companies", mapping("companies"), {"name": "Acme", "phone": "555"}, "9")
+    body = connectwise_body("companies", mapping("companies"), {"name": "Acme", "zip": "33602"}, "9")
+    assert body["zip"] == "33602"
+    assert body["identifier"]

@@ -10,7 +10,7 @@
         product_types: {Hardware: Hardware, Service: Service}
         product_statuses: {Active: active, Inactive: archive}      # active | archive | skip | <custom value>
         status_field: null                                         # a catalog custom field holding a custom status
-        product_terms: {Monthly: P1M, Yearly: P12M}                # recurringCycleType → hs_recurring_billing_period
+        product_terms: {Monthly: P1M, Yearly: P12M}                # recurringBillCycle name → hs_…billing_period
         default_product_type: Other
         default_category: Uncategorized
         shipping_product: SHIP-GROUND                              # a ConnectWise catalog identifier

@@ -295,10 +295,13 @@ class _Api:
             raise self._forbidden(found.resource, access)
         if found.suffix == "count":
             return self._count(request, found)
+        if found.resource.entity == "forecast_items" and found.record_id is None:
+            return await self._forecast(request, found, member)
         if found.record_id is None:
             if method == "GET":
                 return self._list(request, found)
             if method == "POST":
+                _fields({}, request, self.box.store.dataset, found.resource)  # a bad `fields` refuses before writing
                 body = await _body(request)
                 record = self.box.store.create(
                     found.resource,
@@ -306,7 +309,7 @@ class _Api:
                     member=member.identifier,
                     parent_id=found.parent_id,
                 )
-                return _json(_fields(record, request), 201)
+                return _json(_fields(record, request, self.box.store.dataset, found.resource), 201)
             raise _method_not_allowed(method)
         return await self._record(request, found, member)
 
@@ -316,7 +319,7 @@ class _Api:
             record = store.get(resource.entity, record_id)
             if record is None or not _belongs(resource, record, found.parent_id):
                 raise not_found(resource, record_id)
-            return _json(_fields(record, request))
+            return _json(_fields(record, request, store.dataset, resource))
         if request.method == "DELETE":
             store.delete(resource, record_id, member=member.identifier)
             return Response(status_code=204, headers={"x-cw-request-id": str(uuid.uuid4())})
@@ -327,7 +330,55 @@ class _Api:
             record = store.patch(resource, record_id, body, member=member.identifier)
         else:
             raise _method_not_allowed(request.method)
-        return _json(_fields(record, request))
+        return _json(_fields(record, request, store.dataset, resource))
+
+    async def _forecast(self, request: Request, found: Route, member: ApiMember) -> Response:
+        """`/sales/opportunities/{id}/forecast`: the opportunity's one `Forecast`, not a list of its items.
+
+        By the spec (2025.8, ai-connor/connectwise `api_opportunity_forecasts.go`) GET answers `[Forecast]` and POST
+        takes a `Forecast` (its `forecastItems`) and answers the whole `Forecast`; single items live at
+        `…/forecast/{id}` (GET, PUT, PATCH, DELETE answer/accept a `ForecastItem`). UNCONFIRMED: that a POST adds
+        the items given to those already there (rather than replacing them), and that the Forecast's id is the
+        opportunity's. The whole-forecast PUT/PATCH/DELETE (`…/forecast/`) are not emulated (405).
+        """
+        store, resource, parent = self.box.store, found.resource, found.parent_id or 0
+        if store.get("opportunities", parent) is None:
+            raise ApiRefusal(
+                404, {"code": "NotFound", "message": f"Opportunity recId {parent} not found", "errors": None}
+            )
+        if request.method == "GET":
+            query = _Query.parse(request, store.dataset, resource, for_count=False)
+            forward = request.headers.get("pagination-type", "").lower() == "forward-only"
+            done = query.page_id >= parent if forward else query.page > 1
+            return _json([] if done else [self._forecast_of(parent)])
+        if request.method != "POST":
+            raise _method_not_allowed(request.method)
+        body = _object(await _body(request), resource)
+        items = body.get("forecastItems")
+        if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+            message = "The field forecastItems is required: a Forecast holding one or more ForecastItem objects."
+            raise invalid("Forecast", [field_error("NullValue", message, "forecast", "forecastItems")])
+        for item in items:  # all or nothing: every item is checked before any is stored
+            store.validate(resource, item)
+        for item in items:
+            store.create(resource, item, member=member.identifier, parent_id=parent)
+        return _json(self._forecast_of(parent), 201)
+
+    def _forecast_of(self, opportunity_id: int) -> dict[str, Any]:
+        store = self.box.store
+        items = [
+            r
+            for r in (store.get("forecast_items", i) for i in store.ids("forecast_items", parent_id=opportunity_id))
+            if r
+        ]
+        recurring = sum(float(i.get("recurringRevenue") or 0) for i in items if i.get("recurringFlag"))
+        href = f"{self.box.api_root}/sales/opportunities/{opportunity_id}"
+        return {
+            "id": opportunity_id,
+            "forecastItems": items,
+            "recurringTotal": round(recurring, 2),
+            "_info": {"opportunity_href": href},
+        }
 
     @staticmethod
     def _forbidden(resource: Resource, access: str) -> ApiRefusal:
@@ -532,12 +583,15 @@ class _Query:
             raise _bad_param(exc.param, exc.message) from exc
         if conditions is not None:
             _check_known_fields(conditions, dataset, resource)
+        fields = params.get("fields") or None
+        _check_named_fields(dataset, resource, "orderBy", [path for path, _ in order_by])
+        _check_named_fields(dataset, resource, "fields", (fields or "").split(","))
         return cls(
             conditions=conditions,
             child=child,
             custom=custom,
             order_by=order_by,
-            fields=params.get("fields") or None,
+            fields=fields,
             page=_int_param(params, "page", 1, 1, None),
             page_size=_int_param(params, "pagesize", 25, 1, 1000),
             page_id=_int_param(params, "pageid", 0, 0, None),
@@ -582,6 +636,23 @@ def _check_known_fields(conditions: Condition, dataset: Dataset, resource: Resou
     unknown = sorted(name for name in conditions.fields() if name not in known and name not in ALWAYS_VALID_FIELDS)
     if unknown:
         raise _bad_param("conditions", f"Unknown field '{unknown[0]}' for {resource.label or resource.entity}.")
+
+
+def _check_named_fields(dataset: Dataset, resource: Resource, param: str, paths: list[str]) -> None:
+    """400 for a field `orderBy` or `fields` names that the record does not have (its first path segment).
+
+    ConnectWise's docs say what both take (DG "API Requests": field paths, sub-fields with `/`) but not what an
+    unknown name gets: refusing it like an unknown field in `conditions` (400 InvalidObject) is UNCONFIRMED; it is
+    what makes a typo visible instead of an unsorted or empty answer."""
+    try:
+        known = {name.lower() for name in dataset.field_names(resource.entity)}
+    except KeyError:
+        return
+    for path in paths:
+        name = path.strip().split("/", 1)[0].lower()
+        if name and name not in known and name not in ALWAYS_VALID_FIELDS:
+            label = resource.label or resource.entity
+            raise _bad_param(param, f"Unknown field '{path.strip()}' for {label}.")
 
 
 def _bad_param(param: str, message: str) -> ApiRefusal:
@@ -632,8 +703,10 @@ def _belongs(resource: Resource, record: Mapping[str, Any], parent_id: int | Non
     return (value.get("id") if isinstance(value, Mapping) else value) == parent_id
 
 
-def _fields(record: dict[str, Any], request: Request) -> dict[str, Any]:
+def _fields(record: dict[str, Any], request: Request, dataset: Dataset, resource: Resource) -> dict[str, Any]:
     fields = next((v for k, v in request.query_params.items() if k.lower() == "fields"), None)
+    if fields:
+        _check_named_fields(dataset, resource, "fields", fields.split(","))
     return project_fields(record, fields) if fields else record
 
 
@@ -657,14 +730,22 @@ def _url_with(request: Request, **changes: int) -> str:
 
 
 def _navigable_links(request: Request, page: int, size: int, total: int | None, got: int) -> str:
+    """The `Link` header of a navigable page, as ConnectWise lays it out: `first` and `prev` from page 2 on, `next`
+    while there is one, `last` whenever the total is known (DG "Pagination"). Each URL carries the request's
+    parameters with `pageSize` and then `page` last (`…&pageSize=50&page=2`, as in the DG example; clients such as
+    pyconnectwise read `page=(\\d+)>; rel=`). UNCONFIRMED: `last` on a result that fits one page."""
     last = max(1, -(-total // size)) if total is not None else None
+
+    def url(number: int) -> str:
+        return _url_with(request, pageSize=size, page=number)
+
     links = []
     if page > 1:
-        links.append(f'<{_url_with(request, page=1, pageSize=size)}>; rel="first"')
-        links.append(f'<{_url_with(request, page=page - 1, pageSize=size)}>; rel="prev"')
+        links.append(f'<{url(1)}>; rel="first"')
+        links.append(f'<{url(page - 1)}>; rel="prev"')
     has_next = page < last if last is not None else got == size
     if has_next:
-        links.append(f'<{_url_with(request, page=page + 1, pageSize=size)}>; rel="next"')
-        if last is not None:
-            links.append(f'<{_url_with(request, page=last, pageSize=size)}>; rel="last"')
+        links.append(f'<{url(page + 1)}>; rel="next"')
+    if last is not None:
+        links.append(f'<{url(last)}>; rel="last"')
     return ", ".join(links)

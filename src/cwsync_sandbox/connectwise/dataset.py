@@ -898,7 +898,8 @@ _FIELDS: Mapping[str, frozenset[str]] = {
         " shipToCompany shipToContact shipToSite agreementStatus _info customFields",
         "agreement_types": "id name defaultFlag inactiveFlag prePaymentFlag applicationUnits applicationLimit"
         " applicationCycle applicationUnlimitedFlag oneTimeFlag billingCycle billTime billExpenses billProducts"
-        " coverAgreementTime coverAgreementProduct coverAgreementExpense taxable _info",
+        " coverAgreementTime coverAgreementProduct coverAgreementExpense taxable employeeCompRate"
+        " employeeCompNotExceed invoicingCycle _info",
         "opportunities": "id name expectedCloseDate type stage status priority probability rating campaign notes"
         " source primarySalesRep secondarySalesRep company contact site technicalContact locationId"
         " businessUnitId companyLocationId customerPO pipelineChangeDate dateBecameLead closedDate closedBy"
@@ -955,7 +956,8 @@ _FIELDS: Mapping[str, frozenset[str]] = {
         " sentimentScore _info",
         "members": "id identifier firstName lastName hireDate licenseClass defaultEmail defaultPhone securityRole"
         " primaryEmail officeEmail mobileEmail homeEmail inactiveFlag inactiveDate title timeZone defaultLocation"
-        " defaultDepartment serviceDefaultBoard dailyCapacity hourlyRate type _info customFields",
+        " defaultDepartment serviceDefaultBoard dailyCapacity hourlyRate type agreementInvoicingDisplayOptions"
+        " invoiceScreenDefaultTabFormat invoicingDisplayOptions _info customFields",
         "schedule_entries": "id objectId name member where dateStart dateEnd reminder status type span doneFlag"
         " acknowledgedFlag ownerFlag meetingFlag allowScheduleConflictsFlag addMemberToProjectFlag projectRoleId"
         " mobileGuid acknowledgedDate closeDate notifyResource notificationSent notificationResponse hours"
@@ -1758,6 +1760,11 @@ class Dataset:
             defaultDepartment=self._const_ref("/system/departments", dept, _DEPARTMENTS[dept - 1], "department_href"),
             dailyCapacity=0.0 if api else 8.0,
             hourlyRate=0.0 if api else float(45 + d.below(8) * 5),
+            # Member invoicing preferences, API members included (enums of pyconnectwise 0.6.1.2 `Member`, whose
+            # older spec marks them required; optional in 2025.8 model_member.go). Their defaults are UNCONFIRMED.
+            agreementInvoicingDisplayOptions="RemainOnInvoicingScreen",
+            invoiceScreenDefaultTabFormat="ShowInvoicingTab",
+            invoicingDisplayOptions="RemainOnInvoicingScreen",
             customFields=[],
         )
         if not api:
@@ -2061,7 +2068,7 @@ class Dataset:
         if closed:
             moved = max(opp.entered, min(now - 1, expected + (d.below(30) - 15) * _DAY))
             rec["closedDate"] = self._clock.ts(moved)
-            rec["closedBy"] = rep["identifier"]
+            rec["closedBy"] = rep  # a MemberReference on opportunities (2025.8 model_opportunity.go); tickets: a string
         updated = min(now - 1, moved + d.below(3 * _DAY))
         rec["pipelineChangeDate"] = self._clock.ts(moved)
         rec["_info"] = self._stamp(d, opp.entered, updated)
@@ -2158,7 +2165,15 @@ class Dataset:
                 rec["vendor"] = self._company_ref(vendor)
             rec["vendorSku"] = str(10_000_000 + d.below(90_000_000))
         if rec["recurringFlag"]:
-            rec.update(recurringRevenue=cat.price, recurringCost=cat.cost, recurringCycleType="Monthly")
+            # The billing period is the `recurringBillCycle` reference (BillingCycleReference, /finance/billingCycles);
+            # `recurringCycleType` is the year basis, ContractYear or CalendarYear (ai-connor/connectwise 2025.8
+            # model_catalog_item.go; the enum from pyconnectwise 0.6.1.2 CatalogItem).
+            rec.update(
+                recurringRevenue=cat.price,
+                recurringCost=cat.cost,
+                recurringBillCycle=self._const_ref("/finance/billingCycles", 1, "Monthly", "billingCycle_href"),
+                recurringCycleType="ContractYear",
+            )
         rec["_info"] = self._stamp(d, entered, updated)
         return rec
 
@@ -2178,6 +2193,16 @@ class Dataset:
             rec["probability"] = self._probability_ref(rec["probability"])
         elif entity == "agreement_types":
             rec["billingCycle"] = self._const_ref("/finance/billingCycles", 1, "Monthly", "billingCycle_href")
+            # Required (nullable) in AgreementType (ai-connor/connectwise 2025.8 model_agreement_type.go); values
+            # from the enums of pyconnectwise 0.6.1.2 `AgreementType`.
+            rec.update(
+                employeeCompRate="Actual",
+                employeeCompNotExceed="Billing",
+                invoicingCycle="ContractYear",
+                billTime="Billable",
+                billExpenses="Billable",
+                billProducts="Billable",
+            )
         elif entity == "company_statuses" and rec["notifyFlag"]:
             rec["notificationMessage"] = f"Company is {rec['name']} - check with Accounting before doing work."
         elif entity == "company_types" and rec["serviceAlertFlag"]:

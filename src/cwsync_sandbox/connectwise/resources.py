@@ -20,6 +20,8 @@ class Resource:
     module: str
     permission: str
     required: tuple[str, ...] = ()
+    any_required: tuple[str, ...] = ()
+    enums: dict[str, tuple[str, ...]] = field(default_factory=dict)
     references: dict[str, str] = field(default_factory=dict)
     max_lengths: dict[str, int] = field(default_factory=dict)
     unique: str | None = None
@@ -50,13 +52,27 @@ RESOURCES: tuple[Resource, ...] = (
         "Companies",
         "Company Maintenance",
         required=("identifier", "name"),
+        # "At least one address field is required -- addressLine1, addressLine2, city, state, zip and/or country"
+        # (the field docs of Company, ai-connor/connectwise 2025.8 model_company.go). Whether a `site` stands in for
+        # them is UNCONFIRMED; it does not here.
+        any_required=("addressLine1", "addressLine2", "city", "state", "zip", "country"),
         references={
             "status": "company_statuses",
             "types": "company_types",
             "defaultContact": "contacts",
             "site": "sites",
         },
-        max_lengths={"identifier": 30, "name": 50, "phoneNumber": 30, "website": 255},
+        max_lengths={
+            "identifier": 30,
+            "name": 50,
+            "addressLine1": 50,
+            "addressLine2": 50,
+            "city": 50,
+            "state": 50,
+            "zip": 12,
+            "phoneNumber": 30,
+            "website": 255,
+        },
         unique="identifier",
         callback_type="company",
         soft_delete=True,
@@ -149,6 +165,7 @@ RESOURCES: tuple[Resource, ...] = (
         "Opportunity",
         required=("status", "forecastType"),
         references={"status": "opportunity_statuses", "catalogItem": "catalog_items"},
+        enums={"forecastType": ("Other1", "Other2", "Agreement", "Product", "Service")},
         parent_field="opportunity",
     ),
     _r(
@@ -164,6 +181,12 @@ RESOURCES: tuple[Resource, ...] = (
             "manufacturer": "manufacturers",
         },
         max_lengths={"identifier": 60, "description": 60},
+        # Enums from pyconnectwise 0.6.1.2 `CatalogItem` (generated from the ConnectWise spec); api-notes §5.6.
+        enums={
+            "productClass": ("Agreement", "Bundle", "Inventory", "NonInventory", "Service"),
+            "priceAttribute": ("FixedFee", "NotToExceed", "OverrideRate", "TimeAndMaterials"),
+            "recurringCycleType": ("ContractYear", "CalendarYear"),
+        },
         unique="identifier",
         callback_type="productcatalog",
         label="Catalog item",

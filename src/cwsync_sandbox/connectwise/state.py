@@ -137,6 +137,8 @@ class Store:
     ) -> dict[str, Any]:
         """Validate and store a new record; returns it as the API would (201 body)."""
         record = self._validated(resource, dict(body))
+        if resource.entity == "tickets":
+            self._ticket_defaults(record)
         if resource.parent_field and parent_id is not None:
             record[resource.parent_field] = (
                 parent_id if resource.parent_field == "ticketId" else self._reference_for(resource, parent_id)
@@ -156,6 +158,10 @@ class Store:
         self._put(resource, record_id, record)
         self._emit(resource, "added", record, member)
         return copy.deepcopy(record)
+
+    def validate(self, resource: Resource, body: Mapping[str, Any]) -> None:
+        """Check a body as a create would, storing nothing (ApiRefusal if it would be refused)."""
+        self._validated(resource, copy.deepcopy(dict(body)))
 
     def replace(self, resource: Resource, record_id: int, body: Mapping[str, Any], *, member: str) -> dict[str, Any]:
         """PUT: the record becomes the body; fields not given are reset (to null/defaults)."""
@@ -196,6 +202,36 @@ class Store:
         current = self._existing(resource, record_id)
         current.update({"deletedFlag": True, "dateDeleted": self.clock(), "deletedBy": member})
         self._put(resource, record_id, current)
+
+    def _ticket_defaults(self, record: dict[str, Any]) -> None:
+        """What ConnectWise fills in on a new ticket: the board's default status and `closedFlag` from it.
+
+        A ticket without a board goes to the first board (the real API uses the member's default board:
+        UNCONFIRMED which); its status, when not given, is the board's status marked `defaultFlag`.
+        """
+        label = BY_ENTITY["tickets"].label
+        if record.get("board") is None:
+            board = self.get("boards", next(self.ids("boards"), 0))
+            if board is not None:
+                record["board"] = self._reference_from("boards", board)
+        board_id = (record.get("board") or {}).get("id")
+        status = record.get("status")
+        if isinstance(status, Mapping) and "id" not in status and isinstance(board_id, int):
+            errors: list[dict[str, Any]] = []
+            found = self._find_reference("board_statuses", status, board_id)
+            if found is None:
+                shown = status.get("name")
+                errors.append(field_error("InvalidField", f"status {shown!r} is not on the board.", label, "status"))
+                raise invalid(label, errors)
+            record["status"] = found
+        if record.get("status") is None and isinstance(board_id, int):
+            statuses = (self.get("board_statuses", i) for i in self.ids("board_statuses", parent_id=board_id))
+            default = next((s for s in statuses if s is not None and s.get("defaultFlag")), None)
+            if default is not None:
+                record["status"] = self._reference_from("board_statuses", default)
+        status_id = (record.get("status") or {}).get("id")
+        current = self.get("board_statuses", status_id) if isinstance(status_id, int) else None
+        record.setdefault("closedFlag", bool(current and current.get("closedStatus")))
 
     # -- helpers -----------------------------------------------------------------------------------------------
 
@@ -247,6 +283,15 @@ class Store:
         for name in resource.required:
             if record.get(name) in (None, "", []):
                 errors.append(field_error("NullValue", f"The field {name} is required.", label, name))
+        if resource.any_required and all(record.get(n) in (None, "") for n in resource.any_required):
+            fields = ", ".join(resource.any_required)
+            message = f"At least one address field is required: {fields}."
+            errors.append(field_error("NullValue", message, label, resource.any_required[0]))
+        for name, allowed in resource.enums.items():
+            value = record.get(name)
+            if value is not None and value not in allowed:
+                message = f"The field {name} must be one of {', '.join(allowed)} (got {value!r})."
+                errors.append(field_error("InvalidField", message, label, name))
         for name, limit in resource.max_lengths.items():
             value = record.get(name)
             if isinstance(value, str) and len(value) > limit:
@@ -265,6 +310,8 @@ class Store:
         if not isinstance(value, Mapping):
             errors.append(field_error("InvalidField", f"{name} must be a reference object", label, name))
             return value
+        if BY_ENTITY[target].is_child and "id" not in value and "name" in value:
+            return value  # a child's name (a board status) means something on its parent only: resolved later
         found = self._find_reference(target, value)
         if found is None:
             shown = value.get("id", value.get("identifier", value.get("name")))
@@ -272,13 +319,27 @@ class Store:
             return value
         return found
 
-    def _find_reference(self, target: str, value: Mapping[str, Any]) -> dict[str, Any] | None:
+    def _by_name(self, target: str, name: str, parent_id: int | None) -> dict[str, Any] | None:
+        wanted = name.strip().lower()
+        for record_id in self.ids(target, parent_id=parent_id):
+            record = self.get(target, record_id)
+            if record is not None and str(record.get("name", record.get("description", ""))).lower() == wanted:
+                return record
+        return None
+
+    def _find_reference(
+        self, target: str, value: Mapping[str, Any], parent_id: int | None = None
+    ) -> dict[str, Any] | None:
         record: dict[str, Any] | None = None
         if isinstance(value.get("id"), int):
             record = self.get(target, value["id"])
         elif isinstance(value.get("identifier"), str):
             record_id = self._unique_index(BY_ENTITY[target]).get(value["identifier"].lower())
             record = self.get(target, record_id) if record_id else None
+        elif isinstance(value.get("name"), str) and BY_ENTITY[target].permission == "Table Setup":
+            # A reference by name ({"name": "Help Desk"}) resolves on setup tables (boards, statuses, types), as
+            # the real API does for board and status; which other references take a name is UNCONFIRMED.
+            record = self._by_name(target, value["name"], parent_id)
         if record is None:
             return None
         return self._reference_from(target, record)

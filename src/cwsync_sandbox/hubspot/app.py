@@ -198,11 +198,14 @@ def _batch_error(object_type: ObjectType, ids: list[str]) -> HubSpotError:
 
 
 def _batch_body(results: list[Any], errors: list[dict[str, Any]], started: str) -> dict[str, Any]:
+    # BatchResponseSimplePublicObject(WithErrors): status, results, startedAt, completedAt required; requestedAt,
+    # links, and (with errors) numErrors and errors optional (hubspot-api-client 12.0.0 models; HubSpot docs
+    # "batch/create-objects" response sample).
     body: dict[str, Any] = {"status": "COMPLETE", "results": results}
     if errors:
         body["numErrors"] = len(errors)
         body["errors"] = errors
-    body.update(startedAt=started, completedAt=iso(datetime.now(UTC)))
+    body.update(requestedAt=started, startedAt=started, completedAt=iso(datetime.now(UTC)), links={})
     return body
 
 
@@ -228,6 +231,19 @@ def _object_body(body: Any, what: str) -> Mapping[str, Any]:
     if not isinstance(body, Mapping):
         raise validation_error(f"Invalid input JSON: expected a {what} object.")
     return body
+
+
+def _with_properties(body: Any, what: str) -> Mapping[str, Any]:
+    """An input whose schema requires `properties` (SimplePublicObjectInputForCreate, SimplePublicObjectInput and the
+    batch inputs; hubspot-api-client 12.0.0 models, generated from HubSpot's v3 specs). `{}` is allowed. HubSpot's
+    exact wording for the missing field is UNCONFIRMED; this follows its "Invalid input JSON" 400s."""
+    item = _object_body(body, what)
+    if "properties" not in item:
+        raise validation_error(
+            f"Invalid input JSON: Cannot build {what}, some of required attributes are not set [properties]",
+            context={"properties": ["required"]},
+        )
+    return item
 
 
 def _inputs(body: Any) -> list[Any]:
@@ -522,7 +538,7 @@ class _Api:
 
     async def create_object(self, call: Call) -> Response:
         """201 with the new record; 409 on a duplicate email; 400 on invalid properties or associations."""
-        body = _object_body(await _body(call.request), "SimplePublicObjectInputForCreate")
+        body = _with_properties(await _body(call.request), "SimplePublicObjectInputForCreate")
         found = self.state.create(
             call.type_name, body.get("properties"), associations=body.get("associations"), source=API_SOURCE
         )
@@ -530,7 +546,7 @@ class _Api:
 
     async def update_object(self, call: Call) -> Response:
         """200 with the record after the change (`idProperty` may name it)."""
-        body = _object_body(await _body(call.request), "SimplePublicObjectInput")
+        body = _with_properties(await _body(call.request), "SimplePublicObjectInput")
         found = self.state.update(
             call.type_name,
             call.params["id"],
@@ -605,7 +621,7 @@ class _Api:
         return self._batch_upsert(call, inputs, started)
 
     def _batch_create(self, call: Call, inputs: list[Any], started: str) -> Response:
-        items = [_object_body(item, "SimplePublicObjectBatchInputForCreate") for item in inputs]
+        items = [_with_properties(item, "SimplePublicObjectBatchInputForCreate") for item in inputs]
         trace_ids = [item.get("objectWriteTraceId") for item in items]
         if all(trace_ids) and len(set(map(str, trace_ids))) == len(trace_ids) and trace_ids:
             return self._batch_create_partial(call, items, started)
@@ -650,7 +666,7 @@ class _Api:
                 seen.add(value)
 
     def _batch_update(self, call: Call, inputs: list[Any], started: str) -> Response:
-        items = [_object_body(item, "SimplePublicObjectBatchInput") for item in inputs]
+        items = [_with_properties(item, "SimplePublicObjectBatchInput") for item in inputs]
         keys = [str(item.get("id", "")) for item in items]
         duplicates = sorted({k for k in keys if keys.count(k) > 1})
         if duplicates:
@@ -674,7 +690,7 @@ class _Api:
         return _batch_response(results, errors, started, 200)
 
     def _batch_upsert(self, call: Call, inputs: list[Any], started: str) -> Response:
-        items = [_object_body(item, "SimplePublicObjectBatchInputUpsert") for item in inputs]
+        items = [_with_properties(item, "SimplePublicObjectBatchInputUpsert") for item in inputs]
         unique = self.state.unique_properties(call.type_name)
         for item in items:
             if item.get("idProperty") not in unique or item.get("idProperty") == "hs_object_id":

@@ -77,9 +77,14 @@ class HubSpotError(Exception):
 
     def standard_error(self) -> dict[str, Any]:
         """The error as one `StandardError` of a batch's `errors` array."""
-        body = {"status": "error", "category": self.category, "message": self.message}
+        # StandardError requires status, category, message, context, errors and links (hubspot-api-client 12.0.0
+        # `StandardError`, generated from HubSpot's v3 specs); `subCategory` and `id` are optional.
+        body: dict[str, Any] = {"status": "error", "category": self.category, "message": self.message}
         body["context"] = self.extra.get("context", {})
         body["errors"] = self.extra.get("errors", [])
+        body["links"] = self.extra.get("links", {})
+        if "subCategory" in self.extra:
+            body["subCategory"] = self.extra["subCategory"]
         return body
 
 

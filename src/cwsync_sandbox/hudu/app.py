@@ -298,9 +298,17 @@ class _Api:
         """`{"company": {...}}`."""
         return self._company(self.state.company(call.params["company_id"]))
 
+    @property
+    def _spec(self) -> bool:
+        """Whether answers follow the Swagger (v2.44.0) rather than what B1 reports real instances send."""
+        return self.box.settings.answers == "spec"
+
     async def create_company(self, call: Call) -> Response:
-        """200 `{"company": {...}}` (observed; the spec says 201 bare)."""
-        return self._company(self.state.create_company(await self._payload(call, "company")))
+        """201 with a bare Company (Swagger v2.44.0 `POST /companies`); `answers: observed`: 200 `{"company": …}`."""
+        record = self.state.create_company(await self._payload(call, "company"))
+        if self._spec:
+            return _json(self.state.company_json(record), 201)
+        return self._company(record)
 
     async def update_company(self, call: Call) -> Response:
         """200 `{"company": {...}}`."""
@@ -322,8 +330,14 @@ class _Api:
 
     # -- assets (B3) ---------------------------------------------------------------------------------------------
 
-    def _asset(self, record: Record) -> Response:
-        # UNCONFIRMED: single-asset responses wrapped as {"asset": ...} (the spec shows a bare Asset for GET).
+    def _asset(self, record: Record, status: int = 200) -> Response:
+        # The Swagger (v2.44.0) has a bare Asset for GET, PUT and POST of one asset; `answers: observed` wraps it as
+        # {"asset": …} (UNCONFIRMED which real instances send; clients accept both). Archive answers stay wrapped.
+        if self._spec:
+            return _json(self.state.asset_json(record), status)
+        return _json({"asset": self.state.asset_json(record)})
+
+    def _wrapped_asset(self, record: Record) -> Response:
         return _json({"asset": self.state.asset_json(record)})
 
     def _assets(self, call: Call, rows: list[Record]) -> Response:
@@ -350,9 +364,9 @@ class _Api:
         return self._asset(self.state.asset(call.params["company_id"], call.params["asset_id"]))
 
     async def create_asset(self, call: Call) -> Response:
-        """200 `{"asset": {...}}` (UNCONFIRMED: 200 rather than 201, as for companies)."""
+        """201 with a bare Asset (Swagger v2.44.0); `answers: observed`: 200 `{"asset": …}`."""
         body = await self._payload(call, "asset")
-        return self._asset(self.state.create_asset(call.params["company_id"], body))
+        return self._asset(self.state.create_asset(call.params["company_id"], body), 201)
 
     async def update_asset(self, call: Call) -> Response:
         """200 `{"asset": {...}}`."""
@@ -361,11 +375,15 @@ class _Api:
 
     async def archive_asset(self, call: Call) -> Response:
         """`{"asset": {...}}` archived."""
-        return self._asset(self.state.set_asset_archived(call.params["company_id"], call.params["asset_id"], True))
+        return self._wrapped_asset(
+            self.state.set_asset_archived(call.params["company_id"], call.params["asset_id"], True)
+        )
 
     async def unarchive_asset(self, call: Call) -> Response:
         """`{"asset": {...}}` unarchived."""
-        return self._asset(self.state.set_asset_archived(call.params["company_id"], call.params["asset_id"], False))
+        return self._wrapped_asset(
+            self.state.set_asset_archived(call.params["company_id"], call.params["asset_id"], False)
+        )
 
     async def delete_asset(self, call: Call) -> Response:
         """204."""
@@ -387,8 +405,9 @@ class _Api:
         return self._layout(self.state.layout(call.params["layout_id"]))
 
     async def create_layout(self, call: Call) -> Response:
-        """200 `{"asset_layout": {...}}` (observed 200 where the spec says 201)."""
-        return self._layout(self.state.create_layout(await self._payload(call, "asset_layout")))
+        """201 `{"asset_layout": {...}}` (Swagger v2.44.0); `answers: observed`: 200."""
+        record = self.state.create_layout(await self._payload(call, "asset_layout"))
+        return _json({"asset_layout": self.state.layout_json(record)}, 201 if self._spec else 200)
 
     async def update_layout(self, call: Call) -> Response:
         """200 `{"asset_layout": {...}}`; fields merged by id (B4)."""
@@ -407,8 +426,9 @@ class _Api:
         return _json(self.state.website_json(self.state.website(call.params["website_id"])))
 
     async def create_website(self, call: Call) -> Response:
-        """200 with a bare website (observed)."""
-        return _json(self.state.website_json(self.state.create_website(await self._payload(call, "website"))))
+        """A bare website: 201 (the Swagger lists no success answer for it: UNCONFIRMED); `answers: observed`: 200."""
+        record = self.state.create_website(await self._payload(call, "website"))
+        return _json(self.state.website_json(record), 201 if self._spec else 200)
 
     async def update_website(self, call: Call) -> Response:
         """200 with a bare website; 422 if `name` is not a URL."""

@@ -22,7 +22,7 @@ SANDBOX_HUDU_API_KEY = "hudu-sandbox-api-key-0000000000000001"
 """The API key a fresh Hudu emulator accepts (`x-api-key`)."""
 WINDOW_SECONDS = 60.0
 TUNABLE_FIELDS = frozenset(
-    {"rate_limit_per_minute", "retry_after_header", "latency_ms", "accept_unwrapped", "strict_custom_fields"}
+    {"rate_limit_per_minute", "retry_after_header", "latency_ms", "accept_unwrapped", "strict_custom_fields", "answers"}
 )
 """Settings `PUT /_sandbox/settings` may change while the emulator runs."""
 
@@ -43,6 +43,11 @@ class HuduSandboxSettings(BaseModel):
     accept_unwrapped: bool = Field(True, description="B10: accept write bodies without the resource wrapper")
     strict_custom_fields: bool = Field(False, description="422 for a custom_fields key no layout field matches")
     max_page_size: int = Field(1000, ge=1, description="largest page_size honoured (UNCONFIRMED in B1)")
+    answers: Literal["spec", "observed"] = Field(
+        "spec",
+        description="spec: creates answer as the Swagger (v2.44.0) says (201; a bare Company or Asset, a wrapped"
+        " asset_layout or relation), asset GET/PUT bare; observed: 200 and wrapped, as B1 reports real instances do",
+    )
     version: str = "2.44.0"
     faults: FaultSettings = Field(default_factory=FaultSettings)
 

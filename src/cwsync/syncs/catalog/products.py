@@ -125,7 +125,9 @@ def project_product(item: Mapping[str, Any], sync: CatalogSync) -> Projected:
         "connectwise_product_status": target if target not in STATUS_ACTIONS else status,
     }
     if item.get("recurringFlag"):
-        cycle = str(item.get("recurringCycleType") or "")
+        # The period is the `recurringBillCycle` reference's name (a /finance/billingCycles entry such as "Monthly");
+        # `recurringCycleType` (ContractYear | CalendarYear) is only the year basis and names no period.
+        cycle = _ref_name(item.get("recurringBillCycle")) or ""
         term = lookup(sync.product_terms, cycle)
         if term:
             props["hs_recurring_billing_period"] = term

@@ -482,13 +482,19 @@ class QuoteWorkflow:
             )
 
         async def find() -> int | None:
-            return next((int(i["id"]) for i in await self._forecast_items(path) if _same_line(i, body)), None)
+            return _line_in(await self._forecast_items(path), body)
 
-        return Step(key, "create", path, body, find=find, digest=digest, data=data, id_of=_line_id)
+        def made(answer: Record) -> int | None:
+            return _line_in(_items_of([answer]), body)
+
+        # A POST to …/forecast takes and answers a whole `Forecast` (spec 2025.8): the line goes in `forecastItems`
+        # and its id is read from the answer's items. PUT and DELETE name the line: …/forecast/{id}.
+        forecast = {"forecastItems": [body]}
+        return Step(key, "create", path, forecast, find=find, digest=digest, data=data, id_of=made)
 
     async def _forecast_items(self, path: str) -> list[Record]:
         """The forecast items of an opportunity (the lines an earlier attempt may have made)."""
-        return [item async for item in self.cw.stream_records(path)]
+        return _items_of([row async for row in self.cw.stream_records(path)])
 
     async def _save(self, plan: QuotePlan, lines: list[dict[str, Any]], runner: StepRunner, run: WorkflowRun) -> None:
         values = {"opportunity": plan.opportunity, "lines": lines, "totals": plan.totals}
@@ -518,13 +524,26 @@ def _opportunity_lookup(plan: QuotePlan) -> Condition:
 
 
 def _line_id(answer: Record) -> int | None:
-    """The forecast item's id in the answer to a forecast POST or PUT: the one place that reads it.
-
-    The sandbox answers with the item. By the spec the answer may be the whole `Forecast` (`forecastItems` and
-    totals) instead; when that is confirmed, this is what changes (pick the item by `sequenceNumber`).
-    """
+    """The forecast item's id in the answer to a PUT of …/forecast/{id} (a `ForecastItem`, by the spec)."""
     value = answer.get("id")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _items_of(rows: list[Record]) -> list[Record]:
+    """The forecast items in what …/forecast answers: `Forecast` objects (the spec: GET gives `[Forecast]`, POST
+    one `Forecast`), each holding `forecastItems`; a row that is an item itself is taken as one (accepted too,
+    as api-notes §5.5 leaves the GET's live shape UNCONFIRMED)."""
+    items: list[Record] = []
+    for row in rows:
+        held = row.get("forecastItems")
+        items += [i for i in held if isinstance(i, dict)] if isinstance(held, list) else [row]
+    return items
+
+
+def _line_in(items: list[Record], body: Mapping[str, Any]) -> int | None:
+    """The id of the item that is the line `body` describes (the newest, should there be two)."""
+    found = [line_id for i in items if _same_line(i, body) and (line_id := _line_id(i)) is not None]
+    return max(found, default=None)
 
 
 def _same_line(item: Mapping[str, Any], body: Mapping[str, Any]) -> bool:

@@ -151,6 +151,13 @@ def connectwise_body(
     body: dict[str, Any]
     if pair == "companies":
         body = {k: v for k, v in plain.items() if k in _COMPANY_PLAIN}
+        if not any(body.get(k) for k in _COMPANY_ADDRESS):
+            # ConnectWise refuses a company without one of its address fields (Company, spec 2025.8): this record
+            # fails with the reason (the caller turns a ValueError into a record-level error), the rest go on.
+            raise ValueError(
+                "ConnectWise needs at least one address field (address, city, state or zip) to create a company;"
+                " this HubSpot company has none: add one in HubSpot and it is created on the next sync"
+            )
         body["identifier"] = company_identifier(str(plain.get("name") or "Company"), right_id)
         return body
     if pair == "contacts":
@@ -164,6 +171,7 @@ def connectwise_body(
 
 
 _COMPANY_PLAIN = ("name", "phoneNumber", "website", "addressLine1", "city", "state", "zip")
+_COMPANY_ADDRESS = ("addressLine1", "city", "state", "zip")  # of ConnectWise's six, those cwsync maps
 
 
 def connectwise_patch(
