@@ -344,3 +344,21 @@ async def test_mappings_are_checked_against_the_real_schemas_before_any_write(
     for part in expected:
         assert part in message
     assert await world.hs_all("companies") == []
+
+
+async def test_a_contact_of_a_filtered_out_company_names_it(tmp_path: Path, world: World) -> None:
+    """A record that fails says why: a contact of a company the filter excludes does not "wait for" it (it never
+    syncs); its run item names the company and the filter."""
+    world.config = make_config(tmp_path, world.cw_box, objects={"companies": GOLD_ONLY, "contacts": {}})
+    silver = _companies_of_tier(world, "Silver")[0]
+    report = await world.sync()
+    contact_ids = [
+        i
+        for i in world.cw_box.store.ids("contacts")
+        if ((world.cw_box.store.get("contacts", i) or {}).get("company") or {}).get("id") == silver["id"]
+    ]
+    assert contact_ids
+    assert report.counts.failed == 0
+    [item] = await world.store.items_for_record(world.config.tenant, "contacts", left_id=str(contact_ids[0]), limit=1)
+    assert item.action == "skip"
+    assert item.reason.startswith(f"its company {silver['id']} does not sync (filtered out: customFields/Tier")

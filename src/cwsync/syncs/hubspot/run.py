@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -186,6 +187,8 @@ class HubSpotSync:
         self.prepared = False
         self.planned_creates: dict[str, set[str]] = {}
         """In a dry run: the ConnectWise ids each pair would create on HubSpot (parents of later pairs)."""
+        self.skipped: dict[str, dict[str, str]] = {}
+        """Per pair, the ConnectWise records this run skipped and why: a dependent waiting for one of them names it."""
         self.planned_links: dict[str, dict[str, str]] = {}
         """In a dry run: ConnectWise id → HubSpot id of the records each pair would link (matched), which later
         pairs' records are planned against as the real run would (plan equals apply, BY-1)."""
@@ -804,6 +807,7 @@ class _PairRun:
         return out
 
     async def _apply(self, items: list[PlanItem], raws: Mapping[str, Raw]) -> None:
+        items = self._name_parents(items)
         self.report.keep(items, everything=self.dry_run)
         if self.dry_run:
             created = self.s.planned_creates.setdefault(self.pair, set())
@@ -822,6 +826,24 @@ class _PairRun:
         ready = self._ready()
         if ready:
             await self._launch(ready)
+
+    def _name_parents(self, items: list[PlanItem]) -> list[PlanItem]:
+        """A record that waits for a parent this run skipped says so, with the parent's reason (it cannot sync until
+        the parent does, so "waits for" would mislead); this pair's own skips are noted for the pairs after it."""
+        skipped = self.s.skipped.setdefault(self.pair, {})
+        out = []
+        for item in items:
+            if item.action is Action.SKIP:
+                waits = _WAITS.match(item.reason)
+                why = self.s.skipped.get(waits.group(1), {}).get(waits.group(2)) if waits else None
+                if waits and why is not None:
+                    parent = f"{_SINGULAR.get(waits.group(1), waits.group(1))} {waits.group(2)}"
+                    reason = f"its {parent} does not sync ({why}): this one cannot sync until it does"
+                    item = replace(item, reason=reason)
+                if item.left_id is not None and item.source is Side.LEFT:
+                    skipped[item.left_id] = item.reason
+            out.append(item)
+        return out
 
     def _ready(self, *, final: bool = False) -> list[PlanItem]:
         """The held items to apply now: all of them at the end (or past `HOLD_LIMIT`), else the longest prefix
@@ -944,6 +966,9 @@ class _PairRun:
                     await tx.set_cursor(self.s.tenant, self.pair, _STORE_SIDE[side], cursor_value(moment, self.scope))
 
 
+_WAITS = re.compile(r"^waits for (\w+) (\S+): it has no counterpart on the right yet")
+"""The planner's reason for a record whose parent has no HubSpot counterpart (`core.plan._blocked`)."""
+_SINGULAR = {"companies": "company", "contacts": "contact", "deals": "deal"}
 _STORE_SIDE: dict[Side, Literal["left", "right"]] = {Side.LEFT: "left", Side.RIGHT: "right"}
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 """A hold when the failed record's change time is unknown: the next run reads everything again."""
