@@ -130,7 +130,11 @@ def event(
         help="technical_approval, operational_approval, fully_approved, scheduled, implementation_started, "
         "completed, failed, cancelled or time_entry.",
     ),
-    event_id: str | None = typer.Option(None, "--event-id", help="De-duplication id: the same id is applied once."),
+    event_id: str | None = typer.Option(
+        None,
+        "--event-id",
+        help="De-duplication id: the same id is applied once (default: <change-id>:<kind>:<hash of the values>).",
+    ),
     at: str | None = typer.Option(None, "--at", help="When it happened (ISO 8601 with a timezone)."),
     approver: str | None = typer.Option(None, "--approver", help="E-mail or 'Name <email>'."),
     comment: str | None = typer.Option(None, "--comment"),
@@ -171,6 +175,8 @@ def event(
         member=_person(member),
         notes=notes,
     )
+    if "event_id" not in values and values.get("kind"):
+        values["event_id"] = _default_event_id(change_id, values)
     parsed = _validated(lambda: _events().validate_python(values))
     result = _run(config, lambda wf: wf.apply(change_id, parsed, plan=dry_run, trigger="cli"))
     _print_result(result, as_json=as_json)
@@ -339,6 +345,14 @@ def _read(file: str | None) -> dict[str, Any]:
     if not isinstance(data, dict):
         _fail(2, f"{file} must hold a JSON object")
     return data
+
+
+def _default_event_id(change_id: str, values: dict[str, Any]) -> str:
+    """`<change-id>:<kind>:<8 hex>`: the same command given twice is one event; other values make another one."""
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{change_id}:{values['kind']}:{digest}"
 
 
 def _given(**values: Any) -> dict[str, Any]:

@@ -53,7 +53,8 @@ def sandbox_config_values(base_url: str, *, server_port: int = 8720) -> dict[str
     """Values for `render_template` that point a configuration at sandboxes served at `base_url` (default keys)."""
     from cwsync_sandbox.connectwise.app import SandboxSettings
     from cwsync_sandbox.hubspot import HubSpotSandboxSettings
-    from cwsync_sandbox.server import HUBSPOT_PREFIX
+    from cwsync_sandbox.hudu import SANDBOX_HUDU_API_KEY
+    from cwsync_sandbox.server import HUBSPOT_PREFIX, HUDU_PREFIX
 
     cw, hs = SandboxSettings(), HubSpotSandboxSettings()
     base = base_url.rstrip("/")
@@ -70,6 +71,8 @@ def sandbox_config_values(base_url: str, *, server_port: int = 8720) -> dict[str
         "api_default": f":-{SANDBOX_API_TOKEN}",
         "hs_secret_default": f":-{hs.client_secret}",
         "http_key_urls": base,
+        "hudu_base": base + HUDU_PREFIX,
+        "hudu_key_default": f":-{SANDBOX_HUDU_API_KEY}",
     }
 
 
@@ -122,6 +125,9 @@ def serve(
     slow_ms: float = typer.Option(0, help="Fault: trickle each response body over this many ms."),
     hubspot_contacts: int = typer.Option(0, min=0, help="Contacts already in the HubSpot sandbox (pre-existing)."),
     hubspot_rate_limit: int = typer.Option(190, min=1, help="HubSpot requests per 10 s per token."),
+    examples: bool = typer.Option(
+        True, "--examples/--no-examples", help="Add the README tour's records (company Acme, ticket 1234, ...)."
+    ),
 ) -> None:
     """Serve the ConnectWise Manage emulator and print the credentials to use."""
     from cwsync.runtime.memory import tune_gc
@@ -159,6 +165,7 @@ def serve(
         records=records,
         deny=deny,
         faults=faults,
+        examples=examples,
     )
     hs_settings = HubSpotSandboxSettings(contacts=hubspot_contacts, seed=seed, rate_limit_per_10s=hubspot_rate_limit)
     with console.status("generating data"):
