@@ -27,16 +27,17 @@ def test_install_is_idempotent_and_status_reports(served: RunningSandbox, tmp_pa
     assert {row["status"] for row in json.loads(result.stdout)} == {"missing"}
     first = runner.invoke(app, ["callbacks", "install", "-c", str(config), "--json"])
     assert first.exit_code == 0, first.stdout
-    assert sorted(row["type"] for row in json.loads(first.stdout)) == ["company", "contact", "opportunity"]
+    every = ["agreement", "company", "configuration", "contact", "opportunity", "productcatalog"]
+    assert sorted(row["type"] for row in json.loads(first.stdout)) == every  # HubSpot, Hudu and the catalog
     count = served.sandbox.store.live_count("callbacks")
-    assert count == 3
+    assert count == len(every)
     runner.invoke(app, ["callbacks", "install", "-c", str(config)])
     assert served.sandbox.store.live_count("callbacks") == count
     ok = runner.invoke(app, ["callbacks", "status", "-c", str(config), "--json"])
     assert ok.exit_code == 0
     assert "change-me" not in ok.stdout
     removed = runner.invoke(app, ["callbacks", "remove", "-c", str(config), "--json"])
-    assert json.loads(removed.stdout) == {"removed": 3}
+    assert json.loads(removed.stdout) == {"removed": len(every)}
     assert served.sandbox.store.live_count("callbacks") == 0
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cwsync.cli.output import console
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
 
 if TYPE_CHECKING:
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from cwsync.runtime.callbacks import CallbackSpec, CallbackState
 
 app = typer.Typer(no_args_is_help=True, help="ConnectWise callbacks (real-time change notices) cwsync needs.")
-console = Console()
 
 # Which ConnectWise callback type announces changes of each synced object.
 CALLBACK_TYPES = {"companies": "company", "contacts": "contact", "deals": "opportunity"}

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cwsync.cli.output import console, fail, json_mode_active
 from cwsync.cli.sync import run_async
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ devices_app = typer.Typer(
     no_args_is_help=True, help="The device inventory: ConnectWise configurations of mapped types (CB-7)."
 )
 app.add_typer(devices_app, name="devices")
-console = Console()
 errors = Console(stderr=True)
 T = TypeVar("T")
 
@@ -320,6 +320,8 @@ def _load(path: Path) -> Config:
 
 
 def _fail(code: int, message: str) -> NoReturn:
+    if json_mode_active():
+        fail(code, message, kind="ChangeError")
     errors.print(message, style="red", highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(code)
 

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
+
+from cwsync.cli.output import console
 
 if TYPE_CHECKING:
     from cwsync.connectors.connectwise import ConnectWiseSettings
     from cwsync.connectors.hubspot import HubSpotSettings
     from cwsync.diagnostics.connectwise import CheckResult, DoctorReport
 
-console = Console()
 _MARKS = {"ok": "[green]✔[/green]", "fail": "[red]✘[/red]", "skipped": "[dim]–[/dim]"}
 
 

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
+from cwsync.cli.output import console, fail
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-console = Console()
 T = TypeVar("T")
 app = typer.Typer(no_args_is_help=True, help="ConnectWise → Hudu IT documentation: test, match companies, sync.")
 #: `cwsync.config.hudu.DATA_TYPES`, for the help text (the configuration is imported when a command runs; a test
@@ -41,8 +40,7 @@ def _load(path: Path) -> Config:
     try:
         hudu_sync_config(config)
     except ConfigError as exc:
-        console.print(f"[red]configuration error[/red]\n{exc}")
-        raise typer.Exit(2) from exc
+        fail(2, str(exc), kind="ConfigError", fix="add connections.hudu and syncs.hudu (docs/hudu.md)")
     return config
 
 
@@ -60,11 +58,9 @@ def _with_engine(config: Config, work: Callable[[HuduSyncEngine], Awaitable[T]])
     try:
         return run_async(run)
     except ConfigError as exc:
-        console.print(f"[red]configuration error[/red]\n{exc}")
-        raise typer.Exit(2) from exc
+        fail(2, str(exc), kind="ConfigError", fix="correct the configuration (docs/hudu.md)")
     except LayoutError as exc:
-        console.print(f"[red]layout error[/red]: {exc}")
-        raise typer.Exit(1) from exc
+        fail(1, str(exc), kind="LayoutError", fix="fix syncs.hudu.layouts, or run `cwsync hudu test --create-layouts`")
 
 
 @app.command("test")
@@ -121,8 +117,7 @@ def match(
         try:
             decided = _with_engine(cfg, apply)
         except ValueError as exc:
-            console.print(f"[red]refused[/red]: {exc}")
-            raise typer.Exit(1) from exc
+            fail(1, str(exc), kind="Refused")
         if not as_json:
             for d in decided:
                 console.print(f" {d.cw_id}: {d.kind}" + (f" → Hudu {d.hudu_id}" if d.hudu_id else ""))

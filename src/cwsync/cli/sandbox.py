@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from typing import Protocol
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cwsync.cli.output import console
+
 app = typer.Typer(no_args_is_help=True, help="A local, faithful ConnectWise Manage emulator with generated MSP data.")
-console = Console()
 
 
 class Credentials(Protocol):
@@ -128,6 +129,7 @@ def serve(
     examples: bool = typer.Option(
         True, "--examples/--no-examples", help="Add the README tour's records (company Acme, ticket 1234, ...)."
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print the credentials as one JSON line (then serve)."),
 ) -> None:
     """Serve the ConnectWise Manage emulator and print the credentials to use."""
     from cwsync.runtime.memory import tune_gc
@@ -170,8 +172,21 @@ def serve(
     hs_settings = HubSpotSandboxSettings(contacts=hubspot_contacts, seed=seed, rate_limit_per_10s=hubspot_rate_limit)
     with console.status("generating data"):
         box, hs_box, app = build_all(settings, hs_settings)
-    console.print(credentials_table(settings, box.api_root, hs_box.settings.token, SANDBOX_HUDU_API_KEY))
     counts = box.store.dataset.describe()
+    if as_json:
+        info = {
+            "site": settings.base_url,
+            "company_id": settings.company_id,
+            "public_key": settings.public_key,
+            "private_key": settings.private_key,
+            "client_id": settings.client_id,
+            "api_root": box.api_root,
+            "hubspot": {"base_url": settings.base_url + HUBSPOT_PREFIX, "token": hs_box.settings.token},
+            "hudu": {"base_url": settings.base_url + HUDU_PREFIX, "api_key": SANDBOX_HUDU_API_KEY},
+            "records": sum(counts.values()),
+        }
+        print(json.dumps(info), flush=True)
+    console.print(credentials_table(settings, box.api_root, hs_box.settings.token, SANDBOX_HUDU_API_KEY))
     console.print(
         f"{sum(counts.values()):,} ConnectWise records; admin at {settings.base_url}/_sandbox"
         f", {settings.base_url}{HUBSPOT_PREFIX}/_sandbox and {settings.base_url}{HUDU_PREFIX}/_sandbox; Ctrl+C stops."

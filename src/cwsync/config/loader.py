@@ -48,6 +48,8 @@ class ConfigError(Exception):
 def load_config(path: Path | str, *, environ: Mapping[str, str] | None = None) -> Config:
     """Read, interpolate and validate a configuration file.
 
+    A relative SQLite store path is resolved against the file's folder (`resolve_store`).
+
     Raises:
         ConfigError: the file is missing, not YAML, refers to unset environment variables, or fails validation.
     """
@@ -56,7 +58,26 @@ def load_config(path: Path | str, *, environ: Mapping[str, str] | None = None) -
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(path, [ConfigProblem(None, "", f"cannot read the file: {exc.strerror or exc}")]) from exc
-    return parse_config(text, path=path, environ=os.environ if environ is None else environ)
+    config = parse_config(text, path=path, environ=os.environ if environ is None else environ)
+    return config.model_copy(update={"store": resolve_store(config.store, path.resolve().parent)})
+
+
+_SQLITE = re.compile(r"^(sqlite(?:\+aiosqlite)?:///)(.*)$")
+
+
+def resolve_store(url: str, folder: Path) -> str:
+    """An SQLite URL with a relative path made absolute against `folder` (the configuration file's folder).
+
+    `sqlite:///cwsync.db` in `/etc/cwsync/cwsync.yaml` is `/etc/cwsync/cwsync.db`, wherever the command runs;
+    absolute paths (`sqlite:////var/lib/cwsync.db`) and other databases are returned as they are.
+    """
+    found = _SQLITE.match(url)
+    if not found or not found.group(2) or found.group(2).startswith("/") or found.group(2).startswith(":memory:"):
+        return url
+    text, _, query = found.group(2).partition("?")
+    database = Path(text).expanduser()
+    target = database if database.is_absolute() else (folder / database).resolve()
+    return found.group(1) + target.as_posix() + (f"?{query}" if query else "")
 
 
 def parse_config(text: str, *, path: Path | str = "<config>", environ: Mapping[str, str]) -> Config:

@@ -218,9 +218,9 @@ class HubSpotSync:
             kind=kind,  # type: ignore[arg-type]
             trigger=trigger,  # type: ignore[arg-type]
             counts=lambda: report.counts,
+            record=not dry_run,  # a plan writes nothing, not even its run
         )
         async with scope as run:
-            assert run.run_id is not None
             report.run_id = run.run_id
             failing: set[str] = set()
             runs = [_PairRun(self, pair, run.run_id, dry_run=dry_run, full=full, failing=failing) for pair in pairs]
@@ -287,7 +287,14 @@ async def owner_map(cw: ConnectWiseClient, hs: HubSpotClient) -> dict[str, str]:
 
 class _PairRun:
     def __init__(
-        self, sync: HubSpotSync, pair: str, run_id: int, *, dry_run: bool, full: bool, failing: set[str] | None = None
+        self,
+        sync: HubSpotSync,
+        pair: str,
+        run_id: int | None,
+        *,
+        dry_run: bool,
+        full: bool,
+        failing: set[str] | None = None,
     ) -> None:
         self.s = sync
         self.pair = pair
