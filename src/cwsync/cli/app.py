@@ -64,6 +64,11 @@ def _root(
     log_level: str = typer.Option(
         "warning", envvar="CWSYNC_LOG_LEVEL", help="Events to show on stderr: debug, info, warning, error."
     ),
+    log_format: str = typer.Option(
+        "console",
+        envvar="CWSYNC_LOG_FORMAT",
+        help="console (for people) or json (one JSON object per line, for log collectors; docs/logging.md).",
+    ),
     _version: bool = typer.Option(
         False, "--version", is_eager=True, callback=_show_version, help="Print cwsync's version and exit."
     ),
@@ -72,9 +77,10 @@ def _root(
     from cwsync.logs import configure_logging
 
     try:
-        configure_logging(log_level)
+        configure_logging(log_level, log_format)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--log-level") from exc
+        hint = "--log-format" if "format" in str(exc) else "--log-level"
+        raise typer.BadParameter(str(exc), param_hint=hint) from exc
 
 
 app.command("doctor")(doctor_cli.doctor)

@@ -46,7 +46,6 @@ class _Defaults:
 
 
 DEFAULTS = _Defaults()
-SANDBOX_CALLBACK_TOKEN = "sandbox-callback-token-0001"
 SANDBOX_API_TOKEN = "sandbox-api-token-0001"
 
 
@@ -68,7 +67,6 @@ def sandbox_config_values(base_url: str, *, server_port: int = 8720) -> dict[str
         "hs_token_default": f":-{hs.token}",
         "hs_base": base + HUBSPOT_PREFIX,
         "server_port": str(server_port),
-        "callback_default": f":-{SANDBOX_CALLBACK_TOKEN}",
         "api_default": f":-{SANDBOX_API_TOKEN}",
         "hs_secret_default": f":-{hs.client_secret}",
         "http_key_urls": base,

@@ -56,11 +56,14 @@ def init(
 def load(path: Path) -> Config:
     """The configuration with its mappings checked, or exit 2 naming file, line and field."""
     from cwsync.config import ConfigError, load_config
+    from cwsync.config.model import secret_values
     from cwsync.core.mapping import MappingError
+    from cwsync.logs import register_secrets
     from cwsync.syncs.hubspot.run import mappings
 
     try:
         config = load_config(path)
+        register_secrets(secret_values(config))  # no log line of this command shows them
         mappings(config)
     except ConfigError as exc:
         fail(2, str(exc), kind="ConfigError", fix="correct the file (see docs/configuration.md)")

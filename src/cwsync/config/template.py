@@ -23,7 +23,6 @@ connections:
 server:                         # `cwsync serve` (real time): how ConnectWise and HubSpot reach it
   port: {server_port}
   public_url: http://127.0.0.1:{server_port}
-  callback_token: ${{CWSYNC_CALLBACK_TOKEN{callback_default}}}
   api_token: ${{CWSYNC_API_TOKEN{api_default}}}
   hubspot_client_secret: ${{CWSYNC_HUBSPOT_CLIENT_SECRET{hs_secret_default}}}
   allow_http_key_urls: [{http_key_urls}]     # only for the local sandbox (real ConnectWise serves keys over https)
@@ -107,7 +106,6 @@ PLACEHOLDERS = {
     "hs_token_default": "",
     "hs_base": "https://api.hubapi.com",
     "server_port": "8720",
-    "callback_default": ":-",
     "api_default": ":-",
     "hs_secret_default": ":-",
     "http_key_urls": "",

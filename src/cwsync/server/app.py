@@ -43,6 +43,7 @@ from cwsync.runtime.scheduler import Schedule, Scheduler
 from cwsync.server.auth import api_guard
 from cwsync.server.changes_api import add_change_routes
 from cwsync.server.hudu_api import add_hudu_routes
+from cwsync.server.observability import add_observability
 from cwsync.server.quotes_api import add_quote_routes
 from cwsync.server.registry import REGISTRY, Integration
 from cwsync.store import RunRecord, Store
@@ -267,6 +268,7 @@ def create_app(server: Server, *, manage_lifecycle: bool = False) -> FastAPI:
                 await server.stop()
 
     app = FastAPI(title="cwsync", version="0.1.0", lifespan=lifespan)
+    add_observability(app, server)
     _hooks(app, server)
     _api(app, server)
     add_change_routes(app, server)
@@ -279,10 +281,19 @@ def _hooks(app: FastAPI, server: Server) -> None:
     config = server.config
 
     @app.post("/hooks/connectwise/{tenant}/{token}", include_in_schema=False)
-    async def connectwise_callback(tenant: str, token: str, request: Request) -> Response:
+    async def legacy_connectwise_callback(tenant: str, token: str, request: Request) -> Response:
+        """The URL callbacks installed before 0.2 post to (`cwsync callbacks install` moves them to the one below)."""
         expected = config.server.callback_token.get_secret_value() if config.server.callback_token else ""
         if tenant != config.tenant or not expected or not hmac.compare_digest(token, expected):
             log.warning("intake.refused", source="connectwise", reason="unknown tenant or token")
+            raise HTTPException(404)
+        return await connectwise_callback(tenant, request)
+
+    @app.post("/hooks/connectwise/{tenant}", include_in_schema=False)
+    async def connectwise_callback(tenant: str, request: Request) -> Response:
+        """A ConnectWise callback: authentic by its signature (no secret in the URL), for this tenant's company."""
+        if tenant != config.tenant:
+            log.warning("intake.refused", source="connectwise", reason="unknown tenant")
             raise HTTPException(404)
         body = await request.body()
         try:

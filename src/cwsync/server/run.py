@@ -27,7 +27,12 @@ async def serve(config: Config, *, schedule: bool = True, log_level: str = "info
             if changes is not None and changes.enabled:
                 await changes_workflow(app)  # its statuses and boards are checked now, not at the first event
             settings = uvicorn.Config(
-                app, host=config.server.host, port=config.server.port, log_level=log_level, lifespan="off"
+                app,
+                host=config.server.host,
+                port=config.server.port,
+                log_level=log_level,
+                log_config=None,  # cwsync.logs renders uvicorn's records (redacted; --log-format json too)
+                lifespan="off",
             )
             await uvicorn.Server(settings).serve()
         finally:
