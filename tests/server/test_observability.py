@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from alembic import command
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+import cwsync
 from cwsync.logs import configure_logging
 from cwsync.store import Store, schema
 from cwsync.store.store import alembic_config
@@ -129,3 +131,26 @@ def _unopenable(path: Path) -> None:
     """Replace a database file with a folder: SQLite cannot open it."""
     path.unlink()
     path.mkdir()
+
+
+async def test_docs_use_local_assets_and_declare_the_bearer_scheme(system: System) -> None:  # noqa: F811
+    """/docs loads Swagger UI from the server itself (no CDN), and the API's routes require the bearer scheme."""
+    page = await system.app.get("/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower()
+    scripts = re.findall(r'src="([^"]+\.js)"', page.text) + re.findall(r'href="([^"]+\.css)"', page.text)
+    assert scripts
+    for asset in scripts:
+        assert asset.startswith("/"), asset  # served here
+        fetched = await system.app.get(asset)
+        assert fetched.status_code == 200
+        assert len(fetched.content) > 10_000
+    spec = (await system.app.get("/openapi.json")).json()
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "`Authorization: Bearer <server.api_token>` (every /api route but /api/health)",
+    }
+    assert spec["paths"]["/api/runs"]["get"]["security"] == [{"bearer": []}]
+    assert "security" not in spec["paths"]["/api/health"]["get"]
+    assert spec["info"]["version"] == cwsync.__version__

@@ -20,7 +20,9 @@ import httpx
 import structlog
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
+from cwsync import __version__
 from cwsync.config import Config
 from cwsync.config.hudu import DataType
 from cwsync.connectors.connectwise import ConnectWiseClient
@@ -267,7 +269,8 @@ def create_app(server: Server, *, manage_lifecycle: bool = False) -> FastAPI:
             if manage_lifecycle:
                 await server.stop()
 
-    app = FastAPI(title="cwsync", version="0.1.0", lifespan=lifespan)
+    # Swagger UI and ReDoc from the fastapi-offline wheel, not a CDN: /docs works offline and behind strict proxies.
+    app = FastAPIOffline(title="cwsync", version=__version__, lifespan=lifespan)
     add_observability(app, server)
     _hooks(app, server)
     _api(app, server)

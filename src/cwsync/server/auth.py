@@ -5,19 +5,27 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from fastapi import Depends, Header, HTTPException
+from fastapi import Depends, HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cwsync.config import Config
 
-__all__ = ["api_guard"]
+__all__ = ["BEARER", "api_guard"]
+
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="`Authorization: Bearer <server.api_token>` (every /api route but /api/health)",
+)
+"""The scheme the OpenAPI document declares (so /docs has an Authorize button); the check is `api_guard`'s."""
 
 
 def api_guard(config: Config) -> list[Any]:
     """Route dependencies refusing (401) a request without the configured token; no token set refuses all."""
 
-    def authorized(authorization: str | None = Header(default=None)) -> None:
+    def authorized(credentials: HTTPAuthorizationCredentials | None = Depends(BEARER)) -> None:
         token = config.server.api_token.get_secret_value() if config.server.api_token else ""
-        given = (authorization or "").removeprefix("Bearer ").strip()
+        given = credentials.credentials.strip() if credentials is not None else ""
         if not token or not hmac.compare_digest(given, token):
             raise HTTPException(401, "a valid API token is required (Authorization: Bearer <server.api_token>)")
 
