@@ -75,6 +75,12 @@ def doctor(
         None, envvar="CWSYNC_CW_CLIENT_ID", help="clientId from developer.connectwise.com."
     ),
     read_only: bool = typer.Option(False, "--read-only", help="Skip the add/edit permission probes."),
+    public_url: bool = typer.Option(
+        False,
+        "--public-url",
+        help="With --config: also check that server.public_url answers (`cwsync serve` behind it) and can take "
+        "HubSpot webhooks (exit 8 if not).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Check the ConnectWise Manage connection and every permission cwsync needs (and HubSpot's, from a config)."""
@@ -82,8 +88,14 @@ def doctor(
     from cwsync.runtime.memory import tune_gc
 
     hubspot: HubSpotSettings | None = None
+    server_url: str | None = None
+    if public_url and config is None:
+        raise typer.BadParameter(
+            "--public-url needs --config (server.public_url comes from it)", param_hint="--public-url"
+        )
     if config is not None:
         settings, hubspot = settings_from_config(config)
+        server_url = _public_url(config) if public_url else None
     else:
         given = {"--site": site, "--company": company, "--public-key": public_key, "--private-key": private_key}
         given["--client-id"] = client_id
@@ -96,20 +108,38 @@ def doctor(
         console.print(f"Checking ConnectWise Manage at [bold]{settings.site}[/bold], company {settings.company_id}")
     render = None if as_json else render_check
     tune_gc()  # see cwsync.runtime.memory
-    report = asyncio.run(_run(settings, hubspot, check_writes=not read_only, render=render))
+    report = asyncio.run(_run(settings, hubspot, check_writes=not read_only, render=render, public_url=server_url))
     print_report(report, as_json=as_json)
     raise typer.Exit(int(report.exit_code))
 
 
 async def _run(
-    settings: ConnectWiseSettings, hubspot: HubSpotSettings | None, *, check_writes: bool, render: Any
+    settings: ConnectWiseSettings,
+    hubspot: HubSpotSettings | None,
+    *,
+    check_writes: bool,
+    render: Any,
+    public_url: str | None = None,
 ) -> DoctorReport:
     from cwsync.diagnostics.connectwise import check_hubspot, run_doctor
+    from cwsync.diagnostics.public_url import check_public_url
 
     report = await run_doctor(settings, check_writes=check_writes, on_check=render)
     if hubspot is not None:
         report.add_hubspot(await check_hubspot(hubspot, on_check=render))
+    if public_url is not None:
+        results = await check_public_url(public_url, hubspot_base_url=hubspot.base_url if hubspot else None)
+        for result in results:
+            if render:
+                render(result)
+        report.add_public_url(results)
     return report
+
+
+def _public_url(path: Path) -> str:
+    from cwsync.config import load_config
+
+    return load_config(path).server.public_url  # the file was read (and checked) by settings_from_config
 
 
 def settings_from_config(path: Path) -> tuple[ConnectWiseSettings, HubSpotSettings | None]:

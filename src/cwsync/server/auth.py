@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -23,7 +23,7 @@ BEARER = HTTPBearer(
 def api_guard(config: Config) -> list[Any]:
     """Route dependencies refusing (401) a request without the configured token; no token set refuses all."""
 
-    def authorized(credentials: HTTPAuthorizationCredentials | None = Depends(BEARER)) -> None:
+    def authorized(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> None:
         token = config.server.api_token.get_secret_value() if config.server.api_token else ""
         given = credentials.credentials.strip() if credentials is not None else ""
         if not token or not hmac.compare_digest(given, token):
