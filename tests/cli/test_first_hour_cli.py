@@ -3,6 +3,7 @@ and `--json` errors that are JSON (issue 16)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -205,3 +206,24 @@ def test_the_license_file_is_the_one_the_package_declares() -> None:
     assert "Apache License" in text
     assert "Version 2.0, January 2004" in text
     assert 'license = { text = "Apache-2.0" }' in (root / "pyproject.toml").read_text(encoding="utf-8")
+
+
+def test_progress_bars_show_done_total_and_eta_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drawn on a terminal (done/total, ETA); quiet when the console is a pipe or the command runs with --json."""
+    from rich.console import Console
+
+    from cwsync.cli import output
+
+    assert not output.ProgressBars().enabled  # the test runner's stdout is no terminal
+    screen = io.StringIO()
+    monkeypatch.setattr(output, "console", Console(file=screen, force_terminal=True, width=120))
+    assert not output.ProgressBars(quiet=True).enabled
+    with output.ProgressBars(unit="ConnectWise records") as bars:
+        assert bars.enabled
+        bars.total("contacts", 10)
+        bars.advance("contacts", 3)
+        bars.bar.refresh()
+        drawn = screen.getvalue()
+    assert "contacts" in drawn
+    assert "3/10" in drawn
+    assert "ETA" in drawn

@@ -14,7 +14,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from cwsync.cli.output import console, fail
+from cwsync.cli.output import ProgressBars, console, fail
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
 
 if TYPE_CHECKING:
@@ -44,8 +44,10 @@ def _load(path: Path) -> Config:
     return config
 
 
-def _with_engine(config: Config, work: Callable[[HuduSyncEngine], Awaitable[T]]) -> T:
-    """Open the store and both clients, run `work`; expected failures become a message and an exit code."""
+def _with_engine(config: Config, work: Callable[[HuduSyncEngine], Awaitable[T]], *, progress: bool = False) -> T:
+    """Open the store and both clients, run `work`; expected failures become a message and an exit code.
+
+    With `progress`, a bar per data type counts the records done (drawn on a terminal only)."""
     from cwsync.config import ConfigError
     from cwsync.syncs.hudu.context import opened
     from cwsync.syncs.hudu.layouts import LayoutError
@@ -53,7 +55,8 @@ def _with_engine(config: Config, work: Callable[[HuduSyncEngine], Awaitable[T]])
 
     async def run() -> T:
         async with opened(config) as ctx:
-            return await work(HuduSyncEngine(config, ctx.store, ctx.cw, ctx.hudu))
+            with ProgressBars(quiet=not progress) as bars:
+                return await work(HuduSyncEngine(config, ctx.store, ctx.cw, ctx.hudu, progress=bars.advance))
 
     try:
         return run_async(run)
@@ -196,7 +199,9 @@ def sync(
     if unknown:
         raise typer.BadParameter(f"{', '.join(unknown)}: use {', '.join(DATA_TYPES)}", param_hint="--only")
     kinds: list[DataType] = [o for o in DATA_TYPES if o in only]
-    report = _with_engine(cfg, lambda engine: engine.run(only=kinds or None, dry_run=plan, full=not incremental))
+    report = _with_engine(
+        cfg, lambda engine: engine.run(only=kinds or None, dry_run=plan, full=not incremental), progress=True
+    )
     _print_report(report, as_json=as_json, show=show if plan else 0)
 
 

@@ -180,3 +180,63 @@ class JsonAwareGroup(TyperGroup):
                 sys.stdout.write(json.dumps({"error": _error_of(session, code)}, indent=2) + "\n")
             sys.stdout.flush()
         return code
+
+
+class ProgressBars:
+    """One Rich progress bar per object of a long command: done/total and ETA once the API's count is known.
+
+    Quiet (nothing drawn) with `--json` and whenever the console is not a terminal (a pipe, a log file, cron).
+    Use as a context manager; `advance(name, n)` and `total(name, n)` are safe to call from the command's callbacks.
+    """
+
+    def __init__(self, *, quiet: bool = False, unit: str = "records") -> None:
+        from rich.progress import (  # here, not at import: `cwsync --help` stays light
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.unit = unit
+        self.bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(unit),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=quiet or json_mode_active() or not console.is_terminal,
+            transient=True,
+        )
+        self.tasks: dict[str, Any] = {}  # name → Rich task id
+
+    def __enter__(self) -> ProgressBars:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(None, None, None)
+
+    def _task(self, name: str) -> Any:
+        if name not in self.tasks:
+            self.tasks[name] = self.bar.add_task(name, total=None)
+        return self.tasks[name]
+
+    def advance(self, name: str, n: int = 1) -> None:
+        """`n` more done of `name`."""
+        self.bar.advance(self._task(name), n)
+
+    def total(self, name: str, n: int) -> None:
+        """`name` has `n` in all (a count the API gave)."""
+        self.bar.update(self._task(name), total=max(n, 1))
+
+    @property
+    def enabled(self) -> bool:
+        """Whether anything is drawn."""
+        return not self.bar.disable

@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich import box
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cwsync.cli.output import console, fail
+from cwsync.cli.output import ProgressBars, console, fail
 
 if TYPE_CHECKING:
     from cwsync.config import Config
@@ -120,23 +119,15 @@ def _sync(
 
     async def work() -> RunReport:
         async with opened(config, read_only=dry_run) as ctx:
-            with Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=console,
-                disable=as_json,
-                transient=True,
-            ) as bar:
-                tasks: dict[str, Any] = {}
-
-                def progress(pair: str, n: int) -> None:
-                    if pair not in tasks:
-                        tasks[pair] = bar.add_task(pair, total=None)
-                    bar.advance(tasks[pair], n)
-                    bar.update(tasks[pair], description=f"{pair}: {int(bar.tasks[tasks[pair]].completed)} records")
-
-                engine = HubSpotSync(config, ctx.store, ctx.cw, ctx.hs, progress=progress)
+            with ProgressBars(quiet=as_json or ref is not None, unit="ConnectWise records") as bars:
+                engine = HubSpotSync(
+                    config,
+                    ctx.store,
+                    ctx.cw,
+                    ctx.hs,
+                    progress=bars.advance,
+                    total=bars.total if bars.enabled else None,  # ConnectWise's count: asked only to draw the bar
+                )
                 return await engine.run(dry_run=dry_run, full=full, objects=objects or None, record=ref)
 
     return run_async(work)

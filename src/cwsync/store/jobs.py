@@ -400,16 +400,16 @@ class JobStore:
 
     async def counts(self) -> dict[JobStatus, int]:
         """How many jobs have each status (every status is present, zeros included)."""
-        statement = select(JOBS.c.status, func.count()).group_by(JOBS.c.status)
-        found = {status: int(count) for status, count in await self._rows(statement)}
+        statement = select(JOBS.c.status, func.count().label("n")).group_by(JOBS.c.status)
+        found = {row.status: int(row.n) for row in await self._rows(statement)}
         return {status: found.get(status, 0) for status in STATUSES}
 
     async def counts_by_pair(self) -> builtins.list[tuple[str, str, str, int]]:
         """`(tenant, pair, status, count)` of every job (what `/metrics` reports per tenant and integration)."""
-        statement = select(JOBS.c.tenant, JOBS.c.pair, JOBS.c.status, func.count()).group_by(
+        statement = select(JOBS.c.tenant, JOBS.c.pair, JOBS.c.status, func.count().label("n")).group_by(
             JOBS.c.tenant, JOBS.c.pair, JOBS.c.status
         )
-        return [(str(t), str(p), str(s), int(n)) for t, p, s, n in await self._rows(statement)]
+        return [(str(r.tenant), str(r.pair), str(r.status), int(r.n)) for r in await self._rows(statement)]
 
     async def oldest_due(self, *, now: datetime) -> datetime | None:
         """When the longest-waiting queued job became due (None: no queued job is due): the queue's lag."""
