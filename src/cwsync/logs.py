@@ -147,15 +147,20 @@ def _configure_stdlib(level: int, shared: list[Any], renderer: Any) -> None:
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
-    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access"):
-        logger = logging.getLogger(name)
-        for old in [h for h in logger.handlers if h.get_name() == "cwsync"]:
-            logger.removeHandler(old)
-        if name:
-            logger.handlers.clear()  # uvicorn's own handlers: ours on the root renders its records
-            logger.propagate = True
     root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "cwsync"]:
+        root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def route_uvicorn_logs() -> None:
+    """Let uvicorn's records reach the root handler `configure_logging` installed (redacted, in the chosen format).
+
+    For `cwsync serve`, which starts uvicorn with `log_config=None`; other uvicorn servers in the process (the
+    sandbox) keep their own handlers.
+    """
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).setLevel(level)
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
