@@ -293,8 +293,7 @@ async def burst_phase(
     events: list[tuple[str, int]] = [("new", i) for i in range(distinct)]
     for _ in range(duplicates):
         events.insert(rng.randrange(1, len(events) + 1), ("dup", -1))
-    token = server.config.server.callback_token.get_secret_value()
-    url = f"http://127.0.0.1:{port}/hooks/connectwise/{server.config.tenant}/{token}?id="
+    url = f"http://127.0.0.1:{port}/hooks/connectwise/{server.config.tenant}?id="
     hs_before = (await child.acall("check", pairs=[]))["hs_contacts"]
     jobs_before = sum((await server.jobs.counts()).values())
     statuses: Counter[str] = Counter()

@@ -142,3 +142,23 @@ async def test_a_product_created_by_a_killed_run_is_found_not_created_twice(worl
     link = (await world.store.links_by_left(tenant, "catalog:products", [cw_id]))[cw_id]
     assert link.right_id == world.products()[sku]["id"]
     assert not await world.store.has_journal(tenant, "catalog:products")
+
+
+async def test_progress_counts_every_item_out_of_connectwise_total(world: World) -> None:
+    """`catalog sync` draws its bar from these: a total from ConnectWise's own count, and every item decided."""
+    from cwsync.syncs.catalog.engine import CatalogEngine
+
+    done: dict[str, int] = {}
+    totals: dict[str, int] = {}
+
+    def advance(name: str, n: int) -> None:
+        done[name] = done.get(name, 0) + n
+
+    engine = CatalogEngine(
+        world.config, world.store, world.cw, world.hs, progress=advance, totals=lambda k, n: totals.update({k: n})
+    )
+    report = await engine.run(full=True)
+    items = len(world.cw_all("catalog_items"))
+    assert totals == {"catalog:products": items}
+    assert done == {"catalog:products": items}
+    assert report.counts.failed == 0

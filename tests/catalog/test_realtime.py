@@ -26,7 +26,7 @@ async def test_a_product_change_reaches_hubspot_through_its_callback(world: Worl
     server = Server(config, world.store, world.cw, world.hs, key_http, workers=2, callback_debounce=0)
     assert (CATALOG_PAIR, "incremental") in [(s.pair, s.kind) for s in server.schedules()]
     world.cw_box.callbacks.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(server)))
-    specs = desired_callbacks(types=["productcatalog"], public_url=ME, tenant=config.tenant, token=TOKEN)
+    specs = desired_callbacks(types=["productcatalog"], public_url=ME, tenant=config.tenant)
     await CallbackManager(world.cw, tenant=config.tenant).install(specs)
     await server.start(schedule=False)
     try:

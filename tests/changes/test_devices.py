@@ -308,3 +308,15 @@ async def test_an_unknown_configuration_type_is_refused_at_setup(world: World) -
         await _workflow(world, types={"Toaster": "Appliance"})
     assert "configuration type 'Toaster'" in str(refused.value)
     assert "'Managed Server'" in str(refused.value)
+
+
+async def test_progress_counts_pages_out_of_connectwise_total(env: Devices) -> None:
+    """`changes devices sync` draws its bar from these: ConnectWise's count of what the run reads, and each page."""
+    done: list[int] = []
+    totals: dict[str, int] = {}
+    report = await env.sync().run(
+        full=True, progress=lambda _k, n: done.append(n), totals=lambda k, n: totals.update({k: n})
+    )
+    assert totals == {"devices": report.read}
+    assert sum(done) == report.read
+    assert len(done) > 1

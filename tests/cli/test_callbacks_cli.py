@@ -27,24 +27,25 @@ def test_install_is_idempotent_and_status_reports(served: RunningSandbox, tmp_pa
     assert {row["status"] for row in json.loads(result.stdout)} == {"missing"}
     first = runner.invoke(app, ["callbacks", "install", "-c", str(config), "--json"])
     assert first.exit_code == 0, first.stdout
-    assert sorted(row["type"] for row in json.loads(first.stdout)) == ["company", "contact", "opportunity"]
+    every = ["agreement", "company", "configuration", "contact", "opportunity", "productcatalog"]
+    assert sorted(row["type"] for row in json.loads(first.stdout)) == every  # HubSpot, Hudu and the catalog
     count = served.sandbox.store.live_count("callbacks")
-    assert count == 3
+    assert count == len(every)
     runner.invoke(app, ["callbacks", "install", "-c", str(config)])
     assert served.sandbox.store.live_count("callbacks") == count
     ok = runner.invoke(app, ["callbacks", "status", "-c", str(config), "--json"])
     assert ok.exit_code == 0
     assert "change-me" not in ok.stdout
     removed = runner.invoke(app, ["callbacks", "remove", "-c", str(config), "--json"])
-    assert json.loads(removed.stdout) == {"removed": 3}
+    assert json.loads(removed.stdout) == {"removed": len(every)}
     assert served.sandbox.store.live_count("callbacks") == 0
 
 
-def test_missing_token_is_a_clear_error(served: RunningSandbox, tmp_path: Path) -> None:
-    """Without server.callback_token, install refuses with the field to set (exit 2)."""
+def test_no_secret_in_the_callback_url(served: RunningSandbox, tmp_path: Path) -> None:
+    """Callbacks need no token: install works without server.callback_token, and the URL holds only the tenant."""
     config = _config(served, tmp_path)
-    text = config.read_text()
-    config.write_text("\n".join(line for line in text.splitlines() if "callback_token" not in line) + "\n")
-    result = runner.invoke(app, ["callbacks", "install", "-c", str(config)])
-    assert result.exit_code == 2
-    assert "server.callback_token" in result.stdout
+    assert "callback_token" not in config.read_text()
+    result = runner.invoke(app, ["callbacks", "install", "-c", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    urls = {row["url"] for row in json.loads(result.stdout)}
+    assert urls == {"http://127.0.0.1:8720/hooks/connectwise/default?id="}

@@ -221,3 +221,39 @@ def test_doctor_finds_a_mapping_the_schemas_refuse(served: RunningSandbox, tmp_p
     assert "cannot store a date in a number property" in check["detail"]
     assert f"{config}:" in check["detail"]
     assert result.exit_code != 0
+
+
+def test_doctor_public_url_fails_when_nothing_serves_there(served: RunningSandbox, tmp_path: Path) -> None:
+    """`--public-url` with no `cwsync serve` behind server.public_url: exit 8 naming the fix (real sockets)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # free, and closed again: nothing listens there
+    config = tmp_path / "cwsync.yaml"
+    args = ["init", str(config), "--sandbox", "--sandbox-url", served.base_url, "--server-port", str(port)]
+    assert runner.invoke(app, args).exit_code == 0
+    result = runner.invoke(app, ["doctor", "--config", str(config), "--public-url", "--json"])
+    assert result.exit_code == ExitCode.PUBLIC_URL == 8, result.stdout
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["Public URL answers"]["status"] == "fail"
+    assert "cwsync serve" in checks["Public URL answers"]["fix"]
+    assert checks["Public URL usable by HubSpot"]["status"] == "skipped"  # the HubSpot sandbox is on loopback
+    assert runner.invoke(app, ["doctor", "--public-url"]).exit_code == 2  # it needs --config
+
+
+async def test_public_url_checks_for_a_real_hubspot() -> None:
+    """HubSpot needs a public https URL: plain http or a private address fails; https on a public host passes."""
+    from cwsync.diagnostics.public_url import check_public_url
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200, json={}))) as http:
+        hs = "https://api.hubapi.com"
+        good = await check_public_url("https://cwsync.example.com/", hubspot_base_url=hs, http=http)
+        assert [(c.name, c.status) for c in good] == [
+            ("Public URL answers", "ok"),
+            ("Public URL usable by HubSpot", "ok"),
+        ]
+        for url in ("http://cwsync.example.com", "https://10.0.0.5", "https://localhost:8720"):
+            checked = await check_public_url(url, hubspot_base_url=hs, http=http)
+            assert checked[1].status == "fail", url
+    async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(404))) as http:
+        wrong = await check_public_url("https://cwsync.example.com", hubspot_base_url=hs, http=http)
+        assert (wrong[0].status, wrong[0].http_status) == ("fail", 404)

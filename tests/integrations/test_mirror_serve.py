@@ -69,7 +69,7 @@ async def test_the_mirror_is_scheduled_and_a_ticket_callback_updates_its_row(
     assert [entry.name for entry in server.integrations()] == ["mirror"]
     app = create_app(server)
     box.callbacks.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
-    specs = desired_callbacks(types=["ticket"], public_url=ME, tenant=config.tenant, token=TOKEN)
+    specs = desired_callbacks(types=["ticket"], public_url=ME, tenant=config.tenant)
     await CallbackManager(cw, tenant=config.tenant).install(specs)
     await server.start(schedule=False)
     try:

@@ -16,13 +16,13 @@ from cwsync_sandbox.connectwise.state import Change
 from tests.client.test_client_sandbox import client_for
 
 PUBLIC_URL = "https://cwsync.example/"
-HOOK = "https://cwsync.example/hooks/connectwise/acme/tok-123?id="
+HOOK = "https://cwsync.example/hooks/connectwise/acme?id="  # no secret in it: callbacks are signed
 
 
 @pytest.fixture
 def specs() -> list[CallbackSpec]:
     """Company and ticket callbacks for tenant acme."""
-    return desired_callbacks(types=["company", "Ticket"], public_url=PUBLIC_URL, tenant="acme", token="tok-123")
+    return desired_callbacks(types=["company", "Ticket"], public_url=PUBLIC_URL, tenant="acme")
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_desired_callbacks_shape(specs: list[CallbackSpec]) -> None:
     [
         {"tenant": "a:b"},
         {"tenant": ""},
-        {"token": "has/slash"},
+        {"tenant": "has/slash"},
         {"public_url": "ftp://x.example"},
         {"public_url": "https://x.example/?q=1"},
         {"types": [""]},
@@ -91,8 +91,8 @@ def test_desired_callbacks_shape(specs: list[CallbackSpec]) -> None:
     ],
 )
 def test_desired_callbacks_refuses_bad_input(kwargs: dict[str, Any]) -> None:
-    """Unsafe tenant/token, a non-http(s) or query-bearing public URL, empty types and long descriptions fail early."""
-    args: dict[str, Any] = {"types": ["company"], "public_url": PUBLIC_URL, "tenant": "acme", "token": "tok"}
+    """An unsafe tenant, a non-http(s) or query-bearing public URL, empty types and long descriptions fail early."""
+    args: dict[str, Any] = {"types": ["company"], "public_url": PUBLIC_URL, "tenant": "acme"}
     with pytest.raises(ValueError):  # noqa: PT011 - several messages; the input is what this pins
         desired_callbacks(**{**args, **kwargs})
 

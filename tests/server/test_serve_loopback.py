@@ -37,7 +37,7 @@ def _wait_for(check: object, what: str, timeout: float = 60) -> None:
 def test_callback_over_real_http_updates_hubspot(tmp_path: Path) -> None:
     """serve + callbacks install + a ConnectWise change → HubSpot updated, measured end to end over sockets."""
     port = _free_port()
-    with running_sandbox(SandboxSettings(records=200, seed=6)) as sandbox:
+    with running_sandbox(SandboxSettings(records=200, seed=6, examples=True)) as sandbox:  # as `sandbox serve`
         config = tmp_path / "cwsync.yaml"
         store = f"sqlite:///{tmp_path / 'serve.db'}"
         args = ["init", str(config), "--sandbox", "--sandbox-url", sandbox.base_url, "--store", store]

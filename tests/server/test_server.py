@@ -101,7 +101,7 @@ async def system(tmp_path: Path) -> AsyncIterator[System]:
     hs_admin = httpx.AsyncClient(transport=httpx.ASGITransport(app=hs_app), base_url=HS)
     await server.start(schedule=False)
     await server.engine.run()
-    specs = desired_callbacks(types=["company", "contact", "opportunity"], public_url=ME, tenant="default", token=TOKEN)
+    specs = desired_callbacks(types=["company", "contact", "opportunity"], public_url=ME, tenant="default")
     await CallbackManager(cw, tenant="default").install(specs)
     try:
         yield System(cw_box, hs_box, server, app, hs_admin)
@@ -173,15 +173,14 @@ async def _signed_callback(system: System, record_id: int, message_id: str = "m-
 
 
 async def test_bad_requests_are_refused_and_queue_nothing(system: System) -> None:
-    """Wrong token → 404; bad or missing signature → 401; malformed → 400; nothing is queued."""
+    """Unknown tenant or wrong legacy token → 404; bad or missing signature → 401; malformed → 400; nothing queued."""
     before = await system.server.jobs.counts()
     body, signature = await _signed_callback(system, 3)
-    url = f"/hooks/connectwise/default/{TOKEN}?id=3"
-    assert (
-        await system.app.post(
-            "/hooks/connectwise/default/wrong?id=3", content=body, headers={"x-content-signature": signature}
-        )
-    ).status_code == 404
+    url = "/hooks/connectwise/default?id=3"
+    for wrong in ("/hooks/connectwise/other?id=3", "/hooks/connectwise/default/wrong?id=3"):
+        assert (
+            await system.app.post(wrong, content=body, headers={"x-content-signature": signature})
+        ).status_code == 404
     assert (
         await system.app.post(url, content=body + b" ", headers={"x-content-signature": signature})
     ).status_code == 401
@@ -204,7 +203,7 @@ async def test_bad_requests_are_refused_and_queue_nothing(system: System) -> Non
 async def test_duplicate_callbacks_make_one_job(system: System) -> None:
     """The same callback delivered twice (same MessageId) queues one job."""
     body, signature = await _signed_callback(system, 4, "dup-1")
-    url = f"/hooks/connectwise/default/{TOKEN}?id=4"
+    url = f"/hooks/connectwise/default/{TOKEN}?id=4"  # the legacy URL (token in the path) still takes callbacks
     first = await system.app.post(url, content=body, headers={"x-content-signature": signature})
     second = await system.app.post(url, content=body, headers={"x-content-signature": signature})
     assert (first.status_code, second.status_code) == (204, 204)
@@ -263,7 +262,7 @@ async def test_out_of_order_and_duplicate_callbacks_end_in_the_latest_state(syst
     for message_id in ("late-2", "late-1", "late-2"):
         body, signature = await _signed_callback(system, int(contact["id"]), message_id)
         r = await system.app.post(
-            f"/hooks/connectwise/default/{TOKEN}?id={contact['id']}",
+            f"/hooks/connectwise/default?id={contact['id']}",
             content=body,
             headers={"x-content-signature": signature},
         )

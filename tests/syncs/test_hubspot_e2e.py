@@ -560,3 +560,32 @@ async def test_no_op_resyncs_make_one_call_per_object_type(world: World) -> None
     report = await engine.run()
     assert report.counts.updated == 1
     assert (await world.cw.get("company/contacts", contact["id"]))["title"] == "Seen after the no-op runs"
+
+
+async def test_progress_counts_up_to_connectwise_own_totals(world: World) -> None:
+    """A full run tells each pair's total from ConnectWise's count, and its progress reaches exactly that total;
+    an incremental run with nothing changed has a total of 0 and no progress."""
+    totals: dict[str, int] = {}
+    done: dict[str, int] = {}
+
+    def advance(pair: str, n: int) -> None:
+        done[pair] = done.get(pair, 0) + n
+
+    engine = HubSpotSync(
+        world.config, world.store, world.cw, world.hs, progress=advance, total=lambda p, n: totals.update({p: n})
+    )
+    await engine.run(full=True)
+    assert set(totals) == {"companies", "contacts", "deals"}
+    expected = {
+        "companies": world.cw_box.store.live_count("companies"),
+        "contacts": world.cw_box.store.live_count("contacts"),
+        "deals": world.cw_box.store.live_count("opportunities"),
+    }
+    assert totals == expected
+    assert done == totals
+    totals.clear()
+    done.clear()
+    await engine.run()  # incremental: ConnectWise counts only what changed since the cursor (its overlap window)
+    assert set(totals) == {"companies", "contacts", "deals"}
+    assert all(done.get(p, 0) == n for p, n in totals.items())
+    assert sum(totals.values()) < sum(expected.values())

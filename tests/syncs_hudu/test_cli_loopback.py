@@ -65,15 +65,17 @@ def config(served: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_missing_layout_is_reported_with_the_valid_ones(served: RunningSandbox, tmp_path: Path, config: Path) -> None:
     """`hudu test` names a missing layout and lists the valid ones (exit 1, no traceback)."""
-    bad = write_config(tmp_path / "bad.yaml", served, create_missing_layouts=False)
+    layouts = {**hudu_sync_section()["layouts"], "agreements": "Contracts"}  # the sandbox has no such layout
+    bad = write_config(tmp_path / "bad.yaml", served, create_missing_layouts=False, layouts=layouts)
     code, out = cli("hudu", "test", "-c", str(bad))
     assert code == 1, out
-    assert "'Agreements'" in out
+    assert "'Contracts'" in out
+    assert "'Agreements'" in out  # among the valid ones
     assert "Valid layouts" in out
     assert "Traceback" not in out
     code, out = cli("hudu", "test", "-c", str(bad), "--create-layouts", "--json")
     assert code == 0, out
-    assert "Agreements" in json.loads(out)["layouts"]
+    assert "Contracts" in json.loads(out)["layouts"]
 
 
 def test_wrong_key_is_a_clear_error(served: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

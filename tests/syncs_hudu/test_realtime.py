@@ -48,7 +48,7 @@ async def test_a_configuration_change_reaches_hudu_through_its_callback(world: W
     assert server.schedules()[0].every_seconds == 3 * 3600
     app = create_app(server)
     world.cw_box.callbacks.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
-    specs = desired_callbacks(types=["configuration"], public_url=ME, tenant=world.config.tenant, token=TOKEN)
+    specs = desired_callbacks(types=["configuration"], public_url=ME, tenant=world.config.tenant)
     await CallbackManager(world.cw, tenant=world.config.tenant).install(specs)
     await server.start(schedule=False)
     try:

@@ -35,6 +35,7 @@ from cwsync.changes.models import DeviceSyncReport, DeviceView
 from cwsync.config.changes import DevicesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import Condition, F, all_of
+from cwsync.connectors.http import CwsyncApiError
 from cwsync.engine.guard import check_mass_delete
 from cwsync.engine.reading import ReadAhead, last_updated
 from cwsync.engine.record import Recorder
@@ -192,8 +193,16 @@ class DeviceSync:
         self._clock = clock
         self._lock = asyncio.Lock()
 
-    async def run(self, *, full: bool = False, trigger: Trigger = "cli") -> DeviceSyncReport:
-        """One sync run (incremental unless `full`, or nothing was synced yet, or the mapping changed).
+    async def run(
+        self,
+        *,
+        full: bool = False,
+        trigger: Trigger = "cli",
+        progress: Callable[[str, int], None] | None = None,
+        totals: Callable[[str, int], None] | None = None,
+    ) -> DeviceSyncReport:
+        """One sync run (incremental unless `full`, or nothing was synced yet, or the mapping changed); `progress`
+        is told of the configurations read, page by page, and `totals` of ConnectWise's count of them (a CLI bar).
 
         Raises:
             CwsyncApiError: ConnectWise failed; the run is recorded as failed, the cursor stays where it was.
@@ -215,25 +224,44 @@ class DeviceSync:
             async with scope as run:
                 assert run.run_id is not None
                 state = _RunState(run_id=run.run_id, kind="full" if kind == "full" else "incremental")
-                await self._pages(state, None if kind == "full" else since)
+                await self._pages(state, None if kind == "full" else since, progress, totals)
                 await self._finish(state, key, started, since)
             log.info("devices.synced", **state.report().model_dump(exclude={"skipped_types"}))
             return state.report()
 
-    async def _pages(self, state: _RunState, since: datetime | None) -> None:
+    async def _pages(
+        self,
+        state: _RunState,
+        since: datetime | None,
+        progress: Callable[[str, int], None] | None = None,
+        totals: Callable[[str, int], None] | None = None,
+    ) -> None:
         if since is not None:
             state.since = (since - timedelta(seconds=self.config.overlap_seconds)).replace(microsecond=0)
+        conditions = self._conditions(state.since)
+        counting = asyncio.create_task(self._count(conditions, totals)) if totals is not None else None
         stream = self.client.stream(
-            "company/configurations",
-            conditions=self._conditions(state.since),
-            fields=CONFIG_FIELDS,
-            page_size=self.page_size,
+            "company/configurations", conditions=conditions, fields=CONFIG_FIELDS, page_size=self.page_size
         )
-        async for rows in ReadAhead(stream):
-            ids = [int(row["id"]) for row in rows]
-            plan = plan_page(rows, await self.devices.existing(ids), self.config.types)
-            await self.devices.apply_page(plan)
-            state.add(plan, rows)
+        try:
+            async for rows in ReadAhead(stream):
+                ids = [int(row["id"]) for row in rows]
+                plan = plan_page(rows, await self.devices.existing(ids), self.config.types)
+                await self.devices.apply_page(plan)
+                state.add(plan, rows)
+                if progress is not None:
+                    progress(PAIR, len(rows))
+        finally:
+            if counting is not None and not counting.done():
+                counting.cancel()
+
+    async def _count(self, conditions: Condition | None, totals: Callable[[str, int], None]) -> None:
+        """ConnectWise's count of the configurations this run reads, for a progress total (a failed count only
+        loses the total)."""
+        try:
+            totals(PAIR, await self.client.count("company/configurations", conditions=conditions))
+        except CwsyncApiError as exc:
+            log.debug("devices.count_failed", error=str(exc))
 
     def _conditions(self, since: datetime | None) -> Condition | None:
         parts: list[Condition] = []

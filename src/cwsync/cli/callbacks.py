@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cwsync.cli.output import console
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
 
 if TYPE_CHECKING:
@@ -17,25 +17,17 @@ if TYPE_CHECKING:
     from cwsync.runtime.callbacks import CallbackSpec, CallbackState
 
 app = typer.Typer(no_args_is_help=True, help="ConnectWise callbacks (real-time change notices) cwsync needs.")
-console = Console()
 
 # Which ConnectWise callback type announces changes of each synced object.
 CALLBACK_TYPES = {"companies": "company", "contacts": "contact", "deals": "opportunity"}
 
 
 def specs_for(config: Config) -> list[CallbackSpec]:
-    """The callbacks the enabled pairs need, pointing at the server's public URL; exit 2 if no token is set."""
+    """The callbacks the enabled pairs need, pointing at the server's public URL (no secret in it)."""
     from cwsync.config.hudu import CALLBACK_DATA_TYPES
     from cwsync.runtime.callbacks import desired_callbacks
     from cwsync.syncs.hubspot.run import mappings
 
-    token = config.server.callback_token
-    if token is None or not token.get_secret_value():
-        console.print(
-            "[red]server.callback_token is not set[/red]: add an unguessable value (e.g. ${CWSYNC_CALLBACK_TOKEN})"
-            " under `server:` in the configuration"
-        )
-        raise typer.Exit(2)
     types = [CALLBACK_TYPES[pair] for pair in mappings(config) if pair in CALLBACK_TYPES]
     hudu = config.syncs.hudu
     if hudu is not None and hudu.enabled:  # a change re-syncs its data type into Hudu (`cwsync serve`)
@@ -43,9 +35,7 @@ def specs_for(config: Config) -> list[CallbackSpec]:
     catalog = config.syncs.catalog
     if catalog is not None and catalog.enabled:  # a product change re-syncs the catalog into HubSpot
         types.append("productcatalog")
-    return desired_callbacks(
-        types=types, public_url=config.server.public_url, tenant=config.tenant, token=token.get_secret_value()
-    )
+    return desired_callbacks(types=types, public_url=config.server.public_url, tenant=config.tenant)
 
 
 def _act(config_path: Path, action: str, as_json: bool) -> None:
@@ -78,7 +68,7 @@ def _show(states: list[CallbackState], *, as_json: bool) -> None:
             "status": s.status,
             "id": (s.entry or {}).get("id"),
             "differences": s.differences,
-            "url": _masked(s.spec.url),
+            "url": s.spec.url,  # holds no secret
         }
         for s in states
     ]
@@ -91,13 +81,6 @@ def _show(states: list[CallbackState], *, as_json: bool) -> None:
     for row in rows:
         table.add_row(row["type"], row["status"], str(row["id"] or "-"), ", ".join(row["differences"]), row["url"])
     console.print(table)
-
-
-def _masked(url: str) -> str:
-    """The callback URL with its secret token hidden."""
-    path, mark, query = url.partition("?")
-    head, _, _token = path.rpartition("/")
-    return f"{head}/•••{mark}{query}" if head else url
 
 
 @app.command()

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
+from cwsync.cli.output import console, fail
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["catalog_app", "quotes_app"]
 
-console = Console()
 T = TypeVar("T")
 catalog_app = typer.Typer(no_args_is_help=True, help="ConnectWise product catalog → HubSpot products.")
 quotes_app = typer.Typer(no_args_is_help=True, help="Approved quotes → ConnectWise opportunities.")
@@ -35,18 +34,27 @@ quotes_app = typer.Typer(no_args_is_help=True, help="Approved quotes → Connect
 def _load(path: Path) -> Config:
     config = load(path)
     if config.syncs.catalog is None or not config.syncs.catalog.enabled:
-        console.print("[red]configuration error[/red]\nsyncs.catalog: the catalog sync is not configured or off")
-        raise typer.Exit(2)
+        fail(
+            2,
+            f"{path}: syncs.catalog: the catalog sync is not configured or off",
+            kind="ConfigError",
+            fix="add a syncs.catalog section (docs/catalog.md)",
+        )
     return config
 
 
-def _catalog(config: Config, work: Callable[[CatalogEngine], Awaitable[T]]) -> T:
+def _catalog(config: Config, work: Callable[[CatalogEngine], Awaitable[T]], *, progress: bool = False) -> T:
+    """Run `work` on the catalog engine; with `progress`, a bar of the items done out of ConnectWise's count (on a
+    terminal only)."""
+    from cwsync.cli.output import ProgressBars
     from cwsync.syncs.catalog.engine import CatalogEngine
     from cwsync.syncs.hubspot.context import opened
 
     async def run() -> T:
         async with opened(config) as ctx:
-            return await work(CatalogEngine(config, ctx.store, ctx.cw, ctx.hs))
+            with ProgressBars(quiet=not progress, unit="items") as bars:
+                engine = CatalogEngine(config, ctx.store, ctx.cw, ctx.hs, progress=bars.advance, totals=bars.total)
+                return await work(engine)
 
     return run_async(run)
 
@@ -63,9 +71,12 @@ def _quotes(config: Config, work: Callable[[QuoteWorkflow], Awaitable[T]]) -> T:
     try:
         return run_async(run)
     except QuoteRefused as refused:
-        console.print(f"[red]refused[/red] ({refused.code}): {refused.reason}")
-        console.print("nothing was written to ConnectWise")
-        raise typer.Exit(1) from refused
+        fail(
+            1,
+            f"refused ({refused.code}): {refused.reason}; nothing was written to ConnectWise",
+            kind="QuoteRefused",
+            fix="correct the quote (docs/catalog.md: the quote document) and submit it again",
+        )
 
 
 @catalog_app.command("sync")
@@ -77,7 +88,7 @@ def catalog_sync(
 ) -> None:
     """Sync the ConnectWise procurement catalog to HubSpot products."""
     cfg = _load(config)
-    report = _catalog(cfg, lambda engine: engine.run(full=full, dry_run=plan))
+    report = _catalog(cfg, lambda engine: engine.run(full=full, dry_run=plan), progress=True)
     if as_json:
         print(json.dumps(report.as_json(), indent=2, default=str))
         return
@@ -125,8 +136,12 @@ def _read_quote(path: Path) -> Quote:
     try:
         return Quote.model_validate_json(path.read_text(encoding="utf-8"))
     except (OSError, ValidationError) as exc:
-        console.print(f"[red]not a quote document[/red] ({path}): {exc}")
-        raise typer.Exit(2) from exc
+        fail(
+            2,
+            f"not a quote document ({path}): {exc}",
+            kind="QuoteDocumentError",
+            fix="see docs/catalog.md for the quote document (examples/quote.json)",
+        )
 
 
 @quotes_app.command("submit")
@@ -178,7 +193,11 @@ def _print_plan(plan: QuotePlan, dry_run: bool, as_json: bool) -> None:
 
 
 @quotes_app.command("show")
-def quotes_show(external_id: str, config: Path = CONFIG) -> None:
+def quotes_show(
+    external_id: str,
+    config: Path = CONFIG,
+    _as_json: bool = typer.Option(False, "--json", help="Machine-readable output (the output is always JSON)."),
+) -> None:
     """The opportunity a quote became, its lines and history (JSON)."""
     cfg = _load(config)
     print(json.dumps(_quotes(cfg, lambda workflow: workflow.show(external_id)), indent=2, default=str))

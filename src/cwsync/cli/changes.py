@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cwsync.cli.output import console, fail, json_mode_active
 from cwsync.cli.sync import run_async
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ devices_app = typer.Typer(
     no_args_is_help=True, help="The device inventory: ConnectWise configurations of mapped types (CB-7)."
 )
 app.add_typer(devices_app, name="devices")
-console = Console()
 errors = Console(stderr=True)
 T = TypeVar("T")
 
@@ -130,7 +130,11 @@ def event(
         help="technical_approval, operational_approval, fully_approved, scheduled, implementation_started, "
         "completed, failed, cancelled or time_entry.",
     ),
-    event_id: str | None = typer.Option(None, "--event-id", help="De-duplication id: the same id is applied once."),
+    event_id: str | None = typer.Option(
+        None,
+        "--event-id",
+        help="De-duplication id: the same id is applied once (default: <change-id>:<kind>:<hash of the values>).",
+    ),
     at: str | None = typer.Option(None, "--at", help="When it happened (ISO 8601 with a timezone)."),
     approver: str | None = typer.Option(None, "--approver", help="E-mail or 'Name <email>'."),
     comment: str | None = typer.Option(None, "--comment"),
@@ -171,6 +175,8 @@ def event(
         member=_person(member),
         notes=notes,
     )
+    if "event_id" not in values and values.get("kind"):
+        values["event_id"] = _default_event_id(change_id, values)
     parsed = _validated(lambda: _events().validate_python(values))
     result = _run(config, lambda wf: wf.apply(change_id, parsed, plan=dry_run, trigger="cli"))
     _print_result(result, as_json=as_json)
@@ -214,8 +220,13 @@ def devices_sync(
 ) -> None:
     """Sync ConnectWise configurations of mapped types into the device inventory (incremental unless --full)."""
     from cwsync.changes.devices import sync_of
+    from cwsync.cli.output import ProgressBars
 
-    report = _run(config, lambda wf: sync_of(wf.device_sync).run(full=full, trigger="cli"))
+    async def work(wf: ChangeWorkflow) -> Any:
+        with ProgressBars(unit="configurations") as bars:  # quiet off a terminal and with --json
+            return await sync_of(wf.device_sync).run(full=full, trigger="cli", progress=bars.advance, totals=bars.total)
+
+    report = _run(config, work)
     if as_json:
         _echo(_dump(report))
         return
@@ -314,6 +325,8 @@ def _load(path: Path) -> Config:
 
 
 def _fail(code: int, message: str) -> NoReturn:
+    if json_mode_active():
+        fail(code, message, kind="ChangeError")
     errors.print(message, style="red", highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(code)
 
@@ -339,6 +352,14 @@ def _read(file: str | None) -> dict[str, Any]:
     if not isinstance(data, dict):
         _fail(2, f"{file} must hold a JSON object")
     return data
+
+
+def _default_event_id(change_id: str, values: dict[str, Any]) -> str:
+    """`<change-id>:<kind>:<8 hex>`: the same command given twice is one event; other values make another one."""
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{change_id}:{values['kind']}:{digest}"
 
 
 def _given(**values: Any) -> dict[str, Any]:

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
 from cwsync.cli import doctor as doctor_cli
 from cwsync.cli import sandbox as sandbox_cli
 from cwsync.cli.callbacks import specs_for
+from cwsync.cli.output import console
 from cwsync.cli.sync import _print_report
 
 if TYPE_CHECKING:
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from cwsync.diagnostics.connectwise import DoctorReport
     from cwsync.syncs.hubspot.context import Context
 
-console = Console()
 NEW_PHONE = "+1 555 010 4242"
 
 

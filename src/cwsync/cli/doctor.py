@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
+
+from cwsync.cli.output import console
 
 if TYPE_CHECKING:
     from cwsync.connectors.connectwise import ConnectWiseSettings
     from cwsync.connectors.hubspot import HubSpotSettings
     from cwsync.diagnostics.connectwise import CheckResult, DoctorReport
 
-console = Console()
 _MARKS = {"ok": "[green]✔[/green]", "fail": "[red]✘[/red]", "skipped": "[dim]–[/dim]"}
 
 
@@ -75,6 +75,12 @@ def doctor(
         None, envvar="CWSYNC_CW_CLIENT_ID", help="clientId from developer.connectwise.com."
     ),
     read_only: bool = typer.Option(False, "--read-only", help="Skip the add/edit permission probes."),
+    public_url: bool = typer.Option(
+        False,
+        "--public-url",
+        help="With --config: also check that server.public_url answers (`cwsync serve` behind it) and can take "
+        "HubSpot webhooks (exit 8 if not).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Check the ConnectWise Manage connection and every permission cwsync needs (and HubSpot's, from a config)."""
@@ -84,9 +90,15 @@ def doctor(
     hubspot: HubSpotSettings | None = None
     loaded: Any = None
     store: str | None = None
+    server_url: str | None = None
+    if public_url and config is None:
+        raise typer.BadParameter(
+            "--public-url needs --config (server.public_url comes from it)", param_hint="--public-url"
+        )
     if config is not None:
         settings, hubspot = settings_from_config(config)
         store = _store_url(config)
+        server_url = _public_url(config) if public_url else None
         from cwsync.config import load_config
 
         loaded = load_config(config)
@@ -102,7 +114,17 @@ def doctor(
         console.print(f"Checking ConnectWise Manage at [bold]{settings.site}[/bold], company {settings.company_id}")
     render = None if as_json else render_check
     tune_gc()  # see cwsync.runtime.memory
-    report = asyncio.run(_run(settings, hubspot, check_writes=not read_only, render=render, store=store, config=loaded))
+    report = asyncio.run(
+        _run(
+            settings,
+            hubspot,
+            check_writes=not read_only,
+            render=render,
+            store=store,
+            config=loaded,
+            public_url=server_url,
+        )
+    )
     print_report(report, as_json=as_json)
     raise typer.Exit(int(report.exit_code))
 
@@ -115,8 +137,10 @@ async def _run(
     render: Any,
     store: str | None = None,
     config: Any = None,
+    public_url: str | None = None,
 ) -> DoctorReport:
     from cwsync.diagnostics.connectwise import ExitCode, check_hubspot, run_doctor
+    from cwsync.diagnostics.public_url import check_public_url
 
     report = await run_doctor(settings, check_writes=check_writes, on_check=render)
     if hubspot is not None:
@@ -136,6 +160,12 @@ async def _run(
             render(result)
         if result.status == "fail" and report.exit_code is ExitCode.OK:
             report.exit_code = ExitCode.UNREACHABLE
+    if public_url is not None:
+        results = await check_public_url(public_url, hubspot_base_url=hubspot.base_url if hubspot else None)
+        for result in results:
+            if render:
+                render(result)
+        report.add_public_url(results)
     return report
 
 
@@ -176,6 +206,12 @@ def _store_url(path: Path) -> str:
     from cwsync.config import load_config
 
     return load_config(path).store  # already loaded once by settings_from_config: its errors are reported there
+
+
+def _public_url(path: Path) -> str:
+    from cwsync.config import load_config
+
+    return load_config(path).server.public_url  # the file was read (and checked) by settings_from_config
 
 
 def settings_from_config(path: Path) -> tuple[ConnectWiseSettings, HubSpotSettings | None]:

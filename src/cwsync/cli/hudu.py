@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
+from cwsync.cli.output import ProgressBars, console, fail
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-console = Console()
 T = TypeVar("T")
 app = typer.Typer(no_args_is_help=True, help="ConnectWise → Hudu IT documentation: test, match companies, sync.")
 #: `cwsync.config.hudu.DATA_TYPES`, for the help text (the configuration is imported when a command runs; a test
@@ -41,13 +40,14 @@ def _load(path: Path) -> Config:
     try:
         hudu_sync_config(config)
     except ConfigError as exc:
-        console.print(f"[red]configuration error[/red]\n{exc}")
-        raise typer.Exit(2) from exc
+        fail(2, str(exc), kind="ConfigError", fix="add connections.hudu and syncs.hudu (docs/hudu.md)")
     return config
 
 
-def _with_engine(config: Config, work: Callable[[HuduSyncEngine], Awaitable[T]]) -> T:
-    """Open the store and both clients, run `work`; expected failures become a message and an exit code."""
+def _with_engine(config: Config, work: Callable[[HuduSyncEngine], Awaitable[T]], *, progress: bool = False) -> T:
+    """Open the store and both clients, run `work`; expected failures become a message and an exit code.
+
+    With `progress`, a bar per data type counts the records done (drawn on a terminal only)."""
     from cwsync.config import ConfigError
     from cwsync.syncs.hudu.context import opened
     from cwsync.syncs.hudu.layouts import LayoutError
@@ -55,16 +55,15 @@ def _with_engine(config: Config, work: Callable[[HuduSyncEngine], Awaitable[T]])
 
     async def run() -> T:
         async with opened(config) as ctx:
-            return await work(HuduSyncEngine(config, ctx.store, ctx.cw, ctx.hudu))
+            with ProgressBars(quiet=not progress) as bars:
+                return await work(HuduSyncEngine(config, ctx.store, ctx.cw, ctx.hudu, progress=bars.advance))
 
     try:
         return run_async(run)
     except ConfigError as exc:
-        console.print(f"[red]configuration error[/red]\n{exc}")
-        raise typer.Exit(2) from exc
+        fail(2, str(exc), kind="ConfigError", fix="correct the configuration (docs/hudu.md)")
     except LayoutError as exc:
-        console.print(f"[red]layout error[/red]: {exc}")
-        raise typer.Exit(1) from exc
+        fail(1, str(exc), kind="LayoutError", fix="fix syncs.hudu.layouts, or run `cwsync hudu test --create-layouts`")
 
 
 @app.command("test")
@@ -121,8 +120,7 @@ def match(
         try:
             decided = _with_engine(cfg, apply)
         except ValueError as exc:
-            console.print(f"[red]refused[/red]: {exc}")
-            raise typer.Exit(1) from exc
+            fail(1, str(exc), kind="Refused")
         if not as_json:
             for d in decided:
                 console.print(f" {d.cw_id}: {d.kind}" + (f" → Hudu {d.hudu_id}" if d.hudu_id else ""))
@@ -201,7 +199,9 @@ def sync(
     if unknown:
         raise typer.BadParameter(f"{', '.join(unknown)}: use {', '.join(DATA_TYPES)}", param_hint="--only")
     kinds: list[DataType] = [o for o in DATA_TYPES if o in only]
-    report = _with_engine(cfg, lambda engine: engine.run(only=kinds or None, dry_run=plan, full=not incremental))
+    report = _with_engine(
+        cfg, lambda engine: engine.run(only=kinds or None, dry_run=plan, full=not incremental), progress=True
+    )
     _print_report(report, as_json=as_json, show=show if plan else 0)
 
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
+from cwsync.cli.output import console, fail
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
 
 if TYPE_CHECKING:
@@ -23,15 +23,18 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-console = Console()
 app = typer.Typer(no_args_is_help=True, help="ConnectWise → SQL tables (cw_companies, cw_tickets, ...) in the store.")
 
 
 def _load(path: Path) -> Config:
     config = load(path)
     if config.syncs.mirror is None or not config.syncs.mirror.enabled:
-        console.print("[red]configuration error[/red]\nsyncs.mirror: the SQL mirror is not configured or off")
-        raise typer.Exit(2)
+        fail(
+            2,
+            f"{path}: syncs.mirror: the SQL mirror is not configured or off",
+            kind="ConfigError",
+            fix="add a syncs.mirror section (docs/mirror.md)",
+        )
     return config
 
 
@@ -73,7 +76,7 @@ def run_mirror(
         from cwsync.integrations.mirror import mirror_pairs
         from cwsync.integrations.root import opened
 
-        async with opened(config, hubspot="none") as ctx:
+        async with opened(config, hubspot="none", read_only=plan) as ctx:
             pairs = mirror_pairs(mirror, ctx.cw, ctx.store, config.tenant)
             if records:
                 pairs = [p for p in pairs if p.name in records]

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from typing import Protocol
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cwsync.cli.output import console
+
 app = typer.Typer(no_args_is_help=True, help="A local, faithful ConnectWise Manage emulator with generated MSP data.")
-console = Console()
 
 
 class Credentials(Protocol):
@@ -45,7 +46,6 @@ class _Defaults:
 
 
 DEFAULTS = _Defaults()
-SANDBOX_CALLBACK_TOKEN = "sandbox-callback-token-0001"
 SANDBOX_API_TOKEN = "sandbox-api-token-0001"
 
 
@@ -53,7 +53,8 @@ def sandbox_config_values(base_url: str, *, server_port: int = 8720) -> dict[str
     """Values for `render_template` that point a configuration at sandboxes served at `base_url` (default keys)."""
     from cwsync_sandbox.connectwise.app import SandboxSettings
     from cwsync_sandbox.hubspot import HubSpotSandboxSettings
-    from cwsync_sandbox.server import HUBSPOT_PREFIX
+    from cwsync_sandbox.hudu import SANDBOX_HUDU_API_KEY
+    from cwsync_sandbox.server import HUBSPOT_PREFIX, HUDU_PREFIX
 
     cw, hs = SandboxSettings(), HubSpotSandboxSettings()
     base = base_url.rstrip("/")
@@ -66,10 +67,11 @@ def sandbox_config_values(base_url: str, *, server_port: int = 8720) -> dict[str
         "hs_token_default": f":-{hs.token}",
         "hs_base": base + HUBSPOT_PREFIX,
         "server_port": str(server_port),
-        "callback_default": f":-{SANDBOX_CALLBACK_TOKEN}",
         "api_default": f":-{SANDBOX_API_TOKEN}",
         "hs_secret_default": f":-{hs.client_secret}",
         "http_key_urls": base,
+        "hudu_base": base + HUDU_PREFIX,
+        "hudu_key_default": f":-{SANDBOX_HUDU_API_KEY}",
     }
 
 
@@ -122,6 +124,10 @@ def serve(
     slow_ms: float = typer.Option(0, help="Fault: trickle each response body over this many ms."),
     hubspot_contacts: int = typer.Option(0, min=0, help="Contacts already in the HubSpot sandbox (pre-existing)."),
     hubspot_rate_limit: int = typer.Option(190, min=1, help="HubSpot requests per 10 s per token."),
+    examples: bool = typer.Option(
+        True, "--examples/--no-examples", help="Add the README tour's records (company Acme, ticket 1234, ...)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the credentials as one JSON line (then serve)."),
 ) -> None:
     """Serve the ConnectWise Manage emulator and print the credentials to use."""
     from cwsync.runtime.memory import tune_gc
@@ -159,12 +165,26 @@ def serve(
         records=records,
         deny=deny,
         faults=faults,
+        examples=examples,
     )
     hs_settings = HubSpotSandboxSettings(contacts=hubspot_contacts, seed=seed, rate_limit_per_10s=hubspot_rate_limit)
     with console.status("generating data"):
         box, hs_box, app = build_all(settings, hs_settings)
-    console.print(credentials_table(settings, box.api_root, hs_box.settings.token, SANDBOX_HUDU_API_KEY))
     counts = box.store.dataset.describe()
+    if as_json:
+        info = {
+            "site": settings.base_url,
+            "company_id": settings.company_id,
+            "public_key": settings.public_key,
+            "private_key": settings.private_key,
+            "client_id": settings.client_id,
+            "api_root": box.api_root,
+            "hubspot": {"base_url": settings.base_url + HUBSPOT_PREFIX, "token": hs_box.settings.token},
+            "hudu": {"base_url": settings.base_url + HUDU_PREFIX, "api_key": SANDBOX_HUDU_API_KEY},
+            "records": sum(counts.values()),
+        }
+        print(json.dumps(info), flush=True)
+    console.print(credentials_table(settings, box.api_root, hs_box.settings.token, SANDBOX_HUDU_API_KEY))
     console.print(
         f"{sum(counts.values()):,} ConnectWise records; admin at {settings.base_url}/_sandbox"
         f", {settings.base_url}{HUBSPOT_PREFIX}/_sandbox and {settings.base_url}{HUDU_PREFIX}/_sandbox; Ctrl+C stops."

@@ -10,16 +10,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich import box
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from cwsync.cli.output import ProgressBars, console, fail
 
 if TYPE_CHECKING:
     from cwsync.config import Config
     from cwsync.store import RunRecord
     from cwsync.syncs.hubspot.run import RunReport
 
-console = Console()
 T = TypeVar("T")
 
 CONFIG = typer.Option(Path("cwsync.yaml"), "--config", "-c", envvar="CWSYNC_CONFIG", help="The configuration file.")
@@ -33,37 +32,42 @@ def init(
     store: str = typer.Option("sqlite:///cwsync.db", help="Store URL (SQLite file or postgresql://...)."),
     server_port: int = typer.Option(8720, help="The port `cwsync serve` listens on."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    as_json: bool = JSON,
 ) -> None:
-    """Write a commented starting configuration."""
+    """Write a commented starting configuration (a relative SQLite store path is relative to the file's folder)."""
     from cwsync.config.template import render_template
 
     if path.exists() and not force:
-        console.print(f"[red]{path} exists[/red]: use --force to overwrite it")
-        raise typer.Exit(1)
+        fail(1, f"{path} exists", kind="FileExists", fix="use --force to overwrite it")
     values: dict[str, str] = {"server_port": str(server_port)}
     if sandbox:
         from cwsync.cli.sandbox import sandbox_config_values
 
         values = sandbox_config_values(sandbox_url, server_port=server_port)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_template(store=store, **values), encoding="utf-8")
+    if as_json:
+        print(json.dumps({"path": str(path), "sandbox": sandbox, "store": store}))
+        return
     console.print(f"wrote {path}" + (" (for `cwsync sandbox serve`)" if sandbox else ": fill in the placeholders"))
 
 
 def load(path: Path) -> Config:
     """The configuration with its mappings checked, or exit 2 naming file, line and field."""
     from cwsync.config import ConfigError, load_config
+    from cwsync.config.model import secret_values
     from cwsync.core.mapping import MappingError
+    from cwsync.logs import register_secrets
     from cwsync.syncs.hubspot.run import mappings
 
     try:
         config = load_config(path)
+        register_secrets(secret_values(config))  # no log line of this command shows them
         mappings(config)
     except ConfigError as exc:
-        console.print(f"[red]configuration error[/red]\n{exc}")
-        raise typer.Exit(2) from exc
+        fail(2, str(exc), kind="ConfigError", fix="correct the file (see docs/configuration.md)")
     except MappingError as exc:
-        console.print(f"[red]mapping error[/red] in {path}: {exc}")
-        raise typer.Exit(2) from exc
+        fail(2, f"in {path}: {exc}", kind="MappingError", fix="correct the mapping (see docs/configuration.md)")
     return config
 
 
@@ -73,22 +77,36 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
     from cwsync.connectors.http import CwsyncApiError
     from cwsync.runtime.memory import tune_gc
     from cwsync.store import StoreUnavailableError
+    from cwsync.store.schema import SchemaNotCurrentError
 
     tune_gc()  # the command's modules are loaded now: keep them out of full collections (see cwsync.runtime.memory)
     try:
         return asyncio.run(work())  # type: ignore[arg-type]
     except ConfigError as exc:  # found once the systems were read: mappings the real schemas refuse
-        console.print(f"[red]configuration error[/red]\n{exc}")
-        raise typer.Exit(2) from exc
+        fail(2, str(exc), kind="ConfigError", fix="change the lines named (docs/configuration.md)")
     except StoreUnavailableError as exc:  # at start: an unreachable store is named with the fix, no traceback
-        console.print(f"[red]store unavailable[/red]: {exc}")
-        console.print(f"[yellow]fix:[/yellow] {exc.fix}")
-        raise typer.Exit(2) from exc
+        fail(2, str(exc), kind=type(exc).__name__, fix=exc.fix)
+    except SchemaNotCurrentError as exc:
+        fail(2, str(exc), kind=type(exc).__name__, fix="cwsync migrate upgrade")
     except CwsyncApiError as exc:
-        console.print(f"[red]{type(exc).__name__}[/red]: {exc.summary}")  # the hint once, as the fix
-        if exc.hint:
-            console.print(f"[yellow]fix:[/yellow] {exc.hint}")
-        raise typer.Exit(1) from exc
+        fail(1, exc.summary, kind=type(exc).__name__, fix=exc.hint or _fix_for(exc))  # the hint once, as the fix
+
+
+_FIXES = {
+    "TransportError": "check the URL in `connections:` and that the system is reachable from here (`cwsync doctor`)",
+    "ServerError": "the system answered 5xx after every retry: try again later, or check its status page",
+    "RateLimitedError": "the system kept answering 429: lower requests_per_minute / max_concurrency, or wait",
+    "AuthenticationError": "check the keys or token in `connections:` (`cwsync doctor`)",
+    "PermissionDeniedError": "grant the permission named above to the API member (`cwsync doctor` lists them)",
+}
+
+
+def _fix_for(exc: Exception) -> str:
+    """A generic fix for an API error that carries no hint of its own."""
+    for kind in type(exc).__mro__:
+        if kind.__name__ in _FIXES:
+            return _FIXES[kind.__name__]
+    return "run `cwsync doctor`, then see `cwsync history` and `cwsync explain` for the failed run"
 
 
 def _sync(
@@ -106,24 +124,16 @@ def _sync(
         raise typer.BadParameter(str(exc), param_hint="--record") from exc
 
     async def work() -> RunReport:
-        async with opened(config) as ctx:
-            with Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=console,
-                disable=as_json,
-                transient=True,
-            ) as bar:
-                tasks: dict[str, Any] = {}
-
-                def progress(pair: str, n: int) -> None:
-                    if pair not in tasks:
-                        tasks[pair] = bar.add_task(pair, total=None)
-                    bar.advance(tasks[pair], n)
-                    bar.update(tasks[pair], description=f"{pair}: {int(bar.tasks[tasks[pair]].completed)} records")
-
-                engine = HubSpotSync(config, ctx.store, ctx.cw, ctx.hs, progress=progress)
+        async with opened(config, read_only=dry_run) as ctx:
+            with ProgressBars(quiet=as_json or ref is not None, unit="ConnectWise records") as bars:
+                engine = HubSpotSync(
+                    config,
+                    ctx.store,
+                    ctx.cw,
+                    ctx.hs,
+                    progress=bars.advance,
+                    total=bars.total if bars.enabled else None,  # ConnectWise's count: asked only to draw the bar
+                )
                 return await engine.run(dry_run=dry_run, full=full, objects=objects or None, record=ref)
 
     return run_async(work)
@@ -233,16 +243,13 @@ def _item_json(item: Any) -> dict[str, Any]:
 
 def history(config: Path = CONFIG, limit: int = typer.Option(10, help="How many runs."), as_json: bool = JSON) -> None:
     """The latest runs and their counts (PL-4)."""
-    from cwsync.store import Store
+    from cwsync.store.schema import read_only
 
     cfg = load(config)
 
     async def work() -> list[Any]:
-        store = await Store.open(cfg.store)
-        try:
+        async with read_only(cfg.store) as store:
             return await store.runs(cfg.tenant, limit=limit)
-        finally:
-            await store.close()
 
     runs = run_async(work)
     if as_json:
@@ -261,14 +268,13 @@ def history(config: Path = CONFIG, limit: int = typer.Option(10, help="How many 
 
 def status(config: Path = CONFIG, as_json: bool = JSON) -> None:
     """Links and cursors per object, and the last run."""
-    from cwsync.store import Store
+    from cwsync.store.schema import read_only
     from cwsync.syncs.hubspot.run import mappings
 
     cfg = load(config)
 
     async def work() -> dict[str, Any]:
-        store = await Store.open(cfg.store)
-        try:
+        async with read_only(cfg.store) as store:
             pairs = {}
             for pair in mappings(cfg):
                 pairs[pair] = {
@@ -278,8 +284,6 @@ def status(config: Path = CONFIG, as_json: bool = JSON) -> None:
                 }
             last = await store.runs(cfg.tenant, limit=1)
             return {"objects": pairs, "last_run": _run_json(last[0]) if last else None}
-        finally:
-            await store.close()
 
     data = run_async(work)
     if as_json:
@@ -308,7 +312,7 @@ def explain(
     as_json: bool = JSON,
 ) -> None:
     """Why did this record (not) sync? Its link and every decision recorded for it (BY-2)."""
-    from cwsync.store import Store
+    from cwsync.store.schema import read_only
     from cwsync.syncs import systems
 
     cfg = load(config)
@@ -318,11 +322,8 @@ def explain(
         raise typer.BadParameter(str(exc), param_hint="SYSTEM") from exc
 
     async def work() -> dict[str, Any]:
-        store = await Store.open(cfg.store)
-        try:
+        async with read_only(cfg.store) as store:
             return await systems.explain_record(store, cfg.tenant, named, record_id)
-        finally:
-            await store.close()
 
     data = run_async(work)
     if as_json:
@@ -390,12 +391,16 @@ def create_properties_command(
 def serve(
     config: Path = CONFIG,
     schedule: bool = typer.Option(True, "--schedule/--no-schedule", help="Run the scheduled incremental/full syncs."),
+    as_json: bool = typer.Option(False, "--json", help="Print where it listens as one JSON line (then serve)."),
 ) -> None:
     """Serve webhooks (ConnectWise callbacks, HubSpot), the job runner, the scheduler and the REST API."""
     from cwsync.server.run import serve as run_server
 
     cfg = load(config)
     s = cfg.server
+    if as_json:
+        url = f"http://{s.host}:{s.port}"
+        print(json.dumps({"listening": url, "public_url": s.public_url, "docs": f"{url}/docs"}), flush=True)
     console.print(f"cwsync serving on http://{s.host}:{s.port} (public URL {s.public_url}); API docs at /docs")
     if s.api_token is None or not s.api_token.get_secret_value():
         console.print("[yellow]server.api_token is not set: the REST API refuses every request[/yellow]")
@@ -406,5 +411,4 @@ def serve(
     except KeyboardInterrupt:
         console.print("stopped")
     except SetupError as exc:
-        console.print(f"[red]{config}: syncs.changes[/red]: {exc}")
-        raise typer.Exit(2) from exc
+        fail(2, f"{config}: syncs.changes: {exc}", kind="SetupError", fix="correct syncs.changes (docs/changes.md)")

@@ -64,6 +64,8 @@ class ConfigError(Exception):
 def load_config(path: Path | str, *, environ: Mapping[str, str] | None = None) -> Config:
     """Read, interpolate and validate a configuration file.
 
+    A relative SQLite store path is resolved against the file's folder (`resolve_store`).
+
     Raises:
         ConfigError: the file is missing, not YAML, refers to unset environment variables, or fails validation.
     """
@@ -82,6 +84,7 @@ def load_config(path: Path | str, *, environ: Mapping[str, str] | None = None) -
         message = f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}): save the file as UTF-8"
         raise ConfigError(path, [ConfigProblem(line, "", message)]) from None
     config = parse_config(text, path=path, environ=os.environ if environ is None else environ)
+    config = config.model_copy(update={"store": resolve_store(config.store, path.resolve().parent)})
     config._source = str(path)
     return config
 
@@ -97,6 +100,24 @@ def problems_at(config: Config, found: list[tuple[tuple[Any, ...], str]]) -> Con
             tree = None
     problems = [ConfigProblem(_line_of(tree, loc) if tree is not None else None, _dotted(loc), m) for loc, m in found]
     return ConfigError(config.source or "<config>", problems)
+
+
+_SQLITE = re.compile(r"^(sqlite(?:\+aiosqlite)?:///)(.*)$")
+
+
+def resolve_store(url: str, folder: Path) -> str:
+    """An SQLite URL with a relative path made absolute against `folder` (the configuration file's folder).
+
+    `sqlite:///cwsync.db` in `/etc/cwsync/cwsync.yaml` is `/etc/cwsync/cwsync.db`, wherever the command runs;
+    absolute paths (`sqlite:////var/lib/cwsync.db`) and other databases are returned as they are.
+    """
+    found = _SQLITE.match(url)
+    if not found or not found.group(2) or found.group(2).startswith("/") or found.group(2).startswith(":memory:"):
+        return url
+    text, _, query = found.group(2).partition("?")
+    database = Path(text).expanduser()
+    target = database if database.is_absolute() else (folder / database).resolve()
+    return found.group(1) + target.as_posix() + (f"?{query}" if query else "")
 
 
 def parse_config(text: str, *, path: Path | str = "<config>", environ: Mapping[str, str]) -> Config:

@@ -189,7 +189,9 @@ class ServerConfig(_Model):
     port: int = Field(8720, ge=0, le=65535)
     public_url: str = Field("http://127.0.0.1:8720", description="how ConnectWise and HubSpot reach this server")
     callback_token: SecretStr | None = Field(
-        None, description="unguessable token in the ConnectWise callback URL (per tenant)"
+        None,
+        description="deprecated: only for callbacks installed before 0.2, whose URL held it; `cwsync callbacks install`"
+        " moves them to the URL without it (callbacks are authenticated by ConnectWise's signature)",
     )
     hubspot_client_secret: SecretStr | None = Field(None, description="verifies X-HubSpot-Signature-v3")
     api_token: SecretStr | None = Field(None, description="Bearer token the REST API requires (none set: API closed)")
@@ -246,3 +248,26 @@ def check_store_url(value: str) -> str:
     elif not rest.split("?", 1)[0].strip("/"):
         raise ValueError(f"PostgreSQL needs a host or a database: {_STORE_FORMS}")
     return value.strip()
+
+
+def secret_values(model: BaseModel) -> list[str]:
+    """Every secret a configuration holds (each `SecretStr`, nested models and containers walked): what logs and
+    URLs must never show (`cwsync.logs.register_secrets`)."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, SecretStr):
+            if value.get_secret_value():
+                found.append(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    walk(model)
+    return found

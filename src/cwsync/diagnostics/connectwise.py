@@ -44,6 +44,7 @@ class ExitCode(IntEnum):
     BAD_KEYS = 5
     BAD_CLIENT_ID = 6
     MISSING_PERMISSION = 7
+    PUBLIC_URL = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,12 @@ class DoctorReport:
             self.exit_code = (
                 ExitCode.BAD_KEYS if failed[0].name == "HubSpot token valid" else ExitCode.MISSING_PERMISSION
             )
+
+    def add_public_url(self, results: list[CheckResult]) -> None:
+        """Append the public URL's checks (`cwsync.diagnostics.public_url`); a failure is exit 8 unless one is set."""
+        self.checks.extend(results)
+        if any(r.status == "fail" for r in results) and self.exit_code is ExitCode.OK:
+            self.exit_code = ExitCode.PUBLIC_URL
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready form (`--json`)."""

@@ -64,6 +64,9 @@ class Decision:
 
 Observer = Callable[[str, Decision], None]
 """Told of every decision once it is final (pair name, decision): a caller's own report."""
+Totals = Callable[[str, int], None]
+"""Told how many records a pair's read will return (pair name, count), when its source can count them (a source
+with `count_changed(since)`): a progress bar's total."""
 
 
 @dataclass
@@ -137,6 +140,7 @@ class Engine:
         records: Mapping[str, Sequence[str]] | None = None,
         trigger: Trigger = "cli",
         observe: Observer | None = None,
+        totals: Totals | None = None,
     ) -> RunOutcome:
         """Run `pairs` in order; with `records` (pair → ConnectWise ids) only those records (replay, callbacks).
 
@@ -158,7 +162,14 @@ class Engine:
             async with scope as run:
                 outcome.run_id = run.run_id
                 await self.run_within(
-                    run.run_id, pairs, outcome, dry_run=dry_run, full=full, records=records, observe=observe
+                    run.run_id,
+                    pairs,
+                    outcome,
+                    dry_run=dry_run,
+                    full=full,
+                    records=records,
+                    observe=observe,
+                    totals=totals,
                 )
         finally:
             outcome.error = run.error
@@ -174,11 +185,12 @@ class Engine:
         full: bool = False,
         records: Mapping[str, Sequence[str]] | None = None,
         observe: Observer | None = None,
+        totals: Totals | None = None,
     ) -> None:
         """Run `pairs` in order inside a run the caller opened (`recorded_run`: an integration with a parent step
         of its own first), adding their outcomes to `outcome`."""
         for pair in pairs:
-            one = _PairRun(self, pair, run_id, dry_run=dry_run, observe=observe)
+            one = _PairRun(self, pair, run_id, dry_run=dry_run, observe=observe, totals=totals)
             outcome.pairs.append(one.outcome)
             if records is not None:
                 await one.replay(records.get(pair.name, ()))
@@ -322,9 +334,16 @@ def _planned(pair: Pair, item: PlanItem, extra: _Extra) -> Decision:
 
 class _PairRun:
     def __init__(
-        self, engine: Engine, pair: Pair, run_id: int | None, *, dry_run: bool, observe: Observer | None
+        self,
+        engine: Engine,
+        pair: Pair,
+        run_id: int | None,
+        *,
+        dry_run: bool,
+        observe: Observer | None,
+        totals: Totals | None = None,
     ) -> None:
-        self.pair, self.dry_run, self.observe = pair, dry_run, observe
+        self.pair, self.dry_run, self.observe, self.totals = pair, dry_run, observe, totals
         self.store, self.tenant = engine.store, engine.tenant
         self.recorder = Recorder(engine.store, engine.tenant, pair.name, run_id, dry_run=dry_run)
         self.outcome = PairOutcome(pair.name)
@@ -344,6 +363,7 @@ class _PairRun:
         since = self._since(cursor)
         seen: set[str] = set()
         reader = ReadAhead(self.pair.source.changed(since))
+        counting = self._count(since)
         try:
             await self._start()
             async for page in reader:
@@ -358,12 +378,30 @@ class _PairRun:
             raise
         finally:
             await reader.close()
+            if counting is not None and not counting.done():
+                counting.cancel()
             self.outcome.calls = self.pair.target.calls - self._calls
         if not self.dry_run:
             moment = self.watermark.cursor or (self.started if since is None else None)
             if moment is not None:
                 async with self.store.transaction() as tx:
                     await tx.set_cursor(self.tenant, self.pair.name, "left", cursor_value(moment, self.pair.scope))
+
+    def _count(self, since: datetime | None) -> asyncio.Task[None] | None:
+        """The read's total for `totals`, counted by the source beside the read (a failed count only loses the
+        total: the run goes on)."""
+        count = getattr(self.pair.source, "count_changed", None)
+        if self.totals is None or count is None:
+            return None
+        totals, name = self.totals, self.pair.name
+
+        async def counted() -> None:
+            try:
+                totals(name, int(await count(since)))
+            except Exception as exc:
+                log.debug("engine.count_failed", pair=name, error=str(exc))
+
+        return asyncio.create_task(counted())
 
     def _since(self, cursor: str | None) -> datetime | None:
         """Where an incremental read starts (None: read everything): the cursor less the overlap, unless it was

@@ -14,6 +14,7 @@ run as running forever, whatever is configured.
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from cwsync.engine.metrics import observe_run
 from cwsync.store import Counts, RunKind, RunRecord, Store, Trigger
 
 __all__ = ["RunHandle", "close_interrupted", "recorded_run"]
@@ -75,14 +77,21 @@ async def recorded_run(
     await close_interrupted(store, tenant)
     handle = RunHandle(await store.start_run(tenant, pairs=pairs, kind=kind, trigger=trigger))
     assert handle.run_id is not None
+    started = time.monotonic()
+
+    async def finish(status: str) -> None:
+        done = counts()
+        await _finish(store, handle, status, done)
+        observe_run(tenant, pairs, kind=kind, status=status, seconds=time.monotonic() - started, counts=done.as_dict())
+
     try:
         yield handle
     except BaseException as exc:
         handle.error = _message(exc)
-        await asyncio.shield(_finish(store, handle, "failed", counts()))
+        await asyncio.shield(finish("failed"))
         raise
     if not handle.finished:
-        await _finish(store, handle, "succeeded", counts())
+        await finish("succeeded")
 
 
 async def _finish(store: Store, handle: RunHandle, status: str, counts: Counts) -> None:

@@ -30,6 +30,10 @@ class ConnectWiseSource:
         ):
             yield page
 
+    async def count_changed(self, since: datetime | None) -> int:
+        """How many records `changed(since)` reads (ConnectWise's own count: progress totals)."""
+        return await self.client.count(self.path, conditions=None if since is None else F("lastUpdated") >= since)
+
     async def get_many(self, ids: Sequence[str]) -> list[Raw]:
         """The records with these ids that exist, 100 ids per read."""
         out: list[Raw] = []

@@ -20,7 +20,7 @@ from cwsync.config import Config, ConfigError, ConfigProblem
 from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
 from cwsync.connectors.hudu import HuduClient, HuduSettings
-from cwsync.store import Store
+from cwsync.store import Store, schema
 
 __all__ = ["Opened", "connectwise_settings", "hubspot_settings", "hudu_settings", "opened"]
 
@@ -89,20 +89,28 @@ def hudu_settings(config: Config) -> HuduSettings:
 
 @asynccontextmanager
 async def opened(
-    config: Config, *, hubspot: Literal["required", "optional", "none"] = "optional", hudu: bool = False
+    config: Config,
+    *,
+    hubspot: Literal["required", "optional", "none"] = "optional",
+    hudu: bool = False,
+    read_only: bool = False,
 ) -> AsyncIterator[Opened]:
     """The store and clients of a configuration, closed afterwards (in reverse order, whatever happens).
 
     `hubspot="required"` raises a ConfigError without `connections.hubspot`; "optional" opens it when configured.
-    `hudu=True` opens the Hudu client (a ConfigError without `connections.hudu`).
+    `hudu=True` opens the Hudu client (a ConfigError without `connections.hudu`). `read_only` (plans) opens the store
+    without creating or migrating it (`cwsync.store.schema.read_only`).
     """
     hs_settings = hubspot_settings(config) if hubspot != "none" else None
     if hubspot == "required" and hs_settings is None:
         raise ConfigError("<config>", [NO_HUBSPOT])
     hudu_config = hudu_settings(config) if hudu else None
     async with AsyncExitStack() as stack:
-        store = await Store.open(config.store)
-        stack.push_async_callback(store.close)
+        if read_only:
+            store = await stack.enter_async_context(schema.read_only(config.store))
+        else:
+            store = await Store.open(config.store)
+            stack.push_async_callback(store.close)
         cw = await stack.enter_async_context(ConnectWiseClient(connectwise_settings(config)))
         hs = await stack.enter_async_context(HubSpotClient(hs_settings)) if hs_settings is not None else None
         hd = await stack.enter_async_context(HuduClient(hudu_config)) if hudu_config is not None else None

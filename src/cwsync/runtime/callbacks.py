@@ -67,16 +67,18 @@ class CallbackState:
     duplicates: list[dict[str, Any]] = field(default_factory=list)
 
 
-def desired_callbacks(*, types: Sequence[str], public_url: str, tenant: str, token: str) -> list[CallbackSpec]:
+def desired_callbacks(*, types: Sequence[str], public_url: str, tenant: str) -> list[CallbackSpec]:
     """The owner-level callbacks for a tenant, one per record type, all posting to the tenant's intake URL.
 
+    The URL holds no secret (it is written to access logs and ConnectWise's own screens): a callback is authentic by
+    its `x-content-signature`, which the server verifies with the key ConnectWise serves (`runtime.intake`).
+
     Raises:
-        ValueError: an empty type, a tenant or token that is not URL-safe, a public URL that is not http(s) or
-            has a query, or a description over 100 characters.
+        ValueError: an empty type, a tenant that is not URL-safe, a public URL that is not http(s) or has a query,
+            or a description over 100 characters.
     """
     _check_name("tenant", tenant)
-    _check_name("token", token)
-    url = f"{_base_url(public_url)}/hooks/connectwise/{tenant}/{token}?id="  # ConnectWise appends the record id
+    url = f"{_base_url(public_url)}/hooks/connectwise/{tenant}?id="  # ConnectWise appends the record id
     specs = []
     for name in dict.fromkeys(t.strip().lower() for t in types):
         if not name:

@@ -20,7 +20,9 @@ import httpx
 import structlog
 from fastapi import FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
+from cwsync import __version__
 from cwsync.config import Config
 from cwsync.config.hudu import DataType
 from cwsync.connectors.connectwise import ConnectWiseClient
@@ -45,6 +47,7 @@ from cwsync.server.auth import api_guard
 from cwsync.server.changes_api import add_change_routes
 from cwsync.server.hudu_api import add_hudu_routes
 from cwsync.server.limits import MAX_ID
+from cwsync.server.observability import add_observability
 from cwsync.server.quotes_api import add_quote_routes
 from cwsync.server.registry import REGISTRY, Integration
 from cwsync.server.security import harden
@@ -269,8 +272,10 @@ def create_app(server: Server, *, manage_lifecycle: bool = False) -> FastAPI:
             if manage_lifecycle:
                 await server.stop()
 
-    app = FastAPI(title="cwsync", version="0.1.0", lifespan=lifespan)
+    # Swagger UI and ReDoc from the fastapi-offline wheel, not a CDN: /docs works offline and behind strict proxies.
+    app = FastAPIOffline(title="cwsync", version=__version__, lifespan=lifespan)
     harden(app, server.config)  # limits, safe JSON, security headers: before any route (docs/security.md)
+    add_observability(app, server)
     _hooks(app, server)
     _api(app, server)
     add_change_routes(app, server)
@@ -283,11 +288,20 @@ def _hooks(app: FastAPI, server: Server) -> None:
     config = server.config
 
     @app.post("/hooks/connectwise/{tenant}/{token}", include_in_schema=False)
-    async def connectwise_callback(tenant: str, token: str, request: Request) -> Response:
+    async def legacy_connectwise_callback(tenant: str, token: str, request: Request) -> Response:
+        """The URL callbacks installed before 0.2 post to (`cwsync callbacks install` moves them to the one below)."""
         expected = config.server.callback_token.get_secret_value() if config.server.callback_token else ""
         given = token.encode("utf-8", errors="replace")
         if tenant != config.tenant or not expected or not hmac.compare_digest(given, expected.encode("utf-8")):
             log.warning("intake.refused", source="connectwise", reason="unknown tenant or token")
+            raise HTTPException(404)
+        return await connectwise_callback(tenant, request)
+
+    @app.post("/hooks/connectwise/{tenant}", include_in_schema=False)
+    async def connectwise_callback(tenant: str, request: Request) -> Response:
+        """A ConnectWise callback: authentic by its signature (no secret in the URL), for this tenant's company."""
+        if tenant != config.tenant:
+            log.warning("intake.refused", source="connectwise", reason="unknown tenant")
             raise HTTPException(404)
         body = await request.body()
         try:

@@ -6,6 +6,7 @@ import httpx
 import uvicorn
 
 from cwsync.config import Config
+from cwsync.logs import route_uvicorn_logs
 from cwsync.server.app import Server, create_app
 from cwsync.server.changes_api import changes_workflow
 from cwsync.syncs.hubspot.context import opened
@@ -27,8 +28,14 @@ async def serve(config: Config, *, schedule: bool = True, log_level: str = "info
             if changes is not None and changes.enabled:
                 await changes_workflow(app)  # its statuses and boards are checked now, not at the first event
             settings = uvicorn.Config(
-                app, host=config.server.host, port=config.server.port, log_level=log_level, lifespan="off"
+                app,
+                host=config.server.host,
+                port=config.server.port,
+                log_level=log_level,
+                log_config=None,  # cwsync.logs renders uvicorn's records (redacted; --log-format json too)
+                lifespan="off",
             )
+            route_uvicorn_logs()
             await uvicorn.Server(settings).serve()
         finally:
             await server.stop()

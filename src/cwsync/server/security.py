@@ -35,8 +35,9 @@ __all__ = ["API_CSP", "DOCS_ASSET_SOURCES", "SecurityHeaders", "harden", "page_c
 
 log = structlog.get_logger("cwsync.server")
 
-DOCS_ASSET_SOURCES = ("https://cdn.jsdelivr.net",)
-"""Where FastAPI's /docs and /redoc pages load Swagger UI and ReDoc from (empty once they are served locally)."""
+DOCS_ASSET_SOURCES: tuple[str, ...] = ()
+"""Where /docs and /redoc load Swagger UI and ReDoc from besides this server: nowhere, they are served locally
+(fastapi-offline)."""
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 """The policy of every answer that is not an HTML page (JSON, redirects, errors)."""
@@ -62,9 +63,9 @@ def page_csp(html: bytes) -> str:
         [
             "default-src 'self'",
             " ".join(["script-src 'self'", *hashes, assets]).strip(),
-            f"style-src 'self' 'unsafe-inline' {assets} https://fonts.googleapis.com".strip(),
-            "img-src 'self' data: https://fastapi.tiangolo.com",
-            "font-src 'self' https://fonts.gstatic.com",
+            f"style-src 'self' 'unsafe-inline' {assets}".strip(),
+            "img-src 'self' data:",
+            "font-src 'self'",
             "worker-src 'self' blob:",
             "connect-src 'self'",
             "object-src 'none'",

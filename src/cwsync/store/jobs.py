@@ -400,9 +400,25 @@ class JobStore:
 
     async def counts(self) -> dict[JobStatus, int]:
         """How many jobs have each status (every status is present, zeros included)."""
-        statement = select(JOBS.c.status, func.count()).group_by(JOBS.c.status)
-        found = {status: int(count) for status, count in await self._rows(statement)}
+        statement = select(JOBS.c.status, func.count().label("n")).group_by(JOBS.c.status)
+        found = {row.status: int(row.n) for row in await self._rows(statement)}
         return {status: found.get(status, 0) for status in STATUSES}
+
+    async def counts_by_pair(self) -> builtins.list[tuple[str, str, str, int]]:
+        """`(tenant, pair, status, count)` of every job (what `/metrics` reports per tenant and integration)."""
+        statement = select(JOBS.c.tenant, JOBS.c.pair, JOBS.c.status, func.count().label("n")).group_by(
+            JOBS.c.tenant, JOBS.c.pair, JOBS.c.status
+        )
+        return [(str(r.tenant), str(r.pair), str(r.status), int(r.n)) for r in await self._rows(statement)]
+
+    async def oldest_due(self, *, now: datetime) -> datetime | None:
+        """When the longest-waiting queued job became due (None: no queued job is due): the queue's lag."""
+        due = (JOBS.c.status == "queued") & (JOBS.c.run_after <= now)
+        rows = await self._rows(select(func.min(JOBS.c.run_after)).where(due))
+        found = rows[0][0] if rows else None
+        if found is not None and found.tzinfo is None:
+            found = found.replace(tzinfo=UTC)
+        return found
 
     async def outstanding(self, *, now: datetime) -> int:
         """How many jobs are running or queued and due at `now` (0 means a runner has nothing to do yet)."""

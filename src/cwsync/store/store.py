@@ -366,6 +366,13 @@ class Store:
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             await conn.run_sync(_upgrade_to_head)
 
+    async def revision(self) -> str | None:
+        """The database's Alembic revision (None: never migrated); `cwsync.store.schema.head()` is the newest."""
+        from alembic.runtime.migration import MigrationContext
+
+        async with self._connect() as conn:
+            return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+
     async def close(self) -> None:
         """Close every pooled connection."""
         await self._engine.dispose()

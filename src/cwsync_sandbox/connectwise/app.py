@@ -36,6 +36,7 @@ from cwsync_sandbox.connectwise.conditions import (
     sort_key,
 )
 from cwsync_sandbox.connectwise.dataset import Dataset
+from cwsync_sandbox.connectwise.examples import add_tour_examples
 from cwsync_sandbox.connectwise.resources import Resource, Route, route
 from cwsync_sandbox.connectwise.state import ApiRefusal, Store, field_error, invalid, not_found
 from cwsync_sandbox.faults import ErrorBodies, FaultMiddleware, FaultSettings, FaultState
@@ -82,6 +83,7 @@ class SandboxSettings(BaseModel):
     counts: dict[str, int] = Field(default_factory=dict)
     deny: list[str] = Field(default_factory=list)
     faults: FaultSettings = Field(default_factory=FaultSettings)
+    examples: bool = Field(False, description="add the README tour's records (`cwsync_sandbox.connectwise.examples`)")
 
 
 @dataclass
@@ -107,6 +109,8 @@ def build_sandbox(settings: SandboxSettings | None = None) -> Sandbox:
     href_base = f"{settings.base_url.rstrip('/')}/{settings.codebase}apis/3.0"
     dataset = Dataset(seed=settings.seed, records=settings.records, counts=settings.counts or None, href_base=href_base)
     store = Store(dataset=dataset, href_base=href_base)
+    if settings.examples:
+        add_tour_examples(store)
     key_id = secrets.token_hex(8)
     key_url = f"{settings.base_url.rstrip('/')}/{settings.codebase}system/callbackkey/index.rails?id={key_id}"
     dispatcher = CallbackDispatcher(

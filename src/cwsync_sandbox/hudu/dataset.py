@@ -1,8 +1,8 @@
 """What a new Hudu instance holds before anyone writes to it: plain data, deterministic from a seed.
 
-The seeded dataset mirrors what the ConnectWise → Hudu integration fills (seed 004): client companies, the three
-default layouts it needs (People/Contacts, Locations, Configurations) and a few configuration layouts sorted by type
-(Computer, Server, Network Device), with people, locations, devices and websites per company. The empty dataset has
+The seeded dataset mirrors what the ConnectWise → Hudu integration fills (seed 004): client companies, the default
+layouts it needs (People/Contacts, Locations, Configurations, Agreements) and a few configuration layouts sorted by
+type (Computer, Server, Network Device), with people, locations, devices and websites per company. The empty dataset has
 nothing at all (no layouts either), like a new instance.
 """
 
@@ -128,6 +128,21 @@ LAYOUTS: list[dict[str, Any]] = [
         }
         for name, icon in _DEVICE_ICONS
     ),
+    {
+        "name": "Agreements",
+        "icon": "fas fa-file-contract",
+        "color": "#b45309",
+        "icon_color": "#ffffff",
+        "fields": [
+            _field("Agreement Type", show_in_list=True),
+            _field("Status", show_in_list=True),
+            _field("Start Date", "Date"),
+            _field("End Date", "Date", expiration=True),
+            _field("Billing Cycle"),
+            _field("Bill Amount", "Number"),
+            _field("ConnectWise Agreement ID", "Number"),
+        ],
+    },
 ]
 
 COMPANIES: list[dict[str, Any]] = [

@@ -19,6 +19,7 @@ from tenacity import RetryCallState
 
 from cwsync.connectors.http.errors import ConfigurationError, CwsyncApiError, TransportError, redact_url
 from cwsync.connectors.http.limits import RequestLimits, Throttle
+from cwsync.connectors.http.metrics import API_RATE_LIMITED, API_REQUESTS, API_RETRIES, system_of
 from cwsync.connectors.http.retry import RetryPolicy, Sleep, is_safe_to_resend, retrying
 
 __all__ = ["ErrorFromResponse", "HttpApi", "transport_error"]
@@ -62,6 +63,7 @@ class HttpApi:
         self._throttle = Throttle(limits or RequestLimits())
         self._timeout = timeout
         self._log = structlog.get_logger("cwsync.http").bind(connector=name)
+        self._system = system_of(name)
 
     async def send(
         self,
@@ -116,10 +118,14 @@ class HttpApi:
             try:
                 response = await self.client.request(method, url, params=params, json=json, headers=headers, **extra)
             except httpx.HTTPError as exc:
+                API_REQUESTS.labels(self._system, "error").inc()
                 raise transport_error(exc, method, url) from exc
             finally:
                 if callable(answered):
                     answered()
+        API_REQUESTS.labels(self._system, str(response.status_code)).inc()
+        if response.status_code == 429:
+            API_RATE_LIMITED.labels(self._system).inc()
         self._log.debug(
             "http.response",
             method=method,
@@ -132,6 +138,7 @@ class HttpApi:
         return response
 
     def _log_retry(self, state: RetryCallState) -> None:
+        API_RETRIES.labels(self._system).inc()
         error = state.outcome.exception() if state.outcome else None
         self._log.warning(
             "http.retry",

@@ -72,8 +72,19 @@ class CatalogReport:
 class CatalogEngine:
     """The catalog sync for one configuration, over a store and the two clients (CLI, server and tests share it)."""
 
-    def __init__(self, config: Config, store: Store, cw: ConnectWiseClient, hs: HubSpotClient) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        cw: ConnectWiseClient,
+        hs: HubSpotClient,
+        *,
+        progress: Callable[[str, int], None] | None = None,
+        totals: Callable[[str, int], None] | None = None,
+    ) -> None:
+        """`progress` is told of every catalog item decided, `totals` of how many the read returns (a CLI bar)."""
         self.config, self.sync, self.store, self.cw, self.hs = config, catalog_sync_config(config), store, cw, hs
+        self.progress, self.totals = progress, totals
         self.tenant = config.tenant
         self._properties_checked = False
 
@@ -111,11 +122,19 @@ class CatalogEngine:
         def observe(_pair: str, decision: Decision) -> None:
             if decision.action != "unchanged":
                 report.items.append(ProductPlan.of(decision))
+            if self.progress is not None:
+                self.progress(_pair, 1)
 
         pair = self._pair(target, prepare)
         engine = Engine(self.store, self.tenant)
         outcome = await engine.run(
-            [pair], dry_run=report.dry_run, full=full, records=records, trigger=trigger, observe=observe
+            [pair],
+            dry_run=report.dry_run,
+            full=full,
+            records=records,
+            trigger=trigger,
+            observe=observe,
+            totals=self.totals,
         )
         report.run_id, report.counts, report.error = outcome.run_id, outcome.counts, outcome.error
         report.hubspot_calls = target.calls

@@ -15,11 +15,11 @@ Context = Opened
 
 
 @asynccontextmanager
-async def opened(config: Config, *, require_hubspot: bool = True) -> AsyncIterator[Opened]:
+async def opened(config: Config, *, require_hubspot: bool = True, read_only: bool = False) -> AsyncIterator[Opened]:
     """Store and clients for a configuration, closed afterwards.
 
     Without `require_hubspot` (the server, which may run only change management or Hudu), a configuration with no
-    HubSpot connection opens no HubSpot client.
+    HubSpot connection opens no HubSpot client. `read_only` (a plan) neither creates nor migrates the store.
     """
-    async with root.opened(config, hubspot="required" if require_hubspot else "optional") as ctx:
+    async with root.opened(config, hubspot="required" if require_hubspot else "optional", read_only=read_only) as ctx:
         yield ctx

@@ -10,6 +10,7 @@ killed at any point and run again re-reads from the old cursor, and matching + l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -173,14 +174,18 @@ class HubSpotSync:
         hs: HubSpotClient,
         *,
         progress: Progress | None = None,
+        total: Progress | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`progress(pair, n)`: n more ConnectWise records of the pair read and planned; `total(pair, n)`: how many
+        the pair reads, by ConnectWise's count (asked alongside the read; not told when the count fails)."""
         self.config = config
         self.tenant = config.tenant
         self.store = store
         self.cw = cw
         self.hs = hs
         self.progress = progress or (lambda pair, n: None)
+        self.total = total
         self.now = now
         self.mappings = mappings(config)
         self.missing_properties: set[tuple[str, str]] = set()
@@ -228,9 +233,9 @@ class HubSpotSync:
             kind=kind,  # type: ignore[arg-type]
             trigger=trigger,  # type: ignore[arg-type]
             counts=lambda: report.counts,
+            record=not dry_run,  # a plan writes nothing, not even its run
         )
         async with scope as run:
-            assert run.run_id is not None
             report.run_id = run.run_id
             failing: set[str] = set()
             runs = [_PairRun(self, pair, run.run_id, dry_run=dry_run, full=full, failing=failing) for pair in pairs]
@@ -305,7 +310,14 @@ async def owner_map(cw: ConnectWiseClient, hs: HubSpotClient) -> dict[str, str]:
 
 class _PairRun:
     def __init__(
-        self, sync: HubSpotSync, pair: str, run_id: int, *, dry_run: bool, full: bool, failing: set[str] | None = None
+        self,
+        sync: HubSpotSync,
+        pair: str,
+        run_id: int | None,
+        *,
+        dry_run: bool,
+        full: bool,
+        failing: set[str] | None = None,
     ) -> None:
         self.s = sync
         self.pair = pair
@@ -354,6 +366,7 @@ class _PairRun:
         store holds just as many links, none is gone in HubSpot and `_reconcile_right` need not read them all."""
         self.left_since: datetime | None = None
         self.next_up: _PairRun | None = None
+        self._counting: asyncio.Task[None] | None = None
         """The pair that runs after this one: its ConnectWise read starts when this one's ends."""
 
     @property
@@ -368,11 +381,25 @@ class _PairRun:
 
     async def _left_changes(self) -> AsyncIterator[list[Raw]]:
         self.left_since = None if self.full else await self._cursor(Side.LEFT)
+        if self.s.total is not None and self._counting is None:
+            self._counting = asyncio.create_task(self._count(self.left_since))
         async for page in self.left.changed(self.left_since):
             yield page
 
+    async def _count(self, since: datetime | None) -> None:
+        """Tell `total` how many records this pair reads (a progress bar's total; the sync does not need it)."""
+        assert self.s.total is not None
+        try:
+            self.s.total(self.pair, await self.left.count_changed(since))
+        except CwsyncApiError as exc:
+            log.debug("hubspot.count_failed", pair=self.pair, error=type(exc).__name__)
+
     async def close_reader(self) -> None:
         """Stop a ConnectWise read still under way (after an error, or a pair that never ran)."""
+        if self._counting is not None and not self._counting.done():
+            self._counting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._counting
         if self._reader is not None:
             await self._reader.close()
 
@@ -403,6 +430,7 @@ class _PairRun:
         async for page in self._reader:
             seen_left.update(str(r["id"]) for r in page)
             await self._left_page(page, rights)
+            self.s.progress(self.pair, len(page))
         if self.next_up is not None:
             self.next_up.read_ahead()  # while this pair's last writes are in flight
         await self._flush()
@@ -871,7 +899,6 @@ class _PairRun:
         results = await _Applier(self, raws).apply(items)
         self._hold_failed(results, raws)
         await self._record(results)
-        self.s.progress(self.pair, len(items))
 
     def _hold_failed(self, results: Sequence[_Result], raws: Mapping[str, Raw]) -> None:
         """Records whose writes failed are read again by the next run, even an incremental one: the cursor of the

@@ -181,7 +181,7 @@ def connectwise_patch(
     fields = mapping.by_name()
     plain = {fields[n].left: fields[n].to_left(v) for n, v in values.items() if n in fields}
     ops: list[dict[str, Any]] = []
-    comm = {k: plain.pop(k) for k in ("email", "phone", "mobile") if k in plain}
+    comm: dict[str, Any] = {k: plain.pop(k) for k in ("email", "phone", "mobile") if k in plain}
     if comm:
         items = _communication_items(list((current or {}).get("communicationItems") or []), comm)
         ops.append({"op": "replace", "path": "communicationItems", "value": items})
