@@ -118,20 +118,7 @@ async def test_links_in_the_nested_form_of_earlier_versions_plan_unchanged(world
 async def test_an_asset_matched_on_serial_stays_in_the_layout_it_was_filed_in(world: World) -> None:
     """The MSP filed the asset in another layout than the sort rule names: it is linked there, and re-syncs leave it
     there (no re-create, no write) while a changed value is written to it in place."""
-    existing = world.hudu_box.state.create_company({"name": "Aspen (Hudu)"})
-    config = next(
-        c
-        for c in _children(world, "configurations", 7)
-        if c.get("serialNumber") and c["type"]["name"] in ("Managed Server", "Legacy Server", "Virtual Machine")
-    )
-    layouts = world.hudu_box.state.layouts
-    computer = next(i for i, layout in layouts.items() if layout["name"] == "Computer")
-    body = {"name": "filed-elsewhere", "asset_layout_id": computer, "primary_serial": config["serialNumber"]}
-    asset = world.hudu_box.state.create_asset(existing["id"], body)
-    engine = world.engine(match_assets_on_serial=True)
-    await engine.decide([Decision(7, "match", existing["id"])])
-    first = await engine.run(only=["companies", "configurations"])
-    assert first.counts.linked == 1
+    config, asset, computer, engine = await _filed_elsewhere(world, "Computer")
     link = await _link(world, "hudu:configurations", config["id"])
     assert link is not None
     assert (link.right_id, link.match_key, link.left_values["layout"]) == (
@@ -155,20 +142,7 @@ async def test_an_asset_matched_on_serial_in_a_configured_layout_keeps_its_data(
     """#13.7: the sort rule files Managed Servers in Server, but the MSP's asset with the same serial is in the
     (configured) Configurations layout. Run 1 links it; run 2, nothing changed, writes nothing: it is projected with
     its own layout's labels (they used to be written empty: Configuration Type, Status and Installed On lost)."""
-    existing = world.hudu_box.state.create_company({"name": "Aspen (Hudu)"})
-    config = next(
-        c
-        for c in _children(world, "configurations", 7)
-        if c.get("serialNumber") and c["type"]["name"] in ("Managed Server", "Legacy Server", "Virtual Machine")
-    )
-    layouts = world.hudu_box.state.layouts
-    configurations = next(i for i, layout in layouts.items() if layout["name"] == "Configurations")
-    body = {"name": "filed-elsewhere", "asset_layout_id": configurations, "primary_serial": config["serialNumber"]}
-    asset = world.hudu_box.state.create_asset(existing["id"], body)
-    engine = world.engine(match_assets_on_serial=True)
-    await engine.decide([Decision(7, "match", existing["id"])])
-    first = await engine.run(only=["companies", "configurations"])
-    assert first.counts.linked == 1
+    _config, asset, _layout, engine = await _filed_elsewhere(world, "Configurations")
     filled = dict(world.hudu_box.state.assets[asset["id"]]["values"])
     assert filled
 
@@ -194,3 +168,23 @@ async def test_a_company_of_a_skipped_type_is_a_visible_skip(world: World) -> No
     assert item.action == "skip"
     assert f"company type {type_name!r} is skipped" in item.reason
     assert report.counts.skipped >= 1
+
+
+async def _filed_elsewhere(world: World, layout_name: str) -> tuple[dict[str, Any], dict[str, Any], int, Any]:
+    """A Managed/Legacy Server or VM configuration of company 7 whose serial an asset the MSP filed in `layout_name`
+    already has; the company matched, and a first run with `match_assets_on_serial` that links the two. Returns the
+    configuration, the asset, the layout id and the engine."""
+    existing = world.hudu_box.state.create_company({"name": "Aspen (Hudu)"})
+    config = next(
+        c
+        for c in _children(world, "configurations", 7)
+        if c.get("serialNumber") and c["type"]["name"] in ("Managed Server", "Legacy Server", "Virtual Machine")
+    )
+    layout_id = next(i for i, layout in world.hudu_box.state.layouts.items() if layout["name"] == layout_name)
+    body = {"name": "filed-elsewhere", "asset_layout_id": layout_id, "primary_serial": config["serialNumber"]}
+    asset = world.hudu_box.state.create_asset(existing["id"], body)
+    engine = world.engine(match_assets_on_serial=True)
+    await engine.decide([Decision(7, "match", existing["id"])])
+    first = await engine.run(only=["companies", "configurations"])
+    assert first.counts.linked == 1
+    return config, asset, layout_id, engine
