@@ -137,3 +137,33 @@ def test_match_plan_sync_resync_explain(served: RunningSandbox, config: Path) ->
     assert "synced with Hudu" in " ".join(out.split()), out
     code, out = cli("history", "-c", str(config), "--json")
     assert "hudu:configurations" in json.loads(out)[0]["objects"]
+
+
+def test_hudu_test_names_a_missing_read_permission(served: RunningSandbox, config: Path) -> None:
+    """#17: with Finance > Agreements denied, `hudu test` does not say "connection successful": exit 7 (as
+    `doctor`), naming the module, the permission and where to grant it."""
+    served.sandbox.members[served.sandbox.settings.public_key].deny = ["agreements"]
+    code, out = cli("hudu", "test", "-c", str(config))
+    assert code == 7, out
+    assert "connection successful" not in out
+    assert "Agreements: inquire" in out
+    assert "Finance > Agreements" in out
+    assert "Security Roles" in out
+    served.sandbox.members[served.sandbox.settings.public_key].deny = []
+    code, out = cli("hudu", "test", "-c", str(config), "--json")
+    assert code == 0, out
+    assert {c["status"] for c in json.loads(out)["permissions"]} == {"ok"}
+
+
+def test_an_inactive_layout_is_named_as_such(served: RunningSandbox, config: Path) -> None:
+    """#17: `--create-layouts` with a layout of that name inactive in Hudu says to activate it (it was a raw 422)."""
+    assert served.hudu is not None
+    layouts = served.hudu.state.layouts
+    agreements = next(i for i, layout in layouts.items() if layout["name"] == "Agreements")
+    layouts[agreements]["active"] = False
+    code, out = cli("hudu", "test", "-c", str(config), "--create-layouts")
+    assert code == 1, out
+    text = " ".join(out.split())
+    assert "'Agreements' exist in Hudu but are inactive: activate them" in text
+    assert "fix: activate the layout in Hudu" in text
+    assert "Traceback" not in out

@@ -63,7 +63,12 @@ def _with_engine(config: Config, work: Callable[[HuduSyncEngine], Awaitable[T]],
     except ConfigError as exc:
         fail(2, str(exc), kind="ConfigError", fix="correct the configuration (docs/hudu.md)")
     except LayoutError as exc:
-        fail(1, str(exc), kind="LayoutError", fix="fix syncs.hudu.layouts, or run `cwsync hudu test --create-layouts`")
+        fix = (
+            "activate the layout in Hudu (Admin → Asset Layouts), then run this again"
+            if exc.inactive
+            else "fix syncs.hudu.layouts, or run `cwsync hudu test --create-layouts`"
+        )
+        fail(1, str(exc), kind="LayoutError", fix=fix)
 
 
 @app.command("test")
@@ -75,10 +80,24 @@ def check_connection(
     """Test both connections and check that every configured asset layout exists in Hudu."""
     cfg = _load(config)
     result = _with_engine(cfg, lambda engine: engine.test(create_missing=create_layouts))
+    denied = [c for c in result["permissions"] if c["status"] == "fail"]
     if as_json:
         print(json.dumps(result, indent=2))
+        if denied:
+            raise typer.Exit(7)
         return
+    if denied:
+        console.print(
+            f"[red]connected, but the API member cannot read what the sync needs[/red] (Hudu {result['hudu_version']})"
+        )
+        for check in denied:
+            console.print(f"  [red]✗[/red] {check['name']}: {check['detail']}", markup=True)
+            if check["fix"]:
+                console.print(f"    [yellow]fix:[/yellow] {check['fix']}")
+        raise typer.Exit(7)  # as `cwsync doctor`: a missing permission
     console.print(f"[green]connection successful[/green]: Hudu {result['hudu_version']}, ConnectWise ok")
+    for check in result["permissions"]:
+        console.print(f"  ConnectWise {check['name']} ({check['detail']})")
     for name, layout_id in result["layouts"].items():
         console.print(f"  layout {name!r} (id {layout_id})")
 

@@ -12,7 +12,7 @@ every reported 403 (they come back for any body).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -256,6 +256,13 @@ async def _entity_checks(
             record(await _probe(entity, "Add", client.request("POST", entity.path, json=[])))
         if check_writes and entity.edit:
             record(await _probe(entity, "Edit", client.request("PATCH", f"{entity.path}/0", json=_NO_OP)))
+
+
+async def check_reads(client: ConnectWiseClient, labels: Sequence[str]) -> list[CheckResult]:
+    """Inquire probes of the entities named by `labels` (`EntityAccess.label`): what an integration will read, each
+    failure naming the security module and permission to grant (`cwsync hudu test`)."""
+    wanted = [e for e in ENTITIES if e.label in labels]
+    return [await _probe(e, "Inquire", client.list_page(e.path, fields="id", page_size=1)) for e in wanted]
 
 
 async def _probe(entity: EntityAccess, level: str, call: Awaitable[object]) -> CheckResult:

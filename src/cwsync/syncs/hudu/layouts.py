@@ -16,16 +16,27 @@ __all__ = ["LayoutError", "layout_needs", "resolve_layouts"]
 class LayoutError(Exception):
     """Configured layouts that Hudu lacks (or has inactive); the message lists the valid names."""
 
-    def __init__(self, missing: Sequence[str], valid: Sequence[str]) -> None:
+    def __init__(self, missing: Sequence[str], valid: Sequence[str], inactive: Sequence[str] = ()) -> None:
         self.missing = list(missing)
         self.valid = list(valid)
-        names = ", ".join(repr(n) for n in self.missing)
+        self.inactive = list(inactive)
+        """Of `missing`, the ones Hudu has but inactive: creating them again would be refused (422), so the fix is to
+        activate them."""
         choices = ", ".join(repr(n) for n in self.valid) or "none"
-        super().__init__(
-            f"asset layout(s) {names} do not exist or are not active in Hudu. Valid layouts: {choices}. "
-            "Fix syncs.hudu.layouts, create the layout in Hudu (Admin → Asset Layouts), "
-            "or set syncs.hudu.create_missing_layouts: true"
-        )
+        parts = []
+        if self.inactive:
+            names = ", ".join(repr(n) for n in self.inactive)
+            parts.append(
+                f"asset layout(s) {names} exist in Hudu but are inactive: activate them (Admin → Asset Layouts)"
+            )
+        absent = [n for n in self.missing if n not in self.inactive]
+        if absent:
+            names = ", ".join(repr(n) for n in absent)
+            parts.append(
+                f"asset layout(s) {names} do not exist in Hudu. Valid layouts: {choices}. Fix syncs.hudu.layouts,"
+                " create the layout in Hudu (Admin → Asset Layouts), or set syncs.hudu.create_missing_layouts: true"
+            )
+        super().__init__("; ".join(parts))
 
 
 def layout_needs(sync: HuduSync) -> dict[str, DataType]:
@@ -52,11 +63,14 @@ async def resolve_layouts(
     Raises:
         LayoutError: some are missing (and `create_missing` is off).
     """
-    active = {str(r["name"]).strip().lower(): r for r in await hudu.list_asset_layouts() if r.get("active", True)}
+    every = await hudu.list_asset_layouts()
+    active = {str(r["name"]).strip().lower(): r for r in every if r.get("active", True)}
+    asleep = {str(r["name"]).strip().lower() for r in every if not r.get("active", True)}
     needs = layout_needs(sync)
     missing = [name for name in needs if name.strip().lower() not in active]
-    if missing and not create_missing:
-        raise LayoutError(missing, sorted(str(r["name"]) for r in active.values()))
+    inactive = [name for name in missing if name.strip().lower() in asleep]
+    if (missing and not create_missing) or inactive:
+        raise LayoutError(missing, sorted(str(r["name"]) for r in active.values()), inactive)
     for name in missing:
         fields = DEFAULT_LAYOUT_FIELDS[needs[name]]
         if dry_run:  # planned as if created: id 0, cwsync's default fields

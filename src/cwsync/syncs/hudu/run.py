@@ -31,6 +31,7 @@ from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
 from cwsync.connectors.http import CwsyncApiError, FatalError
 from cwsync.connectors.hudu import HuduClient
+from cwsync.diagnostics.connectwise import check_reads
 from cwsync.engine.engine import Decision as EngineDecision
 from cwsync.engine.engine import Engine, RunOutcome
 from cwsync.engine.record import Recorder, projection_hash
@@ -61,6 +62,15 @@ Record = dict[str, Any]
 COMPANY_FIELDS = (
     "id,identifier,name,types,status,deletedFlag,addressLine1,addressLine2,city,state,zip,country,phoneNumber,website"
 )
+READS: dict[str, str] = {
+    "companies": "Companies",
+    "sites": "Companies",  # sites are read under company/companies/{id}/sites: Company Maintenance (UNCONFIRMED)
+    "contacts": "Contacts",
+    "configurations": "Configurations",
+    "agreements": "Agreements",
+}
+"""The ConnectWise entities (`diagnostics.connectwise.ENTITIES` labels) each data type reads: `hudu test` probes
+them, so a missing permission is named before a sync fails on it."""
 
 
 def pair_name(kind: DataType) -> str:
@@ -188,11 +198,17 @@ class HuduSyncEngine:
         """
         info = await self.hudu.test_connection()
         cw_info = await self.cw.system_info()
+        readable = ["Companies", *(READS[kind] for kind in self.sync.data_types() if kind in READS)]
+        checks = await check_reads(self.cw, list(dict.fromkeys(readable)))
         layouts = await resolve_layouts(self.hudu, self.sync, create_missing=create_missing)
         return {
             "hudu_version": info.get("version"),
             "connectwise_version": cw_info.get("version"),
             "layouts": {info.name: info.layout_id for info in layouts.values()},
+            "permissions": [
+                {"name": c.name, "status": c.status, "detail": c.detail, "fix": c.fix, "endpoint": c.endpoint}
+                for c in checks
+            ],
         }
 
     # -- matching --------------------------------------------------------------------------------------------------
