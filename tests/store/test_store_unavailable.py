@@ -50,7 +50,7 @@ def test_sync_at_start_reports_an_unreachable_store(tmp_path: Path) -> None:
     assert runner.invoke(app, ["init", str(config), "--sandbox", "--store", _unreachable()]).exit_code == 0
     result = runner.invoke(app, ["sync", "-c", str(config)])
     assert result.exit_code == 2, result.stdout
-    assert "store unavailable" in result.stdout
+    assert "StoreUnavailableError: cannot open the store" in " ".join(result.stdout.split())
     assert "fix:" in result.stdout
     assert "Traceback" not in result.stdout
     assert result.exception is None or isinstance(result.exception, SystemExit)
