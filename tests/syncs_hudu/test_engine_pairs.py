@@ -188,3 +188,27 @@ async def _filed_elsewhere(world: World, layout_name: str) -> tuple[dict[str, An
     first = await engine.run(only=["companies", "configurations"])
     assert first.counts.linked == 1
     return config, asset, layout_id, engine
+
+
+async def test_progress_has_totals_from_connectwise_counts(world: World) -> None:
+    """`hudu sync` draws its bars from these: a total per data type from ConnectWise's counts (not for sites, read
+    per company), and every record decided."""
+    from cwsync.syncs.hudu.run import HuduSyncEngine
+
+    await world.match(2)
+    done: dict[str, int] = {}
+    totals: dict[str, int] = {}
+
+    def advance(name: str, n: int) -> None:
+        done[name] = done.get(name, 0) + n
+
+    engine = HuduSyncEngine(
+        world.config, world.store, world.cw, world.hudu, progress=advance, totals=lambda k, n: totals.update({k: n})
+    )
+    report = await engine.run()
+    assert report.counts.failed == 0
+    assert totals["companies"] == done["companies"]
+    for kind in ("hudu:contacts", "hudu:configurations", "hudu:agreements"):
+        assert totals[kind] == done[kind], kind
+    assert "hudu:sites" not in totals
+    assert done["hudu:sites"] > 0

@@ -56,7 +56,8 @@ def _with_engine(config: Config, work: Callable[[HuduSyncEngine], Awaitable[T]],
     async def run() -> T:
         async with opened(config) as ctx:
             with ProgressBars(quiet=not progress) as bars:
-                return await work(HuduSyncEngine(config, ctx.store, ctx.cw, ctx.hudu, progress=bars.advance))
+                engine = HuduSyncEngine(config, ctx.store, ctx.cw, ctx.hudu, progress=bars.advance, totals=bars.total)
+                return await work(engine)
 
     try:
         return run_async(run)

@@ -90,6 +90,19 @@ class AssetSource:
             async for page in self.cw.stream(PATHS[self.kind], conditions=conditions):
                 yield page
 
+    async def count_changed(self, since: datetime | None) -> int:
+        """How many records `changed(since)` reads, by ConnectWise's count (not for sites: they are read per company,
+        and counting them would cost as many calls as reading them)."""
+        if self.kind == "sites":
+            raise LookupError("sites are not counted")
+        total = 0
+        for chunk in chunks(self.companies, CHUNK):
+            conditions = F("company/id").in_(chunk)
+            if since is not None:
+                conditions = conditions & (F("lastUpdated") >= since)
+            total += await self.cw.count(PATHS[self.kind], conditions=conditions)
+        return total
+
     async def get_many(self, ids: Sequence[str]) -> list[Raw]:
         wanted = {str(i) for i in ids}
         if self.kind == "sites":

@@ -176,6 +176,7 @@ class HuduSyncEngine:
         hudu: HuduClient,
         *,
         progress: Progress | None = None,
+        totals: Progress | None = None,
         today: datetime | None = None,
     ) -> None:
         sync = config.syncs.hudu
@@ -184,6 +185,8 @@ class HuduSyncEngine:
         self.config, self.sync, self.store, self.cw, self.hudu = config, sync, store, cw, hudu
         self.tenant = config.tenant
         self._progress = progress or (lambda _pair, _n: None)
+        self._totals = totals
+        """Told how many records a data type's read returns, where ConnectWise can count them (a progress total)."""
         self._today = today
         self._gate = asyncio.Semaphore(hudu.settings.max_concurrency)
 
@@ -365,7 +368,13 @@ class HuduSyncEngine:
         outcome = RunOutcome(run_id=report.run_id, dry_run=report.dry_run)
         engine = Engine(self.store, self.tenant)
         await engine.run_within(
-            report.run_id, [engine_pair], outcome, dry_run=report.dry_run, full=full or kind == "sites", observe=observe
+            report.run_id,
+            [engine_pair],
+            outcome,
+            dry_run=report.dry_run,
+            full=full or kind == "sites",
+            observe=observe,
+            totals=self._totals,
         )
 
     async def _existing_assets(self, layouts: Mapping[str, LayoutInfo]) -> set[int]:
@@ -396,10 +405,13 @@ class HuduSyncEngine:
             recorder = self._recorder(report, COMPANIES_PAIR)
             adopted = await self._adopt_companies(recorder, plans, links, hudu)
             await recorder.intend({p.cw_id: {"name": p.details.get("name")} for p in plans if p.action == "create"})
+            if self._totals is not None:
+                self._totals("companies", len(plans))
             outcomes = await self._apply(plans, self._write_company, dry_run=report.dry_run)
             for outcome in outcomes:
                 outcome.record = outcome.record or adopted.get(outcome.plan.cw_id)
             await self._record(type_report, outcomes, links, recorder)
+            self._progress("companies", len(outcomes))
             hudu.update({int(o.record["id"]): o.record for o in outcomes if o.record and o.record.get("id")})
             links = await self.store.links_by_left(self.tenant, COMPANIES_PAIR, [str(c["id"]) for c in companies])
         linked = {int(cw_id): int(link.right_id) for cw_id, link in links.items() if int(link.right_id) in hudu}
