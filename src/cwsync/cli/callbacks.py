@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from cwsync.cli.output import console
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
@@ -75,6 +74,8 @@ def _show(states: list[CallbackState], *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(rows, indent=2))
         return
+    from rich.table import Table  # here, not at import: completion and --help stay light
+
     table = Table(title="ConnectWise callbacks")
     for column in ("type", "status", "id", "differences", "url"):
         table.add_column(column)

@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich import box
-from rich.table import Table
 
-from cwsync.cli.output import console, fail
+from cwsync.cli.output import console, fail, new_table
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
 
 if TYPE_CHECKING:
@@ -99,7 +98,7 @@ def _print_report(report: CatalogReport) -> None:
     what = "plan" if report.dry_run else f"run {report.run_id}"
     counts = ", ".join(f"{k} {v}" for k, v in report.counts.as_dict().items() if v)
     console.print(f"catalog {what} ({'full' if report.full else 'incremental'}): {counts or 'nothing to do'}")
-    table = Table(box=box.SIMPLE)
+    table = new_table(box=box.SIMPLE)
     for column in ("action", "identifier", "hubspot id", "why"):
         table.add_column(column)
     for item in report.items[:50]:
@@ -180,7 +179,7 @@ def _print_plan(plan: QuotePlan, dry_run: bool, as_json: bool) -> None:
     console.print(f"quote {plan.external_id}: {verb} {plan.action} {target} ({plan.opportunity['name']})")
     company, contact = plan.company, plan.contact
     console.print(f"  company {company['identifier']} ({company['type']}), contact {contact['name']}")
-    table = Table(box=box.SIMPLE)
+    table = new_table(box=box.SIMPLE)
     for column in ("#", "product", "qty", "price", "cost", "total", "change"):
         table.add_column(column)
     ops = {c.position: c.op for c in plan.changes}

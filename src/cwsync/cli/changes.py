@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from cwsync.cli.output import console, fail, json_mode_active
+from cwsync.cli.output import console, fail, json_mode_active, new_table
 from cwsync.cli.sync import run_async
 
 if TYPE_CHECKING:
@@ -77,7 +76,7 @@ def search(
     if as_json:
         _echo([t.model_dump(mode="json") for t in tickets])
         return
-    table = Table("ticket", "summary", "board", "status", "company")
+    table = new_table("ticket", "summary", "board", "status", "company")
     for t in tickets:
         table.add_row(f"#{t.id}", t.summary, t.board or "", t.status or "", t.company or "")
     console.print(table if tickets else "no tickets found")
@@ -198,7 +197,7 @@ def show(
     if view.ticket:
         t = view.ticket
         console.print(f"ticket #{t.id} {t.summary!r} on {t.board}, status {t.status}")
-    table = Table("event", "kind", "status", "writes", "received")
+    table = new_table("event", "kind", "status", "writes", "received")
     for e in change.events:
         table.add_row(e["event_id"], e["kind"], e["status"], str(e["writes"]), e["received_at"])
     console.print(table)
@@ -256,7 +255,7 @@ def devices_list(
     if as_json:
         _echo([_dump(d) for d in found])
         return
-    table = Table("hostname", "device type", "ConnectWise type", "company", "serial", "status")
+    table = new_table("hostname", "device type", "ConnectWise type", "company", "serial", "status")
     for d in found:
         table.add_row(d.name, d.device_type, d.cw_type, d.company or "", d.serial or "", d.status or "")
     console.print(table if found else "no devices found")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 import tempfile
@@ -34,6 +33,8 @@ def demo(
     as_json: bool = typer.Option(False, "--json", help="Print the doctor report as JSON (and skip the sync tour)."),
 ) -> None:
     """Start the sandboxes with a generated MSP, check the connection, sync to HubSpot, and show a change arrive."""
+    import asyncio  # here, not at import: `--help` and completion stay light
+
     from cwsync.connectors.connectwise import ConnectWiseSettings
     from cwsync.runtime.memory import tune_gc
     from cwsync_sandbox.connectwise.app import SandboxSettings
@@ -103,6 +104,8 @@ async def _pick_contact(ctx: Context) -> dict[str, Any]:
 
 async def _real_time(ctx: Context, base_url: str, port: int, *, once: bool) -> None:
     """Serve, register the ConnectWise callbacks, change a contact, and time its arrival in HubSpot."""
+    import asyncio  # here, not at import: `--help` and completion stay light
+
     import httpx
     import uvicorn
 
@@ -141,6 +144,8 @@ def _free_port() -> int:
 
 async def _change_arrives(ctx: Context) -> None:
     """Change a contact's phone in ConnectWise; the callback brings it to HubSpot; print how long it took."""
+    import asyncio  # here, not at import: `--help` and completion stay light
+
     from cwsync.diagnostics.connectwise import ExitCode
 
     contact = await _pick_contact(ctx)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,6 +83,8 @@ def doctor(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Check the ConnectWise Manage connection and every permission cwsync needs (and HubSpot's, from a config)."""
+    import asyncio  # here, not at import: `--help` and completion stay light
+
     from cwsync.diagnostics.connectwise import ExitCode
     from cwsync.runtime.memory import tune_gc
 
@@ -172,6 +173,8 @@ async def _run(
 async def check_mappings(config: Any) -> Any:
     """The HubSpot mappings and filters against HubSpot's property definitions and ConnectWise's fields (#13.10):
     what `sync` would refuse at its start, found by `doctor` first."""
+    import asyncio  # here, not at import: `--help` and completion stay light
+
     from cwsync.config import problems_at
     from cwsync.connectors.connectwise import ConnectWiseClient
     from cwsync.connectors.http import CwsyncApiError

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich import box
-from rich.table import Table
 
-from cwsync.cli.output import ProgressBars, console, fail
+from cwsync.cli.output import ProgressBars, console, fail, new_table
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
 
 if TYPE_CHECKING:
@@ -230,7 +229,7 @@ def _print_report(report: HuduRunReport, *, as_json: bool, show: int) -> None:
         print(json.dumps(report.as_json(), indent=2, default=str))
         return
     title = "Plan (nothing written)" if report.dry_run else f"Run {report.run_id}"
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", padding=(0, 1), pad_edge=False)
+    table = new_table(title=title, box=box.SIMPLE_HEAD, title_justify="left", padding=(0, 1), pad_edge=False)
     for column in ("data type", "created", "updated", "linked", "same", "skipped", "archived", "failed"):
         table.add_column(column, justify="left" if column == "data type" else "right")
     for t in report.types:

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
-from rich.table import Table
 
-from cwsync.cli.output import console, fail
+from cwsync.cli.output import console, fail, new_table
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
 
 __all__ = ["app"]
@@ -115,7 +114,7 @@ def history(config: Path = CONFIG, as_json: bool = JSON) -> None:
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="Store migrations")
+    table = new_table(title="Store migrations")
     for column in ("revision", "description", ""):
         table.add_column(column)
     for row in rows:

@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich import box
-from rich.table import Table
 
-from cwsync.cli.output import console, fail
+from cwsync.cli.output import console, fail, new_table
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
 
 if TYPE_CHECKING:
@@ -93,7 +92,7 @@ def print_mirror(outcome: Any, *, plan: bool, as_json: bool) -> None:
     if as_json:
         print(json.dumps(outcome.as_json(), default=str))
         return
-    table = Table(box=box.SIMPLE, title="mirror plan (nothing written)" if plan else f"mirror run {outcome.run_id}")
+    table = new_table(box=box.SIMPLE, title="mirror plan (nothing written)" if plan else f"mirror run {outcome.run_id}")
     for column in ("object", "read", "created", "updated", "unchanged", "deleted", "failed"):
         table.add_column(column, justify="left" if column == "object" else "right")
     for pair in outcome.pairs:
@@ -133,7 +132,7 @@ def tables(config_path: Path = CONFIG, as_json: bool = JSON) -> None:
     if as_json:
         print(json.dumps(found))
         return
-    table = Table(box=box.SIMPLE)
+    table = new_table(box=box.SIMPLE)
     for column in ("table", "rows", "columns"):
         table.add_column(column)
     for name, info in found.items():

@@ -19,10 +19,13 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, NoReturn, cast
+from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.table import Table
 from typer.core import TyperGroup
 
 __all__ = ["JsonAwareGroup", "console", "fail", "json_mode_active", "json_requested"]
@@ -240,3 +243,10 @@ class ProgressBars:
     def enabled(self) -> bool:
         """Whether anything is drawn."""
         return not self.bar.disable
+
+
+def new_table(*args: Any, **kwargs: Any) -> Table:
+    """A Rich table, its module imported only when one is drawn (`cwsync --help` and completion never load it)."""
+    from rich.table import Table
+
+    return Table(*args, **kwargs)

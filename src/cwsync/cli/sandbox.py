@@ -6,15 +6,16 @@ load them. The options' defaults are the emulator's (`SandboxSettings()`), spell
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import typer
-from rich.table import Table
 
-from cwsync.cli.output import console
+if TYPE_CHECKING:
+    from rich.table import Table
+
+from cwsync.cli.output import console, new_table
 
 app = typer.Typer(no_args_is_help=True, help="A local, faithful ConnectWise Manage emulator with generated MSP data.")
 
@@ -81,7 +82,7 @@ def credentials_table(
     """The values a client needs, as a table."""
     from cwsync_sandbox.server import HUBSPOT_PREFIX, HUDU_PREFIX
 
-    table = Table(title="ConnectWise Manage sandbox", show_header=False, title_justify="left")
+    table = new_table(title="ConnectWise Manage sandbox", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     for label, value in (
@@ -130,6 +131,8 @@ def serve(
     as_json: bool = typer.Option(False, "--json", help="Print the credentials as one JSON line (then serve)."),
 ) -> None:
     """Serve the ConnectWise Manage emulator and print the credentials to use."""
+    import asyncio  # here, not at import: `--help` and completion stay light
+
     from cwsync.runtime.memory import tune_gc
     from cwsync_sandbox.connectwise.app import SandboxSettings, check_deny_spec
     from cwsync_sandbox.faults import FaultSettings

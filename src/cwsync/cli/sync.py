@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -10,9 +9,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich import box
-from rich.table import Table
 
-from cwsync.cli.output import ProgressBars, console, fail
+from cwsync.cli.output import ProgressBars, console, fail, new_table
 
 if TYPE_CHECKING:
     from cwsync.config import Config
@@ -81,6 +79,8 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
 
     tune_gc()  # the command's modules are loaded now: keep them out of full collections (see cwsync.runtime.memory)
     try:
+        import asyncio  # here, not at import: completion and --help never need an event loop
+
         return asyncio.run(work())  # type: ignore[arg-type]
     except ConfigError as exc:  # found once the systems were read: mappings the real schemas refuse
         fail(2, str(exc), kind="ConfigError", fix="change the lines named (docs/configuration.md)")
@@ -213,7 +213,7 @@ def _print_report(report: RunReport, *, as_json: bool, show: int, mirror: dict[s
         print(json.dumps(data, indent=2, default=str))
         return
     title = "Plan (nothing written)" if report.dry_run else f"Run {report.run_id}"
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", padding=(0, 1), pad_edge=False)
+    table = new_table(title=title, box=box.SIMPLE_HEAD, title_justify="left", padding=(0, 1), pad_edge=False)
     for column in ("object", "created", "updated", "linked", "same", "skipped", "failed", "conflicts"):
         table.add_column(column, justify="right" if column != "object" else "left")
     for p in report.pairs:
@@ -255,7 +255,7 @@ def history(config: Path = CONFIG, limit: int = typer.Option(10, help="How many 
     if as_json:
         print(json.dumps([_run_json(r) for r in runs], indent=2, default=str))
         return
-    table = Table(title="Runs")
+    table = new_table(title="Runs")
     for column in ("run", "kind", "status", "started", "objects", "counts"):
         table.add_column(column)
     for r in runs:
@@ -289,7 +289,7 @@ def status(config: Path = CONFIG, as_json: bool = JSON) -> None:
     if as_json:
         print(json.dumps(data, indent=2, default=str))
         return
-    table = Table(title="Sync status")
+    table = new_table(title="Sync status")
     for column in ("object", "linked records", "ConnectWise cursor", "HubSpot cursor"):
         table.add_column(column)
     for pair, info in data["objects"].items():
