@@ -19,10 +19,10 @@ from typing import Any, ClassVar
 from cwsync.changes.devices import sync_of
 from cwsync.changes.workflow import ChangeWorkflow
 from cwsync.engine.engine import Engine
-from cwsync.integrations.mirror import mirror_pairs
+from cwsync.integrations.mirror import mirror_pairs, pair_name
 from cwsync.store import Store
 from cwsync.syncs.catalog.engine import CatalogEngine
-from cwsync.syncs.hubspot.run import HubSpotSync
+from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef
 from cwsync.syncs.hudu.matching import Decision
 from cwsync.syncs.hudu.run import HuduSyncEngine
 from tests.catalog.conftest import CATALOG_SECTION
@@ -76,6 +76,11 @@ class Pair:
         """How many target records each natural key has."""
         raise NotImplementedError
 
+    def timeless(self, w: World) -> Any:
+        """The snapshot without the source's change times (to compare worlds whose changes were made at different
+        moments)."""
+        return self.snapshot(w)
+
     def failures(self, report: dict[str, Any]) -> int:
         """Failed records in a `--json` report of `command`."""
         return int(report["counts"]["failed"])
@@ -89,6 +94,16 @@ class Pair:
 
     async def run_counts(self, w: World, *, dry_run: bool = False) -> dict[str, int]:
         """One sync (or its plan) in this process: its counts (`Counts.as_dict()`: created, updated, ...)."""
+        raise NotImplementedError
+
+    replay_entity: ClassVar[str | None] = None
+    """The ConnectWise entity whose records the pair's one-record path (replay, callback jobs) takes; None: it has
+    none (Hudu re-syncs a data type, the device table its configurations)."""
+    replay_change: ClassVar[tuple[str, str]] = ("", "")
+    """The ConnectWise path and a text field of that entity the property changes before replaying the record."""
+
+    async def replay(self, w: World, record_id: int) -> dict[str, int]:
+        """The one-record path for one ConnectWise record: its counts."""
         raise NotImplementedError
 
 
@@ -150,6 +165,19 @@ class HubSpotPair(Pair):
         try:
             async with w.cw_client() as cw, w.hubspot_client() as hs:
                 report = await HubSpotSync(w.config, store, cw, hs).run(dry_run=dry_run)
+            return report.counts.as_dict()
+        finally:
+            await store.close()
+
+    replay_entity = "contacts"
+    replay_change = ("company/contacts", "firstName")  # the snapshot holds firstname
+
+    async def replay(self, w: World, record_id: int) -> dict[str, int]:
+        store = await Store.open(w.config.store)
+        try:
+            async with w.cw_client() as cw, w.hubspot_client() as hs:
+                ref = RecordRef("connectwise", "contacts", str(record_id))
+                report = await HubSpotSync(w.config, store, cw, hs).run(record=ref)
             return report.counts.as_dict()
         finally:
             await store.close()
@@ -267,6 +295,18 @@ class CatalogPair(Pair):
         finally:
             await store.close()
 
+    replay_entity = "catalog_items"
+    replay_change = ("procurement/catalog", "description")
+
+    async def replay(self, w: World, record_id: int) -> dict[str, int]:
+        store = await Store.open(w.config.store)
+        try:
+            async with w.cw_client() as cw, w.hubspot_client() as hs:
+                report = await CatalogEngine(w.config, store, cw, hs).sync_products([record_id])
+            return report.counts.as_dict()
+        finally:
+            await store.close()
+
 
 # -- devices -------------------------------------------------------------------------------------------------------
 
@@ -329,13 +369,17 @@ class MirrorPair(DevicePair):
         counts = [self._rows(w, f"SELECT count(*) FROM {table}") for table in self.TABLES]
         return sum(int(rows[0][0]) for rows in counts if rows)
 
-    def snapshot(self, w: World) -> Any:
+    def snapshot(self, w: World, *, skip: tuple[str, ...] = ()) -> Any:
         out = {}
         for table in self.TABLES:
             columns = [c[1] for c in self._rows(w, f"PRAGMA table_info({table})")]
-            wanted = [c for c in columns if c not in ("tenant", "synced_at", "raw")]  # raw holds the sandbox URL
+            left_out = ("tenant", "synced_at", "raw", *skip)  # raw holds the sandbox URL
+            wanted = [c for c in columns if c not in left_out]
             out[table] = sorted(self._rows(w, f"SELECT {', '.join(wanted)} FROM {table}"))
         return out
+
+    def timeless(self, w: World) -> Any:
+        return self.snapshot(w, skip=("last_updated",))
 
     def keys(self, w: World) -> Counter[Hashable]:
         return Counter((table, row[0]) for table in self.TABLES for row in self._rows(w, f"SELECT id FROM {table}"))
@@ -353,6 +397,22 @@ class MirrorPair(DevicePair):
             async with w.cw_client() as cw:
                 pairs = mirror_pairs(mirror, cw, store, w.config.tenant)
                 report = await Engine(store, w.config.tenant).run(pairs, dry_run=dry_run)
+            return report.counts.as_dict()
+        finally:
+            await store.close()
+
+    replay_entity = "tickets"
+    replay_change = ("service/tickets", "summary")
+
+    async def replay(self, w: World, record_id: int) -> dict[str, int]:
+        mirror = w.config.syncs.mirror
+        assert mirror is not None
+        store = await Store.open(w.config.store)
+        try:
+            async with w.cw_client() as cw:
+                pairs = mirror_pairs(mirror, cw, store, w.config.tenant)
+                records = {pair_name("tickets"): [str(record_id)]}
+                report = await Engine(store, w.config.tenant).run(pairs, records=records)
             return report.counts.as_dict()
         finally:
             await store.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,3 +47,35 @@ def test_plan_equals_apply_on_a_fresh_store(pair: Pair, tmp_path: Path) -> None:
         plan.pop("conflicts", None)
         real.pop("conflicts", None)
         assert plan == real
+
+
+@pytest.mark.parametrize("pair", [p for p in PAIRS if p.replay_entity], ids=str)
+def test_the_one_record_path_ends_where_a_batch_run_does(pair: Pair, tmp_path: Path) -> None:
+    """HS-6: after the same ConnectWise change, replaying that one record (the path callback jobs and
+    `sync --record` take) leaves the target exactly as an incremental batch run does, having touched only it."""
+
+    def changed(w: Any) -> int:
+        pair.prepare(w)
+        assert asyncio.run(pair.run_counts(w))["failed"] == 0
+        assert pair.replay_entity is not None
+        record_id = sorted(w.cw_ids(pair.replay_entity))[len(w.cw_ids(pair.replay_entity)) // 2]
+        path, field = pair.replay_change
+
+        async def patch() -> None:
+            async with w.cw_client() as cw:
+                await cw.patch(path, record_id, [{"op": "replace", "path": field, "value": "Replayed 42"}])
+
+        asyncio.run(patch())
+        return record_id
+
+    with world(pair.data, tmp_path, pair.syncs, "batch") as batch:
+        changed(batch)
+        assert asyncio.run(pair.run_counts(batch))["updated"] >= 1
+        expected = pair.timeless(batch)
+    with world(pair.data, tmp_path, pair.syncs, "replayed") as w:
+        record_id = changed(w)
+        counts = asyncio.run(pair.replay(w, record_id))
+        assert counts["failed"] == 0
+        assert counts["updated"] == 1
+        assert sum(counts.values()) - counts.get("conflicts", 0) == 1
+        assert pair.timeless(w) == expected
