@@ -106,6 +106,12 @@ class Pair:
         """The one-record path for one ConnectWise record: its counts."""
         raise NotImplementedError
 
+    def replay_pick(self, w: World) -> int:
+        """The record the one-record property changes and replays (one the first sync wrote)."""
+        assert self.replay_entity is not None
+        ids = sorted(w.cw_ids(self.replay_entity))
+        return ids[len(ids) // 2]
+
 
 def duplicates(pair: Pair, w: World, reference: World) -> dict[Hashable, int]:
     """Natural keys with more records in `w` than in a clean run's `reference`, and how many more."""
@@ -245,6 +251,27 @@ class HuduPair(Pair):
         try:
             async with w.cw_client() as cw, w.hudu_client() as hudu:
                 report = await HuduSyncEngine(w.config, store, cw, hudu).run(dry_run=dry_run)
+            return report.counts.as_dict()
+        finally:
+            await store.close()
+
+    replay_entity = "configurations"
+    replay_change = ("company/configurations", "ipAddress")
+
+    def replay_pick(self, w: World) -> int:
+        with sqlite3.connect(w.db, timeout=5) as conn:
+            row = conn.execute(
+                "SELECT left_id FROM links WHERE pair = 'hudu:configurations' ORDER BY left_id LIMIT 1"
+            ).fetchone()
+        assert row is not None, "the first sync linked no configuration"
+        return int(row[0])
+
+    async def replay(self, w: World, record_id: int) -> dict[str, int]:
+        store = await Store.open(w.config.store)
+        try:
+            async with w.cw_client() as cw, w.hudu_client() as hudu:
+                engine = HuduSyncEngine(w.config, store, cw, hudu)
+                report = await engine.run(records={"configurations": [str(record_id)]})
             return report.counts.as_dict()
         finally:
             await store.close()

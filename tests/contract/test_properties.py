@@ -57,8 +57,7 @@ def test_the_one_record_path_ends_where_a_batch_run_does(pair: Pair, tmp_path: P
     def changed(w: Any) -> int:
         pair.prepare(w)
         assert asyncio.run(pair.run_counts(w))["failed"] == 0
-        assert pair.replay_entity is not None
-        record_id = sorted(w.cw_ids(pair.replay_entity))[len(w.cw_ids(pair.replay_entity)) // 2]
+        record_id = pair.replay_pick(w)
         path, field = pair.replay_change
 
         async def patch() -> None:

@@ -73,3 +73,41 @@ async def test_a_configuration_change_reaches_hudu_through_its_callback(world: W
     assert next(f["value"] for f in asset["fields"] if f["label"] == "IP Address") == "10.77.0.9"
     [run] = await world.store.runs(world.config.tenant, limit=1)
     assert (run.trigger, run.status) == ("callback", "succeeded")
+
+
+async def test_the_api_replays_one_configuration_into_hudu(world: World) -> None:
+    """BY-2 for Hudu: `POST /api/records/connectwise/hudu:configurations/{id}/replay` queues a record job that
+    re-syncs that configuration alone (a run of kind `record`, one decision), and an unknown data type is a 404."""
+    await world.match(7)
+    await world.sync()
+    server, key_http = _server(world)
+    api = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(server)),
+        base_url=ME,
+        headers={"Authorization": "Bearer api-token-456"},
+    )
+    await server.start(schedule=False)
+    try:
+        hudu_id = world.hudu_company_id(cw_record(world.cw_box, "companies", 7)["name"])
+        names = {a["name"] for a in world.assets(hudu_id)}
+        config = next(
+            record
+            for i in world.cw_box.store.ids("configurations")
+            if (record := cw_record(world.cw_box, "configurations", i))["company"]["id"] == 7
+            and record["name"] in names
+        )
+        await world.cw.patch("company/configurations", config["id"], replace_ops({"ipAddress": "10.77.0.10"}))
+        answer = await api.post(f"/api/records/connectwise/hudu:configurations/{config['id']}/replay")
+        assert answer.status_code == 202, answer.text
+        await server.runner.wait_idle(timeout=30)
+        unknown = await api.post("/api/records/connectwise/hudu:tickets/1/replay")
+        assert unknown.status_code == 404
+    finally:
+        await server.stop()
+        await api.aclose()
+        await key_http.aclose()
+    [asset] = [a for a in world.assets(hudu_id) if a["name"] == config["name"]]
+    assert next(f["value"] for f in asset["fields"] if f["label"] == "IP Address") == "10.77.0.10"
+    [run] = await world.store.runs(world.config.tenant, limit=1)
+    assert (run.kind, run.trigger, run.status) == ("record", "api", "succeeded")
+    assert (run.counts.updated, run.counts.total) == (1, 1)

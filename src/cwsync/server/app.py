@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -160,12 +160,18 @@ class Server:
         if jobs:
             await self.owner(jobs[0].pair).run_records(self, jobs)
 
-    async def run_hudu(self, only: list[DataType] | None, trigger: str) -> None:
-        """One Hudu sync (of some data types), with a fresh Hudu client."""
+    async def run_hudu(
+        self, only: list[DataType] | None, trigger: str, records: Mapping[DataType, Sequence[str]] | None = None
+    ) -> None:
+        """One Hudu sync (of some data types, or of `records`: data type → ConnectWise ids), with a fresh Hudu
+        client."""
         assert self.hudu_client is not None
         async with self.hudu_client() as client:
             engine = HuduSyncEngine(self.config, self.store, self.cw, client)
             known = trigger if trigger in ("schedule", "callback", "api") else "schedule"
+            if records:
+                await engine.run(records=records, trigger=known)  # type: ignore[arg-type]
+                return
             # A callback's re-sync trusts the links and reads what changed since the cursor; the scheduled one reads
             # everything and also re-creates assets deleted in Hudu.
             callback = trigger == "callback"

@@ -142,8 +142,31 @@ class HuduEntry(_Base):
         await server.hudu_job(data_type)
         return True
 
+    def owns(self, server: Server, pair: str) -> bool:
+        return pair == self.name or pair.startswith(f"{self.name}:")
+
+    def replayable(self, server: Server, system: str, obj: str) -> bool:
+        hudu = server.config.syncs.hudu
+        kinds = [f"hudu:{kind}" for kind in (hudu.data_types() if hudu else []) if kind != "companies"]
+        return system == "connectwise" and obj in kinds
+
+    async def replay(self, server: Server, system: str, obj: str, record_id: str) -> int | None:
+        return await server.runner.enqueue(_record_job(server, obj, record_id, "api"))
+
     async def run_job(self, server: Server, job: JobRecord) -> None:
+        if job.kind == "record":
+            await self.run_records(server, [job])
+            return
         await server.run_hudu(job.payload.get("only"), str(job.payload.get("trigger", "schedule")))
+
+    async def run_records(self, server: Server, jobs: Sequence[JobRecord]) -> None:
+        """Record jobs of Hudu data types (`hudu:configurations` ...) as one run of just those records."""
+        records: dict[Any, list[str]] = {}
+        for job in jobs:
+            if job.record and job.pair.startswith("hudu:"):
+                records.setdefault(job.pair.removeprefix("hudu:"), []).append(str(job.record))
+        if records:
+            await server.run_hudu(None, _trigger(jobs[0], "api"), records=records)
 
 
 class CatalogEntry(_Base):

@@ -260,9 +260,14 @@ class HuduSyncEngine:
         trigger: Trigger = "cli",
         verify: bool = True,
         full: bool = True,
+        records: Mapping[DataType, Sequence[str]] | None = None,
     ) -> HuduRunReport:
         """Sync (or with `dry_run` only plan) the enabled data types, or `only` some of them (companies always
         come first: their links decide what else is imported).
+
+        With `records` (data type → ConnectWise ids), only those records are read, planned and written (BY-2
+        replay, a callback's record): the companies step plans without writing (unless companies are among the
+        records) and the cursors stay where they are.
 
         With `verify`, the run first lists the assets of the layouts it writes (archived ones too: one read per 100
         assets) and re-creates those deleted in Hudu since they were synced, as Hudu's own integrations do on their
@@ -278,7 +283,7 @@ class HuduSyncEngine:
             CwsyncApiError: a fatal error (authentication, permission) stopped the run; it is recorded as failed.
             LayoutError: a configured layout is missing.
         """
-        kinds = self._kinds(only)
+        kinds = self._kinds(list(records) if records else only)
         layouts = await resolve_layouts(
             self.hudu, self.sync, create_missing=self.sync.create_missing_layouts, dry_run=dry_run
         )
@@ -288,7 +293,7 @@ class HuduSyncEngine:
             self.store,
             self.tenant,
             pairs=pairs,
-            kind="full" if full else "incremental",
+            kind="record" if records else ("full" if full else "incremental"),
             trigger=trigger,
             counts=lambda: report.counts,
             record=not dry_run,
@@ -296,7 +301,7 @@ class HuduSyncEngine:
         try:
             async with scope as run:
                 report.run_id = run.run_id
-                await self._run(report, kinds, layouts, verify=verify, full=full)
+                await self._run(report, kinds, layouts, verify=verify and not records, full=full, records=records)
         finally:
             report.error = run.error
         return report
@@ -317,12 +322,15 @@ class HuduSyncEngine:
         *,
         verify: bool,
         full: bool = True,
+        records: Mapping[DataType, Sequence[str]] | None = None,
     ) -> None:
         assets = [kind for kind in kinds if kind != "companies"]
         existing = await self._existing_assets(layouts) if verify and assets else None
-        companies = await self._sync_companies(report, "companies" in kinds)
+        write_companies = "companies" in kinds if records is None else "companies" in records
+        companies = await self._sync_companies(report, write_companies)
         for kind in assets:
-            await self._run_pair(report, kind, companies, layouts, existing, full=full)
+            ids = None if records is None else records.get(kind, ())
+            await self._run_pair(report, kind, companies, layouts, existing, full=full, ids=ids)
 
     async def _run_pair(
         self,
@@ -333,8 +341,10 @@ class HuduSyncEngine:
         existing: set[int] | None,
         *,
         full: bool,
+        ids: Sequence[str] | None = None,
     ) -> None:
-        """One asset data type through `Engine.run` (within this run, after the companies step)."""
+        """One asset data type through `Engine.run` (within this run, after the companies step); with `ids`, only
+        those ConnectWise records (the engine's replay)."""
         type_report = TypeReport(kind)
         report.types.append(type_report)
         pair = pair_name(kind)
@@ -373,6 +383,7 @@ class HuduSyncEngine:
             outcome,
             dry_run=report.dry_run,
             full=full or kind == "sites",
+            records=None if ids is None else {pair: list(ids)},
             observe=observe,
             totals=self._totals,
         )
