@@ -12,7 +12,8 @@ import asyncio
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import AsyncIterator, Hashable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -113,6 +114,16 @@ class Pair:
         return ids[len(ids) // 2]
 
 
+@asynccontextmanager
+async def _store(w: World) -> AsyncIterator[Store]:
+    """The world's store, opened for one run and closed after it."""
+    store = await Store.open(w.config.store)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 def duplicates(pair: Pair, w: World, reference: World) -> dict[Hashable, int]:
     """Natural keys with more records in `w` than in a clean run's `reference`, and how many more."""
     got, expected = pair.keys(w), pair.keys(reference)
@@ -167,26 +178,18 @@ class HubSpotPair(Pair):
         )
 
     async def run_counts(self, w: World, *, dry_run: bool = False) -> dict[str, int]:
-        store = await Store.open(w.config.store)
-        try:
-            async with w.cw_client() as cw, w.hubspot_client() as hs:
-                report = await HubSpotSync(w.config, store, cw, hs).run(dry_run=dry_run)
-            return report.counts.as_dict()
-        finally:
-            await store.close()
+        async with _store(w) as store, w.cw_client() as cw, w.hubspot_client() as hs:
+            report = await HubSpotSync(w.config, store, cw, hs).run(dry_run=dry_run)
+        return report.counts.as_dict()
 
     replay_entity = "contacts"
     replay_change = ("company/contacts", "firstName")  # the snapshot holds firstname
 
     async def replay(self, w: World, record_id: int) -> dict[str, int]:
-        store = await Store.open(w.config.store)
-        try:
-            async with w.cw_client() as cw, w.hubspot_client() as hs:
-                ref = RecordRef("connectwise", "contacts", str(record_id))
-                report = await HubSpotSync(w.config, store, cw, hs).run(record=ref)
-            return report.counts.as_dict()
-        finally:
-            await store.close()
+        async with _store(w) as store, w.cw_client() as cw, w.hubspot_client() as hs:
+            ref = RecordRef("connectwise", "contacts", str(record_id))
+            report = await HubSpotSync(w.config, store, cw, hs).run(record=ref)
+        return report.counts.as_dict()
 
 
 # -- Hudu ----------------------------------------------------------------------------------------------------------
@@ -247,13 +250,9 @@ class HuduPair(Pair):
         )
 
     async def run_counts(self, w: World, *, dry_run: bool = False) -> dict[str, int]:
-        store = await Store.open(w.config.store)
-        try:
-            async with w.cw_client() as cw, w.hudu_client() as hudu:
-                report = await HuduSyncEngine(w.config, store, cw, hudu).run(dry_run=dry_run)
-            return report.counts.as_dict()
-        finally:
-            await store.close()
+        async with _store(w) as store, w.cw_client() as cw, w.hudu_client() as hudu:
+            report = await HuduSyncEngine(w.config, store, cw, hudu).run(dry_run=dry_run)
+        return report.counts.as_dict()
 
     replay_entity = "configurations"
     replay_change = ("company/configurations", "ipAddress")
@@ -267,14 +266,10 @@ class HuduPair(Pair):
         return int(row[0])
 
     async def replay(self, w: World, record_id: int) -> dict[str, int]:
-        store = await Store.open(w.config.store)
-        try:
-            async with w.cw_client() as cw, w.hudu_client() as hudu:
-                engine = HuduSyncEngine(w.config, store, cw, hudu)
-                report = await engine.run(records={"configurations": [str(record_id)]})
-            return report.counts.as_dict()
-        finally:
-            await store.close()
+        async with _store(w) as store, w.cw_client() as cw, w.hudu_client() as hudu:
+            engine = HuduSyncEngine(w.config, store, cw, hudu)
+            report = await engine.run(records={"configurations": [str(record_id)]})
+        return report.counts.as_dict()
 
 
 async def decide_all(w: World) -> None:
@@ -314,25 +309,17 @@ class CatalogPair(Pair):
         return Counter(p.get("connectwise_catalog_id") for p in w.hubspot.state.records["products"].values())
 
     async def run_counts(self, w: World, *, dry_run: bool = False) -> dict[str, int]:
-        store = await Store.open(w.config.store)
-        try:
-            async with w.cw_client() as cw, w.hubspot_client() as hs:
-                report = await CatalogEngine(w.config, store, cw, hs).run(dry_run=dry_run)
-            return report.counts.as_dict()
-        finally:
-            await store.close()
+        async with _store(w) as store, w.cw_client() as cw, w.hubspot_client() as hs:
+            report = await CatalogEngine(w.config, store, cw, hs).run(dry_run=dry_run)
+        return report.counts.as_dict()
 
     replay_entity = "catalog_items"
     replay_change = ("procurement/catalog", "description")
 
     async def replay(self, w: World, record_id: int) -> dict[str, int]:
-        store = await Store.open(w.config.store)
-        try:
-            async with w.cw_client() as cw, w.hubspot_client() as hs:
-                report = await CatalogEngine(w.config, store, cw, hs).sync_products([record_id])
-            return report.counts.as_dict()
-        finally:
-            await store.close()
+        async with _store(w) as store, w.cw_client() as cw, w.hubspot_client() as hs:
+            report = await CatalogEngine(w.config, store, cw, hs).sync_products([record_id])
+        return report.counts.as_dict()
 
 
 # -- devices -------------------------------------------------------------------------------------------------------
@@ -374,14 +361,10 @@ class DevicePair(Pair):
         assert not dry_run, "the device sync has no dry run"
         changes = w.config.syncs.changes
         assert changes is not None
-        store = await Store.open(w.config.store)
-        try:
-            async with w.cw_client() as cw:
-                workflow = await ChangeWorkflow.start(client=cw, store=store, config=changes, tenant=w.config.tenant)
-                r = await sync_of(workflow.device_sync).run(full=True)
-            return {"created": r.created, "updated": r.updated, "deleted": r.deleted, "failed": 0}
-        finally:
-            await store.close()
+        async with _store(w) as store, w.cw_client() as cw:
+            workflow = await ChangeWorkflow.start(client=cw, store=store, config=changes, tenant=w.config.tenant)
+            r = await sync_of(workflow.device_sync).run(full=True)
+        return {"created": r.created, "updated": r.updated, "deleted": r.deleted, "failed": 0}
 
 
 # -- the SQL mirror ------------------------------------------------------------------------------------------------
@@ -419,14 +402,10 @@ class MirrorPair(DevicePair):
     async def run_counts(self, w: World, *, dry_run: bool = False) -> dict[str, int]:
         mirror = w.config.syncs.mirror
         assert mirror is not None
-        store = await Store.open(w.config.store)
-        try:
-            async with w.cw_client() as cw:
-                pairs = mirror_pairs(mirror, cw, store, w.config.tenant)
-                report = await Engine(store, w.config.tenant).run(pairs, dry_run=dry_run)
-            return report.counts.as_dict()
-        finally:
-            await store.close()
+        async with _store(w) as store, w.cw_client() as cw:
+            pairs = mirror_pairs(mirror, cw, store, w.config.tenant)
+            report = await Engine(store, w.config.tenant).run(pairs, dry_run=dry_run)
+        return report.counts.as_dict()
 
     replay_entity = "tickets"
     replay_change = ("service/tickets", "summary")
@@ -434,15 +413,11 @@ class MirrorPair(DevicePair):
     async def replay(self, w: World, record_id: int) -> dict[str, int]:
         mirror = w.config.syncs.mirror
         assert mirror is not None
-        store = await Store.open(w.config.store)
-        try:
-            async with w.cw_client() as cw:
-                pairs = mirror_pairs(mirror, cw, store, w.config.tenant)
-                records = {pair_name("tickets"): [str(record_id)]}
-                report = await Engine(store, w.config.tenant).run(pairs, records=records)
-            return report.counts.as_dict()
-        finally:
-            await store.close()
+        async with _store(w) as store, w.cw_client() as cw:
+            pairs = mirror_pairs(mirror, cw, store, w.config.tenant)
+            records = {pair_name("tickets"): [str(record_id)]}
+            report = await Engine(store, w.config.tenant).run(pairs, records=records)
+        return report.counts.as_dict()
 
 
 HUBSPOT = HubSpotPair(
