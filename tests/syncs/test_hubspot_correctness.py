@@ -362,3 +362,29 @@ async def test_a_contact_of_a_filtered_out_company_names_it(tmp_path: Path, worl
     [item] = await world.store.items_for_record(world.config.tenant, "contacts", left_id=str(contact_ids[0]), limit=1)
     assert item.action == "skip"
     assert item.reason.startswith(f"its company {silver['id']} does not sync (filtered out: customFields/Tier")
+
+
+async def test_custom_properties_take_the_configured_label_and_group(tmp_path: Path, world: World) -> None:
+    """HS-5: a `fields.add` entry's `label` and `group` name the property cwsync creates (it was "Cw Tier" in a
+    fixed group), and `property_group` names the group of cwsync's own properties; missing groups are created."""
+    tier = {"connectwise": "customFields/Tier", "hubspot": "cw_tier", "label": "Client tier", "group": "msp_fields"}
+    world.config = make_config(
+        tmp_path,
+        world.cw_box,
+        property_group={"name": "connectwise", "label": "ConnectWise"},
+        objects={"companies": {"fields": {"add": [tier]}}, "contacts": {}, "deals": {}},
+    )
+    report = await world.sync()
+    assert report.counts.failed == 0
+    props = {p["name"]: p for p in await world.hs.properties("companies")}
+    assert (props["cw_tier"]["label"], props["cw_tier"]["groupName"]) == ("Client tier", "msp_fields")
+    assert props["connectwise_company_id"]["groupName"] == "connectwise"
+    groups = {g["name"]: g["label"] for g in await world.hs.property_groups("companies")}
+    assert groups["connectwise"] == "ConnectWise"
+    assert groups["msp_fields"] == "Msp Fields"
+    gold = _companies_of_tier(world, "Gold")[0]
+    [company] = [
+        c for c in await world.hs_all("companies") if c["properties"]["connectwise_company_id"] == gold["identifier"]
+    ]
+    got = await world.hs.get("companies", company["id"], properties=["cw_tier"])
+    assert got["properties"]["cw_tier"] == "Gold"

@@ -62,6 +62,10 @@ class FieldChange(_Model):
     other_type: str | None = None
     value_map: dict[str, str] | None = None
     transform: str | None = None
+    label: str | None = Field(None, min_length=1, max_length=100, description="the HubSpot property's label (HS-5)")
+    group: str | None = Field(
+        None, pattern=r"^[a-z0-9_]{1,100}$", description="the HubSpot property group it goes in (made when missing)"
+    )
 
     @field_validator("direction")
     @classmethod
@@ -149,12 +153,20 @@ def _every_object() -> dict[HubSpotObject, ObjectSync]:
     return {"companies": ObjectSync(), "contacts": ObjectSync(), "deals": ObjectSync()}
 
 
+class PropertyGroup(_Model):
+    """The HubSpot property group cwsync's own properties go in (created when missing)."""
+
+    name: str = Field("cwsync", pattern=r"^[a-z0-9_]{1,100}$")
+    label: str = Field("ConnectWise (cwsync)", min_length=1, max_length=100)
+
+
 class HubSpotSync(_Model):
     """Two-way CRM sync with HubSpot (HS-1..11)."""
 
     enabled: bool = True
     conflict_policy: str = "connectwise-wins"
     mass_delete_share: float = Field(0.9, gt=0, le=1, description="a full run archiving more than this share stops")
+    property_group: PropertyGroup = Field(default_factory=PropertyGroup)
     schedule: Schedule = Field(default_factory=Schedule)
     objects: dict[HubSpotObject, ObjectSync] = Field(default_factory=lambda: _every_object())
 

@@ -49,6 +49,8 @@ class CustomProperty:
     type: str
     field_type: str
     unique: bool = False
+    group: str | None = None
+    """The property group it goes in; None: the integration's (`syncs.hubspot.property_group`, else `GROUP`)."""
 
 
 GROUP = ("cwsync", "ConnectWise (cwsync)")

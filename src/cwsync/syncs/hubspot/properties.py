@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from cwsync.config.model import HubSpotSync
 from cwsync.connectors.http import AmbiguousWriteError, ConflictError, RetriableError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.mapping import ObjectMapping
@@ -25,29 +26,48 @@ _HUBSPOT_TYPES = {
 }
 
 
-def wanted_properties(mappings: Mapping[str, ObjectMapping]) -> list[CustomProperty]:
-    """cwsync's own properties plus one per mapped HubSpot field, for the enabled pairs."""
+def wanted_properties(mappings: Mapping[str, ObjectMapping], sync: HubSpotSync | None = None) -> list[CustomProperty]:
+    """cwsync's own properties plus one per mapped HubSpot field, for the enabled pairs; a `fields.add` entry's
+    `label` and `group` (in `sync`) name its property and where it goes (HS-5)."""
     wanted = [p for p in CUSTOM_PROPERTIES if p.object_type in {m.right_object for m in mappings.values()}]
     names = {(p.object_type, p.name) for p in wanted}
-    for mapping in mappings.values():
+    for pair, mapping in mappings.items():
+        chosen = _chosen(sync, pair)
         for f in mapping.fields:
             if f.name in mapping.references or (mapping.right_object, f.right) in names:
                 continue
             kind, field_type = _HUBSPOT_TYPES.get(f.right_type, ("string", "text"))
-            label = f.right.replace("_", " ").title()
-            wanted.append(CustomProperty(mapping.right_object, f.right, label, kind, field_type))
+            label, group = chosen.get(f.right, (None, None))
+            label = label or f.right.replace("_", " ").title()
+            wanted.append(CustomProperty(mapping.right_object, f.right, label, kind, field_type, group=group))
             names.add((mapping.right_object, f.right))
     return wanted
+
+
+def property_group(sync: HubSpotSync | None) -> tuple[str, str]:
+    """The group cwsync's properties go in: `syncs.hubspot.property_group` (name, label), else `GROUP`."""
+    return (sync.property_group.name, sync.property_group.label) if sync is not None else GROUP
+
+
+def _chosen(sync: HubSpotSync | None, pair: str) -> dict[str, tuple[str | None, str | None]]:
+    """HubSpot property → (label, group) as a pair's `fields.add` entries name them."""
+    if sync is None:
+        return {}
+    config = sync.objects.get(pair)  # type: ignore[call-overload]
+    if config is None:
+        return {}
+    return {change.other: (change.label, change.group) for change in config.fields.add}
 
 
 async def missing_properties(
     hs: HubSpotClient,
     mappings: Mapping[str, ObjectMapping],
     definitions: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    sync: HubSpotSync | None = None,
 ) -> list[CustomProperty]:
     """The wanted properties HubSpot does not have yet (each object type's properties read at the same time, unless
     the caller read them: `definitions`)."""
-    wanted = wanted_properties(mappings)
+    wanted = wanted_properties(mappings, sync)
     types = [t for t in dict.fromkeys(p.object_type for p in wanted) if definitions is None or t not in definitions]
     fetched = await asyncio.gather(*(hs.properties(object_type) for object_type in types))
     read: dict[str, Sequence[Mapping[str, Any]]] = {**dict(zip(types, fetched, strict=True)), **(definitions or {})}
@@ -56,7 +76,10 @@ async def missing_properties(
 
 
 async def create_properties(
-    hs: HubSpotClient, props: list[CustomProperty], options: Mapping[tuple[str, str], list[str]] | None = None
+    hs: HubSpotClient,
+    props: list[CustomProperty],
+    options: Mapping[tuple[str, str], list[str]] | None = None,
+    group: tuple[str, str] = GROUP,
 ) -> list[str]:
     """Create properties (and cwsync's property group where needed); returns `object.name` of each created.
 
@@ -65,6 +88,12 @@ async def create_properties(
     by_type: dict[str, list[CustomProperty]] = {}
     for prop in props:
         by_type.setdefault(prop.object_type, []).append(prop)
+
+    async def _group_made(object_type: str, name: str, label: str) -> None:
+        async def exists() -> bool:
+            return name in {g["name"] for g in await hs.property_groups(object_type)}
+
+        await _made(lambda: hs.create_property_group(object_type, name=name, label=label), exists)
 
     async def create_one(prop: CustomProperty) -> None:
         choices = (options or {}).get((prop.object_type, prop.name))
@@ -81,18 +110,18 @@ async def create_properties(
             label=prop.label,
             type=prop.type,
             field_type=prop.field_type,
-            group_name=GROUP[0],
+            group_name=prop.group or group[0],
             options=[{"label": c, "value": c, "hidden": False, "displayOrder": i} for i, c in enumerate(choices or [])]
             or None,
             has_unique_value=prop.unique,
         )
 
     async def create_for(object_type: str, mine: list[CustomProperty]) -> None:
-        async def exists() -> bool:
-            return GROUP[0] in {g["name"] for g in await hs.property_groups(object_type)}
-
-        if not await exists():
-            await _made(lambda: hs.create_property_group(object_type, name=GROUP[0], label=GROUP[1]), exists)
+        present = {g["name"] for g in await hs.property_groups(object_type)}
+        for name in dict.fromkeys(prop.group or group[0] for prop in mine):
+            if name not in present:
+                label = group[1] if name == group[0] else name.replace("_", " ").title()
+                await _group_made(object_type, name, label)
         await asyncio.gather(*(create_one(prop) for prop in mine))
 
     await asyncio.gather(*(create_for(object_type, mine) for object_type, mine in by_type.items()))

@@ -48,7 +48,7 @@ from cwsync.engine.runs import recorded_run
 from cwsync.store import Counts, ItemStatus, Link, RunItem, Store
 from cwsync.syncs.hubspot import shapes
 from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
-from cwsync.syncs.hubspot.properties import create_properties, missing_properties
+from cwsync.syncs.hubspot.properties import create_properties, missing_properties, property_group
 from cwsync.syncs.hubspot.schema import check_schemas
 from cwsync.syncs.hubspot.sides import ConnectWiseSide, HubSpotSide, Raw, right_properties
 
@@ -286,12 +286,12 @@ class HubSpotSync:
         problems = await check_schemas(self.config, self.mappings, self.cw, definitions)
         if problems:
             raise problems_at(self.config, [(p.loc, p.message) for p in problems])
-        missing = await missing_properties(self.hs, self.mappings, definitions)
+        missing = await missing_properties(self.hs, self.mappings, definitions, self.config.syncs.hubspot)
         if dry_run:
             self.missing_properties = {(p.object_type, p.name) for p in missing}
             return
         if missing:
-            created = await create_properties(self.hs, missing)
+            created = await create_properties(self.hs, missing, group=property_group(self.config.syncs.hubspot))
             log.info("hs.properties_created", properties=created)
         self.missing_properties = set()
 
