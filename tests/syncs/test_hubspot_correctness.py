@@ -388,3 +388,45 @@ async def test_custom_properties_take_the_configured_label_and_group(tmp_path: P
     ]
     got = await world.hs.get("companies", company["id"], properties=["cw_tier"])
     assert got["properties"]["cw_tier"] == "Gold"
+
+
+async def _two_types(world: World, identifier: str, *names: str) -> None:
+    types = []
+    for name in names:
+        found = next(
+            int(r["id"])
+            for i in world.cw_box.store.ids("company_types")
+            if (r := world.cw_box.store.get("company_types", i)) and r["name"] == name
+        )
+        types.append({"id": found})
+    await world.cw.create(
+        "company/companies", {"identifier": identifier, "name": identifier, "types": types, "city": "X"}
+    )
+
+
+async def _hs_type(world: World, identifier: str) -> tuple[str, str]:
+    [company] = [c for c in await world.hs_all("companies") if c["properties"]["connectwise_company_id"] == identifier]
+    return company["properties"]["type"], company["properties"]["lifecyclestage"]
+
+
+async def test_company_type_priority_decides_type_and_lifecycle_stage_alike(tmp_path: Path, world: World) -> None:
+    """SB-2 everywhere (#17): a Partner that is also a Customer is carried as its priority type, and HubSpot's
+    `type` and `lifecyclestage` both follow that one type (they could say PARTNER and customer at once)."""
+    await _two_types(world, "PartnerCustomer1", "Partner", "Customer")
+    await world.sync()
+    assert await _hs_type(world, "PartnerCustomer1") == ("OTHER", "customer")  # default order: Customer first
+    world.config = make_config(tmp_path, world.cw_box).model_copy(
+        update={
+            "syncs": make_config(tmp_path, world.cw_box).syncs.model_copy(
+                update={"catalog": _catalog_with_priority(["Partner", "Customer"])}
+            )
+        }
+    )
+    await world.sync(full=True)
+    assert await _hs_type(world, "PartnerCustomer1") == ("PARTNER", "other")
+
+
+def _catalog_with_priority(order: list[str]) -> Any:
+    from cwsync.config.catalog import CatalogSync
+
+    return CatalogSync.model_validate({"enabled": False, "company_type_priority": order})

@@ -75,8 +75,12 @@ COMPANY_FIELDS = (
     FieldMap("state", "state", "state"),
     FieldMap("zip", "zip", "zip"),
     FieldMap("country", "country", "country", TO_RIGHT),
-    FieldMap("type", "types", "type", TO_RIGHT, T.TEXT, T.ENUM, value_map=COMPANY_TYPE_MAP),
-    FieldMap("lifecyclestage", "types", "lifecyclestage", TO_RIGHT, T.TEXT, T.ENUM, value_map=COMPANY_LIFECYCLE_MAP),
+    # Both from the one type the company is carried as (SB-2: the first of `company_type_priority` it has), so they
+    # always agree (a value map over every type picked its own first match: PROSPECT beside `customer`).
+    FieldMap("type", "company_type", "type", TO_RIGHT, T.TEXT, T.ENUM, value_map=COMPANY_TYPE_MAP),
+    FieldMap(
+        "lifecyclestage", "company_type", "lifecyclestage", TO_RIGHT, T.TEXT, T.ENUM, value_map=COMPANY_LIFECYCLE_MAP
+    ),
 )
 
 CONTACT_FIELDS = (
