@@ -80,13 +80,14 @@ def test_contact_body_for_create() -> None:
 
 
 def test_company_with_several_types_gets_the_mapped_one() -> None:
-    """A company that is both Prospect and Customer is a HubSpot customer (the higher priority) (SB-2)."""
+    """A company that is both Prospect and Customer is a HubSpot customer (the higher priority) (SB-2), and its
+    `type` follows the same one type (Customer has no HubSpot type: OTHER), not Prospect (#17)."""
     flat = flatten_company(
         {"id": 3, "name": "Acme", "types": [{"id": 2, "name": "Prospect"}, {"id": 1, "name": "Customer"}]}
     )
     projection = mapping("companies").project_left(flat)
     assert projection["lifecyclestage"] == "customer"
-    assert projection["type"] == "PROSPECT"
+    assert projection["type"] == "OTHER"
 
 
 def test_website_becomes_domain() -> None:
