@@ -227,3 +227,12 @@ def test_progress_bars_show_done_total_and_eta_on_a_terminal_only(monkeypatch: p
     assert "contacts" in drawn
     assert "3/10" in drawn
     assert "ETA" in drawn
+
+
+def test_a_printed_error_class_becomes_the_json_error_type() -> None:
+    """A command that printed `LayoutError: ...` (and exited) gives a `--json` error typed `LayoutError`, not the
+    generic `Error` (#16)."""
+    from cwsync.cli.output import _ERROR_NAME
+
+    assert _ERROR_NAME.match("LayoutError: asset layout(s) 'X' do not exist").group(1) == "LayoutError"  # type: ignore[union-attr]
+    assert _ERROR_NAME.match("refused (x): y") is None

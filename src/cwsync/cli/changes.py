@@ -291,7 +291,7 @@ def _run(config_path: Path, work: Callable[[ChangeWorkflow], Awaitable[T]]) -> T
     config = _load(config_path)
     changes = config.syncs.changes
     if changes is None or not changes.enabled:
-        _fail(2, f"{config_path}: no `syncs.changes` section (see docs/changes.md)")
+        _fail(2, f"{config_path}: no `syncs.changes` section (see docs/changes.md)", kind="ConfigError")
 
     async def run() -> T:
         async with _opened(config, changes) as workflow:
@@ -300,9 +300,9 @@ def _run(config_path: Path, work: Callable[[ChangeWorkflow], Awaitable[T]]) -> T
     try:
         return run_async(run)
     except SetupError as exc:
-        _fail(2, str(exc))
+        _fail(2, str(exc), kind="SetupError")
     except ChangeRefused as exc:
-        _fail(1, f"refused ({exc.code}): {exc.reason}")
+        _fail(1, f"refused ({exc.code}): {exc.reason}", kind="ChangeRefused")
 
 
 @asynccontextmanager
@@ -320,12 +320,12 @@ def _load(path: Path) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
-        _fail(2, f"configuration error\n{exc}")
+        _fail(2, f"configuration error\n{exc}", kind="ConfigError")
 
 
-def _fail(code: int, message: str) -> NoReturn:
+def _fail(code: int, message: str, *, kind: str = "ChangeError") -> NoReturn:
     if json_mode_active():
-        fail(code, message, kind="ChangeError")
+        fail(code, message, kind=kind)
     errors.print(message, style="red", highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(code)
 
@@ -337,7 +337,7 @@ def _validated(build: Callable[[], T]) -> T:
         return build()
     except ValidationError as exc:
         lines = [f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}" for e in exc.errors()]
-        _fail(2, "invalid request:\n" + "\n".join(lines))
+        _fail(2, "invalid request:\n" + "\n".join(lines), kind="InvalidRequest")
 
 
 def _read(file: str | None) -> dict[str, Any]:
@@ -347,9 +347,9 @@ def _read(file: str | None) -> dict[str, Any]:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
         data = json.loads(text)
     except (OSError, ValueError) as exc:
-        _fail(2, f"cannot read {file}: {exc}")
+        _fail(2, f"cannot read {file}: {exc}", kind="FileError")
     if not isinstance(data, dict):
-        _fail(2, f"{file} must hold a JSON object")
+        _fail(2, f"{file} must hold a JSON object", kind="InvalidRequest")
     return data
 
 
@@ -380,7 +380,7 @@ def _text(value: str | None) -> str | None:
     try:
         return Path(value[1:]).read_text(encoding="utf-8")
     except OSError as exc:
-        _fail(2, f"cannot read {value[1:]}: {exc.strerror or exc}")
+        _fail(2, f"cannot read {value[1:]}: {exc.strerror or exc}", kind="FileError")
 
 
 def _echo(data: Any) -> None:

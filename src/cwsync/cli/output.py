@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -138,7 +139,13 @@ def _error_of(session: _Session, code: int) -> dict[str, Any]:
     lines = [line.rstrip() for line in session.text.getvalue().splitlines() if line.strip()]
     fixes = [line.split("fix:", 1)[1].strip() for line in lines if line.lstrip().startswith("fix:")]
     message = "\n".join(line for line in lines if not line.lstrip().startswith("fix:")) or f"exit code {code}"
-    return {"type": "Error", "message": message, "fix": fixes[0] if fixes else None, "exit_code": code}
+    named = _ERROR_NAME.match(message)
+    kind = named.group(1) if named else ("ConfigError" if message.startswith("configuration error") else "Error")
+    return {"type": kind, "message": message, "fix": fixes[0] if fixes else None, "exit_code": code}
+
+
+_ERROR_NAME = re.compile(r"^([A-Z][A-Za-z]*(?:Error|Refused))\b")
+"""A printed error that starts with its class name (`LayoutError: ...`): the JSON error's `type`."""
 
 
 class JsonAwareGroup(TyperGroup):
