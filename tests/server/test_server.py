@@ -222,6 +222,19 @@ async def test_api_requires_its_token(system: System) -> None:
     assert runs[0]["kind"] == "incremental"
     detail = (await system.app.get(f"/api/runs/{runs[0]['run_id']}", headers=auth)).json()
     assert detail["items"]
+    # PL-4: runs and their items filter and page
+    params = {"pair": "contacts", "kind": "incremental"}
+    contacts = (await system.app.get("/api/runs", params=params, headers=auth)).json()
+    assert contacts
+    assert all("contacts" in r["objects"] for r in contacts)
+    assert (await system.app.get("/api/runs", params={"integration": "hudu"}, headers=auth)).json() == []
+    assert (await system.app.get("/api/runs", params={"since": "2999-01-01"}, headers=auth)).json() == []
+    first = detail["items"][0]
+    wanted = first["connectwise_id"] or first["hubspot_id"]
+    only = await system.app.get(f"/api/runs/{runs[0]['run_id']}", params={"record": wanted}, headers=auth)
+    assert {wanted} <= {v for i in only.json()["items"] for v in (i["connectwise_id"], i["hubspot_id"])}
+    none = await system.app.get(f"/api/runs/{runs[0]['run_id']}", params={"text": "no such reason"}, headers=auth)
+    assert none.json()["items"] == []
     item = next(i for i in detail["items"] if i["connectwise_id"] and i["hubspot_id"])
     explained = await system.app.get(f"/api/records/hubspot/{item['pair']}/{item['hubspot_id']}", headers=auth)
     assert explained.json()["link"]["connectwise_id"] == item["connectwise_id"]  # `cwsync explain`, over HTTP

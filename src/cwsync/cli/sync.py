@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -241,15 +242,45 @@ def _item_json(item: Any) -> dict[str, Any]:
     }
 
 
-def history(config: Path = CONFIG, limit: int = typer.Option(10, help="How many runs."), as_json: bool = JSON) -> None:
-    """The latest runs and their counts (PL-4)."""
+def history(
+    config: Path = CONFIG,
+    limit: int = typer.Option(10, min=1, max=10_000, help="How many runs."),
+    offset: int = typer.Option(0, min=0, help="Skip this many (the next page)."),
+    integration: str | None = typer.Option(
+        None, "--integration", help="Only runs of one integration: hubspot pairs, hudu, catalog, mirror, devices."
+    ),
+    pair: str | None = typer.Option(
+        None, "--object", help="Only runs that covered this object (contacts, hudu:sites)."
+    ),
+    status: str | None = typer.Option(None, help="succeeded, failed, running or interrupted."),
+    kind: str | None = typer.Option(None, help="full, incremental, record or plan."),
+    trigger: str | None = typer.Option(None, help="cli, schedule, callback, webhook or api."),
+    since: datetime | None = typer.Option(None, help="Started at or after (ISO date or time, UTC when naive)."),
+    until: datetime | None = typer.Option(None, help="Started before."),
+    as_json: bool = JSON,
+) -> None:
+    """The latest runs and their counts, filtered and paged (PL-4); `cwsync explain` shows one record's decisions."""
     from cwsync.store.schema import read_only
 
     cfg = load(config)
 
+    def utc(moment: datetime | None) -> datetime | None:
+        return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
+
     async def work() -> list[Any]:
         async with read_only(cfg.store) as store:
-            return await store.runs(cfg.tenant, limit=limit)
+            return await store.runs(
+                cfg.tenant,
+                limit=limit,
+                offset=offset,
+                integration=integration,
+                pair=pair,
+                status=status,
+                kind=kind,
+                trigger=trigger,
+                since=utc(since),
+                until=utc(until),
+            )
 
     runs = run_async(work)
     if as_json:

@@ -265,6 +265,11 @@ def _either(*rules: Any) -> Any:
     return lambda origin: any(rule(origin) for rule in rules)
 
 
+def _aware(moment: datetime | None) -> datetime | None:
+    """A query's time, UTC when it names no zone."""
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def create_app(server: Server, *, manage_lifecycle: bool = False) -> FastAPI:
     """The FastAPI app; with `manage_lifecycle` it starts and stops `server` itself (uvicorn's lifespan)."""
 
@@ -384,21 +389,58 @@ def _api(app: FastAPI, server: Server) -> None:
         return out
 
     @app.get("/api/runs", dependencies=guard)
-    async def runs(limit: int = 20) -> list[dict[str, Any]]:
-        """The latest runs."""
-        return [_run(r) for r in await server.store.runs(config.tenant, limit=min(max(limit, 1), 200))]
+    async def runs(
+        limit: int = 20,
+        offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+        integration: Annotated[str | None, Query(max_length=64)] = None,
+        pair: Annotated[str | None, Query(max_length=128)] = None,
+        status: Annotated[str | None, Query(max_length=16)] = None,
+        kind: Annotated[str | None, Query(max_length=16)] = None,
+        trigger: Annotated[str | None, Query(max_length=16)] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """The latest runs, filtered and paged (PL-4): by integration or pair, status, kind, trigger, start time."""
+        found = await server.store.runs(
+            config.tenant,
+            limit=min(max(limit, 1), 200),
+            offset=offset,
+            integration=integration,
+            pair=pair,
+            status=status,
+            kind=kind,
+            trigger=trigger,
+            since=_aware(since),
+            until=_aware(until),
+        )
+        return [_run(r) for r in found]
 
     @app.get("/api/runs/{run_id}", dependencies=guard)
     async def run_detail(
         run_id: Annotated[int, Path(ge=1, le=MAX_ID)],
         limit: int = 100,
         offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+        action: Annotated[str | None, Query(max_length=16)] = None,
+        status: Annotated[str | None, Query(max_length=16)] = None,
+        pair: Annotated[str | None, Query(max_length=128)] = None,
+        record: Annotated[str | None, Query(max_length=255)] = None,
+        text: Annotated[str | None, Query(max_length=200)] = None,
     ) -> dict[str, Any]:
-        """One run and its per-record decisions (paged)."""
+        """One run and its per-record decisions, paged and filtered (PL-4): by action, status, pair, a record's id
+        (either side) or text in the reason."""
         run = await server.store.run(run_id)
         if run is None or run.tenant != config.tenant:
             raise HTTPException(404, "no such run")
-        items = await server.store.run_items(run_id, limit=min(max(limit, 1), 1000), offset=offset)
+        items = await server.store.run_items(
+            run_id,
+            limit=min(max(limit, 1), 1000),
+            offset=offset,
+            action=action,
+            status=status,
+            pair=pair,
+            record=record,
+            text=text,
+        )
         return {**_run(run), "items": [_item(i) for i in items]}
 
     @app.get("/api/records/{system}/{obj}/{record_id}", dependencies=guard)

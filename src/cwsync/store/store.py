@@ -561,12 +561,46 @@ class Store:
         rows = await self._all(select(RUNS).where(RUNS.c.id == run_id))
         return _run_of(rows[0]) if rows else None
 
-    async def runs(self, tenant: str, *, limit: int = 20, pair: str | None = None) -> list[RunRecord]:
-        """The tenant's latest runs, newest first; with `pair`, only runs that covered it."""
-        statement = select(RUNS).where(RUNS.c.tenant == tenant).order_by(RUNS.c.id.desc()).limit(limit)
+    async def runs(
+        self,
+        tenant: str,
+        *,
+        limit: int = 20,
+        pair: str | None = None,
+        integration: str | None = None,
+        status: str | None = None,
+        kind: str | None = None,
+        trigger: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """The tenant's latest runs, newest first, a page at a time (PL-4): with `pair`, only runs that covered it;
+        with `integration` (`hudu`, `catalog`, `mirror`, ...), runs of its pairs (`hudu` or `hudu:<type>`); with
+        `status`, `kind`, `trigger`, only those; `since`/`until` bound the start time."""
+        statement = select(RUNS).where(RUNS.c.tenant == tenant)
         if pair is not None:
             statement = statement.where(self._run_covers(pair))
+        if integration is not None:
+            statement = statement.where(self._run_of_integration(integration))
+        for column, value in ((RUNS.c.status, status), (RUNS.c.kind, kind), (RUNS.c.trigger, trigger)):
+            if value is not None:
+                statement = statement.where(column == value)
+        if since is not None:
+            statement = statement.where(RUNS.c.started_at >= since)
+        if until is not None:
+            statement = statement.where(RUNS.c.started_at < until)
+        statement = statement.order_by(RUNS.c.id.desc()).limit(limit).offset(offset)
         return [_run_of(row) for row in await self._all(statement)]
+
+    def _run_of_integration(self, name: str) -> ColumnElement[bool]:
+        """A run that covered a pair of this integration: the pair `name` or one named `name:<something>`."""
+        if self.dialect == "postgresql":
+            members = func.jsonb_array_elements_text(RUNS.c.pairs).table_valued("value")
+        else:
+            members = func.json_each(RUNS.c.pairs).table_valued("value")
+        value = members.c.value
+        return exists(select(1).select_from(members).where((value == name) | value.like(f"{name}:%")))
 
     def _run_covers(self, pair: str) -> ColumnElement[bool]:
         if self.dialect == "postgresql":
@@ -582,12 +616,28 @@ class Store:
     # --- run items ----------------------------------------------------------------------------------------------
 
     async def run_items(
-        self, run_id: int, *, action: str | None = None, limit: int = 100, offset: int = 0
+        self,
+        run_id: int,
+        *,
+        action: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        status: str | None = None,
+        pair: str | None = None,
+        record: str | None = None,
+        text: str | None = None,
     ) -> list[RunItem]:
-        """A page of a run's items in the order they were recorded, optionally only one action."""
+        """A page of a run's items in the order they were recorded (PL-4): only one `action`, `status` or `pair`,
+        those about a `record` (its ConnectWise or other side's id), or whose reason holds `text` (any case)."""
         statement = select(RUN_ITEMS).where(RUN_ITEMS.c.run_id == run_id)
-        if action is not None:
-            statement = statement.where(RUN_ITEMS.c.action == action)
+        for column, value in ((RUN_ITEMS.c.action, action), (RUN_ITEMS.c.status, status), (RUN_ITEMS.c.pair, pair)):
+            if value is not None:
+                statement = statement.where(column == value)
+        if record is not None:
+            statement = statement.where((RUN_ITEMS.c.left_id == record) | (RUN_ITEMS.c.right_id == record))
+        if text:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            statement = statement.where(func.lower(RUN_ITEMS.c.reason).like(f"%{escaped.lower()}%", escape="\\"))
         statement = statement.order_by(RUN_ITEMS.c.id).limit(limit).offset(offset)
         return [_item_of(row) for row in await self._all(statement)]
 
