@@ -173,7 +173,6 @@ async def _run(
 async def check_mappings(config: Any) -> Any:
     """The HubSpot mappings and filters against HubSpot's property definitions and ConnectWise's fields (#13.10):
     what `sync` would refuse at its start, found by `doctor` first."""
-    import asyncio  # here, not at import: `--help` and completion stay light
 
     from cwsync.config import problems_at
     from cwsync.connectors.connectwise import ConnectWiseClient
@@ -183,7 +182,7 @@ async def check_mappings(config: Any) -> Any:
     from cwsync.diagnostics.connectwise import CheckResult
     from cwsync.integrations.root import connectwise_settings, hubspot_settings
     from cwsync.syncs.hubspot.run import mappings
-    from cwsync.syncs.hubspot.schema import check_schemas
+    from cwsync.syncs.hubspot.schema import check_schemas, property_definitions
 
     name = "HubSpot mappings fit the schemas"
     try:
@@ -191,9 +190,7 @@ async def check_mappings(config: Any) -> Any:
         settings = hubspot_settings(config)
         assert settings is not None
         async with ConnectWiseClient(connectwise_settings(config)) as cw, HubSpotClient(settings) as hs:
-            types = list(dict.fromkeys(m.right_object for m in maps.values()))
-            definitions = dict(zip(types, await asyncio.gather(*(hs.properties(t) for t in types)), strict=True))
-            problems = await check_schemas(config, maps, cw, definitions)
+            problems = await check_schemas(config, maps, cw, await property_definitions(hs, maps))
     except MappingError as exc:
         return CheckResult(name, "fail", str(exc), fix="correct the mapping in the configuration file")
     except CwsyncApiError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -260,12 +260,10 @@ def history(
     as_json: bool = JSON,
 ) -> None:
     """The latest runs and their counts, filtered and paged (PL-4); `cwsync explain` shows one record's decisions."""
+    from cwsync.core.values import as_utc
     from cwsync.store.schema import read_only
 
     cfg = load(config)
-
-    def utc(moment: datetime | None) -> datetime | None:
-        return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
     async def work() -> list[Any]:
         async with read_only(cfg.store) as store:
@@ -278,8 +276,8 @@ def history(
                 status=status,
                 kind=kind,
                 trigger=trigger,
-                since=utc(since),
-                until=utc(until),
+                since=as_utc(since),
+                until=as_utc(until),
             )
 
     runs = run_async(work)

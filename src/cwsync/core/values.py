@@ -47,6 +47,11 @@ _COMPATIBLE = {
 }
 
 
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A moment as an aware datetime: UTC when it names no zone (a date or time typed by a person)."""
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def type_problem(left: FieldType, right: FieldType, *, has_value_map: bool) -> str | None:
     """Why `left` cannot map to `right`, or None when it can."""
     if frozenset({left, right}) in _COMPATIBLE:

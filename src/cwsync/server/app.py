@@ -28,6 +28,7 @@ from cwsync.config.hudu import DataType
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.connectors.hudu import HuduClient
+from cwsync.core.values import as_utc
 from cwsync.engine.runs import close_interrupted
 from cwsync.runtime.intake import (
     CLOUD_KEY_HOSTS,
@@ -265,11 +266,6 @@ def _either(*rules: Any) -> Any:
     return lambda origin: any(rule(origin) for rule in rules)
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    """A query's time, UTC when it names no zone."""
-    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def create_app(server: Server, *, manage_lifecycle: bool = False) -> FastAPI:
     """The FastAPI app; with `manage_lifecycle` it starts and stops `server` itself (uvicorn's lifespan)."""
 
@@ -410,8 +406,8 @@ def _api(app: FastAPI, server: Server) -> None:
             status=status,
             kind=kind,
             trigger=trigger,
-            since=_aware(since),
-            until=_aware(until),
+            since=as_utc(since),
+            until=as_utc(until),
         )
         return [_run(r) for r in found]
 

@@ -49,7 +49,7 @@ from cwsync.store import Counts, ItemStatus, Link, RunItem, Store
 from cwsync.syncs.hubspot import shapes
 from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
 from cwsync.syncs.hubspot.properties import create_properties, missing_properties, property_group
-from cwsync.syncs.hubspot.schema import check_schemas
+from cwsync.syncs.hubspot.schema import check_schemas, property_definitions
 from cwsync.syncs.hubspot.sides import ConnectWiseSide, HubSpotSide, Raw, right_properties
 
 __all__ = ["HubSpotSync", "MassDeleteError", "PairReport", "ReadAhead", "RecordRef", "RunReport", "mappings"]
@@ -280,9 +280,7 @@ class HubSpotSync:
         """Check the mappings against HubSpot's property definitions and ConnectWise's custom fields (a
         `ConfigError` naming file and line before any record is touched), then create the HubSpot properties cwsync
         needs (not in a dry run: there they are only noted as missing)."""
-        types = list(dict.fromkeys(m.right_object for m in self.mappings.values()))
-        read = await asyncio.gather(*(self.hs.properties(object_type) for object_type in types))
-        definitions = dict(zip(types, read, strict=True))
+        definitions = await property_definitions(self.hs, self.mappings)
         problems = await check_schemas(self.config, self.mappings, self.cw, definitions)
         if problems:
             raise problems_at(self.config, [(p.loc, p.message) for p in problems])

@@ -20,13 +20,14 @@ from typing import Any
 from cwsync.config.model import Config, ObjectSync
 from cwsync.config.vocabulary import Side
 from cwsync.connectors.connectwise import ConnectWiseClient
+from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.mapping import FieldMap, ObjectMapping
 from cwsync.core.values import FieldType as T
 from cwsync.syncs.hubspot.defaults import OBJECTS
 from cwsync.syncs.hubspot.properties import wanted_properties
 from cwsync.syncs.hubspot.shapes import CUSTOM
 
-__all__ = ["CW_FIELDS", "SchemaProblem", "check_schemas"]
+__all__ = ["CW_FIELDS", "SchemaProblem", "check_schemas", "property_definitions"]
 
 CW_FIELDS: dict[str, dict[str, T]] = {
     "companies": {
@@ -105,6 +106,15 @@ class SchemaProblem:
 
     loc: tuple[str | int, ...]
     message: str
+
+
+async def property_definitions(
+    hs: HubSpotClient, mappings: Mapping[str, ObjectMapping]
+) -> dict[str, list[dict[str, Any]]]:
+    """HubSpot object type → its property definitions, for the pairs' objects (read at the same time)."""
+    types = list(dict.fromkeys(m.right_object for m in mappings.values()))
+    read = await asyncio.gather(*(hs.properties(object_type) for object_type in types))
+    return dict(zip(types, read, strict=True))
 
 
 async def check_schemas(
