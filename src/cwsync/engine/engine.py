@@ -308,7 +308,7 @@ def _planned(pair: Pair, item: PlanItem, extra: _Extra) -> Decision:
     write = next((w for w in item.writes if w.side is Side.RIGHT), None)
     if write is None:
         if extra.held and out.action == "unchanged":
-            out.action, out.reason = "skip", "; ".join(pair.frozen[name] for name in extra.held)
+            out.action, out.reason = "skip", "; ".join(dict.fromkeys(pair.frozen[name] for name in extra.held))
         return out
     merged = item.right_values or write.values
     values = out.right_values = {f.name: merged.get(f.name) for f in pair.mapping.fields}  # mapped fields only
@@ -571,7 +571,7 @@ class _PairRun:
                         d.left_id,
                         str(d.right_id),
                         left_values=d.values,
-                        right_values=_written(d),
+                        right_values={**_written(d), **((result.right_values if result else None) or {})},
                         match_key=d.match_key,
                     )
                 )

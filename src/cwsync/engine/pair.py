@@ -92,6 +92,9 @@ class WriteResult:
     write: Write
     right_id: str | None = None
     error: Exception | None = None
+    right_values: Mapping[str, Any] | None = None
+    """What the link keeps of the counterpart beyond the projection (its URL, ...): the pair's `stored` hook keeps
+    such values out of planning."""
 
 
 class Target(Protocol):

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from cwsync.connectors.connectwise import ConnectWiseClient
-from cwsync.connectors.connectwise.conditions import F
+from cwsync.connectors.connectwise.conditions import Condition, F, all_of
 from cwsync.engine.pair import Raw
 from cwsync.engine.reading import chunks, last_updated
 
@@ -19,20 +19,32 @@ ID_CHUNK = 100
 class ConnectWiseSource:
     """Records of one ConnectWise endpoint (`company/companies`, `service/tickets`, ...)."""
 
-    def __init__(self, client: ConnectWiseClient, path: str, *, fields: str | None = None, page_size: int = 1000):
-        self.client, self.path, self.fields, self.page_size = client, path, fields, page_size
+    def __init__(
+        self,
+        client: ConnectWiseClient,
+        path: str,
+        *,
+        fields: str | None = None,
+        page_size: int = 1000,
+        where: Condition | None = None,
+    ):
+        """`where`: a condition every read of changes adds (e.g. `deletedFlag = false`); reads by id do not."""
+        self.client, self.path, self.fields, self.page_size, self.where = client, path, fields, page_size, where
+
+    def _changed_since(self, since: datetime | None) -> Condition | None:
+        parts = [c for c in (self.where, None if since is None else F("lastUpdated") >= since) if c is not None]
+        return all_of(*parts) if parts else None
 
     async def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
         """Pages of records with `lastUpdated >= since` (all of them when None), forward-only paging."""
-        conditions = None if since is None else F("lastUpdated") >= since
         async for page in self.client.stream(
-            self.path, conditions=conditions, fields=self.fields, page_size=self.page_size
+            self.path, conditions=self._changed_since(since), fields=self.fields, page_size=self.page_size
         ):
             yield page
 
     async def count_changed(self, since: datetime | None) -> int:
         """How many records `changed(since)` reads (ConnectWise's own count: progress totals)."""
-        return await self.client.count(self.path, conditions=None if since is None else F("lastUpdated") >= since)
+        return await self.client.count(self.path, conditions=self._changed_since(since))
 
     async def get_many(self, ids: Sequence[str]) -> list[Raw]:
         """The records with these ids that exist, 100 ids per read."""

@@ -19,7 +19,7 @@ from cwsync.connectors.hudu import HuduClient, label_key
 from cwsync.engine.pair import Write, WriteResult
 from cwsync.store import Store
 
-__all__ = ["HuduAssetTarget", "asset_body", "asset_name_key", "flat_asset"]
+__all__ = ["HuduAssetTarget", "HuduCompanyTarget", "asset_body", "asset_name_key", "company_values", "flat_asset"]
 
 STRUCTURED = frozenset({label_key("Address"), label_key("Location")})
 """Custom fields whose values are objects or lists (an address, asset tags): JSON text in the flat projection."""
@@ -145,3 +145,60 @@ def _int(value: Any) -> int | None:
         return int(str(value))
     except ValueError:
         return None
+
+
+class HuduCompanyTarget:
+    """Hudu companies (the parent of every asset): a create POSTs the company's details, an update PUTs the ones
+    that changed (a value ConnectWise no longer has is left as Hudu holds it). `find` links a company an earlier
+    attempt created but never recorded: by name among the Hudu companies no link holds."""
+
+    def __init__(self, hudu: HuduClient, companies: Mapping[int, Mapping[str, Any]], held: set[str]) -> None:
+        self.hudu, self.companies, self.held = hudu, companies, held
+        self.calls = 0
+        self.written: dict[str, Mapping[str, Any]] = {}
+        """Hudu id → the company as Hudu answered a write (its URL for the link)."""
+
+    async def find(self, writes: Sequence[Write]) -> dict[str, str]:
+        by_name = {
+            str(c.get("name") or "").strip().lower(): str(i)
+            for i, c in self.companies.items()
+            if str(i) not in self.held
+        }
+        found: dict[str, str] = {}
+        for write in writes:
+            hudu_id = by_name.pop(str(write.values.get("name") or "").strip().lower(), None)
+            if hudu_id is not None:
+                found[write.left_id] = hudu_id
+        return found
+
+    async def apply(self, writes: Sequence[Write]) -> list[WriteResult]:
+        return list(await asyncio.gather(*(self._one(w) for w in writes)))
+
+    async def _one(self, write: Write) -> WriteResult:
+        try:
+            if write.action == "create":
+                self.calls += 1
+                record = await self.hudu.create_company(dict(write.values))
+            else:
+                changed = {
+                    k: v for k, v in write.values.items() if v is not None and _blank(write.previous.get(k)) != v
+                }
+                if not changed:
+                    return WriteResult(write, right_id=write.right_id)
+                self.calls += 1
+                record = await self.hudu.update_company(int(str(write.right_id)), changed)
+        except FatalError:
+            raise
+        except CwsyncApiError as exc:
+            return WriteResult(write, right_id=write.right_id, error=exc)
+        right_id = str(record.get("id") or write.right_id)
+        return WriteResult(write, right_id=right_id, right_values=company_values(record))
+
+
+def company_values(company: Mapping[str, Any]) -> dict[str, Any]:
+    """What a company link keeps of the Hudu side: its id, name and where it is (for the deep link)."""
+    return {
+        "id": company.get("id"),
+        "name": company.get("name"),
+        "url": company.get("full_url") or company.get("url"),
+    }

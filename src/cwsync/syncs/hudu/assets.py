@@ -33,7 +33,7 @@ from cwsync.engine.pair import Pair, Raw, Write
 from cwsync.engine.reading import chunks, last_updated
 from cwsync.integrations.hudu import HuduAssetTarget, flat_asset
 from cwsync.store import Link, Store
-from cwsync.syncs.hudu.plan import LayoutInfo
+from cwsync.syncs.hudu.layouts import LayoutInfo
 from cwsync.syncs.hudu.shapes import (
     Source,
     agreement_source,

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cwsync.engine.record import Recorder
+from cwsync.integrations.hudu import company_values as company_link_values
 from cwsync.store import Link, Store
 from cwsync.syncs.hudu.matching import Decision
 
@@ -26,15 +27,6 @@ __all__ = ["COMPANIES_PAIR", "DECISIONS_PAIR", "company_link_values", "load_deci
 
 DECISIONS_PAIR = "hudu:company-decisions"
 COMPANIES_PAIR = "hudu:companies"
-
-
-def company_link_values(company: Mapping[str, Any]) -> dict[str, Any]:
-    """What a company link keeps of the Hudu side: its id, name and where it is (for the deep link)."""
-    return {
-        "id": company.get("id"),
-        "name": company.get("name"),
-        "url": company.get("full_url") or company.get("url"),
-    }
 
 
 def _decision_of(link: Link) -> Decision | None:

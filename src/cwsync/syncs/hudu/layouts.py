@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cwsync.config.hudu import DataType, HuduSync
-from cwsync.connectors.hudu import HuduClient
-from cwsync.syncs.hudu.plan import LayoutInfo
+from cwsync.connectors.hudu import HuduClient, label_key
 from cwsync.syncs.hudu.shapes import DEFAULT_LAYOUT_FIELDS
 
-__all__ = ["LayoutError", "layout_needs", "resolve_layouts"]
+__all__ = ["LayoutError", "LayoutInfo", "layout_needs", "resolve_layouts"]
+
+
+@dataclass(frozen=True, slots=True)
+class LayoutInfo:
+    """An asset layout as planning needs it: id, name and its labels (by `label_key`)."""
+
+    layout_id: int
+    name: str
+    labels: dict[str, str]
+
+    @classmethod
+    def of(cls, layout: Mapping[str, Any]) -> LayoutInfo:
+        """From a Hudu layout record."""
+        fields = [f for f in layout.get("fields") or [] if isinstance(f, Mapping) and not f.get("is_destroyed")]
+        labels = {label_key(str(f["label"])): str(f["label"]) for f in fields if f.get("label")}
+        return cls(int(layout["id"]), str(layout["name"]), labels)
 
 
 class LayoutError(Exception):

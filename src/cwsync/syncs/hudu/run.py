@@ -1,11 +1,12 @@
 """Running the ConnectWise → Hudu sync: test the connection, companies first, then each matched company's records.
 
 Per run: the connection test (Hudu `api_info`, the layouts the configuration names, ConnectWise `system/info`);
-companies, the parent step (ConnectWise stream, Hudu's company list once, the stored match decisions and links,
-planned by `plan.plan_company`); then each data type (sites, contacts, configurations, agreements) as an engine pair
-(`assets.asset_pair`) run by `Engine.run_within` inside this run: the records of matched companies, read from
-ConnectWise page by page (`company/id in (...)`), planned by the engine against the links, written through
-`integrations.hudu.HuduAssetTarget` (one Hudu request per created or changed record, none for an unchanged one).
+companies, the parent pair (`companies.company_pair`: every ConnectWise company not deleted, Hudu's company list
+once, the stored match decisions as its hooks); then each data type (sites, contacts, configurations, agreements) as
+an engine pair (`assets.asset_pair`). All of them run by `Engine.run_within` inside this one run: read from
+ConnectWise page by page (assets: `company/id in (...)` of the matched companies), planned by the engine against the
+links, written through `integrations.hudu` (`HuduCompanyTarget`, `HuduAssetTarget`: one Hudu request per created or
+changed record, none for an unchanged one).
 Hudu assets are never read one by one: the comparison is against the projection stored in each link;
 `match_assets_on_serial` reads the assets of a company once, and only when that company has something to create.
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,27 +30,23 @@ from cwsync.config.hudu import DATA_TYPES, DataType
 from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
-from cwsync.connectors.http import CwsyncApiError, FatalError
 from cwsync.connectors.hudu import HuduClient
 from cwsync.diagnostics.connectwise import check_reads
 from cwsync.engine.engine import Decision as EngineDecision
 from cwsync.engine.engine import Engine, RunOutcome
-from cwsync.engine.record import Recorder, projection_hash
 from cwsync.engine.runs import recorded_run
-from cwsync.integrations.hudu import HuduAssetTarget
-from cwsync.store import Counts, Link, RunItem, Store, Trigger
+from cwsync.integrations.hudu import HuduAssetTarget, HuduCompanyTarget
+from cwsync.store import Counts, Store, Trigger
 from cwsync.syncs.hudu.assets import PLANNED, SerialIndex, asset_pair
+from cwsync.syncs.hudu.companies import COMPANY_FIELDS, company_pair
 from cwsync.syncs.hudu.decisions import (
     COMPANIES_PAIR,
-    company_link_values,
     load_decisions,
     save_decisions,
 )
-from cwsync.syncs.hudu.layouts import LayoutError, resolve_layouts
+from cwsync.syncs.hudu.layouts import LayoutError, LayoutInfo, resolve_layouts
 from cwsync.syncs.hudu.matching import Decision, Suggestion, suggest
-from cwsync.syncs.hudu.plan import CompanyPlan, LayoutInfo, plan_company
 from cwsync.syncs.hudu.shapes import (
-    company_details,
     company_type_names,
 )
 
@@ -59,9 +56,6 @@ log = structlog.get_logger("cwsync.hudu.sync")
 Progress = Callable[[str, int], None]
 Record = dict[str, Any]
 
-COMPANY_FIELDS = (
-    "id,identifier,name,types,status,deletedFlag,addressLine1,addressLine2,city,state,zip,country,phoneNumber,website"
-)
 READS: dict[str, str] = {
     "companies": "Companies",
     "sites": "Companies",  # sites are read under company/companies/{id}/sites: Company Maintenance (UNCONFIRMED)
@@ -106,7 +100,7 @@ class TypeReport:
 
     kind: DataType
     counts: Counts = field(default_factory=Counts)
-    items: list[CompanyPlan | AssetItem] = field(default_factory=list)
+    items: list[AssetItem] = field(default_factory=list)
 
     @property
     def pair(self) -> str:
@@ -154,15 +148,6 @@ class HuduRunReport:
                 for t in self.types
             },
         }
-
-
-@dataclass
-class _Outcome:
-    """One applied plan: its final action, the Hudu record written, and the remote status of a failure."""
-
-    plan: CompanyPlan
-    record: Record | None = None
-    error: CwsyncApiError | None = None
 
 
 class HuduSyncEngine:
@@ -327,7 +312,8 @@ class HuduSyncEngine:
         assets = [kind for kind in kinds if kind != "companies"]
         existing = await self._existing_assets(layouts) if verify and assets else None
         write_companies = "companies" in kinds if records is None else "companies" in records
-        companies = await self._sync_companies(report, write_companies)
+        company_ids = None if records is None else records.get("companies")
+        companies = await self._sync_companies(report, write_companies, company_ids)
         for kind in assets:
             ids = None if records is None else records.get(kind, ())
             await self._run_pair(report, kind, companies, layouts, existing, full=full, ids=ids)
@@ -401,90 +387,56 @@ class HuduSyncEngine:
 
     # -- companies ---------------------------------------------------------------------------------------------------
 
-    async def _sync_companies(self, report: HuduRunReport, write: bool) -> dict[int, int]:
-        """Plan (and apply) companies; returns ConnectWise company id → Hudu company id for the linked ones."""
+    async def _sync_companies(
+        self, report: HuduRunReport, write: bool, ids: Sequence[str] | None = None
+    ) -> dict[int, int]:
+        """The companies pair through the engine (within this run; with `ids`, only those companies), unless `write`
+        is off (a replay of other data types); returns ConnectWise company id → Hudu company id for the linked
+        ones."""
         everyone, hudu = await asyncio.gather(self.live_companies(), self.hudu_companies())
-        skipped = {str(c["id"]) for c in everyone if self.sync.skips_company_type(company_type_names(c)) is not None}
-        companies = [c for c in everyone if str(c["id"]) not in skipped]
+        companies = [c for c in everyone if self.sync.skips_company_type(company_type_names(c)) is None]
         decisions = await load_decisions(self.store, self.tenant)
-        links = await self.store.links_by_left(self.tenant, COMPANIES_PAIR, [str(c["id"]) for c in companies])
-        plans = [self._plan_company(c, decisions.get(int(c["id"])), links, hudu) for c in everyone]
         report.awaiting_decision = sum(1 for c in companies if int(c["id"]) not in decisions)
+        cw_ids = [str(c["id"]) for c in companies]
         if write:
+            links = await self.store.links_by_left(self.tenant, COMPANIES_PAIR, [str(c["id"]) for c in everyone])
+            held = {link.right_id for link in links.values()}
+            held |= set(await self.store.links_by_right(self.tenant, COMPANIES_PAIR, [str(i) for i in hudu]))
+            target = HuduCompanyTarget(self.hudu, hudu, held)
+            pair = company_pair(self.sync, self.cw, target, decisions=decisions, links=links, hudu=hudu)
             type_report = TypeReport("companies")
             report.types.append(type_report)
-            recorder = self._recorder(report, COMPANIES_PAIR)
-            adopted = await self._adopt_companies(recorder, plans, links, hudu)
-            await recorder.intend({p.cw_id: {"name": p.details.get("name")} for p in plans if p.action == "create"})
-            if self._totals is not None:
-                self._totals("companies", len(plans))
-            outcomes = await self._apply(plans, self._write_company, dry_run=report.dry_run)
-            for outcome in outcomes:
-                outcome.record = outcome.record or adopted.get(outcome.plan.cw_id)
-            await self._record(type_report, outcomes, links, recorder)
-            self._progress("companies", len(outcomes))
-            hudu.update({int(o.record["id"]): o.record for o in outcomes if o.record and o.record.get("id")})
-            links = await self.store.links_by_left(self.tenant, COMPANIES_PAIR, [str(c["id"]) for c in companies])
+            planned: dict[int, int] = {}
+
+            def observe(_pair: str, decision: EngineDecision) -> None:
+                type_report.counts.add(decision.action)  # type: ignore[arg-type]
+                if decision.action != "unchanged":
+                    type_report.items.append(AssetItem.of(decision))
+                if decision.action == "create" and report.dry_run:
+                    # A plan shows what the sync would put in the companies it would create too: their records are
+                    # planned against a stand-in id (minus the ConnectWise id) that no write ever sees.
+                    planned[int(decision.left_id)] = PLANNED - int(decision.left_id)
+                elif decision.right_id and decision.action in ("create", "link", "update"):
+                    hudu.setdefault(int(decision.right_id), {"id": int(decision.right_id)})
+                self._progress("companies", 1)
+
+            totals = self._totals
+            outcome = RunOutcome(run_id=report.run_id, dry_run=report.dry_run)
+            await Engine(self.store, self.tenant).run_within(
+                report.run_id,
+                [pair],
+                outcome,
+                dry_run=report.dry_run,
+                full=True,
+                records=None if ids is None else {COMPANIES_PAIR: list(ids)},
+                observe=observe,
+                totals=(lambda _pair, n: totals("companies", n)) if totals is not None else None,
+            )
+        links = await self.store.links_by_left(self.tenant, COMPANIES_PAIR, cw_ids)
         linked = {int(cw_id): int(link.right_id) for cw_id, link in links.items() if int(link.right_id) in hudu}
         if write and report.dry_run:
-            # A plan shows what the sync would put in the companies it would create too: their records are planned
-            # against a stand-in id (minus the ConnectWise id) that no write ever sees.
-            linked.update({int(p.cw_id): PLANNED - int(p.cw_id) for p in plans if p.action == "create"})
+            linked.update(planned)
         return linked
-
-    def _recorder(self, report: HuduRunReport, pair: str) -> Recorder:
-        return Recorder(self.store, self.tenant, pair, report.run_id, dry_run=report.dry_run)
-
-    async def _adopt_companies(
-        self,
-        recorder: Recorder,
-        plans: Sequence[CompanyPlan],
-        links: Mapping[str, Link],
-        hudu: Mapping[int, Record],
-    ) -> dict[str, Record]:
-        """Companies an earlier run created in Hudu but never recorded (an intent is left): found by name among the
-        Hudu companies no link holds, they are linked instead of created again. Returns cw id → Hudu company."""
-        creates = [p for p in plans if p.action == "create"]
-        if not creates or recorder.dry_run or not await self.store.has_journal(self.tenant, COMPANIES_PAIR):
-            return {}
-        pending = await recorder.pending([p.cw_id for p in creates])
-        held = {link.right_id for link in links.values()}
-        held |= set((await self.store.links_by_right(self.tenant, COMPANIES_PAIR, [str(i) for i in hudu])).keys())
-        by_name = {str(c.get("name") or "").strip().lower(): c for i, c in hudu.items() if str(i) not in held}
-        adopted: dict[str, Record] = {}
-        for plan in creates:
-            if plan.cw_id not in pending:
-                continue
-            found = by_name.pop(str(plan.details.get("name") or "").strip().lower(), None)
-            if found is not None:
-                plan.action, plan.hudu_id, plan.match_key = "link", int(found["id"]), "created"
-                plan.reason = (
-                    f"created in Hudu by an earlier run that did not record it (company {found['id']}): linked"
-                )
-                adopted[plan.cw_id] = found
-        return adopted
-
-    def _plan_company(
-        self, company: Record, decision: Decision | None, links: Mapping[str, Link], hudu: Mapping[int, Record]
-    ) -> CompanyPlan:
-        cw_id = str(company["id"])
-        link = links.get(cw_id)
-        return plan_company(
-            cw_id,
-            company_details(company),
-            decision=decision.kind if decision else None,
-            link=link,
-            hudu_company=hudu.get(int(link.right_id)) if link else None,
-            update_details=self.sync.update_company_details,
-            skipped_type=self.sync.skips_company_type(company_type_names(company)),
-        )
-
-    async def _write_company(self, plan: CompanyPlan) -> Record | None:
-        if plan.action == "create":
-            return await self.hudu.create_company(plan.details)
-        if plan.action == "update" and plan.hudu_id is not None:
-            return await self.hudu.update_company(plan.hudu_id, plan.details)
-        return None
 
     # -- assets ------------------------------------------------------------------------------------------------------
 
@@ -500,90 +452,3 @@ class HuduSyncEngine:
         async for batch in self.store.iter_links(self.tenant, pair_name("sites")):
             out.update({int(link.left_id): int(link.right_id) for link in batch})
         return out
-
-    # -- apply and record --------------------------------------------------------------------------------------------
-
-    async def _apply(
-        self,
-        plans: Sequence[CompanyPlan],
-        write: Callable[[CompanyPlan], Awaitable[Record | None]],
-        *,
-        dry_run: bool,
-    ) -> list[_Outcome]:
-        """Write what the plans say (up to the client's concurrency at once); record-level errors are kept."""
-
-        async def one(plan: CompanyPlan) -> _Outcome:
-            if dry_run or not plan.writes:
-                return _Outcome(plan)
-            async with self._gate:
-                try:
-                    return _Outcome(plan, await write(plan))
-                except FatalError:
-                    raise
-                except CwsyncApiError as exc:
-                    log.warning("hudu.record_failed", cw_id=plan.cw_id, action=plan.action, error=str(exc))
-                    return _Outcome(plan, error=exc)
-
-        return list(await asyncio.gather(*(one(p) for p in plans)))
-
-    async def _record(
-        self, type_report: TypeReport, outcomes: list[_Outcome], links: Mapping[str, Link], recorder: Recorder
-    ) -> None:
-        new_links: list[Link] = []
-        dropped: list[str] = []
-        items: list[RunItem] = []
-        settled: list[str] = []
-        for outcome in outcomes:
-            plan = outcome.plan
-            if plan.hudu_id is None and outcome.record and outcome.record.get("id"):
-                plan.hudu_id = int(outcome.record["id"])
-            action = "fail" if outcome.error is not None else plan.action
-            type_report.counts.add(action)
-            if plan.action != "unchanged" or outcome.error is not None:
-                type_report.items.append(plan)
-            if recorder.dry_run:
-                continue
-            link = self._link_after(recorder, outcome, links.get(plan.cw_id))
-            if link is not None:
-                new_links.append(link)
-            if plan.action in ("create", "link") and outcome.error is None:
-                settled.append(plan.cw_id)
-            if plan.action == "delete" and outcome.error is None:
-                dropped.append(plan.cw_id)
-            if action != "unchanged":
-                items.append(self._item(recorder, outcome, action))
-        await recorder.commit(links=new_links, items=items, dropped=dropped, settled=settled)
-
-    def _link_after(self, recorder: Recorder, outcome: _Outcome, old: Link | None) -> Link | None:
-        """The link to store after a plan was applied (None: keep what is stored)."""
-        plan = outcome.plan
-        if outcome.error is not None or plan.action not in ("create", "update", "link", "unchanged"):
-            return None
-        projection = plan.projection
-        if plan.action == "unchanged" and old is not None and old.left_hash == projection_hash(projection):
-            return None
-        record = outcome.record or {}
-        right_id = str(record.get("id") or plan.hudu_id or "")
-        if not right_id:
-            return None
-        right_values = company_link_values(record) if record else dict(old.right_values) if old else {}
-        return recorder.link(
-            plan.cw_id,
-            right_id,
-            match_key=plan.match_key or (old.match_key if old else None),
-            left_values=projection,
-            right_values=right_values,
-        )
-
-    def _item(self, recorder: Recorder, outcome: _Outcome, action: Any) -> RunItem:
-        plan, error = outcome.plan, outcome.error
-        right = (outcome.record or {}).get("id") or plan.hudu_id
-        return recorder.item(
-            action,
-            left_id=plan.cw_id,
-            right_id=None if right is None else str(right),
-            reason=plan.reason if error is None else f"{plan.reason}; failed: {error}",
-            diff=plan.diff,
-            source_values=plan.projection,
-            error=error,
-        )
