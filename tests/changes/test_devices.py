@@ -320,3 +320,30 @@ async def test_progress_counts_pages_out_of_connectwise_total(env: Devices) -> N
     assert totals == {"devices": report.read}
     assert sum(done) == report.read
     assert len(done) > 1
+
+
+async def test_replaying_one_configuration_syncs_it_alone_and_keeps_the_cursor(env: Devices) -> None:
+    """`run(records=...)` (replay, a callback) reads only those configurations: a changed one is updated, one gone
+    from ConnectWise is removed, each with a run item; the incremental cursor stays where it was."""
+    sync = env.sync()
+    await sync.run()
+    cursor = await env.store.cursor("default", "devices", "left")
+    servers = [r for r in await env.configurations() if r["type"]["name"] == "Managed Server"]
+    changed, deleted = servers[0], servers[1]
+    await env.cw.patch("company/configurations", changed["id"], [{"op": "replace", "path": "name", "value": "RE-1"}])
+    await env.cw.delete("company/configurations", deleted["id"])
+    before = env.calls.to("GET", CONFIGURATIONS)
+
+    report = await sync.run(records=[changed["id"], deleted["id"]])
+
+    assert (report.kind, report.read, report.updated, report.deleted, report.created) == ("record", 1, 1, 1, 0)
+    assert env.calls.to("GET", CONFIGURATIONS) - before == 1  # one read by id, not a page loop
+    assert [d.name for d in await sync.devices.by_hostname("re-1")] == ["RE-1"]
+    assert await sync.devices.by_hostname(deleted["name"].lower()) == []
+    assert await env.store.cursor("default", "devices", "left") == cursor
+    items = {i.left_id: i for i in await env.store.run_items(report.run_id)}
+    assert (items[str(changed["id"])].action, items[str(deleted["id"])].action) == ("update", "delete")
+    assert "not found in ConnectWise" in items[str(deleted["id"])].reason
+    run = await env.store.run(report.run_id)
+    assert run is not None
+    assert (run.kind, run.status) == ("record", "succeeded")

@@ -112,3 +112,32 @@ async def test_serve_schedules_device_syncs_and_runs_them_as_jobs(world: World) 
     assert (run.trigger, run.status, run.kind) == ("schedule", "succeeded", "full")
     assert run.counts.created > 0
     assert (await server.jobs.counts())["done"] == 1
+
+
+async def test_the_api_replays_one_configuration_into_the_inventory(world: World) -> None:
+    """`POST /api/records/connectwise/devices/{id}/replay` queues a record job that re-reads that configuration."""
+    key_http = httpx.AsyncClient()
+    config = server_config(world, devices={"types": TYPES})
+    server = Server(config, world.store, world.cw, None, key_http)
+    transport = httpx.ASGITransport(app=create_app(server))
+    api = httpx.AsyncClient(transport=transport, base_url=ME, headers={"Authorization": f"Bearer {API_TOKEN}"})
+    await server.start(schedule=False)
+    try:
+        assert (await api.post("/api/devices/sync")).status_code == 200
+        everything = [r async for r in world.cw.stream_records("company/configurations", fields="id,name,type/name")]
+        device = next(r for r in everything if r["type"]["name"] == "Managed Server")
+        rename = [{"op": "replace", "path": "name", "value": "API-1"}]
+        await world.cw.patch("company/configurations", device["id"], rename)
+
+        answer = await api.post(f"/api/records/connectwise/devices/{device['id']}/replay")
+
+        assert answer.status_code == 202, answer.text
+        await server.runner.wait_idle(timeout=30)
+        found = (await api.get("/api/devices", params={"hostname": "api-1"})).json()
+    finally:
+        await server.stop()
+        await api.aclose()
+        await key_http.aclose()
+    assert [d["name"] for d in found] == ["API-1"]
+    [run] = await world.store.runs(config.tenant, limit=1)
+    assert (run.kind, run.trigger, run.pairs) == ("record", "api", ("devices",))

@@ -99,7 +99,7 @@ class Pair:
 
     replay_entity: ClassVar[str | None] = None
     """The ConnectWise entity whose records the pair's one-record path (replay, callback jobs) takes; None: it has
-    none (Hudu re-syncs a data type, the device table its configurations)."""
+    none."""
     replay_change: ClassVar[tuple[str, str]] = ("", "")
     """The ConnectWise path and a text field of that entity the property changes before replaying the record."""
 
@@ -366,6 +366,27 @@ class DevicePair(Pair):
             r = await sync_of(workflow.device_sync).run(full=True)
         return {"created": r.created, "updated": r.updated, "deleted": r.deleted, "failed": 0}
 
+    replay_entity = "configurations"
+    replay_change = ("company/configurations", "name")
+
+    def timeless(self, w: World) -> Any:
+        columns = [c[1] for c in self._rows(w, "PRAGMA table_info(devices)")]
+        wanted = [c for c in columns if c not in ("id", "tenant", "updated_at", "created_at", "cw_last_updated")]
+        return sorted(self._rows(w, f"SELECT {', '.join(wanted)} FROM devices"))
+
+    def replay_pick(self, w: World) -> int:
+        rows = self._rows(w, "SELECT cw_id FROM devices ORDER BY cw_id")
+        assert rows, "the first sync imported no device"
+        return int(rows[len(rows) // 2][0])
+
+    async def replay(self, w: World, record_id: int) -> dict[str, int]:
+        changes = w.config.syncs.changes
+        assert changes is not None
+        async with _store(w) as store, w.cw_client() as cw:
+            workflow = await ChangeWorkflow.start(client=cw, store=store, config=changes, tenant=w.config.tenant)
+            r = await sync_of(workflow.device_sync).run(records=[record_id])
+        return {"created": r.created, "updated": r.updated, "deleted": r.deleted, "failed": 0}
+
 
 # -- the SQL mirror ------------------------------------------------------------------------------------------------
 
@@ -409,6 +430,9 @@ class MirrorPair(DevicePair):
 
     replay_entity = "tickets"
     replay_change = ("service/tickets", "summary")
+
+    def replay_pick(self, w: World) -> int:
+        return Pair.replay_pick(self, w)
 
     async def replay(self, w: World, record_id: int) -> dict[str, int]:
         mirror = w.config.syncs.mirror

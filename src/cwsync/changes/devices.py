@@ -5,6 +5,7 @@
     sync = DeviceSync(client=cw, store=store, config=changes.devices, tenant="default", company_ids=[250])
     report = await sync.run()              # incremental by `lastUpdated` (full on the first run)
     report = await sync.run(full=True)     # every configuration; devices gone from ConnectWise are removed
+    report = await sync.run(records=[42])  # only these configurations now (replay, a callback); cursor untouched
 
 A run streams configurations (only the fields a device needs, 1,000 per page, and only the mapped companies'
 when `companies: mapped`; the next page is fetched while the current one is stored), plans each page with the
@@ -37,7 +38,7 @@ from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import Condition, F, all_of
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.engine.guard import check_mass_delete
-from cwsync.engine.reading import ReadAhead, last_updated
+from cwsync.engine.reading import ReadAhead, chunks, last_updated
 from cwsync.engine.record import Recorder
 from cwsync.engine.runs import recorded_run
 from cwsync.store import Store
@@ -52,6 +53,8 @@ PAIR = "devices"
 """The pair name of device runs and of their cursor in the store."""
 CONFIG_FIELDS = "id,name,type/name,company/id,company/identifier,serialNumber,status/name,_info/lastUpdated"
 PAGE_SIZE = 1000
+ID_CHUNK = 100
+"""Configuration ids per `id in (...)` condition of a replay (keeps the URL short)."""
 NO_NAME = "(no name)"
 _MENTION = re.compile(r"(?<![\w@.+-])@([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
 
@@ -200,13 +203,20 @@ class DeviceSync:
         trigger: Trigger = "cli",
         progress: Callable[[str, int], None] | None = None,
         totals: Callable[[str, int], None] | None = None,
+        records: Sequence[int | str] | None = None,
     ) -> DeviceSyncReport:
         """One sync run (incremental unless `full`, or nothing was synced yet, or the mapping changed); `progress`
         is told of the configurations read, page by page, and `totals` of ConnectWise's count of them (a CLI bar).
 
+        With `records` (configuration ids), only those are read and synced now (BY-2 replay, a ConnectWise
+        callback), each with a run item saying what became of it; one ConnectWise no longer has (or that left the
+        company scope) is removed from the inventory. The cursor stays where it is.
+
         Raises:
             CwsyncApiError: ConnectWise failed; the run is recorded as failed, the cursor stays where it was.
         """
+        if records is not None:
+            return await self._replay(sorted({int(i) for i in records}), trigger=trigger)
         async with self._lock:
             started = self._clock()
             key = scope_key(self.config.types, self.company_ids)
@@ -228,6 +238,65 @@ class DeviceSync:
                 await self._finish(state, key, started, since)
             log.info("devices.synced", **state.report().model_dump(exclude={"skipped_types"}))
             return state.report()
+
+    async def _replay(self, ids: list[int], *, trigger: Trigger) -> DeviceSyncReport:
+        async with self._lock:
+            state: _RunState | None = None
+            scope = recorded_run(
+                self.store,
+                self.tenant,
+                pairs=[PAIR],
+                kind="record",
+                trigger=trigger,
+                counts=lambda: state.counts() if state is not None else Counts(),
+            )
+            async with scope as run:
+                assert run.run_id is not None
+                state = _RunState(run_id=run.run_id, kind="record")
+                rows: list[Record] = []
+                for chunk in chunks(ids, ID_CHUNK):
+                    conditions = all_of(F("id").in_(chunk), *self._scope())
+                    async for page in self.client.stream(
+                        "company/configurations", conditions=conditions, fields=CONFIG_FIELDS, page_size=self.page_size
+                    ):
+                        rows.extend(page)
+                existing = await self.devices.existing(ids)
+                plan = plan_page(rows, existing, self.config.types)
+                gone = [i for i in ids if i in existing and i not in {int(row["id"]) for row in rows}]
+                plan.removals.extend(gone)
+                await self.devices.apply_page(plan)
+                state.add(plan, rows)  # the removals counted as deleted, the gone ones among them
+                await self._replay_items(state, plan, rows, gone)
+            return state.report()
+
+    async def _replay_items(
+        self, state: _RunState, plan: PagePlan, rows: Sequence[Record], gone: Sequence[int]
+    ) -> None:
+        """One run item per replayed configuration (`cwsync explain`, the history): what became of it and why."""
+        recorder = Recorder(self.store, self.tenant, PAIR, state.run_id)
+        created = {v["cw_id"] for v in plan.creates}
+        updated = {v["cw_id"] for v in plan.updates}
+        items: list[RunItem] = []
+        for row in rows:
+            cw_id, values = int(row["id"]), project(row, self.config.types)
+            if isinstance(values, str):
+                removed = cw_id in plan.removals
+                why = _skip_reason(values, 1) + ("; removed from the inventory" if removed else "")
+                items.append(recorder.item("delete" if removed else "skip", left_id=str(cw_id), reason=why))
+                continue
+            action = "create" if cw_id in created else "update" if cw_id in updated else "unchanged"
+            reason = {"create": "new configuration", "update": "changed in ConnectWise"}.get(action, "unchanged")
+            items.append(
+                recorder.item(action, left_id=str(cw_id), reason=reason, source_values=_jsonable(values))  # type: ignore[arg-type]
+            )
+        for cw_id in gone:
+            reason = "not found in ConnectWise (deleted, or out of the company scope): removed from the inventory"
+            items.append(recorder.item("delete", left_id=str(cw_id), reason=reason))
+        async with self.store.transaction() as tx:
+            await tx.add_run_items(items)
+
+    def _scope(self) -> list[Condition]:
+        return [F("company/id").in_(self.company_ids or [0])] if self.company_ids is not None else []
 
     async def _pages(
         self,
@@ -264,11 +333,8 @@ class DeviceSync:
             log.debug("devices.count_failed", error=str(exc))
 
     def _conditions(self, since: datetime | None) -> Condition | None:
-        parts: list[Condition] = []
-        if since is not None:
-            parts.append(F("lastUpdated") >= since)
-        if self.company_ids is not None:
-            parts.append(F("company/id").in_(self.company_ids or [0]))
+        parts: list[Condition] = [F("lastUpdated") >= since] if since is not None else []
+        parts.extend(self._scope())
         return all_of(*parts) if parts else None
 
     async def _finish(self, state: _RunState, key: str, started: datetime, since: datetime | None) -> None:
@@ -333,7 +399,7 @@ class _RunState:
     def report(self) -> DeviceSyncReport:
         return DeviceSyncReport(
             run_id=self.run_id,
-            kind="full" if self.kind == "full" else "incremental",
+            kind="full" if self.kind == "full" else "record" if self.kind == "record" else "incremental",
             since=self.since.isoformat() if self.since else None,
             read=self.read,
             created=self.created,
@@ -362,3 +428,7 @@ def _since(cursor: str | None, key: str) -> datetime | None:
     except (ValueError, KeyError, TypeError):
         return None
     return moment if data.get("key") == key else None
+
+
+def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}

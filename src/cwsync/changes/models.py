@@ -338,7 +338,7 @@ class DeviceSyncReport(_Model):
     """What one device sync run did."""
 
     run_id: int
-    kind: Literal["full", "incremental"]
+    kind: Literal["full", "incremental", "record"]
     since: str | None = Field(None, description="incremental: configurations updated at or after this were read")
     read: int = 0
     created: int = 0

@@ -214,6 +214,9 @@ def show(
 @devices_app.command("sync")
 def devices_sync(
     full: bool = typer.Option(False, "--full", help="Read every configuration (and remove devices gone since)."),
+    record: list[int] = typer.Option(
+        [], "--record", help="Only this configuration id, now (repeatable): replay; the cursor stays where it is."
+    ),
     config: Path = CONFIG,
     as_json: bool = JSON,
 ) -> None:
@@ -222,8 +225,11 @@ def devices_sync(
     from cwsync.cli.output import ProgressBars
 
     async def work(wf: ChangeWorkflow) -> Any:
+        sync = sync_of(wf.device_sync)
+        if record:
+            return await sync.run(records=record, trigger="cli")
         with ProgressBars(unit="configurations") as bars:  # quiet off a terminal and with --json
-            return await sync_of(wf.device_sync).run(full=full, trigger="cli", progress=bars.advance, totals=bars.total)
+            return await sync.run(full=full, trigger="cli", progress=bars.advance, totals=bars.total)
 
     report = _run(config, work)
     if as_json:

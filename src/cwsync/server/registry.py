@@ -215,7 +215,8 @@ class CatalogEntry(_Base):
 
 
 class DevicesEntry(_Base):
-    """ConnectWise configurations → the device inventory: incremental and full runs on a schedule."""
+    """ConnectWise configurations → the device inventory: incremental and full runs on a schedule; a configuration
+    callback (and a replay) re-reads its configuration."""
 
     name = "devices"
 
@@ -231,14 +232,37 @@ class DevicesEntry(_Base):
         schedule = changes.devices.schedule
         return _every(server.config.tenant, self.name, schedule.incremental_minutes * 60, schedule.full_hours * 3600)
 
-    async def run_job(self, server: Server, job: JobRecord) -> None:
+    async def on_callback(self, server: Server, event: CallbackEvent) -> bool:
+        if event.type != "configuration":
+            return False
+        await server.runner.enqueue(_record_job(server, self.name, str(event.record_id), "callback"))
+        return True
+
+    def replayable(self, server: Server, system: str, obj: str) -> bool:
+        return system == "connectwise" and obj in (self.name, "configurations")
+
+    async def replay(self, server: Server, system: str, obj: str, record_id: str) -> int | None:
+        return await server.runner.enqueue(_record_job(server, self.name, record_id, "api"))
+
+    async def _sync(self, server: Server) -> Any:
         changes = server.config.syncs.changes
         if changes is None:
             raise RuntimeError("device sync needs syncs.changes.devices")
         workflow = await ChangeWorkflow.start(
             client=server.cw, store=server.store, config=changes, tenant=server.config.tenant
         )
-        await sync_of(workflow.device_sync).run(full=job.kind == "full", trigger="schedule")
+        return sync_of(workflow.device_sync)
+
+    async def run_job(self, server: Server, job: JobRecord) -> None:
+        if job.kind == "record":
+            await self.run_records(server, [job])
+            return
+        await (await self._sync(server)).run(full=job.kind == "full", trigger="schedule")
+
+    async def run_records(self, server: Server, jobs: Sequence[JobRecord]) -> None:
+        ids = [str(job.record) for job in jobs if job.record and str(job.record).isdigit()]
+        if ids:
+            await (await self._sync(server)).run(records=ids, trigger=_trigger(jobs[0], "callback"))
 
 
 class QuotesEntry(_Base):
