@@ -49,3 +49,29 @@ def test_no_secret_in_the_callback_url(served: RunningSandbox, tmp_path: Path) -
     assert result.exit_code == 0, result.output
     urls = {row["url"] for row in json.loads(result.stdout)}
     assert urls == {"http://127.0.0.1:8720/hooks/connectwise/default?id="}
+
+
+def test_every_registered_integration_names_its_callback_types(served: RunningSandbox, tmp_path: Path) -> None:
+    """The callbacks come from the integration registry: a mirrored ticket table adds the `ticket` callback."""
+    from ruamel.yaml import YAML
+
+    from cwsync.cli.callbacks import specs_for
+    from cwsync.config import load_config
+
+    path = _config(served, tmp_path)
+    yaml = YAML()
+    data = yaml.load(path.read_text())
+    data["syncs"]["mirror"] = {"objects": ["tickets", "companies"]}
+    with path.open("w") as out:
+        yaml.dump(data, out)
+    types = [spec.type for spec in specs_for(load_config(path))]
+    assert sorted(types) == [
+        "agreement",
+        "company",
+        "configuration",
+        "contact",
+        "opportunity",
+        "productcatalog",
+        "ticket",
+    ]
+    assert len(types) == len(set(types))  # `company` is wanted by HubSpot, Hudu and the mirror: one callback

@@ -17,23 +17,14 @@ if TYPE_CHECKING:
 
 app = typer.Typer(no_args_is_help=True, help="ConnectWise callbacks (real-time change notices) cwsync needs.")
 
-# Which ConnectWise callback type announces changes of each synced object.
-CALLBACK_TYPES = {"companies": "company", "contacts": "contact", "deals": "opportunity"}
-
 
 def specs_for(config: Config) -> list[CallbackSpec]:
-    """The callbacks the enabled pairs need, pointing at the server's public URL (no secret in it)."""
-    from cwsync.config.hudu import CALLBACK_DATA_TYPES
+    """The callbacks the enabled integrations need (each registry entry names its callback types), pointing at the
+    server's public URL (no secret in it)."""
     from cwsync.runtime.callbacks import desired_callbacks
-    from cwsync.syncs.hubspot.run import mappings
+    from cwsync.server.registry import REGISTRY
 
-    types = [CALLBACK_TYPES[pair] for pair in mappings(config) if pair in CALLBACK_TYPES]
-    hudu = config.syncs.hudu
-    if hudu is not None and hudu.enabled:  # a change re-syncs its data type into Hudu (`cwsync serve`)
-        types += [t for t, kind in CALLBACK_DATA_TYPES.items() if kind not in hudu.skip and t not in types]
-    catalog = config.syncs.catalog
-    if catalog is not None and catalog.enabled:  # a product change re-syncs the catalog into HubSpot
-        types.append("productcatalog")
+    types = list(dict.fromkeys(t for entry in REGISTRY for t in entry.callback_types(config)))
     return desired_callbacks(types=types, public_url=config.server.public_url, tenant=config.tenant)
 
 

@@ -24,6 +24,7 @@ from cwsync.syncs.catalog.products import PRODUCTS_PAIR
 from cwsync.syncs.hubspot.run import RecordRef, mappings
 
 if TYPE_CHECKING:
+    from cwsync.config import Config
     from cwsync.server.app import Server
 
 __all__ = ["REGISTRY", "Integration"]
@@ -46,6 +47,10 @@ class Integration(Protocol):
 
     def schedules(self, server: Server) -> list[Schedule]:
         """Its periodic runs (the backstop for lost callbacks)."""
+        ...
+
+    def callback_types(self, config: Config) -> list[str]:
+        """The ConnectWise callback types it turns into jobs when `config` enables it (`cwsync callbacks install`)."""
         ...
 
     async def on_callback(self, server: Server, event: CallbackEvent) -> bool:
@@ -89,6 +94,9 @@ class _Base:
     def owns(self, server: Server, pair: str) -> bool:
         return pair == self.name
 
+    def callback_types(self, config: Config) -> list[str]:
+        return []
+
     def schedules(self, server: Server) -> list[Schedule]:
         return []
 
@@ -125,6 +133,12 @@ class HuduEntry(_Base):
     """ConnectWise → Hudu: a re-sync every few hours; a callback re-syncs its data type (debounced)."""
 
     name = "hudu"
+
+    def callback_types(self, config: Config) -> list[str]:
+        hudu = config.syncs.hudu
+        if hudu is None or not hudu.enabled:
+            return []
+        return [t for t, kind in CALLBACK_DATA_TYPES.items() if kind not in hudu.skip]
 
     def enabled(self, server: Server) -> bool:
         hudu = server.config.syncs.hudu
@@ -174,6 +188,10 @@ class CatalogEntry(_Base):
 
     name = "catalog"
 
+    def callback_types(self, config: Config) -> list[str]:
+        catalog = config.syncs.catalog
+        return ["productcatalog"] if catalog is not None and catalog.enabled else []
+
     def enabled(self, server: Server) -> bool:
         return server.catalog_enabled
 
@@ -219,6 +237,11 @@ class DevicesEntry(_Base):
     callback (and a replay) re-reads its configuration."""
 
     name = "devices"
+
+    def callback_types(self, config: Config) -> list[str]:
+        changes = config.syncs.changes
+        devices = changes.devices if changes is not None and changes.enabled else None
+        return ["configuration"] if devices is not None and devices.enabled else []
 
     def enabled(self, server: Server) -> bool:
         changes = server.config.syncs.changes
@@ -289,6 +312,12 @@ class MirrorEntry(_Base):
         "ticket": "tickets",
     }
 
+    def callback_types(self, config: Config) -> list[str]:
+        mirror = config.syncs.mirror
+        if mirror is None or not mirror.enabled:
+            return []
+        return [t for t, kind in self.TYPES.items() if kind in mirror.objects]
+
     def enabled(self, server: Server) -> bool:
         mirror = server.config.syncs.mirror
         return mirror is not None and mirror.enabled
@@ -341,6 +370,10 @@ class HubSpotEntry(_Base):
     """Two-way HubSpot: incremental and full runs per object; callbacks and webhooks become record jobs."""
 
     name = "hubspot"
+
+    def callback_types(self, config: Config) -> list[str]:
+        enabled = mappings(config)
+        return [t for t, pair in CW_TYPES.items() if pair in enabled]
 
     def enabled(self, server: Server) -> bool:
         return server.engine is not None
