@@ -47,7 +47,27 @@ KEPT_ITEMS = 1_000
 """Decisions other than "unchanged" a run's report keeps in memory per pair; every one is in the store's run items
 (`cwsync history`, `cwsync explain`), and 60,000 of them held in memory made the collector's full passes slow."""
 
-__all__ = ["Pair", "Raw", "Source", "Target", "Write", "WriteResult"]
+__all__ = ["Flow", "Pair", "Raw", "Source", "Target", "Write", "WriteResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """How a run moves writes: what a two-way runner (HubSpot) is tuned with, beside a `Pair`'s own `batch`,
+    `in_flight` and `yield_every`.
+
+    `batch` inputs per target call; `hold` planned items held back at most, waiting to fill whole batches (a page's
+    remainder waits for the next page's instead of going out as a partial batch); `applying` batches of writes in
+    the background at once while the next page is read and planned (two: one batch's last round trips overlap the
+    next one's first, so a rate limiter always has a request waiting); `page` records per page of the second side's
+    leftovers; `yield_every` records a long loop handles before it hands the event loop back.
+    """
+
+    batch: int = 100
+    hold: int = 2_000
+    applying: int = 2
+    page: int = 200
+    yield_every: int = 100
+
 
 Raw = dict[str, Any]
 

@@ -40,7 +40,7 @@ from cwsync.core.plan import (
     plan_pair_cooperatively,
 )
 from cwsync.engine.guard import MassDeleteError, check_mass_delete
-from cwsync.engine.pair import KEPT_ITEMS, YIELD_EVERY
+from cwsync.engine.pair import KEPT_ITEMS, Flow
 from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_value
 from cwsync.engine.record import Recorder, projection_hash
 from cwsync.engine.runs import close_interrupted as close_interrupted_runs
@@ -57,16 +57,14 @@ __all__ = ["HubSpotSync", "MassDeleteError", "PairReport", "ReadAhead", "RecordR
 log = structlog.get_logger("cwsync.sync")
 DELETED_IN_CW = "deleted in ConnectWise"
 
-PAGE = 200
 STAMP = "@hs_updated_at"
 """Kept in a link's HubSpot values: the object's last modification when cwsync last wrote or read it. An object
 read again with the same stamp is unchanged since (typically cwsync's own write coming back), so its associations
 need no read: the link's values stand for it."""
-HUBSPOT_BATCH = 100  # inputs per HubSpot batch call
-HOLD_LIMIT = 2_000  # planned items held back at most, waiting to fill HubSpot batches
-APPLYING = 2
-"""Batches of writes in flight at once: with two, one batch's last round trips (its creates finishing before its
-associations can go) overlap the next one's first, so the rate limiter always has a request waiting."""
+
+
+FLOW = Flow(batch=100, hold=2_000, applying=2, page=200)
+"""The HubSpot runs' flow (`engine.pair.Flow`): batches of 100 inputs (HubSpot's batch size), two applying at once."""
 
 
 @dataclass
@@ -176,8 +174,10 @@ class HubSpotSync:
         progress: Progress | None = None,
         total: Progress | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        flow: Flow = FLOW,
     ) -> None:
-        """`progress(pair, n)`: n more ConnectWise records of the pair read and planned; `total(pair, n)`: how many
+        """`flow`: how writes move (batch size, items held to fill batches, batches applying at once, ...);
+        `progress(pair, n)`: n more ConnectWise records of the pair read and planned; `total(pair, n)`: how many
         the pair reads, by ConnectWise's count (asked alongside the read; not told when the count fails)."""
         self.config = config
         self.tenant = config.tenant
@@ -187,6 +187,7 @@ class HubSpotSync:
         self.progress = progress or (lambda pair, n: None)
         self.total = total
         self.now = now
+        self.flow = flow
         self.mappings = mappings(config)
         self.missing_properties: set[tuple[str, str]] = set()
         self.prepared = False
@@ -350,7 +351,7 @@ class _PairRun:
         self.right_stamps: dict[str, str] = {}  # HubSpot id → `STAMP` of the object as read in this run
         self._held: list[PlanItem] = []  # planned, not applied yet (see `_apply`)
         self._held_raws: dict[str, Raw] = {}
-        self._applying: list[asyncio.Task[None]] = []  # oldest first, at most `APPLYING` of them
+        self._applying: list[asyncio.Task[None]] = []  # oldest first, at most the flow's `applying`
         self._reader: ReadAhead[list[Raw]] | None = None
         self._linked: set[str] = set()
         """ConnectWise ids read in this run that have a link (found, or written by it): when the store holds just
@@ -437,8 +438,9 @@ class _PairRun:
         if self.right_complete:
             await self._reconcile_right()
         remaining = list(rights.values())
-        for start in range(0, len(remaining), PAGE):
-            await self._right_page(remaining[start : start + PAGE])
+        size = self.s.flow.page
+        for start in range(0, len(remaining), size):
+            await self._right_page(remaining[start : start + size])
         await self._flush()
         if not self.dry_run:
             await self._advance_cursors()
@@ -572,7 +574,7 @@ class _PairRun:
         lefts = []
         for n, raw in enumerate(page, 1):
             lefts.append(self._left_snapshot(raw))
-            if n % YIELD_EVERY == 0:
+            if n % self.s.flow.yield_every == 0:
                 await asyncio.sleep(0)  # let requests due meanwhile go (see `YIELD_EVERY`)
         if known is None:
             links = await self._links(Side.LEFT, [s.id for s in lefts])
@@ -872,22 +874,23 @@ class _PairRun:
         return out
 
     def _ready(self, *, final: bool = False) -> list[PlanItem]:
-        """The held items to apply now: all of them at the end (or past `HOLD_LIMIT`), else the longest prefix
+        """The held items to apply now: all of them at the end (or past the flow's `hold`), else the longest prefix
         holding a whole number of HubSpot create batches — a page's remainder waits to fill the next page's
         batches instead of going out as a partial batch on every page."""
-        if final or len(self._held) >= HOLD_LIMIT:
+        if final or len(self._held) >= self.s.flow.hold:
             cut = len(self._held)
         else:
             creates = [n for n, item in enumerate(self._held) if _write(item, Side.RIGHT, Action.CREATE)]
-            full = len(creates) // HUBSPOT_BATCH * HUBSPOT_BATCH
+            full = len(creates) // self.s.flow.batch * self.s.flow.batch
             cut = creates[full - 1] + 1 if full else 0
         ready, self._held = self._held[:cut], self._held[cut:]
         return ready
 
     async def _launch(self, items: list[PlanItem]) -> None:
         """Apply `items` in the background: the next page is read and planned while these writes are in flight
-        (at most `APPLYING` batches at once, so memory stays bounded; each batch holds distinct records)."""
-        while len(self._applying) >= APPLYING:
+        (at most the flow's `applying` batches at once, so memory stays bounded; each batch holds distinct
+        records)."""
+        while len(self._applying) >= self.s.flow.applying:
             await self._applying.pop(0)
         keys = {str(i.left_id) for i in items if i.left_id}
         raws = {k: self._held_raws.pop(k) for k in keys if k in self._held_raws}
@@ -936,7 +939,7 @@ class _PairRun:
     async def _record(self, results: list[_Result]) -> None:
         links, run_items, dropped = [], [], []
         for n, result in enumerate(results, 1):
-            if n % YIELD_EVERY == 0:
+            if n % self.s.flow.yield_every == 0:
                 await asyncio.sleep(0)
             if result.dropped and result.left_id:
                 dropped.append(result.left_id)
@@ -1038,7 +1041,7 @@ class _Applier:
         for n, result in enumerate(results, 1):
             if result.item.action is not Action.SKIP and not result.error and result.left_id and result.right_id:
                 result.link = self._link(result)
-            if n % YIELD_EVERY == 0:
+            if n % self.run.s.flow.yield_every == 0:
                 await asyncio.sleep(0)
         return results
 
