@@ -430,3 +430,56 @@ def _catalog_with_priority(order: list[str]) -> Any:
     from cwsync.config.catalog import CatalogSync
 
     return CatalogSync.model_validate({"enabled": False, "company_type_priority": order})
+
+
+async def _deleted_company(tmp_path: Path, world: World, on_delete: str) -> tuple[dict[str, Any], str, Any]:
+    """A linked company soft-deleted in ConnectWise and synced under `on_delete`: the company, its HubSpot id and
+    the run report."""
+    world.config = make_config(tmp_path, world.cw_box, objects={"companies": {"on_delete": on_delete}})
+    await world.sync()
+    company = next(iter(_expected_companies(world.cw_box).values()))
+    hs_id = (await _link(world, "companies", company["id"])).right_id
+    await world.cw.delete("company/companies", company["id"])
+    return company, hs_id, await world.sync()
+
+
+async def test_on_delete_flag_marks_the_counterpart_and_keeps_the_link_unsynced(tmp_path: Path, world: World) -> None:
+    """CW-6 `on_delete: flag`: the HubSpot company is kept with `cw_deleted` set, the link stays (marked), and a
+    HubSpot change to it is not written into ConnectWise."""
+    company, hs_id, report = await _deleted_company(tmp_path, world, "flag")
+    got = await world.hs.get("companies", hs_id, properties=["cw_deleted"])
+    assert got["properties"]["cw_deleted"] == "true"
+    assert report.counts.updated == 1
+    link = await _link(world, "companies", company["id"])
+    assert link is not None
+    assert link.right_id == hs_id
+    [item] = await world.store.items_for_record(world.config.tenant, "companies", left_id=str(company["id"]), limit=1)
+    assert (item.action, "flagged" in item.reason) == ("update", True)
+    await world.hs_change("companies", hs_id, {"phone": "+1 555 000 2222"})
+    assert (await world.sync()).counts.failed == 0
+    assert world.cw_box.store.get("companies", company["id"]).get("phoneNumber") == company.get("phoneNumber")
+
+
+async def test_on_delete_unlink_drops_the_link_and_leaves_the_counterpart(tmp_path: Path, world: World) -> None:
+    """CW-6 `on_delete: unlink`: the link is dropped and the HubSpot company left as it is (not archived)."""
+    company, hs_id, report = await _deleted_company(tmp_path, world, "unlink")
+    assert await _link(world, "companies", company["id"]) is None
+    assert hs_id in [c["id"] for c in await world.hs_all("companies")]
+    assert (report.counts.deleted, report.counts.failed) == (0, 0)
+    [item] = await world.store.items_for_record(world.config.tenant, "companies", left_id=str(company["id"]), limit=1)
+    assert "unlinked" in item.reason
+
+
+async def test_a_record_back_in_the_filter_syncs_both_ways_again(tmp_path: Path, world: World) -> None:
+    """A linked company a filter set aside and that passes again (the filter removed) syncs both ways again, though
+    the filter's field is not mapped (nothing mapped changed): the link's mark does not outlive the filter."""
+    await world.sync()
+    silver = _companies_of_tier(world, "Silver")[0]
+    hs_id = (await _link(world, "companies", silver["id"])).right_id
+    world.config = make_config(tmp_path, world.cw_box, objects={"companies": GOLD_ONLY})
+    await world.sync()
+    world.config = make_config(tmp_path, world.cw_box)
+    await world.sync()
+    await world.hs_change("companies", hs_id, {"phone": "+1 555 000 3333"})
+    await world.sync()
+    assert world.cw_box.store.get("companies", silver["id"]).get("phoneNumber") == "+1 555 000 3333"

@@ -114,8 +114,11 @@ class ObjectSync(_Model):
     value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
     filters: FiltersConfig = Field(default_factory=FiltersConfig)
     conflict_policy: str | None = None
-    on_delete: Literal["archive", "ignore"] = Field(
-        "archive", description="when the ConnectWise record is deleted: archive its counterpart, or leave it"
+    on_delete: Literal["archive", "flag", "unlink", "ignore"] = Field(
+        "archive",
+        description="when the ConnectWise record is deleted: archive its counterpart; flag it (`cw_deleted` set in"
+        " HubSpot, the link kept and no longer synced); unlink it (the link dropped, the counterpart left as it is);"
+        " or ignore it (the link kept and no longer synced)",
     )
     on_hubspot_delete: Literal["ignore", "recreate"] = Field(
         "ignore",

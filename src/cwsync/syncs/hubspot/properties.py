@@ -13,6 +13,9 @@ from cwsync.core.mapping import ObjectMapping
 from cwsync.core.values import FieldType
 from cwsync.syncs.hubspot.defaults import CUSTOM_PROPERTIES, GROUP, CustomProperty
 
+FLAG = "cw_deleted"
+"""The property `on_delete: flag` sets on the HubSpot counterpart of a record deleted in ConnectWise."""
+
 # HubSpot (type, fieldType) for a mapped field type.
 _HUBSPOT_TYPES = {
     FieldType.TEXT: ("string", "text"),
@@ -41,6 +44,13 @@ def wanted_properties(mappings: Mapping[str, ObjectMapping], sync: HubSpotSync |
             label = label or f.right.replace("_", " ").title()
             wanted.append(CustomProperty(mapping.right_object, f.right, label, kind, field_type, group=group))
             names.add((mapping.right_object, f.right))
+    for pair, mapping in mappings.items():
+        config = sync.objects.get(pair) if sync is not None else None  # type: ignore[call-overload]
+        if config is not None and config.on_delete == "flag" and (mapping.right_object, FLAG) not in names:
+            wanted.append(
+                CustomProperty(mapping.right_object, FLAG, "Deleted in ConnectWise", "bool", "booleancheckbox")
+            )
+            names.add((mapping.right_object, FLAG))
     return wanted
 
 

@@ -48,7 +48,7 @@ from cwsync.engine.runs import recorded_run
 from cwsync.store import Counts, ItemStatus, Link, RunItem, Store
 from cwsync.syncs.hubspot import shapes
 from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
-from cwsync.syncs.hubspot.properties import create_properties, missing_properties, property_group
+from cwsync.syncs.hubspot.properties import FLAG, create_properties, missing_properties, property_group
 from cwsync.syncs.hubspot.schema import check_schemas, property_definitions
 from cwsync.syncs.hubspot.sides import ConnectWiseSide, HubSpotSide, Raw, right_properties
 
@@ -747,17 +747,23 @@ class _PairRun:
     async def _deleted_left(
         self, left_ids: list[str], links: Mapping[str, Link], reason: str, *, archive: bool | None = None
     ) -> None:
-        """A ConnectWise record is gone (or soft-deleted): apply the pair's policy to its counterpart (CW-6);
-        `archive` given: that policy instead (a record that left the filters, `on_filtered`)."""
+        """A ConnectWise record is gone (or soft-deleted): apply the pair's `on_delete` to its counterpart (CW-6) —
+        `archive` it (the link dropped), `flag` it (`cw_deleted` set in HubSpot, the link kept and marked), `unlink`
+        (the link dropped, the counterpart left) or `ignore` (the link kept and marked): a marked link is no longer
+        synced either way, so no dangling link is left. `archive` given: that instead (a record that left the
+        filters, `on_filtered`)."""
         linked = [links[i] for i in left_ids if i in links]
-        if archive is None:
-            archive = self.object_config.on_delete == "archive"
+        policy = "archive" if archive else self.object_config.on_delete if archive is None else "ignore"
+        kind = self.right.object_type
+        what = {
+            "archive": (f"HubSpot {kind} archived", "delete"),
+            "flag": (f"HubSpot {kind} flagged ({FLAG} = true), no longer synced", "update"),
+            "unlink": (f"unlinked, the HubSpot {kind} left as it is (on_delete: unlink)", "skip"),
+            "ignore": ("on_delete is ignore: its counterpart is kept and no longer synced", "skip"),
+        }
+        why, action = what[policy]
         items = []
         for link in linked:
-            action = "delete" if archive else "skip"
-            why = (
-                f"{reason}: HubSpot {self.right.object_type} archived" if archive else f"{reason}: on_delete is ignore"
-            )
             self.report.counts.add(action)  # type: ignore[arg-type]
             items.append(
                 self.recorder.item(
@@ -765,18 +771,25 @@ class _PairRun:
                     status="planned" if self.dry_run else "applied",
                     left_id=link.left_id,
                     right_id=link.right_id,
-                    reason=why,
+                    reason=f"{reason}: {why}",
                     source_values=link.left_values,
                 )
             )
         if self.dry_run or not linked:
             return
-        if archive:
-            await self.s.hs.batch_archive(self.right.object_type, [link.right_id for link in linked])
-        dropped = [link.left_id for link in linked] if archive else []
-        await self.recorder.commit(items=items, dropped=dropped)
-        if archive:
-            self._linked.difference_update(link.left_id for link in linked)
+        if policy == "archive":
+            await self.s.hs.batch_archive(kind, [link.right_id for link in linked])
+        elif policy == "flag":
+            await self.s.hs.batch_update(kind, [{"id": link.right_id, "properties": {FLAG: "true"}} for link in linked])
+        dropped = [link.left_id for link in linked] if policy in ("archive", "unlink") else []
+        marked = [
+            replace(link, left_values={**link.left_values, EXCLUDED: reason}, synced_at=self.s.now())
+            for link in linked
+            if policy in ("flag", "ignore") and link.left_values.get(EXCLUDED) != reason
+        ]
+        await self.recorder.commit(links=marked, items=items, dropped=dropped)
+        if dropped:
+            self._linked.difference_update(dropped)
 
     async def _links(self, side: Side, ids: list[str]) -> dict[str, Link]:
         if side is Side.LEFT:
