@@ -189,6 +189,8 @@ class HuduSyncEngine:
         """Told how many records a data type's read returns, where ConnectWise can count them (a progress total)."""
         self._today = today
         self._gate = asyncio.Semaphore(hudu.settings.max_concurrency)
+        self._unsynced: dict[int, str] = {}
+        """ConnectWise company id → why it has no Hudu company this run (its assets name it when they skip)."""
 
     # -- connection test ---------------------------------------------------------------------------------------
 
@@ -357,6 +359,7 @@ class HuduSyncEngine:
             self.cw,
             target,
             companies=companies,
+            unsynced=self._unsynced,
             layouts=layouts,
             sites=sites,
             existing=existing,
@@ -409,6 +412,7 @@ class HuduSyncEngine:
         decisions = await load_decisions(self.store, self.tenant)
         links = await self.store.links_by_left(self.tenant, COMPANIES_PAIR, [str(c["id"]) for c in companies])
         plans = [self._plan_company(c, decisions.get(int(c["id"])), links, hudu) for c in everyone]
+        failed: dict[str, str] = {}
         report.awaiting_decision = sum(1 for c in companies if int(c["id"]) not in decisions)
         if write:
             type_report = TypeReport("companies")
@@ -419,6 +423,7 @@ class HuduSyncEngine:
             if self._totals is not None:
                 self._totals("companies", len(plans))
             outcomes = await self._apply(plans, self._write_company, dry_run=report.dry_run)
+            failed = {o.plan.cw_id: f"failed: {o.error}" for o in outcomes if o.error is not None}
             for outcome in outcomes:
                 outcome.record = outcome.record or adopted.get(outcome.plan.cw_id)
             await self._record(type_report, outcomes, links, recorder)
@@ -430,6 +435,7 @@ class HuduSyncEngine:
             # A plan shows what the sync would put in the companies it would create too: their records are planned
             # against a stand-in id (minus the ConnectWise id) that no write ever sees.
             linked.update({int(p.cw_id): PLANNED - int(p.cw_id) for p in plans if p.action == "create"})
+        self._unsynced = {int(p.cw_id): failed.get(p.cw_id, p.reason) for p in plans if int(p.cw_id) not in linked}
         return linked
 
     def _recorder(self, report: HuduRunReport, pair: str) -> Recorder:
