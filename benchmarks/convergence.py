@@ -37,11 +37,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the contract suite's rig and pairs
 
-from cwsync.connectors.http import RetryPolicy  # noqa: E402
-from cwsync.store import Store  # noqa: E402
-from tests.contract import rig  # noqa: E402
-from tests.contract.pairs import CATALOG, DEVICES, HUBSPOT, HUDU, MIRROR, HuduPair, Pair, decide_all  # noqa: E402
-from tests.contract.rig import Data, World, settled, world  # noqa: E402
+from cwsync.connectors.http import RetryPolicy
+from cwsync.store import Store
+from tests.contract import rig
+from tests.contract.pairs import CATALOG, DEVICES, HUBSPOT, HUDU, MIRROR, HuduPair, Pair, decide_all
+from tests.contract.rig import Data, World, settled, world
 
 FAULTS = {"rate_limit_share": 0.05, "error_share": 0.05, "drop_share": 0.05, "lost_response_share": 0.05}
 """A fifth of all requests fail: a 429, a 5xx, no answer before processing, no answer after it."""
@@ -198,7 +198,7 @@ def prepare_under_faults(pair: Pair, w: World) -> int:
         try:
             asyncio.run(decide_all(w))
             return n
-        except Exception:  # noqa: BLE001 - a failed attempt is what the faults are for; try again
+        except Exception:
             continue
     raise AssertionError("the match decisions failed 20 times")
 
@@ -207,7 +207,7 @@ def run_once(pair: Pair, w: World) -> str:
     """One run in this process: its failed records, or the error that failed it as a whole."""
     try:
         return str(asyncio.run(pair.run_once(w)))
-    except Exception as exc:  # noqa: BLE001 - a run failing as a whole is one of the outcomes measured
+    except Exception as exc:
         return f"{type(exc).__name__}"
 
 
