@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import pytest
 
+from cwsync.config.mirror import MirrorSync
 from cwsync.store import Store
 from tests.contract.pairs import CATALOG, DEVICE_TYPES, DEVICES, HUBSPOT, HUDU, Pair
 from tests.contract.rig import Data, World, world
@@ -343,7 +344,5 @@ def test_filters_decide_for_linked_records_and_excluded_records_are_never_writte
 @pytest.mark.parametrize("case", EXCLUDED)
 def test_pairs_without_filters(case: None) -> None:
     """The mirror has no filter setting: its configuration refuses one (so excluding it from the property is right)."""
-    from cwsync.config.mirror import MirrorSync
-
     with pytest.raises(ValueError, match="filters"):
         MirrorSync.model_validate({"objects": ["companies"], "filters": []})
