@@ -55,3 +55,24 @@ def test_runs_under_lost_answers_429_and_5xx_converge_to_the_clean_target(pair: 
             extra = duplicates(pair, w, reference)
             assert extra == {}, f"{sum(extra.values())} duplicates of {len(extra)} records after runs {outcomes}"
             assert pair.snapshot(w) == expected
+
+
+LOST = {"lost_response_share": 0.3}
+"""Only lost answers, on the target alone: every write's outcome is in doubt, none is refused."""
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=str)
+def test_a_lost_answer_fails_records_at_most_never_the_run(pair: Pair, tmp_path: Path) -> None:
+    """A write whose answer is lost (the create happened) is resolved or fails that record alone: the run goes on to
+    the end, and the next run, without faults, ends with no record failing and no duplicate."""
+    with world(pair.data, tmp_path, pair.syncs) as w:
+        pair.prepare(w)
+        w.faults(pair.target, **LOST, seed=SEED)
+        outcome = run_once(pair, w)
+        lost = w.fault_counters(pair.target)["lost_responses"]
+        w.faults(pair.target)
+        assert lost > 0
+        assert isinstance(outcome, int), outcome
+        assert run_once(pair, w) == 0
+        counts = pair.keys(w)
+        assert max(counts.values()) == 1, [k for k, n in counts.items() if n > 1]

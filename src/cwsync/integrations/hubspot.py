@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cwsync.connectors.http import CwsyncApiError
-from cwsync.connectors.hubspot import BatchResult, HubSpotClient
+from cwsync.connectors.hubspot import AmbiguousBatchWriteError, BatchResult, HubSpotClient
 from cwsync.engine.pair import Write, WriteResult
 from cwsync.engine.reading import chunks
 
@@ -48,14 +48,50 @@ class HubSpotTarget:
                 continue
             self.calls += -(-len(some) // BATCH)
             if action == "create":
-                inputs: list[dict[str, Any]] = [{"properties": _properties(w, create=True)} for w in some]
-                result = await self.hs.batch_create(self.object_type, inputs, match_property=self.match_property)
-            elif action == "update":
+                out.extend(await self._create(some))
+                continue
+            if action == "update":
                 updates = [{"id": w.right_id, "properties": _properties(w, create=False)} for w in some]
                 result = await self.hs.batch_update(self.object_type, updates)
             else:
                 result = await self.hs.batch_archive(self.object_type, [str(w.right_id) for w in some])
             out.extend(self._results(some, result))
+        return out
+
+    async def _create(self, writes: Sequence[Write]) -> list[WriteResult]:
+        """Batch creates. A lost answer the client could not resolve (the match property is not a unique-value
+        one, so HubSpot cannot read by it) is resolved here by a search on it: records found are linked, the rest of
+        the doubtful chunk fails alone (its intent stays in the journal, so the next run looks it up before creating
+        it), and the chunks the client did not send are sent again."""
+        inputs: list[dict[str, Any]] = [{"properties": _properties(w, create=True)} for w in writes]
+        try:
+            result = await self.hs.batch_create(self.object_type, inputs, match_property=self.match_property)
+        except AmbiguousBatchWriteError as exc:
+            return await self._resolve(writes, exc)
+        return self._results(writes, result)
+
+    @property
+    def _unresolved(self) -> str:
+        return (
+            f"the answer to its create was lost and a search on {self.match_property} does not show it yet: the next"
+            " run looks it up before creating it"
+        )
+
+    async def _resolve(self, writes: Sequence[Write], exc: AmbiguousBatchWriteError) -> list[WriteResult]:
+        doubtful, unsent = set(exc.indices), set(exc.unsent)
+        try:
+            found = await self.find([writes[n] for n in sorted(doubtful)])
+        except CwsyncApiError:
+            found = {}
+        out = self._results(writes, exc.completed if isinstance(exc.completed, BatchResult) else BatchResult())
+        for n in sorted(doubtful):
+            right_id = found.get(writes[n].left_id)
+            error = None if right_id else CwsyncApiError(self._unresolved)
+            out[n] = WriteResult(writes[n], right_id=right_id, error=error)
+        if unsent:
+            again = await self._create([writes[n] for n in sorted(unsent)])
+            for n, result in zip(sorted(unsent), again, strict=True):
+                out[n] = result
         return out
 
     def _results(self, writes: Sequence[Write], result: BatchResult) -> list[WriteResult]:

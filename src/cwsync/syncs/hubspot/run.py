@@ -194,7 +194,10 @@ class HubSpotSync:
         self.planned_creates: dict[str, set[str]] = {}
         """In a dry run: the ConnectWise ids each pair would create on HubSpot (parents of later pairs)."""
         self.skipped: dict[str, dict[str, str]] = {}
-        """Per pair, the ConnectWise records this run skipped and why: a dependent waiting for one of them names it."""
+        """Per pair, the ConnectWise records this run skipped or failed and why: a dependent waiting for one of them
+        names it (parents not read this run are recalled from their last run item)."""
+        self.recalled: set[tuple[str, str]] = set()
+        """(pair, ConnectWise id) of the parents already looked up in the store this run."""
         self.planned_links: dict[str, dict[str, str]] = {}
         """In a dry run: ConnectWise id → HubSpot id of the records each pair would link (matched), which later
         pairs' records are planned against as the real run would (plan equals apply, BY-1)."""
@@ -848,7 +851,7 @@ class _PairRun:
         return out
 
     async def _apply(self, items: list[PlanItem], raws: Mapping[str, Raw]) -> None:
-        items = self._name_parents(items)
+        items = await self._name_parents(items)
         self.report.keep(items, everything=self.dry_run)
         if self.dry_run:
             created = self.s.planned_creates.setdefault(self.pair, set())
@@ -868,10 +871,12 @@ class _PairRun:
         if ready:
             await self._launch(ready)
 
-    def _name_parents(self, items: list[PlanItem]) -> list[PlanItem]:
-        """A record that waits for a parent this run skipped says so, with the parent's reason (it cannot sync until
-        the parent does, so "waits for" would mislead); this pair's own skips are noted for the pairs after it."""
+    async def _name_parents(self, items: list[PlanItem]) -> list[PlanItem]:
+        """A record that waits for a parent this run skipped or failed says so, with the parent's reason (it cannot
+        sync until the parent does, so "waits for" would mislead); this pair's own skips are noted for the pairs after
+        it. A parent this run did not read (an incremental run) is named with the reason of its last run item."""
         skipped = self.s.skipped.setdefault(self.pair, {})
+        await self._recall_parents(items)
         out = []
         for item in items:
             if item.action is Action.SKIP:
@@ -885,6 +890,23 @@ class _PairRun:
                     skipped[item.left_id] = item.reason
             out.append(item)
         return out
+
+    async def _recall_parents(self, items: Sequence[PlanItem]) -> None:
+        """The parents waited for that this run has not seen: their last run item's reason when it was a skip or a
+        failure (one store read per such parent, once per run)."""
+        wanted = {
+            (waits.group(1), waits.group(2))
+            for item in items
+            if item.action is Action.SKIP and (waits := _WAITS.match(item.reason))
+        }
+        recalled = self.s.recalled
+        for parent_pair, parent_id in wanted - recalled:
+            recalled.add((parent_pair, parent_id))
+            if parent_id in self.s.skipped.get(parent_pair, {}):
+                continue
+            last = await self.s.store.items_for_record(self.s.tenant, parent_pair, left_id=parent_id, limit=1)
+            if last and (last[0].action == "skip" or last[0].status == "failed"):
+                self.s.skipped.setdefault(parent_pair, {})[parent_id] = _as_failure(last[0].action, last[0].reason)
 
     def _ready(self, *, final: bool = False) -> list[PlanItem]:
         """The held items to apply now: all of them at the end (or past the flow's `hold`), else the longest prefix
@@ -922,6 +944,8 @@ class _PairRun:
             if result.error is None:
                 continue
             self.failing.add(self.pair)
+            if result.left_id and result.item.source is Side.LEFT:
+                self.s.skipped.setdefault(self.pair, {})[str(result.left_id)] = _as_failure("fail", result.error)
             if result.item.source is Side.RIGHT:
                 self._keep_right_cursor = True
                 continue
@@ -1005,6 +1029,11 @@ class _PairRun:
                     continue  # a HubSpot-side record failed: the cursor stays where it was
                 if moment is not None:
                     await tx.set_cursor(self.s.tenant, self.pair, _STORE_SIDE[side], cursor_value(moment, self.scope))
+
+
+def _as_failure(action: str, reason: str) -> str:
+    """A parent's reason as its dependents quote it: a failure says so."""
+    return f"failed: {reason}" if action == "fail" and not reason.startswith("failed") else reason
 
 
 _WAITS = re.compile(r"^waits for (\w+) (\S+): it has no counterpart on the right yet")

@@ -166,8 +166,15 @@ def asset_pair(
     in_flight: int,
     serials: SerialIndex | None = None,
     today: datetime | None = None,
+    unsynced: Mapping[int, str] | None = None,
 ) -> Pair:
-    """The pair of one data type for this run (see the module's docstring)."""
+    """The pair of one data type for this run (see the module's docstring).
+
+    `unsynced` names the ConnectWise companies without a Hudu company this run and why: their records (but sites,
+    which are read one request per company) are read too and skipped with a reason that names the company.
+    """
+    unsynced = unsynced or {}
+    read = list(companies) if kind == "sites" else [*companies, *unsynced]
     mapping = asset_mapping(kind, sync, layouts)
     names = [f.name for f in mapping.fields]
 
@@ -244,6 +251,9 @@ def asset_pair(
         if source.skip and kind != "agreements":
             return source.skip
         if company is None:
+            why = unsynced.get(source.cw_company_id)
+            if why is not None:
+                return f"its company {source.cw_company_id} does not sync ({why}): this one cannot sync until it does"
             return "its company is not matched to a Hudu company"
         if layout is None:
             return f"asset layout {source.layout!r} does not exist in Hudu"
@@ -264,7 +274,7 @@ def asset_pair(
     return Pair(
         name=f"hudu:{kind}",
         mapping=mapping,
-        source=AssetSource(cw, kind, list(companies)),
+        source=AssetSource(cw, kind, read),
         target=target,
         flatten=flatten,
         project=project,

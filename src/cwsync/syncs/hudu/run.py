@@ -174,6 +174,8 @@ class HuduSyncEngine:
         """Told how many records a data type's read returns, where ConnectWise can count them (a progress total)."""
         self._today = today
         self._gate = asyncio.Semaphore(hudu.settings.max_concurrency)
+        self._unsynced: dict[int, str] = {}
+        """ConnectWise company id → why it has no Hudu company this run (its assets name it when they skip)."""
 
     # -- connection test ---------------------------------------------------------------------------------------
 
@@ -343,6 +345,7 @@ class HuduSyncEngine:
             self.cw,
             target,
             companies=companies,
+            unsynced=self._unsynced,
             layouts=layouts,
             sites=sites,
             existing=existing,
@@ -398,6 +401,8 @@ class HuduSyncEngine:
         decisions = await load_decisions(self.store, self.tenant)
         report.awaiting_decision = sum(1 for c in companies if int(c["id"]) not in decisions)
         cw_ids = [str(c["id"]) for c in companies]
+        reasons: dict[int, str] = {}
+        """What became of each company this run (the reason a company without a Hudu company gives its assets)."""
         if write:
             links = await self.store.links_by_left(self.tenant, COMPANIES_PAIR, [str(c["id"]) for c in everyone])
             held = {link.right_id for link in links.values()}
@@ -409,6 +414,7 @@ class HuduSyncEngine:
             planned: dict[int, int] = {}
 
             def observe(_pair: str, decision: EngineDecision) -> None:
+                reasons[int(decision.left_id)] = decision.why
                 type_report.counts.add(decision.action)  # type: ignore[arg-type]
                 if decision.action != "unchanged":
                     type_report.items.append(AssetItem.of(decision))
@@ -436,6 +442,7 @@ class HuduSyncEngine:
         linked = {int(cw_id): int(link.right_id) for cw_id, link in links.items() if int(link.right_id) in hudu}
         if write and report.dry_run:
             linked.update(planned)
+        self._unsynced = {cw_id: why for cw_id, why in reasons.items() if cw_id not in linked}
         return linked
 
     # -- assets ------------------------------------------------------------------------------------------------------
