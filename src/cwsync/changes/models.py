@@ -348,3 +348,4 @@ class DeviceSyncReport(_Model):
     deleted: int = 0
     pages: int = 0
     skipped_types: dict[str, int] = Field(default_factory=dict, description="unmapped configuration type -> count")
+    cancelled: bool = Field(False, description="stopped at a page boundary on request (`cwsync runs cancel`)")

@@ -240,6 +240,10 @@ def devices_sync(
     )
     for cw_type, n in report.skipped_types.items():
         console.print(f"  skipped {n}: {cw_type} (not mapped)", markup=False)
+    if report.cancelled:
+        from cwsync.cli.runs import CANCELLED
+
+        console.print(CANCELLED)
 
 
 @devices_app.command("list")

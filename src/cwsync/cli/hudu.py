@@ -237,6 +237,10 @@ def _print_report(report: HuduRunReport, *, as_json: bool, show: int) -> None:
         values = (c.created, c.updated, c.linked, c.unchanged, c.skipped, c.deleted, c.failed)
         table.add_row(t.kind, *(str(v) for v in values))
     console.print(table)
+    if report.cancelled:
+        from cwsync.cli.runs import CANCELLED
+
+        console.print(CANCELLED)
     if report.awaiting_decision:
         console.print(
             f"[yellow]{report.awaiting_decision} ConnectWise companies have no match decision[/yellow]:"

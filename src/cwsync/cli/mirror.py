@@ -100,6 +100,10 @@ def print_mirror(outcome: Any, *, plan: bool, as_json: bool) -> None:
         row = (pair.pair, pair.read, c.created, c.updated, c.unchanged, c.deleted, c.failed)
         table.add_row(*(str(v) for v in row))
     console.print(table)
+    if outcome.cancelled:
+        from cwsync.cli.runs import CANCELLED
+
+        console.print(CANCELLED)
     failed = [i for p in outcome.pairs for i in p.items if i["action"] == "fail"][:10]
     for item in failed:
         console.print(f"[red]failed[/red] {item['connectwise_id']}: {item['reason']}")

@@ -199,6 +199,7 @@ def _print_report(report: RunReport, *, as_json: bool, show: int, mirror: dict[s
         data: dict[str, Any] = {
             "run_id": report.run_id,
             "dry_run": report.dry_run,
+            "cancelled": report.cancelled,
             "counts": report.counts.as_dict(),
             "pairs": {
                 p.pair: {
@@ -223,6 +224,10 @@ def _print_report(report: RunReport, *, as_json: bool, show: int, mirror: dict[s
             p.pair, *(str(v) for v in (c.created, c.updated, c.linked, c.unchanged, c.skipped, c.failed, c.conflicts))
         )
     console.print(table)
+    if report.cancelled:
+        from cwsync.cli.runs import CANCELLED
+
+        console.print(CANCELLED)
     listed = [i for p in report.pairs for i in p.items if i.action.value != "unchanged"][:show]
     for item in listed:
         ids = f"cw {item.left_id or '-'} ↔ hs {item.right_id or '-'}"
@@ -252,7 +257,7 @@ def history(
     pair: str | None = typer.Option(
         None, "--object", help="Only runs that covered this object (contacts, hudu:sites)."
     ),
-    status: str | None = typer.Option(None, help="succeeded, failed, running or interrupted."),
+    status: str | None = typer.Option(None, help="succeeded, failed, running, interrupted or cancelled."),
     kind: str | None = typer.Option(None, help="full, incremental, record or plan."),
     trigger: str | None = typer.Option(None, help="cli, schedule, callback, webhook or api."),
     since: datetime | None = typer.Option(None, help="Started at or after (ISO date or time, UTC when naive)."),

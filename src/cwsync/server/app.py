@@ -51,6 +51,7 @@ from cwsync.server.limits import MAX_ID
 from cwsync.server.observability import add_observability
 from cwsync.server.quotes_api import add_quote_routes
 from cwsync.server.registry import REGISTRY, Integration
+from cwsync.server.runs_api import add_run_routes
 from cwsync.server.security import harden
 from cwsync.store import RunRecord, Store
 from cwsync.store.jobs import JobStore
@@ -288,6 +289,7 @@ def create_app(server: Server, *, manage_lifecycle: bool = False) -> FastAPI:
     add_change_routes(app, server)
     add_hudu_routes(app, server)
     add_quote_routes(app, server)
+    add_run_routes(app, server)
     return app
 
 

@@ -43,8 +43,8 @@ from cwsync.engine.guard import MassDeleteError, check_mass_delete
 from cwsync.engine.pair import KEPT_ITEMS, YIELD_EVERY
 from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_value
 from cwsync.engine.record import Recorder, projection_hash
+from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.engine.runs import close_interrupted as close_interrupted_runs
-from cwsync.engine.runs import recorded_run
 from cwsync.store import Counts, ItemStatus, Link, RunItem, Store
 from cwsync.syncs.hubspot import shapes
 from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
@@ -106,6 +106,8 @@ class RunReport:
     dry_run: bool
     pairs: list[PairReport] = field(default_factory=list)
     error: str | None = None
+    cancelled: bool = False
+    """Stopped at a page boundary on request (`cwsync runs cancel`); recorded as cancelled."""
 
     @property
     def counts(self) -> Counts:
@@ -255,6 +257,7 @@ class HubSpotSync:
             finally:
                 for pair_run in runs:
                     await pair_run.close_reader()
+        report.cancelled = run.cancelled
         return report
 
     async def prepare(self, *, dry_run: bool = False, close_interrupted: bool = True) -> None:
@@ -426,6 +429,7 @@ class _PairRun:
         self._right_seen = set(rights) if self.right_complete else set()
         seen_left: set[str] = set()
         async for page in self._reader:
+            await cancel_point(self.s.store, self.run_id, settle=self._flush)  # cursors stay: not completed
             seen_left.update(str(r["id"]) for r in page)
             await self._left_page(page, rights)
             self.s.progress(self.pair, len(page))
@@ -438,6 +442,7 @@ class _PairRun:
             await self._reconcile_right()
         remaining = list(rights.values())
         for start in range(0, len(remaining), PAGE):
+            await cancel_point(self.s.store, self.run_id, settle=self._flush)
             await self._right_page(remaining[start : start + PAGE])
         await self._flush()
         if not self.dry_run:
