@@ -140,20 +140,25 @@ def _sync(
     return run_async(work)
 
 
+ONLY_HELP = "Only these objects, comma-separated or repeated: companies, contacts, deals (--object is the same)."
+
+
 def plan(
     config: Path = CONFIG,
-    objects: list[str] = typer.Option([], "--object", "-o", help="Only these objects (companies, contacts, deals)."),
+    only: list[str] = typer.Option([], "--only", help=ONLY_HELP),
+    objects: list[str] = typer.Option([], "--object", "-o", hidden=True),
     full: bool = typer.Option(False, "--full", help="Consider every record, not just changes since the last run."),
     show: int = typer.Option(50, "--show", help="How many planned records to list."),
     as_json: bool = JSON,
 ) -> None:
     """Show what a sync would do, record by record, and write nothing (BY-1)."""
-    _every_sync(config, dry_run=True, full=full, objects=objects, as_json=as_json, show=show)
+    _every_sync(config, dry_run=True, full=full, objects=[*only, *objects], as_json=as_json, show=show)
 
 
 def sync(
     config: Path = CONFIG,
-    objects: list[str] = typer.Option([], "--object", "-o", help="Only these objects (companies, contacts, deals)."),
+    only: list[str] = typer.Option([], "--only", help=ONLY_HELP),
+    objects: list[str] = typer.Option([], "--object", "-o", hidden=True),
     full: bool = typer.Option(False, "--full", help="Every record, not just changes since the last run."),
     record: str | None = typer.Option(
         None, "--record", help="Replay one record now: SYSTEM:OBJECT:ID, e.g. connectwise:contacts:123."
@@ -164,7 +169,7 @@ def sync(
 
     Runs the HubSpot sync and, when `syncs.mirror` is configured, the SQL mirror after it (the other integrations
     have their own commands: `cwsync hudu sync`, `cwsync catalog sync`, `cwsync changes devices sync`)."""
-    _every_sync(config, dry_run=False, full=full, objects=objects, as_json=as_json, record=record, show=0)
+    _every_sync(config, dry_run=False, full=full, objects=[*only, *objects], as_json=as_json, record=record, show=0)
 
 
 def _every_sync(
@@ -178,7 +183,14 @@ def _every_sync(
     record: str | None = None,
 ) -> None:
     """The HubSpot sync (when configured) and the SQL mirror (when configured and no object or record is named)."""
+    from cwsync.core.selection import UnknownTypeError, select_types
+    from cwsync.syncs.hubspot.run import mappings
+
     config = load(config_path)
+    try:
+        objects = select_types(objects, list(mappings(config)), what="HubSpot object")
+    except UnknownTypeError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--only") from exc
     hubspot = config.syncs.hubspot is not None and config.syncs.hubspot.enabled
     mirror = config.syncs.mirror is not None and config.syncs.mirror.enabled and not objects and not record
     mirrored = None

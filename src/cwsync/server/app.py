@@ -28,6 +28,7 @@ from cwsync.config.hudu import DataType
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.connectors.hudu import HuduClient
+from cwsync.core.selection import UnknownTypeError, select_types
 from cwsync.core.values import as_utc
 from cwsync.engine.runs import close_interrupted
 from cwsync.runtime.intake import (
@@ -48,6 +49,7 @@ from cwsync.server.auth import api_guard
 from cwsync.server.changes_api import add_change_routes
 from cwsync.server.hudu_api import add_hudu_routes
 from cwsync.server.limits import MAX_ID
+from cwsync.server.mirror_api import add_mirror_routes
 from cwsync.server.observability import add_observability
 from cwsync.server.quotes_api import add_quote_routes
 from cwsync.server.registry import REGISTRY, Integration
@@ -290,6 +292,7 @@ def create_app(server: Server, *, manage_lifecycle: bool = False) -> FastAPI:
     add_hudu_routes(app, server)
     add_quote_routes(app, server)
     add_run_routes(app, server)
+    add_mirror_routes(app, server)
     return app
 
 
@@ -460,9 +463,18 @@ def _api(app: FastAPI, server: Server) -> None:
         raise HTTPException(404, f"{system} {obj} is not an enabled object that can be replayed")
 
     @app.post("/api/sync", dependencies=guard, status_code=202)
-    async def trigger(full: bool = False, objects: str | None = None) -> dict[str, Any]:
-        """Queue an incremental (or full) run of some or every enabled object."""
-        wanted = [o for o in (objects.split(",") if objects else server.mappings) if o in server.mappings]
+    async def trigger(
+        full: bool = False,
+        objects: Annotated[str | None, Query(max_length=200)] = None,
+        only: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> dict[str, Any]:
+        """Queue an incremental (or full) run of some (`only=companies,contacts`; `objects` is the same) or every
+        enabled HubSpot object; an unknown one is refused (422) with the enabled ones named."""
+        try:
+            wanted = select_types([only or "", objects or ""], list(server.mappings), what="HubSpot object")
+        except UnknownTypeError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        wanted = wanted or list(server.mappings)
         kind: Literal["full", "incremental"] = "full" if full else "incremental"
         jobs = [
             await server.runner.enqueue(

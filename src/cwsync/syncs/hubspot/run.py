@@ -39,6 +39,7 @@ from cwsync.core.plan import (
     match_values,
     plan_pair_cooperatively,
 )
+from cwsync.core.selection import select_types
 from cwsync.engine.guard import MassDeleteError, check_mass_delete
 from cwsync.engine.pair import KEPT_ITEMS, YIELD_EVERY
 from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_value
@@ -224,7 +225,7 @@ class HubSpotSync:
                 raise ValueError(f"{ref.pair} is not an enabled object (enabled: {', '.join(self.mappings)})")
         if refs:
             objects = [ref.pair for ref in refs]
-        pairs = [p for p in self.mappings if not objects or p in objects]
+        pairs = select_types(objects, list(self.mappings), what="HubSpot object") or list(self.mappings)
         kind = "plan" if dry_run else ("record" if refs else ("full" if full else "incremental"))
         preparing = not self.prepared or dry_run
         report = RunReport(run_id=None, dry_run=dry_run)
