@@ -354,11 +354,16 @@ def explain(
         help="companies, contacts or deals (HubSpot); hudu:companies, hudu:configurations, ... (Hudu).",
     ),
     record_id: str = typer.Argument(..., metavar="ID"),
+    live: bool = typer.Option(
+        False, "--live", help="Read the record from its system now: raw source values through each field map."
+    ),
     config: Path = CONFIG,
     as_json: bool = JSON,
 ) -> None:
-    """Why did this record (not) sync? Its link and every decision recorded for it (BY-2)."""
+    """Why did this record (not) sync? Its link, each field map applied to it with the planned diff, and every
+    decision recorded for it with the remote answer (BY-2)."""
     from cwsync.store.schema import read_only
+    from cwsync.syncs import explain as mapping_trace
     from cwsync.syncs import systems
 
     cfg = load(config)
@@ -367,9 +372,17 @@ def explain(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="SYSTEM") from exc
 
+    mapping = mapping_trace.mapping_for(cfg, named.pair)
+
     async def work() -> dict[str, Any]:
+        flat = None
+        if live:
+            from cwsync.integrations.root import opened
+
+            async with opened(cfg, hubspot="optional", read_only=True) as ctx:
+                flat = await mapping_trace.read_record(cfg, named.pair, named.side, record_id, cw=ctx.cw, hs=ctx.hs)
         async with read_only(cfg.store) as store:
-            return await systems.explain_record(store, cfg.tenant, named, record_id)
+            return await systems.explain_record(store, cfg.tenant, named, record_id, mapping=mapping, flat=flat)
 
     data = run_async(work)
     if as_json:
@@ -385,6 +398,7 @@ def explain(
         )
     else:
         console.print(f"not linked: {system} {named.pair} {record_id} has no counterpart yet")
+    _print_mapping(data["mapping"], other)
     if not data["decisions"]:
         console.print(
             "no decision recorded for it: it has not changed since it was synced, or never matched the filters' scope"
@@ -395,6 +409,22 @@ def explain(
             console.print(f"     {name}: {old!r} → {new!r}")
         if d["remote_response"]:
             console.print(f"     remote answer: {d['remote_status']} {d['remote_response']}")
+
+
+def _print_mapping(trace: dict[str, Any], other: str) -> None:
+    """The field maps applied to the record (`explain`): path → field, direction, value map, values."""
+    if not trace["fields"]:
+        return
+    where = "as read now" if trace["source"] == "live" else "as last recorded (--live reads the record now)"
+    table = new_table(title=f"Mapping, {where}", box=box.SIMPLE_HEAD, title_justify="left")
+    for column in ("field", "ConnectWise", "dir", other, "value map", "source", "value", "last synced", "next run"):
+        table.add_column(column)
+    for f in trace["fields"]:
+        value_map = ", ".join(f"{k}→{v}" for k, v in list((f["value_map"] or {}).items())[:4])
+        cells = (f["field"], f["connectwise"], f["direction"], f["other"], value_map)
+        values = (f["source_value"], f["value"], f["last_synced"])
+        table.add_row(*(c or "" for c in cells), *("" if v is None else str(v) for v in values), "write" * f["planned"])
+    console.print(table)
 
 
 def _run_json(r: RunRecord) -> dict[str, Any]:

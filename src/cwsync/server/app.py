@@ -26,6 +26,7 @@ from cwsync import __version__
 from cwsync.config import Config
 from cwsync.config.hudu import DataType
 from cwsync.connectors.connectwise import ConnectWiseClient
+from cwsync.connectors.http import CwsyncApiError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.connectors.hudu import HuduClient
 from cwsync.core.selection import UnknownTypeError, select_types
@@ -58,6 +59,7 @@ from cwsync.server.security import harden
 from cwsync.store import RunRecord, Store
 from cwsync.store.jobs import JobStore
 from cwsync.store.records import JobRecord
+from cwsync.syncs import explain as explained
 from cwsync.syncs import systems
 from cwsync.syncs.catalog.quotes import QuoteRefused
 from cwsync.syncs.catalog.workflow import QuoteWorkflow
@@ -445,13 +447,23 @@ def _api(app: FastAPI, server: Server) -> None:
         return {**_run(run), "items": [_item(i) for i in items]}
 
     @app.get("/api/records/{system}/{obj}/{record_id}", dependencies=guard)
-    async def explain(system: str, obj: str, record_id: str) -> dict[str, Any]:
-        """Why did this record (not) sync: its link and its recorded decisions (`cwsync explain` over HTTP)."""
+    async def explain(system: str, obj: str, record_id: str, live: bool = False) -> dict[str, Any]:
+        """Why did this record (not) sync: its link, each field map applied (`live`: to the record read now) with
+        the planned diff, and its recorded decisions with the remote answers (`cwsync explain` over HTTP)."""
         try:
             named = systems.resolve(system, obj)
         except ValueError as exc:
             raise HTTPException(404, str(exc)) from exc
-        return await systems.explain_record(server.store, config.tenant, named, record_id)
+        mapping = explained.mapping_for(config, named.pair)
+        flat = None
+        if live:
+            try:
+                flat = await explained.read_record(
+                    config, named.pair, named.side, record_id, cw=server.cw, hs=server.hs
+                )
+            except CwsyncApiError as exc:
+                raise HTTPException(502, f"{type(exc).__name__}: {exc.summary}") from exc
+        return await systems.explain_record(server.store, config.tenant, named, record_id, mapping=mapping, flat=flat)
 
     @app.post("/api/records/{system}/{obj}/{record_id}/replay", dependencies=guard, status_code=202)
     async def replay(system: str, obj: str, record_id: str) -> dict[str, Any]:
