@@ -268,6 +268,7 @@ class TicketSummary(_Model):
     status: str | None
     company: str | None
     closed: bool = False
+    url: str | None = Field(None, description="the ticket in ConnectWise's web UI (open it in a new tab)")
 
 
 class Write(_Model):
