@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from cwsync.changes.errors import ChangeRefused
 from cwsync.changes.models import (
@@ -224,6 +225,14 @@ class _Builder:
             )
         )
 
+    def who(self, person: Person) -> str:
+        """How a note names a person: the name the event gives, else the ConnectWise member's (matched by e-mail),
+        else a resource's already known; the e-mail only when no name is known at all (CB)."""
+        member = self.members.get(person.key)
+        resource = self.plan.data.resources.get(person.key)
+        known = resource.name if resource is not None else None
+        return person.name or (member.name if member is not None else None) or known or person.email
+
     def people(self, people: Iterable[tuple[Person, str]]) -> None:
         """Make resources of people (schedule entries on the ticket); non-members are reported and noted."""
         unmatched: dict[str, UnmatchedPerson] = {}
@@ -387,7 +396,7 @@ def _approval(build: _Builder, event: ChangeEvent, at: str) -> None:
     assert isinstance(event, ApprovalEvent)
     which = "technical" if event.kind == "technical_approval" else "operational"
     build.plan.data.approvals[which] = {"email": event.approver.email, "name": event.approver.name, "at": at}
-    text = f"{which.title()} Approval: approved by {event.approver.name or event.approver.email} ({at})"
+    text = f"{which.title()} Approval: approved by {build.who(event.approver)} ({at})"
     build.note("note", text + (f"\nComment: {event.comment}" if event.comment else ""))
     build.people([(event.approver, f"{which}_approver")])
     required = build.setup.config.required_approvals
@@ -440,8 +449,7 @@ def _started(build: _Builder, event: ChangeEvent, at: str) -> None:
     assert isinstance(event, ImplementationStartedEvent)
     build.plan.data.started_at, build.plan.data.implementer = at, event.implementer.email
     build.status("implementation_started")
-    who = event.implementer.name or event.implementer.email
-    build.note("note", f"Implementation Started\nStarted: {at}\nImplementer: {who}")
+    build.note("note", f"Implementation Started\nStarted: {at}\nImplementer: {build.who(event.implementer)}")
 
 
 def _finished(build: _Builder, event: ChangeEvent, at: str) -> None:
@@ -500,6 +508,14 @@ _PLANNERS = {
 }
 
 
+def ticket_url(*, scheme: str, site: str, codebase: str, company_id: str, ticket_id: int) -> str:
+    """The ticket in ConnectWise Manage's web UI: `{site}/{codebase}ConnectWise.aspx?...&routeTo=ServiceFV&recid=`
+    (the link ConnectWise itself shares for a service ticket; `companyName` picks the company at sign-in)."""
+    host = site.split("//", 1)[-1].strip("/")
+    query = urlencode({"locale": "en_US", "routeTo": "ServiceFV", "recid": ticket_id, "companyName": company_id})
+    return f"{scheme}://{host}/{codebase.strip('/')}/ConnectWise.aspx?{query}"
+
+
 def people_to_look_up(event: ChangeEvent | LinkRequest, data: ChangeData) -> list[str]:
     """The e-mails an event needs matched to members (people already matched are not looked up again)."""
     if isinstance(event, LinkRequest):
@@ -512,6 +528,8 @@ def people_to_look_up(event: ChangeEvent | LinkRequest, data: ChangeData) -> lis
         people = list(event.engineers)
     elif isinstance(event, TimeEntryEvent):
         people = [event.member]
+    elif isinstance(event, ImplementationStartedEvent):
+        people = [event.implementer]  # named in the note by the member's name
     else:
         people = []
     emails = [p.key for p in people if p is not None]

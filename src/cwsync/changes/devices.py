@@ -40,7 +40,7 @@ from cwsync.connectors.http import CwsyncApiError
 from cwsync.engine.guard import check_mass_delete
 from cwsync.engine.reading import ReadAhead, chunks, last_updated
 from cwsync.engine.record import Recorder
-from cwsync.engine.runs import recorded_run
+from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.store import Store
 from cwsync.store.records import Counts, RunItem, RunKind, Trigger
 
@@ -236,6 +236,7 @@ class DeviceSync:
                 state = _RunState(run_id=run.run_id, kind="full" if kind == "full" else "incremental")
                 await self._pages(state, None if kind == "full" else since, progress, totals)
                 await self._finish(state, key, started, since)
+            state.cancelled = run.cancelled
             log.info("devices.synced", **state.report().model_dump(exclude={"skipped_types"}))
             return state.report()
 
@@ -314,6 +315,7 @@ class DeviceSync:
         )
         try:
             async for rows in ReadAhead(stream):
+                await cancel_point(self.store, state.run_id, settle=lambda: self._record_skips(state))
                 ids = [int(row["id"]) for row in rows]
                 plan = plan_page(rows, await self.devices.existing(ids), self.config.types)
                 await self.devices.apply_page(plan)
@@ -323,6 +325,11 @@ class DeviceSync:
         finally:
             if counting is not None and not counting.done():
                 counting.cancel()
+
+    async def _record_skips(self, state: _RunState) -> None:
+        """A run cancelled at a page boundary: its skips so far are recorded; its cursor does not move."""
+        async with self.store.transaction() as tx:
+            await tx.add_run_items(state.skip_items(Recorder(self.store, self.tenant, PAIR, state.run_id)))
 
     async def _count(self, conditions: Condition | None, totals: Callable[[str, int], None]) -> None:
         """ConnectWise's count of the configurations this run reads, for a progress total (a failed count only
@@ -361,6 +368,7 @@ class _RunState:
         self.skipped: dict[str, int] = {}
         self.seen: set[int] = set()
         self.newest: datetime | None = None
+        self.cancelled = False
 
     def add(self, plan: PagePlan, rows: Sequence[Mapping[str, Any]]) -> None:
         self.pages += 1
@@ -409,6 +417,7 @@ class _RunState:
             deleted=self.deleted,
             pages=self.pages,
             skipped_types=dict(sorted(self.skipped.items())),
+            cancelled=self.cancelled,
         )
 
 

@@ -268,6 +268,7 @@ class TicketSummary(_Model):
     status: str | None
     company: str | None
     closed: bool = False
+    url: str | None = Field(None, description="the ticket in ConnectWise's web UI (open it in a new tab)")
 
 
 class Write(_Model):
@@ -348,3 +349,4 @@ class DeviceSyncReport(_Model):
     deleted: int = 0
     pages: int = 0
     skipped_types: dict[str, int] = Field(default_factory=dict, description="unmapped configuration type -> count")
+    cancelled: bool = Field(False, description="stopped at a page boundary on request (`cwsync runs cancel`)")

@@ -33,7 +33,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from cwsync.changes.core import Member, Plan, Step, people_to_look_up, plan_event, plan_link
+from cwsync.changes.core import Member, Plan, Step, people_to_look_up, plan_event, plan_link, ticket_url
 from cwsync.changes.device_store import DeviceStore
 from cwsync.changes.devices import DeviceSync, mentions
 from cwsync.changes.errors import ChangeRefused
@@ -133,7 +133,29 @@ class ChangeWorkflow:
         rows = await self.client.list_page(
             "service/tickets", conditions=all_of(*parts), fields=TICKET_FIELDS, order_by="id desc", page_size=limit
         )
-        return [_ticket_summary(row) for row in rows]
+        url = await self._ticket_urls()
+        return [_ticket_summary(row, url) for row in rows]
+
+    async def _ticket_urls(self) -> Callable[[int], str | None]:
+        """Ticket id → its URL in ConnectWise's web UI (the site and codebase from discovery; None when discovery
+        failed: the link is left out, the rest is shown)."""
+        try:
+            info = await self.client.company_info()
+        except CwsyncApiError:
+            return lambda _ticket_id: None
+        settings = self.client.settings
+        site = info.site_url or settings.address.origin
+
+        def url(ticket_id: int) -> str | None:
+            return ticket_url(
+                scheme=settings.address.scheme,
+                site=site,
+                codebase=info.codebase,
+                company_id=settings.company_id,
+                ticket_id=ticket_id,
+            )
+
+        return url
 
     async def show(self, change_id: str) -> ChangeView:
         """A change, its events and its ticket now.
@@ -144,7 +166,9 @@ class ChangeWorkflow:
         change = await self._change(change_id)
         change.events = [_event_summary(e) for e in await self.changes.events(change_id)]
         try:
-            ticket: TicketSummary | None = _ticket_summary(await self._ticket(change.ticket_id))
+            ticket: TicketSummary | None = _ticket_summary(
+                await self._ticket(change.ticket_id), await self._ticket_urls()
+            )
         except ChangeRefused:
             ticket = None
         return ChangeView(change=change, ticket=ticket, devices=await self.devices.of_change(change_id))
@@ -497,8 +521,9 @@ def _name(ref: Any) -> str:
     return str(ref.get("name", "")) if isinstance(ref, dict) else ""
 
 
-def _ticket_summary(row: dict[str, Any]) -> TicketSummary:
+def _ticket_summary(row: dict[str, Any], url: Callable[[int], str | None] | None = None) -> TicketSummary:
     return TicketSummary(
+        url=url(int(row["id"])) if url is not None else None,
         id=int(row["id"]),
         summary=str(row.get("summary", "")),
         board=_name(row.get("board")) or None,

@@ -98,6 +98,10 @@ def _print_report(report: CatalogReport) -> None:
     what = "plan" if report.dry_run else f"run {report.run_id}"
     counts = ", ".join(f"{k} {v}" for k, v in report.counts.as_dict().items() if v)
     console.print(f"catalog {what} ({'full' if report.full else 'incremental'}): {counts or 'nothing to do'}")
+    if report.cancelled:
+        from cwsync.cli.runs import CANCELLED
+
+        console.print(CANCELLED)
     table = new_table(box=box.SIMPLE)
     for column in ("action", "identifier", "hubspot id", "why"):
         table.add_column(column)

@@ -196,7 +196,9 @@ def show(
     console.print(f"change [bold]{change.change_id}[/bold] ({change.company}): {change.state}")
     if view.ticket:
         t = view.ticket
-        console.print(f"ticket #{t.id} {t.summary!r} on {t.board}, status {t.status}")
+        console.print(f"ticket #{t.id} {t.summary!r} on {t.board}, status {t.status}", markup=False)
+        if t.url:
+            console.print(f"  open in ConnectWise: [link={t.url}]{t.url}[/link]")
     table = new_table("event", "kind", "status", "writes", "received")
     for e in change.events:
         table.add_row(e["event_id"], e["kind"], e["status"], str(e["writes"]), e["received_at"])
@@ -246,6 +248,10 @@ def devices_sync(
     )
     for cw_type, n in report.skipped_types.items():
         console.print(f"  skipped {n}: {cw_type} (not mapped)", markup=False)
+    if report.cancelled:
+        from cwsync.cli.runs import CANCELLED
+
+        console.print(CANCELLED)
 
 
 @devices_app.command("list")

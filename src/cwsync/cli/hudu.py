@@ -202,7 +202,9 @@ def _answer(s: Suggestion, answer: str, best: int | None) -> Decision | None:
 @app.command("sync")
 def sync(
     config: Path = CONFIG,
-    only: list[str] = typer.Option([], "--only", help=f"Only these data types ({', '.join(HELP_DATA_TYPES)})."),
+    only: list[str] = typer.Option(
+        [], "--only", help=f"Only these data types, comma-separated or repeated ({', '.join(HELP_DATA_TYPES)})."
+    ),
     plan: bool = typer.Option(False, "--plan", help="Show what would change; write nothing."),
     show: int = typer.Option(30, "--show", help="How many planned records to list."),
     incremental: bool = typer.Option(
@@ -212,12 +214,15 @@ def sync(
 ) -> None:
     """Sync: companies first, then the matched companies' sites, contacts, configurations and agreements."""
     from cwsync.config.hudu import DATA_TYPES
+    from cwsync.core.selection import UnknownTypeError, select_types
 
     cfg = _load(config)
-    unknown = [o for o in only if o not in DATA_TYPES]
-    if unknown:
-        raise typer.BadParameter(f"{', '.join(unknown)}: use {', '.join(DATA_TYPES)}", param_hint="--only")
-    kinds: list[DataType] = [o for o in DATA_TYPES if o in only]
+    assert cfg.syncs.hudu is not None
+    enabled = cfg.syncs.hudu.data_types()
+    try:
+        kinds: list[DataType] = select_types(only, enabled, what="data type", off=DATA_TYPES)  # type: ignore[assignment]
+    except UnknownTypeError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--only") from exc
     report = _with_engine(
         cfg, lambda engine: engine.run(only=kinds or None, dry_run=plan, full=not incremental), progress=True
     )
@@ -237,6 +242,10 @@ def _print_report(report: HuduRunReport, *, as_json: bool, show: int) -> None:
         values = (c.created, c.updated, c.linked, c.unchanged, c.skipped, c.deleted, c.failed)
         table.add_row(t.kind, *(str(v) for v in values))
     console.print(table)
+    if report.cancelled:
+        from cwsync.cli.runs import CANCELLED
+
+        console.print(CANCELLED)
     if report.awaiting_decision:
         console.print(
             f"[yellow]{report.awaiting_decision} ConnectWise companies have no match decision[/yellow]:"

@@ -45,12 +45,22 @@ def sync(
     record: list[str] = typer.Option(
         [], "--record", help="Only these records, as OBJECT:ID (e.g. tickets:512); repeatable."
     ),
+    only: list[str] = typer.Option(
+        [], "--only", help="Only these objects, comma-separated or repeated (of syncs.mirror.objects)."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Bring the mirror tables up to date: changes since the last run (or everything with --full)."""
+    from cwsync.config.mirror import MIRROR_OBJECTS
+    from cwsync.core.selection import UnknownTypeError, select_types
+
     config = _load(config_path)
     mirror = config.syncs.mirror
     assert mirror is not None
+    try:
+        chosen = select_types(only, list(mirror.objects), what="mirror object", off=MIRROR_OBJECTS)
+    except UnknownTypeError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--only") from exc
     records: dict[str, list[str]] = {}
     for ref in record:
         kind, _, record_id = ref.partition(":")
@@ -59,26 +69,35 @@ def sync(
             raise typer.BadParameter(f"{ref!r}: expected OBJECT:ID with OBJECT one of {enabled}", param_hint="--record")
         records.setdefault(f"mirror:{kind}", []).append(record_id)
 
-    outcome = run_mirror(config, full=full, plan=plan, records=records, as_json=as_json)
+    outcome = run_mirror(config, full=full, plan=plan, records=records, as_json=as_json, only=chosen)
     print_mirror(outcome, plan=plan, as_json=as_json)
 
 
 def run_mirror(
-    config: Config, *, full: bool, plan: bool, records: dict[str, list[str]] | None = None, as_json: bool = False
+    config: Config,
+    *,
+    full: bool,
+    plan: bool,
+    records: dict[str, list[str]] | None = None,
+    as_json: bool = False,
+    only: list[str] | None = None,
 ) -> Any:
-    """One mirror run (or plan) of every configured object, or of `records` (pair → ConnectWise ids) only."""
+    """One mirror run (or plan) of every configured object (or `only` those), or of `records` (pair → ConnectWise
+    ids) only."""
     mirror = config.syncs.mirror
     assert mirror is not None
 
     async def work() -> Any:
         from cwsync.engine.engine import Engine
-        from cwsync.integrations.mirror import mirror_pairs
+        from cwsync.integrations.mirror import mirror_pairs, pair_name
         from cwsync.integrations.root import opened
 
         async with opened(config, hubspot="none", read_only=plan) as ctx:
             pairs = mirror_pairs(mirror, ctx.cw, ctx.store, config.tenant)
             if records:
                 pairs = [p for p in pairs if p.name in records]
+            if only:
+                pairs = [p for p in pairs if p.name in {pair_name(kind) for kind in only}]
             with console.status("mirroring ConnectWise…", spinner="dots") if not as_json else nullcontext():
                 return await Engine(ctx.store, config.tenant).run(
                     pairs, dry_run=plan, full=full, records=records or None, trigger="cli"
@@ -100,6 +119,10 @@ def print_mirror(outcome: Any, *, plan: bool, as_json: bool) -> None:
         row = (pair.pair, pair.read, c.created, c.updated, c.unchanged, c.deleted, c.failed)
         table.add_row(*(str(v) for v in row))
     console.print(table)
+    if outcome.cancelled:
+        from cwsync.cli.runs import CANCELLED
+
+        console.print(CANCELLED)
     failed = [i for p in outcome.pairs for i in p.items if i["action"] == "fail"][:10]
     for item in failed:
         console.print(f"[red]failed[/red] {item['connectwise_id']}: {item['reason']}")

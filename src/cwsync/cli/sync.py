@@ -140,20 +140,25 @@ def _sync(
     return run_async(work)
 
 
+ONLY_HELP = "Only these objects, comma-separated or repeated: companies, contacts, deals (--object is the same)."
+
+
 def plan(
     config: Path = CONFIG,
-    objects: list[str] = typer.Option([], "--object", "-o", help="Only these objects (companies, contacts, deals)."),
+    only: list[str] = typer.Option([], "--only", help=ONLY_HELP),
+    objects: list[str] = typer.Option([], "--object", "-o", hidden=True),
     full: bool = typer.Option(False, "--full", help="Consider every record, not just changes since the last run."),
     show: int = typer.Option(50, "--show", help="How many planned records to list."),
     as_json: bool = JSON,
 ) -> None:
     """Show what a sync would do, record by record, and write nothing (BY-1)."""
-    _every_sync(config, dry_run=True, full=full, objects=objects, as_json=as_json, show=show)
+    _every_sync(config, dry_run=True, full=full, objects=[*only, *objects], as_json=as_json, show=show)
 
 
 def sync(
     config: Path = CONFIG,
-    objects: list[str] = typer.Option([], "--object", "-o", help="Only these objects (companies, contacts, deals)."),
+    only: list[str] = typer.Option([], "--only", help=ONLY_HELP),
+    objects: list[str] = typer.Option([], "--object", "-o", hidden=True),
     full: bool = typer.Option(False, "--full", help="Every record, not just changes since the last run."),
     record: str | None = typer.Option(
         None, "--record", help="Replay one record now: SYSTEM:OBJECT:ID, e.g. connectwise:contacts:123."
@@ -164,7 +169,7 @@ def sync(
 
     Runs the HubSpot sync and, when `syncs.mirror` is configured, the SQL mirror after it (the other integrations
     have their own commands: `cwsync hudu sync`, `cwsync catalog sync`, `cwsync changes devices sync`)."""
-    _every_sync(config, dry_run=False, full=full, objects=objects, as_json=as_json, record=record, show=0)
+    _every_sync(config, dry_run=False, full=full, objects=[*only, *objects], as_json=as_json, record=record, show=0)
 
 
 def _every_sync(
@@ -178,7 +183,14 @@ def _every_sync(
     record: str | None = None,
 ) -> None:
     """The HubSpot sync (when configured) and the SQL mirror (when configured and no object or record is named)."""
+    from cwsync.core.selection import UnknownTypeError, select_types
+    from cwsync.syncs.hubspot.run import mappings
+
     config = load(config_path)
+    try:
+        objects = select_types(objects, list(mappings(config)), what="HubSpot object")
+    except UnknownTypeError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--only") from exc
     hubspot = config.syncs.hubspot is not None and config.syncs.hubspot.enabled
     mirror = config.syncs.mirror is not None and config.syncs.mirror.enabled and not objects and not record
     mirrored = None
@@ -199,6 +211,7 @@ def _print_report(report: RunReport, *, as_json: bool, show: int, mirror: dict[s
         data: dict[str, Any] = {
             "run_id": report.run_id,
             "dry_run": report.dry_run,
+            "cancelled": report.cancelled,
             "counts": report.counts.as_dict(),
             "pairs": {
                 p.pair: {
@@ -223,6 +236,10 @@ def _print_report(report: RunReport, *, as_json: bool, show: int, mirror: dict[s
             p.pair, *(str(v) for v in (c.created, c.updated, c.linked, c.unchanged, c.skipped, c.failed, c.conflicts))
         )
     console.print(table)
+    if report.cancelled:
+        from cwsync.cli.runs import CANCELLED
+
+        console.print(CANCELLED)
     listed = [i for p in report.pairs for i in p.items if i.action.value != "unchanged"][:show]
     for item in listed:
         ids = f"cw {item.left_id or '-'} ↔ hs {item.right_id or '-'}"
@@ -252,7 +269,7 @@ def history(
     pair: str | None = typer.Option(
         None, "--object", help="Only runs that covered this object (contacts, hudu:sites)."
     ),
-    status: str | None = typer.Option(None, help="succeeded, failed, running or interrupted."),
+    status: str | None = typer.Option(None, help="succeeded, failed, running, interrupted or cancelled."),
     kind: str | None = typer.Option(None, help="full, incremental, record or plan."),
     trigger: str | None = typer.Option(None, help="cli, schedule, callback, webhook or api."),
     since: datetime | None = typer.Option(None, help="Started at or after (ISO date or time, UTC when naive)."),
@@ -337,11 +354,16 @@ def explain(
         help="companies, contacts or deals (HubSpot); hudu:companies, hudu:configurations, ... (Hudu).",
     ),
     record_id: str = typer.Argument(..., metavar="ID"),
+    live: bool = typer.Option(
+        False, "--live", help="Read the record from its system now: raw source values through each field map."
+    ),
     config: Path = CONFIG,
     as_json: bool = JSON,
 ) -> None:
-    """Why did this record (not) sync? Its link and every decision recorded for it (BY-2)."""
+    """Why did this record (not) sync? Its link, each field map applied to it with the planned diff, and every
+    decision recorded for it with the remote answer (BY-2)."""
     from cwsync.store.schema import read_only
+    from cwsync.syncs import explain as mapping_trace
     from cwsync.syncs import systems
 
     cfg = load(config)
@@ -350,9 +372,17 @@ def explain(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="SYSTEM") from exc
 
+    mapping = mapping_trace.mapping_for(cfg, named.pair)
+
     async def work() -> dict[str, Any]:
+        flat = None
+        if live:
+            from cwsync.integrations.root import opened
+
+            async with opened(cfg, hubspot="optional", read_only=True) as ctx:
+                flat = await mapping_trace.read_record(cfg, named.pair, named.side, record_id, cw=ctx.cw, hs=ctx.hs)
         async with read_only(cfg.store) as store:
-            return await systems.explain_record(store, cfg.tenant, named, record_id)
+            return await systems.explain_record(store, cfg.tenant, named, record_id, mapping=mapping, flat=flat)
 
     data = run_async(work)
     if as_json:
@@ -368,6 +398,7 @@ def explain(
         )
     else:
         console.print(f"not linked: {system} {named.pair} {record_id} has no counterpart yet")
+    _print_mapping(data["mapping"], other)
     if not data["decisions"]:
         console.print(
             "no decision recorded for it: it has not changed since it was synced, or never matched the filters' scope"
@@ -378,6 +409,22 @@ def explain(
             console.print(f"     {name}: {old!r} → {new!r}")
         if d["remote_response"]:
             console.print(f"     remote answer: {d['remote_status']} {d['remote_response']}")
+
+
+def _print_mapping(trace: dict[str, Any], other: str) -> None:
+    """The field maps applied to the record (`explain`): path → field, direction, value map, values."""
+    if not trace["fields"]:
+        return
+    where = "as read now" if trace["source"] == "live" else "as last recorded (--live reads the record now)"
+    table = new_table(title=f"Mapping, {where}", box=box.SIMPLE_HEAD, title_justify="left")
+    for column in ("field", "ConnectWise", "dir", other, "value map", "source", "value", "last synced", "next run"):
+        table.add_column(column)
+    for f in trace["fields"]:
+        value_map = ", ".join(f"{k}→{v}" for k, v in list((f["value_map"] or {}).items())[:4])
+        cells = (f["field"], f["connectwise"], f["direction"], f["other"], value_map)
+        values = (f["source_value"], f["value"], f["last_synced"])
+        table.add_row(*(c or "" for c in cells), *("" if v is None else str(v) for v in values), "write" * f["planned"])
+    console.print(table)
 
 
 def _run_json(r: RunRecord) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from cwsync.engine.guard import check_mass_delete
 from cwsync.engine.pair import KEPT_ITEMS, Pair, Raw, Write, WriteResult
 from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_value
 from cwsync.engine.record import Recorder
-from cwsync.engine.runs import recorded_run
+from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.store import Counts, Link, RunItem, RunKind, Store, Trigger
 
 __all__ = ["Decision", "Engine", "Observer", "PairOutcome", "RunOutcome", "decide"]
@@ -96,6 +96,8 @@ class RunOutcome:
     dry_run: bool
     pairs: list[PairOutcome] = field(default_factory=list)
     error: str | None = None
+    cancelled: bool = False
+    """Stopped at a page boundary on request (`cwsync runs cancel`): the run is recorded as cancelled."""
 
     @property
     def counts(self) -> Counts:
@@ -110,6 +112,7 @@ class RunOutcome:
             "run_id": self.run_id,
             "dry_run": self.dry_run,
             "error": self.error,
+            "cancelled": self.cancelled,
             "counts": self.counts.as_dict(),
             "pairs": {
                 p.pair: {
@@ -172,7 +175,7 @@ class Engine:
                     totals=totals,
                 )
         finally:
-            outcome.error = run.error
+            outcome.error, outcome.cancelled = run.error, run.cancelled
         return outcome
 
     async def run_within(
@@ -344,7 +347,7 @@ class _PairRun:
         totals: Totals | None = None,
     ) -> None:
         self.pair, self.dry_run, self.observe, self.totals = pair, dry_run, observe, totals
-        self.store, self.tenant = engine.store, engine.tenant
+        self.store, self.tenant, self.run_id = engine.store, engine.tenant, run_id
         self.recorder = Recorder(engine.store, engine.tenant, pair.name, run_id, dry_run=dry_run)
         self.outcome = PairOutcome(pair.name)
         self.started = engine._now()
@@ -367,6 +370,7 @@ class _PairRun:
         try:
             await self._start()
             async for page in reader:
+                await cancel_point(self.store, self.run_id, settle=self._drain)  # cursor stays: not completed
                 seen.update(str(raw["id"]) for raw in page)
                 await self._page(page)
             await self._drain()

@@ -9,6 +9,11 @@
 Every kind of run (syncs, replays, workflows) goes through `recorded_run`, which first marks runs left "running" by
 a process that died as interrupted (once per store and process: `close_interrupted`), so history never shows a
 run as running forever, whatever is configured.
+
+A run stops early when asked (`cwsync runs cancel ID`, `POST /api/runs/{id}/cancel`, from any process): its loop
+calls `cancel_point` at each page boundary (one read by primary key), which finishes the writes in flight and raises
+`RunCancelled`; `recorded_run` ends the run as `cancelled` (what it did so far is recorded; the cursor of the pair
+it was on stays where it was, since cursors move only at the end of a completed pair) and does not raise it again.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -25,7 +30,7 @@ import structlog
 from cwsync.engine.metrics import observe_run
 from cwsync.store import Counts, RunKind, RunRecord, Store, Trigger
 
-__all__ = ["RunHandle", "close_interrupted", "recorded_run"]
+__all__ = ["RunCancelled", "RunHandle", "cancel_point", "close_interrupted", "recorded_run", "request_cancel"]
 
 log = structlog.get_logger("cwsync.engine.runs")
 _swept: weakref.WeakSet[Store] = weakref.WeakSet()
@@ -47,13 +52,53 @@ async def close_interrupted(store: Store, tenant: str, *, force: bool = False) -
     return stale
 
 
+class RunCancelled(Exception):
+    """A cancel was requested for the run: it stopped at a page boundary (`recorded_run` ends it as cancelled)."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(f"run {run_id} cancelled on request")
+        self.run_id = run_id
+
+
+async def cancel_point(
+    store: Store, run_id: int | None, *, settle: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """Raise `RunCancelled` when a cancel was requested for this run (nothing for an unrecorded run).
+
+    Called by a run's loop at a page boundary; `settle` (the writes already sent, or planned) runs first, so what
+    the run did is recorded before it stops.
+    """
+    if run_id is None or not await store.cancel_requested(run_id):
+        return
+    if settle is not None:
+        await settle()
+    log.info("run.cancel_honoured", run_id=run_id)
+    raise RunCancelled(run_id)
+
+
+async def request_cancel(store: Store, tenant: str, run_id: int) -> RunRecord | None:
+    """Ask the tenant's run `run_id` to stop at its next page boundary; the run as it is now (None: no such run).
+
+    A run that is not running is returned as it is (nothing to cancel); asking twice is harmless.
+    """
+    run = await store.run(run_id)
+    if run is None or run.tenant != tenant:
+        return None
+    if run.status != "running":
+        return run
+    log.info("run.cancel_requested", run_id=run_id)
+    return await store.request_cancel(run_id)
+
+
 @dataclass
 class RunHandle:
-    """The run under way: its id in the store (None when not recorded) and, after a failure, the error."""
+    """The run under way: its id in the store (None when not recorded), after a failure the error, and whether it
+    was cancelled on request."""
 
     run_id: int | None
     error: str | None = None
     finished: bool = False
+    cancelled: bool = False
 
 
 @asynccontextmanager
@@ -67,7 +112,8 @@ async def recorded_run(
     counts: Callable[[], Counts],
     record: bool = True,
 ) -> AsyncIterator[RunHandle]:
-    """Start a run, and finish it as succeeded, or as failed when the block raises (the error is raised again).
+    """Start a run, and finish it as succeeded, or as failed when the block raises (the error is raised again), or
+    as cancelled when it raises `RunCancelled` (not raised again: `handle.cancelled` says so).
 
     `counts` is asked for the run's counts when it finishes. With `record=False` (a dry run) nothing is written.
     """
@@ -86,6 +132,10 @@ async def recorded_run(
 
     try:
         yield handle
+    except RunCancelled:
+        handle.cancelled = True
+        await asyncio.shield(finish("cancelled"))
+        return
     except BaseException as exc:
         handle.error = _message(exc)
         await asyncio.shield(finish("failed"))

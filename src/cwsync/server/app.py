@@ -26,8 +26,10 @@ from cwsync import __version__
 from cwsync.config import Config
 from cwsync.config.hudu import DataType
 from cwsync.connectors.connectwise import ConnectWiseClient
+from cwsync.connectors.http import CwsyncApiError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.connectors.hudu import HuduClient
+from cwsync.core.selection import UnknownTypeError, select_types
 from cwsync.core.values import as_utc
 from cwsync.engine.runs import close_interrupted
 from cwsync.runtime.intake import (
@@ -48,13 +50,16 @@ from cwsync.server.auth import api_guard
 from cwsync.server.changes_api import add_change_routes
 from cwsync.server.hudu_api import add_hudu_routes
 from cwsync.server.limits import MAX_ID
+from cwsync.server.mirror_api import add_mirror_routes
 from cwsync.server.observability import add_observability
 from cwsync.server.quotes_api import add_quote_routes
 from cwsync.server.registry import REGISTRY, Integration
+from cwsync.server.runs_api import add_run_routes
 from cwsync.server.security import harden
 from cwsync.store import RunRecord, Store
 from cwsync.store.jobs import JobStore
 from cwsync.store.records import JobRecord
+from cwsync.syncs import explain as explained
 from cwsync.syncs import systems
 from cwsync.syncs.catalog.quotes import QuoteRefused
 from cwsync.syncs.catalog.workflow import QuoteWorkflow
@@ -288,6 +293,8 @@ def create_app(server: Server, *, manage_lifecycle: bool = False) -> FastAPI:
     add_change_routes(app, server)
     add_hudu_routes(app, server)
     add_quote_routes(app, server)
+    add_run_routes(app, server)
+    add_mirror_routes(app, server)
     return app
 
 
@@ -440,13 +447,23 @@ def _api(app: FastAPI, server: Server) -> None:
         return {**_run(run), "items": [_item(i) for i in items]}
 
     @app.get("/api/records/{system}/{obj}/{record_id}", dependencies=guard)
-    async def explain(system: str, obj: str, record_id: str) -> dict[str, Any]:
-        """Why did this record (not) sync: its link and its recorded decisions (`cwsync explain` over HTTP)."""
+    async def explain(system: str, obj: str, record_id: str, live: bool = False) -> dict[str, Any]:
+        """Why did this record (not) sync: its link, each field map applied (`live`: to the record read now) with
+        the planned diff, and its recorded decisions with the remote answers (`cwsync explain` over HTTP)."""
         try:
             named = systems.resolve(system, obj)
         except ValueError as exc:
             raise HTTPException(404, str(exc)) from exc
-        return await systems.explain_record(server.store, config.tenant, named, record_id)
+        mapping = explained.mapping_for(config, named.pair)
+        flat = None
+        if live:
+            try:
+                flat = await explained.read_record(
+                    config, named.pair, named.side, record_id, cw=server.cw, hs=server.hs
+                )
+            except CwsyncApiError as exc:
+                raise HTTPException(502, f"{type(exc).__name__}: {exc.summary}") from exc
+        return await systems.explain_record(server.store, config.tenant, named, record_id, mapping=mapping, flat=flat)
 
     @app.post("/api/records/{system}/{obj}/{record_id}/replay", dependencies=guard, status_code=202)
     async def replay(system: str, obj: str, record_id: str) -> dict[str, Any]:
@@ -458,9 +475,18 @@ def _api(app: FastAPI, server: Server) -> None:
         raise HTTPException(404, f"{system} {obj} is not an enabled object that can be replayed")
 
     @app.post("/api/sync", dependencies=guard, status_code=202)
-    async def trigger(full: bool = False, objects: str | None = None) -> dict[str, Any]:
-        """Queue an incremental (or full) run of some or every enabled object."""
-        wanted = [o for o in (objects.split(",") if objects else server.mappings) if o in server.mappings]
+    async def trigger(
+        full: bool = False,
+        objects: Annotated[str | None, Query(max_length=200)] = None,
+        only: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> dict[str, Any]:
+        """Queue an incremental (or full) run of some (`only=companies,contacts`; `objects` is the same) or every
+        enabled HubSpot object; an unknown one is refused (422) with the enabled ones named."""
+        try:
+            wanted = select_types([only or "", objects or ""], list(server.mappings), what="HubSpot object")
+        except UnknownTypeError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        wanted = wanted or list(server.mappings)
         kind: Literal["full", "incremental"] = "full" if full else "incremental"
         jobs = [
             await server.runner.enqueue(

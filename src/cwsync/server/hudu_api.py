@@ -28,6 +28,7 @@ from cwsync.config import ConfigError
 from cwsync.config.hudu import DATA_TYPES, DataType
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.connectors.hudu import HuduClient
+from cwsync.core.selection import UnknownTypeError, select_types
 from cwsync.server.auth import api_guard
 from cwsync.syncs.hudu.context import hudu_settings
 from cwsync.syncs.hudu.decisions import COMPANIES_PAIR
@@ -95,14 +96,13 @@ class HuduApi:
         return self.last
 
 
-def _only(text: str | None) -> list[DataType] | None:
-    if not text:
-        return None
-    wanted = [t.strip() for t in text.split(",") if t.strip()]
-    unknown = [t for t in wanted if t not in DATA_TYPES]
-    if unknown:
-        raise HTTPException(422, f"unknown data type(s) {unknown}: use {', '.join(DATA_TYPES)}")
-    return [t for t in DATA_TYPES if t in wanted]
+def _only(text: str | None, enabled: list[DataType]) -> list[DataType] | None:
+    """The data types `only=` names (comma-separated), or None for all; 422 naming the enabled ones otherwise."""
+    try:
+        chosen: list[DataType] = select_types(text, enabled, what="data type", off=DATA_TYPES)  # type: ignore[assignment]
+    except UnknownTypeError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return chosen or None
 
 
 def add_hudu_routes(app: FastAPI, server: Server) -> None:
@@ -136,7 +136,8 @@ def add_hudu_routes(app: FastAPI, server: Server) -> None:
     @app.post("/api/hudu/sync", dependencies=guard, tags=["hudu"], status_code=202)
     async def trigger(only: str | None = None, plan: bool = False) -> dict[str, Any]:
         """Start a sync in the background (or, with `plan`, answer the plan)."""
-        kinds = _only(only)
+        hudu_sync = server.config.syncs.hudu
+        kinds = _only(only, hudu_sync.data_types() if hudu_sync is not None else list(DATA_TYPES))
         if plan:
             async with hudu.engine() as engine:
                 try:

@@ -356,8 +356,10 @@ class MirrorEntry(_Base):
         if job.kind == "record":
             await self.run_records(server, [job])
             return
+        only = {pair_name(kind) for kind in job.payload.get("only") or ()}  # `POST /api/mirror/sync?only=...`
+        pairs = [p for p in self._engine_pairs(server) if not only or p.name in only]
         engine = Engine(server.store, server.config.tenant)
-        await engine.run(self._engine_pairs(server), full=job.kind == "full", trigger=_trigger(job))
+        await engine.run(pairs, full=job.kind == "full", trigger=_trigger(job))
 
     async def run_records(self, server: Server, jobs: Sequence[JobRecord]) -> None:
         pairs = [p for p in self._engine_pairs(server) if any(p.name == job.pair for job in jobs)]

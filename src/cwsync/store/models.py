@@ -135,6 +135,8 @@ class RunRow(Base):
     finished_at: Mapped[datetime | None]
     counts: Mapped[dict[str, Any]]
     error: Mapped[str | None] = mapped_column(Text)
+    cancel_requested_at: Mapped[datetime | None]
+    """Set by a cancel request (migration 0007); the run polls it at each page boundary."""
 
 
 class RunItemRow(Base):

@@ -40,7 +40,7 @@ Action = ActionName
 ItemStatus = Literal["planned", "applied", "failed"]
 RunKind = Literal["full", "incremental", "record", "plan"]
 Trigger = Literal["cli", "schedule", "callback", "webhook", "api"]
-RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
+RunStatus = Literal["running", "succeeded", "failed", "interrupted", "cancelled"]
 JobKind = Literal["incremental", "full", "record", "reconcile"]
 JobStatus = Literal["queued", "running", "done", "failed"]
 JournalStatus = Literal["intent", "done"]
@@ -158,6 +158,7 @@ class RunRecord:
     finished_at: datetime | None
     counts: Counts
     error: str | None = None
+    cancel_requested_at: datetime | None = None
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready form (CLI `--json` and the REST API)."""
@@ -171,6 +172,7 @@ class RunRecord:
             "objects": list(self.pairs),
             "counts": self.counts.as_dict(),
             "error": self.error,
+            "cancel_requested_at": self.cancel_requested_at,
         }
 
 

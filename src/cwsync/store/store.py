@@ -258,6 +258,7 @@ def _run_of(row: Row[Any]) -> RunRecord:
         finished_at=row.finished_at,
         counts=Counts.from_dict(row.counts),
         error=row.error,
+        cancel_requested_at=row.cancel_requested_at,
     )
 
 
@@ -546,7 +547,7 @@ class Store:
     async def finish_run(self, run_id: int, *, status: RunStatus, counts: Counts, error: str | None = None) -> None:
         """Record how a run ended; raises `RunNotFoundError` for an unknown id, `ValueError` for status "running"."""
         if status == "running":
-            raise ValueError("finish_run needs a final status: succeeded, failed or interrupted")
+            raise ValueError("finish_run needs a final status: succeeded, failed, interrupted or cancelled")
         statement = (
             update(RUNS)
             .where(RUNS.c.id == run_id)
@@ -555,6 +556,24 @@ class Store:
         async with self._connect(write=True) as conn, conn.begin():
             if (await conn.execute(statement)).rowcount == 0:
                 raise RunNotFoundError(f"no run with id {run_id}")
+
+    async def request_cancel(self, run_id: int) -> RunRecord | None:
+        """Ask a running run to stop at its next page boundary (any process polls `cancel_requested`); returns the
+        run as it is now (None for an unknown id). A run that is not running is left as it is."""
+        statement = (
+            update(RUNS)
+            .where(RUNS.c.id == run_id, RUNS.c.status == "running", RUNS.c.cancel_requested_at.is_(None))
+            .values(cancel_requested_at=_now())
+        )
+        async with self._connect(write=True) as conn, conn.begin():
+            await conn.execute(statement)
+        return await self.run(run_id)
+
+    async def cancel_requested(self, run_id: int) -> bool:
+        """Whether a cancel was asked for this run (one read by primary key: a run polls it once per page)."""
+        statement = select(RUNS.c.cancel_requested_at).where(RUNS.c.id == run_id)
+        async with self._connect() as conn:
+            return (await conn.execute(statement)).scalar_one_or_none() is not None
 
     async def run(self, run_id: int) -> RunRecord | None:
         """The run with this id, or None."""

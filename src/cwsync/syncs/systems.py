@@ -6,10 +6,13 @@ HubSpot pairs are named by object (`companies`, `contacts`, `deals`); the others
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cwsync.core.mapping import ObjectMapping
 from cwsync.store import Store
+from cwsync.syncs.explain import trace
 
 SYSTEMS = ("connectwise", "hubspot", "hudu")
 """The systems a record can be named by in `explain`."""
@@ -47,16 +50,28 @@ def resolve(system: str, obj: str) -> RecordPair:
     return RecordPair(obj, side, counterpart)
 
 
-async def explain_record(store: Store, tenant: str, named: RecordPair, record_id: str) -> dict[str, Any]:
-    """A record's link (ids, match key, values last synced on each side) and its latest decisions (BY-2)."""
+async def explain_record(
+    store: Store,
+    tenant: str,
+    named: RecordPair,
+    record_id: str,
+    *,
+    mapping: ObjectMapping | None = None,
+    flat: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A record's link (ids, match key, values last synced on each side), each field map applied to it (`mapping`:
+    over `flat`, the record read now, else over the latest decision's values) with the planned diff, and its
+    latest decisions with their diffs and remote answers (BY-2)."""
     side = {"left_id": record_id} if named.side == "left" else {"right_id": record_id}
     items = await store.items_for_record(tenant, named.pair, limit=20, **side)
     finder = store.links_by_left if named.side == "left" else store.links_by_right
     link = (await finder(tenant, named.pair, [record_id])).get(record_id)
     other = named.counterpart
+    recorded = items[0].source_values if items else None
     return {
         "pair": named.pair,
         "counterpart": other,
+        "mapping": trace(mapping, named.side, flat=flat, recorded=recorded, link=link),
         "link": None
         if link is None
         else {

@@ -54,6 +54,7 @@ class CatalogReport:
     hubspot_calls: int = 0
     properties_created: list[str] = field(default_factory=list)
     error: str | None = None
+    cancelled: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready (CLI `--json`, the API)."""
@@ -65,6 +66,7 @@ class CatalogReport:
             "hubspot_batch_calls": self.hubspot_calls,
             "properties_created": self.properties_created,
             "error": self.error,
+            "cancelled": self.cancelled,
             "items": [p.as_json() for p in self.items],
         }
 
@@ -137,6 +139,7 @@ class CatalogEngine:
             totals=self.totals,
         )
         report.run_id, report.counts, report.error = outcome.run_id, outcome.counts, outcome.error
+        report.cancelled = outcome.cancelled
         report.hubspot_calls = target.calls
         return report
 

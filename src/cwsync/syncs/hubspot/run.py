@@ -39,12 +39,13 @@ from cwsync.core.plan import (
     match_values,
     plan_pair_cooperatively,
 )
+from cwsync.core.selection import select_types
 from cwsync.engine.guard import MassDeleteError, check_mass_delete
 from cwsync.engine.pair import KEPT_ITEMS, Flow
 from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_value
 from cwsync.engine.record import Recorder, projection_hash
+from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.engine.runs import close_interrupted as close_interrupted_runs
-from cwsync.engine.runs import recorded_run
 from cwsync.store import Counts, ItemStatus, Link, RunItem, Store
 from cwsync.syncs.hubspot import shapes
 from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
@@ -104,6 +105,8 @@ class RunReport:
     dry_run: bool
     pairs: list[PairReport] = field(default_factory=list)
     error: str | None = None
+    cancelled: bool = False
+    """Stopped at a page boundary on request (`cwsync runs cancel`); recorded as cancelled."""
 
     @property
     def counts(self) -> Counts:
@@ -226,7 +229,7 @@ class HubSpotSync:
                 raise ValueError(f"{ref.pair} is not an enabled object (enabled: {', '.join(self.mappings)})")
         if refs:
             objects = [ref.pair for ref in refs]
-        pairs = [p for p in self.mappings if not objects or p in objects]
+        pairs = select_types(objects, list(self.mappings), what="HubSpot object") or list(self.mappings)
         kind = "plan" if dry_run else ("record" if refs else ("full" if full else "incremental"))
         preparing = not self.prepared or dry_run
         report = RunReport(run_id=None, dry_run=dry_run)
@@ -259,6 +262,7 @@ class HubSpotSync:
             finally:
                 for pair_run in runs:
                     await pair_run.close_reader()
+        report.cancelled = run.cancelled
         return report
 
     async def prepare(self, *, dry_run: bool = False, close_interrupted: bool = True) -> None:
@@ -430,6 +434,7 @@ class _PairRun:
         self._right_seen = set(rights) if self.right_complete else set()
         seen_left: set[str] = set()
         async for page in self._reader:
+            await cancel_point(self.s.store, self.run_id, settle=self._flush)  # cursors stay: not completed
             seen_left.update(str(r["id"]) for r in page)
             await self._left_page(page, rights)
             self.s.progress(self.pair, len(page))
@@ -443,6 +448,7 @@ class _PairRun:
         remaining = list(rights.values())
         size = self.s.flow.page
         for start in range(0, len(remaining), size):
+            await cancel_point(self.s.store, self.run_id, settle=self._flush)
             await self._right_page(remaining[start : start + size])
         await self._flush()
         if not self.dry_run:

@@ -34,7 +34,7 @@ from cwsync.connectors.hudu import HuduClient
 from cwsync.diagnostics.connectwise import check_reads
 from cwsync.engine.engine import Decision as EngineDecision
 from cwsync.engine.engine import Engine, RunOutcome
-from cwsync.engine.runs import recorded_run
+from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.integrations.hudu import HuduAssetTarget, HuduCompanyTarget
 from cwsync.store import Counts, Store, Trigger
 from cwsync.syncs.hudu.assets import PLANNED, SerialIndex, asset_pair
@@ -117,6 +117,8 @@ class HuduRunReport:
     types: list[TypeReport] = field(default_factory=list)
     awaiting_decision: int = 0
     error: str | None = None
+    cancelled: bool = False
+    """Stopped at a page boundary on request (`cwsync runs cancel`); recorded as cancelled."""
 
     @property
     def counts(self) -> Counts:
@@ -130,6 +132,7 @@ class HuduRunReport:
             "dry_run": self.dry_run,
             "awaiting_decision": self.awaiting_decision,
             "error": self.error,
+            "cancelled": self.cancelled,
             "counts": self.counts.as_dict(),
             "types": {
                 t.kind: {
@@ -290,7 +293,7 @@ class HuduSyncEngine:
                 report.run_id = run.run_id
                 await self._run(report, kinds, layouts, verify=verify and not records, full=full, records=records)
         finally:
-            report.error = run.error
+            report.error, report.cancelled = run.error, run.cancelled
         return report
 
     def _kinds(self, only: Iterable[DataType] | None) -> list[DataType]:
@@ -317,6 +320,7 @@ class HuduSyncEngine:
         company_ids = None if records is None else records.get("companies")
         companies = await self._sync_companies(report, write_companies, company_ids)
         for kind in assets:
+            await cancel_point(self.store, report.run_id)
             ids = None if records is None else records.get(kind, ())
             await self._run_pair(report, kind, companies, layouts, existing, full=full, ids=ids)
 
