@@ -12,6 +12,7 @@ import argparse
 import math
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -97,4 +98,4 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def median(values: Sequence[float]) -> float:
     """The median (NaN for no values)."""
-    return percentile(values, 50)
+    return statistics.median(values) if values else float("nan")
