@@ -293,6 +293,53 @@ async def latency_phase(
     return result, seq0 + changes
 
 
+async def send(spec: dict[str, Any]) -> dict[str, Any]:
+    """The storm's sender (its own process): POST every item open-loop at `offered` per second, at most
+    `concurrency` in flight; each answer's time (None: no answer) and status."""
+    statuses: Counter[str] = Counter()
+    answer_s: list[float | None] = []
+    gate = asyncio.Semaphore(spec["concurrency"])
+    # Several small clients: httpcore's pool scans every connection per request, so one pool of hundreds of
+    # connections costs the sender more CPU than cwsync spends answering.
+    shards = max(1, spec["concurrency"] // 16)
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    url, offered = spec["url"], spec["offered"]
+    clients = [httpx.AsyncClient(timeout=60, limits=limits) for _ in range(shards)]
+    try:
+
+        async def post(http: httpx.AsyncClient, record_id: int, body: str, signature: str) -> None:
+            sent = time.perf_counter()
+            try:
+                r = await http.post(
+                    url + str(record_id),
+                    content=body.encode(),
+                    headers={"content-type": "application/json", "x-content-signature": signature},
+                )
+                statuses[str(r.status_code)] += 1
+                answer_s.append(time.perf_counter() - sent if 200 <= r.status_code < 300 else None)
+            except httpx.HTTPError as exc:
+                statuses[type(exc).__name__] += 1
+                answer_s.append(None)
+            finally:
+                gate.release()
+
+        wall, started = time.time(), time.perf_counter()
+        tasks = []
+        for n, item in enumerate(spec["items"]):
+            delay = started + n / offered - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await gate.acquire()
+            tasks.append(asyncio.create_task(post(clients[n % shards], *item)))
+        sent_in = time.perf_counter() - started
+        await asyncio.gather(*tasks)
+        answered_in = time.perf_counter() - started
+    finally:
+        for client in clients:
+            await client.aclose()
+    return {"started": wall, "statuses": statuses, "answer_s": answer_s, "sent_s": sent_in, "answered_s": answered_in}
+
+
 async def storm_phase(
     child: Child,
     server: Any,
@@ -341,39 +388,20 @@ async def storm_phase(
     url = f"http://127.0.0.1:{port}/hooks/connectwise/{server.config.tenant}?id="
     hs_before = (await child.acall("check", pairs=[]))["hs_contacts"]
     jobs_before = sum((await server.jobs.counts()).values())
-    statuses: Counter[str] = Counter()
-    answer_s: list[float] = []
-    gate = asyncio.Semaphore(concurrency)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
-
-        async def post(record_id: int, body: bytes, signature: str) -> None:
-            sent = time.perf_counter()
-            try:
-                r = await http.post(
-                    url + str(record_id),
-                    content=body,
-                    headers={"content-type": "application/json", "x-content-signature": signature},
-                )
-                statuses[str(r.status_code)] += 1
-                answer_s.append(time.perf_counter() - sent)
-            except httpx.HTTPError as exc:
-                statuses[type(exc).__name__] += 1
-                answer_s.append(math.inf)
-            finally:
-                gate.release()
-
-        started = time.perf_counter()
-        tasks = []
-        for n, item in enumerate(stream):
-            delay = started + n / offered - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await gate.acquire()
-            tasks.append(asyncio.create_task(post(*item)))
-        sent_in = time.perf_counter() - started
-        await asyncio.gather(*tasks)
-        answered_in = time.perf_counter() - started
+    # The sender is a process of its own, so that its HTTP client's CPU is not cwsync's.
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
+        items = [[record_id, body.decode(), signature] for record_id, body, signature in stream]
+        json.dump({"url": url, "items": items, "offered": offered, "concurrency": concurrency}, spec)
+    sender = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--send", spec.name, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await sender.communicate()
+    await asyncio.to_thread(Path(spec.name).unlink)
+    sent = json.loads(out)
+    started = time.perf_counter() - (time.time() - sent["started"])  # the sender's first POST, on this clock
+    statuses: dict[str, int] = sent["statuses"]
+    answer_s = [math.inf if a is None else a for a in sent["answer_s"]]
+    sent_in, answered_in = sent["sent_s"], sent["answered_s"]
     jobs_after_intake = sum((await server.jobs.counts()).values())
     idle_error = None
     try:
@@ -390,6 +418,7 @@ async def storm_phase(
     allowed = min(offered * distinct / callbacks, 100 * (hs_rate / 10) / 2)
     return {
         "callbacks": len(stream),
+        "answered_ok": sum(1 for a in answer_s if a != math.inf),
         "distinct": distinct,
         "duplicates": len(stream) - distinct,
         "contacts_changed": len(changed),
@@ -604,6 +633,9 @@ def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--serve":
         serve(json.loads(sys.argv[2]))
         return
+    if len(sys.argv) == 3 and sys.argv[1] == "--send":
+        print(json.dumps(asyncio.run(send(json.loads(Path(sys.argv[2]).read_text())))))
+        return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--records", type=int, default=4000, help="approximate ConnectWise records generated")
     p.add_argument("--changes", type=int, default=1000, help="changes in the latency phase (0 skips it)")
@@ -612,7 +644,7 @@ def main() -> None:
     p.add_argument("--storm", type=int, default=10_000, help="callbacks in the storm (0 skips it)")
     p.add_argument("--storm-rate", type=float, default=2000.0, help="callbacks per second the storm offers")
     p.add_argument("--duplicates", type=float, default=0.3, help="share of the storm that re-sends a MessageId")
-    p.add_argument("--concurrency", type=int, default=256, help="most callback POSTs in flight during the storm")
+    p.add_argument("--concurrency", type=int, default=64, help="most callback POSTs in flight during the storm")
     p.add_argument("--wait", type=float, default=300.0, help="longest wait for changes to arrive (s)")
     p.add_argument("--storm-wait", type=float, default=1800.0, help="longest wait for the runner to go idle (s)")
     p.add_argument("--settle", type=float, default=10.0, help="pause after the first sync and between phases (s)")
