@@ -1,12 +1,15 @@
 """Benchmark: device sync (CB-7) of N configurations from the ConnectWise emulator, and the no-op re-syncs.
 
 The emulator runs in a child process (so this process's CPU is cwsync's own), with `--latency-ms` added to every
-request. This process runs, against the same configurations, in this order:
+request. This process runs, against the same configurations, `--samples` interleaved pairs:
 
 - **baseline**: a bare httpx loop doing the same forward-only paging (`pageSize=1000`, `pageId`, the same `fields=`),
   nothing else — the floor of reading N configurations;
 - **first sync**: `DeviceSync.run()` into an empty SQLite store (plan each page, one transaction per page);
-- **no-op re-syncs**: an incremental run (nothing changed since the cursor) and a full run (all unchanged).
+
+then, on the last sample's store, the **no-op re-syncs**: an incremental run (nothing changed since the cursor) and a
+full run (all unchanged). The ratio of each pair (first sync ÷ the baseline just before it) is printed, and the
+median of them is held against the target (issue 12: ≤ 1.05×); CPU beside wall for every phase.
 
     .venv/bin/python benchmarks/device_sync.py                       # 50k configurations, 20 ms latency
     .venv/bin/python benchmarks/device_sync.py --configurations 5000 --latency-ms 0
@@ -18,7 +21,6 @@ import argparse
 import asyncio
 import base64
 import json
-import resource
 import socket
 import sys
 import tempfile
@@ -31,6 +33,7 @@ from typing import Any
 
 import httpx
 
+import bench_common
 from bench_child import Child
 
 PAGE = 1000
@@ -130,7 +133,7 @@ async def bare(hello: dict[str, Any]) -> dict[str, Any]:
     """The baseline: a plain httpx forward-only page loop over the same configurations and fields."""
     url, headers = f"{hello['api_root']}/company/configurations", _auth(hello)
     total, page_id, calls = 0, 0, 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     async with httpx.AsyncClient(timeout=120) as client:
         while True:
             params: dict[str, Any] = {"pageSize": PAGE, "pageId": page_id, "fields": FIELDS}
@@ -142,11 +145,17 @@ async def bare(hello: dict[str, Any]) -> dict[str, Any]:
             if len(rows) < PAGE:
                 break
             page_id = rows[-1]["id"]
-    return {"records": total, "seconds": time.perf_counter() - started, "calls": calls}
+    return {
+        "records": total,
+        "seconds": time.perf_counter() - started,
+        "calls": calls,
+        "cpu": time.process_time() - cpu,
+    }
 
 
-async def product(hello: dict[str, Any], workdir: Path) -> list[dict[str, Any]]:
-    """DeviceSync: a first (full) run into an empty store, an incremental and a full no-op re-sync."""
+async def product(hello: dict[str, Any], workdir: Path, *, resyncs: bool = True) -> list[dict[str, Any]]:
+    """DeviceSync: a first (full) run into an empty store, then (with `resyncs`) an incremental and a full no-op
+    re-sync."""
     from cwsync.changes.devices import DeviceSync
     from cwsync.config.changes import DevicesConfig
     from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
@@ -168,11 +177,8 @@ async def product(hello: dict[str, Any], workdir: Path) -> list[dict[str, Any]]:
         async with http, ConnectWiseClient(settings, http=http) as cw:
             await cw.company_info()  # discovery is not part of a run
             sync = DeviceSync(client=cw, store=store, config=DevicesConfig(types=TYPES), tenant="bench")
-            for name, full in (
-                ("first sync", False),
-                ("no-op re-sync (incremental)", False),
-                ("no-op re-sync (full)", True),
-            ):
+            runs = [("first sync", False), ("no-op re-sync (incremental)", False), ("no-op re-sync (full)", True)]
+            for name, full in runs if resyncs else runs[:1]:
                 before, cpu, started = counter.requests, time.process_time(), time.perf_counter()
                 report = await sync.run(full=full)
                 phases.append(
@@ -194,7 +200,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configurations", type=int, default=50_000)
     parser.add_argument("--latency-ms", type=float, default=20)
+    parser.add_argument("--samples", type=int, default=3, help="interleaved baseline / first-sync pairs")
     parser.add_argument("--serve")
+    bench_common.add_arguments(parser)
     args = parser.parse_args()
     if args.serve:
         serve(json.loads(args.serve))
@@ -202,23 +210,39 @@ def main() -> None:
     from cwsync.logs import configure_logging
 
     configure_logging("warning")
-    child = Child({"configurations": args.configurations, "latency_ms": args.latency_ms}, __file__)
-    try:
-        baseline = asyncio.run(bare(child.hello))
-        with tempfile.TemporaryDirectory() as tmp:
-            phases = asyncio.run(product(child.hello, Path(tmp)))
-    finally:
-        child.close()
-    report(args, baseline, phases)
+    with bench_common.session("device_sync", args.hog):
+        child = Child({"configurations": args.configurations, "latency_ms": args.latency_ms}, __file__)
+        pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        try:
+            for n in range(args.samples):
+                baseline = asyncio.run(bare(child.hello))
+                with tempfile.TemporaryDirectory() as tmp:
+                    phases = asyncio.run(product(child.hello, Path(tmp), resyncs=n == args.samples - 1))
+                pairs.append((baseline, phases[0]))
+        finally:
+            child.close()
+        report(args, pairs, phases)
 
 
-def report(args: argparse.Namespace, baseline: dict[str, Any], phases: list[dict[str, Any]]) -> None:
+def report(
+    args: argparse.Namespace, pairs: list[tuple[dict[str, Any], dict[str, Any]]], phases: list[dict[str, Any]]
+) -> None:
     """Print the figures."""
-    n = baseline["records"]
+    n = pairs[0][0]["records"]
     print(f"{args.configurations} configurations, {args.latency_ms:g} ms latency per request, pages of {PAGE}")
-    base = f"{baseline['seconds']:.2f} s, {n / baseline['seconds']:.0f} records/s, {baseline['calls']} calls"
-    print(f"baseline (bare httpx paging): {base}")
-    print(f"{'phase':<30} {'wall s':>8} {'rec/s':>8} {'calls':>6} {'calls/rec':>9} {'cpu s':>6}  counts")
+    ratios = []
+    for i, (baseline, first) in enumerate(pairs, start=1):
+        ratios.append(first["seconds"] / baseline["seconds"])
+        print(
+            f"sample {i}: baseline (bare httpx paging) {baseline['seconds']:.2f} s wall, {baseline['cpu']:.2f} s CPU, "
+            f"{n / baseline['seconds']:.0f} records/s, {baseline['calls']} calls; first sync {first['seconds']:.2f} s "
+            f"wall, {first['cpu']:.2f} s CPU: ratio {ratios[-1]:.3f}"
+        )
+    print(
+        f"ratios {', '.join(f'{r:.3f}' for r in ratios)}: median {bench_common.median(ratios):.3f}, "
+        f"best {min(ratios):.3f}"
+    )
+    print(f"{'phase (last sample)':<30} {'wall s':>8} {'rec/s':>8} {'calls':>6} {'calls/rec':>9} {'cpu s':>6}  counts")
     for p in phases:
         r = p["report"]
         rate = r["read"] / p["seconds"] if r["read"] else 0
@@ -227,9 +251,8 @@ def report(args: argparse.Namespace, baseline: dict[str, Any], phases: list[dict
         print(
             f"{p['phase']:<30} {p['seconds']:>8.2f} {rate:>8.0f} {p['calls']:>6} {per:>9.4f} {p['cpu']:>6.2f}  {counts}"
         )
-    first = phases[0]
-    print(f"first sync wall / baseline wall: {first['seconds'] / baseline['seconds']:.2f}")
-    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    bench_common.target("device first sync wall / bare paging loop (median)", bench_common.median(ratios), 1.05)
+    print(f"peak RSS: {bench_common.peak_rss_mb():.0f} MB")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -453,3 +454,27 @@ def test_oldest_keys_are_evicted_beyond_max_entries() -> None:
     assert len(dedup) == 3
     assert dedup.seen("b") is True
     assert dedup.seen("a") is False
+
+
+async def test_a_storm_of_cache_misses_fetches_the_key_once() -> None:
+    """Fifty callbacks that all miss the cache at once share one key fetch (a storm must not hammer the site)."""
+    requests: list[httpx.Request] = []
+    release, arrived = asyncio.Event(), asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        arrived.set()
+        await release.wait()
+        return httpx.Response(200, json={"signing_key": "k"})
+
+    key_url = "https://api-na.myconnectwise.net/key"
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        keys = SigningKeys(http=http)
+        waiting = [asyncio.create_task(keys.key_for(key_url)) for _ in range(50)]
+        await asyncio.wait_for(arrived.wait(), 5)  # the first fetch is in flight; every other miss joins it
+        for _ in range(5):
+            await asyncio.sleep(0)  # every task has reached the cache miss
+        release.set()
+        assert await asyncio.wait_for(asyncio.gather(*waiting), 5) == ["k"] * 50
+    assert len(requests) == 1
+    assert keys.fetches == 1

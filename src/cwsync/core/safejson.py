@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 __all__ = ["MAX_DEPTH", "MAX_INT", "JSONRefused", "loads"]
@@ -64,24 +65,27 @@ def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH, max_byte
         raise JSONRefused("not_json", f"not valid JSON: {exc}") from None
 
 
+_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+"""A JSON string, quotes included (escapes skipped)."""
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
 def _depth(text: str) -> int:
-    """The deepest nesting of `[`/`{` outside strings (an unbalanced text is left for the parser to refuse)."""
+    """The deepest nesting of `[`/`{` outside strings (an unbalanced text is left for the parser to refuse).
+
+    The strings are cut out by a regular expression and only the brackets left are walked (a per-character loop
+    cost ~0.5 ms per callback body); an unterminated string runs to the end of the text, as the parser reads it.
+    """
+    structure = _STRINGS.sub("", text)
+    unterminated = structure.find('"')
+    if unterminated >= 0:
+        structure = structure[:unterminated]
     deepest = depth = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
+    for match in _BRACKETS.finditer(structure):
+        if match.group() in "[{":
             depth += 1
             deepest = max(deepest, depth)
-        elif char in "]}":
+        else:
             depth -= 1
             if depth < 0:  # invalid from here on: the parser stops at this character
                 return deepest

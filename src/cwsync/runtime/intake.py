@@ -32,6 +32,7 @@ Record ids must be positive and fit ConnectWise's 32-bit ids (`record_id`); `hub
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -249,6 +250,7 @@ class SigningKeys:
         self._min_refresh = min_refresh
         self._clock = clock
         self._cache: OrderedDict[str, _CachedKey] = OrderedDict()
+        self._fetching: dict[str, asyncio.Future[str]] = {}
         self.fetches = 0
 
     def is_cached(self, key_url: str) -> bool:
@@ -266,7 +268,7 @@ class SigningKeys:
         cached = self._cache.get(key_url)
         if cached is not None and self._usable(cached, refresh=refresh):
             return cached.key
-        key = await self._fetch(key_url, origin)
+        key = await self._fetch_once(key_url, origin)
         self._cache[key_url] = _CachedKey(key, self._clock())
         self._cache.move_to_end(key_url)
         while len(self._cache) > _MAX_CACHED_KEYS:
@@ -288,6 +290,16 @@ class SigningKeys:
         if not self._allowed(origin.lower()):
             raise _refuse(401, "key_url_not_allowed", key_origin=origin)
         return origin
+
+    async def _fetch_once(self, key_url: str, origin: str) -> str:
+        """One fetch per URL at a time: the callbacks of a storm that all miss the cache share it."""
+        running = self._fetching.get(key_url)
+        if running is not None:
+            return await asyncio.shield(running)
+        fetch = asyncio.ensure_future(self._fetch(key_url, origin))
+        self._fetching[key_url] = fetch
+        fetch.add_done_callback(lambda _: self._fetching.pop(key_url, None))
+        return await asyncio.shield(fetch)
 
     async def _fetch(self, key_url: str, origin: str) -> str:
         self.fetches += 1

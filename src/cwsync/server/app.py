@@ -32,6 +32,7 @@ from cwsync.connectors.hudu import HuduClient
 from cwsync.core.selection import UnknownTypeError, select_types
 from cwsync.core.values import as_utc
 from cwsync.engine.runs import close_interrupted
+from cwsync.runtime.accept import AcceptingJobStore
 from cwsync.runtime.intake import (
     CLOUD_KEY_HOSTS,
     Deduper,
@@ -57,7 +58,6 @@ from cwsync.server.registry import REGISTRY, Integration
 from cwsync.server.runs_api import add_run_routes
 from cwsync.server.security import harden
 from cwsync.store import RunRecord, Store
-from cwsync.store.jobs import JobStore
 from cwsync.store.records import JobRecord
 from cwsync.syncs import explain as explained
 from cwsync.syncs import systems
@@ -90,7 +90,7 @@ class Server:
     workers: int = 4
     engine: HubSpotSync | None = field(init=False)
     """The HubSpot sync, when the configuration has one (the server may run only change management or Hudu)."""
-    jobs: JobStore = field(init=False)
+    jobs: AcceptingJobStore = field(init=False)
     runner: InProcessRunner = field(init=False)
     keys: SigningKeys = field(init=False)
     deduper: Deduper = field(default_factory=Deduper)
@@ -106,7 +106,7 @@ class Server:
         hubspot = self.config.syncs.hubspot
         enabled = self.hs is not None and hubspot is not None and hubspot.enabled
         self.engine = HubSpotSync(self.config, self.store, self.cw, self.hs) if enabled and self.hs else None
-        self.jobs = JobStore(self.store)
+        self.jobs = AcceptingJobStore(self.store)  # callbacks' jobs group-committed off the event loop (issue 19)
         self.runner = InProcessRunner(self.jobs, self.handle, workers=self.workers, batch_handler=self.handle_records)
         if self.hudu_client is None:
             self.hudu_client = lambda: HuduClient(hudu_settings(self.config))
@@ -131,6 +131,7 @@ class Server:
             self._scheduler_task.cancel()
             await asyncio.gather(self._scheduler_task, return_exceptions=True)
         await self.runner.stop()
+        await self.jobs.close()
 
     def schedules(self) -> list[Schedule]:
         """Every enabled integration's periodic runs (from the registry)."""
@@ -350,6 +351,7 @@ def _hooks(app: FastAPI, server: Server) -> None:
             )
         except IntakeError as exc:
             return JSONResponse({"error": exc.reason}, status_code=exc.status)
+        queued = []  # the events' jobs, committed together (one transaction for the whole delivery)
         for event in events:
             kind = str(event.get("subscriptionType", "")).split(".", 1)[0]
             pair = HS_TYPES.get(kind)
@@ -363,9 +365,10 @@ def _hooks(app: FastAPI, server: Server) -> None:
             if server.deduper.seen(f"hs:{event.get('eventId')}", f"hs:{pair}:{object_id}:{event.get('occurredAt')}"):
                 continue
             if pair in server.mappings:
-                await server.record_job("hubspot", pair, str(object_id), "webhook")
+                queued.append(server.record_job("hubspot", pair, str(object_id), "webhook"))
             if quote:
-                await server.quote_job(str(object_id))
+                queued.append(server.quote_job(str(object_id)))
+        await asyncio.gather(*queued)
         return Response(status_code=204)
 
 

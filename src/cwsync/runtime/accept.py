@@ -1,0 +1,219 @@
+"""Group-committed job intake: callbacks answered at once, never lost, whatever the engine is doing (issue 19).
+
+A webhook handler authenticates and de-duplicates a callback in memory, then queues its job and answers 2xx once
+the job is *committed*, so a 2xx is never lost, a crash included (before the commit the sender gets no 2xx and
+sends again). What made that slow under load was where the commit waited: one write transaction per callback, queued
+on the store's in-process SQLite writer lock behind the engine's transactions, each statement a round trip through
+a busy event loop. `AcceptingJobStore.enqueue` instead hands the job to one writer thread with its own SQLite
+connection, which takes every job waiting at that moment into one transaction (a storm of callbacks costs one
+commit per batch, not per callback) and wakes the waiting handlers with one call into the loop. That connection
+never takes the store's asyncio writer lock: it waits only on SQLite's own file lock (WAL; an engine transaction
+holds it for milliseconds), in its thread, so the event loop never waits on a write.
+
+::
+
+    jobs = AcceptingJobStore(store)        # a JobStore; enqueue() is group-committed on file SQLite
+    job_id = await jobs.enqueue(new_job)   # returns after the commit, like JobStore.enqueue
+    await jobs.close()                     # stop the writer thread (jobs still waiting are written first)
+
+PostgreSQL (no single writer) and in-memory SQLite (one connection only) keep `JobStore.enqueue` as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.pool import StaticPool
+
+from cwsync.store.jobs import JOBS, JobStore
+from cwsync.store.records import NewJob
+from cwsync.store.store import SQLITE_BUSY_MS, Store
+
+__all__ = ["MAX_BATCH", "AcceptingJobStore"]
+
+MAX_BATCH = 1000
+"""Jobs written in one transaction at most."""
+
+_log = structlog.get_logger("cwsync.runtime.accept")
+
+
+@dataclass
+class _Waiting:
+    values: dict[str, Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[int | None]
+
+
+_STOP = object()
+
+
+class AcceptingJobStore(JobStore):
+    """A `JobStore` whose `enqueue` is group-committed by one writer thread (file SQLite; else `JobStore`'s)."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self._path = _sqlite_file(store)
+        self._queue: queue.SimpleQueue[_Waiting | object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.batches = 0
+        """Transactions the writer committed (for tests and diagnostics)."""
+
+    async def enqueue(self, job: NewJob, *, now: datetime | None = None) -> int | None:
+        """Queue `job` and return once it is committed: its id, or None when a queued job with the same
+        `queueing_key` absorbed it (as `JobStore.enqueue`)."""
+        if self._path is None:
+            return await super().enqueue(job, now=now)
+        loop = asyncio.get_running_loop()
+        waiting = _Waiting(_values(job, now or datetime.now(UTC)), loop, loop.create_future())
+        self._start()
+        self._queue.put(waiting)
+        return await waiting.future
+
+    async def close(self) -> None:
+        """Write what is waiting, then stop the writer thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(_STOP)
+            await asyncio.to_thread(thread.join)
+
+    def _start(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                assert self._path is not None
+                self._thread = threading.Thread(
+                    target=_Writer(self._path, self._queue, self._counted).run, name="cwsync-accept", daemon=True
+                )
+                self._thread.start()
+
+    def _counted(self) -> None:
+        self.batches += 1
+
+
+class _Writer:
+    """The writer thread: take what waits, write it in one transaction, answer every waiter."""
+
+    def __init__(self, path: str, waiting: queue.SimpleQueue[_Waiting | object], on_commit: Callable[[], None]) -> None:
+        self._waiting = waiting
+        self._on_commit = on_commit
+        self._engine = _engine(path)
+
+    def run(self) -> None:
+        try:
+            stop = False
+            while not stop:
+                batch: list[_Waiting] = []
+                item = self._waiting.get()
+                while True:
+                    if item is _STOP:
+                        stop = True
+                    elif isinstance(item, _Waiting):
+                        batch.append(item)
+                    if len(batch) >= MAX_BATCH:
+                        break
+                    try:
+                        item = self._waiting.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    self._write(batch)
+        finally:
+            self._engine.dispose()
+
+    def _write(self, batch: list[_Waiting]) -> None:
+        try:
+            with self._engine.begin() as conn:
+                ids = [_insert(conn, w.values) for w in batch]
+        except Exception as exc:  # the handlers answer an error, so the senders send again: nothing is lost
+            _log.warning("accept.write_failed", jobs=len(batch), error=repr(exc))
+            _answer(batch, [exc] * len(batch))
+            return
+        self._on_commit()
+        _answer(batch, ids)
+
+
+def _insert(conn: Connection, values: dict[str, Any]) -> int | None:
+    statement = (
+        sqlite_insert(JOBS)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["queueing_key"], index_where=text("status = 'queued'"))
+        .returning(JOBS.c.id)
+    )
+    row = conn.execute(statement).first()
+    return None if row is None else int(row[0])
+
+
+def _answer(batch: list[_Waiting], results: list[Any]) -> None:
+    """Resolve each waiter's future in its loop: one call per loop for the whole batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[int | None], Any]]] = {}
+    for waiting, result in zip(batch, results, strict=True):
+        by_loop.setdefault(waiting.loop, []).append((waiting.future, result))
+    for loop, answers in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits for these answers any more
+            loop.call_soon_threadsafe(_resolve, answers)
+
+
+def _resolve(answers: list[tuple[asyncio.Future[int | None], Any]]) -> None:
+    for future, result in answers:
+        if future.done():  # the handler was cancelled (the client went away): the job is queued all the same
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+
+
+def _values(job: NewJob, now: datetime) -> dict[str, Any]:
+    return {
+        "tenant": job.tenant,
+        "pair": job.pair,
+        "kind": job.kind,
+        "record": job.record,
+        "queueing_key": job.queueing_key,
+        "lock_key": job.lock_key,
+        "status": "queued",
+        "attempts": 0,
+        "run_after": job.run_after or now,
+        "payload": job.payload,
+        "created_at": now,
+    }
+
+
+def _sqlite_file(store: Store) -> str | None:
+    """The store's SQLite file, or None (PostgreSQL, or an in-memory database a second connection cannot see)."""
+    url = store._engine.url  # the store's own URL: the writer opens a second connection to it
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    if url.query.get("mode") == "memory":
+        return None
+    return url.database
+
+
+def _engine(path: str) -> Engine:
+    """A synchronous engine on one connection to `path`, configured as the store's (WAL, busy timeout, IMMEDIATE)."""
+    engine = create_engine(f"sqlite:///{path}", poolclass=StaticPool, connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # BEGIN is ours (below), not the driver's
+        for pragma in (f"busy_timeout={SQLITE_BUSY_MS}", "foreign_keys=ON", "synchronous=NORMAL"):
+            dbapi_connection.execute(f"PRAGMA {pragma}")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
