@@ -21,7 +21,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -177,9 +177,11 @@ class InProcessRunner:
         stale_after: float = 30.0,
         batch_handler: BatchHandler | None = None,
         batch_size: int = 100,
+        tenants: Collection[str] | None = None,
     ) -> None:
         """Run `handler` for each job of `jobs` (record jobs in batches with `batch_handler`); nothing happens
-        until `start`."""
+        until `start`. `tenants` (None: every tenant) are the tenants whose jobs this runner takes: a runner never
+        claims, waits for or runs another tenant's jobs."""
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         if batch_size < 1:
@@ -188,6 +190,7 @@ class InProcessRunner:
         self._handler = handler
         self._batch_handler = batch_handler
         self._batch_size = batch_size
+        self._tenants = None if tenants is None else frozenset(tenants)
         self._batching: set[str] = set()  # `tenant:pair` groups with a record batch running in this runner
         self._workers = workers
         self._poll_interval = poll_interval
@@ -260,7 +263,7 @@ class InProcessRunner:
         Meant for tests and one-shot commands: it looks at the store, so it sees other runners' jobs too.
         """
         async with asyncio.timeout(timeout):
-            while await self._jobs.outstanding(now=self._clock()) > 0:
+            while await self._jobs.outstanding(now=self._clock(), tenants=self._tenants) > 0:
                 self._settled.clear()
                 with contextlib.suppress(TimeoutError):  # a local job ending sets it; others' jobs are polled for
                     await asyncio.wait_for(self._settled.wait(), IDLE_POLL)
@@ -285,7 +288,8 @@ class InProcessRunner:
     async def _claim(self) -> list[JobRecord]:
         try:
             if self._batch_handler is None:
-                job = await self._jobs.claim(worker=self.worker_id, now=self._clock())
+                scope = {} if self._tenants is None else {"tenants": self._tenants}
+                job = await self._jobs.claim(worker=self.worker_id, now=self._clock(), **scope)
                 return [job] if job is not None else []
             return await self._jobs.claim_batch(
                 # the live set, not a copy: it is read inside the claim's transaction, after any claim that
@@ -294,6 +298,7 @@ class InProcessRunner:
                 now=self._clock(),
                 limit=self._batch_size,
                 busy=self._batching,
+                tenants=self._tenants,
             )
         except Exception as exc:  # the database hiccuped: look again at the next poll, do not lose the worker
             self._log.warning("job.claim_failed", error=repr(exc))

@@ -102,7 +102,9 @@ class Server:
         enabled = self.hs is not None and hubspot is not None and hubspot.enabled
         self.engine = HubSpotSync(self.config, self.store, self.cw, self.hs) if enabled and self.hs else None
         self.jobs = JobStore(self.store)
-        self.runner = InProcessRunner(self.jobs, self.handle, workers=self.workers, batch_handler=self.handle_records)
+        self.runner = InProcessRunner(
+            self.jobs, self.handle, workers=self.workers, batch_handler=self.handle_records, tenants=[self.tenant]
+        )
         if self.hudu_client is None:
             self.hudu_client = lambda: HuduClient(hudu_settings(self.config))
         allowed = self.config.server.allow_http_key_urls
@@ -153,13 +155,25 @@ class Server:
         return self.engine
 
     async def handle(self, job: JobRecord) -> None:
-        """Run one job with the integration that owns its pair."""
+        """Run one job with the integration that owns its pair (refused when it is another tenant's)."""
+        self._own(job)
         await self.owner(job.pair).run_job(self, job)
 
     async def handle_records(self, jobs: list[JobRecord]) -> None:
         """Run a batch of record jobs (callbacks and webhooks of one pair) as one run of its integration."""
         if jobs:
+            for job in jobs:
+                self._own(job)
             await self.owner(jobs[0].pair).run_records(self, jobs)
+
+    @property
+    def tenant(self) -> str:
+        """The tenant this server runs."""
+        return self.config.tenant
+
+    def _own(self, job: JobRecord) -> None:
+        if job.tenant != self.config.tenant:  # the runner claims only this tenant's jobs: this is a bug, say so
+            raise RuntimeError(f"job {job.job_id} is tenant {job.tenant!r}'s, not {self.config.tenant!r}'s")
 
     async def run_hudu(
         self, only: list[DataType] | None, trigger: str, records: Mapping[DataType, Sequence[str]] | None = None
