@@ -18,6 +18,8 @@ from cwsync.cli import migrate as migrate_cli
 from cwsync.cli import mirror as mirror_cli
 from cwsync.cli import sandbox as sandbox_cli
 from cwsync.cli import sync as sync_cli
+from cwsync.cli import tenants as tenants_cli
+from cwsync.cli import worker as worker_cli
 from cwsync.cli.output import JsonAwareGroup
 
 app = typer.Typer(
@@ -38,6 +40,8 @@ app.add_typer(migrate_cli.app, name="migrate")
 for _name in ("init", "plan", "sync", "status", "history", "explain", "serve"):
     app.command(_name)(getattr(sync_cli, _name))
 app.command("demo")(demo_cli.demo)
+app.add_typer(tenants_cli.app, name="tenants")
+app.command("worker")(worker_cli.worker)
 
 
 def version() -> str:

@@ -42,7 +42,7 @@ from cwsync.runtime.intake import (
     verify_connectwise,
     verify_hubspot_v3,
 )
-from cwsync.runtime.jobs import InProcessRunner, JobSpec
+from cwsync.runtime.jobs import InProcessRunner, JobQueue, JobSpec
 from cwsync.runtime.scheduler import Schedule, Scheduler
 from cwsync.server.auth import api_guard
 from cwsync.server.changes_api import add_change_routes
@@ -86,7 +86,10 @@ class Server:
     engine: HubSpotSync | None = field(init=False)
     """The HubSpot sync, when the configuration has one (the server may run only change management or Hudu)."""
     jobs: JobStore = field(init=False)
-    runner: InProcessRunner = field(init=False)
+    runner: JobQueue = field(init=False)
+    queue: JobQueue | None = None
+    """A queue shared by a deployment's tenants (procrastinate, with PostgreSQL: `server/deployment.py`); None:
+    this server runs its tenant's jobs itself, with an in-process runner."""
     keys: SigningKeys = field(init=False)
     deduper: Deduper = field(default_factory=Deduper)
     scheduler: Scheduler | None = None
@@ -102,7 +105,7 @@ class Server:
         enabled = self.hs is not None and hubspot is not None and hubspot.enabled
         self.engine = HubSpotSync(self.config, self.store, self.cw, self.hs) if enabled and self.hs else None
         self.jobs = JobStore(self.store)
-        self.runner = InProcessRunner(
+        self.runner = self.queue or InProcessRunner(
             self.jobs, self.handle, workers=self.workers, batch_handler=self.handle_records, tenants=[self.tenant]
         )
         if self.hudu_client is None:
@@ -114,7 +117,8 @@ class Server:
     async def start(self, *, schedule: bool = True) -> None:
         """Close the runs a killed process left "running" (whatever is configured), prepare the HubSpot engine
         (properties, owners), start jobs and the scheduler."""
-        await close_interrupted(self.store, self.config.tenant, force=True)
+        if self.queue is None:  # this process runs the tenant's jobs: runs left "running" are a dead process's
+            await close_interrupted(self.store, self.config.tenant, force=True)
         if self.engine is not None:
             await self.engine.prepare(close_interrupted=False)
         await self.runner.start()
@@ -122,12 +126,14 @@ class Server:
             self.scheduler = Scheduler(self.runner, self.schedules())
             self._scheduler_task = asyncio.create_task(self.scheduler.run())
 
-    async def stop(self) -> None:
-        """Stop the scheduler, let running jobs finish, leave queued ones for the next start."""
+    async def stop(self, *, grace: float | None = None) -> None:
+        """Stop the scheduler, let running jobs finish (within `grace` seconds, then they are released), leave
+        queued ones for the next start; a shared queue (`queue`) is its deployment's to stop."""
         if self._scheduler_task is not None:
             self._scheduler_task.cancel()
             await asyncio.gather(self._scheduler_task, return_exceptions=True)
-        await self.runner.stop()
+        if self.queue is None:
+            await self.runner.stop(grace=grace)
 
     def schedules(self) -> list[Schedule]:
         """Every enabled integration's periodic runs (from the registry)."""

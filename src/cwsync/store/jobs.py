@@ -327,8 +327,11 @@ class JobStore:
 
         await self._write(settle)
 
-    async def requeue_stale(self, *, older_than: datetime, now: datetime | None = None) -> builtins.list[int]:
-        """Put back in the queue the running jobs whose last heartbeat is before `older_than`; returns their ids.
+    async def requeue_stale(
+        self, *, older_than: datetime, now: datetime | None = None, tenants: Collection[str] | None = None
+    ) -> builtins.list[int]:
+        """Put back in the queue the running jobs (of `tenants`; None: all) whose last heartbeat is before
+        `older_than`; returns their ids.
 
         Such a job's worker died or hung: the abandoned attempt counts (`attempts` + 1) and the job may run at once,
         keeping its place in line (its id). As in `fail`, a newer queued job with its queueing key takes over.
@@ -336,7 +339,7 @@ class JobStore:
         stamp = now or _now()
         stale = (
             select(JOBS)
-            .where(JOBS.c.status == "running", JOBS.c.heartbeat_at < older_than)
+            .where(JOBS.c.status == "running", JOBS.c.heartbeat_at < older_than, *_scope(tenants, None))
             .order_by(JOBS.c.id)
             .with_for_update(skip_locked=True)
         )
@@ -351,6 +354,23 @@ class JobStore:
 
         return await self._write(recover)
 
+    async def release(self, job_ids: Collection[int], *, worker: str, now: datetime | None = None) -> None:
+        """Give running jobs of `worker` back to the queue untried (it is stopping): not an attempt, due at once."""
+        stamp = now or _now()
+        held = (
+            select(JOBS)
+            .where(JOBS.c.id.in_(sorted(job_ids)), JOBS.c.status == "running", JOBS.c.worker == worker)
+            .order_by(JOBS.c.id)
+            .with_for_update()
+        )
+
+        async def give_back(conn: AsyncConnection) -> None:
+            taken: dict[str, int] = {}
+            for row in (await conn.execute(held)).all():
+                await self._requeue(conn, row, run_after=stamp, error="released", now=stamp, taken=taken, count=False)
+
+        await self._write(give_back)
+
     async def _requeue(
         self,
         conn: AsyncConnection,
@@ -360,6 +380,7 @@ class JobStore:
         error: str,
         now: datetime,
         taken: dict[str, int],
+        count: bool = True,
     ) -> None:
         """Queue a running job again, unless a queued job holds its queueing key: then fail it in that job's favour.
 
@@ -370,7 +391,7 @@ class JobStore:
         if key is not None and holder is None:
             holder_query = select(JOBS.c.id).where(JOBS.c.queueing_key == key, JOBS.c.status == "queued")
             holder = (await conn.execute(holder_query)).scalar_one_or_none()
-        changes: dict[str, Any] = {"attempts": row.attempts + 1, "finished_at": now}
+        changes: dict[str, Any] = {"attempts": row.attempts + int(count), "finished_at": now}
         if holder is None:
             changes |= {"status": "queued", "run_after": run_after, "error": error}
             changes |= {"worker": None, "heartbeat_at": None}
@@ -439,6 +460,11 @@ class JobStore:
         if found is not None and found.tzinfo is None:
             found = found.replace(tzinfo=UTC)
         return found
+
+    async def tenants_with_due(self, *, now: datetime) -> builtins.list[str]:
+        """The tenants with a queued job due at `now` (the scale-out sweeper kicks their drains)."""
+        due = (JOBS.c.status == "queued") & (JOBS.c.run_after <= now)
+        return [str(row[0]) for row in await self._rows(select(JOBS.c.tenant).where(due).distinct())]
 
     async def outstanding(self, *, now: datetime, tenants: Collection[str] | None = None) -> int:
         """How many jobs (of `tenants`; None: all) are running or queued and due at `now` (0: nothing to do yet)."""
