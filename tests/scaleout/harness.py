@@ -92,11 +92,12 @@ class Processes:
 
     logs: dict[int, Path] = field(default_factory=dict)
 
-    def start(self, *args: str, log: Path) -> subprocess.Popen[str]:
-        """`python -m cwsync *args`, its output (both streams) in the file `log`."""
+    def start(self, *args: str, log: Path, level: str = "warning") -> subprocess.Popen[str]:
+        """`python -m cwsync *args`, its output (both streams, events from `level` up) in the file `log`."""
+        env = {**self.env, "CWSYNC_LOG_LEVEL": level}
         with log.open("w") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "cwsync", *args], stdout=out, stderr=subprocess.STDOUT, text=True, env=self.env
+                [sys.executable, "-m", "cwsync", *args], stdout=out, stderr=subprocess.STDOUT, text=True, env=env
             )
         self.started.append(proc)
         self.logs[proc.pid] = log

@@ -112,7 +112,8 @@ async def work(
         with _signals(stop):
             await dep.runner.start()
             try:
-                task = asyncio.create_task(dep.work(concurrency=concurrency, grace=grace, schedule=schedule))
+                job = dep.work(concurrency=concurrency, grace=grace, schedule=schedule)
+                task = asyncio.create_task(job, name="worker")
                 await _until_stopped(stop, [task])
                 await _finish([task])
             finally:
