@@ -48,6 +48,7 @@ from typing import Any, Protocol
 import procrastinate
 import structlog
 from procrastinate import exceptions as pexc
+from procrastinate.jobs import Status
 from procrastinate.schema import SchemaManager
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -241,11 +242,21 @@ class ProcrastinateRunner:
     async def _sweep(self, timestamp: int) -> None:
         stalled = await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER)
         for job in stalled:
-            self._log.warning("job.stalled_retried", procrastinate_job=job.id, task=job.task_name, lock=job.lock)
-            await self.app.job_manager.retry_job(job)
+            await self._recover(job)
         late = datetime.now(UTC) - timedelta(seconds=SWEEP_SECONDS)
         for tenant in await self._jobs.tenants_with_due(now=late):
             await self.kick(tenant)
+
+    async def _recover(self, job: Any) -> None:
+        """A dead worker's job: a drain ends as failed and its tenant gets a new one (its work is in the jobs
+        table, and a waiting drain may already hold its queueing lock, which a retry would collide with); any other
+        task is retried as it was."""
+        self._log.warning("job.stalled_retried", procrastinate_job=job.id, task=job.task_name, lock=job.lock)
+        if job.task_name == "cwsync.drain":
+            await self.app.job_manager.finish_job_by_id_async(job_id=job.id, status=Status.FAILED, delete_job=False)
+            await self.kick(str(job.task_kwargs["tenant"]))
+        else:
+            await self.app.job_manager.retry_job(job)
 
     async def _drain_tenant(self, tenant: str) -> None:
         assert self._tenants is not None
