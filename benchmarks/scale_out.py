@@ -318,10 +318,9 @@ def main() -> None:
         return
     print(f"{args.tenants} tenants, {args.latency_ms:.0f} ms per API call; budgets per 10 s: {budgets}")
     for r in results:
-        print(
-            f"{r['workers']} worker(s): {r['runs']} runs in {r['wall_s']} s = {r['runs_per_s']} runs/s ({r['speedup']}×), "
-            f"worker CPU {r['worker_cpu_s']} s, {r['api_calls']} API calls, peak per tenant per 10 s {r['peak_calls_per_10s']}"
-        )
+        rate = f"{r['runs']} runs in {r['wall_s']} s = {r['runs_per_s']} runs/s ({r['speedup']}×)"
+        peak = f"peak per tenant per 10 s {r['peak_calls_per_10s']}"
+        print(f"{r['workers']} worker(s): {rate}, worker CPU {r['worker_cpu_s']} s, {r['api_calls']} API calls, {peak}")
     print(f"load average at the end: {report['load_average']}")
 
 
