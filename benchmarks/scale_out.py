@@ -184,6 +184,21 @@ async def _enqueue(store_url: str, tenants: int, ids: dict[int, dict[str, list[i
         await store.close()
 
 
+async def _pg_stats(url: str) -> dict[str, int]:
+    """The database's transactions, rows written and blocks touched so far (pg_stat_database, all clients)."""
+    conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = await conn.fetchrow(
+            "SELECT xact_commit AS transactions, tup_inserted + tup_updated + tup_deleted AS rows_written,"
+            " tup_returned + tup_fetched AS rows_read, blks_hit + blks_read AS blocks"
+            " FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return {k: int(v) for k, v in dict(row).items()}
+    finally:
+        await conn.close()
+
+
 async def _scalar(url: str, sql: str) -> Any:
     conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
     try:
@@ -241,12 +256,15 @@ def phase(
         for url in urls:
             httpx.get(f"{url}/_bench/log", params={"reset": 1})
         cpu0 = sum(sum(psutil.Process(p.pid).cpu_times()[:2]) for p in procs)
+        pg0 = asyncio.run(_pg_stats(store))
         started = time.perf_counter()
         asyncio.run(_enqueue(store, len(urls), ids))
         idle = "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')"
         _wait(lambda: asyncio.run(_scalar(store, idle)) == 0, 600)
         wall = time.perf_counter() - started
         cpu = sum(sum(psutil.Process(p.pid).cpu_times()[:2]) for p in procs) - cpu0
+        pg = {k: v - pg0[k] for k, v in asyncio.run(_pg_stats(store)).items()}
+        rss = max(psutil.Process(p.pid).memory_info().rss for p in procs) / 2**20
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -257,6 +275,7 @@ def phase(
     logs = [httpx.get(f"{url}/_bench/log").json() for url in urls]
     peaks = {system: max(_windows(log, system) for log in logs) for system in ("hubspot", "connectwise")}
     calls = sum(len(log) for log in logs)
+    jobs = len(urls) * 6  # 3 contact and 2 company record jobs and one deals run per tenant
     return {
         "workers": workers,
         "wall_s": round(wall, 2),
@@ -264,6 +283,9 @@ def phase(
         "runs_not_succeeded": failed,
         "runs_per_s": round(runs / wall, 2),
         "worker_cpu_s": round(cpu, 2),
+        "jobs": jobs,
+        "pg_per_job": {k: round(v / jobs, 1) for k, v in pg.items()},
+        "worker_rss_mb": round(rss),
         "api_calls": calls,
         "peak_calls_per_10s": peaks,
     }
