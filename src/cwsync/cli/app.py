@@ -19,6 +19,8 @@ from cwsync.cli import mirror as mirror_cli
 from cwsync.cli import runs as runs_cli
 from cwsync.cli import sandbox as sandbox_cli
 from cwsync.cli import sync as sync_cli
+from cwsync.cli import tenants as tenants_cli
+from cwsync.cli import worker as worker_cli
 from cwsync.cli.output import JsonAwareGroup
 
 app = typer.Typer(
@@ -40,6 +42,8 @@ app.add_typer(runs_cli.app, name="runs")
 for _name in ("init", "plan", "sync", "status", "history", "explain", "serve"):
     app.command(_name)(getattr(sync_cli, _name))
 app.command("demo")(demo_cli.demo)
+app.add_typer(tenants_cli.app, name="tenants")
+app.command("worker")(worker_cli.worker)
 
 
 def version() -> str:

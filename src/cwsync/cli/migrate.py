@@ -51,15 +51,22 @@ def _shown(url: str) -> str:
 
 @app.command()
 def upgrade(config: Path = CONFIG, as_json: bool = JSON) -> None:
-    """Migrate the store to the newest schema (creates the database if it does not exist; idempotent)."""
+    """Migrate the store to the newest schema (creates the database if it does not exist; idempotent); on
+    PostgreSQL also procrastinate's job tables (the scale-out runner's) when missing."""
     from cwsync.store import Store
 
     cfg = load(config)
+    queue: list[bool] = []
 
     async def work() -> tuple[str | None, str | None]:
         before = await _current(cfg.store)
         store = await Store.open(cfg.store)
         try:
+            if store.dialect == "postgresql":
+                from cwsync.runtime.procrastinate_runner import apply_schema
+                from cwsync.store import JobStore
+
+                queue.append(await apply_schema(JobStore(store)))
             return before, await store.revision()
         finally:
             await store.close()
@@ -69,6 +76,8 @@ def upgrade(config: Path = CONFIG, as_json: bool = JSON) -> None:
     except OSError as exc:
         _unreachable(cfg.store, exc)
     data = {**_state(cfg.store, after), "previous": before}
+    if queue:
+        data["procrastinate_schema"] = "created" if queue[0] else "present"
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return

@@ -469,22 +469,43 @@ def serve(
     config: Path = CONFIG,
     schedule: bool = typer.Option(True, "--schedule/--no-schedule", help="Run the scheduled incremental/full syncs."),
     as_json: bool = typer.Option(False, "--json", help="Print where it listens as one JSON line (then serve)."),
+    tenants: Path | None = typer.Option(
+        None, "--tenants", "-t", help="Serve every tenant file of this directory (each under /t/<tenant>)."
+    ),
+    host: str = typer.Option("127.0.0.1", envvar="CWSYNC_HOST", help="With --tenants: where to listen."),
+    port: int = typer.Option(8720, envvar="CWSYNC_PORT", help="With --tenants: the port."),
+    worker: bool = typer.Option(
+        True, "--worker/--no-worker", help="PostgreSQL: also run jobs in this process (else only `cwsync worker`)."
+    ),
+    grace: float = typer.Option(30.0, min=0, help="Seconds running jobs get to finish after SIGTERM/SIGINT."),
 ) -> None:
     """Serve webhooks (ConnectWise callbacks, HubSpot), the job runner, the scheduler and the REST API."""
-    from cwsync.server.run import serve as run_server
+    from cwsync.server.run import serve_tenants
 
-    cfg = load(config)
-    s = cfg.server
+    if tenants is not None:
+        from cwsync.cli.tenants import load_all
+
+        configs = load_all(tenants)
+    else:
+        configs = [load(config)]
+        host, port = configs[0].server.host, configs[0].server.port
+    s = configs[0].server
+    public = s.public_url if tenants is None else f"{len(configs)} tenants under /t/<tenant>"
     if as_json:
-        url = f"http://{s.host}:{s.port}"
-        print(json.dumps({"listening": url, "public_url": s.public_url, "docs": f"{url}/docs"}), flush=True)
-    console.print(f"cwsync serving on http://{s.host}:{s.port} (public URL {s.public_url}); API docs at /docs")
-    if s.api_token is None or not s.api_token.get_secret_value():
+        url = f"http://{host}:{port}"
+        print(json.dumps({"listening": url, "public_url": public, "docs": f"{url}/docs"}), flush=True)
+    console.print(f"cwsync serving on http://{host}:{port} (public URL {public}); API docs at /docs")
+    if any(c.server.api_token is None or not c.server.api_token.get_secret_value() for c in configs):
         console.print("[yellow]server.api_token is not set: the REST API refuses every request[/yellow]")
     from cwsync.changes.errors import SetupError
 
+    many = tenants is not None
     try:
-        run_async(lambda: run_server(cfg, schedule=schedule))
+        run_async(
+            lambda: serve_tenants(
+                configs, many=many, host=host, port=port, schedule=schedule, worker=worker, grace=grace
+            )
+        )
     except KeyboardInterrupt:
         console.print("stopped")
     except SetupError as exc:

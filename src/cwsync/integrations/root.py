@@ -94,21 +94,23 @@ async def opened(
     hubspot: Literal["required", "optional", "none"] = "optional",
     hudu: bool = False,
     read_only: bool = False,
+    store: Store | None = None,
 ) -> AsyncIterator[Opened]:
     """The store and clients of a configuration, closed afterwards (in reverse order, whatever happens).
 
     `hubspot="required"` raises a ConfigError without `connections.hubspot`; "optional" opens it when configured.
     `hudu=True` opens the Hudu client (a ConfigError without `connections.hudu`). `read_only` (plans) opens the store
-    without creating or migrating it (`cwsync.store.schema.read_only`).
+    without creating or migrating it (`cwsync.store.schema.read_only`). An open `store` is used (not closed):
+    the tenants of a deployment share one.
     """
     hs_settings = hubspot_settings(config) if hubspot != "none" else None
     if hubspot == "required" and hs_settings is None:
         raise ConfigError("<config>", [NO_HUBSPOT])
     hudu_config = hudu_settings(config) if hudu else None
     async with AsyncExitStack() as stack:
-        if read_only:
+        if store is None and read_only:
             store = await stack.enter_async_context(schema.read_only(config.store))
-        else:
+        elif store is None:
             store = await Store.open(config.store)
             stack.push_async_callback(store.close)
         cw = await stack.enter_async_context(ConnectWiseClient(connectwise_settings(config)))

@@ -21,7 +21,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -121,18 +121,15 @@ class JobSpec:
 class JobQueue(Protocol):
     """Where triggers (scheduler, callbacks, webhooks, CLI, API) put jobs, and what runs them.
 
-    `InProcessRunner` is the embedded implementation. One on procrastinate (PostgreSQL, the scale-out engine) would
-    defer a task per job kind with:
-
-    - `lock=` the job's lock: procrastinate runs jobs sharing a lock one at a time, in order. Its locks are exact
-      strings, without the `*` wildcard of `cwsync.store.jobs`, so it would lock whole pairs (`tenant:pair`) —
-      coarser (record jobs of one pair no longer overlap) but never less safe;
-    - `queueing_lock=spec.queueing_key`: deferring while such a job waits raises `AlreadyEnqueued`, which
-      `enqueue` turns into None;
-    - `schedule_at=spec.run_after`, its retry strategy for the retry policy, its stalled-job recovery for
-      `requeue_stale`, and periodic tasks in place of `Scheduler` (they run once per period however many workers);
-    - `start`/`stop` running and stopping its worker.
+    `InProcessRunner` is the embedded implementation (SQLite, one process). `ProcrastinateRunner`
+    (`runtime/procrastinate_runner.py`) is the scale-out one (PostgreSQL, any number of `cwsync worker` processes):
+    the same jobs in the same table, run by drains that procrastinate serialises per tenant.
     """
+
+    @property
+    def running(self) -> bool:
+        """Whether it takes jobs now."""
+        ...
 
     async def enqueue(self, spec: JobSpec) -> int | None:
         """Queue a job; its id, or None when a waiting job with the same queueing key absorbed it."""
@@ -142,8 +139,8 @@ class JobQueue(Protocol):
         """Start running jobs."""
         ...
 
-    async def stop(self) -> None:
-        """Stop taking jobs; the running ones finish first."""
+    async def stop(self, *, grace: float | None = None) -> None:
+        """Stop taking jobs; the running ones finish first (within `grace` seconds, when given, else released)."""
         ...
 
 
@@ -177,9 +174,11 @@ class InProcessRunner:
         stale_after: float = 30.0,
         batch_handler: BatchHandler | None = None,
         batch_size: int = 100,
+        tenants: Collection[str] | None = None,
     ) -> None:
         """Run `handler` for each job of `jobs` (record jobs in batches with `batch_handler`); nothing happens
-        until `start`."""
+        until `start`. `tenants` (None: every tenant) are the tenants whose jobs this runner takes: a runner never
+        claims, waits for or runs another tenant's jobs."""
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         if batch_size < 1:
@@ -188,6 +187,7 @@ class InProcessRunner:
         self._handler = handler
         self._batch_handler = batch_handler
         self._batch_size = batch_size
+        self._tenants = None if tenants is None else frozenset(tenants)
         self._batching: set[str] = set()  # `tenant:pair` groups with a record batch running in this runner
         self._workers = workers
         self._poll_interval = poll_interval
@@ -238,15 +238,23 @@ class InProcessRunner:
         self._heartbeat = asyncio.create_task(self._keep_alive(), name="jobs-heartbeat")
         self._log.info("jobs.runner_started", workers=self._workers)
 
-    async def stop(self) -> None:
-        """Take no more jobs, let running handlers finish, and return; queued jobs stay queued."""
+    async def stop(self, *, grace: float | None = None) -> None:
+        """Take no more jobs, let running handlers finish, and return; queued jobs stay queued.
+
+        With `grace`, handlers still running after that many seconds are cancelled: their jobs go back to the
+        queue untried (`JobStore.release`) and their runs end as failed (`recorded_run`), so none stays running.
+        """
         if not self._tasks:
             return
         self._stopping.set()
         self.wake()
         tasks, self._tasks = self._tasks, []
         try:
-            await asyncio.gather(*tasks)
+            _done, late = await asyncio.wait(tasks, timeout=grace)
+            for task in late:
+                self._log.warning("jobs.stop_grace_over", grace=grace)
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=bool(late))
         finally:
             self._halted.set()  # the heartbeat ran until the last handler returned, so no job looked abandoned
             if self._heartbeat is not None:
@@ -260,7 +268,7 @@ class InProcessRunner:
         Meant for tests and one-shot commands: it looks at the store, so it sees other runners' jobs too.
         """
         async with asyncio.timeout(timeout):
-            while await self._jobs.outstanding(now=self._clock()) > 0:
+            while await self._jobs.outstanding(now=self._clock(), tenants=self._tenants) > 0:
                 self._settled.clear()
                 with contextlib.suppress(TimeoutError):  # a local job ending sets it; others' jobs are polled for
                     await asyncio.wait_for(self._settled.wait(), IDLE_POLL)
@@ -285,7 +293,8 @@ class InProcessRunner:
     async def _claim(self) -> list[JobRecord]:
         try:
             if self._batch_handler is None:
-                job = await self._jobs.claim(worker=self.worker_id, now=self._clock())
+                scope = {} if self._tenants is None else {"tenants": self._tenants}
+                job = await self._jobs.claim(worker=self.worker_id, now=self._clock(), **scope)
                 return [job] if job is not None else []
             return await self._jobs.claim_batch(
                 # the live set, not a copy: it is read inside the claim's transaction, after any claim that
@@ -294,10 +303,16 @@ class InProcessRunner:
                 now=self._clock(),
                 limit=self._batch_size,
                 busy=self._batching,
+                tenants=self._tenants,
             )
         except Exception as exc:  # the database hiccuped: look again at the next poll, do not lose the worker
             self._log.warning("job.claim_failed", error=repr(exc))
             return []
+
+    async def _released(self, ids: list[int], bound: Any) -> None:
+        """The runner is stopping past its grace period: give these jobs back to the queue, untried."""
+        await asyncio.shield(self._jobs.release(ids, worker=self.worker_id))
+        bound.warning("job.released", reason="runner stopping")
 
     async def _run_batch(self, jobs: list[JobRecord], handler: BatchHandler) -> None:
         group = f"{jobs[0].tenant}:{jobs[0].pair}"
@@ -310,6 +325,9 @@ class InProcessRunner:
             bound.info("job.batch_started", size=len(jobs))
             try:
                 await handler(jobs)
+            except asyncio.CancelledError:
+                await self._released(ids, bound)
+                raise
             except Exception as exc:
                 for job in jobs:
                     await self._settle(job, exc, bound.bind(job_id=job.job_id, attempt=job.attempts + 1))
@@ -344,6 +362,9 @@ class InProcessRunner:
             bound.info("job.started", record=job.record)
             try:
                 await self._handler(job)
+            except asyncio.CancelledError:
+                await self._released([job.job_id], bound)
+                raise
             except Exception as exc:
                 await self._failed(job, exc, bound)
             else:

@@ -33,7 +33,7 @@ import structlog
 from cwsync.runtime.jobs import Clock, JobQueue, JobSpec, utc_now
 from cwsync.store import JobKind
 
-__all__ = ["Schedule", "Scheduler", "Sleep"]
+__all__ = ["Schedule", "Scheduler", "Sleep", "cron_of"]
 
 Sleep = Callable[[float], Awaitable[None]]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -68,6 +68,28 @@ class Schedule:
     def next_slot(self, now: datetime) -> datetime:
         """The first slot after `now`."""
         return self.slot(now) + timedelta(seconds=self.every_seconds)
+
+
+CRON_STEPS = (
+    (1, 60, "* * * * * */{n}"),  # seconds (croniter's optional sixth field)
+    (60, 60, "*/{n} * * * *"),  # minutes
+    (3600, 24, "0 */{n} * * *"),  # hours
+)
+
+
+def cron_of(every_seconds: float) -> str:
+    """The cron expression of a period, for the scale-out scheduler (procrastinate's periodic tasks).
+
+    Cron steps restart each minute, hour or day, so a period runs on the slots of the largest step that divides its
+    unit and is no longer than it (every 7 minutes runs every 6; every 45 s every 30 s; more than a day, daily);
+    the slots are the same as `Schedule.slot`'s whenever the period divides its unit (5 min, 15 s, 6 h...).
+    """
+    for unit, per, template in CRON_STEPS:
+        wanted = every_seconds / unit
+        if wanted < per:
+            step = max([d for d in range(1, per + 1) if per % d == 0 and d <= max(wanted, 1)])
+            return "* * * * *" if unit == 60 and step == 1 else template.format(n=step)
+    return "0 0 * * *"
 
 
 class Scheduler:

@@ -45,7 +45,7 @@ from cwsync.runtime.intake import (
     verify_connectwise,
     verify_hubspot_v3,
 )
-from cwsync.runtime.jobs import InProcessRunner, JobSpec
+from cwsync.runtime.jobs import InProcessRunner, JobQueue, JobSpec
 from cwsync.runtime.scheduler import Schedule, Scheduler
 from cwsync.server.auth import api_guard
 from cwsync.server.changes_api import add_change_routes
@@ -91,7 +91,10 @@ class Server:
     engine: HubSpotSync | None = field(init=False)
     """The HubSpot sync, when the configuration has one (the server may run only change management or Hudu)."""
     jobs: AcceptingJobStore = field(init=False)
-    runner: InProcessRunner = field(init=False)
+    runner: JobQueue = field(init=False)
+    queue: JobQueue | None = None
+    """A queue shared by a deployment's tenants (procrastinate, with PostgreSQL: `server/deployment.py`); None:
+    this server runs its tenant's jobs itself, with an in-process runner."""
     keys: SigningKeys = field(init=False)
     deduper: Deduper = field(default_factory=Deduper)
     scheduler: Scheduler | None = None
@@ -107,7 +110,9 @@ class Server:
         enabled = self.hs is not None and hubspot is not None and hubspot.enabled
         self.engine = HubSpotSync(self.config, self.store, self.cw, self.hs) if enabled and self.hs else None
         self.jobs = AcceptingJobStore(self.store)  # callbacks' jobs group-committed off the event loop (issue 19)
-        self.runner = InProcessRunner(self.jobs, self.handle, workers=self.workers, batch_handler=self.handle_records)
+        self.runner = self.queue or InProcessRunner(
+            self.jobs, self.handle, workers=self.workers, batch_handler=self.handle_records, tenants=[self.tenant]
+        )
         if self.hudu_client is None:
             self.hudu_client = lambda: HuduClient(hudu_settings(self.config))
         allowed = self.config.server.allow_http_key_urls
@@ -117,7 +122,8 @@ class Server:
     async def start(self, *, schedule: bool = True) -> None:
         """Close the runs a killed process left "running" (whatever is configured), prepare the HubSpot engine
         (properties, owners), start jobs and the scheduler."""
-        await close_interrupted(self.store, self.config.tenant, force=True)
+        if self.queue is None:  # this process runs the tenant's jobs: runs left "running" are a dead process's
+            await close_interrupted(self.store, self.config.tenant, force=True)
         if self.engine is not None:
             await self.engine.prepare(close_interrupted=False)
         await self.runner.start()
@@ -125,12 +131,14 @@ class Server:
             self.scheduler = Scheduler(self.runner, self.schedules())
             self._scheduler_task = asyncio.create_task(self.scheduler.run())
 
-    async def stop(self) -> None:
-        """Stop the scheduler, let running jobs finish, leave queued ones for the next start."""
+    async def stop(self, *, grace: float | None = None) -> None:
+        """Stop the scheduler, let running jobs finish (within `grace` seconds, then they are released), leave
+        queued ones for the next start; a shared queue (`queue`) is its deployment's to stop."""
         if self._scheduler_task is not None:
             self._scheduler_task.cancel()
             await asyncio.gather(self._scheduler_task, return_exceptions=True)
-        await self.runner.stop()
+        if self.queue is None:
+            await self.runner.stop(grace=grace)
         await self.jobs.close()
 
     def schedules(self) -> list[Schedule]:
@@ -159,13 +167,25 @@ class Server:
         return self.engine
 
     async def handle(self, job: JobRecord) -> None:
-        """Run one job with the integration that owns its pair."""
+        """Run one job with the integration that owns its pair (refused when it is another tenant's)."""
+        self._own(job)
         await self.owner(job.pair).run_job(self, job)
 
     async def handle_records(self, jobs: list[JobRecord]) -> None:
         """Run a batch of record jobs (callbacks and webhooks of one pair) as one run of its integration."""
         if jobs:
+            for job in jobs:
+                self._own(job)
             await self.owner(jobs[0].pair).run_records(self, jobs)
+
+    @property
+    def tenant(self) -> str:
+        """The tenant this server runs."""
+        return self.config.tenant
+
+    def _own(self, job: JobRecord) -> None:
+        if job.tenant != self.config.tenant:  # the runner claims only this tenant's jobs: this is a bug, say so
+            raise RuntimeError(f"job {job.job_id} is tenant {job.tenant!r}'s, not {self.config.tenant!r}'s")
 
     async def run_hudu(
         self, only: list[DataType] | None, trigger: str, records: Mapping[DataType, Sequence[str]] | None = None

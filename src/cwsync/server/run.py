@@ -1,41 +1,140 @@
-"""Serving `cwsync serve` with uvicorn: open the store and clients, start the server, stop cleanly on Ctrl+C."""
+"""Running `cwsync serve` and `cwsync worker`: open the deployment, serve or work, drain on SIGTERM / SIGINT.
+
+**Stopping.** Both install their own SIGTERM and SIGINT handlers (uvicorn's own would re-raise the signal once it
+has stopped serving, which kills the process before cwsync has drained): the first signal stops taking requests
+and jobs, running jobs get `grace` seconds to finish and are then released (back to the queue, their runs ended),
+and the process exits 0. `docker stop` and `systemctl stop` send SIGTERM; give them more time than `grace`.
+"""
 
 from __future__ import annotations
 
-import httpx
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator, Sequence
+
 import uvicorn
 
 from cwsync.config import Config
 from cwsync.logs import route_uvicorn_logs
-from cwsync.server.app import Server, create_app
-from cwsync.server.changes_api import changes_workflow
-from cwsync.syncs.hubspot.context import opened
+from cwsync.server.deployment import deployment
+
+__all__ = ["DEFAULT_GRACE", "serve", "serve_tenants", "work"]
+
+DEFAULT_GRACE = 30.0
+"""Seconds running jobs get to finish after SIGTERM before they are released."""
 
 
-async def serve(config: Config, *, schedule: bool = True, log_level: str = "info") -> None:
-    """Run the server until interrupted (webhooks, jobs, scheduler, REST API)."""
-    hubspot, catalog = config.syncs.hubspot, config.syncs.catalog
-    needs_hubspot = (hubspot is not None and hubspot.enabled) or (catalog is not None and catalog.enabled)
-    async with (
-        opened(config, require_hubspot=needs_hubspot) as ctx,
-        httpx.AsyncClient(timeout=10, follow_redirects=False) as key_http,
-    ):
-        server = Server(config, ctx.store, ctx.cw, ctx.hubspot, key_http)
-        await server.start(schedule=schedule)
-        try:
-            app = create_app(server)
-            changes = config.syncs.changes
-            if changes is not None and changes.enabled:
-                await changes_workflow(app)  # its statuses and boards are checked now, not at the first event
-            settings = uvicorn.Config(
-                app,
-                host=config.server.host,
-                port=config.server.port,
-                log_level=log_level,
-                log_config=None,  # cwsync.logs renders uvicorn's records (redacted; --log-format json too)
-                lifespan="off",
-            )
-            route_uvicorn_logs()
-            await uvicorn.Server(settings).serve()
-        finally:
-            await server.stop()
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its signal handling: `_signals` stops it, so cwsync drains after it (see the module doc)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.contextmanager
+def _signals(stop: asyncio.Event) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def serve(
+    config: Config,
+    *,
+    schedule: bool = True,
+    log_level: str = "info",
+    worker: bool = True,
+    grace: float = DEFAULT_GRACE,
+) -> None:
+    """Serve one configuration file until SIGTERM / SIGINT (webhooks, jobs, scheduler, REST API)."""
+    await serve_tenants(
+        [config],
+        many=False,
+        host=config.server.host,
+        port=config.server.port,
+        schedule=schedule,
+        log_level=log_level,
+        worker=worker,
+        grace=grace,
+    )
+
+
+async def serve_tenants(
+    configs: Sequence[Config],
+    *,
+    many: bool,
+    host: str,
+    port: int,
+    schedule: bool = True,
+    log_level: str = "info",
+    worker: bool = True,
+    grace: float = DEFAULT_GRACE,
+    concurrency: int = 4,
+) -> None:
+    """Serve tenants until SIGTERM / SIGINT; with PostgreSQL and `worker`, run jobs in this process too."""
+    stop = asyncio.Event()
+    async with deployment(configs, many=many) as dep:
+        with _signals(stop):
+            await dep.start(schedule=schedule)
+            try:
+                app = await dep.app()
+                settings = uvicorn.Config(
+                    app, host=host, port=port, log_level=log_level, log_config=None, lifespan="off"
+                )
+                route_uvicorn_logs()  # cwsync.logs renders uvicorn's records (redacted; --log-format json too)
+                web = _Uvicorn(settings)
+                tasks = [asyncio.create_task(web.serve(), name="http")]
+                if worker and dep.runner is not None:
+                    work = dep.work(concurrency=concurrency, grace=grace, schedule=schedule)
+                    tasks.append(asyncio.create_task(work, name="worker"))
+                await _until_stopped(stop, tasks)
+                web.should_exit = True
+                await _finish(tasks)
+            finally:
+                await dep.stop(grace=grace)
+
+
+async def work(
+    configs: Sequence[Config], *, concurrency: int = 4, grace: float = DEFAULT_GRACE, schedule: bool = True
+) -> None:
+    """`cwsync worker`: run the tenants' jobs (PostgreSQL) until SIGTERM / SIGINT, then drain and return."""
+    stop = asyncio.Event()
+    async with deployment(configs, many=True) as dep:
+        if dep.runner is None:
+            raise ValueError("cwsync worker needs a PostgreSQL store; with SQLite, `cwsync serve` runs the jobs")
+        with _signals(stop):
+            await dep.runner.start()
+            try:
+                job = dep.work(concurrency=concurrency, grace=grace, schedule=schedule)
+                task = asyncio.create_task(job, name="worker")
+                await _until_stopped(stop, [task])
+                await _finish([task])
+            finally:
+                await dep.runner.stop()
+
+
+async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Until a signal, or until one of `tasks` ends (an error: raised)."""
+    waiter = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    for task in done:
+        if task is not waiter and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+async def _finish(tasks: list[asyncio.Task[None]]) -> None:
+    """Stop the HTTP server (it was told to) and cancel the worker, which drains within its grace period."""
+    for task in tasks:
+        if task.get_name() == "worker":
+            task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -90,6 +90,12 @@ def _job_of(row: Row[Any]) -> JobRecord:
     )
 
 
+def _scope(tenants: Collection[str] | None, pairs: Collection[str] | None) -> builtins.list[ColumnElement[bool]]:
+    """The WHERE terms that keep a query to some tenants' (and pairs') jobs; none for None."""
+    where: builtins.list[ColumnElement[bool]] = [] if tenants is None else [JOBS.c.tenant.in_(sorted(tenants))]
+    return where if pairs is None else [*where, JOBS.c.pair.in_(sorted(pairs))]
+
+
 class _HeldLocks:
     """A set of lock keys that answers "does this key conflict with any of them?" (the rule in the module doc)."""
 
@@ -157,23 +163,33 @@ class JobStore:
             )
             return cast(int | None, (await conn.execute(statement)).scalar_one_or_none())
 
-    async def claim(self, *, worker: str, now: datetime) -> JobRecord | None:
+    async def claim(self, *, worker: str, now: datetime, tenants: Collection[str] | None = None) -> JobRecord | None:
         """Mark the oldest claimable job running for `worker` and return it; None when no job may start now.
 
         Claimable: queued, `run_after <= now`, and no conflicting lock among running jobs or older due queued jobs.
+        `tenants` (None: every tenant) limits the claim to those tenants' jobs: a runner serving one tenant never
+        takes another's.
         """
-        claimed = await self.claim_batch(worker=worker, now=now, limit=1)
+        claimed = await self.claim_batch(worker=worker, now=now, limit=1, tenants=tenants)
         return claimed[0] if claimed else None
 
     async def claim_batch(
-        self, *, worker: str, now: datetime, limit: int, busy: Collection[str] = ()
+        self,
+        *,
+        worker: str,
+        now: datetime,
+        limit: int,
+        busy: Collection[str] = (),
+        tenants: Collection[str] | None = None,
+        pairs: Collection[str] | None = None,
     ) -> builtins.list[JobRecord]:
         """Claim the oldest claimable job and, when it is a record job, up to `limit - 1` more of its pair.
 
         The companions are the next claimable `record` jobs of the same tenant and pair, in queue order, so a pair's
         waiting record jobs run as one batch (one read and one write per side instead of one per record). `busy`
         names `tenant:pair` groups whose record jobs the caller is already running as a batch: their record jobs are
-        passed over (they keep their place and form the next batch). An empty list when nothing may start now.
+        passed over (they keep their place and form the next batch). `tenants` and `pairs` (None: all) limit the
+        claim to those tenants' (pairs') jobs. An empty list when nothing may start now.
         """
         taken: builtins.list[JobRecord] = []
         async with self._store._connect(write=True) as conn, conn.begin():
@@ -182,7 +198,7 @@ class JobStore:
             running = select(JOBS.c.lock_key).where(JOBS.c.status == "running")
             held = _HeldLocks(list((await conn.execute(running)).scalars()))
             group: str | None = None
-            async with contextlib.aclosing(self._due(conn, now)) as due:
+            async with contextlib.aclosing(self._due(conn, now, tenants, pairs)) as due:
                 async for job_id, lock_key, kind, job_group in due:
                     if len(taken) >= limit:
                         break
@@ -202,15 +218,19 @@ class JobStore:
         return taken
 
     @staticmethod
-    async def _due(conn: AsyncConnection, now: datetime) -> AsyncGenerator[tuple[int, str, str, str], None]:
-        """(id, lock key, kind, `tenant:pair`) of the due queued jobs, oldest first, a page at a time."""
+    async def _due(
+        conn: AsyncConnection, now: datetime, tenants: Collection[str] | None, pairs: Collection[str] | None
+    ) -> AsyncGenerator[tuple[int, str, str, str], None]:
+        """(id, lock key, kind, `tenant:pair`) of the due queued jobs (of `tenants`, `pairs`), oldest first, a page
+        at a time."""
         after = 0
         columns = (JOBS.c.id, JOBS.c.lock_key, JOBS.c.kind, JOBS.c.tenant, JOBS.c.pair)
+        scope = _scope(tenants, pairs)
         while True:
             page = (
                 await conn.execute(
                     select(*columns)
-                    .where(JOBS.c.status == "queued", JOBS.c.run_after <= now, JOBS.c.id > after)
+                    .where(JOBS.c.status == "queued", JOBS.c.run_after <= now, JOBS.c.id > after, *scope)
                     .order_by(JOBS.c.id)
                     .limit(SCAN_PAGE)
                 )
@@ -307,8 +327,11 @@ class JobStore:
 
         await self._write(settle)
 
-    async def requeue_stale(self, *, older_than: datetime, now: datetime | None = None) -> builtins.list[int]:
-        """Put back in the queue the running jobs whose last heartbeat is before `older_than`; returns their ids.
+    async def requeue_stale(
+        self, *, older_than: datetime, now: datetime | None = None, tenants: Collection[str] | None = None
+    ) -> builtins.list[int]:
+        """Put back in the queue the running jobs (of `tenants`; None: all) whose last heartbeat is before
+        `older_than`; returns their ids.
 
         Such a job's worker died or hung: the abandoned attempt counts (`attempts` + 1) and the job may run at once,
         keeping its place in line (its id). As in `fail`, a newer queued job with its queueing key takes over.
@@ -316,7 +339,7 @@ class JobStore:
         stamp = now or _now()
         stale = (
             select(JOBS)
-            .where(JOBS.c.status == "running", JOBS.c.heartbeat_at < older_than)
+            .where(JOBS.c.status == "running", JOBS.c.heartbeat_at < older_than, *_scope(tenants, None))
             .order_by(JOBS.c.id)
             .with_for_update(skip_locked=True)
         )
@@ -331,6 +354,23 @@ class JobStore:
 
         return await self._write(recover)
 
+    async def release(self, job_ids: Collection[int], *, worker: str, now: datetime | None = None) -> None:
+        """Give running jobs of `worker` back to the queue untried (it is stopping): not an attempt, due at once."""
+        stamp = now or _now()
+        held = (
+            select(JOBS)
+            .where(JOBS.c.id.in_(sorted(job_ids)), JOBS.c.status == "running", JOBS.c.worker == worker)
+            .order_by(JOBS.c.id)
+            .with_for_update()
+        )
+
+        async def give_back(conn: AsyncConnection) -> None:
+            taken: dict[str, int] = {}
+            for row in (await conn.execute(held)).all():
+                await self._requeue(conn, row, run_after=stamp, error="released", now=stamp, taken=taken, count=False)
+
+        await self._write(give_back)
+
     async def _requeue(
         self,
         conn: AsyncConnection,
@@ -340,6 +380,7 @@ class JobStore:
         error: str,
         now: datetime,
         taken: dict[str, int],
+        count: bool = True,
     ) -> None:
         """Queue a running job again, unless a queued job holds its queueing key: then fail it in that job's favour.
 
@@ -350,7 +391,7 @@ class JobStore:
         if key is not None and holder is None:
             holder_query = select(JOBS.c.id).where(JOBS.c.queueing_key == key, JOBS.c.status == "queued")
             holder = (await conn.execute(holder_query)).scalar_one_or_none()
-        changes: dict[str, Any] = {"attempts": row.attempts + 1, "finished_at": now}
+        changes: dict[str, Any] = {"attempts": row.attempts + int(count), "finished_at": now}
         if holder is None:
             changes |= {"status": "queued", "run_after": run_after, "error": error}
             changes |= {"worker": None, "heartbeat_at": None}
@@ -420,10 +461,15 @@ class JobStore:
             found = found.replace(tzinfo=UTC)
         return found
 
-    async def outstanding(self, *, now: datetime) -> int:
-        """How many jobs are running or queued and due at `now` (0 means a runner has nothing to do yet)."""
+    async def tenants_with_due(self, *, now: datetime) -> builtins.list[str]:
+        """The tenants with a queued job due at `now` (the scale-out sweeper kicks their drains)."""
+        due = (JOBS.c.status == "queued") & (JOBS.c.run_after <= now)
+        return [str(row[0]) for row in await self._rows(select(JOBS.c.tenant).where(due).distinct())]
+
+    async def outstanding(self, *, now: datetime, tenants: Collection[str] | None = None) -> int:
+        """How many jobs (of `tenants`; None: all) are running or queued and due at `now` (0: nothing to do yet)."""
         due = (JOBS.c.status == "running") | ((JOBS.c.status == "queued") & (JOBS.c.run_after <= now))
-        rows = await self._rows(select(func.count()).select_from(JOBS).where(due))
+        rows = await self._rows(select(func.count()).select_from(JOBS).where(due, *_scope(tenants, None)))
         return int(rows[0][0])
 
     async def _rows(self, statement: Any) -> builtins.list[Row[Any]]:

@@ -1,0 +1,127 @@
+"""A deployment: the tenants one process serves (one configuration file, or a directory of them) on one store.
+
+::
+
+    async with deployment(configs, many=True) as dep:   # one Server per tenant, one store, one job runner
+        app = dep.app()                                  # each tenant's routes under /t/<tenant> (many=True)
+        await dep.start(schedule=True)
+        await dep.work(concurrency=4, grace=30)          # `cwsync worker`, or `serve` with a worker in-process
+
+**The runner follows the store.** SQLite: every tenant's server runs its jobs with an in-process runner and its
+schedules with the in-memory scheduler (`cwsync serve` alone; no `cwsync worker`). PostgreSQL: one
+`ProcrastinateRunner` for every tenant — `serve` queues jobs, and the workers (`cwsync worker` processes on any
+machines, and `serve` itself unless `--no-worker`) run them, with the schedules as procrastinate periodic tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+import structlog
+from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Mount, Route
+
+from cwsync.config import Config
+from cwsync.config.tenants import tenant_path
+from cwsync.integrations import root
+from cwsync.runtime.procrastinate_runner import ProcrastinateRunner, apply_schema
+from cwsync.server.app import Server, create_app
+from cwsync.server.changes_api import changes_workflow
+from cwsync.store import JobStore, Store
+
+__all__ = ["Deployment", "deployment", "needs_hubspot"]
+
+log = structlog.get_logger("cwsync.server")
+
+
+def needs_hubspot(config: Config) -> bool:
+    """Whether the tenant's integrations need a HubSpot client (its sync, or the catalog)."""
+    hubspot, catalog = config.syncs.hubspot, config.syncs.catalog
+    return (hubspot is not None and hubspot.enabled) or (catalog is not None and catalog.enabled)
+
+
+@dataclass
+class Deployment:
+    """The servers of a deployment's tenants, their store and (PostgreSQL) their shared procrastinate runner."""
+
+    store: Store
+    servers: dict[str, Server]
+    runner: ProcrastinateRunner | None
+    many: bool
+    """Tenants from a directory: each tenant's routes live under /t/<tenant>."""
+    apps: dict[str, FastAPI] = field(default_factory=dict)
+    _started: list[Server] = field(default_factory=list)
+
+    async def start(self, *, schedule: bool = True) -> None:
+        """Start every tenant's server; with SQLite, their runners and (`schedule`) schedulers too."""
+        if self.runner is not None:
+            await self.runner.start()
+        for server in self.servers.values():
+            await server.start(schedule=schedule and self.runner is None)
+            self._started.append(server)
+
+    async def stop(self, *, grace: float | None = None) -> None:
+        """Stop the servers (their running jobs get `grace` seconds, then are released) and the runner."""
+        for server in reversed(self._started):
+            await server.stop(grace=grace)
+        self._started.clear()
+        if self.runner is not None:
+            await self.runner.stop()
+
+    async def work(self, *, concurrency: int, grace: float, schedule: bool = True) -> None:
+        """Run jobs (PostgreSQL) until cancelled, the schedules as periodic tasks; cancelling drains gracefully."""
+        if self.runner is None:
+            raise RuntimeError("workers need a PostgreSQL store: with SQLite, `cwsync serve` runs the jobs")
+        if schedule:
+            self.runner.schedule([s for server in self.servers.values() for s in server.schedules()])
+        tenants = list(self.servers)
+        await self.runner.work(tenants, concurrency=concurrency, grace=grace, install_signal_handlers=False)
+
+    async def app(self) -> Any:
+        """One tenant's app at the root (a single file), or each tenant's under /t/<tenant> (a directory); the
+        change workflows' setup is checked now, not at the first event."""
+        for name, server in self.servers.items():
+            self.apps[name] = create_app(server)
+            changes = server.config.syncs.changes
+            if changes is not None and changes.enabled:
+                await changes_workflow(self.apps[name])
+        if not self.many:
+            return next(iter(self.apps.values()))
+        routes: list[BaseRoute] = [Route("/livez", _livez), Route("/tenants", self._tenants)]
+        routes += [Mount(tenant_path(name), app=app) for name, app in self.apps.items()]
+        return Starlette(routes=routes)
+
+    async def _tenants(self, request: Request) -> JSONResponse:
+        return JSONResponse({"tenants": len(self.servers)})  # how many, not who: names are for their owners
+
+
+async def _livez(request: Request) -> JSONResponse:
+    return JSONResponse({"ok": True})
+
+
+@asynccontextmanager
+async def deployment(configs: Sequence[Config], *, many: bool, workers: int = 4) -> AsyncIterator[Deployment]:
+    """Open the store once and each tenant's clients; close them all afterwards (nothing started yet)."""
+    async with AsyncExitStack() as stack:
+        store = await Store.open(configs[0].store)
+        stack.push_async_callback(store.close)
+        runner: ProcrastinateRunner | None = None
+        servers: dict[str, Server] = {}
+        if store.dialect == "postgresql":
+            jobs = JobStore(store)
+            await apply_schema(jobs)
+            runner = ProcrastinateRunner(jobs, configs[0].store, tenants=servers.get)
+        key_http = await stack.enter_async_context(httpx.AsyncClient(timeout=10, follow_redirects=False))
+        for config in configs:
+            hubspot: Literal["required", "optional"] = "required" if needs_hubspot(config) else "optional"
+            ctx = await stack.enter_async_context(root.opened(config, hubspot=hubspot, store=store))
+            servers[config.tenant] = Server(config, store, ctx.cw, ctx.hubspot, key_http, workers=workers, queue=runner)
+        log.info("deployment.opened", tenants=len(servers), runner="procrastinate" if runner else "in-process")
+        yield Deployment(store, servers, runner, many)

@@ -1,0 +1,169 @@
+"""The scale-out acceptance test on real PostgreSQL: `serve` + two `cwsync worker`s, three tenants, a callback
+storm, one worker killed with SIGKILL mid-storm; the end state equals the sources, nothing doubled or left running,
+one scheduler tick per period."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import signal
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cwsync.cli.app import app
+from cwsync_sandbox.connectwise.app import SandboxSettings
+from cwsync_sandbox.server import RunningSandbox, running_sandbox
+from tests.conftest import auth_headers
+from tests.scaleout.harness import (
+    Tenant,
+    cli,
+    contact_ids,
+    free_port,
+    healthy,
+    hubspot_only,
+    processes,
+    query,
+    wait_for,
+    write_tenant,
+)
+
+TENANTS = ("acme", "globex", "initech")
+CONTACTS = 6
+ROUNDS = 3
+PERIOD_S = 3  # every tenant's incremental runs: 0.05 minutes
+
+
+def _tenant_edit(name: str, port: int) -> Any:
+    def edit(data: Any) -> None:
+        hubspot_only(data)
+        data["server"]["public_url"] = f"http://127.0.0.1:{port}/t/{name}"
+        data["server"]["api_token"] = f"token-{name}"
+        data["syncs"]["hubspot"]["schedule"] = {"incremental_minutes": PERIOD_S / 60, "full_hours": 1000}
+
+    return edit
+
+
+def _hubspot_title(tenant: Tenant, url: str, contact: int) -> str | None:
+    rows = query(
+        url,
+        "SELECT right_id FROM links WHERE tenant = :t AND pair = 'contacts' AND left_id = :c",
+        t=tenant.name,
+        c=str(contact),
+    )
+    if not rows:
+        return None
+    token = {"Authorization": f"Bearer {tenant.sandbox.hubspot.settings.token}"}  # type: ignore[attr-defined]
+    found = httpx.get(
+        f"{tenant.sandbox.hubspot_url}/crm/v3/objects/contacts/{rows[0][0]}",
+        params={"properties": "jobtitle"},
+        headers=token,
+    )
+    return found.json()["properties"].get("jobtitle")  # type: ignore[no-any-return]
+
+
+def _hubspot_contacts(sandbox: RunningSandbox) -> int:
+    token = {"Authorization": f"Bearer {sandbox.hubspot.settings.token}"}  # type: ignore[attr-defined]
+    count, after = 0, None
+    while True:
+        params = {"limit": 100, **({"after": after} if after else {})}
+        page = httpx.get(f"{sandbox.hubspot_url}/crm/v3/objects/contacts", params=params, headers=token).json()
+        count += len(page["results"])
+        after = page.get("paging", {}).get("next", {}).get("after")
+        if not after:
+            return count
+
+
+def _patch_title(sandbox: RunningSandbox, contact: int, title: str) -> None:
+    api, headers = sandbox.sandbox.api_root, auth_headers(sandbox.sandbox.settings)
+    patch = [{"op": "replace", "path": "title", "value": title}]
+    assert httpx.patch(f"{api}/company/contacts/{contact}", json=patch, headers=headers).status_code == 200
+
+
+def _ticks(logs: list[Path]) -> list[tuple[str, str, str, str]]:
+    found = []
+    for log in logs:
+        for line in log.read_text().splitlines():
+            if '"schedule.enqueued"' in line:
+                event = json.loads(line)
+                found.append((event["tenant"], event["pair"], event["kind"], event["slot"]))
+    return found
+
+
+def test_two_workers_three_tenants_storm_and_a_killed_worker(tmp_path: Path, pg_url: str) -> None:
+    """Every tenant ends equal to its ConnectWise, with no duplicate, nothing running, one tick per period."""
+    port = free_port()
+    directory = tmp_path / "tenants"
+    directory.mkdir()
+    with processes() as procs:
+        sandboxes = [running_sandbox(SandboxSettings(records=60, seed=20 + n)) for n in range(len(TENANTS))]
+        boxes = [box.__enter__() for box in sandboxes]
+        try:
+            tenants = [
+                write_tenant(directory, name, box, pg_url, edit=_tenant_edit(name, port))
+                for name, box in zip(TENANTS, boxes, strict=True)
+            ]
+            for tenant in tenants:
+                for command in ("sync", "callbacks"):
+                    args = (
+                        [command, "-c", str(tenant.path)]
+                        if command == "sync"
+                        else [command, "install", "-c", str(tenant.path)]
+                    )
+                    result = cli.invoke(app, args)
+                    assert result.exit_code == 0, result.stdout
+            base = f"http://127.0.0.1:{port}"
+            logs = {name: tmp_path / f"{name}.log" for name in ("serve", "w1", "w2")}
+            serve = procs.start(
+                "serve", "--tenants", str(directory), "--port", str(port), "--no-worker", log=logs["serve"]
+            )
+            wait_for(lambda: healthy(base, serve, logs["serve"]), "serve", 90)
+            procs.env["CWSYNC_LOG_FORMAT"] = "json"
+            workers = [
+                procs.start("worker", "--tenants", str(directory), log=logs[n], level="info") for n in ("w1", "w2")
+            ]
+            ids = {t.name: contact_ids(t.sandbox, CONTACTS) for t in tenants}
+            for storm in range(ROUNDS):
+                for tenant in tenants:
+                    for contact in ids[tenant.name]:
+                        _patch_title(tenant.sandbox, contact, f"storm {storm} {contact}")
+                if storm == 0:
+                    wait_for(
+                        lambda: query(pg_url, "SELECT count(*) FROM jobs WHERE status <> 'queued'")[0][0] > 0, "work"
+                    )
+                    workers[0].send_signal(signal.SIGKILL)
+            final = f"storm {ROUNDS - 1}"
+            for tenant in tenants:
+                for contact in ids[tenant.name]:
+                    wait_for(
+                        lambda t=tenant, c=contact: _hubspot_title(t, pg_url, c) == f"{final} {c}", "the storm", 60
+                    )
+            wait_for(lambda: query(pg_url, "SELECT count(*) FROM jobs WHERE status = 'running'")[0][0] == 0, "jobs", 30)
+            procs.stop_all()
+            assert workers[1].returncode == 0
+            for tenant in tenants:
+                links = query(
+                    pg_url, "SELECT count(*) FROM links WHERE tenant = :t AND pair = 'contacts'", t=tenant.name
+                )
+                assert _hubspot_contacts(tenant.sandbox) == links[0][0]  # one HubSpot contact per linked contact
+        finally:
+            for box in sandboxes:
+                box.__exit__(None, None, None)
+    assert query(pg_url, "SELECT count(*) FROM jobs WHERE status = 'running'")[0][0] == 0
+    assert query(pg_url, "SELECT count(*) FROM runs WHERE status = 'running'")[0][0] == 0
+    assert query(pg_url, "SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'")[0][0] == 0
+    failed = "SELECT count(*) FROM jobs WHERE status = 'failed' AND error NOT LIKE '%left to queued job%'"
+    assert query(pg_url, failed)[0][0] == 0  # none, but those coalesced into a newer queued job of their record
+    ticks = _ticks([logs["w1"], logs["w2"]])
+    assert ticks, "no scheduler tick"
+    doubled = [tick for tick, n in Counter(ticks).items() if n > 1]
+    assert doubled == []
+    for tenant in TENANTS:
+        for pair in ("companies", "contacts", "deals"):
+            slots = sorted(tick[3] for tick in ticks if tick[:3] == (tenant, pair, "incremental"))
+            assert len(slots) >= 2, (tenant, pair)
+            times = [datetime.fromisoformat(s).timestamp() for s in slots]
+            assert {round(b - a) for a, b in itertools.pairwise(times)} == {PERIOD_S}, (tenant, pair, slots)
