@@ -15,9 +15,9 @@ a dependency on it (the code is written against that layer's names). Layers, top
 A module may import its own layer and the layers below it; one exception inside a layer: `cwsync.server` does not
 import `cwsync.cli` (the CLI starts the server, not the other way round), nor `cwsync.console` (the console is
 built on the server and mounted by `cwsync serve`), and the console does not import the CLI. `cwsync_sandbox` stands
-for the outside world (ConnectWise, HubSpot, Hudu): it imports nothing of `cwsync`, and `cwsync` imports it only inside the function
-bodies of the two commands that run it, `cwsync.cli.sandbox` and `cwsync.cli.demo` (lazily: `cwsync --help` and the
-product's other commands never load the emulators).
+for the outside world (ConnectWise, HubSpot, Hudu): it imports nothing of `cwsync`, and `cwsync` imports it only
+inside the function bodies of the two commands that run it, `cwsync.cli.sandbox` and `cwsync.cli.demo` (lazily:
+`cwsync --help` and the product's other commands never load the emulators).
 
 Cycles of modules: the module-level imports (the ones that run when a module is first imported, so not those inside
 functions nor those under `if TYPE_CHECKING:`) must form no cycle. Importing `a.b.c` also runs `a/__init__` and
