@@ -9,10 +9,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from cwsync.config import Config
+from cwsync.integrations.root import opened
 from cwsync.logs import route_uvicorn_logs
 from cwsync.server.app import Server, create_app
 from cwsync.server.changes_api import changes_workflow
-from cwsync.syncs.hubspot.context import opened
 
 Mount = Callable[[FastAPI, Server], Awaitable[None]]
 
@@ -23,10 +23,11 @@ async def serve(config: Config, *, schedule: bool = True, log_level: str = "info
     hubspot, catalog = config.syncs.hubspot, config.syncs.catalog
     needs_hubspot = (hubspot is not None and hubspot.enabled) or (catalog is not None and catalog.enabled)
     async with (
-        opened(config, require_hubspot=needs_hubspot) as ctx,
+        # A stored secret not set yet opens as a placeholder: the server starts, and the console takes it (Connections).
+        opened(config, hubspot="required" if needs_hubspot else "optional", missing_secrets="placeholder") as ctx,
         httpx.AsyncClient(timeout=10, follow_redirects=False) as key_http,
     ):
-        server = Server(config, ctx.store, ctx.cw, ctx.hubspot, key_http)
+        server = Server(ctx.config, ctx.store, ctx.cw, ctx.hubspot, key_http)
         await server.start(schedule=schedule)
         try:
             app = create_app(server)
