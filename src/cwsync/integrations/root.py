@@ -155,7 +155,8 @@ async def resolve_secrets(
     if not refs:
         return config
     try:
-        ring = keys or KeyRing.load(key_file_for(config.store), create=False)
+        # `serve` makes the key on first run (the console then seals what is entered); other commands only read it.
+        ring = keys or KeyRing.load(key_file_for(config.store), create=missing == "placeholder")
     except SecretKeyError as exc:
         raise ConfigError(config.source or "<config>", [ConfigProblem(None, next(iter(refs)), str(exc))]) from None
     vault = SecretStore(store, ring)

@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Form, Path, Query, Response
 
 from cwsync.console.nav import Screen, add_screen
 from cwsync.console.web import ConsoleError, Ctx, require_user
+from cwsync.runtime.jobs import JobSpec
 from cwsync.server.limits import MAX_ID
 from cwsync.server.registry import REGISTRY
 from cwsync.store.console_queries import item_counts
@@ -203,3 +204,31 @@ async def replay(
             message = f"replay queued (job {job})" if job is not None else "a replay of this record is already queued"
             return ctx.redirect(f"/records/{system}/{obj}/{record_id}", message)
     raise ConsoleError(404, "Cannot replay", f"{system} {obj} is not an enabled object that can be replayed")
+
+
+@router.post("/runs/sync")
+async def sync_now(
+    ctx: Annotated[Ctx, Depends(require_user("admin"))],
+    integration: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Queue a run now of one enabled integration (or all): one job per pair it schedules, as the scheduler would."""
+    chosen = [e for e in ctx.server.integrations() if not integration or e.name == integration]
+    if not chosen:
+        raise ConsoleError(404, "Nothing to run", f"{integration or 'no integration'} is not enabled")
+    queued = []
+    for entry in chosen:
+        kinds: dict[str, str] = {}
+        for schedule in entry.schedules(ctx.server):
+            kinds.setdefault(schedule.pair, schedule.kind)  # incremental first when it has both
+        for pair, kind in kinds.items():
+            spec = JobSpec(
+                tenant=ctx.tenant,
+                pair=pair,
+                kind=kind,  # type: ignore[arg-type]
+                queueing_key=f"console:{ctx.tenant}:{pair}:{kind}",
+                payload={"trigger": "api"},
+            )
+            queued.append(await ctx.server.runner.enqueue(spec))
+    if not queued:
+        raise ConsoleError(409, "Nothing to run", "the enabled integrations schedule no runs")
+    return ctx.redirect("/runs", f"queued {len(queued)} run(s): they appear below as they start")
