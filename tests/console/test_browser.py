@@ -72,7 +72,9 @@ class Live:
                 stderr=log,
                 env=env,
             )
+        started = time.monotonic()
         _until(self._healthy, "cwsync serve to answer")
+        print(f"serve answered after {time.monotonic() - started:.1f} s")
 
     def _healthy(self) -> bool:
         assert self.proc is not None
@@ -112,7 +114,15 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         made = runner.invoke(app, [*args, "--server-port", str(port)])
         assert made.exit_code == 0, made.stdout
         text = config.read_text(encoding="utf-8")
-        text = re.sub(r"private_key: .*", "private_key: ${secret:connectwise.private_key}  # entered in the console", text)
+        text = re.sub(
+            r"private_key: .*", "private_key: ${secret:connectwise.private_key}  # entered in the console", text
+        )
+        text = re.sub(
+            r"(\n(\s+)client_id: .*\n)",
+            r"\1\2requests_per_minute: null  # the local sandbox: no pacing\n",
+            text,
+            count=1,
+        )
         config.write_text(text, encoding="utf-8")
         for name, role in (("ann", "admin"), ("vic", "viewer")):
             added = runner.invoke(
@@ -297,7 +307,9 @@ def test_6_no_secret_anywhere_but_ciphertext(page: object, live: Live) -> None:
         assert PRIVATE_KEY not in page.content(), path  # type: ignore[attr-defined]
     api = {"Authorization": "Bearer sandbox-api-token-0001"}
     runs = httpx.get(f"{live.base}/api/runs", headers=api).json()
-    answers = [httpx.get(f"{live.base}{path}", headers=api).text for path in ("/api/runs", "/api/pairs", "/openapi.json")]
+    answers = [
+        httpx.get(f"{live.base}{path}", headers=api).text for path in ("/api/runs", "/api/pairs", "/openapi.json")
+    ]
     answers += [httpx.get(f"{live.base}/api/runs/{r['run_id']}", headers=api).text for r in runs[:5]]
     answers += [httpx.get(f"{live.base}/metrics").text]
     for text in answers:
