@@ -197,3 +197,21 @@ async def test_running_run_polls_its_progress_then_stops(console: Console) -> No
     missing = await console.http.get("/runs/999999")
     assert missing.status_code == 404
     assert "No such run" in missing.text
+
+
+async def test_connection_tests_name_what_is_missing(console: Console) -> None:
+    """Testing HubSpot or Hudu before they are configured says so with the fix, as a checklist (no 500)."""
+    console.config_path.write_text(
+        "store: " + console.server.config.store + "\nconnections:\n  connectwise:\n    site: cw.example\n"
+        "    company_id: x\n    public_key: p\n    private_key: k\n    client_id: c\n",
+        encoding="utf-8",
+    )
+    await console.login(name="vic")  # testing writes nothing: viewers may
+    token = await console.csrf("/connections")
+    hubspot = await console.http.post("/connections/hubspot/test", data={"csrf_token": token})
+    assert hubspot.status_code == 200
+    assert "HubSpot configured" in hubspot.text
+    hudu = await console.http.post("/connections/hudu/test", data={"csrf_token": token}, headers={"HX-Request": "true"})
+    assert hudu.status_code == 200
+    assert "<html" not in hudu.text  # htmx gets the checklist alone
+    assert "connections.hudu" in hudu.text
