@@ -62,6 +62,9 @@ def load(path: Path) -> Config:
     try:
         config = load_config(path)
         register_secrets(secret_values(config))  # no log line of this command shows them
+        from cwsync.integrations.root import on_secrets
+
+        on_secrets(register_secrets)  # nor the stored secrets `${secret:NAME}` resolves to
         mappings(config)
     except ConfigError as exc:
         fail(2, str(exc), kind="ConfigError", fix="correct the file (see docs/configuration.md)")
@@ -480,6 +483,7 @@ def serve(
     grace: float = typer.Option(30.0, min=0, help="Seconds running jobs get to finish after SIGTERM/SIGINT."),
 ) -> None:
     """Serve webhooks (ConnectWise callbacks, HubSpot), the job runner, the scheduler and the REST API."""
+    from cwsync.console import mount
     from cwsync.server.run import serve_tenants
 
     if tenants is not None:
@@ -503,9 +507,9 @@ def serve(
     try:
         run_async(
             lambda: serve_tenants(
-                configs, many=many, host=host, port=port, schedule=schedule, worker=worker, grace=grace
+                configs, many=many, host=host, port=port, schedule=schedule, worker=worker, grace=grace, mount=mount
             )
-        )
+        )  # the web console at /
     except KeyboardInterrupt:
         console.print("stopped")
     except SetupError as exc:

@@ -125,7 +125,10 @@ class Server:
         if self.queue is None:  # this process runs the tenant's jobs: runs left "running" are a dead process's
             await close_interrupted(self.store, self.config.tenant, force=True)
         if self.engine is not None:
-            await self.engine.prepare(close_interrupted=False)
+            try:
+                await self.engine.prepare(close_interrupted=False)
+            except CwsyncApiError as exc:  # serve anyway: the console is where a connection is fixed; runs prepare
+                log.warning("server.prepare_failed", error=exc.message, fix=exc.hint)
         await self.runner.start()
         if schedule:
             self.scheduler = Scheduler(self.runner, self.schedules())

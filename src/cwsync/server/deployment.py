@@ -15,7 +15,7 @@ machines, and `serve` itself unless `--no-worker`) run them, with the schedules 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -26,19 +26,24 @@ from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Route
+from starlette.routing import Mount as Under
 
 from cwsync.config import Config
 from cwsync.config.tenants import tenant_path
+from cwsync.connectors.http import CwsyncApiError
 from cwsync.integrations import root
 from cwsync.runtime.procrastinate_runner import ProcrastinateRunner, apply_schema
 from cwsync.server.app import Server, create_app
 from cwsync.server.changes_api import changes_workflow
 from cwsync.store import JobStore, Store
 
-__all__ = ["Deployment", "deployment", "needs_hubspot"]
+__all__ = ["Deployment", "Mount", "deployment", "needs_hubspot"]
 
 log = structlog.get_logger("cwsync.server")
+
+Mount = Callable[[FastAPI, Server], Awaitable[None]]
+"""What adds more to a tenant's app (the web console: `cwsync serve` passes `cwsync.console.mount`)."""
 
 
 def needs_hubspot(config: Config) -> bool:
@@ -56,6 +61,7 @@ class Deployment:
     runner: ProcrastinateRunner | None
     many: bool
     """Tenants from a directory: each tenant's routes live under /t/<tenant>."""
+    mount: Mount | None = None
     apps: dict[str, FastAPI] = field(default_factory=dict)
     _started: list[Server] = field(default_factory=list)
 
@@ -89,13 +95,18 @@ class Deployment:
         change workflows' setup is checked now, not at the first event."""
         for name, server in self.servers.items():
             self.apps[name] = create_app(server)
+            if self.mount is not None:
+                await self.mount(self.apps[name], server)
             changes = server.config.syncs.changes
             if changes is not None and changes.enabled:
-                await changes_workflow(self.apps[name])
+                try:
+                    await changes_workflow(self.apps[name])
+                except CwsyncApiError as exc:  # unreachable or refused: serve anyway (the console fixes connections)
+                    log.warning("server.changes_unchecked", tenant=name, error=exc.message, fix=exc.hint)
         if not self.many:
             return next(iter(self.apps.values()))
         routes: list[BaseRoute] = [Route("/livez", _livez), Route("/tenants", self._tenants)]
-        routes += [Mount(tenant_path(name), app=app) for name, app in self.apps.items()]
+        routes += [Under(tenant_path(name), app=app) for name, app in self.apps.items()]
         return Starlette(routes=routes)
 
     async def _tenants(self, request: Request) -> JSONResponse:
@@ -107,8 +118,17 @@ async def _livez(request: Request) -> JSONResponse:
 
 
 @asynccontextmanager
-async def deployment(configs: Sequence[Config], *, many: bool, workers: int = 4) -> AsyncIterator[Deployment]:
-    """Open the store once and each tenant's clients; close them all afterwards (nothing started yet)."""
+async def deployment(
+    configs: Sequence[Config],
+    *,
+    many: bool,
+    workers: int = 4,
+    mount: Mount | None = None,
+    missing_secrets: Literal["error", "placeholder"] = "error",
+) -> AsyncIterator[Deployment]:
+    """Open the store once and each tenant's clients; close them all afterwards (nothing started yet). With
+    `missing_secrets="placeholder"` (serve), a stored secret not set yet opens as a placeholder, so the server
+    starts and the console takes it (Connections)."""
     async with AsyncExitStack() as stack:
         store = await Store.open(configs[0].store)
         stack.push_async_callback(store.close)
@@ -121,7 +141,10 @@ async def deployment(configs: Sequence[Config], *, many: bool, workers: int = 4)
         key_http = await stack.enter_async_context(httpx.AsyncClient(timeout=10, follow_redirects=False))
         for config in configs:
             hubspot: Literal["required", "optional"] = "required" if needs_hubspot(config) else "optional"
-            ctx = await stack.enter_async_context(root.opened(config, hubspot=hubspot, store=store))
-            servers[config.tenant] = Server(config, store, ctx.cw, ctx.hubspot, key_http, workers=workers, queue=runner)
+            opened = root.opened(config, hubspot=hubspot, store=store, missing_secrets=missing_secrets)
+            ctx = await stack.enter_async_context(opened)
+            servers[config.tenant] = Server(
+                ctx.config, store, ctx.cw, ctx.hubspot, key_http, workers=workers, queue=runner
+            )
         log.info("deployment.opened", tenants=len(servers), runner="procrastinate" if runner else "in-process")
-        yield Deployment(store, servers, runner, many)
+        yield Deployment(store, servers, runner, many, mount)

@@ -17,7 +17,7 @@ import uvicorn
 
 from cwsync.config import Config
 from cwsync.logs import route_uvicorn_logs
-from cwsync.server.deployment import deployment
+from cwsync.server.deployment import Mount, deployment
 
 __all__ = ["DEFAULT_GRACE", "serve", "serve_tenants", "work"]
 
@@ -52,8 +52,10 @@ async def serve(
     log_level: str = "info",
     worker: bool = True,
     grace: float = DEFAULT_GRACE,
+    mount: Mount | None = None,
 ) -> None:
-    """Serve one configuration file until SIGTERM / SIGINT (webhooks, jobs, scheduler, REST API)."""
+    """Serve one configuration file until SIGTERM / SIGINT (webhooks, jobs, scheduler, REST API); `mount` adds more
+    to each tenant's app (the web console, which `cwsync serve` passes: the server package does not import it)."""
     await serve_tenants(
         [config],
         many=False,
@@ -63,6 +65,7 @@ async def serve(
         log_level=log_level,
         worker=worker,
         grace=grace,
+        mount=mount,
     )
 
 
@@ -77,10 +80,11 @@ async def serve_tenants(
     worker: bool = True,
     grace: float = DEFAULT_GRACE,
     concurrency: int = 4,
+    mount: Mount | None = None,
 ) -> None:
     """Serve tenants until SIGTERM / SIGINT; with PostgreSQL and `worker`, run jobs in this process too."""
     stop = asyncio.Event()
-    async with deployment(configs, many=many) as dep:
+    async with deployment(configs, many=many, mount=mount, missing_secrets="placeholder") as dep:
         with _signals(stop):
             await dep.start(schedule=schedule)
             try:
