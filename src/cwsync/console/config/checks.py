@@ -17,6 +17,8 @@ from typing import Any
 
 import structlog
 
+from cwsync.changes.errors import SetupError
+from cwsync.changes.setup import validate_statuses
 from cwsync.config import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.http import CwsyncApiError
@@ -25,7 +27,7 @@ from cwsync.core.mapping import MappingError
 from cwsync.syncs.hubspot.run import mappings
 from cwsync.syncs.hubspot.schema import check_schemas
 
-__all__ = ["PropertyCache", "SchemaCheck", "mapping_check"]
+__all__ = ["ChangesCheck", "PropertyCache", "SchemaCheck", "mapping_check"]
 
 log = structlog.get_logger("cwsync.console")
 Found = list[tuple[tuple[Any, ...], str]]
@@ -79,6 +81,7 @@ class SchemaCheck:
 
     cw: ConnectWiseClient
     properties: PropertyCache
+    scope: tuple[str, ...] = ("syncs", "hubspot")
 
     async def __call__(self, config: Config) -> Found:
         """The schema problems of the edited configuration's enabled HubSpot pairs."""
@@ -97,3 +100,25 @@ class SchemaCheck:
             log.warning("console.schema_check_skipped", error=exc.message)
             return []
         return [(p.loc, p.message) for p in problems]
+
+
+@dataclass
+class ChangesCheck:
+    """`changes.setup.validate_statuses` as an edit check: every board, status, company and configuration type the
+    `changes:` section names exists in ConnectWise (what the change workflow refuses at its start otherwise)."""
+
+    cw: ConnectWiseClient
+    scope: tuple[str, ...] = ("syncs", "changes")
+
+    async def __call__(self, config: Config) -> Found:
+        """The names of the edited `changes:` section ConnectWise does not have."""
+        changes = config.syncs.changes
+        if changes is None or not changes.enabled:
+            return []
+        try:
+            await validate_statuses(self.cw, changes)
+        except SetupError as exc:
+            return [(("syncs", "changes"), problem) for problem in exc.problems]
+        except CwsyncApiError as exc:
+            log.warning("console.changes_check_skipped", error=exc.message)
+        return []

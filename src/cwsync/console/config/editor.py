@@ -24,7 +24,8 @@ from cwsync.store.config_versions import ConfigVersion, ConfigVersions
 __all__ = ["Check", "ConfigEditor", "Preview", "SaveResult"]
 
 Check = Callable[[Config], Awaitable[list[tuple[tuple[Any, ...], str]]]]
-"""A check after the model's: problems as (path into the configuration, message); none when all is well."""
+"""A check after the model's: problems as (path into the configuration, message); none when all is well. A check
+with a `scope` attribute (a path prefix) runs only for edits under it (and for roll-backs)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,9 @@ class ConfigEditor:
             return Preview(edited, exc, None)
         found: list[tuple[tuple[Any, ...], str]] = []
         for check in self.checks:
+            scope: tuple[str, ...] = getattr(check, "scope", ())
+            if edited.changes and scope and not any(c.path[: len(scope)] == scope for c in edited.changes):
+                continue  # the edit leaves what this check looks at alone
             found.extend(await check(config))
         if found:
             return Preview(edited, problems_in(edited, found), config)
