@@ -4,7 +4,7 @@ An AST walk over every module under src/ (nothing is imported). Every `import` c
 module level, inside a function, under `if TYPE_CHECKING:` — because a type-only import of a higher layer is still
 a dependency on it (the code is written against that layer's names). Layers, top to bottom:
 
-    interfaces    cwsync (the package itself), cwsync.__main__, cwsync.logs, cwsync.cli, cwsync.server
+    interfaces    cwsync (the package itself), cwsync.__main__, cwsync.logs, cwsync.cli, cwsync.console, cwsync.server
     runtime       cwsync.runtime
     integrations  cwsync.syncs, cwsync.changes, cwsync.integrations, cwsync.workflows, cwsync.diagnostics
     engine        cwsync.engine
@@ -13,10 +13,11 @@ a dependency on it (the code is written against that layer's names). Layers, top
     config        cwsync.config
 
 A module may import its own layer and the layers below it; one exception inside a layer: `cwsync.server` does not
-import `cwsync.cli` (the CLI starts the server, not the other way round). `cwsync_sandbox` stands for the outside
-world (ConnectWise, HubSpot, Hudu): it imports nothing of `cwsync`, and `cwsync` imports it only inside the function
-bodies of the two commands that run it, `cwsync.cli.sandbox` and `cwsync.cli.demo` (lazily: `cwsync --help` and the
-product's other commands never load the emulators).
+import `cwsync.cli` (the CLI starts the server, not the other way round), nor `cwsync.console` (the console is
+built on the server and mounted by `cwsync serve`), and the console does not import the CLI. `cwsync_sandbox` stands
+for the outside world (ConnectWise, HubSpot, Hudu): it imports nothing of `cwsync`, and `cwsync` imports it only
+inside the function bodies of the two commands that run it, `cwsync.cli.sandbox` and `cwsync.cli.demo` (lazily:
+`cwsync --help` and the product's other commands never load the emulators).
 
 Cycles of modules: the module-level imports (the ones that run when a module is first imported, so not those inside
 functions nor those under `if TYPE_CHECKING:`) must form no cycle. Importing `a.b.c` also runs `a/__init__` and
@@ -37,7 +38,7 @@ PRODUCT = "cwsync"
 SANDBOX = "cwsync_sandbox"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("interfaces", ("cwsync", "cwsync.__main__", "cwsync.logs", "cwsync.cli", "cwsync.server")),
+    ("interfaces", ("cwsync", "cwsync.__main__", "cwsync.logs", "cwsync.cli", "cwsync.console", "cwsync.server")),
     ("runtime", ("cwsync.runtime",)),
     (
         "integrations",
@@ -49,7 +50,11 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("config", ("cwsync.config",)),
 )
 #: Same-layer imports that are nevertheless forbidden: (importer package, imported package).
-SAME_LAYER_FORBIDDEN: tuple[tuple[str, str], ...] = (("cwsync.server", "cwsync.cli"),)
+SAME_LAYER_FORBIDDEN: tuple[tuple[str, str], ...] = (
+    ("cwsync.server", "cwsync.cli"),
+    ("cwsync.server", "cwsync.console"),
+    ("cwsync.console", "cwsync.cli"),
+)
 #: The only modules that may import the sandbox, and only inside function bodies.
 SANDBOX_USERS = ("cwsync.cli.sandbox", "cwsync.cli.demo")
 #: Packages whose subpackages are separate packages for the package-cycle check (one per integration or client).

@@ -18,6 +18,7 @@ from cwsync.cli import migrate as migrate_cli
 from cwsync.cli import mirror as mirror_cli
 from cwsync.cli import sandbox as sandbox_cli
 from cwsync.cli import sync as sync_cli
+from cwsync.cli import users as users_cli
 from cwsync.cli.output import JsonAwareGroup
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.add_typer(catalog_cli.catalog_app, name="catalog")
 app.add_typer(catalog_cli.quotes_app, name="quotes")
 app.add_typer(mirror_cli.app, name="mirror")
 app.add_typer(migrate_cli.app, name="migrate")
+app.add_typer(users_cli.app, name="users")
 for _name in ("init", "plan", "sync", "status", "history", "explain", "serve"):
     app.command(_name)(getattr(sync_cli, _name))
 app.command("demo")(demo_cli.demo)

@@ -424,6 +424,7 @@ def serve(
     as_json: bool = typer.Option(False, "--json", help="Print where it listens as one JSON line (then serve)."),
 ) -> None:
     """Serve webhooks (ConnectWise callbacks, HubSpot), the job runner, the scheduler and the REST API."""
+    from cwsync.console import mount
     from cwsync.server.run import serve as run_server
 
     cfg = load(config)
@@ -437,7 +438,7 @@ def serve(
     from cwsync.changes.errors import SetupError
 
     try:
-        run_async(lambda: run_server(cfg, schedule=schedule))
+        run_async(lambda: run_server(cfg, schedule=schedule, mount=mount))  # the web console at /
     except KeyboardInterrupt:
         console.print("stopped")
     except SetupError as exc:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from cwsync.config import Config
 from cwsync.logs import route_uvicorn_logs
@@ -11,9 +14,12 @@ from cwsync.server.app import Server, create_app
 from cwsync.server.changes_api import changes_workflow
 from cwsync.syncs.hubspot.context import opened
 
+Mount = Callable[[FastAPI, Server], Awaitable[None]]
 
-async def serve(config: Config, *, schedule: bool = True, log_level: str = "info") -> None:
-    """Run the server until interrupted (webhooks, jobs, scheduler, REST API)."""
+
+async def serve(config: Config, *, schedule: bool = True, log_level: str = "info", mount: Mount | None = None) -> None:
+    """Run the server until interrupted (webhooks, jobs, scheduler, REST API); `mount` adds more to the app (the
+    web console, which `cwsync serve` passes: the server package does not import it)."""
     hubspot, catalog = config.syncs.hubspot, config.syncs.catalog
     needs_hubspot = (hubspot is not None and hubspot.enabled) or (catalog is not None and catalog.enabled)
     async with (
@@ -24,6 +30,8 @@ async def serve(config: Config, *, schedule: bool = True, log_level: str = "info
         await server.start(schedule=schedule)
         try:
             app = create_app(server)
+            if mount is not None:
+                await mount(app, server)
             changes = config.syncs.changes
             if changes is not None and changes.enabled:
                 await changes_workflow(app)  # its statuses and boards are checked now, not at the first event

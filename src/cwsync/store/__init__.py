@@ -14,6 +14,7 @@ rows. `JobStore(store)` holds the durable job queue of the in-process runner (`c
 """
 
 import cwsync.store.changes_tables  # noqa: F401  (registers the change tables on `Base`: its metadata is the schema)
+from cwsync.store import console_tables as _console_tables  # noqa: F401  (the console's tables, likewise)
 import cwsync.store.config_versions  # noqa: F401  (registers `config_versions` on `Base`)
 from cwsync.store.jobs import JobNotRunningError, JobStore
 from cwsync.store.records import (

@@ -1,0 +1,106 @@
+"""Mounting the console on `cwsync serve`'s FastAPI app (`add_console`), and its first-run message."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+
+from cwsync.console import screens
+from cwsync.console.web import (
+    HERE,
+    ConsoleError,
+    ConsoleState,
+    _LoginFirst,
+    csrf_guard,
+    error_page,
+    login_redirect,
+    make_templates,
+)
+from cwsync.store.secrets import KeyRing, SecretStore, key_file_for
+from cwsync.store.users import UserStore
+
+if TYPE_CHECKING:
+    from cwsync.server.app import Server
+
+__all__ = ["add_console", "announce_first_run", "console_router", "mount", "screen_modules"]
+
+FIRST_RUN = (
+    "cwsync console: no user can log in yet. Add the first one (the password is asked for, hidden):\n"
+    "    cwsync users add <name> --role admin{config}\n"
+    "then open {url}/ in a browser."
+)
+
+
+def screen_modules() -> list[Any]:
+    """Every module of `cwsync.console.screens`, imported (each adds its routes to `router` and its nav entries)."""
+    found = []
+    for info in sorted(pkgutil.iter_modules(screens.__path__), key=lambda m: m.name):
+        found.append(importlib.import_module(f"{screens.__name__}.{info.name}"))
+    return found
+
+
+def console_router() -> APIRouter:
+    """One router holding every screen's routes, each unsafe request CSRF-checked first."""
+    router = APIRouter(dependencies=[Depends(csrf_guard)], include_in_schema=False)
+    for module in screen_modules():
+        screen_router = getattr(module, "router", None)
+        if isinstance(screen_router, APIRouter):
+            router.include_router(screen_router)
+    return router
+
+
+def add_console(app: FastAPI, server: Server, *, keys: KeyRing | None = None) -> ConsoleState:
+    """Serve the console at `/` (pages), `/static` (its CSS and htmx), with HTML error pages for its refusals."""
+    ring = keys if keys is not None else KeyRing.load(key_file_for(server.config.store))
+    state = ConsoleState(
+        server=server,
+        users=UserStore(server.store),
+        vault=SecretStore(server.store, ring),
+        templates=make_templates(),
+    )
+    app.state.console = state
+
+    async def console_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ConsoleError)
+        return error_page(request, exc)
+
+    async def login_first(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, _LoginFirst)
+        return login_redirect(exc)
+
+    app.add_exception_handler(ConsoleError, console_error)
+    app.add_exception_handler(_LoginFirst, login_first)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="console-static")
+    router = console_router()
+    state.routes = [
+        (route.path, frozenset(route.methods or ()))
+        for module in screen_modules()
+        for route in getattr(module, "router", APIRouter()).routes
+        if isinstance(route, APIRoute)
+    ]
+    app.include_router(router, include_in_schema=False)  # pages, not API: /docs does not list them
+    return state
+
+
+async def announce_first_run(app: FastAPI) -> bool:
+    """Print how to add the first user when none exists (at `serve` start); True when it printed."""
+    state: ConsoleState = app.state.console
+    if await state.users.count():
+        return False
+    config = state.server.config
+    where = f" -c {config.source}" if config.source else ""
+    url = config.server.public_url.rstrip("/")
+    sys.stderr.write(FIRST_RUN.format(config=where, url=url) + "\n")
+    return True
+
+
+async def mount(app: FastAPI, server: Server) -> None:
+    """What `cwsync serve` calls: the console on the app, and the first-run message when nobody can log in."""
+    add_console(app, server)
+    await announce_first_run(app)

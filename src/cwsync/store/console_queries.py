@@ -1,0 +1,65 @@
+"""Reads the web console needs beyond `Store`'s own: records failing now, the runs of a record, item counts.
+
+Each is one or two indexed statements (migration `0007_console` adds the indexes), so a page answers in
+milliseconds with hundreds of thousands of run items (`benchmarks/console_pages.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, tuple_
+
+from cwsync.store.records import RunItem
+from cwsync.store.store import RUN_ITEMS, Store, _chunks, _item_of
+
+__all__ = ["failing_now", "item_counts"]
+
+
+async def failing_now(store: Store, tenant: str, *, limit: int = 50, scan: int = 500) -> list[RunItem]:
+    """The latest failed item of each record whose latest item failed (newest first): what is failing now.
+
+    Looks at the tenant's `scan` newest failed items, then drops the records a later item settled.
+    """
+    statement = (
+        select(RUN_ITEMS)
+        .where(RUN_ITEMS.c.tenant == tenant, RUN_ITEMS.c.status == "failed")
+        .order_by(RUN_ITEMS.c.id.desc())
+        .limit(scan)
+    )
+    async with store._connect() as conn:
+        failed = [_item_of(row) for row in (await conn.execute(statement)).all()]
+        newest: dict[tuple[str, str], RunItem] = {}
+        for item in failed:
+            key = (item.pair, item.left_id or "")
+            if item.left_id and key not in newest:
+                newest[key] = item
+        later: set[tuple[str, str]] = set()
+        keys = list(newest)
+        for chunk in _chunks(keys, 200):
+            latest = (
+                select(RUN_ITEMS.c.pair, RUN_ITEMS.c.left_id, func.max(RUN_ITEMS.c.id).label("last"))
+                .where(RUN_ITEMS.c.tenant == tenant, tuple_(RUN_ITEMS.c.pair, RUN_ITEMS.c.left_id).in_(chunk))
+                .group_by(RUN_ITEMS.c.pair, RUN_ITEMS.c.left_id)
+            )
+            for row in (await conn.execute(latest)).all():
+                key = (row.pair, row.left_id)
+                if key in newest and row.last != newest[key].item_id:
+                    later.add(key)
+    return [item for key, item in newest.items() if key not in later][:limit]
+
+
+async def item_counts(store: Store, run_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Per run, how many items it recorded per status (failed, applied, planned, skipped ...)."""
+    out: dict[int, dict[str, int]] = {run_id: {} for run_id in run_ids}
+    if not run_ids:
+        return out
+    statement = (
+        select(RUN_ITEMS.c.run_id, RUN_ITEMS.c.status, func.count().label("n"))
+        .where(RUN_ITEMS.c.run_id.in_(list(run_ids)))
+        .group_by(RUN_ITEMS.c.run_id, RUN_ITEMS.c.status)
+    )
+    async with store._connect() as conn:
+        for row in (await conn.execute(statement)).all():
+            out[row.run_id][row.status] = int(row.n)
+    return out

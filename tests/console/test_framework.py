@@ -1,0 +1,113 @@
+"""The console's framework: login and logout, the rate limit, roles, CSRF on every form, cookies, error pages."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.console.conftest import PASSWORD, Console, csrf_of
+
+
+async def test_login_logout_and_pages(console: Console) -> None:
+    """Not logged in: pages send the browser to the login form; the right password opens them; logout ends it."""
+    first = await console.http.get("/")
+    assert first.status_code == 303
+    assert first.headers["location"] == "/login?next=/"
+    logged = await console.login()
+    assert logged.status_code == 303
+    cookie = logged.headers["set-cookie"]
+    assert "cwsync_session=" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie or "samesite=lax" in cookie.lower()
+    assert "Secure" not in cookie  # plain http on loopback
+    page = await console.http.get("/")
+    assert page.status_code == 200
+    assert "Dashboard" in page.text
+    for name in ("hubspot", "hudu", "catalog", "devices", "quotes", "mirror"):  # the registry's, in the nav
+        assert f"/runs?integration={name}" in page.text
+    assert "Content-Security-Policy" in page.headers
+    out = await console.http.post("/logout", data={"csrf_token": csrf_of(page.text)})
+    assert out.status_code == 303
+    assert (await console.http.get("/")).status_code == 303
+
+
+async def test_wrong_password_refused_then_rate_limited(console: Console) -> None:
+    """A wrong password is refused (401, the form again); after five, even the right one waits (429)."""
+    for _ in range(5):
+        refused = await console.login(password="not the password")
+        assert refused.status_code == 401
+        assert "wrong user name or password" in refused.text
+    limited = await console.login(password=PASSWORD)
+    assert limited.status_code == 429
+    assert "Too many attempts" in limited.text
+    assert (await console.login(name="vic")).status_code == 303  # another user from the same address still may
+
+
+async def test_secure_cookie_behind_https(console: Console) -> None:
+    """Behind a proxy that says https, the session cookie is Secure."""
+    page = await console.http.get("/login")
+    answer = await console.http.post(
+        "/login",
+        data={"username": "ann", "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+        headers={"X-Forwarded-Proto": "https"},
+    )
+    assert answer.status_code == 303
+    assert "Secure" in answer.headers["set-cookie"]
+
+
+def _post_routes(console: Console) -> list[str]:
+    state = console.http._transport.app.state.console  # type: ignore[attr-defined]
+    unsafe = {"POST", "PUT", "PATCH", "DELETE"}
+    return [re.sub(r"\{[^}]+\}", "1", path) for path, methods in state.routes if methods & unsafe]
+
+
+async def test_every_form_without_csrf_token_is_refused(console: Console) -> None:
+    """Every console POST/PUT/DELETE route refuses a request without the token, or with a wrong one (403)."""
+    routes = _post_routes(console)
+    assert {"/login", "/logout", "/tenant"} <= set(routes)
+    for path in routes:  # before login
+        answer = await console.http.post(path, data={"x": "1"})
+        assert answer.status_code == 403, path
+        assert "security token" in answer.text
+    await console.login()
+    for path in routes:
+        for data in ({"x": "1"}, {"csrf_token": "forged"}):
+            answer = await console.http.post(path, data=data)
+            assert answer.status_code == 403, (path, data)
+            assert "<html" in answer.text
+            assert "Traceback" not in answer.text
+
+
+async def test_viewer_cannot_save(console: Console) -> None:
+    """A viewer reads every page but every save is refused (403), whatever the route."""
+    await console.login(name="vic")
+    token = await console.csrf()
+    for path in _post_routes(console):
+        if path in ("/login", "/logout", "/tenant"):
+            continue
+        answer = await console.http.post(path, data={"csrf_token": token})
+        assert answer.status_code == 403, path
+        assert "Read-only" in answer.text
+    switched = await console.http.post("/tenant", data={"csrf_token": token, "tenant": "default"})
+    assert switched.status_code == 303  # looking at another tenant is not a save
+
+
+async def test_error_pages_are_html_without_traceback(console: Console) -> None:
+    """An unknown tenant, a POST without a session: HTML pages with the status."""
+    await console.login()
+    token = await console.csrf()
+    unknown = await console.http.post("/tenant", data={"csrf_token": token, "tenant": "nobody"})
+    assert unknown.status_code == 404
+    assert "Unknown tenant" in unknown.text
+    async with httpx.AsyncClient(transport=console.http._transport, base_url="http://console.test") as other:
+        answer = await other.post("/tenant", data={"csrf_token": token, "tenant": "default"})
+        assert answer.status_code == 403  # another browser has no session: its token is not the session's
+
+
+async def test_first_run_message(console: Console) -> None:
+    """With no user, the login page says how to add the first one."""
+    for user in await console.users.list():
+        await console.users.remove(user.username)
+    page = await console.http.get("/login")
+    assert "cwsync users add" in page.text
