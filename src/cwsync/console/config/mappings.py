@@ -320,5 +320,6 @@ async def save_values(ctx: Admin, pair: str, name: str) -> Response:
     """Save the value map (an empty one goes back to the default)."""
     pair = _pair(pair)
     lists, base = await _lists(ctx)
-    return await save(ctx, set_value_map(pair, name, _value_map(lists)), base=base, back=f"/mappings/{pair}/values/{name}")
-
+    return await save(
+        ctx, set_value_map(pair, name, _value_map(lists)), base=base, back=f"/mappings/{pair}/values/{name}"
+    )

@@ -1,0 +1,318 @@
+"""The configuration screens over HTTP (in-process): mappings, value maps, the inline type check, roles, CSRF, and
+the YAML file changed with its comments kept (#14). `cfg` is the world the other test_config_* modules share."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cwsync.config import Config, load_config
+from cwsync.connectors.connectwise import ConnectWiseClient
+from cwsync.connectors.http import RetryPolicy
+from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
+from cwsync.connectors.hudu import HuduClient
+from cwsync.console import add_console
+from cwsync.integrations.root import connectwise_settings
+from cwsync.server.app import Server, create_app
+from cwsync.store import Store
+from cwsync.store.users import UserStore
+from cwsync.syncs.hudu.context import hudu_settings
+from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox
+from cwsync_sandbox.connectwise.app import create_app as create_cw_app
+from cwsync_sandbox.hubspot import HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
+from cwsync_sandbox.hudu import HuduSandbox, HuduSandboxSettings, build_hudu_sandbox, create_hudu_app
+from tests.console.conftest import PASSWORD, csrf_of
+
+CW, HS, HUDU = "http://cw.test", "http://hs.test", "http://hudu.test"
+_BASE = re.compile(r'name="base" value="([0-9a-f]{64})"')
+
+YAML_TEXT = """\
+# cwsync configuration of the console tests — every comment here must survive the console's saves
+version: 1
+store: sqlite:///{store}
+connections:
+  connectwise:                       # the sandbox
+    site: {cw}
+    company_id: {company}
+    public_key: {public}
+    private_key: ${{CFG_TEST_CW_KEY}}
+    client_id: {client}
+    requests_per_minute: null
+  hubspot:
+    token: ${{CFG_TEST_HS_TOKEN}}    # a private app
+    base_url: {hs}
+    requests_per_10s: 100000
+  hudu:
+    base_url: {hudu}
+    api_key: ${{CFG_TEST_HUDU_KEY}}
+    requests_per_minute: 100000
+server:
+  api_token: ${{CFG_TEST_API_TOKEN}}
+syncs:
+  hubspot:
+    conflict_policy: connectwise-wins   # ConnectWise is the source of truth
+    objects:
+      companies:
+        direction: two-way              # both ways
+      contacts:
+        direction: two-way
+      deals:
+        direction: connectwise-to-hubspot
+  hudu:                                 # documentation
+    layouts:
+      sort_rules:
+        - {{types: [Managed Server], layout: Server}}
+    create_missing_layouts: true
+  catalog:
+    company_type_priority: [Customer, Prospect, Partner, Vendor]   # SB-2: first listed wins
+  changes:
+    boards: [Help Desk]
+    companies:
+      acme: {{connectwise: Acme}}       # the change tool's key → ConnectWise identifier
+    statuses:
+      created: New
+"""
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+@dataclass
+class Cfg:
+    """A console on the three sandboxes, its YAML file, and a client logged in as nobody yet."""
+
+    server: Server
+    http: httpx.AsyncClient
+    path: Path
+    cw_box: Sandbox
+    hudu_box: HuduSandbox
+    hs_box: Any
+
+    async def login(self, name: str = "ann") -> None:
+        """Log in through the form."""
+        page = await self.http.get("/login")
+        answer = await self.http.post(
+            "/login", data={"username": name, "password": PASSWORD, "csrf_token": csrf_of(page.text), "next": "/"}
+        )
+        assert answer.status_code == 303, answer.text
+
+    async def form(self, path: str) -> dict[str, str]:
+        """The CSRF token and base hash a page's forms carry."""
+        page = await self.http.get(path)
+        assert page.status_code == 200, page.text
+        found = _BASE.search(page.text)
+        return {"csrf_token": csrf_of(page.text), "base": found.group(1) if found else ""}
+
+    async def post(self, path: str, page: str, data: dict[str, Any]) -> httpx.Response:
+        """POST a form taken from `page` (its tokens added), as a browser does."""
+        return await self.http.post(path, data={**await self.form(page), **data})
+
+    def text(self) -> str:
+        """The YAML file now."""
+        return self.path.read_text(encoding="utf-8")
+
+    def config(self) -> Config:
+        """The file through the CLI's loader."""
+        return load_config(self.path)
+
+
+def flash(response: httpx.Response) -> str:
+    """The message a redirect carries to the next page."""
+    from urllib.parse import unquote
+
+    cookie = response.headers.get("set-cookie", "")
+    found = re.search(r"cwsync_flash=\"?([^;\"]+)", cookie)
+    return unquote(found.group(1)) if found else ""
+
+
+@pytest.fixture
+def secrets_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """The secrets the YAML refers to, in the environment."""
+    cw = SandboxSettings()
+    values = {
+        "CFG_TEST_CW_KEY": cw.private_key,
+        "CFG_TEST_HS_TOKEN": HubSpotSandboxSettings().token,
+        "CFG_TEST_HUDU_KEY": HuduSandboxSettings().api_key,
+        "CFG_TEST_API_TOKEN": "cfg-test-api-token",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture
+async def cfg(tmp_path: Path, secrets_env: dict[str, str]) -> AsyncIterator[Cfg]:
+    """The console of a server on the ConnectWise (300 records), HubSpot and Hudu sandboxes, users ann and vic."""
+    cw_box = build_sandbox(SandboxSettings(base_url=CW, records=300, seed=3))
+    hs_box = build_hubspot_sandbox(
+        HubSpotSandboxSettings(base_url=HS, rate_limit_per_10s=100_000, search_per_second=100_000)
+    )
+    hudu_box = build_hudu_sandbox(HuduSandboxSettings(base_url=HUDU, rate_limit_per_minute=100_000))
+    s = cw_box.settings
+    path = tmp_path / "cwsync.yaml"
+    path.write_text(
+        YAML_TEXT.format(
+            store=tmp_path / "cwsync.db",
+            cw=CW,
+            company=s.company_id,
+            public=s.public_key,
+            client=s.client_id,
+            hs=HS,
+            hudu=HUDU,
+        ),
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    store = await Store.open(config.store)
+    cw = ConnectWiseClient(
+        connectwise_settings(config),
+        http=httpx.AsyncClient(transport=httpx.ASGITransport(app=create_cw_app(cw_box))),
+        sleep=_no_sleep,
+    )
+    hs = HubSpotClient(
+        HubSpotSettings(token=secrets_env["CFG_TEST_HS_TOKEN"], base_url=HS, requests_per_10s=100_000),
+        http=httpx.AsyncClient(transport=httpx.ASGITransport(app=create_hubspot_app(hs_box))),
+        sleep=_no_sleep,
+        retry=RetryPolicy(attempts=3, base=0.01, cap=0.02),
+    )
+    hudu_app = create_hudu_app(hudu_box)
+
+    def hudu_client() -> HuduClient:
+        return HuduClient(
+            hudu_settings(config),
+            http=httpx.AsyncClient(transport=httpx.ASGITransport(app=hudu_app)),
+            sleep=_no_sleep,
+            retry=RetryPolicy(attempts=3, base=0.01, cap=0.02),
+        )
+
+    async with httpx.AsyncClient() as key_http, cw, hs:
+        server = Server(config, store, cw, hs, key_http, hudu_client=hudu_client)
+        app = create_app(server)
+        app.state.hudu.client_factory = hudu_client
+        add_console(app, server)
+        users = UserStore(store)
+        await users.add("ann", PASSWORD, role="admin")
+        await users.add("vic", PASSWORD, role="viewer")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as http:
+            yield Cfg(server, http, path, cw_box, hudu_box, hs_box)
+    await store.close()
+
+
+# --- mappings ------------------------------------------------------------------------------------------------------
+
+MAPPINGS = "/mappings?pair=deals"
+
+
+async def test_the_mappings_page_lists_defaults_with_the_files_changes(cfg: Cfg) -> None:
+    """Every default field of the pair is listed with its ConnectWise field and direction."""
+    await cfg.login()
+    page = await cfg.http.get("/mappings?pair=companies")
+    assert page.status_code == 200
+    for name in ("connectwise_company_id", "name", "phone", "domain", "lifecyclestage"):
+        assert f'data-field="{name}"' in page.text
+    assert "customFields/" in page.text  # the custom fields ConnectWise has are offered
+
+
+async def test_a_date_into_a_number_is_refused_inline_and_on_save(cfg: Cfg) -> None:
+    """The inline check names the reason and the fix; saving anyway writes nothing."""
+    await cfg.login()
+    before = cfg.text()
+    wanted = {"connectwise": "expectedCloseDate", "hubspot": "amount", "direction": "->"}
+    check = await cfg.post("/mappings/deals/check", MAPPINGS, wanted)
+    assert check.status_code == 200
+    assert "HubSpot cannot store a datetime in a number property" in check.text
+    saved = await cfg.post("/mappings/deals/add", MAPPINGS, wanted)
+    assert saved.status_code == 303
+    assert "Not saved" in flash(saved)
+    assert "HubSpot cannot store a datetime in a number property" in flash(saved)
+    assert cfg.text() == before
+
+
+async def test_map_a_field_and_a_value_map_then_the_yaml_keeps_its_comments(cfg: Cfg) -> None:
+    """A new field and a value map are saved into the YAML; every comment stays; the CLI loads the result."""
+    await cfg.login()
+    fine = {"connectwise": "name", "hubspot": "cw_opportunity_name", "direction": "->", "new_property": "on"}
+    fine |= {"label": "ConnectWise opportunity", "group": "cwsync"}
+    check = await cfg.post("/mappings/deals/check", MAPPINGS, fine)
+    assert "passes every check" in check.text
+    saved = await cfg.post("/mappings/deals/add", MAPPINGS, fine)
+    assert "Saved as version" in flash(saved)
+    assert "affects future syncs only" in flash(saved)
+    assert any(p["name"] == "cw_opportunity_name" for p in cfg.hs_box.state.properties["deals"].values())
+    values = "/mappings/companies/values/lifecyclestage"
+    bad = await cfg.post(f"{values}/check", values, {"cw_value": ["Customer"], "hs_value": ["bestfriend"]})
+    assert "does not offer" in bad.text
+    saved = await cfg.post(values, values, {"cw_value": ["Customer", "*"], "hs_value": ["customer", "lead"]})
+    assert "Saved as version" in flash(saved)
+    text = cfg.text()
+    for line in YAML_TEXT.splitlines():
+        if "#" in line:
+            assert line.split("#", 1)[1] in text
+    config = cfg.config()
+    assert config.syncs.hubspot is not None
+    deals, companies = config.syncs.hubspot.objects["deals"], config.syncs.hubspot.objects["companies"]
+    assert [(a.connectwise, a.other, a.label) for a in deals.fields.add] == [
+        ("name", "cw_opportunity_name", "ConnectWise opportunity")
+    ]
+    assert companies.value_maps == {"lifecyclestage": {"Customer": "customer", "*": "lead"}}
+
+
+async def test_direction_remove_and_restore(cfg: Cfg) -> None:
+    """A field's direction changes, a default is removed and mapped again, each as a version."""
+    await cfg.login()
+    page = "/mappings?pair=contacts"
+    assert "Saved" in flash(await cfg.post("/mappings/contacts/direction", page, {"field": "email", "value": "->"}))
+    assert "Saved" in flash(await cfg.post("/mappings/contacts/remove", page, {"field": "jobtitle"}))
+    contacts = cfg.config().syncs.hubspot.objects["contacts"]  # type: ignore[union-attr]
+    assert contacts.fields.direction == {"email": "->"}
+    assert contacts.fields.remove == ["jobtitle"]
+    listed = await cfg.http.get(page)
+    assert 'data-field="jobtitle"' not in listed.text
+    assert "Removed defaults" in listed.text
+    assert "Saved" in flash(await cfg.post("/mappings/contacts/restore", page, {"field": "jobtitle"}))
+    assert cfg.config().syncs.hubspot.objects["contacts"].fields.remove == []  # type: ignore[union-attr]
+
+
+async def test_a_viewer_sees_but_cannot_save(cfg: Cfg) -> None:
+    """A viewer's page has no edit forms, and a save posted anyway is refused (403) with the file unchanged."""
+    await cfg.login("vic")
+    page = await cfg.http.get("/mappings?pair=contacts")
+    assert page.status_code == 200
+    assert 'action="/mappings/contacts/add"' not in page.text
+    before = cfg.text()
+    refused = await cfg.post(
+        "/mappings/contacts/direction", "/mappings?pair=contacts", {"field": "email", "value": "->"}
+    )
+    assert refused.status_code == 403
+    assert cfg.text() == before
+
+
+async def test_a_form_without_its_csrf_token_is_refused(cfg: Cfg) -> None:
+    """A save without the CSRF token (or with another) is refused before it runs."""
+    await cfg.login()
+    before = cfg.text()
+    form = await cfg.form("/mappings?pair=contacts")
+    for token in ("", "not-the-token"):
+        data = {"base": form["base"], "field": "email", "value": "->", "csrf_token": token}
+        refused = await cfg.http.post("/mappings/contacts/direction", data=data)
+        assert refused.status_code == 403
+        assert "security token" in refused.text
+    assert cfg.text() == before
+
+
+async def test_a_stale_form_does_not_overwrite_a_newer_file(cfg: Cfg) -> None:
+    """A form rendered before a hand edit cannot save over it."""
+    await cfg.login()
+    form = await cfg.form("/mappings?pair=contacts")
+    cfg.path.write_text(cfg.text() + "# edited by hand meanwhile\n", encoding="utf-8")
+    answer = await cfg.http.post("/mappings/contacts/direction", data={**form, "field": "email", "value": "->"})
+    assert "changed since" in flash(answer)
+    assert cfg.text().endswith("# edited by hand meanwhile\n")
