@@ -3,6 +3,7 @@ the YAML file changed with its comments kept (#14). `cfg` is the world the other
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -316,3 +317,65 @@ async def test_a_stale_form_does_not_overwrite_a_newer_file(cfg: Cfg) -> None:
     answer = await cfg.http.post("/mappings/contacts/direction", data={**form, "field": "email", "value": "->"})
     assert "changed since" in flash(answer)
     assert cfg.text().endswith("# edited by hand meanwhile\n")
+
+
+# --- integrations --------------------------------------------------------------------------------------------------
+
+
+async def test_integrations_lists_the_registry_and_switches_objects_and_schedules(cfg: Cfg) -> None:
+    """Every registry entry is shown; an object switched off, a direction and a schedule are saved to the file."""
+    from cwsync.server.registry import REGISTRY
+
+    await cfg.login()
+    page = await cfg.http.get("/integrations")
+    assert page.status_code == 200
+    for entry in REGISTRY:
+        assert f'id="integration-{entry.name}"' in page.text
+    form = {"enabled:companies": "on", "direction:companies": "->", "enabled:contacts": "on"}
+    form |= {"direction:contacts": "<->", "direction:deals": "->"}
+    saved = await cfg.post("/integrations/hubspot/objects", "/integrations", form)
+    assert "Saved as version" in flash(saved)
+    saved = await cfg.post("/integrations/hubspot/schedule", "/integrations", {"incremental_minutes": "15"})
+    assert "Saved as version" in flash(saved)
+    hubspot = cfg.config().syncs.hubspot
+    assert hubspot is not None
+    assert hubspot.objects["deals"].enabled is False
+    assert hubspot.objects["companies"].direction == "->"
+    assert hubspot.schedule.incremental_minutes == 15
+    assert "direction: connectwise-to-hubspot" in cfg.text()  # deals' own spelling kept: only what changed moved
+    off = await cfg.post("/integrations/hudu/enabled", "/integrations", {"value": "off"})
+    assert "Saved" in flash(off)
+    assert cfg.config().syncs.hudu.enabled is False  # type: ignore[union-attr]
+
+
+# --- filters -------------------------------------------------------------------------------------------------------
+
+
+async def test_filters_show_a_live_count_and_save_rules(cfg: Cfg) -> None:
+    """The count is ConnectWise's; the rule being added shows its count; saved and removed rules reach the file."""
+    from cwsync.config.model import FilterRule
+    from cwsync.core.filters import failing_rule
+    from cwsync.syncs.hubspot.shapes import flatten_company
+
+    await cfg.login()
+    page = "/filters?pair=companies"
+    whole = await cfg.http.get("/filters/companies/count")
+    assert "companies pass" in whole.text
+    rule = {"side": "connectwise", "field": "types", "op": "in", "value": "Customer"}
+    check = await cfg.post("/filters/companies/check", page, rule)
+    rows = [r async for r in cfg.server.cw.stream_records("company/companies")]
+    kept = sum(
+        1
+        for r in rows
+        if failing_rule([FilterRule(field="types", op="in", value=["Customer"])], flatten_company(r)) is None
+    )
+    assert f"{kept:,} of {len(rows):,} companies pass" in check.text
+    assert "Saved" in flash(await cfg.post("/filters/companies/add", page, rule))
+    unknown = {"side": "hubspot", "field": "no_such_property", "op": "eq", "value": "x"}
+    refused = await cfg.post("/filters/companies/check", page, unknown)
+    assert "HubSpot companies have no property 'no_such_property'" in html.unescape(refused.text)
+    rules = cfg.config().syncs.hubspot.objects["companies"].filters.connectwise  # type: ignore[union-attr]
+    assert [(r.field, r.op, r.value) for r in rules] == [("types", "in", ["Customer"])]
+    assert f"{kept:,} of {len(rows):,}" in (await cfg.http.get("/filters/companies/count")).text
+    assert "Saved" in flash(await cfg.post("/filters/companies/remove", page, {"side": "connectwise", "index": "0"}))
+    assert cfg.config().syncs.hubspot.objects["companies"].filters.connectwise == []  # type: ignore[union-attr]

@@ -35,6 +35,8 @@ class Integration(Protocol):
     """What the server needs of an integration."""
 
     name: str
+    section: tuple[str, ...]
+    """Where its settings live in the configuration file (what the console's Integrations screen edits)."""
 
     def enabled(self, server: Server) -> bool:
         """Whether the configuration switches it on (with what it needs connected)."""
@@ -85,6 +87,7 @@ def _every(tenant: str, pair: str, incremental_s: float | None, full_s: float | 
 
 class _Base:
     name: str
+    section: tuple[str, ...]
 
     def owns(self, server: Server, pair: str) -> bool:
         return pair == self.name
@@ -125,6 +128,7 @@ class HuduEntry(_Base):
     """ConnectWise → Hudu: a re-sync every few hours; a callback re-syncs its data type (debounced)."""
 
     name = "hudu"
+    section = ("syncs", "hudu")
 
     def enabled(self, server: Server) -> bool:
         hudu = server.config.syncs.hudu
@@ -173,6 +177,7 @@ class CatalogEntry(_Base):
     """The catalog → HubSpot products: scheduled incremental runs; a `productcatalog` callback runs one soon."""
 
     name = "catalog"
+    section = ("syncs", "catalog")
 
     def enabled(self, server: Server) -> bool:
         return server.catalog_enabled
@@ -218,6 +223,7 @@ class DevicesEntry(_Base):
     """ConnectWise configurations → the device inventory: incremental and full runs on a schedule."""
 
     name = "devices"
+    section = ("syncs", "changes", "devices")
 
     def enabled(self, server: Server) -> bool:
         changes = server.config.syncs.changes
@@ -245,6 +251,7 @@ class QuotesEntry(_Base):
     """Quote → opportunity: a HubSpot deal entering the quote stage (its webhook queues the job)."""
 
     name = "quotes"
+    section = ("syncs", "catalog")
 
     def enabled(self, server: Server) -> bool:
         return server.catalog_enabled
@@ -257,6 +264,7 @@ class MirrorEntry(_Base):
     """ConnectWise → SQL tables: scheduled runs of every object; a callback re-reads its record."""
 
     name = "mirror"
+    section = ("syncs", "mirror")
     TYPES: ClassVar[dict[str, str]] = {
         "company": "companies",
         "contact": "contacts",
@@ -317,6 +325,7 @@ class HubSpotEntry(_Base):
     """Two-way HubSpot: incremental and full runs per object; callbacks and webhooks become record jobs."""
 
     name = "hubspot"
+    section = ("syncs", "hubspot")
 
     def enabled(self, server: Server) -> bool:
         return server.engine is not None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cwsync.console.config import mappings
+from cwsync.console.config import filters, integrations, mappings
 
 router = APIRouter()
-for _module in (mappings,):
+for _module in (integrations, mappings, filters):
     router.include_router(_module.router)
