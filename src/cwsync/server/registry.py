@@ -35,8 +35,11 @@ class Integration(Protocol):
     """What the server needs of an integration."""
 
     name: str
-    section: tuple[str, ...]
-    """Where its settings live in the configuration file (what the console's Integrations screen edits)."""
+
+    @property
+    def section(self) -> tuple[str, ...]:
+        """Where its settings live in the configuration file (what the console's Integrations screen edits)."""
+        ...
 
     def enabled(self, server: Server) -> bool:
         """Whether the configuration switches it on (with what it needs connected)."""
