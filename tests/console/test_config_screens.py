@@ -3,6 +3,7 @@ the YAML file changed with its comments kept (#14). `cfg` is the world the other
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -379,3 +380,75 @@ async def test_filters_show_a_live_count_and_save_rules(cfg: Cfg) -> None:
     assert f"{kept:,} of {len(rows):,}" in (await cfg.http.get("/filters/companies/count")).text
     assert "Saved" in flash(await cfg.post("/filters/companies/remove", page, {"side": "connectwise", "index": "0"}))
     assert cfg.config().syncs.hubspot.objects["companies"].filters.connectwise == []  # type: ignore[union-attr]
+
+
+# --- hudu ----------------------------------------------------------------------------------------------------------
+
+
+async def test_hudu_matching_bulk_exact_one_by_hand_then_sync(cfg: Cfg) -> None:
+    """Accept every exact suggestion, match one company by hand, sync it alone, then sync everything."""
+    from cwsync.syncs.hudu.decisions import load_decisions
+
+    companies = [c async for c in cfg.server.cw.stream_records("company/companies", fields="id,name,identifier")]
+    for twin in companies[:2]:  # Hudu already has two of them under the same name: exact suggestions
+        cfg.hudu_box.state.create_company({"name": str(twin["name"]).upper()})
+    free = cfg.hudu_box.state.create_company({"name": "Docs for the third one"})
+    cw_id = int(companies[2]["id"])
+    hudu_before = len(cfg.hudu_box.state.companies)
+    await cfg.login()
+    page = await cfg.http.get("/hudu")
+    assert page.status_code == 200
+    assert "Accept all 2 exact matches" in page.text
+    searched = await cfg.http.get("/hudu", params={"q": str(companies[2]["name"])[:8], "show": "all"})
+    assert f'data-cw-id="{cw_id}"' in searched.text
+    accepted = await cfg.post("/hudu/match/auto", "/hudu", {})
+    assert "Accepted 2 exact matches" in flash(accepted)
+    by_hand = await cfg.post("/hudu/match", "/hudu", {"cw_id": str(cw_id), "kind": "match", "hudu_id": str(free["id"])})
+    assert "matched" in flash(by_hand)
+    decisions = await load_decisions(cfg.server.store, "default")
+    assert decisions[cw_id].hudu_id == free["id"]
+    assert decisions[cw_id].by == "console:ann"
+    assert len(decisions) == 3
+    one = await cfg.post(f"/hudu/match/{cw_id}/sync", "/hudu", {})
+    assert f"Company {cw_id} synced" in flash(one)
+    started = await cfg.post("/hudu/sync", "/hudu", {})
+    assert "started" in flash(started)
+    task = cfg.http._transport.app.state.console.background["hudu_sync"]["task"]  # type: ignore[attr-defined]
+    await asyncio.wait_for(task, 60)  # the background sync started by the page
+    fragment = await cfg.http.get("/hudu/sync")
+    assert "Hudu sync done" in fragment.text, fragment.text
+    assert len(cfg.hudu_box.state.companies) == hudu_before  # the matched ones were linked; no "create" decision
+    links = await cfg.server.store.links_by_left("default", "hudu:companies", [str(cw_id)])
+    assert links[str(cw_id)].right_id == str(free["id"])
+
+
+async def test_hudu_settings_save_sort_rules_and_options(cfg: Cfg) -> None:
+    """Sort rules, the default layout and the skip lists are saved to syncs.hudu with the file's comments kept."""
+    await cfg.login()
+    page = "/hudu/settings"
+    assert (await cfg.http.get(page)).status_code == 200
+    layouts = {
+        "contacts": "People",
+        "locations": "Locations",
+        "agreements": "Agreements",
+        "configurations": "Configurations",
+    }
+    rules = {
+        "rule_types": ["Managed Server, Virtual Machine", "Firewall", ""],
+        "rule_layout": ["Server", "Network Device", ""],
+    }
+    assert "Saved" in flash(await cfg.post("/hudu/layouts", page, {**layouts, **rules}))
+    options = {f"import:{t}": "on" for t in ("companies", "sites", "contacts", "configurations")}
+    options |= {"skip_company_types": ["Vendor"], "match_assets_on_serial": "on", "update_company_details": "on"}
+    options |= {"create_missing_layouts": "on"}
+    assert "Saved" in flash(await cfg.post("/hudu/options", page, options))
+    hudu = cfg.config().syncs.hudu
+    assert hudu is not None
+    assert [(r.types, r.layout) for r in hudu.layouts.sort_rules] == [
+        (["Managed Server", "Virtual Machine"], "Server"),
+        (["Firewall"], "Network Device"),
+    ]
+    assert hudu.skip == ["agreements"]
+    assert hudu.skip_company_types == ["Vendor"]
+    assert hudu.match_assets_on_serial is True
+    assert "# documentation" in cfg.text()
