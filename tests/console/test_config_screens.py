@@ -452,3 +452,36 @@ async def test_hudu_settings_save_sort_rules_and_options(cfg: Cfg) -> None:
     assert hudu.skip_company_types == ["Vendor"]
     assert hudu.match_assets_on_serial is True
     assert "# documentation" in cfg.text()
+
+
+# --- catalog -------------------------------------------------------------------------------------------------------
+
+
+async def test_catalog_priority_order_and_mappings(cfg: Cfg) -> None:
+    """The dragged order (hidden input) and a move without scripts are saved, flow style and comment kept; the
+    mapping tables and defaults reach syncs.catalog; an order that drops a type is refused."""
+    await cfg.login()
+    page = "/catalog"
+    assert (await cfg.http.get(page)).status_code == 200
+    order = "Prospect\nCustomer\nVendor\nPartner"
+    assert "Saved" in flash(await cfg.post("/catalog/priority", page, {"order": order}))
+    assert "company_type_priority: [Prospect, Customer, Vendor, Partner]   # SB-2: first listed wins" in cfg.text()
+    moved = await cfg.http.post(
+        "/catalog/priority?type=Partner", data={**await cfg.form(page), "move": "up", "order": order}
+    )
+    assert "Saved" in flash(moved)
+    assert cfg.config().syncs.catalog.company_type_priority == ["Prospect", "Customer", "Partner", "Vendor"]  # type: ignore[union-attr]
+    refused = await cfg.post("/catalog/priority", page, {"order": "Prospect\nCustomer"})
+    assert refused.status_code == 400
+    form = {"categories:from": ["Hardware", ""], "categories:to": ["Hardware (HS)", ""]}
+    form |= {"product_statuses:from": ["Active", "Inactive"], "product_statuses:to": ["active", "archive"]}
+    form |= {"product_terms:from": ["Monthly"], "product_terms:to": ["P1M"]}
+    form |= {"opportunity_statuses:from": ["Won"], "opportunity_statuses:to": ["Won"]}
+    form |= {"shipping_product": "SHIP-GROUND", "default_category": "Uncategorized", "default_product_type": "Other"}
+    form |= {"quote_opportunity_status": "Won", "quote_deal_stage": "closedwon"}
+    assert "Saved" in flash(await cfg.post("/catalog/mappings", page, form))
+    catalog = cfg.config().syncs.catalog
+    assert catalog is not None
+    assert catalog.categories == {"Hardware": "Hardware (HS)"}
+    assert catalog.product_terms == {"Monthly": "P1M"}
+    assert catalog.shipping_product == "SHIP-GROUND"

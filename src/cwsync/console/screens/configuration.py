@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cwsync.console.config import filters, hudu, integrations, mappings
+from cwsync.console.config import catalog, filters, hudu, integrations, mappings
 
 router = APIRouter()
-for _module in (integrations, mappings, filters, hudu):
+for _module in (integrations, mappings, filters, hudu, catalog):
     router.include_router(_module.router)
