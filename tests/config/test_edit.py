@@ -275,3 +275,12 @@ def test_diff_text_is_a_unified_diff() -> None:
         "-b: 2",
         "+b: 3",
     ]
+
+
+def test_the_files_own_indentation_and_nulls_are_kept(tmp_path: Path) -> None:
+    """Lists indented under their key, 4-space mappings and spelt-out nulls stay as written around an edit."""
+    path = tmp_path / "c.yaml"
+    text = "a:\n    rpm: null\n    rules:\n      - {x: 1}\n      - y\n    other: 1   # kept\n"
+    path.write_text(text, encoding="utf-8")
+    edited = ConfigDocument.read(path).apply([set_value(("a", "other"), 2)])
+    assert edited.text == text.replace("other: 1   # kept", "other: 2   # kept")

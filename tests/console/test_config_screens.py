@@ -76,7 +76,7 @@ syncs:
   changes:
     boards: [Help Desk]
     companies:
-      acme: {{connectwise: Acme}}       # the change tool's key → ConnectWise identifier
+      acme: {{connectwise: 1}}          # the change tool's key → ConnectWise identifier
     statuses:
       created: New
 """
@@ -485,3 +485,72 @@ async def test_catalog_priority_order_and_mappings(cfg: Cfg) -> None:
     assert catalog.categories == {"Hardware": "Hardware (HS)"}
     assert catalog.product_terms == {"Monthly": "P1M"}
     assert catalog.shipping_product == "SHIP-GROUND"
+
+
+# --- change management ---------------------------------------------------------------------------------------------
+
+
+async def test_changes_company_picker_statuses_devices_and_sync(cfg: Cfg) -> None:
+    """A company found with the picker is mapped with its boards; statuses come from the boards (an unknown one is
+    refused by the workflow's setup check); device types are saved and "sync configurations now" counts."""
+    await cfg.login()
+    page = await cfg.http.get("/changes")
+    assert page.status_code == 200, page.text
+    statuses = re.findall(r'<select name="board:Help Desk:completed".*?</select>', page.text, re.S)[0]
+    names = re.findall(r"<option>([^<]+)</option>", statuses)
+    assert names
+    first = (await cfg.server.cw.list_page("company/companies", page_size=1, conditions=None))[0]
+    picked = await cfg.http.get("/changes/companies", params={"q": str(first["name"])[:6]})
+    assert str(first["identifier"]) in picked.text
+    form = {"key": "first", "connectwise": str(first["identifier"]), "boards": ["Help Desk"]}
+    assert "Saved" in flash(await cfg.post("/changes/companies", "/changes", form))
+    chosen = {"default:created": "New", "board:Help Desk:completed": names[-1]}
+    assert "Saved" in flash(await cfg.post("/changes/statuses", "/changes", chosen))
+    refused = await cfg.post("/changes/statuses", "/changes", {"default:created": "No Such Status"})
+    assert "is not a status of this board" in flash(refused)
+    changes = cfg.config().syncs.changes
+    assert changes is not None
+    assert changes.companies["first"].connectwise == str(first["identifier"])
+    assert changes.board_statuses["Help Desk"].completed == names[-1]
+    types = [t async for t in cfg.server.cw.stream_records("company/configurations/types", fields="id,name")]
+    mapped = {"type:from": [str(types[0]["name"]), str(types[1]["name"])], "type:to": ["Server", ""]}
+    assert "Saved" in flash(await cfg.post("/changes/devices", "/changes", {**mapped, "companies": "all"}))
+    assert cfg.config().syncs.changes.devices.types == {str(types[0]["name"]): "Server"}  # type: ignore[union-attr]
+    synced = await cfg.post("/changes/devices/sync", "/changes", {})
+    message = flash(synced)
+    assert "Configurations synced" in message
+    created = int(re.search(r"(\d+) created", message).group(1))  # type: ignore[union-attr]
+    configs = [c async for c in cfg.server.cw.stream_records("company/configurations", fields="id,type")]
+    assert created == sum(1 for c in configs if (c.get("type") or {}).get("name") == types[0]["name"])
+    assert "created," in (await cfg.http.get("/changes")).text
+
+
+# --- versions ------------------------------------------------------------------------------------------------------
+
+
+async def test_versions_list_diff_and_roll_back(cfg: Cfg) -> None:
+    """Saves are listed newest first with who and what; a diff shows the change; rolling back restores the text."""
+    await cfg.login()
+    original = cfg.text()
+    page = "/mappings?pair=contacts"
+    assert "Saved" in flash(await cfg.post("/mappings/contacts/direction", page, {"field": "email", "value": "->"}))
+    listing = await cfg.http.get("/config/versions")
+    numbers = [int(n) for n in re.findall(r'data-version="(\d+)"', listing.text)]
+    assert len(numbers) == 2
+    assert "original" in listing.text
+    assert "ann" in listing.text
+    newest, first = numbers
+    diff = await cfg.http.get(f"/config/versions/{newest}?against=previous")
+    added = [line for line in html.unescape(diff.text).splitlines() if line.startswith("+ ")]
+    assert added == ["+        fields:", "+          direction:", "+            email: ->"]  # only what changed
+    back = await cfg.post(f"/config/versions/{first}/rollback", f"/config/versions/{first}", {})
+    assert f"Rolled back to version {first}" in flash(back)
+    assert cfg.text() == original
+    assert len(re.findall(r'data-version="(\d+)"', (await cfg.http.get("/config/versions")).text)) == 3
+    await cfg.http.post("/logout", data={"csrf_token": (await cfg.form("/config/versions"))["csrf_token"]})
+    await cfg.login("vic")
+    viewer = await cfg.http.get(f"/config/versions/{first}")
+    assert 'id="rollback"' not in viewer.text
+    refused = await cfg.post(f"/config/versions/{newest}/rollback", f"/config/versions/{newest}", {})
+    assert refused.status_code == 403
+    assert cfg.text() == original

@@ -130,11 +130,42 @@ def discard(path: Loc, value: Any) -> Change:
 # --- the document --------------------------------------------------------------------------------------------------
 
 
-def _yaml() -> YAML:
+def _yaml(text: str = "") -> YAML:
+    """A round-trip YAML that writes the way `text` is written: its indentation of mappings and of list items
+    under their key, `null` spelt out, long lines never re-wrapped, quotes as they were."""
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
-    yaml.width = 4096  # never re-wrap the user's long lines
+    yaml.width = 4096
+    mapping, offset = _indentation(text)
+    yaml.indent(mapping=mapping, sequence=offset + 2, offset=offset)
+    yaml.representer.add_representer(type(None), _null)
     return yaml
+
+
+def _null(representer: Any, _: None) -> Any:
+    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
+
+
+_KEY_LINE = re.compile(r"^( *)[^\s#-][^:#]*:\s*(#.*)?$")
+
+
+def _indentation(text: str) -> tuple[int, int]:
+    """(mapping indent, list-item offset) of the first nested key and the first block list in `text` (2 and 0, as
+    ruamel writes, when the text has none)."""
+    mapping, offset = None, None
+    lines = text.splitlines()
+    for line, after in zip(lines, lines[1:], strict=False):
+        key = _KEY_LINE.match(line)
+        if key is None or not after.strip() or after.lstrip().startswith("#"):
+            continue
+        depth, inner = len(key.group(1)), len(after) - len(after.lstrip())
+        if after.lstrip().startswith("- ") and offset is None:
+            offset = max(0, inner - depth)
+        elif inner > depth and mapping is None:
+            mapping = inner - depth
+        if mapping is not None and offset is not None:
+            break
+    return mapping or 2, offset if offset is not None else 0
 
 
 def sha256_text(text: str) -> str:
@@ -193,7 +224,7 @@ class ConfigDocument:
         for change in changes:
             _apply(tree, change)
         buffer = io.StringIO()
-        _yaml().dump(tree, buffer)
+        _yaml(self.text).dump(tree, buffer)
         text = buffer.getvalue()
         _check_secrets(self.tree(), tree)
         return EditedConfig(self, text, tuple(changes))

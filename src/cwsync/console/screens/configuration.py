@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cwsync.console.config import catalog, filters, hudu, integrations, mappings
+from cwsync.console.config import catalog, changes, filters, hudu, integrations, mappings, versions
 
 router = APIRouter()
-for _module in (integrations, mappings, filters, hudu, catalog):
+for _module in (integrations, mappings, filters, hudu, catalog, changes, versions):
     router.include_router(_module.router)
