@@ -26,6 +26,7 @@ import contextlib
 import difflib
 import hashlib
 import io
+import itertools
 import os
 import re
 import tempfile
@@ -154,7 +155,7 @@ def _indentation(text: str) -> tuple[int, int]:
     ruamel writes, when the text has none)."""
     mapping, offset = None, None
     lines = text.splitlines()
-    for line, after in zip(lines, lines[1:], strict=False):
+    for line, after in itertools.pairwise(lines):
         key = _KEY_LINE.match(line)
         if key is None or not after.strip() or after.lstrip().startswith("#"):
             continue
