@@ -14,5 +14,10 @@ if [ ! -f "$STAMP" ]; then
   rm -f "$VENV"/.installed-*
   touch "$STAMP"
 fi
+# The console's browser tests drive Debian's chromium (Playwright downloads no browser here).
+if [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ] && ! command -v chromium >/dev/null 2>&1; then
+  echo "==> installing chromium (for the console's browser tests)" >&2
+  apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } || echo "==> could not install chromium" >&2
+fi
 export PATH="$VENV/bin:$PATH"
 cd "$ROOT"

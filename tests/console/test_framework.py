@@ -56,6 +56,10 @@ async def test_secure_cookie_behind_https(console: Console) -> None:
     assert "Secure" in answer.headers["set-cookie"]
 
 
+VIEWER_POSTS = {"/login", "/logout", "/tenant", "/plans", "/connections/1/test"}
+"""POSTs that save nothing (log in and out, switch tenants, start a dry run, test a connection): viewers may."""
+
+
 def _post_routes(console: Console) -> list[str]:
     state = console.http._transport.app.state.console  # type: ignore[attr-defined]
     unsafe = {"POST", "PUT", "PATCH", "DELETE"}
@@ -84,7 +88,7 @@ async def test_viewer_cannot_save(console: Console) -> None:
     await console.login(name="vic")
     token = await console.csrf()
     for path in _post_routes(console):
-        if path in ("/login", "/logout", "/tenant"):
+        if path in VIEWER_POSTS:
             continue
         answer = await console.http.post(path, data={"csrf_token": token})
         assert answer.status_code == 403, path
@@ -111,3 +115,50 @@ async def test_first_run_message(console: Console) -> None:
         await console.users.remove(user.username)
     page = await console.http.get("/login")
     assert "cwsync users add" in page.text
+
+
+async def test_docs_declare_the_bearer_scheme_and_list_no_page(console: Console) -> None:
+    """/docs' OpenAPI document has the bearer scheme on the API routes (Authorize works), and no console page."""
+    spec = (await console.http.get("/openapi.json")).json()
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "`Authorization: Bearer <server.api_token>` (every /api route but /api/health)",
+    }
+    assert spec["paths"]["/api/runs"]["get"]["security"] == [{"bearer": []}]
+    assert not [p for p in spec["paths"] if p in ("/", "/login", "/connections", "/runs", "/plans")]
+    docs = await console.http.get("/docs")
+    assert docs.status_code == 200
+    assert "cdn" not in docs.text.lower()
+
+
+async def test_connections_save_keeps_comments_and_seals_the_secret(console: Console) -> None:
+    """Saving ConnectWise writes the plain fields to the file (its comments kept) and the private key to the store
+    (the file names it); the page then says "set" and never shows it."""
+    console.config_path.write_text(
+        "# my cwsync\nstore: " + console.server.config.store + "  # the store\n"
+        "connections:\n  connectwise:\n    site: old.example\n    company_id: x\n    public_key: p\n"
+        "    private_key: ${CW_KEY:-unset}\n    client_id: c\n",
+        encoding="utf-8",
+    )
+    await console.login()
+    token = await console.csrf("/connections")
+    s = console.sandbox.settings
+    form = {"csrf_token": token, "site": "cw.example", "company_id": s.company_id, "public_key": s.public_key}
+    saved = await console.http.post(
+        "/connections/connectwise", data={**form, "private_key": "typed-once-1234", "client_id": s.client_id}
+    )
+    assert saved.status_code == 303
+    text = console.config_path.read_text(encoding="utf-8")
+    assert "# my cwsync" in text
+    assert "# the store" in text
+    assert "site: cw.example" in text
+    assert "${secret:connectwise.private_key}" in text
+    assert "typed-once-1234" not in text
+    page = await console.http.get("/connections")
+    assert 'data-secret-state="connectwise.private_key">set<' in page.text
+    assert "typed-once-1234" not in page.text
+    missing = await console.http.post("/connections/connectwise", data={**form, "site": ""})
+    assert missing.status_code == 422  # a required field left empty: refused with the reason, file unchanged
+    assert "Site is required" in missing.text
+    assert "site: cw.example" in console.config_path.read_text(encoding="utf-8")

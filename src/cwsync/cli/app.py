@@ -17,6 +17,7 @@ from cwsync.cli import hudu as hudu_cli
 from cwsync.cli import migrate as migrate_cli
 from cwsync.cli import mirror as mirror_cli
 from cwsync.cli import sandbox as sandbox_cli
+from cwsync.cli import secrets as secrets_cli
 from cwsync.cli import sync as sync_cli
 from cwsync.cli import users as users_cli
 from cwsync.cli.output import JsonAwareGroup
@@ -37,6 +38,7 @@ app.add_typer(catalog_cli.quotes_app, name="quotes")
 app.add_typer(mirror_cli.app, name="mirror")
 app.add_typer(migrate_cli.app, name="migrate")
 app.add_typer(users_cli.app, name="users")
+app.add_typer(secrets_cli.app, name="secrets")
 for _name in ("init", "plan", "sync", "status", "history", "explain", "serve"):
     app.command(_name)(getattr(sync_cli, _name))
 app.command("demo")(demo_cli.demo)

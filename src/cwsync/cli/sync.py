@@ -62,6 +62,9 @@ def load(path: Path) -> Config:
     try:
         config = load_config(path)
         register_secrets(secret_values(config))  # no log line of this command shows them
+        from cwsync.integrations.root import on_secrets
+
+        on_secrets(register_secrets)  # nor the stored secrets `${secret:NAME}` resolves to
         mappings(config)
     except ConfigError as exc:
         fail(2, str(exc), kind="ConfigError", fix="correct the file (see docs/configuration.md)")

@@ -26,6 +26,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from cwsync.store.secrets import SecretStore
 from cwsync.store.users import ConsoleSession, Role, UserStore
+from cwsync.syncs.systems import right_system
 
 if TYPE_CHECKING:
     from cwsync.server.app import Server
@@ -128,6 +129,7 @@ def make_templates() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = _when
+    env.globals["right_system"] = right_system
     return env
 
 

@@ -26,6 +26,7 @@ from cwsync import __version__
 from cwsync.config import Config
 from cwsync.config.hudu import DataType
 from cwsync.connectors.connectwise import ConnectWiseClient
+from cwsync.connectors.http import CwsyncApiError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.connectors.hudu import HuduClient
 from cwsync.core.values import as_utc
@@ -114,7 +115,10 @@ class Server:
         (properties, owners), start jobs and the scheduler."""
         await close_interrupted(self.store, self.config.tenant, force=True)
         if self.engine is not None:
-            await self.engine.prepare(close_interrupted=False)
+            try:
+                await self.engine.prepare(close_interrupted=False)
+            except CwsyncApiError as exc:  # serve anyway: the console is where a connection is fixed; runs prepare
+                log.warning("server.prepare_failed", error=exc.message, fix=exc.hint)
         await self.runner.start()
         if schedule:
             self.scheduler = Scheduler(self.runner, self.schedules())

@@ -22,6 +22,7 @@ from cwsync.store.records import JobRecord
 from cwsync.syncs.catalog.engine import CatalogEngine
 from cwsync.syncs.catalog.products import PRODUCTS_PAIR
 from cwsync.syncs.hubspot.run import RecordRef, mappings
+from cwsync.syncs.hudu.run import HuduSyncEngine
 
 if TYPE_CHECKING:
     from cwsync.server.app import Server
@@ -73,6 +74,11 @@ class Integration(Protocol):
         """Queue a sync of one record now (BY-2); returns the job id (None: coalesced into a waiting one)."""
         ...
 
+    async def plan(self, server: Server) -> list[dict[str, Any]] | None:
+        """A dry run (BY-1): every decision as `{pair, action, connectwise_id, other_id, reason, diff}`, writing
+        nothing; None when it has no plan to show (the console's Plan screen)."""
+        ...
+
 
 def _trigger(job: JobRecord, default: str = "schedule") -> Any:
     trigger = str(job.payload.get("trigger", default))
@@ -113,6 +119,21 @@ class _Base:
 
     async def replay(self, server: Server, system: str, obj: str, record_id: str) -> int | None:
         raise NotImplementedError
+
+    async def plan(self, server: Server) -> list[dict[str, Any]] | None:
+        return None
+
+
+def _plan_item(pair: str, action: Any, left: Any, right: Any, reason: str, diff: Any) -> dict[str, Any]:
+    diff = {k: list(v) for k, v in (diff or {}).items()}
+    return {
+        "pair": pair,
+        "action": str(getattr(action, "value", action)),
+        "connectwise_id": left,
+        "other_id": right,
+        "reason": reason,
+        "diff": diff,
+    }
 
 
 def _record_job(server: Server, pair: str, record: str, trigger: str) -> JobSpec:
@@ -165,6 +186,18 @@ class HuduEntry(_Base):
             await self.run_records(server, [job])
             return
         await server.run_hudu(job.payload.get("only"), str(job.payload.get("trigger", "schedule")))
+
+    async def plan(self, server: Server) -> list[dict[str, Any]] | None:
+        assert server.hudu_client is not None
+        async with server.hudu_client() as client:
+            report = await HuduSyncEngine(server.config, server.store, server.cw, client).run(
+                dry_run=True, trigger="api"
+            )
+        return [
+            _plan_item(f"hudu:{kind}", i["action"], i["connectwise_id"], i["hudu_id"], i["reason"], i["diff"])
+            for kind, found in report.as_json()["types"].items()
+            for i in found["items"]
+        ]
 
     async def run_records(self, server: Server, jobs: Sequence[JobRecord]) -> None:
         """Record jobs of Hudu data types (`hudu:configurations` ...) as one run of just those records."""
@@ -365,6 +398,12 @@ class HubSpotEntry(_Base):
 
     async def replay(self, server: Server, system: str, obj: str, record_id: str) -> int | None:
         return await server.record_job(system, obj, record_id, "api")
+
+    async def plan(self, server: Server) -> list[dict[str, Any]] | None:
+        report = await server._hubspot().run(dry_run=True, trigger="api")
+        return [
+            _plan_item(i.pair, i.action, i.left_id, i.right_id, i.reason, i.diff) for p in report.pairs for i in p.items
+        ]
 
     async def run_records(self, server: Server, jobs: Sequence[JobRecord]) -> None:
         refs = [RecordRef.parse(job.record) for job in jobs if job.record]

@@ -5,14 +5,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import httpx
+import structlog
 import uvicorn
 from fastapi import FastAPI
 
 from cwsync.config import Config
+from cwsync.connectors.http import CwsyncApiError
+from cwsync.integrations.root import opened
 from cwsync.logs import route_uvicorn_logs
 from cwsync.server.app import Server, create_app
 from cwsync.server.changes_api import changes_workflow
-from cwsync.syncs.hubspot.context import opened
+
+log = structlog.get_logger("cwsync.server")
 
 Mount = Callable[[FastAPI, Server], Awaitable[None]]
 
@@ -23,10 +27,11 @@ async def serve(config: Config, *, schedule: bool = True, log_level: str = "info
     hubspot, catalog = config.syncs.hubspot, config.syncs.catalog
     needs_hubspot = (hubspot is not None and hubspot.enabled) or (catalog is not None and catalog.enabled)
     async with (
-        opened(config, require_hubspot=needs_hubspot) as ctx,
+        # A stored secret not set yet opens as a placeholder: the server starts, and the console takes it (Connections).
+        opened(config, hubspot="required" if needs_hubspot else "optional", missing_secrets="placeholder") as ctx,
         httpx.AsyncClient(timeout=10, follow_redirects=False) as key_http,
     ):
-        server = Server(config, ctx.store, ctx.cw, ctx.hubspot, key_http)
+        server = Server(ctx.config, ctx.store, ctx.cw, ctx.hubspot, key_http)
         await server.start(schedule=schedule)
         try:
             app = create_app(server)
@@ -34,7 +39,10 @@ async def serve(config: Config, *, schedule: bool = True, log_level: str = "info
                 await mount(app, server)
             changes = config.syncs.changes
             if changes is not None and changes.enabled:
-                await changes_workflow(app)  # its statuses and boards are checked now, not at the first event
+                try:
+                    await changes_workflow(app)  # its statuses and boards are checked now, not at the first event
+                except CwsyncApiError as exc:  # unreachable or refused: serve anyway (the console fixes connections)
+                    log.warning("server.changes_unchecked", error=exc.message, fix=exc.hint)
             settings = uvicorn.Config(
                 app,
                 host=config.server.host,

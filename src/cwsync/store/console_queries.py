@@ -19,7 +19,8 @@ __all__ = ["failing_now", "item_counts"]
 async def failing_now(store: Store, tenant: str, *, limit: int = 50, scan: int = 500) -> list[RunItem]:
     """The latest failed item of each record whose latest item failed (newest first): what is failing now.
 
-    Looks at the tenant's `scan` newest failed items, then drops the records a later item settled.
+    Looks at the tenant's `scan` newest failed items, then drops the records a later item settled (a record is its
+    pair and ConnectWise id, or its other side's id when it has no ConnectWise id yet).
     """
     statement = (
         select(RUN_ITEMS)
@@ -29,23 +30,24 @@ async def failing_now(store: Store, tenant: str, *, limit: int = 50, scan: int =
     )
     async with store._connect() as conn:
         failed = [_item_of(row) for row in (await conn.execute(statement)).all()]
-        newest: dict[tuple[str, str], RunItem] = {}
+        newest: dict[tuple[str, str, str], RunItem] = {}
         for item in failed:
-            key = (item.pair, item.left_id or "")
-            if item.left_id and key not in newest:
-                newest[key] = item
-        later: set[tuple[str, str]] = set()
-        keys = list(newest)
-        for chunk in _chunks(keys, 200):
-            latest = (
-                select(RUN_ITEMS.c.pair, RUN_ITEMS.c.left_id, func.max(RUN_ITEMS.c.id).label("last"))
-                .where(RUN_ITEMS.c.tenant == tenant, tuple_(RUN_ITEMS.c.pair, RUN_ITEMS.c.left_id).in_(chunk))
-                .group_by(RUN_ITEMS.c.pair, RUN_ITEMS.c.left_id)
-            )
-            for row in (await conn.execute(latest)).all():
-                key = (row.pair, row.left_id)
-                if key in newest and row.last != newest[key].item_id:
-                    later.add(key)
+            side, record = ("left", item.left_id) if item.left_id else ("right", item.right_id)
+            if record and (item.pair, side, record) not in newest:
+                newest[(item.pair, side, record)] = item
+        later: set[tuple[str, str, str]] = set()
+        for side, column in (("left", RUN_ITEMS.c.left_id), ("right", RUN_ITEMS.c.right_id)):
+            keys = [(pair, record) for pair, s, record in newest if s == side]
+            for chunk in _chunks(keys, 200):
+                latest = (
+                    select(RUN_ITEMS.c.pair, column.label("record"), func.max(RUN_ITEMS.c.id).label("last"))
+                    .where(RUN_ITEMS.c.tenant == tenant, tuple_(RUN_ITEMS.c.pair, column).in_(chunk))
+                    .group_by(RUN_ITEMS.c.pair, column)
+                )
+                for row in (await conn.execute(latest)).all():
+                    key = (row.pair, side, row.record)
+                    if key in newest and row.last != newest[key].item_id:
+                        later.add(key)
     return [item for key, item in newest.items() if key not in later][:limit]
 
 

@@ -1,0 +1,325 @@
+"""The console in a real browser: headless Chromium (Debian's, no browser download) through Playwright, against
+`cwsync serve` as a subprocess on loopback and the sandboxes.
+
+One browser for the module; each test opens its own context (cookies) and logs in. With `CWSYNC_SCREENSHOTS=1`
+every screen is saved as a PNG into docs/console/ (`scripts/screenshots`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from cwsync.cli.app import app
+from cwsync_sandbox.connectwise.app import SandboxSettings
+from cwsync_sandbox.server import RunningSandbox, running_sandbox
+from tests.console.conftest import PASSWORD
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+PRIVATE_KEY = "ConsoleOnly-PrivKey-7f3a9c"  # the sandbox's key, known only to what is typed into the console
+pytestmark = [
+    pytest.mark.loopback,
+    pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("CI") != "true", reason="no chromium"),
+]
+runner = CliRunner()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _until(check: Callable[[], object], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@dataclass
+class Live:
+    """The sandboxes, the configuration, and `cwsync serve` running on them."""
+
+    sandbox: RunningSandbox
+    config: Path
+    folder: Path
+    base: str
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "CWSYNC_LOG_LEVEL": "info"}
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "cwsync", "serve", "-c", str(self.config), "--no-schedule"],
+                stdout=log,
+                stderr=log,
+                env=env,
+            )
+        started = time.monotonic()
+        _until(self._healthy, "cwsync serve to answer")
+        print(f"serve answered after {time.monotonic() - started:.1f} s")
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        assert self.proc.poll() is None, self.log.read_text(errors="replace")[-3000:]
+        try:
+            return httpx.get(f"{self.base}/api/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        """What the Connections screen asks for after a change: running syncs pick it up at start."""
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """The sandboxes, a configuration whose ConnectWise private key is to be entered in the console, users ann
+    (admin) and vic (viewer), and `cwsync serve`."""
+    folder = tmp_path_factory.mktemp("console-live")
+    settings = SandboxSettings(records=120, seed=6, examples=True, private_key=PRIVATE_KEY)
+    with running_sandbox(settings) as sandbox:
+        config = folder / "cwsync.yaml"
+        port = _free_port()
+        store = f"sqlite:///{folder / 'cwsync.db'}"
+        args = ["init", str(config), "--sandbox", "--sandbox-url", sandbox.base_url, "--store", store]
+        made = runner.invoke(app, [*args, "--server-port", str(port)])
+        assert made.exit_code == 0, made.stdout
+        text = config.read_text(encoding="utf-8")
+        text = re.sub(
+            r"private_key: .*", "private_key: ${secret:connectwise.private_key}  # entered in the console", text
+        )
+        text = re.sub(
+            r"(\n(\s+)client_id: .*\n)",
+            r"\1\2requests_per_minute: null  # the local sandbox: no pacing\n",
+            text,
+            count=1,
+        )
+        config.write_text(text, encoding="utf-8")
+        for name, role in (("ann", "admin"), ("vic", "viewer")):
+            added = runner.invoke(
+                app, ["users", "add", name, "--role", role, "--password-stdin", "-c", str(config)], input=PASSWORD
+            )
+            assert added.exit_code == 0, added.stdout
+        running = Live(sandbox, config, folder, f"http://127.0.0.1:{port}", folder / "serve.log")
+        running.start()
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(live: Live) -> Iterator[object]:
+    """One headless Chromium for the module (Debian's, started with --no-sandbox as root). After `live`: Playwright's
+    sync API runs an event loop in this thread, and the CLI's setup needs none running."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(live: Live, browser: object) -> Iterator[object]:
+    """A fresh browser context (no cookies) on the console."""
+    context = browser.new_context(base_url=live.base, viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def shot(page: object, name: str) -> None:
+    """Save the screen as docs/console/<name>.png when CWSYNC_SCREENSHOTS=1."""
+    if os.environ.get("CWSYNC_SCREENSHOTS") == "1":
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def login(page: object, name: str = "ann", password: str = PASSWORD) -> None:
+    page.goto("/login")  # type: ignore[attr-defined]
+    page.fill("input[name=username]", name)  # type: ignore[attr-defined]
+    page.fill("input[name=password]", password)  # type: ignore[attr-defined]
+    page.click("button.primary")  # type: ignore[attr-defined]
+
+
+def _deny(live: Live, modules: list[str]) -> None:
+    key = live.sandbox.sandbox.settings.public_key
+    answer = httpx.put(f"{live.sandbox.base_url}/_sandbox/members/{key}/deny", json={"deny": modules})
+    assert answer.status_code in (200, 204), answer.text
+
+
+def test_1_login_wrong_password_refused(page: object) -> None:
+    """A wrong password is refused on the form; the right one opens the dashboard, with the registry in the nav."""
+    login(page, password="not the password at all")
+    assert page.locator("#login-error").inner_text() == "wrong user name or password"  # type: ignore[attr-defined]
+    shot(page, "login")
+    login(page)
+    page.wait_for_selector("#integrations")  # type: ignore[attr-defined]
+    assert "hubspot" in page.locator("#integrations").inner_text()  # type: ignore[attr-defined]
+    assert page.locator("nav.side").get_by_text("Mappings").count() == 1  # type: ignore[attr-defined]
+
+
+def test_2_connect_connectwise_and_see_the_checklist(page: object, live: Live) -> None:
+    """Enter the ConnectWise connection (the private key only here), test it: every check passes; take a
+    permission away in the sandbox and the next test names it with where to grant it."""
+    login(page)
+    page.goto("/connections")  # type: ignore[attr-defined]
+    assert page.locator('[data-secret-state="connectwise.private_key"]').inner_text() == "not set"  # type: ignore[attr-defined]
+    form = page.locator("#conn-connectwise form").first  # type: ignore[attr-defined]
+    form.locator("input[name=private_key]").fill(PRIVATE_KEY)
+    form.locator("button.primary").click()
+    page.wait_for_selector(".flash-ok")  # type: ignore[attr-defined]
+    assert page.locator('[data-secret-state="connectwise.private_key"]').inner_text() == "set"  # type: ignore[attr-defined]
+    assert PRIVATE_KEY not in page.content()  # type: ignore[attr-defined]
+    page.locator("#conn-connectwise").get_by_text("Test connection").click()  # type: ignore[attr-defined]
+    checklist = page.locator('#checks-connectwise [data-checklist="connectwise"]')  # type: ignore[attr-defined]
+    checklist.wait_for()
+    assert "checks passed" in checklist.inner_text(), page.locator("#checks-connectwise").inner_text()  # type: ignore[attr-defined]
+    shot(page, "connections")
+    _deny(live, ["configurations"])
+    try:
+        page.locator("#conn-connectwise").get_by_text("Test connection").click()  # type: ignore[attr-defined]
+        page.wait_for_selector("#checks-connectwise .status-fail")  # type: ignore[attr-defined]
+        failed = page.locator("#checks-connectwise .status-fail").first.inner_text()  # type: ignore[attr-defined]
+        assert "Configurations" in failed
+        assert "fix:" in failed
+        assert "Security Roles" in failed or "Companies" in failed
+        shot(page, "connections-missing-permission")
+    finally:
+        _deny(live, [])
+    live.restart()  # the running syncs take the new connection at start (the flash says so)
+
+
+def test_3_plan_and_open_an_item_diff(page: object) -> None:
+    """Run a dry run of HubSpot from the console; its items are listed and an item's diff opens."""
+    login(page)
+    page.goto("/plans")  # type: ignore[attr-defined]
+    page.select_option("#start-plan select[name=integration]", "hubspot")  # type: ignore[attr-defined]
+    page.click("#start-plan button")  # type: ignore[attr-defined]
+    page.wait_for_selector("#plan-status:text('done')", timeout=30_000)  # type: ignore[attr-defined]
+    assert page.locator("#plan-items tr.item").count() > 0  # type: ignore[attr-defined]
+    page.reload()  # type: ignore[attr-defined]  # the filter's choices are the finished plan's actions
+    page.select_option("#plan-filter select[name=action]", "create")  # type: ignore[attr-defined]
+    page.click("#plan-filter button")  # type: ignore[attr-defined]
+    toggle = page.locator("#plan-items details.diff-toggle").first  # type: ignore[attr-defined]
+    toggle.locator("summary").click()
+    assert toggle.locator("table.diff tr").count() > 1
+    shot(page, "plan")
+
+
+def test_4_sync_find_a_failed_record_and_replay_it(page: object, live: Live) -> None:
+    """A HubSpot company without an address fails (ConnectWise refuses it); after Sync now, a search of the run's
+    items finds it, its page shows the reason, and Replay queues it again."""
+    hs = live.sandbox.hubspot
+    assert hs is not None
+    token = hs.settings.token
+    bare = httpx.post(
+        f"{live.sandbox.hubspot_url}/crm/v3/objects/companies",
+        json={"properties": {"name": "No Address Console Ltd"}},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    login(page)
+    page.goto("/runs")  # type: ignore[attr-defined]
+    page.select_option("#sync-now select[name=integration]", "hubspot")  # type: ignore[attr-defined]
+    page.click("#sync-now button")  # type: ignore[attr-defined]
+
+    def companies_done() -> bool:
+        page.goto("/runs?integration=hubspot")  # type: ignore[attr-defined]
+        rows = page.locator("#runs tbody tr").all_inner_texts()  # type: ignore[attr-defined]
+        return any("companies" in row and ("succeeded" in row or "failed" in row) for row in rows)
+
+    _until(companies_done, "the companies run to finish", 60)
+    shot(page, "runs")
+    row = page.locator("#runs tbody tr", has_text="companies").first  # type: ignore[attr-defined]
+    row.locator("a").first.click()
+    page.fill("#item-search input[name=text]", "address")  # type: ignore[attr-defined]
+    page.select_option("#item-search select[name=status]", "failed")  # type: ignore[attr-defined]
+    page.click("#item-search button")  # type: ignore[attr-defined]
+    found = page.locator("#items tr.item")  # type: ignore[attr-defined]
+    assert found.count() >= 1
+    shot(page, "run")
+    page.click(f"#items a:text('{bare['id']}')")  # type: ignore[attr-defined]
+    page.wait_for_selector("#history")  # type: ignore[attr-defined]
+    assert "address" in page.locator("#history").inner_text()  # type: ignore[attr-defined]
+    shot(page, "record")
+    page.click("#replay")  # type: ignore[attr-defined]
+    page.wait_for_selector(".flash-ok")  # type: ignore[attr-defined]
+    assert "replay" in page.locator(".flash-ok").inner_text()  # type: ignore[attr-defined]
+    page.goto("/")  # type: ignore[attr-defined]
+    page.wait_for_selector("#callbacks table, #callbacks p:not(:has-text('asking'))")  # type: ignore[attr-defined]
+    assert "address" in page.locator("#failing").inner_text()  # type: ignore[attr-defined]
+    shot(page, "dashboard")
+
+
+def test_5_viewer_cannot_save(page: object) -> None:
+    """A viewer sees the connections with Save disabled, and a save sent anyway is refused (403)."""
+    login(page, "vic")
+    page.goto("/connections")  # type: ignore[attr-defined]
+    assert page.locator("#conn-connectwise button.primary").is_disabled()  # type: ignore[attr-defined]
+    token = page.locator("#conn-connectwise input[name=csrf_token]").first.get_attribute("value")  # type: ignore[attr-defined]
+    answer = page.request.post("/connections/connectwise", form={"csrf_token": token, "site": "x"})  # type: ignore[attr-defined]
+    assert answer.status == 403
+    assert "Read-only" in answer.text()
+
+
+def test_6_no_secret_anywhere_but_ciphertext(page: object, live: Live) -> None:
+    """After the private key was entered in the console: not in any page, API answer, log line, the YAML file or
+    the store's files — the store holds only its ciphertext."""
+    login(page)
+    pages = ["/", "/connections", "/runs", "/plans", "/plans/1", "/mappings", "/dashboard/callbacks"]
+    for path in pages:
+        page.goto(path)  # type: ignore[attr-defined]
+        assert PRIVATE_KEY not in page.content(), path  # type: ignore[attr-defined]
+    api = {"Authorization": "Bearer sandbox-api-token-0001"}
+    runs = httpx.get(f"{live.base}/api/runs", headers=api).json()
+    answers = [
+        httpx.get(f"{live.base}{path}", headers=api).text for path in ("/api/runs", "/api/pairs", "/openapi.json")
+    ]
+    answers += [httpx.get(f"{live.base}/api/runs/{r['run_id']}", headers=api).text for r in runs[:5]]
+    answers += [httpx.get(f"{live.base}/metrics").text]
+    for text in answers:
+        assert PRIVATE_KEY not in text
+    assert "${secret:connectwise.private_key}" in live.config.read_text(encoding="utf-8")
+    assert PRIVATE_KEY not in live.config.read_text(encoding="utf-8")
+    assert PRIVATE_KEY not in live.log.read_text(errors="replace")
+    for file in live.folder.iterdir():
+        if file.is_file() and file.name != "serve.log":
+            assert PRIVATE_KEY.encode() not in file.read_bytes(), file.name
+    with sqlite3.connect(live.folder / "cwsync.db") as db:
+        [(blob,)] = db.execute("SELECT ciphertext FROM secrets WHERE name = 'connectwise.private_key'").fetchall()
+    assert len(blob) > len(PRIVATE_KEY)
