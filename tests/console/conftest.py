@@ -104,3 +104,10 @@ async def console(tmp_path: Path) -> AsyncIterator[Console]:
         async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as http:
             yield Console(server, http, users, sandbox, path)
     await store.close()
+
+
+# The browser tests' session fixtures (one `cwsync serve`, one Chromium for every browser test module); imported
+# last: the harness uses this module's PASSWORD.
+from tests.console import browser_harness as _browser  # noqa: E402
+
+browser, live, page = _browser.browser, _browser.live, _browser.page

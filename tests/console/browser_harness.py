@@ -1,0 +1,183 @@
+"""The browser-test harness of the console, shared by every browser test module (fixtures registered in
+`conftest.py`, so the session has ONE `cwsync serve` on the sandboxes and ONE headless Chromium): Playwright on
+Debian's chromium (no browser download), `cwsync serve` as a subprocess on loopback.
+
+With `CWSYNC_SCREENSHOTS=1` every screen a test visits is saved as a PNG into docs/console/ (`scripts/screenshots`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from cwsync.cli.app import app
+from cwsync_sandbox.connectwise.app import SandboxSettings
+from cwsync_sandbox.server import RunningSandbox, running_sandbox
+from tests.console.conftest import PASSWORD
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+PRIVATE_KEY = "ConsoleOnly-PrivKey-7f3a9c"  # the sandbox's key, known only to what is typed into the console
+BROWSER_MARKS = [
+    pytest.mark.loopback,
+    pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("CI") != "true", reason="no chromium"),
+]
+"""What every browser test module sets as its `pytestmark`."""
+runner = CliRunner()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _until(check: Callable[[], object], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@dataclass
+class Live:
+    """The sandboxes, the configuration, and `cwsync serve` running on them."""
+
+    sandbox: RunningSandbox
+    config: Path
+    folder: Path
+    base: str
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "CWSYNC_LOG_LEVEL": "info"}
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "cwsync", "serve", "-c", str(self.config), "--no-schedule"],
+                stdout=log,
+                stderr=log,
+                env=env,
+            )
+        started = time.monotonic()
+        _until(self._healthy, "cwsync serve to answer")
+        print(f"serve answered after {time.monotonic() - started:.1f} s")
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        assert self.proc.poll() is None, self.log.read_text(errors="replace")[-3000:]
+        try:
+            return httpx.get(f"{self.base}/api/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        """What the Connections screen asks for after a change: running syncs pick it up at start."""
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """The sandboxes, a configuration whose ConnectWise private key is to be entered in the console, users ann
+    (admin) and vic (viewer), and `cwsync serve`."""
+    folder = tmp_path_factory.mktemp("console-live")
+    settings = SandboxSettings(records=120, seed=6, examples=True, private_key=PRIVATE_KEY)
+    with running_sandbox(settings) as sandbox:
+        config = folder / "cwsync.yaml"
+        port = _free_port()
+        store = f"sqlite:///{folder / 'cwsync.db'}"
+        args = ["init", str(config), "--sandbox", "--sandbox-url", sandbox.base_url, "--store", store]
+        made = runner.invoke(app, [*args, "--server-port", str(port)])
+        assert made.exit_code == 0, made.stdout
+        text = config.read_text(encoding="utf-8")
+        text = re.sub(
+            r"private_key: .*", "private_key: ${secret:connectwise.private_key}  # entered in the console", text
+        )
+        text = re.sub(
+            r"(\n(\s+)client_id: .*\n)",
+            r"\1\2requests_per_minute: null  # the local sandbox: no pacing\n",
+            text,
+            count=1,
+        )
+        config.write_text(text, encoding="utf-8")
+        for name, role in (("ann", "admin"), ("vic", "viewer")):
+            added = runner.invoke(
+                app, ["users", "add", name, "--role", role, "--password-stdin", "-c", str(config)], input=PASSWORD
+            )
+            assert added.exit_code == 0, added.stdout
+        running = Live(sandbox, config, folder, f"http://127.0.0.1:{port}", folder / "serve.log")
+        running.start()
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(live: Live) -> Iterator[object]:
+    """One headless Chromium for the session (Debian's, started with --no-sandbox as root). After `live`: Playwright's
+    sync API runs an event loop in this thread, and the CLI's setup needs none running."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(live: Live, browser: object) -> Iterator[object]:
+    """A fresh browser context (no cookies) on the console."""
+    context = browser.new_context(base_url=live.base, viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def shot(page: object, name: str) -> None:
+    """Save the screen as docs/console/<name>.png when CWSYNC_SCREENSHOTS=1."""
+    if os.environ.get("CWSYNC_SCREENSHOTS") == "1":
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def login(page: object, name: str = "ann", password: str = PASSWORD) -> None:
+    page.goto("/login")  # type: ignore[attr-defined]
+    page.fill("input[name=username]", name)  # type: ignore[attr-defined]
+    page.fill("input[name=password]", password)  # type: ignore[attr-defined]
+    page.click("button.primary")  # type: ignore[attr-defined]
+
+
+def _deny(live: Live, modules: list[str]) -> None:
+    key = live.sandbox.sandbox.settings.public_key
+    answer = httpx.put(f"{live.sandbox.base_url}/_sandbox/members/{key}/deny", json={"deny": modules})
+    assert answer.status_code in (200, 204), answer.text
