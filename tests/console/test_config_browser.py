@@ -32,7 +32,7 @@ def connected(live: Live) -> Iterator[Live]:
         args = [*cli, "set", "connectwise.private_key", "--stdin", "-c", str(live.config)]
         subprocess.run(args, input=PRIVATE_KEY + "\n", capture_output=True, text=True, check=True)
         live.restart()
-    yield live
+    return live
 
 
 def _saved(page: Any) -> str:
