@@ -121,7 +121,7 @@ async def page(ctx: Viewer, pair: str = "companies") -> Response:
                 "f": f,
                 "origin": "added" if f.name in added else "default",
                 "reference": f.name in OBJECTS[pair].references,
-                "values": len(f.value_map or {}),
+                "value_count": len(f.value_map or {}),
                 "dropdown": _is_dropdown(props, f.right) or f.right_type is FieldType.ENUM,
             }
             for f in fields
