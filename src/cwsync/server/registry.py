@@ -38,6 +38,11 @@ class Integration(Protocol):
 
     name: str
 
+    @property
+    def section(self) -> tuple[str, ...]:
+        """Where its settings live in the configuration file (what the console's Integrations screen edits)."""
+        ...
+
     def enabled(self, server: Server) -> bool:
         """Whether the configuration switches it on (with what it needs connected)."""
         ...
@@ -96,6 +101,7 @@ def _every(tenant: str, pair: str, incremental_s: float | None, full_s: float | 
 
 class _Base:
     name: str
+    section: tuple[str, ...]
 
     def owns(self, server: Server, pair: str) -> bool:
         return pair == self.name
@@ -154,6 +160,7 @@ class HuduEntry(_Base):
     """ConnectWise → Hudu: a re-sync every few hours; a callback re-syncs its data type (debounced)."""
 
     name = "hudu"
+    section = ("syncs", "hudu")
 
     def callback_types(self, config: Config) -> list[str]:
         hudu = config.syncs.hudu
@@ -220,6 +227,7 @@ class CatalogEntry(_Base):
     """The catalog → HubSpot products: scheduled incremental runs; a `productcatalog` callback runs one soon."""
 
     name = "catalog"
+    section = ("syncs", "catalog")
 
     def callback_types(self, config: Config) -> list[str]:
         catalog = config.syncs.catalog
@@ -270,6 +278,7 @@ class DevicesEntry(_Base):
     callback (and a replay) re-reads its configuration."""
 
     name = "devices"
+    section = ("syncs", "changes", "devices")
 
     def callback_types(self, config: Config) -> list[str]:
         changes = config.syncs.changes
@@ -325,6 +334,7 @@ class QuotesEntry(_Base):
     """Quote → opportunity: a HubSpot deal entering the quote stage (its webhook queues the job)."""
 
     name = "quotes"
+    section = ("syncs", "catalog")
 
     def enabled(self, server: Server) -> bool:
         return server.catalog_enabled
@@ -337,6 +347,7 @@ class MirrorEntry(_Base):
     """ConnectWise → SQL tables: scheduled runs of every object; a callback re-reads its record."""
 
     name = "mirror"
+    section = ("syncs", "mirror")
     TYPES: ClassVar[dict[str, str]] = {
         "company": "companies",
         "contact": "contacts",
@@ -405,6 +416,7 @@ class HubSpotEntry(_Base):
     """Two-way HubSpot: incremental and full runs per object; callbacks and webhooks become record jobs."""
 
     name = "hubspot"
+    section = ("syncs", "hubspot")
 
     def callback_types(self, config: Config) -> list[str]:
         enabled = mappings(config)
