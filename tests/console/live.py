@@ -131,10 +131,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(live: Live) -> Iterator[object]:
-    """One headless Chromium for the session (Debian's, started with --no-sandbox as root). After `live`: Playwright's
-    sync API runs an event loop in this thread, and the CLI's setup needs none running."""
+    """One headless Chromium per browser test module (Debian's, started with --no-sandbox as root). After `live`:
+    Playwright's sync API runs an event loop in this thread while it is open, and the CLI's setup needs none running;
+    closed at the module's end, so the async tests that follow find no loop running (pytest-asyncio refuses one)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
