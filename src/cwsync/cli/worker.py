@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -19,18 +20,24 @@ def worker(
     concurrency: int = typer.Option(4, min=1, max=256, help="Jobs (tenants) this process runs at once."),
     grace: float = typer.Option(30.0, min=0, help="Seconds running jobs get to finish after SIGTERM/SIGINT."),
     schedule: bool = typer.Option(True, "--schedule/--no-schedule", help="Take part in the periodic runs."),
+    as_json: bool = typer.Option(False, "--json", help="Print what it runs as one JSON line (then work)."),
 ) -> None:
     """Run the tenants' jobs (callbacks, webhooks, replays, schedules) until SIGTERM / SIGINT, then drain."""
     from cwsync.cli.sync import run_async
     from cwsync.server.run import work
 
     configs = deployment_configs(config, tenants)
-    console.print(f"cwsync worker: {len(configs)} tenant(s), {concurrency} at once")
+    if as_json:
+        started = {"worker": True, "tenants": [c.tenant for c in configs], "concurrency": concurrency}
+        print(json.dumps(started), flush=True)
+    else:
+        console.print(f"cwsync worker: {len(configs)} tenant(s), {concurrency} at once")
     try:
         run_async(lambda: work(configs, concurrency=concurrency, grace=grace, schedule=schedule))
     except ValueError as exc:
         fail(2, str(exc), kind="ConfigError", fix="set store: postgresql://... (docs/deploy.md)")
-    console.print("stopped")
+    if not as_json:
+        console.print("stopped")
 
 
 def deployment_configs(config: Path | None, tenants: Path | None) -> list:  # type: ignore[type-arg]
