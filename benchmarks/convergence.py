@@ -222,6 +222,19 @@ def load() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
+def summary(rows: list[list[str]]) -> None:
+    """Per pair and kind of trial: how many trials, and the figures summed over them."""
+    print("| pair | target | trials | duplicates | missing | differing | failing | left running |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    groups: dict[tuple[str, str, str], list[list[str]]] = {}
+    for row in rows:
+        groups.setdefault((row[0], row[1], row[2]), []).append(row)
+    for (name, total, kind), group in groups.items():
+        sums = [sum(int(r[n]) for r in group) for n in range(3, 8)]
+        print(f"| {name} | {total} | {len(group)} × {kind} | " + " | ".join(map(str, sums)) + " |")
+    print()
+
+
 def main() -> None:
     """Measure and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -254,6 +267,7 @@ def main() -> None:
             for kind, o in trials:
                 rows.append([name, str(ref.total), kind, *o.cells(), o.note])
     print(f"load average at end: {load()}")
+    summary(rows)
     header = ["pair", "target", "trial", "duplicates", "missing", "differing", "failing", "left running", "notes"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))

@@ -68,7 +68,8 @@ SITE_COMPANY = "_cwsync_company_id"
 
 
 class AssetSource:
-    """The ConnectWise records of one data type of the matched companies, a page at a time (an engine `Source`):
+    """The ConnectWise records of one data type of the given companies (the matched ones; for the types but sites, the
+    companies without a Hudu company too, whose records skip naming them), a page at a time (an engine `Source`):
     sites per company (8 companies at once, always all of them), the other types by `company/id in (...)`, changed
     since the cursor on an incremental run."""
 

@@ -4,7 +4,8 @@ Per run: the connection test (Hudu `api_info`, the layouts the configuration nam
 companies, the parent pair (`companies.company_pair`: every ConnectWise company not deleted, Hudu's company list
 once, the stored match decisions as its hooks); then each data type (sites, contacts, configurations, agreements) as
 an engine pair (`assets.asset_pair`). All of them run by `Engine.run_within` inside this one run: read from
-ConnectWise page by page (assets: `company/id in (...)` of the matched companies), planned by the engine against the
+ConnectWise page by page (assets: `company/id in (...)` of the matched companies, and of the unmatched ones to skip
+their records naming the company), planned by the engine against the
 links, written through `integrations.hudu` (`HuduCompanyTarget`, `HuduAssetTarget`: one Hudu request per created or
 changed record, none for an unchanged one).
 Hudu assets are never read one by one: the comparison is against the projection stored in each link;
