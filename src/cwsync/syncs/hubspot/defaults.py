@@ -81,6 +81,17 @@ COMPANY_FIELDS = (
     FieldMap(
         "lifecyclestage", "company_type", "lifecyclestage", TO_RIGHT, T.TEXT, T.ENUM, value_map=COMPANY_LIFECYCLE_MAP
     ),
+    # A dropdown whose options are ConnectWise's company types (SB-1): each run's prepare step imports them as the
+    # options and as this value map (a type maps to itself; `properties.import_company_types`).
+    FieldMap(
+        "connectwise_company_type",
+        "company_type",
+        "connectwise_company_type",
+        TO_RIGHT,
+        T.TEXT,
+        T.ENUM,
+        value_map={"*": ""},
+    ),
 )
 
 CONTACT_FIELDS = (

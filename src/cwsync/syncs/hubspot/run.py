@@ -49,7 +49,14 @@ from cwsync.engine.runs import close_interrupted as close_interrupted_runs
 from cwsync.store import Counts, ItemStatus, Link, RunItem, Store
 from cwsync.syncs.hubspot import shapes
 from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
-from cwsync.syncs.hubspot.properties import create_properties, missing_properties, property_group
+from cwsync.syncs.hubspot.properties import (
+    Options,
+    create_properties,
+    import_company_types,
+    missing_properties,
+    property_group,
+    with_options,
+)
 from cwsync.syncs.hubspot.schema import check_schemas, property_definitions
 from cwsync.syncs.hubspot.sides import ConnectWiseSide, HubSpotSide, Raw, right_properties
 
@@ -192,6 +199,8 @@ class HubSpotSync:
         self.now = now
         self.mappings = mappings(config)
         self.missing_properties: set[tuple[str, str]] = set()
+        self.options: Options = {}
+        """Dropdown options imported from ConnectWise by `prepare` (SB-1)."""
         self.prepared = False
         self.planned_creates: dict[str, set[str]] = {}
         """In a dry run: the ConnectWise ids each pair would create on HubSpot (parents of later pairs)."""
@@ -266,6 +275,7 @@ class HubSpotSync:
         properties, and map owners. A long-lived server calls it at start (and again to refresh owners)."""
         if close_interrupted:
             await close_interrupted_runs(self.store, self.tenant, force=True)
+        self.options = await import_company_types(self.cw, self.hs, self.mappings, dry_run=dry_run)  # SB-1
         await asyncio.gather(self._ensure_properties(dry_run=dry_run), self._map_owners())
         self.prepared = not dry_run
 
@@ -284,7 +294,7 @@ class HubSpotSync:
         """Check the mappings against HubSpot's property definitions and ConnectWise's custom fields (a
         `ConfigError` naming file and line before any record is touched), then create the HubSpot properties cwsync
         needs (not in a dry run: there they are only noted as missing)."""
-        definitions = await property_definitions(self.hs, self.mappings)
+        definitions = with_options(await property_definitions(self.hs, self.mappings), self.options)
         problems = await check_schemas(self.config, self.mappings, self.cw, definitions)
         if problems:
             raise problems_at(self.config, [(p.loc, p.message) for p in problems])
@@ -293,7 +303,8 @@ class HubSpotSync:
             self.missing_properties = {(p.object_type, p.name) for p in missing}
             return
         if missing:
-            created = await create_properties(self.hs, missing, group=property_group(self.config.syncs.hubspot))
+            group = property_group(self.config.syncs.hubspot)
+            created = await create_properties(self.hs, missing, self.options, group=group)
             log.info("hs.properties_created", properties=created)
         self.missing_properties = set()
 
