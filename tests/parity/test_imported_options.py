@@ -79,7 +79,10 @@ def test_connectwise_lists_become_dropdown_options_and_follow_changes(tmp_path: 
         dropped = str(w.cw.store.get("manufacturers", gone)["name"])  # type: ignore[index]
         asyncio.run(cw_write(w, "delete", "procurement/manufacturers", gone))
         run(w, "sync")
-        run(w, "catalog", "sync")
+        imported = run(w, "catalog", "sync", "--only", "options")  # the lists alone (a manual run of that type)
+        assert imported == {"dry_run": False, "options": ["products.connectwise_manufacturer"]}
+        code, out = w.cli("catalog", "sync", "--only", "quotes", "--json")
+        assert (code, "use options, products" in json.loads(out)["error"]["message"]) == (2, True)
         assert visible(w, "companies", "connectwise_company_type")[-1] == "Managed Partner"
         assert dropped not in visible(w, "products", "connectwise_manufacturer")
         hidden = [o for o in w.hubspot.state.properties["products"]["connectwise_manufacturer"]["options"]]

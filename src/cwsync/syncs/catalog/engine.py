@@ -37,7 +37,11 @@ from cwsync.syncs.catalog.products import (
 )
 from cwsync.syncs.hubspot.properties import create_properties, sync_options
 
-__all__ = ["BATCH", "CATALOG_PATH", "CatalogEngine", "CatalogReport", "catalog_sync_config"]
+__all__ = ["BATCH", "CATALOG_PATH", "CATALOG_TYPES", "CatalogEngine", "CatalogReport", "catalog_sync_config"]
+
+CATALOG_TYPES = ("options", "products")
+"""What a manual catalog run can be limited to (`--only`): the dropdowns' options (SB-1) or the products (whose run
+imports the options first)."""
 
 CATALOG_PATH = "procurement/catalog"
 CALLBACK_TYPE = "productcatalog"
@@ -159,16 +163,20 @@ class CatalogEngine:
         source = ConnectWiseSource(self.cw, CATALOG_PATH)
         return product_pair(self.sync, source, target, in_flight=self.hs.settings.max_concurrency, prepare=prepare)
 
-    async def ensure_properties(self, *, dry_run: bool = False) -> list[str]:
+    async def ensure_properties(self, *, dry_run: bool = False, options_only: bool = False) -> list[str]:
         """Create the custom product properties HubSpot lacks, and bring the dropdowns' options up to ConnectWise's
         categories, subcategories, product types and manufacturers (SB-1; once per engine, so on each run's prepare
-        step); returns `products.name` created."""
+        step); returns `products.name` created (with `options_only`: the dropdowns whose options changed)."""
         if self._properties_checked:
             return []
         existing = {p["name"]: p for p in await self.hs.properties("products")}
         options = await self.dropdown_options()
+        changed = []
         for name, wanted in options.items():
-            await sync_options(self.hs, "products", name, wanted, definition=existing.get(name), dry_run=dry_run)
+            got = await sync_options(self.hs, "products", name, wanted, definition=existing.get(name), dry_run=dry_run)
+            changed += [f"products.{name}"] if got is not None else []
+        if options_only:
+            return changed
         missing = [p for p in PRODUCT_PROPERTIES if p.name not in existing]
         choices = {("products", name): wanted or [self.sync.default_category] for name, wanted in options.items()}
         created = [] if dry_run or not missing else await create_properties(self.hs, missing, choices)
