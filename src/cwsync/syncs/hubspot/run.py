@@ -27,7 +27,7 @@ from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.http import CwsyncApiError, FatalError, NotFoundError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.filters import failing_rule
-from cwsync.core.mapping import MappingError, ObjectMapping, build_mapping
+from cwsync.core.mapping import ObjectMapping, build_mapping
 from cwsync.core.plan import (
     EXCLUDED,
     GONE,
@@ -58,7 +58,7 @@ from cwsync.syncs.hubspot.properties import (
     with_options,
 )
 from cwsync.syncs.hubspot.schema import check_schemas, property_definitions
-from cwsync.syncs.hubspot.sides import ConnectWiseSide, HubSpotSide, Raw, right_properties
+from cwsync.syncs.hubspot.sides import ConnectWiseSide, HubSpotSide, Raw, opportunity_defaults, right_properties
 
 __all__ = ["HubSpotSync", "MassDeleteError", "PairReport", "ReadAhead", "RecordRef", "RunReport", "mappings"]
 
@@ -164,11 +164,6 @@ def mappings(config: Config) -> dict[str, ObjectMapping]:
             references=d.references,
             default_direction=d.default_direction,
         )
-        if pair == "deals" and built.direction.allows(Side.LEFT.towards):
-            raise MappingError(
-                "deals: only connectwise-to-hubspot is supported (creating ConnectWise opportunities from HubSpot"
-                " deals needs a sales rep and a contact cwsync cannot choose yet)"
-            )
         out[pair] = built
     return out
 
@@ -200,6 +195,8 @@ class HubSpotSync:
         self.mappings = mappings(config)
         self.missing_properties: set[tuple[str, str]] = set()
         self.options: Options = {}
+        self.deal_context: dict[str, Any] = {}
+        """Status ids and the default sales rep a HubSpot deal's opportunity is written with (`prepare`)."""
         """Dropdown options imported from ConnectWise by `prepare` (SB-1)."""
         self.prepared = False
         self.planned_creates: dict[str, set[str]] = {}
@@ -277,6 +274,8 @@ class HubSpotSync:
             await close_interrupted_runs(self.store, self.tenant, force=True)
         self.options = await import_company_types(self.cw, self.hs, self.mappings, dry_run=dry_run)  # SB-1
         await asyncio.gather(self._ensure_properties(dry_run=dry_run), self._map_owners())
+        if "deals" in self.mappings and self.mappings["deals"].direction.allows(Side.LEFT.towards):
+            self.deal_context = await opportunity_defaults(self.cw, self.config)  # HubSpot deals → opportunities
         self.prepared = not dry_run
 
     async def _map_owners(self) -> None:
@@ -1157,7 +1156,8 @@ class _Applier:
         side = self.run.left
         try:
             if (write := _write(item, Side.LEFT, Action.CREATE)) is not None:
-                body = shapes.connectwise_body(self.run.pair, self.mapping, write.values, str(item.right_id))
+                context = self.run.s.deal_context
+                body = shapes.connectwise_body(self.run.pair, self.mapping, write.values, str(item.right_id), context)
                 created = await side.create(body)
                 result.left_id = str(created["id"])
                 await self._backfill(result, created)
@@ -1165,7 +1165,9 @@ class _Applier:
                 current = self.raws.get(str(item.left_id))
                 if current is None and shapes.needs_current(write.values, self.mapping):
                     current = await side.get(str(item.left_id))
-                ops = shapes.connectwise_patch(self.run.pair, self.mapping, write.values, current)
+                ops = shapes.connectwise_patch(
+                    self.run.pair, self.mapping, write.values, current, self.run.s.deal_context
+                )
                 if ops:
                     await side.patch(str(item.left_id), ops)
         except CwsyncApiError as exc:
