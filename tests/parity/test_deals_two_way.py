@@ -75,3 +75,24 @@ async def test_a_deal_without_a_contact_waits_and_says_why(world: World, tmp_pat
     assert len(list(world.cw_box.store.ids("opportunities"))) == before
     [item] = [i for p in report.pairs for i in p.items if i.right_id == deal]
     assert "contact" in item.reason
+
+
+async def test_an_opportunity_an_earlier_attempt_made_is_found_not_doubled(world: World, tmp_path: Path) -> None:
+    """A run killed after ConnectWise created the opportunity (nothing recorded): the next run finds it by name,
+    company and contact and links it, instead of creating a second one."""
+    await two_way(world, tmp_path)
+    cw_contact, hs_contact = await linked(world, "contacts")
+    contact = await world.cw.get("company/contacts", int(cw_contact))
+    company = str(contact["company"]["id"])
+    hs_company = (await world.store.links_by_left("default", "companies", [company]))[company].right_id
+    deal = await new_deal(world, {"dealname": "Half done", "dealstage": "closedwon"}, companies=hs_company,
+                          contacts=hs_contact)  # fmt: skip
+    rep = int(next(iter(world.cw_box.store.ids("members"))))
+    body = {"name": "Half done", "company": {"id": int(company)}, "contact": {"id": int(cw_contact)},
+            "primarySalesRep": {"id": rep}}  # fmt: skip
+    earlier = await world.cw.create("sales/opportunities", body)
+    before = len(list(world.cw_box.store.ids("opportunities")))
+    await world.sync()
+    assert len(list(world.cw_box.store.ids("opportunities"))) == before
+    [link] = (await world.store.links_by_right("default", "deals", [deal])).values()
+    assert link.left_id == str(earlier["id"])

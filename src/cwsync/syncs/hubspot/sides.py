@@ -13,7 +13,7 @@ from typing import Any
 
 from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
-from cwsync.connectors.connectwise.conditions import F, any_of
+from cwsync.connectors.connectwise.conditions import F, all_of, any_of
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.mapping import ObjectMapping
 from cwsync.syncs.hubspot import shapes
@@ -104,8 +104,20 @@ class ConnectWiseSide:
         return out
 
     async def create(self, body: Mapping[str, Any]) -> Raw:
-        """Create a record (safe to retry: companies are looked up by identifier after a lost answer)."""
-        return await self.client.create(self.path, body)
+        """Create a record (safe to retry: companies are looked up by identifier after a lost answer). An
+        opportunity has no natural key: it is looked up by name, company and contact before it is created (a run
+        killed after the write finds it) and after a lost answer."""
+        if self.pair != "deals":
+            return await self.client.create(self.path, body)
+        match = all_of(
+            F("name") == str(body.get("name") or ""),
+            F("company/id") == int(body["company"]["id"]),
+            F("contact/id") == int(body["contact"]["id"]),
+        )
+        found = await self.client.list_page(self.path, conditions=match, page_size=1)
+        if found:
+            return found[0]
+        return await self.client.create(self.path, body, match=match)
 
     async def patch(self, record_id: str, ops: list[dict[str, Any]]) -> Raw:
         """Apply JSON-patch operations to a record."""
