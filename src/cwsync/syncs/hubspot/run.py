@@ -195,9 +195,9 @@ class HubSpotSync:
         self.mappings = mappings(config)
         self.missing_properties: set[tuple[str, str]] = set()
         self.options: Options = {}
+        """Dropdown options imported from ConnectWise by `prepare` (SB-1)."""
         self.deal_context: dict[str, Any] = {}
         """Status ids and the default sales rep a HubSpot deal's opportunity is written with (`prepare`)."""
-        """Dropdown options imported from ConnectWise by `prepare` (SB-1)."""
         self.prepared = False
         self.planned_creates: dict[str, set[str]] = {}
         """In a dry run: the ConnectWise ids each pair would create on HubSpot (parents of later pairs)."""
