@@ -421,15 +421,19 @@ async def test_custom_field_maps_to_custom_property_both_ways(tmp_path: Path, wo
     assert len(after["customFields"]) == len(company["customFields"])
 
 
-def test_two_way_deals_are_refused_at_load(tmp_path: Path) -> None:
-    """Deals may only flow ConnectWise → HubSpot for now; anything else is refused when the config loads."""
-    from cwsync.core.mapping import MappingError
+def test_two_way_deals_load(tmp_path: Path) -> None:
+    """Deals may flow both ways (HS-1, HS-2; end to end in tests/parity/test_deals_two_way.py): the stage maps
+    back to a status, the company and contact are required for an opportunity."""
+    from cwsync.config.vocabulary import Direction
     from cwsync.syncs.hubspot.run import mappings
 
     box = build_sandbox(SandboxSettings(base_url=CW_BASE, records=50))
     config = make_config(tmp_path, box, objects={"deals": {"direction": "two-way"}})
-    with pytest.raises(MappingError, match="deals: only connectwise-to-hubspot"):
-        mappings(config)
+    deals = mappings(config)["deals"]
+    fields = deals.by_name()
+    assert (deals.direction, fields["dealstage"].direction) == (Direction.BOTH, Direction.BOTH)
+    assert fields["company"].required_left
+    assert fields["contact"].required_left
 
 
 async def test_deal_owner_maps_member_to_owner_by_email(world: World) -> None:

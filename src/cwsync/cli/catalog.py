@@ -83,10 +83,27 @@ def catalog_sync(
     config: Path = CONFIG,
     full: bool = typer.Option(False, "--full", help="Every catalog item, not only those changed since the last run."),
     plan: bool = typer.Option(False, "--plan", help="Dry run: show what would change, write nothing."),
+    only: list[str] = typer.Option(
+        [], "--only", help="Only options (ConnectWise's lists as HubSpot dropdown options) or products."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Sync the ConnectWise procurement catalog to HubSpot products."""
+    from cwsync.core.selection import UnknownTypeError, select_types
+    from cwsync.syncs.catalog.engine import CATALOG_TYPES
+
     cfg = _load(config)
+    try:
+        chosen = select_types(only, CATALOG_TYPES, what="catalog data type")
+    except UnknownTypeError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--only") from exc
+    if chosen == ["options"]:
+        changed = _catalog(cfg, lambda engine: engine.ensure_properties(dry_run=plan, options_only=True))
+        if as_json:
+            print(json.dumps({"dry_run": plan, "options": changed}, indent=2))
+        else:
+            console.print(f"dropdown options {'to import' if plan else 'imported'}: {', '.join(changed) or 'none'}")
+        return
     report = _catalog(cfg, lambda engine: engine.run(full=full, dry_run=plan), progress=True)
     if as_json:
         print(json.dumps(report.as_json(), indent=2, default=str))

@@ -445,17 +445,24 @@ def create_properties_command(
 ) -> None:
     """Create the custom HubSpot properties the mappings need (HS-5). ConnectWise fields are never created."""
     from cwsync.syncs.hubspot.context import opened
-    from cwsync.syncs.hubspot.properties import create_properties, missing_properties, property_group
+    from cwsync.syncs.hubspot.properties import (
+        create_properties,
+        import_company_types,
+        missing_properties,
+        property_group,
+    )
     from cwsync.syncs.hubspot.run import mappings
 
     cfg = load(config)
 
     async def work() -> dict[str, list[str]]:
         async with opened(cfg) as ctx:
-            missing = await missing_properties(ctx.hs, mappings(cfg), sync=cfg.syncs.hubspot)
+            mapped = mappings(cfg)
+            options = await import_company_types(ctx.cw, ctx.hs, mapped, dry_run=dry_run)  # dropdowns' options (SB-1)
+            missing = await missing_properties(ctx.hs, mapped, sync=cfg.syncs.hubspot)
             names = [f"{p.object_type}.{p.name}" for p in missing]
             group = property_group(cfg.syncs.hubspot)
-            created = [] if dry_run else await create_properties(ctx.hs, missing, group=group)
+            created = [] if dry_run else await create_properties(ctx.hs, missing, options, group=group)
             return {"missing": names, "created": created}
 
     result = run_async(work)

@@ -19,6 +19,10 @@
         auto_update_asset_names: false
         update_company_details: true
         match_assets_on_serial: true
+        connected_fields:                       # ConnectWise fields → layout custom fields (HU-3)
+          configurations:
+            - {connectwise: customFields/Tier, hudu: Tier}
+            - {connectwise: vendor/name, hudu: Vendor}
         schedule: {every_hours: 3}
 
 Layout names are checked against Hudu when the sync connects (`cwsync hudu test`), not here: the file cannot know
@@ -27,11 +31,25 @@ which layouts an instance has.
 
 from __future__ import annotations
 
-from typing import Literal
+import difflib
+import re
+from collections.abc import Callable
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-__all__ = ["DATA_TYPES", "DataType", "HuduConnection", "HuduLayouts", "HuduSchedule", "HuduSync", "SortRule"]
+__all__ = [
+    "CONNECTWISE_FIELDS",
+    "DATA_TYPES",
+    "ConnectedField",
+    "ConnectedFields",
+    "DataType",
+    "HuduConnection",
+    "HuduLayouts",
+    "HuduSchedule",
+    "HuduSync",
+    "SortRule",
+]
 
 DataType = Literal["companies", "contacts", "sites", "configurations", "agreements"]
 DATA_TYPES: tuple[DataType, ...] = ("companies", "sites", "contacts", "configurations", "agreements")
@@ -44,6 +62,44 @@ CALLBACK_DATA_TYPES: dict[str, DataType] = {
     "agreement": "agreements",
 }
 """ConnectWise callback types that re-sync a data type into Hudu (sites have no callback: the schedule brings them)."""
+
+
+AssetType = Literal["contacts", "sites", "configurations", "agreements"]
+
+_FIELD_NAMES: dict[AssetType, str] = {
+    "contacts": "id firstName lastName company site addressLine1 addressLine2 city state zip country"
+    " relationship relationshipOverride department inactiveFlag securityIdentifier managerContact"
+    " assistantContact title school nickName marriedFlag childrenFlag children significantOther"
+    " portalSecurityLevel disablePortalLoginFlag unsubscribeFlag gender birthDay anniversary presence"
+    " facebookUrl twitterUrl linkedInUrl defaultPhoneType defaultPhoneNbr defaultPhoneExtension"
+    " defaultBillingFlag defaultFlag companyLocation communicationItems types typeIds integratorTags",
+    "sites": "id name addressLine1 addressLine2 city stateReference zip country addressFormat phoneNumber"
+    " phoneNumberExt faxNumber taxCode entityType expenseReimbursement primaryAddressFlag defaultShippingFlag"
+    " defaultBillingFlag defaultMailingFlag inactiveFlag billSeparateFlag calendar timeZone company",
+    "configurations": "id name type status company contact site locationId location businessUnitId department"
+    " deviceIdentifier serialNumber modelNumber tagNumber purchaseDate installationDate installedBy"
+    " warrantyExpirationDate vendorNotes notes macAddress lastLoginName billFlag backupSuccesses"
+    " backupIncomplete backupFailed backupRestores lastBackupDate backupServerName backupBillableSpaceGb"
+    " backupProtectedDeviceList backupYear backupMonth ipAddress defaultGateway osType osInfo cpuSpeed ram"
+    " localHardDrives parentConfigurationId vendor manufacturer questions activeFlag managementLink"
+    " remoteLink sla displayVendorFlag companyLocationId showRemoteFlag showAutomateFlag needsRenewalFlag"
+    " manufacturerPartNumber",
+    "agreements": "id name type company contact site subContractCompany subContractContact parentAgreement"
+    " customerPO location department opportunity startDate endDate noEndingDateFlag cancelledFlag"
+    " dateCancelled reasonCancelled sla workOrder internalNotes applicationUnits applicationLimit"
+    " applicationCycle applicationUnlimitedFlag oneTimeFlag coverAgreementTime coverAgreementProduct"
+    " coverAgreementExpense coverSalesTax carryOverUnused allowOverruns expiredDays limit expireWhenZero"
+    " chargeToFirm billingCycle billingTerms billToCompany billToContact billToSite billAmount taxable"
+    " prorateFirstBill billStartDate taxCode workRole workType projectType invoiceTemplate billTime"
+    " billExpenses billProducts currency periodType autoInvoiceFlag nextInvoiceDate companyLocation"
+    " shipToCompany shipToContact shipToSite agreementStatus",
+}
+CONNECTWISE_FIELDS: dict[AssetType, frozenset[str]] = {
+    kind: frozenset(names.split()) for kind, names in _FIELD_NAMES.items()
+}
+"""The top-level fields of the ConnectWise records each asset data type reads (REST API 3.0), for connected fields."""
+CUSTOM_PREFIX = "customFields/"
+_SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+")
 
 
 class _Model(BaseModel):
@@ -107,6 +163,77 @@ class HuduLayouts(_Model):
         return list(dict.fromkeys(wanted))
 
 
+class ConnectedField(_Model):
+    """A ConnectWise field (standard, by path, or custom, by caption) shown in a layout's custom field (HU-3)."""
+
+    connectwise: str = Field(min_length=1, description="`customFields/<caption>`, or a path such as `vendor/name`")
+    hudu: str = Field(min_length=1, max_length=255, description="the layout field's label (created when missing)")
+    field_type: Literal["Text", "RichText", "Number", "Date", "CheckBox", "Email", "Phone", "Website"] = "Text"
+    show_in_list: bool = Field(True, description="a created field shows in Hudu's list views")
+
+    @property
+    def caption(self) -> str | None:
+        """The custom field's caption, or None for a standard field."""
+        return self.connectwise[len(CUSTOM_PREFIX) :] if self.connectwise.startswith(CUSTOM_PREFIX) else None
+
+
+def _path_of(kind: AssetType) -> Callable[[ConnectedField], ConnectedField]:
+    """The check of one data type's connected field (an error is reported at that entry's line)."""
+
+    def check(entry: ConnectedField) -> ConnectedField:
+        _check_path(kind, entry)
+        return entry
+
+    return check
+
+
+def _check_path(kind: AssetType, entry: ConnectedField) -> None:
+    """Raise ValueError naming the field when the path cannot name a field of the data type's records."""
+    if entry.caption is not None:
+        if not entry.caption.strip():
+            raise ValueError(f"{kind}: {entry.connectwise!r}: name the custom field's caption after customFields/")
+        return
+    parts = entry.connectwise.split("/")
+    if not all(_SEGMENT.fullmatch(p) for p in parts):
+        raise ValueError(f"{kind}: {entry.connectwise!r} is not a field path (e.g. vendor/name or customFields/Tier)")
+    known = CONNECTWISE_FIELDS[kind]
+    if parts[0] not in known:
+        raise ValueError(
+            f"ConnectWise {kind} have no field {parts[0]!r}{_close(parts[0], known)}: name a field of the record"
+            " (a path such as type/name) or a custom field as customFields/<caption>"
+        )
+
+
+def _close(name: str, known: frozenset[str]) -> str:
+    near = difflib.get_close_matches(name, sorted(known), n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""
+
+
+class ConnectedFields(_Model):
+    """Per asset data type, the ConnectWise fields connected to layout custom fields (HU-3)."""
+
+    contacts: list[Annotated[ConnectedField, AfterValidator(_path_of("contacts"))]] = Field(default_factory=list)
+    sites: list[Annotated[ConnectedField, AfterValidator(_path_of("sites"))]] = Field(default_factory=list)
+    configurations: list[Annotated[ConnectedField, AfterValidator(_path_of("configurations"))]] = Field(
+        default_factory=list
+    )
+    agreements: list[Annotated[ConnectedField, AfterValidator(_path_of("agreements"))]] = Field(default_factory=list)
+
+    @field_validator("contacts", "sites", "configurations", "agreements")
+    @classmethod
+    def _labels_once(cls, entries: list[ConnectedField]) -> list[ConnectedField]:
+        labels = [e.hudu.strip().lower() for e in entries]
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        if twice:
+            raise ValueError(f"the Hudu field {twice[0]!r} is connected twice")
+        return entries
+
+    def of(self, kind: DataType) -> list[ConnectedField]:
+        """The connected fields of a data type (none for companies)."""
+        found: list[ConnectedField] = getattr(self, kind, []) if kind != "companies" else []
+        return found
+
+
 class HuduSchedule(_Model):
     """How often `cwsync serve` re-syncs (Hudu's own integrations: every 3 hours)."""
 
@@ -125,6 +252,9 @@ class HuduSync(_Model):
     auto_update_asset_names: bool = Field(False, description="rename the Hudu asset when ConnectWise renames it")
     update_company_details: bool = Field(True, description="false: never change a company's details in Hudu")
     match_assets_on_serial: bool = Field(False, description="link a Hudu asset with the same primary serial")
+    connected_fields: ConnectedFields = Field(
+        default_factory=ConnectedFields, description="ConnectWise fields shown in the layouts' custom fields"
+    )
     schedule: HuduSchedule = Field(default_factory=HuduSchedule)
 
     @model_validator(mode="after")

@@ -25,8 +25,9 @@ from fastapi import Body, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from cwsync.connectors.http import CwsyncApiError, NotFoundError
+from cwsync.core.selection import UnknownTypeError, select_types
 from cwsync.server.auth import api_guard
-from cwsync.syncs.catalog.engine import CatalogEngine
+from cwsync.syncs.catalog.engine import CATALOG_TYPES, CatalogEngine
 from cwsync.syncs.catalog.quotes import Quote, QuoteRefused
 from cwsync.syncs.catalog.workflow import QuoteWorkflow
 
@@ -84,8 +85,16 @@ def add_quote_routes(app: FastAPI, server: Server) -> None:
         return await _workflow(server).explain(external_id)
 
     @app.post("/api/catalog/sync", dependencies=guard, tags=["catalog"])
-    async def sync_catalog(full: bool = False, plan: bool = False) -> dict[str, Any]:
-        """Sync the ConnectWise catalog to HubSpot products (incremental unless `full`)."""
+    async def sync_catalog(full: bool = False, plan: bool = False, only: str | None = None) -> dict[str, Any]:
+        """Sync the ConnectWise catalog to HubSpot products (incremental unless `full`); `only=options` imports
+        just ConnectWise's lists as the dropdowns' options (SB-1)."""
+        try:
+            chosen = select_types(only, CATALOG_TYPES, what="catalog data type")
+        except UnknownTypeError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        if chosen == ["options"]:
+            changed = await _call(_engine(server).ensure_properties(dry_run=plan, options_only=True))
+            return {"dry_run": plan, "options": changed}
         return (await _call(_engine(server).run(full=full, dry_run=plan, trigger="api"))).as_json()
 
     @app.post("/api/catalog/products", dependencies=guard, tags=["catalog"])

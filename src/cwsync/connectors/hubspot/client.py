@@ -813,6 +813,11 @@ class HubSpotClient(OwnsHttp):
             body["hasUniqueValue"] = True
         return _object(await self.request("POST", self.paths.properties(_type(object_type)), json=body))
 
+    async def update_property(self, object_type: str, name: str, changes: Mapping[str, Any]) -> Record:
+        """PATCH a custom property's definition (`label`, `type`, `fieldType`, `options`, ...; 200)."""
+        path = f"{self.paths.properties(_type(object_type))}/{name}"
+        return _object(await self.request("PATCH", path, json=dict(changes)))
+
     async def property_groups(self, object_type: str) -> list[Record]:
         """Every property group of an object type."""
         return _results(_object(await self.request("GET", f"{self.paths.properties(_type(object_type))}/groups")))

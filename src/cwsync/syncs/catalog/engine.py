@@ -10,6 +10,7 @@ pace). The custom product properties are created first when missing. Inactive pr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,10 +26,22 @@ from cwsync.engine.pair import Pair
 from cwsync.integrations.connectwise import ConnectWiseSource
 from cwsync.integrations.hubspot import BATCH, HubSpotTarget
 from cwsync.store import Counts, Link, Store, Trigger
-from cwsync.syncs.catalog.products import PRODUCT_PROPERTIES, PRODUCTS_PAIR, ProductPlan, product_pair, project_product
-from cwsync.syncs.hubspot.properties import create_properties
+from cwsync.syncs.catalog.products import (
+    IMPORTED_LISTS,
+    PRODUCT_PROPERTIES,
+    PRODUCTS_PAIR,
+    ProductPlan,
+    dropdown_options,
+    product_pair,
+    project_product,
+)
+from cwsync.syncs.hubspot.properties import create_properties, sync_options
 
-__all__ = ["BATCH", "CATALOG_PATH", "CatalogEngine", "CatalogReport", "catalog_sync_config"]
+__all__ = ["BATCH", "CATALOG_PATH", "CATALOG_TYPES", "CatalogEngine", "CatalogReport", "catalog_sync_config"]
+
+CATALOG_TYPES = ("options", "products")
+"""What a manual catalog run can be limited to (`--only`): the dropdowns' options (SB-1) or the products (whose run
+imports the options first)."""
 
 CATALOG_PATH = "procurement/catalog"
 CALLBACK_TYPE = "productcatalog"
@@ -150,15 +163,34 @@ class CatalogEngine:
         source = ConnectWiseSource(self.cw, CATALOG_PATH)
         return product_pair(self.sync, source, target, in_flight=self.hs.settings.max_concurrency, prepare=prepare)
 
-    async def ensure_properties(self, *, dry_run: bool = False) -> list[str]:
-        """Create the custom product properties HubSpot lacks (once per engine); returns `products.name` created."""
+    async def ensure_properties(self, *, dry_run: bool = False, options_only: bool = False) -> list[str]:
+        """Create the custom product properties HubSpot lacks, and bring the dropdowns' options up to ConnectWise's
+        categories, subcategories, product types and manufacturers (SB-1; once per engine, so on each run's prepare
+        step); returns `products.name` created (with `options_only`: the dropdowns whose options changed)."""
         if self._properties_checked:
             return []
-        existing = {p["name"] for p in await self.hs.properties("products")}
+        existing = {p["name"]: p for p in await self.hs.properties("products")}
+        options = await self.dropdown_options()
+        changed = []
+        for name, wanted in options.items():
+            got = await sync_options(self.hs, "products", name, wanted, definition=existing.get(name), dry_run=dry_run)
+            changed += [f"products.{name}"] if got is not None else []
+        if options_only:
+            return changed
         missing = [p for p in PRODUCT_PROPERTIES if p.name not in existing]
-        created = [] if dry_run or not missing else await create_properties(self.hs, missing)
+        choices = {("products", name): wanted or [self.sync.default_category] for name, wanted in options.items()}
+        created = [] if dry_run or not missing else await create_properties(self.hs, missing, choices)
         self._properties_checked = not dry_run
         return created if not dry_run else [f"products.{p.name}" for p in missing]
+
+    async def dropdown_options(self) -> dict[str, list[str]]:
+        """The product dropdowns' options from ConnectWise's lists (read at the same time, names only)."""
+
+        async def names(path: str) -> list[str]:
+            return [str(r["name"]) async for r in self.cw.stream_records(path, fields="id,name") if r.get("name")]
+
+        read = await asyncio.gather(*(names(path) for path in IMPORTED_LISTS.values()))
+        return dropdown_options(dict(zip(IMPORTED_LISTS, read, strict=True)), self.sync)
 
     # -- troubleshooting (SB-6) ----------------------------------------------------------------------------------
 

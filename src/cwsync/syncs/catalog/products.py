@@ -36,13 +36,41 @@ PRODUCTS_PAIR = "catalog:products"
 
 PRODUCT_PROPERTIES = (
     CustomProperty("products", "connectwise_catalog_id", "ConnectWise Catalog ID", "string", "text"),
-    CustomProperty("products", "connectwise_category", "ConnectWise Category", "string", "text"),
-    CustomProperty("products", "connectwise_subcategory", "ConnectWise Subcategory", "string", "text"),
-    CustomProperty("products", "connectwise_product_type", "ConnectWise Product Type", "string", "text"),
-    CustomProperty("products", "connectwise_manufacturer", "ConnectWise Manufacturer", "string", "text"),
+    CustomProperty("products", "connectwise_category", "ConnectWise Category", "enumeration", "select"),
+    CustomProperty("products", "connectwise_subcategory", "ConnectWise Subcategory", "enumeration", "select"),
+    CustomProperty("products", "connectwise_product_type", "ConnectWise Product Type", "enumeration", "select"),
+    CustomProperty("products", "connectwise_manufacturer", "ConnectWise Manufacturer", "enumeration", "select"),
     CustomProperty("products", "connectwise_product_status", "ConnectWise Product Status", "string", "text"),
 )
-"""Custom product properties the sync writes (created when missing, like the HubSpot sync's own)."""
+"""Custom product properties the sync writes (created when missing, like the HubSpot sync's own). The dropdowns'
+options are ConnectWise's lists (`IMPORTED_LISTS`, SB-1), imported on each run's prepare step."""
+
+IMPORTED_LISTS = {
+    "connectwise_category": "procurement/categories",
+    "connectwise_subcategory": "procurement/subcategories",
+    "connectwise_product_type": "procurement/types",
+    "connectwise_manufacturer": "procurement/manufacturers",
+}
+"""Product dropdown → the ConnectWise list whose names (through the configured mapping) are its options."""
+
+
+def dropdown_options(lists: Mapping[str, list[str]], sync: CatalogSync) -> dict[str, list[str]]:
+    """Each product dropdown's options: the values `project_product` can write for ConnectWise's names (`lists`:
+    property → names), through the same mappings and defaults (pure)."""
+    notes: list[str] = []
+    mapped = {
+        "connectwise_category": (sync.categories, sync.default_category),
+        "connectwise_subcategory": (sync.subcategories, None),
+        "connectwise_product_type": (sync.product_types, sync.default_product_type),
+        "connectwise_manufacturer": ({}, None),
+    }
+    out: dict[str, list[str]] = {}
+    for prop, names in lists.items():
+        mapping, default = mapped[prop]
+        values = [_mapped(mapping, name, default, prop, notes) for name in names]
+        out[prop] = list(dict.fromkeys(v for v in [*values, *([default] if default else [])] if v))
+    return out
+
 
 PRODUCT_FIELDS = (
     "name",

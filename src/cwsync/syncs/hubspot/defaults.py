@@ -31,12 +31,14 @@ COMPANY_TYPE_MAP = {
 }
 
 OPPORTUNITY_STAGE_MAP = {
-    "Won": "closedwon",
-    "Lost": "closedlost",
-    "Open": "appointmentscheduled",
     "No Decision": "closedlost",
+    "Lost": "closedlost",
     "*": "appointmentscheduled",
+    "Won": "closedwon",
+    "Open": "appointmentscheduled",
 }
+"""Opportunity status → deal stage. Read backwards (a deal → an opportunity, HS-2) the last status naming a stage
+wins, hence the order: closedlost → Lost, appointmentscheduled → Open, closedwon → Won."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,17 @@ COMPANY_FIELDS = (
     FieldMap(
         "lifecyclestage", "company_type", "lifecyclestage", TO_RIGHT, T.TEXT, T.ENUM, value_map=COMPANY_LIFECYCLE_MAP
     ),
+    # A dropdown whose options are ConnectWise's company types (SB-1): each run's prepare step imports them as the
+    # options and as this value map (a type maps to itself; `properties.import_company_types`).
+    FieldMap(
+        "connectwise_company_type",
+        "company_type",
+        "connectwise_company_type",
+        TO_RIGHT,
+        T.TEXT,
+        T.ENUM,
+        value_map={"*": ""},
+    ),
 )
 
 CONTACT_FIELDS = (
@@ -98,15 +111,16 @@ DEAL_FIELDS = (
     FieldMap("connectwise_opportunity_id", "id", "connectwise_opportunity_id", TO_RIGHT, required_right=True),
     FieldMap("dealname", "name", "dealname", required_right=True),
     FieldMap("closedate", "expectedCloseDate", "closedate", left_type=T.DATE, right_type=T.DATE),
-    FieldMap("dealstage", "status", "dealstage", TO_RIGHT, T.TEXT, T.ENUM, value_map=OPPORTUNITY_STAGE_MAP),
+    FieldMap("dealstage", "status", "dealstage", left_type=T.TEXT, right_type=T.ENUM, value_map=OPPORTUNITY_STAGE_MAP),
     FieldMap("pipeline", "pipeline", "pipeline", TO_RIGHT),
     FieldMap("description", "notes", "description"),
     # The value map is built each run: ConnectWise member id → HubSpot owner id, by e-mail (see run.owner_map).
     FieldMap(
         "hubspot_owner_id", "primarySalesRep", "hubspot_owner_id", TO_RIGHT, value_map={"*": ""}, write_empty=False
     ),
-    FieldMap("company", "company", "company", TO_RIGHT, T.REFERENCE, T.REFERENCE),
-    FieldMap("contact", "contact", "contact", TO_RIGHT, T.REFERENCE, T.REFERENCE),
+    # Two-way when the deals flow both ways (HS-1, HS-2): an opportunity needs its company and contact (HS-8).
+    FieldMap("company", "company", "company", left_type=T.REFERENCE, right_type=T.REFERENCE, required_left=True),
+    FieldMap("contact", "contact", "contact", left_type=T.REFERENCE, right_type=T.REFERENCE, required_left=True),
 )
 
 

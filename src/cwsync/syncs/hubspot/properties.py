@@ -1,12 +1,19 @@
-"""HubSpot custom properties cwsync needs (HS-5): find the missing ones and create them. Never ConnectWise fields."""
+"""HubSpot custom properties cwsync needs (HS-5): find the missing ones and create them. Never ConnectWise fields.
+
+Dropdowns whose options are ConnectWise's own lists (SB-1: company types here, the catalog's categories,
+subcategories, manufacturers and product types in `syncs.catalog.engine`) are kept in sync by `sync_options` on
+each run's prepare step: new values added, values ConnectWise dropped hidden (records may still hold them).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from cwsync.config.model import HubSpotSync
+from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.http import AmbiguousWriteError, ConflictError, RetriableError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.mapping import ObjectMapping
@@ -41,7 +48,7 @@ def wanted_properties(mappings: Mapping[str, ObjectMapping], sync: HubSpotSync |
                 continue
             kind, field_type = _HUBSPOT_TYPES.get(f.right_type, ("string", "text"))
             label, group = chosen.get(f.right, (None, None))
-            label = label or f.right.replace("_", " ").title()
+            label = label or f.right.replace("_", " ").title().replace("Connectwise", "ConnectWise")
             wanted.append(CustomProperty(mapping.right_object, f.right, label, kind, field_type, group=group))
             names.add((mapping.right_object, f.right))
     for pair, mapping in mappings.items():
@@ -154,3 +161,97 @@ async def _made(create: Callable[[], Awaitable[object]], exists: Callable[[], Aw
                 return
             if attempt == SETUP_ATTEMPTS or isinstance(exc, ConflictError):
                 raise
+
+
+# -- dropdown options imported from ConnectWise (SB-1) ---------------------------------------------------------------
+
+COMPANY_TYPE_PROPERTY = "connectwise_company_type"
+"""The HubSpot company dropdown whose options are ConnectWise's company types (mapped from the priority type)."""
+Options = dict[tuple[str, str], list[str]]
+"""(HubSpot object type, property name) → the option values a dropdown should offer."""
+
+
+def merged_options(current: Sequence[Mapping[str, Any]], wanted: Sequence[str]) -> list[dict[str, Any]] | None:
+    """The options a dropdown should have for `wanted` values: its current ones in their order (one ConnectWise no
+    longer has is hidden, not removed — records may hold it; one that came back is shown again), then the new ones;
+    None when nothing changes."""
+    want = list(dict.fromkeys(w for w in wanted if w))
+    out = [dict(o) for o in current if isinstance(o, Mapping)]
+    held = {str(o.get("value")) for o in out}
+    changed = False
+    for option in out:
+        hidden = str(option.get("value")) not in want
+        if bool(option.get("hidden", False)) != hidden:
+            option["hidden"], changed = hidden, True
+    for value in want:
+        if value not in held:
+            out.append({"label": value, "value": value, "hidden": False, "displayOrder": len(out)})
+            changed = True
+    return out if changed else None
+
+
+async def sync_options(
+    hs: HubSpotClient,
+    object_type: str,
+    name: str,
+    wanted: Sequence[str],
+    *,
+    definition: Mapping[str, Any] | None,
+    dry_run: bool = False,
+) -> list[dict[str, Any]] | None:
+    """Make an existing property a dropdown offering `wanted` (a text property becomes a select); the options it
+    has then (None: no change, or no such property yet — it is created with its options). Idempotent: a lost answer
+    is looked up (the options are read back) before the update is sent again."""
+    if definition is None:
+        return None
+    is_dropdown = definition.get("type") == "enumeration"
+    options = merged_options(definition.get("options") or [] if is_dropdown else [], wanted)
+    if options is None or dry_run:
+        return options
+    changes: dict[str, Any] = {"options": options}
+    if not is_dropdown:
+        changes.update(type="enumeration", fieldType="select")
+
+    async def offered() -> bool:
+        now = {p["name"]: p for p in await hs.properties(object_type)}.get(name) or {}
+        visible = {str(o.get("value")) for o in now.get("options") or [] if not o.get("hidden")}
+        return now.get("type") == "enumeration" and set(wanted) - {""} <= visible
+
+    await _made(lambda: hs.update_property(object_type, name, changes), offered)
+    return options
+
+
+def with_options(
+    definitions: Mapping[str, Sequence[Mapping[str, Any]]], options: Options
+) -> dict[str, list[dict[str, Any]]]:
+    """Property definitions as they are once `options` are imported (what a dry run checks the mappings against)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for object_type, props in definitions.items():
+        out[object_type] = []
+        for prop in props:
+            wanted = options.get((object_type, str(prop.get("name"))))
+            if wanted is not None:
+                current = prop.get("options") or [] if prop.get("type") == "enumeration" else []
+                merged = merged_options(current, wanted)
+                prop = {**prop, "type": "enumeration", "fieldType": "select", "options": merged or current}
+            out[object_type].append(dict(prop))
+    return out
+
+
+async def import_company_types(
+    cw: ConnectWiseClient, hs: HubSpotClient, mappings: dict[str, ObjectMapping], *, dry_run: bool = False
+) -> Options:
+    """ConnectWise's company types as the options of `connectwise_company_type` (SB-1), when companies map it: its
+    options are brought up to date (not in a dry run) and its value map filled with them (a type maps to itself;
+    the value map is the dropdown's list, so the type checks pass). Returns the options wanted."""
+    mapping = mappings.get("companies")
+    field = next((f for f in mapping.fields if f.right == COMPANY_TYPE_PROPERTY), None) if mapping else None
+    if mapping is None or field is None:
+        return {}
+    types = [str(t["name"]) async for t in cw.stream_records("company/companies/types", fields="id,name")]
+    current = {p["name"]: p for p in await hs.properties("companies")}.get(COMPANY_TYPE_PROPERTY)
+    await sync_options(hs, "companies", COMPANY_TYPE_PROPERTY, types, definition=current, dry_run=dry_run)
+    value_map = {**{t: t for t in types}, **{k: v for k, v in (field.value_map or {}).items() if k not in types}}
+    fields = tuple(replace(f, value_map=value_map) if f is field else f for f in mapping.fields)
+    mappings["companies"] = replace(mapping, fields=fields)
+    return {("companies", COMPANY_TYPE_PROPERTY): types}

@@ -27,7 +27,7 @@ from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.http import CwsyncApiError, FatalError, NotFoundError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.filters import failing_rule
-from cwsync.core.mapping import MappingError, ObjectMapping, build_mapping
+from cwsync.core.mapping import ObjectMapping, build_mapping
 from cwsync.core.plan import (
     EXCLUDED,
     GONE,
@@ -49,9 +49,17 @@ from cwsync.engine.runs import close_interrupted as close_interrupted_runs
 from cwsync.store import Counts, ItemStatus, Link, RunItem, Store
 from cwsync.syncs.hubspot import shapes
 from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
-from cwsync.syncs.hubspot.properties import FLAG, create_properties, missing_properties, property_group
+from cwsync.syncs.hubspot.properties import (
+    FLAG,
+    Options,
+    create_properties,
+    import_company_types,
+    missing_properties,
+    property_group,
+    with_options,
+)
 from cwsync.syncs.hubspot.schema import check_schemas, property_definitions
-from cwsync.syncs.hubspot.sides import ConnectWiseSide, HubSpotSide, Raw, right_properties
+from cwsync.syncs.hubspot.sides import ConnectWiseSide, HubSpotSide, Raw, opportunity_defaults, right_properties
 
 __all__ = ["HubSpotSync", "MassDeleteError", "PairReport", "ReadAhead", "RecordRef", "RunReport", "mappings"]
 
@@ -155,11 +163,6 @@ def mappings(config: Config) -> dict[str, ObjectMapping]:
             references=d.references,
             default_direction=d.default_direction,
         )
-        if pair == "deals" and built.direction.allows(Side.LEFT.towards):
-            raise MappingError(
-                "deals: only connectwise-to-hubspot is supported (creating ConnectWise opportunities from HubSpot"
-                " deals needs a sales rep and a contact cwsync cannot choose yet)"
-            )
         out[pair] = built
     return out
 
@@ -193,6 +196,10 @@ class HubSpotSync:
         self.flow = flow
         self.mappings = mappings(config)
         self.missing_properties: set[tuple[str, str]] = set()
+        self.options: Options = {}
+        """Dropdown options imported from ConnectWise by `prepare` (SB-1)."""
+        self.deal_context: dict[str, Any] = {}
+        """Status ids and the default sales rep a HubSpot deal's opportunity is written with (`prepare`)."""
         self.prepared = False
         self.planned_creates: dict[str, set[str]] = {}
         """In a dry run: the ConnectWise ids each pair would create on HubSpot (parents of later pairs)."""
@@ -270,7 +277,10 @@ class HubSpotSync:
         properties, and map owners. A long-lived server calls it at start (and again to refresh owners)."""
         if close_interrupted:
             await close_interrupted_runs(self.store, self.tenant, force=True)
+        self.options = await import_company_types(self.cw, self.hs, self.mappings, dry_run=dry_run)  # SB-1
         await asyncio.gather(self._ensure_properties(dry_run=dry_run), self._map_owners())
+        if "deals" in self.mappings and self.mappings["deals"].direction.allows(Side.LEFT.towards):
+            self.deal_context = await opportunity_defaults(self.cw, self.config)  # HubSpot deals → opportunities
         self.prepared = not dry_run
 
     async def _map_owners(self) -> None:
@@ -288,7 +298,7 @@ class HubSpotSync:
         """Check the mappings against HubSpot's property definitions and ConnectWise's custom fields (a
         `ConfigError` naming file and line before any record is touched), then create the HubSpot properties cwsync
         needs (not in a dry run: there they are only noted as missing)."""
-        definitions = await property_definitions(self.hs, self.mappings)
+        definitions = with_options(await property_definitions(self.hs, self.mappings), self.options)
         problems = await check_schemas(self.config, self.mappings, self.cw, definitions)
         if problems:
             raise problems_at(self.config, [(p.loc, p.message) for p in problems])
@@ -297,7 +307,8 @@ class HubSpotSync:
             self.missing_properties = {(p.object_type, p.name) for p in missing}
             return
         if missing:
-            created = await create_properties(self.hs, missing, group=property_group(self.config.syncs.hubspot))
+            group = property_group(self.config.syncs.hubspot)
+            created = await create_properties(self.hs, missing, self.options, group=group)
             log.info("hs.properties_created", properties=created)
         self.missing_properties = set()
 
@@ -1191,7 +1202,8 @@ class _Applier:
         side = self.run.left
         try:
             if (write := _write(item, Side.LEFT, Action.CREATE)) is not None:
-                body = shapes.connectwise_body(self.run.pair, self.mapping, write.values, str(item.right_id))
+                context = self.run.s.deal_context
+                body = shapes.connectwise_body(self.run.pair, self.mapping, write.values, str(item.right_id), context)
                 created = await side.create(body)
                 result.left_id = str(created["id"])
                 await self._backfill(result, created)
@@ -1199,7 +1211,9 @@ class _Applier:
                 current = self.raws.get(str(item.left_id))
                 if current is None and shapes.needs_current(write.values, self.mapping):
                     current = await side.get(str(item.left_id))
-                ops = shapes.connectwise_patch(self.run.pair, self.mapping, write.values, current)
+                ops = shapes.connectwise_patch(
+                    self.run.pair, self.mapping, write.values, current, self.run.s.deal_context
+                )
                 if ops:
                     await side.patch(str(item.left_id), ops)
         except CwsyncApiError as exc:

@@ -143,9 +143,14 @@ def hubspot_properties(
 
 
 def connectwise_body(
-    pair: str, mapping: ObjectMapping, values: Mapping[str, str | None], right_id: str
+    pair: str,
+    mapping: ObjectMapping,
+    values: Mapping[str, str | None],
+    right_id: str,
+    context: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The POST body creating a ConnectWise record from canonical values."""
+    """The POST body creating a ConnectWise record from canonical values (`context`: what an opportunity needs
+    that a deal does not say, `sides.opportunity_defaults`)."""
     fields = mapping.by_name()
     plain = {fields[n].left: fields[n].to_left(v) for n, v in values.items() if n in fields and v is not None}
     body: dict[str, Any]
@@ -167,7 +172,45 @@ def connectwise_body(
             body["company"] = {"id": int(company)}
         body["communicationItems"] = _communication_items([], plain)
         return body
+    if pair == "deals":
+        return _opportunity_body(plain, context or {})
     raise ValueError(f"cwsync does not create ConnectWise {pair}")
+
+
+def _opportunity_body(plain: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+    """An opportunity from a HubSpot deal: its company and contact (both required by ConnectWise: HS-8), the status
+    its stage maps to, the owner's member as sales rep (else the configured or first member)."""
+    for key in ("company", "contact"):
+        if not plain.get(key):
+            raise ValueError(
+                f"ConnectWise needs the opportunity's {key}: associate the HubSpot deal with a synced {key}"
+                " and it is created on the next sync"
+            )
+    body: dict[str, Any] = {k: v for k, v in plain.items() if k in ("name", "notes") and v}
+    body["company"], body["contact"] = {"id": int(plain["company"])}, {"id": int(plain["contact"])}
+    if plain.get("expectedCloseDate"):
+        body["expectedCloseDate"] = _cw_date(str(plain["expectedCloseDate"]))
+    rep = plain.get("primarySalesRep")
+    rep = int(rep) if rep is not None and str(rep).isdigit() and str(rep) != "0" else context.get("rep")
+    if rep is None:
+        raise ValueError("no ConnectWise member to be the opportunity's sales rep (syncs.catalog.primary_sales_rep)")
+    body["primarySalesRep"] = {"id": int(rep)}
+    status = _status_id(plain.get("status"), context)
+    if status is not None:
+        body["status"] = {"id": status}
+    return body
+
+
+def _status_id(name: Any, context: Mapping[str, Any]) -> int | None:
+    """The ConnectWise status id of a status name (a stage no status maps back to gets the default status)."""
+    statuses: Mapping[str, int] = context.get("statuses") or {}
+    found = statuses.get(str(name).lower()) if name else None
+    return found if found is not None else context.get("default_status")
+
+
+def _cw_date(value: str) -> str:
+    """A canonical date (`2026-03-01`) as ConnectWise writes dates (`2026-03-01T00:00:00Z`)."""
+    return f"{value[:10]}T00:00:00Z" if re.fullmatch(r"\d{4}-\d{2}-\d{2}.*", value) else value
 
 
 _COMPANY_PLAIN = ("name", "phoneNumber", "website", "addressLine1", "city", "state", "zip")
@@ -175,12 +218,25 @@ _COMPANY_ADDRESS = ("addressLine1", "city", "state", "zip")  # of ConnectWise's 
 
 
 def connectwise_patch(
-    pair: str, mapping: ObjectMapping, values: Mapping[str, str | None], current: Mapping[str, Any] | None
+    pair: str,
+    mapping: ObjectMapping,
+    values: Mapping[str, str | None],
+    current: Mapping[str, Any] | None,
+    context: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """JSON-patch operations updating a ConnectWise record (communication items replaced whole, as CW requires)."""
+    """JSON-patch operations updating a ConnectWise record (communication items replaced whole, as CW requires; an
+    opportunity's status by id and its close date as ConnectWise writes dates)."""
     fields = mapping.by_name()
     plain = {fields[n].left: fields[n].to_left(v) for n, v in values.items() if n in fields}
     ops: list[dict[str, Any]] = []
+    if pair == "deals":
+        if "status" in plain:
+            status = _status_id(plain.pop("status"), context or {})
+            if status is not None:
+                ops.append({"op": "replace", "path": "status", "value": {"id": status}})
+        if plain.get("expectedCloseDate"):
+            plain["expectedCloseDate"] = _cw_date(str(plain["expectedCloseDate"]))
+        plain.pop("primarySalesRep", None)
     comm: dict[str, Any] = {k: plain.pop(k) for k in ("email", "phone", "mobile") if k in plain}
     if comm:
         items = _communication_items(list((current or {}).get("communicationItems") or []), comm)

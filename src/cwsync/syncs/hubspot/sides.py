@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
-from cwsync.connectors.connectwise.conditions import F, any_of
+from cwsync.connectors.connectwise.conditions import F, all_of, any_of
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.mapping import ObjectMapping
 from cwsync.syncs.hubspot import shapes
@@ -103,8 +104,20 @@ class ConnectWiseSide:
         return out
 
     async def create(self, body: Mapping[str, Any]) -> Raw:
-        """Create a record (safe to retry: companies are looked up by identifier after a lost answer)."""
-        return await self.client.create(self.path, body)
+        """Create a record (safe to retry: companies are looked up by identifier after a lost answer). An
+        opportunity has no natural key: it is looked up by name, company and contact before it is created (a run
+        killed after the write finds it) and after a lost answer."""
+        if self.pair != "deals":
+            return await self.client.create(self.path, body)
+        match = all_of(
+            F("name") == str(body.get("name") or ""),
+            F("company/id") == int(body["company"]["id"]),
+            F("contact/id") == int(body["contact"]["id"]),
+        )
+        found = await self.client.list_page(self.path, conditions=match, page_size=1)
+        if found:
+            return found[0]
+        return await self.client.create(self.path, body, match=match)
 
     async def patch(self, record_id: str, ops: list[dict[str, Any]]) -> Raw:
         """Apply JSON-patch operations to a record."""
@@ -205,3 +218,24 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
 def right_properties(mapping: ObjectMapping) -> tuple[str, ...]:
     """The HubSpot properties a pair reads."""
     return tuple(sorted({f.right for f in mapping.fields if f.name not in mapping.references}))
+
+
+async def opportunity_defaults(cw: ConnectWiseClient, config: Config) -> dict[str, Any]:
+    """What an opportunity made from a HubSpot deal needs that the deal does not say (HS-1): ConnectWise's status ids
+    by lower-case name (and the default one), and the sales rep when the deal's owner is no member
+    (`syncs.catalog.primary_sales_rep`, else the first member)."""
+    statuses = [s async for s in cw.stream_records("sales/opportunities/statuses", fields="id,name,defaultFlag")]
+    catalog = config.syncs.catalog
+    wanted = catalog.primary_sales_rep if catalog is not None else None
+    members = await cw.list_page(
+        "system/members",
+        conditions=(F("identifier") == wanted) if wanted else None,
+        fields="id,identifier",
+        page_size=1,
+    )
+    default = next((s for s in statuses if s.get("defaultFlag")), statuses[0] if statuses else None)
+    return {
+        "statuses": {str(s["name"]).lower(): int(s["id"]) for s in statuses},
+        "default_status": int(default["id"]) if default else None,
+        "rep": int(members[0]["id"]) if members else None,
+    }

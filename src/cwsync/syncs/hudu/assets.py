@@ -39,6 +39,7 @@ from cwsync.syncs.hudu.shapes import (
     agreement_source,
     asset_values,
     configuration_source,
+    connected_values,
     contact_source,
     site_source,
 )
@@ -178,6 +179,7 @@ def asset_pair(
     read = list(companies) if kind == "sites" else [*companies, *unsynced]
     mapping = asset_mapping(kind, sync, layouts)
     names = [f.name for f in mapping.fields]
+    connected = sync.connected_fields.of(kind)  # HU-3: ConnectWise fields into the layout's custom fields
 
     def flatten(raw: Raw) -> Mapping[str, Any]:
         if kind == "sites":
@@ -188,6 +190,8 @@ def asset_pair(
             source = configuration_source(raw, sync)
         else:
             source = agreement_source(raw, sync, today)
+        if connected:
+            source = replace(source, values={**source.values, **connected_values(raw, connected)})
         return {"source": source}
 
     def place(source: Source) -> tuple[int | None, LayoutInfo | None]:

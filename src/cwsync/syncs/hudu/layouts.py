@@ -6,11 +6,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from cwsync.config.hudu import DataType, HuduSync
+from cwsync.connectors.http import CwsyncApiError
 from cwsync.connectors.hudu import HuduClient, label_key
 from cwsync.syncs.hudu.shapes import DEFAULT_LAYOUT_FIELDS
 
-__all__ = ["LayoutError", "LayoutInfo", "layout_needs", "resolve_layouts"]
+__all__ = ["LayoutError", "LayoutInfo", "connected_needs", "layout_needs", "resolve_layouts"]
+
+log = structlog.get_logger("cwsync.hudu.layouts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,19 +60,34 @@ class LayoutError(Exception):
         super().__init__("; ".join(parts))
 
 
+def _uses(sync: HuduSync) -> list[tuple[DataType, str]]:
+    """(data type, layout name) for every layout an enabled data type writes to."""
+    types = set(sync.data_types())
+    layouts = sync.layouts
+    uses: list[tuple[DataType, str]] = [("contacts", layouts.contacts), ("sites", layouts.locations)]
+    uses += [("configurations", name) for name in (layouts.configurations, *(r.layout for r in layouts.sort_rules))]
+    uses.append(("agreements", layouts.agreements))
+    return [(kind, name) for kind, name in uses if kind in types]
+
+
 def layout_needs(sync: HuduSync) -> dict[str, DataType]:
     """Each layout name the enabled data types use → the data type whose default fields it would be created with."""
-    types = set(sync.data_types())
     needs: dict[str, DataType] = {}
-    for kind, name in (("contacts", sync.layouts.contacts), ("sites", sync.layouts.locations)):
-        if kind in types:
-            needs.setdefault(name, kind)
-    if "configurations" in types:
-        for name in (sync.layouts.configurations, *(r.layout for r in sync.layouts.sort_rules)):
-            needs.setdefault(name, "configurations")
-    if "agreements" in types:
-        needs.setdefault(sync.layouts.agreements, "agreements")
+    for kind, name in _uses(sync):
+        needs.setdefault(name, kind)
     return needs
+
+
+def connected_needs(sync: HuduSync) -> dict[str, list[dict[str, Any]]]:
+    """Each layout (by lowercase name) → the fields its data types' connected fields need (HU-3), as Hudu creates
+    them: the label, the type, shown in list views unless configured otherwise."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for kind, name in _uses(sync):
+        fields = out.setdefault(name.strip().lower(), [])
+        for entry in sync.connected_fields.of(kind):
+            if all(label_key(f["label"]) != label_key(entry.hudu) for f in fields):
+                fields.append({"label": entry.hudu, "field_type": entry.field_type, "show_in_list": entry.show_in_list})
+    return out
 
 
 async def resolve_layouts(
@@ -87,13 +107,46 @@ async def resolve_layouts(
     inactive = [name for name in missing if name.strip().lower() in asleep]
     if (missing and not create_missing) or inactive:
         raise LayoutError(missing, sorted(str(r["name"]) for r in active.values()), inactive)
+    connected = connected_needs(sync)
     for name in missing:
-        fields = DEFAULT_LAYOUT_FIELDS[needs[name]]
+        fields = _with(DEFAULT_LAYOUT_FIELDS[needs[name]], connected.get(name.strip().lower(), []))
         if dry_run:  # planned as if created: id 0, cwsync's default fields
             active[name.strip().lower()] = {"id": 0, "name": name, "fields": fields}
         else:
             active[name.strip().lower()] = await hudu.create_asset_layout(name, fields)
+    for key, record in list(active.items()):
+        absent = _missing(record.get("fields") or [], connected.get(key, []))
+        if absent and _used(key, needs):
+            active[key] = await _add_fields(hudu, record, absent, dry_run=dry_run)
     return {key: LayoutInfo.of(record) for key, record in active.items() if _used(key, needs)}
+
+
+def _missing(fields: Sequence[Mapping[str, Any]], wanted: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The wanted fields whose label the layout lacks (compared as Hudu does: `label_key`)."""
+    have = {label_key(str(f.get("label"))) for f in fields if isinstance(f, Mapping) and not f.get("is_destroyed")}
+    return [f for f in wanted if label_key(str(f["label"])) not in have]
+
+
+def _with(fields: Sequence[Mapping[str, Any]], extra: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [dict(f) for f in fields] + [dict(f) for f in _missing(fields, extra)]
+
+
+async def _add_fields(
+    hudu: HuduClient, record: Mapping[str, Any], fields: Sequence[Mapping[str, Any]], *, dry_run: bool
+) -> dict[str, Any]:
+    """The layout with the connected fields it lacks added (appended; Hudu keeps the others by id). A dry run plans
+    with them as if added. Idempotent: a layout that has the label gets nothing, and after a failed or lost answer
+    the layout is read back before the run gives up (the fields may have been added)."""
+    if dry_run or int(record["id"]) <= 0:
+        return {**record, "fields": _with(record.get("fields") or [], fields)}
+    log.info("hudu.layout_fields_added", layout=record.get("name"), fields=[f["label"] for f in fields])
+    try:
+        return dict(await hudu.update_asset_layout(int(record["id"]), {"fields": [dict(f) for f in fields]}))
+    except CwsyncApiError:
+        now = await hudu.get_asset_layout(int(record["id"]))
+        if _missing(now.get("fields") or [], fields):
+            raise
+        return dict(now)
 
 
 def _used(key: str, needs: Mapping[str, Any]) -> bool:

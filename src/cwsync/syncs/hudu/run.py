@@ -194,7 +194,8 @@ class HuduSyncEngine:
         cw_info = await self.cw.system_info()
         readable = ["Companies", *(READS[kind] for kind in self.sync.data_types() if kind in READS)]
         checks = await check_reads(self.cw, list(dict.fromkeys(readable)))
-        layouts = await resolve_layouts(self.hudu, self.sync, create_missing=create_missing)
+        # a test writes nothing unless asked to create layouts (then connected fields are added too)
+        layouts = await resolve_layouts(self.hudu, self.sync, create_missing=create_missing, dry_run=not create_missing)
         return {
             "hudu_version": info.get("version"),
             "connectwise_version": cw_info.get("version"),

@@ -9,12 +9,12 @@ forms (B3): dates `YYYY/MM/DD`, check boxes `"true"`/`"false"`, numbers as strin
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cwsync.config.hudu import DataType, HuduSync
+from cwsync.config.hudu import ConnectedField, DataType, HuduSync
 from cwsync.connectors.hudu import label_key
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "company_details",
     "company_type_names",
     "configuration_source",
+    "connected_values",
     "contact_source",
     "site_source",
 ]
@@ -295,6 +296,50 @@ def agreement_source(agreement: Record, sync: HuduSync, today: datetime | None =
         values=values,
         skip=active_agreement(agreement, today),
     )
+
+
+def connected_values(record: Record, fields: Sequence[ConnectedField]) -> dict[str, Any]:
+    """The connected fields' values of a ConnectWise record, by Hudu label (HU-3): a custom field by its caption, a
+    standard one by its path (a reference gives its name or identifier; a list its items' joined), in the Hudu
+    field's write form (dates `YYYY/MM/DD`, check boxes `"true"`/`"false"`)."""
+    out: dict[str, Any] = {}
+    for entry in fields:
+        value = _custom_value(record, entry.caption) if entry.caption is not None else _at(record, entry.connectwise)
+        out[entry.hudu] = _written(value, entry.field_type)
+    return out
+
+
+def _custom_value(record: Record, caption: str) -> Any:
+    for custom in record.get("customFields") or []:
+        if isinstance(custom, Mapping) and str(custom.get("caption", "")).strip().lower() == caption.strip().lower():
+            return custom.get("value")
+    return None
+
+
+def _at(record: Any, path: str) -> Any:
+    value = record
+    for part in path.split("/"):
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def _written(value: Any, field_type: str) -> str | None:
+    if isinstance(value, Mapping):
+        value = value.get("name") or value.get("identifier") or value.get("id")
+    elif isinstance(value, list):
+        value = ", ".join(str(_written(v, "Text")) for v in value if _written(v, "Text") is not None) or None
+    if value is None or value == "":
+        return None
+    if field_type == "CheckBox":
+        return _flag(value is True or str(value).lower() in ("true", "1", "yes"))
+    if field_type == "Date":
+        return _date(value)
+    return _text(value)
 
 
 def asset_values(source: Source, layout_labels: Mapping[str, str], extra: Mapping[str, Any]) -> dict[str, Any]:
