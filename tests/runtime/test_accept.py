@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from cwsync.runtime import accept
 from cwsync.runtime.accept import AcceptingJobStore
 from cwsync.store import Store
 from cwsync.store.records import NewJob
@@ -71,3 +72,19 @@ async def test_the_loop_runs_while_the_writer_waits_for_the_file_lock(
         holder.execute("COMMIT")
         holder.close()
     assert isinstance(await asyncio.wait_for(pending, WAIT), int)
+
+
+async def test_an_idle_writer_ends_and_the_next_job_starts_another(
+    accepting: tuple[AcceptingJobStore, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `IDLE_SECONDS` without work the writer thread ends (no connection left open); the next enqueue starts a
+    new one and commits as before."""
+    monkeypatch.setattr(accept, "IDLE_SECONDS", 0.05)
+    jobs, _ = accepting
+    await jobs.enqueue(_job("first"))
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while jobs.writer_running:
+        assert asyncio.get_running_loop().time() < deadline, "the idle writer did not end"
+        await asyncio.sleep(0.01)  # polling with a deadline for the thread to end
+    assert isinstance(await asyncio.wait_for(jobs.enqueue(_job("second")), WAIT), int)
+    assert await jobs.outstanding(now=datetime.now(UTC)) == 2

@@ -39,10 +39,12 @@ from cwsync.store.jobs import JOBS, JobStore
 from cwsync.store.records import NewJob
 from cwsync.store.store import SQLITE_BUSY_MS, Store
 
-__all__ = ["MAX_BATCH", "AcceptingJobStore"]
+__all__ = ["IDLE_SECONDS", "MAX_BATCH", "AcceptingJobStore"]
 
 MAX_BATCH = 1000
 """Jobs written in one transaction at most."""
+IDLE_SECONDS = 30.0
+"""A writer with nothing to write for this long closes its connection and ends (the next job starts another)."""
 
 _log = structlog.get_logger("cwsync.runtime.accept")
 
@@ -76,28 +78,40 @@ class AcceptingJobStore(JobStore):
             return await super().enqueue(job, now=now)
         loop = asyncio.get_running_loop()
         waiting = _Waiting(_values(job, now or datetime.now(UTC)), loop, loop.create_future())
-        self._start()
-        self._queue.put(waiting)
+        with self._lock:  # with `_retire`: a job is never left in the queue of a writer that is leaving
+            self._queue.put(waiting)
+            if self._thread is None:
+                self._start()
         return await waiting.future
+
+    @property
+    def writer_running(self) -> bool:
+        """Whether a writer thread is running now (it ends after `IDLE_SECONDS` without work)."""
+        return self._thread is not None
 
     async def close(self) -> None:
         """Write what is waiting, then stop the writer thread."""
         with self._lock:
             thread, self._thread = self._thread, None
+            if thread is not None:
+                self._queue.put(_STOP)
         if thread is not None:
-            self._queue.put(_STOP)
             await asyncio.to_thread(thread.join)
 
     def _start(self) -> None:
-        if self._thread is not None:
-            return
+        """Start a writer thread (the caller holds `_lock`)."""
+        assert self._path is not None
+        writer = _Writer(self._path, self._queue, self._counted, self._retire)
+        self._thread = threading.Thread(target=writer.run, name="cwsync-accept", daemon=True)
+        self._thread.start()
+
+    def _retire(self) -> bool:
+        """The writer was idle for `IDLE_SECONDS`: let it go (True) unless a job arrived meanwhile."""
         with self._lock:
-            if self._thread is None:
-                assert self._path is not None
-                self._thread = threading.Thread(
-                    target=_Writer(self._path, self._queue, self._counted).run, name="cwsync-accept", daemon=True
-                )
-                self._thread.start()
+            if not self._queue.empty():
+                return False
+            self._thread = None
+            return True
 
     def _counted(self) -> None:
         self.batches += 1
@@ -106,9 +120,16 @@ class AcceptingJobStore(JobStore):
 class _Writer:
     """The writer thread: take what waits, write it in one transaction, answer every waiter."""
 
-    def __init__(self, path: str, waiting: queue.SimpleQueue[_Waiting | object], on_commit: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        path: str,
+        waiting: queue.SimpleQueue[_Waiting | object],
+        on_commit: Callable[[], None],
+        retire: Callable[[], bool],
+    ) -> None:
         self._waiting = waiting
         self._on_commit = on_commit
+        self._retire = retire
         self._engine = _engine(path)
 
     def run(self) -> None:
@@ -116,7 +137,12 @@ class _Writer:
             stop = False
             while not stop:
                 batch: list[_Waiting] = []
-                item = self._waiting.get()
+                try:
+                    item = self._waiting.get(timeout=IDLE_SECONDS)
+                except queue.Empty:
+                    if self._retire():
+                        return  # an idle server (or a test's) keeps no thread and no connection open
+                    continue
                 while True:
                     if item is _STOP:
                         stop = True
