@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 
 from cwsync.store.jobs import JOBS, JobStore
@@ -43,6 +45,10 @@ __all__ = ["IDLE_SECONDS", "MAX_BATCH", "AcceptingJobStore"]
 
 MAX_BATCH = 1000
 """Jobs written in one transaction at most."""
+BUSY_MS = SQLITE_BUSY_MS
+"""SQLite's busy timeout on the writer's connection (one round of waiting for the write lock)."""
+LOCKED_PATIENCE = 600.0
+"""Seconds a batch keeps waiting for SQLite's write lock (in busy-timeout rounds) before its handlers get an error."""
 IDLE_SECONDS = 30.0
 """A writer with nothing to write for this long closes its connection and ends (the next job starts another)."""
 
@@ -70,6 +76,8 @@ class AcceptingJobStore(JobStore):
         self._lock = threading.Lock()
         self.batches = 0
         """Transactions the writer committed (for tests and diagnostics)."""
+        self.lock_waits = 0
+        """Times a batch's busy timeout ran out and it waited on for SQLite's write lock."""
 
     async def enqueue(self, job: NewJob, *, now: datetime | None = None) -> int | None:
         """Queue `job` and return once it is committed: its id, or None when a queued job with the same
@@ -101,7 +109,7 @@ class AcceptingJobStore(JobStore):
     def _start(self) -> None:
         """Start a writer thread (the caller holds `_lock`)."""
         assert self._path is not None
-        writer = _Writer(self._path, self._queue, self._counted, self._retire)
+        writer = _Writer(self._path, self._queue, self._counted, self._retire, self._waited)
         self._thread = threading.Thread(target=writer.run, name="cwsync-accept", daemon=True)
         self._thread.start()
 
@@ -116,6 +124,9 @@ class AcceptingJobStore(JobStore):
     def _counted(self) -> None:
         self.batches += 1
 
+    def _waited(self) -> None:
+        self.lock_waits += 1
+
 
 class _Writer:
     """The writer thread: take what waits, write it in one transaction, answer every waiter."""
@@ -126,10 +137,12 @@ class _Writer:
         waiting: queue.SimpleQueue[_Waiting | object],
         on_commit: Callable[[], None],
         retire: Callable[[], bool],
+        on_wait: Callable[[], None],
     ) -> None:
         self._waiting = waiting
         self._on_commit = on_commit
         self._retire = retire
+        self._on_wait = on_wait
         self._engine = _engine(path)
 
     def run(self) -> None:
@@ -160,15 +173,31 @@ class _Writer:
             self._engine.dispose()
 
     def _write(self, batch: list[_Waiting]) -> None:
-        try:
-            with self._engine.begin() as conn:
-                ids = [_insert(conn, w.values) for w in batch]
-        except Exception as exc:  # the handlers answer an error, so the senders send again: nothing is lost
-            _log.warning("accept.write_failed", jobs=len(batch), error=repr(exc))
-            _answer(batch, [exc] * len(batch))
-            return
+        deadline = time.monotonic() + LOCKED_PATIENCE
+        while True:
+            try:
+                with self._engine.begin() as conn:
+                    ids = [_insert(conn, w.values) for w in batch]
+                break
+            except OperationalError as exc:
+                # SQLite's busy timeout ran out: a long engine transaction (a claim scanning a deep queue on a
+                # starved machine) holds the file lock. Waiting on is better than a 5xx: the job is committed
+                # late, not lost (a sender that gave up meanwhile finds it de-duplicated when it sends again).
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    _fail(batch, exc)
+                    return
+                _log.warning("accept.write_waiting", jobs=len(batch), error=repr(exc))
+                self._on_wait()
+            except Exception as exc:  # the handlers answer an error, so the senders send again: nothing is lost
+                _fail(batch, exc)
+                return
         self._on_commit()
         _answer(batch, ids)
+
+
+def _fail(batch: list[_Waiting], exc: Exception) -> None:
+    _log.warning("accept.write_failed", jobs=len(batch), error=repr(exc))
+    _answer(batch, [exc] * len(batch))
 
 
 def _insert(conn: Connection, values: dict[str, Any]) -> int | None:
@@ -235,7 +264,7 @@ def _engine(path: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # BEGIN is ours (below), not the driver's
-        for pragma in (f"busy_timeout={SQLITE_BUSY_MS}", "foreign_keys=ON", "synchronous=NORMAL"):
+        for pragma in (f"busy_timeout={BUSY_MS}", "foreign_keys=ON", "synchronous=NORMAL"):
             dbapi_connection.execute(f"PRAGMA {pragma}")
 
     @event.listens_for(engine, "begin")

@@ -322,8 +322,8 @@ def _hooks(app: FastAPI, server: Server) -> None:
             return JSONResponse({"error": "callback for another company"}, status_code=401)
         if server.deduper.seen(*callback_keys(event)):
             return Response(status_code=204)
-        for entry in server.integrations():
-            await entry.on_callback(server, event)
+        # Every integration's job at once: they commit together (one group commit), not one after another.
+        await asyncio.gather(*(entry.on_callback(server, event) for entry in server.integrations()))
         return Response(status_code=204)
 
     @app.post("/hooks/hubspot", include_in_schema=False)
