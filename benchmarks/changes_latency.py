@@ -124,6 +124,24 @@ def events_of(change: str) -> list[dict[str, Any]]:
     ]
 
 
+class _SqlCounter:
+    """Statements and commits the store sends (SQLAlchemy events on its engine): what an event costs the store."""
+
+    def __init__(self, store: Any) -> None:
+        from sqlalchemy import event
+
+        self.statements = self.commits = 0
+        engine = store._engine.sync_engine
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+
+    def _statement(self, *_: Any) -> None:
+        self.statements += 1
+
+    def _commit(self, *_: Any) -> None:
+        self.commits += 1
+
+
 # -- the run ------------------------------------------------------------------------------------------------------
 
 
@@ -162,10 +180,12 @@ async def run(hello: dict[str, Any], args: argparse.Namespace, workdir: Path) ->
                     body = {"change_id": f"CHG-{i}", "company": "lighthouse", "ticket_id": ticket, "title": "Bench"}
                     (await api.post("/api/changes/link", json=body)).raise_for_status()
                 before = counter.requests
+                sql = _SqlCounter(store)
                 measured = await _events(
                     api, bare, list(zip(tickets, baseline_tickets, strict=True)), statuses, args.concurrency
                 )
                 measured["cw_calls"] = counter.requests - before
+                measured["statements"], measured["commits"] = sql.statements, sql.commits
     finally:
         await store.close()
         await key_http.aclose()
@@ -260,6 +280,7 @@ def report(args: argparse.Namespace, m: dict[str, Any]) -> None:
     ratio95 = pct(m["product"], 95) / pct(m["baseline"], 95)
     print(f"ratio event / baseline: p50 {ratio50:.2f}, p95 {ratio95:.2f}")
     print(f"ConnectWise calls per event: {m['cw_calls'] / n:.2f}; wall {m['wall']:.1f} s (baseline pairs included)")
+    print(f"store per event: {m['statements'] / n:.1f} statements, {m['commits'] / n:.1f} transactions committed")
     print(
         f"this process's CPU over the events (API, workflow, store, load generator): "
         f"{m['cpu'] / n * 1000:.1f} ms per event"

@@ -464,6 +464,19 @@ def print_report(args: argparse.Namespace, sizes: dict[str, int], hello: dict[st
         )
 
 
+def compare_rss(args: argparse.Namespace) -> None:
+    """Peak RSS of this run against the same run at a tenth of the scale, in a fresh process (flat memory, #19)."""
+    import subprocess
+
+    argv = [sys.executable, __file__, "--scale", str(args.scale / 10), "--resyncs", str(args.resyncs)]
+    argv += ["--latency-ms", str(args.latency_ms), "--rate", str(args.rate), "--pause", str(args.pause)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    small = float(re.search(r"engine peak RSS: (\d+) MB", out).group(1))  # type: ignore[union-attr]
+    mine = bench_common.peak_rss_mb()
+    print(f"\n== peak RSS: {mine:.0f} MB here, {small:.0f} MB at scale {args.scale / 10:g}")
+    bench_common.target("peak RSS / the 0.1-scale run's", mine / small, 1.2)
+
+
 def main() -> None:
     """Parse arguments; run as the parent (engine and report) or as the child (`--serve`, the emulators)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -482,6 +495,11 @@ def main() -> None:
     )
     parser.add_argument("--resyncs", type=int, default=2, help="no-op re-syncs after the first sync (0: first only)")
     parser.add_argument("--timeline", type=Path, help="write the first sync's requests (time, side, type, kind) here")
+    parser.add_argument(
+        "--compare-rss",
+        action="store_true",
+        help="afterwards, run the same at a tenth of the scale in a fresh process and compare peak RSS (target ≤ 1.2×)",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     bench_common.add_arguments(parser)
     args = parser.parse_args()
@@ -502,6 +520,8 @@ def main() -> None:
         finally:
             sandbox.close()
         print_report(args, sizes, sandbox.hello, phases)
+        if args.compare_rss:
+            compare_rss(args)
     if args.timeline:
         first = phases[0]
         rows = [(round(t - first.began, 4), side, kind, what) for t, side, kind, what in first.meter.timeline]

@@ -475,6 +475,10 @@ def _print_latency(r: dict[str, Any], hog: bool) -> None:
         f"answer p50 {1000 * r['intake_p50']:.1f} ms, p99 {1000 * r['intake_p99']:.1f} ms, "
         f"max {1000 * r['intake_max']:.1f} ms"
     )
+    print(
+        f"inside cwsync (app received → answer started): p50 {1000 * r['handler_p50']:.1f} ms, "
+        f"p99 {1000 * r['handler_p99']:.1f} ms"
+    )
     print(f"cwsync CPU {r['cpu_engine']:.1f} s, emulators' CPU {r['cpu_child']:.1f} s over the phase")
     bench_common.target(
         f"real-time p99 at {r['rate_asked']:g}/s{' with a one-core hog' if hog else ''}",
@@ -513,6 +517,32 @@ def _print_storm(b: dict[str, Any]) -> None:
     bench_common.target(
         "storm contacts wrong at the end", b["wrong"] + (b["hs_contacts_after"] != b["hs_contacts_before"]), 0
     )
+
+
+class HookTimer:
+    """ASGI wrapper timing each webhook inside cwsync: from the app receiving it to its answer's start (what the
+    handler costs, without the time a request waits for the event loop or the sender's side)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.seconds: list[float] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/hooks/"):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                self.seconds.append(time.perf_counter() - started)
+            await send(message)
+
+        await self.app(scope, receive, timed)
+
+    def take(self) -> list[float]:
+        taken, self.seconds = self.seconds, []
+        return taken
 
 
 def _intake(posts: list[tuple[float, int | None]]) -> dict[str, Any]:
@@ -578,7 +608,8 @@ async def run(child: Child, folder: Path, args: argparse.Namespace) -> None:
         async with httpx.AsyncClient(timeout=10) as key_http:
             server = Server(config, ctx.store, ctx.cw, ctx.hs, key_http)
             await server.start(schedule=False)
-            uvi = uvicorn.Server(uvicorn.Config(create_app(server), port=port, log_level="warning", lifespan="off"))
+            app = HookTimer(create_app(server))
+            uvi = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
             serving = asyncio.create_task(uvi.serve())
             try:
                 while not uvi.started:  # noqa: ASYNC110 - uvicorn offers no event for it
@@ -605,10 +636,13 @@ async def run(child: Child, folder: Path, args: argparse.Namespace) -> None:
                             await server.runner.wait_idle(timeout=args.wait)
                         result |= await _batches(server, since=before[0].run_id if before else 0)
                         result |= _intake((await child.acall("intake"))["posts"])
+                        inside = app.take()
+                        result["handler_p50"], result["handler_p99"] = _pct(inside, 50), _pct(inside, 99)
                         _print_latency(result, args.hog)
                         if args.settle:
                             await asyncio.sleep(args.settle)
                 if args.storm:
+                    app.take()
                     b = await storm_phase(
                         child,
                         server,
@@ -622,6 +656,9 @@ async def run(child: Child, folder: Path, args: argparse.Namespace) -> None:
                         wait=args.storm_wait,
                         hs_rate=190,
                     )
+                    inside = app.take()
+                    p50, p99 = 1000 * _pct(inside, 50), 1000 * _pct(inside, 99)
+                    print(f"storm inside cwsync: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
                     _print_storm(b)
             finally:
                 uvi.should_exit = True

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from cwsync.runtime import accept
 from cwsync.runtime.accept import AcceptingJobStore
 from cwsync.store import Store
 from cwsync.store.records import NewJob
@@ -67,6 +68,44 @@ async def test_the_loop_runs_while_the_writer_waits_for_the_file_lock(
             # never see the COMMIT below); the writer thread waits instead and the loop goes on.
             await asyncio.sleep(0)
         assert not pending.done()  # it waits for the lock: it answers only once committed
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    assert isinstance(await asyncio.wait_for(pending, WAIT), int)
+
+
+async def test_an_idle_writer_ends_and_the_next_job_starts_another(
+    accepting: tuple[AcceptingJobStore, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `IDLE_SECONDS` without work the writer thread ends (no connection left open); the next enqueue starts a
+    new one and commits as before."""
+    monkeypatch.setattr(accept, "IDLE_SECONDS", 0.05)
+    jobs, _ = accepting
+    await jobs.enqueue(_job("first"))
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while jobs.writer_running:
+        assert asyncio.get_running_loop().time() < deadline, "the idle writer did not end"
+        await asyncio.sleep(0.01)  # polling with a deadline for the thread to end
+    assert isinstance(await asyncio.wait_for(jobs.enqueue(_job("second")), WAIT), int)
+    assert await jobs.outstanding(now=datetime.now(UTC)) == 2
+
+
+async def test_a_write_lock_held_past_the_busy_timeout_delays_the_jobs_but_fails_none(
+    accepting: tuple[AcceptingJobStore, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another connection holds SQLite's write lock longer than the busy timeout: the writer waits on (another round)
+    instead of answering an error, and commits once the lock is free."""
+    monkeypatch.setattr(accept, "BUSY_MS", 20)
+    jobs, path = accepting
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        pending = asyncio.create_task(jobs.enqueue(_job("late")))
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while not jobs.lock_waits:
+            assert asyncio.get_running_loop().time() < deadline, "the writer never ran into the held lock"
+            await asyncio.sleep(0.01)  # polling with a deadline for the writer's first busy round to end
+        assert not pending.done()
     finally:
         holder.execute("COMMIT")
         holder.close()

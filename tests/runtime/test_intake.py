@@ -478,3 +478,13 @@ async def test_a_storm_of_cache_misses_fetches_the_key_once() -> None:
         assert await asyncio.wait_for(asyncio.gather(*waiting), 5) == ["k"] * 50
     assert len(requests) == 1
     assert keys.fetches == 1
+
+
+def test_forgotten_keys_are_new_again() -> None:
+    """A delivery whose job could not be queued is forgotten, so the sender's next try is not taken for a repeat."""
+    deduper = Deduper()
+    assert deduper.seen("msg:1", "rec:contact:7:t") is False
+    assert deduper.seen("msg:1") is True
+    deduper.forget("msg:1", "rec:contact:7:t")
+    assert deduper.seen("msg:1", "rec:contact:7:t") is False
+    assert len(deduper) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Callable
@@ -460,17 +461,23 @@ async def test_forward_only_stream_stops_on_an_empty_page() -> None:
     assert [r.url.params["pageId"] for r in seen.requests] == ["0", "2", "4"]
 
 
-async def test_stream_reads_one_page_at_a_time() -> None:
-    """The next page is requested only when the consumer asks for it (bounded memory)."""
+async def test_stream_reads_one_page_ahead_at_most() -> None:
+    """While the consumer works on a page the next one is already requested, but never more than one (memory stays
+    flat); stopping early leaves no request behind."""
     client, seen, _ = make_client(forward_only(rows(1, 10)))
     async with client:
         pages = client.stream("company/companies", page_size=3)
         first = await anext(pages)
         assert [r["id"] for r in first] == [1, 2, 3]
-        assert len(seen.requests) == 1
-        await anext(pages)
-        assert len(seen.requests) == 2
+        for _ in range(10):
+            await asyncio.sleep(0)  # the consumer "works": the read-ahead runs meanwhile
+        assert [r.url.params["pageId"] for r in seen.requests] == ["0", "3"]
+        assert [r["id"] for r in await anext(pages)] == [4, 5, 6]
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert len(seen.requests) == 3
         await pages.aclose()  # type: ignore[attr-defined]
+    assert len(seen.requests) == 3
 
 
 def navigable(data: list[dict[str, Any]], *, loop_back: bool = False) -> Handler:

@@ -316,10 +316,12 @@ class ChangeWorkflow:
         else:
             runner = StepRunner(client, self.store, tenant=self.tenant, scope=scope, key=event_id)
         try:
-            results = await runner.run_all([self._step(step) for step in planned.steps])
+            # The last done entries go with the outcome: `finish_event`/`finish_link` clear the journal anyway.
+            results = await runner.run_all([self._step(step) for step in planned.steps], defer_done=True)
         except CwsyncApiError as exc:
             await self.changes.fail_event(change_id, event_id, f"{runner.failed_step}: {exc}")
             raise
+        runner.drop_deferred()
         writes: list[Write] = []
         for step, done in zip(planned.steps, results, strict=True):
             writes.append(step.as_write("written" if done.outcome == "written" else "already_done", done.record_id))

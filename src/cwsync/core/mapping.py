@@ -13,7 +13,7 @@ from typing import Any
 
 from cwsync.config.model import FieldChange, ObjectSync
 from cwsync.config.vocabulary import Direction
-from cwsync.core.values import FieldType, canonical, type_problem
+from cwsync.core.values import FieldType, canonical, keeps_canonical_text, type_problem
 
 Transform = Callable[[str], str]
 
@@ -53,6 +53,18 @@ class FieldMap:
     required_left: bool = False
     write_empty: bool = True
     """False: an empty value never overwrites the other side (e.g. an owner cwsync cannot map)."""
+    _lowered: Mapping[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+    """The value map keyed by lower-cased keys (built once: `from_left` runs for every field of every record)."""
+    _as_is: bool = field(default=False, init=False, repr=False, compare=False)
+    """A canonical left value is already the canonical right value (no map, no transform, and the right type's
+    canonical form of a canonical text is that text): `from_left` skips the second pass."""
+
+    def __post_init__(self) -> None:
+        lowered = None if self.value_map is None else {k.lower(): v for k, v in self.value_map.items()}
+        object.__setattr__(self, "_lowered", lowered)
+        plain = self.value_map is None and not self.transform
+        as_is = plain and (self.right_type is self.left_type or keeps_canonical_text(self.right_type))
+        object.__setattr__(self, "_as_is", as_is)
 
     def check(self) -> None:
         """Raise MappingError if the types cannot map (HS-4) or the transform is unknown."""
@@ -74,8 +86,11 @@ class FieldMap:
         if isinstance(value, list | tuple):
             value = self._pick(value)
         text = canonical(self.left_type, value)
+        if self._as_is:
+            return text
         if text is not None and self.value_map is not None:
-            text = _lookup(self.value_map, text)
+            assert self._lowered is not None
+            text = self._lowered.get(text.lower(), self.value_map.get("*", text))
         if text is not None and self.transform:
             text = TRANSFORMS[self.transform](text)
         return canonical(self.right_type, text)
@@ -100,11 +115,6 @@ class FieldMap:
             return value
         inverse = {v.lower(): k for k, v in self.value_map.items()}
         return inverse.get(value.lower(), value)
-
-
-def _lookup(value_map: Mapping[str, str], text: str) -> str:
-    lowered = {k.lower(): v for k, v in value_map.items()}
-    return lowered.get(text.lower(), value_map.get("*", text))
 
 
 @dataclass(frozen=True)

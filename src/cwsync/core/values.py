@@ -74,6 +74,12 @@ def canonical(kind: FieldType, value: Any) -> str | None:
         return _text(value)
 
 
+def keeps_canonical_text(kind: FieldType) -> bool:
+    """Whether `canonical(kind, t)` is `t` for any canonical value `t` of any type (a stripped, non-empty text):
+    true for the kinds canonicalised as plain stripped text."""
+    return kind not in _CANONICAL
+
+
 def compare_key(kind: FieldType, value: str | None) -> str | None:
     """What equality is decided on: phone numbers by their digits, everything else by the canonical value."""
     if value is not None and kind is FieldType.PHONE:

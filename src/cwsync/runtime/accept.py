@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,16 +34,23 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 
 from cwsync.store.jobs import JOBS, JobStore
 from cwsync.store.records import NewJob
 from cwsync.store.store import SQLITE_BUSY_MS, Store
 
-__all__ = ["MAX_BATCH", "AcceptingJobStore"]
+__all__ = ["IDLE_SECONDS", "MAX_BATCH", "AcceptingJobStore"]
 
 MAX_BATCH = 1000
 """Jobs written in one transaction at most."""
+BUSY_MS = SQLITE_BUSY_MS
+"""SQLite's busy timeout on the writer's connection (one round of waiting for the write lock)."""
+LOCKED_PATIENCE = 600.0
+"""Seconds a batch keeps waiting for SQLite's write lock (in busy-timeout rounds) before its handlers get an error."""
+IDLE_SECONDS = 30.0
+"""A writer with nothing to write for this long closes its connection and ends (the next job starts another)."""
 
 _log = structlog.get_logger("cwsync.runtime.accept")
 
@@ -68,6 +76,8 @@ class AcceptingJobStore(JobStore):
         self._lock = threading.Lock()
         self.batches = 0
         """Transactions the writer committed (for tests and diagnostics)."""
+        self.lock_waits = 0
+        """Times a batch's busy timeout ran out and it waited on for SQLite's write lock."""
 
     async def enqueue(self, job: NewJob, *, now: datetime | None = None) -> int | None:
         """Queue `job` and return once it is committed: its id, or None when a queued job with the same
@@ -76,39 +86,63 @@ class AcceptingJobStore(JobStore):
             return await super().enqueue(job, now=now)
         loop = asyncio.get_running_loop()
         waiting = _Waiting(_values(job, now or datetime.now(UTC)), loop, loop.create_future())
-        self._start()
-        self._queue.put(waiting)
+        with self._lock:  # with `_retire`: a job is never left in the queue of a writer that is leaving
+            self._queue.put(waiting)
+            if self._thread is None:
+                self._start()
         return await waiting.future
+
+    @property
+    def writer_running(self) -> bool:
+        """Whether a writer thread is running now (it ends after `IDLE_SECONDS` without work)."""
+        return self._thread is not None
 
     async def close(self) -> None:
         """Write what is waiting, then stop the writer thread."""
         with self._lock:
             thread, self._thread = self._thread, None
+            if thread is not None:
+                self._queue.put(_STOP)
         if thread is not None:
-            self._queue.put(_STOP)
             await asyncio.to_thread(thread.join)
 
     def _start(self) -> None:
-        if self._thread is not None:
-            return
+        """Start a writer thread (the caller holds `_lock`)."""
+        assert self._path is not None
+        writer = _Writer(self._path, self._queue, self._counted, self._retire, self._waited)
+        self._thread = threading.Thread(target=writer.run, name="cwsync-accept", daemon=True)
+        self._thread.start()
+
+    def _retire(self) -> bool:
+        """The writer was idle for `IDLE_SECONDS`: let it go (True) unless a job arrived meanwhile."""
         with self._lock:
-            if self._thread is None:
-                assert self._path is not None
-                self._thread = threading.Thread(
-                    target=_Writer(self._path, self._queue, self._counted).run, name="cwsync-accept", daemon=True
-                )
-                self._thread.start()
+            if not self._queue.empty():
+                return False
+            self._thread = None
+            return True
 
     def _counted(self) -> None:
         self.batches += 1
+
+    def _waited(self) -> None:
+        self.lock_waits += 1
 
 
 class _Writer:
     """The writer thread: take what waits, write it in one transaction, answer every waiter."""
 
-    def __init__(self, path: str, waiting: queue.SimpleQueue[_Waiting | object], on_commit: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        path: str,
+        waiting: queue.SimpleQueue[_Waiting | object],
+        on_commit: Callable[[], None],
+        retire: Callable[[], bool],
+        on_wait: Callable[[], None],
+    ) -> None:
         self._waiting = waiting
         self._on_commit = on_commit
+        self._retire = retire
+        self._on_wait = on_wait
         self._engine = _engine(path)
 
     def run(self) -> None:
@@ -116,7 +150,12 @@ class _Writer:
             stop = False
             while not stop:
                 batch: list[_Waiting] = []
-                item = self._waiting.get()
+                try:
+                    item = self._waiting.get(timeout=IDLE_SECONDS)
+                except queue.Empty:
+                    if self._retire():
+                        return  # an idle server (or a test's) keeps no thread and no connection open
+                    continue
                 while True:
                     if item is _STOP:
                         stop = True
@@ -134,15 +173,31 @@ class _Writer:
             self._engine.dispose()
 
     def _write(self, batch: list[_Waiting]) -> None:
-        try:
-            with self._engine.begin() as conn:
-                ids = [_insert(conn, w.values) for w in batch]
-        except Exception as exc:  # the handlers answer an error, so the senders send again: nothing is lost
-            _log.warning("accept.write_failed", jobs=len(batch), error=repr(exc))
-            _answer(batch, [exc] * len(batch))
-            return
+        deadline = time.monotonic() + LOCKED_PATIENCE
+        while True:
+            try:
+                with self._engine.begin() as conn:
+                    ids = [_insert(conn, w.values) for w in batch]
+                break
+            except OperationalError as exc:
+                # SQLite's busy timeout ran out: a long engine transaction (a claim scanning a deep queue on a
+                # starved machine) holds the file lock. Waiting on is better than a 5xx: the job is committed
+                # late, not lost (a sender that gave up meanwhile finds it de-duplicated when it sends again).
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    _fail(batch, exc)
+                    return
+                _log.warning("accept.write_waiting", jobs=len(batch), error=repr(exc))
+                self._on_wait()
+            except Exception as exc:  # the handlers answer an error, so the senders send again: nothing is lost
+                _fail(batch, exc)
+                return
         self._on_commit()
         _answer(batch, ids)
+
+
+def _fail(batch: list[_Waiting], exc: Exception) -> None:
+    _log.warning("accept.write_failed", jobs=len(batch), error=repr(exc))
+    _answer(batch, [exc] * len(batch))
 
 
 def _insert(conn: Connection, values: dict[str, Any]) -> int | None:
@@ -209,7 +264,7 @@ def _engine(path: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # BEGIN is ours (below), not the driver's
-        for pragma in (f"busy_timeout={SQLITE_BUSY_MS}", "foreign_keys=ON", "synchronous=NORMAL"):
+        for pragma in (f"busy_timeout={BUSY_MS}", "foreign_keys=ON", "synchronous=NORMAL"):
             dbapi_connection.execute(f"PRAGMA {pragma}")
 
     @event.listens_for(engine, "begin")

@@ -472,6 +472,11 @@ class Deduper:
             self._seen.popitem(last=False)
         return False
 
+    def forget(self, *keys: str) -> None:
+        """Forget keys recorded by `seen` (their delivery failed after all: a re-send must not count as a repeat)."""
+        for key in keys:
+            self._seen.pop(key, None)
+
     def _expire(self, now: float) -> None:
         # One ttl for all and a monotonic clock: insertion order is expiry order, so only the front can be stale.
         while self._seen:

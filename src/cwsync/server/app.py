@@ -350,10 +350,14 @@ def _hooks(app: FastAPI, server: Server) -> None:
         if event.company_id and event.company_id.lower() != company.lower():
             log.warning("intake.refused", source="connectwise", reason="other company", company=event.company_id)
             return JSONResponse({"error": "callback for another company"}, status_code=401)
-        if server.deduper.seen(*callback_keys(event)):
+        keys = callback_keys(event)
+        if server.deduper.seen(*keys):
             return Response(status_code=204)
-        for entry in server.integrations():
-            await entry.on_callback(server, event)
+        try:  # every integration's job at once: they commit together (one group commit), not one after another
+            await asyncio.gather(*(entry.on_callback(server, event) for entry in server.integrations()))
+        except BaseException:
+            server.deduper.forget(*keys)  # not queued: the sender's next try must not be taken for a repeat
+            raise
         return Response(status_code=204)
 
     @app.post("/hooks/hubspot", include_in_schema=False)
@@ -375,6 +379,7 @@ def _hooks(app: FastAPI, server: Server) -> None:
         except IntakeError as exc:
             return JSONResponse({"error": exc.reason}, status_code=exc.status)
         queued = []  # the events' jobs, committed together (one transaction for the whole delivery)
+        seen: list[str] = []
         for event in events:
             kind = str(event.get("subscriptionType", "")).split(".", 1)[0]
             pair = HS_TYPES.get(kind)
@@ -385,13 +390,19 @@ def _hooks(app: FastAPI, server: Server) -> None:
             if object_id is None:  # a signed event can still name no object: queue nothing that cannot run
                 log.warning("intake.refused", source="hubspot", reason="bad_object_id")
                 continue
-            if server.deduper.seen(f"hs:{event.get('eventId')}", f"hs:{pair}:{object_id}:{event.get('occurredAt')}"):
+            keys = (f"hs:{event.get('eventId')}", f"hs:{pair}:{object_id}:{event.get('occurredAt')}")
+            if server.deduper.seen(*keys):
                 continue
+            seen.extend(keys)
             if pair in server.mappings:
                 queued.append(server.record_job("hubspot", pair, str(object_id), "webhook"))
             if quote:
                 queued.append(server.quote_job(str(object_id)))
-        await asyncio.gather(*queued)
+        try:
+            await asyncio.gather(*queued)
+        except BaseException:
+            server.deduper.forget(*seen)  # not queued: HubSpot's retry must not be taken for a repeat
+            raise
         return Response(status_code=204)
 
 

@@ -19,7 +19,10 @@ The scheme, for every step:
    means the earlier attempt's answer was lost, and its record is taken instead of making a second one;
 3. the write is sent; a create whose answer is lost again is looked up once more before the error is raised;
 4. a `done` entry with the record's id is written as soon as the step completes (in the same transaction as the
-   next step's intent when the steps run one after another), so a failure later loses nothing;
+   next step's intent when the steps run one after another), so a failure later loses nothing; with `defer_done`
+   the last steps' `done` entries wait for the runner's next write, or are dropped by the transaction that records
+   the outcome and clears the journal (fewer small transactions on SQLite's one writer; a crash before it costs a
+   look-up by rule 2, not a duplicate);
 5. a step whose `done` entry exists (with the same `digest`, when the step has one) is not sent again.
 
 A re-run after any failure, lost answer or killed process therefore completes the same records, never duplicates.
@@ -151,11 +154,17 @@ class StepRunner:
         """The journal entry of a step (from an earlier attempt, or written by this runner)."""
         return self.entries.get(journal_step(step_key))
 
-    async def run_all(self, steps: Sequence[Step], *, concurrently: bool = False) -> list[StepResult]:
+    async def run_all(
+        self, steps: Sequence[Step], *, concurrently: bool = False, defer_done: bool = False
+    ) -> list[StepResult]:
         """Apply the steps (in order, or all at once); each one's `done` is journaled as it completes.
 
         With `concurrently`, every step runs even when one fails (what finished is journaled), then the first
-        failure is raised.
+        failure is raised. With `defer_done`, the `done` entries of the last steps (all of them, concurrently) are
+        not written on their own: they go with the next write of this runner (the next steps' intents) or are
+        dropped by `clear`, in the transaction that records the outcome. Their intents were written before the
+        writes, so a crash in between costs a re-run one look-up per such create, never a duplicate; a failure
+        writes them at once.
 
         Raises:
             CwsyncApiError: a write failed (`failed_step` names it); the journal holds what was done.
@@ -164,16 +173,19 @@ class StepRunner:
             results: list[StepResult] = []
             for index, step in enumerate(steps):
                 following = steps[index + 1] if index + 1 < len(steps) else None
-                results.append(await self._guarded(step, carry=following is not None and self._needs_intent(following)))
-            await self.flush()
+                carry = self._needs_intent(following) if following is not None else defer_done
+                results.append(await self._guarded(step, carry=carry))
+            if not defer_done:
+                await self.flush()
             return results
         await self._write([self._intent(s) for s in steps if self._needs_intent(s)])
         outcomes = await asyncio.gather(
-            *(self._guarded(s, carry=False, intent=False) for s in steps), return_exceptions=True
+            *(self._guarded(s, carry=defer_done, intent=False) for s in steps), return_exceptions=True
         )
         for step, outcome in zip(steps, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 self.failed_step = step.key
+                await self._flush_quietly()  # the steps that finished after the first failure are journaled too
                 raise outcome
         return [o for o in outcomes if isinstance(o, StepResult)]
 
@@ -182,8 +194,14 @@ class StepRunner:
         await self._write([])
 
     async def clear(self, tx: Tx) -> None:
-        """Remove the journal of this unit of work, inside the transaction that records its outcome."""
+        """Remove the journal of this unit of work (and the deferred `done` entries), inside the transaction that
+        records its outcome."""
         await tx.clear_journal(self.tenant, self.scope, [self.key])
+        self.drop_deferred()
+
+    def drop_deferred(self) -> None:
+        """Forget the `done` entries held back (the caller cleared this unit's journal in its own transaction)."""
+        self._carry = []
 
     # -- one step -------------------------------------------------------------------------------------------------
 
@@ -289,12 +307,16 @@ class StepRunner:
     # -- the journal ----------------------------------------------------------------------------------------------
 
     async def _write(self, entries: Sequence[JournalEntry]) -> None:
-        batch = [*self._carry, *entries]
+        carried, self._carry = self._carry, []  # steps finishing while this commits carry on into the next write
+        batch = [*carried, *entries]
         if not batch:
             return
-        async with self.store.transaction() as tx:
-            await tx.write_journal(batch)
-        self._carry = []
+        try:
+            async with self.store.transaction() as tx:
+                await tx.write_journal(batch)
+        except BaseException:
+            self._carry = [*carried, *self._carry]
+            raise
 
     async def _flush_quietly(self) -> None:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
@@ -305,7 +305,8 @@ class ConnectWiseClient(OwnsHttp):
         order_by: str | None = None,
         page_size: int | None = None,
     ) -> AsyncIterator[list[Record]]:
-        """Every matching record, one page at a time (the next page is fetched only when asked for).
+        """Every matching record, one page at a time, the next page's request sent as soon as its position is known
+        (while the caller works on this one): one page ahead at most, so memory stays flat in the record count.
 
         Without `order_by`, pages forward-only by id (`pageId`), which is stable while records are added;
         `id` is added to `fields` for that. If the endpoint refuses forward-only paging (400 on the first
@@ -348,35 +349,53 @@ class ConnectWiseClient(OwnsHttp):
     async def _forward_only(self, path: str, query: _Query, size: int) -> AsyncIterator[list[Record]]:
         paginator: Paginator[int] = Paginator(0, what=f"{_path(path)} by pageId")
         base = query.params(with_id=True)
-        while paginator.has_more:
+
+        def fetch() -> asyncio.Future[httpx.Response]:
             params = {**base, "pageSize": size, "pageId": paginator.current}
-            try:
-                response = await self.request("GET", path, params=params, headers=_FORWARD_ONLY)
-            except ValidationError as exc:
-                if paginator.pages_read:
-                    raise
-                self._log.info("cw.forward_only_refused", path=_path(path), code=exc.code, field=exc.field)
-                async for page in self._navigable(path, query, size):
-                    yield page
-                return
-            rows = _records(response)
-            if len(rows) < size:
-                paginator.stop()
-            else:
-                paginator.advance(_last_id(response, rows))
-            if rows:
-                yield rows
+            return _start(self.request("GET", path, params=params, headers=_FORWARD_ONLY))
+
+        ahead: asyncio.Future[httpx.Response] | None = fetch()
+        try:
+            while ahead is not None:
+                try:
+                    response = await ahead
+                except ValidationError as exc:
+                    ahead = None
+                    if paginator.pages_read:
+                        raise
+                    self._log.info("cw.forward_only_refused", path=_path(path), code=exc.code, field=exc.field)
+                    async for page in self._navigable(path, query, size):
+                        yield page
+                    return
+                rows = _records(response)
+                if len(rows) < size:
+                    paginator.stop()
+                else:
+                    paginator.advance(_last_id(response, rows))
+                ahead = fetch() if paginator.has_more else None  # the next page is on its way while this one is used
+                if rows:
+                    yield rows
+        finally:
+            _abandon(ahead)
 
     async def _navigable(self, path: str, query: _Query, size: int) -> AsyncIterator[list[Record]]:
         paginator: Paginator[int] = Paginator(1, what=f"{_path(path)} by page")
         base = query.params()
-        while paginator.has_more:
-            params = {**base, "page": paginator.current, "pageSize": size}
-            response = await self.request("GET", path, params=params)
-            rows = _records(response)
-            paginator.advance(_next_page(response, paginator.current, len(rows), size))
-            if rows:
-                yield rows
+
+        def fetch() -> asyncio.Future[httpx.Response]:
+            return _start(self.request("GET", path, params={**base, "page": paginator.current, "pageSize": size}))
+
+        ahead: asyncio.Future[httpx.Response] | None = fetch()
+        try:
+            while ahead is not None:
+                response = await ahead
+                rows = _records(response)
+                paginator.advance(_next_page(response, paginator.current, len(rows), size))
+                ahead = fetch() if paginator.has_more else None
+                if rows:
+                    yield rows
+        finally:
+            _abandon(ahead)
 
     def _page_size(self, page_size: int | None) -> int:
         size = self.settings.page_size if page_size is None else page_size
@@ -564,3 +583,21 @@ def _unexpected(response: httpx.Response, what: str) -> ConfigurationError:
         request_id=response.headers.get("x-cw-request-id"),
         hint="Check that site points at the ConnectWise API host and not at a proxy or login page.",
     )
+
+
+def _start(request: Coroutine[Any, Any, httpx.Response]) -> asyncio.Future[httpx.Response]:
+    """A page request running in the background (the read-ahead of `stream`)."""
+    return asyncio.ensure_future(request)
+
+
+def _abandon(ahead: asyncio.Future[httpx.Response] | None) -> None:
+    """Cancel a page read ahead that nobody will use (the caller stopped early, or a page failed)."""
+    if ahead is not None and not ahead.done():
+        ahead.cancel()
+    if ahead is not None:
+        ahead.add_done_callback(_quiet)
+
+
+def _quiet(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: an abandoned read's error is not logged as "never retrieved"

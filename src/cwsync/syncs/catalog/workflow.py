@@ -416,14 +416,17 @@ class QuoteWorkflow:
         done: dict[str, int | None] = {}
         if plan.action != "unchanged" or entries:
             if plan.opportunity_id is None:
-                [made] = await runner.run_all([self._opportunity_step(plan)])
+                # its done entry is written with the lines' intents, before any line is sent
+                [made] = await runner.run_all([self._opportunity_step(plan)], defer_done=True)
                 assert made.record_id is not None
                 plan.opportunity_id = made.record_id
             elif plan.opportunity_changes:
-                await runner.run_all([self._opportunity_step(plan)])
+                await runner.run_all([self._opportunity_step(plan)], defer_done=True)
             path = f"{OPPORTUNITIES}/{plan.opportunity_id}/forecast"
             steps = [self._line_step(path, c, by_position, plan) for c in plan.changes if c.op != "keep"]
-            done = {r.key: r.record_id for r in await runner.run_all(steps, concurrently=True)}
+            # The lines' done entries are dropped by `_save`, which clears the journal with the link.
+            lines_done = await runner.run_all(steps, concurrently=True, defer_done=True)
+            done = {r.key: r.record_id for r in lines_done}
         reason = f"opportunity {plan.opportunity_id}: " + ", ".join(f"{c.op} line {c.position}" for c in plan.changes)
         run.item(
             action=plan.action,

@@ -1,0 +1,46 @@
+"""`FieldMap.from_left` skips the second canonical pass only where it changes nothing (issue 19's CPU work)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cwsync.core.mapping import FieldMap
+from cwsync.core.values import FieldType, canonical, type_problem
+
+PAIRS = [
+    (left, right) for left in FieldType for right in FieldType if type_problem(left, right, has_value_map=False) is None
+]
+VALUES = st.one_of(
+    st.none(),
+    st.text(max_size=12),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.dates(),
+    st.datetimes(timezones=st.just(UTC)),
+    st.sampled_from([" 1,500.00 ", "2026-01-02", "2026-01-02T03:04:05Z", "1767312000000", " Yes ", "A@B.example "]),
+)
+
+
+@given(pair=st.sampled_from(PAIRS), value=VALUES)
+def test_the_fast_path_equals_both_canonical_passes(pair: tuple[FieldType, FieldType], value: Any) -> None:
+    """Without a value map or transform, the projection is `canonical(right, canonical(left, v))` for every pair of
+    types that map and every kind of value."""
+    left, right = pair
+    field = FieldMap(name="f", left="a", right="b", left_type=left, right_type=right)
+    assert field.from_left(value) == canonical(right, canonical(left, value))
+
+
+def test_a_value_map_is_looked_up_case_blind_with_its_default() -> None:
+    """The value map (kept lower-cased once) still maps case-blind, with `*` as the default."""
+    field = FieldMap(
+        name="t", left="a", right="b", right_type=FieldType.ENUM, value_map={"Customer": "customer", "*": "other"}
+    )
+    assert field.from_left(" CUSTOMER ") == "customer"
+    assert field.from_left("Vendor") == "other"
+    assert field.from_left(date(2026, 1, 2)) == "other"
+    assert field.from_left(datetime(2026, 1, 2, tzinfo=UTC)) == "other"
