@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from cwsync.cli.output import console, fail
+
+if TYPE_CHECKING:
+    from cwsync.config import Config
 
 
 def worker(
@@ -28,19 +32,16 @@ def worker(
 
     configs = deployment_configs(config, tenants)
     if as_json:
-        started = {"worker": True, "tenants": [c.tenant for c in configs], "concurrency": concurrency}
-        print(json.dumps(started), flush=True)
-    else:
-        console.print(f"cwsync worker: {len(configs)} tenant(s), {concurrency} at once")
+        print(json.dumps({"tenants": [c.tenant for c in configs], "concurrency": concurrency}), flush=True)
+    console.print(f"cwsync worker: {len(configs)} tenant(s), {concurrency} at once")
     try:
         run_async(lambda: work(configs, concurrency=concurrency, grace=grace, schedule=schedule))
     except ValueError as exc:
         fail(2, str(exc), kind="ConfigError", fix="set store: postgresql://... (docs/deploy.md)")
-    if not as_json:
-        console.print("stopped")
+    console.print("stopped")
 
 
-def deployment_configs(config: Path | None, tenants: Path | None) -> list:  # type: ignore[type-arg]
+def deployment_configs(config: Path | None, tenants: Path | None) -> list[Config]:
     """The tenants of `--tenants DIR`, else the one of `--config FILE` (default cwsync.yaml)."""
     from cwsync.cli.sync import load
     from cwsync.cli.tenants import load_all

@@ -66,7 +66,8 @@ def check_tenants(configs: Sequence[Config]) -> list[ConfigError]:
         token = config.server.api_token.get_secret_value() if config.server.api_token else ""
         if token and token in tokens:
             problems.append(ConfigProblem(None, "server.api_token", f"the same token as tenant {tokens[token]!r}"))
-        tokens.setdefault(token, config.tenant) if token else None
+        if token:
+            tokens.setdefault(token, config.tenant)
         if problems:
             found.append(ConfigError(config.source or config.tenant, problems))
     return found

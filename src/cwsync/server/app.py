@@ -124,7 +124,7 @@ class Server:
         (properties, owners), start jobs and the scheduler."""
         if self.queue is None:  # this process runs the tenant's jobs: runs left "running" are a dead process's
             await close_interrupted(self.store, self.config.tenant, force=True)
-        if self.engine is not None:
+        if self.engine is not None and self.queue is None:  # workers prepare on their first run of the tenant
             try:
                 await self.engine.prepare(close_interrupted=False)
             except CwsyncApiError as exc:  # serve anyway: the console is where a connection is fixed; runs prepare
