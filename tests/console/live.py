@@ -1,5 +1,5 @@
 """The console's browser-test fixtures, shared by every browser test module (`tests/console/conftest.py` imports
-them): the sandboxes and `cwsync serve` on loopback (`live`), one headless Chromium for the whole session
+them): the sandboxes and `cwsync serve` on loopback (`live`), one headless Chromium per module
 (`browser`: Debian's, through Playwright, no browser download), a fresh context per test (`page`), `login` and
 `shot` (a PNG of the screen into docs/console/ when `CWSYNC_SCREENSHOTS=1`).
 """
@@ -131,9 +131,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(live: Live) -> Iterator[object]:
-    """One headless Chromium for the session (Debian's, started with --no-sandbox as root). After `live`: Playwright's
+    """One headless Chromium per browser-test module (not per session: Playwright's sync API keeps an event loop
+    running in this thread while it is open, which the async tests and the CLI's `asyncio.run` of other modules
+    cannot share) (Debian's, started with --no-sandbox as root). After `live`: Playwright's
     sync API runs an event loop in this thread, and the CLI's setup needs none running."""
     from playwright.sync_api import sync_playwright
 

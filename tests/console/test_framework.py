@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 
 from tests.console.conftest import PASSWORD, Console, csrf_of
 
@@ -215,3 +216,15 @@ async def test_connection_tests_name_what_is_missing(console: Console) -> None:
     assert hudu.status_code == 200
     assert "<html" not in hudu.text  # htmx gets the checklist alone
     assert "connections.hudu" in hudu.text
+
+
+async def test_serve_prints_how_to_add_the_first_user(console: Console, capsys: pytest.CaptureFixture[str]) -> None:
+    """`serve` says how to add the first user when nobody can log in (and nothing once someone can)."""
+    from cwsync.console import announce_first_run
+
+    app = console.http._transport.app  # type: ignore[attr-defined]
+    assert not await announce_first_run(app)
+    for user in await console.users.list():
+        await console.users.remove(user.username)
+    assert await announce_first_run(app)
+    assert "cwsync users add <name> --role admin -c " in capsys.readouterr().err
