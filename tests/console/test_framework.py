@@ -228,3 +228,13 @@ async def test_serve_prints_how_to_add_the_first_user(console: Console, capsys: 
         await console.users.remove(user.username)
     assert await announce_first_run(app)
     assert "cwsync users add <name> --role admin -c " in capsys.readouterr().err
+
+
+async def test_plan_of_nothing_enabled_is_refused_with_the_reason(console: Console) -> None:
+    """With no integration switched on, a plan is refused with the reason (an HTML 404), and /plans still lists."""
+    await console.login()
+    token = await console.csrf("/plans")
+    refused = await console.http.post("/plans", data={"csrf_token": token})
+    assert refused.status_code == 404
+    assert "Nothing to plan" in refused.text
+    assert (await console.http.get("/plans/12345")).status_code == 404
