@@ -19,9 +19,9 @@ from cwsync.store import Store
 from cwsync.store.users import UserStore
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox
 from cwsync_sandbox.connectwise.app import create_app as create_cw_app
+from tests.console.live import PASSWORD, browser, live, page  # noqa: F401  (the browser tests' fixtures)
 
 CW = "http://cw.test"
-PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -41,9 +41,9 @@ class Console:
 
     async def login(self, name: str = "ann", password: str = PASSWORD) -> httpx.Response:
         """Log in through the form (CSRF token and all), as a browser does."""
-        page = await self.http.get("/login")
+        form = await self.http.get("/login")
         return await self.http.post(
-            "/login", data={"username": name, "password": password, "csrf_token": csrf_of(page.text), "next": "/"}
+            "/login", data={"username": name, "password": password, "csrf_token": csrf_of(form.text), "next": "/"}
         )
 
     async def csrf(self, path: str = "/") -> str:
@@ -104,10 +104,3 @@ async def console(tmp_path: Path) -> AsyncIterator[Console]:
         async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as http:
             yield Console(server, http, users, sandbox, path)
     await store.close()
-
-
-# The browser tests' session fixtures (one `cwsync serve`, one Chromium for every browser test module); imported
-# last: the harness uses this module's PASSWORD.
-from tests.console import browser_harness as _browser  # noqa: E402
-
-browser, live, page = _browser.browser, _browser.live, _browser.page

@@ -1,19 +1,31 @@
 """The console in a real browser: headless Chromium (Debian's, no browser download) through Playwright, against
 `cwsync serve` as a subprocess on loopback and the sandboxes.
 
-The session's one browser and server (`browser_harness.py`); each test opens its own context (cookies) and logs
+One browser for the session (`tests/console/live.py`); each test opens its own context (cookies) and logs
 in. With `CWSYNC_SCREENSHOTS=1` every screen is saved as a PNG into docs/console/ (`scripts/screenshots`).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.console.browser_harness import BROWSER_MARKS, PRIVATE_KEY, Live, _deny, _until, login, shot
+from tests.console.live import CHROMIUM, PRIVATE_KEY, Live, login, shot, until
 
-pytestmark = BROWSER_MARKS
+pytestmark = [
+    pytest.mark.loopback,
+    pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("CI") != "true", reason="no chromium"),
+]
+
+
+def _deny(live: Live, modules: list[str]) -> None:
+    key = live.sandbox.sandbox.settings.public_key
+    answer = httpx.put(f"{live.sandbox.base_url}/_sandbox/members/{key}/deny", json={"deny": modules})
+    assert answer.status_code in (200, 204), answer.text
 
 
 def test_1_login_wrong_password_refused(page: object) -> None:
@@ -96,7 +108,7 @@ def test_4_sync_find_a_failed_record_and_replay_it(page: object, live: Live) -> 
         rows = page.locator("#runs tbody tr").all_inner_texts()  # type: ignore[attr-defined]
         return any("companies" in row and ("succeeded" in row or "failed" in row) for row in rows)
 
-    _until(companies_done, "the companies run to finish", 60)
+    until(companies_done, "the companies run to finish", 60)
     shot(page, "runs")
     row = page.locator("#runs tbody tr", has_text="companies").first  # type: ignore[attr-defined]
     row.locator("a").first.click()

@@ -162,3 +162,56 @@ async def test_connections_save_keeps_comments_and_seals_the_secret(console: Con
     assert missing.status_code == 422  # a required field left empty: refused with the reason, file unchanged
     assert "Site is required" in missing.text
     assert "site: cw.example" in console.config_path.read_text(encoding="utf-8")
+
+
+async def test_running_run_polls_its_progress_then_stops(console: Console) -> None:
+    """A running run's page polls its progress every second (htmx) with the items so far; finished, it stops."""
+    from cwsync.store import Counts, RunItem
+
+    store = console.server.store
+    run_id = await store.start_run("default", pairs=["contacts"], kind="full", trigger="cli")
+    item = RunItem(
+        run_id=run_id,
+        tenant="default",
+        pair="contacts",
+        direction="left_to_right",
+        action="create",
+        status="applied",
+        left_id="7",
+        right_id="70",
+    )
+    async with store.transaction() as tx:
+        await tx.add_run_items([item])
+    await console.login()
+    page = await console.http.get(f"/runs/{run_id}")
+    assert 'hx-trigger="every 1s"' in page.text
+    live = await console.http.get(f"/runs/{run_id}/progress")
+    assert "1 records so far" in live.text
+    await store.finish_run(run_id, status="succeeded", counts=Counts(created=1))
+    done = await console.http.get(f"/runs/{run_id}/progress")
+    assert "hx-trigger" not in done.text
+    assert "succeeded" in done.text
+    record = await console.http.get("/records/connectwise/contacts/7")
+    assert record.status_code == 200
+    assert f"/runs/{run_id}" in record.text
+    missing = await console.http.get("/runs/999999")
+    assert missing.status_code == 404
+    assert "No such run" in missing.text
+
+
+async def test_connection_tests_name_what_is_missing(console: Console) -> None:
+    """Testing HubSpot or Hudu before they are configured says so with the fix, as a checklist (no 500)."""
+    console.config_path.write_text(
+        "store: " + console.server.config.store + "\nconnections:\n  connectwise:\n    site: cw.example\n"
+        "    company_id: x\n    public_key: p\n    private_key: k\n    client_id: c\n",
+        encoding="utf-8",
+    )
+    await console.login(name="vic")  # testing writes nothing: viewers may
+    token = await console.csrf("/connections")
+    hubspot = await console.http.post("/connections/hubspot/test", data={"csrf_token": token})
+    assert hubspot.status_code == 200
+    assert "HubSpot configured" in hubspot.text
+    hudu = await console.http.post("/connections/hudu/test", data={"csrf_token": token}, headers={"HX-Request": "true"})
+    assert hudu.status_code == 200
+    assert "<html" not in hudu.text  # htmx gets the checklist alone
+    assert "connections.hudu" in hudu.text

@@ -42,11 +42,19 @@ def _key_failure(exc: Exception) -> None:
     fail(1, str(exc), fix="restore the key file (or CWSYNC_SECRET_KEY) that sealed the secrets", kind="SecretKeyError")
 
 
+def _done(result: dict[str, object], as_json: bool, text: str) -> None:
+    if as_json:
+        print(json.dumps(result))
+    else:
+        console.print(text)
+
+
 @app.command("set")
 def set_secret(
     name: str = typer.Argument(..., help="The secret's name, e.g. connectwise.private_key."),
     stdin: bool = typer.Option(False, "--stdin", help="Read the value from standard input (one line)."),
     config: Path = CONFIG,
+    as_json: bool = JSON,
 ) -> None:
     """Store (or replace) a secret: the value is asked for, hidden."""
     from cwsync.integrations.root import SECRET_REF
@@ -69,7 +77,9 @@ def set_secret(
         run_async(work)
     except SecretKeyError as exc:
         _key_failure(exc)
-    console.print(f"stored {name} (encrypted); refer to it in the configuration as ${{secret:{name}}}")
+    _done(
+        {"stored": name}, as_json, f"stored {name} (encrypted); refer to it in the configuration as ${{secret:{name}}}"
+    )
 
 
 @app.command("list")
@@ -97,7 +107,9 @@ def list_secrets(config: Path = CONFIG, as_json: bool = JSON) -> None:
 
 
 @app.command()
-def remove(name: str = typer.Argument(..., help="The secret to forget."), config: Path = CONFIG) -> None:
+def remove(
+    name: str = typer.Argument(..., help="The secret to forget."), config: Path = CONFIG, as_json: bool = JSON
+) -> None:
     """Forget a stored secret."""
 
     async def work() -> bool:
@@ -109,11 +121,11 @@ def remove(name: str = typer.Argument(..., help="The secret to forget."), config
 
     if not run_async(work):
         fail(1, f"no stored secret named {name!r}", fix="`cwsync secrets list` shows them")
-    console.print(f"removed {name}")
+    _done({"removed": name}, as_json, f"removed {name}")
 
 
 @app.command("rotate-key")
-def rotate_key(config: Path = CONFIG) -> None:
+def rotate_key(config: Path = CONFIG, as_json: bool = JSON) -> None:
     """Re-encrypt every secret with a new key (the key file is updated; crash-safe). With CWSYNC_SECRET_KEY, give
     the new key in CWSYNC_NEW_SECRET_KEY and set CWSYNC_SECRET_KEY to it afterwards."""
     from cwsync.store.secrets import ENV_KEY, SecretKeyError, _decode
@@ -136,4 +148,4 @@ def rotate_key(config: Path = CONFIG) -> None:
         count, where = run_async(work)
     except SecretKeyError as exc:
         _key_failure(exc)
-    console.print(f"re-encrypted {count} secret(s) with a new key ({where})")
+    _done({"reencrypted": count, "key": where}, as_json, f"re-encrypted {count} secret(s) with a new key ({where})")

@@ -50,12 +50,20 @@ async def _users(config: Path) -> tuple[Store, UserStore]:
     return store, UserStore(store)
 
 
+def _done(result: dict[str, object], as_json: bool, text: str) -> None:
+    if as_json:
+        print(json.dumps(result))
+    else:
+        console.print(text)
+
+
 @app.command()
 def add(
     name: str = typer.Argument(..., help="The user name to log in with."),
     role: str = ROLE,
     password_stdin: bool = STDIN,
     config: Path = CONFIG,
+    as_json: bool = JSON,
 ) -> None:
     """Add a user (the password is asked for, hidden)."""
     from cwsync.store.users import ROLES, UserExistsError, check_username
@@ -79,7 +87,7 @@ def add(
         run_async(work)
     except UserExistsError as exc:
         fail(1, str(exc), fix=f"change the password with `cwsync users passwd {name}`")
-    console.print(f"added {role} [bold]{name}[/bold]: log in at the console (`cwsync serve`, then open it)")
+    _done({"added": name, "role": role}, as_json, f"added {role} [bold]{name}[/bold]: log in at the console")
 
 
 @app.command()
@@ -88,6 +96,7 @@ def passwd(
     password_stdin: bool = STDIN,
     role: str | None = typer.Option(None, "--role", help="Also change the role (admin or viewer)."),
     config: Path = CONFIG,
+    as_json: bool = JSON,
 ) -> None:
     """Change a user's password (and role); their open sessions end."""
     from cwsync.store.users import ROLES, UserNotFoundError
@@ -109,11 +118,13 @@ def passwd(
         run_async(work)
     except UserNotFoundError as exc:
         fail(1, str(exc), fix="`cwsync users list` shows who exists")
-    console.print(f"changed the password of [bold]{name}[/bold]")
+    _done({"changed": name, "role": role}, as_json, f"changed the password of [bold]{name}[/bold]")
 
 
 @app.command()
-def remove(name: str = typer.Argument(..., help="The user to remove."), config: Path = CONFIG) -> None:
+def remove(
+    name: str = typer.Argument(..., help="The user to remove."), config: Path = CONFIG, as_json: bool = JSON
+) -> None:
     """Remove a user; their open sessions end."""
     from cwsync.store.users import UserNotFoundError
 
@@ -128,7 +139,7 @@ def remove(name: str = typer.Argument(..., help="The user to remove."), config: 
         run_async(work)
     except UserNotFoundError as exc:
         fail(1, str(exc), fix="`cwsync users list` shows who exists")
-    console.print(f"removed [bold]{name}[/bold]")
+    _done({"removed": name}, as_json, f"removed [bold]{name}[/bold]")
 
 
 @app.command("list")

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select, union
 
-from cwsync.store.records import RunItem
+from cwsync.store.records import RunItem, RunRecord
 from cwsync.store.store import RUN_ITEMS, Store, _chunks, _item_of
 
-__all__ = ["failing_now", "item_counts"]
+__all__ = ["failing_now", "item_counts", "record_items_in_run"]
 
 
 async def failing_now(store: Store, tenant: str, *, limit: int = 50, scan: int = 500) -> list[RunItem]:
@@ -37,17 +37,21 @@ async def failing_now(store: Store, tenant: str, *, limit: int = 50, scan: int =
                 newest[(item.pair, side, record)] = item
         later: set[tuple[str, str, str]] = set()
         for side, column in (("left", RUN_ITEMS.c.left_id), ("right", RUN_ITEMS.c.right_id)):
-            keys = [(pair, record) for pair, s, record in newest if s == side]
-            for chunk in _chunks(keys, 200):
-                latest = (
-                    select(RUN_ITEMS.c.pair, column.label("record"), func.max(RUN_ITEMS.c.id).label("last"))
-                    .where(RUN_ITEMS.c.tenant == tenant, tuple_(RUN_ITEMS.c.pair, column).in_(chunk))
-                    .group_by(RUN_ITEMS.c.pair, column)
-                )
-                for row in (await conn.execute(latest)).all():
-                    key = (row.pair, side, row.record)
-                    if key in newest and row.last != newest[key].item_id:
-                        later.add(key)
+            by_pair: dict[str, list[str]] = {}
+            for pair, s, record in newest:
+                if s == side:
+                    by_pair.setdefault(pair, []).append(record)
+            for pair, records in by_pair.items():  # one pair at a time: the (tenant, pair, id) indexes answer
+                for chunk in _chunks(records, 200):
+                    latest = (
+                        select(column.label("record"), func.max(RUN_ITEMS.c.id).label("last"))
+                        .where(RUN_ITEMS.c.tenant == tenant, RUN_ITEMS.c.pair == pair, column.in_(chunk))
+                        .group_by(column)
+                    )
+                    for row in (await conn.execute(latest)).all():
+                        key = (pair, side, row.record)
+                        if key in newest and row.last != newest[key].item_id:
+                            later.add(key)
     return [item for key, item in newest.items() if key not in later][:limit]
 
 
@@ -65,3 +69,34 @@ async def item_counts(store: Store, run_ids: Sequence[int]) -> dict[int, dict[st
         for row in (await conn.execute(statement)).all():
             out[row.run_id][row.status] = int(row.n)
     return out
+
+
+async def record_items_in_run(
+    store: Store,
+    run: RunRecord,
+    record: str,
+    *,
+    action: str | None = None,
+    status: str | None = None,
+    pair: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[RunItem]:
+    """A run's items about one record (its ConnectWise or other side's id), through the per-record indexes
+    (tenant, pair, id) rather than the run's: a record has a few items, a run may have hundreds of thousands."""
+    pairs = [pair] if pair else list(run.pairs)
+    ids = union(
+        *(
+            select(RUN_ITEMS.c.id).where(
+                RUN_ITEMS.c.tenant == run.tenant, RUN_ITEMS.c.pair.in_(pairs), column == record
+            )
+            for column in (RUN_ITEMS.c.left_id, RUN_ITEMS.c.right_id)
+        )
+    )
+    statement = select(RUN_ITEMS).where(RUN_ITEMS.c.id.in_(ids), RUN_ITEMS.c.run_id == run.run_id)
+    for column, value in ((RUN_ITEMS.c.action, action), (RUN_ITEMS.c.status, status)):
+        if value is not None:
+            statement = statement.where(column == value)
+    statement = statement.order_by(RUN_ITEMS.c.id).limit(limit).offset(offset)
+    async with store._connect() as conn:
+        return [_item_of(row) for row in (await conn.execute(statement)).all()]

@@ -14,7 +14,7 @@ from cwsync.console.web import ConsoleError, Ctx, require_user
 from cwsync.runtime.jobs import JobSpec
 from cwsync.server.limits import MAX_ID
 from cwsync.server.registry import REGISTRY
-from cwsync.store.console_queries import item_counts
+from cwsync.store.console_queries import item_counts, record_items_in_run
 from cwsync.syncs import systems
 
 router = APIRouter()
@@ -105,16 +105,29 @@ async def run_page(
 ) -> Response:
     """One run: its counts (live while it runs) and its items, searchable by record id, action, status and text."""
     run = await _run_or_404(ctx, run_id)
-    items = await ctx.server.store.run_items(
-        run_id,
-        limit=PAGE + 1,
-        offset=offset,
-        action=_blank(action),
-        status=_blank(status),
-        pair=_blank(pair),
-        record=_blank(record and record.strip()),
-        text=_blank(text and text.strip()),
-    )
+    wanted = _blank(record and record.strip())
+    if wanted and not text:  # a record's few items, through the per-record indexes
+        items = await record_items_in_run(
+            ctx.server.store,
+            run,
+            wanted,
+            action=_blank(action),
+            status=_blank(status),
+            pair=_blank(pair),
+            limit=PAGE + 1,
+            offset=offset,
+        )
+    else:
+        items = await ctx.server.store.run_items(
+            run_id,
+            limit=PAGE + 1,
+            offset=offset,
+            action=_blank(action),
+            status=_blank(status),
+            pair=_blank(pair),
+            record=wanted,
+            text=_blank(text and text.strip()),
+        )
     filters = {"action": action or "", "status": status or "", "pair": pair or "", "record": record or ""}
     filters["text"] = text or ""
     return ctx.render(
@@ -128,7 +141,7 @@ async def run_page(
         filters=filters,
         actions=ACTIONS,
         item_statuses=ITEM_STATUSES,
-        live=(await item_counts(ctx.server.store, [run_id]))[run_id],
+        live=(await item_counts(ctx.server.store, [run_id]))[run_id] if run.status == "running" else {},
     )
 
 

@@ -1,8 +1,7 @@
-"""The browser-test harness of the console, shared by every browser test module (fixtures registered in
-`conftest.py`, so the session has ONE `cwsync serve` on the sandboxes and ONE headless Chromium): Playwright on
-Debian's chromium (no browser download), `cwsync serve` as a subprocess on loopback.
-
-With `CWSYNC_SCREENSHOTS=1` every screen a test visits is saved as a PNG into docs/console/ (`scripts/screenshots`).
+"""The console's browser-test fixtures, shared by every browser test module (`tests/console/conftest.py` imports
+them): the sandboxes and `cwsync serve` on loopback (`live`), one headless Chromium for the whole session
+(`browser`: Debian's, through Playwright, no browser download), a fresh context per test (`page`), `login` and
+`shot` (a PNG of the screen into docs/console/ when `CWSYNC_SCREENSHOTS=1`).
 """
 
 from __future__ import annotations
@@ -26,16 +25,11 @@ from typer.testing import CliRunner
 from cwsync.cli.app import app
 from cwsync_sandbox.connectwise.app import SandboxSettings
 from cwsync_sandbox.server import RunningSandbox, running_sandbox
-from tests.console.conftest import PASSWORD
 
+PASSWORD = "correct horse battery"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
 PRIVATE_KEY = "ConsoleOnly-PrivKey-7f3a9c"  # the sandbox's key, known only to what is typed into the console
-BROWSER_MARKS = [
-    pytest.mark.loopback,
-    pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("CI") != "true", reason="no chromium"),
-]
-"""What every browser test module sets as its `pytestmark`."""
 runner = CliRunner()
 
 
@@ -45,7 +39,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _until(check: Callable[[], object], what: str, timeout: float = 30) -> None:
+def until(check: Callable[[], object], what: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -73,7 +67,7 @@ class Live:
                 env=env,
             )
         started = time.monotonic()
-        _until(self._healthy, "cwsync serve to answer")
+        until(self._healthy, "cwsync serve to answer")
         print(f"serve answered after {time.monotonic() - started:.1f} s")
 
     def _healthy(self) -> bool:
@@ -175,9 +169,3 @@ def login(page: object, name: str = "ann", password: str = PASSWORD) -> None:
     page.fill("input[name=username]", name)  # type: ignore[attr-defined]
     page.fill("input[name=password]", password)  # type: ignore[attr-defined]
     page.click("button.primary")  # type: ignore[attr-defined]
-
-
-def _deny(live: Live, modules: list[str]) -> None:
-    key = live.sandbox.sandbox.settings.public_key
-    answer = httpx.put(f"{live.sandbox.base_url}/_sandbox/members/{key}/deny", json={"deny": modules})
-    assert answer.status_code in (200, 204), answer.text
