@@ -1,4 +1,4 @@
-"""The configuration screens in a real browser (the session's one Chromium and `cwsync serve`, `browser_harness`):
+"""The configuration screens in a real browser (the session's one Chromium and `cwsync serve`, `tests/console/live.py`):
 map a field and be refused a date → number mapping with the reason, add a value map and see the YAML changed with
 its comments kept; match Hudu companies (every exact one, one by hand) and sync; order company types by dragging;
 a viewer cannot save and a form without its CSRF token is refused. Screenshots with `CWSYNC_SCREENSHOTS=1`.
@@ -6,17 +6,22 @@ a viewer cannot save and a form without its CSRF token is refused. Screenshots w
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cwsync.config import load_config
-from tests.console.browser_harness import BROWSER_MARKS, PRIVATE_KEY, Live, login, shot
+from tests.console.live import CHROMIUM, PRIVATE_KEY, Live, login, shot
 
-pytestmark = BROWSER_MARKS
+pytestmark = [
+    pytest.mark.loopback,
+    pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("CI") != "true", reason="no chromium"),
+]
 
 
 def _comments(text: str) -> list[str]:

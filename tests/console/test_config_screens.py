@@ -98,7 +98,9 @@ class Cfg:
     hs_box: Any
 
     async def login(self, name: str = "ann") -> None:
-        """Log in through the form."""
+        """Log in through the form (the viewer `vic` is added on first use: each user costs an argon2 hash)."""
+        if name == "vic" and await UserStore(self.server.store).count() < 2:
+            await UserStore(self.server.store).add("vic", PASSWORD, role="viewer")
         page = await self.http.get("/login")
         answer = await self.http.post(
             "/login", data={"username": name, "password": PASSWORD, "csrf_token": csrf_of(page.text), "next": "/"}
@@ -151,7 +153,7 @@ def secrets_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
 
 @pytest.fixture
 async def cfg(tmp_path: Path, secrets_env: dict[str, str]) -> AsyncIterator[Cfg]:
-    """The console of a server on the ConnectWise (300 records), HubSpot and Hudu sandboxes, users ann and vic."""
+    """The console of a server on the ConnectWise (300 records), HubSpot and Hudu sandboxes, the admin ann."""
     cw_box = build_sandbox(SandboxSettings(base_url=CW, records=300, seed=3))
     hs_box = build_hubspot_sandbox(
         HubSpotSandboxSettings(base_url=HS, rate_limit_per_10s=100_000, search_per_second=100_000)
@@ -201,7 +203,6 @@ async def cfg(tmp_path: Path, secrets_env: dict[str, str]) -> AsyncIterator[Cfg]
         add_console(app, server)
         users = UserStore(store)
         await users.add("ann", PASSWORD, role="admin")
-        await users.add("vic", PASSWORD, role="viewer")
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as http:
             yield Cfg(server, http, path, cw_box, hudu_box, hs_box)

@@ -85,6 +85,7 @@ async def test_the_forms_offer_connectwise_names(world: World) -> None:
     """Company types, boards and their statuses, and a company search come from ConnectWise."""
     sources = Sources(world.cw)
     assert "Customer" in await sources.company_types()
+    assert await sources.company_statuses()
     boards = await sources.boards()
     board = next(iter(boards))
     statuses = await sources.board_statuses(board)

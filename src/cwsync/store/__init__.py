@@ -13,8 +13,8 @@ Only plain records (`Link`, `RunRecord`, `RunItem`, `Counts`, `NewJob`, `JobReco
 rows. `JobStore(store)` holds the durable job queue of the in-process runner (`cwsync.store.jobs`).
 """
 
-import cwsync.store.changes_tables
-import cwsync.store.config_versions  # noqa: F401  (registers `config_versions` on `Base`)
+import cwsync.store.changes_tables  # noqa: F401  (registers the change tables on `Base`: its metadata is the schema)
+from cwsync.store import config_versions as _config_versions  # noqa: F401  (the configuration's versions, likewise)
 from cwsync.store import console_tables as _console_tables  # noqa: F401  (the console's tables, likewise)
 from cwsync.store.jobs import JobNotRunningError, JobStore
 from cwsync.store.records import (

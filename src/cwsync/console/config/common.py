@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import Response
 
 from cwsync.config import Config, ConfigError
-from cwsync.config.edit import Change, ConfigDocument, EditError, StaleEditError
+from cwsync.config.edit import Change, ConfigDocument, EditedConfig, EditError, StaleEditError
 from cwsync.console.config.checks import ChangesCheck, PropertyCache, SchemaCheck, mapping_check
 from cwsync.console.config.editor import ConfigEditor, Preview, SaveResult
 from cwsync.console.config.sources import Sources
@@ -87,8 +87,6 @@ def view(ctx: Ctx) -> FileView:
     editor = tools(ctx).editor
     doc = editor.document()
     try:
-        from cwsync.config.edit import EditedConfig
-
         config = EditedConfig(doc, doc.text).validate(environ=editor.environ)
     except ConfigError as exc:
         return FileView(doc, None, exc)

@@ -10,6 +10,7 @@ every state the file was in is a version to compare and roll back to.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,8 @@ class ConfigEditor:
     tenant: str
     checks: Sequence[Check] = ()
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    _writing: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+    """One save at a time in this process (between the file's check and its rename, no other save runs)."""
 
     @property
     def versions(self) -> ConfigVersions:
@@ -90,11 +93,12 @@ class ConfigEditor:
             ConfigError: the result fails a check (nothing is written); EditError / StaleEditError as `preview`.
         """
         changes = list(changes)
-        preview = await self.preview(changes, expected=expected)
-        if preview.error is not None:
-            raise preview.error
-        summary = summary or "; ".join(c.describe() for c in changes)[:500]
-        return await self._write(preview.edited, author=author, summary=summary, kind="edit", effects=changes)
+        async with self._writing:
+            preview = await self.preview(changes, expected=expected)
+            if preview.error is not None:
+                raise preview.error
+            summary = summary or "; ".join(c.describe() for c in changes)[:500]
+            return await self._write(preview.edited, author=author, summary=summary, kind="edit", effects=changes)
 
     async def rollback(self, number: int, *, author: str, expected: str | None = None) -> SaveResult:
         """Write version `number` back (checked like any edit) as a new version.
@@ -105,13 +109,13 @@ class ConfigEditor:
         version = await self.versions.get(number)
         if version is None:
             raise LookupError(f"there is no configuration version {number}")
-        doc = self._current(expected)
-        preview = await self._checked(EditedConfig(doc, version.text))
-        if preview.error is not None:
-            raise preview.error
-        return await self._write(
-            preview.edited, author=author, summary=f"rolled back to version {number}", kind="rollback", effects=[]
-        )
+        async with self._writing:
+            doc = self._current(expected)
+            preview = await self._checked(EditedConfig(doc, version.text))
+            if preview.error is not None:
+                raise preview.error
+            summary = f"rolled back to version {number}"
+            return await self._write(preview.edited, author=author, summary=summary, kind="rollback", effects=[])
 
     async def history(self, *, limit: int = 50, offset: int = 0) -> list[ConfigVersion]:
         """The kept versions, newest first; the file's current text is recorded first when it is not one."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Depends, Form, Response
-from pydantic import ValidationError
 
 from cwsync.config.edit import add_filter, remove_filter
 from cwsync.config.model import FilterOp, FilterRule
@@ -107,11 +106,7 @@ async def check(
     preview = await preview_or_error(ctx, add_filter(pair, side, rule), base)
     counted = None
     if side == "connectwise" and preview.config is not None:
-        try:
-            rules = [*_object(preview.config, pair).filters.connectwise]
-        except ValidationError:
-            rules = []
-        counted = await _count(ctx, pair, rules)
+        counted = await _count(ctx, pair, list(_object(preview.config, pair).filters.connectwise))
     return ctx.render(
         "config/_filter_check.html",
         problems=problems(preview.error),

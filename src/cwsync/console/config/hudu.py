@@ -141,13 +141,13 @@ async def decide(
 ) -> Response:
     """Decide one company: match (to `hudu_id`), create, or unmatched."""
     back = _back(q, show, page)
+    if kind not in ("match", "create", "unmatched"):
+        raise ConsoleError(400, "Unknown decision", f"{kind!r}: use match, create or unmatched")
     try:
         chosen = int(hudu_id) if kind == "match" and hudu_id.strip() else None
         decision = Decision(cw_id, kind, chosen, by=_user(ctx))  # type: ignore[arg-type]
     except ValueError:
         return ctx.redirect(back, "Pick the Hudu company to match it to (or create a new one).", "error")
-    if kind not in ("match", "create", "unmatched"):
-        raise ConsoleError(400, "Unknown decision", f"{kind!r}: use match, create or unmatched")
     async with engine(ctx) as hudu:
         try:
             await hudu.decide([decision])

@@ -249,6 +249,8 @@ async def _left_values(ctx: Ctx, pair: str, left: str) -> list[str]:
             return await sources.company_types()
         if pair == "deals" and left == "status":
             return await sources.opportunity_statuses()
+        if pair == "companies" and left == "status":
+            return await sources.company_statuses()
     except CwsyncApiError:
         return []
     return []

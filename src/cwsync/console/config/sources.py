@@ -92,6 +92,10 @@ class Sources:
         """ConnectWise company type names."""
         return await self._names("company/companies/types")
 
+    async def company_statuses(self) -> list[str]:
+        """ConnectWise company status names."""
+        return await self._names("company/companies/statuses")
+
     async def configuration_types(self) -> list[str]:
         """ConnectWise configuration type names."""
         return await self._names("company/configurations/types", active="inactiveFlag")
