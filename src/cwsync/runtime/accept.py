@@ -39,16 +39,18 @@ from sqlalchemy.pool import StaticPool
 
 from cwsync.store.jobs import JOBS, JobStore
 from cwsync.store.records import NewJob
-from cwsync.store.store import SQLITE_BUSY_MS, Store
+from cwsync.store.store import Store
 
 __all__ = ["IDLE_SECONDS", "MAX_BATCH", "AcceptingJobStore"]
 
 MAX_BATCH = 1000
 """Jobs written in one transaction at most."""
-BUSY_MS = SQLITE_BUSY_MS
-"""SQLite's busy timeout on the writer's connection (one round of waiting for the write lock)."""
+BUSY_MS = 1
+"""SQLite's busy timeout on the writer's connection: short, the writer retries on its own (`RETRY_SECONDS`)."""
+RETRY_SECONDS = 0.001
+"""How often a writer that found the write lock taken looks again."""
 LOCKED_PATIENCE = 600.0
-"""Seconds a batch keeps waiting for SQLite's write lock (in busy-timeout rounds) before its handlers get an error."""
+"""Seconds a batch keeps waiting for SQLite's write lock before its handlers get an error."""
 IDLE_SECONDS = 30.0
 """A writer with nothing to write for this long closes its connection and ends (the next job starts another)."""
 
@@ -77,7 +79,7 @@ class AcceptingJobStore(JobStore):
         self.batches = 0
         """Transactions the writer committed (for tests and diagnostics)."""
         self.lock_waits = 0
-        """Times a batch's busy timeout ran out and it waited on for SQLite's write lock."""
+        """Batches that found SQLite's write lock taken and waited for it."""
 
     async def enqueue(self, job: NewJob, *, now: datetime | None = None) -> int | None:
         """Queue `job` and return once it is committed: its id, or None when a queued job with the same
@@ -174,20 +176,24 @@ class _Writer:
 
     def _write(self, batch: list[_Waiting]) -> None:
         deadline = time.monotonic() + LOCKED_PATIENCE
+        waited = False
         while True:
             try:
                 with self._engine.begin() as conn:
                     ids = [_insert(conn, w.values) for w in batch]
                 break
             except OperationalError as exc:
-                # SQLite's busy timeout ran out: a long engine transaction (a claim scanning a deep queue on a
-                # starved machine) holds the file lock. Waiting on is better than a 5xx: the job is committed
-                # late, not lost (a sender that gave up meanwhile finds it de-duplicated when it sends again).
+                # The write lock is taken (an engine transaction). SQLite's own busy handler sleeps up to 100 ms
+                # between tries, so a writer polling with it loses to the engine's back-to-back transactions again
+                # and again; this one looks again every millisecond instead, and waits as long as it must: the job
+                # is committed late, never lost (a sender that gave up finds it de-duplicated when it sends again).
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     _fail(batch, exc)
                     return
-                _log.warning("accept.write_waiting", jobs=len(batch), error=repr(exc))
-                self._on_wait()
+                if not waited:
+                    waited = True
+                    self._on_wait()
+                time.sleep(RETRY_SECONDS)
             except Exception as exc:  # the handlers answer an error, so the senders send again: nothing is lost
                 _fail(batch, exc)
                 return
