@@ -180,7 +180,7 @@ class _Writer:
         while True:
             try:
                 with self._engine.begin() as conn:
-                    ids = [_insert(conn, w.values) for w in batch]
+                    ids = _insert_all(conn, [w.values for w in batch])
                 break
             except OperationalError as exc:
                 # The write lock is taken (an engine transaction). SQLite's own busy handler sleeps up to 100 ms
@@ -206,15 +206,29 @@ def _fail(batch: list[_Waiting], exc: Exception) -> None:
     _answer(batch, [exc] * len(batch))
 
 
-def _insert(conn: Connection, values: dict[str, Any]) -> int | None:
-    statement = (
-        sqlite_insert(JOBS)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["queueing_key"], index_where=text("status = 'queued'"))
-        .returning(JOBS.c.id)
-    )
-    row = conn.execute(statement).first()
-    return None if row is None else int(row[0])
+def _insert_all(conn: Connection, rows: list[dict[str, Any]]) -> list[int | None]:
+    """Insert the jobs, one id per row (None: coalesced into a queued job with its queueing key).
+
+    The rows with a queueing key go in one multi-row statement (one statement, so the thread needs the GIL a few
+    times per batch rather than a few times per job); a key repeated in the batch coalesces into its first row, as
+    one-by-one inserts would. Rows without a key (never coalesced) are inserted one by one, so each gets its id.
+    """
+    ids: list[int | None] = [None] * len(rows)
+    keyed = [i for i, row in enumerate(rows) if row["queueing_key"] is not None]
+    if keyed:
+        statement = (
+            sqlite_insert(JOBS)
+            .values([rows[i] for i in keyed])
+            .on_conflict_do_nothing(index_elements=["queueing_key"], index_where=text("status = 'queued'"))
+            .returning(JOBS.c.id, JOBS.c.queueing_key)
+        )
+        made = {key: int(job_id) for job_id, key in conn.execute(statement)}
+        for i in keyed:
+            ids[i] = made.pop(rows[i]["queueing_key"], None)  # the first row of a key takes the id, the others None
+    for i, row in enumerate(rows):
+        if row["queueing_key"] is None:
+            ids[i] = int(conn.execute(sqlite_insert(JOBS).values(row).returning(JOBS.c.id)).scalar_one())
+    return ids
 
 
 def _answer(batch: list[_Waiting], results: list[Any]) -> None:
