@@ -477,7 +477,8 @@ def _print_latency(r: dict[str, Any], hog: bool) -> None:
     )
     print(
         f"inside cwsync (app received → answer started): p50 {1000 * r['handler_p50']:.1f} ms, "
-        f"p99 {1000 * r['handler_p99']:.1f} ms"
+        f"p99 {1000 * r['handler_p99']:.1f} ms; event loop lag p50 {1000 * r['lag_p50']:.0f} ms, "
+        f"p99 {1000 * r['lag_p99']:.0f} ms"
     )
     print(f"cwsync CPU {r['cpu_engine']:.1f} s, emulators' CPU {r['cpu_child']:.1f} s over the phase")
     bench_common.target(
@@ -517,6 +518,28 @@ def _print_storm(b: dict[str, Any]) -> None:
     bench_common.target(
         "storm contacts wrong at the end", b["wrong"] + (b["hs_contacts_after"] != b["hs_contacts_before"]), 0
     )
+
+
+class LoopLag:
+    """How late the event loop wakes a 50 ms sleep (samples while the phase runs): a busy or starved loop delays
+    every handler, whatever the handler does."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._sample())
+
+    async def _sample(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.05)
+            self.lags.append(time.perf_counter() - before - 0.05)
+
+    def take(self) -> list[float]:
+        taken, self.lags = self.lags, []
+        return taken
 
 
 class HookTimer:
@@ -609,6 +632,8 @@ async def run(child: Child, folder: Path, args: argparse.Namespace) -> None:
             server = Server(config, ctx.store, ctx.cw, ctx.hs, key_http)
             await server.start(schedule=False)
             app = HookTimer(create_app(server))
+            lag = LoopLag()
+            lag.start()
             uvi = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
             serving = asyncio.create_task(uvi.serve())
             try:
@@ -638,6 +663,8 @@ async def run(child: Child, folder: Path, args: argparse.Namespace) -> None:
                         result |= _intake((await child.acall("intake"))["posts"])
                         inside = app.take()
                         result["handler_p50"], result["handler_p99"] = _pct(inside, 50), _pct(inside, 99)
+                        lags = lag.take()
+                        result["lag_p50"], result["lag_p99"] = _pct(lags, 50), _pct(lags, 99)
                         _print_latency(result, args.hog)
                         if args.settle:
                             await asyncio.sleep(args.settle)

@@ -39,16 +39,18 @@ from sqlalchemy.pool import StaticPool
 
 from cwsync.store.jobs import JOBS, JobStore
 from cwsync.store.records import NewJob
-from cwsync.store.store import SQLITE_BUSY_MS, Store
+from cwsync.store.store import Store
 
 __all__ = ["IDLE_SECONDS", "MAX_BATCH", "AcceptingJobStore"]
 
 MAX_BATCH = 1000
 """Jobs written in one transaction at most."""
-BUSY_MS = SQLITE_BUSY_MS
-"""SQLite's busy timeout on the writer's connection (one round of waiting for the write lock)."""
+BUSY_MS = 1
+"""SQLite's busy timeout on the writer's connection: short, the writer retries on its own (`RETRY_SECONDS`)."""
+RETRY_SECONDS = 0.001
+"""How often a writer that found the write lock taken looks again."""
 LOCKED_PATIENCE = 600.0
-"""Seconds a batch keeps waiting for SQLite's write lock (in busy-timeout rounds) before its handlers get an error."""
+"""Seconds a batch keeps waiting for SQLite's write lock before its handlers get an error."""
 IDLE_SECONDS = 30.0
 """A writer with nothing to write for this long closes its connection and ends (the next job starts another)."""
 
@@ -77,7 +79,7 @@ class AcceptingJobStore(JobStore):
         self.batches = 0
         """Transactions the writer committed (for tests and diagnostics)."""
         self.lock_waits = 0
-        """Times a batch's busy timeout ran out and it waited on for SQLite's write lock."""
+        """Batches that found SQLite's write lock taken and waited for it."""
 
     async def enqueue(self, job: NewJob, *, now: datetime | None = None) -> int | None:
         """Queue `job` and return once it is committed: its id, or None when a queued job with the same
@@ -174,20 +176,24 @@ class _Writer:
 
     def _write(self, batch: list[_Waiting]) -> None:
         deadline = time.monotonic() + LOCKED_PATIENCE
+        waited = False
         while True:
             try:
                 with self._engine.begin() as conn:
-                    ids = [_insert(conn, w.values) for w in batch]
+                    ids = _insert_all(conn, [w.values for w in batch])
                 break
             except OperationalError as exc:
-                # SQLite's busy timeout ran out: a long engine transaction (a claim scanning a deep queue on a
-                # starved machine) holds the file lock. Waiting on is better than a 5xx: the job is committed
-                # late, not lost (a sender that gave up meanwhile finds it de-duplicated when it sends again).
+                # The write lock is taken (an engine transaction). SQLite's own busy handler sleeps up to 100 ms
+                # between tries, so a writer polling with it loses to the engine's back-to-back transactions again
+                # and again; this one looks again every millisecond instead, and waits as long as it must: the job
+                # is committed late, never lost (a sender that gave up finds it de-duplicated when it sends again).
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     _fail(batch, exc)
                     return
-                _log.warning("accept.write_waiting", jobs=len(batch), error=repr(exc))
-                self._on_wait()
+                if not waited:
+                    waited = True
+                    self._on_wait()
+                time.sleep(RETRY_SECONDS)
             except Exception as exc:  # the handlers answer an error, so the senders send again: nothing is lost
                 _fail(batch, exc)
                 return
@@ -200,15 +206,29 @@ def _fail(batch: list[_Waiting], exc: Exception) -> None:
     _answer(batch, [exc] * len(batch))
 
 
-def _insert(conn: Connection, values: dict[str, Any]) -> int | None:
-    statement = (
-        sqlite_insert(JOBS)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["queueing_key"], index_where=text("status = 'queued'"))
-        .returning(JOBS.c.id)
-    )
-    row = conn.execute(statement).first()
-    return None if row is None else int(row[0])
+def _insert_all(conn: Connection, rows: list[dict[str, Any]]) -> list[int | None]:
+    """Insert the jobs, one id per row (None: coalesced into a queued job with its queueing key).
+
+    The rows with a queueing key go in one multi-row statement (one statement, so the thread needs the GIL a few
+    times per batch rather than a few times per job); a key repeated in the batch coalesces into its first row, as
+    one-by-one inserts would. Rows without a key (never coalesced) are inserted one by one, so each gets its id.
+    """
+    ids: list[int | None] = [None] * len(rows)
+    keyed = [i for i, row in enumerate(rows) if row["queueing_key"] is not None]
+    if keyed:
+        statement = (
+            sqlite_insert(JOBS)
+            .values([rows[i] for i in keyed])
+            .on_conflict_do_nothing(index_elements=["queueing_key"], index_where=text("status = 'queued'"))
+            .returning(JOBS.c.id, JOBS.c.queueing_key)
+        )
+        made = {key: int(job_id) for job_id, key in conn.execute(statement)}
+        for i in keyed:
+            ids[i] = made.pop(rows[i]["queueing_key"], None)  # the first row of a key takes the id, the others None
+    for i, row in enumerate(rows):
+        if row["queueing_key"] is None:
+            ids[i] = int(conn.execute(sqlite_insert(JOBS).values(row).returning(JOBS.c.id)).scalar_one())
+    return ids
 
 
 def _answer(batch: list[_Waiting], results: list[Any]) -> None:
