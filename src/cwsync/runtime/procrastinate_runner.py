@@ -29,7 +29,8 @@ enqueue that is not coalesced defers one procrastinate task, `cwsync.drain(tenan
   of workers that stopped sending heartbeats are retried (`get_stalled_jobs` + `retry_job`; their lock is freed),
   and tenants with due jobs but no drain (a lost defer) get one.
 - The scheduler's slots are procrastinate periodic tasks, `cwsync.tick` (one `periodic_id` per tenant, pair and
-  kind): procrastinate defers each slot once, however many workers run; the tick queues the scheduled job.
+  kind): procrastinate defers each slot once, however many workers run; the tick queues the scheduled job (unless a
+  tick of that slot retried after its worker died finds it queued already).
 
 SIGTERM / SIGINT (`work`): procrastinate's worker stops fetching, waits up to `grace` seconds for the running
 drains, then cancels them; a cancelled drain puts its jobs back in the queue (the run it was in is marked failed
@@ -232,12 +233,15 @@ class ProcrastinateRunner:
 
     async def _tick_schedule(self, timestamp: int, tenant: str, pair: str, kind: Any) -> None:
         slot = datetime.fromtimestamp(timestamp, UTC)
+        key = f"sched:{tenant}:{pair}:{kind}"
+        bound = self._log.bind(tenant=tenant, pair=pair, kind=kind, slot=slot.isoformat())
+        # procrastinate defers a slot once; a tick retried after its worker died may have queued it already
+        if any(p.get("slot") == slot.isoformat() for p in await self._jobs.payloads(key, since=slot)):
+            bound.info("schedule.already_enqueued")
+            return
         payload = {"trigger": "schedule", "slot": slot.isoformat()}
-        spec = JobSpec(
-            tenant=tenant, pair=pair, kind=kind, queueing_key=f"sched:{tenant}:{pair}:{kind}", payload=payload
-        )
-        job_id = await self.enqueue(spec)
-        self._log.info("schedule.enqueued", tenant=tenant, pair=pair, kind=kind, slot=slot.isoformat(), job_id=job_id)
+        job_id = await self.enqueue(JobSpec(tenant=tenant, pair=pair, kind=kind, queueing_key=key, payload=payload))
+        bound.info("schedule.enqueued", job_id=job_id)
 
     async def _sweep(self, timestamp: int) -> None:
         stalled = await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER)

@@ -461,6 +461,12 @@ class JobStore:
             found = found.replace(tzinfo=UTC)
         return found
 
+    async def payloads(self, queueing_key: str, *, since: datetime) -> builtins.list[dict[str, Any]]:
+        """The payloads of the jobs with this queueing key created at or after `since`, whatever their status
+        (the scale-out scheduler's tick checks its slot was not queued already)."""
+        where = (JOBS.c.queueing_key == queueing_key, JOBS.c.created_at >= since)
+        return [dict(row[0] or {}) for row in await self._rows(select(JOBS.c.payload).where(*where))]
+
     async def tenants_with_due(self, *, now: datetime) -> builtins.list[str]:
         """The tenants with a queued job due at `now` (the scale-out sweeper kicks their drains)."""
         due = (JOBS.c.status == "queued") & (JOBS.c.run_after <= now)
