@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 
 from tests.console.conftest import PASSWORD, Console, csrf_of
 
@@ -215,3 +216,25 @@ async def test_connection_tests_name_what_is_missing(console: Console) -> None:
     assert hudu.status_code == 200
     assert "<html" not in hudu.text  # htmx gets the checklist alone
     assert "connections.hudu" in hudu.text
+
+
+async def test_serve_prints_how_to_add_the_first_user(console: Console, capsys: pytest.CaptureFixture[str]) -> None:
+    """`serve` says how to add the first user when nobody can log in (and nothing once someone can)."""
+    from cwsync.console import announce_first_run
+
+    app = console.http._transport.app  # type: ignore[attr-defined]
+    assert not await announce_first_run(app)
+    for user in await console.users.list():
+        await console.users.remove(user.username)
+    assert await announce_first_run(app)
+    assert "cwsync users add <name> --role admin -c " in capsys.readouterr().err
+
+
+async def test_plan_of_nothing_enabled_is_refused_with_the_reason(console: Console) -> None:
+    """With no integration switched on, a plan is refused with the reason (an HTML 404), and /plans still lists."""
+    await console.login()
+    token = await console.csrf("/plans")
+    refused = await console.http.post("/plans", data={"csrf_token": token})
+    assert refused.status_code == 404
+    assert "Nothing to plan" in refused.text
+    assert (await console.http.get("/plans/12345")).status_code == 404

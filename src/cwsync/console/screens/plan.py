@@ -40,6 +40,8 @@ class PlanRun:
     status: str = "running"
     items: list[dict[str, Any]] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    unplanned: list[str] = field(default_factory=list)
+    """Integrations without a dry run (their CLI `--plan` shows one)."""
     task: asyncio.Task[None] | None = None
 
     @property
@@ -61,7 +63,10 @@ async def _run(ctx: Ctx, plan: PlanRun, chosen: list[Any]) -> None:
             log.warning("console.plan_failed", integration=entry.name, error=str(exc))
             plan.errors[entry.name] = str(exc) or type(exc).__name__
             continue
-        plan.items.extend({**item, "integration": entry.name} for item in found or [])
+        if found is None:
+            plan.unplanned.append(entry.name)
+            continue
+        plan.items.extend({**item, "integration": entry.name} for item in found)
     plan.status = "failed" if plan.errors and not plan.items else "done"
 
 
