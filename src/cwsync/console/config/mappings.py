@@ -204,6 +204,9 @@ async def _create_properties(ctx: Ctx, pair: str) -> None:
     try:
         maps = mappings(config)
         wanted = await missing_properties(server.hs, maps, sync=config.syncs.hubspot)
+        # A dropdown whose options come from ConnectWise (SB-1: company types, ...) is made by the next sync, which
+        # imports its options; HubSpot refuses one without them.
+        wanted = [p for p in wanted if p.type != "enumeration"]
         await create_properties(server.hs, wanted, group=property_group(config.syncs.hubspot))
     except (MappingError, CwsyncApiError):
         return  # the next sync creates them (and says why it cannot)
