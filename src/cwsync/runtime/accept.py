@@ -37,7 +37,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 
-from cwsync.store.jobs import JOBS, JobStore
+from cwsync.store.jobs import JOBS, JobStore, job_row
 from cwsync.store.records import NewJob
 from cwsync.store.store import Store
 
@@ -87,7 +87,7 @@ class AcceptingJobStore(JobStore):
         if self._path is None:
             return await super().enqueue(job, now=now)
         loop = asyncio.get_running_loop()
-        waiting = _Waiting(_values(job, now or datetime.now(UTC)), loop, loop.create_future())
+        waiting = _Waiting(job_row(job, now or datetime.now(UTC)), loop, loop.create_future())
         with self._lock:  # with `_retire`: a job is never left in the queue of a writer that is leaving
             self._queue.put(waiting)
             if self._thread is None:
@@ -249,22 +249,6 @@ def _resolve(answers: list[tuple[asyncio.Future[int | None], Any]]) -> None:
             future.set_exception(result)
         else:
             future.set_result(result)
-
-
-def _values(job: NewJob, now: datetime) -> dict[str, Any]:
-    return {
-        "tenant": job.tenant,
-        "pair": job.pair,
-        "kind": job.kind,
-        "record": job.record,
-        "queueing_key": job.queueing_key,
-        "lock_key": job.lock_key,
-        "status": "queued",
-        "attempts": 0,
-        "run_after": job.run_after or now,
-        "payload": job.payload,
-        "created_at": now,
-    }
 
 
 def _sqlite_file(store: Store) -> str | None:

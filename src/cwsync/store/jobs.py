@@ -64,6 +64,23 @@ class JobNotRunningError(LookupError):
     """The job is not running (under this worker): it finished, or was requeued after its worker went quiet."""
 
 
+def job_row(job: NewJob, now: datetime) -> dict[str, Any]:
+    """The `jobs` row of a new job, queued now (`JobStore.enqueue`, and the accepting writer of callbacks)."""
+    return {
+        "tenant": job.tenant,
+        "pair": job.pair,
+        "kind": job.kind,
+        "record": job.record,
+        "queueing_key": job.queueing_key,
+        "lock_key": job.lock_key,
+        "status": "queued",
+        "attempts": 0,
+        "run_after": job.run_after or now,
+        "payload": job.payload,
+        "created_at": now,
+    }
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -141,19 +158,7 @@ class JobStore:
     async def enqueue(self, job: NewJob, *, now: datetime | None = None) -> int | None:
         """Queue `job`; returns its id, or None when a queued job with the same `queueing_key` absorbed it."""
         now = now or _now()
-        values = {
-            "tenant": job.tenant,
-            "pair": job.pair,
-            "kind": job.kind,
-            "record": job.record,
-            "queueing_key": job.queueing_key,
-            "lock_key": job.lock_key,
-            "status": "queued",
-            "attempts": 0,
-            "run_after": job.run_after or now,
-            "payload": job.payload,
-            "created_at": now,
-        }
+        values = job_row(job, now)
         async with self._store._connect(write=True) as conn, conn.begin():
             insert: Any = pg_insert(JOBS) if conn.dialect.name == "postgresql" else sqlite_insert(JOBS)
             statement = (
