@@ -240,6 +240,15 @@ async def test_non_finite_numbers_in_json_bodies_are_400(site: Edge, url: str, t
     assert "number" in body["reason"] or "NaN" in body["reason"]
 
 
+@pytest.mark.parametrize(("url", "template"), JSON_BODIES)
+async def test_an_unpaired_surrogate_in_a_json_body_is_400(site: Edge, url: str, template: bytes) -> None:
+    """`"\\ud800"` (a surrogate escape with no pair) parsed into a string no UTF-8 store can hold: a 500 (found by
+    the fuzz suite on `POST /api/changes/{id}/events`)."""
+    headers = {**AUTH, "content-type": "application/json"}
+    body = _refusal(await site.app.post(url, content=template % b'"\\ud800"', headers=headers), 400, "body_not_json")
+    assert "surrogate" in body["reason"]
+
+
 async def test_deep_api_body_is_400(site: Edge) -> None:
     """A deep JSON body to the API is refused before FastAPI's parser recurses."""
     body = b'{"ids": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"

@@ -42,8 +42,9 @@ def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH, max_byte
     """Parse JSON text with limits.
 
     Raises:
-        JSONRefused: `too_large` (over `max_bytes`), `not_utf8`, `too_deep` (over `max_depth`), `not_finite`
-            (`NaN`, `Infinity`, a float that overflows), `number_too_large`, or `not_json` (anything else).
+        JSONRefused: `too_large` (over `max_bytes`), `not_utf8` (also an unpaired surrogate escape), `too_deep`
+            (over `max_depth`), `not_finite` (`NaN`, `Infinity`, a float that overflows), `number_too_large`, or
+            `not_json` (anything else).
     """
     if max_bytes is not None and len(data) > max_bytes:
         raise JSONRefused("too_large", f"the JSON text is larger than {max_bytes} bytes")
@@ -58,11 +59,32 @@ def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH, max_byte
     if depth > max_depth:
         raise JSONRefused("too_deep", f"the JSON text nests deeper than {max_depth} levels")
     try:
-        return json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_int)
+        value = json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_int)
     except JSONRefused:
         raise
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, int digit limit; RecursionError cannot happen
         raise JSONRefused("not_json", f"not valid JSON: {exc}") from None
+    if _SURROGATE.search(text) and _lone_surrogate(value):
+        raise JSONRefused("not_utf8", "the JSON text has an unpaired surrogate escape (\\ud800-\\udfff)")
+    return value
+
+
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+"""A surrogate escape: paired ones make one character, an unpaired one a string no UTF-8 store can hold."""
+
+
+def _lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_lone_surrogate(v) for v in value)
+    return False
 
 
 _STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
