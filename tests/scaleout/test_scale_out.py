@@ -142,6 +142,10 @@ def test_two_workers_three_tenants_storm_and_a_killed_worker(tmp_path: Path, pg_
                         lambda t=tenant, c=contact: _hubspot_title(t, pg_url, c) == f"{final} {c}", "the storm", 60
                     )
             wait_for(lambda: query(pg_url, "SELECT count(*) FROM jobs WHERE status = 'running'")[0][0] == 0, "jobs", 30)
+            # The killed worker's procrastinate rows stay `doing` until the survivor's stalled-job sweep takes
+            # them (every few seconds): wait for it rather than stop the survivor before it has swept.
+            doing = "SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'"
+            wait_for(lambda: query(pg_url, doing)[0][0] == 0, "the stalled-job sweep", 60)
             procs.stop_all()
             assert workers[1].returncode == 0
             for tenant in tenants:
