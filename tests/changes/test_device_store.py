@@ -9,10 +9,10 @@ import pytest
 
 from cwsync.changes.device_store import DeviceStore
 from cwsync.changes.devices import DeviceTable, device_pair, device_view
-from cwsync.config.changes import DevicesConfig
-from cwsync.engine.engine import Decision, decide
 from cwsync.changes.errors import ChangeRefused
 from cwsync.changes.store import ChangeStore
+from cwsync.config.changes import DevicesConfig
+from cwsync.engine.engine import Decision, decide
 from cwsync.store import Store
 from tests.changes.test_change_store import record, store  # noqa: F401  (the two-backend fixture)
 
