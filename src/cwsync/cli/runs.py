@@ -96,7 +96,9 @@ def _show(run: RunRecord, *, as_json: bool) -> None:
 @app.command("show")
 def show(
     run_id: int = typer.Argument(..., metavar="ID", min=1, help="The run's id (`cwsync history`)."),
-    action: str | None = typer.Option(None, help="Only this action: create, update, link, skip, delete, ..."),
+    action: str | None = typer.Option(
+        None, help="Only this action: create, update, link, skip, unchanged, conflict, delete or fail."
+    ),
     status: str | None = typer.Option(None, help="Only this outcome: applied, planned or failed."),
     pair: str | None = typer.Option(None, "--object", help="Only this object (contacts, hudu:sites, products)."),
     record: str | None = typer.Option(None, help="Only the decisions about this record id (either side)."),
