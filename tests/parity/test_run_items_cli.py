@@ -49,7 +49,8 @@ async def test_runs_show_filters_and_pages_a_runs_decisions(world: World, tmp_pa
     assert not {i["connectwise_id"] for i in first["items"]} & {i["connectwise_id"] for i in second["items"]}
 
     one = shown["items"][0]
-    _, by_record = await cli(config, "runs", "show", run, "--object", "contacts", "--record", one["other_id"], "--json")
+    by_id = ("--object", "contacts", "--record", one["hubspot_id"], "--json")  # the HubSpot id finds it too
+    _, by_record = await cli(config, "runs", "show", run, *by_id)
     assert [i["connectwise_id"] for i in by_record["items"]] == [one["connectwise_id"]]
     word = one["reason"].split()[-1].upper()
     _, by_text = await cli(config, "runs", "show", run, "--text", word, "--limit", "1000", "--json")

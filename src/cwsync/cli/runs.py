@@ -141,14 +141,15 @@ def show(
 
 
 def _item(i: RunItem) -> dict[str, Any]:
-    """A decision as `GET /api/runs/{id}` gives it (`other_id`: the HubSpot, Hudu or mirror side)."""
+    """A decision in the shape `GET /api/runs/{id}` gives it (`hubspot_id`: the other side's id, whichever it is)."""
     return {
+        "run": i.run_id,
         "at": i.created_at,
         "pair": i.pair,
         "action": i.action,
         "status": i.status,
         "connectwise_id": i.left_id,
-        "other_id": i.right_id,
+        "hubspot_id": i.right_id,
         "reason": i.reason,
         "diff": i.diff,
         "remote_status": i.remote_status,
