@@ -53,7 +53,8 @@ async def test_the_forecast_total_becomes_the_amount_and_the_amount_moves_one_li
     world: World, tmp_path: Path
 ) -> None:
     """ConnectWise → HubSpot: the deal's amount is the forecast's total. HubSpot → ConnectWise: an amount change
-    adds cwsync's line for the difference, a second change updates that same line, a re-run writes nothing."""
+    adds cwsync's line for the difference, a second change updates that same line, a stage change gives it the
+    opportunity's status, a re-run writes nothing."""
     opportunity, deal = await configured(world, tmp_path)
     items = await forecast(world, opportunity)
     assert await amount_of(world, deal) == total(items)
@@ -72,6 +73,13 @@ async def test_the_forecast_total_becomes_the_amount_and_the_amount_moves_one_li
     again = await forecast(world, opportunity)
     assert [i["id"] for i in mine(again)] == [line["id"]]  # the same line, updated
     assert total(again) == total(items) + Decimal("400.5")
+    stage, status = ("closedlost", "Lost") if line["status"]["name"] == "Won" else ("closedwon", "Won")
+    await world.hs_change("deals", deal, {"dealstage": stage})  # won (or lost) in HubSpot: so is cwsync's line
+    await world.sync()
+    [moved] = mine(await forecast(world, opportunity))
+    assert (moved["id"], moved["status"]["name"]) == (line["id"], status)
+    others = [i for i in await forecast(world, opportunity) if i["id"] != line["id"]]
+    assert [i["status"] for i in others] == [i["status"] for i in items]  # the users' lines are theirs
     quiet = await world.sync(full=True)
     assert (quiet.counts.created, quiet.counts.updated, quiet.counts.failed) == (0, 0, 0)
     assert len(await forecast(world, opportunity)) == len(items) + 1

@@ -137,19 +137,31 @@ class ConnectWiseSide:
         plan = shapes.plan_forecast(items, amount)
         for extra in plan.extra:
             await self.client.delete(path, extra)
-        if plan.op in ("keep", "remove"):  # `remove`: every line of cwsync's is an extra one
-            return [i for i in items if i.get("id") not in plan.extra]
-        assert plan.revenue is not None
+        line = next((i for i in items if i.get("id") == plan.line_id), None)
+        ops = _status_ops(line, status_id)
         if plan.op == "update":
-            assert plan.line_id is not None
-            ops = [{"op": "replace", "path": "revenue", "value": plan.revenue}]
+            ops += [{"op": "replace", "path": "revenue", "value": plan.revenue}]
             ops.append({"op": "replace", "path": "includeFlag", "value": True})
+        if plan.op in ("keep", "remove") and not ops:  # `remove`: every line of cwsync's is an extra one
+            return [i for i in items if i.get("id") not in plan.extra]
+        if ops:
+            assert plan.line_id is not None
             await self.client.patch(path, plan.line_id, ops)
-        else:
+        elif plan.op == "add":
+            assert plan.revenue is not None
             if status_id is None:
                 status_id = _ref_id((await self.client.get(self.path, int(opportunity_id))).get("status"))
             await self.client.create(path, {"forecastItems": [shapes.forecast_line(plan.revenue, status_id)]})
         return await self.forecast_items(opportunity_id)
+
+    async def follow_status(self, opportunity_id: str, status_id: int) -> None:
+        """cwsync's forecast line takes the opportunity's new status (a deal won in HubSpot: its line counts as won
+        revenue in ConnectWise); the lines ConnectWise users made are theirs to change."""
+        items = await self.forecast_items(opportunity_id)
+        mine = [i for i in items if i.get("forecastDescription") == shapes.FORECAST_LINE]
+        line = min(mine, key=lambda i: int(i["id"])) if mine else None
+        if line is not None and (ops := _status_ops(line, status_id)):
+            await self.client.patch(_forecast_path(opportunity_id), int(line["id"]), ops)
 
     async def create(self, body: Mapping[str, Any]) -> Raw:
         """Create a record (safe to retry: companies are looked up by identifier after a lost answer). An
@@ -181,13 +193,23 @@ class ConnectWiseSide:
         to its forecast instead (`write_forecast`), after the opportunity itself."""
         forecast = [op for op in ops if op.get("path") == shapes.FORECAST]
         rest = [op for op in ops if op.get("path") != shapes.FORECAST]
-        if not forecast or self.pair != "deals":
+        status = next((_ref_id(op.get("value")) for op in rest if op.get("path") == "status"), None)
+        if self.pair != "deals" or not self.forecast or (not forecast and status is None):
             return await self.client.patch(self.path, int(record_id), ops)
         record: Raw = await self.client.patch(self.path, int(record_id), rest) if rest else {"id": int(record_id)}
-        status = next((_ref_id(op.get("value")) for op in rest if op.get("path") == "status"), None)
-        amount = forecast[-1].get("value")
-        record["_forecast"] = await self.write_forecast(record_id, None if amount is None else str(amount), status)
+        if forecast:
+            amount = forecast[-1].get("value")
+            record["_forecast"] = await self.write_forecast(record_id, None if amount is None else str(amount), status)
+        elif status is not None:
+            await self.follow_status(record_id, status)
         return record
+
+
+def _status_ops(line: Mapping[str, Any] | None, status_id: int | None) -> list[dict[str, Any]]:
+    """The patch giving cwsync's forecast line the opportunity's status, when it has another one."""
+    if line is None or status_id is None or _ref_id(line.get("status")) == status_id:
+        return []
+    return [{"op": "replace", "path": "status", "value": {"id": status_id}}]
 
 
 def _forecast_path(opportunity_id: str) -> str:
