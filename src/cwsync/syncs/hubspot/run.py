@@ -353,6 +353,8 @@ class _PairRun:
         catalog = sync.config.syncs.catalog
         priority = tuple(catalog.company_type_priority) if catalog is not None else None
         self.left = ConnectWiseSide(sync.cw, pair, d.left_object, priority, shapes.reads_forecast(self.mapping))
+        if pair == "companies" and not dry_run:  # SB-1: a record of a type new since the last import imports it
+            self.left.on_types = lambda types: sync.company_types.seen(sync.cw, sync.hs, sync.mappings, types)
         self.right = HubSpotSide(sync.hs, pair, d.right_object, right_properties(self.mapping))
         sync_config = sync.config.syncs.hubspot
         self.object_config: ObjectSync = sync_config.objects[pair] if sync_config else ObjectSync()  # type: ignore[index]

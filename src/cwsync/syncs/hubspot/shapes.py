@@ -19,7 +19,8 @@ from cwsync.core.priority import order_types
 _MOBILE_TYPES = {"cell", "mobile"}
 
 
-def _ref_name(value: Any) -> str | None:
+def ref_name(value: Any) -> str | None:
+    """The name of a ConnectWise reference (`{"id": 1, "name": "Customer"}`), None when it has none."""
     if isinstance(value, Mapping):
         name = value.get("name") or value.get("identifier") or value.get("description")
         return str(name) if name is not None else None
@@ -45,7 +46,7 @@ def _first(items: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
 
 def _phones(record: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
     phones = _items(record, "phone")
-    mobiles = [p for p in phones if str(_ref_name(p.get("type")) or "").lower() in _MOBILE_TYPES]
+    mobiles = [p for p in phones if str(ref_name(p.get("type")) or "").lower() in _MOBILE_TYPES]
     others = [p for p in phones if p not in mobiles]
     return _first(others), _first(mobiles)
 
@@ -69,12 +70,12 @@ def flatten_company(record: Mapping[str, Any], *, priority: Sequence[str] | None
     flat.update(
         id=str(record["id"]),
         zip=record.get("zip"),
-        country=_ref_name(record.get("country")),
+        country=ref_name(record.get("country")),
         types=order_types(
-            (str(_ref_name(t)) for t in record.get("types") or [] if _ref_name(t)),
+            (str(ref_name(t)) for t in record.get("types") or [] if ref_name(t)),
             *([priority] if priority is not None else []),
         ),
-        status=_ref_name(record.get("status")),
+        status=ref_name(record.get("status")),
         deletedFlag=bool(record.get("deletedFlag")),
     )
     # SB-2: the one type the company is carried as (the highest in the priority), for `fields.add` mappings.
@@ -108,7 +109,7 @@ def flatten_opportunity(record: Mapping[str, Any]) -> dict[str, Any]:
             "id": str(record["id"]),
             "name": record.get("name"),
             "expectedCloseDate": record.get("expectedCloseDate"),
-            "status": _ref_name(record.get("status")),
+            "status": ref_name(record.get("status")),
             "notes": record.get("notes"),
             "company": _ref_id(record.get("company")),
             "contact": _ref_id(record.get("contact")),

@@ -7,7 +7,7 @@ up by match key, and apply writes in batches — so the runner holds the sync lo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,11 +50,14 @@ class ConnectWiseSide:
     forecast: bool = False
     """Opportunities carry their forecast items (`_forecast`, one `GET …/forecast` each): the amount ↔ forecast
     mapping is configured (`shapes.reads_forecast`)."""
+    on_types: Callable[[set[str]], Awaitable[Any]] | None = None
+    """Told the company types of every page of companies read, before the page is planned (SB-1: a type the
+    HubSpot dropdown lacks is imported first)."""
 
     async def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
         """Pages of records changed since `since` (all records when None)."""
         async for page in self.client.stream(self.path, conditions=self._since(since)):
-            yield await self._with_forecasts(page)
+            yield await self._enriched(page)
 
     async def count_changed(self, since: datetime | None) -> int:
         """How many records `changed(since)` reads: ConnectWise's own count (`GET {path}/count`)."""
@@ -86,7 +89,7 @@ class ConnectWiseSide:
                     value = self.flatten(raw).get(_LEFT_KEYS[self.pair].get(key, key))
                     if value:
                         found.setdefault(str(value).lower(), raw)
-        await self._with_forecasts(list(found.values()))
+        await self._enriched(list(found.values()))
         return found
 
     def _search(self, key: str, values: list[str]) -> AsyncIterator[list[Raw]]:
@@ -98,7 +101,7 @@ class ConnectWiseSide:
 
     async def get(self, record_id: str) -> Raw:
         """One record by id."""
-        [raw] = await self._with_forecasts([await self.client.get(self.path, int(record_id))])
+        [raw] = await self._enriched([await self.client.get(self.path, int(record_id))])
         return raw
 
     async def get_many(self, record_ids: Sequence[str]) -> list[Raw]:
@@ -107,11 +110,13 @@ class ConnectWiseSide:
         for chunk in _chunks(list(record_ids), 100):
             async for page in self.client.stream(self.path, conditions=F("id").in_([int(i) for i in chunk])):
                 out.extend(page)
-        return await self._with_forecasts(out)
+        return await self._enriched(out)
 
-    async def _with_forecasts(self, raws: list[Raw]) -> list[Raw]:
-        """The opportunities with their forecast items under `_forecast` (read together, under the client's cap),
-        when the forecast is mapped; the records unchanged otherwise."""
+    async def _enriched(self, raws: list[Raw]) -> list[Raw]:
+        """Records as read, before they are planned: opportunities with their forecast items under `_forecast`
+        (read together, under the client's cap) when the forecast is mapped; companies' types told to `on_types`."""
+        if self.pair == "companies" and self.on_types is not None and raws:
+            await self.on_types({str(n) for raw in raws for t in raw.get("types") or [] if (n := shapes.ref_name(t))})
         if not self.forecast or self.pair != "deals" or not raws:
             return raws
         items = await asyncio.gather(*(self.forecast_items(str(raw["id"])) for raw in raws))
