@@ -1,7 +1,8 @@
 """SB-1 under `cwsync serve`: a company type added in ConnectWise while the server runs becomes an option of HubSpot's
-`connectwise_company_type` dropdown with the next scheduled companies run — no restart — and a company of that type
-holds it; a run whose ConnectWise list did not change sends HubSpot nothing about the dropdown. The server, its job
-runner and scheduler in-process against both sandboxes."""
+`connectwise_company_type` dropdown with the next scheduled companies run — no restart — or at once when a callback
+brings a company of that type; a run whose ConnectWise list did not change sends HubSpot nothing about the dropdown;
+the catalog's lists (a manufacturer) follow with each scheduled catalog run. The server, its job runner and
+scheduler in-process against both sandboxes."""
 
 from __future__ import annotations
 
@@ -9,13 +10,19 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
+from cwsync.config.model import ServerConfig
 from cwsync.runtime.scheduler import Scheduler
+from cwsync.server.app import CATALOG_PAIR, Server
 from cwsync.syncs.hubspot.properties import COMPANY_TYPE_PROPERTY
+from cwsync_sandbox.connectwise.app import create_app as create_cw_app
+from tests.catalog.conftest import World as CatalogWorld
+from tests.catalog.conftest import world
 from tests.server.test_server import System, system
 
-__all__ = ["system"]  # the fixture, used here
+__all__ = ["system", "world"]  # the fixtures, used here
 
 
 def options(system: System) -> list[str]:
@@ -88,3 +95,30 @@ async def test_a_callback_for_a_company_of_a_new_type_imports_it_first(
     await system.cw_box.callbacks.drain()
     await server.runner.wait_idle(timeout=60)
     assert (calls["properties"], calls["update_property"]) == (0, 0)
+
+
+async def test_a_manufacturer_added_in_connectwise_reaches_the_product_dropdown_under_serve(
+    world: CatalogWorld,
+) -> None:
+    """The catalog's lists under `serve`: each scheduled catalog run is a run of its own with the import step, so a
+    manufacturer added in ConnectWise while the server runs is an option after the next scheduled run."""
+    await world.engine().run()
+    prop = world.hs_box.state.properties["products"]["connectwise_manufacturer"]
+    assert "Ubiquiti Labs" not in [o["value"] for o in prop["options"]]
+    config = world.config.model_copy(update={"server": ServerConfig(public_url="http://cwsync.test")})
+    key_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_cw_app(world.cw_box)))
+    server = Server(config, world.store, world.cw, world.hs, key_http, workers=1)
+    await server.start(schedule=False)
+    try:
+        await world.cw.create("procurement/manufacturers", {"name": "Ubiquiti Labs"})
+        scheduler = Scheduler(server.runner, [s for s in server.schedules() if s.pair == CATALOG_PAIR])
+        start = datetime.now(UTC)
+        await scheduler.tick(start)
+        assert config.syncs.catalog is not None
+        assert await scheduler.tick(start + timedelta(minutes=config.syncs.catalog.schedule.every_minutes))
+        await server.runner.wait_idle(timeout=60)
+    finally:
+        await server.stop()
+        await key_http.aclose()
+    prop = world.hs_box.state.properties["products"]["connectwise_manufacturer"]
+    assert "Ubiquiti Labs" in [o["value"] for o in prop["options"] if not o.get("hidden")]
