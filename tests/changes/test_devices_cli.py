@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 from typer.testing import CliRunner, Result
 
 from cwsync.cli.app import app
 from cwsync_sandbox.server import RunningSandbox
 from tests.changes.test_cli import write_config
+from tests.conftest import auth_headers
 
 runner = CliRunner()
 TYPES = {"Managed Server": "Server", "Firewall": "Firewall"}
@@ -58,3 +60,32 @@ def test_sync_needs_a_device_section_and_known_types(served_cw: RunningSandbox, 
     failed = run(wrong, "sync")
     assert failed.exit_code == 2
     assert "'Toaster'" in failed.output
+
+
+def test_explain_names_the_device_inventory_and_why(served_cw: RunningSandbox, tmp_path: Path) -> None:
+    """`cwsync explain connectwise devices ID`: a device's link is its row in the inventory (not a HubSpot link),
+    with the values planned; a configuration of an unmapped type says why it is no device."""
+    config = write_config(tmp_path / "cwsync.yaml", served_cw, tmp_path / "cwsync.db", devices={"types": TYPES})
+    assert run(config, "sync").exit_code == 0
+    listed = json.loads(run(config, "list", "--hostname", "lls-fw01", "--json").stdout)
+    device = str(listed[0]["cw_id"])
+
+    def explain(record_id: str, *extra: str) -> Result:
+        return runner.invoke(app, ["explain", "connectwise", "devices", record_id, "--config", str(config), *extra])
+
+    shown = explain(device)
+    assert shown.exit_code == 0, shown.output
+    assert f"linked: ConnectWise {device} ↔ the device inventory {device}" in shown.stdout
+    live = explain(device, "--json")
+    assert live.exit_code == 0, live.output
+    data = json.loads(live.stdout)
+    assert data["link"]["connectwise_values"]["hostname"] == "lls-fw01"
+    assert data["decisions"][0]["action"] == "create"
+    headers = auth_headers(served_cw.sandbox.settings)
+    with httpx.Client(base_url=served_cw.sandbox.api_root + "/", headers=headers) as http:
+        answer = http.get("company/configurations", params={"pageSize": 1000, "fields": "id,type/name"})
+    other = next(c for c in answer.json() if c["type"]["name"] not in TYPES)
+    skipped = explain(str(other["id"]))
+    assert skipped.exit_code == 0, skipped.output
+    assert "not linked" in skipped.stdout
+    assert "is not mapped to a device type" in skipped.stdout

@@ -52,6 +52,7 @@ __all__ = [
     "SKIPPED",
     "DeviceSync",
     "DeviceTable",
+    "device_links",
     "device_pair",
     "device_view",
     "mentions",
@@ -236,6 +237,11 @@ class DeviceTable:
         self.calls += 1
         await self.devices.apply_page(plan)
         return [WriteResult(w, right_id=w.left_id) for w in writes]
+
+
+def device_links(store: Store, tenant: str) -> DeviceTable:
+    """The device pair's links (its devices) for reading: `explain`."""
+    return DeviceTable(DeviceStore(store, tenant=tenant), {})
 
 
 def device_pair(

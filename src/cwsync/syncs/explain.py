@@ -16,6 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cwsync.changes.devices import MAPPING as DEVICE_MAPPING
+from cwsync.changes.devices import canonical as device_values
+from cwsync.changes.devices import flatten as device_raw_flat
 from cwsync.config import Config
 from cwsync.config.vocabulary import Direction
 from cwsync.connectors.connectwise import ConnectWiseClient
@@ -31,6 +34,7 @@ from cwsync.syncs.hubspot.defaults import OBJECTS
 from cwsync.syncs.hubspot.sides import ConnectWiseSide, right_properties
 
 __all__ = ["mapping_for", "read_record", "trace"]
+DEVICES_PAIR = "devices"
 
 
 def mapping_for(config: Config, pair: str) -> ObjectMapping | None:
@@ -41,10 +45,18 @@ def mapping_for(config: Config, pair: str) -> ObjectMapping | None:
         return mappings(config).get(pair)
     if pair == PRODUCTS_PAIR:
         return PRODUCT_MAPPING
+    if pair == DEVICES_PAIR:
+        return DEVICE_MAPPING
     kind = pair.removeprefix("mirror:")
     if pair.startswith("mirror:") and kind in mirror.OBJECTS:
         return mirror.mapping(kind)
     return None
+
+
+def device_flat(raw: Mapping[str, Any], types: Mapping[str, str]) -> dict[str, Any]:
+    """A configuration as the device pair plans it (its device's values, or why it is no device)."""
+    flat = device_raw_flat(dict(raw), types)
+    return flat if "@skipped" in flat else dict(device_values(flat))
 
 
 async def read_record(
@@ -75,6 +87,10 @@ async def read_record(
         return None
     if pair == PRODUCTS_PAIR and config.syncs.catalog is not None:
         return dict(project_product(raw, config.syncs.catalog).properties)
+    if pair == DEVICES_PAIR:
+        changes = config.syncs.changes
+        types = changes.devices.types if changes is not None and changes.devices is not None else {}
+        return device_flat(raw, types)
     return mirror.flatten(raw)
 
 

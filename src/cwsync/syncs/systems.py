@@ -1,7 +1,8 @@
 """Which system a stored pair syncs ConnectWise with, by the pair's name (what `explain` shows of a link).
 
 HubSpot pairs are named by object (`companies`, `contacts`, `deals`); the others carry their integration as a prefix:
-`hudu:configurations`, `catalog:products` (HubSpot products). ConnectWise is always the left side.
+`hudu:configurations`, `catalog:products` (HubSpot products), `mirror:tickets` (the SQL mirror); the device sync is
+`devices` (the device inventory). ConnectWise is always the left side.
 """
 
 from __future__ import annotations
@@ -11,14 +12,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from cwsync.core.mapping import ObjectMapping
+from cwsync.engine.pair import Links
 from cwsync.store import Store
 from cwsync.syncs.explain import trace
 
 SYSTEMS = ("connectwise", "hubspot", "hudu")
 """The systems a record can be named by in `explain`."""
 
-_RIGHT_OF_PREFIX = {"hudu": "hudu", "catalog": "hubspot"}
-LABELS = {"connectwise": "ConnectWise", "hubspot": "HubSpot", "hudu": "Hudu"}
+_RIGHT_OF_PREFIX = {"hudu": "hudu", "catalog": "hubspot", "mirror": "mirror"}
+_RIGHT_OF_PAIR = {"devices": "devices"}
+LABELS = {
+    "connectwise": "ConnectWise",
+    "hubspot": "HubSpot",
+    "hudu": "Hudu",
+    "mirror": "the SQL mirror",
+    "devices": "the device inventory",
+}
 
 
 @dataclass(frozen=True)
@@ -33,7 +42,7 @@ class RecordPair:
 def right_system(pair: str) -> str:
     """The system on the right of a pair (`hudu:contacts` → hudu, `deals` → hubspot)."""
     prefix, _, rest = pair.partition(":")
-    return _RIGHT_OF_PREFIX.get(prefix, "hubspot") if rest else "hubspot"
+    return _RIGHT_OF_PREFIX.get(prefix, "hubspot") if rest else _RIGHT_OF_PAIR.get(pair, "hubspot")
 
 
 def resolve(system: str, obj: str) -> RecordPair:
@@ -58,14 +67,19 @@ async def explain_record(
     *,
     mapping: ObjectMapping | None = None,
     flat: Mapping[str, Any] | None = None,
+    held: Links | None = None,
 ) -> dict[str, Any]:
     """A record's link (ids, match key, values last synced on each side), each field map applied to it (`mapping`:
     over `flat`, the record read now, else over the latest decision's values) with the planned diff, and its
-    latest decisions with their diffs and remote answers (BY-2)."""
+    latest decisions with their diffs and remote answers (BY-2). `held`: the pair's links when its target holds
+    them (the device inventory, whose ids are the ConnectWise ones)."""
     side = {"left_id": record_id} if named.side == "left" else {"right_id": record_id}
     items = await store.items_for_record(tenant, named.pair, limit=20, **side)
-    finder = store.links_by_left if named.side == "left" else store.links_by_right
-    link = (await finder(tenant, named.pair, [record_id])).get(record_id)
+    if held is not None:
+        link = (await held.by_left([record_id])).get(record_id)
+    else:
+        finder = store.links_by_left if named.side == "left" else store.links_by_right
+        link = (await finder(tenant, named.pair, [record_id])).get(record_id)
     other = named.counterpart
     recorded = items[0].source_values if items else None
     return {
