@@ -322,6 +322,30 @@ async def test_a_saved_mapping_reaches_the_next_job_without_a_restart(cfg: Cfg) 
     assert all(c.get("name") for c in companies)  # the rest of the mapping still applied
 
 
+async def test_a_saved_schedule_restarts_the_running_scheduler_on_it(cfg: Cfg) -> None:
+    """A new incremental period saved in the console is the running scheduler's at once; a save that leaves the
+    schedules alone keeps the scheduler (and its rhythm) as it was."""
+    await cfg.login()
+    await cfg.server.start(schedule=True)
+    try:
+        first = cfg.server.scheduler
+        assert first is not None
+        saved = await cfg.post("/mappings/contacts/remove", "/mappings?pair=contacts", {"field": "jobtitle"})
+        assert "the running server uses it from its next job" in flash(saved)
+        assert cfg.server.scheduler is first
+        saved = await cfg.post("/integrations/hubspot/schedule", "/integrations", {"incremental_minutes": "7"})
+        assert "the running server uses it from its next job" in flash(saved)
+        second = cfg.server.scheduler
+        assert second is not None
+        assert second is not first
+        periods = {(s.pair, s.kind): s.every_seconds for s in second._schedules}
+        assert periods[("contacts", "incremental")] == 7 * 60
+        assert cfg.server._scheduler_task is not None
+        assert not cfg.server._scheduler_task.done()
+    finally:
+        await cfg.server.stop(grace=5)
+
+
 async def test_a_viewer_sees_but_cannot_save(cfg: Cfg) -> None:
     """A viewer's page has no edit forms, and a save posted anyway is refused (403) with the file unchanged."""
     await cfg.login("vic")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -169,12 +170,14 @@ async def test_connections_save_keeps_comments_and_seals_the_secret(console: Con
     )
     await console.login()
     token = await console.csrf("/connections")
+    original = console.server.cw
     s = console.sandbox.settings
     form = {"csrf_token": token, "site": "cw.example", "company_id": s.company_id, "public_key": s.public_key}
     saved = await console.http.post(
         "/connections/connectwise", data={**form, "private_key": "typed-once-1234", "client_id": s.client_id}
     )
     assert saved.status_code == 303
+    assert "the running server uses it from its next job" in unquote(saved.headers.get("set-cookie", ""))
     text = console.config_path.read_text(encoding="utf-8")
     assert "# my cwsync" in text
     assert "# the store" in text
@@ -184,6 +187,10 @@ async def test_connections_save_keeps_comments_and_seals_the_secret(console: Con
     page = await console.http.get("/connections")
     assert 'data-secret-state="connectwise.private_key">set<' in page.text
     assert "typed-once-1234" not in page.text
+    reopened = console.server.cw  # the running server's next job uses the new connection, its secret decrypted
+    assert "cw.example" in repr(reopened)
+    assert console.server.config.connections.connectwise.private_key.get_secret_value() == "typed-once-1234"
+    assert reopened is not original
     missing = await console.http.post("/connections/connectwise", data={**form, "site": ""})
     assert missing.status_code == 422  # a required field left empty: refused with the reason, file unchanged
     assert "Site is required" in missing.text

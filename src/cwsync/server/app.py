@@ -177,10 +177,11 @@ class Server:
             self._reopened.append(stack)
             self.cw, self.hs, resolved = opened.cw, opened.hubspot, opened.config
         later = resolved.server != self.config.server
+        before = self.schedules()
         self.config = resolved
         self.engine = self._engine()
         self._quotes = None
-        if self._scheduler_task is not None:
+        if self._scheduler_task is not None and self.schedules() != before:  # else its rhythm goes on untouched
             await self._stop_scheduler()
             self.scheduler = Scheduler(self.runner, self.schedules())
             self._scheduler_task = asyncio.create_task(self.scheduler.run())
