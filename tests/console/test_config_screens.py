@@ -346,6 +346,28 @@ async def test_a_saved_schedule_restarts_the_running_scheduler_on_it(cfg: Cfg) -
         await cfg.server.stop(grace=5)
 
 
+async def test_a_saved_changes_mapping_reaches_the_change_api_without_a_restart(cfg: Cfg) -> None:
+    """The change-management API's workflow is started again for a new `changes:` (a company mapped in the
+    console is one the running API knows), and kept as it was for a save that does not touch it."""
+    from cwsync.server.changes_api import changes_workflow
+
+    app = cfg.http._transport.app  # type: ignore[attr-defined]
+    await cfg.login()
+    before = await changes_workflow(app)
+    saved = await cfg.post("/mappings/contacts/remove", "/mappings?pair=contacts", {"field": "jobtitle"})
+    assert "Saved" in flash(saved)
+    assert await changes_workflow(app) is before
+    first = (await cfg.server.cw.list_page("company/companies", page_size=1, conditions=None))[0]
+    form = {"key": "reloaded", "connectwise": str(first["identifier"]), "boards": ["Help Desk"]}
+    assert "the running server uses it from its next job" in flash(
+        await cfg.post("/changes/companies", "/changes", form)
+    )
+    after = await changes_workflow(app)
+    assert after is not before
+    assert "reloaded" in after.setup.companies
+    assert "reloaded" not in before.setup.companies
+
+
 async def test_a_viewer_sees_but_cannot_save(cfg: Cfg) -> None:
     """A viewer's page has no edit forms, and a save posted anyway is refused (403) with the file unchanged."""
     await cfg.login("vic")
