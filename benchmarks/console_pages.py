@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import statistics
 import tempfile
 import time
@@ -22,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import delete, insert, text
 
+import bench_common
 from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.console import add_console
@@ -45,38 +45,63 @@ REASONS = (
 PASSWORD = "benchmark password 1"
 
 
-async def fill(store: Store, links: int, items: int, seed: int = 14) -> dict[str, Any]:
-    """Write the links, runs and items in bulk; returns ids the pages ask about."""
-    rnd = random.Random(seed)
+_SERIES = "WITH RECURSIVE n(i) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT i + 1 FROM n WHERE i < :count) "
+"""The numbers 1..count, in SQL (SQLite and PostgreSQL): rows are made by the database, not by Python."""
+
+_PAIR_OF = "CASE i % 3 WHEN 0 THEN 'companies' WHEN 1 THEN 'contacts' ELSE 'deals' END"
+
+_LINKS_SQL = (
+    _SERIES + "INSERT INTO links (tenant, pair, left_id, right_id, match_key, left_values, right_values, left_hash,"
+    " right_hash, last_writer, created_at, synced_at) "
+    f"SELECT t.tenant, {_PAIR_OF}, CAST(i AS TEXT), CAST(10000000 + i AS TEXT), 'user' || CAST(i AS TEXT) ||"
+    " '@example.com', t.left_values, t.right_values, t.left_hash, t.right_hash, t.last_writer, t.created_at,"
+    " t.synced_at FROM n, links t WHERE t.id = :template"
+)
+
+_ITEMS_SQL = (
+    _SERIES + "INSERT INTO run_items (run_id, tenant, pair, direction, action, status, left_id, right_id, reason, diff,"
+    " source_values, remote_status, remote_response, created_at) "
+    f"SELECT t.run_id, t.tenant, {_PAIR_OF}, t.direction,"
+    " CASE WHEN i % 50 = 0 THEN 'create' ELSE CASE (i * 7) % 5 WHEN 0 THEN 'create' WHEN 1 THEN 'update'"
+    " WHEN 2 THEN 'link' WHEN 3 THEN 'skip' ELSE 'unchanged' END END,"
+    " CASE WHEN i % 50 = 0 THEN 'failed' ELSE 'applied' END,"
+    " CAST((i * 7919 + :salt) % :links + 1 AS TEXT), CAST(10000000 + (i * 7919 + :salt) % :links + 1 AS TEXT),"
+    " CASE WHEN i % 50 = 0 THEN :failed ELSE CASE (i * 13) % 5 WHEN 0 THEN :r0 WHEN 1 THEN :r1 WHEN 2 THEN :r2"
+    " WHEN 3 THEN :r3 ELSE :r4 END END,"
+    " t.diff, t.source_values, CASE WHEN i % 50 = 0 THEN 400 ELSE 200 END, t.remote_response, t.created_at"
+    " FROM n, run_items t WHERE t.id = :template"
+)
+
+
+async def fill(store: Store, links: int, items: int) -> dict[str, Any]:
+    """Write the links, runs and items in bulk: one template row of each through SQLAlchemy (so every column is
+    encoded as the store encodes it), then the rest made by the database from it (`INSERT … SELECT` over a
+    number series), 2% of the items failed; returns ids the pages ask about."""
     now = datetime.now(UTC)
     big = 200_000 if items >= 400_000 else items // 2
     sizes = [big] + [max(1, (items - big) // 119)] * 119
+    reasons = {f"r{k}": reason for k, reason in enumerate(REASONS[:5])}
     async with store.transaction() as tx:
         conn = tx._conn  # bulk: straight through the transaction's connection
-        rows = []
-        for n in range(links):
-            pair = PAIRS[n % 3]
-            rows.append(
-                {
-                    "tenant": "default",
-                    "pair": pair,
-                    "left_id": str(n + 1),
-                    "right_id": str(10_000_000 + n),
-                    "match_key": f"user{n}@example.com",
-                    "left_hash": "h",
-                    "right_hash": "h",
-                    "left_values": {"name": f"Record {n}", "email": f"user{n}@example.com"},
-                    "right_values": {"name": f"Record {n}", "email": f"user{n}@example.com"},
-                    "last_writer": "left",
-                    "synced_at": now,
-                    "created_at": now,
-                }
+        template = await conn.execute(
+            insert(LINKS).values(
+                tenant="default",
+                pair="companies",
+                left_id="template",
+                right_id="template",
+                match_key=None,
+                left_hash="h",
+                right_hash="h",
+                left_values={"name": "Record", "email": "user@example.com"},
+                right_values={"name": "Record", "email": "user@example.com"},
+                last_writer="left",
+                synced_at=now,
+                created_at=now,
             )
-            if len(rows) == 5000:
-                await conn.execute(insert(LINKS), rows)
-                rows = []
-        if rows:
-            await conn.execute(insert(LINKS), rows)
+        )
+        link_template = int(template.inserted_primary_key[0])  # type: ignore[index]
+        await conn.execute(text(_LINKS_SQL), {"count": links, "template": link_template})
+        await conn.execute(delete(LINKS).where(LINKS.c.id == link_template))
         run_ids = []
         for index, size in enumerate(sizes):
             started = now - timedelta(hours=len(sizes) - index)
@@ -95,33 +120,32 @@ async def fill(store: Store, links: int, items: int, seed: int = 14) -> dict[str
             )
             run_id = int(result.inserted_primary_key[0])  # type: ignore[index]
             run_ids.append(run_id)
-            batch = []
-            for k in range(size):
-                failed = rnd.random() < 0.02
-                left = str(rnd.randint(1, links))
-                batch.append(
-                    {
-                        "run_id": run_id,
-                        "tenant": "default",
-                        "pair": PAIRS[k % 3],
-                        "direction": "left_to_right",
-                        "action": "create" if failed else rnd.choice(("create", "update", "link", "skip", "unchanged")),
-                        "status": "failed" if failed else "applied",
-                        "left_id": left,
-                        "right_id": str(10_000_000 + int(left)),
-                        "reason": REASONS[5] if failed else rnd.choice(REASONS[:5]),
-                        "diff": {"email": [None, f"user{left}@example.com"]},
-                        "source_values": {"name": f"Record {left}"},
-                        "remote_status": 400 if failed else 200,
-                        "remote_response": None,
-                        "created_at": started,
-                    }
+            made = await conn.execute(
+                insert(RUN_ITEMS).values(
+                    run_id=run_id,
+                    tenant="default",
+                    pair="companies",
+                    direction="left_to_right",
+                    action="create",
+                    status="applied",
+                    left_id="template",
+                    right_id="template",
+                    reason="template",
+                    diff={"email": [None, "user@example.com"]},
+                    source_values={"name": "Record"},
+                    remote_status=200,
+                    remote_response=None,
+                    created_at=started,
                 )
-                if len(batch) == 10_000:
-                    await conn.execute(insert(RUN_ITEMS), batch)
-                    batch = []
-            if batch:
-                await conn.execute(insert(RUN_ITEMS), batch)
+            )
+            item_template = int(made.inserted_primary_key[0])  # type: ignore[index]
+            values = {"count": size, "template": item_template, "salt": index * 104_729, "links": links}
+            await conn.execute(text(_ITEMS_SQL), {**values, "failed": REASONS[5], **reasons})
+            await conn.execute(delete(RUN_ITEMS).where(RUN_ITEMS.c.id == item_template))
+        if store.dialect == "postgresql":  # its planner's statistics, as autovacuum keeps them on a live database
+            await conn.execute(text("ANALYZE links"))
+            await conn.execute(text("ANALYZE run_items"))
+            await conn.execute(text("ANALYZE runs"))
     return {"big_run": run_ids[0], "small_run": run_ids[-1], "record": str(links // 2)}
 
 
@@ -150,7 +174,16 @@ async def main() -> None:
     parser.add_argument("--items", type=int, default=500_000)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--store", default=None, help="a store URL (default: a new SQLite file)")
+    bench_common.add_arguments(parser)
     args = parser.parse_args()
+    with bench_common.session("console_pages", args.hog):
+        results = await _measure(args)
+    _report(results)
+
+
+async def _measure(args: argparse.Namespace) -> list[tuple[str, float, float, float]]:
+    """Fill the store, log in, and time every page `--repeat` times (rounds interleave the pages and the
+    baseline, so a burst of load on this shared machine falls on all of them alike)."""
     with tempfile.TemporaryDirectory(prefix="cwsync-console-bench-") as scratch:
         url = args.store or f"sqlite:///{Path(scratch) / 'bench.db'}"
         config = _config(url)
@@ -199,24 +232,35 @@ async def main() -> None:
                     "/plans",
                     "/connections",
                 ]
-                results = []
-                for page in pages:
-                    walls, cpus = [], []
-                    for _ in range(args.repeat):
-                        cpu, wall = time.process_time(), time.perf_counter()
+                walls: dict[str, list[float]] = {page: [] for page in pages}
+                cpus: dict[str, list[float]] = {page: [] for page in pages}
+                for page in pages:  # warm: the first answer of each page (templates compiled, caches filled)
+                    assert (await http.get(page)).status_code == 200, page
+                for _ in range(args.repeat):
+                    for page in pages:
+                        cpu, wall = bench_common.cpu(), time.perf_counter()
                         response = await http.get(page)
-                        walls.append(time.perf_counter() - wall)
-                        cpus.append(time.process_time() - cpu)
+                        walls[page].append(time.perf_counter() - wall)
+                        cpus[page].append(bench_common.cpu() - cpu)
                         assert response.status_code == 200, (page, response.status_code, response.text[:300])
-                    results.append((page, statistics.median(walls), max(walls), statistics.median(cpus)))
+                results = [
+                    (page, statistics.median(walls[page]), max(walls[page]), statistics.median(cpus[page]))
+                    for page in pages
+                ]
         await store.close()
+    return results
+
+
+def _report(results: list[tuple[str, float, float, float]]) -> None:
+    """One line per page, then the target: the slowest page's median under 200 ms (issue 14)."""
     base = results[0][1]
     print(f"{'page':<48} {'median':>9} {'worst':>9} {'CPU':>9} {'× health':>9}")
     for page, median, worst, cpu in results:
         flag = "" if median < 0.2 else "  > 200 ms"
         print(f"{page:<48} {median * 1000:8.1f}ms {worst * 1000:8.1f}ms {cpu * 1000:8.1f}ms {median / base:9.1f}{flag}")
     slowest = max(results[1:], key=lambda r: r[1])
-    print(f"slowest page: {slowest[0]} median {slowest[1] * 1000:.1f} ms (target < 200 ms)")
+    print(f"slowest page: {slowest[0]} median {slowest[1] * 1000:.1f} ms")
+    bench_common.target("slowest console page, median wall", slowest[1] * 1000, 200, unit=" ms")
 
 
 if __name__ == "__main__":

@@ -104,3 +104,10 @@ async def console(tmp_path: Path) -> AsyncIterator[Console]:
         async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as http:
             yield Console(server, http, users, sandbox, path)
     await store.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser tests run last in the session: Playwright's sync API keeps an event loop running in the main
+    thread for as long as the session's one browser lives (`live.browser`), and no async test can run after it
+    starts (stable: each browser module's tests stay together and in order)."""
+    items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))

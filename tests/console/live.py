@@ -1,7 +1,8 @@
 """The console's browser-test fixtures, shared by every browser test module (`tests/console/conftest.py` imports
-them): the sandboxes and `cwsync serve` on loopback (`live`), one headless Chromium (`browser`: Debian's, through
-Playwright, no browser download) — both per module, so that nothing of them outlives it — a fresh context per test
-(`page`), `login` and `shot` (a PNG of the screen into docs/console/ when `CWSYNC_SCREENSHOTS=1`).
+them): the sandboxes and `cwsync serve` on loopback (`live`, per module: no server thread outlives its module), one
+headless Chromium for the session (`browser`: Debian's, through Playwright, no browser download; the browser tests
+run last in the session, `conftest.py`, so nothing async runs after it starts), a fresh context per test (`page`),
+`login` and `shot` (a PNG of the screen into docs/console/ when `CWSYNC_SCREENSHOTS=1`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from cwsync.cli.app import app
 from cwsync_sandbox.connectwise.app import SandboxSettings
@@ -31,6 +33,13 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
 PRIVATE_KEY = "ConsoleOnly-PrivKey-7f3a9c"  # the sandbox's key, known only to what is typed into the console
 runner = CliRunner()
+
+
+def _cli(args: Sequence[str], stdin: str | None = None) -> Result:
+    """The CLI in a thread of its own: its `asyncio.run` cannot share this thread with the event loop Playwright's
+    sync API keeps running while the session's browser is open (the second module's `live` starts after it)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(runner.invoke, app, list(args), input=stdin).result()
 
 
 def _free_port() -> int:
@@ -105,7 +114,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         port = _free_port()
         store = f"sqlite:///{folder / 'cwsync.db'}"
         args = ["init", str(config), "--sandbox", "--sandbox-url", sandbox.base_url, "--store", store]
-        made = runner.invoke(app, [*args, "--server-port", str(port)])
+        made = _cli([*args, "--server-port", str(port)])
         assert made.exit_code == 0, made.stdout
         text = config.read_text(encoding="utf-8")
         text = re.sub(
@@ -119,9 +128,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         )
         config.write_text(text, encoding="utf-8")
         for name, role in (("ann", "admin"), ("vic", "viewer")):
-            added = runner.invoke(
-                app, ["users", "add", name, "--role", role, "--password-stdin", "-c", str(config)], input=PASSWORD
-            )
+            added = _cli(["users", "add", name, "--role", role, "--password-stdin", "-c", str(config)], PASSWORD)
             assert added.exit_code == 0, added.stdout
         running = Live(sandbox, config, folder, f"http://127.0.0.1:{port}", folder / "serve.log")
         running.start()
@@ -131,12 +138,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             running.stop()
 
 
-@pytest.fixture(scope="module")
-def browser(live: Live) -> Iterator[object]:
-    """One headless Chromium per browser-test module (not per session: Playwright's sync API keeps an event loop
-    running in this thread while it is open, which the async tests and the CLI's `asyncio.run` of other modules
-    cannot share) (Debian's, started with --no-sandbox as root). After `live`: Playwright's
-    sync API runs an event loop in this thread, and the CLI's setup needs none running."""
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """One headless Chromium for the whole session (Debian's, started with --no-sandbox as root): starting one costs
+    seconds to a minute on a loaded machine. Playwright's sync API keeps an event loop running in this thread while
+    it is open, so the browser tests run last (`conftest.py` sorts them) and `live` runs the CLI in a thread."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

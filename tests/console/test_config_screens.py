@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,9 @@ from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
 from cwsync.connectors.hudu import HuduClient
 from cwsync.console import add_console
 from cwsync.integrations.root import connectwise_settings
+from cwsync.runtime.jobs import JobSpec
 from cwsync.server.app import Server, create_app
-from cwsync.store import Store
+from cwsync.store import RunRecord, Store
 from cwsync.store.users import UserStore
 from cwsync.syncs.hudu.context import hudu_settings
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox
@@ -284,6 +286,88 @@ async def test_direction_remove_and_restore(cfg: Cfg) -> None:
     assert cfg.config().syncs.hubspot.objects["contacts"].fields.remove == []  # type: ignore[union-attr]
 
 
+async def _run_job(cfg: Cfg, pair: str) -> RunRecord:
+    """Queue one incremental job of `pair` as the scheduler does, and wait (deadline) for its run to finish."""
+    tenant = cfg.server.tenant
+    before = {r.run_id for r in await cfg.server.store.runs(tenant, limit=50)}
+    spec = JobSpec(tenant=tenant, pair=pair, kind="incremental", queueing_key=f"test:{pair}", payload={})
+    await cfg.server.runner.enqueue(spec)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done = [r for r in await cfg.server.store.runs(tenant, limit=50) if r.run_id not in before]
+        if done and done[0].finished_at is not None:
+            return done[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the {pair} job did not finish within 60 s")
+
+
+async def test_a_saved_mapping_reaches_the_next_job_without_a_restart(cfg: Cfg) -> None:
+    """A default field removed in the console is not written by the running server's next job (no restart)."""
+    store = cfg.cw_box.store
+    phones = [(store.get("companies", i) or {}).get("phoneNumber") for i in store.ids("companies")]
+    assert sum(1 for p in phones if p) >= 5  # the field would be written if the old mapping were used
+    await cfg.login()
+    saved = await cfg.post("/mappings/companies/remove", "/mappings?pair=companies", {"field": "phone"})
+    assert "the running server uses it from its next job" in flash(saved)
+    await cfg.server.start(schedule=False)
+    try:
+        run = await _run_job(cfg, "companies")
+    finally:
+        await cfg.server.stop(grace=5)
+    assert run.status == "succeeded", run.error
+    assert run.counts.created >= 5
+    companies = list(cfg.hs_box.state.records["companies"].values())
+    assert len(companies) >= run.counts.created
+    assert [c["phone"] for c in companies if c.get("phone")] == []
+    assert all(c.get("name") for c in companies)  # the rest of the mapping still applied
+
+
+async def test_a_saved_schedule_restarts_the_running_scheduler_on_it(cfg: Cfg) -> None:
+    """A new incremental period saved in the console is the running scheduler's at once; a save that leaves the
+    schedules alone keeps the scheduler (and its rhythm) as it was."""
+    await cfg.login()
+    await cfg.server.start(schedule=True)
+    try:
+        first = cfg.server.scheduler
+        assert first is not None
+        saved = await cfg.post("/mappings/contacts/remove", "/mappings?pair=contacts", {"field": "jobtitle"})
+        assert "the running server uses it from its next job" in flash(saved)
+        assert cfg.server.scheduler is first
+        saved = await cfg.post("/integrations/hubspot/schedule", "/integrations", {"incremental_minutes": "7"})
+        assert "the running server uses it from its next job" in flash(saved)
+        second = cfg.server.scheduler
+        assert second is not None
+        assert second is not first
+        periods = {(s.pair, s.kind): s.every_seconds for s in second._schedules}
+        assert periods[("contacts", "incremental")] == 7 * 60
+        assert cfg.server._scheduler_task is not None
+        assert not cfg.server._scheduler_task.done()
+    finally:
+        await cfg.server.stop(grace=5)
+
+
+async def test_a_saved_changes_mapping_reaches_the_change_api_without_a_restart(cfg: Cfg) -> None:
+    """The change-management API's workflow is started again for a new `changes:` (a company mapped in the
+    console is one the running API knows), and kept as it was for a save that does not touch it."""
+    from cwsync.server.changes_api import changes_workflow
+
+    app = cfg.http._transport.app  # type: ignore[attr-defined]
+    await cfg.login()
+    before = await changes_workflow(app)
+    saved = await cfg.post("/mappings/contacts/remove", "/mappings?pair=contacts", {"field": "jobtitle"})
+    assert "Saved" in flash(saved)
+    assert await changes_workflow(app) is before
+    first = (await cfg.server.cw.list_page("company/companies", page_size=1, conditions=None))[0]
+    form = {"key": "reloaded", "connectwise": str(first["identifier"]), "boards": ["Help Desk"]}
+    assert "the running server uses it from its next job" in flash(
+        await cfg.post("/changes/companies", "/changes", form)
+    )
+    after = await changes_workflow(app)
+    assert after is not before
+    assert "reloaded" in after.setup.companies
+    assert "reloaded" not in before.setup.companies
+
+
 async def test_a_viewer_sees_but_cannot_save(cfg: Cfg) -> None:
     """A viewer's page has no edit forms, and a save posted anyway is refused (403) with the file unchanged."""
     await cfg.login("vic")
@@ -414,7 +498,7 @@ async def test_hudu_matching_bulk_exact_one_by_hand_then_sync(cfg: Cfg) -> None:
     assert f"Company {cw_id} synced" in flash(one)
     started = await cfg.post("/hudu/sync", "/hudu", {})
     assert "started" in flash(started)
-    task = cfg.http._transport.app.state.console.background["hudu_sync"]["task"]  # type: ignore[attr-defined]
+    task = cfg.http._transport.app.state.console.background[cfg.server.tenant]["hudu_sync"]["task"]  # type: ignore[attr-defined]
     await asyncio.wait_for(task, 60)  # the background sync started by the page
     fragment = await cfg.http.get("/hudu/sync")
     assert "Hudu sync done" in fragment.text, fragment.text

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from cwsync.config import Config
 from cwsync.config.edit import add_field, set_value_map
 from cwsync.config.model import FilterRule
 from cwsync.console.config.checks import ChangesCheck, PropertyCache, SchemaCheck, mapping_check
@@ -69,16 +70,45 @@ async def test_an_unknown_connectwise_field_is_refused(tmp_path: Path, world: Wo
     assert "ConnectWise company/companies have no field 'nmae' (did you mean 'name'?)" in str(preview.error)
 
 
+def _with_filters(config: Config, pair: str, rules: list[FilterRule]) -> Config:
+    """`config` with `rules` as the pair's ConnectWise filters."""
+    data = config.model_dump(mode="python", by_alias=True)
+    data["syncs"]["hubspot"]["objects"][pair]["filters"] = {"connectwise": [r.model_dump() for r in rules]}
+    return Config.model_validate(data)
+
+
 async def test_filter_count_is_what_the_sync_would_keep(world: World) -> None:
     """The live count equals the records the sync's own filter keeps, over ConnectWise's total."""
     sources = Sources(world.cw)
     rules = [FilterRule(field="types", op="in", value=["Customer"])]
-    counted = await sources.filter_count("companies", rules)
+    counted = await sources.filter_count("companies", _with_filters(world.config, "companies", rules))
     rows = [r async for r in world.cw.stream_records("company/companies")]
     assert counted.total == len(rows)
-    assert counted.passing == sum(1 for r in rows if failing_rule(rules, flatten_company(r)) is None)
+    kept = [r for r in rows if not r.get("deletedFlag")]  # the sandbox has a deleted company: never taken
+    assert counted.passing == sum(1 for r in kept if failing_rule(rules, flatten_company(r)) is None)
     assert 0 < counted.passing < counted.total
-    assert counted.text() == f"{counted.passing:,} of {counted.total:,} companies pass"
+    assert counted.text().startswith(f"{counted.passing:,} of {counted.total:,} companies pass")
+
+
+async def test_filter_count_takes_the_built_in_rules_as_the_sync_does(world: World) -> None:
+    """A deleted company, an inactive contact and a contact without a company are not counted as passing (the
+    sync skips them whatever the filters say): the counts equal the records a real sync then links."""
+    companies = [r async for r in world.cw.stream_records("company/companies")]
+    contacts = [r async for r in world.cw.stream_records("company/contacts")]
+    await world.cw.delete("company/companies", companies[0]["id"])
+    inactive = next(c for c in contacts if c.get("company") and (c["company"]["id"] != companies[0]["id"]))
+    await world.cw.patch("company/contacts", inactive["id"], [{"op": "replace", "path": "inactiveFlag", "value": True}])
+    await world.cw.create("company/contacts", {"firstName": "Lone", "lastName": "Wolf"})
+    sources = Sources(world.cw)
+    counted = {pair: await sources.filter_count(pair, world.config) for pair in ("companies", "contacts", "deals")}
+    assert counted["companies"].built_in == 1 + sum(1 for r in companies if r.get("deletedFlag"))
+    assert counted["contacts"].built_in >= 2  # the contacts of a deleted company are left out too
+    assert "left out whatever the filters say" in counted["contacts"].text()
+    report = await world.sync()
+    assert report.counts.failed == 0
+    for pair, count in counted.items():
+        assert count.total == count.passing + count.built_in
+        assert await world.store.link_count(world.config.tenant, pair) == count.passing, pair
 
 
 async def test_the_forms_offer_connectwise_names(world: World) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -110,6 +111,31 @@ async def test_error_pages_are_html_without_traceback(console: Console) -> None:
         assert answer.status_code == 403  # another browser has no session: its token is not the session's
 
 
+async def test_an_unknown_page_is_the_consoles_not_found_page_and_api_paths_stay_json(console: Console) -> None:
+    """A browser asking for a page that does not exist gets the console's HTML 404 with the navigation; the REST
+    API's unknown paths and its own 404s keep their JSON answers."""
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    anonymous = await console.http.get("/no/such/page", headers=browser)
+    assert anonymous.status_code == 404
+    assert anonymous.headers["content-type"].startswith("text/html")
+    assert "Page not found" in anonymous.text
+    await console.login()
+    page = await console.http.get("/no/such/page", headers=browser)
+    assert page.status_code == 404
+    assert "Page not found" in page.text
+    assert 'href="/runs"' in page.text  # the navigation of a logged-in user
+    assert "Traceback" not in page.text
+    auth = {"Authorization": "Bearer console-test-api-token"}
+    for path in ("/api/no-such-route", "/api/runs/999999"):
+        answer = await console.http.get(path, headers={**browser, **auth})
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"].startswith("application/json"), path
+        assert "detail" in answer.json(), path
+    wanted_json = await console.http.get("/no/such/page", headers={"Accept": "application/json"})
+    assert wanted_json.status_code == 404
+    assert wanted_json.json() == {"detail": "Not Found"}
+
+
 async def test_first_run_message(console: Console) -> None:
     """With no user, the login page says how to add the first one."""
     for user in await console.users.list():
@@ -144,12 +170,14 @@ async def test_connections_save_keeps_comments_and_seals_the_secret(console: Con
     )
     await console.login()
     token = await console.csrf("/connections")
+    original = console.server.cw
     s = console.sandbox.settings
     form = {"csrf_token": token, "site": "cw.example", "company_id": s.company_id, "public_key": s.public_key}
     saved = await console.http.post(
         "/connections/connectwise", data={**form, "private_key": "typed-once-1234", "client_id": s.client_id}
     )
     assert saved.status_code == 303
+    assert "the running server uses it from its next job" in unquote(saved.headers.get("set-cookie", ""))
     text = console.config_path.read_text(encoding="utf-8")
     assert "# my cwsync" in text
     assert "# the store" in text
@@ -159,6 +187,10 @@ async def test_connections_save_keeps_comments_and_seals_the_secret(console: Con
     page = await console.http.get("/connections")
     assert 'data-secret-state="connectwise.private_key">set<' in page.text
     assert "typed-once-1234" not in page.text
+    reopened = console.server.cw  # the running server's next job uses the new connection, its secret decrypted
+    assert "cw.example" in repr(reopened)
+    assert console.server.config.connections.connectwise.private_key.get_secret_value() == "typed-once-1234"
+    assert reopened is not original
     missing = await console.http.post("/connections/connectwise", data={**form, "site": ""})
     assert missing.status_code == 422  # a required field left empty: refused with the reason, file unchanged
     assert "Site is required" in missing.text

@@ -36,16 +36,22 @@ async def test_failing_now_and_record_items(tmp_path: Path) -> None:
                     _item(first, "contacts", "2", "h2", "failed", "bad phone"),
                     _item(first, "companies", None, "h9", "failed", "no address"),
                     _item(first, "companies", "2", "h3", "applied"),
+                    _item(first, "contacts", "7", "h7", "failed", "older failure"),
                 ]
             )
             await tx.add_run_items(
-                [_item(second, "contacts", "1", "h1", "applied"), _item(second, "contacts", "5", None, "failed", "x")]
+                [
+                    _item(second, "contacts", "1", "h1", "applied"),
+                    _item(second, "contacts", "5", None, "failed", "x"),
+                    _item(second, "contacts", "7", "h7", "failed", "newer failure"),
+                ]
             )
         failing = await failing_now(store, "t")
         assert sorted((i.pair, i.left_id, i.right_id, i.reason) for i in failing) == [
             ("companies", None, "h9", "no address"),
             ("contacts", "2", "h2", "bad phone"),
             ("contacts", "5", None, "x"),
+            ("contacts", "7", "h7", "newer failure"),  # failed twice: its latest failure only
         ]
         assert await failing_now(store, "other") == []
         run = await store.run(first)
@@ -55,6 +61,6 @@ async def test_failing_now_and_record_items(tmp_path: Path) -> None:
             theirs = await store.run_items(first, record=record)
             assert [i.item_id for i in mine] == [i.item_id for i in theirs]
         assert [i.status for i in await record_items_in_run(store, run, "2", status="applied")] == ["applied"]
-        assert (await item_counts(store, [first]))[first] == {"failed": 3, "applied": 1}
+        assert (await item_counts(store, [first]))[first] == {"failed": 4, "applied": 1}
     finally:
         await store.close()

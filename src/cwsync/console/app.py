@@ -5,11 +5,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cwsync.console import screens
 from cwsync.console.web import (
@@ -18,6 +21,7 @@ from cwsync.console.web import (
     ConsoleState,
     _LoginFirst,
     csrf_guard,
+    current_session,
     error_page,
     login_redirect,
     make_templates,
@@ -35,6 +39,34 @@ FIRST_RUN = (
     "    cwsync users add <name> --role admin{config}\n"
     "then open {url}/ in a browser."
 )
+
+
+MACHINE_PATHS = ("/api/", "/hooks/", "/docs", "/redoc", "/openapi.json", "/livez", "/readyz", "/metrics", "/static/")
+"""Paths for programs, not people: their errors stay JSON (FastAPI's `{"detail": ...}`)."""
+
+
+def wants_page(request: Request) -> bool:
+    """Whether an error should be the console's HTML page: not a machine path, and not a client asking for JSON
+    only."""
+    path = request.url.path
+    root = request.scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :] or "/"
+    if path.startswith(MACHINE_PATHS) or path in ("/api", "/hooks", "/static"):
+        return False
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept or "application/json" not in accept
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """An unknown page is the console's "not found" page (with the navigation, when logged in); a machine path,
+    or any other HTTP error, keeps FastAPI's JSON answer."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code != 404 or not wants_page(request):
+        return await http_exception_handler(request, exc)
+    await current_session(request)  # so the page shows the navigation of a logged-in user
+    detail = "there is no page at this address: use the navigation, or go back to the dashboard"
+    return error_page(request, ConsoleError(404, "Page not found", detail))
 
 
 def screen_modules() -> list[Any]:
@@ -55,14 +87,20 @@ def console_router() -> APIRouter:
     return router
 
 
-def add_console(app: FastAPI, server: Server, *, keys: KeyRing | None = None) -> ConsoleState:
-    """Serve the console at `/` (pages), `/static` (its CSS and htmx), with HTML error pages for its refusals."""
+def add_console(
+    app: FastAPI, server: Server, *, keys: KeyRing | None = None, tenants: Mapping[str, Server] | None = None
+) -> ConsoleState:
+    """Serve the console at `/` (pages), `/static` (its CSS and htmx), with HTML error pages for its refusals.
+
+    `tenants`: every tenant's server of a deployment (one store), between which a user switches (the top bar);
+    each page shows the session's tenant. Without it, the console shows `server`'s tenant only."""
     ring = keys if keys is not None else KeyRing.load(key_file_for(server.config.store))
     state = ConsoleState(
         server=server,
         users=UserStore(server.store),
         vault=SecretStore(server.store, ring),
         templates=make_templates(),
+        servers=dict(tenants or {}),
     )
     app.state.console = state
 
@@ -76,6 +114,7 @@ def add_console(app: FastAPI, server: Server, *, keys: KeyRing | None = None) ->
 
     app.add_exception_handler(ConsoleError, console_error)
     app.add_exception_handler(_LoginFirst, login_first)
+    app.add_exception_handler(StarletteHTTPException, not_found)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="console-static")
     router = console_router()
     state.routes = [
@@ -100,7 +139,8 @@ async def announce_first_run(app: FastAPI) -> bool:
     return True
 
 
-async def mount(app: FastAPI, server: Server) -> None:
-    """What `cwsync serve` calls: the console on the app, and the first-run message when nobody can log in."""
-    add_console(app, server)
+async def mount(app: FastAPI, server: Server, *, tenants: Mapping[str, Server] | None = None) -> None:
+    """What `cwsync serve` calls: the console on the app (for every tenant of `tenants`, when given), and the
+    first-run message when nobody can log in."""
+    add_console(app, server, tenants=tenants)
     await announce_first_run(app)

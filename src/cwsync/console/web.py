@@ -111,13 +111,23 @@ class ConsoleState:
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
     routes: list[tuple[str, frozenset[str]]] = field(default_factory=list)
     """Every console route's path and methods (what the CSRF test walks)."""
-    background: dict[str, Any] = field(default_factory=dict)
-    """Work the console started and pages poll (dry runs by id, ...)."""
+    background: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per tenant: work the console started and pages poll (dry runs by id, ...), and what it keeps."""
+    servers: dict[str, Server] = field(default_factory=dict)
+    """Every tenant's server, by tenant (a deployment of a tenants directory); `server` alone otherwise."""
+
+    def __post_init__(self) -> None:
+        if not self.servers:
+            self.servers = {self.server.config.tenant: self.server}
 
     @property
     def tenants(self) -> list[str]:
-        """The tenants this server serves (one today: the configuration's)."""
-        return [self.server.config.tenant]
+        """The tenants this console shows (every tenant of the deployment), in the deployment's order."""
+        return list(self.servers)
+
+    def server_of(self, tenant: str) -> Server:
+        """The server of `tenant` (the first tenant's when it is not one of the deployment's any more)."""
+        return self.servers.get(tenant, self.server)
 
 
 def make_templates() -> Environment:
@@ -182,13 +192,20 @@ class Ctx:
 
     @property
     def server(self) -> Server:
-        """The running server (its store, clients, runner, configuration)."""
-        return self.state.server
+        """The running server of the session's tenant (its store, clients, runner, configuration)."""
+        return self.state.server_of(self.tenant)
 
     @property
     def tenant(self) -> str:
-        """The tenant this session looks at."""
-        return self.session.tenant if self.session is not None else self.server.config.tenant
+        """The tenant this session looks at (one of the deployment's: the first when the session's is gone)."""
+        if self.session is not None and self.session.tenant in self.state.servers:
+            return self.session.tenant
+        return self.state.server.config.tenant
+
+    @property
+    def background(self) -> dict[str, Any]:
+        """What the console keeps for this tenant (plans, syncs it started, cached helpers)."""
+        return self.state.background.setdefault(self.tenant, {})
 
     @property
     def can_edit(self) -> bool:

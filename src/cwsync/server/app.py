@@ -11,7 +11,7 @@ import asyncio
 import hmac
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -33,6 +33,7 @@ from cwsync.connectors.hudu import HuduClient
 from cwsync.core.selection import UnknownTypeError, select_types
 from cwsync.core.values import as_utc
 from cwsync.engine.runs import close_interrupted
+from cwsync.integrations import root
 from cwsync.runtime.accept import AcceptingJobStore
 from cwsync.runtime.intake import (
     CLOUD_KEY_HOSTS,
@@ -105,11 +106,11 @@ class Server:
     _quotes: QuoteWorkflow | None = None
     """Opens a Hudu client per Hudu run (the default builds one from `connections.hudu`; tests swap it)."""
     _scheduler_task: asyncio.Task[None] | None = None
+    _reopened: list[AsyncExitStack] = field(default_factory=list)
+    """Clients opened by `reload` for changed connections (closed by `stop`)."""
 
     def __post_init__(self) -> None:
-        hubspot = self.config.syncs.hubspot
-        enabled = self.hs is not None and hubspot is not None and hubspot.enabled
-        self.engine = HubSpotSync(self.config, self.store, self.cw, self.hs) if enabled and self.hs else None
+        self.engine = self._engine()
         self.jobs = AcceptingJobStore(self.store)  # callbacks' jobs group-committed off the event loop (issue 19)
         self.runner = self.queue or InProcessRunner(
             self.jobs, self.handle, workers=self.workers, batch_handler=self.handle_records, tenants=[self.tenant]
@@ -138,12 +139,55 @@ class Server:
     async def stop(self, *, grace: float | None = None) -> None:
         """Stop the scheduler, let running jobs finish (within `grace` seconds, then they are released), leave
         queued ones for the next start; a shared queue (`queue`) is its deployment's to stop."""
-        if self._scheduler_task is not None:
-            self._scheduler_task.cancel()
-            await asyncio.gather(self._scheduler_task, return_exceptions=True)
+        await self._stop_scheduler()
         if self.queue is None:
             await self.runner.stop(grace=grace)
         await self.jobs.close()
+        while self._reopened:
+            await self._reopened.pop().aclose()
+
+    async def _stop_scheduler(self) -> None:
+        if self._scheduler_task is not None:
+            self._scheduler_task.cancel()
+            await asyncio.gather(self._scheduler_task, return_exceptions=True)
+            self._scheduler_task = None
+
+    def _engine(self) -> HubSpotSync | None:
+        hubspot = self.config.syncs.hubspot
+        enabled = self.hs is not None and hubspot is not None and hubspot.enabled
+        return HubSpotSync(self.config, self.store, self.cw, self.hs) if enabled and self.hs else None
+
+    async def reload(self, config: Config) -> list[str]:
+        """Run the next jobs with `config` (the configuration file as the console just saved it), without a restart:
+        its stored secrets resolved, the clients reopened when a connection changed, the HubSpot engine rebuilt
+        (mappings, filters, objects), and the in-process scheduler restarted on the new schedules. A job running now
+        finishes with what it started with. What needs a restart still (the tenant, the server section: API token,
+        webhook secrets, public URL) is answered, to be shown; nothing is changed for those."""
+        if config.tenant != self.config.tenant:
+            return ["the tenant name changes at the next restart of cwsync serve"]
+        resolved = await root.resolve_secrets(config, self.store, missing="placeholder")
+        if resolved.connections != self.config.connections:  # secrets compare by value
+            stack = AsyncExitStack()
+            try:
+                opened = await stack.enter_async_context(
+                    root.opened(config, hubspot="optional", store=self.store, missing_secrets="placeholder")
+                )
+            except BaseException:
+                await stack.aclose()
+                raise
+            self._reopened.append(stack)
+            self.cw, self.hs, resolved = opened.cw, opened.hubspot, opened.config
+        later = resolved.server != self.config.server
+        before = self.schedules()
+        self.config = resolved
+        self.engine = self._engine()
+        self._quotes = None
+        if self._scheduler_task is not None and self.schedules() != before:  # else its rhythm goes on untouched
+            await self._stop_scheduler()
+            self.scheduler = Scheduler(self.runner, self.schedules())
+            self._scheduler_task = asyncio.create_task(self.scheduler.run())
+        log.info("server.reloaded", tenant=self.tenant, source=config.source)
+        return ["the server section (API token, webhooks) changes at the next restart of cwsync serve"] if later else []
 
     def schedules(self) -> list[Schedule]:
         """Every enabled integration's periodic runs (from the registry)."""

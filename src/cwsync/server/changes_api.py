@@ -66,11 +66,13 @@ REFUSAL_STATUS: dict[str, int] = {
 
 
 class _Workflow:
-    """The server's change workflow, started (and its setup validated) once, on first use."""
+    """The server's change workflow, started (and its setup validated) on first use, and again when the server's
+    `changes:` settings or ConnectWise client changed (a save in the console: `Server.reload`)."""
 
     def __init__(self, server: Server) -> None:
         self.server = server
         self.workflow: ChangeWorkflow | None = None
+        self._started_for: tuple[Any, Any] | None = None
         self._lock = asyncio.Lock()
 
     async def get(self) -> ChangeWorkflow:
@@ -78,10 +80,11 @@ class _Workflow:
         if config is None or not config.enabled:
             raise HTTPException(404, "change management is not configured (syncs.changes)")
         async with self._lock:
-            if self.workflow is None:
+            if self.workflow is None or self._started_for != (config, self.server.cw):
                 self.workflow = await ChangeWorkflow.start(
                     client=self.server.cw, store=self.server.store, config=config, tenant=self.server.config.tenant
                 )
+                self._started_for = (config, self.server.cw)
         return self.workflow
 
 

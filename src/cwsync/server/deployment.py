@@ -15,10 +15,10 @@ machines, and `serve` itself unless `--no-worker`) run them, with the schedules 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx
 import structlog
@@ -42,8 +42,16 @@ __all__ = ["Deployment", "Mount", "deployment", "needs_hubspot"]
 
 log = structlog.get_logger("cwsync.server")
 
-Mount = Callable[[FastAPI, Server], Awaitable[None]]
-"""What adds more to a tenant's app (the web console: `cwsync serve` passes `cwsync.console.mount`)."""
+
+class Mount(Protocol):
+    """What adds more to an app (the web console: `cwsync serve` passes `cwsync.console.mount`): one tenant's app,
+    or (a tenants directory) the deployment's root app with every tenant's server in `tenants`."""
+
+    def __call__(
+        self, app: FastAPI, server: Server, /, *, tenants: Mapping[str, Server] | None = None
+    ) -> Awaitable[None]:
+        """Add to `app`."""
+        ...
 
 
 def needs_hubspot(config: Config) -> bool:
@@ -95,7 +103,7 @@ class Deployment:
         change workflows' setup is checked now, not at the first event."""
         for name, server in self.servers.items():
             self.apps[name] = create_app(server)
-            if self.mount is not None:
+            if self.mount is not None and not self.many:
                 await self.mount(self.apps[name], server)
             changes = server.config.syncs.changes
             if changes is not None and changes.enabled:
@@ -107,7 +115,13 @@ class Deployment:
             return next(iter(self.apps.values()))
         routes: list[BaseRoute] = [Route("/livez", _livez), Route("/tenants", self._tenants)]
         routes += [Under(tenant_path(name), app=app) for name, app in self.apps.items()]
-        return Starlette(routes=routes)
+        if self.mount is None:
+            return Starlette(routes=routes)
+        # The console serves every tenant at the root (a user switches between them); each tenant's API and
+        # webhooks stay under /t/<tenant>.
+        root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, routes=routes)
+        await self.mount(root, next(iter(self.servers.values())), tenants=self.servers)
+        return root
 
     async def _tenants(self, request: Request) -> JSONResponse:
         return JSONResponse({"tenants": len(self.servers)})  # how many, not who: names are for their owners

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, union
+from sqlalchemy import and_, exists, func, or_, select, union
 
 from cwsync.store.records import RunItem, RunRecord
-from cwsync.store.store import RUN_ITEMS, Store, _chunks, _item_of
+from cwsync.store.store import RUN_ITEMS, Store, _item_of
 
 __all__ = ["failing_now", "item_counts", "record_items_in_run"]
 
@@ -19,40 +19,34 @@ __all__ = ["failing_now", "item_counts", "record_items_in_run"]
 async def failing_now(store: Store, tenant: str, *, limit: int = 50, scan: int = 500) -> list[RunItem]:
     """The latest failed item of each record whose latest item failed (newest first): what is failing now.
 
-    Looks at the tenant's `scan` newest failed items, then drops the records a later item settled (a record is its
-    pair and ConnectWise id, or its other side's id when it has no ConnectWise id yet).
+    Looks at the tenant's `scan` newest failed items and keeps those no later item of the same record follows (a
+    record is its pair and ConnectWise id, or its other side's id when it has no ConnectWise id yet): one
+    statement, the later items found through the (tenant, pair, id) indexes — the dashboard's round trips to the
+    database are what a loaded machine makes slow, not its work.
     """
+    items = RUN_ITEMS.c
+    later = RUN_ITEMS.alias("later")
+    recent = (
+        select(items.id).where(items.tenant == tenant, items.status == "failed").order_by(items.id.desc()).limit(scan)
+    )
+    has_left = and_(items.left_id.is_not(None), items.left_id != "")
+    same_pair = and_(later.c.tenant == items.tenant, later.c.pair == items.pair, later.c.id > items.id)
+    settled_left = exists().where(same_pair, later.c.left_id == items.left_id)
+    settled_right = exists().where(same_pair, later.c.right_id == items.right_id)
     statement = (
         select(RUN_ITEMS)
-        .where(RUN_ITEMS.c.tenant == tenant, RUN_ITEMS.c.status == "failed")
-        .order_by(RUN_ITEMS.c.id.desc())
-        .limit(scan)
+        .where(
+            items.id.in_(recent.scalar_subquery()),
+            or_(
+                and_(has_left, ~settled_left),
+                and_(~has_left, items.right_id.is_not(None), items.right_id != "", ~settled_right),
+            ),
+        )
+        .order_by(items.id.desc())
+        .limit(limit)
     )
     async with store._connect() as conn:
-        failed = [_item_of(row) for row in (await conn.execute(statement)).all()]
-        newest: dict[tuple[str, str, str], RunItem] = {}
-        for item in failed:
-            side, record = ("left", item.left_id) if item.left_id else ("right", item.right_id)
-            if record and (item.pair, side, record) not in newest:
-                newest[(item.pair, side, record)] = item
-        later: set[tuple[str, str, str]] = set()
-        for side, column in (("left", RUN_ITEMS.c.left_id), ("right", RUN_ITEMS.c.right_id)):
-            by_pair: dict[str, list[str]] = {}
-            for pair, s, record in newest:
-                if s == side:
-                    by_pair.setdefault(pair, []).append(record)
-            for pair, records in by_pair.items():  # one pair at a time: the (tenant, pair, id) indexes answer
-                for chunk in _chunks(records, 200):
-                    latest = (
-                        select(column.label("record"), func.max(RUN_ITEMS.c.id).label("last"))
-                        .where(RUN_ITEMS.c.tenant == tenant, RUN_ITEMS.c.pair == pair, column.in_(chunk))
-                        .group_by(column)
-                    )
-                    for row in (await conn.execute(latest)).all():
-                        key = (pair, side, row.record)
-                        if key in newest and row.last != newest[key].item_id:
-                            later.add(key)
-    return [item for key, item in newest.items() if key not in later][:limit]
+        return [_item_of(row) for row in (await conn.execute(statement)).all()]
 
 
 async def item_counts(store: Store, run_ids: Sequence[int]) -> dict[int, dict[str, int]]:

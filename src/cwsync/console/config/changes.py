@@ -82,7 +82,7 @@ async def page(ctx: Viewer) -> Response:
         shared=shared,
         events=LIFECYCLE_EVENTS,
         device_rows=device_rows,
-        last=ctx.state.background.get("devices_sync"),
+        last=ctx.background.get("devices_sync"),
         base=base,
     )
 
@@ -171,6 +171,6 @@ async def sync_devices(ctx: Admin) -> Response:
         return ctx.redirect("/changes", f"Cannot sync configurations: {exc}", "error")
     except CwsyncApiError as exc:
         return ctx.redirect("/changes", f"ConnectWise did not answer: {exc}", "error")
-    ctx.state.background["devices_sync"] = report.model_dump(mode="json")
+    ctx.background["devices_sync"] = report.model_dump(mode="json")
     said = f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged, {report.skipped} skipped"
     return ctx.redirect("/changes", f"Configurations synced (run {report.run_id}): {said}.")

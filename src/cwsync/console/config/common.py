@@ -21,6 +21,7 @@ from cwsync.config.edit import Change, ConfigDocument, EditedConfig, EditError, 
 from cwsync.console.config.checks import ChangesCheck, PropertyCache, SchemaCheck, mapping_check
 from cwsync.console.config.editor import ConfigEditor, Preview, SaveResult
 from cwsync.console.config.sources import Sources
+from cwsync.console.reload import apply_saved
 from cwsync.console.web import ConsoleError, Ctx
 
 __all__ = ["ConfigTools", "FileView", "preview_or_error", "problems", "save", "save_result", "tools", "view"]
@@ -44,10 +45,11 @@ def tools(ctx: Ctx) -> ConfigTools:
     Raises:
         ConsoleError: the server was started without a configuration file (nothing to edit).
     """
-    kept = ctx.state.background.get("config_tools")
-    if isinstance(kept, ConfigTools):
-        return kept
     server = ctx.server
+    key = f"config_tools:{server.tenant}"
+    kept = ctx.background.get(key)
+    if isinstance(kept, ConfigTools) and kept.sources.cw is server.cw:  # a reload may have reopened the clients
+        return kept
     source = server.config.source
     if source is None:
         raise ConsoleError(409, "No configuration file", "this server was started without one: nothing to edit here")
@@ -57,7 +59,7 @@ def tools(ctx: Ctx) -> ConfigTools:
         checks.insert(1, SchemaCheck(server.cw, properties))
     editor = ConfigEditor(Path(source), server.store, server.config.tenant, checks=checks, environ=os.environ)
     made = ConfigTools(editor, Sources(server.cw), properties)
-    ctx.state.background["config_tools"] = made
+    ctx.background[key] = made
     return made
 
 
@@ -126,7 +128,8 @@ async def save_result(
         return ctx.redirect(back, "Not saved: " + "; ".join(_problem_lines(exc)), "error"), None
     if not result.changed:
         return ctx.redirect(back, "Nothing changed.", "info"), None
-    return ctx.redirect(back, f"Saved as version {result.version}: {'; '.join(result.effects)}."), result
+    said = [*result.effects, await apply_saved(ctx)]
+    return ctx.redirect(back, f"Saved as version {result.version}: {'; '.join(said)}."), result
 
 
 def _problem_lines(error: ConfigError) -> list[str]:

@@ -14,8 +14,9 @@ from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Depends, Form, Response
 
+from cwsync.config import Config
 from cwsync.config.edit import add_filter, remove_filter
-from cwsync.config.model import FilterOp, FilterRule
+from cwsync.config.model import FilterOp
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.console.config.common import CSS, JS, preview_or_error, problems, save, tools, view
 from cwsync.console.config.mappings import _cw_fields, _object, _pair, _properties
@@ -72,9 +73,10 @@ async def page(ctx: Viewer, pair: str = "companies") -> Response:
     )
 
 
-async def _count(ctx: Ctx, pair: str, rules: list[FilterRule]) -> dict[str, Any]:
+async def _count(ctx: Ctx, pair: str, config: Config) -> dict[str, Any]:
+    """The live count of `config`'s ConnectWise filters of `pair`, with the sync's built-in rules (see Sources)."""
     try:
-        counted = await tools(ctx).sources.filter_count(pair, rules)
+        counted = await tools(ctx).sources.filter_count(pair, config)
     except CwsyncApiError as exc:
         return {"error": f"ConnectWise could not be counted: {exc.message}"}
     return {"text": counted.text(), "passing": counted.passing, "total": counted.total}
@@ -84,8 +86,8 @@ async def _count(ctx: Ctx, pair: str, rules: list[FilterRule]) -> dict[str, Any]
 async def count(ctx: Viewer, pair: str) -> Response:
     """How many ConnectWise records pass the saved rules (kept a minute)."""
     pair = _pair(pair)
-    rules = list(_object(view(ctx).need(), pair).filters.connectwise)
-    return ctx.render("config/_count.html", count=await _count(ctx, pair, rules), label="with the saved filters")
+    counted = await _count(ctx, pair, view(ctx).need())
+    return ctx.render("config/_count.html", count=counted, label="with the saved filters")
 
 
 @router.post("/filters/{pair}/check")
@@ -106,7 +108,7 @@ async def check(
     preview = await preview_or_error(ctx, add_filter(pair, side, rule), base)
     counted = None
     if side == "connectwise" and preview.config is not None:
-        counted = await _count(ctx, pair, list(_object(preview.config, pair).filters.connectwise))
+        counted = await _count(ctx, pair, preview.config)
     return ctx.render(
         "config/_filter_check.html",
         problems=problems(preview.error),

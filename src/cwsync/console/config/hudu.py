@@ -68,7 +68,7 @@ async def engine(ctx: Ctx) -> AsyncIterator[HuduSyncEngine]:
 
 async def _suggestions(ctx: Ctx) -> tuple[list[Suggestion], dict[int, str]]:
     """Every company's suggestion and the Hudu companies (id → name), kept `KEPT_S` seconds (cleared on a decision)."""
-    kept = ctx.state.background.get("hudu_suggestions")
+    kept = ctx.background.get("hudu_suggestions")
     if isinstance(kept, tuple) and time.monotonic() - kept[0] < KEPT_S:
         return kept[1], kept[2]
     try:
@@ -77,12 +77,12 @@ async def _suggestions(ctx: Ctx) -> tuple[list[Suggestion], dict[int, str]]:
     except CwsyncApiError as exc:
         raise ConsoleError(502, "Hudu or ConnectWise did not answer", str(exc)) from exc
     names = {hudu_id: str(c.get("name") or "") for hudu_id, c in companies.items()}
-    ctx.state.background["hudu_suggestions"] = (time.monotonic(), found, names)
+    ctx.background["hudu_suggestions"] = (time.monotonic(), found, names)
     return found, names
 
 
 def _forget(ctx: Ctx) -> None:
-    ctx.state.background.pop("hudu_suggestions", None)
+    ctx.background.pop("hudu_suggestions", None)
 
 
 def _wanted(s: Suggestion, q: str, show: str) -> bool:
@@ -119,7 +119,7 @@ async def matching(ctx: Viewer, q: str = "", show: str = "undecided", page: int 
         total=len(found),
         decided=sum(1 for s in found if s.decision is not None),
         exact=exact,
-        last=ctx.state.background.get("hudu_sync"),
+        last=ctx.background.get("hudu_sync"),
     )
 
 
@@ -203,7 +203,7 @@ async def _run_all(hudu: HuduSyncEngine, state: dict[str, Any]) -> None:
 @router.post("/hudu/sync")
 async def sync_all(ctx: Admin) -> Response:
     """Sync every data type of the matched companies now, in the background (the page shows its progress)."""
-    running = ctx.state.background.get("hudu_sync")
+    running = ctx.background.get("hudu_sync")
     if isinstance(running, dict) and running.get("state") == "running":
         return ctx.redirect("/hudu", "A Hudu sync is already running.", "info")
     config = view(ctx).need()
@@ -212,7 +212,7 @@ async def sync_all(ctx: Admin) -> Response:
     client = ctx.request.app.state.hudu.client_factory()
     hudu = HuduSyncEngine(config, ctx.server.store, ctx.server.cw, client)
     state: dict[str, Any] = {"state": "running", "started": time.time()}
-    ctx.state.background["hudu_sync"] = state
+    ctx.background["hudu_sync"] = state
     state["task"] = asyncio.create_task(_run_all(hudu, state))
     return ctx.redirect("/hudu", "Hudu sync started.", "info")
 
@@ -220,7 +220,7 @@ async def sync_all(ctx: Admin) -> Response:
 @router.get("/hudu/sync")
 async def sync_state(ctx: Viewer) -> Response:
     """The state of the sync started here (an htmx fragment the page polls while it runs)."""
-    return ctx.render("config/_hudu_sync.html", last=ctx.state.background.get("hudu_sync"))
+    return ctx.render("config/_hudu_sync.html", last=ctx.background.get("hudu_sync"))
 
 
 # --- settings ------------------------------------------------------------------------------------------------------

@@ -7,25 +7,28 @@ types, opportunity statuses, service boards and each board's statuses, and a com
 was read (a property created) drops the entry.
 
 `filter_count` answers "412 of 1,203 companies pass": the total is ConnectWise's own count (`GET …/count`), and
-the passing number comes from reading the records and applying the rules with the sync's own filter code
-(`core.filters.failing_rule` on the sync's flattened record), so it is exactly what the next sync would keep —
+the passing number comes from reading the records and deciding each with the sync's own skip
+(`syncs.hubspot.run.left_skip` on the record flattened as the sync does: the built-in rules — a deleted company, an
+inactive contact, a contact without a company — then the filters), so it is exactly what the next sync would take;
 ConnectWise's conditions cannot express every rule (a list field, a custom field by caption, `not_contains`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from cwsync.config.model import FilterRule
+from cwsync.config import Config
+from cwsync.config.model import ObjectSync
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F, any_of
-from cwsync.core.filters import failing_rule
+from cwsync.core.mapping import MappingError, ObjectMapping
 from cwsync.syncs.hubspot.defaults import OBJECTS
+from cwsync.syncs.hubspot.run import left_skip, mappings
 from cwsync.syncs.hubspot.schema import CUSTOM_TYPES
-from cwsync.syncs.hubspot.shapes import FLATTENERS
+from cwsync.syncs.hubspot.sides import ConnectWiseSide
 
 __all__ = ["Cached", "FilterCount", "Sources"]
 
@@ -66,10 +69,19 @@ class FilterCount:
     passing: int
     total: int
     noun: str
+    built_in: int = 0
+    """Records the sync leaves out whatever the filters say: the built-in rules (deleted, inactive, no company)
+    and records whose parent does not sync (a contact of a company left out)."""
 
     def text(self) -> str:
-        """`412 of 1,203 companies pass`."""
-        return f"{self.passing:,} of {self.total:,} {self.noun} pass"
+        """`412 of 1,203 companies pass` (and how many of the others the built-in rules leave out)."""
+        said = f"{self.passing:,} of {self.total:,} {self.noun} pass"
+        if self.built_in:
+            said += (
+                f" ({self.built_in:,} left out whatever the filters say: deleted, inactive, without a company,"
+                " or their parent does not sync)"
+            )
+        return said
 
 
 @dataclass
@@ -167,19 +179,63 @@ class Sources:
 
         return await self.cache.get(f"custom:{path}", read)
 
-    async def filter_count(self, pair: str, rules: Sequence[FilterRule]) -> FilterCount:
-        """How many of the pair's ConnectWise records pass `rules` (see the module)."""
-        path = OBJECTS[pair].left_object
-        key = f"count:{pair}:" + "|".join(r.model_dump_json() for r in rules)
+    async def filter_count(self, pair: str, config: Config) -> FilterCount:
+        """How many of the pair's ConnectWise records the sync of `config` would take (see the module)."""
+        decided = await self._decide(pair, config)
+        return FilterCount(decided.passing, decided.total, pair, len(decided.left_out) - decided.filtered)
 
-        async def read() -> FilterCount:
+    async def _decide(self, pair: str, config: Config) -> _Decided:
+        """Every record of `pair` decided as the sync decides it: the built-in rules, a parent that does not sync
+        (a contact whose company is left out waits for it: HS-8), then the filters (kept `ttl` seconds)."""
+        hubspot = config.syncs.hubspot
+        catalog = config.syncs.catalog
+        priority = tuple(catalog.company_type_priority) if catalog is not None else None
+        section = hubspot.model_dump_json() if hubspot is not None else ""
+        key = f"count:{pair}:{priority}:{section}"
+
+        async def read() -> _Decided:
+            path = OBJECTS[pair].left_object
+            found = hubspot.objects.get(pair) if hubspot is not None else None  # type: ignore[call-overload]
+            rules = list(found.filters.connectwise) if isinstance(found, ObjectSync) else []
+            try:
+                mapping = mappings(config).get(pair)
+            except MappingError:  # the save's checks name it; count without the parents
+                mapping = None
+            parents = {}
+            if mapping is not None:
+                for name, parent in mapping.references.items():
+                    parents[name] = (await self._decide(parent, config)).left_out
             total = await self.cw.count(path)
-            if not rules:
-                return FilterCount(total, total, pair)
-            flatten = FLATTENERS[pair]
-            passing = 0
+            side = ConnectWiseSide(self.cw, pair, path, priority)
+            left_out: set[str] = set()
+            filtered = passing = 0
             async for page in self.cw.stream(path):
-                passing += sum(1 for raw in page if failing_rule(rules, flatten(raw)) is None)
-            return FilterCount(passing, total, pair)
+                for raw in page:
+                    flat = side.flatten(raw)
+                    if left_skip(pair, flat, ()) is None and not _waits(mapping, flat, parents):
+                        if left_skip(pair, flat, rules) is None:
+                            passing += 1
+                            continue
+                        filtered += 1
+                    left_out.add(str(raw["id"]))
+            return _Decided(total, passing, filtered, frozenset(left_out))
 
         return await self.cache.get(key, read)
+
+
+@dataclass(frozen=True)
+class _Decided:
+    total: int
+    passing: int
+    filtered: int
+    """Left out by the filters (the rest of `left_out` by the built-in rules or a parent)."""
+    left_out: frozenset[str]
+    """The ids the sync leaves out."""
+
+
+def _waits(mapping: ObjectMapping | None, flat: Mapping[str, Any], parents: Mapping[str, frozenset[str]]) -> bool:
+    """Whether a record references a parent the sync leaves out (it would wait for it)."""
+    if mapping is None or not parents:
+        return False
+    values = mapping.project_left(flat)
+    return any(values.get(name) in out for name, out in parents.items())

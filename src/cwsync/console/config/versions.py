@@ -17,6 +17,7 @@ from cwsync.config import ConfigError
 from cwsync.config.edit import StaleEditError, diff_text
 from cwsync.console.config.common import CSS, JS, tools
 from cwsync.console.nav import Screen, add_screen
+from cwsync.console.reload import apply_saved
 from cwsync.console.web import ConsoleError, Ctx, require_user
 
 __all__ = ["router"]
@@ -92,4 +93,7 @@ async def rollback(ctx: Admin, number: int, base: Annotated[str, Form(max_length
         return ctx.redirect(f"/config/versions/{number}", f"Not rolled back: {lines}", "error")
     if not result.changed:
         return ctx.redirect("/config/versions", f"The file already is version {number}.", "info")
-    return ctx.redirect("/config/versions", f"Rolled back to version {number} (saved as version {result.version}).")
+    applied = await apply_saved(ctx)
+    return ctx.redirect(
+        "/config/versions", f"Rolled back to version {number} (saved as version {result.version}): {applied}."
+    )

@@ -20,6 +20,7 @@ from cwsync.connectors.http import CwsyncApiError
 from cwsync.connectors.hudu import HuduClient
 from cwsync.console.configfile import update_config_file
 from cwsync.console.nav import Screen, add_screen
+from cwsync.console.reload import apply_saved
 from cwsync.console.web import ConsoleError, Ctx, require_user
 from cwsync.diagnostics.connectwise import CheckResult, check_hubspot, run_doctor
 from cwsync.integrations.root import (
@@ -175,9 +176,7 @@ async def save(system: str, ctx: Annotated[Ctx, Depends(require_user("admin"))])
     except ConfigError as exc:
         raise ConsoleError(422, "Not saved: the configuration would not load", exc.render()) from None
     title = SYSTEMS[system][0]
-    return ctx.redirect(
-        "/connections", f"{title} saved. Test it below; running syncs use it after `cwsync serve` restarts."
-    )
+    return ctx.redirect("/connections", f"{title} saved ({await apply_saved(ctx)}). Test it below.")
 
 
 @router.post("/connections/{system}/test")

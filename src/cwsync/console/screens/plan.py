@@ -51,7 +51,7 @@ class PlanRun:
 
 
 def _plans(ctx: Ctx) -> dict[int, PlanRun]:
-    plans: dict[int, PlanRun] = ctx.state.background.setdefault("plans", {})
+    plans: dict[int, PlanRun] = ctx.background.setdefault("plans", {})
     return plans
 
 

@@ -61,7 +61,16 @@ from cwsync.syncs.hubspot.properties import (
 from cwsync.syncs.hubspot.schema import check_schemas, property_definitions
 from cwsync.syncs.hubspot.sides import ConnectWiseSide, HubSpotSide, Raw, opportunity_defaults, right_properties
 
-__all__ = ["HubSpotSync", "MassDeleteError", "PairReport", "ReadAhead", "RecordRef", "RunReport", "mappings"]
+__all__ = [
+    "HubSpotSync",
+    "MassDeleteError",
+    "PairReport",
+    "ReadAhead",
+    "RecordRef",
+    "RunReport",
+    "left_skip",
+    "mappings",
+]
 
 log = structlog.get_logger("cwsync.sync")
 DELETED_IN_CW = "deleted in ConnectWise"
@@ -74,6 +83,19 @@ need no read: the link's values stand for it."""
 
 FLOW = Flow(batch=100, hold=2_000, applying=2, page=200)
 """The HubSpot runs' flow (`engine.pair.Flow`): batches of 100 inputs (HubSpot's batch size), two applying at once."""
+
+
+def left_skip(pair: str, flat: Mapping[str, Any], rules: Iterable[FilterRule]) -> str | None:
+    """Why the sync skips a ConnectWise record of `pair` (flattened), or None when it takes it: the built-in rules
+    (a deleted company, an inactive contact, a contact without a company: HS-8), then the pair's `filters`. The
+    console's live filter count uses this too, so it counts what the sync would actually take."""
+    if pair == "companies" and flat.get("deletedFlag"):
+        return DELETED_IN_CW
+    if pair == "contacts" and flat.get("inactiveFlag"):
+        return "inactive in ConnectWise"
+    if pair == "contacts" and not flat.get("company"):
+        return "has no company in ConnectWise: contacts sync with their company (HS-8)"
+    return failing_rule(rules, flat)
 
 
 @dataclass
@@ -538,13 +560,7 @@ class _PairRun:
         return Snapshot(str(raw["id"]), values, flat, updated, self._left_skip(flat))
 
     def _left_skip(self, flat: Mapping[str, Any]) -> str | None:
-        if self.pair == "companies" and flat.get("deletedFlag"):
-            return DELETED_IN_CW
-        if self.pair == "contacts" and flat.get("inactiveFlag"):
-            return "inactive in ConnectWise"
-        if self.pair == "contacts" and not flat.get("company"):
-            return "has no company in ConnectWise: contacts sync with their company (HS-8)"
-        return failing_rule(self.object_config.filters.connectwise, flat)
+        return left_skip(self.pair, flat, self.object_config.filters.connectwise)
 
     async def _right_snapshots(self, page: Sequence[Raw]) -> list[tuple[Snapshot, Raw]]:
         """Snapshots of HubSpot objects; their references are read, except for objects unchanged since cwsync last
