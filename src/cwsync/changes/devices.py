@@ -350,12 +350,15 @@ class DeviceSync:
             gone = held - state.seen
             share, setting = self.config.mass_delete_share, "syncs.changes.devices.mass_delete_share"
             check_mass_delete(PAIR, len(gone), len(held), share, setting=setting, what="removed")
-            state.deleted += await self.devices.delete(gone)
+            if self.config.on_delete == "delete":
+                state.deleted += await self.devices.delete(gone)
+            state.gone = sorted(gone)
         newest = min(state.newest, started) if state.newest else (started if state.kind == "full" else since)
         async with self.store.transaction() as tx:
             if newest is not None:
                 await tx.set_cursor(self.tenant, PAIR, "left", json.dumps({"since": newest.isoformat(), "key": key}))
-            await tx.add_run_items(state.skip_items(Recorder(self.store, self.tenant, PAIR, state.run_id)))
+            items = state.skip_items(Recorder(self.store, self.tenant, PAIR, state.run_id), self.config.on_delete)
+            await tx.add_run_items(items)
 
 
 class _RunState:
@@ -367,6 +370,8 @@ class _RunState:
         self.read = self.created = self.updated = self.unchanged = self.deleted = self.pages = 0
         self.skipped: dict[str, int] = {}
         self.seen: set[int] = set()
+        self.gone: list[int] = []
+        """Devices whose configurations a full read did not find (removed, or kept under `on_delete: ignore`)."""
         self.newest: datetime | None = None
         self.cancelled = False
 
@@ -394,8 +399,14 @@ class _RunState:
             deleted=self.deleted,
         )
 
-    def skip_items(self, recorder: Recorder) -> list[RunItem]:
-        return [
+    def skip_items(self, recorder: Recorder, on_delete: str = "delete") -> list[RunItem]:
+        """The run's items: one per device gone from ConnectWise (#13), and one per skipped configuration type."""
+        removed = on_delete == "delete"
+        why = "not found in ConnectWise (full read): " + (
+            "removed from the device inventory (on_delete: delete)" if removed else "device kept (on_delete: ignore)"
+        )
+        gone = [recorder.item("delete" if removed else "skip", left_id=str(cw_id), reason=why) for cw_id in self.gone]
+        return gone + [
             recorder.item(
                 "skip",
                 reason=_skip_reason(reason, n),
