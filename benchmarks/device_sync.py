@@ -159,8 +159,10 @@ async def product(hello: dict[str, Any], workdir: Path, *, resyncs: bool = True)
     from cwsync.changes.devices import DeviceSync
     from cwsync.config.changes import DevicesConfig
     from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
+    from cwsync.runtime.memory import tune_gc
     from cwsync.store import Store
 
+    tune_gc()  # as the CLI does when a command starts its work (`cwsync changes devices sync`)
     settings = ConnectWiseSettings(
         site=hello["site"],
         company_id=hello["company_id"],

@@ -1,12 +1,15 @@
-"""The pure parts of the device sync: mentions, projecting a configuration, planning a page, the config section."""
+"""The pure parts of the device sync: mentions, projecting a configuration, planning a page (the engine's `decide`
+with the device pair), the config section."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
-from cwsync.changes.devices import mentions, plan_page, project, scope_key
-from cwsync.config.changes import ChangesConfig
+from cwsync.changes.device_store import DeviceStore
+from cwsync.changes.devices import DeviceTable, canonical, device_pair, mentions, project, scope_key
+from cwsync.config.changes import ChangesConfig, DevicesConfig
+from cwsync.engine.engine import decide
 from tests.changes.conftest import changes_config
 
 TYPES = {"Managed Server": "Server"}
@@ -45,16 +48,25 @@ def test_project_keeps_what_a_device_needs() -> None:
     assert project({"id": 1, "name": "x"}, TYPES) == "(no type)"
 
 
-def test_plan_page_compares_every_stored_field() -> None:
-    """Identical values are unchanged; a different status updates (with the row id); a new id creates."""
+async def test_a_page_is_planned_against_every_stored_field() -> None:
+    """Identical values are unchanged; a different status updates; a new id creates; an unmapped type held is
+    removed, one not held is skipped, each with its reason."""
+    pair = device_pair(None, DeviceStore(None, tenant="t"), DevicesConfig(types=TYPES))  # type: ignore[arg-type]
+    table = pair.links
+    assert isinstance(table, DeviceTable)
     raw = {"id": 1, "name": "A", "type": {"name": "Managed Server"}, "status": {"name": "Active"}}
     held = project(raw, TYPES)
     assert isinstance(held, dict)
-    existing = {1: held | {"id": 99}}
-    plan = plan_page([raw, raw | {"id": 2}], existing, TYPES)
-    assert (plan.unchanged, [c["cw_id"] for c in plan.creates], plan.updates) == (1, [2], [])
-    changed = plan_page([raw | {"status": {"name": "Retired"}}], existing, TYPES)
-    assert [(u["row_id"], u["status"]) for u in changed.updates] == [(99, "Retired")]
+    links = {"1": table._link(1, held), "3": table._link(3, held)}
+    printer = {"type": {"name": "Printer"}}
+    page = [raw, raw | {"id": 2}, raw | {"id": 3} | printer, raw | {"id": 4} | printer]
+    decided = {d.left_id: d for d in await decide(pair, page, links)}
+    assert {k: d.action for k, d in decided.items()} == {"1": "unchanged", "2": "create", "3": "delete", "4": "skip"}
+    assert "'Printer' is not mapped" in decided["3"].reason
+    assert "removed" in decided["3"].reason
+    changed = await decide(pair, [raw | {"status": {"name": "Retired"}}], links)
+    assert [(d.action, d.diff) for d in changed] == [("update", {"status": ("Active", "Retired")})]
+    assert canonical(held)["status"] == "Active"
 
 
 def test_scope_key_changes_with_the_mapping_and_companies() -> None:

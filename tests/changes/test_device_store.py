@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
-from cwsync.changes.device_store import DeviceStore, PagePlan
-from cwsync.changes.devices import device_view, plan_page
+from cwsync.changes.device_store import DeviceStore
+from cwsync.changes.devices import DeviceTable, device_pair, device_view
 from cwsync.changes.errors import ChangeRefused
 from cwsync.changes.store import ChangeStore
+from cwsync.config.changes import DevicesConfig
+from cwsync.engine.engine import Decision, decide
 from cwsync.store import Store
 from tests.changes.test_change_store import record, store  # noqa: F401  (the two-backend fixture)
 
@@ -30,20 +32,26 @@ def config(cw_id: int, name: str, cw_type: str = "Managed Server", company: int 
     return raw | extra
 
 
-async def sync_page(devices: DeviceStore, rows: list[dict[str, Any]]) -> PagePlan:
-    """Plan a page against the store and apply it, as a run does."""
-    plan = plan_page(rows, await devices.existing([r["id"] for r in rows]), TYPES)
-    await devices.apply_page(plan)
-    return plan
+async def sync_page(devices: DeviceStore, rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Plan a page against the store with the device pair and apply its writes, as a run does: the configuration
+    ids by action."""
+    pair = device_pair(None, devices, DevicesConfig(types=TYPES))  # type: ignore[arg-type]
+    assert isinstance(pair.links, DeviceTable)
+    decided: list[Decision] = await decide(pair, rows, await pair.links.by_left([str(r["id"]) for r in rows]))
+    await pair.target.apply([d.write for d in decided if d.write is not None])
+    out: dict[str, list[str]] = {}
+    for d in decided:
+        out.setdefault(d.action, []).append(d.left_id)
+    return out
 
 
 async def test_pages_create_update_skip_and_remove(store: Store) -> None:  # noqa: F811
     """New configurations are created, changed ones updated, unmapped ones skipped (and removed when held)."""
     devices = DeviceStore(store, tenant="t1")
     first = await sync_page(devices, [config(1, "SRV-01"), config(2, "FW-01", "Firewall"), config(3, "PRN", "Printer")])
-    assert (len(first.creates), len(first.updates), first.unchanged, first.skipped) == (2, 0, 0, {"Printer": 1})
+    assert first == {"create": ["1", "2"], "skip": ["3"]}
     again = await sync_page(devices, [config(1, "SRV-01"), config(2, "FW-01", "Firewall", serialNumber="S9")])
-    assert (len(again.creates), len(again.updates), again.unchanged) == (0, 1, 1)
+    assert again == {"unchanged": ["1"], "update": ["2"]}
     [fw] = await devices.by_hostname("fw-01")
     assert (fw.serial, fw.device_type, fw.company, fw.cw_last_updated) == (
         "S9",
@@ -52,7 +60,7 @@ async def test_pages_create_update_skip_and_remove(store: Store) -> None:  # noq
         datetime(2026, 11, 1, 10, tzinfo=UTC),
     )
     gone = await sync_page(devices, [config(1, "SRV-01", "Printer")])
-    assert gone.removals == [1]
+    assert gone == {"delete": ["1"]}
     assert await devices.cw_ids() == {2}
     assert await DeviceStore(store, tenant="t2").count() == 0
 

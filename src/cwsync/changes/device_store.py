@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -46,12 +46,9 @@ _IN_CHUNK = 500
 
 @dataclass
 class PagePlan:
-    """What one page of configurations changes in the inventory (pure data, from `cwsync.changes.devices`)."""
+    """What a batch of writes changes in the inventory: devices upserted (by configuration id), devices removed."""
 
-    creates: list[dict[str, Any]] = field(default_factory=list)
-    updates: list[dict[str, Any]] = field(default_factory=list)
-    unchanged: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
+    upserts: list[dict[str, Any]] = field(default_factory=list)
     removals: list[int] = field(default_factory=list)
 
 
@@ -75,25 +72,23 @@ class DeviceStore:
         return found
 
     async def apply_page(self, plan: PagePlan) -> None:
-        """Insert the page's new devices, update its changed ones and remove the skipped ones, in one transaction."""
-        if not plan.creates and not plan.updates and not plan.removals:
+        """Upsert the batch's devices (by configuration id: a batch sent twice makes one device each) and remove
+        the removed ones, in one transaction."""
+        if not plan.upserts and not plan.removals:
             return
         now = datetime.now(UTC)
         async with self._store._connect(write=True) as conn, conn.begin():
-            if plan.creates:
-                rows = [{"tenant": self.tenant, **values, "updated_at": now} for values in plan.creates]
-                await conn.execute(DEVICES.insert(), rows)
-            if plan.updates:
-                statement = (
-                    update(DEVICES)
-                    .where(DEVICES.c.id == bindparam("row_id"))
-                    .values({name: bindparam(f"new_{name}") for name in (*DEVICE_FIELDS, "updated_at")})
-                )
-                rows = [_update_params(values, now) for values in plan.updates]
-                await conn.execute(statement, rows)
+            if plan.upserts:
+                rows = [{"tenant": self.tenant, **values, "updated_at": now} for values in plan.upserts]
+                insert: Any = pg_insert(DEVICES) if conn.dialect.name == "postgresql" else sqlite_insert(DEVICES)
+                changed = {name: insert.excluded[name] for name in (*DEVICE_FIELDS, "updated_at")}
+                await conn.execute(insert.on_conflict_do_update(index_elements=["tenant", "cw_id"], set_=changed), rows)
             if plan.removals:
-                where = (DEVICES.c.tenant == self.tenant, DEVICES.c.cw_id.in_(plan.removals))
-                await conn.execute(delete(DEVICES).where(*where))
+                for start in range(0, len(plan.removals), _IN_CHUNK):
+                    chunk = plan.removals[start : start + _IN_CHUNK]
+                    await conn.execute(
+                        delete(DEVICES).where(DEVICES.c.tenant == self.tenant, DEVICES.c.cw_id.in_(chunk))
+                    )
 
     async def cw_ids(self) -> set[int]:
         """Every configuration id held."""
@@ -186,12 +181,6 @@ async def link_devices(conn: Any, tenant: str, change_id: str, event_id: str, de
     ]
     insert: Any = pg_insert(CHANGE_DEVICES) if conn.dialect.name == "postgresql" else sqlite_insert(CHANGE_DEVICES)
     await conn.execute(insert.on_conflict_do_nothing(index_elements=["tenant", "change_id", "cw_id"]), rows)
-
-
-def _update_params(values: dict[str, Any], now: datetime) -> dict[str, Any]:
-    # An UPDATE's bind names may not be its column names: prefix them.
-    params = {f"new_{name}": values[name] for name in DEVICE_FIELDS}
-    return params | {"new_updated_at": now, "row_id": values["row_id"]}
 
 
 def _company_is(company: str) -> Any:

@@ -7,13 +7,14 @@
     report = await sync.run(full=True)     # every configuration; devices gone from ConnectWise are removed
     report = await sync.run(records=[42])  # only these configurations now (replay, a callback); cursor untouched
 
-A run streams configurations (only the fields a device needs, 1,000 per page, and only the mapped companies'
-when `companies: mapped`; the next page is fetched while the current one is stored), plans each page with the
-pure `plan_page` (create / update / unchanged / skipped for an unmapped type) and applies it in one transaction. The
-cursor (the newest `lastUpdated` read, never later than the run's start) is stored when the run has finished, so a
-crash re-reads, and a re-read is harmless: an unchanged configuration is not written. An incremental run re-reads
-`overlap_seconds` before the cursor. When the type mapping or the company scope changes, the next run is a full one
-by itself. A full run also removes the devices whose configurations are gone.
+One engine pair (`engine.Engine`): configurations (only the fields a device needs, 1,000 per page, only the mapped
+companies' when `companies: mapped`) → the device table, which holds the links itself (`DeviceTable`: a device row
+is the link of its configuration, so nothing is written twice) and whose creates are upserts by configuration id
+(no intents needed). The engine reads ahead, plans each page through `core.plan` (create / update / unchanged;
+a configuration of an unmapped type or without a name is skipped, and its device removed when one is held),
+records a run item per decision, keeps the cursor (capped by the run's start, re-read `overlap_seconds` before) with
+the digest of the type mapping and company scope (a change of either makes the next run a full one), removes on a
+full run the devices whose configurations are gone (behind the mass-delete guard), and replays chosen ids.
 
 `mentions` finds `@hostname` in text (an e-mail address is not a mention).
 """
@@ -24,7 +25,7 @@ import asyncio
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,17 +35,29 @@ from cwsync.changes.device_store import DEVICE_FIELDS, DeviceStore, PagePlan
 from cwsync.changes.errors import ChangeRefused
 from cwsync.changes.models import DeviceSyncReport, DeviceView
 from cwsync.config.changes import DevicesConfig
+from cwsync.config.vocabulary import Direction
 from cwsync.connectors.connectwise import ConnectWiseClient
-from cwsync.connectors.connectwise.conditions import Condition, F, all_of
-from cwsync.connectors.http import CwsyncApiError
-from cwsync.engine.guard import check_mass_delete
-from cwsync.engine.reading import ReadAhead, chunks, last_updated
-from cwsync.engine.record import Recorder
-from cwsync.engine.runs import cancel_point, recorded_run
-from cwsync.store import Store
-from cwsync.store.records import Counts, RunItem, RunKind, Trigger
+from cwsync.connectors.connectwise.conditions import F
+from cwsync.core.mapping import FieldMap, ObjectMapping
+from cwsync.engine.engine import Decision, Engine, RunOutcome
+from cwsync.engine.pair import Pair, Raw, Write, WriteResult
+from cwsync.engine.reading import cursor_moment, last_updated
+from cwsync.integrations.connectwise import ConnectWiseSource
+from cwsync.store import Link, Store
+from cwsync.store.records import Trigger
 
-__all__ = ["CONFIG_FIELDS", "PAIR", "DeviceSync", "device_view", "mentions", "plan_page", "project", "sync_of"]
+__all__ = [
+    "CONFIG_FIELDS",
+    "PAIR",
+    "SKIPPED",
+    "DeviceSync",
+    "DeviceTable",
+    "device_pair",
+    "device_view",
+    "mentions",
+    "project",
+    "sync_of",
+]
 
 log = structlog.get_logger("cwsync.changes.devices")
 
@@ -53,10 +66,19 @@ PAIR = "devices"
 """The pair name of device runs and of their cursor in the store."""
 CONFIG_FIELDS = "id,name,type/name,company/id,company/identifier,serialNumber,status/name,_info/lastUpdated"
 PAGE_SIZE = 1000
-ID_CHUNK = 100
-"""Configuration ids per `id in (...)` condition of a replay (keeps the URL short)."""
 NO_NAME = "(no name)"
+SKIPPED = "@skipped"
+"""In a skipped configuration's flat form and projection: the unmapped type (or `NO_NAME`) it was skipped for."""
 _MENTION = re.compile(r"(?<![\w@.+-])@([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
+MAPPING = ObjectMapping(
+    PAIR,
+    "company/configurations",
+    "devices",
+    tuple(FieldMap(name=f, left=f, right=f, direction=Direction.TO_RIGHT) for f in DEVICE_FIELDS),
+    (),
+    Direction.TO_RIGHT,
+)
+"""The device's stored fields, one way: what planning compares."""
 
 
 # -- pure -----------------------------------------------------------------------------------------------------------
@@ -95,29 +117,28 @@ def project(raw: Mapping[str, Any], types: Mapping[str, str]) -> dict[str, Any] 
     }
 
 
-def plan_page(
-    rows: Sequence[Mapping[str, Any]], existing: Mapping[int, Mapping[str, Any]], types: Mapping[str, str]
-) -> PagePlan:
-    """What a page of configurations changes: new devices, changed ones, unchanged, skipped by type or reason.
+def canonical(values: Mapping[str, Any]) -> dict[str, str | None]:
+    """A device's stored values as planning compares them (text; a naive time from the store is UTC)."""
+    out: dict[str, str | None] = {}
+    for name in DEVICE_FIELDS:
+        value = values.get(name)
+        if isinstance(value, datetime):
+            value = (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()
+        out[name] = None if value is None or value == "" else str(value)
+    return out
 
-    A held device whose configuration is now skipped (its type is no longer mapped) is removed.
-    """
-    plan = PagePlan()
-    for raw in rows:
-        values = project(raw, types)
-        if isinstance(values, str):
-            plan.skipped[values] = plan.skipped.get(values, 0) + 1
-            if int(raw["id"]) in existing:
-                plan.removals.append(int(raw["id"]))
-            continue
-        held = existing.get(values["cw_id"])
-        if held is None:
-            plan.creates.append(values)
-        elif any(held.get(name) != values[name] for name in DEVICE_FIELDS):
-            plan.updates.append(values | {"row_id": held["id"]})
-        else:
-            plan.unchanged += 1
-    return plan
+
+def flatten(raw: Raw, types: Mapping[str, str]) -> dict[str, Any]:
+    """A configuration as a device's values (`project`), or `{SKIPPED: why}` for one that is no device."""
+    values = project(raw, types)
+    return {SKIPPED: values} if isinstance(values, str) else values
+
+
+def skip_reason(kind: str) -> str:
+    """Why a configuration is no device: its type (`kind`) is not mapped, or it has no name."""
+    if kind == NO_NAME:
+        return "the configuration has no name (no hostname to find it by)"
+    return f"configuration type {kind!r} is not mapped to a device type"
 
 
 def scope_key(types: Mapping[str, str], company_ids: Sequence[int] | None) -> str:
@@ -168,6 +189,97 @@ def sync_of(sync: DeviceSync | None) -> DeviceSync:
     return sync
 
 
+# -- the pair -------------------------------------------------------------------------------------------------------
+
+
+class DeviceTable:
+    """The device table as the pair's target and its links: a device row is the link of its configuration (by
+    configuration id), and a create is an upsert by that id, so a write sent twice makes one device."""
+
+    def __init__(self, devices: DeviceStore, types: Mapping[str, str]) -> None:
+        self.devices, self.types = devices, types
+        self.calls = 0
+        """Transactions written."""
+
+    async def by_left(self, ids: Sequence[str]) -> dict[str, Link]:
+        """The devices of these configuration ids, as links holding what was written."""
+        rows = await self.devices.existing([int(i) for i in ids])
+        return {str(cw_id): self._link(cw_id, row) for cw_id, row in rows.items()}
+
+    async def count(self) -> int:
+        return await self.devices.count()
+
+    async def ids(self) -> AsyncIterator[list[tuple[str, str]]]:
+        held = sorted(await self.devices.cw_ids())
+        for start in range(0, len(held), 5000):
+            yield [(str(i), str(i)) for i in held[start : start + 5000]]
+
+    def _link(self, cw_id: int, row: Mapping[str, Any]) -> Link:
+        tenant = self.devices.tenant
+        return Link(tenant=tenant, pair=PAIR, left_id=str(cw_id), right_id=str(cw_id), left_values=dict(canonical(row)))
+
+    async def find(self, writes: Sequence[Write]) -> dict[str, str]:
+        """Devices an earlier attempt wrote (their id is the configuration id)."""
+        held = await self.devices.existing([int(w.left_id) for w in writes])
+        return {str(i): str(i) for i in held}
+
+    async def apply(self, writes: Sequence[Write]) -> list[WriteResult]:
+        """One transaction per batch: devices upserted from their configurations, removed ones deleted."""
+        plan = PagePlan()
+        for write in writes:
+            if write.action == "delete":
+                plan.removals.append(int(write.left_id))
+                continue
+            values = project(write.raw, self.types)
+            assert isinstance(values, dict), "a skipped configuration is never written"
+            plan.upserts.append(values)
+        self.calls += 1
+        await self.devices.apply_page(plan)
+        return [WriteResult(w, right_id=w.left_id) for w in writes]
+
+
+def device_pair(
+    client: ConnectWiseClient,
+    devices: DeviceStore,
+    config: DevicesConfig,
+    company_ids: Sequence[int] | None = None,
+    *,
+    page_size: int = PAGE_SIZE,
+) -> Pair:
+    """Configurations of `company_ids` (every company when None) → the device table, as one engine pair."""
+    types = dict(config.types)
+    table = DeviceTable(devices, types)
+    scope = F("company/id").in_(list(company_ids) or [0]) if company_ids is not None else None
+    return Pair(
+        name=PAIR,
+        mapping=MAPPING,
+        source=ConnectWiseSource(
+            client, "company/configurations", fields=CONFIG_FIELDS, page_size=page_size, scope=scope
+        ),
+        target=table,
+        links=table,
+        upserts=True,
+        flatten=lambda raw: flatten(raw, types),
+        project=_projection,
+        retire=lambda flat: skip_reason(flat[SKIPPED]) if SKIPPED in flat else None,
+        batch=page_size,
+        on_delete=config.on_delete,
+        target_label="the device inventory",
+        deleted_as="removed",
+        mass_delete_share=config.mass_delete_share,
+        mass_delete_setting="syncs.changes.devices.mass_delete_share",
+        overlap=timedelta(seconds=config.overlap_seconds),
+        scope=scope_key(types, company_ids),
+    )
+
+
+def _projection(flat: Mapping[str, Any]) -> dict[str, str | None]:
+    values = canonical(flat)
+    if SKIPPED in flat:
+        values[SKIPPED] = flat[SKIPPED]
+    return values
+
+
 # -- the run --------------------------------------------------------------------------------------------------------
 
 
@@ -206,7 +318,7 @@ class DeviceSync:
         records: Sequence[int | str] | None = None,
     ) -> DeviceSyncReport:
         """One sync run (incremental unless `full`, or nothing was synced yet, or the mapping changed); `progress`
-        is told of the configurations read, page by page, and `totals` of ConnectWise's count of them (a CLI bar).
+        is told of the configurations decided, and `totals` of ConnectWise's count of them (a CLI bar).
 
         With `records` (configuration ids), only those are read and synced now (BY-2 replay, a ConnectWise
         callback), each with a run item saying what became of it; one ConnectWise no longer has (or that left the
@@ -215,240 +327,54 @@ class DeviceSync:
         Raises:
             CwsyncApiError: ConnectWise failed; the run is recorded as failed, the cursor stays where it was.
         """
-        if records is not None:
-            return await self._replay(sorted({int(i) for i in records}), trigger=trigger)
+        pair = device_pair(self.client, self.devices, self.config, self.company_ids, page_size=self.page_size)
         async with self._lock:
-            started = self._clock()
-            key = scope_key(self.config.types, self.company_ids)
-            since = _since(await self.store.cursor(self.tenant, PAIR, "left"), key)
-            kind: RunKind = "full" if full or since is None else "incremental"
-            state: _RunState | None = None
-            scope = recorded_run(
-                self.store,
-                self.tenant,
-                pairs=[PAIR],
-                kind=kind,
-                trigger=trigger,
-                counts=lambda: state.counts() if state is not None else Counts(),
+            since: datetime | None = None
+            if records is None:
+                cursor = cursor_moment(await self.store.cursor(self.tenant, PAIR, "left"), pair.scope)
+                full = full or cursor is None
+                since = None if full or cursor is None else cursor - pair.overlap
+            tally = _Tally(progress)
+            ids = {PAIR: [str(int(i)) for i in records]} if records is not None else None
+            engine = Engine(self.store, self.tenant, now=self._clock)
+            outcome = await engine.run(
+                [pair], full=full, records=ids, trigger=trigger, observe=tally.observe, totals=totals
             )
-            async with scope as run:
-                assert run.run_id is not None
-                state = _RunState(run_id=run.run_id, kind="full" if kind == "full" else "incremental")
-                await self._pages(state, None if kind == "full" else since, progress, totals)
-                await self._finish(state, key, started, since)
-            state.cancelled = run.cancelled
-            log.info("devices.synced", **state.report().model_dump(exclude={"skipped_types"}))
-            return state.report()
-
-    async def _replay(self, ids: list[int], *, trigger: Trigger) -> DeviceSyncReport:
-        async with self._lock:
-            state: _RunState | None = None
-            scope = recorded_run(
-                self.store,
-                self.tenant,
-                pairs=[PAIR],
-                kind="record",
-                trigger=trigger,
-                counts=lambda: state.counts() if state is not None else Counts(),
-            )
-            async with scope as run:
-                assert run.run_id is not None
-                state = _RunState(run_id=run.run_id, kind="record")
-                rows: list[Record] = []
-                for chunk in chunks(ids, ID_CHUNK):
-                    conditions = all_of(F("id").in_(chunk), *self._scope())
-                    async for page in self.client.stream(
-                        "company/configurations", conditions=conditions, fields=CONFIG_FIELDS, page_size=self.page_size
-                    ):
-                        rows.extend(page)
-                existing = await self.devices.existing(ids)
-                plan = plan_page(rows, existing, self.config.types)
-                gone = [i for i in ids if i in existing and i not in {int(row["id"]) for row in rows}]
-                plan.removals.extend(gone)
-                await self.devices.apply_page(plan)
-                state.add(plan, rows)  # the removals counted as deleted, the gone ones among them
-                await self._replay_items(state, plan, rows, gone)
-            return state.report()
-
-    async def _replay_items(
-        self, state: _RunState, plan: PagePlan, rows: Sequence[Record], gone: Sequence[int]
-    ) -> None:
-        """One run item per replayed configuration (`cwsync explain`, the history): what became of it and why."""
-        recorder = Recorder(self.store, self.tenant, PAIR, state.run_id)
-        created = {v["cw_id"] for v in plan.creates}
-        updated = {v["cw_id"] for v in plan.updates}
-        items: list[RunItem] = []
-        for row in rows:
-            cw_id, values = int(row["id"]), project(row, self.config.types)
-            if isinstance(values, str):
-                removed = cw_id in plan.removals
-                why = _skip_reason(values, 1) + ("; removed from the inventory" if removed else "")
-                items.append(recorder.item("delete" if removed else "skip", left_id=str(cw_id), reason=why))
-                continue
-            action = "create" if cw_id in created else "update" if cw_id in updated else "unchanged"
-            reason = {"create": "new configuration", "update": "changed in ConnectWise"}.get(action, "unchanged")
-            items.append(
-                recorder.item(action, left_id=str(cw_id), reason=reason, source_values=_jsonable(values))  # type: ignore[arg-type]
-            )
-        for cw_id in gone:
-            reason = "not found in ConnectWise (deleted, or out of the company scope): removed from the inventory"
-            items.append(recorder.item("delete", left_id=str(cw_id), reason=reason))
-        async with self.store.transaction() as tx:
-            await tx.add_run_items(items)
-
-    def _scope(self) -> list[Condition]:
-        return [F("company/id").in_(self.company_ids or [0])] if self.company_ids is not None else []
-
-    async def _pages(
-        self,
-        state: _RunState,
-        since: datetime | None,
-        progress: Callable[[str, int], None] | None = None,
-        totals: Callable[[str, int], None] | None = None,
-    ) -> None:
-        if since is not None:
-            state.since = (since - timedelta(seconds=self.config.overlap_seconds)).replace(microsecond=0)
-        conditions = self._conditions(state.since)
-        counting = asyncio.create_task(self._count(conditions, totals)) if totals is not None else None
-        stream = self.client.stream(
-            "company/configurations", conditions=conditions, fields=CONFIG_FIELDS, page_size=self.page_size
-        )
-        try:
-            async for rows in ReadAhead(stream):
-                await cancel_point(self.store, state.run_id, settle=lambda: self._record_skips(state))
-                ids = [int(row["id"]) for row in rows]
-                plan = plan_page(rows, await self.devices.existing(ids), self.config.types)
-                await self.devices.apply_page(plan)
-                state.add(plan, rows)
-                if progress is not None:
-                    progress(PAIR, len(rows))
-        finally:
-            if counting is not None and not counting.done():
-                counting.cancel()
-
-    async def _record_skips(self, state: _RunState) -> None:
-        """A run cancelled at a page boundary: its skips so far are recorded; its cursor does not move."""
-        async with self.store.transaction() as tx:
-            await tx.add_run_items(state.skip_items(Recorder(self.store, self.tenant, PAIR, state.run_id)))
-
-    async def _count(self, conditions: Condition | None, totals: Callable[[str, int], None]) -> None:
-        """ConnectWise's count of the configurations this run reads, for a progress total (a failed count only
-        loses the total)."""
-        try:
-            totals(PAIR, await self.client.count("company/configurations", conditions=conditions))
-        except CwsyncApiError as exc:
-            log.debug("devices.count_failed", error=str(exc))
-
-    def _conditions(self, since: datetime | None) -> Condition | None:
-        parts: list[Condition] = [F("lastUpdated") >= since] if since is not None else []
-        parts.extend(self._scope())
-        return all_of(*parts) if parts else None
-
-    async def _finish(self, state: _RunState, key: str, started: datetime, since: datetime | None) -> None:
-        if state.kind == "full":
-            held = await self.devices.cw_ids()
-            gone = held - state.seen
-            share, setting = self.config.mass_delete_share, "syncs.changes.devices.mass_delete_share"
-            check_mass_delete(PAIR, len(gone), len(held), share, setting=setting, what="removed")
-            if self.config.on_delete == "delete":
-                state.deleted += await self.devices.delete(gone)
-            state.gone = sorted(gone)
-        newest = min(state.newest, started) if state.newest else (started if state.kind == "full" else since)
-        async with self.store.transaction() as tx:
-            if newest is not None:
-                await tx.set_cursor(self.tenant, PAIR, "left", json.dumps({"since": newest.isoformat(), "key": key}))
-            items = state.skip_items(Recorder(self.store, self.tenant, PAIR, state.run_id), self.config.on_delete)
-            await tx.add_run_items(items)
+            kind = "record" if records is not None else "full" if full else "incremental"
+            report = tally.report(outcome, kind, since, pair)
+            log.info("devices.synced", **report.model_dump(exclude={"skipped_types"}))
+            return report
 
 
-class _RunState:
-    """The tallies of a run in progress."""
+class _Tally:
+    """What a run decided, as the device report counts it (the unmapped types skipped, by type)."""
 
-    def __init__(self, *, run_id: int, kind: str) -> None:
-        self.run_id, self.kind = run_id, kind
-        self.since: datetime | None = None
-        self.read = self.created = self.updated = self.unchanged = self.deleted = self.pages = 0
-        self.skipped: dict[str, int] = {}
-        self.seen: set[int] = set()
-        self.gone: list[int] = []
-        """Devices whose configurations a full read did not find (removed, or kept under `on_delete: ignore`)."""
-        self.newest: datetime | None = None
-        self.cancelled = False
+    def __init__(self, progress: Callable[[str, int], None] | None) -> None:
+        self.progress = progress
+        self.skipped_types: dict[str, int] = {}
 
-    def add(self, plan: PagePlan, rows: Sequence[Mapping[str, Any]]) -> None:
-        self.pages += 1
-        self.read += len(rows)
-        self.created += len(plan.creates)
-        self.updated += len(plan.updates)
-        self.unchanged += plan.unchanged
-        self.deleted += len(plan.removals)
-        for reason, n in plan.skipped.items():
-            self.skipped[reason] = self.skipped.get(reason, 0) + n
-        self.seen.update(values["cw_id"] for values in (*plan.creates, *plan.updates))
-        self.seen.update(int(row["id"]) for row in rows)
-        stamps = [s for s in (last_updated(row) for row in rows) if s is not None]
-        if stamps:
-            self.newest = max([*stamps, *([self.newest] if self.newest else [])])
+    def observe(self, _pair: str, decision: Decision) -> None:
+        kind = decision.values.get(SKIPPED)
+        if decision.action in ("skip", "delete") and kind:
+            self.skipped_types[str(kind)] = self.skipped_types.get(str(kind), 0) + 1
+        if self.progress is not None:
+            self.progress(PAIR, 1)
 
-    def counts(self) -> Counts:
-        return Counts(
-            created=self.created,
-            updated=self.updated,
-            unchanged=self.unchanged,
-            skipped=sum(self.skipped.values()),
-            deleted=self.deleted,
-        )
-
-    def skip_items(self, recorder: Recorder, on_delete: str = "delete") -> list[RunItem]:
-        """The run's items: one per device gone from ConnectWise (#13), and one per skipped configuration type."""
-        removed = on_delete == "delete"
-        why = "not found in ConnectWise (full read): " + (
-            "removed from the device inventory (on_delete: delete)" if removed else "device kept (on_delete: ignore)"
-        )
-        gone = [recorder.item("delete" if removed else "skip", left_id=str(cw_id), reason=why) for cw_id in self.gone]
-        return gone + [
-            recorder.item(
-                "skip",
-                reason=_skip_reason(reason, n),
-                source_values={"type" if reason != NO_NAME else "problem": reason, "count": n},
-            )
-            for reason, n in sorted(self.skipped.items())
-        ]
-
-    def report(self) -> DeviceSyncReport:
+    def report(self, outcome: RunOutcome, kind: str, since: datetime | None, pair: Pair) -> DeviceSyncReport:
+        assert outcome.run_id is not None
+        one = outcome.pairs[0]
+        counts = one.counts
         return DeviceSyncReport(
-            run_id=self.run_id,
-            kind="full" if self.kind == "full" else "record" if self.kind == "record" else "incremental",
-            since=self.since.isoformat() if self.since else None,
-            read=self.read,
-            created=self.created,
-            updated=self.updated,
-            unchanged=self.unchanged,
-            skipped=sum(self.skipped.values()),
-            deleted=self.deleted,
-            pages=self.pages,
-            skipped_types=dict(sorted(self.skipped.items())),
-            cancelled=self.cancelled,
+            run_id=outcome.run_id,
+            kind=kind,
+            since=since.isoformat() if since else None,
+            read=one.read,
+            created=counts.created,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+            skipped=sum(self.skipped_types.values()),
+            deleted=counts.deleted,
+            pages=getattr(pair.source, "pages", 0),
+            skipped_types=dict(sorted(self.skipped_types.items())),
+            cancelled=outcome.cancelled,
         )
-
-
-def _skip_reason(reason: str, n: int) -> str:
-    if reason == NO_NAME:
-        return f"{n} configurations have no name (no hostname to find them by)"
-    return f"configuration type {reason!r} is not mapped to a device type ({n} configurations)"
-
-
-def _since(cursor: str | None, key: str) -> datetime | None:
-    """The stored cursor's moment, if it was made with the same mapping and scope."""
-    if not cursor:
-        return None
-    try:
-        data = json.loads(cursor)
-        moment = datetime.fromisoformat(data["since"])
-    except (ValueError, KeyError, TypeError):
-        return None
-    return moment if data.get("key") == key else None
-
-
-def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}

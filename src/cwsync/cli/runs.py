@@ -1,4 +1,5 @@
-"""`cwsync runs cancel ID`: stop a run under way, from any shell (PL-4; Hudu's "stop the sync").
+"""`cwsync runs cancel ID`: stop a run under way, from any shell (PL-4; Hudu's "stop the sync"); `cwsync runs show
+ID`: one run's per-record decisions, filtered and paged (PL-4, as `GET /api/runs/{id}`).
 
 The request is a flag in the store's runs table: the run (in this process or another, CLI or `cwsync serve`) reads
 it at its next page boundary, finishes the writes in flight, records them and ends as `cancelled`, its cursor where
@@ -14,13 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cwsync.cli.output import console, fail
+from cwsync.cli.output import console, fail, new_table
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
 
 if TYPE_CHECKING:
-    from cwsync.store import RunRecord
+    from cwsync.store import RunItem, RunRecord
 
-app = typer.Typer(no_args_is_help=True, help="Runs under way: cancel one (`cwsync history` lists them).")
+app = typer.Typer(
+    no_args_is_help=True, help="One run: its decisions (show) or stop it (cancel); `cwsync history` lists the runs."
+)
 
 POLL_SECONDS = 0.2
 CANCELLED = (
@@ -88,3 +91,66 @@ def _show(run: RunRecord, *, as_json: bool) -> None:
         console.print(f"run {run.run_id} cancelled ({counts}); its cursors stay where they were")
     else:
         console.print(f"cancel requested for run {run.run_id}: it stops at its next page boundary")
+
+
+@app.command("show")
+def show(
+    run_id: int = typer.Argument(..., metavar="ID", min=1, help="The run's id (`cwsync history`)."),
+    action: str | None = typer.Option(
+        None, help="Only this action: create, update, link, skip, unchanged, conflict, delete or fail."
+    ),
+    status: str | None = typer.Option(None, help="Only this outcome: applied, planned or failed."),
+    pair: str | None = typer.Option(None, "--object", help="Only this object (contacts, hudu:sites, products)."),
+    record: str | None = typer.Option(None, help="Only the decisions about this record id (either side)."),
+    text: str | None = typer.Option(None, help="Only decisions whose reason holds this text (any case)."),
+    limit: int = typer.Option(50, min=1, max=1000, help="How many decisions."),
+    offset: int = typer.Option(0, min=0, help="Skip this many (the next page)."),
+    config: Path = CONFIG,
+    as_json: bool = JSON,
+) -> None:
+    """One run and its per-record decisions, filtered and paged (PL-4): what was done to each record and why.
+
+    Exit codes: 0 shown (no decision matching is not an error), 2 no such run or a bad configuration.
+    """
+    from cwsync.store.schema import read_only
+
+    cfg = load(config)
+
+    async def work() -> tuple[RunRecord | None, list[RunItem]]:
+        async with read_only(cfg.store) as store:
+            run = await store.run(run_id)
+            if run is None or run.tenant != cfg.tenant:
+                return None, []
+            filters = {"action": action, "status": status, "pair": pair, "record": record, "text": text}
+            return run, await store.run_items(run_id, limit=limit, offset=offset, **filters)
+
+    run, items = run_async(work)
+    if run is None:
+        fail(2, f"no run {run_id}", kind="RunNotFound", fix="see `cwsync history` for the runs and their ids")
+    if as_json:
+        print(json.dumps({**run.summary(), "items": [_item(i) for i in items]}, indent=2, default=str))
+        return
+    counts = ", ".join(f"{k} {v}" for k, v in run.counts.as_dict().items() if v) or "nothing done"
+    console.print(f"run {run.run_id}: {run.kind} {run.status} ({counts})")
+    table = new_table(title=f"Decisions {offset + 1}–{offset + len(items)}" if items else "No decision matches")
+    for column in ("object", "action", "status", "ConnectWise", "other side", "reason"):
+        table.add_column(column)
+    for i in items:
+        table.add_row(i.pair, str(i.action), str(i.status), i.left_id or "", i.right_id or "", i.reason)
+    console.print(table)
+
+
+def _item(i: RunItem) -> dict[str, Any]:
+    """A decision in the shape `GET /api/runs/{id}` gives it (`hubspot_id`: the other side's id, whichever it is)."""
+    return {
+        "run": i.run_id,
+        "at": i.created_at,
+        "pair": i.pair,
+        "action": i.action,
+        "status": i.status,
+        "connectwise_id": i.left_id,
+        "hubspot_id": i.right_id,
+        "reason": i.reason,
+        "diff": i.diff,
+        "remote_status": i.remote_status,
+    }

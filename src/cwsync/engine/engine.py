@@ -15,7 +15,7 @@ a killed run re-reads from the old cursor and converges.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -26,7 +26,7 @@ from cwsync.config.vocabulary import Action, ConflictPolicy, Side
 from cwsync.connectors.http import FatalError, NotFoundError
 from cwsync.core.plan import LinkBase, PairInput, PlanItem, Snapshot, plan_pair_cooperatively
 from cwsync.engine.guard import check_mass_delete
-from cwsync.engine.pair import KEPT_ITEMS, Pair, Raw, Write, WriteResult
+from cwsync.engine.pair import KEPT_ITEMS, Links, Pair, Raw, Write, WriteResult
 from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_value
 from cwsync.engine.record import Recorder
 from cwsync.engine.runs import cancel_point, recorded_run
@@ -355,6 +355,22 @@ def _planned(pair: Pair, item: PlanItem, extra: _Extra) -> Decision:
     return out
 
 
+class StoreLinks:
+    """A pair's links in the store's links table (every pair's but those whose target holds them, `Pair.links`)."""
+
+    def __init__(self, store: Store, tenant: str, pair: str) -> None:
+        self.store, self.tenant, self.pair = store, tenant, pair
+
+    async def by_left(self, ids: Sequence[str]) -> dict[str, Link]:
+        return await self.store.links_by_left(self.tenant, self.pair, ids)
+
+    async def count(self) -> int:
+        return await self.store.link_count(self.tenant, self.pair)
+
+    def ids(self) -> AsyncIterator[list[tuple[str, str]]]:
+        return self.store.iter_link_ids(self.tenant, self.pair)
+
+
 class _PairRun:
     def __init__(
         self,
@@ -378,6 +394,9 @@ class _PairRun:
         self._failure: BaseException | None = None
         self._queues: dict[str, list[Decision]] = {"create": [], "update": [], "delete": []}
         self._calls = pair.target.calls
+        self.links: Links = pair.links or StoreLinks(engine.store, engine.tenant, pair.name)
+        self.held = pair.links is not None
+        """The target holds the links: none is written to (or dropped from) the store's links table."""
 
     # -- the two ways in -----------------------------------------------------------------------------------------
 
@@ -445,7 +464,7 @@ class _PairRun:
             found = {str(raw["id"]) for raw in raws}
             gone = [i for i in wanted if i not in found]
             if gone:
-                links = await self.store.links_by_left(self.tenant, self.pair.name, gone)
+                links = await self.links.by_left(gone)
                 await self._deleted(list(links.values()), "deleted in ConnectWise (not found)")
             await self._drain()
         except BaseException:
@@ -457,7 +476,9 @@ class _PairRun:
     async def _start(self) -> None:
         if self.pair.prepare is not None:
             await self.pair.prepare(self.dry_run)
-        self.recovering = not self.dry_run and await self.store.has_journal(self.tenant, self.pair.name)
+        self.recovering = (
+            not self.dry_run and not self.pair.upserts and await self.store.has_journal(self.tenant, self.pair.name)
+        )
 
     # -- a page ----------------------------------------------------------------------------------------------
 
@@ -465,7 +486,7 @@ class _PairRun:
         self.outcome.read += len(page)
         for raw in page:
             self.watermark.seen(self.pair.source.updated_at(raw))
-        links = await self.store.links_by_left(self.tenant, self.pair.name, [str(raw["id"]) for raw in page])
+        links = await self.links.by_left([str(raw["id"]) for raw in page])
         decisions = await decide(self.pair, page, links)
         if self.recovering:
             await self._adopt(decisions)
@@ -512,7 +533,11 @@ class _PairRun:
             return
         await self._gate.acquire()
         try:
-            await self.recorder.intend({d.left_id: {} for d in decisions if d.write and d.write.action == "create"})
+            if not self.pair.upserts:
+                creates: dict[str, dict[str, Any]] = {
+                    d.left_id: {} for d in decisions if d.write and d.write.action == "create"
+                }
+                await self.recorder.intend(creates)
         except BaseException:
             self._gate.release()
             raise
@@ -631,21 +656,25 @@ class _PairRun:
                     error=d.error,
                 )
             )
+        if self.held:
+            links, dropped = [], []
+        if self.pair.upserts:
+            settled = []  # no intents were noted
         await self.recorder.commit(links=links, items=run_items, dropped=dropped, settled=settled)
 
     # -- deletions -----------------------------------------------------------------------------------------------
 
     async def _reconcile(self, seen: set[str]) -> None:
         """After a full read: linked records ConnectWise no longer has were deleted there (behind the guard)."""
-        total = await self.store.link_count(self.tenant, self.pair.name)
+        total = await self.links.count()
         if total == 0:
             return
         gone: list[str] = []
-        async for batch in self.store.iter_link_ids(self.tenant, self.pair.name):
+        async for batch in self.links.ids():
             gone.extend(left_id for left_id, _ in batch if left_id not in seen)
         if not gone:
             return
-        links = list((await self.store.links_by_left(self.tenant, self.pair.name, gone)).values())
+        links = list((await self.links.by_left(gone)).values())
         await self._deleted(links, "not found in ConnectWise (reconciliation)", total=total)
 
     async def _deleted(self, links: Sequence[Link], reason: str, *, total: int | None = None) -> None:
@@ -657,7 +686,7 @@ class _PairRun:
             return
         policy, pair = self.pair.on_delete, self.pair
         if total is None:
-            total = await self.store.link_count(self.tenant, pair.name)
+            total = await self.links.count()
         what = _DONE_AS[policy]
         check_mass_delete(
             pair.name, len(links), total, pair.mass_delete_share, setting=pair.mass_delete_setting, what=what

@@ -21,7 +21,8 @@ deleted counterpart keeps its link, marked, instead of losing it: a target that 
 found gone: the record is created again), `frozen` (fields written on create only, unless the integration says
 otherwise), `moves` (fields whose change re-creates the counterpart), `pinned` (fields a link keeps), `placed`
 (the projection of a pinned link's record), `adopt` (creates matched to counterparts that exist already) and
-`scope` (what the cursor is valid for).
+`scope` (what the cursor is valid for). A target that holds the links itself (a table keyed by the ConnectWise id)
+gives them as `links`; one whose creates are upserts by that id sets `upserts` (no intents needed).
 
 What the engine gives every pair (`engine.Engine`): the run's lifecycle, read-ahead, the page loop, planning through
 `core.plan`, links and run items, intents before creates and look-up of what a killed run created, batching and the
@@ -48,7 +49,7 @@ KEPT_ITEMS = 1_000
 """Decisions other than "unchanged" a run's report keeps in memory per pair; every one is in the store's run items
 (`cwsync history`, `cwsync explain`), and 60,000 of them held in memory made the collector's full passes slow."""
 
-__all__ = ["Flow", "Pair", "Raw", "Source", "Target", "Write", "WriteResult"]
+__all__ = ["Flow", "Links", "Pair", "Raw", "Source", "Target", "Write", "WriteResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,23 @@ class Target(Protocol):
         ...
 
 
+class Links(Protocol):
+    """Where a pair's links are when its target holds them: the target's rows, keyed by the ConnectWise id, are the
+    links (what was written is what the row holds), so the engine writes none to the store's links table."""
+
+    async def by_left(self, ids: Sequence[str]) -> dict[str, Link]:
+        """The links of these ConnectWise ids that exist."""
+        ...
+
+    async def count(self) -> int:
+        """How many links there are."""
+        ...
+
+    def ids(self) -> AsyncIterator[list[tuple[str, str]]]:
+        """Every link as (left id, right id), in batches."""
+        ...
+
+
 @dataclass(frozen=True)
 class Pair:
     """One object flowing from a source to a target, with what the engine needs to run it."""
@@ -200,6 +218,11 @@ class Pair:
     """Called with the creates of a page (engine `Decision`s of records no link holds), before their intents are
     noted: it may turn some, in place, into `link` decisions of a counterpart that already exists (a match on a key
     the target holds), with an `update` write whose `previous` are the counterpart's current values."""
+    links: Links | None = None
+    """The links when the target holds them (`Links`); None: the store's links table."""
+    upserts: bool = False
+    """The target's creates are upserts keyed by the ConnectWise id (a create sent twice makes one record): no intents
+    are noted before them and nothing is looked up after a killed run."""
     scope: str | None = None
     """A digest of what decides the pair's records: the cursor is kept with it, and one kept with another scope is
     not used (the next read is a full one). None: the cursor is a plain timestamp."""

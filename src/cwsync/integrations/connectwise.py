@@ -27,12 +27,18 @@ class ConnectWiseSource:
         fields: str | None = None,
         page_size: int = 1000,
         where: Condition | None = None,
+        scope: Condition | None = None,
     ):
-        """`where`: a condition every read of changes adds (e.g. `deletedFlag = false`); reads by id do not."""
-        self.client, self.path, self.fields, self.page_size, self.where = client, path, fields, page_size, where
+        """`where`: a condition every read of changes adds (e.g. `deletedFlag = false`); reads by id do not.
+        `scope`: a condition every read adds, by id too (the companies in scope): a record outside it is gone."""
+        self.client, self.path, self.fields, self.page_size = client, path, fields, page_size
+        self.where, self.scope = where, scope
+        self.pages = 0
+        """Pages of changes read (reports)."""
 
     def _changed_since(self, since: datetime | None) -> Condition | None:
-        parts = [c for c in (self.where, None if since is None else F("lastUpdated") >= since) if c is not None]
+        moment = None if since is None else F("lastUpdated") >= since
+        parts = [c for c in (self.where, moment, self.scope) if c is not None]
         return all_of(*parts) if parts else None
 
     async def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
@@ -40,6 +46,7 @@ class ConnectWiseSource:
         async for page in self.client.stream(
             self.path, conditions=self._changed_since(since), fields=self.fields, page_size=self.page_size
         ):
+            self.pages += 1
             yield page
 
     async def count_changed(self, since: datetime | None) -> int:
@@ -50,7 +57,10 @@ class ConnectWiseSource:
         """The records with these ids that exist, 100 ids per read."""
         out: list[Raw] = []
         for chunk in chunks(sorted({int(i) for i in ids}), ID_CHUNK):
-            async for page in self.client.stream(self.path, conditions=F("id").in_(chunk), fields=self.fields):
+            conditions = all_of(*[c for c in (F("id").in_(chunk), self.scope) if c is not None])
+            async for page in self.client.stream(
+                self.path, conditions=conditions, fields=self.fields, page_size=self.page_size
+            ):
                 out.extend(page)
         return out
 

@@ -65,13 +65,14 @@ async def read_record(
             assert hs is not None
             raw = await hs.get(mapping.right_object, record_id, properties=list(right_properties(mapping)))
             return shapes.flatten_hubspot(raw)
+        if pair in OBJECTS:
+            catalog = config.syncs.catalog
+            priority = tuple(catalog.company_type_priority) if catalog is not None else None
+            left = ConnectWiseSide(cw, pair, mapping.left_object, priority, shapes.reads_forecast(mapping))
+            return left.flatten(await left.get(record_id))  # with its forecast when that is mapped
         raw = await cw.get(mapping.left_object, record_id)
     except NotFoundError:
         return None
-    if pair in OBJECTS:
-        catalog = config.syncs.catalog
-        priority = tuple(catalog.company_type_priority) if catalog is not None else None
-        return ConnectWiseSide(cw, pair, mapping.left_object, priority).flatten(raw)
     if pair == PRODUCTS_PAIR and config.syncs.catalog is not None:
         return dict(project_product(raw, config.syncs.catalog).properties)
     return mirror.flatten(raw)

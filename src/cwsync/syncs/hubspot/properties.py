@@ -8,15 +8,18 @@ each run's prepare step: new values added, values ConnectWise dropped hidden (re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import replace
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from cwsync.config.model import HubSpotSync
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.http import AmbiguousWriteError, ConflictError, RetriableError
 from cwsync.connectors.hubspot import HubSpotClient
-from cwsync.core.mapping import ObjectMapping
+from cwsync.core.mapping import FieldMap, ObjectMapping
 from cwsync.core.values import FieldType
 from cwsync.syncs.hubspot.defaults import CUSTOM_PROPERTIES, GROUP, CustomProperty
 
@@ -244,14 +247,81 @@ async def import_company_types(
     """ConnectWise's company types as the options of `connectwise_company_type` (SB-1), when companies map it: its
     options are brought up to date (not in a dry run) and its value map filled with them (a type maps to itself;
     the value map is the dropdown's list, so the type checks pass). Returns the options wanted."""
+    options, _ = await CompanyTypeOptions().refresh(cw, hs, mappings, dry_run=dry_run)
+    return options
+
+
+def _company_type_field(mappings: Mapping[str, ObjectMapping]) -> FieldMap | None:
     mapping = mappings.get("companies")
-    field = next((f for f in mapping.fields if f.right == COMPANY_TYPE_PROPERTY), None) if mapping else None
-    if mapping is None or field is None:
-        return {}
-    types = [str(t["name"]) async for t in cw.stream_records("company/companies/types", fields="id,name")]
-    current = {p["name"]: p for p in await hs.properties("companies")}.get(COMPANY_TYPE_PROPERTY)
-    await sync_options(hs, "companies", COMPANY_TYPE_PROPERTY, types, definition=current, dry_run=dry_run)
-    value_map = {**{t: t for t in types}, **{k: v for k, v in (field.value_map or {}).items() if k not in types}}
-    fields = tuple(replace(f, value_map=value_map) if f is field else f for f in mapping.fields)
-    mappings["companies"] = replace(mapping, fields=fields)
-    return {("companies", COMPANY_TYPE_PROPERTY): types}
+    return next((f for f in mapping.fields if f.right == COMPANY_TYPE_PROPERTY), None) if mapping else None
+
+
+@dataclass
+class CompanyTypeOptions:
+    """The company-type dropdown of one long-lived engine (SB-1 under `cwsync serve`): `refresh` reads
+    ConnectWise's company types (one request) and touches HubSpot only when they differ from the last import —
+    so each scheduled, API or full run picks up a type added or removed in ConnectWise without a restart, and an
+    unchanged list costs no HubSpot call; `seen` does it in a record job when a record carries a type the last
+    import did not have."""
+
+    digest: str | None = None
+    """The company types last imported (a digest of their names in ConnectWise's order); None: none yet."""
+    configured: dict[str, str] | None = None
+    """The field's value map as configured, before any import (what each import's value map is built on)."""
+    types: frozenset[str] = frozenset()
+    """The company types of the last import (what `seen` compares a record's types with)."""
+    checked: set[str] = dataclass_field(default_factory=set)
+    """Types records carried that the list did not have when `seen` re-read it (not read again for them)."""
+    lock: asyncio.Lock = dataclass_field(default_factory=asyncio.Lock)
+    """One import at a time (a run's own refresh and its read-ahead's `seen` may ask at once)."""
+
+    async def seen(
+        self, cw: ConnectWiseClient, hs: HubSpotClient, mappings: dict[str, ObjectMapping], types: Iterable[str]
+    ) -> bool:
+        """Company types read on records (a callback's company, in a record job): one the last import did not have
+        re-imports the list now, before the record is planned, so it is written with its new type rather than
+        waiting for the next scheduled run. Free when every type is known; a type still missing from ConnectWise's
+        list is not asked about again. Returns whether the list was imported."""
+        new = set(types) - self.types - self.checked
+        if not new or self.digest is None or _company_type_field(mappings) is None:
+            return False
+        _, changed = await self.refresh(cw, hs, mappings)
+        self.checked |= new - self.types
+        return changed
+
+    async def refresh(
+        self,
+        cw: ConnectWiseClient,
+        hs: HubSpotClient,
+        mappings: dict[str, ObjectMapping],
+        *,
+        dry_run: bool = False,
+    ) -> tuple[Options, bool]:
+        """Import the company types when they changed since the last import (always on the first): the dropdown's
+        options updated (not in a dry run) and the field's value map rebuilt. Returns the options wanted and
+        whether anything was imported (False: the list is as it was, nothing sent to HubSpot)."""
+        async with self.lock:
+            return await self._refresh(cw, hs, mappings, dry_run=dry_run)
+
+    async def _refresh(
+        self, cw: ConnectWiseClient, hs: HubSpotClient, mappings: dict[str, ObjectMapping], *, dry_run: bool
+    ) -> tuple[Options, bool]:
+        field = _company_type_field(mappings)
+        if field is None:
+            return {}, False
+        types = [str(t["name"]) async for t in cw.stream_records("company/companies/types", fields="id,name")]
+        digest = hashlib.sha256(json.dumps(types).encode()).hexdigest()
+        options: Options = {("companies", COMPANY_TYPE_PROPERTY): types}
+        if digest == self.digest:
+            return options, False
+        current = {p["name"]: p for p in await hs.properties("companies")}.get(COMPANY_TYPE_PROPERTY)
+        await sync_options(hs, "companies", COMPANY_TYPE_PROPERTY, types, definition=current, dry_run=dry_run)
+        if self.configured is None:
+            self.configured = dict(field.value_map or {})
+        value_map = {**{t: t for t in types}, **{k: v for k, v in self.configured.items() if k not in types}}
+        mapping = mappings["companies"]
+        fields = tuple(replace(f, value_map=value_map) if f is field else f for f in mapping.fields)
+        mappings["companies"] = replace(mapping, fields=fields)
+        if not dry_run:
+            self.digest, self.types = digest, frozenset(types)
+        return options, True

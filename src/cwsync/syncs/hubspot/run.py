@@ -51,9 +51,9 @@ from cwsync.syncs.hubspot import shapes
 from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
 from cwsync.syncs.hubspot.properties import (
     FLAG,
+    CompanyTypeOptions,
     Options,
     create_properties,
-    import_company_types,
     missing_properties,
     property_group,
     with_options,
@@ -198,6 +198,8 @@ class HubSpotSync:
         self.missing_properties: set[tuple[str, str]] = set()
         self.options: Options = {}
         """Dropdown options imported from ConnectWise by `prepare` (SB-1)."""
+        self.company_types = CompanyTypeOptions()
+        """The company-type dropdown: imported by `prepare`, refreshed by each later companies run (SB-1)."""
         self.deal_context: dict[str, Any] = {}
         """Status ids and the default sales rep a HubSpot deal's opportunity is written with (`prepare`)."""
         self.prepared = False
@@ -260,6 +262,8 @@ class HubSpotSync:
                     runs[0].read_ahead()  # ConnectWise's first page is read while HubSpot is prepared
                 if preparing:
                     await self.prepare(dry_run=dry_run, close_interrupted=False)
+                elif "companies" in pairs and not refs and (full or trigger in ("schedule", "api")):
+                    await self.company_types.refresh(self.cw, self.hs, self.mappings)  # SB-1 under a long-lived serve
                 for pair_run in runs:
                     mine = [ref for ref in refs if ref.pair == pair_run.pair]
                     report.pairs.append(await (pair_run.replay(mine) if refs else pair_run.run()))
@@ -277,7 +281,8 @@ class HubSpotSync:
         properties, and map owners. A long-lived server calls it at start (and again to refresh owners)."""
         if close_interrupted:
             await close_interrupted_runs(self.store, self.tenant, force=True)
-        self.options = await import_company_types(self.cw, self.hs, self.mappings, dry_run=dry_run)  # SB-1
+        types = CompanyTypeOptions() if dry_run else self.company_types  # a plan leaves the import to come
+        self.options, _ = await types.refresh(self.cw, self.hs, self.mappings, dry_run=dry_run)  # SB-1
         await asyncio.gather(self._ensure_properties(dry_run=dry_run), self._map_owners())
         if "deals" in self.mappings and self.mappings["deals"].direction.allows(Side.LEFT.towards):
             self.deal_context = await opportunity_defaults(self.cw, self.config)  # HubSpot deals → opportunities
@@ -347,7 +352,9 @@ class _PairRun:
         d = OBJECTS[pair]
         catalog = sync.config.syncs.catalog
         priority = tuple(catalog.company_type_priority) if catalog is not None else None
-        self.left = ConnectWiseSide(sync.cw, pair, d.left_object, priority)
+        self.left = ConnectWiseSide(sync.cw, pair, d.left_object, priority, shapes.reads_forecast(self.mapping))
+        if pair == "companies" and not dry_run:  # SB-1: a record of a type new since the last import imports it
+            self.left.on_types = lambda types: sync.company_types.seen(sync.cw, sync.hs, sync.mappings, types)
         self.right = HubSpotSide(sync.hs, pair, d.right_object, right_properties(self.mapping))
         sync_config = sync.config.syncs.hubspot
         self.object_config: ObjectSync = sync_config.objects[pair] if sync_config else ObjectSync()  # type: ignore[index]

@@ -67,6 +67,7 @@ CW_FIELDS: dict[str, dict[str, T]] = {
         "contact": T.REFERENCE,
         "primarySalesRep": T.REFERENCE,
         "pipeline": T.TEXT,
+        "forecast/revenue": T.NUMBER,  # shapes.FORECAST: the forecast's total, read when mapped
     },
 }
 """The flat ConnectWise fields each pair reads (what `shapes.FLATTENERS` produce), with their types."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cwsync.core.mapping import ObjectMapping
@@ -17,7 +19,8 @@ from cwsync.core.priority import order_types
 _MOBILE_TYPES = {"cell", "mobile"}
 
 
-def _ref_name(value: Any) -> str | None:
+def ref_name(value: Any) -> str | None:
+    """The name of a ConnectWise reference (`{"id": 1, "name": "Customer"}`), None when it has none."""
     if isinstance(value, Mapping):
         name = value.get("name") or value.get("identifier") or value.get("description")
         return str(name) if name is not None else None
@@ -43,7 +46,7 @@ def _first(items: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
 
 def _phones(record: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
     phones = _items(record, "phone")
-    mobiles = [p for p in phones if str(_ref_name(p.get("type")) or "").lower() in _MOBILE_TYPES]
+    mobiles = [p for p in phones if str(ref_name(p.get("type")) or "").lower() in _MOBILE_TYPES]
     others = [p for p in phones if p not in mobiles]
     return _first(others), _first(mobiles)
 
@@ -67,12 +70,12 @@ def flatten_company(record: Mapping[str, Any], *, priority: Sequence[str] | None
     flat.update(
         id=str(record["id"]),
         zip=record.get("zip"),
-        country=_ref_name(record.get("country")),
+        country=ref_name(record.get("country")),
         types=order_types(
-            (str(_ref_name(t)) for t in record.get("types") or [] if _ref_name(t)),
+            (str(ref_name(t)) for t in record.get("types") or [] if ref_name(t)),
             *([priority] if priority is not None else []),
         ),
-        status=_ref_name(record.get("status")),
+        status=ref_name(record.get("status")),
         deletedFlag=bool(record.get("deletedFlag")),
     )
     # SB-2: the one type the company is carried as (the highest in the priority), for `fields.add` mappings.
@@ -99,18 +102,114 @@ def flatten_contact(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def flatten_opportunity(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A ConnectWise opportunity as flat fields."""
-    return custom_fields(record) | {
-        "id": str(record["id"]),
-        "name": record.get("name"),
-        "expectedCloseDate": record.get("expectedCloseDate"),
-        "status": _ref_name(record.get("status")),
-        "notes": record.get("notes"),
-        "company": _ref_id(record.get("company")),
-        "contact": _ref_id(record.get("contact")),
-        "primarySalesRep": _ref_id(record.get("primarySalesRep")),
-        "pipeline": "default",
+    """A ConnectWise opportunity as flat fields (with its forecast total when the side read it: `FORECAST`)."""
+    return (
+        custom_fields(record)
+        | {
+            "id": str(record["id"]),
+            "name": record.get("name"),
+            "expectedCloseDate": record.get("expectedCloseDate"),
+            "status": ref_name(record.get("status")),
+            "notes": record.get("notes"),
+            "company": _ref_id(record.get("company")),
+            "contact": _ref_id(record.get("contact")),
+            "primarySalesRep": _ref_id(record.get("primarySalesRep")),
+            "pipeline": "default",
+        }
+        | ({FORECAST: forecast_total(record["_forecast"])} if isinstance(record.get("_forecast"), list) else {})
+    )
+
+
+FORECAST = "forecast/revenue"
+"""An opportunity's forecast total (HS-1/HS-2, opt-in: map it, e.g. `fields.add: {connectwise: forecast/revenue,
+hubspot: amount, type: number}`): the revenue of its included forecast items, None when it has none. Read with one
+`GET …/forecast` per opportunity, and only when a mapping names it (`reads_forecast`)."""
+
+FORECAST_LINE = "HubSpot deal amount"
+"""The description of the one forecast item cwsync writes (and finds again on every later write: never a second)."""
+
+
+def reads_forecast(mapping: ObjectMapping | None) -> bool:
+    """Whether a pair's mapping needs its opportunities' forecasts read (`FORECAST`)."""
+    return mapping is not None and any(f.left == FORECAST for f in mapping.fields)
+
+
+def _included(items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The forecast items that count towards the total (ConnectWise's `includeFlag`; absent counts as included)."""
+    return [i for i in items if i.get("includeFlag") is not False]
+
+
+def _revenue(item: Mapping[str, Any]) -> Decimal:
+    try:
+        return Decimal(str(item.get("revenue") or 0))
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def forecast_total(items: Sequence[Mapping[str, Any]]) -> str | None:
+    """The forecast's total revenue as canonical number text (None: no item counts)."""
+    included = _included(items)
+    if not included:
+        return None
+    return _plain_number(sum((_revenue(i) for i in included), Decimal(0)))
+
+
+def _plain_number(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+@dataclass(frozen=True)
+class ForecastWrite:
+    """What to do to an opportunity's forecast so that its total is the deal's amount (`plan_forecast`)."""
+
+    op: str
+    """`add` a cwsync line, `update` its revenue, `remove` cwsync's lines, or `keep` (already right)."""
+    line_id: int | None = None
+    revenue: float | None = None
+    extra: tuple[int, ...] = ()
+    """Further cwsync lines (an earlier write whose answer was lost): removed, so nothing is doubled."""
+
+
+def plan_forecast(items: Sequence[Mapping[str, Any]], amount: str | None) -> ForecastWrite:
+    """How cwsync's own forecast line (`FORECAST_LINE`) changes so that the forecast totals `amount`: the other
+    lines stay as ConnectWise users made them, cwsync's line holds the difference. An empty amount removes cwsync's
+    line. Raises ValueError when the other lines already total more than the amount (a negative line would hide
+    it): the record fails with the reason, and the next change retries."""
+    mine = sorted((i for i in items if i.get("forecastDescription") == FORECAST_LINE), key=lambda i: int(i["id"]))
+    line = mine[0] if mine else None  # the first written; any later one is a lost answer's twin
+    extra = tuple(int(i["id"]) for i in mine[1:])
+    if amount is None or str(amount).strip() == "":
+        return ForecastWrite("remove", extra=tuple(int(i["id"]) for i in mine)) if mine else ForecastWrite("keep")
+    others = sum((_revenue(i) for i in _included(items) if i not in mine), Decimal(0))
+    try:
+        wanted = Decimal(str(amount)) - others
+    except InvalidOperation as exc:
+        raise ValueError(f"the deal's amount {amount!r} is not a number") from exc
+    if wanted < 0:
+        raise ValueError(
+            f"the opportunity's other forecast lines total {_plain_number(others)}, more than the deal's amount"
+            f" {amount}: change those lines in ConnectWise (cwsync only writes its own line, {FORECAST_LINE!r})"
+        )
+    if line is None:
+        return ForecastWrite("keep" if wanted == 0 else "add", revenue=float(wanted), extra=extra)
+    if line.get("includeFlag") is not False and _revenue(line) == wanted:
+        return ForecastWrite("keep", int(line["id"]), float(wanted), extra)
+    return ForecastWrite("update", int(line["id"]), float(wanted), extra)
+
+
+def forecast_line(revenue: float, status_id: int | None) -> dict[str, Any]:
+    """The `ForecastItem` body of cwsync's line (ConnectWise requires its status and forecast type)."""
+    body: dict[str, Any] = {
+        "forecastDescription": FORECAST_LINE,
+        "forecastType": "Other1",
+        "quantity": 1,
+        "revenue": revenue,
+        "includeFlag": True,
     }
+    if status_id is not None:
+        body["status"] = {"id": status_id}
+    return body
 
 
 FLATTENERS = {"companies": flatten_company, "contacts": flatten_contact, "deals": flatten_opportunity}
@@ -186,7 +285,7 @@ def _opportunity_body(plain: Mapping[str, Any], context: Mapping[str, Any]) -> d
                 f"ConnectWise needs the opportunity's {key}: associate the HubSpot deal with a synced {key}"
                 " and it is created on the next sync"
             )
-    body: dict[str, Any] = {k: v for k, v in plain.items() if k in ("name", "notes") and v}
+    body: dict[str, Any] = {k: v for k, v in plain.items() if k in ("name", "notes", FORECAST) and v}
     body["company"], body["contact"] = {"id": int(plain["company"])}, {"id": int(plain["contact"])}
     if plain.get("expectedCloseDate"):
         body["expectedCloseDate"] = _cw_date(str(plain["expectedCloseDate"]))

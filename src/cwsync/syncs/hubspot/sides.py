@@ -6,7 +6,8 @@ up by match key, and apply writes in batches — so the runner holds the sync lo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,11 +47,17 @@ class ConnectWiseSide:
     path: str
     type_priority: tuple[str, ...] | None = None
     """Company types, most important first (SB-2; `syncs.catalog.company_type_priority`), None for the default."""
+    forecast: bool = False
+    """Opportunities carry their forecast items (`_forecast`, one `GET …/forecast` each): the amount ↔ forecast
+    mapping is configured (`shapes.reads_forecast`)."""
+    on_types: Callable[[set[str]], Awaitable[Any]] | None = None
+    """Told the company types of every page of companies read, before the page is planned (SB-1: a type the
+    HubSpot dropdown lacks is imported first)."""
 
     async def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
         """Pages of records changed since `since` (all records when None)."""
         async for page in self.client.stream(self.path, conditions=self._since(since)):
-            yield page
+            yield await self._enriched(page)
 
     async def count_changed(self, since: datetime | None) -> int:
         """How many records `changed(since)` reads: ConnectWise's own count (`GET {path}/count`)."""
@@ -82,6 +89,7 @@ class ConnectWiseSide:
                     value = self.flatten(raw).get(_LEFT_KEYS[self.pair].get(key, key))
                     if value:
                         found.setdefault(str(value).lower(), raw)
+        await self._enriched(list(found.values()))
         return found
 
     def _search(self, key: str, values: list[str]) -> AsyncIterator[list[Raw]]:
@@ -93,7 +101,8 @@ class ConnectWiseSide:
 
     async def get(self, record_id: str) -> Raw:
         """One record by id."""
-        return await self.client.get(self.path, int(record_id))
+        [raw] = await self._enriched([await self.client.get(self.path, int(record_id))])
+        return raw
 
     async def get_many(self, record_ids: Sequence[str]) -> list[Raw]:
         """The records with these ids that exist (one call per 100 ids); a missing id is simply absent."""
@@ -101,7 +110,63 @@ class ConnectWiseSide:
         for chunk in _chunks(list(record_ids), 100):
             async for page in self.client.stream(self.path, conditions=F("id").in_([int(i) for i in chunk])):
                 out.extend(page)
-        return out
+        return await self._enriched(out)
+
+    async def _enriched(self, raws: list[Raw]) -> list[Raw]:
+        """Records as read, before they are planned: opportunities with their forecast items under `_forecast`
+        (read together, under the client's cap) when the forecast is mapped; companies' types told to `on_types`."""
+        if self.pair == "companies" and self.on_types is not None and raws:
+            await self.on_types({str(n) for raw in raws for t in raw.get("types") or [] if (n := shapes.ref_name(t))})
+        if not self.forecast or self.pair != "deals" or not raws:
+            return raws
+        items = await asyncio.gather(*(self.forecast_items(str(raw["id"])) for raw in raws))
+        for raw, found in zip(raws, items, strict=True):
+            raw["_forecast"] = found
+        return raws
+
+    async def forecast_items(self, opportunity_id: str) -> list[Raw]:
+        """An opportunity's forecast items. `GET …/forecast` answers `[Forecast]` by the spec, each holding
+        `forecastItems`; a row that is an item itself is taken as one (the live shape is UNCONFIRMED)."""
+        items: list[Raw] = []
+        async for row in self.client.stream_records(_forecast_path(opportunity_id)):
+            held = row.get("forecastItems")
+            items += [i for i in held if isinstance(i, dict)] if isinstance(held, list) else [row]
+        return items
+
+    async def write_forecast(self, opportunity_id: str, amount: str | None, status_id: int | None) -> list[Raw]:
+        """Make the opportunity's forecast total `amount` through cwsync's own line (`shapes.plan_forecast`): looked
+        up first, so a re-run, a retry or a run killed half-way updates that line and never adds a second. Answers
+        the forecast items as they are afterwards (what the link records)."""
+        path = _forecast_path(opportunity_id)
+        items = await self.forecast_items(opportunity_id)
+        plan = shapes.plan_forecast(items, amount)
+        for extra in plan.extra:
+            await self.client.delete(path, extra)
+        line = next((i for i in items if i.get("id") == plan.line_id), None)
+        ops = _status_ops(line, status_id)
+        if plan.op == "update":
+            ops += [{"op": "replace", "path": "revenue", "value": plan.revenue}]
+            ops.append({"op": "replace", "path": "includeFlag", "value": True})
+        if plan.op in ("keep", "remove") and not ops:  # `remove`: every line of cwsync's is an extra one
+            return [i for i in items if i.get("id") not in plan.extra]
+        if ops:
+            assert plan.line_id is not None
+            await self.client.patch(path, plan.line_id, ops)
+        elif plan.op == "add":
+            assert plan.revenue is not None
+            if status_id is None:
+                status_id = _ref_id((await self.client.get(self.path, int(opportunity_id))).get("status"))
+            await self.client.create(path, {"forecastItems": [shapes.forecast_line(plan.revenue, status_id)]})
+        return await self.forecast_items(opportunity_id)
+
+    async def follow_status(self, opportunity_id: str, status_id: int) -> None:
+        """cwsync's forecast line takes the opportunity's new status (a deal won in HubSpot: its line counts as won
+        revenue in ConnectWise); the lines ConnectWise users made are theirs to change."""
+        items = await self.forecast_items(opportunity_id)
+        mine = [i for i in items if i.get("forecastDescription") == shapes.FORECAST_LINE]
+        line = min(mine, key=lambda i: int(i["id"])) if mine else None
+        if line is not None and (ops := _status_ops(line, status_id)):
+            await self.client.patch(_forecast_path(opportunity_id), int(line["id"]), ops)
 
     async def create(self, body: Mapping[str, Any]) -> Raw:
         """Create a record (safe to retry: companies are looked up by identifier after a lost answer). An
@@ -109,6 +174,15 @@ class ConnectWiseSide:
         killed after the write finds it) and after a lost answer."""
         if self.pair != "deals":
             return await self.client.create(self.path, body)
+        body = dict(body)
+        amount = body.pop(shapes.FORECAST, None)
+        created = await self._create_opportunity(body)
+        if self.forecast:
+            status = _ref_id(body.get("status")) or _ref_id(created.get("status"))
+            created["_forecast"] = await self.write_forecast(str(created["id"]), amount, status)
+        return created
+
+    async def _create_opportunity(self, body: Mapping[str, Any]) -> Raw:
         match = all_of(
             F("name") == str(body.get("name") or ""),
             F("company/id") == int(body["company"]["id"]),
@@ -120,8 +194,38 @@ class ConnectWiseSide:
         return await self.client.create(self.path, body, match=match)
 
     async def patch(self, record_id: str, ops: list[dict[str, Any]]) -> Raw:
-        """Apply JSON-patch operations to a record."""
-        return await self.client.patch(self.path, int(record_id), ops)
+        """Apply JSON-patch operations to a record; an opportunity's forecast total (`shapes.FORECAST`) is written
+        to its forecast instead (`write_forecast`), after the opportunity itself."""
+        forecast = [op for op in ops if op.get("path") == shapes.FORECAST]
+        rest = [op for op in ops if op.get("path") != shapes.FORECAST]
+        status = next((_ref_id(op.get("value")) for op in rest if op.get("path") == "status"), None)
+        if self.pair != "deals" or not self.forecast or (not forecast and status is None):
+            return await self.client.patch(self.path, int(record_id), ops)
+        record: Raw = await self.client.patch(self.path, int(record_id), rest) if rest else {"id": int(record_id)}
+        if forecast:
+            amount = forecast[-1].get("value")
+            record["_forecast"] = await self.write_forecast(record_id, None if amount is None else str(amount), status)
+        elif status is not None:
+            await self.follow_status(record_id, status)
+        return record
+
+
+def _status_ops(line: Mapping[str, Any] | None, status_id: int | None) -> list[dict[str, Any]]:
+    """The patch giving cwsync's forecast line the opportunity's status, when it has another one."""
+    if line is None or status_id is None or _ref_id(line.get("status")) == status_id:
+        return []
+    return [{"op": "replace", "path": "status", "value": {"id": status_id}}]
+
+
+def _forecast_path(opportunity_id: str) -> str:
+    return f"sales/opportunities/{int(opportunity_id)}/forecast"
+
+
+def _ref_id(value: Any) -> int | None:
+    """The id of a ConnectWise reference (`{"id": 3, ...}`), None when there is none."""
+    if isinstance(value, Mapping) and isinstance(value.get("id"), int) and not isinstance(value.get("id"), bool):
+        return int(value["id"])
+    return None
 
 
 _LEFT_KEYS = {
