@@ -269,7 +269,7 @@ def device_pair(
         project=_projection,
         retire=lambda flat: skip_reason(flat[SKIPPED]) if SKIPPED in flat else None,
         batch=page_size,
-        on_delete="delete",
+        on_delete=config.on_delete,
         target_label="the device inventory",
         deleted_as="removed",
         mass_delete_share=config.mass_delete_share,

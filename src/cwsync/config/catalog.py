@@ -101,6 +101,15 @@ class CatalogSync(_Model):
     quote_opportunity_status: str = Field("Won", description="the quote-side status an approved quote carries")
     quote_deal_stage: str = Field("closedwon", description="HubSpot deal stage id that turns a deal into a quote")
     primary_sales_rep: str | None = Field(None, description="ConnectWise member identifier (default: the API member)")
+    on_delete: Literal["archive", "flag", "ignore", "unlink"] = Field(
+        "archive",
+        description="when a catalog item is deleted in ConnectWise (found by callbacks and replays): archive its"
+        " HubSpot product; flag it (`cw_deleted` set, the link kept and no longer synced); ignore (the link kept,"
+        " marked, no longer synced); or unlink (the link dropped, the product left as it is)",
+    )
+    mass_delete_share: float = Field(
+        0.9, gt=0, le=1, description="deletions that would archive, flag, mark or unlink more than this share stop"
+    )
     schedule: CatalogSchedule = Field(default_factory=CatalogSchedule)
 
     @field_validator("product_statuses")

@@ -138,6 +138,11 @@ class DevicesConfig(_Model):
         300, ge=0, le=86_400, description="an incremental run re-reads this much before its cursor (clock skew)"
     )
     schedule: DeviceSchedule = Field(default_factory=DeviceSchedule)
+    on_delete: Literal["delete", "ignore"] = Field(
+        "delete",
+        description="when a configuration is gone from ConnectWise (found by a full run): remove its device, or"
+        " ignore it (the device kept as it is)",
+    )
     mass_delete_share: float = Field(
         0.9,
         gt=0,

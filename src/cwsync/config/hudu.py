@@ -45,6 +45,7 @@ __all__ = [
     "ConnectedFields",
     "DataType",
     "HuduConnection",
+    "HuduDeletePolicy",
     "HuduLayouts",
     "HuduSchedule",
     "HuduSync",
@@ -63,6 +64,10 @@ CALLBACK_DATA_TYPES: dict[str, DataType] = {
 }
 """ConnectWise callback types that re-sync a data type into Hudu (sites have no callback: the schedule brings them)."""
 
+
+HuduDeletePolicy = Literal["archive", "ignore", "unlink"]
+HUDU_DELETE_POLICIES: tuple[HuduDeletePolicy, ...] = ("archive", "ignore", "unlink")
+"""What a ConnectWise deletion can do in Hudu (`config.vocabulary.DeletePolicy`, narrowed)."""
 
 AssetType = Literal["contacts", "sites", "configurations", "agreements"]
 
@@ -256,6 +261,43 @@ class HuduSync(_Model):
         default_factory=ConnectedFields, description="ConnectWise fields shown in the layouts' custom fields"
     )
     schedule: HuduSchedule = Field(default_factory=HuduSchedule)
+    on_delete: dict[DataType, HuduDeletePolicy] = Field(
+        default_factory=dict,
+        description="when a ConnectWise record is deleted (found by callbacks and replays): archive its Hudu company"
+        " or asset; ignore (the link kept, marked, no longer synced; the default); or unlink (the link dropped,"
+        " the Hudu record left as it is). One policy for every data type, or one per data type",
+    )
+
+    mass_delete_share: float = Field(
+        0.9, gt=0, le=1, description="deletions that would archive, mark or unlink more than this share stop"
+    )
+
+    @field_validator("on_delete", mode="before")
+    @classmethod
+    def _one_policy_or_each(cls, value: object) -> object:
+        """`on_delete: archive` is that policy for every data type; a mapping names data types (the rest: ignore).
+        A policy Hudu cannot carry out is refused naming the ones it can."""
+        given = {"": value} if isinstance(value, str) else value if isinstance(value, dict) else {}
+        for kind, policy in given.items():
+            if policy not in HUDU_DELETE_POLICIES:
+                raise ValueError(
+                    f"{f'{kind}: ' if kind else ''}on_delete {policy!r} is not a policy Hudu can carry out; use one of"
+                    f" {', '.join(HUDU_DELETE_POLICIES)} (Hudu archives rather than deletes, and its archive is"
+                    " its flag)"
+                )
+            if policy == "unlink" and kind == "companies":
+                raise ValueError(
+                    "companies: on_delete 'unlink' is not offered for Hudu companies (a company is linked by its match"
+                    " decision, and one that came back would collide with the Hudu company left behind); use archive"
+                    " or ignore"
+                )
+        if isinstance(value, str):  # one policy for all; companies cannot unlink, so they keep theirs (ignore)
+            return {kind: value for kind in DATA_TYPES if not (kind == "companies" and value == "unlink")}
+        return value
+
+    def on_delete_of(self, kind: DataType) -> HuduDeletePolicy:
+        """The deletion policy of one data type (`ignore` unless configured)."""
+        return self.on_delete.get(kind, "ignore")
 
     @model_validator(mode="after")
     def _companies_needed(self) -> HuduSync:

@@ -28,8 +28,10 @@ class MirrorSync(_Model):
 
     enabled: bool = True
     objects: list[MirrorObject] = Field(default_factory=lambda: list(MIRROR_OBJECTS), min_length=1)
-    on_delete: Literal["delete", "ignore"] = Field(
-        "delete", description="delete: a record deleted in ConnectWise loses its row (on full runs and callbacks)"
+    on_delete: Literal["delete", "ignore", "unlink"] = Field(
+        "delete",
+        description="when a ConnectWise record is deleted (found by full runs and callbacks): delete its row; ignore"
+        " (the row kept, its link marked and no longer synced); or unlink (the row kept, its link dropped)",
     )
     mass_delete_share: float = Field(0.9, gt=0, le=1, description="a run deleting more than this share stops")
     batch: int = Field(500, ge=1, le=5000, description="rows written per transaction")

@@ -7,22 +7,23 @@ nothing); note creates as intents, and first turn the intents an earlier attempt
 (`Target.find`); apply in batches of `Pair.batch` writes of one kind (a page's remainder waits to fill the next
 page's batches), `Pair.in_flight` at once; record links, run items and settled intents of a batch in one
 transaction. A full read then reconciles deletions: linked records not read were deleted in ConnectWise (behind the
-mass-delete guard). The cursor moves at the end of a completed pair to the newest change seen, capped by the run's
-start, so a killed run re-reads from the old cursor and converges.
+mass-delete guard), and the pair's `on_delete` policy applies to them (`_deleted`, the same for a replayed id that
+is gone). The cursor moves at the end of a completed pair to the newest change seen, capped by the run's start, so
+a killed run re-reads from the old cursor and converges.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
 from cwsync.config.vocabulary import Action, ConflictPolicy, Side
-from cwsync.connectors.http import FatalError
+from cwsync.connectors.http import FatalError, NotFoundError
 from cwsync.core.plan import LinkBase, PairInput, PlanItem, Snapshot, plan_pair_cooperatively
 from cwsync.engine.guard import check_mass_delete
 from cwsync.engine.pair import KEPT_ITEMS, Links, Pair, Raw, Write, WriteResult
@@ -31,11 +32,16 @@ from cwsync.engine.record import Recorder
 from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.store import Counts, Link, RunItem, RunKind, Store, Trigger
 
-__all__ = ["Decision", "Engine", "Observer", "PairOutcome", "RunOutcome", "decide"]
+__all__ = ["DELETED", "Decision", "Engine", "Observer", "PairOutcome", "RunOutcome", "decide"]
 
 log = structlog.get_logger("cwsync.engine")
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 """A failed record whose change time is unknown holds the cursor here: the next run reads everything again."""
+DELETED = "cwsync:deleted"
+"""The key a link's values get when its record was deleted in ConnectWise and `on_delete` kept the link (`ignore`,
+`flag`): the policy. Such a link is not reconciled again; should its record come back, it is written in full."""
+_DONE_AS = {"archive": "archived", "delete": "deleted", "flag": "flagged", "ignore": "marked", "unlink": "unlinked"}
+"""What the mass-delete guard says was not done, per policy."""
 
 
 @dataclass(slots=True)
@@ -54,6 +60,9 @@ class Decision:
     right_values: Mapping[str, Any] | None = None
     match_key: str | None = None
     error: Exception | None = None
+    settle: Literal["mark", "drop", "gone"] | None = None
+    """A deletion that writes nothing to the target: its link is kept marked (`ignore`) or dropped (`unlink`); or
+    an update the target answered "not found" (`gone`: deleted there), whose link is dropped or tombstoned."""
 
     @property
     def why(self) -> str:
@@ -221,6 +230,9 @@ async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> 
         link = links.get(record_id)
         if link is not None and pair.stored is not None:
             link = pair.stored(link)
+        marked = _marked(link)
+        if link is not None and marked is not None:  # back after a deletion that kept the link: write it in full
+            link = replace(link, left_values={}, right_values={})
         dead = link is not None and _tombstoned(pair, link)
         lost = pair.lost(link) if link is not None and not dead else None
         retire = pair.retire(flat)
@@ -244,7 +256,9 @@ async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> 
                 if pair.frozen:
                     values, held = _hold_frozen(pair, values, link)
             snaps.append(Snapshot(record_id, values, flat, None, skip))
-            extra[record_id] = _Extra(raw, notes, dead, lost, tuple(held), link if usable else None, bool(pins))
+            extra[record_id] = _Extra(
+                raw, notes, dead, lost, tuple(held), link if usable else None, bool(pins), marked if usable else None
+            )
             if usable and link is not None:
                 planned[record_id] = link
         if n % pair.yield_every == 0:
@@ -276,6 +290,8 @@ class _Extra:
     held: tuple[str, ...]
     link: Link | None
     pinned: bool
+    marked: str | None = None
+    """The `on_delete` policy that kept the link of this record, deleted in ConnectWise earlier (it came back)."""
 
 
 def _blank(value: Any) -> Any:
@@ -331,7 +347,11 @@ def _planned(pair: Pair, item: PlanItem, extra: _Extra) -> Decision:
         out.write = Write("create", left_id, None, values, raw, previous=previous, replaces=write.record_id)
         out.reason = f"{' and '.join(moved)} changed: created anew, the old one ({write.record_id}) {pair.deleted_as}"
     else:
+        if extra.marked == "flag" and pair.flag:
+            values = {**values, **dict.fromkeys(pair.flag)}  # the flag is cleared
         out.write = Write("update", left_id, write.record_id, values, raw, previous=previous)
+    if extra.marked is not None:
+        out.reason = f"back in ConnectWise after its deletion (on_delete: {extra.marked}): {out.reason}"
     return out
 
 
@@ -574,7 +594,15 @@ class _PairRun:
                     raise result.error
                 d.right_id = result.right_id or d.right_id
                 d.error = result.error
-                if d.error is not None:
+                if _gone_there(d):  # deleted in the target: no dangling link, the next run creates it again
+                    d.action, d.error, d.settle = "skip", None, "gone"
+                    d.reason = (
+                        f"{d.reason}; {self.pair.target_label} no longer has it (deleted there): its link"
+                        f" {'marked ' + self.pair.deleted_as if self.pair.tombstone else 'dropped'}, created again"
+                        " by the next run"
+                    )
+                    self._hold(d)
+                elif d.error is not None:
                     d.action = "fail"
                     self._hold(d)
                 elif d.write is not None and d.write.replaces is not None:
@@ -588,7 +616,19 @@ class _PairRun:
             if self.dry_run:
                 continue
             written = result is not None and d.error is None and d.right_id and d.write is not None
-            if written and d.action == "delete":
+            if d.settle == "gone" and self.pair.tombstone is not None and d.right_id is not None:
+                values = {**(d.write.previous if d.write else {}), **self.pair.tombstone}
+                links.append(self.recorder.link(d.left_id, d.right_id, left_values=values))
+            elif d.settle in ("drop", "gone"):
+                dropped.append(d.left_id)
+            elif d.settle == "mark" and d.right_id is not None:
+                right = dict(d.right_values or {})
+                values = {**d.values, DELETED: self.pair.on_delete}
+                mark = self.recorder.link(
+                    d.left_id, d.right_id, left_values=values, right_values=right, match_key=d.match_key
+                )
+                links.append(mark)
+            elif written and d.action == "delete":
                 if self.pair.tombstone is None:
                     dropped.append(d.left_id)
                 else:
@@ -635,28 +675,61 @@ class _PairRun:
         if not gone:
             return
         links = list((await self.links.by_left(gone)).values())
-        links = [link for link in links if not _tombstoned(self.pair, link)]
+        await self._deleted(links, "not found in ConnectWise (reconciliation)", total=total)
+
+    async def _deleted(self, links: Sequence[Link], reason: str, *, total: int | None = None) -> None:
+        """Records deleted in ConnectWise: the pair's `on_delete` applies to their counterparts, behind the
+        mass-delete guard (`total`: the pair's links, counted when not given). Links already tombstoned or marked
+        are left alone (a second run does nothing)."""
+        links = [link for link in links if not _tombstoned(self.pair, link) and _marked(link) is None]
         if not links:
             return
-        what = "deleted" if self.pair.on_delete == "delete" else "changed"
-        share, setting = self.pair.mass_delete_share, self.pair.mass_delete_setting
-        check_mass_delete(self.pair.name, len(links), total, share, setting=setting, what=what)
-        await self._deleted(links, "not found in ConnectWise (reconciliation)")
-
-    async def _deleted(self, links: Sequence[Link], reason: str) -> None:
-        """Records deleted in ConnectWise: their counterparts are deleted (queued), or left with a skip."""
-        links = [link for link in links if not _tombstoned(self.pair, link)]
-        if self.pair.on_delete == "delete":
-            why = f"{reason}: {self.pair.deleted_as} in {self.pair.target_label}"
+        policy, pair = self.pair.on_delete, self.pair
+        if total is None:
+            total = await self.links.count()
+        what = _DONE_AS[policy]
+        check_mass_delete(
+            pair.name, len(links), total, pair.mass_delete_share, setting=pair.mass_delete_setting, what=what
+        )
+        if policy in ("archive", "delete"):
+            why = f"{reason}: {pair.deleted_as} in {pair.target_label}"
             for link in links:
                 write = Write("delete", link.left_id, link.right_id, dict(link.left_values))
                 await self._queue(
                     Decision("delete", link.left_id, link.right_id, why, values=link.left_values, write=write)
                 )
             return
-        why = f"{reason}: on_delete is ignore"
+        if policy == "flag" and pair.flag is not None:
+            why = f"{reason}: flagged in {pair.target_label}, no longer synced (on_delete: flag)"
+            for link in links:
+                values = {**link.left_values, DELETED: "flag"}
+                write = Write(
+                    "update", link.left_id, link.right_id, {**link.left_values, **pair.flag}, previous=link.left_values
+                )
+                await self._queue(
+                    Decision(
+                        "update", link.left_id, link.right_id, why, values=values, write=write, match_key=link.match_key
+                    )
+                )
+            return
+        if policy == "unlink":
+            why, settle = f"{reason}: unlinked, left as it is in {pair.target_label} (on_delete: unlink)", "drop"
+        else:
+            why, settle = f"{reason}: kept in {pair.target_label} and no longer synced (on_delete: {policy})", "mark"
         await self._record(
-            [Decision("skip", link.left_id, link.right_id, why, values=link.left_values) for link in links]
+            [
+                Decision(
+                    "skip",
+                    link.left_id,
+                    link.right_id,
+                    why,
+                    values=link.left_values,
+                    right_values=link.right_values,
+                    match_key=link.match_key,
+                    settle=settle,  # type: ignore[arg-type]
+                )
+                for link in links
+            ]
         )
 
 
@@ -668,6 +741,17 @@ def _written(d: Decision) -> Mapping[str, Any]:
     """The right values a link keeps: none when they are the left ones (one way, what was written; `_base`)."""
     right = d.right_values or {}
     return {} if right == d.values else right
+
+
+def _gone_there(d: Decision) -> bool:
+    """An update of a counterpart the target no longer has (deleted there: HubSpot's OBJECT_NOT_FOUND, a Hudu 404)."""
+    return isinstance(d.error, NotFoundError) and d.write is not None and d.write.action == "update"
+
+
+def _marked(link: Link | None) -> str | None:
+    """The `on_delete` policy that kept this link when its record was deleted in ConnectWise (None: not deleted)."""
+    mark = link.left_values.get(DELETED) if link is not None else None
+    return None if mark is None else str(mark)
 
 
 def _tombstoned(pair: Pair, link: Link) -> bool:

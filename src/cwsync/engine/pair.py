@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from cwsync.config.vocabulary import DeletePolicy
 from cwsync.core.mapping import ObjectMapping
 from cwsync.store import Link
 
@@ -174,8 +175,15 @@ class Pair:
     """Called with `dry_run` when the pair starts, inside the run and while its first page is read."""
     batch: int = 100
     in_flight: int = 1
-    on_delete: Literal["ignore", "delete"] = "ignore"
-    """What a record deleted in ConnectWise (not found on replay or after a full read) does to its counterpart."""
+    on_delete: DeletePolicy = "ignore"
+    """What a record deleted in ConnectWise (not found on replay or after a full read) does to its counterpart, behind
+    the mass-delete guard (`engine.Engine`): `archive` and `delete` send the target's delete write (what it does:
+    Hudu and HubSpot archive, a table deletes; the link is dropped, or kept as a `tombstone`); `flag` sends an update
+    of the `flag` values and keeps the link marked; `ignore` keeps the link marked and writes nothing; `unlink`
+    drops the link and writes nothing. A marked link is no longer reconciled; its record, should it come back, is
+    written in full again (the flag cleared). The integration's configuration offers only what the pair honours."""
+    flag: Mapping[str, str | None] | None = None
+    """The values an `on_delete: flag` writes on the counterpart (None: the target has no place to mark it)."""
     reconcile: bool = True
     """A full read looks for deletions (linked records not read); False: only a replay finds them."""
     tombstone: Mapping[str, Any] | None = None

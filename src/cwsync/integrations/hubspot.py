@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cwsync.connectors.http import CwsyncApiError
+from cwsync.connectors.http import CwsyncApiError, NotFoundError
 from cwsync.connectors.hubspot import AmbiguousBatchWriteError, BatchResult, HubSpotClient
 from cwsync.engine.pair import Write, WriteResult
 from cwsync.engine.reading import chunks
@@ -53,6 +53,8 @@ class HubSpotTarget:
             if action == "update":
                 updates = [{"id": w.right_id, "properties": _properties(w, create=False)} for w in some]
                 result = await self.hs.batch_update(self.object_type, updates)
+                out.extend(await self._gone(self._results(some, result)))
+                continue
             else:
                 result = await self.hs.batch_archive(self.object_type, [str(w.right_id) for w in some])
             out.extend(self._results(some, result))
@@ -93,6 +95,23 @@ class HubSpotTarget:
             for n, result in zip(sorted(unsent), again, strict=True):
                 out[n] = result
         return out
+
+    async def _gone(self, results: list[WriteResult]) -> list[WriteResult]:
+        """Updates HubSpot answered "not found": HubSpot fails a whole batch for one deleted (archived) object, so
+        the ids are read back (one batch read) and only those HubSpot really lacks keep the `NotFoundError` (the
+        engine then drops or tombstones their links); the others fail plainly and are sent again by the next run."""
+        doubtful = [r for r in results if isinstance(r.error, NotFoundError)]
+        if not doubtful:
+            return results
+        try:
+            held = await self.hs.batch_read(self.object_type, [str(r.write.right_id) for r in doubtful])
+        except CwsyncApiError:
+            return results
+        present = {str(record.get("id")) for record in held}
+        for r in doubtful:
+            if str(r.write.right_id) in present:
+                r.error = CwsyncApiError(f"{r.error} (another {self.object_type} record of the batch was not found)")
+        return results
 
     def _results(self, writes: Sequence[Write], result: BatchResult) -> list[WriteResult]:
         out = []

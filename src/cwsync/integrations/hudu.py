@@ -179,6 +179,9 @@ class HuduCompanyTarget:
             if write.action == "create":
                 self.calls += 1
                 record = await self.hudu.create_company(dict(write.values))
+            elif write.action == "delete":  # `on_delete: archive` (Hudu's integrations never delete a company)
+                self.calls += 1
+                record = await self.hudu.archive_company(int(str(write.right_id)))
             else:
                 changed = {
                     k: v for k, v in write.values.items() if v is not None and _blank(write.previous.get(k)) != v

@@ -27,6 +27,7 @@ from cwsync.integrations.connectwise import ConnectWiseSource
 from cwsync.integrations.hubspot import BATCH, HubSpotTarget
 from cwsync.store import Counts, Link, Store, Trigger
 from cwsync.syncs.catalog.products import (
+    FLAG_PROPERTY,
     IMPORTED_LISTS,
     PRODUCT_PROPERTIES,
     PRODUCTS_PAIR,
@@ -177,7 +178,8 @@ class CatalogEngine:
             changed += [f"products.{name}"] if got is not None else []
         if options_only:
             return changed
-        missing = [p for p in PRODUCT_PROPERTIES if p.name not in existing]
+        own = [*PRODUCT_PROPERTIES, *([FLAG_PROPERTY] if self.sync.on_delete == "flag" else [])]
+        missing = [p for p in own if p.name not in existing]
         choices = {("products", name): wanted or [self.sync.default_category] for name, wanted in options.items()}
         created = [] if dry_run or not missing else await create_properties(self.hs, missing, choices)
         self._properties_checked = not dry_run

@@ -19,8 +19,10 @@ from cwsync.core.mapping import FieldMap, ObjectMapping
 from cwsync.engine.engine import Decision
 from cwsync.engine.pair import Pair, Source, Target
 from cwsync.syncs.hubspot.defaults import CustomProperty
+from cwsync.syncs.hubspot.properties import FLAG
 
 __all__ = [
+    "FLAG_PROPERTY",
     "PRODUCTS_PAIR",
     "PRODUCT_FIELDS",
     "PRODUCT_PROPERTIES",
@@ -44,6 +46,9 @@ PRODUCT_PROPERTIES = (
 )
 """Custom product properties the sync writes (created when missing, like the HubSpot sync's own). The dropdowns'
 options are ConnectWise's lists (`IMPORTED_LISTS`, SB-1), imported on each run's prepare step."""
+
+FLAG_PROPERTY = CustomProperty("products", FLAG, "Deleted in ConnectWise", "bool", "booleancheckbox")
+"""What `on_delete: flag` sets on the product of a catalog item deleted in ConnectWise (created when missing)."""
 
 IMPORTED_LISTS = {
     "connectwise_category": "procurement/categories",
@@ -208,7 +213,10 @@ def product_pair(
         prepare=prepare,
         batch=100,
         in_flight=in_flight,
-        on_delete="delete",
+        on_delete=sync.on_delete,
+        mass_delete_share=sync.mass_delete_share,
+        mass_delete_setting="syncs.catalog.mass_delete_share",
+        flag={FLAG: "true"},
         reconcile=False,
         tombstone={"state": "archived"},
         target_label="HubSpot",

@@ -700,6 +700,7 @@ class _PairRun:
         links = await self._links(Side.RIGHT, [s.id for s in snaps])
         unlinked = [s for s in snaps if s.id not in links and not s.skip_reason]
         matches = await self._matches(Side.RIGHT, unlinked, {})
+        snaps = self._from_connectwise(snaps, unlinked, matches)
         items = await plan_pair_cooperatively(
             PairInput(
                 mapping=self.mapping,
@@ -713,6 +714,27 @@ class _PairRun:
             )
         )
         await self._apply(items, {})
+
+    def _from_connectwise(
+        self, snaps: list[Snapshot], unlinked: Sequence[Snapshot], matches: Mapping[tuple[str, str], Snapshot]
+    ) -> list[Snapshot]:
+        """Unlinked HubSpot records that carry a ConnectWise id (cwsync wrote them from a ConnectWise record) and
+        match no ConnectWise record are not created in ConnectWise: their record was deleted there and the link
+        dropped (`on_delete: unlink`, or a store reset), and creating it again would undo the deletion (#13)."""
+        id_field = next((f.right for f in self.mapping.fields if f.left == "id"), None)
+        if id_field is None:
+            return snaps
+        orphans: dict[str, str] = {}
+        for snap in unlinked:
+            cw_id = snap.values.get(id_field)
+            if cw_id not in (None, "") and not any(kv in matches for kv in match_values(self.mapping, snap.values)):
+                orphans[snap.id] = (
+                    f"carries ConnectWise id {cw_id} ({id_field}) but no ConnectWise record matches it: deleted in"
+                    " ConnectWise, not created there again"
+                )
+        if not orphans:
+            return snaps
+        return [replace(s, skip_reason=orphans[s.id]) if s.id in orphans else s for s in snaps]
 
     async def _reconcile(self, seen_left: set[str], rights: dict[str, tuple[Snapshot, Raw]]) -> None:
         """After reading every ConnectWise record: linked ones that were not there were deleted (no callback seen).
@@ -795,8 +817,9 @@ class _PairRun:
         (the link dropped, the counterpart left) or `ignore` (the link kept and marked): a marked link is no longer
         synced either way, so no dangling link is left. `archive` given: that instead (a record that left the
         filters, `on_filtered`)."""
-        linked = [links[i] for i in left_ids if i in links]
         policy = "archive" if archive else self.object_config.on_delete if archive is None else "ignore"
+        # a link already marked for this reason was handled by an earlier run: not flagged nor counted again
+        linked = [links[i] for i in left_ids if i in links and links[i].left_values.get(EXCLUDED) != reason]
         kind = self.right.object_type
         what = {
             "archive": (f"HubSpot {kind} archived", "delete"),
