@@ -9,9 +9,10 @@ per change). Each of these events needs, at least, a status PATCH and one note P
 Latency of an event: from sending `POST /api/changes/{id}/events` to its answer (every ConnectWise write done and
 the store committed). **Baseline**, measured in the same run, interleaved with the events: the bare httpx round
 trip of those two minimal writes (PATCH a ticket's status to the event's status, POST a note) on a twin ticket.
-Rounds alternate: `--concurrency` bare pairs at once, then `--concurrency` events at once, so the baseline has the
-same number of requests in flight and the event loop to itself (cwsync's own CPU cannot slow it down and flatter
-the ratio). CPU is reported per event and per bare pair beside the wall times.
+Phases alternate (four of each): every change's bare pair, then every change's next event, each phase keeping
+`--concurrency` in flight all along, so the baseline has the same number of requests in flight and the event loop to
+itself (cwsync's own CPU cannot slow it down and flatter the ratio). CPU is reported per event and per bare pair
+beside the wall times.
 
     .venv/bin/python benchmarks/changes_latency.py                        # 50 changes, 200 events, 20 ms
     .venv/bin/python benchmarks/changes_latency.py --changes 50 --latency-ms 20 --concurrency 10
@@ -204,37 +205,36 @@ async def _events(
     statuses: dict[str, int],
     concurrency: int,
 ) -> dict[str, Any]:
-    """Alternate rounds: `concurrency` bare write pairs at once, then `concurrency` events (of as many changes) at
-    once, until every change has had its four events. Each is timed on its own. The baseline runs alone in its
-    rounds, so what cwsync costs the event loop never slows the baseline down (nor flatters the ratio), and both
-    see the emulator with the same number of requests in flight."""
+    """Alternate phases, four of each: every change's bare write pair, then every change's next event, each phase
+    keeping `concurrency` in flight all along (a new one starts as one ends). Each is timed on its own. The
+    baseline runs alone in its phases, so what cwsync costs the event loop never slows it down (nor flatters the
+    ratio), and both see the emulator with the same number of requests in flight."""
     product: list[float] = []
     baseline: list[float] = []
     product_cpu = baseline_cpu = 0.0
+    gate = asyncio.Semaphore(concurrency)
 
-    async def event_of(i: int, ticket: int, event: dict[str, Any]) -> None:
-        started = time.perf_counter()
-        answer = await api.post(f"/api/changes/CHG-{i}/events", json=event)
-        product.append(time.perf_counter() - started)
+    async def event_of(i: int, event: dict[str, Any]) -> None:
+        async with gate:
+            started = time.perf_counter()
+            answer = await api.post(f"/api/changes/CHG-{i}/events", json=event)
+            product.append(time.perf_counter() - started)
         if answer.status_code != 200:
             raise RuntimeError(f"{event['event_id']}: {answer.status_code} {answer.text}")
 
+    async def pair_of(twin: int, event: dict[str, Any]) -> None:
+        async with gate:
+            baseline.append(await _bare_pair(bare, twin, statuses[STATUSES[event["kind"]]]))
+
     started, cpu = time.perf_counter(), bench_common.cpu()
-    numbered = list(enumerate(tickets))
-    for first in range(0, len(numbered), concurrency):
-        group = numbered[first : first + concurrency]
-        for kind in range(4):
-            events = [(i, t, events_of(f"CHG-{i}")[kind]) for i, (t, _) in group]
-            mark = bench_common.cpu()
-            twins = [b for _, (_, b) in group]
-            pairs = [
-                _bare_pair(bare, b, statuses[STATUSES[e["kind"]]]) for b, (_, _, e) in zip(twins, events, strict=True)
-            ]
-            baseline.extend(await asyncio.gather(*pairs))
-            between = bench_common.cpu()
-            await asyncio.gather(*(event_of(i, t, e) for i, t, e in events))
-            baseline_cpu += between - mark
-            product_cpu += bench_common.cpu() - between
+    for kind in range(4):
+        events = [(i, twin, events_of(f"CHG-{i}")[kind]) for i, (_, twin) in enumerate(tickets)]
+        mark = bench_common.cpu()
+        await asyncio.gather(*(pair_of(twin, e) for _, twin, e in events))
+        between = bench_common.cpu()
+        await asyncio.gather(*(event_of(i, e) for i, _, e in events))
+        baseline_cpu += between - mark
+        product_cpu += bench_common.cpu() - between
     wall, cpu = time.perf_counter() - started, bench_common.cpu() - cpu
     return {
         "product": product,
