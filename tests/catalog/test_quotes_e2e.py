@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
+from sqlalchemy import event as sa_event
 
 from cwsync.syncs.catalog.quotes import Quote, QuoteRefused
 from tests.catalog.conftest import World
@@ -150,3 +152,25 @@ async def test_concurrent_approvals_make_one_opportunity(world: World) -> None:
     assert first.opportunity_id == second.opportunity_id
     assert first.opportunity_id is not None
     assert len(forecast(world, first.opportunity_id)) == 4
+
+
+async def test_a_new_quote_commits_three_store_transactions(world: World) -> None:
+    """The opportunity's intent with the run's start; its id with the four lines' intents; the link, the journal
+    gone, the run's item and its end: three transactions on SQLite's one writer (each intent before its write)."""
+    workflow = world.quotes()
+    commits: list[object] = []
+
+    def committed(conn: object) -> None:
+        commits.append(conn)
+
+    sa_event.listen(Engine, "commit", committed)
+    try:
+        plan = await workflow.submit(make_quote(world, external_id="Q-TX"))
+    finally:
+        sa_event.remove(Engine, "commit", committed)
+    assert plan.opportunity_id is not None
+    assert len(forecast(world, plan.opportunity_id)) == 4
+    assert len(commits) == 3
+    assert await workflow.store.journal(workflow.tenant, "quotes") == []
+    latest = (await workflow.store.runs(workflow.tenant))[0]
+    assert latest.status == "succeeded"

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 from pydantic import TypeAdapter
+from sqlalchemy import Engine
+from sqlalchemy import event as sa_event
 
 from cwsync.changes.errors import ChangeRefused
 from cwsync.changes.models import ChangeEvent, LinkRequest, Person
@@ -294,3 +296,26 @@ async def test_ticket_search_is_limited_to_the_companys_allowed_boards(world: Wo
     with pytest.raises(ChangeRefused) as refused:
         await world.workflow.search_tickets("nobody", "x")
     assert refused.value.code == "unknown_company"
+
+
+async def test_an_event_commits_two_store_transactions_and_a_run_with_its_item(world: World) -> None:
+    """Begin (the event's row, its run, the intents of its writes) and finish (the change's state, the journal
+    gone, the run's item and its end): two transactions on SQLite's one writer, whatever the number of writes."""
+    await world.workflow.link(link_request(world))
+    commits: list[object] = []
+
+    def committed(conn: object) -> None:
+        commits.append(conn)
+
+    sa_event.listen(Engine, "commit", committed)
+    try:
+        applied = await world.workflow.apply("CHG-1", event(kind="fully_approved", event_id="e1", comment="CAB: ok"))
+    finally:
+        sa_event.remove(Engine, "commit", committed)
+    assert [w.outcome for w in applied.writes] == ["written", "written"]  # the status PATCH and the note POST
+    assert len(commits) == 2
+    assert await world.store.journal("default", "changes:CHG-1") == []
+    latest = (await world.store.runs("default"))[0]
+    assert latest.status == "succeeded"
+    [item] = await world.store.run_items(latest.run_id)
+    assert (item.left_id, item.action, item.status) == ("CHG-1", "update", "applied")

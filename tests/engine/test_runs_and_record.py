@@ -14,7 +14,7 @@ from cwsync.engine.guard import MassDeleteError, check_mass_delete
 from cwsync.engine.reading import ReadAhead, Watermark, last_updated, parse_moment
 from cwsync.engine.record import Recorder, projection_hash
 from cwsync.engine.runs import close_interrupted, recorded_run
-from cwsync.store import Counts, Store
+from cwsync.store import Counts, JournalEntry, Store, Tx
 
 T = "t1"
 
@@ -60,6 +60,62 @@ async def test_a_cancelled_run_is_recorded_failed_and_a_dry_run_records_nothing(
     async with recorded_run(store, T, pairs=["p"], kind="plan", trigger="cli", counts=Counts, record=False) as dry:
         assert dry.run_id is None
     assert len(await store.runs(T)) == 1
+
+
+async def test_a_lazy_run_starts_and_ends_in_the_blocks_own_transactions(store: Store) -> None:
+    counts = Counts(updated=2)
+    async with recorded_run(
+        store, T, pairs=["p"], kind="record", trigger="api", counts=lambda: counts, lazy=True
+    ) as run:
+        assert run.run_id is None  # nothing written yet
+        assert await store.runs(T) == []
+
+        async def first(tx: Tx) -> None:
+            await run.start_in(tx)
+            await tx.write_journal([_intent()])
+
+        await store.write(first)
+        run.settle(committed=True)
+        assert run.run_id is not None
+        [running] = await store.runs(T)
+        assert running.status == "running"
+        await store.write(run.finish_in)
+        run.settle(committed=True)
+    [done] = await store.runs(T)
+    assert (done.run_id, done.status, done.counts.updated) == (run.run_id, "succeeded", 2)
+
+
+async def test_a_lazy_run_whose_start_rolled_back_is_recorded_once_when_the_block_fails(store: Store) -> None:
+    async def attempt() -> None:
+        async with recorded_run(store, T, pairs=["p"], kind="record", trigger="api", counts=Counts, lazy=True) as run:
+
+            async def refused(tx: Tx) -> None:
+                await run.start_in(tx)
+                raise CwsyncApiError("ConnectWise said no", status=400)
+
+            try:
+                await store.write(refused)
+            except CwsyncApiError:
+                run.settle(committed=False)
+                raise
+
+    with pytest.raises(CwsyncApiError):
+        await attempt()
+    [failed] = await store.runs(T)  # one run, not an orphan `running` one beside it
+    assert (failed.status, failed.error) == ("failed", "ConnectWise said no (HTTP 400)")
+
+
+async def test_a_lazy_run_that_wrote_nothing_is_still_recorded(store: Store) -> None:
+    async with recorded_run(store, T, pairs=["p"], kind="record", trigger="api", counts=Counts, lazy=True):
+        pass
+    [run] = await store.runs(T)
+    assert run.status == "succeeded"
+
+
+def _intent() -> JournalEntry:
+    return JournalEntry(
+        tenant=T, scope="quotes", key="Q-1", step="opportunity", status="intent", record_id=None, data={}
+    )
 
 
 async def test_runs_a_killed_process_left_are_closed_once_per_store(store: Store, tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from cwsync.store.changes_tables import CHANGE_EVENTS, CHANGES
 __all__ = ["ChangeStore", "StoredEvent", "journal_scope"]
 
 Within = Callable[[Tx], Awaitable[None]]
-"""More writes to commit with a finished event (its run's items)."""
+"""More writes to commit with a begun or finished event (its run, its journal, its run's items)."""
 
 
 def journal_scope(change_id: str) -> str:
@@ -111,8 +111,13 @@ class ChangeStore:
         async with self._store._connect() as conn:
             return [_event_of(row) for row in (await conn.execute(statement)).all()]
 
-    async def begin_event(self, change_id: str, event_id: str, *, kind: str, payload_hash: str) -> bool:
-        """Record that an event starts applying; False when a row for it exists already (another delivery)."""
+    async def begin_event(
+        self, change_id: str, event_id: str, *, kind: str, payload_hash: str, within: Within | None = None
+    ) -> bool:
+        """Record that an event starts applying; False when a row for it exists already (another delivery).
+
+        `within` writes more in the same transaction (the event's run started, its journal's intents).
+        """
         values: dict[str, Any] = {
             "tenant": self.tenant,
             "change_id": change_id,
@@ -126,9 +131,14 @@ class ChangeStore:
             "created_at": _now(),
             "finished_at": None,
         }
+
+        async def begin(tx: Tx) -> None:
+            await tx.connection.execute(CHANGE_EVENTS.insert().values(values))
+            if within is not None:
+                await within(tx)
+
         try:
-            async with self._store._connect(write=True) as conn, conn.begin():
-                await conn.execute(CHANGE_EVENTS.insert().values(values))
+            await self._store.write(begin)
         except IntegrityError:
             return False
         return True
@@ -140,9 +150,12 @@ class ChangeStore:
 
     async def fail_event(self, change_id: str, event_id: str, error: str) -> None:
         """Note why an applying event stopped (it stays `applying`: the next delivery resumes it)."""
-        where = self._event_key(change_id, event_id)
-        async with self._store._connect(write=True) as conn, conn.begin():
-            await conn.execute(update(CHANGE_EVENTS).where(*where).values(error=error[:4000]))
+        statement = update(CHANGE_EVENTS).where(*self._event_key(change_id, event_id)).values(error=error[:4000])
+
+        async def note(tx: Tx) -> None:
+            await tx.connection.execute(statement)
+
+        await self._store.write(note)
 
     async def finish_link(
         self,
@@ -172,11 +185,14 @@ class ChangeStore:
             "created_at": now,
             "updated_at": now,
         }
+
+        async def link(tx: Tx) -> None:
+            await tx.connection.execute(CHANGES.insert().values(values))
+            await link_devices(tx.connection, self.tenant, record.change_id, event_id, devices)
+            await self._applied(tx, record.change_id, event_id, result, now, within)
+
         try:
-            async with self._store._connect(write=True) as conn, conn.begin():
-                await conn.execute(CHANGES.insert().values(values))
-                await link_devices(conn, self.tenant, record.change_id, event_id, devices)
-                await self._applied(conn, record.change_id, event_id, result, now, within)
+            await self._store.write(link)
         except IntegrityError as exc:
             raise ChangeRefused("already_linked", f"change {record.change_id} was linked meanwhile") from exc
 
@@ -211,26 +227,27 @@ class ChangeStore:
                 updated_at=now,
             )
         )
-        async with self._store._connect(write=True) as conn, conn.begin():
-            if (await conn.execute(statement)).rowcount != 1:
+
+        async def finish(tx: Tx) -> None:
+            if (await tx.connection.execute(statement)).rowcount != 1:
                 raise ChangeRefused("busy", f"another event of change {record.change_id} was applied meanwhile")
-            await link_devices(conn, self.tenant, record.change_id, event_id, devices)
-            await self._applied(conn, record.change_id, event_id, result, now, within)
+            await link_devices(tx.connection, self.tenant, record.change_id, event_id, devices)
+            await self._applied(tx, record.change_id, event_id, result, now, within)
+
+        await self._store.write(finish)
 
     async def _applied(
-        self, conn: Any, change_id: str, event_id: str, result: Any, now: datetime, within: Within | None
+        self, tx: Tx, change_id: str, event_id: str, result: Any, now: datetime, within: Within | None
     ) -> None:
         statement = (
             update(CHANGE_EVENTS)
             .where(*self._event_key(change_id, event_id))
             .values(status="applied", result=result, error=None, finished_at=now)
         )
-        await conn.execute(statement)
-        tx = Tx(conn)
+        await tx.connection.execute(statement)
         await tx.clear_journal(self.tenant, journal_scope(change_id), [event_id])
         if within is not None:
             await within(tx)
-        tx.end()
 
     def _event_key(self, change_id: str, event_id: str) -> tuple[Any, ...]:
         return (

@@ -24,11 +24,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,7 +52,7 @@ from cwsync.changes.store import ChangeStore, StoredEvent, journal_scope
 from cwsync.config.changes import ChangesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient, CwsyncApiError, NotFoundError
 from cwsync.connectors.connectwise.conditions import Condition, F, all_of, any_of
-from cwsync.store import Store, Trigger
+from cwsync.store import Store, Trigger, Tx
 from cwsync.store.records import Action
 from cwsync.workflows import Step as RunnerStep
 from cwsync.workflows import StepRunner, WorkflowRun, workflow_run
@@ -64,6 +64,7 @@ log = structlog.get_logger("cwsync.changes")
 TICKET_FIELDS = "id,summary,board,status,company,closedFlag"
 MEMBER_FIELDS = "id,identifier,firstName,lastName,primaryEmail,inactiveFlag"
 _EMAILS_PER_LOOKUP = 50
+T = TypeVar("T")
 PAIR = "changes"
 """The runs' pair: left id = change id, right id = ticket id."""
 
@@ -213,18 +214,20 @@ class ChangeWorkflow:
                 writes = [s.as_write("planned", None) for s in planned.steps]
                 return found.on(_result(planned, change_id, record.ticket_id, writes))
             async with self._run(trigger, planned, change_id, record.ticket_id) as run:
-                await self._begin(change_id, event_id, "created", digest, stored)
-                writes = await self._apply(planned, change_id, event_id, run, resuming=stored is not None)
+                runner, steps = await self._runner(planned, change_id, event_id, run, resuming=stored is not None)
+                await self._begin(change_id, event_id, "created", digest, stored, run, runner, steps)
+                writes = await self._apply(planned, change_id, event_id, runner, steps)
                 result = found.on(_result(planned, change_id, record.ticket_id, writes, applied=True))
                 record.data = planned.data
                 _applied(run, planned, change_id, record.ticket_id, writes, action="create")
-                await self.changes.finish_link(
+                finished = self.changes.finish_link(
                     record,
                     event_id=event_id,
                     result=result.model_dump(mode="json"),
                     devices=found.devices,
-                    within=run.write_items,
+                    within=run.finish_in,
                 )
+                await _settled(run, finished)
             log.info("changes.linked", change_id=change_id, ticket_id=record.ticket_id, writes=len(writes))
             return result
 
@@ -257,20 +260,23 @@ class ChangeWorkflow:
                 writes = [s.as_write("planned", None) for s in planned.steps]
                 return found.on(_result(planned, change_id, change.ticket_id, writes))
             async with self._run(trigger, planned, change_id, change.ticket_id) as run:
-                await self._begin(change_id, event.event_id, event.kind, digest, stored)
-                writes = await self._apply(planned, change_id, event.event_id, run, resuming=stored is not None)
+                resuming = stored is not None
+                runner, steps = await self._runner(planned, change_id, event.event_id, run, resuming=resuming)
+                await self._begin(change_id, event.event_id, event.kind, digest, stored, run, runner, steps)
+                writes = await self._apply(planned, change_id, event.event_id, runner, steps)
                 result = found.on(_result(planned, change_id, change.ticket_id, writes, applied=True))
                 after = change.model_copy(update={"state": planned.state_after, "data": planned.data})
                 after.board = _name(ticket.get("board")) or change.board
                 _applied(run, planned, change_id, change.ticket_id, writes, action="update")
-                await self.changes.finish_event(
+                finished = self.changes.finish_event(
                     after,
                     expected_version=change.version,
                     event_id=event.event_id,
                     result=result.model_dump(mode="json"),
                     devices=found.devices,
-                    within=run.write_items,
+                    within=run.finish_in,
                 )
+                await _settled(run, finished)
             log.info("changes.event_applied", change_id=change_id, kind=event.kind, writes=len(writes))
             return result
 
@@ -294,30 +300,65 @@ class ChangeWorkflow:
                 run.item(action="fail", status="failed", left_id=change_id, right_id=str(ticket_id), reason=reason)
                 raise
 
-    async def _begin(self, change_id: str, event_id: str, kind: str, digest: str, stored: StoredEvent | None) -> None:
-        """Mark the event applying, or pick up an interrupted attempt (its journal says what was done)."""
+    async def _runner(
+        self, planned: Plan, change_id: str, event_id: str, run: WorkflowRun, *, resuming: bool
+    ) -> tuple[StepRunner, list[RunnerStep]]:
+        """The step runner of an event (its journal read when resuming: each create is looked up before it is
+        sent again) and the plan's writes as its steps; the runner writes through the run's transactions."""
+        scope, client, steps = journal_scope(change_id), self.client, [self._step(step) for step in planned.steps]
+        if resuming:
+            runner = await StepRunner.load(
+                client,
+                self.store,
+                tenant=self.tenant,
+                scope=scope,
+                key=event_id,
+                attempted=True,
+                write=run.write,
+            )
+        else:
+            runner = StepRunner(client, self.store, tenant=self.tenant, scope=scope, key=event_id, write=run.write)
+        return runner, steps
+
+    async def _begin(
+        self,
+        change_id: str,
+        event_id: str,
+        kind: str,
+        digest: str,
+        stored: StoredEvent | None,
+        run: WorkflowRun,
+        runner: StepRunner,
+        steps: Sequence[RunnerStep],
+    ) -> None:
+        """Mark the event applying, or pick up an interrupted attempt (its journal says what was done).
+
+        One transaction: the event's row, its run started, the intents of all its writes (each says "about to
+        write": a later delivery looks that record up before creating it).
+        """
         if stored is not None:
             if stored.payload_hash != digest:
                 raise _reused(event_id)
             log.info("changes.event_resumed", change_id=change_id, event_id=event_id, error=stored.error)
+            if any(step.wants_intent for step in steps):
+                await run.write(lambda tx: runner.write_intents(tx, steps))
             return
-        if not await self.changes.begin_event(change_id, event_id, kind=kind, payload_hash=digest):
+
+        async def within(tx: Tx) -> None:
+            await run.start_in(tx)
+            await runner.write_intents(tx, steps)
+
+        began = self.changes.begin_event(change_id, event_id, kind=kind, payload_hash=digest, within=within)
+        if not await _settled(run, began):
             raise ChangeRefused("busy", f"event {event_id} is being applied by another delivery; send it again later")
 
     async def _apply(
-        self, planned: Plan, change_id: str, event_id: str, run: WorkflowRun, *, resuming: bool
+        self, planned: Plan, change_id: str, event_id: str, runner: StepRunner, steps: Sequence[RunnerStep]
     ) -> list[Write]:
-        """Apply the plan's steps through the step runner; a resumed event looks each create up before sending it."""
-        scope, client = journal_scope(change_id), self.client
-        if resuming:
-            runner = await StepRunner.load(
-                client, self.store, tenant=self.tenant, scope=scope, key=event_id, attempted=True
-            )
-        else:
-            runner = StepRunner(client, self.store, tenant=self.tenant, scope=scope, key=event_id)
+        """Apply the plan's steps through the step runner (their intents are journaled by `_begin`)."""
         try:
-            # The last done entries go with the outcome: `finish_event`/`finish_link` clear the journal anyway.
-            results = await runner.run_all([self._step(step) for step in planned.steps], defer_done=True)
+            # The done entries go with the outcome: `finish_event`/`finish_link` clear the journal anyway.
+            results = await runner.run_all(steps, defer_done=True)
         except CwsyncApiError as exc:
             await self.changes.fail_event(change_id, event_id, f"{runner.failed_step}: {exc}")
             raise
@@ -434,6 +475,17 @@ class _Mentions:
         """The result listing these devices and unknown names."""
         hostnames = list(dict.fromkeys(d.hostname for d in self.devices))
         return result.model_copy(update={"devices": hostnames, "unknown_devices": self.unknown})
+
+
+async def _settled(run: WorkflowRun, write: Awaitable[T]) -> T:
+    """Await a store call that starts or finishes the run inside its transaction, then settle the run with it."""
+    try:
+        outcome = await write
+    except BaseException:
+        run.settle(committed=False)
+        raise
+    run.settle(committed=outcome is not False)  # `begin_event` answers False when it wrote nothing
+    return outcome
 
 
 def _texts(event: ChangeEvent) -> list[str | None]:

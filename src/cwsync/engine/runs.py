@@ -23,12 +23,12 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
 from cwsync.engine.metrics import observe_run
-from cwsync.store import Counts, RunKind, RunRecord, Store, Trigger
+from cwsync.store import Counts, RunKind, RunRecord, Store, Trigger, Tx
 
 __all__ = ["RunCancelled", "RunHandle", "cancel_point", "close_interrupted", "recorded_run", "request_cancel"]
 
@@ -92,13 +92,52 @@ async def request_cancel(store: Store, tenant: str, run_id: int) -> RunRecord | 
 
 @dataclass
 class RunHandle:
-    """The run under way: its id in the store (None when not recorded), after a failure the error, and whether it
-    was cancelled on request."""
+    """The run under way: its id in the store (None when not recorded, or not yet started with `lazy`), after a
+    failure the error, and whether it was cancelled on request.
+
+    With `recorded_run(..., lazy=True)` the block records the run itself, inside transactions it commits anyway:
+    `start_in(tx)` in its first write transaction and `finish_in(tx)` in the one that records its outcome (two
+    fewer transactions on SQLite's one writer), then `settle(committed)` once that transaction has committed or
+    rolled back. What did not commit is done by `recorded_run` on its own (a run is always recorded, once).
+    """
 
     run_id: int | None
     error: str | None = None
     finished: bool = False
     cancelled: bool = False
+    _begin: Callable[[Tx], Awaitable[int]] | None = field(default=None, repr=False)
+    _end: Callable[[], Counts] | None = field(default=None, repr=False)
+    _started_in: bool = field(default=False, repr=False)
+    _finished_in: bool = field(default=False, repr=False)
+    _ended_in: bool = field(default=False, repr=False)
+
+    async def start_in(self, tx: Tx) -> int:
+        """Record the run as started inside `tx` (when it is not yet); its id. Call `settle` after `tx` ends."""
+        if self.run_id is None:
+            assert self._begin is not None, "start_in needs recorded_run(..., lazy=True)"
+            self.run_id = await self._begin(tx)
+            self._started_in = True
+        return self.run_id
+
+    async def finish_in(self, tx: Tx) -> None:
+        """Record the run as succeeded, with its counts now, inside `tx` (started in it first if need be)."""
+        assert self._end is not None, "finish_in needs recorded_run(..., lazy=True)"
+        run_id = await self.start_in(tx)
+        await tx.finish_run(run_id, status="succeeded", counts=self._end())
+        self._finished_in = True
+
+    @property
+    def ended_in_block(self) -> bool:
+        """Whether a committed transaction of the block recorded the run's end (`finish_in`)."""
+        return self._ended_in
+
+    def settle(self, *, committed: bool) -> None:
+        """After the transaction given to `start_in` / `finish_in`: keep what it recorded, or forget it."""
+        if committed:
+            self._ended_in = self._ended_in or self._finished_in
+        elif self._started_in:
+            self.run_id = None  # its start was rolled back with the rest
+        self._started_in = self._finished_in = False
 
 
 @asynccontextmanager
@@ -111,22 +150,32 @@ async def recorded_run(
     trigger: Trigger,
     counts: Callable[[], Counts],
     record: bool = True,
+    lazy: bool = False,
 ) -> AsyncIterator[RunHandle]:
     """Start a run, and finish it as succeeded, or as failed when the block raises (the error is raised again), or
     as cancelled when it raises `RunCancelled` (not raised again: `handle.cancelled` says so).
 
     `counts` is asked for the run's counts when it finishes. With `record=False` (a dry run) nothing is written.
+    With `lazy`, the block starts and finishes the run inside its own transactions (`RunHandle.start_in`,
+    `finish_in`); whatever it did not record is recorded here, and a block that raises ends the run failed.
     """
     if not record:
         yield RunHandle(None)
         return
     await close_interrupted(store, tenant)
-    handle = RunHandle(await store.start_run(tenant, pairs=pairs, kind=kind, trigger=trigger))
-    assert handle.run_id is not None
+
+    async def begin(tx: Tx | None = None) -> int:
+        if tx is not None:
+            return await tx.start_run(tenant, pairs=pairs, kind=kind, trigger=trigger)
+        return await store.start_run(tenant, pairs=pairs, kind=kind, trigger=trigger)
+
+    handle = RunHandle(None if lazy else await begin(), _begin=begin, _end=counts)
     started = time.monotonic()
 
     async def finish(status: str) -> None:
         done = counts()
+        if handle.run_id is None:  # lazy, and its start never committed
+            handle.run_id = await begin()
         await _finish(store, handle, status, done)
         observe_run(tenant, pairs, kind=kind, status=status, seconds=time.monotonic() - started, counts=done.as_dict())
 
@@ -140,7 +189,14 @@ async def recorded_run(
         handle.error = _message(exc)
         await asyncio.shield(finish("failed"))
         raise
-    if not handle.finished:
+    if handle.ended_in_block:  # finished in the block's outcome transaction, which committed
+        handle.finished = True
+        done = counts()
+        observe_run(
+            tenant, pairs, kind=kind, status="succeeded", seconds=time.monotonic() - started, counts=done.as_dict()
+        )
+        log.info("run.finished", run_id=handle.run_id, status="succeeded", counts=done.as_dict())
+    elif not handle.finished:
         await finish("succeeded")
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -56,6 +56,7 @@ from cwsync.store.records import (
     Side,
     Trigger,
 )
+from cwsync.store.writer import SqliteWriter
 
 __all__ = ["RunNotFoundError", "Store", "StoreUnavailableError", "Tx", "alembic_config", "async_url", "create_engine"]
 
@@ -318,6 +319,20 @@ def _unique_links(links: Sequence[Link]) -> list[Link]:
 # --- the store --------------------------------------------------------------------------------------------------
 
 
+def _run_start(tenant: str, pairs: Sequence[str], kind: RunKind, trigger: Trigger) -> Any:
+    """The INSERT of a run as started ("running", zero counts), answering its id."""
+    values = {"tenant": tenant, "pairs": list(pairs), "kind": kind, "trigger": trigger, "status": "running"}
+    return sa_insert(RUNS).values(**values, started_at=_now(), counts=Counts().as_dict()).returning(RUNS.c.id)
+
+
+def _run_end(run_id: int, status: RunStatus, counts: Counts, error: str | None) -> Any:
+    """The UPDATE of a run to how it ended (a final status, never "running")."""
+    if status == "running":
+        raise ValueError("finish_run needs a final status: succeeded, failed, interrupted or cancelled")
+    values = {"status": status, "counts": counts.as_dict(), "error": error, "finished_at": _now()}
+    return update(RUNS).where(RUNS.c.id == run_id).values(**values)
+
+
 class Store:
     """The state of cwsync: links, cursors, runs and their per-record items.
 
@@ -328,6 +343,7 @@ class Store:
         """Wrap an engine from `create_engine`; prefer `Store.open`, which also migrates."""
         self._engine = engine
         self._sqlite_writer = asyncio.Lock()
+        self._writer: SqliteWriter | None = None
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Self:
@@ -375,7 +391,10 @@ class Store:
             return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
 
     async def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and the SQLite writer's thread, if `write` started one)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
         await self._engine.dispose()
 
     async def __aenter__(self) -> Self:
@@ -411,6 +430,31 @@ class Store:
                 yield tx
             finally:
                 tx.end()
+
+    async def write(self, body: Callable[[Tx], Awaitable[T]]) -> T:
+        """One write transaction running `body(tx)`: committed, or rolled back when it raises; its result.
+
+        Like `transaction()`, for bodies that only write (`Tx` methods; `tx.connection.execute` for other tables):
+        on SQLite the whole transaction runs at once on a synchronous connection (`cwsync.store.writer`), so
+        this process's writer lock is held for the database's time (well under a millisecond for a workflow's
+        writes), not for a trip through a busy event loop per statement. `body` must await nothing but the
+        transaction's statements.
+        """
+        if self.dialect != "sqlite":
+            async with self.transaction() as tx:
+                return await body(tx)
+        if self._writer is None:
+            self._writer = SqliteWriter(self._engine.url, busy_ms=SQLITE_BUSY_MS, on_connect=_sqlite_on_connect)
+
+        async def run(conn: AsyncConnection) -> T:
+            tx = Tx(conn)
+            try:
+                return await body(tx)
+            finally:
+                tx.end()
+
+        async with self._sqlite_writer:
+            return await self._writer.run(run)
 
     @contextlib.asynccontextmanager
     async def _connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -528,31 +572,12 @@ class Store:
 
     async def start_run(self, tenant: str, *, pairs: Sequence[str], kind: RunKind, trigger: Trigger) -> int:
         """Record a run as started ("running", zero counts); returns its id."""
-        statement = (
-            sa_insert(RUNS)
-            .values(
-                tenant=tenant,
-                pairs=list(pairs),
-                kind=kind,
-                trigger=trigger,
-                status="running",
-                started_at=_now(),
-                counts=Counts().as_dict(),
-            )
-            .returning(RUNS.c.id)
-        )
         async with self._connect(write=True) as conn, conn.begin():
-            return int((await conn.execute(statement)).scalar_one())
+            return int((await conn.execute(_run_start(tenant, pairs, kind, trigger))).scalar_one())
 
     async def finish_run(self, run_id: int, *, status: RunStatus, counts: Counts, error: str | None = None) -> None:
         """Record how a run ended; raises `RunNotFoundError` for an unknown id, `ValueError` for status "running"."""
-        if status == "running":
-            raise ValueError("finish_run needs a final status: succeeded, failed, interrupted or cancelled")
-        statement = (
-            update(RUNS)
-            .where(RUNS.c.id == run_id)
-            .values(status=status, counts=counts.as_dict(), error=error, finished_at=_now())
-        )
+        statement = _run_end(run_id, status, counts, error)
         async with self._connect(write=True) as conn, conn.begin():
             if (await conn.execute(statement)).rowcount == 0:
                 raise RunNotFoundError(f"no run with id {run_id}")
@@ -691,6 +716,11 @@ class Tx:
         """Refuse further writes (called by `Store.transaction` when its block exits)."""
         self._closed = True
 
+    @property
+    def connection(self) -> AsyncConnection:
+        """The transaction's connection, for statements on tables the `Tx` methods do not cover (changes, devices)."""
+        return self._conn
+
     async def _execute(self, statement: Any, params: Any = None) -> Any:
         if self._closed:
             raise RuntimeError("this transaction is over: write inside the `async with store.transaction()` block")
@@ -762,6 +792,15 @@ class Tx:
             set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
         )
         await self._execute(statement)
+
+    async def start_run(self, tenant: str, *, pairs: Sequence[str], kind: RunKind, trigger: Trigger) -> int:
+        """`Store.start_run` inside this transaction: the run appears with the caller's first writes, or not at all."""
+        return int((await self._execute(_run_start(tenant, pairs, kind, trigger))).scalar_one())
+
+    async def finish_run(self, run_id: int, *, status: RunStatus, counts: Counts, error: str | None = None) -> None:
+        """`Store.finish_run` inside this transaction: the run ends together with the outcome it records."""
+        if (await self._execute(_run_end(run_id, status, counts, error))).rowcount == 0:
+            raise RunNotFoundError(f"no run with id {run_id}")
 
     async def add_run_items(self, items: Sequence[RunItem]) -> None:
         """Record run items in bulk (one executemany); their run must exist."""

@@ -20,10 +20,15 @@ The scheme, for every step:
 3. the write is sent; a create whose answer is lost again is looked up once more before the error is raised;
 4. a `done` entry with the record's id is written as soon as the step completes (in the same transaction as the
    next step's intent when the steps run one after another), so a failure later loses nothing; with `defer_done`
-   the last steps' `done` entries wait for the runner's next write, or are dropped by the transaction that records
-   the outcome and clears the journal (fewer small transactions on SQLite's one writer; a crash before it costs a
-   look-up by rule 2, not a duplicate);
+   the `done` entries wait for the runner's next write, or are dropped by the transaction that records the outcome
+   and clears the journal, and a failure writes them at once (fewer small transactions on SQLite's one writer; a
+   crash before the outcome commits costs a look-up by rule 2 per create, never a duplicate);
 5. a step whose `done` entry exists (with the same `digest`, when the step has one) is not sent again.
+
+Every intent of a unit of work can also be written up front, inside a transaction the workflow commits anyway
+(`write_intents(tx, steps)`: a change event's begin), and the runner's own journal writes can go through the
+workflow's transactions (`write=run.write`: the run is recorded started in the first one). An intent
+written early says no more than "about to write": a re-run looks that step's record up before creating it.
 
 A re-run after any failure, lost answer or killed process therefore completes the same records, never duplicates.
 """
@@ -53,6 +58,9 @@ Outcome = Literal["written", "found", "already_done"]
 """`written`: sent now; `found`: an earlier attempt had made it (its answer was lost); `already_done`: journaled."""
 Finder = Callable[[], Awaitable[int | None]]
 """Looks a step's record up in ConnectWise: its id, or None when it does not exist."""
+Writer = Callable[[Callable[[Tx], Awaitable[None]]], Awaitable[None]]
+"""Commits a body's writes in one transaction (`Store.write`, or a workflow run's `write`, which records the run
+started in the first)."""
 
 _STEP_CHARS = 128  # journal.step is String(128)
 
@@ -125,8 +133,10 @@ class StepRunner:
         key: str,
         entries: Sequence[JournalEntry] = (),
         attempted: bool = False,
+        write: Writer | None = None,
     ) -> None:
         self.client, self.store = client, store
+        self._commit: Writer = write or store.write
         self.tenant, self.scope, self.key = tenant, scope, key
         self.entries: dict[str, JournalEntry] = {e.step: e for e in entries}
         self._earlier = dict(self.entries)  # what attempts before this runner left
@@ -134,6 +144,8 @@ class StepRunner:
         self.failed_step: str | None = None
         """The key of the step that raised, after `run_all` failed."""
         self._carry: list[JournalEntry] = []
+        self._intended: set[str] = set()
+        """Steps whose intent `write_intents` wrote (not written again before their write)."""
 
     @classmethod
     async def load(
@@ -145,10 +157,20 @@ class StepRunner:
         scope: str,
         key: str,
         attempted: bool = False,
+        write: Writer | None = None,
     ) -> StepRunner:
         """A runner with the journal of (`scope`, `key`) read: what an earlier attempt intended and finished."""
         entries = await store.journal(tenant, scope, [key])
-        return cls(client, store, tenant=tenant, scope=scope, key=key, entries=entries, attempted=attempted)
+        return cls(
+            client,
+            store,
+            tenant=tenant,
+            scope=scope,
+            key=key,
+            entries=entries,
+            attempted=attempted,
+            write=write,
+        )
 
     def entry(self, step_key: str) -> JournalEntry | None:
         """The journal entry of a step (from an earlier attempt, or written by this runner)."""
@@ -160,11 +182,10 @@ class StepRunner:
         """Apply the steps (in order, or all at once); each one's `done` is journaled as it completes.
 
         With `concurrently`, every step runs even when one fails (what finished is journaled), then the first
-        failure is raised. With `defer_done`, the `done` entries of the last steps (all of them, concurrently) are
-        not written on their own: they go with the next write of this runner (the next steps' intents) or are
-        dropped by `clear`, in the transaction that records the outcome. Their intents were written before the
-        writes, so a crash in between costs a re-run one look-up per such create, never a duplicate; a failure
-        writes them at once.
+        failure is raised. With `defer_done`, no `done` entry is written on its own: each goes with the next write
+        of this runner (a later step's intent) or is dropped by `clear`, in the transaction that records the
+        outcome. Their intents were written before the writes, so a crash in between costs a re-run one look-up
+        per such create, never a duplicate; a failure writes them at once.
 
         Raises:
             CwsyncApiError: a write failed (`failed_step` names it); the journal holds what was done.
@@ -173,7 +194,7 @@ class StepRunner:
             results: list[StepResult] = []
             for index, step in enumerate(steps):
                 following = steps[index + 1] if index + 1 < len(steps) else None
-                carry = self._needs_intent(following) if following is not None else defer_done
+                carry = defer_done or (following is not None and self._needs_intent(following))
                 results.append(await self._guarded(step, carry=carry))
             if not defer_done:
                 await self.flush()
@@ -188,6 +209,18 @@ class StepRunner:
                 await self._flush_quietly()  # the steps that finished after the first failure are journaled too
                 raise outcome
         return [o for o in outcomes if isinstance(o, StepResult)]
+
+    async def write_intents(self, tx: Tx, steps: Sequence[Step]) -> None:
+        """Journal the intents of `steps` (those that need one) inside the caller's transaction, ahead of `run_all`.
+
+        For a unit of work whose first transaction is the workflow's own (a change event's begin): its intents
+        commit with it instead of in one transaction each. If `tx` does not commit, do not use this runner.
+        """
+        intents = [self._intent(s) for s in steps if self._needs_intent(s)]
+        carried, self._carry = self._carry, []
+        if intents or carried:
+            await tx.write_journal([*carried, *intents])
+        self._intended.update(e.step for e in intents)
 
     async def flush(self) -> None:
         """Write `done` entries held back to share a transaction with the next intent."""
@@ -212,7 +245,8 @@ class StepRunner:
         return entry if step.digest is None or entry.data.get("digest") == step.digest else None
 
     def _needs_intent(self, step: Step) -> bool:
-        return step.wants_intent and self._reusable(step) is None
+        intended = journal_step(step.key) in self._intended
+        return step.wants_intent and not intended and self._reusable(step) is None
 
     def _intent(self, step: Step) -> JournalEntry:
         data = {"kind": step.kind, "digest": step.digest, **step.data}
@@ -248,7 +282,7 @@ class StepRunner:
         earlier = self._earlier.get(journal_step(step.key))
         # Sent before without a known outcome: an intent left over, or (`attempted`) an attempt of unknown extent.
         retried = (earlier is not None and earlier.status == "intent") or (self.attempted and earlier is None)
-        if intent and step.wants_intent:
+        if intent and self._needs_intent(step):
             await self._write([self._intent(step)])
         record_id, outcome = await self._send(step, retried=retried)
         data = {"kind": step.kind, "digest": step.digest, **step.data}
@@ -312,8 +346,11 @@ class StepRunner:
         if not batch:
             return
         try:
-            async with self.store.transaction() as tx:
+
+            async def journal(tx: Tx) -> None:
                 await tx.write_journal(batch)
+
+            await self._commit(journal)
         except BaseException:
             self._carry = [*carried, *self._carry]
             raise

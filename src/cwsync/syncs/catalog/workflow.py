@@ -31,7 +31,7 @@ from cwsync.connectors.connectwise.conditions import Condition, F, all_of
 from cwsync.connectors.http import CwsyncApiError, NotFoundError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.priority import company_type_names, pick_company_type
-from cwsync.store import JournalEntry, Link, Store, Trigger
+from cwsync.store import JournalEntry, Link, Store, Trigger, Tx
 from cwsync.syncs.catalog.engine import CATALOG_PATH, catalog_sync_config
 from cwsync.syncs.catalog.quotes import (
     APPROVED,
@@ -410,7 +410,13 @@ class QuoteWorkflow:
     async def _apply(self, plan: QuotePlan, entries: list[JournalEntry], run: WorkflowRun, *, source: Quote) -> None:
         """Write the plan step by step (each result journaled as it completes), then keep it in the link."""
         runner = StepRunner(
-            self.cw, self.store, tenant=self.tenant, scope=QUOTES_SCOPE, key=plan.external_id, entries=entries
+            self.cw,
+            self.store,
+            tenant=self.tenant,
+            scope=QUOTES_SCOPE,
+            key=plan.external_id,
+            entries=entries,
+            write=run.write,  # the run is recorded started with the first intent
         )
         by_position = {line.position: line for line in plan.lines}
         done: dict[str, int | None] = {}
@@ -504,10 +510,13 @@ class QuoteWorkflow:
         opportunity = str(plan.opportunity_id)
         link = run.recorder.link(plan.external_id, opportunity, match_key="external_id", left_values=values)
         link = replace(link, left_hash=plan.digest)  # the quote's digest: what the next submit compares
-        async with self.store.transaction() as tx:  # the link, the journal gone and the run's item: together
+
+        async def save(tx: Tx) -> None:  # the link, the journal gone, the run's item and its end: together
             await tx.upsert_links([link])
             await runner.clear(tx)
-            await run.write_items(tx)
+            await run.finish_in(tx)
+
+        await run.write(save)
 
 
 def _refused(run: WorkflowRun, external_id: str, refused: QuoteRefused, *, source: Quote | None) -> None:

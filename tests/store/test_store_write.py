@@ -1,0 +1,119 @@
+"""`Store.write`: a write transaction run at once on SQLite (`cwsync.store.writer`), on the async connection on
+PostgreSQL — committed or rolled back as a whole, never waiting on another process's lock inside the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from cwsync.store import JournalEntry, Store, Tx, async_url
+from cwsync.store.store import _sqlite_on_connect
+from cwsync.store.writer import SqliteWriter
+from tests.store.test_store import fresh_postgres_database
+
+T = "default"
+
+
+def entry(step: str) -> JournalEntry:
+    return JournalEntry(tenant=T, scope="quotes", key="Q-1", step=step, status="intent", record_id=None, data={})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        opened = await Store.open(f"sqlite:///{tmp_path / 'w.db'}")
+        yield opened
+        await opened.close()
+        return
+    async with fresh_postgres_database() as url:
+        opened = await Store.open(url)
+        yield opened
+        await opened.close()
+
+
+async def test_a_write_commits_its_body_and_answers_its_result(store: Store) -> None:
+    async def body(tx: Tx) -> int:
+        await tx.write_journal([entry("opportunity"), entry("line:1")])
+        return await tx.start_run(T, pairs=["quotes"], kind="record", trigger="api")
+
+    run_id = await store.write(body)
+
+    assert sorted(e.step for e in await store.journal(T, "quotes")) == ["line:1", "opportunity"]
+    run = await store.run(run_id)
+    assert run is not None
+    assert run.status == "running"
+
+
+async def test_a_body_that_raises_writes_nothing(store: Store) -> None:
+    async def body(tx: Tx) -> None:
+        await tx.write_journal([entry("opportunity")])
+        await tx.start_run(T, pairs=["quotes"], kind="record", trigger="api")
+        raise ValueError("the outcome was refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        await store.write(body)
+
+    assert await store.journal(T, "quotes") == []
+    assert await store.runs(T) == []
+
+
+async def test_a_sqlite_body_that_awaits_anything_else_is_refused_and_rolled_back(tmp_path: Path) -> None:
+    store = await Store.open(f"sqlite:///{tmp_path / 'w.db'}")
+    try:
+
+        async def body(tx: Tx) -> None:
+            await tx.write_journal([entry("opportunity")])
+            await asyncio.sleep(0)  # would let other coroutines run inside the transaction
+
+        with pytest.raises(RuntimeError, match="awaited something other than its connection"):
+            await store.write(body)
+        assert await store.journal(T, "quotes") == []
+        await store.write(lambda tx: tx.write_journal([entry("line:1")]))  # the connection is usable again
+        assert [e.step for e in await store.journal(T, "quotes")] == ["line:1"]
+    finally:
+        await store.close()
+
+
+async def test_a_write_waits_for_another_writers_lock_without_holding_up_the_loop(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    store = await Store.open(f"sqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None)  # another process's writer, holding SQLite's write lock
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+    try:
+        write = asyncio.create_task(store.write(lambda tx: tx.write_journal([entry("opportunity")])))
+        while ticks < 50:  # the loop keeps running other coroutines while the write waits
+            await asyncio.sleep(0.001)
+            ticks += 1
+        assert not write.done()
+        other.execute("COMMIT")
+        await asyncio.wait_for(write, timeout=10)
+        assert [e.step for e in await store.journal(T, "quotes")] == ["opportunity"]
+    finally:
+        other.close()
+        await store.close()
+
+
+async def test_a_write_gives_up_with_database_is_locked_after_the_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    store = await Store.open(f"sqlite:///{path}")  # migrated: the journal table exists
+    writer = SqliteWriter(async_url(f"sqlite:///{path}"), busy_ms=50, on_connect=_sqlite_on_connect)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+
+        async def body(conn: object) -> None:
+            raise AssertionError("never run: the lock was never free")
+
+        with pytest.raises(OperationalError, match="locked"):
+            await writer.run(body)  # type: ignore[arg-type]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        writer.close()
+        await store.close()
