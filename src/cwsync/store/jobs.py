@@ -333,10 +333,15 @@ class JobStore:
         await self._write(settle)
 
     async def requeue_stale(
-        self, *, older_than: datetime, now: datetime | None = None, tenants: Collection[str] | None = None
+        self,
+        *,
+        older_than: datetime,
+        now: datetime | None = None,
+        tenants: Collection[str] | None = None,
+        pairs: Collection[str] | None = None,
     ) -> builtins.list[int]:
-        """Put back in the queue the running jobs (of `tenants`; None: all) whose last heartbeat is before
-        `older_than`; returns their ids.
+        """Put back in the queue the running jobs (of `tenants` and `pairs`; None: all) whose last heartbeat is
+        before `older_than`; returns their ids.
 
         Such a job's worker died or hung: the abandoned attempt counts (`attempts` + 1) and the job may run at once,
         keeping its place in line (its id). As in `fail`, a newer queued job with its queueing key takes over.
@@ -344,7 +349,7 @@ class JobStore:
         stamp = now or _now()
         stale = (
             select(JOBS)
-            .where(JOBS.c.status == "running", JOBS.c.heartbeat_at < older_than, *_scope(tenants, None))
+            .where(JOBS.c.status == "running", JOBS.c.heartbeat_at < older_than, *_scope(tenants, pairs))
             .order_by(JOBS.c.id)
             .with_for_update(skip_locked=True)
         )
