@@ -6,7 +6,8 @@ Each tenant has its own sandbox (ConnectWise + HubSpot), all served by a few san
 is synced once beforehand (untimed). Then, for each worker count: that many `cwsync worker --concurrency 1`
 processes are started and registered, and every tenant gets the same work at once — a batch of contact record jobs,
 a batch of company record jobs and an incremental deals run (ConnectWise changed beforehand) — queued through the
-procrastinate runner. Measured: wall time until every job is done, runs per second, the workers' CPU, and per
+procrastinate runner, the tenants concurrently (the runner opened before the clock starts; one connection
+polls for the end). Measured: wall time until every job is done, runs per second, the workers' CPU, and per
 tenant the API calls in any 10-second window against its budgets (HubSpot `requests_per_10s`, ConnectWise
 `requests_per_minute`), from a request log kept by the sandbox hosts. The ratio is throughput against the one-worker
 run of the same invocation. Needs PostgreSQL (CWSYNC_TEST_POSTGRES_URL, default postgresql://postgres@127.0.0.1).

@@ -26,8 +26,8 @@ jobs of different tenants never conflict: a claim limited to some tenants takes 
 the cluster-wide one shared), and sees only those tenants' running keys, so claims of different tenants — the
 scale-out drains — do not queue behind each other; a claim over every tenant takes the cluster-wide lock
 exclusively. A claim is a few indexed statements; the chosen row is still taken `FOR UPDATE SKIP LOCKED`, so a
-claim never waits on a row some other statement holds. `complete`,
-`fail`, `heartbeat` and `enqueue` take no claim lock.
+claim never waits on a row some other statement holds. `complete`, `fail`, `heartbeat` and `enqueue` take no claim
+lock.
 
 **Dead workers.** A claim stamps `worker` and `heartbeat_at`; a live runner refreshes `heartbeat_at`
 (`heartbeat`). `requeue_stale` puts running jobs whose heartbeat is older than a bound back in the queue, counting
