@@ -252,8 +252,18 @@ def _record_ids(urls: list[str]) -> dict[int, dict[str, list[int]]]:
     return out
 
 
+def _cpu(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far."""
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+
+
 def phase(
-    workers: int, directory: Path, store: str, urls: list[str], ids: dict[int, dict[str, list[int]]]
+    workers: int,
+    directory: Path,
+    store: str,
+    urls: list[str],
+    ids: dict[int, dict[str, list[int]]],
+    hosts: list[int],
 ) -> dict[str, Any]:
     """One measurement: `workers` worker processes, every tenant's work queued at once."""
     env = {**os.environ, "CWSYNC_LOG_LEVEL": "error"}
@@ -273,10 +283,10 @@ def phase(
         _wait(lambda: asyncio.run(_scalar(store, "SELECT count(*) FROM procrastinate_workers")) >= workers, 120)
         for url in urls:
             httpx.get(f"{url}/_bench/log", params={"reset": 1})
-        cpu0 = sum(sum(psutil.Process(p.pid).cpu_times()[:2]) for p in procs)
+        cpu0, host0 = _cpu([p.pid for p in procs]), _cpu(hosts)
         pg0 = asyncio.run(_pg_stats(store))
         wall, looks = asyncio.run(_timed(store, len(urls), ids))
-        cpu = sum(sum(psutil.Process(p.pid).cpu_times()[:2]) for p in procs) - cpu0
+        cpu, host_cpu = _cpu([p.pid for p in procs]) - cpu0, _cpu(hosts) - host0
         pg = {k: v - pg0[k] for k, v in asyncio.run(_pg_stats(store)).items()}
         pg["transactions"] -= looks + 1  # the benchmark's own polls and stats read
         rss = max(psutil.Process(p.pid).memory_info().rss for p in procs) / 2**20
@@ -298,6 +308,7 @@ def phase(
         "runs_not_succeeded": failed,
         "runs_per_s": round(runs / wall, 2),
         "worker_cpu_s": round(cpu, 2),
+        "sandbox_cpu_s": round(host_cpu, 2),
         "jobs": jobs,
         "pg_per_job": {k: round(v / jobs, 1) for k, v in pg.items()},
         "worker_rss_mb": round(rss),
@@ -334,7 +345,8 @@ def main() -> None:
             _parallel([["sync", "-c", str(p)] for p in paths])  # the first sync, untimed, at full speed
             _faults(urls, args.latency_ms)
             ids = _record_ids(urls)
-            results = [phase(int(w), directory, store, urls, ids) for w in args.workers.split(",")]
+            pids = [h.pid for h in hosts]
+            results = [phase(int(w), directory, store, urls, ids, pids) for w in args.workers.split(",")]
     finally:
         for proc in hosts:
             proc.kill()
@@ -357,7 +369,8 @@ def main() -> None:
     for r in results:
         rate = f"{r['runs']} runs in {r['wall_s']} s = {r['runs_per_s']} runs/s ({r['speedup']}×)"
         peak = f"peak per tenant per 10 s {r['peak_calls_per_10s']}"
-        print(f"{r['workers']} worker(s): {rate}, worker CPU {r['worker_cpu_s']} s, {r['api_calls']} API calls, {peak}")
+        cpu = f"worker CPU {r['worker_cpu_s']} s, sandbox hosts' CPU {r['sandbox_cpu_s']} s"
+        print(f"{r['workers']} worker(s): {rate}, {cpu}, {r['api_calls']} API calls, {peak}")
     print(f"load average at the end: {report['load_average']}")
 
 
