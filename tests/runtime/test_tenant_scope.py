@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from cwsync.runtime.scheduler import Schedule, cron_of
 from cwsync.store import JobStore
+from cwsync.store.jobs import CLAIM_LOCK_KEY, TENANT_CLAIM_SPACE
 from tests.store.test_store_jobs import BACKENDS, backend_url, new_job, open_job_store, postgres_url  # noqa: F401
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -79,3 +82,24 @@ def test_cron_slots_match_the_schedules_slots() -> None:
     schedule = Schedule(tenant="a", pair="companies", kind="incremental", every_seconds=300)
     ticks = croniter.croniter(cron_of(300), T0 + timedelta(seconds=1)).get_next(datetime)
     assert ticks == schedule.next_slot(T0 + timedelta(seconds=1))
+
+
+async def test_claims_of_different_tenants_do_not_wait_for_each_other(jobs: JobStore) -> None:
+    """PostgreSQL: while a claim of acme holds acme's claim lock, a claim of beta goes through; another claim of
+    acme, and a claim over every tenant, wait for it."""
+    if jobs.store.dialect != "postgresql":
+        pytest.skip("SQLite claims queue on the database's one write lock")
+    await jobs.enqueue(new_job("connectwise:companies:1", tenant="acme"), now=T0)
+    beta = await jobs.enqueue(new_job("connectwise:companies:1", tenant="beta"), now=T0)
+    async with jobs.store._connect(write=True) as conn, conn.begin():  # acme's claim, in progress
+        await conn.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": CLAIM_LOCK_KEY})
+        lock = "SELECT pg_advisory_xact_lock(:s, hashtext('acme'))"
+        await conn.execute(text(lock), {"s": TENANT_CLAIM_SPACE})
+        claimed = await asyncio.wait_for(jobs.claim_batch(worker="w", now=T0, limit=10, tenants=["beta"]), 10)
+        assert [job.job_id for job in claimed] == [beta]
+        for waiting in (
+            jobs.claim_batch(worker="w", now=T0, limit=10, tenants=["acme"]),
+            jobs.claim_batch(worker="w", now=T0, limit=10),
+        ):
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(waiting, 0.5)

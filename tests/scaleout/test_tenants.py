@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 
 from cwsync.cli.app import app
 from cwsync.config.tenants import load_tenants
+from cwsync.logs import configure_logging
 from cwsync.runtime.intake import hubspot_signature_v3
 from cwsync.server.deployment import Deployment, deployment
 from cwsync_sandbox.connectwise.app import SandboxSettings
@@ -102,6 +103,51 @@ async def test_webhooks_reach_only_the_tenant_of_their_path(
     assert (await http.post("/t/acme/hooks/hubspot", content=body, headers=headers)).status_code == 204
     await dep.servers["acme"].runner.wait_idle(timeout=30)  # type: ignore[attr-defined]
     assert await dep.store.runs("globex", limit=10) == []
+
+
+@pytest.fixture
+def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
+    """stderr captured; logging back to the default after the test (which sets up `--log-format json`'s)."""
+    try:
+        yield capsys
+    finally:
+        configure_logging("warning")
+
+
+async def test_log_lines_of_webhooks_and_jobs_name_their_tenant(
+    json_logs: pytest.CaptureFixture[str], two_tenants: tuple[Deployment, httpx.AsyncClient, list[int]]
+) -> None:
+    """Every log line of a webhook's intake (refused or accepted), of its job and of the run it starts carries
+    `tenant=`, and the right one (JSON logs, as `--log-format json` writes them)."""
+    dep, http, ids = two_tenants
+    configure_logging("info", "json")  # after the fixture's `cwsync init` runs, which set up the CLI's logging
+    json_logs.readouterr()
+    body = json.dumps([{"eventId": 7, "subscriptionType": "contact.propertyChange", "objectId": 5}]).encode()
+    stamp = str(int(time.time() * 1000))
+    uri = f"{ME}/t/acme/hooks/hubspot"
+    signature = hubspot_signature_v3(
+        client_secret="one-secret-for-both", method="POST", uri=uri, body=body, timestamp=stamp
+    )
+    headers = {"x-hubspot-request-timestamp": stamp, "x-hubspot-signature-v3": signature}
+    assert (await http.post("/t/globex/hooks/hubspot", content=body, headers=headers)).status_code == 401
+    assert (await http.post("/t/globex/hooks/connectwise/globex", content=b"{}")).status_code == 401
+    assert (await http.post("/t/acme/hooks/hubspot", content=body, headers=headers)).status_code == 204
+    replay = f"/t/globex/api/records/connectwise/contacts/{ids[0]}/replay"
+    assert (await http.post(replay, headers=_auth("globex"))).status_code == 202
+    for server in dep.servers.values():
+        await server.runner.wait_idle(timeout=30)  # type: ignore[attr-defined]
+    lines = json_logs.readouterr().err.splitlines()
+    assert [line for line in lines if not line.startswith("{")] == []  # every line is JSON: none escapes the check
+    events = [json.loads(line) for line in lines]
+    events = [e for e in events if "http://testserver" not in e["event"]]  # the test's own client's lines
+    names = {e["event"] for e in events}
+    assert {"intake.refused", "job.batch_done"} <= names, names
+    assert [e for e in events if "tenant" not in e] == []
+    refused = [e["tenant"] for e in events if e["event"] == "intake.refused"]
+    assert refused
+    assert set(refused) == {"globex"}
+    done = sorted(e["tenant"] for e in events if e["event"] == "job.batch_done")
+    assert done == ["acme", "globex"]
 
 
 def test_tenants_add_list_and_check(tmp_path: Path) -> None:

@@ -30,7 +30,15 @@ import structlog
 from cwsync.engine.metrics import observe_run
 from cwsync.store import Counts, RunKind, RunRecord, Store, Trigger, Tx
 
-__all__ = ["RunCancelled", "RunHandle", "cancel_point", "close_interrupted", "recorded_run", "request_cancel"]
+__all__ = [
+    "RunCancelled",
+    "RunHandle",
+    "cancel_point",
+    "close_interrupted",
+    "closes_its_own",
+    "recorded_run",
+    "request_cancel",
+]
 
 log = structlog.get_logger("cwsync.engine.runs")
 _swept: weakref.WeakSet[Store] = weakref.WeakSet()
@@ -50,6 +58,15 @@ async def close_interrupted(store: Store, tenant: str, *, force: bool = False) -
         log.warning("run.interrupted", run_id=run.run_id, started_at=str(run.started_at), pairs=list(run.pairs))
         await store.finish_run(run.run_id, status="interrupted", counts=run.counts)
     return stale
+
+
+def closes_its_own(store: Store) -> None:
+    """Leave the runs left "running" to the caller: `recorded_run` no longer closes them on this store.
+
+    For the scale-out workers, whose drains close the interrupted runs of their own lane only: a run of another
+    lane of the tenant may be in progress on another worker, and is not interrupted.
+    """
+    _swept.add(store)
 
 
 class RunCancelled(Exception):

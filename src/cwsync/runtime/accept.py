@@ -202,7 +202,8 @@ class _Writer:
 
 
 def _fail(batch: list[_Waiting], exc: Exception) -> None:
-    _log.warning("accept.write_failed", jobs=len(batch), error=repr(exc))
+    tenants = ",".join(sorted({str(w.values["tenant"]) for w in batch}))  # a thread: no request's contextvars
+    _log.warning("accept.write_failed", tenant=tenants, jobs=len(batch), error=repr(exc))
     _answer(batch, [exc] * len(batch))
 
 

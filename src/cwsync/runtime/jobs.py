@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
+from structlog.contextvars import bound_contextvars
 
 from cwsync.store import JobKind, JobNotRunningError, JobRecord, JobStore, NewJob
 
@@ -202,7 +203,9 @@ class InProcessRunner:
         self._active: set[int] = set()  # ids of the jobs whose handlers run now (the ones the heartbeat stamps)
         self._tasks: list[asyncio.Task[None]] = []
         self._heartbeat: asyncio.Task[None] | None = None
-        self._log = log.bind(worker=self.worker_id)
+        scope = {} if self._tenants is None else {"tenant": ",".join(sorted(self._tenants))}
+        # a server's runner: its lines name its tenant; a lazy logger, so logging configured later is followed
+        self._log = structlog.get_logger("cwsync.jobs", worker=self.worker_id, **scope)
 
     @property
     def running(self) -> bool:
@@ -213,7 +216,8 @@ class InProcessRunner:
         """Queue a job (works before `start` too); its id, or None when coalesced into a waiting job."""
         job_id = await self._jobs.enqueue(spec.to_new_job(), now=self._clock())
         if job_id is None:
-            self._log.debug("job.coalesced", queueing_key=spec.queueing_key, pair=spec.pair, kind=spec.kind)
+            key = spec.queueing_key
+            self._log.debug("job.coalesced", tenant=spec.tenant, queueing_key=key, pair=spec.pair, kind=spec.kind)
         elif spec.kind == "record" and f"{spec.tenant}:{spec.pair}" in self._batching:
             return job_id  # the worker running this pair's batch takes it with the next one: waking others is futile
         self.wake()
@@ -280,10 +284,11 @@ class InProcessRunner:
             wake.clear()  # before claiming: an enqueue from here on sets it again, so no wake-up is lost
             claimed = await self._claim()
             if claimed:
-                if self._batch_handler is not None and claimed[0].kind == "record":
-                    await self._run_batch(claimed, self._batch_handler)
-                else:
-                    await self._run(claimed[0])
+                with bound_contextvars(tenant=claimed[0].tenant):  # the handler's own lines name the tenant too
+                    if self._batch_handler is not None and claimed[0].kind == "record":
+                        await self._run_batch(claimed, self._batch_handler)
+                    else:
+                        await self._run(claimed[0])
                 self._settled.set()
                 self.wake()  # its lock is free now: a job waiting on it may start
                 continue

@@ -9,28 +9,53 @@
         await runner.work(concurrency=4, grace=30)      # what `cwsync worker` does, until SIGTERM / SIGINT
 
 **What is where.** A cwsync job is still a row of the store's `jobs` table (`cwsync.store.jobs`: coalescing by
-`queueing_key`, its attempts, error and outcome, `/metrics`); procrastinate carries *who runs it, and when*. Every
-enqueue that is not coalesced defers one procrastinate task, `cwsync.drain(tenant)`:
+`queueing_key`, lock keys, its attempts, error and outcome, `/metrics`); procrastinate carries *who runs it, and
+when*. Every enqueue that is not coalesced defers one procrastinate task, `cwsync.drain(tenant, lane)`.
 
-- `lock="tenant:<tenant>"`: procrastinate runs the jobs of one lock one at a time, in order, on whichever worker.
-  A tenant's jobs therefore never run in parallel, on any number of machines — which is what keeps each tenant's
-  HubSpot, Hudu and ConnectWise budgets: a run paces itself inside its own budget (the clients' pacers), and no
-  second run of that tenant spends the same budget elsewhere. Tenants run in parallel with each other.
-- `queueing_lock="drain:<tenant>"`: at most one drain waits per tenant. A callback storm defers one drain
+**Lanes: the unit of serialisation.** A tenant's jobs run in *lanes*, one per API budget a job spends besides
+ConnectWise (`lane_of`): `hubspot` (the HubSpot objects, the catalog's products, quotes), `hudu` (every `hudu:*`
+pair) and `connectwise` (the SQL mirror, the device inventory: ConnectWise and the store only).
+
+- `lock="tenant:<tenant>:<lane>"`: procrastinate runs the jobs of one lock one at a time, in order, on whichever
+  worker. So one lane of a tenant never runs two jobs at once anywhere, and that is what holds a budget: a HubSpot
+  run paces itself inside the tenant's whole HubSpot budget (the client's own pacer), and no other run of that
+  tenant spends HubSpot elsewhere meanwhile; the same for Hudu. Lanes of one tenant run side by side, and so do
+  tenants.
+- Why not one lock per tenant (what this was first): a full HubSpot run of a tenant held that tenant's Hudu
+  callbacks (and its mirror's) back for minutes, though they spend another budget and touch other records. Why
+  not one lock per pair: two HubSpot pairs of one tenant (contacts and deals) running on two machines would each
+  pace to the whole HubSpot budget, twice it together. A lane is the finest unit that keeps every budget without
+  a budget shared through the database.
+- ConnectWise is read by every lane, so its budget is divided: under this runner a tenant's ConnectWise client
+  paces at `1/len(budget_lanes(config))` of the configured `requests_per_minute` and `max_concurrency`
+  (`connectwise_share`, applied by `server/deployment.py`), so lanes running at once on different machines spend
+  at most the whole budget together. ConnectWise reads come 1,000 records a request, so the smaller share rarely
+  binds.
+- What the lanes do not cover, the jobs table's lock keys do (`JobStore.claim_batch`, under one PostgreSQL
+  advisory lock for every claim): a pair-wide run (`tenant:pair:*`) never overlaps a record job of its pair, and
+  one record has one job at a time; two runs of the same pair cannot overlap either (same lane, and same key).
+- `queueing_lock="drain:<tenant>:<lane>"`: at most one drain waits per lane. A callback storm defers one drain
   (`AlreadyEnqueued` for the rest); the jobs it left in the table are what that drain takes.
-- A drain claims its tenant's due jobs (`JobStore.claim_batch`, the tenant only): a pair's waiting record jobs come
-  together and run as one batch (one read and one write per side), then the next batch, until none is due or
-  `DRAIN_SECONDS` have passed (then it defers the next drain, so a busy tenant does not hold a worker forever).
-  Jobs due later (a debounced Hudu re-sync, a retry) defer a lock-free `cwsync.kick(tenant)` at that time, which
-  defers the drain then (procrastinate lets a scheduled job with a lock hold back later jobs of that lock).
-- A drain holds its tenant's lock, so a job of its tenant still `running` in the table, or a run still `running`,
-  belongs to a worker that died: the drain puts such jobs back in the queue and marks such runs interrupted first.
+- A drain claims its lane's due jobs (`JobStore.claim_batch`, that tenant and the lane's pairs only): a pair's
+  waiting record jobs come together and run as one batch (one read and one write per side), then the next batch,
+  until none is due or `DRAIN_SECONDS` have passed (then it defers the next drain, so a busy lane does not hold a
+  worker forever). Jobs due later (a debounced Hudu re-sync, a retry) defer a lock-free `cwsync.kick` at that
+  time, which defers the drain then (procrastinate lets a scheduled job with a lock hold back later jobs of that
+  lock).
+- A drain holds its lane's lock, so a job of its lane still `running` in the table, or a run of its lane still
+  `running`, belongs to a worker that died: the drain puts such jobs back in the queue and marks such runs
+  interrupted first (its own lane's only: another lane's run may be in progress on another worker).
 - `cwsync.sweep`, a periodic task (every `SWEEP_SECONDS`, one per period for the whole cluster): procrastinate jobs
   of workers that stopped sending heartbeats are retried (`get_stalled_jobs` + `retry_job`; their lock is freed),
-  and tenants with due jobs but no drain (a lost defer) get one.
+  and lanes with due jobs but no drain (a lost defer) get one.
 - The scheduler's slots are procrastinate periodic tasks, `cwsync.tick` (one `periodic_id` per tenant, pair and
   kind): procrastinate defers each slot once, however many workers run; the tick queues the scheduled job (unless a
   tick of that slot retried after its worker died finds it queued already).
+- A drain deferred by an earlier release (`cwsync.drain(tenant)`, no lane) kicks each lane of its tenant with
+  due jobs, so an upgrade with drains still queued loses none.
+
+Log lines of a drain, a tick and the jobs they run carry `tenant=` (bound structlog contextvars, so the
+integrations' own lines inside a job carry it too).
 
 SIGTERM / SIGINT (`work`): procrastinate's worker stops fetching, waits up to `grace` seconds for the running
 drains, then cancels them; a cancelled drain puts its jobs back in the queue (the run it was in is marked failed
@@ -51,17 +76,30 @@ import structlog
 from procrastinate import exceptions as pexc
 from procrastinate.jobs import Status
 from procrastinate.schema import SchemaManager
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
+from structlog.contextvars import bound_contextvars
 
-from cwsync.engine.runs import close_interrupted
+from cwsync.config import Config
+from cwsync.engine.runs import closes_its_own
 from cwsync.runtime.jobs import DEFAULT_RETRY, JobSpec, RetryPolicy, default_worker_id
 from cwsync.runtime.scheduler import Schedule, cron_of
 from cwsync.store import JobRecord, JobStore
+from cwsync.store.jobs import JOBS
 
-__all__ = ["ProcrastinateRunner", "TenantJobs", "apply_schema", "conninfo", "queue_of"]
+__all__ = [
+    "LANES",
+    "ProcrastinateRunner",
+    "TenantJobs",
+    "apply_schema",
+    "budget_lanes",
+    "connectwise_share",
+    "conninfo",
+    "lane_of",
+    "queue_of",
+]
 
-log = structlog.get_logger("cwsync.jobs.procrastinate")
+LOGGER = "cwsync.jobs.procrastinate"
 
 DRAIN_SECONDS = 30.0
 """How long one drain takes jobs before it hands its tenant to the next drain (fairness between tenants)."""
@@ -72,6 +110,42 @@ SWEEP_SECONDS = 5
 STALLED_AFTER = 10.0
 """Seconds without a worker heartbeat after which its jobs are retried elsewhere (the worker beats every 2 s)."""
 HEARTBEAT_SECONDS = 2.0
+LANES = ("hubspot", "hudu", "connectwise")
+"""A tenant's lanes: the budget besides ConnectWise that a lane's jobs spend (see the module doc)."""
+_LANE_OF_PREFIX = {"hudu": "hudu", "mirror": "connectwise", "devices": "connectwise", "changes": "changes"}
+
+
+def lane_of(pair: str) -> str:
+    """The lane of a pair's jobs: `hudu` for `hudu` and `hudu:*`, `connectwise` for the mirror and the devices,
+    `hubspot` for the rest (HubSpot objects, `catalog:products`, `quotes`: they spend the HubSpot budget)."""
+    return _LANE_OF_PREFIX.get(pair.partition(":")[0], "hubspot")
+
+
+def budget_lanes(config: Config) -> frozenset[str]:
+    """The lanes a tenant's enabled integrations run jobs in (at least one)."""
+    syncs = config.syncs
+    lanes: set[str] = set()
+    if any(s is not None and s.enabled for s in (syncs.hubspot, syncs.catalog)):
+        lanes.add("hubspot")
+    if syncs.hudu is not None and syncs.hudu.enabled:
+        lanes.add("hudu")
+    devices = syncs.changes.devices if syncs.changes is not None and syncs.changes.enabled else None
+    if (syncs.mirror is not None and syncs.mirror.enabled) or (devices is not None and devices.enabled):
+        lanes.add("connectwise")
+    return frozenset(lanes or {"hubspot"})
+
+
+def connectwise_share(config: Config) -> Config:
+    """The configuration with its ConnectWise pace divided among its lanes (the lanes of a tenant may run at once,
+    on different workers, and every one reads ConnectWise): the whole budget holds whatever runs where."""
+    lanes = len(budget_lanes(config))
+    cw = config.connections.connectwise
+    if lanes == 1:
+        return config
+    rpm = None if cw.requests_per_minute is None else max(1, cw.requests_per_minute // lanes)
+    shared = cw.model_copy(update={"requests_per_minute": rpm, "max_concurrency": max(1, cw.max_concurrency // lanes)})
+    connections = config.connections.model_copy(update={"connectwise": shared})
+    return config.model_copy(update={"connections": connections})
 
 
 class TenantJobs(Protocol):
@@ -139,7 +213,7 @@ class ProcrastinateRunner:
         sweep = self.app.task(name="cwsync.sweep", pass_context=False, queue=SHARED_QUEUE)(self._sweep)
         self.app.periodic(cron=cron_of(SWEEP_SECONDS), periodic_id="sweep")(sweep)
         self._open = False
-        self._log = log.bind(worker=self.worker_id)
+        self._log = structlog.get_logger(LOGGER, worker=self.worker_id)  # lazy: follows logging configured later
 
     # --- the JobQueue interface ---------------------------------------------------------------------------------
 
@@ -170,25 +244,37 @@ class ProcrastinateRunner:
             await self.stop()
 
     async def enqueue(self, spec: JobSpec) -> int | None:
-        """Queue a job in the store and defer its tenant's drain (at its `run_after`); None when coalesced."""
+        """Queue a job in the store and defer its lane's drain (at its `run_after`); None when coalesced."""
         job_id = await self._jobs.enqueue(spec.to_new_job())
         if job_id is None:
             self._log.debug("job.coalesced", queueing_key=spec.queueing_key, tenant=spec.tenant, pair=spec.pair)
             return None
-        await self.kick(spec.tenant, at=spec.run_after)
+        await self.kick(spec.tenant, lane_of(spec.pair), at=spec.run_after)
         return job_id
 
-    async def kick(self, tenant: str, *, at: datetime | None = None) -> None:
-        """Make sure a drain of `tenant` will run (now, or at `at`)."""
+    async def kick(self, tenant: str, lane: str | None = None, *, at: datetime | None = None) -> None:
+        """Make sure a drain of the tenant's `lane` (None: each of its lanes with due jobs) runs, now or at `at`."""
         queue = queue_of(tenant)
         if at is not None and at > datetime.now(UTC):
-            await self._kick.configure(schedule_at=at, queue=queue).defer_async(tenant=tenant)
+            await self._kick.configure(schedule_at=at, queue=queue).defer_async(tenant=tenant, lane=lane)
             return
-        try:
-            lock, waiting = f"tenant:{tenant}", f"drain:{tenant}"
-            await self._drain.configure(lock=lock, queueing_lock=waiting, queue=queue).defer_async(tenant=tenant)
-        except pexc.AlreadyEnqueued:
-            pass  # a drain of this tenant waits already: it will take this job too
+        for each in [lane] if lane is not None else await self._lanes_due(tenant):
+            try:
+                lock, waiting = f"tenant:{tenant}:{each}", f"drain:{tenant}:{each}"
+                drain = self._drain.configure(lock=lock, queueing_lock=waiting, queue=queue)
+                await drain.defer_async(tenant=tenant, lane=each)
+            except pexc.AlreadyEnqueued:
+                pass  # a drain of this lane waits already: it will take this job too
+
+    async def _lanes_due(self, tenant: str) -> list[str]:
+        """The lanes of a tenant with queued jobs."""
+        return sorted({lane_of(pair) for pair in await self._pairs(tenant, ("queued",))})
+
+    async def _pairs(self, tenant: str, statuses: Sequence[str]) -> list[str]:
+        """The pairs of a tenant's jobs in these statuses."""
+        where = (JOBS.c.tenant == tenant, JOBS.c.status.in_(list(statuses)))
+        async with self._jobs.store._connect() as conn:
+            return [str(pair) for pair in (await conn.execute(select(JOBS.c.pair).where(*where).distinct())).scalars()]
 
     def schedule(self, schedules: Sequence[Schedule]) -> None:
         """Register the schedules as periodic tasks (before `work`); one tick per slot for the whole cluster."""
@@ -212,6 +298,7 @@ class ProcrastinateRunner:
         """
         if self._tenants is None:
             raise RuntimeError("this runner only queues jobs: give it `tenants` to run them")
+        closes_its_own(self._jobs.store)  # each drain closes its lane's interrupted runs, and no other lane's
         self._log.info("jobs.worker_started", concurrency=concurrency, grace=grace, tenants=len(tenants))
         await self.app.run_worker_async(
             queues=[SHARED_QUEUE, *(queue_of(t) for t in tenants)],
@@ -228,20 +315,21 @@ class ProcrastinateRunner:
 
     # --- tasks --------------------------------------------------------------------------------------------------
 
-    async def _kick_tenant(self, tenant: str) -> None:
-        await self.kick(tenant)
+    async def _kick_tenant(self, tenant: str, lane: str | None = None) -> None:
+        await self.kick(tenant, lane)
 
     async def _tick_schedule(self, timestamp: int, tenant: str, pair: str, kind: Any) -> None:
         slot = datetime.fromtimestamp(timestamp, UTC)
         key = f"sched:{tenant}:{pair}:{kind}"
-        bound = self._log.bind(tenant=tenant, pair=pair, kind=kind, slot=slot.isoformat())
-        # procrastinate defers a slot once; a tick retried after its worker died may have queued it already
-        if any(p.get("slot") == slot.isoformat() for p in await self._jobs.payloads(key, since=slot)):
-            bound.info("schedule.already_enqueued")
-            return
-        payload = {"trigger": "schedule", "slot": slot.isoformat()}
-        job_id = await self.enqueue(JobSpec(tenant=tenant, pair=pair, kind=kind, queueing_key=key, payload=payload))
-        bound.info("schedule.enqueued", job_id=job_id)
+        with bound_contextvars(tenant=tenant):
+            bound = self._log.bind(pair=pair, kind=kind, slot=slot.isoformat())
+            # procrastinate defers a slot once; a tick retried after its worker died may have queued it already
+            if any(p.get("slot") == slot.isoformat() for p in await self._jobs.payloads(key, since=slot)):
+                bound.info("schedule.already_enqueued")
+                return
+            payload = {"trigger": "schedule", "slot": slot.isoformat()}
+            spec = JobSpec(tenant=tenant, pair=pair, kind=kind, queueing_key=key, payload=payload)
+            bound.info("schedule.enqueued", job_id=await self.enqueue(spec))
 
     async def _sweep(self, timestamp: int) -> None:
         stalled = await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER)
@@ -252,36 +340,76 @@ class ProcrastinateRunner:
             await self.kick(tenant)
 
     async def _recover(self, job: Any) -> None:
-        """A dead worker's job: a drain ends as failed and its tenant gets a new one (its work is in the jobs
+        """A dead worker's job: a drain ends as failed and its lane gets a new one (its work is in the jobs
         table, and a waiting drain may already hold its queueing lock, which a retry would collide with); any other
         task is retried as it was."""
-        self._log.warning("job.stalled_retried", procrastinate_job=job.id, task=job.task_name, lock=job.lock)
-        if job.task_name == "cwsync.drain":
-            await self.app.job_manager.finish_job_by_id_async(job_id=job.id, status=Status.FAILED, delete_job=False)
-            await self.kick(str(job.task_kwargs["tenant"]))
-        else:
-            await self.app.job_manager.retry_job(job)
+        tenant = job.task_kwargs.get("tenant")
+        with bound_contextvars(tenant=tenant):
+            self._log.warning("job.stalled_retried", procrastinate_job=job.id, task=job.task_name, lock=job.lock)
+            if job.task_name == "cwsync.drain":
+                manager = self.app.job_manager
+                await manager.finish_job_by_id_async(job_id=job.id, status=Status.FAILED, delete_job=False)
+                await self.kick(str(tenant), job.task_kwargs.get("lane"))
+            else:
+                await self.app.job_manager.retry_job(job)
 
-    async def _drain_tenant(self, tenant: str) -> None:
+    async def _drain_tenant(self, tenant: str, lane: str | None = None) -> None:
         assert self._tenants is not None
-        runner = self._tenants(tenant)
-        bound = self._log.bind(tenant=tenant)
-        if runner is None:
-            bound.error("jobs.unknown_tenant", reason="no tenant file of this name in this worker")
-            return
-        requeued = await self._jobs.requeue_stale(older_than=datetime.now(UTC) + timedelta(days=1), tenants=[tenant])
-        if requeued:  # the tenant's lock is ours: whatever of it is still running has no worker any more
-            bound.warning("jobs.requeued_stale", job_ids=requeued)
-        await close_interrupted(self._jobs.store, tenant, force=True)
-        deadline = time.monotonic() + DRAIN_SECONDS
-        while time.monotonic() < deadline:
-            claimed = await self._jobs.claim_batch(
-                worker=self.worker_id, now=datetime.now(UTC), limit=self._batch_size, tenants=[tenant]
-            )
-            if not claimed:
+        with bound_contextvars(tenant=tenant):
+            if lane is None:  # deferred before lanes: hand over to the lanes' own drains
+                await self.kick(tenant)
                 return
-            await self._run(runner, claimed, bound)
-        await self.kick(tenant)  # more to do: the next drain (after other tenants' waiting ones)
+            runner = self._tenants(tenant)
+            bound = self._log.bind(lane=lane)
+            if runner is None:
+                bound.error("jobs.unknown_tenant", reason="no tenant file of this name in this worker")
+                return
+            await self._drain_lane(runner, tenant, lane, bound)
+
+    async def _drain_lane(self, runner: TenantJobs, tenant: str, lane: str, bound: Any) -> None:
+        """Recover what a dead worker left of this lane, then run its due jobs for up to `DRAIN_SECONDS`.
+
+        The lane's pairs are looked up once, and again only when a claim finds nothing (a pair new to the lane may
+        have queued meanwhile): a claim per batch, plus one read per drain.
+        """
+        queued, running = await self._lane_pairs(tenant, lane)
+        await self._recover_lane(tenant, lane, running, bound)
+        pairs = queued | running  # a requeued job is queued now
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while pairs and time.monotonic() < deadline:
+            claimed = await self._jobs.claim_batch(
+                worker=self.worker_id, now=datetime.now(UTC), limit=self._batch_size, tenants=[tenant], pairs=pairs
+            )
+            if claimed:
+                await self._run(runner, claimed, bound)
+                continue
+            fresh, _ = await self._lane_pairs(tenant, lane)
+            if fresh <= pairs:
+                return  # nothing due now (jobs due later have their kick)
+            pairs = fresh
+        if pairs:
+            await self.kick(tenant, lane)  # more to do: the next drain (after other lanes' and tenants' waiting ones)
+
+    async def _lane_pairs(self, tenant: str, lane: str) -> tuple[frozenset[str], frozenset[str]]:
+        """The pairs of the lane with queued jobs, and with running ones (one read)."""
+        where = (JOBS.c.tenant == tenant, JOBS.c.status.in_(["queued", "running"]))
+        async with self._jobs.store._connect() as conn:
+            rows = (await conn.execute(select(JOBS.c.pair, JOBS.c.status).where(*where).distinct())).all()
+        mine = [(str(pair), str(status)) for pair, status in rows if lane_of(str(pair)) == lane]
+        return frozenset(p for p, st in mine if st == "queued"), frozenset(p for p, st in mine if st == "running")
+
+    async def _recover_lane(self, tenant: str, lane: str, running: frozenset[str], bound: Any) -> None:
+        """The lane's lock is ours: its jobs still running and its runs still running have no worker any more."""
+        if running:
+            later = datetime.now(UTC) + timedelta(days=1)
+            requeued = await self._jobs.requeue_stale(older_than=later, tenants=[tenant], pairs=running)
+            if requeued:
+                bound.warning("jobs.requeued_stale", job_ids=requeued)
+        store = self._jobs.store
+        for run in await store.interrupted_runs(tenant):
+            if run.pairs and lane_of(run.pairs[0]) == lane:
+                bound.warning("run.interrupted", run_id=run.run_id, started_at=str(run.started_at), pairs=run.pairs)
+                await store.finish_run(run.run_id, status="interrupted", counts=run.counts)
 
     async def _run(self, runner: TenantJobs, claimed: list[JobRecord], bound: Any) -> None:
         ids = [job.job_id for job in claimed]
@@ -307,7 +435,7 @@ class ProcrastinateRunner:
 
     async def _release(self, claimed: list[JobRecord]) -> None:
         await self._jobs.release([job.job_id for job in claimed], worker=self.worker_id)
-        await self.kick(claimed[0].tenant)
+        await self.kick(claimed[0].tenant, lane_of(claimed[0].pair))
 
     async def _failed(self, job: JobRecord, exc: Exception, bound: Any) -> None:
         delay = self._retry(job.attempts + 1)
@@ -316,4 +444,4 @@ class ProcrastinateRunner:
         await self._jobs.fail(job.job_id, error, retry_at=retry_at, worker=self.worker_id)
         bound.warning("job.failed", job_id=job.job_id, error=error, retry_in=delay, gave_up=delay is None)
         if retry_at is not None:
-            await self.kick(job.tenant, at=retry_at)
+            await self.kick(job.tenant, lane_of(job.pair), at=retry_at)

@@ -128,7 +128,8 @@ class Scheduler:
             try:
                 await self.tick(now)
             except Exception as exc:
-                log.warning("schedule.tick_failed", error=repr(exc))
+                tenants = ",".join(sorted({s.tenant for s in self._schedules}))
+                log.warning("schedule.tick_failed", tenant=tenants, error=repr(exc))
                 delay = min(delay, RETRY_SECONDS)
             await self._sleep(max(0.0, delay))
 

@@ -10,7 +10,12 @@
 **The runner follows the store.** SQLite: every tenant's server runs its jobs with an in-process runner and its
 schedules with the in-memory scheduler (`cwsync serve` alone; no `cwsync worker`). PostgreSQL: one
 `ProcrastinateRunner` for every tenant — `serve` queues jobs, and the workers (`cwsync worker` processes on any
-machines, and `serve` itself unless `--no-worker`) run them, with the schedules as procrastinate periodic tasks.
+machines, and `serve` itself unless `--no-worker`) run them, with the schedules as procrastinate periodic tasks; a
+tenant's lanes (`runtime/procrastinate_runner.py`) may run at once on different workers, so each tenant's ConnectWise
+client paces at its share of the budget (`connectwise_share`).
+
+Every request to a tenant's app runs with `tenant=` bound in structlog's contextvars, so every log line of its
+webhook intake, job accept and API carries the tenant.
 """
 
 from __future__ import annotations
@@ -28,17 +33,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 from starlette.routing import Mount as Under
+from starlette.types import ASGIApp, Receive, Scope, Send
+from structlog.contextvars import bound_contextvars
 
 from cwsync.config import Config
 from cwsync.config.tenants import tenant_path
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.integrations import root
-from cwsync.runtime.procrastinate_runner import ProcrastinateRunner, apply_schema
+from cwsync.runtime.procrastinate_runner import ProcrastinateRunner, apply_schema, connectwise_share
 from cwsync.server.app import Server, create_app
 from cwsync.server.changes_api import changes_workflow
 from cwsync.store import JobStore, Store
 
-__all__ = ["Deployment", "Mount", "deployment", "needs_hubspot"]
+__all__ = ["Deployment", "Mount", "Tenanted", "deployment", "needs_hubspot"]
 
 log = structlog.get_logger("cwsync.server")
 
@@ -112,9 +119,10 @@ class Deployment:
                 except CwsyncApiError as exc:  # unreachable or refused: serve anyway (the console fixes connections)
                     log.warning("server.changes_unchecked", tenant=name, error=exc.message, fix=exc.hint)
         if not self.many:
-            return next(iter(self.apps.values()))
+            name, app = next(iter(self.apps.items()))
+            return Tenanted(app, name)
         routes: list[BaseRoute] = [Route("/livez", _livez), Route("/tenants", self._tenants)]
-        routes += [Under(tenant_path(name), app=app) for name, app in self.apps.items()]
+        routes += [Under(tenant_path(name), app=Tenanted(app, name)) for name, app in self.apps.items()]
         if self.mount is None:
             return Starlette(routes=routes)
         # The console serves every tenant at the root (a user switches between them); each tenant's API and
@@ -125,6 +133,19 @@ class Deployment:
 
     async def _tenants(self, request: Request) -> JSONResponse:
         return JSONResponse({"tenants": len(self.servers)})  # how many, not who: names are for their owners
+
+
+class Tenanted:
+    """A tenant's ASGI app with `tenant=` bound in structlog's contextvars for each request it serves, so every log
+    line of that request (intake refusals, job accepts, API errors) names its tenant."""
+
+    def __init__(self, app: ASGIApp, tenant: str) -> None:
+        self.app = app
+        self.tenant = tenant
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with bound_contextvars(tenant=self.tenant):
+            await self.app(scope, receive, send)
 
 
 async def _livez(request: Request) -> JSONResponse:
@@ -155,7 +176,9 @@ async def deployment(
         key_http = await stack.enter_async_context(httpx.AsyncClient(timeout=10, follow_redirects=False))
         for config in configs:
             hubspot: Literal["required", "optional"] = "required" if needs_hubspot(config) else "optional"
-            opened = root.opened(config, hubspot=hubspot, store=store, missing_secrets=missing_secrets)
+            # a tenant's lanes may run at once on different workers: each paces its share of ConnectWise
+            paced = config if runner is None else connectwise_share(config)
+            opened = root.opened(paced, hubspot=hubspot, store=store, missing_secrets=missing_secrets)
             ctx = await stack.enter_async_context(opened)
             servers[config.tenant] = Server(
                 ctx.config, store, ctx.cw, ctx.hubspot, key_http, workers=workers, queue=runner

@@ -21,9 +21,13 @@ jobs. A job waiting for a retry (`run_after` in the future) holds no place in li
 **Concurrency.** Every claim is one transaction. On SQLite it is `BEGIN IMMEDIATE` (writers queue on the database
 lock). On PostgreSQL the claim first takes a transaction-scoped advisory lock: `FOR UPDATE SKIP LOCKED` alone keeps
 two claimers off the *same row*, but not off two rows whose locks conflict, so the lock check must see every
-earlier claim's commit. A claim is a few indexed statements, so serialising them costs little; the chosen row is
-still taken `FOR UPDATE SKIP LOCKED`, so a claim never waits on a row some other statement holds. `complete`,
-`fail`, `heartbeat` and `enqueue` take no claim lock.
+earlier claim's commit. Lock keys begin with their tenant (`tenant:pair:…`, and a tenant's name has no `:`), so
+jobs of different tenants never conflict: a claim limited to some tenants takes one advisory lock per tenant (and
+the cluster-wide one shared), and sees only those tenants' running keys, so claims of different tenants — the
+scale-out drains — do not queue behind each other; a claim over every tenant takes the cluster-wide lock
+exclusively. A claim is a few indexed statements; the chosen row is still taken `FOR UPDATE SKIP LOCKED`, so a
+claim never waits on a row some other statement holds. `complete`, `fail`, `heartbeat` and `enqueue` take no claim
+lock.
 
 **Dead workers.** A claim stamps `worker` and `heartbeat_at`; a live runner refreshes `heartbeat_at`
 (`heartbeat`). `requeue_stale` puts running jobs whose heartbeat is older than a bound back in the queue, counting
@@ -54,7 +58,8 @@ __all__ = ["JobNotRunningError", "JobStore"]
 T = TypeVar("T")
 
 JOBS: Table = JobRow.__table__  # type: ignore[assignment]
-CLAIM_LOCK_KEY = 0x63777379_6E630002  # PostgreSQL advisory lock held by one claim at a time
+CLAIM_LOCK_KEY = 0x63777379_6E630002  # PostgreSQL advisory lock: exclusive for a claim over every tenant
+TENANT_CLAIM_SPACE = 0x63770003  # with a tenant's hash: the advisory lock of claims of that tenant
 SCAN_PAGE = 200  # due jobs read per round trip while looking for a claimable one
 WRITE_TRIES = 3  # tries of a requeue that races an enqueue for the same queueing key (see `_write`)
 STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
@@ -111,6 +116,20 @@ def _scope(tenants: Collection[str] | None, pairs: Collection[str] | None) -> bu
     """The WHERE terms that keep a query to some tenants' (and pairs') jobs; none for None."""
     where: builtins.list[ColumnElement[bool]] = [] if tenants is None else [JOBS.c.tenant.in_(sorted(tenants))]
     return where if pairs is None else [*where, JOBS.c.pair.in_(sorted(pairs))]
+
+
+async def _claim_locks(conn: AsyncConnection, tenants: Collection[str] | None) -> None:
+    """PostgreSQL: the advisory locks of a claim (module doc, "Concurrency"): the cluster-wide one, exclusive for a
+    claim over every tenant, else shared plus one per tenant, taken in name order (no deadlock between claims)."""
+    if tenants is None:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
+        return
+    await conn.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": CLAIM_LOCK_KEY})
+    for tenant in sorted(set(tenants)):
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:space, hashtext(:tenant))"),
+            {"space": TENANT_CLAIM_SPACE, "tenant": tenant},
+        )
 
 
 class _HeldLocks:
@@ -199,8 +218,8 @@ class JobStore:
         taken: builtins.list[JobRecord] = []
         async with self._store._connect(write=True) as conn, conn.begin():
             if conn.dialect.name == "postgresql":
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
-            running = select(JOBS.c.lock_key).where(JOBS.c.status == "running")
+                await _claim_locks(conn, tenants)
+            running = select(JOBS.c.lock_key).where(JOBS.c.status == "running", *_scope(tenants, None))
             held = _HeldLocks(list((await conn.execute(running)).scalars()))
             group: str | None = None
             async with contextlib.aclosing(self._due(conn, now, tenants, pairs)) as due:
@@ -333,10 +352,15 @@ class JobStore:
         await self._write(settle)
 
     async def requeue_stale(
-        self, *, older_than: datetime, now: datetime | None = None, tenants: Collection[str] | None = None
+        self,
+        *,
+        older_than: datetime,
+        now: datetime | None = None,
+        tenants: Collection[str] | None = None,
+        pairs: Collection[str] | None = None,
     ) -> builtins.list[int]:
-        """Put back in the queue the running jobs (of `tenants`; None: all) whose last heartbeat is before
-        `older_than`; returns their ids.
+        """Put back in the queue the running jobs (of `tenants` and `pairs`; None: all) whose last heartbeat is
+        before `older_than`; returns their ids.
 
         Such a job's worker died or hung: the abandoned attempt counts (`attempts` + 1) and the job may run at once,
         keeping its place in line (its id). As in `fail`, a newer queued job with its queueing key takes over.
@@ -344,7 +368,7 @@ class JobStore:
         stamp = now or _now()
         stale = (
             select(JOBS)
-            .where(JOBS.c.status == "running", JOBS.c.heartbeat_at < older_than, *_scope(tenants, None))
+            .where(JOBS.c.status == "running", JOBS.c.heartbeat_at < older_than, *_scope(tenants, pairs))
             .order_by(JOBS.c.id)
             .with_for_update(skip_locked=True)
         )
