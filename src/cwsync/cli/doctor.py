@@ -223,7 +223,7 @@ def settings_from_config(path: Path) -> tuple[ConnectWiseSettings, HubSpotSettin
     try:
         config = load_config(path)
     except ConfigError as exc:
-        console.print(f"[red]configuration error[/red]\n{exc}")
+        console.print(f"[red]configuration error[/red]\n{exc}", soft_wrap=True)  # file:line stays whole
         raise typer.Exit(ExitCode.BAD_SETTINGS) from exc
     c = config.connections.connectwise
     settings = settings_from_options(c.site, c.company_id, c.public_key, c.private_key.get_secret_value(), c.client_id)

@@ -69,7 +69,8 @@ def fail(code: int, message: str, *, fix: str | None = None, kind: str = "Error"
     if _SESSION is not None:
         _SESSION.error = {"type": kind, "message": message, "fix": fix, "exit_code": code}
     label = kind if kind != "Error" else "error"
-    console.print(f"[red]{label}[/red]: {message}" if "\n" not in message else f"[red]{label}[/red]\n{message}")
+    text = f"[red]{label}[/red]: {message}" if "\n" not in message else f"[red]{label}[/red]\n{message}"
+    console.print(text, soft_wrap=True)  # a file:line or a URL in it stays whole (the terminal wraps it)
     if fix:
         console.print(f"[yellow]fix:[/yellow] {fix}")
     raise typer.Exit(code)
