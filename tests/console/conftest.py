@@ -107,7 +107,7 @@ async def console(tmp_path: Path) -> AsyncIterator[Console]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The browser tests run last in the session: Playwright's sync API keeps an event loop running in the main
-    thread for as long as the session's one browser lives (`live.browser`), and no async test can run after it
-    starts (stable: each browser module's tests stay together and in order)."""
+    """The browser tests run after the other tests (of their module, whatever process runs it): Playwright's sync
+    API keeps an event loop running in the main thread for as long as a module's browser lives (`live.browser`), and
+    no async test can run beside it (stable: each browser module's tests stay together and in order)."""
     items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))

@@ -138,11 +138,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """One headless Chromium for the whole session (Debian's, started with --no-sandbox as root): starting one costs
-    seconds to a minute on a loaded machine. Playwright's sync API keeps an event loop running in this thread while
-    it is open, so the browser tests run last (`conftest.py` sorts them) and `live` runs the CLI in a thread."""
+    """One headless Chromium per module (Debian's, started with --no-sandbox as root). Playwright's sync API keeps an
+    event loop running in this thread while it is open, so a module's browser tests run after its other tests
+    (`conftest.py` sorts them) and the browser closes with the module: the test processes (`pytest -n`, a file's
+    tests in one process) run other files after it. `live` runs the CLI in a thread."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
