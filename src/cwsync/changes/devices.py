@@ -35,10 +35,9 @@ from cwsync.changes.device_store import DEVICE_FIELDS, DeviceStore, PagePlan
 from cwsync.changes.errors import ChangeRefused
 from cwsync.changes.models import DeviceSyncReport, DeviceView
 from cwsync.config.changes import DevicesConfig
-from cwsync.config.vocabulary import Direction
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
-from cwsync.core.mapping import FieldMap, ObjectMapping
+from cwsync.core.mapping import one_way
 from cwsync.engine.engine import Decision, Engine, RunOutcome
 from cwsync.engine.pair import Pair, Raw, Write, WriteResult
 from cwsync.engine.reading import cursor_moment, last_updated
@@ -71,14 +70,7 @@ NO_NAME = "(no name)"
 SKIPPED = "@skipped"
 """In a skipped configuration's flat form and projection: the unmapped type (or `NO_NAME`) it was skipped for."""
 _MENTION = re.compile(r"(?<![\w@.+-])@([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
-MAPPING = ObjectMapping(
-    PAIR,
-    "company/configurations",
-    "devices",
-    tuple(FieldMap(name=f, left=f, right=f, direction=Direction.TO_RIGHT) for f in DEVICE_FIELDS),
-    (),
-    Direction.TO_RIGHT,
-)
+MAPPING = one_way(PAIR, "company/configurations", "devices", DEVICE_FIELDS)
 """The device's stored fields, one way: what planning compares."""
 
 

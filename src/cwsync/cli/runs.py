@@ -128,7 +128,7 @@ def show(
     if run is None:
         fail(2, f"no run {run_id}", kind="RunNotFound", fix="see `cwsync history` for the runs and their ids")
     if as_json:
-        print(json.dumps({**run.summary(), "items": [_item(i) for i in items]}, indent=2, default=str))
+        print(json.dumps({**run.summary(), "items": [i.summary() for i in items]}, indent=2, default=str))
         return
     counts = ", ".join(f"{k} {v}" for k, v in run.counts.as_dict().items() if v) or "nothing done"
     console.print(f"run {run.run_id}: {run.kind} {run.status} ({counts})")
@@ -138,19 +138,3 @@ def show(
     for i in items:
         table.add_row(i.pair, str(i.action), str(i.status), i.left_id or "", i.right_id or "", i.reason)
     console.print(table)
-
-
-def _item(i: RunItem) -> dict[str, Any]:
-    """A decision in the shape `GET /api/runs/{id}` gives it (`hubspot_id`: the other side's id, whichever it is)."""
-    return {
-        "run": i.run_id,
-        "at": i.created_at,
-        "pair": i.pair,
-        "action": i.action,
-        "status": i.status,
-        "connectwise_id": i.left_id,
-        "hubspot_id": i.right_id,
-        "reason": i.reason,
-        "diff": i.diff,
-        "remote_status": i.remote_status,
-    }

@@ -142,6 +142,13 @@ class ObjectMapping:
         return {f.name: f.from_right(flat.get(f.right)) for f in self.fields}
 
 
+def one_way(pair: str, left_object: str, right_object: str, names: Iterable[str]) -> ObjectMapping:
+    """A ConnectWise → target mapping of fields computed by the integration (each name is its own path on both
+    sides, text): what an integration that projects records itself plans against."""
+    fields = tuple(FieldMap(name=n, left=n, right=n, direction=Direction.TO_RIGHT) for n in names)
+    return ObjectMapping(pair, left_object, right_object, fields, (), Direction.TO_RIGHT)
+
+
 def build_mapping(
     *,
     pair: str,

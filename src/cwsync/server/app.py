@@ -526,7 +526,7 @@ def _api(app: FastAPI, server: Server) -> None:
             record=record,
             text=text,
         )
-        return {**_run(run), "items": [_item(i) for i in items]}
+        return {**_run(run), "items": [i.summary() for i in items]}
 
     @app.get("/api/records/{system}/{obj}/{record_id}", dependencies=guard)
     async def explain(system: str, obj: str, record_id: str, live: bool = False) -> dict[str, Any]:
@@ -590,18 +590,3 @@ def _api(app: FastAPI, server: Server) -> None:
 
 def _run(r: RunRecord) -> dict[str, Any]:
     return r.summary()
-
-
-def _item(i: Any) -> dict[str, Any]:
-    return {
-        "run": i.run_id,
-        "at": i.created_at,
-        "pair": i.pair,
-        "action": i.action,
-        "status": i.status,
-        "connectwise_id": i.left_id,
-        "hubspot_id": i.right_id,
-        "reason": i.reason,
-        "diff": i.diff,
-        "remote_status": i.remote_status,
-    }

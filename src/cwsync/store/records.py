@@ -202,6 +202,22 @@ class RunItem:
     def __post_init__(self) -> None:
         _require_aware(created_at=self.created_at)
 
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready form (`GET /api/runs/{id}`, `cwsync runs show --json`): `hubspot_id` is the other side's
+        id, whichever system it is."""
+        return {
+            "run": self.run_id,
+            "at": self.created_at,
+            "pair": self.pair,
+            "action": self.action,
+            "status": self.status,
+            "connectwise_id": self.left_id,
+            "hubspot_id": self.right_id,
+            "reason": self.reason,
+            "diff": self.diff,
+            "remote_status": self.remote_status,
+        }
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NewJob:

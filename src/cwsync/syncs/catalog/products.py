@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cwsync.config.catalog import STATUS_ACTIONS, CatalogSync, lookup
-from cwsync.config.vocabulary import Direction
-from cwsync.core.mapping import FieldMap, ObjectMapping
+from cwsync.core.mapping import one_way
 from cwsync.engine.engine import Decision
 from cwsync.engine.pair import Pair, Source, Target
 from cwsync.syncs.hubspot.defaults import CustomProperty
@@ -87,14 +86,7 @@ PRODUCT_FIELDS = (
     "hs_recurring_billing_period",
 )
 """The HubSpot product properties cwsync owns (the mapping, one way: `project_product` computes each)."""
-MAPPING = ObjectMapping(
-    PRODUCTS_PAIR,
-    "procurement/catalog",
-    "products",
-    tuple(FieldMap(name=p, left=p, right=p, direction=Direction.TO_RIGHT) for p in PRODUCT_FIELDS),
-    (),
-    Direction.TO_RIGHT,
-)
+MAPPING = one_way(PRODUCTS_PAIR, "procurement/catalog", "products", PRODUCT_FIELDS)
 
 
 def _ref_name(value: Any) -> str | None:

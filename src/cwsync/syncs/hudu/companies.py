@@ -17,10 +17,9 @@ from dataclasses import replace
 from typing import Any
 
 from cwsync.config.hudu import HuduSync
-from cwsync.config.vocabulary import Direction
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
-from cwsync.core.mapping import FieldMap, ObjectMapping
+from cwsync.core.mapping import one_way
 from cwsync.engine.pair import Pair, Raw
 from cwsync.integrations.connectwise import ConnectWiseSource
 from cwsync.integrations.hudu import HuduCompanyTarget
@@ -37,14 +36,7 @@ COMPANY_FIELDS = (
 DETAILS = tuple(company_details({}))
 """The Hudu company fields cwsync writes."""
 DETAILS_OFF = "details changed in ConnectWise; update_company_details is off"
-MAPPING = ObjectMapping(
-    COMPANIES_PAIR,
-    "companies",
-    "companies",
-    tuple(FieldMap(name=n, left=n, right=n, direction=Direction.TO_RIGHT) for n in DETAILS),
-    (),
-    Direction.TO_RIGHT,
-)
+MAPPING = one_way(COMPANIES_PAIR, "companies", "companies", DETAILS)
 
 
 def company_pair(
