@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
 
+import structlog
 import uvicorn
 
-from cwsync.config import Config
-from cwsync.logs import route_uvicorn_logs
+from cwsync.config import Config, ConfigError, load_config
+from cwsync.config.model import secret_values
+from cwsync.logs import register_secrets, route_uvicorn_logs
 from cwsync.server.deployment import Mount, deployment
 
 __all__ = ["DEFAULT_GRACE", "serve", "serve_tenants", "work"]
 
 DEFAULT_GRACE = 30.0
+FOLLOW_EVERY = 5.0
+"""How often `cwsync worker` looks whether a tenant's configuration file changed (a save in the console)."""
+log = structlog.get_logger("cwsync.worker")
 """Seconds running jobs get to finish after SIGTERM before they are released."""
 
 
@@ -118,10 +126,57 @@ async def work(
             try:
                 job = dep.work(concurrency=concurrency, grace=grace, schedule=schedule)
                 task = asyncio.create_task(job, name="worker")
-                await _until_stopped(stop, [task])
-                await _finish([task])
+                follow = asyncio.create_task(follow_files(dep.servers))
+                try:
+                    await _until_stopped(stop, [task])
+                    await _finish([task])
+                finally:
+                    follow.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await follow
             finally:
                 await dep.runner.stop()
+
+
+class Reloadable(Protocol):
+    """A tenant's server as `follow_files` sees it."""
+
+    config: Config
+
+    async def reload(self, config: Config) -> list[str]: ...
+
+
+async def follow_files(servers: Mapping[str, Reloadable], *, every: float = FOLLOW_EVERY) -> None:
+    """Until cancelled: a tenant's configuration file that changed (saved in the console of `cwsync serve`, or by
+    hand) is loaded again and its server reloaded (`Server.reload`), so a worker runs its next jobs with it without
+    a restart. A file that does not load is logged and the worker keeps what it had."""
+    files = {name: server.config.source for name, server in servers.items() if server.config.source}
+    seen = {name: _digest(path) for name, path in files.items()}
+    while True:
+        await asyncio.sleep(every)
+        for name, path in files.items():
+            digest = _digest(path)
+            if digest == seen[name] or digest is None:
+                continue
+            seen[name] = digest
+            try:
+                config = await asyncio.to_thread(load_config, Path(path))
+                register_secrets(secret_values(config))  # no log line shows the new ones
+                later = await servers[name].reload(config)
+            except (ConfigError, OSError) as exc:
+                log.warning("worker.reload_refused", tenant=name, file=path, error=str(exc))
+                continue
+            except Exception as exc:  # a mapping or connection the reload refused: keep what it had
+                log.warning("worker.reload_failed", tenant=name, file=path, error=f"{type(exc).__name__}: {exc}")
+                continue
+            log.info("worker.reloaded", tenant=name, file=path, later=later)
+
+
+def _digest(path: str) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
