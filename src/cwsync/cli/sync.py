@@ -385,10 +385,7 @@ def explain(
             async with opened(cfg, hubspot="optional", read_only=True) as ctx:
                 flat = await mapping_trace.read_record(cfg, named.pair, named.side, record_id, cw=ctx.cw, hs=ctx.hs)
         async with read_only(cfg.store) as store:
-            held = _held_links(named.pair, store, cfg.tenant)
-            return await systems.explain_record(
-                store, cfg.tenant, named, record_id, mapping=mapping, flat=flat, held=held
-            )
+            return await systems.explain_record(store, cfg.tenant, named, record_id, mapping=mapping, flat=flat)
 
     data = run_async(work)
     if as_json:
@@ -415,15 +412,6 @@ def explain(
             console.print(f"     {name}: {old!r} → {new!r}")
         if d["remote_response"]:
             console.print(f"     remote answer: {d['remote_status']} {d['remote_response']}")
-
-
-def _held_links(pair: str, store: Any, tenant: str) -> Any:
-    """The links of a pair whose target holds them (the device inventory), for `explain`; None for the others."""
-    if pair != "devices":
-        return None
-    from cwsync.changes.devices import device_links
-
-    return device_links(store, tenant)
 
 
 def _print_mapping(trace: dict[str, Any], other: str) -> None:

@@ -23,7 +23,6 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from cwsync import __version__
-from cwsync.changes.devices import device_links
 from cwsync.config import Config
 from cwsync.config.hudu import DataType
 from cwsync.connectors.connectwise import ConnectWiseClient
@@ -545,10 +544,7 @@ def _api(app: FastAPI, server: Server) -> None:
                 )
             except CwsyncApiError as exc:
                 raise HTTPException(502, f"{type(exc).__name__}: {exc.summary}") from exc
-        held = device_links(server.store, config.tenant) if named.pair == "devices" else None
-        return await systems.explain_record(
-            server.store, config.tenant, named, record_id, mapping=mapping, flat=flat, held=held
-        )
+        return await systems.explain_record(server.store, config.tenant, named, record_id, mapping=mapping, flat=flat)
 
     @app.post("/api/records/{system}/{obj}/{record_id}/replay", dependencies=guard, status_code=202)
     async def replay(system: str, obj: str, record_id: str) -> dict[str, Any]:

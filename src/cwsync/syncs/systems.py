@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cwsync.changes.devices import PAIR as DEVICES_PAIR
+from cwsync.changes.devices import device_links
 from cwsync.core.mapping import ObjectMapping
 from cwsync.engine.pair import Links
 from cwsync.store import Store
@@ -67,14 +69,14 @@ async def explain_record(
     *,
     mapping: ObjectMapping | None = None,
     flat: Mapping[str, Any] | None = None,
-    held: Links | None = None,
 ) -> dict[str, Any]:
     """A record's link (ids, match key, values last synced on each side), each field map applied to it (`mapping`:
     over `flat`, the record read now, else over the latest decision's values) with the planned diff, and its
-    latest decisions with their diffs and remote answers (BY-2). `held`: the pair's links when its target holds
-    them (the device inventory, whose ids are the ConnectWise ones)."""
+    latest decisions with their diffs and remote answers (BY-2). The device inventory holds its links itself (its
+    rows, keyed by the ConnectWise id)."""
     side = {"left_id": record_id} if named.side == "left" else {"right_id": record_id}
     items = await store.items_for_record(tenant, named.pair, limit=20, **side)
+    held: Links | None = device_links(store, tenant) if named.pair == DEVICES_PAIR else None
     if held is not None:
         link = (await held.by_left([record_id])).get(record_id)
     else:
