@@ -365,6 +365,9 @@ async def test_live_runner_takes_over_a_job_once_its_runner_stops_heartbeating(j
     assert handled == [other, taken]
 
 
+STALE = 1.0
+
+
 async def test_heartbeats_keep_a_long_job_from_being_taken_as_abandoned(jobs: JobStore) -> None:
     """A job running longer than `stale_after` keeps its claim: the runner stamps it alive while it runs."""
 
@@ -373,11 +376,13 @@ async def test_heartbeats_keep_a_long_job_from_being_taken_as_abandoned(jobs: Jo
         async with asyncio.timeout(WAIT):
             while True:  # run until the heartbeat has moved twice the stale bound past the start
                 heartbeat = (await fetch(jobs, job.job_id)).heartbeat_at
-                if heartbeat is not None and heartbeat - job.started_at > timedelta(seconds=0.4):
+                if heartbeat is not None and heartbeat - job.started_at > timedelta(seconds=2 * STALE):
                     return
                 await asyncio.sleep(0.02)
 
-    runner = InProcessRunner(jobs, handler, workers=1, poll_interval=0.05, stale_after=0.2)
+    # A stale bound of a second: a test process shares 2 cores with others (`pytest -n`), and a tighter one was
+    # missed by a stalled loop (the job requeued while it ran, the very thing the heartbeat prevents otherwise).
+    runner = InProcessRunner(jobs, handler, workers=1, poll_interval=0.05, stale_after=STALE)
     async with started(runner):
         job_id = await runner.enqueue(spec("r1"))
         assert job_id is not None
