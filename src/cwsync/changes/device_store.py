@@ -25,6 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cwsync.changes.models import Device
 from cwsync.store import Store
+from cwsync.store.bulk import bulk_insert
 from cwsync.store.changes_tables import CHANGE_DEVICES, DEVICES
 
 __all__ = ["DEVICE_FIELDS", "DeviceStore", "PagePlan", "link_devices"]
@@ -79,10 +80,12 @@ class DeviceStore:
         now = datetime.now(UTC)
         async with self._store._connect(write=True) as conn, conn.begin():
             if plan.upserts:
-                rows = [{"tenant": self.tenant, **values, "updated_at": now} for values in plan.upserts]
-                insert: Any = pg_insert(DEVICES) if conn.dialect.name == "postgresql" else sqlite_insert(DEVICES)
-                changed = {name: insert.excluded[name] for name in (*DEVICE_FIELDS, "updated_at")}
-                await conn.execute(insert.on_conflict_do_update(index_elements=["tenant", "cw_id"], set_=changed), rows)
+                columns = ("cw_id", *DEVICE_FIELDS)
+                rows = [
+                    {"tenant": self.tenant, **{c: values[c] for c in columns}, "updated_at": now}
+                    for values in plan.upserts
+                ]
+                await bulk_insert(conn, DEVICES, rows, conflict=("tenant", "cw_id"))
             if plan.removals:
                 for start in range(0, len(plan.removals), _IN_CHUNK):
                     chunk = plan.removals[start : start + _IN_CHUNK]

@@ -44,6 +44,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from cwsync.store import mirror
+from cwsync.store.bulk import bulk_insert
 from cwsync.store.models import CursorRow, JournalRow, LinkRow, RunItemRow, RunRow
 from cwsync.store.records import (
     Counts,
@@ -742,16 +743,16 @@ class Tx:
             return 0
         released = await self._release_right_ids(batch)
         now = _now()
-        await self._execute(self._link_upsert(), [_link_values(link, now) for link in batch])
+        rows = [_link_values(link, now) for link in batch]
+        await self._bulk(LINKS, rows, conflict=("tenant", "pair", "left_id"), kept=("created_at",))
         return released
 
-    def _link_upsert(self) -> Insert:
-        statement: Any = self._insert(LINKS)
-        keys = ("tenant", "pair", "left_id")
-        kept = {"id", "created_at", *keys}
-        changes = {col.name: statement.excluded[col.name] for col in LINKS.c if col.name not in kept}
-        upsert: Insert = statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
-        return upsert
+    async def _bulk(
+        self, table: Table, rows: Sequence[dict[str, Any]], *, conflict: Sequence[str] = (), kept: Sequence[str] = ()
+    ) -> None:
+        if self._closed:
+            raise RuntimeError("this transaction is over: write inside the `async with store.transaction()` block")
+        await bulk_insert(self._conn, table, rows, conflict=conflict, kept=kept)
 
     async def _release_right_ids(self, batch: Sequence[Link]) -> int:
         """Delete the links that hold a right id this batch gives to a different left id; returns how many."""
@@ -806,7 +807,7 @@ class Tx:
         """Record run items in bulk (one executemany); their run must exist."""
         if items:
             now = _now()
-            await self._execute(sa_insert(RUN_ITEMS), [_item_values(item, now) for item in items])
+            await self._bulk(RUN_ITEMS, [_item_values(item, now) for item in items])
 
     async def write_journal(self, entries: Sequence[JournalEntry]) -> None:
         """Insert or replace journal entries by (tenant, scope, key, step)."""

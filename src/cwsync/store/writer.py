@@ -55,6 +55,10 @@ class _Immediate:
         """Run the statement now (the same result object as the async connection's)."""
         return self._conn.execute(statement, parameters)
 
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
+        """Run a statement's text now, with the driver's own parameters (a list of tuples: an executemany)."""
+        return self._conn.exec_driver_sql(statement, parameters)
+
 
 def _run_to_end(step: Awaitable[T]) -> T:
     """Drive a coroutine that never suspends to its result (its exception is raised)."""
