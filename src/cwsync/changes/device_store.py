@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cwsync.changes.models import Device
-from cwsync.store import Store
+from cwsync.store import Store, Tx
 from cwsync.store.bulk import bulk_insert
 from cwsync.store.changes_tables import CHANGE_DEVICES, DEVICES
 
@@ -78,7 +78,9 @@ class DeviceStore:
         if not plan.upserts and not plan.removals:
             return
         now = datetime.now(UTC)
-        async with self._store._connect(write=True) as conn, conn.begin():
+
+        async def body(tx: Tx) -> None:  # `Store.write`: on SQLite, at once (no driver-thread trip per statement)
+            conn = tx.connection
             if plan.upserts:
                 columns = ("cw_id", *DEVICE_FIELDS)
                 rows = [
@@ -86,12 +88,11 @@ class DeviceStore:
                     for values in plan.upserts
                 ]
                 await bulk_insert(conn, DEVICES, rows, conflict=("tenant", "cw_id"))
-            if plan.removals:
-                for start in range(0, len(plan.removals), _IN_CHUNK):
-                    chunk = plan.removals[start : start + _IN_CHUNK]
-                    await conn.execute(
-                        delete(DEVICES).where(DEVICES.c.tenant == self.tenant, DEVICES.c.cw_id.in_(chunk))
-                    )
+            for start in range(0, len(plan.removals), _IN_CHUNK):
+                chunk = plan.removals[start : start + _IN_CHUNK]
+                await conn.execute(delete(DEVICES).where(DEVICES.c.tenant == self.tenant, DEVICES.c.cw_id.in_(chunk)))
+
+        await self._store.write(body)
 
     async def cw_ids(self) -> set[int]:
         """Every configuration id held."""
