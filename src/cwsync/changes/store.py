@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from cwsync.changes.device_store import link_devices
 from cwsync.changes.errors import ChangeRefused
 from cwsync.changes.models import ChangeData, ChangeRecord, Device
-from cwsync.store import Store, Tx
+from cwsync.store import Reads, Store, Tx
 from cwsync.store.changes_tables import CHANGE_EVENTS, CHANGES
 
 __all__ = ["ChangeStore", "StoredEvent", "journal_scope"]
@@ -70,9 +70,19 @@ class ChangeStore:
 
     async def get(self, change_id: str) -> ChangeRecord | None:
         """The change, or None if it was never linked."""
+        return await self._store.read(lambda reads: self._change_in(reads, change_id))
+
+    async def lookup(self, change_id: str, event_id: str) -> tuple[StoredEvent | None, ChangeRecord | None]:
+        """An event of a change (if it was ever begun) and the change (if linked), in one store read."""
+
+        async def both(reads: Reads) -> tuple[StoredEvent | None, ChangeRecord | None]:
+            return await self._event_in(reads, change_id, event_id), await self._change_in(reads, change_id)
+
+        return await self._store.read(both)
+
+    async def _change_in(self, reads: Reads, change_id: str) -> ChangeRecord | None:
         statement = select(CHANGES).where(CHANGES.c.tenant == self.tenant, CHANGES.c.change_id == change_id)
-        async with self._store._connect() as conn:
-            row = (await conn.execute(statement)).first()
+        row = (await reads.connection.execute(statement)).first()
         if row is None:
             return None
         return ChangeRecord(
@@ -96,9 +106,11 @@ class ChangeStore:
 
     async def event(self, change_id: str, event_id: str) -> StoredEvent | None:
         """One event of a change, if it was ever begun."""
+        return await self._store.read(lambda reads: self._event_in(reads, change_id, event_id))
+
+    async def _event_in(self, reads: Reads, change_id: str, event_id: str) -> StoredEvent | None:
         statement = select(CHANGE_EVENTS).where(*self._event_key(change_id, event_id))
-        async with self._store._connect() as conn:
-            row = (await conn.execute(statement)).first()
+        row = (await reads.connection.execute(statement)).first()
         return None if row is None else _event_of(row)
 
     async def events(self, change_id: str) -> list[StoredEvent]:
@@ -145,7 +157,8 @@ class ChangeStore:
 
     async def done_steps(self, change_id: str, event_id: str) -> dict[str, int | None]:
         """The writes of an event journaled as done, with their record ids (empty once the event is finished)."""
-        entries = await self._store.journal(self.tenant, journal_scope(change_id), [event_id])
+        scope = journal_scope(change_id)
+        entries = await self._store.read(lambda reads: reads.journal(self.tenant, scope, [event_id]))
         return {e.step: None if e.record_id is None else int(e.record_id) for e in entries if e.status == "done"}
 
     async def fail_event(self, change_id: str, event_id: str, error: str) -> None:

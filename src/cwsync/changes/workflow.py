@@ -244,10 +244,10 @@ class ChangeWorkflow:
         """
         async with self._lock(change_id):
             digest = _digest(event)
-            stored = await self.changes.event(change_id, event.event_id)
+            stored, known = await self.changes.lookup(change_id, event.event_id)
             if stored is not None and stored.status == "applied":
                 return _replayed(stored, digest, event.event_id)
-            change = await self._change(change_id)
+            change = _known(known, change_id)
             ticket = await self._ticket(change.ticket_id)
             members = await self._members(people_to_look_up(event, change.data))
             found = await self._mentioned(change.cw_company_id, *_texts(event))
@@ -387,10 +387,7 @@ class ChangeWorkflow:
     # -- reads ---------------------------------------------------------------------------------------------------
 
     async def _change(self, change_id: str) -> ChangeRecord:
-        change = await self.changes.get(change_id)
-        if change is None:
-            raise ChangeRefused("unknown_change", f"change {change_id} is not linked to a ticket (link it first)")
-        return change
+        return _known(await self.changes.get(change_id), change_id)
 
     async def _ticket(self, ticket_id: int) -> dict[str, Any]:
         try:
@@ -486,6 +483,13 @@ async def _settled(run: WorkflowRun, write: Awaitable[T]) -> T:
         raise
     run.settle(committed=outcome is not False)  # `begin_event` answers False when it wrote nothing
     return outcome
+
+
+def _known(change: ChangeRecord | None, change_id: str) -> ChangeRecord:
+    """The change, or the refusal of an event for a change that was never linked."""
+    if change is None:
+        raise ChangeRefused("unknown_change", f"change {change_id} is not linked to a ticket (link it first)")
+    return change
 
 
 def _texts(event: ChangeEvent) -> list[str | None]:

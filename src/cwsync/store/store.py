@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from cwsync.store import mirror
 from cwsync.store.models import CursorRow, JournalRow, LinkRow, RunItemRow, RunRow
+from cwsync.store.reader import SqliteReader
 from cwsync.store.records import (
     Counts,
     JournalEntry,
@@ -58,7 +59,16 @@ from cwsync.store.records import (
 )
 from cwsync.store.writer import SqliteWriter
 
-__all__ = ["RunNotFoundError", "Store", "StoreUnavailableError", "Tx", "alembic_config", "async_url", "create_engine"]
+__all__ = [
+    "Reads",
+    "RunNotFoundError",
+    "Store",
+    "StoreUnavailableError",
+    "Tx",
+    "alembic_config",
+    "async_url",
+    "create_engine",
+]
 
 STORE_FIX = (
     "check `store:` in the configuration: for PostgreSQL that the server runs, is reachable from here and accepts "
@@ -344,6 +354,7 @@ class Store:
         self._engine = engine
         self._sqlite_writer = asyncio.Lock()
         self._writer: SqliteWriter | None = None
+        self._reader: SqliteReader | None = None
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Self:
@@ -391,10 +402,13 @@ class Store:
             return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
 
     async def close(self) -> None:
-        """Close every pooled connection (and the SQLite writer's thread, if `write` started one)."""
+        """Close every pooled connection (and the SQLite writer's and reader's, if `write` / `read` opened them)."""
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.close()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
         await self._engine.dispose()
 
     async def __aenter__(self) -> Self:
@@ -455,6 +469,26 @@ class Store:
 
         async with self._sqlite_writer:
             return await self._writer.run(run)
+
+    async def read(self, body: Callable[[Reads], Awaitable[T]]) -> T:
+        """One read transaction running `body(reads)` (a consistent snapshot); its result.
+
+        For the small look-ups of a unit of work (a change and its event, a quote's link and journal): on SQLite
+        the body runs at once on a read-only synchronous connection (`cwsync.store.reader`), never queued behind
+        the writer nor sent through the event loop statement by statement, so the look-ups of many units of work
+        in flight run side by side; on PostgreSQL on a pooled connection of the engine. `body` must await nothing
+        but its statements, and only read (on SQLite it may run again after a busy database).
+        """
+        if self.dialect != "sqlite":
+            async with self._engine.connect() as conn:
+                return await body(Reads(conn))
+        if self._reader is None:
+            self._reader = SqliteReader(self._engine.url, busy_ms=SQLITE_BUSY_MS, on_connect=_sqlite_on_connect)
+
+        async def run(conn: AsyncConnection) -> T:
+            return await body(Reads(conn))
+
+        return await self._reader.run(run)
 
     @contextlib.asynccontextmanager
     async def _connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -703,6 +737,35 @@ class Store:
             .limit(limit)
         )
         return [_item_of(row) for row in await self._all(statement)]
+
+
+class Reads:
+    """The look-ups of one `Store.read` body (a unit of work's links and journal; `connection` for other tables)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    @property
+    def connection(self) -> AsyncConnection:
+        """The read's connection, for statements on tables these methods do not cover (changes, devices)."""
+        return self._conn
+
+    async def links_by_left(self, tenant: str, pair: str, left_ids: Iterable[str]) -> dict[str, Link]:
+        """`Store.links_by_left` inside this read."""
+        base = select(LINKS).where(LINKS.c.tenant == tenant, LINKS.c.pair == pair)
+        found: dict[str, Link] = {}
+        for chunk in _chunks(sorted(set(left_ids))):
+            for row in await self._conn.execute(base.where(LINKS.c.left_id.in_(chunk))):
+                found[row.left_id] = _link_of(row)
+        return found
+
+    async def journal(self, tenant: str, scope: str, keys: Iterable[str]) -> list[JournalEntry]:
+        """`Store.journal` of these keys inside this read, oldest first."""
+        base = select(JOURNAL).where(JOURNAL.c.tenant == tenant, JOURNAL.c.scope == scope).order_by(JOURNAL.c.id)
+        out: list[JournalEntry] = []
+        for chunk in _chunks(sorted(set(keys))):
+            out.extend(_entry_of(row) for row in await self._conn.execute(base.where(JOURNAL.c.key.in_(chunk))))
+        return out
 
 
 class Tx:
