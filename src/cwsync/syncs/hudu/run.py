@@ -345,6 +345,7 @@ class HuduSyncEngine:
         sites = await self._site_assets() if kind in ("contacts", "configurations") else {}
         target = HuduAssetTarget(self.hudu, self.store, self.tenant, pair)
         serials = SerialIndex(self.hudu, self.store, self.tenant, pair) if self.sync.match_assets_on_serial else None
+        others = await self._unread_companies(companies) if kind == "sites" else []
         engine_pair = asset_pair(
             kind,
             self.sync,
@@ -359,6 +360,7 @@ class HuduSyncEngine:
             in_flight=4,
             serials=serials,
             today=self._today,
+            others=others,
         )
 
         def observe(_pair: str, decision: EngineDecision) -> None:
@@ -382,6 +384,14 @@ class HuduSyncEngine:
             observe=observe,
             totals=self._totals,
         )
+
+    async def _unread_companies(self, companies: Mapping[int, int]) -> list[int]:
+        """The ConnectWise companies linked to a Hudu company that this run does not read (a skipped type, a company
+        deleted in ConnectWise): where a linked site the full read did not find may still be."""
+        out: list[int] = []
+        async for batch in self.store.iter_link_ids(self.tenant, COMPANIES_PAIR):
+            out.extend(int(left_id) for left_id, _ in batch if int(left_id) not in companies)
+        return out
 
     async def _existing_assets(self, layouts: Mapping[str, LayoutInfo]) -> set[int]:
         """Ids of the assets (archived ones too) of the layouts the sync writes to."""
