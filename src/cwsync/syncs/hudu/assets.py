@@ -120,7 +120,7 @@ class AssetSource:
             found = [s async for page in self.changed(None) for s in page if str(s["id"]) in wanted]
             missing = wanted - {str(s["id"]) for s in found}
             if missing and self.others:
-                found.extend(await self._other_sites(missing))
+                found.extend(await self._sites_of(self.others, missing))
             return found
         out: list[Raw] = []
         for chunk in chunks(sorted(int(i) for i in wanted), CHUNK):
@@ -130,11 +130,12 @@ class AssetSource:
 
     async def confirm(self, ids: Sequence[str]) -> set[str]:
         """Which of these ids ConnectWise still has, in any company (the run reads only its companies' records: one
-        of another company, or of a company deleted in ConnectWise, is out of scope, not deleted). Sites are looked
-        for under the linked companies this run does not read (a site has no path of its own)."""
+        of another company, or of a company deleted in ConnectWise, is out of scope, not deleted). Sites, which have
+        no path of their own, are looked for again under every company linked to a Hudu company, read or not (one
+        request per company, only when a full read missed a linked site)."""
         wanted = {str(i) for i in ids}
         if self.kind == "sites":
-            return {str(s["id"]) for s in await self._other_sites(wanted)}
+            return {str(s["id"]) for s in await self._sites_of([*self.companies, *self.others], wanted)}
         out: set[str] = set()
         for chunk in chunks(sorted(int(i) for i in wanted), CHUNK):
             async for page in self.cw.stream(PATHS[self.kind], conditions=F("id").in_(chunk), fields="id"):
@@ -144,10 +145,10 @@ class AssetSource:
     def updated_at(self, raw: Raw) -> datetime | None:
         return last_updated(raw)
 
-    async def _other_sites(self, wanted: set[str]) -> list[Raw]:
-        """The wanted sites among those of the linked companies this run does not read."""
+    async def _sites_of(self, companies: Sequence[int], wanted: set[str]) -> list[Raw]:
+        """The wanted sites among those of these companies (one deleted in ConnectWise has none)."""
         found: list[Raw] = []
-        for chunk in chunks(self.others, 8):
+        for chunk in chunks(list(companies), 8):
             pages = await asyncio.gather(*(self._sites(company_id, missing_ok=True) for company_id in chunk))
             found.extend(s for page in pages for s in page if str(s["id"]) in wanted)
         return found
