@@ -423,6 +423,10 @@ async def test_a_change_of_a_moves_field_creates_anew_replacing_the_old_counterp
     assert new.right_id != old.right_id
     assert new.right_id in target.rows
     assert outcome.pairs[0].items[0]["reason"] == f"note changed: created anew, the old one ({old.right_id}) deleted"
+    source.records["2"]["note"] = "elsewhere too"
+    plan = await Engine(store, T).run([pair(source, target, **moves)], full=True, dry_run=True)
+    assert (plan.counts.created, plan.counts.deleted) == (1, 1)  # a plan counts the move's delete as the run does
+    source.records["2"]["note"] = None
     source.records["2"]["name"] = "renamed"  # not a moves field: an update in place
     again = await Engine(store, T).run([pair(source, target, **moves)], full=True)
     assert (again.counts.updated, len(target.replaced)) == (1, 1)

@@ -615,6 +615,8 @@ class _PairRun:
                     self._hold(d)
                 elif d.write is not None and d.write.replaces is not None:
                     self.outcome.counts.add("delete")  # the old counterpart of a move, deleted (archived) too
+            elif self.dry_run and d.write is not None and d.write.replaces is not None:
+                self.outcome.counts.add("delete")  # a plan counts the move's delete as the run will (#13.8)
             self.outcome.counts.add(d.action)  # type: ignore[arg-type]
             if self.observe is not None:
                 self.observe(self.pair.name, d)

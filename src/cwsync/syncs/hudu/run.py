@@ -366,8 +366,8 @@ class HuduSyncEngine:
         def observe(_pair: str, decision: EngineDecision) -> None:
             type_report.counts.add(decision.action)  # type: ignore[arg-type]
             moved = decision.write is not None and decision.write.replaces is not None
-            if moved and decision.action == "create" and not report.dry_run:
-                type_report.counts.add("delete")  # the old asset of a move, archived too
+            if moved and decision.action == "create":
+                type_report.counts.add("delete")  # the old asset of a move, archived too (a plan says so as well)
             if decision.action != "unchanged":
                 type_report.items.append(AssetItem.of(decision))
             self._progress(pair, 1)
