@@ -35,10 +35,12 @@ from cwsync.changes.devices import sync_of
 from cwsync.changes.workflow import ChangeWorkflow
 from cwsync.engine.engine import Engine
 from cwsync.engine.guard import MassDeleteError
+from cwsync.integrations.connectwise import ConnectWiseSource
 from cwsync.integrations.mirror import mirror_pairs, pair_name
 from cwsync.logs import configure_logging
 from cwsync.syncs.catalog.engine import CatalogEngine
 from cwsync.syncs.hubspot.run import HubSpotSync
+from cwsync.syncs.hudu.assets import AssetSource
 from cwsync.syncs.hudu.run import HuduSyncEngine
 from tests.catalog.conftest import CATALOG_SECTION
 from tests.changes.conftest import changes_config
@@ -166,15 +168,26 @@ async def run_family(
         return outcome.counts.as_dict()
 
 
-def detect(w: World, case: Case, record_id: int) -> dict[str, int]:
-    """The run that finds the deletion: the one-record path for pairs that find deletions that way, else a full
-    run (the mirror: both, the callback first)."""
-    if case.family in ("hudu", "catalog", "mirror"):
+def detect(w: World, case: Case, record_id: int, via: str) -> dict[str, int]:
+    """The run that finds the deletion: the one-record path (`callback`: a callback, a replay), a full run's
+    reconciliation (`full`), or both, the callback first (`both`, the mirror)."""
+    if via in ("callback", "both"):
         counts = asyncio.run(run_family(w, case, full=False, record=record_id))
-        if case.family != "mirror":
+        if via == "callback":
             return counts
         assert counts["failed"] == 0, counts
     return asyncio.run(run_family(w, case, full=True))
+
+
+VIA = {"hubspot": ("full",), "hudu": ("callback", "full"), "catalog": ("callback", "full"), "devices": ("full",)}
+"""How each family finds a deletion (the mirror: `both`)."""
+
+
+def device_deleted(w: World, cw_id: int) -> bool | None:
+    """The device's `deleted` mark (None: no device row)."""
+    with sqlite3.connect(w.db, timeout=5) as conn:
+        row = conn.execute("SELECT deleted FROM devices WHERE cw_id = ?", (cw_id,)).fetchone()
+    return None if row is None else bool(row[0])
 
 
 # -- the counterpart's state ---------------------------------------------------------------------------------------
@@ -217,7 +230,7 @@ FAMILIES: dict[str, tuple[Data, Callable[[], dict[str, Any]]]] = {
         Data(
             records=0,
             seed=5,
-            counts={"companies": 8, "contacts": 12, "configurations": 20, "agreements": 8, "sites": 8},
+            counts={"companies": 12, "contacts": 16, "configurations": 24, "agreements": 16, "sites": 12},
         ),
         lambda: {"hudu": hudu_sync_section()},
     ),
@@ -227,7 +240,7 @@ FAMILIES: dict[str, tuple[Data, Callable[[], dict[str, Any]]]] = {
         lambda: {"changes": changes_config(devices={"types": DEVICE_TYPES})},
     ),
     "mirror": (
-        Data(records=24, seed=5, counts={"tickets": 16}),
+        Data(records=24, seed=5, counts={"tickets": 16, "companies": 8, "contacts": 16}),
         lambda: {"mirror": {"objects": ["companies", "contacts", "tickets"], "batch": 50}},
     ),
 }
@@ -347,19 +360,22 @@ def _writes(counts: Mapping[str, int]) -> dict[str, int]:
 
 
 @pytest.mark.parametrize(
-    ("case", "policy"),
+    ("case", "policy", "via"),
     [
-        pytest.param(c, p, id=f"{c}-{p}")
+        pytest.param(c, p, v, id=f"{c}-{p}-{v}")
         for c in CASES
         for p in POLICIES[c.family]
+        for v in VIA.get(c.family, ("both",))
         if not (c.pair == "hudu:companies" and p == "unlink")  # refused at load (tests/config)
     ],
 )
 def test_a_deletion_in_connectwise_applies_the_policy_and_leaves_no_dangling_link(
-    worlds: Worlds, case: Case, policy: str
+    worlds: Worlds, case: Case, policy: str, via: str
 ) -> None:
     """The counterpart as the policy says, the link dropped or marked, the reason recorded, the next run a no-op,
-    and the record, brought back and changed, syncs without a failure."""
+    and the record, brought back and changed, syncs without a failure — whether the deletion is found by the
+    one-record path or by a full run's reconciliation (confirmed by id). A device kept by `ignore` is marked
+    `deleted`, and the mark is cleared when its configuration comes back."""
     w = worlds.get(case.family)
     configure(w, case.family, case.kind, policy)
     if case.family in worlds.moved:  # an earlier case re-created a record (a site, a company): its dependents follow
@@ -368,9 +384,11 @@ def test_a_deletion_in_connectwise_applies_the_policy_and_leaves_no_dangling_lin
     record_id, right_id = worlds.pick(w, case)
     w.delete_cw(case.entity, [record_id])
 
-    counts = detect(w, case, record_id)
+    counts = detect(w, case, record_id, via)
     assert counts["failed"] == 0, counts
     assert counterpart(w, case, right_id) == EXPECTED[policy]
+    if case.family == "devices":
+        assert device_deleted(w, record_id) is (True if policy == "ignore" else None)
     if case.family != "devices":  # the device table is its own record (no links)
         link = links(w, case.pair).get(str(record_id))
         if policy in KEEPS_LINK:
@@ -399,6 +417,58 @@ def test_a_deletion_in_connectwise_applies_the_policy_and_leaves_no_dangling_lin
         worlds.moved.add(case.family)
     if case.family != "devices":
         assert str(record_id) in links(w, case.pair), "the record that came back is not linked again"
+    else:
+        assert device_deleted(w, record_id) is False, "the device that came back is still marked deleted"
+
+
+# -- out of the read's scope, still in ConnectWise ------------------------------------------------------------------
+
+
+def hide_from_reads(monkeypatch: pytest.MonkeyPatch, case: Case, record_id: int) -> None:
+    """The pair's full read no longer returns the record (as a scoped read leaves out a record of a company the run
+    does not sync), while ConnectWise still has it: reads by id still find it."""
+    hidden = str(record_id)
+
+    def hiding(original: Callable[..., Any], ours: Callable[[Any], bool]) -> Callable[..., Any]:
+        async def changed(self: Any, since: Any) -> Any:
+            async for page in original(self, since):
+                yield [raw for raw in page if not (ours(self) and str(raw["id"]) == hidden)]
+
+        return changed
+
+    monkeypatch.setattr(AssetSource, "changed", hiding(AssetSource.changed, lambda src: src.kind == case.kind))
+    path = case.path or ""
+    monkeypatch.setattr(ConnectWiseSource, "changed", hiding(ConnectWiseSource.changed, lambda src: src.path == path))
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=str(c)) for c in CASES if c.family != "hubspot"])
+def test_a_linked_record_a_full_read_missed_but_connectwise_still_has_is_not_deleted(
+    worlds: Worlds, case: Case, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reconciliation confirms by id before any policy applies: a linked record the full read did not return but
+    ConnectWise still has is out of the read's scope, not deleted — under the policy that writes (archive, delete),
+    its counterpart stays live and its link as it was, and a `skip` run item says why; once the read returns it
+    again, a full run writes nothing. (HubSpot's two-way loop reconciles on its own, outside the engine.)"""
+    w = worlds.get(case.family)
+    configure(w, case.family, case.kind, POLICIES[case.family][0])  # archive / delete: the policies that write
+    if case.family in worlds.moved:
+        assert asyncio.run(run_family(w, case, full=True, every=True))["failed"] == 0
+        worlds.moved.discard(case.family)
+    record_id, right_id = worlds.pick(w, case)
+    before = links(w, case.pair).get(str(record_id))
+    with monkeypatch.context() as patch:
+        hide_from_reads(patch, case, record_id)
+        counts = asyncio.run(run_family(w, case, full=True))
+    assert _writes(counts) == dict.fromkeys((*WRITES, "failed"), 0), counts
+    assert counterpart(w, case, right_id) == "live"
+    if case.family == "devices":
+        assert device_deleted(w, record_id) is False
+    else:
+        assert links(w, case.pair).get(str(record_id)) == before
+    action, reason = items_of(w, case.pair, str(record_id))[0]
+    assert (action, "still in ConnectWise (outside the run's scope)" in reason) == ("skip", True), reason
+    assert _writes(asyncio.run(run_family(w, case, full=True))) == dict.fromkeys((*WRITES, "failed"), 0)
+    assert counterpart(w, case, right_id) == "live"
 
 
 # -- deleted on the target side ------------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Most ConnectWise records vanish at once (a broken read, a permission change): a full run removes nothing.
 
-Pairs that reconcile deletions on a full run (HubSpot archives, the device table and the mirror's tables remove)
-stop with a MassDeleteError naming the setting that allows it; pairs that do not reconcile (Hudu, catalog: a record
-gone from ConnectWise leaves its asset or product alone, only a callback for that record archives it) archive
-nothing.
+Every pair reconciles deletions on a full run (HubSpot and catalog archive, Hudu archives or marks, the device table
+and the mirror's tables remove; each confirms by id that a record the read missed is really gone): with most of a
+pair's linked records gone, the run stops with a MassDeleteError naming the setting that allows it, and the target
+keeps every record.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,16 @@ def hubspot_targets(w: World) -> tuple[int, int]:
     return len(w.hubspot.state.records["contacts"]), len(w.hubspot.state.archived["contacts"])
 
 
+def hudu_targets(w: World) -> tuple[int, Any]:
+    """Hudu companies and assets, and their content (archived flags included)."""
+    return HUDU.progress(w), HUDU.snapshot(w)
+
+
+def catalog_targets(w: World) -> tuple[int, Any]:
+    """HubSpot products, and their content (archived ones included)."""
+    return CATALOG.progress(w), CATALOG.snapshot(w)
+
+
 def device_targets(w: World) -> tuple[int, int]:
     """Devices held, and none archived (a device table removes)."""
     return DEVICES.progress(w), 0
@@ -50,6 +61,22 @@ def mirror_targets(w: World) -> tuple[int, int]:
 GUARDED = [
     pytest.param(
         HUBSPOT, ("contacts",), ("sync", "--full"), "syncs.hubspot.mass_delete_share", hubspot_targets, id="hubspot"
+    ),
+    pytest.param(
+        HUDU,
+        ("contacts", "configurations"),
+        ("hudu", "sync"),  # a Hudu sync is a full one unless --incremental
+        "syncs.hudu.mass_delete_share",
+        hudu_targets,
+        id="hudu",
+    ),
+    pytest.param(
+        CATALOG,
+        ("catalog_items",),
+        ("catalog", "sync", "--full"),
+        "syncs.catalog.mass_delete_share",
+        catalog_targets,
+        id="catalog",
     ),
     pytest.param(
         DEVICES,
@@ -76,11 +103,12 @@ def test_a_full_run_that_would_remove_most_records_stops_naming_the_setting(
     entities: tuple[str, ...],
     command: tuple[str, ...],
     setting: str,
-    targets: Callable[[World], tuple[int, int]],
+    targets: Callable[[World], tuple[int, Any]],
     tmp_path: Path,
 ) -> None:
     """Exit 1 with MassDeleteError and the setting in the message; the target keeps every record; the run failed."""
     with world(pair.data, tmp_path, pair.syncs) as w:
+        pair.prepare(w)
         code, out = w.cli(*pair.command)
         assert code == 0, out
         before = targets(w)
@@ -95,26 +123,3 @@ def test_a_full_run_that_would_remove_most_records_stops_naming_the_setting(
         assert targets(w) == before
         code, out = w.cli("history", "--json")
         assert json.loads(out)[0]["status"] == "failed"
-
-
-UNRECONCILED = [
-    pytest.param(HUDU, ("contacts", "configurations"), id="hudu"),
-    pytest.param(CATALOG, ("catalog_items",), id="catalog"),
-]
-
-
-@pytest.mark.parametrize(("pair", "entities"), UNRECONCILED)
-def test_pairs_without_deletion_reconciliation_archive_nothing(
-    pair: Pair, entities: tuple[str, ...], tmp_path: Path
-) -> None:
-    """Hudu and catalog full runs do not reconcile deletions: most records vanishing archives nothing (no guard is
-    needed; a pair that starts reconciling must add `check_mass_delete`, and this test then fails)."""
-    with world(pair.data, tmp_path, pair.syncs) as w:
-        pair.prepare(w)
-        code, out = w.cli(*pair.command)
-        assert code == 0, out
-        before = pair.snapshot(w)
-        assert vanish(w, entities) > 0
-        code, out = w.cli(*pair.command, "--full") if pair is CATALOG else w.cli(*pair.command)
-        assert code == 0, out
-        assert pair.snapshot(w) == before

@@ -1,6 +1,6 @@
 """The engine's generic hooks on a list source and an in-memory target over a real store (SQLite): retire,
-tombstones, notes, skip of linked records, prepare, batches of one kind filled across pages, reconciliation off,
-the target's call count, record-level failures, and links recorded before right values were kept."""
+tombstones, notes, skip of linked records, prepare, batches of one kind filled across pages, reconciliation off and
+confirmed by id, the target's call count, record-level failures, and links recorded before right values were kept."""
 
 from __future__ import annotations
 
@@ -212,6 +212,67 @@ async def test_without_reconcile_only_a_replay_finds_a_deletion(store: Store) ->
     assert "r3" not in target.rows
 
 
+class ScopedSource(ListSource):
+    """A source whose full read leaves out the `hidden` records (out of its scope) that it still has by id;
+    `confirms` (when not None) is its `confirm`, which records every call."""
+
+    def __init__(self, records: Sequence[Raw], *, confirming: bool) -> None:
+        super().__init__(records)
+        self.hidden: set[str] = set()
+        self.confirmed: list[list[str]] = []
+        if confirming:
+            self.confirm = self._confirm
+
+    async def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
+        async for page in super().changed(since):
+            yield [r for r in page if str(r["id"]) not in self.hidden]
+
+    async def _confirm(self, ids: Sequence[str]) -> set[str]:
+        self.confirmed.append(sorted(ids))
+        return {i for i in ids if i in self.records}
+
+
+@pytest.mark.parametrize("confirming", [True, False], ids=["confirm", "get_many"])
+async def test_reconciliation_confirms_by_id_and_keeps_what_is_only_out_of_scope(
+    store: Store, confirming: bool
+) -> None:
+    """A linked record the full read missed but the source still has (its `confirm`, else `get_many`) is skipped
+    with the reason, its counterpart kept; one the source no longer has gets the policy."""
+    source, target = ScopedSource(things(4), confirming=confirming), MemoryTarget()
+    await Engine(store, T).run([pair(source, target)])
+    source.hidden = {"2", "3"}
+    del source.records["3"]
+    outcome = await Engine(store, T).run([pair(source, target)], full=True)
+    assert (outcome.counts.deleted, outcome.counts.skipped) == (1, 1)
+    assert "r2" in target.rows
+    assert "r3" not in target.rows
+    assert await link_of(store, "2") is not None
+    [item] = [i for i in outcome.pairs[0].items if i["connectwise_id"] == "2"]
+    assert (item["action"], item["reason"]) == (
+        "skip",
+        "not read by this full run but still in ConnectWise (outside the run's scope): kept in the target as it is,"
+        " not deleted",
+    )
+    assert source.confirmed == ([["2", "3"]] if confirming else [])
+
+
+async def test_the_mass_delete_guard_counts_only_confirmed_deletions(store: Store) -> None:
+    """Most records out of the read's scope but still there: nothing is deleted and the guard does not stop the
+    run; most of them really gone: it does."""
+    from cwsync.engine.guard import MassDeleteError
+
+    source, target = ScopedSource(things(10), confirming=True), MemoryTarget()
+    await Engine(store, T).run([pair(source, target)])
+    source.hidden = {str(i) for i in range(1, 11)}
+    kept = await Engine(store, T).run([pair(source, target)], full=True)
+    assert (kept.counts.deleted, kept.counts.skipped, len(target.rows)) == (0, 10, 10)
+    for i in range(1, 11):
+        del source.records[str(i)]
+    with pytest.raises(MassDeleteError):
+        await Engine(store, T).run([pair(source, target)], full=True)
+    assert len(target.rows) == 10
+
+
 async def test_prepare_runs_inside_the_run(store: Store) -> None:
     source, target = ListSource(things(1)), MemoryTarget()
     calls: list[bool] = []
@@ -362,6 +423,10 @@ async def test_a_change_of_a_moves_field_creates_anew_replacing_the_old_counterp
     assert new.right_id != old.right_id
     assert new.right_id in target.rows
     assert outcome.pairs[0].items[0]["reason"] == f"note changed: created anew, the old one ({old.right_id}) deleted"
+    source.records["2"]["note"] = "elsewhere too"
+    plan = await Engine(store, T).run([pair(source, target, **moves)], full=True, dry_run=True)
+    assert (plan.counts.created, plan.counts.deleted) == (1, 1)  # a plan counts the move's delete as the run does
+    source.records["2"]["note"] = None
     source.records["2"]["name"] = "renamed"  # not a moves field: an update in place
     again = await Engine(store, T).run([pair(source, target, **moves)], full=True)
     assert (again.counts.updated, len(target.replaced)) == (1, 1)

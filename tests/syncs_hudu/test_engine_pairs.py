@@ -162,7 +162,11 @@ async def test_a_company_of_a_skipped_type_is_a_visible_skip(world: World) -> No
     contact = next(c for c in _children(world, "contacts", 2) if not c.get("inactiveFlag"))
     await world.cw.patch("company/contacts", contact["id"], replace_ops({"title": "After the skip"}))
     world.calls.clear()
-    report = await world.engine(**hudu_sync_section(skip_company_types=[type_name])).run()
+    skipping = world.engine(**hudu_sync_section(skip_company_types=[type_name]))
+    plan = await skipping.run(dry_run=True)
+    [planned] = [i for t in plan.types if t.kind == "companies" for i in t.items if i.cw_id == "2"]
+    assert (planned.action, f"company type {type_name!r} is skipped" in planned.reason) == ("skip", True)
+    report = await skipping.run()
     assert world.writes == 0
     [item] = await world.store.items_for_record(world.config.tenant, "hudu:companies", left_id="2", limit=1)
     assert item.action == "skip"
@@ -212,3 +216,37 @@ async def test_progress_has_totals_from_connectwise_counts(world: World) -> None
         assert totals[kind] == done[kind], kind
     assert "hudu:sites" not in totals
     assert done["hudu:sites"] > 0
+
+
+async def test_an_asset_a_sort_rule_moves_is_counted_archived_in_the_plan_and_the_run(world: World) -> None:
+    """#13.8: a configuration whose type now falls under another sort rule is created anew in that layout and its
+    old asset archived; the plan and the run both count that archive (it was "archived 0"), and so does the
+    recorded run."""
+    await world.match(2)
+    await world.sync()
+    config = next(
+        c
+        for c in _children(world, "configurations", 2)
+        if c["type"]["name"] in ("Managed Server", "Legacy Server", "Virtual Machine")
+    )
+    old = await _link(world, "hudu:configurations", config["id"])
+    assert old is not None
+    await world.cw.patch("company/configurations", config["id"], replace_ops({"type": {"name": "Laptop"}}))
+
+    plan = await world.engine().run(only=["configurations"], dry_run=True)
+    [planned] = [t for t in plan.types if t.kind == "configurations"]
+    assert (planned.counts.created, planned.counts.deleted) == (1, 1)
+
+    world.calls.clear()
+    report = await world.sync(only=["configurations"])
+    [done] = [t for t in report.types if t.kind == "configurations"]
+    assert (done.counts.created, done.counts.updated, done.counts.deleted) == (1, 0, 1)
+    assert world.hudu_box.state.assets[int(old.right_id)]["archived"]
+    new = await _link(world, "hudu:configurations", config["id"])
+    assert new is not None
+    assert new.right_id != old.right_id
+    computer = next(i for i, layout in world.hudu_box.state.layouts.items() if layout["name"] == "Computer")
+    assert world.hudu_box.state.assets[int(new.right_id)]["asset_layout_id"] == computer
+    [run] = await world.store.runs(world.config.tenant, limit=1)
+    assert run.run_id == report.run_id
+    assert run.counts.deleted == 1

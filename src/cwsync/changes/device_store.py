@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -61,8 +61,9 @@ class DeviceStore:
         self.tenant = tenant
 
     async def existing(self, cw_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """The stored values (`DEVICE_FIELDS` and the row id) of these configurations, by configuration id."""
-        columns = [DEVICES.c.id, DEVICES.c.cw_id, *(DEVICES.c[name] for name in DEVICE_FIELDS)]
+        """The stored values (`DEVICE_FIELDS`, the row id and `deleted`) of these configurations, by configuration
+        id."""
+        columns = [DEVICES.c.id, DEVICES.c.cw_id, DEVICES.c.deleted, *(DEVICES.c[name] for name in DEVICE_FIELDS)]
         found: dict[int, dict[str, Any]] = {}
         async with self._store._connect() as conn:
             for start in range(0, len(cw_ids), _IN_CHUNK):
@@ -73,8 +74,8 @@ class DeviceStore:
         return found
 
     async def apply_page(self, plan: PagePlan) -> None:
-        """Upsert the batch's devices (by configuration id: a batch sent twice makes one device each) and remove
-        the removed ones, in one transaction."""
+        """Upsert the batch's devices (by configuration id: a batch sent twice makes one device each; a device
+        marked deleted is no longer, its configuration is back) and remove the removed ones, in one transaction."""
         if not plan.upserts and not plan.removals:
             return
         now = datetime.now(UTC)
@@ -84,7 +85,7 @@ class DeviceStore:
             if plan.upserts:
                 columns = ("cw_id", *DEVICE_FIELDS)
                 rows = [
-                    {"tenant": self.tenant, **{c: values[c] for c in columns}, "updated_at": now}
+                    {"tenant": self.tenant, **{c: values[c] for c in columns}, "updated_at": now, "deleted": False}
                     for values in plan.upserts
                 ]
                 await bulk_insert(conn, DEVICES, rows, conflict=("tenant", "cw_id"))
@@ -93,6 +94,18 @@ class DeviceStore:
                 await conn.execute(delete(DEVICES).where(DEVICES.c.tenant == self.tenant, DEVICES.c.cw_id.in_(chunk)))
 
         await self._store.write(body)
+
+    async def mark(self, cw_ids: Iterable[int], *, deleted: bool = True) -> int:
+        """Mark these devices deleted in ConnectWise (kept, `on_delete: ignore`), or clear the mark; how many."""
+        ids, marked = sorted(set(cw_ids)), 0
+        now = datetime.now(UTC)
+        async with self._store._connect(write=True) as conn, conn.begin():
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                where = (DEVICES.c.tenant == self.tenant, DEVICES.c.cw_id.in_(chunk))
+                statement = update(DEVICES).where(*where).values(deleted=deleted, updated_at=now)
+                marked += (await conn.execute(statement)).rowcount
+        return marked
 
     async def cw_ids(self) -> set[int]:
         """Every configuration id held."""
@@ -211,4 +224,5 @@ def _device_of(row: Any) -> Device:
         status=row.status,
         cw_last_updated=row.cw_last_updated,
         updated_at=row.updated_at,
+        deleted=bool(row.deleted),
     )

@@ -38,7 +38,7 @@ from cwsync.config.changes import DevicesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
 from cwsync.core.mapping import one_way
-from cwsync.engine.engine import Decision, Engine, RunOutcome
+from cwsync.engine.engine import DELETED, Decision, Engine, RunOutcome
 from cwsync.engine.pair import Pair, Raw, Write, WriteResult
 from cwsync.engine.reading import cursor_moment, last_updated
 from cwsync.integrations.connectwise import ConnectWiseSource
@@ -218,9 +218,17 @@ class DeviceTable:
         for start in range(0, len(held), 5000):
             yield [(str(i), str(i)) for i in held[start : start + 5000]]
 
+    async def mark(self, ids: Sequence[str]) -> None:
+        """Keep these devices, marked deleted in ConnectWise (`on_delete: ignore`): the next write clears it."""
+        self.calls += 1
+        await self.devices.mark([int(i) for i in ids])
+
     def _link(self, cw_id: int, row: Mapping[str, Any]) -> Link:
         tenant = self.devices.tenant
-        return Link(tenant=tenant, pair=PAIR, left_id=str(cw_id), right_id=str(cw_id), left_values=dict(canonical(row)))
+        values: dict[str, Any] = dict(canonical(row))
+        if row.get("deleted"):
+            values[DELETED] = "ignore"  # its configuration was deleted: not reconciled again, written in full if back
+        return Link(tenant=tenant, pair=PAIR, left_id=str(cw_id), right_id=str(cw_id), left_values=values)
 
     async def find(self, writes: Sequence[Write]) -> dict[str, str]:
         """Devices an earlier attempt wrote (their id is the configuration id)."""

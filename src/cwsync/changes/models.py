@@ -326,6 +326,9 @@ class Device(_Model):
     status: str | None = None
     cw_last_updated: datetime | None = None
     updated_at: datetime | None = None
+    deleted: bool = Field(
+        False, description="its configuration was deleted in ConnectWise; kept by `on_delete: ignore`"
+    )
 
 
 class DeviceView(_Model):

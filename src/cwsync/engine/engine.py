@@ -6,10 +6,12 @@ hooks) and plan with `core.plan` against the stored links (`decide`: the echo of
 nothing); note creates as intents, and first turn the intents an earlier attempt left into updates of what it made
 (`Target.find`); apply in batches of `Pair.batch` writes of one kind (a page's remainder waits to fill the next
 page's batches), `Pair.in_flight` at once; record links, run items and settled intents of a batch in one
-transaction. A full read then reconciles deletions: linked records not read were deleted in ConnectWise (behind the
-mass-delete guard), and the pair's `on_delete` policy applies to them (`_deleted`, the same for a replayed id that
-is gone). The cursor moves at the end of a completed pair to the newest change seen, capped by the run's start, so
-a killed run re-reads from the old cursor and converges.
+transaction. A full read then reconciles deletions: linked records not read are looked up by id (the source's
+`confirm`, else `get_many`); those ConnectWise no longer has were deleted there (behind the mass-delete guard), and
+the pair's `on_delete` policy applies to them (`_deleted`, the same for a replayed id that is gone); those it still
+has were out of the read's scope and are kept, skipped with the reason. The cursor moves at the end of a completed
+pair to the newest change seen, capped by the run's start, so a killed run re-reads from the old cursor and
+converges.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from cwsync.engine.record import Recorder
 from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.store import Counts, Link, RunItem, RunKind, Store, Trigger
 
-__all__ = ["DELETED", "Decision", "Engine", "Observer", "PairOutcome", "RunOutcome", "decide"]
+__all__ = ["DELETED", "OUT_OF_SCOPE", "Decision", "Engine", "Observer", "PairOutcome", "RunOutcome", "decide"]
 
 log = structlog.get_logger("cwsync.engine")
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -40,6 +42,11 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 DELETED = "cwsync:deleted"
 """The key a link's values get when its record was deleted in ConnectWise and `on_delete` kept the link (`ignore`,
 `flag`): the policy. Such a link is not reconciled again; should its record come back, it is written in full."""
+OUT_OF_SCOPE = (
+    "not read by this full run but still in ConnectWise (outside the run's scope): kept in {target} as it is,"
+    " not {deleted}"
+)
+"""Why a linked record a full read did not return, and that ConnectWise still has, is left alone."""
 _DONE_AS = {"archive": "archived", "delete": "deleted", "flag": "flagged", "ignore": "marked", "unlink": "unlinked"}
 """What the mass-delete guard says was not done, per policy."""
 
@@ -587,6 +594,7 @@ class _PairRun:
         run_items: list[RunItem] = []
         settled: list[str] = []
         dropped: list[str] = []
+        marked: list[str] = []
         for d in decisions:
             result = results.get(d.left_id) if results is not None else None
             if result is not None:
@@ -607,6 +615,8 @@ class _PairRun:
                     self._hold(d)
                 elif d.write is not None and d.write.replaces is not None:
                     self.outcome.counts.add("delete")  # the old counterpart of a move, deleted (archived) too
+            elif self.dry_run and d.write is not None and d.write.replaces is not None:
+                self.outcome.counts.add("delete")  # a plan counts the move's delete as the run will (#13.8)
             self.outcome.counts.add(d.action)  # type: ignore[arg-type]
             if self.observe is not None:
                 self.observe(self.pair.name, d)
@@ -628,6 +638,7 @@ class _PairRun:
                     d.left_id, d.right_id, left_values=values, right_values=right, match_key=d.match_key
                 )
                 links.append(mark)
+                marked.append(d.left_id)
             elif written and d.action == "delete":
                 if self.pair.tombstone is None:
                     dropped.append(d.left_id)
@@ -658,6 +669,9 @@ class _PairRun:
             )
         if self.held:
             links, dropped = [], []
+            marker = getattr(self.links, "mark", None)
+            if marked and marker is not None:  # the target keeps the mark in its rows (the device table)
+                await marker(marked)
         if self.pair.upserts:
             settled = []  # no intents were noted
         await self.recorder.commit(links=links, items=run_items, dropped=dropped, settled=settled)
@@ -675,7 +689,33 @@ class _PairRun:
         if not gone:
             return
         links = list((await self.links.by_left(gone)).values())
-        await self._deleted(links, "not found in ConnectWise (reconciliation)", total=total)
+        await self._deleted(await self._out_of_scope(links), "not found in ConnectWise (reconciliation)", total=total)
+
+    async def _present(self, ids: Sequence[str]) -> set[str]:
+        """Which of these ids the source still has (its `confirm`, else `get_many`)."""
+        confirm = getattr(self.pair.source, "confirm", None)
+        if confirm is not None:
+            return {str(i) for i in await confirm(ids)}
+        return {str(raw["id"]) for raw in await self.pair.source.get_many(ids)}
+
+    async def _out_of_scope(self, links: Sequence[Link]) -> list[Link]:
+        """Of links whose records a read did not return, those the source confirms it no longer has; the others
+        (still there, outside the read's scope) are skipped with the reason, their counterparts left alone. Links
+        already tombstoned or marked are left out (nothing to confirm)."""
+        links = [link for link in links if not _tombstoned(self.pair, link) and _marked(link) is None]
+        if not links:
+            return []
+        present = await self._present([link.left_id for link in links])
+        if present:
+            why = OUT_OF_SCOPE.format(target=self.pair.target_label, deleted=self.pair.deleted_as)
+            await self._record(
+                [
+                    Decision("skip", link.left_id, link.right_id, why, values=link.left_values)
+                    for link in links
+                    if link.left_id in present
+                ]
+            )
+        return [link for link in links if link.left_id not in present]
 
     async def _deleted(self, links: Sequence[Link], reason: str, *, total: int | None = None) -> None:
         """Records deleted in ConnectWise: the pair's `on_delete` applies to their counterparts, behind the

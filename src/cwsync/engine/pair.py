@@ -75,7 +75,14 @@ Raw = dict[str, Any]
 
 
 class Source(Protocol):
-    """Where records come from (ConnectWise)."""
+    """Where records come from (ConnectWise).
+
+    Optional beyond these: `count_changed(since) -> int` (how many records `changed(since)` reads: progress
+    totals) and `confirm(ids) -> set[str]` (which of these ids the source still has, whatever the scope of its
+    reads: a source whose full read is scoped — Hudu assets are read for the companies in the run — says so, and a
+    linked record the full read did not return but the source still has is out of scope, not deleted). Without
+    `confirm` the engine confirms with `get_many`.
+    """
 
     def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
         """Pages of records changed since `since` (every record when None)."""
@@ -150,6 +157,10 @@ class Links(Protocol):
     def ids(self) -> AsyncIterator[list[tuple[str, str]]]:
         """Every link as (left id, right id), in batches."""
         ...
+
+    # Optional: `async mark(ids: Sequence[str]) -> None`, keep these links marked as deleted in ConnectWise
+    # (`on_delete: ignore`), so that `by_left` gives them with the `engine.DELETED` key (the device table's
+    # `deleted` column); a later write of the record clears the mark.
 
 
 @dataclass(frozen=True)

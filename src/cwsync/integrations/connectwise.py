@@ -64,6 +64,18 @@ class ConnectWiseSource:
                 out.extend(page)
         return out
 
+    async def confirm(self, ids: Sequence[str]) -> set[str]:
+        """Which of these ids ConnectWise still has as a full read would see them (`where` and `scope` applied: a
+        soft-deleted company is gone), 100 ids per read of the ids alone."""
+        out: set[str] = set()
+        for chunk in chunks(sorted({int(i) for i in ids}), ID_CHUNK):
+            parts = [c for c in (F("id").in_(chunk), self.where, self.scope) if c is not None]
+            async for page in self.client.stream(
+                self.path, conditions=all_of(*parts), fields="id", page_size=self.page_size
+            ):
+                out.update(str(raw["id"]) for raw in page)
+        return out
+
     def updated_at(self, raw: Raw) -> datetime | None:
         """The record's `_info.lastUpdated`."""
         return last_updated(raw)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Table, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cwsync.store.models import Base, BigIntId, NullableJson
@@ -94,6 +94,9 @@ class DeviceRow(Base):
     status: Mapped[str | None] = mapped_column(String(100))
     cw_last_updated: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    deleted: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    """Its configuration was deleted in ConnectWise and `on_delete: ignore` kept the device (migration
+    `0010_device_deleted`); cleared when the configuration comes back."""
 
 
 class ChangeDeviceRow(Base):

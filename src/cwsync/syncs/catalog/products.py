@@ -209,7 +209,6 @@ def product_pair(
         mass_delete_share=sync.mass_delete_share,
         mass_delete_setting="syncs.catalog.mass_delete_share",
         flag={FLAG: "true"},
-        reconcile=False,
         tombstone={"state": "archived"},
         target_label="HubSpot",
         deleted_as="archived",

@@ -26,6 +26,7 @@ from cwsync.config.hudu import DataType, HuduSync
 from cwsync.config.vocabulary import Direction
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
+from cwsync.connectors.http import NotFoundError
 from cwsync.connectors.hudu import HuduClient
 from cwsync.core.mapping import FieldMap, ObjectMapping
 from cwsync.engine.engine import Decision
@@ -74,8 +75,13 @@ class AssetSource:
     sites per company (8 companies at once, always all of them), the other types by `company/id in (...)`, changed
     since the cursor on an incremental run."""
 
-    def __init__(self, cw: ConnectWiseClient, kind: DataType, companies: Sequence[int]) -> None:
+    def __init__(
+        self, cw: ConnectWiseClient, kind: DataType, companies: Sequence[int], others: Sequence[int] = ()
+    ) -> None:
+        """`others`: the ConnectWise companies linked to a Hudu company but not read this run (a skipped type, ...),
+        where `confirm` looks for sites."""
         self.cw, self.kind, self.companies = cw, kind, sorted(companies)
+        self.others = sorted(set(others) - set(self.companies))
 
     async def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
         if self.kind == "sites":
@@ -106,26 +112,55 @@ class AssetSource:
         return total
 
     async def get_many(self, ids: Sequence[str]) -> list[Raw]:
+        """The records with these ids that ConnectWise has, whatever their company (one of a company this run does
+        not sync is skipped naming why, never taken for deleted); sites are looked for in the run's companies, then
+        in the linked ones it does not read."""
         wanted = {str(i) for i in ids}
         if self.kind == "sites":
-            return [s async for page in self.changed(None) for s in page if str(s["id"]) in wanted]
+            found = [s async for page in self.changed(None) for s in page if str(s["id"]) in wanted]
+            missing = wanted - {str(s["id"]) for s in found}
+            if missing and self.others:
+                found.extend(await self._sites_of(self.others, missing))
+            return found
         out: list[Raw] = []
         for chunk in chunks(sorted(int(i) for i in wanted), CHUNK):
             async for page in self.cw.stream(PATHS[self.kind], conditions=F("id").in_(chunk)):
-                out.extend(r for r in page if _company_of(r) in self.companies)
+                out.extend(page)
+        return out
+
+    async def confirm(self, ids: Sequence[str]) -> set[str]:
+        """Which of these ids ConnectWise still has, in any company (the run reads only its companies' records: one
+        of another company, or of a company deleted in ConnectWise, is out of scope, not deleted). Sites, which have
+        no path of their own, are looked for again under every company linked to a Hudu company, read or not (one
+        request per company, only when a full read missed a linked site)."""
+        wanted = {str(i) for i in ids}
+        if self.kind == "sites":
+            return {str(s["id"]) for s in await self._sites_of([*self.companies, *self.others], wanted)}
+        out: set[str] = set()
+        for chunk in chunks(sorted(int(i) for i in wanted), CHUNK):
+            async for page in self.cw.stream(PATHS[self.kind], conditions=F("id").in_(chunk), fields="id"):
+                out.update(str(r["id"]) for r in page)
         return out
 
     def updated_at(self, raw: Raw) -> datetime | None:
         return last_updated(raw)
 
-    async def _sites(self, company_id: int) -> list[Raw]:
+    async def _sites_of(self, companies: Sequence[int], wanted: set[str]) -> list[Raw]:
+        """The wanted sites among those of these companies (one deleted in ConnectWise has none)."""
+        found: list[Raw] = []
+        for chunk in chunks(list(companies), 8):
+            pages = await asyncio.gather(*(self._sites(company_id, missing_ok=True) for company_id in chunk))
+            found.extend(s for page in pages for s in page if str(s["id"]) in wanted)
+        return found
+
+    async def _sites(self, company_id: int, *, missing_ok: bool = False) -> list[Raw]:
         path = f"company/companies/{company_id}/sites"
-        return [{**s, SITE_COMPANY: company_id} async for page in self.cw.stream(path) for s in page]
-
-
-def _company_of(record: Mapping[str, Any]) -> int | None:
-    ref = record.get("company")
-    return int(ref["id"]) if isinstance(ref, Mapping) and ref.get("id") is not None else None
+        try:
+            return [{**s, SITE_COMPANY: company_id} async for page in self.cw.stream(path) for s in page]
+        except NotFoundError:
+            if missing_ok:  # the company was deleted in ConnectWise: its sites with it
+                return []
+            raise
 
 
 def layouts_of(kind: DataType, sync: HuduSync, layouts: Mapping[str, LayoutInfo]) -> list[LayoutInfo]:
@@ -169,11 +204,14 @@ def asset_pair(
     serials: SerialIndex | None = None,
     today: datetime | None = None,
     unsynced: Mapping[int, str] | None = None,
+    others: Sequence[int] = (),
 ) -> Pair:
     """The pair of one data type for this run (see the module's docstring).
 
     `unsynced` names the ConnectWise companies without a Hudu company this run and why: their records (but sites,
-    which are read one request per company) are read too and skipped with a reason that names the company.
+    which are read one request per company) are read too and skipped with a reason that names the company. `others`
+    are the ConnectWise companies linked to a Hudu company that this run does not read: a linked site the full read
+    did not find is looked for there before it is treated as deleted.
     """
     unsynced = unsynced or {}
     read = list(companies) if kind == "sites" else [*companies, *unsynced]
@@ -279,7 +317,7 @@ def asset_pair(
     return Pair(
         name=f"hudu:{kind}",
         mapping=mapping,
-        source=AssetSource(cw, kind, read),
+        source=AssetSource(cw, kind, read, others),
         target=target,
         flatten=flatten,
         project=project,
@@ -291,7 +329,6 @@ def asset_pair(
         on_delete=sync.on_delete_of(kind),
         mass_delete_share=sync.mass_delete_share,
         mass_delete_setting="syncs.hudu.mass_delete_share",
-        reconcile=False,
         target_label="Hudu",
         deleted_as="archived",
         stored=stored_asset_link,

@@ -93,7 +93,6 @@ def company_pair(
         on_delete=sync.on_delete_of("companies"),
         mass_delete_share=sync.mass_delete_share,
         mass_delete_setting="syncs.hudu.mass_delete_share",
-        reconcile=False,
         target_label="Hudu",
         deleted_as="archived",
         stored=stored,

@@ -345,6 +345,7 @@ class HuduSyncEngine:
         sites = await self._site_assets() if kind in ("contacts", "configurations") else {}
         target = HuduAssetTarget(self.hudu, self.store, self.tenant, pair)
         serials = SerialIndex(self.hudu, self.store, self.tenant, pair) if self.sync.match_assets_on_serial else None
+        others = await self._unread_companies(companies) if kind == "sites" else []
         engine_pair = asset_pair(
             kind,
             self.sync,
@@ -359,13 +360,14 @@ class HuduSyncEngine:
             in_flight=4,
             serials=serials,
             today=self._today,
+            others=others,
         )
 
         def observe(_pair: str, decision: EngineDecision) -> None:
             type_report.counts.add(decision.action)  # type: ignore[arg-type]
             moved = decision.write is not None and decision.write.replaces is not None
-            if moved and decision.action == "create" and not report.dry_run:
-                type_report.counts.add("delete")  # the old asset of a move, archived too
+            if moved and decision.action == "create":
+                type_report.counts.add("delete")  # the old asset of a move, archived too (a plan says so as well)
             if decision.action != "unchanged":
                 type_report.items.append(AssetItem.of(decision))
             self._progress(pair, 1)
@@ -382,6 +384,14 @@ class HuduSyncEngine:
             observe=observe,
             totals=self._totals,
         )
+
+    async def _unread_companies(self, companies: Mapping[int, int]) -> list[int]:
+        """The ConnectWise companies linked to a Hudu company that this run does not read (a skipped type, a company
+        deleted in ConnectWise): where a linked site the full read did not find may still be."""
+        out: list[int] = []
+        async for batch in self.store.iter_link_ids(self.tenant, COMPANIES_PAIR):
+            out.extend(int(left_id) for left_id, _ in batch if int(left_id) not in companies)
+        return out
 
     async def _existing_assets(self, layouts: Mapping[str, LayoutInfo]) -> set[int]:
         """Ids of the assets (archived ones too) of the layouts the sync writes to."""
