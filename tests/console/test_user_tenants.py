@@ -91,7 +91,7 @@ def test_users_get_tenants_from_the_cli(tmp_path: Path) -> None:
 
 
 def test_users_from_before_tenant_access_keep_every_tenant(tmp_path: Path) -> None:
-    """Migration 0010 gives the users that exist every tenant; a grant then restricts nothing it should not."""
+    """Migration 0011 gives the users that exist every tenant; a grant then restricts nothing it should not."""
     url = f"sqlite:///{tmp_path / 'old.db'}"
     command.upgrade(alembic_config(url=url), "0009")
     engine = sa.create_engine(url)

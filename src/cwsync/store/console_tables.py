@@ -1,4 +1,4 @@
-"""The console's tables, declared on the store's `Base` (migrations `0008_console`, `0010_user_tenants`): users, the
+"""The console's tables, declared on the store's `Base` (migrations `0008_console`, `0011_user_tenants`): users, the
 tenants each may see, sessions, secrets.
 
 `cwsync.store` imports this module, so the tables are in `Base.metadata` whenever the store is loaded (the
@@ -37,7 +37,7 @@ class ConsoleUserRow(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     all_tenants: Mapped[bool] = mapped_column(server_default=true())
-    """May see every tenant of the deployment (users from before 0010 do); else those of `console_user_tenants`."""
+    """May see every tenant of the deployment (users from before 0011 do); else those of `console_user_tenants`."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

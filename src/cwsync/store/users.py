@@ -13,7 +13,7 @@
 A session row is keyed by the SHA-256 of its token, so the table alone cannot be replayed as a cookie; it holds the
 session's CSRF token and tenant. Removing a user or changing the password ends every session of theirs.
 
-**Tenant access.** A user sees every tenant of the deployment (`all_tenants`, what users from before migration 0010
+**Tenant access.** A user sees every tenant of the deployment (`all_tenants`, what users from before migration 0011
 have) or the tenants of `console_user_tenants`; the set is read with each session, so a grant or a revoke applies
 to the user's next request. A single configuration file's console has one tenant and does not look at it.
 """
