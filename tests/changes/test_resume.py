@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
+from cwsync.changes.setup import validate_statuses
 from cwsync.changes.workflow import ChangeWorkflow
+from cwsync.config.changes import ChangesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient, ValidationError
-from tests.changes.conftest import World
-from tests.changes.test_lifecycle import link_request
+from cwsync.connectors.http import RetryPolicy
+from tests.changes.conftest import World, changes_config
+from tests.changes.test_lifecycle import event, link_request
 
 
 class RefuseNthNote(httpx.AsyncBaseTransport):
@@ -62,3 +67,108 @@ async def test_an_interrupted_link_resumes_without_repeating_writes(world: World
     change = await world.workflow.changes.get("CHG-1")
     assert change is not None
     assert change.state == "linked"
+
+
+class Gate(httpx.AsyncBaseTransport):
+    """Loopback HTTP; the ticket's status PATCH waits until a note POST of the ticket has arrived (at most 10 s,
+    then answers 503), or, with `refuse_status`, answers 400 once that note has been answered."""
+
+    def __init__(self, ticket_id: int, *, refuse_status: bool = False) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.ticket_id, self.refuse_status = ticket_id, refuse_status
+        self.note_seen, self.note_answered = asyncio.Event(), asyncio.Event()
+        self.members_gets = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if request.method == "GET" and path.endswith("/system/members"):
+            self.members_gets += 1
+        if request.method == "POST" and path.endswith(f"/service/tickets/{self.ticket_id}/notes"):
+            self.note_seen.set()
+            answer = await self.inner.handle_async_request(request)
+            self.note_answered.set()
+            return answer
+        if request.method == "PATCH" and path.endswith(f"/service/tickets/{self.ticket_id}"):
+            waited = self.note_answered if self.refuse_status else self.note_seen
+            try:
+                await asyncio.wait_for(waited.wait(), timeout=10)
+            except TimeoutError:
+                return httpx.Response(503, json={"message": "the note never came"}, request=request)
+            if self.refuse_status:
+                body = {"code": "InvalidObject", "message": "status is not allowed", "errors": None}
+                return httpx.Response(400, json=body, request=request)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def _gated(world: World, gate: Gate) -> tuple[ChangeWorkflow, httpx.AsyncClient]:
+    http = httpx.AsyncClient(transport=gate)
+    cw = ConnectWiseClient(world.cw.settings, http=http, retry=RetryPolicy(attempts=1))
+    return ChangeWorkflow(client=cw, store=world.store, setup=world.workflow.setup, tenant="default"), http
+
+
+async def test_an_events_status_and_note_are_sent_at_once(world: World) -> None:
+    """The status PATCH is answered only once the note POST has arrived: sent one after the other, it would not."""
+    tid = world.tickets["help_desk"]
+    await world.workflow.link(link_request(world))
+    workflow, http = await _gated(world, Gate(tid))
+    try:
+        applied = await workflow.apply("CHG-1", event(kind="fully_approved", event_id="e1"))
+    finally:
+        await http.aclose()
+    assert [(w.what, w.outcome) for w in applied.writes] == [("status", "written"), ("note", "written")]
+    assert await world.status(tid) == "Waiting on Client"
+
+
+async def test_a_refused_status_keeps_the_note_sent_beside_it_and_redelivery_writes_only_the_status(
+    world: World,
+) -> None:
+    tid = world.tickets["help_desk"]
+    await world.workflow.link(link_request(world))
+    notes_before = len(await world.notes(tid))
+    workflow, http = await _gated(world, Gate(tid, refuse_status=True))
+    try:
+        with pytest.raises(ValidationError):
+            await workflow.apply("CHG-1", event(kind="fully_approved", event_id="e1"))
+    finally:
+        await http.aclose()
+    assert set(await world.workflow.changes.done_steps("CHG-1", "e1")) == {"note"}  # journaled as it completed
+    stopped = await world.workflow.changes.event("CHG-1", "e1")
+    assert stopped is not None
+    assert stopped.status == "applying"
+    assert stopped.error is not None
+    assert stopped.error.startswith("status:fully_approved")
+
+    resumed = await world.workflow.apply("CHG-1", event(kind="fully_approved", event_id="e1"))
+    assert {w.what: w.outcome for w in resumed.writes} == {"status": "written", "note": "already_done"}
+    assert len(await world.notes(tid)) == notes_before + 1
+    assert await world.status(tid) == "Waiting on Client"
+
+
+async def test_a_completed_change_looks_its_implementer_up_only_to_log_time(world: World) -> None:
+    no_time = ChangesConfig.model_validate(changes_config(time={"log_implementation": False}))
+    setups = {"logs time": world.workflow.setup, "no time": await validate_statuses(world.cw, no_time)}
+    lookups: dict[str, int] = {}
+    for n, (name, setup) in enumerate(setups.items()):
+        change = f"CHG-{n + 1}"
+        await world.workflow.link(link_request(world, change_id=change))
+        for kind, extra in (
+            ("fully_approved", {}),
+            ("scheduled", {"start": "2026-03-01T22:00:00Z", "end": "2026-03-02T00:00:00Z", "plan": "Upgrade"}),
+            ("implementation_started", {"implementer": {"email": "dan@msp.example"}, "at": "2026-03-01T22:05:00Z"}),
+        ):
+            await world.workflow.apply(change, event(kind=kind, event_id=f"{change}:{kind}", **extra))
+        gate = Gate(world.tickets["help_desk"])
+        http = httpx.AsyncClient(transport=gate)
+        cw = ConnectWiseClient(world.cw.settings, http=http)
+        workflow = ChangeWorkflow(client=cw, store=world.store, setup=setup, tenant="default")
+        try:
+            completed = event(kind="completed", event_id=f"{change}:c", results="ok", at="2026-03-01T23:00:00Z")
+            done = await workflow.apply(change, completed)
+        finally:
+            await http.aclose()
+        lookups[name] = gate.members_gets
+        assert ("time_entry" in [w.what for w in done.writes]) is (name == "logs time")
+    assert lookups == {"logs time": 1, "no time": 0}

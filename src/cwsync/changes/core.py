@@ -516,8 +516,9 @@ def ticket_url(*, scheme: str, site: str, codebase: str, company_id: str, ticket
     return f"{scheme}://{host}/{codebase.strip('/')}/ConnectWise.aspx?{query}"
 
 
-def people_to_look_up(event: ChangeEvent | LinkRequest, data: ChangeData) -> list[str]:
-    """The e-mails an event needs matched to members (people already matched are not looked up again)."""
+def people_to_look_up(event: ChangeEvent | LinkRequest, data: ChangeData, *, time_entries: bool = True) -> list[str]:
+    """The e-mails an event needs matched to members (people already matched are not looked up again); the
+    implementer of a completed or failed change only for its time entry (`time_entries`: time is logged)."""
     if isinstance(event, LinkRequest):
         people = [event.creator, event.technical_approver, event.operational_approver, *event.committee]
     elif isinstance(event, ApprovalEvent):
@@ -533,7 +534,7 @@ def people_to_look_up(event: ChangeEvent | LinkRequest, data: ChangeData) -> lis
     else:
         people = []
     emails = [p.key for p in people if p is not None]
-    if isinstance(event, CompletedEvent | FailedEvent) and data.implementer:
+    if isinstance(event, CompletedEvent | FailedEvent) and data.implementer and time_entries:
         emails.append(data.implementer.lower())
     return list(dict.fromkeys(emails))
 

@@ -101,6 +101,7 @@ class ChangeWorkflow:
         self.device_sync = _device_sync(client, store, setup, tenant)
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
+        self._logs_time = setup.config.time.log_implementation
 
     @classmethod
     async def start(
@@ -252,7 +253,7 @@ class ChangeWorkflow:
             change = _known(known, change_id)
             ticket, members, found = await _first_failure(  # independent reads: one round trip
                 self._ticket(change.ticket_id),
-                self._members(people_to_look_up(event, change.data)),
+                self._members(people_to_look_up(event, change.data, time_entries=self._logs_time)),
                 self._mentioned(change.cw_company_id, *_texts(event)),
             )
             hostnames = [d.hostname for d in found.devices]
@@ -362,7 +363,8 @@ class ChangeWorkflow:
         """Apply the plan's steps through the step runner (their intents are journaled by `_begin`)."""
         try:
             # The done entries go with the outcome: `finish_event`/`finish_link` clear the journal anyway.
-            results = await runner.run_all(steps, defer_done=True)
+            # The ticket's status and the rest (notes, resources, entries, each kind in the plan's order) at once.
+            results = await runner.run_lanes(steps, _lane, defer_done=True)
         except CwsyncApiError as exc:
             await self.changes.fail_event(change_id, event_id, f"{runner.failed_step}: {exc}")
             raise
@@ -509,6 +511,11 @@ def _known(change: ChangeRecord | None, change_id: str) -> ChangeRecord:
     if change is None:
         raise ChangeRefused("unknown_change", f"change {change_id} is not linked to a ticket (link it first)")
     return change
+
+
+def _lane(step: RunnerStep) -> str:
+    """The status PATCH of the ticket runs beside the event's other writes (none depends on it)."""
+    return "status" if step.key.startswith("status:") else "ticket"
 
 
 def _texts(event: ChangeEvent) -> list[str | None]:

@@ -210,6 +210,49 @@ class StepRunner:
                 raise outcome
         return [o for o in outcomes if isinstance(o, StepResult)]
 
+    async def run_lanes(
+        self, steps: Sequence[Step], lane_of: Callable[[Step], str], *, defer_done: bool = False
+    ) -> list[StepResult]:
+        """Apply the steps in lanes that run at once, each lane in order (`lane_of` names a step's lane); the
+        results in the order of `steps`.
+
+        For writes that do not depend on each other (a ticket's status beside its notes): one round trip per step
+        of the longest lane instead of one per step. The intents of all the steps are journaled before any is sent
+        (in one transaction, unless `write_intents` wrote them), so every create is still looked up before it is
+        sent again. A lane stops at its first failure, as `run_all` does; the other lanes run to their end (what
+        finished is journaled), then the failure of the first lane (in the order of `steps`) is raised, its step
+        in `failed_step`. `defer_done` as in `run_all`.
+
+        Raises:
+            CwsyncApiError: a write failed; the journal holds what was done.
+        """
+        lanes: dict[str, list[int]] = {}
+        for index, step in enumerate(steps):
+            lanes.setdefault(lane_of(step), []).append(index)
+        if len(lanes) <= 1:
+            return await self.run_all(steps, defer_done=defer_done)
+        await self._write([self._intent(s) for s in steps if self._needs_intent(s)])
+        results: dict[int, StepResult] = {}
+        failures: dict[int, BaseException] = {}
+
+        async def lane(indexes: list[int]) -> None:
+            for index in indexes:
+                try:
+                    results[index] = await self._run(steps[index], carry=True, intent=False)
+                except BaseException as exc:
+                    failures[index] = exc
+                    return
+
+        await asyncio.gather(*(lane(indexes) for indexes in lanes.values()))
+        if failures:
+            first = min(failures)
+            self.failed_step = steps[first].key
+            await self._flush_quietly()  # what the lanes finished is journaled
+            raise failures[first]
+        if not defer_done:
+            await self.flush()
+        return [results[index] for index in range(len(steps))]
+
     async def write_intents(self, tx: Tx, steps: Sequence[Step]) -> None:
         """Journal the intents of `steps` (those that need one) inside the caller's transaction, ahead of `run_all`.
 
