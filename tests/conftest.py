@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -53,3 +54,7 @@ def served() -> Iterator[RunningSandbox]:
     """A sandbox served by uvicorn on 127.0.0.1 (a free port)."""
     with running_sandbox(SandboxSettings(records=600, seed=7)) as running:
         yield running
+
+
+if os.environ.get("CWSYNC_TEST_CPU"):
+    pytest_plugins = ["tests.cpu_report"]

@@ -19,7 +19,7 @@ from cwsync.store import Store
 from cwsync.store.users import UserStore
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox
 from cwsync_sandbox.connectwise.app import create_app as create_cw_app
-from tests.console.live import PASSWORD, browser, live, page  # noqa: F401  (the browser tests' fixtures)
+from tests.console.live import PASSWORD, browser, live, live_tenants, page  # noqa: F401  (the browser tests' fixtures)
 
 CW = "http://cw.test"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -178,3 +178,61 @@ def login(page: object, name: str = "ann", password: str = PASSWORD) -> None:
     page.fill("input[name=username]", name)  # type: ignore[attr-defined]
     page.fill("input[name=password]", password)  # type: ignore[attr-defined]
     page.click("button.primary")  # type: ignore[attr-defined]
+
+
+@dataclass
+class LiveTenants:
+    """`cwsync serve --tenants` of two tenants (acme, globex) on one sandbox; users ann (every tenant) and tess
+    (acme only)."""
+
+    base: str
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def live_tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveTenants]:
+    """A tenants directory served on loopback (the CLI in a thread, as `live`)."""
+    from ruamel.yaml import YAML
+
+    folder = tmp_path_factory.mktemp("console-tenants")
+    directory, port, store = folder / "tenants", _free_port(), f"sqlite:///{folder / 'cwsync.db'}"
+    with running_sandbox(SandboxSettings(records=20, seed=4)) as sandbox:
+        for name in ("acme", "globex"):
+            path = directory / f"{name}.yaml"
+            made = _cli(["init", str(path), "--sandbox", "--sandbox-url", sandbox.base_url, "--store", store])
+            assert made.exit_code == 0, made.stdout
+            yaml = YAML()
+            data = yaml.load(path.read_text(encoding="utf-8"))
+            data["tenant"] = name
+            data["syncs"] = {"hubspot": data["syncs"]["hubspot"]}
+            data["server"]["public_url"] = f"http://127.0.0.1:{port}/t/{name}"
+            data["server"]["api_token"] = f"token-{name}"
+            with path.open("w", encoding="utf-8") as out:
+                yaml.dump(data, out)
+        config = str(directory / "acme.yaml")
+        for args in (["ann", "--role", "admin"], ["tess", "--tenant", "acme"]):
+            added = _cli(["users", "add", *args, "--password-stdin", "-c", config], PASSWORD)
+            assert added.exit_code == 0, added.stdout
+        log = folder / "serve.log"
+        with log.open("ab") as out:
+            args = ["serve", "--tenants", str(directory), "--port", str(port), "--no-schedule"]
+            proc = subprocess.Popen([sys.executable, "-m", "cwsync", *args], stdout=out, stderr=out)
+        base = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+            try:
+                return httpx.get(f"{base}/livez", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            until(answers, "cwsync serve --tenants to answer")
+            yield LiveTenants(base, log)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

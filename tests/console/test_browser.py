@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.console.live import CHROMIUM, PRIVATE_KEY, Live, login, shot, until
+from tests.console.live import CHROMIUM, PRIVATE_KEY, Live, LiveTenants, login, shot, until
 
 pytestmark = [
     pytest.mark.loopback,
@@ -169,3 +169,29 @@ def test_6_no_secret_anywhere_but_ciphertext(page: object, live: Live) -> None:
     with sqlite3.connect(live.folder / "cwsync.db") as db:
         [(blob,)] = db.execute("SELECT ciphertext FROM secrets WHERE name = 'connectwise.private_key'").fetchall()
     assert len(blob) > len(PRIVATE_KEY)
+
+
+def test_7_tenants_each_at_its_address_and_another_users_is_refused(browser: object, live_tenants: LiveTenants) -> None:
+    """A tenants directory: tess (acme only) lands on /t/acme/, her switcher lists acme alone, and globex's page
+    is the console's 403 page with her navigation; ann switches to globex in the top bar and its address follows."""
+    context = browser.new_context(base_url=live_tenants.base)  # type: ignore[attr-defined]
+    context.set_default_timeout(15_000)
+    try:
+        tess = context.new_page()
+        login(tess, "tess")
+        tess.wait_for_url("**/t/acme/")
+        assert tess.locator("select[name=tenant] option").all_inner_texts() == ["acme"]
+        answer = tess.goto("/t/globex/runs")
+        assert answer.status == 403
+        assert "Not your tenant" in tess.locator("main").inner_text()
+        assert tess.locator("nav.side a", has_text="Runs").get_attribute("href") == "/t/acme/runs"
+        tess.context.clear_cookies()
+        login(tess, "ann")
+        tess.wait_for_url("**/t/acme/")
+        tess.select_option("select[name=tenant]", "globex")  # submits itself
+        tess.wait_for_url("**/t/globex/")
+        assert tess.locator("select[name=tenant]").input_value() == "globex"
+        tess.click("nav.side a:text('Runs')")
+        tess.wait_for_url("**/t/globex/runs")
+    finally:
+        context.close()

@@ -68,33 +68,42 @@ async def _login(http: httpx.AsyncClient) -> None:
 
 
 async def test_a_user_switches_tenants_and_each_page_is_the_chosen_tenants(two: Two) -> None:
-    """The top bar lists both tenants; runs, the dashboard and connections show the session's tenant only, and
-    switching changes all of them; an unknown tenant is refused."""
+    """The top bar lists both tenants; every page lives under its tenant's /t/<tenant>/ and shows that tenant only
+    (runs, the dashboard, connections); `/` and the unprefixed pages go to the session's tenant, and switching
+    changes it; an unknown tenant is refused."""
     store = two.dep.store
     run_id = await store.start_run("globex", pairs=["contacts"], kind="incremental", trigger="cli")
     await store.finish_run(run_id, status="succeeded", counts=Counts(created=3))
     await _login(two.http)
     home = await two.http.get("/")
+    assert home.status_code == 303
+    assert home.headers["location"] == "/t/acme/"
+    home = await two.http.get("/t/acme/")
     assert home.status_code == 200
     assert '<option value="acme" selected>acme</option>' in home.text
     assert '<option value="globex">globex</option>' in home.text
-    runs = await two.http.get("/runs")
-    assert f'href="/runs/{run_id}"' not in runs.text  # acme has no run
-    assert (await two.http.get(f"/runs/{run_id}")).status_code == 404  # nor may it open globex's
-    connections = await two.http.get("/connections")
+    assert 'href="/t/acme/runs"' in home.text  # the navigation stays on the tenant
+    assert (await two.http.get("/runs?status=failed")).headers["location"] == "/t/acme/runs?status=failed"
+    runs = await two.http.get("/t/acme/runs")
+    assert f'href="/t/acme/runs/{run_id}"' not in runs.text  # acme has no run
+    assert (await two.http.get(f"/t/acme/runs/{run_id}")).status_code == 404  # nor may it open globex's
+    connections = await two.http.get("/t/acme/connections")
     assert two.sites["acme"] in connections.text
     assert two.sites["globex"] not in connections.text
-    token = csrf_of(home.text)
-    switched = await two.http.post("/tenant", data={"csrf_token": token, "tenant": "globex"})
-    assert switched.status_code == 303
-    home = await two.http.get("/")
-    assert '<option value="globex" selected>globex</option>' in home.text
-    runs = await two.http.get("/runs")
-    assert f'href="/runs/{run_id}"' in runs.text
-    assert (await two.http.get(f"/runs/{run_id}")).status_code == 200
-    connections = await two.http.get("/connections")
+    # both tenants at once (two tabs): the address says which
+    runs = await two.http.get("/t/globex/runs")
+    assert f'href="/t/globex/runs/{run_id}"' in runs.text
+    assert (await two.http.get(f"/t/globex/runs/{run_id}")).status_code == 200
+    connections = await two.http.get("/t/globex/connections")
     assert two.sites["globex"] in connections.text
     assert two.sites["acme"] not in connections.text
+    token = csrf_of(home.text)
+    switched = await two.http.post("/tenant", data={"csrf_token": token, "tenant": "acme"})
+    assert (switched.status_code, switched.headers["location"]) == (303, "/t/acme/")
+    assert (await two.http.get("/")).headers["location"] == "/t/acme/"
+    switched = await two.http.post("/tenant", data={"csrf_token": token, "tenant": "globex"})
+    assert (switched.status_code, switched.headers["location"]) == (303, "/t/globex/")
+    assert (await two.http.get("/")).headers["location"] == "/t/globex/"
     refused = await two.http.post("/tenant", data={"csrf_token": token, "tenant": "initech"})
     assert refused.status_code == 404
     assert "Unknown tenant" in refused.text

@@ -24,7 +24,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cwsync.changes.models import Device
-from cwsync.store import Store
+from cwsync.store import Store, Tx
+from cwsync.store.bulk import bulk_insert
 from cwsync.store.changes_tables import CHANGE_DEVICES, DEVICES
 
 __all__ = ["DEVICE_FIELDS", "DeviceStore", "PagePlan", "link_devices"]
@@ -78,20 +79,21 @@ class DeviceStore:
         if not plan.upserts and not plan.removals:
             return
         now = datetime.now(UTC)
-        async with self._store._connect(write=True) as conn, conn.begin():
+
+        async def body(tx: Tx) -> None:  # `Store.write`: on SQLite, at once (no driver-thread trip per statement)
+            conn = tx.connection
             if plan.upserts:
+                columns = ("cw_id", *DEVICE_FIELDS)
                 rows = [
-                    {"tenant": self.tenant, **values, "updated_at": now, "deleted": False} for values in plan.upserts
+                    {"tenant": self.tenant, **{c: values[c] for c in columns}, "updated_at": now, "deleted": False}
+                    for values in plan.upserts
                 ]
-                insert: Any = pg_insert(DEVICES) if conn.dialect.name == "postgresql" else sqlite_insert(DEVICES)
-                changed = {name: insert.excluded[name] for name in (*DEVICE_FIELDS, "updated_at", "deleted")}
-                await conn.execute(insert.on_conflict_do_update(index_elements=["tenant", "cw_id"], set_=changed), rows)
-            if plan.removals:
-                for start in range(0, len(plan.removals), _IN_CHUNK):
-                    chunk = plan.removals[start : start + _IN_CHUNK]
-                    await conn.execute(
-                        delete(DEVICES).where(DEVICES.c.tenant == self.tenant, DEVICES.c.cw_id.in_(chunk))
-                    )
+                await bulk_insert(conn, DEVICES, rows, conflict=("tenant", "cw_id"))
+            for start in range(0, len(plan.removals), _IN_CHUNK):
+                chunk = plan.removals[start : start + _IN_CHUNK]
+                await conn.execute(delete(DEVICES).where(DEVICES.c.tenant == self.tenant, DEVICES.c.cw_id.in_(chunk)))
+
+        await self._store.write(body)
 
     async def mark(self, cw_ids: Iterable[int], *, deleted: bool = True) -> int:
         """Mark these devices deleted in ConnectWise (kept, `on_delete: ignore`), or clear the mark; how many."""

@@ -121,6 +121,17 @@ def canonical(values: Mapping[str, Any]) -> dict[str, str | None]:
     return out
 
 
+def stored(cw_id: str, values: Mapping[str, str | None]) -> dict[str, Any]:
+    """A device's row values from what planning compared (`canonical`, which `project` made): the typed values
+    back, without projecting the configuration a second time."""
+    row: dict[str, Any] = {name: values.get(name) for name in DEVICE_FIELDS}
+    row["cw_id"] = int(cw_id)
+    company_id, moment = row["company_id"], row["cw_last_updated"]
+    row["company_id"] = int(company_id) if company_id is not None else None
+    row["cw_last_updated"] = datetime.fromisoformat(moment) if moment is not None else None
+    return row
+
+
 def flatten(raw: Raw, types: Mapping[str, str]) -> dict[str, Any]:
     """A configuration as a device's values (`project`), or `{SKIPPED: why}` for one that is no device."""
     values = project(raw, types)
@@ -231,9 +242,7 @@ class DeviceTable:
             if write.action == "delete":
                 plan.removals.append(int(write.left_id))
                 continue
-            values = project(write.raw, self.types)
-            assert isinstance(values, dict), "a skipped configuration is never written"
-            plan.upserts.append(values)
+            plan.upserts.append(stored(write.left_id, write.values))
         self.calls += 1
         await self.devices.apply_page(plan)
         return [WriteResult(w, right_id=w.left_id) for w in writes]

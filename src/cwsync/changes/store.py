@@ -23,19 +23,56 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cwsync.changes.device_store import link_devices
 from cwsync.changes.errors import ChangeRefused
 from cwsync.changes.models import ChangeData, ChangeRecord, Device
-from cwsync.store import Store, Tx
+from cwsync.store import Reads, Store, Tx
 from cwsync.store.changes_tables import CHANGE_EVENTS, CHANGES
 
 __all__ = ["ChangeStore", "StoredEvent", "journal_scope"]
 
 Within = Callable[[Tx], Awaitable[None]]
 """More writes to commit with a begun or finished event (its run, its journal, its run's items)."""
+
+
+# Statements built once (issue 19: an event runs each of them once; building one costs several times running it).
+_CHANGE = select(CHANGES).where(CHANGES.c.tenant == bindparam("tenant"), CHANGES.c.change_id == bindparam("change_id"))
+_EVENT_KEY = (  # (not named after columns: an UPDATE keeps those names for its SET clause)
+    CHANGE_EVENTS.c.tenant == bindparam("key_tenant"),
+    CHANGE_EVENTS.c.change_id == bindparam("key_change_id"),
+    CHANGE_EVENTS.c.event_id == bindparam("key_event_id"),
+)
+_EVENT = select(CHANGE_EVENTS).where(*_EVENT_KEY)
+_BEGIN = insert(CHANGE_EVENTS)
+_FAIL = update(CHANGE_EVENTS).where(*_EVENT_KEY).values(error=bindparam("new_error", type_=CHANGE_EVENTS.c.error.type))
+_APPLIED = (
+    update(CHANGE_EVENTS)
+    .where(*_EVENT_KEY)
+    .values(
+        status="applied",
+        result=bindparam("new_result", type_=CHANGE_EVENTS.c.result.type),
+        error=None,
+        finished_at=bindparam("new_finished_at", type_=CHANGE_EVENTS.c.finished_at.type),
+    )
+)
+_FINISH = (
+    update(CHANGES)
+    .where(
+        CHANGES.c.tenant == bindparam("key_tenant"),
+        CHANGES.c.change_id == bindparam("key_change_id"),
+        CHANGES.c.version == bindparam("expected_version"),
+    )
+    .values(
+        state=bindparam("new_state", type_=CHANGES.c.state.type),
+        board=bindparam("new_board", type_=CHANGES.c.board.type),
+        data=bindparam("new_data", type_=CHANGES.c.data.type),
+        version=bindparam("new_version", type_=CHANGES.c.version.type),
+        updated_at=bindparam("new_updated_at", type_=CHANGES.c.updated_at.type),
+    )
+)
 
 
 def journal_scope(change_id: str) -> str:
@@ -70,9 +107,19 @@ class ChangeStore:
 
     async def get(self, change_id: str) -> ChangeRecord | None:
         """The change, or None if it was never linked."""
-        statement = select(CHANGES).where(CHANGES.c.tenant == self.tenant, CHANGES.c.change_id == change_id)
-        async with self._store._connect() as conn:
-            row = (await conn.execute(statement)).first()
+        return await self._store.read(lambda reads: self._change_in(reads, change_id))
+
+    async def lookup(self, change_id: str, event_id: str) -> tuple[StoredEvent | None, ChangeRecord | None]:
+        """An event of a change (if it was ever begun) and the change (if linked), in one store read."""
+
+        async def both(reads: Reads) -> tuple[StoredEvent | None, ChangeRecord | None]:
+            return await self._event_in(reads, change_id, event_id), await self._change_in(reads, change_id)
+
+        return await self._store.read(both)
+
+    async def _change_in(self, reads: Reads, change_id: str) -> ChangeRecord | None:
+        params = {"tenant": self.tenant, "change_id": change_id}
+        row = (await reads.connection.execute(_CHANGE, params)).first()
         if row is None:
             return None
         return ChangeRecord(
@@ -96,9 +143,10 @@ class ChangeStore:
 
     async def event(self, change_id: str, event_id: str) -> StoredEvent | None:
         """One event of a change, if it was ever begun."""
-        statement = select(CHANGE_EVENTS).where(*self._event_key(change_id, event_id))
-        async with self._store._connect() as conn:
-            row = (await conn.execute(statement)).first()
+        return await self._store.read(lambda reads: self._event_in(reads, change_id, event_id))
+
+    async def _event_in(self, reads: Reads, change_id: str, event_id: str) -> StoredEvent | None:
+        row = (await reads.connection.execute(_EVENT, self._event_params(change_id, event_id))).first()
         return None if row is None else _event_of(row)
 
     async def events(self, change_id: str) -> list[StoredEvent]:
@@ -133,7 +181,7 @@ class ChangeStore:
         }
 
         async def begin(tx: Tx) -> None:
-            await tx.connection.execute(CHANGE_EVENTS.insert().values(values))
+            await tx.connection.execute(_BEGIN, values)
             if within is not None:
                 await within(tx)
 
@@ -145,15 +193,16 @@ class ChangeStore:
 
     async def done_steps(self, change_id: str, event_id: str) -> dict[str, int | None]:
         """The writes of an event journaled as done, with their record ids (empty once the event is finished)."""
-        entries = await self._store.journal(self.tenant, journal_scope(change_id), [event_id])
+        scope = journal_scope(change_id)
+        entries = await self._store.read(lambda reads: reads.journal(self.tenant, scope, [event_id]))
         return {e.step: None if e.record_id is None else int(e.record_id) for e in entries if e.status == "done"}
 
     async def fail_event(self, change_id: str, event_id: str, error: str) -> None:
         """Note why an applying event stopped (it stays `applying`: the next delivery resumes it)."""
-        statement = update(CHANGE_EVENTS).where(*self._event_key(change_id, event_id)).values(error=error[:4000])
+        params = self._event_params(change_id, event_id) | {"new_error": error[:4000]}
 
         async def note(tx: Tx) -> None:
-            await tx.connection.execute(statement)
+            await tx.connection.execute(_FAIL, params)
 
         await self._store.write(note)
 
@@ -212,24 +261,19 @@ class ChangeStore:
             ChangeRefused: `busy`, when another event of the change was applied meanwhile (nothing is stored).
         """
         now = _now()
-        statement = (
-            update(CHANGES)
-            .where(
-                CHANGES.c.tenant == self.tenant,
-                CHANGES.c.change_id == record.change_id,
-                CHANGES.c.version == expected_version,
-            )
-            .values(
-                state=record.state,
-                board=record.board,
-                data=record.data.model_dump(mode="json"),
-                version=expected_version + 1,
-                updated_at=now,
-            )
-        )
+        params = {
+            "key_tenant": self.tenant,
+            "key_change_id": record.change_id,
+            "expected_version": expected_version,
+            "new_state": record.state,
+            "new_board": record.board,
+            "new_data": record.data.model_dump(mode="json"),
+            "new_version": expected_version + 1,
+            "new_updated_at": now,
+        }
 
         async def finish(tx: Tx) -> None:
-            if (await tx.connection.execute(statement)).rowcount != 1:
+            if (await tx.connection.execute(_FINISH, params)).rowcount != 1:
                 raise ChangeRefused("busy", f"another event of change {record.change_id} was applied meanwhile")
             await link_devices(tx.connection, self.tenant, record.change_id, event_id, devices)
             await self._applied(tx, record.change_id, event_id, result, now, within)
@@ -239,22 +283,14 @@ class ChangeStore:
     async def _applied(
         self, tx: Tx, change_id: str, event_id: str, result: Any, now: datetime, within: Within | None
     ) -> None:
-        statement = (
-            update(CHANGE_EVENTS)
-            .where(*self._event_key(change_id, event_id))
-            .values(status="applied", result=result, error=None, finished_at=now)
-        )
-        await tx.connection.execute(statement)
+        params = self._event_params(change_id, event_id) | {"new_result": result, "new_finished_at": now}
+        await tx.connection.execute(_APPLIED, params)
         await tx.clear_journal(self.tenant, journal_scope(change_id), [event_id])
         if within is not None:
             await within(tx)
 
-    def _event_key(self, change_id: str, event_id: str) -> tuple[Any, ...]:
-        return (
-            CHANGE_EVENTS.c.tenant == self.tenant,
-            CHANGE_EVENTS.c.change_id == change_id,
-            CHANGE_EVENTS.c.event_id == event_id,
-        )
+    def _event_params(self, change_id: str, event_id: str) -> dict[str, Any]:
+        return {"key_tenant": self.tenant, "key_change_id": change_id, "key_event_id": event_id}
 
 
 def _event_of(row: Any) -> StoredEvent:

@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,6 +38,7 @@ from cwsync.changes.device_store import DeviceStore
 from cwsync.changes.devices import DeviceSync, mentions
 from cwsync.changes.errors import ChangeRefused
 from cwsync.changes.models import (
+    ChangeData,
     ChangeEvent,
     ChangeRecord,
     Device,
@@ -186,16 +187,19 @@ class ChangeWorkflow:
         change_id, event_id = request.change_id, request.the_event_id
         async with self._lock(change_id):
             digest = _digest(request)
-            stored = await self.changes.event(change_id, event_id)
+            stored, existing = await self.changes.lookup(change_id, event_id)
             if stored is not None and stored.status == "applied":
                 return _replayed(stored, digest, event_id)
-            existing = await self.changes.get(change_id)
             if existing is not None:
                 raise ChangeRefused(
                     "already_linked", f"change {change_id} is already linked to ticket {existing.ticket_id}"
                 )
             ref = self._company(request.company)
-            ticket = await self._ticket(request.ticket_id)
+            ticket, members, found = await _first_failure(  # independent reads: one round trip
+                self._ticket(request.ticket_id),
+                self._members(people_to_look_up(request, ChangeData())),
+                self._mentioned(ref.id, request.title, request.description),
+            )
             board = self._check_ticket(request.company, ticket)
             record = ChangeRecord(
                 change_id=change_id,
@@ -205,8 +209,6 @@ class ChangeWorkflow:
                 board=board,
                 state="linked",
             )
-            members = await self._members(people_to_look_up(request, record.data))
-            found = await self._mentioned(ref.id, request.title, request.description)
             hostnames = [d.hostname for d in found.devices]
             planned = plan_link(request, record, setup=self.setup, ticket=ticket, members=members, devices=hostnames)
             planned.warnings.extend(found.warnings)
@@ -244,13 +246,15 @@ class ChangeWorkflow:
         """
         async with self._lock(change_id):
             digest = _digest(event)
-            stored = await self.changes.event(change_id, event.event_id)
+            stored, known = await self.changes.lookup(change_id, event.event_id)
             if stored is not None and stored.status == "applied":
                 return _replayed(stored, digest, event.event_id)
-            change = await self._change(change_id)
-            ticket = await self._ticket(change.ticket_id)
-            members = await self._members(people_to_look_up(event, change.data))
-            found = await self._mentioned(change.cw_company_id, *_texts(event))
+            change = _known(known, change_id)
+            ticket, members, found = await _first_failure(  # independent reads: one round trip
+                self._ticket(change.ticket_id),
+                self._members(people_to_look_up(event, change.data)),
+                self._mentioned(change.cw_company_id, *_texts(event)),
+            )
             hostnames = [d.hostname for d in found.devices]
             planned = plan_event(
                 event, change, setup=self.setup, ticket=ticket, members=members, now=self._clock(), devices=hostnames
@@ -387,10 +391,7 @@ class ChangeWorkflow:
     # -- reads ---------------------------------------------------------------------------------------------------
 
     async def _change(self, change_id: str) -> ChangeRecord:
-        change = await self.changes.get(change_id)
-        if change is None:
-            raise ChangeRefused("unknown_change", f"change {change_id} is not linked to a ticket (link it first)")
-        return change
+        return _known(await self.changes.get(change_id), change_id)
 
     async def _ticket(self, ticket_id: int) -> dict[str, Any]:
         try:
@@ -477,6 +478,21 @@ class _Mentions:
         return result.model_copy(update={"devices": hostnames, "unknown_devices": self.unknown})
 
 
+A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
+
+
+async def _first_failure(first: Awaitable[A], second: Awaitable[B], third: Awaitable[C]) -> tuple[A, B, C]:
+    """Await three independent reads at once; the first one's failure in the order given (a refusal about the
+    ticket comes before a failed member look-up, whichever ended first), once all have ended."""
+    outcomes = await asyncio.gather(first, second, third, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return cast(tuple[A, B, C], tuple(outcomes))
+
+
 async def _settled(run: WorkflowRun, write: Awaitable[T]) -> T:
     """Await a store call that starts or finishes the run inside its transaction, then settle the run with it."""
     try:
@@ -486,6 +502,13 @@ async def _settled(run: WorkflowRun, write: Awaitable[T]) -> T:
         raise
     run.settle(committed=outcome is not False)  # `begin_event` answers False when it wrote nothing
     return outcome
+
+
+def _known(change: ChangeRecord | None, change_id: str) -> ChangeRecord:
+    """The change, or the refusal of an event for a change that was never linked."""
+    if change is None:
+        raise ChangeRefused("unknown_change", f"change {change_id} is not linked to a ticket (link it first)")
+    return change
 
 
 def _texts(event: ChangeEvent) -> list[str | None]:

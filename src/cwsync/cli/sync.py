@@ -491,7 +491,7 @@ def serve(
 ) -> None:
     """Serve webhooks (ConnectWise callbacks, HubSpot), the job runner, the scheduler and the REST API."""
     from cwsync.console import mount
-    from cwsync.server.run import serve_tenants
+    from cwsync.server.run import follow_every, serve_tenants
 
     if tenants is not None:
         from cwsync.cli.tenants import load_all
@@ -514,7 +514,16 @@ def serve(
     try:
         run_async(
             lambda: serve_tenants(
-                configs, many=many, host=host, port=port, schedule=schedule, worker=worker, grace=grace, mount=mount
+                configs,
+                many=many,
+                host=host,
+                port=port,
+                schedule=schedule,
+                worker=worker,
+                grace=grace,
+                mount=mount,
+                directory=tenants,
+                every=follow_every(),
             )
         )  # the web console at /
     except KeyboardInterrupt:

@@ -28,14 +28,23 @@ def worker(
 ) -> None:
     """Run the tenants' jobs (callbacks, webhooks, replays, schedules) until SIGTERM / SIGINT, then drain."""
     from cwsync.cli.sync import run_async
-    from cwsync.server.run import work
+    from cwsync.server.run import follow_every, work
 
     configs = deployment_configs(config, tenants)
     if as_json:
         print(json.dumps({"tenants": [c.tenant for c in configs], "concurrency": concurrency}), flush=True)
     console.print(f"cwsync worker: {len(configs)} tenant(s), {concurrency} at once")
     try:
-        run_async(lambda: work(configs, concurrency=concurrency, grace=grace, schedule=schedule))
+        run_async(
+            lambda: work(
+                configs,
+                concurrency=concurrency,
+                grace=grace,
+                schedule=schedule,
+                directory=tenants,
+                every=follow_every(),
+            )
+        )
     except ValueError as exc:
         fail(2, str(exc), kind="ConfigError", fix="set store: postgresql://... (docs/deploy.md)")
     console.print("stopped")

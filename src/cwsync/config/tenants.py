@@ -24,10 +24,12 @@ from pathlib import Path
 from cwsync.config.loader import ConfigError, ConfigProblem, load_config
 from cwsync.config.model import Config
 
-__all__ = ["TENANT_PREFIX", "check_tenants", "load_tenants", "tenant_files", "tenant_path"]
+__all__ = ["TENANT_PREFIX", "TENANT_SCOPE_KEY", "check_tenants", "load_tenants", "tenant_files", "tenant_path"]
 
 TENANT_PREFIX = "/t"
 """Where each tenant's routes live on a many-tenant server: `/t/<tenant>/...`."""
+TENANT_SCOPE_KEY = "cwsync.tenant"
+"""The ASGI scope key of the tenant a `/t/<tenant>/...` console page names (`server.deployment.TenantRoutes`)."""
 
 SUFFIXES = (".yaml", ".yml")
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -19,6 +20,7 @@ from cwsync.console.web import (
     HERE,
     ConsoleError,
     ConsoleState,
+    _Elsewhere,
     _LoginFirst,
     csrf_guard,
     current_session,
@@ -92,15 +94,18 @@ def add_console(
 ) -> ConsoleState:
     """Serve the console at `/` (pages), `/static` (its CSS and htmx), with HTML error pages for its refusals.
 
-    `tenants`: every tenant's server of a deployment (one store), between which a user switches (the top bar);
-    each page shows the session's tenant. Without it, the console shows `server`'s tenant only."""
+    `tenants`: every tenant's server of a deployment (one store; tenants added to or removed from the dict later are
+    served or not from the next request), between which a user switches (the top bar) among those they may see;
+    each page lives under `/t/<tenant>/` (`server.deployment.TenantRoutes` routes it). Without it, the console shows
+    `server`'s tenant only, at `/`."""
     ring = keys if keys is not None else KeyRing.load(key_file_for(server.config.store))
     state = ConsoleState(
         server=server,
         users=UserStore(server.store),
         vault=SecretStore(server.store, ring),
         templates=make_templates(),
-        servers=dict(tenants or {}),
+        servers=tenants if isinstance(tenants, dict) else dict(tenants or {}),  # the deployment's own: it follows
+        many=tenants is not None,
     )
     app.state.console = state
 
@@ -112,8 +117,13 @@ def add_console(
         assert isinstance(exc, _LoginFirst)
         return login_redirect(exc)
 
+    async def elsewhere(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, _Elsewhere)
+        return RedirectResponse(exc.url, status_code=303)
+
     app.add_exception_handler(ConsoleError, console_error)
     app.add_exception_handler(_LoginFirst, login_first)
+    app.add_exception_handler(_Elsewhere, elsewhere)
     app.add_exception_handler(StarletteHTTPException, not_found)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="console-static")
     router = console_router()

@@ -73,6 +73,8 @@ def nav_for(ctx: Ctx) -> list[NavGroup]:
     names = [entry.name for entry in REGISTRY]
     enabled = {entry.name for entry in ctx.server.integrations()}
     path = ctx.request.url.path
+    if ctx.prefix and path.startswith(ctx.prefix + "/"):
+        path = path[len(ctx.prefix) :]
     groups: list[NavGroup] = []
     for section in SECTIONS:
         items = []
@@ -83,14 +85,19 @@ def nav_for(ctx: Ctx) -> list[NavGroup]:
                 continue
             active = path == screen.path or (screen.path != "/" and path.startswith(screen.path + "/"))
             items.append(
-                NavItem(screen.label, screen.path, active, screen.placeholder, [(n, n in enabled) for n in served])
+                NavItem(
+                    screen.label, ctx.url(screen.path), active, screen.placeholder, [(n, n in enabled) for n in served]
+                )
             )
         if items:
             groups.append(NavGroup(section, items))
     groups.append(
         NavGroup(
             "Integrations",
-            [NavItem(name, f"/runs?integration={name}", False, False, [(name, name in enabled)]) for name in names],
+            [
+                NavItem(name, ctx.url(f"/runs?integration={name}"), False, False, [(name, name in enabled)])
+                for name in names
+            ],
         )
     )
     return groups

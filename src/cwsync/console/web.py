@@ -24,6 +24,7 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from cwsync.config.tenants import TENANT_PREFIX, TENANT_SCOPE_KEY
 from cwsync.store.secrets import SecretStore
 from cwsync.store.users import ConsoleSession, Role, UserStore
 from cwsync.syncs.systems import right_system
@@ -115,6 +116,8 @@ class ConsoleState:
     """Per tenant: work the console started and pages poll (dry runs by id, ...), and what it keeps."""
     servers: dict[str, Server] = field(default_factory=dict)
     """Every tenant's server, by tenant (a deployment of a tenants directory); `server` alone otherwise."""
+    many: bool = False
+    """A tenants directory's console: pages live under /t/<tenant>/ and users see their tenants only."""
 
     def __post_init__(self) -> None:
         if not self.servers:
@@ -128,6 +131,12 @@ class ConsoleState:
     def server_of(self, tenant: str) -> Server:
         """The server of `tenant` (the first tenant's when it is not one of the deployment's any more)."""
         return self.servers.get(tenant, self.server)
+
+    def visible(self, session: ConsoleSession | None) -> list[str]:
+        """The tenants a session's user may see (a single file's console: its one tenant, whoever logs in)."""
+        if session is None:
+            return []
+        return session.user.visible(self.tenants) if self.many else self.tenants
 
 
 def make_templates() -> Environment:
@@ -192,15 +201,35 @@ class Ctx:
 
     @property
     def server(self) -> Server:
-        """The running server of the session's tenant (its store, clients, runner, configuration)."""
+        """The running server of the page's tenant (its store, clients, runner, configuration)."""
         return self.state.server_of(self.tenant)
 
     @property
+    def path_tenant(self) -> str | None:
+        """The tenant the address names (`/t/<tenant>/...`), whether it exists or not; None for `/...`."""
+        named = self.request.scope.get(TENANT_SCOPE_KEY)
+        return named if isinstance(named, str) else None
+
+    @property
     def tenant(self) -> str:
-        """The tenant this session looks at (one of the deployment's: the first when the session's is gone)."""
-        if self.session is not None and self.session.tenant in self.state.servers:
-            return self.session.tenant
-        return self.state.server.config.tenant
+        """The tenant this page shows: the address's (when the user may see it), else the session's (when the user
+        may see it), else the user's first; a single file's console: its tenant."""
+        visible = self.state.visible(self.session)
+        for wanted in (self.path_tenant, self.session.tenant if self.session is not None else None):
+            if wanted is not None and wanted in visible:
+                return wanted
+        return visible[0] if visible else self.state.server.config.tenant
+
+    @property
+    def prefix(self) -> str:
+        """What the console's addresses of this tenant start with: `/t/<tenant>` (a tenants directory), or nothing
+        (a single file's console)."""
+        return f"{TENANT_PREFIX}/{self.tenant}" if self.state.many else ""
+
+    def url(self, path: str) -> str:
+        """A console address (`/runs`) of this page's tenant (`/t/acme/runs`); other addresses are kept."""
+        keep = not path.startswith("/") or path.startswith(("//", TENANT_PREFIX + "/", "/login", "/static/"))
+        return path if keep or self.session is None else self.prefix + path
 
     @property
     def background(self) -> dict[str, Any]:
@@ -223,9 +252,10 @@ class Ctx:
             session=self.session,
             user=self.session.user if self.session else None,
             tenant=self.tenant,
-            tenants=self.state.tenants,
+            tenants=self.state.visible(self.session),
+            prefix=self.prefix,
             csrf_token=csrf,
-            nav=nav_for(self) if self.session is not None else [],
+            nav=nav_for(self) if self.state.visible(self.session) else [],
             flash=message,
             path=self.request.url.path,
             can_edit=self.can_edit,
@@ -239,8 +269,9 @@ class Ctx:
         return response
 
     def redirect(self, url: str, message: str | None = None, kind: str = "ok") -> Response:
-        """303 to `url` (after a POST), with a flash message."""
-        response = RedirectResponse(url, status_code=303)
+        """303 to `url` (after a POST; a console address of this tenant: `/runs` is `/t/<tenant>/runs`), with a flash
+        message."""
+        response = RedirectResponse(self.url(url), status_code=303)
         if message:
             flash(self.request, response, message, kind)
         return response
@@ -295,12 +326,36 @@ def require_user(role: Role = "viewer", *, viewer_may_post: bool = False) -> Cal
                 raise _LoginFirst(request.url.path)
             raise ConsoleError(401, "Not logged in", "log in again, then repeat what you did")
         ctx = Ctx(console_state(request), request, session)
+        await check_tenant(ctx)
         writes = request.method in UNSAFE and not viewer_may_post
         if (role == "admin" or writes) and not session.user.can_edit:
             raise ConsoleError(403, "Read-only", "your role is viewer: ask an admin to make this change")
         return ctx
 
     return dependency
+
+
+async def check_tenant(ctx: Ctx) -> None:
+    """A tenants directory's console: refuse a tenant the address names that does not exist (404) or that the user
+    may not see (403); send a page read without a tenant in its address (`/runs`) to the tenant's (`/t/acme/runs`).
+    The session remembers the last tenant shown, where `/` goes next."""
+    state, session = ctx.state, ctx.session
+    if not state.many or session is None:
+        return
+    visible = state.visible(session)
+    grant = f"an admin can grant it: `cwsync users grant {session.user.username} --tenant <tenant>`"
+    named = ctx.path_tenant
+    if named is not None and named not in state.servers:
+        raise ConsoleError(404, "Unknown tenant", f"this server serves no tenant {named!r}: pick one in the top bar")
+    if named is not None and named not in visible:
+        raise ConsoleError(403, "Not your tenant", f"your user may not see tenant {named!r}; {grant}")
+    if not visible:
+        raise ConsoleError(403, "No tenant", f"your user may not see any tenant of this server; {grant}")
+    if named is None and ctx.request.method == "GET":
+        query = ctx.request.url.query
+        raise _Elsewhere(ctx.url(ctx.request.url.path) + (f"?{query}" if query else ""))
+    if named is not None and named != session.tenant:
+        await state.users.set_tenant(session, named)
 
 
 def anonymous(request: Request) -> Ctx:
@@ -311,6 +366,13 @@ def anonymous(request: Request) -> Ctx:
 class _LoginFirst(Exception):
     def __init__(self, path: str) -> None:
         self.path = path
+
+
+class _Elsewhere(Exception):
+    """A page of a tenants directory's console read without its tenant: it lives at `url`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
 
 
 def error_page(request: Request, exc: ConsoleError) -> HTMLResponse:

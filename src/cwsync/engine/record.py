@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from cwsync.store import Action, Flow, ItemStatus, JournalEntry, LastWriter, Link, RunItem, Store
+from cwsync.store import Action, Flow, ItemStatus, JournalEntry, LastWriter, Link, RunItem, Store, Tx
 
 __all__ = ["Recorder", "projection_hash"]
 
@@ -115,14 +115,19 @@ class Recorder:
         dropped, settled = list(dropped), list(settled)
         if self.dry_run or not (links or items or dropped or settled):
             return 0
-        async with self.store.transaction() as tx:
+
+        async def body(tx: Tx) -> int:
             released = await tx.upsert_links(links)
             if dropped:
                 await tx.delete_links(self.tenant, self.pair, dropped)
             await tx.add_run_items(items)
             if settled:
                 await tx.clear_journal(self.tenant, self.pair, settled)
-        return released
+            return released
+
+        # `Store.write`: on SQLite the whole transaction runs at once, not a trip to the driver's thread per
+        # statement (the thread hops and their GIL hand-overs were most of a first device sync's recording time).
+        return await self.store.write(body)
 
     # -- the journal of creates ---------------------------------------------------------------------------------
 

@@ -283,6 +283,30 @@ class ProcrastinateRunner:
             configure: Any = {"task_kwargs": task_kwargs, "queue": queue_of(s.tenant)}
             self.app.periodic(cron=cron_of(s.every_seconds), periodic_id=s.queueing_key, **configure)(self._tick)
 
+    def reschedule(self, tenant: str, schedules: Sequence[Schedule]) -> None:
+        """Replace a tenant's periodic tasks by `schedules` (none: a tenant removed), while `work` runs: the
+        periodic deferrer reads procrastinate's registry at each of its ticks (at least every sweep period), so
+        the new slots are deferred from its next tick on; the other tenants' tasks are not touched."""
+        registry = self.app.periodic_registry.periodic_tasks
+        for key in [k for k, task in registry.items() if self.tenant_of(task) == tenant]:
+            del registry[key]
+        self.schedule([s for s in schedules if s.tenant == tenant])
+
+    @staticmethod
+    def tenant_of(task: Any) -> str | None:
+        """The tenant of a registered periodic task (None: the cluster's own, the sweep)."""
+        tenant = (task.configure_kwargs.get("task_kwargs") or {}).get("tenant")
+        return tenant if isinstance(tenant, str) else None
+
+    def periodic(self) -> list[tuple[str, str]]:
+        """(periodic id, cron) of every registered periodic task, by id (what `reschedule` changes)."""
+        return sorted((task.periodic_id, task.cron) for task in self.app.periodic_registry.periodic_tasks.values())
+
+    @staticmethod
+    def queues(tenants: Sequence[str]) -> list[str]:
+        """The procrastinate queues a worker of `tenants` takes jobs from."""
+        return [SHARED_QUEUE, *(queue_of(t) for t in tenants)]
+
     async def work(
         self,
         tenants: Sequence[str],
@@ -290,9 +314,12 @@ class ProcrastinateRunner:
         concurrency: int = 4,
         grace: float = 30.0,
         install_signal_handlers: bool = True,
+        queues: list[str] | None = None,
     ) -> None:
         """Run the jobs of `tenants` until stopped (SIGTERM / SIGINT with `install_signal_handlers`; else cancel
-        the task).
+        the task). `queues`: the list of `queues(tenants)` to take jobs from, kept by the caller — procrastinate's
+        worker reads that very list at every fetch, so a queue appended to it (a tenant added) or removed is taken,
+        or not, from then on (within the 1 s polling interval).
 
         Running drains get `grace` seconds to finish; then they are cancelled and release their jobs.
         """
@@ -301,7 +328,7 @@ class ProcrastinateRunner:
         closes_its_own(self._jobs.store)  # each drain closes its lane's interrupted runs, and no other lane's
         self._log.info("jobs.worker_started", concurrency=concurrency, grace=grace, tenants=len(tenants))
         await self.app.run_worker_async(
-            queues=[SHARED_QUEUE, *(queue_of(t) for t in tenants)],
+            queues=queues if queues is not None else self.queues(tenants),
             concurrency=concurrency,
             wait=True,
             shutdown_graceful_timeout=grace,

@@ -20,7 +20,8 @@ webhook intake, job accept and API carries the tenant.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -30,22 +31,21 @@ import structlog
 from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Route
-from starlette.routing import Mount as Under
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from structlog.contextvars import bound_contextvars
 
 from cwsync.config import Config
-from cwsync.config.tenants import tenant_path
+from cwsync.config.tenants import TENANT_PREFIX, TENANT_SCOPE_KEY
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.integrations import root
-from cwsync.runtime.procrastinate_runner import ProcrastinateRunner, apply_schema, connectwise_share
+from cwsync.runtime.procrastinate_runner import ProcrastinateRunner, apply_schema, connectwise_share, queue_of
 from cwsync.server.app import Server, create_app
 from cwsync.server.changes_api import changes_workflow
 from cwsync.store import JobStore, Store
 
-__all__ = ["Deployment", "Mount", "Tenanted", "deployment", "needs_hubspot"]
+__all__ = ["Deployment", "Mount", "TenantRoutes", "Tenanted", "deployment", "needs_hubspot"]
 
 log = structlog.get_logger("cwsync.server")
 
@@ -78,15 +78,76 @@ class Deployment:
     """Tenants from a directory: each tenant's routes live under /t/<tenant>."""
     mount: Mount | None = None
     apps: dict[str, FastAPI] = field(default_factory=dict)
+    opener: Callable[[Config], Awaitable[Server]] | None = None
+    """Opens one more tenant's server on this deployment's store (`add`)."""
     _started: list[Server] = field(default_factory=list)
+    _schedule: bool = False
+    """`start(schedule=True)`: the in-process schedulers run (SQLite)."""
+    _periodic: bool = False
+    """`work(schedule=True)`: this process registered the schedules as procrastinate periodic tasks."""
+    _queues: list[str] = field(default_factory=list)
+    """The procrastinate queues `work` takes jobs from (the live list its worker reads at every fetch)."""
+    _closers: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    grace: float | None = None
+    """Seconds a removed tenant's running jobs get to finish (`remove`)."""
 
     async def start(self, *, schedule: bool = True) -> None:
         """Start every tenant's server; with SQLite, their runners and (`schedule`) schedulers too."""
+        self._schedule = schedule
         if self.runner is not None:
             await self.runner.start()
         for server in self.servers.values():
             await server.start(schedule=schedule and self.runner is None)
             self._started.append(server)
+
+    # --- tenants that come, change and go (`cwsync serve --tenants`, `cwsync worker --tenants`) -------------------
+
+    async def add(self, config: Config) -> None:
+        """Serve one more tenant: open its clients, start it as the others were started, route its app (and its
+        console pages) and, with PostgreSQL, take its jobs and schedules here too."""
+        if self.opener is None:
+            raise RuntimeError("this deployment cannot open tenants")
+        name = config.tenant
+        server = await self.opener(config)
+        if self._started or self._schedule:
+            await server.start(schedule=self._schedule and self.runner is None)
+            self._started.append(server)
+        if self.many and self.apps:  # serving: the tenant's app, routed from the next request
+            self.apps[name] = await self._app_of(name, server)
+        self.servers[name] = server
+        if self.runner is not None and self._queues:
+            self._queues.append(queue_of(name))
+        if self.runner is not None and self._periodic:
+            self.runner.reschedule(name, server.schedules())
+        log.info("deployment.tenant_added", tenant=name)
+
+    async def remove(self, name: str) -> None:
+        """Stop serving a tenant (its routes answer 404 from now on, its jobs and schedules stop here), let its
+        running jobs finish within the grace period, close its clients."""
+        server = self.servers.pop(name)
+        self.apps.pop(name, None)
+        if self.runner is not None:
+            with contextlib.suppress(ValueError):
+                self._queues.remove(queue_of(name))
+            if self._periodic:
+                self.runner.reschedule(name, [])
+        if server in self._started:
+            self._started.remove(server)
+            await server.stop(grace=self.grace)
+        closer = self._closers.pop(name, None)
+        if closer is not None:
+            await closer()
+        log.info("deployment.tenant_removed", tenant=name)
+
+    async def reload(self, name: str, config: Config) -> list[str]:
+        """Hand a tenant's changed configuration to its server (`Server.reload`); schedules that changed are
+        registered again as procrastinate periodic tasks when this process runs them."""
+        server = self.servers[name]
+        before = server.schedules()
+        later = await server.reload(config if self.runner is None else connectwise_share(config))
+        if self.runner is not None and self._periodic and server.schedules() != before:
+            self.runner.reschedule(name, server.schedules())
+        return later
 
     async def stop(self, *, grace: float | None = None) -> None:
         """Stop the servers (their running jobs get `grace` seconds, then are released) and the runner."""
@@ -102,37 +163,92 @@ class Deployment:
             raise RuntimeError("workers need a PostgreSQL store: with SQLite, `cwsync serve` runs the jobs")
         if schedule:
             self.runner.schedule([s for server in self.servers.values() for s in server.schedules()])
+            self._periodic = True
         tenants = list(self.servers)
-        await self.runner.work(tenants, concurrency=concurrency, grace=grace, install_signal_handlers=False)
+        self._queues[:] = self.runner.queues(tenants)
+        await self.runner.work(
+            tenants, queues=self._queues, concurrency=concurrency, grace=grace, install_signal_handlers=False
+        )
 
     async def app(self) -> Any:
         """One tenant's app at the root (a single file), or each tenant's under /t/<tenant> (a directory); the
         change workflows' setup is checked now, not at the first event."""
         for name, server in self.servers.items():
-            self.apps[name] = create_app(server)
-            if self.mount is not None and not self.many:
-                await self.mount(self.apps[name], server)
-            changes = server.config.syncs.changes
-            if changes is not None and changes.enabled:
-                try:
-                    await changes_workflow(self.apps[name])
-                except CwsyncApiError as exc:  # unreachable or refused: serve anyway (the console fixes connections)
-                    log.warning("server.changes_unchecked", tenant=name, error=exc.message, fix=exc.hint)
+            self.apps[name] = await self._app_of(name, server)
         if not self.many:
             name, app = next(iter(self.apps.items()))
             return Tenanted(app, name)
         routes: list[BaseRoute] = [Route("/livez", _livez), Route("/tenants", self._tenants)]
-        routes += [Under(tenant_path(name), app=Tenanted(app, name)) for name, app in self.apps.items()]
         if self.mount is None:
-            return Starlette(routes=routes)
-        # The console serves every tenant at the root (a user switches between them); each tenant's API and
-        # webhooks stay under /t/<tenant>.
+            return TenantRoutes(Starlette(routes=routes), self.apps, console=False)
+        # The console serves every tenant (a user switches between them, each page under /t/<tenant>/); each
+        # tenant's API and webhooks stay under /t/<tenant> too, in the tenant's own app.
         root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, routes=routes)
         await self.mount(root, next(iter(self.servers.values())), tenants=self.servers)
-        return root
+        return TenantRoutes(root, self.apps, console=True)
+
+    async def _app_of(self, name: str, server: Server) -> FastAPI:
+        app = create_app(server)
+        if self.mount is not None and not self.many:
+            await self.mount(app, server)
+        changes = server.config.syncs.changes
+        if changes is not None and changes.enabled:
+            try:
+                await changes_workflow(app)
+            except CwsyncApiError as exc:  # unreachable or refused: serve anyway (the console fixes connections)
+                log.warning("server.changes_unchecked", tenant=name, error=exc.message, fix=exc.hint)
+        return app
 
     async def _tenants(self, request: Request) -> JSONResponse:
         return JSONResponse({"tenants": len(self.servers)})  # how many, not who: names are for their owners
+
+
+class TenantRoutes:
+    """The root of a many-tenant server: `/t/<tenant>/...` goes to that tenant's app (its REST API, webhooks,
+    `/docs`, probes) when the app has a route for the rest of the path, and otherwise — a console page of the
+    tenant (`/t/acme/runs`) — to the root app with `root_path` `/t/<tenant>` and the tenant in the scope
+    (`cwsync.tenant`), which the console checks against the user's tenants. Everything else goes to the root app.
+    `apps` is read on every request: a tenant added to or removed from the deployment is served, or not, at once."""
+
+    def __init__(self, root: ASGIApp, apps: Mapping[str, ASGIApp], *, console: bool) -> None:
+        self.root = root
+        self.apps = apps
+        self.console = console
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] in ("http", "websocket") else ""
+        prefix = TENANT_PREFIX + "/"
+        if not path.startswith(prefix):
+            await self.root(scope, receive, send)
+            return
+        name, slash, _ = path[len(prefix) :].partition("/")
+        if not slash:  # /t/acme: its pages and routes are under /t/acme/
+            target = path + "/" + (("?" + scope["query_string"].decode("latin-1")) if scope.get("query_string") else "")
+            await RedirectResponse(target, status_code=307)(scope, receive, send)
+            return
+        root_path = scope.get("root_path", "")
+        child = {
+            **scope,
+            "app_root_path": scope.get("app_root_path", root_path),
+            "root_path": root_path + path[: len(prefix) + len(name)],
+        }
+        app = self.apps.get(name)
+        if app is not None and (not self.console or _routes(app, child)):
+            with bound_contextvars(tenant=name):
+                await app(child, receive, send)
+            return
+        if not self.console:
+            await JSONResponse({"detail": "Not Found"}, status_code=404)(scope, receive, send)
+            return
+        child[TENANT_SCOPE_KEY] = name
+        with bound_contextvars(tenant=name) if app is not None else contextlib.nullcontext():
+            await self.root(child, receive, send)
+
+
+def _routes(app: ASGIApp, scope: Scope) -> bool:
+    """Whether `app` (a tenant's FastAPI app) has a route for the path of `scope` (any method)."""
+    routes = getattr(app, "routes", ())
+    return any(route.matches(scope)[0] is not Match.NONE for route in routes)
 
 
 class Tenanted:
@@ -174,14 +290,23 @@ async def deployment(
             await apply_schema(jobs)
             runner = ProcrastinateRunner(jobs, configs[0].store, tenants=servers.get)
         key_http = await stack.enter_async_context(httpx.AsyncClient(timeout=10, follow_redirects=False))
-        for config in configs:
+        closers: dict[str, Callable[[], Awaitable[None]]] = {}
+
+        async def open_tenant(config: Config) -> Server:
             hubspot: Literal["required", "optional"] = "required" if needs_hubspot(config) else "optional"
             # a tenant's lanes may run at once on different workers: each paces its share of ConnectWise
             paced = config if runner is None else connectwise_share(config)
-            opened = root.opened(paced, hubspot=hubspot, store=store, missing_secrets=missing_secrets)
-            ctx = await stack.enter_async_context(opened)
-            servers[config.tenant] = Server(
-                ctx.config, store, ctx.cw, ctx.hubspot, key_http, workers=workers, queue=runner
-            )
+            own = await stack.enter_async_context(AsyncExitStack())  # closed with the deployment, or by `remove`
+            try:
+                opened = root.opened(paced, hubspot=hubspot, store=store, missing_secrets=missing_secrets)
+                ctx = await own.enter_async_context(opened)
+            except BaseException:
+                await own.aclose()
+                raise
+            closers[config.tenant] = own.aclose
+            return Server(ctx.config, store, ctx.cw, ctx.hubspot, key_http, workers=workers, queue=runner)
+
+        for config in configs:
+            servers[config.tenant] = await open_tenant(config)
         log.info("deployment.opened", tenants=len(servers), runner="procrastinate" if runner else "in-process")
-        yield Deployment(store, servers, runner, many, mount)
+        yield Deployment(store, servers, runner, many, mount, opener=open_tenant, _closers=closers)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import signal
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -20,17 +22,32 @@ import structlog
 import uvicorn
 
 from cwsync.config import Config, ConfigError, load_config
+from cwsync.config.loader import ConfigProblem
 from cwsync.config.model import secret_values
+from cwsync.config.tenants import SUFFIXES, check_tenants
 from cwsync.logs import register_secrets, route_uvicorn_logs
 from cwsync.server.deployment import Mount, deployment
 
-__all__ = ["DEFAULT_GRACE", "serve", "serve_tenants", "work"]
+__all__ = ["DEFAULT_GRACE", "follow_files", "follow_tenants", "serve", "serve_tenants", "work"]
 
 DEFAULT_GRACE = 30.0
-FOLLOW_EVERY = 5.0
-"""How often `cwsync worker` looks whether a tenant's configuration file changed (a save in the console)."""
-log = structlog.get_logger("cwsync.worker")
 """Seconds running jobs get to finish after SIGTERM before they are released."""
+FOLLOW_EVERY = 5.0
+"""How often `serve` and `worker` look whether a tenant file changed (a save in the console), came or went
+(seconds; `CWSYNC_FOLLOW_SECONDS` changes it)."""
+
+
+def follow_every(environ: Mapping[str, str] | None = None) -> float:
+    """`CWSYNC_FOLLOW_SECONDS` (a positive number), else `FOLLOW_EVERY`."""
+    raw = (os.environ if environ is None else environ).get("CWSYNC_FOLLOW_SECONDS", "")
+    try:
+        value = float(raw)
+    except ValueError:
+        return FOLLOW_EVERY
+    return value if value > 0 else FOLLOW_EVERY
+
+
+log = structlog.get_logger("cwsync.worker")
 
 
 class _Uvicorn(uvicorn.Server):
@@ -89,10 +106,15 @@ async def serve_tenants(
     grace: float = DEFAULT_GRACE,
     concurrency: int = 4,
     mount: Mount | None = None,
+    directory: Path | None = None,
+    every: float = FOLLOW_EVERY,
 ) -> None:
-    """Serve tenants until SIGTERM / SIGINT; with PostgreSQL and `worker`, run jobs in this process too."""
+    """Serve tenants until SIGTERM / SIGINT; with PostgreSQL and `worker`, run jobs in this process too. With the
+    tenants' `directory`, follow it (`follow_tenants`): a changed file reloads its tenant, a new one is served, a
+    removed one is not any more."""
     stop = asyncio.Event()
     async with deployment(configs, many=many, mount=mount, missing_secrets="placeholder") as dep:
+        dep.grace = grace
         with _signals(stop):
             await dep.start(schedule=schedule)
             try:
@@ -106,6 +128,8 @@ async def serve_tenants(
                 if worker and dep.runner is not None:
                     work = dep.work(concurrency=concurrency, grace=grace, schedule=schedule)
                     tasks.append(asyncio.create_task(work, name="worker"))
+                if directory is not None:
+                    tasks.append(asyncio.create_task(follow_tenants(dep, directory, every=every), name="follow"))
                 await _until_stopped(stop, tasks)
                 web.should_exit = True
                 await _finish(tasks)
@@ -114,11 +138,19 @@ async def serve_tenants(
 
 
 async def work(
-    configs: Sequence[Config], *, concurrency: int = 4, grace: float = DEFAULT_GRACE, schedule: bool = True
+    configs: Sequence[Config],
+    *,
+    concurrency: int = 4,
+    grace: float = DEFAULT_GRACE,
+    schedule: bool = True,
+    directory: Path | None = None,
+    every: float = FOLLOW_EVERY,
 ) -> None:
-    """`cwsync worker`: run the tenants' jobs (PostgreSQL) until SIGTERM / SIGINT, then drain and return."""
+    """`cwsync worker`: run the tenants' jobs (PostgreSQL) until SIGTERM / SIGINT, then drain and return. It follows
+    its tenant files (`follow_tenants`; with `directory`, files that come and go too)."""
     stop = asyncio.Event()
     async with deployment(configs, many=True) as dep:
+        dep.grace = grace
         if dep.runner is None:
             raise ValueError("cwsync worker needs a PostgreSQL store; with SQLite, `cwsync serve` runs the jobs")
         with _signals(stop):
@@ -126,7 +158,7 @@ async def work(
             try:
                 job = dep.work(concurrency=concurrency, grace=grace, schedule=schedule)
                 task = asyncio.create_task(job, name="worker")
-                follow = asyncio.create_task(follow_files(dep.servers))
+                follow = asyncio.create_task(follow_tenants(dep, directory, every=every))
                 try:
                     await _until_stopped(stop, [task])
                     await _finish([task])
@@ -146,33 +178,129 @@ class Reloadable(Protocol):
     async def reload(self, config: Config) -> list[str]: ...
 
 
+class Tenants(Protocol):
+    """The tenants `follow_tenants` keeps up to date (a `Deployment`)."""
+
+    @property
+    def servers(self) -> Mapping[str, Reloadable]: ...
+
+    async def reload(self, name: str, config: Config) -> list[str]: ...
+
+    async def add(self, config: Config) -> None: ...
+
+    async def remove(self, name: str) -> None: ...
+
+
+@dataclass
+class _Fixed:
+    """Servers whose files are followed for changes only (none comes or goes)."""
+
+    servers: Mapping[str, Reloadable]
+
+    async def reload(self, name: str, config: Config) -> list[str]:
+        return await self.servers[name].reload(config)
+
+    async def add(self, config: Config) -> None:
+        raise RuntimeError("no tenant is added here")
+
+    async def remove(self, name: str) -> None:
+        raise RuntimeError("no tenant is removed here")
+
+
 async def follow_files(servers: Mapping[str, Reloadable], *, every: float = FOLLOW_EVERY) -> None:
-    """Until cancelled: a tenant's configuration file that changed (saved in the console of `cwsync serve`, or by
-    hand) is loaded again and its server reloaded (`Server.reload`), so a worker runs its next jobs with it without
-    a restart. A file that does not load is logged and the worker keeps what it had."""
-    files = {name: server.config.source for name, server in servers.items() if server.config.source}
-    seen = {name: _digest(path) for name, path in files.items()}
+    """Until cancelled: a tenant's configuration file that changed is loaded again and its server reloaded (see
+    `follow_tenants`, of which this is the part without a directory)."""
+    await follow_tenants(_Fixed(servers), None, every=every)
+
+
+async def follow_tenants(tenants: Tenants, directory: Path | None, *, every: float = FOLLOW_EVERY) -> None:
+    """Until cancelled, every `every` seconds: a tenant's configuration file that changed (saved in the console of
+    `cwsync serve`, or by hand) is loaded again and its tenant reloaded (`Deployment.reload`: `Server.reload`, and
+    its procrastinate periodic tasks when its schedules changed), so its next jobs use it without a restart. With
+    the tenants' `directory`: a new tenant file is loaded, checked against the deployment's rules and served
+    (`Deployment.add`), and a tenant whose file is gone is not served any more (`Deployment.remove`). A file that
+    does not load (or breaks a rule) is logged (`tenant.reload_refused`, `tenant.add_refused`) and changes nothing:
+    the tenant keeps what it had; it is tried again when it changes."""
+    files = {name: Path(server.config.source) for name, server in tenants.servers.items() if server.config.source}
+    seen = {path: _digest(path) for path in files.values()}
+    if directory is not None:
+        seen.update({path: _digest(path) for path in _tenant_files(directory) if path not in seen})
     while True:
         await asyncio.sleep(every)
-        for name, path in files.items():
+        present = _tenant_files(directory) if directory is not None else list(files.values())
+        for path in present:
             digest = _digest(path)
-            if digest == seen[name] or digest is None:
+            if digest is None or digest == seen.get(path):
                 continue
-            seen[name] = digest
-            try:
-                config = await asyncio.to_thread(load_config, Path(path))
-                register_secrets(secret_values(config))  # no log line shows the new ones
-                later = await servers[name].reload(config)
-            except (ConfigError, OSError) as exc:
-                log.warning("worker.reload_refused", tenant=name, file=path, error=str(exc))
-                continue
-            except Exception as exc:  # a mapping or connection the reload refused: keep what it had
-                log.warning("worker.reload_failed", tenant=name, file=path, error=f"{type(exc).__name__}: {exc}")
-                continue
-            log.info("worker.reloaded", tenant=name, file=path, later=later)
+            seen[path] = digest
+            name = next((n for n, p in files.items() if p == path), None)
+            if name is None:
+                if await _add(tenants, path):
+                    files[tenants_name(path)] = path
+            else:
+                await _reload(tenants, name, path)
+        for name, path in list(files.items()):
+            if directory is not None and path not in present and name in tenants.servers:
+                del files[name]
+                seen.pop(path, None)
+                await tenants.remove(name)
+                log.info("tenant.removed", tenant=name, file=str(path))
 
 
-def _digest(path: str) -> str | None:
+def tenants_name(path: Path) -> str:
+    """The tenant of a tenant file (its name: `acme.yaml` holds tenant `acme`)."""
+    return path.stem
+
+
+def _tenant_files(directory: Path) -> list[Path]:
+    try:
+        return sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES and p.is_file())
+    except OSError:
+        return []
+
+
+async def _load(path: Path) -> Config:
+    config = await asyncio.to_thread(load_config, path)
+    register_secrets(secret_values(config))  # no log line shows the new ones
+    return config
+
+
+async def _reload(tenants: Tenants, name: str, path: Path) -> None:
+    try:
+        later = await tenants.reload(name, await _load(path))
+    except (ConfigError, OSError) as exc:
+        log.warning("tenant.reload_refused", tenant=name, file=str(path), error=str(exc))
+        return
+    except Exception as exc:  # a mapping or connection the reload refused: keep what it had
+        log.warning("tenant.reload_failed", tenant=name, file=str(path), error=f"{type(exc).__name__}: {exc}")
+        return
+    log.info("tenant.reloaded", tenant=name, file=str(path), later=later)
+
+
+async def _add(tenants: Tenants, path: Path) -> bool:
+    """Serve the tenant of a new file; False (logged) when it does not load, breaks a rule or does not open."""
+    name = tenants_name(path)
+    try:
+        config = await _load(path)
+        others = [s.config for n, s in tenants.servers.items() if n != name]
+        problems = check_tenants([*others, config]) if others else []
+        mine = [p for p in problems if p.path == (config.source or config.tenant)]
+        if mine:
+            raise mine[0]
+        if name in tenants.servers:
+            raise ConfigError(path, [ConfigProblem(None, "tenant", f"tenant {name!r} is served already")])
+        await tenants.add(config)
+    except (ConfigError, OSError) as exc:
+        log.warning("tenant.add_refused", tenant=name, file=str(path), error=str(exc))
+        return False
+    except Exception as exc:  # a connection that does not open
+        log.warning("tenant.add_failed", tenant=name, file=str(path), error=f"{type(exc).__name__}: {exc}")
+        return False
+    log.info("tenant.added", tenant=name, file=str(path))
+    return True
+
+
+def _digest(path: Path | str) -> str | None:
     try:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:
@@ -190,9 +318,10 @@ async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -
 
 
 async def _finish(tasks: list[asyncio.Task[None]]) -> None:
-    """Stop the HTTP server (it was told to) and cancel the worker, which drains within its grace period."""
+    """Stop the HTTP server (it was told to), cancel the worker, which drains within its grace period, and the
+    directory's follower."""
     for task in tasks:
-        if task.get_name() == "worker":
+        if task.get_name() in ("worker", "follow"):
             task.cancel()
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):

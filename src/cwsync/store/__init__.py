@@ -37,7 +37,7 @@ from cwsync.store.records import (
     Side,
     Trigger,
 )
-from cwsync.store.store import RunNotFoundError, Store, StoreUnavailableError, Tx, async_url
+from cwsync.store.store import Reads, RunNotFoundError, Store, StoreUnavailableError, Tx, async_url
 
 __all__ = [
     "Action",
@@ -54,6 +54,7 @@ __all__ = [
     "LastWriter",
     "Link",
     "NewJob",
+    "Reads",
     "RunItem",
     "RunKind",
     "RunNotFoundError",

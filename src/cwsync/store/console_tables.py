@@ -1,4 +1,5 @@
-"""The console's tables, declared on the store's `Base` (migration `0008_console`): users, sessions, secrets.
+"""The console's tables, declared on the store's `Base` (migrations `0008_console`, `0011_user_tenants`): users, the
+tenants each may see, sessions, secrets.
 
 `cwsync.store` imports this module, so the tables are in `Base.metadata` whenever the store is loaded (the
 "models describe the migrated schema" check compares them). `users.py` and `secrets.py` read and write them.
@@ -8,12 +9,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Table, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Table, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cwsync.store.models import Base, BigIntId, RunItemRow
 
-__all__ = ["CONSOLE_SESSIONS", "CONSOLE_USERS", "SECRETS", "ConsoleSessionRow", "ConsoleUserRow", "SecretRow"]
+__all__ = [
+    "CONSOLE_SESSIONS",
+    "CONSOLE_USERS",
+    "CONSOLE_USER_TENANTS",
+    "SECRETS",
+    "ConsoleSessionRow",
+    "ConsoleUserRow",
+    "ConsoleUserTenantRow",
+    "SecretRow",
+]
 
 
 class ConsoleUserRow(Base):
@@ -26,8 +36,19 @@ class ConsoleUserRow(Base):
     username: Mapped[str] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
+    all_tenants: Mapped[bool] = mapped_column(server_default=true())
+    """May see every tenant of the deployment (users from before 0011 do); else those of `console_user_tenants`."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class ConsoleUserTenantRow(Base):
+    """A tenant a user who does not see every tenant may see (a tenants directory's console)."""
+
+    __tablename__ = "console_user_tenants"
+
+    user_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("console_users.id", ondelete="CASCADE"), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class ConsoleSessionRow(Base):
@@ -59,6 +80,7 @@ class SecretRow(Base):
 
 
 CONSOLE_USERS: Table = ConsoleUserRow.__table__  # type: ignore[assignment]
+CONSOLE_USER_TENANTS: Table = ConsoleUserTenantRow.__table__  # type: ignore[assignment]
 CONSOLE_SESSIONS: Table = ConsoleSessionRow.__table__  # type: ignore[assignment]
 SECRETS: Table = SecretRow.__table__  # type: ignore[assignment]
 

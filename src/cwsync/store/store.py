@@ -26,6 +26,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    bindparam,
     delete,
     event,
     exists,
@@ -44,7 +45,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from cwsync.store import mirror
+from cwsync.store.bulk import bulk_insert
 from cwsync.store.models import CursorRow, JournalRow, LinkRow, RunItemRow, RunRow
+from cwsync.store.reader import SqliteReader
 from cwsync.store.records import (
     Counts,
     JournalEntry,
@@ -58,7 +61,16 @@ from cwsync.store.records import (
 )
 from cwsync.store.writer import SqliteWriter
 
-__all__ = ["RunNotFoundError", "Store", "StoreUnavailableError", "Tx", "alembic_config", "async_url", "create_engine"]
+__all__ = [
+    "Reads",
+    "RunNotFoundError",
+    "Store",
+    "StoreUnavailableError",
+    "Tx",
+    "alembic_config",
+    "async_url",
+    "create_engine",
+]
 
 STORE_FIX = (
     "check `store:` in the configuration: for PostgreSQL that the server runs, is reachable from here and accepts "
@@ -319,18 +331,61 @@ def _unique_links(links: Sequence[Link]) -> list[Link]:
 # --- the store --------------------------------------------------------------------------------------------------
 
 
-def _run_start(tenant: str, pairs: Sequence[str], kind: RunKind, trigger: Trigger) -> Any:
-    """The INSERT of a run as started ("running", zero counts), answering its id."""
+# Statements built once (issue 19): a workflow runs these a few times per unit of work, and building a statement
+# and its cache key costs several times what running a prebuilt one does (SQLAlchemy memoizes the key of a
+# statement object and finds its compiled form in the engine's cache).
+_RUN_START = sa_insert(RUNS).returning(RUNS.c.id)
+_RUN_END = (
+    update(RUNS)
+    .where(RUNS.c.id == bindparam("run_id"))
+    .values(
+        status=bindparam("new_status", type_=RUNS.c.status.type),
+        counts=bindparam("new_counts", type_=RUNS.c.counts.type),
+        error=bindparam("new_error", type_=RUNS.c.error.type),
+        finished_at=bindparam("new_finished_at", type_=RUNS.c.finished_at.type),
+    )
+)
+_LINK_BY_LEFT = select(LINKS).where(
+    LINKS.c.tenant == bindparam("tenant"), LINKS.c.pair == bindparam("pair"), LINKS.c.left_id == bindparam("left_id")
+)
+_JOURNAL_OF_KEY = (
+    select(JOURNAL)
+    .where(
+        JOURNAL.c.tenant == bindparam("tenant"),
+        JOURNAL.c.scope == bindparam("scope"),
+        JOURNAL.c.key == bindparam("key"),
+    )
+    .order_by(JOURNAL.c.id)
+)
+_CLEAR_KEY = delete(JOURNAL).where(
+    JOURNAL.c.tenant == bindparam("tenant"), JOURNAL.c.scope == bindparam("scope"), JOURNAL.c.key == bindparam("key")
+)
+_JOURNAL_UPSERTS: dict[str, Any] = {}
+"""The journal's upsert, by dialect name (built on first use)."""
+
+
+def _journal_upsert(dialect: str) -> Any:
+    statement = _JOURNAL_UPSERTS.get(dialect)
+    if statement is None:
+        insert: Any = pg_insert(JOURNAL) if dialect == "postgresql" else sqlite_insert(JOURNAL)
+        changes = {name: insert.excluded[name] for name in ("status", "record_id", "data", "updated_at")}
+        keys = ["tenant", "scope", "key", "step"]
+        statement = _JOURNAL_UPSERTS[dialect] = insert.on_conflict_do_update(index_elements=keys, set_=changes)
+    return statement
+
+
+def _run_start(tenant: str, pairs: Sequence[str], kind: RunKind, trigger: Trigger) -> tuple[Any, dict[str, Any]]:
+    """The INSERT of a run as started ("running", zero counts), answering its id; and its parameters."""
     values = {"tenant": tenant, "pairs": list(pairs), "kind": kind, "trigger": trigger, "status": "running"}
-    return sa_insert(RUNS).values(**values, started_at=_now(), counts=Counts().as_dict()).returning(RUNS.c.id)
+    return _RUN_START, values | {"started_at": _now(), "counts": Counts().as_dict()}
 
 
-def _run_end(run_id: int, status: RunStatus, counts: Counts, error: str | None) -> Any:
-    """The UPDATE of a run to how it ended (a final status, never "running")."""
+def _run_end(run_id: int, status: RunStatus, counts: Counts, error: str | None) -> tuple[Any, dict[str, Any]]:
+    """The UPDATE of a run to how it ended (a final status, never "running"); and its parameters."""
     if status == "running":
         raise ValueError("finish_run needs a final status: succeeded, failed, interrupted or cancelled")
-    values = {"status": status, "counts": counts.as_dict(), "error": error, "finished_at": _now()}
-    return update(RUNS).where(RUNS.c.id == run_id).values(**values)
+    values = {"new_status": status, "new_counts": counts.as_dict(), "new_error": error, "new_finished_at": _now()}
+    return _RUN_END, values | {"run_id": run_id}
 
 
 class Store:
@@ -344,6 +399,7 @@ class Store:
         self._engine = engine
         self._sqlite_writer = asyncio.Lock()
         self._writer: SqliteWriter | None = None
+        self._reader: SqliteReader | None = None
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Self:
@@ -391,10 +447,13 @@ class Store:
             return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
 
     async def close(self) -> None:
-        """Close every pooled connection (and the SQLite writer's thread, if `write` started one)."""
+        """Close every pooled connection (and the SQLite writer's and reader's, if `write` / `read` opened them)."""
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.close()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
         await self._engine.dispose()
 
     async def __aenter__(self) -> Self:
@@ -455,6 +514,26 @@ class Store:
 
         async with self._sqlite_writer:
             return await self._writer.run(run)
+
+    async def read(self, body: Callable[[Reads], Awaitable[T]]) -> T:
+        """One read transaction running `body(reads)` (a consistent snapshot); its result.
+
+        For the small look-ups of a unit of work (a change and its event, a quote's link and journal): on SQLite
+        the body runs at once on a read-only synchronous connection (`cwsync.store.reader`), never queued behind
+        the writer nor sent through the event loop statement by statement, so the look-ups of many units of work
+        in flight run side by side; on PostgreSQL on a pooled connection of the engine. `body` must await nothing
+        but its statements, and only read (on SQLite it may run again after a busy database).
+        """
+        if self.dialect != "sqlite":
+            async with self._engine.connect() as conn:
+                return await body(Reads(conn))
+        if self._reader is None:
+            self._reader = SqliteReader(self._engine.url, busy_ms=SQLITE_BUSY_MS, on_connect=_sqlite_on_connect)
+
+        async def run(conn: AsyncConnection) -> T:
+            return await body(Reads(conn))
+
+        return await self._reader.run(run)
 
     @contextlib.asynccontextmanager
     async def _connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -573,13 +652,13 @@ class Store:
     async def start_run(self, tenant: str, *, pairs: Sequence[str], kind: RunKind, trigger: Trigger) -> int:
         """Record a run as started ("running", zero counts); returns its id."""
         async with self._connect(write=True) as conn, conn.begin():
-            return int((await conn.execute(_run_start(tenant, pairs, kind, trigger))).scalar_one())
+            return int((await conn.execute(*_run_start(tenant, pairs, kind, trigger))).scalar_one())
 
     async def finish_run(self, run_id: int, *, status: RunStatus, counts: Counts, error: str | None = None) -> None:
         """Record how a run ended; raises `RunNotFoundError` for an unknown id, `ValueError` for status "running"."""
-        statement = _run_end(run_id, status, counts, error)
+        statement, params = _run_end(run_id, status, counts, error)
         async with self._connect(write=True) as conn, conn.begin():
-            if (await conn.execute(statement)).rowcount == 0:
+            if (await conn.execute(statement, params)).rowcount == 0:
                 raise RunNotFoundError(f"no run with id {run_id}")
 
     async def request_cancel(self, run_id: int) -> RunRecord | None:
@@ -705,6 +784,43 @@ class Store:
         return [_item_of(row) for row in await self._all(statement)]
 
 
+class Reads:
+    """The look-ups of one `Store.read` body (a unit of work's links and journal; `connection` for other tables)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    @property
+    def connection(self) -> AsyncConnection:
+        """The read's connection, for statements on tables these methods do not cover (changes, devices)."""
+        return self._conn
+
+    async def links_by_left(self, tenant: str, pair: str, left_ids: Iterable[str]) -> dict[str, Link]:
+        """`Store.links_by_left` inside this read."""
+        wanted = sorted(set(left_ids))
+        if len(wanted) == 1:  # a workflow's unit of work
+            params = {"tenant": tenant, "pair": pair, "left_id": wanted[0]}
+            return {row.left_id: _link_of(row) for row in await self._conn.execute(_LINK_BY_LEFT, params)}
+        base = select(LINKS).where(LINKS.c.tenant == tenant, LINKS.c.pair == pair)
+        found: dict[str, Link] = {}
+        for chunk in _chunks(wanted):
+            for row in await self._conn.execute(base.where(LINKS.c.left_id.in_(chunk))):
+                found[row.left_id] = _link_of(row)
+        return found
+
+    async def journal(self, tenant: str, scope: str, keys: Iterable[str]) -> list[JournalEntry]:
+        """`Store.journal` of these keys inside this read, oldest first."""
+        wanted = sorted(set(keys))
+        if len(wanted) == 1:  # a workflow's unit of work
+            params = {"tenant": tenant, "scope": scope, "key": wanted[0]}
+            return [_entry_of(row) for row in await self._conn.execute(_JOURNAL_OF_KEY, params)]
+        base = select(JOURNAL).where(JOURNAL.c.tenant == tenant, JOURNAL.c.scope == scope).order_by(JOURNAL.c.id)
+        out: list[JournalEntry] = []
+        for chunk in _chunks(wanted):
+            out.extend(_entry_of(row) for row in await self._conn.execute(base.where(JOURNAL.c.key.in_(chunk))))
+        return out
+
+
 class Tx:
     """The writes of one unit of work; get one from `Store.transaction()` and use it only inside that block."""
 
@@ -742,16 +858,16 @@ class Tx:
             return 0
         released = await self._release_right_ids(batch)
         now = _now()
-        await self._execute(self._link_upsert(), [_link_values(link, now) for link in batch])
+        rows = [_link_values(link, now) for link in batch]
+        await self._bulk(LINKS, rows, conflict=("tenant", "pair", "left_id"), kept=("created_at",))
         return released
 
-    def _link_upsert(self) -> Insert:
-        statement: Any = self._insert(LINKS)
-        keys = ("tenant", "pair", "left_id")
-        kept = {"id", "created_at", *keys}
-        changes = {col.name: statement.excluded[col.name] for col in LINKS.c if col.name not in kept}
-        upsert: Insert = statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
-        return upsert
+    async def _bulk(
+        self, table: Table, rows: Sequence[dict[str, Any]], *, conflict: Sequence[str] = (), kept: Sequence[str] = ()
+    ) -> None:
+        if self._closed:
+            raise RuntimeError("this transaction is over: write inside the `async with store.transaction()` block")
+        await bulk_insert(self._conn, table, rows, conflict=conflict, kept=kept)
 
     async def _release_right_ids(self, batch: Sequence[Link]) -> int:
         """Delete the links that hold a right id this batch gives to a different left id; returns how many."""
@@ -795,18 +911,18 @@ class Tx:
 
     async def start_run(self, tenant: str, *, pairs: Sequence[str], kind: RunKind, trigger: Trigger) -> int:
         """`Store.start_run` inside this transaction: the run appears with the caller's first writes, or not at all."""
-        return int((await self._execute(_run_start(tenant, pairs, kind, trigger))).scalar_one())
+        return int((await self._execute(*_run_start(tenant, pairs, kind, trigger))).scalar_one())
 
     async def finish_run(self, run_id: int, *, status: RunStatus, counts: Counts, error: str | None = None) -> None:
         """`Store.finish_run` inside this transaction: the run ends together with the outcome it records."""
-        if (await self._execute(_run_end(run_id, status, counts, error))).rowcount == 0:
+        if (await self._execute(*_run_end(run_id, status, counts, error))).rowcount == 0:
             raise RunNotFoundError(f"no run with id {run_id}")
 
     async def add_run_items(self, items: Sequence[RunItem]) -> None:
         """Record run items in bulk (one executemany); their run must exist."""
         if items:
             now = _now()
-            await self._execute(sa_insert(RUN_ITEMS), [_item_values(item, now) for item in items])
+            await self._bulk(RUN_ITEMS, [_item_values(item, now) for item in items])
 
     async def write_journal(self, entries: Sequence[JournalEntry]) -> None:
         """Insert or replace journal entries by (tenant, scope, key, step)."""
@@ -826,14 +942,15 @@ class Tx:
             }
             for e in entries
         }
-        statement: Any = self._insert(JOURNAL)
-        keys = ["tenant", "scope", "key", "step"]
-        changes = {name: statement.excluded[name] for name in ("status", "record_id", "data", "updated_at")}
-        await self._execute(statement.on_conflict_do_update(index_elements=keys, set_=changes), list(rows.values()))
+        await self._execute(_journal_upsert(self._conn.dialect.name), list(rows.values()))
 
     async def clear_journal(self, tenant: str, scope: str, keys: Iterable[str]) -> None:
         """Remove every entry of these keys (their writes are recorded elsewhere now: links, run items)."""
-        for chunk in _chunks(sorted(set(keys))):
+        wanted = sorted(set(keys))
+        if len(wanted) == 1:  # a workflow's unit of work
+            await self._execute(_CLEAR_KEY, {"tenant": tenant, "scope": scope, "key": wanted[0]})
+            return
+        for chunk in _chunks(wanted):
             await self._execute(
                 delete(JOURNAL).where(JOURNAL.c.tenant == tenant, JOURNAL.c.scope == scope, JOURNAL.c.key.in_(chunk))
             )

@@ -35,7 +35,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import StaticPool
 
-__all__ = ["RETRY_SECONDS", "SqliteWriter"]
+__all__ = ["RETRY_SECONDS", "Immediate", "SqliteWriter", "locked", "run_to_end"]
 
 T = TypeVar("T")
 Body = Callable[[AsyncConnection], Awaitable[T]]
@@ -43,8 +43,8 @@ RETRY_SECONDS = 0.001
 """How often a writer that found SQLite's write lock taken looks again."""
 
 
-class _Immediate:
-    """The part of `AsyncConnection` a write body uses (`execute`, `dialect`), over a synchronous connection:
+class Immediate:
+    """The part of `AsyncConnection` a write (or read) body uses (`execute`, `dialect`), over a synchronous connection:
     awaiting `execute` runs the statement and returns without ever suspending."""
 
     def __init__(self, conn: Connection) -> None:
@@ -55,8 +55,12 @@ class _Immediate:
         """Run the statement now (the same result object as the async connection's)."""
         return self._conn.execute(statement, parameters)
 
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
+        """Run a statement's text now, with the driver's own parameters (a list of tuples: an executemany)."""
+        return self._conn.exec_driver_sql(statement, parameters)
 
-def _run_to_end(step: Awaitable[T]) -> T:
+
+def run_to_end(step: Awaitable[T]) -> T:
     """Drive a coroutine that never suspends to its result (its exception is raised)."""
     coroutine = cast(Coroutine[Any, Any, T], step)
     try:
@@ -64,14 +68,15 @@ def _run_to_end(step: Awaitable[T]) -> T:
     except StopIteration as done:
         return cast(T, done.value)
     coroutine.close()
-    raise RuntimeError("a store write awaited something other than its connection (see cwsync.store.writer)")
+    raise RuntimeError("a store write (or read) awaited something other than its connection (see cwsync.store.writer)")
 
 
 class _Busy(Exception):
     """BEGIN IMMEDIATE found SQLite's write lock taken (nothing was written)."""
 
 
-def _locked(exc: BaseException) -> bool:
+def locked(exc: BaseException) -> bool:
+    """Whether a SQLite error says another connection holds the lock it needed ("database is locked", busy)."""
     return "locked" in str(exc) or "busy" in str(exc)
 
 
@@ -79,7 +84,7 @@ def _begin_immediate(conn: Connection) -> None:
     try:
         conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
     except sqlite3.OperationalError as exc:
-        if _locked(exc):
+        if locked(exc):
             raise _Busy(str(exc)) from None
         raise
 
@@ -119,7 +124,7 @@ class SqliteWriter:
 
     def _transaction(self, body: Body[T]) -> T:
         with self._engine.connect() as conn, conn.begin():
-            return _run_to_end(body(cast(AsyncConnection, _Immediate(conn))))
+            return run_to_end(body(cast(AsyncConnection, Immediate(conn))))
 
     def close(self) -> None:
         """Close the connection."""

@@ -160,7 +160,7 @@ class StepRunner:
         write: Writer | None = None,
     ) -> StepRunner:
         """A runner with the journal of (`scope`, `key`) read: what an earlier attempt intended and finished."""
-        entries = await store.journal(tenant, scope, [key])
+        entries = await store.read(lambda reads: reads.journal(tenant, scope, [key]))
         return cls(
             client,
             store,

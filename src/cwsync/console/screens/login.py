@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
 
+from cwsync.config.tenants import TENANT_PREFIX
 from cwsync.console.web import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -69,7 +70,8 @@ async def login(
         )
         return page
     state.limiter.succeeded(address, username)
-    token, _ = await state.users.open_session(user, tenant=state.server.config.tenant)
+    visible = user.visible(state.tenants) if state.many else state.tenants
+    token, _ = await state.users.open_session(user, tenant=visible[0] if visible else state.server.config.tenant)
     response = ctx.redirect(_next(target))
     set_cookie(ctx.request, response, SESSION_COOKIE, token, max_age=SESSION_HOURS * 3600)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
@@ -93,9 +95,12 @@ async def switch_tenant(
     ctx: Annotated[Ctx, Depends(require_user(viewer_may_post=True))],
     tenant: Annotated[str, Form(max_length=64)],
 ) -> Response:
-    """Look at another tenant (one of those this server serves)."""
-    if tenant not in ctx.state.tenants:
-        raise ConsoleError(404, "Unknown tenant", f"this server serves {', '.join(ctx.state.tenants)}")
+    """Look at another tenant (one of those this server serves that the user may see): its dashboard, at
+    `/t/<tenant>/` (a tenants directory), and `/` goes there from now on."""
     assert ctx.session is not None
+    visible = ctx.state.visible(ctx.session)
+    if tenant not in visible:
+        raise ConsoleError(404, "Unknown tenant", f"pick one of {', '.join(visible) or 'your tenants'}")
     await ctx.state.users.set_tenant(ctx.session, tenant)
-    return ctx.redirect("/", f"now showing tenant {tenant}", "info")
+    target = f"{TENANT_PREFIX}/{tenant}/" if ctx.state.many else "/"
+    return ctx.redirect(target, f"now showing tenant {tenant}", "info")

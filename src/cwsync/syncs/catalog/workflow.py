@@ -16,7 +16,7 @@ quantity. Refusals write nothing in ConnectWise and are kept as run items of pai
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Any
@@ -31,7 +31,7 @@ from cwsync.connectors.connectwise.conditions import Condition, F, all_of
 from cwsync.connectors.http import CwsyncApiError, NotFoundError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.priority import company_type_names, pick_company_type
-from cwsync.store import JournalEntry, Link, Store, Trigger, Tx
+from cwsync.store import JournalEntry, Link, Reads, Store, Trigger, Tx
 from cwsync.syncs.catalog.engine import CATALOG_PATH, catalog_sync_config
 from cwsync.syncs.catalog.quotes import (
     APPROVED,
@@ -98,8 +98,7 @@ class QuoteWorkflow:
         assert not isinstance(rep, BaseException)
         company, contact = pair
         lines = self._lines(quote, catalog)
-        link = (await self.store.links_by_left(self.tenant, QUOTES_PAIR, [quote.external_id])).get(quote.external_id)
-        entries = await self.store.journal(self.tenant, QUOTES_SCOPE, [quote.external_id])
+        link, entries = await self.store.read(self._written_so_far(quote.external_id))
         stored, opportunity_id = _written(link, entries)
         opportunity = {
             "name": quote.name or f"Quote {quote.external_id}",
@@ -129,6 +128,15 @@ class QuoteWorkflow:
         if link is None:
             plan.action = "create"  # an unfinished first attempt is still the quote's opportunity being created
         return plan, entries
+
+    def _written_so_far(self, external_id: str) -> Callable[[Reads], Awaitable[tuple[Link | None, list[JournalEntry]]]]:
+        """The quote's link and the journal of an unfinished attempt, read together (one store read)."""
+
+        async def read(reads: Reads) -> tuple[Link | None, list[JournalEntry]]:
+            links = await reads.links_by_left(self.tenant, QUOTES_PAIR, [external_id])
+            return links.get(external_id), await reads.journal(self.tenant, QUOTES_SCOPE, [external_id])
+
+        return read
 
     async def submit(self, quote: Quote, *, plan_only: bool = False, trigger: Trigger = "api") -> QuotePlan:
         """Turn an approved quote into its opportunity (or, with `plan_only`, say what would be written).

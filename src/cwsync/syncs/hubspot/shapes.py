@@ -33,22 +33,28 @@ def _ref_id(value: Any) -> str | None:
     return None
 
 
-def _items(record: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
-    items = record.get("communicationItems") or []
-    return [i for i in items if isinstance(i, Mapping) and str(i.get("communicationType", "")).lower() == kind]
-
-
-def _first(items: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    defaults = [i for i in items if i.get("defaultFlag")]
-    chosen = defaults or items
-    return chosen[0] if chosen else None
-
-
-def _phones(record: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
-    phones = _items(record, "phone")
-    mobiles = [p for p in phones if str(ref_name(p.get("type")) or "").lower() in _MOBILE_TYPES]
-    others = [p for p in phones if p not in mobiles]
-    return _first(others), _first(mobiles)
+def _communications(record: Mapping[str, Any]) -> list[Mapping[str, Any] | None]:
+    """A contact's default e-mail, office phone and mobile items (each: the first with `defaultFlag` among
+    its kind, else the first of its kind; a phone is a mobile when its type is Cell or Mobile), in one pass."""
+    chosen: list[Mapping[str, Any] | None] = [None, None, None]
+    default = [False, False, False]
+    for item in record.get("communicationItems") or ():
+        if not isinstance(item, Mapping):
+            continue
+        kind = str(item.get("communicationType", "")).lower()
+        if kind == "email":
+            slot = 0
+        elif kind == "phone":
+            slot = 2 if str(ref_name(item.get("type")) or "").lower() in _MOBILE_TYPES else 1
+        else:
+            continue
+        if default[slot]:
+            continue
+        if item.get("defaultFlag"):
+            chosen[slot], default[slot] = item, True
+        elif chosen[slot] is None:
+            chosen[slot] = item
+    return chosen
 
 
 CUSTOM = "customFields/"
@@ -86,16 +92,15 @@ def flatten_company(record: Mapping[str, Any], *, priority: Sequence[str] | None
 
 def flatten_contact(record: Mapping[str, Any]) -> dict[str, Any]:
     """A ConnectWise contact as flat fields (default e-mail, office phone, mobile, company id)."""
-    email = _first(_items(record, "email"))
-    phone, mobile = _phones(record)
+    email, phone, mobile = (item.get("value") if item else None for item in _communications(record))
     return custom_fields(record) | {
         "id": str(record["id"]),
         "firstName": record.get("firstName"),
         "lastName": record.get("lastName"),
         "title": record.get("title"),
-        "email": email.get("value") if email else None,
-        "phone": phone.get("value") if phone else None,
-        "mobile": mobile.get("value") if mobile else None,
+        "email": email,
+        "phone": phone,
+        "mobile": mobile,
         "company": _ref_id(record.get("company")),
         "inactiveFlag": bool(record.get("inactiveFlag")),
     }
@@ -399,11 +404,7 @@ def _communication_items(items: list[Mapping[str, Any]], values: Mapping[str, An
 
 
 def _slot(items: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
-    if key == "email":
-        found = _first(_items({"communicationItems": items}, "email"))
-    else:
-        phone, mobile = _phones({"communicationItems": items})
-        found = phone if key == "phone" else mobile
+    found = _communications({"communicationItems": items})[("email", "phone", "mobile").index(key)]
     return next((i for i in items if i is found), None)
 
 

@@ -1,0 +1,119 @@
+"""`Store.read`: a workflow's look-ups in one read (a snapshot), run at once on a read-only SQLite connection that
+never waits for a writer, on a pooled connection on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from cwsync.store import JournalEntry, Link, Reads, Store, Tx
+from tests.store.test_store import fresh_postgres_database
+
+T = "default"
+
+
+def entry(key: str, step: str) -> JournalEntry:
+    return JournalEntry(tenant=T, scope="quotes", key=key, step=step, status="intent", record_id=None, data={"n": 1})
+
+
+def link(left: str, right: str) -> Link:
+    return Link(tenant=T, pair="quotes", left_id=left, right_id=right, match_key="external_id", left_values={"a": 1})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        opened = await Store.open(f"sqlite:///{tmp_path / 'r.db'}")
+        yield opened
+        await opened.close()
+        return
+    async with fresh_postgres_database() as url:
+        opened = await Store.open(url)
+        yield opened
+        await opened.close()
+
+
+async def test_a_read_answers_the_links_and_journal_of_its_keys(store: Store) -> None:
+    async def body(tx: Tx) -> None:
+        await tx.upsert_links([link("Q-1", "41"), link("Q-2", "42")])
+        await tx.write_journal([entry("Q-1", "opportunity"), entry("Q-1", "line:1"), entry("Q-2", "opportunity")])
+
+    await store.write(body)
+
+    async def look(reads: Reads) -> tuple[dict[str, Link], list[JournalEntry]]:
+        return await reads.links_by_left(T, "quotes", ["Q-1", "Q-9"]), await reads.journal(T, "quotes", ["Q-1"])
+
+    links, journal = await store.read(look)
+
+    assert {k: v.right_id for k, v in links.items()} == {"Q-1": "41"}
+    assert links["Q-1"].left_values == {"a": 1}  # JSON decoded as by the async connection
+    assert [(e.step, e.data) for e in journal] == [("opportunity", {"n": 1}), ("line:1", {"n": 1})]
+    assert journal[0].updated_at is not None
+
+
+async def test_a_read_sees_what_committed_and_not_what_a_body_raised_on(store: Store) -> None:
+    async def refused(tx: Tx) -> None:
+        await tx.write_journal([entry("Q-1", "opportunity")])
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        await store.write(refused)
+    assert await store.read(lambda reads: reads.journal(T, "quotes", ["Q-1"])) == []
+    await store.write(lambda tx: tx.write_journal([entry("Q-1", "opportunity")]))
+    assert len(await store.read(lambda reads: reads.journal(T, "quotes", ["Q-1"]))) == 1
+
+
+async def test_a_sqlite_read_runs_while_another_writer_holds_the_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    store = await Store.open(f"sqlite:///{path}")
+    await store.write(lambda tx: tx.write_journal([entry("Q-1", "opportunity")]))
+    other = sqlite3.connect(path, isolation_level=None)  # another process's writer, mid-transaction
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("DELETE FROM journal")
+    try:
+        found = await asyncio.wait_for(store.read(lambda reads: reads.journal(T, "quotes", ["Q-1"])), timeout=5)
+        assert [e.step for e in found] == ["opportunity"]  # the last committed state, at once
+        # ... and while this process's own writer waits for that lock
+        write = asyncio.create_task(store.write(lambda tx: tx.write_journal([entry("Q-2", "opportunity")])))
+        await asyncio.sleep(0.01)
+        assert not write.done()
+        assert len(await store.read(lambda reads: reads.journal(T, "quotes", ["Q-1"]))) == 1
+        other.execute("ROLLBACK")
+        await asyncio.wait_for(write, timeout=10)
+    finally:
+        other.close()
+        await store.close()
+
+
+async def test_a_sqlite_read_cannot_write(tmp_path: Path) -> None:
+    store = await Store.open(f"sqlite:///{tmp_path / 'r.db'}")
+    try:
+
+        async def body(reads: Reads) -> None:
+            await reads.connection.execute(text("DELETE FROM journal"))
+
+        with pytest.raises(OperationalError, match="readonly"):
+            await store.read(body)
+    finally:
+        await store.close()
+
+
+async def test_a_sqlite_read_that_awaits_anything_else_is_refused(tmp_path: Path) -> None:
+    store = await Store.open(f"sqlite:///{tmp_path / 'r.db'}")
+    try:
+
+        async def body(reads: Reads) -> None:
+            await reads.journal(T, "quotes", ["Q-1"])
+            await asyncio.sleep(0)  # would hand the loop to others inside the read
+
+        with pytest.raises(RuntimeError, match="awaited something other than its connection"):
+            await store.read(body)
+        assert await store.read(lambda reads: reads.journal(T, "quotes", ["Q-1"])) == []  # usable again
+    finally:
+        await store.close()
