@@ -97,15 +97,18 @@ class DeviceStore:
 
     async def mark(self, cw_ids: Iterable[int], *, deleted: bool = True) -> int:
         """Mark these devices deleted in ConnectWise (kept, `on_delete: ignore`), or clear the mark; how many."""
-        ids, marked = sorted(set(cw_ids)), 0
-        now = datetime.now(UTC)
-        async with self._store._connect(write=True) as conn, conn.begin():
+        ids, now = sorted(set(cw_ids)), datetime.now(UTC)
+
+        async def body(tx: Tx) -> int:  # `Store.write`, as `apply_page`
+            marked = 0
             for start in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[start : start + _IN_CHUNK]
                 where = (DEVICES.c.tenant == self.tenant, DEVICES.c.cw_id.in_(chunk))
                 statement = update(DEVICES).where(*where).values(deleted=deleted, updated_at=now)
-                marked += (await conn.execute(statement)).rowcount
-        return marked
+                marked += (await tx.connection.execute(statement)).rowcount
+            return marked
+
+        return await self._store.write(body)
 
     async def cw_ids(self) -> set[int]:
         """Every configuration id held."""

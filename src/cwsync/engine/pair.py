@@ -196,7 +196,8 @@ class Pair:
     flag: Mapping[str, str | None] | None = None
     """The values an `on_delete: flag` writes on the counterpart (None: the target has no place to mark it)."""
     reconcile: bool = True
-    """A full read looks for deletions (linked records not read); False: only a replay finds them."""
+    """A full read looks for deletions: linked records it did not return, confirmed gone by id (`Source.confirm`,
+    else `get_many`; one still there is out of scope and kept); False: only a replay finds them."""
     tombstone: Mapping[str, Any] | None = None
     """Values a link keeps, over its last ones, once its counterpart is deleted, instead of the link being dropped:
     such a link counts as unlinked (the record is created again if it comes back) and is not deleted twice."""
