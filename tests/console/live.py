@@ -76,7 +76,7 @@ class Live:
                 env=env,
             )
         started = time.monotonic()
-        until(self._healthy, "cwsync serve to answer")
+        until(self._healthy, "cwsync serve to answer", 90)  # 2 busy cores: start-up has taken 30 s
         print(f"serve answered after {time.monotonic() - started:.1f} s")
 
     def _healthy(self) -> bool:
@@ -227,7 +227,7 @@ def live_tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveTenan
                 return False
 
         try:
-            until(answers, "cwsync serve --tenants to answer")
+            until(answers, "cwsync serve --tenants to answer", 90)
             yield LiveTenants(base, log)
         finally:
             proc.send_signal(signal.SIGINT)
