@@ -76,7 +76,11 @@ class Live:
                 env=env,
             )
         started = time.monotonic()
-        until(self._healthy, "cwsync serve to answer")
+        try:
+            until(self._healthy, "cwsync serve to answer", 90)  # 2 busy cores: start-up has taken 30 s
+        except BaseException:
+            self.stop()  # not left running after its module
+            raise
         print(f"serve answered after {time.monotonic() - started:.1f} s")
 
     def _healthy(self) -> bool:
@@ -227,7 +231,7 @@ def live_tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveTenan
                 return False
 
         try:
-            until(answers, "cwsync serve --tenants to answer")
+            until(answers, "cwsync serve --tenants to answer", 90)
             yield LiveTenants(base, log)
         finally:
             proc.send_signal(signal.SIGINT)

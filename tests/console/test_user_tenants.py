@@ -22,7 +22,7 @@ from cwsync.store.store import alembic_config
 from cwsync.store.users import UserStore
 from cwsync_sandbox.connectwise.app import SandboxSettings
 from cwsync_sandbox.server import running_sandbox
-from tests.console.conftest import PASSWORD, csrf_of
+from tests.console.conftest import PASSWORD, Console, csrf_of
 from tests.scaleout.harness import free_port, healthy, hubspot_only, processes, wait_for, write_tenant
 
 runner = CliRunner()
@@ -243,3 +243,15 @@ def test_a_grant_or_revoke_applies_to_the_next_page(served: Served) -> None:
     missing_csrf = ann.post("/t/globex/runs/sync", data={"integration": "hubspot"})
     assert missing_csrf.status_code == 403
     assert "Form expired" in missing_csrf.text
+
+
+async def test_a_single_files_console_ignores_tenant_access(console: Console) -> None:
+    """One configuration file, one tenant, at `/`: a user granted other tenants only still sees its pages (the
+    setting is for tenants directories), and no address is prefixed."""
+    await console.users.add("rae", PASSWORD, role="viewer", tenants=["elsewhere"])
+    assert (await console.login("rae")).status_code == 303
+    runs = await console.http.get("/runs")
+    assert runs.status_code == 200
+    assert '<option value="default" selected>default</option>' in runs.text
+    assert 'href="/runs"' in runs.text
+    assert "/t/" not in runs.text

@@ -38,8 +38,9 @@ async def _until(check: Any, what: str, seconds: float = 30) -> None:
 
 
 async def test_schedules_and_queues_follow_reloaded_added_and_removed_tenants(pg_url: str, tmp_path: Path) -> None:
-    """acme's incremental period 5 → 10 min changes its periodic task's cron (the others stay); globex added gets its
-    queue and periodic tasks in the running worker; removed, both are gone; the sweep is never touched."""
+    """acme's incremental period 5 → 10 min changes its periodic task's cron (the others stay), also when the
+    console's save reloaded the server first; globex added gets its queue and periodic tasks in the running worker;
+    removed, both are gone; the sweep is never touched."""
     directory, spare = tmp_path / "tenants", tmp_path / "spare"
     with running_sandbox(SandboxSettings(records=10, seed=3)) as box:
         acme = write_tenant(directory, "acme", box, pg_url, edit=_edit("acme")).path
@@ -57,7 +58,9 @@ async def test_schedules_and_queues_follow_reloaded_added_and_removed_tenants(pg
                 assert "sweep" in periodic
 
                 _set(acme, lambda d: d["syncs"]["hubspot"]["schedule"].update(incremental_minutes=10))
-                await dep.reload("acme", load_config(acme))
+                await dep.servers["acme"].reload(load_config(acme))  # a console save: the server only
+                assert dict(runner.periodic()) == periodic
+                await dep.reload("acme", load_config(acme))  # the follower, after it: registered anew
                 changed = dict(runner.periodic())
                 assert changed[incremental] == cron_of(10 * 60)
                 assert changed["sched:acme:companies:full"] == periodic["sched:acme:companies:full"]

@@ -283,14 +283,20 @@ class ProcrastinateRunner:
             configure: Any = {"task_kwargs": task_kwargs, "queue": queue_of(s.tenant)}
             self.app.periodic(cron=cron_of(s.every_seconds), periodic_id=s.queueing_key, **configure)(self._tick)
 
-    def reschedule(self, tenant: str, schedules: Sequence[Schedule]) -> None:
+    def reschedule(self, tenant: str, schedules: Sequence[Schedule]) -> bool:
         """Replace a tenant's periodic tasks by `schedules` (none: a tenant removed), while `work` runs: the
         periodic deferrer reads procrastinate's registry at each of its ticks (at least every sweep period), so
-        the new slots are deferred from its next tick on; the other tenants' tasks are not touched."""
+        the new slots are deferred from its next tick on; the other tenants' tasks are not touched. False (nothing
+        done) when the registered tasks are these already."""
         registry = self.app.periodic_registry.periodic_tasks
+        mine = [s for s in schedules if s.tenant == tenant]
+        have = {(t.periodic_id, t.cron) for t in registry.values() if self.tenant_of(t) == tenant}
+        if have == {(s.queueing_key, cron_of(s.every_seconds)) for s in mine}:
+            return False
         for key in [k for k, task in registry.items() if self.tenant_of(task) == tenant]:
             del registry[key]
-        self.schedule([s for s in schedules if s.tenant == tenant])
+        self.schedule(mine)
+        return True
 
     @staticmethod
     def tenant_of(task: Any) -> str | None:

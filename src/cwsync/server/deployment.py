@@ -81,6 +81,8 @@ class Deployment:
     opener: Callable[[Config], Awaitable[Server]] | None = None
     """Opens one more tenant's server on this deployment's store (`add`)."""
     _started: list[Server] = field(default_factory=list)
+    _serving: bool = False
+    """`start` ran: the tenants' servers are started (`serve`)."""
     _schedule: bool = False
     """`start(schedule=True)`: the in-process schedulers run (SQLite)."""
     _periodic: bool = False
@@ -93,7 +95,7 @@ class Deployment:
 
     async def start(self, *, schedule: bool = True) -> None:
         """Start every tenant's server; with SQLite, their runners and (`schedule`) schedulers too."""
-        self._schedule = schedule
+        self._serving, self._schedule = True, schedule
         if self.runner is not None:
             await self.runner.start()
         for server in self.servers.values():
@@ -109,11 +111,20 @@ class Deployment:
             raise RuntimeError("this deployment cannot open tenants")
         name = config.tenant
         server = await self.opener(config)
-        if self._started or self._schedule:
-            await server.start(schedule=self._schedule and self.runner is None)
+        start = self._serving  # a worker does not start its servers (their jobs run on its procrastinate worker)
+        try:
+            if start:
+                await server.start(schedule=self._schedule and self.runner is None)
+            app = await self._app_of(name, server) if self.many and self.apps else None
+        except BaseException:
+            if start:
+                await server.stop(grace=0)
+            await self._closers.pop(name)()
+            raise
+        if start:
             self._started.append(server)
-        if self.many and self.apps:  # serving: the tenant's app, routed from the next request
-            self.apps[name] = await self._app_of(name, server)
+        if app is not None:  # serving: the tenant's app, routed from the next request
+            self.apps[name] = app
         self.servers[name] = server
         if self.runner is not None and self._queues:
             self._queues.append(queue_of(name))
@@ -143,10 +154,9 @@ class Deployment:
         """Hand a tenant's changed configuration to its server (`Server.reload`); schedules that changed are
         registered again as procrastinate periodic tasks when this process runs them."""
         server = self.servers[name]
-        before = server.schedules()
         later = await server.reload(config if self.runner is None else connectwise_share(config))
-        if self.runner is not None and self._periodic and server.schedules() != before:
-            self.runner.reschedule(name, server.schedules())
+        if self.runner is not None and self._periodic:  # compared with what is registered: a console save in this
+            self.runner.reschedule(name, server.schedules())  # process reloaded the server already
         return later
 
     async def stop(self, *, grace: float | None = None) -> None:
