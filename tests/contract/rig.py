@@ -66,10 +66,17 @@ class World:
     db: Path
     config_path: Path
 
+    _loaded: tuple[bytes, Config] | None = field(default=None, repr=False, compare=False)
+
     @property
     def config(self) -> Config:
-        """The configuration, loaded as the CLI loads it."""
-        return load_config(self.config_path)
+        """The configuration, loaded as the CLI loads it — again only when the file changed (the models are
+        frozen; parsing the YAML with its comments took ~40 ms, and a case reads the configuration dozens of
+        times)."""
+        text = self.config_path.read_bytes()
+        if self._loaded is None or self._loaded[0] != text:
+            self._loaded = (text, load_config(self.config_path))
+        return self._loaded[1]
 
     # -- faults ---------------------------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from cwsync.cli import sandbox as sandbox_cli
 from cwsync.cli.callbacks import specs_for
 from cwsync.cli.output import console
 from cwsync.cli.sync import _print_report
+from cwsync.connectors.http.clients import new_client
 
 if TYPE_CHECKING:
     from cwsync.connectors.connectwise import ConnectWiseSettings
@@ -106,14 +107,13 @@ async def _real_time(ctx: Context, base_url: str, port: int, *, once: bool) -> N
     """Serve, register the ConnectWise callbacks, change a contact, and time its arrival in HubSpot."""
     import asyncio  # here, not at import: `--help` and completion stay light
 
-    import httpx
     import uvicorn
 
     from cwsync.runtime.callbacks import CallbackManager
     from cwsync.server.app import Server, create_app
 
     config = ctx.config
-    async with httpx.AsyncClient(timeout=10) as key_http:
+    async with new_client(timeout=10) as key_http:
         server = Server(config, ctx.store, ctx.cw, ctx.hs, key_http)
         await server.start()
         uvi = uvicorn.Server(uvicorn.Config(create_app(server), port=port, log_level="warning", lifespan="off"))

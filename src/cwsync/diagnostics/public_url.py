@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from cwsync.connectors.http.clients import new_client
 from cwsync.diagnostics.connectwise import CheckResult
 
 __all__ = ["check_public_url"]
@@ -41,7 +42,7 @@ async def check_public_url(
     """The public URL's checks (see the module docstring)."""
     base = public_url.rstrip("/")
     results: list[CheckResult] = []
-    client = http or httpx.AsyncClient(timeout=10, follow_redirects=False)
+    client = http or new_client(timeout=10, follow_redirects=False)
     try:
         answer = await client.get(f"{base}/livez")
         if answer.status_code == 200:

@@ -26,7 +26,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-import httpx
 import structlog
 from fastapi import FastAPI
 from starlette.applications import Starlette
@@ -39,6 +38,7 @@ from structlog.contextvars import bound_contextvars
 from cwsync.config import Config
 from cwsync.config.tenants import TENANT_PREFIX, TENANT_SCOPE_KEY
 from cwsync.connectors.http import CwsyncApiError
+from cwsync.connectors.http.clients import new_client
 from cwsync.integrations import root
 from cwsync.runtime.procrastinate_runner import ProcrastinateRunner, apply_schema, connectwise_share, queue_of
 from cwsync.server.app import Server, create_app
@@ -299,7 +299,7 @@ async def deployment(
             jobs = JobStore(store)
             await apply_schema(jobs)
             runner = ProcrastinateRunner(jobs, configs[0].store, tenants=servers.get)
-        key_http = await stack.enter_async_context(httpx.AsyncClient(timeout=10, follow_redirects=False))
+        key_http = await stack.enter_async_context(new_client(timeout=10, follow_redirects=False))
         closers: dict[str, Callable[[], Awaitable[None]]] = {}
 
         async def open_tenant(config: Config) -> Server:

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from cwsync_sandbox.connectwise.state import Change, Store
+from cwsync_sandbox.tls import tls_context
 
 RETRY_STATUSES = frozenset({404, 409, 419, 429})
 RETRY_DELAYS = (2.0, 4.0)
@@ -164,7 +165,7 @@ class CallbackDispatcher:
         self._note_failure(entry["id"])
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
-        client = self.http or httpx.AsyncClient()
+        client = self.http or httpx.AsyncClient(verify=tls_context())
         try:
             response = await client.post(url, content=body, headers=headers, timeout=5.0)
             return response.status_code, None

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from cwsync_sandbox.hubspot.dataset import ASSOCIATION_TYPES, OBJECT_TYPES, SYSTEM_PROPERTIES, iso
 from cwsync_sandbox.hubspot.settings import HubSpotSandboxSettings
 from cwsync_sandbox.hubspot.state import API_SOURCE, Change
+from cwsync_sandbox.tls import tls_context
 
 MAX_EVENTS = 100
 TIMEOUT_SECONDS = 5.0
@@ -327,7 +328,7 @@ class WebhookDispatcher:
         return self._slots
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
-        client = self.http or httpx.AsyncClient()
+        client = self.http or httpx.AsyncClient(verify=tls_context())
         try:
             response = await client.post(url, content=body, headers=headers, timeout=TIMEOUT_SECONDS)
             return response.status_code, None

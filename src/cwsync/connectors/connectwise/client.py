@@ -38,6 +38,7 @@ from cwsync.connectors.http import (
     next_link,
     redact_url,
 )
+from cwsync.connectors.http.clients import new_client
 from cwsync.connectors.http.lifecycle import OwnsHttp
 from cwsync.connectors.http.retry import retrying
 
@@ -135,7 +136,7 @@ class ConnectWiseClient(OwnsHttp):
         self.settings = settings
         self._address = settings.address
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.AsyncClient(timeout=settings.timeout)
+        self._http = http if http is not None else new_client(timeout=settings.timeout)
         self._api = HttpApi(
             self._http,
             error_from_response=error_from_response,

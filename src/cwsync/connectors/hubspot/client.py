@@ -48,6 +48,7 @@ from cwsync.connectors.http import (
     compute_delay,
     redact_url,
 )
+from cwsync.connectors.http.clients import new_client
 from cwsync.connectors.http.lifecycle import OwnsHttp
 from cwsync.connectors.hubspot.errors import (
     CORRELATION_HEADER,
@@ -247,7 +248,7 @@ class HubSpotClient(OwnsHttp):
         self.settings = settings
         self.paths = settings.paths
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.AsyncClient(timeout=settings.timeout)
+        self._http = http if http is not None else new_client(timeout=settings.timeout)
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._pacer = HubSpotPacer(

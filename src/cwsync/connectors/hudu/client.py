@@ -32,6 +32,7 @@ from cwsync.connectors.http import (
     RetryPolicy,
     Sleep,
 )
+from cwsync.connectors.http.clients import new_client
 from cwsync.connectors.http.lifecycle import OwnsHttp
 from cwsync.connectors.hudu.errors import error_from_response
 from cwsync.connectors.hudu.ratelimit import Clock, HuduPacer
@@ -110,7 +111,7 @@ class HuduClient(OwnsHttp):
     ) -> None:
         self.settings = settings
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.AsyncClient(timeout=settings.timeout)
+        self._http = http if http is not None else new_client(timeout=settings.timeout)
         self._sleep = sleep
         self._pacer = HuduPacer(settings.requests_per_minute, clock=clock, sleep=sleep)
         self._api = HttpApi(
