@@ -16,7 +16,6 @@ from cwsync.cli import sandbox as sandbox_cli
 from cwsync.cli.callbacks import specs_for
 from cwsync.cli.output import console
 from cwsync.cli.sync import _print_report
-from cwsync.connectors.http.clients import new_client
 
 if TYPE_CHECKING:
     from cwsync.connectors.connectwise import ConnectWiseSettings
@@ -109,6 +108,7 @@ async def _real_time(ctx: Context, base_url: str, port: int, *, once: bool) -> N
 
     import uvicorn
 
+    from cwsync.connectors.http.clients import new_client
     from cwsync.runtime.callbacks import CallbackManager
     from cwsync.server.app import Server, create_app
 
