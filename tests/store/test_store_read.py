@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from cwsync.store import JournalEntry, Link, Reads, Store, Tx
-from tests.store.test_store import fresh_postgres_database
 
 T = "default"
 
@@ -24,19 +22,6 @@ def entry(key: str, step: str) -> JournalEntry:
 
 def link(left: str, right: str) -> Link:
     return Link(tenant=T, pair="quotes", left_id=left, right_id=right, match_key="external_id", left_values={"a": 1})
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        opened = await Store.open(f"sqlite:///{tmp_path / 'r.db'}")
-        yield opened
-        await opened.close()
-        return
-    async with fresh_postgres_database() as url:
-        opened = await Store.open(url)
-        yield opened
-        await opened.close()
 
 
 async def test_a_read_answers_the_links_and_journal_of_its_keys(store: Store) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,26 +13,12 @@ from sqlalchemy.exc import OperationalError
 from cwsync.store import JournalEntry, Store, Tx, async_url
 from cwsync.store.store import _sqlite_on_connect
 from cwsync.store.writer import SqliteWriter
-from tests.store.test_store import fresh_postgres_database
 
 T = "default"
 
 
 def entry(step: str) -> JournalEntry:
     return JournalEntry(tenant=T, scope="quotes", key="Q-1", step=step, status="intent", record_id=None, data={})
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        opened = await Store.open(f"sqlite:///{tmp_path / 'w.db'}")
-        yield opened
-        await opened.close()
-        return
-    async with fresh_postgres_database() as url:
-        opened = await Store.open(url)
-        yield opened
-        await opened.close()
 
 
 async def test_a_write_commits_its_body_and_answers_its_result(store: Store) -> None:
