@@ -11,21 +11,14 @@ from cwsync.changes.errors import ChangeRefused
 from cwsync.changes.models import ChangeRecord, Resource
 from cwsync.changes.store import ChangeStore, journal_scope
 from cwsync.store import JournalEntry, Store
-from tests.store.test_store import fresh_postgres_database
+from tests.store.test_store import opened_store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     """A migrated store on a fresh database of each backend."""
-    if request.param == "sqlite":
-        opened = await Store.open(f"sqlite:///{tmp_path / 'changes.db'}")
+    async with opened_store(request.param, tmp_path) as opened:
         yield opened
-        await opened.close()
-        return
-    async with fresh_postgres_database() as url:
-        opened = await Store.open(url)
-        yield opened
-        await opened.close()
 
 
 def record(**overrides: object) -> ChangeRecord:

@@ -9,17 +9,11 @@ from pathlib import Path
 import pytest
 
 from cwsync.store import Store
-from tests.store.test_store import fresh_postgres_database
+from tests.store.test_store import opened_store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    """A migrated store on a fresh database of each backend."""
+    async with opened_store(request.param, tmp_path) as opened:
         yield opened
-        await opened.close()
-        return
-    async with fresh_postgres_database() as url:
-        opened = await Store.open(url)
-        yield opened
-        await opened.close()

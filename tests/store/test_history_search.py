@@ -50,16 +50,10 @@ async def _seed(store: Store) -> list[int]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     """A fresh store on SQLite and on PostgreSQL (the JSON queries differ by dialect)."""
-    from tests.store.test_store import _create_database, _drop_database
+    from tests.store.test_store import opened_store
 
-    url = f"sqlite:///{tmp_path / 'cwsync.db'}" if request.param == "sqlite" else await _create_database()
-    opened = await Store.open(url)
-    try:
+    async with opened_store(request.param, tmp_path) as opened:
         yield opened
-    finally:
-        await opened.close()
-        if request.param == "postgresql":
-            await _drop_database(url)
 
 
 async def test_runs_filter_and_page(store: Store) -> None:

@@ -84,6 +84,25 @@ async def fresh_postgres_database() -> AsyncIterator[str]:
         await _drop_database(url)
 
 
+@asynccontextmanager
+async def opened_store(backend: str, folder: Path) -> AsyncIterator[Store]:
+    """A migrated store on a new database of `backend` (`sqlite`: a file in `folder`; `postgresql`: a fresh
+    database, dropped afterwards): the body of the tests' two-backend `store` fixtures."""
+    if backend == "sqlite":
+        opened = await Store.open(f"sqlite:///{folder / 'store.db'}")
+        try:
+            yield opened
+        finally:
+            await opened.close()
+        return
+    async with fresh_postgres_database() as url:
+        opened = await Store.open(url)
+        try:
+            yield opened
+        finally:
+            await opened.close()
+
+
 @pytest.fixture(scope="module")
 def shared_postgres_url() -> Iterator[str]:
     """One fresh database for this module (creating one per test costs ~0.3 s); `store` empties it per test."""

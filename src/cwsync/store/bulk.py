@@ -13,14 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["bulk_insert"]
 
 Processor = Callable[[Any], Any] | None
-_PLANS: dict[tuple[str, str, str, tuple[str, ...], tuple[str, ...]], tuple[str, list[str], list[Processor]]] = {}
+_Key = tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+_PLANS: dict[_Key, tuple[str, list[str], list[Processor]]] = {}
 
 
 def _quote(name: str) -> str:
@@ -30,7 +32,7 @@ def _quote(name: str) -> str:
 def _plan(
     table: Table, dialect: Dialect, columns: tuple[str, ...], conflict: tuple[str, ...], kept: tuple[str, ...]
 ) -> tuple[str, list[str], list[Processor]]:
-    key = (table.name, dialect.name, ",".join(columns), conflict, kept)
+    key = (table.name, dialect.name, columns, conflict, kept)
     plan = _PLANS.get(key)
     if plan is None:
         names = ", ".join(_quote(c) for c in columns)
@@ -76,8 +78,8 @@ async def bulk_insert(
     """Insert `rows` (every row with the same keys) into `table`; with `conflict` (the columns of a unique index),
     update the existing row instead, every column but `conflict` and `kept` taking the new value.
 
-    On SQLite the rows go to the driver as one executemany of tuples; elsewhere through SQLAlchemy's insert (the
-    caller's dialect-specific upsert is then built the same way)."""
+    On SQLite the rows go to the driver as one executemany of tuples; on PostgreSQL through SQLAlchemy's insert
+    (`ON CONFLICT … DO UPDATE` with `conflict`)."""
     if not rows:
         return
     dialect = conn.dialect
@@ -95,9 +97,6 @@ async def bulk_insert(
 async def _generic(
     conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]], conflict: Sequence[str], kept: Sequence[str]
 ) -> None:
-    from sqlalchemy import insert
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
     if not conflict:
         await conn.execute(insert(table), list(rows))
         return
