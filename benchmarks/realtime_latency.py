@@ -648,6 +648,19 @@ def _intake(posts: list[tuple[float, int | None]]) -> dict[str, Any]:
     }
 
 
+def _http_server(app: Any, port: int) -> Any:
+    """The HTTP server `cwsync serve` runs: uvicorn on a thread of its own, webhooks answered there (issue 19);
+    plain uvicorn on this loop for code from before it (a base worktree on `PYTHONPATH`, to compare)."""
+    settings: dict[str, Any] = {"port": port, "log_level": "warning", "lifespan": "off"}
+    try:
+        from cwsync.server.intake import IntakeServer
+    except ImportError:
+        print("HTTP: uvicorn on the engine's event loop (this cwsync has no IntakeServer)")
+        return uvicorn.Server(uvicorn.Config(app, **settings))
+    print("HTTP: IntakeServer (webhooks on a thread and event loop of their own)")
+    return IntakeServer(app, **settings)
+
+
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -702,7 +715,7 @@ async def run(child: Child, folder: Path, args: argparse.Namespace) -> None:
             app = HookTimer(create_app(server))
             lag = LoopLag()
             lag.start()
-            uvi = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
+            uvi = _http_server(app, port)
             serving = asyncio.create_task(uvi.serve())
             try:
                 while not uvi.started:  # noqa: ASYNC110 - uvicorn offers no event for it

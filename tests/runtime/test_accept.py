@@ -13,7 +13,7 @@ import pytest
 
 from cwsync.runtime import accept
 from cwsync.runtime.accept import AcceptingJobStore
-from cwsync.store import Store
+from cwsync.store import JobStore, Store
 from cwsync.store.records import NewJob
 
 WAIT = 10.0
@@ -110,3 +110,37 @@ async def test_a_write_lock_held_past_the_busy_timeout_delays_the_jobs_but_fails
         holder.execute("COMMIT")
         holder.close()
     assert isinstance(await asyncio.wait_for(pending, WAIT), int)
+
+
+async def test_accepted_rows_are_written_as_the_store_writes_them(
+    accepting: tuple[AcceptingJobStore, Path],
+) -> None:
+    """The writer converts values itself (`sqlite3`, not SQLAlchemy's engine): a job it accepts is stored exactly as
+    `JobStore.enqueue` stores the same job (datetime text, JSON payload, defaults), and claims the same way."""
+    jobs, path = accepting
+    now = datetime(2026, 12, 3, 9, 30, 15, 123456, tzinfo=UTC)
+    payload = {"trigger": "callback", "nested": {"é": [1, 2.5, None]}}
+    made = [
+        NewJob(
+            tenant="t",
+            pair="contacts",
+            kind="record",
+            record=r,
+            queueing_key=k,
+            lock_key=f"t:contacts:{r}",
+            payload=payload,
+        )
+        for r, k in (("a", "record:t:a"), ("b", "record:t:b"), ("c", None))
+    ]
+    await jobs.enqueue(made[0], now=now)  # the writer thread, keyed
+    await JobStore.enqueue(jobs, made[1], now=now)  # the store's own path
+    await jobs.enqueue(made[2], now=now)  # the writer thread, no key: its own insert
+    columns = "tenant, pair, kind, status, attempts, run_after, payload, created_at, worker, error"
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(f"SELECT record, {columns} FROM jobs ORDER BY record").fetchall()
+    assert [row[0] for row in rows] == ["a", "b", "c"]
+    by_writer, by_store, unkeyed = (row[1:] for row in rows)
+    assert by_writer == by_store == unkeyed
+    claimed = await jobs.claim_batch(worker="w", now=now, limit=10, busy=set())
+    assert sorted(job.record or "" for job in claimed) == ["a", "b", "c"]
+    assert all(job.payload == payload for job in claimed)

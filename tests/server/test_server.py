@@ -3,7 +3,12 @@ polling), bad requests change nothing, and the REST API is behind its token."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
+import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,12 +25,14 @@ from cwsync.runtime.callbacks import CallbackManager, desired_callbacks
 from cwsync.runtime.intake import connectwise_signature
 from cwsync.server.app import Server
 from cwsync.server.app import create_app as create_server_app
+from cwsync.server.intake import IntakeServer
 from cwsync.store import Store
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
 from cwsync_sandbox.hubspot import HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
 
 CW, HS, ME = "http://cw.test", "http://hs.test", "http://cwsync.test"
 TOKEN, API = "callback-token-123", "api-token-456"
+HOLD = 30.0  # seconds: the deadline of anything a test waits for across threads
 
 
 async def _no_sleep(_: float) -> None:
@@ -157,19 +164,7 @@ async def test_hubspot_webhook_syncs_back_to_connectwise(system: System) -> None
 
 
 async def _signed_callback(system: System, record_id: int, message_id: str = "m-1") -> tuple[bytes, str]:
-    box = system.cw_box
-    body = json.dumps(
-        {
-            "MessageId": message_id,
-            "Action": "updated",
-            "Type": "contact",
-            "ID": record_id,
-            "CompanyId": box.settings.company_id,
-            "Entity": json.dumps({"id": record_id}),
-            "Metadata": {"key_url": box.callbacks.key_url},
-        }
-    ).encode()
-    return body, connectwise_signature(body, box.callbacks.signing_key)
+    return _signed_body(system, record_id, message_id)
 
 
 async def test_bad_requests_are_refused_and_queue_nothing(system: System) -> None:
@@ -319,3 +314,90 @@ async def test_a_restart_mid_queue_resumes_the_jobs(system: System) -> None:
     assert job is not None
     assert (job.status, job.attempts) == ("done", 1)  # the abandoned attempt counts
     assert (await s.jobs.counts())["queued"] == 0
+
+
+async def test_callbacks_are_answered_while_the_engine_holds_its_loop(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Served as `cwsync serve` serves it (`IntakeServer`, real HTTP): while a record batch holds the engine's event
+    loop (a long stretch without an await), a signed callback is answered 204 with its job already committed, and a
+    malformed one is refused 400 with nothing queued; the held batch and the new job run once the loop is free."""
+    held, release, over = threading.Event(), threading.Event(), threading.Event()
+    hubspot = system.server.owner("contacts")
+    run_records = hubspot.run_records
+
+    async def holding(server: Server, jobs: Any) -> None:
+        held.set()
+        release.wait(HOLD)  # blocks the loop: no await until the other thread has had its answers
+        over.set()
+        await run_records(server, jobs)
+
+    monkeypatch.setattr(hubspot, "run_records", holding)
+    port = _free_port()
+    web = IntakeServer(
+        create_server_app(system.server), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    serving = asyncio.create_task(web.serve())
+    deadline = time.monotonic() + HOLD
+    while not web.started:
+        assert not serving.done(), "the server stopped at its start"
+        assert time.monotonic() < deadline, "the server did not start"
+        await asyncio.sleep(0.01)
+    url = f"http://127.0.0.1:{port}/hooks/connectwise/default?id="
+    seen: dict[str, Any] = {}
+
+    def while_held() -> None:
+        try:
+            assert held.wait(HOLD), "no batch started"
+            body, signature = _signed_body(system, 5, "held-2")
+            bad = b"not json"
+            bad_signature = connectwise_signature(bad, system.cw_box.callbacks.signing_key)
+            with httpx.Client(timeout=HOLD) as client:
+                seen["good"] = client.post(url + "5", content=body, headers={"x-content-signature": signature})
+                seen["bad"] = client.post(url + "6", content=bad, headers={"x-content-signature": bad_signature})
+            seen["held"] = not over.is_set()
+            with sqlite3.connect(system.server.store._engine.url.database or "") as conn:
+                seen["jobs"] = conn.execute("SELECT record FROM jobs WHERE status = 'queued'").fetchall()
+        finally:
+            release.set()
+
+    helper = threading.Thread(target=while_held)
+    try:
+        async with httpx.AsyncClient(timeout=HOLD) as http:
+            body, signature = _signed_body(system, 3, "held-1")  # its key fetched and cached, its job the held batch
+            first = await http.post(url + "3", content=body, headers={"x-content-signature": signature})
+        helper.start()
+        assert first.status_code == 204
+        await asyncio.to_thread(helper.join, HOLD)
+        await system.server.runner.wait_idle(timeout=HOLD)
+    finally:
+        release.set()
+        web.should_exit = True
+        await serving
+    assert seen["held"], "the answers came only once the loop was free"
+    assert (seen["good"].status_code, seen["bad"].status_code) == (204, 400)
+    assert seen["jobs"] == [("connectwise:contacts:5",)]  # committed before the 204; nothing for the bad one
+    runs = [r for r in await system.server.store.runs("default", limit=10) if r.trigger == "callback"]
+    assert sum(r.counts.total for r in runs) == 2
+
+
+def _signed_body(system: System, record_id: int, message_id: str) -> tuple[bytes, str]:
+    box = system.cw_box
+    body = json.dumps(
+        {
+            "MessageId": message_id,
+            "Action": "updated",
+            "Type": "contact",
+            "ID": record_id,
+            "CompanyId": box.settings.company_id,
+            "Entity": json.dumps({"id": record_id}),
+            "Metadata": {"key_url": box.callbacks.key_url},
+        }
+    ).encode()
+    return body, connectwise_signature(body, box.callbacks.signing_key)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -38,6 +38,7 @@ import binascii
 import hashlib
 import hmac
 import re
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -49,6 +50,7 @@ import httpx
 import structlog
 
 from cwsync.core import safejson
+from cwsync.runtime.loops import current_loop, on_loop
 
 __all__ = [
     "CLOUD_KEY_HOSTS",
@@ -252,6 +254,9 @@ class SigningKeys:
         self._cache: OrderedDict[str, _CachedKey] = OrderedDict()
         self._fetching: dict[str, asyncio.Future[str]] = {}
         self.fetches = 0
+        self.home: asyncio.AbstractEventLoop | None = None
+        """The loop `http` belongs to (None: the caller's). A key asked for from another thread's loop (webhooks
+        served on their own thread) is fetched and cached there; a cached key is read from anywhere."""
 
     def is_cached(self, key_url: str) -> bool:
         """Whether a key for this URL is cached and fresh."""
@@ -268,6 +273,8 @@ class SigningKeys:
         cached = self._cache.get(key_url)
         if cached is not None and self._usable(cached, refresh=refresh):
             return cached.key
+        if self.home is not None and current_loop() is not self.home:
+            return await on_loop(self.home, self.key_for(key_url, refresh=refresh))
         key = await self._fetch_once(key_url, origin)
         self._cache[key_url] = _CachedKey(key, self._clock())
         self._cache.move_to_end(key_url)
@@ -456,6 +463,7 @@ class Deduper:
         self._ttl = ttl
         self._clock = clock
         self._seen: OrderedDict[str, float] = OrderedDict()  # key -> when recorded; oldest first
+        self._lock = threading.Lock()  # webhooks may be served on another thread than the API's (server/intake)
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -463,19 +471,21 @@ class Deduper:
     def seen(self, *keys: str) -> bool:
         """True if any key was seen before (nothing is recorded then); else records every key and returns False."""
         now = self._clock()
-        self._expire(now)
-        if any(key in self._seen for key in keys):
-            return True
-        for key in keys:
-            self._seen[key] = now
-        while len(self._seen) > self._max:
-            self._seen.popitem(last=False)
-        return False
+        with self._lock:
+            self._expire(now)
+            if any(key in self._seen for key in keys):
+                return True
+            for key in keys:
+                self._seen[key] = now
+            while len(self._seen) > self._max:
+                self._seen.popitem(last=False)
+            return False
 
     def forget(self, *keys: str) -> None:
         """Forget keys recorded by `seen` (their delivery failed after all: a re-send must not count as a repeat)."""
-        for key in keys:
-            self._seen.pop(key, None)
+        with self._lock:
+            for key in keys:
+                self._seen.pop(key, None)
 
     def _expire(self, now: float) -> None:
         # One ttl for all and a monotonic clock: insertion order is expiry order, so only the front can be stale.

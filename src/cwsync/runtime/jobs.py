@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import structlog
 from structlog.contextvars import bound_contextvars
 
+from cwsync.runtime.loops import current_loop, on_loop
 from cwsync.store import JobKind, JobNotRunningError, JobRecord, JobStore, NewJob
 
 __all__ = [
@@ -203,6 +204,7 @@ class InProcessRunner:
         self._active: set[int] = set()  # ids of the jobs whose handlers run now (the ones the heartbeat stamps)
         self._tasks: list[asyncio.Task[None]] = []
         self._heartbeat: asyncio.Task[None] | None = None
+        self._home: asyncio.AbstractEventLoop | None = None  # the loop the workers run on (set by `start`)
         scope = {} if self._tenants is None else {"tenant": ",".join(sorted(self._tenants))}
         # a server's runner: its lines name its tenant; a lazy logger, so logging configured later is followed
         self._log = structlog.get_logger("cwsync.jobs", worker=self.worker_id, **scope)
@@ -213,7 +215,14 @@ class InProcessRunner:
         return bool(self._tasks)
 
     async def enqueue(self, spec: JobSpec) -> int | None:
-        """Queue a job (works before `start` too); its id, or None when coalesced into a waiting job."""
+        """Queue a job (works before `start` too); its id, or None when coalesced into a waiting job.
+
+        From any event loop: a store whose enqueue is safe from anywhere (`AcceptingJobStore` on a SQLite file,
+        group-committed by its own thread) is called from the caller's loop, so a webhook served on its own thread
+        never waits for the workers' loop; any other store is used on the workers' loop, where its connections are.
+        """
+        if not getattr(self._jobs, "accepts_anywhere", False) and self._away():
+            return await on_loop(self._home, self.enqueue(spec))
         job_id = await self._jobs.enqueue(spec.to_new_job(), now=self._clock())
         if job_id is None:
             key = spec.queueing_key
@@ -224,9 +233,20 @@ class InProcessRunner:
         return job_id
 
     def wake(self) -> None:
-        """Make idle workers look for a job now (e.g. after moving an injected clock forward)."""
+        """Make idle workers look for a job now (e.g. after moving an injected clock forward); from any thread."""
+        if self._home is not None and self._away():
+            with contextlib.suppress(RuntimeError):  # the workers' loop is closed: nobody to wake
+                self._home.call_soon_threadsafe(self._wake_all)
+            return
+        self._wake_all()
+
+    def _wake_all(self) -> None:
         for event in self._wakes:
             event.set()
+
+    def _away(self) -> bool:
+        """Whether this code runs off the workers' loop (another thread's loop; not before `start`)."""
+        return self._home is not None and current_loop() is not self._home
 
     async def start(self) -> None:
         """Requeue jobs abandoned by dead runners, then start the workers and the heartbeat."""
@@ -234,6 +254,7 @@ class InProcessRunner:
             raise RuntimeError("runner already started")
         self._stopping.clear()
         self._halted.clear()
+        self._home = asyncio.get_running_loop()
         await self._recover()
         self._wakes = [asyncio.Event() for _ in range(self._workers)]
         self._tasks = [

@@ -83,6 +83,7 @@ from structlog.contextvars import bound_contextvars
 from cwsync.config import Config
 from cwsync.engine.runs import closes_its_own
 from cwsync.runtime.jobs import DEFAULT_RETRY, JobSpec, RetryPolicy, default_worker_id
+from cwsync.runtime.loops import current_loop, on_loop
 from cwsync.runtime.scheduler import Schedule, cron_of
 from cwsync.store import JobRecord, JobStore
 from cwsync.store.jobs import JOBS
@@ -213,6 +214,7 @@ class ProcrastinateRunner:
         sweep = self.app.task(name="cwsync.sweep", pass_context=False, queue=SHARED_QUEUE)(self._sweep)
         self.app.periodic(cron=cron_of(SWEEP_SECONDS), periodic_id="sweep")(sweep)
         self._open = False
+        self._home: asyncio.AbstractEventLoop | None = None  # the loop that opened the connections (`start`)
         self._log = structlog.get_logger(LOGGER, worker=self.worker_id)  # lazy: follows logging configured later
 
     # --- the JobQueue interface ---------------------------------------------------------------------------------
@@ -227,6 +229,7 @@ class ProcrastinateRunner:
         if not self._open:
             await self.app.open_async()
             self._open = True
+            self._home = asyncio.get_running_loop()
 
     async def stop(self, *, grace: float | None = None) -> None:
         """Close the connection pool (`work`'s own `grace` bounds its running drains)."""
@@ -244,7 +247,13 @@ class ProcrastinateRunner:
             await self.stop()
 
     async def enqueue(self, spec: JobSpec) -> int | None:
-        """Queue a job in the store and defer its lane's drain (at its `run_after`); None when coalesced."""
+        """Queue a job in the store and defer its lane's drain (at its `run_after`); None when coalesced.
+
+        From any event loop: the store's and procrastinate's connections are the loop's that started the runner,
+        so a caller on another loop (a webhook served on its own thread) has the work done there.
+        """
+        if self._home is not None and current_loop() is not self._home:
+            return await on_loop(self._home, self.enqueue(spec))
         job_id = await self._jobs.enqueue(spec.to_new_job())
         if job_id is None:
             self._log.debug("job.coalesced", queueing_key=spec.queueing_key, tenant=spec.tenant, pair=spec.pair)

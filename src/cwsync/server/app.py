@@ -123,6 +123,7 @@ class Server:
     async def start(self, *, schedule: bool = True) -> None:
         """Close the runs a killed process left "running" (whatever is configured), prepare the HubSpot engine
         (properties, owners), start jobs and the scheduler."""
+        self.keys.home = asyncio.get_running_loop()  # key_http's loop: webhooks on another loop fetch keys here
         if self.queue is None:  # this process runs the tenant's jobs: runs left "running" are a dead process's
             await close_interrupted(self.store, self.config.tenant, force=True)
         if self.engine is not None and self.queue is None:  # workers prepare on their first run of the tenant

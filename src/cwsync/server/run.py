@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Protocol
 
 import structlog
-import uvicorn
 
 from cwsync.config import Config, ConfigError, load_config
 from cwsync.config.loader import ConfigProblem
@@ -27,6 +26,7 @@ from cwsync.config.model import secret_values
 from cwsync.config.tenants import SUFFIXES, check_tenants
 from cwsync.logs import register_secrets, route_uvicorn_logs
 from cwsync.server.deployment import Mount, deployment
+from cwsync.server.intake import IntakeServer
 
 __all__ = ["DEFAULT_GRACE", "follow_files", "follow_tenants", "serve", "serve_tenants", "work"]
 
@@ -48,14 +48,6 @@ def follow_every(environ: Mapping[str, str] | None = None) -> float:
 
 
 log = structlog.get_logger("cwsync.worker")
-
-
-class _Uvicorn(uvicorn.Server):
-    """uvicorn without its signal handling: `_signals` stops it, so cwsync drains after it (see the module doc)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 @contextlib.contextmanager
@@ -119,11 +111,9 @@ async def serve_tenants(
             await dep.start(schedule=schedule)
             try:
                 app = await dep.app()
-                settings = uvicorn.Config(
-                    app, host=host, port=port, log_level=log_level, log_config=None, lifespan="off"
-                )
                 route_uvicorn_logs()  # cwsync.logs renders uvicorn's records (redacted; --log-format json too)
-                web = _Uvicorn(settings)
+                # on a thread of its own: webhooks are answered whatever the engine does on this loop (issue 19)
+                web = IntakeServer(app, host=host, port=port, log_level=log_level, log_config=None, lifespan="off")
                 tasks = [asyncio.create_task(web.serve(), name="http")]
                 if worker and dep.runner is not None:
                     work = dep.work(concurrency=concurrency, grace=grace, schedule=schedule)
