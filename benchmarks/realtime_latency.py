@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import random
 import resource
 import socket
@@ -436,6 +437,8 @@ async def storm_phase(
     path = f"/hooks/connectwise/{server.config.tenant}?id="
     hs_before = (await child.acall("check", pairs=[]))["hs_contacts"]
     jobs_before = sum((await server.jobs.counts()).values())
+    runs_before = await server.store.runs(server.config.tenant, limit=1)
+    claims = _count_claims(server.jobs)
     # The sender is a process of its own, so that its HTTP client's CPU is not cwsync's.
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
         items = [[record_id, body.decode(), signature] for record_id, body, signature in stream]
@@ -450,7 +453,7 @@ async def storm_phase(
             },
             spec,
         )
-    cpu0, child0 = _cpu(), (await child.acall("stats"))["cpu"]
+    cpu0, child0, threads0 = _cpu(), (await child.acall("stats"))["cpu"], _thread_cpu()
     sender = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--send", spec.name, stdout=asyncio.subprocess.PIPE
     )
@@ -469,6 +472,8 @@ async def storm_phase(
         idle_error = f"not idle after {wait:.0f} s"
     drained_in = time.perf_counter() - started
     cpu_engine, cpu_child = _cpu() - cpu0, (await child.acall("stats"))["cpu"] - child0
+    threads = _cpu_by_thread(threads0, _thread_cpu())
+    batches = await _batches(server, since=runs_before[0].run_id if runs_before else 0)
     jobs_after = await server.jobs.counts()
     # Final correctness: HubSpot holds ConnectWise's last value for every changed contact; no contact was added.
     changed = sorted({cw_id for cw_id, _ in changes})
@@ -504,7 +509,23 @@ async def storm_phase(
         "cpu_engine": cpu_engine,
         "cpu_child": cpu_child,
         "cpu_sender": sent["cpu"],
+        "cpu_threads": threads,
+        "claims": claims[0],
+        **batches,
     }
+
+
+def _count_claims(jobs: Any) -> list[int]:
+    """Count the runner's claim transactions from now on (the first item of the list returned, updated live)."""
+    counted = [0]
+    claim_batch = jobs.claim_batch
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        counted[0] += 1
+        return await claim_batch(*args, **kwargs)
+
+    jobs.claim_batch = counting
+    return counted
 
 
 async def _batches(server: Any, *, since: int) -> dict[str, Any]:
@@ -566,6 +587,10 @@ def _print_storm(b: dict[str, Any]) -> None:
         f" {b['jobs_created']} jobs), total after idle {b['jobs_total_after']}; all jobs so far {b['job_statuses']}"
     )
     print(
+        f"record batches {b['batches']} (records per batch: mean {b['batch_mean']:.1f}, max {b['batch_max']});"
+        f" claims made by the runner {b['claims']}"
+    )
+    print(
         f"drained (runner idle) {b['drained_s']:.1f} s after the first POST: {b['drain_rate']:.0f} distinct changes/s; "
         f"HubSpot's limit allows {b['allowed_rate']:.0f}/s (2 calls per 100 records at its rate, or the offered rate)"
         f"{'; ' + b['idle_error'] if b['idle_error'] else ''}"
@@ -578,7 +603,7 @@ def _print_storm(b: dict[str, Any]) -> None:
     print(
         f"CPU from the sender's start to idle: cwsync {b['cpu_engine']:.1f} s"
         f" ({1e3 * b['cpu_engine'] / b['callbacks']:.2f} ms per callback), emulators {b['cpu_child']:.1f} s,"
-        f" sender {b['cpu_sender']:.1f} s"
+        f" sender {b['cpu_sender']:.1f} s; cwsync's threads: {b['cpu_threads']}"
     )
     bench_common.target("storm drain rate / allowed rate", b["drain_rate"] / b["allowed_rate"], 0.9, at_most=False)
     refused = sum(n for status, n in b["statuses"].items() if not status.startswith("2"))
@@ -659,6 +684,25 @@ def _http_server(app: Any, port: int) -> Any:
         return uvicorn.Server(uvicorn.Config(app, **settings))
     print("HTTP: IntakeServer (webhooks on a thread and event loop of their own)")
     return IntakeServer(app, **settings)
+
+
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds of each live thread of this process, by thread name (from /proc: Linux only; else empty)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    out: dict[str, float] = {}
+    for thread in threading.enumerate():
+        try:
+            fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        name = "aiosqlite" if thread.name.startswith("Thread-") else thread.name.split(" ")[0]
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _cpu_by_thread(before: dict[str, float], after: dict[str, float]) -> str:
+    spent = {name: after[name] - before.get(name, 0.0) for name in after}
+    return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1]))
 
 
 def _cpu() -> float:

@@ -205,6 +205,7 @@ class InProcessRunner:
         self._tasks: list[asyncio.Task[None]] = []
         self._heartbeat: asyncio.Task[None] | None = None
         self._home: asyncio.AbstractEventLoop | None = None  # the loop the workers run on (set by `start`)
+        self._wake_sent = False  # a wake from another thread is on its way to `_home`
         scope = {} if self._tenants is None else {"tenant": ",".join(sorted(self._tenants))}
         # a server's runner: its lines name its tenant; a lazy logger, so logging configured later is followed
         self._log = structlog.get_logger("cwsync.jobs", worker=self.worker_id, **scope)
@@ -235,12 +236,15 @@ class InProcessRunner:
     def wake(self) -> None:
         """Make idle workers look for a job now (e.g. after moving an injected clock forward); from any thread."""
         if self._home is not None and self._away():
-            with contextlib.suppress(RuntimeError):  # the workers' loop is closed: nobody to wake
-                self._home.call_soon_threadsafe(self._wake_all)
+            if not self._wake_sent:  # one hop at a time: a storm of callbacks' jobs wakes the workers once a turn
+                self._wake_sent = True
+                with contextlib.suppress(RuntimeError):  # the workers' loop is closed: nobody to wake
+                    self._home.call_soon_threadsafe(self._wake_all)
             return
         self._wake_all()
 
     def _wake_all(self) -> None:
+        self._wake_sent = False  # before waking: a wake asked for from now on is sent again
         for event in self._wakes:
             event.set()
 
@@ -254,7 +258,7 @@ class InProcessRunner:
             raise RuntimeError("runner already started")
         self._stopping.clear()
         self._halted.clear()
-        self._home = asyncio.get_running_loop()
+        self._home, self._wake_sent = asyncio.get_running_loop(), False
         await self._recover()
         self._wakes = [asyncio.Event() for _ in range(self._workers)]
         self._tasks = [
