@@ -2,9 +2,10 @@
 
 Both emulators run in a child process (served over loopback, sockets with TCP_NODELAY), so the emulators' own CPU
 does not compete with cwsync for one interpreter: the benchmark's process is cwsync — a first `HubSpotSync`, then
-`Server` + `create_app` under uvicorn (scheduler off, so only callbacks make jobs) with the ConnectWise callbacks
-installed by `CallbackManager` — plus the load generator. After the first sync both emulators add `--latency-ms`
-(20) to every API request; HubSpot's rate limit stays at its default (190 requests / 10 s).
+`Server` + `create_app` served as `cwsync serve` serves it (`IntakeServer`: uvicorn on a thread of its own;
+scheduler off, so only callbacks make jobs) with the ConnectWise callbacks installed by `CallbackManager`. The
+changes and the storm's callbacks come from processes of their own. After the first sync both emulators add
+`--latency-ms` (20) to every API request; HubSpot's rate limit stays at its default (190 requests / 10 s).
 
 1. Latency: `--changes` PATCHes of linked contacts' `title` through the ConnectWise API, paced at `--rate` per
    second. The child stamps (wall clock) every HubSpot `jobtitle` change as it is committed; a change has arrived
@@ -235,42 +236,47 @@ async def latency_phase(
     tracker.latest.clear()
     errors: Counter[str] = Counter()
     patch_times: list[float] = []
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=api_root + "/", headers=headers, timeout=30, limits=limits) as cw:
+    # The changes are made by a process of their own (a user editing ConnectWise is not cwsync): its HTTP client's
+    # CPU, ~2.5 ms a PATCH, and its share of the GIL are not cwsync's, whose intake thread would wait for them.
+    items = [[contacts[n % len(contacts)][0], seq0 + n] for n in range(changes)]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
+        json.dump({"api_root": api_root, "headers": headers, "rate": rate, "items": items}, spec)
+    changer = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--change", spec.name, stdout=asyncio.subprocess.PIPE
+    )
+    assert changer.stdout is not None
+    started = time.perf_counter()
 
-        async def change(n: int) -> None:
-            cw_id, hs_id = contacts[n % len(contacts)]
-            seq = seq0 + n
-            ops = [{"op": "replace", "path": "title", "value": f"{PREFIX} {seq}"}]
-            sent = time.perf_counter()
-            try:
-                r = await cw.patch(f"company/contacts/{cw_id}", json=ops)
-            except httpx.HTTPError as exc:
-                errors[type(exc).__name__] += 1
-                return
-            if r.status_code != 200:
-                errors[str(r.status_code)] += 1
-                return
-            patch_times.append(time.perf_counter() - sent)
-            tracker.add(hs_id, seq, time.time())
-
-        started = time.perf_counter()
-        tasks = []
-        for n in range(changes):
-            delay = started + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(change(n)))
-            if n % 25 == 0:
-                await tracker.poll()
-        sent_for = time.perf_counter() - started
-        await asyncio.gather(*tasks)
-        deadline = time.perf_counter() + wait
-        while tracker.outstanding and time.perf_counter() < deadline:
+    async def polling() -> None:
+        while True:
             await tracker.poll()
             await asyncio.sleep(POLL)
+
+    poller = asyncio.create_task(polling())
+    sent_for = float("nan")
+    try:
+        async for line in changer.stdout:
+            done = json.loads(line)
+            if isinstance(done, dict):
+                sent_for = done["sent_for"]
+                continue
+            n, status, seconds, at = done
+            if status != 200:
+                errors[str(status)] += 1
+                continue
+            patch_times.append(seconds)
+            tracker.add(contacts[n % len(contacts)][1], seq0 + n, at)
+        await changer.wait()
+    finally:
+        poller.cancel()
+        await asyncio.gather(poller, return_exceptions=True)
+        await asyncio.to_thread(Path(spec.name).unlink)
+    deadline = time.perf_counter() + wait
+    while tracker.outstanding and time.perf_counter() < deadline:
         await tracker.poll()
-        total = time.perf_counter() - started
+        await asyncio.sleep(POLL)
+    await tracker.poll()
+    total = time.perf_counter() - started
     lat = tracker.latencies
     lost = tracker.outstanding
     everything = lat + [math.inf] * lost  # a change that never arrived is a failure, not a missing sample
@@ -292,6 +298,36 @@ async def latency_phase(
         "wall": total,
     }
     return result, seq0 + changes
+
+
+async def change(spec: dict[str, Any]) -> None:
+    """The latency phase's changes (a process of its own): PATCH each contact's title at `rate` per second, open
+    loop, and print one JSON line per answer: [index, status or error, seconds, wall clock at the answer]; last
+    `{"sent_for": seconds}`."""
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    headers, rate = spec["headers"], spec["rate"]
+    async with httpx.AsyncClient(base_url=spec["api_root"] + "/", headers=headers, timeout=30, limits=limits) as cw:
+
+        async def one(n: int, cw_id: int, seq: int) -> None:
+            ops = [{"op": "replace", "path": "title", "value": f"{PREFIX} {seq}"}]
+            sent = time.perf_counter()
+            try:
+                r = await cw.patch(f"company/contacts/{cw_id}", json=ops)
+            except httpx.HTTPError as exc:
+                print(json.dumps([n, type(exc).__name__, None, None]), flush=True)
+                return
+            print(json.dumps([n, r.status_code, time.perf_counter() - sent, time.time()]), flush=True)
+
+        started = time.perf_counter()
+        tasks = []
+        for n, (cw_id, seq) in enumerate(spec["items"]):
+            delay = started + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(n, cw_id, seq)))
+        sent_for = time.perf_counter() - started
+        await asyncio.gather(*tasks)
+    print(json.dumps({"sent_for": sent_for}), flush=True)
 
 
 class _Connection:
@@ -564,7 +600,9 @@ def _print_latency(r: dict[str, Any], hog: bool) -> None:
         f"p99 {1000 * r['handler_p99']:.1f} ms; event loop lag p50 {1000 * r['lag_p50']:.0f} ms, "
         f"p99 {1000 * r['lag_p99']:.0f} ms"
     )
-    print(f"cwsync CPU {r['cpu_engine']:.1f} s, emulators' CPU {r['cpu_child']:.1f} s over the phase")
+    print(
+        f"cwsync CPU {r['cpu_engine']:.1f} s ({r['cpu_threads']}), emulators' CPU {r['cpu_child']:.1f} s over the phase"
+    )
     bench_common.target(
         f"real-time p99 at {r['rate_asked']:g}/s{' with a one-core hog' if hog else ''}",
         r["p99"],
@@ -769,7 +807,7 @@ async def run(child: Child, folder: Path, args: argparse.Namespace) -> None:
                 for rate in args.rate:
                     if args.changes:
                         before = await server.store.runs(config.tenant, limit=1)
-                        cpu0, child0 = _cpu(), (await child.acall("stats"))["cpu"]
+                        cpu0, child0, threads0 = _cpu(), (await child.acall("stats"))["cpu"], _thread_cpu()
                         result, seq = await latency_phase(
                             child,
                             api_root,
@@ -782,6 +820,7 @@ async def run(child: Child, folder: Path, args: argparse.Namespace) -> None:
                         )
                         result["cpu_engine"] = _cpu() - cpu0
                         result["cpu_child"] = (await child.acall("stats"))["cpu"] - child0
+                        result["cpu_threads"] = _cpu_by_thread(threads0, _thread_cpu())
                         with contextlib.suppress(TimeoutError):
                             await server.runner.wait_idle(timeout=args.wait)
                         result |= await _batches(server, since=before[0].run_id if before else 0)
@@ -821,6 +860,9 @@ async def run(child: Child, folder: Path, args: argparse.Namespace) -> None:
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--serve":
         serve(json.loads(sys.argv[2]))
+        return
+    if len(sys.argv) == 3 and sys.argv[1] == "--change":
+        asyncio.run(change(json.loads(Path(sys.argv[2]).read_text())))
         return
     if len(sys.argv) == 3 and sys.argv[1] == "--send":
         print(json.dumps(asyncio.run(send(json.loads(Path(sys.argv[2]).read_text())))))
