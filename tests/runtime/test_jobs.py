@@ -141,6 +141,42 @@ async def test_enqueue_wakes_a_sleeping_worker_at_once_and_jobs_run_in_order(job
     assert (await jobs.counts())["done"] == 3
 
 
+class ClaimCounter(JobStore):
+    """A `JobStore` that counts claims."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.claims = 0
+
+    async def claim(self, *, worker: str, now: datetime) -> JobRecord | None:
+        self.claims += 1
+        return await super().claim(worker=worker, now=now)
+
+
+async def test_a_new_job_wakes_one_idle_worker_not_all(jobs: JobStore) -> None:
+    """Eight idle workers, one new job: one worker claims it and one more looks (the nudge a successful claim passes
+    on), and when it ends one looks again besides the worker itself, so four claims at most, not the eight of
+    waking every worker (and eight more at its end). Each claim is a write transaction."""
+    ran: list[str | None] = []
+
+    async def handler(job: JobRecord) -> None:
+        ran.append(job.record)
+
+    counter = ClaimCounter(jobs.store)
+    runner = InProcessRunner(counter, handler, workers=8, poll_interval=60)
+    async with started(runner):
+        async with asyncio.timeout(WAIT):
+            while runner.idle_workers < 8:  # noqa: ASYNC110 - polled under a deadline: all workers asleep
+                await asyncio.sleep(0.01)
+            before = counter.claims
+            await runner.enqueue(spec("a"))
+            await runner.wait_idle(WAIT)
+            while runner.idle_workers < 8:  # noqa: ASYNC110 - the claims the job.s end set off are over
+                await asyncio.sleep(0.01)
+    assert ran == ["a"]
+    assert counter.claims - before <= 4
+
+
 async def test_jobs_of_one_record_never_overlap(jobs: JobStore) -> None:
     """Two workers: the second job of a record waits for the first, while another record's job runs beside it."""
     active: Counter[str] = Counter()

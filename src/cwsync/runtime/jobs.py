@@ -205,7 +205,8 @@ class InProcessRunner:
         self._tasks: list[asyncio.Task[None]] = []
         self._heartbeat: asyncio.Task[None] | None = None
         self._home: asyncio.AbstractEventLoop | None = None  # the loop the workers run on (set by `start`)
-        self._wake_sent = False  # a wake from another thread is on its way to `_home`
+        self._wake_sent = 0  # a wake from another thread on its way to `_home`: 1 one worker, 2 all
+        self._idle: list[asyncio.Event] = []  # the wake events of the workers waiting now, longest waiting first
         scope = {} if self._tenants is None else {"tenant": ",".join(sorted(self._tenants))}
         # a server's runner: its lines name its tenant; a lazy logger, so logging configured later is followed
         self._log = structlog.get_logger("cwsync.jobs", worker=self.worker_id, **scope)
@@ -214,6 +215,11 @@ class InProcessRunner:
     def running(self) -> bool:
         """True between `start` and `stop`."""
         return bool(self._tasks)
+
+    @property
+    def idle_workers(self) -> int:
+        """Workers waiting for a job now (for tests and diagnostics)."""
+        return len(self._idle)
 
     async def enqueue(self, spec: JobSpec) -> int | None:
         """Queue a job (works before `start` too); its id, or None when coalesced into a waiting job.
@@ -230,22 +236,39 @@ class InProcessRunner:
             self._log.debug("job.coalesced", tenant=spec.tenant, queueing_key=key, pair=spec.pair, kind=spec.kind)
         elif spec.kind == "record" and f"{spec.tenant}:{spec.pair}" in self._batching:
             return job_id  # the worker running this pair's batch takes it with the next one: waking others is futile
-        self.wake()
+        self._nudge()
         return job_id
 
     def wake(self) -> None:
         """Make idle workers look for a job now (e.g. after moving an injected clock forward); from any thread."""
-        if self._home is not None and self._away():
-            if not self._wake_sent:  # one hop at a time: a storm of callbacks' jobs wakes the workers once a turn
-                self._wake_sent = True
-                with contextlib.suppress(RuntimeError):  # the workers' loop is closed: nobody to wake
-                    self._home.call_soon_threadsafe(self._wake_all)
-            return
-        self._wake_all()
+        self._signal(everyone=True)
 
-    def _wake_all(self) -> None:
-        self._wake_sent = False  # before waking: a wake asked for from now on is sent again
-        for event in self._wakes:
+    def _nudge(self) -> None:
+        """Make one idle worker look for a job: a claim takes the oldest job (with its pair's batch), and a worker
+        whose claim succeeds nudges the next one, so N idle workers do not run N claims for one new job (each a
+        write transaction; under a stream of callbacks most of the runner's CPU went to claims that found
+        nothing). From any thread."""
+        self._signal(everyone=False)
+
+    def _signal(self, *, everyone: bool) -> None:
+        level = 2 if everyone else 1
+        if self._home is not None and self._away():
+            sent, self._wake_sent = self._wake_sent, max(self._wake_sent, level)
+            if not sent:  # one hop at a time: a storm of callbacks' jobs wakes the workers once a turn
+                with contextlib.suppress(RuntimeError):  # the workers' loop is closed: nobody to wake
+                    self._home.call_soon_threadsafe(self._deliver)
+            return
+        self._wake(everyone=everyone)
+
+    def _deliver(self) -> None:
+        level, self._wake_sent = self._wake_sent, 0  # before waking: a wake asked for from now on is sent again
+        self._wake(everyone=level == 2)
+
+    def _wake(self, *, everyone: bool) -> None:
+        if not everyone and self._idle:
+            self._idle[0].set()  # it leaves `_idle` when it runs
+            return
+        for event in self._wakes:  # none idle: a worker between its wake and its claim looks once more
             event.set()
 
     def _away(self) -> bool:
@@ -258,7 +281,7 @@ class InProcessRunner:
             raise RuntimeError("runner already started")
         self._stopping.clear()
         self._halted.clear()
-        self._home, self._wake_sent = asyncio.get_running_loop(), False
+        self._home, self._wake_sent = asyncio.get_running_loop(), 0
         await self._recover()
         self._wakes = [asyncio.Event() for _ in range(self._workers)]
         self._tasks = [
@@ -309,16 +332,21 @@ class InProcessRunner:
             wake.clear()  # before claiming: an enqueue from here on sets it again, so no wake-up is lost
             claimed = await self._claim()
             if claimed:
+                self._nudge()  # more may be waiting (another pair's, another lock's): the next idle worker looks
                 with bound_contextvars(tenant=claimed[0].tenant):  # the handler's own lines name the tenant too
                     if self._batch_handler is not None and claimed[0].kind == "record":
                         await self._run_batch(claimed, self._batch_handler)
                     else:
                         await self._run(claimed[0])
                 self._settled.set()
-                self.wake()  # its lock is free now: a job waiting on it may start
+                self._nudge()  # its lock is free now: a job waiting on it may start (and nudges the next)
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self._poll_interval)
+            self._idle.append(wake)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), self._poll_interval)
+            finally:
+                self._idle.remove(wake)
 
     async def _claim(self) -> list[JobRecord]:
         try:
