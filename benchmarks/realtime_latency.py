@@ -711,6 +711,104 @@ def _intake(posts: list[tuple[float, int | None]]) -> dict[str, Any]:
     }
 
 
+async def intake_cpu(n: int) -> None:
+    """`--intake-cpu N`: the CPU of the webhook path alone — N signed callbacks (64 at a time) as ASGI calls straight
+    into the server's app, no sockets, no emulator, nothing else running: the handler thread's CPU and the whole
+    process's (the accept writer's included) per callback. Steadier than the storm on a shared machine."""
+    from cwsync.cli.sandbox import sandbox_config_values
+    from cwsync.config import load_config
+    from cwsync.config.template import render_template
+    from cwsync.runtime.intake import connectwise_signature
+    from cwsync.server.app import Server, create_app
+    from cwsync.syncs.hubspot.context import opened
+
+    base, key = "http://127.0.0.1:9", "k" * 32
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "cwsync.yaml"
+        values = sandbox_config_values(base, server_port=_free_port())
+        path.write_text(render_template(store=f"sqlite:///{Path(folder) / 'cwsync.db'}", **values), encoding="utf-8")
+        config = load_config(path)
+        async with opened(config) as ctx, httpx.AsyncClient() as key_http:
+            server = Server(config, ctx.store, ctx.cw, ctx.hs, key_http)
+            app = create_app(server)
+            key_url = f"{base}/key"
+
+            async def signing_key(url: str, *, refresh: bool = False) -> str:
+                return key  # no key server: every callback is signed with this one
+
+            server.keys.key_for = signing_key  # type: ignore[method-assign]
+            record: dict[str, Any] = {
+                "id": 1,
+                "firstName": "Ada",
+                "company": {"id": 2, "name": "Acme", "_info": {}},
+                "communicationItems": [{"type": {"id": 1, "name": "Email"}, "value": "ada@example.com"}] * 3,
+                "_info": {"lastUpdated": "", "updatedBy": "bench"},
+            }
+            calls = []
+            for i in range(n):
+                record["_info"]["lastUpdated"] = f"2026-12-03T10:00:00.{i:06d}Z"
+                payload = {
+                    "MessageId": f"cpu-{i}",
+                    "Action": "updated",
+                    "Type": "contact",
+                    "ID": 1 + i % 400,
+                    "CompanyId": config.connections.connectwise.company_id,
+                    "Entity": json.dumps(record),
+                    "Metadata": {"key_url": key_url},
+                }
+                body = json.dumps(payload).encode()
+                calls.append((1 + i % 400, body, connectwise_signature(body, key)))
+            statuses: Counter[int] = Counter()
+
+            async def post(record_id: int, body: bytes, signature: str) -> None:
+                headers = [(b"content-type", b"application/json"), (b"x-content-signature", signature.encode())]
+                scope = {
+                    "type": "http",
+                    "asgi": {"version": "3.0"},
+                    "http_version": "1.1",
+                    "method": "POST",
+                    "scheme": "http",
+                    "path": f"/hooks/connectwise/{config.tenant}",
+                    "raw_path": b"",
+                    "query_string": f"id={record_id}".encode(),
+                    "root_path": "",
+                    "headers": [(b"host", b"cwsync"), (b"content-length", str(len(body)).encode()), *headers],
+                    "client": ("127.0.0.1", 1),
+                    "server": ("127.0.0.1", 2),
+                }
+                messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+                async def receive() -> dict[str, Any]:
+                    return messages.pop() if messages else {"type": "http.disconnect"}
+
+                async def send(message: dict[str, Any]) -> None:
+                    if message["type"] == "http.response.start":
+                        statuses[message["status"]] += 1
+
+                await app(scope, receive, send)
+
+            gate = asyncio.Semaphore(64)
+
+            async def one(call: tuple[int, bytes, str]) -> None:
+                async with gate:
+                    await post(*call)
+
+            warm = min(50, n // 10)
+            await asyncio.gather(*(one(call) for call in calls[:warm]))
+            statuses.clear()
+            process, thread, wall = time.process_time(), time.thread_time(), time.perf_counter()
+            await asyncio.gather(*(one(call) for call in calls[warm:]))
+            process, thread = time.process_time() - process, time.thread_time() - thread
+            wall = time.perf_counter() - wall
+            await server.jobs.close()
+    timed = n - warm
+    print(
+        f"{timed} signed callbacks in-process: {1e3 * process / timed:.3f} ms of CPU each"
+        f" ({1e3 * thread / timed:.3f} ms in the handler's thread), wall {1e3 * wall / timed:.3f} ms each;"
+        f" statuses {dict(statuses)}"
+    )
+
+
 def _http_server(app: Any, port: int) -> Any:
     """The HTTP server `cwsync serve` runs: uvicorn on a thread of its own, webhooks answered there (issue 19);
     plain uvicorn on this loop for code from before it (a base worktree on `PYTHONPATH`, to compare)."""
@@ -881,11 +979,22 @@ def main() -> None:
     p.add_argument("--settle", type=float, default=10.0, help="pause after the first sync and between phases (s)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--log-level", default="warning", help="engine events on stderr (info shows each record batch)")
+    p.add_argument(
+        "--intake-cpu",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only measure the webhook path's CPU: N signed callbacks as in-process ASGI calls (no emulator)",
+    )
     bench_common.add_arguments(p)
     args = p.parse_args()
     from cwsync.logs import configure_logging
 
     configure_logging(args.log_level)
+    if args.intake_cpu:
+        with bench_common.session("realtime_latency --intake-cpu", args.hog):
+            asyncio.run(intake_cpu(args.intake_cpu))
+        return
     with bench_common.session("realtime_latency", args.hog):
         child = Child(args.records, args.seed)
         try:
