@@ -405,6 +405,10 @@ class _PairRun:
         as many links, none is of a record ConnectWise no longer has, and reconciliation need not read them all."""
         self._released = 0  # links the store removed because their HubSpot id went to another record
         self._right_seen: set[str] = set()
+        self._echoes: set[str] = set()
+        """HubSpot ids this run read unchanged since their link was recorded (`_right_snapshots`): not held nor
+        planned. One that a ConnectWise change of this run reaches is planned against its link (the same values);
+        the rest count as unchanged."""
         """On a full HubSpot read: every object read (a link to none of them or `created_right` is gone there)."""
         self.created_right: set[str] = set()
         self._right_confirmed: set[str] = set()
@@ -466,12 +470,13 @@ class _PairRun:
         assert self._reader is not None
         right_since = None if self.full else await self._cursor(Side.RIGHT)
         rights: dict[str, tuple[Snapshot, Raw]] = {}
+        echoes = None if self.dry_run else self._echoes
         async for page in self.right.changed(right_since):
-            for snap, raw in await self._right_snapshots(page):
+            for snap, raw in await self._right_snapshots(page, echoes=echoes):
                 rights[snap.id] = (snap, raw)
         self.right_complete = right_since is None
         self.right_read_done = True
-        self._right_seen = set(rights) if self.right_complete else set()
+        self._right_seen = set(rights) | self._echoes if self.right_complete else set()
         seen_left: set[str] = set()
         async for page in self._reader:
             await cancel_point(self.s.store, self.run_id, settle=self._flush)  # cursors stay: not completed
@@ -485,6 +490,8 @@ class _PairRun:
             await self._reconcile(seen_left, rights)
         if self.right_complete:
             await self._reconcile_right()
+        self.report.counts.unchanged += len(self._echoes)  # what planning them alone would have said
+        self._echoes.clear()
         remaining = list(rights.values())
         size = self.s.flow.page
         for start in range(0, len(remaining), size):
@@ -562,21 +569,47 @@ class _PairRun:
     def _left_skip(self, flat: Mapping[str, Any]) -> str | None:
         return left_skip(self.pair, flat, self.object_config.filters.connectwise)
 
-    async def _right_snapshots(self, page: Sequence[Raw]) -> list[tuple[Snapshot, Raw]]:
+    async def _right_snapshots(
+        self, page: Sequence[Raw], *, echoes: set[str] | None = None
+    ) -> list[tuple[Snapshot, Raw]]:
         """Snapshots of HubSpot objects; their references are read, except for objects unchanged since cwsync last
-        saw them (same `STAMP`), whose references are the link's."""
+        saw them (same `STAMP`), whose references are the link's.
+
+        With `echoes`: an object unchanged since its link was recorded — same stamp, the same mapped values, not
+        excluded — is left out and its id added there instead (typically cwsync's own write read back by the next
+        run's incremental read: after a first sync, every object it created). Planned, it would come out unchanged
+        against its link, which stands for it; holding every one of them until the end of the ConnectWise read
+        made a re-sync's memory and CPU grow with the data (#19)."""
         ids = [str(r["id"]) for r in page]
         unchanged: dict[str, Link] = {}
-        if self.mapping.references:
+        if self.mapping.references or echoes is not None:
             links = await self.s.store.links_by_right(self.s.tenant, self.pair, ids)
             for raw in page:
                 link = links.get(str(raw["id"]))
-                if link is not None and link.right_values.get(STAMP) == self.right.stamp(raw):
+                stamp = self.right.stamp(raw)
+                if link is not None and link.right_values.get(STAMP) == stamp and (stamp or echoes is None):
                     unchanged[link.right_id] = link
         refs = await self._right_references([i for i in ids if i not in unchanged])
         for right_id, link in unchanged.items():
             refs[right_id] = {name: link.right_values.get(name) for name in self.mapping.references}
-        return self._right_snapshots_of(page, refs)
+        snaps = self._right_snapshots_of(page, refs)
+        if echoes is None or not unchanged:
+            return snaps
+        out = []
+        for snap, raw in snaps:
+            link = unchanged.get(snap.id)
+            if link is not None and self._echo(snap, link):
+                echoes.add(snap.id)
+                self.right_stamps.pop(snap.id, None)  # the link keeps it
+            else:
+                out.append((snap, raw))
+        return out
+
+    def _echo(self, snap: Snapshot, link: Link) -> bool:
+        """A HubSpot object read as its link remembers it: nothing to plan unless its ConnectWise record changed."""
+        if snap.skip_reason or link.right_values.get(GONE) or link.left_values.get(EXCLUDED):
+            return False
+        return all(snap.values.get(f.name) == link.right_values.get(f.name) for f in self.mapping.fields)
 
     def _right_snapshots_of(
         self, page: Sequence[Raw], refs: Mapping[str, Mapping[str, str | None]]
@@ -624,6 +657,8 @@ class _PairRun:
         else:
             links = {s.id: known[s.id] for s in lefts if s.id in known}
         self._linked.update(links)
+        if self._echoes:
+            self._echoes.difference_update(link.right_id for link in links.values())
         if self.right_complete:
             self._right_confirmed.update(
                 k for k, link in links.items() if link.right_id in self._right_seen or link.right_values.get(GONE)
@@ -757,6 +792,7 @@ class _PairRun:
         await self._deleted_left(gone, missing, "not found in ConnectWise (reconciliation)")
         for link in missing.values():
             rights.pop(link.right_id, None)
+            self._echoes.discard(link.right_id)
 
     async def _reconcile_right(self) -> None:
         """After reading every HubSpot object: links whose counterpart was not among them were deleted (archived)
