@@ -406,6 +406,8 @@ class _PairRun:
         self._released = 0  # links the store removed because their HubSpot id went to another record
         self._right_seen: set[str] = set()
         self._echoes: set[str] = set()
+        self._parent_ids: dict[str, dict[str, str]] = {}
+        """Per parent pair: ConnectWise id → HubSpot id of the parents found linked so far (`_parents`)."""
         """HubSpot ids this run read unchanged since their link was recorded (`_right_snapshots`): not held nor
         planned. One that a ConnectWise change of this run reaches is planned against its link (the same values);
         the rest count as unchanged."""
@@ -938,15 +940,21 @@ class _PairRun:
         return {value: snap for value, snap in found.items() if snap.skip_reason != DELETED_IN_CW}
 
     async def _parents(self, lefts: Sequence[Snapshot]) -> dict[str, dict[str, str]]:
-        """For each reference field: ConnectWise parent id → HubSpot parent id, for the parents named here."""
+        """For each reference field: ConnectWise parent id → HubSpot parent id, for the parents named here.
+
+        The parent pairs ran before this one: a parent found linked is remembered for the rest of this pair's run
+        (a page's contacts name the same companies again, and their associations ask once more); one not linked is
+        asked for again (another run may link it meanwhile)."""
         out: dict[str, dict[str, str]] = {}
         for name, parent_pair in self.mapping.references.items():
             ids = {str(s.values.get(name)) for s in lefts if s.values.get(name)}
-            links = await self.s.store.links_by_left(self.s.tenant, parent_pair, ids)
+            known = self._parent_ids.setdefault(parent_pair, {})
+            if unknown := ids - known.keys():
+                known.update(await self.s.store.right_ids(self.s.tenant, parent_pair, unknown))
             planned = {i: f"planned:{i}" for i in ids & self.s.planned_creates.get(parent_pair, set())}
             matched = self.s.planned_links.get(parent_pair, {})
             planned |= {i: matched[i] for i in ids if i in matched}
-            out[name] = planned | {left_id: link.right_id for left_id, link in links.items()}
+            out[name] = planned | {i: known[i] for i in ids if i in known}
         return out
 
     async def _apply(self, items: list[PlanItem], raws: Mapping[str, Raw]) -> None:
