@@ -479,17 +479,15 @@ class _PairRun:
         self.right_complete = right_since is None
         self.right_read_done = True
         self._right_seen = set(rights) | self._echoes if self.right_complete else set()
-        seen_left: set[str] = set()
         async for page in self._reader:
             await cancel_point(self.s.store, self.run_id, settle=self._flush)  # cursors stay: not completed
-            seen_left.update(str(r["id"]) for r in page)
             await self._left_page(page, rights)
             self.s.progress(self.pair, len(page))
         if self.next_up is not None:
             self.next_up.read_ahead()  # while this pair's last writes are in flight
         await self._flush()
         if self.left_since is None:
-            await self._reconcile(seen_left, rights)
+            await self._reconcile(rights)
         if self.right_complete:
             await self._reconcile_right()
         self.report.counts.unchanged += len(self._echoes)  # what planning them alone would have said
@@ -773,7 +771,7 @@ class _PairRun:
             return snaps
         return [replace(s, skip_reason=orphans[s.id]) if s.id in orphans else s for s in snaps]
 
-    async def _reconcile(self, seen_left: set[str], rights: dict[str, tuple[Snapshot, Raw]]) -> None:
+    async def _reconcile(self, rights: dict[str, tuple[Snapshot, Raw]]) -> None:
         """After reading every ConnectWise record: linked ones that were not there were deleted (no callback seen).
 
         A guard stops the run instead when that would archive more than `mass_delete_share` of the links.
@@ -784,7 +782,7 @@ class _PairRun:
         total = 0
         async for batch in self.s.store.iter_link_ids(self.s.tenant, self.pair):
             total += len(batch)
-            gone.extend(left_id for left_id, _ in batch if left_id not in seen_left)
+            gone.extend(left_id for left_id, _ in batch if left_id not in self._linked)  # not read by this run
         if not gone:
             return
         check_mass_delete(
