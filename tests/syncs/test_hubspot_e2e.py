@@ -532,6 +532,35 @@ async def test_full_run_reconciles_silent_deletions_with_a_guard(world: World) -
     assert run.status == "failed"
 
 
+async def test_a_full_run_confirms_a_missing_record_by_id_before_archiving(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A linked contact the full read did not return, but that ConnectWise still has (created or restored while the
+    read went by), is looked up by id and kept, with a run item saying why; only a confirmed deletion archives."""
+    from cwsync.syncs.hubspot.sides import ConnectWiseSide
+
+    await world.sync()
+    contacts = list(_expected_contacts(world.cw_box, _expected_companies(world.cw_box)).values())
+    unread, deleted = str(contacts[0]["id"]), str(contacts[1]["id"])
+    world.cw_box.store.overlay.setdefault("contacts", {})[contacts[1]["id"]] = None  # gone, no callback
+    changed = ConnectWiseSide.changed
+
+    async def missing_one(self: ConnectWiseSide, since: Any) -> Any:
+        async for page in changed(self, since):
+            yield [raw for raw in page if not (self.pair == "contacts" and str(raw["id"]) == unread)]
+
+    monkeypatch.setattr(ConnectWiseSide, "changed", missing_one)
+    report = await world.sync(full=True)
+    assert report.counts.deleted == 1
+    links = await world.store.links_by_left(world.config.tenant, "contacts", [unread, deleted])
+    assert list(links) == [unread]  # kept; the deleted one's link went with its archived contact
+    hs_ids = [c["id"] for c in await world.hs_all("contacts")]
+    assert links[unread].right_id in hs_ids
+    [item] = await world.store.items_for_record(world.config.tenant, "contacts", left_id=unread, limit=1)
+    assert item.action == "skip"
+    assert item.reason.startswith("not read by this full run but still in ConnectWise"), item.reason
+
+
 async def test_a_full_run_reads_every_link_only_when_one_may_be_gone(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:

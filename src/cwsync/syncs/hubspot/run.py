@@ -40,6 +40,7 @@ from cwsync.core.plan import (
     plan_pair_cooperatively,
 )
 from cwsync.core.selection import select_types
+from cwsync.engine.engine import OUT_OF_SCOPE
 from cwsync.engine.guard import MassDeleteError, check_mass_delete
 from cwsync.engine.pair import KEPT_ITEMS, Flow
 from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_value
@@ -774,7 +775,10 @@ class _PairRun:
     async def _reconcile(self, rights: dict[str, tuple[Snapshot, Raw]]) -> None:
         """After reading every ConnectWise record: linked ones that were not there were deleted (no callback seen).
 
-        A guard stops the run instead when that would archive more than `mass_delete_share` of the links.
+        Each is first looked up by id (one read per 100): one ConnectWise still has — created or restored while the
+        read went by, or outside what it returned — is kept as it is, with a run item saying so, as the engine's
+        reconciliation does. A guard stops the run instead when the confirmed deletions would archive more than
+        `mass_delete_share` of the links.
         """
         if not self._released and await self.s.store.link_count(self.s.tenant, self.pair) == len(self._linked):
             return  # every link is one of the records just read (the common case: no full scan of the links)
@@ -785,6 +789,12 @@ class _PairRun:
             gone.extend(left_id for left_id, _ in batch if left_id not in self._linked)  # not read by this run
         if not gone:
             return
+        present = {str(raw["id"]) for raw in await self.left.get_many(gone)}
+        if present:
+            await self._kept(sorted(present))
+            gone = [left_id for left_id in gone if left_id not in present]
+            if not gone:
+                return
         check_mass_delete(
             self.pair, len(gone), total, self.s.mass_delete_share, setting="syncs.hubspot.mass_delete_share"
         )
@@ -793,6 +803,26 @@ class _PairRun:
         for link in missing.values():
             rights.pop(link.right_id, None)
             self._echoes.discard(link.right_id)
+
+    async def _kept(self, left_ids: list[str]) -> None:
+        """Linked records a full read did not return but ConnectWise still has: left as they are, skipped."""
+        links = await self._links(Side.LEFT, left_ids)
+        why = OUT_OF_SCOPE.format(target="HubSpot", deleted="archived")
+        items = []
+        for link in links.values():
+            self.report.counts.add("skip")
+            items.append(
+                self.recorder.item(
+                    "skip",
+                    status="planned" if self.dry_run else "applied",
+                    left_id=link.left_id,
+                    right_id=link.right_id,
+                    reason=why,
+                    source_values=link.left_values,
+                )
+            )
+        if not self.dry_run:
+            await self.recorder.commit(items=items)
 
     async def _reconcile_right(self) -> None:
         """After reading every HubSpot object: links whose counterpart was not among them were deleted (archived)
