@@ -406,17 +406,18 @@ class _PairRun:
         as many links, none is of a record ConnectWise no longer has, and reconciliation need not read them all."""
         self._released = 0  # links the store removed because their HubSpot id went to another record
         self._right_seen: set[str] = set()
+        """On a full HubSpot read: every object read (a link to none of them, nor made by this run, is gone there)."""
+        self._unconfirmed: set[str] = set()
+        """On a full HubSpot read: ConnectWise ids of this run's links (`_linked`) whose counterpart the read did not
+        return and this run did not create — the rest are confirmed: when the store holds just as many links as
+        those, none is gone in HubSpot and `_reconcile_right` need not read them all. (The few, not the many: a set
+        of every confirmed id grew with the data.)"""
         self._echoes: set[str] = set()
-        self._parent_ids: dict[str, dict[str, str]] = {}
-        """Per parent pair: ConnectWise id → HubSpot id of the parents found linked so far (`_parents`)."""
         """HubSpot ids this run read unchanged since their link was recorded (`_right_snapshots`): not held nor
         planned. One that a ConnectWise change of this run reaches is planned against its link (the same values);
         the rest count as unchanged."""
-        """On a full HubSpot read: every object read (a link to none of them or `created_right` is gone there)."""
-        self.created_right: set[str] = set()
-        self._right_confirmed: set[str] = set()
-        """ConnectWise ids whose link's counterpart this full HubSpot read found (or this run created): when the
-        store holds just as many links, none is gone in HubSpot and `_reconcile_right` need not read them all."""
+        self._parent_ids: dict[str, dict[str, str]] = {}
+        """Per parent pair: ConnectWise id → HubSpot id of the parents found linked so far (`_parents`)."""
         self.left_since: datetime | None = None
         self.next_up: _PairRun | None = None
         self._counting: asyncio.Task[None] | None = None
@@ -661,9 +662,11 @@ class _PairRun:
         if self._echoes:
             self._echoes.difference_update(link.right_id for link in links.values())
         if self.right_complete:
-            self._right_confirmed.update(
-                k for k, link in links.items() if link.right_id in self._right_seen or link.right_values.get(GONE)
-            )
+            for k, link in links.items():
+                if link.right_id in self._right_seen or link.right_values.get(GONE):
+                    self._unconfirmed.discard(k)
+                else:
+                    self._unconfirmed.add(k)
         gone = [s.id for s in lefts if s.id in links and s.skip_reason == DELETED_IN_CW]
         if gone:
             await self._deleted_left(gone, links, DELETED_IN_CW)
@@ -829,14 +832,18 @@ class _PairRun:
         in HubSpot; the pair's `on_hubspot_delete` applies (behind the mass-delete guard), so no dangling link is
         left for a later update to fail on."""
         count = await self.s.store.link_count(self.s.tenant, self.pair)
-        if not self._released and count == len(self._right_confirmed):
+        if not self._released and count == len(self._linked) - len(self._unconfirmed):
             return  # every link's counterpart was read or made by this run (the common case: no scan of the links)
-        seen = self._right_seen | self.created_right
+        seen, linked, unconfirmed = self._right_seen, self._linked, self._unconfirmed
         gone: list[str] = []
         total = 0
         async for batch in self.s.store.iter_link_ids(self.s.tenant, self.pair):
             total += len(batch)
-            gone.extend(left_id for left_id, right_id in batch if right_id not in seen)
+            gone.extend(
+                left_id
+                for left_id, right_id in batch
+                if right_id not in seen and (left_id not in linked or left_id in unconfirmed)
+            )
         if not gone:
             return
         links = [link for link in (await self._links(Side.LEFT, gone)).values() if not link.right_values.get(GONE)]
@@ -922,6 +929,7 @@ class _PairRun:
         await self.recorder.commit(links=marked, items=items, dropped=dropped)
         if dropped:
             self._linked.difference_update(dropped)
+            self._unconfirmed.difference_update(dropped)
 
     async def _links(self, side: Side, ids: list[str]) -> dict[str, Link]:
         if side is Side.LEFT:
@@ -1128,9 +1136,13 @@ class _PairRun:
         self._linked.update(link.left_id for link in links)
         self._linked.difference_update(dropped)
         if self.right_complete:
-            seen = (self._right_seen, self.created_right)
-            self._right_confirmed.update(link.left_id for link in links if any(link.right_id in ids for ids in seen))
-            self._right_confirmed.difference_update(dropped)
+            created = {r.left_id for r in results if _created_right(r)}
+            for link in links:
+                if link.right_id in self._right_seen or link.left_id in created:
+                    self._unconfirmed.discard(link.left_id)
+                else:
+                    self._unconfirmed.add(link.left_id)
+            self._unconfirmed.difference_update(dropped)
 
     def _run_item(self, result: _Result, action: str) -> RunItem:
         item = result.item
@@ -1259,7 +1271,6 @@ class _Applier:
             elif index in batch.by_index:
                 result.right_id = str(batch.by_index[index]["id"])
                 result.right_stamp = self.run.right.stamp(batch.by_index[index])
-                self.run.created_right.add(result.right_id)
             else:
                 _fail(
                     result, "created, but HubSpot's answer could not be attributed: the next run links it by match key"
@@ -1362,6 +1373,11 @@ class _Applier:
 
 def _with_values(item: PlanItem, left: Mapping[str, str | None], right: Mapping[str, str | None]) -> PlanItem:
     return replace(item, left_values=dict(left), right_values=dict(right))
+
+
+def _created_right(result: _Result) -> bool:
+    """This result's record was created in HubSpot by this run."""
+    return result.error is None and _write(result.item, Side.RIGHT, Action.CREATE) is not None
 
 
 def _write(item: PlanItem, side: Side, action: Action) -> Write | None:
