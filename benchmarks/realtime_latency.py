@@ -589,7 +589,10 @@ def _print_latency(r: dict[str, Any], hog: bool) -> None:
         f"latency (a lost change counts as infinite) p50 {r['p50']:.3f} s  p95 {r['p95']:.3f} s  p99 {r['p99']:.3f} s"
         f"  max {r['max']:.3f} s  mean of the arrived {r['mean']:.3f} s"
     )
-    print(f"record batches {r['batches']} (records per batch: mean {r['batch_mean']:.1f}, max {r['batch_max']})")
+    print(
+        f"record batches {r['batches']} (records per batch: mean {r['batch_mean']:.1f}, max {r['batch_max']});"
+        f" HubSpot calls {r['hs_calls']:.0f} = {r['hs_calls'] / r['wall']:.1f}/s over the phase (its limit: 19/s)"
+    )
     print(
         f"callback deliveries (the emulator's view): {r['deliveries']}, not answered 2xx: {r['deliveries_failed']}; "
         f"answer p50 {1000 * r['intake_p50']:.1f} ms, p99 {1000 * r['intake_p99']:.1f} ms, "
@@ -822,6 +825,19 @@ def _http_server(app: Any, port: int) -> Any:
     return IntakeServer(app, **settings)
 
 
+def _api_calls(system: str) -> float:
+    """Requests cwsync has sent to `system` so far (every attempt, every status: `cwsync_api_requests`)."""
+    from prometheus_client import REGISTRY
+
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "cwsync_api_requests"
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels.get("system") == system
+    )
+
+
 def _thread_cpu() -> dict[str, float]:
     """CPU seconds of each live thread of this process, by thread name (from /proc: Linux only; else empty)."""
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -906,6 +922,7 @@ async def run(child: Child, folder: Path, args: argparse.Namespace) -> None:
                     if args.changes:
                         before = await server.store.runs(config.tenant, limit=1)
                         cpu0, child0, threads0 = _cpu(), (await child.acall("stats"))["cpu"], _thread_cpu()
+                        hs_calls0 = _api_calls("hubspot")
                         result, seq = await latency_phase(
                             child,
                             api_root,
@@ -919,6 +936,7 @@ async def run(child: Child, folder: Path, args: argparse.Namespace) -> None:
                         result["cpu_engine"] = _cpu() - cpu0
                         result["cpu_child"] = (await child.acall("stats"))["cpu"] - child0
                         result["cpu_threads"] = _cpu_by_thread(threads0, _thread_cpu())
+                        result["hs_calls"] = _api_calls("hubspot") - hs_calls0
                         with contextlib.suppress(TimeoutError):
                             await server.runner.wait_idle(timeout=args.wait)
                         result |= await _batches(server, since=before[0].run_id if before else 0)
