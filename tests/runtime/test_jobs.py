@@ -509,6 +509,35 @@ async def test_record_jobs_arriving_during_a_batch_form_the_next_batch(jobs: Job
     assert (await jobs.counts())["done"] == 7
 
 
+async def test_a_pairs_next_batch_waits_for_the_batch_gap(jobs: JobStore) -> None:
+    """With `batch_gap`, record jobs that arrive after a pair's batch ended still wait until the gap since its start
+    is over (by the runner's clock), then run as one batch; another pair's jobs are not held."""
+    batches: list[list[str | None]] = []
+    clock = FakeClock()
+
+    async def batch_handler(claimed: list[JobRecord]) -> None:
+        batches.append([j.record for j in claimed])
+
+    runner = InProcessRunner(
+        jobs, nothing, workers=3, batch_handler=batch_handler, batch_gap=60, clock=clock, poll_interval=60
+    )
+    async with started(runner):
+        await runner.enqueue(spec("a"))
+        await runner.wait_idle(WAIT)
+        await runner.enqueue(spec("b"))
+        await runner.enqueue(spec("c"))
+        await runner.enqueue(spec("x", pair="contacts"))
+        runner.wake()
+        async with asyncio.timeout(WAIT):
+            while len(batches) < 2 or runner.idle_workers < 3:  # noqa: ASYNC110 - polled under a deadline
+                await asyncio.sleep(0.01)
+        assert batches == [["a"], ["x"]]  # b and c wait: the gap since a's batch started is not over
+        clock.advance(60)
+        runner.wake()
+        await runner.wait_idle(WAIT)
+    assert batches == [["a"], ["x"], ["b", "c"]]
+
+
 async def test_a_failed_batch_fails_each_of_its_jobs_for_a_retry(jobs: JobStore) -> None:
     """A batch handler that raises fails every job of the batch; each is retried on its own schedule."""
     clock = FakeClock()

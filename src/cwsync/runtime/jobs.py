@@ -21,7 +21,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -81,6 +81,22 @@ def backoff(*, base: float = 5.0, factor: float = 4.0, cap: float = 900.0, max_a
 
 DEFAULT_RETRY = backoff()
 IDLE_POLL = 0.02  # seconds between looks of `wait_idle`
+
+
+class _Held(Collection[str]):
+    """The `tenant:pair` groups whose record jobs a claim passes over, read live inside the claim's transaction."""
+
+    def __init__(self, runner: InProcessRunner) -> None:
+        self._runner = runner
+
+    def __contains__(self, group: object) -> bool:
+        return isinstance(group, str) and self._runner.held(group)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([g for g in {*self._runner._batching, *self._runner._started_at} if self._runner.held(g)])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,7 +176,9 @@ class InProcessRunner:
     waiting record jobs of the same pair with it and hands them to `batch_handler` together, and while a pair has
     a batch running no other worker of this runner starts one for it — the jobs that arrive meanwhile wait and
     form the next batch. Under load the batches grow instead of the calls, which is what keeps a stream of
-    callbacks inside an API's rate limit. A batch succeeds or fails (and is retried) as a whole.
+    callbacks inside an API's rate limit. With `batch_gap`, a pair's next batch also waits until that long after its
+    last one started (a batch that takes less than the gap would otherwise let a steady stream make many small
+    ones). A batch succeeds or fails (and is retried) as a whole.
     """
 
     def __init__(
@@ -176,11 +194,14 @@ class InProcessRunner:
         stale_after: float = 30.0,
         batch_handler: BatchHandler | None = None,
         batch_size: int = 100,
+        batch_gap: float = 0.0,
         tenants: Collection[str] | None = None,
     ) -> None:
-        """Run `handler` for each job of `jobs` (record jobs in batches with `batch_handler`); nothing happens
-        until `start`. `tenants` (None: every tenant) are the tenants whose jobs this runner takes: a runner never
-        claims, waits for or runs another tenant's jobs."""
+        """Run `handler` for each job of `jobs` (record jobs in batches with `batch_handler`, a pair's batches
+        starting `batch_gap` seconds apart at least, by `clock`: the jobs that arrive meanwhile join the next batch,
+        so a stream of callbacks makes fewer, larger batches and fewer API calls); nothing happens until `start`.
+        `tenants` (None: every tenant) are the tenants whose jobs this runner takes: a runner never claims, waits
+        for or runs another tenant's jobs."""
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         if batch_size < 1:
@@ -189,6 +210,9 @@ class InProcessRunner:
         self._handler = handler
         self._batch_handler = batch_handler
         self._batch_size = batch_size
+        self._batch_gap = timedelta(seconds=batch_gap)
+        self._started_at: dict[str, datetime] = {}  # `tenant:pair` -> when its last record batch started
+        self._held = _Held(self)
         self._tenants = None if tenants is None else frozenset(tenants)
         self._batching: set[str] = set()  # `tenant:pair` groups with a record batch running in this runner
         self._workers = workers
@@ -234,7 +258,7 @@ class InProcessRunner:
         if job_id is None:
             key = spec.queueing_key
             self._log.debug("job.coalesced", tenant=spec.tenant, queueing_key=key, pair=spec.pair, kind=spec.kind)
-        elif spec.kind == "record" and f"{spec.tenant}:{spec.pair}" in self._batching:
+        elif spec.kind == "record" and f"{spec.tenant}:{spec.pair}" in self._held:
             return job_id  # the worker running this pair's batch takes it with the next one: waking others is futile
         self._nudge()
         return job_id
@@ -270,6 +294,14 @@ class InProcessRunner:
             return
         for event in self._wakes:  # none idle: a worker between its wake and its claim looks once more
             event.set()
+
+    def held(self, group: str) -> bool:
+        """Whether the record jobs of `tenant:pair` wait now: a batch of theirs runs, or the last one started less
+        than `batch_gap` ago."""
+        if group in self._batching:
+            return True
+        started = self._started_at.get(group)
+        return started is not None and self._clock() - started < self._batch_gap
 
     def _away(self) -> bool:
         """Whether this code runs off the workers' loop (another thread's loop; not before `start`)."""
@@ -360,7 +392,7 @@ class InProcessRunner:
                 worker=self.worker_id,
                 now=self._clock(),
                 limit=self._batch_size,
-                busy=self._batching,
+                busy=self._held,
                 tenants=self._tenants,
             )
         except Exception as exc:  # the database hiccuped: look again at the next poll, do not lose the worker
@@ -377,6 +409,10 @@ class InProcessRunner:
         ids = [job.job_id for job in jobs]
         bound = self._log.bind(kind="record", tenant=jobs[0].tenant, pair=jobs[0].pair, job_ids=ids)
         self._batching.add(group)
+        if self._batch_gap:
+            self._started_at[group] = self._clock()
+            with contextlib.suppress(RuntimeError):  # its next batch may start then: a worker looks
+                asyncio.get_running_loop().call_later(self._batch_gap.total_seconds(), self._nudge)
         self._active.update(ids)
         started = time.perf_counter()
         try:

@@ -76,6 +76,10 @@ DEVICES_PAIR = "devices"
 CATALOG_PAIR = "catalog"
 QUOTES_PAIR = "quotes"
 HS_TYPES = {"company": "companies", "contact": "contacts", "deal": "deals"}
+RECORD_BATCH_GAP = 0.3
+"""Seconds between the starts of a pair's record batches at least (issue 19): at 50 callbacks/s batches of ~8
+records took 3 HubSpot calls each, 17.6 of its 19 calls/s, and bursts waited on its pacer (p95 1.4 s); with the gap
+batches grow to ~17, the calls halve, p95 0.5-0.8 s, at ~0.15 s more p50 (`benchmarks/realtime_latency.py`)."""
 
 __all__ = ["CLOUD_KEY_HOSTS", "Server", "create_app"]
 
@@ -113,7 +117,12 @@ class Server:
         self.engine = self._engine()
         self.jobs = AcceptingJobStore(self.store)  # callbacks' jobs group-committed off the event loop (issue 19)
         self.runner = self.queue or InProcessRunner(
-            self.jobs, self.handle, workers=self.workers, batch_handler=self.handle_records, tenants=[self.tenant]
+            self.jobs,
+            self.handle,
+            workers=self.workers,
+            batch_handler=self.handle_records,
+            tenants=[self.tenant],
+            batch_gap=RECORD_BATCH_GAP,
         )
         if self.hudu_client is None:
             self.hudu_client = lambda: HuduClient(hudu_settings(self.config))
