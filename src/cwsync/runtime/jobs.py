@@ -177,8 +177,9 @@ class InProcessRunner:
     a batch running no other worker of this runner starts one for it — the jobs that arrive meanwhile wait and
     form the next batch. Under load the batches grow instead of the calls, which is what keeps a stream of
     callbacks inside an API's rate limit. With `batch_gap`, a pair's next batch also waits until that long after its
-    last one started (a batch that takes less than the gap would otherwise let a steady stream make many small
-    ones). A batch succeeds or fails (and is retried) as a whole.
+    last one started, less the share of `batch_size` that one filled (a batch that takes less than the gap would
+    otherwise let a steady stream make many small ones; a full one, as in a storm, holds nothing back). A batch
+    succeeds or fails (and is retried) as a whole.
     """
 
     def __init__(
@@ -211,7 +212,7 @@ class InProcessRunner:
         self._batch_handler = batch_handler
         self._batch_size = batch_size
         self._batch_gap = timedelta(seconds=batch_gap)
-        self._started_at: dict[str, datetime] = {}  # `tenant:pair` -> when its last record batch started
+        self._started_at: dict[str, tuple[datetime, timedelta]] = {}  # `tenant:pair` -> its last batch's start, gap
         self._held = _Held(self)
         self._tenants = None if tenants is None else frozenset(tenants)
         self._batching: set[str] = set()  # `tenant:pair` groups with a record batch running in this runner
@@ -297,11 +298,11 @@ class InProcessRunner:
 
     def held(self, group: str) -> bool:
         """Whether the record jobs of `tenant:pair` wait now: a batch of theirs runs, or the last one started less
-        than `batch_gap` ago."""
+        than its gap ago (`batch_gap`, shortened by how full that batch was)."""
         if group in self._batching:
             return True
-        started = self._started_at.get(group)
-        return started is not None and self._clock() - started < self._batch_gap
+        last = self._started_at.get(group)
+        return last is not None and self._clock() - last[0] < last[1]
 
     def _away(self) -> bool:
         """Whether this code runs off the workers' loop (another thread's loop; not before `start`)."""
@@ -410,9 +411,11 @@ class InProcessRunner:
         bound = self._log.bind(kind="record", tenant=jobs[0].tenant, pair=jobs[0].pair, job_ids=ids)
         self._batching.add(group)
         if self._batch_gap:
-            self._started_at[group] = self._clock()
+            # the emptier this batch, the longer the next one waits: a full one (a storm) holds nothing back
+            gap = self._batch_gap * (1 - len(jobs) / self._batch_size)
+            self._started_at[group] = (self._clock(), gap)
             with contextlib.suppress(RuntimeError):  # its next batch may start then: a worker looks
-                asyncio.get_running_loop().call_later(self._batch_gap.total_seconds(), self._nudge)
+                asyncio.get_running_loop().call_later(gap.total_seconds(), self._nudge)
         self._active.update(ids)
         started = time.perf_counter()
         try:

@@ -77,9 +77,10 @@ CATALOG_PAIR = "catalog"
 QUOTES_PAIR = "quotes"
 HS_TYPES = {"company": "companies", "contact": "contacts", "deal": "deals"}
 RECORD_BATCH_GAP = 0.3
-"""Seconds between the starts of a pair's record batches at least (issue 19): at 50 callbacks/s batches of ~8
-records took 3 HubSpot calls each, 17.6 of its 19 calls/s, and bursts waited on its pacer (p95 1.4 s); with the gap
-batches grow to ~17, the calls halve, p95 0.5-0.8 s, at ~0.15 s more p50 (`benchmarks/realtime_latency.py`)."""
+"""Seconds between the starts of a pair's record batches at least, less the share of a full batch the last one
+filled (issue 19): at 50 callbacks/s batches of ~8 records took 3 HubSpot calls each, 17.6 of its 19 calls/s, and
+bursts waited on its pacer (p95 1.4 s); with the gap batches grow to ~17, the calls halve, p95 0.5-0.8 s, at ~0.15 s
+more p50 (`benchmarks/realtime_latency.py`)."""
 
 __all__ = ["CLOUD_KEY_HOSTS", "Server", "create_app"]
 
