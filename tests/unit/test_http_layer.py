@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Coroutine
 
 import httpx
@@ -30,6 +31,7 @@ from cwsync.connectors.http import (
     TransportError,
     ValidationError,
     error_for_status,
+    json_of,
     next_link,
     parse_retry_after,
     redact_url,
@@ -408,3 +410,32 @@ async def test_what_before_send_returns_is_called_once_the_answer_or_the_failure
     with pytest.raises(CwsyncApiError):
         await api.send("GET", URL, params={"n": "refused"})
     assert events == [step for n in ("ok", "missing", "refused") for step in ("book", f"answer {n}", "done")]
+
+
+# -- bodies -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content_type", "raw"),
+    [
+        ("application/json", '[{"name": "Café Ünïcode", "id": 9007199254740993}]'.encode()),
+        ("application/json; charset=utf-8", '[{"name": "Café Ünïcode", "id": 9007199254740993}]'.encode()),
+        (
+            "application/json; charset=iso-8859-1",
+            '[{"name": "Café Ünïcode", "id": 9007199254740993}]'.encode("iso-8859-1"),
+        ),
+    ],
+    ids=["no charset", "utf-8", "latin-1"],
+)
+def test_json_bodies_decode_in_their_charset_with_exact_integers(content_type: str, raw: bytes) -> None:
+    """UTF-8 (declared or not) goes through orjson, another declared charset through its text; integers stay exact
+    past 2**53."""
+    response = httpx.Response(200, content=raw, headers={"content-type": content_type})
+    assert json_of(response) == [{"name": "Café Ünïcode", "id": 9007199254740993}]
+
+
+@pytest.mark.parametrize("raw", [b"<html>login</html>", b"", b"[1, 2", b"\xff\xfe[]"])
+def test_a_body_that_is_not_json_is_a_decode_error(raw: bytes) -> None:
+    """A `ValueError` (what the clients catch to report "a body that is not JSON"), from either decoder."""
+    with pytest.raises(json.JSONDecodeError):
+        json_of(httpx.Response(200, content=raw, headers={"content-type": "application/json"}))
