@@ -74,6 +74,8 @@ class World:
     config: Config
     calls: Counter[str] = field(default_factory=Counter)
     """Requests by `METHOD host` (e.g. `POST cw.test`)."""
+    paths: Counter[str] = field(default_factory=Counter)
+    """ConnectWise requests by `METHOD collection` (e.g. `GET company/contacts`, ids left out)."""
 
     def engine(self, **catalog: Any) -> CatalogEngine:
         """The catalog engine (with `syncs.catalog` options changed by `catalog`)."""
@@ -113,9 +115,13 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     )
     config = make_config(tmp_path, cw_box)
     calls: Counter[str] = Counter()
+    paths: Counter[str] = Counter()
 
     async def count(request: httpx.Request) -> None:
         calls[f"{request.method} {request.url.host}"] += 1
+        if request.url.host == "cw.test" and "/apis/3.0/" in request.url.path:
+            parts = request.url.path.split("/apis/3.0/", 1)[1].split("/")
+            paths[f"{request.method} {'/'.join(p for p in parts[:2])}"] += 1
 
     hooks: Any = {"request": [count]}
     s = config.connections.connectwise
@@ -139,7 +145,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     )
     store = await Store.open(config.store)
     try:
-        yield World(tmp_path, cw_box, hs_box, cw, hs, store, config, calls)
+        yield World(tmp_path, cw_box, hs_box, cw, hs, store, config, calls, paths)
     finally:
         await store.close()
         await cw.aclose()

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy import event as sa_event
 
+from cwsync.store import Link
 from cwsync.syncs.catalog.quotes import Quote, QuoteRefused
 from tests.catalog.conftest import World
 
@@ -174,3 +175,93 @@ async def test_a_new_quote_commits_three_store_transactions(world: World) -> Non
     assert await workflow.store.journal(workflow.tenant, "quotes") == []
     latest = (await workflow.store.runs(workflow.tenant))[0]
     assert latest.status == "succeeded"
+
+
+# -- records cwsync's syncs linked (issue 19: no reads before the opportunity) --------------------------------------
+
+
+async def link_quote_records(world: World, quote: Quote, *, company_id: int | None = None) -> None:
+    """Links as the HubSpot sync and the catalog sync keep them for the quote's company, contact and products
+    (left id = ConnectWise id; the identifier, e-mail and SKU among the left values), `company_id` to make the
+    company's link point elsewhere (a stale link)."""
+    company = next(c for c in world.cw_all("companies") if c["identifier"] == quote.company)
+    contact = next(
+        c
+        for c in world.cw_all("contacts")
+        if any(i.get("value") == quote.contact for i in c.get("communicationItems") or [])
+    )
+    linked_id = company_id or company["id"]
+    items = {i["identifier"].lower(): i for i in world.cw_all("catalog_items")}
+    skus = [line.product for line in quote.lines] + ["SHIP-GROUND"]
+    tenant = world.config.tenant
+    company_values = {"connectwise_company_id": company["identifier"], "name": company["name"]}
+    contact_values = {"email": quote.contact, "company": str(linked_id), "firstname": contact.get("firstName")}
+    links = [
+        Link(tenant=tenant, pair="companies", left_id=str(linked_id), right_id="1", left_values=company_values),
+        Link(tenant=tenant, pair="contacts", left_id=str(contact["id"]), right_id="2", left_values=contact_values),
+    ]
+    for n, sku in enumerate(skus):
+        item_id = items[sku.lower()]["id"] if sku.lower() in items else 900_000 + n
+        values = {"hs_sku": sku}
+        links.append(
+            Link(tenant=tenant, pair="catalog:products", left_id=str(item_id), right_id=f"{n}", left_values=values)
+        )
+    async with world.store.transaction() as tx:
+        await tx.upsert_links(links)
+
+
+async def test_a_quote_of_linked_records_reads_only_its_products_beside_the_opportunity(world: World) -> None:
+    """With its company, contact and products linked by cwsync's syncs, a new quote reads neither the company nor
+    the contact, and its products are read while its opportunity is created: the same opportunity and lines as
+    when everything is read first."""
+    quote = make_quote(world)
+    unlinked = await world.quotes().plan(quote)
+    await link_quote_records(world, quote)
+    world.paths.clear()
+    plan = await world.quotes().submit(quote)
+    assert world.paths["GET company/companies"] == world.paths["GET company/contacts"] == 0
+    assert world.paths["GET procurement/catalog"] == 1
+    assert world.paths["POST sales/opportunities"] == 5  # the opportunity, then its four lines
+    assert plan.opportunity == unlinked.opportunity
+    assert plan.lines == unlinked.lines
+    assert plan.opportunity_id is not None
+    assert len(forecast(world, plan.opportunity_id)) == 4
+    again = await world.quotes().submit(quote)
+    assert again.action == "unchanged"
+    assert again.opportunity_id == plan.opportunity_id
+
+
+async def test_a_stale_company_link_is_refused_by_connectwise_and_writes_nothing(world: World) -> None:
+    """A company link pointing at a company ConnectWise no longer has: ConnectWise's answer to the opportunity's
+    create is the check, and the quote is refused as unknown_company with no opportunity made."""
+    quote = make_quote(world)
+    await link_quote_records(world, quote, company_id=987_654)
+    before = len(world.cw_all("opportunities"))
+    with pytest.raises(QuoteRefused) as refused:
+        await world.quotes().submit(quote)
+    assert refused.value.code == "unknown_company"
+    assert len(world.cw_all("opportunities")) == before
+    explained = await world.quotes().explain(quote.external_id)
+    assert explained["answer"].startswith("refused: unknown_company")
+
+
+async def test_a_stale_product_link_leaves_one_opportunity_that_the_corrected_quote_completes(world: World) -> None:
+    """A product linked but gone from the catalog is found by the read beside the opportunity's create: the quote
+    is refused as unknown_product, its opportunity kept without lines, and the corrected quote submitted again
+    completes that same opportunity (one opportunity, exactly its lines)."""
+    good = make_quote(world)
+    stale = good.model_copy(
+        update={"lines": [*good.lines[:2], good.lines[2].model_copy(update={"product": "GONE-SKU"})]}
+    )
+    await link_quote_records(world, stale)
+    before = len(world.cw_all("opportunities"))
+    with pytest.raises(QuoteRefused) as refused:
+        await world.quotes().submit(stale)
+    assert refused.value.code == "unknown_product"
+    assert len(world.cw_all("opportunities")) == before + 1
+    explained = await world.quotes().explain(stale.external_id)
+    assert "submitting the corrected quote again completes it" in explained["answer"]
+    plan = await world.quotes().submit(good)
+    assert len(world.cw_all("opportunities")) == before + 1
+    assert plan.opportunity_id is not None
+    assert len(forecast(world, plan.opportunity_id)) == 4
