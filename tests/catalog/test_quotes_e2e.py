@@ -8,9 +8,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy import event as sa_event
 
-from cwsync.store import Link
 from cwsync.syncs.catalog.quotes import Quote, QuoteRefused
-from tests.catalog.conftest import World
+from tests.catalog.conftest import World, link_records
 
 
 def company_with_contact(world: World) -> tuple[dict[str, Any], str]:
@@ -181,33 +180,8 @@ async def test_a_new_quote_commits_three_store_transactions(world: World) -> Non
 
 
 async def link_quote_records(world: World, quote: Quote, *, company_id: int | None = None) -> None:
-    """Links as the HubSpot sync and the catalog sync keep them for the quote's company, contact and products
-    (left id = ConnectWise id; the identifier, e-mail and SKU among the left values), `company_id` to make the
-    company's link point elsewhere (a stale link)."""
-    company = next(c for c in world.cw_all("companies") if c["identifier"] == quote.company)
-    contact = next(
-        c
-        for c in world.cw_all("contacts")
-        if any(i.get("value") == quote.contact for i in c.get("communicationItems") or [])
-    )
-    linked_id = company_id or company["id"]
-    items = {i["identifier"].lower(): i for i in world.cw_all("catalog_items")}
-    skus = [line.product for line in quote.lines] + ["SHIP-GROUND"]
-    tenant = world.config.tenant
-    company_values = {"connectwise_company_id": company["identifier"], "name": company["name"]}
-    contact_values = {"email": quote.contact, "company": str(linked_id), "firstname": contact.get("firstName")}
-    links = [
-        Link(tenant=tenant, pair="companies", left_id=str(linked_id), right_id="1", left_values=company_values),
-        Link(tenant=tenant, pair="contacts", left_id=str(contact["id"]), right_id="2", left_values=contact_values),
-    ]
-    for n, sku in enumerate(skus):
-        item_id = items[sku.lower()]["id"] if sku.lower() in items else 900_000 + n
-        values = {"hs_sku": sku}
-        links.append(
-            Link(tenant=tenant, pair="catalog:products", left_id=str(item_id), right_id=f"{n}", left_values=values)
-        )
-    async with world.store.transaction() as tx:
-        await tx.upsert_links(links)
+    """`link_records` in this world's store."""
+    await link_records(world.store, world.cw_box, world.config.tenant, quote, company_id=company_id)
 
 
 async def test_a_quote_of_linked_records_reads_only_its_products_beside_the_opportunity(world: World) -> None:

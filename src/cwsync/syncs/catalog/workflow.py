@@ -218,22 +218,16 @@ class QuoteWorkflow:
                     source_values=quote.model_dump(mode="json"),
                 )
                 if runner is not None:
-                    await runner.flush()
-                raise unfinished.refused from None
+                    await runner.flush()  # the opportunity's done entry: the next submit takes it as written
+                raise unfinished.error from None
+            except CwsyncApiError as exc:
+                if runner is not None:  # the opportunity's create (beside the products' read) failed
+                    _failed(run, quote, exc, None)
+                raise
             try:
                 await self._apply(plan, entries, run, source=quote, runner=runner)
             except CwsyncApiError as exc:
-                reason = f"not finished ({exc.message}): submitting the quote again completes it"
-                right_id = str(plan.opportunity_id) if plan.opportunity_id else None
-                source = quote.model_dump(mode="json")
-                run.item(
-                    action="fail",
-                    status="failed",
-                    left_id=quote.external_id,
-                    right_id=right_id,
-                    reason=reason,
-                    source_values=source,
-                )
+                _failed(run, quote, exc, plan.opportunity_id)
                 raise
         log.info("quote.applied", external_id=quote.external_id, action=plan.action, opportunity=plan.opportunity_id)
         return plan
@@ -726,17 +720,23 @@ def _contact_of(link: Mapping[str, Any] | None) -> Record | None:
 
 
 class _Unfinished(Exception):
-    """The opportunity was created beside the products' read, and that read refused the quote (a product's link
-    was stale: gone from the catalog since the catalog sync saw it). The opportunity is kept and journaled; a
-    corrected quote submitted again completes it."""
+    """The opportunity was created beside the products' read, and that read failed: refused the quote (a product's
+    link was stale: gone from the catalog since the catalog sync saw it) or ConnectWise failed. The opportunity is
+    kept and journaled; the quote (corrected, for a refusal) submitted again completes it."""
 
-    def __init__(self, opportunity_id: int, refused: QuoteRefused) -> None:
-        super().__init__(refused.reason)
-        self.opportunity_id, self.refused = opportunity_id, refused
-        self.reason = (
-            f"{refused.code}: {refused.reason} (opportunity {opportunity_id} was created without lines; "
-            "submitting the corrected quote again completes it)"
-        )
+    def __init__(self, opportunity_id: int, error: QuoteRefused | CwsyncApiError) -> None:
+        super().__init__(str(error))
+        self.opportunity_id, self.error = opportunity_id, error
+        if isinstance(error, QuoteRefused):
+            self.reason = (
+                f"{error.code}: {error.reason} (opportunity {opportunity_id} was created without lines; "
+                "submitting the corrected quote again completes it)"
+            )
+        else:
+            self.reason = (
+                f"not finished ({error.message}): opportunity {opportunity_id} was created, submitting the quote "
+                "again completes it"
+            )
 
 
 async def _together(
@@ -746,8 +746,8 @@ async def _together(
     made, items = await asyncio.gather(opening, catalog, return_exceptions=True)
     if isinstance(made, BaseException):
         raise made
-    if isinstance(items, QuoteRefused):
-        log.warning("quote.stale_product_link", external_id=external_id, opportunity=made, reason=items.reason)
+    if isinstance(items, QuoteRefused | CwsyncApiError):
+        log.warning("quote.products_unread", external_id=external_id, opportunity=made, reason=str(items))
         raise _Unfinished(made, items)
     if isinstance(items, BaseException):
         raise items
@@ -761,6 +761,20 @@ async def _settle(read: asyncio.Future[Any]) -> None:
         await asyncio.wait((read,))
     if not read.cancelled():
         read.exception()  # retrieved: not logged as never retrieved
+
+
+def _failed(run: WorkflowRun, quote: Quote, exc: CwsyncApiError, opportunity_id: int | None) -> None:
+    reason = f"not finished ({exc.message}): submitting the quote again completes it"
+    right_id = str(opportunity_id) if opportunity_id else None
+    source = quote.model_dump(mode="json")
+    run.item(
+        action="fail",
+        status="failed",
+        left_id=quote.external_id,
+        right_id=right_id,
+        reason=reason,
+        source_values=source,
+    )
 
 
 def _refused(run: WorkflowRun, external_id: str, refused: QuoteRefused, *, source: Quote | None) -> None:
