@@ -239,3 +239,32 @@ async def test_a_stale_product_link_leaves_one_opportunity_that_the_corrected_qu
     assert len(world.cw_all("opportunities")) == before + 1
     assert plan.opportunity_id is not None
     assert len(forecast(world, plan.opportunity_id)) == 4
+
+
+async def test_linked_records_are_found_by_their_exact_value_whatever_the_case(world: World) -> None:
+    """A company link is found by its identifier in any case, and LIKE's wildcards in an identifier are literal
+    (`A_B%` does not find `AXB%`, which would make it ambiguous); a product by its SKU, not by a SKU it contains."""
+    from cwsync.store import Link
+    from cwsync.syncs.catalog.workflow import _known
+
+    tenant = world.config.tenant
+    links = [
+        Link(
+            tenant=tenant, pair="companies", left_id="1", right_id="1", left_values={"connectwise_company_id": "A_B%"}
+        ),
+        Link(
+            tenant=tenant, pair="companies", left_id="2", right_id="2", left_values={"connectwise_company_id": "AXBZ"}
+        ),
+        Link(tenant=tenant, pair="catalog:products", left_id="3", right_id="3", left_values={"hs_sku": "SKU-10"}),
+        Link(tenant=tenant, pair="catalog:products", left_id="4", right_id="4", left_values={"hs_sku": "SKU-1"}),
+    ]
+    async with world.store.transaction() as tx:
+        await tx.upsert_links(links)
+    quote = Quote(
+        external_id="Q", company="a_b%", contact="x@y.example", lines=[{"product": "sku-1", "quantity": 1, "price": 1}]
+    )
+    known = await world.store.read(lambda reads: _known(reads, tenant, quote, None))
+    assert known.company is not None
+    assert known.company["id"] == 1
+    assert known.contact is None
+    assert known.products == frozenset({"sku-1"})
