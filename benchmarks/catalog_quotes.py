@@ -412,6 +412,7 @@ def main() -> None:
         finally:
             child.close()
         report(args, catalog, quotes)
+        print(f"  peak RSS of this (cwsync's) process: {bench_common.peak_rss_mb():.1f} MB")
 
 
 if __name__ == "__main__":
