@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -241,13 +242,18 @@ async def test_a_stale_product_link_leaves_one_opportunity_that_the_corrected_qu
     assert len(forecast(world, plan.opportunity_id)) == 4
 
 
-async def test_linked_records_are_found_by_their_exact_value_whatever_the_case(world: World) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_linked_records_are_found_by_their_exact_value_whatever_the_case(backend: str, tmp_path: Path) -> None:
     """A company link is found by its identifier in any case, and LIKE's wildcards in an identifier are literal
-    (`A_B%` does not find `AXB%`, which would make it ambiguous); a product by its SKU, not by a SKU it contains."""
+    (`a_b%` does not find `AXBZ`, which would make it ambiguous); a contact by its e-mail among its company's; a
+    product by its SKU, not by one it is part of; on both store backends (their JSON text differs)."""
     from cwsync.store import Link
     from cwsync.syncs.catalog.workflow import _known
+    from tests.store.test_store import opened_store
 
-    tenant = world.config.tenant
+    tenant = "default"
+    contact = {"email": "ann@acme.example", "company": "1", "firstname": "Ann"}
+    other = {"email": "ann@acme.example", "company": "2"}
     links = [
         Link(
             tenant=tenant, pair="companies", left_id="1", right_id="1", left_values={"connectwise_company_id": "A_B%"}
@@ -255,16 +261,19 @@ async def test_linked_records_are_found_by_their_exact_value_whatever_the_case(w
         Link(
             tenant=tenant, pair="companies", left_id="2", right_id="2", left_values={"connectwise_company_id": "AXBZ"}
         ),
+        Link(tenant=tenant, pair="contacts", left_id="7", right_id="7", left_values=contact),
+        Link(tenant=tenant, pair="contacts", left_id="8", right_id="8", left_values=other),
         Link(tenant=tenant, pair="catalog:products", left_id="3", right_id="3", left_values={"hs_sku": "SKU-10"}),
         Link(tenant=tenant, pair="catalog:products", left_id="4", right_id="4", left_values={"hs_sku": "SKU-1"}),
     ]
-    async with world.store.transaction() as tx:
-        await tx.upsert_links(links)
-    quote = Quote(
-        external_id="Q", company="a_b%", contact="x@y.example", lines=[{"product": "sku-1", "quantity": 1, "price": 1}]
-    )
-    known = await world.store.read(lambda reads: _known(reads, tenant, quote, None))
+    lines = [{"product": "sku-1", "quantity": 1, "price": 1}]
+    quote = Quote(external_id="Q", company="a_b%", contact="ANN@acme.example", lines=lines)
+    async with opened_store(backend, tmp_path) as store:
+        async with store.transaction() as tx:
+            await tx.upsert_links(links)
+        known = await store.read(lambda reads: _known(reads, tenant, quote, "SHIP-GROUND"))
     assert known.company is not None
     assert known.company["id"] == 1
-    assert known.contact is None
+    assert known.contact is not None
+    assert known.contact["id"] == 7
     assert known.products == frozenset({"sku-1"})
