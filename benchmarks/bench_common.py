@@ -41,7 +41,19 @@ def children_cpu() -> float:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size in MB."""
+    """This process's peak resident set size in MB: its memory's high-water mark (`VmHWM`), where Linux has it.
+
+    Not `getrusage(...).ru_maxrss` there: Linux carries a process's peak over `fork` + `exec`, so a benchmark's
+    fresh child process reported its parent's peak (a 0.1-scale run started from a full-size one "peaked" at the
+    full size's 272 MB, hiding the growth the comparison is for). `VmHWM` belongs to the process image.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -263,6 +263,8 @@ class Phase:
     """perf_counter at the run's start (the timeline's zero)."""
     loop: str = ""
     """What the `Monitor` saw."""
+    peak_rss: float = 0.0
+    """The engine process's peak RSS (MB) at the end of this run: which run set it."""
 
 
 async def run(
@@ -313,7 +315,18 @@ async def run(
             after = sandbox.stats()
             counts = {p.pair: p.counts.as_dict() for p in report.pairs}
             sandbox_cpu = after["cpu"] - sandbox_before
-            phase = Phase(name, wall, cpu, sandbox_cpu, meter.since(before), counts, after, began, monitor.summary())
+            phase = Phase(
+                name,
+                wall,
+                cpu,
+                sandbox_cpu,
+                meter.since(before),
+                counts,
+                after,
+                began,
+                monitor.summary(),
+                bench_common.peak_rss_mb(),
+            )
             phases.append(phase)
     finally:
         await cw_http.aclose()  # the clients do not close an httpx client they were given
@@ -409,7 +422,7 @@ def print_report(args: argparse.Namespace, sizes: dict[str, int], hello: dict[st
         )
         print(
             f"  CPU: engine process {phase.cpu:.1f} s ({100 * phase.cpu / phase.wall:.0f}% of wall), "
-            f"sandbox process {phase.sandbox_cpu:.1f} s"
+            f"sandbox process {phase.sandbox_cpu:.1f} s; engine peak RSS so far {phase.peak_rss:.0f} MB"
         )
 
     synced = sum(c.get("created", 0) + c.get("linked", 0) + c.get("updated", 0) for c in first.counts.values())

@@ -59,7 +59,7 @@ class World:
 
 _PROPS = {
     "companies": ["name", "connectwise_company_id", "type", "lifecyclestage", "phone", "domain"],
-    "contacts": ["email", "firstname", "lastname", "phone", "connectwise_contact_id"],
+    "contacts": ["email", "firstname", "lastname", "phone", "jobtitle", "connectwise_contact_id"],
     "deals": ["dealname", "connectwise_opportunity_id", "dealstage"],
 }
 
@@ -183,6 +183,29 @@ async def test_second_sync_writes_nothing(world: World) -> None:
     report = await world.sync()
     assert (report.counts.created, report.counts.updated, report.counts.failed) == (0, 0, 0)
     assert [(c["id"], c.get("updatedAt")) for c in await world.hs_all("contacts")] == before
+
+
+async def test_the_read_back_of_our_own_writes_is_counted_not_planned(world: World) -> None:
+    """The run after a first sync reads back every object it created (HubSpot's changes since its cursor); those
+    still as their links remember them are counted unchanged without being planned or held: their links are left
+    as they are, and one whose ConnectWise record changed meanwhile is still updated."""
+    first = await world.sync()
+    tenant = world.config.tenant
+    ids = [str(c["id"]) for c in _expected_contacts(world.cw_box, _expected_companies(world.cw_box)).values()]
+    before = await world.store.links_by_left(tenant, "contacts", ids)
+    changed = ids[0]
+    await world.cw.patch("company/contacts", int(changed), [{"op": "replace", "path": "title", "value": "Echo test"}])
+    report = await world.sync()
+    assert (report.counts.created, report.counts.updated, report.counts.failed) == (0, 1, 0)
+    assert report.counts.unchanged == first.counts.created - 1  # every echo once, the changed one not twice
+    after = await world.store.links_by_left(tenant, "contacts", ids)
+    rewritten = {i for i in ids if after[i].synced_at != before[i].synced_at}
+    # Only what ConnectWise's incremental read returned is planned (and its link recorded again): the changed
+    # contact, and those its cursor's overlap re-reads; the read-back alone rewrites none.
+    assert changed in rewritten
+    assert len(rewritten) < len(ids) // 2, (len(rewritten), len(ids))
+    hs_contact = next(c for c in await world.hs_all("contacts") if c["id"] == after[changed].right_id)
+    assert hs_contact["properties"].get("jobtitle") == "Echo test"
 
 
 async def test_connectwise_change_reaches_hubspot(world: World) -> None:
@@ -507,6 +530,35 @@ async def test_full_run_reconciles_silent_deletions_with_a_guard(world: World) -
     assert len(await world.hs_all("contacts")) == before
     [run] = await world.store.runs(world.config.tenant, limit=1)
     assert run.status == "failed"
+
+
+async def test_a_full_run_confirms_a_missing_record_by_id_before_archiving(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A linked contact the full read did not return, but that ConnectWise still has (created or restored while the
+    read went by), is looked up by id and kept, with a run item saying why; only a confirmed deletion archives."""
+    from cwsync.syncs.hubspot.sides import ConnectWiseSide
+
+    await world.sync()
+    contacts = list(_expected_contacts(world.cw_box, _expected_companies(world.cw_box)).values())
+    unread, deleted = str(contacts[0]["id"]), str(contacts[1]["id"])
+    world.cw_box.store.overlay.setdefault("contacts", {})[contacts[1]["id"]] = None  # gone, no callback
+    changed = ConnectWiseSide.changed
+
+    async def missing_one(self: ConnectWiseSide, since: Any) -> Any:
+        async for page in changed(self, since):
+            yield [raw for raw in page if not (self.pair == "contacts" and str(raw["id"]) == unread)]
+
+    monkeypatch.setattr(ConnectWiseSide, "changed", missing_one)
+    report = await world.sync(full=True)
+    assert report.counts.deleted == 1
+    links = await world.store.links_by_left(world.config.tenant, "contacts", [unread, deleted])
+    assert list(links) == [unread]  # kept; the deleted one's link went with its archived contact
+    hs_ids = [c["id"] for c in await world.hs_all("contacts")]
+    assert links[unread].right_id in hs_ids
+    [item] = await world.store.items_for_record(world.config.tenant, "contacts", left_id=unread, limit=1)
+    assert item.action == "skip"
+    assert item.reason.startswith("not read by this full run but still in ConnectWise"), item.reason
 
 
 async def test_a_full_run_reads_every_link_only_when_one_may_be_gone(

@@ -574,6 +574,18 @@ class Store:
                 found.extend(_link_of(row) for row in result)
         return found
 
+    async def right_ids(self, tenant: str, pair: str, left_ids: Iterable[str]) -> dict[str, str]:
+        """Left id → right id of the links of these left ids: what a reference to a parent needs, without reading
+        (and decoding) each link's values."""
+        out: dict[str, str] = {}
+        base = select(LINKS.c.left_id, LINKS.c.right_id).where(LINKS.c.tenant == tenant, LINKS.c.pair == pair)
+        async with self._connect() as conn:
+            for chunk in _chunks(sorted(set(left_ids))):
+                out.update(
+                    (row.left_id, row.right_id) for row in await conn.execute(base.where(LINKS.c.left_id.in_(chunk)))
+                )
+        return out
+
     async def link_count(self, tenant: str, pair: str) -> int:
         """How many links the pair has."""
         statement = select(func.count()).select_from(LINKS).where(LINKS.c.tenant == tenant, LINKS.c.pair == pair)

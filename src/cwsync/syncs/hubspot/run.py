@@ -40,6 +40,7 @@ from cwsync.core.plan import (
     plan_pair_cooperatively,
 )
 from cwsync.core.selection import select_types
+from cwsync.engine.engine import OUT_OF_SCOPE
 from cwsync.engine.guard import MassDeleteError, check_mass_delete
 from cwsync.engine.pair import KEPT_ITEMS, Flow
 from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_value
@@ -405,11 +406,18 @@ class _PairRun:
         as many links, none is of a record ConnectWise no longer has, and reconciliation need not read them all."""
         self._released = 0  # links the store removed because their HubSpot id went to another record
         self._right_seen: set[str] = set()
-        """On a full HubSpot read: every object read (a link to none of them or `created_right` is gone there)."""
-        self.created_right: set[str] = set()
-        self._right_confirmed: set[str] = set()
-        """ConnectWise ids whose link's counterpart this full HubSpot read found (or this run created): when the
-        store holds just as many links, none is gone in HubSpot and `_reconcile_right` need not read them all."""
+        """On a full HubSpot read: every object read (a link to none of them, nor made by this run, is gone there)."""
+        self._unconfirmed: set[str] = set()
+        """On a full HubSpot read: ConnectWise ids of this run's links (`_linked`) whose counterpart the read did not
+        return and this run did not create — the rest are confirmed: when the store holds just as many links as
+        those, none is gone in HubSpot and `_reconcile_right` need not read them all. (The few, not the many: a set
+        of every confirmed id grew with the data.)"""
+        self._echoes: set[str] = set()
+        """HubSpot ids this run read unchanged since their link was recorded (`_right_snapshots`): not held nor
+        planned. One that a ConnectWise change of this run reaches is planned against its link (the same values);
+        the rest count as unchanged."""
+        self._parent_ids: dict[str, dict[str, str]] = {}
+        """Per parent pair: ConnectWise id → HubSpot id of the parents found linked so far (`_parents`)."""
         self.left_since: datetime | None = None
         self.next_up: _PairRun | None = None
         self._counting: asyncio.Task[None] | None = None
@@ -466,25 +474,26 @@ class _PairRun:
         assert self._reader is not None
         right_since = None if self.full else await self._cursor(Side.RIGHT)
         rights: dict[str, tuple[Snapshot, Raw]] = {}
+        echoes = None if self.dry_run else self._echoes
         async for page in self.right.changed(right_since):
-            for snap, raw in await self._right_snapshots(page):
+            for snap, raw in await self._right_snapshots(page, echoes=echoes):
                 rights[snap.id] = (snap, raw)
         self.right_complete = right_since is None
         self.right_read_done = True
-        self._right_seen = set(rights) if self.right_complete else set()
-        seen_left: set[str] = set()
+        self._right_seen = set(rights) | self._echoes if self.right_complete else set()
         async for page in self._reader:
             await cancel_point(self.s.store, self.run_id, settle=self._flush)  # cursors stay: not completed
-            seen_left.update(str(r["id"]) for r in page)
             await self._left_page(page, rights)
             self.s.progress(self.pair, len(page))
         if self.next_up is not None:
             self.next_up.read_ahead()  # while this pair's last writes are in flight
         await self._flush()
         if self.left_since is None:
-            await self._reconcile(seen_left, rights)
+            await self._reconcile(rights)
         if self.right_complete:
             await self._reconcile_right()
+        self.report.counts.unchanged += len(self._echoes)  # what planning them alone would have said
+        self._echoes.clear()
         remaining = list(rights.values())
         size = self.s.flow.page
         for start in range(0, len(remaining), size):
@@ -562,21 +571,47 @@ class _PairRun:
     def _left_skip(self, flat: Mapping[str, Any]) -> str | None:
         return left_skip(self.pair, flat, self.object_config.filters.connectwise)
 
-    async def _right_snapshots(self, page: Sequence[Raw]) -> list[tuple[Snapshot, Raw]]:
+    async def _right_snapshots(
+        self, page: Sequence[Raw], *, echoes: set[str] | None = None
+    ) -> list[tuple[Snapshot, Raw]]:
         """Snapshots of HubSpot objects; their references are read, except for objects unchanged since cwsync last
-        saw them (same `STAMP`), whose references are the link's."""
+        saw them (same `STAMP`), whose references are the link's.
+
+        With `echoes`: an object unchanged since its link was recorded — same stamp, the same mapped values, not
+        excluded — is left out and its id added there instead (typically cwsync's own write read back by the next
+        run's incremental read: after a first sync, every object it created). Planned, it would come out unchanged
+        against its link, which stands for it; holding every one of them until the end of the ConnectWise read
+        made a re-sync's memory and CPU grow with the data (#19)."""
         ids = [str(r["id"]) for r in page]
         unchanged: dict[str, Link] = {}
-        if self.mapping.references:
+        if self.mapping.references or echoes is not None:
             links = await self.s.store.links_by_right(self.s.tenant, self.pair, ids)
             for raw in page:
                 link = links.get(str(raw["id"]))
-                if link is not None and link.right_values.get(STAMP) == self.right.stamp(raw):
+                stamp = self.right.stamp(raw)
+                if link is not None and link.right_values.get(STAMP) == stamp and (stamp or echoes is None):
                     unchanged[link.right_id] = link
         refs = await self._right_references([i for i in ids if i not in unchanged])
         for right_id, link in unchanged.items():
             refs[right_id] = {name: link.right_values.get(name) for name in self.mapping.references}
-        return self._right_snapshots_of(page, refs)
+        snaps = self._right_snapshots_of(page, refs)
+        if echoes is None or not unchanged:
+            return snaps
+        out = []
+        for snap, raw in snaps:
+            link = unchanged.get(snap.id)
+            if link is not None and self._echo(snap, link):
+                echoes.add(snap.id)
+                self.right_stamps.pop(snap.id, None)  # the link keeps it
+            else:
+                out.append((snap, raw))
+        return out
+
+    def _echo(self, snap: Snapshot, link: Link) -> bool:
+        """A HubSpot object read as its link remembers it: nothing to plan unless its ConnectWise record changed."""
+        if snap.skip_reason or link.right_values.get(GONE) or link.left_values.get(EXCLUDED):
+            return False
+        return all(snap.values.get(f.name) == link.right_values.get(f.name) for f in self.mapping.fields)
 
     def _right_snapshots_of(
         self, page: Sequence[Raw], refs: Mapping[str, Mapping[str, str | None]]
@@ -624,10 +659,14 @@ class _PairRun:
         else:
             links = {s.id: known[s.id] for s in lefts if s.id in known}
         self._linked.update(links)
+        if self._echoes:
+            self._echoes.difference_update(link.right_id for link in links.values())
         if self.right_complete:
-            self._right_confirmed.update(
-                k for k, link in links.items() if link.right_id in self._right_seen or link.right_values.get(GONE)
-            )
+            for k, link in links.items():
+                if link.right_id in self._right_seen or link.right_values.get(GONE):
+                    self._unconfirmed.discard(k)
+                else:
+                    self._unconfirmed.add(k)
         gone = [s.id for s in lefts if s.id in links and s.skip_reason == DELETED_IN_CW]
         if gone:
             await self._deleted_left(gone, links, DELETED_IN_CW)
@@ -736,10 +775,13 @@ class _PairRun:
             return snaps
         return [replace(s, skip_reason=orphans[s.id]) if s.id in orphans else s for s in snaps]
 
-    async def _reconcile(self, seen_left: set[str], rights: dict[str, tuple[Snapshot, Raw]]) -> None:
+    async def _reconcile(self, rights: dict[str, tuple[Snapshot, Raw]]) -> None:
         """After reading every ConnectWise record: linked ones that were not there were deleted (no callback seen).
 
-        A guard stops the run instead when that would archive more than `mass_delete_share` of the links.
+        Each is first looked up by id (one read per 100): one ConnectWise still has — created or restored while the
+        read went by, or outside what it returned — is kept as it is, with a run item saying so, as the engine's
+        reconciliation does. A guard stops the run instead when the confirmed deletions would archive more than
+        `mass_delete_share` of the links.
         """
         if not self._released and await self.s.store.link_count(self.s.tenant, self.pair) == len(self._linked):
             return  # every link is one of the records just read (the common case: no full scan of the links)
@@ -747,9 +789,15 @@ class _PairRun:
         total = 0
         async for batch in self.s.store.iter_link_ids(self.s.tenant, self.pair):
             total += len(batch)
-            gone.extend(left_id for left_id, _ in batch if left_id not in seen_left)
+            gone.extend(left_id for left_id, _ in batch if left_id not in self._linked)  # not read by this run
         if not gone:
             return
+        present = {str(raw["id"]) for raw in await self.left.get_many(gone)}
+        if present:
+            await self._kept(sorted(present))
+            gone = [left_id for left_id in gone if left_id not in present]
+            if not gone:
+                return
         check_mass_delete(
             self.pair, len(gone), total, self.s.mass_delete_share, setting="syncs.hubspot.mass_delete_share"
         )
@@ -757,20 +805,45 @@ class _PairRun:
         await self._deleted_left(gone, missing, "not found in ConnectWise (reconciliation)")
         for link in missing.values():
             rights.pop(link.right_id, None)
+            self._echoes.discard(link.right_id)
+
+    async def _kept(self, left_ids: list[str]) -> None:
+        """Linked records a full read did not return but ConnectWise still has: left as they are, skipped."""
+        links = await self._links(Side.LEFT, left_ids)
+        why = OUT_OF_SCOPE.format(target="HubSpot", deleted="archived")
+        items = []
+        for link in links.values():
+            self.report.counts.add("skip")
+            items.append(
+                self.recorder.item(
+                    "skip",
+                    status="planned" if self.dry_run else "applied",
+                    left_id=link.left_id,
+                    right_id=link.right_id,
+                    reason=why,
+                    source_values=link.left_values,
+                )
+            )
+        if not self.dry_run:
+            await self.recorder.commit(items=items)
 
     async def _reconcile_right(self) -> None:
         """After reading every HubSpot object: links whose counterpart was not among them were deleted (archived)
         in HubSpot; the pair's `on_hubspot_delete` applies (behind the mass-delete guard), so no dangling link is
         left for a later update to fail on."""
         count = await self.s.store.link_count(self.s.tenant, self.pair)
-        if not self._released and count == len(self._right_confirmed):
+        if not self._released and count == len(self._linked) - len(self._unconfirmed):
             return  # every link's counterpart was read or made by this run (the common case: no scan of the links)
-        seen = self._right_seen | self.created_right
+        seen, linked, unconfirmed = self._right_seen, self._linked, self._unconfirmed
         gone: list[str] = []
         total = 0
         async for batch in self.s.store.iter_link_ids(self.s.tenant, self.pair):
             total += len(batch)
-            gone.extend(left_id for left_id, right_id in batch if right_id not in seen)
+            gone.extend(
+                left_id
+                for left_id, right_id in batch
+                if right_id not in seen and (left_id not in linked or left_id in unconfirmed)
+            )
         if not gone:
             return
         links = [link for link in (await self._links(Side.LEFT, gone)).values() if not link.right_values.get(GONE)]
@@ -856,6 +929,7 @@ class _PairRun:
         await self.recorder.commit(links=marked, items=items, dropped=dropped)
         if dropped:
             self._linked.difference_update(dropped)
+            self._unconfirmed.difference_update(dropped)
 
     async def _links(self, side: Side, ids: list[str]) -> dict[str, Link]:
         if side is Side.LEFT:
@@ -902,15 +976,21 @@ class _PairRun:
         return {value: snap for value, snap in found.items() if snap.skip_reason != DELETED_IN_CW}
 
     async def _parents(self, lefts: Sequence[Snapshot]) -> dict[str, dict[str, str]]:
-        """For each reference field: ConnectWise parent id → HubSpot parent id, for the parents named here."""
+        """For each reference field: ConnectWise parent id → HubSpot parent id, for the parents named here.
+
+        The parent pairs ran before this one: a parent found linked is remembered for the rest of this pair's run
+        (a page's contacts name the same companies again, and their associations ask once more); one not linked is
+        asked for again (another run may link it meanwhile)."""
         out: dict[str, dict[str, str]] = {}
         for name, parent_pair in self.mapping.references.items():
             ids = {str(s.values.get(name)) for s in lefts if s.values.get(name)}
-            links = await self.s.store.links_by_left(self.s.tenant, parent_pair, ids)
+            known = self._parent_ids.setdefault(parent_pair, {})
+            if unknown := ids - known.keys():
+                known.update(await self.s.store.right_ids(self.s.tenant, parent_pair, unknown))
             planned = {i: f"planned:{i}" for i in ids & self.s.planned_creates.get(parent_pair, set())}
             matched = self.s.planned_links.get(parent_pair, {})
             planned |= {i: matched[i] for i in ids if i in matched}
-            out[name] = planned | {left_id: link.right_id for left_id, link in links.items()}
+            out[name] = planned | {i: known[i] for i in ids if i in known}
         return out
 
     async def _apply(self, items: list[PlanItem], raws: Mapping[str, Raw]) -> None:
@@ -1056,9 +1136,13 @@ class _PairRun:
         self._linked.update(link.left_id for link in links)
         self._linked.difference_update(dropped)
         if self.right_complete:
-            seen = (self._right_seen, self.created_right)
-            self._right_confirmed.update(link.left_id for link in links if any(link.right_id in ids for ids in seen))
-            self._right_confirmed.difference_update(dropped)
+            created = {r.left_id for r in results if _created_right(r)}
+            for link in links:
+                if link.right_id in self._right_seen or link.left_id in created:
+                    self._unconfirmed.discard(link.left_id)
+                else:
+                    self._unconfirmed.add(link.left_id)
+            self._unconfirmed.difference_update(dropped)
 
     def _run_item(self, result: _Result, action: str) -> RunItem:
         item = result.item
@@ -1187,7 +1271,6 @@ class _Applier:
             elif index in batch.by_index:
                 result.right_id = str(batch.by_index[index]["id"])
                 result.right_stamp = self.run.right.stamp(batch.by_index[index])
-                self.run.created_right.add(result.right_id)
             else:
                 _fail(
                     result, "created, but HubSpot's answer could not be attributed: the next run links it by match key"
@@ -1290,6 +1373,11 @@ class _Applier:
 
 def _with_values(item: PlanItem, left: Mapping[str, str | None], right: Mapping[str, str | None]) -> PlanItem:
     return replace(item, left_values=dict(left), right_values=dict(right))
+
+
+def _created_right(result: _Result) -> bool:
+    """This result's record was created in HubSpot by this run."""
+    return result.error is None and _write(result.item, Side.RIGHT, Action.CREATE) is not None
 
 
 def _write(item: PlanItem, side: Side, action: Action) -> Write | None:
