@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import weakref
 from collections.abc import Callable, Coroutine
 
 import httpx
@@ -439,3 +441,18 @@ def test_a_body_that_is_not_json_is_a_decode_error(raw: bytes) -> None:
     """A `ValueError` (what the clients catch to report "a body that is not JSON"), from either decoder."""
     with pytest.raises(json.JSONDecodeError):
         json_of(httpx.Response(200, content=raw, headers={"content-type": "application/json"}))
+
+
+async def test_a_read_response_is_freed_by_reference_counting() -> None:
+    """httpx's response and its stream refer to each other: the layer breaks that once the body is read, so a
+    response (a 2 MB page) is freed when its last user drops it, not when the cyclic collector next runs."""
+    api, _ = make_api(lambda request: httpx.Response(200, json=[{"id": n} for n in range(1000)]))
+    gc.disable()
+    try:
+        response = await api.send("GET", URL)
+        assert response.json()[-1] == {"id": 999}
+        freed = weakref.ref(response)
+        del response
+        assert freed() is None
+    finally:
+        gc.enable()
