@@ -38,6 +38,7 @@ from cwsync.connectors.http import (
     parse_retry_after,
     redact_url,
 )
+from cwsync.connectors.http.bodies import PAUSE_FROM
 
 URL = "https://api.example.com/v1/things"
 Handler = Callable[[httpx.Request], httpx.Response] | Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
@@ -456,3 +457,44 @@ async def test_a_read_response_is_freed_by_reference_counting() -> None:
         assert freed() is None
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("size", [10, PAUSE_FROM + 10])
+def test_the_collector_runs_again_after_a_body_is_decoded(size: int) -> None:
+    """A large body is decoded with the collector paused and a small one as it comes; either way it is on again
+    after (and an error does not leave it off)."""
+    body = b'["' + b"x" * size + b'"]'
+    assert json_of(httpx.Response(200, content=body, headers={"content-type": "application/json"})) == ["x" * size]
+    assert gc.isenabled()
+    with pytest.raises(json.JSONDecodeError):
+        json_of(httpx.Response(200, content=body[:-1], headers={"content-type": "application/json"}))
+    assert gc.isenabled()
+
+
+def test_a_collector_the_process_turned_off_stays_off() -> None:
+    """cwsync never turns on a collector it found off."""
+    body = b"[" + b"1," * PAUSE_FROM + b"1]"
+    gc.disable()
+    try:
+        assert len(json_of(httpx.Response(200, content=body))) == PAUSE_FROM + 1
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_no_collection_runs_while_a_large_body_is_decoded() -> None:
+    """A page of records is tens of thousands of containers, all alive: no collection runs while it is decoded."""
+    body = b"[" + b",".join(b'{"id": %d, "tags": [1, 2]}' % i for i in range(20_000)) + b"]"
+    collections: list[str] = []
+
+    def seen(phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(phase)
+
+    gc.callbacks.append(seen)
+    try:
+        rows = json_of(httpx.Response(200, content=body))
+    finally:
+        gc.callbacks.remove(seen)
+    assert len(rows) == 20_000
+    assert collections == []
