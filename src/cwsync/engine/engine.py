@@ -32,7 +32,7 @@ from cwsync.engine.pair import KEPT_ITEMS, Links, Pair, Raw, Write, WriteResult
 from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_value
 from cwsync.engine.record import Recorder
 from cwsync.engine.runs import cancel_point, recorded_run
-from cwsync.store import Counts, Link, RunItem, RunKind, Store, Trigger
+from cwsync.store import Counts, ItemRow, Link, RunKind, Store, Trigger
 
 __all__ = ["DELETED", "OUT_OF_SCOPE", "Decision", "Engine", "Observer", "PairOutcome", "RunOutcome", "decide"]
 
@@ -591,7 +591,7 @@ class _PairRun:
     async def _record(self, decisions: Sequence[Decision], results: Mapping[str, WriteResult] | None = None) -> None:
         """Count, report and record decisions (with the results of their writes, when they were sent)."""
         links: list[Link] = []
-        run_items: list[RunItem] = []
+        run_items: list[ItemRow] = []
         settled: list[str] = []
         dropped: list[str] = []
         marked: list[str] = []
@@ -626,38 +626,42 @@ class _PairRun:
             if self.dry_run:
                 continue
             written = result is not None and d.error is None and d.right_id and d.write is not None
+            held = self.held  # the target holds the links: none is built (and hashed) here
             if d.settle == "gone" and self.pair.tombstone is not None and d.right_id is not None:
-                values = {**(d.write.previous if d.write else {}), **self.pair.tombstone}
-                links.append(self.recorder.link(d.left_id, d.right_id, left_values=values))
+                if not held:
+                    values = {**(d.write.previous if d.write else {}), **self.pair.tombstone}
+                    links.append(self.recorder.link(d.left_id, d.right_id, left_values=values))
             elif d.settle in ("drop", "gone"):
                 dropped.append(d.left_id)
             elif d.settle == "mark" and d.right_id is not None:
-                right = dict(d.right_values or {})
-                values = {**d.values, DELETED: self.pair.on_delete}
-                mark = self.recorder.link(
-                    d.left_id, d.right_id, left_values=values, right_values=right, match_key=d.match_key
-                )
-                links.append(mark)
+                if not held:
+                    right = dict(d.right_values or {})
+                    values = {**d.values, DELETED: self.pair.on_delete}
+                    mark = self.recorder.link(
+                        d.left_id, d.right_id, left_values=values, right_values=right, match_key=d.match_key
+                    )
+                    links.append(mark)
                 marked.append(d.left_id)
             elif written and d.action == "delete":
                 if self.pair.tombstone is None:
                     dropped.append(d.left_id)
-                else:
+                elif not held:
                     values = {**d.values, **self.pair.tombstone}
                     links.append(self.recorder.link(d.left_id, str(d.right_id), left_values=values))
             elif written:
-                links.append(
-                    self.recorder.link(
-                        d.left_id,
-                        str(d.right_id),
-                        left_values=d.values,
-                        right_values={**_written(d), **((result.right_values if result else None) or {})},
-                        match_key=d.match_key,
+                if not held:
+                    links.append(
+                        self.recorder.link(
+                            d.left_id,
+                            str(d.right_id),
+                            left_values=d.values,
+                            right_values={**_written(d), **((result.right_values if result else None) or {})},
+                            match_key=d.match_key,
+                        )
                     )
-                )
                 settled.append(d.left_id)
             run_items.append(
-                self.recorder.item(
+                self.recorder.row(
                     d.action,  # type: ignore[arg-type]
                     left_id=d.left_id,
                     right_id=d.right_id,
@@ -674,7 +678,7 @@ class _PairRun:
                 await marker(marked)
         if self.pair.upserts:
             settled = []  # no intents were noted
-        await self.recorder.commit(links=links, items=run_items, dropped=dropped, settled=settled)
+        await self.recorder.commit(links=links, rows=run_items, dropped=dropped, settled=settled)
 
     # -- deletions -----------------------------------------------------------------------------------------------
 
