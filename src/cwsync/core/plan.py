@@ -74,7 +74,7 @@ class Conflict:
     winner: Side
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlanItem:
     """The decision for one record (or one linked pair)."""
 

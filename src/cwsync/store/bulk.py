@@ -5,21 +5,26 @@ through it: about half of the CPU of recording a 20k-record first sync went ther
 built once per table and kind, each column's own bind processor (the same SQLAlchemy uses: JSON text, SQLite's
 datetime format, the UTC rule of `UTCDateTime`) is resolved once per dialect, and the rows go to the driver as
 tuples, converted a column at a time. A value that repeats row after row (a batch's `now`) is converted once; a
-plain dict bound to a JSON column goes straight to the JSON encoder. Rows come as dictionaries, or as tuples in
-the order of `columns` (what a caller writing thousands of rows builds most cheaply). PostgreSQL keeps
-SQLAlchemy's own path: asyncpg's executemany already sends the rows in one round trip and its processors are few.
+plain dict bound to a JSON column goes straight to the JSON encoder, and an aware datetime to SQLite's text in one
+`isoformat` call (each gives what SQLAlchemy's own processor gives: `tests/store/test_bulk.py`). Rows come as
+dictionaries, or as tuples in the order of `columns` (what a caller writing thousands of rows builds most
+cheaply). PostgreSQL keeps SQLAlchemy's own path: asyncpg's executemany already sends the rows in one round trip
+and its processors are few.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
 from sqlalchemy import JSON, String, Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cwsync.store.models import UTCDateTime
 
 __all__ = ["bulk_insert"]
 
@@ -58,6 +63,8 @@ def _processor(table: Table, column: str, dialect: Dialect) -> tuple[Processor, 
     one that hands a plain dict straight to the encoder."""
     impl = table.c[column].type.dialect_impl(dialect)
     process = cast(Processor, impl.bind_processor(dialect))
+    if process is not None and isinstance(impl, UTCDateTime) and dialect.name == "sqlite":
+        return _sqlite_moment(process), True
     if process is None or not isinstance(impl, JSON):
         return process, True
     if String().bind_processor(dialect) is not None:
@@ -75,6 +82,27 @@ def _json(process: Callable[[Any], Any], dumps: Callable[[Any], str]) -> Callabl
         return process(value)
 
     return convert
+
+
+def _sqlite_moment(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`UTCDateTime`'s processor on SQLite (UTC, naive, as SQLAlchemy's text: `2026-01-02 03:04:05.000006`) made
+    by `datetime.isoformat` in one C call instead of a format string filled from a dict, when the two agree (they
+    do for SQLAlchemy's default storage format, checked once); `None` and a naive datetime (refused) go to
+    `process`."""
+    probe = datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=timezone(timedelta(hours=2)))
+    if process(probe) != _moment_text(probe):
+        return process
+
+    def convert(value: Any) -> Any:
+        if type(value) is datetime and value.tzinfo is not None:
+            return _moment_text(value)
+        return process(value)
+
+    return convert
+
+
+def _moment_text(value: datetime) -> str:
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def _converted(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
