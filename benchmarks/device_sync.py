@@ -13,6 +13,7 @@ median of them is held against the target (issue 12: ≤ 1.05×); CPU beside wal
 
     .venv/bin/python benchmarks/device_sync.py                       # 50k configurations, 20 ms latency
     .venv/bin/python benchmarks/device_sync.py --configurations 5000 --latency-ms 0
+    .venv/bin/python benchmarks/device_sync.py --configurations 20000 --samples 1 --profile /tmp/sync.prof
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import cProfile
 import json
 import socket
 import sys
@@ -153,9 +155,12 @@ async def bare(hello: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def product(hello: dict[str, Any], workdir: Path, *, resyncs: bool = True) -> list[dict[str, Any]]:
+async def product(
+    hello: dict[str, Any], workdir: Path, *, resyncs: bool = True, profile: str | None = None
+) -> list[dict[str, Any]]:
     """DeviceSync: a first (full) run into an empty store, then (with `resyncs`) an incremental and a full no-op
-    re-sync."""
+    re-sync; with `profile`, the first run under cProfile (its stats written to that file: the engine's own CPU,
+    the emulator being in the child)."""
     from cwsync.changes.devices import DeviceSync
     from cwsync.config.changes import DevicesConfig
     from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
@@ -182,7 +187,13 @@ async def product(hello: dict[str, Any], workdir: Path, *, resyncs: bool = True)
             runs = [("first sync", False), ("no-op re-sync (incremental)", False), ("no-op re-sync (full)", True)]
             for name, full in runs if resyncs else runs[:1]:
                 before, cpu, started = counter.requests, time.process_time(), time.perf_counter()
+                profiler = cProfile.Profile() if profile and name == "first sync" else None
+                if profiler is not None:
+                    profiler.enable()
                 report = await sync.run(full=full)
+                if profiler is not None:
+                    profiler.disable()
+                    profiler.dump_stats(profile)
                 phases.append(
                     {
                         "phase": name,
@@ -203,6 +214,9 @@ def main() -> None:
     parser.add_argument("--configurations", type=int, default=50_000)
     parser.add_argument("--latency-ms", type=float, default=20)
     parser.add_argument("--samples", type=int, default=3, help="interleaved baseline / first-sync pairs")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="write a cProfile of the last sample's first sync here (its times skew)"
+    )
     parser.add_argument("--serve")
     bench_common.add_arguments(parser)
     args = parser.parse_args()
@@ -219,7 +233,9 @@ def main() -> None:
             for n in range(args.samples):
                 baseline = asyncio.run(bare(child.hello))
                 with tempfile.TemporaryDirectory() as tmp:
-                    phases = asyncio.run(product(child.hello, Path(tmp), resyncs=n == args.samples - 1))
+                    last = n == args.samples - 1
+                    profile = args.profile if last else None
+                    phases = asyncio.run(product(child.hello, Path(tmp), resyncs=last, profile=profile))
                 pairs.append((baseline, phases[0]))
         finally:
             child.close()

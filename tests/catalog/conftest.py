@@ -15,7 +15,7 @@ from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.http import RetryPolicy
 from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
-from cwsync.store import Store
+from cwsync.store import Link, Store
 from cwsync.syncs.catalog.engine import CatalogEngine
 from cwsync.syncs.catalog.workflow import QuoteWorkflow
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
@@ -74,6 +74,8 @@ class World:
     config: Config
     calls: Counter[str] = field(default_factory=Counter)
     """Requests by `METHOD host` (e.g. `POST cw.test`)."""
+    paths: Counter[str] = field(default_factory=Counter)
+    """ConnectWise requests by `METHOD collection` (e.g. `GET company/contacts`, ids left out)."""
 
     def engine(self, **catalog: Any) -> CatalogEngine:
         """The catalog engine (with `syncs.catalog` options changed by `catalog`)."""
@@ -113,9 +115,13 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     )
     config = make_config(tmp_path, cw_box)
     calls: Counter[str] = Counter()
+    paths: Counter[str] = Counter()
 
     async def count(request: httpx.Request) -> None:
         calls[f"{request.method} {request.url.host}"] += 1
+        if request.url.host == "cw.test" and "/apis/3.0/" in request.url.path:
+            parts = request.url.path.split("/apis/3.0/", 1)[1].split("/")
+            paths[f"{request.method} {'/'.join(p for p in parts[:2])}"] += 1
 
     hooks: Any = {"request": [count]}
     s = config.connections.connectwise
@@ -139,8 +145,39 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     )
     store = await Store.open(config.store)
     try:
-        yield World(tmp_path, cw_box, hs_box, cw, hs, store, config, calls)
+        yield World(tmp_path, cw_box, hs_box, cw, hs, store, config, calls, paths)
     finally:
         await store.close()
         await cw.aclose()
         await hs.aclose()
+
+
+async def link_records(store: Store, box: Sandbox, tenant: str, quote: Any, *, company_id: int | None = None) -> None:
+    """Links as the HubSpot sync and the catalog sync keep them for a quote's company, contact and products (left id
+    = ConnectWise id; the identifier, e-mail and SKU among the left values, as their projections hold them); with
+    `company_id`, the company's link (and the contact's company) points there instead (a stale link). A product the
+    catalog does not have is linked under a made-up id (a stale product link)."""
+
+    def live(entity: str) -> list[dict[str, Any]]:
+        return [r for i in box.store.ids(entity) if (r := box.store.get(entity, i)) is not None]
+
+    company = next(c for c in live("companies") if c["identifier"] == quote.company)
+    contact = next(
+        c for c in live("contacts") if any(i.get("value") == quote.contact for i in c.get("communicationItems") or [])
+    )
+    linked_id = company_id or company["id"]
+    items = {i["identifier"].lower(): i for i in live("catalog_items")}
+    company_values = {"connectwise_company_id": company["identifier"], "name": company["name"]}
+    contact_values = {"email": quote.contact, "company": str(linked_id), "firstname": contact.get("firstName")}
+    links = [
+        Link(tenant=tenant, pair="companies", left_id=str(linked_id), right_id="1", left_values=company_values),
+        Link(tenant=tenant, pair="contacts", left_id=str(contact["id"]), right_id="2", left_values=contact_values),
+    ]
+    for n, sku in enumerate([line.product for line in quote.lines] + ["SHIP-GROUND"]):
+        item_id = items[sku.lower()]["id"] if sku.lower() in items else 900_000 + n
+        values = {"hs_sku": sku}
+        links.append(
+            Link(tenant=tenant, pair="catalog:products", left_id=str(item_id), right_id=f"{n}", left_values=values)
+        )
+    async with store.transaction() as tx:
+        await tx.upsert_links(links)

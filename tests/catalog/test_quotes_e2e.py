@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy import event as sa_event
 
 from cwsync.syncs.catalog.quotes import Quote, QuoteRefused
-from tests.catalog.conftest import World
+from tests.catalog.conftest import World, link_records
 
 
 def company_with_contact(world: World) -> tuple[dict[str, Any], str]:
@@ -174,3 +175,105 @@ async def test_a_new_quote_commits_three_store_transactions(world: World) -> Non
     assert await workflow.store.journal(workflow.tenant, "quotes") == []
     latest = (await workflow.store.runs(workflow.tenant))[0]
     assert latest.status == "succeeded"
+
+
+# -- records cwsync's syncs linked (issue 19: no reads before the opportunity) --------------------------------------
+
+
+async def link_quote_records(world: World, quote: Quote, *, company_id: int | None = None) -> None:
+    """`link_records` in this world's store."""
+    await link_records(world.store, world.cw_box, world.config.tenant, quote, company_id=company_id)
+
+
+async def test_a_quote_of_linked_records_reads_only_its_products_beside_the_opportunity(world: World) -> None:
+    """With its company, contact and products linked by cwsync's syncs, a new quote reads neither the company nor
+    the contact, and its products are read while its opportunity is created: the same opportunity and lines as
+    when everything is read first."""
+    quote = make_quote(world)
+    unlinked = await world.quotes().plan(quote)
+    await link_quote_records(world, quote)
+    world.paths.clear()
+    plan = await world.quotes().submit(quote)
+    assert world.paths["GET company/companies"] == world.paths["GET company/contacts"] == 0
+    assert world.paths["GET procurement/catalog"] == 1
+    assert world.paths["POST sales/opportunities"] == 5  # the opportunity, then its four lines
+    assert plan.opportunity == unlinked.opportunity
+    assert plan.lines == unlinked.lines
+    assert plan.opportunity_id is not None
+    assert len(forecast(world, plan.opportunity_id)) == 4
+    again = await world.quotes().submit(quote)
+    assert again.action == "unchanged"
+    assert again.opportunity_id == plan.opportunity_id
+
+
+async def test_a_stale_company_link_is_refused_by_connectwise_and_writes_nothing(world: World) -> None:
+    """A company link pointing at a company ConnectWise no longer has: ConnectWise's answer to the opportunity's
+    create is the check, and the quote is refused as unknown_company with no opportunity made."""
+    quote = make_quote(world)
+    await link_quote_records(world, quote, company_id=987_654)
+    before = len(world.cw_all("opportunities"))
+    with pytest.raises(QuoteRefused) as refused:
+        await world.quotes().submit(quote)
+    assert refused.value.code == "unknown_company"
+    assert len(world.cw_all("opportunities")) == before
+    explained = await world.quotes().explain(quote.external_id)
+    assert explained["answer"].startswith("refused: unknown_company")
+
+
+async def test_a_stale_product_link_leaves_one_opportunity_that_the_corrected_quote_completes(world: World) -> None:
+    """A product linked but gone from the catalog is found by the read beside the opportunity's create: the quote
+    is refused as unknown_product, its opportunity kept without lines, and the corrected quote submitted again
+    completes that same opportunity (one opportunity, exactly its lines)."""
+    good = make_quote(world)
+    stale = good.model_copy(
+        update={"lines": [*good.lines[:2], good.lines[2].model_copy(update={"product": "GONE-SKU"})]}
+    )
+    await link_quote_records(world, stale)
+    before = len(world.cw_all("opportunities"))
+    with pytest.raises(QuoteRefused) as refused:
+        await world.quotes().submit(stale)
+    assert refused.value.code == "unknown_product"
+    assert len(world.cw_all("opportunities")) == before + 1
+    explained = await world.quotes().explain(stale.external_id)
+    assert "submitting the corrected quote again completes it" in explained["answer"]
+    plan = await world.quotes().submit(good)
+    assert len(world.cw_all("opportunities")) == before + 1
+    assert plan.opportunity_id is not None
+    assert len(forecast(world, plan.opportunity_id)) == 4
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_linked_records_are_found_by_their_exact_value_whatever_the_case(backend: str, tmp_path: Path) -> None:
+    """A company link is found by its identifier in any case, and LIKE's wildcards in an identifier are literal
+    (`a_b%` does not find `AXBZ`, which would make it ambiguous); a contact by its e-mail among its company's; a
+    product by its SKU, not by one it is part of; on both store backends (their JSON text differs)."""
+    from cwsync.store import Link
+    from cwsync.syncs.catalog.workflow import _known
+    from tests.store.test_store import opened_store
+
+    tenant = "default"
+    contact = {"email": "ann@acme.example", "company": "1", "firstname": "Ann"}
+    other = {"email": "ann@acme.example", "company": "2"}
+    links = [
+        Link(
+            tenant=tenant, pair="companies", left_id="1", right_id="1", left_values={"connectwise_company_id": "A_B%"}
+        ),
+        Link(
+            tenant=tenant, pair="companies", left_id="2", right_id="2", left_values={"connectwise_company_id": "AXBZ"}
+        ),
+        Link(tenant=tenant, pair="contacts", left_id="7", right_id="7", left_values=contact),
+        Link(tenant=tenant, pair="contacts", left_id="8", right_id="8", left_values=other),
+        Link(tenant=tenant, pair="catalog:products", left_id="3", right_id="3", left_values={"hs_sku": "SKU-10"}),
+        Link(tenant=tenant, pair="catalog:products", left_id="4", right_id="4", left_values={"hs_sku": "SKU-1"}),
+    ]
+    lines = [{"product": "sku-1", "quantity": 1, "price": 1}]
+    quote = Quote(external_id="Q", company="a_b%", contact="ANN@acme.example", lines=lines)
+    async with opened_store(backend, tmp_path) as store:
+        async with store.transaction() as tx:
+            await tx.upsert_links(links)
+        known = await store.read(lambda reads: _known(reads, tenant, quote, "SHIP-GROUND"))
+    assert known.company is not None
+    assert known.company["id"] == 1
+    assert known.contact is not None
+    assert known.contact["id"] == 7
+    assert known.products == frozenset({"sku-1"})

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -151,6 +153,33 @@ async def test_the_recorder_builds_links_with_one_hash_and_settles_intents_with_
     await dry.intend({"9": {}})
     assert await dry.commit(links=[recorder.link("9", "90", left_values={})]) == 0
     assert "9" not in await recorder.pending()
+
+
+async def test_a_recorders_rows_are_stored_as_its_items_are(store: Store) -> None:
+    """`Recorder.row` (the engine's run items, made without a `RunItem`) stores what `Recorder.item` stores: an
+    applied item and a failed one with its error's status and text."""
+    run_id = await store.start_run(T, pairs=["devices"], kind="full", trigger="cli")
+    recorder = Recorder(store, T, "devices", run_id)
+    error = CwsyncApiError("refused", status=400)
+    cases: list[dict[str, Any]] = [
+        {"left_id": "1", "right_id": "1", "reason": "new", "diff": {}, "source_values": {"name": "a", "x": None}},
+        {"left_id": "2", "right_id": None, "reason": "bad", "diff": {"name": ("a", "b")}, "source_values": {}},
+    ]
+    items = [recorder.item("create", **cases[0]), recorder.item("update", **cases[1], error=error)]
+    rows = [recorder.row("create", **cases[0]), recorder.row("update", **cases[1], error=error)]
+    await recorder.commit(items=items)
+    await recorder.commit(rows=rows)
+    got = await store.run_items(run_id)
+    assert [replace(i, item_id=None, created_at=None) for i in got] == items + items
+    assert got[3].remote_status == 400
+    assert got[3].remote_response == {"error": str(error)}
+
+
+def test_the_projection_hash_is_pinned() -> None:
+    """Links keep this hash: an upgrade that changed it would make every stored link look changed."""
+    values = {"name": "Müller AG", "b": None, "a": "1", "when": datetime(2026, 1, 2, tzinfo=UTC)}
+    assert projection_hash(values) == "817e918d540fc768caeeba8b74b402b3"  # as json.dumps(sort_keys, compact) made it
+    assert projection_hash(dict(reversed(values.items()))) == projection_hash(values)
 
 
 def test_a_watermark_never_passes_the_run_start() -> None:

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cwsync.store import Counts, Link, RunItem, RunNotFoundError, Store, async_url
+from cwsync.store import ITEM_COLUMNS, Counts, Link, RunItem, RunNotFoundError, Store, async_url
 from cwsync.store.models import Base, ConnectionRow, CursorRow, LinkRow
 from cwsync.store.store import alembic_config, create_engine
 
@@ -560,6 +560,23 @@ async def test_run_item_fields_round_trip(store: Store) -> None:
     got = await store.run_items(run_id)
     assert [(g.item_id is not None, g.created_at is not None) for g in got] == [(True, True)] * 2
     assert [replace(g, item_id=None, created_at=None) for g in got] == [full, bare]
+
+
+async def test_item_rows_are_stored_as_the_run_items_they_stand_for(store: Store) -> None:
+    """`add_item_rows` (tuples in `ITEM_COLUMNS` order) stores what `add_run_items` stores, an empty diff and a
+    missing remote answer included; a row of the wrong length is refused."""
+    run_id = await store.start_run(T, pairs=[P], kind="full", trigger="cli")
+    items = [
+        item(run_id, 1, action="create", diff={}, source_values={"name": "Müller", "n": None}),
+        item(run_id, 2, status="failed", remote_status=400, remote_response={"error": "no"}),
+    ]
+    async with store.transaction() as tx:
+        await tx.add_item_rows([tuple(getattr(i, name) for name in ITEM_COLUMNS) for i in items])
+    got = await store.run_items(run_id)
+    assert [replace(g, item_id=None, created_at=None) for g in got] == items
+    with pytest.raises(ValueError, match="columns"):
+        async with store.transaction() as tx:
+            await tx.add_item_rows([(run_id, T)])
 
 
 async def test_run_items_need_an_existing_run(store: Store) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -478,6 +479,106 @@ async def test_stream_reads_one_page_ahead_at_most() -> None:
         assert len(seen.requests) == 3
         await pages.aclose()  # type: ignore[attr-defined]
     assert len(seen.requests) == 3
+
+
+async def until(check: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Hand the loop over until `check()` holds; fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.001)
+
+
+def held_after_first_page(data: list[dict[str, Any]]) -> tuple[Handler, asyncio.Event, list[str]]:
+    """Serves `data` forward-only, but holds every request after the first until the event is set; the page ids of
+    held requests that were cancelled are listed."""
+    serve, release, cancelled = forward_only(data), asyncio.Event(), []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.params["pageId"] != "0":
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                cancelled.append(request.url.params["pageId"])
+                raise
+        return serve(request)
+
+    return handle, release, cancelled  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("per_record", [False, True], ids=["stream", "stream_records"])
+async def test_stopping_early_cancels_the_read_ahead_under_way(per_record: bool) -> None:
+    """A consumer that stops while the next page is being read ends that request: `aclose` cancels it and waits for
+    it, so no task outlives the stream (nothing pending to warn about when the loop closes), for `stream_records`
+    too (it closes the stream under it)."""
+    handle, _, cancelled = held_after_first_page(rows(1, 10))
+    client, seen, _ = make_client(handle)
+    async with client:
+        if per_record:
+            records = client.stream_records("company/companies", page_size=3)
+            assert [await anext(records) for _ in range(3)] == rows(1, 3)
+            close = records.aclose
+        else:
+            pages = client.stream("company/companies", page_size=3)
+            assert await anext(pages) == rows(1, 3)
+            close = pages.aclose
+        await until(lambda: len(seen.requests) == 2)  # page 2 is under way
+        await close()
+        assert cancelled == ["3"]
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert len(seen.requests) == 2
+
+
+async def test_the_read_ahead_waits_for_the_consumer_and_never_runs_two_pages_ahead() -> None:
+    """Page 2 is requested while the consumer holds page 1; page 3 not before page 2 is handed over, however long
+    page 2's read takes, and then while the consumer holds page 2."""
+    handle, release, _ = held_after_first_page(rows(1, 7))
+    client, seen, _ = make_client(handle)
+    async with client:
+        pages = client.stream("company/companies", page_size=3)
+        await anext(pages)
+        await until(lambda: len(seen.requests) == 2)
+        for _ in range(20):
+            await asyncio.sleep(0)  # page 2 is held: nothing else may go out meanwhile
+        assert len(seen.requests) == 2
+        release.set()
+        assert [r["id"] for r in await anext(pages)] == [4, 5, 6]
+        await until(lambda: len(seen.requests) == 3)  # page 3 leaves while the consumer holds page 2
+        assert [r.url.params["pageId"] for r in seen.requests] == ["0", "3", "6"]
+        assert [r["id"] for r in await anext(pages)] == [7]
+        with pytest.raises(StopAsyncIteration):
+            await anext(pages)
+    assert len(seen.requests) == 3
+
+
+async def test_a_failed_read_ahead_surfaces_at_its_own_page() -> None:
+    """The read-ahead's errors belong to the page it reads: page 2's 503 is retried inside the read-ahead (the
+    consumer sees page 2 whole), and page 3's 403 is raised by the request for page 3, after pages 1 and 2 were
+    yielded whole, even though it failed while page 2 was being used."""
+    serve = forward_only(rows(1, 9))
+    failed_once: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        page_id = request.url.params["pageId"]
+        if page_id == "3" and not failed_once:
+            failed_once.append(page_id)
+            return cw_error(503, "ServiceUnavailable", "try again")
+        if page_id == "6":
+            return cw_error(403, "Forbidden", "no access to configurations")
+        return serve(request)
+
+    client, seen, sleep = make_client(handle)
+    got: list[list[int]] = []
+    async with client:
+        pages = client.stream("company/companies", page_size=3)
+        got.append([r["id"] for r in await anext(pages)])
+        got.append([r["id"] for r in await anext(pages)])
+        await until(lambda: len(seen.requests) == 4)  # page 3's request was answered (403) meanwhile
+        with pytest.raises(PermissionDeniedError):
+            await anext(pages)
+    assert got == [[1, 2, 3], [4, 5, 6]]
+    assert [r.url.params["pageId"] for r in seen.requests] == ["0", "3", "3", "6"]
+    assert len(sleep.delays) == 1
 
 
 def navigable(data: list[dict[str, Any]], *, loop_back: bool = False) -> Handler:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import json
+import weakref
 from collections.abc import Callable, Coroutine
 
 import httpx
@@ -30,10 +33,12 @@ from cwsync.connectors.http import (
     TransportError,
     ValidationError,
     error_for_status,
+    json_of,
     next_link,
     parse_retry_after,
     redact_url,
 )
+from cwsync.connectors.http.bodies import PAUSE_FROM
 
 URL = "https://api.example.com/v1/things"
 Handler = Callable[[httpx.Request], httpx.Response] | Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
@@ -408,3 +413,88 @@ async def test_what_before_send_returns_is_called_once_the_answer_or_the_failure
     with pytest.raises(CwsyncApiError):
         await api.send("GET", URL, params={"n": "refused"})
     assert events == [step for n in ("ok", "missing", "refused") for step in ("book", f"answer {n}", "done")]
+
+
+# -- bodies -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content_type", "raw"),
+    [
+        ("application/json", '[{"name": "Café Ünïcode", "id": 9007199254740993}]'.encode()),
+        ("application/json; charset=utf-8", '[{"name": "Café Ünïcode", "id": 9007199254740993}]'.encode()),
+        (
+            "application/json; charset=iso-8859-1",
+            '[{"name": "Café Ünïcode", "id": 9007199254740993}]'.encode("iso-8859-1"),
+        ),
+    ],
+    ids=["no charset", "utf-8", "latin-1"],
+)
+def test_json_bodies_decode_in_their_charset_with_exact_integers(content_type: str, raw: bytes) -> None:
+    """UTF-8 (declared or not) goes through orjson, another declared charset through its text; integers stay exact
+    past 2**53."""
+    response = httpx.Response(200, content=raw, headers={"content-type": content_type})
+    assert json_of(response) == [{"name": "Café Ünïcode", "id": 9007199254740993}]
+
+
+@pytest.mark.parametrize("raw", [b"<html>login</html>", b"", b"[1, 2", b"\xff\xfe[]"])
+def test_a_body_that_is_not_json_is_a_decode_error(raw: bytes) -> None:
+    """A `ValueError` (what the clients catch to report "a body that is not JSON"), from either decoder."""
+    with pytest.raises(json.JSONDecodeError):
+        json_of(httpx.Response(200, content=raw, headers={"content-type": "application/json"}))
+
+
+async def test_a_read_response_is_freed_by_reference_counting() -> None:
+    """httpx's response and its stream refer to each other: the layer breaks that once the body is read, so a
+    response (a 2 MB page) is freed when its last user drops it, not when the cyclic collector next runs."""
+    api, _ = make_api(lambda request: httpx.Response(200, json=[{"id": n} for n in range(1000)]))
+    gc.disable()
+    try:
+        response = await api.send("GET", URL)
+        assert response.json()[-1] == {"id": 999}
+        freed = weakref.ref(response)
+        del response
+        assert freed() is None
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("size", [10, PAUSE_FROM + 10])
+def test_the_collector_runs_again_after_a_body_is_decoded(size: int) -> None:
+    """A large body is decoded with the collector paused and a small one as it comes; either way it is on again
+    after (and an error does not leave it off)."""
+    body = b'["' + b"x" * size + b'"]'
+    assert json_of(httpx.Response(200, content=body, headers={"content-type": "application/json"})) == ["x" * size]
+    assert gc.isenabled()
+    with pytest.raises(json.JSONDecodeError):
+        json_of(httpx.Response(200, content=body[:-1], headers={"content-type": "application/json"}))
+    assert gc.isenabled()
+
+
+def test_a_collector_the_process_turned_off_stays_off() -> None:
+    """cwsync never turns on a collector it found off."""
+    body = b"[" + b"1," * PAUSE_FROM + b"1]"
+    gc.disable()
+    try:
+        assert len(json_of(httpx.Response(200, content=body))) == PAUSE_FROM + 1
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_no_collection_runs_while_a_large_body_is_decoded() -> None:
+    """A page of records is tens of thousands of containers, all alive: no collection runs while it is decoded."""
+    body = b"[" + b",".join(b'{"id": %d, "tags": [1, 2]}' % i for i in range(20_000)) + b"]"
+    collections: list[str] = []
+
+    def seen(phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(phase)
+
+    gc.callbacks.append(seen)
+    try:
+        rows = json_of(httpx.Response(200, content=body))
+    finally:
+        gc.callbacks.remove(seen)
+    assert len(rows) == 20_000
+    assert collections == []

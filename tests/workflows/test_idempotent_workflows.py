@@ -29,7 +29,7 @@ from cwsync.syncs.catalog.quotes import Quote, QuotePlan
 from cwsync.syncs.catalog.workflow import QuoteWorkflow
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
 from cwsync_sandbox.faults import DroppedConnection, FaultSettings
-from tests.catalog.conftest import CW_BASE, make_config
+from tests.catalog.conftest import CW_BASE, link_records, make_config
 from tests.changes.conftest import PEOPLE, changes_config
 
 T = TypeVar("T")
@@ -213,6 +213,35 @@ async def test_a_quote_resubmitted_through_faults_makes_one_opportunity_with_its
     await quotes.assert_finished(plan)
     runs = await quotes.store.runs("default", pair="quotes", limit=100)
     assert [r.status for r in runs].count("failed") == tries - 1  # each failed attempt is in the history
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7, 8])
+async def test_a_quote_of_linked_records_resubmitted_through_faults_makes_one_opportunity_with_its_lines(
+    quotes: Quotes, seed: int
+) -> None:
+    """The same with its company, contact and products linked (the opportunity created while the products are
+    read): one opportunity, four lines, whatever failed on the way."""
+    await link_records(quotes.store, quotes.box, "default", quotes.quote)
+    quotes.box.faults.update(FaultSettings(**FAULTS, seed=seed))
+    plan, tries = await until_done(lambda: quotes.workflow.submit(quotes.quote))
+    assert quotes.transport.lost_writes() or tries > 1, "nothing failed: the seed does not test what it should"
+    assert plan.opportunity_id is not None
+    quotes.assert_one_opportunity_with_its_lines(plan)
+    await quotes.assert_finished(plan)
+
+
+async def test_a_lost_opportunity_answer_beside_the_products_read_is_found_not_repeated(quotes: Quotes) -> None:
+    """Linked records: the opportunity POST (sent while the products are read) and line 2's POST lose their
+    answers; both are found, none made twice."""
+    await link_records(quotes.store, quotes.box, "default", quotes.quote)
+    quotes.transport.rules += [
+        on("POST", "/sales/opportunities", once=True),
+        on("POST", "/forecast", once=True, sequenceNumber=2),
+    ]
+    plan = await quotes.workflow.submit(quotes.quote)
+    assert len(quotes.transport.lost_writes()) == 2
+    quotes.assert_one_opportunity_with_its_lines(plan)
+    await quotes.assert_finished(plan)
 
 
 async def test_lost_answers_to_the_opportunity_and_a_line_create_are_found_not_repeated(quotes: Quotes) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 import structlog
 
-from cwsync.changes.device_store import DEVICE_FIELDS, DeviceStore, PagePlan
+from cwsync.changes.device_store import DEVICE_FIELDS, ROW_FIELDS, DeviceStore, PagePlan
 from cwsync.changes.errors import ChangeRefused
 from cwsync.changes.models import DeviceSyncReport, DeviceView
 from cwsync.config.changes import DevicesConfig
@@ -53,6 +53,7 @@ __all__ = [
     "DeviceTable",
     "device_links",
     "device_pair",
+    "device_values",
     "device_view",
     "mentions",
     "project",
@@ -88,6 +89,13 @@ def mentions(*texts: str | None) -> list[str]:
 
 def project(raw: Mapping[str, Any], types: Mapping[str, str]) -> dict[str, Any] | str:
     """A configuration as a device's stored values (`cw_id` and `DEVICE_FIELDS`), or why it is skipped."""
+    values = device_values(raw, types)
+    return values if isinstance(values, str) else stored(str(raw["id"]), values)
+
+
+def device_values(raw: Mapping[str, Any], types: Mapping[str, str]) -> dict[str, str | None] | str:
+    """A configuration as a device's values in the form planning compares (`canonical` of what `project` gives,
+    made in one pass: a first sync projects every configuration), or why it is skipped."""
     cw_type = _ref(raw.get("type"), "name")
     if cw_type not in types:
         return cw_type or "(no type)"
@@ -96,17 +104,19 @@ def project(raw: Mapping[str, Any], types: Mapping[str, str]) -> dict[str, Any] 
         return NO_NAME
     ref = raw.get("company")
     company: Mapping[str, Any] = ref if isinstance(ref, Mapping) else {}
+    company_id = company.get("id")
+    serial = raw.get("serialNumber")
+    moment = last_updated(raw)
     return {
-        "cw_id": int(raw["id"]),
         "hostname": name.lower()[:255],
         "name": name[:255],
-        "device_type": types[cw_type],
-        "cw_type": cw_type,
-        "company_id": company.get("id") if isinstance(company.get("id"), int) else None,
+        "device_type": types[cw_type] or None,
+        "cw_type": cw_type or None,
+        "company_id": str(company_id) if type(company_id) is int else None,  # not a JSON true
         "company": _ref(company, "identifier") or None,
-        "serial": (str(raw["serialNumber"])[:255] or None) if raw.get("serialNumber") else None,
+        "serial": (str(serial)[:255] or None) if serial else None,
         "status": _ref(raw.get("status"), "name") or None,
-        "cw_last_updated": last_updated(raw),
+        "cw_last_updated": None if moment is None else moment.astimezone(UTC).isoformat(),
     }
 
 
@@ -124,17 +134,25 @@ def canonical(values: Mapping[str, Any]) -> dict[str, str | None]:
 def stored(cw_id: str, values: Mapping[str, str | None]) -> dict[str, Any]:
     """A device's row values from what planning compared (`canonical`, which `project` made): the typed values
     back, without projecting the configuration a second time."""
-    row: dict[str, Any] = {name: values.get(name) for name in DEVICE_FIELDS}
-    row["cw_id"] = int(cw_id)
-    company_id, moment = row["company_id"], row["cw_last_updated"]
-    row["company_id"] = int(company_id) if company_id is not None else None
-    row["cw_last_updated"] = datetime.fromisoformat(moment) if moment is not None else None
-    return row
+    return dict(zip(ROW_FIELDS, stored_row(cw_id, values), strict=True))
+
+
+def stored_row(cw_id: str, values: Mapping[str, str | None]) -> tuple[Any, ...]:
+    """`stored` as a tuple in `ROW_FIELDS` order (`DeviceStore.apply_page` takes these)."""
+    row: list[Any] = [values.get(name) for name in DEVICE_FIELDS]
+    company_id, moment = row[_COMPANY_ID], row[_MOMENT]
+    row[_COMPANY_ID] = int(company_id) if company_id is not None else None
+    row[_MOMENT] = datetime.fromisoformat(moment) if moment is not None else None
+    return (int(cw_id), *row)
+
+
+_COMPANY_ID, _MOMENT = DEVICE_FIELDS.index("company_id"), DEVICE_FIELDS.index("cw_last_updated")
 
 
 def flatten(raw: Raw, types: Mapping[str, str]) -> dict[str, Any]:
-    """A configuration as a device's values (`project`), or `{SKIPPED: why}` for one that is no device."""
-    values = project(raw, types)
+    """A configuration as a device's values (`device_values`: already canonical), or `{SKIPPED: why}` for one that
+    is no device."""
+    values = device_values(raw, types)
     return {SKIPPED: values} if isinstance(values, str) else values
 
 
@@ -242,7 +260,7 @@ class DeviceTable:
             if write.action == "delete":
                 plan.removals.append(int(write.left_id))
                 continue
-            plan.upserts.append(stored(write.left_id, write.values))
+            plan.upserts.append(stored_row(write.left_id, write.values))
         self.calls += 1
         await self.devices.apply_page(plan)
         return [WriteResult(w, right_id=w.left_id) for w in writes]
@@ -289,10 +307,14 @@ def device_pair(
 
 
 def _projection(flat: Mapping[str, Any]) -> dict[str, str | None]:
-    values = canonical(flat)
+    """The planned values of a flat form from `flatten`: its values as they are (`device_values` made them
+    canonical), or none but the skip reason."""
     if SKIPPED in flat:
-        values[SKIPPED] = flat[SKIPPED]
-    return values
+        return {**_NONE, SKIPPED: flat[SKIPPED]}
+    return dict(flat)
+
+
+_NONE: dict[str, str | None] = dict.fromkeys(DEVICE_FIELDS)
 
 
 # -- the run --------------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from cwsync.config.model import FieldChange, ObjectSync
@@ -132,6 +133,13 @@ class ObjectMapping:
     def by_name(self) -> dict[str, FieldMap]:
         """Fields keyed by name."""
         return {f.name: f for f in self.fields}
+
+    @cached_property
+    def match_types(self) -> tuple[tuple[str, FieldType], ...]:
+        """The match keys with the type their values compare by (the right side's): looked up once, not for every
+        record a run matches."""
+        fields = self.by_name()
+        return tuple((key, fields[key].right_type) for key in self.match)
 
     def project_left(self, flat: Mapping[str, Any]) -> dict[str, str | None]:
         """The canonical projection of a flattened left record."""

@@ -74,7 +74,7 @@ class Conflict:
     winner: Side
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlanItem:
     """The decision for one record (or one linked pair)."""
 
@@ -111,10 +111,9 @@ class PairInput:
 
 def match_values(mapping: ObjectMapping, values: Values) -> list[tuple[str, str]]:
     """The (match key, comparable value) pairs of a projection, in the order of the mapping's match keys."""
-    fields = mapping.by_name()
     out = []
-    for key in mapping.match:
-        value = compare_key(fields[key].right_type, values.get(key))
+    for key, kind in mapping.match_types:
+        value = compare_key(kind, values.get(key))
         if value:
             out.append((key, value.lower()))
     return out
@@ -149,6 +148,13 @@ class _Planner:
         }
         """Per target side: the fields a create there carries."""
         self.required = {side: tuple(f.name for f in fields if _required(f, side)) for side in (Side.LEFT, Side.RIGHT)}
+        keys = ", ".join(self.m.match)
+        self.creates = {
+            side: (self.m.direction.allows(side.towards), f"no match on the {side.value} ({keys}): create")
+            for side in (Side.LEFT, Side.RIGHT)
+        }
+        """Per target side: whether the pair creates there, and the reason a create gives (a create per record of a
+        first sync: made once)."""
 
     def run(self) -> list[PlanItem]:
         for _ in self.steps(len(self.data.left) + len(self.data.right) + 1):
@@ -303,11 +309,13 @@ class _Planner:
 
     def _create(self, record: Snapshot, side: Side) -> None:
         target = side.other
-        if not self.m.direction.allows(target.towards):
+        allowed, reason = self.creates[target]
+        if not allowed:
             reason = f"not created on the {target.value}: the pair flows {self.m.direction.value}"
             self._add(_skip(self.m.pair, record, side, reason))
             return
-        values = {name: record.values.get(name) for name in self.towards[target]}
+        get = record.values.get
+        values = {name: get(name) for name in self.towards[target]}
         missing = [name for name in self.required[target] if not values.get(name)]
         if missing:
             self._add(_skip(self.m.pair, record, side, f"cannot create: missing {', '.join(missing)}"))
@@ -319,13 +327,13 @@ class _Planner:
             return
         left_id, right_id = (record.id, None) if side is Side.LEFT else (None, record.id)
         (self.done_left if side is Side.LEFT else self.done_right).add(record.id)
-        self._add(
+        self.items.append(
             PlanItem(
                 pair=self.m.pair,
                 action=Action.CREATE,
                 left_id=left_id,
                 right_id=right_id,
-                reason=f"no match on the {target.value} ({', '.join(self.m.match)}): create",
+                reason=reason,
                 writes=(write,),
                 diff={name: (None, value) for name, value in values.items() if value is not None},
                 left_values=record.values if side is Side.LEFT else values,
@@ -339,6 +347,8 @@ class _Planner:
 
     def _blocked(self, writes: Sequence[Write]) -> str | None:
         """Why the writes cannot happen yet: a referenced parent has no counterpart on the target side."""
+        if not self.m.references:
+            return None
         for write in writes:
             for name, parent_pair in self.m.references.items():
                 value = write.values.get(name)

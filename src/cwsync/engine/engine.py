@@ -32,7 +32,7 @@ from cwsync.engine.pair import KEPT_ITEMS, Links, Pair, Raw, Write, WriteResult
 from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_value
 from cwsync.engine.record import Recorder
 from cwsync.engine.runs import cancel_point, recorded_run
-from cwsync.store import Counts, Link, RunItem, RunKind, Store, Trigger
+from cwsync.store import Counts, ItemRow, Link, RunKind, Store, Trigger
 
 __all__ = ["DELETED", "OUT_OF_SCOPE", "Decision", "Engine", "Observer", "PairOutcome", "RunOutcome", "decide"]
 
@@ -229,20 +229,25 @@ async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> 
     planned: dict[str, Link] = {}
     extra: dict[str, _Extra] = {}
     project = pair.project or pair.mapping.project_left
+    flatten, notes_of, retire_of, skip_of, stored = pair.flatten, pair.notes, pair.retire, pair.skip, pair.stored
+    every = pair.yield_every
     for n, raw in enumerate(page, 1):
-        flat = pair.flatten(raw)
+        flat = flatten(raw)
         record_id = str(raw["id"])
         values = project(flat)
-        notes = tuple(pair.notes(flat))
+        notes = tuple(notes_of(flat))
         link = links.get(record_id)
-        if link is not None and pair.stored is not None:
-            link = pair.stored(link)
-        marked = _marked(link)
-        if link is not None and marked is not None:  # back after a deletion that kept the link: write it in full
-            link = replace(link, left_values={}, right_values={})
-        dead = link is not None and _tombstoned(pair, link)
-        lost = pair.lost(link) if link is not None and not dead else None
-        retire = pair.retire(flat)
+        marked: str | None = None
+        dead, lost = False, None
+        if link is not None:
+            if stored is not None:
+                link = stored(link)
+            marked = _marked(link)
+            if marked is not None:  # back after a deletion that kept the link: write it in full
+                link = replace(link, left_values={}, right_values={})
+            dead = _tombstoned(pair, link)
+            lost = pair.lost(link) if not dead else None
+        retire = retire_of(flat)
         if retire is not None and link is not None and not dead and lost is None:
             write = Write("delete", record_id, link.right_id, dict(values), previous=link.left_values)
             why = f"{retire}: {pair.deleted_as} in {pair.target_label}"
@@ -251,24 +256,26 @@ async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> 
             why = f"{retire} (already {pair.deleted_as})" if dead else f"{retire} (not in {pair.target_label})"
             decided.append(Decision("skip", record_id, None, why, notes, values=values))
         else:
-            skip = pair.skip(flat)
+            skip = skip_of(flat)
             usable = link is not None and not dead and lost is None and skip is None
-            held: list[str] = []
+            held: tuple[str, ...] = ()
             pins: tuple[str, ...] = ()
             if usable and link is not None:
                 pins = tuple(pair.pinned(link))
-                if pins and pair.placed is not None:
-                    values = pair.placed(flat, link)
-                values = {**values, **{k: _blank(link.left_values.get(k)) for k in pins if k in values}}
+                if pins:
+                    if pair.placed is not None:
+                        values = pair.placed(flat, link)
+                    values = {**values, **{k: _blank(link.left_values.get(k)) for k in pins if k in values}}
                 if pair.frozen:
-                    values, held = _hold_frozen(pair, values, link)
+                    values, kept = _hold_frozen(pair, values, link)
+                    held = tuple(kept)
             snaps.append(Snapshot(record_id, values, flat, None, skip))
             extra[record_id] = _Extra(
-                raw, notes, dead, lost, tuple(held), link if usable else None, bool(pins), marked if usable else None
+                raw, notes, dead, lost, held, link if usable else None, bool(pins), marked if usable else None
             )
             if usable and link is not None:
                 planned[record_id] = link
-        if n % pair.yield_every == 0:
+        if n % every == 0:
             await asyncio.sleep(0)
     bases = {k: _base(v) for k, v in planned.items()}
     items = await plan_pair_cooperatively(
@@ -282,7 +289,7 @@ async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> 
         ),
         every=pair.yield_every,
     )
-    decided.extend(_planned(pair, item, extra[str(item.left_id)]) for item in items if item.left_id is not None)
+    decided.extend([_planned(pair, item, extra[str(item.left_id)]) for item in items if item.left_id is not None])
     return decided
 
 
@@ -331,7 +338,11 @@ def _planned(pair: Pair, item: PlanItem, extra: _Extra) -> Decision:
         right_values=item.right_values,
         match_key=item.match_key,
     )
-    write = next((w for w in item.writes if w.side is Side.RIGHT), None)
+    write = None
+    for planned in item.writes:
+        if planned.side is Side.RIGHT:
+            write = planned
+            break
     if write is None:
         if extra.held and out.action == "unchanged":
             out.action, out.reason = "skip", "; ".join(dict.fromkeys(pair.frozen[name] for name in extra.held))
@@ -348,7 +359,7 @@ def _planned(pair: Pair, item: PlanItem, extra: _Extra) -> Decision:
             out.reason = f"{extra.lost}: {out.reason}"
         return out
     previous = extra.link.left_values if extra.link is not None else {}
-    moved = [name for name in pair.mapping.by_name() if name in pair.moves and name in item.diff]
+    moved = [f.name for f in pair.mapping.fields if f.name in pair.moves and f.name in item.diff] if pair.moves else []
     if moved and write.record_id is not None and not extra.pinned:
         out.action, out.right_id = "create", None
         out.write = Write("create", left_id, None, values, raw, previous=previous, replaces=write.record_id)
@@ -591,7 +602,7 @@ class _PairRun:
     async def _record(self, decisions: Sequence[Decision], results: Mapping[str, WriteResult] | None = None) -> None:
         """Count, report and record decisions (with the results of their writes, when they were sent)."""
         links: list[Link] = []
-        run_items: list[RunItem] = []
+        run_items: list[ItemRow] = []
         settled: list[str] = []
         dropped: list[str] = []
         marked: list[str] = []
@@ -622,46 +633,54 @@ class _PairRun:
                 self.observe(self.pair.name, d)
             if d.action == "unchanged":
                 continue
-            self.outcome.keep(_entry(d.action, d.left_id, d.right_id, d.why))
+            why = d.why
+            if len(self.outcome.items) < KEPT_ITEMS:
+                self.outcome.keep(_entry(d.action, d.left_id, d.right_id, why))
+            else:  # what `keep` does past its first items, without an entry made to be dropped
+                self.outcome.items_omitted += 1
             if self.dry_run:
                 continue
             written = result is not None and d.error is None and d.right_id and d.write is not None
+            held = self.held  # the target holds the links: none is built (and hashed) here
             if d.settle == "gone" and self.pair.tombstone is not None and d.right_id is not None:
-                values = {**(d.write.previous if d.write else {}), **self.pair.tombstone}
-                links.append(self.recorder.link(d.left_id, d.right_id, left_values=values))
+                if not held:
+                    values = {**(d.write.previous if d.write else {}), **self.pair.tombstone}
+                    links.append(self.recorder.link(d.left_id, d.right_id, left_values=values))
             elif d.settle in ("drop", "gone"):
                 dropped.append(d.left_id)
             elif d.settle == "mark" and d.right_id is not None:
-                right = dict(d.right_values or {})
-                values = {**d.values, DELETED: self.pair.on_delete}
-                mark = self.recorder.link(
-                    d.left_id, d.right_id, left_values=values, right_values=right, match_key=d.match_key
-                )
-                links.append(mark)
+                if not held:
+                    right = dict(d.right_values or {})
+                    values = {**d.values, DELETED: self.pair.on_delete}
+                    mark = self.recorder.link(
+                        d.left_id, d.right_id, left_values=values, right_values=right, match_key=d.match_key
+                    )
+                    links.append(mark)
                 marked.append(d.left_id)
             elif written and d.action == "delete":
                 if self.pair.tombstone is None:
                     dropped.append(d.left_id)
-                else:
+                elif not held:
                     values = {**d.values, **self.pair.tombstone}
                     links.append(self.recorder.link(d.left_id, str(d.right_id), left_values=values))
             elif written:
-                links.append(
-                    self.recorder.link(
-                        d.left_id,
-                        str(d.right_id),
-                        left_values=d.values,
-                        right_values={**_written(d), **((result.right_values if result else None) or {})},
-                        match_key=d.match_key,
+                if not held:
+                    links.append(
+                        self.recorder.link(
+                            d.left_id,
+                            str(d.right_id),
+                            left_values=d.values,
+                            right_values={**_written(d), **((result.right_values if result else None) or {})},
+                            match_key=d.match_key,
+                        )
                     )
-                )
                 settled.append(d.left_id)
             run_items.append(
-                self.recorder.item(
+                self.recorder.row(
                     d.action,  # type: ignore[arg-type]
                     left_id=d.left_id,
                     right_id=d.right_id,
-                    reason=d.why,
+                    reason=why,
                     diff={} if d.action == "create" else d.diff,  # a create's values are its source values
                     source_values=d.values,
                     error=d.error,
@@ -674,7 +693,7 @@ class _PairRun:
                 await marker(marked)
         if self.pair.upserts:
             settled = []  # no intents were noted
-        await self.recorder.commit(links=links, items=run_items, dropped=dropped, settled=settled)
+        await self.recorder.commit(links=links, rows=run_items, dropped=dropped, settled=settled)
 
     # -- deletions -----------------------------------------------------------------------------------------------
 

@@ -18,17 +18,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from cwsync.store import Action, Flow, ItemStatus, JournalEntry, LastWriter, Link, RunItem, Store, Tx
+from cwsync.store import Action, Flow, ItemRow, ItemStatus, JournalEntry, LastWriter, Link, RunItem, Store, Tx
 
 __all__ = ["Recorder", "projection_hash"]
 
 CREATE_STEP = "create"
 
 
+_HASHED = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+"""The hash's encoding, made once (`json.dumps` with these options builds an encoder per call)."""
+
+
 def projection_hash(values: Mapping[str, Any]) -> str:
     """A stable hash of a projection (sorted keys, compact JSON): links keep it to tell changed from unchanged."""
-    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return hashlib.sha256(_HASHED.encode(values).encode()).hexdigest()[:32]
 
 
 class Recorder:
@@ -101,19 +104,55 @@ class Recorder:
             remote_response=remote_response,
         )
 
+    def row(
+        self,
+        action: Action,
+        *,
+        left_id: str | None,
+        right_id: str | None,
+        reason: str,
+        diff: Mapping[str, Sequence[Any]],
+        source_values: Mapping[str, Any],
+        error: Exception | None = None,
+    ) -> ItemRow:
+        """`item(...)` of an applied (or, with `error`, failed) decision as the store's row: what the engine records
+        for every record it decides, without a `RunItem` in between. `source_values` is taken as it is (the row
+        is written by the next `commit`)."""
+        assert self.run_id is not None, "a dry run records no run items"
+        status: ItemStatus = "applied"
+        remote_status, remote_response = None, None
+        if error is not None:
+            status, remote_status, remote_response = "failed", getattr(error, "status", None), {"error": str(error)}
+        return (
+            self.run_id,
+            self.tenant,
+            self.pair,
+            "left_to_right",
+            action,
+            status,
+            left_id,
+            right_id,
+            reason,
+            {k: list(v) for k, v in diff.items()} if diff else {},
+            source_values,
+            remote_status,
+            remote_response,
+        )
+
     async def commit(
         self,
         *,
         links: Sequence[Link] = (),
         items: Sequence[RunItem] = (),
+        rows: Sequence[ItemRow] = (),
         dropped: Iterable[str] = (),
         settled: Iterable[str] = (),
     ) -> int:
-        """Write a batch's outcome in one transaction: links, links of `dropped` left ids removed, run items, and
-        the journal entries of `settled` keys cleared. Returns the links the store released (their right id went
-        to another left id)."""
+        """Write a batch's outcome in one transaction: links, links of `dropped` left ids removed, run items (as
+        `RunItem`s or `row`s), and the journal entries of `settled` keys cleared. Returns the links the store
+        released (their right id went to another left id)."""
         dropped, settled = list(dropped), list(settled)
-        if self.dry_run or not (links or items or dropped or settled):
+        if self.dry_run or not (links or items or rows or dropped or settled):
             return 0
 
         async def body(tx: Tx) -> int:
@@ -121,6 +160,7 @@ class Recorder:
             if dropped:
                 await tx.delete_links(self.tenant, self.pair, dropped)
             await tx.add_run_items(items)
+            await tx.add_item_rows(rows)
             if settled:
                 await tx.clear_journal(self.tenant, self.pair, settled)
             return released

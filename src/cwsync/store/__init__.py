@@ -18,9 +18,11 @@ from cwsync.store import config_versions as _config_versions  # noqa: F401  (the
 from cwsync.store import console_tables as _console_tables  # noqa: F401  (the console's tables, likewise)
 from cwsync.store.jobs import JobNotRunningError, JobStore
 from cwsync.store.records import (
+    ITEM_COLUMNS,
     Action,
     Counts,
     Flow,
+    ItemRow,
     ItemStatus,
     JobKind,
     JobRecord,
@@ -40,9 +42,11 @@ from cwsync.store.records import (
 from cwsync.store.store import Reads, RunNotFoundError, Store, StoreUnavailableError, Tx, async_url
 
 __all__ = [
+    "ITEM_COLUMNS",
     "Action",
     "Counts",
     "Flow",
+    "ItemRow",
     "ItemStatus",
     "JobKind",
     "JobNotRunningError",

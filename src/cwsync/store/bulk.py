@@ -4,25 +4,35 @@ SQLAlchemy's executemany builds a parameter dictionary per row (`construct_param
 through it: about half of the CPU of recording a 20k-record first sync went there. Here the statement text is
 built once per table and kind, each column's own bind processor (the same SQLAlchemy uses: JSON text, SQLite's
 datetime format, the UTC rule of `UTCDateTime`) is resolved once per dialect, and the rows go to the driver as
-tuples. A value that repeats row after row (a batch's `now`) is converted once. PostgreSQL keeps SQLAlchemy's own
-path: asyncpg's executemany already sends the rows in one round trip and its processors are few.
+tuples, converted a column at a time. A value that repeats row after row (a batch's `now`) is converted once; a
+plain dict bound to a JSON column goes straight to the JSON encoder, and an aware datetime to SQLite's text in one
+`isoformat` call (each gives what SQLAlchemy's own processor gives: `tests/store/test_bulk.py`). Rows come as
+dictionaries, or as tuples in the order of `columns` (what a caller writing thousands of rows builds most
+cheaply). PostgreSQL keeps SQLAlchemy's own path: asyncpg's executemany already sends the rows in one round trip
+and its processors are few.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import JSON, String, Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cwsync.store.models import UTCDateTime
 
 __all__ = ["bulk_insert"]
 
 Processor = Callable[[Any], Any] | None
 _Key = tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
-_PLANS: dict[_Key, tuple[str, list[str], list[Processor]]] = {}
+_Plan = tuple[str, list[tuple[Processor, bool]]]
+"""The statement, and per column its processor and whether to remember its last answer (`_converted`)."""
+_PLANS: dict[_Key, _Plan] = {}
 
 
 def _quote(name: str) -> str:
@@ -31,7 +41,7 @@ def _quote(name: str) -> str:
 
 def _plan(
     table: Table, dialect: Dialect, columns: tuple[str, ...], conflict: tuple[str, ...], kept: tuple[str, ...]
-) -> tuple[str, list[str], list[Processor]]:
+) -> _Plan:
     key = (table.name, dialect.name, columns, conflict, kept)
     plan = _PLANS.get(key)
     if plan is None:
@@ -43,18 +53,61 @@ def _plan(
             sets = ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in updated)
             target = ", ".join(_quote(c) for c in conflict)
             sql += f" ON CONFLICT ({target}) DO " + (f"UPDATE SET {sets}" if sets else "NOTHING")
-        processors: list[Processor] = [
-            cast(Processor, table.c[c].type.dialect_impl(dialect).bind_processor(dialect)) for c in columns
-        ]
-        plan = (sql, list(columns), processors)
+        plan = (sql, [_processor(table, c, dialect) for c in columns])
         _PLANS[key] = plan
     return plan
 
 
-def _converted(process: Processor) -> Callable[[Any], Any] | None:
-    """`process`, remembering its last answer: the rows of one batch often share a value (their timestamp)."""
-    if process is None:
-        return None
+def _processor(table: Table, column: str, dialect: Dialect) -> tuple[Processor, bool]:
+    """The column's bind processor on `dialect`, and whether its values repeat (not JSON's: they differ); for JSON,
+    one that hands a plain dict straight to the encoder."""
+    impl = table.c[column].type.dialect_impl(dialect)
+    process = cast(Processor, impl.bind_processor(dialect))
+    if process is not None and isinstance(impl, UTCDateTime) and dialect.name == "sqlite":
+        return _sqlite_moment(process), True
+    if process is None or not isinstance(impl, JSON):
+        return process, True
+    if String().bind_processor(dialect) is not None:
+        return process, False
+    return _json(process, getattr(dialect, "_json_serializer", None) or json.dumps), False
+
+
+def _json(process: Callable[[Any], Any], dumps: Callable[[Any], str]) -> Callable[[Any], Any]:
+    """SQLAlchemy's JSON processor (`process`), without its checks for its NULL markers when the value is a plain
+    dict (no marker is one), and `{}` (every create's diff) not encoded again and again."""
+
+    def convert(value: Any) -> Any:
+        if type(value) is dict:
+            return dumps(value) if value else "{}"
+        return process(value)
+
+    return convert
+
+
+def _sqlite_moment(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`UTCDateTime`'s processor on SQLite (UTC, naive, as SQLAlchemy's text: `2026-01-02 03:04:05.000006`) made
+    by `datetime.isoformat` in one C call instead of a format string filled from a dict, when the two agree (they
+    do for SQLAlchemy's default storage format, checked once); `None` and a naive datetime (refused) go to
+    `process`."""
+    probe = datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=timezone(timedelta(hours=2)))
+    if process(probe) != _moment_text(probe):
+        return process
+
+    def convert(value: Any) -> Any:
+        if type(value) is datetime and value.tzinfo is not None:
+            return _moment_text(value)
+        return process(value)
+
+    return convert
+
+
+def _moment_text(value: datetime) -> str:
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _converted(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`process`, remembering its last answer (within one call, never shared between calls or threads): the rows
+    of one batch often share a value (their timestamp)."""
     last: list[Any] = [object(), None]
 
     def convert(value: Any) -> Any:
@@ -70,28 +123,43 @@ def _converted(process: Processor) -> Callable[[Any], Any] | None:
 async def bulk_insert(
     conn: AsyncConnection,
     table: Table,
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]],
     *,
+    columns: Sequence[str] | None = None,
     conflict: Sequence[str] = (),
     kept: Sequence[str] = (),
 ) -> None:
-    """Insert `rows` (every row with the same keys) into `table`; with `conflict` (the columns of a unique index),
-    update the existing row instead, every column but `conflict` and `kept` taking the new value.
+    """Insert `rows` into `table`: dictionaries with the same keys, or (with `columns`) tuples of values in that
+    order. With `conflict` (the columns of a unique index), update the existing row instead, every column but
+    `conflict` and `kept` taking the new value.
 
     On SQLite the rows go to the driver as one executemany of tuples; on PostgreSQL through SQLAlchemy's insert
     (`ON CONFLICT … DO UPDATE` with `conflict`)."""
     if not rows:
         return
-    dialect = conn.dialect
-    columns = tuple(rows[0])
-    if dialect.name != "sqlite":
-        await _generic(conn, table, rows, conflict, kept)
+    if columns is not None and len(rows[0]) != len(columns):
+        raise ValueError(f"rows of {len(rows[0])} values for {len(columns)} columns ({', '.join(columns)})")
+    if conn.dialect.name != "sqlite":
+        if columns is None:
+            await _generic(conn, table, cast(Sequence[dict[str, Any]], rows), conflict, kept)
+        else:
+            await _generic(conn, table, [dict(zip(columns, row, strict=True)) for row in rows], conflict, kept)
         return
-    sql, names, processors = _plan(table, dialect, columns, tuple(conflict), tuple(kept))
-    converters = [_converted(p) for p in processors]
-    pairs = list(zip(names, converters, strict=True))
-    params = [tuple(row[n] if c is None else c(row[n]) for n, c in pairs) for row in rows]
-    await conn.exec_driver_sql(sql, params)
+    names = tuple(columns) if columns is not None else tuple(cast(Mapping[str, Any], rows[0]))
+    sql, processors = _plan(table, conn.dialect, names, tuple(conflict), tuple(kept))
+    values = _columns(rows, names, positional=columns is not None)
+    for n, (process, repeats) in enumerate(processors):
+        if process is not None:
+            values[n] = list(map(_converted(process) if repeats else process, values[n]))
+    await conn.exec_driver_sql(sql, list(zip(*values, strict=True)))
+
+
+def _columns(rows: Sequence[Any], names: Sequence[str], *, positional: bool) -> list[list[Any]]:
+    """The rows' values a column at a time (then each column's processor is mapped over a list: no Python-level
+    step per value where a column needs no conversion)."""
+    if not positional:
+        return [[row[name] for row in rows] for name in names]
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 async def _generic(

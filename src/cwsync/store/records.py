@@ -14,9 +14,11 @@ from typing import Any, Literal
 from cwsync.config.vocabulary import ActionName, Flow, SideName
 
 __all__ = [
+    "ITEM_COLUMNS",
     "Action",
     "Counts",
     "Flow",
+    "ItemRow",
     "ItemStatus",
     "JobKind",
     "JobRecord",
@@ -46,6 +48,27 @@ JobStatus = Literal["queued", "running", "done", "failed"]
 JournalStatus = Literal["intent", "done"]
 
 JsonDict = dict[str, Any]
+ItemRow = tuple[Any, ...]
+"""A run item as the store writes it: its values in `ITEM_COLUMNS` order (`created_at` left out: the store's now).
+A run records one per record decided, so the engine's recorder makes these directly (`Recorder.row`), without a
+`RunItem` and a column dictionary in between; `diff` and `source_values` are plain dicts, `diff` mapping a field
+to `[old, new]`."""
+ITEM_COLUMNS = (
+    "run_id",
+    "tenant",
+    "pair",
+    "direction",
+    "action",
+    "status",
+    "left_id",
+    "right_id",
+    "reason",
+    "diff",
+    "source_values",
+    "remote_status",
+    "remote_response",
+)
+"""The columns of an `ItemRow`, in order (a `RunItem`'s fields of the same names)."""
 
 
 def _require_aware(**stamps: datetime | None) -> None:

@@ -49,7 +49,9 @@ from cwsync.store.bulk import bulk_insert
 from cwsync.store.models import CursorRow, JournalRow, LinkRow, RunItemRow, RunRow
 from cwsync.store.reader import SqliteReader
 from cwsync.store.records import (
+    ITEM_COLUMNS,
     Counts,
+    ItemRow,
     JournalEntry,
     Link,
     RunItem,
@@ -295,23 +297,25 @@ def _item_of(row: Row[Any]) -> RunItem:
     )
 
 
-def _item_values(item: RunItem, now: datetime) -> dict[str, Any]:
-    return {
-        "run_id": item.run_id,
-        "tenant": item.tenant,
-        "pair": item.pair,
-        "direction": item.direction,
-        "action": item.action,
-        "status": item.status,
-        "left_id": item.left_id,
-        "right_id": item.right_id,
-        "reason": item.reason,
-        "diff": item.diff,
-        "source_values": item.source_values,
-        "remote_status": item.remote_status,
-        "remote_response": item.remote_response,
-        "created_at": item.created_at or now,
-    }
+def _item_row(item: RunItem) -> ItemRow:
+    return (
+        item.run_id,
+        item.tenant,
+        item.pair,
+        item.direction,
+        item.action,
+        item.status,
+        item.left_id,
+        item.right_id,
+        item.reason,
+        item.diff,
+        item.source_values,
+        item.remote_status,
+        item.remote_response,
+    )
+
+
+_ITEM_ROW_COLUMNS = (*ITEM_COLUMNS, "created_at")
 
 
 def _unique_links(links: Sequence[Link]) -> list[Link]:
@@ -875,11 +879,17 @@ class Tx:
         return released
 
     async def _bulk(
-        self, table: Table, rows: Sequence[dict[str, Any]], *, conflict: Sequence[str] = (), kept: Sequence[str] = ()
+        self,
+        table: Table,
+        rows: Sequence[Any],
+        *,
+        columns: Sequence[str] | None = None,
+        conflict: Sequence[str] = (),
+        kept: Sequence[str] = (),
     ) -> None:
         if self._closed:
             raise RuntimeError("this transaction is over: write inside the `async with store.transaction()` block")
-        await bulk_insert(self._conn, table, rows, conflict=conflict, kept=kept)
+        await bulk_insert(self._conn, table, rows, columns=columns, conflict=conflict, kept=kept)
 
     async def _release_right_ids(self, batch: Sequence[Link]) -> int:
         """Delete the links that hold a right id this batch gives to a different left id; returns how many."""
@@ -934,7 +944,14 @@ class Tx:
         """Record run items in bulk (one executemany); their run must exist."""
         if items:
             now = _now()
-            await self._bulk(RUN_ITEMS, [_item_values(item, now) for item in items])
+            rows = [(*_item_row(item), item.created_at or now) for item in items]
+            await self._bulk(RUN_ITEMS, rows, columns=_ITEM_ROW_COLUMNS)
+
+    async def add_item_rows(self, rows: Sequence[ItemRow]) -> None:
+        """`add_run_items` of run items as rows (`ItemRow`, what the engine's recorder makes), created now."""
+        if rows:
+            now = _now()
+            await self._bulk(RUN_ITEMS, [(*row, now) for row in rows], columns=_ITEM_ROW_COLUMNS)
 
     async def write_journal(self, entries: Sequence[JournalEntry]) -> None:
         """Insert or replace journal entries by (tenant, scope, key, step)."""

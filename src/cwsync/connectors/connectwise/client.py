@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
@@ -35,6 +36,7 @@ from cwsync.connectors.http import (
     Sleep,
     TransportError,
     ValidationError,
+    json_of,
     next_link,
     redact_url,
 )
@@ -305,7 +307,7 @@ class ConnectWiseClient(OwnsHttp):
         fields: Fields | None = None,
         order_by: str | None = None,
         page_size: int | None = None,
-    ) -> AsyncIterator[list[Record]]:
+    ) -> AsyncGenerator[list[Record], None]:
         """Every matching record, one page at a time, the next page's request sent as soon as its position is known
         (while the caller works on this one): one page ahead at most, so memory stays flat in the record count.
 
@@ -319,8 +321,9 @@ class ConnectWiseClient(OwnsHttp):
         query = _Query(conditions, child_conditions, custom_field_conditions, fields, order_by)
         size = self._page_size(page_size)
         pages = self._navigable(path, query, size) if order_by else self._forward_only(path, query, size)
-        async for page in pages:
-            yield page
+        async with aclosing(pages):  # closed with this one: see `_abandon`
+            async for page in pages:
+                yield page
 
     async def stream_records(
         self,
@@ -332,7 +335,7 @@ class ConnectWiseClient(OwnsHttp):
         fields: Fields | None = None,
         order_by: str | None = None,
         page_size: int | None = None,
-    ) -> AsyncIterator[Record]:
+    ) -> AsyncGenerator[Record, None]:
         """`stream`, one record at a time."""
         pages = self.stream(
             path,
@@ -343,11 +346,12 @@ class ConnectWiseClient(OwnsHttp):
             order_by=order_by,
             page_size=page_size,
         )
-        async for page in pages:
-            for record in page:
-                yield record
+        async with aclosing(pages):  # closed with this one: a read-ahead under way is ended now, not at collection
+            async for page in pages:
+                for record in page:
+                    yield record
 
-    async def _forward_only(self, path: str, query: _Query, size: int) -> AsyncIterator[list[Record]]:
+    async def _forward_only(self, path: str, query: _Query, size: int) -> AsyncGenerator[list[Record], None]:
         paginator: Paginator[int] = Paginator(0, what=f"{_path(path)} by pageId")
         base = query.params(with_id=True)
 
@@ -365,8 +369,9 @@ class ConnectWiseClient(OwnsHttp):
                     if paginator.pages_read:
                         raise
                     self._log.info("cw.forward_only_refused", path=_path(path), code=exc.code, field=exc.field)
-                    async for page in self._navigable(path, query, size):
-                        yield page
+                    async with aclosing(self._navigable(path, query, size)) as pages:
+                        async for page in pages:
+                            yield page
                     return
                 rows = _records(response)
                 if len(rows) < size:
@@ -377,9 +382,9 @@ class ConnectWiseClient(OwnsHttp):
                 if rows:
                     yield rows
         finally:
-            _abandon(ahead)
+            await _abandon(ahead)
 
-    async def _navigable(self, path: str, query: _Query, size: int) -> AsyncIterator[list[Record]]:
+    async def _navigable(self, path: str, query: _Query, size: int) -> AsyncGenerator[list[Record], None]:
         paginator: Paginator[int] = Paginator(1, what=f"{_path(path)} by page")
         base = query.params()
 
@@ -396,7 +401,7 @@ class ConnectWiseClient(OwnsHttp):
                 if rows:
                     yield rows
         finally:
-            _abandon(ahead)
+            await _abandon(ahead)
 
     def _page_size(self, page_size: int | None) -> int:
         size = self.settings.page_size if page_size is None else page_size
@@ -550,7 +555,7 @@ def _records(response: httpx.Response) -> list[Record]:
 
 def _json(response: httpx.Response) -> Any:
     try:
-        return response.json()
+        return json_of(response)
     except ValueError:
         raise _unexpected(response, "a body that is not JSON") from None
 
@@ -591,12 +596,16 @@ def _start(request: Coroutine[Any, Any, httpx.Response]) -> asyncio.Future[httpx
     return asyncio.ensure_future(request)
 
 
-def _abandon(ahead: asyncio.Future[httpx.Response] | None) -> None:
-    """Cancel a page read ahead that nobody will use (the caller stopped early, or a page failed)."""
-    if ahead is not None and not ahead.done():
+async def _abandon(ahead: asyncio.Future[httpx.Response] | None) -> None:
+    """End a page read ahead that nobody will use (the caller stopped early, or a page failed): cancelled, and waited
+    for, so that its connection is released and no task outlives the stream. `asyncio.wait` neither raises the read's
+    own error nor swallows a cancellation of the caller."""
+    if ahead is None:
+        return
+    ahead.add_done_callback(_quiet)
+    if not ahead.done():
         ahead.cancel()
-    if ahead is not None:
-        ahead.add_done_callback(_quiet)
+        await asyncio.wait((ahead,))
 
 
 def _quiet(future: asyncio.Future[Any]) -> None:

@@ -4,6 +4,7 @@ See `errors` for the error tree and `retry` for the policy; `HttpApi` puts them 
 `httpx.AsyncClient`.
 """
 
+from cwsync.connectors.http.bodies import json_of
 from cwsync.connectors.http.errors import (
     AmbiguousWriteError,
     AuthenticationError,
@@ -62,6 +63,7 @@ __all__ = [
     "compute_delay",
     "error_for_status",
     "is_safe_to_resend",
+    "json_of",
     "next_link",
     "parse_retry_after",
     "redact_url",

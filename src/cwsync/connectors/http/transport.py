@@ -123,6 +123,7 @@ class HttpApi:
             finally:
                 if callable(answered):
                     answered()
+        _release(response)
         API_REQUESTS.labels(self._system, str(response.status_code)).inc()
         if response.status_code == 429:
             API_RATE_LIMITED.labels(self._system).inc()
@@ -149,6 +150,18 @@ class HttpApi:
             method=getattr(error, "method", None),
             url=getattr(error, "url", None),
         )
+
+
+def _release(response: httpx.Response) -> None:
+    """Let a read response be freed as soon as nobody uses it.
+
+    httpx's response and its stream refer to each other (the stream keeps the response to record its elapsed time),
+    so a response, its whole body included, was freed only by the cyclic garbage collector, some time later: pages
+    of 2 MB waited for it (measured: 15 MB held after 20 pages of configurations, freed by `gc.collect()`). Once the
+    body is read and the stream closed (every request here reads its whole answer), the stream is not needed: an
+    empty one takes its place, and reference counting frees the response with its last user."""
+    if response.is_closed:
+        response.stream = httpx.ByteStream(b"")
 
 
 def transport_error(exc: httpx.HTTPError, method: str, url: str | httpx.URL) -> CwsyncApiError:

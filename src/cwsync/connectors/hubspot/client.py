@@ -46,6 +46,7 @@ from cwsync.connectors.http import (
     TransportError,
     ValidationError,
     compute_delay,
+    json_of,
     redact_url,
 )
 from cwsync.connectors.http.clients import new_client
@@ -1240,7 +1241,7 @@ def _ambiguous(object_type: str, indices: list[int], cause: CwsyncApiError, why:
 
 def _object(response: httpx.Response) -> Record:
     try:
-        body = response.json()
+        body = json_of(response)
     except ValueError:
         raise _unexpected(response, "a body that is not JSON") from None
     if not isinstance(body, dict):

@@ -31,6 +31,7 @@ from cwsync.connectors.http import (
     RequestLimits,
     RetryPolicy,
     Sleep,
+    json_of,
 )
 from cwsync.connectors.http.clients import new_client
 from cwsync.connectors.http.lifecycle import OwnsHttp
@@ -425,7 +426,7 @@ class HuduClient(OwnsHttp):
 
 def _body(response: httpx.Response) -> Any:
     try:
-        return response.json()
+        return json_of(response)
     except ValueError:
         raise RecordError(
             f"Hudu answered {response.status_code} with a body that is not JSON",
