@@ -5,7 +5,9 @@ through it: about half of the CPU of recording a 20k-record first sync went ther
 built once per table and kind, each column's own bind processor (the same SQLAlchemy uses: JSON text, SQLite's
 datetime format, the UTC rule of `UTCDateTime`) is resolved once per dialect, and the rows go to the driver as
 tuples, converted a column at a time. A value that repeats row after row (a batch's `now`) is converted once; a
-plain dict bound to a JSON column goes straight to the JSON encoder, and an aware datetime to SQLite's text in one
+plain dict bound to a JSON column goes straight to orjson (the same JSON data as SQLAlchemy's `json.dumps`, in
+compact form and with text as UTF-8 rather than `\\u` escapes; what orjson cannot encode goes to `json.dumps`), and
+an aware datetime to SQLite's text in one
 `isoformat` call (each gives what SQLAlchemy's own processor gives: `tests/store/test_bulk.py`). Rows come as
 dictionaries, or as tuples in the order of `columns` (what a caller writing thousands of rows builds most
 cheaply). PostgreSQL keeps SQLAlchemy's own path: asyncpg's executemany already sends the rows in one round trip
@@ -19,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import JSON, String, Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Dialect
@@ -74,11 +77,18 @@ def _processor(table: Table, column: str, dialect: Dialect) -> tuple[Processor, 
 
 def _json(process: Callable[[Any], Any], dumps: Callable[[Any], str]) -> Callable[[Any], Any]:
     """SQLAlchemy's JSON processor (`process`), without its checks for its NULL markers when the value is a plain
-    dict (no marker is one), and `{}` (every create's diff) not encoded again and again."""
+    dict (no marker is one), which orjson encodes (5–10× less CPU than `json.dumps`: four such values per synced
+    record); `{}` (every create's diff) is not encoded again and again. A dict orjson refuses (a key that is not
+    text, a number past 64 bits, a type it does not know) goes to `dumps`, as before."""
 
     def convert(value: Any) -> Any:
         if type(value) is dict:
-            return dumps(value) if value else "{}"
+            if not value:
+                return "{}"
+            try:
+                return orjson.dumps(value).decode()
+            except TypeError:
+                return dumps(value)
         return process(value)
 
     return convert

@@ -659,8 +659,9 @@ _LINK_BY_TEXT = {
 
 
 def _pattern(value: str) -> str:
-    """What a link's JSON text holds when one of its values is `value`: the JSON string, anywhere (LIKE-escaped)."""
-    quoted = json.dumps(value)
+    """What a link's JSON text holds when one of its values is `value`: the JSON string, anywhere (LIKE-escaped).
+    Text beyond ASCII as itself, as the store writes it (`store.bulk`: orjson; PostgreSQL's JSON text)."""
+    quoted = json.dumps(value, ensure_ascii=False)
     return "%" + quoted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
