@@ -15,11 +15,8 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cwsync.cli.app import app
+from tests.loopback import free_port, wait_for
 
 pytestmark = pytest.mark.loopback
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,20 +75,6 @@ def _split_and(text: str) -> list[list[str]]:
     return [p for p in parts if p]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    """Poll `check()` until true, with a deadline."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 @dataclass
 class Tour:
     """The state of a tour being run: environment, ports, the background processes."""
@@ -98,7 +82,7 @@ class Tour:
     cwd: Path
     env: dict[str, str] = field(default_factory=dict)
     sandbox_port: int = 0
-    server_port: int = field(default_factory=_free_port)
+    server_port: int = field(default_factory=free_port)
     processes: list[tuple[str, subprocess.Popen[str]]] = field(default_factory=list)
 
     def ports(self, word: str) -> str:
@@ -158,10 +142,10 @@ class Tour:
                 site.append(found.group(2))
             return bool(site)
 
-        _wait_for(started, f"{where} to print its site")
+        wait_for(started, f"{where} to print its site")
         self.sandbox_port = int(site[0])
         self.processes.append((where, proc))
-        _wait_for(lambda: _answers(f"http://127.0.0.1:{self.sandbox_port}/_sandbox"), f"{where} to serve")
+        wait_for(lambda: _answers(f"http://127.0.0.1:{self.sandbox_port}/_sandbox"), f"{where} to serve")
 
     def start_server(self, args: list[str], where: str) -> None:
         proc = self._spawn(args)
@@ -172,7 +156,7 @@ class Tour:
             assert proc.poll() is None, f"{where}: exited {proc.returncode}: {proc.communicate()}"
             return _answers(f"{base}/api/health")
 
-        _wait_for(healthy, f"{where} to serve")
+        wait_for(healthy, f"{where} to serve")
 
     def _spawn(self, args: list[str]) -> subprocess.Popen[str]:
         env = {**os.environ, **self.env, "COLUMNS": "200", "CWSYNC_LOG_LEVEL": "warning"}

@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from typer.testing import CliRunner, Result
 from cwsync.cli.app import app
 from cwsync_sandbox.connectwise.app import SandboxSettings
 from cwsync_sandbox.server import RunningSandbox, running_sandbox
+from tests.loopback import free_port
 
 PASSWORD = "correct horse battery"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -40,12 +40,6 @@ def _cli(args: Sequence[str], stdin: str | None = None) -> Result:
     sync API keeps running while the session's browser is open (the second module's `live` starts after it)."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(runner.invoke, app, list(args), input=stdin).result()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def until(check: Callable[[], object], what: str, timeout: float = 30) -> None:
@@ -115,7 +109,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     settings = SandboxSettings(records=120, seed=6, examples=True, private_key=PRIVATE_KEY)
     with running_sandbox(settings) as sandbox:
         config = folder / "cwsync.yaml"
-        port = _free_port()
+        port = free_port()
         store = f"sqlite:///{folder / 'cwsync.db'}"
         args = ["init", str(config), "--sandbox", "--sandbox-url", sandbox.base_url, "--store", store]
         made = _cli([*args, "--server-port", str(port)])
@@ -199,7 +193,7 @@ def live_tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveTenan
     from ruamel.yaml import YAML
 
     folder = tmp_path_factory.mktemp("console-tenants")
-    directory, port, store = folder / "tenants", _free_port(), f"sqlite:///{folder / 'cwsync.db'}"
+    directory, port, store = folder / "tenants", free_port(), f"sqlite:///{folder / 'cwsync.db'}"
     with running_sandbox(SandboxSettings(records=20, seed=4)) as sandbox:
         for name in ("acme", "globex"):
             path = directory / f"{name}.yaml"

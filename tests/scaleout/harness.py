@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,24 +22,11 @@ from typer.testing import CliRunner
 from cwsync.cli.app import app
 from cwsync.store.store import async_url
 from cwsync_sandbox.server import RunningSandbox
+from tests.loopback import free_port as free_port  # re-exported: the scale-out tests import both from here
+from tests.loopback import wait_for as wait_for
 
 cli = CliRunner()
 API_TOKEN = "sandbox-api-token-0001"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(check: Callable[[], object], what: str, timeout: float = 60) -> None:
-    """Poll `check()` until it is truthy, with a deadline (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from cwsync.server.intake import IntakeServer
+from tests.loopback import free_port
 
 WAIT = 30.0
 
@@ -44,15 +45,9 @@ APP = Starlette(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 async def served() -> AsyncIterator[str]:
-    port = _free_port()
+    port = free_port()
     web = IntakeServer(APP, host="127.0.0.1", port=port, log_level="critical", lifespan="off")
     serving = asyncio.create_task(web.serve())
     deadline = time.monotonic() + WAIT

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -20,15 +18,10 @@ from cwsync.config.model import secret_values
 from cwsync_sandbox.connectwise.app import SandboxSettings
 from cwsync_sandbox.server import RunningSandbox, running_sandbox
 from tests.conftest import auth_headers
+from tests.loopback import free_port, wait_for
 
 pytestmark = pytest.mark.loopback
 LEGACY_TOKEN = "legacy-callback-token-0042-secret"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _cwsync(*args: str, env: dict[str, str]) -> str:
@@ -37,13 +30,6 @@ def _cwsync(*args: str, env: dict[str, str]) -> str:
     )
     assert done.returncode == 0, f"cwsync {' '.join(args)}: {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
-
-
-def _wait_for(check: object, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def _answers(url: str) -> bool:
@@ -67,7 +53,7 @@ def _touch_a_contact(served: RunningSandbox) -> None:
 
 @pytest.mark.parametrize("log_format", ["json", "console"])
 def test_no_configured_secret_reaches_the_logs(tmp_path: Path, log_format: str) -> None:
-    port = _free_port()
+    port = free_port()
     with running_sandbox(SandboxSettings(records=200, seed=6, examples=True)) as served:
         config = tmp_path / "cwsync.yaml"
         env = {**os.environ, "CWSYNC_LOG_LEVEL": "debug", "CWSYNC_LOG_FORMAT": log_format, "COLUMNS": "200"}
@@ -100,10 +86,10 @@ def test_no_configured_secret_reaches_the_logs(tmp_path: Path, log_format: str) 
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_for(lambda: _serving(serve, f"{base}/livez"), "cwsync serve")
+            wait_for(lambda: _serving(serve, f"{base}/livez"), "cwsync serve")
             _touch_a_contact(served)  # a real, signed callback from the sandbox
             assert served.hubspot is not None
-            _wait_for(
+            wait_for(
                 lambda: any(
                     r["trigger"] == "callback"
                     for r in httpx.get(

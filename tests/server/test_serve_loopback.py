@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,27 +15,14 @@ from typer.testing import CliRunner
 from cwsync.cli.app import app
 from cwsync_sandbox.connectwise.app import SandboxSettings
 from cwsync_sandbox.server import running_sandbox
+from tests.loopback import free_port, wait_for
 
 runner = CliRunner()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(check: object, what: str, timeout: float = 60) -> None:
-    """Poll `check()` until true, with a deadline (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def test_callback_over_real_http_updates_hubspot(tmp_path: Path) -> None:
     """serve + callbacks install + a ConnectWise change → HubSpot updated, measured end to end over sockets."""
-    port = _free_port()
+    port = free_port()
     with running_sandbox(SandboxSettings(records=200, seed=6, examples=True)) as sandbox:  # as `sandbox serve`
         config = tmp_path / "cwsync.yaml"
         store = f"sqlite:///{tmp_path / 'serve.db'}"
@@ -55,7 +41,7 @@ def test_callback_over_real_http_updates_hubspot(tmp_path: Path) -> None:
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_for(lambda: _healthy(base, proc), "the server to start")
+            wait_for(lambda: _healthy(base, proc), "the server to start")
             auth = {"Authorization": "Bearer sandbox-api-token-0001"}
             assert httpx.get(f"{base}/api/runs", headers=auth).status_code == 200
             api = sandbox.sandbox.api_root
@@ -66,7 +52,7 @@ def test_callback_over_real_http_updates_hubspot(tmp_path: Path) -> None:
             patch = [{"op": "replace", "path": "title", "value": "Real Time"}]
             r = httpx.patch(f"{api}/company/contacts/{contact['id']}", json=patch, headers=headers)
             assert r.status_code == 200
-            _wait_for(lambda: _hubspot_title(sandbox, config, contact["id"]) == "Real Time", "HubSpot to change", 30)
+            wait_for(lambda: _hubspot_title(sandbox, config, contact["id"]) == "Real Time", "HubSpot to change", 30)
             latency = time.monotonic() - started
             assert latency < 30
         finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sqlite3
 import threading
 import time
@@ -29,6 +28,7 @@ from cwsync.server.intake import IntakeServer
 from cwsync.store import Store
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
 from cwsync_sandbox.hubspot import HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
+from tests.loopback import free_port
 
 CW, HS, ME = "http://cw.test", "http://hs.test", "http://cwsync.test"
 TOKEN, API = "callback-token-123", "api-token-456"
@@ -333,7 +333,7 @@ async def test_callbacks_are_answered_while_the_engine_holds_its_loop(
         await run_records(server, jobs)
 
     monkeypatch.setattr(hubspot, "run_records", holding)
-    port = _free_port()
+    port = free_port()
     web = IntakeServer(
         create_server_app(system.server), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
     )
@@ -395,9 +395,3 @@ def _signed_body(system: System, record_id: int, message_id: str) -> tuple[bytes
         }
     ).encode()
     return body, connectwise_signature(body, box.callbacks.signing_key)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
