@@ -117,11 +117,6 @@ class IntakeServer:
         """Serve until `should_exit`; cancelled, it stops uvicorn and waits for its thread first."""
         home = asyncio.get_running_loop()
         self.split.home = home
-        import os
-        import sys
-
-        if os.environ.get("CWSYNC_SWITCH"):
-            sys.setswitchinterval(float(os.environ["CWSYNC_SWITCH"]))
         done: asyncio.Future[None] = home.create_future()
 
         def finished(error: BaseException | None) -> None:
