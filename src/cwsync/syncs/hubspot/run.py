@@ -47,7 +47,7 @@ from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_va
 from cwsync.engine.record import Recorder, projection_hash
 from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.engine.runs import close_interrupted as close_interrupted_runs
-from cwsync.store import Counts, ItemStatus, Link, RunItem, Store
+from cwsync.store import Counts, Link, RunItem, Store
 from cwsync.syncs.hubspot import shapes
 from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
 from cwsync.syncs.hubspot.properties import (
@@ -792,40 +792,40 @@ class _PairRun:
             gone.extend(left_id for left_id, _ in batch if left_id not in self._linked)  # not read by this run
         if not gone:
             return
+        missing = await self._links(Side.LEFT, gone)
         present = {str(raw["id"]) for raw in await self.left.get_many(gone)}
         if present:
-            await self._kept(sorted(present))
+            await self._kept([missing[i] for i in sorted(present) if i in missing])
             gone = [left_id for left_id in gone if left_id not in present]
             if not gone:
                 return
         check_mass_delete(
             self.pair, len(gone), total, self.s.mass_delete_share, setting="syncs.hubspot.mass_delete_share"
         )
-        missing = await self._links(Side.LEFT, gone)
+        missing = {i: missing[i] for i in gone if i in missing}
         await self._deleted_left(gone, missing, "not found in ConnectWise (reconciliation)")
         for link in missing.values():
             rights.pop(link.right_id, None)
             self._echoes.discard(link.right_id)
 
-    async def _kept(self, left_ids: list[str]) -> None:
+    async def _kept(self, links: Sequence[Link]) -> None:
         """Linked records a full read did not return but ConnectWise still has: left as they are, skipped."""
-        links = await self._links(Side.LEFT, left_ids)
         why = OUT_OF_SCOPE.format(target="HubSpot", deleted="archived")
-        items = []
-        for link in links.values():
-            self.report.counts.add("skip")
-            items.append(
-                self.recorder.item(
-                    "skip",
-                    status="planned" if self.dry_run else "applied",
-                    left_id=link.left_id,
-                    right_id=link.right_id,
-                    reason=why,
-                    source_values=link.left_values,
-                )
-            )
+        items = [self._link_item("skip", link, why) for link in links]
         if not self.dry_run:
             await self.recorder.commit(items=items)
+
+    def _link_item(self, action: str, link: Link, reason: str) -> RunItem:
+        """The run item of a decision about a link that writes no record of this run's reads (counted)."""
+        self.report.counts.add(action)  # type: ignore[arg-type]
+        return self.recorder.item(
+            action,  # type: ignore[arg-type]
+            status="planned" if self.dry_run else "applied",
+            left_id=link.left_id,
+            right_id=link.right_id,
+            reason=reason,
+            source_values=link.left_values,
+        )
 
     async def _reconcile_right(self) -> None:
         """After reading every HubSpot object: links whose counterpart was not among them were deleted (archived)
@@ -856,18 +856,7 @@ class _PairRun:
         kept, dropped, items = [], [], []
         for link in links:
             marked, why = self.gone_link(link, "deleted in HubSpot (not found by a full read)")
-            self.report.counts.add("skip")
-            status: ItemStatus = "planned" if self.dry_run else "applied"
-            items.append(
-                self.recorder.item(
-                    "skip",
-                    status=status,
-                    left_id=link.left_id,
-                    right_id=link.right_id,
-                    reason=why,
-                    source_values=link.left_values,
-                )
-            )
+            items.append(self._link_item("skip", link, why))
             if marked is None:
                 dropped.append(link.left_id)
             else:
@@ -901,19 +890,7 @@ class _PairRun:
             "ignore": ("on_delete is ignore: its counterpart is kept and no longer synced", "skip"),
         }
         why, action = what[policy]
-        items = []
-        for link in linked:
-            self.report.counts.add(action)  # type: ignore[arg-type]
-            items.append(
-                self.recorder.item(
-                    action,  # type: ignore[arg-type]
-                    status="planned" if self.dry_run else "applied",
-                    left_id=link.left_id,
-                    right_id=link.right_id,
-                    reason=f"{reason}: {why}",
-                    source_values=link.left_values,
-                )
-            )
+        items = [self._link_item(action, link, f"{reason}: {why}") for link in linked]
         if self.dry_run or not linked:
             return
         if policy == "archive":
