@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -10,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.engine.guard import MassDeleteError, check_mass_delete
@@ -180,6 +184,28 @@ def test_the_projection_hash_is_pinned() -> None:
     values = {"name": "Müller AG", "b": None, "a": "1", "when": datetime(2026, 1, 2, tzinfo=UTC)}
     assert projection_hash(values) == "817e918d540fc768caeeba8b74b402b3"  # as json.dumps(sort_keys, compact) made it
     assert projection_hash(dict(reversed(values.items()))) == projection_hash(values)
+    assert projection_hash({"name": "Acme", "n": 3, "on": True, "x": None}) == _json_hash(
+        {"name": "Acme", "n": 3, "on": True, "x": None}
+    )
+
+
+def _json_hash(values: dict[str, Any]) -> str:
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(max_size=8),
+        st.one_of(st.none(), st.text(max_size=12), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70)),
+        max_size=6,
+    )
+)
+def test_the_fast_projection_hash_is_the_json_one(values: dict[str, Any]) -> None:
+    """The orjson path makes exactly the bytes `json.dumps(sort_keys, compact, ensure_ascii)` made: any text
+    (control characters, DEL, non-ASCII), numbers past 64 bits."""
+    assert projection_hash(values) == _json_hash(values)
 
 
 def test_a_watermark_never_passes_the_run_start() -> None:

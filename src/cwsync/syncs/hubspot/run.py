@@ -47,7 +47,7 @@ from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_va
 from cwsync.engine.record import Recorder, projection_hash
 from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.engine.runs import close_interrupted as close_interrupted_runs
-from cwsync.store import Counts, Link, RunItem, Store
+from cwsync.store import Counts, ItemRow, Link, Store
 from cwsync.syncs.hubspot import shapes
 from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
 from cwsync.syncs.hubspot.properties import (
@@ -813,17 +813,18 @@ class _PairRun:
         why = OUT_OF_SCOPE.format(target="HubSpot", deleted="archived")
         items = [self._link_item("skip", link, why) for link in links]
         if not self.dry_run:
-            await self.recorder.commit(items=items)
+            await self.recorder.commit(rows=items)
 
-    def _link_item(self, action: str, link: Link, reason: str) -> RunItem:
+    def _link_item(self, action: str, link: Link, reason: str) -> ItemRow:
         """The run item of a decision about a link that writes no record of this run's reads (counted)."""
         self.report.counts.add(action)  # type: ignore[arg-type]
-        return self.recorder.item(
+        return self.recorder.row(
             action,  # type: ignore[arg-type]
             status="planned" if self.dry_run else "applied",
             left_id=link.left_id,
             right_id=link.right_id,
             reason=reason,
+            diff={},
             source_values=link.left_values,
         )
 
@@ -861,7 +862,7 @@ class _PairRun:
                 dropped.append(link.left_id)
             else:
                 kept.append(marked)
-        await self.recorder.commit(links=kept, items=items, dropped=dropped)
+        await self.recorder.commit(links=kept, rows=items, dropped=dropped)
 
     def gone_link(self, link: Link, reason: str) -> tuple[Link | None, str]:
         """A link whose HubSpot counterpart is deleted, under the pair's policy: marked (`ignore`: the record is left
@@ -903,7 +904,7 @@ class _PairRun:
             for link in linked
             if policy in ("flag", "ignore") and link.left_values.get(EXCLUDED) != reason
         ]
-        await self.recorder.commit(links=marked, items=items, dropped=dropped)
+        await self.recorder.commit(links=marked, rows=items, dropped=dropped)
         if dropped:
             self._linked.difference_update(dropped)
             self._unconfirmed.difference_update(dropped)
@@ -1109,7 +1110,7 @@ class _PairRun:
                 links.append(result.link)
             if action != "unchanged":
                 run_items.append(self._run_item(result, action))
-        self._released += await self.recorder.commit(links=links, items=run_items, dropped=dropped)
+        self._released += await self.recorder.commit(links=links, rows=run_items, dropped=dropped)
         self._linked.update(link.left_id for link in links)
         self._linked.difference_update(dropped)
         if self.right_complete:
@@ -1121,10 +1122,10 @@ class _PairRun:
                     self._unconfirmed.add(link.left_id)
             self._unconfirmed.difference_update(dropped)
 
-    def _run_item(self, result: _Result, action: str) -> RunItem:
+    def _run_item(self, result: _Result, action: str) -> ItemRow:
         item = result.item
         to_left = any(w.side is Side.LEFT for w in item.writes)
-        return self.recorder.item(
+        return self.recorder.row(
             action,  # type: ignore[arg-type]
             direction="right_to_left" if to_left else "left_to_right",
             status="failed" if result.error else ("applied" if item.writes or result.link else "planned"),
