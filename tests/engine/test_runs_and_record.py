@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.engine.guard import MassDeleteError, check_mass_delete
-from cwsync.engine.reading import ReadAhead, Watermark, last_updated, parse_moment
+from cwsync.engine.reading import IdSet, ReadAhead, Watermark, last_updated, parse_moment
 from cwsync.engine.record import Recorder, projection_hash
 from cwsync.engine.runs import close_interrupted, recorded_run
 from cwsync.store import Counts, JournalEntry, Store, Tx
@@ -244,3 +244,36 @@ async def test_read_ahead_reads_the_next_page_while_the_current_one_is_used() ->
     assert reads == [0, 1]  # page 1 was asked for as soon as page 0 was handed over
     assert [page async for page in ahead] == [1, 2]
     await ahead.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.booleans(),
+            st.one_of(
+                st.integers(min_value=0, max_value=5_000).map(str),
+                st.sampled_from(["0", "00", "007", "16777216", "99999999999", "abc", "", "１２", "-3"]),
+            ),
+        ),
+        max_size=60,
+    )
+)
+def test_an_id_set_behaves_as_a_set_of_texts(ops: list[tuple[bool, str]]) -> None:
+    """Numbers as bits, the rest (leading zeros, past the bitmap's limit, not decimal) as texts: the same answers as
+    a set for membership and size, whatever the order of adds and discards."""
+    ids, expected = IdSet(), set()
+    for add, text in ops:
+        if add:
+            ids.add(text)
+            expected.add(text)
+        else:
+            ids.discard(text)
+            expected.discard(text)
+        assert len(ids) == len(expected)
+    for _, text in ops:
+        assert (text in ids) == (text in expected)
+    seven = IdSet(["7"])
+    assert "7" in seven
+    assert "07" not in seven
+    assert 7 not in seven

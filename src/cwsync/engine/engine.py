@@ -29,7 +29,7 @@ from cwsync.connectors.http import FatalError, NotFoundError
 from cwsync.core.plan import LinkBase, PairInput, PlanItem, Snapshot, plan_pair_cooperatively
 from cwsync.engine.guard import check_mass_delete
 from cwsync.engine.pair import KEPT_ITEMS, Links, Pair, Raw, Write, WriteResult
-from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_value
+from cwsync.engine.reading import IdSet, ReadAhead, Watermark, cursor_moment, cursor_value
 from cwsync.engine.record import Recorder
 from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.store import Counts, ItemRow, Link, RunKind, Store, Trigger
@@ -421,7 +421,7 @@ class _PairRun:
     async def run(self, *, full: bool) -> None:
         cursor = None if full else await self.store.cursor(self.tenant, self.pair.name, "left")
         since = self._since(cursor)
-        seen: set[str] = set()
+        seen = IdSet()  # what a full read returned, for reconciliation: a bit per ConnectWise id
         reader = ReadAhead(self.pair.source.changed(since))
         counting = self._count(since)
         try:
@@ -697,7 +697,7 @@ class _PairRun:
 
     # -- deletions -----------------------------------------------------------------------------------------------
 
-    async def _reconcile(self, seen: set[str]) -> None:
+    async def _reconcile(self, seen: IdSet) -> None:
         """After a full read: linked records ConnectWise no longer has were deleted there (behind the guard)."""
         total = await self.links.count()
         if total == 0:

@@ -43,7 +43,7 @@ from cwsync.core.selection import select_types
 from cwsync.engine.engine import OUT_OF_SCOPE
 from cwsync.engine.guard import MassDeleteError, check_mass_delete
 from cwsync.engine.pair import KEPT_ITEMS, Flow
-from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_value
+from cwsync.engine.reading import IdSet, ReadAhead, Watermark, cursor_moment, cursor_value
 from cwsync.engine.record import Recorder, projection_hash
 from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.engine.runs import close_interrupted as close_interrupted_runs
@@ -399,9 +399,14 @@ class _PairRun:
         self.right_stamps: dict[str, str] = {}  # HubSpot id → `STAMP` of the object as read in this run
         self._held: list[PlanItem] = []  # planned, not applied yet (see `_apply`)
         self._held_raws: dict[str, Raw] = {}
+        """ConnectWise records of held items that update ConnectWise (a patch is built against the record read)."""
+        self._held_moments: dict[str, datetime | None] = {}
+        """When the ConnectWise records of held items with writes last changed: a failed write holds the cursor
+        there. (The records themselves are not kept: a page's thousand records held until their batches went out
+        were the first sync's peak memory.)"""
         self._applying: list[asyncio.Task[None]] = []  # oldest first, at most the flow's `applying`
         self._reader: ReadAhead[list[Raw]] | None = None
-        self._linked: set[str] = set()
+        self._linked = IdSet()
         """ConnectWise ids read in this run that have a link (found, or written by it): when the store holds just
         as many links, none is of a record ConnectWise no longer has, and reconciliation need not read them all."""
         self._released = 0  # links the store removed because their HubSpot id went to another record
@@ -987,7 +992,14 @@ class _PairRun:
                     self.report.counts.conflicts += 1
             return
         self._held.extend(items)
-        self._held_raws.update(raws)
+        updated_at = self.left.updated_at
+        for item in items:
+            key = item.left_id
+            raw = raws.get(key) if key is not None and item.writes else None
+            if raw is not None and key is not None:
+                self._held_moments[key] = updated_at(raw)
+                if _write(item, Side.LEFT, Action.UPDATE):
+                    self._held_raws[key] = raw
         ready = self._ready()
         if ready:
             await self._launch(ready)
@@ -1050,14 +1062,17 @@ class _PairRun:
             await self._applying.pop(0)
         keys = {str(i.left_id) for i in items if i.left_id}
         raws = {k: self._held_raws.pop(k) for k in keys if k in self._held_raws}
-        self._applying.append(asyncio.create_task(self._apply_now(items, raws)))
+        moments = {k: self._held_moments.pop(k) for k in keys if k in self._held_moments}
+        self._applying.append(asyncio.create_task(self._apply_now(items, raws, moments)))
 
-    async def _apply_now(self, items: list[PlanItem], raws: Mapping[str, Raw]) -> None:
+    async def _apply_now(
+        self, items: list[PlanItem], raws: Mapping[str, Raw], moments: Mapping[str, datetime | None]
+    ) -> None:
         results = await _Applier(self, raws).apply(items)
-        self._hold_failed(results, raws)
+        self._hold_failed(results, moments)
         await self._record(results)
 
-    def _hold_failed(self, results: Sequence[_Result], raws: Mapping[str, Raw]) -> None:
+    def _hold_failed(self, results: Sequence[_Result], moments: Mapping[str, datetime | None]) -> None:
         """Records whose writes failed are read again by the next run, even an incremental one: the cursor of the
         side they came from does not move past them (a HubSpot-side failure keeps the HubSpot cursor where it was).
         """
@@ -1070,8 +1085,7 @@ class _PairRun:
             if result.item.source is Side.RIGHT:
                 self._keep_right_cursor = True
                 continue
-            raw = raws.get(str(result.left_id))
-            moment = self.left.updated_at(raw) if raw is not None else None
+            moment = moments.get(str(result.left_id))
             self.newest[Side.LEFT].hold(moment or self.left_since or _EARLIEST)
 
     async def _settle(self) -> None:
