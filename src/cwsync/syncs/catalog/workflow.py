@@ -16,14 +16,12 @@ quantity. Refusals write nothing in ConnectWise and are kept as run items of pai
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
-from sqlalchemy import Table, Text, bindparam, cast, or_, select
 
 from cwsync.config.catalog import lookup
 from cwsync.config.model import Config
@@ -36,7 +34,6 @@ from cwsync.core.plan import EXCLUDED, GONE
 from cwsync.core.priority import company_type_names, pick_company_type
 from cwsync.engine.engine import DELETED
 from cwsync.store import JournalEntry, Link, Reads, Store, Trigger, Tx
-from cwsync.store.models import LinkRow
 from cwsync.syncs.catalog.engine import CATALOG_PATH, catalog_sync_config
 from cwsync.syncs.catalog.products import PRODUCTS_PAIR
 from cwsync.syncs.catalog.quotes import (
@@ -619,7 +616,6 @@ class QuoteWorkflow:
 Opening = Callable[[Record], Awaitable[int]]
 """Creates a new quote's opportunity from its body; the opportunity's id."""
 
-_LINKS: Table = LinkRow.__table__  # type: ignore[assignment]
 _FROM_LINK = "_from_link"
 """Set on a company or contact record built from its link (its type is the one the HubSpot sync carried)."""
 
@@ -643,84 +639,49 @@ class Known:
         return self.company is not None and self.contact is not None and wanted <= self.products
 
 
-def _link_select(*where: Any) -> Any:
-    """A prebuilt look-up of links by `tenant`, `pair` and `where` (built once: a quote runs it as it is)."""
-    c = _LINKS.c
-    columns = (c.left_id, c.left_values, c.right_values)
-    return select(*columns).where(c.tenant == bindparam("tenant"), c.pair == bindparam("pair"), *where)
-
-
-_TEXT = cast(_LINKS.c.left_values, Text)
-_LINK_BY_ID = _link_select(_LINKS.c.left_id == bindparam("key"))
-_LINK_BY_TEXT = {
-    True: _link_select(_TEXT.like(bindparam("pattern"), escape="\\")),  # SQLite: LIKE ignores ASCII case
-    False: _link_select(_TEXT.ilike(bindparam("pattern"), escape="\\")),
-}
-
-
-def _pattern(value: str) -> str:
-    """What a link's JSON text holds when one of its values is `value`: the JSON string, anywhere (LIKE-escaped).
-    Text beyond ASCII as itself, as the store writes it (`store.bulk`: orjson; PostgreSQL's JSON text)."""
-    quoted = json.dumps(value, ensure_ascii=False)
-    return "%" + quoted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _by_text(conn: Any, values: Sequence[str]) -> Any:
-    """Links whose JSON text holds one of `values` (a prefilter: the field itself is checked after)."""
-    if len(values) == 1:
-        return _LINK_BY_TEXT[conn.dialect.name == "sqlite"]
-    text = [_TEXT.like(_pattern(v), escape="\\") for v in values]
-    if conn.dialect.name != "sqlite":
-        text = [_TEXT.ilike(_pattern(v), escape="\\") for v in values]
-    return _link_select(or_(*text))
-
-
 async def _known(reads: Reads, tenant: str, quote: Quote, shipping: str | None) -> Known:
     """The links of a quote's company (by id or identifier), contact (by id or e-mail, of that company) and
     products (by identifier), read inside the quote's one store read. The identifier, e-mail and SKU are the
-    values the syncs keep in the links (`connectwise_company_id`, `email`, `hs_sku`): a mapping without them
-    finds nothing here, and the quote is resolved in ConnectWise as before.
-
-    No index holds those values: the pair's links are scanned for the value's JSON text (`LIKE`, ~3× cheaper than
-    extracting the field from each: 50,000 contact links took ~8 ms on SQLite), and the field of what matched is
-    then compared exactly. A value JSON would escape (a quote, a backslash) is not found that way: read from
-    ConnectWise, as an unlinked one."""
-    conn = reads.connection
-    company = await _linked_one(conn, tenant, "companies", quote.company, "connectwise_company_id")
+    values the syncs keep in the links (`connectwise_company_id`, `email`, `hs_sku`), found by the store's link
+    value indexes (`Reads.links_by_value`, migration 0012): a mapping without them finds nothing here, and the
+    quote is resolved in ConnectWise as before."""
+    company = await _linked_one(reads, tenant, HUBSPOT_COMPANIES_PAIR, quote.company, "connectwise_company_id")
     contact = None
     if company is not None:
-        contact = await _linked_one(conn, tenant, "contacts", quote.contact, "email", company=company["id"])
-    wanted = sorted(
-        {line.product.strip().lower() for line in quote.lines} | ({shipping.lower()} if shipping else set())
-    )
-    params = {"tenant": tenant, "pair": PRODUCTS_PAIR, "pattern": _pattern(wanted[0])}
-    rows = await conn.execute(_by_text(conn, wanted), params)
+        contact = await _linked_one(reads, tenant, HUBSPOT_CONTACTS_PAIR, quote.contact, "email", company=company["id"])
+    wanted = _wanted(quote, shipping)
+    links = await reads.links_by_value(tenant, PRODUCTS_PAIR, "hs_sku", wanted)
     products = frozenset(
         sku
-        for row in rows
-        if (sku := str(row.left_values.get("hs_sku") or "").lower()) in wanted
-        and _live(row.left_values, row.right_values)
+        for link in links
+        if (sku := str(link.left_values.get("hs_sku") or "").lower()) in wanted
+        and _live(link.left_values, link.right_values)
     )
     return Known(_company_of(company), _contact_of(contact), products)
 
 
+def _wanted(quote: Quote, shipping: str | None) -> set[str]:
+    """The lower-cased catalog identifiers a quote names (its lines', and the shipping product's when it ships)."""
+    wanted = {line.product.strip().lower() for line in quote.lines}
+    return wanted | ({shipping.lower()} if shipping and quote.shipping > 0 else set())
+
+
 async def _linked_one(
-    conn: Any, tenant: str, pair: str, key: str | int, field_name: str, *, company: str | None = None
+    reads: Reads, tenant: str, pair: str, key: str | int, field_name: str, *, company: str | None = None
 ) -> dict[str, Any] | None:
     """The one live link of `pair` whose left id is `key` (digits) or whose `field_name` value is `key`
     (case-insensitive); None for none or several. With `company`, only a link whose `company` value is it."""
     text = str(key).strip()
     if text.isdigit():
-        rows = await conn.execute(_LINK_BY_ID, {"tenant": tenant, "pair": pair, "key": text})
+        links = list((await reads.links_by_left(tenant, pair, [text])).values())
     else:
-        params = {"tenant": tenant, "pair": pair, "pattern": _pattern(text)}
-        rows = await conn.execute(_by_text(conn, [text]), params)
+        links = await reads.links_by_value(tenant, pair, field_name, [text])
     found = [
-        {"id": row.left_id, **row.left_values}
-        for row in rows
-        if _live(row.left_values, row.right_values)
-        and (text.isdigit() or str(row.left_values.get(field_name) or "").strip().lower() == text.lower())
-        and (company is None or str(row.left_values.get("company") or "") == str(company))
+        {"id": link.left_id, **link.left_values}
+        for link in links
+        if _live(link.left_values, link.right_values)
+        and (text.isdigit() or str(link.left_values.get(field_name) or "").strip().lower() == text.lower())
+        and (company is None or str(link.left_values.get("company") or "") == str(company))
     ]
     return found[0] if len(found) == 1 else None
 
