@@ -239,12 +239,12 @@ def test_recent_forgets_what_a_refusal_names_and_its_oldest_beyond_its_size() ->
         lines=[{"product": "A", "quantity": 1, "price": 1}, {"product": "B", "quantity": 1, "price": 1}]
     )
     recent.keep(quote, {"id": 5}, {"id": 9, "company": {"id": 5}}, [planned("A", 1), planned("B", 2, 2)])
-    recent.forget(quote, QuoteRefused("unknown_product", "not in the ConnectWise catalog: B"))
+    recent.forget(quote, QuoteRefused("unknown_product", "not in the ConnectWise catalog: B"), None)
     known = recent.fill(quote, Known(), None)
     assert known.products == {}
     assert known.company is not None
     assert known.contact is not None
-    recent.forget(quote, QuoteRefused("unknown_contact", "ConnectWise refused the linked contact"))
+    recent.forget(quote, QuoteRefused("unknown_contact", "ConnectWise refused the linked contact"), None)
     assert recent.fill(quote, Known(), None) == Known()
     recent.keep(quote, None, None, [planned("A", 1), planned("B", 2, 2), planned("C", 3, 3)])
     assert recent.fill(

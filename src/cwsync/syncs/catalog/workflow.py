@@ -2,7 +2,8 @@
 
 One workflow, two entry points: `submit(quote)` (REST `POST /api/quotes`, `cwsync quotes submit`) and
 `submit_deal(deal_id)` (a HubSpot deal in the configured stage with line items). Steps: refuse a quote that is not
-approved; resolve its company, contact and products in ConnectWise (concurrently: one round trip); plan (pure,
+approved; resolve its company, contact and products — from cwsync's own links (`_known`) or what a recent quote
+resolved (`Recent`), else in ConnectWise (concurrently: one round trip) —; plan (pure,
 `quotes.plan_quote`) against the link of pair `quotes` (left id = external quote id, right id = opportunity id,
 values = the opportunity and each line's forecast id and hash) and the journal of an attempt that did not finish;
 write: the opportunity (once, ever, per external id), then the forecast items to add/replace/remove, each a journaled
@@ -101,11 +102,11 @@ class QuoteWorkflow:
         try:
             return await self._resolve_and_plan(quote, opening)
         except QuoteRefused as refused:
-            self.recent.forget(quote, refused)
+            self.recent.forget(quote, refused, self.sync.shipping_product)
             raise
         except _Unfinished as unfinished:
             if isinstance(unfinished.error, QuoteRefused):
-                self.recent.forget(quote, unfinished.error)
+                self.recent.forget(quote, unfinished.error, self.sync.shipping_product)
             raise
 
     async def _resolve_and_plan(self, quote: Quote, opening: Opening | None) -> tuple[QuotePlan, list[JournalEntry]]:
@@ -786,14 +787,14 @@ class Recent:
         for line in lines:  # read again beside every create: fresh each time
             self._put(self._products, line.product.strip().lower(), (now, line.catalog_id))
 
-    def forget(self, quote: Quote, refused: QuoteRefused) -> None:
-        """Forget what a refusal names: the quote's company and contact, or its products."""
+    def forget(self, quote: Quote, refused: QuoteRefused, shipping: str | None) -> None:
+        """Forget what a refusal names: the quote's company and contact, or its products (and shipping's)."""
         if refused.code in ("unknown_company", "unknown_contact"):
             company = self._companies.pop(_key(quote.company), None)
             if company is not None:
                 self._contacts.pop((int(company[1]["id"]), _key(quote.contact)), None)
         elif refused.code == "unknown_product":
-            for sku in _wanted(quote, None) | {s.lower() for s in _named(refused)}:
+            for sku in _wanted(quote, shipping):
                 self._products.pop(sku, None)
 
     def _fresh(self, since: float | None, now: float) -> bool:
@@ -814,12 +815,6 @@ class Recent:
 
 def _key(value: str | int) -> str:
     return str(value).strip().lower()
-
-
-def _named(refused: QuoteRefused) -> list[str]:
-    """The identifiers an `unknown_product` refusal lists (after its colon), e.g. the shipping product's."""
-    _, _, names = refused.reason.partition(": ")
-    return [name.strip() for name in names.split(",") if name.strip()]
 
 
 def _live(left: Mapping[str, Any], right: Mapping[str, Any]) -> bool:
