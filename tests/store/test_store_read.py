@@ -122,6 +122,7 @@ async def test_links_are_found_by_an_indexed_value_whatever_its_case(store: Stor
                 valued("catalog:products", "11", {"hs_sku": "ship-ground"}),
                 valued("catalog:products", "12", {"name": "no SKU"}),
                 valued("companies", "7", {"connectwise_company_id": "AcmeCorp"}),
+                valued("companies", "8", {"connectwise_company_id": "ÉCOLE-Nord"}),
             ]
         )
     )
@@ -134,11 +135,13 @@ async def test_links_are_found_by_an_indexed_value_whatever_its_case(store: Stor
                 await reads.links_by_value(T, "catalog:products", "hs_sku", ["dell-lat5440", "SHIP-GROUND", "NONE"]),
                 await reads.links_by_value(T, "companies", "connectwise_company_id", ["acmecorp"]),
                 await reads.links_by_value(T, "contacts", "email", []),
+                await reads.links_by_value(T, "companies", "connectwise_company_id", ["ÉCOLE-nord"]),
             )
         ]
 
-    contacts, products, companies, nothing = await store.read(look)
+    contacts, products, companies, nothing, beyond_ascii = await store.read(look)
     assert (contacts, sorted(products), companies, nothing) == (["1"], ["10", "11"], ["7"], [])
+    assert beyond_ascii == ["8"]  # the same value beyond ASCII, its ASCII letters in another case: found on both
 
 
 async def test_a_look_up_by_a_value_no_index_holds_is_refused(store: Store) -> None:

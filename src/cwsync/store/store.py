@@ -363,6 +363,8 @@ _LINKS_BY_VALUE: dict[tuple[str, str], Select[Any]] = {
     for pair, field in LINK_VALUE_INDEXES
 }
 """The look-ups of a pair's links by a left value, by (pair, field): one per link value index (migration 0012)."""
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+"""SQLite's `lower`: ASCII letters only."""
 _JOURNAL_OF_KEY = (
     select(JOURNAL)
     .where(
@@ -839,10 +841,11 @@ class Reads:
         """The links of `pair` whose left value `field` is one of `values`, case aside, found by the pair's link
         value index (`models.LINK_VALUE_INDEXES`: a company's identifier, a contact's e-mail, a product's SKU).
 
-        The values are lower-cased here and the stored ones by the database: PostgreSQL's `lower` folds what
-        Python's does; SQLite's only ASCII letters, so a stored value that differs beyond ASCII case is not found
-        (the caller falls back to the source system, as for an unlinked record). Callers still compare the field
-        of what was found (the case of a value that is not text, a whitespace difference).
+        The stored values are lower-cased by the database, the given ones here both ways it may do it: all of
+        Unicode, as Python and PostgreSQL's `lower` do, and ASCII letters only, as SQLite's does. So the very same
+        value is always found, and on SQLite a value whose case differs beyond ASCII letters is not (the caller
+        then reads the source system, as for an unlinked record). Callers still compare the field of what was found
+        (a value that is not text, a whitespace difference).
 
         Raises:
             ValueError: no index holds this pair's `field` (a look-up by it would scan the pair's links).
@@ -850,7 +853,7 @@ class Reads:
         statement = _LINKS_BY_VALUE.get((pair, field))
         if statement is None:
             raise ValueError(f"no link value index for pair {pair!r}, field {field!r}")
-        wanted = sorted({value.lower() for value in values})
+        wanted = sorted({form for value in values for form in (value.lower(), value.translate(_ASCII_LOWER))})
         found: list[Link] = []
         for chunk in _chunks(wanted):
             params = {"tenant": tenant, "values": chunk}

@@ -3,7 +3,7 @@ products by identifier, and the workflow finds them in the links cwsync's syncs 
 `connectwise_company_id`, `contacts`: `email`, `catalog:products`: `hs_sku`, in `left_values`). Without an index
 each look-up scanned every link of the pair (~23 ms of CPU per quote with 50,000 contacts linked). One partial
 expression index per (pair, value): the tenant and the value lower-cased, over that pair's rows only, so the links
-of every other pair pay nothing on write. `cwsync.store.store.LINK_VALUE_INDEXES` names them; the look-up
+of every other pair pay nothing on write. `cwsync.store.models.LINK_VALUE_INDEXES` names them; the look-up
 (`Reads.links_by_value`) spells the same expressions, which is what lets SQLite and PostgreSQL use them.
 
 Revision ID: 0012
