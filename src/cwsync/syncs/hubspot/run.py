@@ -42,11 +42,13 @@ from cwsync.core.plan import (
 from cwsync.core.selection import select_types
 from cwsync.engine.engine import OUT_OF_SCOPE
 from cwsync.engine.guard import MassDeleteError, check_mass_delete
-from cwsync.engine.pair import KEPT_ITEMS, Flow
+from cwsync.engine.pair import KEPT_ITEMS, Flow, WriteResult
+from cwsync.engine.pair import Write as TargetWrite
 from cwsync.engine.reading import IdSet, ReadAhead, Watermark, cursor_moment, cursor_value
 from cwsync.engine.record import Recorder, projection_hash
 from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.engine.runs import close_interrupted as close_interrupted_runs
+from cwsync.integrations.hubspot import HubSpotTarget
 from cwsync.store import Counts, ItemRow, Link, Store
 from cwsync.syncs.hubspot import shapes
 from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
@@ -379,6 +381,9 @@ class _PairRun:
         if pair == "companies" and not dry_run:  # SB-1: a record of a type new since the last import imports it
             self.left.on_types = lambda types: sync.company_types.seen(sync.cw, sync.hs, sync.mappings, types)
         self.right = HubSpotSide(sync.hs, pair, d.right_object, right_properties(self.mapping))
+        match = self.mapping.by_name()[self.mapping.match[0]].right if self.mapping.match else None
+        self.target = HubSpotTarget(sync.hs, d.right_object, match_property=match, kept=_stamp_of)
+        """Where the pair's HubSpot writes go (creates and updates; a link keeps the written object's `STAMP`)."""
         sync_config = sync.config.syncs.hubspot
         self.object_config: ObjectSync = sync_config.objects[pair] if sync_config else ObjectSync()  # type: ignore[index]
         self.policy = ConflictPolicy(self.object_config.conflict_policy or sync.policy)
@@ -1247,49 +1252,40 @@ class _Applier:
         )
 
     async def _right_creates(self, results: list[_Result]) -> None:
-        if not results:
-            return
-        inputs = []
-        for result in results:
-            write = _write(result.item, Side.RIGHT, Action.CREATE)
-            assert write is not None
-            inputs.append({"properties": shapes.hubspot_properties(self.mapping, write.values, create=True)})
-        match_property = self.mapping.by_name()[self.mapping.match[0]].right if self.mapping.match else None
-        batch = await self.run.s.hs.batch_create(self.run.right.object_type, inputs, match_property=match_property)
-        for index, result in enumerate(results):
-            error = batch.error_for(index)
-            if error is not None:
-                _fail(result, error)
-            elif index in batch.by_index:
-                result.right_id = str(batch.by_index[index]["id"])
-                result.right_stamp = self.run.right.stamp(batch.by_index[index])
+        for result, outcome in zip(results, await self._send(results, Action.CREATE), strict=True):
+            if outcome.error is not None:
+                _fail(result, outcome.error)
             else:
-                _fail(
-                    result, "created, but HubSpot's answer could not be attributed: the next run links it by match key"
-                )
+                result.right_id = outcome.right_id
+                result.right_stamp = (outcome.right_values or {}).get(STAMP)
         await self._associate([r for r in results if not r.error])
 
     async def _right_updates(self, results: list[_Result]) -> None:
-        if not results:
-            return
-        inputs = []
-        for result in results:
-            write = _write(result.item, Side.RIGHT, Action.UPDATE)
-            assert write is not None
-            inputs.append({"id": write.record_id, "properties": shapes.hubspot_properties(self.mapping, write.values)})
-        batch = await self.run.s.hs.batch_update(self.run.right.object_type, inputs)
         gone: list[_Result] = []
-        for index, result in enumerate(results):
-            error = batch.error_for(index)
-            if isinstance(error, NotFoundError):
+        for result, outcome in zip(results, await self._send(results, Action.UPDATE), strict=True):
+            if isinstance(outcome.error, NotFoundError):
                 gone.append(result)
-            elif error is not None:
-                _fail(result, error)
-            elif index in batch.by_index:
-                result.right_stamp = self.run.right.stamp(batch.by_index[index])
+            elif outcome.error is not None:
+                _fail(result, outcome.error)
+            else:
+                result.right_stamp = (outcome.right_values or {}).get(STAMP)
         if gone:
             await self._gone(gone)
         await self._associate([r for r in results if not r.error and r.item.action is not Action.SKIP])
+
+    async def _send(self, results: list[_Result], action: Action) -> list[WriteResult]:
+        """The results' HubSpot writes of `action`, through the pair's target (`integrations.hubspot`: batches of
+        100, a lost create's answer resolved by the match property, "not found" confirmed by a read)."""
+        if not results:
+            return []
+        writes = []
+        for result in results:
+            write = _write(result.item, Side.RIGHT, action)
+            assert write is not None
+            values = shapes.hubspot_properties(self.mapping, write.values, create=action is Action.CREATE)
+            kind: Literal["create", "update"] = "create" if action is Action.CREATE else "update"
+            writes.append(TargetWrite(kind, str(result.left_id or ""), write.record_id, dict(values)))
+        return await self.run.target.apply(writes)
 
     async def _gone(self, results: list[_Result]) -> None:
         """Updates HubSpot answered with "not found": the counterpart was deleted (archived) there since the link
@@ -1361,6 +1357,12 @@ class _Applier:
             await self.run.s.hs.batch_update(
                 self.run.right.object_type, [{"id": result.right_id, "properties": properties}]
             )
+
+
+def _stamp_of(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What a link keeps of an object HubSpot returned for a write: its last modification (`STAMP`), when given."""
+    stamp = HubSpotSide.stamp(record)
+    return {} if stamp is None else {STAMP: stamp}
 
 
 def _with_values(item: PlanItem, left: Mapping[str, str | None], right: Mapping[str, str | None]) -> PlanItem:
