@@ -825,17 +825,19 @@ class _PairRun:
         if not self.dry_run:
             await self.recorder.commit(rows=items)
 
-    def _link_item(self, action: str, link: Link, reason: str) -> ItemRow:
-        """The run item of a decision about a link that writes no record of this run's reads (counted)."""
+    def _link_item(self, action: str, link: Link, reason: str, error: Exception | None = None) -> ItemRow:
+        """The run item of a decision about a link that writes no record of this run's reads (counted); with
+        `error`, its write failed."""
         self.report.counts.add(action)  # type: ignore[arg-type]
         return self.recorder.row(
             action,  # type: ignore[arg-type]
             status="planned" if self.dry_run else "applied",
             left_id=link.left_id,
             right_id=link.right_id,
-            reason=reason,
+            reason=reason if error is None else f"{reason}; failed: {error}",
             diff={},
             source_values=link.left_values,
+            error=error,
         )
 
     async def _reconcile_right(self) -> None:
@@ -901,17 +903,35 @@ class _PairRun:
             "ignore": ("on_delete is ignore: its counterpart is kept and no longer synced", "skip"),
         }
         why, action = what[policy]
-        items = [self._link_item(action, link, f"{reason}: {why}") for link in linked]
         if self.dry_run or not linked:
+            for link in linked:
+                self._link_item(action, link, f"{reason}: {why}")
             return
-        if policy == "archive":
-            await self.s.hs.batch_archive(kind, [link.right_id for link in linked])
-        elif policy == "flag":
-            await self.s.hs.batch_update(kind, [{"id": link.right_id, "properties": {FLAG: "true"}} for link in linked])
-        dropped = [link.left_id for link in linked] if policy in ("archive", "unlink") else []
+        failed: dict[str, Exception] = {}
+        if policy in ("archive", "flag"):  # through the pair's target: a record HubSpot fails fails alone
+            writes = [
+                TargetWrite("delete", link.left_id, link.right_id, {})
+                if policy == "archive"
+                else TargetWrite("update", link.left_id, link.right_id, {FLAG: "true"})
+                for link in linked
+            ]
+            for outcome in await self.target.apply(writes):
+                if outcome.error is not None and not isinstance(outcome.error, NotFoundError):  # gone there: done
+                    failed[outcome.write.left_id] = outcome.error
+        if failed:  # its link stays as it was, and the next run reads it again
+            self.failing.add(self.pair)
+            self.newest[Side.LEFT].hold(self.left_since or _EARLIEST)
+        done = [link for link in linked if link.left_id not in failed]
+        items = [self._link_item(action, link, f"{reason}: {why}") for link in done]
+        items += [
+            self._link_item("fail", link, f"{reason}: {why}", failed[link.left_id])
+            for link in linked
+            if link.left_id in failed
+        ]
+        dropped = [link.left_id for link in done] if policy in ("archive", "unlink") else []
         marked = [
             replace(link, left_values={**link.left_values, EXCLUDED: reason}, synced_at=self.s.now())
-            for link in linked
+            for link in done
             if policy in ("flag", "ignore") and link.left_values.get(EXCLUDED) != reason
         ]
         await self.recorder.commit(links=marked, rows=items, dropped=dropped)
