@@ -40,7 +40,7 @@ from cwsync.core.plan import (
     plan_pair_cooperatively,
 )
 from cwsync.core.selection import select_types
-from cwsync.engine.engine import OUT_OF_SCOPE
+from cwsync.engine.engine import OUT_OF_SCOPE, StoreLinks, present_ids, unread_links
 from cwsync.engine.guard import MassDeleteError, check_mass_delete
 from cwsync.engine.pair import KEPT_ITEMS, Flow, WriteResult
 from cwsync.engine.pair import Write as TargetWrite
@@ -793,17 +793,14 @@ class _PairRun:
         reconciliation does. A guard stops the run instead when the confirmed deletions would archive more than
         `mass_delete_share` of the links.
         """
-        if not self._released and await self.s.store.link_count(self.s.tenant, self.pair) == len(self._linked):
-            return  # every link is one of the records just read (the common case: no full scan of the links)
-        gone: list[str] = []
-        total = 0
-        async for batch in self.s.store.iter_link_ids(self.s.tenant, self.pair):
-            total += len(batch)
-            gone.extend(left_id for left_id, _ in batch if left_id not in self._linked)  # not read by this run
-        if not gone:
+        links = StoreLinks(self.s.store, self.s.tenant, self.pair)
+        known = None if self._released else len(self._linked)  # every link one of the records read: no scan
+        unread, total = await unread_links(links, self._linked, linked_read=known)
+        if not unread:
             return
-        missing = await self._links(Side.LEFT, gone)
-        present = {str(raw["id"]) for raw in await self.left.get_many(gone)}
+        missing = {link.left_id: link for link in unread}
+        gone = list(missing)
+        present = await present_ids(self.left, gone)
         if present:
             await self._kept([missing[i] for i in sorted(present) if i in missing])
             gone = [left_id for left_id in gone if left_id not in present]
