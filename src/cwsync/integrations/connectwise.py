@@ -25,12 +25,13 @@ class ConnectWiseSource:
         path: str,
         *,
         fields: str | None = None,
-        page_size: int = 1000,
+        page_size: int | None = 1000,
         where: Condition | None = None,
         scope: Condition | None = None,
     ):
         """`where`: a condition every read of changes adds (e.g. `deletedFlag = false`); reads by id do not.
-        `scope`: a condition every read adds, by id too (the companies in scope): a record outside it is gone."""
+        `scope`: a condition every read adds, by id too (the companies in scope): a record outside it is gone.
+        `page_size` None: the connection's own (`connections.connectwise.page_size`)."""
         self.client, self.path, self.fields, self.page_size = client, path, fields, page_size
         self.where, self.scope = where, scope
         self.pages = 0

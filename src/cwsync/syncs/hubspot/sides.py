@@ -17,6 +17,8 @@ from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F, all_of, any_of
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.mapping import ObjectMapping
+from cwsync.engine.reading import last_updated
+from cwsync.integrations.connectwise import ConnectWiseSource
 from cwsync.syncs.hubspot import shapes
 
 OVERLAP = timedelta(seconds=5)
@@ -54,18 +56,18 @@ class ConnectWiseSide:
     """Told the company types of every page of companies read, before the page is planned (SB-1: a type the
     HubSpot dropdown lacks is imported first)."""
 
+    def __post_init__(self) -> None:
+        self.source = ConnectWiseSource(self.client, self.path, page_size=None)
+        """The reads, as every pair on the engine reads ConnectWise (`integrations.connectwise`)."""
+
     async def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
-        """Pages of records changed since `since` (all records when None)."""
-        async for page in self.client.stream(self.path, conditions=self._since(since)):
+        """Pages of records changed since `since` (all records when None), `OVERLAP` before it."""
+        async for page in self.source.changed(_overlapped(since)):
             yield await self._enriched(page)
 
     async def count_changed(self, since: datetime | None) -> int:
         """How many records `changed(since)` reads: ConnectWise's own count (`GET {path}/count`)."""
-        return await self.client.count(self.path, conditions=self._since(since))
-
-    @staticmethod
-    def _since(since: datetime | None) -> Any:
-        return None if since is None else F("lastUpdated") >= (since - OVERLAP).replace(microsecond=0)
+        return await self.source.count_changed(_overlapped(since))
 
     def flatten(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Flat fields of a record."""
@@ -75,8 +77,8 @@ class ConnectWiseSide:
 
     @staticmethod
     def updated_at(raw: Mapping[str, Any]) -> datetime | None:
-        """When the record last changed."""
-        return parse_moment((raw.get("_info") or {}).get("lastUpdated"))
+        """When the record last changed (`_info.lastUpdated`)."""
+        return last_updated(raw)
 
     async def find(self, key: str, values: Sequence[str]) -> dict[str, Raw]:
         """Records whose match key has one of `values` (lower-cased value → record)."""
@@ -106,11 +108,7 @@ class ConnectWiseSide:
 
     async def get_many(self, record_ids: Sequence[str]) -> list[Raw]:
         """The records with these ids that exist (one call per 100 ids); a missing id is simply absent."""
-        out: list[Raw] = []
-        for chunk in _chunks(list(record_ids), 100):
-            async for page in self.client.stream(self.path, conditions=F("id").in_([int(i) for i in chunk])):
-                out.extend(page)
-        return await self._enriched(out)
+        return await self._enriched(await self.source.get_many(record_ids))
 
     async def _enriched(self, raws: list[Raw]) -> list[Raw]:
         """Records as read, before they are planned: opportunities with their forecast items under `_forecast`
@@ -312,6 +310,11 @@ class HubSpotSide:
         if not ids:
             return {}
         return await self.client.batch_read_associations(self.object_type, to_type, ids)
+
+
+def _overlapped(since: datetime | None) -> datetime | None:
+    """Where an incremental read starts: `OVERLAP` before `since`, to the second (ConnectWise's granularity)."""
+    return None if since is None else (since - OVERLAP).replace(microsecond=0)
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
