@@ -94,13 +94,16 @@ class QuoteWorkflow:
         """
         return (await self._plan(quote))[0]
 
-    async def _plan(self, quote: Quote, opening: Opening | None = None) -> tuple[QuotePlan, list[JournalEntry]]:
+    async def _plan(
+        self, quote: Quote, opening: Opening | None = None, *, fresh: bool = False
+    ) -> tuple[QuotePlan, list[JournalEntry]]:
         """Resolve and plan a quote. With `opening` (a submit), a new quote whose company, contact and products are
         all linked or recently resolved has its opportunity created by `opening` while its products are read (see
-        `_known` and `Recent`). A refusal naming its company, contact or products forgets what was remembered of
+        `_known` and `Recent`). With `fresh`, its company and contact are read from ConnectWise whatever is linked
+        or remembered (`_afresh`). A refusal naming its company, contact or products forgets what was remembered of
         them."""
         try:
-            return await self._resolve_and_plan(quote, opening)
+            return await self._resolve_and_plan(quote, opening, fresh)
         except QuoteRefused as refused:
             self.recent.forget(quote, refused, self.sync.shipping_product)
             raise
@@ -109,13 +112,17 @@ class QuoteWorkflow:
                 self.recent.forget(quote, unfinished.error, self.sync.shipping_product)
             raise
 
-    async def _resolve_and_plan(self, quote: Quote, opening: Opening | None) -> tuple[QuotePlan, list[JournalEntry]]:
+    async def _resolve_and_plan(
+        self, quote: Quote, opening: Opening | None, fresh: bool
+    ) -> tuple[QuotePlan, list[JournalEntry]]:
         if quote.status not in APPROVED:
             raise QuoteRefused(
                 "not_approved", f"the quote is {quote.status}: only approved quotes become opportunities"
             )
         link, entries, known = await self.store.read(self._local(quote))
         known = self.recent.fill(quote, known, self.sync.shipping_product)
+        if fresh:  # the products keep their ids: the catalog read checks them anyway
+            known = Known(products=known.products)
         catalog_read = asyncio.ensure_future(self._catalog(quote, known.products))
         try:
             early = opening is not None and link is None and not entries and known.covers(quote, self.sync)
@@ -233,7 +240,13 @@ class QuoteWorkflow:
                 return await self._open(runner, quote.external_id, opportunity)
 
             try:
-                plan, entries = await self._plan(quote, opening)
+                try:
+                    plan, entries = await self._plan(quote, opening)
+                except QuoteRefused:
+                    if runner is None:
+                        raise
+                    stale, runner = runner, None  # `_open`: ConnectWise refused the linked/remembered records
+                    plan, entries = await self._afresh(quote, run, stale)
             except QuoteRefused as refused:
                 _refused(run, quote.external_id, refused, source=quote)
                 raise
@@ -260,6 +273,17 @@ class QuoteWorkflow:
                 raise
         log.info("quote.applied", external_id=quote.external_id, action=plan.action, opportunity=plan.opportunity_id)
         return plan
+
+    async def _afresh(self, quote: Quote, run: WorkflowRun, stale: StepRunner) -> tuple[QuotePlan, list[JournalEntry]]:
+        """ConnectWise refused the create of a new quote's opportunity (`_open`): the company or contact a link or a
+        recent quote gave is not ConnectWise's any more (deleted, or its id holds another record). Nothing was
+        created, so the create's intent is dropped from the journal, and the quote is resolved from ConnectWise as
+        one nothing is known of: found there, it becomes its opportunity; not found, it is refused as any quote is
+        (the refusal recorded, nothing in ConnectWise, nothing left in the journal for the next submit to look up).
+        """
+        log.info("quote.stale_records", external_id=quote.external_id)
+        await run.write(stale.clear)
+        return await self._plan(quote, fresh=True)
 
     def _run(self, trigger: Trigger) -> AbstractAsyncContextManager[WorkflowRun]:
         return workflow_run(self.store, tenant=self.tenant, pair=QUOTES_PAIR, trigger=trigger, refusals=(QuoteRefused,))
@@ -423,6 +447,8 @@ class QuoteWorkflow:
 
     async def _company(self, key: str | int) -> Record:
         text = str(key).strip()
+        if not text:  # `identifier = ""` would be a search for companies without one
+            raise QuoteRefused("unknown_company", "the quote names no company")
         try:
             if text.isdigit():
                 found: Record | None = await self.cw.get("company/companies", int(text))
@@ -437,6 +463,8 @@ class QuoteWorkflow:
 
     async def _contacts(self, key: str | int) -> list[Record]:
         text = str(key).strip()
+        if not text:  # none: refused as no contact of the company (a blank value names no one)
+            return []
         if text.isdigit():
             try:
                 return [await self.cw.get("company/contacts", int(text))]
@@ -459,7 +487,7 @@ class QuoteWorkflow:
                 )
             wanted.add(self.sync.shipping_product)
         ids = sorted({known[w.lower()] for w in wanted if w.lower() in known})
-        named = sorted(w for w in wanted if w.lower() not in known)
+        named = sorted(w for w in wanted if w and w.lower() not in known)  # a blank identifier names no item
         reads = ([F("id").in_(ids)] if ids else []) + ([F("identifier").in_(named)] if named else [])
         found: dict[str, Record] = {}
         for page in await asyncio.gather(*(self._catalog_where(where) for where in reads)):  # at once
@@ -467,9 +495,10 @@ class QuoteWorkflow:
         changed = sorted(w for w in wanted if w.lower() not in found and w.lower() in known)
         if changed:  # its id holds another identifier now (or is gone): look it up by identifier after all
             found |= await self._catalog_where(F("identifier").in_(changed))
-        missing = sorted(w for w in wanted if w.lower() not in found)
+        missing = sorted(w for w in wanted if not w or w.lower() not in found)
         if missing:
-            raise QuoteRefused("unknown_product", f"not in the ConnectWise catalog: {', '.join(missing)}")
+            listed = ", ".join(w or repr(w) for w in missing)
+            raise QuoteRefused("unknown_product", f"not in the ConnectWise catalog: {listed}")
         return found
 
     async def _catalog_where(self, conditions: Condition) -> dict[str, Record]:
@@ -708,17 +737,21 @@ async def _known(reads: Reads, tenant: str, quote: Quote, shipping: str | None) 
 
 
 def _wanted(quote: Quote, shipping: str | None) -> set[str]:
-    """The lower-cased catalog identifiers a quote names (its lines', and the shipping product's when it ships)."""
+    """The lower-cased catalog identifiers a quote names (its lines', and the shipping product's when it ships);
+    a blank one is no identifier (never looked up in links nor remembered: the catalog read refuses it)."""
     wanted = {line.product.strip().lower() for line in quote.lines}
-    return wanted | ({shipping.lower()} if shipping and quote.shipping > 0 else set())
+    return (wanted | ({shipping.lower()} if shipping and quote.shipping > 0 else set())) - {""}
 
 
 async def _linked_one(
     reads: Reads, tenant: str, pair: str, key: str | int, field_name: str, *, company: str | None = None
 ) -> dict[str, Any] | None:
     """The one live link of `pair` whose left id is `key` (digits) or whose `field_name` value is `key`
-    (case-insensitive); None for none or several. With `company`, only a link whose `company` value is it."""
+    (case-insensitive); None for none or several. With `company`, only a link whose `company` value is it. A blank
+    key is none: it would find the links whose value is empty."""
     text = str(key).strip()
+    if not text:
+        return None
     if text.isdigit():
         links = list((await reads.links_by_left(tenant, pair, [text])).values())
     else:
@@ -801,12 +834,16 @@ class Recent:
         return since is not None and now - since < self.seconds
 
     def _get(self, held: OrderedDict[Any, tuple[float, Record]], key: Any, now: float) -> Record | None:
+        if not _filled(key):
+            return None
         found = held.get(key)
         if found is None or not self._fresh(found[0], now):
             return None
         return dict(found[1])
 
     def _put(self, held: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+        if not _filled(key):  # a blank text names no record: nothing is remembered under it
+            return
         held[key] = value
         held.move_to_end(key)
         while len(held) > self.size:
@@ -815,6 +852,11 @@ class Recent:
 
 def _key(value: str | int) -> str:
     return str(value).strip().lower()
+
+
+def _filled(key: str | tuple[int, str]) -> bool:
+    """Whether a `Recent` key names a record: a blank company, contact or product text names none."""
+    return bool(key[1] if isinstance(key, tuple) else key)
 
 
 def _live(left: Mapping[str, Any], right: Mapping[str, Any]) -> bool:
