@@ -105,17 +105,19 @@ async def test_approving_again_changes_nothing_then_updates_in_place(world: Worl
     ],
 )
 async def test_refusals_write_nothing_and_say_why(world: World, overrides: dict[str, Any], code: str) -> None:
-    """An unknown company/contact/product or an unapproved quote is refused, recorded, and nothing is written."""
+    """An unknown company/contact/product or an unapproved quote is refused and nothing is written: answered to an
+    API caller (a 4xx with the code and reason), nothing at all; from the CLI, its decision is recorded (one run,
+    one skipped item) for `quotes explain`."""
     quote = make_quote(world, **overrides)
+    with pytest.raises(QuoteRefused) as answered:
+        await world.quotes().submit(quote, trigger="api")
+    assert answered.value.code == code
+    await assert_left_nothing(world, quote.external_id)
     with pytest.raises(QuoteRefused) as refused:
-        await world.quotes().submit(quote)
+        await world.quotes().submit(quote, trigger="cli")
     assert refused.value.code == code
     assert world.writes() == 0
-    explained = await world.quotes().explain(quote.external_id)
-    assert explained["answer"].startswith(f"refused: {code}")
-    runs = await world.store.runs(world.config.tenant, pair="quotes")
-    assert runs
-    assert runs[0].counts.skipped == 1
+    await assert_refused_as_a_cold_quote(world, quote.external_id, code)
 
 
 async def test_plan_writes_nothing(world: World) -> None:
@@ -213,9 +215,19 @@ async def journal_of(world: World, external_id: str) -> list[Any]:
     return await world.store.read(lambda reads: reads.journal(world.config.tenant, "quotes", [external_id]))
 
 
+async def assert_left_nothing(world: World, external_id: str) -> None:
+    """What a quote refused to an API caller leaves: nothing — no run, no link, no journal entry, no job."""
+    assert await world.store.runs(world.config.tenant) == []
+    with pytest.raises(QuoteRefused) as unknown:
+        await world.quotes().show(external_id)
+    assert unknown.value.code == "unknown_quote"
+    assert await journal_of(world, external_id) == []
+    assert sum((await JobStore(world.store).counts()).values()) == 0
+
+
 async def assert_refused_as_a_cold_quote(world: World, external_id: str, code: str) -> None:
-    """What any refused quote leaves: its decision (one run of pair `quotes`, one skipped item, `quotes explain`
-    saying why), and nothing else: no link, no journal entry, no job, no write to ConnectWise."""
+    """What a quote refused from the CLI (or a webhook) leaves: its decision (one run of pair `quotes`, one
+    skipped item, `quotes explain` saying why), and nothing else: no link, no journal entry, no job."""
     runs = await world.store.runs(world.config.tenant, pair="quotes")
     assert [(r.status, r.counts.skipped, r.counts.created, r.counts.failed) for r in runs] == [("succeeded", 1, 0, 0)]
     explained = await world.quotes().explain(external_id)
@@ -246,24 +258,29 @@ async def test_a_stale_company_link_is_resolved_again_from_connectwise(world: Wo
 
 async def test_a_stale_link_of_a_company_connectwise_deleted_is_refused_and_writes_nothing(world: World) -> None:
     """The company of a stale link deleted in ConnectWise too: the create refused, the quote resolved from
-    ConnectWise is refused as unknown_company, and it leaves what a quote refused without links leaves."""
+    ConnectWise is refused as unknown_company, and it leaves what a quote refused without links leaves: nothing
+    when answered to an API caller, its decision alone from the CLI."""
     quote = make_quote(world)
     await link_quote_records(world, quote, company_id=987_654)
     [company] = [c for c in world.cw_all("companies") if c["identifier"] == quote.company]
     await world.cw.delete("company/companies", company["id"])
     before, writes = len(world.cw_all("opportunities")), world.writes()
-    with pytest.raises(QuoteRefused) as refused:
-        await world.quotes().submit(quote)
-    assert refused.value.code == "unknown_company"
+    for trigger in ("api", "cli"):
+        with pytest.raises(QuoteRefused) as refused:
+            await world.quotes().submit(quote, trigger=trigger)
+        assert refused.value.code == "unknown_company"
+        if trigger == "api":
+            await assert_left_nothing(world, quote.external_id)
     assert len(world.cw_all("opportunities")) == before
-    assert world.writes() == writes + 1  # the create ConnectWise refused (400): nothing made
+    assert world.writes() == writes + 2  # the creates ConnectWise refused (400): nothing made
     await assert_refused_as_a_cold_quote(world, quote.external_id, "unknown_company")
 
 
 async def test_a_quote_naming_no_company_contact_or_product_matches_nothing_known(world: World) -> None:
     """Blank company, contact and product texts name no record (the fuzz suite's example, issue 20): neither the
     links whose values are empty nor anything remembered under an empty text stand in for them, nothing is
-    looked up in ConnectWise under them, and the quote is refused as any unknown company is."""
+    looked up in ConnectWise under them, and the quote is refused as any unknown company is, answered to its API
+    caller with nothing written."""
     workflow = world.quotes()
     first = make_quote(world)
     await workflow.submit(first)
@@ -279,7 +296,7 @@ async def test_a_quote_naming_no_company_contact_or_product_matches_nothing_know
                 for pair, left in (("companies", str(held[1]["id"])), ("contacts", "5"), ("catalog:products", "1"))
             ]
         )
-    runs = len(await world.store.runs(world.config.tenant, pair="quotes"))
+    runs = await world.store.runs(world.config.tenant)
     quote = Quote.model_validate(
         {"external_id": "0", "company": "", "contact": "", "lines": [{"product": " ", "quantity": 1, "price": 0}]}
     )
@@ -289,8 +306,7 @@ async def test_a_quote_naming_no_company_contact_or_product_matches_nothing_know
     assert refused.value.code == "unknown_company"
     assert world.paths["GET company/companies"] == world.paths["GET company/contacts"] == 0
     assert world.paths["POST sales/opportunities"] == 0
-    assert len(await world.store.runs(world.config.tenant, pair="quotes")) == runs + 1  # its decision only
-    assert (await workflow.explain("0"))["answer"].startswith("refused: unknown_company")
+    assert await world.store.runs(world.config.tenant) == runs  # answered as a 4xx: nothing recorded
     assert await journal_of(world, "0") == []
 
 

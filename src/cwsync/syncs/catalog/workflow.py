@@ -60,6 +60,8 @@ OPPORTUNITIES = "sales/opportunities"
 QUOTES_SCOPE = "quotes"
 """Journal scope of the quote workflow (key: the external quote id)."""
 HUBSPOT_COMPANIES_PAIR, HUBSPOT_CONTACTS_PAIR = "companies", "contacts"
+Writer = Callable[[Callable[[Tx], Awaitable[None]]], Awaitable[None]]
+"""Commits a body's writes in one transaction (`Store.write`, or a run's `write`, which starts the run in it)."""
 REMEMBER_SECONDS = 300.0
 """How long a company, contact and catalog item a quote resolved in ConnectWise stand in for links (`Recent`)."""
 
@@ -236,7 +238,9 @@ class QuoteWorkflow:
 
             async def opening(opportunity: Record) -> int:
                 nonlocal runner
-                runner = self._runner(quote.external_id, [], run)
+                # its journal writes start no run: a create ConnectWise refuses leaves no trace (`_afresh`); the
+                # run starts with the outcome (`_save`) or the record of a failure
+                runner = self._runner(quote.external_id, [], run, write=self.store.write)
                 return await self._open(runner, quote.external_id, opportunity)
 
             try:
@@ -248,7 +252,8 @@ class QuoteWorkflow:
                     stale, runner = runner, None  # `_open`: ConnectWise refused the linked/remembered records
                     plan, entries = await self._afresh(quote, run, stale)
             except QuoteRefused as refused:
-                _refused(run, quote.external_id, refused, source=quote)
+                if not _answered(trigger):
+                    _refused(run, quote.external_id, refused, source=quote)
                 raise
             except _Unfinished as unfinished:
                 run.item(
@@ -282,11 +287,18 @@ class QuoteWorkflow:
         (the refusal recorded, nothing in ConnectWise, nothing left in the journal for the next submit to look up).
         """
         log.info("quote.stale_records", external_id=quote.external_id)
-        await run.write(stale.clear)
+        await self.store.write(stale.clear)
         return await self._plan(quote, fresh=True)
 
     def _run(self, trigger: Trigger) -> AbstractAsyncContextManager[WorkflowRun]:
-        return workflow_run(self.store, tenant=self.tenant, pair=QUOTES_PAIR, trigger=trigger, refusals=(QuoteRefused,))
+        return workflow_run(
+            self.store,
+            tenant=self.tenant,
+            pair=QUOTES_PAIR,
+            trigger=trigger,
+            refusals=(QuoteRefused,),
+            quiet_refusals=_answered(trigger),
+        )
 
     async def show(self, external_id: str) -> dict[str, Any]:
         """The opportunity a quote became (with its lines) and the latest decisions about it.
@@ -365,7 +377,7 @@ class QuoteWorkflow:
         try:
             quote = await self.quote_from_deal(deal_id)
         except QuoteRefused as refused:
-            if not plan_only:
+            if not plan_only and not _answered(trigger):
                 async with self._run(trigger) as run:
                     _refused(run, f"hubspot-deal-{deal_id}", refused, source=None)
             raise
@@ -540,7 +552,9 @@ class QuoteWorkflow:
 
     # -- writing and recording -----------------------------------------------------------------------------------
 
-    def _runner(self, external_id: str, entries: list[JournalEntry], run: WorkflowRun) -> StepRunner:
+    def _runner(
+        self, external_id: str, entries: list[JournalEntry], run: WorkflowRun, *, write: Writer | None = None
+    ) -> StepRunner:
         return StepRunner(
             self.cw,
             self.store,
@@ -548,7 +562,7 @@ class QuoteWorkflow:
             scope=QUOTES_SCOPE,
             key=external_id,
             entries=entries,
-            write=run.write,  # the run is recorded started with the first intent
+            write=write or run.write,  # the run is recorded started with the first intent
         )
 
     async def _open(self, runner: StepRunner, external_id: str, opportunity: Record) -> int:
@@ -935,6 +949,13 @@ def _failed(run: WorkflowRun, quote: Quote, exc: CwsyncApiError, opportunity_id:
         reason=reason,
         source_values=source,
     )
+
+
+def _answered(trigger: Trigger) -> bool:
+    """Whether a refusal is answered to the one who asked (a REST 4xx with its code and reason): then it is not
+    recorded, as no refused request writes anything (issue 20). Refused from the CLI or a HubSpot webhook (no one
+    to answer), it is a run of pair `quotes` with one skipped item, for `quotes explain` and `cwsync history`."""
+    return trigger == "api"
 
 
 def _refused(run: WorkflowRun, external_id: str, refused: QuoteRefused, *, source: Quote | None) -> None:
