@@ -10,8 +10,9 @@ write: the opportunity (once, ever, per external id), then the forecast items to
 step (`cwsync.workflows.steps`, scope `quotes`, key the external id) whose result is kept as it completes. An
 attempt that failed or lost an answer is completed by submitting the quote again: the opportunity is found by the
 marker in its notes (`(cwsync: quote <external id>)`), a line by its position, catalog item, description and
-quantity. Refusals write nothing in ConnectWise and are kept as run items of pair `quotes`, so `cwsync history` and
-`cwsync quotes explain` show why a quote did not become an opportunity.
+quantity. Refusals write nothing in ConnectWise; answered to an API caller (a 4xx with the code and reason) they
+write nothing at all, from the CLI or a HubSpot webhook they are kept as run items of pair `quotes`, so
+`cwsync history` and `cwsync quotes explain` show why a quote did not become an opportunity.
 """
 
 from __future__ import annotations
@@ -790,10 +791,11 @@ class Recent:
     same customers and products again and again; a quote whose records are all linked or remembered takes the
     links' path (`_plan`: its opportunity created while its products are read again, fresh), with the links'
     trade (docs/catalog.md): a remembered company or contact ConnectWise no longer has makes it refuse the create
-    (`unknown_company` / `unknown_contact`, nothing written), a remembered product gone from the catalog is found
-    by the read beside the create; a change made in ConnectWise in the last `seconds` (a contact moved to another
-    company) is not seen. What a refusal names is forgotten; what was not found is never remembered. 0 seconds:
-    nothing is remembered. Per workflow, in memory: the server keeps one workflow per tenant."""
+    (nothing made; the quote is then resolved from ConnectWise, `_afresh`), a remembered product gone from the
+    catalog is found by the read beside the create; a change made in ConnectWise in the last `seconds` (a contact
+    moved to another company) is not seen. What a refusal names is forgotten; what was not found, or a blank text,
+    is never remembered. 0 seconds: nothing is remembered. Per workflow, in memory: the server keeps one workflow
+    per tenant."""
 
     def __init__(self, seconds: float, size: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds, self.size, self.clock = seconds, size, clock
