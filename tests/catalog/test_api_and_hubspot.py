@@ -108,9 +108,12 @@ async def test_hubspot_deal_in_another_stage_is_refused(world: World) -> None:
     await HubSpotSync(world.config, world.store, world.cw, world.hs).run()
     writes = world.writes()
     deal_id = await _deal(world, "appointmentscheduled", [(products(world)[0]["identifier"], 1.0, 10.0)])
-    with pytest.raises(QuoteRefused) as refused:
-        await world.quotes().submit_deal(deal_id)
-    assert refused.value.code == "not_approved"
+    with pytest.raises(QuoteRefused) as answered:  # through the API: answered, so not recorded
+        await world.quotes().submit_deal(deal_id, trigger="api")
+    assert await world.store.runs(world.config.tenant, pair="quotes") == []
+    with pytest.raises(QuoteRefused) as refused:  # a webhook's: no one to answer, recorded for `quotes explain`
+        await world.quotes().submit_deal(deal_id, trigger="webhook")
+    assert refused.value.code == answered.value.code == "not_approved"
     assert "closedwon" in refused.value.reason
     assert world.writes() == writes
     explained: dict[str, Any] = await world.quotes().explain(f"hubspot-deal-{deal_id}")

@@ -250,3 +250,18 @@ def test_recent_forgets_what_a_refusal_names_and_its_oldest_beyond_its_size() ->
     assert recent.fill(
         recent_quote(lines=[{"product": p, "quantity": 1, "price": 1} for p in "ABC"]), Known(), None
     ).products == {"b": 2, "c": 3}
+
+
+def test_recent_keeps_and_gives_nothing_under_a_blank_text() -> None:
+    """A quote naming a blank company, contact or product names no record: nothing is remembered under the empty
+    text, and nothing remembered stands in for it (issue 20: one workflow serves every quote of a tenant)."""
+    from cwsync.syncs.catalog.workflow import Known, Recent
+
+    recent = Recent(60)
+    blank = recent_quote(company=" ", contact="", lines=[{"product": " ", "quantity": 1, "price": 1}], shipping=0)
+    recent.keep(blank, {"id": 5}, {"id": 9, "company": {"id": 5}}, [planned(" ", 7)])
+    assert (recent._companies, recent._contacts, recent._products) == ({}, {}, {})
+    recent.keep(recent_quote(), {"id": 5}, {"id": 9, "company": {"id": 5}}, [planned("DELL-1", 7)])
+    assert recent.fill(blank, Known(), None) == Known()
+    no_contact = recent.fill(recent_quote(contact=" "), Known(), None)
+    assert (no_contact.company is not None, no_contact.contact) == (True, None)

@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy import event as sa_event
 
+from cwsync.store import Link
+from cwsync.store.jobs import JobStore
 from cwsync.syncs.catalog.quotes import Quote, QuoteRefused
 from tests.catalog.conftest import World, link_records
 
@@ -103,17 +105,19 @@ async def test_approving_again_changes_nothing_then_updates_in_place(world: Worl
     ],
 )
 async def test_refusals_write_nothing_and_say_why(world: World, overrides: dict[str, Any], code: str) -> None:
-    """An unknown company/contact/product or an unapproved quote is refused, recorded, and nothing is written."""
+    """An unknown company/contact/product or an unapproved quote is refused and nothing is written: answered to an
+    API caller (a 4xx with the code and reason), nothing at all; from the CLI, its decision is recorded (one run,
+    one skipped item) for `quotes explain`."""
     quote = make_quote(world, **overrides)
+    with pytest.raises(QuoteRefused) as answered:
+        await world.quotes().submit(quote, trigger="api")
+    assert answered.value.code == code
+    await assert_left_nothing(world, quote.external_id)
     with pytest.raises(QuoteRefused) as refused:
-        await world.quotes().submit(quote)
+        await world.quotes().submit(quote, trigger="cli")
     assert refused.value.code == code
     assert world.writes() == 0
-    explained = await world.quotes().explain(quote.external_id)
-    assert explained["answer"].startswith(f"refused: {code}")
-    runs = await world.store.runs(world.config.tenant, pair="quotes")
-    assert runs
-    assert runs[0].counts.skipped == 1
+    await assert_refused_as_a_cold_quote(world, quote.external_id, code)
 
 
 async def test_plan_writes_nothing(world: World) -> None:
@@ -206,18 +210,104 @@ async def test_a_quote_of_linked_records_reads_only_its_products_beside_the_oppo
     assert again.opportunity_id == plan.opportunity_id
 
 
-async def test_a_stale_company_link_is_refused_by_connectwise_and_writes_nothing(world: World) -> None:
-    """A company link pointing at a company ConnectWise no longer has: ConnectWise's answer to the opportunity's
-    create is the check, and the quote is refused as unknown_company with no opportunity made."""
+async def journal_of(world: World, external_id: str) -> list[Any]:
+    """The quote's journal entries (what an unfinished attempt left for the next submit)."""
+    return await world.store.read(lambda reads: reads.journal(world.config.tenant, "quotes", [external_id]))
+
+
+async def assert_left_nothing(world: World, external_id: str) -> None:
+    """What a quote refused to an API caller leaves: nothing — no run, no link, no journal entry, no job."""
+    assert await world.store.runs(world.config.tenant) == []
+    with pytest.raises(QuoteRefused) as unknown:
+        await world.quotes().show(external_id)
+    assert unknown.value.code == "unknown_quote"
+    assert await journal_of(world, external_id) == []
+    assert sum((await JobStore(world.store).counts()).values()) == 0
+
+
+async def assert_refused_as_a_cold_quote(world: World, external_id: str, code: str) -> None:
+    """What a quote refused from the CLI (or a webhook) leaves: its decision (one run of pair `quotes`, one
+    skipped item, `quotes explain` saying why), and nothing else: no link, no journal entry, no job."""
+    runs = await world.store.runs(world.config.tenant, pair="quotes")
+    assert [(r.status, r.counts.skipped, r.counts.created, r.counts.failed) for r in runs] == [("succeeded", 1, 0, 0)]
+    explained = await world.quotes().explain(external_id)
+    assert explained["answer"].startswith(f"refused: {code}")
+    assert explained["opportunity_id"] is None
+    assert await journal_of(world, external_id) == []
+    assert sum((await JobStore(world.store).counts()).values()) == 0
+
+
+async def test_a_stale_company_link_is_resolved_again_from_connectwise(world: World) -> None:
+    """A company link pointing at a company ConnectWise no longer has: ConnectWise refuses the opportunity's
+    create (nothing made), and the quote is resolved from ConnectWise instead, which has the company under the
+    quote's identifier: one opportunity, of the real company, and nothing left in the journal."""
     quote = make_quote(world)
+    cold = await world.quotes().plan(quote)
     await link_quote_records(world, quote, company_id=987_654)
     before = len(world.cw_all("opportunities"))
-    with pytest.raises(QuoteRefused) as refused:
-        await world.quotes().submit(quote)
-    assert refused.value.code == "unknown_company"
+    world.paths.clear()
+    plan = await world.quotes().submit(quote)
+    assert world.paths["POST sales/opportunities"] == 1 + 1 + 4  # refused, then the opportunity and its lines
+    assert world.paths["GET company/companies"] == world.paths["GET company/contacts"] == 1
+    assert plan.opportunity == cold.opportunity
+    assert len(world.cw_all("opportunities")) == before + 1
+    assert plan.opportunity_id is not None
+    assert len(forecast(world, plan.opportunity_id)) == 4
+    assert await journal_of(world, quote.external_id) == []
+
+
+async def test_a_stale_link_of_a_company_connectwise_deleted_is_refused_and_writes_nothing(world: World) -> None:
+    """The company of a stale link deleted in ConnectWise too: the create refused, the quote resolved from
+    ConnectWise is refused as unknown_company, and it leaves what a quote refused without links leaves: nothing
+    when answered to an API caller, its decision alone from the CLI."""
+    quote = make_quote(world)
+    await link_quote_records(world, quote, company_id=987_654)
+    [company] = [c for c in world.cw_all("companies") if c["identifier"] == quote.company]
+    await world.cw.delete("company/companies", company["id"])
+    before, writes = len(world.cw_all("opportunities")), world.writes()
+    for trigger in ("api", "cli"):
+        with pytest.raises(QuoteRefused) as refused:
+            await world.quotes().submit(quote, trigger=trigger)
+        assert refused.value.code == "unknown_company"
+        if trigger == "api":
+            await assert_left_nothing(world, quote.external_id)
     assert len(world.cw_all("opportunities")) == before
-    explained = await world.quotes().explain(quote.external_id)
-    assert explained["answer"].startswith("refused: unknown_company")
+    assert world.writes() == writes + 2  # the creates ConnectWise refused (400): nothing made
+    await assert_refused_as_a_cold_quote(world, quote.external_id, "unknown_company")
+
+
+async def test_a_quote_naming_no_company_contact_or_product_matches_nothing_known(world: World) -> None:
+    """Blank company, contact and product texts name no record (the fuzz suite's example, issue 20): neither the
+    links whose values are empty nor anything remembered under an empty text stand in for them, nothing is
+    looked up in ConnectWise under them, and the quote is refused as any unknown company is, answered to its API
+    caller with nothing written."""
+    workflow = world.quotes()
+    first = make_quote(world)
+    await workflow.submit(first)
+    held = workflow.recent._companies[str(first.company).lower()]  # what an empty text might have been kept as
+    workflow.recent._companies[""] = held
+    workflow.recent._contacts[(int(held[1]["id"]), "")] = next(iter(workflow.recent._contacts.values()))
+    workflow.recent._products[""] = next(iter(workflow.recent._products.values()))
+    blank = {"connectwise_company_id": "", "email": "", "company": str(held[1]["id"]), "hs_sku": ""}
+    async with world.store.transaction() as tx:
+        await tx.upsert_links(
+            [
+                Link(tenant=world.config.tenant, pair=pair, left_id=left, right_id=left, left_values=blank)
+                for pair, left in (("companies", str(held[1]["id"])), ("contacts", "5"), ("catalog:products", "1"))
+            ]
+        )
+    runs = await world.store.runs(world.config.tenant)
+    quote = Quote.model_validate(
+        {"external_id": "0", "company": "", "contact": "", "lines": [{"product": " ", "quantity": 1, "price": 0}]}
+    )
+    world.paths.clear()
+    with pytest.raises(QuoteRefused) as refused:
+        await workflow.submit(quote)
+    assert refused.value.code == "unknown_company"
+    assert world.paths["GET company/companies"] == world.paths["GET company/contacts"] == 0
+    assert world.paths["POST sales/opportunities"] == 0
+    assert await world.store.runs(world.config.tenant) == runs  # answered as a 4xx: nothing recorded
+    assert await journal_of(world, "0") == []
 
 
 async def test_a_stale_product_link_leaves_one_opportunity_that_the_corrected_quote_completes(world: World) -> None:
@@ -314,27 +404,32 @@ async def test_nothing_is_remembered_with_zero_seconds(world: World) -> None:
     assert world.paths["GET company/companies"] == world.paths["GET company/contacts"] == 1
 
 
-async def test_a_remembered_company_connectwise_refuses_is_refused_and_forgotten(world: World) -> None:
-    """A remembered company ConnectWise no longer has makes it refuse the create: the quote is refused as
-    unknown_company, nothing written, and it is forgotten (the next quote reads it again)."""
+async def test_a_remembered_company_connectwise_refuses_is_read_again_and_remembered_afresh(world: World) -> None:
+    """A remembered company ConnectWise no longer has makes it refuse the create (nothing made): it is forgotten,
+    the quote resolved from ConnectWise becomes its opportunity, and what was read then is what is remembered."""
     workflow = world.quotes()
     quote = make_quote(world)
     await workflow.submit(quote)
     held = workflow.recent._companies[str(quote.company).lower()]  # as if ConnectWise had deleted it since
-    stale = {**held[1], "id": 987_654}
-    workflow.recent._companies[str(quote.company).lower()] = (held[0], stale)
+    real = held[1]["id"]
+    workflow.recent._companies[str(quote.company).lower()] = (held[0], {**held[1], "id": 987_654})
     contact = next(iter(workflow.recent._contacts.values()))
     workflow.recent._contacts[(987_654, str(quote.contact).lower())] = contact
     before = len(world.cw_all("opportunities"))
-    with pytest.raises(QuoteRefused) as refused:
-        await workflow.submit(make_quote(world, external_id="Q-1002"))
-    assert refused.value.code == "unknown_company"
-    assert len(world.cw_all("opportunities")) == before
     world.paths.clear()
     plan = await workflow.submit(make_quote(world, external_id="Q-1002"))
     assert world.paths["GET company/companies"] == 1
+    assert world.paths["POST sales/opportunities"] == 1 + 1 + 4  # refused, then the opportunity and its lines
     assert plan.opportunity_id is not None
+    assert plan.opportunity["company"] == {"id": real}
+    assert len(world.cw_all("opportunities")) == before + 1
     assert len(forecast(world, plan.opportunity_id)) == 4
+    assert await journal_of(world, "Q-1002") == []
+    assert workflow.recent._companies[str(quote.company).lower()][1]["id"] == real
+    world.paths.clear()
+    await workflow.submit(make_quote(world, external_id="Q-1003"))
+    assert world.paths["GET company/companies"] == 0
+    assert world.paths["POST sales/opportunities"] == 5
 
 
 async def test_a_remembered_product_id_that_holds_another_item_now_is_read_by_identifier(world: World) -> None:

@@ -18,7 +18,9 @@ The run is recorded `running` inside the workflow's first write transaction, not
 per unit of work, the run's row appearing and ending together with what it records). Whatever the block did not
 record (it wrote nothing, raised, or was refused) is recorded on exit: the items not written yet, the run's start,
 its end — `failed` with the error when it raised (which is raised again), `succeeded` for one of `refusals` (a
-refused input is a decision, recorded as an item, not a failed run). The lifecycle itself is the engine's
+refused input is a decision, recorded as an item, not a failed run). With `quiet_refusals`, a refusal that added
+no item and committed nothing records no run at all: the refusal is answered to its caller (a REST 4xx), and a
+refused request writes nothing (issue 20). The lifecycle itself is the engine's
 (`engine.runs.recorded_run`, `lazy=True`).
 """
 
@@ -128,6 +130,7 @@ async def workflow_run(
     pair: str,
     trigger: Trigger,
     refusals: tuple[type[BaseException], ...] = (),
+    quiet_refusals: bool = False,
 ) -> AsyncIterator[WorkflowRun]:
     """Record a run of `pair` around the block (see the module docstring), through the engine's one lifecycle."""
     refused: BaseException | None = None
@@ -154,7 +157,9 @@ async def workflow_run(
             if run._items:
                 await run.write(run.write_items)
             raise
-        if not handle.ended_in_block:  # its items, its start and its end in one transaction
+        if refused is not None and quiet_refusals and handle.run_id is None and not run._items:
+            handle.finished = True  # nothing to record: no run started, no decision kept
+        elif not handle.ended_in_block:  # its items, its start and its end in one transaction
             await run.write(run.finish_in)
     if refused is not None:
         raise refused

@@ -10,8 +10,9 @@ write: the opportunity (once, ever, per external id), then the forecast items to
 step (`cwsync.workflows.steps`, scope `quotes`, key the external id) whose result is kept as it completes. An
 attempt that failed or lost an answer is completed by submitting the quote again: the opportunity is found by the
 marker in its notes (`(cwsync: quote <external id>)`), a line by its position, catalog item, description and
-quantity. Refusals write nothing in ConnectWise and are kept as run items of pair `quotes`, so `cwsync history` and
-`cwsync quotes explain` show why a quote did not become an opportunity.
+quantity. Refusals write nothing in ConnectWise; answered to an API caller (a 4xx with the code and reason) they
+write nothing at all, from the CLI or a HubSpot webhook they are kept as run items of pair `quotes`, so
+`cwsync history` and `cwsync quotes explain` show why a quote did not become an opportunity.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ OPPORTUNITIES = "sales/opportunities"
 QUOTES_SCOPE = "quotes"
 """Journal scope of the quote workflow (key: the external quote id)."""
 HUBSPOT_COMPANIES_PAIR, HUBSPOT_CONTACTS_PAIR = "companies", "contacts"
+Writer = Callable[[Callable[[Tx], Awaitable[None]]], Awaitable[None]]
+"""Commits a body's writes in one transaction (`Store.write`, or a run's `write`, which starts the run in it)."""
 REMEMBER_SECONDS = 300.0
 """How long a company, contact and catalog item a quote resolved in ConnectWise stand in for links (`Recent`)."""
 
@@ -94,13 +97,16 @@ class QuoteWorkflow:
         """
         return (await self._plan(quote))[0]
 
-    async def _plan(self, quote: Quote, opening: Opening | None = None) -> tuple[QuotePlan, list[JournalEntry]]:
+    async def _plan(
+        self, quote: Quote, opening: Opening | None = None, *, fresh: bool = False
+    ) -> tuple[QuotePlan, list[JournalEntry]]:
         """Resolve and plan a quote. With `opening` (a submit), a new quote whose company, contact and products are
         all linked or recently resolved has its opportunity created by `opening` while its products are read (see
-        `_known` and `Recent`). A refusal naming its company, contact or products forgets what was remembered of
+        `_known` and `Recent`). With `fresh`, its company and contact are read from ConnectWise whatever is linked
+        or remembered (`_afresh`). A refusal naming its company, contact or products forgets what was remembered of
         them."""
         try:
-            return await self._resolve_and_plan(quote, opening)
+            return await self._resolve_and_plan(quote, opening, fresh)
         except QuoteRefused as refused:
             self.recent.forget(quote, refused, self.sync.shipping_product)
             raise
@@ -109,13 +115,17 @@ class QuoteWorkflow:
                 self.recent.forget(quote, unfinished.error, self.sync.shipping_product)
             raise
 
-    async def _resolve_and_plan(self, quote: Quote, opening: Opening | None) -> tuple[QuotePlan, list[JournalEntry]]:
+    async def _resolve_and_plan(
+        self, quote: Quote, opening: Opening | None, fresh: bool
+    ) -> tuple[QuotePlan, list[JournalEntry]]:
         if quote.status not in APPROVED:
             raise QuoteRefused(
                 "not_approved", f"the quote is {quote.status}: only approved quotes become opportunities"
             )
         link, entries, known = await self.store.read(self._local(quote))
         known = self.recent.fill(quote, known, self.sync.shipping_product)
+        if fresh:  # the products keep their ids: the catalog read checks them anyway
+            known = Known(products=known.products)
         catalog_read = asyncio.ensure_future(self._catalog(quote, known.products))
         try:
             early = opening is not None and link is None and not entries and known.covers(quote, self.sync)
@@ -229,13 +239,22 @@ class QuoteWorkflow:
 
             async def opening(opportunity: Record) -> int:
                 nonlocal runner
-                runner = self._runner(quote.external_id, [], run)
+                # its journal writes start no run: a create ConnectWise refuses leaves no trace (`_afresh`); the
+                # run starts with the outcome (`_save`) or the record of a failure
+                runner = self._runner(quote.external_id, [], run, write=self.store.write)
                 return await self._open(runner, quote.external_id, opportunity)
 
             try:
-                plan, entries = await self._plan(quote, opening)
+                try:
+                    plan, entries = await self._plan(quote, opening)
+                except QuoteRefused:
+                    if runner is None:
+                        raise
+                    stale, runner = runner, None  # `_open`: ConnectWise refused the linked/remembered records
+                    plan, entries = await self._afresh(quote, run, stale)
             except QuoteRefused as refused:
-                _refused(run, quote.external_id, refused, source=quote)
+                if not _answered(trigger):
+                    _refused(run, quote.external_id, refused, source=quote)
                 raise
             except _Unfinished as unfinished:
                 run.item(
@@ -261,8 +280,26 @@ class QuoteWorkflow:
         log.info("quote.applied", external_id=quote.external_id, action=plan.action, opportunity=plan.opportunity_id)
         return plan
 
+    async def _afresh(self, quote: Quote, run: WorkflowRun, stale: StepRunner) -> tuple[QuotePlan, list[JournalEntry]]:
+        """ConnectWise refused the create of a new quote's opportunity (`_open`): the company or contact a link or a
+        recent quote gave is not ConnectWise's any more (deleted, or its id holds another record). Nothing was
+        created, so the create's intent is dropped from the journal, and the quote is resolved from ConnectWise as
+        one nothing is known of: found there, it becomes its opportunity; not found, it is refused as any quote is
+        (the refusal recorded, nothing in ConnectWise, nothing left in the journal for the next submit to look up).
+        """
+        log.info("quote.stale_records", external_id=quote.external_id)
+        await self.store.write(stale.clear)
+        return await self._plan(quote, fresh=True)
+
     def _run(self, trigger: Trigger) -> AbstractAsyncContextManager[WorkflowRun]:
-        return workflow_run(self.store, tenant=self.tenant, pair=QUOTES_PAIR, trigger=trigger, refusals=(QuoteRefused,))
+        return workflow_run(
+            self.store,
+            tenant=self.tenant,
+            pair=QUOTES_PAIR,
+            trigger=trigger,
+            refusals=(QuoteRefused,),
+            quiet_refusals=_answered(trigger),
+        )
 
     async def show(self, external_id: str) -> dict[str, Any]:
         """The opportunity a quote became (with its lines) and the latest decisions about it.
@@ -341,7 +378,7 @@ class QuoteWorkflow:
         try:
             quote = await self.quote_from_deal(deal_id)
         except QuoteRefused as refused:
-            if not plan_only:
+            if not plan_only and not _answered(trigger):
                 async with self._run(trigger) as run:
                     _refused(run, f"hubspot-deal-{deal_id}", refused, source=None)
             raise
@@ -423,6 +460,8 @@ class QuoteWorkflow:
 
     async def _company(self, key: str | int) -> Record:
         text = str(key).strip()
+        if not text:  # `identifier = ""` would be a search for companies without one
+            raise QuoteRefused("unknown_company", "the quote names no company")
         try:
             if text.isdigit():
                 found: Record | None = await self.cw.get("company/companies", int(text))
@@ -437,6 +476,8 @@ class QuoteWorkflow:
 
     async def _contacts(self, key: str | int) -> list[Record]:
         text = str(key).strip()
+        if not text:  # none: refused as no contact of the company (a blank value names no one)
+            return []
         if text.isdigit():
             try:
                 return [await self.cw.get("company/contacts", int(text))]
@@ -459,7 +500,7 @@ class QuoteWorkflow:
                 )
             wanted.add(self.sync.shipping_product)
         ids = sorted({known[w.lower()] for w in wanted if w.lower() in known})
-        named = sorted(w for w in wanted if w.lower() not in known)
+        named = sorted(w for w in wanted if w and w.lower() not in known)  # a blank identifier names no item
         reads = ([F("id").in_(ids)] if ids else []) + ([F("identifier").in_(named)] if named else [])
         found: dict[str, Record] = {}
         for page in await asyncio.gather(*(self._catalog_where(where) for where in reads)):  # at once
@@ -467,9 +508,10 @@ class QuoteWorkflow:
         changed = sorted(w for w in wanted if w.lower() not in found and w.lower() in known)
         if changed:  # its id holds another identifier now (or is gone): look it up by identifier after all
             found |= await self._catalog_where(F("identifier").in_(changed))
-        missing = sorted(w for w in wanted if w.lower() not in found)
+        missing = sorted(w for w in wanted if not w or w.lower() not in found)
         if missing:
-            raise QuoteRefused("unknown_product", f"not in the ConnectWise catalog: {', '.join(missing)}")
+            listed = ", ".join(w or repr(w) for w in missing)
+            raise QuoteRefused("unknown_product", f"not in the ConnectWise catalog: {listed}")
         return found
 
     async def _catalog_where(self, conditions: Condition) -> dict[str, Record]:
@@ -511,7 +553,9 @@ class QuoteWorkflow:
 
     # -- writing and recording -----------------------------------------------------------------------------------
 
-    def _runner(self, external_id: str, entries: list[JournalEntry], run: WorkflowRun) -> StepRunner:
+    def _runner(
+        self, external_id: str, entries: list[JournalEntry], run: WorkflowRun, *, write: Writer | None = None
+    ) -> StepRunner:
         return StepRunner(
             self.cw,
             self.store,
@@ -519,7 +563,7 @@ class QuoteWorkflow:
             scope=QUOTES_SCOPE,
             key=external_id,
             entries=entries,
-            write=run.write,  # the run is recorded started with the first intent
+            write=write or run.write,  # the run is recorded started with the first intent
         )
 
     async def _open(self, runner: StepRunner, external_id: str, opportunity: Record) -> int:
@@ -708,17 +752,21 @@ async def _known(reads: Reads, tenant: str, quote: Quote, shipping: str | None) 
 
 
 def _wanted(quote: Quote, shipping: str | None) -> set[str]:
-    """The lower-cased catalog identifiers a quote names (its lines', and the shipping product's when it ships)."""
+    """The lower-cased catalog identifiers a quote names (its lines', and the shipping product's when it ships);
+    a blank one is no identifier (never looked up in links nor remembered: the catalog read refuses it)."""
     wanted = {line.product.strip().lower() for line in quote.lines}
-    return wanted | ({shipping.lower()} if shipping and quote.shipping > 0 else set())
+    return (wanted | ({shipping.lower()} if shipping and quote.shipping > 0 else set())) - {""}
 
 
 async def _linked_one(
     reads: Reads, tenant: str, pair: str, key: str | int, field_name: str, *, company: str | None = None
 ) -> dict[str, Any] | None:
     """The one live link of `pair` whose left id is `key` (digits) or whose `field_name` value is `key`
-    (case-insensitive); None for none or several. With `company`, only a link whose `company` value is it."""
+    (case-insensitive); None for none or several. With `company`, only a link whose `company` value is it. A blank
+    key is none: it would find the links whose value is empty."""
     text = str(key).strip()
+    if not text:
+        return None
     if text.isdigit():
         links = list((await reads.links_by_left(tenant, pair, [text])).values())
     else:
@@ -743,10 +791,11 @@ class Recent:
     same customers and products again and again; a quote whose records are all linked or remembered takes the
     links' path (`_plan`: its opportunity created while its products are read again, fresh), with the links'
     trade (docs/catalog.md): a remembered company or contact ConnectWise no longer has makes it refuse the create
-    (`unknown_company` / `unknown_contact`, nothing written), a remembered product gone from the catalog is found
-    by the read beside the create; a change made in ConnectWise in the last `seconds` (a contact moved to another
-    company) is not seen. What a refusal names is forgotten; what was not found is never remembered. 0 seconds:
-    nothing is remembered. Per workflow, in memory: the server keeps one workflow per tenant."""
+    (nothing made; the quote is then resolved from ConnectWise, `_afresh`), a remembered product gone from the
+    catalog is found by the read beside the create; a change made in ConnectWise in the last `seconds` (a contact
+    moved to another company) is not seen. What a refusal names is forgotten; what was not found, or a blank text,
+    is never remembered. 0 seconds: nothing is remembered. Per workflow, in memory: the server keeps one workflow
+    per tenant."""
 
     def __init__(self, seconds: float, size: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds, self.size, self.clock = seconds, size, clock
@@ -801,12 +850,16 @@ class Recent:
         return since is not None and now - since < self.seconds
 
     def _get(self, held: OrderedDict[Any, tuple[float, Record]], key: Any, now: float) -> Record | None:
+        if not _filled(key):
+            return None
         found = held.get(key)
         if found is None or not self._fresh(found[0], now):
             return None
         return dict(found[1])
 
     def _put(self, held: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+        if not _filled(key):  # a blank text names no record: nothing is remembered under it
+            return
         held[key] = value
         held.move_to_end(key)
         while len(held) > self.size:
@@ -815,6 +868,11 @@ class Recent:
 
 def _key(value: str | int) -> str:
     return str(value).strip().lower()
+
+
+def _filled(key: str | tuple[int, str]) -> bool:
+    """Whether a `Recent` key names a record: a blank company, contact or product text names none."""
+    return bool(key[1] if isinstance(key, tuple) else key)
 
 
 def _live(left: Mapping[str, Any], right: Mapping[str, Any]) -> bool:
@@ -893,6 +951,13 @@ def _failed(run: WorkflowRun, quote: Quote, exc: CwsyncApiError, opportunity_id:
         reason=reason,
         source_values=source,
     )
+
+
+def _answered(trigger: Trigger) -> bool:
+    """Whether a refusal is answered to the one who asked (a REST 4xx with its code and reason): then it is not
+    recorded, as no refused request writes anything (issue 20). Refused from the CLI or a HubSpot webhook (no one
+    to answer), it is a run of pair `quotes` with one skipped item, for `quotes explain` and `cwsync history`."""
+    return trigger == "api"
 
 
 def _refused(run: WorkflowRun, external_id: str, refused: QuoteRefused, *, source: Quote | None) -> None:
