@@ -364,8 +364,7 @@ class ChangeWorkflow:
         attempted)."""
         try:
             # The done entries go with the outcome: `finish_event`/`finish_link` clear the journal anyway.
-            # The ticket's status and the rest (notes, resources, entries, each kind in the plan's order) at once.
-            results = await runner.run_lanes(steps, _lane, defer_done=True)
+            results = await runner.run_lanes(steps, _lanes(planned), defer_done=True)
         except CwsyncApiError as exc:
             await self.changes.fail_event(change_id, event_id, f"{runner.failed_step}: {exc}")
             raise
@@ -541,9 +540,24 @@ def _known(change: ChangeRecord | None, change_id: str) -> ChangeRecord:
     return change
 
 
-def _lane(step: RunnerStep) -> str:
-    """The status PATCH of the ticket runs beside the event's other writes (none depends on it)."""
-    return "status" if step.key.startswith("status:") else "ticket"
+def _lanes(planned: Plan) -> Callable[[RunnerStep], str]:
+    """Which writes of a plan run beside each other (each lane in the plan's order; none reads another's answer).
+
+    The ticket's status PATCH and the time entries run beside the rest: nothing else depends on them. The schedule
+    entries (new resources, and existing ones moved to the window) run beside the notes unless a note follows its
+    resource's entry (`note_per_resource`: "Resource added" only once the entry is made, among the ticket's notes
+    in order); the notes keep the plan's order, as the ticket shows them.
+    """
+    notes_follow_entries = any(step.key.startswith("resource-note:") for step in planned.steps)
+    lanes: dict[str, str] = {}
+    for step in planned.steps:
+        if step.what in ("status", "time_entry"):
+            lanes[step.key] = step.what
+        elif step.what in ("resource", "schedule_entry") and not notes_follow_entries:
+            lanes[step.key] = "entries"
+        else:
+            lanes[step.key] = "ticket"
+    return lambda step: lanes[step.key]
 
 
 def _texts(event: ChangeEvent) -> list[str | None]:
