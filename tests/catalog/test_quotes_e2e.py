@@ -276,4 +276,79 @@ async def test_linked_records_are_found_by_their_exact_value_whatever_the_case(b
     assert known.company["id"] == 1
     assert known.contact is not None
     assert known.contact["id"] == 7
-    assert known.products == frozenset({"sku-1"})
+    assert known.products == {"sku-1": 4}
+
+
+# -- records a recent quote resolved (issue 19: no links, no reads before the opportunity) ---------------------------
+
+
+async def test_a_quote_of_records_a_recent_quote_resolved_reads_only_its_products_by_id(world: World) -> None:
+    """Without links, the records a quote resolved in ConnectWise stand in for links for the next quotes of one
+    workflow: the next quote reads neither company nor contact, reads its products by id while its opportunity is
+    created, and makes the same opportunity and lines as one that read everything first."""
+    workflow = world.quotes()
+    first = await workflow.submit(make_quote(world))
+    assert world.paths["GET company/companies"] == world.paths["GET company/contacts"] == 1
+    world.paths.clear()
+    quote = make_quote(world, external_id="Q-1002")
+    cold = await world.quotes().plan(quote)
+    world.paths.clear()
+    plan = await workflow.submit(quote)
+    assert world.paths["GET company/companies"] == world.paths["GET company/contacts"] == 0
+    assert world.paths["GET procurement/catalog"] == 1
+    assert world.paths["POST sales/opportunities"] == 5  # the opportunity, then its four lines
+    assert plan.opportunity == cold.opportunity
+    assert plan.lines == cold.lines == first.lines
+    assert plan.company == cold.company
+    assert plan.opportunity_id is not None
+    assert plan.opportunity_id != first.opportunity_id
+    assert len(forecast(world, plan.opportunity_id)) == 4
+
+
+async def test_nothing_is_remembered_with_zero_seconds(world: World) -> None:
+    """`remember_seconds=0`: every quote reads its company, contact and products first."""
+    workflow = world.quotes(remember_seconds=0)
+    await workflow.submit(make_quote(world))
+    world.paths.clear()
+    await workflow.submit(make_quote(world, external_id="Q-1002"))
+    assert world.paths["GET company/companies"] == world.paths["GET company/contacts"] == 1
+
+
+async def test_a_remembered_company_connectwise_refuses_is_refused_and_forgotten(world: World) -> None:
+    """A remembered company ConnectWise no longer has makes it refuse the create: the quote is refused as
+    unknown_company, nothing written, and it is forgotten (the next quote reads it again)."""
+    workflow = world.quotes()
+    quote = make_quote(world)
+    await workflow.submit(quote)
+    held = workflow.recent._companies[str(quote.company).lower()]  # as if ConnectWise had deleted it since
+    stale = {**held[1], "id": 987_654}
+    workflow.recent._companies[str(quote.company).lower()] = (held[0], stale)
+    contact = next(iter(workflow.recent._contacts.values()))
+    workflow.recent._contacts[(987_654, str(quote.contact).lower())] = contact
+    before = len(world.cw_all("opportunities"))
+    with pytest.raises(QuoteRefused) as refused:
+        await workflow.submit(make_quote(world, external_id="Q-1002"))
+    assert refused.value.code == "unknown_company"
+    assert len(world.cw_all("opportunities")) == before
+    world.paths.clear()
+    plan = await workflow.submit(make_quote(world, external_id="Q-1002"))
+    assert world.paths["GET company/companies"] == 1
+    assert plan.opportunity_id is not None
+    assert len(forecast(world, plan.opportunity_id)) == 4
+
+
+async def test_a_remembered_product_id_that_holds_another_item_now_is_read_by_identifier(world: World) -> None:
+    """A remembered catalog id whose item no longer has the quote's identifier: the product is looked up by its
+    identifier after all, and the line gets the item that has it."""
+    workflow = world.quotes()
+    await workflow.submit(make_quote(world))
+    first, other = products(world, 4)[0], products(world, 4)[3]
+    at, _ = workflow.recent._products[first["identifier"].lower()]
+    workflow.recent._products[first["identifier"].lower()] = (at, other["id"])
+    world.paths.clear()
+    plan = await workflow.submit(make_quote(world, external_id="Q-1002"))
+    assert world.paths["GET procurement/catalog"] == 2  # by id, then the one that moved by identifier
+    assert plan.lines[0].catalog_id == first["id"]
+    assert plan.opportunity_id is not None
+    [line_1] = [i for i in forecast(world, plan.opportunity_id) if i["sequenceNumber"] == 1]
+    assert line_1["catalogItem"]["id"] == first["id"]

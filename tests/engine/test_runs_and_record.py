@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -10,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.engine.guard import MassDeleteError, check_mass_delete
-from cwsync.engine.reading import ReadAhead, Watermark, last_updated, parse_moment
+from cwsync.engine.reading import IdSet, ReadAhead, Watermark, last_updated, parse_moment
 from cwsync.engine.record import Recorder, projection_hash
 from cwsync.engine.runs import close_interrupted, recorded_run
 from cwsync.store import Counts, JournalEntry, Store, Tx
@@ -180,6 +184,28 @@ def test_the_projection_hash_is_pinned() -> None:
     values = {"name": "Müller AG", "b": None, "a": "1", "when": datetime(2026, 1, 2, tzinfo=UTC)}
     assert projection_hash(values) == "817e918d540fc768caeeba8b74b402b3"  # as json.dumps(sort_keys, compact) made it
     assert projection_hash(dict(reversed(values.items()))) == projection_hash(values)
+    assert projection_hash({"name": "Acme", "n": 3, "on": True, "x": None}) == _json_hash(
+        {"name": "Acme", "n": 3, "on": True, "x": None}
+    )
+
+
+def _json_hash(values: dict[str, Any]) -> str:
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(max_size=8),
+        st.one_of(st.none(), st.text(max_size=12), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70)),
+        max_size=6,
+    )
+)
+def test_the_fast_projection_hash_is_the_json_one(values: dict[str, Any]) -> None:
+    """The orjson path makes exactly the bytes `json.dumps(sort_keys, compact, ensure_ascii)` made: any text
+    (control characters, DEL, non-ASCII), numbers past 64 bits."""
+    assert projection_hash(values) == _json_hash(values)
 
 
 def test_a_watermark_never_passes_the_run_start() -> None:
@@ -218,3 +244,36 @@ async def test_read_ahead_reads_the_next_page_while_the_current_one_is_used() ->
     assert reads == [0, 1]  # page 1 was asked for as soon as page 0 was handed over
     assert [page async for page in ahead] == [1, 2]
     await ahead.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.booleans(),
+            st.one_of(
+                st.integers(min_value=0, max_value=5_000).map(str),
+                st.sampled_from(["0", "00", "007", "16777216", "99999999999", "abc", "", "１２", "-3"]),
+            ),
+        ),
+        max_size=60,
+    )
+)
+def test_an_id_set_behaves_as_a_set_of_texts(ops: list[tuple[bool, str]]) -> None:
+    """Numbers as bits, the rest (leading zeros, past the bitmap's limit, not decimal) as texts: the same answers as
+    a set for membership and size, whatever the order of adds and discards."""
+    ids, expected = IdSet(), set()
+    for add, text in ops:
+        if add:
+            ids.add(text)
+            expected.add(text)
+        else:
+            ids.discard(text)
+            expected.discard(text)
+        assert len(ids) == len(expected)
+    for _, text in ops:
+        assert (text in ids) == (text in expected)
+    seven = IdSet(["7"])
+    assert "7" in seven
+    assert "07" not in seven
+    assert 7 not in seven

@@ -363,10 +363,11 @@ async def test_callbacks_are_answered_while_the_engine_holds_its_loop(
 
     helper = threading.Thread(target=while_held)
     try:
+        # started first: its job's batch may take the loop before this coroutine has read its answer
+        helper.start()
         async with httpx.AsyncClient(timeout=HOLD) as http:
             body, signature = _signed_body(system, 3, "held-1")  # its key fetched and cached, its job the held batch
             first = await http.post(url + "3", content=body, headers={"x-content-signature": signature})
-        helper.start()
         assert first.status_code == 204
         await asyncio.to_thread(helper.join, HOLD)
         await system.server.runner.wait_idle(timeout=HOLD)

@@ -102,3 +102,72 @@ async def test_a_sqlite_read_that_awaits_anything_else_is_refused(tmp_path: Path
         assert await store.read(lambda reads: reads.journal(T, "quotes", ["Q-1"])) == []  # usable again
     finally:
         await store.close()
+
+
+def valued(pair: str, left: str, values: dict[str, object], *, tenant: str = T) -> Link:
+    return Link(tenant=tenant, pair=pair, left_id=left, right_id=f"R{pair}{left}", left_values=values)
+
+
+async def test_links_are_found_by_an_indexed_value_whatever_its_case(store: Store) -> None:
+    """A contact's e-mail, a company's identifier, a product's SKU: the pair's links holding the value (case aside),
+    of that tenant and pair only."""
+    await store.write(
+        lambda tx: tx.upsert_links(
+            [
+                valued("contacts", "1", {"email": "Jane@Acme.example", "company": "7"}),
+                valued("contacts", "2", {"email": "bob@acme.example"}),
+                valued("contacts", "3", {"email": "jane@acme.example"}, tenant="other"),
+                valued("people", "4", {"email": "jane@acme.example"}),
+                valued("catalog:products", "10", {"hs_sku": "DELL-LAT5440"}),
+                valued("catalog:products", "11", {"hs_sku": "ship-ground"}),
+                valued("catalog:products", "12", {"name": "no SKU"}),
+                valued("companies", "7", {"connectwise_company_id": "AcmeCorp"}),
+                valued("companies", "8", {"connectwise_company_id": "ÉCOLE-Nord"}),
+            ]
+        )
+    )
+
+    async def look(reads: Reads) -> list[list[str]]:
+        return [
+            [link.left_id for link in found]
+            for found in (
+                await reads.links_by_value(T, "contacts", "email", ["jane@ACME.example"]),
+                await reads.links_by_value(T, "catalog:products", "hs_sku", ["dell-lat5440", "SHIP-GROUND", "NONE"]),
+                await reads.links_by_value(T, "companies", "connectwise_company_id", ["acmecorp"]),
+                await reads.links_by_value(T, "contacts", "email", []),
+                await reads.links_by_value(T, "companies", "connectwise_company_id", ["ÉCOLE-nord"]),
+            )
+        ]
+
+    contacts, products, companies, nothing, beyond_ascii = await store.read(look)
+    assert (contacts, sorted(products), companies, nothing) == (["1"], ["10", "11"], ["7"], [])
+    assert beyond_ascii == ["8"]  # the same value beyond ASCII, its ASCII letters in another case: found on both
+
+
+async def test_a_look_up_by_a_value_no_index_holds_is_refused(store: Store) -> None:
+    """Only the indexed (pair, value)s: any other would scan the pair's links."""
+    with pytest.raises(ValueError, match="no link value index"):
+        await store.read(lambda reads: reads.links_by_value(T, "contacts", "name", ["Jane"]))
+
+
+@pytest.mark.parametrize(
+    ("pair", "field", "index"),
+    [
+        ("contacts", "email", "ix_links_contacts_email"),
+        ("companies", "connectwise_company_id", "ix_links_companies_identifier"),
+        ("catalog:products", "hs_sku", "ix_links_products_sku"),
+    ],
+)
+async def test_a_look_up_by_value_is_answered_by_its_index(store: Store, pair: str, field: str, index: str) -> None:
+    """The database's own plan for the look-up names the pair's value index (migration 0012), on both backends."""
+    from cwsync.store.store import _LINKS_BY_VALUE
+
+    statement = _LINKS_BY_VALUE[(pair, field)].params(tenant=T, values=["jane@acme.example", "x"])
+    async with store._engine.connect() as conn:
+        sql = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        if conn.dialect.name == "sqlite":
+            plan = [str(row[-1]) for row in await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"))]
+        else:
+            await conn.execute(text("SET LOCAL enable_seqscan = off"))  # an empty table would be scanned anyway
+            plan = [str(row[0]) for row in await conn.execute(text(f"EXPLAIN {sql}"))]
+    assert any(index in line for line in plan), plan

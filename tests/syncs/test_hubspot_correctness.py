@@ -4,11 +4,17 @@ records both ways, the one-record path matches like a batch run, and a HubSpot-s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cwsync.connectors.http import CwsyncApiError
+from cwsync.core.plan import EXCLUDED
+from cwsync.engine.pair import Write, WriteResult
+from cwsync.integrations.hubspot import HubSpotTarget
+from cwsync.syncs.hubspot.properties import FLAG
 from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef
 from tests.syncs.test_hubspot_e2e import World, _expected_companies, make_config
 from tests.syncs.test_hubspot_e2e import world as world
@@ -458,6 +464,37 @@ async def test_on_delete_flag_marks_the_counterpart_and_keeps_the_link_unsynced(
     await world.hs_change("companies", hs_id, {"phone": "+1 555 000 2222"})
     assert (await world.sync()).counts.failed == 0
     assert world.cw_box.store.get("companies", company["id"]).get("phoneNumber") == company.get("phoneNumber")
+
+
+async def test_a_deletion_hubspot_refuses_fails_alone_and_the_next_run_does_it(
+    tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`on_delete: flag` whose HubSpot update fails: counted and recorded as a failure, the link left as it was
+    (not marked), and the next incremental run reads the record again and flags it."""
+    real = HubSpotTarget.apply
+
+    async def refusing(self: HubSpotTarget, writes: Sequence[Write]) -> list[WriteResult]:
+        if any(FLAG in w.values for w in writes):
+            return [WriteResult(w, error=CwsyncApiError("HubSpot is unavailable")) for w in writes]
+        return await real(self, writes)
+
+    monkeypatch.setattr(HubSpotTarget, "apply", refusing)
+    company, hs_id, report = await _deleted_company(tmp_path, world, "flag")
+    assert (report.counts.failed, report.counts.updated) == (1, 0)
+    link = await _link(world, "companies", company["id"])
+    assert link is not None
+    assert EXCLUDED not in link.left_values
+    [item] = await world.store.items_for_record(world.config.tenant, "companies", left_id=str(company["id"]), limit=1)
+    assert (item.action, item.status) == ("fail", "failed")
+    assert "HubSpot is unavailable" in item.reason
+    got = await world.hs.get("companies", hs_id, properties=["cw_deleted"])
+    assert got["properties"].get("cw_deleted") in (None, "", "false")
+
+    monkeypatch.setattr(HubSpotTarget, "apply", real)
+    again = await world.sync()
+    assert (again.counts.failed, again.counts.updated) == (0, 1)
+    got = await world.hs.get("companies", hs_id, properties=["cw_deleted"])
+    assert got["properties"]["cw_deleted"] == "true"
 
 
 async def test_on_delete_unlink_drops_the_link_and_leaves_the_counterpart(tmp_path: Path, world: World) -> None:

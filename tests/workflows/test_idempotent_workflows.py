@@ -26,7 +26,7 @@ from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.http import CwsyncApiError, RetryPolicy
 from cwsync.store import Store
 from cwsync.syncs.catalog.quotes import Quote, QuotePlan
-from cwsync.syncs.catalog.workflow import QuoteWorkflow
+from cwsync.syncs.catalog.workflow import Known, QuoteWorkflow
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
 from cwsync_sandbox.faults import DroppedConnection, FaultSettings
 from tests.catalog.conftest import CW_BASE, link_records, make_config
@@ -234,6 +234,45 @@ async def test_a_lost_opportunity_answer_beside_the_products_read_is_found_not_r
     """Linked records: the opportunity POST (sent while the products are read) and line 2's POST lose their
     answers; both are found, none made twice."""
     await link_records(quotes.store, quotes.box, "default", quotes.quote)
+    quotes.transport.rules += [
+        on("POST", "/sales/opportunities", once=True),
+        on("POST", "/forecast", once=True, sequenceNumber=2),
+    ]
+    plan = await quotes.workflow.submit(quotes.quote)
+    assert len(quotes.transport.lost_writes()) == 2
+    quotes.assert_one_opportunity_with_its_lines(plan)
+    await quotes.assert_finished(plan)
+
+
+async def remember_records(quotes: Quotes) -> None:
+    """Submit another quote of the same company, contact and products first (no faults): the workflow remembers
+    them (`Recent`), so the quote under test takes the path of linked records without links."""
+    warm = quotes.quote.model_copy(update={"external_id": "Q-6"})
+    await quotes.workflow.submit(warm)
+    assert quotes.workflow.recent.fill(quotes.quote, Known(), "SHIP-GROUND").covers(quotes.quote, quotes.workflow.sync)
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7, 8])
+async def test_a_quote_of_remembered_records_resubmitted_through_faults_makes_one_opportunity_with_its_lines(
+    quotes: Quotes, seed: int
+) -> None:
+    """The same with its company, contact and products remembered from a recent quote (no links; the opportunity
+    created while the products are read by id): one opportunity, four lines, whatever failed on the way."""
+    await remember_records(quotes)
+    quotes.box.faults.update(FaultSettings(**FAULTS, seed=seed))
+    plan, tries = await until_done(lambda: quotes.workflow.submit(quotes.quote))
+    assert quotes.transport.lost_writes() or tries > 1, "nothing failed: the seed does not test what it should"
+    assert plan.opportunity_id is not None
+    quotes.assert_one_opportunity_with_its_lines(plan)
+    await quotes.assert_finished(plan)
+
+
+async def test_a_lost_opportunity_answer_beside_the_products_read_by_id_is_found_not_repeated(
+    quotes: Quotes,
+) -> None:
+    """Remembered records: the opportunity POST (sent while the products are read by id) and line 2's POST lose
+    their answers; both are found, none made twice."""
+    await remember_records(quotes)
     quotes.transport.rules += [
         on("POST", "/sales/opportunities", once=True),
         on("POST", "/forecast", once=True, sequenceNumber=2),

@@ -17,7 +17,7 @@ converges.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -28,13 +28,25 @@ from cwsync.config.vocabulary import Action, ConflictPolicy, Side
 from cwsync.connectors.http import FatalError, NotFoundError
 from cwsync.core.plan import LinkBase, PairInput, PlanItem, Snapshot, plan_pair_cooperatively
 from cwsync.engine.guard import check_mass_delete
-from cwsync.engine.pair import KEPT_ITEMS, Links, Pair, Raw, Write, WriteResult
-from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_value
+from cwsync.engine.pair import KEPT_ITEMS, Links, Pair, Raw, Source, Write, WriteResult
+from cwsync.engine.reading import IdSet, ReadAhead, Watermark, cursor_moment, cursor_value
 from cwsync.engine.record import Recorder
 from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.store import Counts, ItemRow, Link, RunKind, Store, Trigger
 
-__all__ = ["DELETED", "OUT_OF_SCOPE", "Decision", "Engine", "Observer", "PairOutcome", "RunOutcome", "decide"]
+__all__ = [
+    "DELETED",
+    "OUT_OF_SCOPE",
+    "Decision",
+    "Engine",
+    "Observer",
+    "PairOutcome",
+    "RunOutcome",
+    "StoreLinks",
+    "decide",
+    "present_ids",
+    "unread_links",
+]
 
 log = structlog.get_logger("cwsync.engine")
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -373,6 +385,28 @@ def _planned(pair: Pair, item: PlanItem, extra: _Extra) -> Decision:
     return out
 
 
+async def unread_links(links: Links, read: Container[str], *, linked_read: int | None = None) -> tuple[list[Link], int]:
+    """After a full read: the links whose records it did not return, and how many links the pair has.
+
+    `linked_read`: how many of the pair's links the read found (when the caller counted them): when the pair has
+    just as many, none is of a record the read missed, and the links are not scanned (the common case)."""
+    total = await links.count()
+    if total == 0 or total == linked_read:
+        return [], total
+    missed: list[str] = []
+    async for batch in links.ids():
+        missed.extend(left_id for left_id, _ in batch if left_id not in read)
+    return (list((await links.by_left(missed)).values()) if missed else []), total
+
+
+async def present_ids(source: Source, ids: Sequence[str]) -> set[str]:
+    """Which of these ids the source still has, whatever its reads' scope (its `confirm`, else `get_many`)."""
+    confirm = getattr(source, "confirm", None)
+    if confirm is not None:
+        return {str(i) for i in await confirm(ids)}
+    return {str(raw["id"]) for raw in await source.get_many(ids)}
+
+
 class StoreLinks:
     """A pair's links in the store's links table (every pair's but those whose target holds them, `Pair.links`)."""
 
@@ -421,7 +455,7 @@ class _PairRun:
     async def run(self, *, full: bool) -> None:
         cursor = None if full else await self.store.cursor(self.tenant, self.pair.name, "left")
         since = self._since(cursor)
-        seen: set[str] = set()
+        seen = IdSet()  # what a full read returned, for reconciliation: a bit per ConnectWise id
         reader = ReadAhead(self.pair.source.changed(since))
         counting = self._count(since)
         try:
@@ -697,25 +731,12 @@ class _PairRun:
 
     # -- deletions -----------------------------------------------------------------------------------------------
 
-    async def _reconcile(self, seen: set[str]) -> None:
+    async def _reconcile(self, seen: IdSet) -> None:
         """After a full read: linked records ConnectWise no longer has were deleted there (behind the guard)."""
-        total = await self.links.count()
-        if total == 0:
-            return
-        gone: list[str] = []
-        async for batch in self.links.ids():
-            gone.extend(left_id for left_id, _ in batch if left_id not in seen)
-        if not gone:
-            return
-        links = list((await self.links.by_left(gone)).values())
-        await self._deleted(await self._out_of_scope(links), "not found in ConnectWise (reconciliation)", total=total)
-
-    async def _present(self, ids: Sequence[str]) -> set[str]:
-        """Which of these ids the source still has (its `confirm`, else `get_many`)."""
-        confirm = getattr(self.pair.source, "confirm", None)
-        if confirm is not None:
-            return {str(i) for i in await confirm(ids)}
-        return {str(raw["id"]) for raw in await self.pair.source.get_many(ids)}
+        links, total = await unread_links(self.links, seen)
+        if links:
+            reason = "not found in ConnectWise (reconciliation)"
+            await self._deleted(await self._out_of_scope(links), reason, total=total)
 
     async def _out_of_scope(self, links: Sequence[Link]) -> list[Link]:
         """Of links whose records a read did not return, those the source confirms it no longer has; the others
@@ -724,7 +745,7 @@ class _PairRun:
         links = [link for link in links if not _tombstoned(self.pair, link) and _marked(link) is None]
         if not links:
             return []
-        present = await self._present([link.left_id for link in links])
+        present = await present_ids(self.pair.source, [link.left_id for link in links])
         if present:
             why = OUT_OF_SCOPE.format(target=self.pair.target_label, deleted=self.pair.deleted_as)
             await self._record(

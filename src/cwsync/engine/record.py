@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from cwsync.store import Action, Flow, ItemRow, ItemStatus, JournalEntry, LastWriter, Link, RunItem, Store, Tx
 
 __all__ = ["Recorder", "projection_hash"]
@@ -27,10 +29,24 @@ CREATE_STEP = "create"
 
 _HASHED = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 """The hash's encoding, made once (`json.dumps` with these options builds an encoder per call)."""
+_PLAIN = (str, bool, int, type(None))
+"""Value types orjson encodes as `_HASHED` does (sorted, compact), as long as the text is printable ASCII."""
 
 
 def projection_hash(values: Mapping[str, Any]) -> str:
-    """A stable hash of a projection (sorted keys, compact JSON): links keep it to tell changed from unchanged."""
+    """A stable hash of a projection (sorted keys, compact JSON): links keep it to tell changed from unchanged.
+
+    The encoding is `json`'s with sorted keys, compact separators and `ensure_ascii` (the hashes stored links hold
+    were made so). orjson makes the same bytes five times faster for a projection of texts (a link hashes two per
+    record): used when every value is a text, a number or empty and the output is ASCII without DEL (`json`
+    escapes DEL and non-ASCII, orjson does not); anything else goes through `json`."""
+    if all(type(v) in _PLAIN for v in values.values()):
+        try:
+            data = orjson.dumps(values, option=orjson.OPT_SORT_KEYS)
+        except (TypeError, orjson.JSONEncodeError):  # keys that are not texts, integers past 64 bits
+            data = b"\x7f"
+        if data.isascii() and b"\x7f" not in data:
+            return hashlib.sha256(data).hexdigest()[:32]
     return hashlib.sha256(_HASHED.encode(values).encode()).hexdigest()[:32]
 
 
@@ -114,26 +130,30 @@ class Recorder:
         diff: Mapping[str, Sequence[Any]],
         source_values: Mapping[str, Any],
         error: Exception | None = None,
+        direction: Flow = "left_to_right",
+        status: ItemStatus = "applied",
+        remote_status: int | None = None,
+        remote_response: Any = None,
     ) -> ItemRow:
-        """`item(...)` of an applied (or, with `error`, failed) decision as the store's row: what the engine records
-        for every record it decides, without a `RunItem` in between. `source_values` is taken as it is (the row
-        is written by the next `commit`)."""
-        assert self.run_id is not None, "a dry run records no run items"
-        status: ItemStatus = "applied"
-        remote_status, remote_response = None, None
+        """`item(...)` as the store's row: what the engines record for every record they decide, without a
+        `RunItem` in between. `diff` and `source_values` are taken as they are (the row is written by the next
+        `commit`, whose JSON encoding writes a diff's pairs as lists; a dry run's `commit` writes nothing)."""
         if error is not None:
-            status, remote_status, remote_response = "failed", getattr(error, "status", None), {"error": str(error)}
+            status = "failed"
+            remote_status = remote_status if remote_status is not None else getattr(error, "status", None)
+            if remote_response is None:
+                remote_response = {"error": str(error)}
         return (
             self.run_id,
             self.tenant,
             self.pair,
-            "left_to_right",
+            direction,
             action,
             status,
             left_id,
             right_id,
             reason,
-            {k: list(v) for k, v in diff.items()} if diff else {},
+            diff or {},
             source_values,
             remote_status,
             remote_response,

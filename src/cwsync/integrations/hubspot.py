@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cwsync.connectors.http import CwsyncApiError, NotFoundError
@@ -17,16 +17,29 @@ BATCH = 100
 
 
 class HubSpotTarget:
-    """Records of one HubSpot object type, created with a match property that holds the ConnectWise id (HubSpot
-    does not echo a trace id: results are matched, and lost answers resolved, by it)."""
+    """Records of one HubSpot object type, created with a match property that holds the ConnectWise id or another
+    key of the record (HubSpot does not echo a trace id: results are matched, and lost answers resolved, by it).
 
-    def __init__(self, hs: HubSpotClient, object_type: str, *, match_property: str) -> None:
-        self.hs, self.object_type, self.match_property = hs, object_type, match_property
+    A write's values are HubSpot properties. `kept`, when given, says what a link keeps of a record HubSpot
+    returned for a create or an update (`WriteResult.right_values`: when it was last modified, ...)."""
+
+    def __init__(
+        self,
+        hs: HubSpotClient,
+        object_type: str,
+        *,
+        match_property: str | None,
+        kept: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.hs, self.object_type, self.match_property, self.kept = hs, object_type, match_property, kept
         self.calls = 0
         """Batch write calls made."""
 
     async def find(self, writes: Sequence[Write]) -> dict[str, str]:
-        """Records an earlier attempt created: a search on the match property `IN (...)`, 100 values per query."""
+        """Records an earlier attempt created: a search on the match property `IN (...)`, 100 values per query
+        (none without a match property)."""
+        if self.match_property is None:
+            return {}
         by_value = {str(w.values.get(self.match_property) or w.left_id): w.left_id for w in writes}
         found: dict[str, str] = {}
         for chunk in chunks(list(by_value), BATCH):
@@ -118,12 +131,16 @@ class HubSpotTarget:
         for n, write in enumerate(writes):
             error: Exception | None = result.error_for(n)
             right_id = write.right_id
+            record = result.by_index.get(n) if error is None else None
             if write.action == "create" and error is None:
-                record = result.by_index.get(n)
                 right_id = str(record["id"]) if record is not None else None
                 if record is None:
-                    error = CwsyncApiError(f"HubSpot did not return the created {self.object_type} record")
-            out.append(WriteResult(write, right_id=right_id, error=error))
+                    error = CwsyncApiError(
+                        f"HubSpot did not return the created {self.object_type} record: the next run looks it up"
+                        " before creating it"
+                    )
+            kept = self.kept(record) if self.kept is not None and record is not None else None
+            out.append(WriteResult(write, right_id=right_id, error=error, right_values=kept))
         return out
 
 

@@ -23,17 +23,23 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 __all__ = [
+    "LINK_VALUE_INDEXES",
     "Base",
     "ConnectionRow",
     "CursorRow",
     "JobRow",
     "JournalRow",
+    "LeftValue",
     "LinkRow",
     "RunItemRow",
     "RunRow",
@@ -82,6 +88,51 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: Json, list[Any]: Json}
 
 
+class LeftValue(FunctionElement[str]):
+    """A link's left value `field` as text, lower-cased: the expression of the link value indexes (migration 0012).
+
+    Spelled per dialect, as the indexes were created, with the field as a literal (never a bound parameter): SQLite
+    and PostgreSQL use an expression index only for the same expression."""
+
+    type = String()
+    inherit_cache = True
+    name = "left_value"
+
+    def __init__(self, field: str) -> None:
+        if not field.replace("_", "").isalnum():
+            raise ValueError(f"not a link value field: {field!r}")
+        super().__init__(literal_column(f"'{field}'"))
+
+
+def _field(element: LeftValue, compiler: SQLCompiler, **kw: Any) -> str:
+    """The field named by `element` (its one argument, the literal `'field'`, compiled as it is)."""
+    return compiler.process(element.clauses, **kw).strip("'")
+
+
+@compiles(LeftValue)
+def _left_value_sqlite(element: LeftValue, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower(json_extract(left_values, '$.{_field(element, compiler, **kw)}'))"
+
+
+@compiles(LeftValue, "postgresql")
+def _left_value_postgresql(element: LeftValue, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower(left_values ->> '{_field(element, compiler, **kw)}')"
+
+
+LINK_VALUE_INDEXES: dict[tuple[str, str], str] = {
+    ("companies", "connectwise_company_id"): "ix_links_companies_identifier",
+    ("contacts", "email"): "ix_links_contacts_email",
+    ("catalog:products", "hs_sku"): "ix_links_products_sku",
+}
+"""(pair, left value) → the partial index that finds a pair's links by that value (the quote workflow's look-ups
+of a company by identifier, a contact by e-mail, a product by identifier)."""
+
+
+def _value_index(pair: str, field: str, name: str) -> Index:
+    where = text(f"pair = '{pair}'")
+    return Index(name, "tenant", LeftValue(field), sqlite_where=where, postgresql_where=where)
+
+
 class LinkRow(Base):
     """A left record linked to a right record, with the last-synced projections of both."""
 
@@ -90,6 +141,7 @@ class LinkRow(Base):
         UniqueConstraint("tenant", "pair", "left_id", name="uq_links_tenant_pair_left_id"),
         UniqueConstraint("tenant", "pair", "right_id", name="uq_links_tenant_pair_right_id"),
         Index("ix_links_tenant_pair_id", "tenant", "pair", "id"),
+        *(_value_index(pair, field, name) for (pair, field), name in LINK_VALUE_INDEXES.items()),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)

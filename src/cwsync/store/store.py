@@ -32,6 +32,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     or_,
     select,
     text,
@@ -46,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from cwsync.store import mirror
 from cwsync.store.bulk import bulk_insert
-from cwsync.store.models import CursorRow, JournalRow, LinkRow, RunItemRow, RunRow
+from cwsync.store.models import LINK_VALUE_INDEXES, CursorRow, JournalRow, LeftValue, LinkRow, RunItemRow, RunRow
 from cwsync.store.reader import SqliteReader
 from cwsync.store.records import (
     ITEM_COLUMNS,
@@ -352,6 +353,18 @@ _RUN_END = (
 _LINK_BY_LEFT = select(LINKS).where(
     LINKS.c.tenant == bindparam("tenant"), LINKS.c.pair == bindparam("pair"), LINKS.c.left_id == bindparam("left_id")
 )
+_LINKS_BY_VALUE: dict[tuple[str, str], Select[Any]] = {
+    # the pair as a literal, as in the partial index's WHERE (a bound parameter would not let SQLite use it)
+    (pair, field): select(LINKS).where(
+        LINKS.c.tenant == bindparam("tenant"),
+        LINKS.c.pair == literal_column(f"'{pair}'"),
+        LeftValue(field).in_(bindparam("values", expanding=True)),
+    )
+    for pair, field in LINK_VALUE_INDEXES
+}
+"""The look-ups of a pair's links by a left value, by (pair, field): one per link value index (migration 0012)."""
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+"""SQLite's `lower`: ASCII letters only."""
 _JOURNAL_OF_KEY = (
     select(JOURNAL)
     .where(
@@ -822,6 +835,29 @@ class Reads:
         for chunk in _chunks(wanted):
             for row in await self._conn.execute(base.where(LINKS.c.left_id.in_(chunk))):
                 found[row.left_id] = _link_of(row)
+        return found
+
+    async def links_by_value(self, tenant: str, pair: str, field: str, values: Iterable[str]) -> list[Link]:
+        """The links of `pair` whose left value `field` is one of `values`, case aside, found by the pair's link
+        value index (`models.LINK_VALUE_INDEXES`: a company's identifier, a contact's e-mail, a product's SKU).
+
+        The stored values are lower-cased by the database, the given ones here both ways it may do it: all of
+        Unicode, as Python and PostgreSQL's `lower` do, and ASCII letters only, as SQLite's does. So the very same
+        value is always found, and on SQLite a value whose case differs beyond ASCII letters is not (the caller
+        then reads the source system, as for an unlinked record). Callers still compare the field of what was found
+        (a value that is not text, a whitespace difference).
+
+        Raises:
+            ValueError: no index holds this pair's `field` (a look-up by it would scan the pair's links).
+        """
+        statement = _LINKS_BY_VALUE.get((pair, field))
+        if statement is None:
+            raise ValueError(f"no link value index for pair {pair!r}, field {field!r}")
+        wanted = sorted({form for value in values for form in (value.lower(), value.translate(_ASCII_LOWER))})
+        found: list[Link] = []
+        for chunk in _chunks(wanted):
+            params = {"tenant": tenant, "values": chunk}
+            found.extend(_link_of(row) for row in await self._conn.execute(statement, params))
         return found
 
     async def journal(self, tenant: str, scope: str, keys: Iterable[str]) -> list[JournalEntry]:

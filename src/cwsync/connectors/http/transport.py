@@ -17,6 +17,7 @@ import httpx
 import structlog
 from tenacity import RetryCallState
 
+from cwsync.connectors.http.bodies import json_body
 from cwsync.connectors.http.errors import ConfigurationError, CwsyncApiError, TransportError, redact_url
 from cwsync.connectors.http.limits import RequestLimits, Throttle
 from cwsync.connectors.http.metrics import API_RATE_LIMITED, API_REQUESTS, API_RETRIES, system_of
@@ -116,7 +117,11 @@ class HttpApi:
         async with self._throttle.slot():
             answered = await self._before_send() if self._before_send is not None else None
             try:
-                response = await self.client.request(method, url, params=params, json=json, headers=headers, **extra)
+                if json is not None:  # encoded here (orjson), as httpx's `json=` would, with its content type
+                    extra["content"] = json_body(json)
+                    if not any(name.lower() == "content-type" for name in headers or {}):
+                        headers = {**(headers or {}), "Content-Type": "application/json"}
+                response = await self.client.request(method, url, params=params, headers=headers, **extra)
             except httpx.HTTPError as exc:
                 API_REQUESTS.labels(self._system, "error").inc()
                 raise transport_error(exc, method, url) from exc

@@ -2,7 +2,8 @@
 
 One workflow, two entry points: `submit(quote)` (REST `POST /api/quotes`, `cwsync quotes submit`) and
 `submit_deal(deal_id)` (a HubSpot deal in the configured stage with line items). Steps: refuse a quote that is not
-approved; resolve its company, contact and products in ConnectWise (concurrently: one round trip); plan (pure,
+approved; resolve its company, contact and products — from cwsync's own links (`_known`) or what a recent quote
+resolved (`Recent`), else in ConnectWise (concurrently: one round trip) —; plan (pure,
 `quotes.plan_quote`) against the link of pair `quotes` (left id = external quote id, right id = opportunity id,
 values = the opportunity and each line's forecast id and hash) and the journal of an attempt that did not finish;
 write: the opportunity (once, ever, per external id), then the forecast items to add/replace/remove, each a journaled
@@ -16,14 +17,14 @@ quantity. Refusals write nothing in ConnectWise and are kept as run items of pai
 from __future__ import annotations
 
 import asyncio
-import json
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
-from sqlalchemy import Table, Text, bindparam, cast, or_, select
 
 from cwsync.config.catalog import lookup
 from cwsync.config.model import Config
@@ -36,7 +37,6 @@ from cwsync.core.plan import EXCLUDED, GONE
 from cwsync.core.priority import company_type_names, pick_company_type
 from cwsync.engine.engine import DELETED
 from cwsync.store import JournalEntry, Link, Reads, Store, Trigger, Tx
-from cwsync.store.models import LinkRow
 from cwsync.syncs.catalog.engine import CATALOG_PATH, catalog_sync_config
 from cwsync.syncs.catalog.products import PRODUCTS_PAIR
 from cwsync.syncs.catalog.quotes import (
@@ -52,7 +52,7 @@ from cwsync.syncs.catalog.quotes import (
 )
 from cwsync.workflows import Step, StepRunner, WorkflowRun, workflow_run
 
-__all__ = ["QuoteWorkflow"]
+__all__ = ["QuoteWorkflow", "Recent"]
 
 log = structlog.get_logger("cwsync.quotes")
 Record = dict[str, Any]
@@ -60,14 +60,26 @@ OPPORTUNITIES = "sales/opportunities"
 QUOTES_SCOPE = "quotes"
 """Journal scope of the quote workflow (key: the external quote id)."""
 HUBSPOT_COMPANIES_PAIR, HUBSPOT_CONTACTS_PAIR = "companies", "contacts"
+REMEMBER_SECONDS = 300.0
+"""How long a company, contact and catalog item a quote resolved in ConnectWise stand in for links (`Recent`)."""
 
 
 class QuoteWorkflow:
     """Quotes into opportunities for one configuration (the CLI, the API and the HubSpot entry share it)."""
 
-    def __init__(self, config: Config, store: Store, cw: ConnectWiseClient, hs: HubSpotClient | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        cw: ConnectWiseClient,
+        hs: HubSpotClient | None = None,
+        *,
+        remember_seconds: float = REMEMBER_SECONDS,
+    ) -> None:
         self.config, self.sync, self.store, self.cw, self.hs = config, catalog_sync_config(config), store, cw, hs
         self.tenant = config.tenant
+        self.recent = Recent(remember_seconds)
+        """What recent quotes resolved in ConnectWise, standing in for links (`Recent`; `remember_seconds` 0: off)."""
         self._statuses: dict[str, int] | None = None
         self._rep: dict[str, Any] | None = None
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -84,13 +96,27 @@ class QuoteWorkflow:
 
     async def _plan(self, quote: Quote, opening: Opening | None = None) -> tuple[QuotePlan, list[JournalEntry]]:
         """Resolve and plan a quote. With `opening` (a submit), a new quote whose company, contact and products are
-        all linked has its opportunity created by `opening` while its products are read (see `_known`)."""
+        all linked or recently resolved has its opportunity created by `opening` while its products are read (see
+        `_known` and `Recent`). A refusal naming its company, contact or products forgets what was remembered of
+        them."""
+        try:
+            return await self._resolve_and_plan(quote, opening)
+        except QuoteRefused as refused:
+            self.recent.forget(quote, refused, self.sync.shipping_product)
+            raise
+        except _Unfinished as unfinished:
+            if isinstance(unfinished.error, QuoteRefused):
+                self.recent.forget(quote, unfinished.error, self.sync.shipping_product)
+            raise
+
+    async def _resolve_and_plan(self, quote: Quote, opening: Opening | None) -> tuple[QuotePlan, list[JournalEntry]]:
         if quote.status not in APPROVED:
             raise QuoteRefused(
                 "not_approved", f"the quote is {quote.status}: only approved quotes become opportunities"
             )
         link, entries, known = await self.store.read(self._local(quote))
-        catalog_read = asyncio.ensure_future(self._catalog(quote))
+        known = self.recent.fill(quote, known, self.sync.shipping_product)
+        catalog_read = asyncio.ensure_future(self._catalog(quote, known.products))
         try:
             early = opening is not None and link is None and not entries and known.covers(quote, self.sync)
             found = await asyncio.gather(
@@ -135,6 +161,8 @@ class QuoteWorkflow:
             else pick_company_type(company_type_names(company), self.sync.company_type_priority),
         }
         contact_view = {"id": int(contact["id"]), "name": _person(contact)}
+        read = (known.company is None, known.contact is None)  # what `_company_and_contact` read in ConnectWise
+        self.recent.keep(quote, company_view if read[0] else None, contact if read[1] else None, lines)
         plan = plan_quote(
             quote,
             opportunity=opportunity,
@@ -419,7 +447,10 @@ class QuoteWorkflow:
         )
         return rows
 
-    async def _catalog(self, quote: Quote) -> dict[str, Record]:
+    async def _catalog(self, quote: Quote, known: Mapping[str, int]) -> dict[str, Record]:
+        """The catalog items a quote names, by lower-cased identifier. Those whose id is `known` (linked or
+        remembered) are read by id — ConnectWise's cheapest look-up —, the others, and any whose identifier is no
+        longer what was known, by identifier."""
         wanted = {line.product.strip() for line in quote.lines}
         if quote.shipping > 0:
             if not self.sync.shipping_product:
@@ -427,12 +458,24 @@ class QuoteWorkflow:
                     "no_shipping_product", "the quote has shipping but syncs.catalog.shipping_product is unset"
                 )
             wanted.add(self.sync.shipping_product)
+        ids = sorted({known[w.lower()] for w in wanted if w.lower() in known})
+        named = sorted(w for w in wanted if w.lower() not in known)
+        reads = ([F("id").in_(ids)] if ids else []) + ([F("identifier").in_(named)] if named else [])
         found: dict[str, Record] = {}
-        async for page in self.cw.stream(CATALOG_PATH, conditions=F("identifier").in_(sorted(wanted))):
-            found.update({str(i["identifier"]).lower(): i for i in page})
+        for page in await asyncio.gather(*(self._catalog_where(where) for where in reads)):  # at once
+            found |= page
+        changed = sorted(w for w in wanted if w.lower() not in found and w.lower() in known)
+        if changed:  # its id holds another identifier now (or is gone): look it up by identifier after all
+            found |= await self._catalog_where(F("identifier").in_(changed))
         missing = sorted(w for w in wanted if w.lower() not in found)
         if missing:
             raise QuoteRefused("unknown_product", f"not in the ConnectWise catalog: {', '.join(missing)}")
+        return found
+
+    async def _catalog_where(self, conditions: Condition) -> dict[str, Record]:
+        found: dict[str, Record] = {}
+        async for page in self.cw.stream(CATALOG_PATH, conditions=conditions):
+            found.update({str(i["identifier"]).lower(): i for i in page})
         return found
 
     def _lines(self, quote: Quote, catalog: Mapping[str, Record]) -> list[PlannedLine]:
@@ -619,7 +662,6 @@ class QuoteWorkflow:
 Opening = Callable[[Record], Awaitable[int]]
 """Creates a new quote's opportunity from its body; the opportunity's id."""
 
-_LINKS: Table = LinkRow.__table__  # type: ignore[assignment]
 _FROM_LINK = "_from_link"
 """Set on a company or contact record built from its link (its type is the one the HubSpot sync carried)."""
 
@@ -632,97 +674,147 @@ class Known:
 
     company: Record | None = None
     contact: Record | None = None
-    products: frozenset[str] = field(default_factory=frozenset)
-    """Lower-cased identifiers of the wanted catalog items that have a live link."""
+    products: Mapping[str, int] = field(default_factory=dict)
+    """The wanted catalog items that have a live link: lower-cased identifier → ConnectWise catalog item id."""
 
     def covers(self, quote: Quote, sync: Any) -> bool:
         """Whether every record the quote names is linked (then nothing needs reading before its opportunity)."""
         wanted = {line.product.strip().lower() for line in quote.lines}
         if quote.shipping > 0 and sync.shipping_product:
             wanted.add(str(sync.shipping_product).lower())
-        return self.company is not None and self.contact is not None and wanted <= self.products
-
-
-def _link_select(*where: Any) -> Any:
-    """A prebuilt look-up of links by `tenant`, `pair` and `where` (built once: a quote runs it as it is)."""
-    c = _LINKS.c
-    columns = (c.left_id, c.left_values, c.right_values)
-    return select(*columns).where(c.tenant == bindparam("tenant"), c.pair == bindparam("pair"), *where)
-
-
-_TEXT = cast(_LINKS.c.left_values, Text)
-_LINK_BY_ID = _link_select(_LINKS.c.left_id == bindparam("key"))
-_LINK_BY_TEXT = {
-    True: _link_select(_TEXT.like(bindparam("pattern"), escape="\\")),  # SQLite: LIKE ignores ASCII case
-    False: _link_select(_TEXT.ilike(bindparam("pattern"), escape="\\")),
-}
-
-
-def _pattern(value: str) -> str:
-    """What a link's JSON text holds when one of its values is `value`: the JSON string, anywhere (LIKE-escaped).
-    Text beyond ASCII as itself, as the store writes it (`store.bulk`: orjson; PostgreSQL's JSON text)."""
-    quoted = json.dumps(value, ensure_ascii=False)
-    return "%" + quoted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _by_text(conn: Any, values: Sequence[str]) -> Any:
-    """Links whose JSON text holds one of `values` (a prefilter: the field itself is checked after)."""
-    if len(values) == 1:
-        return _LINK_BY_TEXT[conn.dialect.name == "sqlite"]
-    text = [_TEXT.like(_pattern(v), escape="\\") for v in values]
-    if conn.dialect.name != "sqlite":
-        text = [_TEXT.ilike(_pattern(v), escape="\\") for v in values]
-    return _link_select(or_(*text))
+        return self.company is not None and self.contact is not None and wanted <= self.products.keys()
 
 
 async def _known(reads: Reads, tenant: str, quote: Quote, shipping: str | None) -> Known:
     """The links of a quote's company (by id or identifier), contact (by id or e-mail, of that company) and
     products (by identifier), read inside the quote's one store read. The identifier, e-mail and SKU are the
-    values the syncs keep in the links (`connectwise_company_id`, `email`, `hs_sku`): a mapping without them
-    finds nothing here, and the quote is resolved in ConnectWise as before.
-
-    No index holds those values: the pair's links are scanned for the value's JSON text (`LIKE`, ~3× cheaper than
-    extracting the field from each: 50,000 contact links took ~8 ms on SQLite), and the field of what matched is
-    then compared exactly. A value JSON would escape (a quote, a backslash) is not found that way: read from
-    ConnectWise, as an unlinked one."""
-    conn = reads.connection
-    company = await _linked_one(conn, tenant, "companies", quote.company, "connectwise_company_id")
+    values the syncs keep in the links (`connectwise_company_id`, `email`, `hs_sku`), found by the store's link
+    value indexes (`Reads.links_by_value`, migration 0012): a mapping without them finds nothing here, and the
+    quote is resolved in ConnectWise as before."""
+    company = await _linked_one(reads, tenant, HUBSPOT_COMPANIES_PAIR, quote.company, "connectwise_company_id")
     contact = None
     if company is not None:
-        contact = await _linked_one(conn, tenant, "contacts", quote.contact, "email", company=company["id"])
-    wanted = sorted(
-        {line.product.strip().lower() for line in quote.lines} | ({shipping.lower()} if shipping else set())
-    )
-    params = {"tenant": tenant, "pair": PRODUCTS_PAIR, "pattern": _pattern(wanted[0])}
-    rows = await conn.execute(_by_text(conn, wanted), params)
-    products = frozenset(
-        sku
-        for row in rows
-        if (sku := str(row.left_values.get("hs_sku") or "").lower()) in wanted
-        and _live(row.left_values, row.right_values)
-    )
+        contact = await _linked_one(reads, tenant, HUBSPOT_CONTACTS_PAIR, quote.contact, "email", company=company["id"])
+    wanted = _wanted(quote, shipping)
+    links = await reads.links_by_value(tenant, PRODUCTS_PAIR, "hs_sku", wanted)
+    products = {
+        sku: int(link.left_id)
+        for link in links
+        if (sku := str(link.left_values.get("hs_sku") or "").lower()) in wanted
+        and link.left_id.isdigit()
+        and _live(link.left_values, link.right_values)
+    }
     return Known(_company_of(company), _contact_of(contact), products)
 
 
+def _wanted(quote: Quote, shipping: str | None) -> set[str]:
+    """The lower-cased catalog identifiers a quote names (its lines', and the shipping product's when it ships)."""
+    wanted = {line.product.strip().lower() for line in quote.lines}
+    return wanted | ({shipping.lower()} if shipping and quote.shipping > 0 else set())
+
+
 async def _linked_one(
-    conn: Any, tenant: str, pair: str, key: str | int, field_name: str, *, company: str | None = None
+    reads: Reads, tenant: str, pair: str, key: str | int, field_name: str, *, company: str | None = None
 ) -> dict[str, Any] | None:
     """The one live link of `pair` whose left id is `key` (digits) or whose `field_name` value is `key`
     (case-insensitive); None for none or several. With `company`, only a link whose `company` value is it."""
     text = str(key).strip()
     if text.isdigit():
-        rows = await conn.execute(_LINK_BY_ID, {"tenant": tenant, "pair": pair, "key": text})
+        links = list((await reads.links_by_left(tenant, pair, [text])).values())
     else:
-        params = {"tenant": tenant, "pair": pair, "pattern": _pattern(text)}
-        rows = await conn.execute(_by_text(conn, [text]), params)
+        links = await reads.links_by_value(tenant, pair, field_name, [text])
     found = [
-        {"id": row.left_id, **row.left_values}
-        for row in rows
-        if _live(row.left_values, row.right_values)
-        and (text.isdigit() or str(row.left_values.get(field_name) or "").strip().lower() == text.lower())
-        and (company is None or str(row.left_values.get("company") or "") == str(company))
+        {"id": link.left_id, **link.left_values}
+        for link in links
+        if _live(link.left_values, link.right_values)
+        and (text.isdigit() or str(link.left_values.get(field_name) or "").strip().lower() == text.lower())
+        and (company is None or str(link.left_values.get("company") or "") == str(company))
     ]
     return found[0] if len(found) == 1 else None
+
+
+class Recent:
+    """The companies, contacts and catalog items recent quotes resolved in ConnectWise, remembered `seconds` (at
+    most `size` of each, the oldest forgotten first) to stand in for links where cwsync's syncs keep none.
+
+    Without links every quote read its company, contact and products before its opportunity could be created
+    (company and contact give the opportunity's ids; a refusal must write nothing): one more round trip than its
+    writes, and ConnectWise's searches by identifier and e-mail are its slowest reads. A quoting tool names the
+    same customers and products again and again; a quote whose records are all linked or remembered takes the
+    links' path (`_plan`: its opportunity created while its products are read again, fresh), with the links'
+    trade (docs/catalog.md): a remembered company or contact ConnectWise no longer has makes it refuse the create
+    (`unknown_company` / `unknown_contact`, nothing written), a remembered product gone from the catalog is found
+    by the read beside the create; a change made in ConnectWise in the last `seconds` (a contact moved to another
+    company) is not seen. What a refusal names is forgotten; what was not found is never remembered. 0 seconds:
+    nothing is remembered. Per workflow, in memory: the server keeps one workflow per tenant."""
+
+    def __init__(self, seconds: float, size: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds, self.size, self.clock = seconds, size, clock
+        self._companies: OrderedDict[str, tuple[float, Record]] = OrderedDict()
+        self._contacts: OrderedDict[tuple[int, str], tuple[float, Record]] = OrderedDict()
+        self._products: OrderedDict[str, tuple[float, int]] = OrderedDict()
+
+    def fill(self, quote: Quote, known: Known, shipping: str | None) -> Known:
+        """`known` (what the links gave) with what is remembered for the rest of the quote's records."""
+        if self.seconds <= 0:
+            return known
+        now = self.clock()
+        company = known.company or self._get(self._companies, _key(quote.company), now)
+        contact = known.contact
+        if contact is None and company is not None:
+            contact = self._get(self._contacts, (int(company["id"]), _key(quote.contact)), now)
+        remembered = {
+            sku: held[1]
+            for sku in _wanted(quote, shipping) - known.products.keys()
+            if (held := self._products.get(sku)) is not None and self._fresh(held[0], now)
+        }
+        return Known(company, contact, {**known.products, **remembered})
+
+    def keep(self, quote: Quote, company: Record | None, contact: Record | None, lines: Sequence[PlannedLine]) -> None:
+        """Remember what a quote read in ConnectWise: its company (`_plan`'s view, with the type), its contact (of
+        the quote's company) and its lines' catalog identifiers. None: not read (linked or remembered), so not
+        remembered again: a remembered record is forgotten `seconds` after it was read, however often it is used."""
+        if self.seconds <= 0:
+            return
+        now = self.clock()
+        if company is not None:
+            kept = {key: company.get(key) for key in ("id", "identifier", "name", "type")}
+            self._put(self._companies, _key(quote.company), (now, kept | {_FROM_LINK: True}))
+        if contact is not None:
+            owner = int((contact.get("company") or {}).get("id") or 0)
+            person = {key: contact.get(key) for key in ("id", "firstName", "lastName")}
+            self._put(self._contacts, (owner, _key(quote.contact)), (now, person))
+        for line in lines:  # read again beside every create: fresh each time
+            self._put(self._products, line.product.strip().lower(), (now, line.catalog_id))
+
+    def forget(self, quote: Quote, refused: QuoteRefused, shipping: str | None) -> None:
+        """Forget what a refusal names: the quote's company and contact, or its products (and shipping's)."""
+        if refused.code in ("unknown_company", "unknown_contact"):
+            company = self._companies.pop(_key(quote.company), None)
+            if company is not None:
+                self._contacts.pop((int(company[1]["id"]), _key(quote.contact)), None)
+        elif refused.code == "unknown_product":
+            for sku in _wanted(quote, shipping):
+                self._products.pop(sku, None)
+
+    def _fresh(self, since: float | None, now: float) -> bool:
+        return since is not None and now - since < self.seconds
+
+    def _get(self, held: OrderedDict[Any, tuple[float, Record]], key: Any, now: float) -> Record | None:
+        found = held.get(key)
+        if found is None or not self._fresh(found[0], now):
+            return None
+        return dict(found[1])
+
+    def _put(self, held: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+        held[key] = value
+        held.move_to_end(key)
+        while len(held) > self.size:
+            held.popitem(last=False)
+
+
+def _key(value: str | int) -> str:
+    return str(value).strip().lower()
 
 
 def _live(left: Mapping[str, Any], right: Mapping[str, Any]) -> bool:

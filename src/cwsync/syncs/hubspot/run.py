@@ -40,14 +40,16 @@ from cwsync.core.plan import (
     plan_pair_cooperatively,
 )
 from cwsync.core.selection import select_types
-from cwsync.engine.engine import OUT_OF_SCOPE
+from cwsync.engine.engine import OUT_OF_SCOPE, StoreLinks, present_ids, unread_links
 from cwsync.engine.guard import MassDeleteError, check_mass_delete
-from cwsync.engine.pair import KEPT_ITEMS, Flow
-from cwsync.engine.reading import ReadAhead, Watermark, cursor_moment, cursor_value
+from cwsync.engine.pair import KEPT_ITEMS, Flow, WriteResult
+from cwsync.engine.pair import Write as TargetWrite
+from cwsync.engine.reading import IdSet, ReadAhead, Watermark, cursor_moment, cursor_value
 from cwsync.engine.record import Recorder, projection_hash
 from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.engine.runs import close_interrupted as close_interrupted_runs
-from cwsync.store import Counts, Link, RunItem, Store
+from cwsync.integrations.hubspot import HubSpotTarget
+from cwsync.store import Counts, ItemRow, Link, Store
 from cwsync.syncs.hubspot import shapes
 from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
 from cwsync.syncs.hubspot.properties import (
@@ -379,6 +381,9 @@ class _PairRun:
         if pair == "companies" and not dry_run:  # SB-1: a record of a type new since the last import imports it
             self.left.on_types = lambda types: sync.company_types.seen(sync.cw, sync.hs, sync.mappings, types)
         self.right = HubSpotSide(sync.hs, pair, d.right_object, right_properties(self.mapping))
+        match = self.mapping.by_name()[self.mapping.match[0]].right if self.mapping.match else None
+        self.target = HubSpotTarget(sync.hs, d.right_object, match_property=match, kept=_stamp_of)
+        """Where the pair's HubSpot writes go (creates and updates; a link keeps the written object's `STAMP`)."""
         sync_config = sync.config.syncs.hubspot
         self.object_config: ObjectSync = sync_config.objects[pair] if sync_config else ObjectSync()  # type: ignore[index]
         self.policy = ConflictPolicy(self.object_config.conflict_policy or sync.policy)
@@ -399,9 +404,14 @@ class _PairRun:
         self.right_stamps: dict[str, str] = {}  # HubSpot id → `STAMP` of the object as read in this run
         self._held: list[PlanItem] = []  # planned, not applied yet (see `_apply`)
         self._held_raws: dict[str, Raw] = {}
+        """ConnectWise records of held items that update ConnectWise (a patch is built against the record read)."""
+        self._held_moments: dict[str, datetime | None] = {}
+        """When the ConnectWise records of held items with writes last changed: a failed write holds the cursor
+        there. (The records themselves are not kept: a page's thousand records held until their batches went out
+        were the first sync's peak memory.)"""
         self._applying: list[asyncio.Task[None]] = []  # oldest first, at most the flow's `applying`
         self._reader: ReadAhead[list[Raw]] | None = None
-        self._linked: set[str] = set()
+        self._linked = IdSet()
         """ConnectWise ids read in this run that have a link (found, or written by it): when the store holds just
         as many links, none is of a record ConnectWise no longer has, and reconciliation need not read them all."""
         self._released = 0  # links the store removed because their HubSpot id went to another record
@@ -783,17 +793,14 @@ class _PairRun:
         reconciliation does. A guard stops the run instead when the confirmed deletions would archive more than
         `mass_delete_share` of the links.
         """
-        if not self._released and await self.s.store.link_count(self.s.tenant, self.pair) == len(self._linked):
-            return  # every link is one of the records just read (the common case: no full scan of the links)
-        gone: list[str] = []
-        total = 0
-        async for batch in self.s.store.iter_link_ids(self.s.tenant, self.pair):
-            total += len(batch)
-            gone.extend(left_id for left_id, _ in batch if left_id not in self._linked)  # not read by this run
-        if not gone:
+        links = StoreLinks(self.s.store, self.s.tenant, self.pair)
+        known = None if self._released else len(self._linked)  # every link one of the records read: no scan
+        unread, total = await unread_links(links, self._linked, linked_read=known)
+        if not unread:
             return
-        missing = await self._links(Side.LEFT, gone)
-        present = {str(raw["id"]) for raw in await self.left.get_many(gone)}
+        missing = {link.left_id: link for link in unread}
+        gone = list(missing)
+        present = await present_ids(self.left, gone)
         if present:
             await self._kept([missing[i] for i in sorted(present) if i in missing])
             gone = [left_id for left_id in gone if left_id not in present]
@@ -813,18 +820,21 @@ class _PairRun:
         why = OUT_OF_SCOPE.format(target="HubSpot", deleted="archived")
         items = [self._link_item("skip", link, why) for link in links]
         if not self.dry_run:
-            await self.recorder.commit(items=items)
+            await self.recorder.commit(rows=items)
 
-    def _link_item(self, action: str, link: Link, reason: str) -> RunItem:
-        """The run item of a decision about a link that writes no record of this run's reads (counted)."""
+    def _link_item(self, action: str, link: Link, reason: str, error: Exception | None = None) -> ItemRow:
+        """The run item of a decision about a link that writes no record of this run's reads (counted); with
+        `error`, its write failed."""
         self.report.counts.add(action)  # type: ignore[arg-type]
-        return self.recorder.item(
+        return self.recorder.row(
             action,  # type: ignore[arg-type]
             status="planned" if self.dry_run else "applied",
             left_id=link.left_id,
             right_id=link.right_id,
-            reason=reason,
+            reason=reason if error is None else f"{reason}; failed: {error}",
+            diff={},
             source_values=link.left_values,
+            error=error,
         )
 
     async def _reconcile_right(self) -> None:
@@ -861,7 +871,7 @@ class _PairRun:
                 dropped.append(link.left_id)
             else:
                 kept.append(marked)
-        await self.recorder.commit(links=kept, items=items, dropped=dropped)
+        await self.recorder.commit(links=kept, rows=items, dropped=dropped)
 
     def gone_link(self, link: Link, reason: str) -> tuple[Link | None, str]:
         """A link whose HubSpot counterpart is deleted, under the pair's policy: marked (`ignore`: the record is left
@@ -890,20 +900,38 @@ class _PairRun:
             "ignore": ("on_delete is ignore: its counterpart is kept and no longer synced", "skip"),
         }
         why, action = what[policy]
-        items = [self._link_item(action, link, f"{reason}: {why}") for link in linked]
         if self.dry_run or not linked:
+            for link in linked:
+                self._link_item(action, link, f"{reason}: {why}")
             return
-        if policy == "archive":
-            await self.s.hs.batch_archive(kind, [link.right_id for link in linked])
-        elif policy == "flag":
-            await self.s.hs.batch_update(kind, [{"id": link.right_id, "properties": {FLAG: "true"}} for link in linked])
-        dropped = [link.left_id for link in linked] if policy in ("archive", "unlink") else []
+        failed: dict[str, Exception] = {}
+        if policy in ("archive", "flag"):  # through the pair's target: a record HubSpot fails fails alone
+            writes = [
+                TargetWrite("delete", link.left_id, link.right_id, {})
+                if policy == "archive"
+                else TargetWrite("update", link.left_id, link.right_id, {FLAG: "true"})
+                for link in linked
+            ]
+            for outcome in await self.target.apply(writes):
+                if outcome.error is not None and not isinstance(outcome.error, NotFoundError):  # gone there: done
+                    failed[outcome.write.left_id] = outcome.error
+        if failed:  # its link stays as it was, and the next run reads it again
+            self.failing.add(self.pair)
+            self.newest[Side.LEFT].hold(self.left_since or _EARLIEST)
+        done = [link for link in linked if link.left_id not in failed]
+        items = [self._link_item(action, link, f"{reason}: {why}") for link in done]
+        items += [
+            self._link_item("fail", link, f"{reason}: {why}", failed[link.left_id])
+            for link in linked
+            if link.left_id in failed
+        ]
+        dropped = [link.left_id for link in done] if policy in ("archive", "unlink") else []
         marked = [
             replace(link, left_values={**link.left_values, EXCLUDED: reason}, synced_at=self.s.now())
-            for link in linked
+            for link in done
             if policy in ("flag", "ignore") and link.left_values.get(EXCLUDED) != reason
         ]
-        await self.recorder.commit(links=marked, items=items, dropped=dropped)
+        await self.recorder.commit(links=marked, rows=items, dropped=dropped)
         if dropped:
             self._linked.difference_update(dropped)
             self._unconfirmed.difference_update(dropped)
@@ -986,7 +1014,14 @@ class _PairRun:
                     self.report.counts.conflicts += 1
             return
         self._held.extend(items)
-        self._held_raws.update(raws)
+        updated_at = self.left.updated_at
+        for item in items:
+            key = item.left_id
+            raw = raws.get(key) if key is not None and item.writes else None
+            if raw is not None and key is not None:
+                self._held_moments[key] = updated_at(raw)
+                if _write(item, Side.LEFT, Action.UPDATE):
+                    self._held_raws[key] = raw
         ready = self._ready()
         if ready:
             await self._launch(ready)
@@ -1049,14 +1084,17 @@ class _PairRun:
             await self._applying.pop(0)
         keys = {str(i.left_id) for i in items if i.left_id}
         raws = {k: self._held_raws.pop(k) for k in keys if k in self._held_raws}
-        self._applying.append(asyncio.create_task(self._apply_now(items, raws)))
+        moments = {k: self._held_moments.pop(k) for k in keys if k in self._held_moments}
+        self._applying.append(asyncio.create_task(self._apply_now(items, raws, moments)))
 
-    async def _apply_now(self, items: list[PlanItem], raws: Mapping[str, Raw]) -> None:
+    async def _apply_now(
+        self, items: list[PlanItem], raws: Mapping[str, Raw], moments: Mapping[str, datetime | None]
+    ) -> None:
         results = await _Applier(self, raws).apply(items)
-        self._hold_failed(results, raws)
+        self._hold_failed(results, moments)
         await self._record(results)
 
-    def _hold_failed(self, results: Sequence[_Result], raws: Mapping[str, Raw]) -> None:
+    def _hold_failed(self, results: Sequence[_Result], moments: Mapping[str, datetime | None]) -> None:
         """Records whose writes failed are read again by the next run, even an incremental one: the cursor of the
         side they came from does not move past them (a HubSpot-side failure keeps the HubSpot cursor where it was).
         """
@@ -1069,8 +1107,7 @@ class _PairRun:
             if result.item.source is Side.RIGHT:
                 self._keep_right_cursor = True
                 continue
-            raw = raws.get(str(result.left_id))
-            moment = self.left.updated_at(raw) if raw is not None else None
+            moment = moments.get(str(result.left_id))
             self.newest[Side.LEFT].hold(moment or self.left_since or _EARLIEST)
 
     async def _settle(self) -> None:
@@ -1109,7 +1146,7 @@ class _PairRun:
                 links.append(result.link)
             if action != "unchanged":
                 run_items.append(self._run_item(result, action))
-        self._released += await self.recorder.commit(links=links, items=run_items, dropped=dropped)
+        self._released += await self.recorder.commit(links=links, rows=run_items, dropped=dropped)
         self._linked.update(link.left_id for link in links)
         self._linked.difference_update(dropped)
         if self.right_complete:
@@ -1121,10 +1158,10 @@ class _PairRun:
                     self._unconfirmed.add(link.left_id)
             self._unconfirmed.difference_update(dropped)
 
-    def _run_item(self, result: _Result, action: str) -> RunItem:
+    def _run_item(self, result: _Result, action: str) -> ItemRow:
         item = result.item
         to_left = any(w.side is Side.LEFT for w in item.writes)
-        return self.recorder.item(
+        return self.recorder.row(
             action,  # type: ignore[arg-type]
             direction="right_to_left" if to_left else "left_to_right",
             status="failed" if result.error else ("applied" if item.writes or result.link else "planned"),
@@ -1232,49 +1269,40 @@ class _Applier:
         )
 
     async def _right_creates(self, results: list[_Result]) -> None:
-        if not results:
-            return
-        inputs = []
-        for result in results:
-            write = _write(result.item, Side.RIGHT, Action.CREATE)
-            assert write is not None
-            inputs.append({"properties": shapes.hubspot_properties(self.mapping, write.values, create=True)})
-        match_property = self.mapping.by_name()[self.mapping.match[0]].right if self.mapping.match else None
-        batch = await self.run.s.hs.batch_create(self.run.right.object_type, inputs, match_property=match_property)
-        for index, result in enumerate(results):
-            error = batch.error_for(index)
-            if error is not None:
-                _fail(result, error)
-            elif index in batch.by_index:
-                result.right_id = str(batch.by_index[index]["id"])
-                result.right_stamp = self.run.right.stamp(batch.by_index[index])
+        for result, outcome in zip(results, await self._send(results, Action.CREATE), strict=True):
+            if outcome.error is not None:
+                _fail(result, outcome.error)
             else:
-                _fail(
-                    result, "created, but HubSpot's answer could not be attributed: the next run links it by match key"
-                )
+                result.right_id = outcome.right_id
+                result.right_stamp = (outcome.right_values or {}).get(STAMP)
         await self._associate([r for r in results if not r.error])
 
     async def _right_updates(self, results: list[_Result]) -> None:
-        if not results:
-            return
-        inputs = []
-        for result in results:
-            write = _write(result.item, Side.RIGHT, Action.UPDATE)
-            assert write is not None
-            inputs.append({"id": write.record_id, "properties": shapes.hubspot_properties(self.mapping, write.values)})
-        batch = await self.run.s.hs.batch_update(self.run.right.object_type, inputs)
         gone: list[_Result] = []
-        for index, result in enumerate(results):
-            error = batch.error_for(index)
-            if isinstance(error, NotFoundError):
+        for result, outcome in zip(results, await self._send(results, Action.UPDATE), strict=True):
+            if isinstance(outcome.error, NotFoundError):
                 gone.append(result)
-            elif error is not None:
-                _fail(result, error)
-            elif index in batch.by_index:
-                result.right_stamp = self.run.right.stamp(batch.by_index[index])
+            elif outcome.error is not None:
+                _fail(result, outcome.error)
+            else:
+                result.right_stamp = (outcome.right_values or {}).get(STAMP)
         if gone:
             await self._gone(gone)
         await self._associate([r for r in results if not r.error and r.item.action is not Action.SKIP])
+
+    async def _send(self, results: list[_Result], action: Action) -> list[WriteResult]:
+        """The results' HubSpot writes of `action`, through the pair's target (`integrations.hubspot`: batches of
+        100, a lost create's answer resolved by the match property, "not found" confirmed by a read)."""
+        if not results:
+            return []
+        writes = []
+        for result in results:
+            write = _write(result.item, Side.RIGHT, action)
+            assert write is not None
+            values = shapes.hubspot_properties(self.mapping, write.values, create=action is Action.CREATE)
+            kind: Literal["create", "update"] = "create" if action is Action.CREATE else "update"
+            writes.append(TargetWrite(kind, str(result.left_id or ""), write.record_id, dict(values)))
+        return await self.run.target.apply(writes)
 
     async def _gone(self, results: list[_Result]) -> None:
         """Updates HubSpot answered with "not found": the counterpart was deleted (archived) there since the link
@@ -1346,6 +1374,12 @@ class _Applier:
             await self.run.s.hs.batch_update(
                 self.run.right.object_type, [{"id": result.right_id, "properties": properties}]
             )
+
+
+def _stamp_of(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What a link keeps of an object HubSpot returned for a write: its last modification (`STAMP`), when given."""
+    stamp = HubSpotSide.stamp(record)
+    return {} if stamp is None else {STAMP: stamp}
 
 
 def _with_values(item: PlanItem, left: Mapping[str, str | None], right: Mapping[str, str | None]) -> PlanItem:
