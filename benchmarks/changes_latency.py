@@ -14,14 +14,21 @@ Phases alternate (four of each): every change's bare pair, then every change's n
 itself (cwsync's own CPU cannot slow it down and flatter the ratio). CPU is reported per event and per bare pair
 beside the wall times.
 
+The ConnectWise client keeps its default cap of `max_concurrency` requests in flight (8; `--cw-concurrency` sets
+it): with more events in flight than it has slots, every slot stays busy, and the run prints the floor that sets
+(events in flight × calls per event ÷ slots, in request times, against the bare pair's two).
+
     .venv/bin/python benchmarks/changes_latency.py                        # 50 changes, 200 events, 20 ms
     .venv/bin/python benchmarks/changes_latency.py --changes 50 --latency-ms 20 --concurrency 10
+    .venv/bin/python benchmarks/changes_latency.py --concurrency 10 --profile /tmp/events.prof   # cProfile of the
+                                                                          # events' phases (pstats)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import statistics
 import sys
@@ -168,6 +175,7 @@ async def run(hello: dict[str, Any], args: argparse.Namespace, workdir: Path) ->
         private_key=c.private_key,
         client_id=c.client_id,
         requests_per_minute=None,
+        **({} if args.cw_concurrency is None else {"max_concurrency": args.cw_concurrency}),
     )
     counter = Counter()
     cw_http = httpx.AsyncClient(timeout=60, event_hooks={"request": [counter.hook]})
@@ -186,9 +194,15 @@ async def run(hello: dict[str, Any], args: argparse.Namespace, workdir: Path) ->
                 before = counter.requests
                 sql = _SqlCounter()
                 measured = await _events(
-                    api, bare, list(zip(tickets, baseline_tickets, strict=True)), statuses, args.concurrency
+                    api,
+                    bare,
+                    list(zip(tickets, baseline_tickets, strict=True)),
+                    statuses,
+                    args.concurrency,
+                    profile=args.profile,
                 )
                 measured["cw_calls"] = counter.requests - before
+                measured["cw_slots"] = settings.max_concurrency
                 measured["statements"], measured["commits"] = sql.statements, sql.commits
     finally:
         await store.close()
@@ -204,11 +218,14 @@ async def _events(
     tickets: list[tuple[int, int]],
     statuses: dict[str, int],
     concurrency: int,
+    *,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     """Alternate phases, four of each: every change's bare write pair, then every change's next event, each phase
     keeping `concurrency` in flight all along (a new one starts as one ends). Each is timed on its own. The
     baseline runs alone in its phases, so what cwsync costs the event loop never slows it down (nor flatters the
-    ratio), and both see the emulator with the same number of requests in flight."""
+    ratio), and both see the emulator with the same number of requests in flight. With `profile`, the events'
+    phases run under cProfile (written there as pstats; the CPU and wall figures then include its overhead)."""
     product: list[float] = []
     baseline: list[float] = []
     product_cpu = baseline_cpu = 0.0
@@ -226,16 +243,23 @@ async def _events(
         async with gate:
             baseline.append(await _bare_pair(bare, twin, statuses[STATUSES[event["kind"]]]))
 
+    profiler = cProfile.Profile() if profile else None
     started, cpu = time.perf_counter(), bench_common.cpu()
     for kind in range(4):
         events = [(i, twin, events_of(f"CHG-{i}")[kind]) for i, (_, twin) in enumerate(tickets)]
         mark = bench_common.cpu()
         await asyncio.gather(*(pair_of(twin, e) for _, twin, e in events))
         between = bench_common.cpu()
+        if profiler is not None:
+            profiler.enable()
         await asyncio.gather(*(event_of(i, e) for i, _, e in events))
+        if profiler is not None:
+            profiler.disable()
         baseline_cpu += between - mark
         product_cpu += bench_common.cpu() - between
     wall, cpu = time.perf_counter() - started, bench_common.cpu() - cpu
+    if profiler is not None and profile is not None:
+        profiler.dump_stats(profile)
     return {
         "product": product,
         "baseline": baseline,
@@ -271,6 +295,12 @@ def main() -> None:
     parser.add_argument(
         "--store", help="the store's URL (default: a new SQLite file; e.g. an empty PostgreSQL database)"
     )
+    parser.add_argument(
+        "--cw-concurrency",
+        type=int,
+        help="the ConnectWise client's max_concurrency (default: its own default, 8)",
+    )
+    parser.add_argument("--profile", help="write a cProfile of the events' phases to this file (pstats)")
     parser.add_argument("--serve")
     bench_common.add_arguments(parser)
     args = parser.parse_args()
@@ -304,7 +334,13 @@ def report(args: argparse.Namespace, m: dict[str, Any]) -> None:
     ratio50 = pct(m["product"], 50) / pct(m["baseline"], 50)
     ratio95 = pct(m["product"], 95) / pct(m["baseline"], 95)
     print(f"ratio event / baseline: p50 {ratio50:.2f}, p95 {ratio95:.2f}")
-    print(f"ConnectWise calls per event: {m['cw_calls'] / n:.2f}; wall {m['wall']:.1f} s (baseline pairs included)")
+    calls = m["cw_calls"] / n
+    print(f"ConnectWise calls per event: {calls:.2f}; wall {m['wall']:.1f} s (baseline pairs included)")
+    slots, busy = m["cw_slots"], args.concurrency * calls / m["cw_slots"]
+    print(
+        f"the client's {slots} ConnectWise slots: {args.concurrency} in flight x {calls:.2f} calls / {slots} = "
+        f"{busy:.2f} request times per event when every slot stays busy ({busy / 2:.2f}x the bare pair's 2)"
+    )
     print(f"store per event: {m['statements'] / n:.1f} statements, {m['commits'] / n:.1f} transactions committed")
     print(
         f"this process's CPU per event (API, workflow, store, the API's client): {m['product_cpu'] / n * 1000:.1f} ms; "

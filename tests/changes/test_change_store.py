@@ -94,3 +94,32 @@ async def test_a_stale_version_is_refused_and_tenants_are_apart(store: Store) ->
     with pytest.raises(ChangeRefused) as twice:
         await changes.finish_link(record(), event_id="c", result={})
     assert twice.value.code == "already_linked"
+
+
+async def test_lookup_reads_an_event_and_its_change_together_linked_or_not(store: Store) -> None:
+    """The event (if begun) and the change (if linked): before the link, after it, of another tenant, and with
+    the event's row of an earlier attempt, its result read back as stored."""
+    changes, other = ChangeStore(store, tenant="t1"), ChangeStore(store, tenant="t2")
+    assert await changes.lookup("CHG-1", "c") == (None, None)
+    await changes.begin_event("CHG-1", "c", kind="created", payload_hash="h0")
+    begun, unlinked = await changes.lookup("CHG-1", "c")
+    assert unlinked is None
+    assert begun is not None
+    assert (begun.event_id, begun.kind, begun.status, begun.payload_hash) == ("c", "created", "applying", "h0")
+    await changes.finish_link(record(), event_id="c", result={"writes": [1]})
+    await changes.begin_event("CHG-1", "e1", kind="fully_approved", payload_hash="h1")
+    await changes.fail_event("CHG-1", "e1", "note: 503")
+    assert await other.lookup("CHG-1", "e1") == (None, None)
+    missing, change = await changes.lookup("CHG-1", "e2")
+    assert missing is None
+    assert change is not None
+    assert (change.change_id, change.version, change.ticket_id) == ("CHG-1", 1, 42)
+    half, change = await changes.lookup("CHG-1", "e1")
+    assert half == await changes.event("CHG-1", "e1")
+    assert half is not None
+    assert (half.status, half.error, half.finished_at) == ("applying", "note: 503", None)
+    assert change == await changes.get("CHG-1")
+    created, _ = await changes.lookup("CHG-1", "c")
+    assert created is not None
+    assert (created.status, created.result) == ("applied", {"writes": [1]})
+    assert created.finished_at is not None

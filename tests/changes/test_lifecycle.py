@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -299,21 +300,29 @@ async def test_ticket_search_is_limited_to_the_companys_allowed_boards(world: Wo
 
 
 async def test_an_event_commits_two_store_transactions_and_a_run_with_its_item(world: World) -> None:
-    """Begin (the event's row, its run, the intents of its writes) and finish (the change's state, the journal
-    gone, the run's item and its end): two transactions on SQLite's one writer, whatever the number of writes."""
+    """Begin (the event's row and its run; no intents: the row marks the attempt) and finish (the change's state,
+    the run's item and its end): two transactions on SQLite's one writer, whatever the number of writes; an event
+    that fails nowhere never touches the journal."""
     await world.workflow.link(link_request(world))
     commits: list[object] = []
+    statements: list[str] = []
 
     def committed(conn: object) -> None:
         commits.append(conn)
 
+    def executed(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
     sa_event.listen(Engine, "commit", committed)
+    sa_event.listen(Engine, "before_cursor_execute", executed)
     try:
         applied = await world.workflow.apply("CHG-1", event(kind="fully_approved", event_id="e1", comment="CAB: ok"))
     finally:
         sa_event.remove(Engine, "commit", committed)
+        sa_event.remove(Engine, "before_cursor_execute", executed)
     assert [w.outcome for w in applied.writes] == ["written", "written"]  # the status PATCH and the note POST
     assert len(commits) == 2
+    assert [s for s in statements if re.search(r"\b(FROM|INTO|UPDATE)\s+\"?journal\b", s, re.IGNORECASE)] == []
     assert await world.store.journal("default", "changes:CHG-1") == []
     latest = (await world.store.runs("default"))[0]
     assert latest.status == "succeeded"

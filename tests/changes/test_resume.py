@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import httpx
 import pytest
 
-from cwsync.changes.setup import validate_statuses
+from cwsync.changes.setup import Setup, validate_statuses
 from cwsync.changes.workflow import ChangeWorkflow
 from cwsync.config.changes import ChangesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient, ValidationError
@@ -172,3 +173,90 @@ async def test_a_completed_change_looks_its_implementer_up_only_to_log_time(worl
         lookups[name] = gate.members_gets
         assert ("time_entry" in [w.what for w in done.writes]) is (name == "logs time")
     assert lookups == {"logs time": 1, "no time": 0}
+
+
+class HoldUntil(httpx.AsyncBaseTransport):
+    """Loopback HTTP; the first request `held` accepts is answered only once a request `awaited` accepts has
+    arrived (at most 10 s, then 503): sent one after the other, the two would never both succeed."""
+
+    def __init__(self, held: Callable[[httpx.Request], bool], awaited: Callable[[httpx.Request], bool]) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.held, self.awaited = held, awaited
+        self.arrived = asyncio.Event()
+        self.holding = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.awaited(request):
+            self.arrived.set()
+        elif self.held(request) and not self.holding:
+            self.holding = True
+            try:
+                await asyncio.wait_for(self.arrived.wait(), timeout=10)
+            except TimeoutError:
+                return httpx.Response(503, json={"message": "what it waited for never came"}, request=request)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def posted(path_end: str) -> Callable[[httpx.Request], bool]:
+    """A POST to a path ending in `path_end`."""
+    return lambda request: request.method == "POST" and request.url.path.endswith(path_end)
+
+
+async def _held(world: World, transport: HoldUntil, setup: Setup | None = None) -> ChangeWorkflow:
+    cw = ConnectWiseClient(
+        world.cw.settings, http=httpx.AsyncClient(transport=transport), retry=RetryPolicy(attempts=1)
+    )
+    return ChangeWorkflow(client=cw, store=world.store, setup=setup or world.workflow.setup, tenant="default")
+
+
+async def test_a_completed_changes_time_entry_is_sent_beside_its_note(world: World) -> None:
+    """The implementation's time entry is answered only once the completion note has arrived."""
+    tid = world.tickets["help_desk"]
+    await world.workflow.link(link_request(world))
+    for kind, extra in (
+        ("fully_approved", {}),
+        ("scheduled", {"start": "2026-03-01T22:00:00Z", "end": "2026-03-02T00:00:00Z", "plan": "Upgrade"}),
+        ("implementation_started", {"implementer": {"email": "dan@msp.example"}, "at": "2026-03-01T22:05:00Z"}),
+    ):
+        await world.workflow.apply("CHG-1", event(kind=kind, event_id=kind, **extra))
+    transport = HoldUntil(held=posted("/time/entries"), awaited=posted(f"/service/tickets/{tid}/notes"))
+    workflow = await _held(world, transport)
+    try:
+        completed = event(kind="completed", event_id="c", results="ok", at="2026-03-01T23:00:00Z")
+        done = await workflow.apply("CHG-1", completed)
+    finally:
+        await transport.aclose()
+    assert {w.what: w.outcome for w in done.writes} == {"status": "written", "note": "written", "time_entry": "written"}
+    assert len(await world.time_entries(tid)) == 1
+
+
+async def test_schedule_entries_go_beside_the_notes_without_a_note_per_resource(world: World) -> None:
+    """Without a note per resource, a new engineer's schedule entry is answered only once the plan's note has
+    arrived (with one, the default, the entry comes first and its note after it: the interrupted link above)."""
+    tid = world.tickets["help_desk"]
+    plain = ChangesConfig.model_validate(changes_config(notes={"note_per_resource": False}))
+    setup = await validate_statuses(world.cw, plain)
+    await world.workflow.link(link_request(world, creator=None, technical_approver=None, operational_approver=None))
+    await world.workflow.apply("CHG-1", event(kind="fully_approved", event_id="a"))
+    scheduled = event(
+        kind="scheduled",
+        event_id="s",
+        start="2026-03-01T22:00:00Z",
+        end="2026-03-02T00:00:00Z",
+        plan="Upgrade",
+        engineers=[{"email": "dan@msp.example"}],
+    )
+    transport = HoldUntil(held=posted("/schedule/entries"), awaited=posted(f"/service/tickets/{tid}/notes"))
+    workflow = await _held(world, transport, setup)
+    try:
+        done = await workflow.apply("CHG-1", scheduled)
+    finally:
+        await transport.aclose()
+    assert [(w.what, w.outcome) for w in done.writes if w.what != "status"] == [
+        ("resource", "written"),
+        ("description", "written"),
+    ]
+    assert len(await world.entries(tid)) == 1

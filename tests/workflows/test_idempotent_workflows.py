@@ -516,3 +516,46 @@ async def test_change_events_whose_creates_lost_every_answer_are_completed_when_
     assert len(changes.time_entries()) == 1
     history = await changes.store.runs("default", pair="changes")
     assert [r.status for r in reversed(history)] == ["failed", "succeeded"] * 3
+
+
+class Killed(BaseException):
+    """The process ending mid-event: nothing of the attempt is noted after it (no error, no journal entry of it)."""
+
+
+@pytest.mark.parametrize("when", ["after the note was made", "before the outcome committed"])
+async def test_a_change_event_killed_mid_way_makes_its_note_once_when_sent_again(
+    changes: Changes, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """No intent is journaled for a change event: its row, committed `applying` before any write, is what makes the
+    next delivery look the note up before sending it again, here with nothing else of the attempt journaled."""
+    await changes.workflow.link(link_request(changes.ticket))
+    approved = EVENTS[0]
+    with monkeypatch.context() as patched:
+        if when == "after the note was made":
+            made = changes.workflow.client.create
+
+            async def made_then_killed(path: str, body: Any, **options: Any) -> dict[str, Any]:
+                await made(path, body, **options)
+                raise Killed()
+
+            patched.setattr(changes.workflow.client, "create", made_then_killed)
+        else:
+
+            async def killed(*_: Any, **__: Any) -> None:
+                raise Killed()
+
+            patched.setattr(changes.workflow.changes, "finish_event", killed)
+        with pytest.raises(Killed):
+            await changes.workflow.apply("CHG-1", event(**approved))
+    stopped = await changes.workflow.changes.event("CHG-1", "e1")
+    assert stopped is not None
+    assert stopped.status == "applying"
+    journal = await changes.store.journal("default", "changes:CHG-1")
+    assert [e for e in journal if e.status == "intent" or e.step == "note"] == []
+    assert len(changes.marked("e1", "note")) == 1
+
+    resumed = await changes.workflow.apply("CHG-1", event(**approved))
+    assert {w.key: w.outcome for w in resumed.writes}["note"] == "already_done"
+    assert len(changes.marked("e1", "note")) == 1
+    assert await changes.store.journal("default", "changes:CHG-1") == []
+    assert (await changes.workflow.show("CHG-1")).change.state == "approved"

@@ -11,9 +11,9 @@
 
 An event is `applying` from `begin_event` until `finish_*` commits the change's new state together with the event's
 result, in one transaction. A change row is only updated if its `version` is the one the event was planned on, so
-two events of one change can never both apply against the same state. The writes of an applying event are journaled
-by the workflows' step runner in the store's journal (scope `changes:<change id>`, key the event id); `finish_*`
-clears that journal in the same transaction.
+two events of one change can never both apply against the same state. What an applying event finished before a
+failure is journaled by the workflows' step runner in the store's journal (scope `changes:<change id>`, key the
+event id); `finish_*` clears that journal in the same transaction (unless told there is none: `journal=False`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cwsync.changes.device_store import link_devices
@@ -46,6 +46,21 @@ _EVENT_KEY = (  # (not named after columns: an UPDATE keeps those names for its 
     CHANGE_EVENTS.c.event_id == bindparam("key_event_id"),
 )
 _EVENT = select(CHANGE_EVENTS).where(*_EVENT_KEY)
+_EVENT_COLUMNS = ("event_id", "kind", "status", "payload_hash", "result", "error", "created_at", "finished_at")
+_CHANGE_AND_EVENT = (  # a change and one of its events in one statement (the event's columns as `event_<name>`)
+    select(CHANGES, *(CHANGE_EVENTS.c[name].label(f"event_{name}") for name in _EVENT_COLUMNS))
+    .select_from(
+        CHANGES.outerjoin(
+            CHANGE_EVENTS,
+            and_(
+                CHANGE_EVENTS.c.tenant == CHANGES.c.tenant,
+                CHANGE_EVENTS.c.change_id == CHANGES.c.change_id,
+                CHANGE_EVENTS.c.event_id == bindparam("event_id"),
+            ),
+        )
+    )
+    .where(CHANGES.c.tenant == bindparam("tenant"), CHANGES.c.change_id == bindparam("change_id"))
+)
 _BEGIN = insert(CHANGE_EVENTS)
 _FAIL = update(CHANGE_EVENTS).where(*_EVENT_KEY).values(error=bindparam("new_error", type_=CHANGE_EVENTS.c.error.type))
 _APPLIED = (
@@ -110,30 +125,24 @@ class ChangeStore:
         return await self._store.read(lambda reads: self._change_in(reads, change_id))
 
     async def lookup(self, change_id: str, event_id: str) -> tuple[StoredEvent | None, ChangeRecord | None]:
-        """An event of a change (if it was ever begun) and the change (if linked), in one store read."""
+        """An event of a change (if it was ever begun) and the change (if linked), in one store read: one statement
+        for a linked change (an event of it joined), a second for the event when the change is not linked (yet:
+        its `created` event may be under way)."""
 
         async def both(reads: Reads) -> tuple[StoredEvent | None, ChangeRecord | None]:
-            return await self._event_in(reads, change_id, event_id), await self._change_in(reads, change_id)
+            params = {"tenant": self.tenant, "change_id": change_id, "event_id": event_id}
+            row = (await reads.connection.execute(_CHANGE_AND_EVENT, params)).first()
+            if row is None:
+                return await self._event_in(reads, change_id, event_id), None
+            event = None if row.event_event_id is None else _event_of(row, prefix="event_")
+            return event, _change_of(row)
 
         return await self._store.read(both)
 
     async def _change_in(self, reads: Reads, change_id: str) -> ChangeRecord | None:
         params = {"tenant": self.tenant, "change_id": change_id}
         row = (await reads.connection.execute(_CHANGE, params)).first()
-        if row is None:
-            return None
-        return ChangeRecord(
-            change_id=row.change_id,
-            company=row.company,
-            cw_company_id=row.cw_company_id,
-            ticket_id=row.ticket_id,
-            board=row.board,
-            state=row.state,
-            version=row.version,
-            data=ChangeData.model_validate(row.data),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+        return None if row is None else _change_of(row)
 
     async def by_ticket(self, ticket_id: int) -> list[str]:
         """The change ids linked to a ticket."""
@@ -164,7 +173,7 @@ class ChangeStore:
     ) -> bool:
         """Record that an event starts applying; False when a row for it exists already (another delivery).
 
-        `within` writes more in the same transaction (the event's run started, its journal's intents).
+        `within` writes more in the same transaction (the event's run started).
         """
         values: dict[str, Any] = {
             "tenant": self.tenant,
@@ -214,8 +223,12 @@ class ChangeStore:
         result: Any,
         devices: Sequence[Device] = (),
         within: Within | None = None,
+        journal: bool = True,
     ) -> None:
         """Create the change row, link the devices it mentions and mark its `created` event applied, together.
+
+        `journal=False`: the event's journal holds nothing (its step runner read and wrote no entry), so it is not
+        cleared (one statement fewer).
 
         Raises:
             ChangeRefused: `already_linked`, when the change was linked meanwhile by another event.
@@ -238,7 +251,7 @@ class ChangeStore:
         async def link(tx: Tx) -> None:
             await tx.connection.execute(CHANGES.insert().values(values))
             await link_devices(tx.connection, self.tenant, record.change_id, event_id, devices)
-            await self._applied(tx, record.change_id, event_id, result, now, within)
+            await self._applied(tx, record.change_id, event_id, result, now, within, journal)
 
         try:
             await self._store.write(link)
@@ -254,8 +267,10 @@ class ChangeStore:
         result: Any,
         devices: Sequence[Device] = (),
         within: Within | None = None,
+        journal: bool = True,
     ) -> None:
-        """Store the change's new state, the devices the event mentions and the event's result, together.
+        """Store the change's new state, the devices the event mentions and the event's result, together
+        (`journal` as in `finish_link`).
 
         Raises:
             ChangeRefused: `busy`, when another event of the change was applied meanwhile (nothing is stored).
@@ -276,16 +291,24 @@ class ChangeStore:
             if (await tx.connection.execute(_FINISH, params)).rowcount != 1:
                 raise ChangeRefused("busy", f"another event of change {record.change_id} was applied meanwhile")
             await link_devices(tx.connection, self.tenant, record.change_id, event_id, devices)
-            await self._applied(tx, record.change_id, event_id, result, now, within)
+            await self._applied(tx, record.change_id, event_id, result, now, within, journal)
 
         await self._store.write(finish)
 
     async def _applied(
-        self, tx: Tx, change_id: str, event_id: str, result: Any, now: datetime, within: Within | None
+        self,
+        tx: Tx,
+        change_id: str,
+        event_id: str,
+        result: Any,
+        now: datetime,
+        within: Within | None,
+        journal: bool,
     ) -> None:
         params = self._event_params(change_id, event_id) | {"new_result": result, "new_finished_at": now}
         await tx.connection.execute(_APPLIED, params)
-        await tx.clear_journal(self.tenant, journal_scope(change_id), [event_id])
+        if journal:
+            await tx.clear_journal(self.tenant, journal_scope(change_id), [event_id])
         if within is not None:
             await within(tx)
 
@@ -293,14 +316,22 @@ class ChangeStore:
         return {"key_tenant": self.tenant, "key_change_id": change_id, "key_event_id": event_id}
 
 
-def _event_of(row: Any) -> StoredEvent:
-    return StoredEvent(
-        event_id=row.event_id,
-        kind=row.kind,
-        status=row.status,
-        payload_hash=row.payload_hash,
-        result=row.result,
-        error=row.error,
+def _change_of(row: Any) -> ChangeRecord:
+    return ChangeRecord(
+        change_id=row.change_id,
+        company=row.company,
+        cw_company_id=row.cw_company_id,
+        ticket_id=row.ticket_id,
+        board=row.board,
+        state=row.state,
+        version=row.version,
+        data=ChangeData.model_validate(row.data),
         created_at=row.created_at,
-        finished_at=row.finished_at,
+        updated_at=row.updated_at,
     )
+
+
+def _event_of(row: Any, *, prefix: str = "") -> StoredEvent:
+    """The event of a `change_events` row, or of the `event_<name>` columns of a joined one (`prefix`)."""
+    values = row._mapping
+    return StoredEvent(**{name: values[prefix + name] for name in _EVENT_COLUMNS})

@@ -11,10 +11,12 @@
 
 Every event is read (ticket, members), planned by the pure core (`cwsync.changes.core`), then applied write by
 write through the workflows' journaled step runner (`cwsync.workflows.steps`; scope `changes:<change id>`, key the
-event id): each write is journaled as it completes, so an event interrupted half-way resumes where it stopped when it
-is delivered again, and every create carries a lookup (the marker in a note's text or a time entry's internal notes,
-a schedule entry's ticket, member and name) that is tried before it is sent again, so a lost answer never duplicates
-a note or an entry. Each delivery that writes is a run of pair `changes` (`cwsync history`). An event already
+event id). The event's row, committed `applying` before any write is sent, is what marks an attempt: a delivery that
+finds it resumes (`attempted`), and every create carries a lookup (the marker in a note's text or a time entry's
+internal notes, a schedule entry's ticket, member and name) that is tried before it is sent again unless the journal
+says it was done, so a lost answer never duplicates a note or an entry, and no intent is journaled (issue 19: two
+statements fewer per event). What finished is journaled when a write fails, so a resumed event does not send it
+again. Each delivery that writes is a run of pair `changes` (`cwsync history`). An event already
 applied is answered from the store (`replayed`), with nothing written. Events of one change are
 applied one at a time, in the order the state machine allows; anything else is refused (`ChangeRefused`).
 """
@@ -24,11 +26,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,7 +55,7 @@ from cwsync.changes.store import ChangeStore, StoredEvent, journal_scope
 from cwsync.config.changes import ChangesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient, CwsyncApiError, NotFoundError
 from cwsync.connectors.connectwise.conditions import Condition, F, all_of, any_of
-from cwsync.store import Store, Trigger, Tx
+from cwsync.store import Store, Trigger
 from cwsync.store.records import Action
 from cwsync.workflows import Step as RunnerStep
 from cwsync.workflows import StepRunner, WorkflowRun, workflow_run
@@ -199,7 +201,7 @@ class ChangeWorkflow:
             ticket, members, found = await _first_failure(  # independent reads: one round trip
                 self._ticket(request.ticket_id),
                 self._members(people_to_look_up(request, ChangeData())),
-                self._mentioned(ref.id, request.title, request.description),
+                self._mentioned(ref.id, [request.title, request.description]),
             )
             board = self._check_ticket(request.company, ticket)
             record = ChangeRecord(
@@ -218,7 +220,7 @@ class ChangeWorkflow:
                 return found.on(_result(planned, change_id, record.ticket_id, writes))
             async with self._run(trigger, planned, change_id, record.ticket_id) as run:
                 runner, steps = await self._runner(planned, change_id, event_id, run, resuming=stored is not None)
-                await self._begin(change_id, event_id, "created", digest, stored, run, runner, steps)
+                await self._begin(change_id, event_id, "created", digest, stored, run)
                 writes = await self._apply(planned, change_id, event_id, runner, steps)
                 result = found.on(_result(planned, change_id, record.ticket_id, writes, applied=True))
                 record.data = planned.data
@@ -229,6 +231,7 @@ class ChangeWorkflow:
                     result=result.model_dump(mode="json"),
                     devices=found.devices,
                     within=run.finish_in,
+                    journal=runner.journaled,
                 )
                 await _settled(run, finished)
             log.info("changes.linked", change_id=change_id, ticket_id=record.ticket_id, writes=len(writes))
@@ -254,7 +257,7 @@ class ChangeWorkflow:
             ticket, members, found = await _first_failure(  # independent reads: one round trip
                 self._ticket(change.ticket_id),
                 self._members(people_to_look_up(event, change.data, time_entries=self._logs_time)),
-                self._mentioned(change.cw_company_id, *_texts(event)),
+                self._mentioned(change.cw_company_id, _texts(event)),
             )
             hostnames = [d.hostname for d in found.devices]
             planned = plan_event(
@@ -267,7 +270,7 @@ class ChangeWorkflow:
             async with self._run(trigger, planned, change_id, change.ticket_id) as run:
                 resuming = stored is not None
                 runner, steps = await self._runner(planned, change_id, event.event_id, run, resuming=resuming)
-                await self._begin(change_id, event.event_id, event.kind, digest, stored, run, runner, steps)
+                await self._begin(change_id, event.event_id, event.kind, digest, stored, run)
                 writes = await self._apply(planned, change_id, event.event_id, runner, steps)
                 result = found.on(_result(planned, change_id, change.ticket_id, writes, applied=True))
                 after = change.model_copy(update={"state": planned.state_after, "data": planned.data})
@@ -280,6 +283,7 @@ class ChangeWorkflow:
                     result=result.model_dump(mode="json"),
                     devices=found.devices,
                     within=run.finish_in,
+                    journal=runner.journaled,
                 )
                 await _settled(run, finished)
             log.info("changes.event_applied", change_id=change_id, kind=event.kind, writes=len(writes))
@@ -308,8 +312,9 @@ class ChangeWorkflow:
     async def _runner(
         self, planned: Plan, change_id: str, event_id: str, run: WorkflowRun, *, resuming: bool
     ) -> tuple[StepRunner, list[RunnerStep]]:
-        """The step runner of an event (its journal read when resuming: each create is looked up before it is
-        sent again) and the plan's writes as its steps; the runner writes through the run's transactions."""
+        """The step runner of an event (its journal read when resuming: each create not journaled done is looked up
+        before it is sent again) and the plan's writes as its steps; the runner writes through the run's
+        transactions, and journals no intents: the event's row, committed before any write, marks the attempt."""
         scope, client, steps = journal_scope(change_id), self.client, [self._step(step) for step in planned.steps]
         if resuming:
             runner = await StepRunner.load(
@@ -320,9 +325,12 @@ class ChangeWorkflow:
                 key=event_id,
                 attempted=True,
                 write=run.write,
+                intents=False,
             )
         else:
-            runner = StepRunner(client, self.store, tenant=self.tenant, scope=scope, key=event_id, write=run.write)
+            runner = StepRunner(
+                client, self.store, tenant=self.tenant, scope=scope, key=event_id, write=run.write, intents=False
+            )
         return runner, steps
 
     async def _begin(
@@ -333,38 +341,30 @@ class ChangeWorkflow:
         digest: str,
         stored: StoredEvent | None,
         run: WorkflowRun,
-        runner: StepRunner,
-        steps: Sequence[RunnerStep],
     ) -> None:
         """Mark the event applying, or pick up an interrupted attempt (its journal says what was done).
 
-        One transaction: the event's row, its run started, the intents of all its writes (each says "about to
-        write": a later delivery looks that record up before creating it).
+        One transaction: the event's row and its run started. Committed before any write is sent, the row is the
+        attempt's mark: a later delivery finds it, and looks up every create the journal does not say is done
+        before sending it again.
         """
         if stored is not None:
             if stored.payload_hash != digest:
                 raise _reused(event_id)
             log.info("changes.event_resumed", change_id=change_id, event_id=event_id, error=stored.error)
-            if any(step.wants_intent for step in steps):
-                await run.write(lambda tx: runner.write_intents(tx, steps))
             return
-
-        async def within(tx: Tx) -> None:
-            await run.start_in(tx)
-            await runner.write_intents(tx, steps)
-
-        began = self.changes.begin_event(change_id, event_id, kind=kind, payload_hash=digest, within=within)
+        began = self.changes.begin_event(change_id, event_id, kind=kind, payload_hash=digest, within=run.start_in)
         if not await _settled(run, began):
             raise ChangeRefused("busy", f"event {event_id} is being applied by another delivery; send it again later")
 
     async def _apply(
         self, planned: Plan, change_id: str, event_id: str, runner: StepRunner, steps: Sequence[RunnerStep]
     ) -> list[Write]:
-        """Apply the plan's steps through the step runner (their intents are journaled by `_begin`)."""
+        """Apply the plan's steps through the step runner (the event's row, committed by `_begin`, marks them
+        attempted)."""
         try:
             # The done entries go with the outcome: `finish_event`/`finish_link` clear the journal anyway.
-            # The ticket's status and the rest (notes, resources, entries, each kind in the plan's order) at once.
-            results = await runner.run_lanes(steps, _lane, defer_done=True)
+            results = await runner.run_lanes(steps, _lanes(planned), defer_done=True)
         except CwsyncApiError as exc:
             await self.changes.fail_event(change_id, event_id, f"{runner.failed_step}: {exc}")
             raise
@@ -426,7 +426,11 @@ class ChangeWorkflow:
             )
         return board
 
-    async def _members(self, emails: Sequence[str]) -> dict[str, Member | None]:
+    def _members(self, emails: Sequence[str]) -> Awaitable[dict[str, Member | None]]:
+        """The active members with these e-mails (None for the others); nothing to read without e-mails."""
+        return self._look_up_members(emails) if emails else _Ready({})
+
+    async def _look_up_members(self, emails: Sequence[str]) -> dict[str, Member | None]:
         found: dict[str, Member | None] = dict.fromkeys(emails)
         for start in range(0, len(emails), _EMAILS_PER_LOOKUP):
             chunk = list(emails[start : start + _EMAILS_PER_LOOKUP])
@@ -440,11 +444,13 @@ class ChangeWorkflow:
                     found[email] = Member(int(row["id"]), str(row.get("identifier", "")), name or email)
         return found
 
-    async def _mentioned(self, company_id: int, *texts: str | None) -> _Mentions:
-        """The devices of the change's company that `@hostname`s in the texts name; the others as warnings."""
+    def _mentioned(self, company_id: int, texts: Sequence[str | None]) -> Awaitable[_Mentions]:
+        """The devices of the change's company that `@hostname`s in the texts name; the others as warnings (nothing
+        to read when the texts name none, or devices are not synced)."""
         names = mentions(*texts) if self.device_sync is not None else []
-        if not names:
-            return _Mentions()
+        return self._look_up_mentioned(company_id, names) if names else _Ready(_Mentions())
+
+    async def _look_up_mentioned(self, company_id: int, names: list[str]) -> _Mentions:
         known = await self.devices.by_hostnames(names)
         found = _Mentions()
         for name in names:
@@ -485,13 +491,34 @@ B = TypeVar("B")
 C = TypeVar("C")
 
 
+class _Ready(Generic[T]):
+    """A read with nothing to read: its answer, awaited in place (`_first_failure` gives it no task of its own)."""
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self.value
+        yield  # (a generator: awaitable)
+
+
 async def _first_failure(first: Awaitable[A], second: Awaitable[B], third: Awaitable[C]) -> tuple[A, B, C]:
     """Await three independent reads at once; the first one's failure in the order given (a refusal about the
-    ticket comes before a failed member look-up, whichever ended first), once all have ended."""
-    outcomes = await asyncio.gather(first, second, third, return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
+    ticket comes before a failed member look-up, whichever ended first), once all have ended. Reads with nothing
+    to read (`_Ready`) are answered in place, and a lone read is awaited without a task (most events read only
+    their ticket)."""
+    reads: list[Awaitable[Any]] = [first, second, third]
+    outcomes: list[Any] = [r.value if isinstance(r, _Ready) else None for r in reads]
+    pending = [n for n, r in enumerate(reads) if not isinstance(r, _Ready)]
+    if len(pending) == 1:
+        outcomes[pending[0]] = await reads[pending[0]]
+    elif pending:
+        answers = await asyncio.gather(*(reads[n] for n in pending), return_exceptions=True)
+        for n, answer in zip(pending, answers, strict=True):
+            outcomes[n] = answer
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
     return cast(tuple[A, B, C], tuple(outcomes))
 
 
@@ -513,9 +540,24 @@ def _known(change: ChangeRecord | None, change_id: str) -> ChangeRecord:
     return change
 
 
-def _lane(step: RunnerStep) -> str:
-    """The status PATCH of the ticket runs beside the event's other writes (none depends on it)."""
-    return "status" if step.key.startswith("status:") else "ticket"
+def _lanes(planned: Plan) -> Callable[[RunnerStep], str]:
+    """Which writes of a plan run beside each other (each lane in the plan's order; none reads another's answer).
+
+    The ticket's status PATCH and the time entries run beside the rest: nothing else depends on them. The schedule
+    entries (new resources, and existing ones moved to the window) run beside the notes unless a note follows its
+    resource's entry (`note_per_resource`: "Resource added" only once the entry is made, among the ticket's notes
+    in order); the notes keep the plan's order, as the ticket shows them.
+    """
+    notes_follow_entries = any(step.key.startswith("resource-note:") for step in planned.steps)
+    lanes: dict[str, str] = {}
+    for step in planned.steps:
+        if step.what in ("status", "time_entry"):
+            lanes[step.key] = step.what
+        elif step.what in ("resource", "schedule_entry") and not notes_follow_entries:
+            lanes[step.key] = "entries"
+        else:
+            lanes[step.key] = "ticket"
+    return lambda step: lanes[step.key]
 
 
 def _texts(event: ChangeEvent) -> list[str | None]:

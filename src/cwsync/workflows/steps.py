@@ -26,9 +26,15 @@ The scheme, for every step:
 5. a step whose `done` entry exists (with the same `digest`, when the step has one) is not sent again.
 
 Every intent of a unit of work can also be written up front, inside a transaction the workflow commits anyway
-(`write_intents(tx, steps)`: a change event's begin), and the runner's own journal writes can go through the
-workflow's transactions (`write=run.write`: the run is recorded started in the first one). An intent
-written early says no more than "about to write": a re-run looks that step's record up before creating it.
+(`write_intents(tx, steps)`), and the runner's own journal writes can go through the workflow's transactions
+(`write=run.write`: the run is recorded started in the first one). An intent written early says no more than
+"about to write": a re-run looks that step's record up before creating it.
+
+A workflow whose unit of work has a record of its own, committed before any write is sent (a change event's row,
+`applying`), needs no intents at all (`intents=False`): that record makes every later run `attempted`, and rule 2
+then looks up every create without a `done` entry, which is all an intent would have asked for. Such a runner
+writes to the journal only when a step fails (the `done` entries of what finished) or when the workflow asks
+(`journaled` says whether it did, or read any entry: when not, the outcome's transaction has no journal to clear).
 
 A re-run after any failure, lost answer or killed process therefore completes the same records, never duplicates.
 """
@@ -81,7 +87,8 @@ class Step:
         record_id: for an update or delete, the record's id.
         id_of: the record id in the create's (or update's) answer (default: its `id`).
         intent: journal an intent before the write (default: for creates and deletes; an update is safe to send
-            again, so it needs one only when the workflow reads the journal back, as the quote workflow does).
+            again, so it needs one only when the workflow reads the journal back, as the quote workflow does); a
+            runner built with `intents=False` journals none.
     """
 
     key: str
@@ -134,8 +141,10 @@ class StepRunner:
         entries: Sequence[JournalEntry] = (),
         attempted: bool = False,
         write: Writer | None = None,
+        intents: bool = True,
     ) -> None:
         self.client, self.store = client, store
+        self._intents = intents
         self._commit: Writer = write or store.write
         self.tenant, self.scope, self.key = tenant, scope, key
         self.entries: dict[str, JournalEntry] = {e.step: e for e in entries}
@@ -146,6 +155,7 @@ class StepRunner:
         self._carry: list[JournalEntry] = []
         self._intended: set[str] = set()
         """Steps whose intent `write_intents` wrote (not written again before their write)."""
+        self._wrote = False
 
     @classmethod
     async def load(
@@ -158,6 +168,7 @@ class StepRunner:
         key: str,
         attempted: bool = False,
         write: Writer | None = None,
+        intents: bool = True,
     ) -> StepRunner:
         """A runner with the journal of (`scope`, `key`) read: what an earlier attempt intended and finished."""
         entries = await store.read(lambda reads: reads.journal(tenant, scope, [key]))
@@ -170,7 +181,14 @@ class StepRunner:
             entries=entries,
             attempted=attempted,
             write=write,
+            intents=intents,
         )
+
+    @property
+    def journaled(self) -> bool:
+        """Whether the journal of this unit of work may hold entries: read from an earlier attempt, or written (or
+        tried: a failed commit may still have committed) by this runner."""
+        return bool(self._earlier) or self._wrote
 
     def entry(self, step_key: str) -> JournalEntry | None:
         """The journal entry of a step (from an earlier attempt, or written by this runner)."""
@@ -256,12 +274,13 @@ class StepRunner:
     async def write_intents(self, tx: Tx, steps: Sequence[Step]) -> None:
         """Journal the intents of `steps` (those that need one) inside the caller's transaction, ahead of `run_all`.
 
-        For a unit of work whose first transaction is the workflow's own (a change event's begin): its intents
-        commit with it instead of in one transaction each. If `tx` does not commit, do not use this runner.
+        For a unit of work whose first transaction is the workflow's own: its intents commit with it instead of in
+        a transaction of their own. If `tx` does not commit, do not use this runner.
         """
         intents = [self._intent(s) for s in steps if self._needs_intent(s)]
         carried, self._carry = self._carry, []
         if intents or carried:
+            self._wrote = True
             await tx.write_journal([*carried, *intents])
         self._intended.update(e.step for e in intents)
 
@@ -288,6 +307,8 @@ class StepRunner:
         return entry if step.digest is None or entry.data.get("digest") == step.digest else None
 
     def _needs_intent(self, step: Step) -> bool:
+        if not self._intents:
+            return False
         intended = journal_step(step.key) in self._intended
         return step.wants_intent and not intended and self._reusable(step) is None
 
@@ -388,6 +409,7 @@ class StepRunner:
         batch = [*carried, *entries]
         if not batch:
             return
+        self._wrote = True
         try:
 
             async def journal(tx: Tx) -> None:
