@@ -40,7 +40,7 @@ from cwsync.connectors.connectwise.conditions import F
 from cwsync.core.mapping import one_way
 from cwsync.engine.engine import DELETED, Decision, Engine, RunOutcome
 from cwsync.engine.pair import Pair, Raw, Write, WriteResult
-from cwsync.engine.reading import cursor_moment, last_updated
+from cwsync.engine.reading import Cursors, last_updated
 from cwsync.integrations.connectwise import ConnectWiseSource
 from cwsync.store import Link, Store
 from cwsync.store.records import Trigger
@@ -368,7 +368,7 @@ class DeviceSync:
         async with self._lock:
             since: datetime | None = None
             if records is None:
-                cursor = cursor_moment(await self.store.cursor(self.tenant, PAIR, "left"), pair.scope)
+                cursor = await Cursors(self.store, self.tenant, PAIR, pair.scope).read()
                 full = full or cursor is None
                 since = None if full or cursor is None else cursor - pair.overlap
             tally = _Tally(progress)

@@ -29,7 +29,7 @@ from cwsync.connectors.http import FatalError, NotFoundError
 from cwsync.core.plan import LinkBase, PairInput, PlanItem, Snapshot, plan_pair_cooperatively
 from cwsync.engine.guard import check_mass_delete
 from cwsync.engine.pair import KEPT_ITEMS, Links, Pair, Raw, Source, Write, WriteResult
-from cwsync.engine.reading import IdSet, ReadAhead, Watermark, cursor_moment, cursor_value
+from cwsync.engine.reading import Cursors, IdSet, ReadAhead, Watermark
 from cwsync.engine.record import Recorder
 from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.store import Counts, ItemRow, Link, RunKind, Store, Trigger
@@ -453,8 +453,9 @@ class _PairRun:
     # -- the two ways in -----------------------------------------------------------------------------------------
 
     async def run(self, *, full: bool) -> None:
-        cursor = None if full else await self.store.cursor(self.tenant, self.pair.name, "left")
-        since = self._since(cursor)
+        cursors = Cursors(self.store, self.tenant, self.pair.name, self.pair.scope)
+        moment = None if full else await cursors.read()
+        since = None if moment is None else moment - self.pair.overlap
         seen = IdSet()  # what a full read returned, for reconciliation: a bit per ConnectWise id
         reader = ReadAhead(self.pair.source.changed(since))
         counting = self._count(since)
@@ -477,10 +478,7 @@ class _PairRun:
                 counting.cancel()
             self.outcome.calls = self.pair.target.calls - self._calls
         if not self.dry_run:
-            moment = self.watermark.cursor or (self.started if since is None else None)
-            if moment is not None:
-                async with self.store.transaction() as tx:
-                    await tx.set_cursor(self.tenant, self.pair.name, "left", cursor_value(moment, self.pair.scope))
+            await cursors.save({"left": self.watermark.cursor or (self.started if since is None else None)})
 
     def _count(self, since: datetime | None) -> asyncio.Task[None] | None:
         """The read's total for `totals`, counted by the source beside the read (a failed count only loses the
@@ -497,12 +495,6 @@ class _PairRun:
                 log.debug("engine.count_failed", pair=name, error=str(exc))
 
         return asyncio.create_task(counted())
-
-    def _since(self, cursor: str | None) -> datetime | None:
-        """Where an incremental read starts (None: read everything): the cursor less the overlap, unless it was
-        kept with another scope than the pair's."""
-        moment = cursor_moment(cursor, self.pair.scope)
-        return None if moment is None else moment - self.pair.overlap
 
     async def replay(self, ids: Iterable[str]) -> None:
         wanted = list(dict.fromkeys(str(i) for i in ids))

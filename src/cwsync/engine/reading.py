@@ -6,9 +6,22 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-__all__ = ["IdSet", "ReadAhead", "Watermark", "chunks", "cursor_moment", "cursor_value", "last_updated", "parse_moment"]
+if TYPE_CHECKING:
+    from cwsync.store import Store
+
+__all__ = [
+    "Cursors",
+    "IdSet",
+    "ReadAhead",
+    "Watermark",
+    "chunks",
+    "cursor_moment",
+    "cursor_value",
+    "last_updated",
+    "parse_moment",
+]
 
 T = TypeVar("T")
 
@@ -207,3 +220,24 @@ class IdSet:
 
     def __len__(self) -> int:
         return self._count + len(self._other)
+
+
+class Cursors:
+    """A pair's cursors in the store, one per side, each kept with the scope it is valid for (`cursor_value`): what
+    every run reads before its read and moves after a completed one."""
+
+    def __init__(self, store: Store, tenant: str, pair: str, scope: str | None) -> None:
+        self.store, self.tenant, self.pair, self.scope = store, tenant, pair, scope
+
+    async def read(self, side: Literal["left", "right"] = "left") -> datetime | None:
+        """Where the side's last completed run got to (None: never, or kept with another scope: read everything)."""
+        return cursor_moment(await self.store.cursor(self.tenant, self.pair, side), self.scope)
+
+    async def save(self, moments: Mapping[Literal["left", "right"], datetime | None]) -> None:
+        """Move the sides' cursors to these moments in one transaction (a side given None stays where it is)."""
+        moved = {side: moment for side, moment in moments.items() if moment is not None}
+        if not moved:
+            return
+        async with self.store.transaction() as tx:
+            for side, moment in moved.items():
+                await tx.set_cursor(self.tenant, self.pair, side, cursor_value(moment, self.scope))

@@ -44,7 +44,7 @@ from cwsync.engine.engine import OUT_OF_SCOPE, StoreLinks, present_ids, unread_l
 from cwsync.engine.guard import MassDeleteError, check_mass_delete
 from cwsync.engine.pair import KEPT_ITEMS, Flow, WriteResult
 from cwsync.engine.pair import Write as TargetWrite
-from cwsync.engine.reading import IdSet, ReadAhead, Watermark, cursor_moment, cursor_value
+from cwsync.engine.reading import Cursors, IdSet, ReadAhead, Watermark
 from cwsync.engine.record import Recorder, projection_hash
 from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.engine.runs import close_interrupted as close_interrupted_runs
@@ -395,6 +395,7 @@ class _PairRun:
         )
         """What the cursors are valid for: changing the filters makes the next run read both sides in full, so
         linked records the new filters exclude are found (and marked) even when they did not change."""
+        self.cursors = Cursors(sync.store, sync.tenant, pair, self.scope)
         self.report = PairReport(pair)
         self.started = sync.now()
         self.newest = {side: Watermark(self.started) for side in (Side.LEFT, Side.RIGHT)}
@@ -566,7 +567,7 @@ class _PairRun:
     # -- reading -----------------------------------------------------------------------------------------------
 
     async def _cursor(self, side: Side) -> datetime | None:
-        return cursor_moment(await self.s.store.cursor(self.s.tenant, self.pair, side.value), self.scope)
+        return await self.cursors.read(_STORE_SIDE[side])
 
     def _seen(self, side: Side, moment: datetime | None) -> None:
         self.newest[side].seen(moment)
@@ -1183,13 +1184,8 @@ class _PairRun:
             self.newest[Side.RIGHT].newest = self.right.read_mark
         elif self.right_read_done and self.newest[Side.RIGHT].newest is None:
             self.newest[Side.RIGHT].newest = self.started
-        async with self.s.store.transaction() as tx:
-            for side in (Side.LEFT, Side.RIGHT):
-                moment = self.newest[side].cursor
-                if side is Side.RIGHT and self._keep_right_cursor:
-                    continue  # a HubSpot-side record failed: the cursor stays where it was
-                if moment is not None:
-                    await tx.set_cursor(self.s.tenant, self.pair, _STORE_SIDE[side], cursor_value(moment, self.scope))
+        right = None if self._keep_right_cursor else self.newest[Side.RIGHT].cursor  # a HubSpot-side failure: stays
+        await self.cursors.save({"left": self.newest[Side.LEFT].cursor, "right": right})
 
 
 def _as_failure(action: str, reason: str) -> str:
