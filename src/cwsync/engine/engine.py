@@ -27,6 +27,7 @@ import structlog
 from cwsync.config.vocabulary import Action, ConflictPolicy, Side
 from cwsync.connectors.http import FatalError, NotFoundError
 from cwsync.core.plan import LinkBase, PairInput, PlanItem, Snapshot, plan_pair_cooperatively
+from cwsync.engine.applying import Applying
 from cwsync.engine.guard import check_mass_delete
 from cwsync.engine.pair import KEPT_ITEMS, Links, Pair, Raw, Source, Write, WriteResult
 from cwsync.engine.reading import Cursors, IdSet, ReadAhead, Watermark
@@ -441,9 +442,7 @@ class _PairRun:
         self.started = engine._now()
         self.watermark = Watermark(self.started)
         self.recovering = False
-        self._gate = asyncio.Semaphore(max(1, pair.in_flight))
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._failure: BaseException | None = None
+        self.applying = Applying(pair.in_flight)
         self._queues: dict[str, list[Decision]] = {"create": [], "update": [], "delete": []}
         self._calls = pair.target.calls
         self.links: Links = pair.links or StoreLinks(engine.store, engine.tenant, pair.name)
@@ -470,7 +469,7 @@ class _PairRun:
                 await self._reconcile(seen)
                 await self._drain()
         except BaseException:
-            await self._abandon()
+            await self.applying.abandon()
             raise
         finally:
             await reader.close()
@@ -512,7 +511,7 @@ class _PairRun:
                 await self._deleted(list(links.values()), "deleted in ConnectWise (not found)")
             await self._drain()
         except BaseException:
-            await self._abandon()
+            await self.applying.abandon()
             raise
         finally:
             self.outcome.calls = self.pair.target.calls - self._calls
@@ -570,12 +569,10 @@ class _PairRun:
             await self._launch(batch)
 
     async def _launch(self, decisions: list[Decision]) -> None:
-        if self._failure is not None:
-            raise self._failure
         if self.dry_run:
             await self._record(decisions)
             return
-        await self._gate.acquire()
+        await self.applying.room()
         try:
             if not self.pair.upserts:
                 creates: dict[str, dict[str, Any]] = {
@@ -583,17 +580,9 @@ class _PairRun:
                 }
                 await self.recorder.intend(creates)
         except BaseException:
-            self._gate.release()
+            self.applying.release()
             raise
-        task = asyncio.create_task(self._apply(decisions))
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._gate.release()
-        if not task.cancelled() and task.exception() is not None and self._failure is None:
-            self._failure = task.exception()
+        self.applying.start(self._apply(decisions))
 
     async def _apply(self, decisions: list[Decision]) -> None:
         results = await self.pair.target.apply([d.write for d in decisions if d.write is not None])
@@ -605,16 +594,7 @@ class _PairRun:
                 batch = queue[: self.pair.batch]
                 del queue[: self.pair.batch]
                 await self._launch(batch)
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
-        if self._failure is not None:
-            raise self._failure
-
-    async def _abandon(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(set(self._tasks))
+        await self.applying.settle()
 
     # -- recording -----------------------------------------------------------------------------------------------
 

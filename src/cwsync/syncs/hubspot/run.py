@@ -40,6 +40,7 @@ from cwsync.core.plan import (
     plan_pair_cooperatively,
 )
 from cwsync.core.selection import select_types
+from cwsync.engine.applying import Applying
 from cwsync.engine.engine import OUT_OF_SCOPE, StoreLinks, present_ids, unread_links
 from cwsync.engine.guard import MassDeleteError, check_mass_delete
 from cwsync.engine.pair import KEPT_ITEMS, Flow, WriteResult
@@ -410,7 +411,8 @@ class _PairRun:
         """When the ConnectWise records of held items with writes last changed: a failed write holds the cursor
         there. (The records themselves are not kept: a page's thousand records held until their batches went out
         were the first sync's peak memory.)"""
-        self._applying: list[asyncio.Task[None]] = []  # oldest first, at most the flow's `applying`
+        self.applying = Applying(sync.flow.applying)
+        """Batches applying in the background while the next page is read and planned (the flow's `applying`)."""
         self._reader: ReadAhead[list[Raw]] | None = None
         self._linked = IdSet()
         """ConnectWise ids read in this run that have a link (found, or written by it): when the store holds just
@@ -477,7 +479,7 @@ class _PairRun:
         try:
             return await self._run()
         finally:
-            await self._abandon()
+            await self.applying.abandon()
 
     async def _run(self) -> PairReport:
         self._take_missing()
@@ -522,7 +524,7 @@ class _PairRun:
             await self._flush()
             return self.report
         finally:
-            await self._abandon()
+            await self.applying.abandon()
 
     async def _replay(self, refs: Sequence[RecordRef]) -> None:
         """Read, plan and apply these records (and their linked counterparts) now, as one batch.
@@ -1081,12 +1083,11 @@ class _PairRun:
         """Apply `items` in the background: the next page is read and planned while these writes are in flight
         (at most the flow's `applying` batches at once, so memory stays bounded; each batch holds distinct
         records)."""
-        while len(self._applying) >= self.s.flow.applying:
-            await self._applying.pop(0)
+        await self.applying.room()
         keys = {str(i.left_id) for i in items if i.left_id}
         raws = {k: self._held_raws.pop(k) for k in keys if k in self._held_raws}
         moments = {k: self._held_moments.pop(k) for k in keys if k in self._held_moments}
-        self._applying.append(asyncio.create_task(self._apply_now(items, raws, moments)))
+        self.applying.start(self._apply_now(items, raws, moments))
 
     async def _apply_now(
         self, items: list[PlanItem], raws: Mapping[str, Raw], moments: Mapping[str, datetime | None]
@@ -1111,25 +1112,12 @@ class _PairRun:
             moment = moments.get(str(result.left_id))
             self.newest[Side.LEFT].hold(moment or self.left_since or _EARLIEST)
 
-    async def _settle(self) -> None:
-        """Wait for the batches in flight (the first error, if any, is raised here)."""
-        while self._applying:
-            await self._applying.pop(0)
-
     async def _flush(self) -> None:
         """Apply everything held back and wait for it."""
         ready = self._ready(final=True)
         if ready and not self.dry_run:
             await self._launch(ready)
-        await self._settle()
-
-    async def _abandon(self) -> None:
-        """On the way out after an error: stop batches still in flight (a rerun re-plans what they did not record)."""
-        tasks, self._applying = self._applying, []
-        for task in tasks:
-            if not task.done():
-                task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.applying.settle()
 
     async def _record(self, results: list[_Result]) -> None:
         links, run_items, dropped = [], [], []
