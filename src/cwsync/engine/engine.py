@@ -17,7 +17,7 @@ converges.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -386,18 +386,21 @@ def _planned(pair: Pair, item: PlanItem, extra: _Extra) -> Decision:
     return out
 
 
-async def unread_links(links: Links, read: Container[str], *, linked_read: int | None = None) -> tuple[list[Link], int]:
-    """After a full read: the links whose records it did not return, and how many links the pair has.
+async def unread_links(
+    links: Links, missed: Callable[[str, str], bool], *, known: int | None = None
+) -> tuple[list[Link], int]:
+    """After a full read: the links it missed (`missed(left id, right id)`: the read did not return that side's
+    record), and how many links the pair has.
 
-    `linked_read`: how many of the pair's links the read found (when the caller counted them): when the pair has
-    just as many, none is of a record the read missed, and the links are not scanned (the common case)."""
+    `known`: how many of the pair's links the read accounted for (when the caller counted them): when the pair has
+    just as many, it missed none, and the links are not scanned (the common case)."""
     total = await links.count()
-    if total == 0 or total == linked_read:
+    if total == 0 or total == known:
         return [], total
-    missed: list[str] = []
+    found: list[str] = []
     async for batch in links.ids():
-        missed.extend(left_id for left_id, _ in batch if left_id not in read)
-    return (list((await links.by_left(missed)).values()) if missed else []), total
+        found.extend(left_id for left_id, right_id in batch if missed(left_id, right_id))
+    return (list((await links.by_left(found)).values()) if found else []), total
 
 
 async def present_ids(source: Source, ids: Sequence[str]) -> set[str]:
@@ -705,7 +708,7 @@ class _PairRun:
 
     async def _reconcile(self, seen: IdSet) -> None:
         """After a full read: linked records ConnectWise no longer has were deleted there (behind the guard)."""
-        links, total = await unread_links(self.links, seen)
+        links, total = await unread_links(self.links, lambda left_id, _: left_id not in seen)
         if links:
             reason = "not found in ConnectWise (reconciliation)"
             await self._deleted(await self._out_of_scope(links), reason, total=total)

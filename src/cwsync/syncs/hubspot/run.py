@@ -397,6 +397,7 @@ class _PairRun:
         """What the cursors are valid for: changing the filters makes the next run read both sides in full, so
         linked records the new filters exclude are found (and marked) even when they did not change."""
         self.cursors = Cursors(sync.store, sync.tenant, pair, self.scope)
+        self._store_links = StoreLinks(sync.store, sync.tenant, pair)
         self.report = PairReport(pair)
         self.started = sync.now()
         self.newest = {side: Watermark(self.started) for side in (Side.LEFT, Side.RIGHT)}
@@ -796,9 +797,9 @@ class _PairRun:
         reconciliation does. A guard stops the run instead when the confirmed deletions would archive more than
         `mass_delete_share` of the links.
         """
-        links = StoreLinks(self.s.store, self.s.tenant, self.pair)
         known = None if self._released else len(self._linked)  # every link one of the records read: no scan
-        unread, total = await unread_links(links, self._linked, linked_read=known)
+        linked = self._linked
+        unread, total = await unread_links(self._store_links, lambda left_id, _: left_id not in linked, known=known)
         if not unread:
             return
         missing = {link.left_id: link for link in unread}
@@ -844,22 +845,14 @@ class _PairRun:
         """After reading every HubSpot object: links whose counterpart was not among them were deleted (archived)
         in HubSpot; the pair's `on_hubspot_delete` applies (behind the mass-delete guard), so no dangling link is
         left for a later update to fail on."""
-        count = await self.s.store.link_count(self.s.tenant, self.pair)
-        if not self._released and count == len(self._linked) - len(self._unconfirmed):
-            return  # every link's counterpart was read or made by this run (the common case: no scan of the links)
         seen, linked, unconfirmed = self._right_seen, self._linked, self._unconfirmed
-        gone: list[str] = []
-        total = 0
-        async for batch in self.s.store.iter_link_ids(self.s.tenant, self.pair):
-            total += len(batch)
-            gone.extend(
-                left_id
-                for left_id, right_id in batch
-                if right_id not in seen and (left_id not in linked or left_id in unconfirmed)
-            )
-        if not gone:
-            return
-        links = [link for link in (await self._links(Side.LEFT, gone)).values() if not link.right_values.get(GONE)]
+        known = None if self._released else len(linked) - len(unconfirmed)  # every counterpart read or made: no scan
+        unread, total = await unread_links(
+            self._store_links,
+            lambda left_id, right_id: right_id not in seen and (left_id not in linked or left_id in unconfirmed),
+            known=known,
+        )
+        links = [link for link in unread if not link.right_values.get(GONE)]
         if not links:
             return
         setting = "syncs.hubspot.mass_delete_share"
