@@ -169,19 +169,20 @@ class IdSet:
         self.update(ids)
 
     @staticmethod
-    def _number(text: str) -> int | None:
+    def _spot(text: str) -> tuple[int, int] | None:
+        """The byte and bit of a decimal id under `LIMIT` (no leading zero: "07" is another text than "7")."""
         if text.isascii() and text.isdigit() and (text[0] != "0" or text == "0"):
             number = int(text)
-            return number if number < IdSet.LIMIT else None
+            if number < IdSet.LIMIT:
+                return number >> 3, 1 << (number & 7)
         return None
 
     def add(self, text: str) -> None:
-        number = self._number(text)
-        if number is None:
+        spot = self._spot(text)
+        if spot is None:
             self._other.add(text)
             return
-        byte, bit = number >> 3, 1 << (number & 7)
-        bits = self._bits
+        (byte, bit), bits = spot, self._bits
         if byte >= len(bits):
             bits.extend(bytes(max(byte + 1 - len(bits), len(bits))))  # doubles: amortised O(1) per id
         if not bits[byte] & bit:
@@ -189,14 +190,13 @@ class IdSet:
             self._count += 1
 
     def discard(self, text: str) -> None:
-        number = self._number(text)
-        if number is None:
-            self._other.discard(text)
-            return
-        byte, bit = number >> 3, 1 << (number & 7)
-        if byte < len(self._bits) and self._bits[byte] & bit:
-            self._bits[byte] &= ~bit & 0xFF
-            self._count -= 1
+        if text in self:
+            spot = self._spot(text)
+            if spot is None:
+                self._other.discard(text)
+            else:
+                self._bits[spot[0]] &= ~spot[1] & 0xFF
+                self._count -= 1
 
     def update(self, ids: Iterable[str]) -> None:
         for text in ids:
@@ -206,17 +206,13 @@ class IdSet:
         for text in ids:
             self.discard(text)
 
-    def clear(self) -> None:
-        self._bits, self._count, self._other = bytearray(), 0, set()
-
     def __contains__(self, text: object) -> bool:
         if not isinstance(text, str):
             return False
-        number = self._number(text)
-        if number is None:
+        spot = self._spot(text)
+        if spot is None:
             return text in self._other
-        byte = number >> 3
-        return byte < len(self._bits) and bool(self._bits[byte] & (1 << (number & 7)))
+        return spot[0] < len(self._bits) and bool(self._bits[spot[0]] & spot[1])
 
     def __len__(self) -> int:
         return self._count + len(self._other)

@@ -17,7 +17,7 @@ from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F, all_of, any_of
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.mapping import ObjectMapping
-from cwsync.engine.reading import last_updated
+from cwsync.engine.reading import chunks, last_updated
 from cwsync.integrations.connectwise import ConnectWiseSource
 from cwsync.syncs.hubspot import shapes
 
@@ -85,7 +85,7 @@ class ConnectWiseSide:
         if not values:
             return {}
         found: dict[str, Raw] = {}
-        for chunk in _chunks(list(values), 40):
+        for chunk in chunks(list(values), 40):
             async for page in self._search(key, chunk):
                 for raw in page:
                     value = self.flatten(raw).get(_LEFT_KEYS[self.pair].get(key, key))
@@ -315,11 +315,6 @@ class HubSpotSide:
 def _overlapped(since: datetime | None) -> datetime | None:
     """Where an incremental read starts: `OVERLAP` before `since`, to the second (ConnectWise's granularity)."""
     return None if since is None else (since - OVERLAP).replace(microsecond=0)
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def right_properties(mapping: ObjectMapping) -> tuple[str, ...]:
