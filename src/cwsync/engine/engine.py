@@ -17,7 +17,7 @@ converges.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -29,10 +29,12 @@ from cwsync.connectors.http import FatalError, NotFoundError
 from cwsync.core.plan import LinkBase, PairInput, PlanItem, Snapshot, plan_pair_cooperatively
 from cwsync.engine.applying import Applying
 from cwsync.engine.guard import check_mass_delete
-from cwsync.engine.pair import KEPT_ITEMS, Links, Pair, Raw, Source, Write, WriteResult
+from cwsync.engine.links import EARLIEST, OUT_OF_SCOPE, StoreLinks, present_ids, unread_links
+from cwsync.engine.pair import KEPT_ITEMS, Flow, Links, Pair, Raw, Write, WriteResult
 from cwsync.engine.reading import Cursors, IdSet, ReadAhead, Watermark
 from cwsync.engine.record import Recorder
 from cwsync.engine.runs import cancel_point, recorded_run
+from cwsync.engine.twoway import Progress, RunReport, TwoWayPair, run_two_way
 from cwsync.store import Counts, ItemRow, Link, RunKind, Store, Trigger
 
 __all__ = [
@@ -50,16 +52,9 @@ __all__ = [
 ]
 
 log = structlog.get_logger("cwsync.engine")
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-"""A failed record whose change time is unknown holds the cursor here: the next run reads everything again."""
 DELETED = "cwsync:deleted"
 """The key a link's values get when its record was deleted in ConnectWise and `on_delete` kept the link (`ignore`,
 `flag`): the policy. Such a link is not reconciled again; should its record come back, it is written in full."""
-OUT_OF_SCOPE = (
-    "not read by this full run but still in ConnectWise (outside the run's scope): kept in {target} as it is,"
-    " not {deleted}"
-)
-"""Why a linked record a full read did not return, and that ConnectWise still has, is left alone."""
 _DONE_AS = {"archive": "archived", "delete": "deleted", "flag": "flagged", "ignore": "marked", "unlink": "unlinked"}
 """What the mass-delete guard says was not done, per policy."""
 
@@ -206,6 +201,40 @@ class Engine:
         finally:
             outcome.error, outcome.cancelled = run.error, run.cancelled
         return outcome
+
+    async def run_two_way(
+        self,
+        pairs: Sequence[TwoWayPair],
+        *,
+        dry_run: bool = False,
+        full: bool = False,
+        records: Mapping[str, tuple[Sequence[str], Sequence[str]]] | None = None,
+        trigger: Trigger = "cli",
+        prepare: Callable[[], Awaitable[None]] | None = None,
+        progress: Progress | None = None,
+        total: Progress | None = None,
+        flow: Flow | None = None,
+    ) -> RunReport:
+        """Run two-way pairs in order (`engine.twoway`); with `records` (pair → (ConnectWise ids, right ids)) only
+        those records. `prepare` runs inside the run while the first pair's ConnectWise read is under way.
+
+        Raises:
+            CwsyncApiError: a fatal error (authentication, permission, mass delete) stopped the run (recorded).
+        """
+        return await run_two_way(
+            self.store,
+            self.tenant,
+            pairs,
+            dry_run=dry_run,
+            full=full,
+            records=records,
+            trigger=trigger,
+            prepare=prepare,
+            progress=progress,
+            total=total,
+            now=self._now,
+            flow=flow or Flow(),
+        )
 
     async def run_within(
         self,
@@ -384,47 +413,6 @@ def _planned(pair: Pair, item: PlanItem, extra: _Extra) -> Decision:
     if extra.marked is not None:
         out.reason = f"back in ConnectWise after its deletion (on_delete: {extra.marked}): {out.reason}"
     return out
-
-
-async def unread_links(
-    links: Links, missed: Callable[[str, str], bool], *, known: int | None = None
-) -> tuple[list[Link], int]:
-    """After a full read: the links it missed (`missed(left id, right id)`: the read did not return that side's
-    record), and how many links the pair has.
-
-    `known`: how many of the pair's links the read accounted for (when the caller counted them): when the pair has
-    just as many, it missed none, and the links are not scanned (the common case)."""
-    total = await links.count()
-    if total == 0 or total == known:
-        return [], total
-    found: list[str] = []
-    async for batch in links.ids():
-        found.extend(left_id for left_id, right_id in batch if missed(left_id, right_id))
-    return (list((await links.by_left(found)).values()) if found else []), total
-
-
-async def present_ids(source: Source, ids: Sequence[str]) -> set[str]:
-    """Which of these ids the source still has, whatever its reads' scope (its `confirm`, else `get_many`)."""
-    confirm = getattr(source, "confirm", None)
-    if confirm is not None:
-        return {str(i) for i in await confirm(ids)}
-    return {str(raw["id"]) for raw in await source.get_many(ids)}
-
-
-class StoreLinks:
-    """A pair's links in the store's links table (every pair's but those whose target holds them, `Pair.links`)."""
-
-    def __init__(self, store: Store, tenant: str, pair: str) -> None:
-        self.store, self.tenant, self.pair = store, tenant, pair
-
-    async def by_left(self, ids: Sequence[str]) -> dict[str, Link]:
-        return await self.store.links_by_left(self.tenant, self.pair, ids)
-
-    async def count(self) -> int:
-        return await self.store.link_count(self.tenant, self.pair)
-
-    def ids(self) -> AsyncIterator[list[tuple[str, str]]]:
-        return self.store.iter_link_ids(self.tenant, self.pair)
 
 
 class _PairRun:

@@ -1,7 +1,8 @@
-"""The two sides of the HubSpot integration as the engine reads and writes them.
+"""The two sides of the HubSpot integration as the engine's two-way loop reads and writes them.
 
-`ConnectWiseSide` and `HubSpotSide` give the runner the same small surface: stream changed records, look records
-up by match key, and apply writes in batches — so the runner holds the sync logic and no API details.
+`ConnectWiseSide` is the loop's `engine.twoway.LeftSide` and `HubSpotSide` its `RightSide`: stream changed records,
+look records up by match key, and shape and send writes (HubSpot's batch writes go through the pair's
+`integrations.hubspot.HubSpotTarget`) — so the loop holds the sync logic and no API details.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from cwsync.core.mapping import ObjectMapping
 from cwsync.engine.reading import chunks, last_updated
 from cwsync.integrations.connectwise import ConnectWiseSource
 from cwsync.syncs.hubspot import shapes
+from cwsync.syncs.hubspot.defaults import OBJECTS
 
 OVERLAP = timedelta(seconds=5)
 """Incremental reads start this long before the watermark (timestamps have second granularity)."""
@@ -55,6 +57,9 @@ class ConnectWiseSide:
     on_types: Callable[[set[str]], Awaitable[Any]] | None = None
     """Told the company types of every page of companies read, before the page is planned (SB-1: a type the
     HubSpot dropdown lacks is imported first)."""
+    context: Callable[[], Mapping[str, Any]] = dict
+    """What an opportunity made from a deal is written with (status ids, the default sales rep: the run's
+    preparation finds them)."""
 
     def __post_init__(self) -> None:
         self.source = ConnectWiseSource(self.client, self.path, page_size=None)
@@ -165,6 +170,21 @@ class ConnectWiseSide:
         line = min(mine, key=lambda i: int(i["id"])) if mine else None
         if line is not None and (ops := _status_ops(line, status_id)):
             await self.client.patch(_forecast_path(opportunity_id), int(line["id"]), ops)
+
+    async def write_create(self, mapping: ObjectMapping, values: Mapping[str, str | None], right_id: str) -> Raw:
+        """Create the record of a HubSpot object's mapped values (`create`: looked up after a lost answer)."""
+        return await self.create(shapes.connectwise_body(self.pair, mapping, values, right_id, self.context()))
+
+    async def write_update(
+        self, mapping: ObjectMapping, left_id: str, values: Mapping[str, str | None], current: Raw | None
+    ) -> None:
+        """Patch the record with these mapped values; the record is read first when the patch needs it as it is
+        (arrays ConnectWise replaces whole) and this run did not read it."""
+        if current is None and shapes.needs_current(values, mapping):
+            current = await self.get(left_id)
+        ops = shapes.connectwise_patch(self.pair, mapping, values, current, self.context())
+        if ops:
+            await self.patch(left_id, ops)
 
     async def create(self, body: Mapping[str, Any]) -> Raw:
         """Create a record (safe to retry: companies are looked up by identifier after a lost answer). An
@@ -310,6 +330,29 @@ class HubSpotSide:
         if not ids:
             return {}
         return await self.client.batch_read_associations(self.object_type, to_type, ids)
+
+    async def parents_of(self, parent_pair: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        """The objects' associated objects of a parent pair (a contact's companies)."""
+        return await self.associations(OBJECTS[parent_pair].right_object, ids)
+
+    async def associate(self, parent_pair: str, pairs: Sequence[tuple[str, str]]) -> None:
+        """Default associations of (object, parent object) pairs."""
+        await self.client.batch_associate_default(self.object_type, OBJECTS[parent_pair].right_object, list(pairs))
+
+    @staticmethod
+    def flatten(raw: Mapping[str, Any], references: Mapping[str, str | None]) -> dict[str, Any]:
+        """An object's properties, id and references (ConnectWise ids) as flat fields."""
+        return shapes.flatten_hubspot(raw, references)
+
+    @staticmethod
+    def write_properties(mapping: ObjectMapping, values: Mapping[str, str | None], *, create: bool) -> dict[str, Any]:
+        """The HubSpot properties a write sends (references are associations)."""
+        return dict(shapes.hubspot_properties(mapping, values, create=create))
+
+    async def backfill(self, mapping: ObjectMapping, object_id: str, values: Mapping[str, str | None]) -> None:
+        """Send the properties only ConnectWise knows (its ids) once it created the object's record."""
+        properties = shapes.hubspot_properties(mapping, values)
+        await self.client.batch_update(self.object_type, [{"id": object_id, "properties": properties}])
 
 
 def _overlapped(since: datetime | None) -> datetime | None:

@@ -6,8 +6,8 @@ import pytest
 
 from cwsync.config.vocabulary import Action
 from cwsync.core.plan import PlanItem
-from cwsync.syncs.hubspot import run
-from cwsync.syncs.hubspot.run import PairReport
+from cwsync.engine import twoway
+from cwsync.engine.twoway import PairReport
 
 
 def items(action: Action, count: int) -> list[PlanItem]:
@@ -23,7 +23,7 @@ def test_a_plan_keeps_every_item() -> None:
 def test_a_sync_keeps_its_first_items_but_no_unchanged_ones_and_counts_the_rest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(run, "KEPT_ITEMS", 4)
+    monkeypatch.setattr(twoway, "KEPT_ITEMS", 4)
     report = PairReport("contacts")
     report.keep([*items(Action.UNCHANGED, 50), *items(Action.CREATE, 3)], everything=False)
     report.keep(items(Action.UPDATE, 3), everything=False)

@@ -1,0 +1,1277 @@
+"""The two-way read → plan → apply → record loop (ConnectWise ⇄ a system that changes too: HubSpot).
+
+Per pair, parents first: the right side's changes since its cursor are read first (few in an incremental run), then
+ConnectWise's changes page by page, the next page read ahead; each page is planned with `core.plan` against the
+linked counterparts read, the counterparts found by match key and the parents' links, applied in the background
+(batches of right-side writes held to fill whole batches, ConnectWise writes one at a time under its client's cap),
+and its links and run items committed in one transaction. A full read of a side then reconciles it: links whose
+record that side no longer has (ConnectWise: confirmed by id first) get the pair's `on_delete` (or, for the right
+side, `on_right_delete`) behind the mass-delete guard. What is left of the right side's changes is planned the same
+way. Cursors move only at the end of a completed pair, each to the newest change its side saw, capped by the run's
+start: a run killed at any point and run again re-reads from the old cursors, and matching + links make the replay
+converge.
+
+What an integration gives (`TwoWayPair`): the two sides (`LeftSide`, `RightSide`), the right side's `Target` (batch
+creates, updates, archives with per-record results), the mapping, filters as `left_skip` / `right_skip`, and its
+delete policies. The shared parts are the one-way loop's: `runs` (lifecycle), `record` (links and run items),
+`reading` (read-ahead, cursors, id sets), `applying`, `links` (reconciliation) and `guard`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+import structlog
+
+from cwsync.config.vocabulary import Action, ConflictPolicy, Side
+from cwsync.connectors.http import CwsyncApiError, FatalError, NotFoundError
+from cwsync.core.mapping import ObjectMapping
+from cwsync.core.plan import (
+    EXCLUDED,
+    GONE,
+    LinkBase,
+    PairInput,
+    PlanItem,
+    Snapshot,
+    Write,
+    match_values,
+    plan_pair_cooperatively,
+)
+from cwsync.engine.applying import Applying
+from cwsync.engine.guard import check_mass_delete
+from cwsync.engine.links import EARLIEST, OUT_OF_SCOPE, StoreLinks, present_ids, unread_links
+from cwsync.engine.pair import KEPT_ITEMS, Flow, Raw, Target, WriteResult
+from cwsync.engine.pair import Write as TargetWrite
+from cwsync.engine.reading import Cursors, IdSet, ReadAhead, Watermark
+from cwsync.engine.record import Recorder
+from cwsync.engine.runs import cancel_point, recorded_run
+from cwsync.store import Counts, ItemRow, Link, RunKind, Store, Trigger
+
+__all__ = ["STAMP", "LeftSide", "PairReport", "Progress", "RightSide", "RunReport", "TwoWayPair", "run_two_way"]
+
+log = structlog.get_logger("cwsync.sync")
+
+STAMP = "@hs_updated_at"
+"""Kept in a link's right values: the counterpart's last modification when cwsync last wrote or read it. An object
+read again with the same stamp is unchanged since (typically cwsync's own write coming back), so its references
+need no read: the link's values stand for it. (The key keeps the spelling of the links HubSpot runs recorded.)"""
+
+Progress = Callable[[str, int], None]
+
+
+class LeftSide(Protocol):
+    """ConnectWise records of one pair, read and written."""
+
+    def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
+        """Pages of records changed since `since` (every record when None), with the side's overlap."""
+        ...
+
+    async def count_changed(self, since: datetime | None) -> int: ...
+
+    async def get_many(self, record_ids: Sequence[str]) -> list[Raw]: ...
+
+    async def find(self, key: str, values: Sequence[str]) -> dict[str, Raw]:
+        """Records whose match key has one of `values` (lower-cased value → record)."""
+        ...
+
+    def flatten(self, raw: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def updated_at(self, raw: Mapping[str, Any]) -> datetime | None: ...
+
+    async def write_create(self, mapping: ObjectMapping, values: Mapping[str, str | None], right_id: str) -> Raw:
+        """Create the record of these mapped values (idempotent: a lost answer or a killed run finds it)."""
+        ...
+
+    async def write_update(
+        self, mapping: ObjectMapping, left_id: str, values: Mapping[str, str | None], current: Raw | None
+    ) -> None:
+        """Write these mapped values to the record (`current`: as read this run, when it was)."""
+        ...
+
+
+class RightSide(Protocol):
+    """The other system's objects of one pair (HubSpot), read; its writes go through the pair's `Target`."""
+
+    object_type: str
+    read_mark: datetime | None
+    """Set by `changed`: the side's own clock when it answered, less its overlap — every change before it was read."""
+
+    def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]: ...
+
+    async def get_many(self, object_ids: Sequence[str]) -> list[Raw]: ...
+
+    async def find(self, key: str, values: Sequence[str]) -> dict[str, Raw]: ...
+
+    def stamp(self, raw: Mapping[str, Any]) -> str | None:
+        """The object's last modification as text (a link keeps it as `STAMP`)."""
+        ...
+
+    def updated_at(self, raw: Mapping[str, Any]) -> datetime | None: ...
+
+    def flatten(self, raw: Mapping[str, Any], references: Mapping[str, str | None]) -> dict[str, Any]:
+        """Flat fields of an object, its references (parents) given as ConnectWise ids or `right:<id>`."""
+        ...
+
+    async def parents_of(self, parent_pair: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        """The objects' associated parents of that pair (their ids on this side), first the primary one."""
+        ...
+
+    async def associate(self, parent_pair: str, pairs: Sequence[tuple[str, str]]) -> None:
+        """Associate (object id, parent id) pairs: reference fields written to this side."""
+        ...
+
+    def write_properties(
+        self, mapping: ObjectMapping, values: Mapping[str, str | None], *, create: bool
+    ) -> dict[str, Any]:
+        """What a write sends for these mapped values."""
+        ...
+
+    async def backfill(self, mapping: ObjectMapping, object_id: str, values: Mapping[str, str | None]) -> None:
+        """Write the values only ConnectWise knows (its ids) after ConnectWise created the object's record."""
+        ...
+
+
+@dataclass(frozen=True)
+class TwoWayPair:
+    """One object kept in sync both ways between ConnectWise (left) and another system (right)."""
+
+    name: str
+    mapping: Callable[[], ObjectMapping]
+    """The pair's mapping when it runs (a run's preparation may fill in value maps: HubSpot owners)."""
+    left: LeftSide
+    right: RightSide
+    target: Target
+    """The right side's writes: creates, updates and deletes (archives) in batches, a result per record (its
+    `WriteResult.right_values` hold the written object's `STAMP`)."""
+    policy: ConflictPolicy = ConflictPolicy.CONNECTWISE_WINS
+    left_skip: Callable[[Mapping[str, Any]], str | None] = lambda _flat: None
+    """Why a ConnectWise record is left alone (built-in rules and filters), from its flat form."""
+    right_skip: Callable[[Mapping[str, Any]], str | None] = lambda _flat: None
+    deleted_as: str | None = None
+    """The `left_skip` reason of a record deleted in ConnectWise (a flag): its counterpart gets `on_delete`."""
+    on_delete: Literal["archive", "flag", "unlink", "ignore"] = "archive"
+    flag: Mapping[str, str] = field(default_factory=dict)
+    """The values `on_delete: flag` writes on the counterpart."""
+    on_filtered: Literal["keep", "archive"] = "keep"
+    """A linked record the filters exclude: its counterpart kept and no longer synced, or archived."""
+    on_right_delete: Literal["ignore", "recreate"] = "ignore"
+    right_delete_setting: str = "on_hubspot_delete"
+    parent_labels: Mapping[str, str] = field(default_factory=dict)
+    """Parent pair → how a reason names one of its records (`companies` → `company`)."""
+    scope: str | None = None
+    """A digest of what decides the pair's records (its filters): cursors kept with another scope are not used."""
+    mass_delete_share: float = 0.9
+    mass_delete_setting: str = "mass_delete_share"
+    label: str = "HubSpot"
+    """How reasons name the right side."""
+
+
+@dataclass
+class PairReport:
+    """What happened to one pair in a run.
+
+    A dry run keeps every planned item (it is what `cwsync plan` shows). A sync keeps its first `KEPT_ITEMS` items
+    other than "unchanged" and counts the rest in `items_omitted`: every decision is in the store's run items
+    (`cwsync history`, `cwsync explain`), and a first sync of 60,000 records held in memory made the garbage
+    collector's full passes take hundreds of milliseconds each.
+    """
+
+    pair: str
+    counts: Counts = field(default_factory=Counts)
+    items: list[PlanItem] = field(default_factory=list)
+    items_omitted: int = 0
+
+    def keep(self, items: Iterable[PlanItem], *, everything: bool) -> None:
+        """Keep `items` (all of them, or within the limit of a sync)."""
+        if everything:
+            self.items.extend(items)
+            return
+        for item in items:
+            if item.action is Action.UNCHANGED:
+                continue
+            if len(self.items) < KEPT_ITEMS:
+                self.items.append(item)
+            else:
+                self.items_omitted += 1
+
+
+@dataclass
+class RunReport:
+    """The outcome of a run (or a dry run)."""
+
+    run_id: int | None
+    dry_run: bool
+    pairs: list[PairReport] = field(default_factory=list)
+    error: str | None = None
+    cancelled: bool = False
+    """Stopped at a page boundary on request (`cwsync runs cancel`); recorded as cancelled."""
+
+    @property
+    def counts(self) -> Counts:
+        """Counts over every pair."""
+        return Counts.sum(pair.counts for pair in self.pairs)
+
+
+@dataclass
+class _State:
+    """What the pairs of one two-way run share."""
+
+    store: Store
+    tenant: str
+    now: Callable[[], datetime]
+    flow: Flow
+    progress: Progress
+    total: Progress | None
+    failing: set[str] = field(default_factory=set)
+    """The pairs of this run that failed a record so far."""
+    planned_creates: dict[str, set[str]] = field(default_factory=dict)
+    """In a dry run: the ConnectWise ids each pair would create on the right (parents of later pairs)."""
+    planned_links: dict[str, dict[str, str]] = field(default_factory=dict)
+    """In a dry run: ConnectWise id → right id of the records each pair would link (matched), which later pairs'
+    records are planned against as the real run would (plan equals apply, BY-1)."""
+    skipped: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per pair, the ConnectWise records this run skipped or failed and why: a dependent waiting for one of them
+    names it (parents not read this run are recalled from their last run item)."""
+    recalled: set[tuple[str, str]] = field(default_factory=set)
+    """(pair, ConnectWise id) of the parents already looked up in the store this run."""
+
+
+async def run_two_way(
+    store: Store,
+    tenant: str,
+    pairs: Sequence[TwoWayPair],
+    *,
+    dry_run: bool = False,
+    full: bool = False,
+    records: Mapping[str, tuple[Sequence[str], Sequence[str]]] | None = None,
+    trigger: Trigger = "cli",
+    prepare: Callable[[], Awaitable[None]] | None = None,
+    progress: Progress | None = None,
+    total: Progress | None = None,
+    now: Callable[[], datetime],
+    flow: Flow,
+) -> RunReport:
+    """Run `pairs` in order (parents first); a dry run plans and writes nothing (not even its run).
+
+    With `records` (pair → (ConnectWise ids, right ids)), only those records are read, planned and applied, in one
+    batch per pair (replay, real-time record jobs); cursors stay where they are. `prepare` is awaited inside the run
+    while the first pair's ConnectWise read is under way. `progress(pair, n)`: n more ConnectWise records read and
+    planned; `total(pair, n)`: how many the pair reads, by ConnectWise's count (not told when the count fails).
+    """
+    kind: RunKind = "record" if records else ("full" if full else "incremental")
+    report = RunReport(run_id=None, dry_run=dry_run)
+    scope = recorded_run(
+        store,
+        tenant,
+        pairs=[p.name for p in pairs],
+        kind="plan" if dry_run else kind,
+        trigger=trigger,
+        counts=lambda: report.counts,
+        record=not dry_run,  # a plan writes nothing, not even its run
+    )
+    state = _State(store, tenant, now, flow, progress or (lambda pair, n: None), total)
+    async with scope as run:
+        report.run_id = run.run_id
+        runs = [_PairRun(state, pair, run.run_id, dry_run=dry_run, full=full) for pair in pairs]
+        for pair_run, next_up in itertools.pairwise(runs):
+            pair_run.next_up = next_up  # its ConnectWise read starts once this pair has read its own
+        try:
+            if runs and records is None:
+                runs[0].read_ahead()  # ConnectWise's first page is read while the run is prepared
+            if prepare is not None:
+                await prepare()
+            for pair_run in runs:
+                if records is not None:
+                    left_ids, right_ids = records.get(pair_run.pair.name, ((), ()))
+                    report.pairs.append(await pair_run.replay(left_ids, right_ids))
+                else:
+                    report.pairs.append(await pair_run.run())
+        except (FatalError, CwsyncApiError) as exc:
+            report.error = str(exc)
+            raise
+        finally:
+            for pair_run in runs:
+                await pair_run.close_reader()
+    report.cancelled = run.cancelled
+    return report
+
+
+class _PairRun:
+    def __init__(self, state: _State, pair: TwoWayPair, run_id: int | None, *, dry_run: bool, full: bool) -> None:
+        self.s = state
+        self.pair = pair
+        self.name = pair.name
+        self.left, self.right, self.target = pair.left, pair.right, pair.target
+        self._keep_right_cursor = False
+        self.run_id = run_id
+        self.dry_run = dry_run
+        self.full = full
+        self.cursors = Cursors(state.store, state.tenant, pair.name, pair.scope)
+        self._store_links = StoreLinks(state.store, state.tenant, pair.name)
+        self.report = PairReport(pair.name)
+        self.started = state.now()
+        self.newest = {side: Watermark(self.started) for side in (Side.LEFT, Side.RIGHT)}
+        self.recorder = Recorder(state.store, state.tenant, pair.name, run_id, dry_run=dry_run)
+        self.right_complete = False
+        self.right_read_done = False
+        self.right_stamps: dict[str, str] = {}  # right id → `STAMP` of the object as read in this run
+        self._held: list[PlanItem] = []  # planned, not applied yet (see `_apply`)
+        self._held_raws: dict[str, Raw] = {}
+        """ConnectWise records of held items that update ConnectWise (a patch is built against the record read)."""
+        self._held_moments: dict[str, datetime | None] = {}
+        """When the ConnectWise records of held items with writes last changed: a failed write holds the cursor
+        there. (The records themselves are not kept: a page's thousand records held until their batches went out
+        were the first sync's peak memory.)"""
+        self.applying = Applying(state.flow.applying)
+        """Batches applying in the background while the next page is read and planned (the flow's `applying`)."""
+        self._reader: ReadAhead[list[Raw]] | None = None
+        self._linked = IdSet()
+        """ConnectWise ids read in this run that have a link (found, or written by it): when the store holds just
+        as many links, none is of a record ConnectWise no longer has, and reconciliation need not read them all."""
+        self._released = 0  # links the store removed because their right id went to another record
+        self._right_seen: set[str] = set()
+        """On a full right read: every object read (a link to none of them, nor made by this run, is gone there)."""
+        self._unconfirmed: set[str] = set()
+        """On a full right read: ConnectWise ids of this run's links (`_linked`) whose counterpart the read did not
+        return and this run did not create — the rest are confirmed: when the store holds just as many links as
+        those, none is gone on the right and `_reconcile_right` need not read them all. (The few, not the many: a set
+        of every confirmed id grew with the data.)"""
+        self._echoes: set[str] = set()
+        """Right ids this run read unchanged since their link was recorded (`_right_snapshots`): not held nor
+        planned. One that a ConnectWise change of this run reaches is planned against its link (the same values);
+        the rest count as unchanged."""
+        self._parent_ids: dict[str, dict[str, str]] = {}
+        """Per parent pair: ConnectWise id → right id of the parents found linked so far (`_parents`)."""
+        self.left_since: datetime | None = None
+        self.next_up: _PairRun | None = None
+        """The pair that runs after this one: its ConnectWise read starts when this one's ends."""
+        self._counting: asyncio.Task[None] | None = None
+
+    @property
+    def mapping(self) -> ObjectMapping:
+        """The pair's mapping as prepared."""
+        return self.pair.mapping()
+
+    def read_ahead(self) -> None:
+        """Start reading this pair's ConnectWise changes now (from its cursor), ahead of its run."""
+        if self._reader is None:
+            self._reader = ReadAhead(self._left_changes())
+
+    async def _left_changes(self) -> AsyncIterator[list[Raw]]:
+        self.left_since = None if self.full else await self._cursor(Side.LEFT)
+        if self.s.total is not None and self._counting is None:
+            self._counting = asyncio.create_task(self._count(self.left_since))
+        async for page in self.left.changed(self.left_since):
+            yield page
+
+    async def _count(self, since: datetime | None) -> None:
+        """Tell `total` how many records this pair reads (a progress bar's total; the sync does not need it)."""
+        assert self.s.total is not None
+        try:
+            self.s.total(self.name, await self.left.count_changed(since))
+        except CwsyncApiError as exc:
+            log.debug("hubspot.count_failed", pair=self.name, error=type(exc).__name__)
+
+    async def close_reader(self) -> None:
+        """Stop a ConnectWise read still under way (after an error, or a pair that never ran)."""
+        if self._counting is not None and not self._counting.done():
+            self._counting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._counting
+        if self._reader is not None:
+            await self._reader.close()
+
+    async def run(self) -> PairReport:
+        try:
+            return await self._run()
+        finally:
+            await self.applying.abandon()
+
+    async def _run(self) -> PairReport:
+        self.read_ahead()
+        assert self._reader is not None
+        right_since = None if self.full else await self._cursor(Side.RIGHT)
+        rights: dict[str, tuple[Snapshot, Raw]] = {}
+        echoes = None if self.dry_run else self._echoes
+        async for page in self.right.changed(right_since):
+            for snap, raw in await self._right_snapshots(page, echoes=echoes):
+                rights[snap.id] = (snap, raw)
+        self.right_complete = right_since is None
+        self.right_read_done = True
+        self._right_seen = set(rights) | self._echoes if self.right_complete else set()
+        async for page in self._reader:
+            await cancel_point(self.s.store, self.run_id, settle=self._flush)  # cursors stay: not completed
+            await self._left_page(page, rights)
+            self.s.progress(self.name, len(page))
+        if self.next_up is not None:
+            self.next_up.read_ahead()  # while this pair's last writes are in flight
+        await self._flush()
+        if self.left_since is None:
+            await self._reconcile(rights)
+        if self.right_complete:
+            await self._reconcile_right()
+        self.report.counts.unchanged += len(self._echoes)  # what planning them alone would have said
+        self._echoes.clear()
+        remaining = list(rights.values())
+        size = self.s.flow.page
+        for start in range(0, len(remaining), size):
+            await cancel_point(self.s.store, self.run_id, settle=self._flush)
+            await self._right_page(remaining[start : start + size])
+        await self._flush()
+        if not self.dry_run:
+            await self._advance_cursors()
+        return self.report
+
+    async def replay(self, left_ids: Sequence[str], right_ids: Sequence[str]) -> PairReport:
+        try:
+            await self._replay(left_ids, right_ids)
+            await self._flush()
+            return self.report
+        finally:
+            await self.applying.abandon()
+
+    async def _replay(self, left_ids: Sequence[str], right_ids: Sequence[str]) -> None:
+        """Read, plan and apply these records (and their linked counterparts) now, as one batch.
+
+        ConnectWise records are read in one call per 100 ids, their counterparts in one batch read; a ConnectWise
+        id that is not found was deleted (CW-6). Right-side records whose counterpart is in the same batch are
+        planned with it (read once); a right id not found was archived there and is left alone.
+        """
+        left_ids = list(dict.fromkeys(left_ids))
+        handled: set[str] = set()
+        if left_ids:
+            links = await self._links(Side.LEFT, left_ids)
+            linked = [links[i].right_id for i in left_ids if i in links]
+            # The three reads need only ids the store already has: one round trip instead of three in a row.
+            raws, right_raws, references = await asyncio.gather(
+                self.left.get_many(left_ids), self.right.get_many(linked), self._right_references(linked)
+            )
+            found = {str(raw["id"]) for raw in raws}
+            gone = [i for i in left_ids if i not in found]
+            if gone:
+                await self._deleted_left(gone, links, "deleted in ConnectWise (not found)")
+            alive = {links[i].right_id for i in found if i in links}
+            rights = {
+                snap.id: (snap, right_raw)
+                for snap, right_raw in self._right_snapshots_of(
+                    [r for r in right_raws if str(r["id"]) in alive], references
+                )
+            }
+            handled.update(linked)
+            if raws:
+                await self._left_page(raws, rights, links)
+        wanted = [i for i in dict.fromkeys(right_ids) if i not in handled]
+        if wanted:
+            raws = await self.right.get_many(wanted)
+            if len(raws) < len(wanted):
+                missing = set(wanted) - {str(raw["id"]) for raw in raws}
+                log.info("sync.replay_not_found", pair=self.name, system=self.pair.label.lower(), ids=sorted(missing))
+            if raws:
+                await self._right_page(await self._right_snapshots(raws))
+
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    async def _cursor(self, side: Side) -> datetime | None:
+        return await self.cursors.read(_STORE_SIDE[side])
+
+    def _left_snapshot(self, raw: Raw) -> Snapshot:
+        flat = self.left.flatten(raw)
+        updated = self.left.updated_at(raw)
+        self.newest[Side.LEFT].seen(updated)
+        values = self.mapping.project_left(flat)
+        return Snapshot(str(raw["id"]), values, flat, updated, self.pair.left_skip(flat))
+
+    async def _right_snapshots(
+        self, page: Sequence[Raw], *, echoes: set[str] | None = None
+    ) -> list[tuple[Snapshot, Raw]]:
+        """Snapshots of right-side objects; their references are read, except for objects unchanged since cwsync
+        last saw them (same `STAMP`), whose references are the link's.
+
+        With `echoes`: an object unchanged since its link was recorded — same stamp, the same mapped values, not
+        excluded — is left out and its id added there instead (typically cwsync's own write read back by the next
+        run's incremental read: after a first sync, every object it created). Planned, it would come out unchanged
+        against its link, which stands for it; holding every one of them until the end of the ConnectWise read
+        made a re-sync's memory and CPU grow with the data (#19)."""
+        ids = [str(r["id"]) for r in page]
+        unchanged: dict[str, Link] = {}
+        if self.mapping.references or echoes is not None:
+            links = await self.s.store.links_by_right(self.s.tenant, self.name, ids)
+            for raw in page:
+                link = links.get(str(raw["id"]))
+                stamp = self.right.stamp(raw)
+                if link is not None and link.right_values.get(STAMP) == stamp and (stamp or echoes is None):
+                    unchanged[link.right_id] = link
+        refs = await self._right_references([i for i in ids if i not in unchanged])
+        for right_id, link in unchanged.items():
+            refs[right_id] = {name: link.right_values.get(name) for name in self.mapping.references}
+        snaps = self._right_snapshots_of(page, refs)
+        if echoes is None or not unchanged:
+            return snaps
+        out = []
+        for snap, raw in snaps:
+            link = unchanged.get(snap.id)
+            if link is not None and self._echo(snap, link):
+                echoes.add(snap.id)
+                self.right_stamps.pop(snap.id, None)  # the link keeps it
+            else:
+                out.append((snap, raw))
+        return out
+
+    def _echo(self, snap: Snapshot, link: Link) -> bool:
+        """An object read as its link remembers it: nothing to plan unless its ConnectWise record changed."""
+        if snap.skip_reason or link.right_values.get(GONE) or link.left_values.get(EXCLUDED):
+            return False
+        return all(snap.values.get(f.name) == link.right_values.get(f.name) for f in self.mapping.fields)
+
+    def _right_snapshots_of(
+        self, page: Sequence[Raw], refs: Mapping[str, Mapping[str, str | None]]
+    ) -> list[tuple[Snapshot, Raw]]:
+        out = []
+        for raw in page:
+            stamp = self.right.stamp(raw)
+            if stamp is not None:
+                self.right_stamps[str(raw["id"])] = stamp
+            flat = self.right.flatten(raw, refs.get(str(raw["id"]), {}))
+            updated = self.right.updated_at(raw)
+            self.newest[Side.RIGHT].seen(updated)
+            skip = self.pair.right_skip(flat)
+            out.append((Snapshot(str(raw["id"]), self.mapping.project_right(flat), flat, updated, skip), raw))
+        return out
+
+    async def _right_references(self, ids: list[str]) -> dict[str, dict[str, str | None]]:
+        """For each object, its references (company, contact) as ConnectWise ids (or `right:<id>`)."""
+        out: dict[str, dict[str, str | None]] = {i: {} for i in ids}
+        for name, parent_pair in self.mapping.references.items():
+            associated = await self.right.parents_of(parent_pair, ids) if ids else {}
+            parent_ids = {p for targets in associated.values() for p in targets[:1]}
+            links = await self.s.store.links_by_right(self.s.tenant, parent_pair, parent_ids)
+            for object_id in ids:
+                targets = associated.get(object_id) or []
+                target = targets[0] if targets else None
+                link = links.get(target) if target else None
+                out[object_id][name] = link.left_id if link else (f"right:{target}" if target else None)
+        return out
+
+    # -- planning and applying pages ---------------------------------------------------------------------------
+
+    async def _left_page(
+        self, page: Sequence[Raw], rights: dict[str, tuple[Snapshot, Raw]], known: Mapping[str, Link] | None = None
+    ) -> None:
+        """Plan and apply a page of ConnectWise records; `known`: their links, when the caller has read them."""
+        raws = {str(r["id"]): r for r in page}
+        lefts = []
+        for n, raw in enumerate(page, 1):
+            lefts.append(self._left_snapshot(raw))
+            if n % self.s.flow.yield_every == 0:
+                await asyncio.sleep(0)  # let requests due meanwhile go (see `YIELD_EVERY`)
+        if known is None:
+            links = await self._links(Side.LEFT, [s.id for s in lefts])
+        else:
+            links = {s.id: known[s.id] for s in lefts if s.id in known}
+        self._linked.update(links)
+        if self._echoes:
+            self._echoes.difference_update(link.right_id for link in links.values())
+        if self.right_complete:
+            for k, link in links.items():
+                if link.right_id in self._right_seen or link.right_values.get(GONE):
+                    self._unconfirmed.discard(k)
+                else:
+                    self._unconfirmed.add(k)
+        deleted_as = self.pair.deleted_as
+        gone = [s.id for s in lefts if s.id in links and deleted_as is not None and s.skip_reason == deleted_as]
+        if gone:
+            await self._deleted_left(gone, links, str(deleted_as))
+            for left_id in gone:
+                rights.pop(links[left_id].right_id, None)
+            lefts = [s for s in lefts if s.id not in gone]
+            links = {k: v for k, v in links.items() if k not in gone}
+        excluded = [s for s in lefts if s.id in links and s.skip_reason]
+        if excluded:
+            await self._excluded(excluded, links, rights)
+            if self.pair.on_filtered == "archive":
+                lefts = [s for s in lefts if s not in excluded]
+                links = {k: v for k, v in links.items() if k not in {s.id for s in excluded}}
+        linked_rights = [rights.pop(link.right_id)[0] for link in links.values() if link.right_id in rights]
+        unlinked = [s for s in lefts if s.id not in links and not s.skip_reason]
+        matches = await self._matches(Side.LEFT, unlinked, rights)
+        items = await plan_pair_cooperatively(
+            PairInput(
+                mapping=self.mapping,
+                policy=self.pair.policy,
+                left=lefts,
+                right=linked_rights,
+                links_by_left={k: _base(v) for k, v in links.items()},
+                links_by_right={v.right_id: _base(v) for v in links.values()},
+                right_matches=matches,
+                parents=await self._parents(lefts),
+            )
+        )
+        for key_snap in matches.values():
+            rights.pop(key_snap.id, None)
+        self._hold_waiting(items, lefts)
+        await self._apply(items, raws)
+
+    async def _excluded(
+        self, lefts: Sequence[Snapshot], links: Mapping[str, Link], rights: dict[str, tuple[Snapshot, Raw]]
+    ) -> None:
+        """Linked ConnectWise records that filters (or the built-in ones: inactive, no company) now exclude: their
+        counterparts are archived (`on_filtered: archive`), or kept and no longer synced (`keep`, the default) —
+        the link remembers why, so a change to the counterpart is left alone too (`core.plan.EXCLUDED`)."""
+        if self.pair.on_filtered == "archive":
+            by_reason: dict[str, list[str]] = {}
+            for snap in lefts:
+                by_reason.setdefault(str(snap.skip_reason), []).append(snap.id)
+            for reason, ids in by_reason.items():
+                await self._deleted_left(ids, links, reason, archive=True)
+                for left_id in ids:
+                    rights.pop(links[left_id].right_id, None)
+            return
+        marked = []
+        for snap in lefts:
+            link = links[snap.id]
+            if link.left_values.get(EXCLUDED) != snap.skip_reason:
+                values = {**link.left_values, EXCLUDED: snap.skip_reason}
+                marked.append(replace(link, left_values=values, synced_at=self.s.now()))
+        if marked and not self.dry_run:
+            await self.recorder.commit(links=marked)
+
+    def _hold_waiting(self, items: Sequence[PlanItem], lefts: Sequence[Snapshot]) -> None:
+        """ConnectWise records that wait for a parent whose pair failed records in this run are read again by the
+        next run (the parent is likely among the failures): the left cursor stays at or before them."""
+        if not self.s.failing & set(self.mapping.references.values()):
+            return
+        waiting = {i.left_id for i in items if i.action is Action.SKIP and i.reason.startswith("waits for ")}
+        for snap in lefts:
+            if snap.id in waiting:
+                self.newest[Side.LEFT].hold(snap.updated_at)
+
+    async def _right_page(self, page: Sequence[tuple[Snapshot, Raw]]) -> None:
+        snaps = [snap for snap, _ in page]
+        links = await self._links(Side.RIGHT, [s.id for s in snaps])
+        unlinked = [s for s in snaps if s.id not in links and not s.skip_reason]
+        matches = await self._matches(Side.RIGHT, unlinked, {})
+        snaps = self._from_connectwise(snaps, unlinked, matches)
+        items = await plan_pair_cooperatively(
+            PairInput(
+                mapping=self.mapping,
+                policy=self.pair.policy,
+                left=[],
+                right=snaps,
+                links_by_left={v.left_id: _base(v) for v in links.values()},
+                links_by_right={k: _base(v) for k, v in links.items()},
+                left_matches=matches,
+                parents=await self._parents([]),
+            )
+        )
+        await self._apply(items, {})
+
+    def _from_connectwise(
+        self, snaps: list[Snapshot], unlinked: Sequence[Snapshot], matches: Mapping[tuple[str, str], Snapshot]
+    ) -> list[Snapshot]:
+        """Unlinked right-side records that carry a ConnectWise id (cwsync wrote them from a ConnectWise record) and
+        match no ConnectWise record are not created in ConnectWise: their record was deleted there and the link
+        dropped (`on_delete: unlink`, or a store reset), and creating it again would undo the deletion (#13)."""
+        id_field = next((f.right for f in self.mapping.fields if f.left == "id"), None)
+        if id_field is None:
+            return snaps
+        orphans: dict[str, str] = {}
+        for snap in unlinked:
+            cw_id = snap.values.get(id_field)
+            if cw_id not in (None, "") and not any(kv in matches for kv in match_values(self.mapping, snap.values)):
+                orphans[snap.id] = (
+                    f"carries ConnectWise id {cw_id} ({id_field}) but no ConnectWise record matches it: deleted in"
+                    " ConnectWise, not created there again"
+                )
+        if not orphans:
+            return snaps
+        return [replace(s, skip_reason=orphans[s.id]) if s.id in orphans else s for s in snaps]
+
+    async def _reconcile(self, rights: dict[str, tuple[Snapshot, Raw]]) -> None:
+        """After reading every ConnectWise record: linked ones that were not there were deleted (no callback seen).
+
+        Each is first looked up by id (one read per 100): one ConnectWise still has — created or restored while the
+        read went by, or outside what it returned — is kept as it is, with a run item saying so, as the one-way
+        reconciliation does. A guard stops the run instead when the confirmed deletions would archive more than
+        `mass_delete_share` of the links.
+        """
+        known = None if self._released else len(self._linked)  # every link one of the records read: no scan
+        linked = self._linked
+        unread, total = await unread_links(self._store_links, lambda left_id, _: left_id not in linked, known=known)
+        if not unread:
+            return
+        missing = {link.left_id: link for link in unread}
+        gone = list(missing)
+        present = await present_ids(self.left, gone)
+        if present:
+            await self._kept([missing[i] for i in sorted(present) if i in missing])
+            gone = [left_id for left_id in gone if left_id not in present]
+            if not gone:
+                return
+        pair = self.pair
+        check_mass_delete(pair.name, len(gone), total, pair.mass_delete_share, setting=pair.mass_delete_setting)
+        missing = {i: missing[i] for i in gone if i in missing}
+        await self._deleted_left(gone, missing, "not found in ConnectWise (reconciliation)")
+        for link in missing.values():
+            rights.pop(link.right_id, None)
+            self._echoes.discard(link.right_id)
+
+    async def _kept(self, links: Sequence[Link]) -> None:
+        """Linked records a full read did not return but ConnectWise still has: left as they are, skipped."""
+        why = OUT_OF_SCOPE.format(target=self.pair.label, deleted="archived")
+        items = [self._link_item("skip", link, why) for link in links]
+        if not self.dry_run:
+            await self.recorder.commit(rows=items)
+
+    def _link_item(self, action: str, link: Link, reason: str, error: Exception | None = None) -> ItemRow:
+        """The run item of a decision about a link that writes no record of this run's reads (counted); with
+        `error`, its write failed."""
+        self.report.counts.add(action)  # type: ignore[arg-type]
+        return self.recorder.row(
+            action,  # type: ignore[arg-type]
+            status="planned" if self.dry_run else "applied",
+            left_id=link.left_id,
+            right_id=link.right_id,
+            reason=reason if error is None else f"{reason}; failed: {error}",
+            diff={},
+            source_values=link.left_values,
+            error=error,
+        )
+
+    async def _reconcile_right(self) -> None:
+        """After reading every right-side object: links whose counterpart was not among them were deleted
+        (archived) there; the pair's `on_right_delete` applies (behind the mass-delete guard), so no dangling link
+        is left for a later update to fail on."""
+        seen, linked, unconfirmed = self._right_seen, self._linked, self._unconfirmed
+        known = None if self._released else len(linked) - len(unconfirmed)  # every counterpart read or made: no scan
+        unread, total = await unread_links(
+            self._store_links,
+            lambda left_id, right_id: right_id not in seen and (left_id not in linked or left_id in unconfirmed),
+            known=known,
+        )
+        links = [link for link in unread if not link.right_values.get(GONE)]
+        if not links:
+            return
+        pair = self.pair
+        check_mass_delete(
+            pair.name,
+            len(links),
+            total,
+            pair.mass_delete_share,
+            setting=pair.mass_delete_setting,
+            what="unlinked",
+            side=pair.label,
+        )
+        kept, dropped, items = [], [], []
+        for link in links:
+            marked, why = self.gone_link(link, f"deleted in {pair.label} (not found by a full read)")
+            items.append(self._link_item("skip", link, why))
+            if marked is None:
+                dropped.append(link.left_id)
+            else:
+                kept.append(marked)
+        await self.recorder.commit(links=kept, rows=items, dropped=dropped)
+
+    def gone_link(self, link: Link, reason: str) -> tuple[Link | None, str]:
+        """A link whose right-side counterpart is deleted, under the pair's policy: marked (`ignore`: the record is
+        left alone until the counterpart is restored) or None (`recreate`: dropped, so the record is created
+        again)."""
+        setting = self.pair.right_delete_setting
+        if self.pair.on_right_delete == "recreate":
+            return None, f"{reason}: link dropped, created again when it next syncs ({setting}: recreate)"
+        marked = replace(link, right_values={**link.right_values, GONE: reason}, synced_at=self.s.now())
+        return marked, f"{reason}: no longer synced until it is restored there ({setting}: ignore)"
+
+    async def _deleted_left(
+        self, left_ids: list[str], links: Mapping[str, Link], reason: str, *, archive: bool | None = None
+    ) -> None:
+        """A ConnectWise record is gone (or soft-deleted): apply the pair's `on_delete` to its counterpart (CW-6) —
+        `archive` it (the link dropped), `flag` it (the pair's `flag` values written, the link kept and marked),
+        `unlink` (the link dropped, the counterpart left) or `ignore` (the link kept and marked): a marked link is no
+        longer synced either way, so no dangling link is left. `archive` given: that instead (a record that left
+        the filters, `on_filtered`)."""
+        pair = self.pair
+        policy = "archive" if archive else pair.on_delete if archive is None else "ignore"
+        # a link already marked for this reason was handled by an earlier run: not flagged nor counted again
+        linked = [links[i] for i in left_ids if i in links and links[i].left_values.get(EXCLUDED) != reason]
+        kind, flagged = self.right.object_type, ", ".join(f"{k} = {v}" for k, v in pair.flag.items())
+        what = {
+            "archive": (f"{pair.label} {kind} archived", "delete"),
+            "flag": (f"{pair.label} {kind} flagged ({flagged}), no longer synced", "update"),
+            "unlink": (f"unlinked, the {pair.label} {kind} left as it is (on_delete: unlink)", "skip"),
+            "ignore": ("on_delete is ignore: its counterpart is kept and no longer synced", "skip"),
+        }
+        why, action = what[policy]
+        if self.dry_run or not linked:
+            for link in linked:
+                self._link_item(action, link, f"{reason}: {why}")
+            return
+        failed: dict[str, Exception] = {}
+        if policy in ("archive", "flag"):  # through the pair's target: a record the target fails fails alone
+            writes = [
+                TargetWrite("delete", link.left_id, link.right_id, {})
+                if policy == "archive"
+                else TargetWrite("update", link.left_id, link.right_id, dict(pair.flag))
+                for link in linked
+            ]
+            for outcome in await self.target.apply(writes):
+                if outcome.error is not None and not isinstance(outcome.error, NotFoundError):  # gone there: done
+                    failed[outcome.write.left_id] = outcome.error
+        if failed:  # its link stays as it was, and the next run reads it again
+            self.s.failing.add(self.name)
+            self.newest[Side.LEFT].hold(self.left_since or EARLIEST)
+        done = [link for link in linked if link.left_id not in failed]
+        items = [self._link_item(action, link, f"{reason}: {why}") for link in done]
+        items += [
+            self._link_item("fail", link, f"{reason}: {why}", failed[link.left_id])
+            for link in linked
+            if link.left_id in failed
+        ]
+        dropped = [link.left_id for link in done] if policy in ("archive", "unlink") else []
+        marked = [
+            replace(link, left_values={**link.left_values, EXCLUDED: reason}, synced_at=self.s.now())
+            for link in done
+            if policy in ("flag", "ignore") and link.left_values.get(EXCLUDED) != reason
+        ]
+        await self.recorder.commit(links=marked, rows=items, dropped=dropped)
+        if dropped:
+            self._linked.difference_update(dropped)
+            self._unconfirmed.difference_update(dropped)
+
+    async def _links(self, side: Side, ids: list[str]) -> dict[str, Link]:
+        if side is Side.LEFT:
+            return await self.s.store.links_by_left(self.s.tenant, self.name, ids)
+        return await self.s.store.links_by_right(self.s.tenant, self.name, ids)
+
+    async def _matches(
+        self, side: Side, unlinked: Sequence[Snapshot], pending: Mapping[str, tuple[Snapshot, Raw]]
+    ) -> dict[tuple[str, str], Snapshot]:
+        """Counterparts of unlinked records found by match key: among this run's changes, else by lookup."""
+        out: dict[tuple[str, str], Snapshot] = {}
+        wanted: dict[str, set[str]] = {}
+        spelled: dict[tuple[str, str], set[str]] = {}
+        """Each compared (lower-cased) value as the records spell it: a lookup by a unique property is exact."""
+        for snap in unlinked:
+            for key, value in match_values(self.mapping, snap.values):
+                wanted.setdefault(key, set()).add(value)
+                spelled.setdefault((key, value), set()).add(str(snap.values.get(key) or value))
+        if not wanted:
+            return out
+        index = {kv: snap for snap, _ in pending.values() for kv in match_values(self.mapping, snap.values)}
+        for key, values in wanted.items():
+            missing = []
+            for value in sorted(values):
+                if (key, value) in index:
+                    out[(key, value)] = index[(key, value)]
+                else:
+                    missing.append(value)
+            if side.other is Side.RIGHT and self.right_complete:
+                continue  # a full run read every right-side object already: a lookup cannot find more
+            asked = sorted({spelling for value in missing for spelling in spelled[(key, value)]})
+            found = await self._lookup(side.other, key, asked)
+            out.update({(key, value): snap for value, snap in found.items()})
+        return out
+
+    async def _lookup(self, side: Side, key: str, values: list[str]) -> dict[str, Snapshot]:
+        if side is Side.RIGHT:
+            raws = await self.right.find(key, values)
+            pairs = await self._right_snapshots(list(raws.values()))
+            by_id = {snap.id: snap for snap, _ in pairs}
+            return {value: by_id[str(raw["id"])] for value, raw in raws.items()}
+        raws = await self.left.find(key, values)
+        found = {value: self._left_snapshot(raw) for value, raw in raws.items()}
+        deleted_as = self.pair.deleted_as
+        return {value: snap for value, snap in found.items() if deleted_as is None or snap.skip_reason != deleted_as}
+
+    async def _parents(self, lefts: Sequence[Snapshot]) -> dict[str, dict[str, str]]:
+        """For each reference field: ConnectWise parent id → right parent id, for the parents named here.
+
+        The parent pairs ran before this one: a parent found linked is remembered for the rest of this pair's run
+        (a page's contacts name the same companies again, and their associations ask once more); one not linked is
+        asked for again (another run may link it meanwhile)."""
+        out: dict[str, dict[str, str]] = {}
+        for name, parent_pair in self.mapping.references.items():
+            ids = {str(s.values.get(name)) for s in lefts if s.values.get(name)}
+            known = self._parent_ids.setdefault(parent_pair, {})
+            if unknown := ids - known.keys():
+                known.update(await self.s.store.right_ids(self.s.tenant, parent_pair, unknown))
+            planned = {i: f"planned:{i}" for i in ids & self.s.planned_creates.get(parent_pair, set())}
+            matched = self.s.planned_links.get(parent_pair, {})
+            planned |= {i: matched[i] for i in ids if i in matched}
+            out[name] = planned | {i: known[i] for i in ids if i in known}
+        return out
+
+    async def _apply(self, items: list[PlanItem], raws: Mapping[str, Raw]) -> None:
+        items = await self._name_parents(items)
+        self.report.keep(items, everything=self.dry_run)
+        if self.dry_run:
+            created = self.s.planned_creates.setdefault(self.name, set())
+            created.update(i.left_id for i in items if i.action is Action.CREATE and i.left_id)
+            matched = self.s.planned_links.setdefault(self.name, {})
+            matched.update(
+                {i.left_id: i.right_id for i in items if i.action is Action.LINK and i.left_id and i.right_id}
+            )
+            for item in items:
+                self.report.counts.add(item.action.value)
+                if item.conflicts:
+                    self.report.counts.conflicts += 1
+            return
+        self._held.extend(items)
+        updated_at = self.left.updated_at
+        for item in items:
+            key = item.left_id
+            raw = raws.get(key) if key is not None and item.writes else None
+            if raw is not None and key is not None:
+                self._held_moments[key] = updated_at(raw)
+                if _write(item, Side.LEFT, Action.UPDATE):
+                    self._held_raws[key] = raw
+        ready = self._ready()
+        if ready:
+            await self._launch(ready)
+
+    async def _name_parents(self, items: list[PlanItem]) -> list[PlanItem]:
+        """A record that waits for a parent this run skipped or failed says so, with the parent's reason (it cannot
+        sync until the parent does, so "waits for" would mislead); this pair's own skips are noted for the pairs after
+        it. A parent this run did not read (an incremental run) is named with the reason of its last run item."""
+        skipped = self.s.skipped.setdefault(self.name, {})
+        await self._recall_parents(items)
+        labels = self.pair.parent_labels
+        out = []
+        for item in items:
+            if item.action is Action.SKIP:
+                waits = _WAITS.match(item.reason)
+                why = self.s.skipped.get(waits.group(1), {}).get(waits.group(2)) if waits else None
+                if waits and why is not None:
+                    parent = f"{labels.get(waits.group(1), waits.group(1))} {waits.group(2)}"
+                    reason = f"its {parent} does not sync ({why}): this one cannot sync until it does"
+                    item = replace(item, reason=reason)
+                if item.left_id is not None and item.source is Side.LEFT:
+                    skipped[item.left_id] = item.reason
+            out.append(item)
+        return out
+
+    async def _recall_parents(self, items: Sequence[PlanItem]) -> None:
+        """The parents waited for that this run has not seen: their last run item's reason when it was a skip or a
+        failure (one store read per such parent, once per run)."""
+        wanted = {
+            (waits.group(1), waits.group(2))
+            for item in items
+            if item.action is Action.SKIP and (waits := _WAITS.match(item.reason))
+        }
+        recalled = self.s.recalled
+        for parent_pair, parent_id in wanted - recalled:
+            recalled.add((parent_pair, parent_id))
+            if parent_id in self.s.skipped.get(parent_pair, {}):
+                continue
+            last = await self.s.store.items_for_record(self.s.tenant, parent_pair, left_id=parent_id, limit=1)
+            if last and (last[0].action == "skip" or last[0].status == "failed"):
+                self.s.skipped.setdefault(parent_pair, {})[parent_id] = _as_failure(last[0].action, last[0].reason)
+
+    def _ready(self, *, final: bool = False) -> list[PlanItem]:
+        """The held items to apply now: all of them at the end (or past the flow's `hold`), else the longest prefix
+        holding a whole number of right-side create batches — a page's remainder waits to fill the next page's
+        batches instead of going out as a partial batch on every page."""
+        if final or len(self._held) >= self.s.flow.hold:
+            cut = len(self._held)
+        else:
+            creates = [n for n, item in enumerate(self._held) if _write(item, Side.RIGHT, Action.CREATE)]
+            full = len(creates) // self.s.flow.batch * self.s.flow.batch
+            cut = creates[full - 1] + 1 if full else 0
+        ready, self._held = self._held[:cut], self._held[cut:]
+        return ready
+
+    async def _launch(self, items: list[PlanItem]) -> None:
+        """Apply `items` in the background: the next page is read and planned while these writes are in flight
+        (at most the flow's `applying` batches at once, so memory stays bounded; each batch holds distinct
+        records)."""
+        await self.applying.room()
+        keys = {str(i.left_id) for i in items if i.left_id}
+        raws = {k: self._held_raws.pop(k) for k in keys if k in self._held_raws}
+        moments = {k: self._held_moments.pop(k) for k in keys if k in self._held_moments}
+        self.applying.start(self._apply_now(items, raws, moments))
+
+    async def _apply_now(
+        self, items: list[PlanItem], raws: Mapping[str, Raw], moments: Mapping[str, datetime | None]
+    ) -> None:
+        results = await _Applier(self, raws).apply(items)
+        self._hold_failed(results, moments)
+        await self._record(results)
+
+    def _hold_failed(self, results: Sequence[_Result], moments: Mapping[str, datetime | None]) -> None:
+        """Records whose writes failed are read again by the next run, even an incremental one: the cursor of the
+        side they came from does not move past them (a right-side failure keeps the right cursor where it was).
+        """
+        for result in results:
+            if result.error is None:
+                continue
+            self.s.failing.add(self.name)
+            if result.left_id and result.item.source is Side.LEFT:
+                self.s.skipped.setdefault(self.name, {})[str(result.left_id)] = _as_failure("fail", result.error)
+            if result.item.source is Side.RIGHT:
+                self._keep_right_cursor = True
+                continue
+            moment = moments.get(str(result.left_id))
+            self.newest[Side.LEFT].hold(moment or self.left_since or EARLIEST)
+
+    async def _flush(self) -> None:
+        """Apply everything held back and wait for it."""
+        ready = self._ready(final=True)
+        if ready and not self.dry_run:
+            await self._launch(ready)
+        await self.applying.settle()
+
+    async def _record(self, results: list[_Result]) -> None:
+        links, run_items, dropped = [], [], []
+        for n, result in enumerate(results, 1):
+            if n % self.s.flow.yield_every == 0:
+                await asyncio.sleep(0)
+            if result.dropped and result.left_id:
+                dropped.append(result.left_id)
+            item = result.item
+            action = "fail" if result.error else item.action.value
+            self.report.counts.add(action)  # type: ignore[arg-type]
+            if item.conflicts and not result.error:
+                self.report.counts.conflicts += 1
+            if result.link is not None:
+                links.append(result.link)
+            if action != "unchanged":
+                run_items.append(self._run_item(result, action))
+        self._released += await self.recorder.commit(links=links, rows=run_items, dropped=dropped)
+        self._linked.update(link.left_id for link in links)
+        self._linked.difference_update(dropped)
+        if self.right_complete:
+            created = {r.left_id for r in results if _created_right(r)}
+            for link in links:
+                if link.right_id in self._right_seen or link.left_id in created:
+                    self._unconfirmed.discard(link.left_id)
+                else:
+                    self._unconfirmed.add(link.left_id)
+            self._unconfirmed.difference_update(dropped)
+
+    def _run_item(self, result: _Result, action: str) -> ItemRow:
+        item = result.item
+        to_left = any(w.side is Side.LEFT for w in item.writes)
+        return self.recorder.row(
+            action,  # type: ignore[arg-type]
+            direction="right_to_left" if to_left else "left_to_right",
+            status="failed" if result.error else ("applied" if item.writes or result.link else "planned"),
+            left_id=result.left_id,
+            right_id=result.right_id,
+            reason=result.error or item.reason,
+            diff=item.diff,
+            source_values=item.source_values,
+            remote_status=result.remote_status,
+            remote_response=result.remote_response,
+        )
+
+    async def _advance_cursors(self) -> None:
+        # Each side's watermark is the newest change seen (in that side's clock, capped by the run's start). The right
+        # side's is better known: its clock when it answered this run's read, less the overlap (`RightSide.read_mark`)
+        # — everything changed before it was read, even when nothing was — so a run with nothing to do moves it on and
+        # the next one reads (almost) nothing. Without it, an empty read counts as read up to the run's start.
+        if self.right_read_done and self.right.read_mark is not None:
+            self.newest[Side.RIGHT].newest = self.right.read_mark
+        elif self.right_read_done and self.newest[Side.RIGHT].newest is None:
+            self.newest[Side.RIGHT].newest = self.started
+        right = None if self._keep_right_cursor else self.newest[Side.RIGHT].cursor  # a right-side failure: stays
+        await self.cursors.save({"left": self.newest[Side.LEFT].cursor, "right": right})
+
+
+def _as_failure(action: str, reason: str) -> str:
+    """A parent's reason as its dependents quote it: a failure says so."""
+    return f"failed: {reason}" if action == "fail" and not reason.startswith("failed") else reason
+
+
+_WAITS = re.compile(r"^waits for (\w+) (\S+): it has no counterpart on the right yet")
+"""The planner's reason for a record whose parent has no counterpart on the right (`core.plan._blocked`)."""
+_STORE_SIDE: dict[Side, Literal["left", "right"]] = {Side.LEFT: "left", Side.RIGHT: "right"}
+
+
+def _base(link: Link) -> LinkBase:
+    return LinkBase(link.left_id, link.right_id, link.left_values, link.right_values)
+
+
+@dataclass
+class _Result:
+    item: PlanItem
+    left_id: str | None
+    right_id: str | None
+    link: Link | None = None
+    error: str | None = None
+    remote_status: int | None = None
+    remote_response: Any = None
+    right_stamp: str | None = None  # the object's `STAMP` after cwsync wrote it
+    dropped: bool = False  # the link goes (its right counterpart was deleted, `on_right_delete: recreate`)
+
+
+class _Applier:
+    """Carries out a page's writes: the right side in batches through the pair's target, ConnectWise one by one
+    under its client's cap."""
+
+    def __init__(self, run: _PairRun, raws: Mapping[str, Raw]) -> None:
+        self.run = run
+        self.raws = raws
+        self.mapping = run.mapping
+
+    async def apply(self, items: list[PlanItem]) -> list[_Result]:
+        results = [_Result(item, item.left_id, item.right_id) for item in items]
+        await self._right_creates([r for r in results if _write(r.item, Side.RIGHT, Action.CREATE)])
+        await self._right_updates([r for r in results if _write(r.item, Side.RIGHT, Action.UPDATE)])
+        for result in results:
+            if _write(result.item, Side.LEFT, Action.CREATE) or _write(result.item, Side.LEFT, Action.UPDATE):
+                await self._left_write(result)
+        for n, result in enumerate(results, 1):
+            if result.item.action is not Action.SKIP and not result.error and result.left_id and result.right_id:
+                result.link = self._link(result)
+            if n % self.run.s.flow.yield_every == 0:
+                await asyncio.sleep(0)
+        return results
+
+    def _link(self, result: _Result) -> Link:
+        item = result.item
+        left_values = dict(item.left_values or {})
+        right_values = dict(item.right_values or {})
+        wrote_right = any(w.side is Side.RIGHT for w in item.writes)
+        stamp = result.right_stamp if wrote_right else self.run.right_stamps.get(str(result.right_id))
+        if stamp is not None:
+            right_values[STAMP] = stamp
+        elif wrote_right:
+            right_values.pop(STAMP, None)  # written, but the side did not say when: the next read is a full one
+        writers = {w.side for w in item.writes}
+        return self.run.recorder.link(
+            str(result.left_id),
+            str(result.right_id),
+            match_key=item.match_key,
+            left_values=left_values,
+            right_values=right_values,
+            last_writer="both" if len(writers) == 2 else ("left" if Side.LEFT in writers else "right"),
+        )
+
+    async def _right_creates(self, results: list[_Result]) -> None:
+        for result, outcome in zip(results, await self._send(results, Action.CREATE), strict=True):
+            if outcome.error is not None:
+                _fail(result, outcome.error)
+            else:
+                result.right_id = outcome.right_id
+                result.right_stamp = (outcome.right_values or {}).get(STAMP)
+        await self._associate([r for r in results if not r.error])
+
+    async def _right_updates(self, results: list[_Result]) -> None:
+        gone: list[_Result] = []
+        for result, outcome in zip(results, await self._send(results, Action.UPDATE), strict=True):
+            if isinstance(outcome.error, NotFoundError):
+                gone.append(result)
+            elif outcome.error is not None:
+                _fail(result, outcome.error)
+            else:
+                result.right_stamp = (outcome.right_values or {}).get(STAMP)
+        if gone:
+            await self._gone(gone)
+        await self._associate([r for r in results if not r.error and r.item.action is not Action.SKIP])
+
+    async def _send(self, results: list[_Result], action: Action) -> list[WriteResult]:
+        """The results' right-side writes of `action`, through the pair's target (HubSpot: batches of 100, a lost
+        create's answer resolved by the match property, "not found" confirmed by a read)."""
+        if not results:
+            return []
+        writes = []
+        properties = self.run.right.write_properties
+        for result in results:
+            write = _write(result.item, Side.RIGHT, action)
+            assert write is not None
+            values = properties(self.mapping, write.values, create=action is Action.CREATE)
+            kind: Literal["create", "update"] = "create" if action is Action.CREATE else "update"
+            writes.append(TargetWrite(kind, str(result.left_id or ""), write.record_id, values))
+        return await self.run.target.apply(writes)
+
+    async def _gone(self, results: list[_Result]) -> None:
+        """Updates the right side answered with "not found": the counterpart was deleted (archived) there since the
+        link was made. The pair's `on_right_delete` applies instead of a failure that every later run would repeat."""
+        label = self.run.pair.label
+        links = await self.run._links(Side.LEFT, [str(r.left_id) for r in results if r.left_id])
+        for result in results:
+            link = links.get(str(result.left_id))
+            if link is None:
+                _fail(result, f"not found in {label}, and no longer linked")
+                continue
+            marked, why = self.run.gone_link(link, f"deleted in {label} (an update found it gone)")
+            result.item = replace(result.item, action=Action.SKIP, reason=why, writes=())
+            result.link, result.dropped = marked, marked is None
+
+    async def _associate(self, results: list[_Result]) -> None:
+        """Associations for reference fields written to the right side (contact → company, deal → company/contact)."""
+        for name, parent_pair in self.mapping.references.items():
+            pairs = []
+            parents = await self.run._parents([Snapshot("x", {name: _written(r, name)}) for r in results])
+            known = parents.get(name, {})
+            for result in results:
+                value = _written(result, name)
+                if value and value in known and result.right_id:
+                    pairs.append((result.right_id, known[value]))
+            if pairs:
+                await self.run.right.associate(parent_pair, pairs)
+
+    async def _left_write(self, result: _Result) -> None:
+        item = result.item
+        side = self.run.left
+        try:
+            if (write := _write(item, Side.LEFT, Action.CREATE)) is not None:
+                created = await side.write_create(self.mapping, write.values, str(item.right_id))
+                result.left_id = str(created["id"])
+                await self._backfill(result, created)
+            elif (write := _write(item, Side.LEFT, Action.UPDATE)) is not None:
+                current = self.raws.get(str(item.left_id))
+                await side.write_update(self.mapping, str(item.left_id), write.values, current)
+        except CwsyncApiError as exc:
+            if isinstance(exc, FatalError):
+                raise
+            _fail(result, exc)
+        except ValueError as exc:  # a value ConnectWise cannot take (no such custom field, ...): this record only
+            _fail(result, exc)
+
+    async def _backfill(self, result: _Result, created: Raw) -> None:
+        """After creating in ConnectWise, send the right side the fields only ConnectWise knows (its ids)."""
+        projection = self.mapping.project_left(self.run.left.flatten(created))
+        right_values = dict(result.item.right_values or {})
+        updates = {
+            f.name: projection.get(f.name)
+            for f in self.mapping.fields
+            if f.direction.allows(Side.RIGHT.towards)
+            and projection.get(f.name) != right_values.get(f.name)
+            and f.name not in self.mapping.references
+        }
+        result.item = _with_values(result.item, projection, {**right_values, **updates})
+        if updates and result.right_id:
+            await self.run.right.backfill(self.mapping, result.right_id, updates)
+
+
+def _with_values(item: PlanItem, left: Mapping[str, str | None], right: Mapping[str, str | None]) -> PlanItem:
+    return replace(item, left_values=dict(left), right_values=dict(right))
+
+
+def _created_right(result: _Result) -> bool:
+    """This result's record was created on the right by this run."""
+    return result.error is None and _write(result.item, Side.RIGHT, Action.CREATE) is not None
+
+
+def _write(item: PlanItem, side: Side, action: Action) -> Write | None:
+    return next((w for w in item.writes if w.side is side and w.action is action), None)
+
+
+def _written(result: _Result, name: str) -> str | None:
+    for write in result.item.writes:
+        if write.side is Side.RIGHT and name in write.values:
+            return write.values[name]
+    return None
+
+
+def _fail(result: _Result, error: Any) -> None:
+    result.error = getattr(error, "message", None) or str(error)
+    result.remote_status = getattr(error, "status", None)
+    result.remote_response = {"code": getattr(error, "code", None), "message": result.error}
