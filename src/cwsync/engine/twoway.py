@@ -1091,6 +1091,7 @@ def _as_failure(action: str, reason: str) -> str:
 _WAITS = re.compile(r"^waits for (\w+) (\S+): it has no counterpart on the right yet")
 """The planner's reason for a record whose parent has no counterpart on the right (`core.plan._blocked`)."""
 _STORE_SIDE: dict[Side, Literal["left", "right"]] = {Side.LEFT: "left", Side.RIGHT: "right"}
+_LEFT_WRITES = (Action.CREATE, Action.UPDATE)
 
 
 def _base(link: Link) -> LinkBase:
@@ -1121,10 +1122,18 @@ class _Applier:
 
     async def apply(self, items: list[PlanItem]) -> list[_Result]:
         results = [_Result(item, item.left_id, item.right_id) for item in items]
-        await self._right_creates([r for r in results if _write(r.item, Side.RIGHT, Action.CREATE)])
-        await self._right_updates([r for r in results if _write(r.item, Side.RIGHT, Action.UPDATE)])
-        for result in results:
-            if _write(result.item, Side.LEFT, Action.CREATE) or _write(result.item, Side.LEFT, Action.UPDATE):
+        creates: list[_Result] = []
+        updates: list[_Result] = []
+        for r in results:
+            for w in r.item.writes:
+                if w.side is Side.RIGHT and w.action is Action.CREATE:
+                    creates.append(r)
+                elif w.side is Side.RIGHT and w.action is Action.UPDATE:
+                    updates.append(r)
+        await self._right_creates(creates)
+        await self._right_updates(updates)
+        for result in results:  # after the right side's: an update that found its counterpart gone writes nothing
+            if any(w.side is Side.LEFT and w.action in _LEFT_WRITES for w in result.item.writes):
                 await self._left_write(result)
         for n, result in enumerate(results, 1):
             if result.item.action is not Action.SKIP and not result.error and result.left_id and result.right_id:
@@ -1261,7 +1270,10 @@ def _created_right(result: _Result) -> bool:
 
 
 def _write(item: PlanItem, side: Side, action: Action) -> Write | None:
-    return next((w for w in item.writes if w.side is side and w.action is action), None)
+    for write in item.writes:  # a loop, not `next` over a generator: this runs several times per record
+        if write.side is side and write.action is action:
+            return write
+    return None
 
 
 def _written(result: _Result, name: str) -> str | None:
