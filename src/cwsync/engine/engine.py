@@ -125,11 +125,8 @@ class RunOutcome:
 
     @property
     def counts(self) -> Counts:
-        total = Counts()
-        for pair in self.pairs:
-            for name, value in pair.counts.as_dict().items():
-                setattr(total, name, getattr(total, name) + value)
-        return total
+        """Counts over every pair."""
+        return Counts.sum(pair.counts for pair in self.pairs)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -212,7 +209,7 @@ class Engine:
         trigger: Trigger = "cli",
         prepare: Callable[[], Awaitable[None]] | None = None,
         progress: Progress | None = None,
-        total: Progress | None = None,
+        totals: Progress | None = None,
         flow: Flow | None = None,
     ) -> RunReport:
         """Run two-way pairs in order (`engine.twoway`); with `records` (pair → (ConnectWise ids, right ids)) only
@@ -231,7 +228,7 @@ class Engine:
             trigger=trigger,
             prepare=prepare,
             progress=progress,
-            total=total,
+            totals=totals,
             now=self._now,
             flow=flow or Flow(),
         )

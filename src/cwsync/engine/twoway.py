@@ -228,7 +228,7 @@ class _State:
     now: Callable[[], datetime]
     flow: Flow
     progress: Progress
-    total: Progress | None
+    totals: Progress | None
     failing: set[str] = field(default_factory=set)
     """The pairs of this run that failed a record so far."""
     planned_creates: dict[str, set[str]] = field(default_factory=dict)
@@ -254,7 +254,7 @@ async def run_two_way(
     trigger: Trigger = "cli",
     prepare: Callable[[], Awaitable[None]] | None = None,
     progress: Progress | None = None,
-    total: Progress | None = None,
+    totals: Progress | None = None,
     now: Callable[[], datetime],
     flow: Flow,
 ) -> RunReport:
@@ -263,7 +263,7 @@ async def run_two_way(
     With `records` (pair → (ConnectWise ids, right ids)), only those records are read, planned and applied, in one
     batch per pair (replay, real-time record jobs); cursors stay where they are. `prepare` is awaited inside the run
     while the first pair's ConnectWise read is under way. `progress(pair, n)`: n more ConnectWise records read and
-    planned; `total(pair, n)`: how many the pair reads, by ConnectWise's count (not told when the count fails).
+    planned; `totals(pair, n)`: how many the pair reads, by ConnectWise's count (not told when the count fails).
     """
     kind: RunKind = "record" if records else ("full" if full else "incremental")
     report = RunReport(run_id=None, dry_run=dry_run)
@@ -276,7 +276,7 @@ async def run_two_way(
         counts=lambda: report.counts,
         record=not dry_run,  # a plan writes nothing, not even its run
     )
-    state = _State(store, tenant, now, flow, progress or (lambda pair, n: None), total)
+    state = _State(store, tenant, now, flow, progress or (lambda pair, n: None), totals)
     async with scope as run:
         report.run_id = run.run_id
         runs = [_PairRun(state, pair, run.run_id, dry_run=dry_run, full=full) for pair in pairs]
@@ -366,16 +366,16 @@ class _PairRun:
 
     async def _left_changes(self) -> AsyncIterator[list[Raw]]:
         self.left_since = None if self.full else await self._cursor(Side.LEFT)
-        if self.s.total is not None and self._counting is None:
+        if self.s.totals is not None and self._counting is None:
             self._counting = asyncio.create_task(self._count(self.left_since))
         async for page in self.left.changed(self.left_since):
             yield page
 
     async def _count(self, since: datetime | None) -> None:
-        """Tell `total` how many records this pair reads (a progress bar's total; the sync does not need it)."""
-        assert self.s.total is not None
+        """Tell `totals` how many records this pair reads (a progress bar's total; the sync does not need it)."""
+        assert self.s.totals is not None
         try:
-            self.s.total(self.name, await self.left.count_changed(since))
+            self.s.totals(self.name, await self.left.count_changed(since))
         except CwsyncApiError as exc:
             log.debug("hubspot.count_failed", pair=self.name, error=type(exc).__name__)
 

@@ -207,7 +207,7 @@ class HubSpotSync:
             trigger=trigger,  # type: ignore[arg-type]
             prepare=prepare,
             progress=self.progress,
-            total=self.total,
+            totals=self.total,
             flow=self.flow,
         )
 
