@@ -895,9 +895,14 @@ class _PairRun:
         The parent pairs ran before this one: a parent found linked is remembered for the rest of this pair's run
         (a page's contacts name the same companies again, and their associations ask once more); one not linked is
         asked for again (another run may link it meanwhile)."""
+        named = {name: {str(v) for s in lefts if (v := s.values.get(name))} for name in self.mapping.references}
+        return await self._parents_named(named)
+
+    async def _parents_named(self, named: Mapping[str, set[str]]) -> dict[str, dict[str, str]]:
+        """`_parents` of these ConnectWise parent ids per reference field."""
         out: dict[str, dict[str, str]] = {}
-        for name, parent_pair in self.mapping.references.items():
-            ids = {str(s.values.get(name)) for s in lefts if s.values.get(name)}
+        for name, ids in named.items():
+            parent_pair = self.mapping.references[name]
             known = self._parent_ids.setdefault(parent_pair, {})
             if unknown := ids - known.keys():
                 known.update(await self.s.store.right_ids(self.s.tenant, parent_pair, unknown))
@@ -1216,13 +1221,11 @@ class _Applier:
     async def _associate(self, results: list[_Result]) -> None:
         """Associations for reference fields written to the right side (contact → company, deal → company/contact)."""
         for name, parent_pair in self.mapping.references.items():
-            pairs = []
-            parents = await self.run._parents([Snapshot("x", {name: _written(r, name)}) for r in results])
-            known = parents.get(name, {})
-            for result in results:
-                value = _written(result, name)
-                if value and value in known and result.right_id:
-                    pairs.append((result.right_id, known[value]))
+            written = [(r.right_id, value) for r in results if r.right_id and (value := _written(r, name))]
+            if not written:
+                continue
+            known = (await self.run._parents_named({name: {value for _, value in written}}))[name]
+            pairs = [(right_id, known[value]) for right_id, value in written if value in known]
             if pairs:
                 await self.run.right.associate(parent_pair, pairs)
 
