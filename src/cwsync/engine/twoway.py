@@ -162,15 +162,16 @@ class TwoWayPair:
     on_filtered: Literal["keep", "archive"] = "keep"
     """A linked record the filters exclude: its counterpart kept and no longer synced, or archived."""
     on_right_delete: Literal["ignore", "recreate"] = "ignore"
-    right_delete_setting: str = "on_hubspot_delete"
+    right_delete_setting: str = "on_right_delete"
+    """How reasons name the setting of `on_right_delete` (HubSpot's is `on_hubspot_delete`)."""
     parent_labels: Mapping[str, str] = field(default_factory=dict)
     """Parent pair → how a reason names one of its records (`companies` → `company`)."""
     scope: str | None = None
     """A digest of what decides the pair's records (its filters): cursors kept with another scope are not used."""
     mass_delete_share: float = 0.9
     mass_delete_setting: str = "mass_delete_share"
-    label: str = "HubSpot"
-    """How reasons name the right side."""
+    label: str = "the other system"
+    """How reasons name the right side (`HubSpot`)."""
 
 
 @dataclass
@@ -377,7 +378,7 @@ class _PairRun:
         try:
             self.s.totals(self.name, await self.left.count_changed(since))
         except CwsyncApiError as exc:
-            log.debug("hubspot.count_failed", pair=self.name, error=type(exc).__name__)
+            log.debug("engine.count_failed", pair=self.name, error=type(exc).__name__)
 
     async def close_reader(self) -> None:
         """Stop a ConnectWise read still under way (after an error, or a pair that never ran)."""

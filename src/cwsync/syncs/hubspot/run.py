@@ -248,6 +248,8 @@ class HubSpotSync:
             scope=scope,
             mass_delete_share=self.mass_delete_share,
             mass_delete_setting="syncs.hubspot.mass_delete_share",
+            label="HubSpot",
+            right_delete_setting="on_hubspot_delete",
         )
 
     async def prepare(self, *, dry_run: bool = False, close_interrupted: bool = True) -> None:
