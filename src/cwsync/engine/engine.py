@@ -17,7 +17,7 @@ converges.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -30,11 +30,11 @@ from cwsync.core.plan import LinkBase, PairInput, PlanItem, Snapshot, plan_pair_
 from cwsync.engine.applying import Applying
 from cwsync.engine.guard import check_mass_delete
 from cwsync.engine.links import EARLIEST, OUT_OF_SCOPE, StoreLinks, present_ids, unread_links
-from cwsync.engine.pair import KEPT_ITEMS, Flow, Links, Pair, Raw, Write, WriteResult
+from cwsync.engine.pair import KEPT_ITEMS, Links, Pair, Raw, Write, WriteResult
 from cwsync.engine.reading import Cursors, IdSet, ReadAhead, Watermark
 from cwsync.engine.record import Recorder
 from cwsync.engine.runs import cancel_point, recorded_run
-from cwsync.engine.twoway import Progress, RunReport, TwoWayPair, run_two_way
+from cwsync.engine.twoway import TwoWayRuns
 from cwsync.store import Counts, ItemRow, Link, RunKind, Store, Trigger
 
 __all__ = [
@@ -148,8 +148,9 @@ class RunOutcome:
         }
 
 
-class Engine:
-    """Runs pairs for one tenant over one store."""
+class Engine(TwoWayRuns):
+    """Runs pairs for one tenant over one store: one-way `Pair`s (`run`, `run_within`) and two-way `TwoWayPair`s
+    (`run_two_way`, `engine.twoway`)."""
 
     def __init__(self, store: Store, tenant: str, *, now: Any = None) -> None:
         self.store, self.tenant = store, tenant
@@ -198,40 +199,6 @@ class Engine:
         finally:
             outcome.error, outcome.cancelled = run.error, run.cancelled
         return outcome
-
-    async def run_two_way(
-        self,
-        pairs: Sequence[TwoWayPair],
-        *,
-        dry_run: bool = False,
-        full: bool = False,
-        records: Mapping[str, tuple[Sequence[str], Sequence[str]]] | None = None,
-        trigger: Trigger = "cli",
-        prepare: Callable[[], Awaitable[None]] | None = None,
-        progress: Progress | None = None,
-        totals: Progress | None = None,
-        flow: Flow | None = None,
-    ) -> RunReport:
-        """Run two-way pairs in order (`engine.twoway`); with `records` (pair → (ConnectWise ids, right ids)) only
-        those records. `prepare` runs inside the run while the first pair's ConnectWise read is under way.
-
-        Raises:
-            CwsyncApiError: a fatal error (authentication, permission, mass delete) stopped the run (recorded).
-        """
-        return await run_two_way(
-            self.store,
-            self.tenant,
-            pairs,
-            dry_run=dry_run,
-            full=full,
-            records=records,
-            trigger=trigger,
-            prepare=prepare,
-            progress=progress,
-            totals=totals,
-            now=self._now,
-            flow=flow or Flow(),
-        )
 
     async def run_within(
         self,

@@ -54,7 +54,7 @@ from cwsync.engine.record import Recorder
 from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.store import Counts, ItemRow, Link, RunKind, Store, Trigger
 
-__all__ = ["STAMP", "LeftSide", "PairReport", "Progress", "RightSide", "RunReport", "TwoWayPair", "run_two_way"]
+__all__ = ["STAMP", "LeftSide", "PairReport", "Progress", "RightSide", "RunReport", "TwoWayPair", "TwoWayRuns"]
 
 log = structlog.get_logger("cwsync.sync")
 
@@ -244,64 +244,77 @@ class _State:
     """(pair, ConnectWise id) of the parents already looked up in the store this run."""
 
 
-async def run_two_way(
-    store: Store,
-    tenant: str,
-    pairs: Sequence[TwoWayPair],
-    *,
-    dry_run: bool = False,
-    full: bool = False,
-    records: Mapping[str, tuple[Sequence[str], Sequence[str]]] | None = None,
-    trigger: Trigger = "cli",
-    prepare: Callable[[], Awaitable[None]] | None = None,
-    progress: Progress | None = None,
-    totals: Progress | None = None,
-    now: Callable[[], datetime],
-    flow: Flow,
-) -> RunReport:
-    """Run `pairs` in order (parents first); a dry run plans and writes nothing (not even its run).
+class TwoWayRuns:
+    """The two-way loop's entry, `Engine.run_two_way` (`Engine` takes it from here: one class runs both loops)."""
 
-    With `records` (pair → (ConnectWise ids, right ids)), only those records are read, planned and applied, in one
-    batch per pair (replay, real-time record jobs); cursors stay where they are. `prepare` is awaited inside the run
-    while the first pair's ConnectWise read is under way. `progress(pair, n)`: n more ConnectWise records read and
-    planned; `totals(pair, n)`: how many the pair reads, by ConnectWise's count (not told when the count fails).
-    """
-    kind: RunKind = "record" if records else ("full" if full else "incremental")
-    report = RunReport(run_id=None, dry_run=dry_run)
-    scope = recorded_run(
-        store,
-        tenant,
-        pairs=[p.name for p in pairs],
-        kind="plan" if dry_run else kind,
-        trigger=trigger,
-        counts=lambda: report.counts,
-        record=not dry_run,  # a plan writes nothing, not even its run
-    )
-    state = _State(store, tenant, now, flow, progress or (lambda pair, n: None), totals)
-    async with scope as run:
-        report.run_id = run.run_id
-        runs = [_PairRun(state, pair, run.run_id, dry_run=dry_run, full=full) for pair in pairs]
-        for pair_run, next_up in itertools.pairwise(runs):
-            pair_run.next_up = next_up  # its ConnectWise read starts once this pair has read its own
-        try:
-            if runs and records is None:
-                runs[0].read_ahead()  # ConnectWise's first page is read while the run is prepared
-            if prepare is not None:
-                await prepare()
-            for pair_run in runs:
-                if records is not None:
-                    left_ids, right_ids = records.get(pair_run.pair.name, ((), ()))
-                    report.pairs.append(await pair_run.replay(left_ids, right_ids))
-                else:
-                    report.pairs.append(await pair_run.run())
-        except (FatalError, CwsyncApiError) as exc:
-            report.error = str(exc)
-            raise
-        finally:
-            for pair_run in runs:
-                await pair_run.close_reader()
-    report.cancelled = run.cancelled
-    return report
+    store: Store
+    tenant: str
+    _now: Callable[[], datetime]
+
+    async def run_two_way(
+        self,
+        pairs: Sequence[TwoWayPair],
+        *,
+        dry_run: bool = False,
+        full: bool = False,
+        records: Mapping[str, tuple[Sequence[str], Sequence[str]]] | None = None,
+        trigger: Trigger = "cli",
+        prepare: Callable[[], Awaitable[None]] | None = None,
+        progress: Progress | None = None,
+        totals: Progress | None = None,
+        flow: Flow | None = None,
+    ) -> RunReport:
+        """Run two-way `pairs` in order (parents first); a dry run plans and writes nothing (not even its run).
+
+        With `records` (pair → (ConnectWise ids, right ids)), only those records are read, planned and applied, in
+        one batch per pair (replay, real-time record jobs); cursors stay where they are. `prepare` is awaited inside
+        the run while the first pair's ConnectWise read is under way. `progress(pair, n)`: n more ConnectWise records
+        read and planned; `totals(pair, n)`: how many the pair reads, by ConnectWise's count (not told when the count
+        fails). `flow`: how writes move (batch size, items held to fill batches, batches applying at once).
+
+        Raises:
+            CwsyncApiError: a fatal error (authentication, permission, mass delete) stopped the run (recorded).
+        """
+        state = _State(self.store, self.tenant, self._now, flow or Flow(), progress or _quiet, totals)
+        kind: RunKind = "record" if records else ("full" if full else "incremental")
+        report = RunReport(run_id=None, dry_run=dry_run)
+        scope = recorded_run(
+            self.store,
+            self.tenant,
+            pairs=[p.name for p in pairs],
+            kind="plan" if dry_run else kind,
+            trigger=trigger,
+            counts=lambda: report.counts,
+            record=not dry_run,  # a plan writes nothing, not even its run
+        )
+        async with scope as run:
+            report.run_id = run.run_id
+            runs = [_PairRun(state, pair, run.run_id, dry_run=dry_run, full=full) for pair in pairs]
+            for pair_run, next_up in itertools.pairwise(runs):
+                pair_run.next_up = next_up  # its ConnectWise read starts once this pair has read its own
+            try:
+                if runs and records is None:
+                    runs[0].read_ahead()  # ConnectWise's first page is read while the run is prepared
+                if prepare is not None:
+                    await prepare()
+                for pair_run in runs:
+                    if records is not None:
+                        left_ids, right_ids = records.get(pair_run.pair.name, ((), ()))
+                        report.pairs.append(await pair_run.replay(left_ids, right_ids))
+                    else:
+                        report.pairs.append(await pair_run.run())
+            except (FatalError, CwsyncApiError) as exc:
+                report.error = str(exc)
+                raise
+            finally:
+                for pair_run in runs:
+                    await pair_run.close_reader()
+        report.cancelled = run.cancelled
+        return report
+
+
+def _quiet(_pair: str, _n: int) -> None:
+    return None
 
 
 class _PairRun:
