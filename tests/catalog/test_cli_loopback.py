@@ -65,7 +65,16 @@ def test_catalog_sync_plan_then_sync_then_explain(config: Path, served: RunningS
     assert served.hubspot.state.records["products"] == {}
     code, out = cli("catalog", "sync", "--json", "-c", str(config))
     assert code == 0, out
-    assert json.loads(out)["counts"]["created"] == len(served.hubspot.state.records["products"])
+    first = json.loads(out)
+    assert first["counts"]["created"] == len(served.hubspot.state.records["products"])
+    item = next(i for i in first["items"] if i["action"] == "create")
+    code, out = cli("catalog", "sync", "--record", str(item["connectwise_id"]), "--json", "-c", str(config))
+    assert code == 0, out
+    replayed = json.loads(out)  # that one item, read and planned now: unchanged since the sync
+    assert {k: v for k, v in replayed["counts"].items() if v} == {"unchanged": 1}
+    code, out = cli("catalog", "sync", "--record", "5", "--full", "-c", str(config))
+    assert code == 2
+    assert "Invalid value for --record" in out
     code, out = cli("catalog", "explain", "NO-SUCH", "-c", str(config))
     assert code == 0
     assert "not in the ConnectWise catalog" in out

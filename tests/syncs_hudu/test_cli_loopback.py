@@ -138,6 +138,15 @@ def test_match_plan_sync_resync_explain(served: RunningSandbox, config: Path) ->
     code, out = cli("history", "-c", str(config), "--json")
     assert "hudu:configurations" in json.loads(out)[0]["objects"]
 
+    code, out = cli("hudu", "sync", "-c", str(config), "--record", f"configurations:{cw_id}", "--json")
+    assert code == 0, out
+    replayed = json.loads(out)  # that one configuration, read and planned now: unchanged since the sync
+    assert set(replayed["types"]) == {"configurations"}
+    assert {k: v for k, v in replayed["counts"].items() if v} == {"unchanged": 1}
+    code, out = cli("hudu", "sync", "-c", str(config), "--record", "tickets:5")
+    assert code == 2
+    assert "Invalid value for --record" in out
+
 
 def test_hudu_test_names_a_missing_read_permission(served: RunningSandbox, config: Path) -> None:
     """#17: with Finance > Agreements denied, `hudu test` does not say "connection successful": exit 7 (as

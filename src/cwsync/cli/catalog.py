@@ -86,13 +86,27 @@ def catalog_sync(
     only: list[str] = typer.Option(
         [], "--only", help="Only options (ConnectWise's lists as HubSpot dropdown options) or products."
     ),
+    record: list[int] = typer.Option(
+        [], "--record", help="Only this catalog item id, now (repeatable): replay; the cursor stays where it is."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Sync the ConnectWise procurement catalog to HubSpot products."""
     from cwsync.core.selection import UnknownTypeError, select_types
     from cwsync.syncs.catalog.engine import CATALOG_TYPES
 
+    if record and (full or only):
+        raise typer.BadParameter(
+            "replays these catalog items only: it takes no --full or --only", param_hint="--record"
+        )
     cfg = _load(config)
+    if record:
+        report = _catalog(cfg, lambda engine: engine.sync_products(record, dry_run=plan, trigger="cli"))
+        if as_json:
+            print(json.dumps(report.as_json(), indent=2, default=str))
+        else:
+            _print_report(report)
+        return
     try:
         chosen = select_types(only, CATALOG_TYPES, what="catalog data type")
     except UnknownTypeError as exc:

@@ -210,6 +210,12 @@ def sync(
     incremental: bool = typer.Option(
         False, "--incremental", help="Read only what changed in ConnectWise since the last run (a callback's re-sync)."
     ),
+    record: list[str] = typer.Option(
+        [],
+        "--record",
+        help="Only this ConnectWise record, now, as DATA_TYPE:ID (e.g. contacts:123; repeatable): replay; the"
+        " cursors stay where they are.",
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Sync: companies first, then the matched companies' sites, contacts, configurations and agreements."""
@@ -219,6 +225,20 @@ def sync(
     cfg = _load(config)
     assert cfg.syncs.hudu is not None
     enabled = cfg.syncs.hudu.data_types()
+    if record:
+        if only or incremental:
+            why = "replays these records only: it takes no --only or --incremental"
+            raise typer.BadParameter(why, param_hint="--record")
+        records: dict[DataType, list[str]] = {}
+        for ref in record:
+            kind, _, record_id = ref.partition(":")
+            if kind not in enabled or not record_id.isdigit():
+                expected = f"expected DATA_TYPE:ID with DATA_TYPE one of {', '.join(enabled)}"
+                raise typer.BadParameter(f"{ref!r}: {expected}", param_hint="--record")
+            records.setdefault(kind, []).append(record_id)
+        replayed = _with_engine(cfg, lambda engine: engine.run(records=records, dry_run=plan))
+        _print_report(replayed, as_json=as_json, show=show)
+        return
     try:
         kinds: list[DataType] = select_types(only, enabled, what="data type", off=DATA_TYPES)  # type: ignore[assignment]
     except UnknownTypeError as exc:
