@@ -152,3 +152,14 @@ def test_an_upsert_with_a_column_null_in_every_row_updates_it_to_null() -> None:
         )
     [stored] = _table_rows(engine, LINKS)
     assert stored[LINKS.c.keys().index("match_key")] is None
+
+
+@given(
+    moment=st.datetimes(
+        timezones=st.one_of(st.just(UTC), st.builds(timezone, st.timedeltas(timedelta(hours=-23), timedelta(hours=23))))
+    )
+)
+def test_any_aware_datetime_is_bound_as_sqlalchemy_binds_it(moment: datetime) -> None:
+    """UTC's shortcut (the text less its `+00:00`) and the conversion of other zones give SQLAlchemy's text."""
+    [convert] = converters(RUN_ITEMS, "created_at")
+    assert convert(moment) == sqlalchemy_processor(RUN_ITEMS, "created_at")(moment)

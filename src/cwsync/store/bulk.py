@@ -132,9 +132,9 @@ def _sqlite_moment(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _moment_text(value: datetime) -> str:
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    if value.tzinfo is UTC:  # every moment the engine makes (`datetime.now(UTC)`): its text less `+00:00`
+        return value.isoformat(" ", "microseconds")[:-6]
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def _converted(process: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -175,6 +175,8 @@ class BatchResult:
 
     def error_for(self, index: int) -> CwsyncApiError | None:
         """The error of the input at `index`, if it failed."""
+        if not self.errors:  # asked for every input of a batch: most batches fail none
+            return None
         return next((failure.error for failure in self.errors if failure.index == index), None)
 
 
