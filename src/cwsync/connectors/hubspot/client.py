@@ -227,6 +227,10 @@ class _SearchPass:
     hit_cap: bool = False
 
 
+_URLS = 256
+"""How many request paths a `HubSpotClient` keeps parsed."""
+
+
 class HubSpotClient(OwnsHttp):
     """An async client for one HubSpot account; use it as `async with HubSpotClient(...) as hs:`.
 
@@ -261,6 +265,7 @@ class HubSpotClient(OwnsHttp):
             sleep=sleep,
         )
         self._apis: dict[Kind, HttpApi] = {"general": self._api_for("general"), "search": self._api_for("search")}
+        self._urls: dict[str, httpx.URL] = {}
         self._log = structlog.get_logger("cwsync.hubspot").bind(base_url=settings.base_url)
         self.server_time: datetime | None = None
         """HubSpot's clock (the `Date` header) at its latest successful response: the engine's read marks use
@@ -319,14 +324,24 @@ class HubSpotClient(OwnsHttp):
         Raises:
             CwsyncApiError: the subclass for what went wrong (`cwsync.connectors.hubspot.errors`).
         """
-        url = f"{self.settings.base_url}/{path.lstrip('/')}"
         response = await self._apis[kind].send(
-            method, url, params=params, json=json, headers=self._headers(), retry_unsafe=retry_unsafe
+            method, self._url(path), params=params, json=json, headers=self._headers(), retry_unsafe=retry_unsafe
         )
         self._pacer.observe(kind, response.headers)
         dates = [d for d in map(_server_date, response.headers.get_list("date")) if d is not None]
         self.server_time = dates[-1] if dates else self.server_time  # one `Date` (a proxy may add a second: the last)
         return response
+
+    def _url(self, path: str) -> httpx.URL:
+        """The URL of `path` (relative to `base_url`), parsed once per path: httpx parses a text URL again for every
+        request (its host, its escaping), and a first sync sends hundreds of batches to the same few paths. Up to
+        `_URLS` paths are kept (the paths of single records, with their ids, would otherwise pile up)."""
+        url = self._urls.get(path)
+        if url is None:
+            url = httpx.URL(f"{self.settings.base_url}/{path.lstrip('/')}")
+            if len(self._urls) < _URLS:
+                self._urls[path] = url
+        return url
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.settings.token.get_secret_value()}", "Accept": "application/json"}
