@@ -1120,7 +1120,7 @@ def _norm(value: Any) -> str:
 
 def _props(record: Mapping[str, Any]) -> Mapping[str, Any]:
     properties = record.get("properties")
-    return properties if isinstance(properties, Mapping) else {}
+    return properties if type(properties) is dict or isinstance(properties, Mapping) else {}
 
 
 def _match_keys(body: Mapping[str, Any], match_property: str | None) -> tuple[str, ...]:
