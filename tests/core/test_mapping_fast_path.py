@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from hypothesis import given
@@ -44,3 +45,28 @@ def test_a_value_map_is_looked_up_case_blind_with_its_default() -> None:
     assert field.from_left("Vendor") == "other"
     assert field.from_left(date(2026, 1, 2)) == "other"
     assert field.from_left(datetime(2026, 1, 2, tzinfo=UTC)) == "other"
+
+
+def _number_through_decimal(value: Any) -> str:
+    """`values._number` without its plain-digits shortcut (what every number went through before)."""
+    number = Decimal(str(value).strip().replace(",", ""))
+    text = format(number.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+DIGITS = st.one_of(
+    st.text(alphabet="0123456789", min_size=1, max_size=40),
+    st.text(alphabet="0123456789 ,.-+e٣²", min_size=1, max_size=8),
+    st.integers(0, 10**30).map(str),
+)
+
+
+@given(text=DIGITS)
+def test_a_number_of_plain_digits_is_canonical_as_the_decimal_makes_it(text: str) -> None:
+    """The shortcut for plain ASCII digits (a ConnectWise id) gives what the normalised decimal gives, or the
+    text as it is where the decimal refuses it, as before."""
+    try:
+        expected = _number_through_decimal(text)
+    except (ValueError, InvalidOperation, OverflowError):
+        expected = text.strip()
+    assert canonical(FieldType.NUMBER, text) == (expected if text.strip() else None)

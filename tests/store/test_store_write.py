@@ -4,14 +4,15 @@ PostgreSQL — committed or rolled back as a whole, never waiting on another pro
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from cwsync.store import JournalEntry, Store, Tx, async_url
-from cwsync.store.store import _sqlite_on_connect
+from cwsync.store import JournalEntry, Link, Store, Tx, async_url
+from cwsync.store.store import IN_CHUNK, _sqlite_on_connect
 from cwsync.store.writer import SqliteWriter
 
 T = "default"
@@ -101,4 +102,38 @@ async def test_a_write_gives_up_with_database_is_locked_after_the_busy_timeout(t
         other.execute("ROLLBACK")
         other.close()
         writer.close()
+        await store.close()
+
+
+async def test_one_pairs_stale_holders_are_found_as_the_generic_query_finds_them(tmp_path: Path) -> None:
+    """The SQLite statement for one pair's batch (`_stale_holders_of_one_pair`) finds the same links holding a
+    right id for another left id as the generic query, over random links of two tenants and pairs (more right ids
+    than one IN chunk holds)."""
+    rng = random.Random(19)
+    store = await Store.open(f"sqlite:///{tmp_path / 'h.db'}")
+    try:
+        scopes = [(tenant, pair) for tenant in ("a", "b") for pair in ("companies", "contacts")]
+        seeded = [
+            Link(tenant=tenant, pair=pair, left_id=f"L{n}", right_id=f"R{n}")
+            for tenant, pair in scopes
+            for n in rng.sample(range(3 * IN_CHUNK), IN_CHUNK + 50)
+        ]
+        async with store.transaction() as tx:
+            await tx.upsert_links(seeded)
+        for _ in range(20):
+            tenant, pair = rng.choice(scopes)
+            wanted = {
+                (tenant, pair, f"R{rng.randrange(3 * IN_CHUNK)}"): f"L{rng.randrange(3 * IN_CHUNK)}"
+                for _ in range(rng.randrange(1, 2 * IN_CHUNK))
+            }
+            for right_id in rng.sample(sorted(wanted), min(5, len(wanted))):  # some keep their holder
+                wanted[right_id] = "L" + right_id[2][1:]
+
+            async def both(tx: Tx, wanted: dict[tuple[str, str, str], str] = wanted) -> tuple[list[int], list[int]]:
+                return await tx._stale_holders(wanted), await tx._stale_holders_of_one_pair(wanted)
+
+            generic, one_pair = await store.write(both)
+            assert sorted(one_pair) == sorted(generic)
+            assert generic  # the random batch does take right ids over
+    finally:
         await store.close()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cwsync.config.model import ObjectSync
 from cwsync.core.mapping import build_mapping
@@ -125,3 +129,24 @@ def test_company_body_needs_an_address_field() -> None:
     body = connectwise_body("companies", mapping("companies"), {"name": "Acme", "zip": "33602"}, "9")
     assert body["zip"] == "33602"
     assert body["identifier"]
+
+
+@given(
+    pair=st.sampled_from(sorted(OBJECTS)),
+    values=st.dictionaries(
+        st.one_of(st.sampled_from(["email", "company", "name", "phone", "dealname", "x"]), st.text(max_size=4)),
+        st.one_of(st.none(), st.text(max_size=4)),
+        max_size=8,
+    ),
+    create=st.booleans(),
+)
+def test_hubspot_properties_name_what_the_fields_by_name_name(pair: str, values: dict[str, Any], create: bool) -> None:
+    """The properties come from the mapping's cached names as they came from its fields looked up by name."""
+    m = mapping(pair)
+    fields = m.by_name()
+    expected = {
+        fields[name].right: "" if value is None else value
+        for name, value in values.items()
+        if name in fields and name not in m.references and not (create and value is None)
+    }
+    assert hubspot_properties(m, values, create=create) == expected

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError as SettingsError
 from structlog.testing import capture_logs
 
@@ -943,3 +945,27 @@ async def test_owned_http_client_is_closed_and_passed_one_is_not() -> None:
     async with HubSpotClient(HubSpotSettings(token=TOKEN)) as owned:
         inner = owned._http
     assert inner.is_closed
+
+
+@given(
+    base=st.sampled_from(["https://api.hubapi.com", "http://127.0.0.1:8080/hubspot", "https://proxy.example/a%20b"]),
+    path=st.text(alphabet="abc/-_.%20?=&é ", max_size=30),
+)
+def test_a_request_goes_to_the_url_its_text_names(base: str, path: str) -> None:
+    """The parsed URL kept per path is the URL httpx made of the same text for every request."""
+    client, _, _ = make_client(lambda request: ok())
+    client.settings = client.settings.model_copy(update={"base_url": base})
+    http, text = client._http, f"{base}/{path.lstrip('/')}"
+    for _ in range(2):  # parsed, then kept
+        assert str(http.build_request("POST", client._url(path)).url) == str(http.build_request("POST", text).url)
+
+
+async def test_parsed_urls_are_kept_for_a_bounded_number_of_paths() -> None:
+    client, recorder, _ = make_client(lambda request: ok({"id": "1", "properties": {}}))
+    for n in range(300):
+        await client.get("contacts", n)
+    assert [r.url.path for r in recorder.requests[-2:]] == [
+        "/crm/v3/objects/contacts/298",
+        "/crm/v3/objects/contacts/299",
+    ]
+    assert len(client._urls) == 256

@@ -141,6 +141,11 @@ class ObjectMapping:
         fields = self.by_name()
         return tuple((key, fields[key].right_type) for key in self.match)
 
+    @cached_property
+    def right_names(self) -> dict[str, str]:
+        """Each field's name → its field on the right side (made once: every HubSpot write names its properties)."""
+        return {f.name: f.right for f in self.fields}
+
     def project_left(self, flat: Mapping[str, Any]) -> dict[str, str | None]:
         """The canonical projection of a flattened left record."""
         return {f.name: f.from_left(flat.get(f.left)) for f in self.fields}

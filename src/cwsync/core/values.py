@@ -100,7 +100,18 @@ def _email(value: Any) -> str:
     return str(value).strip().lower()
 
 
+_PLAIN_DIGITS = 18
+"""Up to this many digits a text of plain digits is its own canonical number (the decimal context rounds past 28)."""
+
+
+def _plain_digits(text: str) -> bool:
+    """ASCII digits, no leading zero, at most `_PLAIN_DIGITS` of them."""
+    return len(text) <= _PLAIN_DIGITS and text.isdigit() and text.isascii() and (text[0] != "0" or len(text) == 1)
+
+
 def _number(value: Any) -> str:
+    if type(value) is str and _plain_digits(value):  # a ConnectWise id: what the normalised decimal gives
+        return value
     if isinstance(value, bool):
         return "1" if value else "0"
     number = Decimal(str(value).strip().replace(",", ""))

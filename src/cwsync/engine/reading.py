@@ -112,7 +112,9 @@ def cursor_moment(value: str | None, scope: str | None) -> datetime | None:
 def last_updated(record: Mapping[str, Any]) -> datetime | None:
     """A ConnectWise record's `_info.lastUpdated` as an aware datetime (None when absent or unreadable)."""
     info = record.get("_info")
-    return parse_moment(info.get("lastUpdated")) if isinstance(info, Mapping) else None
+    if type(info) is dict or isinstance(info, Mapping):  # decoded JSON: a dict, told without the ABC's check
+        return parse_moment(info.get("lastUpdated"))
+    return None
 
 
 class Watermark:

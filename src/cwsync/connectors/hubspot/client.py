@@ -175,6 +175,8 @@ class BatchResult:
 
     def error_for(self, index: int) -> CwsyncApiError | None:
         """The error of the input at `index`, if it failed."""
+        if not self.errors:  # asked for every input of a batch: most batches fail none
+            return None
         return next((failure.error for failure in self.errors if failure.index == index), None)
 
 
@@ -225,6 +227,10 @@ class _SearchPass:
     hit_cap: bool = False
 
 
+_URLS = 256
+"""How many request paths a `HubSpotClient` keeps parsed."""
+
+
 class HubSpotClient(OwnsHttp):
     """An async client for one HubSpot account; use it as `async with HubSpotClient(...) as hs:`.
 
@@ -259,6 +265,7 @@ class HubSpotClient(OwnsHttp):
             sleep=sleep,
         )
         self._apis: dict[Kind, HttpApi] = {"general": self._api_for("general"), "search": self._api_for("search")}
+        self._urls: dict[str, httpx.URL] = {}
         self._log = structlog.get_logger("cwsync.hubspot").bind(base_url=settings.base_url)
         self.server_time: datetime | None = None
         """HubSpot's clock (the `Date` header) at its latest successful response: the engine's read marks use
@@ -317,14 +324,24 @@ class HubSpotClient(OwnsHttp):
         Raises:
             CwsyncApiError: the subclass for what went wrong (`cwsync.connectors.hubspot.errors`).
         """
-        url = f"{self.settings.base_url}/{path.lstrip('/')}"
         response = await self._apis[kind].send(
-            method, url, params=params, json=json, headers=self._headers(), retry_unsafe=retry_unsafe
+            method, self._url(path), params=params, json=json, headers=self._headers(), retry_unsafe=retry_unsafe
         )
         self._pacer.observe(kind, response.headers)
         dates = [d for d in map(_server_date, response.headers.get_list("date")) if d is not None]
         self.server_time = dates[-1] if dates else self.server_time  # one `Date` (a proxy may add a second: the last)
         return response
+
+    def _url(self, path: str) -> httpx.URL:
+        """The URL of `path` (relative to `base_url`), parsed once per path: httpx parses a text URL again for every
+        request (its host, its escaping), and a first sync sends hundreds of batches to the same few paths. Up to
+        `_URLS` paths are kept (the paths of single records, with their ids, would otherwise pile up)."""
+        url = self._urls.get(path)
+        if url is None:
+            url = httpx.URL(f"{self.settings.base_url}/{path.lstrip('/')}")
+            if len(self._urls) < _URLS:
+                self._urls[path] = url
+        return url
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.settings.token.get_secret_value()}", "Accept": "application/json"}
@@ -1103,7 +1120,7 @@ def _norm(value: Any) -> str:
 
 def _props(record: Mapping[str, Any]) -> Mapping[str, Any]:
     properties = record.get("properties")
-    return properties if isinstance(properties, Mapping) else {}
+    return properties if type(properties) is dict or isinstance(properties, Mapping) else {}
 
 
 def _match_keys(body: Mapping[str, Any], match_property: str | None) -> tuple[str, ...]:

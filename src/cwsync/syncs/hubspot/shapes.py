@@ -19,16 +19,21 @@ from cwsync.core.priority import order_types
 _MOBILE_TYPES = {"cell", "mobile"}
 
 
+def _is_mapping(value: Any) -> bool:
+    """`isinstance(value, Mapping)`, a dict (what JSON decodes to) told without the ABC's check."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def ref_name(value: Any) -> str | None:
     """The name of a ConnectWise reference (`{"id": 1, "name": "Customer"}`), None when it has none."""
-    if isinstance(value, Mapping):
+    if _is_mapping(value):
         name = value.get("name") or value.get("identifier") or value.get("description")
         return str(name) if name is not None else None
     return None
 
 
 def _ref_id(value: Any) -> str | None:
-    if isinstance(value, Mapping) and value.get("id") is not None:
+    if _is_mapping(value) and value.get("id") is not None:
         return str(value["id"])
     return None
 
@@ -39,7 +44,7 @@ def _communications(record: Mapping[str, Any]) -> list[Mapping[str, Any] | None]
     chosen: list[Mapping[str, Any] | None] = [None, None, None]
     default = [False, False, False]
     for item in record.get("communicationItems") or ():
-        if not isinstance(item, Mapping):
+        if not _is_mapping(item):
             continue
         kind = str(item.get("communicationType", "")).lower()
         if kind == "email":
@@ -65,7 +70,7 @@ def custom_fields(record: Mapping[str, Any]) -> dict[str, Any]:
     """A record's custom fields as `customFields/<caption>` → value (None when empty: ConnectWise omits `value`)."""
     out = {}
     for item in record.get("customFields") or []:
-        if isinstance(item, Mapping) and item.get("caption"):
+        if _is_mapping(item) and item.get("caption"):
             out[f"{CUSTOM}{item['caption']}"] = item.get("value")
     return out
 
@@ -238,11 +243,11 @@ def hubspot_properties(
 
     On update an empty value clears the property (`""`); on create it is simply left out.
     """
-    fields = mapping.by_name()
+    right, references = mapping.right_names, mapping.references
     return {
-        fields[name].right: "" if value is None else value
+        right[name]: "" if value is None else value
         for name, value in values.items()
-        if name in fields and name not in mapping.references and not (create and value is None)
+        if name in right and name not in references and not (create and value is None)
     }
 
 
