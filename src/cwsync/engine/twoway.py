@@ -1163,8 +1163,7 @@ class _Applier:
 
     def _link(self, result: _Result) -> Link:
         item = result.item
-        left_values = dict(item.left_values or {})
-        right_values = dict(item.right_values or {})
+        right_values = dict(item.right_values or {})  # the recorder copies the left values itself
         wrote_right = any(w.side is Side.RIGHT for w in item.writes)
         stamp = result.right_stamp if wrote_right else self.run.right_stamps.get(str(result.right_id))
         if stamp is not None:
@@ -1176,7 +1175,7 @@ class _Applier:
             str(result.left_id),
             str(result.right_id),
             match_key=item.match_key,
-            left_values=left_values,
+            left_values=item.left_values or {},
             right_values=right_values,
             last_writer="both" if len(writers) == 2 else ("left" if Side.LEFT in writers else "right"),
         )
