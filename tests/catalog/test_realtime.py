@@ -7,7 +7,8 @@ import httpx
 
 from cwsync.config.model import ServerConfig
 from cwsync.runtime.callbacks import CallbackManager, desired_callbacks
-from cwsync.server.app import CATALOG_PAIR, Server, create_app
+from cwsync.server.app import Server, create_app
+from cwsync.server.registry import CATALOG
 from cwsync_sandbox.connectwise.app import create_app as create_cw_app
 from tests.catalog.conftest import CW_BASE, World
 
@@ -24,7 +25,7 @@ async def test_a_product_change_reaches_hubspot_through_its_callback(world: Worl
     config = world.config.model_copy(update={"server": server_config})
     key_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_cw_app(world.cw_box)))
     server = Server(config, world.store, world.cw, world.hs, key_http, workers=2, callback_debounce=0)
-    assert (CATALOG_PAIR, "incremental") in [(s.pair, s.kind) for s in server.schedules()]
+    assert (CATALOG.name, "incremental") in [(s.pair, s.kind) for s in server.schedules()]
     world.cw_box.callbacks.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(server)))
     specs = desired_callbacks(types=["productcatalog"], public_url=ME, tenant=config.tenant)
     await CallbackManager(world.cw, tenant=config.tenant).install(specs)

@@ -93,16 +93,16 @@ async def test_sync_without_a_device_section_is_refused(world: World) -> None:
 async def test_serve_schedules_device_syncs_and_runs_them_as_jobs(world: World) -> None:
     """With a `devices` section, `cwsync serve` schedules incremental and full device runs; a queued one syncs."""
     from cwsync.runtime.jobs import JobSpec
-    from cwsync.server.app import DEVICES_PAIR
+    from cwsync.server.registry import DEVICES
 
     key_http = httpx.AsyncClient()
     config = server_config(world, devices={"types": TYPES, "schedule": {"incremental_minutes": 30, "full_hours": 12}})
     server = Server(config, world.store, world.cw, None, key_http)
     schedules = {(s.pair, s.kind): s.every_seconds for s in server.schedules()}
-    assert schedules == {(DEVICES_PAIR, "incremental"): 1800, (DEVICES_PAIR, "full"): 12 * 3600}
+    assert schedules == {(DEVICES.name, "incremental"): 1800, (DEVICES.name, "full"): 12 * 3600}
     await server.start(schedule=False)
     try:
-        spec = JobSpec(tenant=config.tenant, pair=DEVICES_PAIR, kind="full", payload={"trigger": "schedule"})
+        spec = JobSpec(tenant=config.tenant, pair=DEVICES.name, kind="full", payload={"trigger": "schedule"})
         await server.runner.enqueue(spec)
         await server.runner.wait_idle(timeout=30)
     finally:

@@ -199,7 +199,7 @@ async def cfg(tmp_path: Path, secrets_env: dict[str, str]) -> AsyncIterator[Cfg]
         )
 
     async with httpx.AsyncClient() as key_http, cw, hs:
-        server = Server(config, store, cw, hs, key_http, hudu_client=hudu_client)
+        server = Server(config, store, cw, hs, key_http, clients={"hudu": hudu_client})
         app = create_app(server)
         app.state.hudu.client_factory = hudu_client
         add_console(app, server)

@@ -15,7 +15,8 @@ import pytest
 
 from cwsync.config.model import ServerConfig
 from cwsync.runtime.scheduler import Scheduler
-from cwsync.server.app import CATALOG_PAIR, Server
+from cwsync.server.app import Server
+from cwsync.server.registry import CATALOG
 from cwsync.syncs.hubspot.properties import COMPANY_TYPE_PROPERTY
 from cwsync_sandbox.connectwise.app import create_app as create_cw_app
 from tests.catalog.conftest import World as CatalogWorld
@@ -111,7 +112,7 @@ async def test_a_manufacturer_added_in_connectwise_reaches_the_product_dropdown_
     await server.start(schedule=False)
     try:
         await world.cw.create("procurement/manufacturers", {"name": "Ubiquiti Labs"})
-        scheduler = Scheduler(server.runner, [s for s in server.schedules() if s.pair == CATALOG_PAIR])
+        scheduler = Scheduler(server.runner, [s for s in server.schedules() if s.pair == CATALOG.name])
         start = datetime.now(UTC)
         await scheduler.tick(start)
         assert config.syncs.catalog is not None

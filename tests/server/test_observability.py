@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import cwsync
 from cwsync.logs import configure_logging
+from cwsync.server.registry import HUBSPOT
 from cwsync.store import Store, schema
 from cwsync.store.store import alembic_config
 from cwsync_sandbox.faults import FaultSettings
@@ -52,7 +53,7 @@ async def test_metrics_name_every_family_and_count_what_happened(system: System)
     assert (await system.app.post("/hooks/connectwise/default?id=3", content=body)).status_code == 401
     system.cw_box.faults.update(FaultSettings(rate_limit_share=0.5, retry_after=0, seed=3))
     try:
-        await system.server.engine.run(full=True)
+        await HUBSPOT.required(system.server).run(full=True)
     finally:
         system.cw_box.faults.update(FaultSettings())
     await system.server.runner.wait_idle(timeout=20)

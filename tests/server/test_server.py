@@ -25,6 +25,7 @@ from cwsync.runtime.intake import connectwise_signature
 from cwsync.server.app import Server
 from cwsync.server.app import create_app as create_server_app
 from cwsync.server.intake import IntakeServer
+from cwsync.server.registry import HUBSPOT
 from cwsync.store import Store
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
 from cwsync_sandbox.hubspot import HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
@@ -107,7 +108,7 @@ async def system(tmp_path: Path) -> AsyncIterator[System]:
     hs_box.webhooks.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=server_app))
     hs_admin = httpx.AsyncClient(transport=httpx.ASGITransport(app=hs_app), base_url=HS)
     await server.start(schedule=False)
-    await server.engine.run()
+    await HUBSPOT.required(server).run()
     specs = desired_callbacks(types=["company", "contact", "opportunity"], public_url=ME, tenant="default")
     await CallbackManager(cw, tenant="default").install(specs)
     try:

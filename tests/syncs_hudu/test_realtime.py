@@ -8,7 +8,8 @@ from cwsync.config.model import ServerConfig
 from cwsync.connectors.connectwise import replace_ops
 from cwsync.connectors.hudu import HuduClient
 from cwsync.runtime.callbacks import CallbackManager, desired_callbacks
-from cwsync.server.app import HUDU_PAIR, Server, create_app
+from cwsync.server.app import Server, create_app
+from cwsync.server.registry import HUBSPOT, HUDU
 from cwsync.syncs.hudu.context import hudu_settings
 from cwsync_sandbox.connectwise.app import create_app as create_cw_app
 from cwsync_sandbox.hudu import create_hudu_app
@@ -34,7 +35,7 @@ def _server(world: World) -> tuple[Server, httpx.AsyncClient]:
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=hudu_app))
         return HuduClient(hudu_settings(world.config), http=http, sleep=no_sleep)
 
-    server.hudu_client = hudu_client
+    server.clients[HUDU.name] = hudu_client
     return server, key_http
 
 
@@ -43,8 +44,8 @@ async def test_a_configuration_change_reaches_hudu_through_its_callback(world: W
     await world.match(7)
     await world.sync()
     server, key_http = _server(world)
-    assert server.engine is None  # no HubSpot sync configured: the server runs the Hudu side alone
-    assert [(s.pair, s.kind) for s in server.schedules()] == [(HUDU_PAIR, "full")]
+    assert HUBSPOT.engine(server) is None  # no HubSpot sync configured: the server runs the Hudu side alone
+    assert [(s.pair, s.kind) for s in server.schedules()] == [(HUDU.name, "full")]
     assert server.schedules()[0].every_seconds == 3 * 3600
     app = create_app(server)
     world.cw_box.callbacks.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))

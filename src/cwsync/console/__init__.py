@@ -17,7 +17,7 @@ How to add a screen
 
        @router.get("/mappings")
        async def mappings(ctx: Annotated[Ctx, Depends(require_user())]) -> Response:    # any logged-in user
-           return ctx.render("mappings.html", title="Mappings", pairs=ctx.server.mappings)
+           return ctx.render("mappings.html", title="Mappings", pairs=HUBSPOT.mappings(ctx.server))
 
        @router.post("/mappings")
        async def save(ctx: Annotated[Ctx, Depends(require_user("admin"))],           # viewers get 403

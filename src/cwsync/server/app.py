@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated, Any
 
 import httpx
 import structlog
@@ -25,12 +25,9 @@ from starlette.routing import Route
 
 from cwsync import __version__
 from cwsync.config import Config
-from cwsync.config.hudu import DataType
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.connectors.hubspot import HubSpotClient
-from cwsync.connectors.hudu import HuduClient
-from cwsync.core.selection import UnknownTypeError, select_types
 from cwsync.core.values import as_utc
 from cwsync.engine.runs import close_interrupted
 from cwsync.integrations import root
@@ -51,6 +48,7 @@ from cwsync.runtime.jobs import InProcessRunner, JobQueue, JobSpec
 from cwsync.runtime.scheduler import Schedule, Scheduler
 from cwsync.server.auth import api_guard
 from cwsync.server.changes_api import add_change_routes
+from cwsync.server.hubspot_api import add_hubspot_routes
 from cwsync.server.hudu_api import add_hudu_routes
 from cwsync.server.limits import MAX_ID
 from cwsync.server.mirror_api import add_mirror_routes
@@ -63,18 +61,9 @@ from cwsync.store import RunRecord, Store
 from cwsync.store.records import JobRecord
 from cwsync.syncs import explain as explained
 from cwsync.syncs import systems
-from cwsync.syncs.catalog.quotes import QuoteRefused
-from cwsync.syncs.catalog.workflow import QuoteWorkflow
-from cwsync.syncs.hubspot.run import HubSpotSync
-from cwsync.syncs.hudu.context import hudu_settings
-from cwsync.syncs.hudu.run import HuduSyncEngine
 
 log = structlog.get_logger("cwsync.server")
 
-HUDU_PAIR = "hudu"
-DEVICES_PAIR = "devices"
-CATALOG_PAIR = "catalog"
-QUOTES_PAIR = "quotes"
 HS_TYPES = {"company": "companies", "contact": "contacts", "deal": "deals"}
 RECORD_BATCH_GAP = 0.3
 """Seconds between the starts of a pair's record batches at least, less the share of a full batch the last one
@@ -95,8 +84,9 @@ class Server:
     hs: HubSpotClient | None
     key_http: httpx.AsyncClient
     workers: int = 4
-    engine: HubSpotSync | None = field(init=False)
-    """The HubSpot sync, when the configuration has one (the server may run only change management or Hudu)."""
+    parts: dict[str, Any] = field(init=False)
+    """Each integration's state on this server by registry name (what its entry's `configure` built: the HubSpot
+    sync's engine, the quote workflow ...); `reload` builds them again."""
     jobs: AcceptingJobStore = field(init=False)
     runner: JobQueue = field(init=False)
     queue: JobQueue | None = None
@@ -106,16 +96,17 @@ class Server:
     deduper: Deduper = field(default_factory=Deduper)
     scheduler: Scheduler | None = None
     callback_debounce: float = 5.0
-    """Seconds a callback's Hudu (or catalog) re-sync waits, so a burst of changes becomes one run."""
-    hudu_client: Callable[[], HuduClient] | None = None
-    _quotes: QuoteWorkflow | None = None
-    """Opens a Hudu client per Hudu run (the default builds one from `connections.hudu`; tests swap it)."""
+    """Seconds a callback's debounced re-sync (an integration's whole run, not a record) waits, so a burst of changes
+    becomes one run."""
+    clients: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    """Client factories by integration name, each opening a client per run (an entry builds its own from the
+    configuration when it has none here; tests swap them)."""
     _scheduler_task: asyncio.Task[None] | None = None
     _reopened: list[AsyncExitStack] = field(default_factory=list)
     """Clients opened by `reload` for changed connections (closed by `stop`)."""
 
     def __post_init__(self) -> None:
-        self.engine = self._engine()
+        self.parts = self._configure()
         self.jobs = AcceptingJobStore(self.store)  # callbacks' jobs group-committed off the event loop (issue 19)
         self.runner = self.queue or InProcessRunner(
             self.jobs,
@@ -125,23 +116,18 @@ class Server:
             tenants=[self.tenant],
             batch_gap=RECORD_BATCH_GAP,
         )
-        if self.hudu_client is None:
-            self.hudu_client = lambda: HuduClient(hudu_settings(self.config))
         allowed = self.config.server.allow_http_key_urls
         rule = connectwise_cloud if not allowed else _either(connectwise_cloud, allow_origins(*allowed))
         self.keys = SigningKeys(http=self.key_http, allowed_hosts=rule)
 
     async def start(self, *, schedule: bool = True) -> None:
-        """Close the runs a killed process left "running" (whatever is configured), prepare the HubSpot engine
-        (properties, owners), start jobs and the scheduler."""
+        """Close the runs a killed process left "running" (whatever is configured), prepare the enabled integrations
+        (the HubSpot engine's properties and owners ...), start jobs and the scheduler."""
         self.keys.home = asyncio.get_running_loop()  # key_http's loop: webhooks on another loop fetch keys here
         if self.queue is None:  # this process runs the tenant's jobs: runs left "running" are a dead process's
             await close_interrupted(self.store, self.config.tenant, force=True)
-        if self.engine is not None and self.queue is None:  # workers prepare on their first run of the tenant
-            try:
-                await self.engine.prepare(close_interrupted=False)
-            except CwsyncApiError as exc:  # serve anyway: the console is where a connection is fixed; runs prepare
-                log.warning("server.prepare_failed", error=exc.message, fix=exc.hint)
+            for entry in self.integrations():  # workers prepare on their first run of the tenant
+                await entry.prepare(self)
         await self.runner.start()
         if schedule:
             self.scheduler = Scheduler(self.runner, self.schedules())
@@ -163,17 +149,16 @@ class Server:
             await asyncio.gather(self._scheduler_task, return_exceptions=True)
             self._scheduler_task = None
 
-    def _engine(self) -> HubSpotSync | None:
-        hubspot = self.config.syncs.hubspot
-        enabled = self.hs is not None and hubspot is not None and hubspot.enabled
-        return HubSpotSync(self.config, self.store, self.cw, self.hs) if enabled and self.hs else None
+    def _configure(self) -> dict[str, Any]:
+        return {entry.name: entry.configure(self) for entry in REGISTRY}
 
     async def reload(self, config: Config) -> list[str]:
         """Run the next jobs with `config` (the configuration file as the console just saved it), without a restart:
-        its stored secrets resolved, the clients reopened when a connection changed, the HubSpot engine rebuilt
-        (mappings, filters, objects), and the in-process scheduler restarted on the new schedules. A job running now
-        finishes with what it started with. What needs a restart still (the tenant, the server section: API token,
-        webhook secrets, public URL) is answered, to be shown; nothing is changed for those."""
+        its stored secrets resolved, the clients reopened when a connection changed, each integration's state rebuilt
+        (`parts`: the HubSpot engine's mappings, filters, objects ...), and the in-process scheduler restarted on the
+        new schedules. A job running now finishes with what it started with. What needs a restart still (the tenant,
+        the server section: API token, webhook secrets, public URL) is answered, to be shown; nothing is changed for
+        those."""
         if config.tenant != self.config.tenant:
             return ["the tenant name changes at the next restart of cwsync serve"]
         resolved = await root.resolve_secrets(config, self.store, missing="placeholder")
@@ -191,8 +176,7 @@ class Server:
         later = resolved.server != self.config.server
         before = self.schedules()
         self.config = resolved
-        self.engine = self._engine()
-        self._quotes = None
+        self.parts = self._configure()
         if self._scheduler_task is not None and self.schedules() != before:  # else its rhythm goes on untouched
             await self._stop_scheduler()
             self.scheduler = Scheduler(self.runner, self.schedules())
@@ -215,16 +199,6 @@ class Server:
                 return entry
         raise RuntimeError(f"no enabled integration runs jobs of {pair!r} (check syncs in the configuration)")
 
-    @property
-    def mappings(self) -> dict[str, Any]:
-        """The HubSpot sync's enabled objects (none without a HubSpot sync)."""
-        return self.engine.mappings if self.engine is not None else {}
-
-    def _hubspot(self) -> HubSpotSync:
-        if self.engine is None:
-            raise RuntimeError("this job needs the HubSpot sync, which is not configured (syncs.hubspot)")
-        return self.engine
-
     async def handle(self, job: JobRecord) -> None:
         """Run one job with the integration that owns its pair (refused when it is another tenant's)."""
         self._own(job)
@@ -245,93 +219,6 @@ class Server:
     def _own(self, job: JobRecord) -> None:
         if job.tenant != self.config.tenant:  # the runner claims only this tenant's jobs: this is a bug, say so
             raise RuntimeError(f"job {job.job_id} is tenant {job.tenant!r}'s, not {self.config.tenant!r}'s")
-
-    async def run_hudu(
-        self, only: list[DataType] | None, trigger: str, records: Mapping[DataType, Sequence[str]] | None = None
-    ) -> None:
-        """One Hudu sync (of some data types, or of `records`: data type → ConnectWise ids), with a fresh Hudu
-        client."""
-        assert self.hudu_client is not None
-        async with self.hudu_client() as client:
-            engine = HuduSyncEngine(self.config, self.store, self.cw, client)
-            known = trigger if trigger in ("schedule", "callback", "api") else "schedule"
-            if records:
-                await engine.run(records=records, trigger=known)  # type: ignore[arg-type]
-                return
-            # A callback's re-sync trusts the links and reads what changed since the cursor; the scheduled one reads
-            # everything and also re-creates assets deleted in Hudu.
-            callback = trigger == "callback"
-            await engine.run(only=only, trigger=known, verify=not callback, full=not callback)  # type: ignore[arg-type]
-
-    @property
-    def catalog_enabled(self) -> bool:
-        """Whether the configuration has an enabled catalog sync (and a HubSpot client to sync into)."""
-        catalog = self.config.syncs.catalog
-        return catalog is not None and catalog.enabled and self.hs is not None
-
-    def quote_workflow(self) -> QuoteWorkflow:
-        """The server's one quote workflow (shared by the API and webhook jobs: its per-quote locks must be one)."""
-        if self._quotes is None:
-            self._quotes = QuoteWorkflow(self.config, self.store, self.cw, self.hs)
-        return self._quotes
-
-    def is_quote_stage(self, event: dict[str, Any]) -> bool:
-        """Whether a HubSpot webhook event is a deal entering the stage that submits it as a quote (SB-5)."""
-        catalog = self.config.syncs.catalog
-        return (
-            self.catalog_enabled
-            and catalog is not None
-            and event.get("subscriptionType") == "deal.propertyChange"
-            and event.get("propertyName") == "dealstage"
-            and str(event.get("propertyValue")) == catalog.quote_deal_stage
-        )
-
-    async def quote_job(self, deal_id: str) -> int | None:
-        """Queue the quote → opportunity workflow for a HubSpot deal (one job per deal at a time, coalesced)."""
-        tenant = self.config.tenant
-        spec = JobSpec(
-            tenant=tenant,
-            pair=QUOTES_PAIR,
-            kind="incremental",
-            queueing_key=f"quote:{tenant}:{deal_id}",
-            lock_key=f"{tenant}:{QUOTES_PAIR}:deal:{deal_id}",
-            payload={"trigger": "webhook", "deal_id": deal_id},
-        )
-        return await self.runner.enqueue(spec)
-
-    async def run_quote(self, deal_id: str) -> None:
-        """Submit a HubSpot deal as a quote; a refusal (unknown product, ...) is recorded with its reason, not
-        retried (the deal has to change first)."""
-        try:
-            await self.quote_workflow().submit_deal(deal_id, trigger="webhook")
-        except QuoteRefused as refused:
-            log.warning("quote.refused", deal_id=deal_id, reason=str(refused))
-
-    async def catalog_job(self) -> int | None:
-        """Queue an incremental catalog run a few seconds out (a `productcatalog` callback; coalesced)."""
-        tenant = self.config.tenant
-        spec = JobSpec(
-            tenant=tenant,
-            pair=CATALOG_PAIR,
-            kind="incremental",
-            queueing_key=f"catalog:{tenant}:callback",
-            run_after=datetime.now(UTC) + timedelta(seconds=self.callback_debounce),
-            payload={"trigger": "callback"},
-        )
-        return await self.runner.enqueue(spec)
-
-    async def hudu_job(self, data_type: DataType) -> int | None:
-        """Queue a Hudu re-sync of one data type, a few seconds out (coalesced with one already waiting)."""
-        tenant = self.config.tenant
-        spec = JobSpec(
-            tenant=tenant,
-            pair=HUDU_PAIR,
-            kind="incremental",
-            queueing_key=f"hudu:{tenant}:{data_type}",
-            run_after=datetime.now(UTC) + timedelta(seconds=self.callback_debounce),
-            payload={"trigger": "callback", "only": [data_type]},
-        )
-        return await self.runner.enqueue(spec)
 
     async def record_job(self, system: str, pair: str, record_id: str, trigger: str) -> int | None:
         """Queue a sync of one record (coalesced with one already waiting)."""
@@ -370,6 +257,7 @@ def create_app(server: Server, *, manage_lifecycle: bool = False) -> FastAPI:
     add_observability(app, server)
     _hooks(app, server)
     _api(app, server)
+    add_hubspot_routes(app, server)
     add_change_routes(app, server)
     add_hudu_routes(app, server)
     add_quote_routes(app, server)
@@ -435,13 +323,17 @@ def _hooks(app: FastAPI, server: Server) -> None:
             )
         except IntakeError as exc:
             return JSONResponse({"error": exc.reason}, status_code=exc.status)
-        queued = []  # the events' jobs, committed together (one transaction for the whole delivery)
+        # the events' jobs, committed together (one transaction for the whole delivery)
+        queued: list[Awaitable[int | None]] = []
         seen: list[str] = []
+        entries = server.integrations()
         for event in events:
             kind = str(event.get("subscriptionType", "")).split(".", 1)[0]
             pair = HS_TYPES.get(kind)
-            quote = server.is_quote_stage(event)
-            if pair is None or (pair not in server.mappings and not quote):
+            if pair is None:
+                continue
+            wanted = [job for entry in entries if (job := entry.on_webhook(server, pair, event)) is not None]
+            if not wanted:  # no enabled integration asks anything of it
                 continue
             object_id = hubspot_object_id(event)
             if object_id is None:  # a signed event can still name no object: queue nothing that cannot run
@@ -451,10 +343,7 @@ def _hooks(app: FastAPI, server: Server) -> None:
             if server.deduper.seen(*keys):
                 continue
             seen.extend(keys)
-            if pair in server.mappings:
-                queued.append(server.record_job("hubspot", pair, str(object_id), "webhook"))
-            if quote:
-                queued.append(server.quote_job(str(object_id)))
+            queued.extend(job(str(object_id)) for job in wanted)
         try:
             await asyncio.gather(*queued)
         except BaseException:
@@ -480,18 +369,6 @@ def _api(app: FastAPI, server: Server) -> None:
     async def health() -> dict[str, Any]:
         """Liveness (no token needed)."""
         return {"ok": True, "runner": server.runner.running}
-
-    @app.get("/api/pairs", dependencies=guard)
-    async def pairs() -> dict[str, Any]:
-        """Enabled objects with their links and cursors."""
-        out = {}
-        for pair in server.mappings:
-            out[pair] = {
-                "links": await server.store.link_count(config.tenant, pair),
-                "connectwise_cursor": await server.store.cursor(config.tenant, pair, "left"),
-                "hubspot_cursor": await server.store.cursor(config.tenant, pair, "right"),
-            }
-        return out
 
     @app.get("/api/runs", dependencies=guard)
     async def runs(
@@ -575,34 +452,6 @@ def _api(app: FastAPI, server: Server) -> None:
             if entry.replayable(server, system, obj):
                 return {"job": await entry.replay(server, system, obj, record_id)}
         raise HTTPException(404, f"{system} {obj} is not an enabled object that can be replayed")
-
-    @app.post("/api/sync", dependencies=guard, status_code=202)
-    async def trigger(
-        full: bool = False,
-        objects: Annotated[str | None, Query(max_length=200)] = None,
-        only: Annotated[str | None, Query(max_length=200)] = None,
-    ) -> dict[str, Any]:
-        """Queue an incremental (or full) run of some (`only=companies,contacts`; `objects` is the same) or every
-        enabled HubSpot object; an unknown one is refused (422) with the enabled ones named."""
-        try:
-            wanted = select_types([only or "", objects or ""], list(server.mappings), what="HubSpot object")
-        except UnknownTypeError as exc:
-            raise HTTPException(422, str(exc)) from exc
-        wanted = wanted or list(server.mappings)
-        kind: Literal["full", "incremental"] = "full" if full else "incremental"
-        jobs = [
-            await server.runner.enqueue(
-                JobSpec(
-                    tenant=config.tenant,
-                    pair=pair,
-                    kind=kind,
-                    queueing_key=f"api:{config.tenant}:{pair}:{kind}",
-                    payload={"trigger": "api"},
-                )
-            )
-            for pair in wanted
-        ]
-        return {"jobs": jobs}
 
 
 def _run(r: RunRecord) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 from cwsync.connectors.http import CwsyncApiError, NotFoundError
 from cwsync.core.selection import UnknownTypeError, select_types
 from cwsync.server.auth import api_guard
+from cwsync.server.registry import QUOTES
 from cwsync.syncs.catalog.engine import CATALOG_TYPES, CatalogEngine
 from cwsync.syncs.catalog.quotes import Quote, QuoteRefused
 from cwsync.syncs.catalog.workflow import QuoteWorkflow
@@ -62,7 +63,7 @@ def add_quote_routes(app: FastAPI, server: Server) -> None:
     def _workflow(_: Server) -> QuoteWorkflow:
         """The server's one workflow (its status/member lookups and per-quote locks are shared by requests)."""
         _configured(server)
-        return server.quote_workflow()
+        return QUOTES.workflow(server)
 
     @app.post("/api/quotes", dependencies=guard, tags=["quotes"])
     async def submit_quote(quote: Annotated[Quote, Body()], plan: bool = False) -> dict[str, Any]:

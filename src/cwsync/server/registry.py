@@ -7,12 +7,17 @@ adding an integration to `serve` is one entry here (see ARCHITECTURE.md, "Adding
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import structlog
 
 from cwsync.changes.devices import sync_of
 from cwsync.changes.workflow import ChangeWorkflow
-from cwsync.config.hudu import CALLBACK_DATA_TYPES
+from cwsync.config.hudu import CALLBACK_DATA_TYPES, DataType
+from cwsync.connectors.http import CwsyncApiError
+from cwsync.connectors.hudu import HuduClient
 from cwsync.engine.engine import Engine
 from cwsync.integrations.mirror import mirror_pairs, pair_name
 from cwsync.runtime.intake import CallbackEvent
@@ -21,16 +26,24 @@ from cwsync.runtime.scheduler import Schedule
 from cwsync.store.records import JobRecord
 from cwsync.syncs.catalog.engine import CatalogEngine
 from cwsync.syncs.catalog.products import PRODUCTS_PAIR
-from cwsync.syncs.hubspot.run import RecordRef, mappings
+from cwsync.syncs.catalog.quotes import QuoteRefused
+from cwsync.syncs.catalog.workflow import QuoteWorkflow
+from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef, mappings
+from cwsync.syncs.hudu.context import hudu_settings
 from cwsync.syncs.hudu.run import HuduSyncEngine
 
 if TYPE_CHECKING:
     from cwsync.config import Config
     from cwsync.server.app import Server
 
-__all__ = ["REGISTRY", "Integration"]
+__all__ = ["CATALOG", "DEVICES", "HUBSPOT", "HUDU", "MIRROR", "QUOTES", "REGISTRY", "Integration", "WebhookJob"]
+
+log = structlog.get_logger("cwsync.server")
 
 CW_TYPES = {"company": "companies", "contact": "contacts", "opportunity": "deals"}
+
+WebhookJob = Callable[[str], Awaitable[int | None]]
+"""Queues an integration's job for the id of the object a HubSpot webhook event names (returns the job id)."""
 
 
 class Integration(Protocol):
@@ -43,8 +56,18 @@ class Integration(Protocol):
         """Where its settings live in the configuration file (what the console's Integrations screen edits)."""
         ...
 
+    def configure(self, server: Server) -> Any:
+        """Its state on `server`, built from the configuration when the server is built and at each `reload` (kept
+        in `server.parts[name]`; None when it keeps none, or builds it on first use)."""
+        ...
+
     def enabled(self, server: Server) -> bool:
         """Whether the configuration switches it on (with what it needs connected)."""
+        ...
+
+    async def prepare(self, server: Server) -> None:
+        """What `Server.start` does before jobs run, when this process runs the tenant's jobs (a failure to reach a
+        remote is logged, not raised: the server serves anyway)."""
         ...
 
     def owns(self, server: Server, pair: str) -> bool:
@@ -61,6 +84,11 @@ class Integration(Protocol):
 
     async def on_callback(self, server: Server, event: CallbackEvent) -> bool:
         """Queue what a ConnectWise callback asks of it; True when it queued something."""
+        ...
+
+    def on_webhook(self, server: Server, pair: str, event: Mapping[str, Any]) -> WebhookJob | None:
+        """What a HubSpot webhook event about an object of `pair` (`companies`, `deals` ...) asks of it: a function
+        that queues its job for the object's id, or None when it asks nothing (`/hooks/hubspot`)."""
         ...
 
     async def run_job(self, server: Server, job: JobRecord) -> None:
@@ -103,11 +131,20 @@ class _Base:
     name: str
     section: tuple[str, ...]
 
+    def configure(self, server: Server) -> Any:
+        return None
+
+    async def prepare(self, server: Server) -> None:
+        return None
+
     def owns(self, server: Server, pair: str) -> bool:
         return pair == self.name
 
     def callback_types(self, config: Config) -> list[str]:
         return []
+
+    def on_webhook(self, server: Server, pair: str, event: Mapping[str, Any]) -> WebhookJob | None:
+        return None
 
     def schedules(self, server: Server) -> list[Schedule]:
         return []
@@ -156,6 +193,13 @@ def _record_job(server: Server, pair: str, record: str, trigger: str) -> JobSpec
     )
 
 
+def catalog_enabled(server: Server) -> bool:
+    """Whether the configuration has an enabled catalog sync (and a HubSpot client to sync into): what the catalog
+    sync and quotes need."""
+    catalog = server.config.syncs.catalog
+    return catalog is not None and catalog.enabled and server.hs is not None
+
+
 class HuduEntry(_Base):
     """ConnectWise → Hudu: a re-sync every few hours; a callback re-syncs its data type (debounced)."""
 
@@ -181,8 +225,47 @@ class HuduEntry(_Base):
         data_type = CALLBACK_DATA_TYPES.get(event.type)
         if data_type is None:
             return False
-        await server.hudu_job(data_type)
+        await self.job(server, data_type)
         return True
+
+    async def job(self, server: Server, data_type: DataType) -> int | None:
+        """Queue a Hudu re-sync of one data type, a few seconds out (coalesced with one already waiting)."""
+        tenant = server.config.tenant
+        spec = JobSpec(
+            tenant=tenant,
+            pair=self.name,
+            kind="incremental",
+            queueing_key=f"hudu:{tenant}:{data_type}",
+            run_after=datetime.now(UTC) + timedelta(seconds=server.callback_debounce),
+            payload={"trigger": "callback", "only": [data_type]},
+        )
+        return await server.runner.enqueue(spec)
+
+    def client(self, server: Server) -> HuduClient:
+        """A Hudu client for one run: from `server.clients["hudu"]` when set (tests swap it), else from
+        `connections.hudu`."""
+        factory = server.clients.get(self.name)
+        return factory() if factory is not None else HuduClient(hudu_settings(server.config))
+
+    async def run(
+        self,
+        server: Server,
+        only: list[DataType] | None,
+        trigger: str,
+        records: Mapping[DataType, Sequence[str]] | None = None,
+    ) -> None:
+        """One Hudu sync (of some data types, or of `records`: data type → ConnectWise ids), with a fresh Hudu
+        client."""
+        async with self.client(server) as client:
+            engine = HuduSyncEngine(server.config, server.store, server.cw, client)
+            known = trigger if trigger in ("schedule", "callback", "api") else "schedule"
+            if records:
+                await engine.run(records=records, trigger=known)  # type: ignore[arg-type]
+                return
+            # A callback's re-sync trusts the links and reads what changed since the cursor; the scheduled one reads
+            # everything and also re-creates assets deleted in Hudu.
+            callback = trigger == "callback"
+            await engine.run(only=only, trigger=known, verify=not callback, full=not callback)  # type: ignore[arg-type]
 
     def owns(self, server: Server, pair: str) -> bool:
         return pair == self.name or pair.startswith(f"{self.name}:")
@@ -199,11 +282,10 @@ class HuduEntry(_Base):
         if job.kind == "record":
             await self.run_records(server, [job])
             return
-        await server.run_hudu(job.payload.get("only"), str(job.payload.get("trigger", "schedule")))
+        await self.run(server, job.payload.get("only"), str(job.payload.get("trigger", "schedule")))
 
     async def plan(self, server: Server) -> list[dict[str, Any]] | None:
-        assert server.hudu_client is not None
-        async with server.hudu_client() as client:
+        async with self.client(server) as client:
             report = await HuduSyncEngine(server.config, server.store, server.cw, client).run(
                 dry_run=True, trigger="api"
             )
@@ -220,7 +302,7 @@ class HuduEntry(_Base):
             if job.record and job.pair.startswith("hudu:"):
                 records.setdefault(job.pair.removeprefix("hudu:"), []).append(str(job.record))
         if records:
-            await server.run_hudu(None, _trigger(jobs[0], "api"), records=records)
+            await self.run(server, None, _trigger(jobs[0], "api"), records=records)
 
 
 class CatalogEntry(_Base):
@@ -234,7 +316,7 @@ class CatalogEntry(_Base):
         return ["productcatalog"] if catalog is not None and catalog.enabled else []
 
     def enabled(self, server: Server) -> bool:
-        return server.catalog_enabled
+        return catalog_enabled(server)
 
     def schedules(self, server: Server) -> list[Schedule]:
         catalog = server.config.syncs.catalog
@@ -244,8 +326,21 @@ class CatalogEntry(_Base):
     async def on_callback(self, server: Server, event: CallbackEvent) -> bool:
         if event.type != "productcatalog":
             return False
-        await server.catalog_job()
+        await self.job(server)
         return True
+
+    async def job(self, server: Server) -> int | None:
+        """Queue an incremental catalog run a few seconds out (a `productcatalog` callback; coalesced)."""
+        tenant = server.config.tenant
+        spec = JobSpec(
+            tenant=tenant,
+            pair=self.name,
+            kind="incremental",
+            queueing_key=f"catalog:{tenant}:callback",
+            run_after=datetime.now(UTC) + timedelta(seconds=server.callback_debounce),
+            payload={"trigger": "callback"},
+        )
+        return await server.runner.enqueue(spec)
 
     def owns(self, server: Server, pair: str) -> bool:
         return pair in (self.name, PRODUCTS_PAIR)
@@ -337,10 +432,55 @@ class QuotesEntry(_Base):
     section = ("syncs", "catalog")
 
     def enabled(self, server: Server) -> bool:
-        return server.catalog_enabled
+        return catalog_enabled(server)
+
+    def workflow(self, server: Server) -> QuoteWorkflow:
+        """The server's one quote workflow, built on first use (shared by the API and webhook jobs: its per-quote
+        locks must be one; `reload` drops it)."""
+        workflow: QuoteWorkflow | None = server.parts.get(self.name)
+        if workflow is None:
+            workflow = server.parts[self.name] = QuoteWorkflow(server.config, server.store, server.cw, server.hs)
+        return workflow
+
+    def is_quote_stage(self, server: Server, event: Mapping[str, Any]) -> bool:
+        """Whether a HubSpot webhook event is a deal entering the stage that submits it as a quote (SB-5)."""
+        catalog = server.config.syncs.catalog
+        return (
+            catalog_enabled(server)
+            and catalog is not None
+            and event.get("subscriptionType") == "deal.propertyChange"
+            and event.get("propertyName") == "dealstage"
+            and str(event.get("propertyValue")) == catalog.quote_deal_stage
+        )
+
+    def on_webhook(self, server: Server, pair: str, event: Mapping[str, Any]) -> WebhookJob | None:
+        if not self.is_quote_stage(server, event):
+            return None
+        return lambda deal_id: self.job(server, deal_id)
+
+    async def job(self, server: Server, deal_id: str) -> int | None:
+        """Queue the quote → opportunity workflow for a HubSpot deal (one job per deal at a time, coalesced)."""
+        tenant = server.config.tenant
+        spec = JobSpec(
+            tenant=tenant,
+            pair=self.name,
+            kind="incremental",
+            queueing_key=f"quote:{tenant}:{deal_id}",
+            lock_key=f"{tenant}:{self.name}:deal:{deal_id}",
+            payload={"trigger": "webhook", "deal_id": deal_id},
+        )
+        return await server.runner.enqueue(spec)
 
     async def run_job(self, server: Server, job: JobRecord) -> None:
-        await server.run_quote(str(job.payload["deal_id"]))
+        await self.run(server, str(job.payload["deal_id"]))
+
+    async def run(self, server: Server, deal_id: str) -> None:
+        """Submit a HubSpot deal as a quote; a refusal (unknown product, ...) is recorded with its reason, not
+        retried (the deal has to change first)."""
+        try:
+            await self.workflow(server).submit_deal(deal_id, trigger="webhook")
+        except QuoteRefused as refused:
+            log.warning("quote.refused", deal_id=deal_id, reason=str(refused))
 
 
 class MirrorEntry(_Base):
@@ -422,11 +562,43 @@ class HubSpotEntry(_Base):
         enabled = mappings(config)
         return [t for t, pair in CW_TYPES.items() if pair in enabled]
 
+    def configure(self, server: Server) -> HubSpotSync | None:
+        hubspot = server.config.syncs.hubspot
+        enabled = server.hs is not None and hubspot is not None and hubspot.enabled
+        return HubSpotSync(server.config, server.store, server.cw, server.hs) if enabled and server.hs else None
+
+    def engine(self, server: Server) -> HubSpotSync | None:
+        """The HubSpot sync, when the configuration has one (the server may run only change management or Hudu)."""
+        engine: HubSpotSync | None = server.parts.get(self.name)
+        return engine
+
+    def required(self, server: Server) -> HubSpotSync:
+        """The HubSpot sync a job needs (refused when it is not configured)."""
+        engine = self.engine(server)
+        if engine is None:
+            raise RuntimeError("this job needs the HubSpot sync, which is not configured (syncs.hubspot)")
+        return engine
+
+    def mappings(self, server: Server) -> dict[str, Any]:
+        """The HubSpot sync's enabled objects (none without a HubSpot sync)."""
+        engine = self.engine(server)
+        return engine.mappings if engine is not None else {}
+
     def enabled(self, server: Server) -> bool:
-        return server.engine is not None
+        return self.engine(server) is not None
+
+    async def prepare(self, server: Server) -> None:
+        """Read HubSpot's properties and owners (workers prepare on their first run of the tenant)."""
+        engine = self.engine(server)
+        if engine is None:
+            return
+        try:
+            await engine.prepare(close_interrupted=False)
+        except CwsyncApiError as exc:  # serve anyway: the console is where a connection is fixed; runs prepare
+            log.warning("server.prepare_failed", error=exc.message, fix=exc.hint)
 
     def owns(self, server: Server, pair: str) -> bool:
-        return pair in server.mappings
+        return pair in self.mappings(server)
 
     def schedules(self, server: Server) -> list[Schedule]:
         sync = server.config.syncs.hubspot
@@ -439,13 +611,18 @@ class HubSpotEntry(_Base):
 
     async def on_callback(self, server: Server, event: CallbackEvent) -> bool:
         pair = CW_TYPES.get(event.type)
-        if pair is None or pair not in server.mappings:
+        if pair is None or pair not in self.mappings(server):
             return False
         await server.record_job("connectwise", pair, str(event.record_id), "callback")
         return True
 
+    def on_webhook(self, server: Server, pair: str, event: Mapping[str, Any]) -> WebhookJob | None:
+        if pair not in self.mappings(server):
+            return None
+        return lambda object_id: server.record_job("hubspot", pair, object_id, "webhook")
+
     async def run_job(self, server: Server, job: JobRecord) -> None:
-        engine = server._hubspot()
+        engine = self.required(server)
         trigger = str(job.payload.get("trigger", "schedule"))
         if job.kind == "record" and job.record:
             await engine.run(record=RecordRef.parse(job.record), trigger=trigger)
@@ -453,13 +630,13 @@ class HubSpotEntry(_Base):
             await engine.run(objects=[job.pair], full=job.kind == "full", trigger=trigger)
 
     def replayable(self, server: Server, system: str, obj: str) -> bool:
-        return system in ("connectwise", "hubspot") and obj in server.mappings
+        return system in ("connectwise", "hubspot") and obj in self.mappings(server)
 
     async def replay(self, server: Server, system: str, obj: str, record_id: str) -> int | None:
         return await server.record_job(system, obj, record_id, "api")
 
     async def plan(self, server: Server) -> list[dict[str, Any]] | None:
-        report = await server._hubspot().run(dry_run=True, trigger="api")
+        report = await self.required(server).run(dry_run=True, trigger="api")
         return [
             _plan_item(i.pair, i.action, i.left_id, i.right_id, i.reason, i.diff) for p in report.pairs for i in p.items
         ]
@@ -467,15 +644,15 @@ class HubSpotEntry(_Base):
     async def run_records(self, server: Server, jobs: Sequence[JobRecord]) -> None:
         refs = [RecordRef.parse(job.record) for job in jobs if job.record]
         triggers = [str(job.payload.get("trigger", "callback")) for job in jobs]
-        await server._hubspot().run(records=refs, trigger=max(set(triggers), key=triggers.count))  # the most common
+        await self.required(server).run(records=refs, trigger=max(set(triggers), key=triggers.count))  # the most common
 
 
-REGISTRY: tuple[Integration, ...] = (
-    HubSpotEntry(),
-    HuduEntry(),
-    CatalogEntry(),
-    DevicesEntry(),
-    QuotesEntry(),
-    MirrorEntry(),
-)
+HUBSPOT = HubSpotEntry()
+HUDU = HuduEntry()
+CATALOG = CatalogEntry()
+DEVICES = DevicesEntry()
+QUOTES = QuotesEntry()
+MIRROR = MirrorEntry()
+
+REGISTRY: tuple[Integration, ...] = (HUBSPOT, HUDU, CATALOG, DEVICES, QUOTES, MIRROR)
 """Every integration `serve` knows, in the order their schedules are listed."""

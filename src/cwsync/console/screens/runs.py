@@ -13,7 +13,7 @@ from cwsync.console.nav import Screen, add_screen
 from cwsync.console.web import ConsoleError, Ctx, require_user
 from cwsync.runtime.jobs import JobSpec
 from cwsync.server.limits import MAX_ID
-from cwsync.server.registry import REGISTRY
+from cwsync.server.registry import HUBSPOT, REGISTRY
 from cwsync.store.console_queries import item_counts, record_items_in_run
 from cwsync.syncs import systems
 
@@ -57,7 +57,7 @@ async def runs(
     entry = next((e for e in REGISTRY if e.name == integration), None)
     # Pairs named by their integration (`hudu:…`, `mirror:…`) are filtered by the store; an integration whose pairs
     # are bare object names (HubSpot's `companies` ...) by the registry's `owns`, over the latest runs.
-    bare = entry is not None and any(entry.owns(ctx.server, p) for p in ctx.server.mappings)
+    bare = entry is not None and any(entry.owns(ctx.server, p) for p in HUBSPOT.mappings(ctx.server))
     found = await ctx.server.store.runs(
         ctx.tenant,
         limit=(offset + PAGE) * 4 + 200 if bare else PAGE + 1,
@@ -181,7 +181,7 @@ async def record_page(
     except ValueError as exc:
         raise ConsoleError(404, "Unknown record type", str(exc)) from None
     explained = await systems.explain_record(ctx.server.store, ctx.tenant, named, record_id)
-    mapping = ctx.server.mappings.get(named.pair)
+    mapping = HUBSPOT.mappings(ctx.server).get(named.pair)
     fields = (
         [
             {"left": f.left, "right": f.right, "direction": str(getattr(f.direction, "value", f.direction))}
