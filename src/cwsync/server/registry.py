@@ -193,6 +193,20 @@ def _record_job(server: Server, pair: str, record: str, trigger: str) -> JobSpec
     )
 
 
+async def _debounced(server: Server, pair: str, queueing_key: str, **payload: Any) -> int | None:
+    """Queue an incremental run of `pair` a few seconds out (`callback_debounce`), coalesced with one already waiting
+    under `queueing_key`: a burst of callbacks becomes one run."""
+    spec = JobSpec(
+        tenant=server.config.tenant,
+        pair=pair,
+        kind="incremental",
+        queueing_key=queueing_key,
+        run_after=datetime.now(UTC) + timedelta(seconds=server.callback_debounce),
+        payload={"trigger": "callback", **payload},
+    )
+    return await server.runner.enqueue(spec)
+
+
 def catalog_enabled(server: Server) -> bool:
     """Whether the configuration has an enabled catalog sync (and a HubSpot client to sync into): what the catalog
     sync and quotes need."""
@@ -230,16 +244,7 @@ class HuduEntry(_Base):
 
     async def job(self, server: Server, data_type: DataType) -> int | None:
         """Queue a Hudu re-sync of one data type, a few seconds out (coalesced with one already waiting)."""
-        tenant = server.config.tenant
-        spec = JobSpec(
-            tenant=tenant,
-            pair=self.name,
-            kind="incremental",
-            queueing_key=f"hudu:{tenant}:{data_type}",
-            run_after=datetime.now(UTC) + timedelta(seconds=server.callback_debounce),
-            payload={"trigger": "callback", "only": [data_type]},
-        )
-        return await server.runner.enqueue(spec)
+        return await _debounced(server, self.name, f"hudu:{server.config.tenant}:{data_type}", only=[data_type])
 
     def client(self, server: Server) -> HuduClient:
         """A Hudu client for one run: from `server.clients["hudu"]` when set (tests swap it), else from
@@ -331,16 +336,7 @@ class CatalogEntry(_Base):
 
     async def job(self, server: Server) -> int | None:
         """Queue an incremental catalog run a few seconds out (a `productcatalog` callback; coalesced)."""
-        tenant = server.config.tenant
-        spec = JobSpec(
-            tenant=tenant,
-            pair=self.name,
-            kind="incremental",
-            queueing_key=f"catalog:{tenant}:callback",
-            run_after=datetime.now(UTC) + timedelta(seconds=server.callback_debounce),
-            payload={"trigger": "callback"},
-        )
-        return await server.runner.enqueue(spec)
+        return await _debounced(server, self.name, f"catalog:{server.config.tenant}:callback")
 
     def owns(self, server: Server, pair: str) -> bool:
         return pair in (self.name, PRODUCTS_PAIR)
