@@ -116,9 +116,9 @@ async def bench_catalog(config: Any, rate: int, active: int) -> dict[str, Any]:
     """One full catalog run; its wall time against the HubSpot rate-limit bound."""
     from cwsync.connectors.connectwise import ConnectWiseClient
     from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
+    from cwsync.integrations.catalog.engine import CatalogEngine
+    from cwsync.integrations.hudu.context import connectwise_settings
     from cwsync.store import Store
-    from cwsync.syncs.catalog.engine import CatalogEngine
-    from cwsync.syncs.hudu.context import connectwise_settings
 
     meter = Meter()
     h = config.connections.hubspot
@@ -172,9 +172,9 @@ async def bench_quotes(config: Any, quotes: int) -> dict[str, dict[str, Any]]:
     """`quotes` submits through the workflow, and the bare round trips of their minimal writes; twice: first with
     no links in the store, then with the company, contact and products linked as cwsync's syncs keep them."""
     from cwsync.connectors.connectwise import ConnectWiseClient
+    from cwsync.integrations.hudu.context import connectwise_settings
     from cwsync.store import Store
-    from cwsync.syncs.catalog.workflow import QuoteWorkflow
-    from cwsync.syncs.hudu.context import connectwise_settings
+    from cwsync.workflows.quotes.workflow import QuoteWorkflow
 
     store = await Store.open(config.store)
     commits = _Commits()
@@ -215,7 +215,7 @@ async def _quote_phase(
     meter: Meter,
 ) -> dict[str, Any]:
     """`quotes` new quotes, each followed by its bare baseline rounds (interleaved)."""
-    from cwsync.syncs.catalog.quotes import Quote
+    from cwsync.workflows.quotes.document import Quote
 
     cwsync_ms: list[float] = []
     baseline_ms: list[float] = []
@@ -292,8 +292,8 @@ async def bench_lookup(links: int, workdir: Path) -> dict[str, Any]:
     """The CPU of one quote's store look-up (`_known`) with `links` contacts, a tenth as many companies and a fifth
     as many products linked: median and p95 of 200, in µs, on SQLite (the store's read connection)."""
     from cwsync.store import Link, Store
-    from cwsync.syncs.catalog.quotes import Quote
-    from cwsync.syncs.catalog.workflow import _known
+    from cwsync.workflows.quotes.document import Quote
+    from cwsync.workflows.quotes.workflow import _known
 
     store = await Store.open(f"sqlite:///{workdir / 'lookup.db'}")
     companies, products = max(links // 10, 1), max(links // 5, 4)

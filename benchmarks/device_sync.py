@@ -161,9 +161,9 @@ async def product(
     """DeviceSync: a first (full) run into an empty store, then (with `resyncs`) an incremental and a full no-op
     re-sync; with `profile`, the first run under cProfile (its stats written to that file: the engine's own CPU,
     the emulator being in the child)."""
-    from cwsync.changes.devices import DeviceSync
     from cwsync.config.changes import DevicesConfig
     from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
+    from cwsync.integrations.devices.sync import DeviceSync
     from cwsync.runtime.memory import tune_gc
     from cwsync.store import Store
 

@@ -274,9 +274,9 @@ async def run(
     from cwsync.config.model import Config
     from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
     from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
+    from cwsync.integrations.hubspot.run import HubSpotSync
     from cwsync.runtime.memory import tune_gc
     from cwsync.store import Store
-    from cwsync.syncs.hubspot.run import HubSpotSync
 
     tune_gc()  # as the CLI does when a command starts its work (the engine's modules are loaded now)
 

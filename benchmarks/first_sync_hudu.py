@@ -63,7 +63,7 @@ def _plan(box: Any, companies: int) -> tuple[list[int], int, int]:
             r = store.get(entity, i)
             if r and (r.get("company") or {}).get("id") in wanted and not (inactive and r.get(inactive)):
                 writes += 1
-    from cwsync.syncs.hudu.shapes import active_agreement  # the spec's rule for an agreement to import
+    from cwsync.integrations.hudu.shapes import active_agreement  # the spec's rule for an agreement to import
 
     for i in store.ids("agreements"):
         agreement = store.get("agreements", i) or {}
@@ -135,10 +135,10 @@ def _config(tmp: Path, hello: dict[str, Any]) -> Any:
 async def main(child: Child) -> None:
     from cwsync.connectors.connectwise import ConnectWiseClient
     from cwsync.connectors.hudu import HuduClient
+    from cwsync.integrations.hudu.context import connectwise_settings, hudu_settings
+    from cwsync.integrations.hudu.matching import Decision
+    from cwsync.integrations.hudu.run import HuduSyncEngine
     from cwsync.store import Store
-    from cwsync.syncs.hudu.context import connectwise_settings, hudu_settings
-    from cwsync.syncs.hudu.matching import Decision
-    from cwsync.syncs.hudu.run import HuduSyncEngine
 
     hello = child.hello
     calls: Counter[str] = Counter()

@@ -745,9 +745,9 @@ async def intake_cpu(n: int) -> None:
     from cwsync.cli.sandbox import sandbox_config_values
     from cwsync.config import load_config
     from cwsync.config.template import render_template
+    from cwsync.integrations.hubspot.context import opened
     from cwsync.runtime.intake import connectwise_signature
     from cwsync.server.app import Server, create_app
-    from cwsync.syncs.hubspot.context import opened
 
     base, key = "http://127.0.0.1:9", "k" * 32
     with tempfile.TemporaryDirectory() as folder:
@@ -893,10 +893,10 @@ async def run(child: Child, folder: Path, args: argparse.Namespace) -> None:
     from cwsync.cli.sandbox import sandbox_config_values
     from cwsync.config import load_config
     from cwsync.config.template import render_template
+    from cwsync.integrations.hubspot.context import opened
+    from cwsync.integrations.hubspot.run import HubSpotSync
     from cwsync.runtime.callbacks import CallbackManager
     from cwsync.server.app import Server, create_app
-    from cwsync.syncs.hubspot.context import opened
-    from cwsync.syncs.hubspot.run import HubSpotSync
 
     port = _free_port()
     path = folder / "cwsync.yaml"

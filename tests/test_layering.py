@@ -6,7 +6,8 @@ a dependency on it (the code is written against that layer's names). Layers, top
 
     interfaces    cwsync (the package itself), cwsync.__main__, cwsync.logs, cwsync.cli, cwsync.console, cwsync.server
     runtime       cwsync.runtime
-    integrations  cwsync.syncs, cwsync.changes, cwsync.integrations, cwsync.workflows, cwsync.diagnostics
+    workflows     cwsync.workflows
+    integrations  cwsync.integrations, cwsync.diagnostics
     engine        cwsync.engine
     core          cwsync.core
     adapters      cwsync.connectors, cwsync.store
@@ -22,7 +23,7 @@ inside the function bodies of the two commands that run it, `cwsync.cli.sandbox`
 Cycles of modules: the module-level imports (the ones that run when a module is first imported, so not those inside
 functions nor those under `if TYPE_CHECKING:`) must form no cycle. Importing `a.b.c` also runs `a/__init__` and
 `a/b/__init__`, so those count as edges too, except a package the importing module is itself inside (already running
-by then). Cycles of packages (one per integration or client, e.g. `cwsync.syncs.hubspot`, else `cwsync.store`,
+by then). Cycles of packages (one per integration or client, e.g. `cwsync.integrations.hubspot`, else `cwsync.store`,
 `cwsync.cli`, ...): two packages must not import each other, by any import; what both need belongs in a layer below.
 """
 
@@ -40,10 +41,8 @@ SANDBOX = "cwsync_sandbox"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("interfaces", ("cwsync", "cwsync.__main__", "cwsync.logs", "cwsync.cli", "cwsync.console", "cwsync.server")),
     ("runtime", ("cwsync.runtime",)),
-    (
-        "integrations",
-        ("cwsync.syncs", "cwsync.changes", "cwsync.integrations", "cwsync.workflows", "cwsync.diagnostics"),
-    ),
+    ("workflows", ("cwsync.workflows",)),
+    ("integrations", ("cwsync.integrations", "cwsync.diagnostics")),
     ("engine", ("cwsync.engine",)),
     ("core", ("cwsync.core",)),
     ("adapters", ("cwsync.connectors", "cwsync.store")),
@@ -58,7 +57,7 @@ SAME_LAYER_FORBIDDEN: tuple[tuple[str, str], ...] = (
 #: The only modules that may import the sandbox, and only inside function bodies.
 SANDBOX_USERS = ("cwsync.cli.sandbox", "cwsync.cli.demo")
 #: Packages whose subpackages are separate packages for the package-cycle check (one per integration or client).
-GROUPS = ("syncs", "connectors", "integrations", "workflows")
+GROUPS = ("connectors", "integrations", "workflows")
 #: Known violations left in place, each "importer -> imported" with the reason. Keep it empty.
 ALLOWLIST: dict[str, str] = {}
 
@@ -224,8 +223,9 @@ class Edge:
 
 
 def package_of(module: str) -> str:
-    """The package a module belongs to for the package-cycle check: `cwsync.syncs.hubspot`, `cwsync.connectors.hudu`
-    (one per integration or client), else `cwsync.store`, `cwsync.cli`, ... (`cwsync_sandbox` is one)."""
+    """The package a module belongs to for the package-cycle check: `cwsync.integrations.hubspot`,
+    `cwsync.connectors.hudu` (one per integration or client), else `cwsync.store`, `cwsync.cli`, ...
+    (`cwsync_sandbox` is one)."""
     parts = module.split(".")
     if parts[0] != PRODUCT:
         return parts[0]
@@ -368,10 +368,10 @@ def test_the_checker_reports_an_upward_import_and_a_cycle(tmp_path: Path) -> Non
         tmp_path / "src",
         {
             "cwsync/__init__.py": "",
-            "cwsync/config/__init__.py": "from cwsync.syncs.hudu import config  # up: config -> integrations\n",
-            "cwsync/syncs/__init__.py": "",
-            "cwsync/syncs/hudu/__init__.py": "",
-            "cwsync/syncs/hudu/config.py": "import json\n",
+            "cwsync/config/__init__.py": "from cwsync.integrations.hudu import config  # up: config -> integrations\n",
+            "cwsync/integrations/__init__.py": "",
+            "cwsync/integrations/hudu/__init__.py": "",
+            "cwsync/integrations/hudu/config.py": "import json\n",
             "cwsync/store/__init__.py": "",
             "cwsync/store/a.py": "from . import b\n",
             "cwsync/store/b.py": "from cwsync.store.a import X\n",
@@ -383,7 +383,7 @@ def test_the_checker_reports_an_upward_import_and_a_cycle(tmp_path: Path) -> Non
     imports = collect_imports(root)
     layers = sorted(layer_violations(imports))
     assert len(layers) == 2, layers
-    assert "src/cwsync/config/__init__.py:1: cwsync.config imports cwsync.syncs.hudu.config" in layers[0]
+    assert "src/cwsync/config/__init__.py:1: cwsync.config imports cwsync.integrations.hudu.config" in layers[0]
     assert "config imports integrations, a layer above it" in layers[0]
     assert "cwsync.extra imports cwsync.store.a (module level): cwsync.extra is in no layer" in layers[1]
     found = cycles(imports)
@@ -396,15 +396,17 @@ def test_the_checker_reports_a_cycle_through_a_package_init(tmp_path: Path) -> N
         tmp_path / "src",
         {
             "cwsync/__init__.py": "",
-            "cwsync/syncs/__init__.py": "",
-            "cwsync/syncs/hubspot/__init__.py": "from cwsync.syncs.catalog.engine import E\n",
-            "cwsync/syncs/hubspot/shapes.py": "import json\n",
-            "cwsync/syncs/catalog/__init__.py": "",
-            "cwsync/syncs/catalog/engine.py": "from cwsync.syncs.hubspot.shapes import flat\n",
+            "cwsync/integrations/__init__.py": "",
+            "cwsync/integrations/hubspot/__init__.py": "from cwsync.integrations.catalog.engine import E\n",
+            "cwsync/integrations/hubspot/shapes.py": "import json\n",
+            "cwsync/integrations/catalog/__init__.py": "",
+            "cwsync/integrations/catalog/engine.py": "from cwsync.integrations.hubspot.shapes import flat\n",
         },
     )
     found = cycles(collect_imports(root))
-    assert [[e.source for e in c] for c in found] == [["cwsync.syncs.catalog.engine", "cwsync.syncs.hubspot"]]
+    assert [[e.source for e in c] for c in found] == [
+        ["cwsync.integrations.catalog.engine", "cwsync.integrations.hubspot"]
+    ]
 
 
 def test_the_checker_reports_a_package_cycle_of_lazy_imports(tmp_path: Path) -> None:
@@ -413,19 +415,23 @@ def test_the_checker_reports_a_package_cycle_of_lazy_imports(tmp_path: Path) -> 
         tmp_path / "src",
         {
             "cwsync/__init__.py": "",
-            "cwsync/syncs/__init__.py": "",
-            "cwsync/syncs/hubspot/__init__.py": "",
-            "cwsync/syncs/hubspot/shapes.py": "def f():\n    from cwsync.syncs.catalog.priority import order\n",
-            "cwsync/syncs/catalog/__init__.py": "",
-            "cwsync/syncs/catalog/priority.py": "def order():\n    pass\n",
-            "cwsync/syncs/catalog/engine.py": "from cwsync.syncs.hubspot import shapes\n",
+            "cwsync/integrations/__init__.py": "",
+            "cwsync/integrations/hubspot/__init__.py": "",
+            "cwsync/integrations/hubspot/shapes.py": (
+                "def f():\n    from cwsync.integrations.catalog.priority import order\n"
+            ),
+            "cwsync/integrations/catalog/__init__.py": "",
+            "cwsync/integrations/catalog/priority.py": "def order():\n    pass\n",
+            "cwsync/integrations/catalog/engine.py": "from cwsync.integrations.hubspot import shapes\n",
         },
     )
     imports = collect_imports(root)
     assert cycles(imports) == []
     problems = cycle_violations(imports, packages=True)
     assert len(problems) == 1, problems
-    assert problems[0].startswith("package cycle cwsync.syncs.catalog -> cwsync.syncs.hubspot -> cwsync.syncs.catalog")
+    assert problems[0].startswith(
+        "package cycle cwsync.integrations.catalog -> cwsync.integrations.hubspot -> cwsync.integrations.catalog"
+    )
 
 
 def test_the_checker_fences_the_sandbox(tmp_path: Path) -> None:

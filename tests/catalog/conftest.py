@@ -15,9 +15,9 @@ from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.http import RetryPolicy
 from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
+from cwsync.integrations.catalog.engine import CatalogEngine
 from cwsync.store import Link, Store
-from cwsync.syncs.catalog.engine import CatalogEngine
-from cwsync.syncs.catalog.workflow import REMEMBER_SECONDS, QuoteWorkflow
+from cwsync.workflows.quotes.workflow import REMEMBER_SECONDS, QuoteWorkflow
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
 from cwsync_sandbox.hubspot import HubSpotSandbox, HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
 

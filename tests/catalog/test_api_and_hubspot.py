@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from cwsync.connectors.hubspot import association_spec
+from cwsync.integrations.hubspot.run import HubSpotSync
 from cwsync.server.app import Server, create_app
-from cwsync.syncs.catalog.quotes import QuoteRefused
-from cwsync.syncs.hubspot.run import HubSpotSync
+from cwsync.workflows.quotes.document import QuoteRefused
 from tests.catalog.conftest import API_TOKEN, World
 from tests.catalog.test_quotes_e2e import forecast, make_quote, products
 

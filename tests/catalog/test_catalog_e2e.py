@@ -146,7 +146,7 @@ async def test_a_product_created_by_a_killed_run_is_found_not_created_twice(worl
 
 async def test_progress_counts_every_item_out_of_connectwise_total(world: World) -> None:
     """`catalog sync` draws its bar from these: a total from ConnectWise's own count, and every item decided."""
-    from cwsync.syncs.catalog.engine import CatalogEngine
+    from cwsync.integrations.catalog.engine import CatalogEngine
 
     done: dict[str, int] = {}
     totals: dict[str, int] = {}

@@ -10,10 +10,10 @@ from pydantic import ValidationError
 from cwsync.config.catalog import CatalogSync
 from cwsync.core.priority import order_types, pick_company_type
 from cwsync.engine.engine import Decision, decide
+from cwsync.integrations.catalog.products import product_pair, project_product
+from cwsync.integrations.hubspot.shapes import flatten_company
 from cwsync.store import Link
-from cwsync.syncs.catalog.products import product_pair, project_product
-from cwsync.syncs.catalog.quotes import PlannedLine, Quote, plan_quote
-from cwsync.syncs.hubspot.shapes import flatten_company
+from cwsync.workflows.quotes.document import PlannedLine, Quote, plan_quote
 
 SYNC = CatalogSync(categories={"Hardware": "Devices"}, default_category="Misc", product_types={"Hardware": "HW"})
 
@@ -195,7 +195,7 @@ def planned(product: str, catalog_id: int, position: int = 1) -> PlannedLine:
 def test_recent_stands_in_for_links_until_its_seconds_are_over() -> None:
     """What a quote read is known to the next quotes naming the same records (any case) for `seconds` after it
     was read; then nothing is."""
-    from cwsync.syncs.catalog.workflow import Known, Recent
+    from cwsync.workflows.quotes.workflow import Known, Recent
 
     clock = Clock()
     recent = Recent(60, clock=clock)
@@ -217,7 +217,7 @@ def test_recent_stands_in_for_links_until_its_seconds_are_over() -> None:
 def test_recent_does_not_renew_what_was_not_read_again() -> None:
     """A company and contact taken from memory (None: not read) keep the time they were read; products, read
     again beside every create, are renewed."""
-    from cwsync.syncs.catalog.workflow import Known, Recent
+    from cwsync.workflows.quotes.workflow import Known, Recent
 
     clock = Clock()
     recent = Recent(60, clock=clock)
@@ -231,8 +231,8 @@ def test_recent_does_not_renew_what_was_not_read_again() -> None:
 
 
 def test_recent_forgets_what_a_refusal_names_and_its_oldest_beyond_its_size() -> None:
-    from cwsync.syncs.catalog.quotes import QuoteRefused
-    from cwsync.syncs.catalog.workflow import Known, Recent
+    from cwsync.workflows.quotes.document import QuoteRefused
+    from cwsync.workflows.quotes.workflow import Known, Recent
 
     recent = Recent(60, size=2)
     quote = recent_quote(
@@ -255,7 +255,7 @@ def test_recent_forgets_what_a_refusal_names_and_its_oldest_beyond_its_size() ->
 def test_recent_keeps_and_gives_nothing_under_a_blank_text() -> None:
     """A quote naming a blank company, contact or product names no record: nothing is remembered under the empty
     text, and nothing remembered stands in for it (issue 20: one workflow serves every quote of a tenant)."""
-    from cwsync.syncs.catalog.workflow import Known, Recent
+    from cwsync.workflows.quotes.workflow import Known, Recent
 
     recent = Recent(60)
     blank = recent_quote(company=" ", contact="", lines=[{"product": " ", "quantity": 1, "price": 1}], shipping=0)

@@ -11,7 +11,7 @@ from sqlalchemy import event as sa_event
 
 from cwsync.store import Link
 from cwsync.store.jobs import JobStore
-from cwsync.syncs.catalog.quotes import Quote, QuoteRefused
+from cwsync.workflows.quotes.document import Quote, QuoteRefused
 from tests.catalog.conftest import World, link_records
 
 
@@ -338,7 +338,7 @@ async def test_linked_records_are_found_by_their_exact_value_whatever_the_case(b
     (`a_b%` does not find `AXBZ`, which would make it ambiguous); a contact by its e-mail among its company's; a
     product by its SKU, not by one it is part of; on both store backends (their JSON text differs)."""
     from cwsync.store import Link
-    from cwsync.syncs.catalog.workflow import _known
+    from cwsync.workflows.quotes.workflow import _known
     from tests.store.test_store import opened_store
 
     tenant = "default"

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from cwsync.changes.workflow import ChangeWorkflow
 from cwsync.config.changes import ChangesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.connectwise.conditions import F
 from cwsync.connectors.http import RetryPolicy
 from cwsync.store import Store
+from cwsync.workflows.changes.workflow import ChangeWorkflow
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings
 from cwsync_sandbox.server import RunningSandbox, running_sandbox
 

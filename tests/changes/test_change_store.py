@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from cwsync.changes.errors import ChangeRefused
-from cwsync.changes.models import ChangeRecord, Resource
-from cwsync.changes.store import ChangeStore, journal_scope
 from cwsync.store import JournalEntry, Store
+from cwsync.workflows.changes.errors import ChangeRefused
+from cwsync.workflows.changes.models import ChangeRecord, Resource
+from cwsync.workflows.changes.store import ChangeStore, journal_scope
 from tests.store.test_store import opened_store
 
 

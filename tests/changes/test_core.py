@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from cwsync.changes.core import Member, check_order, plan_event
-from cwsync.changes.errors import ChangeRefused
-from cwsync.changes.models import ChangeEvent, ChangeRecord, Resource
-from cwsync.changes.setup import CompanyRef, Setup, StatusRef
 from cwsync.config import ConfigError, parse_config
 from cwsync.config.changes import ChangesConfig
+from cwsync.workflows.changes.core import Member, check_order, plan_event
+from cwsync.workflows.changes.errors import ChangeRefused
+from cwsync.workflows.changes.models import ChangeEvent, ChangeRecord, Resource
+from cwsync.workflows.changes.setup import CompanyRef, Setup, StatusRef
 
 EVENT: TypeAdapter[ChangeEvent] = TypeAdapter(ChangeEvent)
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from cwsync.changes.device_store import DeviceStore
-from cwsync.changes.devices import DeviceTable, canonical, device_pair, mentions, project, scope_key
 from cwsync.config.changes import ChangesConfig, DevicesConfig
 from cwsync.engine.engine import decide
+from cwsync.integrations.devices.sync import DeviceTable, canonical, device_pair, mentions, project, scope_key
+from cwsync.integrations.devices.table import DeviceStore
 from tests.changes.conftest import changes_config
 
 TYPES = {"Managed Server": "Server"}

@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from cwsync.changes.device_store import DeviceStore
-from cwsync.changes.devices import DeviceTable, device_pair, device_view
-from cwsync.changes.errors import ChangeRefused
-from cwsync.changes.store import ChangeStore
 from cwsync.config.changes import DevicesConfig
 from cwsync.engine.engine import Decision, decide
+from cwsync.integrations.devices.sync import DeviceTable, device_pair
+from cwsync.integrations.devices.table import DeviceStore
 from cwsync.store import Store
+from cwsync.workflows.changes.devices import device_view
+from cwsync.workflows.changes.errors import ChangeRefused
+from cwsync.workflows.changes.store import ChangeStore
 from tests.changes.test_change_store import record, store  # noqa: F401  (the two-backend fixture)
 
 TYPES = {"Managed Server": "Server", "Firewall": "Firewall"}

@@ -13,14 +13,15 @@ from typing import Any
 import httpx
 import pytest
 
-from cwsync.changes.devices import SKIPPED, DeviceSync, device_view
-from cwsync.changes.errors import SetupError
-from cwsync.changes.models import FullyApprovedEvent, LinkRequest, ScheduledEvent
-from cwsync.changes.workflow import ChangeWorkflow
 from cwsync.config.changes import ChangesConfig, DevicesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.http import RetryPolicy
+from cwsync.integrations.devices.sync import SKIPPED, DeviceSync
 from cwsync.store import Store
+from cwsync.workflows.changes.devices import device_view
+from cwsync.workflows.changes.errors import SetupError
+from cwsync.workflows.changes.models import FullyApprovedEvent, LinkRequest, ScheduledEvent
+from cwsync.workflows.changes.workflow import ChangeWorkflow
 from cwsync_sandbox.server import RunningSandbox
 from tests.changes.conftest import World, changes_config
 

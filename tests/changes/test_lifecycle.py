@@ -11,8 +11,8 @@ from pydantic import TypeAdapter
 from sqlalchemy import Engine
 from sqlalchemy import event as sa_event
 
-from cwsync.changes.errors import ChangeRefused
-from cwsync.changes.models import ChangeEvent, LinkRequest, Person
+from cwsync.workflows.changes.errors import ChangeRefused
+from cwsync.workflows.changes.models import ChangeEvent, LinkRequest, Person
 from tests.changes.conftest import OUTSIDER, World
 
 EVENT: TypeAdapter[ChangeEvent] = TypeAdapter(ChangeEvent)

@@ -8,11 +8,11 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from cwsync.changes.setup import Setup, validate_statuses
-from cwsync.changes.workflow import ChangeWorkflow
 from cwsync.config.changes import ChangesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient, ValidationError
 from cwsync.connectors.http import RetryPolicy
+from cwsync.workflows.changes.setup import Setup, validate_statuses
+from cwsync.workflows.changes.workflow import ChangeWorkflow
 from tests.changes.conftest import World, changes_config
 from tests.changes.test_lifecycle import event, link_request
 

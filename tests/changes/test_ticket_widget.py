@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cwsync.changes.core import ticket_url
+from cwsync.workflows.changes.core import ticket_url
 from tests.changes.conftest import OUTSIDER, World
 from tests.changes.test_api import Api, api
 from tests.changes.test_lifecycle import event, internal, link_request

@@ -21,12 +21,12 @@ from cwsync.connectors.http import RetryPolicy
 from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
 from cwsync.connectors.hudu import HuduClient
 from cwsync.console import add_console
+from cwsync.integrations.hudu.context import hudu_settings
 from cwsync.integrations.root import connectwise_settings
 from cwsync.runtime.jobs import JobSpec
 from cwsync.server.app import Server, create_app
 from cwsync.store import RunRecord, Store
 from cwsync.store.users import UserStore
-from cwsync.syncs.hudu.context import hudu_settings
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox
 from cwsync_sandbox.connectwise.app import create_app as create_cw_app
 from cwsync_sandbox.hubspot import HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
@@ -441,7 +441,7 @@ async def test_filters_show_a_live_count_and_save_rules(cfg: Cfg) -> None:
     """The count is ConnectWise's; the rule being added shows its count; saved and removed rules reach the file."""
     from cwsync.config.model import FilterRule
     from cwsync.core.filters import failing_rule
-    from cwsync.syncs.hubspot.shapes import flatten_company
+    from cwsync.integrations.hubspot.shapes import flatten_company
 
     await cfg.login()
     page = "/filters?pair=companies"
@@ -472,7 +472,7 @@ async def test_filters_show_a_live_count_and_save_rules(cfg: Cfg) -> None:
 
 async def test_hudu_matching_bulk_exact_one_by_hand_then_sync(cfg: Cfg) -> None:
     """Accept every exact suggestion, match one company by hand, sync it alone, then sync everything."""
-    from cwsync.syncs.hudu.decisions import load_decisions
+    from cwsync.integrations.hudu.decisions import load_decisions
 
     companies = [c async for c in cfg.server.cw.stream_records("company/companies", fields="id,name,identifier")]
     for twin in companies[:2]:  # Hudu already has two of them under the same name: exact suggestions

@@ -15,7 +15,7 @@ from cwsync.console.config.checks import ChangesCheck, PropertyCache, SchemaChec
 from cwsync.console.config.editor import ConfigEditor
 from cwsync.console.config.sources import Sources
 from cwsync.core.filters import failing_rule
-from cwsync.syncs.hubspot.shapes import flatten_company
+from cwsync.integrations.hubspot.shapes import flatten_company
 from tests.syncs.test_hubspot_e2e import World
 from tests.syncs.test_hubspot_e2e import world as world
 

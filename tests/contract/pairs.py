@@ -17,15 +17,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from cwsync.changes.devices import sync_of
-from cwsync.changes.workflow import ChangeWorkflow
 from cwsync.engine.engine import Engine
+from cwsync.integrations.catalog.engine import CatalogEngine
+from cwsync.integrations.hubspot.run import HubSpotSync, RecordRef
+from cwsync.integrations.hudu.matching import Decision
+from cwsync.integrations.hudu.run import HuduSyncEngine
 from cwsync.integrations.mirror import mirror_pairs, pair_name
 from cwsync.store import Store
-from cwsync.syncs.catalog.engine import CatalogEngine
-from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef
-from cwsync.syncs.hudu.matching import Decision
-from cwsync.syncs.hudu.run import HuduSyncEngine
+from cwsync.workflows.changes.devices import sync_of
+from cwsync.workflows.changes.workflow import ChangeWorkflow
 from tests.catalog.conftest import CATALOG_SECTION
 from tests.changes.conftest import changes_config
 from tests.contract.rig import Data, World

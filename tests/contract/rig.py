@@ -28,7 +28,7 @@ from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.http import RetryPolicy
 from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
 from cwsync.connectors.hudu import HuduClient
-from cwsync.syncs.hudu.context import connectwise_settings, hudu_settings
+from cwsync.integrations.hudu.context import connectwise_settings, hudu_settings
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings
 from cwsync_sandbox.faults import FaultSettings
 from cwsync_sandbox.hubspot import HubSpotSandbox, HubSpotSandboxSettings

@@ -31,17 +31,17 @@ from typing import Any
 
 import pytest
 
-from cwsync.changes.devices import sync_of
-from cwsync.changes.workflow import ChangeWorkflow
 from cwsync.engine.engine import Engine
 from cwsync.engine.guard import MassDeleteError
+from cwsync.integrations.catalog.engine import CatalogEngine
 from cwsync.integrations.connectwise import ConnectWiseSource
+from cwsync.integrations.hubspot.run import HubSpotSync
+from cwsync.integrations.hudu.assets import AssetSource
+from cwsync.integrations.hudu.run import HuduSyncEngine
 from cwsync.integrations.mirror import mirror_pairs, pair_name
 from cwsync.logs import configure_logging
-from cwsync.syncs.catalog.engine import CatalogEngine
-from cwsync.syncs.hubspot.run import HubSpotSync
-from cwsync.syncs.hudu.assets import AssetSource
-from cwsync.syncs.hudu.run import HuduSyncEngine
+from cwsync.workflows.changes.devices import sync_of
+from cwsync.workflows.changes.workflow import ChangeWorkflow
 from tests.catalog.conftest import CATALOG_SECTION
 from tests.changes.conftest import changes_config
 from tests.contract.pairs import DEVICE_TYPES, HuduPair, _store

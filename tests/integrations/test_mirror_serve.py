@@ -11,11 +11,11 @@ from sqlalchemy import text
 
 from cwsync.config import Config
 from cwsync.connectors.connectwise import ConnectWiseClient, replace_ops
+from cwsync.integrations.hudu.context import connectwise_settings
 from cwsync.runtime.callbacks import CallbackManager, desired_callbacks
 from cwsync.runtime.jobs import JobSpec
 from cwsync.server.app import Server, create_app
 from cwsync.store import Store
-from cwsync.syncs.hudu.context import connectwise_settings
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox
 from cwsync_sandbox.connectwise.app import create_app as create_cw_app
 from tests.syncs_hudu.conftest import no_sleep

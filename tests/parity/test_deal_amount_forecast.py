@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from cwsync.syncs.hubspot.shapes import FORECAST_LINE, ForecastWrite, forecast_total, plan_forecast
+from cwsync.integrations.hubspot.shapes import FORECAST_LINE, ForecastWrite, forecast_total, plan_forecast
 from tests.parity.test_deals_two_way import linked, new_deal
 from tests.syncs.test_hubspot_e2e import World, make_config, world
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
-from cwsync.syncs.hubspot.properties import merged_options, sync_options
+from cwsync.integrations.hubspot.properties import merged_options, sync_options
 from tests.catalog.conftest import CATALOG_SECTION
 from tests.contract.rig import FAST_RETRY, Data, World, no_sleep, world
 

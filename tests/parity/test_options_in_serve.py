@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from cwsync.config.model import ServerConfig
+from cwsync.integrations.hubspot.properties import COMPANY_TYPE_PROPERTY
 from cwsync.runtime.scheduler import Scheduler
 from cwsync.server.app import Server
 from cwsync.server.registry import CATALOG
-from cwsync.syncs.hubspot.properties import COMPANY_TYPE_PROPERTY
 from cwsync_sandbox.connectwise.app import create_app as create_cw_app
 from tests.catalog.conftest import World as CatalogWorld
 from tests.catalog.conftest import world

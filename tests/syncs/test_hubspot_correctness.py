@@ -13,9 +13,9 @@ import pytest
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.core.plan import EXCLUDED
 from cwsync.engine.pair import Write, WriteResult
-from cwsync.integrations.hubspot import HubSpotTarget
-from cwsync.syncs.hubspot.properties import FLAG
-from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef
+from cwsync.integrations.hubspot.properties import FLAG
+from cwsync.integrations.hubspot.run import HubSpotSync, RecordRef
+from cwsync.integrations.hubspot.target import HubSpotTarget
 from tests.syncs.test_hubspot_e2e import World, _expected_companies, make_config
 from tests.syncs.test_hubspot_e2e import world as world
 

@@ -16,8 +16,8 @@ from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.http import RetryPolicy
 from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
+from cwsync.integrations.hubspot.run import HubSpotSync, RunReport
 from cwsync.store import Store
-from cwsync.syncs.hubspot.run import HubSpotSync, RunReport
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
 from cwsync_sandbox.hubspot import HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
 
@@ -351,7 +351,7 @@ async def test_dry_run_writes_nothing(world: World) -> None:
 
 async def test_replay_one_record(world: World) -> None:
     """`sync --record connectwise:contacts:ID` reads and applies that record only, leaving cursors alone (BY-2)."""
-    from cwsync.syncs.hubspot.run import RecordRef
+    from cwsync.integrations.hubspot.run import RecordRef
 
     await world.sync()
     cursor = await world.store.cursor(world.config.tenant, "contacts", "left")
@@ -371,7 +371,7 @@ async def test_replay_one_record(world: World) -> None:
 
 async def test_replay_many_records_as_one_batch(world: World) -> None:
     """Twenty changed contacts, a deleted one and a HubSpot-side change replay in one run with a few calls."""
-    from cwsync.syncs.hubspot.run import RecordRef
+    from cwsync.integrations.hubspot.run import RecordRef
 
     await world.sync()
     contacts = list(_expected_contacts(world.cw_box, _expected_companies(world.cw_box)).values())[:22]
@@ -448,7 +448,7 @@ def test_two_way_deals_load(tmp_path: Path) -> None:
     """Deals may flow both ways (HS-1, HS-2; end to end in tests/parity/test_deals_two_way.py): the stage maps
     back to a status, the company and contact are required for an opportunity."""
     from cwsync.config.vocabulary import Direction
-    from cwsync.syncs.hubspot.run import mappings
+    from cwsync.integrations.hubspot.run import mappings
 
     box = build_sandbox(SandboxSettings(base_url=CW_BASE, records=50))
     config = make_config(tmp_path, box, objects={"deals": {"direction": "two-way"}})
@@ -493,7 +493,7 @@ async def test_deleted_company_is_archived_in_hubspot(world: World) -> None:
 
 async def test_deleted_contact_replay_archives_and_ignore_policy_keeps(tmp_path: Path, world: World) -> None:
     """A hard-deleted contact (404 on re-read, as after a `deleted` callback) is archived; `ignore` keeps it."""
-    from cwsync.syncs.hubspot.run import RecordRef
+    from cwsync.integrations.hubspot.run import RecordRef
 
     await world.sync()
     contact = next(iter(_expected_contacts(world.cw_box, _expected_companies(world.cw_box)).values()))
@@ -515,7 +515,7 @@ async def test_deleted_contact_replay_archives_and_ignore_policy_keeps(tmp_path:
 
 async def test_full_run_reconciles_silent_deletions_with_a_guard(world: World) -> None:
     """A contact deleted with no callback is archived by the next full run; a mass disappearance stops the run."""
-    from cwsync.syncs.hubspot.run import MassDeleteError
+    from cwsync.integrations.hubspot.run import MassDeleteError
 
     await world.sync()
     contacts = list(_expected_contacts(world.cw_box, _expected_companies(world.cw_box)).values())
@@ -537,7 +537,7 @@ async def test_a_full_run_confirms_a_missing_record_by_id_before_archiving(
 ) -> None:
     """A linked contact the full read did not return, but that ConnectWise still has (created or restored while the
     read went by), is looked up by id and kept, with a run item saying why; only a confirmed deletion archives."""
-    from cwsync.syncs.hubspot.sides import ConnectWiseSide
+    from cwsync.integrations.hubspot.sides import ConnectWiseSide
 
     await world.sync()
     contacts = list(_expected_contacts(world.cw_box, _expected_companies(world.cw_box)).values())

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from cwsync.config.model import ObjectSync
 from cwsync.core.mapping import build_mapping
-from cwsync.syncs.hubspot.defaults import OBJECTS
-from cwsync.syncs.hubspot.shapes import (
+from cwsync.integrations.hubspot.defaults import OBJECTS
+from cwsync.integrations.hubspot.shapes import (
     company_identifier,
     connectwise_body,
     connectwise_patch,

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from cwsync.syncs.hubspot.run import ReadAhead
+from cwsync.integrations.hubspot.run import ReadAhead
 
 
 async def test_the_read_starts_before_anyone_asks() -> None:

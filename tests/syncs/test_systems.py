@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cwsync.syncs.systems import RecordPair, resolve, right_system
+from cwsync.integrations.systems import RecordPair, resolve, right_system
 
 
 def test_hubspot_objects_and_prefixed_pairs_name_their_counterpart() -> None:

@@ -15,10 +15,10 @@ from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.http import RetryPolicy
 from cwsync.connectors.hudu import HuduClient
+from cwsync.integrations.hudu.context import connectwise_settings, hudu_settings
+from cwsync.integrations.hudu.matching import Decision
+from cwsync.integrations.hudu.run import HuduRunReport, HuduSyncEngine
 from cwsync.store import Store
-from cwsync.syncs.hudu.context import connectwise_settings, hudu_settings
-from cwsync.syncs.hudu.matching import Decision
-from cwsync.syncs.hudu.run import HuduRunReport, HuduSyncEngine
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
 from cwsync_sandbox.hudu import HuduSandbox, HuduSandboxSettings, build_hudu_sandbox, create_hudu_app
 

@@ -10,9 +10,9 @@ import pytest
 
 from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
 from cwsync.connectors.hudu import HuduClient
+from cwsync.integrations.hudu.context import hudu_settings
 from cwsync.server.app import Server, create_app
 from cwsync.server.hudu_api import HuduApi
-from cwsync.syncs.hudu.context import hudu_settings
 from cwsync_sandbox.hudu import create_hudu_app
 from tests.syncs_hudu.conftest import World, cw_record, no_sleep
 

@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from cwsync.connectors.connectwise import replace_ops
+from cwsync.integrations.hudu.matching import Decision
+from cwsync.integrations.hudu.shapes import active_agreement
 from cwsync.store import Link
-from cwsync.syncs.hudu.matching import Decision
-from cwsync.syncs.hudu.shapes import active_agreement
 from tests.syncs_hudu.conftest import World, cw_record, hudu_sync_section
 
 
@@ -201,7 +201,7 @@ async def _filed_elsewhere(world: World, layout_name: str) -> tuple[dict[str, An
 async def test_progress_has_totals_from_connectwise_counts(world: World) -> None:
     """`hudu sync` draws its bars from these: a total per data type from ConnectWise's counts (not for sites, read
     per company), and every record decided."""
-    from cwsync.syncs.hudu.run import HuduSyncEngine
+    from cwsync.integrations.hudu.run import HuduSyncEngine
 
     await world.match(2)
     done: dict[str, int] = {}

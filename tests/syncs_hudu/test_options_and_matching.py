@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from cwsync.connectors.connectwise import replace_ops
-from cwsync.syncs.hudu.decisions import COMPANIES_PAIR
-from cwsync.syncs.hudu.matching import Decision
+from cwsync.integrations.hudu.decisions import COMPANIES_PAIR
+from cwsync.integrations.hudu.matching import Decision
 from tests.syncs_hudu.conftest import World, cw_record
 
 SERVER_TYPES = ("Managed Server", "Legacy Server", "Virtual Machine")

@@ -7,10 +7,10 @@ import httpx
 from cwsync.config.model import ServerConfig
 from cwsync.connectors.connectwise import replace_ops
 from cwsync.connectors.hudu import HuduClient
+from cwsync.integrations.hudu.context import hudu_settings
 from cwsync.runtime.callbacks import CallbackManager, desired_callbacks
 from cwsync.server.app import Server, create_app
 from cwsync.server.registry import HUBSPOT, HUDU
-from cwsync.syncs.hudu.context import hudu_settings
 from cwsync_sandbox.connectwise.app import create_app as create_cw_app
 from cwsync_sandbox.hudu import create_hudu_app
 from tests.syncs_hudu.conftest import World, cw_record, no_sleep

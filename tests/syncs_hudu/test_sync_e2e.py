@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from cwsync.syncs.hudu.shapes import active_agreement
+from cwsync.integrations.hudu.shapes import active_agreement
 from cwsync_sandbox.connectwise.app import Sandbox
 from tests.syncs_hudu.conftest import SKIPPED_TYPES, SORT_RULES, World, cw_record
 

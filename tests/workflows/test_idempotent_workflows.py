@@ -19,14 +19,14 @@ import httpx
 import pytest
 from pydantic import TypeAdapter
 
-from cwsync.changes.models import ChangeEvent, EventResult, LinkRequest, Person
-from cwsync.changes.workflow import ChangeWorkflow
 from cwsync.config.changes import ChangesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.http import CwsyncApiError, RetryPolicy
 from cwsync.store import Store
-from cwsync.syncs.catalog.quotes import Quote, QuotePlan
-from cwsync.syncs.catalog.workflow import Known, QuoteWorkflow
+from cwsync.workflows.changes.models import ChangeEvent, EventResult, LinkRequest, Person
+from cwsync.workflows.changes.workflow import ChangeWorkflow
+from cwsync.workflows.quotes.document import Quote, QuotePlan
+from cwsync.workflows.quotes.workflow import Known, QuoteWorkflow
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
 from cwsync_sandbox.faults import DroppedConnection, FaultSettings
 from tests.catalog.conftest import CW_BASE, link_records, make_config

@@ -29,8 +29,8 @@ def specs_for(config: Config) -> list[CallbackSpec]:
 
 
 def _act(config_path: Path, action: str, as_json: bool) -> None:
+    from cwsync.integrations.hubspot.context import opened
     from cwsync.runtime.callbacks import CallbackManager
-    from cwsync.syncs.hubspot.context import opened
 
     config = load(config_path)
     specs = [] if action == "remove" else specs_for(config)

@@ -19,9 +19,9 @@ from cwsync.cli.sync import CONFIG, JSON, load, run_async
 
 if TYPE_CHECKING:
     from cwsync.config import Config
-    from cwsync.syncs.catalog.engine import CatalogEngine, CatalogReport
-    from cwsync.syncs.catalog.quotes import Quote, QuotePlan
-    from cwsync.syncs.catalog.workflow import QuoteWorkflow
+    from cwsync.integrations.catalog.engine import CatalogEngine, CatalogReport
+    from cwsync.workflows.quotes.document import Quote, QuotePlan
+    from cwsync.workflows.quotes.workflow import QuoteWorkflow
 
 __all__ = ["catalog_app", "quotes_app"]
 
@@ -46,8 +46,8 @@ def _catalog(config: Config, work: Callable[[CatalogEngine], Awaitable[T]], *, p
     """Run `work` on the catalog engine; with `progress`, a bar of the items done out of ConnectWise's count (on a
     terminal only)."""
     from cwsync.cli.output import ProgressBars
-    from cwsync.syncs.catalog.engine import CatalogEngine
-    from cwsync.syncs.hubspot.context import opened
+    from cwsync.integrations.catalog.engine import CatalogEngine
+    from cwsync.integrations.hubspot.context import opened
 
     async def run() -> T:
         async with opened(config) as ctx:
@@ -59,9 +59,9 @@ def _catalog(config: Config, work: Callable[[CatalogEngine], Awaitable[T]], *, p
 
 
 def _quotes(config: Config, work: Callable[[QuoteWorkflow], Awaitable[T]]) -> T:
-    from cwsync.syncs.catalog.quotes import QuoteRefused
-    from cwsync.syncs.catalog.workflow import QuoteWorkflow
-    from cwsync.syncs.hubspot.context import opened
+    from cwsync.integrations.hubspot.context import opened
+    from cwsync.workflows.quotes.document import QuoteRefused
+    from cwsync.workflows.quotes.workflow import QuoteWorkflow
 
     async def run() -> T:
         async with opened(config, require_hubspot=False) as ctx:
@@ -93,7 +93,7 @@ def catalog_sync(
 ) -> None:
     """Sync the ConnectWise procurement catalog to HubSpot products."""
     from cwsync.core.selection import UnknownTypeError, select_types
-    from cwsync.syncs.catalog.engine import CATALOG_TYPES
+    from cwsync.integrations.catalog.engine import CATALOG_TYPES
 
     if record and (full or only):
         raise typer.BadParameter(
@@ -165,7 +165,7 @@ def _print_answer(answer: dict[str, Any], as_json: bool) -> None:
 def _read_quote(path: Path) -> Quote:
     from pydantic import ValidationError
 
-    from cwsync.syncs.catalog.quotes import Quote
+    from cwsync.workflows.quotes.document import Quote
 
     try:
         return Quote.model_validate_json(path.read_text(encoding="utf-8"))

@@ -25,10 +25,10 @@ from cwsync.cli.sync import run_async
 if TYPE_CHECKING:
     from pydantic import BaseModel, TypeAdapter
 
-    from cwsync.changes.models import ChangeEvent, EventResult
-    from cwsync.changes.workflow import ChangeWorkflow
     from cwsync.config import Config
     from cwsync.config.changes import ChangesConfig
+    from cwsync.workflows.changes.models import ChangeEvent, EventResult
+    from cwsync.workflows.changes.workflow import ChangeWorkflow
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -53,7 +53,7 @@ def _events() -> TypeAdapter[ChangeEvent]:
     """The validator of a lifecycle event (built on first use: pydantic stays out of `cwsync --help`)."""
     from pydantic import TypeAdapter
 
-    from cwsync.changes.models import ChangeEvent
+    from cwsync.workflows.changes.models import ChangeEvent
 
     event_type: Any = ChangeEvent  # an Annotated union: typed as Any so mypy (cached or not) takes it the same way
     return TypeAdapter(event_type)
@@ -101,7 +101,7 @@ def link(
     as_json: bool = JSON,
 ) -> None:
     """Link a change to a ticket: status, internal note, resources (creator, approvers, vCAB)."""
-    from cwsync.changes.models import LinkRequest
+    from cwsync.workflows.changes.models import LinkRequest
 
     values = _read(file) | _given(
         change_id=change_id,
@@ -223,8 +223,8 @@ def devices_sync(
     as_json: bool = JSON,
 ) -> None:
     """Sync ConnectWise configurations of mapped types into the device inventory (incremental unless --full)."""
-    from cwsync.changes.devices import sync_of
     from cwsync.cli.output import ProgressBars
+    from cwsync.workflows.changes.devices import sync_of
 
     async def work(wf: ChangeWorkflow) -> Any:
         sync = sync_of(wf.device_sync)
@@ -281,7 +281,7 @@ def devices_show(
     as_json: bool = JSON,
 ) -> None:
     """One device by hostname, and the changes that mention it."""
-    from cwsync.changes.devices import device_view
+    from cwsync.workflows.changes.devices import device_view
 
     view = _run(config, lambda wf: device_view(wf.devices, hostname, company=company))
     if as_json:
@@ -298,7 +298,7 @@ def devices_show(
 
 def _run(config_path: Path, work: Callable[[ChangeWorkflow], Awaitable[T]]) -> T:
     """Open the workflow for a configuration and run `work`; refusals and setup errors exit with a message."""
-    from cwsync.changes.errors import ChangeRefused, SetupError
+    from cwsync.workflows.changes.errors import ChangeRefused, SetupError
 
     config = _load(config_path)
     changes = config.syncs.changes
@@ -319,8 +319,8 @@ def _run(config_path: Path, work: Callable[[ChangeWorkflow], Awaitable[T]]) -> T
 
 @asynccontextmanager
 async def _opened(config: Config, changes: ChangesConfig) -> AsyncIterator[ChangeWorkflow]:
-    from cwsync.changes.workflow import ChangeWorkflow
     from cwsync.integrations.root import opened
+    from cwsync.workflows.changes.workflow import ChangeWorkflow
 
     async with opened(config, hubspot="none") as ctx:
         yield await ChangeWorkflow.start(client=ctx.cw, store=ctx.store, config=changes, tenant=config.tenant)

@@ -20,7 +20,7 @@ from cwsync.cli.sync import _print_report
 if TYPE_CHECKING:
     from cwsync.connectors.connectwise import ConnectWiseSettings
     from cwsync.diagnostics.connectwise import DoctorReport
-    from cwsync.syncs.hubspot.context import Context
+    from cwsync.integrations.hubspot.context import Context
 
 NEW_PHONE = "+1 555 010 4242"
 
@@ -71,8 +71,8 @@ async def _sync_tour(base_url: str, folder: Path, *, once: bool) -> None:
     """`base_url`: where the sandboxes are served."""
     from cwsync.config import load_config
     from cwsync.config.template import render_template
-    from cwsync.syncs.hubspot.context import opened
-    from cwsync.syncs.hubspot.run import HubSpotSync
+    from cwsync.integrations.hubspot.context import opened
+    from cwsync.integrations.hubspot.run import HubSpotSync
 
     port = _free_port()
     path = folder / "cwsync.yaml"

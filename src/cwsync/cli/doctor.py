@@ -180,9 +180,9 @@ async def check_mappings(config: Any) -> Any:
     from cwsync.connectors.hubspot import HubSpotClient
     from cwsync.core.mapping import MappingError
     from cwsync.diagnostics.connectwise import CheckResult
+    from cwsync.integrations.hubspot.run import mappings
+    from cwsync.integrations.hubspot.schema import check_schemas, property_definitions
     from cwsync.integrations.root import connectwise_settings, hubspot_settings
-    from cwsync.syncs.hubspot.run import mappings
-    from cwsync.syncs.hubspot.schema import check_schemas, property_definitions
 
     name = "HubSpot mappings fit the schemas"
     try:

@@ -19,8 +19,8 @@ from cwsync.cli.sync import CONFIG, JSON, load, run_async
 if TYPE_CHECKING:
     from cwsync.config import Config
     from cwsync.config.hudu import DataType
-    from cwsync.syncs.hudu.matching import Decision, Suggestion
-    from cwsync.syncs.hudu.run import HuduRunReport, HuduSyncEngine
+    from cwsync.integrations.hudu.matching import Decision, Suggestion
+    from cwsync.integrations.hudu.run import HuduRunReport, HuduSyncEngine
 
 __all__ = ["app"]
 
@@ -33,7 +33,7 @@ HELP_DATA_TYPES = ("companies", "sites", "contacts", "configurations", "agreemen
 
 def _load(path: Path) -> Config:
     from cwsync.config import ConfigError
-    from cwsync.syncs.hudu.context import hudu_sync_config
+    from cwsync.integrations.hudu.context import hudu_sync_config
 
     config = load(path)
     try:
@@ -48,9 +48,9 @@ def _with_engine(config: Config, work: Callable[[HuduSyncEngine], Awaitable[T]],
 
     With `progress`, a bar per data type counts the records done (drawn on a terminal only)."""
     from cwsync.config import ConfigError
-    from cwsync.syncs.hudu.context import opened
-    from cwsync.syncs.hudu.layouts import LayoutError
-    from cwsync.syncs.hudu.run import HuduSyncEngine
+    from cwsync.integrations.hudu.context import opened
+    from cwsync.integrations.hudu.layouts import LayoutError
+    from cwsync.integrations.hudu.run import HuduSyncEngine
 
     async def run() -> T:
         async with opened(config) as ctx:
@@ -103,7 +103,7 @@ def check_connection(
 
 
 def _parse_set(values: list[str]) -> list[Decision]:
-    from cwsync.syncs.hudu.matching import Decision
+    from cwsync.integrations.hudu.matching import Decision
 
     decisions = []
     for text in values:
@@ -186,7 +186,7 @@ def _ask(suggestions: list[Suggestion]) -> list[Decision]:
 
 
 def _answer(s: Suggestion, answer: str, best: int | None) -> Decision | None:
-    from cwsync.syncs.hudu.matching import Decision
+    from cwsync.integrations.hudu.matching import Decision
 
     if answer == "m" and best is not None:
         return Decision(s.cw_id, "match", best)

@@ -15,8 +15,8 @@ from cwsync.cli.output import ProgressBars, console, fail, new_table
 
 if TYPE_CHECKING:
     from cwsync.config import Config
+    from cwsync.integrations.hubspot.run import RunReport
     from cwsync.store import RunRecord
-    from cwsync.syncs.hubspot.run import RunReport
 
 T = TypeVar("T")
 
@@ -56,8 +56,8 @@ def load(path: Path) -> Config:
     from cwsync.config import ConfigError, load_config
     from cwsync.config.model import secret_values
     from cwsync.core.mapping import MappingError
+    from cwsync.integrations.hubspot.run import mappings
     from cwsync.logs import register_secrets
-    from cwsync.syncs.hubspot.run import mappings
 
     try:
         config = load_config(path)
@@ -116,8 +116,8 @@ def _fix_for(exc: Exception) -> str:
 def _sync(
     config_path: Path, *, dry_run: bool, full: bool, objects: list[str], as_json: bool, record: str | None = None
 ) -> RunReport:
-    from cwsync.syncs.hubspot.context import opened
-    from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef, mappings
+    from cwsync.integrations.hubspot.context import opened
+    from cwsync.integrations.hubspot.run import HubSpotSync, RecordRef, mappings
 
     config = load(config_path)
     try:
@@ -187,7 +187,7 @@ def _every_sync(
 ) -> None:
     """The HubSpot sync (when configured) and the SQL mirror (when configured and no object or record is named)."""
     from cwsync.core.selection import UnknownTypeError, select_types
-    from cwsync.syncs.hubspot.run import mappings
+    from cwsync.integrations.hubspot.run import mappings
 
     config = load(config_path)
     try:
@@ -317,8 +317,8 @@ def history(
 
 def status(config: Path = CONFIG, as_json: bool = JSON) -> None:
     """Links and cursors per object, and the last run."""
+    from cwsync.integrations.hubspot.run import mappings
     from cwsync.store.schema import read_only
-    from cwsync.syncs.hubspot.run import mappings
 
     cfg = load(config)
 
@@ -365,9 +365,9 @@ def explain(
 ) -> None:
     """Why did this record (not) sync? Its link, each field map applied to it with the planned diff, and every
     decision recorded for it with the remote answer (BY-2)."""
+    from cwsync.integrations import explain as mapping_trace
+    from cwsync.integrations import systems
     from cwsync.store.schema import read_only
-    from cwsync.syncs import explain as mapping_trace
-    from cwsync.syncs import systems
 
     cfg = load(config)
     try:
@@ -444,14 +444,14 @@ def create_properties_command(
     as_json: bool = JSON,
 ) -> None:
     """Create the custom HubSpot properties the mappings need (HS-5). ConnectWise fields are never created."""
-    from cwsync.syncs.hubspot.context import opened
-    from cwsync.syncs.hubspot.properties import (
+    from cwsync.integrations.hubspot.context import opened
+    from cwsync.integrations.hubspot.properties import (
         create_properties,
         import_company_types,
         missing_properties,
         property_group,
     )
-    from cwsync.syncs.hubspot.run import mappings
+    from cwsync.integrations.hubspot.run import mappings
 
     cfg = load(config)
 
@@ -508,7 +508,7 @@ def serve(
     console.print(f"cwsync serving on http://{host}:{port} (public URL {public}); API docs at /docs")
     if any(c.server.api_token is None or not c.server.api_token.get_secret_value() for c in configs):
         console.print("[yellow]server.api_token is not set: the REST API refuses every request[/yellow]")
-    from cwsync.changes.errors import SetupError
+    from cwsync.workflows.changes.errors import SetupError
 
     many = tenants is not None
     try:

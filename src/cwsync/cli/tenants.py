@@ -72,7 +72,7 @@ def list_tenants(tenants: Path = TENANTS, as_json: bool = JSON) -> None:
 @app.command()
 def check(tenants: Path = TENANTS, as_json: bool = JSON) -> None:
     """Check every tenant file and the deployment's rules (names, one store, URLs, tokens); exit 2 on a problem."""
-    from cwsync.syncs.hubspot.run import mappings
+    from cwsync.integrations.hubspot.run import mappings
 
     configs = load_all(tenants)
     for config in configs:

@@ -22,9 +22,9 @@
         companies: mapped                 # mapped: only the companies above; all: every company
         schedule: {incremental_minutes: 60, full_hours: 24}
 
-Board and status names are checked against ConnectWise by `cwsync.changes.setup.validate_statuses` when the workflow
-starts (CLI and server), so an unknown name is refused before any event fires. This module does no I/O and imports
-nothing else of `cwsync.config` (`model.py` imports this one).
+Board and status names are checked against ConnectWise by `cwsync.workflows.changes.setup.validate_statuses` when
+the workflow starts (CLI and server), so an unknown name is refused before any event fires. This module does no I/O
+and imports nothing else of `cwsync.config` (`model.py` imports this one).
 """
 
 from __future__ import annotations

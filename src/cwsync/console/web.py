@@ -25,9 +25,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from cwsync.config.tenants import TENANT_PREFIX, TENANT_SCOPE_KEY
+from cwsync.integrations.systems import right_system
 from cwsync.store.secrets import SecretStore
 from cwsync.store.users import ConsoleSession, Role, UserStore
-from cwsync.syncs.systems import right_system
 
 if TYPE_CHECKING:
     from cwsync.server.app import Server

@@ -30,7 +30,8 @@ from cwsync.connectors.http import CwsyncApiError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.values import as_utc
 from cwsync.engine.runs import close_interrupted
-from cwsync.integrations import root
+from cwsync.integrations import explain as explained
+from cwsync.integrations import root, systems
 from cwsync.runtime.accept import AcceptingJobStore
 from cwsync.runtime.intake import (
     CLOUD_KEY_HOSTS,
@@ -59,8 +60,6 @@ from cwsync.server.runs_api import add_run_routes
 from cwsync.server.security import harden
 from cwsync.store import RunRecord, Store
 from cwsync.store.records import JobRecord
-from cwsync.syncs import explain as explained
-from cwsync.syncs import systems
 
 log = structlog.get_logger("cwsync.server")
 

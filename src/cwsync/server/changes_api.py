@@ -26,20 +26,18 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
-from cwsync.changes.devices import device_view, sync_of
-from cwsync.changes.errors import ChangeRefused, SetupError
-from cwsync.changes.models import (
+from cwsync.connectors.http import CwsyncApiError
+from cwsync.integrations.devices.models import Device, DeviceSyncReport, DeviceView
+from cwsync.server.auth import api_guard
+from cwsync.workflows.changes.devices import device_view, sync_of
+from cwsync.workflows.changes.errors import ChangeRefused, SetupError
+from cwsync.workflows.changes.models import (
     ChangeEvent,
-    Device,
-    DeviceSyncReport,
-    DeviceView,
     EventResult,
     LinkRequest,
     TicketSummary,
 )
-from cwsync.changes.workflow import ChangeView, ChangeWorkflow
-from cwsync.connectors.http import CwsyncApiError
-from cwsync.server.auth import api_guard
+from cwsync.workflows.changes.workflow import ChangeView, ChangeWorkflow
 
 if TYPE_CHECKING:
     from cwsync.server.app import Server

@@ -29,12 +29,12 @@ from cwsync.config.hudu import DATA_TYPES, DataType
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.connectors.hudu import HuduClient
 from cwsync.core.selection import UnknownTypeError, select_types
+from cwsync.integrations.hudu.context import hudu_settings
+from cwsync.integrations.hudu.decisions import COMPANIES_PAIR
+from cwsync.integrations.hudu.layouts import LayoutError
+from cwsync.integrations.hudu.matching import Decision
+from cwsync.integrations.hudu.run import HuduSyncEngine
 from cwsync.server.auth import api_guard
-from cwsync.syncs.hudu.context import hudu_settings
-from cwsync.syncs.hudu.decisions import COMPANIES_PAIR
-from cwsync.syncs.hudu.layouts import LayoutError
-from cwsync.syncs.hudu.matching import Decision
-from cwsync.syncs.hudu.run import HuduSyncEngine
 
 if TYPE_CHECKING:
     from cwsync.server.app import Server

@@ -145,3 +145,6 @@ class IntakeServer:
                 self._server.should_exit = True
                 await asyncio.to_thread(self._thread.join)
             raise
+        finally:
+            if done.done():  # the thread answered and is ending: once `serve` returns, it has ended
+                await asyncio.to_thread(self._thread.join)

@@ -26,11 +26,11 @@ from fastapi.responses import JSONResponse
 
 from cwsync.connectors.http import CwsyncApiError, NotFoundError
 from cwsync.core.selection import UnknownTypeError, select_types
+from cwsync.integrations.catalog.engine import CATALOG_TYPES, CatalogEngine
 from cwsync.server.auth import api_guard
 from cwsync.server.registry import QUOTES
-from cwsync.syncs.catalog.engine import CATALOG_TYPES, CatalogEngine
-from cwsync.syncs.catalog.quotes import Quote, QuoteRefused
-from cwsync.syncs.catalog.workflow import QuoteWorkflow
+from cwsync.workflows.quotes.document import Quote, QuoteRefused
+from cwsync.workflows.quotes.workflow import QuoteWorkflow
 
 if TYPE_CHECKING:
     from cwsync.server.app import Server

@@ -13,24 +13,24 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import structlog
 
-from cwsync.changes.devices import sync_of
-from cwsync.changes.workflow import ChangeWorkflow
 from cwsync.config.hudu import CALLBACK_DATA_TYPES, DataType
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.connectors.hudu import HuduClient
 from cwsync.engine.engine import Engine
+from cwsync.integrations.catalog.engine import CatalogEngine
+from cwsync.integrations.catalog.products import PRODUCTS_PAIR
+from cwsync.integrations.hubspot.run import HubSpotSync, RecordRef, mappings
+from cwsync.integrations.hudu.context import hudu_settings
+from cwsync.integrations.hudu.run import HuduSyncEngine
 from cwsync.integrations.mirror import mirror_pairs, pair_name
 from cwsync.runtime.intake import CallbackEvent
 from cwsync.runtime.jobs import JobSpec
 from cwsync.runtime.scheduler import Schedule
 from cwsync.store.records import JobRecord
-from cwsync.syncs.catalog.engine import CatalogEngine
-from cwsync.syncs.catalog.products import PRODUCTS_PAIR
-from cwsync.syncs.catalog.quotes import QuoteRefused
-from cwsync.syncs.catalog.workflow import QuoteWorkflow
-from cwsync.syncs.hubspot.run import HubSpotSync, RecordRef, mappings
-from cwsync.syncs.hudu.context import hudu_settings
-from cwsync.syncs.hudu.run import HuduSyncEngine
+from cwsync.workflows.changes.devices import sync_of
+from cwsync.workflows.changes.workflow import ChangeWorkflow
+from cwsync.workflows.quotes.document import QuoteRefused
+from cwsync.workflows.quotes.workflow import QuoteWorkflow
 
 if TYPE_CHECKING:
     from cwsync.config import Config

@@ -24,15 +24,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Response
 
-from cwsync.changes.devices import sync_of
-from cwsync.changes.errors import ChangeRefused, SetupError
-from cwsync.changes.workflow import ChangeWorkflow
 from cwsync.config.changes import LIFECYCLE_EVENTS, ChangesConfig
 from cwsync.config.edit import Change, delete, set_value
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.console.config.common import CSS, JS, save, tools, view
 from cwsync.console.nav import Screen, add_screen
 from cwsync.console.web import ConsoleError, Ctx, require_user
+from cwsync.workflows.changes.devices import sync_of
+from cwsync.workflows.changes.errors import ChangeRefused, SetupError
+from cwsync.workflows.changes.workflow import ChangeWorkflow
 
 __all__ = ["router"]
 

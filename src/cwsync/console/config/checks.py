@@ -17,15 +17,15 @@ from typing import Any
 
 import structlog
 
-from cwsync.changes.errors import SetupError
-from cwsync.changes.setup import validate_statuses
 from cwsync.config import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.mapping import MappingError
-from cwsync.syncs.hubspot.run import mappings
-from cwsync.syncs.hubspot.schema import check_schemas
+from cwsync.integrations.hubspot.run import mappings
+from cwsync.integrations.hubspot.schema import check_schemas
+from cwsync.workflows.changes.errors import SetupError
+from cwsync.workflows.changes.setup import validate_statuses
 
 __all__ = ["ChangesCheck", "PropertyCache", "SchemaCheck", "mapping_check"]
 

@@ -22,7 +22,7 @@ from cwsync.console.config.common import CSS, JS, preview_or_error, problems, sa
 from cwsync.console.config.mappings import _cw_fields, _object, _pair, _properties
 from cwsync.console.nav import Screen, add_screen
 from cwsync.console.web import ConsoleError, Ctx, require_user
-from cwsync.syncs.hubspot.defaults import ORDER
+from cwsync.integrations.hubspot.defaults import ORDER
 
 __all__ = ["router"]
 

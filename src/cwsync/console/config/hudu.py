@@ -35,9 +35,9 @@ from cwsync.connectors.http import CwsyncApiError
 from cwsync.console.config.common import CSS, JS, save, tools, view
 from cwsync.console.nav import Screen, add_screen
 from cwsync.console.web import ConsoleError, Ctx, require_user
-from cwsync.syncs.hudu.layouts import LayoutError
-from cwsync.syncs.hudu.matching import Decision, Suggestion
-from cwsync.syncs.hudu.run import HuduSyncEngine
+from cwsync.integrations.hudu.layouts import LayoutError
+from cwsync.integrations.hudu.matching import Decision, Suggestion
+from cwsync.integrations.hudu.run import HuduSyncEngine
 
 __all__ = ["router"]
 

@@ -29,9 +29,9 @@ from cwsync.console.nav import Screen, add_screen
 from cwsync.console.web import ConsoleError, Ctx, require_user
 from cwsync.core.mapping import FieldMap, MappingError, build_mapping
 from cwsync.core.values import FieldType
-from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
-from cwsync.syncs.hubspot.schema import CW_FIELDS
-from cwsync.syncs.hubspot.shapes import CUSTOM
+from cwsync.integrations.hubspot.defaults import OBJECTS, ORDER
+from cwsync.integrations.hubspot.schema import CW_FIELDS
+from cwsync.integrations.hubspot.shapes import CUSTOM
 
 __all__ = ["router"]
 
@@ -194,8 +194,8 @@ async def add(ctx: Admin, pair: str) -> Response:
 
 async def _create_properties(ctx: Ctx, pair: str) -> None:
     """Create in HubSpot the properties the saved mappings need and it lacks (cwsync's group, the chosen labels)."""
-    from cwsync.syncs.hubspot.properties import create_properties, missing_properties, property_group
-    from cwsync.syncs.hubspot.run import mappings
+    from cwsync.integrations.hubspot.properties import create_properties, missing_properties, property_group
+    from cwsync.integrations.hubspot.run import mappings
 
     server, cache = ctx.server, tools(ctx).properties
     config = view(ctx).config

@@ -25,10 +25,10 @@ from cwsync.config.model import ObjectSync
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F, any_of
 from cwsync.core.mapping import MappingError, ObjectMapping
-from cwsync.syncs.hubspot.defaults import OBJECTS
-from cwsync.syncs.hubspot.run import left_skip, mappings
-from cwsync.syncs.hubspot.schema import CUSTOM_TYPES
-from cwsync.syncs.hubspot.sides import ConnectWiseSide
+from cwsync.integrations.hubspot.defaults import OBJECTS
+from cwsync.integrations.hubspot.run import left_skip, mappings
+from cwsync.integrations.hubspot.schema import CUSTOM_TYPES
+from cwsync.integrations.hubspot.sides import ConnectWiseSide
 
 __all__ = ["Cached", "FilterCount", "Sources"]
 

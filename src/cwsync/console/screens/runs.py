@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Response
 
 from cwsync.console.nav import Screen, add_screen
 from cwsync.console.web import ConsoleError, Ctx, require_user
+from cwsync.integrations import systems
 from cwsync.runtime.jobs import JobSpec
 from cwsync.server.limits import MAX_ID
 from cwsync.server.registry import HUBSPOT, REGISTRY
 from cwsync.store.console_queries import item_counts, record_items_in_run
-from cwsync.syncs import systems
 
 router = APIRouter()
 add_screen(Screen("runs", "/runs", "Runs", "Operate", order=10))

@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cwsync.changes.devices import PAIR as DEVICES_PAIR
-from cwsync.changes.devices import device_links
 from cwsync.core.mapping import ObjectMapping
 from cwsync.engine.pair import Links
+from cwsync.integrations.devices.sync import PAIR as DEVICES_PAIR
+from cwsync.integrations.devices.sync import device_links
+from cwsync.integrations.explain import trace
 from cwsync.store import Store
-from cwsync.syncs.explain import trace
 
 SYSTEMS = ("connectwise", "hubspot", "hudu")
 """The systems a record can be named by in `explain`."""

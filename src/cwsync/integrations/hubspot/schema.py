@@ -23,9 +23,9 @@ from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.mapping import FieldMap, ObjectMapping
 from cwsync.core.values import FieldType as T
-from cwsync.syncs.hubspot.defaults import OBJECTS
-from cwsync.syncs.hubspot.properties import wanted_properties
-from cwsync.syncs.hubspot.shapes import CUSTOM
+from cwsync.integrations.hubspot.defaults import OBJECTS
+from cwsync.integrations.hubspot.properties import wanted_properties
+from cwsync.integrations.hubspot.shapes import CUSTOM
 
 __all__ = ["CW_FIELDS", "SchemaProblem", "check_schemas", "property_definitions"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cwsync.changes.errors import SetupError
 from cwsync.config.changes import LIFECYCLE_EVENTS, ChangesConfig, LifecycleEvent
 from cwsync.connectors.connectwise import ConnectWiseClient, NotFoundError
 from cwsync.connectors.connectwise.conditions import F
+from cwsync.workflows.changes.errors import SetupError
 
 __all__ = ["CompanyRef", "Setup", "StatusRef", "validate_statuses"]
 

@@ -9,7 +9,7 @@
     result = await workflow.apply("CHG-1", event)
     preview = await workflow.apply("CHG-1", event, plan=True)   # what it would write; nothing is written
 
-Every event is read (ticket, members), planned by the pure core (`cwsync.changes.core`), then applied write by
+Every event is read (ticket, members), planned by the pure core (`cwsync.workflows.changes.core`), then applied write by
 write through the workflows' journaled step runner (`cwsync.workflows.steps`; scope `changes:<change id>`, key the
 event id). The event's row, committed `applying` before any write is sent, is what marks an attempt: a delivery that
 finds it resumes (`attempted`), and every create carries a lookup (the marker in a note's text or a time entry's
@@ -35,34 +35,34 @@ from typing import Any, Generic, TypeVar, cast
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from cwsync.changes.core import Member, Plan, Step, people_to_look_up, plan_event, plan_link, ticket_url
-from cwsync.changes.device_store import DeviceStore
-from cwsync.changes.devices import DeviceSync, mentions
-from cwsync.changes.errors import ChangeRefused
-from cwsync.changes.models import (
+from cwsync.config.changes import ChangesConfig
+from cwsync.connectors.connectwise import ConnectWiseClient, CwsyncApiError, NotFoundError
+from cwsync.connectors.connectwise.conditions import Condition, F, all_of, any_of
+from cwsync.integrations.devices.models import Device
+from cwsync.integrations.devices.sync import DeviceSync, mentions
+from cwsync.integrations.devices.table import DeviceStore
+from cwsync.store import Store, Trigger
+from cwsync.store.records import Action
+from cwsync.workflows import Step as RunnerStep
+from cwsync.workflows import StepRunner, WorkflowRun, workflow_run
+from cwsync.workflows.changes.core import Member, Plan, Step, people_to_look_up, plan_event, plan_link, ticket_url
+from cwsync.workflows.changes.errors import ChangeRefused
+from cwsync.workflows.changes.models import (
     ChangeData,
     ChangeEvent,
     ChangeRecord,
-    Device,
     EventResult,
     LinkRequest,
     ScheduledEvent,
     TicketSummary,
     Write,
 )
-from cwsync.changes.setup import Setup, validate_statuses
-from cwsync.changes.store import ChangeStore, StoredEvent, journal_scope
-from cwsync.config.changes import ChangesConfig
-from cwsync.connectors.connectwise import ConnectWiseClient, CwsyncApiError, NotFoundError
-from cwsync.connectors.connectwise.conditions import Condition, F, all_of, any_of
-from cwsync.store import Store, Trigger
-from cwsync.store.records import Action
-from cwsync.workflows import Step as RunnerStep
-from cwsync.workflows import StepRunner, WorkflowRun, workflow_run
+from cwsync.workflows.changes.setup import Setup, validate_statuses
+from cwsync.workflows.changes.store import ChangeStore, StoredEvent, journal_scope
 
 __all__ = ["ChangeView", "ChangeWorkflow"]
 
-log = structlog.get_logger("cwsync.changes")
+log = structlog.get_logger("cwsync.workflows.changes")
 
 TICKET_FIELDS = "id,summary,board,status,company,closedFlag"
 MEMBER_FIELDS = "id,identifier,firstName,lastName,primaryEmail,inactiveFlag"

@@ -16,9 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cwsync.changes.devices import MAPPING as DEVICE_MAPPING
-from cwsync.changes.devices import canonical as device_values
-from cwsync.changes.devices import flatten as device_raw_flat
 from cwsync.config import Config
 from cwsync.config.vocabulary import Direction
 from cwsync.connectors.connectwise import ConnectWiseClient
@@ -26,12 +23,15 @@ from cwsync.connectors.http import NotFoundError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.mapping import FieldMap, ObjectMapping
 from cwsync.integrations import mirror
+from cwsync.integrations.catalog.products import MAPPING as PRODUCT_MAPPING
+from cwsync.integrations.catalog.products import PRODUCTS_PAIR, project_product
+from cwsync.integrations.devices.sync import MAPPING as DEVICE_MAPPING
+from cwsync.integrations.devices.sync import canonical as device_values
+from cwsync.integrations.devices.sync import flatten as device_raw_flat
+from cwsync.integrations.hubspot import shapes
+from cwsync.integrations.hubspot.defaults import OBJECTS
+from cwsync.integrations.hubspot.sides import ConnectWiseSide, right_properties
 from cwsync.store import Link
-from cwsync.syncs.catalog.products import MAPPING as PRODUCT_MAPPING
-from cwsync.syncs.catalog.products import PRODUCTS_PAIR, project_product
-from cwsync.syncs.hubspot import shapes
-from cwsync.syncs.hubspot.defaults import OBJECTS
-from cwsync.syncs.hubspot.sides import ConnectWiseSide, right_properties
 
 __all__ = ["mapping_for", "read_record", "trace"]
 DEVICES_PAIR = "devices"
@@ -39,7 +39,7 @@ DEVICES_PAIR = "devices"
 
 def mapping_for(config: Config, pair: str) -> ObjectMapping | None:
     """The mapping a pair runs with under this configuration (None: built at run time, as Hudu's)."""
-    from cwsync.syncs.hubspot.run import mappings  # the run module imports much; only explain needs this here
+    from cwsync.integrations.hubspot.run import mappings  # the run module imports much; only explain needs this here
 
     if pair in OBJECTS:
         return mappings(config).get(pair)

@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from cwsync.changes.errors import ChangeRefused
-from cwsync.changes.models import (
+from cwsync.config.changes import LifecycleEvent
+from cwsync.connectors.connectwise.conditions import F, all_of
+from cwsync.workflows.changes.errors import ChangeRefused
+from cwsync.workflows.changes.models import (
     ROLE_LABELS,
     ApprovalEvent,
     CancelledEvent,
@@ -35,9 +37,7 @@ from cwsync.changes.models import (
     UnmatchedPerson,
     Write,
 )
-from cwsync.changes.setup import Setup
-from cwsync.config.changes import LifecycleEvent
-from cwsync.connectors.connectwise.conditions import F, all_of
+from cwsync.workflows.changes.setup import Setup
 
 __all__ = ["Member", "Plan", "Step", "allowed_states", "check_order", "cw_time", "plan_event", "plan_link"]
 

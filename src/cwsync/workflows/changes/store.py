@@ -26,11 +26,12 @@ from typing import Any
 from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from cwsync.changes.device_store import link_devices
-from cwsync.changes.errors import ChangeRefused
-from cwsync.changes.models import ChangeData, ChangeRecord, Device
+from cwsync.integrations.devices.models import Device
+from cwsync.integrations.devices.table import link_devices
 from cwsync.store import Reads, Store, Tx
 from cwsync.store.changes_tables import CHANGE_EVENTS, CHANGES
+from cwsync.workflows.changes.errors import ChangeRefused
+from cwsync.workflows.changes.models import ChangeData, ChangeRecord
 
 __all__ = ["ChangeStore", "StoredEvent", "journal_scope"]
 

@@ -22,11 +22,11 @@ from cwsync.connectors.connectwise.conditions import F
 from cwsync.core.mapping import one_way
 from cwsync.engine.pair import Pair, Raw
 from cwsync.integrations.connectwise import ConnectWiseSource
-from cwsync.integrations.hudu import HuduCompanyTarget
+from cwsync.integrations.hudu.decisions import COMPANIES_PAIR
+from cwsync.integrations.hudu.matching import Decision
+from cwsync.integrations.hudu.shapes import company_details, company_type_names
+from cwsync.integrations.hudu.target import HuduCompanyTarget
 from cwsync.store import Link
-from cwsync.syncs.hudu.decisions import COMPANIES_PAIR
-from cwsync.syncs.hudu.matching import Decision
-from cwsync.syncs.hudu.shapes import company_details, company_type_names
 
 __all__ = ["COMPANY_FIELDS", "DETAILS", "DETAILS_OFF", "company_pair"]
 

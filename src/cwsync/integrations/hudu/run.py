@@ -36,20 +36,20 @@ from cwsync.diagnostics.connectwise import check_reads
 from cwsync.engine.engine import Decision as EngineDecision
 from cwsync.engine.engine import Engine, RunOutcome
 from cwsync.engine.runs import cancel_point, recorded_run
-from cwsync.integrations.hudu import HuduAssetTarget, HuduCompanyTarget
-from cwsync.store import Counts, Store, Trigger
-from cwsync.syncs.hudu.assets import PLANNED, SerialIndex, asset_pair
-from cwsync.syncs.hudu.companies import COMPANY_FIELDS, company_pair
-from cwsync.syncs.hudu.decisions import (
+from cwsync.integrations.hudu.assets import PLANNED, SerialIndex, asset_pair
+from cwsync.integrations.hudu.companies import COMPANY_FIELDS, company_pair
+from cwsync.integrations.hudu.decisions import (
     COMPANIES_PAIR,
     load_decisions,
     save_decisions,
 )
-from cwsync.syncs.hudu.layouts import LayoutError, LayoutInfo, resolve_layouts
-from cwsync.syncs.hudu.matching import Decision, Suggestion, suggest
-from cwsync.syncs.hudu.shapes import (
+from cwsync.integrations.hudu.layouts import LayoutError, LayoutInfo, resolve_layouts
+from cwsync.integrations.hudu.matching import Decision, Suggestion, suggest
+from cwsync.integrations.hudu.shapes import (
     company_type_names,
 )
+from cwsync.integrations.hudu.target import HuduAssetTarget, HuduCompanyTarget
+from cwsync.store import Counts, Store, Trigger
 
 __all__ = ["HuduRunReport", "HuduSyncEngine", "LayoutError", "TypeReport", "pair_name"]
 

@@ -31,9 +31,6 @@ from typing import Any
 
 import structlog
 
-from cwsync.changes.device_store import DEVICE_FIELDS, ROW_FIELDS, DeviceStore, PagePlan
-from cwsync.changes.errors import ChangeRefused
-from cwsync.changes.models import DeviceSyncReport, DeviceView
 from cwsync.config.changes import DevicesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
@@ -42,6 +39,8 @@ from cwsync.engine.engine import DELETED, Decision, Engine, RunOutcome
 from cwsync.engine.pair import Pair, Raw, Write, WriteResult
 from cwsync.engine.reading import Cursors, last_updated
 from cwsync.integrations.connectwise import ConnectWiseSource
+from cwsync.integrations.devices.models import DeviceSyncReport
+from cwsync.integrations.devices.table import DEVICE_FIELDS, ROW_FIELDS, DeviceStore, PagePlan
 from cwsync.store import Link, Store
 from cwsync.store.records import Trigger
 
@@ -54,13 +53,11 @@ __all__ = [
     "device_links",
     "device_pair",
     "device_values",
-    "device_view",
     "mentions",
     "project",
-    "sync_of",
 ]
 
-log = structlog.get_logger("cwsync.changes.devices")
+log = structlog.get_logger("cwsync.integrations.devices.sync")
 
 Record = dict[str, Any]
 PAIR = "devices"
@@ -171,44 +168,6 @@ def scope_key(types: Mapping[str, str], company_ids: Sequence[int] | None) -> st
 
 def _ref(value: Any, key: str) -> str:
     return str(value.get(key) or "") if isinstance(value, Mapping) else ""
-
-
-# -- lookups ------------------------------------------------------------------------------------------------------
-
-
-async def device_view(devices: DeviceStore, hostname: str, *, company: str | None = None) -> DeviceView:
-    """The device with this hostname (any case), of `company` (identifier or id) when given, and its changes.
-
-    Raises:
-        ChangeRefused: `unknown_device`; `ambiguous_device` when companies share the hostname (give `company`).
-    """
-    wanted = hostname.strip().lstrip("@").lower()
-    found = await devices.by_hostname(wanted)
-    if company:
-        key = company.strip().lower()
-        found = [d for d in found if (d.company or "").lower() == key or str(d.company_id) == key]
-    if not found:
-        scope = f" of company {company!r}" if company else ""
-        raise ChangeRefused("unknown_device", f"no device{scope} has the hostname {wanted!r}")
-    if len(found) > 1:
-        companies = ", ".join(sorted({d.company or str(d.company_id) for d in found}))
-        raise ChangeRefused(
-            "ambiguous_device", f"{len(found)} devices have the hostname {wanted!r} ({companies}): give the company"
-        )
-    return DeviceView(device=found[0], changes=await devices.changes_of(found[0].cw_id))
-
-
-def sync_of(sync: DeviceSync | None) -> DeviceSync:
-    """The device sync, or a refusal saying how to set it up.
-
-    Raises:
-        ChangeRefused: `devices_not_configured`.
-    """
-    if sync is None:
-        raise ChangeRefused(
-            "devices_not_configured", "device sync is not configured: add `devices: {types: {...}}` under changes"
-        )
-    return sync
 
 
 # -- the pair -------------------------------------------------------------------------------------------------------

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cwsync.engine.record import Recorder
-from cwsync.integrations.hudu import company_values as company_link_values
+from cwsync.integrations.hudu.matching import Decision
+from cwsync.integrations.hudu.target import company_values as company_link_values
 from cwsync.store import Link, Store
-from cwsync.syncs.hudu.matching import Decision
 
 __all__ = ["COMPANIES_PAIR", "DECISIONS_PAIR", "company_link_values", "load_decisions", "save_decisions"]
 

@@ -17,8 +17,8 @@ from cwsync.config.catalog import STATUS_ACTIONS, CatalogSync, lookup
 from cwsync.core.mapping import one_way
 from cwsync.engine.engine import Decision
 from cwsync.engine.pair import Pair, Source, Target
-from cwsync.syncs.hubspot.defaults import CustomProperty
-from cwsync.syncs.hubspot.properties import FLAG
+from cwsync.integrations.hubspot.defaults import CustomProperty
+from cwsync.integrations.hubspot.properties import FLAG
 
 __all__ = [
     "FLAG_PROPERTY",

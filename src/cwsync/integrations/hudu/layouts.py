@@ -11,7 +11,7 @@ import structlog
 from cwsync.config.hudu import DataType, HuduSync
 from cwsync.connectors.http import CwsyncApiError
 from cwsync.connectors.hudu import HuduClient, label_key
-from cwsync.syncs.hudu.shapes import DEFAULT_LAYOUT_FIELDS
+from cwsync.integrations.hudu.shapes import DEFAULT_LAYOUT_FIELDS
 
 __all__ = ["LayoutError", "LayoutInfo", "connected_needs", "layout_needs", "resolve_layouts"]
 

@@ -21,7 +21,7 @@ from cwsync.connectors.http import AmbiguousWriteError, ConflictError, Retriable
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.mapping import FieldMap, ObjectMapping
 from cwsync.core.values import FieldType
-from cwsync.syncs.hubspot.defaults import CUSTOM_PROPERTIES, GROUP, CustomProperty
+from cwsync.integrations.hubspot.defaults import CUSTOM_PROPERTIES, GROUP, CustomProperty
 
 FLAG = "cw_deleted"
 """The property `on_delete: flag` sets on the HubSpot counterpart of a record deleted in ConnectWise."""

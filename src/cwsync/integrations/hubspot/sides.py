@@ -20,8 +20,8 @@ from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.mapping import ObjectMapping
 from cwsync.engine.reading import chunks, last_updated
 from cwsync.integrations.connectwise import ConnectWiseSource
-from cwsync.syncs.hubspot import shapes
-from cwsync.syncs.hubspot.defaults import OBJECTS
+from cwsync.integrations.hubspot import shapes
+from cwsync.integrations.hubspot.defaults import OBJECTS
 
 OVERLAP = timedelta(seconds=5)
 """Incremental reads start this long before the watermark (timestamps have second granularity)."""

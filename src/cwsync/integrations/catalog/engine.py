@@ -23,10 +23,7 @@ from cwsync.connectors.http import PermissionDeniedError
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.engine.engine import Decision, Engine, decide
 from cwsync.engine.pair import Pair
-from cwsync.integrations.connectwise import ConnectWiseSource
-from cwsync.integrations.hubspot import BATCH, HubSpotTarget
-from cwsync.store import Counts, Link, Store, Trigger
-from cwsync.syncs.catalog.products import (
+from cwsync.integrations.catalog.products import (
     FLAG_PROPERTY,
     IMPORTED_LISTS,
     PRODUCT_PROPERTIES,
@@ -36,7 +33,10 @@ from cwsync.syncs.catalog.products import (
     product_pair,
     project_product,
 )
-from cwsync.syncs.hubspot.properties import create_properties, sync_options
+from cwsync.integrations.connectwise import ConnectWiseSource
+from cwsync.integrations.hubspot.properties import create_properties, sync_options
+from cwsync.integrations.hubspot.target import BATCH, HubSpotTarget
+from cwsync.store import Counts, Link, Store, Trigger
 
 __all__ = ["BATCH", "CATALOG_PATH", "CATALOG_TYPES", "CatalogEngine", "CatalogReport", "catalog_sync_config"]
 

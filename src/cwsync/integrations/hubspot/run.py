@@ -31,11 +31,9 @@ from cwsync.engine.reading import ReadAhead
 from cwsync.engine.record import projection_hash
 from cwsync.engine.runs import close_interrupted as close_interrupted_runs
 from cwsync.engine.twoway import STAMP, PairReport, Progress, RunReport, TwoWayPair
-from cwsync.integrations.hubspot import HubSpotTarget
-from cwsync.store import Store
-from cwsync.syncs.hubspot import shapes
-from cwsync.syncs.hubspot.defaults import OBJECTS, ORDER
-from cwsync.syncs.hubspot.properties import (
+from cwsync.integrations.hubspot import shapes
+from cwsync.integrations.hubspot.defaults import OBJECTS, ORDER
+from cwsync.integrations.hubspot.properties import (
     FLAG,
     CompanyTypeOptions,
     Options,
@@ -44,8 +42,10 @@ from cwsync.syncs.hubspot.properties import (
     property_group,
     with_options,
 )
-from cwsync.syncs.hubspot.schema import check_schemas, property_definitions
-from cwsync.syncs.hubspot.sides import ConnectWiseSide, HubSpotSide, opportunity_defaults, right_properties
+from cwsync.integrations.hubspot.schema import check_schemas, property_definitions
+from cwsync.integrations.hubspot.sides import ConnectWiseSide, HubSpotSide, opportunity_defaults, right_properties
+from cwsync.integrations.hubspot.target import HubSpotTarget
+from cwsync.store import Store
 
 __all__ = [
     "STAMP",

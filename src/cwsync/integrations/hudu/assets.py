@@ -32,10 +32,8 @@ from cwsync.core.mapping import FieldMap, ObjectMapping
 from cwsync.engine.engine import Decision
 from cwsync.engine.pair import Pair, Raw, Write
 from cwsync.engine.reading import chunks, last_updated
-from cwsync.integrations.hudu import HuduAssetTarget, flat_asset
-from cwsync.store import Link, Store
-from cwsync.syncs.hudu.layouts import LayoutInfo
-from cwsync.syncs.hudu.shapes import (
+from cwsync.integrations.hudu.layouts import LayoutInfo
+from cwsync.integrations.hudu.shapes import (
     Source,
     agreement_source,
     asset_values,
@@ -44,6 +42,8 @@ from cwsync.syncs.hudu.shapes import (
     contact_source,
     site_source,
 )
+from cwsync.integrations.hudu.target import HuduAssetTarget, flat_asset
+from cwsync.store import Link, Store
 
 __all__ = ["PLANNED", "SERIAL_MATCH", "AssetSource", "asset_pair"]
 

@@ -37,10 +37,11 @@ from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.plan import EXCLUDED, GONE
 from cwsync.core.priority import company_type_names, pick_company_type
 from cwsync.engine.engine import DELETED
+from cwsync.integrations.catalog.engine import CATALOG_PATH, catalog_sync_config
+from cwsync.integrations.catalog.products import PRODUCTS_PAIR
 from cwsync.store import JournalEntry, Link, Reads, Store, Trigger, Tx
-from cwsync.syncs.catalog.engine import CATALOG_PATH, catalog_sync_config
-from cwsync.syncs.catalog.products import PRODUCTS_PAIR
-from cwsync.syncs.catalog.quotes import (
+from cwsync.workflows import Step, StepRunner, WorkflowRun, workflow_run
+from cwsync.workflows.quotes.document import (
     APPROVED,
     QUOTES_PAIR,
     LineChange,
@@ -51,7 +52,6 @@ from cwsync.syncs.catalog.quotes import (
     QuoteRefused,
     plan_quote,
 )
-from cwsync.workflows import Step, StepRunner, WorkflowRun, workflow_run
 
 __all__ = ["QuoteWorkflow", "Recent"]
 

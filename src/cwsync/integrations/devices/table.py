@@ -23,7 +23,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from cwsync.changes.models import Device
+from cwsync.integrations.devices.models import Device
 from cwsync.store import Store, Tx
 from cwsync.store.bulk import bulk_insert
 from cwsync.store.changes_tables import CHANGE_DEVICES, DEVICES
