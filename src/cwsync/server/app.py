@@ -48,13 +48,8 @@ from cwsync.runtime.intake import (
 from cwsync.runtime.jobs import InProcessRunner, JobQueue, JobSpec
 from cwsync.runtime.scheduler import Schedule, Scheduler
 from cwsync.server.auth import api_guard
-from cwsync.server.changes_api import add_change_routes
-from cwsync.server.hubspot_api import add_hubspot_routes
-from cwsync.server.hudu_api import add_hudu_routes
 from cwsync.server.limits import MAX_ID
-from cwsync.server.mirror_api import add_mirror_routes
 from cwsync.server.observability import add_observability
-from cwsync.server.quotes_api import add_quote_routes
 from cwsync.server.registry import REGISTRY, Integration
 from cwsync.server.runs_api import add_run_routes
 from cwsync.server.security import harden
@@ -256,12 +251,9 @@ def create_app(server: Server, *, manage_lifecycle: bool = False) -> FastAPI:
     add_observability(app, server)
     _hooks(app, server)
     _api(app, server)
-    add_hubspot_routes(app, server)
-    add_change_routes(app, server)
-    add_hudu_routes(app, server)
-    add_quote_routes(app, server)
+    for entry in REGISTRY:  # every integration's routes, enabled or not (off: 404 with what to configure)
+        entry.routes(app, server)
     add_run_routes(app, server)
-    add_mirror_routes(app, server)
     return app
 
 

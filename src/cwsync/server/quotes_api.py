@@ -35,7 +35,7 @@ from cwsync.workflows.quotes.workflow import QuoteWorkflow
 if TYPE_CHECKING:
     from cwsync.server.app import Server
 
-__all__ = ["REFUSAL_STATUS", "add_quote_routes"]
+__all__ = ["REFUSAL_STATUS", "add_catalog_routes", "add_quote_routes"]
 
 T = TypeVar("T")
 
@@ -55,7 +55,7 @@ def _engine(server: Server) -> CatalogEngine:
 
 
 def add_quote_routes(app: FastAPI, server: Server) -> None:
-    """Add the `/api/quotes` and `/api/catalog` routes to the server's app."""
+    """Add the `/api/quotes` routes to the server's app."""
 
     guard = api_guard(server.config)
     _handlers(app)
@@ -84,6 +84,13 @@ def add_quote_routes(app: FastAPI, server: Server) -> None:
     async def explain_quote(external_id: str) -> dict[str, Any]:
         """Why a quote did (not) become an opportunity."""
         return await _workflow(server).explain(external_id)
+
+
+def add_catalog_routes(app: FastAPI, server: Server) -> None:
+    """Add the `/api/catalog` routes to the server's app."""
+
+    guard = api_guard(server.config)
+    _handlers(app)
 
     @app.post("/api/catalog/sync", dependencies=guard, tags=["catalog"])
     async def sync_catalog(full: bool = False, plan: bool = False, only: str | None = None) -> dict[str, Any]:

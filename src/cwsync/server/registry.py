@@ -33,10 +33,23 @@ from cwsync.workflows.quotes.document import QuoteRefused
 from cwsync.workflows.quotes.workflow import QuoteWorkflow
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from cwsync.config import Config
     from cwsync.server.app import Server
 
-__all__ = ["CATALOG", "DEVICES", "HUBSPOT", "HUDU", "MIRROR", "QUOTES", "REGISTRY", "Integration", "WebhookJob"]
+__all__ = [
+    "CATALOG",
+    "CHANGES",
+    "DEVICES",
+    "HUBSPOT",
+    "HUDU",
+    "MIRROR",
+    "QUOTES",
+    "REGISTRY",
+    "Integration",
+    "WebhookJob",
+]
 
 log = structlog.get_logger("cwsync.server")
 
@@ -93,6 +106,11 @@ class Integration(Protocol):
 
     async def run_job(self, server: Server, job: JobRecord) -> None:
         """Run one job."""
+        ...
+
+    def routes(self, app: FastAPI, server: Server) -> None:
+        """Add its REST routes (`server/<name>_api.py`) to `app`; `create_app` adds every entry's whether or not it
+        is enabled (a route of one that is off answers 404 saying what to configure)."""
         ...
 
     async def run_records(self, server: Server, jobs: Sequence[JobRecord]) -> None:
@@ -168,6 +186,9 @@ class _Base:
     async def plan(self, server: Server) -> list[dict[str, Any]] | None:
         return None
 
+    def routes(self, app: FastAPI, server: Server) -> None:
+        return None
+
 
 def _plan_item(pair: str, action: Any, left: Any, right: Any, reason: str, diff: Any) -> dict[str, Any]:
     diff = {k: list(v) for k, v in (diff or {}).items()}
@@ -219,6 +240,11 @@ class HuduEntry(_Base):
 
     name = "hudu"
     section = ("syncs", "hudu")
+
+    def routes(self, app: FastAPI, server: Server) -> None:
+        from cwsync.server.hudu_api import add_hudu_routes
+
+        add_hudu_routes(app, server)
 
     def callback_types(self, config: Config) -> list[str]:
         hudu = config.syncs.hudu
@@ -315,6 +341,11 @@ class CatalogEntry(_Base):
 
     name = "catalog"
     section = ("syncs", "catalog")
+
+    def routes(self, app: FastAPI, server: Server) -> None:
+        from cwsync.server.quotes_api import add_catalog_routes
+
+        add_catalog_routes(app, server)
 
     def callback_types(self, config: Config) -> list[str]:
         catalog = config.syncs.catalog
@@ -421,11 +452,33 @@ class DevicesEntry(_Base):
             await (await self._sync(server)).run(records=ids, trigger=_trigger(jobs[0], "callback"))
 
 
+class ChangesEntry(_Base):
+    """Change management → ConnectWise tickets: the change workflow's REST API (`/api/changes`, `/api/devices`);
+    its events come through the API, not jobs, and record runs of pair `changes`."""
+
+    name = "changes"
+    section = ("syncs", "changes")
+
+    def enabled(self, server: Server) -> bool:
+        changes = server.config.syncs.changes
+        return changes is not None and changes.enabled
+
+    def routes(self, app: FastAPI, server: Server) -> None:
+        from cwsync.server.changes_api import add_change_routes
+
+        add_change_routes(app, server)
+
+
 class QuotesEntry(_Base):
     """Quote → opportunity: a HubSpot deal entering the quote stage (its webhook queues the job)."""
 
     name = "quotes"
     section = ("syncs", "catalog")
+
+    def routes(self, app: FastAPI, server: Server) -> None:
+        from cwsync.server.quotes_api import add_quote_routes  # it imports this module
+
+        add_quote_routes(app, server)
 
     def enabled(self, server: Server) -> bool:
         return catalog_enabled(server)
@@ -484,6 +537,12 @@ class MirrorEntry(_Base):
 
     name = "mirror"
     section = ("syncs", "mirror")
+
+    def routes(self, app: FastAPI, server: Server) -> None:
+        from cwsync.server.mirror_api import add_mirror_routes
+
+        add_mirror_routes(app, server)
+
     TYPES: ClassVar[dict[str, str]] = {
         "company": "companies",
         "contact": "contacts",
@@ -553,6 +612,11 @@ class HubSpotEntry(_Base):
 
     name = "hubspot"
     section = ("syncs", "hubspot")
+
+    def routes(self, app: FastAPI, server: Server) -> None:
+        from cwsync.server.hubspot_api import add_hubspot_routes  # it imports this module
+
+        add_hubspot_routes(app, server)
 
     def callback_types(self, config: Config) -> list[str]:
         enabled = mappings(config)
@@ -647,8 +711,9 @@ HUBSPOT = HubSpotEntry()
 HUDU = HuduEntry()
 CATALOG = CatalogEntry()
 DEVICES = DevicesEntry()
+CHANGES = ChangesEntry()
 QUOTES = QuotesEntry()
 MIRROR = MirrorEntry()
 
-REGISTRY: tuple[Integration, ...] = (HUBSPOT, HUDU, CATALOG, DEVICES, QUOTES, MIRROR)
+REGISTRY: tuple[Integration, ...] = (HUBSPOT, HUDU, CATALOG, DEVICES, CHANGES, QUOTES, MIRROR)
 """Every integration `serve` knows, in the order their schedules are listed."""
