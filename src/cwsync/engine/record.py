@@ -176,18 +176,36 @@ class Recorder:
             return 0
 
         async def body(tx: Tx) -> int:
-            released = await tx.upsert_links(links)
-            if dropped:
-                await tx.delete_links(self.tenant, self.pair, dropped)
-            await tx.add_run_items(items)
-            await tx.add_item_rows(rows)
-            if settled:
-                await tx.clear_journal(self.tenant, self.pair, settled)
-            return released
+            return await self.record_in(tx, links=links, items=items, rows=rows, dropped=dropped, settled=settled)
 
         # `Store.write`: on SQLite the whole transaction runs at once, not a trip to the driver's thread per
         # statement (the thread hops and their GIL hand-overs were most of a first device sync's recording time).
         return await self.store.write(body)
+
+    async def record_in(
+        self,
+        tx: Tx,
+        *,
+        links: Sequence[Link] = (),
+        items: Sequence[RunItem] = (),
+        rows: Sequence[ItemRow] = (),
+        dropped: Iterable[str] = (),
+        settled: Iterable[str] = (),
+    ) -> int:
+        """What `commit` writes, inside the caller's transaction (a workflow's outcome commits with its state)."""
+        if self.dry_run:
+            return 0
+        released = await tx.upsert_links(links) if links else 0
+        dropped, settled = list(dropped), list(settled)
+        if dropped:
+            await tx.delete_links(self.tenant, self.pair, dropped)
+        if items:
+            await tx.add_run_items(items)
+        if rows:
+            await tx.add_item_rows(rows)
+        if settled:
+            await tx.clear_journal(self.tenant, self.pair, settled)
+        return released
 
     # -- the journal of creates ---------------------------------------------------------------------------------
 

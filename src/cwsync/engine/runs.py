@@ -44,16 +44,19 @@ log = structlog.get_logger("cwsync.engine.runs")
 _swept: weakref.WeakSet[Store] = weakref.WeakSet()
 
 
-async def close_interrupted(store: Store, tenant: str, *, force: bool = False) -> list[RunRecord]:
+async def close_interrupted(
+    store: Store, tenant: str, *, force: bool = False, only: Callable[[RunRecord], bool] | None = None
+) -> list[RunRecord]:
     """Mark the tenant's runs left "running" as interrupted (their committed work stands); returns them.
 
     Done once per store object (a process opens its store once), so a long-lived process does not close its own
-    runs in progress; `force` does it again (a server at start, a test).
+    runs in progress; `force` does it again (a server at start, a test). `only` picks the runs (a scale-out
+    worker closes those of its own lane).
     """
     if store in _swept and not force:
         return []
     _swept.add(store)
-    stale = await store.interrupted_runs(tenant)
+    stale = [run for run in await store.interrupted_runs(tenant) if only is None or only(run)]
     for run in stale:
         log.warning("run.interrupted", run_id=run.run_id, started_at=str(run.started_at), pairs=list(run.pairs))
         await store.finish_run(run.run_id, status="interrupted", counts=run.counts)

@@ -81,7 +81,7 @@ from sqlalchemy.engine import make_url
 from structlog.contextvars import bound_contextvars
 
 from cwsync.config import Config
-from cwsync.engine.runs import closes_its_own
+from cwsync.engine.runs import close_interrupted, closes_its_own
 from cwsync.runtime.jobs import DEFAULT_RETRY, JobSpec, RetryPolicy, default_worker_id
 from cwsync.runtime.loops import current_loop, on_loop
 from cwsync.runtime.scheduler import Schedule, cron_of
@@ -447,11 +447,9 @@ class ProcrastinateRunner:
             requeued = await self._jobs.requeue_stale(older_than=later, tenants=[tenant], pairs=running)
             if requeued:
                 bound.warning("jobs.requeued_stale", job_ids=requeued)
-        store = self._jobs.store
-        for run in await store.interrupted_runs(tenant):
-            if run.pairs and lane_of(run.pairs[0]) == lane:
-                bound.warning("run.interrupted", run_id=run.run_id, started_at=str(run.started_at), pairs=run.pairs)
-                await store.finish_run(run.run_id, status="interrupted", counts=run.counts)
+        await close_interrupted(
+            self._jobs.store, tenant, force=True, only=lambda run: bool(run.pairs) and lane_of(run.pairs[0]) == lane
+        )
 
     async def _run(self, runner: TenantJobs, claimed: list[JobRecord], bound: Any) -> None:
         ids = [job.job_id for job in claimed]

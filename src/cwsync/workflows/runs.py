@@ -94,7 +94,7 @@ class WorkflowRun:
         run_id = await self.handle.start_in(tx)
         recorder = Recorder(self.store, self.tenant, self.pair, run_id)
         items: list[RunItem] = [recorder.item(**kwargs) for kwargs in self._items]
-        await tx.add_run_items(items)
+        await recorder.record_in(tx, items=items)
         self._items = []  # kept until written: a rolled-back transaction leaves them to the end of the run
 
     async def finish_in(self, tx: Tx) -> None:

@@ -9,7 +9,7 @@ and key per unit of work (`quotes` / the external quote id, `changes:<change id>
     [opportunity] = await runner.run_all([Step("opportunity", "create", "sales/opportunities", body, find=find)])
     lines = await runner.run_all(line_steps, concurrently=True)
     async with store.transaction() as tx:
-        await tx.upsert_links([...])          # where the workflow keeps the outcome
+        await recorder.record_in(tx, links=[...])  # the outcome, as the engine records it
         await runner.clear(tx)                # the journal is not needed any more
 
 The scheme, for every step:

@@ -98,9 +98,8 @@ async def save_decisions(
     ]
     dropped = [str(d.cw_id) for d in stamped if d.kind == "unmatched"]
     async with store.transaction() as tx:
-        await tx.upsert_links(decision_links)
-        await tx.upsert_links(company_links)
-        await tx.delete_links(tenant, COMPANIES_PAIR, dropped)
+        await decisions_pair.record_in(tx, links=decision_links)
+        await companies_pair.record_in(tx, links=company_links, dropped=dropped)
     return stamped
 
 

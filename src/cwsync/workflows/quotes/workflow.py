@@ -694,7 +694,7 @@ class QuoteWorkflow:
         link = replace(link, left_hash=plan.digest)  # the quote's digest: what the next submit compares
 
         async def save(tx: Tx) -> None:  # the link, the journal gone, the run's item and its end: together
-            await tx.upsert_links([link])
+            await run.recorder.record_in(tx, links=[link])
             await runner.clear(tx)
             await run.finish_in(tx)
 
