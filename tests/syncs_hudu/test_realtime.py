@@ -9,6 +9,7 @@ from cwsync.connectors.connectwise import replace_ops
 from cwsync.connectors.hudu import HuduClient
 from cwsync.integrations.hudu.context import hudu_settings
 from cwsync.runtime.callbacks import CallbackManager, desired_callbacks
+from cwsync.runtime.jobs import JobSpec
 from cwsync.server.app import Server, create_app
 from cwsync.server.registry import HUBSPOT, HUDU
 from cwsync_sandbox.connectwise.app import create_app as create_cw_app
@@ -45,8 +46,8 @@ async def test_a_configuration_change_reaches_hudu_through_its_callback(world: W
     await world.sync()
     server, key_http = _server(world)
     assert HUBSPOT.engine(server) is None  # no HubSpot sync configured: the server runs the Hudu side alone
-    assert [(s.pair, s.kind) for s in server.schedules()] == [(HUDU.name, "full")]
-    assert server.schedules()[0].every_seconds == 3 * 3600
+    schedules = [(s.pair, s.kind, s.every_seconds) for s in server.schedules()]
+    assert schedules == [(HUDU.name, "incremental", 15 * 60), (HUDU.name, "full", 3 * 3600)]
     app = create_app(server)
     world.cw_box.callbacks.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
     specs = desired_callbacks(types=["configuration"], public_url=ME, tenant=world.config.tenant)
@@ -74,6 +75,41 @@ async def test_a_configuration_change_reaches_hudu_through_its_callback(world: W
     assert next(f["value"] for f in asset["fields"] if f["label"] == "IP Address") == "10.77.0.9"
     [run] = await world.store.runs(world.config.tenant, limit=1)
     assert (run.trigger, run.status) == ("callback", "succeeded")
+
+
+async def test_the_scheduled_incremental_resync_reads_what_changed_and_the_full_one_everything(world: World) -> None:
+    """Between the 3-hourly full re-syncs, the scheduled incremental one (`schedule.incremental_minutes`) reads only
+    what changed in ConnectWise since the cursor and trusts the links; the full one reads every record."""
+    await world.match(7)
+    await world.sync()
+    server, key_http = _server(world)
+    await server.start(schedule=False)
+    try:
+        hudu_id = world.hudu_company_id(cw_record(world.cw_box, "companies", 7)["name"])
+        names = {a["name"] for a in world.assets(hudu_id)}
+        config = next(
+            record
+            for i in world.cw_box.store.ids("configurations")
+            if (record := cw_record(world.cw_box, "configurations", i))["company"]["id"] == 7
+            and record["name"] in names
+        )
+        await world.cw.patch("company/configurations", config["id"], replace_ops({"ipAddress": "10.77.0.11"}))
+        for kind in ("incremental", "full"):
+            spec = JobSpec(tenant=world.config.tenant, pair=HUDU.name, kind=kind, queueing_key=f"t:{kind}", payload={})
+            await server.runner.enqueue(spec)
+            await server.runner.wait_idle(timeout=30)
+    finally:
+        await server.stop()
+        await key_http.aclose()
+    [asset] = [a for a in world.assets(hudu_id) if a["name"] == config["name"]]
+    assert next(f["value"] for f in asset["fields"] if f["label"] == "IP Address") == "10.77.0.11"
+    full, quick = await world.store.runs(world.config.tenant, limit=2)
+    assert (quick.kind, quick.trigger, quick.status) == ("incremental", "schedule", "succeeded")
+    assert (full.kind, full.trigger, full.status) == ("full", "schedule", "succeeded")
+    assert quick.counts.updated >= 1
+    read_quick = sum(quick.counts.as_dict().values())
+    read_full = sum(full.counts.as_dict().values())
+    assert read_quick < read_full  # the quick one decided about what changed only; the full one about every record
 
 
 async def test_the_api_replays_one_configuration_into_hudu(world: World) -> None:

@@ -23,7 +23,7 @@
           configurations:
             - {connectwise: customFields/Tier, hudu: Tier}
             - {connectwise: vendor/name, hudu: Vendor}
-        schedule: {every_hours: 3}
+        schedule: {every_hours: 3, incremental_minutes: 15}
 
 Layout names are checked against Hudu when the sync connects (`cwsync hudu test`), not here: the file cannot know
 which layouts an instance has.
@@ -240,9 +240,12 @@ class ConnectedFields(_Model):
 
 
 class HuduSchedule(_Model):
-    """How often `cwsync serve` re-syncs (Hudu's own integrations: every 3 hours)."""
+    """How often `cwsync serve` re-syncs: a full re-sync every `every_hours` (Hudu's own integrations: every 3 hours),
+    which also re-creates assets deleted in Hudu and finds records deleted in ConnectWise; between them, every
+    `incremental_minutes`, a quick one that reads only what changed in ConnectWise since its cursor (null: none)."""
 
     every_hours: float = Field(3, gt=0)
+    incremental_minutes: float | None = Field(15, gt=0)
 
 
 class HuduSync(_Model):

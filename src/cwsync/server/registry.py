@@ -259,7 +259,8 @@ class HuduEntry(_Base):
     def schedules(self, server: Server) -> list[Schedule]:
         hudu = server.config.syncs.hudu
         assert hudu is not None
-        return _every(server.config.tenant, self.name, None, hudu.schedule.every_hours * 3600)
+        quick = hudu.schedule.incremental_minutes
+        return _every(server.config.tenant, self.name, quick * 60 if quick else None, hudu.schedule.every_hours * 3600)
 
     async def on_callback(self, server: Server, event: CallbackEvent) -> bool:
         data_type = CALLBACK_DATA_TYPES.get(event.type)
@@ -284,19 +285,20 @@ class HuduEntry(_Base):
         only: list[DataType] | None,
         trigger: str,
         records: Mapping[DataType, Sequence[str]] | None = None,
+        *,
+        quick: bool = False,
     ) -> None:
         """One Hudu sync (of some data types, or of `records`: data type → ConnectWise ids), with a fresh Hudu
-        client."""
+        client; `quick`: incremental, trusting the links (a callback's and the scheduled incremental re-sync)."""
         async with self.client(server) as client:
             engine = HuduSyncEngine(server.config, server.store, server.cw, client)
             known = trigger if trigger in ("schedule", "callback", "api") else "schedule"
             if records:
                 await engine.run(records=records, trigger=known)  # type: ignore[arg-type]
                 return
-            # A callback's re-sync trusts the links and reads what changed since the cursor; the scheduled one reads
-            # everything and also re-creates assets deleted in Hudu.
-            callback = trigger == "callback"
-            await engine.run(only=only, trigger=known, verify=not callback, full=not callback)  # type: ignore[arg-type]
+            # A quick re-sync trusts the links and reads what changed since the cursor; the full one reads everything
+            # and also re-creates assets deleted in Hudu.
+            await engine.run(only=only, trigger=known, verify=not quick, full=not quick)  # type: ignore[arg-type]
 
     def owns(self, server: Server, pair: str) -> bool:
         return pair == self.name or pair.startswith(f"{self.name}:")
@@ -313,7 +315,8 @@ class HuduEntry(_Base):
         if job.kind == "record":
             await self.run_records(server, [job])
             return
-        await self.run(server, job.payload.get("only"), str(job.payload.get("trigger", "schedule")))
+        trigger = str(job.payload.get("trigger", "schedule"))
+        await self.run(server, job.payload.get("only"), trigger, quick=job.kind == "incremental")
 
     async def plan(self, server: Server) -> list[dict[str, Any]] | None:
         async with self.client(server) as client:
