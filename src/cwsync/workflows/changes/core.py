@@ -39,7 +39,18 @@ from cwsync.workflows.changes.models import (
 )
 from cwsync.workflows.changes.setup import Setup
 
-__all__ = ["Member", "Plan", "Step", "allowed_states", "check_order", "cw_time", "plan_event", "plan_link"]
+__all__ = [
+    "Member",
+    "Plan",
+    "Step",
+    "allowed_states",
+    "check_order",
+    "cw_time",
+    "last_seen_ticket",
+    "patches_status",
+    "plan_event",
+    "plan_link",
+]
 
 NOTES = "service/tickets/{ticket}/notes"
 ENTRIES = "schedule/entries"
@@ -390,6 +401,30 @@ def plan_event(
     at = cw_time(event.at or now)
     _PLANNERS[event.kind](build, event, at)
     return plan
+
+
+def last_seen_ticket(change: ChangeRecord) -> dict[str, Any]:
+    """The change's ticket as cwsync last saw it: on the change's board, with the status of the link's read or of
+    cwsync's last status write (none known: any status step is planned)."""
+    status = change.data.ticket_status_id
+    return {
+        "id": change.ticket_id,
+        "board": {"name": change.board},
+        "status": {} if status is None else {"id": status},
+    }
+
+
+def patches_status(event: ChangeEvent, change: ChangeRecord, *, setup: Setup, ticket: Mapping[str, Any]) -> bool:
+    """Whether planning `event` on `ticket` writes the ticket's status (a PATCH, whose answer is the ticket as it is
+    then). The status step depends on no member (the plan is made without any), and a time entry sets no status;
+    an event out of order answers False (its refusal comes with the real plan)."""
+    if event.kind == "time_entry":
+        return False
+    try:
+        planned = plan_event(event, change, setup=setup, ticket=ticket, members={}, now=datetime.now(UTC))
+    except ChangeRefused:
+        return False
+    return any(step.what == "status" for step in planned.steps)
 
 
 def _approval(build: _Builder, event: ChangeEvent, at: str) -> None:
