@@ -13,14 +13,15 @@ Every event reads what it needs (members, mentioned devices; the ticket unless i
 ticket's status: then it is planned on the ticket as cwsync last saw it, board and status, and the status PATCH's
 answer is the ticket as it is, a board moved meanwhile getting that board's status), is planned by the pure core
 (`cwsync.workflows.changes.core`), then applied write by write through the workflows' journaled step runner
-(`cwsync.workflows.steps`; scope `changes:<change id>`, key the event id). The event's row, committed `applying` before any write is sent, is what marks an attempt: a delivery that
-finds it resumes (`attempted`), and every create carries a lookup (the marker in a note's text or a time entry's
-internal notes, a schedule entry's ticket, member and name) that is tried before it is sent again unless the journal
-says it was done, so a lost answer never duplicates a note or an entry, and no intent is journaled (issue 19: two
-statements fewer per event). What finished is journaled when a write fails, so a resumed event does not send it
-again. Each delivery that writes is a run of pair `changes` (`cwsync history`). An event already
-applied is answered from the store (`replayed`), with nothing written. Events of one change are
-applied one at a time, in the order the state machine allows; anything else is refused (`ChangeRefused`).
+(`cwsync.workflows.steps`; scope `changes:<change id>`, key the event id). The event's row, committed `applying`
+before any write is sent, is what marks an attempt: a delivery that finds it resumes (`attempted`), and every create
+carries a lookup (the marker in a note's text or a time entry's internal notes, a schedule entry's ticket, member and
+name) that is tried before it is sent again unless the journal says it was done, so a lost answer never duplicates a
+note or an entry, and no intent is journaled (issue 19: two statements fewer per event). What finished is journaled
+when a write fails, so a resumed event does not send it again. Each delivery that writes is a run of pair `changes`
+(`cwsync history`). An event already applied is answered from the store (`replayed`), with nothing written. Events
+of one change are applied one at a time, in the order the state machine allows; anything else is refused
+(`ChangeRefused`).
 """
 
 from __future__ import annotations
