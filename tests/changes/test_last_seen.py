@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from cwsync.connectors.connectwise import ConnectWiseClient
+from cwsync.connectors.connectwise import ConnectWiseClient, ValidationError
 from cwsync.workflows.changes.errors import ChangeRefused
 from cwsync.workflows.changes.workflow import ChangeWorkflow
 from tests.changes.conftest import World
@@ -122,3 +122,52 @@ async def test_an_event_on_a_deleted_ticket_is_refused(world: World) -> None:
         with pytest.raises(ChangeRefused) as refused:
             await world.workflow.apply("CHG-1", event(kind="fully_approved", event_id="a"))
         assert refused.value.code == "ticket_not_found"
+
+
+class RefuseNthTicketPatch(httpx.AsyncBaseTransport):
+    """Loopback HTTP, except that the n-th PATCH of a ticket answers 400 (a record error: not retried)."""
+
+    def __init__(self, n: int) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.n, self.patches = n, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH" and "/service/tickets/" in request.url.path:
+            self.patches += 1
+            if self.patches == self.n:
+                body = {"code": "InvalidObject", "message": "status is not allowed", "errors": None}
+                return httpx.Response(400, json=body, request=request)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_failed_status_for_the_new_board_resumes_without_repeating_the_note(world: World) -> None:
+    """The moved ticket's second status write fails: what finished is journaled, and the next delivery (reading
+    the ticket) sets the new board's status and leaves the note alone."""
+    tid = world.tickets["help_desk"]
+    await world.workflow.link(link_request(world))
+    projects = world.statuses["Projects"]
+    move = [
+        {"op": "replace", "path": "board", "value": {"id": projects["_board"]}},
+        {"op": "replace", "path": "status", "value": {"id": projects["New"]}},
+    ]
+    await world.cw.patch("service/tickets", tid, move)
+    notes_before = len(await world.notes(tid))
+    http = httpx.AsyncClient(transport=RefuseNthTicketPatch(2))
+    async with ConnectWiseClient(world.cw.settings, http=http) as cw:
+        workflow = ChangeWorkflow(client=cw, store=world.store, setup=world.workflow.setup, tenant="default")
+        with pytest.raises(ValidationError):
+            await workflow.apply("CHG-1", event(kind="fully_approved", event_id="a"))
+    await http.aclose()
+    assert set(await world.workflow.changes.done_steps("CHG-1", "a")) == {"status:fully_approved", "note"}
+    stopped = await world.workflow.changes.event("CHG-1", "a")
+    assert stopped is not None
+    assert stopped.error is not None
+    assert stopped.error.startswith("status:fully_approved:board")
+
+    resumed = await world.workflow.apply("CHG-1", event(kind="fully_approved", event_id="a"))
+    assert {w.what: w.outcome for w in resumed.writes} == {"status": "written", "note": "already_done"}
+    assert len(await world.notes(tid)) == notes_before + 1
+    assert (await world.ticket(tid))["status"]["id"] == projects["Planning"]

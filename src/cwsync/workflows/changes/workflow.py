@@ -235,6 +235,7 @@ class ChangeWorkflow:
                 runner, steps = await self._runner(planned, change_id, event_id, run, resuming=stored is not None)
                 await self._begin(change_id, event_id, "created", digest, stored, run)
                 writes, answer = await self._apply(planned, change_id, event_id, runner, steps)
+                runner.drop_deferred()
                 result = found.on(_result(planned, change_id, record.ticket_id, writes, applied=True))
                 record.data = planned.data
                 record.data.ticket_status_id = _status_id(answer or ticket)
@@ -292,6 +293,7 @@ class ChangeWorkflow:
                 )
                 if answer is not None and seen is not None and _name(answer.get("board")) != _name(seen["board"]):
                     writes += await self._moved(event, change, planned, answer, members, now, runner)
+                runner.drop_deferred()
                 ticket = answer or ticket
                 result = found.on(_result(planned, change_id, change.ticket_id, writes, applied=True))
                 after = change.model_copy(update={"state": planned.state_after, "data": planned.data})
@@ -390,7 +392,8 @@ class ChangeWorkflow:
         ticket_read: bool = True,
     ) -> tuple[list[Write], dict[str, Any] | None]:
         """Apply the plan's steps through the step runner (the event's row, committed by `_begin`, marks them
-        attempted); the writes, and the ticket as the status PATCH answered it (None: no status written).
+        attempted); the writes, and the ticket as the status PATCH answered it (None: no status written). The done
+        entries stay deferred (the caller drops them once nothing more is written: the outcome clears the journal).
 
         Raises:
             ChangeRefused: `ticket_not_found`, when the ticket was not read first (`ticket_read`) and its status
@@ -405,7 +408,6 @@ class ChangeWorkflow:
             if not ticket_read and isinstance(exc, NotFoundError) and status and runner.failed_step == status.key:
                 raise ChangeRefused("ticket_not_found", f"ConnectWise has no ticket {status.record_id}") from exc
             raise
-        runner.drop_deferred()
         writes: list[Write] = []
         answer: dict[str, Any] | None = None
         for step, done in zip(planned.steps, results, strict=True):
@@ -448,8 +450,11 @@ class ChangeWorkflow:
             )
             planned.warnings.extend(w for w in replanned.warnings if w not in planned.warnings)
             return []
-        results = await runner.run_all([self._step(s) for s in fixes], defer_done=True)
-        runner.drop_deferred()
+        try:
+            results = await runner.run_all([self._step(s) for s in fixes], defer_done=True)
+        except CwsyncApiError as exc:  # what finished before is journaled (`run_all` writes the deferred entries)
+            await self.changes.fail_event(change.change_id, event.event_id, f"{runner.failed_step}: {exc}")
+            raise
         planned.warnings.append(f"ticket {change.ticket_id} was moved from board {was!r} to {now_on!r}")
         ticket.update(results[-1].answer or {})
         return [s.as_write("written", r.record_id) for s, r in zip(fixes, results, strict=True)]
