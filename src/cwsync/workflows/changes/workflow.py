@@ -269,7 +269,7 @@ class ChangeWorkflow:
             if stored is not None and stored.status == "applied":
                 return _replayed(stored, digest, event.event_id)
             change = _known(known, change_id)
-            seen = self._seen_ticket(event, change, resuming=stored is not None)
+            seen = None if plan or stored is not None else self._seen_ticket(event, change)
             ticket, members, found = await _first_failure(  # independent reads: one round trip
                 _Ready(seen) if seen is not None else self._ticket(change.ticket_id),
                 self._members(people_to_look_up(event, change.data, time_entries=self._logs_time)),
@@ -417,13 +417,12 @@ class ChangeWorkflow:
                 answer = done.answer
         return writes, answer
 
-    def _seen_ticket(self, event: ChangeEvent, change: ChangeRecord, *, resuming: bool) -> dict[str, Any] | None:
-        """The ticket as cwsync last saw it, when the event can be planned on it instead of reading the ticket: a
-        first delivery that writes the status. Its PATCH answers with the ticket as it is then (`_moved` handles a
-        ticket moved to another board meanwhile); a status cwsync last saw at its target, an event that writes no
-        status, and a resumed delivery read the ticket first, as a write found already there is not sent."""
-        if resuming:
-            return None
+    def _seen_ticket(self, event: ChangeEvent, change: ChangeRecord) -> dict[str, Any] | None:
+        """The ticket as cwsync last saw it, when a first delivery can be planned on it instead of reading the
+        ticket: when it writes the status, whose PATCH answers with the ticket as it is then (`_moved` handles a
+        ticket moved to another board meanwhile). A status cwsync last saw at the event's target and an event that
+        writes no status read the ticket first, as do a resumed delivery (a write found already there is not sent)
+        and plan mode (a preview shows the ticket as it is: there is no answer to correct it)."""
         seen = last_seen_ticket(change)
         return seen if patches_status(event, change, setup=self.setup, ticket=seen) else None
 
