@@ -1,5 +1,5 @@
-"""An event that writes the ticket's status plans on the ticket as cwsync last saw it (its board, the status of its
-last write) instead of reading it first: the status PATCH answers with the ticket as it is then (issue 19)."""
+"""An event that writes the ticket's status plans on the ticket as cwsync left it (its board, the status the change's
+state maps there) instead of reading it first: the status PATCH answers with the ticket as it is then (issue 19)."""
 
 from __future__ import annotations
 
@@ -49,9 +49,6 @@ async def test_an_event_writes_its_status_without_reading_the_ticket(world: Worl
     assert sent.ticket_reads(tid) == 0
     assert [(w.what, w.outcome) for w in applied.writes] == [("status", "written"), ("note", "written")]
     assert await world.status(tid) == "Waiting on Client"
-    change = await world.workflow.changes.get("CHG-1")
-    assert change is not None
-    assert change.data.ticket_status_id == world.statuses["Help Desk"]["Waiting on Client"]
 
 
 async def test_a_status_cwsync_left_at_the_events_target_is_read_first(world: World) -> None:
@@ -98,7 +95,7 @@ async def test_a_ticket_moved_to_another_board_gets_that_boards_status(world: Wo
     assert any("moved from board 'Help Desk' to 'Projects'" in w for w in applied.warnings)
     change = await world.workflow.changes.get("CHG-1")
     assert change is not None
-    assert (change.board, change.data.ticket_status_id) == ("Projects", projects["Planning"])
+    assert change.board == "Projects"
 
 
 async def test_a_ticket_moved_off_the_boards_in_scope_is_reported(world: World) -> None:

@@ -236,9 +236,6 @@ class ChangeData(BaseModel):
     started_at: str | None = None
     implementer: str | None = None
     time_entry_ids: list[int] = Field(default_factory=list)
-    ticket_status_id: int | None = None
-    """The ticket's status as cwsync last saw it (the link's read, or the answer of its last status write): an
-    event whose status differs writes it without reading the ticket first."""
 
 
 class ChangeRecord(BaseModel):

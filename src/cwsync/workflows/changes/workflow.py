@@ -9,19 +9,19 @@
     result = await workflow.apply("CHG-1", event)
     preview = await workflow.apply("CHG-1", event, plan=True)   # what it would write; nothing is written
 
-Every event reads what it needs (members, mentioned devices; the ticket unless its first delivery writes the
-ticket's status: then it is planned on the ticket as cwsync last saw it, board and status, and the status PATCH's
-answer is the ticket as it is, a board moved meanwhile getting that board's status), is planned by the pure core
-(`cwsync.workflows.changes.core`), then applied write by write through the workflows' journaled step runner
-(`cwsync.workflows.steps`; scope `changes:<change id>`, key the event id). The event's row, committed `applying`
-before any write is sent, is what marks an attempt: a delivery that finds it resumes (`attempted`), and every create
-carries a lookup (the marker in a note's text or a time entry's internal notes, a schedule entry's ticket, member and
-name) that is tried before it is sent again unless the journal says it was done, so a lost answer never duplicates a
-note or an entry, and no intent is journaled (issue 19: two statements fewer per event). What finished is journaled
-when a write fails, so a resumed event does not send it again. Each delivery that writes is a run of pair `changes`
-(`cwsync history`). An event already applied is answered from the store (`replayed`), with nothing written. Events
-of one change are applied one at a time, in the order the state machine allows; anything else is refused
-(`ChangeRefused`).
+Every event reads what it needs (members, mentioned devices; the ticket, unless its first delivery writes the
+ticket's status: then it is planned on the ticket as cwsync left it, its board and the status its state maps there,
+and the status PATCH's answer is the ticket as it is, a board moved meanwhile getting that board's status), is
+planned by the pure core (`cwsync.workflows.changes.core`), then applied write by write through the workflows'
+journaled step runner (`cwsync.workflows.steps`; scope `changes:<change id>`, key the event id). The event's row,
+committed `applying` before any write is sent, is what marks an attempt: a delivery that finds it resumes
+(`attempted`), and every create carries a lookup (the marker in a note's text or a time entry's internal notes, a
+schedule entry's ticket, member and name) that is tried before it is sent again unless the journal says it was done,
+so a lost answer never duplicates a note or an entry, and no intent is journaled (issue 19: two statements fewer per
+event). What finished is journaled when a write fails, so a resumed event does not send it again. Each delivery that
+writes is a run of pair `changes` (`cwsync history`). An event already applied is answered from the store
+(`replayed`), with nothing written. Events of one change are applied one at a time, in the order the state machine
+allows; anything else is refused (`ChangeRefused`).
 """
 
 from __future__ import annotations
@@ -52,11 +52,11 @@ from cwsync.workflows.changes.core import (
     Member,
     Plan,
     Step,
-    last_seen_ticket,
     patches_status,
     people_to_look_up,
     plan_event,
     plan_link,
+    ticket_as_left,
     ticket_url,
 )
 from cwsync.workflows.changes.errors import ChangeRefused
@@ -234,11 +234,10 @@ class ChangeWorkflow:
             async with self._run(trigger, planned, change_id, record.ticket_id) as run:
                 runner, steps = await self._runner(planned, change_id, event_id, run, resuming=stored is not None)
                 await self._begin(change_id, event_id, "created", digest, stored, run)
-                writes, answer = await self._apply(planned, change_id, event_id, runner, steps)
+                writes, _ = await self._apply(planned, change_id, event_id, runner, steps)
                 runner.drop_deferred()
                 result = found.on(_result(planned, change_id, record.ticket_id, writes, applied=True))
                 record.data = planned.data
-                record.data.ticket_status_id = _status_id(answer or ticket)
                 _applied(run, planned, change_id, record.ticket_id, writes, action="create")
                 finished = self.changes.finish_link(
                     record,
@@ -269,14 +268,14 @@ class ChangeWorkflow:
             if stored is not None and stored.status == "applied":
                 return _replayed(stored, digest, event.event_id)
             change = _known(known, change_id)
-            seen = None if plan or stored is not None else self._seen_ticket(event, change)
+            now = self._clock()
+            seen = None if plan or stored is not None else self._seen_ticket(event, change, now)
             ticket, members, found = await _first_failure(  # independent reads: one round trip
                 _Ready(seen) if seen is not None else self._ticket(change.ticket_id),
                 self._members(people_to_look_up(event, change.data, time_entries=self._logs_time)),
                 self._mentioned(change.cw_company_id, _texts(event)),
             )
             hostnames = [d.hostname for d in found.devices]
-            now = self._clock()
             planned = plan_event(
                 event, change, setup=self.setup, ticket=ticket, members=members, now=now, devices=hostnames
             )
@@ -298,7 +297,6 @@ class ChangeWorkflow:
                 result = found.on(_result(planned, change_id, change.ticket_id, writes, applied=True))
                 after = change.model_copy(update={"state": planned.state_after, "data": planned.data})
                 after.board = _name(ticket.get("board")) or change.board
-                after.data.ticket_status_id = _status_id(ticket)
                 _applied(run, planned, change_id, change.ticket_id, writes, action="update")
                 finished = self.changes.finish_event(
                     after,
@@ -417,14 +415,14 @@ class ChangeWorkflow:
                 answer = done.answer
         return writes, answer
 
-    def _seen_ticket(self, event: ChangeEvent, change: ChangeRecord) -> dict[str, Any] | None:
-        """The ticket as cwsync last saw it, when a first delivery can be planned on it instead of reading the
-        ticket: when it writes the status, whose PATCH answers with the ticket as it is then (`_moved` handles a
-        ticket moved to another board meanwhile). A status cwsync last saw at the event's target and an event that
-        writes no status read the ticket first, as do a resumed delivery (a write found already there is not sent)
-        and plan mode (a preview shows the ticket as it is: there is no answer to correct it)."""
-        seen = last_seen_ticket(change)
-        return seen if patches_status(event, change, setup=self.setup, ticket=seen) else None
+    def _seen_ticket(self, event: ChangeEvent, change: ChangeRecord, now: datetime) -> dict[str, Any] | None:
+        """The ticket as cwsync left it (`ticket_as_left`), when a first delivery can be planned on it instead of
+        reading the ticket: when it writes the status, whose PATCH answers with the ticket as it is then (`_moved`
+        handles a ticket moved to another board meanwhile). A status cwsync left at the event's target and an event
+        that writes no status read the ticket first, as do a resumed delivery (a write found already there is not
+        sent) and plan mode (a preview shows the ticket as it is: there is no answer to correct it)."""
+        seen = ticket_as_left(change, self.setup)
+        return seen if patches_status(event, change, setup=self.setup, ticket=seen, now=now) else None
 
     async def _moved(
         self,
@@ -436,7 +434,7 @@ class ChangeWorkflow:
         now: datetime,
         runner: StepRunner,
     ) -> list[Write]:
-        """The ticket was on another board than cwsync last saw when its status was written (moved meanwhile): the
+        """The ticket was on another board than cwsync left it on when its status was written (moved meanwhile): the
         status the event sets on the board it is on now, written (journaled under its own key), or a warning when
         that board is out of scope."""
         replanned = plan_event(event, change, setup=self.setup, ticket=ticket, members=members, now=now)
@@ -670,12 +668,6 @@ def _digest(value: BaseModel) -> str:
 def _digest_of(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _status_id(ticket: dict[str, Any]) -> int | None:
-    status = ticket.get("status")
-    value = status.get("id") if isinstance(status, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _reused(event_id: str) -> ChangeRefused:
