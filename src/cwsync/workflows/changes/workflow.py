@@ -38,7 +38,7 @@ from typing import Any, Generic, TypeVar, cast
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from cwsync.config.changes import ChangesConfig
+from cwsync.config.changes import LIFECYCLE_EVENTS, ChangesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient, CwsyncApiError, NotFoundError
 from cwsync.connectors.connectwise.conditions import Condition, F, all_of, any_of
 from cwsync.integrations.devices.models import Device
@@ -436,14 +436,17 @@ class ChangeWorkflow:
     ) -> list[Write]:
         """The ticket was on another board than cwsync left it on when its status was written (moved meanwhile): the
         status the event sets on the board it is on now, written (journaled under its own key), or a warning when
-        that board is out of scope."""
+        that board maps none for the event (out of scope, or unmapped)."""
         replanned = plan_event(event, change, setup=self.setup, ticket=ticket, members=members, now=now)
         fixes = [replace(s, key=f"{s.key}:board") for s in replanned.steps if s.what == "status"]
         was, now_on = change.board, _name(ticket.get("board"))
+        moved = f"ticket {change.ticket_id} was moved from board {was!r} to {now_on!r}"
         if not fixes:
+            keys = {s.key for s in planned.steps}
+            lifecycle = next((e for e in LIFECYCLE_EVENTS if f"status:{e}" in keys), None)
+            mapped = lifecycle is not None and self.setup.status_for(now_on, lifecycle) is not None
             planned.warnings.append(
-                f"ticket {change.ticket_id} was moved from board {was!r} to {now_on!r}: its status was set by "
-                f"{was!r}'s mapping and {now_on!r} maps none"
+                moved if mapped else f"{moved}: its status was set by {was!r}'s mapping, and {now_on!r} maps none"
             )
             planned.warnings.extend(w for w in replanned.warnings if w not in planned.warnings)
             return []
@@ -452,7 +455,7 @@ class ChangeWorkflow:
         except CwsyncApiError as exc:  # what finished before is journaled (`run_all` writes the deferred entries)
             await self.changes.fail_event(change.change_id, event.event_id, f"{runner.failed_step}: {exc}")
             raise
-        planned.warnings.append(f"ticket {change.ticket_id} was moved from board {was!r} to {now_on!r}")
+        planned.warnings.append(moved)
         ticket.update(results[-1].answer or {})
         return [s.as_write("written", r.record_id) for s, r in zip(fixes, results, strict=True)]
 
