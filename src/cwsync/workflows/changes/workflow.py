@@ -290,7 +290,7 @@ class ChangeWorkflow:
                 writes, answer = await self._apply(
                     planned, change_id, event.event_id, runner, steps, ticket_read=seen is None
                 )
-                if answer is not None and seen is not None and _name(answer.get("board")) != _name(seen["board"]):
+                if answer is not None and seen is not None and _name(answer.get("board")) not in ("", change.board):
                     writes += await self._moved(event, change, planned, answer, members, now, runner)
                 runner.drop_deferred()
                 ticket = answer or ticket
