@@ -16,7 +16,12 @@ beside the wall times.
 
 The ConnectWise client keeps its default cap of `max_concurrency` requests in flight (8; `--cw-concurrency` sets
 it): with more events in flight than it has slots, every slot stays busy, and the run prints the floor that sets
-(events in flight × calls per event ÷ slots, in request times, against the bare pair's two).
+(events in flight × calls per event ÷ slots, in request times, against the bare pair's two). The bare pairs do not
+go through that cap (10 pairs keep up to 10 requests in flight): the 8 is cwsync's own choice, not a ConnectWise
+limit (its documentation publishes none on concurrency, only adaptive rate limits, "over 1,000 requests per minute
+will likely" be throttled), so the minimum work is measured without it and the cap counts against cwsync.
+Calls per event: 2.25 since issue 19 (status PATCH + note POST on each; `implementation_started` also looks its
+implementer up among the members); an event that writes the ticket's status no longer reads the ticket first.
 
     .venv/bin/python benchmarks/changes_latency.py                        # 50 changes, 200 events, 20 ms
     .venv/bin/python benchmarks/changes_latency.py --changes 50 --latency-ms 20 --concurrency 10

@@ -10,7 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from cwsync.config import ConfigError, parse_config
 from cwsync.config.changes import ChangesConfig
-from cwsync.workflows.changes.core import Member, check_order, plan_event
+from cwsync.workflows.changes.core import Member, check_order, patches_status, plan_event, ticket_as_left
 from cwsync.workflows.changes.errors import ChangeRefused
 from cwsync.workflows.changes.models import ChangeEvent, ChangeRecord, Resource
 from cwsync.workflows.changes.setup import CompanyRef, Setup, StatusRef
@@ -159,3 +159,27 @@ def test_event_payloads_are_checked() -> None:
         EVENT.validate_python(base | {"start": "2026-03-01T22:00:00Z", "end": "2026-03-01T21:00:00Z"})
     with pytest.raises(ValidationError, match="not an e-mail"):
         EVENT.validate_python({"kind": "technical_approval", "event_id": "a", "approver": {"email": "bob"}})
+
+
+def test_the_ticket_as_cwsync_left_it_has_the_status_the_changes_state_maps() -> None:
+    """A linked change's ticket has the `created` status (unmapped here: unknown), an approved one's the
+    fully-approved status; an event writes the status off it unless that is the event's own target."""
+    setup, approved = _setup(), EVENT.validate_python({"kind": "fully_approved", "event_id": "a"})
+    linked = ticket_as_left(_change(), setup)
+    assert linked == {"id": 42, "board": {"name": "Help Desk"}, "status": {}}
+    assert patches_status(approved, _change(), setup=setup, ticket=linked, now=NOW)
+    change = _change().model_copy(update={"state": "approved"})
+    assert ticket_as_left(change, setup)["status"] == {"id": 6}
+    time = EVENT.validate_python(
+        {
+            "kind": "time_entry",
+            "event_id": "t",
+            "member": {"email": "b@x.io"},
+            "start": "2026-03-01T10:00:00Z",
+            "end": "2026-03-01T11:00:00Z",
+            "notes": "n",
+        }
+    )
+    assert not patches_status(time, change, setup=setup, ticket=ticket_as_left(change, setup), now=NOW)
+    out_of_order = EVENT.validate_python({"kind": "completed", "event_id": "c", "results": "ok"})
+    assert not patches_status(out_of_order, _change(), setup=setup, ticket=linked, now=NOW)

@@ -112,12 +112,14 @@ class Step:
 
 @dataclass(frozen=True)
 class StepResult:
-    """How a step ended: its record's id (a delete's: the record it removed) and whether it was written now."""
+    """How a step ended: its record's id (a delete's: the record it removed), whether it was written now, and
+    ConnectWise's answer when it was (a PATCH's is the record as it is after it: a workflow may read it there)."""
 
     key: str
     record_id: int | None
     outcome: Outcome
     data: Mapping[str, Any] = field(default_factory=dict)
+    answer: Record | None = None
 
 
 def journal_step(key: str) -> str:
@@ -348,16 +350,16 @@ class StepRunner:
         retried = (earlier is not None and earlier.status == "intent") or (self.attempted and earlier is None)
         if intent and self._needs_intent(step):
             await self._write([self._intent(step)])
-        record_id, outcome = await self._send(step, retried=retried)
+        record_id, outcome, answer = await self._send(step, retried=retried)
         data = {"kind": step.kind, "digest": step.digest, **step.data}
         entry = self._entry(step, "done", None if record_id is None else str(record_id), data)
         if carry:
             self._carry.append(entry)
         else:
             await self._write([entry])
-        return StepResult(step.key, record_id, outcome, entry.data)
+        return StepResult(step.key, record_id, outcome, entry.data, answer)
 
-    async def _send(self, step: Step, *, retried: bool) -> tuple[int | None, Outcome]:
+    async def _send(self, step: Step, *, retried: bool) -> tuple[int | None, Outcome, Record | None]:
         if step.kind == "delete":
             assert step.record_id is not None
             try:
@@ -365,18 +367,18 @@ class StepRunner:
             except NotFoundError:
                 if not retried:
                     raise
-                return step.record_id, "found"  # an earlier attempt deleted it; its answer was lost
-            return step.record_id, "written"
+                return step.record_id, "found", None  # an earlier attempt deleted it; its answer was lost
+            return step.record_id, "written", None
         if step.kind == "update":
             assert step.record_id is not None
             if step.method == "PUT":
                 answer = await self.client.put(step.path, step.record_id, step.body)
             else:
                 answer = await self.client.patch(step.path, step.record_id, step.body)
-            return self._id_of(step, answer, step.record_id), "written"
+            return self._id_of(step, answer, step.record_id), "written", answer
         if retried and step.find is not None and (found := await step.find()) is not None:
             log.info("workflow.step_found", scope=self.scope, key=self.key, step=step.key, record_id=found)
-            return found, "found"
+            return found, "found", None
         try:
             answer = await self.client.create(step.path, step.body, match=step.match)
         except CwsyncApiError as exc:
@@ -385,8 +387,8 @@ class StepRunner:
             if (found := await self._find_quietly(step)) is None:
                 raise
             log.info("workflow.step_found", scope=self.scope, key=self.key, step=step.key, record_id=found)
-            return found, "found"
-        return self._id_of(step, answer, None), "written"
+            return found, "found", None
+        return self._id_of(step, answer, None), "written", answer
 
     async def _find_quietly(self, step: Step) -> int | None:
         assert step.find is not None

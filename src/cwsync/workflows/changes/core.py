@@ -39,7 +39,18 @@ from cwsync.workflows.changes.models import (
 )
 from cwsync.workflows.changes.setup import Setup
 
-__all__ = ["Member", "Plan", "Step", "allowed_states", "check_order", "cw_time", "plan_event", "plan_link"]
+__all__ = [
+    "Member",
+    "Plan",
+    "Step",
+    "allowed_states",
+    "check_order",
+    "cw_time",
+    "patches_status",
+    "plan_event",
+    "plan_link",
+    "ticket_as_left",
+]
 
 NOTES = "service/tickets/{ticket}/notes"
 ENTRIES = "schedule/entries"
@@ -390,6 +401,42 @@ def plan_event(
     at = cw_time(event.at or now)
     _PLANNERS[event.kind](build, event, at)
     return plan
+
+
+_STATUS_OF_STATE: dict[ChangeState, LifecycleEvent] = {
+    "linked": "created",
+    "approved": "fully_approved",
+    "scheduled": "scheduled",
+    "in_progress": "implementation_started",
+    "completed": "completed",
+    "failed": "failed",
+    "cancelled": "cancelled",
+}
+"""The lifecycle event whose status a change's state says cwsync last set on its ticket."""
+
+
+def ticket_as_left(change: ChangeRecord, setup: Setup) -> dict[str, Any]:
+    """The change's ticket as cwsync left it: on the change's board (the last one read or answered), with the status
+    the change's state maps there (the status the event that brought it there set; none mapped: unknown, so any
+    status step is planned)."""
+    status = setup.status_for(change.board, _STATUS_OF_STATE[change.state])
+    known = {} if status is None else {"id": status.id}
+    return {"id": change.ticket_id, "board": {"name": change.board}, "status": known}
+
+
+def patches_status(
+    event: ChangeEvent, change: ChangeRecord, *, setup: Setup, ticket: Mapping[str, Any], now: datetime
+) -> bool:
+    """Whether planning `event` on `ticket` writes the ticket's status (a PATCH, whose answer is the ticket as it is
+    then). The status step depends on no member (the plan is made without any), and a time entry sets no status;
+    an event out of order answers False (its refusal comes with the real plan)."""
+    if event.kind == "time_entry":
+        return False
+    try:
+        planned = plan_event(event, change, setup=setup, ticket=ticket, members={}, now=now)
+    except ChangeRefused:
+        return False
+    return any(step.what == "status" for step in planned.steps)
 
 
 def _approval(build: _Builder, event: ChangeEvent, at: str) -> None:

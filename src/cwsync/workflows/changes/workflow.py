@@ -9,16 +9,19 @@
     result = await workflow.apply("CHG-1", event)
     preview = await workflow.apply("CHG-1", event, plan=True)   # what it would write; nothing is written
 
-Every event is read (ticket, members), planned by the pure core (`cwsync.workflows.changes.core`), then applied write by
-write through the workflows' journaled step runner (`cwsync.workflows.steps`; scope `changes:<change id>`, key the
-event id). The event's row, committed `applying` before any write is sent, is what marks an attempt: a delivery that
-finds it resumes (`attempted`), and every create carries a lookup (the marker in a note's text or a time entry's
-internal notes, a schedule entry's ticket, member and name) that is tried before it is sent again unless the journal
-says it was done, so a lost answer never duplicates a note or an entry, and no intent is journaled (issue 19: two
-statements fewer per event). What finished is journaled when a write fails, so a resumed event does not send it
-again. Each delivery that writes is a run of pair `changes` (`cwsync history`). An event already
-applied is answered from the store (`replayed`), with nothing written. Events of one change are
-applied one at a time, in the order the state machine allows; anything else is refused (`ChangeRefused`).
+Every event reads what it needs (members, mentioned devices; the ticket, unless its first delivery writes the
+ticket's status: then it is planned on the ticket as cwsync left it, its board and the status its state maps there,
+and the status PATCH's answer is the ticket as it is, a board moved meanwhile getting that board's status), is
+planned by the pure core (`cwsync.workflows.changes.core`), then applied write by write through the workflows'
+journaled step runner (`cwsync.workflows.steps`; scope `changes:<change id>`, key the event id). The event's row,
+committed `applying` before any write is sent, is what marks an attempt: a delivery that finds it resumes
+(`attempted`), and every create carries a lookup (the marker in a note's text or a time entry's internal notes, a
+schedule entry's ticket, member and name) that is tried before it is sent again unless the journal says it was done,
+so a lost answer never duplicates a note or an entry, and no intent is journaled (issue 19: two statements fewer per
+event). What finished is journaled when a write fails, so a resumed event does not send it again. Each delivery that
+writes is a run of pair `changes` (`cwsync history`). An event already applied is answered from the store
+(`replayed`), with nothing written. Events of one change are applied one at a time, in the order the state machine
+allows; anything else is refused (`ChangeRefused`).
 """
 
 from __future__ import annotations
@@ -28,14 +31,14 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, cast
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from cwsync.config.changes import ChangesConfig
+from cwsync.config.changes import LIFECYCLE_EVENTS, ChangesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient, CwsyncApiError, NotFoundError
 from cwsync.connectors.connectwise.conditions import Condition, F, all_of, any_of
 from cwsync.integrations.devices.models import Device
@@ -45,7 +48,17 @@ from cwsync.store import Store, Trigger
 from cwsync.store.records import Action
 from cwsync.workflows import Step as RunnerStep
 from cwsync.workflows import StepRunner, WorkflowRun, workflow_run
-from cwsync.workflows.changes.core import Member, Plan, Step, people_to_look_up, plan_event, plan_link, ticket_url
+from cwsync.workflows.changes.core import (
+    Member,
+    Plan,
+    Step,
+    patches_status,
+    people_to_look_up,
+    plan_event,
+    plan_link,
+    ticket_as_left,
+    ticket_url,
+)
 from cwsync.workflows.changes.errors import ChangeRefused
 from cwsync.workflows.changes.models import (
     ChangeData,
@@ -221,7 +234,8 @@ class ChangeWorkflow:
             async with self._run(trigger, planned, change_id, record.ticket_id) as run:
                 runner, steps = await self._runner(planned, change_id, event_id, run, resuming=stored is not None)
                 await self._begin(change_id, event_id, "created", digest, stored, run)
-                writes = await self._apply(planned, change_id, event_id, runner, steps)
+                writes, _ = await self._apply(planned, change_id, event_id, runner, steps)
+                runner.drop_deferred()
                 result = found.on(_result(planned, change_id, record.ticket_id, writes, applied=True))
                 record.data = planned.data
                 _applied(run, planned, change_id, record.ticket_id, writes, action="create")
@@ -254,14 +268,16 @@ class ChangeWorkflow:
             if stored is not None and stored.status == "applied":
                 return _replayed(stored, digest, event.event_id)
             change = _known(known, change_id)
+            now = self._clock()
+            seen = None if plan or stored is not None else self._seen_ticket(event, change, now)
             ticket, members, found = await _first_failure(  # independent reads: one round trip
-                self._ticket(change.ticket_id),
+                _Ready(seen) if seen is not None else self._ticket(change.ticket_id),
                 self._members(people_to_look_up(event, change.data, time_entries=self._logs_time)),
                 self._mentioned(change.cw_company_id, _texts(event)),
             )
             hostnames = [d.hostname for d in found.devices]
             planned = plan_event(
-                event, change, setup=self.setup, ticket=ticket, members=members, now=self._clock(), devices=hostnames
+                event, change, setup=self.setup, ticket=ticket, members=members, now=now, devices=hostnames
             )
             planned.warnings.extend(found.warnings)
             if plan:
@@ -271,7 +287,13 @@ class ChangeWorkflow:
                 resuming = stored is not None
                 runner, steps = await self._runner(planned, change_id, event.event_id, run, resuming=resuming)
                 await self._begin(change_id, event.event_id, event.kind, digest, stored, run)
-                writes = await self._apply(planned, change_id, event.event_id, runner, steps)
+                writes, answer = await self._apply(
+                    planned, change_id, event.event_id, runner, steps, ticket_read=seen is None
+                )
+                if answer is not None and seen is not None and _name(answer.get("board")) not in ("", change.board):
+                    writes += await self._moved(event, change, planned, answer, members, now, runner)
+                runner.drop_deferred()
+                ticket = answer or ticket
                 result = found.on(_result(planned, change_id, change.ticket_id, writes, applied=True))
                 after = change.model_copy(update={"state": planned.state_after, "data": planned.data})
                 after.board = _name(ticket.get("board")) or change.board
@@ -358,28 +380,92 @@ class ChangeWorkflow:
             raise ChangeRefused("busy", f"event {event_id} is being applied by another delivery; send it again later")
 
     async def _apply(
-        self, planned: Plan, change_id: str, event_id: str, runner: StepRunner, steps: Sequence[RunnerStep]
-    ) -> list[Write]:
+        self,
+        planned: Plan,
+        change_id: str,
+        event_id: str,
+        runner: StepRunner,
+        steps: Sequence[RunnerStep],
+        *,
+        ticket_read: bool = True,
+    ) -> tuple[list[Write], dict[str, Any] | None]:
         """Apply the plan's steps through the step runner (the event's row, committed by `_begin`, marks them
-        attempted)."""
+        attempted); the writes, and the ticket as the status PATCH answered it (None: no status written). The done
+        entries stay deferred (the caller drops them once nothing more is written: the outcome clears the journal).
+
+        Raises:
+            ChangeRefused: `ticket_not_found`, when the ticket was not read first (`ticket_read`) and its status
+                PATCH finds no ticket (a delivery again reads it, and is refused before writing).
+        """
         try:
             # The done entries go with the outcome: `finish_event`/`finish_link` clear the journal anyway.
             results = await runner.run_lanes(steps, _lanes(planned), defer_done=True)
         except CwsyncApiError as exc:
             await self.changes.fail_event(change_id, event_id, f"{runner.failed_step}: {exc}")
+            status = next((s for s in planned.steps if s.what == "status"), None)
+            if not ticket_read and isinstance(exc, NotFoundError) and status and runner.failed_step == status.key:
+                raise ChangeRefused("ticket_not_found", f"ConnectWise has no ticket {status.record_id}") from exc
             raise
-        runner.drop_deferred()
         writes: list[Write] = []
+        answer: dict[str, Any] | None = None
         for step, done in zip(planned.steps, results, strict=True):
             writes.append(step.as_write("written" if done.outcome == "written" else "already_done", done.record_id))
             _remember(planned, step, writes[-1].record_id)
-        return writes
+            if step.what == "status" and done.answer is not None:
+                answer = done.answer
+        return writes, answer
+
+    def _seen_ticket(self, event: ChangeEvent, change: ChangeRecord, now: datetime) -> dict[str, Any] | None:
+        """The ticket as cwsync left it (`ticket_as_left`), when a first delivery can be planned on it instead of
+        reading the ticket: when it writes the status, whose PATCH answers with the ticket as it is then (`_moved`
+        handles a ticket moved to another board meanwhile). A status cwsync left at the event's target and an event
+        that writes no status read the ticket first, as do a resumed delivery (a write found already there is not
+        sent) and plan mode (a preview shows the ticket as it is: there is no answer to correct it)."""
+        seen = ticket_as_left(change, self.setup)
+        return seen if patches_status(event, change, setup=self.setup, ticket=seen, now=now) else None
+
+    async def _moved(
+        self,
+        event: ChangeEvent,
+        change: ChangeRecord,
+        planned: Plan,
+        ticket: dict[str, Any],
+        members: dict[str, Member | None],
+        now: datetime,
+        runner: StepRunner,
+    ) -> list[Write]:
+        """The ticket was on another board than cwsync left it on when its status was written (moved meanwhile): the
+        status the event sets on the board it is on now, written (journaled under its own key), or a warning when
+        that board maps none for the event (out of scope, or unmapped)."""
+        replanned = plan_event(event, change, setup=self.setup, ticket=ticket, members=members, now=now)
+        fixes = [replace(s, key=f"{s.key}:board") for s in replanned.steps if s.what == "status"]
+        was, now_on = change.board, _name(ticket.get("board"))
+        moved = f"ticket {change.ticket_id} was moved from board {was!r} to {now_on!r}"
+        if not fixes:
+            keys = {s.key for s in planned.steps}
+            lifecycle = next((e for e in LIFECYCLE_EVENTS if f"status:{e}" in keys), None)
+            mapped = lifecycle is not None and self.setup.status_for(now_on, lifecycle) is not None
+            planned.warnings.append(
+                moved if mapped else f"{moved}: its status was set by {was!r}'s mapping, and {now_on!r} maps none"
+            )
+            planned.warnings.extend(w for w in replanned.warnings if w not in planned.warnings)
+            return []
+        try:
+            results = await runner.run_all([self._step(s) for s in fixes], defer_done=True)
+        except CwsyncApiError as exc:  # what finished before is journaled (`run_all` writes the deferred entries)
+            await self.changes.fail_event(change.change_id, event.event_id, f"{runner.failed_step}: {exc}")
+            raise
+        planned.warnings.append(moved)
+        ticket.update(results[-1].answer or {})
+        return [s.as_write("written", r.record_id) for s, r in zip(fixes, results, strict=True)]
 
     def _step(self, step: Step) -> RunnerStep:
         """A planned write as a step of the runner: a PATCH is an update, a POST a create found by its `match`."""
         if step.method == "PATCH":
             assert step.record_id is not None
-            return RunnerStep(step.key, "update", step.path, step.body, record_id=step.record_id)
+            # A status's body depends on the ticket's board as read: journaled done only for the same body.
+            digest = _digest_of(step.body) if step.what == "status" else None
+            return RunnerStep(step.key, "update", step.path, step.body, record_id=step.record_id, digest=digest)
         match, client = step.match, self.client
 
         async def find() -> int | None:
@@ -579,6 +665,11 @@ def _device_sync(client: ConnectWiseClient, store: Store, setup: Setup, tenant: 
 
 def _digest(value: BaseModel) -> str:
     text = json.dumps(value.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _digest_of(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
