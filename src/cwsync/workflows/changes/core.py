@@ -564,8 +564,9 @@ def ticket_url(*, scheme: str, site: str, codebase: str, company_id: str, ticket
 
 
 def people_to_look_up(event: ChangeEvent | LinkRequest, data: ChangeData, *, time_entries: bool = True) -> list[str]:
-    """The e-mails an event needs matched to members (people already matched are not looked up again); the
-    implementer of a completed or failed change only for its time entry (`time_entries`: time is logged)."""
+    """The e-mails an event needs matched to members, each once (the workflow looks them up for every event: a
+    member can be renamed or deactivated between events); the implementer of a completed or failed change only for
+    its time entry (`time_entries`: time is logged)."""
     if isinstance(event, LinkRequest):
         people = [event.creator, event.technical_approver, event.operational_approver, *event.committee]
     elif isinstance(event, ApprovalEvent):
