@@ -346,8 +346,8 @@ class HubSpotSide:
 
     @staticmethod
     def write_properties(mapping: ObjectMapping, values: Mapping[str, str | None], *, create: bool) -> dict[str, Any]:
-        """The HubSpot properties a write sends (references are associations)."""
-        return dict(shapes.hubspot_properties(mapping, values, create=create))
+        """The HubSpot properties a write sends (references are associations): a dict made for this write."""
+        return shapes.hubspot_properties(mapping, values, create=create)
 
     async def backfill(self, mapping: ObjectMapping, object_id: str, values: Mapping[str, str | None]) -> None:
         """Send the properties only ConnectWise knows (its ids) once it created the object's record."""
