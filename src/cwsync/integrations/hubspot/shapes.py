@@ -230,6 +230,19 @@ def forecast_line(revenue: float, status_id: int | None) -> dict[str, Any]:
 
 FLATTENERS = {"companies": flatten_company, "contacts": flatten_contact, "deals": flatten_opportunity}
 
+READS = {
+    "companies": "id,identifier,name,phoneNumber,website,addressLine1,city,state,zip,country,types,status,deletedFlag,"
+    "customFields,_info/lastUpdated",
+    "contacts": "id,firstName,lastName,title,communicationItems,company/id,inactiveFlag,customFields,_info/lastUpdated",
+    "deals": "id,name,expectedCloseDate,status,notes,company/id,contact/id,primarySalesRep/id,customFields,"
+    "_info/lastUpdated",
+}
+"""The ConnectWise fields each pair reads (`fields=`): what its flattener takes, the arrays a patch rewrites whole
+(communication items, custom fields) and when the record last changed — nothing else of a record is used (filters
+and mappings see the flat fields). A page of whole contacts is mostly what no mapping uses (links to other
+resources, site, portal flags): read and decoded for nothing, it was a large share of a first sync's CPU
+(`tests/syncs/test_hubspot_reads.py` checks that a record read so flattens, filters and patches as a whole one)."""
+
 
 def flatten_hubspot(record: Mapping[str, Any], references: Mapping[str, str | None] | None = None) -> dict[str, Any]:
     """A HubSpot object as flat fields: its properties, its id, and resolved references (left ids)."""

@@ -62,8 +62,9 @@ class ConnectWiseSide:
     preparation finds them)."""
 
     def __post_init__(self) -> None:
-        self.source = ConnectWiseSource(self.client, self.path, page_size=None)
-        """The reads, as every pair on the engine reads ConnectWise (`integrations.connectwise`)."""
+        self.source = ConnectWiseSource(self.client, self.path, fields=shapes.READS.get(self.pair), page_size=None)
+        """The reads, as every pair on the engine reads ConnectWise (`integrations.connectwise`), of the fields the
+        pair uses (`shapes.READS`)."""
 
     async def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
         """Pages of records changed since `since` (all records when None), `OVERLAP` before it."""
