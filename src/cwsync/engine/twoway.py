@@ -869,13 +869,18 @@ class _PairRun:
     ) -> dict[tuple[str, str], Snapshot]:
         """Counterparts of unlinked records found by match key: among this run's changes, else by lookup."""
         out: dict[tuple[str, str], Snapshot] = {}
+        looks_up = not (side.other is Side.RIGHT and self.right_complete)
+        """A full run read every right-side object already: a lookup there cannot find more."""
+        if not pending and not looks_up:
+            return out  # nothing to find them among (a first sync's ConnectWise records)
         wanted: dict[str, set[str]] = {}
         spelled: dict[tuple[str, str], set[str]] = {}
         """Each compared (lower-cased) value as the records spell it: a lookup by a unique property is exact."""
         for snap in unlinked:
             for key, value in match_values(self.mapping, snap.values):
                 wanted.setdefault(key, set()).add(value)
-                spelled.setdefault((key, value), set()).add(str(snap.values.get(key) or value))
+                if looks_up:
+                    spelled.setdefault((key, value), set()).add(str(snap.values.get(key) or value))
         if not wanted:
             return out
         index = {kv: snap for snap, _ in pending.values() for kv in match_values(self.mapping, snap.values)}
@@ -886,8 +891,8 @@ class _PairRun:
                     out[(key, value)] = index[(key, value)]
                 else:
                     missing.append(value)
-            if side.other is Side.RIGHT and self.right_complete:
-                continue  # a full run read every right-side object already: a lookup cannot find more
+            if not looks_up:
+                continue
             asked = sorted({spelling for value in missing for spelling in spelled[(key, value)]})
             found = await self._lookup(side.other, key, asked)
             out.update({(key, value): snap for value, snap in found.items()})

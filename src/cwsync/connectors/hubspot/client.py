@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import random
 import re
 import time
@@ -993,8 +994,10 @@ def _option(position: int, option: Mapping[str, Any]) -> Record:
     return {"hidden": False, "displayOrder": position, **option}
 
 
+@functools.lru_cache(maxsize=8)
 def _server_date(text: str | None) -> datetime | None:
-    """An HTTP `Date` header as an aware datetime (None when absent or unreadable)."""
+    """An HTTP `Date` header as an aware datetime (None when absent or unreadable); parsed once per text (it
+    changes once a second, and every answer has one)."""
     if not text:
         return None
     try:
