@@ -333,6 +333,26 @@ async def test_links_by_left_and_right_chunk_long_id_lists(store: Store) -> None
     assert len(by_right) == 1200
 
 
+async def test_links_looked_up_by_id_read_as_every_other_read_of_them(store: Store) -> None:
+    """The look-ups by id (statement texts of their own on SQLite) give each link as `iter_links` (SQLAlchemy's
+    select) does: JSON values nested and non-ASCII, an empty match key, aware datetimes to the microsecond; and
+    `right_ids` the same pairs of ids."""
+    moment = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
+    links = [
+        link("L1", "R1", match_key="email", left_values={"n": "Zoë", "x": [1, {"y": None}]}, right_values={"@s": "t"}),
+        link("L2", "R2", left_hash="h", last_writer="both", created_at=moment, synced_at=moment),
+    ]
+    async with store.transaction() as tx:
+        await tx.upsert_links(links)
+    [read] = [page async for page in store.iter_links(T, P)]
+    by_left = await store.links_by_left(T, P, ["L1", "L2", "L3"])
+    by_right = await store.links_by_right(T, P, ["R2", "R1"])
+    assert by_left == {one.left_id: one for one in read} == {one.left_id: one for one in by_right.values()}
+    assert by_left["L2"].synced_at == moment
+    assert (by_left["L1"].match_key, by_left["L2"].match_key) == ("email", None)
+    assert await store.right_ids(T, P, ["L2", "L1", "L3"]) == {"L1": "R1", "L2": "R2"}
+
+
 async def test_iter_links_pages_in_id_order_within_the_pair(store: Store) -> None:
     """iter_links yields pages of `batch` links of that pair only, every link once, in id order."""
     await seed_links(store, 25)

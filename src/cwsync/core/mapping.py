@@ -14,7 +14,7 @@ from typing import Any
 
 from cwsync.config.model import FieldChange, ObjectSync
 from cwsync.config.vocabulary import Direction
-from cwsync.core.values import FieldType, canonical, keeps_canonical_text, type_problem
+from cwsync.core.values import FieldType, canonical_of, keeps_canonical_text, type_problem
 
 Transform = Callable[[str], str]
 
@@ -59,6 +59,12 @@ class FieldMap:
     _as_is: bool = field(default=False, init=False, repr=False, compare=False)
     """A canonical left value is already the canonical right value (no map, no transform, and the right type's
     canonical form of a canonical text is that text): `from_left` skips the second pass."""
+    _left_canonical: Callable[[Any], str | None] = field(init=False, repr=False, compare=False)
+    _right_canonical: Callable[[Any], str | None] = field(init=False, repr=False, compare=False)
+    """`canonical` of each side's type, made once (`values.canonical_of`)."""
+    project: Callable[[Any], str | None] = field(init=False, repr=False, compare=False)
+    """`from_left`, as a function made once: for a field whose canonical left value is its right value, the left
+    type's canonical form alone (what `ObjectMapping.project_left` calls for every field of every record)."""
 
     def __post_init__(self) -> None:
         lowered = None if self.value_map is None else {k.lower(): v for k, v in self.value_map.items()}
@@ -66,6 +72,21 @@ class FieldMap:
         plain = self.value_map is None and not self.transform
         as_is = plain and (self.right_type is self.left_type or keeps_canonical_text(self.right_type))
         object.__setattr__(self, "_as_is", as_is)
+        object.__setattr__(self, "_left_canonical", canonical_of(self.left_type))
+        object.__setattr__(self, "_right_canonical", canonical_of(self.right_type))
+        object.__setattr__(self, "project", self._projector())
+
+    def _projector(self) -> Callable[[Any], str | None]:
+        if not self._as_is:
+            return self.from_left
+        left, pick = self._left_canonical, self._pick
+
+        def project(value: Any) -> str | None:
+            if isinstance(value, list | tuple):
+                value = pick(value)
+            return left(value)
+
+        return project
 
     def check(self) -> None:
         """Raise MappingError if the types cannot map (HS-4) or the transform is unknown."""
@@ -86,7 +107,7 @@ class FieldMap:
         """
         if isinstance(value, list | tuple):
             value = self._pick(value)
-        text = canonical(self.left_type, value)
+        text = self._left_canonical(value)
         if self._as_is:
             return text
         if text is not None and self.value_map is not None:
@@ -94,7 +115,7 @@ class FieldMap:
             text = self._lowered.get(text.lower(), self.value_map.get("*", text))
         if text is not None and self.transform:
             text = TRANSFORMS[self.transform](text)
-        return canonical(self.right_type, text)
+        return self._right_canonical(text)
 
     def _pick(self, items: list[Any] | tuple[Any, ...]) -> str | None:
         texts = [str(item) for item in items if item is not None]
@@ -108,7 +129,7 @@ class FieldMap:
 
     def from_right(self, value: Any) -> str | None:
         """A right value in canonical form."""
-        return canonical(self.right_type, value)
+        return self._right_canonical(value)
 
     def to_left(self, value: str | None) -> str | None:
         """A canonical value in the left side's vocabulary (value map inverted), still as text."""
@@ -146,13 +167,28 @@ class ObjectMapping:
         """Each field's name → its field on the right side (made once: every HubSpot write names its properties)."""
         return {f.name: f.right for f in self.fields}
 
+    @cached_property
+    def written_names(self) -> dict[str, str]:
+        """`right_names` less the references (a write carries those as associations, not as values)."""
+        return {name: right for name, right in self.right_names.items() if name not in self.references}
+
+    @cached_property
+    def _projections(self) -> tuple[tuple[tuple[str, str, Callable[[Any], str | None]], ...], ...]:
+        """Per side, each field's (name, flat key, canonical form): looked up once, not per field of every record."""
+        return (
+            tuple((f.name, f.left, f.project) for f in self.fields),
+            tuple((f.name, f.right, f._right_canonical) for f in self.fields),
+        )
+
     def project_left(self, flat: Mapping[str, Any]) -> dict[str, str | None]:
-        """The canonical projection of a flattened left record."""
-        return {f.name: f.from_left(flat.get(f.left)) for f in self.fields}
+        """The canonical projection of a flattened left record (each field's `FieldMap.from_left`)."""
+        get = flat.get
+        return {name: project(get(key)) for name, key, project in self._projections[0]}
 
     def project_right(self, flat: Mapping[str, Any]) -> dict[str, str | None]:
-        """The canonical projection of a flattened right record."""
-        return {f.name: f.from_right(flat.get(f.right)) for f in self.fields}
+        """The canonical projection of a flattened right record (each field's `FieldMap.from_right`)."""
+        get = flat.get
+        return {name: project(get(key)) for name, key, project in self._projections[1]}
 
 
 def one_way(pair: str, left_object: str, right_object: str, names: Iterable[str]) -> ObjectMapping:

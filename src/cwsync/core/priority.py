@@ -15,10 +15,21 @@ from cwsync.config.catalog import DEFAULT_COMPANY_TYPE_PRIORITY
 __all__ = ["company_type_names", "order_types", "pick_company_type"]
 
 
+_RANKS: dict[tuple[str, ...], dict[str, int]] = {}
+"""Each priority list's rank of a (stripped, lower-cased) name, made once per list (`order_types` runs per company)."""
+
+
 def order_types(types: Iterable[str], priority: Sequence[str] = DEFAULT_COMPANY_TYPE_PRIORITY) -> list[str]:
     """The type names, highest priority first (names the list does not know keep their order, after the known)."""
-    rank = {name.strip().lower(): n for n, name in enumerate(priority)}
     names = [t for t in types if t]
+    if len(names) < 2:
+        return names
+    key = priority if type(priority) is tuple else tuple(priority)
+    rank = _RANKS.get(key)
+    if rank is None:
+        rank = {name.strip().lower(): n for n, name in enumerate(key)}
+        if len(_RANKS) < 64:
+            _RANKS[key] = rank
     return sorted(names, key=lambda t: rank.get(t.strip().lower(), len(rank)))
 
 

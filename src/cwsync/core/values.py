@@ -9,9 +9,11 @@ millis HubSpot uses for the same date are equal, and a change is a change of mea
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 
@@ -72,6 +74,38 @@ def canonical(kind: FieldType, value: Any) -> str | None:
         return converter(value)
     except (ValueError, InvalidOperation, OverflowError):
         return _text(value)
+
+
+def canonical_of(kind: FieldType) -> Callable[[Any], str | None]:
+    """`canonical` for one kind, as a function of the value alone: a mapping projects every field of every record
+    it reads, and a text (what ConnectWise and HubSpot send for most fields) takes the short way — stripped, None
+    when empty; an e-mail lower-cased too; a number of plain digits (an id) as it is. Any other value goes through
+    `canonical`, so each gives what `canonical(kind, value)` gives."""
+    if kind not in _CANONICAL:
+
+        def text(value: Any) -> str | None:
+            if type(value) is str:
+                return value.strip() or None
+            return canonical(kind, value)
+
+        return text
+    if kind is FieldType.EMAIL:
+
+        def email(value: Any) -> str | None:
+            if type(value) is str:
+                return value.strip().lower() or None
+            return canonical(kind, value)
+
+        return email
+    if kind is FieldType.NUMBER:
+
+        def number(value: Any) -> str | None:
+            if type(value) is str and _plain_digits(value):
+                return value
+            return canonical(kind, value)
+
+        return number
+    return partial(canonical, kind)
 
 
 def keeps_canonical_text(kind: FieldType) -> bool:

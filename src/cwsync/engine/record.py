@@ -65,9 +65,13 @@ class Recorder:
         right_values: Mapping[str, Any] | None = None,
         match_key: str | None = None,
         last_writer: LastWriter | None = "left",
+        synced_at: datetime | None = None,
+        owned: bool = False,
     ) -> Link:
-        """The link of a pair of records after this run, with both projections and their hashes."""
-        right = dict(right_values or {})
+        """The link of a pair of records after this run, with both projections and their hashes, synced at
+        `synced_at` (now when None). `owned`: `right_values` is a dict made for this link, kept as it is (not
+        copied); the left values are copied either way (a plan's item holds them too)."""
+        right = right_values if owned and type(right_values) is dict else dict(right_values or {})
         return Link(
             tenant=self.tenant,
             pair=self.pair,
@@ -79,7 +83,7 @@ class Recorder:
             left_hash=projection_hash(left_values),
             right_hash=projection_hash(right) if right else "",
             last_writer=last_writer,
-            synced_at=datetime.now(UTC),
+            synced_at=synced_at or datetime.now(UTC),
         )
 
     def item(

@@ -25,7 +25,7 @@ import itertools
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 import structlog
@@ -585,6 +585,7 @@ class _PairRun:
             lefts.append(self._left_snapshot(raw))
             if n % self.s.flow.yield_every == 0:
                 await asyncio.sleep(0)  # let requests due meanwhile go (see `YIELD_EVERY`)
+        moments = {s.id: s.updated_at for s in lefts}  # when each record last changed, read once (`_apply`)
         if known is None:
             links = await self._links(Side.LEFT, [s.id for s in lefts])
         else:
@@ -630,7 +631,7 @@ class _PairRun:
         for key_snap in matches.values():
             rights.pop(key_snap.id, None)
         self._hold_waiting(items, lefts)
-        await self._apply(items, raws)
+        await self._apply(items, raws, moments)
 
     async def _excluded(
         self, lefts: Sequence[Snapshot], links: Mapping[str, Link], rights: dict[str, tuple[Snapshot, Raw]]
@@ -868,13 +869,18 @@ class _PairRun:
     ) -> dict[tuple[str, str], Snapshot]:
         """Counterparts of unlinked records found by match key: among this run's changes, else by lookup."""
         out: dict[tuple[str, str], Snapshot] = {}
+        looks_up = not (side.other is Side.RIGHT and self.right_complete)
+        """A full run read every right-side object already: a lookup there cannot find more."""
+        if not pending and not looks_up:
+            return out  # nothing to find them among (a first sync's ConnectWise records)
         wanted: dict[str, set[str]] = {}
         spelled: dict[tuple[str, str], set[str]] = {}
         """Each compared (lower-cased) value as the records spell it: a lookup by a unique property is exact."""
         for snap in unlinked:
             for key, value in match_values(self.mapping, snap.values):
                 wanted.setdefault(key, set()).add(value)
-                spelled.setdefault((key, value), set()).add(str(snap.values.get(key) or value))
+                if looks_up:
+                    spelled.setdefault((key, value), set()).add(str(snap.values.get(key) or value))
         if not wanted:
             return out
         index = {kv: snap for snap, _ in pending.values() for kv in match_values(self.mapping, snap.values)}
@@ -885,8 +891,8 @@ class _PairRun:
                     out[(key, value)] = index[(key, value)]
                 else:
                     missing.append(value)
-            if side.other is Side.RIGHT and self.right_complete:
-                continue  # a full run read every right-side object already: a lookup cannot find more
+            if not looks_up:
+                continue
             asked = sorted({spelling for value in missing for spelling in spelled[(key, value)]})
             found = await self._lookup(side.other, key, asked)
             out.update({(key, value): snap for value, snap in found.items()})
@@ -926,7 +932,11 @@ class _PairRun:
             out[name] = planned | {i: known[i] for i in ids if i in known}
         return out
 
-    async def _apply(self, items: list[PlanItem], raws: Mapping[str, Raw]) -> None:
+    async def _apply(
+        self, items: list[PlanItem], raws: Mapping[str, Raw], moments: Mapping[str, datetime | None] | None = None
+    ) -> None:
+        """Hold `items` for their batches (a dry run counts them); `raws`: the ConnectWise records read, by id, and
+        `moments` when each last changed, as their snapshots read it (else read from the record)."""
         items = await self._name_parents(items)
         self.report.keep(items, everything=self.dry_run)
         if self.dry_run:
@@ -947,7 +957,7 @@ class _PairRun:
             key = item.left_id
             raw = raws.get(key) if key is not None and item.writes else None
             if raw is not None and key is not None:
-                self._held_moments[key] = updated_at(raw)
+                self._held_moments[key] = moments[key] if moments is not None and key in moments else updated_at(raw)
                 if _write(item, Side.LEFT, Action.UPDATE):
                     self._held_raws[key] = raw
         ready = self._ready()
@@ -1075,7 +1085,10 @@ class _PairRun:
 
     def _run_item(self, result: _Result, action: str) -> ItemRow:
         item = result.item
-        to_left = any(w.side is Side.LEFT for w in item.writes)
+        to_left = False
+        for write in item.writes:
+            if write.side is Side.LEFT:
+                to_left = True
         return self.recorder.row(
             action,  # type: ignore[arg-type]
             direction="right_to_left" if to_left else "left_to_right",
@@ -1117,7 +1130,7 @@ def _base(link: Link) -> LinkBase:
     return LinkBase(link.left_id, link.right_id, link.left_values, link.right_values)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Result:
     item: PlanItem
     left_id: str | None
@@ -1154,30 +1167,33 @@ class _Applier:
         for result in results:  # after the right side's: an update that found its counterpart gone writes nothing
             if any(w.side is Side.LEFT and w.action in _LEFT_WRITES for w in result.item.writes):
                 await self._left_write(result)
+        now = datetime.now(UTC)  # the links of a batch are made together: one moment (and one stored text) for all
         for n, result in enumerate(results, 1):
             if result.item.action is not Action.SKIP and not result.error and result.left_id and result.right_id:
-                result.link = self._link(result)
+                result.link = self._link(result, now)
             if n % self.run.s.flow.yield_every == 0:
                 await asyncio.sleep(0)
         return results
 
-    def _link(self, result: _Result) -> Link:
+    def _link(self, result: _Result, now: datetime) -> Link:
         item = result.item
-        right_values = dict(item.right_values or {})  # the recorder copies the left values itself
-        wrote_right = any(w.side is Side.RIGHT for w in item.writes)
+        writers = {w.side for w in item.writes}
+        wrote_right = Side.RIGHT in writers
         stamp = result.right_stamp if wrote_right else self.run.right_stamps.get(str(result.right_id))
+        right_values = dict(item.right_values or {})  # made for this link: the recorder takes it as it is
         if stamp is not None:
             right_values[STAMP] = stamp
         elif wrote_right:
             right_values.pop(STAMP, None)  # written, but the side did not say when: the next read is a full one
-        writers = {w.side for w in item.writes}
         return self.run.recorder.link(
             str(result.left_id),
             str(result.right_id),
             match_key=item.match_key,
             left_values=item.left_values or {},
             right_values=right_values,
-            last_writer="both" if len(writers) == 2 else ("left" if Side.LEFT in writers else "right"),
+            last_writer="both" if len(writers) == 2 else ("left" if wrote_right else "right"),
+            synced_at=now,
+            owned=True,
         )
 
     async def _right_creates(self, results: list[_Result]) -> None:

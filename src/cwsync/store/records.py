@@ -101,7 +101,9 @@ class Link:
     link_id: int | None = None
 
     def __post_init__(self) -> None:
-        _require_aware(created_at=self.created_at, synced_at=self.synced_at)
+        created, synced = self.created_at, self.synced_at  # checked inline: a first sync makes a link per record
+        if (created is not None and created.tzinfo is None) or (synced is not None and synced.tzinfo is None):
+            _require_aware(created_at=created, synced_at=synced)
 
 
 # Which counter each planned action bumps.

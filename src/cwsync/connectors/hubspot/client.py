@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import random
 import re
 import time
@@ -993,8 +994,10 @@ def _option(position: int, option: Mapping[str, Any]) -> Record:
     return {"hidden": False, "displayOrder": position, **option}
 
 
+@functools.lru_cache(maxsize=8)
 def _server_date(text: str | None) -> datetime | None:
-    """An HTTP `Date` header as an aware datetime (None when absent or unreadable)."""
+    """An HTTP `Date` header as an aware datetime (None when absent or unreadable); parsed once per text (it
+    changes once a second, and every answer has one)."""
     if not text:
         return None
     try:
@@ -1180,10 +1183,14 @@ def _outcome(op: _BatchOp, items: list[_Item], response: httpx.Response) -> _Out
     body = _object_or_empty(response)
     outcome = _Outcome(results=_results(body))
     by_key = {key: item for item in items for key in item.keys}
+    matched, result_keys = outcome.matched, op.result_keys
     for record in outcome.results:
-        item = next((by_key[k] for k in op.result_keys(record) if k in by_key), None)
-        if item is not None and item.index not in outcome.matched:
-            outcome.matched[item.index] = record
+        for key in result_keys(record):  # the first key that names an input (a loop: this runs per record)
+            item = by_key.get(key)
+            if item is not None:
+                if item.index not in matched:
+                    matched[item.index] = record
+                break
     request_id = response.headers.get(CORRELATION_HEADER)
     where = {"request_id": request_id, "method": "POST", "url": redact_url(response.request.url)}
     stray: list[CwsyncApiError] = []

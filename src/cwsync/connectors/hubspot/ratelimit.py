@@ -168,7 +168,8 @@ class SlidingWindow:
             self.limit = min(self.configured, info.max)
         if info.remaining is None:
             return
-        ours = sum(1 for start in self._starts if now - self.period < start <= now)
+        starts = self._starts  # in order: the starts within (now - period, now], counted by bisection
+        ours = bisect.bisect_right(starts, now) - bisect.bisect_right(starts, now - self.period)
         foreign = max(0, self.server_max - info.remaining - ours)
         if foreign and foreign != self._foreign:
             _LOG.info("hs.rate_shared", limiter=self.name, remaining=info.remaining, ours=ours, foreign=foreign)

@@ -17,6 +17,8 @@ from cwsync.core.mapping import ObjectMapping
 from cwsync.core.priority import order_types
 
 _MOBILE_TYPES = {"cell", "mobile"}
+_KINDS = {"email": "Email", "phone": "Phone"}
+"""A communication item's type (lower-cased) → ConnectWise's spelling of the kinds a contact's fields come from."""
 
 
 def _is_mapping(value: Any) -> bool:
@@ -46,13 +48,12 @@ def _communications(record: Mapping[str, Any]) -> list[Mapping[str, Any] | None]
     for item in record.get("communicationItems") or ():
         if not _is_mapping(item):
             continue
-        kind = str(item.get("communicationType", "")).lower()
-        if kind == "email":
-            slot = 0
-        elif kind == "phone":
-            slot = 2 if str(ref_name(item.get("type")) or "").lower() in _MOBILE_TYPES else 1
-        else:
-            continue
+        kind = item.get("communicationType", "")
+        if kind != "Email" and kind != "Phone":  # ConnectWise's spelling, told without lower-casing
+            kind = _KINDS.get(str(kind).lower())
+            if kind is None:
+                continue
+        slot = 0 if kind == "Email" else _phone_slot(item)
         if default[slot]:
             continue
         if item.get("defaultFlag"):
@@ -62,14 +63,19 @@ def _communications(record: Mapping[str, Any]) -> list[Mapping[str, Any] | None]
     return chosen
 
 
+def _phone_slot(item: Mapping[str, Any]) -> int:
+    """A phone item's slot: 2 for a mobile (its type is Cell or Mobile), else 1."""
+    return 2 if str(ref_name(item.get("type")) or "").lower() in _MOBILE_TYPES else 1
+
+
 CUSTOM = "customFields/"
 """Custom fields flatten to `customFields/<caption>` (map them with `fields.add`: `connectwise: customFields/Tier`)."""
 
 
 def custom_fields(record: Mapping[str, Any]) -> dict[str, Any]:
     """A record's custom fields as `customFields/<caption>` → value (None when empty: ConnectWise omits `value`)."""
-    out = {}
-    for item in record.get("customFields") or []:
+    out: dict[str, Any] = {}
+    for item in record.get("customFields") or ():
         if _is_mapping(item) and item.get("caption"):
             out[f"{CUSTOM}{item['caption']}"] = item.get("value")
     return out
@@ -97,7 +103,7 @@ def flatten_company(record: Mapping[str, Any], *, priority: Sequence[str] | None
 
 def flatten_contact(record: Mapping[str, Any]) -> dict[str, Any]:
     """A ConnectWise contact as flat fields (default e-mail, office phone, mobile, company id)."""
-    email, phone, mobile = (item.get("value") if item else None for item in _communications(record))
+    email, phone, mobile = [item.get("value") if item else None for item in _communications(record)]
     return custom_fields(record) | {
         "id": str(record["id"]),
         "firstName": record.get("firstName"),
@@ -224,6 +230,19 @@ def forecast_line(revenue: float, status_id: int | None) -> dict[str, Any]:
 
 FLATTENERS = {"companies": flatten_company, "contacts": flatten_contact, "deals": flatten_opportunity}
 
+READS = {
+    "companies": "id,identifier,name,phoneNumber,website,addressLine1,city,state,zip,country,types,status,deletedFlag,"
+    "customFields,_info/lastUpdated",
+    "contacts": "id,firstName,lastName,title,communicationItems,company/id,inactiveFlag,customFields,_info/lastUpdated",
+    "deals": "id,name,expectedCloseDate,status,notes,company/id,contact/id,primarySalesRep/id,customFields,"
+    "_info/lastUpdated",
+}
+"""The ConnectWise fields each pair reads (`fields=`): what its flattener takes, the arrays a patch rewrites whole
+(communication items, custom fields) and when the record last changed — nothing else of a record is used (filters
+and mappings see the flat fields). A page of whole contacts is mostly what no mapping uses (links to other
+resources, site, portal flags): read and decoded for nothing, it was a large share of a first sync's CPU
+(`tests/syncs/test_hubspot_reads.py` checks that a record read so flattens, filters and patches as a whole one)."""
+
 
 def flatten_hubspot(record: Mapping[str, Any], references: Mapping[str, str | None] | None = None) -> dict[str, Any]:
     """A HubSpot object as flat fields: its properties, its id, and resolved references (left ids)."""
@@ -243,12 +262,10 @@ def hubspot_properties(
 
     On update an empty value clears the property (`""`); on create it is simply left out.
     """
-    right, references = mapping.right_names, mapping.references
-    return {
-        right[name]: "" if value is None else value
-        for name, value in values.items()
-        if name in right and name not in references and not (create and value is None)
-    }
+    right = mapping.written_names
+    if create:
+        return {right[name]: value for name, value in values.items() if name in right and value is not None}
+    return {right[name]: "" if value is None else value for name, value in values.items() if name in right}
 
 
 def connectwise_body(

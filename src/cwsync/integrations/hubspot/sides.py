@@ -8,6 +8,7 @@ look records up by match key, and shape and send writes (HubSpot's batch writes 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -62,8 +63,9 @@ class ConnectWiseSide:
     preparation finds them)."""
 
     def __post_init__(self) -> None:
-        self.source = ConnectWiseSource(self.client, self.path, page_size=None)
-        """The reads, as every pair on the engine reads ConnectWise (`integrations.connectwise`)."""
+        self.source = ConnectWiseSource(self.client, self.path, fields=shapes.READS.get(self.pair), page_size=None)
+        """The reads, as every pair on the engine reads ConnectWise (`integrations.connectwise`), of the fields the
+        pair uses (`shapes.READS`)."""
 
     async def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
         """Pages of records changed since `since` (all records when None), `OVERLAP` before it."""
@@ -302,14 +304,16 @@ class HubSpotSide:
     @staticmethod
     def stamp(raw: Mapping[str, Any]) -> str | None:
         """The object's last modification as a canonical string (what links keep to recognise an unchanged object)."""
-        moment = HubSpotSide.updated_at(raw)
+        text = _modified(raw)
+        if isinstance(text, str | int):
+            return _stamp(text)
+        moment = parse_moment(text)
         return moment.isoformat() if moment is not None else None
 
     @staticmethod
     def updated_at(raw: Mapping[str, Any]) -> datetime | None:
         """When the object last changed."""
-        props = raw.get("properties") or {}
-        return parse_moment(raw.get("updatedAt") or props.get("hs_lastmodifieddate") or props.get("lastmodifieddate"))
+        return parse_moment(_modified(raw))
 
     async def find(self, key: str, values: Sequence[str]) -> dict[str, Raw]:
         """Objects whose (unique) property `key` has one of `values`, by batch read with idProperty."""
@@ -346,13 +350,27 @@ class HubSpotSide:
 
     @staticmethod
     def write_properties(mapping: ObjectMapping, values: Mapping[str, str | None], *, create: bool) -> dict[str, Any]:
-        """The HubSpot properties a write sends (references are associations)."""
-        return dict(shapes.hubspot_properties(mapping, values, create=create))
+        """The HubSpot properties a write sends (references are associations): a dict made for this write."""
+        return shapes.hubspot_properties(mapping, values, create=create)
 
     async def backfill(self, mapping: ObjectMapping, object_id: str, values: Mapping[str, str | None]) -> None:
         """Send the properties only ConnectWise knows (its ids) once it created the object's record."""
         properties = shapes.hubspot_properties(mapping, values)
         await self.client.batch_update(self.object_type, [{"id": object_id, "properties": properties}])
+
+
+def _modified(raw: Mapping[str, Any]) -> Any:
+    """An object's last modification as HubSpot gives it."""
+    props = raw.get("properties") or {}
+    return raw.get("updatedAt") or props.get("hs_lastmodifieddate") or props.get("lastmodifieddate")
+
+
+@functools.lru_cache(maxsize=256)
+def _stamp(text: str | int) -> str | None:
+    """`HubSpotSide.stamp` of a modification's text: the objects of one batch write share a few (HubSpot's are to
+    the millisecond), so each is parsed once."""
+    moment = parse_moment(text)
+    return moment.isoformat() if moment is not None else None
 
 
 def _overlapped(since: datetime | None) -> datetime | None:

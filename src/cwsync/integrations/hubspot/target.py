@@ -144,8 +144,13 @@ class HubSpotTarget:
         return out
 
 
-def _properties(write: Write, *, create: bool) -> dict[str, str]:
-    """A write's values as HubSpot properties: an empty value clears the property, and a create leaves it out."""
+def _properties(write: Write, *, create: bool) -> dict[str, Any]:
+    """A write's values as HubSpot properties: an empty value clears the property, and a create leaves it out.
+    Values without an empty one (every create the engine sends: `shapes.hubspot_properties` leaves them out) are
+    sent as they are, not copied."""
+    values = write.values
+    if type(values) is dict and None not in values.values():
+        return values
     if create:
-        return {k: v for k, v in write.values.items() if v is not None}
-    return {k: "" if v is None else v for k, v in write.values.items()}
+        return {k: v for k, v in values.items() if v is not None}
+    return {k: "" if v is None else v for k, v in values.items()}
