@@ -616,10 +616,10 @@ class _PairRun:
                     count("delete")  # the old counterpart of a move, deleted (archived) too
             elif dry_run and d.write is not None and d.write.replaces is not None:
                 count("delete")  # a plan counts the move's delete as the run will (#13.8)
-            action = d.action
-            count(action)  # type: ignore[arg-type]
+            count(d.action)  # type: ignore[arg-type]
             if observe is not None:
                 observe(pair.name, d)
+            action = d.action
             if action == "unchanged":
                 continue
             why = d.why

@@ -155,7 +155,8 @@ class Links(Protocol):
         ...
 
     async def count(self) -> int:
-        """How many links there are."""
+        """How many links there are: every one `by_left` can give (a full read that found as many of them as there
+        are missed none, and is not compared with `ids`)."""
         ...
 
     def ids(self) -> AsyncIterator[list[tuple[str, str]]]:

@@ -140,8 +140,14 @@ def canonical(values: Mapping[str, Any]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for name in DEVICE_FIELDS:
         value = values.get(name)
+        if type(value) is str:  # most of a stored device: no conversion
+            out[name] = value or None
+            continue
         if isinstance(value, datetime):
-            value = (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()
+            zone = value.tzinfo
+            value = (
+                value.replace(tzinfo=UTC) if zone is None else value if zone is UTC else value.astimezone(UTC)
+            ).isoformat()
         out[name] = None if value is None or value == "" else str(value)
     return out
 
@@ -229,7 +235,7 @@ class DeviceTable:
 
     def _link(self, cw_id: int, row: Mapping[str, Any]) -> Link:
         tenant = self.devices.tenant
-        values: dict[str, Any] = dict(canonical(row))
+        values: dict[str, Any] = canonical(row)  # a new dict: the mark goes in it
         if row.get("deleted"):
             values[DELETED] = "ignore"  # its configuration was deleted: not reconciled again, written in full if back
         return Link(tenant=tenant, pair=PAIR, left_id=str(cw_id), right_id=str(cw_id), left_values=values)

@@ -47,9 +47,8 @@ ROW_FIELDS = ("cw_id", *DEVICE_FIELDS)
 `cw_last_updated` an aware datetime)."""
 _IN_CHUNK = 500
 _UPSERTED = ("tenant", *ROW_FIELDS, "updated_at", "deleted")
-_EXISTING_COLUMNS = select(
-    DEVICES.c.id, DEVICES.c.cw_id, DEVICES.c.deleted, *(DEVICES.c[name] for name in DEVICE_FIELDS)
-)
+_EXISTING_NAMES = ("id", "cw_id", "deleted", *DEVICE_FIELDS)
+_EXISTING_COLUMNS = select(*(DEVICES.c[name] for name in _EXISTING_NAMES))
 _EXISTING = _EXISTING_COLUMNS.where(
     DEVICES.c.tenant == bindparam("tenant"), DEVICES.c.cw_id.in_(bindparam("ids", expanding=True))
 )
@@ -89,13 +88,13 @@ class DeviceStore:
             if dense:  # one range by the (tenant, cw_id) index, not a thousand ids bound
                 bounds = {"tenant": self.tenant, "low": low, "high": high}
                 for row in await reads.connection.execute(_EXISTING_RANGE, bounds):
-                    if row.cw_id in wanted:
-                        found[row.cw_id] = dict(row._mapping)
+                    if row[1] in wanted:
+                        found[row[1]] = dict(zip(_EXISTING_NAMES, row, strict=True))
                 return found
             for start in range(0, len(cw_ids), _IN_CHUNK):
                 chunk = list(cw_ids[start : start + _IN_CHUNK])
                 for row in await reads.connection.execute(_EXISTING, {"tenant": self.tenant, "ids": chunk}):
-                    found[row.cw_id] = dict(row._mapping)
+                    found[row[1]] = dict(zip(_EXISTING_NAMES, row, strict=True))
             return found
 
         return await self._store.read(body)
