@@ -565,6 +565,10 @@ class _PairRun:
 
     async def _apply(self, decisions: list[Decision]) -> None:
         results = await self.pair.target.apply([d.write for d in decisions if d.write is not None])
+        # The loop's turn between a batch's write and its recording: a target written at once (the device table's
+        # transaction) and a thousand decisions recorded were one step of tens of milliseconds, during which the
+        # answer of the page read ahead waited, and with it the request of the next page.
+        await asyncio.sleep(0)
         await self._record(decisions, {r.write.left_id: r for r in results})
 
     async def _drain(self) -> None:
@@ -684,6 +688,8 @@ class _PairRun:
                 await marker(marked)
         if self.pair.upserts:
             settled = []  # no intents were noted
+        if len(run_items) > pair.yield_every:
+            await asyncio.sleep(0)  # the loop's turn between a batch's bookkeeping and its commit (`_apply`)
         if await self.recorder.commit(links=links, rows=run_items, dropped=dropped, settled=settled):
             self.released = True
 
