@@ -66,6 +66,21 @@ async def test_pages_create_update_skip_and_remove(store: Store) -> None:  # noq
     assert await DeviceStore(store, tenant="t2").count() == 0
 
 
+async def test_a_page_of_consecutive_ids_finds_its_devices_by_range_and_others_by_id(store: Store) -> None:  # noqa: F811
+    """`existing` of a forward-only page (ids about consecutive) reads their range, of scattered ids the ids: the
+    same devices either way, only the tenant's and only those asked for."""
+    devices, other = DeviceStore(store, tenant="t1"), DeviceStore(store, tenant="t2")
+    await sync_page(devices, [config(i, f"SRV-{i}") for i in range(1, 1500) if i % 7])
+    await sync_page(other, [config(i, f"OTHER-{i}") for i in range(1, 1500, 3)])
+    held = {i for i in range(1, 1500) if i % 7}
+    page = [i for i in range(200, 1300) if i % 11]  # dense: a range read
+    scattered = list(range(1, 1500, 5))  # sparse: read by id
+    for wanted in (page, scattered, [3, 5, 14], []):
+        found = await devices.existing(wanted)
+        assert set(found) == held & set(wanted)
+        assert all(row["hostname"] == f"srv-{cw_id}" for cw_id, row in found.items())
+
+
 async def test_find_by_hostname_and_company(store: Store) -> None:  # noqa: F811
     """Hostnames match in any case (contains for lists, exact for one); the company by identifier or id."""
     devices = DeviceStore(store, tenant="t1")

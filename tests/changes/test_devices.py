@@ -348,3 +348,21 @@ async def test_replaying_one_configuration_syncs_it_alone_and_keeps_the_cursor(e
     run = await env.store.run(report.run_id)
     assert run is not None
     assert (run.kind, run.status) == ("record", "succeeded")
+
+
+async def test_a_configuration_deleted_in_connectwise_leaves_the_inventory_on_a_full_run(env: Devices) -> None:
+    """A full run accounts for every device by the configurations it read: one whose configuration is gone is
+    looked up by id and removed (the count of devices differs from those read), and a second full run removes
+    nothing."""
+    sync = env.sync()
+    first = await sync.run()
+    gone = next(r for r in await env.configurations() if r["type"]["name"] == "Managed Server")
+    await env.cw.delete("company/configurations", gone["id"])
+
+    report = await sync.run(full=True)
+
+    assert (report.deleted, report.created, report.updated) == (1, 0, 0)
+    assert await sync.devices.by_hostname(gone["name"].lower()) == []
+    assert await sync.devices.count() == first.created - 1
+    again = await sync.run(full=True)
+    assert (again.deleted, again.unchanged) == (0, first.created - 1)

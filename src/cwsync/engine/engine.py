@@ -237,12 +237,13 @@ async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> 
     project = pair.project or pair.mapping.project_left
     flatten, notes_of, retire_of, skip_of, stored = pair.flatten, pair.notes, pair.retire, pair.skip, pair.stored
     every = pair.yield_every
+    noted = notes_of is not _NO_NOTES  # the default hook: no call per record
     for n, raw in enumerate(page, 1):
         flat = flatten(raw)
         record_id = str(raw["id"])
         values = project(flat)
-        notes = tuple(notes_of(flat))
-        link = links.get(record_id)
+        notes = tuple(notes_of(flat)) if noted else ()
+        link = links.get(record_id) if links else None
         marked: str | None = None
         dead, lost = False, None
         if link is not None:
@@ -295,13 +296,22 @@ async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> 
         ),
         every=pair.yield_every,
     )
-    decided.extend([_planned(pair, item, extra[str(item.left_id)]) for item in items if item.left_id is not None])
+    names = tuple(f.name for f in pair.mapping.fields)
+    known = frozenset(names)
+    decided.extend(
+        [_planned(pair, item, extra[str(item.left_id)], names, known) for item in items if item.left_id is not None]
+    )
     return decided
 
 
-@dataclass(frozen=True, slots=True)
+_NO_NOTES = Pair.__dataclass_fields__["notes"].default
+"""`Pair.notes` when a pair gives none."""
+
+
+@dataclass(slots=True)
 class _Extra:
-    """What `decide` knows of a record beyond its snapshot."""
+    """What `decide` knows of a record beyond its snapshot (not frozen: one is made per record, and a frozen
+    dataclass's `__init__` costs a call of `object.__setattr__` per field)."""
 
     raw: Raw
     notes: tuple[str, ...]
@@ -330,7 +340,8 @@ def _hold_frozen(pair: Pair, values: Mapping[str, str | None], link: Link) -> tu
     return out, held
 
 
-def _planned(pair: Pair, item: PlanItem, extra: _Extra) -> Decision:
+def _planned(pair: Pair, item: PlanItem, extra: _Extra, names: tuple[str, ...], known: frozenset[str]) -> Decision:
+    """The decision of a planned item; `names` (and `known`, as a set): the mapping's field names."""
     left_id = str(item.left_id)
     raw, dead = extra.raw, extra.dead
     out = Decision(
@@ -354,7 +365,9 @@ def _planned(pair: Pair, item: PlanItem, extra: _Extra) -> Decision:
             out.action, out.reason = "skip", "; ".join(dict.fromkeys(pair.frozen[name] for name in extra.held))
         return out
     merged = item.right_values or write.values
-    values = out.right_values = {f.name: merged.get(f.name) for f in pair.mapping.fields}  # mapped fields only
+    if merged.keys() != known:  # mapped fields only (a create's values are the mapped fields already: kept)
+        merged = {name: merged.get(name) for name in names}
+    values = out.right_values = merged
     if write.action is Action.CREATE:
         out.write = Write("create", left_id, None, values, raw)
         if dead:
@@ -403,6 +416,11 @@ class _PairRun:
         self.links: Links = pair.links or StoreLinks(engine.store, engine.tenant, pair.name)
         self.held = pair.links is not None
         """The target holds the links: none is written to (or dropped from) the store's links table."""
+        self.linked = IdSet()
+        """The records read whose links exist: found by a page's look-up or written by this run, less those this run
+        dropped. When a full read's pair has just as many links, the read missed none (`_reconcile`: no scan)."""
+        self.released = False
+        """The store gave a link's right id to another left id, deleting that link: `linked` no longer counts them."""
 
     # -- the two ways in -----------------------------------------------------------------------------------------
 
@@ -417,7 +435,7 @@ class _PairRun:
             await self._start()
             async for page in reader:
                 await cancel_point(self.store, self.run_id, settle=self._drain)  # cursor stays: not completed
-                seen.update(str(raw["id"]) for raw in page)
+                seen.update_records(page)
                 await self._page(page)
             await self._drain()
             if since is None and self.pair.reconcile:
@@ -482,9 +500,15 @@ class _PairRun:
 
     async def _page(self, page: Sequence[Raw]) -> None:
         self.outcome.read += len(page)
-        for raw in page:
-            self.watermark.seen(self.pair.source.updated_at(raw))
+        source = self.pair.source
+        newest = getattr(source, "newest", None)  # the page's newest change at once (`ConnectWiseSource.newest`)
+        if newest is not None:
+            self.watermark.seen(newest(page))
+        else:
+            for raw in page:
+                self.watermark.seen(source.updated_at(raw))
         links = await self.links.by_left([str(raw["id"]) for raw in page])
+        self.linked.update(links)
         decisions = await decide(self.pair, page, links)
         if self.recovering:
             await self._adopt(decisions)
@@ -541,6 +565,10 @@ class _PairRun:
 
     async def _apply(self, decisions: list[Decision]) -> None:
         results = await self.pair.target.apply([d.write for d in decisions if d.write is not None])
+        # The loop's turn between a batch's write and its recording: a target written at once (the device table's
+        # transaction) and a thousand decisions recorded were one step of tens of milliseconds, during which the
+        # answer of the page read ahead waited, and with it the request of the next page.
+        await asyncio.sleep(0)
         await self._record(decisions, {r.write.left_id: r for r in results})
 
     async def _drain(self) -> None:
@@ -567,6 +595,9 @@ class _PairRun:
         settled: list[str] = []
         dropped: list[str] = []
         marked: list[str] = []
+        linked, pair, outcome, observe, dry_run = self.linked, self.pair, self.outcome, self.observe, self.dry_run
+        count, row = outcome.counts.add, self.recorder.row
+        held = self.held  # the target holds the links: none is built (and hashed) here
         for d in decisions:
             result = results.get(d.left_id) if results is not None else None
             if result is not None:
@@ -586,29 +617,30 @@ class _PairRun:
                     d.action = "fail"
                     self._hold(d)
                 elif d.write is not None and d.write.replaces is not None:
-                    self.outcome.counts.add("delete")  # the old counterpart of a move, deleted (archived) too
-            elif self.dry_run and d.write is not None and d.write.replaces is not None:
-                self.outcome.counts.add("delete")  # a plan counts the move's delete as the run will (#13.8)
-            self.outcome.counts.add(d.action)  # type: ignore[arg-type]
-            if self.observe is not None:
-                self.observe(self.pair.name, d)
-            if d.action == "unchanged":
+                    count("delete")  # the old counterpart of a move, deleted (archived) too
+            elif dry_run and d.write is not None and d.write.replaces is not None:
+                count("delete")  # a plan counts the move's delete as the run will (#13.8)
+            count(d.action)  # type: ignore[arg-type]
+            if observe is not None:
+                observe(pair.name, d)
+            action = d.action
+            if action == "unchanged":
                 continue
             why = d.why
-            if len(self.outcome.items) < KEPT_ITEMS:
-                self.outcome.keep(_entry(d.action, d.left_id, d.right_id, why))
+            if len(outcome.items) < KEPT_ITEMS:
+                outcome.keep(_entry(action, d.left_id, d.right_id, why))
             else:  # what `keep` does past its first items, without an entry made to be dropped
-                self.outcome.items_omitted += 1
-            if self.dry_run:
+                outcome.items_omitted += 1
+            if dry_run:
                 continue
             written = result is not None and d.error is None and d.right_id and d.write is not None
-            held = self.held  # the target holds the links: none is built (and hashed) here
             if d.settle == "gone" and self.pair.tombstone is not None and d.right_id is not None:
                 if not held:
                     values = {**(d.write.previous if d.write else {}), **self.pair.tombstone}
                     links.append(self.recorder.link(d.left_id, d.right_id, left_values=values))
             elif d.settle in ("drop", "gone"):
                 dropped.append(d.left_id)
+                self.linked.discard(d.left_id)
             elif d.settle == "mark" and d.right_id is not None:
                 if not held:
                     right = dict(d.right_values or {})
@@ -621,6 +653,7 @@ class _PairRun:
             elif written and d.action == "delete":
                 if self.pair.tombstone is None:
                     dropped.append(d.left_id)
+                    self.linked.discard(d.left_id)
                 elif not held:
                     values = {**d.values, **self.pair.tombstone}
                     links.append(self.recorder.link(d.left_id, str(d.right_id), left_values=values))
@@ -636,13 +669,14 @@ class _PairRun:
                         )
                     )
                 settled.append(d.left_id)
+                linked.add(d.left_id)
             run_items.append(
-                self.recorder.row(
-                    d.action,  # type: ignore[arg-type]
+                row(
+                    action,  # type: ignore[arg-type]
                     left_id=d.left_id,
                     right_id=d.right_id,
                     reason=why,
-                    diff={} if d.action == "create" else d.diff,  # a create's values are its source values
+                    diff={} if action == "create" else d.diff,  # a create's values are its source values
                     source_values=d.values,
                     error=d.error,
                 )
@@ -654,13 +688,17 @@ class _PairRun:
                 await marker(marked)
         if self.pair.upserts:
             settled = []  # no intents were noted
-        await self.recorder.commit(links=links, rows=run_items, dropped=dropped, settled=settled)
+        if len(run_items) > pair.yield_every:
+            await asyncio.sleep(0)  # the loop's turn between a batch's bookkeeping and its commit (`_apply`)
+        if await self.recorder.commit(links=links, rows=run_items, dropped=dropped, settled=settled):
+            self.released = True
 
     # -- deletions -----------------------------------------------------------------------------------------------
 
     async def _reconcile(self, seen: IdSet) -> None:
         """After a full read: linked records ConnectWise no longer has were deleted there (behind the guard)."""
-        links, total = await unread_links(self.links, lambda left_id, _: left_id not in seen)
+        known = None if self.released else len(self.linked)  # every link one of the records read: no scan
+        links, total = await unread_links(self.links, lambda left_id, _: left_id not in seen, known=known)
         if links:
             reason = "not found in ConnectWise (reconciliation)"
             await self._deleted(await self._out_of_scope(links), reason, total=total)

@@ -78,7 +78,8 @@ class Source(Protocol):
     """Where records come from (ConnectWise).
 
     Optional beyond these: `count_changed(since) -> int` (how many records `changed(since)` reads: progress
-    totals) and `confirm(ids) -> set[str]` (which of these ids the source still has, whatever the scope of its
+    totals), `newest(page) -> datetime | None` (the newest `updated_at` of a page, found at once) and
+    `confirm(ids) -> set[str]` (which of these ids the source still has, whatever the scope of its
     reads: a source whose full read is scoped — Hudu assets are read for the companies in the run — says so, and a
     linked record the full read did not return but the source still has is out of scope, not deleted). Without
     `confirm` the engine confirms with `get_many`.
@@ -97,9 +98,12 @@ class Source(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Write:
-    """One write for the target: create (no `right_id`), update or delete, with the projected values."""
+    """One write for the target: create (no `right_id`), update or delete, with the projected values.
+
+    Not frozen, but never changed once made (a decision that changes gets a new one): a first sync makes one per
+    record, and a frozen dataclass's `__init__` is a call of `object.__setattr__` per field."""
 
     action: Literal["create", "update", "delete"]
     left_id: str
@@ -151,7 +155,8 @@ class Links(Protocol):
         ...
 
     async def count(self) -> int:
-        """How many links there are."""
+        """How many links there are: every one `by_left` can give (a full read that found as many of them as there
+        are missed none, and is not compared with `ids`)."""
         ...
 
     def ids(self) -> AsyncIterator[list[tuple[str, str]]]:

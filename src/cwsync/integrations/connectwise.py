@@ -8,7 +8,7 @@ from datetime import datetime
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import Condition, F, all_of
 from cwsync.engine.pair import Raw
-from cwsync.engine.reading import chunks, last_updated
+from cwsync.engine.reading import chunks, last_updated, newest_update
 
 __all__ = ["ConnectWiseSource"]
 
@@ -80,3 +80,7 @@ class ConnectWiseSource:
     def updated_at(self, raw: Raw) -> datetime | None:
         """The record's `_info.lastUpdated`."""
         return last_updated(raw)
+
+    def newest(self, page: Sequence[Raw]) -> datetime | None:
+        """The newest `updated_at` of a page (what the watermark follows), at once (`newest_update`)."""
+        return newest_update(page)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import operator
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -96,14 +97,14 @@ def device_values(raw: Mapping[str, Any], types: Mapping[str, str]) -> dict[str,
     cw_type = _ref(raw.get("type"), "name")
     if cw_type not in types:
         return cw_type or "(no type)"
-    name = str(raw.get("name") or "").strip()
+    name = raw.get("name")
+    name = (name if type(name) is str else str(name or "")).strip()
     if not name:
         return NO_NAME
     ref = raw.get("company")
-    company: Mapping[str, Any] = ref if isinstance(ref, Mapping) else {}
+    company: Mapping[str, Any] = ref if type(ref) is dict or isinstance(ref, Mapping) else {}
     company_id = company.get("id")
     serial = raw.get("serialNumber")
-    moment = last_updated(raw)
     return {
         "hostname": name.lower()[:255],
         "name": name[:255],
@@ -113,8 +114,25 @@ def device_values(raw: Mapping[str, Any], types: Mapping[str, str]) -> dict[str,
         "company": _ref(company, "identifier") or None,
         "serial": (str(serial)[:255] or None) if serial else None,
         "status": _ref(raw.get("status"), "name") or None,
-        "cw_last_updated": None if moment is None else moment.astimezone(UTC).isoformat(),
+        "cw_last_updated": _moment(raw),
     }
+
+
+def _moment(raw: Mapping[str, Any]) -> str | None:
+    """A configuration's `lastUpdated` as planning compares it (UTC, ISO-8601): ConnectWise's own form,
+    `2026-01-02T03:04:05Z` (digits between the separators, checked by parsing it), is already that text but for its
+    `Z`, so it is rewritten without a conversion; any other form is converted."""
+    info = raw.get("_info")
+    text = info.get("lastUpdated") if type(info) is dict else None
+    if type(text) is str and len(text) == 20 and text.isascii() and text[4::3][:5] + text[19] == _CW_MOMENT:
+        utc = text[:19] + "+00:00"
+        try:
+            datetime.fromisoformat(utc)
+            return utc
+        except ValueError:
+            pass  # no moment: as `last_updated` finds
+    moment = last_updated(raw)
+    return None if moment is None else moment.astimezone(UTC).isoformat()
 
 
 def canonical(values: Mapping[str, Any]) -> dict[str, str | None]:
@@ -122,8 +140,14 @@ def canonical(values: Mapping[str, Any]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for name in DEVICE_FIELDS:
         value = values.get(name)
+        if type(value) is str:  # most of a stored device: no conversion
+            out[name] = value or None
+            continue
         if isinstance(value, datetime):
-            value = (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()
+            zone = value.tzinfo
+            value = (
+                value.replace(tzinfo=UTC) if zone is None else value if zone is UTC else value.astimezone(UTC)
+            ).isoformat()
         out[name] = None if value is None or value == "" else str(value)
     return out
 
@@ -136,7 +160,10 @@ def stored(cw_id: str, values: Mapping[str, str | None]) -> dict[str, Any]:
 
 def stored_row(cw_id: str, values: Mapping[str, str | None]) -> tuple[Any, ...]:
     """`stored` as a tuple in `ROW_FIELDS` order (`DeviceStore.apply_page` takes these)."""
-    row: list[Any] = [values.get(name) for name in DEVICE_FIELDS]
+    try:
+        row: list[Any] = list(_VALUES(values))  # every field there: what planning gives (a KeyError is rare)
+    except KeyError:
+        row = [values.get(name) for name in DEVICE_FIELDS]
     company_id, moment = row[_COMPANY_ID], row[_MOMENT]
     row[_COMPANY_ID] = int(company_id) if company_id is not None else None
     row[_MOMENT] = datetime.fromisoformat(moment) if moment is not None else None
@@ -144,6 +171,9 @@ def stored_row(cw_id: str, values: Mapping[str, str | None]) -> tuple[Any, ...]:
 
 
 _COMPANY_ID, _MOMENT = DEVICE_FIELDS.index("company_id"), DEVICE_FIELDS.index("cw_last_updated")
+_CW_MOMENT = "--T::Z"
+"""The separators of ConnectWise's moments (`2026-01-02T03:04:05Z`: at 4, 7, 10, 13 and 16, and the last)."""
+_VALUES = operator.itemgetter(*DEVICE_FIELDS)
 
 
 def flatten(raw: Raw, types: Mapping[str, str]) -> dict[str, Any]:
@@ -167,7 +197,10 @@ def scope_key(types: Mapping[str, str], company_ids: Sequence[int] | None) -> st
 
 
 def _ref(value: Any, key: str) -> str:
-    return str(value.get(key) or "") if isinstance(value, Mapping) else ""
+    if type(value) is dict or isinstance(value, Mapping):  # decoded JSON: a dict, told without the ABC's check
+        text = value.get(key)
+        return text if type(text) is str else str(text or "")
+    return ""
 
 
 # -- the pair -------------------------------------------------------------------------------------------------------
@@ -202,7 +235,7 @@ class DeviceTable:
 
     def _link(self, cw_id: int, row: Mapping[str, Any]) -> Link:
         tenant = self.devices.tenant
-        values: dict[str, Any] = dict(canonical(row))
+        values: dict[str, Any] = canonical(row)  # a new dict: the mark goes in it
         if row.get("deleted"):
             values[DELETED] = "ignore"  # its configuration was deleted: not reconciled again, written in full if back
         return Link(tenant=tenant, pair=PAIR, left_id=str(cw_id), right_id=str(cw_id), left_values=values)
@@ -265,12 +298,12 @@ def device_pair(
     )
 
 
-def _projection(flat: Mapping[str, Any]) -> dict[str, str | None]:
-    """The planned values of a flat form from `flatten`: its values as they are (`device_values` made them
-    canonical), or none but the skip reason."""
+def _projection(flat: Mapping[str, Any]) -> Mapping[str, str | None]:
+    """The planned values of a flat form from `flatten`: the flat form itself (`device_values` made it canonical,
+    and nothing changes it), or none but the skip reason."""
     if SKIPPED in flat:
         return {**_NONE, SKIPPED: flat[SKIPPED]}
-    return dict(flat)
+    return flat
 
 
 _NONE: dict[str, str | None] = dict.fromkeys(DEVICE_FIELDS)

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cwsync.integrations.devices.models import Device
-from cwsync.store import Store, Tx
+from cwsync.store import Reads, Store, Tx
 from cwsync.store.bulk import bulk_insert
 from cwsync.store.changes_tables import CHANGE_DEVICES, DEVICES
 
@@ -47,6 +47,16 @@ ROW_FIELDS = ("cw_id", *DEVICE_FIELDS)
 `cw_last_updated` an aware datetime)."""
 _IN_CHUNK = 500
 _UPSERTED = ("tenant", *ROW_FIELDS, "updated_at", "deleted")
+_EXISTING_NAMES = ("id", "cw_id", "deleted", *DEVICE_FIELDS)
+_EXISTING_COLUMNS = select(*(DEVICES.c[name] for name in _EXISTING_NAMES))
+_EXISTING = _EXISTING_COLUMNS.where(
+    DEVICES.c.tenant == bindparam("tenant"), DEVICES.c.cw_id.in_(bindparam("ids", expanding=True))
+)
+"""The devices of some configuration ids (`existing`): made once, the ids bound as one list (not a literal each)."""
+_EXISTING_RANGE = _EXISTING_COLUMNS.where(
+    DEVICES.c.tenant == bindparam("tenant"), DEVICES.c.cw_id.between(bindparam("low"), bindparam("high"))
+)
+"""The devices of a range of configuration ids (`existing` of a page: its ids are about consecutive)."""
 
 
 @dataclass
@@ -68,15 +78,26 @@ class DeviceStore:
     async def existing(self, cw_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """The stored values (`DEVICE_FIELDS`, the row id and `deleted`) of these configurations, by configuration
         id."""
-        columns = [DEVICES.c.id, DEVICES.c.cw_id, DEVICES.c.deleted, *(DEVICES.c[name] for name in DEVICE_FIELDS)]
-        found: dict[int, dict[str, Any]] = {}
-        async with self._store._connect() as conn:
+
+        wanted = set(cw_ids)
+        low, high = (min(wanted), max(wanted)) if wanted else (0, -1)
+        dense = len(wanted) >= _IN_CHUNK and high - low < 2 * len(wanted)  # a page of a forward-only read
+
+        async def body(reads: Reads) -> dict[int, dict[str, Any]]:  # `Store.read`: on SQLite, at once (no thread)
+            found: dict[int, dict[str, Any]] = {}
+            if dense:  # one range by the (tenant, cw_id) index, not a thousand ids bound
+                bounds = {"tenant": self.tenant, "low": low, "high": high}
+                for row in await reads.connection.execute(_EXISTING_RANGE, bounds):
+                    if row[1] in wanted:
+                        found[row[1]] = dict(zip(_EXISTING_NAMES, row, strict=True))
+                return found
             for start in range(0, len(cw_ids), _IN_CHUNK):
-                chunk = cw_ids[start : start + _IN_CHUNK]
-                statement = select(*columns).where(DEVICES.c.tenant == self.tenant, DEVICES.c.cw_id.in_(chunk))
-                for row in await conn.execute(statement):
-                    found[row.cw_id] = dict(row._mapping)
-        return found
+                chunk = list(cw_ids[start : start + _IN_CHUNK])
+                for row in await reads.connection.execute(_EXISTING, {"tenant": self.tenant, "ids": chunk}):
+                    found[row[1]] = dict(zip(_EXISTING_NAMES, row, strict=True))
+            return found
+
+        return await self._store.read(body)
 
     async def apply_page(self, plan: PagePlan) -> None:
         """Upsert the batch's devices (by configuration id: a batch sent twice makes one device each; a device
