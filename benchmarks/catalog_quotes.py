@@ -414,7 +414,8 @@ def report(
     """Print the figures."""
     if catalog:
         _report_catalog(args, catalog)
-    _report_quotes(args, quotes)
+    if args.quotes:  # `--quotes 0`: the catalog alone, no quote targets to report
+        _report_quotes(args, quotes)
     if lookup:
         print(
             f"quote look-up in the store ({lookup['links']:,} contacts, {lookup['links'] // 10:,} companies, "
