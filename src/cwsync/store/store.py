@@ -226,28 +226,12 @@ def _holders_sql(size: int) -> str:
 # work (a first sync makes two or three per page of a thousand records). The rows' JSON and datetime columns go
 # through the same result processors SQLAlchemy applies (`_link_processors`).
 
-_LINK_SELECTED = (
-    "id",
-    "tenant",
-    "pair",
-    "left_id",
-    "right_id",
-    "match_key",
-    "left_values",
-    "right_values",
-    "left_hash",
-    "right_hash",
-    "last_writer",
-    "created_at",
-    "synced_at",
-)
-
 
 @functools.cache
 def _links_sql(column: str, size: int) -> str:
     """The links of one pair whose `column` (`left_id`, `right_id`) is one of `size` values (parameters: tenant,
     pair, the values)."""
-    names = ", ".join(_LINK_SELECTED)
+    names = ", ".join(_LINK_SELECTED)  # defined below, with the columns it adds the id to
     marks = ", ".join("?" * size)
     return f"SELECT {names} FROM links WHERE tenant = ? AND pair = ? AND {column} IN ({marks})"
 
@@ -356,6 +340,8 @@ _LINK_COLUMNS = (
     "synced_at",
 )
 """The columns of a link's row as `_link_row` gives them."""
+_LINK_SELECTED = ("id", *_LINK_COLUMNS)
+"""The columns a link look-up selects (`_links_sql`), in its rows' order."""
 
 
 def _link_row(link: Link, now: datetime) -> tuple[Any, ...]:
