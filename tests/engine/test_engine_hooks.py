@@ -14,9 +14,10 @@ import pytest
 
 from cwsync.config.vocabulary import Direction
 from cwsync.core.mapping import FieldMap, ObjectMapping
-from cwsync.engine.engine import Decision, Engine, RunOutcome
+from cwsync.engine.engine import Decision, Engine
 from cwsync.engine.pair import Pair, Raw, Write, WriteResult
 from cwsync.engine.record import Recorder
+from cwsync.engine.report import RunReport
 from cwsync.engine.runs import recorded_run
 from cwsync.store import Link, Store
 
@@ -485,7 +486,7 @@ async def test_a_scoped_cursor_is_used_only_under_the_same_scope(store: Store) -
 
 async def test_run_within_runs_pairs_inside_a_run_the_caller_opened(store: Store) -> None:
     source, target = ListSource(things(2)), MemoryTarget()
-    outcome = RunOutcome(run_id=None, dry_run=False)
+    outcome = RunReport[dict[str, Any]](run_id=None, dry_run=False)
     scope = recorded_run(store, T, pairs=[PAIR], kind="full", trigger="cli", counts=lambda: outcome.counts)
     async with scope as run:
         await Engine(store, T).run_within(run.run_id, [pair(source, target)], outcome, full=True)

@@ -6,8 +6,8 @@ import pytest
 
 from cwsync.config.vocabulary import Action
 from cwsync.core.plan import PlanItem
-from cwsync.engine import twoway
-from cwsync.engine.twoway import PairReport
+from cwsync.engine import report as reports
+from cwsync.engine.report import PairReport, keep_planned
 
 
 def items(action: Action, count: int) -> list[PlanItem]:
@@ -15,17 +15,17 @@ def items(action: Action, count: int) -> list[PlanItem]:
 
 
 def test_a_plan_keeps_every_item() -> None:
-    report = PairReport("contacts")
-    report.keep([*items(Action.CREATE, 5), *items(Action.UNCHANGED, 5)], everything=True)
+    report = PairReport[PlanItem]("contacts")
+    keep_planned(report, [*items(Action.CREATE, 5), *items(Action.UNCHANGED, 5)], everything=True)
     assert (len(report.items), report.items_omitted) == (10, 0)
 
 
 def test_a_sync_keeps_its_first_items_but_no_unchanged_ones_and_counts_the_rest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(twoway, "KEPT_ITEMS", 4)
-    report = PairReport("contacts")
-    report.keep([*items(Action.UNCHANGED, 50), *items(Action.CREATE, 3)], everything=False)
-    report.keep(items(Action.UPDATE, 3), everything=False)
+    monkeypatch.setattr(reports, "KEPT_ITEMS", 4)
+    report = PairReport[PlanItem]("contacts")
+    keep_planned(report, [*items(Action.UNCHANGED, 50), *items(Action.CREATE, 3)], everything=False)
+    keep_planned(report, items(Action.UPDATE, 3), everything=False)
     assert [item.action for item in report.items] == [Action.CREATE] * 3 + [Action.UPDATE]
     assert report.items_omitted == 2

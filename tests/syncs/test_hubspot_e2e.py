@@ -16,7 +16,7 @@ from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient, ConnectWiseSettings
 from cwsync.connectors.http import RetryPolicy
 from cwsync.connectors.hubspot import HubSpotClient, HubSpotSettings
-from cwsync.integrations.hubspot.run import HubSpotSync, RunReport
+from cwsync.integrations.hubspot.run import HubSpotSync, SyncReport
 from cwsync.store import Store
 from cwsync_sandbox.connectwise.app import Sandbox, SandboxSettings, build_sandbox, create_app
 from cwsync_sandbox.hubspot import HubSpotSandboxSettings, build_hubspot_sandbox, create_hubspot_app
@@ -43,7 +43,7 @@ class World:
     calls: Counter[str] = field(default_factory=Counter)
     """Requests made by the engine's clients, by host (`cw.test`, `hs.test`)."""
 
-    async def sync(self, **kw: Any) -> RunReport:
+    async def sync(self, **kw: Any) -> SyncReport:
         """One run of the HubSpot integration."""
         return await HubSpotSync(self.config, self.store, self.cw, self.hs).run(**kw)
 

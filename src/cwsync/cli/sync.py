@@ -15,7 +15,7 @@ from cwsync.cli.output import ProgressBars, console, fail, new_table
 
 if TYPE_CHECKING:
     from cwsync.config import Config
-    from cwsync.integrations.hubspot.run import RunReport
+    from cwsync.integrations.hubspot.run import SyncReport
     from cwsync.store import RunRecord
 
 T = TypeVar("T")
@@ -115,7 +115,7 @@ def _fix_for(exc: Exception) -> str:
 
 def _sync(
     config_path: Path, *, dry_run: bool, full: bool, objects: list[str], as_json: bool, record: str | None = None
-) -> RunReport:
+) -> SyncReport:
     from cwsync.integrations.hubspot.context import opened
     from cwsync.integrations.hubspot.run import HubSpotSync, RecordRef, mappings
 
@@ -127,7 +127,7 @@ def _sync(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--record") from exc
 
-    async def work() -> RunReport:
+    async def work() -> SyncReport:
         async with opened(config, read_only=dry_run) as ctx:
             with ProgressBars(quiet=as_json or ref is not None, unit="ConnectWise records") as bars:
                 engine = HubSpotSync(
@@ -209,7 +209,7 @@ def _every_sync(
         print_mirror(mirrored, plan=dry_run, as_json=as_json)
 
 
-def _print_report(report: RunReport, *, as_json: bool, show: int, mirror: dict[str, Any] | None = None) -> None:
+def _print_report(report: SyncReport, *, as_json: bool, show: int, mirror: dict[str, Any] | None = None) -> None:
     if as_json:
         data: dict[str, Any] = {
             "run_id": report.run_id,

@@ -33,9 +33,10 @@ from cwsync.engine.links import EARLIEST, OUT_OF_SCOPE, StoreLinks, present_ids,
 from cwsync.engine.pair import KEPT_ITEMS, Links, Pair, Raw, Write, WriteResult
 from cwsync.engine.reading import Cursors, IdSet, ReadAhead, Watermark
 from cwsync.engine.record import Recorder
+from cwsync.engine.report import PairReport, RunReport
 from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.engine.twoway import TwoWayRuns
-from cwsync.store import Counts, ItemRow, Link, RunKind, Store, Trigger
+from cwsync.store import ItemRow, Link, RunKind, Store, Trigger
 
 __all__ = [
     "DELETED",
@@ -43,8 +44,6 @@ __all__ = [
     "Decision",
     "Engine",
     "Observer",
-    "PairOutcome",
-    "RunOutcome",
     "StoreLinks",
     "decide",
     "present_ids",
@@ -93,61 +92,6 @@ Totals = Callable[[str, int], None]
 with `count_changed(since)`): a progress bar's total."""
 
 
-@dataclass
-class PairOutcome:
-    """What happened to one pair: counts and the first `KEPT_ITEMS` decisions other than unchanged."""
-
-    pair: str
-    counts: Counts = field(default_factory=Counts)
-    items: list[dict[str, Any]] = field(default_factory=list)
-    items_omitted: int = 0
-    read: int = 0
-    calls: int = 0
-    """Requests the target made for this pair."""
-
-    def keep(self, item: dict[str, Any]) -> None:
-        if len(self.items) < KEPT_ITEMS:
-            self.items.append(item)
-        else:
-            self.items_omitted += 1
-
-
-@dataclass
-class RunOutcome:
-    """A run's outcome (`as_json` for the CLI and the API)."""
-
-    run_id: int | None
-    dry_run: bool
-    pairs: list[PairOutcome] = field(default_factory=list)
-    error: str | None = None
-    cancelled: bool = False
-    """Stopped at a page boundary on request (`cwsync runs cancel`): the run is recorded as cancelled."""
-
-    @property
-    def counts(self) -> Counts:
-        """Counts over every pair."""
-        return Counts.sum(pair.counts for pair in self.pairs)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "dry_run": self.dry_run,
-            "error": self.error,
-            "cancelled": self.cancelled,
-            "counts": self.counts.as_dict(),
-            "pairs": {
-                p.pair: {
-                    "read": p.read,
-                    "calls": p.calls,
-                    "counts": p.counts.as_dict(),
-                    "items": p.items,
-                    "items_omitted": p.items_omitted,
-                }
-                for p in self.pairs
-            },
-        }
-
-
 class Engine(TwoWayRuns):
     """Runs pairs for one tenant over one store: one-way `Pair`s (`run`, `run_within`) and two-way `TwoWayPair`s
     (`run_two_way`, `engine.twoway`)."""
@@ -166,14 +110,14 @@ class Engine(TwoWayRuns):
         trigger: Trigger = "cli",
         observe: Observer | None = None,
         totals: Totals | None = None,
-    ) -> RunOutcome:
+    ) -> RunReport[dict[str, Any]]:
         """Run `pairs` in order; with `records` (pair → ConnectWise ids) only those records (replay, callbacks).
 
         Raises:
             CwsyncApiError: a fatal error (authentication, permission, mass delete) stopped the run (recorded).
         """
         kind: RunKind = "record" if records else ("full" if full else "incremental")
-        outcome = RunOutcome(run_id=None, dry_run=dry_run)
+        outcome = RunReport[dict[str, Any]](run_id=None, dry_run=dry_run)
         scope = recorded_run(
             self.store,
             self.tenant,
@@ -204,7 +148,7 @@ class Engine(TwoWayRuns):
         self,
         run_id: int | None,
         pairs: Sequence[Pair],
-        outcome: RunOutcome,
+        outcome: RunReport[dict[str, Any]],
         *,
         dry_run: bool = False,
         full: bool = False,
@@ -406,7 +350,7 @@ class _PairRun:
         self.pair, self.dry_run, self.observe, self.totals = pair, dry_run, observe, totals
         self.store, self.tenant, self.run_id = engine.store, engine.tenant, run_id
         self.recorder = Recorder(engine.store, engine.tenant, pair.name, run_id, dry_run=dry_run)
-        self.outcome = PairOutcome(pair.name)
+        self.outcome = PairReport[dict[str, Any]](pair.name)
         self.started = engine._now()
         self.watermark = Watermark(self.started)
         self.recovering = False

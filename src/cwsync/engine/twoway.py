@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -47,14 +47,15 @@ from cwsync.core.plan import (
 from cwsync.engine.applying import Applying
 from cwsync.engine.guard import check_mass_delete
 from cwsync.engine.links import EARLIEST, OUT_OF_SCOPE, StoreLinks, present_ids, unread_links
-from cwsync.engine.pair import KEPT_ITEMS, Flow, Raw, Target, WriteResult
+from cwsync.engine.pair import Flow, Raw, Target, WriteResult
 from cwsync.engine.pair import Write as TargetWrite
 from cwsync.engine.reading import Cursors, IdSet, ReadAhead, Watermark
 from cwsync.engine.record import Recorder
+from cwsync.engine.report import PairReport, RunReport, keep_planned
 from cwsync.engine.runs import cancel_point, recorded_run
-from cwsync.store import Counts, ItemRow, Link, RunKind, Store, Trigger
+from cwsync.store import ItemRow, Link, RunKind, Store, Trigger
 
-__all__ = ["STAMP", "LeftSide", "PairReport", "Progress", "RightSide", "RunReport", "TwoWayPair", "TwoWayRuns"]
+__all__ = ["STAMP", "LeftSide", "Progress", "RightSide", "TwoWayPair", "TwoWayRuns"]
 
 log = structlog.get_logger("cwsync.sync")
 
@@ -175,52 +176,6 @@ class TwoWayPair:
 
 
 @dataclass
-class PairReport:
-    """What happened to one pair in a run.
-
-    A dry run keeps every planned item (it is what `cwsync plan` shows). A sync keeps its first `KEPT_ITEMS` items
-    other than "unchanged" and counts the rest in `items_omitted`: every decision is in the store's run items
-    (`cwsync history`, `cwsync explain`), and a first sync of 60,000 records held in memory made the garbage
-    collector's full passes take hundreds of milliseconds each.
-    """
-
-    pair: str
-    counts: Counts = field(default_factory=Counts)
-    items: list[PlanItem] = field(default_factory=list)
-    items_omitted: int = 0
-
-    def keep(self, items: Iterable[PlanItem], *, everything: bool) -> None:
-        """Keep `items` (all of them, or within the limit of a sync)."""
-        if everything:
-            self.items.extend(items)
-            return
-        for item in items:
-            if item.action is Action.UNCHANGED:
-                continue
-            if len(self.items) < KEPT_ITEMS:
-                self.items.append(item)
-            else:
-                self.items_omitted += 1
-
-
-@dataclass
-class RunReport:
-    """The outcome of a run (or a dry run)."""
-
-    run_id: int | None
-    dry_run: bool
-    pairs: list[PairReport] = field(default_factory=list)
-    error: str | None = None
-    cancelled: bool = False
-    """Stopped at a page boundary on request (`cwsync runs cancel`); recorded as cancelled."""
-
-    @property
-    def counts(self) -> Counts:
-        """Counts over every pair."""
-        return Counts.sum(pair.counts for pair in self.pairs)
-
-
-@dataclass
 class _State:
     """What the pairs of one two-way run share."""
 
@@ -263,7 +218,7 @@ class TwoWayRuns:
         progress: Progress | None = None,
         totals: Progress | None = None,
         flow: Flow | None = None,
-    ) -> RunReport:
+    ) -> RunReport[PlanItem]:
         """Run two-way `pairs` in order (parents first); a dry run plans and writes nothing (not even its run).
 
         With `records` (pair → (ConnectWise ids, right ids)), only those records are read, planned and applied, in
@@ -277,7 +232,7 @@ class TwoWayRuns:
         """
         state = _State(self.store, self.tenant, self._now, flow or Flow(), progress or _quiet, totals)
         kind: RunKind = "record" if records else ("full" if full else "incremental")
-        report = RunReport(run_id=None, dry_run=dry_run)
+        report = RunReport[PlanItem](run_id=None, dry_run=dry_run)
         scope = recorded_run(
             self.store,
             self.tenant,
@@ -329,7 +284,7 @@ class _PairRun:
         self.full = full
         self.cursors = Cursors(state.store, state.tenant, pair.name, pair.scope)
         self._store_links = StoreLinks(state.store, state.tenant, pair.name)
-        self.report = PairReport(pair.name)
+        self.report = PairReport[PlanItem](pair.name)
         self.started = state.now()
         self.newest = {side: Watermark(self.started) for side in (Side.LEFT, Side.RIGHT)}
         self.recorder = Recorder(state.store, state.tenant, pair.name, run_id, dry_run=dry_run)
@@ -402,13 +357,13 @@ class _PairRun:
         if self._reader is not None:
             await self._reader.close()
 
-    async def run(self) -> PairReport:
+    async def run(self) -> PairReport[PlanItem]:
         try:
             return await self._run()
         finally:
             await self.applying.abandon()
 
-    async def _run(self) -> PairReport:
+    async def _run(self) -> PairReport[PlanItem]:
         self.read_ahead()
         assert self._reader is not None
         right_since = None if self.full else await self._cursor(Side.RIGHT)
@@ -443,7 +398,7 @@ class _PairRun:
             await self._advance_cursors()
         return self.report
 
-    async def replay(self, left_ids: Sequence[str], right_ids: Sequence[str]) -> PairReport:
+    async def replay(self, left_ids: Sequence[str], right_ids: Sequence[str]) -> PairReport[PlanItem]:
         try:
             await self._replay(left_ids, right_ids)
             await self._flush()
@@ -938,7 +893,7 @@ class _PairRun:
         """Hold `items` for their batches (a dry run counts them); `raws`: the ConnectWise records read, by id, and
         `moments` when each last changed, as their snapshots read it (else read from the record)."""
         items = await self._name_parents(items)
-        self.report.keep(items, everything=self.dry_run)
+        keep_planned(self.report, items, everything=self.dry_run)
         if self.dry_run:
             created = self.s.planned_creates.setdefault(self.name, set())
             created.update(i.left_id for i in items if i.action is Action.CREATE and i.left_id)

@@ -36,9 +36,10 @@ from cwsync.config.changes import DevicesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
 from cwsync.core.mapping import one_way
-from cwsync.engine.engine import DELETED, Decision, Engine, RunOutcome
+from cwsync.engine.engine import DELETED, Decision, Engine
 from cwsync.engine.pair import Pair, Raw, Write, WriteResult
 from cwsync.engine.reading import Cursors, last_updated
+from cwsync.engine.report import RunReport
 from cwsync.integrations.connectwise import ConnectWiseSource
 from cwsync.integrations.devices.models import DeviceSyncReport
 from cwsync.integrations.devices.table import DEVICE_FIELDS, ROW_FIELDS, DeviceStore, PagePlan
@@ -389,7 +390,9 @@ class _Tally:
         if self.progress is not None:
             self.progress(PAIR, 1)
 
-    def report(self, outcome: RunOutcome, kind: str, since: datetime | None, pair: Pair) -> DeviceSyncReport:
+    def report(
+        self, outcome: RunReport[dict[str, Any]], kind: str, since: datetime | None, pair: Pair
+    ) -> DeviceSyncReport:
         assert outcome.run_id is not None
         one = outcome.pairs[0]
         counts = one.counts

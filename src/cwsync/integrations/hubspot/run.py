@@ -23,14 +23,16 @@ from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.filters import failing_rule
 from cwsync.core.mapping import ObjectMapping, build_mapping
+from cwsync.core.plan import PlanItem
 from cwsync.core.selection import select_types
 from cwsync.engine.engine import Engine
 from cwsync.engine.guard import MassDeleteError
 from cwsync.engine.pair import Flow
 from cwsync.engine.reading import ReadAhead
 from cwsync.engine.record import projection_hash
+from cwsync.engine.report import PairReport, RunReport
 from cwsync.engine.runs import close_interrupted as close_interrupted_runs
-from cwsync.engine.twoway import STAMP, PairReport, Progress, RunReport, TwoWayPair
+from cwsync.engine.twoway import STAMP, Progress, TwoWayPair
 from cwsync.integrations.hubspot import shapes
 from cwsync.integrations.hubspot.defaults import OBJECTS, ORDER
 from cwsync.integrations.hubspot.properties import (
@@ -55,9 +57,13 @@ __all__ = [
     "ReadAhead",
     "RecordRef",
     "RunReport",
+    "SyncReport",
     "left_skip",
     "mappings",
 ]
+
+SyncReport = RunReport[PlanItem]
+"""What a HubSpot run reports: per pair its counts and planned items (`Engine.run_two_way`)."""
 
 log = structlog.get_logger("cwsync.sync")
 DELETED_IN_CW = "deleted in ConnectWise"
@@ -171,7 +177,7 @@ class HubSpotSync:
         trigger: str = "cli",
         record: RecordRef | None = None,
         records: Sequence[RecordRef] = (),
-    ) -> RunReport:
+    ) -> SyncReport:
         """Sync every enabled pair (or `objects`), parents first; a dry run plans and writes nothing.
 
         With `record` (or several `records`), only those records are read, planned and applied, in one batch per

@@ -34,7 +34,8 @@ from cwsync.connectors.connectwise.conditions import F
 from cwsync.connectors.hudu import HuduClient
 from cwsync.diagnostics.connectwise import check_reads
 from cwsync.engine.engine import Decision as EngineDecision
-from cwsync.engine.engine import Engine, RunOutcome
+from cwsync.engine.engine import Engine
+from cwsync.engine.report import RunReport
 from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.integrations.hudu.assets import PLANNED, SerialIndex, asset_pair
 from cwsync.integrations.hudu.companies import COMPANY_FIELDS, company_pair
@@ -372,7 +373,7 @@ class HuduSyncEngine:
                 type_report.items.append(AssetItem.of(decision))
             self._progress(pair, 1)
 
-        outcome = RunOutcome(run_id=report.run_id, dry_run=report.dry_run)
+        outcome = RunReport[dict[str, Any]](run_id=report.run_id, dry_run=report.dry_run)
         engine = Engine(self.store, self.tenant)
         await engine.run_within(
             report.run_id,
@@ -443,7 +444,7 @@ class HuduSyncEngine:
                 self._progress("companies", 1)
 
             totals = self._totals
-            outcome = RunOutcome(run_id=report.run_id, dry_run=report.dry_run)
+            outcome = RunReport[dict[str, Any]](run_id=report.run_id, dry_run=report.dry_run)
             await Engine(self.store, self.tenant).run_within(
                 report.run_id,
                 [pair],
