@@ -236,7 +236,8 @@ def catalog_enabled(server: Server) -> bool:
 
 
 class HuduEntry(_Base):
-    """ConnectWise → Hudu: a re-sync every few hours; a callback re-syncs its data type (debounced)."""
+    """ConnectWise → Hudu: a full re-sync every few hours and a quick incremental one between them; a callback
+    re-syncs its data type (debounced, incremental)."""
 
     name = "hudu"
     section = ("syncs", "hudu")
