@@ -70,3 +70,12 @@ def test_a_number_of_plain_digits_is_canonical_as_the_decimal_makes_it(text: str
     except (ValueError, InvalidOperation, OverflowError):
         expected = text.strip()
     assert canonical(FieldType.NUMBER, text) == (expected if text.strip() else None)
+
+
+def test_an_epoch_past_the_platforms_clock_is_text_not_an_error() -> None:
+    """A date property holding a number too large for a moment (found by the property above) is kept as its text
+    on both paths, as any value that is not a date is, rather than raising the platform's OSError."""
+    field = FieldMap(name="d", left="a", right="b", left_type=FieldType.DATE, right_type=FieldType.DATE)
+    huge = 6.77680361916768e19
+    assert field.from_left(huge) == canonical(FieldType.DATE, canonical(FieldType.DATE, huge))
+    assert canonical(FieldType.DATETIME, huge) == canonical(FieldType.TEXT, huge)

@@ -170,7 +170,10 @@ def _parse_moment(value: Any) -> datetime:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
-        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)  # HubSpot: epoch milliseconds
+        try:
+            return datetime.fromtimestamp(int(value) / 1000, tz=UTC)  # HubSpot: epoch milliseconds
+        except (OSError, OverflowError) as exc:  # past what the platform's time functions hold
+            raise ValueError(f"{value!r} is not a moment") from exc
     moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
