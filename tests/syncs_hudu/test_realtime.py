@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from cwsync.config.model import ServerConfig
@@ -38,6 +40,18 @@ def _server(world: World) -> tuple[Server, httpx.AsyncClient]:
 
     server.clients[HUDU.name] = hudu_client
     return server, key_http
+
+
+def _synced_configuration(world: World) -> tuple[int, dict[str, Any]]:
+    """Company 7's Hudu company id, and one of its configurations that the sync made an asset of."""
+    hudu_id = world.hudu_company_id(cw_record(world.cw_box, "companies", 7)["name"])
+    names = {a["name"] for a in world.assets(hudu_id)}
+    config = next(
+        record
+        for i in world.cw_box.store.ids("configurations")
+        if (record := cw_record(world.cw_box, "configurations", i))["company"]["id"] == 7 and record["name"] in names
+    )
+    return hudu_id, config
 
 
 async def test_a_configuration_change_reaches_hudu_through_its_callback(world: World) -> None:
@@ -85,14 +99,7 @@ async def test_the_scheduled_incremental_resync_reads_what_changed_and_the_full_
     server, key_http = _server(world)
     await server.start(schedule=False)
     try:
-        hudu_id = world.hudu_company_id(cw_record(world.cw_box, "companies", 7)["name"])
-        names = {a["name"] for a in world.assets(hudu_id)}
-        config = next(
-            record
-            for i in world.cw_box.store.ids("configurations")
-            if (record := cw_record(world.cw_box, "configurations", i))["company"]["id"] == 7
-            and record["name"] in names
-        )
+        hudu_id, config = _synced_configuration(world)
         await world.cw.patch("company/configurations", config["id"], replace_ops({"ipAddress": "10.77.0.11"}))
         for kind in ("incremental", "full"):
             spec = JobSpec(tenant=world.config.tenant, pair=HUDU.name, kind=kind, queueing_key=f"t:{kind}", payload={})
@@ -125,14 +132,7 @@ async def test_the_api_replays_one_configuration_into_hudu(world: World) -> None
     )
     await server.start(schedule=False)
     try:
-        hudu_id = world.hudu_company_id(cw_record(world.cw_box, "companies", 7)["name"])
-        names = {a["name"] for a in world.assets(hudu_id)}
-        config = next(
-            record
-            for i in world.cw_box.store.ids("configurations")
-            if (record := cw_record(world.cw_box, "configurations", i))["company"]["id"] == 7
-            and record["name"] in names
-        )
+        hudu_id, config = _synced_configuration(world)
         await world.cw.patch("company/configurations", config["id"], replace_ops({"ipAddress": "10.77.0.10"}))
         answer = await api.post(f"/api/records/connectwise/hudu:configurations/{config['id']}/replay")
         assert answer.status_code == 202, answer.text
