@@ -172,7 +172,7 @@ def _pair(left: Left, right: Right, target: RightTarget) -> TwoWayPair:
 
 
 async def _run(store: Store, pair: TwoWayPair, **kwargs: Any) -> dict[str, int]:
-    report = await Engine(store, T).run_two_way([pair], flow=Flow(batch=10, hold=20), **kwargs)
+    report = await Engine(store, T).run([pair], flow=Flow(batch=10, hold=20), **kwargs)
     counts = report.counts.as_dict()
     return {k: v for k, v in counts.items() if v}
 
@@ -246,6 +246,6 @@ async def test_replay_takes_ids_of_either_side_and_moves_no_cursor(
     pair = _pair(left, right, target)
     ann = left.put(email="ann@x.test", name="Ann")
     cid = right.put(mail="cid@x.test", full_name="Cid")
-    assert await _run(store, pair, records={PAIR: ([ann], [cid])}) == {"created": 2}
+    assert await _run(store, pair, records={PAIR: [ann]}, right_records={PAIR: [cid]}) == {"created": 2}
     assert await store.cursor(T, PAIR, "left") is None
     assert await _run(store, pair) == {"unchanged": 2}

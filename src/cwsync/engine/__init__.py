@@ -1,4 +1,4 @@
-"""The one engine: what every integration's runs share (run lifecycle, recording, reading, guards) and its two loops.
+"""The one engine: what every integration's runs share (run lifecycle, recording, reading, guards) and its page loop.
 
 - `runs`: a run's lifecycle in the store (start, finish, closing runs a killed process left "running").
 - `record`: links and run items, built in one place with one projection hash, recorded in one transaction, and the
@@ -6,6 +6,6 @@
 - `reading`: read-ahead of pages, ConnectWise `lastUpdated`, per-side watermarks capped by the run's start.
 - `links`: the links a full read missed and which of their records the source still has (reconciliation).
 - `guard`: the mass-delete breaker.
-- `engine`: the one-way loop over `pair.Pair` (`Engine.run`); `twoway`: the two-way loop over
-  `twoway.TwoWayPair` (`Engine.run_two_way`).
+- `loop`: the page loop every pair runs on; `engine`: `Engine.run` over any pairs, and the one-way way of a page
+  over `pair.Pair`; `twoway`: the two-way way over `twoway.TwoWayPair`.
 """

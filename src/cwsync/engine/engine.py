@@ -1,23 +1,20 @@
-"""The one read → plan → apply → record loop for one-way pairs (ConnectWise → a target).
+"""`Engine`, which runs every pair on the one page loop (`engine.loop`), and the one-way way of it (ConnectWise → a
+target).
 
-Per pair, in order: read the records changed since the pair's cursor (less its overlap; every record on a full run
-or the first one), a page at a time with the next page read ahead; flatten, project, skip and retire (the pair's
-hooks) and plan with `core.plan` against the stored links (`decide`: the echo of an unchanged record plans
-nothing); note creates as intents, and first turn the intents an earlier attempt left into updates of what it made
-(`Target.find`); apply in batches of `Pair.batch` writes of one kind (a page's remainder waits to fill the next
-page's batches), `Pair.in_flight` at once; record links, run items and settled intents of a batch in one
-transaction. A full read then reconciles deletions: linked records not read are looked up by id (the source's
-`confirm`, else `get_many`); those ConnectWise no longer has were deleted there (behind the mass-delete guard), and
-the pair's `on_delete` policy applies to them (`_deleted`, the same for a replayed id that is gone); those it still
-has were out of the read's scope and are kept, skipped with the reason. The cursor moves at the end of a completed
-pair to the newest change seen, capped by the run's start, so a killed run re-reads from the old cursor and
-converges.
+A one-way pair's page (`OneWayRun`): flatten, project, skip and retire (the pair's hooks) and plan with `core.plan`
+against the stored links (`decide`: the echo of an unchanged record plans nothing); note creates as intents, and
+first turn the intents an earlier attempt left into updates of what it made (`Target.find`); apply in batches of
+`Pair.batch` writes of one kind (a page's remainder waits to fill the next page's batches), `Pair.in_flight` at
+once; record links, run items and settled intents of a batch in one transaction. Deletions (a full read's
+reconciliation, a replayed id that is gone) get the pair's `on_delete` policy (`_deleted`, behind the mass-delete
+guard). The two-way way is `engine.twoway`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import itertools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -27,15 +24,13 @@ import structlog
 from cwsync.config.vocabulary import Action, ConflictPolicy, Side
 from cwsync.connectors.http import FatalError, NotFoundError
 from cwsync.core.plan import LinkBase, PairInput, PlanItem, Snapshot, plan_pair_cooperatively
-from cwsync.engine.applying import Applying
 from cwsync.engine.guard import check_mass_delete
 from cwsync.engine.links import EARLIEST, OUT_OF_SCOPE, StoreLinks, present_ids, unread_links
-from cwsync.engine.pair import KEPT_ITEMS, Links, Pair, Raw, Write, WriteResult
-from cwsync.engine.reading import Cursors, IdSet, ReadAhead, Watermark
-from cwsync.engine.record import Recorder
-from cwsync.engine.report import PairReport, RunReport
-from cwsync.engine.runs import cancel_point, recorded_run
-from cwsync.engine.twoway import TwoWayRuns
+from cwsync.engine.loop import PairLoop, Progress, RunState
+from cwsync.engine.pair import KEPT_ITEMS, Flow, Pair, Raw, Write, WriteResult
+from cwsync.engine.report import RunReport
+from cwsync.engine.runs import recorded_run
+from cwsync.engine.twoway import TwoWayPair, TwoWayRun
 from cwsync.store import ItemRow, Link, RunKind, Store, Trigger
 
 __all__ = [
@@ -92,9 +87,9 @@ Totals = Callable[[str, int], None]
 with `count_changed(since)`): a progress bar's total."""
 
 
-class Engine(TwoWayRuns):
-    """Runs pairs for one tenant over one store: one-way `Pair`s (`run`, `run_within`) and two-way `TwoWayPair`s
-    (`run_two_way`, `engine.twoway`)."""
+class Engine:
+    """Runs pairs for one tenant over one store, one-way `Pair`s and two-way `TwoWayPair`s alike, each on the one
+    page loop (`engine.loop`)."""
 
     def __init__(self, store: Store, tenant: str, *, now: Any = None) -> None:
         self.store, self.tenant = store, tenant
@@ -102,69 +97,116 @@ class Engine(TwoWayRuns):
 
     async def run(
         self,
-        pairs: Sequence[Pair],
+        pairs: Sequence[Pair | TwoWayPair],
         *,
         dry_run: bool = False,
         full: bool = False,
         records: Mapping[str, Sequence[str]] | None = None,
+        right_records: Mapping[str, Sequence[str]] | None = None,
         trigger: Trigger = "cli",
         observe: Observer | None = None,
         totals: Totals | None = None,
-    ) -> RunReport[dict[str, Any]]:
-        """Run `pairs` in order; with `records` (pair → ConnectWise ids) only those records (replay, callbacks).
+        progress: Progress | None = None,
+        prepare: Callable[[], Awaitable[None]] | None = None,
+        flow: Flow | None = None,
+    ) -> RunReport[Any]:
+        """Run `pairs` in order (parents first); a dry run plans and writes nothing (not even its run).
+
+        With `records` (pair → ConnectWise ids) and `right_records` (pair → the other side's ids, two-way pairs),
+        only those records are read, planned and applied (replay, real-time record jobs); cursors stay where they
+        are. `prepare` is awaited inside the run while the first pair's ConnectWise read is under way. `observe`:
+        every one-way decision once final; `progress(pair, n)`: n more two-way records read and planned;
+        `totals(pair, n)`: how many records the pair reads, when its source counts them. `flow`: how two-way
+        writes move (batch size, items held to fill batches, batches applying at once).
 
         Raises:
             CwsyncApiError: a fatal error (authentication, permission, mass delete) stopped the run (recorded).
         """
-        kind: RunKind = "record" if records else ("full" if full else "incremental")
-        outcome = RunReport[dict[str, Any]](run_id=None, dry_run=dry_run)
+        replay = records is not None or right_records is not None
+        kind: RunKind = "record" if replay else ("full" if full else "incremental")
+        report = RunReport[Any](run_id=None, dry_run=dry_run)
         scope = recorded_run(
             self.store,
             self.tenant,
             pairs=[p.name for p in pairs],
             kind=kind,
             trigger=trigger,
-            counts=lambda: outcome.counts,
-            record=not dry_run,
+            counts=lambda: report.counts,
+            record=not dry_run,  # a plan writes nothing, not even its run
         )
         try:
             async with scope as run:
-                outcome.run_id = run.run_id
+                report.run_id = run.run_id
                 await self.run_within(
                     run.run_id,
                     pairs,
-                    outcome,
+                    report,
                     dry_run=dry_run,
                     full=full,
                     records=records,
+                    right_records=right_records,
                     observe=observe,
                     totals=totals,
+                    progress=progress,
+                    prepare=prepare,
+                    flow=flow,
                 )
         finally:
-            outcome.error, outcome.cancelled = run.error, run.cancelled
-        return outcome
+            report.error, report.cancelled = run.error, run.cancelled
+        return report
 
     async def run_within(
         self,
         run_id: int | None,
-        pairs: Sequence[Pair],
-        outcome: RunReport[dict[str, Any]],
+        pairs: Sequence[Pair | TwoWayPair],
+        report: RunReport[Any],
         *,
         dry_run: bool = False,
         full: bool = False,
         records: Mapping[str, Sequence[str]] | None = None,
+        right_records: Mapping[str, Sequence[str]] | None = None,
         observe: Observer | None = None,
         totals: Totals | None = None,
+        progress: Progress | None = None,
+        prepare: Callable[[], Awaitable[None]] | None = None,
+        flow: Flow | None = None,
     ) -> None:
         """Run `pairs` in order inside a run the caller opened (`recorded_run`: an integration with a parent step
-        of its own first), adding their outcomes to `outcome`."""
-        for pair in pairs:
-            one = _PairRun(self, pair, run_id, dry_run=dry_run, observe=observe, totals=totals)
-            outcome.pairs.append(one.outcome)
-            if records is not None:
-                await one.replay(records.get(pair.name, ()))
-            else:
-                await one.run(full=full)
+        of its own first), adding their reports to `report`."""
+        state = RunState(
+            self.store,
+            self.tenant,
+            self._now,
+            dry_run=dry_run,
+            full=full,
+            flow=flow or Flow(),
+            progress=progress,
+            totals=totals,
+            observe=observe,
+        )
+        runs: list[PairLoop[Any]] = [
+            TwoWayRun(state, pair, run_id) if isinstance(pair, TwoWayPair) else OneWayRun(state, pair, run_id)
+            for pair in pairs
+        ]
+        for pair_run, next_up in itertools.pairwise(runs):
+            pair_run.next_up = next_up  # its ConnectWise read starts once this pair has read its own
+        replay = records is not None or right_records is not None
+        try:
+            if runs and not replay:
+                runs[0].read_ahead()  # ConnectWise's first page is read while the run is prepared
+            if prepare is not None:
+                await prepare()
+            for pair_run in runs:
+                report.pairs.append(pair_run.report)  # counted as it goes: a cancelled run records what it did
+                if replay:
+                    await pair_run.replay(
+                        (records or {}).get(pair_run.name, ()), (right_records or {}).get(pair_run.name, ())
+                    )
+                else:
+                    await pair_run.run()
+        finally:
+            for pair_run in runs:
+                await pair_run.close_reader()
 
 
 async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> list[Decision]:
@@ -336,104 +378,42 @@ def _planned(pair: Pair, item: PlanItem, extra: _Extra, names: tuple[str, ...], 
     return out
 
 
-class _PairRun:
-    def __init__(
-        self,
-        engine: Engine,
-        pair: Pair,
-        run_id: int | None,
-        *,
-        dry_run: bool,
-        observe: Observer | None,
-        totals: Totals | None = None,
-    ) -> None:
-        self.pair, self.dry_run, self.observe, self.totals = pair, dry_run, observe, totals
-        self.store, self.tenant, self.run_id = engine.store, engine.tenant, run_id
-        self.recorder = Recorder(engine.store, engine.tenant, pair.name, run_id, dry_run=dry_run)
-        self.outcome = PairReport[dict[str, Any]](pair.name)
-        self.started = engine._now()
-        self.watermark = Watermark(self.started)
+class OneWayRun(PairLoop[Pair]):
+    """A one-way pair's run: `decide` plans each page, writes go out in batches of one kind."""
+
+    def __init__(self, state: RunState, pair: Pair, run_id: int | None) -> None:
+        super().__init__(state, pair, pair.name, run_id, scope=pair.scope, links=pair.links, applying=pair.in_flight)
+        self.source = pair.source
+        self.observe = state.observe
         self.recovering = False
-        self.applying = Applying(pair.in_flight)
         self._queues: dict[str, list[Decision]] = {"create": [], "update": [], "delete": []}
         self._calls = pair.target.calls
-        self.links: Links = pair.links or StoreLinks(engine.store, engine.tenant, pair.name)
         self.held = pair.links is not None
         """The target holds the links: none is written to (or dropped from) the store's links table."""
-        self.linked = IdSet()
-        """The records read whose links exist: found by a page's look-up or written by this run, less those this run
-        dropped. When a full read's pair has just as many links, the read missed none (`_reconcile`: no scan)."""
-        self.released = False
-        """The store gave a link's right id to another left id, deleting that link: `linked` no longer counts them."""
 
-    # -- the two ways in -----------------------------------------------------------------------------------------
+    def _read_from(self, since: datetime | None) -> datetime | None:
+        return None if since is None else since - self.pair.overlap
 
-    async def run(self, *, full: bool) -> None:
-        cursors = Cursors(self.store, self.tenant, self.pair.name, self.pair.scope)
-        moment = None if full else await cursors.read()
-        since = None if moment is None else moment - self.pair.overlap
-        seen = IdSet()  # what a full read returned, for reconciliation: a bit per ConnectWise id
-        reader = ReadAhead(self.pair.source.changed(since))
-        counting = self._count(since)
-        try:
-            await self._start()
-            async for page in reader:
-                await cancel_point(self.store, self.run_id, settle=self._drain)  # cursor stays: not completed
-                seen.update_records(page)
-                await self._page(page)
-            await self._drain()
-            if since is None and self.pair.reconcile:
-                await self._reconcile(seen)
-                await self._drain()
-        except BaseException:
-            await self.applying.abandon()
-            raise
-        finally:
-            await reader.close()
-            if counting is not None and not counting.done():
-                counting.cancel()
-            self.outcome.calls = self.pair.target.calls - self._calls
-        if not self.dry_run:
-            await cursors.save({"left": self.watermark.cursor or (self.started if since is None else None)})
+    def _done(self) -> None:
+        self.report.calls = self.pair.target.calls - self._calls
 
-    def _count(self, since: datetime | None) -> asyncio.Task[None] | None:
-        """The read's total for `totals`, counted by the source beside the read (a failed count only loses the
-        total: the run goes on)."""
-        count = getattr(self.pair.source, "count_changed", None)
-        if self.totals is None or count is None:
-            return None
-        totals, name = self.totals, self.pair.name
+    def _reconciles(self) -> bool:
+        return self.pair.reconcile
 
-        async def counted() -> None:
-            try:
-                totals(name, int(await count(since)))
-            except Exception as exc:
-                log.debug("engine.count_failed", pair=name, error=str(exc))
-
-        return asyncio.create_task(counted())
-
-    async def replay(self, ids: Iterable[str]) -> None:
-        wanted = list(dict.fromkeys(str(i) for i in ids))
-        if not wanted:
+    async def _replay(self, left_ids: list[str], right_ids: list[str]) -> None:
+        if not left_ids:
             return
-        try:
-            await self._start()
-            raws = await self.pair.source.get_many(wanted)
-            if raws:
-                await self._page(raws)
-            found = {str(raw["id"]) for raw in raws}
-            gone = [i for i in wanted if i not in found]
-            if gone:
-                links = await self.links.by_left(gone)
-                await self._deleted(list(links.values()), "deleted in ConnectWise (not found)")
-            await self._drain()
-        except BaseException:
-            await self.applying.abandon()
-            raise
-        finally:
-            self.outcome.calls = self.pair.target.calls - self._calls
+        await self._begin()
+        raws = await self.pair.source.get_many(left_ids)
+        if raws:
+            await self._page(raws)
+        found = {str(raw["id"]) for raw in raws}
+        gone = [i for i in left_ids if i not in found]
+        if gone:
+            links = await self.links.by_left(gone)
+            await self._deleted(list(links.values()), "deleted in ConnectWise (not found)")
 
-    async def _start(self) -> None:
+    async def _begin(self) -> None:
         if self.pair.prepare is not None:
             await self.pair.prepare(self.dry_run)
         self.recovering = (
@@ -443,14 +423,14 @@ class _PairRun:
     # -- a page ----------------------------------------------------------------------------------------------
 
     async def _page(self, page: Sequence[Raw]) -> None:
-        self.outcome.read += len(page)
+        self.report.read += len(page)
         source = self.pair.source
         newest = getattr(source, "newest", None)  # the page's newest change at once (`ConnectWiseSource.newest`)
         if newest is not None:
-            self.watermark.seen(newest(page))
+            self.left_mark.seen(newest(page))
         else:
             for raw in page:
-                self.watermark.seen(source.updated_at(raw))
+                self.left_mark.seen(source.updated_at(raw))
         links = await self.links.by_left([str(raw["id"]) for raw in page])
         self.linked.update(links)
         decisions = await decide(self.pair, page, links)
@@ -515,7 +495,7 @@ class _PairRun:
         await asyncio.sleep(0)
         await self._record(decisions, {r.write.left_id: r for r in results})
 
-    async def _drain(self) -> None:
+    async def _flush(self) -> None:
         for queue in self._queues.values():
             while queue:
                 batch = queue[: self.pair.batch]
@@ -530,7 +510,7 @@ class _PairRun:
         move past its change (past the run's start when its change time is unknown, so everything is read again)."""
         raw = d.write.raw if d.write is not None else None
         moment = self.pair.source.updated_at(raw) if raw else None
-        self.watermark.hold(moment or EARLIEST)
+        self.left_mark.hold(moment or EARLIEST)
 
     async def _record(self, decisions: Sequence[Decision], results: Mapping[str, WriteResult] | None = None) -> None:
         """Count, report and record decisions (with the results of their writes, when they were sent)."""
@@ -539,7 +519,7 @@ class _PairRun:
         settled: list[str] = []
         dropped: list[str] = []
         marked: list[str] = []
-        linked, pair, outcome, observe, dry_run = self.linked, self.pair, self.outcome, self.observe, self.dry_run
+        linked, pair, outcome, observe, dry_run = self.linked, self.pair, self.report, self.observe, self.dry_run
         count, row = outcome.counts.add, self.recorder.row
         held = self.held  # the target holds the links: none is built (and hashed) here
         for d in decisions:
@@ -634,37 +614,23 @@ class _PairRun:
             settled = []  # no intents were noted
         if len(run_items) > pair.yield_every:
             await asyncio.sleep(0)  # the loop's turn between a batch's bookkeeping and its commit (`_apply`)
-        if await self.recorder.commit(links=links, rows=run_items, dropped=dropped, settled=settled):
-            self.released = True
+        self.released += await self.recorder.commit(links=links, rows=run_items, dropped=dropped, settled=settled)
 
     # -- deletions -----------------------------------------------------------------------------------------------
 
-    async def _reconcile(self, seen: IdSet) -> None:
-        """After a full read: linked records ConnectWise no longer has were deleted there (behind the guard)."""
-        known = None if self.released else len(self.linked)  # every link one of the records read: no scan
-        links, total = await unread_links(self.links, lambda left_id, _: left_id not in seen, known=known)
-        if links:
-            reason = "not found in ConnectWise (reconciliation)"
-            await self._deleted(await self._out_of_scope(links), reason, total=total)
+    def _reconcilable(self, link: Link) -> bool:
+        return not _tombstoned(self.pair, link) and _marked(link) is None  # nothing to confirm
 
-    async def _out_of_scope(self, links: Sequence[Link]) -> list[Link]:
-        """Of links whose records a read did not return, those the source confirms it no longer has; the others
-        (still there, outside the read's scope) are skipped with the reason, their counterparts left alone. Links
-        already tombstoned or marked are left out (nothing to confirm)."""
-        links = [link for link in links if not _tombstoned(self.pair, link) and _marked(link) is None]
-        if not links:
-            return []
-        present = await present_ids(self.pair.source, [link.left_id for link in links])
-        if present:
-            why = OUT_OF_SCOPE.format(target=self.pair.target_label, deleted=self.pair.deleted_as)
-            await self._record(
-                [
-                    Decision("skip", link.left_id, link.right_id, why, values=link.left_values)
-                    for link in links
-                    if link.left_id in present
-                ]
-            )
-        return [link for link in links if link.left_id not in present]
+    async def _kept(self, links: Sequence[Link]) -> None:
+        """Linked records a full read did not return but ConnectWise still has: skipped with the reason, their
+        counterparts left alone."""
+        why = OUT_OF_SCOPE.format(target=self.pair.target_label, deleted=self.pair.deleted_as)
+        await self._record(
+            [Decision("skip", link.left_id, link.right_id, why, values=link.left_values) for link in links]
+        )
+
+    async def _vanished(self, links: Sequence[Link], total: int) -> None:
+        await self._deleted(links, "not found in ConnectWise (reconciliation)", total=total)
 
     async def _deleted(self, links: Sequence[Link], reason: str, *, total: int | None = None) -> None:
         """Records deleted in ConnectWise: the pair's `on_delete` applies to their counterparts, behind the

@@ -20,10 +20,8 @@ delete policies. The shared parts are the one-way loop's: `runs` (lifecycle), `r
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -44,18 +42,17 @@ from cwsync.core.plan import (
     match_values,
     plan_pair_cooperatively,
 )
-from cwsync.engine.applying import Applying
 from cwsync.engine.guard import check_mass_delete
-from cwsync.engine.links import EARLIEST, OUT_OF_SCOPE, StoreLinks, present_ids, unread_links
-from cwsync.engine.pair import Flow, Raw, Target, WriteResult
+from cwsync.engine.links import EARLIEST, OUT_OF_SCOPE, unread_links
+from cwsync.engine.loop import PairLoop, RunState
+from cwsync.engine.pair import Raw, Target, WriteResult
 from cwsync.engine.pair import Write as TargetWrite
-from cwsync.engine.reading import Cursors, IdSet, ReadAhead, Watermark
-from cwsync.engine.record import Recorder
-from cwsync.engine.report import PairReport, RunReport, keep_planned
-from cwsync.engine.runs import cancel_point, recorded_run
-from cwsync.store import ItemRow, Link, RunKind, Store, Trigger
+from cwsync.engine.reading import Watermark
+from cwsync.engine.report import keep_planned
+from cwsync.engine.runs import cancel_point
+from cwsync.store import ItemRow, Link
 
-__all__ = ["STAMP", "LeftSide", "Progress", "RightSide", "TwoWayPair", "TwoWayRuns"]
+__all__ = ["STAMP", "LeftSide", "RightSide", "TwoWayPair", "TwoWayRun"]
 
 log = structlog.get_logger("cwsync.sync")
 
@@ -63,8 +60,6 @@ STAMP = "@hs_updated_at"
 """Kept in a link's right values: the counterpart's last modification when cwsync last wrote or read it. An object
 read again with the same stamp is unchanged since (typically cwsync's own write coming back), so its references
 need no read: the link's values stand for it. (The key keeps the spelling of the links HubSpot runs recorded.)"""
-
-Progress = Callable[[str, int], None]
 
 
 class LeftSide(Protocol):
@@ -175,119 +170,18 @@ class TwoWayPair:
     """How reasons name the right side (`HubSpot`)."""
 
 
-@dataclass
-class _State:
-    """What the pairs of one two-way run share."""
+class TwoWayRun(PairLoop[TwoWayPair]):
+    """A two-way pair's run: the other side's changes read first, each ConnectWise page planned against them and
+    the links, writes of both sides applied in the background, then the other side's leftovers."""
 
-    store: Store
-    tenant: str
-    now: Callable[[], datetime]
-    flow: Flow
-    progress: Progress
-    totals: Progress | None
-    failing: set[str] = field(default_factory=set)
-    """The pairs of this run that failed a record so far."""
-    planned_creates: dict[str, set[str]] = field(default_factory=dict)
-    """In a dry run: the ConnectWise ids each pair would create on the right (parents of later pairs)."""
-    planned_links: dict[str, dict[str, str]] = field(default_factory=dict)
-    """In a dry run: ConnectWise id → right id of the records each pair would link (matched), which later pairs'
-    records are planned against as the real run would (plan equals apply, BY-1)."""
-    skipped: dict[str, dict[str, str]] = field(default_factory=dict)
-    """Per pair, the ConnectWise records this run skipped or failed and why: a dependent waiting for one of them
-    names it (parents not read this run are recalled from their last run item)."""
-    recalled: set[tuple[str, str]] = field(default_factory=set)
-    """(pair, ConnectWise id) of the parents already looked up in the store this run."""
-
-
-class TwoWayRuns:
-    """The two-way loop's entry, `Engine.run_two_way` (`Engine` takes it from here: one class runs both loops)."""
-
-    store: Store
-    tenant: str
-    _now: Callable[[], datetime]
-
-    async def run_two_way(
-        self,
-        pairs: Sequence[TwoWayPair],
-        *,
-        dry_run: bool = False,
-        full: bool = False,
-        records: Mapping[str, tuple[Sequence[str], Sequence[str]]] | None = None,
-        trigger: Trigger = "cli",
-        prepare: Callable[[], Awaitable[None]] | None = None,
-        progress: Progress | None = None,
-        totals: Progress | None = None,
-        flow: Flow | None = None,
-    ) -> RunReport[PlanItem]:
-        """Run two-way `pairs` in order (parents first); a dry run plans and writes nothing (not even its run).
-
-        With `records` (pair → (ConnectWise ids, right ids)), only those records are read, planned and applied, in
-        one batch per pair (replay, real-time record jobs); cursors stay where they are. `prepare` is awaited inside
-        the run while the first pair's ConnectWise read is under way. `progress(pair, n)`: n more ConnectWise records
-        read and planned; `totals(pair, n)`: how many the pair reads, by ConnectWise's count (not told when the count
-        fails). `flow`: how writes move (batch size, items held to fill batches, batches applying at once).
-
-        Raises:
-            CwsyncApiError: a fatal error (authentication, permission, mass delete) stopped the run (recorded).
-        """
-        state = _State(self.store, self.tenant, self._now, flow or Flow(), progress or _quiet, totals)
-        kind: RunKind = "record" if records else ("full" if full else "incremental")
-        report = RunReport[PlanItem](run_id=None, dry_run=dry_run)
-        scope = recorded_run(
-            self.store,
-            self.tenant,
-            pairs=[p.name for p in pairs],
-            kind="plan" if dry_run else kind,
-            trigger=trigger,
-            counts=lambda: report.counts,
-            record=not dry_run,  # a plan writes nothing, not even its run
-        )
-        async with scope as run:
-            report.run_id = run.run_id
-            runs = [_PairRun(state, pair, run.run_id, dry_run=dry_run, full=full) for pair in pairs]
-            for pair_run, next_up in itertools.pairwise(runs):
-                pair_run.next_up = next_up  # its ConnectWise read starts once this pair has read its own
-            try:
-                if runs and records is None:
-                    runs[0].read_ahead()  # ConnectWise's first page is read while the run is prepared
-                if prepare is not None:
-                    await prepare()
-                for pair_run in runs:
-                    if records is not None:
-                        left_ids, right_ids = records.get(pair_run.pair.name, ((), ()))
-                        report.pairs.append(await pair_run.replay(left_ids, right_ids))
-                    else:
-                        report.pairs.append(await pair_run.run())
-            except (FatalError, CwsyncApiError) as exc:
-                report.error = str(exc)
-                raise
-            finally:
-                for pair_run in runs:
-                    await pair_run.close_reader()
-        report.cancelled = run.cancelled
-        return report
-
-
-def _quiet(_pair: str, _n: int) -> None:
-    return None
-
-
-class _PairRun:
-    def __init__(self, state: _State, pair: TwoWayPair, run_id: int | None, *, dry_run: bool, full: bool) -> None:
-        self.s = state
-        self.pair = pair
-        self.name = pair.name
+    def __init__(self, state: RunState, pair: TwoWayPair, run_id: int | None) -> None:
+        super().__init__(state, pair, pair.name, run_id, scope=pair.scope, applying=state.flow.applying)
+        self.source = pair.left
         self.left, self.right, self.target = pair.left, pair.right, pair.target
         self._keep_right_cursor = False
-        self.run_id = run_id
-        self.dry_run = dry_run
-        self.full = full
-        self.cursors = Cursors(state.store, state.tenant, pair.name, pair.scope)
-        self._store_links = StoreLinks(state.store, state.tenant, pair.name)
-        self.report = PairReport[PlanItem](pair.name)
-        self.started = state.now()
-        self.newest = {side: Watermark(self.started) for side in (Side.LEFT, Side.RIGHT)}
-        self.recorder = Recorder(state.store, state.tenant, pair.name, run_id, dry_run=dry_run)
+        self.right_mark = Watermark(self.started)
+        self.rights: dict[str, tuple[Snapshot, Raw]] = {}
+        """The other side's changes read this run and not planned yet (by right id)."""
         self.right_complete = False
         self.right_read_done = False
         self.right_stamps: dict[str, str] = {}  # right id → `STAMP` of the object as read in this run
@@ -298,17 +192,10 @@ class _PairRun:
         """When the ConnectWise records of held items with writes last changed: a failed write holds the cursor
         there. (The records themselves are not kept: a page's thousand records held until their batches went out
         were the first sync's peak memory.)"""
-        self.applying = Applying(state.flow.applying)
-        """Batches applying in the background while the next page is read and planned (the flow's `applying`)."""
-        self._reader: ReadAhead[list[Raw]] | None = None
-        self._linked = IdSet()
-        """ConnectWise ids read in this run that have a link (found, or written by it): when the store holds just
-        as many links, none is of a record ConnectWise no longer has, and reconciliation need not read them all."""
-        self._released = 0  # links the store removed because their right id went to another record
         self._right_seen: set[str] = set()
         """On a full right read: every object read (a link to none of them, nor made by this run, is gone there)."""
         self._unconfirmed: set[str] = set()
-        """On a full right read: ConnectWise ids of this run's links (`_linked`) whose counterpart the read did not
+        """On a full right read: ConnectWise ids of this run's links (`linked`) whose counterpart the read did not
         return and this run did not create — the rest are confirmed: when the store holds just as many links as
         those, none is gone on the right and `_reconcile_right` need not read them all. (The few, not the many: a set
         of every confirmed id grew with the data.)"""
@@ -318,102 +205,48 @@ class _PairRun:
         the rest count as unchanged."""
         self._parent_ids: dict[str, dict[str, str]] = {}
         """Per parent pair: ConnectWise id → right id of the parents found linked so far (`_parents`)."""
-        self.left_since: datetime | None = None
-        self.next_up: _PairRun | None = None
-        """The pair that runs after this one: its ConnectWise read starts when this one's ends."""
-        self._counting: asyncio.Task[None] | None = None
 
     @property
     def mapping(self) -> ObjectMapping:
         """The pair's mapping as prepared."""
         return self.pair.mapping()
 
-    def read_ahead(self) -> None:
-        """Start reading this pair's ConnectWise changes now (from its cursor), ahead of its run."""
-        if self._reader is None:
-            self._reader = ReadAhead(self._left_changes())
-
-    async def _left_changes(self) -> AsyncIterator[list[Raw]]:
-        self.left_since = None if self.full else await self._cursor(Side.LEFT)
-        if self.s.totals is not None and self._counting is None:
-            self._counting = asyncio.create_task(self._count(self.left_since))
-        async for page in self.left.changed(self.left_since):
-            yield page
-
-    async def _count(self, since: datetime | None) -> None:
-        """Tell `totals` how many records this pair reads (a progress bar's total; the sync does not need it)."""
-        assert self.s.totals is not None
-        try:
-            self.s.totals(self.name, await self.left.count_changed(since))
-        except CwsyncApiError as exc:
-            log.debug("engine.count_failed", pair=self.name, error=type(exc).__name__)
-
-    async def close_reader(self) -> None:
-        """Stop a ConnectWise read still under way (after an error, or a pair that never ran)."""
-        if self._counting is not None and not self._counting.done():
-            self._counting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._counting
-        if self._reader is not None:
-            await self._reader.close()
-
-    async def run(self) -> PairReport[PlanItem]:
-        try:
-            return await self._run()
-        finally:
-            await self.applying.abandon()
-
-    async def _run(self) -> PairReport[PlanItem]:
-        self.read_ahead()
-        assert self._reader is not None
-        right_since = None if self.full else await self._cursor(Side.RIGHT)
-        rights: dict[str, tuple[Snapshot, Raw]] = {}
+    async def _begin(self) -> None:
+        """The other side's changes since its cursor, read before ConnectWise's pages are planned against them."""
+        right_since = None if self.full else await self.cursors.read("right")
         echoes = None if self.dry_run else self._echoes
         async for page in self.right.changed(right_since):
             for snap, raw in await self._right_snapshots(page, echoes=echoes):
-                rights[snap.id] = (snap, raw)
+                self.rights[snap.id] = (snap, raw)
         self.right_complete = right_since is None
         self.right_read_done = True
-        self._right_seen = set(rights) | self._echoes if self.right_complete else set()
-        async for page in self._reader:
-            await cancel_point(self.s.store, self.run_id, settle=self._flush)  # cursors stay: not completed
-            await self._left_page(page, rights)
+        self._right_seen = set(self.rights) | self._echoes if self.right_complete else set()
+
+    async def _page(self, page: Sequence[Raw]) -> None:
+        await self._left_page(page, self.rights)
+        if self.s.progress is not None:
             self.s.progress(self.name, len(page))
-        if self.next_up is not None:
-            self.next_up.read_ahead()  # while this pair's last writes are in flight
-        await self._flush()
-        if self.left_since is None:
-            await self._reconcile(rights)
+
+    async def _end(self) -> None:
+        """The other side: after a full read its deletions; then its changes no ConnectWise record reached."""
         if self.right_complete:
             await self._reconcile_right()
         self.report.counts.unchanged += len(self._echoes)  # what planning them alone would have said
         self._echoes.clear()
-        remaining = list(rights.values())
+        remaining = list(self.rights.values())
         size = self.s.flow.page
         for start in range(0, len(remaining), size):
             await cancel_point(self.s.store, self.run_id, settle=self._flush)
             await self._right_page(remaining[start : start + size])
         await self._flush()
-        if not self.dry_run:
-            await self._advance_cursors()
-        return self.report
 
-    async def replay(self, left_ids: Sequence[str], right_ids: Sequence[str]) -> PairReport[PlanItem]:
-        try:
-            await self._replay(left_ids, right_ids)
-            await self._flush()
-            return self.report
-        finally:
-            await self.applying.abandon()
-
-    async def _replay(self, left_ids: Sequence[str], right_ids: Sequence[str]) -> None:
+    async def _replay(self, left_ids: list[str], right_ids: list[str]) -> None:
         """Read, plan and apply these records (and their linked counterparts) now, as one batch.
 
         ConnectWise records are read in one call per 100 ids, their counterparts in one batch read; a ConnectWise
         id that is not found was deleted (CW-6). Right-side records whose counterpart is in the same batch are
         planned with it (read once); a right id not found was archived there and is left alone.
         """
-        left_ids = list(dict.fromkeys(left_ids))
         handled: set[str] = set()
         if left_ids:
             links = await self._links(Side.LEFT, left_ids)
@@ -436,7 +269,7 @@ class _PairRun:
             handled.update(linked)
             if raws:
                 await self._left_page(raws, rights, links)
-        wanted = [i for i in dict.fromkeys(right_ids) if i not in handled]
+        wanted = [i for i in right_ids if i not in handled]
         if wanted:
             raws = await self.right.get_many(wanted)
             if len(raws) < len(wanted):
@@ -447,13 +280,10 @@ class _PairRun:
 
     # -- reading -----------------------------------------------------------------------------------------------
 
-    async def _cursor(self, side: Side) -> datetime | None:
-        return await self.cursors.read(_STORE_SIDE[side])
-
     def _left_snapshot(self, raw: Raw) -> Snapshot:
         flat = self.left.flatten(raw)
         updated = self.left.updated_at(raw)
-        self.newest[Side.LEFT].seen(updated)
+        self.left_mark.seen(updated)
         values = self.mapping.project_left(flat)
         return Snapshot(str(raw["id"]), values, flat, updated, self.pair.left_skip(flat))
 
@@ -509,7 +339,7 @@ class _PairRun:
                 self.right_stamps[str(raw["id"])] = stamp
             flat = self.right.flatten(raw, refs.get(str(raw["id"]), {}))
             updated = self.right.updated_at(raw)
-            self.newest[Side.RIGHT].seen(updated)
+            self.right_mark.seen(updated)
             skip = self.pair.right_skip(flat)
             out.append((Snapshot(str(raw["id"]), self.mapping.project_right(flat), flat, updated, skip), raw))
         return out
@@ -545,7 +375,7 @@ class _PairRun:
             links = await self._links(Side.LEFT, [s.id for s in lefts])
         else:
             links = {s.id: known[s.id] for s in lefts if s.id in known}
-        self._linked.update(links)
+        self.linked.update(links)
         if self._echoes:
             self._echoes.difference_update(link.right_id for link in links.values())
         if self.right_complete:
@@ -620,7 +450,7 @@ class _PairRun:
         waiting = {i.left_id for i in items if i.action is Action.SKIP and i.reason.startswith("waits for ")}
         for snap in lefts:
             if snap.id in waiting:
-                self.newest[Side.LEFT].hold(snap.updated_at)
+                self.left_mark.hold(snap.updated_at)
 
     async def _right_page(self, page: Sequence[tuple[Snapshot, Raw]]) -> None:
         snaps = [snap for snap, _ in page]
@@ -663,33 +493,15 @@ class _PairRun:
             return snaps
         return [replace(s, skip_reason=orphans[s.id]) if s.id in orphans else s for s in snaps]
 
-    async def _reconcile(self, rights: dict[str, tuple[Snapshot, Raw]]) -> None:
-        """After reading every ConnectWise record: linked ones that were not there were deleted (no callback seen).
-
-        Each is first looked up by id (one read per 100): one ConnectWise still has — created or restored while the
-        read went by, or outside what it returned — is kept as it is, with a run item saying so, as the one-way
-        reconciliation does. A guard stops the run instead when the confirmed deletions would archive more than
-        `mass_delete_share` of the links.
-        """
-        known = None if self._released else len(self._linked)  # every link one of the records read: no scan
-        linked = self._linked
-        unread, total = await unread_links(self._store_links, lambda left_id, _: left_id not in linked, known=known)
-        if not unread:
-            return
-        missing = {link.left_id: link for link in unread}
-        gone = list(missing)
-        present = await present_ids(self.left, gone)
-        if present:
-            await self._kept([missing[i] for i in sorted(present) if i in missing])
-            gone = [left_id for left_id in gone if left_id not in present]
-            if not gone:
-                return
+    async def _vanished(self, links: Sequence[Link], total: int) -> None:
+        """Linked records ConnectWise no longer has (no callback seen): the guard stops the run when archiving their
+        counterparts would take more than `mass_delete_share` of the links; else `on_delete` applies."""
         pair = self.pair
-        check_mass_delete(pair.name, len(gone), total, pair.mass_delete_share, setting=pair.mass_delete_setting)
-        missing = {i: missing[i] for i in gone if i in missing}
-        await self._deleted_left(gone, missing, "not found in ConnectWise (reconciliation)")
-        for link in missing.values():
-            rights.pop(link.right_id, None)
+        check_mass_delete(pair.name, len(links), total, pair.mass_delete_share, setting=pair.mass_delete_setting)
+        missing = {link.left_id: link for link in links}
+        await self._deleted_left(list(missing), missing, "not found in ConnectWise (reconciliation)")
+        for link in links:
+            self.rights.pop(link.right_id, None)
             self._echoes.discard(link.right_id)
 
     async def _kept(self, links: Sequence[Link]) -> None:
@@ -718,10 +530,10 @@ class _PairRun:
         """After reading every right-side object: links whose counterpart was not among them were deleted
         (archived) there; the pair's `on_right_delete` applies (behind the mass-delete guard), so no dangling link
         is left for a later update to fail on."""
-        seen, linked, unconfirmed = self._right_seen, self._linked, self._unconfirmed
-        known = None if self._released else len(linked) - len(unconfirmed)  # every counterpart read or made: no scan
+        seen, linked, unconfirmed = self._right_seen, self.linked, self._unconfirmed
+        known = None if self.released else len(linked) - len(unconfirmed)  # every counterpart read or made: no scan
         unread, total = await unread_links(
-            self._store_links,
+            self.links,
             lambda left_id, right_id: right_id not in seen and (left_id not in linked or left_id in unconfirmed),
             known=known,
         )
@@ -795,7 +607,7 @@ class _PairRun:
                     failed[outcome.write.left_id] = outcome.error
         if failed:  # its link stays as it was, and the next run reads it again
             self.s.failing.add(self.name)
-            self.newest[Side.LEFT].hold(self.left_since or EARLIEST)
+            self.left_mark.hold(self.since or EARLIEST)
         done = [link for link in linked if link.left_id not in failed]
         items = [self._link_item(action, link, f"{reason}: {why}") for link in done]
         items += [
@@ -811,7 +623,7 @@ class _PairRun:
         ]
         await self.recorder.commit(links=marked, rows=items, dropped=dropped)
         if dropped:
-            self._linked.difference_update(dropped)
+            self.linked.difference_update(dropped)
             self._unconfirmed.difference_update(dropped)
 
     async def _links(self, side: Side, ids: list[str]) -> dict[str, Link]:
@@ -1001,7 +813,7 @@ class _PairRun:
                 self._keep_right_cursor = True
                 continue
             moment = moments.get(str(result.left_id))
-            self.newest[Side.LEFT].hold(moment or self.left_since or EARLIEST)
+            self.left_mark.hold(moment or self.since or EARLIEST)
 
     async def _flush(self) -> None:
         """Apply everything held back and wait for it."""
@@ -1026,9 +838,9 @@ class _PairRun:
                 links.append(result.link)
             if action != "unchanged":
                 run_items.append(self._run_item(result, action))
-        self._released += await self.recorder.commit(links=links, rows=run_items, dropped=dropped)
-        self._linked.update(link.left_id for link in links)
-        self._linked.difference_update(dropped)
+        self.released += await self.recorder.commit(links=links, rows=run_items, dropped=dropped)
+        self.linked.update(link.left_id for link in links)
+        self.linked.difference_update(dropped)
         if self.right_complete:
             created = {r.left_id for r in results if _created_right(r)}
             for link in links:
@@ -1057,17 +869,17 @@ class _PairRun:
             remote_response=result.remote_response,
         )
 
-    async def _advance_cursors(self) -> None:
+    async def _save_cursors(self) -> None:
         # Each side's watermark is the newest change seen (in that side's clock, capped by the run's start). The right
         # side's is better known: its clock when it answered this run's read, less the overlap (`RightSide.read_mark`)
         # — everything changed before it was read, even when nothing was — so a run with nothing to do moves it on and
         # the next one reads (almost) nothing. Without it, an empty read counts as read up to the run's start.
         if self.right_read_done and self.right.read_mark is not None:
-            self.newest[Side.RIGHT].newest = self.right.read_mark
-        elif self.right_read_done and self.newest[Side.RIGHT].newest is None:
-            self.newest[Side.RIGHT].newest = self.started
-        right = None if self._keep_right_cursor else self.newest[Side.RIGHT].cursor  # a right-side failure: stays
-        await self.cursors.save({"left": self.newest[Side.LEFT].cursor, "right": right})
+            self.right_mark.newest = self.right.read_mark
+        elif self.right_read_done and self.right_mark.newest is None:
+            self.right_mark.newest = self.started
+        right = None if self._keep_right_cursor else self.right_mark.cursor  # a right-side failure: stays
+        await self.cursors.save({"left": self.left_mark.cursor, "right": right})
 
 
 def _as_failure(action: str, reason: str) -> str:
@@ -1102,7 +914,7 @@ class _Applier:
     """Carries out a page's writes: the right side in batches through the pair's target, ConnectWise one by one
     under its client's cap."""
 
-    def __init__(self, run: _PairRun, raws: Mapping[str, Raw]) -> None:
+    def __init__(self, run: TwoWayRun, raws: Mapping[str, Raw]) -> None:
         self.run = run
         self.raws = raws
         self.mapping = run.mapping

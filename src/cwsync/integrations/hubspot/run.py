@@ -2,7 +2,7 @@
 
 `HubSpotSync` builds one `engine.twoway.TwoWayPair` per enabled object — the ConnectWise and HubSpot sides
 (`sides.py`), the HubSpot target of `integrations/hubspot.py`, the mapping, the filters and delete policies of the
-object's configuration — and runs them, parents first, through `Engine.run_two_way`, preparing HubSpot (custom
+object's configuration — and runs them, parents first, through `Engine.run`, preparing HubSpot (custom
 properties, dropdown options, owners, the opportunity defaults) while the first ConnectWise page is read.
 """
 
@@ -27,12 +27,13 @@ from cwsync.core.plan import PlanItem
 from cwsync.core.selection import select_types
 from cwsync.engine.engine import Engine
 from cwsync.engine.guard import MassDeleteError
+from cwsync.engine.loop import Progress
 from cwsync.engine.pair import Flow
 from cwsync.engine.reading import ReadAhead
 from cwsync.engine.record import projection_hash
 from cwsync.engine.report import PairReport, RunReport
 from cwsync.engine.runs import close_interrupted as close_interrupted_runs
-from cwsync.engine.twoway import STAMP, Progress, TwoWayPair
+from cwsync.engine.twoway import STAMP, TwoWayPair
 from cwsync.integrations.hubspot import shapes
 from cwsync.integrations.hubspot.defaults import OBJECTS, ORDER
 from cwsync.integrations.hubspot.properties import (
@@ -63,7 +64,7 @@ __all__ = [
 ]
 
 SyncReport = RunReport[PlanItem]
-"""What a HubSpot run reports: per pair its counts and planned items (`Engine.run_two_way`)."""
+"""What a HubSpot run reports: per pair its counts and planned items (`Engine.run`)."""
 
 log = structlog.get_logger("cwsync.sync")
 DELETED_IN_CW = "deleted in ConnectWise"
@@ -205,17 +206,19 @@ class HubSpotSync:
         chosen: dict[str, tuple[list[str], list[str]]] = {name: ([], []) for name in names}
         for ref in refs:
             chosen[ref.pair][0 if ref.system == "connectwise" else 1].append(ref.record_id)
-        return await Engine(self.store, self.tenant, now=self.now).run_two_way(
+        report: SyncReport = await Engine(self.store, self.tenant, now=self.now).run(
             pairs,
             dry_run=dry_run,
             full=full,
-            records=chosen if refs else None,
+            records={name: ids for name, (ids, _) in chosen.items()} if refs else None,
+            right_records={name: ids for name, (_, ids) in chosen.items()} if refs else None,
             trigger=trigger,  # type: ignore[arg-type]
             prepare=prepare,
             progress=self.progress,
             totals=self.total,
             flow=self.flow,
         )
+        return report
 
     def _pair(self, name: str, *, dry_run: bool) -> TwoWayPair:
         """One object's pair: its sides, its HubSpot target, its filters and its delete policies."""
