@@ -364,7 +364,7 @@ async def test_a_failed_write_holds_the_cursor_so_the_next_incremental_run_reads
         await store.close()
 
 
-# -- frozen, moves, lost, stored, scope, run_within ----------------------------------------------------------------
+# -- frozen, moves, lost, stored, scope, within --------------------------------------------------------------------
 
 
 class MovingTarget(MemoryTarget):
@@ -484,12 +484,13 @@ async def test_a_scoped_cursor_is_used_only_under_the_same_scope(store: Store) -
     assert '"key": "b"' in stored
 
 
-async def test_run_within_runs_pairs_inside_a_run_the_caller_opened(store: Store) -> None:
+async def test_run_within_a_run_the_caller_opened_records_no_run_of_its_own(store: Store) -> None:
     source, target = ListSource(things(2)), MemoryTarget()
     outcome = RunReport[dict[str, Any]](run_id=None, dry_run=False)
     scope = recorded_run(store, T, pairs=[PAIR], kind="full", trigger="cli", counts=lambda: outcome.counts)
     async with scope as run:
-        await Engine(store, T).run_within(run.run_id, [pair(source, target)], outcome, full=True)
+        outcome.run_id = run.run_id
+        await Engine(store, T).run([pair(source, target)], within=outcome, full=True)
     assert [p.counts.created for p in outcome.pairs] == [2]
     [recorded] = await store.runs(T, limit=5)  # the caller's run, none of the engine's own
     assert (recorded.run_id, recorded.counts.created) == (run.run_id, 2)

@@ -82,9 +82,6 @@ class Decision:
 
 Observer = Callable[[str, Decision], None]
 """Told of every decision once it is final (pair name, decision): a caller's own report."""
-Totals = Callable[[str, int], None]
-"""Told how many records a pair's read will return (pair name, count), when its source can count them (a source
-with `count_changed(since)`): a progress bar's total."""
 
 
 class Engine:
@@ -105,10 +102,11 @@ class Engine:
         right_records: Mapping[str, Sequence[str]] | None = None,
         trigger: Trigger = "cli",
         observe: Observer | None = None,
-        totals: Totals | None = None,
+        totals: Progress | None = None,
         progress: Progress | None = None,
         prepare: Callable[[], Awaitable[None]] | None = None,
         flow: Flow | None = None,
+        within: RunReport[Any] | None = None,
     ) -> RunReport[Any]:
         """Run `pairs` in order (parents first); a dry run plans and writes nothing (not even its run).
 
@@ -116,13 +114,29 @@ class Engine:
         only those records are read, planned and applied (replay, real-time record jobs); cursors stay where they
         are. `prepare` is awaited inside the run while the first pair's ConnectWise read is under way. `observe`:
         every one-way decision once final; `progress(pair, n)`: n more two-way records read and planned;
-        `totals(pair, n)`: how many records the pair reads, when its source counts them. `flow`: how two-way
-        writes move (batch size, items held to fill batches, batches applying at once).
+        `totals(pair, n)`: how many records the pair reads (a progress bar's total), when its source counts them.
+        `flow`: how two-way writes move (batch size, items held to fill batches, batches applying at once).
+        `within`: the report of a run the caller opened (`recorded_run`: an integration with a parent step of its
+        own first), which the pairs run inside and add their reports to; no run of their own is recorded.
 
         Raises:
             CwsyncApiError: a fatal error (authentication, permission, mass delete) stopped the run (recorded).
         """
+        state = RunState(
+            self.store,
+            self.tenant,
+            self._now,
+            dry_run=dry_run,
+            full=full,
+            flow=flow or Flow(),
+            progress=progress,
+            totals=totals,
+            observe=observe,
+        )
         replay = records is not None or right_records is not None
+        if within is not None:
+            await self._run_pairs(state, within, pairs, records if replay else None, right_records, prepare)
+            return within
         kind: RunKind = "record" if replay else ("full" if full else "incremental")
         report = RunReport[Any](run_id=None, dry_run=dry_run)
         scope = recorded_run(
@@ -137,53 +151,22 @@ class Engine:
         try:
             async with scope as run:
                 report.run_id = run.run_id
-                await self.run_within(
-                    run.run_id,
-                    pairs,
-                    report,
-                    dry_run=dry_run,
-                    full=full,
-                    records=records,
-                    right_records=right_records,
-                    observe=observe,
-                    totals=totals,
-                    progress=progress,
-                    prepare=prepare,
-                    flow=flow,
-                )
+                await self._run_pairs(state, report, pairs, records if replay else None, right_records, prepare)
         finally:
             report.error, report.cancelled = run.error, run.cancelled
         return report
 
-    async def run_within(
+    async def _run_pairs(
         self,
-        run_id: int | None,
-        pairs: Sequence[Pair | TwoWayPair],
+        state: RunState,
         report: RunReport[Any],
-        *,
-        dry_run: bool = False,
-        full: bool = False,
-        records: Mapping[str, Sequence[str]] | None = None,
-        right_records: Mapping[str, Sequence[str]] | None = None,
-        observe: Observer | None = None,
-        totals: Totals | None = None,
-        progress: Progress | None = None,
-        prepare: Callable[[], Awaitable[None]] | None = None,
-        flow: Flow | None = None,
+        pairs: Sequence[Pair | TwoWayPair],
+        records: Mapping[str, Sequence[str]] | None,
+        right_records: Mapping[str, Sequence[str]] | None,
+        prepare: Callable[[], Awaitable[None]] | None,
     ) -> None:
-        """Run `pairs` in order inside a run the caller opened (`recorded_run`: an integration with a parent step
-        of its own first), adding their reports to `report`."""
-        state = RunState(
-            self.store,
-            self.tenant,
-            self._now,
-            dry_run=dry_run,
-            full=full,
-            flow=flow or Flow(),
-            progress=progress,
-            totals=totals,
-            observe=observe,
-        )
+        """Run `pairs` in order inside the run of `report`, adding their reports to it."""
+        run_id = report.run_id
         runs: list[PairLoop[Any]] = [
             TwoWayRun(state, pair, run_id) if isinstance(pair, TwoWayPair) else OneWayRun(state, pair, run_id)
             for pair in pairs
@@ -199,9 +182,8 @@ class Engine:
             for pair_run in runs:
                 report.pairs.append(pair_run.report)  # counted as it goes: a cancelled run records what it did
                 if replay:
-                    await pair_run.replay(
-                        (records or {}).get(pair_run.name, ()), (right_records or {}).get(pair_run.name, ())
-                    )
+                    left, right = (records or {}).get(pair_run.name, ()), (right_records or {}).get(pair_run.name, ())
+                    await pair_run.replay(left, right)
                 else:
                     await pair_run.run()
         finally:

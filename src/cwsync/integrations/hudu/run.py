@@ -3,7 +3,7 @@
 Per run: the connection test (Hudu `api_info`, the layouts the configuration names, ConnectWise `system/info`);
 companies, the parent pair (`companies.company_pair`: every ConnectWise company not deleted, Hudu's company list
 once, the stored match decisions as its hooks); then each data type (sites, contacts, configurations, agreements) as
-an engine pair (`assets.asset_pair`). All of them run by `Engine.run_within` inside this one run: read from
+an engine pair (`assets.asset_pair`). All of them run by `Engine.run` inside this one run (`within`): read from
 ConnectWise page by page (assets: `company/id in (...)` of the matched companies, and of the unmatched ones to skip
 their records naming the company), planned by the engine against the
 links, written through `integrations.hudu` (`HuduCompanyTarget`, `HuduAssetTarget`: one Hudu request per created or
@@ -375,10 +375,9 @@ class HuduSyncEngine:
 
         outcome = RunReport[dict[str, Any]](run_id=report.run_id, dry_run=report.dry_run)
         engine = Engine(self.store, self.tenant)
-        await engine.run_within(
-            report.run_id,
+        await engine.run(
             [engine_pair],
-            outcome,
+            within=outcome,
             dry_run=report.dry_run,
             full=full or kind == "sites",
             records=None if ids is None else {pair: list(ids)},
@@ -445,10 +444,9 @@ class HuduSyncEngine:
 
             totals = self._totals
             outcome = RunReport[dict[str, Any]](run_id=report.run_id, dry_run=report.dry_run)
-            await Engine(self.store, self.tenant).run_within(
-                report.run_id,
+            await Engine(self.store, self.tenant).run(
                 [pair],
-                outcome,
+                within=outcome,
                 dry_run=report.dry_run,
                 full=True,
                 records=None if ids is None else {COMPANIES_PAIR: list(ids)},
