@@ -1,12 +1,12 @@
-"""A page's newest change found at once (`newest_update`), a page's ids added to an `IdSet` without their texts
-(`IdSet.update_records`): each the same as its record-by-record form, whatever the records hold."""
+"""A page's newest change found at once (`newest_update`): the same as its record-by-record form, whatever the records
+hold."""
 
 from __future__ import annotations
 
 import random
 from typing import Any
 
-from cwsync.engine.reading import IdSet, last_updated, newest_update
+from cwsync.engine.reading import last_updated, newest_update
 
 MOMENTS = ["2026-10-31T04:09:26Z", "2026-01-02T03:04:05Z", "2025-12-31T23:59:59Z", "2026-10-31T04:09:27Z"]
 ODD = ["2026-10-31T05:00:00+01:00", "2026-10-31T04:09:26.5Z", "9999-99-99T99:99:99Z", "", None, 7, "2026-10-31"]
@@ -38,13 +38,3 @@ def test_a_page_with_other_forms_is_read_record_by_record() -> None:
 def test_an_unreadable_newest_text_does_not_hide_the_readable_ones() -> None:
     page = [_record("2026-10-31T04:09:26Z", 1), _record("2026-99-31T04:09:26Z", 2)]
     assert newest_update(page) == last_updated(page[0])
-
-
-def test_update_records_is_update_with_the_ids_as_text() -> None:
-    ids: list[Any] = [0, 1, 7, 8, 4096, IdSet.LIMIT - 1, IdSet.LIMIT, -3, "abc", "07", True, 12, 12]
-    by_text, by_record = IdSet(), IdSet()
-    by_text.update(str(i) for i in ids)
-    by_record.update_records({"id": i} for i in ids)
-    assert len(by_record) == len(by_text)
-    for probe in [*(str(i) for i in ids), "2", "4097", str(IdSet.LIMIT + 1), "-4"]:
-        assert (probe in by_record) == (probe in by_text), probe

@@ -243,22 +243,6 @@ class IdSet:
         for text in ids:
             self.add(text)
 
-    def update_records(self, records: Iterable[Mapping[str, Any]]) -> None:
-        """`update` with the ids of these records (`str(record["id"])`): a ConnectWise id, a number, sets its bit
-        without being made a text first (a full read adds every record it reads)."""
-        bits, limit = self._bits, IdSet.LIMIT
-        for record in records:
-            number = record["id"]
-            if type(number) is not int or not 0 <= number < limit:
-                self.add(str(number))
-                continue
-            byte, bit = number >> 3, 1 << (number & 7)
-            if byte >= len(bits):
-                bits.extend(bytes(max(byte + 1 - len(bits), len(bits))))
-            if not bits[byte] & bit:
-                bits[byte] |= bit
-                self._count += 1
-
     def difference_update(self, ids: Iterable[str]) -> None:
         for text in ids:
             self.discard(text)
