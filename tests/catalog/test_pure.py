@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from cwsync.config.catalog import CatalogSync
 from cwsync.core.priority import order_types, pick_company_type
-from cwsync.engine.engine import Decision, decide
+from cwsync.engine.oneway import Decision, decide
 from cwsync.integrations.catalog.products import product_pair, project_product
 from cwsync.integrations.hubspot.shapes import flatten_company
 from cwsync.store import Link

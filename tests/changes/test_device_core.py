@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from cwsync.config.changes import ChangesConfig, DevicesConfig
-from cwsync.engine.engine import decide
+from cwsync.engine.oneway import decide
 from cwsync.integrations.devices.sync import DeviceTable, canonical, device_pair, mentions, project, scope_key
 from cwsync.integrations.devices.table import DeviceStore
 from tests.changes.conftest import changes_config

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cwsync.config.changes import DevicesConfig
-from cwsync.engine.engine import Decision, decide
+from cwsync.engine.oneway import Decision, decide
 from cwsync.integrations.devices.sync import DeviceTable, device_pair
 from cwsync.integrations.devices.table import DeviceStore
 from cwsync.store import Store

@@ -14,7 +14,8 @@ import pytest
 
 from cwsync.config.vocabulary import Direction
 from cwsync.core.mapping import FieldMap, ObjectMapping
-from cwsync.engine.engine import Decision, Engine
+from cwsync.engine.engine import Engine
+from cwsync.engine.oneway import Decision
 from cwsync.engine.pair import Pair, Raw, Write, WriteResult
 from cwsync.engine.record import Recorder
 from cwsync.engine.report import RunReport

@@ -6,6 +6,6 @@
 - `reading`: read-ahead of pages, ConnectWise `lastUpdated`, per-side watermarks capped by the run's start.
 - `links`: the links a full read missed and which of their records the source still has (reconciliation).
 - `guard`: the mass-delete breaker.
-- `loop`: the page loop every pair runs on; `engine`: `Engine.run` over any pairs, and the one-way way of a page
-  over `pair.Pair`; `twoway`: the two-way way over `twoway.TwoWayPair`.
+- `loop`: the page loop every pair runs on; `engine`: `Engine.run` over any pairs; `oneway`: the one-way way of a
+  page over `pair.Pair`; `twoway`: the two-way way over `twoway.TwoWayPair`.
 """

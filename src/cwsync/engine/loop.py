@@ -58,7 +58,7 @@ class RunState:
     progress: Progress | None = None
     totals: Progress | None = None
     observe: Callable[[str, Any], None] | None = None
-    """Told of every one-way decision once it is final (pair name, `engine.Decision`): a caller's own report."""
+    """Told of every one-way decision once it is final (pair name, `oneway.Decision`): a caller's own report."""
     failing: set[str] = field(default_factory=set)
     """The pairs of this run that failed a record so far."""
     planned_creates: dict[str, set[str]] = field(default_factory=dict)

@@ -164,7 +164,7 @@ class Links(Protocol):
         ...
 
     # Optional: `async mark(ids: Sequence[str]) -> None`, keep these links marked as deleted in ConnectWise
-    # (`on_delete: ignore`), so that `by_left` gives them with the `engine.DELETED` key (the device table's
+    # (`on_delete: ignore`), so that `by_left` gives them with the `oneway.DELETED` key (the device table's
     # `deleted` column); a later write of the record clears the mark.
 
 

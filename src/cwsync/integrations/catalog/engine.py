@@ -21,7 +21,8 @@ from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
 from cwsync.connectors.http import PermissionDeniedError
 from cwsync.connectors.hubspot import HubSpotClient
-from cwsync.engine.engine import Decision, Engine, decide
+from cwsync.engine.engine import Engine
+from cwsync.engine.oneway import Decision, decide
 from cwsync.engine.pair import Pair
 from cwsync.integrations.catalog.products import (
     FLAG_PROPERTY,

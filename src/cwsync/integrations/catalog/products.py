@@ -15,7 +15,7 @@ from typing import Any
 
 from cwsync.config.catalog import STATUS_ACTIONS, CatalogSync, lookup
 from cwsync.core.mapping import one_way
-from cwsync.engine.engine import Decision
+from cwsync.engine.oneway import Decision
 from cwsync.engine.pair import Pair, Source, Target
 from cwsync.integrations.hubspot.defaults import CustomProperty
 from cwsync.integrations.hubspot.properties import FLAG

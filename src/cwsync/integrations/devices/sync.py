@@ -36,7 +36,8 @@ from cwsync.config.changes import DevicesConfig
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
 from cwsync.core.mapping import one_way
-from cwsync.engine.engine import DELETED, Decision, Engine
+from cwsync.engine.engine import Engine
+from cwsync.engine.oneway import DELETED, Decision
 from cwsync.engine.pair import Pair, Raw, Write, WriteResult
 from cwsync.engine.reading import Cursors, last_updated
 from cwsync.engine.report import RunReport

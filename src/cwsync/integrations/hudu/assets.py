@@ -29,7 +29,7 @@ from cwsync.connectors.connectwise.conditions import F
 from cwsync.connectors.http import NotFoundError
 from cwsync.connectors.hudu import HuduClient
 from cwsync.core.mapping import FieldMap, ObjectMapping
-from cwsync.engine.engine import Decision
+from cwsync.engine.oneway import Decision
 from cwsync.engine.pair import Pair, Raw, Write
 from cwsync.engine.reading import chunks, last_updated
 from cwsync.integrations.hudu.layouts import LayoutInfo

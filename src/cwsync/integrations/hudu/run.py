@@ -33,8 +33,8 @@ from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.connectors.connectwise.conditions import F
 from cwsync.connectors.hudu import HuduClient
 from cwsync.diagnostics.connectwise import check_reads
-from cwsync.engine.engine import Decision as EngineDecision
 from cwsync.engine.engine import Engine
+from cwsync.engine.oneway import Decision as EngineDecision
 from cwsync.engine.report import RunReport
 from cwsync.engine.runs import cancel_point, recorded_run
 from cwsync.integrations.hudu.assets import PLANNED, SerialIndex, asset_pair

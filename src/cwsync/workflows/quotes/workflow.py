@@ -36,7 +36,7 @@ from cwsync.connectors.http import CwsyncApiError, NotFoundError, ValidationErro
 from cwsync.connectors.hubspot import HubSpotClient
 from cwsync.core.plan import EXCLUDED, GONE
 from cwsync.core.priority import company_type_names, pick_company_type
-from cwsync.engine.engine import DELETED
+from cwsync.engine.oneway import DELETED
 from cwsync.integrations.catalog.engine import CATALOG_PATH, catalog_sync_config
 from cwsync.integrations.catalog.products import PRODUCTS_PAIR
 from cwsync.store import JournalEntry, Link, Reads, Store, Trigger, Tx
