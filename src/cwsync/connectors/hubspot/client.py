@@ -275,11 +275,6 @@ class HubSpotClient(OwnsHttp):
     def __repr__(self) -> str:
         return f"HubSpotClient(base_url={self.settings.base_url!r}, api_version={self.settings.api_version!r})"
 
-    @property
-    def pacer(self) -> HubSpotPacer:
-        """The client-side rate limiter (read-only use: diagnostics and tests)."""
-        return self._pacer
-
     # -- the request pipeline ---------------------------------------------------------------------------------
 
     def _api_for(self, kind: Kind) -> HttpApi:
@@ -647,17 +642,6 @@ class HubSpotClient(OwnsHttp):
         op = _BatchOp("update", f"{self.paths.objects(_type(object_type))}/batch/update", _updated_keys(inputs))
         return await self._run_batch(op, items, inputs)
 
-    async def batch_upsert(
-        self, object_type: str, inputs: Sequence[Mapping[str, Any]], *, id_property: str
-    ) -> BatchResult:
-        """Create or update by a unique property (`inputs` = `[{"id": <value>, "properties": {...}}]`)."""
-        items = [
-            _Item(n, {**entry, "id": str(entry["id"]), "idProperty": id_property}, (_norm(entry["id"]),))
-            for n, entry in enumerate(inputs)
-        ]
-        op = _BatchOp("upsert", f"{self.paths.objects(_type(object_type))}/batch/upsert", _record_keys(id_property))
-        return await self._run_batch(op, items, inputs)
-
     async def batch_archive(self, object_type: str, ids: Sequence[str | int]) -> BatchResult:
         """Archive records by id, 100 per request (204)."""
         items = [_Item(n, {"id": str(value)}, (str(value),)) for n, value in enumerate(ids)]
@@ -855,11 +839,6 @@ class HubSpotClient(OwnsHttp):
 
     # -- associations v4 --------------------------------------------------------------------------------------
 
-    async def associate_default(self, from_type: str, from_id: str | int, to_type: str, to_id: str | int) -> Record:
-        """Link two records with the default (unlabelled) association."""
-        base = self.paths.record_associations(_type(from_type), _segment(from_id))
-        return _object_or_empty(await self.request("PUT", f"{base}/default/{_type(to_type)}/{_segment(to_id)}"))
-
     async def batch_associate_default(
         self, from_type: str, to_type: str, pairs: Sequence[tuple[str | int, str | int]]
     ) -> BatchResult:
@@ -895,18 +874,6 @@ class HubSpotClient(OwnsHttp):
                 if after is not None and source in pagers:
                     pagers[source].advance(after)
                     cursors[source] = after
-
-    async def batch_archive_associations(
-        self, from_type: str, to_type: str, pairs: Sequence[tuple[str | int, str | int]]
-    ) -> None:
-        """Remove every association between each (from id, to id) pair, 100 source records per request."""
-        targets: dict[str, list[str]] = {}
-        for source, target in pairs:
-            targets.setdefault(str(source), []).append(str(target))
-        path = f"{self.paths.associations(_type(from_type), _type(to_type))}/batch/archive"
-        entries = [{"from": {"id": key}, "to": [{"id": to} for to in values]} for key, values in targets.items()]
-        for chunk in _chunks(entries):
-            await self.request("POST", path, json={"inputs": chunk}, retry_unsafe=True)
 
     # -- pipelines, owners, access ----------------------------------------------------------------------------
 

@@ -21,7 +21,6 @@ from cwsync.connectors.http import (
 )
 from cwsync.connectors.hudu.client import (
     HUDU_DEFAULT_PAGE_SIZE,
-    RELATABLE_TYPES,
     HuduClient,
     custom_fields_body,
     field_values,
@@ -33,7 +32,6 @@ from cwsync.connectors.hudu.settings import HuduSettings
 
 __all__ = [
     "HUDU_DEFAULT_PAGE_SIZE",
-    "RELATABLE_TYPES",
     "AuthenticationError",
     "ConfigurationError",
     "CwsyncApiError",
