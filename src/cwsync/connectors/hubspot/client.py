@@ -65,9 +65,6 @@ from cwsync.connectors.hubspot.settings import HubSpotSettings
 
 __all__ = [
     "BATCH_LIMIT",
-    "DEFAULT_ASSOCIATION_TYPES",
-    "OBJECT_TYPES",
-    "PRIMARY_ASSOCIATION_TYPES",
     "PROPERTY_FIELD_TYPES",
     "SEARCH_MAX_FILTERS",
     "SEARCH_MAX_FILTERS_PER_GROUP",
@@ -83,9 +80,6 @@ __all__ = [
 
 Record = dict[str, Any]
 
-OBJECT_TYPES = ("companies", "contacts", "deals", "products", "line_items")
-"""The object types cwsync syncs (any `[a-z_]` name or `0-1` style id is accepted)."""
-
 BATCH_LIMIT = 100
 """Inputs per batch request (notes A3)."""
 LIST_PAGE_MAX = 100
@@ -96,26 +90,6 @@ SEARCH_MAX_FILTER_GROUPS = 5
 SEARCH_MAX_FILTERS_PER_GROUP = 6
 SEARCH_MAX_FILTERS = 18
 """The sources disagree on filter limits (5x6/18, 5x10/25, "up to 6 groups"); the strictest set is used."""
-
-DEFAULT_ASSOCIATION_TYPES: Mapping[tuple[str, str], int] = MappingProxyType(
-    {
-        ("contacts", "companies"): 279,
-        ("companies", "contacts"): 280,
-        ("deals", "contacts"): 3,
-        ("contacts", "deals"): 4,
-        ("deals", "companies"): 341,
-        ("companies", "deals"): 342,
-        ("companies", "companies"): 450,
-        ("contacts", "contacts"): 449,
-        ("deals", "deals"): 451,
-    }
-)
-"""HUBSPOT_DEFINED unlabelled (default) association type ids, by (from, to) (notes A7)."""
-
-PRIMARY_ASSOCIATION_TYPES: Mapping[tuple[str, str], int] = MappingProxyType(
-    {("contacts", "companies"): 1, ("companies", "contacts"): 2, ("deals", "companies"): 5, ("companies", "deals"): 6}
-)
-"""HUBSPOT_DEFINED "Primary" association type ids, by (from, to) (notes A7)."""
 
 PROPERTY_FIELD_TYPES: Mapping[str, frozenset[str]] = MappingProxyType(
     {
