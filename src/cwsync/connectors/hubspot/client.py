@@ -800,15 +800,11 @@ class HubSpotClient(OwnsHttp):
         """Every property group of an object type."""
         return _results(_object(await self.request("GET", f"{self.paths.properties(_type(object_type))}/groups")))
 
-    async def create_property_group(
-        self, object_type: str, *, name: str, label: str, display_order: int | None = None
-    ) -> Record:
+    async def create_property_group(self, object_type: str, *, name: str, label: str) -> Record:
         """Create a property group (201)."""
         if not _PROPERTY_NAME.fullmatch(name):
             raise ValueError(f"a property group name is lowercase letters, digits and _, not {name!r}")
         body: Record = {"name": name, "label": label}
-        if display_order is not None:
-            body["displayOrder"] = display_order
         return _object(await self.request("POST", f"{self.paths.properties(_type(object_type))}/groups", json=body))
 
     # -- associations v4 --------------------------------------------------------------------------------------
