@@ -234,10 +234,10 @@ class StepRunner:
 
         For writes that do not depend on each other (a ticket's status beside its notes): one round trip per step
         of the longest lane instead of one per step. The intents of all the steps are journaled before any is sent
-        (in one transaction, unless `write_intents` wrote them), so every create is still looked up before it is
-        sent again. A lane stops at its first failure, as `run_all` does; the other lanes run to their end (what
-        finished is journaled), then the failure of the first lane (in the order of `steps`) is raised, its step
-        in `failed_step`. `defer_done` as in `run_all`.
+        (in one transaction), so every create is still looked up before it is sent again. A lane stops at its first
+        failure, as `run_all` does; the other lanes run to their end (what finished is journaled), then the failure
+        of the first lane (in the order of `steps`) is raised, its step in `failed_step`. `defer_done` as in
+        `run_all`.
 
         Raises:
             CwsyncApiError: a write failed; the journal holds what was done.
