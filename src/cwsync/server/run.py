@@ -27,7 +27,7 @@ from cwsync.logs import register_secrets, route_uvicorn_logs
 from cwsync.server.deployment import Mount, deployment
 from cwsync.server.intake import IntakeServer
 
-__all__ = ["DEFAULT_GRACE", "follow_tenants", "serve", "serve_tenants", "work"]
+__all__ = ["DEFAULT_GRACE", "follow_tenants", "serve_tenants", "work"]
 
 DEFAULT_GRACE = 30.0
 """Seconds running jobs get to finish after SIGTERM before they are released."""
@@ -59,30 +59,6 @@ def _signals(stop: asyncio.Event) -> Iterator[None]:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-
-
-async def serve(
-    config: Config,
-    *,
-    schedule: bool = True,
-    log_level: str = "info",
-    worker: bool = True,
-    grace: float = DEFAULT_GRACE,
-    mount: Mount | None = None,
-) -> None:
-    """Serve one configuration file until SIGTERM / SIGINT (webhooks, jobs, scheduler, REST API); `mount` adds more
-    to each tenant's app (the web console, which `cwsync serve` passes: the server package does not import it)."""
-    await serve_tenants(
-        [config],
-        many=False,
-        host=config.server.host,
-        port=config.server.port,
-        schedule=schedule,
-        log_level=log_level,
-        worker=worker,
-        grace=grace,
-        mount=mount,
-    )
 
 
 async def serve_tenants(
