@@ -110,7 +110,6 @@ def _setup(**config: Any) -> Setup:
         config=ChangesConfig.model_validate(section),
         boards={"Help Desk": 1},
         statuses={"Help Desk": {"fully_approved": StatusRef(6, "Scheduled")}},
-        board_status_names={"Help Desk": ["New", "Scheduled"]},
         companies={"acme": CompanyRef(5, "ACME", "Acme")},
         schedule_type={"identifier": "S"},
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cwsync.config import Config, load_config
-from cwsync.server.run import follow_files
+from cwsync.server.run import follow_tenants
 
 CONFIG = """version: 1
 tenant: acme
@@ -37,6 +37,22 @@ class Recording:
         return []
 
 
+class Fixed:
+    """Tenants whose files are followed for changes only (none comes or goes)."""
+
+    def __init__(self, servers: dict[str, Recording]) -> None:
+        self.servers = servers
+
+    async def reload(self, name: str, config: Config) -> list[str]:
+        return await self.servers[name].reload(config)
+
+    async def add(self, config: Config) -> None:
+        raise AssertionError("no tenant is added here")
+
+    async def remove(self, name: str) -> None:
+        raise AssertionError("no tenant is removed here")
+
+
 async def until(check: object, seconds: float = 10.0) -> None:
     """Poll `check()` until true, or fail after `seconds`."""
     deadline = time.monotonic() + seconds
@@ -51,7 +67,7 @@ async def test_a_changed_file_reloads_its_server_and_a_broken_one_is_refused(tmp
     path = tmp_path / "acme.yaml"
     path.write_text(CONFIG.format(db=tmp_path / "s.db", extra=""), encoding="utf-8")
     server = Recording(load_config(path))
-    follow = asyncio.create_task(follow_files({"acme": server}, every=0.02))
+    follow = asyncio.create_task(follow_tenants(Fixed({"acme": server}), None, every=0.02))
     await asyncio.sleep(0)  # the follower has read the file as it was
     try:
         path.write_text(CONFIG.format(db=tmp_path / "s.db", extra="    requests_per_minute: 300\n"), encoding="utf-8")

@@ -133,7 +133,7 @@ def test_rate_headers_are_parsed_and_absent_ones_give_none() -> None:
             "X-HubSpot-RateLimit-Daily-Remaining": "600000",
         }
     )
-    assert parse_rate_headers(headers) == RateLimitHeaders(190, 12, 10.0, 625000, 600000)
+    assert parse_rate_headers(headers) == RateLimitHeaders(190, 12, 10.0)
     assert parse_rate_headers(httpx.Headers({"content-type": "application/json"})) is None
     assert parse_rate_headers(httpx.Headers({"X-HubSpot-RateLimit-Remaining": "lots"})) is None
 

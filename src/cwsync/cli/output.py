@@ -64,6 +64,14 @@ def json_requested(args: Sequence[str]) -> bool:
     return False
 
 
+def done(result: dict[str, object], as_json: bool, text: str) -> None:
+    """A command's result: `result` as JSON with `--json`, else `text` for people."""
+    if as_json:
+        print(json.dumps(result))
+    else:
+        console.print(text)
+
+
 def fail(code: int, message: str, *, fix: str | None = None, kind: str = "Error") -> NoReturn:
     """Stop the command with exit `code`: `message` (and the fix) for people, or the JSON error with `--json`."""
     if _SESSION is not None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cwsync.cli.output import console, fail, new_table
+from cwsync.cli.output import console, done, fail, new_table
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
 
 if TYPE_CHECKING:
@@ -40,13 +40,6 @@ async def _vault(config: Path) -> tuple[Store, SecretStore, str]:
 
 def _key_failure(exc: Exception) -> None:
     fail(1, str(exc), fix="restore the key file (or CWSYNC_SECRET_KEY) that sealed the secrets", kind="SecretKeyError")
-
-
-def _done(result: dict[str, object], as_json: bool, text: str) -> None:
-    if as_json:
-        print(json.dumps(result))
-    else:
-        console.print(text)
 
 
 @app.command("set")
@@ -77,7 +70,7 @@ def set_secret(
         run_async(work)
     except SecretKeyError as exc:
         _key_failure(exc)
-    _done(
+    done(
         {"stored": name}, as_json, f"stored {name} (encrypted); refer to it in the configuration as ${{secret:{name}}}"
     )
 
@@ -121,7 +114,7 @@ def remove(
 
     if not run_async(work):
         fail(1, f"no stored secret named {name!r}", fix="`cwsync secrets list` shows them")
-    _done({"removed": name}, as_json, f"removed {name}")
+    done({"removed": name}, as_json, f"removed {name}")
 
 
 @app.command("rotate-key")
@@ -148,4 +141,4 @@ def rotate_key(config: Path = CONFIG, as_json: bool = JSON) -> None:
         count, where = run_async(work)
     except SecretKeyError as exc:
         _key_failure(exc)
-    _done({"reencrypted": count, "key": where}, as_json, f"re-encrypted {count} secret(s) with a new key ({where})")
+    done({"reencrypted": count, "key": where}, as_json, f"re-encrypted {count} secret(s) with a new key ({where})")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cwsync.cli.output import console, fail, new_table
+from cwsync.cli.output import console, done, fail, new_table
 from cwsync.cli.sync import CONFIG, JSON, load, run_async
 
 if TYPE_CHECKING:
@@ -80,13 +80,6 @@ async def _users(config: Path) -> tuple[Store, UserStore]:
     return store, UserStore(store)
 
 
-def _done(result: dict[str, object], as_json: bool, text: str) -> None:
-    if as_json:
-        print(json.dumps(result))
-    else:
-        console.print(text)
-
-
 @app.command()
 def add(
     name: str = typer.Argument(..., help="The user name to log in with."),
@@ -121,7 +114,7 @@ def add(
     except UserExistsError as exc:
         fail(1, str(exc), fix=f"change the password with `cwsync users passwd {name}`")
     seen = None if tenants is None else frozenset(tenants)
-    _done(
+    done(
         {"added": name, "role": role, "tenants": None if seen is None else sorted(seen)},
         as_json,
         f"added {role} [bold]{name}[/bold] (sees {_seen(seen)}): log in at the console",
@@ -145,7 +138,7 @@ def _access(name: str, tenants: list[str] | None, config: Path, as_json: bool, *
         fail(1, str(exc), fix="`cwsync users list` shows who exists")
     except ValueError as exc:
         fail(1, str(exc), fix=f"`cwsync users revoke {name} --all-tenants`, then `grant {name} --tenant T`")
-    _done(
+    done(
         {"user": name, "tenants": None if seen is None else sorted(seen)},
         as_json,
         f"[bold]{name}[/bold] now sees {_seen(seen)}",
@@ -204,7 +197,7 @@ def passwd(
         run_async(work)
     except UserNotFoundError as exc:
         fail(1, str(exc), fix="`cwsync users list` shows who exists")
-    _done({"changed": name, "role": role}, as_json, f"changed the password of [bold]{name}[/bold]")
+    done({"changed": name, "role": role}, as_json, f"changed the password of [bold]{name}[/bold]")
 
 
 @app.command()
@@ -225,7 +218,7 @@ def remove(
         run_async(work)
     except UserNotFoundError as exc:
         fail(1, str(exc), fix="`cwsync users list` shows who exists")
-    _done({"removed": name}, as_json, f"removed [bold]{name}[/bold]")
+    done({"removed": name}, as_json, f"removed [bold]{name}[/bold]")
 
 
 @app.command("list")

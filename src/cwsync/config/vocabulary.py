@@ -11,7 +11,6 @@ from enum import StrEnum
 from typing import Literal, get_args
 
 __all__ = [
-    "DELETE_POLICIES",
     "Action",
     "ActionName",
     "ConflictPolicy",
@@ -132,14 +131,13 @@ SideName = Literal["left", "right"]
 ActionName = Literal["create", "update", "link", "skip", "conflict", "unchanged", "delete", "fail"]
 """An `Action` as the store keeps it."""
 Flow = Literal["left_to_right", "right_to_left"]
+"""Which way a run item's write went (towards the right: `Direction.TO_RIGHT`)."""
 
 DeletePolicy = Literal["archive", "delete", "flag", "ignore", "unlink"]
 """What a record deleted in ConnectWise does to its counterpart (#13): `archive` / `delete` it (what the target
 does: Hudu and HubSpot archive, a table deletes the row), `flag` it (mark it where the target has a place: HubSpot's
 `cw_deleted`), `ignore` (the link kept, marked, no longer synced) or `unlink` (the link dropped, the counterpart left
 as it is). Each integration's section narrows this to what its pairs can honour."""
-DELETE_POLICIES: tuple[DeletePolicy, ...] = get_args(DeletePolicy)
-"""Which way a run item's write went (towards the right: `Direction.TO_RIGHT`)."""
 
 assert set(get_args(SideName)) == {s.value for s in Side}
 assert set(get_args(ActionName)) == {a.value for a in Action}

@@ -106,7 +106,6 @@ class PairInput:
     right_matches: Mapping[tuple[str, str], Snapshot] = field(default_factory=dict)
     left_matches: Mapping[tuple[str, str], Snapshot] = field(default_factory=dict)
     parents: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    created_by_us: frozenset[str] = frozenset()
 
 
 def match_values(mapping: ObjectMapping, values: Values) -> list[tuple[str, str]]:

@@ -1,4 +1,4 @@
-"""JSON from untrusted bytes, bounded: depth, size, finite numbers, 64-bit integers (issue 20). Pure.
+"""JSON from untrusted bytes, bounded: depth, finite numbers, 64-bit integers (issue 20). Pure.
 
 `json.loads` recurses once per nesting level (a 100,000-deep body is a `RecursionError`), accepts `NaN`,
 `Infinity` and `1e999` (which no JSON encoder will write back), and turns 4,000-digit integers into Python ints
@@ -38,16 +38,13 @@ class JSONRefused(ValueError):
         self.reason = reason
 
 
-def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH, max_bytes: int | None = None) -> Any:
+def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON text with limits.
 
     Raises:
-        JSONRefused: `too_large` (over `max_bytes`), `not_utf8` (also an unpaired surrogate escape), `too_deep`
-            (over `max_depth`), `not_finite` (`NaN`, `Infinity`, a float that overflows), `number_too_large`, or
-            `not_json` (anything else).
+        JSONRefused: `not_utf8` (also an unpaired surrogate escape), `too_deep` (over `max_depth`), `not_finite`
+            (`NaN`, `Infinity`, a float that overflows), `number_too_large`, or `not_json` (anything else).
     """
-    if max_bytes is not None and len(data) > max_bytes:
-        raise JSONRefused("too_large", f"the JSON text is larger than {max_bytes} bytes")
     if isinstance(data, bytes | bytearray):
         try:
             text = bytes(data).decode("utf-8")

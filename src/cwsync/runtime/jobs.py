@@ -51,8 +51,6 @@ BatchHandler = Callable[[list[JobRecord]], Awaitable[None]]
 RetryPolicy = Callable[[int], float | None]
 Clock = Callable[[], datetime]
 
-log = structlog.get_logger("cwsync.jobs")
-
 
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC (the default clock)."""

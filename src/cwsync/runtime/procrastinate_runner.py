@@ -89,7 +89,6 @@ from cwsync.store import JobRecord, JobStore
 from cwsync.store.jobs import JOBS
 
 __all__ = [
-    "LANES",
     "ProcrastinateRunner",
     "TenantJobs",
     "apply_schema",
@@ -111,8 +110,6 @@ SWEEP_SECONDS = 5
 STALLED_AFTER = 10.0
 """Seconds without a worker heartbeat after which its jobs are retried elsewhere (the worker beats every 2 s)."""
 HEARTBEAT_SECONDS = 2.0
-LANES = ("hubspot", "hudu", "connectwise")
-"""A tenant's lanes: the budget besides ConnectWise that a lane's jobs spend (see the module doc)."""
 _LANE_OF_PREFIX = {"hudu": "hudu", "mirror": "connectwise", "devices": "connectwise", "changes": "changes"}
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
@@ -232,21 +232,10 @@ def _either(*rules: Any) -> Any:
     return lambda origin: any(rule(origin) for rule in rules)
 
 
-def create_app(server: Server, *, manage_lifecycle: bool = False) -> FastAPI:
-    """The FastAPI app; with `manage_lifecycle` it starts and stops `server` itself (uvicorn's lifespan)."""
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if manage_lifecycle:
-            await server.start()
-        try:
-            yield
-        finally:
-            if manage_lifecycle:
-                await server.stop()
-
+def create_app(server: Server) -> FastAPI:
+    """The FastAPI app over `server` (its caller starts and stops it)."""
     # Swagger UI and ReDoc from the fastapi-offline wheel, not a CDN: /docs works offline and behind strict proxies.
-    app = FastAPIOffline(title="cwsync", version=__version__, lifespan=lifespan)
+    app = FastAPIOffline(title="cwsync", version=__version__)
     harden(app, server.config)  # limits, safe JSON, security headers: before any route (docs/security.md)
     add_observability(app, server)
     _hooks(app, server)

@@ -181,7 +181,7 @@ class _Base:
         return False
 
     async def replay(self, server: Server, system: str, obj: str, record_id: str) -> int | None:
-        raise NotImplementedError
+        return await server.runner.enqueue(_record_job(server, obj, record_id, "api"))
 
     async def plan(self, server: Server) -> list[dict[str, Any]] | None:
         return None
@@ -308,9 +308,6 @@ class HuduEntry(_Base):
         hudu = server.config.syncs.hudu
         kinds = [f"hudu:{kind}" for kind in (hudu.data_types() if hudu else []) if kind != "companies"]
         return system == "connectwise" and obj in kinds
-
-    async def replay(self, server: Server, system: str, obj: str, record_id: str) -> int | None:
-        return await server.runner.enqueue(_record_job(server, obj, record_id, "api"))
 
     async def run_job(self, server: Server, job: JobRecord) -> None:
         if job.kind == "record":
@@ -586,9 +583,6 @@ class MirrorEntry(_Base):
         mirror = server.config.syncs.mirror
         kinds = [pair_name(kind) for kind in (mirror.objects if mirror else [])]
         return system == "connectwise" and obj in kinds
-
-    async def replay(self, server: Server, system: str, obj: str, record_id: str) -> int | None:
-        return await server.runner.enqueue(_record_job(server, obj, record_id, "api"))
 
     def _engine_pairs(self, server: Server) -> Any:
         mirror = server.config.syncs.mirror

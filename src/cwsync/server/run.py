@@ -14,7 +14,6 @@ import hashlib
 import os
 import signal
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -28,7 +27,7 @@ from cwsync.logs import register_secrets, route_uvicorn_logs
 from cwsync.server.deployment import Mount, deployment
 from cwsync.server.intake import IntakeServer
 
-__all__ = ["DEFAULT_GRACE", "follow_files", "follow_tenants", "serve", "serve_tenants", "work"]
+__all__ = ["DEFAULT_GRACE", "follow_tenants", "serve_tenants", "work"]
 
 DEFAULT_GRACE = 30.0
 """Seconds running jobs get to finish after SIGTERM before they are released."""
@@ -60,30 +59,6 @@ def _signals(stop: asyncio.Event) -> Iterator[None]:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-
-
-async def serve(
-    config: Config,
-    *,
-    schedule: bool = True,
-    log_level: str = "info",
-    worker: bool = True,
-    grace: float = DEFAULT_GRACE,
-    mount: Mount | None = None,
-) -> None:
-    """Serve one configuration file until SIGTERM / SIGINT (webhooks, jobs, scheduler, REST API); `mount` adds more
-    to each tenant's app (the web console, which `cwsync serve` passes: the server package does not import it)."""
-    await serve_tenants(
-        [config],
-        many=False,
-        host=config.server.host,
-        port=config.server.port,
-        schedule=schedule,
-        log_level=log_level,
-        worker=worker,
-        grace=grace,
-        mount=mount,
-    )
 
 
 async def serve_tenants(
@@ -161,7 +136,7 @@ async def work(
 
 
 class Reloadable(Protocol):
-    """A tenant's server as `follow_files` sees it."""
+    """A tenant's server as `follow_tenants` sees it."""
 
     config: Config
 
@@ -179,28 +154,6 @@ class Tenants(Protocol):
     async def add(self, config: Config) -> None: ...
 
     async def remove(self, name: str) -> None: ...
-
-
-@dataclass
-class _Fixed:
-    """Servers whose files are followed for changes only (none comes or goes)."""
-
-    servers: Mapping[str, Reloadable]
-
-    async def reload(self, name: str, config: Config) -> list[str]:
-        return await self.servers[name].reload(config)
-
-    async def add(self, config: Config) -> None:
-        raise RuntimeError("no tenant is added here")
-
-    async def remove(self, name: str) -> None:
-        raise RuntimeError("no tenant is removed here")
-
-
-async def follow_files(servers: Mapping[str, Reloadable], *, every: float = FOLLOW_EVERY) -> None:
-    """Until cancelled: a tenant's configuration file that changed is loaded again and its server reloaded (see
-    `follow_tenants`, of which this is the part without a directory)."""
-    await follow_tenants(_Fixed(servers), None, every=every)
 
 
 async def follow_tenants(tenants: Tenants, directory: Path | None, *, every: float = FOLLOW_EVERY) -> None:

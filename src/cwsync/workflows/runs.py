@@ -30,8 +30,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-import structlog
-
 from cwsync.engine.record import Recorder
 from cwsync.engine.runs import RunHandle, recorded_run
 from cwsync.store import Counts, RunItem, Store, Trigger, Tx
@@ -39,7 +37,6 @@ from cwsync.store.records import Action, Flow, ItemStatus
 
 __all__ = ["WorkflowRun", "workflow_run"]
 
-log = structlog.get_logger("cwsync.workflows")
 T = TypeVar("T")
 
 

@@ -25,10 +25,8 @@ The scheme, for every step:
    crash before the outcome commits costs a look-up by rule 2 per create, never a duplicate);
 5. a step whose `done` entry exists (with the same `digest`, when the step has one) is not sent again.
 
-Every intent of a unit of work can also be written up front, inside a transaction the workflow commits anyway
-(`write_intents(tx, steps)`), and the runner's own journal writes can go through the workflow's transactions
-(`write=run.write`: the run is recorded started in the first one). An intent written early says no more than
-"about to write": a re-run looks that step's record up before creating it.
+The runner's own journal writes can go through the workflow's transactions (`write=run.write`: the run is
+recorded started in the first one).
 
 A workflow whose unit of work has a record of its own, committed before any write is sent (a change event's row,
 `applying`), needs no intents at all (`intents=False`): that record makes every later run `attempted`, and rule 2
@@ -155,8 +153,6 @@ class StepRunner:
         self.failed_step: str | None = None
         """The key of the step that raised, after `run_all` failed."""
         self._carry: list[JournalEntry] = []
-        self._intended: set[str] = set()
-        """Steps whose intent `write_intents` wrote (not written again before their write)."""
         self._wrote = False
 
     @classmethod
@@ -238,10 +234,10 @@ class StepRunner:
 
         For writes that do not depend on each other (a ticket's status beside its notes): one round trip per step
         of the longest lane instead of one per step. The intents of all the steps are journaled before any is sent
-        (in one transaction, unless `write_intents` wrote them), so every create is still looked up before it is
-        sent again. A lane stops at its first failure, as `run_all` does; the other lanes run to their end (what
-        finished is journaled), then the failure of the first lane (in the order of `steps`) is raised, its step
-        in `failed_step`. `defer_done` as in `run_all`.
+        (in one transaction), so every create is still looked up before it is sent again. A lane stops at its first
+        failure, as `run_all` does; the other lanes run to their end (what finished is journaled), then the failure
+        of the first lane (in the order of `steps`) is raised, its step in `failed_step`. `defer_done` as in
+        `run_all`.
 
         Raises:
             CwsyncApiError: a write failed; the journal holds what was done.
@@ -273,19 +269,6 @@ class StepRunner:
             await self.flush()
         return [results[index] for index in range(len(steps))]
 
-    async def write_intents(self, tx: Tx, steps: Sequence[Step]) -> None:
-        """Journal the intents of `steps` (those that need one) inside the caller's transaction, ahead of `run_all`.
-
-        For a unit of work whose first transaction is the workflow's own: its intents commit with it instead of in
-        a transaction of their own. If `tx` does not commit, do not use this runner.
-        """
-        intents = [self._intent(s) for s in steps if self._needs_intent(s)]
-        carried, self._carry = self._carry, []
-        if intents or carried:
-            self._wrote = True
-            await tx.write_journal([*carried, *intents])
-        self._intended.update(e.step for e in intents)
-
     async def flush(self) -> None:
         """Write `done` entries held back to share a transaction with the next intent."""
         await self._write([])
@@ -311,8 +294,7 @@ class StepRunner:
     def _needs_intent(self, step: Step) -> bool:
         if not self._intents:
             return False
-        intended = journal_step(step.key) in self._intended
-        return step.wants_intent and not intended and self._reusable(step) is None
+        return step.wants_intent and self._reusable(step) is None
 
     def _intent(self, step: Step) -> JournalEntry:
         data = {"kind": step.kind, "digest": step.digest, **step.data}

@@ -3,14 +3,7 @@
 Errors are the shared tree from `cwsync.connectors.http` (re-exported here for convenience).
 """
 
-from cwsync.connectors.connectwise.client import (
-    NATURAL_KEYS,
-    Conditions,
-    ConnectWiseClient,
-    Fields,
-    PatchOp,
-    replace_ops,
-)
+from cwsync.connectors.connectwise.client import ConnectWiseClient, PatchOp, replace_ops
 from cwsync.connectors.connectwise.discovery import CompanyInfo
 from cwsync.connectors.connectwise.errors import (
     AmbiguousWriteError,
@@ -28,23 +21,19 @@ from cwsync.connectors.connectwise.errors import (
     ServerError,
     TransportError,
     ValidationError,
-    error_from_response,
 )
-from cwsync.connectors.connectwise.settings import ConnectWiseSettings, SiteAddress, normalize_site
+from cwsync.connectors.connectwise.settings import ConnectWiseSettings, normalize_site
 
 __all__ = [
-    "NATURAL_KEYS",
     "AmbiguousWriteError",
     "AuthenticationError",
     "CompanyInfo",
-    "Conditions",
     "ConfigurationError",
     "ConflictError",
     "ConnectWiseClient",
     "ConnectWiseSettings",
     "CwsyncApiError",
     "FatalError",
-    "Fields",
     "NotFoundError",
     "PaginationLoopError",
     "PatchOp",
@@ -53,10 +42,8 @@ __all__ = [
     "RecordError",
     "RetriableError",
     "ServerError",
-    "SiteAddress",
     "TransportError",
     "ValidationError",
-    "error_from_response",
     "normalize_site",
     "replace_ops",
 ]

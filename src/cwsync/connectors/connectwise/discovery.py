@@ -26,8 +26,6 @@ class CompanyInfo(BaseModel):
     company_name: str = Field(alias="CompanyName")
     codebase: str = Field(alias="Codebase")
     company_id: str = Field(alias="CompanyID")
-    version_code: str | None = Field(default=None, alias="VersionCode")
-    version_number: str | None = Field(default=None, alias="VersionNumber")
     is_cloud: bool = Field(default=False, alias="IsCloud")  # sent as the string "True"/"False"
     site_url: str | None = Field(default=None, alias="SiteUrl")
 

@@ -33,6 +33,7 @@ from cwsync.connectors.http import (
     parse_retry_after,
     redact_url,
 )
+from cwsync.connectors.http.errors import status_line
 
 __all__ = [
     "CANNOT_ROUTE",
@@ -127,7 +128,7 @@ def _parse(response: httpx.Response) -> _Body:
         return _parse_text(response, text)
     if isinstance(data, dict):
         return _parse_json(response, data)
-    return _Body(_status_line(response))
+    return _Body(status_line(response))
 
 
 def _parse_json(response: httpx.Response, data: dict[str, Any]) -> _Body:
@@ -135,7 +136,7 @@ def _parse_json(response: httpx.Response, data: dict[str, Any]) -> _Body:
     message = next((data[k] for k in ("message", "error") if isinstance(data.get(k), str) and data[k]), None)
     errors = [item for item in data.get("errors") or [] if isinstance(item, dict)]
     detail = next((str(item["message"]) for item in errors if item.get("message")), None)
-    text = message or _status_line(response)
+    text = message or status_line(response)
     if detail and detail != text:
         text = f"{text}: {detail}"
     if len(errors) > 1:
@@ -145,13 +146,9 @@ def _parse_json(response: httpx.Response, data: dict[str, Any]) -> _Body:
 
 def _parse_text(response: httpx.Response, text: str) -> _Body:
     if text.startswith("<"):
-        return _Body(f"{_status_line(response)} (an HTML page, not an API error)", hint=_HTML_HINT)
+        return _Body(f"{status_line(response)} (an HTML page, not an API error)", hint=_HTML_HINT)
     if text.lower().startswith("cannot route"):
         return _Body(text[:_MAX_TEXT], CANNOT_ROUTE)
     if "ssl is required" in text.lower():
         return _Body(text[:_MAX_TEXT], "Security", hint=_SSL_HINT)
     return _Body(text[:_MAX_TEXT])
-
-
-def _status_line(response: httpx.Response) -> str:
-    return f"HTTP {response.status_code} {response.reason_phrase}".rstrip()

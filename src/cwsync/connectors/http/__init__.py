@@ -24,7 +24,7 @@ from cwsync.connectors.http.errors import (
     error_for_status,
     redact_url,
 )
-from cwsync.connectors.http.limits import RequestLimits, Throttle
+from cwsync.connectors.http.limits import RequestLimits
 from cwsync.connectors.http.paging import Paginator, next_link
 from cwsync.connectors.http.retry import (
     RetryPolicy,
@@ -34,7 +34,7 @@ from cwsync.connectors.http.retry import (
     is_safe_to_resend,
     parse_retry_after,
 )
-from cwsync.connectors.http.transport import ErrorFromResponse, HttpApi
+from cwsync.connectors.http.transport import HttpApi
 
 __all__ = [
     "AmbiguousWriteError",
@@ -42,7 +42,6 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "CwsyncApiError",
-    "ErrorFromResponse",
     "FatalError",
     "HttpApi",
     "NotFoundError",
@@ -57,7 +56,6 @@ __all__ = [
     "ServerError",
     "Sleep",
     "SleepRecorder",
-    "Throttle",
     "TransportError",
     "ValidationError",
     "compute_delay",

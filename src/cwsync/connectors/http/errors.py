@@ -46,6 +46,7 @@ __all__ = [
     "ValidationError",
     "error_for_status",
     "redact_url",
+    "status_line",
 ]
 
 
@@ -206,6 +207,11 @@ def _class_for(status: int) -> type[CwsyncApiError]:
             return ConflictError
         case _:
             return RecordError
+
+
+def status_line(response: httpx.Response) -> str:
+    """`HTTP 502 Bad Gateway`: what an answer without a usable error body is reported as."""
+    return f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
 
 
 def redact_url(url: httpx.URL | str) -> str:

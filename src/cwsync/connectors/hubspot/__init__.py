@@ -21,41 +21,20 @@ from cwsync.connectors.http import (
     TransportError,
     ValidationError,
 )
-from cwsync.connectors.hubspot.client import (
-    BATCH_LIMIT,
-    DEFAULT_ASSOCIATION_TYPES,
-    OBJECT_TYPES,
-    PRIMARY_ASSOCIATION_TYPES,
-    PROPERTY_FIELD_TYPES,
-    SEARCH_RESULT_CAP,
-    BatchError,
-    BatchResult,
-    HubSpotClient,
-    association_spec,
-    last_modified_property,
-    property_body,
-)
+from cwsync.connectors.hubspot.client import BatchResult, HubSpotClient, association_spec
 from cwsync.connectors.hubspot.errors import (
     AmbiguousBatchWriteError,
     HubSpotConflictError,
     HubSpotPermissionDeniedError,
     HubSpotRateLimitedError,
-    error_from_response,
 )
 from cwsync.connectors.hubspot.ratelimit import HubSpotPacer, SlidingWindow
-from cwsync.connectors.hubspot.settings import HubSpotPaths, HubSpotSettings
+from cwsync.connectors.hubspot.settings import HubSpotSettings
 
 __all__ = [
-    "BATCH_LIMIT",
-    "DEFAULT_ASSOCIATION_TYPES",
-    "OBJECT_TYPES",
-    "PRIMARY_ASSOCIATION_TYPES",
-    "PROPERTY_FIELD_TYPES",
-    "SEARCH_RESULT_CAP",
     "AmbiguousBatchWriteError",
     "AmbiguousWriteError",
     "AuthenticationError",
-    "BatchError",
     "BatchResult",
     "ConfigurationError",
     "ConflictError",
@@ -64,7 +43,6 @@ __all__ = [
     "HubSpotClient",
     "HubSpotConflictError",
     "HubSpotPacer",
-    "HubSpotPaths",
     "HubSpotPermissionDeniedError",
     "HubSpotRateLimitedError",
     "HubSpotSettings",
@@ -79,7 +57,4 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "association_spec",
-    "error_from_response",
-    "last_modified_property",
-    "property_body",
 ]

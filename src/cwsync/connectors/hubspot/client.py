@@ -65,9 +65,6 @@ from cwsync.connectors.hubspot.settings import HubSpotSettings
 
 __all__ = [
     "BATCH_LIMIT",
-    "DEFAULT_ASSOCIATION_TYPES",
-    "OBJECT_TYPES",
-    "PRIMARY_ASSOCIATION_TYPES",
     "PROPERTY_FIELD_TYPES",
     "SEARCH_MAX_FILTERS",
     "SEARCH_MAX_FILTERS_PER_GROUP",
@@ -83,9 +80,6 @@ __all__ = [
 
 Record = dict[str, Any]
 
-OBJECT_TYPES = ("companies", "contacts", "deals", "products", "line_items")
-"""The object types cwsync syncs (any `[a-z_]` name or `0-1` style id is accepted)."""
-
 BATCH_LIMIT = 100
 """Inputs per batch request (notes A3)."""
 LIST_PAGE_MAX = 100
@@ -96,26 +90,6 @@ SEARCH_MAX_FILTER_GROUPS = 5
 SEARCH_MAX_FILTERS_PER_GROUP = 6
 SEARCH_MAX_FILTERS = 18
 """The sources disagree on filter limits (5x6/18, 5x10/25, "up to 6 groups"); the strictest set is used."""
-
-DEFAULT_ASSOCIATION_TYPES: Mapping[tuple[str, str], int] = MappingProxyType(
-    {
-        ("contacts", "companies"): 279,
-        ("companies", "contacts"): 280,
-        ("deals", "contacts"): 3,
-        ("contacts", "deals"): 4,
-        ("deals", "companies"): 341,
-        ("companies", "deals"): 342,
-        ("companies", "companies"): 450,
-        ("contacts", "contacts"): 449,
-        ("deals", "deals"): 451,
-    }
-)
-"""HUBSPOT_DEFINED unlabelled (default) association type ids, by (from, to) (notes A7)."""
-
-PRIMARY_ASSOCIATION_TYPES: Mapping[tuple[str, str], int] = MappingProxyType(
-    {("contacts", "companies"): 1, ("companies", "contacts"): 2, ("deals", "companies"): 5, ("companies", "deals"): 6}
-)
-"""HUBSPOT_DEFINED "Primary" association type ids, by (from, to) (notes A7)."""
 
 PROPERTY_FIELD_TYPES: Mapping[str, frozenset[str]] = MappingProxyType(
     {
@@ -275,11 +249,6 @@ class HubSpotClient(OwnsHttp):
     def __repr__(self) -> str:
         return f"HubSpotClient(base_url={self.settings.base_url!r}, api_version={self.settings.api_version!r})"
 
-    @property
-    def pacer(self) -> HubSpotPacer:
-        """The client-side rate limiter (read-only use: diagnostics and tests)."""
-        return self._pacer
-
     # -- the request pipeline ---------------------------------------------------------------------------------
 
     def _api_for(self, kind: Kind) -> HttpApi:
@@ -437,20 +406,6 @@ class HubSpotClient(OwnsHttp):
         params = {"idProperty": id_property} if id_property else None
         path = f"{self.paths.objects(_type(object_type))}/{_segment(object_id)}"
         return _object(await self.request("PATCH", path, params=params, json={"properties": dict(properties)}))
-
-    async def archive(self, object_type: str, object_id: str | int) -> None:
-        """Archive (soft-delete) one record. A 404 on a repeated attempt counts as done.
-
-        Raises:
-            NotFoundError: there was no such record to begin with.
-        """
-        try:
-            await self.request("DELETE", f"{self.paths.objects(_type(object_type))}/{_segment(object_id)}")
-        except NotFoundError as exc:
-            if exc.attempts > 1:
-                self._log.info("hs.archive_already_done", object_type=object_type, object_id=str(object_id))
-                return
-            raise
 
     # -- search -----------------------------------------------------------------------------------------------
 
@@ -647,17 +602,6 @@ class HubSpotClient(OwnsHttp):
         op = _BatchOp("update", f"{self.paths.objects(_type(object_type))}/batch/update", _updated_keys(inputs))
         return await self._run_batch(op, items, inputs)
 
-    async def batch_upsert(
-        self, object_type: str, inputs: Sequence[Mapping[str, Any]], *, id_property: str
-    ) -> BatchResult:
-        """Create or update by a unique property (`inputs` = `[{"id": <value>, "properties": {...}}]`)."""
-        items = [
-            _Item(n, {**entry, "id": str(entry["id"]), "idProperty": id_property}, (_norm(entry["id"]),))
-            for n, entry in enumerate(inputs)
-        ]
-        op = _BatchOp("upsert", f"{self.paths.objects(_type(object_type))}/batch/upsert", _record_keys(id_property))
-        return await self._run_batch(op, items, inputs)
-
     async def batch_archive(self, object_type: str, ids: Sequence[str | int]) -> BatchResult:
         """Archive records by id, 100 per request (204)."""
         items = [_Item(n, {"id": str(value)}, (str(value),)) for n, value in enumerate(ids)]
@@ -842,23 +786,14 @@ class HubSpotClient(OwnsHttp):
         """Every property group of an object type."""
         return _results(_object(await self.request("GET", f"{self.paths.properties(_type(object_type))}/groups")))
 
-    async def create_property_group(
-        self, object_type: str, *, name: str, label: str, display_order: int | None = None
-    ) -> Record:
+    async def create_property_group(self, object_type: str, *, name: str, label: str) -> Record:
         """Create a property group (201)."""
         if not _PROPERTY_NAME.fullmatch(name):
             raise ValueError(f"a property group name is lowercase letters, digits and _, not {name!r}")
         body: Record = {"name": name, "label": label}
-        if display_order is not None:
-            body["displayOrder"] = display_order
         return _object(await self.request("POST", f"{self.paths.properties(_type(object_type))}/groups", json=body))
 
     # -- associations v4 --------------------------------------------------------------------------------------
-
-    async def associate_default(self, from_type: str, from_id: str | int, to_type: str, to_id: str | int) -> Record:
-        """Link two records with the default (unlabelled) association."""
-        base = self.paths.record_associations(_type(from_type), _segment(from_id))
-        return _object_or_empty(await self.request("PUT", f"{base}/default/{_type(to_type)}/{_segment(to_id)}"))
 
     async def batch_associate_default(
         self, from_type: str, to_type: str, pairs: Sequence[tuple[str | int, str | int]]
@@ -895,18 +830,6 @@ class HubSpotClient(OwnsHttp):
                 if after is not None and source in pagers:
                     pagers[source].advance(after)
                     cursors[source] = after
-
-    async def batch_archive_associations(
-        self, from_type: str, to_type: str, pairs: Sequence[tuple[str | int, str | int]]
-    ) -> None:
-        """Remove every association between each (from id, to id) pair, 100 source records per request."""
-        targets: dict[str, list[str]] = {}
-        for source, target in pairs:
-            targets.setdefault(str(source), []).append(str(target))
-        path = f"{self.paths.associations(_type(from_type), _type(to_type))}/batch/archive"
-        entries = [{"from": {"id": key}, "to": [{"id": to} for to in values]} for key, values in targets.items()]
-        for chunk in _chunks(entries):
-            await self.request("POST", path, json={"inputs": chunk}, retry_unsafe=True)
 
     # -- pipelines, owners, access ----------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from cwsync.connectors.http import (
     parse_retry_after,
     redact_url,
 )
+from cwsync.connectors.http.errors import status_line
 
 __all__ = [
     "CORRELATION_HEADER",
@@ -207,16 +208,14 @@ def _retry_after(response: httpx.Response, body: _Body) -> float | None:
 def _parse(response: httpx.Response) -> _Body:
     text = response.text.strip()
     if not text:
-        return _Body(_status_line(response))
+        return _Body(status_line(response))
     try:
         data = json.loads(text)
     except ValueError:
         if text.startswith("<"):
-            return _Body(f"{_status_line(response)} (an HTML page, not an API error)", hint=_HTML_HINT)
+            return _Body(f"{status_line(response)} (an HTML page, not an API error)", hint=_HTML_HINT)
         return _Body(text[:_MAX_TEXT])
-    return (
-        _from_json(data, fallback=_status_line(response)) if isinstance(data, dict) else _Body(_status_line(response))
-    )
+    return _from_json(data, fallback=status_line(response)) if isinstance(data, dict) else _Body(status_line(response))
 
 
 def _from_json(data: dict[str, Any], *, fallback: str) -> _Body:
@@ -299,10 +298,6 @@ def _scope_names(value: Any) -> list[str]:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _status_line(response: httpx.Response) -> str:
-    return f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
 
 
 def unattributed_error(count: int, errors: Sequence[CwsyncApiError]) -> RecordError:

@@ -44,14 +44,12 @@ class RateLimitHeaders:
     max: int | None = None
     remaining: int | None = None
     interval: float | None = None
-    daily: int | None = None
-    daily_remaining: int | None = None
 
 
 def parse_rate_headers(headers: Mapping[str, str]) -> RateLimitHeaders | None:
     """The rate-limit headers of a response, or None when it sends none (search, some errors)."""
     prefix = "x-hubspot-ratelimit-"
-    values = {name: _int(headers.get(prefix + name)) for name in ("max", "remaining", "daily", "daily-remaining")}
+    values = {name: _int(headers.get(prefix + name)) for name in ("max", "remaining")}
     interval_ms = _int(headers.get(prefix + "interval-milliseconds"))
     if values["remaining"] is None and values["max"] is None:
         return None
@@ -59,8 +57,6 @@ def parse_rate_headers(headers: Mapping[str, str]) -> RateLimitHeaders | None:
         max=values["max"],
         remaining=values["remaining"],
         interval=interval_ms / 1000 if interval_ms else None,
-        daily=values["daily"],
-        daily_remaining=values["daily-remaining"],
     )
 
 

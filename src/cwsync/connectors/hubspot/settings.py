@@ -44,10 +44,6 @@ class HubSpotPaths:
         """`/crm/v3/pipelines/{type}` or `/crm/pipelines/{date}/{type}`."""
         return self._crm("pipelines", "v3") + f"/{object_type}"
 
-    def record_associations(self, from_type: str, from_id: str) -> str:
-        """One record's associations: `/crm/v4/objects/{type}/{id}/associations` or `/crm/objects/{date}/...`."""
-        return self._crm("objects", "v4") + f"/{from_type}/{from_id}/associations"
-
     def associations(self, from_type: str, to_type: str) -> str:
         """Batch associations: `/crm/v4/associations/{from}/{to}` or `/crm/associations/{date}/{from}/{to}`."""
         return self._crm("associations", "v4") + f"/{from_type}/{to_type}"

@@ -19,27 +19,15 @@ from cwsync.connectors.http import (
     TransportError,
     ValidationError,
 )
-from cwsync.connectors.hudu.client import (
-    HUDU_DEFAULT_PAGE_SIZE,
-    RELATABLE_TYPES,
-    HuduClient,
-    custom_fields_body,
-    field_values,
-    label_key,
-)
-from cwsync.connectors.hudu.errors import error_from_response
-from cwsync.connectors.hudu.ratelimit import HuduPacer
+from cwsync.connectors.hudu.client import HuduClient, custom_fields_body, field_values, label_key
 from cwsync.connectors.hudu.settings import HuduSettings
 
 __all__ = [
-    "HUDU_DEFAULT_PAGE_SIZE",
-    "RELATABLE_TYPES",
     "AuthenticationError",
     "ConfigurationError",
     "CwsyncApiError",
     "FatalError",
     "HuduClient",
-    "HuduPacer",
     "HuduSettings",
     "NotFoundError",
     "PaginationLoopError",
@@ -51,7 +39,6 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "custom_fields_body",
-    "error_from_response",
     "field_values",
     "label_key",
 ]

@@ -2,8 +2,8 @@
 
 Everything generic (concurrency cap, retries, error classes) lives in `cwsync.connectors.http`. This module adds
 what is Hudu's own: the `x-api-key` header, pacing under 300 requests a minute (`ratelimit`), `page`/`page_size`
-paging, the resource wrappers of write bodies (`{"company": {...}}`), the envelopes of answers (wrapped, or bare for
-websites), and custom fields written as `[{snake_case_label: value}]` and read back as `fields: [{label, value}]`.
+paging, the resource wrappers of write bodies (`{"company": {...}}`), the envelopes of answers (wrapped, or bare),
+and custom fields written as `[{snake_case_label: value}]` and read back as `fields: [{label, value}]`.
 
 Paging reads `page=1, 2, ...` until a short page. Hudu has been seen ignoring `page_size` (B1), so a page of exactly
 25 rows (its default) is never taken as the last, and a page that repeats the previous one ends the stream.
@@ -39,14 +39,12 @@ from cwsync.connectors.hudu.errors import error_from_response
 from cwsync.connectors.hudu.ratelimit import Clock, HuduPacer
 from cwsync.connectors.hudu.settings import HuduSettings
 
-__all__ = ["HUDU_DEFAULT_PAGE_SIZE", "RELATABLE_TYPES", "HuduClient", "custom_fields_body", "field_values", "label_key"]
+__all__ = ["HUDU_DEFAULT_PAGE_SIZE", "HuduClient", "custom_fields_body", "field_values", "label_key"]
 
 Record = dict[str, Any]
 
 HUDU_DEFAULT_PAGE_SIZE = 25
 """Hudu's page size when it ignores `page_size` (B1)."""
-RELATABLE_TYPES = frozenset({"Asset", "Website", "Procedure", "AssetPassword", "Company", "Article"})
-"""Relation end types the spec names (B6)."""
 
 
 def label_key(label: str) -> str:
@@ -128,11 +126,6 @@ class HuduClient(OwnsHttp):
 
     def __repr__(self) -> str:
         return f"HuduClient(base_url={self.settings.base_url!r})"
-
-    @property
-    def pacer(self) -> HuduPacer:
-        """The client-side rate limiter (read-only use: diagnostics and tests)."""
-        return self._pacer
 
     # -- the request pipeline ---------------------------------------------------------------------------------
 
@@ -252,10 +245,6 @@ class HuduClient(OwnsHttp):
         """Archive a company (Hudu's soft delete) and return it."""
         return await self._call("PUT", f"companies/{company_id}/archive", key="company")
 
-    async def unarchive_company(self, company_id: int) -> Record:
-        """Bring an archived company back and return it."""
-        return await self._call("PUT", f"companies/{company_id}/unarchive", key="company")
-
     # -- assets (B3) ----------------------------------------------------------------------------------------------
 
     async def stream_assets(
@@ -336,10 +325,6 @@ class HuduClient(OwnsHttp):
         """Archive an asset and return it."""
         return await self._call("PUT", f"companies/{company_id}/assets/{asset_id}/archive", key="asset")
 
-    async def unarchive_asset(self, company_id: int, asset_id: int) -> Record:
-        """Bring an archived asset back and return it."""
-        return await self._call("PUT", f"companies/{company_id}/assets/{asset_id}/unarchive", key="asset")
-
     async def delete_asset(self, company_id: int, asset_id: int) -> None:
         """Delete an asset for good (the key needs destructive rights)."""
         await self.request("DELETE", f"companies/{company_id}/assets/{asset_id}")
@@ -365,60 +350,6 @@ class HuduClient(OwnsHttp):
         """Change a layout; existing fields are matched by `id`, fields without one are added (B4)."""
         body = {"asset_layout": dict(changes)}
         return await self._call("PUT", f"asset_layouts/{layout_id}", key="asset_layout", json=body)
-
-    # -- websites (B5) --------------------------------------------------------------------------------------------
-
-    async def stream_websites(
-        self, *, name: str | None = None, updated_since: datetime | None = None, page_size: int | None = None
-    ) -> AsyncIterator[list[Record]]:
-        """Websites (bare arrays, or `{"websites": []}` when empty), one page at a time."""
-        params = _filters(name=name, updated_since=updated_since)
-        async for page in self._pages("websites", "websites", params, page_size):
-            yield page
-
-    async def get_website(self, website_id: int) -> Record:
-        """One website."""
-        return await self._call("GET", f"websites/{website_id}", key="website")
-
-    async def create_website(self, company_id: int, url: str, **options: Any) -> Record:
-        """Monitor `url` (https://...) for a company; `options` such as `notes`, `paused`, `disable_dns`."""
-        body = {**options, "company_id": company_id, "name": url}
-        return await self._call("POST", "websites", key="website", json={"website": body})
-
-    async def update_website(self, website_id: int, changes: Mapping[str, Any]) -> Record:
-        """Change a website and return it."""
-        return await self._call("PUT", f"websites/{website_id}", key="website", json={"website": dict(changes)})
-
-    async def delete_website(self, website_id: int) -> None:
-        """Stop monitoring a website (delete it)."""
-        await self.request("DELETE", f"websites/{website_id}")
-
-    # -- relations (B6) -------------------------------------------------------------------------------------------
-
-    async def stream_relations(self, *, page_size: int | None = None) -> AsyncIterator[list[Record]]:
-        """Every relation (each link appears twice: Hudu stores an inverse), one page at a time."""
-        async for page in self._pages("relations", "relations", {}, page_size):
-            yield page
-
-    async def create_relation(
-        self, from_type: str, from_id: int, to_type: str, to_id: int, *, description: str | None = None
-    ) -> Record:
-        """Relate two records (Hudu adds the inverse) and return the relation.
-
-        Raises:
-            ValueError: a type Hudu does not relate.
-        """
-        for kind in (from_type, to_type):
-            if kind not in RELATABLE_TYPES:
-                raise ValueError(f"relation type {kind!r} is not one of {sorted(RELATABLE_TYPES)}")
-        body: Record = {"fromable_type": from_type, "fromable_id": from_id, "toable_type": to_type, "toable_id": to_id}
-        if description is not None:
-            body["description"] = description
-        return await self._call("POST", "relations", key="relation", json={"relation": body})
-
-    async def delete_relation(self, relation_id: int) -> None:
-        """Remove a relation."""
-        await self.request("DELETE", f"relations/{relation_id}")
 
 
 # -- response bodies ---------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from cwsync.connectors.http import (
     parse_retry_after,
     redact_url,
 )
+from cwsync.connectors.http.errors import status_line
 
 __all__ = ["error_from_response"]
 
@@ -58,19 +59,19 @@ def error_from_response(response: httpx.Response) -> CwsyncApiError:
 def _message(response: httpx.Response) -> tuple[str, str | None]:
     text = response.text.strip()
     if not text:
-        return _status_line(response), None
+        return status_line(response), None
     try:
         data = json.loads(text)
     except ValueError:
         if text.startswith("<"):
-            return f"{_status_line(response)} (an HTML page, not an API error)", _HTML_HINT
+            return f"{status_line(response)} (an HTML page, not an API error)", _HTML_HINT
         return text[:_MAX_TEXT], None
     if isinstance(data, dict):
         for key in ("error", "message", "errors"):
             value = data.get(key)
             if value:
                 return (value if isinstance(value, str) else json.dumps(value))[:_MAX_TEXT], None
-    return _status_line(response), None
+    return status_line(response), None
 
 
 def _field(message: str) -> str | None:
@@ -79,7 +80,3 @@ def _field(message: str) -> str | None:
         return "custom_fields"
     first = message.split(" ", 1)[0]
     return first.lower() if first[:1].isupper() and first.isalpha() else None
-
-
-def _status_line(response: httpx.Response) -> str:
-    return f"HTTP {response.status_code} {response.reason_phrase}".rstrip()

@@ -51,11 +51,6 @@ class HuduPacer:
         """Start nothing for `seconds` from now (after a 429)."""
         self._hold_until = max(self._hold_until, self._clock() + max(seconds, 0.0))
 
-    def starts_within(self, seconds: float) -> int:
-        """How many starts are booked in the last `seconds` (up to now): for diagnostics and tests."""
-        now = self._clock()
-        return sum(1 for start in self._starts if now - seconds < start <= now)
-
     def _book(self, now: float) -> float:
         horizon = now - self.period - self.margin
         while self._starts and self._starts[0] <= horizon:

@@ -16,7 +16,7 @@ from cwsync.config.mirror import MirrorObject, MirrorSync
 from cwsync.config.vocabulary import Direction
 from cwsync.connectors.connectwise import ConnectWiseClient
 from cwsync.core.mapping import FieldMap, ObjectMapping
-from cwsync.engine.pair import Pair, Raw, Write, WriteResult
+from cwsync.engine.pair import Pair, Write, WriteResult
 from cwsync.engine.reading import last_updated
 from cwsync.integrations.connectwise import ConnectWiseSource
 from cwsync.store import Store
@@ -196,7 +196,7 @@ def mirror_pairs(config: MirrorSync, cw: ConnectWiseClient, store: Store, tenant
                 mapping=mapping(kind),
                 source=ConnectWiseSource(cw, spec.path),
                 target=TableTarget(store, tenant, spec.table),
-                flatten=_flatten_raw,
+                flatten=flatten,
                 batch=config.batch,
                 on_delete=config.on_delete,
                 mass_delete_share=config.mass_delete_share,
@@ -204,7 +204,3 @@ def mirror_pairs(config: MirrorSync, cw: ConnectWiseClient, store: Store, tenant
             )
         )
     return out
-
-
-def _flatten_raw(raw: Raw) -> Mapping[str, Any]:
-    return flatten(raw)

@@ -46,7 +46,6 @@ EventKind = Literal[
     "cancelled",
     "time_entry",
 ]
-Role = Literal["creator", "technical_approver", "operational_approver", "committee", "engineer", "implementer"]
 ROLE_LABELS: dict[str, str] = {
     "creator": "Change Creator",
     "technical_approver": "Technical Approver",

@@ -44,7 +44,6 @@ class Setup:
     config: ChangesConfig
     boards: dict[str, int]
     statuses: dict[str, dict[LifecycleEvent, StatusRef]]
-    board_status_names: dict[str, list[str]]
     companies: dict[str, CompanyRef]
     schedule_type: dict[str, Any] = field(default_factory=dict)
 
@@ -67,10 +66,8 @@ async def validate_statuses(client: ConnectWiseClient, config: ChangesConfig) ->
     problems: list[str] = []
     boards = await _boards(client, config, problems)
     statuses: dict[str, dict[LifecycleEvent, StatusRef]] = {}
-    names: dict[str, list[str]] = {}
     for board, board_id in boards.items():
         available = await _statuses(client, board_id)
-        names[board] = [s.name for s in available]
         statuses[board] = _mapped_statuses(config, board, available, problems)
     companies = {key: await _company(client, key, company.connectwise, problems) for key, company in _items(config)}
     if config.devices is not None and config.devices.enabled:
@@ -81,7 +78,6 @@ async def validate_statuses(client: ConnectWiseClient, config: ChangesConfig) ->
         config=config,
         boards=boards,
         statuses=statuses,
-        board_status_names=names,
         companies={key: ref for key, ref in companies.items() if ref is not None},
         schedule_type=_schedule_type(config.schedule_type),
     )

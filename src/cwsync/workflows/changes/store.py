@@ -145,12 +145,6 @@ class ChangeStore:
         row = (await reads.connection.execute(_CHANGE, params)).first()
         return None if row is None else _change_of(row)
 
-    async def by_ticket(self, ticket_id: int) -> list[str]:
-        """The change ids linked to a ticket."""
-        statement = select(CHANGES.c.change_id).where(CHANGES.c.tenant == self.tenant, CHANGES.c.ticket_id == ticket_id)
-        async with self._store._connect() as conn:
-            return list((await conn.execute(statement)).scalars())
-
     async def event(self, change_id: str, event_id: str) -> StoredEvent | None:
         """One event of a change, if it was ever begun."""
         return await self._store.read(lambda reads: self._event_in(reads, change_id, event_id))
