@@ -46,7 +46,6 @@ CATALOG_TYPES = ("options", "products")
 imports the options first)."""
 
 CATALOG_PATH = "procurement/catalog"
-CALLBACK_TYPE = "productcatalog"
 
 
 def catalog_sync_config(config: Config) -> CatalogSync:

@@ -62,7 +62,6 @@ __all__ = [
 
 log = structlog.get_logger("cwsync.integrations.devices.sync")
 
-Record = dict[str, Any]
 PAIR = "devices"
 """The pair name of device runs and of their cursor in the store."""
 CONFIG_FIELDS = "id,name,type/name,company/id,company/identifier,serialNumber,status/name,_info/lastUpdated"

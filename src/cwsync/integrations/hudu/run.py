@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import structlog
-
 from cwsync.config.hudu import DATA_TYPES, DataType
 from cwsync.config.model import Config
 from cwsync.connectors.connectwise import ConnectWiseClient
@@ -54,7 +52,6 @@ from cwsync.store import Counts, Store, Trigger
 
 __all__ = ["HuduRunReport", "HuduSyncEngine", "LayoutError", "TypeReport", "pair_name"]
 
-log = structlog.get_logger("cwsync.hudu.sync")
 Progress = Callable[[str, int], None]
 Record = dict[str, Any]
 
@@ -178,7 +175,6 @@ class HuduSyncEngine:
         self._totals = totals
         """Told how many records a data type's read returns, where ConnectWise can count them (a progress total)."""
         self._today = today
-        self._gate = asyncio.Semaphore(hudu.settings.max_concurrency)
         self._unsynced: dict[int, str] = {}
         """ConnectWise company id → why it has no Hudu company this run (its assets name it when they skip)."""
 
