@@ -803,11 +803,13 @@ async def test_archive_batch_accepts_204() -> None:
 # -- single writes, properties, associations, owners, access ---------------------------------------------------------
 
 
-async def test_update() -> None:
-    """PATCH sends `{"properties": ...}`."""
-    client, seen, _ = make_client(lambda r: ok(record(5, name="n")))
+async def test_update_and_archive() -> None:
+    """PATCH sends `{"properties": ...}`; DELETE's 404 after a lost attempt counts as done."""
+    answers = iter([ok(record(5, name="n")), hs_error(503, None, "down"), hs_error(404, None, "gone")])
+    client, seen, _ = make_client(lambda r: next(answers))
     assert (await client.update("companies", 5, {"name": "n"}))["properties"]["name"] == "n"
-    assert [r.method for r in seen.requests] == ["PATCH"]
+    await client.archive("companies", 5)
+    assert [r.method for r in seen.requests] == ["PATCH", "DELETE", "DELETE"]
 
 
 @pytest.mark.parametrize(

@@ -407,6 +407,20 @@ class HubSpotClient(OwnsHttp):
         path = f"{self.paths.objects(_type(object_type))}/{_segment(object_id)}"
         return _object(await self.request("PATCH", path, params=params, json={"properties": dict(properties)}))
 
+    async def archive(self, object_type: str, object_id: str | int) -> None:
+        """Archive (soft-delete) one record. A 404 on a repeated attempt counts as done.
+
+        Raises:
+            NotFoundError: there was no such record to begin with.
+        """
+        try:
+            await self.request("DELETE", f"{self.paths.objects(_type(object_type))}/{_segment(object_id)}")
+        except NotFoundError as exc:
+            if exc.attempts > 1:
+                self._log.info("hs.archive_already_done", object_type=object_type, object_id=str(object_id))
+                return
+            raise
+
     # -- search -----------------------------------------------------------------------------------------------
 
     async def search(
