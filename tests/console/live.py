@@ -171,11 +171,22 @@ def shot(page: object, name: str) -> None:
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
 
 
+def submit(page: object, selector: str) -> None:
+    """Click what loads another page (a form's button, a link) and wait until that page has loaded.
+
+    A click returns once the navigation it started has committed, which is before the new page is parsed: a
+    non-waiting read then (`count()`, `all_inner_texts()`) may see a half-built page, rows missing.
+    """
+    page.click(selector)  # type: ignore[attr-defined]
+    page.wait_for_load_state()  # type: ignore[attr-defined]
+
+
 def login(page: object, name: str = "ann", password: str = PASSWORD) -> None:
+    """Log in through the form; returns with the page it lands on loaded."""
     page.goto("/login")  # type: ignore[attr-defined]
     page.fill("input[name=username]", name)  # type: ignore[attr-defined]
     page.fill("input[name=password]", password)  # type: ignore[attr-defined]
-    page.click("button.primary")  # type: ignore[attr-defined]
+    submit(page, "button.primary")
 
 
 @dataclass

@@ -49,8 +49,12 @@ pair) and `connectwise` (the SQL mirror, the device inventory: ConnectWise and t
   of workers that stopped sending heartbeats are retried (`get_stalled_jobs` + `retry_job`; their lock is freed),
   and lanes with due jobs but no drain (a lost defer) get one.
 - The scheduler's slots are procrastinate periodic tasks, `cwsync.tick` (one `periodic_id` per tenant, pair and
-  kind): procrastinate defers each slot once, however many workers run; the tick queues the scheduled job (unless a
-  tick of that slot retried after its worker died finds it queued already).
+  kind): procrastinate defers each slot once, however many workers run, as long as each worker's deferrer keeps
+  within a period of the others — it keeps the newest slot's record only, so a deferrer that lags a period behind
+  (a starved process, a skewed clock) defers an older slot again. The tick queues the scheduled job, unless a newer
+  slot of its schedule was deferred already (`schedule.superseded`: a late copy, or a tick that waited past the next
+  slot, whose tick queues the same run), or a tick of that slot retried after its worker died finds it queued
+  already.
 - A drain deferred by an earlier release (`cwsync.drain(tenant)`, no lane) kicks each lane of its tenant with
   due jobs, so an upgrade with drains still queued loses none.
 
@@ -362,6 +366,9 @@ class ProcrastinateRunner:
         key = f"sched:{tenant}:{pair}:{kind}"
         with bound_contextvars(tenant=tenant):
             bound = self._log.bind(pair=pair, kind=kind, slot=slot.isoformat())
+            if await self._newest_slot(key) > timestamp:  # the next slot's tick queues this run
+                bound.info("schedule.superseded")
+                return
             # procrastinate defers a slot once; a tick retried after its worker died may have queued it already
             if any(p.get("slot") == slot.isoformat() for p in await self._jobs.payloads(key, since=slot)):
                 bound.info("schedule.already_enqueued")
@@ -369,6 +376,16 @@ class ProcrastinateRunner:
             payload = {"trigger": "schedule", "slot": slot.isoformat()}
             spec = JobSpec(tenant=tenant, pair=pair, kind=kind, queueing_key=key, payload=payload)
             bound.info("schedule.enqueued", job_id=await self.enqueue(spec))
+
+    async def _newest_slot(self, periodic_id: str) -> int:
+        """The newest slot procrastinate has deferred of a schedule (epoch seconds; 0: none recorded)."""
+        newest = text(
+            "SELECT max(defer_timestamp) FROM procrastinate_periodic_defers"
+            " WHERE task_name = :task AND periodic_id = :periodic_id"
+        )
+        async with self._jobs.store._connect() as conn:
+            found = (await conn.execute(newest, {"task": self._tick.name, "periodic_id": periodic_id})).scalar()
+        return int(found or 0)
 
     async def _sweep(self, timestamp: int) -> None:
         stalled = await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER)
