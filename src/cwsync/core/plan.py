@@ -106,6 +106,9 @@ class PairInput:
     right_matches: Mapping[tuple[str, str], Snapshot] = field(default_factory=dict)
     left_matches: Mapping[tuple[str, str], Snapshot] = field(default_factory=dict)
     parents: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    create_diffs: bool = True
+    """Whether a create's item carries its diff (every value it sets); False for a one-way runner, which reports a
+    create by its values and would throw the diff away (a dictionary per record of a first sync)."""
 
 
 def match_values(mapping: ObjectMapping, values: Values) -> list[tuple[str, str]]:
@@ -334,7 +337,9 @@ class _Planner:
                 right_id=right_id,
                 reason=reason,
                 writes=(write,),
-                diff={name: (None, value) for name, value in values.items() if value is not None},
+                diff={name: (None, value) for name, value in values.items() if value is not None}
+                if self.data.create_diffs
+                else {},
                 left_values=record.values if side is Side.LEFT else values,
                 right_values=values if side is Side.LEFT else record.values,
                 source=side,

@@ -139,6 +139,7 @@ async def decide(pair: Pair, page: Sequence[Raw], links: Mapping[str, Link]) -> 
             right=[],
             links_by_left=bases,
             links_by_right={v.right_id: v for v in bases.values()},
+            create_diffs=False,  # a create's run item and report are its values
         ),
         every=pair.yield_every,
     )
