@@ -249,3 +249,29 @@ async def test_replay_takes_ids_of_either_side_and_moves_no_cursor(
     assert await _run(store, pair, records={PAIR: [ann]}, right_records={PAIR: [cid]}) == {"created": 2}
     assert await store.cursor(T, PAIR, "left") is None
     assert await _run(store, pair) == {"unchanged": 2}
+
+
+class CancelledAfterOnePage(Left):
+    """Two pages of ConnectWise records; a cancel of the running run is asked for between them."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+
+    async def changed(self, since: datetime | None) -> AsyncIterator[list[Raw]]:
+        records = [dict(r) for r in self.records.values()]
+        yield records[:3]
+        [run] = [r for r in await self.store.runs(T, limit=5) if r.status == "running"]
+        await self.store.request_cancel(run.run_id)
+        yield records[3:]
+
+
+async def test_a_run_cancelled_mid_pair_records_what_it_wrote(world: tuple[Store, Left, Right, RightTarget]) -> None:
+    store, _, right, target = world
+    left = CancelledAfterOnePage(store)
+    for n in range(6):
+        left.put(email=f"p{n}@x.test", name=f"P{n}")
+    report = await Engine(store, T).run([_pair(left, right, target)], flow=Flow(batch=10, hold=20))
+    assert report.cancelled
+    [run] = await store.runs(T, limit=5)
+    assert (run.status, run.counts.created, len(right.objects)) == ("cancelled", 3, 3)
