@@ -69,7 +69,7 @@ class Engine:
         )
         replay = records is not None or right_records is not None
         if within is not None:
-            await self._run_pairs(state, within, pairs, records if replay else None, right_records, prepare)
+            await self._run_pairs(state, within, pairs, records, right_records, prepare)
             return within
         kind: RunKind = "record" if replay else ("full" if full else "incremental")
         report = RunReport[Any](run_id=None, dry_run=dry_run)
@@ -85,7 +85,7 @@ class Engine:
         try:
             async with scope as run:
                 report.run_id = run.run_id
-                await self._run_pairs(state, report, pairs, records if replay else None, right_records, prepare)
+                await self._run_pairs(state, report, pairs, records, right_records, prepare)
         finally:
             report.error, report.cancelled = run.error, run.cancelled
         return report

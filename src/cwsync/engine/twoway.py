@@ -1,20 +1,17 @@
-"""The two-way read → plan → apply → record loop (ConnectWise ⇄ a system that changes too: HubSpot).
+"""The two-way way of the page loop (`engine.loop`): ConnectWise ⇄ a system that changes too (HubSpot).
 
-Per pair, parents first: the right side's changes since its cursor are read first (few in an incremental run), then
-ConnectWise's changes page by page, the next page read ahead; each page is planned with `core.plan` against the
+Per pair, parents first (`TwoWayRun`): the right side's changes since its cursor are read first (few in an
+incremental run, `_begin`), then the loop's ConnectWise pages; each page is planned with `core.plan` against the
 linked counterparts read, the counterparts found by match key and the parents' links, applied in the background
 (batches of right-side writes held to fill whole batches, ConnectWise writes one at a time under its client's cap),
-and its links and run items committed in one transaction. A full read of a side then reconciles it: links whose
-record that side no longer has (ConnectWise: confirmed by id first) get the pair's `on_delete` (or, for the right
-side, `on_right_delete`) behind the mass-delete guard. What is left of the right side's changes is planned the same
-way. Cursors move only at the end of a completed pair, each to the newest change its side saw, capped by the run's
-start: a run killed at any point and run again re-reads from the old cursors, and matching + links make the replay
-converge.
+and its links and run items committed in one transaction. The loop's reconciliation of a full ConnectWise read gives
+the links it confirms gone the pair's `on_delete` (`_vanished`); a full read of the right side reconciles that side
+(`on_right_delete`), both behind the mass-delete guard, and what is left of the right side's changes is planned the
+same way (`_end`). Each side's cursor moves to the newest change it saw, held at its failures (`_save_cursors`).
 
 What an integration gives (`TwoWayPair`): the two sides (`LeftSide`, `RightSide`), the right side's `Target` (batch
 creates, updates, archives with per-record results), the mapping, filters as `left_skip` / `right_skip`, and its
-delete policies. The shared parts are the one-way loop's: `runs` (lifecycle), `record` (links and run items),
-`reading` (read-ahead, cursors, id sets), `applying`, `links` (reconciliation) and `guard`.
+delete policies.
 """
 
 from __future__ import annotations
@@ -889,7 +886,6 @@ def _as_failure(action: str, reason: str) -> str:
 
 _WAITS = re.compile(r"^waits for (\w+) (\S+): it has no counterpart on the right yet")
 """The planner's reason for a record whose parent has no counterpart on the right (`core.plan._blocked`)."""
-_STORE_SIDE: dict[Side, Literal["left", "right"]] = {Side.LEFT: "left", Side.RIGHT: "right"}
 _LEFT_WRITES = (Action.CREATE, Action.UPDATE)
 
 
